@@ -27,13 +27,31 @@ build_etcd() {
   log "etcd built in $(elapsed "$t")"
 }
 
+# kwok ships no stages inside the binary; the "fast" set (node initialise + lease heartbeat, pod
+# ready/complete/delete) comes from the same module version, concatenated into one --config file.
+write_kwok_stages() {
+  [ -s "$kwok_dir/stages.yaml" ] && return
+  local src
+  src=$(go env GOMODCACHE)/sigs.k8s.io/kwok@$KWOK_VERSION/kustomize/stage
+  [ -d "$src" ] || (cd "$here/etcd-bin" && go mod download "sigs.k8s.io/kwok@$KWOK_VERSION")
+  local f out="$kwok_dir/stages.yaml.tmp"
+  : > "$out"
+  for f in node/fast/node-initialize.yaml node/heartbeat-with-lease/node-heartbeat-with-lease.yaml \
+           pod/fast/pod-ready.yaml pod/fast/pod-complete.yaml pod/fast/pod-delete.yaml; do
+    printf -- '---\n' >> "$out"
+    cat "$src/$f" >> "$out"
+  done
+  mv "$out" "$kwok_dir/stages.yaml"
+}
+
 build_kwok() {
-  [ -x "$kwok_dir/kwok" ] && { log "kwok $KWOK_VERSION cached"; return; }
+  [ -x "$kwok_dir/kwok" ] && { log "kwok $KWOK_VERSION cached"; write_kwok_stages; return; }
   local t=$(date +%s)
   log "building kwok $KWOK_VERSION"
   mkdir -p "$kwok_dir"
   GOBIN="$kwok_dir/.tmp" go install -trimpath -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
   mv "$kwok_dir/.tmp/kwok" "$kwok_dir/kwok" && rmdir "$kwok_dir/.tmp"
+  write_kwok_stages
   log "kwok built in $(elapsed "$t")"
 }
 

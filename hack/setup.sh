@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Everything a fresh Debian machine needs before `npm test` or `npm run demo`; safe to run again
+# (each step skips what is already there).
+#   1. Debian packages: prometheus (analysis tests scrape with it), ffmpeg (the inference runtime encodes MP4).
+#   2. The control plane's binaries, built from the Go module proxy and cached in ~/.cache/modelrollout/bin.
+#   3. npm dependencies from package-lock.json.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+log() { printf '[setup] %s\n' "$*" >&2; }
+
+apt_packages=(prometheus ffmpeg)
+missing=()
+for p in "${apt_packages[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  log "installing Debian packages: ${missing[*]}"
+  sudo_cmd=(); [ "$(id -u)" = 0 ] || sudo_cmd=(sudo)
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+bash hack/build-control-plane.sh
+
+lock_sum=$(sha256sum package-lock.json | cut -d' ' -f1)
+if [ "$(cat node_modules/.modelrollout-lock 2>/dev/null)" != "$lock_sum" ]; then
+  log "npm ci"
+  npm ci --no-audit --no-fund
+  echo "$lock_sum" > node_modules/.modelrollout-lock
+else
+  log "node_modules matches package-lock.json"
+fi

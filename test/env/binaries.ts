@@ -1,0 +1,44 @@
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { repoRoot } from './paths.js';
+
+// Keep in step with hack/build-control-plane.sh.
+export const K8S_VERSION = 'v1.36.3';
+export const ETCD_VERSION = 'v3.6.8';
+export const KWOK_VERSION = 'v0.8.0';
+
+export interface ControlPlaneBinaries {
+  etcd: string;
+  kubeApiserver: string;
+  kubeControllerManager: string;
+  kubeScheduler: string;
+  kwok: string;
+  /** kwok's Stage definitions (node heartbeat, pod ready, ...) from the same kwok version. */
+  kwokStages: string;
+}
+
+export function binaryDir(): string {
+  return process.env.MODELROLLOUT_BIN_DIR ?? path.join(os.homedir(), '.cache', 'modelrollout', 'bin');
+}
+
+export function binaryPaths(root = binaryDir()): ControlPlaneBinaries {
+  const k8s = path.join(root, `k8s-${K8S_VERSION}`);
+  return {
+    etcd: path.join(root, `etcd-${ETCD_VERSION}`, 'etcd'),
+    kubeApiserver: path.join(k8s, 'kube-apiserver'),
+    kubeControllerManager: path.join(k8s, 'kube-controller-manager'),
+    kubeScheduler: path.join(k8s, 'kube-scheduler'),
+    kwok: path.join(root, `kwok-${KWOK_VERSION}`, 'kwok'),
+    kwokStages: path.join(root, `kwok-${KWOK_VERSION}`, 'stages.yaml'),
+  };
+}
+
+/** Returns the cached binaries, building the missing ones first (cold: many minutes, once per machine). */
+export function ensureBinaries(): ControlPlaneBinaries {
+  const bins = binaryPaths();
+  if (Object.values(bins).every((p) => fs.existsSync(p))) return bins;
+  execFileSync('bash', [path.join(repoRoot, 'hack', 'build-control-plane.sh')], { stdio: 'inherit' });
+  return bins;
+}
