@@ -1,0 +1,184 @@
+// The pure core's vocabulary: what a rollout wants (spec), what it remembers (status), what the
+// world looks like right now (observations) and what should be done about it (actions).
+// Nothing here imports Kubernetes or HTTP code.
+
+export type Phase =
+  | 'Initializing' // the first template is coming up as stable
+  | 'Healthy' // stable carries 100 %, no candidate
+  | 'Shadowing' // live traffic mirrored to the candidate
+  | 'Progressing' // stepping the candidate's weight
+  | 'Paused' // a manual gate or a pause control holds the rollout
+  | 'RolledBack' // analysis tripped; back on stable until the template changes
+  | 'Aborted' // deadline or abort control; back on stable until the template changes or a retry
+  | 'Invalid'; // the spec cannot be acted on; nothing was changed
+
+export interface ShadowSpec {
+  mirrorPercent: number;
+  durationMs: number;
+}
+
+/** A validated spec with durations parsed and defaults applied. */
+export interface RolloutSpec {
+  replicas: number;
+  modelName: string;
+  modelVersion: string;
+  gpuResource: string;
+  gpusPerReplica: number;
+  steps: number[];
+  stepDurationMs: number;
+  progressDeadlineMs: number;
+  manualGates: number[];
+  shadow: ShadowSpec | undefined;
+}
+
+export interface Condition {
+  type: ConditionType;
+  status: 'True' | 'False' | 'Unknown';
+  reason: string;
+  message: string;
+  observedGeneration: number;
+  lastTransitionTime: string;
+}
+
+export type ConditionType = 'Ready' | 'Available' | 'Progressing' | 'Degraded' | 'Paused' | 'InvalidSpec';
+
+export interface RevisionRef {
+  revision: string;
+  modelVersion: string;
+}
+
+export interface StepStatus {
+  index: number;
+  weight: number;
+  /** "2/5": printer-column friendly. */
+  label: string;
+  /** When the step's weight was applied to the route; the bake timer starts here. */
+  trafficShiftedAt?: string;
+}
+
+export interface HistoryEntry {
+  time: string;
+  phase: Phase;
+  reason: string;
+  message: string;
+  weight?: number;
+}
+
+/** Last value of each edge-triggered control annotation that was acted on. */
+export interface HandledControls {
+  resume?: string;
+  promote?: string;
+  abort?: string;
+  retry?: string;
+}
+
+export interface RolloutStatus {
+  observedGeneration?: number;
+  phase?: Phase;
+  message?: string;
+  stable?: RevisionRef;
+  candidate?: RevisionRef;
+  /** The stable before the last promotion; its Deployment is kept at zero replicas for a quick manual return. */
+  previousStable?: RevisionRef;
+  currentStep?: StepStatus;
+  shadowStartedAt?: string;
+  /** A manual gate passed for this step index (resume was given). */
+  gatePassedForStep?: number;
+  /** Start of the current wait for GPUs or readiness; the progress deadline counts from here. */
+  waitingSince?: string;
+  rolloutStartedAt?: string;
+  weights?: { stable: number; candidate: number; mirrorPercent?: number };
+  replicas?: { stable: ReplicaCount; candidate: ReplicaCount };
+  controls?: HandledControls;
+  conditions?: Condition[];
+  history?: HistoryEntry[];
+  /** Set by analysis when it trips; kept so the reason stays visible. */
+  failure?: { reason: string; message: string; at: string };
+}
+
+export interface ReplicaCount {
+  desired: number;
+  ready: number;
+}
+
+/** What the controller saw of one revision's Deployment. */
+export interface DeploymentObservation {
+  revision: string;
+  exists: boolean;
+  desiredReplicas: number;
+  readyReplicas: number;
+  /** GPUs each of its pods asks for (read from its pod template). */
+  gpusPerReplica: number;
+  /** Why pods of this revision cannot become ready, when the controller could tell (Unschedulable, CrashLoopBackOff, ...). */
+  podProblems: string[];
+}
+
+export interface RouteObservation {
+  found: boolean;
+  /** undefined when the route exists but the managed rule does not carry our two backends yet. */
+  stableWeight?: number;
+  candidateWeight?: number;
+  mirrorPercent?: number;
+  error?: string;
+}
+
+export interface ServiceObservation {
+  stableSelects?: string;
+  candidateSelects?: string;
+}
+
+export interface GpuCapacity {
+  /** Free GPUs on each schedulable node: a replica must fit on one node. */
+  freePerNode: number[];
+}
+
+/** The pluggable analysis verdict for the current step (or shadow phase). */
+export type AnalysisVerdict =
+  | { result: 'pass' }
+  | { result: 'pending'; message: string }
+  | { result: 'inconclusive'; message: string }
+  | { result: 'fail'; reason: string; message: string };
+
+export interface Controls {
+  paused: boolean;
+  resume?: string;
+  promote?: string;
+  abort?: string;
+  retry?: string;
+}
+
+export interface DecideInput {
+  now: Date;
+  generation: number;
+  /** Undefined when the spec failed validation. */
+  spec: RolloutSpec | undefined;
+  specErrors: string[];
+  /** Hash of the spec's template (the revision it names). */
+  specRevision: string;
+  status: RolloutStatus;
+  deployments: Record<string, DeploymentObservation>;
+  services: ServiceObservation;
+  route: RouteObservation;
+  gpus: GpuCapacity;
+  analysis: AnalysisVerdict;
+  /** Analysis' fast breaker: a trip here rolls back at once, whatever the step timer says. */
+  breaker: { tripped: false } | { tripped: true; reason: string; message: string };
+  controls: Controls;
+  deleting: boolean;
+}
+
+export type Action =
+  | { kind: 'ensureDeployment'; revision: string; replicas: number }
+  | { kind: 'scaleDeployment'; revision: string; replicas: number }
+  | { kind: 'deleteDeployment'; revision: string }
+  | { kind: 'ensureServices'; stableRevision: string; candidateRevision: string }
+  | { kind: 'setTraffic'; stableWeight: number; candidateWeight: number; mirrorPercent: number }
+  | { kind: 'event'; type: 'Normal' | 'Warning'; reason: string; message: string }
+  | { kind: 'removeFinalizer' };
+
+export interface Decision {
+  status: RolloutStatus;
+  actions: Action[];
+  /** Undefined: nothing to wait for (the next watch event will wake us). */
+  requeueAfterMs: number | undefined;
+}
