@@ -1,0 +1,34 @@
+// The operator's configuration: the only place that reads process.env.
+export interface OperatorConfig {
+  /** Watch one namespace only; all namespaces when empty. */
+  watchNamespace: string | undefined;
+  /** Port of /metrics, /healthz and /readyz; 0 picks a free one. */
+  port: number;
+  host: string;
+  workers: number;
+  logLevel: string;
+  /** Unique name of this replica (leader election identity). */
+  identity: string;
+}
+
+export class ConfigError extends Error {
+  readonly code = 'InvalidConfig';
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): OperatorConfig {
+  const int = (name: string, fallback: number, min: number, max: number): number => {
+    const raw = env[name];
+    if (raw === undefined || raw === '') return fallback;
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < min || n > max) throw new ConfigError(`${name}=${raw}: must be an integer in [${min}, ${max}]`);
+    return n;
+  };
+  return {
+    watchNamespace: env.MODELROLLOUT_WATCH_NAMESPACE || undefined,
+    port: int('MODELROLLOUT_PORT', 8080, 0, 65535),
+    host: env.MODELROLLOUT_HOST || '0.0.0.0',
+    workers: int('MODELROLLOUT_WORKERS', 8, 1, 256),
+    logLevel: env.MODELROLLOUT_LOG_LEVEL || 'info',
+    identity: env.POD_NAME || `${env.HOSTNAME ?? 'operator'}-${process.pid}`,
+  };
+}

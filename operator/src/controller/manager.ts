@@ -1,0 +1,71 @@
+// Wires the caches, the work queue and the reconciler together.
+import * as k8s from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import { EventRecorder } from '../kube/events.js';
+import { WorkQueue } from '../kube/work-queue.js';
+import { createMetrics, type OperatorMetrics } from '../telemetry/metrics.js';
+import { ClusterCache } from './cluster-cache.js';
+import { Reconciler, type AnalysisSource } from './reconciler.js';
+
+export interface ManagerOptions {
+  kc: k8s.KubeConfig;
+  log: Logger;
+  workers: number;
+  namespace?: string;
+  analysis?: AnalysisSource;
+  now?: () => Date;
+}
+
+export class Manager {
+  readonly cache: ClusterCache;
+  readonly queue: WorkQueue;
+  readonly metrics: OperatorMetrics;
+  private running = false;
+
+  constructor(opts: ManagerOptions) {
+    const { kc, log } = opts;
+    this.cache = new ClusterCache(kc, log, (key) => this.queue.add(key), opts.namespace);
+    this.metrics = createMetrics({
+      queueDepth: () => this.queue.depth,
+      phases: () => {
+        const counts: Record<string, number> = {};
+        for (const ro of this.cache.rollouts.list()) {
+          const phase = (ro as { status?: { phase?: string } }).status?.phase ?? 'Unknown';
+          counts[phase] = (counts[phase] ?? 0) + 1;
+        }
+        return counts;
+      },
+    });
+    const core = kc.makeApiClient(k8s.CoreV1Api);
+    const reconciler = new Reconciler({
+      apps: kc.makeApiClient(k8s.AppsV1Api), core, custom: kc.makeApiClient(k8s.CustomObjectsApi), cache: this.cache,
+      events: new EventRecorder(core, 'modelrollout-operator', opts.now ?? (() => new Date())), metrics: this.metrics, log,
+      now: opts.now ?? (() => new Date()), analysis: opts.analysis,
+    });
+    this.queue = new WorkQueue((key) => reconciler.reconcile(key), {
+      workers: opts.workers,
+      onError: (key, err, retryInMs) => log.error({ rollout: key, err: errorDetail(err), retryInMs }, 'reconcile failed; retrying'),
+    });
+  }
+
+  async start(): Promise<void> {
+    this.queue.start();
+    await this.cache.start();
+    this.running = true;
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    await this.queue.stop();
+    await this.cache.stop();
+  }
+
+  get ready(): boolean {
+    return this.running && this.cache.synced;
+  }
+}
+
+function errorDetail(err: unknown): unknown {
+  const e = err as k8s.ApiException<unknown> & Error;
+  return e?.code !== undefined ? { code: e.code, body: typeof e.body === 'string' ? e.body.slice(0, 500) : e.body, message: e.message?.slice(0, 300) } : String(err);
+}

@@ -1,0 +1,82 @@
+// Observe: everything decide() needs, read from the caches (and the router).
+import type * as k8s from '@kubernetes/client-node';
+import { parseSpec, type ParsedSpec, type StoredSpec } from '../rollout/spec.js';
+import type { AnalysisVerdict, Controls, DecideInput, DeploymentObservation, RouteObservation, ServiceObservation } from '../rollout/types.js';
+import type { TrafficRouter } from '../traffic/router.js';
+import type { ClusterCache } from './cluster-cache.js';
+import { freeGpusPerNode, podProblems } from './gpu-capacity.js';
+import type { ModelRollout } from './model-rollout.js';
+import {
+  ANNOTATION_ABORT, ANNOTATION_PAUSED, ANNOTATION_PROMOTE, ANNOTATION_RESUME, ANNOTATION_RETRY, candidateServiceName, LABEL_NAME, LABEL_REVISION, stableServiceName,
+} from './names.js';
+import { gpusPerReplicaOf } from './resources.js';
+
+export interface Observation {
+  input: DecideInput;
+  parsed: ParsedSpec;
+}
+
+export async function observe(ro: ModelRollout, cache: ClusterCache, router: TrafficRouter | undefined, analysis: AnalysisVerdict, now: Date): Promise<Observation> {
+  const parsed = parseSpec(ro.spec as StoredSpec);
+  const gpuResource = ro.spec.gpu?.resourceName ?? 'nvidia.com/gpu';
+  const route: RouteObservation = router ? await router.observe() : { found: false, error: 'no traffic router' };
+  const input: DecideInput = {
+    now,
+    generation: ro.metadata.generation ?? 0,
+    spec: parsed.spec,
+    specErrors: parsed.errors,
+    specRevision: parsed.revision,
+    status: ro.status ?? {},
+    deployments: observeDeployments(ro, cache, gpuResource),
+    services: observeServices(ro, cache),
+    route,
+    gpus: { freePerNode: freeGpusPerNode(cache.nodes.list(), cache.pods.list(), gpuResource) },
+    analysis,
+    breaker: { tripped: false },
+    controls: controlsOf(ro),
+    deleting: !!ro.metadata.deletionTimestamp,
+  };
+  return { input, parsed };
+}
+
+function observeDeployments(ro: ModelRollout, cache: ClusterCache, gpuResource: string): Record<string, DeploymentObservation> {
+  const out: Record<string, DeploymentObservation> = {};
+  const namespace = ro.metadata.namespace!;
+  const pods = cache.pods.list(namespace).filter((p) => p.metadata?.labels?.[LABEL_NAME] === ro.metadata.name);
+  for (const dep of cache.deployments.list(namespace)) {
+    if (dep.metadata?.labels?.[LABEL_NAME] !== ro.metadata.name || !isOwnedBy(dep, ro)) continue;
+    const revision = dep.metadata?.labels?.[LABEL_REVISION];
+    if (!revision || dep.metadata?.deletionTimestamp) continue;
+    // A status older than the spec may count pods of a previous scale; it is only trusted once observed.
+    const current = (dep.status?.observedGeneration ?? 0) >= (dep.metadata?.generation ?? 0);
+    const desired = dep.spec?.replicas ?? 1;
+    const ready = Math.min(dep.status?.readyReplicas ?? 0, current ? desired : dep.status?.readyReplicas ?? 0);
+    out[revision] = {
+      revision,
+      exists: true,
+      desiredReplicas: desired,
+      readyReplicas: ready,
+      gpusPerReplica: gpusPerReplicaOf(dep, gpuResource),
+      podProblems: podProblems(pods.filter((p) => p.metadata?.labels?.[LABEL_REVISION] === revision && !p.metadata?.deletionTimestamp)),
+    };
+  }
+  return out;
+}
+
+function isOwnedBy(obj: k8s.KubernetesObject, ro: ModelRollout): boolean {
+  return (obj.metadata?.ownerReferences ?? []).some((o) => o.uid === ro.metadata.uid);
+}
+
+function observeServices(ro: ModelRollout, cache: ClusterCache): ServiceObservation {
+  const namespace = ro.metadata.namespace!;
+  const selects = (name: string) => {
+    const svc = cache.services.get(name, namespace);
+    return svc && isOwnedBy(svc, ro) ? svc.spec?.selector?.[LABEL_REVISION] : undefined;
+  };
+  return { stableSelects: selects(stableServiceName(ro.spec.service.name)), candidateSelects: selects(candidateServiceName(ro.spec.service.name)) };
+}
+
+function controlsOf(ro: ModelRollout): Controls {
+  const a = ro.metadata.annotations ?? {};
+  return { paused: a[ANNOTATION_PAUSED] === 'true', resume: a[ANNOTATION_RESUME], promote: a[ANNOTATION_PROMOTE], abort: a[ANNOTATION_ABORT], retry: a[ANNOTATION_RETRY] };
+}

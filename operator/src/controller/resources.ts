@@ -1,0 +1,64 @@
+// The Deployment of a revision and the two Services, built from the ModelRollout's spec.
+import type * as k8s from '@kubernetes/client-node';
+import {
+  candidateServiceName, deploymentName, GROUP, KIND, VERSION, LABEL_MODEL_NAME, LABEL_MODEL_VERSION, LABEL_NAME, LABEL_REVISION, stableServiceName,
+} from './names.js';
+import type { ModelRollout } from './model-rollout.js';
+
+export function ownerReference(ro: ModelRollout): k8s.V1OwnerReference {
+  return { apiVersion: `${GROUP}/${VERSION}`, kind: KIND, name: ro.metadata.name!, uid: ro.metadata.uid!, controller: true, blockOwnerDeletion: true };
+}
+
+export function revisionSelector(ro: ModelRollout, revision: string): Record<string, string> {
+  return { [LABEL_NAME]: ro.metadata.name!, [LABEL_REVISION]: revision };
+}
+
+/** The revision's Deployment: the spec's pod template, our labels, GPUs on the serving container. */
+export function deploymentFor(ro: ModelRollout, revision: string, replicas: number): k8s.V1Deployment {
+  const spec = ro.spec;
+  const template = structuredClone(spec.template) as k8s.V1PodTemplateSpec;
+  const labels = { ...(template.metadata?.labels ?? {}), ...revisionSelector(ro, revision), [LABEL_MODEL_NAME]: spec.model.name, [LABEL_MODEL_VERSION]: spec.model.version };
+  template.metadata = { ...(template.metadata ?? {}), labels };
+  const podSpec = template.spec!;
+  const gpu = spec.gpu ?? {};
+  const resourceName = gpu.resourceName ?? 'nvidia.com/gpu';
+  const perReplica = String(gpu.perReplica ?? 1);
+  const container = podSpec.containers.find((c) => c.name === gpu.container) ?? podSpec.containers[0]!;
+  // Extended resources are requested through limits; requests must equal limits when both are set.
+  container.resources = {
+    ...(container.resources ?? {}),
+    limits: { ...(container.resources?.limits ?? {}), [resourceName]: perReplica },
+    requests: { ...(container.resources?.requests ?? {}), [resourceName]: perReplica },
+  };
+  const targetPort = spec.service.targetPort ?? 8080;
+  if (!container.ports?.some((p) => p.containerPort === targetPort)) container.ports = [...(container.ports ?? []), { name: 'http', containerPort: targetPort }];
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: {
+      name: deploymentName(ro.metadata.name!, revision),
+      namespace: ro.metadata.namespace,
+      labels: { ...revisionSelector(ro, revision), [LABEL_MODEL_NAME]: spec.model.name, [LABEL_MODEL_VERSION]: spec.model.version },
+      ownerReferences: [ownerReference(ro)],
+    },
+    spec: { replicas, selector: { matchLabels: revisionSelector(ro, revision) }, template },
+  };
+}
+
+export function serviceFor(ro: ModelRollout, role: 'stable' | 'candidate', revision: string): k8s.V1Service {
+  const name = role === 'stable' ? stableServiceName(ro.spec.service.name) : candidateServiceName(ro.spec.service.name);
+  return {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name, namespace: ro.metadata.namespace, labels: { [LABEL_NAME]: ro.metadata.name!, 'modelrollout.dev/role': role }, ownerReferences: [ownerReference(ro)] },
+    spec: {
+      selector: revisionSelector(ro, revision),
+      ports: [{ name: 'http', port: ro.spec.service.port ?? 80, targetPort: ro.spec.service.targetPort ?? 8080, protocol: 'TCP' }],
+    },
+  };
+}
+
+/** GPUs each pod of a Deployment asks for (limits, as extended resources are set). */
+export function gpusPerReplicaOf(dep: k8s.V1Deployment, resourceName: string): number {
+  return (dep.spec?.template.spec?.containers ?? []).reduce((sum, c) => sum + Number(c.resources?.limits?.[resourceName] ?? c.resources?.requests?.[resourceName] ?? 0), 0);
+}

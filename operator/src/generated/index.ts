@@ -1,0 +1,1 @@
+export * as modelrolloutDev from "./modelrollout.dev/index.js";

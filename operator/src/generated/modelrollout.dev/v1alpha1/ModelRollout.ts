@@ -1,0 +1,181 @@
+import { IObjectMeta } from "@kubernetes-models/apimachinery/apis/meta/v1/ObjectMeta";
+import { Model, ModelData, setValidateFunc, createTypeMetaGuard } from "@kubernetes-models/base";
+import { ValidateFunc } from "@kubernetes-models/validate";
+import { validate } from "../../_schemas/ModelrolloutDevV1alpha1ModelRollout.js";
+
+/**
+ * ModelRollout takes a new version of a GPU inference model from first canary to full traffic. The operator keeps the last promoted pod template as the stable revision; a changed template becomes the candidate and is stepped through the traffic weights, judged by analysis, and promoted or rolled back.
+ */
+export interface IModelRollout {
+  "apiVersion": "modelrollout.dev/v1alpha1";
+  "kind": "ModelRollout";
+  "metadata"?: IObjectMeta;
+  "spec": {
+    /**
+     * Replicas that carry 100 % of the traffic. Each side is scaled to its share of this count.
+     */
+    "replicas"?: number;
+    /**
+     * Identity of the model the template serves; recorded in status and put on pods as labels.
+     */
+    "model": {
+      /**
+       * Model name, e.g. wan-t2v-14b.
+       */
+      "name": string;
+      /**
+       * Model version, e.g. v2.1; must change when the weights change.
+       */
+      "version": string;
+    };
+    /**
+     * GPUs each replica needs. The operator sets this limit on the serving container and plans steps against free GPUs.
+     */
+    "gpu"?: {
+      /**
+       * Extended resource name of the accelerator.
+       */
+      "resourceName"?: string;
+      /**
+       * GPUs per replica (at least 1; a text-to-video replica cannot run without one).
+       */
+      "perReplica"?: number;
+      /**
+       * Name of the container that gets the GPUs; the first container when empty.
+       */
+      "container"?: string;
+    };
+    /**
+     * Pod template of the model server (a core/v1 PodTemplateSpec). Changing it (for example a new model version from Git) starts a rollout; a change during a rollout restarts it with the new candidate.
+     */
+    "template": {
+      "metadata"?: {
+        "labels"?: {
+          [key: string]: string;
+        };
+        "annotations"?: {
+          [key: string]: string;
+        };
+      };
+      /**
+       * A core/v1 PodSpec.
+       */
+      "spec": {
+      };
+    };
+    /**
+     * The model service. The operator creates `<name>-stable` and `<name>-candidate` Services whose selectors follow the stable and candidate revisions; the route sends traffic to them.
+     */
+    "service": {
+      /**
+       * Base name of the two Services (at most 53 characters so the suffixes fit).
+       */
+      "name": string;
+      /**
+       * Port the Services expose.
+       */
+      "port"?: number;
+      /**
+       * Container port the model server listens on.
+       */
+      "targetPort"?: number;
+    };
+    /**
+     * Where traffic weights are applied. Exactly one router. The route itself stays the user's; only the managed rule is touched.
+     */
+    "trafficRouting": {
+      "gatewayAPI"?: {
+        /**
+         * Name of an existing HTTPRoute in the rollout's namespace.
+         */
+        "httpRoute": string;
+        /**
+         * Index in spec.rules of the rule the rollout manages (its backendRefs and mirror filter).
+         */
+        "ruleIndex"?: number;
+      };
+      "istio"?: {
+        /**
+         * Name of an existing VirtualService in the rollout's namespace.
+         */
+        "virtualService": string;
+        /**
+         * Name of the http route to manage; the first http route when empty.
+         */
+        "routeName"?: string;
+      };
+    };
+    /**
+     * How the candidate is stepped to full traffic.
+     */
+    "strategy"?: {
+      /**
+       * Candidate traffic weights in percent, strictly increasing, ending at 100.
+       */
+      "steps"?: Array<number>;
+      /**
+       * Bake time of each step once its weight is applied (Go duration, e.g. 30s, 5m, 1h).
+       */
+      "stepDuration"?: string;
+      /**
+       * How long the candidate may wait for GPUs or readiness before the rollout aborts and all traffic returns to stable.
+       */
+      "progressDeadline"?: string;
+      /**
+       * Step weights before which the rollout pauses until a person resumes it (annotation modelrollout.dev/resume or the kubectl plugin).
+       */
+      "manualGates"?: Array<number>;
+      /**
+       * Optional shadow phase before step 1: a share of live traffic is mirrored to the candidate (users only get stable answers) for a set time.
+       */
+      "shadow"?: {
+        /**
+         * Percent of live requests mirrored to the candidate, in (0, 100].
+         */
+        "mirrorPercent"?: number;
+        /**
+         * How long the shadow phase lasts.
+         */
+        "duration"?: string;
+      };
+    };
+    /**
+     * SLO analysis of each step (see the analysis fields). Without metrics every step passes on its bake time alone.
+     */
+    "analysis"?: {
+    };
+  };
+  /**
+   * Written by the operator only.
+   */
+  "status"?: {
+  };
+}
+
+/**
+ * ModelRollout takes a new version of a GPU inference model from first canary to full traffic. The operator keeps the last promoted pod template as the stable revision; a changed template becomes the candidate and is stepped through the traffic weights, judged by analysis, and promoted or rolled back.
+ */
+export class ModelRollout extends Model<IModelRollout> implements IModelRollout {
+  "apiVersion": IModelRollout["apiVersion"];
+  "kind": IModelRollout["kind"];
+  "metadata"?: IModelRollout["metadata"];
+  "spec": IModelRollout["spec"];
+  "status"?: IModelRollout["status"];
+
+static apiVersion: IModelRollout["apiVersion"] = "modelrollout.dev/v1alpha1";
+static kind: IModelRollout["kind"] = "ModelRollout";
+static is = createTypeMetaGuard<IModelRollout>(ModelRollout);
+
+constructor(data?: ModelData<IModelRollout>) {
+  super();
+
+  this.setDefinedProps({
+    apiVersion: ModelRollout.apiVersion,
+    kind: ModelRollout.kind,
+    ...data
+  } as IModelRollout);
+}
+}
+
+
+setValidateFunc(ModelRollout, validate as ValidateFunc<IModelRollout>);
