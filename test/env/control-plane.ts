@@ -167,12 +167,16 @@ function startControllers(
     `--service-account-private-key-file=${f.saKey}`, `--root-ca-file=${caFile}`,
     `--service-cluster-ip-range=${SERVICE_CIDR}`,
     '--concurrent-deployment-syncs=20', '--concurrent-replicaset-syncs=20',
+    // A starved 2-core machine can delay kwok's lease renewals; NotReady nodes would mark every pod unready.
+    '--node-monitor-grace-period=2m',
   ], { detached });
   pg.start('kube-scheduler', bins.kubeScheduler, [...common, `--secure-port=${schedPort}`], { detached });
   pg.start('kwok', bins.kwok, [
     `--kubeconfig=${kubeconfig}`, `--config=${bins.kwokStages}`, '--manage-all-nodes=false',
     '--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake',
-    `--cidr=${POD_CIDR}`, '--node-ip=10.0.0.1', `--server-address=127.0.0.1:${kwokPort}`,
+    `--cidr=${POD_CIDR}`, '--node-ip=10.0.0.1',
+    // Without a lease duration kwok renews no node Leases and the heartbeat-with-lease stage keeps nothing alive.
+    '--node-lease-duration-seconds=40', `--server-address=127.0.0.1:${kwokPort}`,
   ], { detached });
 }
 

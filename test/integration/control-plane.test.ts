@@ -41,6 +41,14 @@ describe('local control plane', () => {
         return n.status?.conditions?.find((c) => c.type === 'Ready')?.status === 'True' ? true : undefined;
       });
     }
+    // Readiness must last: kwok renews each node's Lease, or the node lifecycle controller marks every pod unready.
+    const coordination = kc.makeApiClient(k8s.CoordinationV1Api);
+    const name = gpuNodes[0]!.metadata!.name!;
+    const first = await waitUntil('node lease', () => coordination.readNamespacedLease({ name, namespace: 'kube-node-lease' }));
+    await waitUntil('lease renewed', async () => {
+      const lease = await coordination.readNamespacedLease({ name, namespace: 'kube-node-lease' });
+      return String(lease.spec?.renewTime) !== String(first.spec?.renewTime) ? true : undefined;
+    }, 60_000, 500);
   });
 
   it('runs a Deployment of 2 replicas × 1 GPU to 2/2 Ready, and leaves the Pod past free GPUs Pending/Unschedulable', async () => {

@@ -16,6 +16,8 @@ export async function testNamespace(kc: k8s.KubeConfig, prefix: string): Promise
   await core.createNamespace({ body: { metadata: { name } } });
   onTestFinished(async () => {
     await core.deleteNamespace({ name }).catch(() => undefined);
+    // GPUs are shared by every test: wait until this namespace's pods no longer hold any.
+    await waitUntil(`pods of ${name} gone`, async () => ((await core.listNamespacedPod({ namespace: name })).items.length === 0 ? true : undefined), 60_000).catch(() => undefined);
   });
   return name;
 }

@@ -1,0 +1,162 @@
+// Builders and readers for ModelRollout integration tests.
+import * as k8s from '@kubernetes/client-node';
+import { waitUntil } from './support.js';
+
+export const MRO = { group: 'modelrollout.dev', version: 'v1alpha1', plural: 'modelrollouts' } as const;
+export const ROUTE = { group: 'gateway.networking.k8s.io', version: 'v1', plural: 'httproutes' } as const;
+export const mergePatch = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
+
+export interface RolloutStatusView {
+  phase?: string;
+  message?: string;
+  observedGeneration?: number;
+  stable?: { revision: string; modelVersion: string };
+  candidate?: { revision: string; modelVersion: string };
+  previousStable?: { revision: string };
+  currentStep?: { index: number; weight: number; label: string };
+  weights?: { stable: number; candidate: number; mirrorPercent?: number };
+  conditions?: { type: string; status: string; reason: string; message: string; observedGeneration: number }[];
+  history?: { reason: string; phase: string; weight?: number }[];
+  failure?: { reason: string; message: string };
+}
+
+export interface RolloutObject {
+  metadata: k8s.V1ObjectMeta;
+  spec: Record<string, unknown>;
+  status?: RolloutStatusView;
+}
+
+export class RolloutFixture {
+  readonly custom: k8s.CustomObjectsApi;
+  readonly apps: k8s.AppsV1Api;
+  readonly core: k8s.CoreV1Api;
+
+  constructor(kc: k8s.KubeConfig, readonly namespace: string, readonly name = 't2v') {
+    this.custom = kc.makeApiClient(k8s.CustomObjectsApi);
+    this.apps = kc.makeApiClient(k8s.AppsV1Api);
+    this.core = kc.makeApiClient(k8s.CoreV1Api);
+  }
+
+  async createRoute(): Promise<void> {
+    await this.custom.createNamespacedCustomObject({
+      ...ROUTE, namespace: this.namespace,
+      body: {
+        apiVersion: 'gateway.networking.k8s.io/v1', kind: 'HTTPRoute', metadata: { name: 'edge-route' },
+        spec: {
+          parentRefs: [{ name: 'edge' }],
+          rules: [
+            { matches: [{ path: { type: 'PathPrefix', value: '/healthz' } }], backendRefs: [{ name: 'other', port: 80 }] },
+            { backendRefs: [{ name: `${this.name}-stable`, port: 80 }] },
+          ],
+        },
+      },
+    });
+  }
+
+  spec(over: Record<string, unknown> = {}, version = 'v1'): Record<string, unknown> {
+    return {
+      replicas: 2,
+      model: { name: 'wan-t2v', version },
+      service: { name: this.name },
+      trafficRouting: { gatewayAPI: { httpRoute: 'edge-route', ruleIndex: 1 } },
+      strategy: { stepDuration: '1s', progressDeadline: '1m' },
+      template: { spec: { containers: [{ name: 'server', image: `example.invalid/t2v:${version}` }] } },
+      ...over,
+    };
+  }
+
+  async create(spec: Record<string, unknown>): Promise<void> {
+    await this.custom.createNamespacedCustomObject({
+      ...MRO, namespace: this.namespace,
+      body: { apiVersion: 'modelrollout.dev/v1alpha1', kind: 'ModelRollout', metadata: { name: this.name }, spec },
+    });
+  }
+
+  async get(): Promise<RolloutObject> {
+    return (await this.custom.getNamespacedCustomObject({ ...MRO, namespace: this.namespace, name: this.name })) as RolloutObject;
+  }
+
+  async patch(body: Record<string, unknown>): Promise<void> {
+    await this.custom.patchNamespacedCustomObject({ ...MRO, namespace: this.namespace, name: this.name, body }, mergePatch);
+  }
+
+  /** A new model version: new image and version, so a new revision. */
+  async setVersion(version: string, extra: Record<string, unknown> = {}): Promise<void> {
+    await this.patch({ spec: { model: { name: 'wan-t2v', version }, template: { spec: { containers: [{ name: 'server', image: `example.invalid/t2v:${version}` }] } }, ...extra } });
+  }
+
+  async annotate(annotations: Record<string, string | null>): Promise<void> {
+    await this.patch({ metadata: { annotations } });
+  }
+
+  async routeRule(): Promise<{ backendRefs?: { name: string; weight?: number }[]; filters?: { type: string; requestMirror?: { backendRef: { name: string }; percent?: number } }[] }> {
+    const route = (await this.custom.getNamespacedCustomObject({ ...ROUTE, namespace: this.namespace, name: 'edge-route' })) as { spec: { rules: unknown[] } };
+    return route.spec.rules[1] as never;
+  }
+
+  /** [stable, candidate] weights of the managed rule; candidate 0 when only stable is there. */
+  async weights(): Promise<[number, number]> {
+    const refs = (await this.routeRule()).backendRefs ?? [];
+    const w = (n: string) => refs.find((r) => r.name === n)?.weight ?? (refs.some((r) => r.name === n) ? 1 : 0);
+    return [w(`${this.name}-stable`), w(`${this.name}-candidate`)];
+  }
+
+  async deploymentOf(revision: string): Promise<k8s.V1Deployment | undefined> {
+    return this.apps.readNamespacedDeployment({ name: `${this.name}-${revision}`, namespace: this.namespace }).catch(() => undefined);
+  }
+
+  async waitFor(what: string, check: (ro: RolloutObject) => boolean, timeoutMs = 120_000): Promise<RolloutObject> {
+    let last: RolloutObject | undefined;
+    try {
+      return await waitUntil(what, async () => {
+        last = await this.get();
+        return check(last) ? last : undefined;
+      }, timeoutMs, 100);
+    } catch (err) {
+      throw new Error(`${(err as Error).message}\nlast status: ${JSON.stringify(last?.status, null, 1)?.slice(0, 3000)}`, { cause: err });
+    }
+  }
+
+  condition(ro: RolloutObject, type: string) {
+    return ro.status?.conditions?.find((c) => c.type === type);
+  }
+
+  async events(): Promise<k8s.CoreV1Event[]> {
+    return (await this.core.listNamespacedEvent({ namespace: this.namespace, fieldSelector: `involvedObject.name=${this.name}` })).items;
+  }
+}
+
+/**
+ * Polls route and candidate Deployment while a rollout runs: the distinct candidate weights seen, and
+ * any moment the candidate carried more traffic than its ready replicas can serve.
+ */
+export class WeightRecorder {
+  readonly weights: number[] = [];
+  readonly violations: string[] = [];
+  private stopped = false;
+  private loop: Promise<void> | undefined;
+
+  constructor(private readonly fx: RolloutFixture, private readonly fullReplicas: number) {}
+
+  start(): void {
+    this.loop = (async () => {
+      while (!this.stopped) {
+        const rev = (await this.fx.get()).status?.candidate?.revision;
+        const [, candW] = await this.fx.weights();
+        if (this.weights[this.weights.length - 1] !== candW) this.weights.push(candW);
+        if (rev && candW > 0) {
+          const dep = await this.fx.deploymentOf(rev);
+          const ready = dep?.status?.readyReplicas ?? 0;
+          const needed = Math.max(1, Math.ceil((candW * this.fullReplicas) / 100));
+          if (ready < needed) this.violations.push(`candidate weight ${candW} % with ${ready} ready (needs ${needed})`);
+        }
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    })();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.loop;
+  }
+}
