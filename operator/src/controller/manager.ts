@@ -5,14 +5,14 @@ import { EventRecorder } from '../kube/events.js';
 import { WorkQueue } from '../kube/work-queue.js';
 import { createMetrics, type OperatorMetrics } from '../telemetry/metrics.js';
 import { ClusterCache } from './cluster-cache.js';
-import { Reconciler, type AnalysisSource } from './reconciler.js';
+import { AnalysisRunner } from './analysis-runner.js';
+import { Reconciler } from './reconciler.js';
 
 export interface ManagerOptions {
   kc: k8s.KubeConfig;
   log: Logger;
   workers: number;
   namespace?: string;
-  analysis?: AnalysisSource;
   now?: () => Date;
 }
 
@@ -40,7 +40,7 @@ export class Manager {
     const reconciler = new Reconciler({
       apps: kc.makeApiClient(k8s.AppsV1Api), core, custom: kc.makeApiClient(k8s.CustomObjectsApi), cache: this.cache,
       events: new EventRecorder(core, 'modelrollout-operator', opts.now ?? (() => new Date())), metrics: this.metrics, log,
-      now: opts.now ?? (() => new Date()), analysis: opts.analysis,
+      now: opts.now ?? (() => new Date()), analysis: new AnalysisRunner({ core, cache: this.cache }),
     });
     this.queue = new WorkQueue((key) => reconciler.reconcile(key), {
       workers: opts.workers,

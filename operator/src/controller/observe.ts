@@ -1,7 +1,8 @@
 // Observe: everything decide() needs, read from the caches (and the router).
 import type * as k8s from '@kubernetes/client-node';
+import { parseAnalysis, type StoredAnalysis } from '../analysis/spec.js';
 import { parseSpec, type ParsedSpec, type StoredSpec } from '../rollout/spec.js';
-import type { AnalysisVerdict, Controls, DecideInput, DeploymentObservation, RouteObservation, ServiceObservation } from '../rollout/types.js';
+import type { Controls, DecideInput, DeploymentObservation, RouteObservation, ServiceObservation } from '../rollout/types.js';
 import type { TrafficRouter } from '../traffic/router.js';
 import type { ClusterCache } from './cluster-cache.js';
 import { freeGpusPerNode, podProblems } from './gpu-capacity.js';
@@ -16,8 +17,15 @@ export interface Observation {
   parsed: ParsedSpec;
 }
 
-export async function observe(ro: ModelRollout, cache: ClusterCache, router: TrafficRouter | undefined, analysis: AnalysisVerdict, now: Date): Promise<Observation> {
+export async function observe(ro: ModelRollout, cache: ClusterCache, router: TrafficRouter | undefined, now: Date): Promise<Observation> {
   const parsed = parseSpec(ro.spec as StoredSpec);
+  const analysisErrors: string[] = [];
+  parseAnalysis(ro.spec.analysis as StoredAnalysis | undefined, analysisErrors);
+  if (analysisErrors.length > 0) {
+    parsed.errors.push(...analysisErrors);
+    parsed.spec = undefined;
+    parsed.revision = '';
+  }
   const gpuResource = ro.spec.gpu?.resourceName ?? 'nvidia.com/gpu';
   const route: RouteObservation = router ? await router.observe() : { found: false, error: 'no traffic router' };
   const input: DecideInput = {
@@ -31,7 +39,8 @@ export async function observe(ro: ModelRollout, cache: ClusterCache, router: Tra
     services: observeServices(ro, cache),
     route,
     gpus: { freePerNode: freeGpusPerNode(cache.nodes.list(), cache.pods.list(), gpuResource) },
-    analysis,
+    // Filled in by the analysis runner.
+    analysis: { result: 'pass' },
     breaker: { tripped: false },
     controls: controlsOf(ro),
     deleting: !!ro.metadata.deletionTimestamp,

@@ -4,7 +4,8 @@ import * as k8s from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { EventRecorder } from '../kube/events.js';
 import { decide } from '../rollout/decide.js';
-import type { AnalysisVerdict, RolloutStatus } from '../rollout/types.js';
+import type { RolloutStatus } from '../rollout/types.js';
+import type { AnalysisRunner } from './analysis-runner.js';
 import type { OperatorMetrics } from '../telemetry/metrics.js';
 import { routerFor, type TrafficRoutingSpec } from '../traffic/index.js';
 import type { HttpRoute } from '../traffic/gateway-api.js';
@@ -15,9 +16,6 @@ import { candidateServiceName, FINALIZER, GROUP, PLURAL, stableServiceName, VERS
 import { observe } from './observe.js';
 import { isEmptyPatch, mergePatch } from './status-patch.js';
 
-/** The analysis verdict for a rollout's current step; the analysis issue plugs its evaluator in here. */
-export type AnalysisSource = (ro: ModelRollout, now: Date) => Promise<AnalysisVerdict>;
-
 export interface ReconcilerDeps {
   apps: k8s.AppsV1Api;
   core: k8s.CoreV1Api;
@@ -27,7 +25,7 @@ export interface ReconcilerDeps {
   metrics: OperatorMetrics;
   log: Logger;
   now: () => Date;
-  analysis?: AnalysisSource;
+  analysis: AnalysisRunner;
 }
 
 const mergePatchHeader = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
@@ -62,9 +60,18 @@ export class Reconciler {
 
     const now = this.deps.now();
     const router = this.routerOf(ro);
-    const analysis = this.deps.analysis ? await this.deps.analysis(ro, now) : ({ result: 'pass' } as const);
-    const { input } = await observe(ro, cache, router, analysis, now);
+    const { input } = await observe(ro, cache, router, now);
+    const bakeMs = input.status.currentStep ? input.spec?.stepDurationMs : input.spec?.shadow?.durationMs;
+    const analysis = input.spec && !input.deleting ? await this.deps.analysis.run(ro, bakeMs ?? 0, now) : undefined;
+    if (analysis) {
+      input.analysis = analysis.analysis;
+      input.breaker = analysis.breaker;
+    }
     const decision = decide(input);
+    // Analysis state belongs to the candidate it measured; a new candidate starts without it.
+    if (analysis?.status && decision.status.candidate?.revision === analysis.status.revision) decision.status.analysis = analysis.status;
+    const active = decision.status.phase === 'Progressing' || decision.status.phase === 'Shadowing' || decision.status.phase === 'Paused';
+    if (active && analysis?.wakeInMs !== undefined) decision.requeueAfterMs = Math.min(decision.requeueAfterMs ?? Infinity, analysis.wakeInMs);
     const rlog = log.child({ rollout: key });
     if (decision.actions.length > 0) rlog.debug({ actions: decision.actions.filter((a) => a.kind !== 'event') }, 'executing');
     await execute(decision.actions, ro, input.specRevision, router, {

@@ -393,6 +393,24 @@ describe('decide: restarts, gates, shadow, pause', () => {
   });
 });
 
+describe('decide: analysis pause', () => {
+  it('pauses for a person when analysis says so, steadily (no flapping), and goes on when it passes', () => {
+    const w = startRollout(stableWorld());
+    w.run((x) => x.route.candidateWeight === 5);
+    w.analysis = { result: 'pause', message: 'metrics unavailable' };
+    w.run((x) => x.status.phase === 'Paused');
+    expect(w.reason('Paused')).toBe('AnalysisPaused');
+    const settled = structuredClone(w.status);
+    w.now += 10_000;
+    const d = w.step();
+    expect(d.status).toEqual(settled);
+    expect(d.actions).toEqual([]);
+    w.analysis = { result: 'pass' };
+    w.run((x) => x.route.candidateWeight === 20);
+    expect(w.condition('Paused')).toBe('False');
+  });
+});
+
 describe('decide: invalid spec and deletion', () => {
   it('reports InvalidSpec and changes nothing', () => {
     const w = startRollout(stableWorld());

@@ -138,6 +138,7 @@ function clearRollout(pass: Pass): void {
   delete status.waitingSince;
   delete status.rolloutStartedAt;
   delete status.failure;
+  delete status.analysis;
 }
 
 /**
@@ -163,8 +164,10 @@ function candidateServiceReady(pass: Pass, spec: RolloutSpec): boolean {
 function shadowPhase(pass: Pass, spec: RolloutSpec): void {
   const { input, status } = pass;
   const shadow = spec.shadow!;
-  pass.transition('Shadowing', 'ShadowStarted', `mirroring ${shadow.mirrorPercent} % of live traffic to ${status.candidate!.revision} for ${Math.round(shadow.durationMs / 1000)} s`);
-  pass.condition({ type: 'Paused', status: 'False', reason: 'NotPaused', message: '' });
+  if (!stillPausedByAnalysis(pass)) {
+    pass.transition('Shadowing', 'ShadowStarted', `mirroring ${shadow.mirrorPercent} % of live traffic to ${status.candidate!.revision} for ${Math.round(shadow.durationMs / 1000)} s`);
+    pass.condition({ type: 'Paused', status: 'False', reason: 'NotPaused', message: '' });
+  }
   const needed = candidateReplicasFor(shadow.mirrorPercent, spec.replicas);
   if (!candidateCapacity(pass, spec, needed, `shadow (${shadow.mirrorPercent} % mirrored)`)) return;
   if (!candidateReady(pass, spec, needed)) return;
@@ -200,8 +203,10 @@ function stepPhase(pass: Pass, spec: RolloutSpec): void {
       return;
     }
   }
-  pass.condition({ type: 'Paused', status: 'False', reason: 'NotPaused', message: '' });
-  pass.transition('Progressing', `Step${step.index + 1}`, `step ${step.label}: ${weight} % to ${status.candidate!.revision}`);
+  if (!stillPausedByAnalysis(pass)) {
+    pass.condition({ type: 'Paused', status: 'False', reason: 'NotPaused', message: '' });
+    pass.transition('Progressing', `Step${step.index + 1}`, `step ${step.label}: ${weight} % to ${status.candidate!.revision}`);
+  }
 
   const needed = candidateReplicasFor(weight, spec.replicas);
   if (!candidateCapacity(pass, spec, needed, `step ${step.label} (${weight} %)`)) return;
@@ -240,10 +245,22 @@ function bakeDone(pass: Pass, since: string, durationMs: number, what: string): 
   return false;
 }
 
+/** Paused by analysis last pass and analysis still says pause: leave phase and conditions as they are. */
+function stillPausedByAnalysis(pass: Pass): boolean {
+  return pass.input.analysis.result === 'pause' && pass.status.phase === 'Paused' && pass.status.conditions?.find((c) => c.type === 'Paused')?.reason === 'AnalysisPaused';
+}
+
 function analysisPassed(pass: Pass): boolean {
   const verdict = pass.input.analysis;
   if (verdict.result === 'pass') return true;
-  const message = verdict.result === 'fail' ? verdict.message : verdict.message;
+  if (verdict.result === 'pause') {
+    pass.transition('Paused', 'AnalysisPaused', `${verdict.message}; resume with \`kubectl modelrollout resume\` or annotation modelrollout.dev/resume`);
+    pass.condition({ type: 'Paused', status: 'True', reason: 'AnalysisPaused', message: pass.status.message ?? '' });
+    pass.condition({ type: 'Progressing', status: 'Unknown', reason: 'AnalysisPaused', message: verdict.message });
+    pass.wakeIn(ANALYSIS_POLL_MS);
+    return false;
+  }
+  const message = verdict.message;
   pass.condition({ type: 'Progressing', status: 'True', reason: verdict.result === 'pending' ? 'AwaitingAnalysis' : 'AnalysisInconclusive', message });
   pass.wakeIn(ANALYSIS_POLL_MS);
   return false;

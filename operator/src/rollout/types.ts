@@ -1,6 +1,7 @@
 // The pure core's vocabulary: what a rollout wants (spec), what it remembers (status), what the
 // world looks like right now (observations) and what should be done about it (actions).
 // Nothing here imports Kubernetes or HTTP code.
+import type { AnalysisStatus } from '../analysis/types.js';
 
 export type Phase =
   | 'Initializing' // the first template is coming up as stable
@@ -92,6 +93,8 @@ export interface RolloutStatus {
   controls?: HandledControls;
   conditions?: Condition[];
   history?: HistoryEntry[];
+  /** Analysis state of the current candidate (measurements, breach windows, counters). */
+  analysis?: AnalysisStatus;
   /** Set by analysis when it trips; kept so the reason stays visible. */
   failure?: { reason: string; message: string; at: string };
 }
@@ -137,6 +140,8 @@ export type AnalysisVerdict =
   | { result: 'pass' }
   | { result: 'pending'; message: string }
   | { result: 'inconclusive'; message: string }
+  /** Analysis cannot decide (metrics unavailable or inconclusive too long): hold for a person. */
+  | { result: 'pause'; message: string }
   | { result: 'fail'; reason: string; message: string };
 
 export interface Controls {

@@ -1,6 +1,6 @@
 import { formats } from "@kubernetes-models/validate";
-export const validate = validate28;
-const schema12 = {
+export const validate = validate33;
+const schema17 = {
   "type": "object",
   "properties": {
     "apiVersion": {
@@ -13,7 +13,7 @@ const schema12 = {
       "$ref": "a6f0oUEaFqHmymdwnqPORTNOTU7GczWAkwGD0uYU"
     },
     "spec": {
-      "$ref": "VXCZuyEa1TqIe0cGHPre4E5xNTXQcG5Yc5hMvdXxHQ"
+      "$ref": "laXBeCMUOMpHzh5k2YGvLDUQGCWh9UjynAbxqOLgx4"
     },
     "status": {
       "$ref": "wnCl8zCvz1PLbyEivJTcktRgDZuzOGT9FYulvrA2T8w"
@@ -22,11 +22,11 @@ const schema12 = {
   "required": ["spec", "apiVersion", "kind"],
   "$id": "modelrollout.dev.v1alpha1.ModelRollout"
 };
-const schema13 = {
+const schema18 = {
   "type": "string",
   "enum": ["modelrollout.dev/v1alpha1"]
 };
-function validate29(data, {
+function validate34(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -56,7 +56,7 @@ function validate29(data, {
       schemaPath: "#/enum",
       keyword: "enum",
       params: {
-        allowedValues: schema13.enum
+        allowedValues: schema18.enum
       }
     };
     if (vErrors === null) {
@@ -66,14 +66,14 @@ function validate29(data, {
     }
     errors++;
   }
-  validate29.errors = vErrors;
+  validate34.errors = vErrors;
   return errors === 0;
 }
-const schema14 = {
+const schema19 = {
   "type": "string",
   "enum": ["ModelRollout"]
 };
-function validate31(data, {
+function validate36(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -103,7 +103,7 @@ function validate31(data, {
       schemaPath: "#/enum",
       keyword: "enum",
       params: {
-        allowedValues: schema14.enum
+        allowedValues: schema19.enum
       }
     };
     if (vErrors === null) {
@@ -113,15 +113,15 @@ function validate31(data, {
     }
     errors++;
   }
-  validate31.errors = vErrors;
+  validate36.errors = vErrors;
   return errors === 0;
 }
-const schema15 = {
+const schema20 = {
   "nullableRef": "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta#"
 };
-const schema16 = {};
-import { validate as validate34 } from "@kubernetes-models/apimachinery/_schemas/IoK8sApimachineryPkgApisMetaV1ObjectMeta";
-function validate33(data, {
+const schema21 = {};
+import { validate as validate39 } from "@kubernetes-models/apimachinery/_schemas/IoK8sApimachineryPkgApisMetaV1ObjectMeta";
+function validate38(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -130,20 +130,20 @@ function validate33(data, {
   let vErrors = null;
   let errors = 0;
   if (data !== null) {
-    if (!validate34(data, {
+    if (!validate39(data, {
       instancePath,
       parentData,
       parentDataProperty,
       rootData
     })) {
-      vErrors = vErrors === null ? validate34.errors : vErrors.concat(validate34.errors);
+      vErrors = vErrors === null ? validate39.errors : vErrors.concat(validate39.errors);
       errors = vErrors.length;
     }
   }
-  validate33.errors = vErrors;
+  validate38.errors = vErrors;
   return errors === 0;
 }
-const schema17 = {
+const schema22 = {
   "type": "object",
   "required": ["model", "template", "service", "trafficRouting"],
   "properties": {
@@ -169,11 +169,11 @@ const schema17 = {
       "$ref": "bdKebMUosIn76QfE9M7599ASMOXWzaVzhgta2whSfs"
     },
     "analysis": {
-      "$ref": "wnCl8zCvz1PLbyEivJTcktRgDZuzOGT9FYulvrA2T8w"
+      "$ref": "MByice057WZK760IVfVTAI7iNAuXsHtudrrThwZzBo"
     }
   }
 };
-const schema18 = {
+const schema23 = {
   "type": "integer",
   "format": "int32",
   "default": 1,
@@ -182,7 +182,7 @@ const schema18 = {
   "nullable": true
 };
 const formats0 = formats.int32;
-function validate38(data, {
+function validate43(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -258,10 +258,10 @@ function validate38(data, {
       errors++;
     }
   }
-  validate38.errors = vErrors;
+  validate43.errors = vErrors;
   return errors === 0;
 }
-const schema19 = {
+const schema24 = {
   "type": "object",
   "required": ["name", "version"],
   "properties": {
@@ -273,7 +273,7 @@ const schema19 = {
     }
   }
 };
-const schema20 = {
+const schema25 = {
   "type": "string",
   "minLength": 1,
   "maxLength": 63,
@@ -281,7 +281,7 @@ const schema20 = {
 };
 import func2 from "@kubernetes-models/validate/runtime/ucs2length";
 const pattern0 = new RegExp("^[a-z0-9]([-a-z0-9._]*[a-z0-9])?$", "u");
-function validate41(data, {
+function validate46(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -354,17 +354,17 @@ function validate41(data, {
     }
     errors++;
   }
-  validate41.errors = vErrors;
+  validate46.errors = vErrors;
   return errors === 0;
 }
-const schema21 = {
+const schema26 = {
   "type": "string",
   "minLength": 1,
   "maxLength": 63,
   "pattern": "^[A-Za-z0-9]([-A-Za-z0-9._]*[A-Za-z0-9])?$"
 };
 const pattern1 = new RegExp("^[A-Za-z0-9]([-A-Za-z0-9._]*[A-Za-z0-9])?$", "u");
-function validate43(data, {
+function validate48(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -437,10 +437,10 @@ function validate43(data, {
     }
     errors++;
   }
-  validate43.errors = vErrors;
+  validate48.errors = vErrors;
   return errors === 0;
 }
-function validate40(data, {
+function validate45(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -482,24 +482,24 @@ function validate40(data, {
       errors++;
     }
     if (data.name !== undefined) {
-      if (!validate41(data.name, {
+      if (!validate46(data.name, {
         instancePath: instancePath + "/name",
         parentData: data,
         parentDataProperty: "name",
         rootData
       })) {
-        vErrors = vErrors === null ? validate41.errors : vErrors.concat(validate41.errors);
+        vErrors = vErrors === null ? validate46.errors : vErrors.concat(validate46.errors);
         errors = vErrors.length;
       }
     }
     if (data.version !== undefined) {
-      if (!validate43(data.version, {
+      if (!validate48(data.version, {
         instancePath: instancePath + "/version",
         parentData: data,
         parentDataProperty: "version",
         rootData
       })) {
-        vErrors = vErrors === null ? validate43.errors : vErrors.concat(validate43.errors);
+        vErrors = vErrors === null ? validate48.errors : vErrors.concat(validate48.errors);
         errors = vErrors.length;
       }
     }
@@ -519,10 +519,10 @@ function validate40(data, {
     }
     errors++;
   }
-  validate40.errors = vErrors;
+  validate45.errors = vErrors;
   return errors === 0;
 }
-const schema22 = {
+const schema27 = {
   "type": "object",
   "default": {},
   "properties": {
@@ -538,13 +538,13 @@ const schema22 = {
   },
   "nullable": true
 };
-const schema23 = {
+const schema28 = {
   "type": "string",
   "default": "nvidia.com/gpu",
   "maxLength": 253,
   "nullable": true
 };
-function validate47(data, {
+function validate52(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -586,17 +586,17 @@ function validate47(data, {
       errors++;
     }
   }
-  validate47.errors = vErrors;
+  validate52.errors = vErrors;
   return errors === 0;
 }
-const schema24 = {
+const schema29 = {
   "type": "integer",
   "format": "int32",
   "default": 1,
   "maximum": 64,
   "nullable": true
 };
-function validate49(data, {
+function validate54(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -655,15 +655,15 @@ function validate49(data, {
       errors++;
     }
   }
-  validate49.errors = vErrors;
+  validate54.errors = vErrors;
   return errors === 0;
 }
-const schema25 = {
+const schema12 = {
   "type": "string",
   "maxLength": 63,
   "nullable": true
 };
-function validate51(data, {
+function validate28(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -705,10 +705,10 @@ function validate51(data, {
       errors++;
     }
   }
-  validate51.errors = vErrors;
+  validate28.errors = vErrors;
   return errors === 0;
 }
-function validate46(data, {
+function validate51(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -734,43 +734,43 @@ function validate46(data, {
   }
   if (data && typeof data == "object" && !Array.isArray(data)) {
     if (data.resourceName !== undefined) {
-      if (!validate47(data.resourceName, {
+      if (!validate52(data.resourceName, {
         instancePath: instancePath + "/resourceName",
         parentData: data,
         parentDataProperty: "resourceName",
         rootData
       })) {
-        vErrors = vErrors === null ? validate47.errors : vErrors.concat(validate47.errors);
+        vErrors = vErrors === null ? validate52.errors : vErrors.concat(validate52.errors);
         errors = vErrors.length;
       }
     }
     if (data.perReplica !== undefined) {
-      if (!validate49(data.perReplica, {
+      if (!validate54(data.perReplica, {
         instancePath: instancePath + "/perReplica",
         parentData: data,
         parentDataProperty: "perReplica",
         rootData
       })) {
-        vErrors = vErrors === null ? validate49.errors : vErrors.concat(validate49.errors);
+        vErrors = vErrors === null ? validate54.errors : vErrors.concat(validate54.errors);
         errors = vErrors.length;
       }
     }
     if (data.container !== undefined) {
-      if (!validate51(data.container, {
+      if (!validate28(data.container, {
         instancePath: instancePath + "/container",
         parentData: data,
         parentDataProperty: "container",
         rootData
       })) {
-        vErrors = vErrors === null ? validate51.errors : vErrors.concat(validate51.errors);
+        vErrors = vErrors === null ? validate28.errors : vErrors.concat(validate28.errors);
         errors = vErrors.length;
       }
     }
   }
-  validate46.errors = vErrors;
+  validate51.errors = vErrors;
   return errors === 0;
 }
-const schema26 = {
+const schema30 = {
   "type": "object",
   "required": ["spec"],
   "properties": {
@@ -782,7 +782,7 @@ const schema26 = {
     }
   }
 };
-const schema27 = {
+const schema31 = {
   "type": "object",
   "properties": {
     "labels": {
@@ -872,7 +872,7 @@ function validate21(data, {
   validate21.errors = vErrors;
   return errors === 0;
 }
-function validate55(data, {
+function validate59(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -920,14 +920,14 @@ function validate55(data, {
       }
     }
   }
-  validate55.errors = vErrors;
+  validate59.errors = vErrors;
   return errors === 0;
 }
-const schema28 = {
+const schema32 = {
   "type": "object",
   "properties": {}
 };
-function validate59(data, {
+function validate63(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -951,10 +951,10 @@ function validate59(data, {
     }
     errors++;
   }
-  validate59.errors = vErrors;
+  validate63.errors = vErrors;
   return errors === 0;
 }
-function validate54(data, {
+function validate58(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -980,24 +980,24 @@ function validate54(data, {
       errors++;
     }
     if (data.metadata !== undefined) {
-      if (!validate55(data.metadata, {
+      if (!validate59(data.metadata, {
         instancePath: instancePath + "/metadata",
         parentData: data,
         parentDataProperty: "metadata",
         rootData
       })) {
-        vErrors = vErrors === null ? validate55.errors : vErrors.concat(validate55.errors);
+        vErrors = vErrors === null ? validate59.errors : vErrors.concat(validate59.errors);
         errors = vErrors.length;
       }
     }
     if (data.spec !== undefined) {
-      if (!validate59(data.spec, {
+      if (!validate63(data.spec, {
         instancePath: instancePath + "/spec",
         parentData: data,
         parentDataProperty: "spec",
         rootData
       })) {
-        vErrors = vErrors === null ? validate59.errors : vErrors.concat(validate59.errors);
+        vErrors = vErrors === null ? validate63.errors : vErrors.concat(validate63.errors);
         errors = vErrors.length;
       }
     }
@@ -1017,10 +1017,10 @@ function validate54(data, {
     }
     errors++;
   }
-  validate54.errors = vErrors;
+  validate58.errors = vErrors;
   return errors === 0;
 }
-const schema29 = {
+const schema33 = {
   "type": "object",
   "required": ["name"],
   "properties": {
@@ -1035,14 +1035,14 @@ const schema29 = {
     }
   }
 };
-const schema30 = {
+const schema34 = {
   "type": "string",
   "minLength": 1,
   "maxLength": 53,
   "pattern": "^[a-z]([-a-z0-9]*[a-z0-9])?$"
 };
 const pattern2 = new RegExp("^[a-z]([-a-z0-9]*[a-z0-9])?$", "u");
-function validate63(data, {
+function validate67(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -1115,10 +1115,10 @@ function validate63(data, {
     }
     errors++;
   }
-  validate63.errors = vErrors;
+  validate67.errors = vErrors;
   return errors === 0;
 }
-const schema31 = {
+const schema35 = {
   "type": "integer",
   "format": "int32",
   "default": 80,
@@ -1126,7 +1126,7 @@ const schema31 = {
   "maximum": 65535,
   "nullable": true
 };
-function validate65(data, {
+function validate69(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -1202,10 +1202,10 @@ function validate65(data, {
       errors++;
     }
   }
-  validate65.errors = vErrors;
+  validate69.errors = vErrors;
   return errors === 0;
 }
-const schema32 = {
+const schema36 = {
   "type": "integer",
   "format": "int32",
   "default": 8080,
@@ -1213,7 +1213,7 @@ const schema32 = {
   "maximum": 65535,
   "nullable": true
 };
-function validate67(data, {
+function validate71(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -1289,10 +1289,10 @@ function validate67(data, {
       errors++;
     }
   }
-  validate67.errors = vErrors;
+  validate71.errors = vErrors;
   return errors === 0;
 }
-function validate62(data, {
+function validate66(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -1318,35 +1318,35 @@ function validate62(data, {
       errors++;
     }
     if (data.name !== undefined) {
-      if (!validate63(data.name, {
+      if (!validate67(data.name, {
         instancePath: instancePath + "/name",
         parentData: data,
         parentDataProperty: "name",
         rootData
       })) {
-        vErrors = vErrors === null ? validate63.errors : vErrors.concat(validate63.errors);
+        vErrors = vErrors === null ? validate67.errors : vErrors.concat(validate67.errors);
         errors = vErrors.length;
       }
     }
     if (data.port !== undefined) {
-      if (!validate65(data.port, {
+      if (!validate69(data.port, {
         instancePath: instancePath + "/port",
         parentData: data,
         parentDataProperty: "port",
         rootData
       })) {
-        vErrors = vErrors === null ? validate65.errors : vErrors.concat(validate65.errors);
+        vErrors = vErrors === null ? validate69.errors : vErrors.concat(validate69.errors);
         errors = vErrors.length;
       }
     }
     if (data.targetPort !== undefined) {
-      if (!validate67(data.targetPort, {
+      if (!validate71(data.targetPort, {
         instancePath: instancePath + "/targetPort",
         parentData: data,
         parentDataProperty: "targetPort",
         rootData
       })) {
-        vErrors = vErrors === null ? validate67.errors : vErrors.concat(validate67.errors);
+        vErrors = vErrors === null ? validate71.errors : vErrors.concat(validate71.errors);
         errors = vErrors.length;
       }
     }
@@ -1366,10 +1366,10 @@ function validate62(data, {
     }
     errors++;
   }
-  validate62.errors = vErrors;
+  validate66.errors = vErrors;
   return errors === 0;
 }
-const schema33 = {
+const schema37 = {
   "type": "object",
   "properties": {
     "gatewayAPI": {
@@ -1380,7 +1380,7 @@ const schema33 = {
     }
   }
 };
-const schema34 = {
+const schema38 = {
   "type": "object",
   "required": ["httpRoute"],
   "properties": {
@@ -1458,7 +1458,7 @@ function validate24(data, {
   validate24.errors = vErrors;
   return errors === 0;
 }
-const schema35 = {
+const schema39 = {
   "type": "integer",
   "format": "int32",
   "default": 0,
@@ -1466,7 +1466,7 @@ const schema35 = {
   "maximum": 63,
   "nullable": true
 };
-function validate73(data, {
+function validate77(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -1542,10 +1542,10 @@ function validate73(data, {
       errors++;
     }
   }
-  validate73.errors = vErrors;
+  validate77.errors = vErrors;
   return errors === 0;
 }
-function validate71(data, {
+function validate75(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -1598,21 +1598,21 @@ function validate71(data, {
       }
     }
     if (data.ruleIndex !== undefined) {
-      if (!validate73(data.ruleIndex, {
+      if (!validate77(data.ruleIndex, {
         instancePath: instancePath + "/ruleIndex",
         parentData: data,
         parentDataProperty: "ruleIndex",
         rootData
       })) {
-        vErrors = vErrors === null ? validate73.errors : vErrors.concat(validate73.errors);
+        vErrors = vErrors === null ? validate77.errors : vErrors.concat(validate77.errors);
         errors = vErrors.length;
       }
     }
   }
-  validate71.errors = vErrors;
+  validate75.errors = vErrors;
   return errors === 0;
 }
-const schema36 = {
+const schema40 = {
   "type": "object",
   "required": ["virtualService"],
   "properties": {
@@ -1625,12 +1625,12 @@ const schema36 = {
   },
   "nullable": true
 };
-const schema37 = {
+const schema41 = {
   "type": "string",
   "maxLength": 253,
   "nullable": true
 };
-function validate78(data, {
+function validate82(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -1672,10 +1672,10 @@ function validate78(data, {
       errors++;
     }
   }
-  validate78.errors = vErrors;
+  validate82.errors = vErrors;
   return errors === 0;
 }
-function validate76(data, {
+function validate80(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -1728,21 +1728,21 @@ function validate76(data, {
       }
     }
     if (data.routeName !== undefined) {
-      if (!validate78(data.routeName, {
+      if (!validate82(data.routeName, {
         instancePath: instancePath + "/routeName",
         parentData: data,
         parentDataProperty: "routeName",
         rootData
       })) {
-        vErrors = vErrors === null ? validate78.errors : vErrors.concat(validate78.errors);
+        vErrors = vErrors === null ? validate82.errors : vErrors.concat(validate82.errors);
         errors = vErrors.length;
       }
     }
   }
-  validate76.errors = vErrors;
+  validate80.errors = vErrors;
   return errors === 0;
 }
-function validate70(data, {
+function validate74(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -1752,24 +1752,24 @@ function validate70(data, {
   let errors = 0;
   if (data && typeof data == "object" && !Array.isArray(data)) {
     if (data.gatewayAPI !== undefined) {
-      if (!validate71(data.gatewayAPI, {
+      if (!validate75(data.gatewayAPI, {
         instancePath: instancePath + "/gatewayAPI",
         parentData: data,
         parentDataProperty: "gatewayAPI",
         rootData
       })) {
-        vErrors = vErrors === null ? validate71.errors : vErrors.concat(validate71.errors);
+        vErrors = vErrors === null ? validate75.errors : vErrors.concat(validate75.errors);
         errors = vErrors.length;
       }
     }
     if (data.istio !== undefined) {
-      if (!validate76(data.istio, {
+      if (!validate80(data.istio, {
         instancePath: instancePath + "/istio",
         parentData: data,
         parentDataProperty: "istio",
         rootData
       })) {
-        vErrors = vErrors === null ? validate76.errors : vErrors.concat(validate76.errors);
+        vErrors = vErrors === null ? validate80.errors : vErrors.concat(validate80.errors);
         errors = vErrors.length;
       }
     }
@@ -1789,10 +1789,10 @@ function validate70(data, {
     }
     errors++;
   }
-  validate70.errors = vErrors;
+  validate74.errors = vErrors;
   return errors === 0;
 }
-const schema38 = {
+const schema42 = {
   "type": "object",
   "default": {},
   "properties": {
@@ -1814,7 +1814,7 @@ const schema38 = {
   },
   "nullable": true
 };
-const schema39 = {
+const schema43 = {
   "type": "array",
   "default": [1, 5, 20, 50, 100],
   "minItems": 1,
@@ -1873,7 +1873,7 @@ function validate25(data, {
   validate25.errors = vErrors;
   return errors === 0;
 }
-function validate83(data, {
+function validate87(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -1943,16 +1943,16 @@ function validate83(data, {
       }
     }
   }
-  validate83.errors = vErrors;
+  validate87.errors = vErrors;
   return errors === 0;
 }
-const schema40 = {
+const schema15 = {
   "type": "string",
   "default": "5m",
   "maxLength": 32,
   "nullable": true
 };
-function validate86(data, {
+function validate31(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -1994,7 +1994,7 @@ function validate86(data, {
       errors++;
     }
   }
-  validate86.errors = vErrors;
+  validate31.errors = vErrors;
   return errors === 0;
 }
 const schema10 = {
@@ -2048,7 +2048,7 @@ function validate26(data, {
   validate26.errors = vErrors;
   return errors === 0;
 }
-const schema41 = {
+const schema44 = {
   "type": "array",
   "maxItems": 20,
   "items": {
@@ -2056,7 +2056,7 @@ const schema41 = {
   },
   "nullable": true
 };
-function validate89(data, {
+function validate92(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -2110,10 +2110,10 @@ function validate89(data, {
       }
     }
   }
-  validate89.errors = vErrors;
+  validate92.errors = vErrors;
   return errors === 0;
 }
-const schema42 = {
+const schema45 = {
   "type": "object",
   "properties": {
     "mirrorPercent": {
@@ -2125,13 +2125,13 @@ const schema42 = {
   },
   "nullable": true
 };
-const schema43 = {
+const schema46 = {
   "type": "integer",
   "format": "int32",
   "default": 100,
   "nullable": true
 };
-function validate93(data, {
+function validate96(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -2173,10 +2173,10 @@ function validate93(data, {
       errors++;
     }
   }
-  validate93.errors = vErrors;
+  validate96.errors = vErrors;
   return errors === 0;
 }
-function validate92(data, {
+function validate95(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -2202,13 +2202,13 @@ function validate92(data, {
   }
   if (data && typeof data == "object" && !Array.isArray(data)) {
     if (data.mirrorPercent !== undefined) {
-      if (!validate93(data.mirrorPercent, {
+      if (!validate96(data.mirrorPercent, {
         instancePath: instancePath + "/mirrorPercent",
         parentData: data,
         parentDataProperty: "mirrorPercent",
         rootData
       })) {
-        vErrors = vErrors === null ? validate93.errors : vErrors.concat(validate93.errors);
+        vErrors = vErrors === null ? validate96.errors : vErrors.concat(validate96.errors);
         errors = vErrors.length;
       }
     }
@@ -2224,10 +2224,10 @@ function validate92(data, {
       }
     }
   }
-  validate92.errors = vErrors;
+  validate95.errors = vErrors;
   return errors === 0;
 }
-function validate82(data, {
+function validate86(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -2253,24 +2253,24 @@ function validate82(data, {
   }
   if (data && typeof data == "object" && !Array.isArray(data)) {
     if (data.steps !== undefined) {
-      if (!validate83(data.steps, {
+      if (!validate87(data.steps, {
         instancePath: instancePath + "/steps",
         parentData: data,
         parentDataProperty: "steps",
         rootData
       })) {
-        vErrors = vErrors === null ? validate83.errors : vErrors.concat(validate83.errors);
+        vErrors = vErrors === null ? validate87.errors : vErrors.concat(validate87.errors);
         errors = vErrors.length;
       }
     }
     if (data.stepDuration !== undefined) {
-      if (!validate86(data.stepDuration, {
+      if (!validate31(data.stepDuration, {
         instancePath: instancePath + "/stepDuration",
         parentData: data,
         parentDataProperty: "stepDuration",
         rootData
       })) {
-        vErrors = vErrors === null ? validate86.errors : vErrors.concat(validate86.errors);
+        vErrors = vErrors === null ? validate31.errors : vErrors.concat(validate31.errors);
         errors = vErrors.length;
       }
     }
@@ -2286,37 +2286,467 @@ function validate82(data, {
       }
     }
     if (data.manualGates !== undefined) {
-      if (!validate89(data.manualGates, {
+      if (!validate92(data.manualGates, {
         instancePath: instancePath + "/manualGates",
         parentData: data,
         parentDataProperty: "manualGates",
-        rootData
-      })) {
-        vErrors = vErrors === null ? validate89.errors : vErrors.concat(validate89.errors);
-        errors = vErrors.length;
-      }
-    }
-    if (data.shadow !== undefined) {
-      if (!validate92(data.shadow, {
-        instancePath: instancePath + "/shadow",
-        parentData: data,
-        parentDataProperty: "shadow",
         rootData
       })) {
         vErrors = vErrors === null ? validate92.errors : vErrors.concat(validate92.errors);
         errors = vErrors.length;
       }
     }
+    if (data.shadow !== undefined) {
+      if (!validate95(data.shadow, {
+        instancePath: instancePath + "/shadow",
+        parentData: data,
+        parentDataProperty: "shadow",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate95.errors : vErrors.concat(validate95.errors);
+        errors = vErrors.length;
+      }
+    }
   }
-  validate82.errors = vErrors;
+  validate86.errors = vErrors;
+  return errors === 0;
+}
+const schema47 = {
+  "type": "object",
+  "properties": {
+    "interval": {
+      "$ref": "1NHO0ipPGK9lVvWYfiSQghOWcXJRMDFowJKNtDvTI"
+    },
+    "minRequests": {
+      "$ref": "wFlRKDWFx2NjSteClM6r2JkIHWaaYsVOQeDALk1FTls"
+    },
+    "requestQuery": {
+      "$ref": "3PYBgcwxAoweBhEZgHEAroTtValjnRPMte9I9mAROb8"
+    },
+    "breakerInterval": {
+      "$ref": "3i1Dlfz4iUvznrvKBUahS6L7auM2mcT3ccLOKJucal8"
+    },
+    "breakerWindow": {
+      "$ref": "VDxcepERiL5s1aLJ1aNf7YF4hphabY5sa8KppEkk"
+    },
+    "maxInconclusive": {
+      "$ref": "VvjtU4esI9z2oQrA0JCiJCCbdD3Jh88kDpOkjZg4Y"
+    },
+    "onMetricsError": {
+      "$ref": "kjE5kw6TVYobHtGlAxGFVMU4A3Ik1u16ZAyJ1Lhqj8"
+    },
+    "prometheus": {
+      "$ref": "TmlcN8l8BCQMvdrOqPSfs5mTHmm08bj7UT0unK8BC8"
+    },
+    "metrics": {
+      "$ref": "jR09jWKrDNJUa1OxLk4lYDnLxVHi2kgz5Ptu7Glv4"
+    }
+  },
+  "nullable": true
+};
+const schema48 = {
+  "type": "string",
+  "default": "30s",
+  "maxLength": 32,
+  "nullable": true
+};
+function validate102(data, {
+  instancePath = "",
+  parentData,
+  parentDataProperty,
+  rootData = data
+} = {}) {
+  let vErrors = null;
+  let errors = 0;
+  if (typeof data !== "string" && data !== null) {
+    const err0 = {
+      instancePath,
+      schemaPath: "#/type",
+      keyword: "type",
+      params: {
+        type: "string"
+      }
+    };
+    if (vErrors === null) {
+      vErrors = [err0];
+    } else {
+      vErrors.push(err0);
+    }
+    errors++;
+  }
+  if (typeof data === "string") {
+    if (func2(data) > 32) {
+      const err1 = {
+        instancePath,
+        schemaPath: "#/maxLength",
+        keyword: "maxLength",
+        params: {
+          limit: 32
+        }
+      };
+      if (vErrors === null) {
+        vErrors = [err1];
+      } else {
+        vErrors.push(err1);
+      }
+      errors++;
+    }
+  }
+  validate102.errors = vErrors;
+  return errors === 0;
+}
+const schema49 = {
+  "type": "integer",
+  "format": "int32",
+  "default": 20,
+  "minimum": 0,
+  "nullable": true
+};
+function validate104(data, {
+  instancePath = "",
+  parentData,
+  parentDataProperty,
+  rootData = data
+} = {}) {
+  let vErrors = null;
+  let errors = 0;
+  if (!(typeof data == "number" && !(data % 1) && !isNaN(data) && isFinite(data)) && data !== null) {
+    const err0 = {
+      instancePath,
+      schemaPath: "#/type",
+      keyword: "type",
+      params: {
+        type: "integer"
+      }
+    };
+    if (vErrors === null) {
+      vErrors = [err0];
+    } else {
+      vErrors.push(err0);
+    }
+    errors++;
+  }
+  if (typeof data == "number" && isFinite(data)) {
+    if (data < 0 || isNaN(data)) {
+      const err1 = {
+        instancePath,
+        schemaPath: "#/minimum",
+        keyword: "minimum",
+        params: {
+          comparison: ">=",
+          limit: 0
+        }
+      };
+      if (vErrors === null) {
+        vErrors = [err1];
+      } else {
+        vErrors.push(err1);
+      }
+      errors++;
+    }
+    if (!formats0.validate(data)) {
+      const err2 = {
+        instancePath,
+        schemaPath: "#/format",
+        keyword: "format",
+        params: {
+          format: "int32"
+        }
+      };
+      if (vErrors === null) {
+        vErrors = [err2];
+      } else {
+        vErrors.push(err2);
+      }
+      errors++;
+    }
+  }
+  validate104.errors = vErrors;
+  return errors === 0;
+}
+const schema13 = {
+  "type": "string",
+  "maxLength": 4096,
+  "nullable": true
+};
+function validate29(data, {
+  instancePath = "",
+  parentData,
+  parentDataProperty,
+  rootData = data
+} = {}) {
+  let vErrors = null;
+  let errors = 0;
+  if (typeof data !== "string" && data !== null) {
+    const err0 = {
+      instancePath,
+      schemaPath: "#/type",
+      keyword: "type",
+      params: {
+        type: "string"
+      }
+    };
+    if (vErrors === null) {
+      vErrors = [err0];
+    } else {
+      vErrors.push(err0);
+    }
+    errors++;
+  }
+  if (typeof data === "string") {
+    if (func2(data) > 4096) {
+      const err1 = {
+        instancePath,
+        schemaPath: "#/maxLength",
+        keyword: "maxLength",
+        params: {
+          limit: 4096
+        }
+      };
+      if (vErrors === null) {
+        vErrors = [err1];
+      } else {
+        vErrors.push(err1);
+      }
+      errors++;
+    }
+  }
+  validate29.errors = vErrors;
+  return errors === 0;
+}
+const schema50 = {
+  "type": "string",
+  "default": "10s",
+  "maxLength": 32,
+  "nullable": true
+};
+function validate107(data, {
+  instancePath = "",
+  parentData,
+  parentDataProperty,
+  rootData = data
+} = {}) {
+  let vErrors = null;
+  let errors = 0;
+  if (typeof data !== "string" && data !== null) {
+    const err0 = {
+      instancePath,
+      schemaPath: "#/type",
+      keyword: "type",
+      params: {
+        type: "string"
+      }
+    };
+    if (vErrors === null) {
+      vErrors = [err0];
+    } else {
+      vErrors.push(err0);
+    }
+    errors++;
+  }
+  if (typeof data === "string") {
+    if (func2(data) > 32) {
+      const err1 = {
+        instancePath,
+        schemaPath: "#/maxLength",
+        keyword: "maxLength",
+        params: {
+          limit: 32
+        }
+      };
+      if (vErrors === null) {
+        vErrors = [err1];
+      } else {
+        vErrors.push(err1);
+      }
+      errors++;
+    }
+  }
+  validate107.errors = vErrors;
+  return errors === 0;
+}
+const schema51 = {
+  "type": "string",
+  "default": "1m",
+  "maxLength": 32,
+  "nullable": true
+};
+function validate109(data, {
+  instancePath = "",
+  parentData,
+  parentDataProperty,
+  rootData = data
+} = {}) {
+  let vErrors = null;
+  let errors = 0;
+  if (typeof data !== "string" && data !== null) {
+    const err0 = {
+      instancePath,
+      schemaPath: "#/type",
+      keyword: "type",
+      params: {
+        type: "string"
+      }
+    };
+    if (vErrors === null) {
+      vErrors = [err0];
+    } else {
+      vErrors.push(err0);
+    }
+    errors++;
+  }
+  if (typeof data === "string") {
+    if (func2(data) > 32) {
+      const err1 = {
+        instancePath,
+        schemaPath: "#/maxLength",
+        keyword: "maxLength",
+        params: {
+          limit: 32
+        }
+      };
+      if (vErrors === null) {
+        vErrors = [err1];
+      } else {
+        vErrors.push(err1);
+      }
+      errors++;
+    }
+  }
+  validate109.errors = vErrors;
   return errors === 0;
 }
 const schema11 = {
-  "type": "object",
-  "properties": {},
+  "type": "integer",
+  "format": "int32",
+  "default": 3,
+  "minimum": 1,
   "nullable": true
 };
 function validate27(data, {
+  instancePath = "",
+  parentData,
+  parentDataProperty,
+  rootData = data
+} = {}) {
+  let vErrors = null;
+  let errors = 0;
+  if (!(typeof data == "number" && !(data % 1) && !isNaN(data) && isFinite(data)) && data !== null) {
+    const err0 = {
+      instancePath,
+      schemaPath: "#/type",
+      keyword: "type",
+      params: {
+        type: "integer"
+      }
+    };
+    if (vErrors === null) {
+      vErrors = [err0];
+    } else {
+      vErrors.push(err0);
+    }
+    errors++;
+  }
+  if (typeof data == "number" && isFinite(data)) {
+    if (data < 1 || isNaN(data)) {
+      const err1 = {
+        instancePath,
+        schemaPath: "#/minimum",
+        keyword: "minimum",
+        params: {
+          comparison: ">=",
+          limit: 1
+        }
+      };
+      if (vErrors === null) {
+        vErrors = [err1];
+      } else {
+        vErrors.push(err1);
+      }
+      errors++;
+    }
+    if (!formats0.validate(data)) {
+      const err2 = {
+        instancePath,
+        schemaPath: "#/format",
+        keyword: "format",
+        params: {
+          format: "int32"
+        }
+      };
+      if (vErrors === null) {
+        vErrors = [err2];
+      } else {
+        vErrors.push(err2);
+      }
+      errors++;
+    }
+  }
+  validate27.errors = vErrors;
+  return errors === 0;
+}
+const schema52 = {
+  "type": "object",
+  "properties": {
+    "consecutiveErrors": {
+      "$ref": "VvjtU4esI9z2oQrA0JCiJCCbdD3Jh88kDpOkjZg4Y"
+    },
+    "action": {
+      "$ref": "sx7UOCer57IoVr0REDyrm0QaCk9rbLB9bNpkZM6rJs4"
+    }
+  },
+  "nullable": true
+};
+const schema53 = {
+  "type": "string",
+  "enum": ["Pause", "Rollback"],
+  "default": "Pause",
+  "nullable": true
+};
+function validate114(data, {
+  instancePath = "",
+  parentData,
+  parentDataProperty,
+  rootData = data
+} = {}) {
+  let vErrors = null;
+  let errors = 0;
+  if (typeof data !== "string" && data !== null) {
+    const err0 = {
+      instancePath,
+      schemaPath: "#/type",
+      keyword: "type",
+      params: {
+        type: "string"
+      }
+    };
+    if (vErrors === null) {
+      vErrors = [err0];
+    } else {
+      vErrors.push(err0);
+    }
+    errors++;
+  }
+  if (!(data === "Pause" || data === "Rollback")) {
+    const err1 = {
+      instancePath,
+      schemaPath: "#/enum",
+      keyword: "enum",
+      params: {
+        allowedValues: schema53.enum
+      }
+    };
+    if (vErrors === null) {
+      vErrors = [err1];
+    } else {
+      vErrors.push(err1);
+    }
+    errors++;
+  }
+  validate114.errors = vErrors;
+  return errors === 0;
+}
+function validate112(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -2340,10 +2770,1045 @@ function validate27(data, {
     }
     errors++;
   }
-  validate27.errors = vErrors;
+  if (data && typeof data == "object" && !Array.isArray(data)) {
+    if (data.consecutiveErrors !== undefined) {
+      if (!validate27(data.consecutiveErrors, {
+        instancePath: instancePath + "/consecutiveErrors",
+        parentData: data,
+        parentDataProperty: "consecutiveErrors",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate27.errors : vErrors.concat(validate27.errors);
+        errors = vErrors.length;
+      }
+    }
+    if (data.action !== undefined) {
+      if (!validate114(data.action, {
+        instancePath: instancePath + "/action",
+        parentData: data,
+        parentDataProperty: "action",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate114.errors : vErrors.concat(validate114.errors);
+        errors = vErrors.length;
+      }
+    }
+  }
+  validate112.errors = vErrors;
   return errors === 0;
 }
-function validate37(data, {
+const schema54 = {
+  "type": "object",
+  "required": ["address"],
+  "properties": {
+    "address": {
+      "$ref": "wgo0mxsCrPi9TJdtbNBJRdIQ1kBDHtAKOXpQ729qk"
+    },
+    "timeout": {
+      "$ref": "cPyWwUh7LtgBabUmlXaE3qFaQq9aipwSdFp79WM5Go"
+    },
+    "secretRef": {
+      "$ref": "p6zvjsXQ7rNTBclsH51AwDziFT3ei2mCq1DK2KiHC4"
+    },
+    "insecureSkipVerify": {
+      "$ref": "gEUOOhuZefzFQPAU2P6REZY1YYmpGc0TVbLahK1eos"
+    }
+  },
+  "nullable": true
+};
+const schema55 = {
+  "type": "string",
+  "maxLength": 1024
+};
+function validate118(data, {
+  instancePath = "",
+  parentData,
+  parentDataProperty,
+  rootData = data
+} = {}) {
+  let vErrors = null;
+  let errors = 0;
+  if (typeof data === "string") {
+    if (func2(data) > 1024) {
+      const err0 = {
+        instancePath,
+        schemaPath: "#/maxLength",
+        keyword: "maxLength",
+        params: {
+          limit: 1024
+        }
+      };
+      if (vErrors === null) {
+        vErrors = [err0];
+      } else {
+        vErrors.push(err0);
+      }
+      errors++;
+    }
+  } else {
+    const err1 = {
+      instancePath,
+      schemaPath: "#/type",
+      keyword: "type",
+      params: {
+        type: "string"
+      }
+    };
+    if (vErrors === null) {
+      vErrors = [err1];
+    } else {
+      vErrors.push(err1);
+    }
+    errors++;
+  }
+  validate118.errors = vErrors;
+  return errors === 0;
+}
+const schema56 = {
+  "type": "string",
+  "default": "5s",
+  "maxLength": 32,
+  "nullable": true
+};
+function validate120(data, {
+  instancePath = "",
+  parentData,
+  parentDataProperty,
+  rootData = data
+} = {}) {
+  let vErrors = null;
+  let errors = 0;
+  if (typeof data !== "string" && data !== null) {
+    const err0 = {
+      instancePath,
+      schemaPath: "#/type",
+      keyword: "type",
+      params: {
+        type: "string"
+      }
+    };
+    if (vErrors === null) {
+      vErrors = [err0];
+    } else {
+      vErrors.push(err0);
+    }
+    errors++;
+  }
+  if (typeof data === "string") {
+    if (func2(data) > 32) {
+      const err1 = {
+        instancePath,
+        schemaPath: "#/maxLength",
+        keyword: "maxLength",
+        params: {
+          limit: 32
+        }
+      };
+      if (vErrors === null) {
+        vErrors = [err1];
+      } else {
+        vErrors.push(err1);
+      }
+      errors++;
+    }
+  }
+  validate120.errors = vErrors;
+  return errors === 0;
+}
+const schema57 = {
+  "type": "object",
+  "required": ["name"],
+  "properties": {
+    "name": {
+      "$ref": "W5GpjkfZRCLa7yfFjmIMJXhllT5xShcWeGBcQ6BJ18"
+    }
+  },
+  "nullable": true
+};
+const schema58 = {
+  "type": "string",
+  "maxLength": 253
+};
+function validate123(data, {
+  instancePath = "",
+  parentData,
+  parentDataProperty,
+  rootData = data
+} = {}) {
+  let vErrors = null;
+  let errors = 0;
+  if (typeof data === "string") {
+    if (func2(data) > 253) {
+      const err0 = {
+        instancePath,
+        schemaPath: "#/maxLength",
+        keyword: "maxLength",
+        params: {
+          limit: 253
+        }
+      };
+      if (vErrors === null) {
+        vErrors = [err0];
+      } else {
+        vErrors.push(err0);
+      }
+      errors++;
+    }
+  } else {
+    const err1 = {
+      instancePath,
+      schemaPath: "#/type",
+      keyword: "type",
+      params: {
+        type: "string"
+      }
+    };
+    if (vErrors === null) {
+      vErrors = [err1];
+    } else {
+      vErrors.push(err1);
+    }
+    errors++;
+  }
+  validate123.errors = vErrors;
+  return errors === 0;
+}
+function validate122(data, {
+  instancePath = "",
+  parentData,
+  parentDataProperty,
+  rootData = data
+} = {}) {
+  let vErrors = null;
+  let errors = 0;
+  if (!(data && typeof data == "object" && !Array.isArray(data)) && data !== null) {
+    const err0 = {
+      instancePath,
+      schemaPath: "#/type",
+      keyword: "type",
+      params: {
+        type: "object"
+      }
+    };
+    if (vErrors === null) {
+      vErrors = [err0];
+    } else {
+      vErrors.push(err0);
+    }
+    errors++;
+  }
+  if (data && typeof data == "object" && !Array.isArray(data)) {
+    if (data.name === undefined) {
+      const err1 = {
+        instancePath,
+        schemaPath: "#/required",
+        keyword: "required",
+        params: {
+          missingProperty: "name"
+        }
+      };
+      if (vErrors === null) {
+        vErrors = [err1];
+      } else {
+        vErrors.push(err1);
+      }
+      errors++;
+    }
+    if (data.name !== undefined) {
+      if (!validate123(data.name, {
+        instancePath: instancePath + "/name",
+        parentData: data,
+        parentDataProperty: "name",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate123.errors : vErrors.concat(validate123.errors);
+        errors = vErrors.length;
+      }
+    }
+  }
+  validate122.errors = vErrors;
+  return errors === 0;
+}
+const schema59 = {
+  "type": "boolean",
+  "default": false,
+  "nullable": true
+};
+function validate126(data, {
+  instancePath = "",
+  parentData,
+  parentDataProperty,
+  rootData = data
+} = {}) {
+  let vErrors = null;
+  let errors = 0;
+  if (typeof data !== "boolean" && data !== null) {
+    const err0 = {
+      instancePath,
+      schemaPath: "#/type",
+      keyword: "type",
+      params: {
+        type: "boolean"
+      }
+    };
+    if (vErrors === null) {
+      vErrors = [err0];
+    } else {
+      vErrors.push(err0);
+    }
+    errors++;
+  }
+  validate126.errors = vErrors;
+  return errors === 0;
+}
+function validate117(data, {
+  instancePath = "",
+  parentData,
+  parentDataProperty,
+  rootData = data
+} = {}) {
+  let vErrors = null;
+  let errors = 0;
+  if (!(data && typeof data == "object" && !Array.isArray(data)) && data !== null) {
+    const err0 = {
+      instancePath,
+      schemaPath: "#/type",
+      keyword: "type",
+      params: {
+        type: "object"
+      }
+    };
+    if (vErrors === null) {
+      vErrors = [err0];
+    } else {
+      vErrors.push(err0);
+    }
+    errors++;
+  }
+  if (data && typeof data == "object" && !Array.isArray(data)) {
+    if (data.address === undefined) {
+      const err1 = {
+        instancePath,
+        schemaPath: "#/required",
+        keyword: "required",
+        params: {
+          missingProperty: "address"
+        }
+      };
+      if (vErrors === null) {
+        vErrors = [err1];
+      } else {
+        vErrors.push(err1);
+      }
+      errors++;
+    }
+    if (data.address !== undefined) {
+      if (!validate118(data.address, {
+        instancePath: instancePath + "/address",
+        parentData: data,
+        parentDataProperty: "address",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate118.errors : vErrors.concat(validate118.errors);
+        errors = vErrors.length;
+      }
+    }
+    if (data.timeout !== undefined) {
+      if (!validate120(data.timeout, {
+        instancePath: instancePath + "/timeout",
+        parentData: data,
+        parentDataProperty: "timeout",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate120.errors : vErrors.concat(validate120.errors);
+        errors = vErrors.length;
+      }
+    }
+    if (data.secretRef !== undefined) {
+      if (!validate122(data.secretRef, {
+        instancePath: instancePath + "/secretRef",
+        parentData: data,
+        parentDataProperty: "secretRef",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate122.errors : vErrors.concat(validate122.errors);
+        errors = vErrors.length;
+      }
+    }
+    if (data.insecureSkipVerify !== undefined) {
+      if (!validate126(data.insecureSkipVerify, {
+        instancePath: instancePath + "/insecureSkipVerify",
+        parentData: data,
+        parentDataProperty: "insecureSkipVerify",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate126.errors : vErrors.concat(validate126.errors);
+        errors = vErrors.length;
+      }
+    }
+  }
+  validate117.errors = vErrors;
+  return errors === 0;
+}
+const schema60 = {
+  "type": "array",
+  "maxItems": 20,
+  "items": {
+    "$ref": "ejUSDdajMVZ48ObfEq3xur5BVmshp36tEIzTToqv9lc"
+  },
+  "nullable": true
+};
+const schema61 = {
+  "type": "object",
+  "properties": {
+    "name": {
+      "$ref": "aI76FeqpwcXwdyCOF96recSluNjGv0pCdD3LQe3LnI"
+    },
+    "template": {
+      "$ref": "NYrwtLOzcngRCwCaj9cWydGC9JcUXXa4GpBrGXZsc"
+    },
+    "query": {
+      "$ref": "3PYBgcwxAoweBhEZgHEAroTtValjnRPMte9I9mAROb8"
+    },
+    "min": {
+      "$ref": "DMczxSNSR8pjVgy7OLeXTXNA9WNHkvwzzrXJRkVMkA"
+    },
+    "max": {
+      "$ref": "DMczxSNSR8pjVgy7OLeXTXNA9WNHkvwzzrXJRkVMkA"
+    },
+    "failMin": {
+      "$ref": "DMczxSNSR8pjVgy7OLeXTXNA9WNHkvwzzrXJRkVMkA"
+    },
+    "failMax": {
+      "$ref": "DMczxSNSR8pjVgy7OLeXTXNA9WNHkvwzzrXJRkVMkA"
+    },
+    "relative": {
+      "$ref": "K6zgC1SdbdGSDzdV1dFUs3n1da2AtwuOUl1nB7WxSww"
+    },
+    "breaker": {
+      "$ref": "nEpqsqsPV9EZUGt6cfjvdIwkxhrbL90rTlV2ubLgqC4"
+    }
+  }
+};
+const schema62 = {
+  "type": "string",
+  "enum": ["error-rate", "latency-p99"],
+  "nullable": true
+};
+function validate132(data, {
+  instancePath = "",
+  parentData,
+  parentDataProperty,
+  rootData = data
+} = {}) {
+  let vErrors = null;
+  let errors = 0;
+  if (typeof data !== "string" && data !== null) {
+    const err0 = {
+      instancePath,
+      schemaPath: "#/type",
+      keyword: "type",
+      params: {
+        type: "string"
+      }
+    };
+    if (vErrors === null) {
+      vErrors = [err0];
+    } else {
+      vErrors.push(err0);
+    }
+    errors++;
+  }
+  if (!(data === "error-rate" || data === "latency-p99")) {
+    const err1 = {
+      instancePath,
+      schemaPath: "#/enum",
+      keyword: "enum",
+      params: {
+        allowedValues: schema62.enum
+      }
+    };
+    if (vErrors === null) {
+      vErrors = [err1];
+    } else {
+      vErrors.push(err1);
+    }
+    errors++;
+  }
+  validate132.errors = vErrors;
+  return errors === 0;
+}
+const schema14 = {
+  "type": "number",
+  "nullable": true
+};
+function validate30(data, {
+  instancePath = "",
+  parentData,
+  parentDataProperty,
+  rootData = data
+} = {}) {
+  let vErrors = null;
+  let errors = 0;
+  if (!(typeof data == "number" && isFinite(data)) && data !== null) {
+    const err0 = {
+      instancePath,
+      schemaPath: "#/type",
+      keyword: "type",
+      params: {
+        type: "number"
+      }
+    };
+    if (vErrors === null) {
+      vErrors = [err0];
+    } else {
+      vErrors.push(err0);
+    }
+    errors++;
+  }
+  validate30.errors = vErrors;
+  return errors === 0;
+}
+const schema63 = {
+  "type": "object",
+  "properties": {
+    "min": {
+      "$ref": "DMczxSNSR8pjVgy7OLeXTXNA9WNHkvwzzrXJRkVMkA"
+    },
+    "max": {
+      "$ref": "DMczxSNSR8pjVgy7OLeXTXNA9WNHkvwzzrXJRkVMkA"
+    },
+    "failMin": {
+      "$ref": "DMczxSNSR8pjVgy7OLeXTXNA9WNHkvwzzrXJRkVMkA"
+    },
+    "failMax": {
+      "$ref": "DMczxSNSR8pjVgy7OLeXTXNA9WNHkvwzzrXJRkVMkA"
+    }
+  },
+  "nullable": true
+};
+function validate139(data, {
+  instancePath = "",
+  parentData,
+  parentDataProperty,
+  rootData = data
+} = {}) {
+  let vErrors = null;
+  let errors = 0;
+  if (!(data && typeof data == "object" && !Array.isArray(data)) && data !== null) {
+    const err0 = {
+      instancePath,
+      schemaPath: "#/type",
+      keyword: "type",
+      params: {
+        type: "object"
+      }
+    };
+    if (vErrors === null) {
+      vErrors = [err0];
+    } else {
+      vErrors.push(err0);
+    }
+    errors++;
+  }
+  if (data && typeof data == "object" && !Array.isArray(data)) {
+    if (data.min !== undefined) {
+      if (!validate30(data.min, {
+        instancePath: instancePath + "/min",
+        parentData: data,
+        parentDataProperty: "min",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate30.errors : vErrors.concat(validate30.errors);
+        errors = vErrors.length;
+      }
+    }
+    if (data.max !== undefined) {
+      if (!validate30(data.max, {
+        instancePath: instancePath + "/max",
+        parentData: data,
+        parentDataProperty: "max",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate30.errors : vErrors.concat(validate30.errors);
+        errors = vErrors.length;
+      }
+    }
+    if (data.failMin !== undefined) {
+      if (!validate30(data.failMin, {
+        instancePath: instancePath + "/failMin",
+        parentData: data,
+        parentDataProperty: "failMin",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate30.errors : vErrors.concat(validate30.errors);
+        errors = vErrors.length;
+      }
+    }
+    if (data.failMax !== undefined) {
+      if (!validate30(data.failMax, {
+        instancePath: instancePath + "/failMax",
+        parentData: data,
+        parentDataProperty: "failMax",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate30.errors : vErrors.concat(validate30.errors);
+        errors = vErrors.length;
+      }
+    }
+  }
+  validate139.errors = vErrors;
+  return errors === 0;
+}
+const schema64 = {
+  "type": "object",
+  "properties": {
+    "threshold": {
+      "$ref": "DMczxSNSR8pjVgy7OLeXTXNA9WNHkvwzzrXJRkVMkA"
+    },
+    "severe": {
+      "$ref": "DMczxSNSR8pjVgy7OLeXTXNA9WNHkvwzzrXJRkVMkA"
+    },
+    "below": {
+      "$ref": "hsGPmGwy4VrrbOBJwiGgjUKGPtMFeHO5cmtUu5ZUh0"
+    },
+    "for": {
+      "$ref": "c6ni3BI6tDa6ZdRnyabLE88Jbn4TfO2ZUBm0eLMubC0"
+    },
+    "disabled": {
+      "$ref": "hsGPmGwy4VrrbOBJwiGgjUKGPtMFeHO5cmtUu5ZUh0"
+    }
+  },
+  "nullable": true
+};
+const schema16 = {
+  "type": "boolean",
+  "nullable": true
+};
+function validate32(data, {
+  instancePath = "",
+  parentData,
+  parentDataProperty,
+  rootData = data
+} = {}) {
+  let vErrors = null;
+  let errors = 0;
+  if (typeof data !== "boolean" && data !== null) {
+    const err0 = {
+      instancePath,
+      schemaPath: "#/type",
+      keyword: "type",
+      params: {
+        type: "boolean"
+      }
+    };
+    if (vErrors === null) {
+      vErrors = [err0];
+    } else {
+      vErrors.push(err0);
+    }
+    errors++;
+  }
+  validate32.errors = vErrors;
+  return errors === 0;
+}
+function validate145(data, {
+  instancePath = "",
+  parentData,
+  parentDataProperty,
+  rootData = data
+} = {}) {
+  let vErrors = null;
+  let errors = 0;
+  if (!(data && typeof data == "object" && !Array.isArray(data)) && data !== null) {
+    const err0 = {
+      instancePath,
+      schemaPath: "#/type",
+      keyword: "type",
+      params: {
+        type: "object"
+      }
+    };
+    if (vErrors === null) {
+      vErrors = [err0];
+    } else {
+      vErrors.push(err0);
+    }
+    errors++;
+  }
+  if (data && typeof data == "object" && !Array.isArray(data)) {
+    if (data.threshold !== undefined) {
+      if (!validate30(data.threshold, {
+        instancePath: instancePath + "/threshold",
+        parentData: data,
+        parentDataProperty: "threshold",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate30.errors : vErrors.concat(validate30.errors);
+        errors = vErrors.length;
+      }
+    }
+    if (data.severe !== undefined) {
+      if (!validate30(data.severe, {
+        instancePath: instancePath + "/severe",
+        parentData: data,
+        parentDataProperty: "severe",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate30.errors : vErrors.concat(validate30.errors);
+        errors = vErrors.length;
+      }
+    }
+    if (data.below !== undefined) {
+      if (!validate32(data.below, {
+        instancePath: instancePath + "/below",
+        parentData: data,
+        parentDataProperty: "below",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate32.errors : vErrors.concat(validate32.errors);
+        errors = vErrors.length;
+      }
+    }
+    if (data.for !== undefined) {
+      if (!validate31(data.for, {
+        instancePath: instancePath + "/for",
+        parentData: data,
+        parentDataProperty: "for",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate31.errors : vErrors.concat(validate31.errors);
+        errors = vErrors.length;
+      }
+    }
+    if (data.disabled !== undefined) {
+      if (!validate32(data.disabled, {
+        instancePath: instancePath + "/disabled",
+        parentData: data,
+        parentDataProperty: "disabled",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate32.errors : vErrors.concat(validate32.errors);
+        errors = vErrors.length;
+      }
+    }
+  }
+  validate145.errors = vErrors;
+  return errors === 0;
+}
+function validate130(data, {
+  instancePath = "",
+  parentData,
+  parentDataProperty,
+  rootData = data
+} = {}) {
+  let vErrors = null;
+  let errors = 0;
+  if (data && typeof data == "object" && !Array.isArray(data)) {
+    if (data.name !== undefined) {
+      if (!validate28(data.name, {
+        instancePath: instancePath + "/name",
+        parentData: data,
+        parentDataProperty: "name",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate28.errors : vErrors.concat(validate28.errors);
+        errors = vErrors.length;
+      }
+    }
+    if (data.template !== undefined) {
+      if (!validate132(data.template, {
+        instancePath: instancePath + "/template",
+        parentData: data,
+        parentDataProperty: "template",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate132.errors : vErrors.concat(validate132.errors);
+        errors = vErrors.length;
+      }
+    }
+    if (data.query !== undefined) {
+      if (!validate29(data.query, {
+        instancePath: instancePath + "/query",
+        parentData: data,
+        parentDataProperty: "query",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate29.errors : vErrors.concat(validate29.errors);
+        errors = vErrors.length;
+      }
+    }
+    if (data.min !== undefined) {
+      if (!validate30(data.min, {
+        instancePath: instancePath + "/min",
+        parentData: data,
+        parentDataProperty: "min",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate30.errors : vErrors.concat(validate30.errors);
+        errors = vErrors.length;
+      }
+    }
+    if (data.max !== undefined) {
+      if (!validate30(data.max, {
+        instancePath: instancePath + "/max",
+        parentData: data,
+        parentDataProperty: "max",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate30.errors : vErrors.concat(validate30.errors);
+        errors = vErrors.length;
+      }
+    }
+    if (data.failMin !== undefined) {
+      if (!validate30(data.failMin, {
+        instancePath: instancePath + "/failMin",
+        parentData: data,
+        parentDataProperty: "failMin",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate30.errors : vErrors.concat(validate30.errors);
+        errors = vErrors.length;
+      }
+    }
+    if (data.failMax !== undefined) {
+      if (!validate30(data.failMax, {
+        instancePath: instancePath + "/failMax",
+        parentData: data,
+        parentDataProperty: "failMax",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate30.errors : vErrors.concat(validate30.errors);
+        errors = vErrors.length;
+      }
+    }
+    if (data.relative !== undefined) {
+      if (!validate139(data.relative, {
+        instancePath: instancePath + "/relative",
+        parentData: data,
+        parentDataProperty: "relative",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate139.errors : vErrors.concat(validate139.errors);
+        errors = vErrors.length;
+      }
+    }
+    if (data.breaker !== undefined) {
+      if (!validate145(data.breaker, {
+        instancePath: instancePath + "/breaker",
+        parentData: data,
+        parentDataProperty: "breaker",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate145.errors : vErrors.concat(validate145.errors);
+        errors = vErrors.length;
+      }
+    }
+  } else {
+    const err0 = {
+      instancePath,
+      schemaPath: "#/type",
+      keyword: "type",
+      params: {
+        type: "object"
+      }
+    };
+    if (vErrors === null) {
+      vErrors = [err0];
+    } else {
+      vErrors.push(err0);
+    }
+    errors++;
+  }
+  validate130.errors = vErrors;
+  return errors === 0;
+}
+function validate129(data, {
+  instancePath = "",
+  parentData,
+  parentDataProperty,
+  rootData = data
+} = {}) {
+  let vErrors = null;
+  let errors = 0;
+  if (!Array.isArray(data) && data !== null) {
+    const err0 = {
+      instancePath,
+      schemaPath: "#/type",
+      keyword: "type",
+      params: {
+        type: "array"
+      }
+    };
+    if (vErrors === null) {
+      vErrors = [err0];
+    } else {
+      vErrors.push(err0);
+    }
+    errors++;
+  }
+  if (Array.isArray(data)) {
+    if (data.length > 20) {
+      const err1 = {
+        instancePath,
+        schemaPath: "#/maxItems",
+        keyword: "maxItems",
+        params: {
+          limit: 20
+        }
+      };
+      if (vErrors === null) {
+        vErrors = [err1];
+      } else {
+        vErrors.push(err1);
+      }
+      errors++;
+    }
+    const len0 = data.length;
+    for (let i0 = 0; i0 < len0; i0++) {
+      if (!validate130(data[i0], {
+        instancePath: instancePath + "/" + i0,
+        parentData: data,
+        parentDataProperty: i0,
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate130.errors : vErrors.concat(validate130.errors);
+        errors = vErrors.length;
+      }
+    }
+  }
+  validate129.errors = vErrors;
+  return errors === 0;
+}
+function validate101(data, {
+  instancePath = "",
+  parentData,
+  parentDataProperty,
+  rootData = data
+} = {}) {
+  let vErrors = null;
+  let errors = 0;
+  if (!(data && typeof data == "object" && !Array.isArray(data)) && data !== null) {
+    const err0 = {
+      instancePath,
+      schemaPath: "#/type",
+      keyword: "type",
+      params: {
+        type: "object"
+      }
+    };
+    if (vErrors === null) {
+      vErrors = [err0];
+    } else {
+      vErrors.push(err0);
+    }
+    errors++;
+  }
+  if (data && typeof data == "object" && !Array.isArray(data)) {
+    if (data.interval !== undefined) {
+      if (!validate102(data.interval, {
+        instancePath: instancePath + "/interval",
+        parentData: data,
+        parentDataProperty: "interval",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate102.errors : vErrors.concat(validate102.errors);
+        errors = vErrors.length;
+      }
+    }
+    if (data.minRequests !== undefined) {
+      if (!validate104(data.minRequests, {
+        instancePath: instancePath + "/minRequests",
+        parentData: data,
+        parentDataProperty: "minRequests",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate104.errors : vErrors.concat(validate104.errors);
+        errors = vErrors.length;
+      }
+    }
+    if (data.requestQuery !== undefined) {
+      if (!validate29(data.requestQuery, {
+        instancePath: instancePath + "/requestQuery",
+        parentData: data,
+        parentDataProperty: "requestQuery",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate29.errors : vErrors.concat(validate29.errors);
+        errors = vErrors.length;
+      }
+    }
+    if (data.breakerInterval !== undefined) {
+      if (!validate107(data.breakerInterval, {
+        instancePath: instancePath + "/breakerInterval",
+        parentData: data,
+        parentDataProperty: "breakerInterval",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate107.errors : vErrors.concat(validate107.errors);
+        errors = vErrors.length;
+      }
+    }
+    if (data.breakerWindow !== undefined) {
+      if (!validate109(data.breakerWindow, {
+        instancePath: instancePath + "/breakerWindow",
+        parentData: data,
+        parentDataProperty: "breakerWindow",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate109.errors : vErrors.concat(validate109.errors);
+        errors = vErrors.length;
+      }
+    }
+    if (data.maxInconclusive !== undefined) {
+      if (!validate27(data.maxInconclusive, {
+        instancePath: instancePath + "/maxInconclusive",
+        parentData: data,
+        parentDataProperty: "maxInconclusive",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate27.errors : vErrors.concat(validate27.errors);
+        errors = vErrors.length;
+      }
+    }
+    if (data.onMetricsError !== undefined) {
+      if (!validate112(data.onMetricsError, {
+        instancePath: instancePath + "/onMetricsError",
+        parentData: data,
+        parentDataProperty: "onMetricsError",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate112.errors : vErrors.concat(validate112.errors);
+        errors = vErrors.length;
+      }
+    }
+    if (data.prometheus !== undefined) {
+      if (!validate117(data.prometheus, {
+        instancePath: instancePath + "/prometheus",
+        parentData: data,
+        parentDataProperty: "prometheus",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate117.errors : vErrors.concat(validate117.errors);
+        errors = vErrors.length;
+      }
+    }
+    if (data.metrics !== undefined) {
+      if (!validate129(data.metrics, {
+        instancePath: instancePath + "/metrics",
+        parentData: data,
+        parentDataProperty: "metrics",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate129.errors : vErrors.concat(validate129.errors);
+        errors = vErrors.length;
+      }
+    }
+  }
+  validate101.errors = vErrors;
+  return errors === 0;
+}
+function validate42(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -2417,90 +3882,90 @@ function validate37(data, {
       errors++;
     }
     if (data.replicas !== undefined) {
-      if (!validate38(data.replicas, {
+      if (!validate43(data.replicas, {
         instancePath: instancePath + "/replicas",
         parentData: data,
         parentDataProperty: "replicas",
         rootData
       })) {
-        vErrors = vErrors === null ? validate38.errors : vErrors.concat(validate38.errors);
+        vErrors = vErrors === null ? validate43.errors : vErrors.concat(validate43.errors);
         errors = vErrors.length;
       }
     }
     if (data.model !== undefined) {
-      if (!validate40(data.model, {
+      if (!validate45(data.model, {
         instancePath: instancePath + "/model",
         parentData: data,
         parentDataProperty: "model",
         rootData
       })) {
-        vErrors = vErrors === null ? validate40.errors : vErrors.concat(validate40.errors);
+        vErrors = vErrors === null ? validate45.errors : vErrors.concat(validate45.errors);
         errors = vErrors.length;
       }
     }
     if (data.gpu !== undefined) {
-      if (!validate46(data.gpu, {
+      if (!validate51(data.gpu, {
         instancePath: instancePath + "/gpu",
         parentData: data,
         parentDataProperty: "gpu",
         rootData
       })) {
-        vErrors = vErrors === null ? validate46.errors : vErrors.concat(validate46.errors);
+        vErrors = vErrors === null ? validate51.errors : vErrors.concat(validate51.errors);
         errors = vErrors.length;
       }
     }
     if (data.template !== undefined) {
-      if (!validate54(data.template, {
+      if (!validate58(data.template, {
         instancePath: instancePath + "/template",
         parentData: data,
         parentDataProperty: "template",
         rootData
       })) {
-        vErrors = vErrors === null ? validate54.errors : vErrors.concat(validate54.errors);
+        vErrors = vErrors === null ? validate58.errors : vErrors.concat(validate58.errors);
         errors = vErrors.length;
       }
     }
     if (data.service !== undefined) {
-      if (!validate62(data.service, {
+      if (!validate66(data.service, {
         instancePath: instancePath + "/service",
         parentData: data,
         parentDataProperty: "service",
         rootData
       })) {
-        vErrors = vErrors === null ? validate62.errors : vErrors.concat(validate62.errors);
+        vErrors = vErrors === null ? validate66.errors : vErrors.concat(validate66.errors);
         errors = vErrors.length;
       }
     }
     if (data.trafficRouting !== undefined) {
-      if (!validate70(data.trafficRouting, {
+      if (!validate74(data.trafficRouting, {
         instancePath: instancePath + "/trafficRouting",
         parentData: data,
         parentDataProperty: "trafficRouting",
         rootData
       })) {
-        vErrors = vErrors === null ? validate70.errors : vErrors.concat(validate70.errors);
+        vErrors = vErrors === null ? validate74.errors : vErrors.concat(validate74.errors);
         errors = vErrors.length;
       }
     }
     if (data.strategy !== undefined) {
-      if (!validate82(data.strategy, {
+      if (!validate86(data.strategy, {
         instancePath: instancePath + "/strategy",
         parentData: data,
         parentDataProperty: "strategy",
         rootData
       })) {
-        vErrors = vErrors === null ? validate82.errors : vErrors.concat(validate82.errors);
+        vErrors = vErrors === null ? validate86.errors : vErrors.concat(validate86.errors);
         errors = vErrors.length;
       }
     }
     if (data.analysis !== undefined) {
-      if (!validate27(data.analysis, {
+      if (!validate101(data.analysis, {
         instancePath: instancePath + "/analysis",
         parentData: data,
         parentDataProperty: "analysis",
         rootData
       })) {
-        vErrors = vErrors === null ? validate27.errors : vErrors.concat(validate27.errors);
+        vErrors = vErrors === null ? validate101.errors : vErrors.concat(validate101.errors);
         errors = vErrors.length;
       }
     }
@@ -2520,10 +3985,42 @@ function validate37(data, {
     }
     errors++;
   }
-  validate37.errors = vErrors;
+  validate42.errors = vErrors;
   return errors === 0;
 }
-function validate28(data, {
+const schema65 = {
+  "type": "object",
+  "properties": {},
+  "nullable": true
+};
+function validate156(data, {
+  instancePath = "",
+  parentData,
+  parentDataProperty,
+  rootData = data
+} = {}) {
+  let vErrors = null;
+  let errors = 0;
+  if (!(data && typeof data == "object" && !Array.isArray(data)) && data !== null) {
+    const err0 = {
+      instancePath,
+      schemaPath: "#/type",
+      keyword: "type",
+      params: {
+        type: "object"
+      }
+    };
+    if (vErrors === null) {
+      vErrors = [err0];
+    } else {
+      vErrors.push(err0);
+    }
+    errors++;
+  }
+  validate156.errors = vErrors;
+  return errors === 0;
+}
+function validate33(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -2582,57 +4079,57 @@ function validate28(data, {
       errors++;
     }
     if (data.apiVersion !== undefined) {
-      if (!validate29(data.apiVersion, {
+      if (!validate34(data.apiVersion, {
         instancePath: instancePath + "/apiVersion",
         parentData: data,
         parentDataProperty: "apiVersion",
         rootData
       })) {
-        vErrors = vErrors === null ? validate29.errors : vErrors.concat(validate29.errors);
+        vErrors = vErrors === null ? validate34.errors : vErrors.concat(validate34.errors);
         errors = vErrors.length;
       }
     }
     if (data.kind !== undefined) {
-      if (!validate31(data.kind, {
+      if (!validate36(data.kind, {
         instancePath: instancePath + "/kind",
         parentData: data,
         parentDataProperty: "kind",
         rootData
       })) {
-        vErrors = vErrors === null ? validate31.errors : vErrors.concat(validate31.errors);
+        vErrors = vErrors === null ? validate36.errors : vErrors.concat(validate36.errors);
         errors = vErrors.length;
       }
     }
     if (data.metadata !== undefined) {
-      if (!validate33(data.metadata, {
+      if (!validate38(data.metadata, {
         instancePath: instancePath + "/metadata",
         parentData: data,
         parentDataProperty: "metadata",
         rootData
       })) {
-        vErrors = vErrors === null ? validate33.errors : vErrors.concat(validate33.errors);
+        vErrors = vErrors === null ? validate38.errors : vErrors.concat(validate38.errors);
         errors = vErrors.length;
       }
     }
     if (data.spec !== undefined) {
-      if (!validate37(data.spec, {
+      if (!validate42(data.spec, {
         instancePath: instancePath + "/spec",
         parentData: data,
         parentDataProperty: "spec",
         rootData
       })) {
-        vErrors = vErrors === null ? validate37.errors : vErrors.concat(validate37.errors);
+        vErrors = vErrors === null ? validate42.errors : vErrors.concat(validate42.errors);
         errors = vErrors.length;
       }
     }
     if (data.status !== undefined) {
-      if (!validate27(data.status, {
+      if (!validate156(data.status, {
         instancePath: instancePath + "/status",
         parentData: data,
         parentDataProperty: "status",
         rootData
       })) {
-        vErrors = vErrors === null ? validate27.errors : vErrors.concat(validate27.errors);
+        vErrors = vErrors === null ? validate156.errors : vErrors.concat(validate156.errors);
         errors = vErrors.length;
       }
     }
@@ -2652,6 +4149,6 @@ function validate28(data, {
     }
     errors++;
   }
-  validate28.errors = vErrors;
+  validate33.errors = vErrors;
   return errors === 0;
 }

@@ -140,9 +140,121 @@ export interface IModelRollout {
       };
     };
     /**
-     * SLO analysis of each step (see the analysis fields). Without metrics every step passes on its bake time alone.
+     * SLO analysis. A fast breaker checks every breakerInterval whether the candidate is broken and rolls back at once; each step is judged at the end of its bake time and must pass every metric (with enough data) to advance. Without metrics every step passes on its bake time alone.
      */
     "analysis"?: {
+      /**
+       * How often a held step is judged again; also the shortest measurement window.
+       */
+      "interval"?: string;
+      /**
+       * Fewer candidate requests than this in a window is "no data" (never a pass). 0 disables the check.
+       */
+      "minRequests"?: number;
+      /**
+       * PromQL counting candidate requests in {{interval}}; the inference runtime's t2v_requests_total by default.
+       */
+      "requestQuery"?: string;
+      /**
+       * How often the breaker checks the candidate, independent of the step analysis.
+       */
+      "breakerInterval"?: string;
+      /**
+       * Window of the breaker queries ({{interval}} in them). Keep it at least twice the scrape interval.
+       */
+      "breakerWindow"?: string;
+      /**
+       * Consecutive inconclusive judgements before the rollout pauses for a person.
+       */
+      "maxInconclusive"?: number;
+      /**
+       * What to do when the metrics system keeps failing (the rollout never advances meanwhile).
+       */
+      "onMetricsError"?: {
+        "consecutiveErrors"?: number;
+        "action"?: "Pause" | "Rollback";
+      };
+      "prometheus"?: {
+        /**
+         * Base URL of the Prometheus HTTP API, e.g. http://prometheus.monitoring:9090.
+         */
+        "address": string;
+        /**
+         * Timeout of one query.
+         */
+        "timeout"?: string;
+        /**
+         * Secret in the rollout's namespace with `token` (bearer) or `username`/`password` (basic auth), and optionally `ca.crt`.
+         */
+        "secretRef"?: {
+          "name": string;
+        };
+        "insecureSkipVerify"?: boolean;
+      };
+      /**
+       * What a step must satisfy. Queries are PromQL templates with {{namespace}}, {{service}}, {{model}}, {{version}}, {{revision}}, {{role}} (stable or candidate) and {{interval}} (the window); each must return one number. Built-in templates: error-rate (default max 0.01) and latency-p99 (seconds).
+       */
+      "metrics"?: Array<{
+        /**
+         * Name used in status, events and conditions; the template name when empty.
+         */
+        "name"?: string;
+        "template"?: "error-rate" | "latency-p99";
+        "query"?: string;
+        /**
+         * Pass only when the candidate value is at least this.
+         */
+        "min"?: number;
+        /**
+         * Pass only when the candidate value is at most this.
+         */
+        "max"?: number;
+        /**
+         * Fail below this; between failMin and min the measurement is inconclusive (the step holds). Defaults to min.
+         */
+        "failMin"?: number;
+        /**
+         * Fail above this; between max and failMax the measurement is inconclusive (the step holds). Defaults to max.
+         */
+        "failMax"?: number;
+        /**
+         * Bounds on candidate ÷ stable, both measured by the same query (e.g. max 1.5 for p99 at most 50 % worse).
+         */
+        "relative"?: {
+          /**
+           * Pass only when the candidate/stable ratio is at least this.
+           */
+          "min"?: number;
+          /**
+           * Pass only when the candidate/stable ratio is at most this.
+           */
+          "max"?: number;
+          /**
+           * Fail below this; between failMin and min the measurement is inconclusive (the step holds). Defaults to min.
+           */
+          "failMin"?: number;
+          /**
+           * Fail above this; between max and failMax the measurement is inconclusive (the step holds). Defaults to max.
+           */
+          "failMax"?: number;
+        };
+        /**
+         * Trip (roll back at once) when the candidate is beyond threshold for `for`, or beyond severe at any check. Defaults: error-rate 1 % for 5m, severe 10 %; latency-p99 1.5 × max for 5m.
+         */
+        "breaker"?: {
+          "threshold"?: number;
+          "severe"?: number;
+          /**
+           * The bad direction is down (e.g. a quality score).
+           */
+          "below"?: boolean;
+          /**
+           * How long a breach must last to trip.
+           */
+          "for"?: string;
+          "disabled"?: boolean;
+        };
+      }>;
     };
   };
   /**
