@@ -31,7 +31,7 @@ export class RolloutFixture {
   readonly apps: k8s.AppsV1Api;
   readonly core: k8s.CoreV1Api;
 
-  constructor(kc: k8s.KubeConfig, readonly namespace: string, readonly name = 't2v') {
+  constructor(kc: k8s.KubeConfig, readonly namespace: string, readonly name = 't2v', readonly modelName = 'wan-t2v') {
     this.custom = kc.makeApiClient(k8s.CustomObjectsApi);
     this.apps = kc.makeApiClient(k8s.AppsV1Api);
     this.core = kc.makeApiClient(k8s.CoreV1Api);
@@ -56,7 +56,7 @@ export class RolloutFixture {
   spec(over: Record<string, unknown> = {}, version = 'v1'): Record<string, unknown> {
     return {
       replicas: 2,
-      model: { name: 'wan-t2v', version },
+      model: { name: this.modelName, version },
       service: { name: this.name },
       trafficRouting: { gatewayAPI: { httpRoute: 'edge-route', ruleIndex: 1 } },
       strategy: { stepDuration: '1s', progressDeadline: '1m' },
@@ -82,7 +82,7 @@ export class RolloutFixture {
 
   /** A new model version: new image and version, so a new revision. */
   async setVersion(version: string, extra: Record<string, unknown> = {}): Promise<void> {
-    await this.patch({ spec: { model: { name: 'wan-t2v', version }, template: { spec: { containers: [{ name: 'server', image: `example.invalid/t2v:${version}` }] } }, ...extra } });
+    await this.patch({ spec: { model: { name: this.modelName, version }, template: { spec: { containers: [{ name: 'server', image: `example.invalid/t2v:${version}` }] } }, ...extra } });
   }
 
   async annotate(annotations: Record<string, string | null>): Promise<void> {
