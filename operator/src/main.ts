@@ -1,13 +1,13 @@
 // The operator process: load config, start caches and workers, serve health and metrics, stop cleanly.
-import * as k8s from '@kubernetes/client-node';
 import { loadConfig } from './config.js';
+import { PooledKubeConfig } from './kube/client.js';
 import { Manager } from './controller/manager.js';
 import { startHealthServer } from './server/http.js';
 import { createLogger } from './telemetry/logger.js';
 
 const config = loadConfig();
 const log = createLogger(config.logLevel);
-const kc = new k8s.KubeConfig();
+const kc = new PooledKubeConfig();
 kc.loadFromDefault();
 
 const manager = new Manager({ kc, log, workers: config.workers, namespace: config.watchNamespace });

@@ -10,7 +10,7 @@ import { providerFor, type MetricsProvider, type ProviderConfig } from '../metri
 import type { AnalysisVerdict, DecideInput, RolloutStatus } from '../rollout/types.js';
 import type { ClusterCache } from './cluster-cache.js';
 import type { ModelRollout } from './model-rollout.js';
-import { ANNOTATION_RESUME, LABEL_NAME, LABEL_REVISION } from './names.js';
+import { ANNOTATION_RESUME, LABEL_REVISION } from './names.js';
 
 const HISTORY_LIMIT = 30;
 
@@ -76,7 +76,7 @@ export class AnalysisRunner {
   private crashOf(ro: ModelRollout, status: RolloutStatus): string | undefined {
     const revision = status.candidate?.revision;
     if (!revision) return undefined;
-    const pods = this.deps.cache.pods.list(ro.metadata.namespace).filter((p) => p.metadata?.labels?.[LABEL_NAME] === ro.metadata.name && p.metadata?.labels?.[LABEL_REVISION] === revision);
+    const pods = this.deps.cache.podsOf(ro.metadata.namespace!, ro.metadata.name!).filter((p) => p.metadata?.labels?.[LABEL_REVISION] === revision);
     for (const pod of pods) {
       for (const cs of pod.status?.containerStatuses ?? []) {
         if (cs.lastState?.terminated?.reason === 'OOMKilled') return `candidate pod ${pod.metadata!.name} container ${cs.name} was OOM-killed`;

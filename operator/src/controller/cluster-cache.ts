@@ -9,6 +9,29 @@ import { GROUP, LABEL_NAME, PLURAL, VERSION } from './names.js';
 
 export type HttpRouteObject = HttpRoute & k8s.KubernetesObject;
 
+/** Objects grouped by the rollout that owns them (label modelrollout.dev/name), kept current by informer events. */
+class ByRollout<T extends k8s.KubernetesObject> {
+  private readonly groups = new Map<string, Map<string, T>>();
+
+  update(obj: T, verb: 'add' | 'update' | 'delete'): void {
+    const owner = obj.metadata?.labels?.[LABEL_NAME];
+    if (!owner) return;
+    const key = `${obj.metadata!.namespace}/${owner}`;
+    let group = this.groups.get(key);
+    if (verb === 'delete') {
+      group?.delete(obj.metadata!.name!);
+      if (group?.size === 0) this.groups.delete(key);
+      return;
+    }
+    if (!group) this.groups.set(key, (group = new Map()));
+    group.set(obj.metadata!.name!, obj);
+  }
+
+  of(namespace: string, rollout: string): T[] {
+    return [...(this.groups.get(`${namespace}/${rollout}`)?.values() ?? [])];
+  }
+}
+
 export class ClusterCache {
   readonly rolloutInformer: ResilientInformer<ModelRollout & k8s.KubernetesObject>;
   readonly rollouts: FreshCache<ModelRollout & k8s.KubernetesObject>;
@@ -18,6 +41,10 @@ export class ClusterCache {
   readonly pods: ResilientInformer<k8s.V1Pod>;
   readonly nodes: ResilientInformer<k8s.V1Node>;
   private readonly informers: ResilientInformer<k8s.KubernetesObject>[];
+  private readonly deploymentIndex = new ByRollout<k8s.V1Deployment>();
+  private readonly podIndex = new ByRollout<k8s.V1Pod>();
+  private gpuCache: { version: number; resource: string; free: number[] } | undefined;
+  private podsAndNodesVersion = 0;
 
   /** `enqueue` gets "namespace/name" of every rollout an event may concern. */
   constructor(kc: k8s.KubeConfig, log: Logger, enqueue: (key: string) => void, namespace?: string) {
@@ -25,22 +52,32 @@ export class ClusterCache {
     const core = kc.makeApiClient(k8s.CoreV1Api);
     const custom = kc.makeApiClient(k8s.CustomObjectsApi);
     const ns = (p: string, group: string) => (namespace ? `${group}/namespaces/${namespace}/${p}` : `${group}/${p}`);
-    const byLabel = (o: k8s.KubernetesObject) => {
+    const byLabel = (o: k8s.KubernetesObject, _verb?: 'add' | 'update' | 'delete') => {
       const name = o.metadata?.labels?.[LABEL_NAME];
       if (name) enqueue(`${o.metadata!.namespace}/${name}`);
     };
-    const informer = <T extends k8s.KubernetesObject>(kind: string, path: string, list: () => Promise<unknown>, onChange: (o: T) => void, labelSelector?: string) =>
+    const informer = <T extends k8s.KubernetesObject>(kind: string, path: string, list: () => Promise<unknown>, onChange: (o: T, verb: 'add' | 'update' | 'delete') => void, labelSelector?: string) =>
       new ResilientInformer<T>(kc, { kind, path, list: list as () => Promise<k8s.KubernetesListObject<T>>, labelSelector, log, onChange });
 
     this.rolloutInformer = informer('ModelRollout', ns(PLURAL, `/apis/${GROUP}/${VERSION}`),
       () => (namespace ? custom.listNamespacedCustomObject({ group: GROUP, version: VERSION, plural: PLURAL, namespace }) : custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL })),
       (o) => enqueue(`${o.metadata!.namespace}/${o.metadata!.name}`));
     const deployments = informer<k8s.V1Deployment>('Deployment', ns('deployments', '/apis/apps/v1'),
-      () => (namespace ? apps.listNamespacedDeployment({ namespace, labelSelector: LABEL_NAME }) : apps.listDeploymentForAllNamespaces({ labelSelector: LABEL_NAME })), byLabel, LABEL_NAME);
+      () => (namespace ? apps.listNamespacedDeployment({ namespace, labelSelector: LABEL_NAME }) : apps.listDeploymentForAllNamespaces({ labelSelector: LABEL_NAME })),
+      (o, verb) => {
+        this.deploymentIndex.update(o, verb);
+        byLabel(o);
+      }, LABEL_NAME);
     const services = informer<k8s.V1Service>('Service', ns('services', '/api/v1'),
       () => (namespace ? core.listNamespacedService({ namespace, labelSelector: LABEL_NAME }) : core.listServiceForAllNamespaces({ labelSelector: LABEL_NAME })), byLabel, LABEL_NAME);
-    this.pods = informer<k8s.V1Pod>('Pod', '/api/v1/pods', () => core.listPodForAllNamespaces(), byLabel);
-    this.nodes = informer<k8s.V1Node>('Node', '/api/v1/nodes', () => core.listNode(), () => undefined);
+    this.pods = informer<k8s.V1Pod>('Pod', '/api/v1/pods', () => core.listPodForAllNamespaces(), (o, verb) => {
+      this.podsAndNodesVersion++;
+      this.podIndex.update(o, verb);
+      byLabel(o);
+    });
+    this.nodes = informer<k8s.V1Node>('Node', '/api/v1/nodes', () => core.listNode(), () => {
+      this.podsAndNodesVersion++;
+    });
     const routes = informer<HttpRouteObject>('HTTPRoute', ns(HTTPROUTE.plural, `/apis/${HTTPROUTE.group}/${HTTPROUTE.version}`),
       () => (namespace ? custom.listNamespacedCustomObject({ ...HTTPROUTE, namespace }) : custom.listClusterCustomObject(HTTPROUTE)),
       (route) => {
@@ -64,6 +101,30 @@ export class ClusterCache {
 
   async stop(): Promise<void> {
     await Promise.all(this.informers.map((i) => i.stop()));
+  }
+
+  /** The rollout's Deployments, our own recent writes included. */
+  deploymentsOf(namespace: string, rollout: string): k8s.V1Deployment[] {
+    const fresh = this.deploymentIndex.of(namespace, rollout).map((d) => this.deployments.get(d.metadata!.name!, namespace) ?? d);
+    const known = new Set(fresh.map((d) => d.metadata!.name));
+    for (const d of this.deployments.writtenIn(namespace)) {
+      if (d.metadata?.labels?.[LABEL_NAME] === rollout && !known.has(d.metadata.name)) fresh.push(d);
+    }
+    return fresh;
+  }
+
+  podsOf(namespace: string, rollout: string): k8s.V1Pod[] {
+    return this.podIndex.of(namespace, rollout);
+  }
+
+  /** Free GPUs per schedulable node; recomputed only when a pod or node changed. */
+  freeGpus(resource: string, compute: (nodes: readonly k8s.V1Node[], pods: readonly k8s.V1Pod[]) => number[]): number[] {
+    const cached = this.gpuCache;
+    if (cached && cached.version === this.podsAndNodesVersion && cached.resource === resource) return cached.free;
+    const version = this.podsAndNodesVersion;
+    const free = compute(this.nodes.list(), this.pods.list());
+    this.gpuCache = { version, resource, free };
+    return free;
   }
 
   get synced(): boolean {

@@ -16,6 +16,7 @@ export interface ExecuteDeps {
   cache: ClusterCache;
   events: EventRecorder;
   onRequest: (verb: string, resource: string) => void;
+  onEventError: (err: unknown) => void;
 }
 
 /** A revision's Deployment is gone and the spec no longer holds its template: it cannot be rebuilt. */
@@ -50,8 +51,11 @@ async function apply(action: Action, ro: ModelRollout, specRevision: string, rou
       if (!router) throw new Error('no traffic router for this rollout');
       return router.setWeights({ stableWeight: action.stableWeight, candidateWeight: action.candidateWeight, mirrorPercent: action.mirrorPercent });
     case 'event':
+      // Events inform people; a reconcile does not wait for them, and a lost one is only logged.
       deps.onRequest('create', 'events');
-      return deps.events.record({ apiVersion: `${GROUP}/${VERSION}`, kind: KIND, name: ro.metadata.name!, namespace, uid: ro.metadata.uid! }, action.type, action.reason, action.message);
+      void deps.events.record({ apiVersion: `${GROUP}/${VERSION}`, kind: KIND, name: ro.metadata.name!, namespace, uid: ro.metadata.uid! }, action.type, action.reason, action.message)
+        .catch((err: unknown) => deps.onEventError(err));
+      return;
     case 'removeFinalizer': {
       const finalizers = (ro.metadata.finalizers ?? []).filter((f) => f !== FINALIZER);
       deps.onRequest('patch', PLURAL);

@@ -38,7 +38,7 @@ export async function observe(ro: ModelRollout, cache: ClusterCache, router: Tra
     deployments: observeDeployments(ro, cache, gpuResource),
     services: observeServices(ro, cache),
     route,
-    gpus: { freePerNode: freeGpusPerNode(cache.nodes.list(), cache.pods.list(), gpuResource) },
+    gpus: { freePerNode: cache.freeGpus(gpuResource, (nodes, pods) => freeGpusPerNode(nodes, pods, gpuResource)) },
     // Filled in by the analysis runner.
     analysis: { result: 'pass' },
     breaker: { tripped: false },
@@ -51,9 +51,9 @@ export async function observe(ro: ModelRollout, cache: ClusterCache, router: Tra
 function observeDeployments(ro: ModelRollout, cache: ClusterCache, gpuResource: string): Record<string, DeploymentObservation> {
   const out: Record<string, DeploymentObservation> = {};
   const namespace = ro.metadata.namespace!;
-  const pods = cache.pods.list(namespace).filter((p) => p.metadata?.labels?.[LABEL_NAME] === ro.metadata.name);
-  for (const dep of cache.deployments.list(namespace)) {
-    if (dep.metadata?.labels?.[LABEL_NAME] !== ro.metadata.name || !isOwnedBy(dep, ro)) continue;
+  const pods = cache.podsOf(namespace, ro.metadata.name!);
+  for (const dep of cache.deploymentsOf(namespace, ro.metadata.name!)) {
+    if (!isOwnedBy(dep, ro)) continue;
     const revision = dep.metadata?.labels?.[LABEL_REVISION];
     if (!revision || dep.metadata?.deletionTimestamp) continue;
     // A status older than the spec may count pods of a previous scale; it is only trusted once observed.

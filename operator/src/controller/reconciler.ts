@@ -77,6 +77,7 @@ export class Reconciler {
     await execute(decision.actions, ro, input.specRevision, router, {
       apps: this.deps.apps, core: this.deps.core, custom: this.deps.custom, cache, events: this.deps.events,
       onRequest: (verb, resource) => metrics.kubeRequests.inc({ verb, resource }),
+      onEventError: (err) => rlog.warn({ err: String(err) }, 'could not record event'),
     });
     if (!deleting) await this.persist(ro, decision.status, rlog);
     this.record(ro, input.status, decision.status);

@@ -35,6 +35,11 @@ export class FreshCache<T extends k8s.KubernetesObject> implements ObjectSource<
     return mine;
   }
 
+  /** Objects we wrote in `namespace` that the cache may not have yet. */
+  writtenIn(namespace: string): T[] {
+    return [...this.written.values()].filter((o) => o.metadata?.namespace === namespace);
+  }
+
   list(namespace?: string): readonly T[] {
     const items = this.cache.list(namespace);
     if (this.written.size === 0) return items;

@@ -62,7 +62,9 @@ export class GatewayApiRouter implements TrafficRouter {
   async setWeights(weights: Weights): Promise<void> {
     const attempts = this.opts.maxConflictRetries ?? 5;
     for (let attempt = 1; ; attempt++) {
-      const route = await this.get();
+      // The cached copy carries a resourceVersion: if it is stale the write conflicts and we re-read.
+      const cached = attempt === 1 ? this.opts.cached?.(this.opts.target.namespace, this.opts.routeName) : undefined;
+      const route = cached ? (structuredClone(cached) as HttpRoute) : await this.get();
       if (!route) throw new TrafficRouterError('RouteNotFound', `HTTPRoute ${this.opts.target.namespace}/${this.opts.routeName} not found`);
       const rules = route.spec.rules ?? [];
       const rule = rules[this.opts.ruleIndex];
