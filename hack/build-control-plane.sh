@@ -7,12 +7,14 @@ set -euo pipefail
 K8S_VERSION=v1.36.3
 ETCD_VERSION=v3.6.8
 KWOK_VERSION=v0.8.0
+HELM_VERSION=v3.21.4
 
 here=$(cd "$(dirname "$0")" && pwd)
 bin_root=${MODELROLLOUT_BIN_DIR:-$HOME/.cache/modelrollout/bin}
 k8s_dir=$bin_root/k8s-$K8S_VERSION
 etcd_dir=$bin_root/etcd-$ETCD_VERSION
 kwok_dir=$bin_root/kwok-$KWOK_VERSION
+helm_dir=$bin_root/helm-$HELM_VERSION
 
 export CGO_ENABLED=0 GOFLAGS=-mod=mod
 log() { printf '[build-control-plane] %s\n' "$*" >&2; }
@@ -55,6 +57,17 @@ build_kwok() {
   log "kwok built in $(elapsed "$t")"
 }
 
+# Helm for the chart tests (helm lint / template / install), from the Go module proxy like the rest.
+build_helm() {
+  [ -x "$helm_dir/helm" ] && { log "helm $HELM_VERSION cached"; return; }
+  local t=$(date +%s)
+  log "building helm $HELM_VERSION"
+  mkdir -p "$helm_dir"
+  GOBIN="$helm_dir/.tmp" go install -trimpath -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
+  mv "$helm_dir/.tmp/helm" "$helm_dir/helm" && rmdir "$helm_dir/.tmp"
+  log "helm built in $(elapsed "$t")"
+}
+
 build_k8s() {
   local want=(kube-apiserver kube-controller-manager kube-scheduler) missing=0 b
   for b in "${want[@]}"; do [ -x "$k8s_dir/$b" ] || missing=1; done
@@ -79,4 +92,5 @@ mkdir -p "$etcd_dir" "$k8s_dir"
 build_etcd
 build_kwok
 build_k8s
+build_helm
 "$k8s_dir/kube-apiserver" --version >&2

@@ -9,6 +9,7 @@ export interface OperatorConfig {
   logLevel: string;
   /** Unique name of this replica (leader election identity). */
   identity: string;
+  leaderElection: { enabled: boolean; namespace: string; name: string; leaseDurationMs: number; renewDeadlineMs: number; retryPeriodMs: number };
 }
 
 export class ConfigError extends Error {
@@ -30,5 +31,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): OperatorConfig
     workers: int('MODELROLLOUT_WORKERS', 8, 1, 256),
     logLevel: env.MODELROLLOUT_LOG_LEVEL || 'info',
     identity: env.POD_NAME || `${env.HOSTNAME ?? 'operator'}-${process.pid}`,
+    leaderElection: {
+      enabled: (env.MODELROLLOUT_LEADER_ELECT ?? 'true') !== 'false',
+      namespace: env.MODELROLLOUT_LEASE_NAMESPACE || env.POD_NAMESPACE || 'default',
+      name: env.MODELROLLOUT_LEASE_NAME || 'modelrollout-operator',
+      leaseDurationMs: int('MODELROLLOUT_LEASE_DURATION_SECONDS', 15, 2, 600) * 1000,
+      renewDeadlineMs: int('MODELROLLOUT_RENEW_DEADLINE_SECONDS', 10, 1, 600) * 1000,
+      retryPeriodMs: int('MODELROLLOUT_RETRY_PERIOD_SECONDS', 2, 1, 60) * 1000,
+    },
   };
 }

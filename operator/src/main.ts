@@ -1,7 +1,10 @@
-// The operator process: load config, start caches and workers, serve health and metrics, stop cleanly.
+// The operator process: load config, fill caches, win the leader election, reconcile, serve health
+// and metrics, stop cleanly (releasing the lease so a standby takes over at once).
+import * as k8s from '@kubernetes/client-node';
 import { loadConfig } from './config.js';
-import { PooledKubeConfig } from './kube/client.js';
 import { Manager } from './controller/manager.js';
+import { PooledKubeConfig } from './kube/client.js';
+import { LeaderElector } from './kube/leader-election.js';
 import { startHealthServer } from './server/http.js';
 import { createLogger } from './telemetry/logger.js';
 
@@ -13,15 +16,35 @@ kc.loadFromDefault();
 const manager = new Manager({ kc, log, workers: config.workers, namespace: config.watchNamespace });
 const server = await startHealthServer({ host: config.host, port: config.port, registry: manager.metrics.registry, ready: () => manager.ready });
 log.info({ port: server.port, namespace: config.watchNamespace ?? '(all)', identity: config.identity }, 'modelrollout operator listening');
-await manager.start();
-log.info('caches synced; reconciling');
+
+const elector = config.leaderElection.enabled
+  ? new LeaderElector(kc.makeApiClient(k8s.CoordinationV1Api), { ...config.leaderElection, identity: config.identity, log })
+  : undefined;
 
 let stopping = false;
+async function stop(code: number): Promise<never> {
+  if (!stopping) {
+    stopping = true;
+    await Promise.all([manager.stop(), server.close()]);
+    await elector?.release();
+  }
+  process.exit(code);
+}
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   process.on(signal, () => {
-    if (stopping) return;
-    stopping = true;
     log.info({ signal }, 'stopping');
-    void Promise.all([manager.stop(), server.close()]).finally(() => process.exit(0));
+    void stop(0);
   });
+}
+
+await manager.startCaches();
+log.info('caches synced');
+if (elector) {
+  await elector.run(() => {
+    manager.startWorkers();
+    log.info('reconciling');
+  }, () => void stop(1));
+} else {
+  manager.startWorkers();
+  log.info('reconciling (leader election off)');
 }

@@ -15,6 +15,7 @@ export interface OperatorProcess {
   kill(): Promise<void>;
   stop(): Promise<void>;
   metrics(): Promise<string>;
+  log(): string;
 }
 
 export async function startOperator(kubeconfigPath: string, namespace: string, env: Record<string, string> = {}): Promise<OperatorProcess> {
@@ -24,7 +25,10 @@ export async function startOperator(kubeconfigPath: string, namespace: string, e
     cwd: repoRoot,
     env: {
       ...process.env, KUBECONFIG: kubeconfigPath, MODELROLLOUT_WATCH_NAMESPACE: namespace, MODELROLLOUT_PORT: '0',
-      MODELROLLOUT_HOST: '127.0.0.1', MODELROLLOUT_LOG_LEVEL: 'debug', ...env,
+      MODELROLLOUT_HOST: '127.0.0.1', MODELROLLOUT_LOG_LEVEL: 'debug',
+      // One lease per test namespace, short enough that a takeover test does not wait long.
+      MODELROLLOUT_LEASE_NAMESPACE: namespace, MODELROLLOUT_LEASE_DURATION_SECONDS: '6', MODELROLLOUT_RENEW_DEADLINE_SECONDS: '4', MODELROLLOUT_RETRY_PERIOD_SECONDS: '1',
+      ...env,
     },
     stdio: ['ignore', out, out],
   });
@@ -50,6 +54,7 @@ export async function startOperator(kubeconfigPath: string, namespace: string, e
     kill: () => stopWith('SIGKILL'),
     stop: () => stopWith('SIGTERM'),
     metrics: async () => (await fetch(`http://127.0.0.1:${port}/metrics`)).text(),
+    log: () => fs.readFileSync(logFile, 'utf8'),
   };
 }
 

@@ -4,6 +4,8 @@ import { waitUntil } from './support.js';
 
 export const MRO = { group: 'modelrollout.dev', version: 'v1alpha1', plural: 'modelrollouts' } as const;
 export const ROUTE = { group: 'gateway.networking.k8s.io', version: 'v1', plural: 'httproutes' } as const;
+export const VS = { group: 'networking.istio.io', version: 'v1', plural: 'virtualservices' } as const;
+export type RouterKind = 'gateway-api' | 'istio';
 export const mergePatch = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
 
 export interface RolloutStatusView {
@@ -31,13 +33,30 @@ export class RolloutFixture {
   readonly apps: k8s.AppsV1Api;
   readonly core: k8s.CoreV1Api;
 
-  constructor(kc: k8s.KubeConfig, readonly namespace: string, readonly name = 't2v', readonly modelName = 'wan-t2v') {
+  constructor(kc: k8s.KubeConfig, readonly namespace: string, readonly name = 't2v', readonly modelName = 'wan-t2v', readonly router: RouterKind = 'gateway-api') {
     this.custom = kc.makeApiClient(k8s.CustomObjectsApi);
     this.apps = kc.makeApiClient(k8s.AppsV1Api);
     this.core = kc.makeApiClient(k8s.CoreV1Api);
   }
 
+  /** The user's route: an unrelated first rule/route, and the one the rollout manages. */
   async createRoute(): Promise<void> {
+    if (this.router === 'istio') {
+      await this.custom.createNamespacedCustomObject({
+        ...VS, namespace: this.namespace,
+        body: {
+          apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name: 'edge-vs' },
+          spec: {
+            hosts: ['t2v.example.com'],
+            http: [
+              { name: 'health', match: [{ uri: { prefix: '/healthz' } }], route: [{ destination: { host: 'other' } }] },
+              { name: 'primary', route: [{ destination: { host: `${this.name}-stable` } }] },
+            ],
+          },
+        },
+      });
+      return;
+    }
     await this.custom.createNamespacedCustomObject({
       ...ROUTE, namespace: this.namespace,
       body: {
@@ -53,12 +72,18 @@ export class RolloutFixture {
     });
   }
 
+  trafficRouting(): Record<string, unknown> {
+    return this.router === 'istio'
+      ? { istio: { virtualService: 'edge-vs', routeName: 'primary' } }
+      : { gatewayAPI: { httpRoute: 'edge-route', ruleIndex: 1 } };
+  }
+
   spec(over: Record<string, unknown> = {}, version = 'v1'): Record<string, unknown> {
     return {
       replicas: 2,
       model: { name: this.modelName, version },
       service: { name: this.name },
-      trafficRouting: { gatewayAPI: { httpRoute: 'edge-route', ruleIndex: 1 } },
+      trafficRouting: this.trafficRouting(),
       strategy: { stepDuration: '1s', progressDeadline: '1m' },
       template: { spec: { containers: [{ name: 'server', image: `example.invalid/t2v:${version}` }] } },
       ...over,
@@ -94,11 +119,43 @@ export class RolloutFixture {
     return route.spec.rules[1] as never;
   }
 
-  /** [stable, candidate] weights of the managed rule; candidate 0 when only stable is there. */
+  async virtualServiceRoute(): Promise<{ route?: { destination: { host: string }; weight?: number }[]; mirror?: { host: string }; mirrorPercentage?: { value: number } }> {
+    const vs = (await this.custom.getNamespacedCustomObject({ ...VS, namespace: this.namespace, name: 'edge-vs' })) as { spec: { http: { name: string }[] } };
+    return vs.spec.http.find((h) => h.name === 'primary') as never;
+  }
+
+  /** The other route/rule, which the rollout must leave alone. */
+  async untouchedRoute(): Promise<string[]> {
+    if (this.router === 'istio') {
+      const vs = (await this.custom.getNamespacedCustomObject({ ...VS, namespace: this.namespace, name: 'edge-vs' })) as { spec: { http: { name: string; route: { destination: { host: string } }[] }[] } };
+      return vs.spec.http[0]!.route.map((r) => r.destination.host);
+    }
+    const route = (await this.custom.getNamespacedCustomObject({ ...ROUTE, namespace: this.namespace, name: 'edge-route' })) as { spec: { rules: { backendRefs: { name: string }[] }[] } };
+    return route.spec.rules[0]!.backendRefs.map((b) => b.name);
+  }
+
+  /** [stable, candidate] weights of the managed rule/route; candidate 0 when only stable is there. */
   async weights(): Promise<[number, number]> {
+    if (this.router === 'istio') {
+      const dests = (await this.virtualServiceRoute()).route ?? [];
+      const w = (n: string) => dests.find((d) => d.destination.host === n)?.weight ?? (dests.length === 1 && dests[0]!.destination.host === n ? 100 : 0);
+      return [w(`${this.name}-stable`), w(`${this.name}-candidate`)];
+    }
     const refs = (await this.routeRule()).backendRefs ?? [];
     const w = (n: string) => refs.find((r) => r.name === n)?.weight ?? (refs.some((r) => r.name === n) ? 1 : 0);
     return [w(`${this.name}-stable`), w(`${this.name}-candidate`)];
+  }
+
+  /** Where and how much traffic is mirrored, or undefined. */
+  async mirror(): Promise<{ target: string; percent: number } | undefined> {
+    if (this.router === 'istio') {
+      const r = await this.virtualServiceRoute();
+      return r.mirror ? { target: r.mirror.host, percent: r.mirrorPercentage?.value ?? 100 } : undefined;
+    }
+    const filters = (await this.routeRule()).filters ?? [];
+    const m = filters.find((f) => f.type === 'RequestMirror');
+    if (filters.length > 1) throw new Error(`unexpected filters: ${JSON.stringify(filters)}`);
+    return m ? { target: m.requestMirror!.backendRef.name, percent: m.requestMirror!.percent ?? 100 } : undefined;
   }
 
   async deploymentOf(revision: string): Promise<k8s.V1Deployment | undefined> {

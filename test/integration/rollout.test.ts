@@ -2,16 +2,16 @@
 // drives, with kwok-backed Pods that the real scheduler places on fake GPU nodes.
 import { describe, expect, it } from 'vitest';
 import { startOperator } from './operator-process.js';
-import { RolloutFixture, WeightRecorder } from './rollout-fixtures.js';
+import { RolloutFixture, WeightRecorder, type RouterKind } from './rollout-fixtures.js';
 import { kubeConfig, testNamespace, waitUntil } from './support.js';
 import { inject } from 'vitest';
 
 const kc = kubeConfig();
 const kubeconfigPath = inject('kubeconfigPath');
 
-async function stableRollout(prefix: string, spec: Record<string, unknown> = {}) {
-  const ns = await testNamespace(kc, prefix);
-  const fx = new RolloutFixture(kc, ns);
+async function stableRollout(router: RouterKind, prefix: string, spec: Record<string, unknown> = {}) {
+  const ns = await testNamespace(kc, `${prefix}-${router === 'istio' ? 'is' : 'gw'}`);
+  const fx = new RolloutFixture(kc, ns, 't2v', 'wan-t2v', router);
   await fx.createRoute();
   const operator = await startOperator(kubeconfigPath, ns);
   await fx.create(fx.spec(spec));
@@ -19,9 +19,9 @@ async function stableRollout(prefix: string, spec: Record<string, unknown> = {})
   return { ns, fx, operator, stable: ro.status!.stable!.revision };
 }
 
-describe('ModelRollout operator', () => {
+describe.each(['gateway-api', 'istio'] as const)('ModelRollout operator with %s', (router) => {
   it('takes the first template as stable: Deployment, two Services, 100/0 on the managed rule only', async () => {
-    const { fx, stable } = await stableRollout('mro-init');
+    const { fx, stable } = await stableRollout(router, 'mro-init');
     const ro = await fx.get();
     expect(ro.status).toMatchObject({ phase: 'Healthy', observedGeneration: 1, stable: { modelVersion: 'v1' } });
     expect(ro.metadata.finalizers).toContain('modelrollout.dev/traffic-restore');
@@ -33,13 +33,12 @@ describe('ModelRollout operator', () => {
     const svc = await fx.core.readNamespacedService({ name: 't2v-stable', namespace: fx.namespace });
     expect(svc.spec?.selector).toEqual({ 'modelrollout.dev/name': 't2v', 'modelrollout.dev/revision': stable });
     expect(await fx.weights()).toEqual([100, 0]);
-    // The first rule (not ours) is untouched.
-    const route = (await fx.custom.getNamespacedCustomObject({ group: 'gateway.networking.k8s.io', version: 'v1', plural: 'httproutes', namespace: fx.namespace, name: 'edge-route' })) as { spec: { rules: { backendRefs: { name: string }[] }[] } };
-    expect(route.spec.rules[0]!.backendRefs.map((b) => b.name)).toEqual(['other']);
+    // The other rule/route (not ours) is untouched.
+    expect(await fx.untouchedRoute()).toEqual(['other']);
   });
 
   it('rolls out 1→5→20→50→100 with ready replicas ahead of every weight, then promotes', async () => {
-    const { fx, stable, operator } = await stableRollout('mro-full', { replicas: 4 });
+    const { fx, stable, operator } = await stableRollout(router, 'mro-full', { replicas: 4 });
     const recorder = new WeightRecorder(fx, 4);
     recorder.start();
     await fx.setVersion('v2');
@@ -62,19 +61,18 @@ describe('ModelRollout operator', () => {
     expect(metrics).toMatch(/modelrollout_reconcile_duration_seconds_count\{result="ok"\} \d+/);
   });
 
-  it('shadow phase sets the RequestMirror filter, then removes it at step 1', async () => {
-    const { fx } = await stableRollout('mro-shadow', { strategy: { stepDuration: '1s', shadow: { mirrorPercent: 50, duration: '2s' } } });
+  it('shadow phase mirrors to the candidate, then removes the mirror at step 1', async () => {
+    const { fx } = await stableRollout(router, 'mro-shadow', { strategy: { stepDuration: '1s', shadow: { mirrorPercent: 50, duration: '2s' } } });
     await fx.setVersion('v2');
     await fx.waitFor('shadowing', (r) => r.status?.phase === 'Shadowing' && r.status.weights?.mirrorPercent === 50);
-    const rule = await fx.routeRule();
-    expect(rule.filters).toEqual([{ type: 'RequestMirror', requestMirror: { backendRef: expect.objectContaining({ name: 't2v-candidate' }), percent: 50 } }]);
+    expect(await fx.mirror()).toEqual({ target: 't2v-candidate', percent: 50 });
     expect(await fx.weights()).toEqual([100, 0]);
     await fx.waitFor('step 1', (r) => (r.status?.weights?.candidate ?? 0) >= 1);
-    expect((await fx.routeRule()).filters ?? []).toEqual([]);
+    expect(await fx.mirror()).toBeUndefined();
   });
 
   it('pauses before a manual gate and resumes on the resume annotation', async () => {
-    const { fx } = await stableRollout('mro-gate', { strategy: { stepDuration: '1s', manualGates: [20] } });
+    const { fx } = await stableRollout(router, 'mro-gate', { strategy: { stepDuration: '1s', manualGates: [20] } });
     await fx.setVersion('v2');
     const paused = await fx.waitFor('gate', (r) => r.status?.phase === 'Paused');
     expect(paused.status?.currentStep?.weight).toBe(20);
@@ -87,7 +85,7 @@ describe('ModelRollout operator', () => {
   });
 
   it('holds traffic on stable when the candidate needs more GPUs than any node has, then aborts at the deadline', async () => {
-    const { fx, stable } = await stableRollout('mro-nogpu', { strategy: { stepDuration: '1s', progressDeadline: '6s' } });
+    const { fx, stable } = await stableRollout(router, 'mro-nogpu', { strategy: { stepDuration: '1s', progressDeadline: '6s' } });
     await fx.setVersion('v2', { gpu: { perReplica: 3 } });
     const holding = await fx.waitFor('InsufficientGPU', (r) => fx.condition(r, 'Progressing')?.reason === 'InsufficientGPU');
     expect(fx.condition(holding, 'Progressing')?.message).toMatch(/needs 1 more candidate replica\(s\) × 3 nvidia.com\/gpu = 3 GPUs; \d+ free/);
@@ -101,7 +99,7 @@ describe('ModelRollout operator', () => {
   });
 
   it('never moves traffic to a candidate whose pods stay Unschedulable, and aborts at the deadline', async () => {
-    const { fx } = await stableRollout('mro-unsched', { strategy: { stepDuration: '1s', progressDeadline: '6s' } });
+    const { fx } = await stableRollout(router, 'mro-unsched', { strategy: { stepDuration: '1s', progressDeadline: '6s' } });
     await fx.patch({ spec: { model: { name: 'wan-t2v', version: 'v2' }, template: { spec: { nodeSelector: { pool: 'does-not-exist' }, containers: [{ name: 'server', image: 'example.invalid/t2v:v2' }] } } } });
     const waiting = await fx.waitFor('waiting for candidate', (r) => /Unschedulable/.test(fx.condition(r, 'Progressing')?.message ?? ''));
     expect(waiting.status?.weights?.candidate).toBe(0);
@@ -114,7 +112,7 @@ describe('ModelRollout operator', () => {
   });
 
   it('restarts from the first step when the template changes mid-rollout', async () => {
-    const { fx } = await stableRollout('mro-restart', { strategy: { stepDuration: '3s' } });
+    const { fx } = await stableRollout(router, 'mro-restart', { strategy: { stepDuration: '3s' } });
     await fx.setVersion('v2');
     const mid = await fx.waitFor('at 20 %', (r) => (r.status?.weights?.candidate ?? 0) >= 20);
     const firstCandidate = mid.status!.candidate!.revision;
@@ -128,7 +126,7 @@ describe('ModelRollout operator', () => {
   });
 
   it('on delete mid-rollout returns the route to 100 % stable before the object goes away', async () => {
-    const { fx } = await stableRollout('mro-delete', { strategy: { stepDuration: '30s' } });
+    const { fx } = await stableRollout(router, 'mro-delete', { strategy: { stepDuration: '30s' } });
     await fx.setVersion('v2');
     await fx.waitFor('at 1 %', (r) => r.status?.weights?.candidate === 1);
     expect(await fx.weights()).toEqual([99, 1]);
@@ -138,7 +136,7 @@ describe('ModelRollout operator', () => {
   });
 
   it('resumes at the same step after the operator is killed mid-step, no weight going backwards', async () => {
-    const { fx, operator, ns } = await stableRollout('mro-crash', { strategy: { stepDuration: '4s' } });
+    const { fx, operator, ns } = await stableRollout(router, 'mro-crash', { strategy: { stepDuration: '4s' } });
     const recorder = new WeightRecorder(fx, 2);
     recorder.start();
     await fx.setVersion('v2');

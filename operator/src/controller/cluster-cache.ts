@@ -4,10 +4,12 @@ import type { Logger } from 'pino';
 import { FreshCache } from '../kube/fresh-cache.js';
 import { ResilientInformer } from '../kube/informer.js';
 import { HTTPROUTE, type HttpRoute } from '../traffic/gateway-api.js';
+import { VIRTUALSERVICE, type VirtualService } from '../traffic/istio.js';
 import type { ModelRollout } from './model-rollout.js';
 import { GROUP, LABEL_NAME, PLURAL, VERSION } from './names.js';
 
 export type HttpRouteObject = HttpRoute & k8s.KubernetesObject;
+export type VirtualServiceObject = VirtualService & k8s.KubernetesObject;
 
 /** Objects grouped by the rollout that owns them (label modelrollout.dev/name), kept current by informer events. */
 class ByRollout<T extends k8s.KubernetesObject> {
@@ -38,6 +40,7 @@ export class ClusterCache {
   readonly deployments: FreshCache<k8s.V1Deployment>;
   readonly services: FreshCache<k8s.V1Service>;
   readonly httpRoutes: FreshCache<HttpRouteObject>;
+  readonly virtualServices: FreshCache<VirtualServiceObject>;
   readonly pods: ResilientInformer<k8s.V1Pod>;
   readonly nodes: ResilientInformer<k8s.V1Node>;
   private readonly informers: ResilientInformer<k8s.KubernetesObject>[];
@@ -56,8 +59,11 @@ export class ClusterCache {
       const name = o.metadata?.labels?.[LABEL_NAME];
       if (name) enqueue(`${o.metadata!.namespace}/${name}`);
     };
-    const informer = <T extends k8s.KubernetesObject>(kind: string, path: string, list: () => Promise<unknown>, onChange: (o: T, verb: 'add' | 'update' | 'delete') => void, labelSelector?: string) =>
-      new ResilientInformer<T>(kc, { kind, path, list: list as () => Promise<k8s.KubernetesListObject<T>>, labelSelector, log, onChange });
+    const informer = <T extends k8s.KubernetesObject>(kind: string, path: string, list: () => Promise<unknown>, onChange: (o: T, verb: 'add' | 'update' | 'delete') => void, labelSelector?: string, optional = false) =>
+      new ResilientInformer<T>(kc, { kind, path, list: list as () => Promise<k8s.KubernetesListObject<T>>, labelSelector, log, onChange, optional });
+    const routeOwners = (o: k8s.KubernetesObject, matches: (ro: ModelRollout) => boolean) => {
+      for (const ro of this.rollouts.list(o.metadata?.namespace)) if (matches(ro)) enqueue(`${ro.metadata!.namespace}/${ro.metadata!.name}`);
+    };
 
     this.rolloutInformer = informer('ModelRollout', ns(PLURAL, `/apis/${GROUP}/${VERSION}`),
       () => (namespace ? custom.listNamespacedCustomObject({ group: GROUP, version: VERSION, plural: PLURAL, namespace }) : custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL })),
@@ -80,16 +86,16 @@ export class ClusterCache {
     });
     const routes = informer<HttpRouteObject>('HTTPRoute', ns(HTTPROUTE.plural, `/apis/${HTTPROUTE.group}/${HTTPROUTE.version}`),
       () => (namespace ? custom.listNamespacedCustomObject({ ...HTTPROUTE, namespace }) : custom.listClusterCustomObject(HTTPROUTE)),
-      (route) => {
-        for (const ro of this.rollouts.list(route.metadata?.namespace)) {
-          if (ro.spec?.trafficRouting?.gatewayAPI?.httpRoute === route.metadata?.name) enqueue(`${ro.metadata!.namespace}/${ro.metadata!.name}`);
-        }
-      });
+      (route) => routeOwners(route, (ro) => ro.spec?.trafficRouting?.gatewayAPI?.httpRoute === route.metadata?.name), undefined, true);
+    const virtualServices = informer<VirtualServiceObject>('VirtualService', ns(VIRTUALSERVICE.plural, `/apis/${VIRTUALSERVICE.group}/${VIRTUALSERVICE.version}`),
+      () => (namespace ? custom.listNamespacedCustomObject({ ...VIRTUALSERVICE, namespace }) : custom.listClusterCustomObject(VIRTUALSERVICE)),
+      (vs) => routeOwners(vs, (ro) => ro.spec?.trafficRouting?.istio?.virtualService === vs.metadata?.name), undefined, true);
     this.rollouts = new FreshCache(this.rolloutInformer);
     this.deployments = new FreshCache(deployments);
     this.services = new FreshCache(services);
     this.httpRoutes = new FreshCache(routes);
-    this.informers = [this.rolloutInformer, deployments, services, this.pods, this.nodes, routes] as ResilientInformer<k8s.KubernetesObject>[];
+    this.virtualServices = new FreshCache(virtualServices);
+    this.informers = [this.rolloutInformer, deployments, services, this.pods, this.nodes, routes, virtualServices] as ResilientInformer<k8s.KubernetesObject>[];
   }
 
   async start(): Promise<void> {

@@ -48,10 +48,20 @@ export class Manager {
     });
   }
 
-  async start(): Promise<void> {
-    this.queue.start();
+  /** Fills the caches (a standby replica keeps them warm for a quick takeover). */
+  async startCaches(): Promise<void> {
     await this.cache.start();
     this.running = true;
+  }
+
+  /** Starts reconciling; only the leader does. */
+  startWorkers(): void {
+    this.queue.start();
+  }
+
+  async start(): Promise<void> {
+    this.startWorkers();
+    await this.startCaches();
   }
 
   async stop(): Promise<void> {

@@ -9,7 +9,8 @@ import type { AnalysisRunner } from './analysis-runner.js';
 import type { OperatorMetrics } from '../telemetry/metrics.js';
 import { routerFor, type TrafficRoutingSpec } from '../traffic/index.js';
 import type { HttpRoute } from '../traffic/gateway-api.js';
-import type { ClusterCache, HttpRouteObject } from './cluster-cache.js';
+import type { VirtualService } from '../traffic/istio.js';
+import type { ClusterCache, HttpRouteObject, VirtualServiceObject } from './cluster-cache.js';
 import { execute } from './execute.js';
 import type { ModelRollout } from './model-rollout.js';
 import { candidateServiceName, FINALIZER, GROUP, PLURAL, stableServiceName, VERSION } from './names.js';
@@ -89,11 +90,13 @@ export class Reconciler {
     if (!routing || (!routing.gatewayAPI && !routing.istio)) return undefined;
     const namespace = ro.metadata.namespace!;
     const routes = this.deps.cache.httpRoutes;
+    const vss = this.deps.cache.virtualServices;
     return routerFor(routing, {
       namespace, stableService: stableServiceName(ro.spec.service.name), candidateService: candidateServiceName(ro.spec.service.name), port: ro.spec.service.port ?? 80,
     }, {
       custom: this.deps.custom,
       httpRoutes: { get: (ns, n) => routes.get(n, ns), remember: (r: HttpRoute) => routes.remember(r as HttpRouteObject) },
+      virtualServices: { get: (ns, n) => vss.get(n, ns), remember: (v: VirtualService) => vss.remember(v as VirtualServiceObject) },
       onRequest: (verb, resource) => this.deps.metrics.kubeRequests.inc({ verb, resource }),
     });
   }

@@ -12,6 +12,8 @@ export interface InformerOptions<T extends k8s.KubernetesObject> {
   /** Called on add, update and delete with the object concerned. */
   onChange: (obj: T, verb: 'add' | 'update' | 'delete') => void;
   maxBackoffMs?: number;
+  /** The resource may not exist in this cluster (a CRD not installed): count as synced and keep trying. */
+  optional?: boolean;
 }
 
 export class ResilientInformer<T extends k8s.KubernetesObject> {
@@ -45,6 +47,12 @@ export class ResilientInformer<T extends k8s.KubernetesObject> {
         return;
       } catch (err) {
         if (this.stopped) return;
+        if (this.opts.optional && (err as { code?: number }).code === 404) {
+          this.synced = true;
+          this.opts.log.info({ kind: this.opts.kind }, 'resource not served by this cluster; will look again');
+          this.restartLater(err);
+          return;
+        }
         const delay = this.backoff();
         this.opts.log.warn({ kind: this.opts.kind, err: String(err), retryInMs: delay }, 'informer list failed; retrying');
         await new Promise((r) => setTimeout(r, delay));

@@ -1,6 +1,7 @@
 // The router factory: one case per traffic system.
 import type * as k8s from '@kubernetes/client-node';
 import { GatewayApiRouter, type HttpRoute } from './gateway-api.js';
+import { IstioRouter, type VirtualService } from './istio.js';
 import type { TrafficRouter, TrafficTarget } from './router.js';
 
 export interface TrafficRoutingSpec {
@@ -11,6 +12,7 @@ export interface TrafficRoutingSpec {
 export interface RouterDeps {
   custom: k8s.CustomObjectsApi;
   httpRoutes?: { get: (namespace: string, name: string) => HttpRoute | undefined; remember: (route: HttpRoute) => void };
+  virtualServices?: { get: (namespace: string, name: string) => VirtualService | undefined; remember: (vs: VirtualService) => void };
   onRequest?: (verb: string, resource: string) => void;
 }
 
@@ -21,7 +23,13 @@ export function routerFor(spec: TrafficRoutingSpec, target: TrafficTarget, deps:
       cached: deps.httpRoutes?.get, onWritten: deps.httpRoutes?.remember, onRequest: (verb) => deps.onRequest?.(verb, 'httproutes'),
     });
   }
-  throw new Error(`unsupported spec.trafficRouting: ${JSON.stringify(spec)} (supported: gatewayAPI)`);
+  if (spec.istio) {
+    return new IstioRouter({
+      custom: deps.custom, target, virtualService: spec.istio.virtualService, routeName: spec.istio.routeName || undefined,
+      cached: deps.virtualServices?.get, onWritten: deps.virtualServices?.remember, onRequest: (verb) => deps.onRequest?.(verb, 'virtualservices'),
+    });
+  }
+  throw new Error(`unsupported spec.trafficRouting: ${JSON.stringify(spec)} (supported: gatewayAPI, istio)`);
 }
 
 export type { TrafficRouter, TrafficTarget, Weights } from './router.js';

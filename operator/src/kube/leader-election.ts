@@ -1,0 +1,115 @@
+// Leader election on a coordination.k8s.io Lease (the client-go protocol): the holder renews
+// renewTime; another replica takes over once renewTime + leaseDuration has passed. Losing the lease
+// while leading ends the process (as controller-runtime does): no two leaders ever reconcile.
+import * as k8s from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+
+export interface LeaderElectionOptions {
+  namespace: string;
+  name: string;
+  identity: string;
+  leaseDurationMs: number;
+  /** A leader that could not renew for this long steps down. */
+  renewDeadlineMs: number;
+  retryPeriodMs: number;
+  log: Logger;
+  now?: () => Date;
+}
+
+export class LeaderElector {
+  private leading = false;
+  private stopped = false;
+  private lastRenew = 0;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly api: k8s.CoordinationV1Api, private readonly opts: LeaderElectionOptions) {}
+
+  get isLeader(): boolean {
+    return this.leading;
+  }
+
+  /** Campaigns until elected, then keeps renewing. `onLost` runs if leadership is lost. */
+  async run(onElected: () => void, onLost: () => void): Promise<void> {
+    const tick = async () => {
+      if (this.stopped) return;
+      let ok = false;
+      try {
+        ok = await this.tryAcquireOrRenew();
+      } catch (err) {
+        this.opts.log.warn({ err: String(err) }, 'lease update failed');
+      }
+      const now = this.now().getTime();
+      if (ok) {
+        this.lastRenew = now;
+        if (!this.leading) {
+          this.leading = true;
+          this.opts.log.info({ lease: `${this.opts.namespace}/${this.opts.name}`, identity: this.opts.identity }, 'became leader');
+          onElected();
+        }
+      } else if (this.leading && now - this.lastRenew > this.opts.renewDeadlineMs) {
+        this.leading = false;
+        this.opts.log.error({ lease: `${this.opts.namespace}/${this.opts.name}` }, 'lost leadership');
+        onLost();
+        return;
+      }
+      this.timer = setTimeout(() => void tick(), this.opts.retryPeriodMs);
+    };
+    await tick();
+  }
+
+  /** Graceful shutdown: give the lease up so another replica takes over at once. */
+  async release(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    if (!this.leading) return;
+    this.leading = false;
+    try {
+      const lease = await this.api.readNamespacedLease({ name: this.opts.name, namespace: this.opts.namespace });
+      if (lease.spec?.holderIdentity !== this.opts.identity) return;
+      lease.spec = { ...lease.spec, holderIdentity: undefined, leaseDurationSeconds: 1, renewTime: new k8s.V1MicroTime(this.now().getTime()) };
+      await this.api.replaceNamespacedLease({ name: this.opts.name, namespace: this.opts.namespace, body: lease });
+      this.opts.log.info('released leadership');
+    } catch (err) {
+      this.opts.log.warn({ err: String(err) }, 'could not release the lease');
+    }
+  }
+
+  private now(): Date {
+    return this.opts.now?.() ?? new Date();
+  }
+
+  async tryAcquireOrRenew(): Promise<boolean> {
+    const { name, namespace, identity } = this.opts;
+    const now = this.now();
+    const micro = new k8s.V1MicroTime(now.getTime());
+    const durationS = Math.ceil(this.opts.leaseDurationMs / 1000);
+    let lease: k8s.V1Lease;
+    try {
+      lease = await this.api.readNamespacedLease({ name, namespace });
+    } catch (err) {
+      if ((err as k8s.ApiException<unknown>).code !== 404) throw err;
+      await this.api.createNamespacedLease({ namespace, body: { metadata: { name, namespace }, spec: { holderIdentity: identity, leaseDurationSeconds: durationS, acquireTime: micro, renewTime: micro, leaseTransitions: 0 } } });
+      return true;
+    }
+    const spec = lease.spec ?? {};
+    const holder = spec.holderIdentity;
+    const renewed = spec.renewTime ? new Date(spec.renewTime).getTime() : 0;
+    const expired = !holder || renewed + (spec.leaseDurationSeconds ?? durationS) * 1000 < now.getTime();
+    if (holder !== identity && !expired) return false;
+    lease.spec = {
+      ...spec,
+      holderIdentity: identity,
+      leaseDurationSeconds: durationS,
+      renewTime: micro,
+      ...(holder !== identity ? { acquireTime: micro, leaseTransitions: (spec.leaseTransitions ?? 0) + 1 } : {}),
+    };
+    try {
+      // resourceVersion in the body makes this a compare-and-swap: two candidates cannot both win.
+      await this.api.replaceNamespacedLease({ name, namespace, body: lease });
+      return true;
+    } catch (err) {
+      if ((err as k8s.ApiException<unknown>).code === 409) return false;
+      throw err;
+    }
+  }
+}

@@ -1,0 +1,130 @@
+// Istio VirtualService router: weights on the stable and candidate destinations of one http route,
+// `mirror` + `mirrorPercentage` for shadow. spec.http is a list replaced as a whole by a write, so:
+// read-modify-write with resourceVersion, retry on conflict, and touch only the route this rollout owns.
+import * as k8s from '@kubernetes/client-node';
+import type { RouteObservation } from '../rollout/types.js';
+import { TrafficRouterError, type TrafficRouter, type TrafficTarget, type Weights } from './router.js';
+
+export const VIRTUALSERVICE = { group: 'networking.istio.io', version: 'v1', plural: 'virtualservices' } as const;
+
+interface Destination {
+  host: string;
+  subset?: string;
+  port?: { number?: number };
+}
+
+interface HttpRoute {
+  name?: string;
+  route?: { destination: Destination; weight?: number; [key: string]: unknown }[];
+  mirror?: Destination;
+  mirrorPercentage?: { value: number };
+  [key: string]: unknown;
+}
+
+export interface VirtualService {
+  apiVersion?: string;
+  kind?: string;
+  metadata: k8s.V1ObjectMeta;
+  spec: { hosts?: string[]; http?: HttpRoute[]; [key: string]: unknown };
+}
+
+export interface IstioRouterOptions {
+  custom: k8s.CustomObjectsApi;
+  target: TrafficTarget;
+  virtualService: string;
+  /** Name of the http route to manage; the first one when empty. */
+  routeName?: string;
+  cached?: (namespace: string, name: string) => VirtualService | undefined;
+  onWritten?: (vs: VirtualService) => void;
+  onRequest?: (verb: string) => void;
+  maxConflictRetries?: number;
+}
+
+export class IstioRouter implements TrafficRouter {
+  constructor(private readonly opts: IstioRouterOptions) {}
+
+  async observe(): Promise<RouteObservation> {
+    const vs = this.opts.cached ? this.opts.cached(this.opts.target.namespace, this.opts.virtualService) : await this.get();
+    if (!vs) return { found: false, error: `VirtualService ${this.opts.target.namespace}/${this.opts.virtualService} not found` };
+    return observeHttpRoute(vs, this.opts.routeName, this.opts.target);
+  }
+
+  async setWeights(weights: Weights): Promise<void> {
+    const attempts = this.opts.maxConflictRetries ?? 5;
+    for (let attempt = 1; ; attempt++) {
+      const cached = attempt === 1 ? this.opts.cached?.(this.opts.target.namespace, this.opts.virtualService) : undefined;
+      const vs = cached ? (structuredClone(cached) as VirtualService) : await this.get();
+      if (!vs) throw new TrafficRouterError('RouteNotFound', `VirtualService ${this.opts.target.namespace}/${this.opts.virtualService} not found`);
+      const http = vs.spec.http ?? [];
+      const index = routeIndex(http, this.opts.routeName);
+      if (index < 0) throw new TrafficRouterError('RuleNotFound', `VirtualService ${this.opts.virtualService} has no http route named "${this.opts.routeName}" (spec.trafficRouting.istio.routeName)`);
+      http[index] = withWeights(http[index]!, weights, this.opts.target);
+      try {
+        this.opts.onRequest?.('update');
+        const written = (await this.opts.custom.replaceNamespacedCustomObject({
+          ...VIRTUALSERVICE, namespace: this.opts.target.namespace, name: this.opts.virtualService, body: { ...vs, spec: { ...vs.spec, http } },
+        })) as VirtualService;
+        this.opts.onWritten?.(written);
+        return;
+      } catch (err) {
+        const code = (err as k8s.ApiException<unknown>).code;
+        if (code === 409 && attempt < attempts) continue;
+        if (code === 409) throw new TrafficRouterError('Conflict', `VirtualService ${this.opts.virtualService}: still conflicting after ${attempts} attempts`, { cause: err });
+        throw err;
+      }
+    }
+  }
+
+  private async get(): Promise<VirtualService | undefined> {
+    try {
+      this.opts.onRequest?.('get');
+      return (await this.opts.custom.getNamespacedCustomObject({ ...VIRTUALSERVICE, namespace: this.opts.target.namespace, name: this.opts.virtualService })) as VirtualService;
+    } catch (err) {
+      if ((err as k8s.ApiException<unknown>).code === 404) return undefined;
+      throw err;
+    }
+  }
+}
+
+function routeIndex(http: HttpRoute[], name: string | undefined): number {
+  if (!name) return http.length > 0 ? 0 : -1;
+  return http.findIndex((r) => r.name === name);
+}
+
+/** Short or fully qualified host names of our Services both count (t2v-stable, t2v-stable.ns.svc.cluster.local). */
+function isHost(host: string | undefined, service: string, namespace: string): boolean {
+  return host === service || host === `${service}.${namespace}` || host === `${service}.${namespace}.svc` || host === `${service}.${namespace}.svc.cluster.local`;
+}
+
+export function observeHttpRoute(vs: VirtualService, routeName: string | undefined, target: TrafficTarget): RouteObservation {
+  const http = vs.spec.http ?? [];
+  const index = routeIndex(http, routeName);
+  if (index < 0) return { found: false, error: `VirtualService ${vs.metadata.name} has no http route ${routeName ? `named "${routeName}"` : ''}`.trim() };
+  const route = http[index]!;
+  const dests = route.route ?? [];
+  const stable = dests.find((d) => isHost(d.destination.host, target.stableService, target.namespace));
+  const candidate = dests.find((d) => isHost(d.destination.host, target.candidateService, target.namespace));
+  const mirrorPercent = route.mirror && isHost(route.mirror.host, target.candidateService, target.namespace) ? (route.mirrorPercentage?.value ?? 100) : 0;
+  if (!stable || !candidate || dests.length !== 2) return { found: true, mirrorPercent };
+  // Istio: with several destinations, an unset weight is 0.
+  return { found: true, stableWeight: stable.weight ?? 0, candidateWeight: candidate.weight ?? 0, mirrorPercent };
+}
+
+export function withWeights(route: HttpRoute, weights: Weights, target: TrafficTarget): HttpRoute {
+  const port = { number: target.port };
+  const next: HttpRoute = {
+    ...route,
+    route: [
+      { destination: { host: target.stableService, port }, weight: weights.stableWeight },
+      { destination: { host: target.candidateService, port }, weight: weights.candidateWeight },
+    ],
+  };
+  if (weights.mirrorPercent > 0) {
+    next.mirror = { host: target.candidateService, port };
+    next.mirrorPercentage = { value: weights.mirrorPercent };
+  } else if (route.mirror && isHost(route.mirror.host, target.candidateService, target.namespace)) {
+    delete next.mirror;
+    delete next.mirrorPercentage;
+  }
+  return next;
+}

@@ -1,0 +1,202 @@
+// The runtime on the small model: MP4 output checked with ffprobe, the async job lifecycle, every
+// refusal of bad input, and the metrics the operator's analysis templates query.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildModel, ffprobe, metric, metricsText, postJson, RuntimeProcess, stopAll, tempDir, waitForJob, type JobView, type TempDir } from './support.js';
+
+const VERSION = 'v2.3.0-test';
+let tmp: TempDir;
+let rt: RuntimeProcess;
+
+beforeAll(async () => {
+  tmp = tempDir('t2v-generate-');
+  const modelDir = buildModel(tmp.dir, { version: VERSION });
+  rt = await RuntimeProcess.start({ T2V_MODEL_DIR: modelDir, T2V_MAX_QUEUE: '16' });
+});
+
+afterAll(async () => {
+  const exit = await rt?.stop();
+  await stopAll();
+  tmp?.remove();
+  expect(exit?.code).toBe(0);
+});
+
+describe('probes', () => {
+  it('reports ready with the execution provider it chose (CPU here, after a logged CUDA fallback)', async () => {
+    const health = (await (await fetch(`${rt.url}/healthz`)).json()) as Record<string, unknown>;
+    expect(health).toMatchObject({ status: 'ok', phase: 'ready', ready: true, model: { name: 'tiny-t2v', version: VERSION }, fault_injection: { enabled: false } });
+    expect(['cpu', 'cuda']).toContain(health.execution_provider);
+    if (health.execution_provider === 'cpu') {
+      // auto: CUDA was tried first, failed, and the fallback was logged as a warning.
+      expect(rt.logs().some((l) => l.level === 40 && /falling back to CPU/.test(l.msg))).toBe(true);
+    }
+    const ready = await fetch(`${rt.url}/readyz`);
+    expect(ready.status).toBe(200);
+    expect(rt.logs().find((l) => l.msg === 'ready')).toMatchObject({ warmupSeconds: expect.any(Number) });
+  });
+});
+
+describe('POST /v1/generate', () => {
+  it('returns an H.264 MP4 with the requested size, frame count and duration', async () => {
+    const res = await postJson(`${rt.url}/v1/generate`, { prompt: 'a red cat running on the beach, at sunset!', seconds: 2, fps: 8, width: 96, height: 64, steps: 3, seed: 7 });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe('video/mp4');
+    expect(res.headers.get('x-video-seed')).toBe('7');
+    expect(res.headers.get('x-video-frames')).toBe('16');
+    expect(res.headers.get('x-model-version')).toBe(VERSION);
+    expect(res.headers.get('server-timing')).toMatch(/onnx;dur=[\d.]+.*total;dur=[\d.]+/);
+    const probe = await ffprobe(Buffer.from(await res.arrayBuffer()), tmp.dir);
+    expect(probe).toEqual({ codec: 'h264', pixFmt: 'yuv420p', width: 96, height: 64, frames: 16, fps: '8/1', duration: 2, format: 'mov,mp4,m4a,3gp,3g2,mj2' });
+  });
+
+  it('is reproducible for a seed and follows the prompt, seed and negative prompt', async () => {
+    const body = { prompt: '猫 on the ocean', negative_prompt: 'blurry, low quality', seconds: 0.5, fps: 8, steps: 2, guidance: 4, seed: 99 };
+    const get = async (b: object): Promise<Buffer> => {
+      const res = await postJson(`${rt.url}/v1/generate`, b);
+      expect(res.status).toBe(200);
+      return Buffer.from(await res.arrayBuffer());
+    };
+    const a = await get(body);
+    expect((await get(body)).equals(a)).toBe(true);
+    expect((await get({ ...body, seed: 100 })).equals(a)).toBe(false);
+    expect((await get({ ...body, prompt: 'a dog in the city' })).equals(a)).toBe(false);
+    expect((await get({ ...body, negative_prompt: '' })).equals(a)).toBe(false);
+    const probe = await ffprobe(a, tmp.dir);
+    expect(probe).toMatchObject({ width: 64, height: 64, frames: 4, duration: 0.5 });
+  });
+});
+
+describe('async jobs: POST /v1/videos → GET status → GET content', () => {
+  it('runs a job to completion and serves its MP4', async () => {
+    const res = await postJson(`${rt.url}/v1/videos`, { prompt: 'a blue dog playing', seconds: 3, fps: 8, width: 64, height: 48, steps: 4, seed: 3 });
+    expect(res.status).toBe(202);
+    const accepted = (await res.json()) as JobView;
+    expect(res.headers.get('location')).toBe(`/v1/videos/${accepted.id}`);
+    expect(accepted.id).toMatch(/^vid_[0-9a-f]{32}$/);
+    expect(['queued', 'running']).toContain(accepted.status);
+    expect(accepted.request).toMatchObject({ prompt: 'a blue dog playing', seconds: 3, fps: 8, frames: 24, width: 64, height: 48, steps: 4, guidance: 5, seed: 3 });
+
+    const done = await waitForJob(rt, accepted.id);
+    expect(done.status).toBe('succeeded');
+    expect(done.progress).toEqual({ phase: 'done', step: 4, steps: 4, percent: 100 });
+    expect(done.result).toMatchObject({ content_url: `/v1/videos/${accepted.id}/content`, frames: 24, seconds: 3 });
+
+    const content = await fetch(`${rt.url}${done.result?.content_url}`);
+    expect(content.status).toBe(200);
+    expect(content.headers.get('content-type')).toBe('video/mp4');
+    const mp4 = Buffer.from(await content.arrayBuffer());
+    expect(mp4.length).toBe(done.result?.bytes);
+    expect(await ffprobe(mp4, tmp.dir)).toMatchObject({ codec: 'h264', width: 64, height: 48, frames: 24, duration: 3 });
+  });
+
+  it('answers 404 for an unknown id and leaves a finished job alone on DELETE', async () => {
+    const missing = await fetch(`${rt.url}/v1/videos/vid_nope`);
+    expect(missing.status).toBe(404);
+    expect(((await missing.json()) as { error: { code: string } }).error.code).toBe('NotFound');
+    expect((await fetch(`${rt.url}/v1/videos/vid_nope/content`)).status).toBe(404);
+
+    const accepted = (await (await postJson(`${rt.url}/v1/videos`, { prompt: 'x', steps: 1 })).json()) as JobView;
+    await waitForJob(rt, accepted.id);
+    const del = await fetch(`${rt.url}/v1/videos/${accepted.id}`, { method: 'DELETE' });
+    expect(del.status).toBe(202);
+    expect(((await del.json()) as JobView).status).toBe('succeeded');
+  });
+});
+
+describe('refusals', () => {
+  const bad: Array<[string, unknown, string, Record<string, unknown>]> = [
+    ['missing prompt', { seconds: 1 }, 'prompt', { type: 'string', minLength: 1 }],
+    ['prompt too long', { prompt: 'p'.repeat(2001) }, 'prompt', { maxLength: 2000 }],
+    ['width not a multiple of 16', { prompt: 'a', width: 72 }, 'width', { multipleOf: 16, min: 32, max: 256 }],
+    ['height above the limit', { prompt: 'a', height: 512 }, 'height', { multipleOf: 16, max: 256 }],
+    ['duration above the cap', { prompt: 'a', seconds: 60 }, 'seconds', { exclusiveMin: 0, max: expect.any(Number) }],
+    ['more frames than the model makes', { prompt: 'a', seconds: 5, fps: 30 }, 'seconds', { maxFrames: 48 }],
+    ['fps out of range', { prompt: 'a', fps: 0 }, 'fps', { min: 1, max: 30 }],
+    ['too many steps', { prompt: 'a', steps: 51 }, 'steps', { max: 50 }],
+    ['guidance out of range', { prompt: 'a', guidance: 0.5 }, 'guidance', { min: 1, max: 20 }],
+    ['seed out of range', { prompt: 'a', seed: 2 ** 32 }, 'seed', { max: 4294967295 }],
+    ['unknown field', { prompt: 'a', resolution: '720p' }, 'resolution', { fields: expect.arrayContaining(['prompt']) }],
+    ['a JSON array', ['a'], 'body', { type: 'object' }],
+  ];
+  for (const route of ['/v1/videos', '/v1/generate']) {
+    for (const [name, body, field, allowed] of bad) {
+      it(`${route}: 400 for ${name}, naming "${field}" and the allowed range`, async () => {
+        const res = await postJson(`${rt.url}${route}`, body);
+        expect(res.status).toBe(400);
+        expect(res.headers.get('content-type')).toMatch(/^application\/json/);
+        const { error } = (await res.json()) as { error: { code: string; field: string; message: string; allowed: Record<string, unknown> } };
+        expect(error.code).toBe('InvalidRequest');
+        expect(error.field).toBe(field);
+        expect(error.message).toContain(field);
+        expect(error.allowed).toMatchObject(allowed);
+      });
+    }
+  }
+
+  it('400 for a sync clip longer than the sync cap, pointing to /v1/videos', async () => {
+    const res = await postJson(`${rt.url}/v1/generate`, { prompt: 'a', seconds: 5.5 });
+    expect(res.status).toBe(400);
+    const { error } = (await res.json()) as { error: { field: string; message: string; allowed: { max: number } } };
+    expect(error).toMatchObject({ field: 'seconds', allowed: { max: 5 } });
+    expect(error.message).toMatch(/\/v1\/videos/);
+  });
+
+  it('400 for malformed JSON', async () => {
+    const res = await fetch(`${rt.url}/v1/videos`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"prompt": "a",' });
+    expect(res.status).toBe(400);
+    expect(await res.json()).toMatchObject({ error: { code: 'InvalidRequest', field: 'body' } });
+  });
+
+  it('415 for a wrong content type and 413 for an oversized body, both as JSON errors', async () => {
+    const wrongType = await fetch(`${rt.url}/v1/generate`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'a cat' });
+    expect(wrongType.status).toBe(415);
+    expect(await wrongType.json()).toMatchObject({ error: { code: 'UnsupportedMediaType', message: expect.stringContaining('application/json') } });
+    const big = await postJson(`${rt.url}/v1/videos`, { prompt: 'x'.repeat(70 * 1024) });
+    expect(big.status).toBe(413);
+    expect(await big.json()).toMatchObject({ error: { code: 'BodyTooLarge', message: expect.stringContaining('65536') } });
+  });
+
+  it('405 with Allow for a wrong method, 404 for an unknown path', async () => {
+    const res = await fetch(`${rt.url}/v1/generate`);
+    expect(res.status).toBe(405);
+    expect(res.headers.get('allow')).toBe('POST');
+    expect((await fetch(`${rt.url}/v2/anything`)).status).toBe(404);
+  });
+});
+
+describe('GET /metrics', () => {
+  it('exports the documented series, each labelled with model_name and model_version', async () => {
+    const before = await metricsText(rt);
+    const m = { model_name: 'tiny-t2v', model_version: VERSION };
+    const count = (text: string, labels: Record<string, string>): number => metric(text, 't2v_requests_total', { ...m, ...labels }) ?? 0;
+    expect((await postJson(`${rt.url}/v1/generate`, { prompt: 'metrics', seconds: 1, steps: 2 })).status).toBe(200);
+    expect((await postJson(`${rt.url}/v1/generate`, { prompt: 'metrics', width: 1 })).status).toBe(400);
+    const after = await metricsText(rt);
+
+    expect(count(after, { route: 'generate', status: '200' }) - count(before, { route: 'generate', status: '200' })).toBe(1);
+    expect(count(after, { route: 'generate', status: '400' }) - count(before, { route: 'generate', status: '400' })).toBe(1);
+    expect(count(after, { route: 'videos', status: '200' })).toBeGreaterThanOrEqual(2);
+    const videoSeconds = (t: string): number => metric(t, 't2v_generated_video_seconds_total', m) ?? 0;
+    expect(videoSeconds(after) - videoSeconds(before)).toBeCloseTo(1, 6);
+    const durations = (t: string): number => metric(t, 't2v_request_duration_seconds_count', { ...m, route: 'generate' }) ?? 0;
+    expect(durations(after) - durations(before)).toBe(1);
+    for (const le of ['0.1', '0.25', '0.5', '1', '2', '5', '10', '30', '60']) {
+      expect(metric(after, 't2v_request_duration_seconds_bucket', { ...m, route: 'generate', le })).toBeGreaterThanOrEqual(0);
+    }
+    const steps = (t: string): number => metric(t, 't2v_denoise_step_duration_seconds_count', m) ?? 0;
+    expect(steps(after) - steps(before)).toBe(2);
+    expect(metric(after, 't2v_queue_depth', m)).toBe(0);
+    expect(metric(after, 't2v_inflight_jobs', m)).toBe(0);
+    expect(metric(after, 't2v_model_load_seconds', m)).toBeGreaterThan(0);
+    const provider = ((await (await fetch(`${rt.url}/healthz`)).json()) as { execution_provider: string }).execution_provider;
+    expect(metric(after, 't2v_execution_provider_info', { ...m, provider })).toBe(1);
+    // GPU memory is exported only when running on CUDA.
+    expect(metric(after, 't2v_gpu_memory_used_bytes', m) !== undefined).toBe(provider === 'cuda');
+
+    const samples = after.split('\n').filter((l) => l !== '' && !l.startsWith('#'));
+    expect(samples.length).toBeGreaterThan(50);
+    for (const s of samples) {
+      expect(s).toContain('model_name="tiny-t2v"');
+      expect(s).toContain(`model_version="${VERSION}"`);
+    }
+  });
+});

@@ -1,0 +1,68 @@
+// The kubectl plugin drives a live rollout through annotations: pause, resume, promote, abort, retry, get.
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { inject } from 'vitest';
+import { repoRoot } from '../env/paths.js';
+import { startOperator } from './operator-process.js';
+import { RolloutFixture } from './rollout-fixtures.js';
+import { kubeConfig, testNamespace } from './support.js';
+
+const kc = kubeConfig();
+const kubeconfigPath = inject('kubeconfigPath');
+const run = promisify(execFile);
+
+async function plugin(ns: string, ...args: string[]): Promise<string> {
+  const { stdout } = await run(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'operator/src/cli/kubectl-modelrollout.ts'), ...args, '-n', ns], {
+    cwd: repoRoot, env: { ...process.env, KUBECONFIG: kubeconfigPath },
+  });
+  return stdout;
+}
+
+describe('kubectl-modelrollout controls', () => {
+  it('pause holds, resume goes on, promote skips the bake, abort returns to stable, retry starts again', async () => {
+    const ns = await testNamespace(kc, 'ctl');
+    const fx = new RolloutFixture(kc, ns);
+    await fx.createRoute();
+    await startOperator(kubeconfigPath, ns);
+    await fx.create(fx.spec({ strategy: { stepDuration: '1h' } }));
+    await fx.waitFor('stable Ready', (r) => fx.condition(r, 'Ready')?.status === 'True');
+    await fx.setVersion('v2');
+    await fx.waitFor('at 1 %', (r) => r.status?.weights?.candidate === 1);
+
+    // promote: the 1 h bake is skipped, one step at a time.
+    expect(await plugin(ns, 'promote', 't2v')).toContain('promote requested');
+    await fx.waitFor('at 5 %', (r) => r.status?.weights?.candidate === 5);
+
+    expect(await plugin(ns, 'pause', 't2v')).toContain('pause requested');
+    const paused = await fx.waitFor('paused', (r) => r.status?.phase === 'Paused');
+    expect(fx.condition(paused, 'Paused')?.reason).toBe('PausedByUser');
+    await plugin(ns, 'promote', 't2v'); // lifts the pause and promotes
+    await fx.waitFor('at 20 %', (r) => r.status?.weights?.candidate === 20 && r.status.phase === 'Progressing');
+
+    const table = await plugin(ns, 'get');
+    expect(table.split('\n')[1]).toMatch(/^t2v\s+Progressing\s+3\/5\s+80\/20\s+2\/2 \| 1\/1\s+v1\s+v2/);
+
+    expect(await plugin(ns, 'abort', 't2v')).toContain('abort requested');
+    const aborted = await fx.waitFor('aborted', (r) => r.status?.phase === 'Aborted');
+    expect(aborted.status?.failure?.reason).toBe('AbortRequested');
+    expect(await fx.weights()).toEqual([100, 0]);
+
+    await plugin(ns, 'retry', 't2v');
+    await fx.waitFor('retried at 1 %', (r) => r.status?.phase === 'Progressing' && r.status.weights?.candidate === 1);
+    await plugin(ns, 'resume', 't2v');
+    const ro = await fx.get();
+    expect(ro.spec).toEqual(expect.objectContaining({ model: { name: 'wan-t2v', version: 'v2' } }));
+  });
+
+  it('refuses unknown commands and missing rollouts with a clear message', async () => {
+    const ns = await testNamespace(kc, 'ctl-bad');
+    const bad = await plugin(ns, 'abort', 'nope').then(() => undefined, (e: { code: number; stderr: string }) => e);
+    expect(bad?.code).toBe(1);
+    expect(bad?.stderr).toContain('ModelRollout not found');
+    const usage = await plugin(ns, 'launch', 'x').then(() => undefined, (e: { code: number; stderr: string }) => e);
+    expect(usage?.code).toBe(2);
+    expect(usage?.stderr).toContain('unknown command "launch"');
+  });
+});
