@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Everything a fresh Debian machine needs before `npm test` or `npm run demo`; safe to run again
 # (each step skips what is already there).
-#   1. Debian packages: prometheus (analysis tests scrape with it), ffmpeg (the inference runtime encodes MP4).
+#   1. Debian packages: prometheus (analysis tests scrape with it), ffmpeg (the inference runtime encodes MP4),
+#      lua5.1 + lua-cjson (the Argo CD health check is tested with the Lua it runs in).
 #   2. The control plane's binaries, built from the Go module proxy and cached in ~/.cache/modelrollout/bin.
 #   3. npm dependencies from package-lock.json.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 log() { printf '[setup] %s\n' "$*" >&2; }
 
-apt_packages=(prometheus ffmpeg)
+apt_packages=(prometheus ffmpeg lua5.1 lua-cjson)
 missing=()
 for p in "${apt_packages[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
