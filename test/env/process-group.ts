@@ -18,17 +18,21 @@ export class ProcessGroup {
   readonly processes: ManagedProcess[] = [];
   private watchdogPid: number | undefined;
 
+  private readonly pidFile: string;
+
   constructor(readonly logDir: string) {
     fs.mkdirSync(logDir, { recursive: true });
+    this.pidFile = path.join(logDir, 'pids');
   }
 
-  start(name: string, command: string, args: string[], opts: { env?: NodeJS.ProcessEnv; detached?: boolean } = {}): ManagedProcess {
+  start(name: string, command: string, args: string[], opts: { env?: NodeJS.ProcessEnv; detached?: boolean; cwd?: string } = {}): ManagedProcess {
     const logFile = path.join(this.logDir, `${name}.log`);
     const fd = fs.openSync(logFile, 'a');
     const child = spawn(command, args, {
       stdio: ['ignore', fd, fd],
       env: { ...process.env, ...opts.env },
       detached: opts.detached ?? false,
+      ...(opts.cwd ? { cwd: opts.cwd } : {}),
     });
     fs.closeSync(fd);
     if (child.pid === undefined) throw new Error(`could not start ${name} (${command})`);
@@ -36,6 +40,8 @@ export class ProcessGroup {
     const managed: ManagedProcess = { name, pid: child.pid, logFile, child };
     child.on('exit', () => (managed.child = undefined));
     this.processes.push(managed);
+    // The watchdog reads this file, so processes started after it was armed are covered too.
+    fs.appendFileSync(this.pidFile, `${child.pid}\n`);
     return managed;
   }
 
@@ -48,7 +54,7 @@ export class ProcessGroup {
 
   /** Starts a shell that polls `ownerPid` and stops every tracked PID once it is gone. */
   armWatchdog(ownerPid: number): void {
-    const pids = this.processes.map((p) => p.pid).join(' ');
+    const pids = `$(cat '${this.pidFile}' 2>/dev/null)`;
     const script = `while kill -0 ${ownerPid} 2>/dev/null; do sleep 1; done; kill -TERM ${pids} 2>/dev/null; sleep 3; kill -KILL ${pids} 2>/dev/null; exit 0`;
     const child = spawn('bash', ['-c', script], { stdio: 'ignore', detached: true });
     child.unref();

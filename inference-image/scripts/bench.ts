@@ -1,0 +1,273 @@
+// npm run bench:inference [-- --requests 8 --jobs 8 --steps 30 --hidden 128 --size 256 --seconds 4 --keep]
+//
+// Measures, on CPU, against the compiled runtime (node dist/main.js, as the image runs it):
+//  1. cold start: process spawn → /readyz 200 (model load + warm-up generation included);
+//  2. runtime overhead: sync request wall time vs. the summed raw onnxruntime session.run() time of the
+//     same request, replayed in this process with the same graphs, shapes, steps and options;
+//  3. throughput: a burst of async jobs through the bounded queue (one generation at a time).
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { setTimeout as sleep } from 'node:timers/promises';
+import ort from 'onnxruntime-node';
+import { sessionOptions } from '../src/model/execution-provider.js';
+import { resolveDenoiserIo, resolveTextEncoderIo, resolveVaeIo } from '../src/model/graph-io.js';
+import { latentFrames, readManifest } from '../src/model/manifest.js';
+import { createScheduler } from '../src/pipeline/scheduler.js';
+import { createTokenizer } from '../src/pipeline/tokenizer.js';
+import { buildTinyModel } from './lib/tiny-model.js';
+
+const { values: args } = parseArgs({
+  options: {
+    requests: { type: 'string', default: '8' }, jobs: { type: 'string', default: '8' }, steps: { type: 'string', default: '30' },
+    hidden: { type: 'string', default: '128' }, size: { type: 'string', default: '256' }, seconds: { type: 'string', default: '4' },
+    'cold-starts': { type: 'string', default: '3' }, keep: { type: 'boolean', default: false },
+  },
+});
+const N = Number(args.requests);
+const JOBS = Number(args.jobs);
+const STEPS = Number(args.steps);
+const SIZE = Number(args.size);
+const SECONDS = Number(args.seconds);
+const FPS = 8;
+const COLD = Number(args['cold-starts']);
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const work = fs.mkdtempSync(path.join(os.tmpdir(), 't2v-bench-'));
+const children = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const c of children) if (c.exitCode === null && c.pid !== undefined) process.kill(c.pid, 'SIGKILL');
+  if (!args.keep) fs.rmSync(work, { recursive: true, force: true });
+});
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
+};
+const ms = (s: number): string => `${(s * 1000).toFixed(1)} ms`;
+const pct = (x: number): string => `${(x * 100).toFixed(2)} %`;
+
+interface Server {
+  child: ChildProcess;
+  url: string;
+  spawnedAt: number;
+  readyAt: number;
+}
+
+async function startServer(modelDir: string, env: Record<string, string> = {}): Promise<Server> {
+  const spawnedAt = performance.now();
+  const child = spawn(process.execPath, [path.join(root, 'inference-image/dist/main.js')], {
+    cwd: root,
+    env: { ...process.env, T2V_MODEL_DIR: modelDir, T2V_HOST: '127.0.0.1', T2V_PORT: '0', T2V_EXECUTION_PROVIDER: 'cpu', T2V_LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.add(child);
+  let out = '';
+  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
+  let url = '';
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`runtime exited:\n${out}`);
+    const port = /"port":(\d+),"url":"[^"]*","msg":"listening"/.exec(out)?.[1];
+    if (!url && port) url = `http://127.0.0.1:${port}`;
+    if (url && (await fetch(`${url}/readyz`).catch(() => undefined))?.status === 200) break;
+    await sleep(5);
+  }
+  return { child, url, spawnedAt, readyAt: performance.now() };
+}
+
+async function stopServer(s: Server): Promise<void> {
+  if (s.child.exitCode === null) {
+    process.kill(s.child.pid as number, 'SIGTERM');
+    await new Promise((r) => s.child.once('exit', r));
+  }
+  children.delete(s.child);
+}
+
+const request = { prompt: 'a red cat running on the beach at sunset, cinematic', negative_prompt: 'blurry, low quality', seconds: SECONDS, fps: FPS, width: SIZE, height: SIZE, steps: STEPS, guidance: 5, seed: 1234 };
+
+interface Timed {
+  wall: number;
+  onnx: number;
+  convert: number;
+  encode: number;
+  total: number;
+}
+
+async function timedRequest(url: string): Promise<Timed> {
+  const t0 = performance.now();
+  const res = await fetch(`${url}/v1/generate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(request) });
+  await res.arrayBuffer();
+  const wall = (performance.now() - t0) / 1000;
+  if (res.status !== 200) throw new Error(`generate answered ${res.status}`);
+  const timing = Object.fromEntries((res.headers.get('server-timing') ?? '').split(', ').map((e) => {
+    const [name, dur] = e.split(';dur=');
+    return [name, Number(dur) / 1000];
+  }));
+  return { wall, onnx: timing.onnx ?? NaN, convert: timing.convert ?? NaN, encode: timing.encode ?? NaN, total: timing.total ?? NaN };
+}
+
+/**
+ * Replays the session.run() calls the runtime makes for `request` with raw onnxruntime (same graphs,
+ * shapes, steps, options; inputs prepared outside the timer) and returns their summed time.
+ */
+async function rawReplay(modelDir: string): Promise<{ run: () => Promise<number>; release: () => Promise<void> }> {
+  const m = readManifest(modelDir);
+  const opts = sessionOptions('cpu', { cudaDeviceId: 0, cpuThreads: 0 });
+  const load = (f: string): Promise<ort.InferenceSession> => ort.InferenceSession.create(path.join(modelDir, f), opts);
+  const [te, dn, vae] = await Promise.all([load(m.graphs.textEncoder), load(m.graphs.denoiser), load(m.graphs.vaeDecoder)]);
+  const teIo = resolveTextEncoderIo(te);
+  const dnIo = resolveDenoiserIo(dn);
+  const vaeIo = resolveVaeIo(vae);
+  const tok = createTokenizer(m.tokenizer, modelDir);
+  const L = tok.maxLength;
+  const enc = [tok.encode(request.negative_prompt), tok.encode(request.prompt)];
+  const ids = new ort.Tensor('int64', BigInt64Array.from(enc.flatMap((e) => e.ids), BigInt), [2, L]);
+  const mask = new ort.Tensor('int64', BigInt64Array.from(enc.flatMap((e) => e.attentionMask), BigInt), [2, L]);
+  const frames = Math.round(SECONDS * FPS);
+  const s = m.vae.spatialCompression;
+  const shape = [m.latent.channels, latentFrames(m, frames), SIZE / s, SIZE / s];
+  const n = shape.reduce((a, b) => a * b, 1);
+  const latent2 = new ort.Tensor('float32', new Float32Array(2 * n).fill(0.1), [2, ...shape]);
+  const latent1 = new ort.Tensor('float32', new Float32Array(n).fill(0.1), [1, ...shape]);
+  const tsTensors = Array.from(createScheduler(m.scheduler, STEPS).timesteps, (t) => new ort.Tensor('float32', Float32Array.from([t, t]), [2]));
+  return {
+    async run() {
+      let sum = 0;
+      const timed = async (session: ort.InferenceSession, feeds: Record<string, ort.Tensor>): Promise<Record<string, ort.Tensor>> => {
+        const t0 = performance.now();
+        const res = await session.run(feeds);
+        sum += (performance.now() - t0) / 1000;
+        return res;
+      };
+      const text = (await timed(te, { [teIo.ids]: ids, ...(teIo.mask ? { [teIo.mask]: mask } : {}) }))[teIo.output] as ort.Tensor;
+      for (const ts of tsTensors) await timed(dn, { [dnIo.latent]: latent2, [dnIo.timestep]: ts, [dnIo.context]: text });
+      await timed(vae, { [vaeIo.latent]: latent1 });
+      return sum;
+    },
+    release: async () => {
+      await Promise.all([te.release(), dn.release(), vae.release()]);
+    },
+  };
+}
+
+async function main(): Promise<void> {
+  const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
+  process.stdout.write(`ModelRollout inference bench — ${os.cpus().length} × ${cpu}, Node ${process.version}, onnxruntime-node ${ort.env.versions.common}, CPU execution provider\n`);
+  // Figures from a shared machine are only as quiet as the machine: say how busy it was.
+  process.stdout.write(`load average at start: ${os.loadavg().map((l) => l.toFixed(2)).join(', ')}\n`);
+  process.stdout.write('building the runtime (tsc) and a bench model...\n');
+  execFileSync(process.execPath, [path.join(root, 'node_modules/typescript/bin/tsc'), '-p', path.join(root, 'inference-image/tsconfig.json')], { stdio: 'inherit' });
+  const modelDir = path.join(work, 'model');
+  buildTinyModel(modelDir, { version: 'bench', hiddenChannels: Number(args.hidden), width: SIZE, height: SIZE, frames: SECONDS * FPS, fps: FPS, steps: STEPS, maxWidth: Math.max(256, SIZE), maxHeight: Math.max(256, SIZE), maxFrames: Math.max(48, SECONDS * FPS) });
+  const clip = `${SIZE}x${SIZE}, ${SECONDS} s @ ${FPS} fps (${SECONDS * FPS} frames), ${STEPS} steps, guidance on (batch 2), hidden ${args.hidden}`;
+
+  // 1. Cold start.
+  const cold: number[] = [];
+  for (let i = 0; i < COLD; i++) {
+    const s = await startServer(modelDir);
+    cold.push((s.readyAt - s.spawnedAt) / 1000);
+    await stopServer(s);
+  }
+
+  // 2. Overhead. Requests and raw replays alternate, so both see the same load on a shared machine;
+  // the overhead is the median of the per-pair ratios.
+  const server = await startServer(modelDir);
+  const metricsText = await (await fetch(`${server.url}/metrics`)).text();
+  const gauge = (name: string): number => Number(new RegExp(`^${name}\\{[^}]*\\} (\\S+)`, 'm').exec(metricsText)?.[1]);
+  const replay = await rawReplay(modelDir);
+  for (let i = 0; i < 2; i++) {
+    await timedRequest(server.url); // warm caches and allocators on both sides
+    await replay.run();
+  }
+  const requests: Timed[] = [];
+  const raw: number[] = [];
+  for (let i = 0; i < N; i++) {
+    requests.push(await timedRequest(server.url));
+    raw.push(await replay.run());
+  }
+  await replay.release();
+  await stopServer(server);
+
+  // 3. Throughput.
+  const tp = await startServer(modelDir, { T2V_MAX_QUEUE: String(JOBS) });
+  const t0 = performance.now();
+  const ids = await Promise.all(
+    Array.from({ length: JOBS }, async (_, i) => {
+      const res = await fetch(`${tp.url}/v1/videos`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ...request, seed: i }) });
+      if (res.status !== 202) throw new Error(`submit answered ${res.status}`);
+      return ((await res.json()) as { id: string }).id;
+    }),
+  );
+  for (const id of ids) {
+    for (;;) {
+      const job = (await (await fetch(`${tp.url}/v1/videos/${id}`)).json()) as { status: string };
+      if (job.status === 'succeeded') break;
+      if (job.status === 'failed') throw new Error(`job ${id} failed`);
+      await sleep(10);
+    }
+  }
+  const burst = (performance.now() - t0) / 1000;
+  await stopServer(tp);
+
+  // Per request: ffmpeg's share is the time after decoding not spent converting frames in this process.
+  const per = requests.map((r, i) => {
+    const h264 = r.encode - r.convert;
+    return {
+      overhead: (r.wall - r.onnx - h264) / r.onnx, // what the runtime adds around its own session.run() calls
+      overheadInclFfmpeg: (r.wall - r.onnx) / r.onnx,
+      runtimeOwn: r.wall - r.onnx - r.encode, // HTTP, queue, tokenizer, tensors, scheduler, guidance
+      h264,
+      ortVsReplay: r.onnx / (raw[i] as number) - 1,
+    };
+  });
+  const overhead = median(per.map((p) => p.overhead));
+  const figures = {
+    clip,
+    coldStartSeconds: { median: median(cold), runs: cold },
+    modelLoadSeconds: gauge('t2v_model_load_seconds'),
+    warmupSeconds: gauge('t2v_warmup_seconds'),
+    requestWallSeconds: median(requests.map((r) => r.wall)),
+    onnxSecondsInRequest: median(requests.map((r) => r.onnx)),
+    runtimeOwnSeconds: median(per.map((p) => p.runtimeOwn)),
+    convertSeconds: median(requests.map((r) => r.convert)),
+    h264Seconds: median(per.map((p) => p.h264)),
+    overhead,
+    overheadInclFfmpeg: median(per.map((p) => p.overheadInclFfmpeg)),
+    rawReplayOnnxSeconds: median(raw),
+    ortInRuntimeVsBareReplay: median(per.map((p) => p.ortVsReplay)),
+    requests: requests.map((r, i) => ({ ...r, rawReplay: raw[i] })),
+    throughput: { jobs: JOBS, seconds: burst, jobsPerMinute: (JOBS * 60) / burst, videoSecondsPerSecond: (JOBS * SECONDS) / burst },
+  };
+  const lines = [
+    '',
+    `clip: ${clip}; ${N} requests, medians`,
+    `cold start (spawn → /readyz 200, compiled JS)      ${ms(figures.coldStartSeconds.median)}  [${cold.map(ms).join(', ')}]`,
+    `  of which model load ${ms(figures.modelLoadSeconds)}, warm-up generation ${ms(figures.warmupSeconds)}`,
+    `request wall time (client, POST /v1/generate)     ${ms(figures.requestWallSeconds)}`,
+    `  Σ session.run() inside the request               ${ms(figures.onnxSecondsInRequest)}`,
+    `  runtime's own work (HTTP, queue, tokenizer,      ${ms(figures.runtimeOwnSeconds)}`,
+    `    tensors, scheduler, guidance)`,
+    `  frames → rgb24 (streamed into ffmpeg)            ${ms(figures.convertSeconds)}`,
+    `  ffmpeg H.264 + MP4 (external encoder)            ${ms(figures.h264Seconds)}`,
+    `runtime overhead over Σ session.run(), excl. ffmpeg ${pct(overhead)}   (target < 5 %: ${overhead < 0.05 ? 'met' : 'NOT met'})`,
+    `runtime overhead over Σ session.run(), incl. ffmpeg ${pct(figures.overheadInclFfmpeg)}`,
+    `ORT time in the runtime vs a bare in-process replay ${pct(figures.ortInRuntimeVsBareReplay)}  (replay median ${ms(figures.rawReplayOnnxSeconds)}, alternating with the requests)`,
+    `throughput (CPU, concurrency 1, ${JOBS} queued jobs)      ${figures.throughput.jobsPerMinute.toFixed(1)} clips/min, ${figures.throughput.videoSecondsPerSecond.toFixed(3)} video-s per wall-s`,
+    '',
+    `json ${JSON.stringify(figures)}`,
+  ];
+  process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    process.stderr.write(`bench failed: ${(err as Error).stack ?? String(err)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,38 @@
+import { describe, expect, it } from 'vitest';
+import { faultsEnabled, loadConfig } from './config.js';
+import { ConfigError } from './errors.js';
+
+describe('loadConfig', () => {
+  it('has safe defaults: auto provider, one generation at a time, faults off', () => {
+    const c = loadConfig({});
+    expect(c).toMatchObject({
+      modelDir: '/models/current', host: '127.0.0.1', port: 8080, executionProvider: 'auto', cudaDeviceId: 0,
+      maxConcurrency: 1, maxQueue: 8, requestTimeoutMs: 600_000, faults: { errorRate: 0, latencyMs: 0 },
+    });
+    expect(faultsEnabled(c.faults)).toBe(false);
+  });
+
+  it('reads every contract variable', () => {
+    const c = loadConfig({
+      T2V_MODEL_DIR: '/m', T2V_HOST: '0.0.0.0', T2V_PORT: '0', T2V_EXECUTION_PROVIDER: 'cuda', T2V_CUDA_DEVICE_ID: '3',
+      T2V_MAX_CONCURRENCY: '2', T2V_MAX_QUEUE: '0', T2V_REQUEST_TIMEOUT_MS: '1500', T2V_FAULT_ERROR_RATE: '0.25', T2V_FAULT_LATENCY_MS: '400',
+    });
+    expect(c).toMatchObject({
+      modelDir: '/m', host: '0.0.0.0', port: 0, executionProvider: 'cuda', cudaDeviceId: 3, maxConcurrency: 2, maxQueue: 0,
+      requestTimeoutMs: 1500, faults: { errorRate: 0.25, latencyMs: 400 },
+    });
+    expect(faultsEnabled(c.faults)).toBe(true);
+  });
+
+  it.each([
+    ['T2V_EXECUTION_PROVIDER', 'tensorrt', /auto, cuda or cpu/],
+    ['T2V_PORT', '70000', /T2V_PORT=70000: must be an integer in \[0, 65535\]/],
+    ['T2V_MAX_CONCURRENCY', '0', /T2V_MAX_CONCURRENCY/],
+    ['T2V_FAULT_ERROR_RATE', '1.5', /T2V_FAULT_ERROR_RATE=1.5: must be a number in \[0, 1\]/],
+    ['T2V_REQUEST_TIMEOUT_MS', 'soon', /T2V_REQUEST_TIMEOUT_MS/],
+    ['T2V_X264_PRESET', 'turbo', /ultrafast, superfast, veryfast/],
+  ])('rejects %s=%s', (name, value, message) => {
+    expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
+    expect(() => loadConfig({ [name]: value })).toThrow(message);
+  });
+});

@@ -1,0 +1,101 @@
+// The runtime's configuration: the only place that reads process.env.
+import { ConfigError } from './errors.js';
+import type { ProviderPreference } from './model/execution-provider.js';
+
+export interface FaultInjectionConfig {
+  /** Probability in [0, 1] that a generation fails with FaultInjected (HTTP 500). 0 = off. */
+  errorRate: number;
+  /** Extra latency added to every generation, in ms. 0 = off. */
+  latencyMs: number;
+}
+
+export interface RuntimeConfig {
+  modelDir: string;
+  host: string;
+  /** 0 picks a free port; the chosen one is logged ("listening"). */
+  port: number;
+  executionProvider: ProviderPreference;
+  cudaDeviceId: number;
+  /** ONNX intra-op threads on CPU; 0 = one per core. */
+  cpuThreads: number;
+  /** Generations running at once (one per GPU by default). */
+  maxConcurrency: number;
+  /** Accepted generations waiting for a slot; beyond it → 429. */
+  maxQueue: number;
+  /** From acceptance (queue wait included) to the finished MP4. */
+  requestTimeoutMs: number;
+  maxBodyBytes: number;
+  maxPromptChars: number;
+  /** Duration cap of the synchronous POST /v1/generate (longer clips go to /v1/videos). */
+  syncMaxSeconds: number;
+  /** SIGTERM: how long accepted jobs may run on before they are failed with ShuttingDown. */
+  shutdownGraceMs: number;
+  /** Finished async jobs (and their MP4) are kept this long, at most maxStoredJobs of them. */
+  jobTtlMs: number;
+  maxStoredJobs: number;
+  warmupSteps: number;
+  ffmpegPath: string;
+  /** libx264 speed/size trade-off and quality (lower CRF = better, bigger). */
+  x264Preset: X264Preset;
+  x264Crf: number;
+  logLevel: string;
+  /** FOR ROLLOUT DRILLS ONLY. Off unless T2V_FAULT_* is set. */
+  faults: FaultInjectionConfig;
+}
+
+type Env = Record<string, string | undefined>;
+
+export const X264_PRESETS = ['ultrafast', 'superfast', 'veryfast', 'faster', 'fast', 'medium', 'slow', 'slower', 'veryslow'] as const;
+export type X264Preset = (typeof X264_PRESETS)[number];
+
+export function loadConfig(env: Env = process.env): RuntimeConfig {
+  const num = (name: string, fallback: number, min: number, max: number, integer = true): number => {
+    const raw = env[name];
+    if (raw === undefined || raw.trim() === '') return fallback;
+    const n = Number(raw);
+    if (!Number.isFinite(n) || (integer && !Number.isInteger(n)) || n < min || n > max) {
+      throw new ConfigError(`${name}=${raw}: must be ${integer ? 'an integer' : 'a number'} in [${min}, ${max}]`);
+    }
+    return n;
+  };
+  const str = (name: string, fallback: string): string => {
+    const raw = env[name];
+    return raw === undefined || raw.trim() === '' ? fallback : raw.trim();
+  };
+  const provider = str('T2V_EXECUTION_PROVIDER', 'auto');
+  if (provider !== 'auto' && provider !== 'cuda' && provider !== 'cpu') {
+    throw new ConfigError(`T2V_EXECUTION_PROVIDER=${provider}: must be auto, cuda or cpu`);
+  }
+  const preset = str('T2V_X264_PRESET', 'veryfast');
+  if (!(X264_PRESETS as readonly string[]).includes(preset)) throw new ConfigError(`T2V_X264_PRESET=${preset}: must be one of ${X264_PRESETS.join(', ')}`);
+  return {
+    modelDir: str('T2V_MODEL_DIR', '/models/current'),
+    host: str('T2V_HOST', '127.0.0.1'),
+    port: num('T2V_PORT', 8080, 0, 65535),
+    executionProvider: provider,
+    cudaDeviceId: num('T2V_CUDA_DEVICE_ID', 0, 0, 255),
+    cpuThreads: num('T2V_CPU_THREADS', 0, 0, 1024),
+    maxConcurrency: num('T2V_MAX_CONCURRENCY', 1, 1, 64),
+    maxQueue: num('T2V_MAX_QUEUE', 8, 0, 10_000),
+    requestTimeoutMs: num('T2V_REQUEST_TIMEOUT_MS', 600_000, 100, 86_400_000),
+    maxBodyBytes: num('T2V_MAX_BODY_BYTES', 64 * 1024, 256, 16 * 1024 * 1024),
+    maxPromptChars: num('T2V_MAX_PROMPT_CHARS', 2000, 1, 100_000),
+    syncMaxSeconds: num('T2V_SYNC_MAX_SECONDS', 5, 0.1, 3600, false),
+    shutdownGraceMs: num('T2V_SHUTDOWN_GRACE_MS', 25_000, 0, 3_600_000),
+    jobTtlMs: num('T2V_JOB_TTL_MS', 3_600_000, 1000, 7 * 86_400_000),
+    maxStoredJobs: num('T2V_MAX_STORED_JOBS', 256, 1, 100_000),
+    warmupSteps: num('T2V_WARMUP_STEPS', 2, 1, 1000),
+    ffmpegPath: str('T2V_FFMPEG_PATH', 'ffmpeg'),
+    x264Preset: preset as X264Preset,
+    x264Crf: num('T2V_X264_CRF', 18, 0, 51),
+    logLevel: str('T2V_LOG_LEVEL', 'info'),
+    faults: {
+      errorRate: num('T2V_FAULT_ERROR_RATE', 0, 0, 1, false),
+      latencyMs: num('T2V_FAULT_LATENCY_MS', 0, 0, 3_600_000),
+    },
+  };
+}
+
+export function faultsEnabled(f: FaultInjectionConfig): boolean {
+  return f.errorRate > 0 || f.latencyMs > 0;
+}

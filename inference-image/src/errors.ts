@@ -1,0 +1,136 @@
+// Errors with stable codes: HTTP responses, job records, logs and metrics match on `code`, never on text.
+
+export abstract class T2vError extends Error {
+  abstract readonly code: string;
+  /** HTTP status used when this error ends a request. */
+  abstract readonly httpStatus: number;
+
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+export class ConfigError extends T2vError {
+  readonly code = 'InvalidConfig';
+  readonly httpStatus = 500;
+}
+
+export class InvalidModelError extends T2vError {
+  readonly code = 'InvalidModel';
+  readonly httpStatus = 500;
+}
+
+export class ExecutionProviderError extends T2vError {
+  readonly code = 'ExecutionProviderUnavailable';
+  readonly httpStatus = 500;
+}
+
+export interface FieldProblem {
+  field: string;
+  message: string;
+  /** What would have been accepted: a range, a multiple, a list. */
+  allowed: Record<string, unknown>;
+  value?: unknown;
+}
+
+/** A request field is missing, mistyped or out of range. `problems[0]` is the one named on top. */
+export class ValidationError extends T2vError {
+  readonly code = 'InvalidRequest';
+  readonly httpStatus = 400;
+
+  constructor(readonly problems: [FieldProblem, ...FieldProblem[]]) {
+    super(problems.map((p) => p.message).join('; '));
+  }
+
+  get field(): string {
+    return this.problems[0].field;
+  }
+}
+
+export class BodyTooLargeError extends T2vError {
+  readonly code = 'BodyTooLarge';
+  readonly httpStatus = 413;
+
+  constructor(readonly maxBytes: number) {
+    super(`request body exceeds ${maxBytes} bytes`);
+  }
+}
+
+export class UnsupportedMediaTypeError extends T2vError {
+  readonly code = 'UnsupportedMediaType';
+  readonly httpStatus = 415;
+
+  constructor(readonly received: string | undefined) {
+    super(`content-type must be application/json (got ${received === undefined ? 'none' : JSON.stringify(received)})`);
+  }
+}
+
+export class QueueFullError extends T2vError {
+  readonly code = 'QueueFull';
+  readonly httpStatus = 429;
+
+  constructor(
+    readonly retryAfterSeconds: number,
+    readonly maxQueue: number,
+  ) {
+    super(`generation queue is full (${maxQueue} waiting); retry after ${retryAfterSeconds} s`);
+  }
+}
+
+export class NotReadyError extends T2vError {
+  readonly code = 'NotReady';
+  readonly httpStatus = 503;
+}
+
+export class ShuttingDownError extends T2vError {
+  readonly code = 'ShuttingDown';
+  readonly httpStatus = 503;
+}
+
+export class TimeoutError extends T2vError {
+  readonly code = 'Timeout';
+  readonly httpStatus = 504;
+
+  constructor(readonly timeoutMs: number) {
+    super(`generation did not finish within ${timeoutMs} ms`);
+  }
+}
+
+/** The client went away (sync route) or DELETEd the job. 499 as nginx logs it. */
+export class CancelledError extends T2vError {
+  readonly code = 'Cancelled';
+  readonly httpStatus = 499;
+}
+
+export class FaultInjectedError extends T2vError {
+  readonly code = 'FaultInjected';
+  readonly httpStatus = 500;
+}
+
+export class GenerationError extends T2vError {
+  readonly code = 'GenerationFailed';
+  readonly httpStatus = 500;
+}
+
+export class EncodeError extends T2vError {
+  readonly code = 'EncodeFailed';
+  readonly httpStatus = 500;
+}
+
+export class NotFoundError extends T2vError {
+  readonly code = 'NotFound';
+  readonly httpStatus = 404;
+}
+
+export class ConflictError extends T2vError {
+  readonly code = 'Conflict';
+  readonly httpStatus = 409;
+}
+
+/** Anything thrown that is not ours becomes a GenerationError with the original as cause. */
+export function asT2vError(err: unknown): T2vError {
+  if (err instanceof T2vError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  return new GenerationError(message, { cause: err });
+}

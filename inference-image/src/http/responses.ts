@@ -1,0 +1,95 @@
+// JSON bodies for jobs and errors. Field names are snake_case like the request fields.
+import type { ServerResponse } from 'node:http';
+import { QueueFullError, ValidationError, type T2vError } from '../errors.js';
+import type { JobRecord } from '../jobs/types.js';
+
+export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(text), ...headers });
+  res.end(text);
+}
+
+export function errorBody(err: T2vError): { error: Record<string, unknown> } {
+  const error: Record<string, unknown> = { code: err.code, message: err.message };
+  if (err instanceof ValidationError) {
+    const first = err.problems[0];
+    Object.assign(error, { field: first.field, allowed: first.allowed, ...(first.value === undefined ? {} : { value: first.value }) });
+    if (err.problems.length > 1) error.details = err.problems;
+  }
+  if (err instanceof QueueFullError) error.retry_after_seconds = err.retryAfterSeconds;
+  return { error };
+}
+
+export function sendError(res: ServerResponse, err: T2vError, headers: Record<string, string> = {}): void {
+  if (res.headersSent) {
+    res.destroy(err);
+    return;
+  }
+  const extra = { ...headers };
+  if (err instanceof QueueFullError) extra['Retry-After'] = String(err.retryAfterSeconds);
+  sendJson(res, err.httpStatus, errorBody(err), extra);
+}
+
+const iso = (ms: number | undefined): string | null => (ms === undefined ? null : new Date(ms).toISOString());
+
+function percent(job: JobRecord): number {
+  const { phase, step, steps } = job.progress;
+  switch (phase) {
+    case 'queued':
+    case 'text':
+      return 0;
+    case 'denoise':
+      return Math.round((90 * step) / Math.max(1, steps));
+    case 'decode':
+      return 90;
+    case 'encode':
+      return 95;
+    case 'done':
+      return 100;
+  }
+}
+
+export function jobView(job: JobRecord, model: { name: string; version: string }): Record<string, unknown> {
+  const r = job.request;
+  return {
+    id: job.id,
+    object: 'video',
+    status: job.status,
+    model,
+    created_at: iso(job.createdAt),
+    started_at: iso(job.startedAt),
+    completed_at: iso(job.finishedAt),
+    progress: { phase: job.progress.phase, step: job.progress.step, steps: job.progress.steps, percent: percent(job) },
+    request: {
+      prompt: r.prompt, negative_prompt: r.negativePrompt ?? '', seconds: r.seconds, fps: r.fps, frames: r.frames,
+      width: r.width, height: r.height, steps: r.steps, guidance: r.guidance, seed: r.seed,
+    },
+    ...(job.result
+      ? {
+          result: {
+            content_url: `/v1/videos/${job.id}/content`, content_type: 'video/mp4', bytes: job.result.video.length,
+            frames: job.result.frames, seconds: job.result.seconds, prompt_tokens: job.result.promptTokens,
+            prompt_truncated: job.result.promptTruncated, guided: job.result.guided,
+          },
+        }
+      : {}),
+    ...(job.timings ? { timings: snakeTimings(job.timings) } : {}),
+    ...(job.error ? { error: job.error } : {}),
+  };
+}
+
+function snakeTimings(t: NonNullable<JobRecord['timings']>): Record<string, number> {
+  return {
+    queue_seconds: t.queueSeconds, onnx_seconds: t.onnxSeconds, text_seconds: t.textSeconds, denoise_seconds: t.denoiseSeconds,
+    decode_seconds: t.decodeSeconds, convert_seconds: t.convertSeconds, encode_seconds: t.encodeSeconds, total_seconds: t.totalSeconds,
+  };
+}
+
+/** Server-Timing header (durations in ms), readable in browser dev tools and by the bench. */
+export function serverTiming(t: NonNullable<JobRecord['timings']>): string {
+  const ms = (s: number): string => (s * 1000).toFixed(2);
+  return [
+    `queue;dur=${ms(t.queueSeconds)}`, `onnx;dur=${ms(t.onnxSeconds)}`, `denoise;dur=${ms(t.denoiseSeconds)}`,
+    `decode;dur=${ms(t.decodeSeconds)}`, `convert;dur=${ms(t.convertSeconds)}`, `encode;dur=${ms(t.encodeSeconds)}`, `total;dur=${ms(t.totalSeconds)}`,
+  ].join(', ');
+}

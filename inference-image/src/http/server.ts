@@ -1,0 +1,234 @@
+// The HTTP API on Node's http module: async jobs (/v1/videos), a sync route for short clips
+// (/v1/generate), probes and /metrics on the same port.
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import { ConflictError, NotFoundError, NotReadyError, ShuttingDownError, asT2vError, type T2vError } from '../errors.js';
+import type { GenerationService } from '../jobs/generation-service.js';
+import type { GenerationRequest, JobRecord } from '../jobs/types.js';
+import type { Provider } from '../model/execution-provider.js';
+import type { Route, RuntimeMetrics } from '../telemetry/metrics.js';
+import { readJsonBody } from './body.js';
+import type { RequestDefaults, RequestLimits } from './request-limits.js';
+import { jobView, sendError, sendJson, serverTiming } from './responses.js';
+import { validateRequest } from './validation.js';
+
+export type Phase = 'loading' | 'warming' | 'ready' | 'draining';
+
+export interface RuntimeState {
+  phase: Phase;
+  provider: Provider | undefined;
+}
+
+export interface HttpDeps {
+  log: Logger;
+  metrics: RuntimeMetrics;
+  model: { name: string; version: string };
+  state: () => RuntimeState;
+  /** Set once the model is loaded. */
+  service: () => GenerationService | undefined;
+  limits: RequestLimits | (() => RequestLimits | undefined);
+  defaults: RequestDefaults;
+  syncMaxSeconds: number;
+  maxBodyBytes: number;
+  faults: { errorRate: number; latencyMs: number };
+  randomSeed: () => number;
+  monotonic: () => number;
+}
+
+const VIDEO_PATH = /^\/v1\/videos\/([A-Za-z0-9_-]{1,128})(\/content)?$/;
+
+export function createHandler(d: HttpDeps): (req: IncomingMessage, res: ServerResponse) => void {
+  return (req, res) => {
+    route(d, req, res).catch((err: unknown) => {
+      d.log.error({ err, url: req.url }, 'unhandled error in request handler');
+      sendError(res, asT2vError(err));
+    });
+  };
+}
+
+async function route(d: HttpDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const path = (req.url ?? '/').split('?')[0] ?? '/';
+  const method = req.method ?? 'GET';
+  if (path === '/healthz') return only(method, ['GET', 'HEAD'], res, () => healthz(d, res));
+  if (path === '/readyz') return only(method, ['GET', 'HEAD'], res, () => readyz(d, res));
+  if (path === '/metrics') return only(method, ['GET'], res, () => metrics(d, res));
+  if (path === '/v1/generate') return only(method, ['POST'], res, () => generate(d, req, res));
+  if (path === '/v1/videos') return only(method, ['POST'], res, () => createVideo(d, req, res));
+  const m = VIDEO_PATH.exec(path);
+  if (m) {
+    const id = m[1] as string;
+    if (m[2]) return only(method, ['GET'], res, () => videoContent(d, id, res));
+    return only(method, ['GET', 'DELETE'], res, () => (method === 'DELETE' ? cancelVideo(d, id, res) : getVideo(d, id, res)));
+  }
+  sendError(res, new NotFoundError(`no route ${method} ${path}`));
+}
+
+async function only(method: string, allowed: string[], res: ServerResponse, handle: () => Promise<void> | void): Promise<void> {
+  if (!allowed.includes(method)) {
+    sendJson(res, 405, { error: { code: 'MethodNotAllowed', message: `use ${allowed.join(' or ')}`, allowed: { methods: allowed } } }, { Allow: allowed.join(', ') });
+    return;
+  }
+  await handle();
+}
+
+function healthz(d: HttpDeps, res: ServerResponse): void {
+  const s = d.state();
+  sendJson(res, 200, {
+    status: 'ok',
+    phase: s.phase,
+    ready: s.phase === 'ready',
+    execution_provider: s.provider ?? null,
+    model: d.model,
+    fault_injection: { enabled: d.faults.errorRate > 0 || d.faults.latencyMs > 0, error_rate: d.faults.errorRate, latency_ms: d.faults.latencyMs },
+  });
+}
+
+function readyz(d: HttpDeps, res: ServerResponse): void {
+  const s = d.state();
+  sendJson(res, s.phase === 'ready' ? 200 : 503, { status: s.phase, execution_provider: s.provider ?? null });
+}
+
+async function metrics(d: HttpDeps, res: ServerResponse): Promise<void> {
+  const text = await d.metrics.registry.metrics();
+  res.writeHead(200, { 'Content-Type': d.metrics.registry.contentType }).end(text);
+}
+
+/** Everything both POST routes check before a job exists; rejections are counted here. */
+async function admit(d: HttpDeps, routeName: Route, req: IncomingMessage, res: ServerResponse): Promise<{ service: GenerationService; request: GenerationRequest; arrivedAt: number } | undefined> {
+  const arrivedAt = d.monotonic();
+  const reject = (err: T2vError, headers: Record<string, string> = {}): undefined => {
+    d.metrics.requestFinished(routeName, err.httpStatus);
+    sendError(res, err, headers);
+    return undefined;
+  };
+  const state = d.state();
+  const service = d.service();
+  const limits = typeof d.limits === 'function' ? d.limits() : d.limits;
+  if (state.phase === 'draining') return reject(new ShuttingDownError('server is shutting down; retry on another replica'), { 'Retry-After': '1', Connection: 'close' });
+  if (state.phase !== 'ready' || !service || !limits) return reject(new NotReadyError(`model is ${state.phase}; retry shortly`), { 'Retry-After': '5' });
+  try {
+    const body = await readJsonBody(req, d.maxBodyBytes);
+    const request = validateRequest(body, {
+      limits,
+      defaults: d.defaults,
+      randomSeed: d.randomSeed,
+      ...(routeName === 'generate' ? { maxSeconds: { value: d.syncMaxSeconds, hint: 'POST /v1/videos takes longer clips' } } : {}),
+    });
+    return { service, request, arrivedAt };
+  } catch (err) {
+    const e = asT2vError(err);
+    // An unread or oversized body: close so the rest of it is not parsed as the next request.
+    return reject(e, e.httpStatus === 413 || e.httpStatus === 415 ? { Connection: 'close' } : {});
+  }
+}
+
+async function createVideo(d: HttpDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const ok = await admit(d, 'videos', req, res);
+  if (!ok) return;
+  let job: JobRecord;
+  try {
+    job = ok.service.submit(ok.request, ok.arrivedAt);
+  } catch (err) {
+    const e = asT2vError(err);
+    d.metrics.requestFinished('videos', e.httpStatus);
+    sendError(res, e);
+    return;
+  }
+  sendJson(res, 202, jobView(job, d.model), { Location: `/v1/videos/${job.id}` });
+}
+
+async function generate(d: HttpDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const ok = await admit(d, 'generate', req, res);
+  if (!ok) return;
+  const clientGone = new AbortController();
+  res.on('close', () => {
+    if (!res.writableFinished) clientGone.abort();
+  });
+  let running: Promise<JobRecord>;
+  try {
+    running = ok.service.generate(ok.request, ok.arrivedAt, clientGone.signal);
+  } catch (err) {
+    // Not accepted (429, 503): counted here; accepted jobs are counted by the service when they end.
+    const e = asT2vError(err);
+    d.metrics.requestFinished('generate', e.httpStatus);
+    sendError(res, e, e.code === 'ShuttingDown' ? { Connection: 'close' } : {});
+    return;
+  }
+  let job: JobRecord;
+  try {
+    job = await running;
+  } catch (err) {
+    const e = asT2vError(err);
+    sendError(res, e, e.code === 'ShuttingDown' ? { Connection: 'close' } : {});
+    return;
+  }
+  const result = job.result;
+  if (!result || !job.timings) throw new Error('succeeded job without a result');
+  res.writeHead(200, {
+    'Content-Type': 'video/mp4',
+    'Content-Length': result.video.length,
+    'X-Video-Id': job.id,
+    'X-Video-Seed': String(job.request.seed),
+    'X-Video-Frames': String(result.frames),
+    'X-Model-Version': d.model.version,
+    'Server-Timing': serverTiming(job.timings),
+  });
+  res.end(result.video);
+}
+
+function findJob(d: HttpDeps, id: string): JobRecord {
+  const job = d.service()?.get(id);
+  if (!job) throw new NotFoundError(`no video ${id} (unknown, or expired from this replica)`);
+  return job;
+}
+
+function getVideo(d: HttpDeps, id: string, res: ServerResponse): void {
+  try {
+    sendJson(res, 200, jobView(findJob(d, id), d.model));
+  } catch (err) {
+    sendError(res, asT2vError(err));
+  }
+}
+
+function videoContent(d: HttpDeps, id: string, res: ServerResponse): void {
+  try {
+    const job = findJob(d, id);
+    if (job.status === 'failed') throw new ConflictError(`video ${id} failed (${job.error?.code}): no content`);
+    if (!job.result) throw new ConflictError(`video ${id} is ${job.status}; poll GET /v1/videos/${id} until it succeeds`);
+    res.writeHead(200, { 'Content-Type': 'video/mp4', 'Content-Length': job.result.video.length, 'Content-Disposition': `inline; filename="${id}.mp4"` });
+    res.end(job.result.video);
+  } catch (err) {
+    sendError(res, asT2vError(err));
+  }
+}
+
+function cancelVideo(d: HttpDeps, id: string, res: ServerResponse): void {
+  try {
+    const job = findJob(d, id);
+    d.service()?.cancel(id);
+    sendJson(res, 202, jobView(job, d.model));
+  } catch (err) {
+    sendError(res, asT2vError(err));
+  }
+}
+
+export interface Listening {
+  server: http.Server;
+  port: number;
+}
+
+export async function listen(handler: (req: IncomingMessage, res: ServerResponse) => void, host: string, port: number): Promise<Listening> {
+  const server = http.createServer(handler);
+  // Generations can outlast Node's default 5 min request timeout; our own timeout governs.
+  server.requestTimeout = 0;
+  server.headersTimeout = 60_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  return { server, port: (server.address() as AddressInfo).port };
+}

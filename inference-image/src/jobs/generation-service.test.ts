@@ -1,0 +1,158 @@
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
+import { describe, expect, it } from 'vitest';
+import type { FrameSource } from '../pipeline/frames.js';
+import type { GeneratedFrames, GenerationHooks } from '../pipeline/pipeline.js';
+import { createMetrics } from '../telemetry/metrics.js';
+import type { Mp4Encoder } from '../video/mp4-encoder.js';
+import { FaultInjector } from './faults.js';
+import { GenerationService, type FrameGenerator } from './generation-service.js';
+import { JobQueue } from './job-queue.js';
+import { JobStore } from './job-store.js';
+import type { GenerationRequest } from './types.js';
+
+const request: GenerationRequest = { prompt: 'a cat', negativePrompt: '', width: 16, height: 16, frames: 4, fps: 4, seconds: 1, steps: 3, guidance: 1, seed: 5 };
+
+const source: FrameSource = { frames: 4, width: 16, height: 16, frame: () => new Uint8Array(16 * 16 * 3) };
+
+function generated(): GeneratedFrames {
+  return { video: source, guided: false, promptTokens: 3, promptTruncated: false, timings: { onnxSeconds: 0.5, textSeconds: 0.1, denoiseSeconds: 0.3, decodeSeconds: 0.1, totalSeconds: 0.6 } };
+}
+
+/** A pipeline that reports three steps and finishes, or waits for its abort signal when `hang` is set. */
+function pipeline(opts: { hang?: boolean; fail?: Error } = {}): FrameGenerator & { calls: number } {
+  const p = {
+    calls: 0,
+    async generate(_: unknown, hooks: GenerationHooks): Promise<GeneratedFrames> {
+      p.calls++;
+      events.push('generate');
+      if (opts.fail) throw opts.fail;
+      if (opts.hang) {
+        await new Promise((_, reject) => hooks.signal?.addEventListener('abort', () => reject(hooks.signal?.reason)));
+      }
+      for (let i = 0; i < 3; i++) {
+        hooks.onProgress?.('denoise', i, 3);
+        hooks.onDenoiseStep?.(0.01);
+      }
+      return generated();
+    },
+  };
+  return p;
+}
+
+let events: string[] = [];
+
+function setup(over: { pipeline?: FrameGenerator; errorRate?: number; timeoutMs?: number; overlap?: boolean } = {}) {
+  events = [];
+  const lines: Array<Record<string, unknown>> = [];
+  const log = pino({ level: 'info' }, new Writable({ write: (chunk, _e, cb) => (lines.push(JSON.parse(String(chunk)) as Record<string, unknown>), cb()) }));
+  const queue = new JobQueue({ maxConcurrency: 1, maxQueue: 4 });
+  const metrics = createMetrics({ name: 'm', version: 'v1' }, { queueDepth: () => queue.depth, inflight: () => queue.inflight, gpuMemory: async () => undefined });
+  let ids = 0;
+  const clock = (): number => 1_700_000_000_000;
+  const startEncoder = async (): Promise<Mp4Encoder> => {
+    events.push('encoder');
+    return {
+      encode: async (v) => {
+        events.push(`encode:${v.frames}`);
+        return Buffer.from('mp4!');
+      },
+      abort: async () => void events.push('abort'),
+    };
+  };
+  const service = new GenerationService({
+    pipeline: over.pipeline ?? pipeline(),
+    startEncoder,
+    queue,
+    store: new JobStore({ ttlMs: 60_000, maxFinished: 10, now: clock }),
+    metrics,
+    faults: new FaultInjector({ errorRate: over.errorRate ?? 0, latencyMs: 0 }, () => 0),
+    log,
+    model: { name: 'm', version: 'v1' },
+    requestTimeoutMs: over.timeoutMs ?? 60_000,
+    ffmpegPath: 'ffmpeg',
+    x264: { preset: 'veryfast', crf: 18 },
+    overlapEncoderStart: over.overlap ?? false,
+    newId: () => `vid_${++ids}`,
+    clock,
+    monotonic: () => performance.now(),
+  });
+  const text = (): Promise<string> => metrics.registry.metrics();
+  return { service, lines, text, queue };
+}
+
+const settled = async (service: GenerationService, id: string): Promise<void> => {
+  for (;;) {
+    const job = service.get(id);
+    if (!job) throw new Error(`job ${id} vanished from the store`);
+    if (job.finishedAt !== undefined) return;
+    await new Promise((r) => setImmediate(r));
+  }
+};
+
+describe('GenerationService', () => {
+  it('runs an async job to an MP4, recording progress, timings, metrics and one log line', async () => {
+    const { service, lines, text } = setup();
+    const job = service.submit(request, performance.now());
+    expect(job.status).toBe('running');
+    await settled(service, job.id);
+    expect(job).toMatchObject({ status: 'succeeded', progress: { phase: 'done', step: 3, steps: 3 }, result: { frames: 4, seconds: 1, promptTokens: 3 } });
+    expect(job.result?.video.toString()).toBe('mp4!');
+    expect(job.timings).toMatchObject({ onnxSeconds: 0.5, denoiseSeconds: 0.3 });
+    const t = await text();
+    expect(t).toMatch(/t2v_requests_total\{route="videos",status="200",[^}]*\} 1/);
+    expect(t).toMatch(/t2v_generated_video_seconds_total\{[^}]*\} 1/);
+    expect(t).toMatch(/t2v_denoise_step_duration_seconds_count\{[^}]*\} 3/);
+    expect(lines.filter((l) => l.msg === 'job finished')).toMatchObject([{ jobId: job.id, route: 'videos', status: 'succeeded', httpStatus: 200 }]);
+  });
+
+  it('starts ffmpeg after decoding on CPU and alongside the denoiser on GPU', async () => {
+    const cpu = setup({ overlap: false });
+    await settled(cpu.service, cpu.service.submit(request, 0).id);
+    expect(events).toEqual(['generate', 'encoder', 'encode:4']);
+    const gpu = setup({ overlap: true });
+    await settled(gpu.service, gpu.service.submit(request, 0).id);
+    expect(events).toEqual(['encoder', 'generate', 'encode:4']);
+  });
+
+  it('warms up without faults and without counting a request', async () => {
+    const { service, text } = setup({ errorRate: 1 });
+    await expect(service.warmUp(request)).resolves.toBeGreaterThanOrEqual(0);
+    const t = await text();
+    expect(t).not.toMatch(/^t2v_requests_total\{/m);
+    expect(t).toMatch(/t2v_denoise_step_duration_seconds_count\{[^}]*\} 0/);
+    // Real requests do get the fault.
+    await expect(service.generate(request, 0, new AbortController().signal)).rejects.toMatchObject({ code: 'FaultInjected' });
+  });
+
+  it('fails a job that outlives the request timeout with Timeout (504) and frees the slot', async () => {
+    const { service, text, queue } = setup({ pipeline: pipeline({ hang: true }), timeoutMs: 20 });
+    await expect(service.generate(request, performance.now(), new AbortController().signal)).rejects.toMatchObject({ code: 'Timeout', httpStatus: 504 });
+    await queue.onIdle();
+    expect(await text()).toMatch(/t2v_requests_total\{route="generate",status="504",[^}]*\} 1/);
+  });
+
+  it('turns a pipeline error into GenerationFailed and stops the early encoder', async () => {
+    const { service } = setup({ pipeline: pipeline({ fail: new Error('onnx exploded') }), overlap: true });
+    await expect(service.generate(request, 0, new AbortController().signal)).rejects.toMatchObject({ code: 'GenerationFailed', message: 'onnx exploded' });
+    expect(events).toEqual(['encoder', 'generate', 'abort']);
+  });
+
+  it('cancels a sync generation when its client goes away', async () => {
+    const { service } = setup({ pipeline: pipeline({ hang: true }) });
+    const gone = new AbortController();
+    const p = service.generate(request, 0, gone.signal);
+    gone.abort();
+    await expect(p).rejects.toMatchObject({ code: 'Cancelled', httpStatus: 499 });
+  });
+
+  it('drain fails what outlives the grace period with ShuttingDown and refuses new work', async () => {
+    const { service, lines } = setup({ pipeline: pipeline({ hang: true }) });
+    const a = service.submit(request, 0);
+    const b = service.submit(request, 0);
+    await expect(service.drain(10, 1000)).resolves.toEqual({ abortedJobs: 2 });
+    for (const job of [a, b]) expect(job).toMatchObject({ status: 'failed', error: { code: 'ShuttingDown' } });
+    expect(() => service.submit(request, 0)).toThrow(/shutting down/);
+    expect(lines.filter((l) => l.msg === 'job finished').map((l) => l.code)).toEqual(['ShuttingDown', 'ShuttingDown']);
+  });
+});

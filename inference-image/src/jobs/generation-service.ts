@@ -1,0 +1,233 @@
+// Accepted generations, from queue to MP4: one path for the async jobs and the sync route, so both get
+// the same limits, timeout, cancellation, metrics and the same "job finished" log line.
+import type { Logger } from 'pino';
+import { CancelledError, ShuttingDownError, TimeoutError, asT2vError, type T2vError } from '../errors.js';
+import type { FrameSource } from '../pipeline/frames.js';
+import type { GeneratedFrames, GenerationHooks, GenerationParams } from '../pipeline/pipeline.js';
+import type { Route, RuntimeMetrics } from '../telemetry/metrics.js';
+import type { Mp4Encoder, Mp4Options } from '../video/mp4-encoder.js';
+import type { FaultInjector } from './faults.js';
+import type { JobQueue } from './job-queue.js';
+import type { JobStore } from './job-store.js';
+import type { GenerationRequest, JobRecord, JobResult, JobTimings } from './types.js';
+
+export interface FrameGenerator {
+  generate(p: GenerationParams, hooks: GenerationHooks): Promise<GeneratedFrames>;
+}
+
+export interface ServiceDeps {
+  pipeline: FrameGenerator;
+  startEncoder: (o: Mp4Options) => Promise<Mp4Encoder>;
+  queue: JobQueue;
+  store: JobStore;
+  metrics: RuntimeMetrics;
+  faults: FaultInjector;
+  log: Logger;
+  model: { name: string; version: string };
+  requestTimeoutMs: number;
+  ffmpegPath: string;
+  x264: { preset: string; crf: number };
+  /**
+   * Start ffmpeg alongside the denoiser to hide its start-up. Right on a GPU; on CPU both compete for
+   * the same cores, so it only moves the cost and the runtime starts ffmpeg after decoding instead.
+   */
+  overlapEncoderStart: boolean;
+  newId: () => string;
+  /** Epoch ms, for job timestamps. */
+  clock: () => number;
+  /** Monotonic ms, for durations. */
+  monotonic: () => number;
+}
+
+interface Outcome {
+  result: JobResult;
+  timings: Omit<JobTimings, 'queueSeconds' | 'totalSeconds'>;
+}
+
+export class GenerationService {
+  constructor(private readonly d: ServiceDeps) {}
+
+  /** Accepts an async job (throws QueueFullError / ShuttingDownError); poll it with get(id). */
+  submit(request: GenerationRequest, arrivedAt: number): JobRecord {
+    const job = this.newJob('videos', request);
+    const done = this.enqueue(job, arrivedAt);
+    this.d.store.add(job);
+    done.catch(() => undefined); // the outcome is recorded on the job
+    return job;
+  }
+
+  /**
+   * Accepts a short clip (throws QueueFullError / ShuttingDownError synchronously, before anything is
+   * counted) and returns a promise of the finished job, rejected with the error that ended it.
+   */
+  generate(request: GenerationRequest, arrivedAt: number, clientGone: AbortSignal): Promise<JobRecord> {
+    const job = this.newJob('generate', request);
+    const onGone = (): void => job.controller.abort(new CancelledError('client closed the connection'));
+    const done = this.enqueue(job, arrivedAt);
+    clientGone.addEventListener('abort', onGone, { once: true });
+    return done.then(() => job).finally(() => clientGone.removeEventListener('abort', onGone));
+  }
+
+  get(id: string): JobRecord | undefined {
+    return this.d.store.get(id);
+  }
+
+  /** Cancels a queued or running job; false when it had already finished. */
+  cancel(id: string): boolean {
+    const job = this.d.store.get(id);
+    if (!job || job.finishedAt !== undefined) return false;
+    job.controller.abort(new CancelledError('cancelled by DELETE'));
+    return true;
+  }
+
+  /** One generation before readiness (no faults, no metrics): loads kernels, exercises the guidance batch and ffmpeg. */
+  async warmUp(p: GenerationRequest): Promise<number> {
+    const start = this.d.monotonic();
+    const controller = new AbortController();
+    await this.produce(p, controller.signal, undefined);
+    return (this.d.monotonic() - start) / 1000;
+  }
+
+  /**
+   * SIGTERM: refuse new work, let accepted jobs finish for up to `graceMs`, then fail what is left with
+   * ShuttingDown. Every accepted job ends succeeded or failed with a reason before this resolves
+   * (unless a single ONNX run outlasts `hardStopMs`).
+   */
+  async drain(graceMs: number, hardStopMs = 10_000): Promise<{ abortedJobs: number }> {
+    this.d.queue.stopAccepting();
+    const pending = this.d.queue.depth + this.d.queue.inflight;
+    if (await settlesWithin(this.d.queue.onIdle(), graceMs)) return { abortedJobs: 0 };
+    const left = this.d.queue.depth + this.d.queue.inflight;
+    this.d.log.warn({ pending, left, graceMs }, 'shutdown grace period over; failing the remaining jobs');
+    this.d.queue.abortAll(new ShuttingDownError('server shut down before this job finished'));
+    await settlesWithin(this.d.queue.onIdle(), hardStopMs);
+    return { abortedJobs: left };
+  }
+
+  private newJob(route: Route, request: GenerationRequest): JobRecord {
+    return {
+      id: this.d.newId(),
+      route,
+      status: 'queued',
+      request,
+      createdAt: this.d.clock(),
+      progress: { phase: 'queued', step: 0, steps: request.steps },
+      controller: new AbortController(),
+    };
+  }
+
+  /** Queues the job (may throw synchronously) and records its outcome when it ends. */
+  private enqueue(job: JobRecord, arrivedAt: number): Promise<void> {
+    const timer = setTimeout(() => job.controller.abort(new TimeoutError(this.d.requestTimeoutMs)), this.d.requestTimeoutMs);
+    let startedMono: number | undefined;
+    let running: Promise<Outcome>;
+    try {
+      running = this.d.queue.submit(
+        (signal) => this.produce(job.request, signal, job),
+        job.controller,
+        () => {
+          startedMono = this.d.monotonic();
+          job.startedAt = this.d.clock();
+          job.status = 'running';
+          job.progress = { phase: 'text', step: 0, steps: job.request.steps };
+        },
+      );
+    } catch (err) {
+      clearTimeout(timer);
+      throw err;
+    }
+    this.d.log.info({ jobId: job.id, route: job.route, status: job.status, queued: this.d.queue.depth, seed: job.request.seed }, 'job accepted');
+    return running.then(
+      (outcome) => {
+        clearTimeout(timer);
+        this.finish(job, arrivedAt, startedMono, outcome, undefined);
+      },
+      (err: unknown) => {
+        clearTimeout(timer);
+        const error = asT2vError(err);
+        this.finish(job, arrivedAt, startedMono, undefined, error);
+        throw error;
+      },
+    );
+  }
+
+  /** Faults (drills; not for the warm-up), then text → latents → frames → MP4. */
+  private async produce(p: GenerationRequest, signal: AbortSignal, job: JobRecord | undefined): Promise<Outcome> {
+    if (job) await this.d.faults.apply(signal);
+    const startEncoder = (): Promise<Mp4Encoder> =>
+      this.d.startEncoder({ width: p.width, height: p.height, fps: p.fps, ffmpegPath: this.d.ffmpegPath, ...this.d.x264, comment: `${this.d.model.name} ${this.d.model.version} seed=${p.seed}` });
+    const early = this.d.overlapEncoderStart ? startEncoder() : undefined;
+    let frames: GeneratedFrames;
+    try {
+      frames = await this.d.pipeline.generate(p, {
+        signal,
+        onProgress: (phase, step, steps) => {
+          if (job) job.progress = { phase, step, steps };
+        },
+        ...(job ? { onDenoiseStep: (s: number) => this.d.metrics.denoiseStep.observe(s) } : {}),
+      });
+      // Aborted during the last ONNX run: do not spend the encode on an answer nobody waits for.
+      signal.throwIfAborted();
+    } catch (err) {
+      await early?.then((e) => e.abort(), () => undefined);
+      throw err;
+    }
+    if (job) job.progress = { phase: 'encode', step: p.steps, steps: p.steps };
+    const encodeStart = this.d.monotonic();
+    let convertSeconds = 0;
+    const source = frames.video;
+    const timedSource: FrameSource = {
+      frames: source.frames,
+      width: source.width,
+      height: source.height,
+      frame: (f) => {
+        const t0 = this.d.monotonic();
+        const rgb = source.frame(f);
+        convertSeconds += (this.d.monotonic() - t0) / 1000;
+        return rgb;
+      },
+    };
+    const video = await (await (early ?? startEncoder())).encode(timedSource);
+    const t = frames.timings;
+    return {
+      result: { video, frames: source.frames, seconds: source.frames / p.fps, promptTokens: frames.promptTokens, promptTruncated: frames.promptTruncated, guided: frames.guided },
+      timings: {
+        onnxSeconds: t.onnxSeconds, textSeconds: t.textSeconds, denoiseSeconds: t.denoiseSeconds, decodeSeconds: t.decodeSeconds,
+        convertSeconds, encodeSeconds: (this.d.monotonic() - encodeStart) / 1000,
+      },
+    };
+  }
+
+  private finish(job: JobRecord, arrivedAt: number, startedMono: number | undefined, outcome: Outcome | undefined, error: T2vError | undefined): void {
+    const end = this.d.monotonic();
+    const totalSeconds = (end - arrivedAt) / 1000;
+    job.finishedAt = this.d.clock();
+    if (outcome) {
+      job.status = 'succeeded';
+      job.result = outcome.result;
+      job.progress = { phase: 'done', step: job.request.steps, steps: job.request.steps };
+      job.timings = { ...outcome.timings, queueSeconds: ((startedMono ?? end) - arrivedAt) / 1000, totalSeconds };
+      this.d.metrics.generatedVideoSeconds.inc(outcome.result.seconds);
+    } else if (error) {
+      job.status = 'failed';
+      job.error = { code: error.code, message: error.message };
+    }
+    const status = error ? error.httpStatus : 200;
+    this.d.metrics.requestFinished(job.route, status, totalSeconds);
+    const level = error && error.httpStatus >= 500 ? 'warn' : 'info';
+    this.d.log[level](
+      { jobId: job.id, route: job.route, status: job.status, httpStatus: status, code: error?.code, reason: error?.message, seconds: totalSeconds, seed: job.request.seed, timings: job.timings },
+      'job finished',
+    );
+  }
+}
+
+async function settlesWithin(p: Promise<void>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+  try {
+    return await Promise.race([p.then(() => true as const), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,50 @@
+import type { GenerationParams } from '../pipeline/pipeline.js';
+import type { Route } from '../telemetry/metrics.js';
+
+/** A validated request: pipeline parameters plus what the video file needs. */
+export interface GenerationRequest extends GenerationParams {
+  fps: number;
+  seconds: number;
+}
+
+export type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed';
+export type JobPhase = 'queued' | 'text' | 'denoise' | 'decode' | 'encode' | 'done';
+
+export interface JobTimings {
+  queueSeconds: number;
+  onnxSeconds: number;
+  textSeconds: number;
+  denoiseSeconds: number;
+  decodeSeconds: number;
+  /** VAE output → rgb24 frames (streamed into ffmpeg, so it overlaps the encode). */
+  convertSeconds: number;
+  /** After decoding: frame conversion + H.264 encode + MP4 mux (ffmpeg start-up too when not overlapped). */
+  encodeSeconds: number;
+  /** Acceptance to finished MP4. */
+  totalSeconds: number;
+}
+
+export interface JobResult {
+  video: Buffer;
+  frames: number;
+  seconds: number;
+  promptTokens: number;
+  promptTruncated: boolean;
+  guided: boolean;
+}
+
+export interface JobRecord {
+  id: string;
+  route: Route;
+  status: JobStatus;
+  request: GenerationRequest;
+  /** Epoch ms. */
+  createdAt: number;
+  startedAt?: number;
+  finishedAt?: number;
+  progress: { phase: JobPhase; step: number; steps: number };
+  error?: { code: string; message: string };
+  result?: JobResult;
+  timings?: JobTimings;
+  controller: AbortController;
+}

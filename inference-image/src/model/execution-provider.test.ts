@@ -1,0 +1,71 @@
+import type { InferenceSession } from 'onnxruntime-node';
+import { describe, expect, it, vi } from 'vitest';
+import { ExecutionProviderError } from '../errors.js';
+import { createSessions, sessionOptions, type ProviderOptions, type SessionFactory } from './execution-provider.js';
+
+interface Call {
+  file: string;
+  provider: string;
+}
+
+/** A session factory that fails CUDA the way onnxruntime-node does without its CUDA libraries. */
+function fakeOrt(opts: { cuda: boolean; failCudaOn?: string }): { create: SessionFactory; calls: Call[]; released: string[] } {
+  const calls: Call[] = [];
+  const released: string[] = [];
+  const create: SessionFactory = async (file, options) => {
+    const ep = options.executionProviders?.[0];
+    const provider = typeof ep === 'string' ? ep : (ep?.name ?? 'cpu');
+    calls.push({ file, provider });
+    if (provider === 'cuda' && (!opts.cuda || opts.failCudaOn === file)) {
+      throw new Error('OrtSessionOptionsAppendExecutionProvider_Cuda: Failed to load shared library');
+    }
+    return { release: async () => void released.push(`${file}@${provider}`) } as unknown as InferenceSession;
+  };
+  return { create, calls, released };
+}
+
+const files = { textEncoder: 'te', denoiser: 'dn', vaeDecoder: 'vae' };
+
+function options(over: Partial<ProviderOptions>): ProviderOptions {
+  return { preference: 'auto', cudaDeviceId: 0, cpuThreads: 0, create: fakeOrt({ cuda: false }).create, log: { info: vi.fn(), warn: vi.fn() } as never, ...over };
+}
+
+describe('execution provider selection', () => {
+  it('auto: uses CUDA when it loads', async () => {
+    const ort = fakeOrt({ cuda: true });
+    const r = await createSessions(files, options({ create: ort.create }));
+    expect(r.provider).toBe('cuda');
+    expect(ort.calls.map((c) => c.provider)).toEqual(['cuda', 'cuda', 'cuda']);
+  });
+
+  it('auto: falls back to CPU with a warning when CUDA throws, releasing partial CUDA sessions', async () => {
+    const ort = fakeOrt({ cuda: true, failCudaOn: 'dn' });
+    const warn = vi.fn();
+    const r = await createSessions(files, options({ create: ort.create, log: { info: vi.fn(), warn } as never }));
+    expect(r.provider).toBe('cpu');
+    expect(ort.calls.map((c) => `${c.file}@${c.provider}`)).toEqual(['te@cuda', 'dn@cuda', 'te@cpu', 'dn@cpu', 'vae@cpu']);
+    expect(ort.released).toEqual(['te@cuda']);
+    expect(warn).toHaveBeenCalledOnce();
+    expect(warn.mock.calls[0]?.[1]).toMatch(/falling back to CPU/);
+  });
+
+  it('cuda: fails hard instead of running a GPU pod on CPU', async () => {
+    const ort = fakeOrt({ cuda: false });
+    const p = createSessions(files, options({ preference: 'cuda', cudaDeviceId: 3, create: ort.create }));
+    await expect(p).rejects.toBeInstanceOf(ExecutionProviderError);
+    await expect(p).rejects.toMatchObject({ code: 'ExecutionProviderUnavailable', message: expect.stringMatching(/device 3/) });
+    expect(ort.calls.every((c) => c.provider === 'cuda')).toBe(true);
+  });
+
+  it('cpu: never tries CUDA', async () => {
+    const ort = fakeOrt({ cuda: true });
+    expect((await createSessions(files, options({ preference: 'cpu', create: ort.create }))).provider).toBe('cpu');
+    expect(ort.calls.map((c) => c.provider)).toEqual(['cpu', 'cpu', 'cpu']);
+  });
+
+  it('passes the CUDA device id and CPU thread count to onnxruntime', () => {
+    expect(sessionOptions('cuda', { cudaDeviceId: 2, cpuThreads: 4 }).executionProviders).toEqual([{ name: 'cuda', deviceId: 2 }]);
+    expect(sessionOptions('cpu', { cudaDeviceId: 2, cpuThreads: 4 })).toMatchObject({ executionProviders: ['cpu'], intraOpNumThreads: 4 });
+    expect(sessionOptions('cpu', { cudaDeviceId: 0, cpuThreads: 0 })).not.toHaveProperty('intraOpNumThreads');
+  });
+});

@@ -1,0 +1,55 @@
+// CUDA first, CPU as fallback. onnxruntime does not fall back by itself: `['cuda', 'cpu']` throws
+// ("Failed to load shared library") when the CUDA provider libraries or a GPU are missing, so we catch
+// and retry with CPU — only in `auto`; an explicit `cuda` fails hard so a GPU pod never quietly runs on CPU.
+import type { InferenceSession } from 'onnxruntime-node';
+import type { Logger } from 'pino';
+import { ExecutionProviderError } from '../errors.js';
+
+export type ProviderPreference = 'auto' | 'cuda' | 'cpu';
+export type Provider = 'cuda' | 'cpu';
+
+export type SessionFactory = (file: string, options: InferenceSession.SessionOptions) => Promise<InferenceSession>;
+
+export interface ProviderOptions {
+  preference: ProviderPreference;
+  cudaDeviceId: number;
+  /** Intra-op threads on CPU; 0 = onnxruntime's default (one per core). */
+  cpuThreads: number;
+  create: SessionFactory;
+  log: Pick<Logger, 'info' | 'warn'>;
+}
+
+export function sessionOptions(provider: Provider, o: Pick<ProviderOptions, 'cudaDeviceId' | 'cpuThreads'>): InferenceSession.SessionOptions {
+  return {
+    executionProviders: provider === 'cuda' ? [{ name: 'cuda', deviceId: o.cudaDeviceId }] : ['cpu'],
+    graphOptimizationLevel: 'all',
+    ...(provider === 'cpu' && o.cpuThreads > 0 ? { intraOpNumThreads: o.cpuThreads } : {}),
+  };
+}
+
+async function createAll<K extends string>(files: Record<K, string>, provider: Provider, o: ProviderOptions): Promise<Record<K, InferenceSession>> {
+  const created: Partial<Record<K, InferenceSession>> = {};
+  try {
+    for (const key of Object.keys(files) as K[]) created[key] = await o.create(files[key], sessionOptions(provider, o));
+    return created as Record<K, InferenceSession>;
+  } catch (err) {
+    // Free what was loaded (GPU memory) before the caller retries on another provider.
+    await Promise.allSettled(Object.values<InferenceSession | undefined>(created).map((s) => s?.release()));
+    throw err;
+  }
+}
+
+export async function createSessions<K extends string>(files: Record<K, string>, o: ProviderOptions): Promise<{ sessions: Record<K, InferenceSession>; provider: Provider }> {
+  if (o.preference === 'cpu') return { sessions: await createAll(files, 'cpu', o), provider: 'cpu' };
+  try {
+    const sessions = await createAll(files, 'cuda', o);
+    o.log.info({ provider: 'cuda', deviceId: o.cudaDeviceId }, 'execution provider: CUDA');
+    return { sessions, provider: 'cuda' };
+  } catch (err) {
+    if (o.preference === 'cuda') {
+      throw new ExecutionProviderError(`CUDA execution provider failed on device ${o.cudaDeviceId} (T2V_EXECUTION_PROVIDER=cuda, no fallback): ${(err as Error).message}`, { cause: err });
+    }
+    o.log.warn({ err: (err as Error).message, deviceId: o.cudaDeviceId }, 'CUDA execution provider unavailable; falling back to CPU (generation will be much slower)');
+  }
+  return { sessions: await createAll(files, 'cpu', o), provider: 'cpu' };
+}

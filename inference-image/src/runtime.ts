@@ -1,0 +1,151 @@
+// Wires the runtime: listen first (so /healthz answers while loading), load the model, warm up, then
+// report ready. shutdown() drains accepted jobs and closes the server.
+import { randomInt, randomUUID } from 'node:crypto';
+import type { Server } from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Logger } from 'pino';
+import { faultsEnabled, type RuntimeConfig } from './config.js';
+import { InvalidModelError, ValidationError } from './errors.js';
+import { requestDefaults, requestLimits, MAX_SEED, type RequestLimits } from './http/request-limits.js';
+import { createHandler, listen, type RuntimeState } from './http/server.js';
+import { validateRequest } from './http/validation.js';
+import { FaultInjector } from './jobs/faults.js';
+import { GenerationService } from './jobs/generation-service.js';
+import { JobQueue } from './jobs/job-queue.js';
+import { JobStore } from './jobs/job-store.js';
+import type { GenerationRequest } from './jobs/types.js';
+import type { SessionFactory } from './model/execution-provider.js';
+import { loadModel, type LoadedModel } from './model/load-model.js';
+import { readManifest, type ModelManifest } from './model/manifest.js';
+import { T2vPipeline } from './pipeline/pipeline.js';
+import { createGpuMemoryReader } from './telemetry/gpu-memory.js';
+import { createMetrics } from './telemetry/metrics.js';
+import { startMp4Encoder } from './video/mp4-encoder.js';
+
+export interface Runtime {
+  port: number;
+  /** Resolves when ready (model loaded, warm-up done); rejects if loading fails. */
+  ready: Promise<void>;
+  state: RuntimeState;
+  shutdown(reason: string): Promise<void>;
+}
+
+export interface RuntimeDeps {
+  createSession: SessionFactory;
+  random?: () => number;
+}
+
+export async function startRuntime(config: RuntimeConfig, log: Logger, deps: RuntimeDeps): Promise<Runtime> {
+  const manifest = readManifest(config.modelDir);
+  const model = { name: manifest.name, version: manifest.version };
+  log.info({ modelDir: config.modelDir, model, scheduler: manifest.scheduler.type }, 'model manifest read');
+  if (faultsEnabled(config.faults)) {
+    log.warn({ faults: config.faults }, 'FAULT INJECTION ENABLED (T2V_FAULT_*): for rollout drills only, never in normal serving');
+  }
+  const state: RuntimeState = { phase: 'loading', provider: undefined };
+  const queue = new JobQueue({ maxConcurrency: config.maxConcurrency, maxQueue: config.maxQueue });
+  const readGpu = createGpuMemoryReader(config.cudaDeviceId);
+  const metrics = createMetrics(model, {
+    queueDepth: () => queue.depth,
+    inflight: () => queue.inflight,
+    gpuMemory: async () => {
+      if (state.provider !== 'cuda') return undefined;
+      const memory = await readGpu();
+      return memory && { deviceId: config.cudaDeviceId, memory };
+    },
+  });
+  metrics.faultInjection.set({ kind: 'error_rate' }, config.faults.errorRate);
+  metrics.faultInjection.set({ kind: 'latency_seconds' }, config.faults.latencyMs / 1000);
+
+  let service: GenerationService | undefined;
+  let limits: RequestLimits | undefined;
+  let loaded: LoadedModel | undefined;
+  const monotonic = (): number => performance.now();
+  const { server, port } = await listen(
+    createHandler({
+      log, metrics, model, state: () => state, service: () => service, limits: () => limits, defaults: requestDefaults(manifest),
+      syncMaxSeconds: config.syncMaxSeconds, maxBodyBytes: config.maxBodyBytes, faults: config.faults,
+      randomSeed: () => randomInt(0, MAX_SEED + 1), monotonic,
+    }),
+    config.host,
+    config.port,
+  );
+  log.info({ host: config.host, port, url: `http://${config.host}:${port}` }, 'listening');
+
+  const ready = (async () => {
+    loaded = await loadModel(config.modelDir, manifest, {
+      preference: config.executionProvider, cudaDeviceId: config.cudaDeviceId, cpuThreads: config.cpuThreads, create: deps.createSession, log,
+    });
+    state.provider = loaded.provider;
+    metrics.setProvider(loaded.provider);
+    metrics.modelLoadSeconds.set(loaded.loadSeconds);
+    limits = requestLimits(manifest, loaded.io.denoiser.fixed, { maxPromptChars: config.maxPromptChars });
+    log.info({ provider: loaded.provider, loadSeconds: loaded.loadSeconds, limits }, 'model loaded');
+    service = new GenerationService({
+      pipeline: new T2vPipeline(loaded),
+      startEncoder: startMp4Encoder,
+      queue,
+      store: new JobStore({ ttlMs: config.jobTtlMs, maxFinished: config.maxStoredJobs }),
+      metrics,
+      faults: new FaultInjector(config.faults, deps.random),
+      log,
+      model,
+      requestTimeoutMs: config.requestTimeoutMs,
+      ffmpegPath: config.ffmpegPath,
+      x264: { preset: config.x264Preset, crf: config.x264Crf },
+      overlapEncoderStart: loaded.provider === 'cuda',
+      newId: () => `vid_${randomUUID().replaceAll('-', '')}`,
+      clock: Date.now,
+      monotonic,
+    });
+    // SIGTERM while loading: do not come up.
+    if (state.phase === 'draining') return;
+    state.phase = 'warming';
+    const warmupSeconds = await service.warmUp(warmupRequest(manifest, limits, config.warmupSteps));
+    metrics.warmupSeconds.set(warmupSeconds);
+    if (state.phase !== 'warming') return;
+    state.phase = 'ready';
+    log.info({ provider: loaded.provider, warmupSeconds }, 'ready');
+  })();
+
+  let closing: Promise<void> | undefined;
+  const shutdown = (reason: string): Promise<void> => {
+    closing ??= (async () => {
+      state.phase = 'draining';
+      log.info({ reason, queued: queue.depth, running: queue.inflight }, 'shutting down: refusing new work, draining accepted jobs');
+      queue.stopAccepting();
+      const { abortedJobs } = service ? await service.drain(config.shutdownGraceMs) : { abortedJobs: 0 };
+      await closeServer(server, 5000);
+      // A warm-up may still be inside session.run(); release the sessions only after it.
+      await Promise.race([ready.catch(() => undefined), sleep(10_000, undefined, { ref: false })]);
+      await loaded?.release();
+      log.info({ abortedJobs }, 'shutdown complete');
+    })();
+    return closing;
+  };
+  return { port, ready, state, shutdown };
+}
+
+/** The manifest's default clip with a negative prompt (so the guidance batch shape is warmed too). */
+export function warmupRequest(m: ModelManifest, limits: RequestLimits, steps: number): GenerationRequest {
+  try {
+    return validateRequest(
+      { prompt: 'warm-up', negative_prompt: 'blurry', steps: Math.min(steps, limits.steps.max), seed: 0 },
+      { limits, defaults: requestDefaults(m), randomSeed: () => 0 },
+    );
+  } catch (err) {
+    if (err instanceof ValidationError) throw new InvalidModelError(`the manifest's default clip does not fit the graphs: ${err.message}`, { cause: err });
+    throw err;
+  }
+}
+
+/** Stop listening, let in-flight responses finish, drop idle keep-alive sockets, force after `ms`. */
+async function closeServer(server: Server, ms: number): Promise<void> {
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  const sweep = setInterval(() => server.closeIdleConnections(), 100);
+  server.closeIdleConnections();
+  const timer = setTimeout(() => server.closeAllConnections(), ms);
+  await closed;
+  clearInterval(sweep);
+  clearTimeout(timer);
+}
