@@ -2,6 +2,7 @@
 // candidate and roll the faulty one back on its own, with real inference processes and Prometheus.
 import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
+import fs from 'node:fs';
 import path from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { expect, it, onTestFinished } from 'vitest';
@@ -24,6 +25,15 @@ it('plays a promotion and an automatic rollback, and stops everything it started
   expect(out).toMatch(/scenario 1: good candidate\s+Promoted\s+Promoted/);
   expect(out).toMatch(/scenario 2: faulty candidate \(50 % injected errors\)\s+RolledBack\s+RolledBack\s+\d+s\s+\d+\s+error-rate: /);
   expect(out).toContain('demo OK');
-  const pids = [...out.matchAll(/operator started/g)];
-  expect(pids).toHaveLength(1);
+  // Cleanup: the working directory is gone and no process runs on its models any more.
+  const workdir = /working directory (\S+)/.exec(out)![1]!;
+  expect(fs.existsSync(workdir)).toBe(false);
+  const leftovers = fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((pid) => {
+    try {
+      return fs.readFileSync(`/proc/${pid}/environ`, 'utf8').includes(workdir);
+    } catch {
+      return false;
+    }
+  });
+  expect(leftovers).toEqual([]);
 }, 900_000);
