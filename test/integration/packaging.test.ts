@@ -115,6 +115,19 @@ describe('Helm chart', () => {
   });
 });
 
+describe('t2v-inference example chart', () => {
+  it('lints, renders and reaches Ready on the local control plane', async () => {
+    const example = path.join(repoRoot, 'charts', 't2v-inference');
+    expect(await helmRun('lint', example, '--strict')).toContain('0 chart(s) failed');
+    const ns = await testNamespace(kc, 'chart-t2v');
+    await startOperator(kubeconfigPath, ns);
+    await applyAll(docs(await helmRun('template', 't2v', example, '--namespace', ns, '--set', 'replicas=2', '--set', 'analysis.prometheusAddress=http://127.0.0.1:9')), ns);
+    const fx = new RolloutFixture(kc, ns, 't2v');
+    const ready = await fx.waitFor('Ready', (r) => fx.condition(r, 'Ready')?.status === 'True');
+    expect(ready.status?.replicas?.stable).toEqual({ desired: 2, ready: 2 });
+  });
+});
+
 describe('examples', () => {
   it.each(['minimal.yaml', 'shadow-and-gate.yaml', 'custom-analysis.yaml'])('%s applies and reaches Ready', async (file) => {
     const ns = await testNamespace(kc, 'example');

@@ -17,6 +17,7 @@ export interface RolloutStatusView {
   previousStable?: { revision: string };
   currentStep?: { index: number; weight: number; label: string };
   weights?: { stable: number; candidate: number; mirrorPercent?: number };
+  replicas?: { stable: { desired: number; ready: number }; candidate: { desired: number; ready: number } };
   conditions?: { type: string; status: string; reason: string; message: string; observedGeneration: number }[];
   history?: { reason: string; phase: string; weight?: number }[];
   failure?: { reason: string; message: string };
