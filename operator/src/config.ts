@@ -9,6 +9,8 @@ export interface OperatorConfig {
   logLevel: string;
   /** Unique name of this replica (leader election identity). */
   identity: string;
+  /** Prometheus for rollouts whose analysis names none. */
+  defaultPrometheusAddress: string | undefined;
   leaderElection: { enabled: boolean; namespace: string; name: string; leaseDurationMs: number; renewDeadlineMs: number; retryPeriodMs: number };
 }
 
@@ -31,6 +33,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): OperatorConfig
     workers: int('MODELROLLOUT_WORKERS', 8, 1, 256),
     logLevel: env.MODELROLLOUT_LOG_LEVEL || 'info',
     identity: env.POD_NAME || `${env.HOSTNAME ?? 'operator'}-${process.pid}`,
+    defaultPrometheusAddress: env.MODELROLLOUT_DEFAULT_PROMETHEUS_ADDRESS || undefined,
     leaderElection: {
       enabled: (env.MODELROLLOUT_LEADER_ELECT ?? 'true') !== 'false',
       namespace: env.MODELROLLOUT_LEASE_NAMESPACE || env.POD_NAMESPACE || 'default',

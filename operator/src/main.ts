@@ -13,7 +13,7 @@ const log = createLogger(config.logLevel);
 const kc = new PooledKubeConfig();
 kc.loadFromDefault();
 
-const manager = new Manager({ kc, log, workers: config.workers, namespace: config.watchNamespace });
+const manager = new Manager({ kc, log, workers: config.workers, namespace: config.watchNamespace, analysisDefaults: { prometheusAddress: config.defaultPrometheusAddress } });
 const server = await startHealthServer({ host: config.host, port: config.port, registry: manager.metrics.registry, ready: () => manager.ready });
 log.info({ port: server.port, namespace: config.watchNamespace ?? '(all)', identity: config.identity }, 'modelrollout operator listening');
 

@@ -107,6 +107,16 @@ describe('analysis spec', () => {
     expect(cfg).toMatchObject({ intervalMs: 30_000, breakerIntervalMs: 10_000, minRequests: 20, limits: { maxConsecutiveErrors: 3, onError: 'pause', maxInconclusive: 3 } });
   });
 
+  it('falls back to the operator\'s default Prometheus, and asks for one when there is none', () => {
+    const withDefault: string[] = [];
+    const cfg = parseAnalysis({ metrics: [{ template: 'error-rate' }] }, withDefault, { prometheusAddress: 'http://prom.monitoring:9090' })!;
+    expect(withDefault).toEqual([]);
+    expect(cfg.prometheus.address).toBe('http://prom.monitoring:9090');
+    const without: string[] = [];
+    parseAnalysis({ metrics: [{ template: 'error-rate' }] }, without);
+    expect(without).toEqual(['spec.analysis.prometheus.address: required when metrics are set and the operator has no default (e.g. http://prometheus.monitoring:9090)']);
+  });
+
   it('names the field of every mistake', () => {
     const errors: string[] = [];
     parseAnalysis({ interval: '0s', prometheus: { address: 'prom:9090' }, metrics: [{ name: 'x', query: 'up' }, { name: 'x', query: 'up', max: 1, failMax: 0.5 }] }, errors);

@@ -50,16 +50,21 @@ export const BUILTIN_QUERIES = {
   requests: `sum(increase(t2v_requests_total{${BY_VERSION}}[{{interval}}]))`,
 } as const;
 
+export interface AnalysisDefaults {
+  /** Used when a rollout sets metrics but no spec.analysis.prometheus.address. */
+  prometheusAddress?: string;
+}
+
 /** Undefined when the spec has no analysis; errors name the field. */
-export function parseAnalysis(stored: StoredAnalysis | undefined, errors: string[]): AnalysisConfig | undefined {
+export function parseAnalysis(stored: StoredAnalysis | undefined, errors: string[], defaults: AnalysisDefaults = {}): AnalysisConfig | undefined {
   if (!stored || !stored.metrics || stored.metrics.length === 0) return undefined;
   const duration = (field: string, text: string | undefined, fallback: string) => {
     const ms = parseDuration(text ?? fallback);
     if (ms === undefined) errors.push(`spec.analysis.${field}: "${text}" is not a positive duration (e.g. 30s, 5m)`);
     return ms ?? 0;
   };
-  const address = stored.prometheus?.address;
-  if (!address) errors.push('spec.analysis.prometheus.address: required when metrics are set (e.g. http://prometheus.monitoring:9090)');
+  const address = stored.prometheus?.address || defaults.prometheusAddress;
+  if (!address) errors.push('spec.analysis.prometheus.address: required when metrics are set and the operator has no default (e.g. http://prometheus.monitoring:9090)');
   else if (!/^https?:\/\/[^\s/]+/.test(address)) errors.push(`spec.analysis.prometheus.address: "${address}" must be an http:// or https:// URL`);
   const names = new Set<string>();
   const metrics = stored.metrics.map((m, i) => {

@@ -4,7 +4,7 @@
 // restart (breach start times, counters, latest measurements) goes to status.analysis.
 import * as k8s from '@kubernetes/client-node';
 import { checkBreaker, judgeMetric, judgeStep, type StepVerdict } from '../analysis/evaluate.js';
-import { parseAnalysis, renderQuery, type AnalysisConfig, type QueryVars, type StoredAnalysis } from '../analysis/spec.js';
+import { parseAnalysis, renderQuery, type AnalysisConfig, type AnalysisDefaults, type QueryVars, type StoredAnalysis } from '../analysis/spec.js';
 import type { AnalysisStatus, Measurement, MetricResult } from '../analysis/types.js';
 import { providerFor, type MetricsProvider, type ProviderConfig } from '../metric-providers/index.js';
 import type { AnalysisVerdict, DecideInput, RolloutStatus } from '../rollout/types.js';
@@ -26,6 +26,7 @@ export interface AnalysisRunnerDeps {
   core: k8s.CoreV1Api;
   cache: ClusterCache;
   providerFor?: (config: ProviderConfig) => MetricsProvider;
+  defaults?: AnalysisDefaults;
 }
 
 export class AnalysisRunner {
@@ -34,7 +35,7 @@ export class AnalysisRunner {
   async run(ro: ModelRollout, stepDurationMs: number, now: Date): Promise<AnalysisOutcome> {
     const status = ro.status ?? {};
     const errors: string[] = [];
-    const config = parseAnalysis(ro.spec.analysis as StoredAnalysis | undefined, errors);
+    const config = parseAnalysis(ro.spec.analysis as StoredAnalysis | undefined, errors, this.deps.defaults);
     const active = status.candidate && (status.phase === 'Progressing' || status.phase === 'Shadowing' || status.phase === 'Paused');
     const crash = this.crashOf(ro, status);
     if (crash && active) return { analysis: { result: 'pending', message: crash }, breaker: { tripped: true, reason: 'CandidateCrashing', message: crash } };

@@ -5,6 +5,7 @@ import { EventRecorder } from '../kube/events.js';
 import { WorkQueue } from '../kube/work-queue.js';
 import { createMetrics, type OperatorMetrics } from '../telemetry/metrics.js';
 import { ClusterCache } from './cluster-cache.js';
+import type { AnalysisDefaults } from '../analysis/spec.js';
 import { AnalysisRunner } from './analysis-runner.js';
 import { Reconciler } from './reconciler.js';
 
@@ -14,6 +15,7 @@ export interface ManagerOptions {
   workers: number;
   namespace?: string;
   now?: () => Date;
+  analysisDefaults?: AnalysisDefaults;
 }
 
 export class Manager {
@@ -40,7 +42,8 @@ export class Manager {
     const reconciler = new Reconciler({
       apps: kc.makeApiClient(k8s.AppsV1Api), core, custom: kc.makeApiClient(k8s.CustomObjectsApi), cache: this.cache,
       events: new EventRecorder(core, 'modelrollout-operator', opts.now ?? (() => new Date())), metrics: this.metrics, log,
-      now: opts.now ?? (() => new Date()), analysis: new AnalysisRunner({ core, cache: this.cache }),
+      now: opts.now ?? (() => new Date()), analysis: new AnalysisRunner({ core, cache: this.cache, defaults: opts.analysisDefaults }),
+      analysisDefaults: opts.analysisDefaults,
     });
     this.queue = new WorkQueue((key) => reconciler.reconcile(key), {
       workers: opts.workers,

@@ -1,6 +1,6 @@
 // Observe: everything decide() needs, read from the caches (and the router).
 import type * as k8s from '@kubernetes/client-node';
-import { parseAnalysis, type StoredAnalysis } from '../analysis/spec.js';
+import { parseAnalysis, type AnalysisDefaults, type StoredAnalysis } from '../analysis/spec.js';
 import { parseSpec, type ParsedSpec, type StoredSpec } from '../rollout/spec.js';
 import type { Controls, DecideInput, DeploymentObservation, RouteObservation, ServiceObservation } from '../rollout/types.js';
 import type { TrafficRouter } from '../traffic/router.js';
@@ -17,10 +17,10 @@ export interface Observation {
   parsed: ParsedSpec;
 }
 
-export async function observe(ro: ModelRollout, cache: ClusterCache, router: TrafficRouter | undefined, now: Date): Promise<Observation> {
+export async function observe(ro: ModelRollout, cache: ClusterCache, router: TrafficRouter | undefined, now: Date, analysisDefaults: AnalysisDefaults = {}): Promise<Observation> {
   const parsed = parseSpec(ro.spec as StoredSpec);
   const analysisErrors: string[] = [];
-  parseAnalysis(ro.spec.analysis as StoredAnalysis | undefined, analysisErrors);
+  parseAnalysis(ro.spec.analysis as StoredAnalysis | undefined, analysisErrors, analysisDefaults);
   if (analysisErrors.length > 0) {
     parsed.errors.push(...analysisErrors);
     parsed.spec = undefined;

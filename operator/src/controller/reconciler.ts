@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import type { EventRecorder } from '../kube/events.js';
 import { decide } from '../rollout/decide.js';
 import type { RolloutStatus } from '../rollout/types.js';
+import type { AnalysisDefaults } from '../analysis/spec.js';
 import type { AnalysisRunner } from './analysis-runner.js';
 import type { OperatorMetrics } from '../telemetry/metrics.js';
 import { routerFor, type TrafficRoutingSpec } from '../traffic/index.js';
@@ -27,6 +28,7 @@ export interface ReconcilerDeps {
   log: Logger;
   now: () => Date;
   analysis: AnalysisRunner;
+  analysisDefaults?: AnalysisDefaults;
 }
 
 const mergePatchHeader = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
@@ -61,7 +63,7 @@ export class Reconciler {
 
     const now = this.deps.now();
     const router = this.routerOf(ro);
-    const { input } = await observe(ro, cache, router, now);
+    const { input } = await observe(ro, cache, router, now, this.deps.analysisDefaults);
     const bakeMs = input.status.currentStep ? input.spec?.stepDurationMs : input.spec?.shadow?.durationMs;
     const analysis = input.spec && !input.deleting ? await this.deps.analysis.run(ro, bakeMs ?? 0, now) : undefined;
     if (analysis) {

@@ -13,7 +13,7 @@ const schema17 = {
       "$ref": "a6f0oUEaFqHmymdwnqPORTNOTU7GczWAkwGD0uYU"
     },
     "spec": {
-      "$ref": "laXBeCMUOMpHzh5k2YGvLDUQGCWh9UjynAbxqOLgx4"
+      "$ref": "UiwZgvURHDD65BOQaOhoM1QBTtLN6iVpApGzlhIM"
     },
     "status": {
       "$ref": "wnCl8zCvz1PLbyEivJTcktRgDZuzOGT9FYulvrA2T8w"
@@ -169,7 +169,7 @@ const schema22 = {
       "$ref": "bdKebMUosIn76QfE9M7599ASMOXWzaVzhgta2whSfs"
     },
     "analysis": {
-      "$ref": "MByice057WZK760IVfVTAI7iNAuXsHtudrrThwZzBo"
+      "$ref": "vqw6WmRhPXhYT2koGDJaHUR5MUONiHaVCobqAI"
     }
   }
 };
@@ -2336,7 +2336,7 @@ const schema47 = {
       "$ref": "kjE5kw6TVYobHtGlAxGFVMU4A3Ik1u16ZAyJ1Lhqj8"
     },
     "prometheus": {
-      "$ref": "TmlcN8l8BCQMvdrOqPSfs5mTHmm08bj7UT0unK8BC8"
+      "$ref": "SdZwMIkvVZVhjsqSjpkJo9F4SP92CANFOJY6NTTPyuE"
     },
     "metrics": {
       "$ref": "jR09jWKrDNJUa1OxLk4lYDnLxVHi2kgz5Ptu7Glv4"
@@ -2799,10 +2799,9 @@ function validate112(data, {
 }
 const schema54 = {
   "type": "object",
-  "required": ["address"],
   "properties": {
     "address": {
-      "$ref": "wgo0mxsCrPi9TJdtbNBJRdIQ1kBDHtAKOXpQ729qk"
+      "$ref": "mRsGa3G0zEWwi43U8Q6OmYYv4l1cjQGcmOmidAmE"
     },
     "timeout": {
       "$ref": "cPyWwUh7LtgBabUmlXaE3qFaQq9aipwSdFp79WM5Go"
@@ -2818,7 +2817,8 @@ const schema54 = {
 };
 const schema55 = {
   "type": "string",
-  "maxLength": 1024
+  "maxLength": 1024,
+  "nullable": true
 };
 function validate118(data, {
   instancePath = "",
@@ -2828,25 +2828,8 @@ function validate118(data, {
 } = {}) {
   let vErrors = null;
   let errors = 0;
-  if (typeof data === "string") {
-    if (func2(data) > 1024) {
-      const err0 = {
-        instancePath,
-        schemaPath: "#/maxLength",
-        keyword: "maxLength",
-        params: {
-          limit: 1024
-        }
-      };
-      if (vErrors === null) {
-        vErrors = [err0];
-      } else {
-        vErrors.push(err0);
-      }
-      errors++;
-    }
-  } else {
-    const err1 = {
+  if (typeof data !== "string" && data !== null) {
+    const err0 = {
       instancePath,
       schemaPath: "#/type",
       keyword: "type",
@@ -2855,11 +2838,29 @@ function validate118(data, {
       }
     };
     if (vErrors === null) {
-      vErrors = [err1];
+      vErrors = [err0];
     } else {
-      vErrors.push(err1);
+      vErrors.push(err0);
     }
     errors++;
+  }
+  if (typeof data === "string") {
+    if (func2(data) > 1024) {
+      const err1 = {
+        instancePath,
+        schemaPath: "#/maxLength",
+        keyword: "maxLength",
+        params: {
+          limit: 1024
+        }
+      };
+      if (vErrors === null) {
+        vErrors = [err1];
+      } else {
+        vErrors.push(err1);
+      }
+      errors++;
+    }
   }
   validate118.errors = vErrors;
   return errors === 0;
@@ -3086,22 +3087,6 @@ function validate117(data, {
     errors++;
   }
   if (data && typeof data == "object" && !Array.isArray(data)) {
-    if (data.address === undefined) {
-      const err1 = {
-        instancePath,
-        schemaPath: "#/required",
-        keyword: "required",
-        params: {
-          missingProperty: "address"
-        }
-      };
-      if (vErrors === null) {
-        vErrors = [err1];
-      } else {
-        vErrors.push(err1);
-      }
-      errors++;
-    }
     if (data.address !== undefined) {
       if (!validate118(data.address, {
         instancePath: instancePath + "/address",

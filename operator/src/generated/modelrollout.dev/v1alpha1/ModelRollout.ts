@@ -174,11 +174,14 @@ export interface IModelRollout {
         "consecutiveErrors"?: number;
         "action"?: "Pause" | "Rollback";
       };
+      /**
+       * Where to query. The operator's default (Helm value analysisDefaults.prometheusAddress) when omitted.
+       */
       "prometheus"?: {
         /**
          * Base URL of the Prometheus HTTP API, e.g. http://prometheus.monitoring:9090.
          */
-        "address": string;
+        "address"?: string;
         /**
          * Timeout of one query.
          */
