@@ -14,6 +14,14 @@ export interface InformerOptions<T extends k8s.KubernetesObject> {
   maxBackoffMs?: number;
   /** The resource may not exist in this cluster (a CRD not installed): count as synced and keep trying. */
   optional?: boolean;
+  /**
+   * A watch can die without a word (a half-open TCP connection). With no event and no reconnect for this
+   * long the informer is restarted, which relists. Default 10 minutes; the API server itself ends
+   * watches every 30–60 minutes, so a live quiet watch costs at most a few relists an hour.
+   */
+  maxQuietMs?: number;
+  /** For tests: how to build the underlying informer. */
+  makeInformer?: (kc: k8s.KubeConfig, path: string, list: () => Promise<k8s.KubernetesListObject<T>>, labelSelector?: string) => k8s.Informer<T> & k8s.ObjectCache<T>;
 }
 
 export class ResilientInformer<T extends k8s.KubernetesObject> {
@@ -21,17 +29,37 @@ export class ResilientInformer<T extends k8s.KubernetesObject> {
   private stopped = false;
   private failures = 0;
   private retryTimer: NodeJS.Timeout | undefined;
+  private quietTimer: NodeJS.Timeout | undefined;
+  private lastActivity = Date.now();
   synced = false;
+  /** How many times the quiet-watch check restarted this informer. */
+  quietRestarts = 0;
 
   constructor(kc: k8s.KubeConfig, private readonly opts: InformerOptions<T>) {
-    this.informer = k8s.makeInformer<T>(kc, opts.path, opts.list, opts.labelSelector);
-    this.informer.on('add', (o) => opts.onChange(o, 'add'));
-    this.informer.on('update', (o) => opts.onChange(o, 'update'));
-    this.informer.on('delete', (o) => opts.onChange(o, 'delete'));
+    this.informer = (opts.makeInformer ?? k8s.makeInformer)(kc, opts.path, opts.list, opts.labelSelector);
+    const seen = () => {
+      this.lastActivity = Date.now();
+    };
+    this.informer.on('add', (o) => (seen(), opts.onChange(o, 'add')));
+    this.informer.on('update', (o) => (seen(), opts.onChange(o, 'update')));
+    this.informer.on('delete', (o) => (seen(), opts.onChange(o, 'delete')));
     this.informer.on('connect', () => {
+      seen();
       this.failures = 0;
     });
-    this.informer.on('error', (err) => this.restartLater(err));
+    this.informer.on('error', (err) => (seen(), this.restartLater(err)));
+  }
+
+  private watchForSilence(): void {
+    const maxQuiet = this.opts.maxQuietMs ?? 600_000;
+    this.quietTimer = setInterval(() => {
+      if (this.stopped || Date.now() - this.lastActivity < maxQuiet) return;
+      this.quietRestarts++;
+      this.lastActivity = Date.now();
+      this.opts.log.warn({ kind: this.opts.kind, quietMs: maxQuiet }, 'watch silent too long; restarting informer');
+      void this.informer.stop().then(() => this.informer.start()).catch((e: unknown) => this.restartLater(e));
+    }, Math.max(10, Math.min(maxQuiet / 4, 30_000)));
+    this.quietTimer.unref?.();
   }
 
   get kind(): string {
@@ -44,6 +72,8 @@ export class ResilientInformer<T extends k8s.KubernetesObject> {
       try {
         await this.informer.start();
         this.synced = true;
+        this.lastActivity = Date.now();
+        this.watchForSilence();
         return;
       } catch (err) {
         if (this.stopped) return;
@@ -63,6 +93,7 @@ export class ResilientInformer<T extends k8s.KubernetesObject> {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.retryTimer) clearTimeout(this.retryTimer);
+    if (this.quietTimer) clearInterval(this.quietTimer);
     await this.informer.stop();
   }
 
