@@ -199,6 +199,17 @@ export class WeightRecorder {
   start(): void {
     this.loop = (async () => {
       while (!this.stopped) {
+        await this.sample();
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      // One last look, so the final state is in the record however the stop raced with the loop.
+      await this.sample();
+    })();
+  }
+
+  private async sample(): Promise<void> {
+    {
+      {
         const rev = (await this.fx.get()).status?.candidate?.revision;
         const [, candW] = await this.fx.weights();
         if (this.weights[this.weights.length - 1] !== candW) this.weights.push(candW);
@@ -208,9 +219,8 @@ export class WeightRecorder {
           const needed = Math.max(1, Math.ceil((candW * this.fullReplicas) / 100));
           if (ready < needed) this.violations.push(`candidate weight ${candW} % with ${ready} ready (needs ${needed})`);
         }
-        await new Promise((r) => setTimeout(r, 50));
       }
-    })();
+    }
   }
 
   async stop(): Promise<void> {

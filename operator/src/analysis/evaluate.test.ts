@@ -29,6 +29,14 @@ describe('judging one metric', () => {
     expect(judgeMetric(rule, v(0), v(0)).verdict).toBe('pass');
   });
 
+  it('at 100 % (no stable traffic) a relative bound cannot apply; absolute bounds still do', () => {
+    const relativeOnly: MetricRule = { name: 'latency-p99', query: 'q', bounds: {}, relative: { max: 1.5 } };
+    expect(judgeMetric(relativeOnly, v(3), noData, false)).toMatchObject({ verdict: 'pass', message: expect.stringContaining('relative bound not applicable') });
+    expect(judgeMetric(relativeOnly, v(3), noData, true).verdict).toBe('noData');
+    const both: MetricRule = { name: 'latency-p99', query: 'q', bounds: { max: 2 }, relative: { max: 1.5 } };
+    expect(judgeMetric(both, v(3), noData, false).verdict).toBe('fail');
+  });
+
   it('no data and errors are their own verdicts, never a pass', () => {
     const rule: MetricRule = { name: 'error-rate', query: 'q', bounds: { max: 0.01 } };
     expect(judgeMetric(rule, noData).verdict).toBe('noData');

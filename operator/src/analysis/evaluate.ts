@@ -28,7 +28,7 @@ function describe(name: string, value: number, bounds: Bounds, verdict: string, 
 }
 
 /** One metric: absolute bounds on the candidate, and/or bounds on candidate ÷ stable. The worse verdict wins. */
-export function judgeMetric(rule: MetricRule, candidate: Measurement, stable?: Measurement): MetricResult {
+export function judgeMetric(rule: MetricRule, candidate: Measurement, stable?: Measurement, stableCarriesTraffic = true): MetricResult {
   if (candidate.kind === 'error') return { name: rule.name, verdict: 'error', message: `${rule.name}: query failed: ${candidate.message}` };
   if (candidate.kind === 'noData') return { name: rule.name, verdict: 'noData', message: `${rule.name}: no data for the candidate (${candidate.message})` };
   const value = candidate.value;
@@ -37,7 +37,10 @@ export function judgeMetric(rule: MetricRule, candidate: Measurement, stable?: M
     const verdict = judgeValue(value, rule.bounds);
     results.push({ name: rule.name, verdict, value, message: describe(rule.name, value, rule.bounds, verdict) });
   }
-  if (rule.relative && hasBounds(rule.relative)) {
+  // At 100 % the stable side serves nothing, so there is no baseline to compare with: absolute bounds only.
+  if (rule.relative && hasBounds(rule.relative) && !stableCarriesTraffic && (!stable || stable.kind !== 'value')) {
+    if (results.length === 0) return { name: rule.name, verdict: 'pass', value, message: `${rule.name} ${fmt(value)}: no stable traffic to compare with at this step (relative bound not applicable)` };
+  } else if (rule.relative && hasBounds(rule.relative)) {
     if (!stable || stable.kind === 'noData') {
       results.push({ name: rule.name, verdict: 'noData', value, message: `${rule.name}: no stable baseline to compare with` });
     } else if (stable.kind === 'error') {

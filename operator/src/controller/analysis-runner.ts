@@ -118,6 +118,8 @@ export class AnalysisRunner {
     if (!since) return { result: 'pending', message: 'traffic not shifted yet' };
     const elapsed = now.getTime() - Date.parse(since);
     if (elapsed < stepDurationMs) return { result: 'pending', message: 'baking' };
+    // Paused for a person: stays paused (no re-judging) until a resume resets the counters.
+    if (state.lastStepVerdict === 'pause') return { result: 'pause', message: state.lastStepMessage ?? 'paused by analysis' };
     const due = !state.lastStepCheck || now.getTime() - Date.parse(state.lastStepCheck) >= config.intervalMs;
     if (!due && state.lastStepVerdict) return toDecide({ result: state.lastStepVerdict, message: state.lastStepMessage ?? '', reason: state.lastStepVerdict === 'fail' ? 'Analysis' : '' } as StepVerdict);
     state.lastStepCheck = now.toISOString();
@@ -131,7 +133,7 @@ export class AnalysisRunner {
       for (const rule of config.metrics) {
         const candidate = await provider.query(renderQuery(rule.query, vars('candidate', window)), now);
         const stable = rule.relative ? await provider.query(renderQuery(rule.query, vars('stable', window)), now) : undefined;
-        const result = judgeMetric(rule, candidate, stable);
+        const result = judgeMetric(rule, candidate, stable, (status.weights?.stable ?? 100) > 0);
         results.push(result);
         this.record(state, 'step', result, now);
       }
