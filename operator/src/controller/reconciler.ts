@@ -134,8 +134,8 @@ export class Reconciler {
     const { metrics } = this.deps;
     const labels = { namespace: ro.metadata.namespace!, name: ro.metadata.name! };
     metrics.candidateWeight.set(labels, after.weights?.candidate ?? 0);
-    const seen = before.history?.length ? before.history[before.history.length - 1] : undefined;
-    const added = (after.history ?? []).filter((h) => !seen || h.time > seen.time || (h.time === seen.time && !before.history!.some((b) => b.reason === h.reason && b.time === h.time)));
+    const known = new Set((before.history ?? []).map((h) => `${h.time}|${h.reason}`));
+    const added = (after.history ?? []).filter((h) => !known.has(`${h.time}|${h.reason}`));
     for (const h of added) metrics.transitions.inc({ reason: h.reason });
     if ((after.phase === 'RolledBack' || after.phase === 'Aborted') && before.phase !== after.phase) {
       metrics.rollbacks.inc({ ...labels, reason: after.failure?.reason ?? after.phase });

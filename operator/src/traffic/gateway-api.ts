@@ -4,7 +4,7 @@
 // only the rule this rollout manages.
 import * as k8s from '@kubernetes/client-node';
 import type { RouteObservation } from '../rollout/types.js';
-import { TrafficRouterError, type TrafficRouter, type TrafficTarget, type Weights } from './router.js';
+import { replaceWithRetry, TrafficRouterError, type TrafficRouter, type TrafficTarget, type Weights } from './router.js';
 
 export const HTTPROUTE = { group: 'gateway.networking.k8s.io', version: 'v1', plural: 'httproutes' } as const;
 
@@ -60,31 +60,26 @@ export class GatewayApiRouter implements TrafficRouter {
   }
 
   async setWeights(weights: Weights): Promise<void> {
-    const attempts = this.opts.maxConflictRetries ?? 5;
-    for (let attempt = 1; ; attempt++) {
-      // The cached copy carries a resourceVersion: if it is stale the write conflicts and we re-read.
-      const cached = attempt === 1 ? this.opts.cached?.(this.opts.target.namespace, this.opts.routeName) : undefined;
-      const route = cached ? (structuredClone(cached) as HttpRoute) : await this.get();
-      if (!route) throw new TrafficRouterError('RouteNotFound', `HTTPRoute ${this.opts.target.namespace}/${this.opts.routeName} not found`);
-      const rules = route.spec.rules ?? [];
-      const rule = rules[this.opts.ruleIndex];
-      if (!rule) throw new TrafficRouterError('RuleNotFound', `HTTPRoute ${this.opts.routeName} has ${rules.length} rule(s); spec.trafficRouting.gatewayAPI.ruleIndex ${this.opts.ruleIndex} is out of range`);
-      rules[this.opts.ruleIndex] = withWeights(rule, weights, this.opts.target);
-      try {
+    const { namespace } = this.opts.target;
+    const name = this.opts.routeName;
+    const written = await replaceWithRetry<HttpRoute>({
+      what: `HTTPRoute ${namespace}/${name}`,
+      attempts: this.opts.maxConflictRetries ?? 5,
+      cached: () => this.opts.cached?.(namespace, name),
+      read: () => this.get(),
+      modify: (route) => {
+        const rules = route.spec.rules ?? [];
+        const rule = rules[this.opts.ruleIndex];
+        if (!rule) throw new TrafficRouterError('RuleNotFound', `HTTPRoute ${name} has ${rules.length} rule(s); spec.trafficRouting.gatewayAPI.ruleIndex ${this.opts.ruleIndex} is out of range`);
+        rules[this.opts.ruleIndex] = withWeights(rule, weights, this.opts.target);
+        return { ...route, spec: { ...route.spec, rules } };
+      },
+      write: async (body) => {
         this.opts.onRequest?.('update');
-        const written = (await this.opts.custom.replaceNamespacedCustomObject({
-          ...HTTPROUTE, namespace: this.opts.target.namespace, name: this.opts.routeName,
-          body: { ...route, spec: { ...route.spec, rules } },
-        })) as HttpRoute;
-        this.opts.onWritten?.(written);
-        return;
-      } catch (err) {
-        if ((err as k8s.ApiException<unknown>).code !== 409 || attempt >= attempts) {
-          if ((err as k8s.ApiException<unknown>).code === 409) throw new TrafficRouterError('Conflict', `HTTPRoute ${this.opts.routeName}: still conflicting after ${attempts} attempts`, { cause: err });
-          throw err;
-        }
-      }
-    }
+        return (await this.opts.custom.replaceNamespacedCustomObject({ ...HTTPROUTE, namespace, name, body })) as HttpRoute;
+      },
+    });
+    this.opts.onWritten?.(written);
   }
 
   private async get(): Promise<HttpRoute | undefined> {

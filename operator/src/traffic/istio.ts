@@ -3,7 +3,7 @@
 // read-modify-write with resourceVersion, retry on conflict, and touch only the route this rollout owns.
 import * as k8s from '@kubernetes/client-node';
 import type { RouteObservation } from '../rollout/types.js';
-import { TrafficRouterError, type TrafficRouter, type TrafficTarget, type Weights } from './router.js';
+import { replaceWithRetry, TrafficRouterError, type TrafficRouter, type TrafficTarget, type Weights } from './router.js';
 
 export const VIRTUALSERVICE = { group: 'networking.istio.io', version: 'v1', plural: 'virtualservices' } as const;
 
@@ -50,29 +50,26 @@ export class IstioRouter implements TrafficRouter {
   }
 
   async setWeights(weights: Weights): Promise<void> {
-    const attempts = this.opts.maxConflictRetries ?? 5;
-    for (let attempt = 1; ; attempt++) {
-      const cached = attempt === 1 ? this.opts.cached?.(this.opts.target.namespace, this.opts.virtualService) : undefined;
-      const vs = cached ? (structuredClone(cached) as VirtualService) : await this.get();
-      if (!vs) throw new TrafficRouterError('RouteNotFound', `VirtualService ${this.opts.target.namespace}/${this.opts.virtualService} not found`);
-      const http = vs.spec.http ?? [];
-      const index = routeIndex(http, this.opts.routeName);
-      if (index < 0) throw new TrafficRouterError('RuleNotFound', `VirtualService ${this.opts.virtualService} has no http route named "${this.opts.routeName}" (spec.trafficRouting.istio.routeName)`);
-      http[index] = withWeights(http[index]!, weights, this.opts.target);
-      try {
+    const { namespace } = this.opts.target;
+    const name = this.opts.virtualService;
+    const written = await replaceWithRetry<VirtualService>({
+      what: `VirtualService ${namespace}/${name}`,
+      attempts: this.opts.maxConflictRetries ?? 5,
+      cached: () => this.opts.cached?.(namespace, name),
+      read: () => this.get(),
+      modify: (vs) => {
+        const http = vs.spec.http ?? [];
+        const index = routeIndex(http, this.opts.routeName);
+        if (index < 0) throw new TrafficRouterError('RuleNotFound', `VirtualService ${name} has no http route named "${this.opts.routeName}" (spec.trafficRouting.istio.routeName)`);
+        http[index] = withWeights(http[index]!, weights, this.opts.target);
+        return { ...vs, spec: { ...vs.spec, http } };
+      },
+      write: async (body) => {
         this.opts.onRequest?.('update');
-        const written = (await this.opts.custom.replaceNamespacedCustomObject({
-          ...VIRTUALSERVICE, namespace: this.opts.target.namespace, name: this.opts.virtualService, body: { ...vs, spec: { ...vs.spec, http } },
-        })) as VirtualService;
-        this.opts.onWritten?.(written);
-        return;
-      } catch (err) {
-        const code = (err as k8s.ApiException<unknown>).code;
-        if (code === 409 && attempt < attempts) continue;
-        if (code === 409) throw new TrafficRouterError('Conflict', `VirtualService ${this.opts.virtualService}: still conflicting after ${attempts} attempts`, { cause: err });
-        throw err;
-      }
-    }
+        return (await this.opts.custom.replaceNamespacedCustomObject({ ...VIRTUALSERVICE, namespace, name, body })) as VirtualService;
+      },
+    });
+    this.opts.onWritten?.(written);
   }
 
   private async get(): Promise<VirtualService | undefined> {

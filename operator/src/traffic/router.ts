@@ -31,3 +31,28 @@ export class TrafficRouterError extends Error {
     this.name = 'TrafficRouterError';
   }
 }
+
+/**
+ * Read-modify-write of a whole object with optimistic concurrency: the first attempt may start from a
+ * cached copy (its resourceVersion makes a stale copy conflict), later ones re-read. 409 → try again.
+ */
+export async function replaceWithRetry<T>(opts: {
+  what: string;
+  attempts: number;
+  cached?: () => T | undefined;
+  read: () => Promise<T | undefined>;
+  modify: (obj: T) => T;
+  write: (obj: T) => Promise<T>;
+}): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    const cached = attempt === 1 ? opts.cached?.() : undefined;
+    const current = cached ? structuredClone(cached) : await opts.read();
+    if (current === undefined) throw new TrafficRouterError('RouteNotFound', `${opts.what} not found`);
+    try {
+      return await opts.write(opts.modify(current));
+    } catch (err) {
+      if ((err as { code?: number }).code !== 409) throw err;
+      if (attempt >= opts.attempts) throw new TrafficRouterError('Conflict', `${opts.what}: still conflicting after ${opts.attempts} attempts`, { cause: err });
+    }
+  }
+}
