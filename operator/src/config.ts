@@ -26,6 +26,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): OperatorConfig
     if (!Number.isInteger(n) || n < min || n > max) throw new ConfigError(`${name}=${raw}: must be an integer in [${min}, ${max}]`);
     return n;
   };
+  const leaseDurationS = int('MODELROLLOUT_LEASE_DURATION_SECONDS', 15, 2, 600);
+  const renewDeadlineS = int('MODELROLLOUT_RENEW_DEADLINE_SECONDS', 10, 1, 600);
+  // Fencing needs the old leader to stop writing before anyone else may acquire (client-go's rule).
+  if (renewDeadlineS >= leaseDurationS) {
+    throw new ConfigError(`MODELROLLOUT_RENEW_DEADLINE_SECONDS=${renewDeadlineS}: must be less than MODELROLLOUT_LEASE_DURATION_SECONDS (${leaseDurationS})`);
+  }
   return {
     watchNamespace: env.MODELROLLOUT_WATCH_NAMESPACE || undefined,
     port: int('MODELROLLOUT_PORT', 8080, 0, 65535),
@@ -38,8 +44,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): OperatorConfig
       enabled: (env.MODELROLLOUT_LEADER_ELECT ?? 'true') !== 'false',
       namespace: env.MODELROLLOUT_LEASE_NAMESPACE || env.POD_NAMESPACE || 'default',
       name: env.MODELROLLOUT_LEASE_NAME || 'modelrollout-operator',
-      leaseDurationMs: int('MODELROLLOUT_LEASE_DURATION_SECONDS', 15, 2, 600) * 1000,
-      renewDeadlineMs: int('MODELROLLOUT_RENEW_DEADLINE_SECONDS', 10, 1, 600) * 1000,
+      leaseDurationMs: leaseDurationS * 1000,
+      renewDeadlineMs: renewDeadlineS * 1000,
       retryPeriodMs: int('MODELROLLOUT_RETRY_PERIOD_SECONDS', 2, 1, 60) * 1000,
     },
   };

@@ -13,13 +13,15 @@ const log = createLogger(config.logLevel);
 const kc = new PooledKubeConfig();
 kc.loadFromDefault();
 
-const manager = new Manager({ kc, log, workers: config.workers, namespace: config.watchNamespace, analysisDefaults: { prometheusAddress: config.defaultPrometheusAddress } });
-const server = await startHealthServer({ host: config.host, port: config.port, registry: manager.metrics.registry, ready: () => manager.ready });
-log.info({ port: server.port, namespace: config.watchNamespace ?? '(all)', identity: config.identity }, 'modelrollout operator listening');
-
 const elector = config.leaderElection.enabled
   ? new LeaderElector(kc.makeApiClient(k8s.CoordinationV1Api), { ...config.leaderElection, identity: config.identity, log })
   : undefined;
+const manager = new Manager({
+  kc, log, workers: config.workers, namespace: config.watchNamespace, analysisDefaults: { prometheusAddress: config.defaultPrometheusAddress },
+  canWrite: elector ? () => elector.canWrite() : undefined,
+});
+const server = await startHealthServer({ host: config.host, port: config.port, registry: manager.metrics.registry, ready: () => manager.ready });
+log.info({ port: server.port, namespace: config.watchNamespace ?? '(all)', identity: config.identity }, 'modelrollout operator listening');
 
 let stopping = false;
 async function stop(code: number): Promise<never> {

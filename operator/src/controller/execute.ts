@@ -17,6 +17,13 @@ export interface ExecuteDeps {
   events: EventRecorder;
   onRequest: (verb: string, resource: string) => void;
   onEventError: (err: unknown) => void;
+  /** Leader fencing: false once this replica may no longer write (lease not renewed in time). */
+  canWrite?: () => boolean;
+}
+
+/** This replica lost (or may have lost) the lease: no further write is made. */
+export class NotLeaderError extends Error {
+  readonly code = 'NotLeader';
 }
 
 /** A revision's Deployment is gone and the spec no longer holds its template: it cannot be rebuilt. */
@@ -27,7 +34,10 @@ export class RevisionTemplateLostError extends Error {
 const mergePatch = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
 
 export async function execute(actions: Action[], ro: ModelRollout, specRevision: string, router: TrafficRouter | undefined, deps: ExecuteDeps): Promise<void> {
-  for (const action of actions) await apply(action, ro, specRevision, router, deps);
+  for (const action of actions) {
+    if (action.kind !== 'event' && deps.canWrite && !deps.canWrite()) throw new NotLeaderError(`not writing ${action.kind}: this replica no longer holds the leader lease`);
+    await apply(action, ro, specRevision, router, deps);
+  }
 }
 
 async function apply(action: Action, ro: ModelRollout, specRevision: string, router: TrafficRouter | undefined, deps: ExecuteDeps): Promise<void> {

@@ -16,6 +16,8 @@ export interface ManagerOptions {
   namespace?: string;
   now?: () => Date;
   analysisDefaults?: AnalysisDefaults;
+  /** Leader fencing (LeaderElector.canWrite); absent when leader election is off. */
+  canWrite?: () => boolean;
 }
 
 export class Manager {
@@ -43,7 +45,7 @@ export class Manager {
       apps: kc.makeApiClient(k8s.AppsV1Api), core, custom: kc.makeApiClient(k8s.CustomObjectsApi), cache: this.cache,
       events: new EventRecorder(core, 'modelrollout-operator', opts.now ?? (() => new Date())), metrics: this.metrics, log,
       now: opts.now ?? (() => new Date()), analysis: new AnalysisRunner({ core, cache: this.cache, defaults: opts.analysisDefaults }),
-      analysisDefaults: opts.analysisDefaults,
+      analysisDefaults: opts.analysisDefaults, canWrite: opts.canWrite,
     });
     this.queue = new WorkQueue((key) => reconciler.reconcile(key), {
       workers: opts.workers,

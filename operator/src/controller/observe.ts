@@ -5,7 +5,7 @@ import { parseSpec, type ParsedSpec, type StoredSpec } from '../rollout/spec.js'
 import type { Controls, DecideInput, DeploymentObservation, RouteObservation, ServiceObservation } from '../rollout/types.js';
 import type { TrafficRouter } from '../traffic/router.js';
 import type { ClusterCache } from './cluster-cache.js';
-import { freeGpusPerNode, podProblems } from './gpu-capacity.js';
+import { freeGpusPerNode, medianReadySeconds, podIsReady, podProblems, type Placement } from './gpu-capacity.js';
 import type { ModelRollout } from './model-rollout.js';
 import {
   ANNOTATION_ABORT, ANNOTATION_PAUSED, ANNOTATION_PROMOTE, ANNOTATION_RESUME, ANNOTATION_RETRY, candidateServiceName, LABEL_NAME, LABEL_REVISION, stableServiceName,
@@ -38,7 +38,7 @@ export async function observe(ro: ModelRollout, cache: ClusterCache, router: Tra
     deployments: observeDeployments(ro, cache, gpuResource),
     services: observeServices(ro, cache),
     route,
-    gpus: { freePerNode: cache.freeGpus(gpuResource, (nodes, pods) => freeGpusPerNode(nodes, pods, gpuResource)) },
+    gpus: { freePerNode: freeGpusFor(ro, cache, gpuResource) },
     // Filled in by the analysis runner.
     analysis: { result: 'pass' },
     breaker: { tripped: false },
@@ -56,20 +56,28 @@ function observeDeployments(ro: ModelRollout, cache: ClusterCache, gpuResource: 
     if (!isOwnedBy(dep, ro)) continue;
     const revision = dep.metadata?.labels?.[LABEL_REVISION];
     if (!revision || dep.metadata?.deletionTimestamp) continue;
-    // A status older than the spec may count pods of a previous scale; it is only trusted once observed.
-    const current = (dep.status?.observedGeneration ?? 0) >= (dep.metadata?.generation ?? 0);
-    const desired = dep.spec?.replicas ?? 1;
-    const ready = Math.min(dep.status?.readyReplicas ?? 0, current ? desired : dep.status?.readyReplicas ?? 0);
+    // Ready is counted from the pods, as an EndpointSlice counts them (Ready, not terminating): the
+    // Deployment's status lags, and a pod that lost readiness must lower the weight at once.
+    const own = pods.filter((p) => p.metadata?.labels?.[LABEL_REVISION] === revision);
+    const readySeconds = medianReadySeconds(own);
     out[revision] = {
       revision,
       exists: true,
-      desiredReplicas: desired,
-      readyReplicas: ready,
+      desiredReplicas: dep.spec?.replicas ?? 1,
+      readyReplicas: own.filter(podIsReady).length,
+      ...(readySeconds !== undefined ? { readySeconds } : {}),
       gpusPerReplica: gpusPerReplicaOf(dep, gpuResource),
-      podProblems: podProblems(pods.filter((p) => p.metadata?.labels?.[LABEL_REVISION] === revision && !p.metadata?.deletionTimestamp)),
+      podProblems: podProblems(own.filter((p) => !p.metadata?.deletionTimestamp)),
     };
   }
   return out;
+}
+
+/** Free GPUs on the nodes the spec's pod template may be scheduled on (taints, nodeSelector, required affinity). */
+function freeGpusFor(ro: ModelRollout, cache: ClusterCache, gpuResource: string): number[] {
+  const podSpec = (ro.spec.template as { spec?: Placement } | undefined)?.spec ?? {};
+  const placement: Placement = { tolerations: podSpec.tolerations, nodeSelector: podSpec.nodeSelector, affinity: podSpec.affinity };
+  return cache.freeGpus(`${gpuResource}|${JSON.stringify(placement)}`, (nodes, pods) => freeGpusPerNode(nodes, pods, gpuResource, placement));
 }
 
 function isOwnedBy(obj: k8s.KubernetesObject, ro: ModelRollout): boolean {

@@ -12,7 +12,7 @@ import { routerFor, type TrafficRoutingSpec } from '../traffic/index.js';
 import type { HttpRoute } from '../traffic/gateway-api.js';
 import type { VirtualService } from '../traffic/istio.js';
 import type { ClusterCache, HttpRouteObject, VirtualServiceObject } from './cluster-cache.js';
-import { execute } from './execute.js';
+import { execute, NotLeaderError } from './execute.js';
 import type { ModelRollout } from './model-rollout.js';
 import { candidateServiceName, FINALIZER, GROUP, PLURAL, stableServiceName, VERSION } from './names.js';
 import { observe } from './observe.js';
@@ -29,6 +29,8 @@ export interface ReconcilerDeps {
   now: () => Date;
   analysis: AnalysisRunner;
   analysisDefaults?: AnalysisDefaults;
+  /** Leader fencing: checked before every write; absent when leader election is off. */
+  canWrite?: () => boolean;
 }
 
 const mergePatchHeader = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
@@ -64,8 +66,10 @@ export class Reconciler {
     const now = this.deps.now();
     const router = this.routerOf(ro);
     const { input } = await observe(ro, cache, router, now, this.deps.analysisDefaults);
-    const bakeMs = input.status.currentStep ? input.spec?.stepDurationMs : input.spec?.shadow?.durationMs;
-    const analysis = input.spec && !input.deleting ? await this.deps.analysis.run(ro, bakeMs ?? 0, now) : undefined;
+    // An invalid spec mid-rollout still runs the breaker on the last valid spec (decide() holds the weights).
+    const spec = input.spec ?? input.status.lastValidSpec;
+    const bakeMs = input.status.currentStep ? spec?.stepDurationMs : spec?.shadow?.durationMs;
+    const analysis = spec && !input.deleting ? await this.deps.analysis.run(ro, bakeMs ?? 0, now) : undefined;
     if (analysis) {
       input.analysis = analysis.analysis;
       input.breaker = analysis.breaker;
@@ -81,6 +85,7 @@ export class Reconciler {
       apps: this.deps.apps, core: this.deps.core, custom: this.deps.custom, cache, events: this.deps.events,
       onRequest: (verb, resource) => metrics.kubeRequests.inc({ verb, resource }),
       onEventError: (err) => rlog.warn({ err: String(err) }, 'could not record event'),
+      canWrite: this.deps.canWrite,
     });
     if (!deleting) await this.persist(ro, decision.status, rlog);
     this.record(ro, input.status, decision.status);
@@ -118,6 +123,7 @@ export class Reconciler {
   private async persist(ro: ModelRollout, status: RolloutStatus, log: Logger): Promise<void> {
     const patch = mergePatch(ro.status ?? {}, JSON.parse(JSON.stringify(status)));
     if (isEmptyPatch(patch)) return;
+    if (this.deps.canWrite && !this.deps.canWrite()) throw new NotLeaderError('not writing status: this replica no longer holds the leader lease');
     this.deps.metrics.kubeRequests.inc({ verb: 'patch', resource: `${PLURAL}/status` });
     try {
       const updated = (await this.deps.custom.patchNamespacedCustomObjectStatus({

@@ -1,6 +1,9 @@
 // Leader election on a coordination.k8s.io Lease (the client-go protocol): the holder renews
-// renewTime; another replica takes over once renewTime + leaseDuration has passed. Losing the lease
-// while leading ends the process (as controller-runtime does): no two leaders ever reconcile.
+// renewTime; another replica takes over once it has seen the same lease record unchanged for
+// leaseDuration on its *own* clock (client-go's observedTime rule: clocks of two machines are never
+// compared). A leader that has not renewed within renewDeadline (< leaseDuration) stops writing at
+// once — a timer, not the renew loop, fences it, so a hung API call cannot keep it writing — and then
+// ends the process (as controller-runtime does). So no two replicas ever write at the same time.
 import * as k8s from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 
@@ -21,6 +24,10 @@ export class LeaderElector {
   private stopped = false;
   private lastRenew = 0;
   private timer: NodeJS.Timeout | undefined;
+  private fenceTimer: NodeJS.Timeout | undefined;
+  /** The lease record last seen (holder, renewTime, resourceVersion) and when, on this replica's clock. */
+  private observed: { record: string; at: number } | undefined;
+  private onLost: (() => void) | undefined;
 
   constructor(private readonly api: k8s.CoordinationV1Api, private readonly opts: LeaderElectionOptions) {}
 
@@ -28,10 +35,18 @@ export class LeaderElector {
     return this.leading;
   }
 
+  /** True while this replica leads and renewed within renewDeadline: the fence every write checks. */
+  canWrite(): boolean {
+    return this.leading && this.now().getTime() - this.lastRenew < this.opts.renewDeadlineMs;
+  }
+
   /** Campaigns until elected, then keeps renewing. `onLost` runs if leadership is lost. */
   async run(onElected: () => void, onLost: () => void): Promise<void> {
+    this.onLost = onLost;
     const tick = async () => {
       if (this.stopped) return;
+      // The deadline counts from when the renewal was sent: observers start their clock later than that.
+      const attemptAt = this.now().getTime();
       let ok = false;
       try {
         ok = await this.tryAcquireOrRenew();
@@ -40,27 +55,47 @@ export class LeaderElector {
       }
       const now = this.now().getTime();
       if (ok) {
-        this.lastRenew = now;
+        this.lastRenew = attemptAt;
+        this.armFence();
         if (!this.leading) {
           this.leading = true;
           this.opts.log.info({ lease: `${this.opts.namespace}/${this.opts.name}`, identity: this.opts.identity }, 'became leader');
           onElected();
         }
-      } else if (this.leading && now - this.lastRenew > this.opts.renewDeadlineMs) {
-        this.leading = false;
-        this.opts.log.error({ lease: `${this.opts.namespace}/${this.opts.name}` }, 'lost leadership');
-        onLost();
+      } else if (this.leading && now - this.lastRenew >= this.opts.renewDeadlineMs) {
+        this.stepDown();
         return;
       }
+      if (!this.leading && this.stopped) return;
       this.timer = setTimeout(() => void tick(), this.opts.retryPeriodMs);
     };
     await tick();
+  }
+
+  /** Steps down when renewDeadline passes without a renewal, whatever the renew loop is waiting on. */
+  private armFence(): void {
+    if (this.fenceTimer) clearTimeout(this.fenceTimer);
+    this.fenceTimer = setTimeout(() => {
+      if (this.leading && !this.canWrite()) this.stepDown();
+    }, Math.max(0, this.lastRenew + this.opts.renewDeadlineMs - this.now().getTime()));
+    this.fenceTimer.unref?.();
+  }
+
+  private stepDown(): void {
+    if (!this.leading) return;
+    this.leading = false;
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    if (this.fenceTimer) clearTimeout(this.fenceTimer);
+    this.opts.log.error({ lease: `${this.opts.namespace}/${this.opts.name}` }, 'lost leadership: not renewed within the renew deadline; writes stopped');
+    this.onLost?.();
   }
 
   /** Graceful shutdown: give the lease up so another replica takes over at once. */
   async release(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
+    if (this.fenceTimer) clearTimeout(this.fenceTimer);
     if (!this.leading) return;
     this.leading = false;
     try {
@@ -93,8 +128,9 @@ export class LeaderElector {
     }
     const spec = lease.spec ?? {};
     const holder = spec.holderIdentity;
-    const renewed = spec.renewTime ? new Date(spec.renewTime).getTime() : 0;
-    const expired = !holder || renewed + (spec.leaseDurationSeconds ?? durationS) * 1000 < now.getTime();
+    const record = `${holder ?? ''}|${spec.renewTime ? new Date(spec.renewTime).toISOString() : ''}|${lease.metadata?.resourceVersion ?? ''}`;
+    if (this.observed?.record !== record) this.observed = { record, at: now.getTime() };
+    const expired = !holder || now.getTime() - this.observed.at >= (spec.leaseDurationSeconds ?? durationS) * 1000;
     if (holder !== identity && !expired) return false;
     lease.spec = {
       ...spec,

@@ -1,14 +1,23 @@
 // The rollout state machine: decide(input) → { status, actions, requeueAfterMs }. No I/O.
-// Every pass starts from what is observed (Deployments, Services, route, free GPUs) and what status
-// remembers, so a restarted operator or a new leader resumes at the same step.
+// Every pass starts from what is observed (Deployments, ready pods, Services, route, free GPUs) and what
+// status remembers, so a restarted operator or a new leader resumes at the same step.
+//
+// The invariant every pass keeps (issue 12): a Service that carries w % has at least
+// max(1, ceil(w/100 × replicas)) ready replicas behind it. Weights are only ever chosen by
+// moveTraffic() from observed ready counts; Pass.finish() orders the writes so any prefix is safe
+// (scale up → re-point idle Services → shift traffic → scale down).
+import { chooseCandidateWeight } from './capacity.js';
 import { Pass } from './pass.js';
 import { candidateReplicasFor, replicasThatFit, stableReplicasFor } from './replicas.js';
+import { rederiveStep } from './steps.js';
 import type { DecideInput, Decision, DeploymentObservation, RolloutSpec, StepStatus } from './types.js';
 
 /** How often a waiting rollout looks again when no watch event is expected (pods stuck, GPUs busy). */
 export const WAIT_POLL_MS = 5_000;
 export const ANALYSIS_POLL_MS = 10_000;
 export const ROUTE_MISSING_POLL_MS = 10_000;
+/** While traffic waits for ready replicas, look again this often (pod events also wake the rollout). */
+export const CAPACITY_POLL_MS = 2_000;
 
 export function decide(input: DecideInput): Decision {
   const pass = new Pass(input);
@@ -16,32 +25,57 @@ export function decide(input: DecideInput): Decision {
   if (!input.spec) return invalid(pass);
   pass.condition({ type: 'InvalidSpec', status: 'False', reason: 'SpecValid', message: '' });
   const spec = input.spec;
+  pass.status.lastValidSpec = spec;
   if (!pass.status.stable) {
     pass.status.stable = { revision: input.specRevision, modelVersion: spec.modelVersion };
     pass.transition('Initializing', 'Initializing', `starting ${spec.modelName} ${spec.modelVersion} as the stable revision ${input.specRevision}`);
   }
   if (input.specRevision === pass.status.stable!.revision) steady(pass, spec);
-  else rollout(pass, spec);
+  else rollout(pass, spec, input.specRevision, false);
   summarise(pass, spec);
   return pass.finish();
 }
 
 // ---------------------------------------------------------------- deletion and invalid specs
 
-/** Finalizer: traffic goes back to 100 % stable before the object (and what it owns) goes away. */
+/**
+ * Finalizer: traffic goes back to 100 % stable, as fast as stable's ready replicas allow, before the
+ * object (and what it owns) goes away.
+ */
 function deleting(pass: Pass): Decision {
-  const route = pass.input.route;
-  if (route.found && !routeIs(pass, 100, 0, 0)) pass.act({ kind: 'setTraffic', stableWeight: 100, candidateWeight: 0, mirrorPercent: 0 });
-  pass.act({ kind: 'removeFinalizer' });
+  const { input, status } = pass;
+  const spec = input.spec ?? status.lastValidSpec;
+  const idle = (input.route.candidateWeight ?? 0) === 0 && (input.route.mirrorPercent ?? 0) === 0;
+  if (!input.route.found || !spec || !status.stable || idle) {
+    if (input.route.found && !routeIs(pass, 100, 0, 0) && input.route.stableWeight !== undefined) pass.act({ kind: 'setTraffic', stableWeight: 100, candidateWeight: 0, mirrorPercent: 0 });
+    pass.act({ kind: 'removeFinalizer' });
+    return pass.finish();
+  }
+  ensureReplicas(pass, status.stable.revision, spec.replicas);
+  const done = moveTraffic(pass, spec, { target: 0, mirror: 0, drain: false });
+  if (done) pass.act({ kind: 'removeFinalizer' });
   return pass.finish();
 }
 
-/** Nothing is changed for an invalid spec: the last good state keeps running. */
+/**
+ * An invalid spec changes nothing it does not have to. A rollout in flight keeps the last valid spec
+ * for what keeps people safe — abort, pause, the breaker and weights that follow ready capacity — but
+ * does not advance.
+ */
 function invalid(pass: Pass): Decision {
+  const { status } = pass;
   const message = `spec is invalid; nothing was changed: ${pass.input.specErrors.join('; ')}`;
+  const wasInvalid = status.conditions?.find((c) => c.type === 'InvalidSpec')?.status === 'True';
   pass.condition({ type: 'InvalidSpec', status: 'True', reason: 'InvalidSpec', message });
-  pass.condition({ type: 'Ready', status: 'False', reason: 'InvalidSpec', message });
-  pass.transition('Invalid', 'InvalidSpec', message);
+  const last = status.lastValidSpec;
+  if (!last || !status.stable || !status.candidate) {
+    pass.condition({ type: 'Ready', status: 'False', reason: 'InvalidSpec', message });
+    pass.transition('Invalid', 'InvalidSpec', message);
+    return pass.finish();
+  }
+  if (!wasInvalid) pass.event('Warning', 'InvalidSpec', `${message}; the rollout holds at its current weight (abort and pause still work)`);
+  rollout(pass, last, status.candidate.revision, true);
+  summarise(pass, last);
   return pass.finish();
 }
 
@@ -52,29 +86,19 @@ function steady(pass: Pass, spec: RolloutSpec): void {
   const { input, status } = pass;
   const stable = status.stable!.revision;
   if (status.candidate) {
-    pass.note('CandidateAbandoned', `template is back to the stable revision ${stable}; dropping candidate ${status.candidate.revision}`);
+    pass.note('CandidateAbandoned', `template is back to the stable revision ${stable}; moving traffic off candidate ${status.candidate.revision} as stable becomes ready`);
     clearRollout(pass);
   }
   ensureReplicas(pass, stable, spec.replicas);
-  const services = input.services;
-  const candidateWeight = input.route.candidateWeight ?? 0;
-  // The stable Service follows the stable revision first (after a promotion it still selects the old one).
-  if (services.stableSelects !== stable) {
-    pass.act({ kind: 'ensureServices', stableRevision: stable, candidateRevision: candidateWeight > 0 ? (services.candidateSelects ?? stable) : stable });
-  }
-  if (!input.route.found) {
-    routeMissing(pass);
-  } else if (!routeIs(pass, 100, 0, 0)) {
-    pass.act({ kind: 'setTraffic', stableWeight: 100, candidateWeight: 0, mirrorPercent: 0 });
-  } else if (services.candidateSelects !== stable && services.stableSelects === stable) {
-    pass.act({ kind: 'ensureServices', stableRevision: stable, candidateRevision: stable });
-  }
+  const settled = input.route.found && stableServiceOn(pass, stable) && moveTraffic(pass, spec, { target: 0, mirror: 0, drain: false })
+    && candidateServiceOn(pass, stable);
   retireOthers(pass, [stable]);
+  if (!input.route.found) routeMissing(pass);
 
   const dep = input.deployments[stable];
-  const settled = input.route.found && routeIs(pass, 100, 0, 0) && services.stableSelects === stable && services.candidateSelects === stable;
   const ready = settled && !!dep && dep.readyReplicas >= spec.replicas && dep.desiredReplicas === spec.replicas;
   if (ready) {
+    delete status.returnToStable;
     if (status.phase !== 'Healthy') pass.transition('Healthy', status.phase === 'Initializing' ? 'Initialized' : 'Settled', `${spec.modelName} ${spec.modelVersion} (${stable}) serves 100 % with ${spec.replicas} ready replica(s)`);
     pass.condition({ type: 'Ready', status: 'True', reason: 'Healthy', message: `stable revision ${stable} serves 100 % of traffic` });
   } else {
@@ -88,42 +112,89 @@ function steady(pass: Pass, spec: RolloutSpec): void {
   pass.condition({ type: 'Degraded', status: 'False', reason: 'AsExpected', message: '' });
 }
 
+/**
+ * Points the stable Service at `revision`. A Service is re-pointed only while it carries no traffic or
+ * the new revision has the ready replicas for what it carries; true once it is observed there.
+ */
+function stableServiceOn(pass: Pass, revision: string): boolean {
+  const { services, route } = pass.input;
+  if (services.stableSelects === revision) return true;
+  // A Service that selects none of our revisions (absent) serves nothing yet: create it at once.
+  const carried = services.stableSelects === undefined ? 0 : route.stableWeight ?? 100;
+  if (!canCarry(pass, revision, carried)) {
+    pass.condition({ type: 'Progressing', status: 'True', reason: 'WaitingForStable', message: `stable Service waits for ${revision} to have the ready replicas for ${carried} %` });
+    pass.wakeIn(CAPACITY_POLL_MS);
+    return false;
+  }
+  pass.act({ kind: 'ensureServices', stableRevision: revision, candidateRevision: services.candidateSelects ?? revision });
+  pass.wakeIn(0);
+  return false;
+}
+
+/** Points the candidate Service at `revision` once it carries nothing (or `revision` can carry it). */
+function candidateServiceOn(pass: Pass, revision: string): boolean {
+  const { services, route } = pass.input;
+  if (services.candidateSelects === revision) return true;
+  const carried = services.candidateSelects === undefined ? 0 : Math.max(route.candidateWeight ?? 0, route.mirrorPercent ?? 0);
+  if (carried > 0 && !canCarry(pass, revision, carried)) return false;
+  pass.act({ kind: 'ensureServices', stableRevision: services.stableSelects ?? pass.status.stable!.revision, candidateRevision: revision });
+  pass.wakeIn(0);
+  return false;
+}
+
+function canCarry(pass: Pass, revision: string, weight: number): boolean {
+  const full = (pass.input.spec ?? pass.status.lastValidSpec)?.replicas ?? 1;
+  return weight <= 0 || readyOf(pass, revision) >= Math.max(1, Math.ceil((weight * full) / 100));
+}
+
 // ---------------------------------------------------------------- rollout
 
-function rollout(pass: Pass, spec: RolloutSpec): void {
+function rollout(pass: Pass, spec: RolloutSpec, revision: string, frozen: boolean): void {
   const { input, status } = pass;
-  if (status.candidate?.revision !== input.specRevision) {
+  if (status.candidate?.revision !== revision) {
     const previous = status.candidate;
-    startRollout(pass, spec, previous ? 'Restarted' : 'RolloutStarted',
+    startRollout(pass, spec, revision, previous ? 'Restarted' : 'RolloutStarted',
       previous
-        ? `template changed during the rollout of ${previous.revision}; restarting from the first step with ${input.specRevision} (${spec.modelVersion})`
-        : `rolling out ${spec.modelName} ${spec.modelVersion} (${input.specRevision}) over ${status.stable!.modelVersion} (${status.stable!.revision})`);
+        ? `template changed during the rollout of ${previous.revision}; restarting from the first step with ${revision} (${spec.modelVersion})`
+        : `rolling out ${spec.modelName} ${spec.modelVersion} (${revision}) over ${status.stable!.modelVersion} (${status.stable!.revision})`);
   }
   if (status.phase === 'RolledBack' || status.phase === 'Aborted') {
-    if (!pass.fresh.retry) return returnToStable(pass, spec);
-    startRollout(pass, spec, 'Retried', `retrying the rollout of ${input.specRevision} from the first step`);
+    if (!pass.fresh.retry || frozen) return returnToStable(pass, spec);
+    startRollout(pass, spec, revision, 'Retried', `retrying the rollout of ${revision} from the first step`);
   }
   if (pass.fresh.abort) return fail(pass, spec, 'Aborted', 'AbortRequested', 'abort requested (annotation modelrollout.dev/abort)');
   if (input.breaker.tripped) return fail(pass, spec, 'RolledBack', input.breaker.reason, input.breaker.message);
   pass.condition({ type: 'Degraded', status: 'False', reason: 'AsExpected', message: '' });
-  pass.condition({ type: 'Ready', status: 'False', reason: 'RolloutInProgress', message: `candidate ${input.specRevision} is being rolled out` });
-  if (input.controls.paused) {
-    pass.transition('Paused', 'PausedByUser', 'paused (annotation modelrollout.dev/paused); weights and replicas are held');
-    pass.condition({ type: 'Paused', status: 'True', reason: 'PausedByUser', message: status.message ?? '' });
-    pass.condition({ type: 'Progressing', status: 'Unknown', reason: 'Paused', message: 'paused by user' });
-    return;
-  }
+  pass.condition({ type: 'Ready', status: 'False', reason: 'RolloutInProgress', message: `candidate ${revision} is being rolled out` });
   if (!input.route.found) return routeMissing(pass);
+  if (input.controls.paused || frozen) return hold(pass, spec, frozen);
   if (!candidateServiceReady(pass, spec)) return;
   retireOthers(pass, [status.stable!.revision, status.candidate!.revision]);
   if (spec.shadow && !status.currentStep) return shadowPhase(pass, spec);
   stepPhase(pass, spec);
 }
 
-function startRollout(pass: Pass, spec: RolloutSpec, reason: string, message: string): void {
-  const { status, input } = pass;
+/** Paused by a person, or frozen by an invalid spec: nothing advances, weights still follow capacity. */
+function hold(pass: Pass, spec: RolloutSpec, frozen: boolean): void {
+  const { status } = pass;
+  pauseWaitClock(pass);
+  const current = pass.input.route.candidateWeight ?? 0;
+  if (pass.input.services.candidateSelects === status.candidate!.revision) {
+    moveTraffic(pass, spec, { target: current, mirror: pass.input.route.mirrorPercent ?? 0, drain: false });
+  }
+  if (frozen) {
+    pass.condition({ type: 'Progressing', status: 'Unknown', reason: 'InvalidSpec', message: 'the spec is invalid: the rollout holds at its current weight (abort and pause still work) until it is fixed' });
+    return;
+  }
+  pass.transition('Paused', 'PausedByUser', 'paused (annotation modelrollout.dev/paused); weights and replicas are held');
+  pass.condition({ type: 'Paused', status: 'True', reason: 'PausedByUser', message: status.message ?? '' });
+  pass.condition({ type: 'Progressing', status: 'Unknown', reason: 'Paused', message: 'paused by user' });
+}
+
+function startRollout(pass: Pass, spec: RolloutSpec, revision: string, reason: string, message: string): void {
+  const { status } = pass;
   clearRollout(pass);
-  status.candidate = { revision: input.specRevision, modelVersion: spec.modelVersion };
+  status.candidate = { revision, modelVersion: spec.modelVersion };
   status.rolloutStartedAt = pass.now;
   pass.transition(spec.shadow ? 'Shadowing' : 'Progressing', reason, message);
   pass.condition({ type: 'Progressing', status: 'True', reason, message });
@@ -136,28 +207,31 @@ function clearRollout(pass: Pass): void {
   delete status.shadowStartedAt;
   delete status.gatePassedForStep;
   delete status.waitingSince;
+  delete status.waitedMs;
   delete status.rolloutStartedAt;
   delete status.failure;
   delete status.analysis;
+  delete status.candidateCapacityLost;
 }
 
 /**
- * The candidate Service must select the candidate revision before traffic moves. It is only re-pointed
- * while it carries no traffic, so a restart first sends everything back to stable.
+ * The candidate Service must select the candidate revision before traffic moves. It is re-pointed only
+ * while it carries no traffic: after a restart the old candidate's traffic first goes back to stable,
+ * as fast as stable's ready replicas allow.
  */
 function candidateServiceReady(pass: Pass, spec: RolloutSpec): boolean {
   const { input, status } = pass;
   const stable = status.stable!.revision;
   const candidate = status.candidate!.revision;
   if (input.services.stableSelects === stable && input.services.candidateSelects === candidate) return true;
-  const carriesTraffic = (input.route.candidateWeight ?? 0) > 0 || (input.route.mirrorPercent ?? 0) > 0;
-  if (carriesTraffic && input.services.candidateSelects !== candidate) {
-    ensureReplicas(pass, stable, spec.replicas);
-    pass.act({ kind: 'setTraffic', stableWeight: 100, candidateWeight: 0, mirrorPercent: 0 });
-  } else {
-    pass.act({ kind: 'ensureServices', stableRevision: stable, candidateRevision: candidate });
+  if (input.services.stableSelects !== stable) {
+    stableServiceOn(pass, stable);
+    return false;
   }
-  pass.wakeIn(0);
+  // A restart begins again at the first step: stable goes back to full size before traffic returns to it.
+  ensureReplicas(pass, stable, Math.max(pass.input.deployments[stable]?.desiredReplicas ?? 0, spec.replicas));
+  const idle = moveTraffic(pass, spec, { target: 0, mirror: 0, drain: false });
+  if (idle) candidateServiceOn(pass, candidate);
   return false;
 }
 
@@ -169,11 +243,11 @@ function shadowPhase(pass: Pass, spec: RolloutSpec): void {
     pass.condition({ type: 'Paused', status: 'False', reason: 'NotPaused', message: '' });
   }
   const needed = candidateReplicasFor(shadow.mirrorPercent, spec.replicas);
-  if (!candidateCapacity(pass, spec, needed, `shadow (${shadow.mirrorPercent} % mirrored)`)) return;
-  if (!candidateReady(pass, spec, needed)) return;
-  delete status.waitingSince;
+  if (!candidateCapacity(pass, spec, needed, `shadow (${shadow.mirrorPercent} % mirrored)`)) return mirrorOffUnlessReady(pass, spec, needed);
+  if (!candidateReady(pass, spec, needed)) return mirrorOffUnlessReady(pass, spec, needed);
+  endWait(pass);
   if (!routeIs(pass, 100, 0, shadow.mirrorPercent)) {
-    pass.act({ kind: 'setTraffic', stableWeight: 100, candidateWeight: 0, mirrorPercent: shadow.mirrorPercent });
+    moveTraffic(pass, spec, { target: 0, mirror: shadow.mirrorPercent, drain: false });
     status.shadowStartedAt ??= pass.now;
     return;
   }
@@ -187,9 +261,18 @@ function shadowPhase(pass: Pass, spec: RolloutSpec): void {
   pass.wakeIn(0);
 }
 
+/** A mirror the candidate can no longer serve is switched off (it comes back once the candidate is ready). */
+function mirrorOffUnlessReady(pass: Pass, spec: RolloutSpec, needed: number): void {
+  if ((pass.input.route.mirrorPercent ?? 0) > 0 && readyOf(pass, pass.status.candidate!.revision) < needed) {
+    moveTraffic(pass, spec, { target: 0, mirror: 0, drain: false });
+    delete pass.status.shadowStartedAt;
+  }
+}
+
 function stepPhase(pass: Pass, spec: RolloutSpec): void {
   const { input, status } = pass;
   if (!status.currentStep) enterStep(pass, spec, 0);
+  syncStepWithSpec(pass, spec);
   const step = status.currentStep!;
   const weight = step.weight;
   if (spec.manualGates.includes(weight) && status.gatePassedForStep !== step.index) {
@@ -197,6 +280,8 @@ function stepPhase(pass: Pass, spec: RolloutSpec): void {
       status.gatePassedForStep = step.index;
       pass.note('GateResumed', `manual gate before ${weight} % resumed`);
     } else {
+      pauseWaitClock(pass);
+      moveTraffic(pass, spec, { target: Math.min(weight, input.route.candidateWeight ?? 0), mirror: 0, drain: false });
       pass.transition('Paused', 'ManualGate', `paused before step ${step.label} (${weight} %): resume with \`kubectl modelrollout resume\` or annotation modelrollout.dev/resume`);
       pass.condition({ type: 'Paused', status: 'True', reason: 'ManualGate', message: status.message ?? '' });
       pass.condition({ type: 'Progressing', status: 'Unknown', reason: 'ManualGate', message: status.message ?? '' });
@@ -209,17 +294,16 @@ function stepPhase(pass: Pass, spec: RolloutSpec): void {
   }
 
   const needed = candidateReplicasFor(weight, spec.replicas);
-  if (!candidateCapacity(pass, spec, needed, `step ${step.label} (${weight} %)`)) return;
-  if (!candidateReady(pass, spec, needed)) return;
-  delete status.waitingSince;
-  // Traffic moves only once the candidate's ready replicas can carry it; stable shrinks only after.
-  if (!routeIs(pass, 100 - weight, weight, 0)) {
-    pass.act({ kind: 'setTraffic', stableWeight: 100 - weight, candidateWeight: weight, mirrorPercent: 0 });
-    step.trafficShiftedAt ??= pass.now;
+  const haveCapacity = candidateCapacity(pass, spec, needed, `step ${step.label} (${weight} %)`);
+  const atWeight = moveTraffic(pass, spec, { target: haveCapacity ? weight : Math.min(weight, input.route.candidateWeight ?? 0), mirror: 0, drain: false });
+  if (!haveCapacity) return;
+  if (!atWeight) {
+    delete step.trafficShiftedAt;
+    candidateReady(pass, spec, needed);
     return;
   }
+  endWait(pass);
   step.trafficShiftedAt ??= pass.now;
-  ensureReplicas(pass, status.stable!.revision, stableReplicasFor(100 - weight, spec.replicas));
 
   const verdict = input.analysis;
   if (verdict.result === 'fail') return fail(pass, spec, 'RolledBack', verdict.reason, `step ${step.label} (${weight} %) analysis failed: ${verdict.message}`);
@@ -230,6 +314,20 @@ function stepPhase(pass: Pass, spec: RolloutSpec): void {
   pass.note('StepPassed', `step ${step.label} (${weight} %) passed${skip ? ' (promoted by user)' : ''}`);
   enterStep(pass, spec, step.index + 1);
   pass.wakeIn(0);
+}
+
+/** strategy.steps may change mid-rollout: the position is re-derived from the current step's weight. */
+function syncStepWithSpec(pass: Pass, spec: RolloutSpec): void {
+  const { status } = pass;
+  const step = status.currentStep!;
+  const next = rederiveStep(step, spec.steps);
+  if (next.index === step.index && next.weight === step.weight && next.label === step.label) return;
+  if (status.gatePassedForStep === step.index) {
+    if (next.weight === step.weight) status.gatePassedForStep = next.index;
+    else delete status.gatePassedForStep;
+  }
+  status.currentStep = next;
+  pass.note('StepsChanged', `strategy.steps is now [${spec.steps.join(', ')}]; the rollout at ${step.weight} % continues at step ${next.label} (${next.weight} %)`);
 }
 
 function enterStep(pass: Pass, spec: RolloutSpec, index: number): void {
@@ -266,6 +364,11 @@ function analysisPassed(pass: Pass): boolean {
   return false;
 }
 
+/**
+ * The last step (100 %) has baked. The candidate becomes stable; steady() then points the stable
+ * Service at it (it carries 0 % now), moves traffic over and retires the old revision — one safe
+ * write per observed state.
+ */
 function promote(pass: Pass, spec: RolloutSpec): void {
   const { status } = pass;
   const candidate = status.candidate!;
@@ -278,11 +381,104 @@ function promote(pass: Pass, spec: RolloutSpec): void {
   steady(pass, spec);
 }
 
-// ---------------------------------------------------------------- GPUs and readiness
+// ---------------------------------------------------------------- traffic and capacity
+
+interface TrafficGoal {
+  /** Candidate weight wanted. */
+  target: number;
+  mirror: number;
+  /** A failing candidate: its traffic leaves at once, whatever stable can carry. */
+  drain: boolean;
+}
 
 /**
- * Makes room for `needed` candidate replicas. Extra replicas must fit the free GPUs of schedulable
- * nodes; failing that, stable may shrink to what its *current* traffic share needs. Otherwise hold.
+ * Moves the route toward the goal as far as ready replicas allow (capacity.ts), and sizes both sides:
+ * each keeps the replicas for the larger of its share before and after this pass, so traffic always
+ * moves onto replicas that are already ready and away from ones that are still there.
+ * Returns true when the route is at the goal.
+ */
+function moveTraffic(pass: Pass, spec: RolloutSpec, goal: TrafficGoal): boolean {
+  const { input, status } = pass;
+  const route = input.route;
+  if (!route.found) return false;
+  const stableSide = input.services.stableSelects;
+  const candidateSide = input.services.candidateSelects;
+  const current = route.candidateWeight ?? 0;
+  const choice = candidateSide && candidateSide !== stableSide
+    ? chooseCandidateWeight({ current, target: goal.target, candidateReady: readyOf(pass, candidateSide), stableReady: stableSide ? readyOf(pass, stableSide) : 0, fullReplicas: spec.replicas, drainCandidate: goal.drain })
+    : { candidateWeight: goal.target };
+  const next = choice.candidateWeight;
+  const mirror = candidateSide && readyOf(pass, candidateSide) >= candidateReplicasFor(goal.mirror, spec.replicas) ? goal.mirror : 0;
+  if (route.stableWeight !== 100 - next || current !== next || (route.mirrorPercent ?? 0) !== mirror) {
+    pass.act({ kind: 'setTraffic', stableWeight: 100 - next, candidateWeight: next, mirrorPercent: mirror });
+  }
+  if (next < current && choice.limitedBy !== 'drain' && next !== goal.target) recordCapacityLoss(pass, current, next, choice.limitedBy);
+  sizeSides(pass, spec, current, next, stableSide, candidateSide);
+  const atGoal = next === goal.target && mirror === goal.mirror && current === next && (route.mirrorPercent ?? 0) === mirror && route.stableWeight === 100 - next;
+  if (!atGoal) {
+    pass.wakeIn(next === current ? CAPACITY_POLL_MS : 0);
+    if (goal.target < current) reportReturn(pass, spec, next, stableSide);
+  }
+  if (atGoal && goal.target === 0) delete status.returnToStable;
+  return atGoal;
+}
+
+/** Stable side: its share of the larger stable weight; candidate side: its share of the larger candidate weight. */
+function sizeSides(pass: Pass, spec: RolloutSpec, current: number, next: number, stableSide: string | undefined, candidateSide: string | undefined): void {
+  const { status } = pass;
+  const stable = status.stable!.revision;
+  const stableShare = spec.stableScale === 'Full' ? spec.replicas : stableReplicasFor(100 - Math.min(current, next), spec.replicas);
+  const planned = plannedReplicas(pass, stable);
+  const desired = planned ?? (pass.input.deployments[stable]?.exists ? pass.input.deployments[stable]!.desiredReplicas : 0);
+  // Grow to the share at once; shrink only when nothing else in this pass sized stable (a return to
+  // stable, or GPUs freed for the candidate) and the stable Service already selects it.
+  if (desired < stableShare) ensureReplicas(pass, stable, stableShare);
+  else if (desired > stableShare && planned === undefined && stableSide === stable) ensureReplicas(pass, stable, stableShare);
+  if (candidateSide && candidateSide !== stable && candidateSide !== status.candidate?.revision) {
+    const keep = Math.max(current, next);
+    const dep = pass.input.deployments[candidateSide];
+    if (dep?.exists) ensureReplicas(pass, candidateSide, keep > 0 ? Math.min(dep.desiredReplicas, candidateReplicasFor(keep, spec.replicas)) : 0);
+  }
+}
+
+/** Replicas this pass already decided for the revision (even when that needed no write), if any. */
+function plannedReplicas(pass: Pass, revision: string): number | undefined {
+  return pass.sized.get(revision);
+}
+
+function recordCapacityLoss(pass: Pass, from: number, to: number, why: 'capacity' | 'overload' | undefined): void {
+  const { status, input } = pass;
+  const candidate = input.services.candidateSelects ?? '';
+  if (candidate !== status.candidate?.revision) return;
+  status.candidateCapacityLost = (status.candidateCapacityLost ?? 0) + 1;
+  const ready = readyOf(pass, candidate);
+  pass.note('CandidateCapacityLost',
+    `candidate ${candidate} has ${ready} ready replica(s), too few for ${from} %; its weight drops to ${to} %${why === 'overload' ? ' (stable is short too: traffic split by ready replicas)' : ''}`, 'Warning');
+}
+
+/** status.returnToStable: how far traffic is from 100 % stable and how long stable is expected to take. */
+function reportReturn(pass: Pass, spec: RolloutSpec, next: number, stableSide: string | undefined): void {
+  const { status } = pass;
+  const dep = stableSide ? pass.input.deployments[stableSide] : undefined;
+  const ready = dep?.readyReplicas ?? 0;
+  const since = status.returnToStable?.since ?? pass.now;
+  const elapsed = (pass.input.now.getTime() - Date.parse(since)) / 1000;
+  const perPod = dep?.readySeconds;
+  const expectedSeconds = perPod === undefined ? undefined : Math.max(0, Math.ceil(perPod - elapsed));
+  status.returnToStable = {
+    since,
+    candidateWeight: next,
+    stableReady: ready,
+    stableNeeded: spec.replicas,
+    ...(expectedSeconds !== undefined ? { expectedSeconds } : {}),
+    message: `traffic returns to stable as its replicas become ready: ${ready}/${spec.replicas} ready, candidate still carries ${next} %` +
+      (expectedSeconds !== undefined ? `; about ${expectedSeconds} s more (stable pods have taken ${Math.round(perPod!)} s to become ready)` : ''),
+  };
+}
+
+/**
+ * Makes room for `needed` candidate replicas. Extra replicas must fit the free GPUs of nodes the
+ * template can use; failing that, stable may shrink to what its *current* traffic share needs. Otherwise hold.
  */
 function candidateCapacity(pass: Pass, spec: RolloutSpec, needed: number, what: string): boolean {
   const { input, status } = pass;
@@ -300,13 +496,13 @@ function candidateCapacity(pass: Pass, spec: RolloutSpec, needed: number, what: 
     return true;
   }
   const stable = input.deployments[status.stable!.revision];
-  const stableFloor = stableReplicasFor(input.route.stableWeight ?? 100, spec.replicas);
+  const stableFloor = spec.stableScale === 'Full' ? spec.replicas : stableReplicasFor(input.route.stableWeight ?? 100, spec.replicas);
   const freeable = stable ? Math.max(0, stable.desiredReplicas - stableFloor) : 0;
   // A freed stable replica makes room for candidates only if a candidate fits in its GPUs.
   const perFreed = stable && spec.gpusPerReplica <= stable.gpusPerReplica ? Math.floor(stable.gpusPerReplica / spec.gpusPerReplica) : 0;
   if (perFreed > 0 && fit + freeable * perFreed >= extra) {
     const release = Math.ceil((extra - fit) / perFreed);
-    pass.act({ kind: 'scaleDeployment', revision: stable!.revision, replicas: stable!.desiredReplicas - release });
+    ensureReplicas(pass, stable!.revision, stable!.desiredReplicas - release);
     pass.note('GPUsFreed', `scaled stable from ${stable!.desiredReplicas} to ${stable!.desiredReplicas - release} replica(s) (its traffic share needs ${stableFloor}) to free GPUs for ${what}`);
     ensureReplicas(pass, candidate, needed);
     return true;
@@ -315,7 +511,7 @@ function candidateCapacity(pass: Pass, spec: RolloutSpec, needed: number, what: 
   const freeableGpus = freeable * (stable?.gpusPerReplica ?? 0);
   return waiting(pass, spec, 'InsufficientGPU',
     `${what} needs ${extra} more candidate replica(s) × ${spec.gpusPerReplica} ${spec.gpuResource} = ${extra * spec.gpusPerReplica} GPUs; ` +
-    `${free} free on schedulable nodes (room for ${fit} replica(s)), ${freeableGpus} more can be freed from stable without taking capacity from its traffic`);
+    `${free} free on nodes the template can be scheduled on (room for ${fit} replica(s)), ${freeableGpus} more can be freed from stable without taking capacity from its traffic`);
 }
 
 function candidateReady(pass: Pass, spec: RolloutSpec, needed: number): boolean {
@@ -326,11 +522,14 @@ function candidateReady(pass: Pass, spec: RolloutSpec, needed: number): boolean 
   return waiting(pass, spec, 'WaitingForCandidate', `candidate ${ready}/${needed} replica(s) ready${problems}`);
 }
 
-/** Waiting for GPUs or readiness counts against progressDeadline; past it the rollout aborts. */
+/**
+ * Waiting for GPUs or readiness counts against progressDeadline; past it the rollout aborts. Only
+ * time spent actively waiting counts: pauses (by a person, a gate, analysis) stop the clock.
+ */
 function waiting(pass: Pass, spec: RolloutSpec, reason: string, message: string): false {
   const { status } = pass;
   status.waitingSince ??= pass.now;
-  const waitedMs = pass.input.now.getTime() - Date.parse(status.waitingSince);
+  const waitedMs = (status.waitedMs ?? 0) + pass.input.now.getTime() - Date.parse(status.waitingSince);
   if (waitedMs >= spec.progressDeadlineMs) {
     fail(pass, spec, 'Aborted', 'ProgressDeadlineExceeded', `no progress within ${Math.round(spec.progressDeadlineMs / 1000)} s: ${message}`);
     return false;
@@ -340,36 +539,60 @@ function waiting(pass: Pass, spec: RolloutSpec, reason: string, message: string)
   return false;
 }
 
+/** A pause stops the progress-deadline clock; the time waited so far is kept. */
+function pauseWaitClock(pass: Pass): void {
+  const { status } = pass;
+  if (!status.waitingSince) return;
+  status.waitedMs = (status.waitedMs ?? 0) + Math.max(0, pass.input.now.getTime() - Date.parse(status.waitingSince));
+  delete status.waitingSince;
+}
+
+function endWait(pass: Pass): void {
+  delete pass.status.waitingSince;
+  delete pass.status.waitedMs;
+}
+
 // ---------------------------------------------------------------- failure and return to stable
 
 function fail(pass: Pass, spec: RolloutSpec, phase: 'RolledBack' | 'Aborted', reason: string, message: string): void {
   pass.status.failure = { reason, message, at: pass.now };
-  delete pass.status.waitingSince;
+  endWait(pass);
   pass.transition(phase, reason, `${phase === 'RolledBack' ? 'rolled back' : 'aborted'}: ${message}`);
   returnToStable(pass, spec);
 }
 
-/** Traffic back to 100 % stable at once (stable scaled to full in the same pass), then the candidate to zero. */
+/**
+ * Back to 100 % stable. Stable is scaled to full at once; traffic follows as its replicas become
+ * ready. A rolled-back candidate (analysis or the breaker found it failing) is drained at once
+ * instead: its requests fail, and a queue on stable is the lesser harm. The candidate keeps its
+ * replicas until its traffic has left, then goes to zero.
+ */
 function returnToStable(pass: Pass, spec: RolloutSpec): void {
-  const { input, status } = pass;
+  const { status } = pass;
   const stable = status.stable!.revision;
   ensureReplicas(pass, stable, spec.replicas);
-  if (input.route.found && !routeIs(pass, 100, 0, 0)) {
-    pass.act({ kind: 'setTraffic', stableWeight: 100, candidateWeight: 0, mirrorPercent: 0 });
-    pass.wakeIn(0);
-  } else if (input.route.found) {
-    for (const dep of Object.values(input.deployments)) {
+  const back = pass.input.route.found && moveTraffic(pass, spec, { target: 0, mirror: 0, drain: status.phase === 'RolledBack' });
+  if (back) {
+    for (const dep of Object.values(pass.input.deployments)) {
       if (dep.revision !== stable && dep.exists && dep.desiredReplicas > 0) pass.act({ kind: 'scaleDeployment', revision: dep.revision, replicas: 0 });
     }
+  } else if (pass.input.services.candidateSelects === status.candidate?.revision) {
+    const dep = pass.input.deployments[status.candidate!.revision];
+    const keep = candidateReplicasFor(Math.max(pass.input.route.candidateWeight ?? 0, 1), spec.replicas);
+    if (dep?.exists && dep.desiredReplicas > keep) ensureReplicas(pass, dep.revision, keep);
   }
   const failure = status.failure;
   pass.condition({ type: 'Degraded', status: 'True', reason: failure?.reason ?? status.phase ?? 'RolledBack', message: failure?.message ?? '' });
-  pass.condition({ type: 'Progressing', status: 'False', reason: status.phase ?? 'RolledBack', message: 'traffic is back on stable; change the template or retry (annotation modelrollout.dev/retry)' });
+  pass.condition({ type: 'Progressing', status: 'False', reason: status.phase ?? 'RolledBack', message: back ? 'traffic is back on stable; change the template or retry (annotation modelrollout.dev/retry)' : status.returnToStable?.message ?? 'traffic is moving back to stable' });
   pass.condition({ type: 'Ready', status: 'False', reason: status.phase ?? 'RolledBack', message: `candidate ${status.candidate?.revision ?? ''} was ${status.phase === 'Aborted' ? 'aborted' : 'rolled back'}: ${failure?.message ?? ''}` });
   pass.condition({ type: 'Paused', status: 'False', reason: 'NotPaused', message: '' });
 }
 
 // ---------------------------------------------------------------- helpers
+
+function readyOf(pass: Pass, revision: string): number {
+  return pass.input.deployments[revision]?.readyReplicas ?? 0;
+}
 
 function routeIs(pass: Pass, stableWeight: number, candidateWeight: number, mirrorPercent: number): boolean {
   const r = pass.input.route;
@@ -383,11 +606,14 @@ function routeMissing(pass: Pass): void {
   pass.wakeIn(ROUTE_MISSING_POLL_MS);
 }
 
-/** Create the revision's Deployment or set its replicas, unless it already is so. */
+/** Create the revision's Deployment or set its replicas, unless it already is so (the last call in a pass wins). */
 function ensureReplicas(pass: Pass, revision: string, replicas: number): void {
   const dep = pass.input.deployments[revision];
+  const have = plannedReplicas(pass, revision) ?? (dep?.exists ? dep.desiredReplicas : undefined);
+  pass.sized.set(revision, replicas);
+  if (have === replicas) return;
   if (!dep?.exists) pass.act({ kind: 'ensureDeployment', revision, replicas });
-  else if (dep.desiredReplicas !== replicas) pass.act({ kind: 'scaleDeployment', revision, replicas });
+  else pass.act({ kind: 'scaleDeployment', revision, replicas });
 }
 
 /**

@@ -11,6 +11,8 @@ export type ControlName = keyof HandledControls;
 export class Pass {
   readonly status: RolloutStatus;
   readonly actions: Action[] = [];
+  /** Replicas decided for each revision in this pass, whether or not that needed a write. */
+  readonly sized = new Map<string, number>();
   private requeueAfterMs: number | undefined;
   /** Edge-triggered controls that arrived since the last pass; consumed whether or not they apply. */
   readonly fresh: Record<ControlName, boolean>;
@@ -69,6 +71,38 @@ export class Pass {
   }
 
   finish(): Decision {
-    return { status: this.status, actions: this.actions, requeueAfterMs: this.requeueAfterMs };
+    return { status: this.status, actions: safeOrder(this.actions, this.input), requeueAfterMs: this.requeueAfterMs };
   }
+}
+
+/**
+ * The order that makes every prefix of a pass's writes safe (the operator may die after any of them):
+ * scale up → re-point Services (only idle ones are re-pointed) → shift traffic (only onto ready
+ * replicas) → scale down and delete → release the finalizer. Of several plans for one Deployment the
+ * last wins. Events go last: they inform, they protect nothing.
+ */
+export function safeOrder(actions: readonly Action[], input: DecideInput): Action[] {
+  const lastPlan = new Map<string, number>();
+  const keyOf = (a: Action): string | undefined =>
+    a.kind === 'ensureDeployment' || a.kind === 'scaleDeployment' ? `deployment/${a.revision}` : a.kind === 'setTraffic' || a.kind === 'ensureServices' ? a.kind : undefined;
+  actions.forEach((a, i) => {
+    const key = keyOf(a);
+    if (key) lastPlan.set(key, i);
+  });
+  const rank = (a: Action): number => {
+    switch (a.kind) {
+      case 'ensureDeployment': return 0;
+      case 'scaleDeployment': return a.replicas > (input.deployments[a.revision]?.desiredReplicas ?? 0) ? 0 : 3;
+      case 'ensureServices': return 1;
+      case 'setTraffic': return 2;
+      case 'deleteDeployment': return 3;
+      case 'removeFinalizer': return 4;
+      case 'event': return 5;
+    }
+  };
+  return actions
+    .map((a, i) => ({ a, i }))
+    .filter(({ a, i }) => { const key = keyOf(a); return key === undefined || lastPlan.get(key) === i; })
+    .sort((x, y) => rank(x.a) - rank(y.a) || x.i - y.i)
+    .map(({ a }) => a);
 }

@@ -19,6 +19,7 @@ export interface StoredSpec {
     progressDeadline?: string;
     manualGates?: number[];
     shadow?: { mirrorPercent?: number; duration?: string };
+    stableScale?: string;
   };
   analysis?: unknown;
 }
@@ -56,6 +57,8 @@ export function parseSpec(stored: StoredSpec): ParsedSpec {
     const durationMs = durationField('spec.strategy.shadow.duration', strategy.shadow.duration ?? '10m', errors);
     shadow = { mirrorPercent, durationMs: durationMs ?? 0 };
   }
+  const stableScale = strategy.stableScale ?? 'Dynamic';
+  if (stableScale !== 'Dynamic' && stableScale !== 'Full') errors.push(`spec.strategy.stableScale: "${stableScale}" must be Dynamic or Full`);
   const replicas = stored.replicas ?? 1;
   if (!Number.isInteger(replicas) || replicas < 1) errors.push(`spec.replicas: ${replicas} must be an integer ≥ 1`);
   const gpusPerReplica = stored.gpu?.perReplica ?? 1;
@@ -80,6 +83,7 @@ export function parseSpec(stored: StoredSpec): ParsedSpec {
       progressDeadlineMs: progressDeadlineMs!,
       manualGates,
       shadow,
+      stableScale: stableScale as RolloutSpec['stableScale'],
     },
   };
 }

@@ -30,6 +30,12 @@ export interface RolloutSpec {
   progressDeadlineMs: number;
   manualGates: number[];
   shadow: ShadowSpec | undefined;
+  /**
+   * `Dynamic` (default): stable shrinks to its traffic share as the candidate grows, freeing GPUs; an
+   * abort then waits for stable to become ready again. `Full`: stable stays at `replicas` throughout
+   * (Argo Rollouts' default), so an abort is instant, at the cost of up to twice the GPUs.
+   */
+  stableScale: 'Dynamic' | 'Full';
 }
 
 export interface Condition {
@@ -85,8 +91,16 @@ export interface RolloutStatus {
   shadowStartedAt?: string;
   /** A manual gate passed for this step index (resume was given). */
   gatePassedForStep?: number;
-  /** Start of the current wait for GPUs or readiness; the progress deadline counts from here. */
+  /** Start of the current stretch of active waiting for GPUs or readiness. */
   waitingSince?: string;
+  /** Active waiting before the current stretch (ms); pauses are not counted. progressDeadline applies to the sum. */
+  waitedMs?: number;
+  /** The last spec that passed validation: an invalid spec mid-rollout still lets abort, pause and the breaker act on it. */
+  lastValidSpec?: RolloutSpec;
+  /** While traffic moves back to stable at the pace of stable's ready replicas. */
+  returnToStable?: ReturnToStable;
+  /** Times the candidate's weight was lowered because its ready replicas could not carry it. */
+  candidateCapacityLost?: number;
   rolloutStartedAt?: string;
   weights?: { stable: number; candidate: number; mirrorPercent?: number };
   replicas?: { stable: ReplicaCount; candidate: ReplicaCount };
@@ -97,6 +111,17 @@ export interface RolloutStatus {
   analysis?: AnalysisStatus;
   /** Set by analysis when it trips; kept so the reason stays visible. */
   failure?: { reason: string; message: string; at: string };
+}
+
+export interface ReturnToStable {
+  since: string;
+  /** Candidate weight still in place (percent). */
+  candidateWeight: number;
+  stableReady: number;
+  stableNeeded: number;
+  /** Seconds until stable is expected to carry 100 %, from how long its pods have taken to become ready; absent when unknown. */
+  expectedSeconds?: number;
+  message: string;
 }
 
 export interface ReplicaCount {
@@ -110,6 +135,8 @@ export interface DeploymentObservation {
   exists: boolean;
   desiredReplicas: number;
   readyReplicas: number;
+  /** Median seconds its ready pods took from creation to Ready; undefined when none is ready yet. */
+  readySeconds?: number;
   /** GPUs each of its pods asks for (read from its pod template). */
   gpusPerReplica: number;
   /** Why pods of this revision cannot become ready, when the controller could tell (Unschedulable, CrashLoopBackOff, ...). */
