@@ -15,7 +15,7 @@ export interface InvariantSamplerOptions {
   namespace: string;
   /** ModelRollout whose managed rule is checked. */
   rollout: string;
-  /** How long an event waits for events of other watches with a lower resourceVersion. Default 1000 ms. */
+  /** How long an event waits for events of other watches with a lower resourceVersion. Default 2000 ms. */
   watermarkMs?: number;
   now?: () => number;
 }
@@ -77,7 +77,7 @@ export class InvariantSampler {
 
   private constructor(private readonly kc: k8s.KubeConfig, private readonly opts: InvariantSamplerOptions) {
     this.checker = new InvariantChecker(opts.rollout);
-    this.watermarkMs = opts.watermarkMs ?? 1000;
+    this.watermarkMs = opts.watermarkMs ?? 2000;
     this.now = opts.now ?? Date.now;
   }
 
