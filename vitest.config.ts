@@ -8,7 +8,7 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
-          include: ['operator/src/**/*.test.ts', 'inference-image/src/**/*.test.ts'],
+          include: ['operator/src/**/*.test.ts', 'inference-image/src/**/*.test.ts', 'test/env/**/*.test.ts'],
         },
       },
       {

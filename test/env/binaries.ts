@@ -15,7 +15,7 @@ export interface ControlPlaneBinaries {
   kubeControllerManager: string;
   kubeScheduler: string;
   kwok: string;
-  /** kwok's Stage definitions (node heartbeat, pod ready, ...) from the same kwok version. */
+  /** kwok's Stage definitions from the same kwok version; only its Node stages are used (see kwok-stages.ts). */
   kwokStages: string;
 }
 

@@ -8,6 +8,7 @@ import * as k8s from '@kubernetes/client-node';
 import { ensureBinaries, type ControlPlaneBinaries } from './binaries.js';
 import { installCrds, defaultCrdFiles } from './crds.js';
 import { createGpuNodes, type GpuNodeOptions } from './gpu-nodes.js';
+import { writeKwokStages } from './kwok-stages.js';
 import { freePorts } from './ports.js';
 import { ProcessGroup, tail } from './process-group.js';
 
@@ -61,7 +62,8 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
     fs.writeFileSync(kubeconfigPath, kubeconfigYaml(server, caFile, files.token));
     log(`kube-apiserver ready at ${server} after ${Date.now() - started} ms`);
 
-    startControllers(processes, bins, kubeconfigPath, files, caFile, kcmPort, schedPort, kwokPort, detached);
+    const kwokStages = writeKwokStages(bins.kwokStages, dir);
+    startControllers(processes, { ...bins, kwokStages }, kubeconfigPath, files, caFile, kcmPort, schedPort, kwokPort, detached);
     if (!detached) processes.armWatchdog(process.pid);
 
     const kc = loadKubeConfig(kubeconfigPath);
