@@ -15,7 +15,7 @@ import { kubeConfig, testNamespace, waitUntil } from './support.js';
 const kc = kubeConfig();
 const kubeconfigPath = inject('kubeconfigPath');
 /** Per-pod readiness delay: a GPU pod loading its model (minutes in production; enough here to matter). */
-const READY_DELAY_S = 12;
+const READY_DELAY_S = Number(process.env.MODELROLLOUT_TEST_READY_DELAY_SECONDS ?? 12);
 const undo: (() => Promise<void>)[] = [];
 afterEach(async () => {
   for (const u of undo.splice(0).reverse()) await u();

@@ -100,7 +100,8 @@ describe.each(['gateway-api', 'istio'] as const)('ModelRollout operator with %s'
 
   it('never moves traffic to a candidate whose pods stay Unschedulable, and aborts at the deadline', async () => {
     const { fx } = await stableRollout(router, 'mro-unsched', { strategy: { stepDuration: '1s', progressDeadline: '6s' } });
-    await fx.patch({ spec: { model: { name: 'wan-t2v', version: 'v2' }, template: { spec: { nodeSelector: { pool: 'does-not-exist' }, containers: [{ name: 'server', image: 'example.invalid/t2v:v2' }] } } } });
+    // More CPU than any node has: GPUs fit (the operator's check passes) but the scheduler refuses the pods.
+    await fx.patch({ spec: { model: { name: 'wan-t2v', version: 'v2' }, template: { spec: { containers: [{ name: 'server', image: 'example.invalid/t2v:v2', resources: { requests: { cpu: '1000' } } }] } } } });
     const waiting = await fx.waitFor('waiting for candidate', (r) => /Unschedulable/.test(fx.condition(r, 'Progressing')?.message ?? ''));
     expect(waiting.status?.weights?.candidate).toBe(0);
     const aborted = await fx.waitFor('aborted', (r) => r.status?.phase === 'Aborted');
