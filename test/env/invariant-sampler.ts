@@ -89,7 +89,7 @@ export class InvariantSampler {
   }
 
   private async begin(): Promise<void> {
-    const lists = await Promise.all(RESOURCES.map(async (r) => ({ r, list: await r.list(this.kc, this.opts.namespace) })));
+    const lists = await Promise.all(RESOURCES.map(async (r) => ({ r, list: await retryOn429(() => r.list(this.kc, this.opts.namespace)) })));
     const seed: ClusterEvent[] = [];
     for (const { r, list } of lists) {
       const rv = BigInt(list.metadata?.resourceVersion ?? '0');
@@ -174,4 +174,16 @@ export class InvariantSampler {
 
 function byRevision(a: ClusterEvent, b: ClusterEvent): number {
   return a.resourceVersion < b.resourceVersion ? -1 : a.resourceVersion > b.resourceVersion ? 1 : 0;
+}
+
+/** A freshly started API server answers 429 ("storage is (re)initializing") for a moment: wait as it asks. */
+async function retryOn429<T>(call: () => Promise<T>, attempts = 30): Promise<T> {
+  for (let i = 1; ; i++) {
+    try {
+      return await call();
+    } catch (err) {
+      if ((err as k8s.ApiException<unknown>).code !== 429 || i >= attempts) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+    }
+  }
 }
