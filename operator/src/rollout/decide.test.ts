@@ -632,6 +632,7 @@ describe('decide: traffic never outruns ready capacity (slow pods, lost pods)', 
     w.step();
     expect(w.status.currentStep).toMatchObject({ index: 0, weight: 50, label: '1/2' });
     expect(w.status.history?.some((h) => h.reason === 'StepsChanged')).toBe(true);
+    expect(w.status.history?.find((h) => h.reason === 'StrategyChanged')?.message).toContain('steps [1,5,20,50,100] → [50,100]');
     expect(w.status.stable?.revision).toBe(STABLE);
     const weights: number[] = [];
     w.run((x) => {

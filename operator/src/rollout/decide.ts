@@ -25,6 +25,8 @@ export function decide(input: DecideInput): Decision {
   if (!input.spec) return invalid(pass);
   pass.condition({ type: 'InvalidSpec', status: 'False', reason: 'SpecValid', message: '' });
   const spec = input.spec;
+  const changed = pass.status.candidate && pass.status.lastValidSpec ? strategyChanges(pass.status.lastValidSpec, spec) : [];
+  if (changed.length > 0) pass.note('StrategyChanged', `spec changed mid-rollout and is re-read from the current step: ${changed.join('; ')}`);
   pass.status.lastValidSpec = spec;
   if (!pass.status.stable) {
     pass.status.stable = { revision: input.specRevision, modelVersion: spec.modelVersion };
@@ -34,6 +36,14 @@ export function decide(input: DecideInput): Decision {
   else rollout(pass, spec, input.specRevision, false);
   summarise(pass, spec);
   return pass.finish();
+}
+
+/** What changed between two specs in what drives a rollout (not the template: that is a new revision). */
+function strategyChanges(before: RolloutSpec, after: RolloutSpec): string[] {
+  const fields: (keyof RolloutSpec)[] = ['replicas', 'steps', 'stepDurationMs', 'progressDeadlineMs', 'manualGates', 'shadow', 'stableScale'];
+  return fields
+    .filter((f) => JSON.stringify(before[f]) !== JSON.stringify(after[f]))
+    .map((f) => `${f} ${JSON.stringify(before[f]) ?? 'unset'} → ${JSON.stringify(after[f]) ?? 'unset'}`);
 }
 
 // ---------------------------------------------------------------- deletion and invalid specs
