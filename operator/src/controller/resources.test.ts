@@ -23,6 +23,6 @@ describe('the pod identity', () => {
     ]);
     expect(Object.keys(IDENTITY_ENV)).toEqual(['MODELROLLOUT_REVISION', 'MODELROLLOUT_NAME', 'MODELROLLOUT_NAMESPACE']);
     // The spec's own template is not modified.
-    expect(rollout.spec.template.spec!.containers[0]!.env).toHaveLength(2);
+    expect((rollout.spec.template as { spec: { containers: { env: unknown[] }[] } }).spec.containers[0]!.env).toHaveLength(2);
   });
 });
