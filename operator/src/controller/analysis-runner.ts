@@ -160,9 +160,11 @@ export class AnalysisRunner {
       if (requests?.kind === 'value' && result.samples === undefined) result.samples = Math.round(requests.value);
       results.push(result);
       this.record(state, 'step', result, now);
-      checked[rule.name] = candidate.kind === 'noData' || (candidate.kind === 'counts' && Math.round(candidate.trials) === 0)
+      const candidateMissing = candidate.kind === 'noData' || (candidate.kind === 'counts' && Math.round(candidate.trials) === 0);
+      checked[rule.name] = candidateMissing
         ? noDataCheck(renderQuery(rule.counts?.trials ?? rule.query, candidateVars), candidate)
-        : undefined;
+        // The candidate has data but the relative bound's baseline does not (no series, NaN, too few requests).
+        : result.verdict === 'noData' ? { query: renderQuery(rule.counts?.trials ?? rule.query, vars('stable', window)), why: `no stable baseline (${result.message})` } : undefined;
     }
     const noData = trackNoData(state, checked, now, config.noData);
     const failed = results.find((r) => r.verdict === 'fail');
