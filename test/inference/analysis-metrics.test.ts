@@ -25,6 +25,8 @@ beforeAll(async () => {
   });
   prometheus = await startPrometheus([`127.0.0.1:${rt.port}`]);
   await prometheus.waitForSeries(`t2v_requests_total{modelrollout_revision="${identity.revision}"}`);
+  // increase() needs two samples of a series.
+  await scrapedAfter(Date.now());
 });
 
 afterAll(async () => {
@@ -40,7 +42,9 @@ async function query(promql: string) {
 
 async function scrapedAfter(since: number): Promise<void> {
   // The next scrape after `since` (1 s interval): its timestamp shows in the `up` sample.
+  const deadline = Date.now() + 30_000;
   for (;;) {
+    if (Date.now() > deadline) throw new Error(`no scrape of the runtime after ${new Date(since).toISOString()} within 30 s`);
     const body = (await (await fetch(`${prometheus.address}/api/v1/query?query=up`)).json()) as { data: { result: { value: [number, string] }[] } };
     if ((body.data.result[0]?.value[0] ?? 0) * 1000 > since + 1000) return;
     await new Promise((r) => setTimeout(r, 200));
