@@ -23,7 +23,6 @@ const lowRateRuns = Number(process.argv[3] ?? 3);
 const INTERVAL_S = 10;
 const BREAKER_INTERVAL_S = 2;
 const BREAKER_WINDOW_S = 10;
-const LOW_RATE_WINDOW_S = 60;
 const MRO = { group: 'modelrollout.dev', version: 'v1alpha1', plural: 'modelrollouts' };
 const ROUTE = { group: 'gateway.networking.k8s.io', version: 'v1', plural: 'httproutes' };
 const mergePatch = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
@@ -121,7 +120,8 @@ async function severeRun(run: number): Promise<number> {
 
 async function lowRateRun(run: number): Promise<{ requests: number; seconds: number }> {
   const ns = `detect-low-${run}`;
-  const rollout = await healthyRollout(ns, { breakerWindow: `${LOW_RATE_WINDOW_S}s` }, () => ({ requestsPerSecond: 0.1, errorRate: 1, latencySeconds: 30 }));
+  // The same 10 s breaker window: with fewer than minRequests in it, counts look back over the whole step.
+  const rollout = await healthyRollout(ns, { breakerWindow: `${BREAKER_WINDOW_S}s` }, () => ({ requestsPerSecond: 0.1, errorRate: 1, latencySeconds: 30 }));
   try {
     const restoredAt = await waitFor(`${ns}: the route back at 100/0 after failed requests (see ${logFile})`, async () => ((await rollout.candidateWeight()) === 0 ? Date.now() : undefined), 180_000, 50);
     const served = standIn.served(ns).filter((r) => r.revision === rollout.candidateRevision && r.at <= restoredAt);
@@ -155,7 +155,7 @@ try {
   if (low.length > 0) {
     const worst = low.reduce((w, r) => (r.seconds > w.seconds ? r : w));
     const mean = low.reduce((a, r) => a + r.seconds, 0) / low.length;
-    console.log(`\nlow rate (1 request / 10 s, every one failing) over ${low.length} runs: requests ${low.map((r) => r.requests).join(', ')}; mean ${mean.toFixed(2)} s, worst ${worst.seconds.toFixed(2)} s = ${(worst.seconds / BREAKER_INTERVAL_S).toFixed(2)} × breakerInterval (${BREAKER_INTERVAL_S} s), breakerWindow ${LOW_RATE_WINDOW_S} s`);
+    console.log(`\nlow rate (1 request / 10 s, every one failing) over ${low.length} runs: requests ${low.map((r) => r.requests).join(', ')}; mean ${mean.toFixed(2)} s, worst ${worst.seconds.toFixed(2)} s = ${(worst.seconds / BREAKER_INTERVAL_S).toFixed(2)} × breakerInterval (${BREAKER_INTERVAL_S} s), breakerWindow ${BREAKER_WINDOW_S} s`);
   }
 } finally {
   operator.kill('SIGKILL');

@@ -68,7 +68,9 @@ export class AnalysisRunner {
         revision: ref.revision, stableRevision: status.stable?.revision ?? '', candidateRevision: candidate.revision, role, intervalMs,
       };
     };
-    const breaker = await this.breaker(config, provider, vars, state, now);
+    const shiftedAt = status.currentStep ? status.currentStep.trafficShiftedAt : status.shadowStartedAt;
+    const stepElapsedMs = shiftedAt ? now.getTime() - Date.parse(shiftedAt) : 0;
+    const breaker = await this.breaker(config, provider, vars, state, stepElapsedMs, now);
     const analysis = await this.step(config, provider, vars, state, status, stepDurationMs, now);
     return {
       analysis, breaker, status: state,
@@ -90,7 +92,7 @@ export class AnalysisRunner {
     return undefined;
   }
 
-  private async breaker(config: AnalysisConfig, provider: MetricsProvider, vars: VarsOf, state: AnalysisStatus, now: Date): Promise<DecideInput['breaker']> {
+  private async breaker(config: AnalysisConfig, provider: MetricsProvider, vars: VarsOf, state: AnalysisStatus, stepElapsedMs: number, now: Date): Promise<DecideInput['breaker']> {
     const due = !state.lastBreakerCheck || now.getTime() - Date.parse(state.lastBreakerCheck) >= config.breakerIntervalMs;
     const rules = config.metrics.filter((m) => m.breaker);
     if (!due || rules.length === 0) return { tripped: false };
@@ -104,7 +106,7 @@ export class AnalysisRunner {
         enough ??= await this.enoughData(config, provider, vars('candidate', window), now);
         if (!enough) continue;
       }
-      const m = await measure(provider, rule, vars('candidate', window), now);
+      const m = await this.breakerMeasure(config, provider, rule, vars, window, stepElapsedMs, now);
       const outcome = checkBreaker(rule.name, rule.breaker!, m, breaches[rule.name], now, config.confidence);
       const verdict = outcome.tripped ? 'fail' : m.kind === 'noData' ? 'noData' : m.kind === 'error' ? 'error' : 'pass';
       this.record(state, 'breaker', { name: rule.name, verdict, ...factsOf(m), message: outcome.tripped ? outcome.message : describeMeasurement(rule.name, m) }, now);
@@ -117,6 +119,19 @@ export class AnalysisRunner {
     }
     state.breaches = breaches;
     return { tripped: false };
+  }
+
+  /**
+   * The breaker's measurement over breakerWindow. A counts rule with fewer than minRequests requests in that
+   * window looks back over the whole step instead: at one request a minute a 1-minute window never holds two,
+   * and the step's requests are still evidence about this candidate (high rates keep the short window).
+   */
+  private async breakerMeasure(config: AnalysisConfig, provider: MetricsProvider, rule: MetricRule, vars: VarsOf, window: number, stepElapsedMs: number, now: Date): Promise<Measurement> {
+    const m = await measure(provider, rule, vars('candidate', window), now);
+    if (!rule.counts || stepElapsedMs <= window || (m.kind === 'counts' && Math.round(m.trials) >= config.minRequests)) return m;
+    if (m.kind === 'error') return m;
+    const wide = await measure(provider, rule, vars('candidate', stepElapsedMs), now);
+    return wide.kind === 'counts' && (m.kind !== 'counts' || wide.trials > m.trials) ? wide : m;
   }
 
   private async step(
