@@ -55,6 +55,8 @@ export class AnalysisRunner {
     if (resume && resume !== state.resumeToken && state.lastStepVerdict === 'pause') {
       state.consecutiveErrors = 0;
       state.consecutiveInconclusive = 0;
+      // A person resuming after a NoData pause gives the metrics a fresh deadline.
+      delete state.noData;
       delete state.lastStepVerdict;
       delete state.lastStepCheck;
     }
