@@ -179,6 +179,13 @@ describe('analysis with a real Prometheus', () => {
     expect(analysisOf(paused)?.metrics?.find((m) => m.name === 'nan-ratio' && m.kind === 'step')).toMatchObject({ verdict: 'noData', raw: 'NaN' });
     expect(paused.status?.history?.some((h) => h.reason === 'StepPassed')).toBe(false);
     expect(paused.status?.weights?.candidate).toBe(1);
+    // A person resuming gives the metric a fresh deadline: it pauses again, on no data recorded after the resume.
+    const resumedAt = new Date().toISOString();
+    await fx.annotate({ 'modelrollout.dev/resume': 'r1' });
+    await fx.waitFor('resumed', (r) => r.status?.phase === 'Progressing', 30_000);
+    const again = await fx.waitFor('paused again past a fresh deadline', (r) => r.status?.phase === 'Paused', 60_000);
+    const since = /nan-ratio: returned NaN since (\S+)/.exec(again.status?.message ?? '')?.[1];
+    expect(since && since >= resumedAt.slice(0, 19)).toBe(true);
   });
 
   it('holds while Prometheus is down, then takes the configured action', async () => {
