@@ -24,6 +24,11 @@ describe('loadConfig', () => {
     expect(faultsEnabled(c.faults)).toBe(true);
   });
 
+  it('reads the pod identity the operator passes through the downward API, and leaves it out when absent', () => {
+    expect(loadConfig({ MODELROLLOUT_NAMESPACE: 'ml', MODELROLLOUT_NAME: 'wan-t2v', MODELROLLOUT_REVISION: '5f0c1e2d3a' }).identity).toEqual({ namespace: 'ml', name: 'wan-t2v', revision: '5f0c1e2d3a' });
+    expect(loadConfig({}).identity).toEqual({});
+  });
+
   it.each([
     ['T2V_EXECUTION_PROVIDER', 'tensorrt', /auto, cuda or cpu/],
     ['T2V_PORT', '70000', /T2V_PORT=70000: must be an integer in \[0, 65535\]/],
@@ -31,6 +36,7 @@ describe('loadConfig', () => {
     ['T2V_FAULT_ERROR_RATE', '1.5', /T2V_FAULT_ERROR_RATE=1.5: must be a number in \[0, 1\]/],
     ['T2V_REQUEST_TIMEOUT_MS', 'soon', /T2V_REQUEST_TIMEOUT_MS/],
     ['T2V_X264_PRESET', 'turbo', /ultrafast, superfast, veryfast/],
+    ['MODELROLLOUT_REVISION', 'Not A Label', /MODELROLLOUT_REVISION=Not A Label: must be a Kubernetes name/],
   ])('rejects %s=%s', (name, value, message) => {
     expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
     expect(() => loadConfig({ [name]: value })).toThrow(message);

@@ -41,6 +41,8 @@ export interface RuntimeConfig {
   logLevel: string;
   /** FOR ROLLOUT DRILLS ONLY. Off unless T2V_FAULT_* is set. */
   faults: FaultInjectionConfig;
+  /** The pod's place in a ModelRollout (MODELROLLOUT_* env, set by the operator through the downward API); labels every metric. */
+  identity: { namespace?: string; name?: string; revision?: string };
 }
 
 type Env = Record<string, string | undefined>;
@@ -93,7 +95,20 @@ export function loadConfig(env: Env = process.env): RuntimeConfig {
       errorRate: num('T2V_FAULT_ERROR_RATE', 0, 0, 1, false),
       latencyMs: num('T2V_FAULT_LATENCY_MS', 0, 0, 3_600_000),
     },
+    identity: identityOf(env),
   };
+}
+
+/** Label values must be Prometheus-safe strings; a value that is not is a config error naming the variable. */
+function identityOf(env: Env): RuntimeConfig['identity'] {
+  const identity: RuntimeConfig['identity'] = {};
+  for (const [key, name] of [['namespace', 'MODELROLLOUT_NAMESPACE'], ['name', 'MODELROLLOUT_NAME'], ['revision', 'MODELROLLOUT_REVISION']] as const) {
+    const raw = env[name]?.trim();
+    if (!raw) continue;
+    if (!/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/.test(raw)) throw new ConfigError(`${name}=${raw}: must be a Kubernetes name (lower-case letters, digits, '-' and '.')`);
+    identity[key] = raw;
+  }
+  return identity;
 }
 
 export function faultsEnabled(f: FaultInjectionConfig): boolean {

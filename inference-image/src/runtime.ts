@@ -53,7 +53,7 @@ export async function startRuntime(config: RuntimeConfig, log: Logger, deps: Run
       const memory = await readGpu();
       return memory && { deviceId: config.cudaDeviceId, memory };
     },
-  });
+  }, config.identity);
   metrics.faultInjection.set({ kind: 'error_rate' }, config.faults.errorRate);
   metrics.faultInjection.set({ kind: 'latency_seconds' }, config.faults.latencyMs / 1000);
 

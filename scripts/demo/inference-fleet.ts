@@ -32,8 +32,11 @@ export class InferenceFleet {
     return out;
   }
 
-  /** Starts the runtime for `version`; `faults` are the runtime's own drill switches (T2V_FAULT_*). */
-  async start(version: string, seed: number, faults: { errorRate?: number; latencyMs?: number } = {}): Promise<InferenceProcess> {
+  /**
+   * Starts the runtime for `version`; `faults` are the runtime's own drill switches (T2V_FAULT_*); `identity`
+   * is what the operator would pass a pod through the downward API (MODELROLLOUT_*), for the metric labels.
+   */
+  async start(version: string, seed: number, faults: { errorRate?: number; latencyMs?: number } = {}, identity: { namespace: string; name: string; revision: string } | undefined = undefined): Promise<InferenceProcess> {
     const modelDir = this.buildModel(version, seed);
     const port = await freePort();
     this.group.start(`inference-${version}`, process.execPath, ['--import', 'tsx', path.join(repoRoot, 'inference-image/src/main.ts')], {
@@ -43,6 +46,7 @@ export class InferenceFleet {
         T2V_MAX_CONCURRENCY: '1', T2V_MAX_QUEUE: '4',
         ...(faults.errorRate ? { T2V_FAULT_ERROR_RATE: String(faults.errorRate) } : {}),
         ...(faults.latencyMs ? { T2V_FAULT_LATENCY_MS: String(faults.latencyMs) } : {}),
+        ...(identity ? { MODELROLLOUT_NAMESPACE: identity.namespace, MODELROLLOUT_NAME: identity.name, MODELROLLOUT_REVISION: identity.revision } : {}),
       },
     });
     const url = `http://127.0.0.1:${port}`;

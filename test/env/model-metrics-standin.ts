@@ -1,28 +1,75 @@
-// Stand-in for the inference runtime's /metrics in analysis tests: the same metric names and labels
-// (t2v_requests_total, t2v_request_duration_seconds), fed by a synthetic request stream whose error
-// rate and latency each test controls per model version.
+// Stand-in for the inference runtime's /metrics in analysis tests. It follows the pods the operator
+// creates (kwok runs no containers) and, for each, exposes what the real runtime would: the same metric
+// names and labels (t2v_requests_total by outcome, t2v_request_duration_seconds), zero samples for every
+// outcome from the start, and the pod's rollout identity read the way the kubelet would resolve it —
+// through the downward-API env the operator put on the serving container. A pod whose template lacks that
+// env reports no identity labels, as the real runtime would. Each test says how a pod behaves.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type * as k8s from '@kubernetes/client-node';
 import { Counter, Histogram, Registry } from 'prom-client';
 
 export interface Behaviour {
   requestsPerSecond: number;
+  /** Share of requests that end as server errors (500). */
   errorRate: number;
   /** Latency of each request in seconds (a little jitter is added). */
   latencySeconds: number;
+  /** Share of requests refused with 429 (load shedding). */
+  overloadRate?: number;
+  /** When set, failures land first: the n-th request (1-based) fails iff n ≤ failFirst (deterministic low-rate cases). */
+  failFirst?: number;
+}
+
+/** What a test may read of a pod to decide its behaviour. */
+export interface PodView {
+  name: string;
+  labels: Record<string, string>;
+  /** The serving container's literal env (fault injection settings live here, as in the real runtime). */
+  env: Record<string, string>;
+  image: string;
+}
+
+const OUTCOME_STATUS = { ok: 200, client_error: 400, overloaded: 429, server_error: 500, timeout: 504, cancelled: 499, draining: 503 } as const;
+export type Outcome = keyof typeof OUTCOME_STATUS;
+/** The env the operator sets through the downward API, and the series labels the runtime turns it into. */
+const IDENTITY = { MODELROLLOUT_NAMESPACE: 'modelrollout_namespace', MODELROLLOUT_NAME: 'modelrollout_name', MODELROLLOUT_REVISION: 'modelrollout_revision' } as const;
+
+interface Source {
+  labels: Record<string, string>;
+  behaviour: () => Behaviour | undefined;
+  carry: number;
+  served: number;
+}
+
+/** One request a followed pod served: when (epoch ms), how it ended, and the pod's revision. */
+export interface Served {
+  at: number;
+  outcome: Outcome;
+  revision: string;
 }
 
 export class ModelMetricsStandIn {
   private readonly registry = new Registry();
-  private readonly requests = new Counter({ name: 't2v_requests_total', help: 'requests', labelNames: ['model_name', 'model_version', 'route', 'status'], registers: [this.registry] });
+  private readonly requests = new Counter({ name: 't2v_requests_total', help: 'requests', labelNames: ['model_name', 'model_version', 'route', 'outcome', 'status', 'pod', ...Object.values(IDENTITY)], registers: [this.registry] });
   private readonly duration = new Histogram({
-    name: 't2v_request_duration_seconds', help: 'request duration', labelNames: ['model_name', 'model_version', 'route'],
-    buckets: [0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60], registers: [this.registry],
+    name: 't2v_request_duration_seconds', help: 'request duration', labelNames: ['model_name', 'model_version', 'route', 'pod', ...Object.values(IDENTITY)],
+    buckets: [0.05, 0.0625, 0.078, 0.098, 0.122, 0.153, 0.191, 0.238, 0.298, 0.373, 0.466, 0.582, 0.728, 0.909, 1.137, 1.421, 1.776, 2.22, 2.776, 3.47, 5, 10, 30, 60],
+    registers: [this.registry],
   });
-  private readonly behaviours = new Map<string, Behaviour & { model: string; version: string; carry: number }>();
+  private readonly sources = new Map<string, Source>();
+  private readonly followed = new Map<string, { core: k8s.CoreV1Api; behaviourOf: (pod: PodView) => Behaviour | undefined }>();
   private server: http.Server | undefined;
   private timer: NodeJS.Timeout | undefined;
+  private podTimer: NodeJS.Timeout | undefined;
+  private refreshing = false;
+  private readonly log = new Map<string, Served[]>();
   target = '';
+
+  /** Requests served by the followed pods of `namespace`, in order. */
+  served(namespace: string): Served[] {
+    return [...(this.log.get(namespace) ?? [])];
+  }
 
   async start(): Promise<void> {
     this.server = http.createServer((req, res) => {
@@ -31,28 +78,113 @@ export class ModelMetricsStandIn {
     await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', () => resolve()));
     this.target = `127.0.0.1:${(this.server.address() as AddressInfo).port}`;
     this.timer = setInterval(() => this.tick(0.1), 100);
+    this.podTimer = setInterval(() => void this.refreshPods(), 500);
   }
 
+  /** A source that is no pod (e.g. a warm-up series): fixed labels, no rollout identity. */
   set(model: string, version: string, behaviour: Behaviour): void {
-    const key = `${model}/${version}`;
-    this.behaviours.set(key, { ...behaviour, model, version, carry: this.behaviours.get(key)?.carry ?? 0 });
+    const key = `static/${model}/${version}`;
+    const existing = this.sources.get(key);
+    if (existing) existing.behaviour = () => behaviour;
+    else this.add(key, { model_name: model, model_version: version, pod: '' }, () => behaviour);
+  }
+
+  /**
+   * Serve metrics for every running pod of a ModelRollout in `namespace`, as the runtime in it would.
+   * `behaviourOf` is asked on every tick, so a test can change a pod's behaviour while it runs.
+   */
+  follow(core: k8s.CoreV1Api, namespace: string, behaviourOf: (pod: PodView) => Behaviour | undefined): void {
+    this.followed.set(namespace, { core, behaviourOf });
+  }
+
+  unfollow(namespace: string): void {
+    this.followed.delete(namespace);
+    this.log.delete(namespace);
+    for (const key of [...this.sources.keys()]) if (key.startsWith(`pod/${namespace}/`)) this.sources.delete(key);
+  }
+
+  private add(key: string, labels: Record<string, string>, behaviour: () => Behaviour | undefined): void {
+    this.sources.set(key, { labels, behaviour, carry: 0, served: 0 });
+    for (const [outcome, status] of Object.entries(OUTCOME_STATUS)) this.requests.inc({ ...labels, route: 'generate', outcome, status: String(status) }, 0);
+    this.duration.zero({ ...labels, route: 'generate' });
+  }
+
+  private async refreshPods(): Promise<void> {
+    if (this.refreshing) return;
+    this.refreshing = true;
+    try {
+      for (const [namespace, { core, behaviourOf }] of this.followed) {
+        const pods = await core.listNamespacedPod({ namespace, labelSelector: 'modelrollout.dev/name' }).catch(() => undefined);
+        if (!pods) continue;
+        const live = new Set<string>();
+        for (const pod of pods.items) {
+          if (pod.status?.phase !== 'Running' || pod.metadata?.deletionTimestamp) continue;
+          const key = `pod/${namespace}/${pod.metadata!.name}`;
+          live.add(key);
+          if (this.sources.has(key)) continue;
+          const view = viewOf(pod);
+          this.add(key, { model_name: view.labels['modelrollout.dev/model-name'] ?? '', model_version: view.image.split(':').at(-1) ?? '', pod: view.name, ...identityOf(pod) }, () => behaviourOf(view));
+        }
+        // A deleted pod's series stop growing, as a scraped target that went away.
+        for (const key of [...this.sources.keys()]) if (key.startsWith(`pod/${namespace}/`) && !live.has(key)) this.sources.delete(key);
+      }
+    } finally {
+      this.refreshing = false;
+    }
   }
 
   private tick(seconds: number): void {
-    for (const b of this.behaviours.values()) {
-      b.carry += b.requestsPerSecond * seconds;
-      const n = Math.floor(b.carry);
-      b.carry -= n;
+    for (const source of this.sources.values()) {
+      const b = source.behaviour();
+      if (!b) continue;
+      source.carry += b.requestsPerSecond * seconds;
+      const n = Math.floor(source.carry);
+      source.carry -= n;
       for (let i = 0; i < n; i++) {
-        const labels = { model_name: b.model, model_version: b.version, route: 'generate' };
-        this.requests.inc({ ...labels, status: Math.random() < b.errorRate ? '500' : '200' });
-        this.duration.observe(labels, b.latencySeconds * (0.9 + 0.2 * Math.random()));
+        source.served += 1;
+        const outcome = outcomeOf(b, source.served);
+        this.requests.inc({ ...source.labels, route: 'generate', outcome, status: String(OUTCOME_STATUS[outcome]) });
+        const namespace = source.labels.modelrollout_namespace;
+        if (namespace) {
+          let list = this.log.get(namespace);
+          if (!list) this.log.set(namespace, (list = []));
+          list.push({ at: Date.now(), outcome, revision: source.labels.modelrollout_revision ?? '' });
+        }
+        if (outcome !== 'overloaded') this.duration.observe({ ...source.labels, route: 'generate' }, b.latencySeconds * (0.9 + 0.2 * Math.random()));
       }
     }
   }
 
   async stop(): Promise<void> {
     clearInterval(this.timer);
+    clearInterval(this.podTimer);
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
   }
+}
+
+function outcomeOf(b: Behaviour, n: number): Outcome {
+  if (b.failFirst !== undefined) return n <= b.failFirst ? 'server_error' : 'ok';
+  const r = Math.random();
+  if (r < (b.overloadRate ?? 0)) return 'overloaded';
+  return r < (b.overloadRate ?? 0) + b.errorRate ? 'server_error' : 'ok';
+}
+
+function viewOf(pod: k8s.V1Pod): PodView {
+  const container = pod.spec?.containers[0];
+  const env = Object.fromEntries((container?.env ?? []).filter((e) => e.value !== undefined).map((e) => [e.name, e.value!]));
+  return { name: pod.metadata!.name!, labels: pod.metadata?.labels ?? {}, env, image: container?.image ?? '' };
+}
+
+/** Resolves the identity env as the kubelet would: fieldRef paths into the pod's own labels and namespace. */
+function identityOf(pod: k8s.V1Pod): Record<string, string> {
+  const labels: Record<string, string> = {};
+  for (const e of pod.spec?.containers[0]?.env ?? []) {
+    const label = IDENTITY[e.name as keyof typeof IDENTITY];
+    const path = e.valueFrom?.fieldRef?.fieldPath;
+    if (!label || !path) continue;
+    const m = /^metadata\.labels\['(.+)'\]$/.exec(path);
+    const value = m ? pod.metadata?.labels?.[m[1]!] : path === 'metadata.namespace' ? pod.metadata?.namespace : undefined;
+    if (value) labels[label] = value;
+  }
+  return labels;
 }

@@ -1,6 +1,7 @@
 // The runtime on the small model: MP4 output checked with ffprobe, the async job lifecycle, every
 // refusal of bad input, and the metrics the operator's analysis templates query.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { REQUEST_DURATION_BUCKETS } from '../../inference-image/src/telemetry/metrics.js';
 import { buildModel, ffprobe, metric, metricsText, postJson, RuntimeProcess, stopAll, tempDir, waitForJob, type JobView, type TempDir } from './support.js';
 
 const VERSION = 'v2.3.0-test';
@@ -179,9 +180,14 @@ describe('GET /metrics', () => {
     expect(videoSeconds(after) - videoSeconds(before)).toBeCloseTo(1, 6);
     const durations = (t: string): number => metric(t, 't2v_request_duration_seconds_count', { ...m, route: 'generate' }) ?? 0;
     expect(durations(after) - durations(before)).toBe(1);
-    for (const le of ['0.1', '0.25', '0.5', '1', '2', '5', '10', '30', '60']) {
-      expect(metric(after, 't2v_request_duration_seconds_bucket', { ...m, route: 'generate', le })).toBeGreaterThanOrEqual(0);
+    // Every documented bucket (1.25× apart, 0.05 s to ~12 min) is exported, cumulative up to +Inf = count.
+    let previous = 0;
+    for (const le of [...REQUEST_DURATION_BUCKETS.map(String), '+Inf']) {
+      const bucket = metric(after, 't2v_request_duration_seconds_bucket', { ...m, route: 'generate', le });
+      expect(bucket, `le=${le}`).toBeGreaterThanOrEqual(previous);
+      previous = bucket!;
     }
+    expect(previous).toBe(durations(after));
     const steps = (t: string): number => metric(t, 't2v_denoise_step_duration_seconds_count', m) ?? 0;
     expect(steps(after) - steps(before)).toBe(2);
     expect(metric(after, 't2v_queue_depth', m)).toBe(0);

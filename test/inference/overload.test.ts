@@ -41,8 +41,10 @@ describe('overload', () => {
     let text = await metricsText(rt);
     expect(metric(text, 't2v_queue_depth', m)).toBe(1);
     expect(metric(text, 't2v_inflight_jobs', m)).toBe(1);
-    expect(metric(text, 't2v_requests_total', { ...m, route: 'videos', status: '429' })).toBe(1);
-    expect(metric(text, 't2v_requests_total', { ...m, route: 'generate', status: '429' })).toBe(1);
+    // Shedding load is `overloaded` (its own guardrail), not an error and not invisible.
+    expect(metric(text, 't2v_requests_total', { ...m, route: 'videos', status: '429', outcome: 'overloaded' })).toBe(1);
+    expect(metric(text, 't2v_requests_total', { ...m, route: 'generate', status: '429', outcome: 'overloaded' })).toBe(1);
+    expect(metric(text, 't2v_requests_total', { ...m, route: 'generate', outcome: 'server_error' })).toBe(0);
 
     // Content of an unfinished job is a 409 that says what to do.
     const early = await fetch(`${rt.url}/v1/videos/${queued.id}/content`);
@@ -59,7 +61,7 @@ describe('overload', () => {
     expect(((await gone.json()) as { error: { message: string } }).error.message).toMatch(/failed \(Cancelled\)/);
 
     text = await metricsText(rt);
-    expect(metric(text, 't2v_requests_total', { ...m, route: 'videos', status: '499' })).toBe(2);
+    expect(metric(text, 't2v_requests_total', { ...m, route: 'videos', status: '499', outcome: 'cancelled' })).toBe(2);
     expect(metric(text, 't2v_queue_depth', m)).toBe(0);
   });
 

@@ -44,6 +44,10 @@ describe('graceful shutdown', () => {
     expect(refused.status).toBe(503);
     expect(refused.headers.get('retry-after')).toBe('1');
     expect(await refused.json()).toMatchObject({ error: { code: 'ShuttingDown' } });
+    // A healthy replica leaving is not failing: its refusals are `draining`, never `server_error`.
+    const draining = await metricsText(rt);
+    expect(metric(draining, 't2v_requests_total', { route: 'videos', outcome: 'draining', status: '503' })).toBe(1);
+    expect(metric(draining, 't2v_requests_total', { route: 'videos', outcome: 'server_error' })).toBe(0);
 
     const res = await sync;
     expect(res.status).toBe(200);

@@ -35,6 +35,15 @@ describe('readJsonBody', () => {
     await expect(readJsonBody(request(`{"p":"${'x'.repeat(200)}"}`, { 'content-type': 'application/json' }), 100)).rejects.toMatchObject({ httpStatus: 413, maxBytes: 100 });
   });
 
+  it('calls an upload the client aborted a cancellation (499), not a server error', async () => {
+    const r = new Readable({ read() {} }) as unknown as IncomingMessage & Readable;
+    r.headers = { 'content-type': 'application/json' };
+    const p = readJsonBody(r, 1000);
+    r.push(Buffer.from('{"prompt":'));
+    r.destroy(Object.assign(new Error('aborted'), { code: 'ECONNRESET' }));
+    await expect(p).rejects.toMatchObject({ code: 'Cancelled', httpStatus: 499 });
+  });
+
   it('answers malformed JSON with a 400 naming the body', async () => {
     const p = readJsonBody(request('{"prompt":', { 'content-type': 'application/json' }), 100);
     await expect(p).rejects.toBeInstanceOf(ValidationError);

@@ -1,6 +1,6 @@
 // Reads a JSON request body with a hard size cap and a content-type check, before any parsing.
 import type { IncomingMessage } from 'node:http';
-import { BodyTooLargeError, UnsupportedMediaTypeError, ValidationError } from '../errors.js';
+import { BodyTooLargeError, CancelledError, UnsupportedMediaTypeError, ValidationError } from '../errors.js';
 
 export function isJsonContentType(header: string | undefined): boolean {
   if (!header) return false;
@@ -28,7 +28,11 @@ export async function readJsonBody(req: IncomingMessage, maxBytes: number): Prom
     };
     req.on('data', onData);
     req.once('end', () => resolve(parts));
-    req.once('error', reject);
+    // The client went away mid-upload (Node reports ECONNRESET "aborted"): a cancellation, not a server error.
+    req.once('error', (err) => reject(new CancelledError('client closed the connection during the upload', { cause: err })));
+    req.once('close', () => {
+      if (!req.complete) reject(new CancelledError('client closed the connection during the upload'));
+    });
   });
   const text = Buffer.concat(chunks).toString('utf8');
   try {

@@ -98,7 +98,7 @@ async function metrics(d: HttpDeps, res: ServerResponse): Promise<void> {
 async function admit(d: HttpDeps, routeName: Route, req: IncomingMessage, res: ServerResponse): Promise<{ service: GenerationService; request: GenerationRequest; arrivedAt: number } | undefined> {
   const arrivedAt = d.monotonic();
   const reject = (err: T2vError, headers: Record<string, string> = {}): undefined => {
-    d.metrics.requestFinished(routeName, err.httpStatus);
+    d.metrics.requestFinished(routeName, err);
     sendError(res, err, headers);
     return undefined;
   };
@@ -131,7 +131,7 @@ async function createVideo(d: HttpDeps, req: IncomingMessage, res: ServerRespons
     job = ok.service.submit(ok.request, ok.arrivedAt);
   } catch (err) {
     const e = asT2vError(err);
-    d.metrics.requestFinished('videos', e.httpStatus);
+    d.metrics.requestFinished('videos', e);
     sendError(res, e);
     return;
   }
@@ -151,7 +151,7 @@ async function generate(d: HttpDeps, req: IncomingMessage, res: ServerResponse):
   } catch (err) {
     // Not accepted (429, 503): counted here; accepted jobs are counted by the service when they end.
     const e = asT2vError(err);
-    d.metrics.requestFinished('generate', e.httpStatus);
+    d.metrics.requestFinished('generate', e);
     sendError(res, e, e.code === 'ShuttingDown' ? { Connection: 'close' } : {});
     return;
   }

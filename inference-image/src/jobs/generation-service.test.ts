@@ -100,7 +100,7 @@ describe('GenerationService', () => {
     expect(job.result?.video.toString()).toBe('mp4!');
     expect(job.timings).toMatchObject({ onnxSeconds: 0.5, denoiseSeconds: 0.3 });
     const t = await text();
-    expect(t).toMatch(/t2v_requests_total\{route="videos",status="200",[^}]*\} 1/);
+    expect(t).toMatch(/t2v_requests_total\{route="videos",outcome="ok",status="200",[^}]*\} 1/);
     expect(t).toMatch(/t2v_generated_video_seconds_total\{[^}]*\} 1/);
     expect(t).toMatch(/t2v_denoise_step_duration_seconds_count\{[^}]*\} 3/);
     expect(lines.filter((l) => l.msg === 'job finished')).toMatchObject([{ jobId: job.id, route: 'videos', status: 'succeeded', httpStatus: 200 }]);
@@ -119,7 +119,7 @@ describe('GenerationService', () => {
     const { service, text } = setup({ errorRate: 1 });
     await expect(service.warmUp(request)).resolves.toBeGreaterThanOrEqual(0);
     const t = await text();
-    expect(t).not.toMatch(/^t2v_requests_total\{/m);
+    expect(t).not.toMatch(/^t2v_requests_total\{.*\} [1-9]/m);
     expect(t).toMatch(/t2v_denoise_step_duration_seconds_count\{[^}]*\} 0/);
     // Real requests do get the fault.
     await expect(service.generate(request, 0, new AbortController().signal)).rejects.toMatchObject({ code: 'FaultInjected' });
@@ -129,7 +129,7 @@ describe('GenerationService', () => {
     const { service, text, queue } = setup({ pipeline: pipeline({ hang: true }), timeoutMs: 20 });
     await expect(service.generate(request, performance.now(), new AbortController().signal)).rejects.toMatchObject({ code: 'Timeout', httpStatus: 504 });
     await queue.onIdle();
-    expect(await text()).toMatch(/t2v_requests_total\{route="generate",status="504",[^}]*\} 1/);
+    expect(await text()).toMatch(/t2v_requests_total\{route="generate",outcome="timeout",status="504",[^}]*\} 1/);
   });
 
   it('turns a pipeline error into GenerationFailed and stops the early encoder', async () => {

@@ -213,7 +213,7 @@ export class GenerationService {
       job.error = { code: error.code, message: error.message };
     }
     const status = error ? error.httpStatus : 200;
-    this.d.metrics.requestFinished(job.route, status, totalSeconds);
+    this.d.metrics.requestFinished(job.route, error, totalSeconds);
     const level = error && error.httpStatus >= 500 ? 'warn' : 'info';
     this.d.log[level](
       { jobId: job.id, route: job.route, status: job.status, httpStatus: status, code: error?.code, reason: error?.message, seconds: totalSeconds, seed: job.request.seed, timings: job.timings },

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createGpuMemoryReader, parseNvidiaSmi } from './gpu-memory.js';
-import { createMetrics } from './metrics.js';
+import { createMetrics, OUTCOMES, outcomeOf, REQUEST_DURATION_BUCKETS } from './metrics.js';
 
 /** Value of the sample `name` carrying all of `labels` (label order does not matter), or undefined. */
 function sample(text: string, name: string, labels: Record<string, string>): number | undefined {
@@ -16,24 +16,58 @@ function sample(text: string, name: string, labels: Record<string, string>): num
 describe('runtime metrics', () => {
   it('labels every series with model_name and model_version', async () => {
     const m = createMetrics({ name: 'tiny', version: 'v9' }, { queueDepth: () => 3, inflight: () => 1, gpuMemory: async () => undefined });
-    m.requestFinished('generate', 200, 0.3);
-    m.requestFinished('videos', 429);
+    m.requestFinished('generate', undefined, 0.3);
+    m.requestFinished('videos', { code: 'QueueFull', httpStatus: 429 });
     m.setProvider('cpu');
     const text = await m.registry.metrics();
     const samples = text.split('\n').filter((l) => l && !l.startsWith('#'));
     expect(samples.length).toBeGreaterThan(20);
     for (const s of samples) expect(s).toMatch(/model_name="tiny".*model_version="v9"|model_version="v9".*model_name="tiny"/);
     const model = { model_name: 'tiny', model_version: 'v9' };
-    expect(sample(text, 't2v_requests_total', { ...model, status: '200', route: 'generate' })).toBe(1);
-    expect(sample(text, 't2v_requests_total', { ...model, status: '429', route: 'videos' })).toBe(1);
+    expect(sample(text, 't2v_requests_total', { ...model, status: '200', route: 'generate', outcome: 'ok' })).toBe(1);
+    expect(sample(text, 't2v_requests_total', { ...model, status: '429', route: 'videos', outcome: 'overloaded' })).toBe(1);
     expect(sample(text, 't2v_queue_depth', model)).toBe(3);
     expect(sample(text, 't2v_inflight_jobs', model)).toBe(1);
     expect(sample(text, 't2v_execution_provider_info', { ...model, provider: 'cpu' })).toBe(1);
-    // Only accepted requests get a duration.
+    // Only accepted requests get a duration; the other route's histogram is there, at zero.
     expect(sample(text, 't2v_request_duration_seconds_count', { ...model, route: 'generate' })).toBe(1);
-    expect(sample(text, 't2v_request_duration_seconds_count', { route: 'videos' })).toBeUndefined();
-    for (const le of ['0.1', '0.25', '0.5', '1', '2', '5', '10', '30', '60']) expect(text).toContain(`t2v_request_duration_seconds_bucket{le="${le}",`);
+    expect(sample(text, 't2v_request_duration_seconds_count', { route: 'videos' })).toBe(0);
     expect(text).not.toMatch(/^t2v_gpu_memory_used_bytes\{/m);
+  });
+
+  it('has a zero sample for every outcome of both routes before the first request', async () => {
+    const m = createMetrics({ name: 'n', version: 'v' }, { queueDepth: () => 0, inflight: () => 0, gpuMemory: async () => undefined });
+    const text = await m.registry.metrics();
+    for (const route of ['generate', 'videos']) {
+      for (const outcome of OUTCOMES) expect(sample(text, 't2v_requests_total', { route, outcome }), `${route}/${outcome}`).toBe(0);
+      expect(sample(text, 't2v_request_duration_seconds_count', { route })).toBe(0);
+    }
+  });
+
+  it('sorts requests into outcomes by error code: shedding, draining and leaving are not server errors', () => {
+    expect(outcomeOf(undefined)).toBe('ok');
+    expect(outcomeOf({ code: 'QueueFull', httpStatus: 429 })).toBe('overloaded');
+    expect(outcomeOf({ code: 'NotReady', httpStatus: 503 })).toBe('overloaded');
+    expect(outcomeOf({ code: 'ShuttingDown', httpStatus: 503 })).toBe('draining');
+    expect(outcomeOf({ code: 'Timeout', httpStatus: 504 })).toBe('timeout');
+    expect(outcomeOf({ code: 'Cancelled', httpStatus: 499 })).toBe('cancelled');
+    expect(outcomeOf({ code: 'GenerationFailed', httpStatus: 500 })).toBe('server_error');
+    expect(outcomeOf({ code: 'FaultInjected', httpStatus: 500 })).toBe('server_error');
+    expect(outcomeOf({ code: 'InvalidRequest', httpStatus: 400 })).toBe('client_error');
+    expect(outcomeOf({ code: 'BodyTooLarge', httpStatus: 413 })).toBe('client_error');
+  });
+
+  it('labels every series with the pod\'s rollout identity when it has one', async () => {
+    const identity = { namespace: 'ml', name: 't2v', revision: '0a1b2c3d4e' };
+    const m = createMetrics({ name: 'n', version: 'v' }, { queueDepth: () => 0, inflight: () => 0, gpuMemory: async () => undefined }, identity);
+    const samples = (await m.registry.metrics()).split('\n').filter((l) => l && !l.startsWith('#'));
+    for (const s of samples) for (const [k, v] of Object.entries(identity)) expect(s).toContain(`modelrollout_${k}="${v}"`);
+  });
+
+  it('has latency buckets fine enough that a 1.5× change in p99 crosses a boundary from 50 ms to 10 min', () => {
+    expect(REQUEST_DURATION_BUCKETS[0]).toBe(0.05);
+    expect(REQUEST_DURATION_BUCKETS.at(-1)!).toBeGreaterThanOrEqual(600);
+    for (let i = 1; i < REQUEST_DURATION_BUCKETS.length; i++) expect(REQUEST_DURATION_BUCKETS[i]! / REQUEST_DURATION_BUCKETS[i - 1]!).toBeLessThan(1.3);
   });
 
   it('exports GPU memory only where it can be read', async () => {

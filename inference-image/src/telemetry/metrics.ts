@@ -1,18 +1,60 @@
 // Prometheus metrics. The operator's analysis templates query these names: keep them stable and keep
-// README.md in step. Every series carries model_name and model_version (registry default labels), so a
-// stable and a candidate Deployment are told apart by version alone.
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+// README.md in step. Every series carries model_name and model_version for people, and, when the pod was
+// made by a ModelRollout, modelrollout_namespace/_name/_revision (from downward-API env): analysis tells
+// stable and candidate apart by revision, which a template change moves even when the model version stays.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, exponentialBuckets } from 'prom-client';
+import type { T2vError } from '../errors.js';
 import type { Provider } from '../model/execution-provider.js';
 import type { GpuMemory } from './gpu-memory.js';
 
 export type Route = 'generate' | 'videos';
 
-export const REQUEST_DURATION_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600];
+/**
+ * 50 ms to ~12 min, each bucket 1.25× the one below: histogram_quantile interpolates within a bucket, so a
+ * p99 that moves 1.5× crosses at least one bucket boundary anywhere in the range a T2V model runs in.
+ */
+export const REQUEST_DURATION_BUCKETS = exponentialBuckets(0.05, 1.25, 44).map((b) => +b.toPrecision(4));
+
+/**
+ * How a request ended, for judgement: the error-rate template counts server_error and timeout out of
+ * ok + server_error + timeout; overloaded has its own guardrail; client_error, cancelled and draining are
+ * not the server failing (a bad request, a client that left, a healthy replica shutting down).
+ */
+export const OUTCOMES = ['ok', 'client_error', 'overloaded', 'server_error', 'timeout', 'cancelled', 'draining'] as const;
+export type Outcome = (typeof OUTCOMES)[number];
+
+/** The HTTP status each outcome's zero sample is written with (a series per outcome exists from the start). */
+const TYPICAL_STATUS: Record<Outcome, number> = { ok: 200, client_error: 400, overloaded: 429, server_error: 500, timeout: 504, cancelled: 499, draining: 503 };
+
+/** Outcome of an error by its stable code; undefined error = ok. */
+export function outcomeOf(error: Pick<T2vError, 'code' | 'httpStatus'> | undefined): Outcome {
+  if (!error) return 'ok';
+  switch (error.code) {
+    case 'QueueFull':
+    case 'NotReady':
+      return 'overloaded';
+    case 'ShuttingDown':
+      return 'draining';
+    case 'Timeout':
+      return 'timeout';
+    case 'Cancelled':
+      return 'cancelled';
+    default:
+      return error.httpStatus >= 500 ? 'server_error' : 'client_error';
+  }
+}
+
+/** Where the pod sits in a ModelRollout (from MODELROLLOUT_* env); absent outside one. */
+export interface PodIdentity {
+  namespace?: string;
+  name?: string;
+  revision?: string;
+}
 export const DENOISE_STEP_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
 export interface RuntimeMetrics {
   registry: Registry;
-  requests: Counter<'status' | 'route'>;
+  requests: Counter<'status' | 'route' | 'outcome'>;
   requestDuration: Histogram<'route'>;
   denoiseStep: Histogram;
   modelLoadSeconds: Gauge;
@@ -20,8 +62,8 @@ export interface RuntimeMetrics {
   generatedVideoSeconds: Counter;
   providerInfo: Gauge<'provider'>;
   faultInjection: Gauge<'kind'>;
-  /** Records a finished request once, with its final HTTP status. */
-  requestFinished(route: Route, status: number, seconds?: number): void;
+  /** Records a finished request once: ok when `error` is undefined, else the error's outcome and HTTP status. */
+  requestFinished(route: Route, error: Pick<T2vError, 'code' | 'httpStatus'> | undefined, seconds?: number): void;
   setProvider(provider: Provider): void;
 }
 
@@ -32,18 +74,22 @@ export interface MetricSources {
   gpuMemory: () => Promise<{ deviceId: number; memory: GpuMemory } | undefined>;
 }
 
-export function createMetrics(model: { name: string; version: string }, sources: MetricSources): RuntimeMetrics {
+export function createMetrics(model: { name: string; version: string }, sources: MetricSources, identity: PodIdentity = {}): RuntimeMetrics {
   const registry = new Registry();
-  registry.setDefaultLabels({ model_name: model.name, model_version: model.version });
+  registry.setDefaultLabels({ model_name: model.name, model_version: model.version, ...identityLabels(identity) });
   collectDefaultMetrics({ register: registry, prefix: 't2v_' });
   const registers = [registry];
   const requests = new Counter({
-    name: 't2v_requests_total', help: 'Generation requests by final HTTP status (async jobs counted when they finish).', labelNames: ['status', 'route'] as const, registers,
+    name: 't2v_requests_total', help: 'Generation requests by outcome and final HTTP status (async jobs counted when they finish).', labelNames: ['status', 'route', 'outcome'] as const, registers,
   });
+  const routes: Route[] = ['generate', 'videos'];
+  // Zero samples for every outcome: rate() and increase() then read 0 before the first request, not nothing.
+  for (const route of routes) for (const outcome of OUTCOMES) requests.inc({ route, outcome, status: String(TYPICAL_STATUS[outcome]) }, 0);
   const requestDuration = new Histogram({
     name: 't2v_request_duration_seconds', help: 'Accepted generation requests, arrival to finished MP4 (queue wait included).',
     labelNames: ['route'] as const, buckets: REQUEST_DURATION_BUCKETS, registers,
   });
+  for (const route of routes) requestDuration.zero({ route });
   new Gauge({
     name: 't2v_queue_depth', help: 'Accepted generations waiting for a slot.', registers,
     collect() {
@@ -80,8 +126,8 @@ export function createMetrics(model: { name: string; version: string }, sources:
     generatedVideoSeconds,
     providerInfo,
     faultInjection,
-    requestFinished(route, status, seconds) {
-      requests.inc({ route, status: String(status) });
+    requestFinished(route, error, seconds) {
+      requests.inc({ route, outcome: outcomeOf(error), status: String(error ? error.httpStatus : 200) });
       if (seconds !== undefined) requestDuration.observe({ route }, seconds);
     },
     setProvider(provider) {
@@ -89,4 +135,12 @@ export function createMetrics(model: { name: string; version: string }, sources:
       providerInfo.set({ provider }, 1);
     },
   };
+}
+
+function identityLabels(identity: PodIdentity): Record<string, string> {
+  const labels: Record<string, string> = {};
+  if (identity.namespace) labels.modelrollout_namespace = identity.namespace;
+  if (identity.name) labels.modelrollout_name = identity.name;
+  if (identity.revision) labels.modelrollout_revision = identity.revision;
+  return labels;
 }

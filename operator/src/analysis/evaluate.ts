@@ -1,12 +1,15 @@
 // Pure judgement of measurements: per-metric verdicts, the step verdict with its counters, and the
 // sustained-window breaker. No I/O; time comes in as an argument.
+import { judgeProportion, proportionBounds, requestsToPass } from './binomial.js';
 import type { AnalysisStatus, Bounds, BreakerRule, Measurement, MetricResult, MetricRule, MetricVerdict } from './types.js';
 
+/** Never a pass for NaN or ±Inf: an infinity beyond a bound fails, anything else non-finite is inconclusive. */
 export function judgeValue(value: number, bounds: Bounds): 'pass' | 'fail' | 'inconclusive' {
   const failMax = bounds.failMax ?? bounds.max;
   const failMin = bounds.failMin ?? bounds.min;
   if (failMax !== undefined && value > failMax) return 'fail';
   if (failMin !== undefined && value < failMin) return 'fail';
+  if (!Number.isFinite(value)) return 'inconclusive';
   if (bounds.max !== undefined && value > bounds.max) return 'inconclusive';
   if (bounds.min !== undefined && value < bounds.min) return 'inconclusive';
   return 'pass';
@@ -27,32 +30,97 @@ function describe(name: string, value: number, bounds: Bounds, verdict: string, 
   return `${name}${what} ${fmt(value)} (${parts.join(', ')}): ${verdict}`;
 }
 
+/** How the stable baseline of a relative bound is judged. */
+export interface BaselineOptions {
+  /** False at 100 %: the stable side serves nothing, so a relative bound cannot apply. */
+  stableCarriesTraffic?: boolean;
+  /** Requests behind the stable value (counts rules use their trials); undefined skips the minimum. */
+  stableSamples?: number;
+  /** Fewer stable requests than this is no baseline. */
+  minStableSamples?: number;
+  /** One-sided confidence of count bounds (0.5–1). */
+  confidence?: number;
+}
+
 /** One metric: absolute bounds on the candidate, and/or bounds on candidate ÷ stable. The worse verdict wins. */
-export function judgeMetric(rule: MetricRule, candidate: Measurement, stable?: Measurement, stableCarriesTraffic = true): MetricResult {
+export function judgeMetric(rule: MetricRule, candidate: Measurement, stable?: Measurement, opts: BaselineOptions = {}): MetricResult {
   if (candidate.kind === 'error') return { name: rule.name, verdict: 'error', message: `${rule.name}: query failed: ${candidate.message}` };
-  if (candidate.kind === 'noData') return { name: rule.name, verdict: 'noData', message: `${rule.name}: no data for the candidate (${candidate.message})` };
-  const value = candidate.value;
+  if (candidate.kind === 'noData') return { name: rule.name, verdict: 'noData', ...(candidate.raw ? { raw: candidate.raw } : {}), message: `${rule.name}: no data for the candidate (${candidate.message})` };
+  if (candidate.kind === 'counts' && Math.round(candidate.trials) === 0) return { name: rule.name, verdict: 'noData', samples: 0, message: `${rule.name}: no candidate requests in the window` };
   const results: MetricResult[] = [];
-  if (hasBounds(rule.bounds)) {
-    const verdict = judgeValue(value, rule.bounds);
-    results.push({ name: rule.name, verdict, value, message: describe(rule.name, value, rule.bounds, verdict) });
+  const absolute = candidate.kind === 'counts' ? judgeCounts(rule, candidate, opts.confidence ?? DEFAULT_CONFIDENCE) : judgeAbsolute(rule, candidate.value);
+  if (absolute) results.push(absolute);
+  const value = valueOf(candidate);
+  if (rule.relative && hasBounds(rule.relative)) {
+    const relative = judgeRelative(rule, rule.relative, value, stable, opts, results.length > 0);
+    if (relative) results.push(relative);
   }
+  const facts = { ...finite(value), ...(candidate.kind === 'counts' ? { samples: Math.round(candidate.trials) } : {}) };
+  if (results.length === 0) return { name: rule.name, verdict: 'pass', ...facts, message: `${rule.name} ${fmt(value)}: no bounds apply` };
+  const worst = results.reduce((w, r) => (SEVERITY[r.verdict] > SEVERITY[w.verdict] ? r : w));
+  return { ...facts, ...worst };
+}
+
+export const DEFAULT_CONFIDENCE = 0.95;
+
+function valueOf(m: { kind: 'value'; value: number } | { kind: 'counts'; events: number; trials: number }): number {
+  return m.kind === 'value' ? m.value : Math.min(Math.round(m.events), Math.round(m.trials)) / Math.round(m.trials);
+}
+
+/** A finite value goes to `value`; NaN and ±Inf to `raw`, as Prometheus writes them. */
+function finite(value: number): { value: number } | { raw: string } {
+  if (Number.isFinite(value)) return { value };
+  return { raw: Number.isNaN(value) ? 'NaN' : value > 0 ? '+Inf' : '-Inf' };
+}
+
+function judgeAbsolute(rule: MetricRule, value: number): MetricResult | undefined {
+  if (!hasBounds(rule.bounds)) return undefined;
+  const verdict = judgeValue(value, rule.bounds);
+  return { name: rule.name, verdict, ...finite(value), message: describe(rule.name, value, rule.bounds, verdict) };
+}
+
+function judgeCounts(rule: MetricRule, m: { events: number; trials: number }, confidence: number): MetricResult | undefined {
+  const max = rule.bounds.max ?? rule.bounds.failMax;
+  if (max === undefined) return undefined;
+  const b = proportionBounds(m.events, m.trials, confidence);
+  const verdict = judgeProportion(b, max, rule.bounds.failMax ?? max);
+  const events = Math.min(Math.round(m.events), Math.round(m.trials));
+  const trials = Math.round(m.trials);
+  const pct = `${fmt(confidence * 100)} %`;
+  const why = verdict === 'fail'
+    ? `lower ${pct} bound ${fmt(b.lower)} > ${fmt(rule.bounds.failMax ?? max)}`
+    : verdict === 'pass' ? `upper ${pct} bound ${fmt(b.upper)} ≤ ${fmt(max)}`
+      : `${fmt(b.lower)}–${fmt(b.upper)} straddles ${fmt(max)}; ${requestsToPass(max, confidence)} error-free requests would pass`;
+  return {
+    name: rule.name, verdict, value: b.estimate, samples: trials, events, lower: b.lower, upper: b.upper,
+    message: `${rule.name} ${events}/${trials} = ${fmt(b.estimate)} (max ${fmt(max)}; ${why}): ${verdict}`,
+  };
+}
+
+function judgeRelative(rule: MetricRule, bounds: Bounds, value: number, stable: Measurement | undefined, opts: BaselineOptions, hasAbsolute: boolean): MetricResult | undefined {
+  const name = rule.name;
   // At 100 % the stable side serves nothing, so there is no baseline to compare with: absolute bounds only.
-  if (rule.relative && hasBounds(rule.relative) && !stableCarriesTraffic && (!stable || stable.kind !== 'value')) {
-    if (results.length === 0) return { name: rule.name, verdict: 'pass', value, message: `${rule.name} ${fmt(value)}: no stable traffic to compare with at this step (relative bound not applicable)` };
-  } else if (rule.relative && hasBounds(rule.relative)) {
-    if (!stable || stable.kind === 'noData') {
-      results.push({ name: rule.name, verdict: 'noData', value, message: `${rule.name}: no stable baseline to compare with` });
-    } else if (stable.kind === 'error') {
-      results.push({ name: rule.name, verdict: 'error', value, message: `${rule.name}: baseline query failed: ${stable.message}` });
-    } else {
-      const ratio = stable.value === 0 ? (value === 0 ? 1 : Infinity) : value / stable.value;
-      const verdict = judgeValue(ratio, rule.relative);
-      results.push({ name: rule.name, verdict, value, baseline: stable.value, message: describe(rule.name, ratio, rule.relative, verdict, ` candidate/stable ratio (${fmt(value)}/${fmt(stable.value)})`) });
-    }
+  if (opts.stableCarriesTraffic === false && (!stable || (stable.kind !== 'value' && stable.kind !== 'counts'))) {
+    return hasAbsolute ? undefined : { name, verdict: 'pass', ...finite(value), message: `${name} ${fmt(value)}: no stable traffic to compare with at this step (relative bound not applicable)` };
   }
-  if (results.length === 0) return { name: rule.name, verdict: 'pass', value, message: `${rule.name} ${fmt(value)}: no bounds set` };
-  return results.reduce((worst, r) => (SEVERITY[r.verdict] > SEVERITY[worst.verdict] ? r : worst));
+  if (!stable || stable.kind === 'noData') return { name, verdict: 'noData', ...finite(value), message: `${name}: no stable baseline to compare with` };
+  if (stable.kind === 'error') return { name, verdict: 'error', ...finite(value), message: `${name}: baseline query failed: ${stable.message}` };
+  const samples = stable.kind === 'counts' ? Math.round(stable.trials) : opts.stableSamples;
+  const minSamples = opts.minStableSamples ?? 0;
+  if (samples !== undefined && samples < Math.max(1, minSamples)) {
+    return { name, verdict: 'noData', ...finite(value), message: `${name}: the stable baseline rests on ${samples} requests, fewer than ${Math.max(1, minSamples)}` };
+  }
+  const base = valueOf(stable);
+  if (!Number.isFinite(base)) return { name, verdict: 'inconclusive', ...finite(value), message: `${name}: the stable baseline is ${fmt(base)}, no ratio can be judged` };
+  if (base === 0) {
+    if (value === 0) return { name, verdict: 'pass', value, baseline: 0, message: `${name}: candidate and stable are both 0` };
+    // A ratio to 0 is infinite whatever the candidate does: say so rather than fail or pass on it.
+    if (hasAbsolute) return undefined;
+    return { name, verdict: 'inconclusive', ...finite(value), baseline: 0, message: `${name}: the stable baseline is 0, so candidate ${fmt(value)} ÷ stable has no meaning; add an absolute bound (max) to judge it` };
+  }
+  const ratio = value / base;
+  const verdict = judgeValue(ratio, bounds);
+  return { name, verdict, ...finite(value), baseline: base, message: describe(name, ratio, bounds, verdict, ` candidate/stable ratio (${fmt(value)}/${fmt(base)})`) };
 }
 
 function hasBounds(b: Bounds): boolean {
@@ -105,23 +173,92 @@ export function judgeStep(results: MetricResult[], state: AnalysisStatus, limits
 
 export type BreakerOutcome = { tripped: false; since?: string } | { tripped: true; message: string };
 
+/** Where a measurement stands against a breaker bound: confidently beyond it, confidently within, or unknown. */
+type Side = 'beyond' | 'within' | 'unknown';
+
+function sideOf(m: Measurement, bound: number, below: boolean, confidence: number): { side: Side; shown: string } {
+  if (m.kind === 'value') {
+    if (Number.isNaN(m.value)) return { side: 'unknown', shown: 'NaN' };
+    return { side: (below ? m.value < bound : m.value > bound) ? 'beyond' : 'within', shown: fmt(m.value) };
+  }
+  if (m.kind !== 'counts' || Math.round(m.trials) === 0) return { side: 'unknown', shown: 'no data' };
+  const b = proportionBounds(m.events, m.trials, confidence);
+  const shown = `${Math.min(Math.round(m.events), Math.round(m.trials))}/${Math.round(m.trials)} (${fmt(confidence * 100)} % bounds ${fmt(b.lower)}–${fmt(b.upper)})`;
+  // Beyond only when the whole confidence interval is: the false-alarm rate of one check is ≤ 1 − confidence.
+  if (below) return { side: b.upper < bound ? 'beyond' : b.lower >= bound ? 'within' : 'unknown', shown };
+  return { side: b.lower > bound ? 'beyond' : b.upper <= bound ? 'within' : 'unknown', shown };
+}
+
 /**
  * One breaker check of one metric. A severe value trips at once; a value beyond the threshold starts
- * (or continues) a breach that trips once it has lasted `forMs`. No data or an error neither clears nor
- * extends a breach: the window keeps its start.
+ * (or continues) a breach that trips once it has lasted `forMs`. Counts are beyond a bound only when
+ * their lower confidence bound is (upper, for `below`), and clear a breach only when confidently within.
+ * No data, NaN or an undecided count neither clears nor extends a breach: the window keeps its start.
  */
-export function checkBreaker(name: string, rule: BreakerRule, m: Measurement, since: string | undefined, now: Date): BreakerOutcome {
-  if (m.kind !== 'value') return since ? { tripped: false, since } : { tripped: false };
-  const beyond = (bound: number) => (rule.below ? m.value < bound : m.value > bound);
+export function checkBreaker(name: string, rule: BreakerRule, m: Measurement, since: string | undefined, now: Date, confidence = DEFAULT_CONFIDENCE): BreakerOutcome {
+  const keep: BreakerOutcome = since ? { tripped: false, since } : { tripped: false };
   const op = rule.below ? '<' : '>';
-  if (rule.severe !== undefined && beyond(rule.severe)) {
-    return { tripped: true, message: `${name} ${fmt(m.value)} ${op} severe bound ${fmt(rule.severe)} at ${now.toISOString()}` };
+  if (rule.severe !== undefined) {
+    const severe = sideOf(m, rule.severe, rule.below ?? false, confidence);
+    if (severe.side === 'beyond') return { tripped: true, message: `${name} ${severe.shown} ${op} severe bound ${fmt(rule.severe)} at ${now.toISOString()}` };
   }
-  if (!beyond(rule.threshold)) return { tripped: false };
+  const { side, shown } = sideOf(m, rule.threshold, rule.below ?? false, confidence);
+  if (side === 'unknown') return keep;
+  if (side === 'within') return { tripped: false };
   const start = since ?? now.toISOString();
   const lasted = now.getTime() - Date.parse(start);
   if (lasted >= rule.forMs) {
-    return { tripped: true, message: `${name} ${fmt(m.value)} ${op} ${fmt(rule.threshold)} continuously since ${start} (${Math.round(lasted / 1000)} s ≥ ${Math.round(rule.forMs / 1000)} s)` };
+    return { tripped: true, message: `${name} ${shown} ${op} ${fmt(rule.threshold)} continuously since ${start} (${Math.round(lasted / 1000)} s ≥ ${Math.round(rule.forMs / 1000)} s)` };
   }
   return { tripped: false, since: start };
+}
+
+export interface NoDataPolicy {
+  /** After this long without data for a metric, `action` applies. */
+  deadlineMs: number;
+  action: 'pause' | 'rollback';
+  /** Checks in a row without data before the message names the query (earlier it is just "collecting"). */
+  reportAfterChecks: number;
+}
+
+/** The label matchers of a rendered query's first selector: what it looked for and did not find. */
+export function selectorOf(query: string): string {
+  const m = /\{[^{}]*\}/.exec(query);
+  return m ? m[0] : query;
+}
+
+/** One metric that returned no data: the rendered query and why (e.g. "no series", "NaN"). */
+export interface NoDataCheck {
+  query: string;
+  why: string;
+}
+
+/**
+ * Updates the no-data records of `state` from one evaluation (name → the query and why, when it returned
+ * no data; undefined when it did) and says what no data means now: nothing, a message naming each query and
+ * its selector, or, past the deadline, the configured action. Pure: time comes in as `now`.
+ */
+export function trackNoData(state: AnalysisStatus, checked: Record<string, NoDataCheck | undefined>, now: Date, policy: NoDataPolicy): StepVerdict | undefined {
+  const records = { ...(state.noData ?? {}) };
+  for (const [name, check] of Object.entries(checked)) {
+    if (check === undefined) {
+      delete records[name];
+      continue;
+    }
+    const previous = records[name];
+    const seen = { query: check.query, selector: selectorOf(check.query), why: check.why };
+    records[name] = previous ? { ...previous, ...seen, checks: previous.checks + 1 } : { since: now.toISOString(), ...seen, checks: 1 };
+  }
+  if (Object.keys(records).length > 0) state.noData = records;
+  else delete state.noData;
+  const reported = Object.entries(records).filter(([, r]) => r.checks >= policy.reportAfterChecks);
+  if (reported.length === 0) return undefined;
+  const oldest = Math.min(...reported.map(([, r]) => Date.parse(r.since)));
+  const lines = reported.map(([name, r]) => `${name}: ${r.why} since ${r.since} (${r.checks} checks) for ${r.selector} in \`${r.query}\``);
+  const deadline = oldest + policy.deadlineMs;
+  if (now.getTime() >= deadline) {
+    const message = `NoData past the ${Math.round(policy.deadlineMs / 1000)} s deadline: ${lines.join('; ')}`;
+    return policy.action === 'rollback' ? { result: 'fail', reason: 'NoData', message } : { result: 'pause', message };
+  }
+  return { result: 'pending', message: `NoData: ${lines.join('; ')}; ${policy.action === 'rollback' ? 'rolls back' : 'pauses'} at ${new Date(deadline).toISOString()}` };
 }

@@ -1,7 +1,7 @@
 // The analysis section of a ModelRollout spec → metric rules and limits, with built-in templates for
 // the inference runtime's own metrics (names documented in inference-image/README.md).
 import { parseDuration } from '../rollout/duration.js';
-import type { StepLimits } from './evaluate.js';
+import { DEFAULT_CONFIDENCE, type NoDataPolicy, type StepLimits } from './evaluate.js';
 import type { Bounds, BreakerRule, MetricRule } from './types.js';
 
 export interface StoredAnalysis {
@@ -11,6 +11,10 @@ export interface StoredAnalysis {
   breakerInterval?: string;
   breakerWindow?: string;
   maxInconclusive?: number;
+  confidence?: number;
+  minStableRequests?: number;
+  noDataDeadline?: string;
+  onNoData?: 'Pause' | 'Rollback';
   onMetricsError?: { consecutiveErrors?: number; action?: 'Pause' | 'Rollback' };
   prometheus?: { address?: string; timeout?: string; secretRef?: { name?: string }; insecureSkipVerify?: boolean };
   metrics?: StoredMetric[];
@@ -25,8 +29,9 @@ interface StoredBounds {
 
 interface StoredMetric extends StoredBounds {
   name?: string;
-  template?: 'error-rate' | 'latency-p99';
+  template?: BuiltinTemplate;
   query?: string;
+  counts?: { events?: string; trials?: string };
   relative?: StoredBounds;
   breaker?: { threshold?: number; for?: string; severe?: number; below?: boolean; disabled?: boolean };
 }
@@ -37,18 +42,45 @@ export interface AnalysisConfig {
   requestQuery: string;
   breakerIntervalMs: number;
   breakerWindowMs: number;
+  /** One-sided confidence of count bounds; 1 − confidence is the false-alarm rate of one check. */
+  confidence: number;
+  minStableRequests: number;
+  noData: NoDataPolicy;
   limits: StepLimits;
   prometheus: { address: string; timeoutMs: number; secretName?: string; insecureSkipVerify: boolean };
   metrics: MetricRule[];
 }
 
-const BY_VERSION = 'model_name="{{model}}",model_version="{{version}}"';
+/**
+ * Candidate and stable are told apart by revision, never by model version: the operator puts the
+ * revision, rollout name and namespace on every pod (labels and downward-API env), and the runtime puts
+ * them on its series as these labels. Model name/version stay on the series for people.
+ */
+export const IDENTITY_LABELS = { namespace: 'modelrollout_namespace', name: 'modelrollout_name', revision: 'modelrollout_revision' } as const;
+const BY_REVISION = `${IDENTITY_LABELS.namespace}="{{namespace}}",${IDENTITY_LABELS.name}="{{name}}",${IDENTITY_LABELS.revision}="{{revision}}"`;
+/** Requests the server answered for itself: client errors, cancellations and draining refusals are not its failures. */
+const JUDGED = 'outcome=~"ok|server_error|timeout"';
+const OFFERED = 'outcome=~"ok|server_error|timeout|overloaded"';
+const increase = (matchers: string) => `sum(increase(t2v_requests_total{${BY_REVISION},${matchers}}[{{interval}}]))`;
+
+export type BuiltinTemplate = 'error-rate' | 'overload-rate' | 'latency-p99';
 
 export const BUILTIN_QUERIES = {
-  'error-rate': `(sum(rate(t2v_requests_total{${BY_VERSION},status=~"5.."}[{{interval}}])) or vector(0)) / sum(rate(t2v_requests_total{${BY_VERSION}}[{{interval}}]))`,
-  'latency-p99': `histogram_quantile(0.99, sum by (le) (rate(t2v_request_duration_seconds_bucket{${BY_VERSION}}[{{interval}}])))`,
-  requests: `sum(increase(t2v_requests_total{${BY_VERSION}}[{{interval}}]))`,
+  'error-rate': `(${increase('outcome=~"server_error|timeout"')} or vector(0)) / ${increase(JUDGED)}`,
+  'overload-rate': `(${increase('outcome="overloaded"')} or vector(0)) / ${increase(OFFERED)}`,
+  'latency-p99': `histogram_quantile(0.99, sum by (le) (rate(t2v_request_duration_seconds_bucket{${BY_REVISION}}[{{interval}}])))`,
+  requests: `sum(increase(t2v_requests_total{${BY_REVISION}}[{{interval}}]))`,
 } as const;
+
+/** Templates judged on counts (events out of trials) rather than on the ratio alone. */
+export const BUILTIN_COUNTS: Partial<Record<BuiltinTemplate, { events: string; trials: string }>> = {
+  'error-rate': { events: increase('outcome=~"server_error|timeout"'), trials: increase(JUDGED) },
+  'overload-rate': { events: increase('outcome="overloaded"'), trials: increase(OFFERED) },
+};
+
+const TEMPLATES: readonly BuiltinTemplate[] = ['error-rate', 'overload-rate', 'latency-p99'];
+/** Default bounds of the rate templates: at most 1 % errors; a candidate shedding over 5 % of its load is not healthy. */
+const DEFAULT_MAX: Partial<Record<BuiltinTemplate, number>> = { 'error-rate': 0.01, 'overload-rate': 0.05 };
 
 export interface AnalysisDefaults {
   /** Used when a rollout sets metrics but no spec.analysis.prometheus.address. */
@@ -73,11 +105,23 @@ export function parseAnalysis(stored: StoredAnalysis | undefined, errors: string
     names.add(rule.name);
     return rule;
   });
+  // The overload guardrail comes with the error rate: shedding load must not read as healthy.
+  if (metrics.some((m) => m.name === 'error-rate' && m.counts) && !stored.metrics.some((m) => m.template === 'overload-rate') && !names.has('overload-rate')) {
+    metrics.push(metricRule({ template: 'overload-rate' }, stored.metrics.length, [], (field, text, fallback) => duration(field, text, fallback)));
+  }
+  const confidence = stored.confidence ?? DEFAULT_CONFIDENCE;
+  if (!(confidence > 0.5 && confidence < 1)) errors.push(`spec.analysis.confidence: ${confidence} must be above 0.5 and below 1 (e.g. 0.95: one check in 20 may misjudge a rate at its bound)`);
+  const onNoData = stored.onNoData ?? 'Pause';
+  if (onNoData !== 'Pause' && onNoData !== 'Rollback') errors.push(`spec.analysis.onNoData: "${onNoData}" must be Pause or Rollback`);
+  const minRequests = stored.minRequests ?? 20;
   const action = stored.onMetricsError?.action ?? 'Pause';
   if (action !== 'Pause' && action !== 'Rollback') errors.push(`spec.analysis.onMetricsError.action: "${action}" must be Pause or Rollback`);
   return {
     intervalMs: duration('interval', stored.interval, '30s'),
-    minRequests: stored.minRequests ?? 20,
+    minRequests,
+    minStableRequests: stored.minStableRequests ?? minRequests,
+    confidence,
+    noData: { deadlineMs: duration('noDataDeadline', stored.noDataDeadline, '10m'), action: onNoData === 'Rollback' ? 'rollback' : 'pause', reportAfterChecks: 3 },
     requestQuery: stored.requestQuery ?? BUILTIN_QUERIES.requests,
     breakerIntervalMs: duration('breakerInterval', stored.breakerInterval, '10s'),
     breakerWindowMs: duration('breakerWindow', stored.breakerWindow, '1m'),
@@ -102,14 +146,17 @@ function metricRule(m: StoredMetric, i: number, errors: string[], duration: Dura
   const field = `spec.analysis.metrics[${i}]`;
   const name = m.name ?? m.template ?? `metric-${i}`;
   let query = m.query;
-  if (m.template) {
-    if (!(m.template in BUILTIN_QUERIES) || m.template === ('requests' as string)) errors.push(`${field}.template: "${m.template}" is not a built-in template (error-rate, latency-p99)`);
-    query ??= BUILTIN_QUERIES[m.template as 'error-rate' | 'latency-p99'];
-  }
-  if (!query) errors.push(`${field}: set a query or a template (error-rate, latency-p99)`);
+  const template = m.template && TEMPLATES.includes(m.template) ? m.template : undefined;
+  if (m.template && !template) errors.push(`${field}.template: "${m.template}" is not a built-in template (${TEMPLATES.join(', ')})`);
+  if (template) query ??= BUILTIN_QUERIES[template];
+  const counts = countsOf(m, template, field, errors);
+  if (!query && counts) query = `(${counts.events}) / (${counts.trials})`;
+  if (!query) errors.push(`${field}: set a query, counts or a template (${TEMPLATES.join(', ')})`);
   const bounds: Bounds = pick(m);
-  // The built-in error rate needs no bounds to be useful: at most 1 %.
-  if (m.template === 'error-rate' && !hasAny(bounds) && !m.relative) bounds.max = 0.01;
+  // The built-in rates need no bounds to be useful.
+  const defaultMax = template ? DEFAULT_MAX[template] : undefined;
+  if (defaultMax !== undefined && !hasAny(bounds) && !m.relative) bounds.max = defaultMax;
+  if (counts && (bounds.min !== undefined || bounds.failMin !== undefined)) errors.push(`${field}.min: a counts metric is a rate judged against an upper bound; set max (and failMax), not min`);
   const relative = m.relative ? pick(m.relative) : undefined;
   if (!hasAny(bounds) && !(relative && hasAny(relative))) errors.push(`${field}: set max, min or relative bounds (nothing to judge ${name} by)`);
   for (const [k, b] of [['', bounds], ['relative.', relative ?? {}]] as const) {
@@ -117,6 +164,7 @@ function metricRule(m: StoredMetric, i: number, errors: string[], duration: Dura
     if (b.min !== undefined && b.failMin !== undefined && b.failMin > b.min) errors.push(`${field}.${k}failMin: ${b.failMin} is above min ${b.min}`);
   }
   const rule: MetricRule = { name, query: query ?? '', bounds };
+  if (counts) rule.counts = counts;
   if (relative) rule.relative = relative;
   const breaker = breakerRule(m, bounds, duration);
   if (breaker) rule.breaker = breaker;
@@ -135,6 +183,17 @@ function breakerRule(m: StoredMetric, bounds: Bounds, duration: DurationOf): Bre
   return undefined;
 }
 
+/** Counts of a built-in rate, or a custom metric's `counts` (both queries required). */
+function countsOf(m: StoredMetric, template: BuiltinTemplate | undefined, field: string, errors: string[]): MetricRule['counts'] {
+  if (m.counts) {
+    if (!m.counts.events) errors.push(`${field}.counts.events: required with counts (PromQL counting failed requests in {{interval}})`);
+    if (!m.counts.trials) errors.push(`${field}.counts.trials: required with counts (PromQL counting all judged requests in {{interval}})`);
+    return m.counts.events && m.counts.trials ? { events: m.counts.events, trials: m.counts.trials } : undefined;
+  }
+  // A custom query replaces the template's counts: it is judged as a plain value.
+  return template && !m.query ? BUILTIN_COUNTS[template] : undefined;
+}
+
 function pick(b: StoredBounds): Bounds {
   const out: Bounds = {};
   for (const k of ['min', 'max', 'failMin', 'failMax'] as const) if (typeof b[k] === 'number') out[k] = b[k];
@@ -147,10 +206,15 @@ function hasAny(b: Bounds): boolean {
 
 export interface QueryVars {
   namespace: string;
+  /** The ModelRollout's name. */
+  name: string;
   service: string;
   model: string;
   version: string;
+  /** The revision this query is about (the candidate's, or stable's for a relative bound's baseline). */
   revision: string;
+  stableRevision: string;
+  candidateRevision: string;
   role: 'stable' | 'candidate';
   intervalMs: number;
 }
@@ -158,7 +222,8 @@ export interface QueryVars {
 /** Fills {{...}} variables; the interval becomes a PromQL duration in whole seconds. */
 export function renderQuery(template: string, vars: QueryVars): string {
   const values: Record<string, string> = {
-    namespace: vars.namespace, service: vars.service, model: vars.model, version: vars.version, revision: vars.revision, role: vars.role,
+    namespace: vars.namespace, name: vars.name, service: vars.service, model: vars.model, version: vars.version, revision: vars.revision,
+    stableRevision: vars.stableRevision, candidateRevision: vars.candidateRevision, role: vars.role,
     interval: `${Math.max(1, Math.round(vars.intervalMs / 1000))}s`,
   };
   return template.replace(/\{\{\s*(\w+)\s*\}\}/g, (whole, key: string) => values[key] ?? whole);

@@ -2,8 +2,12 @@
 // error — three outcomes, each counted against its own limit (Argo Rollouts' model).
 
 export type Measurement =
+  /** A number; ±Inf are kept as values (they never pass a bound they could violate). */
   | { kind: 'value'; value: number }
-  | { kind: 'noData'; message: string }
+  /** Counts over the window (e.g. failed and all requests), judged with a confidence bound. */
+  | { kind: 'counts'; events: number; trials: number }
+  /** No series, or NaN (`raw` keeps what Prometheus said, e.g. "NaN"). */
+  | { kind: 'noData'; message: string; raw?: string }
   | { kind: 'error'; message: string };
 
 export interface Bounds {
@@ -27,8 +31,13 @@ export interface BreakerRule {
 
 export interface MetricRule {
   name: string;
-  /** PromQL with {{namespace}} {{service}} {{model}} {{version}} {{revision}} {{role}} {{interval}}. */
+  /**
+   * PromQL with {{namespace}} {{name}} {{service}} {{model}} {{version}} {{revision}} {{stableRevision}}
+   * {{candidateRevision}} {{role}} {{interval}}. For a counts rule, the ratio people read (not queried).
+   */
   query: string;
+  /** Judge a rate on its counts: `events` (e.g. failed requests) out of `trials` (all requests) in the window. */
+  counts?: { events: string; trials: string };
   bounds: Bounds;
   /** Bounds on candidate ÷ stable, both measured by the same query. */
   relative?: Bounds;
@@ -40,9 +49,28 @@ export type MetricVerdict = 'pass' | 'fail' | 'inconclusive' | 'noData' | 'error
 export interface MetricResult {
   name: string;
   verdict: MetricVerdict;
+  /** The candidate's value (for counts: events ÷ trials). Non-finite values are kept in `raw` instead. */
   value?: number;
+  /** What the query returned when it was not a finite number: "NaN", "+Inf", "-Inf". */
+  raw?: string;
+  /** How many requests the value rests on (the trials of a counts rule, or the candidate's request count). */
+  samples?: number;
+  /** Counts rules: the events and the one-sided confidence bounds of the rate. */
+  events?: number;
+  lower?: number;
+  upper?: number;
   baseline?: number;
   message: string;
+}
+
+/** A metric that has returned no data since `since`, with the query and the label selection that found nothing. */
+export interface NoDataRecord {
+  since: string;
+  query: string;
+  selector: string;
+  /** What came back: no series, NaN, no requests. */
+  why: string;
+  checks: number;
 }
 
 /** What status.analysis keeps between passes, so a restarted operator resumes counting. */
@@ -50,7 +78,9 @@ export interface AnalysisStatus {
   /** The candidate these measurements are about; a new candidate starts afresh. */
   revision: string;
   metrics?: (MetricResult & { time: string; kind: 'step' | 'breaker' })[];
-  history?: { time: string; kind: 'step' | 'breaker'; name: string; verdict: MetricVerdict; value?: number }[];
+  history?: { time: string; kind: 'step' | 'breaker'; name: string; verdict: MetricVerdict; value?: number; samples?: number }[];
+  /** Metrics (and the request count, as "requests") that currently return no data. */
+  noData?: Record<string, NoDataRecord>;
   /** Start of a continuous breach, per metric. */
   breaches?: Record<string, string>;
   lastBreakerCheck?: string;
@@ -63,4 +93,6 @@ export interface AnalysisStatus {
   resumeToken?: string;
   lastStepVerdict?: 'pass' | 'pending' | 'inconclusive' | 'fail' | 'pause';
   lastStepMessage?: string;
+  /** The metric (or NoData) a failed step verdict names, repeated while the verdict is reused. */
+  lastStepReason?: string;
 }

@@ -3,9 +3,9 @@
 // Queries go to the metrics provider; judgement is the pure code in analysis/; what must survive a
 // restart (breach start times, counters, latest measurements) goes to status.analysis.
 import * as k8s from '@kubernetes/client-node';
-import { checkBreaker, judgeMetric, judgeStep, type StepVerdict } from '../analysis/evaluate.js';
+import { checkBreaker, judgeMetric, judgeStep, trackNoData, type NoDataCheck, type StepVerdict } from '../analysis/evaluate.js';
 import { parseAnalysis, renderQuery, type AnalysisConfig, type AnalysisDefaults, type QueryVars, type StoredAnalysis } from '../analysis/spec.js';
-import type { AnalysisStatus, Measurement, MetricResult } from '../analysis/types.js';
+import type { AnalysisStatus, Measurement, MetricResult, MetricRule } from '../analysis/types.js';
 import { providerFor, type MetricsProvider, type ProviderConfig } from '../metric-providers/index.js';
 import type { AnalysisVerdict, DecideInput, RolloutStatus } from '../rollout/types.js';
 import type { ClusterCache } from './cluster-cache.js';
@@ -55,6 +55,8 @@ export class AnalysisRunner {
     if (resume && resume !== state.resumeToken && state.lastStepVerdict === 'pause') {
       state.consecutiveErrors = 0;
       state.consecutiveInconclusive = 0;
+      // A person resuming after a NoData pause gives the metrics a fresh deadline.
+      delete state.noData;
       delete state.lastStepVerdict;
       delete state.lastStepCheck;
     }
@@ -63,9 +65,14 @@ export class AnalysisRunner {
     const provider = await this.provider(ro, config);
     const vars = (role: 'stable' | 'candidate', intervalMs: number): QueryVars => {
       const ref = role === 'candidate' ? candidate : status.stable!;
-      return { namespace: ro.metadata.namespace!, service: ro.spec.service.name, model: ro.spec.model.name, version: ref.modelVersion, revision: ref.revision, role, intervalMs };
+      return {
+        namespace: ro.metadata.namespace!, name: ro.metadata.name!, service: ro.spec.service.name, model: ro.spec.model.name, version: ref.modelVersion,
+        revision: ref.revision, stableRevision: status.stable?.revision ?? '', candidateRevision: candidate.revision, role, intervalMs,
+      };
     };
-    const breaker = await this.breaker(config, provider, vars, state, now);
+    const shiftedAt = status.currentStep ? status.currentStep.trafficShiftedAt : status.shadowStartedAt;
+    const stepElapsedMs = shiftedAt ? now.getTime() - Date.parse(shiftedAt) : 0;
+    const breaker = await this.breaker(config, provider, vars, state, stepElapsedMs, now);
     const analysis = await this.step(config, provider, vars, state, status, stepDurationMs, now);
     return {
       analysis, breaker, status: state,
@@ -87,18 +94,24 @@ export class AnalysisRunner {
     return undefined;
   }
 
-  private async breaker(config: AnalysisConfig, provider: MetricsProvider, vars: (r: 'stable' | 'candidate', ms: number) => QueryVars, state: AnalysisStatus, now: Date): Promise<DecideInput['breaker']> {
+  private async breaker(config: AnalysisConfig, provider: MetricsProvider, vars: VarsOf, state: AnalysisStatus, stepElapsedMs: number, now: Date): Promise<DecideInput['breaker']> {
     const due = !state.lastBreakerCheck || now.getTime() - Date.parse(state.lastBreakerCheck) >= config.breakerIntervalMs;
     const rules = config.metrics.filter((m) => m.breaker);
     if (!due || rules.length === 0) return { tripped: false };
     state.lastBreakerCheck = now.toISOString();
     const window = config.breakerWindowMs;
-    if (!(await this.enoughData(config, provider, vars('candidate', window), now))) return { tripped: false };
+    // Counts carry their own sample size; plain values need the minimum request count to mean anything.
+    let enough: boolean | undefined;
     const breaches = { ...(state.breaches ?? {}) };
     for (const rule of rules) {
-      const m = await provider.query(renderQuery(rule.query, vars('candidate', window)), now);
-      const outcome = checkBreaker(rule.name, rule.breaker!, m, breaches[rule.name], now);
-      this.record(state, 'breaker', { name: rule.name, verdict: outcome.tripped ? 'fail' : m.kind === 'value' ? 'pass' : m.kind === 'noData' ? 'noData' : 'error', ...(m.kind === 'value' ? { value: m.value } : {}), message: outcome.tripped ? outcome.message : describeMeasurement(rule.name, m) }, now);
+      if (!rule.counts) {
+        enough ??= await this.enoughData(config, provider, vars('candidate', window), now);
+        if (!enough) continue;
+      }
+      const m = await this.breakerMeasure(config, provider, rule, vars, window, stepElapsedMs, now);
+      const outcome = checkBreaker(rule.name, rule.breaker!, m, breaches[rule.name], now, config.confidence);
+      const verdict = outcome.tripped ? 'fail' : m.kind === 'noData' ? 'noData' : m.kind === 'error' ? 'error' : 'pass';
+      this.record(state, 'breaker', { name: rule.name, verdict, ...factsOf(m), message: outcome.tripped ? outcome.message : describeMeasurement(rule.name, m) }, now);
       if (outcome.tripped) {
         state.breaches = breaches;
         return { tripped: true, reason: rule.name, message: `breaker: ${outcome.message}` };
@@ -110,8 +123,21 @@ export class AnalysisRunner {
     return { tripped: false };
   }
 
+  /**
+   * The breaker's measurement over breakerWindow. A counts rule with fewer than minRequests requests in that
+   * window looks back over the whole step instead: at one request a minute a 1-minute window never holds two,
+   * and the step's requests are still evidence about this candidate (high rates keep the short window).
+   */
+  private async breakerMeasure(config: AnalysisConfig, provider: MetricsProvider, rule: MetricRule, vars: VarsOf, window: number, stepElapsedMs: number, now: Date): Promise<Measurement> {
+    const m = await measure(provider, rule, vars('candidate', window), now);
+    if (!rule.counts || stepElapsedMs <= window || (m.kind === 'counts' && Math.round(m.trials) >= config.minRequests)) return m;
+    if (m.kind === 'error') return m;
+    const wide = await measure(provider, rule, vars('candidate', stepElapsedMs), now);
+    return wide.kind === 'counts' && (m.kind !== 'counts' || wide.trials > m.trials) ? wide : m;
+  }
+
   private async step(
-    config: AnalysisConfig, provider: MetricsProvider, vars: (r: 'stable' | 'candidate', ms: number) => QueryVars,
+    config: AnalysisConfig, provider: MetricsProvider, vars: VarsOf,
     state: AnalysisStatus, status: RolloutStatus, stepDurationMs: number, now: Date,
   ): Promise<AnalysisVerdict> {
     const since = status.currentStep ? status.currentStep.trafficShiftedAt : status.shadowStartedAt;
@@ -121,27 +147,57 @@ export class AnalysisRunner {
     // Paused for a person: stays paused (no re-judging) until a resume resets the counters.
     if (state.lastStepVerdict === 'pause') return { result: 'pause', message: state.lastStepMessage ?? 'paused by analysis' };
     const due = !state.lastStepCheck || now.getTime() - Date.parse(state.lastStepCheck) >= config.intervalMs;
-    if (!due && state.lastStepVerdict) return toDecide({ result: state.lastStepVerdict, message: state.lastStepMessage ?? '', reason: state.lastStepVerdict === 'fail' ? 'Analysis' : '' } as StepVerdict);
+    if (!due && state.lastStepVerdict) return toDecide({ result: state.lastStepVerdict, message: state.lastStepMessage ?? '', reason: state.lastStepVerdict === 'fail' ? state.lastStepReason ?? 'Analysis' : '' } as StepVerdict);
     state.lastStepCheck = now.toISOString();
     // The step is judged over its whole window so far, never less than one interval.
     const window = Math.max(elapsed, config.intervalMs);
-    let verdict: StepVerdict;
-    if (!(await this.enoughData(config, provider, vars('candidate', window), now))) {
-      verdict = { result: 'pending', message: `fewer than ${config.minRequests} candidate requests in the last ${Math.round(window / 1000)} s` };
-    } else {
-      const results: MetricResult[] = [];
-      for (const rule of config.metrics) {
-        const candidate = await provider.query(renderQuery(rule.query, vars('candidate', window)), now);
-        const stable = rule.relative ? await provider.query(renderQuery(rule.query, vars('stable', window)), now) : undefined;
-        const result = judgeMetric(rule, candidate, stable, (status.weights?.stable ?? 100) > 0);
-        results.push(result);
-        this.record(state, 'step', result, now);
-      }
-      verdict = judgeStep(results, state, config.limits);
-    }
+    const verdict = await this.judge(config, provider, vars, state, (status.weights?.stable ?? 100) > 0, window, now);
     state.lastStepVerdict = verdict.result;
     state.lastStepMessage = verdict.message;
+    if (verdict.result === 'fail') state.lastStepReason = verdict.reason;
+    else delete state.lastStepReason;
     return toDecide(verdict);
+  }
+
+  /** One judgement of every metric over `window`, with no-data tracking; counts rules are judged even below minRequests. */
+  private async judge(config: AnalysisConfig, provider: MetricsProvider, vars: VarsOf, state: AnalysisStatus, stableCarriesTraffic: boolean, window: number, now: Date): Promise<StepVerdict> {
+    const requestQuery = renderQuery(config.requestQuery, vars('candidate', window));
+    const requests = config.minRequests > 0 ? await provider.query(requestQuery, now) : undefined;
+    const checked: Record<string, NoDataCheck | undefined> = { requests: noDataCheck(requestQuery, requests) };
+    // A failed count is not "not enough data": let the metric queries report the error.
+    const enough = !requests || requests.kind === 'error' || (requests.kind === 'value' && requests.value >= config.minRequests);
+    const results: MetricResult[] = [];
+    for (const rule of config.metrics) {
+      if (!enough && !rule.counts) continue;
+      const candidateVars = vars('candidate', window);
+      const candidate = await measure(provider, rule, candidateVars, now);
+      const stable = rule.relative && stableCarriesTraffic ? await measure(provider, rule, vars('stable', window), now) : undefined;
+      const stableSamples = stable && !rule.counts ? await this.count(config, provider, vars('stable', window), now) : undefined;
+      const result = judgeMetric(rule, candidate, stable, { stableCarriesTraffic, stableSamples, minStableSamples: config.minStableRequests, confidence: config.confidence });
+      if (requests?.kind === 'value' && result.samples === undefined) result.samples = Math.round(requests.value);
+      results.push(result);
+      this.record(state, 'step', result, now);
+      const candidateMissing = candidate.kind === 'noData' || (candidate.kind === 'counts' && Math.round(candidate.trials) === 0);
+      checked[rule.name] = candidateMissing
+        ? noDataCheck(renderQuery(rule.counts?.trials ?? rule.query, candidateVars), candidate)
+        // The candidate has data but the relative bound's baseline does not (no series, NaN, too few requests).
+        : result.verdict === 'noData' ? { query: renderQuery(rule.counts?.trials ?? rule.query, vars('stable', window)), why: `no stable baseline (${result.message})` } : undefined;
+    }
+    const noData = trackNoData(state, checked, now, config.noData);
+    const failed = results.find((r) => r.verdict === 'fail');
+    if (failed) return { result: 'fail', reason: failed.name, message: failed.message };
+    if (noData && noData.result !== 'pending') return noData;
+    if (!enough) {
+      const have = requests?.kind === 'value' ? `${Math.round(requests.value)}` : 'no';
+      return { result: 'pending', message: noData?.message ?? `${have} candidate requests in the last ${Math.round(window / 1000)} s, fewer than ${config.minRequests}` };
+    }
+    const verdict = judgeStep(results, state, config.limits);
+    return verdict.result === 'pending' && noData ? { result: 'pending', message: noData.message } : verdict;
+  }
+
+  private async count(config: AnalysisConfig, provider: MetricsProvider, vars: QueryVars, now: Date): Promise<number | undefined> {
+    const m = await provider.query(renderQuery(config.requestQuery, vars), now);
+    return m.kind === 'value' && Number.isFinite(m.value) ? Math.round(m.value) : m.kind === 'noData' ? 0 : undefined;
   }
 
   private async enoughData(config: AnalysisConfig, provider: MetricsProvider, vars: QueryVars, now: Date): Promise<boolean> {
@@ -154,7 +210,7 @@ export class AnalysisRunner {
   private record(state: AnalysisStatus, kind: 'step' | 'breaker', result: MetricResult, now: Date): void {
     const time = now.toISOString();
     state.metrics = [...(state.metrics ?? []).filter((m) => !(m.name === result.name && m.kind === kind)), { ...result, time, kind }];
-    const entry = { time, kind, name: result.name, verdict: result.verdict, ...(result.value !== undefined ? { value: result.value } : {}) };
+    const entry = { time, kind, name: result.name, verdict: result.verdict, ...(result.value !== undefined ? { value: result.value } : {}), ...(result.samples !== undefined ? { samples: result.samples } : {}) };
     state.history = [...(state.history ?? []), entry].slice(-HISTORY_LIMIT);
   }
 
@@ -175,8 +231,40 @@ export class AnalysisRunner {
   }
 }
 
+type VarsOf = (role: 'stable' | 'candidate', intervalMs: number) => QueryVars;
+
+/** A rule's measurement: its query, or for a counts rule its two counts (no failed-request series is 0 failures). */
+async function measure(provider: MetricsProvider, rule: MetricRule, vars: QueryVars, now: Date): Promise<Measurement> {
+  if (!rule.counts) return provider.query(renderQuery(rule.query, vars), now);
+  const [events, trials] = await Promise.all([provider.query(renderQuery(rule.counts.events, vars), now), provider.query(renderQuery(rule.counts.trials, vars), now)]);
+  if (trials.kind !== 'value') return trials;
+  if (events.kind === 'error') return events;
+  if (!Number.isFinite(trials.value)) return { kind: 'noData', message: `the request count is ${trials.value}`, raw: String(trials.value) };
+  const failed = events.kind === 'value' && Number.isFinite(events.value) ? events.value : 0;
+  return { kind: 'counts', events: failed, trials: trials.value };
+}
+
+function noDataCheck(query: string, m: Measurement | undefined): NoDataCheck | undefined {
+  if (!m) return undefined;
+  if (m.kind === 'noData') return { query, why: m.raw ? `returned ${m.raw}` : 'no series' };
+  if ((m.kind === 'value' && m.value === 0) || (m.kind === 'counts' && Math.round(m.trials) === 0)) return { query, why: 'no requests' };
+  return undefined;
+}
+
+function factsOf(m: Measurement): Partial<MetricResult> {
+  if (m.kind === 'value') return Number.isFinite(m.value) ? { value: m.value } : { raw: Number.isNaN(m.value) ? 'NaN' : m.value > 0 ? '+Inf' : '-Inf' };
+  if (m.kind === 'counts') {
+    const trials = Math.round(m.trials);
+    const events = Math.min(Math.round(m.events), trials);
+    return trials > 0 ? { value: events / trials, events, samples: trials } : { samples: 0 };
+  }
+  return m.kind === 'noData' && m.raw ? { raw: m.raw } : {};
+}
+
 function describeMeasurement(name: string, m: Measurement): string {
-  return m.kind === 'value' ? `${name} ${+m.value.toPrecision(4)}` : `${name}: ${m.message}`;
+  if (m.kind === 'value') return `${name} ${+m.value.toPrecision(4)}`;
+  if (m.kind === 'counts') return `${name} ${Math.round(m.events)}/${Math.round(m.trials)} requests`;
+  return `${name}: ${m.message}`;
 }
 
 function toDecide(v: StepVerdict): AnalysisVerdict {

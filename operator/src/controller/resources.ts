@@ -30,6 +30,7 @@ export function deploymentFor(ro: ModelRollout, revision: string, replicas: numb
     limits: { ...(container.resources?.limits ?? {}), [resourceName]: perReplica },
     requests: { ...(container.resources?.requests ?? {}), [resourceName]: perReplica },
   };
+  container.env = [...(container.env ?? []).filter((e) => !(e.name in IDENTITY_ENV)), ...identityEnv()];
   const targetPort = spec.service.targetPort ?? 8080;
   if (!container.ports?.some((p) => p.containerPort === targetPort)) container.ports = [...(container.ports ?? []), { name: 'http', containerPort: targetPort }];
   return {
@@ -43,6 +44,21 @@ export function deploymentFor(ro: ModelRollout, revision: string, replicas: numb
     },
     spec: { replicas, selector: { matchLabels: revisionSelector(ro, revision) }, template },
   };
+}
+
+/**
+ * The pod's identity as env through the downward API, so a runtime can label its metrics with the revision
+ * (and rollout) that analysis selects by. Values come from the pod's own labels and namespace:
+ * https://kubernetes.io/docs/concepts/workloads/pods/downward-api/#downwardapi-fieldRef
+ */
+export const IDENTITY_ENV = {
+  MODELROLLOUT_REVISION: `metadata.labels['${LABEL_REVISION}']`,
+  MODELROLLOUT_NAME: `metadata.labels['${LABEL_NAME}']`,
+  MODELROLLOUT_NAMESPACE: 'metadata.namespace',
+} as const;
+
+function identityEnv(): k8s.V1EnvVar[] {
+  return Object.entries(IDENTITY_ENV).map(([name, fieldPath]) => ({ name, valueFrom: { fieldRef: { fieldPath } } }));
 }
 
 export function serviceFor(ro: ModelRollout, role: 'stable' | 'candidate', revision: string): k8s.V1Service {

@@ -82,6 +82,7 @@ export function measurementOf(data: QueryResponse['data']): Measurement {
   }
   // Prometheus writes infinities as +Inf/-Inf, which Number() does not read.
   const value = raw === '+Inf' ? Infinity : raw === '-Inf' ? -Infinity : Number(raw);
-  if (Number.isNaN(value)) return { kind: 'noData', message: 'the query returned NaN (no samples in the window)' };
+  // NaN is 0/0 or Inf/Inf (a ratio without `or vector(0)`, a quantile of an empty histogram): never a value that passes.
+  if (Number.isNaN(value)) return { kind: 'noData', message: 'the query returned NaN (0/0 or Inf/Inf: no samples, or a ratio of empty sums)', raw: 'NaN' };
   return { kind: 'value', value };
 }

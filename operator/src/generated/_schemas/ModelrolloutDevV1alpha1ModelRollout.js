@@ -1,6 +1,6 @@
 import { formats } from "@kubernetes-models/validate";
-export const validate = validate33;
-const schema17 = {
+export const validate = validate35;
+const schema19 = {
   "type": "object",
   "properties": {
     "apiVersion": {
@@ -13,7 +13,7 @@ const schema17 = {
       "$ref": "a6f0oUEaFqHmymdwnqPORTNOTU7GczWAkwGD0uYU"
     },
     "spec": {
-      "$ref": "UiwZgvURHDD65BOQaOhoM1QBTtLN6iVpApGzlhIM"
+      "$ref": "ryflpubWcg26Zk7H4VXCJU6k1eRkVmuC52wJGhcnW8"
     },
     "status": {
       "$ref": "wnCl8zCvz1PLbyEivJTcktRgDZuzOGT9FYulvrA2T8w"
@@ -22,11 +22,11 @@ const schema17 = {
   "required": ["spec", "apiVersion", "kind"],
   "$id": "modelrollout.dev.v1alpha1.ModelRollout"
 };
-const schema18 = {
+const schema20 = {
   "type": "string",
   "enum": ["modelrollout.dev/v1alpha1"]
 };
-function validate34(data, {
+function validate36(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -56,7 +56,7 @@ function validate34(data, {
       schemaPath: "#/enum",
       keyword: "enum",
       params: {
-        allowedValues: schema18.enum
+        allowedValues: schema20.enum
       }
     };
     if (vErrors === null) {
@@ -66,14 +66,14 @@ function validate34(data, {
     }
     errors++;
   }
-  validate34.errors = vErrors;
+  validate36.errors = vErrors;
   return errors === 0;
 }
-const schema19 = {
+const schema21 = {
   "type": "string",
   "enum": ["ModelRollout"]
 };
-function validate36(data, {
+function validate38(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -103,7 +103,7 @@ function validate36(data, {
       schemaPath: "#/enum",
       keyword: "enum",
       params: {
-        allowedValues: schema19.enum
+        allowedValues: schema21.enum
       }
     };
     if (vErrors === null) {
@@ -113,15 +113,15 @@ function validate36(data, {
     }
     errors++;
   }
-  validate36.errors = vErrors;
+  validate38.errors = vErrors;
   return errors === 0;
 }
-const schema20 = {
+const schema22 = {
   "nullableRef": "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta#"
 };
-const schema21 = {};
-import { validate as validate39 } from "@kubernetes-models/apimachinery/_schemas/IoK8sApimachineryPkgApisMetaV1ObjectMeta";
-function validate38(data, {
+const schema23 = {};
+import { validate as validate41 } from "@kubernetes-models/apimachinery/_schemas/IoK8sApimachineryPkgApisMetaV1ObjectMeta";
+function validate40(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -130,20 +130,20 @@ function validate38(data, {
   let vErrors = null;
   let errors = 0;
   if (data !== null) {
-    if (!validate39(data, {
+    if (!validate41(data, {
       instancePath,
       parentData,
       parentDataProperty,
       rootData
     })) {
-      vErrors = vErrors === null ? validate39.errors : vErrors.concat(validate39.errors);
+      vErrors = vErrors === null ? validate41.errors : vErrors.concat(validate41.errors);
       errors = vErrors.length;
     }
   }
-  validate38.errors = vErrors;
+  validate40.errors = vErrors;
   return errors === 0;
 }
-const schema22 = {
+const schema24 = {
   "type": "object",
   "required": ["model", "template", "service", "trafficRouting"],
   "properties": {
@@ -169,11 +169,11 @@ const schema22 = {
       "$ref": "bdKebMUosIn76QfE9M7599ASMOXWzaVzhgta2whSfs"
     },
     "analysis": {
-      "$ref": "vqw6WmRhPXhYT2koGDJaHUR5MUONiHaVCobqAI"
+      "$ref": "i1FL4uMkDr4Pt4uTW49U7RtpTKTT1HRZZCuMqYKSRM"
     }
   }
 };
-const schema23 = {
+const schema25 = {
   "type": "integer",
   "format": "int32",
   "default": 1,
@@ -182,7 +182,7 @@ const schema23 = {
   "nullable": true
 };
 const formats0 = formats.int32;
-function validate43(data, {
+function validate45(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -258,10 +258,10 @@ function validate43(data, {
       errors++;
     }
   }
-  validate43.errors = vErrors;
+  validate45.errors = vErrors;
   return errors === 0;
 }
-const schema24 = {
+const schema26 = {
   "type": "object",
   "required": ["name", "version"],
   "properties": {
@@ -273,7 +273,7 @@ const schema24 = {
     }
   }
 };
-const schema25 = {
+const schema27 = {
   "type": "string",
   "minLength": 1,
   "maxLength": 63,
@@ -281,7 +281,7 @@ const schema25 = {
 };
 import func2 from "@kubernetes-models/validate/runtime/ucs2length";
 const pattern0 = new RegExp("^[a-z0-9]([-a-z0-9._]*[a-z0-9])?$", "u");
-function validate46(data, {
+function validate48(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -354,17 +354,17 @@ function validate46(data, {
     }
     errors++;
   }
-  validate46.errors = vErrors;
+  validate48.errors = vErrors;
   return errors === 0;
 }
-const schema26 = {
+const schema28 = {
   "type": "string",
   "minLength": 1,
   "maxLength": 63,
   "pattern": "^[A-Za-z0-9]([-A-Za-z0-9._]*[A-Za-z0-9])?$"
 };
 const pattern1 = new RegExp("^[A-Za-z0-9]([-A-Za-z0-9._]*[A-Za-z0-9])?$", "u");
-function validate48(data, {
+function validate50(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -437,10 +437,10 @@ function validate48(data, {
     }
     errors++;
   }
-  validate48.errors = vErrors;
+  validate50.errors = vErrors;
   return errors === 0;
 }
-function validate45(data, {
+function validate47(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -482,24 +482,24 @@ function validate45(data, {
       errors++;
     }
     if (data.name !== undefined) {
-      if (!validate46(data.name, {
+      if (!validate48(data.name, {
         instancePath: instancePath + "/name",
         parentData: data,
         parentDataProperty: "name",
         rootData
       })) {
-        vErrors = vErrors === null ? validate46.errors : vErrors.concat(validate46.errors);
+        vErrors = vErrors === null ? validate48.errors : vErrors.concat(validate48.errors);
         errors = vErrors.length;
       }
     }
     if (data.version !== undefined) {
-      if (!validate48(data.version, {
+      if (!validate50(data.version, {
         instancePath: instancePath + "/version",
         parentData: data,
         parentDataProperty: "version",
         rootData
       })) {
-        vErrors = vErrors === null ? validate48.errors : vErrors.concat(validate48.errors);
+        vErrors = vErrors === null ? validate50.errors : vErrors.concat(validate50.errors);
         errors = vErrors.length;
       }
     }
@@ -519,10 +519,10 @@ function validate45(data, {
     }
     errors++;
   }
-  validate45.errors = vErrors;
+  validate47.errors = vErrors;
   return errors === 0;
 }
-const schema27 = {
+const schema29 = {
   "type": "object",
   "default": {},
   "properties": {
@@ -538,13 +538,13 @@ const schema27 = {
   },
   "nullable": true
 };
-const schema28 = {
+const schema30 = {
   "type": "string",
   "default": "nvidia.com/gpu",
   "maxLength": 253,
   "nullable": true
 };
-function validate52(data, {
+function validate54(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -586,17 +586,17 @@ function validate52(data, {
       errors++;
     }
   }
-  validate52.errors = vErrors;
+  validate54.errors = vErrors;
   return errors === 0;
 }
-const schema29 = {
+const schema31 = {
   "type": "integer",
   "format": "int32",
   "default": 1,
   "maximum": 64,
   "nullable": true
 };
-function validate54(data, {
+function validate56(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -655,15 +655,15 @@ function validate54(data, {
       errors++;
     }
   }
-  validate54.errors = vErrors;
+  validate56.errors = vErrors;
   return errors === 0;
 }
-const schema12 = {
+const schema13 = {
   "type": "string",
   "maxLength": 63,
   "nullable": true
 };
-function validate28(data, {
+function validate29(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -705,10 +705,10 @@ function validate28(data, {
       errors++;
     }
   }
-  validate28.errors = vErrors;
+  validate29.errors = vErrors;
   return errors === 0;
 }
-function validate51(data, {
+function validate53(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -734,43 +734,43 @@ function validate51(data, {
   }
   if (data && typeof data == "object" && !Array.isArray(data)) {
     if (data.resourceName !== undefined) {
-      if (!validate52(data.resourceName, {
+      if (!validate54(data.resourceName, {
         instancePath: instancePath + "/resourceName",
         parentData: data,
         parentDataProperty: "resourceName",
-        rootData
-      })) {
-        vErrors = vErrors === null ? validate52.errors : vErrors.concat(validate52.errors);
-        errors = vErrors.length;
-      }
-    }
-    if (data.perReplica !== undefined) {
-      if (!validate54(data.perReplica, {
-        instancePath: instancePath + "/perReplica",
-        parentData: data,
-        parentDataProperty: "perReplica",
         rootData
       })) {
         vErrors = vErrors === null ? validate54.errors : vErrors.concat(validate54.errors);
         errors = vErrors.length;
       }
     }
+    if (data.perReplica !== undefined) {
+      if (!validate56(data.perReplica, {
+        instancePath: instancePath + "/perReplica",
+        parentData: data,
+        parentDataProperty: "perReplica",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate56.errors : vErrors.concat(validate56.errors);
+        errors = vErrors.length;
+      }
+    }
     if (data.container !== undefined) {
-      if (!validate28(data.container, {
+      if (!validate29(data.container, {
         instancePath: instancePath + "/container",
         parentData: data,
         parentDataProperty: "container",
         rootData
       })) {
-        vErrors = vErrors === null ? validate28.errors : vErrors.concat(validate28.errors);
+        vErrors = vErrors === null ? validate29.errors : vErrors.concat(validate29.errors);
         errors = vErrors.length;
       }
     }
   }
-  validate51.errors = vErrors;
+  validate53.errors = vErrors;
   return errors === 0;
 }
-const schema30 = {
+const schema32 = {
   "type": "object",
   "required": ["spec"],
   "properties": {
@@ -782,7 +782,7 @@ const schema30 = {
     }
   }
 };
-const schema31 = {
+const schema33 = {
   "type": "object",
   "properties": {
     "labels": {
@@ -872,7 +872,7 @@ function validate21(data, {
   validate21.errors = vErrors;
   return errors === 0;
 }
-function validate59(data, {
+function validate61(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -920,14 +920,14 @@ function validate59(data, {
       }
     }
   }
-  validate59.errors = vErrors;
+  validate61.errors = vErrors;
   return errors === 0;
 }
-const schema32 = {
+const schema34 = {
   "type": "object",
   "properties": {}
 };
-function validate63(data, {
+function validate65(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -951,10 +951,10 @@ function validate63(data, {
     }
     errors++;
   }
-  validate63.errors = vErrors;
+  validate65.errors = vErrors;
   return errors === 0;
 }
-function validate58(data, {
+function validate60(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -980,24 +980,24 @@ function validate58(data, {
       errors++;
     }
     if (data.metadata !== undefined) {
-      if (!validate59(data.metadata, {
+      if (!validate61(data.metadata, {
         instancePath: instancePath + "/metadata",
         parentData: data,
         parentDataProperty: "metadata",
         rootData
       })) {
-        vErrors = vErrors === null ? validate59.errors : vErrors.concat(validate59.errors);
+        vErrors = vErrors === null ? validate61.errors : vErrors.concat(validate61.errors);
         errors = vErrors.length;
       }
     }
     if (data.spec !== undefined) {
-      if (!validate63(data.spec, {
+      if (!validate65(data.spec, {
         instancePath: instancePath + "/spec",
         parentData: data,
         parentDataProperty: "spec",
         rootData
       })) {
-        vErrors = vErrors === null ? validate63.errors : vErrors.concat(validate63.errors);
+        vErrors = vErrors === null ? validate65.errors : vErrors.concat(validate65.errors);
         errors = vErrors.length;
       }
     }
@@ -1017,10 +1017,10 @@ function validate58(data, {
     }
     errors++;
   }
-  validate58.errors = vErrors;
+  validate60.errors = vErrors;
   return errors === 0;
 }
-const schema33 = {
+const schema35 = {
   "type": "object",
   "required": ["name"],
   "properties": {
@@ -1035,14 +1035,14 @@ const schema33 = {
     }
   }
 };
-const schema34 = {
+const schema36 = {
   "type": "string",
   "minLength": 1,
   "maxLength": 53,
   "pattern": "^[a-z]([-a-z0-9]*[a-z0-9])?$"
 };
 const pattern2 = new RegExp("^[a-z]([-a-z0-9]*[a-z0-9])?$", "u");
-function validate67(data, {
+function validate69(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -1115,100 +1115,13 @@ function validate67(data, {
     }
     errors++;
   }
-  validate67.errors = vErrors;
-  return errors === 0;
-}
-const schema35 = {
-  "type": "integer",
-  "format": "int32",
-  "default": 80,
-  "minimum": 1,
-  "maximum": 65535,
-  "nullable": true
-};
-function validate69(data, {
-  instancePath = "",
-  parentData,
-  parentDataProperty,
-  rootData = data
-} = {}) {
-  let vErrors = null;
-  let errors = 0;
-  if (!(typeof data == "number" && !(data % 1) && !isNaN(data) && isFinite(data)) && data !== null) {
-    const err0 = {
-      instancePath,
-      schemaPath: "#/type",
-      keyword: "type",
-      params: {
-        type: "integer"
-      }
-    };
-    if (vErrors === null) {
-      vErrors = [err0];
-    } else {
-      vErrors.push(err0);
-    }
-    errors++;
-  }
-  if (typeof data == "number" && isFinite(data)) {
-    if (data > 65535 || isNaN(data)) {
-      const err1 = {
-        instancePath,
-        schemaPath: "#/maximum",
-        keyword: "maximum",
-        params: {
-          comparison: "<=",
-          limit: 65535
-        }
-      };
-      if (vErrors === null) {
-        vErrors = [err1];
-      } else {
-        vErrors.push(err1);
-      }
-      errors++;
-    }
-    if (data < 1 || isNaN(data)) {
-      const err2 = {
-        instancePath,
-        schemaPath: "#/minimum",
-        keyword: "minimum",
-        params: {
-          comparison: ">=",
-          limit: 1
-        }
-      };
-      if (vErrors === null) {
-        vErrors = [err2];
-      } else {
-        vErrors.push(err2);
-      }
-      errors++;
-    }
-    if (!formats0.validate(data)) {
-      const err3 = {
-        instancePath,
-        schemaPath: "#/format",
-        keyword: "format",
-        params: {
-          format: "int32"
-        }
-      };
-      if (vErrors === null) {
-        vErrors = [err3];
-      } else {
-        vErrors.push(err3);
-      }
-      errors++;
-    }
-  }
   validate69.errors = vErrors;
   return errors === 0;
 }
-const schema36 = {
+const schema37 = {
   "type": "integer",
   "format": "int32",
-  "default": 8080,
+  "default": 80,
   "minimum": 1,
   "maximum": 65535,
   "nullable": true
@@ -1292,7 +1205,94 @@ function validate71(data, {
   validate71.errors = vErrors;
   return errors === 0;
 }
-function validate66(data, {
+const schema38 = {
+  "type": "integer",
+  "format": "int32",
+  "default": 8080,
+  "minimum": 1,
+  "maximum": 65535,
+  "nullable": true
+};
+function validate73(data, {
+  instancePath = "",
+  parentData,
+  parentDataProperty,
+  rootData = data
+} = {}) {
+  let vErrors = null;
+  let errors = 0;
+  if (!(typeof data == "number" && !(data % 1) && !isNaN(data) && isFinite(data)) && data !== null) {
+    const err0 = {
+      instancePath,
+      schemaPath: "#/type",
+      keyword: "type",
+      params: {
+        type: "integer"
+      }
+    };
+    if (vErrors === null) {
+      vErrors = [err0];
+    } else {
+      vErrors.push(err0);
+    }
+    errors++;
+  }
+  if (typeof data == "number" && isFinite(data)) {
+    if (data > 65535 || isNaN(data)) {
+      const err1 = {
+        instancePath,
+        schemaPath: "#/maximum",
+        keyword: "maximum",
+        params: {
+          comparison: "<=",
+          limit: 65535
+        }
+      };
+      if (vErrors === null) {
+        vErrors = [err1];
+      } else {
+        vErrors.push(err1);
+      }
+      errors++;
+    }
+    if (data < 1 || isNaN(data)) {
+      const err2 = {
+        instancePath,
+        schemaPath: "#/minimum",
+        keyword: "minimum",
+        params: {
+          comparison: ">=",
+          limit: 1
+        }
+      };
+      if (vErrors === null) {
+        vErrors = [err2];
+      } else {
+        vErrors.push(err2);
+      }
+      errors++;
+    }
+    if (!formats0.validate(data)) {
+      const err3 = {
+        instancePath,
+        schemaPath: "#/format",
+        keyword: "format",
+        params: {
+          format: "int32"
+        }
+      };
+      if (vErrors === null) {
+        vErrors = [err3];
+      } else {
+        vErrors.push(err3);
+      }
+      errors++;
+    }
+  }
+  validate73.errors = vErrors;
+  return errors === 0;
+}
+function validate68(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -1318,35 +1318,35 @@ function validate66(data, {
       errors++;
     }
     if (data.name !== undefined) {
-      if (!validate67(data.name, {
+      if (!validate69(data.name, {
         instancePath: instancePath + "/name",
         parentData: data,
         parentDataProperty: "name",
-        rootData
-      })) {
-        vErrors = vErrors === null ? validate67.errors : vErrors.concat(validate67.errors);
-        errors = vErrors.length;
-      }
-    }
-    if (data.port !== undefined) {
-      if (!validate69(data.port, {
-        instancePath: instancePath + "/port",
-        parentData: data,
-        parentDataProperty: "port",
         rootData
       })) {
         vErrors = vErrors === null ? validate69.errors : vErrors.concat(validate69.errors);
         errors = vErrors.length;
       }
     }
+    if (data.port !== undefined) {
+      if (!validate71(data.port, {
+        instancePath: instancePath + "/port",
+        parentData: data,
+        parentDataProperty: "port",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate71.errors : vErrors.concat(validate71.errors);
+        errors = vErrors.length;
+      }
+    }
     if (data.targetPort !== undefined) {
-      if (!validate71(data.targetPort, {
+      if (!validate73(data.targetPort, {
         instancePath: instancePath + "/targetPort",
         parentData: data,
         parentDataProperty: "targetPort",
         rootData
       })) {
-        vErrors = vErrors === null ? validate71.errors : vErrors.concat(validate71.errors);
+        vErrors = vErrors === null ? validate73.errors : vErrors.concat(validate73.errors);
         errors = vErrors.length;
       }
     }
@@ -1366,10 +1366,10 @@ function validate66(data, {
     }
     errors++;
   }
-  validate66.errors = vErrors;
+  validate68.errors = vErrors;
   return errors === 0;
 }
-const schema37 = {
+const schema39 = {
   "type": "object",
   "properties": {
     "gatewayAPI": {
@@ -1380,7 +1380,7 @@ const schema37 = {
     }
   }
 };
-const schema38 = {
+const schema40 = {
   "type": "object",
   "required": ["httpRoute"],
   "properties": {
@@ -1458,7 +1458,7 @@ function validate24(data, {
   validate24.errors = vErrors;
   return errors === 0;
 }
-const schema39 = {
+const schema41 = {
   "type": "integer",
   "format": "int32",
   "default": 0,
@@ -1466,7 +1466,7 @@ const schema39 = {
   "maximum": 63,
   "nullable": true
 };
-function validate77(data, {
+function validate79(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -1542,10 +1542,10 @@ function validate77(data, {
       errors++;
     }
   }
-  validate77.errors = vErrors;
+  validate79.errors = vErrors;
   return errors === 0;
 }
-function validate75(data, {
+function validate77(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -1598,21 +1598,21 @@ function validate75(data, {
       }
     }
     if (data.ruleIndex !== undefined) {
-      if (!validate77(data.ruleIndex, {
+      if (!validate79(data.ruleIndex, {
         instancePath: instancePath + "/ruleIndex",
         parentData: data,
         parentDataProperty: "ruleIndex",
         rootData
       })) {
-        vErrors = vErrors === null ? validate77.errors : vErrors.concat(validate77.errors);
+        vErrors = vErrors === null ? validate79.errors : vErrors.concat(validate79.errors);
         errors = vErrors.length;
       }
     }
   }
-  validate75.errors = vErrors;
+  validate77.errors = vErrors;
   return errors === 0;
 }
-const schema40 = {
+const schema42 = {
   "type": "object",
   "required": ["virtualService"],
   "properties": {
@@ -1625,12 +1625,12 @@ const schema40 = {
   },
   "nullable": true
 };
-const schema41 = {
+const schema43 = {
   "type": "string",
   "maxLength": 253,
   "nullable": true
 };
-function validate82(data, {
+function validate84(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -1672,10 +1672,10 @@ function validate82(data, {
       errors++;
     }
   }
-  validate82.errors = vErrors;
+  validate84.errors = vErrors;
   return errors === 0;
 }
-function validate80(data, {
+function validate82(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -1728,21 +1728,21 @@ function validate80(data, {
       }
     }
     if (data.routeName !== undefined) {
-      if (!validate82(data.routeName, {
+      if (!validate84(data.routeName, {
         instancePath: instancePath + "/routeName",
         parentData: data,
         parentDataProperty: "routeName",
         rootData
       })) {
-        vErrors = vErrors === null ? validate82.errors : vErrors.concat(validate82.errors);
+        vErrors = vErrors === null ? validate84.errors : vErrors.concat(validate84.errors);
         errors = vErrors.length;
       }
     }
   }
-  validate80.errors = vErrors;
+  validate82.errors = vErrors;
   return errors === 0;
 }
-function validate74(data, {
+function validate76(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -1752,24 +1752,24 @@ function validate74(data, {
   let errors = 0;
   if (data && typeof data == "object" && !Array.isArray(data)) {
     if (data.gatewayAPI !== undefined) {
-      if (!validate75(data.gatewayAPI, {
+      if (!validate77(data.gatewayAPI, {
         instancePath: instancePath + "/gatewayAPI",
         parentData: data,
         parentDataProperty: "gatewayAPI",
         rootData
       })) {
-        vErrors = vErrors === null ? validate75.errors : vErrors.concat(validate75.errors);
+        vErrors = vErrors === null ? validate77.errors : vErrors.concat(validate77.errors);
         errors = vErrors.length;
       }
     }
     if (data.istio !== undefined) {
-      if (!validate80(data.istio, {
+      if (!validate82(data.istio, {
         instancePath: instancePath + "/istio",
         parentData: data,
         parentDataProperty: "istio",
         rootData
       })) {
-        vErrors = vErrors === null ? validate80.errors : vErrors.concat(validate80.errors);
+        vErrors = vErrors === null ? validate82.errors : vErrors.concat(validate82.errors);
         errors = vErrors.length;
       }
     }
@@ -1789,10 +1789,10 @@ function validate74(data, {
     }
     errors++;
   }
-  validate74.errors = vErrors;
+  validate76.errors = vErrors;
   return errors === 0;
 }
-const schema42 = {
+const schema44 = {
   "type": "object",
   "default": {},
   "properties": {
@@ -1814,7 +1814,7 @@ const schema42 = {
   },
   "nullable": true
 };
-const schema43 = {
+const schema45 = {
   "type": "array",
   "default": [1, 5, 20, 50, 100],
   "minItems": 1,
@@ -1873,7 +1873,7 @@ function validate25(data, {
   validate25.errors = vErrors;
   return errors === 0;
 }
-function validate87(data, {
+function validate89(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -1943,16 +1943,16 @@ function validate87(data, {
       }
     }
   }
-  validate87.errors = vErrors;
+  validate89.errors = vErrors;
   return errors === 0;
 }
-const schema15 = {
+const schema17 = {
   "type": "string",
   "default": "5m",
   "maxLength": 32,
   "nullable": true
 };
-function validate31(data, {
+function validate33(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -1994,7 +1994,7 @@ function validate31(data, {
       errors++;
     }
   }
-  validate31.errors = vErrors;
+  validate33.errors = vErrors;
   return errors === 0;
 }
 const schema10 = {
@@ -2048,7 +2048,7 @@ function validate26(data, {
   validate26.errors = vErrors;
   return errors === 0;
 }
-const schema44 = {
+const schema46 = {
   "type": "array",
   "maxItems": 20,
   "items": {
@@ -2056,7 +2056,7 @@ const schema44 = {
   },
   "nullable": true
 };
-function validate92(data, {
+function validate94(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -2110,10 +2110,10 @@ function validate92(data, {
       }
     }
   }
-  validate92.errors = vErrors;
+  validate94.errors = vErrors;
   return errors === 0;
 }
-const schema45 = {
+const schema47 = {
   "type": "object",
   "properties": {
     "mirrorPercent": {
@@ -2125,13 +2125,13 @@ const schema45 = {
   },
   "nullable": true
 };
-const schema46 = {
+const schema48 = {
   "type": "integer",
   "format": "int32",
   "default": 100,
   "nullable": true
 };
-function validate96(data, {
+function validate98(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -2173,10 +2173,10 @@ function validate96(data, {
       errors++;
     }
   }
-  validate96.errors = vErrors;
+  validate98.errors = vErrors;
   return errors === 0;
 }
-function validate95(data, {
+function validate97(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -2202,13 +2202,13 @@ function validate95(data, {
   }
   if (data && typeof data == "object" && !Array.isArray(data)) {
     if (data.mirrorPercent !== undefined) {
-      if (!validate96(data.mirrorPercent, {
+      if (!validate98(data.mirrorPercent, {
         instancePath: instancePath + "/mirrorPercent",
         parentData: data,
         parentDataProperty: "mirrorPercent",
         rootData
       })) {
-        vErrors = vErrors === null ? validate96.errors : vErrors.concat(validate96.errors);
+        vErrors = vErrors === null ? validate98.errors : vErrors.concat(validate98.errors);
         errors = vErrors.length;
       }
     }
@@ -2224,10 +2224,10 @@ function validate95(data, {
       }
     }
   }
-  validate95.errors = vErrors;
+  validate97.errors = vErrors;
   return errors === 0;
 }
-function validate86(data, {
+function validate88(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -2253,24 +2253,24 @@ function validate86(data, {
   }
   if (data && typeof data == "object" && !Array.isArray(data)) {
     if (data.steps !== undefined) {
-      if (!validate87(data.steps, {
+      if (!validate89(data.steps, {
         instancePath: instancePath + "/steps",
         parentData: data,
         parentDataProperty: "steps",
         rootData
       })) {
-        vErrors = vErrors === null ? validate87.errors : vErrors.concat(validate87.errors);
+        vErrors = vErrors === null ? validate89.errors : vErrors.concat(validate89.errors);
         errors = vErrors.length;
       }
     }
     if (data.stepDuration !== undefined) {
-      if (!validate31(data.stepDuration, {
+      if (!validate33(data.stepDuration, {
         instancePath: instancePath + "/stepDuration",
         parentData: data,
         parentDataProperty: "stepDuration",
         rootData
       })) {
-        vErrors = vErrors === null ? validate31.errors : vErrors.concat(validate31.errors);
+        vErrors = vErrors === null ? validate33.errors : vErrors.concat(validate33.errors);
         errors = vErrors.length;
       }
     }
@@ -2286,32 +2286,32 @@ function validate86(data, {
       }
     }
     if (data.manualGates !== undefined) {
-      if (!validate92(data.manualGates, {
+      if (!validate94(data.manualGates, {
         instancePath: instancePath + "/manualGates",
         parentData: data,
         parentDataProperty: "manualGates",
         rootData
       })) {
-        vErrors = vErrors === null ? validate92.errors : vErrors.concat(validate92.errors);
+        vErrors = vErrors === null ? validate94.errors : vErrors.concat(validate94.errors);
         errors = vErrors.length;
       }
     }
     if (data.shadow !== undefined) {
-      if (!validate95(data.shadow, {
+      if (!validate97(data.shadow, {
         instancePath: instancePath + "/shadow",
         parentData: data,
         parentDataProperty: "shadow",
         rootData
       })) {
-        vErrors = vErrors === null ? validate95.errors : vErrors.concat(validate95.errors);
+        vErrors = vErrors === null ? validate97.errors : vErrors.concat(validate97.errors);
         errors = vErrors.length;
       }
     }
   }
-  validate86.errors = vErrors;
+  validate88.errors = vErrors;
   return errors === 0;
 }
-const schema47 = {
+const schema49 = {
   "type": "object",
   "properties": {
     "interval": {
@@ -2319,6 +2319,18 @@ const schema47 = {
     },
     "minRequests": {
       "$ref": "wFlRKDWFx2NjSteClM6r2JkIHWaaYsVOQeDALk1FTls"
+    },
+    "minStableRequests": {
+      "$ref": "w5IhIKa86RwAovE05iaUbTTyUvDPPwDIMFk2QbV9s2w"
+    },
+    "confidence": {
+      "$ref": "M1hfgMO1HnJOn6msRHx3TuLKcs5DM27cmLeAgFHXFo"
+    },
+    "noDataDeadline": {
+      "$ref": "LAms45q0QcXAkiVDd5k7LxrZSiRk6irgbGQTkQo3jM"
+    },
+    "onNoData": {
+      "$ref": "sx7UOCer57IoVr0REDyrm0QaCk9rbLB9bNpkZM6rJs4"
     },
     "requestQuery": {
       "$ref": "3PYBgcwxAoweBhEZgHEAroTtValjnRPMte9I9mAROb8"
@@ -2339,18 +2351,18 @@ const schema47 = {
       "$ref": "SdZwMIkvVZVhjsqSjpkJo9F4SP92CANFOJY6NTTPyuE"
     },
     "metrics": {
-      "$ref": "jR09jWKrDNJUa1OxLk4lYDnLxVHi2kgz5Ptu7Glv4"
+      "$ref": "O5lJqiIaABdrjqFSjkjk3UG07dYdS5ZeBLDr5aG1bQ"
     }
   },
   "nullable": true
 };
-const schema48 = {
+const schema50 = {
   "type": "string",
   "default": "30s",
   "maxLength": 32,
   "nullable": true
 };
-function validate102(data, {
+function validate104(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -2392,17 +2404,17 @@ function validate102(data, {
       errors++;
     }
   }
-  validate102.errors = vErrors;
+  validate104.errors = vErrors;
   return errors === 0;
 }
-const schema49 = {
+const schema51 = {
   "type": "integer",
   "format": "int32",
   "default": 20,
   "minimum": 0,
   "nullable": true
 };
-function validate104(data, {
+function validate106(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -2461,15 +2473,202 @@ function validate104(data, {
       errors++;
     }
   }
-  validate104.errors = vErrors;
+  validate106.errors = vErrors;
   return errors === 0;
 }
-const schema13 = {
+const schema52 = {
+  "type": "integer",
+  "format": "int32",
+  "minimum": 0,
+  "nullable": true
+};
+function validate108(data, {
+  instancePath = "",
+  parentData,
+  parentDataProperty,
+  rootData = data
+} = {}) {
+  let vErrors = null;
+  let errors = 0;
+  if (!(typeof data == "number" && !(data % 1) && !isNaN(data) && isFinite(data)) && data !== null) {
+    const err0 = {
+      instancePath,
+      schemaPath: "#/type",
+      keyword: "type",
+      params: {
+        type: "integer"
+      }
+    };
+    if (vErrors === null) {
+      vErrors = [err0];
+    } else {
+      vErrors.push(err0);
+    }
+    errors++;
+  }
+  if (typeof data == "number" && isFinite(data)) {
+    if (data < 0 || isNaN(data)) {
+      const err1 = {
+        instancePath,
+        schemaPath: "#/minimum",
+        keyword: "minimum",
+        params: {
+          comparison: ">=",
+          limit: 0
+        }
+      };
+      if (vErrors === null) {
+        vErrors = [err1];
+      } else {
+        vErrors.push(err1);
+      }
+      errors++;
+    }
+    if (!formats0.validate(data)) {
+      const err2 = {
+        instancePath,
+        schemaPath: "#/format",
+        keyword: "format",
+        params: {
+          format: "int32"
+        }
+      };
+      if (vErrors === null) {
+        vErrors = [err2];
+      } else {
+        vErrors.push(err2);
+      }
+      errors++;
+    }
+  }
+  validate108.errors = vErrors;
+  return errors === 0;
+}
+const schema53 = {
+  "type": "number",
+  "default": 0.95,
+  "exclusiveMinimum": 0.5,
+  "exclusiveMaximum": 1,
+  "nullable": true
+};
+function validate110(data, {
+  instancePath = "",
+  parentData,
+  parentDataProperty,
+  rootData = data
+} = {}) {
+  let vErrors = null;
+  let errors = 0;
+  if (!(typeof data == "number" && isFinite(data)) && data !== null) {
+    const err0 = {
+      instancePath,
+      schemaPath: "#/type",
+      keyword: "type",
+      params: {
+        type: "number"
+      }
+    };
+    if (vErrors === null) {
+      vErrors = [err0];
+    } else {
+      vErrors.push(err0);
+    }
+    errors++;
+  }
+  if (typeof data == "number" && isFinite(data)) {
+    if (data >= 1 || isNaN(data)) {
+      const err1 = {
+        instancePath,
+        schemaPath: "#/exclusiveMaximum",
+        keyword: "exclusiveMaximum",
+        params: {
+          comparison: "<",
+          limit: 1
+        }
+      };
+      if (vErrors === null) {
+        vErrors = [err1];
+      } else {
+        vErrors.push(err1);
+      }
+      errors++;
+    }
+    if (data <= 0.5 || isNaN(data)) {
+      const err2 = {
+        instancePath,
+        schemaPath: "#/exclusiveMinimum",
+        keyword: "exclusiveMinimum",
+        params: {
+          comparison: ">",
+          limit: 0.5
+        }
+      };
+      if (vErrors === null) {
+        vErrors = [err2];
+      } else {
+        vErrors.push(err2);
+      }
+      errors++;
+    }
+  }
+  validate110.errors = vErrors;
+  return errors === 0;
+}
+const schema12 = {
+  "type": "string",
+  "enum": ["Pause", "Rollback"],
+  "default": "Pause",
+  "nullable": true
+};
+function validate28(data, {
+  instancePath = "",
+  parentData,
+  parentDataProperty,
+  rootData = data
+} = {}) {
+  let vErrors = null;
+  let errors = 0;
+  if (typeof data !== "string" && data !== null) {
+    const err0 = {
+      instancePath,
+      schemaPath: "#/type",
+      keyword: "type",
+      params: {
+        type: "string"
+      }
+    };
+    if (vErrors === null) {
+      vErrors = [err0];
+    } else {
+      vErrors.push(err0);
+    }
+    errors++;
+  }
+  if (!(data === "Pause" || data === "Rollback")) {
+    const err1 = {
+      instancePath,
+      schemaPath: "#/enum",
+      keyword: "enum",
+      params: {
+        allowedValues: schema12.enum
+      }
+    };
+    if (vErrors === null) {
+      vErrors = [err1];
+    } else {
+      vErrors.push(err1);
+    }
+    errors++;
+  }
+  validate28.errors = vErrors;
+  return errors === 0;
+}
+const schema14 = {
   "type": "string",
   "maxLength": 4096,
   "nullable": true
 };
-function validate29(data, {
+function validate30(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -2511,16 +2710,16 @@ function validate29(data, {
       errors++;
     }
   }
-  validate29.errors = vErrors;
+  validate30.errors = vErrors;
   return errors === 0;
 }
-const schema50 = {
+const schema54 = {
   "type": "string",
   "default": "10s",
   "maxLength": 32,
   "nullable": true
 };
-function validate107(data, {
+function validate115(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -2562,16 +2761,16 @@ function validate107(data, {
       errors++;
     }
   }
-  validate107.errors = vErrors;
+  validate115.errors = vErrors;
   return errors === 0;
 }
-const schema51 = {
+const schema55 = {
   "type": "string",
   "default": "1m",
   "maxLength": 32,
   "nullable": true
 };
-function validate109(data, {
+function validate117(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -2613,7 +2812,7 @@ function validate109(data, {
       errors++;
     }
   }
-  validate109.errors = vErrors;
+  validate117.errors = vErrors;
   return errors === 0;
 }
 const schema11 = {
@@ -2685,7 +2884,7 @@ function validate27(data, {
   validate27.errors = vErrors;
   return errors === 0;
 }
-const schema52 = {
+const schema56 = {
   "type": "object",
   "properties": {
     "consecutiveErrors": {
@@ -2697,56 +2896,7 @@ const schema52 = {
   },
   "nullable": true
 };
-const schema53 = {
-  "type": "string",
-  "enum": ["Pause", "Rollback"],
-  "default": "Pause",
-  "nullable": true
-};
-function validate114(data, {
-  instancePath = "",
-  parentData,
-  parentDataProperty,
-  rootData = data
-} = {}) {
-  let vErrors = null;
-  let errors = 0;
-  if (typeof data !== "string" && data !== null) {
-    const err0 = {
-      instancePath,
-      schemaPath: "#/type",
-      keyword: "type",
-      params: {
-        type: "string"
-      }
-    };
-    if (vErrors === null) {
-      vErrors = [err0];
-    } else {
-      vErrors.push(err0);
-    }
-    errors++;
-  }
-  if (!(data === "Pause" || data === "Rollback")) {
-    const err1 = {
-      instancePath,
-      schemaPath: "#/enum",
-      keyword: "enum",
-      params: {
-        allowedValues: schema53.enum
-      }
-    };
-    if (vErrors === null) {
-      vErrors = [err1];
-    } else {
-      vErrors.push(err1);
-    }
-    errors++;
-  }
-  validate114.errors = vErrors;
-  return errors === 0;
-}
-function validate112(data, {
+function validate120(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -2783,21 +2933,21 @@ function validate112(data, {
       }
     }
     if (data.action !== undefined) {
-      if (!validate114(data.action, {
+      if (!validate28(data.action, {
         instancePath: instancePath + "/action",
         parentData: data,
         parentDataProperty: "action",
         rootData
       })) {
-        vErrors = vErrors === null ? validate114.errors : vErrors.concat(validate114.errors);
+        vErrors = vErrors === null ? validate28.errors : vErrors.concat(validate28.errors);
         errors = vErrors.length;
       }
     }
   }
-  validate112.errors = vErrors;
+  validate120.errors = vErrors;
   return errors === 0;
 }
-const schema54 = {
+const schema57 = {
   "type": "object",
   "properties": {
     "address": {
@@ -2815,12 +2965,12 @@ const schema54 = {
   },
   "nullable": true
 };
-const schema55 = {
+const schema58 = {
   "type": "string",
   "maxLength": 1024,
   "nullable": true
 };
-function validate118(data, {
+function validate125(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -2862,16 +3012,16 @@ function validate118(data, {
       errors++;
     }
   }
-  validate118.errors = vErrors;
+  validate125.errors = vErrors;
   return errors === 0;
 }
-const schema56 = {
+const schema59 = {
   "type": "string",
   "default": "5s",
   "maxLength": 32,
   "nullable": true
 };
-function validate120(data, {
+function validate127(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -2913,10 +3063,10 @@ function validate120(data, {
       errors++;
     }
   }
-  validate120.errors = vErrors;
+  validate127.errors = vErrors;
   return errors === 0;
 }
-const schema57 = {
+const schema60 = {
   "type": "object",
   "required": ["name"],
   "properties": {
@@ -2926,11 +3076,11 @@ const schema57 = {
   },
   "nullable": true
 };
-const schema58 = {
+const schema61 = {
   "type": "string",
   "maxLength": 253
 };
-function validate123(data, {
+function validate130(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -2971,10 +3121,10 @@ function validate123(data, {
     }
     errors++;
   }
-  validate123.errors = vErrors;
+  validate130.errors = vErrors;
   return errors === 0;
 }
-function validate122(data, {
+function validate129(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -3016,26 +3166,26 @@ function validate122(data, {
       errors++;
     }
     if (data.name !== undefined) {
-      if (!validate123(data.name, {
+      if (!validate130(data.name, {
         instancePath: instancePath + "/name",
         parentData: data,
         parentDataProperty: "name",
         rootData
       })) {
-        vErrors = vErrors === null ? validate123.errors : vErrors.concat(validate123.errors);
+        vErrors = vErrors === null ? validate130.errors : vErrors.concat(validate130.errors);
         errors = vErrors.length;
       }
     }
   }
-  validate122.errors = vErrors;
+  validate129.errors = vErrors;
   return errors === 0;
 }
-const schema59 = {
+const schema62 = {
   "type": "boolean",
   "default": false,
   "nullable": true
 };
-function validate126(data, {
+function validate133(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -3059,10 +3209,10 @@ function validate126(data, {
     }
     errors++;
   }
-  validate126.errors = vErrors;
+  validate133.errors = vErrors;
   return errors === 0;
 }
-function validate117(data, {
+function validate124(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -3088,72 +3238,75 @@ function validate117(data, {
   }
   if (data && typeof data == "object" && !Array.isArray(data)) {
     if (data.address !== undefined) {
-      if (!validate118(data.address, {
+      if (!validate125(data.address, {
         instancePath: instancePath + "/address",
         parentData: data,
         parentDataProperty: "address",
         rootData
       })) {
-        vErrors = vErrors === null ? validate118.errors : vErrors.concat(validate118.errors);
+        vErrors = vErrors === null ? validate125.errors : vErrors.concat(validate125.errors);
         errors = vErrors.length;
       }
     }
     if (data.timeout !== undefined) {
-      if (!validate120(data.timeout, {
+      if (!validate127(data.timeout, {
         instancePath: instancePath + "/timeout",
         parentData: data,
         parentDataProperty: "timeout",
         rootData
       })) {
-        vErrors = vErrors === null ? validate120.errors : vErrors.concat(validate120.errors);
+        vErrors = vErrors === null ? validate127.errors : vErrors.concat(validate127.errors);
         errors = vErrors.length;
       }
     }
     if (data.secretRef !== undefined) {
-      if (!validate122(data.secretRef, {
+      if (!validate129(data.secretRef, {
         instancePath: instancePath + "/secretRef",
         parentData: data,
         parentDataProperty: "secretRef",
         rootData
       })) {
-        vErrors = vErrors === null ? validate122.errors : vErrors.concat(validate122.errors);
+        vErrors = vErrors === null ? validate129.errors : vErrors.concat(validate129.errors);
         errors = vErrors.length;
       }
     }
     if (data.insecureSkipVerify !== undefined) {
-      if (!validate126(data.insecureSkipVerify, {
+      if (!validate133(data.insecureSkipVerify, {
         instancePath: instancePath + "/insecureSkipVerify",
         parentData: data,
         parentDataProperty: "insecureSkipVerify",
         rootData
       })) {
-        vErrors = vErrors === null ? validate126.errors : vErrors.concat(validate126.errors);
+        vErrors = vErrors === null ? validate133.errors : vErrors.concat(validate133.errors);
         errors = vErrors.length;
       }
     }
   }
-  validate117.errors = vErrors;
+  validate124.errors = vErrors;
   return errors === 0;
 }
-const schema60 = {
+const schema63 = {
   "type": "array",
   "maxItems": 20,
   "items": {
-    "$ref": "ejUSDdajMVZ48ObfEq3xur5BVmshp36tEIzTToqv9lc"
+    "$ref": "zVjpzdvIperSx7RbBSl1J86sEFXiAmlud7RZOW3Hlk"
   },
   "nullable": true
 };
-const schema61 = {
+const schema64 = {
   "type": "object",
   "properties": {
     "name": {
       "$ref": "aI76FeqpwcXwdyCOF96recSluNjGv0pCdD3LQe3LnI"
     },
     "template": {
-      "$ref": "NYrwtLOzcngRCwCaj9cWydGC9JcUXXa4GpBrGXZsc"
+      "$ref": "hGm9wTVSBeNDK56EAO52tcHBunCd1FrEMLe3o0tCQ"
     },
     "query": {
       "$ref": "3PYBgcwxAoweBhEZgHEAroTtValjnRPMte9I9mAROb8"
+    },
+    "counts": {
+      "$ref": "vEYNtu6jvAVRSQYt1I7EKiHiO3TN9sjNoExU29NpM"
     },
     "min": {
       "$ref": "DMczxSNSR8pjVgy7OLeXTXNA9WNHkvwzzrXJRkVMkA"
@@ -3175,12 +3328,12 @@ const schema61 = {
     }
   }
 };
-const schema62 = {
+const schema65 = {
   "type": "string",
-  "enum": ["error-rate", "latency-p99"],
+  "enum": ["error-rate", "overload-rate", "latency-p99"],
   "nullable": true
 };
-function validate132(data, {
+function validate139(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -3204,13 +3357,13 @@ function validate132(data, {
     }
     errors++;
   }
-  if (!(data === "error-rate" || data === "latency-p99")) {
+  if (!(data === "error-rate" || data === "overload-rate" || data === "latency-p99")) {
     const err1 = {
       instancePath,
       schemaPath: "#/enum",
       keyword: "enum",
       params: {
-        allowedValues: schema62.enum
+        allowedValues: schema65.enum
       }
     };
     if (vErrors === null) {
@@ -3220,14 +3373,158 @@ function validate132(data, {
     }
     errors++;
   }
-  validate132.errors = vErrors;
+  validate139.errors = vErrors;
   return errors === 0;
 }
-const schema14 = {
+const schema66 = {
+  "type": "object",
+  "required": ["events", "trials"],
+  "properties": {
+    "events": {
+      "$ref": "SKgvz4HvKTiQikgBFJwhYPuJSrKdwhNFYpdnWnIe0Os"
+    },
+    "trials": {
+      "$ref": "SKgvz4HvKTiQikgBFJwhYPuJSrKdwhNFYpdnWnIe0Os"
+    }
+  },
+  "nullable": true
+};
+const schema15 = {
+  "type": "string",
+  "maxLength": 4096
+};
+function validate31(data, {
+  instancePath = "",
+  parentData,
+  parentDataProperty,
+  rootData = data
+} = {}) {
+  let vErrors = null;
+  let errors = 0;
+  if (typeof data === "string") {
+    if (func2(data) > 4096) {
+      const err0 = {
+        instancePath,
+        schemaPath: "#/maxLength",
+        keyword: "maxLength",
+        params: {
+          limit: 4096
+        }
+      };
+      if (vErrors === null) {
+        vErrors = [err0];
+      } else {
+        vErrors.push(err0);
+      }
+      errors++;
+    }
+  } else {
+    const err1 = {
+      instancePath,
+      schemaPath: "#/type",
+      keyword: "type",
+      params: {
+        type: "string"
+      }
+    };
+    if (vErrors === null) {
+      vErrors = [err1];
+    } else {
+      vErrors.push(err1);
+    }
+    errors++;
+  }
+  validate31.errors = vErrors;
+  return errors === 0;
+}
+function validate142(data, {
+  instancePath = "",
+  parentData,
+  parentDataProperty,
+  rootData = data
+} = {}) {
+  let vErrors = null;
+  let errors = 0;
+  if (!(data && typeof data == "object" && !Array.isArray(data)) && data !== null) {
+    const err0 = {
+      instancePath,
+      schemaPath: "#/type",
+      keyword: "type",
+      params: {
+        type: "object"
+      }
+    };
+    if (vErrors === null) {
+      vErrors = [err0];
+    } else {
+      vErrors.push(err0);
+    }
+    errors++;
+  }
+  if (data && typeof data == "object" && !Array.isArray(data)) {
+    if (data.events === undefined) {
+      const err1 = {
+        instancePath,
+        schemaPath: "#/required",
+        keyword: "required",
+        params: {
+          missingProperty: "events"
+        }
+      };
+      if (vErrors === null) {
+        vErrors = [err1];
+      } else {
+        vErrors.push(err1);
+      }
+      errors++;
+    }
+    if (data.trials === undefined) {
+      const err2 = {
+        instancePath,
+        schemaPath: "#/required",
+        keyword: "required",
+        params: {
+          missingProperty: "trials"
+        }
+      };
+      if (vErrors === null) {
+        vErrors = [err2];
+      } else {
+        vErrors.push(err2);
+      }
+      errors++;
+    }
+    if (data.events !== undefined) {
+      if (!validate31(data.events, {
+        instancePath: instancePath + "/events",
+        parentData: data,
+        parentDataProperty: "events",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate31.errors : vErrors.concat(validate31.errors);
+        errors = vErrors.length;
+      }
+    }
+    if (data.trials !== undefined) {
+      if (!validate31(data.trials, {
+        instancePath: instancePath + "/trials",
+        parentData: data,
+        parentDataProperty: "trials",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate31.errors : vErrors.concat(validate31.errors);
+        errors = vErrors.length;
+      }
+    }
+  }
+  validate142.errors = vErrors;
+  return errors === 0;
+}
+const schema16 = {
   "type": "number",
   "nullable": true
 };
-function validate30(data, {
+function validate32(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -3251,10 +3548,10 @@ function validate30(data, {
     }
     errors++;
   }
-  validate30.errors = vErrors;
+  validate32.errors = vErrors;
   return errors === 0;
 }
-const schema63 = {
+const schema67 = {
   "type": "object",
   "properties": {
     "min": {
@@ -3272,7 +3569,7 @@ const schema63 = {
   },
   "nullable": true
 };
-function validate139(data, {
+function validate150(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -3298,54 +3595,54 @@ function validate139(data, {
   }
   if (data && typeof data == "object" && !Array.isArray(data)) {
     if (data.min !== undefined) {
-      if (!validate30(data.min, {
+      if (!validate32(data.min, {
         instancePath: instancePath + "/min",
         parentData: data,
         parentDataProperty: "min",
         rootData
       })) {
-        vErrors = vErrors === null ? validate30.errors : vErrors.concat(validate30.errors);
+        vErrors = vErrors === null ? validate32.errors : vErrors.concat(validate32.errors);
         errors = vErrors.length;
       }
     }
     if (data.max !== undefined) {
-      if (!validate30(data.max, {
+      if (!validate32(data.max, {
         instancePath: instancePath + "/max",
         parentData: data,
         parentDataProperty: "max",
         rootData
       })) {
-        vErrors = vErrors === null ? validate30.errors : vErrors.concat(validate30.errors);
+        vErrors = vErrors === null ? validate32.errors : vErrors.concat(validate32.errors);
         errors = vErrors.length;
       }
     }
     if (data.failMin !== undefined) {
-      if (!validate30(data.failMin, {
+      if (!validate32(data.failMin, {
         instancePath: instancePath + "/failMin",
         parentData: data,
         parentDataProperty: "failMin",
         rootData
       })) {
-        vErrors = vErrors === null ? validate30.errors : vErrors.concat(validate30.errors);
+        vErrors = vErrors === null ? validate32.errors : vErrors.concat(validate32.errors);
         errors = vErrors.length;
       }
     }
     if (data.failMax !== undefined) {
-      if (!validate30(data.failMax, {
+      if (!validate32(data.failMax, {
         instancePath: instancePath + "/failMax",
         parentData: data,
         parentDataProperty: "failMax",
         rootData
       })) {
-        vErrors = vErrors === null ? validate30.errors : vErrors.concat(validate30.errors);
+        vErrors = vErrors === null ? validate32.errors : vErrors.concat(validate32.errors);
         errors = vErrors.length;
       }
     }
   }
-  validate139.errors = vErrors;
+  validate150.errors = vErrors;
   return errors === 0;
 }
-const schema64 = {
+const schema68 = {
   "type": "object",
   "properties": {
     "threshold": {
@@ -3366,11 +3663,11 @@ const schema64 = {
   },
   "nullable": true
 };
-const schema16 = {
+const schema18 = {
   "type": "boolean",
   "nullable": true
 };
-function validate32(data, {
+function validate34(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -3394,10 +3691,10 @@ function validate32(data, {
     }
     errors++;
   }
-  validate32.errors = vErrors;
+  validate34.errors = vErrors;
   return errors === 0;
 }
-function validate145(data, {
+function validate156(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -3423,65 +3720,65 @@ function validate145(data, {
   }
   if (data && typeof data == "object" && !Array.isArray(data)) {
     if (data.threshold !== undefined) {
-      if (!validate30(data.threshold, {
+      if (!validate32(data.threshold, {
         instancePath: instancePath + "/threshold",
         parentData: data,
         parentDataProperty: "threshold",
         rootData
       })) {
-        vErrors = vErrors === null ? validate30.errors : vErrors.concat(validate30.errors);
+        vErrors = vErrors === null ? validate32.errors : vErrors.concat(validate32.errors);
         errors = vErrors.length;
       }
     }
     if (data.severe !== undefined) {
-      if (!validate30(data.severe, {
+      if (!validate32(data.severe, {
         instancePath: instancePath + "/severe",
         parentData: data,
         parentDataProperty: "severe",
         rootData
       })) {
-        vErrors = vErrors === null ? validate30.errors : vErrors.concat(validate30.errors);
+        vErrors = vErrors === null ? validate32.errors : vErrors.concat(validate32.errors);
         errors = vErrors.length;
       }
     }
     if (data.below !== undefined) {
-      if (!validate32(data.below, {
+      if (!validate34(data.below, {
         instancePath: instancePath + "/below",
         parentData: data,
         parentDataProperty: "below",
         rootData
       })) {
-        vErrors = vErrors === null ? validate32.errors : vErrors.concat(validate32.errors);
+        vErrors = vErrors === null ? validate34.errors : vErrors.concat(validate34.errors);
         errors = vErrors.length;
       }
     }
     if (data.for !== undefined) {
-      if (!validate31(data.for, {
+      if (!validate33(data.for, {
         instancePath: instancePath + "/for",
         parentData: data,
         parentDataProperty: "for",
         rootData
       })) {
-        vErrors = vErrors === null ? validate31.errors : vErrors.concat(validate31.errors);
+        vErrors = vErrors === null ? validate33.errors : vErrors.concat(validate33.errors);
         errors = vErrors.length;
       }
     }
     if (data.disabled !== undefined) {
-      if (!validate32(data.disabled, {
+      if (!validate34(data.disabled, {
         instancePath: instancePath + "/disabled",
         parentData: data,
         parentDataProperty: "disabled",
         rootData
       })) {
-        vErrors = vErrors === null ? validate32.errors : vErrors.concat(validate32.errors);
+        vErrors = vErrors === null ? validate34.errors : vErrors.concat(validate34.errors);
         errors = vErrors.length;
       }
     }
   }
-  validate145.errors = vErrors;
+  validate156.errors = vErrors;
   return errors === 0;
 }
-function validate130(data, {
+function validate137(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -3491,101 +3788,112 @@ function validate130(data, {
   let errors = 0;
   if (data && typeof data == "object" && !Array.isArray(data)) {
     if (data.name !== undefined) {
-      if (!validate28(data.name, {
+      if (!validate29(data.name, {
         instancePath: instancePath + "/name",
         parentData: data,
         parentDataProperty: "name",
-        rootData
-      })) {
-        vErrors = vErrors === null ? validate28.errors : vErrors.concat(validate28.errors);
-        errors = vErrors.length;
-      }
-    }
-    if (data.template !== undefined) {
-      if (!validate132(data.template, {
-        instancePath: instancePath + "/template",
-        parentData: data,
-        parentDataProperty: "template",
-        rootData
-      })) {
-        vErrors = vErrors === null ? validate132.errors : vErrors.concat(validate132.errors);
-        errors = vErrors.length;
-      }
-    }
-    if (data.query !== undefined) {
-      if (!validate29(data.query, {
-        instancePath: instancePath + "/query",
-        parentData: data,
-        parentDataProperty: "query",
         rootData
       })) {
         vErrors = vErrors === null ? validate29.errors : vErrors.concat(validate29.errors);
         errors = vErrors.length;
       }
     }
-    if (data.min !== undefined) {
-      if (!validate30(data.min, {
-        instancePath: instancePath + "/min",
+    if (data.template !== undefined) {
+      if (!validate139(data.template, {
+        instancePath: instancePath + "/template",
         parentData: data,
-        parentDataProperty: "min",
-        rootData
-      })) {
-        vErrors = vErrors === null ? validate30.errors : vErrors.concat(validate30.errors);
-        errors = vErrors.length;
-      }
-    }
-    if (data.max !== undefined) {
-      if (!validate30(data.max, {
-        instancePath: instancePath + "/max",
-        parentData: data,
-        parentDataProperty: "max",
-        rootData
-      })) {
-        vErrors = vErrors === null ? validate30.errors : vErrors.concat(validate30.errors);
-        errors = vErrors.length;
-      }
-    }
-    if (data.failMin !== undefined) {
-      if (!validate30(data.failMin, {
-        instancePath: instancePath + "/failMin",
-        parentData: data,
-        parentDataProperty: "failMin",
-        rootData
-      })) {
-        vErrors = vErrors === null ? validate30.errors : vErrors.concat(validate30.errors);
-        errors = vErrors.length;
-      }
-    }
-    if (data.failMax !== undefined) {
-      if (!validate30(data.failMax, {
-        instancePath: instancePath + "/failMax",
-        parentData: data,
-        parentDataProperty: "failMax",
-        rootData
-      })) {
-        vErrors = vErrors === null ? validate30.errors : vErrors.concat(validate30.errors);
-        errors = vErrors.length;
-      }
-    }
-    if (data.relative !== undefined) {
-      if (!validate139(data.relative, {
-        instancePath: instancePath + "/relative",
-        parentData: data,
-        parentDataProperty: "relative",
+        parentDataProperty: "template",
         rootData
       })) {
         vErrors = vErrors === null ? validate139.errors : vErrors.concat(validate139.errors);
         errors = vErrors.length;
       }
     }
+    if (data.query !== undefined) {
+      if (!validate30(data.query, {
+        instancePath: instancePath + "/query",
+        parentData: data,
+        parentDataProperty: "query",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate30.errors : vErrors.concat(validate30.errors);
+        errors = vErrors.length;
+      }
+    }
+    if (data.counts !== undefined) {
+      if (!validate142(data.counts, {
+        instancePath: instancePath + "/counts",
+        parentData: data,
+        parentDataProperty: "counts",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate142.errors : vErrors.concat(validate142.errors);
+        errors = vErrors.length;
+      }
+    }
+    if (data.min !== undefined) {
+      if (!validate32(data.min, {
+        instancePath: instancePath + "/min",
+        parentData: data,
+        parentDataProperty: "min",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate32.errors : vErrors.concat(validate32.errors);
+        errors = vErrors.length;
+      }
+    }
+    if (data.max !== undefined) {
+      if (!validate32(data.max, {
+        instancePath: instancePath + "/max",
+        parentData: data,
+        parentDataProperty: "max",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate32.errors : vErrors.concat(validate32.errors);
+        errors = vErrors.length;
+      }
+    }
+    if (data.failMin !== undefined) {
+      if (!validate32(data.failMin, {
+        instancePath: instancePath + "/failMin",
+        parentData: data,
+        parentDataProperty: "failMin",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate32.errors : vErrors.concat(validate32.errors);
+        errors = vErrors.length;
+      }
+    }
+    if (data.failMax !== undefined) {
+      if (!validate32(data.failMax, {
+        instancePath: instancePath + "/failMax",
+        parentData: data,
+        parentDataProperty: "failMax",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate32.errors : vErrors.concat(validate32.errors);
+        errors = vErrors.length;
+      }
+    }
+    if (data.relative !== undefined) {
+      if (!validate150(data.relative, {
+        instancePath: instancePath + "/relative",
+        parentData: data,
+        parentDataProperty: "relative",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate150.errors : vErrors.concat(validate150.errors);
+        errors = vErrors.length;
+      }
+    }
     if (data.breaker !== undefined) {
-      if (!validate145(data.breaker, {
+      if (!validate156(data.breaker, {
         instancePath: instancePath + "/breaker",
         parentData: data,
         parentDataProperty: "breaker",
         rootData
       })) {
-        vErrors = vErrors === null ? validate145.errors : vErrors.concat(validate145.errors);
+        vErrors = vErrors === null ? validate156.errors : vErrors.concat(validate156.errors);
         errors = vErrors.length;
       }
     }
@@ -3605,10 +3913,10 @@ function validate130(data, {
     }
     errors++;
   }
-  validate130.errors = vErrors;
+  validate137.errors = vErrors;
   return errors === 0;
 }
-function validate129(data, {
+function validate136(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -3651,21 +3959,21 @@ function validate129(data, {
     }
     const len0 = data.length;
     for (let i0 = 0; i0 < len0; i0++) {
-      if (!validate130(data[i0], {
+      if (!validate137(data[i0], {
         instancePath: instancePath + "/" + i0,
         parentData: data,
         parentDataProperty: i0,
         rootData
       })) {
-        vErrors = vErrors === null ? validate130.errors : vErrors.concat(validate130.errors);
+        vErrors = vErrors === null ? validate137.errors : vErrors.concat(validate137.errors);
         errors = vErrors.length;
       }
     }
   }
-  validate129.errors = vErrors;
+  validate136.errors = vErrors;
   return errors === 0;
 }
-function validate101(data, {
+function validate103(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -3691,57 +3999,101 @@ function validate101(data, {
   }
   if (data && typeof data == "object" && !Array.isArray(data)) {
     if (data.interval !== undefined) {
-      if (!validate102(data.interval, {
+      if (!validate104(data.interval, {
         instancePath: instancePath + "/interval",
         parentData: data,
         parentDataProperty: "interval",
-        rootData
-      })) {
-        vErrors = vErrors === null ? validate102.errors : vErrors.concat(validate102.errors);
-        errors = vErrors.length;
-      }
-    }
-    if (data.minRequests !== undefined) {
-      if (!validate104(data.minRequests, {
-        instancePath: instancePath + "/minRequests",
-        parentData: data,
-        parentDataProperty: "minRequests",
         rootData
       })) {
         vErrors = vErrors === null ? validate104.errors : vErrors.concat(validate104.errors);
         errors = vErrors.length;
       }
     }
+    if (data.minRequests !== undefined) {
+      if (!validate106(data.minRequests, {
+        instancePath: instancePath + "/minRequests",
+        parentData: data,
+        parentDataProperty: "minRequests",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate106.errors : vErrors.concat(validate106.errors);
+        errors = vErrors.length;
+      }
+    }
+    if (data.minStableRequests !== undefined) {
+      if (!validate108(data.minStableRequests, {
+        instancePath: instancePath + "/minStableRequests",
+        parentData: data,
+        parentDataProperty: "minStableRequests",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate108.errors : vErrors.concat(validate108.errors);
+        errors = vErrors.length;
+      }
+    }
+    if (data.confidence !== undefined) {
+      if (!validate110(data.confidence, {
+        instancePath: instancePath + "/confidence",
+        parentData: data,
+        parentDataProperty: "confidence",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate110.errors : vErrors.concat(validate110.errors);
+        errors = vErrors.length;
+      }
+    }
+    if (data.noDataDeadline !== undefined) {
+      if (!validate26(data.noDataDeadline, {
+        instancePath: instancePath + "/noDataDeadline",
+        parentData: data,
+        parentDataProperty: "noDataDeadline",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate26.errors : vErrors.concat(validate26.errors);
+        errors = vErrors.length;
+      }
+    }
+    if (data.onNoData !== undefined) {
+      if (!validate28(data.onNoData, {
+        instancePath: instancePath + "/onNoData",
+        parentData: data,
+        parentDataProperty: "onNoData",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate28.errors : vErrors.concat(validate28.errors);
+        errors = vErrors.length;
+      }
+    }
     if (data.requestQuery !== undefined) {
-      if (!validate29(data.requestQuery, {
+      if (!validate30(data.requestQuery, {
         instancePath: instancePath + "/requestQuery",
         parentData: data,
         parentDataProperty: "requestQuery",
         rootData
       })) {
-        vErrors = vErrors === null ? validate29.errors : vErrors.concat(validate29.errors);
+        vErrors = vErrors === null ? validate30.errors : vErrors.concat(validate30.errors);
         errors = vErrors.length;
       }
     }
     if (data.breakerInterval !== undefined) {
-      if (!validate107(data.breakerInterval, {
+      if (!validate115(data.breakerInterval, {
         instancePath: instancePath + "/breakerInterval",
         parentData: data,
         parentDataProperty: "breakerInterval",
         rootData
       })) {
-        vErrors = vErrors === null ? validate107.errors : vErrors.concat(validate107.errors);
+        vErrors = vErrors === null ? validate115.errors : vErrors.concat(validate115.errors);
         errors = vErrors.length;
       }
     }
     if (data.breakerWindow !== undefined) {
-      if (!validate109(data.breakerWindow, {
+      if (!validate117(data.breakerWindow, {
         instancePath: instancePath + "/breakerWindow",
         parentData: data,
         parentDataProperty: "breakerWindow",
         rootData
       })) {
-        vErrors = vErrors === null ? validate109.errors : vErrors.concat(validate109.errors);
+        vErrors = vErrors === null ? validate117.errors : vErrors.concat(validate117.errors);
         errors = vErrors.length;
       }
     }
@@ -3757,43 +4109,43 @@ function validate101(data, {
       }
     }
     if (data.onMetricsError !== undefined) {
-      if (!validate112(data.onMetricsError, {
+      if (!validate120(data.onMetricsError, {
         instancePath: instancePath + "/onMetricsError",
         parentData: data,
         parentDataProperty: "onMetricsError",
         rootData
       })) {
-        vErrors = vErrors === null ? validate112.errors : vErrors.concat(validate112.errors);
+        vErrors = vErrors === null ? validate120.errors : vErrors.concat(validate120.errors);
         errors = vErrors.length;
       }
     }
     if (data.prometheus !== undefined) {
-      if (!validate117(data.prometheus, {
+      if (!validate124(data.prometheus, {
         instancePath: instancePath + "/prometheus",
         parentData: data,
         parentDataProperty: "prometheus",
         rootData
       })) {
-        vErrors = vErrors === null ? validate117.errors : vErrors.concat(validate117.errors);
+        vErrors = vErrors === null ? validate124.errors : vErrors.concat(validate124.errors);
         errors = vErrors.length;
       }
     }
     if (data.metrics !== undefined) {
-      if (!validate129(data.metrics, {
+      if (!validate136(data.metrics, {
         instancePath: instancePath + "/metrics",
         parentData: data,
         parentDataProperty: "metrics",
         rootData
       })) {
-        vErrors = vErrors === null ? validate129.errors : vErrors.concat(validate129.errors);
+        vErrors = vErrors === null ? validate136.errors : vErrors.concat(validate136.errors);
         errors = vErrors.length;
       }
     }
   }
-  validate101.errors = vErrors;
+  validate103.errors = vErrors;
   return errors === 0;
 }
-function validate42(data, {
+function validate44(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -3867,90 +4219,90 @@ function validate42(data, {
       errors++;
     }
     if (data.replicas !== undefined) {
-      if (!validate43(data.replicas, {
+      if (!validate45(data.replicas, {
         instancePath: instancePath + "/replicas",
         parentData: data,
         parentDataProperty: "replicas",
-        rootData
-      })) {
-        vErrors = vErrors === null ? validate43.errors : vErrors.concat(validate43.errors);
-        errors = vErrors.length;
-      }
-    }
-    if (data.model !== undefined) {
-      if (!validate45(data.model, {
-        instancePath: instancePath + "/model",
-        parentData: data,
-        parentDataProperty: "model",
         rootData
       })) {
         vErrors = vErrors === null ? validate45.errors : vErrors.concat(validate45.errors);
         errors = vErrors.length;
       }
     }
+    if (data.model !== undefined) {
+      if (!validate47(data.model, {
+        instancePath: instancePath + "/model",
+        parentData: data,
+        parentDataProperty: "model",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate47.errors : vErrors.concat(validate47.errors);
+        errors = vErrors.length;
+      }
+    }
     if (data.gpu !== undefined) {
-      if (!validate51(data.gpu, {
+      if (!validate53(data.gpu, {
         instancePath: instancePath + "/gpu",
         parentData: data,
         parentDataProperty: "gpu",
         rootData
       })) {
-        vErrors = vErrors === null ? validate51.errors : vErrors.concat(validate51.errors);
+        vErrors = vErrors === null ? validate53.errors : vErrors.concat(validate53.errors);
         errors = vErrors.length;
       }
     }
     if (data.template !== undefined) {
-      if (!validate58(data.template, {
+      if (!validate60(data.template, {
         instancePath: instancePath + "/template",
         parentData: data,
         parentDataProperty: "template",
         rootData
       })) {
-        vErrors = vErrors === null ? validate58.errors : vErrors.concat(validate58.errors);
+        vErrors = vErrors === null ? validate60.errors : vErrors.concat(validate60.errors);
         errors = vErrors.length;
       }
     }
     if (data.service !== undefined) {
-      if (!validate66(data.service, {
+      if (!validate68(data.service, {
         instancePath: instancePath + "/service",
         parentData: data,
         parentDataProperty: "service",
         rootData
       })) {
-        vErrors = vErrors === null ? validate66.errors : vErrors.concat(validate66.errors);
+        vErrors = vErrors === null ? validate68.errors : vErrors.concat(validate68.errors);
         errors = vErrors.length;
       }
     }
     if (data.trafficRouting !== undefined) {
-      if (!validate74(data.trafficRouting, {
+      if (!validate76(data.trafficRouting, {
         instancePath: instancePath + "/trafficRouting",
         parentData: data,
         parentDataProperty: "trafficRouting",
         rootData
       })) {
-        vErrors = vErrors === null ? validate74.errors : vErrors.concat(validate74.errors);
+        vErrors = vErrors === null ? validate76.errors : vErrors.concat(validate76.errors);
         errors = vErrors.length;
       }
     }
     if (data.strategy !== undefined) {
-      if (!validate86(data.strategy, {
+      if (!validate88(data.strategy, {
         instancePath: instancePath + "/strategy",
         parentData: data,
         parentDataProperty: "strategy",
         rootData
       })) {
-        vErrors = vErrors === null ? validate86.errors : vErrors.concat(validate86.errors);
+        vErrors = vErrors === null ? validate88.errors : vErrors.concat(validate88.errors);
         errors = vErrors.length;
       }
     }
     if (data.analysis !== undefined) {
-      if (!validate101(data.analysis, {
+      if (!validate103(data.analysis, {
         instancePath: instancePath + "/analysis",
         parentData: data,
         parentDataProperty: "analysis",
         rootData
       })) {
-        vErrors = vErrors === null ? validate101.errors : vErrors.concat(validate101.errors);
+        vErrors = vErrors === null ? validate103.errors : vErrors.concat(validate103.errors);
         errors = vErrors.length;
       }
     }
@@ -3970,15 +4322,15 @@ function validate42(data, {
     }
     errors++;
   }
-  validate42.errors = vErrors;
+  validate44.errors = vErrors;
   return errors === 0;
 }
-const schema65 = {
+const schema69 = {
   "type": "object",
   "properties": {},
   "nullable": true
 };
-function validate156(data, {
+function validate167(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -4002,10 +4354,10 @@ function validate156(data, {
     }
     errors++;
   }
-  validate156.errors = vErrors;
+  validate167.errors = vErrors;
   return errors === 0;
 }
-function validate33(data, {
+function validate35(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -4064,57 +4416,57 @@ function validate33(data, {
       errors++;
     }
     if (data.apiVersion !== undefined) {
-      if (!validate34(data.apiVersion, {
+      if (!validate36(data.apiVersion, {
         instancePath: instancePath + "/apiVersion",
         parentData: data,
         parentDataProperty: "apiVersion",
-        rootData
-      })) {
-        vErrors = vErrors === null ? validate34.errors : vErrors.concat(validate34.errors);
-        errors = vErrors.length;
-      }
-    }
-    if (data.kind !== undefined) {
-      if (!validate36(data.kind, {
-        instancePath: instancePath + "/kind",
-        parentData: data,
-        parentDataProperty: "kind",
         rootData
       })) {
         vErrors = vErrors === null ? validate36.errors : vErrors.concat(validate36.errors);
         errors = vErrors.length;
       }
     }
-    if (data.metadata !== undefined) {
-      if (!validate38(data.metadata, {
-        instancePath: instancePath + "/metadata",
+    if (data.kind !== undefined) {
+      if (!validate38(data.kind, {
+        instancePath: instancePath + "/kind",
         parentData: data,
-        parentDataProperty: "metadata",
+        parentDataProperty: "kind",
         rootData
       })) {
         vErrors = vErrors === null ? validate38.errors : vErrors.concat(validate38.errors);
         errors = vErrors.length;
       }
     }
+    if (data.metadata !== undefined) {
+      if (!validate40(data.metadata, {
+        instancePath: instancePath + "/metadata",
+        parentData: data,
+        parentDataProperty: "metadata",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate40.errors : vErrors.concat(validate40.errors);
+        errors = vErrors.length;
+      }
+    }
     if (data.spec !== undefined) {
-      if (!validate42(data.spec, {
+      if (!validate44(data.spec, {
         instancePath: instancePath + "/spec",
         parentData: data,
         parentDataProperty: "spec",
         rootData
       })) {
-        vErrors = vErrors === null ? validate42.errors : vErrors.concat(validate42.errors);
+        vErrors = vErrors === null ? validate44.errors : vErrors.concat(validate44.errors);
         errors = vErrors.length;
       }
     }
     if (data.status !== undefined) {
-      if (!validate156(data.status, {
+      if (!validate167(data.status, {
         instancePath: instancePath + "/status",
         parentData: data,
         parentDataProperty: "status",
         rootData
       })) {
-        vErrors = vErrors === null ? validate156.errors : vErrors.concat(validate156.errors);
+        vErrors = vErrors === null ? validate167.errors : vErrors.concat(validate167.errors);
         errors = vErrors.length;
       }
     }
@@ -4134,6 +4486,6 @@ function validate33(data, {
     }
     errors++;
   }
-  validate33.errors = vErrors;
+  validate35.errors = vErrors;
   return errors === 0;
 }

@@ -148,9 +148,25 @@ export interface IModelRollout {
        */
       "interval"?: string;
       /**
-       * Fewer candidate requests than this in a window is "no data" (never a pass). 0 disables the check.
+       * Fewer candidate requests than this in a window holds the step (never a pass) for metrics judged as plain values. Count metrics (error-rate, overload-rate, counts) carry their own sample size and are judged at any count. 0 disables the check.
        */
       "minRequests"?: number;
+      /**
+       * Fewest stable requests in the window for a relative bound to have a baseline; minRequests when unset.
+       */
+      "minStableRequests"?: number;
+      /**
+       * One-sided confidence of the Clopper-Pearson bounds on count metrics. A check fails a rate only when its lower bound is above the bound, passes it only when its upper bound is at or below; so at a true rate equal to the bound a check fails at most 1 - confidence of the time.
+       */
+      "confidence"?: number;
+      /**
+       * How long a metric (or the request count) may return no series, NaN or no requests before onNoData applies. After 3 such checks the Progressing condition names the query and its label selector.
+       */
+      "noDataDeadline"?: string;
+      /**
+       * What happens at noDataDeadline.
+       */
+      "onNoData"?: "Pause" | "Rollback";
       /**
        * PromQL counting candidate requests in {{interval}}; the inference runtime's t2v_requests_total by default.
        */
@@ -195,15 +211,28 @@ export interface IModelRollout {
         "insecureSkipVerify"?: boolean;
       };
       /**
-       * What a step must satisfy. Queries are PromQL templates with {{namespace}}, {{service}}, {{model}}, {{version}}, {{revision}}, {{role}} (stable or candidate) and {{interval}} (the window); each must return one number. Built-in templates: error-rate (default max 0.01) and latency-p99 (seconds).
+       * What a step must satisfy. Queries are PromQL templates with {{namespace}}, {{name}} (the rollout), {{service}}, {{model}}, {{version}}, {{revision}} (the revision measured: the candidate's, or stable's for a relative bound's baseline), {{stableRevision}}, {{candidateRevision}}, {{role}} (stable or candidate) and {{interval}} (the window); each must return one number. Select pods by modelrollout_revision, not by model version. Built-in templates: error-rate (counts, default max 0.01; the overload-rate guardrail, max 0.05, comes with it), overload-rate and latency-p99 (seconds).
        */
       "metrics"?: Array<{
         /**
          * Name used in status, events and conditions; the template name when empty.
          */
         "name"?: string;
-        "template"?: "error-rate" | "latency-p99";
+        "template"?: "error-rate" | "overload-rate" | "latency-p99";
         "query"?: string;
+        /**
+         * Judge a rate on its counts (events out of trials in {{interval}}) with confidence bounds rather than on the ratio alone; only max/failMax apply.
+         */
+        "counts"?: {
+          /**
+           * PromQL counting the bad requests, e.g. sum(increase(...{outcome="server_error"}[{{interval}}])).
+           */
+          "events": string;
+          /**
+           * PromQL counting all judged requests in the same window.
+           */
+          "trials": string;
+        };
         /**
          * Pass only when the candidate value is at least this.
          */
