@@ -13,7 +13,7 @@ const schema19 = {
       "$ref": "a6f0oUEaFqHmymdwnqPORTNOTU7GczWAkwGD0uYU"
     },
     "spec": {
-      "$ref": "ryflpubWcg26Zk7H4VXCJU6k1eRkVmuC52wJGhcnW8"
+      "$ref": "w3SlrViyRETJBk42wEcOSESMiNPeWIEdZeu7bFwm2s"
     },
     "status": {
       "$ref": "wnCl8zCvz1PLbyEivJTcktRgDZuzOGT9FYulvrA2T8w"
@@ -166,7 +166,7 @@ const schema24 = {
       "$ref": "1KHJJGcKLxtNqtbe1NP0sBT9wXuToxcoyW7B8ghSA"
     },
     "strategy": {
-      "$ref": "bdKebMUosIn76QfE9M7599ASMOXWzaVzhgta2whSfs"
+      "$ref": "80TcBr7D8xWm56svyTf1AaODxtXLf9hK2879TuYLJtc"
     },
     "analysis": {
       "$ref": "i1FL4uMkDr4Pt4uTW49U7RtpTKTT1HRZZCuMqYKSRM"
@@ -1805,6 +1805,9 @@ const schema44 = {
     "progressDeadline": {
       "$ref": "LAms45q0QcXAkiVDd5k7LxrZSiRk6irgbGQTkQo3jM"
     },
+    "stableScale": {
+      "$ref": "SRiObTJQyaC3AsUsaYoupuTqsCESMmM4rsdAaXSJWtY"
+    },
     "manualGates": {
       "$ref": "lzal1tPtKG2jDMv4x4uoKNQLPAC8zRIuNZHUAuzZrVM"
     },
@@ -2049,6 +2052,55 @@ function validate26(data, {
   return errors === 0;
 }
 const schema46 = {
+  "type": "string",
+  "enum": ["Dynamic", "Full"],
+  "default": "Dynamic",
+  "nullable": true
+};
+function validate94(data, {
+  instancePath = "",
+  parentData,
+  parentDataProperty,
+  rootData = data
+} = {}) {
+  let vErrors = null;
+  let errors = 0;
+  if (typeof data !== "string" && data !== null) {
+    const err0 = {
+      instancePath,
+      schemaPath: "#/type",
+      keyword: "type",
+      params: {
+        type: "string"
+      }
+    };
+    if (vErrors === null) {
+      vErrors = [err0];
+    } else {
+      vErrors.push(err0);
+    }
+    errors++;
+  }
+  if (!(data === "Dynamic" || data === "Full")) {
+    const err1 = {
+      instancePath,
+      schemaPath: "#/enum",
+      keyword: "enum",
+      params: {
+        allowedValues: schema46.enum
+      }
+    };
+    if (vErrors === null) {
+      vErrors = [err1];
+    } else {
+      vErrors.push(err1);
+    }
+    errors++;
+  }
+  validate94.errors = vErrors;
+  return errors === 0;
+}
+const schema47 = {
   "type": "array",
   "maxItems": 20,
   "items": {
@@ -2056,7 +2108,7 @@ const schema46 = {
   },
   "nullable": true
 };
-function validate94(data, {
+function validate96(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -2110,10 +2162,10 @@ function validate94(data, {
       }
     }
   }
-  validate94.errors = vErrors;
+  validate96.errors = vErrors;
   return errors === 0;
 }
-const schema47 = {
+const schema48 = {
   "type": "object",
   "properties": {
     "mirrorPercent": {
@@ -2125,13 +2177,13 @@ const schema47 = {
   },
   "nullable": true
 };
-const schema48 = {
+const schema49 = {
   "type": "integer",
   "format": "int32",
   "default": 100,
   "nullable": true
 };
-function validate98(data, {
+function validate100(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -2173,10 +2225,10 @@ function validate98(data, {
       errors++;
     }
   }
-  validate98.errors = vErrors;
+  validate100.errors = vErrors;
   return errors === 0;
 }
-function validate97(data, {
+function validate99(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -2202,13 +2254,13 @@ function validate97(data, {
   }
   if (data && typeof data == "object" && !Array.isArray(data)) {
     if (data.mirrorPercent !== undefined) {
-      if (!validate98(data.mirrorPercent, {
+      if (!validate100(data.mirrorPercent, {
         instancePath: instancePath + "/mirrorPercent",
         parentData: data,
         parentDataProperty: "mirrorPercent",
         rootData
       })) {
-        vErrors = vErrors === null ? validate98.errors : vErrors.concat(validate98.errors);
+        vErrors = vErrors === null ? validate100.errors : vErrors.concat(validate100.errors);
         errors = vErrors.length;
       }
     }
@@ -2224,7 +2276,7 @@ function validate97(data, {
       }
     }
   }
-  validate97.errors = vErrors;
+  validate99.errors = vErrors;
   return errors === 0;
 }
 function validate88(data, {
@@ -2285,25 +2337,36 @@ function validate88(data, {
         errors = vErrors.length;
       }
     }
-    if (data.manualGates !== undefined) {
-      if (!validate94(data.manualGates, {
-        instancePath: instancePath + "/manualGates",
+    if (data.stableScale !== undefined) {
+      if (!validate94(data.stableScale, {
+        instancePath: instancePath + "/stableScale",
         parentData: data,
-        parentDataProperty: "manualGates",
+        parentDataProperty: "stableScale",
         rootData
       })) {
         vErrors = vErrors === null ? validate94.errors : vErrors.concat(validate94.errors);
         errors = vErrors.length;
       }
     }
+    if (data.manualGates !== undefined) {
+      if (!validate96(data.manualGates, {
+        instancePath: instancePath + "/manualGates",
+        parentData: data,
+        parentDataProperty: "manualGates",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate96.errors : vErrors.concat(validate96.errors);
+        errors = vErrors.length;
+      }
+    }
     if (data.shadow !== undefined) {
-      if (!validate97(data.shadow, {
+      if (!validate99(data.shadow, {
         instancePath: instancePath + "/shadow",
         parentData: data,
         parentDataProperty: "shadow",
         rootData
       })) {
-        vErrors = vErrors === null ? validate97.errors : vErrors.concat(validate97.errors);
+        vErrors = vErrors === null ? validate99.errors : vErrors.concat(validate99.errors);
         errors = vErrors.length;
       }
     }
@@ -2311,7 +2374,7 @@ function validate88(data, {
   validate88.errors = vErrors;
   return errors === 0;
 }
-const schema49 = {
+const schema50 = {
   "type": "object",
   "properties": {
     "interval": {
@@ -2356,13 +2419,13 @@ const schema49 = {
   },
   "nullable": true
 };
-const schema50 = {
+const schema51 = {
   "type": "string",
   "default": "30s",
   "maxLength": 32,
   "nullable": true
 };
-function validate104(data, {
+function validate106(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -2404,81 +2467,13 @@ function validate104(data, {
       errors++;
     }
   }
-  validate104.errors = vErrors;
-  return errors === 0;
-}
-const schema51 = {
-  "type": "integer",
-  "format": "int32",
-  "default": 20,
-  "minimum": 0,
-  "nullable": true
-};
-function validate106(data, {
-  instancePath = "",
-  parentData,
-  parentDataProperty,
-  rootData = data
-} = {}) {
-  let vErrors = null;
-  let errors = 0;
-  if (!(typeof data == "number" && !(data % 1) && !isNaN(data) && isFinite(data)) && data !== null) {
-    const err0 = {
-      instancePath,
-      schemaPath: "#/type",
-      keyword: "type",
-      params: {
-        type: "integer"
-      }
-    };
-    if (vErrors === null) {
-      vErrors = [err0];
-    } else {
-      vErrors.push(err0);
-    }
-    errors++;
-  }
-  if (typeof data == "number" && isFinite(data)) {
-    if (data < 0 || isNaN(data)) {
-      const err1 = {
-        instancePath,
-        schemaPath: "#/minimum",
-        keyword: "minimum",
-        params: {
-          comparison: ">=",
-          limit: 0
-        }
-      };
-      if (vErrors === null) {
-        vErrors = [err1];
-      } else {
-        vErrors.push(err1);
-      }
-      errors++;
-    }
-    if (!formats0.validate(data)) {
-      const err2 = {
-        instancePath,
-        schemaPath: "#/format",
-        keyword: "format",
-        params: {
-          format: "int32"
-        }
-      };
-      if (vErrors === null) {
-        vErrors = [err2];
-      } else {
-        vErrors.push(err2);
-      }
-      errors++;
-    }
-  }
   validate106.errors = vErrors;
   return errors === 0;
 }
 const schema52 = {
   "type": "integer",
   "format": "int32",
+  "default": 20,
   "minimum": 0,
   "nullable": true
 };
@@ -2545,13 +2540,81 @@ function validate108(data, {
   return errors === 0;
 }
 const schema53 = {
+  "type": "integer",
+  "format": "int32",
+  "minimum": 0,
+  "nullable": true
+};
+function validate110(data, {
+  instancePath = "",
+  parentData,
+  parentDataProperty,
+  rootData = data
+} = {}) {
+  let vErrors = null;
+  let errors = 0;
+  if (!(typeof data == "number" && !(data % 1) && !isNaN(data) && isFinite(data)) && data !== null) {
+    const err0 = {
+      instancePath,
+      schemaPath: "#/type",
+      keyword: "type",
+      params: {
+        type: "integer"
+      }
+    };
+    if (vErrors === null) {
+      vErrors = [err0];
+    } else {
+      vErrors.push(err0);
+    }
+    errors++;
+  }
+  if (typeof data == "number" && isFinite(data)) {
+    if (data < 0 || isNaN(data)) {
+      const err1 = {
+        instancePath,
+        schemaPath: "#/minimum",
+        keyword: "minimum",
+        params: {
+          comparison: ">=",
+          limit: 0
+        }
+      };
+      if (vErrors === null) {
+        vErrors = [err1];
+      } else {
+        vErrors.push(err1);
+      }
+      errors++;
+    }
+    if (!formats0.validate(data)) {
+      const err2 = {
+        instancePath,
+        schemaPath: "#/format",
+        keyword: "format",
+        params: {
+          format: "int32"
+        }
+      };
+      if (vErrors === null) {
+        vErrors = [err2];
+      } else {
+        vErrors.push(err2);
+      }
+      errors++;
+    }
+  }
+  validate110.errors = vErrors;
+  return errors === 0;
+}
+const schema54 = {
   "type": "number",
   "default": 0.95,
   "exclusiveMinimum": 0.5,
   "exclusiveMaximum": 1,
   "nullable": true
 };
-function validate110(data, {
+function validate112(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -2611,7 +2674,7 @@ function validate110(data, {
       errors++;
     }
   }
-  validate110.errors = vErrors;
+  validate112.errors = vErrors;
   return errors === 0;
 }
 const schema12 = {
@@ -2713,60 +2776,9 @@ function validate30(data, {
   validate30.errors = vErrors;
   return errors === 0;
 }
-const schema54 = {
-  "type": "string",
-  "default": "10s",
-  "maxLength": 32,
-  "nullable": true
-};
-function validate115(data, {
-  instancePath = "",
-  parentData,
-  parentDataProperty,
-  rootData = data
-} = {}) {
-  let vErrors = null;
-  let errors = 0;
-  if (typeof data !== "string" && data !== null) {
-    const err0 = {
-      instancePath,
-      schemaPath: "#/type",
-      keyword: "type",
-      params: {
-        type: "string"
-      }
-    };
-    if (vErrors === null) {
-      vErrors = [err0];
-    } else {
-      vErrors.push(err0);
-    }
-    errors++;
-  }
-  if (typeof data === "string") {
-    if (func2(data) > 32) {
-      const err1 = {
-        instancePath,
-        schemaPath: "#/maxLength",
-        keyword: "maxLength",
-        params: {
-          limit: 32
-        }
-      };
-      if (vErrors === null) {
-        vErrors = [err1];
-      } else {
-        vErrors.push(err1);
-      }
-      errors++;
-    }
-  }
-  validate115.errors = vErrors;
-  return errors === 0;
-}
 const schema55 = {
   "type": "string",
-  "default": "1m",
+  "default": "10s",
   "maxLength": 32,
   "nullable": true
 };
@@ -2813,6 +2825,57 @@ function validate117(data, {
     }
   }
   validate117.errors = vErrors;
+  return errors === 0;
+}
+const schema56 = {
+  "type": "string",
+  "default": "1m",
+  "maxLength": 32,
+  "nullable": true
+};
+function validate119(data, {
+  instancePath = "",
+  parentData,
+  parentDataProperty,
+  rootData = data
+} = {}) {
+  let vErrors = null;
+  let errors = 0;
+  if (typeof data !== "string" && data !== null) {
+    const err0 = {
+      instancePath,
+      schemaPath: "#/type",
+      keyword: "type",
+      params: {
+        type: "string"
+      }
+    };
+    if (vErrors === null) {
+      vErrors = [err0];
+    } else {
+      vErrors.push(err0);
+    }
+    errors++;
+  }
+  if (typeof data === "string") {
+    if (func2(data) > 32) {
+      const err1 = {
+        instancePath,
+        schemaPath: "#/maxLength",
+        keyword: "maxLength",
+        params: {
+          limit: 32
+        }
+      };
+      if (vErrors === null) {
+        vErrors = [err1];
+      } else {
+        vErrors.push(err1);
+      }
+      errors++;
+    }
+  }
+  validate119.errors = vErrors;
   return errors === 0;
 }
 const schema11 = {
@@ -2884,7 +2947,7 @@ function validate27(data, {
   validate27.errors = vErrors;
   return errors === 0;
 }
-const schema56 = {
+const schema57 = {
   "type": "object",
   "properties": {
     "consecutiveErrors": {
@@ -2896,7 +2959,7 @@ const schema56 = {
   },
   "nullable": true
 };
-function validate120(data, {
+function validate122(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -2944,10 +3007,10 @@ function validate120(data, {
       }
     }
   }
-  validate120.errors = vErrors;
+  validate122.errors = vErrors;
   return errors === 0;
 }
-const schema57 = {
+const schema58 = {
   "type": "object",
   "properties": {
     "address": {
@@ -2965,12 +3028,12 @@ const schema57 = {
   },
   "nullable": true
 };
-const schema58 = {
+const schema59 = {
   "type": "string",
   "maxLength": 1024,
   "nullable": true
 };
-function validate125(data, {
+function validate127(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -3012,16 +3075,16 @@ function validate125(data, {
       errors++;
     }
   }
-  validate125.errors = vErrors;
+  validate127.errors = vErrors;
   return errors === 0;
 }
-const schema59 = {
+const schema60 = {
   "type": "string",
   "default": "5s",
   "maxLength": 32,
   "nullable": true
 };
-function validate127(data, {
+function validate129(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -3063,10 +3126,10 @@ function validate127(data, {
       errors++;
     }
   }
-  validate127.errors = vErrors;
+  validate129.errors = vErrors;
   return errors === 0;
 }
-const schema60 = {
+const schema61 = {
   "type": "object",
   "required": ["name"],
   "properties": {
@@ -3076,11 +3139,11 @@ const schema60 = {
   },
   "nullable": true
 };
-const schema61 = {
+const schema62 = {
   "type": "string",
   "maxLength": 253
 };
-function validate130(data, {
+function validate132(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -3121,10 +3184,10 @@ function validate130(data, {
     }
     errors++;
   }
-  validate130.errors = vErrors;
+  validate132.errors = vErrors;
   return errors === 0;
 }
-function validate129(data, {
+function validate131(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -3166,26 +3229,26 @@ function validate129(data, {
       errors++;
     }
     if (data.name !== undefined) {
-      if (!validate130(data.name, {
+      if (!validate132(data.name, {
         instancePath: instancePath + "/name",
         parentData: data,
         parentDataProperty: "name",
         rootData
       })) {
-        vErrors = vErrors === null ? validate130.errors : vErrors.concat(validate130.errors);
+        vErrors = vErrors === null ? validate132.errors : vErrors.concat(validate132.errors);
         errors = vErrors.length;
       }
     }
   }
-  validate129.errors = vErrors;
+  validate131.errors = vErrors;
   return errors === 0;
 }
-const schema62 = {
+const schema63 = {
   "type": "boolean",
   "default": false,
   "nullable": true
 };
-function validate133(data, {
+function validate135(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -3209,10 +3272,10 @@ function validate133(data, {
     }
     errors++;
   }
-  validate133.errors = vErrors;
+  validate135.errors = vErrors;
   return errors === 0;
 }
-function validate124(data, {
+function validate126(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -3238,54 +3301,54 @@ function validate124(data, {
   }
   if (data && typeof data == "object" && !Array.isArray(data)) {
     if (data.address !== undefined) {
-      if (!validate125(data.address, {
+      if (!validate127(data.address, {
         instancePath: instancePath + "/address",
         parentData: data,
         parentDataProperty: "address",
-        rootData
-      })) {
-        vErrors = vErrors === null ? validate125.errors : vErrors.concat(validate125.errors);
-        errors = vErrors.length;
-      }
-    }
-    if (data.timeout !== undefined) {
-      if (!validate127(data.timeout, {
-        instancePath: instancePath + "/timeout",
-        parentData: data,
-        parentDataProperty: "timeout",
         rootData
       })) {
         vErrors = vErrors === null ? validate127.errors : vErrors.concat(validate127.errors);
         errors = vErrors.length;
       }
     }
-    if (data.secretRef !== undefined) {
-      if (!validate129(data.secretRef, {
-        instancePath: instancePath + "/secretRef",
+    if (data.timeout !== undefined) {
+      if (!validate129(data.timeout, {
+        instancePath: instancePath + "/timeout",
         parentData: data,
-        parentDataProperty: "secretRef",
+        parentDataProperty: "timeout",
         rootData
       })) {
         vErrors = vErrors === null ? validate129.errors : vErrors.concat(validate129.errors);
         errors = vErrors.length;
       }
     }
+    if (data.secretRef !== undefined) {
+      if (!validate131(data.secretRef, {
+        instancePath: instancePath + "/secretRef",
+        parentData: data,
+        parentDataProperty: "secretRef",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate131.errors : vErrors.concat(validate131.errors);
+        errors = vErrors.length;
+      }
+    }
     if (data.insecureSkipVerify !== undefined) {
-      if (!validate133(data.insecureSkipVerify, {
+      if (!validate135(data.insecureSkipVerify, {
         instancePath: instancePath + "/insecureSkipVerify",
         parentData: data,
         parentDataProperty: "insecureSkipVerify",
         rootData
       })) {
-        vErrors = vErrors === null ? validate133.errors : vErrors.concat(validate133.errors);
+        vErrors = vErrors === null ? validate135.errors : vErrors.concat(validate135.errors);
         errors = vErrors.length;
       }
     }
   }
-  validate124.errors = vErrors;
+  validate126.errors = vErrors;
   return errors === 0;
 }
-const schema63 = {
+const schema64 = {
   "type": "array",
   "maxItems": 20,
   "items": {
@@ -3293,7 +3356,7 @@ const schema63 = {
   },
   "nullable": true
 };
-const schema64 = {
+const schema65 = {
   "type": "object",
   "properties": {
     "name": {
@@ -3328,12 +3391,12 @@ const schema64 = {
     }
   }
 };
-const schema65 = {
+const schema66 = {
   "type": "string",
   "enum": ["error-rate", "overload-rate", "latency-p99"],
   "nullable": true
 };
-function validate139(data, {
+function validate141(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -3363,7 +3426,7 @@ function validate139(data, {
       schemaPath: "#/enum",
       keyword: "enum",
       params: {
-        allowedValues: schema65.enum
+        allowedValues: schema66.enum
       }
     };
     if (vErrors === null) {
@@ -3373,10 +3436,10 @@ function validate139(data, {
     }
     errors++;
   }
-  validate139.errors = vErrors;
+  validate141.errors = vErrors;
   return errors === 0;
 }
-const schema66 = {
+const schema67 = {
   "type": "object",
   "required": ["events", "trials"],
   "properties": {
@@ -3437,7 +3500,7 @@ function validate31(data, {
   validate31.errors = vErrors;
   return errors === 0;
 }
-function validate142(data, {
+function validate144(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -3517,7 +3580,7 @@ function validate142(data, {
       }
     }
   }
-  validate142.errors = vErrors;
+  validate144.errors = vErrors;
   return errors === 0;
 }
 const schema16 = {
@@ -3551,7 +3614,7 @@ function validate32(data, {
   validate32.errors = vErrors;
   return errors === 0;
 }
-const schema67 = {
+const schema68 = {
   "type": "object",
   "properties": {
     "min": {
@@ -3569,7 +3632,7 @@ const schema67 = {
   },
   "nullable": true
 };
-function validate150(data, {
+function validate152(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -3639,10 +3702,10 @@ function validate150(data, {
       }
     }
   }
-  validate150.errors = vErrors;
+  validate152.errors = vErrors;
   return errors === 0;
 }
-const schema68 = {
+const schema69 = {
   "type": "object",
   "properties": {
     "threshold": {
@@ -3694,7 +3757,7 @@ function validate34(data, {
   validate34.errors = vErrors;
   return errors === 0;
 }
-function validate156(data, {
+function validate158(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -3775,10 +3838,10 @@ function validate156(data, {
       }
     }
   }
-  validate156.errors = vErrors;
+  validate158.errors = vErrors;
   return errors === 0;
 }
-function validate137(data, {
+function validate139(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -3799,13 +3862,13 @@ function validate137(data, {
       }
     }
     if (data.template !== undefined) {
-      if (!validate139(data.template, {
+      if (!validate141(data.template, {
         instancePath: instancePath + "/template",
         parentData: data,
         parentDataProperty: "template",
         rootData
       })) {
-        vErrors = vErrors === null ? validate139.errors : vErrors.concat(validate139.errors);
+        vErrors = vErrors === null ? validate141.errors : vErrors.concat(validate141.errors);
         errors = vErrors.length;
       }
     }
@@ -3821,13 +3884,13 @@ function validate137(data, {
       }
     }
     if (data.counts !== undefined) {
-      if (!validate142(data.counts, {
+      if (!validate144(data.counts, {
         instancePath: instancePath + "/counts",
         parentData: data,
         parentDataProperty: "counts",
         rootData
       })) {
-        vErrors = vErrors === null ? validate142.errors : vErrors.concat(validate142.errors);
+        vErrors = vErrors === null ? validate144.errors : vErrors.concat(validate144.errors);
         errors = vErrors.length;
       }
     }
@@ -3876,24 +3939,24 @@ function validate137(data, {
       }
     }
     if (data.relative !== undefined) {
-      if (!validate150(data.relative, {
+      if (!validate152(data.relative, {
         instancePath: instancePath + "/relative",
         parentData: data,
         parentDataProperty: "relative",
         rootData
       })) {
-        vErrors = vErrors === null ? validate150.errors : vErrors.concat(validate150.errors);
+        vErrors = vErrors === null ? validate152.errors : vErrors.concat(validate152.errors);
         errors = vErrors.length;
       }
     }
     if (data.breaker !== undefined) {
-      if (!validate156(data.breaker, {
+      if (!validate158(data.breaker, {
         instancePath: instancePath + "/breaker",
         parentData: data,
         parentDataProperty: "breaker",
         rootData
       })) {
-        vErrors = vErrors === null ? validate156.errors : vErrors.concat(validate156.errors);
+        vErrors = vErrors === null ? validate158.errors : vErrors.concat(validate158.errors);
         errors = vErrors.length;
       }
     }
@@ -3913,10 +3976,10 @@ function validate137(data, {
     }
     errors++;
   }
-  validate137.errors = vErrors;
+  validate139.errors = vErrors;
   return errors === 0;
 }
-function validate136(data, {
+function validate138(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -3959,21 +4022,21 @@ function validate136(data, {
     }
     const len0 = data.length;
     for (let i0 = 0; i0 < len0; i0++) {
-      if (!validate137(data[i0], {
+      if (!validate139(data[i0], {
         instancePath: instancePath + "/" + i0,
         parentData: data,
         parentDataProperty: i0,
         rootData
       })) {
-        vErrors = vErrors === null ? validate137.errors : vErrors.concat(validate137.errors);
+        vErrors = vErrors === null ? validate139.errors : vErrors.concat(validate139.errors);
         errors = vErrors.length;
       }
     }
   }
-  validate136.errors = vErrors;
+  validate138.errors = vErrors;
   return errors === 0;
 }
-function validate103(data, {
+function validate105(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -3999,46 +4062,46 @@ function validate103(data, {
   }
   if (data && typeof data == "object" && !Array.isArray(data)) {
     if (data.interval !== undefined) {
-      if (!validate104(data.interval, {
+      if (!validate106(data.interval, {
         instancePath: instancePath + "/interval",
         parentData: data,
         parentDataProperty: "interval",
-        rootData
-      })) {
-        vErrors = vErrors === null ? validate104.errors : vErrors.concat(validate104.errors);
-        errors = vErrors.length;
-      }
-    }
-    if (data.minRequests !== undefined) {
-      if (!validate106(data.minRequests, {
-        instancePath: instancePath + "/minRequests",
-        parentData: data,
-        parentDataProperty: "minRequests",
         rootData
       })) {
         vErrors = vErrors === null ? validate106.errors : vErrors.concat(validate106.errors);
         errors = vErrors.length;
       }
     }
-    if (data.minStableRequests !== undefined) {
-      if (!validate108(data.minStableRequests, {
-        instancePath: instancePath + "/minStableRequests",
+    if (data.minRequests !== undefined) {
+      if (!validate108(data.minRequests, {
+        instancePath: instancePath + "/minRequests",
         parentData: data,
-        parentDataProperty: "minStableRequests",
+        parentDataProperty: "minRequests",
         rootData
       })) {
         vErrors = vErrors === null ? validate108.errors : vErrors.concat(validate108.errors);
         errors = vErrors.length;
       }
     }
+    if (data.minStableRequests !== undefined) {
+      if (!validate110(data.minStableRequests, {
+        instancePath: instancePath + "/minStableRequests",
+        parentData: data,
+        parentDataProperty: "minStableRequests",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate110.errors : vErrors.concat(validate110.errors);
+        errors = vErrors.length;
+      }
+    }
     if (data.confidence !== undefined) {
-      if (!validate110(data.confidence, {
+      if (!validate112(data.confidence, {
         instancePath: instancePath + "/confidence",
         parentData: data,
         parentDataProperty: "confidence",
         rootData
       })) {
-        vErrors = vErrors === null ? validate110.errors : vErrors.concat(validate110.errors);
+        vErrors = vErrors === null ? validate112.errors : vErrors.concat(validate112.errors);
         errors = vErrors.length;
       }
     }
@@ -4076,24 +4139,24 @@ function validate103(data, {
       }
     }
     if (data.breakerInterval !== undefined) {
-      if (!validate115(data.breakerInterval, {
+      if (!validate117(data.breakerInterval, {
         instancePath: instancePath + "/breakerInterval",
         parentData: data,
         parentDataProperty: "breakerInterval",
         rootData
       })) {
-        vErrors = vErrors === null ? validate115.errors : vErrors.concat(validate115.errors);
+        vErrors = vErrors === null ? validate117.errors : vErrors.concat(validate117.errors);
         errors = vErrors.length;
       }
     }
     if (data.breakerWindow !== undefined) {
-      if (!validate117(data.breakerWindow, {
+      if (!validate119(data.breakerWindow, {
         instancePath: instancePath + "/breakerWindow",
         parentData: data,
         parentDataProperty: "breakerWindow",
         rootData
       })) {
-        vErrors = vErrors === null ? validate117.errors : vErrors.concat(validate117.errors);
+        vErrors = vErrors === null ? validate119.errors : vErrors.concat(validate119.errors);
         errors = vErrors.length;
       }
     }
@@ -4109,40 +4172,40 @@ function validate103(data, {
       }
     }
     if (data.onMetricsError !== undefined) {
-      if (!validate120(data.onMetricsError, {
+      if (!validate122(data.onMetricsError, {
         instancePath: instancePath + "/onMetricsError",
         parentData: data,
         parentDataProperty: "onMetricsError",
         rootData
       })) {
-        vErrors = vErrors === null ? validate120.errors : vErrors.concat(validate120.errors);
+        vErrors = vErrors === null ? validate122.errors : vErrors.concat(validate122.errors);
         errors = vErrors.length;
       }
     }
     if (data.prometheus !== undefined) {
-      if (!validate124(data.prometheus, {
+      if (!validate126(data.prometheus, {
         instancePath: instancePath + "/prometheus",
         parentData: data,
         parentDataProperty: "prometheus",
         rootData
       })) {
-        vErrors = vErrors === null ? validate124.errors : vErrors.concat(validate124.errors);
+        vErrors = vErrors === null ? validate126.errors : vErrors.concat(validate126.errors);
         errors = vErrors.length;
       }
     }
     if (data.metrics !== undefined) {
-      if (!validate136(data.metrics, {
+      if (!validate138(data.metrics, {
         instancePath: instancePath + "/metrics",
         parentData: data,
         parentDataProperty: "metrics",
         rootData
       })) {
-        vErrors = vErrors === null ? validate136.errors : vErrors.concat(validate136.errors);
+        vErrors = vErrors === null ? validate138.errors : vErrors.concat(validate138.errors);
         errors = vErrors.length;
       }
     }
   }
-  validate103.errors = vErrors;
+  validate105.errors = vErrors;
   return errors === 0;
 }
 function validate44(data, {
@@ -4296,13 +4359,13 @@ function validate44(data, {
       }
     }
     if (data.analysis !== undefined) {
-      if (!validate103(data.analysis, {
+      if (!validate105(data.analysis, {
         instancePath: instancePath + "/analysis",
         parentData: data,
         parentDataProperty: "analysis",
         rootData
       })) {
-        vErrors = vErrors === null ? validate103.errors : vErrors.concat(validate103.errors);
+        vErrors = vErrors === null ? validate105.errors : vErrors.concat(validate105.errors);
         errors = vErrors.length;
       }
     }
@@ -4325,12 +4388,12 @@ function validate44(data, {
   validate44.errors = vErrors;
   return errors === 0;
 }
-const schema69 = {
+const schema70 = {
   "type": "object",
   "properties": {},
   "nullable": true
 };
-function validate167(data, {
+function validate169(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -4354,7 +4417,7 @@ function validate167(data, {
     }
     errors++;
   }
-  validate167.errors = vErrors;
+  validate169.errors = vErrors;
   return errors === 0;
 }
 function validate35(data, {
@@ -4460,13 +4523,13 @@ function validate35(data, {
       }
     }
     if (data.status !== undefined) {
-      if (!validate167(data.status, {
+      if (!validate169(data.status, {
         instancePath: instancePath + "/status",
         parentData: data,
         parentDataProperty: "status",
         rootData
       })) {
-        vErrors = vErrors === null ? validate167.errors : vErrors.concat(validate167.errors);
+        vErrors = vErrors === null ? validate169.errors : vErrors.concat(validate169.errors);
         errors = vErrors.length;
       }
     }

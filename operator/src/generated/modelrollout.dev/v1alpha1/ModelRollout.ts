@@ -118,9 +118,13 @@ export interface IModelRollout {
        */
       "stepDuration"?: string;
       /**
-       * How long the candidate may wait for GPUs or readiness before the rollout aborts and all traffic returns to stable.
+       * How long the candidate may wait for GPUs or readiness before the rollout aborts and all traffic returns to stable. Only active waiting counts: time paused by a person, at a manual gate or by analysis is not counted.
        */
       "progressDeadline"?: string;
+      /**
+       * Dynamic (default) shrinks stable to its traffic share as the candidate grows, freeing GPUs; an abort or revert then moves traffic back only as fast as stable's replicas become ready again (status.returnToStable says how far it is and how long it should take). Full keeps stable at spec.replicas for the whole rollout (Argo Rollouts' default): an abort is instant, but the rollout needs up to twice the GPUs. Either way a Service never gets more weight than its ready replicas carry, except that a rolled-back (failing) candidate is drained at once.
+       */
+      "stableScale"?: "Dynamic" | "Full";
       /**
        * Step weights before which the rollout pauses until a person resumes it (annotation modelrollout.dev/resume or the kubectl plugin).
        */
