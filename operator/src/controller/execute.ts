@@ -85,7 +85,11 @@ export function recordEvent(ro: ModelRollout, type: 'Normal' | 'Warning', reason
 export function targetsOf(action: Action, ro: ModelRollout): string[] {
   switch (action.kind) {
     case 'ensureDeployment':
-    case 'scaleDeployment':
+    case 'scaleDeployment': {
+      // Creating a revision's Deployment first stores its template under the same name.
+      const name = deploymentName(ro.metadata.name!, action.revision);
+      return [`Deployment ${name}`, `ControllerRevision ${name}`];
+    }
     case 'deleteDeployment':
       return [`Deployment ${deploymentName(ro.metadata.name!, action.revision)}`];
     case 'ensureServices':

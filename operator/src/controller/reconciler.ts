@@ -19,7 +19,7 @@ import { candidateServiceName, FINALIZER, GROUP, PLURAL, stableServiceName, VERS
 import { observe } from './observe.js';
 import { syncRevisionHistory } from './revision-history.js';
 import { isEmptyPatch, mergePatch } from './status-patch.js';
-import { blockedWriteOf, retryBackoffMs } from './write-errors.js';
+import { blockedWriteOf, retryBackoffMs, retryInMs } from './write-errors.js';
 
 export interface ReconcilerDeps {
   apps: k8s.AppsV1Api;
@@ -109,6 +109,8 @@ export class Reconciler {
   /** Stored templates follow the revisions status still names; a refusal here is reported like any write's. */
   private async syncRevisions(ro: ModelRollout, status: RolloutStatus, specRevision: string, previous: BlockedWrite | undefined, now: Date, deps: ExecuteDeps): Promise<ExecuteOutcome> {
     const keep = [specRevision, status.stable?.revision, status.candidate?.revision, status.previousStable?.revision].filter((r): r is string => !!r);
+    const wait = previous?.object.startsWith('ControllerRevision ') ? retryInMs(previous, now) : 0;
+    if (previous && wait > 0) return { kind: 'backingOff', blocked: previous, retryInMs: wait };
     try {
       await syncRevisionHistory(ro, keep, deps);
       return { kind: 'done' };

@@ -16,7 +16,7 @@ export function ownerDescription(obj: k8s.KubernetesObject): string {
   const owner = refs.find((o) => o.controller) ?? refs[0];
   if (owner) return `${owner.kind} ${owner.name} (uid ${owner.uid})`;
   const managers = [...new Set((obj.metadata?.managedFields ?? []).map((m) => m.manager).filter((m): m is string => !!m))];
-  return managers.length > 0 ? `no owner reference; written by ${managers.join(', ')}` : 'no owner reference';
+  return managers.length > 0 ? `none; written by ${managers.join(', ')}` : 'none';
 }
 
 export function ownerReference(ro: ModelRollout): k8s.V1OwnerReference {

@@ -42,7 +42,7 @@ describe('blockedWriteOf', () => {
     const blocked = blockedWriteOf(new ObjectNotOwnedError('Service t2v-stable', 'ModelRollout other (uid 1)'), 'unused', undefined, NOW)!;
     expect(blocked.reason).toBe('ObjectNotOwned');
     expect(blocked.object).toBe('Service t2v-stable');
-    expect(blocked.message).toContain('belongs to ModelRollout other (uid 1)');
+    expect(blocked.message).toContain('Service t2v-stable exists and is not owned by this ModelRollout (owner: ModelRollout other (uid 1))');
   });
 
   it('reports a lost template with its revision', () => {

@@ -12,7 +12,7 @@ const REFUSED = new Set([400, 403, 404, 409, 422]);
 export class ObjectNotOwnedError extends Error {
   readonly code = 'ObjectNotOwned';
   constructor(readonly object: string, readonly owner: string) {
-    super(`${object} exists and belongs to ${owner}, not to this ModelRollout; the operator changes nothing of it and waits (choose another spec.service.name or metadata.name, or remove the object)`);
+    super(`${object} exists and is not owned by this ModelRollout (owner: ${owner}); the operator changes nothing of it and waits (choose another spec.service.name or metadata.name, or remove the object)`);
   }
 }
 
