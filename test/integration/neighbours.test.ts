@@ -168,7 +168,7 @@ describe('ownership', () => {
 
 describe('refused writes', () => {
   it('a pod template the API server refuses reaches status and events at once, is not retried hot, and the deadline aborts it', async () => {
-    const { fx } = await healthy('mro-refused', { strategy: { stepDuration: '1s', progressDeadline: '20s' } });
+    const { fx } = await healthy('mro-refused', { strategy: { stepDuration: '1s', progressDeadline: '30s' } });
     await fx.patch({ spec: { model: { name: 'wan-t2v', version: 'v2' }, template: { spec: { containers: [{ name: 'Bad_Name', image: 'example.invalid/t2v:v2' }] } } } });
     const refused = await fx.waitFor('TemplateRefused', (r) => fx.condition(r, 'ReconcileError')?.reason === 'TemplateRefused');
     const candidate = refused.status!.candidate!.revision;
@@ -186,7 +186,7 @@ describe('refused writes', () => {
     // Backoff: 5 s then 10 s between attempts, so within ~8 s at most a second attempt was made.
     await sleep(8_000);
     expect(blockedOf(await fx.get())!.attempts).toBeLessThanOrEqual(2);
-    // The candidate never becomes ready; the progress deadline (20 s) still applies.
+    // The candidate never becomes ready; the progress deadline (30 s) still applies.
     const aborted = await fx.waitFor('Aborted', (r) => r.status?.phase === 'Aborted', 90_000);
     expect(aborted.status?.failure?.reason).toBe('ProgressDeadlineExceeded');
     expect(await fx.weights()).toEqual([100, 0]);

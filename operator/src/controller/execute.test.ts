@@ -10,6 +10,7 @@ import type { ClusterCache } from './cluster-cache.js';
 import { execute, type ExecuteDeps } from './execute.js';
 import type { ModelRollout } from './model-rollout.js';
 import { revisionTemplateFor } from './resources.js';
+import { syncRevisionHistory } from './revision-history.js';
 
 const NOW = new Date('2026-01-01T00:00:00.000Z');
 const NS = 'ml';
@@ -96,6 +97,10 @@ class World {
       }),
       createNamespacedControllerRevision: ({ body }: { body: k8s.V1ControllerRevision }) => Promise.resolve().then(() => this.create('ControllerRevision', s.controllerRevisions, body)),
       readNamespacedControllerRevision: ({ name }: { name: string }) => Promise.resolve().then(() => this.read('ControllerRevision', s.controllerRevisions, name)),
+      deleteNamespacedControllerRevision: ({ name }: { name: string }) => Promise.resolve().then(() => {
+        this.calls.push(`delete ControllerRevision ${name}`);
+        s.controllerRevisions.objects.delete(name);
+      }),
     };
     const core = {
       createNamespacedService: ({ body }: { body: k8s.V1Service }) => Promise.resolve().then(() => this.create('Service', s.services, body)),
@@ -241,5 +246,35 @@ describe('execute', () => {
     const outcome = await run(world, rollForward);
     expect(outcome.kind).toBe('failed');
     expect(world.calls).toEqual([`create ControllerRevision t2v-${SPEC_REVISION}`]);
+  });
+});
+
+describe('syncRevisionHistory', () => {
+  const dep = (revision: string, version: string): k8s.V1Deployment => ({
+    metadata: { name: `t2v-${revision}`, namespace: NS, ownerReferences: OURS, resourceVersion: '1', labels: { 'modelrollout.dev/model-name': 'wan', 'modelrollout.dev/model-version': version } },
+    spec: { replicas: 2, selector: {}, template: { spec: { containers: [{ name: 'server', image: `example.invalid/t2v:${version}` }] } } },
+  });
+  const cr = (revision: string, owners = OURS): k8s.V1ControllerRevision => ({
+    metadata: { name: `t2v-${revision}`, namespace: NS, ownerReferences: owners, resourceVersion: '1', labels: { 'modelrollout.dev/name': 't2v', 'modelrollout.dev/revision': revision } },
+    revision: 3, data: {},
+  });
+
+  it('stores the template of a kept revision whose Deployment predates stored revisions', async () => {
+    const world = new World();
+    world.exists('deployments', dep(STABLE, 'v1'));
+    await syncRevisionHistory(rollout(), [STABLE], world.deps());
+    expect(world.calls).toEqual([`create ControllerRevision t2v-${STABLE}`]);
+    const stored = world.server.controllerRevisions.get(`t2v-${STABLE}`)!;
+    expect(stored.data).toEqual({ template: dep(STABLE, 'v1').spec!.template, modelName: 'wan', modelVersion: 'v1' });
+    expect(stored.metadata?.ownerReferences).toEqual([expect.objectContaining({ uid: 'uid-t2v', controller: true })]);
+  });
+
+  it('deletes stored revisions no longer kept, never someone else\'s', async () => {
+    const world = new World();
+    world.exists('controllerRevisions', cr(STABLE));
+    world.exists('controllerRevisions', cr('cccccccccc'));
+    world.exists('controllerRevisions', cr('dddddddddd', [{ ...OURS[0]!, name: 'other', uid: 'uid-other' }]));
+    await syncRevisionHistory(rollout(), [STABLE, SPEC_REVISION], world.deps());
+    expect(world.calls).toEqual(['delete ControllerRevision t2v-cccccccccc']);
   });
 });
