@@ -167,4 +167,15 @@ describe('GitOps health', () => {
     expect(await luaHealth(aborted)).toMatchObject({ status: 'Degraded', message: expect.stringContaining('AbortRequested') });
     await waitUntil('still not Ready', async () => (fx.condition(await fx.get(), 'Ready')?.status === 'False' ? true : undefined));
   });
+
+  it('the Argo CD Lua check names the object a blocked rollout waits on', async () => {
+    const ns = await testNamespace(kc, 'gitops-blocked');
+    const fx = new RolloutFixture(kc, ns);
+    await fx.createRoute();
+    await fx.core.createNamespacedService({ namespace: ns, body: { metadata: { name: 't2v-stable' }, spec: { selector: { app: 'legacy-t2v' }, ports: [{ port: 80 }] } } });
+    await startOperator(kubeconfigPath, ns);
+    await fx.create(fx.spec());
+    const blocked = await fx.waitFor('ReconcileError', (r) => fx.condition(r, 'ReconcileError')?.status === 'True');
+    expect(await luaHealth(blocked)).toMatchObject({ status: 'Progressing', message: expect.stringMatching(/^ObjectNotOwned: Service t2v-stable exists and is not owned by this ModelRollout/) });
+  });
 });

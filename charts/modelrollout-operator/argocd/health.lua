@@ -14,9 +14,11 @@ if obj.metadata ~= nil and obj.metadata.generation ~= nil and obj.status.observe
   return hs
 end
 local ready = nil
+local blocked = nil
 if obj.status.conditions ~= nil then
   for _, c in ipairs(obj.status.conditions) do
     if c.type == "Ready" then ready = c end
+    if c.type == "ReconcileError" and c.status == "True" then blocked = c end
   end
 end
 local phase = obj.status.phase
@@ -32,6 +34,8 @@ elseif phase == "Paused" then
   hs.status = "Suspended"
 else
   hs.status = "Progressing"
+  -- A refused write or someone else's object holds the rollout: say which, not just "progressing".
+  if blocked ~= nil then message = blocked.reason .. ": " .. blocked.message end
 end
 hs.message = message
 return hs

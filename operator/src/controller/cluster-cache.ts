@@ -39,6 +39,8 @@ export class ClusterCache {
   readonly rollouts: FreshCache<ModelRollout & k8s.KubernetesObject>;
   readonly deployments: FreshCache<k8s.V1Deployment>;
   readonly services: FreshCache<k8s.V1Service>;
+  /** Stored pod templates of each revision (see revision-history.ts). */
+  readonly controllerRevisions: FreshCache<k8s.V1ControllerRevision>;
   readonly httpRoutes: FreshCache<HttpRouteObject>;
   readonly virtualServices: FreshCache<VirtualServiceObject>;
   readonly pods: ResilientInformer<k8s.V1Pod>;
@@ -72,10 +74,20 @@ export class ClusterCache {
       () => (namespace ? apps.listNamespacedDeployment({ namespace, labelSelector: LABEL_NAME }) : apps.listDeploymentForAllNamespaces({ labelSelector: LABEL_NAME })),
       (o, verb) => {
         this.deploymentIndex.update(o, verb);
+        // Our last write of a deleted object must not outlive it (the overlay would bring it back).
+        if (verb === 'delete') this.deployments.forget(o.metadata!.name!, o.metadata!.namespace);
         byLabel(o);
       }, LABEL_NAME);
     const services = informer<k8s.V1Service>('Service', ns('services', '/api/v1'),
-      () => (namespace ? core.listNamespacedService({ namespace, labelSelector: LABEL_NAME }) : core.listServiceForAllNamespaces({ labelSelector: LABEL_NAME })), byLabel, LABEL_NAME);
+      () => (namespace ? core.listNamespacedService({ namespace, labelSelector: LABEL_NAME }) : core.listServiceForAllNamespaces({ labelSelector: LABEL_NAME })), (o, verb) => {
+        if (verb === 'delete') this.services.forget(o.metadata!.name!, o.metadata!.namespace);
+        byLabel(o);
+      }, LABEL_NAME);
+    const controllerRevisions = informer<k8s.V1ControllerRevision>('ControllerRevision', ns('controllerrevisions', '/apis/apps/v1'),
+      () => (namespace ? apps.listNamespacedControllerRevision({ namespace, labelSelector: LABEL_NAME }) : apps.listControllerRevisionForAllNamespaces({ labelSelector: LABEL_NAME })), (o, verb) => {
+        if (verb === 'delete') this.controllerRevisions.forget(o.metadata!.name!, o.metadata!.namespace);
+        byLabel(o);
+      }, LABEL_NAME);
     this.pods = informer<k8s.V1Pod>('Pod', '/api/v1/pods', () => core.listPodForAllNamespaces(), (o, verb) => {
       this.podsAndNodesVersion++;
       this.podIndex.update(o, verb);
@@ -93,9 +105,10 @@ export class ClusterCache {
     this.rollouts = new FreshCache(this.rolloutInformer);
     this.deployments = new FreshCache(deployments);
     this.services = new FreshCache(services);
+    this.controllerRevisions = new FreshCache(controllerRevisions);
     this.httpRoutes = new FreshCache(routes);
     this.virtualServices = new FreshCache(virtualServices);
-    this.informers = [this.rolloutInformer, deployments, services, this.pods, this.nodes, routes, virtualServices] as ResilientInformer<k8s.KubernetesObject>[];
+    this.informers = [this.rolloutInformer, deployments, services, controllerRevisions, this.pods, this.nodes, routes, virtualServices] as ResilientInformer<k8s.KubernetesObject>[];
   }
 
   async start(): Promise<void> {

@@ -8,9 +8,9 @@ import type { ClusterCache } from './cluster-cache.js';
 import { freeGpusPerNode, medianReadySeconds, podIsReady, podProblems, type Placement } from './gpu-capacity.js';
 import type { ModelRollout } from './model-rollout.js';
 import {
-  ANNOTATION_ABORT, ANNOTATION_PAUSED, ANNOTATION_PROMOTE, ANNOTATION_RESUME, ANNOTATION_RETRY, candidateServiceName, LABEL_NAME, LABEL_REVISION, stableServiceName,
+  ANNOTATION_ABORT, ANNOTATION_PAUSED, ANNOTATION_PROMOTE, ANNOTATION_RESUME, ANNOTATION_RETRY, candidateServiceName, LABEL_REVISION, rolloutNameProblem, stableServiceName,
 } from './names.js';
-import { gpusPerReplicaOf } from './resources.js';
+import { gpusPerReplicaOf, isOwnedBy } from './resources.js';
 
 export interface Observation {
   input: DecideInput;
@@ -21,6 +21,9 @@ export async function observe(ro: ModelRollout, cache: ClusterCache, router: Tra
   const parsed = parseSpec(ro.spec as StoredSpec);
   const analysisErrors: string[] = [];
   parseAnalysis(ro.spec.analysis as StoredAnalysis | undefined, analysisErrors, analysisDefaults);
+  // The CRD refuses such names; one stored before that rule existed is reported, not acted on.
+  const nameProblem = rolloutNameProblem(ro.metadata.name!);
+  if (nameProblem) analysisErrors.push(nameProblem);
   if (analysisErrors.length > 0) {
     parsed.errors.push(...analysisErrors);
     parsed.spec = undefined;
@@ -78,10 +81,6 @@ function freeGpusFor(ro: ModelRollout, cache: ClusterCache, gpuResource: string)
   const podSpec = (ro.spec.template as { spec?: Placement } | undefined)?.spec ?? {};
   const placement: Placement = { tolerations: podSpec.tolerations, nodeSelector: podSpec.nodeSelector, affinity: podSpec.affinity };
   return cache.freeGpus(`${gpuResource}|${JSON.stringify(placement)}`, (nodes, pods) => freeGpusPerNode(nodes, pods, gpuResource, placement));
-}
-
-function isOwnedBy(obj: k8s.KubernetesObject, ro: ModelRollout): boolean {
-  return (obj.metadata?.ownerReferences ?? []).some((o) => o.uid === ro.metadata.uid);
 }
 
 function observeServices(ro: ModelRollout, cache: ClusterCache): ServiceObservation {

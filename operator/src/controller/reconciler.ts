@@ -4,7 +4,8 @@ import * as k8s from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { EventRecorder } from '../kube/events.js';
 import { decide } from '../rollout/decide.js';
-import type { RolloutStatus } from '../rollout/types.js';
+import { setCondition } from '../rollout/conditions.js';
+import type { BlockedWrite, Decision, RolloutStatus } from '../rollout/types.js';
 import type { AnalysisDefaults } from '../analysis/spec.js';
 import type { AnalysisRunner } from './analysis-runner.js';
 import type { OperatorMetrics } from '../telemetry/metrics.js';
@@ -12,11 +13,13 @@ import { routerFor, type TrafficRoutingSpec } from '../traffic/index.js';
 import type { HttpRoute } from '../traffic/gateway-api.js';
 import type { VirtualService } from '../traffic/istio.js';
 import type { ClusterCache, HttpRouteObject, VirtualServiceObject } from './cluster-cache.js';
-import { execute, NotLeaderError } from './execute.js';
+import { execute, NotLeaderError, recordEvent, type ExecuteDeps, type ExecuteOutcome } from './execute.js';
 import type { ModelRollout } from './model-rollout.js';
 import { candidateServiceName, FINALIZER, GROUP, PLURAL, stableServiceName, VERSION } from './names.js';
 import { observe } from './observe.js';
+import { syncRevisionHistory } from './revision-history.js';
 import { isEmptyPatch, mergePatch } from './status-patch.js';
+import { blockedWriteOf, retryBackoffMs, retryInMs } from './write-errors.js';
 
 export interface ReconcilerDeps {
   apps: k8s.AppsV1Api;
@@ -81,15 +84,46 @@ export class Reconciler {
     if (active && analysis?.wakeInMs !== undefined) decision.requeueAfterMs = Math.min(decision.requeueAfterMs ?? Infinity, analysis.wakeInMs);
     const rlog = log.child({ rollout: key });
     if (decision.actions.length > 0) rlog.debug({ actions: decision.actions.filter((a) => a.kind !== 'event') }, 'executing');
-    await execute(decision.actions, ro, input.specRevision, router, {
+    const executeDeps: ExecuteDeps = {
       apps: this.deps.apps, core: this.deps.core, custom: this.deps.custom, cache, events: this.deps.events,
       onRequest: (verb, resource) => metrics.kubeRequests.inc({ verb, resource }),
       onEventError: (err) => rlog.warn({ err: String(err) }, 'could not record event'),
       canWrite: this.deps.canWrite,
-    });
-    if (!deleting) await this.persist(ro, decision.status, rlog);
+    };
+    const previous = input.status.blockedWrite;
+    let outcome = await execute(decision.actions, ro, { specRevision: input.specRevision, router, previous, now }, executeDeps);
+    if (outcome.kind === 'done' && !deleting) outcome = await this.syncRevisions(ro, decision.status, input.specRevision, previous, now, executeDeps);
+    if (deleting) {
+      // No status is written while deleting; the work queue's backoff retries the finalizer pass.
+      if (outcome.kind === 'failed') throw outcome.error;
+      if (outcome.kind !== 'done') throw new Error(`${outcome.blocked.object}: ${outcome.blocked.message}`);
+      return {};
+    }
+    const requeueAfterMs = settle(decision, outcome, input.generation, now);
+    if (outcome.kind === 'blocked') {
+      rlog.warn({ reason: outcome.blocked.reason, object: outcome.blocked.object, message: outcome.blocked.message }, 'write blocked');
+      recordEvent(ro, 'Warning', outcome.blocked.reason, outcome.blocked.message, executeDeps);
+    }
+    // Status is written whatever broke above, so abort, pause and what went wrong stay visible.
+    await this.persist(ro, decision.status, rlog);
     this.record(ro, input.status, decision.status);
-    return decision.requeueAfterMs === undefined ? {} : { requeueAfterMs: decision.requeueAfterMs };
+    if (outcome.kind === 'failed') throw outcome.error;
+    return requeueAfterMs === undefined ? {} : { requeueAfterMs };
+  }
+
+  /** Stored templates follow the revisions status still names; a refusal here is reported like any write's. */
+  private async syncRevisions(ro: ModelRollout, status: RolloutStatus, specRevision: string, previous: BlockedWrite | undefined, now: Date, deps: ExecuteDeps): Promise<ExecuteOutcome> {
+    const keep = [specRevision, status.stable?.revision, status.candidate?.revision, status.previousStable?.revision].filter((r): r is string => !!r);
+    const wait = previous?.object.startsWith('ControllerRevision ') ? retryInMs(previous, now) : 0;
+    if (previous && wait > 0) return { kind: 'backingOff', blocked: previous, retryInMs: wait };
+    if (deps.canWrite && !deps.canWrite()) throw new NotLeaderError('not writing ControllerRevisions: this replica no longer holds the leader lease');
+    try {
+      await syncRevisionHistory(ro, keep, deps);
+      return { kind: 'done' };
+    } catch (err) {
+      const blocked = blockedWriteOf(err, `ControllerRevision of ${ro.metadata.name}`, previous, now);
+      return blocked ? { kind: 'blocked', blocked } : { kind: 'failed', error: err };
+    }
   }
 
   private routerOf(ro: ModelRollout) {
@@ -148,6 +182,38 @@ export class Reconciler {
       this.deps.log.warn({ rollout: `${labels.namespace}/${labels.name}`, reason: after.failure?.reason, message: after.failure?.message }, after.phase === 'RolledBack' ? 'rolled back' : 'aborted');
     } else if (before.phase !== after.phase) {
       this.deps.log.info({ rollout: `${labels.namespace}/${labels.name}`, from: before.phase, to: after.phase, message: after.message }, 'phase changed');
+    }
+  }
+}
+
+/** A pass stopped at a blocked write looks again no sooner than this (decide may ask for 0: "at once"). */
+const BLOCKED_MIN_REQUEUE_MS = 1_000;
+
+/**
+ * Puts the execution outcome into the status about to be written (status.blockedWrite and condition
+ * ReconcileError) and returns when to look again.
+ */
+export function settle(decision: Decision, outcome: ExecuteOutcome, generation: number, now: Date): number | undefined {
+  const status = decision.status;
+  const wanted = decision.requeueAfterMs;
+  switch (outcome.kind) {
+    case 'done':
+    case 'failed': {
+      if (outcome.kind === 'failed') return wanted;
+      delete status.blockedWrite;
+      // The condition appears with the first blocked write and is cleared, not removed, afterwards.
+      if (status.conditions?.some((c) => c.type === 'ReconcileError')) {
+        status.conditions = setCondition(status.conditions, { type: 'ReconcileError', status: 'False', reason: 'ReconcileSucceeded', message: '' }, generation, now);
+      }
+      return wanted;
+    }
+    case 'blocked':
+    case 'backingOff': {
+      const blocked = outcome.blocked;
+      status.blockedWrite = blocked;
+      status.conditions = setCondition(status.conditions ?? [], { type: 'ReconcileError', status: 'True', reason: blocked.reason, message: blocked.message }, generation, now);
+      const retry = outcome.kind === 'blocked' ? retryBackoffMs(blocked.attempts) : outcome.retryInMs;
+      return Math.max(BLOCKED_MIN_REQUEUE_MS, Math.min(wanted ?? Infinity, retry));
     }
   }
 }

@@ -5,6 +5,20 @@ import {
 } from './names.js';
 import type { ModelRollout } from './model-rollout.js';
 
+/** Whether `obj` carries an owner reference to this very ModelRollout (its uid, not its name). */
+export function isOwnedBy(obj: k8s.KubernetesObject, ro: ModelRollout): boolean {
+  return (obj.metadata?.ownerReferences ?? []).some((o) => o.uid === ro.metadata.uid);
+}
+
+/** Who an object belongs to, for messages: its controller (or first) owner, else the managers that wrote it. */
+export function ownerDescription(obj: k8s.KubernetesObject): string {
+  const refs = obj.metadata?.ownerReferences ?? [];
+  const owner = refs.find((o) => o.controller) ?? refs[0];
+  if (owner) return `${owner.kind} ${owner.name} (uid ${owner.uid})`;
+  const managers = [...new Set((obj.metadata?.managedFields ?? []).map((m) => m.manager).filter((m): m is string => !!m))];
+  return managers.length > 0 ? `none; written by ${managers.join(', ')}` : 'none';
+}
+
 export function ownerReference(ro: ModelRollout): k8s.V1OwnerReference {
   return { apiVersion: `${GROUP}/${VERSION}`, kind: KIND, name: ro.metadata.name!, uid: ro.metadata.uid!, controller: true, blockOwnerDeletion: true };
 }
@@ -13,8 +27,19 @@ export function revisionSelector(ro: ModelRollout, revision: string): Record<str
   return { [LABEL_NAME]: ro.metadata.name!, [LABEL_REVISION]: revision };
 }
 
-/** The revision's Deployment: the spec's pod template, our labels, GPUs on the serving container. */
-export function deploymentFor(ro: ModelRollout, revision: string, replicas: number): k8s.V1Deployment {
+/**
+ * What a revision's pods are made of: the rendered pod template (our labels, GPUs on the serving
+ * container, the target port) and the model identity. Stored in the revision's ControllerRevision so
+ * the Deployment can be rebuilt after the spec has moved on to another template.
+ */
+export interface RevisionTemplate {
+  template: k8s.V1PodTemplateSpec;
+  modelName: string;
+  modelVersion: string;
+}
+
+/** The spec's pod template rendered for `revision` (the spec's current revision). */
+export function revisionTemplateFor(ro: ModelRollout, revision: string): RevisionTemplate {
   const spec = ro.spec;
   const template = structuredClone(spec.template) as k8s.V1PodTemplateSpec;
   const labels = { ...(template.metadata?.labels ?? {}), ...revisionSelector(ro, revision), [LABEL_MODEL_NAME]: spec.model.name, [LABEL_MODEL_VERSION]: spec.model.version };
@@ -33,16 +58,21 @@ export function deploymentFor(ro: ModelRollout, revision: string, replicas: numb
   container.env = [...(container.env ?? []).filter((e) => !(e.name in IDENTITY_ENV)), ...identityEnv()];
   const targetPort = spec.service.targetPort ?? 8080;
   if (!container.ports?.some((p) => p.containerPort === targetPort)) container.ports = [...(container.ports ?? []), { name: 'http', containerPort: targetPort }];
+  return { template, modelName: spec.model.name, modelVersion: spec.model.version };
+}
+
+/** The revision's Deployment, from the spec's template or from a stored one (see revision-history.ts). */
+export function deploymentFor(ro: ModelRollout, revision: string, replicas: number, stored: RevisionTemplate = revisionTemplateFor(ro, revision)): k8s.V1Deployment {
   return {
     apiVersion: 'apps/v1',
     kind: 'Deployment',
     metadata: {
       name: deploymentName(ro.metadata.name!, revision),
       namespace: ro.metadata.namespace,
-      labels: { ...revisionSelector(ro, revision), [LABEL_MODEL_NAME]: spec.model.name, [LABEL_MODEL_VERSION]: spec.model.version },
+      labels: { ...revisionSelector(ro, revision), [LABEL_MODEL_NAME]: stored.modelName, [LABEL_MODEL_VERSION]: stored.modelVersion },
       ownerReferences: [ownerReference(ro)],
     },
-    spec: { replicas, selector: { matchLabels: revisionSelector(ro, revision) }, template },
+    spec: { replicas, selector: { matchLabels: revisionSelector(ro, revision) }, template: structuredClone(stored.template) },
   };
 }
 

@@ -21,7 +21,7 @@ export function setCondition(conditions: Condition[], update: ConditionUpdate, g
   return [...conditions.filter((c) => c.type !== update.type), next].sort((a, b) => ORDER.indexOf(a.type) - ORDER.indexOf(b.type));
 }
 
-const ORDER: ConditionType[] = ['Ready', 'Available', 'Progressing', 'Paused', 'Degraded', 'InvalidSpec'];
+const ORDER: ConditionType[] = ['Ready', 'Available', 'Progressing', 'Paused', 'Degraded', 'InvalidSpec', 'ReconcileError'];
 
 export function findCondition(conditions: Condition[] | undefined, type: ConditionType): Condition | undefined {
   return conditions?.find((c) => c.type === type);

@@ -47,7 +47,11 @@ export interface Condition {
   lastTransitionTime: string;
 }
 
-export type ConditionType = 'Ready' | 'Available' | 'Progressing' | 'Degraded' | 'Paused' | 'InvalidSpec';
+/**
+ * `ReconcileError` is the controller's, not decide()'s: True while a write is refused by the API server or
+ * an object the rollout would change belongs to someone else (see RolloutStatus.blockedWrite).
+ */
+export type ConditionType = 'Ready' | 'Available' | 'Progressing' | 'Degraded' | 'Paused' | 'InvalidSpec' | 'ReconcileError';
 
 export interface RevisionRef {
   revision: string;
@@ -111,6 +115,31 @@ export interface RolloutStatus {
   analysis?: AnalysisStatus;
   /** Set by analysis when it trips; kept so the reason stays visible. */
   failure?: { reason: string; message: string; at: string };
+  /** A write the controller could not make; set after execution by the controller, carried over untouched by decide(). */
+  blockedWrite?: BlockedWrite;
+}
+
+/**
+ * A write the controller stopped at: the API server refused it, or the object belongs to someone else.
+ * The rest of that pass's writes were not made; the write is tried again after a backoff that grows
+ * with `attempts`.
+ */
+export interface BlockedWrite {
+  /** ObjectNotOwned | WriteRefused | TemplateRefused | RevisionTemplateLost */
+  reason: string;
+  /** "Deployment t2v-0123456789", "Service t2v-stable", "HTTPRoute edge-route". */
+  object: string;
+  /** The server's message (or who owns the object), as shown in the condition and event. */
+  message: string;
+  /** HTTP status the API server answered with, when it answered. */
+  code?: number;
+  /** The revision whose Deployment it was, when it was one. */
+  revision?: string;
+  /** First refusal of this object for this reason (RFC 3339). */
+  since: string;
+  /** Last attempt (RFC 3339); the next one waits retryBackoffMs(attempts) from here. */
+  lastAttempt: string;
+  attempts: number;
 }
 
 export interface ReturnToStable {
