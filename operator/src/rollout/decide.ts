@@ -529,7 +529,9 @@ function candidateReady(pass: Pass, spec: RolloutSpec, needed: number): boolean 
   const ready = dep?.readyReplicas ?? 0;
   if (ready >= needed) return true;
   const problems = dep?.podProblems.length ? `; ${dep.podProblems.join('; ')}` : '';
-  return waiting(pass, spec, 'WaitingForCandidate', `candidate ${ready}/${needed} replica(s) ready${problems}`);
+  // A refused write of the candidate's Deployment is why it is not coming up: say so where people look.
+  const blocked = pass.status.blockedWrite?.revision === pass.status.candidate!.revision ? `; ${pass.status.blockedWrite.reason}: ${pass.status.blockedWrite.message}` : '';
+  return waiting(pass, spec, 'WaitingForCandidate', `candidate ${ready}/${needed} replica(s) ready${problems}${blocked}`);
 }
 
 /**
