@@ -46,6 +46,21 @@ class World {
   log: Action[] = [];
   violations: Violation[] = [];
   deleting = false;
+  /** Pods need a free GPU to be scheduled (FIFO); an unscheduled pod has readyAt Infinity. */
+  gpuStrict = false;
+  gpusUsed(): number {
+    return Object.values(this.pods).reduce((s, p) => s + p.readyAt.filter((t) => Number.isFinite(t)).length * p.gpus, 0);
+  }
+  schedule(): void {
+    if (!this.gpuStrict) return;
+    for (const p of Object.values(this.pods)) {
+      for (let i = 0; i < p.readyAt.length; i++) {
+        if (Number.isFinite(p.readyAt[i]!)) continue;
+        if (this.totalGpus - this.gpusUsed() < p.gpus) return;
+        p.readyAt[i] = this.now + this.readyDelayMs;
+      }
+    }
+  }
   invalid = false;
   staleRoute: DecideInput['route'] | undefined;
   finalizerRemoved = false;
@@ -70,7 +85,8 @@ class World {
   }
 
   input(): DecideInput {
-    const used = Object.entries(this.pods).reduce((s, [rev, p]) => s + Math.min(p.desired, this.readyLimit[rev] ?? Infinity) * p.gpus, 0);
+    this.schedule();
+    const used = this.gpuStrict ? this.gpusUsed() : Object.entries(this.pods).reduce((s, [rev, p]) => s + Math.min(p.desired, this.readyLimit[rev] ?? Infinity) * p.gpus, 0);
     return {
       now: new Date(this.now), generation: 1, spec: this.invalid ? undefined : this.spec, specErrors: this.invalid ? ['invalid'] : [], specRevision: this.invalid ? '' : this.revision,
       status: this.status, deployments: structuredClone(this.deployments), services: { ...(this.staleServices ?? this.services) }, route: { ...(this.staleRoute ?? this.route) },
@@ -99,7 +115,9 @@ class World {
         // A ReplicaSet removes not-ready pods first, then the newest.
         p.readyAt.sort((x, y) => x - y);
         while (p.readyAt.length > a.replicas) p.readyAt.pop();
-        while (p.readyAt.length < a.replicas) p.readyAt.push(this.now + this.readyDelayMs);
+        while (p.readyAt.length < a.replicas) p.readyAt.push(this.gpuStrict ? Infinity : this.now + this.readyDelayMs);
+        this.pods[a.revision] = p;
+        this.schedule();
         p.desired = a.replicas;
         this.pods[a.revision] = p;
         break;
@@ -200,7 +218,7 @@ function cloneWorld(w: World): World {
   const c = new World(structuredClone(w.spec), w.revision);
   Object.assign(c, {
     now: w.now, status: structuredClone(w.status), pods: structuredClone(w.pods), services: { ...w.services }, route: { ...w.route },
-    totalGpus: w.totalGpus, deleting: w.deleting, readyDelayMs: w.readyDelayMs, analysis: w.analysis, breaker: w.breaker, controls: { ...w.controls }, readyLimit: { ...w.readyLimit },
+    totalGpus: w.totalGpus, deleting: w.deleting, gpuStrict: w.gpuStrict, readyDelayMs: w.readyDelayMs, analysis: w.analysis, breaker: w.breaker, controls: { ...w.controls }, readyLimit: { ...w.readyLimit },
   });
   return c;
 }
@@ -493,5 +511,39 @@ describe('attack: pods that a scale-down already doomed are counted as ready', (
     const traffic = d.actions.find((a) => a.kind === 'setTraffic');
     // Stable will have 2 pods: it can carry 50 %, not 100 %.
     expect(traffic && traffic.kind === 'setTraffic' ? traffic.stableWeight : 50).toBeLessThanOrEqual(50);
+  });
+});
+
+describe('attack: a tight GPU cluster (just enough GPUs, pods need a free GPU to be scheduled)', () => {
+  const tight = (over: Partial<RolloutSpec> = {}) => {
+    const w = new World(spec({ replicas: 4, steps: [50, 100], stepDurationMs: 60_000, ...over }), STABLE);
+    w.gpuStrict = true;
+    w.totalGpus = 6; // just enough: 4 stable + 2 candidate at 50 %, 2 + 4 at 100 %
+    w.readyDelayMs = 5_000;
+    w.settled();
+    w.log = [];
+    startRollout(w);
+    w.run((x) => x.route.candidateWeight === 100 && x.deployments[STABLE]?.desiredReplicas === 1 && x.deployments[STABLE]?.readyReplicas === 1);
+    return w;
+  };
+
+  it('abort at 100 % ends (the candidate gives its GPUs back as traffic leaves it)', () => {
+    const w = tight();
+    w.controls = { paused: false, abort: 'a' };
+    w.run((x) => x.route.candidateWeight === 0 && x.deployments[CANDIDATE]?.desiredReplicas === 0);
+  });
+
+  it('template reverted at 100 % ends', () => {
+    const w = tight();
+    w.revision = STABLE;
+    w.settled();
+  });
+
+  it('deletion (finalizer) at 100 % ends: the finalizer is released once traffic is back on stable', () => {
+    const w = tight();
+    w.deleting = true;
+    let err = '';
+    try { w.run((x) => x.finalizerRemoved, 1500); } catch (e) { err = String(e).slice(0, 600); }
+    expect(err).toBe('');
   });
 });
