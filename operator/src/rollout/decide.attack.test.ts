@@ -303,10 +303,11 @@ function fuzzOne(seed: number, opts: FuzzOpts): Finding[] {
   acceptsShortfall.add(w);
   w.totalGpus = gpus * (stableScale === 'Full' ? 2 * replicas : replicas + pick([1, 2, replicas]));
   w.readyDelayMs = pick([1_000, 5_000, 20_000]);
+  w.gpuStrict = process.env.FUZZ_STRICT === '1' || (process.env.FUZZ_STRICT !== '0' && r() < 0.4);
   w.settled();
   w.log = [];
   w.violations = [];
-  const trace: string[] = [`replicas ${replicas} gpus ${gpus} steps ${JSON.stringify(steps)} ${stableScale} shadow ${JSON.stringify(shadow)} gates ${JSON.stringify(manualGates)} totalGpus ${w.totalGpus} delay ${w.readyDelayMs}`];
+  const trace: string[] = [`replicas ${replicas} gpus ${gpus} steps ${JSON.stringify(steps)} ${stableScale} shadow ${JSON.stringify(shadow)} gates ${JSON.stringify(manualGates)} totalGpus ${w.totalGpus} delay ${w.readyDelayMs} strict ${w.gpuStrict}`];
   const findings: Finding[] = [];
   let revCounter = 0;
   const newRev = () => `rev${(++revCounter).toString().padStart(7, '0')}`;
@@ -417,7 +418,7 @@ function fuzzOne(seed: number, opts: FuzzOpts): Finding[] {
       case 'valid': w.invalid = false; break;
       case 'steps': w.spec = { ...w.spec, steps: pick([[1, 5, 20, 50, 100], [1, 100], [33, 66, 100], [50, 100], [10, 25, 75, 100]]) }; break;
       case 'delete': w.deleting = true; break;
-      case 'gpuSqueeze': w.totalGpus = Math.max(gpus * replicas, w.totalGpus - gpus); break;
+      case 'gpuSqueeze': w.totalGpus = Math.max(gpus * (replicas + Number(process.env.FUZZ_HEADROOM ?? 0)), w.totalGpus - gpus); break;
       case 'routeGone': { const saved = { ...w.route }; w.route = { ...w.route, found: false } as typeof w.route; onePass('routeGone'); w.route = saved; break; }
       case 'stale': if (opts.stale) { w.staleServices = { ...prevServices }; w.staleRoute = { ...prevRoute }; } break;
     }
@@ -446,8 +447,9 @@ function fuzzOne(seed: number, opts: FuzzOpts): Finding[] {
     onePass('calm');
   }
   if (!ended) {
+    const deletingStuck = w.deleting && w.gpuStrict;
     const frozenBelow = (w.status.currentStep ? w.status.currentStep.weight : 0) < (w.route.candidateWeight ?? 0) && (w.status.phase === 'Progressing' || w.status.phase === 'Shadowing' || w.status.phase === 'Paused');
-    findings.push({ seed, pass, kind: frozenBelow ? 'no-end (step below route weight: retry freeze, known)' : 'no-end', detail: `phase ${w.status.phase}: ${w.status.message}; route ${JSON.stringify(w.route)} svc ${JSON.stringify(w.services)} pods ${JSON.stringify(Object.fromEntries(Object.entries(w.deployments).map(([k, v]) => [k, [v.desiredReplicas, v.readyReplicas]])))} status.stable ${w.status.stable?.revision} cand ${w.status.candidate?.revision} template ${w.revision} lastActions ${JSON.stringify(w.log.slice(-4))}`, trace });
+    findings.push({ seed, pass, kind: frozenBelow ? 'no-end (step below route weight: retry freeze, known)' : deletingStuck ? 'no-end (deleting, tight GPUs, known?)' : 'no-end', detail: `phase ${w.status.phase}: ${w.status.message}; route ${JSON.stringify(w.route)} svc ${JSON.stringify(w.services)} pods ${JSON.stringify(Object.fromEntries(Object.entries(w.deployments).map(([k, v]) => [k, [v.desiredReplicas, v.readyReplicas]])))} status.stable ${w.status.stable?.revision} cand ${w.status.candidate?.revision} template ${w.revision} lastActions ${JSON.stringify(w.log.slice(-4))}`, trace });
   } else if (!w.deleting) {
     const st = w.status.stable!.revision;
     const extra = Object.keys(w.pods).filter((k) => k !== st && k !== w.status.previousStable?.revision && k !== w.status.candidate?.revision);
@@ -545,5 +547,44 @@ describe('attack: a tight GPU cluster (just enough GPUs, pods need a free GPU to
     let err = '';
     try { w.run((x) => x.finalizerRemoved, 1500); } catch (e) { err = String(e).slice(0, 600); }
     expect(err).toBe('');
+  });
+});
+
+describe('attack: a candidate found failing while traffic is already returning', () => {
+  const at100 = () => {
+    const w = slowWorld({ steps: [50, 100] });
+    w.run((x) => x.route.candidateWeight === 100 && x.deployments[STABLE]?.desiredReplicas === 1);
+    return w;
+  };
+
+  it('abort at 100 %, then the breaker trips during the return: the failing candidate is not drained (keeps 75 %)', () => {
+    const w = at100();
+    w.controls = { paused: false, abort: 'a' };
+    w.step();
+    expect(w.route.candidateWeight).toBe(75);
+    w.breaker = { tripped: true, reason: 'ErrorRate', message: '60 % errors' };
+    w.now += 1000;
+    w.step();
+    // The drain policy ("a rolled-back (failing) candidate is drained to 0 at once") does not apply: still 75 %.
+    expect({ phase: w.status.phase, candidateWeight: w.route.candidateWeight }).toEqual({ phase: 'RolledBack', candidateWeight: 0 });
+  });
+
+  it('template reverted at 100 %, then the breaker trips: steady() ignores it, the failing candidate keeps its traffic', () => {
+    const w = at100();
+    w.revision = STABLE;
+    w.step();
+    expect(w.route.candidateWeight).toBe(75);
+    w.breaker = { tripped: true, reason: 'ErrorRate', message: '60 % errors' };
+    w.now += 1000;
+    w.step();
+    expect(w.route.candidateWeight).toBe(0);
+  });
+
+  it('an abort records CandidateCapacityLost although the candidate has every replica it needs (stable is what limits)', () => {
+    const w = at100();
+    w.controls = { paused: false, abort: 'a' };
+    w.step();
+    expect(w.deployments[CANDIDATE]?.readyReplicas).toBe(4);
+    expect({ lost: w.status.candidateCapacityLost, events: w.log.filter((a) => a.kind === 'event' && a.reason === 'CandidateCapacityLost').length }).toEqual({ lost: undefined, events: 0 });
   });
 });
