@@ -588,3 +588,53 @@ describe('attack: a candidate found failing while traffic is already returning',
     expect({ lost: w.status.candidateCapacityLost, events: w.log.filter((a) => a.kind === 'event' && a.reason === 'CandidateCapacityLost').length }).toEqual({ lost: undefined, events: 0 });
   });
 });
+
+describe('attack: crash after any write, exhaustively, in flows the existing test does not replay', () => {
+  type Scenario = { name: string; over: Partial<RolloutSpec>; setup: (w: World) => void; done: (w: World) => boolean; drain?: boolean };
+  const healthyOn = (rev: string) => (x: World) => x.status.stable?.revision === rev && x.status.phase === 'Healthy' && x.condition('Ready') === 'True' && Object.entries(x.pods).every(([k, p]) => k === rev || p.desired === 0);
+  const backOnStable = (x: World) => (x.status.phase === 'Aborted' || x.status.phase === 'RolledBack') && x.route.candidateWeight === 0 && (x.pods[CANDIDATE]?.desired ?? 0) === 0 && x.pods[STABLE]?.desired === x.spec.replicas;
+  const scenarios: Scenario[] = [
+    { name: 'replicas 3, steps [33, 66, 100], promotion', over: { replicas: 3, steps: [33, 66, 100] }, setup: () => {}, done: healthyOn(CANDIDATE) },
+    { name: 'replicas 5, gpus 2, steps [1, 100], promotion', over: { replicas: 5, gpusPerReplica: 2, steps: [1, 100] }, setup: (x) => { x.totalGpus = 20; }, done: healthyOn(CANDIDATE) },
+    { name: 'replicas 7, abort at 66 %', over: { replicas: 7, steps: [33, 66, 100] }, setup: (x) => { x.run((y) => y.route.candidateWeight === 66 && y.deployments[STABLE]?.desiredReplicas === 3); x.controls = { paused: false, abort: 'a' }; }, done: backOnStable },
+    { name: 'replicas 1, abort at 100 %', over: { replicas: 1, steps: [50, 100] }, setup: (x) => { x.run((y) => y.route.candidateWeight === 100); x.controls = { paused: false, abort: 'a' }; }, done: backOnStable },
+    { name: 'shadow + abort', over: { replicas: 3, shadow: { mirrorPercent: 50, durationMs: 60_000 } }, setup: (x) => { x.run((y) => y.route.mirrorPercent === 50); x.controls = { paused: false, abort: 'a' }; }, done: backOnStable },
+    { name: 'manual gate + abort', over: { replicas: 5, steps: [20, 50, 100], manualGates: [50] }, setup: (x) => { x.run((y) => y.status.phase === 'Paused'); x.controls = { paused: false, abort: 'a' }; }, done: backOnStable },
+    { name: 'restart (new template) at 66 %', over: { replicas: 3, steps: [33, 66, 100] }, setup: (x) => { x.run((y) => y.route.candidateWeight === 66 && y.deployments[STABLE]?.desiredReplicas === 2); startRollout(x, OTHER, 'v4'); }, done: healthyOn(OTHER) },
+    { name: 'restart while an abort returns', over: { replicas: 4 }, setup: (x) => { x.run((y) => y.route.candidateWeight === 100 && y.deployments[STABLE]?.desiredReplicas === 1); x.controls = { paused: false, abort: 'a' }; x.step(); startRollout(x, OTHER, 'v4'); }, done: healthyOn(OTHER) },
+    { name: 'revert during an abort return', over: { replicas: 5 }, setup: (x) => { x.run((y) => y.route.candidateWeight === 100 && y.deployments[STABLE]?.desiredReplicas === 1); x.controls = { paused: false, abort: 'a' }; x.step(); x.revision = STABLE; }, done: healthyOn(STABLE) },
+    { name: 'abort during a revert', over: { replicas: 5 }, setup: (x) => { x.run((y) => y.route.candidateWeight === 100 && y.deployments[STABLE]?.desiredReplicas === 1); x.revision = STABLE; x.step(); x.controls = { paused: false, abort: 'a' }; }, done: healthyOn(STABLE) },
+    { name: 'revert to the previous stable after a promotion', over: { replicas: 3 }, setup: (x) => { x.run(healthyOn(CANDIDATE)); x.revision = STABLE; x.spec = { ...x.spec, modelVersion: 'v2' }; }, done: healthyOn(STABLE) },
+    { name: 'delete mid-abort', over: { replicas: 5 }, setup: (x) => { x.run((y) => y.route.candidateWeight === 100 && y.deployments[STABLE]?.desiredReplicas === 1); x.controls = { paused: false, abort: 'a' }; x.step(); x.deleting = true; }, done: (x) => x.finalizerRemoved },
+    { name: 'stableScale Full, breaker at 100 %', over: { replicas: 3, stableScale: 'Full' }, setup: (x) => { x.run((y) => y.route.candidateWeight === 100); x.breaker = { tripped: true, reason: 'E', message: 'e' }; }, done: backOnStable },
+    { name: 'breaker at 100 % (Dynamic: drain policy)', over: { replicas: 3 }, setup: (x) => { x.run((y) => y.route.candidateWeight === 100 && y.deployments[STABLE]?.desiredReplicas === 1); x.breaker = { tripped: true, reason: 'E', message: 'e' }; }, done: backOnStable, drain: true },
+    { name: 'stable loses pods at 50 %, candidate too', over: { replicas: 4, steps: [50, 100] }, setup: (x) => { x.run((y) => y.route.candidateWeight === 50 && y.deployments[STABLE]?.desiredReplicas === 2); x.losePods(STABLE, 1); x.step(); delete x.readyLimit[STABLE]; x.pods[STABLE]!.readyAt = x.pods[STABLE]!.readyAt.map((t, i) => (i === 0 ? t : x.now + 20_000)); }, done: healthyOn(CANDIDATE) },
+  ];
+  for (const sc of scenarios) {
+    it(sc.name, () => {
+      const base = slowWorld({ steps: [1, 5, 20, 50, 100], ...sc.over }, 7_000);
+      acceptsShortfall.add(base);
+      sc.setup(base);
+      const problems: string[] = [];
+      let crashes = 0;
+      for (let pass = 0; pass < 400 && !sc.done(base); pass++) {
+        const d = decide(base.input());
+        for (let k = 0; k <= d.actions.length; k++) {
+          const crashed = cloneWorld(base);
+          acceptsShortfall.add(crashed);
+          for (const a of d.actions.slice(0, k)) { const b = crashed.unsafe(); crashed.apply(a); crashed.check(a, b); }
+          crashed.now += 1000;
+          try { crashed.run(sc.done, 3000); } catch (e) { problems.push(`pass ${pass}, crash after write ${k}: ${String(e).slice(0, 400)}`); }
+          const bad = crashed.violations.filter((v) => !(sc.drain && v.after.kind === 'setTraffic' && v.side === 'stable'));
+          if (bad.length) problems.push(`pass ${pass}, crash after write ${k}: ${JSON.stringify(bad[0])}`);
+          crashes++;
+        }
+        base.step();
+        base.now += Math.min(d.requeueAfterMs ?? 1000, 1000);
+      }
+      expect(sc.done(base)).toBe(true);
+      expect(problems.slice(0, 3)).toEqual([]);
+      expect(crashes).toBeGreaterThan(3);
+    });
+  }
+});
