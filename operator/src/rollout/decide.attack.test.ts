@@ -638,3 +638,52 @@ describe('attack: crash after any write, exhaustively, in flows the existing tes
     });
   }
 });
+
+describe('attack: the overload split counts as reaching a step', () => {
+  it('stable loses pods at 20 % while the candidate cannot grow: the split pushes the candidate up the steps (1 ready for 50 %) and it is promoted short', () => {
+    const w = slowWorld({ steps: [20, 50, 100] }, 5_000);
+    w.run((x) => x.route.candidateWeight === 20 && x.status.currentStep?.trafficShiftedAt !== undefined);
+    acceptsShortfall.add(w);
+    w.readyLimit[CANDIDATE] = 1; // the candidate's other pods never become ready (say, Unschedulable)
+    w.losePods(STABLE, 1);
+    const weights: number[] = [];
+    for (let i = 0; i < 400 && w.status.stable?.revision !== CANDIDATE; i++) {
+      const d = w.step();
+      if (weights.at(-1) !== w.route.candidateWeight) weights.push(w.route.candidateWeight!);
+      w.now += Math.min(d.requeueAfterMs ?? 1000, 1000);
+    }
+    // Expected: hold (or abort after progressDeadline) at 20 % — a step is applied only when the candidate has the ready replicas for it.
+    expect({ weights, promoted: w.status.stable?.revision === CANDIDATE, candidateReady: w.deployments[CANDIDATE]?.readyReplicas }).toEqual({ weights: [20], promoted: false, candidateReady: 1 });
+  });
+});
+
+describe('attack: what a rolled-back restart leaves behind', () => {
+  it('restart at 50 %, the new candidate fails before the candidate Service moved: the old candidate\'s Deployment (and the Service on it) stay forever', () => {
+    const w = slowWorld({ steps: [50, 100] }, 5_000);
+    w.run((x) => x.route.candidateWeight === 50 && x.deployments[STABLE]?.desiredReplicas === 2);
+    startRollout(w, OTHER, 'v4');
+    w.step();
+    w.controls = { paused: false, abort: 'a' }; // or the breaker/analysis on the new candidate
+    w.run((x) => x.status.phase === 'Aborted' && x.route.candidateWeight === 0 && (x.pods[CANDIDATE]?.desired ?? 0) === 0);
+    for (let i = 0; i < 50; i++) { w.step(); w.now += 1000; }
+    expect({ old: w.pods[CANDIDATE] !== undefined, candidateService: w.services.candidateSelects }).toEqual({ old: false, candidateService: STABLE });
+  });
+});
+
+describe('attack: an invalid spec while a revert (or a promotion) still moves traffic', () => {
+  it('revert at 100 %, then the spec turns invalid: the return stops and the abandoned candidate\'s weight no longer follows its ready pods', () => {
+    const w = slowWorld({ steps: [50, 100] });
+    w.run((x) => x.route.candidateWeight === 100 && x.deployments[STABLE]?.desiredReplicas === 1);
+    w.revision = STABLE;
+    w.step();
+    expect(w.route.candidateWeight).toBe(75);
+    expect(w.status.candidate).toBeUndefined();
+    w.invalid = true;
+    w.losePods(CANDIDATE, 1); // 1 ready for 75 %
+    w.now += 25_000; // stable's 4 replicas are ready by now
+    const d = w.step();
+    expect(w.status.phase).toBe('Invalid');
+    // Expected: the traffic keeps returning (stable has 4 ready) — or at least the candidate's weight drops to what 1 pod carries.
+    expect({ candidateWeight: w.route.candidateWeight, actions: d.actions.filter((a) => a.kind !== 'event').length }).toEqual({ candidateWeight: 0, actions: 1 });
+  });
+});
