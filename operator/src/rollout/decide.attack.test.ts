@@ -687,3 +687,15 @@ describe('attack: an invalid spec while a revert (or a promotion) still moves tr
     expect({ candidateWeight: w.route.candidateWeight, actions: d.actions.filter((a) => a.kind !== 'event').length }).toEqual({ candidateWeight: 0, actions: 1 });
   });
 });
+
+describe('attack: steps edited while the route is below the step weight', () => {
+  it('route at 20 % (the 50 % step still waits for candidate pods), steps edited to [10, 30, 100]: the position comes from the step weight, so 30 % is skipped and the next move is 20 → 100', () => {
+    const w = slowWorld({ steps: [20, 50, 100] }, 20_000);
+    w.run((x) => x.status.currentStep?.weight === 50 && x.route.candidateWeight === 20);
+    expect(w.deployments[CANDIDATE]!.readyReplicas).toBeLessThan(2);
+    w.spec = { ...w.spec, steps: [10, 30, 100] };
+    w.step();
+    // "steps edited mid-rollout re-derive the position from the current weight": the current weight is 20 %, so step 2/3 (30 %).
+    expect(w.status.currentStep).toMatchObject({ weight: 30, label: '2/3' });
+  });
+});
