@@ -36,7 +36,10 @@ export class AnalysisRunner {
     const status = ro.status ?? {};
     const errors: string[] = [];
     const config = parseAnalysis(ro.spec.analysis as StoredAnalysis | undefined, errors, this.deps.defaults);
-    const active = status.candidate && (status.phase === 'Progressing' || status.phase === 'Shadowing' || status.phase === 'Paused');
+    // An aborted candidate that still carries traffic (the return waits for stable) is still watched: a
+    // failing one is then drained at once.
+    const returning = status.phase === 'Aborted' && (status.weights?.candidate ?? 0) > 0;
+    const active = status.candidate && (status.phase === 'Progressing' || status.phase === 'Shadowing' || status.phase === 'Paused' || returning);
     const crash = this.crashOf(ro, status);
     if (crash && active) return { analysis: { result: 'pending', message: crash }, breaker: { tripped: true, reason: 'CandidateCrashing', message: crash } };
     if (!config || errors.length > 0 || !active) return { analysis: { result: 'pass' }, breaker: { tripped: false } };

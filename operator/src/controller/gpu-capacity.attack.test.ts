@@ -48,12 +48,12 @@ describe('attack: freeGpusPerNode vs the kube-scheduler', () => {
     expect(freeGpusPerNode([node('a')], [p], R)).toEqual([]);
   });
 
-  it('a terminating pod still holds its GPUs for the scheduler until it is gone (documented as counted free here)', () => {
+  it("a terminating pod's GPUs count as free (issue 12: they come back without any decision of ours; the candidate's pod waits Pending until they do)", () => {
     const p: k8s.V1Pod = {
       metadata: { name: 'p', deletionTimestamp: new Date() },
       spec: { nodeName: 'a', terminationGracePeriodSeconds: 300, containers: [{ name: 'c', resources: { limits: { [R]: '2' } } }] },
       status: { phase: 'Running' },
     };
-    expect(freeGpusPerNode([node('a')], [p], R)).toEqual([]);
+    expect(freeGpusPerNode([node('a')], [p], R)).toEqual([2]);
   });
 });

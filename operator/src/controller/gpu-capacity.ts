@@ -26,12 +26,26 @@ export function freeGpusPerNode(nodes: readonly k8s.V1Node[], pods: readonly k8s
   }).filter((free) => free > 0);
 }
 
-function podRequest(pod: k8s.V1Pod, resourceName: string): number {
-  return (pod.spec?.containers ?? []).reduce((sum, c) => sum + Number(c.resources?.requests?.[resourceName] ?? c.resources?.limits?.[resourceName] ?? 0), 0);
+/**
+ * What the scheduler charges a pod: max(largest init container, sum of app containers + sidecars), where
+ * sidecars are init containers with restartPolicy Always (https://kubernetes.io/docs/concepts/workloads/pods/sidecar-containers/#resource-sharing-within-containers).
+ */
+export function podRequest(pod: Pick<k8s.V1Pod, 'spec'>, resourceName: string): number {
+  const of = (c: k8s.V1Container) => Number(c.resources?.requests?.[resourceName] ?? c.resources?.limits?.[resourceName] ?? 0);
+  let sidecars = 0;
+  let initPeak = 0;
+  for (const c of pod.spec?.initContainers ?? []) {
+    // An init container runs next to the sidecars started before it.
+    if (c.restartPolicy === 'Always') sidecars += of(c);
+    else initPeak = Math.max(initPeak, sidecars + of(c));
+  }
+  const running = (pod.spec?.containers ?? []).reduce((sum, c) => sum + of(c), 0) + sidecars;
+  return Math.max(initPeak, running);
 }
 
 export function usable(node: k8s.V1Node, placement: Placement): boolean {
-  if (node.spec?.unschedulable) return false;
+  // A cordoned node takes only pods that tolerate node.kubernetes.io/unschedulable (the NodeUnschedulable plugin).
+  if (node.spec?.unschedulable && !(placement.tolerations ?? []).some((tol) => tolerates(tol, UNSCHEDULABLE_TAINT))) return false;
   if (node.status?.conditions?.find((c) => c.type === 'Ready')?.status !== 'True') return false;
   const taints = (node.spec?.taints ?? []).filter((t) => t.effect === 'NoSchedule' || t.effect === 'NoExecute');
   if (!taints.every((t) => (placement.tolerations ?? []).some((tol) => tolerates(tol, t)))) return false;
@@ -42,6 +56,8 @@ export function usable(node: k8s.V1Node, placement: Placement): boolean {
   if (required && !required.nodeSelectorTerms.some((term) => termMatches(term, node))) return false;
   return true;
 }
+
+const UNSCHEDULABLE_TAINT: k8s.V1Taint = { key: 'node.kubernetes.io/unschedulable', effect: 'NoSchedule' };
 
 /** A toleration with an empty effect matches every effect; operator Exists matches any value (and an empty key any taint). */
 export function tolerates(tol: k8s.V1Toleration, taint: k8s.V1Taint): boolean {

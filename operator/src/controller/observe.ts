@@ -63,12 +63,15 @@ function observeDeployments(ro: ModelRollout, cache: ClusterCache, gpuResource: 
     // Deployment's status lags, and a pod that lost readiness must lower the weight at once.
     const own = pods.filter((p) => p.metadata?.labels?.[LABEL_REVISION] === revision);
     const readySeconds = medianReadySeconds(own);
+    const unschedulable = own.filter((p) => !p.metadata?.deletionTimestamp && p.status?.conditions?.some((c) => c.type === 'PodScheduled' && c.status === 'False')).length;
     out[revision] = {
       revision,
       exists: true,
       desiredReplicas: dep.spec?.replicas ?? 1,
-      readyReplicas: own.filter(podIsReady).length,
+      // Ready pods beyond spec.replicas are ones its ReplicaSet is about to remove: they carry nothing.
+      readyReplicas: Math.min(own.filter(podIsReady).length, dep.spec?.replicas ?? 1),
       ...(readySeconds !== undefined ? { readySeconds } : {}),
+      ...(unschedulable > 0 ? { unschedulableReplicas: unschedulable } : {}),
       gpusPerReplica: gpusPerReplicaOf(dep, gpuResource),
       podProblems: podProblems(own.filter((p) => !p.metadata?.deletionTimestamp)),
     };

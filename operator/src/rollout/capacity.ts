@@ -58,8 +58,8 @@ export interface WeightInput {
  * - a failing candidate (drainCandidate) is drained at once to the target, normally 0, whatever
  *   stable can carry, and never gets weight back: its requests would fail, a queue is the lesser harm;
  * - otherwise traffic is split in proportion to ready replicas, so both sides are equally overloaded
- *   (what one Service over all ready pods would do) — but never above the target on the way up, nor
- *   back toward the candidate on the way down. With no ready replica anywhere nothing moves.
+ *   (what one Service over all ready pods would do) — but the candidate never gets more than it has
+ *   now (a step is not entered on an overloaded stable). With no ready replica anywhere nothing moves.
  */
 export function chooseCandidateWeight(input: WeightInput): WeightChoice {
   const { current, target, fullReplicas } = input;
@@ -82,7 +82,8 @@ export function chooseCandidateWeight(input: WeightInput): WeightChoice {
   const total = input.candidateReady + input.stableReady;
   if (total === 0) return { candidateWeight: current, limitedBy: 'overload' };
   const proportional = Math.round((100 * input.candidateReady) / total);
-  const w = Math.min(proportional, upper);
+  // Overloaded either way: never more to the candidate than it has now.
+  const w = Math.min(proportional, current);
   return { candidateWeight: w, limitedBy: 'overload' };
 }
 

@@ -6,7 +6,7 @@
 // max(1, ceil(w/100 × replicas)) ready replicas behind it. Weights are only ever chosen by
 // moveTraffic() from observed ready counts; Pass.finish() orders the writes so any prefix is safe
 // (scale up → re-point idle Services → shift traffic → scale down).
-import { chooseCandidateWeight } from './capacity.js';
+import { chooseCandidateWeight, weightCarriedBy, type WeightChoice } from './capacity.js';
 import { Pass } from './pass.js';
 import { candidateReplicasFor, replicasThatFit, stableReplicasFor } from './replicas.js';
 import { rederiveStep } from './steps.js';
@@ -81,6 +81,11 @@ function invalid(pass: Pass): Decision {
   if (!last || !status.stable || !status.candidate) {
     pass.condition({ type: 'Ready', status: 'False', reason: 'InvalidSpec', message });
     pass.transition('Invalid', 'InvalidSpec', message);
+    // Traffic still on an abandoned candidate (a revert under way) keeps going back as stable becomes ready.
+    if (last && status.stable && pass.input.route.found && (pass.input.route.candidateWeight ?? 0) > 0) {
+      ensureReplicas(pass, status.stable.revision, last.replicas);
+      moveTraffic(pass, last, { target: 0, mirror: 0, drain: false });
+    }
     return pass.finish();
   }
   if (!wasInvalid) pass.event('Warning', 'InvalidSpec', `${message}; the rollout holds at its current weight (abort and pause still work)`);
@@ -100,7 +105,8 @@ function steady(pass: Pass, spec: RolloutSpec): void {
     clearRollout(pass);
   }
   ensureReplicas(pass, stable, spec.replicas);
-  const settled = input.route.found && stableServiceOn(pass, stable) && moveTraffic(pass, spec, { target: 0, mirror: 0, drain: false })
+  // An abandoned candidate found failing while its traffic still returns is drained at once.
+  const settled = input.route.found && stableServiceOn(pass, stable) && moveTraffic(pass, spec, { target: 0, mirror: 0, drain: input.breaker.tripped })
     && candidateServiceOn(pass, stable);
   retireOthers(pass, [stable]);
   if (!input.route.found) routeMissing(pass);
@@ -169,6 +175,8 @@ function rollout(pass: Pass, spec: RolloutSpec, revision: string, frozen: boolea
         : `rolling out ${spec.modelName} ${spec.modelVersion} (${revision}) over ${status.stable!.modelVersion} (${status.stable!.revision})`);
   }
   if (status.phase === 'RolledBack' || status.phase === 'Aborted') {
+    // A candidate found failing while an abort still returns its traffic is drained at once.
+    if (status.phase === 'Aborted' && input.breaker.tripped && (input.route.candidateWeight ?? 0) > 0) return fail(pass, spec, 'RolledBack', input.breaker.reason, input.breaker.message);
     if (!pass.fresh.retry || frozen) return returnToStable(pass, spec);
     startRollout(pass, spec, revision, 'Retried', `retrying the rollout of ${revision} from the first step`);
   }
@@ -188,9 +196,11 @@ function rollout(pass: Pass, spec: RolloutSpec, revision: string, frozen: boolea
 function hold(pass: Pass, spec: RolloutSpec, frozen: boolean): void {
   const { status } = pass;
   pauseWaitClock(pass);
-  const current = pass.input.route.candidateWeight ?? 0;
-  if (pass.input.services.candidateSelects === status.candidate!.revision) {
-    moveTraffic(pass, spec, { target: current, mirror: pass.input.route.mirrorPercent ?? 0, drain: false });
+  const { services, route } = pass.input;
+  // Held where it is, whichever revision the candidate Service selects (the old one mid-restart too),
+  // but never above what ready pods carry.
+  if (services.candidateSelects && services.candidateSelects !== services.stableSelects) {
+    moveTraffic(pass, spec, { target: route.candidateWeight ?? 0, mirror: route.mirrorPercent ?? 0, drain: false });
   }
   if (frozen) {
     pass.condition({ type: 'Progressing', status: 'Unknown', reason: 'InvalidSpec', message: 'the spec is invalid: the rollout holds at its current weight (abort and pause still work) until it is fixed' });
@@ -257,7 +267,7 @@ function shadowPhase(pass: Pass, spec: RolloutSpec): void {
   if (!candidateReady(pass, spec, needed)) return mirrorOffUnlessReady(pass, spec, needed);
   endWait(pass);
   if (!routeIs(pass, 100, 0, shadow.mirrorPercent)) {
-    moveTraffic(pass, spec, { target: 0, mirror: shadow.mirrorPercent, drain: false });
+    moveTraffic(pass, spec, { target: 0, mirror: shadow.mirrorPercent, drain: false, shrinkStable: true });
     status.shadowStartedAt ??= pass.now;
     return;
   }
@@ -305,7 +315,7 @@ function stepPhase(pass: Pass, spec: RolloutSpec): void {
 
   const needed = candidateReplicasFor(weight, spec.replicas);
   const haveCapacity = candidateCapacity(pass, spec, needed, `step ${step.label} (${weight} %)`);
-  const atWeight = moveTraffic(pass, spec, { target: haveCapacity ? weight : Math.min(weight, input.route.candidateWeight ?? 0), mirror: 0, drain: false });
+  const atWeight = moveTraffic(pass, spec, { target: haveCapacity ? weight : Math.min(weight, input.route.candidateWeight ?? 0), mirror: 0, drain: false, shrinkStable: true });
   if (!haveCapacity) return;
   if (!atWeight) {
     delete step.trafficShiftedAt;
@@ -330,7 +340,7 @@ function stepPhase(pass: Pass, spec: RolloutSpec): void {
 function syncStepWithSpec(pass: Pass, spec: RolloutSpec): void {
   const { status } = pass;
   const step = status.currentStep!;
-  const next = rederiveStep(step, spec.steps);
+  const next = rederiveStep(step, spec.steps, pass.input.route.candidateWeight ?? 0);
   if (next.index === step.index && next.weight === step.weight && next.label === step.label) return;
   if (status.gatePassedForStep === step.index) {
     if (next.weight === step.weight) status.gatePassedForStep = next.index;
@@ -399,6 +409,8 @@ interface TrafficGoal {
   mirror: number;
   /** A failing candidate: its traffic leaves at once, whatever stable can carry. */
   drain: boolean;
+  /** Stepping forward: stable may shrink to its share once traffic has left it. Never on the way back or while held. */
+  shrinkStable?: boolean;
 }
 
 /**
@@ -414,16 +426,25 @@ function moveTraffic(pass: Pass, spec: RolloutSpec, goal: TrafficGoal): boolean 
   const stableSide = input.services.stableSelects;
   const candidateSide = input.services.candidateSelects;
   const current = route.candidateWeight ?? 0;
-  const choice = candidateSide && candidateSide !== stableSide
+  let choice: WeightChoice = candidateSide && candidateSide !== stableSide
     ? chooseCandidateWeight({ current, target: goal.target, candidateReady: readyOf(pass, candidateSide), stableReady: stableSide ? readyOf(pass, stableSide) : 0, fullReplicas: spec.replicas, drainCandidate: goal.drain })
     : { candidateWeight: goal.target };
+  const stableReady = stableSide ? readyOf(pass, stableSide) : 0;
+  if (choice.candidateWeight === current && goal.target < current && stableReady >= 1 && stableStarvedOfGpus(pass, spec, stableSide, candidateSide, current)) {
+    // Deadlock on the way back: stable's pods cannot be scheduled while the candidate holds the GPUs.
+    // Stable takes the share of one replica more than it has ready (overloaded by at most one
+    // replica), so a candidate replica can go and its GPUs schedule stable's next pod.
+    const swapped = Math.max(goal.target, 100 - weightCarriedBy(stableReady + 1, spec.replicas));
+    if (swapped < current) choice = { candidateWeight: swapped, limitedBy: 'overload' };
+  }
   const next = choice.candidateWeight;
   const mirror = candidateSide && readyOf(pass, candidateSide) >= candidateReplicasFor(goal.mirror, spec.replicas) ? goal.mirror : 0;
   if (route.stableWeight !== 100 - next || current !== next || (route.mirrorPercent ?? 0) !== mirror) {
     pass.act({ kind: 'setTraffic', stableWeight: 100 - next, candidateWeight: next, mirrorPercent: mirror });
   }
-  if (next < current && choice.limitedBy !== 'drain' && next !== goal.target) recordCapacityLoss(pass, current, next, choice.limitedBy);
-  sizeSides(pass, spec, current, next, stableSide, candidateSide);
+  // Lowered below where the rollout is heading: the candidate's ready pods could not carry it.
+  if (next < current && next < goal.target) recordCapacityLoss(pass, current, next, choice.limitedBy);
+  sizeSides(pass, spec, goal, current, next, stableSide, candidateSide);
   const atGoal = next === goal.target && mirror === goal.mirror && current === next && (route.mirrorPercent ?? 0) === mirror && route.stableWeight === 100 - next;
   if (!atGoal) {
     pass.wakeIn(next === current ? CAPACITY_POLL_MS : 0);
@@ -433,21 +454,43 @@ function moveTraffic(pass: Pass, spec: RolloutSpec, goal: TrafficGoal): boolean 
   return atGoal;
 }
 
-/** Stable side: its share of the larger stable weight; candidate side: its share of the larger candidate weight. */
-function sizeSides(pass: Pass, spec: RolloutSpec, current: number, next: number, stableSide: string | undefined, candidateSide: string | undefined): void {
+/**
+ * Stable is stuck for GPUs: pods it wants cannot be scheduled, none of its pods is on its way to ready,
+ * and the candidate has already given back every replica its current share allows. Only then does
+ * waiting not help.
+ */
+function stableStarvedOfGpus(pass: Pass, spec: RolloutSpec, stableSide: string | undefined, candidateSide: string | undefined, current: number): boolean {
+  const stable = stableSide ? pass.input.deployments[stableSide] : undefined;
+  const candidate = candidateSide ? pass.input.deployments[candidateSide] : undefined;
+  if (!stable || !candidate) return false;
+  const unschedulable = stable.unschedulableReplicas ?? 0;
+  const starting = stable.desiredReplicas - stable.readyReplicas - unschedulable;
+  return unschedulable > 0 && starting <= 0 && candidate.desiredReplicas <= candidateReplicasFor(current, spec.replicas);
+}
+
+/**
+ * Stable: grows at once to its share of the larger stable weight (before/after this pass); shrinks only
+ * when stepping forward with traffic already off it. Candidate side: on the way back it shrinks to its
+ * share of the larger candidate weight, freeing GPUs for stable as its traffic leaves (a GPU-tight
+ * cluster would otherwise never get stable back).
+ */
+function sizeSides(pass: Pass, spec: RolloutSpec, goal: TrafficGoal, current: number, next: number, stableSide: string | undefined, candidateSide: string | undefined): void {
   const { status } = pass;
   const stable = status.stable!.revision;
   const stableShare = spec.stableScale === 'Full' ? spec.replicas : stableReplicasFor(100 - Math.min(current, next), spec.replicas);
   const planned = plannedReplicas(pass, stable);
   const desired = planned ?? (pass.input.deployments[stable]?.exists ? pass.input.deployments[stable]!.desiredReplicas : 0);
-  // Grow to the share at once; shrink only when nothing else in this pass sized stable (a return to
-  // stable, or GPUs freed for the candidate) and the stable Service already selects it.
+  const forward = goal.shrinkStable === true && goal.target >= current;
   if (desired < stableShare) ensureReplicas(pass, stable, stableShare);
-  else if (desired > stableShare && planned === undefined && stableSide === stable) ensureReplicas(pass, stable, stableShare);
-  if (candidateSide && candidateSide !== stable && candidateSide !== status.candidate?.revision) {
-    const keep = Math.max(current, next);
-    const dep = pass.input.deployments[candidateSide];
-    if (dep?.exists) ensureReplicas(pass, candidateSide, keep > 0 ? Math.min(dep.desiredReplicas, candidateReplicasFor(keep, spec.replicas)) : 0);
+  else if (desired > stableShare && planned === undefined && forward && stableSide === stable) ensureReplicas(pass, stable, stableShare);
+  if (!candidateSide || candidateSide === stable || goal.target >= current) return;
+  const keep = Math.max(current, next);
+  const dep = pass.input.deployments[candidateSide];
+  if (!dep?.exists) return;
+  if (keep > 0) {
+    if (dep.desiredReplicas > candidateReplicasFor(keep, spec.replicas)) ensureReplicas(pass, candidateSide, candidateReplicasFor(keep, spec.replicas));
+  } else if (candidateSide !== status.candidate?.revision) {
+    ensureReplicas(pass, candidateSide, 0);
   }
 }
 
@@ -456,7 +499,7 @@ function plannedReplicas(pass: Pass, revision: string): number | undefined {
   return pass.sized.get(revision);
 }
 
-function recordCapacityLoss(pass: Pass, from: number, to: number, why: 'capacity' | 'overload' | undefined): void {
+function recordCapacityLoss(pass: Pass, from: number, to: number, why: WeightChoice['limitedBy']): void {
   const { status, input } = pass;
   const candidate = input.services.candidateSelects ?? '';
   if (candidate !== status.candidate?.revision) return;
@@ -586,12 +629,13 @@ function returnToStable(pass: Pass, spec: RolloutSpec): void {
   const back = pass.input.route.found && moveTraffic(pass, spec, { target: 0, mirror: 0, drain: status.phase === 'RolledBack' });
   if (back) {
     for (const dep of Object.values(pass.input.deployments)) {
-      if (dep.revision !== stable && dep.exists && dep.desiredReplicas > 0) pass.act({ kind: 'scaleDeployment', revision: dep.revision, replicas: 0 });
+      if (dep.revision !== stable && dep.exists && dep.desiredReplicas > 0) ensureReplicas(pass, dep.revision, 0);
     }
-  } else if (pass.input.services.candidateSelects === status.candidate?.revision) {
-    const dep = pass.input.deployments[status.candidate!.revision];
-    const keep = candidateReplicasFor(Math.max(pass.input.route.candidateWeight ?? 0, 1), spec.replicas);
-    if (dep?.exists && dep.desiredReplicas > keep) ensureReplicas(pass, dep.revision, keep);
+    // Nothing carries traffic now: the candidate Service comes to this candidate (after a restart it may
+    // still select an older one), and revisions no Service selects are retired.
+    const candidate = status.candidate?.revision;
+    if (candidate && pass.input.services.candidateSelects !== candidate) candidateServiceOn(pass, candidate);
+    retireOthers(pass, [stable, ...(candidate ? [candidate] : [])]);
   }
   const failure = status.failure;
   pass.condition({ type: 'Degraded', status: 'True', reason: failure?.reason ?? status.phase ?? 'RolledBack', message: failure?.message ?? '' });
@@ -602,8 +646,10 @@ function returnToStable(pass: Pass, spec: RolloutSpec): void {
 
 // ---------------------------------------------------------------- helpers
 
+/** Ready pods of a revision that will stay: beyond its desired replicas they are about to be removed. */
 function readyOf(pass: Pass, revision: string): number {
-  return pass.input.deployments[revision]?.readyReplicas ?? 0;
+  const dep = pass.input.deployments[revision];
+  return dep ? Math.min(dep.readyReplicas, dep.desiredReplicas) : 0;
 }
 
 function routeIs(pass: Pass, stableWeight: number, candidateWeight: number, mirrorPercent: number): boolean {

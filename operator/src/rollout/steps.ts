@@ -3,20 +3,22 @@
 import type { StepStatus } from './types.js';
 
 /**
- * The step a rollout at `current.weight` is at in `steps` (ascending, last 100):
- * - the weight is still a step → that step, keeping its bake timer;
- * - otherwise → the first step above the weight (traffic moves up to it and bakes again), so a
- *   promotion happens only after the last step (100 %) has baked.
+ * The step a rollout is at in `steps` (ascending, last 100), given its current step and the weight the
+ * route carries now (`routeWeight`, below the step's weight while traffic still waits to move up):
+ * - the current step's weight is still a step → that step, keeping its bake timer;
+ * - otherwise → the first step at or above the weight the route carries (traffic moves to it and bakes
+ *   again), so nothing between is skipped and a promotion happens only after 100 % has baked.
  * Returns `current` itself when nothing changed.
  */
-export function rederiveStep(current: StepStatus, steps: readonly number[]): StepStatus {
+export function rederiveStep(current: StepStatus, steps: readonly number[], routeWeight = current.weight): StepStatus {
   const label = (index: number) => `${index + 1}/${steps.length}`;
   const same = steps.indexOf(current.weight);
   if (same >= 0) {
     if (same === current.index && label(same) === current.label) return current;
     return { ...current, index: same, label: label(same) };
   }
-  let next = steps.findIndex((w) => w > current.weight);
+  const anchor = Math.min(current.weight, routeWeight);
+  let next = steps.findIndex((w) => w >= anchor && w > 0);
   if (next < 0) next = steps.length - 1;
   return { index: next, weight: steps[next]!, label: label(next) };
 }

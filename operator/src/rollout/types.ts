@@ -164,6 +164,8 @@ export interface DeploymentObservation {
   exists: boolean;
   desiredReplicas: number;
   readyReplicas: number;
+  /** Pods the scheduler could not place (PodScheduled=False); absent when none. */
+  unschedulableReplicas?: number;
   /** Median seconds its ready pods took from creation to Ready; undefined when none is ready yet. */
   readySeconds?: number;
   /** GPUs each of its pods asks for (read from its pod template). */
