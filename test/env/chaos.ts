@@ -155,7 +155,9 @@ class ChaosRun {
       else await this.randomEvents();
       await this.settleWorld();
       terminal = await this.waitTerminal(this.opts.settleTimeoutMs ?? 180_000);
-      await sleep(3000); // the terminal state must hold too
+      // The terminal state must also have the pods it needs: wait (bounded) until the invariant holds for
+      // 3 s; a shortfall still open then is reported as such.
+      if (!(await this.sampler.waitUntilHolds(3000, 90_000))) this.note('the invariant did not hold for 3 s within 90 s of the terminal state');
     } catch (err) {
       error = (err as Error).message;
     }

@@ -89,7 +89,7 @@ export class InvariantSampler {
   }
 
   private async begin(): Promise<void> {
-    const lists = await Promise.all(RESOURCES.map(async (r) => ({ r, list: await r.list(this.kc, this.opts.namespace) })));
+    const lists = await Promise.all(RESOURCES.map(async (r) => ({ r, list: await listWithRetry(() => r.list(this.kc, this.opts.namespace)) })));
     const seed: ClusterEvent[] = [];
     for (const { r, list } of lists) {
       const rv = BigInt(list.metadata?.resourceVersion ?? '0');
@@ -148,6 +148,21 @@ export class InvariantSampler {
     this.checker.excuse(x);
   }
 
+  /**
+   * Resolves once the invariant has held for `holdMs` in a row (as of the events applied, one watermark
+   * behind), or after `timeoutMs`; returns whether it held.
+   */
+  async waitUntilHolds(holdMs: number, timeoutMs: number): Promise<boolean> {
+    const deadline = this.now() + timeoutMs;
+    let since: number | undefined;
+    while (this.now() < deadline) {
+      if (!this.checker.holds()) since = undefined;
+      else if ((since ??= this.now()) + holdMs <= this.now()) return true;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    return false;
+  }
+
   /** Violations judged so far (events younger than the watermark not yet applied). */
   violationsSoFar(): Violation[] {
     return this.checker.violations();
@@ -169,6 +184,20 @@ export class InvariantSampler {
       outOfOrder: this.checker.outOfOrder,
       errors: [...this.errors],
     };
+  }
+}
+
+/** A CRD's storage answers 429 "storage is (re)initializing" for a moment after it is installed; retry that for up to 30 s. */
+async function listWithRetry(list: () => Promise<ListResponse>): Promise<ListResponse> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    try {
+      return await list();
+    } catch (err) {
+      const code = (err as k8s.ApiException<unknown>).code;
+      if ((code !== 429 && code !== 503) || Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 250));
+    }
   }
 }
 

@@ -118,6 +118,7 @@ describe('InvariantChecker', () => {
     expect(violations).toHaveLength(1);
     expect(violations[0]).toMatchObject({ service: 't2v-stable', percent: 100, ready: 1, needed: 4, start, end: s.now, durationMs: s.now - start, open: false });
     expect(violations[0]!.lastEvents.at(-1)).toMatch(/HTTPRoute edge-route shares=t2v-stable:100%/);
+    expect(violations[0]!.endEvent).toMatch(/MODIFIED Pod a-3 ready=true/);
     expect(countedViolations(violations)).toHaveLength(1);
     expect(formatViolation(violations[0]!)).toMatch(/t2v-stable carried 100 % with 1\/4 ready for 6000 ms .* COUNTS/);
   });
@@ -146,6 +147,7 @@ describe('InvariantChecker', () => {
     const [v] = checker.finish(s.now + 60_000);
     expect(v).toMatchObject({ service: 't2v-candidate', ready: 0, needed: 2, open: true, durationMs: 60_000 + 3000 });
     expect(v!.excusedBy).toBeUndefined();
+    expect(v!.endEvent).toBe('');
     expect(v!.outlastedGrace).toMatch(/candidate pods deleted: grace ended 500 ms after the violation started/);
     expect(countedViolations([v!])).toHaveLength(1);
   });

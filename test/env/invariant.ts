@@ -62,6 +62,8 @@ export interface Violation {
   open: boolean;
   /** The events that led to it, oldest first (the one that opened it last). */
   lastEvents: string[];
+  /** The event that ended it ('' while open or when the sampler stopped first). */
+  endEvent: string;
   /** Set when a world event excuses it: the excuse's reason. */
   excusedBy?: string;
   /** Set when a world event started it but it lasted longer than the grace given. */
@@ -253,6 +255,11 @@ export class InvariantChecker {
     this.judge(e);
   }
 
+  /** True when armed and no weighted Service is short in the state applied so far. */
+  holds(): boolean {
+    return this.armedAt !== undefined && this.model.shortfalls().length === 0;
+  }
+
   /** Applies events without judging (the initial list of each resource, before the watches line up). */
   seed(e: ClusterEvent): void {
     this.model.apply(e);
@@ -272,6 +279,7 @@ export class InvariantChecker {
     const now = new Map(short.map((s) => [s.service, s]));
     for (const [service, v] of this.open) {
       if (now.has(service)) continue;
+      v.endEvent = this.history.at(-1) ?? '';
       this.close(v, e.at, String(e.resourceVersion), false);
       this.open.delete(service);
     }
@@ -286,7 +294,7 @@ export class InvariantChecker {
       this.open.set(s.service, {
         service: s.service, percent: s.percent, ready: s.ready, needed: s.needed,
         start: e.at, end: e.at, durationMs: 0, startResourceVersion: String(e.resourceVersion), endResourceVersion: '',
-        open: true, lastEvents: [...this.history],
+        open: true, lastEvents: [...this.history], endEvent: '',
       });
     }
   }
@@ -338,5 +346,6 @@ export function formatViolation(v: Violation): string {
     `${v.service} carried ${v.percent} % with ${v.ready}/${v.needed} ready for ${v.durationMs} ms${v.open ? ' (still open at stop)' : ''} ` +
       `[${new Date(v.start).toISOString()} → ${new Date(v.end).toISOString()}, rv ${v.startResourceVersion}→${v.endResourceVersion}] ${state}`,
     ...v.lastEvents.map((l) => `    ${l}`),
+    ...(v.endEvent ? [`    ended by: ${v.endEvent}`] : []),
   ].join('\n');
 }
