@@ -303,8 +303,17 @@ class ChaosRun {
 
   // ---- events ----
 
+  /** Events that act on a rollout in flight start a new one first when the last has ended (a run should not idle on Healthy). */
+  private static readonly NEEDS_CANDIDATE: readonly ChaosEventKind[] = ['abort', 'pause-resume', 'template-revert', 'steps-edit', 'candidate-pods-lost', 'crash-loop'];
+
   private async perform(kind: ChaosEventKind): Promise<void> {
-    const ro = await this.get();
+    let ro = await this.get();
+    if (ChaosRun.NEEDS_CANDIDATE.includes(kind) && !ro.status?.candidate) {
+      await this.changeTemplate(`new rollout for ${kind} (phase ${ro.status?.phase})`);
+      ro = await this.waitFor('a candidate', (r) => !!r.status?.candidate, 30_000);
+      await sleep(this.dice.int(0, 8000));
+      ro = await this.get();
+    }
     const candidate = ro.status?.candidate?.revision;
     switch (kind) {
       case 'abort':

@@ -6,8 +6,10 @@
 // kube-apiserver's watch cache hands out etcd's global revision (mod_revision) as resourceVersion, so
 // the resourceVersions of different resources compare as the times of their writes. (Kubernetes calls
 // resourceVersion opaque; this relies on the one-etcd setup, not on an API guarantee.)
-// Events of different watches reach us with different delays, so they wait in a buffer for a short
-// watermark before being applied in order; one arriving later than that counts as outOfOrder.
+// Events of different watches reach us with different delays. Live judging (waitUntilHolds,
+// violationsSoFar) applies them after a short watermark, in order; one arriving later than that counts
+// as outOfOrder. The final report does not depend on the watermark: stop() replays every event
+// received, sorted by resourceVersion, through a fresh checker.
 import * as k8s from '@kubernetes/client-node';
 import { InvariantChecker, countedViolations, type ClusterEvent, type Excuse, type KubeObject, type Violation, type WatchedKind } from './invariant.js';
 
@@ -27,7 +29,7 @@ export interface InvariantReport {
   counted: Violation[];
   armedAt: number | undefined;
   eventsApplied: number;
-  /** Events that arrived after a later revision had been applied (0 when the watermark held). */
+  /** Events that reached live judging after a later revision (the watermark was short); the final replay is in order regardless. */
   outOfOrder: number;
   /** Watch failures that may have lost events (a 410 Gone on re-watch, ...). A report with errors proves nothing. */
   errors: string[];
@@ -66,6 +68,9 @@ interface ListResponse {
 export class InvariantSampler {
   readonly checker: InvariantChecker;
   private readonly buffer: ClusterEvent[] = [];
+  /** Everything received, in arrival order: the initial lists, then the watch events. */
+  private readonly received: ClusterEvent[] = [];
+  private readonly excuses: Excuse[] = [];
   private readonly aborts = new Set<AbortController>();
   private readonly errors: string[] = [];
   private readonly watermarkMs: number;
@@ -96,7 +101,9 @@ export class InvariantSampler {
       if (rv > this.seededUpTo) this.seededUpTo = rv;
       for (const object of list.items ?? []) seed.push({ kind: r.kind, type: 'ADDED', object, resourceVersion: BigInt(object.metadata?.resourceVersion ?? '0'), at: this.now() });
     }
-    for (const e of seed.sort(byRevision)) this.checker.seed(e);
+    seed.sort(byRevision);
+    this.received.push(...seed);
+    for (const e of seed) this.checker.seed(e);
     for (const { r, list } of lists) this.watch(r.kind, r.path(this.opts.namespace), list.metadata?.resourceVersion ?? '0');
     this.timer = setInterval(() => this.drain(this.now() - this.watermarkMs), 100);
   }
@@ -111,7 +118,9 @@ export class InvariantSampler {
         if (type === 'ERROR') this.errors.push(`${kind} watch error: ${JSON.stringify(object).slice(0, 300)}`);
         return;
       }
-      this.buffer.push({ kind, type: type as ClusterEvent['type'], object, resourceVersion: BigInt(rv), at: this.now() });
+      const e: ClusterEvent = { kind, type: type as ClusterEvent['type'], object, resourceVersion: BigInt(rv), at: this.now() };
+      this.buffer.push(e);
+      this.received.push(e);
     };
     const onDone = (err: unknown) => {
       if (this.stopped) return;
@@ -146,6 +155,7 @@ export class InvariantSampler {
   excuse(services: string[], graceMs: number, reason: string, from = this.now()): void {
     const x: Excuse = { services, graceMs, reason, from };
     this.checker.excuse(x);
+    this.excuses.push(x);
   }
 
   /**
@@ -168,6 +178,10 @@ export class InvariantSampler {
     return this.checker.violations();
   }
 
+  private replay(): InvariantChecker {
+    return replayInOrder(this.opts.rollout, this.received, this.seededUpTo, this.excuses);
+  }
+
   /** Waits one watermark, applies what is left, stops the watches and returns the report. */
   async stop(): Promise<InvariantReport> {
     await new Promise((r) => setTimeout(r, this.watermarkMs + 200));
@@ -175,12 +189,13 @@ export class InvariantSampler {
     clearInterval(this.timer);
     for (const ac of this.aborts) ac.abort();
     this.drain(Number.POSITIVE_INFINITY);
-    const violations = this.checker.finish(this.now());
+    const final = this.replay();
+    const violations = final.finish(this.now());
     return {
       violations,
       counted: countedViolations(violations),
-      armedAt: this.checker.armedAt,
-      eventsApplied: this.checker.eventsApplied,
+      armedAt: final.armedAt,
+      eventsApplied: final.eventsApplied,
       outOfOrder: this.checker.outOfOrder,
       errors: [...this.errors],
     };
@@ -199,6 +214,27 @@ async function listWithRetry(list: () => Promise<ListResponse>): Promise<ListRes
       await new Promise((r) => setTimeout(r, 250));
     }
   }
+}
+
+/**
+ * Every event received, in resourceVersion order, through a fresh checker. An event's time is the
+ * earliest arrival among it and all later revisions (an event that arrived late happened no later than
+ * the first later one we saw), so times never run backwards.
+ */
+export function replayInOrder(rollout: string, received: ClusterEvent[], seededUpTo: bigint, excuses: Excuse[]): InvariantChecker {
+  const ordered = [...received].sort(byRevision);
+  let earliest = Number.POSITIVE_INFINITY;
+  for (let i = ordered.length - 1; i >= 0; i--) {
+    earliest = Math.min(earliest, ordered[i]!.at);
+    ordered[i] = { ...ordered[i]!, at: earliest };
+  }
+  const checker = new InvariantChecker(rollout);
+  for (const x of excuses) checker.excuse(x);
+  for (const e of ordered) {
+    if (e.resourceVersion <= seededUpTo) checker.seed(e);
+    else checker.apply(e);
+  }
+  return checker;
 }
 
 function byRevision(a: ClusterEvent, b: ClusterEvent): number {
