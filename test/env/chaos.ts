@@ -71,6 +71,8 @@ export interface ChaosRunOptions {
    * 4 replicas, steps [50, 100], 20 s readiness, abort during the 100 % step.
    */
   scenario?: 'random' | 'issue12-case1';
+  /** Router of the run; drawn from the seed by default. */
+  router?: 'gateway-api' | 'istio';
   /** Fixed readiness delay for every template (the test-ready-delay annotation, e.g. "20s"); random per template by default. */
   readyDelay?: string;
   /** Operator logs go here; kept when the run fails, removed when it passes. Default a temp dir named after the namespace. */
@@ -131,6 +133,7 @@ class ChaosRun {
   private versionCounter = 1;
   private identityCounter = 0;
   private lastVersion = 'v1';
+  private router: 'gateway-api' | 'istio' = 'gateway-api';
 
   constructor(private readonly opts: ChaosRunOptions) {
     this.dice = new Dice(mulberry32(opts.seed));
@@ -150,6 +153,7 @@ class ChaosRun {
       await core.createNamespace({ body: { metadata: { name: this.namespace } } });
       this.group.armWatchdog(process.pid);
       this.sampler = await InvariantSampler.start(this.opts.kc, { namespace: this.namespace, rollout: ROLLOUT });
+      this.router = this.opts.router ?? (this.opts.scenario === 'issue12-case1' ? 'gateway-api' : this.dice.pick(['gateway-api', 'istio'] as const));
       await this.createRoute();
       if (this.opts.scenario === 'issue12-case1') await this.issue12Case1();
       else await this.randomEvents();
@@ -209,7 +213,24 @@ class ChaosRun {
 
   // ---- cluster objects ----
 
+  /** The user's route: an unrelated first rule and the one the rollout manages (Gateway API or Istio, drawn per run). */
   private async createRoute(): Promise<void> {
+    if (this.router === 'istio') {
+      await this.custom.createNamespacedCustomObject({
+        group: 'networking.istio.io', version: 'v1', plural: 'virtualservices', namespace: this.namespace,
+        body: {
+          apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name: 'edge-vs' },
+          spec: {
+            hosts: ['t2v.example.com'],
+            http: [
+              { name: 'health', match: [{ uri: { prefix: '/healthz' } }], route: [{ destination: { host: 'other' } }] },
+              { name: 'primary', route: [{ destination: { host: stableServiceName(SERVICE) } }] },
+            ],
+          },
+        },
+      });
+      return;
+    }
     await this.custom.createNamespacedCustomObject({
       group: 'gateway.networking.k8s.io', version: 'v1', plural: 'httproutes', namespace: this.namespace,
       body: {
@@ -223,6 +244,10 @@ class ChaosRun {
         },
       },
     });
+  }
+
+  private trafficRouting(): Record<string, unknown> {
+    return this.router === 'istio' ? { istio: { virtualService: 'edge-vs', routeName: 'primary' } } : { gatewayAPI: { httpRoute: 'edge-route', ruleIndex: 1 } };
   }
 
   /** A template for `version` whose pods take a random readiness delay (drawn once per version, per pod by kwok). */
@@ -246,11 +271,11 @@ class ChaosRun {
       replicas: fixed.replicas ?? this.opts.replicas ?? 4,
       model: { name: 'wan-t2v', version: 'v1' },
       service: { name: SERVICE },
-      trafficRouting: { gatewayAPI: { httpRoute: 'edge-route', ruleIndex: 1 } },
+      trafficRouting: this.trafficRouting(),
       strategy: { steps, stepDuration: fixed.stepDuration ?? `${this.dice.int(2, 5)}s`, progressDeadline: '90s' },
       template: this.templateFor('v1'),
     };
-    this.events.push(`create replicas=${spec.replicas} steps=${JSON.stringify(steps)} stepDuration=${spec.strategy.stepDuration} v1 ready delay ${JSON.stringify(spec.template.metadata)}`);
+    this.events.push(`create router=${this.router} replicas=${spec.replicas} steps=${JSON.stringify(steps)} stepDuration=${spec.strategy.stepDuration} v1 ready delay ${JSON.stringify(spec.template.metadata)}`);
     await this.custom.createNamespacedCustomObject({ ...MRO, namespace: this.namespace, body: { apiVersion: 'modelrollout.dev/v1alpha1', kind: 'ModelRollout', metadata: { name: ROLLOUT }, spec } });
   }
 
@@ -308,12 +333,11 @@ class ChaosRun {
 
   private async perform(kind: ChaosEventKind): Promise<void> {
     let ro = await this.get();
-    if (ChaosRun.NEEDS_CANDIDATE.includes(kind) && !ro.status?.candidate) {
+    if (ChaosRun.NEEDS_CANDIDATE.includes(kind) && !inFlight(ro)) {
       await this.changeTemplate(`new rollout for ${kind} (phase ${ro.status?.phase})`);
-      ro = await this.waitFor('a candidate', (r) => !!r.status?.candidate, 30_000);
-      await sleep(this.dice.int(0, 8000));
-      ro = await this.get();
+      ro = await this.waitFor('a candidate', (r) => inFlight(r), 30_000);
     }
+    if (inFlight(ro)) ro = await this.reachRandomWeight(ro);
     const candidate = ro.status?.candidate?.revision;
     switch (kind) {
       case 'abort':
@@ -379,6 +403,18 @@ class ChaosRun {
         return;
       }
     }
+  }
+
+  /**
+   * The issue's failures happen at high weights (abort at 100 %, revert or lost pods at 50 %), which an
+   * event drawn at a random time rarely meets: half the time, wait (up to 60 s) for a candidate weight
+   * drawn from the steps before acting.
+   */
+  private async reachRandomWeight(ro: RolloutView): Promise<RolloutView> {
+    if (this.dice.next() < 0.5) return ro;
+    const steps = ((ro.spec.strategy as { steps?: number[] } | undefined)?.steps ?? [1, 5, 20, 50, 100]);
+    const target = this.dice.pick(steps);
+    return this.waitFor(`candidate weight ${target}`, (r) => (r.status?.weights?.candidate ?? 0) >= target || !inFlight(r), 60_000).catch(() => ro);
   }
 
   private excuse(service: string, reason: string): void {
@@ -451,6 +487,11 @@ class ChaosRun {
     const deadline = Date.now() + 60_000;
     while (Date.now() < deadline && (await core.listNamespacedPod({ namespace: this.namespace }).then((l) => l.items.length, () => 0)) > 0) await sleep(250);
   }
+}
+
+/** A candidate is being rolled out (not Healthy, RolledBack, Aborted or Invalid). */
+function inFlight(r: RolloutView): boolean {
+  return !!r.status?.candidate && ['Progressing', 'Paused', 'Shadowing'].includes(r.status.phase ?? '');
 }
 
 /** Human-readable summary of one run: seed, events, terminal state, violations. */
