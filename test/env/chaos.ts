@@ -2,7 +2,7 @@
 // namespace, the real operator (one or two replicas), a random sequence of world and user events,
 // a wait for a terminal state, and the InvariantSampler's verdict. Same seed, same sequence of
 // decisions (timings on a shared machine still vary, so a replay reproduces the scenario, not the
-// exact interleaving).
+// exact interleaving; each event draws from its own seeded stream, so timing cannot shift later events).
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -119,7 +119,8 @@ export async function runChaos(opts: ChaosRunOptions): Promise<ChaosRunResult> {
 }
 
 class ChaosRun {
-  private readonly dice: Dice;
+  /** The run's draws; each event gets its own stream (see randomEvents). */
+  private dice: Dice;
   private readonly log: (line: string) => void;
   private readonly namespace: string;
   private readonly group: ProcessGroup;
@@ -179,6 +180,10 @@ class ChaosRun {
   private async randomEvents(): Promise<void> {
     const kinds = this.opts.kinds ?? ALL_EVENT_KINDS;
     const plan = Array.from({ length: this.opts.events ?? 4 }, () => this.dice.pick(kinds));
+    // Each event draws from its own stream, seeded up front: how many draws one event makes depends on
+    // timing (whether a rollout is in flight, ...), and must not shift the draws of the events after it.
+    const streams = plan.map(() => Math.floor(this.dice.next() * 2 ** 32));
+    const gaps = plan.map(() => this.dice.int(500, 6000));
     // Two replicas from the start when the plan hands leadership over; otherwise one.
     await this.startReplica();
     if (plan.includes('leader-handover')) await this.startReplica();
@@ -186,8 +191,9 @@ class ChaosRun {
     await this.waitFor('first stable Healthy', (r) => r.status?.phase === 'Healthy' && !!r.status.stable, 120_000);
     this.started = Date.now();
     await this.changeTemplate('rollout start');
-    for (const kind of plan) {
-      await sleep(this.dice.int(500, 6000));
+    for (const [i, kind] of plan.entries()) {
+      await sleep(gaps[i]!);
+      this.dice = new Dice(mulberry32(streams[i]!));
       await this.perform(kind);
     }
   }
