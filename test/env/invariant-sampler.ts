@@ -149,11 +149,12 @@ export class InvariantSampler {
   }
 
   /**
-   * Says the world (not the operator) took pods from `services` at `from` (ms since epoch, default now):
-   * a shortfall of theirs starting within `graceMs` after it is excused if it also ends within it.
+   * Says the world (not the operator) took pods from `services` at `opts.from` (ms since epoch, default
+   * now): a shortfall of theirs that starts within `opts.startWithinMs` (default graceMs) after it and
+   * ends within `graceMs` after it is excused; one that lasts longer counts (outlastedGrace).
    */
-  excuse(services: string[], graceMs: number, reason: string, from = this.now()): void {
-    const x: Excuse = { services, graceMs, reason, from };
+  excuse(services: string[], graceMs: number, reason: string, opts: { from?: number; startWithinMs?: number } = {}): void {
+    const x: Excuse = { services, graceMs, reason, from: opts.from ?? this.now(), ...(opts.startWithinMs !== undefined ? { startWithinMs: opts.startWithinMs } : {}) };
     this.checker.excuse(x);
     this.excuses.push(x);
   }

@@ -164,6 +164,22 @@ describe('InvariantChecker', () => {
     expect(countedViolations(violations)).toEqual([]);
   });
 
+  it('excuses only a shortfall that starts within startWithinMs, however long the grace', () => {
+    const s = healthy().pod('b-0', 'b', true).pod('b-1', 'b', true).route({ 't2v-stable': 50, 't2v-candidate': 50 }).deletePod('a-3').deletePod('a-2');
+    const cordoned = s.now;
+    // 10 s later (well inside the 60 s grace, outside the 5 s start window) stable is sent 100 % on 2 of 4.
+    for (let i = 0; i < 9; i++) s.pod('b-0', 'b', true);
+    s.route({ 't2v-stable': 100, 't2v-candidate': 0 }).pod('a-2', 'a', true).pod('a-3', 'a', true);
+    const checker = run(s);
+    checker.excuse({ services: ['t2v-stable'], from: cordoned, graceMs: 60_000, startWithinMs: 5000, reason: 'nodes cordoned' });
+    const violations = checker.finish();
+    expect(violations).toHaveLength(1);
+    expect(violations[0]).toMatchObject({ service: 't2v-stable', ready: 2, needed: 4, start: cordoned + 10_000 });
+    expect(countedViolations(violations)).toHaveLength(1);
+    checker.excuse({ services: ['t2v-stable'], from: cordoned, graceMs: 60_000, reason: 'start window = grace' });
+    expect(countedViolations(checker.violations())).toEqual([]);
+  });
+
   it('does not excuse the other Service, nor a shortfall that began before the world event', () => {
     const s = healthy().route({ 't2v-stable': 50, 't2v-candidate': 50 }); // candidate has no pods: operator's fault
     const before = s.now;

@@ -37,12 +37,17 @@ export interface Shortfall {
   needed: number;
 }
 
-/** Time (ms since epoch) from which a Service may fall short because the world took its pods. */
+/**
+ * The world (not the operator) took pods at `from` (ms since epoch): a shortfall of `services` that starts
+ * within `startWithinMs` after it and ends within `graceMs` after it is excused.
+ */
 export interface Excuse {
   /** Services whose shortfall is excused; empty means every Service. */
   services: string[];
   from: number;
   graceMs: number;
+  /** How long after `from` the shortfall may start to count as caused by it. Default graceMs. */
+  startWithinMs?: number;
   reason: string;
 }
 
@@ -324,7 +329,7 @@ export class InvariantChecker {
     const out: Violation = { ...v };
     delete out.excusedBy;
     delete out.outlastedGrace;
-    const causes = this.excuses.filter((x) => (x.services.length === 0 || x.services.includes(v.service)) && x.from <= v.start && v.start <= x.from + x.graceMs);
+    const causes = this.excuses.filter((x) => (x.services.length === 0 || x.services.includes(v.service)) && x.from <= v.start && v.start <= x.from + (x.startWithinMs ?? x.graceMs));
     if (causes.length === 0) return out;
     const excusedUntil = Math.max(...causes.map((x) => x.from + x.graceMs));
     const reasons = causes.map((x) => x.reason).join('; ');
