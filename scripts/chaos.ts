@@ -53,6 +53,9 @@ const failed = results.filter((r) => !r.ok);
 const violations = results.reduce((n, r) => n + r.report.counted.length, 0);
 console.log(`\n${results.length} run(s), ${results.length - failed.length} ok, ${failed.length} failed, ${violations} counted violation(s)`);
 if (failed.length > 0) {
-  console.log(`failing seeds: ${failed.map((r) => r.seed).join(' ')}  (replay: npm run chaos -- --seed <seed> --events ${values.events}${values.kinds ? ` --kinds ${values.kinds}` : ''})`);
+  const flags = [`--events ${values.events}`, `--replicas ${values.replicas}`, `--scenario ${values.scenario}`];
+  if (values.kinds) flags.push(`--kinds ${values.kinds}`);
+  if (values['ready-delay']) flags.push(`--ready-delay ${values['ready-delay']}`);
+  console.log(`failing seeds: ${failed.map((r) => r.seed).join(' ')}  (replay one: npm run chaos -- --seed <seed> ${flags.join(' ')})`);
   process.exit(1);
 }

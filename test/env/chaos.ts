@@ -2,7 +2,7 @@
 // namespace, the real operator (one or two replicas), a random sequence of world and user events,
 // a wait for a terminal state, and the InvariantSampler's verdict. Same seed, same sequence of
 // decisions (timings on a shared machine still vary, so a replay reproduces the scenario, not the
-// exact interleaving).
+// exact interleaving; each event draws from its own seeded stream, so timing cannot shift later events).
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -71,6 +71,8 @@ export interface ChaosRunOptions {
    * 4 replicas, steps [50, 100], 20 s readiness, abort during the 100 % step.
    */
   scenario?: 'random' | 'issue12-case1';
+  /** Router of the run; drawn from the seed by default. */
+  router?: 'gateway-api' | 'istio';
   /** Fixed readiness delay for every template (the test-ready-delay annotation, e.g. "20s"); random per template by default. */
   readyDelay?: string;
   /** Operator logs go here; kept when the run fails, removed when it passes. Default a temp dir named after the namespace. */
@@ -117,7 +119,8 @@ export async function runChaos(opts: ChaosRunOptions): Promise<ChaosRunResult> {
 }
 
 class ChaosRun {
-  private readonly dice: Dice;
+  /** The run's draws; each event gets its own stream (see randomEvents). */
+  private dice: Dice;
   private readonly log: (line: string) => void;
   private readonly namespace: string;
   private readonly group: ProcessGroup;
@@ -131,6 +134,7 @@ class ChaosRun {
   private versionCounter = 1;
   private identityCounter = 0;
   private lastVersion = 'v1';
+  private router: 'gateway-api' | 'istio' = 'gateway-api';
 
   constructor(private readonly opts: ChaosRunOptions) {
     this.dice = new Dice(mulberry32(opts.seed));
@@ -150,12 +154,15 @@ class ChaosRun {
       await core.createNamespace({ body: { metadata: { name: this.namespace } } });
       this.group.armWatchdog(process.pid);
       this.sampler = await InvariantSampler.start(this.opts.kc, { namespace: this.namespace, rollout: ROLLOUT });
+      this.router = this.opts.router ?? (this.opts.scenario === 'issue12-case1' ? 'gateway-api' : this.dice.pick(['gateway-api', 'istio'] as const));
       await this.createRoute();
       if (this.opts.scenario === 'issue12-case1') await this.issue12Case1();
       else await this.randomEvents();
       await this.settleWorld();
       terminal = await this.waitTerminal(this.opts.settleTimeoutMs ?? 180_000);
-      await sleep(3000); // the terminal state must hold too
+      // The terminal state must also have the pods it needs: wait (bounded) until the invariant holds for
+      // 3 s; a shortfall still open then is reported as such.
+      if (!(await this.sampler.waitUntilHolds(3000, 90_000))) this.note('the invariant did not hold for 3 s within 90 s of the terminal state');
     } catch (err) {
       error = (err as Error).message;
     }
@@ -173,6 +180,10 @@ class ChaosRun {
   private async randomEvents(): Promise<void> {
     const kinds = this.opts.kinds ?? ALL_EVENT_KINDS;
     const plan = Array.from({ length: this.opts.events ?? 4 }, () => this.dice.pick(kinds));
+    // Each event draws from its own stream, seeded up front: how many draws one event makes depends on
+    // timing (whether a rollout is in flight, ...), and must not shift the draws of the events after it.
+    const streams = plan.map(() => Math.floor(this.dice.next() * 2 ** 32));
+    const gaps = plan.map(() => this.dice.int(500, 6000));
     // Two replicas from the start when the plan hands leadership over; otherwise one.
     await this.startReplica();
     if (plan.includes('leader-handover')) await this.startReplica();
@@ -180,8 +191,9 @@ class ChaosRun {
     await this.waitFor('first stable Healthy', (r) => r.status?.phase === 'Healthy' && !!r.status.stable, 120_000);
     this.started = Date.now();
     await this.changeTemplate('rollout start');
-    for (const kind of plan) {
-      await sleep(this.dice.int(500, 6000));
+    for (const [i, kind] of plan.entries()) {
+      await sleep(gaps[i]!);
+      this.dice = new Dice(mulberry32(streams[i]!));
       await this.perform(kind);
     }
   }
@@ -207,7 +219,24 @@ class ChaosRun {
 
   // ---- cluster objects ----
 
+  /** The user's route: an unrelated first rule and the one the rollout manages (Gateway API or Istio, drawn per run). */
   private async createRoute(): Promise<void> {
+    if (this.router === 'istio') {
+      await this.custom.createNamespacedCustomObject({
+        group: 'networking.istio.io', version: 'v1', plural: 'virtualservices', namespace: this.namespace,
+        body: {
+          apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name: 'edge-vs' },
+          spec: {
+            hosts: ['t2v.example.com'],
+            http: [
+              { name: 'health', match: [{ uri: { prefix: '/healthz' } }], route: [{ destination: { host: 'other' } }] },
+              { name: 'primary', route: [{ destination: { host: stableServiceName(SERVICE) } }] },
+            ],
+          },
+        },
+      });
+      return;
+    }
     await this.custom.createNamespacedCustomObject({
       group: 'gateway.networking.k8s.io', version: 'v1', plural: 'httproutes', namespace: this.namespace,
       body: {
@@ -221,6 +250,10 @@ class ChaosRun {
         },
       },
     });
+  }
+
+  private trafficRouting(): Record<string, unknown> {
+    return this.router === 'istio' ? { istio: { virtualService: 'edge-vs', routeName: 'primary' } } : { gatewayAPI: { httpRoute: 'edge-route', ruleIndex: 1 } };
   }
 
   /** A template for `version` whose pods take a random readiness delay (drawn once per version, per pod by kwok). */
@@ -244,11 +277,11 @@ class ChaosRun {
       replicas: fixed.replicas ?? this.opts.replicas ?? 4,
       model: { name: 'wan-t2v', version: 'v1' },
       service: { name: SERVICE },
-      trafficRouting: { gatewayAPI: { httpRoute: 'edge-route', ruleIndex: 1 } },
+      trafficRouting: this.trafficRouting(),
       strategy: { steps, stepDuration: fixed.stepDuration ?? `${this.dice.int(2, 5)}s`, progressDeadline: '90s' },
       template: this.templateFor('v1'),
     };
-    this.events.push(`create replicas=${spec.replicas} steps=${JSON.stringify(steps)} stepDuration=${spec.strategy.stepDuration} v1 ready delay ${JSON.stringify(spec.template.metadata)}`);
+    this.events.push(`create router=${this.router} replicas=${spec.replicas} steps=${JSON.stringify(steps)} stepDuration=${spec.strategy.stepDuration} v1 ready delay ${JSON.stringify(spec.template.metadata)}`);
     await this.custom.createNamespacedCustomObject({ ...MRO, namespace: this.namespace, body: { apiVersion: 'modelrollout.dev/v1alpha1', kind: 'ModelRollout', metadata: { name: ROLLOUT }, spec } });
   }
 
@@ -301,8 +334,16 @@ class ChaosRun {
 
   // ---- events ----
 
+  /** Events that act on a rollout in flight start a new one first when the last has ended (a run should not idle on Healthy). */
+  private static readonly NEEDS_CANDIDATE: readonly ChaosEventKind[] = ['abort', 'pause-resume', 'template-revert', 'steps-edit', 'candidate-pods-lost', 'crash-loop'];
+
   private async perform(kind: ChaosEventKind): Promise<void> {
-    const ro = await this.get();
+    let ro = await this.get();
+    if (ChaosRun.NEEDS_CANDIDATE.includes(kind) && !inFlight(ro)) {
+      await this.changeTemplate(`new rollout for ${kind} (phase ${ro.status?.phase})`);
+      ro = await this.waitFor('a candidate', (r) => inFlight(r), 30_000);
+    }
+    if (inFlight(ro)) ro = await this.reachRandomWeight(ro);
     const candidate = ro.status?.candidate?.revision;
     switch (kind) {
       case 'abort':
@@ -370,6 +411,18 @@ class ChaosRun {
     }
   }
 
+  /**
+   * The issue's failures happen at high weights (abort at 100 %, revert or lost pods at 50 %), which an
+   * event drawn at a random time rarely meets: half the time, wait (up to 60 s) for a candidate weight
+   * drawn from the steps before acting.
+   */
+  private async reachRandomWeight(ro: RolloutView): Promise<RolloutView> {
+    if (this.dice.next() < 0.5) return ro;
+    const steps = ((ro.spec.strategy as { steps?: number[] } | undefined)?.steps ?? [1, 5, 20, 50, 100]);
+    const target = this.dice.pick(steps);
+    return this.waitFor(`candidate weight ${target}`, (r) => (r.status?.weights?.candidate ?? 0) >= target || !inFlight(r), 60_000).catch(() => ro);
+  }
+
   private excuse(service: string, reason: string): void {
     this.sampler?.excuse([service], this.graceMs, reason);
   }
@@ -385,7 +438,11 @@ class ChaosRun {
     const holdMs = this.dice.int(3000, 20_000);
     const stableDelayMs = this.maxReadyDelayMs(ro.status?.stable?.modelVersion);
     this.excuse(candidateServiceName(SERVICE), 'candidate pods deleted with every node cordoned');
-    this.sampler?.excuse([stableServiceName(SERVICE)], holdMs + stableDelayMs + this.graceMs, 'every node cordoned: stable cannot scale up');
+    // Stable falls short only because the candidate's share must move to it while no node takes pods: so only
+    // when the candidate carried weight, and only a shortfall that starts while the operator reacts (the grace).
+    if ((ro.status?.weights?.candidate ?? 0) > 0) {
+      this.sampler?.excuse([stableServiceName(SERVICE)], holdMs + stableDelayMs + this.graceMs, 'every node cordoned: stable cannot scale up to take the candidate\'s share', { startWithinMs: this.graceMs });
+    }
     const lost = await losePods(this.opts.kc, this.namespace, ROLLOUT, candidate);
     this.note(`lost ${lost.deleted.length} candidate pod(s) of ${candidate}, ${lost.cordoned.length} nodes cordoned for ${holdMs} ms (weights ${JSON.stringify(ro.status?.weights)})`);
     await sleep(holdMs);
@@ -440,6 +497,11 @@ class ChaosRun {
     const deadline = Date.now() + 60_000;
     while (Date.now() < deadline && (await core.listNamespacedPod({ namespace: this.namespace }).then((l) => l.items.length, () => 0)) > 0) await sleep(250);
   }
+}
+
+/** A candidate is being rolled out (not Healthy, RolledBack, Aborted or Invalid). */
+function inFlight(r: RolloutView): boolean {
+  return !!r.status?.candidate && ['Progressing', 'Paused', 'Shadowing'].includes(r.status.phase ?? '');
 }
 
 /** Human-readable summary of one run: seed, events, terminal state, violations. */

@@ -6,8 +6,10 @@
 // kube-apiserver's watch cache hands out etcd's global revision (mod_revision) as resourceVersion, so
 // the resourceVersions of different resources compare as the times of their writes. (Kubernetes calls
 // resourceVersion opaque; this relies on the one-etcd setup, not on an API guarantee.)
-// Events of different watches reach us with different delays, so they wait in a buffer for a short
-// watermark before being applied in order; one arriving later than that counts as outOfOrder.
+// Events of different watches reach us with different delays. Live judging (waitUntilHolds,
+// violationsSoFar) applies them after a short watermark, in order; one arriving later than that counts
+// as outOfOrder. The final report does not depend on the watermark: stop() replays every event
+// received, sorted by resourceVersion, through a fresh checker.
 import * as k8s from '@kubernetes/client-node';
 import { InvariantChecker, countedViolations, type ClusterEvent, type Excuse, type KubeObject, type Violation, type WatchedKind } from './invariant.js';
 
@@ -27,7 +29,7 @@ export interface InvariantReport {
   counted: Violation[];
   armedAt: number | undefined;
   eventsApplied: number;
-  /** Events that arrived after a later revision had been applied (0 when the watermark held). */
+  /** Events that reached live judging after a later revision (the watermark was short); the final replay is in order regardless. */
   outOfOrder: number;
   /** Watch failures that may have lost events (a 410 Gone on re-watch, ...). A report with errors proves nothing. */
   errors: string[];
@@ -66,6 +68,9 @@ interface ListResponse {
 export class InvariantSampler {
   readonly checker: InvariantChecker;
   private readonly buffer: ClusterEvent[] = [];
+  /** Everything received, in arrival order: the initial lists, then the watch events. */
+  private readonly received: ClusterEvent[] = [];
+  private readonly excuses: Excuse[] = [];
   private readonly aborts = new Set<AbortController>();
   private readonly errors: string[] = [];
   private readonly watermarkMs: number;
@@ -89,14 +94,16 @@ export class InvariantSampler {
   }
 
   private async begin(): Promise<void> {
-    const lists = await Promise.all(RESOURCES.map(async (r) => ({ r, list: await retryOn429(() => r.list(this.kc, this.opts.namespace)) })));
+    const lists = await Promise.all(RESOURCES.map(async (r) => ({ r, list: await listWithRetry(() => r.list(this.kc, this.opts.namespace)) })));
     const seed: ClusterEvent[] = [];
     for (const { r, list } of lists) {
       const rv = BigInt(list.metadata?.resourceVersion ?? '0');
       if (rv > this.seededUpTo) this.seededUpTo = rv;
       for (const object of list.items ?? []) seed.push({ kind: r.kind, type: 'ADDED', object, resourceVersion: BigInt(object.metadata?.resourceVersion ?? '0'), at: this.now() });
     }
-    for (const e of seed.sort(byRevision)) this.checker.seed(e);
+    seed.sort(byRevision);
+    this.received.push(...seed);
+    for (const e of seed) this.checker.seed(e);
     for (const { r, list } of lists) this.watch(r.kind, r.path(this.opts.namespace), list.metadata?.resourceVersion ?? '0');
     this.timer = setInterval(() => this.drain(this.now() - this.watermarkMs), 100);
   }
@@ -111,7 +118,9 @@ export class InvariantSampler {
         if (type === 'ERROR') this.errors.push(`${kind} watch error: ${JSON.stringify(object).slice(0, 300)}`);
         return;
       }
-      this.buffer.push({ kind, type: type as ClusterEvent['type'], object, resourceVersion: BigInt(rv), at: this.now() });
+      const e: ClusterEvent = { kind, type: type as ClusterEvent['type'], object, resourceVersion: BigInt(rv), at: this.now() };
+      this.buffer.push(e);
+      this.received.push(e);
     };
     const onDone = (err: unknown) => {
       if (this.stopped) return;
@@ -140,17 +149,38 @@ export class InvariantSampler {
   }
 
   /**
-   * Says the world (not the operator) took pods from `services` at `from` (ms since epoch, default now):
-   * a shortfall of theirs starting within `graceMs` after it is excused if it also ends within it.
+   * Says the world (not the operator) took pods from `services` at `opts.from` (ms since epoch, default
+   * now): a shortfall of theirs that starts within `opts.startWithinMs` (default graceMs) after it and
+   * ends within `graceMs` after it is excused; one that lasts longer counts (outlastedGrace).
    */
-  excuse(services: string[], graceMs: number, reason: string, from = this.now()): void {
-    const x: Excuse = { services, graceMs, reason, from };
+  excuse(services: string[], graceMs: number, reason: string, opts: { from?: number; startWithinMs?: number } = {}): void {
+    const x: Excuse = { services, graceMs, reason, from: opts.from ?? this.now(), ...(opts.startWithinMs !== undefined ? { startWithinMs: opts.startWithinMs } : {}) };
     this.checker.excuse(x);
+    this.excuses.push(x);
+  }
+
+  /**
+   * Resolves once the invariant has held for `holdMs` in a row (as of the events applied, one watermark
+   * behind), or after `timeoutMs`; returns whether it held.
+   */
+  async waitUntilHolds(holdMs: number, timeoutMs: number): Promise<boolean> {
+    const deadline = this.now() + timeoutMs;
+    let since: number | undefined;
+    while (this.now() < deadline) {
+      if (!this.checker.holds()) since = undefined;
+      else if ((since ??= this.now()) + holdMs <= this.now()) return true;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    return false;
   }
 
   /** Violations judged so far (events younger than the watermark not yet applied). */
   violationsSoFar(): Violation[] {
     return this.checker.violations();
+  }
+
+  private replay(): InvariantChecker {
+    return replayInOrder(this.opts.rollout, this.received, this.seededUpTo, this.excuses);
   }
 
   /** Waits one watermark, applies what is left, stops the watches and returns the report. */
@@ -160,30 +190,54 @@ export class InvariantSampler {
     clearInterval(this.timer);
     for (const ac of this.aborts) ac.abort();
     this.drain(Number.POSITIVE_INFINITY);
-    const violations = this.checker.finish(this.now());
+    const final = this.replay();
+    const violations = final.finish(this.now());
     return {
       violations,
       counted: countedViolations(violations),
-      armedAt: this.checker.armedAt,
-      eventsApplied: this.checker.eventsApplied,
+      armedAt: final.armedAt,
+      eventsApplied: final.eventsApplied,
       outOfOrder: this.checker.outOfOrder,
       errors: [...this.errors],
     };
   }
 }
 
-function byRevision(a: ClusterEvent, b: ClusterEvent): number {
-  return a.resourceVersion < b.resourceVersion ? -1 : a.resourceVersion > b.resourceVersion ? 1 : 0;
-}
-
-/** A freshly started API server answers 429 ("storage is (re)initializing") for a moment: wait as it asks. */
-async function retryOn429<T>(call: () => Promise<T>, attempts = 30): Promise<T> {
-  for (let i = 1; ; i++) {
+/** A CRD's storage answers 429 "storage is (re)initializing" for a moment after it is installed; retry that for up to 30 s. */
+async function listWithRetry(list: () => Promise<ListResponse>): Promise<ListResponse> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
     try {
-      return await call();
+      return await list();
     } catch (err) {
-      if ((err as k8s.ApiException<unknown>).code !== 429 || i >= attempts) throw err;
-      await new Promise((resolve) => setTimeout(resolve, 1000));
+      const code = (err as k8s.ApiException<unknown>).code;
+      if ((code !== 429 && code !== 503) || Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 250));
     }
   }
+}
+
+/**
+ * Every event received, in resourceVersion order, through a fresh checker. An event's time is the
+ * earliest arrival among it and all later revisions (an event that arrived late happened no later than
+ * the first later one we saw), so times never run backwards.
+ */
+export function replayInOrder(rollout: string, received: ClusterEvent[], seededUpTo: bigint, excuses: Excuse[]): InvariantChecker {
+  const ordered = [...received].sort(byRevision);
+  let earliest = Number.POSITIVE_INFINITY;
+  for (let i = ordered.length - 1; i >= 0; i--) {
+    earliest = Math.min(earliest, ordered[i]!.at);
+    ordered[i] = { ...ordered[i]!, at: earliest };
+  }
+  const checker = new InvariantChecker(rollout);
+  for (const x of excuses) checker.excuse(x);
+  for (const e of ordered) {
+    if (e.resourceVersion <= seededUpTo) checker.seed(e);
+    else checker.apply(e);
+  }
+  return checker;
+}
+
+function byRevision(a: ClusterEvent, b: ClusterEvent): number {
+  return a.resourceVersion < b.resourceVersion ? -1 : a.resourceVersion > b.resourceVersion ? 1 : 0;
 }

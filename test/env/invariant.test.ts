@@ -118,6 +118,7 @@ describe('InvariantChecker', () => {
     expect(violations).toHaveLength(1);
     expect(violations[0]).toMatchObject({ service: 't2v-stable', percent: 100, ready: 1, needed: 4, start, end: s.now, durationMs: s.now - start, open: false });
     expect(violations[0]!.lastEvents.at(-1)).toMatch(/HTTPRoute edge-route shares=t2v-stable:100%/);
+    expect(violations[0]!.endEvent).toMatch(/MODIFIED Pod a-3 ready=true/);
     expect(countedViolations(violations)).toHaveLength(1);
     expect(formatViolation(violations[0]!)).toMatch(/t2v-stable carried 100 % with 1\/4 ready for 6000 ms .* COUNTS/);
   });
@@ -146,6 +147,7 @@ describe('InvariantChecker', () => {
     const [v] = checker.finish(s.now + 60_000);
     expect(v).toMatchObject({ service: 't2v-candidate', ready: 0, needed: 2, open: true, durationMs: 60_000 + 3000 });
     expect(v!.excusedBy).toBeUndefined();
+    expect(v!.endEvent).toBe('');
     expect(v!.outlastedGrace).toMatch(/candidate pods deleted: grace ended 500 ms after the violation started/);
     expect(countedViolations([v!])).toHaveLength(1);
   });
@@ -160,6 +162,22 @@ describe('InvariantChecker', () => {
     expect(violations).toHaveLength(1);
     expect(violations[0]).toMatchObject({ service: 't2v-candidate', excusedBy: 'candidate pods deleted', durationMs: 2000 });
     expect(countedViolations(violations)).toEqual([]);
+  });
+
+  it('excuses only a shortfall that starts within startWithinMs, however long the grace', () => {
+    const s = healthy().pod('b-0', 'b', true).pod('b-1', 'b', true).route({ 't2v-stable': 50, 't2v-candidate': 50 }).deletePod('a-3').deletePod('a-2');
+    const cordoned = s.now;
+    // 10 s later (well inside the 60 s grace, outside the 5 s start window) stable is sent 100 % on 2 of 4.
+    for (let i = 0; i < 9; i++) s.pod('b-0', 'b', true);
+    s.route({ 't2v-stable': 100, 't2v-candidate': 0 }).pod('a-2', 'a', true).pod('a-3', 'a', true);
+    const checker = run(s);
+    checker.excuse({ services: ['t2v-stable'], from: cordoned, graceMs: 60_000, startWithinMs: 5000, reason: 'nodes cordoned' });
+    const violations = checker.finish();
+    expect(violations).toHaveLength(1);
+    expect(violations[0]).toMatchObject({ service: 't2v-stable', ready: 2, needed: 4, start: cordoned + 10_000 });
+    expect(countedViolations(violations)).toHaveLength(1);
+    checker.excuse({ services: ['t2v-stable'], from: cordoned, graceMs: 60_000, reason: 'start window = grace' });
+    expect(countedViolations(checker.violations())).toEqual([]);
   });
 
   it('does not excuse the other Service, nor a shortfall that began before the world event', () => {

@@ -37,12 +37,17 @@ export interface Shortfall {
   needed: number;
 }
 
-/** Time (ms since epoch) from which a Service may fall short because the world took its pods. */
+/**
+ * The world (not the operator) took pods at `from` (ms since epoch): a shortfall of `services` that starts
+ * within `startWithinMs` after it and ends within `graceMs` after it is excused.
+ */
 export interface Excuse {
   /** Services whose shortfall is excused; empty means every Service. */
   services: string[];
   from: number;
   graceMs: number;
+  /** How long after `from` the shortfall may start to count as caused by it. Default graceMs. */
+  startWithinMs?: number;
   reason: string;
 }
 
@@ -62,6 +67,8 @@ export interface Violation {
   open: boolean;
   /** The events that led to it, oldest first (the one that opened it last). */
   lastEvents: string[];
+  /** The event that ended it ('' while open or when the sampler stopped first). */
+  endEvent: string;
   /** Set when a world event excuses it: the excuse's reason. */
   excusedBy?: string;
   /** Set when a world event started it but it lasted longer than the grace given. */
@@ -253,6 +260,11 @@ export class InvariantChecker {
     this.judge(e);
   }
 
+  /** True when armed and no weighted Service is short in the state applied so far. */
+  holds(): boolean {
+    return this.armedAt !== undefined && this.model.shortfalls().length === 0;
+  }
+
   /** Applies events without judging (the initial list of each resource, before the watches line up). */
   seed(e: ClusterEvent): void {
     this.model.apply(e);
@@ -272,6 +284,7 @@ export class InvariantChecker {
     const now = new Map(short.map((s) => [s.service, s]));
     for (const [service, v] of this.open) {
       if (now.has(service)) continue;
+      v.endEvent = this.history.at(-1) ?? '';
       this.close(v, e.at, String(e.resourceVersion), false);
       this.open.delete(service);
     }
@@ -286,7 +299,7 @@ export class InvariantChecker {
       this.open.set(s.service, {
         service: s.service, percent: s.percent, ready: s.ready, needed: s.needed,
         start: e.at, end: e.at, durationMs: 0, startResourceVersion: String(e.resourceVersion), endResourceVersion: '',
-        open: true, lastEvents: [...this.history],
+        open: true, lastEvents: [...this.history], endEvent: '',
       });
     }
   }
@@ -316,7 +329,7 @@ export class InvariantChecker {
     const out: Violation = { ...v };
     delete out.excusedBy;
     delete out.outlastedGrace;
-    const causes = this.excuses.filter((x) => (x.services.length === 0 || x.services.includes(v.service)) && x.from <= v.start && v.start <= x.from + x.graceMs);
+    const causes = this.excuses.filter((x) => (x.services.length === 0 || x.services.includes(v.service)) && x.from <= v.start && v.start <= x.from + (x.startWithinMs ?? x.graceMs));
     if (causes.length === 0) return out;
     const excusedUntil = Math.max(...causes.map((x) => x.from + x.graceMs));
     const reasons = causes.map((x) => x.reason).join('; ');
@@ -338,5 +351,6 @@ export function formatViolation(v: Violation): string {
     `${v.service} carried ${v.percent} % with ${v.ready}/${v.needed} ready for ${v.durationMs} ms${v.open ? ' (still open at stop)' : ''} ` +
       `[${new Date(v.start).toISOString()} → ${new Date(v.end).toISOString()}, rv ${v.startResourceVersion}→${v.endResourceVersion}] ${state}`,
     ...v.lastEvents.map((l) => `    ${l}`),
+    ...(v.endEvent ? [`    ended by: ${v.endEvent}`] : []),
   ].join('\n');
 }
