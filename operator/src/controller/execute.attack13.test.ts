@@ -110,3 +110,39 @@ describe('attack-13: a refused stable scale-up must not hold back a rollback dra
     expect(w.calls).toContain('setWeights 100/0');
   });
 });
+
+describe('attack-13: a ControllerRevision whose modelrollout.dev/name label was removed by hand', () => {
+  it('the stable Deployment is deleted: its template is still on the server (owned by us) but the label-selected cache does not see it, so the rebuild fails with RevisionTemplateLost', async () => {
+    const { revisionTemplateFor } = await import('./resources.js');
+    const v2 = rollout();
+    v2.spec.model.version = 'v2';
+    const server = new Map<string, k8s.V1ControllerRevision>();
+    // On the server, owned by this rollout, data intact; only the label is gone (data is immutable, labels are not).
+    server.set(`t2v-${STABLE}`, { metadata: { name: `t2v-${STABLE}`, namespace: NS, ownerReferences: OURS, labels: { 'modelrollout.dev/revision': STABLE } }, revision: 1, data: revisionTemplateFor(v2, STABLE) });
+    const calls: string[] = [];
+    const apps = {
+      readNamespacedControllerRevision: ({ name }: { name: string }) => Promise.resolve().then(() => {
+        calls.push(`get ControllerRevision ${name}`);
+        const cr = server.get(name);
+        if (!cr) throw new k8s.ApiException(404, 'NotFound', '{}', {});
+        return cr;
+      }),
+      createNamespacedControllerRevision: ({ body }: { body: k8s.V1ControllerRevision }) => Promise.resolve().then(() => {
+        calls.push(`create ControllerRevision ${body.metadata!.name}`);
+        throw new k8s.ApiException(409, 'Conflict', JSON.stringify({ message: 'already exists' }), {});
+      }),
+      createNamespacedDeployment: ({ body }: { body: k8s.V1Deployment }) => Promise.resolve().then(() => {
+        calls.push(`create Deployment ${body.metadata!.name}`);
+        return { ...body, metadata: { ...body.metadata, uid: 'new', resourceVersion: '2' } };
+      }),
+    };
+    const deps: ExecuteDeps = {
+      apps: apps as unknown as k8s.AppsV1Api, core: {} as k8s.CoreV1Api, custom: {} as k8s.CustomObjectsApi,
+      cache: { deployments: new FreshCache(new Store()), services: new FreshCache(new Store()), controllerRevisions: new FreshCache(new Store()) } as unknown as ClusterCache,
+      events: { record: () => Promise.resolve() } as unknown as EventRecorder, onRequest: () => undefined, onEventError: () => undefined,
+    };
+    const outcome = await execute([{ kind: 'ensureDeployment', revision: STABLE, replicas: 4 }], rollout(), { specRevision: CANDIDATE, router: undefined, previous: undefined, now: NOW }, deps);
+    expect(outcome).toEqual({ kind: 'done' });
+    expect(calls).toContain(`create Deployment t2v-${STABLE}`);
+  });
+});
