@@ -103,3 +103,24 @@ describe('attack-13: controls given while paused or frozen are consumed and lost
     expect(fixed.status.phase).not.toBe('Aborted');
   });
 });
+
+describe('attack-13: progressDeadline while paused by analysis', () => {
+  it('paused by analysis at 50 %, a candidate pod is lost and not replaced: the deadline clock runs during the analysis pause and the rollout aborts', () => {
+    const s = spec({ progressDeadlineMs: 600_000 });
+    // Paused by analysis (metrics unavailable) at 50 %: traffic at weight, bake done.
+    let status: RolloutStatus = midRollout(3, 50, {
+      phase: 'Paused', currentStep: { index: 3, weight: 50, label: '4/5', trafficShiftedAt: new Date(T0 - 3_600_000).toISOString() },
+      conditions: [{ type: 'Paused', status: 'True', reason: 'AnalysisPaused', message: 'metrics unavailable', observedGeneration: 2, lastTransitionTime: new Date(T0 - 60_000).toISOString() }],
+    }, s);
+    let route = { found: true, stableWeight: 50, candidateWeight: 50, mirrorPercent: 0 };
+    // The candidate has 1 of its 2 pods ready (the other is Pending on a node that went away; no GPU free).
+    const deployments = { [STABLE]: dep(STABLE, 2), [CANDIDATE]: dep(CANDIDATE, 2, 1) };
+    for (let t = 0; t <= 11 * 60_000; t += 30_000) {
+      const d = decide(input({ now: new Date(T0 + t), spec: s, status, route, deployments, gpus: { freePerNode: [0] }, analysis: { result: 'pause', message: 'metrics unavailable' } }));
+      status = d.status;
+      const traffic = d.actions.find((a) => a.kind === 'setTraffic');
+      if (traffic?.kind === 'setTraffic') route = { found: true, stableWeight: traffic.stableWeight, candidateWeight: traffic.candidateWeight, mirrorPercent: traffic.mirrorPercent };
+    }
+    expect(status.phase, JSON.stringify(status.failure)).not.toBe('Aborted');
+  });
+});
