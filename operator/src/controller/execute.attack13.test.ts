@@ -146,3 +146,38 @@ describe('attack-13: a ControllerRevision whose modelrollout.dev/name label was 
     expect(calls).toContain(`create Deployment t2v-${STABLE}`);
   });
 });
+
+describe('attack-13: a revision Deployment whose modelrollout.dev/name label was removed by hand', () => {
+  it('the label-selected informer no longer sees it, so every pass creates (409), reads and patches replicas, and never puts the label back: observe() keeps reporting the revision as absent (0 ready)', async () => {
+    const server = new Map<string, k8s.V1Deployment>();
+    const labels = { 'modelrollout.dev/revision': STABLE, 'modelrollout.dev/model-name': 'wan', 'modelrollout.dev/model-version': 'v3' }; // name label removed
+    server.set(`t2v-${STABLE}`, { metadata: { name: `t2v-${STABLE}`, namespace: NS, ownerReferences: OURS, labels, uid: 'd1', resourceVersion: '5' }, spec: { replicas: 4, selector: {}, template: {} } });
+    const calls: string[] = [];
+    const apps = {
+      createNamespacedControllerRevision: ({ body }: { body: k8s.V1ControllerRevision }) => Promise.resolve({ ...body, metadata: { ...body.metadata, resourceVersion: '1' } }),
+      createNamespacedDeployment: ({ body }: { body: k8s.V1Deployment }) => Promise.resolve().then(() => {
+        calls.push('create');
+        if (server.has(body.metadata!.name!)) throw new k8s.ApiException(409, 'Conflict', JSON.stringify({ message: 'already exists' }), {});
+        return body;
+      }),
+      readNamespacedDeployment: ({ name }: { name: string }) => Promise.resolve().then(() => { calls.push('get'); return server.get(name)!; }),
+      patchNamespacedDeployment: ({ name, body }: { name: string; body: { metadata?: { labels?: Record<string, string> }; spec: { replicas: number } } }) => Promise.resolve().then(() => {
+        calls.push('patch');
+        const d = structuredClone(server.get(name)!);
+        d.spec!.replicas = body.spec.replicas;
+        d.metadata!.labels = { ...d.metadata!.labels, ...(body.metadata?.labels ?? {}) };
+        server.set(name, d);
+        return d;
+      }),
+    };
+    const deps = (): ExecuteDeps => ({
+      apps: apps as unknown as k8s.AppsV1Api, core: {} as k8s.CoreV1Api, custom: {} as k8s.CustomObjectsApi,
+      cache: { deployments: new FreshCache(new Store()), services: new FreshCache(new Store()), controllerRevisions: new FreshCache(new Store()) } as unknown as ClusterCache,
+      events: { record: () => Promise.resolve() } as unknown as EventRecorder, onRequest: () => undefined, onEventError: () => undefined,
+    });
+    // The stable is the spec's revision here (steady state): decide() asks for it every pass since it looks absent.
+    const ro = rollout();
+    await execute([{ kind: 'ensureDeployment', revision: STABLE, replicas: 4 }], ro, { specRevision: STABLE, router: undefined, previous: undefined, now: NOW }, deps());
+    expect(server.get(`t2v-${STABLE}`)!.metadata!.labels!['modelrollout.dev/name']).toBe('t2v');
+  });
+});
