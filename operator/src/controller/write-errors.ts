@@ -104,6 +104,18 @@ function describe(err: unknown, fallbackObject: string): Found | undefined {
     };
   }
   const status = statusOf(err);
-  if (status !== undefined && REFUSED.has(status)) return { reason: 'WriteRefused', object: fallbackObject, code: status, message: `the API server refused to change ${fallbackObject}: ${status}: ${(err as Error).message}` };
+  if (status !== undefined && REFUSED.has(status)) return { reason: 'WriteRefused', object: fallbackObject, code: status, message: `the API server refused to change ${fallbackObject}: ${status}: ${serverMessageOf(err)}` };
   return undefined;
+}
+
+/** The Status message the API server sent, not the client library's HTTP dump around it. */
+function serverMessageOf(err: unknown): string {
+  const body = (err as { body?: unknown }).body;
+  try {
+    const parsed = typeof body === 'string' ? JSON.parse(body) as { message?: unknown } : body as { message?: unknown } | undefined;
+    if (parsed && typeof parsed.message === 'string') return parsed.message;
+  } catch {
+    // Not JSON: fall back to the error's own message.
+  }
+  return (err as Error).message;
 }

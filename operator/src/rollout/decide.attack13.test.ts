@@ -125,19 +125,3 @@ describe('attack-13: progressDeadline while paused by analysis', () => {
   });
 });
 
-describe('attack-13: a foreign object at the candidate\'s Deployment name ("the rollout waits")', () => {
-  it('ObjectNotOwned on the candidate Deployment at step 1: the rollout should wait for a person, but the deadline aborts it after 10 min (a foreign Service at the same point waits forever)', () => {
-    const s = spec();
-    let status: RolloutStatus = midRollout(0, 1, {
-      currentStep: { index: 0, weight: 1, label: '1/5' },
-      blockedWrite: { reason: 'ObjectNotOwned', object: `Deployment t2v-${CANDIDATE}`, message: 'exists and is not owned by this ModelRollout (owner: none; written by kubectl)', revision: CANDIDATE, since: new Date(T0).toISOString(), lastAttempt: new Date(T0).toISOString(), attempts: 1 },
-    }, s);
-    const route = { found: true, stableWeight: 100, candidateWeight: 0, mirrorPercent: 0 };
-    for (let t = 0; t <= 11 * 60_000; t += 30_000) {
-      // observe() drops Deployments not owned by the rollout: the candidate looks absent.
-      const d = decide(input({ now: new Date(T0 + t), spec: s, status, route, deployments: { [STABLE]: dep(STABLE, 4) } }));
-      status = { ...d.status, blockedWrite: status.blockedWrite }; // every write of the candidate is refused as ObjectNotOwned
-    }
-    expect(status.phase, JSON.stringify(status.failure)).not.toBe('Aborted');
-  });
-});

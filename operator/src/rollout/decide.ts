@@ -56,6 +56,12 @@ function deleting(pass: Pass): Decision {
   const { input, status } = pass;
   const spec = input.spec ?? status.lastValidSpec;
   const idle = (input.route.candidateWeight ?? 0) === 0 && (input.route.mirrorPercent ?? 0) === 0;
+  const ours = input.services.stableSelects !== undefined && input.services.candidateSelects !== undefined;
+  if (!ours) {
+    // Neither Service is ours (a neighbour's, or never created): the route is not ours to touch.
+    pass.act({ kind: 'removeFinalizer' });
+    return pass.finish();
+  }
   if (!input.route.found || !spec || !status.stable || idle) {
     if (input.route.found && !routeIs(pass, 100, 0, 0) && input.route.stableWeight !== undefined) pass.act({ kind: 'setTraffic', stableWeight: 100, candidateWeight: 0, mirrorPercent: 0 });
     pass.act({ kind: 'removeFinalizer' });
@@ -177,6 +183,7 @@ function rollout(pass: Pass, spec: RolloutSpec, revision: string, frozen: boolea
   if (status.phase === 'RolledBack' || status.phase === 'Aborted') {
     // A candidate found failing while an abort still returns its traffic is drained at once.
     if (status.phase === 'Aborted' && input.breaker.tripped && (input.route.candidateWeight ?? 0) > 0) return fail(pass, spec, 'RolledBack', input.breaker.reason, input.breaker.message);
+    if (frozen) pass.defer('retry');
     if (!pass.fresh.retry || frozen) return returnToStable(pass, spec);
     startRollout(pass, spec, revision, 'Retried', `retrying the rollout of ${revision} from the first step`);
   }
@@ -202,6 +209,8 @@ function hold(pass: Pass, spec: RolloutSpec, frozen: boolean): void {
   if (services.candidateSelects && services.candidateSelects !== services.stableSelects) {
     moveTraffic(pass, spec, { target: route.candidateWeight ?? 0, mirror: route.mirrorPercent ?? 0, drain: false });
   }
+  // A promote given while held is kept for when the hold ends (a retry too, while the spec is invalid).
+  pass.defer('promote');
   if (frozen) {
     pass.condition({ type: 'Progressing', status: 'Unknown', reason: 'InvalidSpec', message: 'the spec is invalid: the rollout holds at its current weight (abort and pause still work) until it is fixed' });
     return;
@@ -340,6 +349,8 @@ function stepPhase(pass: Pass, spec: RolloutSpec): void {
 function syncStepWithSpec(pass: Pass, spec: RolloutSpec): void {
   const { status } = pass;
   const step = status.currentStep!;
+  // A gate passed at another step (state from an older operator, or an edit) does not open this one.
+  if (status.gatePassedForStep !== undefined && status.gatePassedForStep !== step.index) delete status.gatePassedForStep;
   const next = rederiveStep(step, spec.steps, pass.input.route.candidateWeight ?? 0);
   if (next.index === step.index && next.weight === step.weight && next.label === step.label) return;
   if (status.gatePassedForStep === step.index) {
@@ -353,6 +364,8 @@ function syncStepWithSpec(pass: Pass, spec: RolloutSpec): void {
 function enterStep(pass: Pass, spec: RolloutSpec, index: number): void {
   const step: StepStatus = { index, weight: spec.steps[index]!, label: `${index + 1}/${spec.steps.length}` };
   pass.status.currentStep = step;
+  // A gate passed belongs to the step it was passed at; a new step starts with its own gate closed.
+  delete pass.status.gatePassedForStep;
 }
 
 function bakeDone(pass: Pass, since: string, durationMs: number, what: string): boolean {
@@ -422,9 +435,10 @@ interface TrafficGoal {
 function moveTraffic(pass: Pass, spec: RolloutSpec, goal: TrafficGoal): boolean {
   const { input, status } = pass;
   const route = input.route;
-  if (!route.found) return false;
   const stableSide = input.services.stableSelects;
   const candidateSide = input.services.candidateSelects;
+  // Without both Services of our own the route's backends are not ours to weigh (a neighbour's, or none yet).
+  if (!route.found || !stableSide || !candidateSide) return false;
   const current = route.candidateWeight ?? 0;
   let choice: WeightChoice = candidateSide && candidateSide !== stableSide
     ? chooseCandidateWeight({ current, target: goal.target, candidateReady: readyOf(pass, candidateSide), stableReady: stableSide ? readyOf(pass, stableSide) : 0, fullReplicas: spec.replicas, drainCandidate: goal.drain })
@@ -583,6 +597,12 @@ function candidateReady(pass: Pass, spec: RolloutSpec, needed: number): boolean 
  */
 function waiting(pass: Pass, spec: RolloutSpec, reason: string, message: string): false {
   const { status } = pass;
+  if (stillPausedByAnalysis(pass)) {
+    // Paused by analysis: the clock stands still like for any other pause.
+    pauseWaitClock(pass);
+    pass.wakeIn(WAIT_POLL_MS);
+    return false;
+  }
   status.waitingSince ??= pass.now;
   const waitedMs = (status.waitedMs ?? 0) + pass.input.now.getTime() - Date.parse(status.waitingSince);
   if (waitedMs >= spec.progressDeadlineMs) {

@@ -30,6 +30,17 @@ export class Pass {
     }
   }
 
+  /** Leaves a fresh control unhandled, so a later pass (once a hold ends) acts on it. */
+  defer(name: ControlName): void {
+    if (!this.fresh[name]) return;
+    this.fresh[name] = false;
+    const previous = this.input.status.controls?.[name];
+    const controls = { ...this.status.controls };
+    if (previous === undefined) delete controls[name];
+    else controls[name] = previous;
+    this.status.controls = controls;
+  }
+
   get now(): string {
     return this.input.now.toISOString();
   }
@@ -77,8 +88,9 @@ export class Pass {
 
 /**
  * The order that makes every prefix of a pass's writes safe (the operator may die after any of them):
- * scale up → re-point Services (only idle ones are re-pointed) → shift traffic (only onto ready
- * replicas) → scale down and delete → release the finalizer. Of several plans for one Deployment the
+ * shift traffic back toward stable (onto replicas already ready) → scale up → re-point Services (only
+ * idle ones are re-pointed) → shift traffic up (only onto ready replicas) → scale down and delete →
+ * release the finalizer. Of several plans for one Deployment the
  * last wins. Events go last: they inform, they protect nothing.
  */
 export function safeOrder(actions: readonly Action[], input: DecideInput): Action[] {
@@ -94,7 +106,9 @@ export function safeOrder(actions: readonly Action[], input: DecideInput): Actio
       case 'ensureDeployment': return 0;
       case 'scaleDeployment': return a.replicas > (input.deployments[a.revision]?.desiredReplicas ?? 0) ? 0 : 3;
       case 'ensureServices': return 1;
-      case 'setTraffic': return 2;
+      // A shift toward stable was chosen from stable's *observed* ready pods: it depends on no other write of
+      // this pass, so it goes first — an abort or a drain must not wait behind a refused scale-up.
+      case 'setTraffic': return a.candidateWeight < (input.route.candidateWeight ?? 0) || a.mirrorPercent < (input.route.mirrorPercent ?? 0) ? -1 : 2;
       case 'deleteDeployment': return 3;
       case 'removeFinalizer': return 4;
       case 'event': return 5;

@@ -67,6 +67,8 @@ export function parseSpec(stored: StoredSpec): ParsedSpec {
   if (!stored.model?.name) errors.push('spec.model.name: required');
   if (!stored.model?.version) errors.push('spec.model.version: required');
   if (!stored.service?.name) errors.push('spec.service.name: required');
+  // "<name>-candidate" must fit a Service name (63); the CRD says so too, but older objects may predate that rule.
+  else if (stored.service.name.length > 53) errors.push(`spec.service.name: "${stored.service.name}" is ${stored.service.name.length} characters; at most 53, so that "${stored.service.name.slice(0, 10)}…-candidate" fits a Service name (63)`);
 
   if (errors.length > 0) return { spec: undefined, errors, revision: '' };
   return {
