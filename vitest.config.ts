@@ -9,6 +9,8 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['operator/src/**/*.test.ts', 'inference-image/src/**/*.test.ts', 'test/env/**/*.test.ts'],
+          // The state-machine fuzzers and crash replays run thousands of passes: seconds on a busy 2-core machine.
+          testTimeout: 60_000,
         },
       },
       {

@@ -106,7 +106,7 @@ export function parseAnalysis(stored: StoredAnalysis | undefined, errors: string
     return rule;
   });
   // The overload guardrail comes with the error rate: shedding load must not read as healthy.
-  if (metrics.some((m) => m.name === 'error-rate' && m.counts) && !stored.metrics.some((m) => m.template === 'overload-rate') && !names.has('overload-rate')) {
+  if (stored.metrics.some((m) => m.template === 'error-rate') && !stored.metrics.some((m) => m.template === 'overload-rate') && !names.has('overload-rate')) {
     metrics.push(metricRule({ template: 'overload-rate' }, stored.metrics.length, [], (field, text, fallback) => duration(field, text, fallback)));
   }
   const confidence = stored.confidence ?? DEFAULT_CONFIDENCE;
@@ -178,7 +178,8 @@ function breakerRule(m: StoredMetric, bounds: Bounds, duration: DurationOf): Bre
   if (m.breaker?.threshold !== undefined) {
     return { threshold: m.breaker.threshold, forMs, ...(m.breaker.severe !== undefined ? { severe: m.breaker.severe } : {}), ...(m.breaker.below ? { below: true } : {}) };
   }
-  if (m.template === 'error-rate') return { threshold: bounds.max ?? 0.01, forMs, severe: m.breaker?.severe ?? 0.1 };
+  // The default severe bound is never below the user's own bound (a 20 % bound would otherwise trip at 15 %).
+  if (m.template === 'error-rate') return { threshold: bounds.max ?? 0.01, forMs, severe: m.breaker?.severe ?? Math.max(0.1, 2 * (bounds.max ?? 0)) };
   if (m.template === 'latency-p99' && bounds.max !== undefined) return { threshold: bounds.max * 1.5, forMs, ...(m.breaker?.severe !== undefined ? { severe: m.breaker.severe } : {}) };
   return undefined;
 }

@@ -242,9 +242,15 @@ async function measure(provider: MetricsProvider, rule: MetricRule, vars: QueryV
   const [events, trials] = await Promise.all([provider.query(renderQuery(rule.counts.events, vars), now), provider.query(renderQuery(rule.counts.trials, vars), now)]);
   if (trials.kind !== 'value') return trials;
   if (events.kind === 'error') return events;
-  if (!Number.isFinite(trials.value)) return { kind: 'noData', message: `the request count is ${trials.value}`, raw: String(trials.value) };
-  const failed = events.kind === 'value' && Number.isFinite(events.value) ? events.value : 0;
-  return { kind: 'counts', events: failed, trials: trials.value };
+  if (!Number.isFinite(trials.value) || trials.value < 0) return { kind: 'noData', message: `the request count is ${trials.value}`, raw: String(trials.value) };
+  // No failed-request series is 0 failures; a failure count that is not a finite number from 0 to the
+  // request count (NaN, ±Inf, a negative delta) is no data — it never passes, and never breaks the reconcile.
+  if (events.kind === 'noData' && events.raw === undefined) return { kind: 'counts', events: 0, trials: trials.value };
+  if (events.kind !== 'value' || !Number.isFinite(events.value) || events.value < 0) {
+    const raw = events.kind === 'value' ? String(events.value) : events.kind === 'noData' ? events.raw ?? 'no series' : 'error';
+    return { kind: 'noData', message: `the failure count is ${raw}`, raw };
+  }
+  return { kind: 'counts', events: Math.min(events.value, trials.value), trials: trials.value };
 }
 
 function noDataCheck(query: string, m: Measurement | undefined): NoDataCheck | undefined {

@@ -7,7 +7,7 @@ import { decide } from '../rollout/decide.js';
 import { setCondition } from '../rollout/conditions.js';
 import type { BlockedWrite, Decision, RolloutStatus } from '../rollout/types.js';
 import type { AnalysisDefaults } from '../analysis/spec.js';
-import type { AnalysisRunner } from './analysis-runner.js';
+import type { AnalysisOutcome, AnalysisRunner } from './analysis-runner.js';
 import type { OperatorMetrics } from '../telemetry/metrics.js';
 import { routerFor, type TrafficRoutingSpec } from '../traffic/index.js';
 import type { HttpRoute } from '../traffic/gateway-api.js';
@@ -72,7 +72,13 @@ export class Reconciler {
     // An invalid spec mid-rollout still runs the breaker on the last valid spec (decide() holds the weights).
     const spec = input.spec ?? input.status.lastValidSpec;
     const bakeMs = input.status.currentStep ? spec?.stepDurationMs : spec?.shadow?.durationMs;
-    const analysis = spec && !input.deleting ? await this.deps.analysis.run(ro, bakeMs ?? 0, now) : undefined;
+    // Analysis never blocks the rest: if it throws, this pass holds (pending) and abort, pause and promote still act.
+    const analysis = spec && !input.deleting
+      ? await this.deps.analysis.run(ro, bakeMs ?? 0, now).catch((err: unknown): AnalysisOutcome => {
+        log.warn({ rollout: key, err: String(err) }, 'analysis failed; holding this pass');
+        return { analysis: { result: 'pending', message: `analysis failed: ${String(err)}` }, breaker: { tripped: false } };
+      })
+      : undefined;
     if (analysis) {
       input.analysis = analysis.analysis;
       input.breaker = analysis.breaker;

@@ -484,7 +484,7 @@ describe('attack: randomized flows', () => {
       const summary = [...byKind.entries()].map(([k, fs]) => `${k}: ${fs.length} (seeds ${[...new Set(fs.map((f) => f.seed))].slice(0, 8).join(', ')})\n  first: seed ${fs[0]!.seed} pass ${fs[0]!.pass}: ${fs[0]!.detail}\n  trace: ${fs[0]!.trace.join(' | ')}`);
       if (process.env.FUZZ_PRINT) console.log(summary.join('\n'));
       expect(summary).toEqual([]);
-    });
+    }, 120_000);
   }
 });
 
