@@ -5,7 +5,7 @@ import * as k8s from '@kubernetes/client-node';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, inject, it } from 'vitest';
 import { startOperator } from './operator-process.js';
-import { MRO, RolloutFixture, type RolloutObject } from './rollout-fixtures.js';
+import { MRO, ROUTE, RolloutFixture, type RolloutObject } from './rollout-fixtures.js';
 import { apiErrorCode, apiErrorMessage, kubeConfig, testNamespace, waitUntil } from './support.js';
 
 const kc = kubeConfig();
@@ -79,6 +79,28 @@ describe('names', () => {
 });
 
 describe('ownership', () => {
+  it('a route rule that sends traffic to someone else\'s backend is named in a condition and an event, left as it is, and taken over once it points at our stable Service', async () => {
+    const ns = await testNamespace(kc, 'mro-foreignrule');
+    const fx = new RolloutFixture(kc, ns);
+    await fx.createRoute();
+    const ruleTo = async (backend: string) => {
+      const route = (await fx.custom.getNamespacedCustomObject({ ...ROUTE, namespace: ns, name: 'edge-route' })) as { metadata: k8s.V1ObjectMeta; spec: { rules: { backendRefs: { name: string; port: number }[] }[] } };
+      route.spec.rules[1] = { backendRefs: [{ name: backend, port: 80 }] };
+      await fx.custom.replaceNamespacedCustomObject({ ...ROUTE, namespace: ns, name: 'edge-route', body: route });
+    };
+    await ruleTo('legacy-t2v');
+    await startOperator(kubeconfigPath, ns);
+    await fx.create(fx.spec());
+    const held = await fx.waitFor('RouteRuleNotOwned', (r) => fx.condition(r, 'Ready')?.reason === 'RouteRuleNotOwned');
+    expect(fx.condition(held, 'Ready')?.message).toMatch(/rule 1 sends traffic to Service legacy-t2v/);
+    await waitUntil('a RouteRuleNotOwned event', async () => ((await warnings(fx, 'RouteRuleNotOwned')).length > 0 ? true : undefined));
+    await sleep(3_000);
+    expect(((await fx.routeRule()).backendRefs ?? []).map((b) => b.name)).toEqual(['legacy-t2v']);
+    await ruleTo('t2v-stable');
+    await fx.waitFor('stable Ready once the rule is ours', (r) => fx.condition(r, 'Ready')?.status === 'True');
+    expect(await fx.weights()).toEqual([100, 0]);
+  });
+
   it('a Service the user already has is named in a condition and an event, left as it is, and the rollout waits', async () => {
     const ns = await testNamespace(kc, 'mro-foreign-svc');
     const fx = new RolloutFixture(kc, ns);

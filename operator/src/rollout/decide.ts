@@ -679,8 +679,11 @@ function routeIs(pass: Pass, stableWeight: number, candidateWeight: number, mirr
 
 function routeMissing(pass: Pass): void {
   const message = pass.input.route.error ?? 'the traffic route was not found';
-  pass.condition({ type: 'Progressing', status: 'False', reason: 'RouteNotFound', message });
-  pass.condition({ type: 'Ready', status: 'False', reason: 'RouteNotFound', message });
+  const reason = pass.input.route.reason ?? 'RouteNotFound';
+  const before = pass.status.conditions?.find((c) => c.type === 'Ready');
+  if (reason === 'RouteRuleNotOwned' && before?.reason !== reason) pass.event('Warning', reason, `${message}; the rollout waits and changes nothing of it`);
+  pass.condition({ type: 'Progressing', status: 'False', reason, message });
+  pass.condition({ type: 'Ready', status: 'False', reason, message });
   pass.wakeIn(ROUTE_MISSING_POLL_MS);
 }
 

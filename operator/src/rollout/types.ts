@@ -181,6 +181,8 @@ export interface RouteObservation {
   candidateWeight?: number;
   mirrorPercent?: number;
   error?: string;
+  /** Why the route cannot be used, when found is false: RouteNotFound (default) or RouteRuleNotOwned (someone else's backends). */
+  reason?: 'RouteNotFound' | 'RouteRuleNotOwned';
 }
 
 export interface ServiceObservation {

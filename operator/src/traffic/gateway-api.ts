@@ -102,6 +102,14 @@ export function observeRule(route: HttpRoute, ruleIndex: number, target: Traffic
   const rule = route.spec.rules?.[ruleIndex];
   if (!rule) return { found: false, error: `HTTPRoute ${route.metadata.name} has no rule at index ${ruleIndex}` };
   const refs = rule.backendRefs ?? [];
+  // A rule that sends traffic anywhere but our two Services is someone else's: we do not take it over.
+  const foreign = refs.filter((r) => !isServiceRef(r, target.stableService, target.namespace) && !isServiceRef(r, target.candidateService, target.namespace));
+  if (foreign.length > 0) {
+    return {
+      found: false, reason: 'RouteRuleNotOwned',
+      error: `HTTPRoute ${route.metadata.name} rule ${ruleIndex} sends traffic to ${foreign.map((r) => `${r.kind ?? 'Service'} ${r.namespace ? `${r.namespace}/` : ''}${r.name}`).join(', ')}, not to this rollout's Services; point the rule at ${target.stableService} to hand it over`,
+    };
+  }
   const stable = refs.find((r) => isServiceRef(r, target.stableService, target.namespace));
   const candidate = refs.find((r) => isServiceRef(r, target.candidateService, target.namespace));
   const mirror = (rule.filters ?? []).find((f) => f.type === 'RequestMirror' && f.requestMirror && isServiceRef(f.requestMirror.backendRef, target.candidateService, target.namespace));

@@ -99,6 +99,14 @@ export function observeHttpRoute(vs: VirtualService, routeName: string | undefin
   if (index < 0) return { found: false, error: `VirtualService ${vs.metadata.name} has no http route ${routeName ? `named "${routeName}"` : ''}`.trim() };
   const route = http[index]!;
   const dests = route.route ?? [];
+  // A route that sends traffic anywhere but our two Services is someone else's: we do not take it over.
+  const foreign = dests.filter((d) => !isHost(d.destination.host, target.stableService, target.namespace) && !isHost(d.destination.host, target.candidateService, target.namespace));
+  if (foreign.length > 0) {
+    return {
+      found: false, reason: 'RouteRuleNotOwned',
+      error: `VirtualService ${vs.metadata.name} http route ${routeName ?? index} sends traffic to ${foreign.map((d) => d.destination.host).join(', ')}, not to this rollout's Services; point it at ${target.stableService} to hand it over`,
+    };
+  }
   const stable = dests.find((d) => isHost(d.destination.host, target.stableService, target.namespace));
   const candidate = dests.find((d) => isHost(d.destination.host, target.candidateService, target.namespace));
   const mirrorPercent = route.mirror && isHost(route.mirror.host, target.candidateService, target.namespace) ? (route.mirrorPercentage?.value ?? 100) : 0;
