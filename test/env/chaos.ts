@@ -404,6 +404,11 @@ class ChaosRun {
       case 'crash-loop': {
         if (!candidate) return this.note(`crash-loop skipped: no candidate (phase ${ro.status?.phase})`);
         this.excuse(candidateServiceName(SERVICE), 'candidate containers crash-looping');
+        // The documented drain policy: a crash-looping candidate trips the breaker and is drained at once, so stable
+        // may carry more than its ready pods until its scale-up is ready (starting within the grace).
+        if ((ro.status?.weights?.candidate ?? 0) > 0) {
+          this.sampler?.excuse([stableServiceName(SERVICE)], this.maxReadyDelayMs(ro.status?.stable?.modelVersion) + this.graceMs, 'drain policy: a failing candidate is drained before stable is ready', { startWithinMs: this.graceMs });
+        }
         const pods = await crashLoopPods(this.opts.kc, this.namespace, revisionSelector(ROLLOUT, candidate));
         this.note(`crash-loop ${pods.length} candidate pod(s) of ${candidate} (weights ${JSON.stringify(ro.status?.weights)})`);
         return;
