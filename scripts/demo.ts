@@ -91,7 +91,9 @@ function analysis(address: string) {
     // lets a step stay inconclusive while requests trickle in (production keeps the 1 % / 5 % defaults).
     interval: flags.interval, minRequests: 1, breakerInterval: '2s', breakerWindow: '2m', maxInconclusive: 1000,
     prometheus: { address, timeout: '3s' },
-    metrics: [{ template: 'error-rate', max: 0.5 }, { template: 'overload-rate', max: 0.5 }, { template: 'latency-p99', relative: { max: 3, failMax: 6 } }],
+    // The severe breaker stays at 10 % (the default would follow the loose step bound up to 100 %): a candidate
+    // failing 2 of 2 requests is rolled back at once.
+    metrics: [{ template: 'error-rate', max: 0.5, breaker: { severe: 0.1 } }, { template: 'overload-rate', max: 0.5 }, { template: 'latency-p99', relative: { max: 3, failMax: 6 } }],
   };
 }
 

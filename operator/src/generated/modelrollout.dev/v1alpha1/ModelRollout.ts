@@ -275,7 +275,7 @@ export interface IModelRollout {
           "failMax"?: number;
         };
         /**
-         * Trip (roll back at once) when the candidate is beyond threshold for `for`, or beyond severe at any check. Defaults: error-rate 1 % for 5m, severe 10 %; latency-p99 1.5 × max for 5m.
+         * Trip (roll back at once) when the candidate is beyond threshold for `for`, or beyond severe at any check. Defaults: error-rate 1 % for 5m, severe 10 % (twice the rule's max when that is higher); latency-p99 1.5 × max for 5m.
          */
         "breaker"?: {
           "threshold"?: number;
