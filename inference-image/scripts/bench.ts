@@ -1,6 +1,8 @@
-// npm run bench:inference [-- --requests 8 --jobs 8 --steps 30 --hidden 128 --size 256 --seconds 4 --keep]
+// npm run bench:inference [-- --requests 8 --jobs 8 --steps 30 --hidden 128 --size 256 --seconds 4 --provider cpu|cuda --skip-build --keep]
 //
-// Measures, on CPU, against the compiled runtime (node dist/main.js, as the image runs it):
+// --provider cuda runs the runtime and the raw replay on the CUDA execution provider (T2V_EXECUTION_PROVIDER=cuda:
+// the runtime refuses to start rather than fall back); --skip-build uses an inference-image/dist built beforehand.
+// Measures, on the chosen execution provider, against the compiled runtime (node dist/main.js, as the image runs it):
 //  1. cold start: process spawn → /readyz 200 (model load + warm-up generation included);
 //  2. runtime overhead: sync request wall time vs. the summed raw onnxruntime session.run() time of the
 //     same request, replayed in this process with the same graphs, shapes, steps and options;
@@ -25,6 +27,7 @@ const { values: args } = parseArgs({
     requests: { type: 'string', default: '8' }, jobs: { type: 'string', default: '8' }, steps: { type: 'string', default: '30' },
     hidden: { type: 'string', default: '128' }, size: { type: 'string', default: '256' }, seconds: { type: 'string', default: '4' },
     'cold-starts': { type: 'string', default: '3' }, keep: { type: 'boolean', default: false },
+    provider: { type: 'string', default: 'cpu' }, 'skip-build': { type: 'boolean', default: false },
   },
 });
 const N = Number(args.requests);
@@ -34,6 +37,8 @@ const SIZE = Number(args.size);
 const SECONDS = Number(args.seconds);
 const FPS = 8;
 const COLD = Number(args['cold-starts']);
+if (args.provider !== 'cpu' && args.provider !== 'cuda') throw new Error(`--provider ${args.provider}: must be cpu or cuda`);
+const PROVIDER: 'cpu' | 'cuda' = args.provider;
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 't2v-bench-'));
@@ -62,7 +67,7 @@ async function startServer(modelDir: string, env: Record<string, string> = {}): 
   const spawnedAt = performance.now();
   const child = spawn(process.execPath, [path.join(root, 'inference-image/dist/main.js')], {
     cwd: root,
-    env: { ...process.env, T2V_MODEL_DIR: modelDir, T2V_HOST: '127.0.0.1', T2V_PORT: '0', T2V_EXECUTION_PROVIDER: 'cpu', T2V_LOG_LEVEL: 'info', ...env },
+    env: { ...process.env, T2V_MODEL_DIR: modelDir, T2V_HOST: '127.0.0.1', T2V_PORT: '0', T2V_EXECUTION_PROVIDER: PROVIDER, T2V_LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   children.add(child);
@@ -117,7 +122,7 @@ async function timedRequest(url: string): Promise<Timed> {
  */
 async function rawReplay(modelDir: string): Promise<{ run: () => Promise<number>; release: () => Promise<void> }> {
   const m = readManifest(modelDir);
-  const opts = sessionOptions('cpu', { cudaDeviceId: 0, cpuThreads: 0 });
+  const opts = sessionOptions(PROVIDER, { cudaDeviceId: 0, cpuThreads: 0 });
   const load = (f: string): Promise<ort.InferenceSession> => ort.InferenceSession.create(path.join(modelDir, f), opts);
   const [te, dn, vae] = await Promise.all([load(m.graphs.textEncoder), load(m.graphs.denoiser), load(m.graphs.vaeDecoder)]);
   const teIo = resolveTextEncoderIo(te);
@@ -157,11 +162,11 @@ async function rawReplay(modelDir: string): Promise<{ run: () => Promise<number>
 
 async function main(): Promise<void> {
   const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
-  process.stdout.write(`ModelRollout inference bench — ${os.cpus().length} × ${cpu}, Node ${process.version}, onnxruntime-node ${ort.env.versions.common}, CPU execution provider\n`);
+  process.stdout.write(`ModelRollout inference bench — ${os.cpus().length} × ${cpu}, Node ${process.version}, onnxruntime-node ${ort.env.versions.common}, ${PROVIDER.toUpperCase()} execution provider\n`);
   // Figures from a shared machine are only as quiet as the machine: say how busy it was.
   process.stdout.write(`load average at start: ${os.loadavg().map((l) => l.toFixed(2)).join(', ')}\n`);
-  process.stdout.write('building the runtime (tsc) and a bench model...\n');
-  execFileSync(process.execPath, [path.join(root, 'node_modules/typescript/bin/tsc'), '-p', path.join(root, 'inference-image/tsconfig.json')], { stdio: 'inherit' });
+  process.stdout.write(`${args['skip-build'] ? '' : 'building the runtime (tsc) and '}building a bench model...\n`);
+  if (!args['skip-build']) execFileSync(process.execPath, [path.join(root, 'node_modules/typescript/bin/tsc'), '-p', path.join(root, 'inference-image/tsconfig.json')], { stdio: 'inherit' });
   const modelDir = path.join(work, 'model');
   buildTinyModel(modelDir, { version: 'bench', hiddenChannels: Number(args.hidden), width: SIZE, height: SIZE, frames: SECONDS * FPS, fps: FPS, steps: STEPS, maxWidth: Math.max(256, SIZE), maxHeight: Math.max(256, SIZE), maxFrames: Math.max(48, SECONDS * FPS) });
   const clip = `${SIZE}x${SIZE}, ${SECONDS} s @ ${FPS} fps (${SECONDS * FPS} frames), ${STEPS} steps, guidance on (batch 2), hidden ${args.hidden}`;
@@ -257,7 +262,7 @@ async function main(): Promise<void> {
     `runtime overhead over Σ session.run(), excl. ffmpeg ${pct(overhead)}   (target < 5 %: ${overhead < 0.05 ? 'met' : 'NOT met'})`,
     `runtime overhead over Σ session.run(), incl. ffmpeg ${pct(figures.overheadInclFfmpeg)}`,
     `ORT time in the runtime vs a bare in-process replay ${pct(figures.ortInRuntimeVsBareReplay)}  (replay median ${ms(figures.rawReplayOnnxSeconds)}, alternating with the requests)`,
-    `throughput (CPU, concurrency 1, ${JOBS} queued jobs)      ${figures.throughput.jobsPerMinute.toFixed(1)} clips/min, ${figures.throughput.videoSecondsPerSecond.toFixed(3)} video-s per wall-s`,
+    `throughput (${PROVIDER.toUpperCase()}, concurrency 1, ${JOBS} queued jobs)      ${figures.throughput.jobsPerMinute.toFixed(1)} clips/min, ${figures.throughput.videoSecondsPerSecond.toFixed(3)} video-s per wall-s`,
     '',
     `json ${JSON.stringify(figures)}`,
   ];
