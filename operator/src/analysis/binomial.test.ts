@@ -31,8 +31,11 @@ describe('Clopper–Pearson bounds on an error rate', () => {
     expect(requestsToPass(0.05, 0.95)).toBe(59);
   });
 
-  it('rounds extrapolated counts and clamps errors to requests (increase() extrapolates each counter on its own)', () => {
-    expect(proportionBounds(3.2, 2.9, 0.95)).toEqual(proportionBounds(3, 3, 0.95));
+  it('takes extrapolated counts down to whole requests and clamps errors to requests (increase() extrapolates each counter on its own)', () => {
+    // increase() only scales up: 2.9 requests read means at most 2 seen; 1.88 of 1.88 is 1 of 1, not 2 of 2.
+    expect(proportionBounds(3.2, 2.9, 0.95)).toEqual(proportionBounds(2, 2, 0.95));
+    expect(proportionBounds(1.879, 1.884, 0.95)).toEqual(proportionBounds(1, 1, 0.95));
+    expect(proportionBounds(2.9999999, 3, 0.95)).toEqual(proportionBounds(3, 3, 0.95));
     expect(proportionBounds(0, 0.3, 0.95)).toMatchObject({ lower: 0, upper: 1 });
     expect(Number.isNaN(proportionBounds(0, 0, 0.95).estimate)).toBe(true);
   });

@@ -24,17 +24,30 @@ export class ProportionInputError extends Error {
 }
 
 /**
+ * The whole number of requests behind a count read from Prometheus' increase(). increase() takes the delta
+ * between the first and last sample inside the window, a whole number of requests, and scales it up to the
+ * window's edges (Prometheus docs, "increase()": extrapolated, never scaled down; up to ~2× when a window holds
+ * two scrapes). So the evidence is a whole number at most the value read: the floor, not the nearest integer
+ * (one failed request read as 1.88 is 1, not 2). A tolerance of 1e-6
+ * absorbs float error in sums of exact counts (2.9999999 is 3). Large counts keep part of the inflation
+ * (125 read for 100 true); a breaker window of several scrapes keeps the factor near 1.
+ */
+export function wholeCount(read: number): number {
+  return Math.floor(read + 1e-6);
+}
+
+/**
  * Clopper–Pearson bounds for `events` out of `trials`; each bound is one-sided at `confidence` (0.5–1).
- * Counts from Prometheus' increase() are extrapolated floats: they are rounded to whole requests here.
+ * Counts from Prometheus' increase() are extrapolated floats: see wholeCount for how they become requests.
  * Throws ProportionInputError for negative or non-finite counts, events > trials, or a confidence outside (0.5, 1).
  */
 export function proportionBounds(events: number, trials: number, confidence: number): ProportionBounds {
   if (!(confidence > 0.5 && confidence < 1)) throw new ProportionInputError('confidence', confidence, 'between 0.5 and 1, exclusive');
   if (!Number.isFinite(trials) || trials < 0) throw new ProportionInputError('trials', trials, 'a finite count ≥ 0');
   if (!Number.isFinite(events) || events < 0) throw new ProportionInputError('events', events, 'a finite count ≥ 0');
-  const n = Math.round(trials);
+  const n = wholeCount(trials);
   // increase() on two counters is extrapolated separately, so errors may exceed requests by a fraction.
-  const x = Math.min(Math.round(events), n);
+  const x = Math.min(wholeCount(events), n);
   if (n === 0) return { estimate: NaN, lower: 0, upper: 1 };
   const alpha = 1 - confidence;
   return {

@@ -175,17 +175,20 @@ describe('analysis spec', () => {
     }
   });
 
-  it('judges the rate templates on counts, and adds the overload guardrail next to the error rate', () => {
+  it('judges the rate templates on counts, and adds the overload and rejection guardrails next to the error rate', () => {
     const errors: string[] = [];
     const cfg = parseAnalysis({ prometheus: { address: 'http://prom:9090' }, metrics: [{ template: 'error-rate' }] }, errors)!;
     expect(errors).toEqual([]);
-    expect(cfg.metrics.map((m) => [m.name, m.bounds.max, !!m.counts])).toEqual([['error-rate', 0.01, true], ['overload-rate', 0.05, true]]);
+    expect(cfg.metrics.map((m) => [m.name, m.bounds.max, !!m.counts])).toEqual([['error-rate', 0.01, true], ['overload-rate', 0.05, true], ['rejection-rate', undefined, true]]);
     expect(cfg.metrics[0]!.counts!.events).toContain('outcome=~"server_error|timeout"');
     expect(cfg.metrics[1]!.counts!.events).toContain('outcome="overloaded"');
+    // Client errors fail only relative to stable, and only when confidently over 3×; no breaker.
+    expect(cfg.metrics[2]).toMatchObject({ relative: { failMax: 3 }, counts: { events: expect.stringContaining('outcome="client_error"'), trials: expect.stringContaining('outcome=~"ok|client_error|server_error|timeout"') } });
+    expect(cfg.metrics[2]!.breaker).toBeUndefined();
     expect(cfg).toMatchObject({ confidence: 0.95, minStableRequests: 20, noData: { deadlineMs: 600_000, action: 'pause' } });
     // A custom query replaces the template's counts and is judged as a value.
     const custom = parseAnalysis({ prometheus: { address: 'http://prom:9090' }, metrics: [{ template: 'error-rate', query: 'my_ratio' }, { template: 'overload-rate' }] }, errors)!;
-    expect(custom.metrics.map((m) => [m.name, !!m.counts])).toEqual([['error-rate', false], ['overload-rate', true]]);
+    expect(custom.metrics.map((m) => [m.name, !!m.counts])).toEqual([['error-rate', false], ['overload-rate', true], ['rejection-rate', true]]);
   });
 
   it('names the field of every mistake in the count and no-data settings', () => {
@@ -196,7 +199,7 @@ describe('analysis spec', () => {
     }, errors);
     expect(errors).toEqual([
       'spec.analysis.metrics[0].counts.trials: required with counts (PromQL counting all judged requests in {{interval}})',
-      'spec.analysis.metrics[0]: set a query, counts or a template (error-rate, overload-rate, latency-p99)',
+      'spec.analysis.metrics[0]: set a query, counts or a template (error-rate, overload-rate, rejection-rate, latency-p99)',
       'spec.analysis.metrics[1].min: a counts metric is a rate judged against an upper bound; set max (and failMax), not min',
       'spec.analysis.confidence: 1 must be above 0.5 and below 1 (e.g. 0.95: one check in 20 may misjudge a rate at its bound)',
       'spec.analysis.onNoData: "Ignore" must be Pause or Rollback',
@@ -227,11 +230,13 @@ describe('decisions on counts', () => {
     expect(checkBreaker('error-rate', breaker, counts(2, 2), undefined, t(0))).toMatchObject({ tripped: true, message: expect.stringMatching(/^error-rate 2\/2 \(95 % bounds 0\.2236–1\) > severe bound 0\.1 at /) });
     expect(checkBreaker('error-rate', breaker, counts(3, 3), undefined, t(0)).tripped).toBe(true);
     expect(checkBreaker('error-rate', breaker, counts(1, 400), undefined, t(0))).toEqual({ tripped: false });
-    // The old ratio rule saw 2/2 and 0/2 alike below its minimum; 0/2 now neither trips nor clears a breach.
-    expect(checkBreaker('error-rate', breaker, counts(0, 2), t(0).toISOString(), t(10))).toEqual({ tripped: false, since: t(0).toISOString() });
+    // 0/2 is not confidently beyond the threshold: the breach ends (a breach is continuous only while confidently beyond).
+    expect(checkBreaker('error-rate', breaker, counts(0, 2), t(0).toISOString(), t(10))).toEqual({ tripped: false });
+    // No data neither trips nor clears it.
+    expect(checkBreaker('error-rate', breaker, counts(0, 0), t(0).toISOString(), t(10))).toEqual({ tripped: false, since: t(0).toISOString() });
   });
 
-  it('a sustained breach needs the lower bound above the threshold, and clears only when confidently below', () => {
+  it('a sustained breach needs the lower bound above the threshold at every check, and clears when not confidently above', () => {
     let out = checkBreaker('error-rate', breaker, counts(30, 1000), undefined, t(0));
     expect(out).toEqual({ tripped: false, since: t(0).toISOString() });
     out = checkBreaker('error-rate', breaker, counts(30, 1000), t(0).toISOString(), t(300));

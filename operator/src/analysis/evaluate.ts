@@ -1,6 +1,6 @@
 // Pure judgement of measurements: per-metric verdicts, the step verdict with its counters, and the
 // sustained-window breaker. No I/O; time comes in as an argument.
-import { judgeProportion, proportionBounds, requestsToPass } from './binomial.js';
+import { judgeProportion, proportionBounds, requestsToPass, wholeCount } from './binomial.js';
 import type { AnalysisStatus, Bounds, BreakerRule, Measurement, MetricResult, MetricRule, MetricVerdict } from './types.js';
 
 /** Never a pass for NaN or ±Inf: an infinity beyond a bound fails, anything else non-finite is inconclusive. */
@@ -46,16 +46,16 @@ export interface BaselineOptions {
 export function judgeMetric(rule: MetricRule, candidate: Measurement, stable?: Measurement, opts: BaselineOptions = {}): MetricResult {
   if (candidate.kind === 'error') return { name: rule.name, verdict: 'error', message: `${rule.name}: query failed: ${candidate.message}` };
   if (candidate.kind === 'noData') return { name: rule.name, verdict: 'noData', ...(candidate.raw ? { raw: candidate.raw } : {}), message: `${rule.name}: no data for the candidate (${candidate.message})` };
-  if (candidate.kind === 'counts' && Math.round(candidate.trials) === 0) return { name: rule.name, verdict: 'noData', samples: 0, message: `${rule.name}: no candidate requests in the window` };
+  if (candidate.kind === 'counts' && wholeCount(candidate.trials) === 0) return { name: rule.name, verdict: 'noData', samples: 0, message: `${rule.name}: no candidate requests in the window` };
   const results: MetricResult[] = [];
   const absolute = candidate.kind === 'counts' ? judgeCounts(rule, candidate, opts.confidence ?? DEFAULT_CONFIDENCE) : judgeAbsolute(rule, candidate.value);
   if (absolute) results.push(absolute);
   const value = valueOf(candidate);
   if (rule.relative && hasBounds(rule.relative)) {
-    const relative = judgeRelative(rule, rule.relative, value, stable, opts, results.length > 0);
+    const relative = judgeRelative(rule, rule.relative, candidate, stable, opts, results.length > 0);
     if (relative) results.push(relative);
   }
-  const facts = { ...finite(value), ...(candidate.kind === 'counts' ? { samples: Math.round(candidate.trials) } : {}) };
+  const facts = { ...finite(value), ...(candidate.kind === 'counts' ? { samples: wholeCount(candidate.trials) } : {}) };
   if (results.length === 0) return { name: rule.name, verdict: 'pass', ...facts, message: `${rule.name} ${fmt(value)}: no bounds apply` };
   const worst = results.reduce((w, r) => (SEVERITY[r.verdict] > SEVERITY[w.verdict] ? r : w));
   return { ...facts, ...worst };
@@ -64,7 +64,7 @@ export function judgeMetric(rule: MetricRule, candidate: Measurement, stable?: M
 export const DEFAULT_CONFIDENCE = 0.95;
 
 function valueOf(m: { kind: 'value'; value: number } | { kind: 'counts'; events: number; trials: number }): number {
-  return m.kind === 'value' ? m.value : Math.min(Math.round(m.events), Math.round(m.trials)) / Math.round(m.trials);
+  return m.kind === 'value' ? m.value : Math.min(wholeCount(m.events), wholeCount(m.trials)) / wholeCount(m.trials);
 }
 
 /** A finite value goes to `value`; NaN and ±Inf to `raw`, as Prometheus writes them. */
@@ -84,8 +84,8 @@ function judgeCounts(rule: MetricRule, m: { events: number; trials: number }, co
   if (max === undefined) return undefined;
   const b = proportionBounds(m.events, m.trials, confidence);
   const verdict = judgeProportion(b, max, rule.bounds.failMax ?? max);
-  const events = Math.min(Math.round(m.events), Math.round(m.trials));
-  const trials = Math.round(m.trials);
+  const events = Math.min(wholeCount(m.events), wholeCount(m.trials));
+  const trials = wholeCount(m.trials);
   const pct = `${fmt(confidence * 100)} %`;
   const why = verdict === 'fail'
     ? `lower ${pct} bound ${fmt(b.lower)} > ${fmt(rule.bounds.failMax ?? max)}`
@@ -97,23 +97,31 @@ function judgeCounts(rule: MetricRule, m: { events: number; trials: number }, co
   };
 }
 
-function judgeRelative(rule: MetricRule, bounds: Bounds, value: number, stable: Measurement | undefined, opts: BaselineOptions, hasAbsolute: boolean): MetricResult | undefined {
+function judgeRelative(rule: MetricRule, bounds: Bounds, candidate: { kind: 'value'; value: number } | { kind: 'counts'; events: number; trials: number }, stable: Measurement | undefined, opts: BaselineOptions, hasAbsolute: boolean): MetricResult | undefined {
   const name = rule.name;
+  const value = valueOf(candidate);
   // At 100 % the stable side serves nothing, so there is no baseline to compare with: absolute bounds only.
   if (opts.stableCarriesTraffic === false && (!stable || (stable.kind !== 'value' && stable.kind !== 'counts'))) {
     return hasAbsolute ? undefined : { name, verdict: 'pass', ...finite(value), message: `${name} ${fmt(value)}: no stable traffic to compare with at this step (relative bound not applicable)` };
   }
   if (!stable || stable.kind === 'noData') return { name, verdict: 'noData', ...finite(value), message: `${name}: no stable baseline to compare with` };
   if (stable.kind === 'error') return { name, verdict: 'error', ...finite(value), message: `${name}: baseline query failed: ${stable.message}` };
-  const samples = stable.kind === 'counts' ? Math.round(stable.trials) : opts.stableSamples;
+  const samples = stable.kind === 'counts' ? wholeCount(stable.trials) : opts.stableSamples;
   const minSamples = opts.minStableSamples ?? 0;
   if (samples !== undefined && samples < Math.max(1, minSamples)) {
     return { name, verdict: 'noData', ...finite(value), message: `${name}: the stable baseline rests on ${samples} requests, fewer than ${Math.max(1, minSamples)}` };
   }
   const base = valueOf(stable);
   if (!Number.isFinite(base)) return { name, verdict: 'inconclusive', ...finite(value), message: `${name}: the stable baseline is ${fmt(base)}, no ratio can be judged` };
+  if (base === 0 && value === 0) return { name, verdict: 'pass', value, baseline: 0, message: `${name}: candidate and stable are both 0` };
+  // Counts on both sides: confidence bounds on the ratio, which exist also when stable had no events.
+  if (candidate.kind === 'counts' && stable.kind === 'counts') {
+    const judged = judgeRateRatio(rule, bounds, candidate, stable, opts.confidence ?? DEFAULT_CONFIDENCE);
+    // Stable without events and the candidate not confidently beyond: the ratio says nothing; the absolute bound decides.
+    if (base === 0 && judged.verdict !== 'fail' && hasAbsolute) return undefined;
+    return judged;
+  }
   if (base === 0) {
-    if (value === 0) return { name, verdict: 'pass', value, baseline: 0, message: `${name}: candidate and stable are both 0` };
     // A ratio to 0 is infinite whatever the candidate does: say so rather than fail or pass on it.
     if (hasAbsolute) return undefined;
     return { name, verdict: 'inconclusive', ...finite(value), baseline: 0, message: `${name}: the stable baseline is 0, so candidate ${fmt(value)} ÷ stable has no meaning; add an absolute bound (max) to judge it` };
@@ -121,6 +129,49 @@ function judgeRelative(rule: MetricRule, bounds: Bounds, value: number, stable: 
   const ratio = value / base;
   const verdict = judgeValue(ratio, bounds);
   return { name, verdict, ...finite(value), baseline: base, message: describe(name, ratio, bounds, verdict, ` candidate/stable ratio (${fmt(value)}/${fmt(base)})`) };
+}
+
+/**
+ * One-sided bounds on the ratio of two event rates (candidate ÷ stable) from their counts: the exact
+ * conditional method for a ratio of Poisson rates (Clopper–Pearson on the candidate's share of all events,
+ * then R = π·n₂ ÷ (n₁·(1 − π)); e.g. Rothman & Greenland, Modern Epidemiology, ch. 14). Error rates are small,
+ * so the Poisson approximation of each binomial holds. Needs at least one event on each side.
+ */
+export function rateRatioBounds(candidate: { events: number; trials: number }, stable: { events: number; trials: number }, confidence: number): { lower: number; upper: number } {
+  const n1 = wholeCount(candidate.trials);
+  const n2 = wholeCount(stable.trials);
+  const x1 = Math.min(wholeCount(candidate.events), n1);
+  const x2 = Math.min(wholeCount(stable.events), n2);
+  const share = proportionBounds(x1, x1 + x2, confidence);
+  const ratio = (p: number): number => (p >= 1 ? Infinity : (p * n2) / (n1 * (1 - p)));
+  return { lower: ratio(share.lower), upper: ratio(share.upper) };
+}
+
+/**
+ * A relative bound on a counts rule: fails only when the rate ratio is confidently beyond the bound (so one
+ * failed request in 400 against 5 in 10 000 is not "5× stable"), passes when the observed ratio is within,
+ * and is inconclusive in between (more requests decide it). A confident pass is not asked for: at error rates
+ * of 0.1 % it would need tens of thousands of candidate requests; the absolute bound gives that guarantee.
+ */
+function judgeRateRatio(rule: MetricRule, bounds: Bounds, candidate: { events: number; trials: number }, stable: { events: number; trials: number }, confidence: number): MetricResult {
+  const value = valueOf({ kind: 'counts', ...candidate });
+  const base = valueOf({ kind: 'counts', ...stable });
+  const ratio = value / base;
+  const b = rateRatioBounds(candidate, stable, confidence);
+  const failMax = bounds.failMax ?? bounds.max;
+  const failMin = bounds.failMin ?? bounds.min;
+  const pct = `${fmt(confidence * 100)} %`;
+  let verdict: MetricVerdict;
+  let why: string;
+  if (failMax !== undefined && b.lower > failMax) [verdict, why] = ['fail', `lower ${pct} bound of the ratio ${fmt(b.lower)} > ${fmt(failMax)}`];
+  else if (failMin !== undefined && b.upper < failMin) [verdict, why] = ['fail', `upper ${pct} bound of the ratio ${fmt(b.upper)} < ${fmt(failMin)}`];
+  else if ((bounds.max !== undefined && ratio > bounds.max) || (bounds.min !== undefined && ratio < bounds.min)) [verdict, why] = ['inconclusive', `${pct} bounds ${fmt(b.lower)}–${fmt(b.upper)}: not confidently beyond`];
+  else [verdict, why] = ['pass', `${pct} bounds ${fmt(b.lower)}–${fmt(b.upper)}`];
+  const counts = `${Math.min(wholeCount(candidate.events), wholeCount(candidate.trials))}/${wholeCount(candidate.trials)} vs stable ${Math.min(wholeCount(stable.events), wholeCount(stable.trials))}/${wholeCount(stable.trials)}`;
+  return {
+    name: rule.name, verdict, ...finite(value), baseline: base, lower: b.lower, upper: b.upper,
+    message: `${describe(rule.name, ratio, bounds, verdict, ` candidate/stable ratio (${counts})`).replace(/: [a-z]+$/, '')}; ${why}: ${verdict}`,
+  };
 }
 
 function hasBounds(b: Bounds): boolean {
@@ -173,27 +224,33 @@ export function judgeStep(results: MetricResult[], state: AnalysisStatus, limits
 
 export type BreakerOutcome = { tripped: false; since?: string } | { tripped: true; message: string };
 
-/** Where a measurement stands against a breaker bound: confidently beyond it, confidently within, or unknown. */
-type Side = 'beyond' | 'within' | 'unknown';
+/**
+ * Where a measurement stands against a breaker bound: confidently beyond it, not confidently beyond it
+ * ("within", which for counts includes "undecided"), or missing (no data, NaN).
+ */
+type Side = 'beyond' | 'within' | 'missing';
 
 function sideOf(m: Measurement, bound: number, below: boolean, confidence: number): { side: Side; shown: string } {
   if (m.kind === 'value') {
-    if (Number.isNaN(m.value)) return { side: 'unknown', shown: 'NaN' };
+    if (Number.isNaN(m.value)) return { side: 'missing', shown: 'NaN' };
     return { side: (below ? m.value < bound : m.value > bound) ? 'beyond' : 'within', shown: fmt(m.value) };
   }
-  if (m.kind !== 'counts' || Math.round(m.trials) === 0) return { side: 'unknown', shown: 'no data' };
+  if (m.kind !== 'counts' || wholeCount(m.trials) === 0) return { side: 'missing', shown: 'no data' };
   const b = proportionBounds(m.events, m.trials, confidence);
-  const shown = `${Math.min(Math.round(m.events), Math.round(m.trials))}/${Math.round(m.trials)} (${fmt(confidence * 100)} % bounds ${fmt(b.lower)}–${fmt(b.upper)})`;
+  const shown = `${Math.min(wholeCount(m.events), wholeCount(m.trials))}/${wholeCount(m.trials)} (${fmt(confidence * 100)} % bounds ${fmt(b.lower)}–${fmt(b.upper)})`;
   // Beyond only when the whole confidence interval is: the false-alarm rate of one check is ≤ 1 − confidence.
-  if (below) return { side: b.upper < bound ? 'beyond' : b.lower >= bound ? 'within' : 'unknown', shown };
-  return { side: b.lower > bound ? 'beyond' : b.upper <= bound ? 'within' : 'unknown', shown };
+  return { side: (below ? b.upper < bound : b.lower > bound) ? 'beyond' : 'within', shown };
 }
 
 /**
  * One breaker check of one metric. A severe value trips at once; a value beyond the threshold starts
- * (or continues) a breach that trips once it has lasted `forMs`. Counts are beyond a bound only when
- * their lower confidence bound is (upper, for `below`), and clear a breach only when confidently within.
- * No data, NaN or an undecided count neither clears nor extends a breach: the window keeps its start.
+ * (or continues) a breach that trips once it has lasted `forMs`. Counts are beyond a bound only when their
+ * lower confidence bound is (upper, for `below`); a count that is not confidently beyond ends the breach, so
+ * a breach is "continuous" only while every check with data is confidently beyond — otherwise one false alarm
+ * (≤ 1 − confidence per check) would open a breach that few requests can never close (at 1 %, "confidently
+ * within" needs ~300 error-free requests per window). No data or NaN neither clears nor extends a breach.
+ * At low request rates the sustained breaker rarely trips; the step judgement over the whole step, and the
+ * severe bound, are what catch a bad candidate there.
  */
 export function checkBreaker(name: string, rule: BreakerRule, m: Measurement, since: string | undefined, now: Date, confidence = DEFAULT_CONFIDENCE): BreakerOutcome {
   const keep: BreakerOutcome = since ? { tripped: false, since } : { tripped: false };
@@ -203,7 +260,7 @@ export function checkBreaker(name: string, rule: BreakerRule, m: Measurement, si
     if (severe.side === 'beyond') return { tripped: true, message: `${name} ${severe.shown} ${op} severe bound ${fmt(rule.severe)} at ${now.toISOString()}` };
   }
   const { side, shown } = sideOf(m, rule.threshold, rule.below ?? false, confidence);
-  if (side === 'unknown') return keep;
+  if (side === 'missing') return keep;
   if (side === 'within') return { tripped: false };
   const start = since ?? now.toISOString();
   const lasted = now.getTime() - Date.parse(start);
@@ -235,11 +292,13 @@ export interface NoDataCheck {
 
 /**
  * Updates the no-data records of `state` from one evaluation (name → the query and why, when it returned
- * no data; undefined when it did) and says what no data means now: nothing, a message naming each query and
+ * no data; undefined when it did), drops the records of names not in `known` (metrics removed from the spec),
+ * and says what no data means now: nothing, a message naming each query and
  * its selector, or, past the deadline, the configured action. Pure: time comes in as `now`.
  */
-export function trackNoData(state: AnalysisStatus, checked: Record<string, NoDataCheck | undefined>, now: Date, policy: NoDataPolicy): StepVerdict | undefined {
+export function trackNoData(state: AnalysisStatus, checked: Record<string, NoDataCheck | undefined>, now: Date, policy: NoDataPolicy, known?: ReadonlySet<string>): StepVerdict | undefined {
   const records = { ...(state.noData ?? {}) };
+  if (known) for (const name of Object.keys(records)) if (!known.has(name)) delete records[name];
   for (const [name, check] of Object.entries(checked)) {
     if (check === undefined) {
       delete records[name];

@@ -14,6 +14,11 @@ describe('attack-14: analysis spec', () => {
     expect(o.tripped, o.tripped ? o.message : '').toBe(false);
   });
 
+  it('a query with an unknown {{variable}} (a typo) is refused when the spec is parsed', () => {
+    const errors: string[] = [];
+    parseAnalysis({ prometheus: { address: 'http://127.0.0.1:9' }, metrics: [{ name: 'q', query: 'sum(x{rev="{{revison}}"})', max: 1 }] }, errors);
+    expect(errors.join('; ')).toMatch(/revison/);
+  });
   it('the overload guardrail comes with error-rate also when the error-rate rule is given its own name', () => {
     const errors: string[] = [];
     const config = parseAnalysis({ prometheus: { address: 'http://127.0.0.1:9' }, metrics: [{ name: 'errors', template: 'error-rate' }] }, errors)!;

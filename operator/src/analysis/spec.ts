@@ -63,11 +63,14 @@ const JUDGED = 'outcome=~"ok|server_error|timeout"';
 const OFFERED = 'outcome=~"ok|server_error|timeout|overloaded"';
 const increase = (matchers: string) => `sum(increase(t2v_requests_total{${BY_REVISION},${matchers}}[{{interval}}]))`;
 
-export type BuiltinTemplate = 'error-rate' | 'overload-rate' | 'latency-p99';
+export type BuiltinTemplate = 'error-rate' | 'overload-rate' | 'rejection-rate' | 'latency-p99';
+/** Requests the server decided on (not shed, cancelled or refused while draining): the trials of rejection-rate. */
+const DECIDED = 'outcome=~"ok|client_error|server_error|timeout"';
 
 export const BUILTIN_QUERIES = {
   'error-rate': `(${increase('outcome=~"server_error|timeout"')} or vector(0)) / ${increase(JUDGED)}`,
   'overload-rate': `(${increase('outcome="overloaded"')} or vector(0)) / ${increase(OFFERED)}`,
+  'rejection-rate': `(${increase('outcome="client_error"')} or vector(0)) / ${increase(DECIDED)}`,
   'latency-p99': `histogram_quantile(0.99, sum by (le) (rate(t2v_request_duration_seconds_bucket{${BY_REVISION}}[{{interval}}])))`,
   requests: `sum(increase(t2v_requests_total{${BY_REVISION}}[{{interval}}]))`,
 } as const;
@@ -76,9 +79,16 @@ export const BUILTIN_QUERIES = {
 export const BUILTIN_COUNTS: Partial<Record<BuiltinTemplate, { events: string; trials: string }>> = {
   'error-rate': { events: increase('outcome=~"server_error|timeout"'), trials: increase(JUDGED) },
   'overload-rate': { events: increase('outcome="overloaded"'), trials: increase(OFFERED) },
+  'rejection-rate': { events: increase('outcome="client_error"'), trials: increase(DECIDED) },
 };
 
-const TEMPLATES: readonly BuiltinTemplate[] = ['error-rate', 'overload-rate', 'latency-p99'];
+const TEMPLATES: readonly BuiltinTemplate[] = ['error-rate', 'overload-rate', 'rejection-rate', 'latency-p99'];
+/**
+ * rejection-rate's default: fail only when the candidate's share of client errors (4xx) is confidently over 3×
+ * stable's. Client errors are the callers' (bad prompts), so they never fail on their own; a candidate that
+ * rejects what stable serves (a changed schema or limit) has none of the failures error-rate counts.
+ */
+const DEFAULT_RELATIVE: Partial<Record<BuiltinTemplate, Bounds>> = { 'rejection-rate': { failMax: 3 } };
 /** Default bounds of the rate templates: at most 1 % errors; a candidate shedding over 5 % of its load is not healthy. */
 const DEFAULT_MAX: Partial<Record<BuiltinTemplate, number>> = { 'error-rate': 0.01, 'overload-rate': 0.05 };
 
@@ -105,9 +115,13 @@ export function parseAnalysis(stored: StoredAnalysis | undefined, errors: string
     names.add(rule.name);
     return rule;
   });
-  // The overload guardrail comes with the error rate: shedding load must not read as healthy.
-  if (stored.metrics.some((m) => m.template === 'error-rate') && !stored.metrics.some((m) => m.template === 'overload-rate') && !names.has('overload-rate')) {
-    metrics.push(metricRule({ template: 'overload-rate' }, stored.metrics.length, [], (field, text, fallback) => duration(field, text, fallback)));
+  // The guardrails come with the error rate: shedding load, or rejecting what stable serves, must not read as healthy.
+  if (stored.metrics.some((m) => m.template === 'error-rate')) {
+    for (const guardrail of ['overload-rate', 'rejection-rate'] as const) {
+      if (stored.metrics.some((m) => m.template === guardrail) || names.has(guardrail)) continue;
+      metrics.push(metricRule({ template: guardrail }, metrics.length, [], (field, text, fallback) => duration(field, text, fallback)));
+      names.add(guardrail);
+    }
   }
   const confidence = stored.confidence ?? DEFAULT_CONFIDENCE;
   if (!(confidence > 0.5 && confidence < 1)) errors.push(`spec.analysis.confidence: ${confidence} must be above 0.5 and below 1 (e.g. 0.95: one check in 20 may misjudge a rate at its bound)`);
@@ -157,11 +171,16 @@ function metricRule(m: StoredMetric, i: number, errors: string[], duration: Dura
   const defaultMax = template ? DEFAULT_MAX[template] : undefined;
   if (defaultMax !== undefined && !hasAny(bounds) && !m.relative) bounds.max = defaultMax;
   if (counts && (bounds.min !== undefined || bounds.failMin !== undefined)) errors.push(`${field}.min: a counts metric is a rate judged against an upper bound; set max (and failMax), not min`);
-  const relative = m.relative ? pick(m.relative) : undefined;
+  const defaultRelative = template && !hasAny(bounds) ? DEFAULT_RELATIVE[template] : undefined;
+  const relative = m.relative ? pick(m.relative) : defaultRelative ? { ...defaultRelative } : undefined;
   if (!hasAny(bounds) && !(relative && hasAny(relative))) errors.push(`${field}: set max, min or relative bounds (nothing to judge ${name} by)`);
   for (const [k, b] of [['', bounds], ['relative.', relative ?? {}]] as const) {
     if (b.max !== undefined && b.failMax !== undefined && b.failMax < b.max) errors.push(`${field}.${k}failMax: ${b.failMax} is below max ${b.max}`);
     if (b.min !== undefined && b.failMin !== undefined && b.failMin > b.min) errors.push(`${field}.${k}failMin: ${b.failMin} is above min ${b.min}`);
+  }
+  for (const [where, text] of [['query', m.query], ['counts.events', m.counts?.events], ['counts.trials', m.counts?.trials]] as const) {
+    const unknown = text ? unknownVariables(text) : [];
+    if (unknown.length > 0) errors.push(`${field}.${where}: unknown variable ${unknown.map((v) => `{{${v}}}`).join(', ')} (known: ${QUERY_VARIABLES.map((v) => `{{${v}}}`).join(', ')})`);
   }
   const rule: MetricRule = { name, query: query ?? '', bounds };
   if (counts) rule.counts = counts;
@@ -221,6 +240,15 @@ export interface QueryVars {
 }
 
 /** Fills {{...}} variables; the interval becomes a PromQL duration in whole seconds. */
+/** The {{variables}} a query may use; renderQuery fills each one. */
+export const QUERY_VARIABLES = ['namespace', 'name', 'service', 'model', 'version', 'revision', 'stableRevision', 'candidateRevision', 'role', 'interval'] as const;
+
+/** The {{names}} in `text` that renderQuery would leave unfilled (a typo would otherwise reach Prometheus as a literal). */
+export function unknownVariables(text: string): string[] {
+  const known: readonly string[] = QUERY_VARIABLES;
+  return [...new Set([...text.matchAll(/\{\{\s*(\w+)\s*\}\}/g)].map((x) => x[1]!).filter((v) => !known.includes(v)))];
+}
+
 export function renderQuery(template: string, vars: QueryVars): string {
   const values: Record<string, string> = {
     namespace: vars.namespace, name: vars.name, service: vars.service, model: vars.model, version: vars.version, revision: vars.revision,

@@ -3,6 +3,7 @@
 // Queries go to the metrics provider; judgement is the pure code in analysis/; what must survive a
 // restart (breach start times, counters, latest measurements) goes to status.analysis.
 import * as k8s from '@kubernetes/client-node';
+import { wholeCount } from '../analysis/binomial.js';
 import { checkBreaker, judgeMetric, judgeStep, trackNoData, type NoDataCheck, type StepVerdict } from '../analysis/evaluate.js';
 import { parseAnalysis, renderQuery, type AnalysisConfig, type AnalysisDefaults, type QueryVars, type StoredAnalysis } from '../analysis/spec.js';
 import type { AnalysisStatus, Measurement, MetricResult, MetricRule } from '../analysis/types.js';
@@ -104,14 +105,17 @@ export class AnalysisRunner {
     state.lastBreakerCheck = now.toISOString();
     const window = config.breakerWindowMs;
     // Counts carry their own sample size; plain values need the minimum request count to mean anything.
-    let enough: boolean | undefined;
+    let valueWindow: number | null | undefined;
     const breaches = { ...(state.breaches ?? {}) };
     for (const rule of rules) {
+      let m: Measurement;
       if (!rule.counts) {
-        enough ??= await this.enoughData(config, provider, vars('candidate', window), now);
-        if (!enough) continue;
+        valueWindow ??= await this.valueBreakerWindow(config, provider, vars, window, stepElapsedMs, now);
+        if (valueWindow === null) continue;
+        m = await measure(provider, rule, vars('candidate', valueWindow), now);
+      } else {
+        m = await this.breakerMeasure(config, provider, rule, vars, window, stepElapsedMs, now);
       }
-      const m = await this.breakerMeasure(config, provider, rule, vars, window, stepElapsedMs, now);
       const outcome = checkBreaker(rule.name, rule.breaker!, m, breaches[rule.name], now, config.confidence);
       const verdict = outcome.tripped ? 'fail' : m.kind === 'noData' ? 'noData' : m.kind === 'error' ? 'error' : 'pass';
       this.record(state, 'breaker', { name: rule.name, verdict, ...factsOf(m), message: outcome.tripped ? outcome.message : describeMeasurement(rule.name, m) }, now);
@@ -127,13 +131,27 @@ export class AnalysisRunner {
   }
 
   /**
+   * The window a plain-value breaker rule (a latency quantile) is measured over: breakerWindow when it holds
+   * minRequests candidate requests; else the whole step so far, when that does (at 6 requests a minute a
+   * 1-minute window never holds 20, and a p99 10× its bound must still trip); else null (not enough data).
+   * A failed count gives breakerWindow: the metric query then reports the error itself.
+   */
+  private async valueBreakerWindow(config: AnalysisConfig, provider: MetricsProvider, vars: VarsOf, window: number, stepElapsedMs: number, now: Date): Promise<number | null> {
+    const count = await this.count(config, provider, vars('candidate', window), now);
+    if (count === 'error' || count >= config.minRequests) return window;
+    if (stepElapsedMs <= window) return null;
+    const wide = await this.count(config, provider, vars('candidate', stepElapsedMs), now);
+    return wide === 'error' || wide >= config.minRequests ? stepElapsedMs : null;
+  }
+
+  /**
    * The breaker's measurement over breakerWindow. A counts rule with fewer than minRequests requests in that
    * window looks back over the whole step instead: at one request a minute a 1-minute window never holds two,
    * and the step's requests are still evidence about this candidate (high rates keep the short window).
    */
   private async breakerMeasure(config: AnalysisConfig, provider: MetricsProvider, rule: MetricRule, vars: VarsOf, window: number, stepElapsedMs: number, now: Date): Promise<Measurement> {
     const m = await measure(provider, rule, vars('candidate', window), now);
-    if (!rule.counts || stepElapsedMs <= window || (m.kind === 'counts' && Math.round(m.trials) >= config.minRequests)) return m;
+    if (!rule.counts || stepElapsedMs <= window || (m.kind === 'counts' && wholeCount(m.trials) >= config.minRequests)) return m;
     if (m.kind === 'error') return m;
     const wide = await measure(provider, rule, vars('candidate', stepElapsedMs), now);
     return wide.kind === 'counts' && (m.kind !== 'counts' || wide.trials > m.trials) ? wide : m;
@@ -166,48 +184,53 @@ export class AnalysisRunner {
   private async judge(config: AnalysisConfig, provider: MetricsProvider, vars: VarsOf, state: AnalysisStatus, stableCarriesTraffic: boolean, window: number, now: Date): Promise<StepVerdict> {
     const requestQuery = renderQuery(config.requestQuery, vars('candidate', window));
     const requests = config.minRequests > 0 ? await provider.query(requestQuery, now) : undefined;
-    const checked: Record<string, NoDataCheck | undefined> = { requests: noDataCheck(requestQuery, requests) };
     // A failed count is not "not enough data": let the metric queries report the error.
-    const enough = !requests || requests.kind === 'error' || (requests.kind === 'value' && requests.value >= config.minRequests);
+    const enough = !requests || requests.kind === 'error' || (requests.kind === 'value' && wholeCount(requests.value) >= config.minRequests);
+    // Too few requests is no data too: a candidate that gets a trickle (a broken route) meets the deadline
+    // instead of holding its step forever.
+    const tooFew = !enough && requests?.kind === 'value' && wholeCount(requests.value) > 0
+      ? { query: requestQuery, why: `${wholeCount(requests.value)} requests, fewer than minRequests (${config.minRequests})` } : undefined;
+    const checked: Record<string, NoDataCheck | undefined> = { requests: noDataCheck(requestQuery, requests) ?? tooFew };
     const results: MetricResult[] = [];
     for (const rule of config.metrics) {
       if (!enough && !rule.counts) continue;
       const candidateVars = vars('candidate', window);
       const candidate = await measure(provider, rule, candidateVars, now);
       const stable = rule.relative && stableCarriesTraffic ? await measure(provider, rule, vars('stable', window), now) : undefined;
-      const stableSamples = stable && !rule.counts ? await this.count(config, provider, vars('stable', window), now) : undefined;
-      const result = judgeMetric(rule, candidate, stable, { stableCarriesTraffic, stableSamples, minStableSamples: config.minStableRequests, confidence: config.confidence });
-      if (requests?.kind === 'value' && result.samples === undefined) result.samples = Math.round(requests.value);
+      const stableCount = stable && !rule.counts ? await this.count(config, provider, vars('stable', window), now) : undefined;
+      // Without stable's request count, minStableRequests cannot be checked: the baseline is an error, not a pass.
+      const baseline: Measurement | undefined = stableCount === 'error' ? { kind: 'error', message: 'the stable request count could not be read, so minStableRequests cannot be checked' } : stable;
+      const stableSamples = stableCount === 'error' ? undefined : stableCount;
+      const result = judgeMetric(rule, candidate, baseline, { stableCarriesTraffic, stableSamples, minStableSamples: config.minStableRequests, confidence: config.confidence });
+      if (requests?.kind === 'value' && result.samples === undefined) result.samples = wholeCount(requests.value);
       results.push(result);
       this.record(state, 'step', result, now);
-      const candidateMissing = candidate.kind === 'noData' || (candidate.kind === 'counts' && Math.round(candidate.trials) === 0);
+      const candidateMissing = candidate.kind === 'noData' || (candidate.kind === 'counts' && wholeCount(candidate.trials) === 0);
       checked[rule.name] = candidateMissing
         ? noDataCheck(renderQuery(rule.counts?.trials ?? rule.query, candidateVars), candidate)
         // The candidate has data but the relative bound's baseline does not (no series, NaN, too few requests).
         : result.verdict === 'noData' ? { query: renderQuery(rule.counts?.trials ?? rule.query, vars('stable', window)), why: `no stable baseline (${result.message})` } : undefined;
     }
-    const noData = trackNoData(state, checked, now, config.noData);
+    // Records of metrics no longer in the spec go: their deadline must not pause the rollout.
+    const noData = trackNoData(state, checked, now, config.noData, new Set(['requests', ...config.metrics.map((m) => m.name)]));
     const failed = results.find((r) => r.verdict === 'fail');
     if (failed) return { result: 'fail', reason: failed.name, message: failed.message };
+    // A check with no failed query breaks a run of errors, also while the step waits for requests.
+    if (requests?.kind !== 'error' && !results.some((r) => r.verdict === 'error')) state.consecutiveErrors = 0;
     if (noData && noData.result !== 'pending') return noData;
     if (!enough) {
-      const have = requests?.kind === 'value' ? `${Math.round(requests.value)}` : 'no';
+      const have = requests?.kind === 'value' ? `${wholeCount(requests.value)}` : 'no';
       return { result: 'pending', message: noData?.message ?? `${have} candidate requests in the last ${Math.round(window / 1000)} s, fewer than ${config.minRequests}` };
     }
     const verdict = judgeStep(results, state, config.limits);
     return verdict.result === 'pending' && noData ? { result: 'pending', message: noData.message } : verdict;
   }
 
-  private async count(config: AnalysisConfig, provider: MetricsProvider, vars: QueryVars, now: Date): Promise<number | undefined> {
+  /** Requests in the window (whole), or 'error' when the count cannot be read (failed query, NaN, ±Inf). */
+  private async count(config: AnalysisConfig, provider: MetricsProvider, vars: QueryVars, now: Date): Promise<number | 'error'> {
     const m = await provider.query(renderQuery(config.requestQuery, vars), now);
-    return m.kind === 'value' && Number.isFinite(m.value) ? Math.round(m.value) : m.kind === 'noData' ? 0 : undefined;
-  }
-
-  private async enoughData(config: AnalysisConfig, provider: MetricsProvider, vars: QueryVars, now: Date): Promise<boolean> {
-    if (config.minRequests <= 0) return true;
-    const m = await provider.query(renderQuery(config.requestQuery, vars), now);
-    // A failed count is not "not enough data": let the metric queries report the error.
-    return m.kind === 'error' || (m.kind === 'value' && m.value >= config.minRequests);
+    if (m.kind === 'value' && Number.isFinite(m.value) && m.value >= 0) return wholeCount(m.value);
+    return m.kind === 'noData' && m.raw === undefined ? 0 : 'error';
   }
 
   private record(state: AnalysisStatus, kind: 'step' | 'breaker', result: MetricResult, now: Date): void {
@@ -256,15 +279,15 @@ async function measure(provider: MetricsProvider, rule: MetricRule, vars: QueryV
 function noDataCheck(query: string, m: Measurement | undefined): NoDataCheck | undefined {
   if (!m) return undefined;
   if (m.kind === 'noData') return { query, why: m.raw ? `returned ${m.raw}` : 'no series' };
-  if ((m.kind === 'value' && m.value === 0) || (m.kind === 'counts' && Math.round(m.trials) === 0)) return { query, why: 'no requests' };
+  if ((m.kind === 'value' && m.value === 0) || (m.kind === 'counts' && wholeCount(m.trials) === 0)) return { query, why: 'no requests' };
   return undefined;
 }
 
 function factsOf(m: Measurement): Partial<MetricResult> {
   if (m.kind === 'value') return Number.isFinite(m.value) ? { value: m.value } : { raw: Number.isNaN(m.value) ? 'NaN' : m.value > 0 ? '+Inf' : '-Inf' };
   if (m.kind === 'counts') {
-    const trials = Math.round(m.trials);
-    const events = Math.min(Math.round(m.events), trials);
+    const trials = wholeCount(m.trials);
+    const events = Math.min(wholeCount(m.events), trials);
     return trials > 0 ? { value: events / trials, events, samples: trials } : { samples: 0 };
   }
   return m.kind === 'noData' && m.raw ? { raw: m.raw } : {};
@@ -272,7 +295,7 @@ function factsOf(m: Measurement): Partial<MetricResult> {
 
 function describeMeasurement(name: string, m: Measurement): string {
   if (m.kind === 'value') return `${name} ${+m.value.toPrecision(4)}`;
-  if (m.kind === 'counts') return `${name} ${Math.round(m.events)}/${Math.round(m.trials)} requests`;
+  if (m.kind === 'counts') return `${name} ${wholeCount(m.events)}/${wholeCount(m.trials)} requests`;
   return `${name}: ${m.message}`;
 }
 
