@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createGpuMemoryReader, parseNvidiaSmi } from './gpu-memory.js';
-import { createMetrics, OUTCOMES, outcomeOf, REQUEST_DURATION_BUCKETS } from './metrics.js';
+import { createMetrics, OUTCOME_STATUSES, OUTCOMES, outcomeOf, REQUEST_DURATION_BUCKETS } from './metrics.js';
 
 /** Value of the sample `name` carrying all of `labels` (label order does not matter), or undefined. */
 function sample(text: string, name: string, labels: Record<string, string>): number | undefined {
@@ -97,5 +97,21 @@ describe('nvidia-smi reader', () => {
     expect(calls).toBe(2);
     const missing = createGpuMemoryReader(0, { exec: async () => Promise.reject(new Error('ENOENT')) });
     expect(await missing()).toBeUndefined();
+  });
+});
+
+describe('zero series for every outcome and status an error can produce', () => {
+  it('lists the (outcome, status) of every error class in errors.ts', async () => {
+    const errors = await import('../errors.js');
+    const seen: string[] = [];
+    for (const [name, value] of Object.entries(errors)) {
+      if (typeof value !== 'function' || value === errors.T2vError || !(value.prototype instanceof errors.T2vError)) continue;
+      // Constructors only format messages: empty arguments are enough to read code and httpStatus.
+      const e = new (value as unknown as new (...args: unknown[]) => InstanceType<typeof errors.T2vError>)([], []);
+      const outcome = outcomeOf(e);
+      seen.push(name);
+      expect(OUTCOME_STATUSES[outcome], `${name} (${e.code}, HTTP ${e.httpStatus}) → ${outcome}`).toContain(e.httpStatus);
+    }
+    expect(seen.length).toBeGreaterThanOrEqual(15);
   });
 });

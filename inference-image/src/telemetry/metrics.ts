@@ -10,10 +10,13 @@ import type { GpuMemory } from './gpu-memory.js';
 export type Route = 'generate' | 'videos';
 
 /**
- * 50 ms to ~12 min, each bucket 1.25× the one below: histogram_quantile interpolates within a bucket, so a
- * p99 that moves 1.5× crosses at least one bucket boundary anywhere in the range a T2V model runs in.
+ * 50 ms to ~11.5 min, each bucket 1.08× the one below (126 series per route with +Inf). histogram_quantile
+ * interpolates linearly inside the bucket holding the rank, so with the tight latencies of a T2V model (a few %
+ * spread) an estimate snaps towards a bucket edge and a ratio of two p99s is off by up to about one bucket
+ * factor. At 1.25× a true 1.3× slowdown read as up to 1.56× (failing a relative max of 1.5); at 1.08× a
+ * 1.3× never reads above 1.5× and a 1.6× never at or below it (buckets.attack.test.ts sweeps 5 s to 200 s).
  */
-export const REQUEST_DURATION_BUCKETS = exponentialBuckets(0.05, 1.25, 44).map((b) => +b.toPrecision(4));
+export const REQUEST_DURATION_BUCKETS = exponentialBuckets(0.05, 1.08, 125).map((b) => +b.toPrecision(4));
 
 /**
  * How a request ended, for judgement: the error-rate template counts server_error and timeout out of
@@ -23,8 +26,15 @@ export const REQUEST_DURATION_BUCKETS = exponentialBuckets(0.05, 1.25, 44).map((
 export const OUTCOMES = ['ok', 'client_error', 'overloaded', 'server_error', 'timeout', 'cancelled', 'draining'] as const;
 export type Outcome = (typeof OUTCOMES)[number];
 
-/** The HTTP status each outcome's zero sample is written with (a series per outcome exists from the start). */
-const TYPICAL_STATUS: Record<Outcome, number> = { ok: 200, client_error: 400, overloaded: 429, server_error: 500, timeout: 504, cancelled: 499, draining: 503 };
+/**
+ * Every HTTP status each outcome is written with (errors.ts: each error class's httpStatus, by outcomeOf).
+ * Each (outcome, status) series is written at 0 at start: increase() reads a series that first appears at 1
+ * as no increase, so a first 503 NotReady on a series born at 1 would be invisible to the judged queries.
+ * errors.test covers that every error class's pair is listed.
+ */
+export const OUTCOME_STATUSES: Record<Outcome, readonly number[]> = {
+  ok: [200], client_error: [400, 404, 409, 413, 415], overloaded: [429, 503], server_error: [500], timeout: [504], cancelled: [499], draining: [503],
+};
 
 /** Outcome of an error by its stable code; undefined error = ok. */
 export function outcomeOf(error: Pick<T2vError, 'code' | 'httpStatus'> | undefined): Outcome {
@@ -84,7 +94,7 @@ export function createMetrics(model: { name: string; version: string }, sources:
   });
   const routes: Route[] = ['generate', 'videos'];
   // Zero samples for every outcome: rate() and increase() then read 0 before the first request, not nothing.
-  for (const route of routes) for (const outcome of OUTCOMES) requests.inc({ route, outcome, status: String(TYPICAL_STATUS[outcome]) }, 0);
+  for (const route of routes) for (const outcome of OUTCOMES) for (const status of OUTCOME_STATUSES[outcome]) requests.inc({ route, outcome, status: String(status) }, 0);
   const requestDuration = new Histogram({
     name: 't2v_request_duration_seconds', help: 'Accepted generation requests, arrival to finished MP4 (queue wait included).',
     labelNames: ['route'] as const, buckets: REQUEST_DURATION_BUCKETS, registers,
