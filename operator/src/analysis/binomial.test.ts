@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { rateRatioBounds } from './evaluate.js';
 import { judgeProportion, proportionBounds, ProportionInputError, requestsToPass } from './binomial.js';
 
 /** P(X = k) for X ~ Binomial(n, p), summed exactly in log space. */
@@ -60,5 +61,28 @@ describe('Clopper–Pearson bounds on an error rate', () => {
     } catch (err) {
       expect(err).toMatchObject({ code: 'ERR_PROPORTION_INPUT', field: 'events' });
     }
+  });
+});
+
+describe('bounds on a ratio of two error rates (relative bounds on counts)', () => {
+  it('keeps its promise: at a true ratio equal to the bound, the lower bound exceeds it at most 1 − confidence of the time', () => {
+    // Exact under the Poisson model the method assumes: given x events in all, the candidate's share is
+    // Binomial(x, π₀) with π₀ = n₁·R / (n₁·R + n₂) at the true ratio R.
+    for (const [n1, n2, bound] of [[400, 10_000, 2], [50, 50, 1.5], [1000, 200, 3]] as const) {
+      const pi0 = (n1 * bound) / (n1 * bound + n2);
+      for (let x = 1; x <= 80; x++) {
+        let falseAlarm = 0;
+        for (let x1 = 0; x1 <= x; x1++) {
+          const b = rateRatioBounds({ events: x1, trials: n1 }, { events: x - x1, trials: n2 }, 0.95);
+          if (b.lower > bound) falseAlarm += binomialPmf(x1, x, pi0);
+        }
+        expect(falseAlarm, `n1=${n1} n2=${n2} x=${x}`).toBeLessThanOrEqual(0.05 + 1e-9);
+      }
+    }
+  });
+
+  it('is confident when the candidate is far worse, also when stable had no errors', () => {
+    expect(rateRatioBounds({ events: 60, trials: 60 }, { events: 0, trials: 600 }, 0.95).lower).toBeGreaterThan(100);
+    expect(rateRatioBounds({ events: 1, trials: 400 }, { events: 5, trials: 10_000 }, 0.95).lower).toBeLessThan(2);
   });
 });
