@@ -136,7 +136,7 @@ function traefikArgs(port: number, adminPort: number, id: string): string[] {
     `--providers.kubernetesGateway.labelSelector=${PROXY_LABEL}=${id}`,
     // The default 2 s merge window makes every route write take 2 s to reach the data plane.
     '--providers.providersThrottleDuration=100ms',
-    '--log.level=INFO',
+    '--log.level=INFO', '--log.noColor=true',
   ];
 }
 

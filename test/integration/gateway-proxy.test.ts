@@ -21,6 +21,7 @@ import { kubeConfig, testNamespace, waitUntil } from './support.js';
 
 const kc = kubeConfig();
 const custom = kc.makeApiClient(k8s.CustomObjectsApi);
+const STEPS = [1, 5, 20, 50, 100];
 const HTTPROUTES = { group: 'gateway.networking.k8s.io', version: 'v1', plural: 'httproutes' } as const;
 
 /**
@@ -50,10 +51,14 @@ interface Rule {
   backendRefs: { name: string; port: number; weight?: number; filters?: unknown[] }[];
 }
 
+const hostOf = (ns: string) => `${ns}.gateway.test`;
+const as = (ns: string, headers: Record<string, string> = {}) => ({ ...headers, host: hostOf(ns) });
+
 async function applyRoute(ns: string, name: string, rules: Rule[]): Promise<void> {
   const body = {
     apiVersion: 'gateway.networking.k8s.io/v1', kind: 'HTTPRoute', metadata: { name, namespace: ns },
-    spec: { parentRefs: [{ name: proxy.gateway.name, namespace: proxy.gateway.namespace }], rules },
+    // Every test's route has its own hostname: routes of earlier tests (their namespaces still terminating) stay attached.
+    spec: { parentRefs: [{ name: proxy.gateway.name, namespace: proxy.gateway.namespace }], hostnames: [hostOf(ns)], rules },
   };
   try {
     const current = (await custom.getNamespacedCustomObject({ ...HTTPROUTES, namespace: ns, name })) as { metadata: { resourceVersion: string } };
@@ -90,17 +95,17 @@ describe('Gateway API proxy (Traefik)', () => {
     const { stable, candidate } = await stableAndCandidate(ns);
     const n = 2000;
     const seen: string[] = [];
-    for (const percent of [0, 1, 5, 20, 50, 100]) {
+    for (const percent of [0, ...STEPS]) {
       await applyRoute(ns, 't2v', [{ backendRefs: [{ name: 't2v-stable', port: SERVICE_PORT, weight: 100 - percent }, { name: 't2v-candidate', port: SERVICE_PORT, weight: percent }] }]);
       await proxy.waitForRoute(ns, 't2v');
-      const counts = countBy(await requestMany(proxy.url, n));
+      const counts = countBy(await requestMany(proxy.url, n, as(ns)));
       const toCandidate = counts[candidate.name] ?? 0;
       seen.push(`${percent} %: candidate ${toCandidate}/${n} (${((100 * toCandidate) / n).toFixed(2)} %)`);
       // Every request is answered by one of the two versions; none by the proxy itself.
       expect((counts[stable.name] ?? 0) + toCandidate, JSON.stringify(counts)).toBe(n);
       expect(withinBinomialBand(toCandidate, n, percent / 100), seen.join('; ')).toBe(true);
-      // The check can fail: the same count is outside the band of the neighbouring steps.
-      for (const other of [0, 1, 5, 20, 50, 100].filter((p) => p !== percent)) {
+      // The check can fail: the same count is outside the band of every other step (0 % is exact: none at all).
+      for (const other of STEPS.filter((p) => p !== percent && percent > 0)) {
         expect(withinBinomialBand(toCandidate, n, other / 100), `${percent} % also fits ${other} %`).toBe(false);
       }
     }
@@ -115,9 +120,9 @@ describe('Gateway API proxy (Traefik)', () => {
       { backendRefs: [{ name: 't2v-stable', port: SERVICE_PORT }] },
     ]);
     await proxy.waitForRoute(ns, 't2v');
-    expect(countBy(await requestMany(proxy.url, 100, { 'x-model-version': 'candidate' }))).toEqual({ [candidate.name]: 100 });
-    expect(countBy(await requestMany(proxy.url, 100, { 'x-model-version': 'stable' }))).toEqual({ [stable.name]: 100 });
-    expect(countBy(await requestMany(proxy.url, 100))).toEqual({ [stable.name]: 100 });
+    expect(countBy(await requestMany(proxy.url, 100, as(ns, { 'x-model-version': 'candidate' })))).toEqual({ [candidate.name]: 100 });
+    expect(countBy(await requestMany(proxy.url, 100, as(ns, { 'x-model-version': 'stable' })))).toEqual({ [stable.name]: 100 });
+    expect(countBy(await requestMany(proxy.url, 100, as(ns)))).toEqual({ [stable.name]: 100 });
   });
 
   it('never sends a request to an endpoint that is not ready, and does once it is', async () => {
@@ -128,19 +133,19 @@ describe('Gateway API proxy (Traefik)', () => {
     await applyRoute(ns, 't2v', [{ backendRefs: [{ name: 't2v-stable', port: SERVICE_PORT }] }]);
     await proxy.waitForRoute(ns, 't2v');
     expect(await proxy.servers(ns, 't2v-stable', SERVICE_PORT)).toEqual([`http://${ready.address}:${ready.port}`]);
-    expect(countBy(await requestMany(proxy.url, 200))).toEqual({ [ready.name]: 200 });
+    expect(countBy(await requestMany(proxy.url, 200, as(ns)))).toEqual({ [ready.name]: 200 });
     expect(starting.received).toHaveLength(0);
 
     await setEndpoint(kc, ns, 't2v-stable', starting, true);
     await waitUntil('the proxy routes to the endpoint that turned ready', async () => ((await proxy.servers(ns, 't2v-stable', SERVICE_PORT))?.length === 2 ? true : undefined), 30_000, 50);
-    const counts = countBy(await requestMany(proxy.url, 200));
+    const counts = countBy(await requestMany(proxy.url, 200, as(ns)));
     expect(counts[starting.name] ?? 0, JSON.stringify(counts)).toBeGreaterThan(0);
     expect((counts[ready.name] ?? 0) + (counts[starting.name] ?? 0)).toBe(200);
 
     await setEndpoint(kc, ns, 't2v-stable', starting, false);
     await waitUntil('the proxy drops the endpoint that turned unready', async () => ((await proxy.servers(ns, 't2v-stable', SERVICE_PORT))?.length === 1 ? true : undefined), 30_000, 50);
     const before = starting.received.length;
-    expect(countBy(await requestMany(proxy.url, 200))).toEqual({ [ready.name]: 200 });
+    expect(countBy(await requestMany(proxy.url, 200, as(ns)))).toEqual({ [ready.name]: 200 });
     expect(starting.received.length).toBe(before);
   });
 
@@ -155,7 +160,7 @@ describe('Gateway API proxy (Traefik)', () => {
       backendRefs: [{ name: 't2v-stable', port: SERVICE_PORT }],
     }]);
     await proxy.waitForRoute(ns, 't2v');
-    const answer = await request(proxy.url, { 'x-drop-me': '1' });
+    const answer = await request(proxy.url, as(ns, { 'x-drop-me': '1' }));
     expect(answer.backend).toBe(stable.name);
     expect(answer.headers['set-cookie']).toEqual(['t2v-version=stable; Path=/']);
     const seen = stable.received.at(-1)!.headers;
@@ -174,7 +179,7 @@ describe('Gateway API proxy (Traefik)', () => {
       ],
     }]);
     await proxy.waitForRoute(ns, 't2v');
-    const counts = countBy(await requestMany(proxy.url, 40));
+    const counts = countBy(await requestMany(proxy.url, 40, as(ns)));
     expect((counts[stable.name] ?? 0) + (counts[candidate.name] ?? 0)).toBe(40);
     const versions = [...stable.received, ...candidate.received].map((r) => r.headers['x-model-version']);
     expect(new Set(versions)).toEqual(new Set([undefined]));
@@ -190,12 +195,12 @@ describe('Gateway API proxy (Traefik)', () => {
     }]);
     await proxy.waitForRoute(ns, 't2v', { checkWeights: false });
     const answers = await waitUntil('the mirror rule is live', async () => {
-      const a = await requestMany(proxy.url, 20);
+      const a = await requestMany(proxy.url, 20, as(ns));
       return a.every((x) => x.status === 500) ? a : undefined;
     }, 30_000, 100);
     expect(countBy(answers)).toEqual({ 'proxy-500': 20 });
     const stableBefore = stable.received.length;
-    expect(countBy(await requestMany(proxy.url, 50))).toEqual({ 'proxy-500': 50 });
+    expect(countBy(await requestMany(proxy.url, 50, as(ns)))).toEqual({ 'proxy-500': 50 });
     expect(stable.received.length).toBe(stableBefore);
     expect(candidate.received).toHaveLength(0);
   });
@@ -213,7 +218,7 @@ describe('Gateway API proxy (Traefik)', () => {
     for (const percent of [5, 50]) {
       await router.setWeights({ stableWeight: 100 - percent, candidateWeight: percent, mirrorPercent: 0 });
       await proxy.waitForRoute(ns, 't2v');
-      const counts = countBy(await requestMany(proxy.url, n));
+      const counts = countBy(await requestMany(proxy.url, n, as(ns)));
       expect((counts[stable.name] ?? 0) + (counts[candidate.name] ?? 0), JSON.stringify(counts)).toBe(n);
       expect(withinBinomialBand(counts[candidate.name] ?? 0, n, percent / 100), `${percent} %: ${JSON.stringify(counts)}`).toBe(true);
     }
