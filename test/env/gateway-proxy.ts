@@ -30,7 +30,7 @@ export interface GatewayProxyAccess {
 export interface GatewayProxyOptions {
   /** Namespace of the Gateway (created when missing); default `gateway-proxy`. */
   namespace?: string;
-  /** Name of the Gateway; default `proxy`. */
+  /** Name of the Gateway; default `proxy-<id>` (unique per proxy). */
   gatewayName?: string;
   /** Leave the process running after this Node process exits. */
   detached?: boolean;
@@ -74,7 +74,7 @@ export async function startGatewayProxy(access: GatewayProxyAccess, opts: Gatewa
   const bin = ensureGatewayProxyBinary();
   const kc = loadKubeConfig(access.kubeconfigPath);
   const id = crypto.randomBytes(3).toString('hex');
-  const gateway: GatewayRef = { namespace: opts.namespace ?? 'gateway-proxy', name: opts.gatewayName ?? 'proxy' };
+  const gateway: GatewayRef = { namespace: opts.namespace ?? 'gateway-proxy', name: opts.gatewayName ?? `proxy-${id}` };
   const gatewayClassName = `traefik-${id}`;
   // Traefik's informers list GRPCRoutes and BackendTLSPolicies too; without their CRDs it never syncs.
   await installCrds(kc, ['grpcroutes.yaml', 'backendtlspolicies.yaml'].map((f) => path.join(thirdPartyCrdDir, 'gateway-api-v1.4.1', 'standard', f)));
