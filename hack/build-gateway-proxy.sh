@@ -16,7 +16,7 @@ log() { printf '[build-gateway-proxy] %s\n' "$*" >&2; }
 
 [ -x "$out_dir/traefik" ] && { log "traefik $TRAEFIK_VERSION cached"; exit 0; }
 t=$(date +%s)
-log "building traefik $TRAEFIK_VERSION (cold: about 6 min on 2 cores)"
+log "building traefik $TRAEFIK_VERSION (cold: about 6.5 min on 2 cores)"
 mod_dir=$(go mod download -json "github.com/traefik/traefik/v3@$TRAEFIK_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
 [ -d "$mod_dir" ] || { log "go mod download gave no module directory"; exit 1; }
 work=$(mktemp -d)

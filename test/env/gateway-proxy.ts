@@ -119,7 +119,7 @@ export async function startGatewayProxy(access: GatewayProxyAccess, opts: Gatewa
     gatewayClassName,
     pid: proc.pid,
     logFile: proc.logFile,
-    waitForRoute: (namespace, name, o = {}) => waitForRoute(custom, adminUrl, gateway, namespace, name, o.timeoutMs ?? 30_000, o.checkWeights ?? true, processes),
+    waitForRoute: (namespace, name, o = {}) => waitForRoute(custom, adminUrl, gateway, namespace, name, o.timeoutMs ?? 60_000, o.checkWeights ?? true, processes),
     servers: (namespace, service, servicePort) => servers(adminUrl, namespace, service, servicePort),
     stop,
   };
