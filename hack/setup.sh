@@ -3,7 +3,8 @@
 # (each step skips what is already there).
 #   1. Debian packages: prometheus (analysis tests scrape with it), ffmpeg (the inference runtime encodes MP4),
 #      lua5.1 + lua-cjson (the Argo CD health check is tested with the Lua it runs in).
-#   2. The control plane's binaries, built from the Go module proxy and cached in ~/.cache/modelrollout/bin.
+#   2. The control plane's binaries and the Gateway API proxy (Traefik), built from the Go module proxy and
+#      cached in ~/.cache/modelrollout/bin.
 #   3. npm dependencies from package-lock.json.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,6 +21,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 bash hack/build-control-plane.sh
+bash hack/build-gateway-proxy.sh
 
 lock_sum=$(sha256sum package-lock.json | cut -d' ' -f1)
 if [ "$(cat node_modules/.modelrollout-lock 2>/dev/null)" != "$lock_sum" ]; then

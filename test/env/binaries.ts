@@ -8,6 +8,8 @@ import { repoRoot } from './paths.js';
 export const K8S_VERSION = 'v1.36.3';
 export const ETCD_VERSION = 'v3.6.8';
 export const KWOK_VERSION = 'v0.8.0';
+// Keep in step with hack/build-gateway-proxy.sh.
+export const TRAEFIK_VERSION = 'v3.6.12';
 
 export interface ControlPlaneBinaries {
   etcd: string;
@@ -41,4 +43,17 @@ export function ensureBinaries(): ControlPlaneBinaries {
   if (Object.values(bins).every((p) => fs.existsSync(p))) return bins;
   execFileSync('bash', [path.join(repoRoot, 'hack', 'build-control-plane.sh')], { stdio: 'inherit' });
   return bins;
+}
+
+/** The Gateway API proxy (Traefik); built by hack/build-gateway-proxy.sh into the same cache. */
+export function gatewayProxyBinaryPath(root = binaryDir()): string {
+  return path.join(root, `traefik-${TRAEFIK_VERSION}`, 'traefik');
+}
+
+/** Returns the cached proxy binary, building it first when missing (cold: minutes, once per machine). */
+export function ensureGatewayProxyBinary(): string {
+  const bin = gatewayProxyBinaryPath();
+  if (fs.existsSync(bin)) return bin;
+  execFileSync('bash', [path.join(repoRoot, 'hack', 'build-gateway-proxy.sh')], { stdio: 'inherit' });
+  return bin;
 }

@@ -1,0 +1,227 @@
+// Real HTTP through a real Gateway API implementation (Traefik v3.6, test/env/gateway-proxy.ts) that reads
+// the HTTPRoutes from the run's API server. Backends are small HTTP servers on addresses of the `lo`
+// interface, published as Services with hand-written EndpointSlices, so every answer says who served it.
+//
+// What Traefik v3.6 does with each Gateway API feature the project relies on, as observed here:
+//   weighted backendRefs (core)                  honoured
+//   header matches (core)                        honoured
+//   endpoint readiness                           only ready endpoints receive requests
+//   RequestHeaderModifier / ResponseHeaderModifier on a rule   honoured
+//   RequestHeaderModifier on a backendRef        IGNORED (the route is accepted, the header never set)
+//   RequestMirror (shadow)                       NOT IMPLEMENTED: the rule answers 500 to every request and
+//                                                neither backend receives anything
+// The last two tests assert that behaviour so a proxy upgrade that changes it shows up here.
+import * as k8s from '@kubernetes/client-node';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { GatewayApiRouter } from '../../operator/src/traffic/gateway-api.js';
+import { startGatewayProxy, type GatewayProxy } from '../env/gateway-proxy.js';
+import { addLocalAddresses, type LocalAddresses } from '../env/local-addresses.js';
+import { countBy, publishService, request, requestMany, SERVICE_PORT, setEndpoint, startEchoBackend, type EchoBackend } from './echo-backends.js';
+import { kubeConfig, testNamespace, waitUntil } from './support.js';
+
+const kc = kubeConfig();
+const custom = kc.makeApiClient(k8s.CustomObjectsApi);
+const STEPS = [1, 5, 20, 50, 100];
+const HTTPROUTES = { group: 'gateway.networking.k8s.io', version: 'v1', plural: 'httproutes' } as const;
+
+/**
+ * Whether `count` successes of `n` are consistent with probability `p`: within `k` standard deviations
+ * (sqrt(n·p·(1−p))) of n·p. k = 4.5 makes a false alarm about 1 in 150,000 per check under a random
+ * split (normal approximation), while N = 2000 keeps the bands of neighbouring steps (1/5/20/50/100 %)
+ * apart, so a proxy that used the wrong weight fails. For p = 0 or 1 the band is exact.
+ */
+function withinBinomialBand(count: number, n: number, p: number, k = 4.5): boolean {
+  const sd = Math.sqrt(n * p * (1 - p));
+  return Math.abs(count - n * p) <= k * sd;
+}
+
+let proxy: GatewayProxy;
+let addresses: LocalAddresses;
+const backends: EchoBackend[] = [];
+
+async function backend(name: string): Promise<EchoBackend> {
+  const b = await startEchoBackend(name, addresses.addresses[backends.length]!);
+  backends.push(b);
+  return b;
+}
+
+interface Rule {
+  matches?: unknown[];
+  filters?: unknown[];
+  backendRefs: { name: string; port: number; weight?: number; filters?: unknown[] }[];
+}
+
+const hostOf = (ns: string) => `${ns}.gateway.test`;
+const as = (ns: string, headers: Record<string, string> = {}) => ({ ...headers, host: hostOf(ns) });
+
+async function applyRoute(ns: string, name: string, rules: Rule[]): Promise<void> {
+  const body = {
+    apiVersion: 'gateway.networking.k8s.io/v1', kind: 'HTTPRoute', metadata: { name, namespace: ns },
+    // Every test's route has its own hostname: routes of earlier tests (their namespaces still terminating) stay attached.
+    spec: { parentRefs: [{ name: proxy.gateway.name, namespace: proxy.gateway.namespace }], hostnames: [hostOf(ns)], rules },
+  };
+  try {
+    const current = (await custom.getNamespacedCustomObject({ ...HTTPROUTES, namespace: ns, name })) as { metadata: { resourceVersion: string } };
+    await custom.replaceNamespacedCustomObject({ ...HTTPROUTES, namespace: ns, name, body: { ...body, metadata: { ...body.metadata, resourceVersion: current.metadata.resourceVersion } } });
+  } catch (err) {
+    if ((err as k8s.ApiException<unknown>).code !== 404) throw err;
+    await custom.createNamespacedCustomObject({ ...HTTPROUTES, namespace: ns, body });
+  }
+}
+
+/** Stable and candidate Services, one ready backend each. */
+async function stableAndCandidate(ns: string): Promise<{ stable: EchoBackend; candidate: EchoBackend }> {
+  const stable = await backend(`${ns}-stable`);
+  const candidate = await backend(`${ns}-candidate`);
+  await publishService(kc, ns, 't2v-stable', [{ backend: stable, ready: true }]);
+  await publishService(kc, ns, 't2v-candidate', [{ backend: candidate, ready: true }]);
+  return { stable, candidate };
+}
+
+beforeAll(async () => {
+  addresses = addLocalAddresses(16);
+  proxy = await startGatewayProxy({ kubeconfigPath: inject('kubeconfigPath'), dir: inject('controlPlaneDir') }, { namespace: 'gateway-proxy-test' });
+});
+
+afterAll(async () => {
+  await proxy?.stop();
+  await Promise.all(backends.map((b) => b.close()));
+  addresses?.release();
+});
+
+describe('Gateway API proxy (Traefik)', () => {
+  it('splits requests by backendRef weight at every step, within a binomial band at N = 2000', async () => {
+    const ns = await testNamespace(kc, 'gwp-weights');
+    const { stable, candidate } = await stableAndCandidate(ns);
+    const n = 2000;
+    const seen: string[] = [];
+    for (const percent of [0, ...STEPS]) {
+      await applyRoute(ns, 't2v', [{ backendRefs: [{ name: 't2v-stable', port: SERVICE_PORT, weight: 100 - percent }, { name: 't2v-candidate', port: SERVICE_PORT, weight: percent }] }]);
+      await proxy.waitForRoute(ns, 't2v');
+      const counts = countBy(await requestMany(proxy.url, n, as(ns)));
+      const toCandidate = counts[candidate.name] ?? 0;
+      seen.push(`${percent} %: candidate ${toCandidate}/${n} (${((100 * toCandidate) / n).toFixed(2)} %)`);
+      // Every request is answered by one of the two versions; none by the proxy itself.
+      expect((counts[stable.name] ?? 0) + toCandidate, JSON.stringify(counts)).toBe(n);
+      expect(withinBinomialBand(toCandidate, n, percent / 100), seen.join('; ')).toBe(true);
+      // The check can fail: the same count is outside the band of every other step (0 % is exact: none at all).
+      for (const other of STEPS.filter((p) => p !== percent && percent > 0)) {
+        expect(withinBinomialBand(toCandidate, n, other / 100), `${percent} % also fits ${other} %`).toBe(false);
+      }
+    }
+    console.log(`[gateway-proxy] observed shares: ${seen.join('; ')}`);
+  });
+
+  it('routes a header match to its backend and everything else to the default rule', async () => {
+    const ns = await testNamespace(kc, 'gwp-headers');
+    const { stable, candidate } = await stableAndCandidate(ns);
+    await applyRoute(ns, 't2v', [
+      { matches: [{ headers: [{ name: 'x-model-version', value: 'candidate' }] }], backendRefs: [{ name: 't2v-candidate', port: SERVICE_PORT }] },
+      { backendRefs: [{ name: 't2v-stable', port: SERVICE_PORT }] },
+    ]);
+    await proxy.waitForRoute(ns, 't2v');
+    expect(countBy(await requestMany(proxy.url, 100, as(ns, { 'x-model-version': 'candidate' })))).toEqual({ [candidate.name]: 100 });
+    expect(countBy(await requestMany(proxy.url, 100, as(ns, { 'x-model-version': 'stable' })))).toEqual({ [stable.name]: 100 });
+    expect(countBy(await requestMany(proxy.url, 100, as(ns)))).toEqual({ [stable.name]: 100 });
+  });
+
+  it('never sends a request to an endpoint that is not ready, and does once it is', async () => {
+    const ns = await testNamespace(kc, 'gwp-ready');
+    const ready = await backend(`${ns}-ready`);
+    const starting = await backend(`${ns}-starting`);
+    await publishService(kc, ns, 't2v-stable', [{ backend: ready, ready: true }, { backend: starting, ready: false }]);
+    await applyRoute(ns, 't2v', [{ backendRefs: [{ name: 't2v-stable', port: SERVICE_PORT }] }]);
+    await proxy.waitForRoute(ns, 't2v');
+    expect(await proxy.servers(ns, 't2v-stable', SERVICE_PORT)).toEqual([`http://${ready.address}:${ready.port}`]);
+    expect(countBy(await requestMany(proxy.url, 200, as(ns)))).toEqual({ [ready.name]: 200 });
+    expect(starting.received).toHaveLength(0);
+
+    await setEndpoint(kc, ns, 't2v-stable', starting, true);
+    await waitUntil('the proxy routes to the endpoint that turned ready', async () => ((await proxy.servers(ns, 't2v-stable', SERVICE_PORT))?.length === 2 ? true : undefined), 30_000, 50);
+    const counts = countBy(await requestMany(proxy.url, 200, as(ns)));
+    expect(counts[starting.name] ?? 0, JSON.stringify(counts)).toBeGreaterThan(0);
+    expect((counts[ready.name] ?? 0) + (counts[starting.name] ?? 0)).toBe(200);
+
+    await setEndpoint(kc, ns, 't2v-stable', starting, false);
+    await waitUntil('the proxy drops the endpoint that turned unready', async () => ((await proxy.servers(ns, 't2v-stable', SERVICE_PORT))?.length === 1 ? true : undefined), 30_000, 50);
+    const before = starting.received.length;
+    expect(countBy(await requestMany(proxy.url, 200, as(ns)))).toEqual({ [ready.name]: 200 });
+    expect(starting.received.length).toBe(before);
+  });
+
+  it('applies RequestHeaderModifier and ResponseHeaderModifier filters of a rule', async () => {
+    const ns = await testNamespace(kc, 'gwp-filters');
+    const { stable } = await stableAndCandidate(ns);
+    await applyRoute(ns, 't2v', [{
+      filters: [
+        { type: 'RequestHeaderModifier', requestHeaderModifier: { set: [{ name: 'x-model-route', value: 'stable' }], remove: ['x-drop-me'] } },
+        { type: 'ResponseHeaderModifier', responseHeaderModifier: { add: [{ name: 'set-cookie', value: 't2v-version=stable; Path=/' }] } },
+      ],
+      backendRefs: [{ name: 't2v-stable', port: SERVICE_PORT }],
+    }]);
+    await proxy.waitForRoute(ns, 't2v');
+    const answer = await request(proxy.url, as(ns, { 'x-drop-me': '1' }));
+    expect(answer.backend).toBe(stable.name);
+    expect(answer.headers['set-cookie']).toEqual(['t2v-version=stable; Path=/']);
+    const seen = stable.received.at(-1)!.headers;
+    expect(seen['x-model-route']).toBe('stable');
+    expect(seen['x-drop-me']).toBeUndefined();
+  });
+
+  it('ignores filters on a backendRef (Traefik v3.6 gap: v3.7 adds backend request header modification)', async () => {
+    const ns = await testNamespace(kc, 'gwp-backend-filters');
+    const { stable, candidate } = await stableAndCandidate(ns);
+    const setVersion = (v: string) => [{ type: 'RequestHeaderModifier', requestHeaderModifier: { set: [{ name: 'x-model-version', value: v }] } }];
+    await applyRoute(ns, 't2v', [{
+      backendRefs: [
+        { name: 't2v-stable', port: SERVICE_PORT, weight: 50, filters: setVersion('stable') },
+        { name: 't2v-candidate', port: SERVICE_PORT, weight: 50, filters: setVersion('candidate') },
+      ],
+    }]);
+    await proxy.waitForRoute(ns, 't2v');
+    const counts = countBy(await requestMany(proxy.url, 40, as(ns)));
+    expect((counts[stable.name] ?? 0) + (counts[candidate.name] ?? 0)).toBe(40);
+    const versions = [...stable.received, ...candidate.received].map((r) => r.headers['x-model-version']);
+    expect(new Set(versions)).toEqual(new Set([undefined]));
+  });
+
+  it('does not implement RequestMirror (shadow): the rule answers 500 and neither version gets the request', async () => {
+    const ns = await testNamespace(kc, 'gwp-mirror');
+    const { stable, candidate } = await stableAndCandidate(ns);
+    // Shadow as the operator writes it: all traffic to stable, a mirror of it to the candidate.
+    await applyRoute(ns, 't2v', [{
+      filters: [{ type: 'RequestMirror', requestMirror: { backendRef: { name: 't2v-candidate', port: SERVICE_PORT }, percent: 100 } }],
+      backendRefs: [{ name: 't2v-stable', port: SERVICE_PORT, weight: 100 }, { name: 't2v-candidate', port: SERVICE_PORT, weight: 0 }],
+    }]);
+    await proxy.waitForRoute(ns, 't2v', { checkWeights: false });
+    const answers = await waitUntil('the mirror rule is live', async () => {
+      const a = await requestMany(proxy.url, 20, as(ns));
+      return a.every((x) => x.status === 500) ? a : undefined;
+    }, 30_000, 100);
+    expect(countBy(answers)).toEqual({ 'proxy-500': 20 });
+    const stableBefore = stable.received.length;
+    expect(countBy(await requestMany(proxy.url, 50, as(ns)))).toEqual({ 'proxy-500': 50 });
+    expect(stable.received.length).toBe(stableBefore);
+    expect(candidate.received).toHaveLength(0);
+  });
+
+  it("serves the HTTPRoute exactly as the operator's Gateway API router writes it", async () => {
+    const ns = await testNamespace(kc, 'gwp-operator');
+    const { stable, candidate } = await stableAndCandidate(ns);
+    // The user's route: one rule to stable; the operator takes the rule over from here.
+    await applyRoute(ns, 't2v', [{ backendRefs: [{ name: 't2v-stable', port: SERVICE_PORT }] }]);
+    const router = new GatewayApiRouter({
+      custom, routeName: 't2v', ruleIndex: 0,
+      target: { namespace: ns, stableService: 't2v-stable', candidateService: 't2v-candidate', port: SERVICE_PORT },
+    });
+    const n = 2000;
+    for (const percent of [5, 50]) {
+      await router.setWeights({ stableWeight: 100 - percent, candidateWeight: percent, mirrorPercent: 0 });
+      await proxy.waitForRoute(ns, 't2v');
+      const counts = countBy(await requestMany(proxy.url, n, as(ns)));
+      expect((counts[stable.name] ?? 0) + (counts[candidate.name] ?? 0), JSON.stringify(counts)).toBe(n);
+      expect(withinBinomialBand(counts[candidate.name] ?? 0, n, percent / 100), `${percent} %: ${JSON.stringify(counts)}`).toBe(true);
+    }
+    expect(await router.observe()).toMatchObject({ found: true, stableWeight: 50, candidateWeight: 50, mirrorPercent: 0 });
+  });
+});
