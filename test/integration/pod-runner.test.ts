@@ -8,12 +8,12 @@ import path from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildTinyModel } from '../../inference-image/scripts/lib/tiny-model.js';
-import { GPU_RESOURCE, GPU_TOLERATION } from '../env/gpu-nodes.js';
+import { GPU_TOLERATION } from '../env/gpu-nodes.js';
 import { TEST_RUNNER_ANNOTATION, TEST_RUNNER_PROCESS } from '../env/kwok-stages.js';
 import { inferenceRuntimeCommand } from '../env/pod-commands.js';
 import { startPodRunner, type PodProcessInfo, type PodRunner } from '../env/pod-runner.js';
 import { isAlive } from '../env/process-group.js';
-import { kubeConfig, testNamespace, waitUntil } from './support.js';
+import { createGpuDeployment, kubeConfig, testNamespace, waitUntil } from './support.js';
 
 const kc = kubeConfig();
 const core = kc.makeApiClient(k8s.CoreV1Api);
@@ -39,31 +39,18 @@ afterAll(async () => {
 
 async function processDeployment(ns: string, name: string, replicas: number): Promise<void> {
   await core.createNamespacedService({ namespace: ns, body: { metadata: { name }, spec: { selector: { app: name }, ports: [{ port: 80, targetPort: 'http' }] } } });
-  await apps.createNamespacedDeployment({
-    namespace: ns,
-    body: {
-      metadata: { name },
-      spec: {
-        replicas, selector: { matchLabels: { app: name } },
-        template: {
-          metadata: { labels: { app: name }, annotations: { [TEST_RUNNER_ANNOTATION]: TEST_RUNNER_PROCESS } },
-          spec: {
-            tolerations: [GPU_TOLERATION],
-            terminationGracePeriodSeconds: 5,
-            containers: [{
-              name: 'runtime', image: 'example.invalid/t2v:v1',
-              ports: [{ name: 'http', containerPort: 8080 }],
-              env: [
-                { name: 'T2V_MODEL_DIR', value: '/models/current' },
-                { name: 'T2V_MAX_QUEUE', value: '2' },
-                { name: 'MODELROLLOUT_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
-              ],
-              readinessProbe: { httpGet: { path: '/readyz', port: 'http' }, periodSeconds: 1, failureThreshold: 1 },
-              resources: { limits: { [GPU_RESOURCE]: '1' } },
-            }],
-          },
-        },
-      },
+  await createGpuDeployment(kc, ns, name, replicas, {
+    annotations: { [TEST_RUNNER_ANNOTATION]: TEST_RUNNER_PROCESS },
+    tolerations: [GPU_TOLERATION],
+    terminationGracePeriodSeconds: 5,
+    container: {
+      ports: [{ name: 'http', containerPort: 8080 }],
+      env: [
+        { name: 'T2V_MODEL_DIR', value: '/models/current' },
+        { name: 'T2V_MAX_QUEUE', value: '2' },
+        { name: 'MODELROLLOUT_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
+      ],
+      readinessProbe: { httpGet: { path: '/readyz', port: 'http' }, periodSeconds: 1, failureThreshold: 1 },
     },
   });
 }
@@ -100,9 +87,22 @@ async function recordEndpoints(ns: string, service: string): Promise<{ seen: { i
   return { seen, stop: () => abort.abort() };
 }
 
+/**
+ * For every pod event that says Ready=True: whether the runner's process had passed its readiness probe
+ * by the time the event arrived. kwok (or anything else) marking a pod Ready early shows up as false.
+ */
+async function recordReadyEvents(ns: string): Promise<{ seen: { pod: string; processWasReady: boolean }[]; stop(): void }> {
+  const seen: { pod: string; processWasReady: boolean }[] = [];
+  const abort = await new k8s.Watch(kc).watch(`/api/v1/namespaces/${ns}/pods`, {}, (_type: string, pod: k8s.V1Pod) => {
+    if (isReady(pod)) seen.push({ pod: pod.metadata!.name!, processWasReady: processOf(pod)?.readyAt !== undefined });
+  }, () => undefined);
+  return { seen, stop: () => abort.abort() };
+}
+
 describe('pods that are real processes', () => {
   it('become Ready only when their process passes its readiness probe, and serve generations on the pod IP', async () => {
     const ns = await testNamespace(kc, 'pods-ready');
+    const readyEvents = await recordReadyEvents(ns);
     await processDeployment(ns, 't2v', 2);
 
     // While the model loads, the pod has an IP and a process but is not Ready (kwok's timed stage skips it).
@@ -111,6 +111,9 @@ describe('pods that are real processes', () => {
     if (processOf(loadingNow)?.readyAt === undefined) expect(isReady(loadingNow)).toBe(false);
 
     const pods = await allReady(ns, 't2v', 2);
+    readyEvents.stop();
+    expect(readyEvents.seen.length).toBeGreaterThan(0);
+    expect(readyEvents.seen.filter((e) => !e.processWasReady)).toEqual([]);
     for (const pod of pods) {
       const proc = processOf(pod)!;
       expect(proc).toMatchObject({ ip: pod.status!.podIP, port: 8080, restarts: 0, ready: true });
