@@ -86,9 +86,15 @@ export class PodProcess {
     return `${this.pod.metadata!.namespace}.${this.pod.metadata!.name}`;
   }
 
-  /** Routes the pod IP here, then starts the process. */
-  begin(): void {
-    void this.d.network.addPodIp(this.ip).then(() => this.spawn(), (err: unknown) => {
+  /** Set once terminate() was called; resolves when the process is gone. */
+  terminated: Promise<void> | undefined;
+
+  /**
+   * Routes the pod IP here, then starts the process; after `previous` (kwok hands a deleted pod's IP to the
+   * next pod at once: its process must be gone first, or the new one could not bind and would count a restart).
+   */
+  begin(previous: Promise<void> = Promise.resolve()): void {
+    void previous.then(() => this.d.network.addPodIp(this.ip)).then(() => this.spawn(), (err: unknown) => {
       this.d.onError(`pod IP ${this.ip} not routed: ${String(err)}`);
     });
   }
@@ -163,8 +169,12 @@ export class PodProcess {
   }
 
   /** SIGTERM, SIGKILL after `graceMs`; the pod IP is unrouted unless `keepIp` says a newer pod has it. */
-  async terminate(graceMs: number, keepIp: (ip: string) => boolean): Promise<void> {
-    if (this.terminating) return;
+  terminate(graceMs: number, keepIp: (ip: string) => boolean): Promise<void> {
+    this.terminated ??= this.stopProcess(graceMs, keepIp);
+    return this.terminated;
+  }
+
+  private async stopProcess(graceMs: number, keepIp: (ip: string) => boolean): Promise<void> {
     this.terminating = true;
     clearTimeout(this.timer);
     const pid = this.proc?.pid;

@@ -138,7 +138,8 @@ class Runner {
       onError: (message) => this.errors.push(`${name}: ${message}`),
       log: this.opts.log ?? (() => {}),
     });
-    slot.begin();
+    const previous = [...this.slots.values()].find((s) => s.terminating && s.ip === ip)?.terminated;
+    slot.begin(previous);
     return slot;
   }
 
