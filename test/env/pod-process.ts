@@ -17,6 +17,13 @@ export interface PodCommand {
   cwd?: string;
 }
 
+/** The kubelet's CrashLoopBackOff: 10 s doubling to 5 min, forgotten after 10 min without a failure. */
+export interface RestartBackoff {
+  initialMs: number;
+  maxMs: number;
+  resetMs: number;
+}
+
 export interface PodProcessInfo {
   namespace: string;
   name: string;
@@ -53,7 +60,7 @@ export interface PodProcessDeps {
   network: PodNetwork;
   core: k8s.CoreV1Api;
   command: () => PodCommand;
-  backoff: { initialMs: number; maxMs: number };
+  backoff: RestartBackoff;
   onError: (message: string) => void;
   log: (line: string) => void;
 }
@@ -152,7 +159,8 @@ export class PodProcess {
     if (this.terminating || this.proc !== proc) return;
     clearTimeout(this.timer);
     const now = Date.now();
-    this.crashesInARow = this.ready ? 1 : this.crashesInARow + 1;
+    // The kubelet forgets a container's back-off once it has not failed for a while (2 × the 5 min cap).
+    this.crashesInARow = this.lastTerminated && now - this.lastTerminated.finishedAt.getTime() > this.d.backoff.resetMs ? 1 : this.crashesInARow + 1;
     this.proc = undefined;
     this.ready = false;
     this.restarts += 1;
@@ -161,7 +169,8 @@ export class PodProcess {
       exitCode, ...(sig ? { signal: os.constants.signals[sig] } : {}), reason: exitCode === 0 ? 'Completed' : 'Error',
       startedAt: new Date(this.startedAt!), finishedAt: new Date(now),
     };
-    const delay = Math.min(this.d.backoff.maxMs, this.d.backoff.initialMs * 2 ** (this.crashesInARow - 1));
+    // As the kubelet: the first exit restarts at once; a repeat within the reset window waits (CrashLoopBackOff).
+    const delay = this.crashesInARow === 1 ? 0 : Math.min(this.d.backoff.maxMs, this.d.backoff.initialMs * 2 ** (this.crashesInARow - 2));
     this.waitingUntil = now + delay;
     this.d.log(`${this.label}: pid ${proc.pid} exited (${sig ?? code}); restart ${this.restarts} in ${delay} ms`);
     this.writeStatus();
@@ -230,7 +239,9 @@ export class PodProcess {
           ...(running ? { containerID: `process://${this.proc!.pid}` } : {}),
           state: running
             ? { running: { startedAt: new Date(this.startedAt!) } }
-            : { waiting: { reason: 'CrashLoopBackOff', message: `back-off restarting failed container ${main!.name} until ${new Date(this.waitingUntil ?? now.getTime()).toISOString()}` } },
+            : this.waitingUntil !== undefined && this.waitingUntil > now.getTime()
+              ? { waiting: { reason: 'CrashLoopBackOff', message: `back-off restarting failed container ${main!.name} until ${new Date(this.waitingUntil).toISOString()}` } }
+              : { waiting: { reason: 'ContainerCreating' } },
           ...(this.lastTerminated ? { lastState: { terminated: this.lastTerminated } } : {}),
         },
         // Only the first container runs; the others (sidecars) are reported running and ready.

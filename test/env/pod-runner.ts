@@ -11,10 +11,13 @@ import * as k8s from '@kubernetes/client-node';
 import { TEST_RUNNER_ANNOTATION, TEST_RUNNER_PROCESS } from './kwok-stages.js';
 import { containerEnv, mainContainer, readinessProbe, servingPort } from './pod-env.js';
 import { createPodNetwork, type PodNetwork } from './pod-network.js';
-import { PodProcess, type PodCommand, type PodProcessInfo } from './pod-process.js';
+import { PodProcess, type PodCommand, type PodProcessInfo, type RestartBackoff } from './pod-process.js';
 import { ProcessGroup } from './process-group.js';
 
-export type { PodCommand, PodProcessInfo } from './pod-process.js';
+export type { PodCommand, PodProcessInfo, RestartBackoff } from './pod-process.js';
+
+/** pkg/kubelet/kubelet.go: backOffPeriod 10 s, MaxContainerBackOff 5 min; the back-off is forgotten after 2 × max. */
+export const KUBELET_BACKOFF: RestartBackoff = { initialMs: 10_000, maxMs: 300_000, resetMs: 600_000 };
 
 export interface PodCommandContext {
   ip: string;
@@ -30,8 +33,11 @@ export interface PodRunnerOptions {
   command: (pod: k8s.V1Pod, ctx: PodCommandContext) => PodCommand;
   /** Process logs (`<namespace>.<pod>.log`, appended across restarts); a temp dir by default. */
   logDir?: string;
-  /** Restart back-off after an exit: initial, doubled per crash, capped (as the kubelet's, but shorter). */
-  backoff?: { initialMs: number; maxMs: number };
+  /**
+   * Restart back-off after an exit: the first restarts at once, each further one within `resetMs` waits
+   * `initialMs` doubled per crash up to `maxMs` (CrashLoopBackOff). Default: the kubelet's 10 s / 5 min / 10 min.
+   */
+  backoff?: Partial<RestartBackoff>;
   /** Cap on the pod's terminationGracePeriodSeconds when stopping its process (SIGTERM → SIGKILL). */
   maxGraceMs?: number;
   log?: (line: string) => void;
@@ -134,7 +140,7 @@ class Runner {
     const slot: PodProcess = new PodProcess({
       pod, ip, port, probe: readinessProbe(container), group: this.group, network: this.network, core: this.core,
       command: (): PodCommand => this.opts.command(slot.pod, { ip, port, env }),
-      backoff: this.opts.backoff ?? { initialMs: 1000, maxMs: 10_000 },
+      backoff: { ...KUBELET_BACKOFF, ...this.opts.backoff },
       onError: (message) => this.errors.push(`${name}: ${message}`),
       log: this.opts.log ?? (() => {}),
     });

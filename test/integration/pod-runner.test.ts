@@ -6,13 +6,19 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import * as k8s from '@kubernetes/client-node';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it, onTestFinished } from 'vitest';
 import { buildTinyModel } from '../../inference-image/scripts/lib/tiny-model.js';
+import { LABEL_MODEL_VERSION } from '../../operator/src/controller/names.js';
 import { GPU_TOLERATION } from '../env/gpu-nodes.js';
 import { TEST_RUNNER_ANNOTATION, TEST_RUNNER_PROCESS } from '../env/kwok-stages.js';
 import { inferenceRuntimeCommand } from '../env/pod-commands.js';
-import { startPodRunner, type PodProcessInfo, type PodRunner } from '../env/pod-runner.js';
+import { startPodRunner, type PodProcessInfo, type PodRunner, type RestartBackoff } from '../env/pod-runner.js';
+import { revisionSelector } from '../env/chaos-actions.js';
+import { formatViolation } from '../env/invariant.js';
+import { InvariantSampler } from '../env/invariant-sampler.js';
 import { isAlive } from '../env/process-group.js';
+import { startOperator } from './operator-process.js';
+import { RolloutFixture } from './rollout-fixtures.js';
 import { createGpuDeployment, kubeConfig, testNamespace, waitUntil } from './support.js';
 
 const kc = kubeConfig();
@@ -23,19 +29,29 @@ const MODEL_VERSION = 'v1-pods';
 const LOAD_TIMEOUT_MS = 180_000;
 
 let tmp: string;
+const modelDirs: Record<string, string> = {};
 let runner: PodRunner;
 
-beforeAll(async () => {
+beforeAll(() => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'modelrollout-pod-runner-'));
-  const modelDir = path.join(tmp, 'model');
-  buildTinyModel(modelDir, { version: MODEL_VERSION });
-  runner = await startPodRunner(kc, { command: inferenceRuntimeCommand({ modelDir }), logDir: path.join(tmp, 'logs') });
+  for (const version of [MODEL_VERSION, 'v2']) {
+    modelDirs[version] = path.join(tmp, `model-${version}`);
+    buildTinyModel(modelDirs[version], { version });
+  }
 });
 
-afterAll(async () => {
-  await runner?.stop();
+afterAll(() => {
   if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
 });
+
+/** A runner for the test's namespace (each test its own network namespace), stopped when the test ends. */
+async function startRunner(ns: string, backoff?: Partial<RestartBackoff>): Promise<PodRunner> {
+  // The operator labels each pod with its model version; a plain Deployment's pods get MODEL_VERSION.
+  const modelDir = (pod: k8s.V1Pod) => modelDirs[pod.metadata?.labels?.[LABEL_MODEL_VERSION] ?? MODEL_VERSION]!;
+  runner = await startPodRunner(kc, { namespace: ns, command: inferenceRuntimeCommand({ modelDir }), logDir: path.join(tmp, 'logs', ns), ...(backoff ? { backoff } : {}) });
+  onTestFinished(() => runner.stop());
+  return runner;
+}
 
 async function processDeployment(ns: string, name: string, replicas: number): Promise<void> {
   await core.createNamespacedService({ namespace: ns, body: { metadata: { name }, spec: { selector: { app: name }, ports: [{ port: 80, targetPort: 'http' }] } } });
@@ -102,6 +118,7 @@ async function recordReadyEvents(ns: string): Promise<{ seen: { pod: string; pro
 describe('pods that are real processes', () => {
   it('become Ready only when their process passes its readiness probe, and serve generations on the pod IP', async () => {
     const ns = await testNamespace(kc, 'pods-ready');
+    await startRunner(ns);
     const readyEvents = await recordReadyEvents(ns);
     await processDeployment(ns, 't2v', 2);
 
@@ -149,8 +166,9 @@ describe('pods that are real processes', () => {
     expect(runner.errors).toEqual([]);
   });
 
-  it('shows a killed process as a container restart: unready, endpoint not ready, restarted, Ready again', async () => {
+  it('shows a killed process as a container restart (unready, endpoint not ready, restarted, Ready again) and a second kill as CrashLoopBackOff', async () => {
     const ns = await testNamespace(kc, 'pods-kill');
+    await startRunner(ns, { initialMs: 3000 });
     await processDeployment(ns, 't2v', 2);
     const [victim, bystander] = await allReady(ns, 't2v', 2);
     const before = processOf(victim!)!;
@@ -179,11 +197,23 @@ describe('pods that are real processes', () => {
     expect(recorder.seen.some((e) => e.ip === before.ip && e.ready === false)).toBe(true);
     expect(recorder.seen.filter((e) => e.ip === bystander!.status!.podIP).every((e) => e.ready === true)).toBe(true);
     expect(processOf(bystander!)).toMatchObject({ restarts: 0, ready: true, pid: processOf(bystander!)!.pid });
+
+    // A second exit soon after the first is a crash loop: the kubelet (and the runner) backs off first.
+    process.kill(after.pid!, 'SIGKILL');
+    const looping = await waitUntil('victim in CrashLoopBackOff', async () => {
+      const p = await core.readNamespacedPod({ namespace: ns, name: victim!.metadata!.name! });
+      return p.status?.containerStatuses?.[0]?.state?.waiting?.reason === 'CrashLoopBackOff' ? p : undefined;
+    });
+    expect(looping.status?.containerStatuses?.[0]).toMatchObject({ restartCount: 2, ready: false });
+    expect(processOf(looping)?.pid).toBeUndefined();
+    await waitUntil('victim Ready after the back-off', async () => (isReady(await core.readNamespacedPod({ namespace: ns, name: victim!.metadata!.name! })) ? true : undefined), LOAD_TIMEOUT_MS, 500);
+    expect(processOf(looping)).toMatchObject({ restarts: 2, ready: true });
     expect(runner.errors).toEqual([]);
   });
 
   it('stops the process of a deleted pod and of every pod a scale-down removes', async () => {
     const ns = await testNamespace(kc, 'pods-stop');
+    await startRunner(ns);
     await processDeployment(ns, 't2v', 1);
     const [pod] = await allReady(ns, 't2v', 1);
     const first = processOf(pod!)!;
@@ -199,6 +229,55 @@ describe('pods that are real processes', () => {
 
     await apps.patchNamespacedDeploymentScale({ namespace: ns, name: 't2v', body: { spec: { replicas: 0 } } }, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch));
     await waitUntil('no process left in the namespace', async () => (runner.processes().every((p) => p.namespace !== ns) && !isAlive(second.pid!) ? true : undefined));
+    expect(runner.errors).toEqual([]);
+  });
+
+  it('a candidate process killed mid-step: the pod restarts, the operator drops its weight while it is unready, then goes on', async () => {
+    const ns = await testNamespace(kc, 'pods-rollout');
+    await startRunner(ns);
+    const fx = new RolloutFixture(kc, ns, 't2v', 'wan-t2v', 'gateway-api');
+    await fx.createRoute();
+    const sampler = await InvariantSampler.start(kc, { namespace: ns, rollout: 't2v' });
+    onTestFinished(async () => void (await sampler.stop().catch(() => undefined)));
+    await startOperator(inject('kubeconfigPath'), ns);
+    const template = {
+      metadata: { annotations: { [TEST_RUNNER_ANNOTATION]: TEST_RUNNER_PROCESS } },
+      spec: {
+        tolerations: [GPU_TOLERATION], terminationGracePeriodSeconds: 5,
+        // A GPU model takes minutes to load; the small one a second. initialDelaySeconds keeps a (re)started
+        // container unready for a while, as the kubelet does, so the operator has something to react to.
+        containers: [{ name: 'server', image: 'example.invalid/t2v:v1', ports: [{ name: 'http', containerPort: 8080 }], readinessProbe: { httpGet: { path: '/readyz', port: 'http' }, initialDelaySeconds: 10, periodSeconds: 1, failureThreshold: 1 } }],
+      },
+    };
+    await fx.create(fx.spec({ replicas: 2, strategy: { steps: [50, 100], stepDuration: '20s', progressDeadline: '5m' }, template }, MODEL_VERSION));
+    await fx.waitFor('stable Ready', (r) => fx.condition(r, 'Ready')?.status === 'True', LOAD_TIMEOUT_MS);
+    await fx.patch({ spec: { model: { name: fx.modelName, version: 'v2' }, template: { spec: { containers: [{ ...template.spec.containers[0], image: 'example.invalid/t2v:v2' }] } } } });
+    const at50 = await fx.waitFor('50 % on the candidate', (r) => r.status?.weights?.candidate === 50, LOAD_TIMEOUT_MS);
+    const candidate = at50.status!.candidate!.revision;
+
+    const [victimPod] = (await core.listNamespacedPod({ namespace: ns, labelSelector: revisionSelector('t2v', candidate) })).items.filter(isReady);
+    const victim = processOf(victimPod!)!;
+    expect(victim).toMatchObject({ ready: true, restarts: 0 });
+    // The candidate's model version reached the process (the operator's pod labels chose its model).
+    expect(await (await fetch(`http://${victim.ip}:8080/healthz`)).json()).toMatchObject({ model: { version: 'v2' } });
+    // Stable was shrunk to its 50 % share, so it is short too until its scale-up is ready (as in capacity.test.ts).
+    sampler.excuse(['t2v-candidate', 't2v-stable'], 60_000, 'candidate process killed', { startWithinMs: 15_000 });
+    process.kill(victim.pid!, 'SIGKILL');
+
+    const dropped = await fx.waitFor('candidate weight 0', (r) => r.status?.weights?.candidate === 0, 30_000);
+    expect(dropped.status?.history?.some((h) => h.reason === 'CandidateCapacityLost')).toBe(true);
+    expect(await fx.weights()).toEqual([100, 0]);
+    const restarted = await core.readNamespacedPod({ namespace: ns, name: victimPod!.metadata!.name! });
+    // One exit is a restart, not a crash loop: the operator does not roll back for it.
+    expect(restarted.status?.containerStatuses?.[0]).toMatchObject({ restartCount: 1, lastState: { terminated: { exitCode: 137 } } });
+    expect(restarted.status?.containerStatuses?.[0]?.state?.waiting?.reason).not.toBe('CrashLoopBackOff');
+
+    const done = await fx.waitFor('promotion once the restarted candidate is ready', (r) => r.status?.stable?.revision === candidate && fx.condition(r, 'Ready')?.status === 'True', LOAD_TIMEOUT_MS);
+    expect(done.status?.phase).toBe('Healthy');
+    expect(processOf(restarted)).toMatchObject({ restarts: 1, ip: victim.ip });
+    const report = await sampler.stop();
+    expect(report.errors).toEqual([]);
+    expect(report.counted.map(formatViolation)).toEqual([]);
     expect(runner.errors).toEqual([]);
   });
 });
