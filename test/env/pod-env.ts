@@ -23,9 +23,9 @@ export function mainContainer(pod: k8s.V1Pod): k8s.V1Container {
   return container;
 }
 
-/** The container's first declared port (the runtime's HTTP port), 8080 when none is declared. */
+/** The runtime's HTTP port: the port named `http` (as the operator names it), else the first, else 8080. */
 export function servingPort(container: k8s.V1Container): number {
-  return container.ports?.[0]?.containerPort ?? DEFAULT_PORT;
+  return (container.ports?.find((p) => p.name === 'http') ?? container.ports?.[0])?.containerPort ?? DEFAULT_PORT;
 }
 
 /**
