@@ -9,6 +9,7 @@ import { ensureBinaries, type ControlPlaneBinaries } from './binaries.js';
 import { installCrds, defaultCrdFiles } from './crds.js';
 import { createGpuNodes, type GpuNodeOptions } from './gpu-nodes.js';
 import { writeKwokStages } from './kwok-stages.js';
+import { choosePodCidr } from './pod-network.js';
 import { freePorts } from './ports.js';
 import { ProcessGroup, tail } from './process-group.js';
 
@@ -27,6 +28,8 @@ export interface ControlPlane {
   dir: string;
   kubeconfigPath: string;
   server: string;
+  /** kwok's `--cidr`: pod IPs come from it; a distinct /16 per control plane (see pod-network.ts). */
+  podCidr: string;
   token: string;
   caFile: string;
   processes: ProcessGroup;
@@ -36,7 +39,6 @@ export interface ControlPlane {
 }
 
 const SERVICE_CIDR = '10.96.0.0/16';
-const POD_CIDR = '10.244.0.0/16';
 
 /**
  * A real Kubernetes control plane on 127.0.0.1: etcd, kube-apiserver (token auth, RBAC),
@@ -54,6 +56,7 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
   const caFile = path.join(dir, 'pki', 'apiserver.crt');
   const kubeconfigPath = path.join(dir, 'kubeconfig');
   const detached = opts.detached ?? false;
+  const podCidr = await choosePodCidr();
 
   try {
     startEtcd(processes, bins, dir, etcdPort, peerPort, detached);
@@ -63,7 +66,7 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
     log(`kube-apiserver ready at ${server} after ${Date.now() - started} ms`);
 
     const kwokStages = writeKwokStages(bins.kwokStages, dir);
-    startControllers(processes, { ...bins, kwokStages }, kubeconfigPath, files, caFile, kcmPort, schedPort, kwokPort, detached);
+    startControllers(processes, { ...bins, kwokStages }, kubeconfigPath, files, caFile, { kcmPort, schedPort, kwokPort }, podCidr, detached);
     if (!detached) processes.armWatchdog(process.pid);
 
     const kc = loadKubeConfig(kubeconfigPath);
@@ -88,6 +91,7 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
     dir,
     kubeconfigPath,
     server,
+    podCidr,
     token: files.token,
     caFile,
     processes,
@@ -156,7 +160,7 @@ function startApiserver(pg: ProcessGroup, bins: ControlPlaneBinaries, dir: strin
 
 function startControllers(
   pg: ProcessGroup, bins: ControlPlaneBinaries, kubeconfig: string, f: CredentialFiles, caFile: string,
-  kcmPort: number, schedPort: number, kwokPort: number, detached: boolean,
+  { kcmPort, schedPort, kwokPort }: { kcmPort: number; schedPort: number; kwokPort: number }, podCidr: string, detached: boolean,
 ): void {
   const common = [
     `--kubeconfig=${kubeconfig}`, `--authentication-kubeconfig=${kubeconfig}`, `--authorization-kubeconfig=${kubeconfig}`,
@@ -176,7 +180,7 @@ function startControllers(
   pg.start('kwok', bins.kwok, [
     `--kubeconfig=${kubeconfig}`, `--config=${bins.kwokStages}`, '--manage-all-nodes=false',
     '--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake',
-    `--cidr=${POD_CIDR}`, '--node-ip=10.0.0.1',
+    `--cidr=${podCidr}`, '--node-ip=10.0.0.1',
     // Without a lease duration kwok renews no node Leases and the heartbeat-with-lease stage keeps nothing alive.
     '--node-lease-duration-seconds=40', `--server-address=127.0.0.1:${kwokPort}`,
   ], { detached });

@@ -7,6 +7,7 @@ declare module 'vitest' {
   export interface ProvidedContext {
     kubeconfigPath: string;
     controlPlaneDir: string;
+    podCidr: string;
   }
 }
 
@@ -17,6 +18,7 @@ export async function setup(project: TestProject): Promise<() => Promise<void>> 
   controlPlane = await startControlPlane({ log: (line) => console.log(`[control-plane] ${line}`) });
   project.provide('kubeconfigPath', controlPlane.kubeconfigPath);
   project.provide('controlPlaneDir', controlPlane.dir);
+  project.provide('podCidr', controlPlane.podCidr);
   const stop = async () => {
     const cp = controlPlane;
     controlPlane = undefined;

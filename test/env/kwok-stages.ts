@@ -13,6 +13,12 @@ export const POD_STAGES_FILE = path.join(repoRoot, 'test', 'env', 'kwok-pod-stag
 export const TEST_READY_DELAY_ANNOTATION = 'modelrollout.dev/test-ready-delay';
 export const TEST_READY_DELAY_MAX_ANNOTATION = 'modelrollout.dev/test-ready-delay-max';
 export const TEST_CRASH_LOOP_ANNOTATION = 'modelrollout.dev/test-crash-loop';
+/**
+ * `process`: a real process serves the pod (pod-runner.ts), which then owns its readiness; kwok's
+ * pod-ready stage leaves such a pod alone (kwok still gives it a pod IP and deletes it).
+ */
+export const TEST_RUNNER_ANNOTATION = 'modelrollout.dev/test-runner';
+export const TEST_RUNNER_PROCESS = 'process';
 
 interface StageDoc {
   kind?: string;

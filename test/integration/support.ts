@@ -4,6 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import * as k8s from '@kubernetes/client-node';
 import { inject, onTestFinished } from 'vitest';
 import { loadKubeConfig } from '../env/control-plane.js';
+import { GPU_RESOURCE } from '../env/gpu-nodes.js';
 
 export function kubeConfig(): k8s.KubeConfig {
   return loadKubeConfig(inject('kubeconfigPath'));
@@ -52,4 +53,33 @@ export function apiErrorMessage(err: unknown): string {
     }
   }
   return String((body as { message?: string } | undefined)?.message ?? err);
+}
+
+export interface GpuDeploymentOptions {
+  annotations?: Record<string, string>;
+  tolerations?: k8s.V1Toleration[];
+  /** Fields of the one container beyond its name, image and one-GPU limit (ports, env, probes). */
+  container?: Partial<k8s.V1Container>;
+  terminationGracePeriodSeconds?: number;
+}
+
+/** A Deployment `name` (pods labelled app=<name>) whose one container asks one GPU. */
+export async function createGpuDeployment(kc: k8s.KubeConfig, ns: string, name: string, replicas: number, opts: GpuDeploymentOptions = {}): Promise<void> {
+  await kc.makeApiClient(k8s.AppsV1Api).createNamespacedDeployment({
+    namespace: ns,
+    body: {
+      metadata: { name },
+      spec: {
+        replicas, selector: { matchLabels: { app: name } },
+        template: {
+          metadata: { labels: { app: name }, annotations: opts.annotations ?? {} },
+          spec: {
+            containers: [{ name: 'server', image: 'example.invalid/t2v:v1', resources: { limits: { [GPU_RESOURCE]: '1' } }, ...opts.container }],
+            tolerations: opts.tolerations ?? [],
+            ...(opts.terminationGracePeriodSeconds !== undefined ? { terminationGracePeriodSeconds: opts.terminationGracePeriodSeconds } : {}),
+          },
+        },
+      },
+    },
+  });
 }

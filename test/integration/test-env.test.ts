@@ -4,30 +4,13 @@
 import * as k8s from '@kubernetes/client-node';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { cordonNodes, crashLoopPods, deletePods, gpuNodeNames, taintNodes, uncordonNodes, untaintNodes } from '../env/chaos-actions.js';
-import { GPU_RESOURCE, GPU_TOLERATION } from '../env/gpu-nodes.js';
+import { GPU_TOLERATION } from '../env/gpu-nodes.js';
 import { TEST_READY_DELAY_ANNOTATION } from '../env/kwok-stages.js';
-import { kubeConfig, testNamespace, waitUntil } from './support.js';
+import { createGpuDeployment, kubeConfig, testNamespace, waitUntil } from './support.js';
 
 const kc = kubeConfig();
 const core = kc.makeApiClient(k8s.CoreV1Api);
-const apps = kc.makeApiClient(k8s.AppsV1Api);
 const discovery = kc.makeApiClient(k8s.DiscoveryV1Api);
-
-async function deployment(ns: string, name: string, replicas: number, opts: { annotations?: Record<string, string>; tolerations?: k8s.V1Toleration[] } = {}): Promise<void> {
-  await apps.createNamespacedDeployment({
-    namespace: ns,
-    body: {
-      metadata: { name },
-      spec: {
-        replicas, selector: { matchLabels: { app: name } },
-        template: {
-          metadata: { labels: { app: name }, annotations: opts.annotations ?? {} },
-          spec: { containers: [{ name: 'server', image: 'example.invalid/t2v:v1', resources: { limits: { [GPU_RESOURCE]: '1' } } }], tolerations: opts.tolerations ?? [] },
-        },
-      },
-    },
-  });
-}
 
 async function pods(ns: string, app: string): Promise<k8s.V1Pod[]> {
   return (await core.listNamespacedPod({ namespace: ns, labelSelector: `app=${app}` })).items.filter((p) => !p.metadata?.deletionTimestamp);
@@ -41,7 +24,7 @@ describe('test environment', () => {
   it('keeps a pod Ready=False, its endpoint not ready, for the delay its annotation asks, then Ready', async () => {
     const ns = await testNamespace(kc, 'env-ready');
     await core.createNamespacedService({ namespace: ns, body: { metadata: { name: 'slow' }, spec: { selector: { app: 'slow' }, ports: [{ port: 80 }] } } });
-    await deployment(ns, 'slow', 1, { annotations: { [TEST_READY_DELAY_ANNOTATION]: '6s' } });
+    await createGpuDeployment(kc, ns, 'slow', 1, { annotations: { [TEST_READY_DELAY_ANNOTATION]: '6s' } });
     // Started (podIP assigned) but loading: Ready=False, and the EndpointSlice lists it as not ready.
     const started = await waitUntil('pod started', async () => (await pods(ns, 'slow')).find((p) => p.status?.podIP));
     expect(condition(started, 'Ready')?.status).toBe('False');
@@ -55,7 +38,7 @@ describe('test environment', () => {
 
   it('makes an unannotated pod wait 1–3 s for readiness, never 0', async () => {
     const ns = await testNamespace(kc, 'env-jitter');
-    await deployment(ns, 'plain', 3);
+    await createGpuDeployment(kc, ns, 'plain', 3);
     const ready = await waitUntil('3 pods Ready', async () => {
       const list = await pods(ns, 'plain');
       return list.length === 3 && list.every((p) => condition(p, 'Ready')?.status === 'True') ? list : undefined;
@@ -71,8 +54,8 @@ describe('test environment', () => {
     await taintNodes(kc, nodes);
     onTestFinished(() => untaintNodes(kc, nodes));
     expect((await core.readNode({ name: nodes[0]! })).spec?.taints).toEqual([expect.objectContaining({ key: 'nvidia.com/gpu', value: 'present', effect: 'NoSchedule' })]);
-    await deployment(ns, 'intolerant', 1);
-    await deployment(ns, 'tolerant', 1, { tolerations: [GPU_TOLERATION] });
+    await createGpuDeployment(kc, ns, 'intolerant', 1);
+    await createGpuDeployment(kc, ns, 'tolerant', 1, { tolerations: [GPU_TOLERATION] });
     await waitUntil('tolerant Ready', async () => ((await pods(ns, 'tolerant'))[0]?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ? true : undefined), 60_000);
     const refused = await waitUntil('intolerant Unschedulable', async () => (await pods(ns, 'intolerant')).find((p) => condition(p, 'PodScheduled')?.reason === 'Unschedulable'));
     expect(condition(refused, 'PodScheduled')?.message).toMatch(/node\(s\) had untolerated taint/);
@@ -80,7 +63,7 @@ describe('test environment', () => {
 
   it('with every node cordoned, deleted pods come back Pending and run again once uncordoned', async () => {
     const ns = await testNamespace(kc, 'env-lose');
-    await deployment(ns, 'lost', 2, { annotations: { [TEST_READY_DELAY_ANNOTATION]: '0s' } });
+    await createGpuDeployment(kc, ns, 'lost', 2, { annotations: { [TEST_READY_DELAY_ANNOTATION]: '0s' } });
     await waitUntil('2 Ready', async () => ((await pods(ns, 'lost')).filter((p) => condition(p, 'Ready')?.status === 'True').length === 2 ? true : undefined), 60_000);
     const nodes = await gpuNodeNames(kc);
     await cordonNodes(kc, nodes);
@@ -98,7 +81,7 @@ describe('test environment', () => {
 
   it('shows crash-looping containers as Ready=False with CrashLoopBackOff, as the operator reads them', async () => {
     const ns = await testNamespace(kc, 'env-crash');
-    await deployment(ns, 'crashy', 1, { annotations: { [TEST_READY_DELAY_ANNOTATION]: '0s' } });
+    await createGpuDeployment(kc, ns, 'crashy', 1, { annotations: { [TEST_READY_DELAY_ANNOTATION]: '0s' } });
     await waitUntil('Ready', async () => ((await pods(ns, 'crashy'))[0] && condition((await pods(ns, 'crashy'))[0]!, 'Ready')?.status === 'True' ? true : undefined), 60_000);
     expect(await crashLoopPods(kc, ns, 'app=crashy')).toHaveLength(1);
     const crashed = await waitUntil('CrashLoopBackOff', async () => (await pods(ns, 'crashy')).find((p) => p.status?.containerStatuses?.[0]?.state?.waiting?.reason === 'CrashLoopBackOff'));
