@@ -71,6 +71,9 @@ export function judgeProportion(b: ProportionBounds, max: number, failMax = max)
 
 /** The fewest error-free requests whose upper bound is at most `max`: what a step needs before it can pass. */
 export function requestsToPass(max: number, confidence: number): number {
+  // No count proves a rate of 0 (or less); at 1 or more any count passes.
+  if (!(max > 0)) return Infinity;
+  if (max >= 1) return 0;
   // With 0 events the upper bound is 1 − (1 − confidence)^(1/n).
   return Math.ceil(Math.log(1 - confidence) / Math.log(1 - max));
 }

@@ -41,7 +41,16 @@ function stepTrips(p: number, perMin: number, minutes: number, seed: number): bo
     let n = 0;
     let e = 0;
     for (let j = s - 60; j < s; j++) { n += req[j]!; e += err[j]!; }
-    const o = checkBreaker('error-rate', RULE, { kind: 'counts', events: e, trials: n }, since, at(s));
+    // As the runner does: an open breach is judged on the counts since it began.
+    let accumulated: { kind: 'counts'; events: number; trials: number } | undefined;
+    if (since) {
+      const from = (Date.parse(since) - T0) / 1000;
+      let an = 0;
+      let ae = 0;
+      for (let j = Math.max(0, Math.min(from, s - 60)); j < s; j++) { an += req[j]!; ae += err[j]!; }
+      accumulated = { kind: 'counts', events: ae, trials: an };
+    }
+    const o = checkBreaker('error-rate', RULE, { kind: 'counts', events: e, trials: n }, since, at(s), undefined, accumulated);
     if (o.tripped) return true;
     since = o.since;
   }
@@ -57,7 +66,8 @@ describe('attack-14: breaker breach on counts never clears at T2V request rates'
     expect(since).toBeDefined();
     // Then 5 minutes of windows with 0 errors out of 60 requests (1500 clean requests in all).
     for (let s = 70; s < 360; s += 10) {
-      o = checkBreaker('error-rate', RULE, { kind: 'counts', events: 0, trials: 60 }, since, at(s));
+      // The runner judges an open breach on everything since it began: the bad minute and the clean ones.
+      o = checkBreaker('error-rate', RULE, { kind: 'counts', events: 0, trials: 60 }, since, at(s), undefined, { kind: 'counts', events: 3, trials: 60 + (s - 60) });
       expect(o.tripped).toBe(false);
       since = o.tripped ? undefined : o.since;
     }

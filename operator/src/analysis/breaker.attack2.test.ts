@@ -41,7 +41,16 @@ function tripsAfter(p: number, perMin: number, minutes: number, seed: number): n
     let n = 0;
     let e = 0;
     for (let j = s - 60; j < s; j++) { n += req[j]!; e += err[j]!; }
-    const o = checkBreaker('error-rate', RULE, { kind: 'counts', events: e, trials: n }, since, new Date(T0 + s * 1000));
+    // As the runner does: an open breach is judged on the counts since it began.
+    let accumulated: { kind: 'counts'; events: number; trials: number } | undefined;
+    if (since) {
+      const from = (Date.parse(since) - T0) / 1000;
+      let an = 0;
+      let ae = 0;
+      for (let j = Math.max(0, Math.min(from, s - 60)); j < s; j++) { an += req[j]!; ae += err[j]!; }
+      accumulated = { kind: 'counts', events: ae, trials: an };
+    }
+    const o = checkBreaker('error-rate', RULE, { kind: 'counts', events: e, trials: n }, since, new Date(T0 + s * 1000), undefined, accumulated);
     if (o.tripped) return s;
     since = o.since;
   }

@@ -179,7 +179,7 @@ describe('analysis spec', () => {
     const errors: string[] = [];
     const cfg = parseAnalysis({ prometheus: { address: 'http://prom:9090' }, metrics: [{ template: 'error-rate' }] }, errors)!;
     expect(errors).toEqual([]);
-    expect(cfg.metrics.map((m) => [m.name, m.bounds.max, !!m.counts])).toEqual([['error-rate', 0.01, true], ['overload-rate', 0.05, true], ['rejection-rate', undefined, true]]);
+    expect(cfg.metrics.map((m) => [m.name, m.bounds.max, !!m.counts])).toEqual([['error-rate', 0.01, true], ['overload-rate', 0.05, true], ['rejection-rate', undefined, true], ['cancel-rate', undefined, true]]);
     expect(cfg.metrics[0]!.counts!.events).toContain('outcome=~"server_error|timeout"');
     expect(cfg.metrics[1]!.counts!.events).toContain('outcome="overloaded"');
     // Client errors fail only relative to stable, and only when confidently over 3×; no breaker.
@@ -188,7 +188,7 @@ describe('analysis spec', () => {
     expect(cfg).toMatchObject({ confidence: 0.95, minStableRequests: 20, noData: { deadlineMs: 600_000, action: 'pause' } });
     // A custom query replaces the template's counts and is judged as a value.
     const custom = parseAnalysis({ prometheus: { address: 'http://prom:9090' }, metrics: [{ template: 'error-rate', query: 'my_ratio' }, { template: 'overload-rate' }] }, errors)!;
-    expect(custom.metrics.map((m) => [m.name, !!m.counts])).toEqual([['error-rate', false], ['overload-rate', true], ['rejection-rate', true]]);
+    expect(custom.metrics.map((m) => [m.name, !!m.counts])).toEqual([['error-rate', false], ['overload-rate', true], ['rejection-rate', true], ['cancel-rate', true]]);
   });
 
   it('names the field of every mistake in the count and no-data settings', () => {
@@ -199,7 +199,7 @@ describe('analysis spec', () => {
     }, errors);
     expect(errors).toEqual([
       'spec.analysis.metrics[0].counts.trials: required with counts (PromQL counting all judged requests in {{interval}})',
-      'spec.analysis.metrics[0]: set a query, counts or a template (error-rate, overload-rate, rejection-rate, latency-p99)',
+      'spec.analysis.metrics[0]: set a query, counts or a template (error-rate, overload-rate, rejection-rate, cancel-rate, latency-p99)',
       'spec.analysis.metrics[1].min: a counts metric is a rate judged against an upper bound; set max (and failMax), not min',
       'spec.analysis.confidence: 1 must be above 0.5 and below 1 (e.g. 0.95: one check in 20 may misjudge a rate at its bound)',
       'spec.analysis.onNoData: "Ignore" must be Pause or Rollback',
@@ -230,18 +230,21 @@ describe('decisions on counts', () => {
     expect(checkBreaker('error-rate', breaker, counts(2, 2), undefined, t(0))).toMatchObject({ tripped: true, message: expect.stringMatching(/^error-rate 2\/2 \(95 % bounds 0\.2236–1\) > severe bound 0\.1 at /) });
     expect(checkBreaker('error-rate', breaker, counts(3, 3), undefined, t(0)).tripped).toBe(true);
     expect(checkBreaker('error-rate', breaker, counts(1, 400), undefined, t(0))).toEqual({ tripped: false });
-    // 0/2 is not confidently beyond the threshold: the breach ends (a breach is continuous only while confidently beyond).
-    expect(checkBreaker('error-rate', breaker, counts(0, 2), t(0).toISOString(), t(10))).toEqual({ tripped: false });
-    // No data neither trips nor clears it.
-    expect(checkBreaker('error-rate', breaker, counts(0, 0), t(0).toISOString(), t(10))).toEqual({ tripped: false, since: t(0).toISOString() });
+    // An open breach is judged on its counts since it began: 0/2 since then ends it; no counts neither trips nor ends it.
+    expect(checkBreaker('error-rate', breaker, counts(0, 2), t(0).toISOString(), t(10), 0.95, counts(0, 2))).toEqual({ tripped: false });
+    expect(checkBreaker('error-rate', breaker, counts(0, 2), t(0).toISOString(), t(10), 0.95, counts(0, 0))).toEqual({ tripped: false, since: t(0).toISOString() });
   });
 
-  it('a sustained breach needs the lower bound above the threshold at every check, and clears when not confidently above', () => {
+  it('a breach opens on a confidently bad window and trips on the counts since it began, once they are confidently above for `for`', () => {
     let out = checkBreaker('error-rate', breaker, counts(30, 1000), undefined, t(0));
     expect(out).toEqual({ tripped: false, since: t(0).toISOString() });
-    out = checkBreaker('error-rate', breaker, counts(30, 1000), t(0).toISOString(), t(300));
-    expect(out.tripped).toBe(true);
-    expect(checkBreaker('error-rate', breaker, counts(0, 1000), t(0).toISOString(), t(100))).toEqual({ tripped: false });
+    // 5 minutes on, everything since the start is confidently above 1 %: trip.
+    out = checkBreaker('error-rate', breaker, counts(30, 1000), t(0).toISOString(), t(300), 0.95, counts(150, 5000));
+    expect(out).toMatchObject({ tripped: true, message: expect.stringMatching(/^error-rate 150\/5000 .* since 2026-11-24T10:00:00\.000Z > 0\.01 \(300 s ≥ 300 s\)$/) });
+    // Above 1 % but not confidently (12 of 1000 since the start): the breach stays open, no trip.
+    expect(checkBreaker('error-rate', breaker, counts(12, 1000), t(0).toISOString(), t(300), 0.95, counts(12, 1000))).toEqual({ tripped: false, since: t(0).toISOString() });
+    // At or below 1 % since the start: the breach ends, whatever the last window says.
+    expect(checkBreaker('error-rate', breaker, counts(30, 1000), t(0).toISOString(), t(100), 0.95, counts(10, 1000))).toEqual({ tripped: false });
   });
 
   it('a step passes on counts only with enough error-free requests, fails when confidently bad, and says why', () => {

@@ -90,16 +90,23 @@ function judgeCounts(rule: MetricRule, m: { events: number; trials: number }, co
   const why = verdict === 'fail'
     ? `lower ${pct} bound ${fmt(b.lower)} > ${fmt(rule.bounds.failMax ?? max)}`
     : verdict === 'pass' ? `upper ${pct} bound ${fmt(b.upper)} ≤ ${fmt(max)}`
-      : `${fmt(b.lower)}–${fmt(b.upper)} straddles ${fmt(max)}; ${requestsToPass(max, confidence)} error-free requests would pass`;
+      : `${fmt(b.lower)}–${fmt(b.upper)} straddles ${fmt(max)}; ${passHint(max, confidence)}`;
   return {
     name: rule.name, verdict, value: b.estimate, samples: trials, events, lower: b.lower, upper: b.upper,
     message: `${rule.name} ${events}/${trials} = ${fmt(b.estimate)} (max ${fmt(max)}; ${why}): ${verdict}`,
   };
 }
 
+function passHint(max: number, confidence: number): string {
+  const n = requestsToPass(max, confidence);
+  return Number.isFinite(n) ? `${n} error-free requests would pass` : `no number of requests can show a rate at most ${fmt(max)}`;
+}
+
 function judgeRelative(rule: MetricRule, bounds: Bounds, candidate: { kind: 'value'; value: number } | { kind: 'counts'; events: number; trials: number }, stable: Measurement | undefined, opts: BaselineOptions, hasAbsolute: boolean): MetricResult | undefined {
   const name = rule.name;
   const value = valueOf(candidate);
+  // NaN and ±Inf never pass, whatever the baseline.
+  if (!Number.isFinite(value)) return { name, verdict: 'inconclusive', ...finite(value), message: `${name}: the candidate reads ${fmt(value)}, no ratio can be judged` };
   // At 100 % the stable side serves nothing, so there is no baseline to compare with: absolute bounds only.
   if (opts.stableCarriesTraffic === false && (!stable || (stable.kind !== 'value' && stable.kind !== 'counts'))) {
     return hasAbsolute ? undefined : { name, verdict: 'pass', ...finite(value), message: `${name} ${fmt(value)}: no stable traffic to compare with at this step (relative bound not applicable)` };
@@ -108,6 +115,13 @@ function judgeRelative(rule: MetricRule, bounds: Bounds, candidate: { kind: 'val
   if (stable.kind === 'error') return { name, verdict: 'error', ...finite(value), message: `${name}: baseline query failed: ${stable.message}` };
   const samples = stable.kind === 'counts' ? wholeCount(stable.trials) : opts.stableSamples;
   const minSamples = opts.minStableSamples ?? 0;
+  // Counts on both sides: the ratio's confidence bounds already allow for a small stable sample. A confident
+  // fail stands whatever stable's size; a bound that can only fail (the guardrails) passes otherwise.
+  if (candidate.kind === 'counts' && stable.kind === 'counts' && wholeCount(stable.trials) > 0) {
+    const judged = judgeRateRatio(rule, bounds, candidate, stable, opts.confidence ?? DEFAULT_CONFIDENCE);
+    const failOnly = bounds.max === undefined && bounds.min === undefined;
+    if (judged.verdict === 'fail' || failOnly) return judged;
+  }
   if (samples !== undefined && samples < Math.max(1, minSamples)) {
     return { name, verdict: 'noData', ...finite(value), message: `${name}: the stable baseline rests on ${samples} requests, fewer than ${Math.max(1, minSamples)}` };
   }
@@ -243,27 +257,41 @@ function sideOf(m: Measurement, bound: number, below: boolean, confidence: numbe
 }
 
 /**
- * One breaker check of one metric. A severe value trips at once; a value beyond the threshold starts
- * (or continues) a breach that trips once it has lasted `forMs`. Counts are beyond a bound only when their
- * lower confidence bound is (upper, for `below`); a count that is not confidently beyond ends the breach, so
- * a breach is "continuous" only while every check with data is confidently beyond — otherwise one false alarm
- * (≤ 1 − confidence per check) would open a breach that few requests can never close (at 1 %, "confidently
- * within" needs ~300 error-free requests per window). No data or NaN neither clears nor extends a breach.
- * At low request rates the sustained breaker rarely trips; the step judgement over the whole step, and the
- * severe bound, are what catch a bad candidate there.
+ * One breaker check of one metric. A severe value trips at once. A value confidently beyond the threshold
+ * starts a breach; the breach trips once it has lasted `forMs`.
+ * - Plain values: the breach continues while every check is beyond the threshold.
+ * - Counts: the breach is judged on everything since it began (`accumulated`: the counts over [since, now],
+ *   which the caller measures): it ends when their rate is no longer above the threshold, and trips when it has
+ *   lasted `forMs` and their lower confidence bound is above it. Judging 1-minute windows one by one would either
+ *   let one false alarm open a breach few requests can ever close, or (requiring every window to be confidently
+ *   beyond) let a candidate at 5× its bound run a whole step at 60 requests a minute; five minutes of its
+ *   requests are confident evidence where no single minute is.
+ * No data, NaN or no accumulated counts neither end nor extend a breach.
  */
-export function checkBreaker(name: string, rule: BreakerRule, m: Measurement, since: string | undefined, now: Date, confidence = DEFAULT_CONFIDENCE): BreakerOutcome {
+export function checkBreaker(name: string, rule: BreakerRule, m: Measurement, since: string | undefined, now: Date, confidence = DEFAULT_CONFIDENCE, accumulated?: Measurement): BreakerOutcome {
   const keep: BreakerOutcome = since ? { tripped: false, since } : { tripped: false };
-  const op = rule.below ? '<' : '>';
+  const below = rule.below ?? false;
+  const op = below ? '<' : '>';
   if (rule.severe !== undefined) {
-    const severe = sideOf(m, rule.severe, rule.below ?? false, confidence);
+    const severe = sideOf(m, rule.severe, below, confidence);
     if (severe.side === 'beyond') return { tripped: true, message: `${name} ${severe.shown} ${op} severe bound ${fmt(rule.severe)} at ${now.toISOString()}` };
   }
-  const { side, shown } = sideOf(m, rule.threshold, rule.below ?? false, confidence);
+  const lasted = since ? now.getTime() - Date.parse(since) : 0;
+  if (since && m.kind === 'counts') {
+    if (accumulated?.kind !== 'counts' || wholeCount(accumulated.trials) === 0) return keep;
+    const events = Math.min(wholeCount(accumulated.events), wholeCount(accumulated.trials));
+    const rate = events / wholeCount(accumulated.trials);
+    if (below ? rate >= rule.threshold : rate <= rule.threshold) return { tripped: false };
+    const { side, shown } = sideOf(accumulated, rule.threshold, below, confidence);
+    if (lasted >= rule.forMs && side === 'beyond') {
+      return { tripped: true, message: `${name} ${shown} since ${since} ${op} ${fmt(rule.threshold)} (${Math.round(lasted / 1000)} s ≥ ${Math.round(rule.forMs / 1000)} s)` };
+    }
+    return keep;
+  }
+  const { side, shown } = sideOf(m, rule.threshold, below, confidence);
   if (side === 'missing') return keep;
   if (side === 'within') return { tripped: false };
   const start = since ?? now.toISOString();
-  const lasted = now.getTime() - Date.parse(start);
   if (lasted >= rule.forMs) {
     return { tripped: true, message: `${name} ${shown} ${op} ${fmt(rule.threshold)} continuously since ${start} (${Math.round(lasted / 1000)} s ≥ ${Math.round(rule.forMs / 1000)} s)` };
   }

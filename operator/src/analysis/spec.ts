@@ -63,15 +63,19 @@ const JUDGED = 'outcome=~"ok|server_error|timeout"';
 const OFFERED = 'outcome=~"ok|server_error|timeout|overloaded"';
 const increase = (matchers: string) => `sum(increase(t2v_requests_total{${BY_REVISION},${matchers}}[{{interval}}]))`;
 
-export type BuiltinTemplate = 'error-rate' | 'overload-rate' | 'rejection-rate' | 'latency-p99';
+export type BuiltinTemplate = 'error-rate' | 'overload-rate' | 'rejection-rate' | 'cancel-rate' | 'latency-p99';
 /** Requests the server decided on (not shed, cancelled or refused while draining): the trials of rejection-rate. */
 const DECIDED = 'outcome=~"ok|client_error|server_error|timeout"';
+/** Requests the server accepted or the caller gave up on: the trials of cancel-rate. */
+const ATTEMPTED = 'outcome=~"ok|client_error|server_error|timeout|cancelled"';
+const latencyQuantile = (q: number) => `histogram_quantile(${q}, sum by (le) (rate(t2v_request_duration_seconds_bucket{${BY_REVISION}}[{{interval}}])))`;
 
 export const BUILTIN_QUERIES = {
   'error-rate': `(${increase('outcome=~"server_error|timeout"')} or vector(0)) / ${increase(JUDGED)}`,
   'overload-rate': `(${increase('outcome="overloaded"')} or vector(0)) / ${increase(OFFERED)}`,
   'rejection-rate': `(${increase('outcome="client_error"')} or vector(0)) / ${increase(DECIDED)}`,
-  'latency-p99': `histogram_quantile(0.99, sum by (le) (rate(t2v_request_duration_seconds_bucket{${BY_REVISION}}[{{interval}}])))`,
+  'cancel-rate': `(${increase('outcome="cancelled"')} or vector(0)) / ${increase(ATTEMPTED)}`,
+  'latency-p99': latencyQuantile(0.99),
   requests: `sum(increase(t2v_requests_total{${BY_REVISION}}[{{interval}}]))`,
 } as const;
 
@@ -80,15 +84,18 @@ export const BUILTIN_COUNTS: Partial<Record<BuiltinTemplate, { events: string; t
   'error-rate': { events: increase('outcome=~"server_error|timeout"'), trials: increase(JUDGED) },
   'overload-rate': { events: increase('outcome="overloaded"'), trials: increase(OFFERED) },
   'rejection-rate': { events: increase('outcome="client_error"'), trials: increase(DECIDED) },
+  'cancel-rate': { events: increase('outcome="cancelled"'), trials: increase(ATTEMPTED) },
 };
 
-const TEMPLATES: readonly BuiltinTemplate[] = ['error-rate', 'overload-rate', 'rejection-rate', 'latency-p99'];
+const TEMPLATES: readonly BuiltinTemplate[] = ['error-rate', 'overload-rate', 'rejection-rate', 'cancel-rate', 'latency-p99'];
 /**
  * rejection-rate's default: fail only when the candidate's share of client errors (4xx) is confidently over 3×
  * stable's. Client errors are the callers' (bad prompts), so they never fail on their own; a candidate that
  * rejects what stable serves (a changed schema or limit) has none of the failures error-rate counts.
  */
-const DEFAULT_RELATIVE: Partial<Record<BuiltinTemplate, Bounds>> = { 'rejection-rate': { failMax: 3 } };
+const DEFAULT_RELATIVE: Partial<Record<BuiltinTemplate, Bounds>> = { 'rejection-rate': { failMax: 3 }, 'cancel-rate': { failMax: 3 } };
+/** The guardrails that come with error-rate (each can be set, or re-bounded, by listing it). */
+const GUARDRAILS = ['overload-rate', 'rejection-rate', 'cancel-rate'] as const;
 /** Default bounds of the rate templates: at most 1 % errors; a candidate shedding over 5 % of its load is not healthy. */
 const DEFAULT_MAX: Partial<Record<BuiltinTemplate, number>> = { 'error-rate': 0.01, 'overload-rate': 0.05 };
 
@@ -117,12 +124,14 @@ export function parseAnalysis(stored: StoredAnalysis | undefined, errors: string
   });
   // The guardrails come with the error rate: shedding load, or rejecting what stable serves, must not read as healthy.
   if (stored.metrics.some((m) => m.template === 'error-rate')) {
-    for (const guardrail of ['overload-rate', 'rejection-rate'] as const) {
+    for (const guardrail of GUARDRAILS) {
       if (stored.metrics.some((m) => m.template === guardrail) || names.has(guardrail)) continue;
       metrics.push(metricRule({ template: guardrail }, metrics.length, [], (field, text, fallback) => duration(field, text, fallback)));
       names.add(guardrail);
     }
   }
+  const unknownInRequestQuery = stored.requestQuery ? unknownVariables(stored.requestQuery) : [];
+  if (unknownInRequestQuery.length > 0) errors.push(`spec.analysis.requestQuery: unknown variable ${unknownInRequestQuery.map((v) => `{{${v}}}`).join(', ')} (known: ${QUERY_VARIABLES.map((v) => `{{${v}}}`).join(', ')})`);
   const confidence = stored.confidence ?? DEFAULT_CONFIDENCE;
   if (!(confidence > 0.5 && confidence < 1)) errors.push(`spec.analysis.confidence: ${confidence} must be above 0.5 and below 1 (e.g. 0.95: one check in 20 may misjudge a rate at its bound)`);
   const onNoData = stored.onNoData ?? 'Pause';
@@ -167,9 +176,16 @@ function metricRule(m: StoredMetric, i: number, errors: string[], duration: Dura
   if (!query && counts) query = `(${counts.events}) / (${counts.trials})`;
   if (!query) errors.push(`${field}: set a query, counts or a template (${TEMPLATES.join(', ')})`);
   const bounds: Bounds = pick(m);
-  // The built-in rates need no bounds to be useful.
+  // The built-in rates need no bounds to be useful; a relative bound does not drop the absolute default
+  // (a ratio passes on its point estimate: the absolute bound is what asks for confidence).
   const defaultMax = template ? DEFAULT_MAX[template] : undefined;
-  if (defaultMax !== undefined && !hasAny(bounds) && !m.relative) bounds.max = defaultMax;
+  if (defaultMax !== undefined && !hasAny(bounds)) bounds.max = defaultMax;
+  if (counts) {
+    for (const k of ['max', 'failMax'] as const) {
+      const v = bounds[k];
+      if (v !== undefined && !(v > 0 && v <= 1)) errors.push(`${field}.${k}: ${v} is not a rate a count can be judged against (above 0, at most 1; "no errors at all" cannot be proven by any number of requests — use e.g. 0.001)`);
+    }
+  }
   if (counts && (bounds.min !== undefined || bounds.failMin !== undefined)) errors.push(`${field}.min: a counts metric is a rate judged against an upper bound; set max (and failMax), not min`);
   const defaultRelative = template && !hasAny(bounds) ? DEFAULT_RELATIVE[template] : undefined;
   const relative = m.relative ? pick(m.relative) : defaultRelative ? { ...defaultRelative } : undefined;
@@ -183,6 +199,7 @@ function metricRule(m: StoredMetric, i: number, errors: string[], duration: Dura
     if (unknown.length > 0) errors.push(`${field}.${where}: unknown variable ${unknown.map((v) => `{{${v}}}`).join(', ')} (known: ${QUERY_VARIABLES.map((v) => `{{${v}}}`).join(', ')})`);
   }
   const rule: MetricRule = { name, query: query ?? '', bounds };
+  if (template === 'latency-p99' && !m.query) rule.lowRateQuery = latencyQuantile(0.5);
   if (counts) rule.counts = counts;
   if (relative) rule.relative = relative;
   const breaker = breakerRule(m, bounds, duration);

@@ -42,6 +42,13 @@ export interface MetricRule {
   /** Bounds on candidate ÷ stable, both measured by the same query. */
   relative?: Bounds;
   breaker?: BreakerRule;
+  /**
+   * What the breaker measures instead of `query` when it widens its window to the whole step at low rates
+   * (latency-p99: the median). Below ~100 requests a p99 is the slowest request, so one slow request would read
+   * as a sustained breach; the median beyond the p99's threshold is evidence of a slow candidate. Without it the
+   * widened window applies only the severe bound.
+   */
+  lowRateQuery?: string;
 }
 
 export type MetricVerdict = 'pass' | 'fail' | 'inconclusive' | 'noData' | 'error';

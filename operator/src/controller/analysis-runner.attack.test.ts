@@ -48,10 +48,12 @@ describe('attack-14: analysis runner', () => {
   it('a candidate that serves 1 request and then nothing meets noDataDeadline (10m) instead of holding the step forever', async () => {
     // The route is broken: after the first request the candidate gets nothing. increase() over the step keeps
     // reading ~1 request: not 0, so never "no requests"; below minRequests, so never judged.
-    const r = runner((q) => {
+    const r = runner((q, at) => {
       if (!isCandidate(q)) return { kind: 'value', value: 500 };
       if (isEvents(q)) return { kind: 'value', value: 0 };
-      return { kind: 'value', value: 1 };
+      // The one request came in the step's first seconds: only a window reaching back to the start sees it.
+      const windowS = Number(/\[(\d+)s\]/.exec(q)?.[1] ?? '60');
+      return { kind: 'value', value: windowS >= (at.getTime() - T0) / 1000 - 5 ? 1 : 0 };
     });
     const ro = rollout({ metrics: [{ template: 'error-rate' }, { template: 'latency-p99', max: 60 }] });
     const out = await drive(r, ro, 60, 60_000, 30);

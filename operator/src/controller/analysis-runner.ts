@@ -50,6 +50,11 @@ export class AnalysisRunner {
     const stepIndex = status.currentStep?.index ?? -1;
     if (state.step !== stepIndex) {
       state.step = stepIndex;
+      // "Too few requests" is about this step's window, which starts again; a metric with no series is not.
+      if (state.noData?.requests) {
+        delete state.noData.requests;
+        if (Object.keys(state.noData).length === 0) delete state.noData;
+      }
       state.consecutiveInconclusive = 0;
       delete state.lastStepCheck;
       delete state.lastStepVerdict;
@@ -109,14 +114,27 @@ export class AnalysisRunner {
     const breaches = { ...(state.breaches ?? {}) };
     for (const rule of rules) {
       let m: Measurement;
+      let breakerRule = rule.breaker!;
+      let accumulated: Measurement | undefined;
+      const since = breaches[rule.name];
       if (!rule.counts) {
         valueWindow ??= await this.valueBreakerWindow(config, provider, vars, window, stepElapsedMs, now);
         if (valueWindow === null) continue;
-        m = await measure(provider, rule, vars('candidate', valueWindow), now);
+        const widened = valueWindow > window;
+        if (widened && rule.lowRateQuery) {
+          // Below ~100 requests a p99 is the slowest request: judge the widened window on the robust query.
+          m = await provider.query(renderQuery(rule.lowRateQuery, vars('candidate', valueWindow)), now);
+        } else {
+          m = await measure(provider, rule, vars('candidate', valueWindow), now);
+          // A widened window without a robust query applies only the severe bound.
+          if (widened) breakerRule = { ...breakerRule, threshold: breakerRule.below ? -Infinity : Infinity };
+        }
       } else {
         m = await this.breakerMeasure(config, provider, rule, vars, window, stepElapsedMs, now);
+        // An open breach is judged on everything since it began.
+        if (since) accumulated = await measure(provider, rule, vars('candidate', Math.max(window, now.getTime() - Date.parse(since))), now);
       }
-      const outcome = checkBreaker(rule.name, rule.breaker!, m, breaches[rule.name], now, config.confidence);
+      const outcome = checkBreaker(rule.name, breakerRule, m, since, now, config.confidence, accumulated);
       const verdict = outcome.tripped ? 'fail' : m.kind === 'noData' ? 'noData' : m.kind === 'error' ? 'error' : 'pass';
       this.record(state, 'breaker', { name: rule.name, verdict, ...factsOf(m), message: outcome.tripped ? outcome.message : describeMeasurement(rule.name, m) }, now);
       if (outcome.tripped) {
@@ -172,7 +190,9 @@ export class AnalysisRunner {
     state.lastStepCheck = now.toISOString();
     // The step is judged over its whole window so far, never less than one interval.
     const window = Math.max(elapsed, config.intervalMs);
-    const verdict = await this.judge(config, provider, vars, state, (status.weights?.stable ?? 100) > 0, window, now);
+    // A second before the shift: the last moment stable served its share.
+    const baselineAt = new Date(Date.parse(since) - 1000);
+    const verdict = await this.judge(config, provider, vars, state, (status.weights?.stable ?? 100) > 0, window, now, baselineAt);
     state.lastStepVerdict = verdict.result;
     state.lastStepMessage = verdict.message;
     if (verdict.result === 'fail') state.lastStepReason = verdict.reason;
@@ -181,27 +201,45 @@ export class AnalysisRunner {
   }
 
   /** One judgement of every metric over `window`, with no-data tracking; counts rules are judged even below minRequests. */
-  private async judge(config: AnalysisConfig, provider: MetricsProvider, vars: VarsOf, state: AnalysisStatus, stableCarriesTraffic: boolean, window: number, now: Date): Promise<StepVerdict> {
+  private async judge(config: AnalysisConfig, provider: MetricsProvider, vars: VarsOf, state: AnalysisStatus, stableCarriesTraffic: boolean, window: number, now: Date, baselineAt?: Date): Promise<StepVerdict> {
     const requestQuery = renderQuery(config.requestQuery, vars('candidate', window));
     const requests = config.minRequests > 0 ? await provider.query(requestQuery, now) : undefined;
     // A failed count is not "not enough data": let the metric queries report the error.
     const enough = !requests || requests.kind === 'error' || (requests.kind === 'value' && wholeCount(requests.value) >= config.minRequests);
-    // Too few requests is no data too: a candidate that gets a trickle (a broken route) meets the deadline
-    // instead of holding its step forever.
-    const tooFew = !enough && requests?.kind === 'value' && wholeCount(requests.value) > 0
-      ? { query: requestQuery, why: `${wholeCount(requests.value)} requests, fewer than minRequests (${config.minRequests})` } : undefined;
+    // Too few requests is no data when they stopped coming: a candidate that got a trickle and then nothing (a
+    // broken route) meets the deadline instead of holding its step forever, while one that gets its small share
+    // steadily keeps gathering. "Stopped" is no request in half the deadline (5 min by default), so a 1 % share
+    // of a service at 100 requests a minute is still arriving.
+    let tooFew: NoDataCheck | undefined;
+    if (!enough && requests?.kind === 'value' && wholeCount(requests.value) > 0) {
+      const recentMs = Math.min(window, Math.max(config.intervalMs, config.noData.deadlineMs / 2));
+      const recentQuery = renderQuery(config.requestQuery, vars('candidate', recentMs));
+      const recent = recentMs < window ? await this.count(config, provider, vars('candidate', recentMs), now) : wholeCount(requests.value);
+      if (recent === 0) tooFew = { query: recentQuery, why: `no candidate requests in the last ${Math.round(recentMs / 1000)} s (${wholeCount(requests.value)} in the step, fewer than minRequests ${config.minRequests})` };
+    }
     const checked: Record<string, NoDataCheck | undefined> = { requests: noDataCheck(requestQuery, requests) ?? tooFew };
     const results: MetricResult[] = [];
     for (const rule of config.metrics) {
       if (!enough && !rule.counts) continue;
+      if (requests?.kind === 'error' && !rule.counts) {
+        // A plain value needs minRequests behind it; a failed count cannot show that.
+        const result: MetricResult = { name: rule.name, verdict: 'error', message: `${rule.name}: the candidate request count failed (${requests.message}), so minRequests cannot be checked` };
+        results.push(result);
+        this.record(state, 'step', result, now);
+        continue;
+      }
       const candidateVars = vars('candidate', window);
       const candidate = await measure(provider, rule, candidateVars, now);
-      const stable = rule.relative && stableCarriesTraffic ? await measure(provider, rule, vars('stable', window), now) : undefined;
-      const stableCount = stable && !rule.counts ? await this.count(config, provider, vars('stable', window), now) : undefined;
+      // At 100 % stable serves nothing now: its baseline is the interval before the traffic shift.
+      const stableAt = stableCarriesTraffic ? now : baselineAt;
+      const stableWindow = stableCarriesTraffic ? window : config.intervalMs;
+      const stable = rule.relative && stableAt ? await measure(provider, rule, vars('stable', stableWindow), stableAt) : undefined;
+      const stableCount = stable && !rule.counts && stableAt ? await this.count(config, provider, vars('stable', stableWindow), stableAt) : undefined;
       // Without stable's request count, minStableRequests cannot be checked: the baseline is an error, not a pass.
       const baseline: Measurement | undefined = stableCount === 'error' ? { kind: 'error', message: 'the stable request count could not be read, so minStableRequests cannot be checked' } : stable;
       const stableSamples = stableCount === 'error' ? undefined : stableCount;
-      const result = judgeMetric(rule, candidate, baseline, { stableCarriesTraffic, stableSamples, minStableSamples: config.minStableRequests, confidence: config.confidence });
+      const hasBaseline = stableCarriesTraffic || (baseline !== undefined && baseline.kind !== 'noData');
+      const result = judgeMetric(rule, candidate, baseline, { stableCarriesTraffic: hasBaseline, stableSamples, minStableSamples: config.minStableRequests, confidence: config.confidence });
       if (requests?.kind === 'value' && result.samples === undefined) result.samples = wholeCount(requests.value);
       results.push(result);
       this.record(state, 'step', result, now);
@@ -279,7 +317,8 @@ async function measure(provider: MetricsProvider, rule: MetricRule, vars: QueryV
 function noDataCheck(query: string, m: Measurement | undefined): NoDataCheck | undefined {
   if (!m) return undefined;
   if (m.kind === 'noData') return { query, why: m.raw ? `returned ${m.raw}` : 'no series' };
-  if ((m.kind === 'value' && m.value === 0) || (m.kind === 'counts' && wholeCount(m.trials) === 0)) return { query, why: 'no requests' };
+  if (m.kind === 'value' && m.value < 0) return { query, why: `returned ${m.value} (a negative count)` };
+  if ((m.kind === 'value' && wholeCount(m.value) === 0) || (m.kind === 'counts' && wholeCount(m.trials) === 0)) return { query, why: 'no requests' };
   return undefined;
 }
 

@@ -13,7 +13,7 @@ const schema19 = {
       "$ref": "a6f0oUEaFqHmymdwnqPORTNOTU7GczWAkwGD0uYU"
     },
     "spec": {
-      "$ref": "vA6e1M8yPVhzo8n04Mn9V5fsm14CyTazAdTyXzHL4"
+      "$ref": "VDSuYyuanWymDASyRMihoRKTpjQptpnYbj4sUrBJDM"
     },
     "status": {
       "$ref": "wnCl8zCvz1PLbyEivJTcktRgDZuzOGT9FYulvrA2T8w"
@@ -169,7 +169,7 @@ const schema24 = {
       "$ref": "80TcBr7D8xWm56svyTf1AaODxtXLf9hK2879TuYLJtc"
     },
     "analysis": {
-      "$ref": "tYFKch5igWg0oevQKOL5oz1pBeQPPVTd0p58dO6Kys"
+      "$ref": "rL4b5fFV1jRb3V6L7OaJKcMrZem0SxILYRqSa50iZ3Y"
     }
   }
 };
@@ -2414,7 +2414,7 @@ const schema50 = {
       "$ref": "SdZwMIkvVZVhjsqSjpkJo9F4SP92CANFOJY6NTTPyuE"
     },
     "metrics": {
-      "$ref": "qUCmPkqXTHwEWX4Uo5At035AegqddOQGMzAIqaJ2gXg"
+      "$ref": "oYRHRiw1ienEYgC4y89CyUhwqJDWmBr0HKrr1fWsNA"
     }
   },
   "nullable": true
@@ -3352,7 +3352,7 @@ const schema64 = {
   "type": "array",
   "maxItems": 20,
   "items": {
-    "$ref": "E5oushW0k9zQO8IWjew5w2guA81HAZguOBeJpHPUYXE"
+    "$ref": "IEagR7WkZ4rvMvn7eZOIjvtJgVUvRMYsmP2VoUboqg"
   },
   "nullable": true
 };
@@ -3363,7 +3363,7 @@ const schema65 = {
       "$ref": "aI76FeqpwcXwdyCOF96recSluNjGv0pCdD3LQe3LnI"
     },
     "template": {
-      "$ref": "25qTl66Qbbjia2PwnuEhg04IGs24adYim1ct0brZg"
+      "$ref": "Nvc53qKtcpqFhd7fZeMxTiTvGBnC4L7vF96iOS5J98E"
     },
     "query": {
       "$ref": "3PYBgcwxAoweBhEZgHEAroTtValjnRPMte9I9mAROb8"
@@ -3393,7 +3393,7 @@ const schema65 = {
 };
 const schema66 = {
   "type": "string",
-  "enum": ["error-rate", "overload-rate", "rejection-rate", "latency-p99"],
+  "enum": ["error-rate", "overload-rate", "rejection-rate", "cancel-rate", "latency-p99"],
   "nullable": true
 };
 function validate141(data, {
@@ -3420,7 +3420,7 @@ function validate141(data, {
     }
     errors++;
   }
-  if (!(data === "error-rate" || data === "overload-rate" || data === "rejection-rate" || data === "latency-p99")) {
+  if (!(data === "error-rate" || data === "overload-rate" || data === "rejection-rate" || data === "cancel-rate" || data === "latency-p99")) {
     const err1 = {
       instancePath,
       schemaPath: "#/enum",

@@ -215,14 +215,14 @@ export interface IModelRollout {
         "insecureSkipVerify"?: boolean;
       };
       /**
-       * What a step must satisfy. Queries are PromQL templates with {{namespace}}, {{name}} (the rollout), {{service}}, {{model}}, {{version}}, {{revision}} (the revision measured: the candidate's, or stable's for a relative bound's baseline), {{stableRevision}}, {{candidateRevision}}, {{role}} (stable or candidate) and {{interval}} (the window); each must return one number. Select pods by modelrollout_revision, not by model version. Built-in templates: error-rate (counts, default max 0.01; the overload-rate guardrail, max 0.05, and the rejection-rate guardrail, failing when 4xx are confidently over 3× stable's, come with it), overload-rate, rejection-rate and latency-p99 (seconds).
+       * What a step must satisfy. Queries are PromQL templates with {{namespace}}, {{name}} (the rollout), {{service}}, {{model}}, {{version}}, {{revision}} (the revision measured: the candidate's, or stable's for a relative bound's baseline), {{stableRevision}}, {{candidateRevision}}, {{role}} (stable or candidate) and {{interval}} (the window); each must return one number. Select pods by modelrollout_revision, not by model version. Built-in templates: error-rate (counts, default max 0.01; the overload-rate guardrail, max 0.05, and the rejection-rate and cancel-rate guardrails, failing when 4xx or cancelled requests are confidently over 3× stable's share, come with it), overload-rate, rejection-rate, cancel-rate and latency-p99 (seconds).
        */
       "metrics"?: Array<{
         /**
          * Name used in status, events and conditions; the template name when empty.
          */
         "name"?: string;
-        "template"?: "error-rate" | "overload-rate" | "rejection-rate" | "latency-p99";
+        "template"?: "error-rate" | "overload-rate" | "rejection-rate" | "cancel-rate" | "latency-p99";
         "query"?: string;
         /**
          * Judge a rate on its counts (events out of trials in {{interval}}) with confidence bounds rather than on the ratio alone; only max/failMax apply.
