@@ -3,6 +3,7 @@
 // breaker window; below that every clean window is "unknown", and unknown keeps the breach open. So at the
 // request rates of T2V serving a breach, once opened, never clears: any two "beyond" checks ≥ forMs apart trip.
 import { describe, expect, it } from 'vitest';
+import { simulateBreaker } from './breaker-simulation.test-support.js';
 import { checkBreaker } from './evaluate.js';
 import type { BreakerRule } from './types.js';
 
@@ -10,51 +11,9 @@ const RULE: BreakerRule = { threshold: 0.01, forMs: 5 * 60_000, severe: 0.1 };
 const T0 = Date.parse('2026-01-01T00:00:00Z');
 const at = (s: number) => new Date(T0 + s * 1000);
 
-function rng(seed: number) {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** One step of `minutes`: Poisson arrivals at `perMin`, each failing with probability p; breaker every 10 s over 1 min. */
+/** One step of `minutes`: does the breaker trip (simulateBreaker)? */
 function stepTrips(p: number, perMin: number, minutes: number, seed: number): boolean {
-  const r = rng(seed);
-  const req: number[] = [];
-  const err: number[] = [];
-  for (let s = 0; s < minutes * 60; s++) {
-    const L = Math.exp(-perMin / 60);
-    let k = 0;
-    let q = 1;
-    do { k++; q *= r(); } while (q > L);
-    let e = 0;
-    for (let i = 0; i < k - 1; i++) if (r() < p) e++;
-    req.push(k - 1);
-    err.push(e);
-  }
-  let since: string | undefined;
-  for (let s = 60; s < minutes * 60; s += 10) {
-    let n = 0;
-    let e = 0;
-    for (let j = s - 60; j < s; j++) { n += req[j]!; e += err[j]!; }
-    // As the runner does: an open breach is judged on the counts since it began.
-    let accumulated: { kind: 'counts'; events: number; trials: number } | undefined;
-    if (since) {
-      const from = (Date.parse(since) - T0) / 1000;
-      let an = 0;
-      let ae = 0;
-      for (let j = Math.max(0, Math.min(from, s - 60)); j < s; j++) { an += req[j]!; ae += err[j]!; }
-      accumulated = { kind: 'counts', events: ae, trials: an };
-    }
-    const o = checkBreaker('error-rate', RULE, { kind: 'counts', events: e, trials: n }, since, at(s), undefined, accumulated);
-    if (o.tripped) return true;
-    since = o.since;
-  }
-  return false;
+  return simulateBreaker(RULE, p, perMin, minutes, seed) !== undefined;
 }
 
 describe('attack-14: breaker breach on counts never clears at T2V request rates', () => {

@@ -1,54 +1,10 @@
 // attack-14b: the analysis runner against a scripted Prometheus (queries matched by what they select).
 import { describe, expect, it } from 'vitest';
-import type { Measurement } from '../analysis/types.js';
-import type { MetricsProvider } from '../metric-providers/provider.js';
 import { AnalysisRunner } from './analysis-runner.js';
+import { drive as driveTicks, isCandidate, isEvents, last, progressingRollout as rollout, scriptedRunner as runner, show, T0, windowMin, type Tick } from './analysis-runner.test-support.js';
 import type { ModelRollout } from './model-rollout.js';
 
-const T0 = Date.parse('2026-01-01T00:00:00Z');
-type Answer = (q: string, at: Date) => Measurement;
-
-function runner(answer: Answer) {
-  const provider: MetricsProvider = { query: async (q, at) => answer(q, at) };
-  return new AnalysisRunner({ core: {} as never, cache: { podsOf: () => [] } as never, providerFor: () => provider });
-}
-
-function rollout(analysis: Record<string, unknown>, stableWeight = 95, index = 0): ModelRollout {
-  return {
-    apiVersion: 'modelrollout.dev/v1alpha1', kind: 'ModelRollout',
-    metadata: { name: 'ro', namespace: 'ns', annotations: {} },
-    spec: { service: { name: 'svc' }, model: { name: 'm', version: 'v2' }, analysis: { prometheus: { address: 'http://127.0.0.1:9' }, ...analysis } } as never,
-    status: {
-      phase: 'Progressing',
-      stable: { revision: 'aaaa', modelVersion: 'v1' },
-      candidate: { revision: 'bbbb', modelVersion: 'v2' },
-      currentStep: { index, weight: 100 - stableWeight, label: `${index + 1}/5`, trafficShiftedAt: new Date(T0).toISOString() },
-      weights: { stable: stableWeight, candidate: 100 - stableWeight },
-    },
-  } as ModelRollout;
-}
-
-type Tick = { t: number; analysis: { result: string; reason?: string; message?: string }; breaker: { tripped: boolean; message?: string } };
-
-/** Runs the runner every `everyS` seconds from `fromS` for `minutes`, feeding status.analysis back through JSON like the reconciler; stops at the first decision. */
-async function drive(r: AnalysisRunner, ro: ModelRollout, minutes: number, stepDurationMs: number, everyS = 10, fromS = 0): Promise<Tick[]> {
-  const out: Tick[] = [];
-  for (let s = fromS; s <= fromS + minutes * 60; s += everyS) {
-    const o = await r.run(ro, stepDurationMs, new Date(T0 + s * 1000));
-    if (o.status) ro.status!.analysis = JSON.parse(JSON.stringify(o.status));
-    out.push({ t: s, analysis: o.analysis as never, breaker: o.breaker as never });
-    if (o.breaker.tripped || o.analysis.result === 'fail' || o.analysis.result === 'pause' || o.analysis.result === 'pass') break;
-  }
-  return out;
-}
-
-const isCandidate = (q: string) => q.includes('modelrollout_revision="bbbb"');
-/** Any failed-request side: error-rate's, overload-rate's or rejection-rate's events. */
-const isEvents = (q: string) => q.includes('outcome=~"server_error|timeout"') || q.includes('outcome="overloaded"') || q.includes('outcome="client_error"');
-/** The [Ns] window of a query, in minutes, never more than the time since the step began. */
-const windowMin = (q: string, at: Date) => Math.min(Number(/\[(\d+)s\]/.exec(q)?.[1] ?? '60') / 60, Math.max((at.getTime() - T0) / 60_000, 0));
-const last = (out: Tick[]) => out[out.length - 1]!;
-const show = (x: Tick) => `after ${x.t} s: ${x.analysis.result}${x.breaker.tripped ? ` (breaker: ${x.breaker.message})` : ''}: ${(x.analysis.message ?? '').slice(0, 300)}`;
+const drive = (r: AnalysisRunner, ro: ModelRollout, minutes: number, stepDurationMs: number, everyS = 10, fromS = 0): Promise<Tick[]> => driveTicks(r, ro, minutes, stepDurationMs, { everyS, fromS });
 
 describe('attack-14b: analysis runner', () => {
   it('the auto-added rejection-rate does not roll back a healthy candidate at the 90 % step because stable (10 %) has served fewer than minStableRequests', async () => {
