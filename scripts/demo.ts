@@ -1,5 +1,6 @@
 // npm run demo: the main job on a laptop. A real local control plane with fake GPU nodes, the operator,
-// a real Prometheus, and real inference processes (the small model on CPU) play two rollouts:
+// a real Gateway API proxy (Traefik) in front of pods that are real inference processes (the small model on
+// CPU, one per pod), and a real Prometheus that finds those pods itself, play two rollouts:
 //   1. a good candidate goes 1 → 5 → 20 → 50 → 100 % and is promoted;
 //   2. a candidate with injected faults is rolled back automatically, and the reason is printed.
 // Flags: --step-duration 10s  --interval 5s  --keep (leave it all running until Ctrl-C)
@@ -9,14 +10,17 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
-import { revisionInputs, type StoredSpec } from '../operator/src/rollout/spec.js';
-import { revisionOf } from '../operator/src/rollout/revision.js';
+import { buildTinyModel } from '../inference-image/scripts/lib/tiny-model.js';
 import { startControlPlane, type ControlPlane } from '../test/env/control-plane.js';
+import { startGatewayProxy, type GatewayProxy } from '../test/env/gateway-proxy.js';
+import { TEST_RUNNER_ANNOTATION, TEST_RUNNER_PROCESS } from '../test/env/kwok-stages.js';
 import { repoRoot } from '../test/env/paths.js';
+import { inferenceRuntimeCommand } from '../test/env/pod-commands.js';
+import { startPodRunner, type PodRunner } from '../test/env/pod-runner.js';
 import { ProcessGroup } from '../test/env/process-group.js';
 import { startPrometheus, type PrometheusServer } from '../test/env/prometheus.js';
-import { InferenceFleet } from './demo/inference-fleet.js';
-import { MeshDataPlaneStandIn } from './demo/mesh-data-plane-stand-in.js';
+import { LoadGenerator, type VersionCounts } from './demo/load-generator.js';
+import { formatStackMemory, stackMemory, type StackMemory } from './demo/stack-memory.js';
 
 const { values: flags } = parseArgs({
   options: {
@@ -30,6 +34,11 @@ const { values: flags } = parseArgs({
 });
 const NS = flags.namespace!;
 const MODEL = 't2v-tiny';
+/** The versions the demo plays, with the seed of each one's small model (same version, same weights). */
+const VERSIONS = { v1: 1, v2: 2, v3: 3 } as const;
+const LABEL_MODEL_VERSION = 'modelrollout.dev/model-version';
+/** Closed request loops: enough to keep a few CPU-bound runtimes busy on 2 cores without drowning them. */
+const CONCURRENCY = 4;
 const MRO = { group: 'modelrollout.dev', version: 'v1alpha1', plural: 'modelrollouts' };
 const mergePatch = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -54,6 +63,10 @@ interface ScenarioResult {
   seconds: number;
   steps: number;
   detail: string;
+  /** Requests per period of the scenario, in order: the weights the operator set and who answered. */
+  periods: { step: string; stable: number; candidate: number; counts: VersionCounts }[];
+  stableVersion: string;
+  version: string;
 }
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'modelrollout-demo-'));
@@ -61,16 +74,26 @@ const processes = new ProcessGroup(path.join(dir, 'logs'));
 processes.armWatchdog(process.pid);
 let cp: ControlPlane | undefined;
 let prometheus: PrometheusServer | undefined;
-let fleet: InferenceFleet | undefined;
-let mesh: MeshDataPlaneStandIn | undefined;
+let runner: PodRunner | undefined;
+let proxy: GatewayProxy | undefined;
+let load: LoadGenerator | undefined;
 let cleaning = false;
+let peakMemory: StackMemory | undefined;
+let discovery: NodeJS.Timeout | undefined;
+
+function sampleMemory(): void {
+  const m = stackMemory();
+  if (!peakMemory || m.totalBytes > peakMemory.totalBytes) peakMemory = m;
+}
 
 async function cleanup(): Promise<void> {
   if (cleaning) return;
   cleaning = true;
-  await mesh?.stop().catch(() => undefined);
+  clearInterval(discovery);
+  await load?.stop().catch(() => undefined);
   await processes.stopAll();
-  await fleet?.stop();
+  await runner?.stop().catch(() => undefined);
+  await proxy?.stop().catch(() => undefined);
   await prometheus?.stop();
   await cp?.stop();
   fs.rmSync(dir, { recursive: true, force: true });
@@ -97,7 +120,15 @@ function analysis(address: string) {
   };
 }
 
-function rolloutSpec(version: string, address: string) {
+function rolloutSpec(version: keyof typeof VERSIONS, address: string) {
+  // What a user writes: the image of the version, its port and readiness probe, and for v3 the runtime's own
+  // fault drill switch (T2V_FAULT_ERROR_RATE) in the pod's env. The annotation hands the pods to the local
+  // pod runner, which starts one real inference process per pod (the image path in T2V_MODEL_DIR becomes
+  // the version's small model on this machine).
+  const env = [
+    { name: 'T2V_MODEL_DIR', value: `/models/${MODEL}-${version}` }, { name: 'T2V_MAX_CONCURRENCY', value: '1' }, { name: 'T2V_MAX_QUEUE', value: '4' },
+    ...(version === 'v3' ? [{ name: 'T2V_FAULT_ERROR_RATE', value: '0.5' }] : []),
+  ];
   return {
     replicas: 4,
     model: { name: MODEL, version },
@@ -105,7 +136,14 @@ function rolloutSpec(version: string, address: string) {
     trafficRouting: { gatewayAPI: { httpRoute: 't2v' } },
     strategy: { steps: [1, 5, 20, 50, 100], stepDuration: flags['step-duration'], progressDeadline: '5m' },
     analysis: analysis(address),
-    template: { spec: { containers: [{ name: 'server', image: `ghcr.io/modelrollout/t2v-inference:${version}`, env: [{ name: 'T2V_MODEL_DIR', value: `/models/${MODEL}-${version}` }] }] } },
+    template: {
+      metadata: { annotations: { [TEST_RUNNER_ANNOTATION]: TEST_RUNNER_PROCESS } },
+      spec: { containers: [{
+        name: 'server', image: `ghcr.io/modelrollout/t2v-inference:${version}`, env,
+        ports: [{ name: 'http', containerPort: 8080 }],
+        readinessProbe: { httpGet: { path: '/readyz', port: 'http' }, periodSeconds: 1 },
+      }] },
+    },
   };
 }
 
@@ -129,36 +167,84 @@ function viewLine(ro: RolloutView): string {
   return `${(s.phase ?? '-').padEnd(11)} step ${(s.currentStep?.label ?? '-').padEnd(4)} weights ${w} ${r}`;
 }
 
-async function playScenario(custom: k8s.CustomObjectsApi, name: string, version: string, expected: 'Promoted' | 'RolledBack'): Promise<ScenarioResult> {
+function answered(c: VersionCounts): string {
+  return Object.entries(c.answered).sort().map(([v, n]) => `${v} ${n}`).join(' ') || 'none yet';
+}
+
+async function playScenario(custom: k8s.CustomObjectsApi, name: string, version: keyof typeof VERSIONS, stableVersion: string, expected: 'Promoted' | 'RolledBack'): Promise<ScenarioResult> {
   say(`${name}: rolling out ${version} (expecting ${expected})`);
   const t0 = Date.now();
+  const periods: ScenarioResult['periods'] = [];
   await custom.patchNamespacedCustomObject({ ...MRO, namespace: NS, name: 't2v', body: { spec: rolloutSpec(version, prometheus!.address) } }, mergePatch);
   const deadline = Date.now() + Number(flags['timeout-minutes']) * 60_000;
   let last = '';
+  let lastSaid = 0;
   for (;;) {
     const ro = (await custom.getNamespacedCustomObject({ ...MRO, namespace: NS, name: 't2v' })) as RolloutView;
     const s = ro.status ?? {};
-    const line = `${viewLine(ro)} | ${await candidateSignals(version)} | sent S ${mesh!.counts.stable} C ${mesh!.counts.candidate}`;
-    if (line.replace(/sent .*/, '') !== last.replace(/sent .*/, '')) say(line);
-    last = line;
+    // The period the load generator counts into: the step and the weights the operator set for it.
+    // Only while the rollout steps: before and after, "stable" is another version (v2 once promoted).
+    if (s.weights && s.currentStep && (s.phase === 'Progressing' || s.phase === 'Paused')) {
+      const step = s.currentStep.label;
+      const key = `${version} ${step} ${s.weights.stable}/${s.weights.candidate}`;
+      if (load!.period !== key) {
+        load!.period = key;
+        periods.push({ step, stable: s.weights.stable, candidate: s.weights.candidate, counts: load!.countsFor(key) });
+      }
+    } else load!.period = `${version} ${s.phase ?? '-'}`;
+    // A line when the rollout's view changes, and every 10 s while it holds (signals and counts move on).
+    const view = viewLine(ro);
+    if (view !== last || Date.now() - lastSaid >= 10_000) {
+      say(`${view} | ${await candidateSignals(version)} | answered ${answered(load!.total)}`);
+      lastSaid = Date.now();
+    }
+    last = view;
+    sampleMemory();
     const ready = s.conditions?.find((c) => c.type === 'Ready')?.status === 'True';
     const mine = (s.history ?? []).filter((h) => Date.parse(h.time) >= t0 - 1000);
     const steps = mine.filter((h) => h.reason === 'StepPassed').length + (mine.some((h) => h.reason === 'Promoted') ? 1 : 0);
     const seconds = (Date.now() - t0) / 1000;
-    if (s.stable?.modelVersion === version && ready) return { name, expected, outcome: 'Promoted', seconds, steps, detail: `${version} serves 100 %` };
+    const result = { name, expected, seconds, steps, periods, stableVersion, version };
+    if (s.stable?.modelVersion === version && ready) return { ...result, outcome: 'Promoted', detail: `${version} serves 100 %` };
     if (s.phase === 'RolledBack' || s.phase === 'Aborted') {
-      return { name, expected, outcome: s.phase, seconds, steps, detail: `${s.failure?.reason}: ${s.failure?.message}` };
+      return { ...result, outcome: s.phase, detail: `${s.failure?.reason}: ${s.failure?.message}` };
     }
-    if (Date.now() > deadline) return { name, expected, outcome: 'TimedOut', seconds, steps, detail: s.message ?? '' };
-    await sleep(1000);
+    if (Date.now() > deadline) return { ...result, outcome: 'TimedOut', detail: s.message ?? '' };
+    await sleep(500);
   }
 }
 
-/** The revision the operator will give `version`'s spec: hashed from the API server's stored (defaulted) copy, via a dry-run create. */
-async function revisionFor(custom: k8s.CustomObjectsApi, version: string): Promise<string> {
-  const body = { apiVersion: 'modelrollout.dev/v1alpha1', kind: 'ModelRollout', metadata: { name: `revision-of-${version}` }, spec: rolloutSpec(version, 'http://127.0.0.1:9') };
-  const stored = (await custom.createNamespacedCustomObject({ ...MRO, namespace: NS, body, dryRun: 'All' })) as { spec: StoredSpec };
-  return revisionOf(revisionInputs(stored.spec));
+function pct(n: number, total: number): string {
+  return total === 0 ? '   -  ' : `${((100 * n) / total).toFixed(1).padStart(5)}%`;
+}
+
+function unansweredWhy(c: VersionCounts): string {
+  return Object.entries(c.unansweredWhy).map(([why, n]) => `${why} ×${n}`).join(', ');
+}
+
+/** Per step: the weights the operator set next to the share of requests each version answered through the proxy. */
+function sharesTable(r: ScenarioResult): string[] {
+  const lines = [`${r.name}: ${r.stableVersion} (stable) / ${r.version} (candidate)`,
+    `  ${'step'.padEnd(11)} ${'set'.padStart(14)}   ${'observed'.padStart(14)}   requests answered (non-2xx)`];
+  for (const p of r.periods.filter((x) => Object.keys(x.counts.answered).length + x.counts.unanswered > 0)) {
+    const total = Object.values(p.counts.answered).reduce((a, b) => a + b, 0);
+    const c = p.counts.answered[r.version] ?? 0;
+    const by = Object.entries(p.counts.answered).sort().map(([v, n]) => `${v} ${n}${p.counts.failed[v] ? ` (${p.counts.failed[v]})` : ''}`).join(', ');
+    const setShare = p.stable + p.candidate === 0 ? '   -  ' : pct(p.candidate, p.stable + p.candidate);
+    lines.push(`  ${p.step.padEnd(11)} ${`${String(p.stable).padStart(3)}/${String(p.candidate).padEnd(3)} ${setShare}`.padStart(14)}   ${pct(c, total).padStart(14)}   ${by || 'none'}${p.counts.unanswered ? `, unanswered ${p.counts.unanswered} (${unansweredWhy(p.counts)})` : ''}`);
+  }
+  return lines;
+}
+
+async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    processes.assertAlive();
+    const v = await probe().catch(() => undefined);
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}`);
+    await sleep(250);
+  }
 }
 
 async function main(): Promise<number> {
@@ -177,16 +263,40 @@ async function main(): Promise<number> {
   await core.createNamespace({ body: { metadata: { name: NS } } }).catch((e: { code?: number }) => {
     if (e.code !== 409) throw e;
   });
-  // The processes stand in for the pods the operator would make: they get the identity those pods would get
-  // through the downward API, so analysis finds each revision's series (it selects by revision).
-  const identity = async (version: string) => ({ namespace: NS, name: 't2v', revision: await revisionFor(custom, version) });
-  say('starting real inference processes (small model, CPU): v1 (stable), v2 (good candidate), v3 (candidate with injected faults)…');
-  fleet = new InferenceFleet(dir, MODEL);
-  await fleet.start('v1', 1, {}, await identity('v1'));
-  await fleet.start('v2', 2, {}, await identity('v2'));
-  await fleet.start('v3', 3, { errorRate: 0.5 }, await identity('v3'));
-  prometheus = await startPrometheus(fleet.targets());
-  say(`Prometheus ${prometheus.address} scrapes ${fleet.targets().join(', ')}`);
+  // One small model per version, as a registry would hold them; a pod gets the one its version label names.
+  const modelDirs = new Map<string, string>();
+  for (const [version, seed] of Object.entries(VERSIONS)) {
+    const out = path.join(dir, 'models', version);
+    buildTinyModel(out, { name: MODEL, version, seed });
+    modelDirs.set(version, out);
+  }
+  runner = await startPodRunner(kc, {
+    namespace: NS, logDir: path.join(dir, 'logs', 'pods'), maxGraceMs: 5000,
+    command: inferenceRuntimeCommand({
+      modelDir: (pod) => {
+        const version = pod.metadata?.labels?.[LABEL_MODEL_VERSION] ?? '';
+        const modelDir = modelDirs.get(version);
+        if (!modelDir) throw new Error(`pod ${pod.metadata?.name}: no model for version "${version}"`);
+        return modelDir;
+      },
+    }),
+  });
+  say(`pod runner: every pod of ${NS} annotated ${TEST_RUNNER_ANNOTATION}=${TEST_RUNNER_PROCESS} runs the inference runtime (small model v1/v2/v3, CPU) on its pod IP`);
+  proxy = await startGatewayProxy({ kubeconfigPath, dir }, { log: (l) => say(l) });
+  say(`Gateway ${proxy.gateway.namespace}/${proxy.gateway.name} (Traefik) listens on ${proxy.url}`);
+  prometheus = await startPrometheus([]);
+  // Debian's Prometheus is built without kubernetes_sd_configs, so the demo plays service discovery: every
+  // second it writes the pods the runner serves (pod IP and container port http) into Prometheus' file_sd file.
+  const discover = () => {
+    const targets = runner!.processes().map((p) => `${p.ip}:${p.port}`).sort();
+    if (targets.join() !== discovered.join()) {
+      prometheus!.setTargets(targets);
+      discovered = targets;
+    }
+  };
+  let discovered: string[] = [];
+  discovery = setInterval(discover, 1000);
+  say(`Prometheus ${prometheus.address} scrapes every pod of ${NS} on its IP and port http (file_sd, rewritten from the pod runner each second)`);
 
   processes.start('operator', process.execPath, ['--import', 'tsx', path.join(repoRoot, 'operator/src/main.ts')], {
     cwd: repoRoot,
@@ -196,33 +306,53 @@ async function main(): Promise<number> {
 
   await custom.createNamespacedCustomObject({ group: 'gateway.networking.k8s.io', version: 'v1', plural: 'httproutes', namespace: NS, body: {
     apiVersion: 'gateway.networking.k8s.io/v1', kind: 'HTTPRoute', metadata: { name: 't2v' },
-    spec: { parentRefs: [{ name: 'inference-gateway' }], rules: [{ backendRefs: [{ name: 't2v-stable', port: 80 }] }] },
+    spec: { parentRefs: [{ name: proxy.gateway.name, namespace: proxy.gateway.namespace }], rules: [{ backendRefs: [{ name: 't2v-stable', port: 80 }] }] },
   } });
   await custom.createNamespacedCustomObject({ ...MRO, namespace: NS, body: { apiVersion: 'modelrollout.dev/v1alpha1', kind: 'ModelRollout', metadata: { name: 't2v' }, spec: rolloutSpec('v1', prometheus.address) } });
-  for (;;) {
+  await waitFor('v1 stable and Ready', 180_000, async () => {
     const ro = (await custom.getNamespacedCustomObject({ ...MRO, namespace: NS, name: 't2v' })) as RolloutView;
-    if (ro.status?.conditions?.find((c) => c.type === 'Ready')?.status === 'True') break;
-    processes.assertAlive();
-    await sleep(500);
-  }
-  say('v1 is stable: 4 GPU replicas Ready, HTTPRoute 100/0');
-  mesh = new MeshDataPlaneStandIn(kc, NS, 't2v', 't2v', fleet, 4);
-  mesh.start();
-  say('MeshDataPlaneStandIn sends generation requests split by the HTTPRoute weights');
+    return ro.status?.conditions?.find((c) => c.type === 'Ready')?.status === 'True' ? true : undefined;
+  });
+  const pods = runner.processes();
+  say(`v1 is stable: 4 GPU replicas Ready, each a real process (${pods.map((p) => `${p.ip}:${p.port} pid ${p.pid}`).join(', ')})`);
+  await proxy.waitForRoute(NS, 't2v', { checkWeights: false });
+  const probe = await waitFor('a generation answered by v1 through the proxy', 60_000, async () => {
+    const res = await fetch(`${proxy!.url}/v1/generate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prompt: 'a lighthouse', seed: 1 }) });
+    await res.arrayBuffer();
+    return res.ok && res.headers.get('x-model-version') === 'v1' ? res : undefined;
+  });
+  say(`the proxy routes the HTTPRoute: POST ${proxy.url}/v1/generate → ${probe.status} from ${probe.headers.get('x-model-version')} (${proxy.gateway.name} → t2v-stable → ${(await proxy.servers(NS, 't2v-stable', 80))?.length ?? 0} pods)`);
+  const scraped = await waitFor('Prometheus scraping the 4 pods', 60_000, async () => {
+    const body = (await fetch(`${prometheus!.address}/api/v1/query?query=${encodeURIComponent('count(up{job="t2v"} == 1)')}`).then((r) => r.json())) as { data?: { result?: { value: [number, string] }[] } };
+    const n = Number(body.data?.result?.[0]?.value[1]);
+    return n >= 4 ? n : undefined;
+  });
+  say(`Prometheus scrapes ${scraped} pods`);
+  load = new LoadGenerator(proxy.url, CONCURRENCY);
+  load.start();
+  say(`load generator: ${CONCURRENCY} request loops send generations to the Gateway's listener ${proxy.url} and count X-Model-Version of each answer`);
+  sampleMemory();
   await sleep(5000);
 
   const results = [
-    await playScenario(custom, 'scenario 1: good candidate', 'v2', 'Promoted'),
-    await playScenario(custom, 'scenario 2: faulty candidate (50 % injected errors)', 'v3', 'RolledBack'),
+    await playScenario(custom, 'scenario 1: good candidate', 'v2', 'v1', 'Promoted'),
+    await playScenario(custom, 'scenario 2: faulty candidate (50 % injected errors)', 'v3', 'v2', 'RolledBack'),
   ];
+  sampleMemory();
   console.log('\nsummary');
   console.log(`${'scenario'.padEnd(52)} ${'expected'.padEnd(11)} ${'outcome'.padEnd(11)} ${'time'.padStart(7)}  steps passed  detail`);
   for (const r of results) console.log(`${r.name.padEnd(52)} ${r.expected.padEnd(11)} ${r.outcome.padEnd(11)} ${`${r.seconds.toFixed(0)}s`.padStart(7)}  ${String(r.steps).padStart(12)}  ${r.detail}`);
-  console.log(`requests sent: stable ${mesh.counts.stable}, candidate ${mesh.counts.candidate}, failed ${mesh.counts.failed}`);
+  console.log('\ntraffic per step: weights the operator set (stable/candidate, candidate share) vs the candidate\'s share of the answers through the proxy');
+  for (const r of results) console.log(sharesTable(r).join('\n'));
+  const total = load.total;
+  console.log(`requests through the proxy: ${Object.entries(total.answered).sort().map(([v, n]) => `${v} ${n} (${total.failed[v] ?? 0} non-2xx)`).join(', ')}, unanswered ${total.unanswered}${total.unanswered ? ` (${unansweredWhy(total)})` : ''}`);
+  console.log(`resident memory of the local stack at its peak: ${formatStackMemory(peakMemory!)}${cp ? '' : ' — control plane not started by this demo, not counted'}`);
+  console.log(`demo wall time ${((Date.now() - started) / 1000).toFixed(0)} s`);
+  if (runner.errors.length > 0) console.log(`pod runner errors: ${runner.errors.slice(0, 5).join('; ')}`);
   const ok = results.every((r) => r.outcome === r.expected);
   console.log(ok ? '\ndemo OK: the good candidate was promoted and the faulty one rolled back on its own' : '\ndemo FAILED: an outcome was not the expected one');
   if (flags.keep) {
-    console.log(`\neverything is still running; in another shell:\n  export KUBECONFIG=${kubeconfigPath}\n  kubectl get mro -n ${NS} -w\nCtrl-C here stops it all.`);
+    console.log(`\neverything is still running; in another shell:\n  export KUBECONFIG=${kubeconfigPath}\n  kubectl get mro -n ${NS} -w\n  curl -s -o /dev/null -D - -X POST ${proxy.url}/v1/generate -d '{"prompt":"a cat"}'\nCtrl-C here stops it all.`);
     await new Promise(() => undefined);
   }
   return ok ? 0 : 1;

@@ -25,6 +25,8 @@ describe('fault injection (error rate 1)', () => {
   it('fails generations with 500 FaultInjected, counted as 500s', async () => {
     const res = await postJson(`${failing.url}/v1/generate`, { prompt: 'a' });
     expect(res.status).toBe(500);
+    // A failed answer still names its version: a client behind a weighted route counts failures per version.
+    expect(res.headers.get('x-model-version')).toBe('v-faulty');
     expect(await res.json()).toMatchObject({ error: { code: 'FaultInjected', message: expect.stringContaining('T2V_FAULT_ERROR_RATE') } });
     const job = (await (await postJson(`${failing.url}/v1/videos`, { prompt: 'a' })).json()) as JobView;
     expect(await waitForJob(failing, job.id)).toMatchObject({ status: 'failed', error: { code: 'FaultInjected' } });

@@ -1,5 +1,6 @@
 // The README's main job, CI-sized: `npm run demo` on the run's control plane must promote the good
-// candidate and roll the faulty one back on its own, with real inference processes and Prometheus.
+// candidate and roll the faulty one back on its own, with traffic through the real Gateway API proxy to pods
+// that are real inference processes, judged on the real Prometheus.
 import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -25,6 +26,24 @@ it('plays a promotion and an automatic rollback, and stops everything it started
   expect(out).toMatch(/scenario 1: good candidate\s+Promoted\s+Promoted/);
   expect(out).toMatch(/scenario 2: faulty candidate \(50 % injected errors\)\s+RolledBack\s+RolledBack\s+\d+s\s+\d+\s+error-rate: /);
   expect(out).toContain('demo OK');
+  // The traffic went through the real proxy to pods that are real processes, and the proxy split it as the
+  // operator set the weights: every answer names its version (X-Model-Version), counted per step.
+  expect(out).toMatch(/the proxy routes the HTTPRoute: POST http:\/\/127\.0\.0\.1:\d+\/v1\/generate → 200 from v1/);
+  expect(out).toMatch(/requests through the proxy: v1 \d+ \(\d+ non-2xx\), v2 \d+ \(\d+ non-2xx\), v3 \d+ \([1-9]\d* non-2xx\)/);
+  const table = out.slice(out.indexOf('traffic per step'));
+  const scenario1 = table.slice(0, table.indexOf('scenario 2'));
+  const rows = [...scenario1.matchAll(/^ {2}(\d\/5)\s+(\d+)\/(\d+)\s+\S+%\s+(\S+)%\s+(.*)$/gm)].map((m) => {
+    const answered = Object.fromEntries([...m[5]!.matchAll(/(v\d) (\d+)/g)].map((a) => [a[1]!, Number(a[2])]));
+    return { step: m[1]!, stable: Number(m[2]), candidate: Number(m[3]), observed: Number(m[4]), total: (answered.v1 ?? 0) + (answered.v2 ?? 0), v2: answered.v2 ?? 0 };
+  });
+  const rowAt = (candidate: number) => rows.find((r) => r.candidate === candidate && r.stable === 100 - candidate);
+  for (const w of [1, 5, 20, 50, 100]) {
+    expect(rowAt(w), `a step at ${w} %\n${scenario1}`).toBeDefined();
+    expect(rowAt(w)!.v2, `v2 answered at ${w} %\n${scenario1}`).toBeGreaterThan(0);
+  }
+  expect(rowAt(1)!.observed, scenario1).toBeLessThan(5);
+  for (const r of rows.filter((x) => x.total >= 100)) expect(Math.abs(r.observed - r.candidate), `${r.step} ${r.stable}/${r.candidate}\n${scenario1}`).toBeLessThanOrEqual(10);
+  expect(out).toMatch(/resident memory of the local stack at its peak: \d+ MiB \(.*inference runtime \(pods\) ×\d+ \d+ MiB/);
   // Cleanup: the working directory is gone and no process runs on its models any more.
   const workdir = /working directory (\S+)/.exec(out)![1]!;
   expect(fs.existsSync(workdir)).toBe(false);

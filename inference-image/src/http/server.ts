@@ -50,6 +50,9 @@ export function createHandler(d: HttpDeps): (req: IncomingMessage, res: ServerRe
 async function route(d: HttpDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const path = (req.url ?? '/').split('?')[0] ?? '/';
   const method = req.method ?? 'GET';
+  // Every answer names the model version that gave it (errors and refusals too), so a client behind a
+  // weighted route can tell which version served each request.
+  res.setHeader('X-Model-Version', d.model.version);
   if (path === '/healthz') return only(method, ['GET', 'HEAD'], res, () => healthz(d, res));
   if (path === '/readyz') return only(method, ['GET', 'HEAD'], res, () => readyz(d, res));
   if (path === '/metrics') return only(method, ['GET'], res, () => metrics(d, res));
