@@ -4,8 +4,8 @@ import type { Measurement } from '../analysis/types.js';
 import type { MetricsProvider } from '../metric-providers/provider.js';
 import { AnalysisRunner } from './analysis-runner.js';
 import type { ModelRollout } from './model-rollout.js';
+import { rolloutWithAnalysis, T0 } from './analysis-runner.test-support.js';
 
-const T0 = Date.parse('2026-01-01T00:00:00Z');
 type Answer = (q: string, at: Date) => Measurement;
 
 function runner(answer: Answer, queries: string[] = []) {
@@ -13,20 +13,7 @@ function runner(answer: Answer, queries: string[] = []) {
   return new AnalysisRunner({ core: {} as never, cache: { podsOf: () => [] } as never, providerFor: () => provider });
 }
 
-function rollout(analysis: Record<string, unknown>, stableWeight = 95): ModelRollout {
-  return {
-    apiVersion: 'modelrollout.dev/v1alpha1', kind: 'ModelRollout',
-    metadata: { name: 'ro', namespace: 'ns', annotations: {} },
-    spec: { service: { name: 'svc' }, model: { name: 'm', version: 'v2' }, analysis: { prometheus: { address: 'http://127.0.0.1:9' }, ...analysis } } as never,
-    status: {
-      phase: 'Progressing',
-      stable: { revision: 'aaaa', modelVersion: 'v1' },
-      candidate: { revision: 'bbbb', modelVersion: 'v2' },
-      currentStep: { index: 0, weight: 100 - stableWeight, label: '1/5', trafficShiftedAt: new Date(T0).toISOString() },
-      weights: { stable: stableWeight, candidate: 100 - stableWeight },
-    },
-  } as ModelRollout;
-}
+const rollout = (analysis: Record<string, unknown>, stableWeight = 95): ModelRollout => rolloutWithAnalysis(analysis, stableWeight);
 
 /** Runs the runner every `everyS` seconds for `minutes`, feeding status.analysis back like the reconciler. */
 async function drive(r: AnalysisRunner, ro: ModelRollout, minutes: number, stepDurationMs: number, everyS = 10) {

@@ -6,6 +6,7 @@ import * as k8s from '@kubernetes/client-node';
 import { wholeCount } from '../analysis/binomial.js';
 import { checkBreaker, judgeMetric, judgeStep, trackNoData, type NoDataCheck, type StepVerdict } from '../analysis/evaluate.js';
 import { parseAnalysis, renderQuery, type AnalysisConfig, type AnalysisDefaults, type QueryVars, type StoredAnalysis } from '../analysis/spec.js';
+import { judgeTradeOff, type Sides } from '../analysis/trade-off.js';
 import type { AnalysisStatus, Measurement, MetricResult, MetricRule } from '../analysis/types.js';
 import { providerFor, type MetricsProvider, type ProviderConfig } from '../metric-providers/index.js';
 import type { AnalysisVerdict, DecideInput, RolloutStatus } from '../rollout/types.js';
@@ -192,11 +193,13 @@ export class AnalysisRunner {
       ? { query: requestQuery, why: `${wholeCount(requests.value)} requests, fewer than minRequests (${config.minRequests})` } : undefined;
     const checked: Record<string, NoDataCheck | undefined> = { requests: noDataCheck(requestQuery, requests) ?? tooFew };
     const results: MetricResult[] = [];
+    const traded = new Set(config.tradeOffs.flatMap((t) => [t.cost, t.quality]));
+    const sides: Record<string, Sides> = {};
     for (const rule of config.metrics) {
       if (!enough && !rule.counts) continue;
       const candidateVars = vars('candidate', window);
       const candidate = await measure(provider, rule, candidateVars, now);
-      const stable = rule.relative && stableCarriesTraffic ? await measure(provider, rule, vars('stable', window), now) : undefined;
+      const stable = (rule.relative || traded.has(rule.name)) && stableCarriesTraffic ? await measure(provider, rule, vars('stable', window), now) : undefined;
       const stableCount = stable && !rule.counts ? await this.count(config, provider, vars('stable', window), now) : undefined;
       // Without stable's request count, minStableRequests cannot be checked: the baseline is an error, not a pass.
       const baseline: Measurement | undefined = stableCount === 'error' ? { kind: 'error', message: 'the stable request count could not be read, so minStableRequests cannot be checked' } : stable;
@@ -205,16 +208,19 @@ export class AnalysisRunner {
       if (requests?.kind === 'value' && result.samples === undefined) result.samples = wholeCount(requests.value);
       results.push(result);
       this.record(state, 'step', result, now);
+      if (traded.has(rule.name)) sides[rule.name] = { candidate, ...(baseline ? { stable: tooFewStable(baseline, stableSamples, config.minStableRequests) } : {}) };
       const candidateMissing = candidate.kind === 'noData' || (candidate.kind === 'counts' && wholeCount(candidate.trials) === 0);
       checked[rule.name] = candidateMissing
         ? noDataCheck(renderQuery(rule.counts?.trials ?? rule.query, candidateVars), candidate)
         // The candidate has data but the relative bound's baseline does not (no series, NaN, too few requests).
         : result.verdict === 'noData' ? { query: renderQuery(rule.counts?.trials ?? rule.query, vars('stable', window)), why: `no stable baseline (${result.message})` } : undefined;
     }
+    const pause = this.tradeOffs(config, sides, results, state, now);
     // Records of metrics no longer in the spec go: their deadline must not pause the rollout.
     const noData = trackNoData(state, checked, now, config.noData, new Set(['requests', ...config.metrics.map((m) => m.name)]));
     const failed = results.find((r) => r.verdict === 'fail');
     if (failed) return { result: 'fail', reason: failed.name, message: failed.message };
+    if (pause) return { result: 'pause', message: `paused for a person: ${pause}` };
     // A check with no failed query breaks a run of errors, also while the step waits for requests.
     if (requests?.kind !== 'error' && !results.some((r) => r.verdict === 'error')) state.consecutiveErrors = 0;
     if (noData && noData.result !== 'pending') return noData;
@@ -224,6 +230,32 @@ export class AnalysisRunner {
     }
     const verdict = judgeStep(results, state, config.limits);
     return verdict.result === 'pending' && noData ? { result: 'pending', message: noData.message } : verdict;
+  }
+
+  /**
+   * Judges each trade-off on the step's measurements: a violation that rolls back joins `results` as a failed
+   * metric; one that pauses is returned (its message). Missing data joins `results` as noData/error (the step
+   * holds). Every outcome is recorded in status under the rule's name.
+   */
+  private tradeOffs(config: AnalysisConfig, sides: Record<string, Sides>, results: MetricResult[], state: AnalysisStatus, now: Date): string | undefined {
+    let pause: string | undefined;
+    for (const rule of config.tradeOffs) {
+      const cost = sides[rule.cost];
+      const quality = sides[rule.quality];
+      // Not measured this pass (too few requests for plain values): the metrics' own results already hold the step.
+      if (!cost || !quality) continue;
+      const t = judgeTradeOff(rule, cost, quality);
+      const violated = t.verdict === 'violated';
+      const action = rule.onViolation === 'rollback' ? 'rolling back' : 'pausing';
+      const result: MetricResult = {
+        name: rule.name, verdict: violated ? 'fail' : t.verdict, message: violated ? `${t.message}: ${action}` : t.message,
+        ...(t.costChange !== undefined ? { value: t.costChange } : {}),
+      };
+      this.record(state, 'step', result, now);
+      if (violated && rule.onViolation === 'pause') pause ??= result.message;
+      else results.push(result);
+    }
+    return pause;
   }
 
   /** Requests in the window (whole), or 'error' when the count cannot be read (failed query, NaN, ±Inf). */
@@ -274,6 +306,12 @@ async function measure(provider: MetricsProvider, rule: MetricRule, vars: QueryV
     return { kind: 'noData', message: `the failure count is ${raw}`, raw };
   }
   return { kind: 'counts', events: Math.min(events.value, trials.value), trials: trials.value };
+}
+
+/** A stable baseline on fewer than minStableRequests requests is no baseline for a trade-off either. */
+function tooFewStable(stable: Measurement, samples: number | undefined, min: number): Measurement {
+  if (samples === undefined || samples >= Math.max(1, min)) return stable;
+  return { kind: 'noData', message: `the stable baseline rests on ${samples} requests, fewer than ${Math.max(1, min)}` };
 }
 
 function noDataCheck(query: string, m: Measurement | undefined): NoDataCheck | undefined {
