@@ -32,6 +32,10 @@ describe('judgeTradeOff', () => {
     expect(judgeTradeOff(rule, sides(1.5, 1), sides(1, 0.8)).message).toMatch(/cost-per-video-second \+50 %.*quality-ssim \+25 % better.*costs more than the \+40 % allowed even with better quality/);
   });
 
+  it('writes tiny and large changes plainly', () => {
+    expect(judgeTradeOff(rule, sides(12.5, 1), sides(0.9 * (1 + 1e-15), 0.9)).message).toMatch(/cost-per-video-second \+1150 % .*quality-ssim \+0 % better/);
+  });
+
   it('lower-is-better quality: a drop in flicker is an improvement', () => {
     const flicker = { ...rule, quality: 'quality-flicker', better: 'lower' as const };
     expect(judgeTradeOff(flicker, sides(1.2, 1), sides(4, 5))).toMatchObject({ verdict: 'pass', qualityChange: expect.closeTo(0.2, 9) });

@@ -13,7 +13,11 @@ export type TradeOffVerdict =
   /** The rule was broken: the rollout pauses or rolls back as `rule.onViolation` says. */
   | { verdict: 'violated'; message: string; costChange: number; qualityChange: number };
 
-const pct = (x: number): string => `${x >= 0 ? '+' : ''}${+(x * 100).toPrecision(3)} %`;
+/** A change as a signed percentage to 0.01 % (never exponent notation: two equal means differ by ~1e-14). */
+const pct = (x: number): string => {
+  const p = Math.round(x * 10_000) / 100;
+  return `${p >= 0 ? '+' : ''}${Math.abs(p) >= 100 ? Math.round(p) : p} %`;
+};
 const num = (x: number): string => String(+x.toPrecision(4));
 
 /**

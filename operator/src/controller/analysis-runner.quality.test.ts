@@ -39,13 +39,15 @@ const tradeOff = { cost: 'cost-per-video-second', quality: 'quality-ssim', maxIn
 const costAndQuality = [{ template: 'cost-per-video-second' }, { template: 'quality-ssim' }];
 
 describe('quality gate', () => {
-  it('rolls back a candidate whose frames freeze (quality-frozen, default max 0.2), naming the value', async () => {
-    const { analysis } = await verdict({ [FROZEN]: [0.5, 0.06] }, { metrics: [{ template: 'quality-frozen' }] });
-    expect(analysis).toMatchObject({ result: 'fail', reason: 'quality-frozen', message: 'quality-frozen 0.5 (max 0.2): fail' });
+  it('rolls back a candidate whose frames freeze (quality-frozen, default max 0.5), naming the value', async () => {
+    const { analysis } = await verdict({ [FROZEN]: [0.75, 0.06] }, { metrics: [{ template: 'quality-frozen' }] });
+    expect(analysis).toMatchObject({ result: 'fail', reason: 'quality-frozen', message: 'quality-frozen 0.75 (max 0.5): fail' });
   });
 
-  it('passes one whose frozen ratio is like stable’s', async () => {
-    expect((await verdict({ [FROZEN]: [0.06, 0.06] }, { metrics: [{ template: 'quality-frozen' }] })).analysis.result).toBe('pass');
+  it('passes one whose frozen ratio is like stable’s; a relative bound catches a smaller freeze', async () => {
+    expect((await verdict({ [FROZEN]: [0.29, 0.29] }, { metrics: [{ template: 'quality-frozen' }] })).analysis.result).toBe('pass');
+    const relative = await verdict({ [FROZEN]: [0.45, 0.06] }, { metrics: [{ template: 'quality-frozen', max: 0.5, relative: { max: 2 } }] });
+    expect(relative.analysis).toMatchObject({ result: 'fail', reason: 'quality-frozen' });
   });
 
   it('quality-ssim is judged relative to stable by default (at least 0.9×)', async () => {
