@@ -2,6 +2,7 @@
 // the inference runtime's own metrics (names documented in inference-image/README.md).
 import { parseDuration } from '../rollout/duration.js';
 import { DEFAULT_CONFIDENCE, type NoDataPolicy, type StepLimits } from './evaluate.js';
+import type { Price } from './price.js';
 import type { Bounds, BreakerRule, MetricRule, TradeOffRule } from './types.js';
 
 export interface StoredAnalysis {
@@ -19,6 +20,7 @@ export interface StoredAnalysis {
   prometheus?: { address?: string; timeout?: string; secretRef?: { name?: string }; insecureSkipVerify?: boolean };
   metrics?: StoredMetric[];
   tradeOffs?: StoredTradeOff[];
+  price?: { perGpuHour?: number; currency?: string };
 }
 
 interface StoredTradeOff {
@@ -62,6 +64,8 @@ export interface AnalysisConfig {
   metrics: MetricRule[];
   /** Cost/quality rules judged on the step's measurements of the metrics they name. */
   tradeOffs: TradeOffRule[];
+  /** Turns the cost templates' GPU-seconds into money in status; absent: GPU-seconds only. */
+  price?: Price;
 }
 
 /**
@@ -102,6 +106,9 @@ export const BUILTIN_QUERIES = {
   'cost-per-clip': `${GPU_SECONDS} / ${increase('outcome="ok"')}`,
   requests: `sum(increase(t2v_requests_total{${BY_REVISION}}[{{interval}}]))`,
 } as const;
+
+/** What the cost templates measure GPU-seconds per. */
+const COST_PER: Partial<Record<BuiltinTemplate, 'video-second' | 'clip'>> = { 'cost-per-video-second': 'video-second', 'cost-per-clip': 'clip' };
 
 /** Which way a built-in quality signal gets better, for trade-off rules. */
 export const QUALITY_DIRECTION: Partial<Record<BuiltinTemplate, 'higher' | 'lower'>> = {
@@ -175,6 +182,7 @@ export function parseAnalysis(stored: StoredAnalysis | undefined, errors: string
     }
   }
   const tradeOffs = (stored.tradeOffs ?? []).map((t, i) => tradeOffRule(t, i, stored.metrics ?? [], metrics, errors));
+  const price = priceOf(stored.price, errors);
   const confidence = stored.confidence ?? DEFAULT_CONFIDENCE;
   if (!(confidence > 0.5 && confidence < 1)) errors.push(`spec.analysis.confidence: ${confidence} must be above 0.5 and below 1 (e.g. 0.95: one check in 20 may misjudge a rate at its bound)`);
   const onNoData = stored.onNoData ?? 'Pause';
@@ -204,7 +212,19 @@ export function parseAnalysis(stored: StoredAnalysis | undefined, errors: string
     },
     metrics,
     tradeOffs,
+    ...(price ? { price } : {}),
   };
+}
+
+function priceOf(stored: StoredAnalysis['price'], errors: string[]): Price | undefined {
+  if (!stored) return undefined;
+  const { perGpuHour, currency = 'USD' } = stored;
+  if (typeof perGpuHour !== 'number' || !Number.isFinite(perGpuHour) || perGpuHour <= 0) {
+    errors.push(`spec.analysis.price.perGpuHour: ${perGpuHour} must be a number above 0 (money per GPU-hour, e.g. 2.49)`);
+    return undefined;
+  }
+  if (typeof currency !== 'string' || !/^\S{1,8}$/.test(currency)) errors.push(`spec.analysis.price.currency: "${currency}" must be 1 to 8 characters without spaces (e.g. USD)`);
+  return { perGpuHour, currency };
 }
 
 /** A trade-off rule; its names must be metrics of this analysis (errors name the field and the known names). */
@@ -269,6 +289,8 @@ function metricRule(m: StoredMetric, i: number, errors: string[], duration: Dura
     if (unknown.length > 0) errors.push(`${field}.${where}: unknown variable ${unknown.map((v) => `{{${v}}}`).join(', ')} (known: ${QUERY_VARIABLES.map((v) => `{{${v}}}`).join(', ')})`);
   }
   const rule: MetricRule = { name, query: query ?? '', bounds };
+  const costPer = template && !m.query ? COST_PER[template] : undefined;
+  if (costPer) rule.costPer = costPer;
   if (counts) rule.counts = counts;
   if (relative) rule.relative = relative;
   const breaker = breakerRule(m, bounds, duration);

@@ -70,6 +70,22 @@ describe('spec.analysis.tradeOffs', () => {
     expect(errors).toEqual(['spec.analysis.metrics[0]: set max, min or relative bounds, or name it in a tradeOff (nothing to judge cost-per-video-second by)']);
   });
 
+  it('reads a price per GPU-hour for the cost templates, naming a bad one', () => {
+    const errors: string[] = [];
+    const cfg = parseAnalysis({ ...base, metrics: [{ template: 'cost-per-clip', max: 100 }, { template: 'cost-per-video-second', query: 'my_cost', max: 1 }], price: { perGpuHour: 2.5 } } as never, errors)!;
+    expect(errors).toEqual([]);
+    expect(cfg.price).toEqual({ perGpuHour: 2.5, currency: 'USD' });
+    // Only the built-in query is known to be GPU-seconds.
+    expect(cfg.metrics.map((m) => m.costPer)).toEqual(['clip', undefined]);
+    const metrics = [{ template: 'cost-per-clip', max: 1 }];
+    parseAnalysis({ ...base, metrics, price: { perGpuHour: 0 } } as never, errors);
+    parseAnalysis({ ...base, metrics, price: { perGpuHour: 2, currency: 'US dollars' } } as never, errors);
+    expect(errors).toEqual([
+      'spec.analysis.price.perGpuHour: 0 must be a number above 0 (money per GPU-hour, e.g. 2.49)',
+      'spec.analysis.price.currency: "US dollars" must be 1 to 8 characters without spaces (e.g. USD)',
+    ]);
+  });
+
   it('names the field of every bad reference or value', () => {
     const errors: string[] = [];
     parseAnalysis({ ...base, tradeOffs: [

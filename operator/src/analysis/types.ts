@@ -42,6 +42,8 @@ export interface MetricRule {
   /** Bounds on candidate ÷ stable, both measured by the same query. */
   relative?: Bounds;
   breaker?: BreakerRule;
+  /** The query measures GPU-seconds per video-second or per clip (the cost templates): shown in money when a price is set. */
+  costPer?: 'video-second' | 'clip';
 }
 
 /**
@@ -79,6 +81,8 @@ export interface MetricResult {
   lower?: number;
   upper?: number;
   baseline?: number;
+  /** Cost metrics with spec.analysis.price: the value (and stable's) in money. */
+  money?: { amount: number; currency: string; per: 'video-second' | 'clip'; stable?: number };
   message: string;
 }
 

@@ -76,6 +76,13 @@ describe('cost/quality trade-off', () => {
     expect((await verdict({ [COST]: [1.02, 1], [SSIM]: [0.8, 0.8] }, { metrics: costAndQuality, tradeOffs: [tradeOff] })).analysis.result).toBe('pass');
   });
 
+  it('shows cost in money in status with spec.analysis.price (GPU-seconds × price per GPU-hour ÷ 3600)', async () => {
+    const { status } = await verdict({ [COST]: [1.6, 1], [SSIM]: [0.9, 0.88] }, { metrics: costAndQuality, tradeOffs: [tradeOff], price: { perGpuHour: 3.6, currency: 'EUR' } });
+    const cost = status.metrics?.find((m) => m.name === 'cost-per-video-second');
+    expect(cost?.money).toEqual({ amount: expect.closeTo(0.0016, 12), stable: expect.closeTo(0.001, 12), currency: 'EUR', per: 'video-second' });
+    expect(cost?.message).toMatch(/; 0\.0016 EUR per video-second \(stable 0\.001 EUR\) at 3\.6 EUR\/GPU-hour$/);
+  });
+
   it('holds the step (pending) when stable has no cost data, never passing on a guess', async () => {
     const ro = rollout({ metrics: costAndQuality, tradeOffs: [tradeOff] });
     const r = new AnalysisRunner({

@@ -6,6 +6,7 @@ import * as k8s from '@kubernetes/client-node';
 import { wholeCount } from '../analysis/binomial.js';
 import { checkBreaker, judgeMetric, judgeStep, trackNoData, type NoDataCheck, type StepVerdict } from '../analysis/evaluate.js';
 import { parseAnalysis, renderQuery, type AnalysisConfig, type AnalysisDefaults, type QueryVars, type StoredAnalysis } from '../analysis/spec.js';
+import { withMoney } from '../analysis/price.js';
 import { judgeTradeOff, type Sides } from '../analysis/trade-off.js';
 import type { AnalysisStatus, Measurement, MetricResult, MetricRule } from '../analysis/types.js';
 import { providerFor, type MetricsProvider, type ProviderConfig } from '../metric-providers/index.js';
@@ -204,7 +205,7 @@ export class AnalysisRunner {
       // Without stable's request count, minStableRequests cannot be checked: the baseline is an error, not a pass.
       const baseline: Measurement | undefined = stableCount === 'error' ? { kind: 'error', message: 'the stable request count could not be read, so minStableRequests cannot be checked' } : stable;
       const stableSamples = stableCount === 'error' ? undefined : stableCount;
-      const result = judgeMetric(rule, candidate, baseline, { stableCarriesTraffic, stableSamples, minStableSamples: config.minStableRequests, confidence: config.confidence });
+      const result = withMoney(judgeMetric(rule, candidate, baseline, { stableCarriesTraffic, stableSamples, minStableSamples: config.minStableRequests, confidence: config.confidence }), rule, config.price, baseline?.kind === 'value' ? baseline.value : undefined);
       if (requests?.kind === 'value' && result.samples === undefined) result.samples = wholeCount(requests.value);
       results.push(result);
       this.record(state, 'step', result, now);

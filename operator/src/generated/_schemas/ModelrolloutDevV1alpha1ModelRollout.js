@@ -13,7 +13,7 @@ const schema21 = {
       "$ref": "a6f0oUEaFqHmymdwnqPORTNOTU7GczWAkwGD0uYU"
     },
     "spec": {
-      "$ref": "alc2bP89JBRoBxlLnZE5jBvjIy2jSOi9MevNsw7c"
+      "$ref": "ONb0EVIJ15LZcYtHQie0t2EGCODOF7LflVBcKWASI6U"
     },
     "status": {
       "$ref": "wnCl8zCvz1PLbyEivJTcktRgDZuzOGT9FYulvrA2T8w"
@@ -169,7 +169,7 @@ const schema26 = {
       "$ref": "80TcBr7D8xWm56svyTf1AaODxtXLf9hK2879TuYLJtc"
     },
     "analysis": {
-      "$ref": "GpG06gPYJsQykZZflLxwbrtXOEYu0cstTPTV0JN0Y"
+      "$ref": "e9MxVAY2Xkv7sX0yfdO6fV93BFKtmCV6jEqYV0R3pk"
     }
   }
 };
@@ -2418,6 +2418,9 @@ const schema52 = {
     },
     "tradeOffs": {
       "$ref": "hq0O7KkXDdshEg5LHAQg7Bu7vccAL2yL9rbJfX8mJ0"
+    },
+    "price": {
+      "$ref": "p4JfmE1fvUDszs5i6klXyARdp15ldFyn8BmzdC0ZNKY"
     }
   },
   "nullable": true
@@ -4496,6 +4499,186 @@ function validate169(data, {
   validate169.errors = vErrors;
   return errors === 0;
 }
+const schema76 = {
+  "type": "object",
+  "required": ["perGpuHour"],
+  "properties": {
+    "perGpuHour": {
+      "$ref": "D7q6EcWK3elynftzCKkaVA9092XDaYyIlwQqtRt4Ctk"
+    },
+    "currency": {
+      "$ref": "tK0UXGyQUI6pKZoVkFNlLs7aq9EZcBwg5V0rKfYruHQ"
+    }
+  },
+  "nullable": true
+};
+const schema77 = {
+  "type": "number",
+  "exclusiveMinimum": 0
+};
+function validate183(data, {
+  instancePath = "",
+  parentData,
+  parentDataProperty,
+  rootData = data
+} = {}) {
+  let vErrors = null;
+  let errors = 0;
+  if (typeof data == "number" && isFinite(data)) {
+    if (data <= 0 || isNaN(data)) {
+      const err0 = {
+        instancePath,
+        schemaPath: "#/exclusiveMinimum",
+        keyword: "exclusiveMinimum",
+        params: {
+          comparison: ">",
+          limit: 0
+        }
+      };
+      if (vErrors === null) {
+        vErrors = [err0];
+      } else {
+        vErrors.push(err0);
+      }
+      errors++;
+    }
+  } else {
+    const err1 = {
+      instancePath,
+      schemaPath: "#/type",
+      keyword: "type",
+      params: {
+        type: "number"
+      }
+    };
+    if (vErrors === null) {
+      vErrors = [err1];
+    } else {
+      vErrors.push(err1);
+    }
+    errors++;
+  }
+  validate183.errors = vErrors;
+  return errors === 0;
+}
+const schema78 = {
+  "type": "string",
+  "maxLength": 8,
+  "default": "USD",
+  "nullable": true
+};
+function validate185(data, {
+  instancePath = "",
+  parentData,
+  parentDataProperty,
+  rootData = data
+} = {}) {
+  let vErrors = null;
+  let errors = 0;
+  if (typeof data !== "string" && data !== null) {
+    const err0 = {
+      instancePath,
+      schemaPath: "#/type",
+      keyword: "type",
+      params: {
+        type: "string"
+      }
+    };
+    if (vErrors === null) {
+      vErrors = [err0];
+    } else {
+      vErrors.push(err0);
+    }
+    errors++;
+  }
+  if (typeof data === "string") {
+    if (func2(data) > 8) {
+      const err1 = {
+        instancePath,
+        schemaPath: "#/maxLength",
+        keyword: "maxLength",
+        params: {
+          limit: 8
+        }
+      };
+      if (vErrors === null) {
+        vErrors = [err1];
+      } else {
+        vErrors.push(err1);
+      }
+      errors++;
+    }
+  }
+  validate185.errors = vErrors;
+  return errors === 0;
+}
+function validate182(data, {
+  instancePath = "",
+  parentData,
+  parentDataProperty,
+  rootData = data
+} = {}) {
+  let vErrors = null;
+  let errors = 0;
+  if (!(data && typeof data == "object" && !Array.isArray(data)) && data !== null) {
+    const err0 = {
+      instancePath,
+      schemaPath: "#/type",
+      keyword: "type",
+      params: {
+        type: "object"
+      }
+    };
+    if (vErrors === null) {
+      vErrors = [err0];
+    } else {
+      vErrors.push(err0);
+    }
+    errors++;
+  }
+  if (data && typeof data == "object" && !Array.isArray(data)) {
+    if (data.perGpuHour === undefined) {
+      const err1 = {
+        instancePath,
+        schemaPath: "#/required",
+        keyword: "required",
+        params: {
+          missingProperty: "perGpuHour"
+        }
+      };
+      if (vErrors === null) {
+        vErrors = [err1];
+      } else {
+        vErrors.push(err1);
+      }
+      errors++;
+    }
+    if (data.perGpuHour !== undefined) {
+      if (!validate183(data.perGpuHour, {
+        instancePath: instancePath + "/perGpuHour",
+        parentData: data,
+        parentDataProperty: "perGpuHour",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate183.errors : vErrors.concat(validate183.errors);
+        errors = vErrors.length;
+      }
+    }
+    if (data.currency !== undefined) {
+      if (!validate185(data.currency, {
+        instancePath: instancePath + "/currency",
+        parentData: data,
+        parentDataProperty: "currency",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate185.errors : vErrors.concat(validate185.errors);
+        errors = vErrors.length;
+      }
+    }
+  }
+  validate182.errors = vErrors;
+  return errors === 0;
+}
 function validate107(data, {
   instancePath = "",
   parentData,
@@ -4672,6 +4855,17 @@ function validate107(data, {
         rootData
       })) {
         vErrors = vErrors === null ? validate169.errors : vErrors.concat(validate169.errors);
+        errors = vErrors.length;
+      }
+    }
+    if (data.price !== undefined) {
+      if (!validate182(data.price, {
+        instancePath: instancePath + "/price",
+        parentData: data,
+        parentDataProperty: "price",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate182.errors : vErrors.concat(validate182.errors);
         errors = vErrors.length;
       }
     }
@@ -4859,12 +5053,12 @@ function validate46(data, {
   validate46.errors = vErrors;
   return errors === 0;
 }
-const schema76 = {
+const schema79 = {
   "type": "object",
   "properties": {},
   "nullable": true
 };
-function validate184(data, {
+function validate190(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -4888,7 +5082,7 @@ function validate184(data, {
     }
     errors++;
   }
-  validate184.errors = vErrors;
+  validate190.errors = vErrors;
   return errors === 0;
 }
 function validate37(data, {
@@ -4994,13 +5188,13 @@ function validate37(data, {
       }
     }
     if (data.status !== undefined) {
-      if (!validate184(data.status, {
+      if (!validate190(data.status, {
         instancePath: instancePath + "/status",
         parentData: data,
         parentDataProperty: "status",
         rootData
       })) {
-        vErrors = vErrors === null ? validate184.errors : vErrors.concat(validate184.errors);
+        vErrors = vErrors === null ? validate190.errors : vErrors.concat(validate190.errors);
         errors = vErrors.length;
       }
     }

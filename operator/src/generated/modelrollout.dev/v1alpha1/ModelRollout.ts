@@ -321,6 +321,16 @@ export interface IModelRollout {
         "better"?: "higher" | "lower";
         "onViolation"?: "Pause" | "Rollback";
       }>;
+      /**
+       * Turns the cost templates' GPU-seconds into money in status.analysis.metrics[].money and their messages: GPU-seconds × perGpuHour ÷ 3600, per video-second or per clip, stable's beside it.
+       */
+      "price"?: {
+        /**
+         * Money per GPU-hour, e.g. 2.49.
+         */
+        "perGpuHour": number;
+        "currency"?: string;
+      };
     };
   };
   /**
