@@ -53,4 +53,15 @@ describe('downsampling above 256 px', () => {
     expect(blockAverage(luma, 4, 3, 2)).toEqual({ luma: Uint8Array.from([3, 25]), width: 2, height: 1 });
     expect(blockAverage(luma, 4, 3, 1).luma).toBe(luma);
   });
+
+  it('agrees with ssim.js (which filters before subsampling) to about 1e-3 on 512×512 and 768×432 frames', () => {
+    for (const [w, h] of [[512, 512], [768, 432]] as const) {
+      const rand = mulberry32(w);
+      const a = Uint8Array.from({ length: w * h }, (_, i) => ((i % w) * 3 + Math.floor(i / w) * 2) % 256);
+      const b = a.map((v) => Math.min(255, v + Math.floor(rand() * 40)));
+      const f = ssimScale(w, h);
+      const [x, y] = [blockAverage(a, w, h, f), blockAverage(b, w, h, f)];
+      expect(Math.abs(meanSsim(x.luma, y.luma, x.width, x.height) - reference(a, b, w, h))).toBeLessThan(2e-3);
+    }
+  });
 });
