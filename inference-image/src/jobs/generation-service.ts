@@ -3,8 +3,8 @@
 import type { Logger } from 'pino';
 import { CancelledError, ShuttingDownError, TimeoutError, asT2vError, type T2vError } from '../errors.js';
 import type { FrameSource } from '../pipeline/frames.js';
-import { ClipQualityMeter } from '../quality/clip-quality.js';
 import type { GeneratedFrames, GenerationHooks, GenerationParams } from '../pipeline/pipeline.js';
+import { ClipQualityMeter } from '../quality/clip-quality.js';
 import type { Route, RuntimeMetrics } from '../telemetry/metrics.js';
 import type { Mp4Encoder, Mp4Options } from '../video/mp4-encoder.js';
 import type { FaultInjector } from './faults.js';
