@@ -5,8 +5,8 @@
 import * as k8s from '@kubernetes/client-node';
 import { wholeCount } from '../analysis/binomial.js';
 import { checkBreaker, judgeMetric, judgeStep, trackNoData, type NoDataCheck, type StepVerdict } from '../analysis/evaluate.js';
-import { parseAnalysis, renderQuery, type AnalysisConfig, type AnalysisDefaults, type QueryVars, type StoredAnalysis } from '../analysis/spec.js';
 import { withMoney } from '../analysis/price.js';
+import { parseAnalysis, renderQuery, type AnalysisConfig, type AnalysisDefaults, type QueryVars, type StoredAnalysis } from '../analysis/spec.js';
 import { judgeTradeOff, type Sides } from '../analysis/trade-off.js';
 import type { AnalysisStatus, Measurement, MetricResult, MetricRule } from '../analysis/types.js';
 import { providerFor, type MetricsProvider, type ProviderConfig } from '../metric-providers/index.js';
