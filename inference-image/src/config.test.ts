@@ -7,7 +7,8 @@ describe('loadConfig', () => {
     const c = loadConfig({});
     expect(c).toMatchObject({
       modelDir: '/models/current', host: '127.0.0.1', port: 8080, executionProvider: 'auto', cudaDeviceId: 0,
-      maxConcurrency: 1, maxQueue: 8, requestTimeoutMs: 600_000, faults: { errorRate: 0, latencyMs: 0 },
+      maxConcurrency: 1, maxQueue: 8, requestTimeoutMs: 600_000, faults: { errorRate: 0, latencyMs: 0, freezeFrames: 0 },
+      qualitySample: 1, gpusPerReplica: 1,
     });
     expect(faultsEnabled(c.faults)).toBe(false);
   });
@@ -24,6 +25,12 @@ describe('loadConfig', () => {
     expect(faultsEnabled(c.faults)).toBe(true);
   });
 
+  it('reads the quality sample, GPUs per replica and the freeze fault', () => {
+    const c = loadConfig({ T2V_QUALITY_SAMPLE: '0.25', T2V_GPUS_PER_REPLICA: '8', T2V_FAULT_FREEZE_FRAMES: '0.5' });
+    expect(c).toMatchObject({ qualitySample: 0.25, gpusPerReplica: 8, faults: { freezeFrames: 0.5 } });
+    expect(faultsEnabled(c.faults)).toBe(true);
+  });
+
   it('reads the pod identity the operator passes through the downward API, and leaves it out when absent', () => {
     expect(loadConfig({ MODELROLLOUT_NAMESPACE: 'ml', MODELROLLOUT_NAME: 'wan-t2v', MODELROLLOUT_REVISION: '5f0c1e2d3a' }).identity).toEqual({ namespace: 'ml', name: 'wan-t2v', revision: '5f0c1e2d3a' });
     expect(loadConfig({}).identity).toEqual({});
@@ -35,6 +42,9 @@ describe('loadConfig', () => {
     ['T2V_MAX_CONCURRENCY', '0', /T2V_MAX_CONCURRENCY/],
     ['T2V_FAULT_ERROR_RATE', '1.5', /T2V_FAULT_ERROR_RATE=1.5: must be a number in \[0, 1\]/],
     ['T2V_REQUEST_TIMEOUT_MS', 'soon', /T2V_REQUEST_TIMEOUT_MS/],
+    ['T2V_QUALITY_SAMPLE', '2', /T2V_QUALITY_SAMPLE=2: must be a number in \[0, 1\]/],
+    ['T2V_GPUS_PER_REPLICA', '0', /T2V_GPUS_PER_REPLICA=0: must be a number in \[0.001, 1024\]/],
+    ['T2V_FAULT_FREEZE_FRAMES', '-0.1', /T2V_FAULT_FREEZE_FRAMES/],
     ['T2V_X264_PRESET', 'turbo', /ultrafast, superfast, veryfast/],
     ['MODELROLLOUT_REVISION', 'Not A Label', /MODELROLLOUT_REVISION=Not A Label: must be a Kubernetes name/],
   ])('rejects %s=%s', (name, value, message) => {

@@ -5,8 +5,13 @@ import type { ProviderPreference } from './model/execution-provider.js';
 export interface FaultInjectionConfig {
   /** Probability in [0, 1] that a generation fails with FaultInjected (HTTP 500). 0 = off. */
   errorRate: number;
-  /** Extra latency added to every generation, in ms. 0 = off. */
+  /** Extra latency added to every generation, in ms. 0 = off. The GPU-seconds counter includes it: a costlier candidate. */
   latencyMs: number;
+  /**
+   * Share in [0, 1] of each clip's frames, from the end, replaced by the last frame before them (a clip
+   * that freezes; the quality signals' frozen ratio then reads about this share). 0 or absent = off.
+   */
+  freezeFrames?: number;
 }
 
 export interface RuntimeConfig {
@@ -39,6 +44,17 @@ export interface RuntimeConfig {
   x264Preset: X264Preset;
   x264Crf: number;
   logLevel: string;
+  /**
+   * Share in [0, 1] of generated clips whose quality signals are computed (sampled at random per clip);
+   * 1 = every clip, 0 = none.
+   */
+  qualitySample: number;
+  /**
+   * GPUs one replica holds (the container's nvidia.com/gpu limit, set by the operator), shared by its
+   * maxConcurrency slots: a generation costs wall seconds × gpusPerReplica ÷ maxConcurrency GPU-seconds.
+   * On CPU (no GPU) the default 1 makes the counter read replica-seconds.
+   */
+  gpusPerReplica: number;
   /** FOR ROLLOUT DRILLS ONLY. Off unless T2V_FAULT_* is set. */
   faults: FaultInjectionConfig;
   /** The pod's place in a ModelRollout (MODELROLLOUT_* env, set by the operator through the downward API); labels every metric. */
@@ -91,9 +107,12 @@ export function loadConfig(env: Env = process.env): RuntimeConfig {
     x264Preset: preset as X264Preset,
     x264Crf: num('T2V_X264_CRF', 18, 0, 51),
     logLevel: str('T2V_LOG_LEVEL', 'info'),
+    qualitySample: num('T2V_QUALITY_SAMPLE', 1, 0, 1, false),
+    gpusPerReplica: num('T2V_GPUS_PER_REPLICA', 1, 0.001, 1024, false),
     faults: {
       errorRate: num('T2V_FAULT_ERROR_RATE', 0, 0, 1, false),
       latencyMs: num('T2V_FAULT_LATENCY_MS', 0, 0, 3_600_000),
+      freezeFrames: num('T2V_FAULT_FREEZE_FRAMES', 0, 0, 1, false),
     },
     identity: identityOf(env),
   };
@@ -112,5 +131,5 @@ function identityOf(env: Env): RuntimeConfig['identity'] {
 }
 
 export function faultsEnabled(f: FaultInjectionConfig): boolean {
-  return f.errorRate > 0 || f.latencyMs > 0;
+  return f.errorRate > 0 || f.latencyMs > 0 || (f.freezeFrames ?? 0) > 0;
 }

@@ -56,6 +56,7 @@ export async function startRuntime(config: RuntimeConfig, log: Logger, deps: Run
   }, config.identity);
   metrics.faultInjection.set({ kind: 'error_rate' }, config.faults.errorRate);
   metrics.faultInjection.set({ kind: 'latency_seconds' }, config.faults.latencyMs / 1000);
+  metrics.faultInjection.set({ kind: 'freeze_frames' }, config.faults.freezeFrames ?? 0);
 
   let service: GenerationService | undefined;
   let limits: RequestLimits | undefined;
@@ -95,6 +96,8 @@ export async function startRuntime(config: RuntimeConfig, log: Logger, deps: Run
       x264: { preset: config.x264Preset, crf: config.x264Crf },
       overlapEncoderStart: loaded.provider === 'cuda',
       newId: () => `vid_${randomUUID().replaceAll('-', '')}`,
+      sampleQuality: () => config.qualitySample >= 1 || (deps.random ?? Math.random)() < config.qualitySample,
+      gpusPerSlot: config.gpusPerReplica / config.maxConcurrency,
       clock: Date.now,
       monotonic,
     });

@@ -67,7 +67,7 @@ describe('overload', () => {
 
   it('marks fault injection as on in /healthz and /metrics', async () => {
     const health = (await (await fetch(`${rt.url}/healthz`)).json()) as Record<string, unknown>;
-    expect(health.fault_injection).toEqual({ enabled: true, error_rate: 0, latency_ms: 30000 });
+    expect(health.fault_injection).toEqual({ enabled: true, error_rate: 0, latency_ms: 30000, freeze_frames: 0 });
     const text = await metricsText(rt);
     expect(metric(text, 't2v_fault_injection', { kind: 'latency_seconds' })).toBe(30);
     expect(metric(text, 't2v_fault_injection', { kind: 'error_rate' })).toBe(0);

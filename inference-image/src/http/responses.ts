@@ -2,6 +2,7 @@
 import type { ServerResponse } from 'node:http';
 import { QueueFullError, ValidationError, type T2vError } from '../errors.js';
 import type { JobRecord } from '../jobs/types.js';
+import type { ClipQuality } from '../quality/clip-quality.js';
 
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(body);
@@ -70,6 +71,7 @@ export function jobView(job: JobRecord, model: { name: string; version: string }
             content_url: `/v1/videos/${job.id}/content`, content_type: 'video/mp4', bytes: job.result.video.length,
             frames: job.result.frames, seconds: job.result.seconds, prompt_tokens: job.result.promptTokens,
             prompt_truncated: job.result.promptTruncated, guided: job.result.guided,
+            ...(job.result.quality ? { quality: qualityView(job.result.quality) } : {}),
           },
         }
       : {}),
@@ -78,10 +80,20 @@ export function jobView(job: JobRecord, model: { name: string; version: string }
   };
 }
 
+/** A clip's quality signals (units in quality/clip-quality.ts); signals the clip was too short for are left out. */
+function qualityView(q: ClipQuality): Record<string, number> {
+  const out: Record<string, number> = { frames: q.frames };
+  if (q.flicker !== undefined) out.flicker_luma_levels = q.flicker;
+  if (q.frozenRatio !== undefined) out.frozen_frame_ratio = q.frozenRatio;
+  if (q.blankRatio !== undefined) out.blank_frame_ratio = q.blankRatio;
+  if (q.temporalSsim !== undefined) out.temporal_ssim = q.temporalSsim;
+  return out;
+}
+
 function snakeTimings(t: NonNullable<JobRecord['timings']>): Record<string, number> {
   return {
     queue_seconds: t.queueSeconds, onnx_seconds: t.onnxSeconds, text_seconds: t.textSeconds, denoise_seconds: t.denoiseSeconds,
-    decode_seconds: t.decodeSeconds, convert_seconds: t.convertSeconds, encode_seconds: t.encodeSeconds, total_seconds: t.totalSeconds,
+    decode_seconds: t.decodeSeconds, convert_seconds: t.convertSeconds, quality_seconds: t.qualitySeconds, encode_seconds: t.encodeSeconds, total_seconds: t.totalSeconds,
   };
 }
 
@@ -90,6 +102,6 @@ export function serverTiming(t: NonNullable<JobRecord['timings']>): string {
   const ms = (s: number): string => (s * 1000).toFixed(2);
   return [
     `queue;dur=${ms(t.queueSeconds)}`, `onnx;dur=${ms(t.onnxSeconds)}`, `denoise;dur=${ms(t.denoiseSeconds)}`,
-    `decode;dur=${ms(t.decodeSeconds)}`, `convert;dur=${ms(t.convertSeconds)}`, `encode;dur=${ms(t.encodeSeconds)}`, `total;dur=${ms(t.totalSeconds)}`,
+    `decode;dur=${ms(t.decodeSeconds)}`, `convert;dur=${ms(t.convertSeconds)}`, `quality;dur=${ms(t.qualitySeconds)}`, `encode;dur=${ms(t.encodeSeconds)}`, `total;dur=${ms(t.totalSeconds)}`,
   ].join(', ');
 }

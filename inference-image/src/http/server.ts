@@ -3,6 +3,7 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
+import { faultsEnabled, type FaultInjectionConfig } from '../config.js';
 import { ConflictError, NotFoundError, NotReadyError, ShuttingDownError, asT2vError, type T2vError } from '../errors.js';
 import type { GenerationService } from '../jobs/generation-service.js';
 import type { GenerationRequest, JobRecord } from '../jobs/types.js';
@@ -31,7 +32,7 @@ export interface HttpDeps {
   defaults: RequestDefaults;
   syncMaxSeconds: number;
   maxBodyBytes: number;
-  faults: { errorRate: number; latencyMs: number };
+  faults: FaultInjectionConfig;
   randomSeed: () => number;
   monotonic: () => number;
 }
@@ -83,7 +84,7 @@ function healthz(d: HttpDeps, res: ServerResponse): void {
     ready: s.phase === 'ready',
     execution_provider: s.provider ?? null,
     model: d.model,
-    fault_injection: { enabled: d.faults.errorRate > 0 || d.faults.latencyMs > 0, error_rate: d.faults.errorRate, latency_ms: d.faults.latencyMs },
+    fault_injection: { enabled: faultsEnabled(d.faults), error_rate: d.faults.errorRate, latency_ms: d.faults.latencyMs, freeze_frames: d.faults.freezeFrames ?? 0 },
   });
 }
 

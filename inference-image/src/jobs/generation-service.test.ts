@@ -13,19 +13,24 @@ import type { GenerationRequest } from './types.js';
 
 const request: GenerationRequest = { prompt: 'a cat', negativePrompt: '', width: 16, height: 16, frames: 4, fps: 4, seconds: 1, steps: 3, guidance: 1, seed: 5 };
 
-const source: FrameSource = { frames: 4, width: 16, height: 16, frame: () => new Uint8Array(16 * 16 * 3) };
+/** Four frames: the first black, then a grey that brightens by 8 levels a frame (known quality answers). */
+const source: FrameSource = { frames: 4, width: 16, height: 16, frame: (f) => new Uint8Array(16 * 16 * 3).map((_, i) => (f === 0 ? 0 : 100 + 8 * f + (i % 48))) };
+
+/** A monotonic clock the fake pipeline moves on (ms). */
+let fakeNow = 0;
 
 function generated(): GeneratedFrames {
   return { video: source, guided: false, promptTokens: 3, promptTruncated: false, timings: { onnxSeconds: 0.5, textSeconds: 0.1, denoiseSeconds: 0.3, decodeSeconds: 0.1, totalSeconds: 0.6 } };
 }
 
 /** A pipeline that reports three steps and finishes, or waits for its abort signal when `hang` is set. */
-function pipeline(opts: { hang?: boolean; fail?: Error } = {}): FrameGenerator & { calls: number } {
+function pipeline(opts: { hang?: boolean; fail?: Error; advanceMs?: number } = {}): FrameGenerator & { calls: number } {
   const p = {
     calls: 0,
     async generate(_: unknown, hooks: GenerationHooks): Promise<GeneratedFrames> {
       p.calls++;
       events.push('generate');
+      fakeNow += opts.advanceMs ?? 0;
       if (opts.fail) throw opts.fail;
       if (opts.hang) {
         await new Promise((_, reject) => hooks.signal?.addEventListener('abort', () => reject(hooks.signal?.reason)));
@@ -42,7 +47,12 @@ function pipeline(opts: { hang?: boolean; fail?: Error } = {}): FrameGenerator &
 
 let events: string[] = [];
 
-function setup(over: { pipeline?: FrameGenerator; errorRate?: number; timeoutMs?: number; overlap?: boolean } = {}) {
+interface SetupOptions {
+  pipeline?: FrameGenerator; errorRate?: number; timeoutMs?: number; overlap?: boolean;
+  sample?: boolean; gpusPerSlot?: number; freezeFrames?: number; fakeClock?: boolean;
+}
+
+function setup(over: SetupOptions = {}) {
   events = [];
   const lines: Array<Record<string, unknown>> = [];
   const log = pino({ level: 'info' }, new Writable({ write: (chunk, _e, cb) => (lines.push(JSON.parse(String(chunk)) as Record<string, unknown>), cb()) }));
@@ -55,6 +65,7 @@ function setup(over: { pipeline?: FrameGenerator; errorRate?: number; timeoutMs?
     return {
       encode: async (v) => {
         events.push(`encode:${v.frames}`);
+        for (let f = 0; f < v.frames; f++) v.frame(f);
         return Buffer.from('mp4!');
       },
       abort: async () => void events.push('abort'),
@@ -66,7 +77,7 @@ function setup(over: { pipeline?: FrameGenerator; errorRate?: number; timeoutMs?
     queue,
     store: new JobStore({ ttlMs: 60_000, maxFinished: 10, now: clock }),
     metrics,
-    faults: new FaultInjector({ errorRate: over.errorRate ?? 0, latencyMs: 0 }, () => 0),
+    faults: new FaultInjector({ errorRate: over.errorRate ?? 0, latencyMs: 0, freezeFrames: over.freezeFrames ?? 0 }, () => 0),
     log,
     model: { name: 'm', version: 'v1' },
     requestTimeoutMs: over.timeoutMs ?? 60_000,
@@ -74,8 +85,10 @@ function setup(over: { pipeline?: FrameGenerator; errorRate?: number; timeoutMs?
     x264: { preset: 'veryfast', crf: 18 },
     overlapEncoderStart: over.overlap ?? false,
     newId: () => `vid_${++ids}`,
+    ...(over.sample !== undefined ? { sampleQuality: () => over.sample as boolean } : {}),
+    ...(over.gpusPerSlot !== undefined ? { gpusPerSlot: over.gpusPerSlot } : {}),
     clock,
-    monotonic: () => performance.now(),
+    monotonic: over.fakeClock ? () => fakeNow : () => performance.now(),
   });
   const text = (): Promise<string> => metrics.registry.metrics();
   return { service, lines, text, queue };
@@ -104,6 +117,49 @@ describe('GenerationService', () => {
     expect(t).toMatch(/t2v_generated_video_seconds_total\{[^}]*\} 1/);
     expect(t).toMatch(/t2v_denoise_step_duration_seconds_count\{[^}]*\} 3/);
     expect(lines.filter((l) => l.msg === 'job finished')).toMatchObject([{ jobId: job.id, route: 'videos', status: 'succeeded', httpStatus: 200 }]);
+  });
+
+  it('measures the clip as it streams into the encoder: result, timings and one observation per histogram', async () => {
+    const { service, text } = setup();
+    const job = await service.generate(request, performance.now(), new AbortController().signal);
+    // 16×16 frames: black, then greys 8 levels apart; the first pair jumps from 0 to the grey.
+    expect(job.result?.quality).toMatchObject({ frames: 4, blankRatio: 0.25, frozenRatio: 0 });
+    expect(job.result?.quality?.flicker).toBeGreaterThan(8);
+    expect(job.timings?.qualitySeconds).toBeGreaterThan(0);
+    const t = await text();
+    for (const name of ['flicker_luma_levels', 'frozen_frame_ratio', 'blank_frame_ratio', 'temporal_ssim', 'compute_seconds']) {
+      expect(t).toMatch(new RegExp(`t2v_quality_${name}_count\\{[^}]*\\} 1`));
+    }
+    expect(t).toMatch(/t2v_quality_blank_frame_ratio_sum\{[^}]*\} 0.25/);
+  });
+
+  it('skips clips the sample leaves out, and the warm-up', async () => {
+    const off = setup({ sample: false });
+    const job = await off.service.generate(request, 0, new AbortController().signal);
+    expect(job.result?.quality).toBeUndefined();
+    expect(job.timings?.qualitySeconds).toBe(0);
+    expect(await off.text()).toMatch(/t2v_quality_temporal_ssim_count\{[^}]*\} 0/);
+    const warm = setup();
+    await warm.service.warmUp(request);
+    expect(await warm.text()).toMatch(/t2v_quality_temporal_ssim_count\{[^}]*\} 0/);
+  });
+
+  it('T2V_FAULT_FREEZE_FRAMES freezes served clips (the quality signals see it), never the warm-up', async () => {
+    const { service } = setup({ freezeFrames: 1 });
+    const job = await service.generate(request, 0, new AbortController().signal);
+    expect(job.result?.quality).toMatchObject({ frozenRatio: 1, flicker: 0, temporalSsim: 1 });
+  });
+
+  it('counts GPU-seconds as slot wall time × GPUs per slot, for failed generations too', async () => {
+    fakeNow = 0;
+    const ok = setup({ pipeline: pipeline({ advanceMs: 2000 }), gpusPerSlot: 1.5, fakeClock: true });
+    await ok.service.generate(request, 0, new AbortController().signal);
+    expect(await ok.text()).toMatch(/t2v_gpu_seconds_total\{[^}]*\} 3\n/);
+    const failed = setup({ pipeline: pipeline({ advanceMs: 4000, fail: new Error('onnx exploded') }), gpusPerSlot: 2, fakeClock: true });
+    await expect(failed.service.generate(request, fakeNow, new AbortController().signal)).rejects.toMatchObject({ code: 'GenerationFailed' });
+    const t = await failed.text();
+    expect(t).toMatch(/t2v_gpu_seconds_total\{[^}]*\} 8\n/);
+    expect(t).toMatch(/t2v_generated_video_seconds_total\{[^}]*\} 0\n/);
   });
 
   it('starts ffmpeg after decoding on CPU and alongside the denoiser on GPU', async () => {

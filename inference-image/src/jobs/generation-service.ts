@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import { CancelledError, ShuttingDownError, TimeoutError, asT2vError, type T2vError } from '../errors.js';
 import type { FrameSource } from '../pipeline/frames.js';
 import type { GeneratedFrames, GenerationHooks, GenerationParams } from '../pipeline/pipeline.js';
+import { ClipQualityMeter } from '../quality/clip-quality.js';
 import type { Route, RuntimeMetrics } from '../telemetry/metrics.js';
 import type { Mp4Encoder, Mp4Options } from '../video/mp4-encoder.js';
 import type { FaultInjector } from './faults.js';
@@ -33,6 +34,10 @@ export interface ServiceDeps {
    */
   overlapEncoderStart: boolean;
   newId: () => string;
+  /** Whether this clip's quality signals are computed (T2V_QUALITY_SAMPLE); absent: every clip. */
+  sampleQuality?: () => boolean;
+  /** GPUs one generation holds: GPUs per replica ÷ concurrent slots (absent: 1), for the GPU-seconds counter. */
+  gpusPerSlot?: number;
   /** Epoch ms, for job timestamps. */
   clock: () => number;
   /** Monotonic ms, for durations. */
@@ -175,7 +180,10 @@ export class GenerationService {
     if (job) job.progress = { phase: 'encode', step: p.steps, steps: p.steps };
     const encodeStart = this.d.monotonic();
     let convertSeconds = 0;
-    const source = frames.video;
+    let qualitySeconds = 0;
+    const source = job ? this.d.faults.freeze(frames.video) : frames.video;
+    // Measured on the frames as they stream into the encoder: no second conversion, one frame of luma kept.
+    const meter = job && (this.d.sampleQuality?.() ?? true) ? new ClipQualityMeter(source.width, source.height) : undefined;
     const timedSource: FrameSource = {
       frames: source.frames,
       width: source.width,
@@ -183,17 +191,27 @@ export class GenerationService {
       frame: (f) => {
         const t0 = this.d.monotonic();
         const rgb = source.frame(f);
-        convertSeconds += (this.d.monotonic() - t0) / 1000;
+        const t1 = this.d.monotonic();
+        convertSeconds += (t1 - t0) / 1000;
+        if (meter) {
+          meter.push(rgb);
+          qualitySeconds += (this.d.monotonic() - t1) / 1000;
+        }
         return rgb;
       },
     };
     const video = await (await (early ?? startEncoder())).encode(timedSource);
     const t = frames.timings;
+    const quality = meter?.result();
+    if (quality) this.d.metrics.observeQuality(quality, qualitySeconds);
     return {
-      result: { video, frames: source.frames, seconds: source.frames / p.fps, promptTokens: frames.promptTokens, promptTruncated: frames.promptTruncated, guided: frames.guided },
+      result: {
+        video, frames: source.frames, seconds: source.frames / p.fps, promptTokens: frames.promptTokens, promptTruncated: frames.promptTruncated, guided: frames.guided,
+        ...(quality ? { quality } : {}),
+      },
       timings: {
         onnxSeconds: t.onnxSeconds, textSeconds: t.textSeconds, denoiseSeconds: t.denoiseSeconds, decodeSeconds: t.decodeSeconds,
-        convertSeconds, encodeSeconds: (this.d.monotonic() - encodeStart) / 1000,
+        convertSeconds, qualitySeconds, encodeSeconds: (this.d.monotonic() - encodeStart) / 1000,
       },
     };
   }
@@ -202,6 +220,8 @@ export class GenerationService {
     const end = this.d.monotonic();
     const totalSeconds = (end - arrivedAt) / 1000;
     job.finishedAt = this.d.clock();
+    // Every generation that held a slot spent GPU time, also one that failed: cost per delivered second counts it.
+    if (startedMono !== undefined) this.d.metrics.gpuSeconds.inc(((end - startedMono) / 1000) * (this.d.gpusPerSlot ?? 1));
     if (outcome) {
       job.status = 'succeeded';
       job.result = outcome.result;

@@ -1,4 +1,5 @@
 import type { GenerationParams } from '../pipeline/pipeline.js';
+import type { ClipQuality } from '../quality/clip-quality.js';
 import type { Route } from '../telemetry/metrics.js';
 
 /** A validated request: pipeline parameters plus what the video file needs. */
@@ -18,6 +19,8 @@ export interface JobTimings {
   decodeSeconds: number;
   /** VAE output → rgb24 frames (streamed into ffmpeg, so it overlaps the encode). */
   convertSeconds: number;
+  /** Computing the quality signals on the converted frames (0 when the clip was not sampled; inside encodeSeconds). */
+  qualitySeconds: number;
   /** After decoding: frame conversion + H.264 encode + MP4 mux (ffmpeg start-up too when not overlapped). */
   encodeSeconds: number;
   /** Acceptance to finished MP4. */
@@ -31,6 +34,8 @@ export interface JobResult {
   promptTokens: number;
   promptTruncated: boolean;
   guided: boolean;
+  /** The clip's quality signals, when it was sampled (T2V_QUALITY_SAMPLE). */
+  quality?: ClipQuality;
 }
 
 export interface JobRecord {

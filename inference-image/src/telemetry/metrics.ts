@@ -4,6 +4,7 @@
 // stable and candidate apart by revision, which a template change moves even when the model version stays.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, exponentialBuckets } from 'prom-client';
 import type { T2vError } from '../errors.js';
+import type { ClipQuality } from '../quality/clip-quality.js';
 import type { Provider } from '../model/execution-provider.js';
 import type { GpuMemory } from './gpu-memory.js';
 
@@ -62,6 +63,23 @@ export interface PodIdentity {
 }
 export const DENOISE_STEP_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
+/** Flicker, in luma levels (0–255): a still clip is 0, VAE noise ~1, a moving scene a few, a strobe tens. */
+export const FLICKER_BUCKETS = [0.25, 0.5, 1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128];
+/** Frozen and blank ratios (0–1); le="0" counts the clips with none. */
+export const RATIO_BUCKETS = [0, 0.01, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9, 1];
+/** Temporal SSIM (≤ 1), finer towards 1 where smooth clips sit. */
+export const SSIM_BUCKETS = [0, 0.2, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.98, 0.99, 0.995, 1];
+export const QUALITY_SECONDS_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+
+export interface QualityHistograms {
+  flicker: Histogram;
+  frozenRatio: Histogram;
+  blankRatio: Histogram;
+  temporalSsim: Histogram;
+  /** Time spent computing one clip's signals. */
+  seconds: Histogram;
+}
+
 export interface RuntimeMetrics {
   registry: Registry;
   requests: Counter<'status' | 'route' | 'outcome'>;
@@ -70,11 +88,16 @@ export interface RuntimeMetrics {
   modelLoadSeconds: Gauge;
   warmupSeconds: Gauge;
   generatedVideoSeconds: Counter;
+  /** GPU-seconds held by generations (succeeded or not): wall seconds × GPUs per replica ÷ slots. */
+  gpuSeconds: Counter;
+  quality: QualityHistograms;
   providerInfo: Gauge<'provider'>;
   faultInjection: Gauge<'kind'>;
   /** Records a finished request once: ok when `error` is undefined, else the error's outcome and HTTP status. */
   requestFinished(route: Route, error: Pick<T2vError, 'code' | 'httpStatus'> | undefined, seconds?: number): void;
   setProvider(provider: Provider): void;
+  /** Observes one measured clip; a signal the clip is too short for (one frame has no pairs) is skipped. */
+  observeQuality(q: ClipQuality, seconds: number): void;
 }
 
 export interface MetricSources {
@@ -116,8 +139,13 @@ export function createMetrics(model: { name: string; version: string }, sources:
   const modelLoadSeconds = new Gauge({ name: 't2v_model_load_seconds', help: 'Time to load the tokenizer and ONNX sessions.', registers });
   const warmupSeconds = new Gauge({ name: 't2v_warmup_seconds', help: 'Time of the warm-up generation run before readiness.', registers });
   const generatedVideoSeconds = new Counter({ name: 't2v_generated_video_seconds_total', help: 'Seconds of video successfully generated (for cost per generated second).', registers });
+  const gpuSeconds = new Counter({
+    name: 't2v_gpu_seconds_total', registers,
+    help: 'GPU-seconds held by generations, succeeded or failed (slot start to end × GPUs per replica ÷ concurrent slots; replica-seconds on CPU). With t2v_generated_video_seconds_total: cost per generated second.',
+  });
+  const quality = qualityHistograms(registers);
   const providerInfo = new Gauge({ name: 't2v_execution_provider_info', help: 'The onnxruntime execution provider in use (value 1).', labelNames: ['provider'] as const, registers });
-  const faultInjection = new Gauge({ name: 't2v_fault_injection', help: 'Fault injection settings (drills only; 0 = off): kind=error_rate|latency_seconds.', labelNames: ['kind'] as const, registers });
+  const faultInjection = new Gauge({ name: 't2v_fault_injection', help: 'Fault injection settings (drills only; 0 = off): kind=error_rate|latency_seconds|freeze_frames.', labelNames: ['kind'] as const, registers });
   new Gauge({
     name: 't2v_gpu_memory_used_bytes', help: 'GPU memory in use on the device (nvidia-smi); absent on CPU.', labelNames: ['device'] as const, registers,
     async collect() {
@@ -134,6 +162,8 @@ export function createMetrics(model: { name: string; version: string }, sources:
     modelLoadSeconds,
     warmupSeconds,
     generatedVideoSeconds,
+    gpuSeconds,
+    quality,
     providerInfo,
     faultInjection,
     requestFinished(route, error, seconds) {
@@ -144,6 +174,24 @@ export function createMetrics(model: { name: string; version: string }, sources:
       providerInfo.reset();
       providerInfo.set({ provider }, 1);
     },
+    observeQuality(q, seconds) {
+      if (q.flicker !== undefined) quality.flicker.observe(q.flicker);
+      if (q.frozenRatio !== undefined) quality.frozenRatio.observe(q.frozenRatio);
+      if (q.blankRatio !== undefined) quality.blankRatio.observe(q.blankRatio);
+      if (q.temporalSsim !== undefined) quality.temporalSsim.observe(q.temporalSsim);
+      quality.seconds.observe(seconds);
+    },
+  };
+}
+
+/** One observation per measured clip (T2V_QUALITY_SAMPLE of them); definitions and thresholds in quality/clip-quality.ts. */
+function qualityHistograms(registers: Registry[]): QualityHistograms {
+  return {
+    flicker: new Histogram({ name: 't2v_quality_flicker_luma_levels', help: 'Per clip: mean absolute luma change between consecutive frames, in levels of 0-255 (0 = still).', buckets: FLICKER_BUCKETS, registers }),
+    frozenRatio: new Histogram({ name: 't2v_quality_frozen_frame_ratio', help: 'Per clip: share of consecutive frame pairs that differ by under 0.5 luma levels on average.', buckets: RATIO_BUCKETS, registers }),
+    blankRatio: new Histogram({ name: 't2v_quality_blank_frame_ratio', help: 'Per clip: share of frames whose luma standard deviation is under 2 levels (flat frames).', buckets: RATIO_BUCKETS, registers }),
+    temporalSsim: new Histogram({ name: 't2v_quality_temporal_ssim', help: 'Per clip: mean SSIM between consecutive frames (1 = identical).', buckets: SSIM_BUCKETS, registers }),
+    seconds: new Histogram({ name: 't2v_quality_compute_seconds', help: 'Per clip: time spent computing the quality signals.', buckets: QUALITY_SECONDS_BUCKETS, registers }),
   };
 }
 

@@ -2,7 +2,8 @@
 // the inference runtime's own metrics (names documented in inference-image/README.md).
 import { parseDuration } from '../rollout/duration.js';
 import { DEFAULT_CONFIDENCE, type NoDataPolicy, type StepLimits } from './evaluate.js';
-import type { Bounds, BreakerRule, MetricRule } from './types.js';
+import type { Price } from './price.js';
+import type { Bounds, BreakerRule, MetricRule, TradeOffRule } from './types.js';
 
 export interface StoredAnalysis {
   interval?: string;
@@ -18,6 +19,18 @@ export interface StoredAnalysis {
   onMetricsError?: { consecutiveErrors?: number; action?: 'Pause' | 'Rollback' };
   prometheus?: { address?: string; timeout?: string; secretRef?: { name?: string }; insecureSkipVerify?: boolean };
   metrics?: StoredMetric[];
+  tradeOffs?: StoredTradeOff[];
+  price?: { perGpuHour?: number; currency?: string };
+}
+
+interface StoredTradeOff {
+  cost?: string;
+  quality?: string;
+  maxIncrease?: number;
+  minImprovement?: number;
+  freeIncrease?: number;
+  better?: 'higher' | 'lower';
+  onViolation?: 'Pause' | 'Rollback';
 }
 
 interface StoredBounds {
@@ -49,6 +62,10 @@ export interface AnalysisConfig {
   limits: StepLimits;
   prometheus: { address: string; timeoutMs: number; secretName?: string; insecureSkipVerify: boolean };
   metrics: MetricRule[];
+  /** Cost/quality rules judged on the step's measurements of the metrics they name. */
+  tradeOffs: TradeOffRule[];
+  /** Turns the cost templates' GPU-seconds into money in status; absent: GPU-seconds only. */
+  price?: Price;
 }
 
 /**
@@ -63,12 +80,19 @@ const JUDGED = 'outcome=~"ok|server_error|timeout"';
 const OFFERED = 'outcome=~"ok|server_error|timeout|overloaded"';
 const increase = (matchers: string) => `sum(increase(t2v_requests_total{${BY_REVISION},${matchers}}[{{interval}}]))`;
 
-export type BuiltinTemplate = 'error-rate' | 'overload-rate' | 'rejection-rate' | 'cancel-rate' | 'latency-p99';
+export type BuiltinTemplate =
+  | 'error-rate' | 'overload-rate' | 'rejection-rate' | 'cancel-rate' | 'latency-p99'
+  | 'quality-flicker' | 'quality-frozen' | 'quality-blank' | 'quality-ssim'
+  | 'cost-per-video-second' | 'cost-per-clip';
 /** Requests the server decided on (not shed, cancelled or refused while draining): the trials of rejection-rate. */
 const DECIDED = 'outcome=~"ok|client_error|server_error|timeout"';
 /** Requests the server accepted or the caller gave up on: the trials of cancel-rate. */
 const ATTEMPTED = 'outcome=~"ok|client_error|server_error|timeout|cancelled"';
 const latencyQuantile = (q: number) => `histogram_quantile(${q}, sum by (le) (rate(t2v_request_duration_seconds_bucket{${BY_REVISION}}[{{interval}}])))`;
+
+/** Mean per measured clip of a runtime quality histogram over the window (its _sum ÷ its _count). */
+const clipMean = (histogram: string) => `sum(increase(${histogram}_sum{${BY_REVISION}}[{{interval}}])) / sum(increase(${histogram}_count{${BY_REVISION}}[{{interval}}]))`;
+const GPU_SECONDS = `sum(increase(t2v_gpu_seconds_total{${BY_REVISION}}[{{interval}}]))`;
 
 export const BUILTIN_QUERIES = {
   'error-rate': `(${increase('outcome=~"server_error|timeout"')} or vector(0)) / ${increase(JUDGED)}`,
@@ -76,8 +100,24 @@ export const BUILTIN_QUERIES = {
   'rejection-rate': `(${increase('outcome="client_error"')} or vector(0)) / ${increase(DECIDED)}`,
   'cancel-rate': `(${increase('outcome="cancelled"')} or vector(0)) / ${increase(ATTEMPTED)}`,
   'latency-p99': latencyQuantile(0.99),
+  // Quality signals the runtime computes on its own clips (inference-image/README.md, "Quality signals").
+  'quality-flicker': clipMean('t2v_quality_flicker_luma_levels'),
+  'quality-frozen': clipMean('t2v_quality_frozen_frame_ratio'),
+  'quality-blank': clipMean('t2v_quality_blank_frame_ratio'),
+  'quality-ssim': clipMean('t2v_quality_temporal_ssim'),
+  // GPU-seconds (failed generations included) per second of video delivered, and per delivered clip.
+  'cost-per-video-second': `${GPU_SECONDS} / sum(increase(t2v_generated_video_seconds_total{${BY_REVISION}}[{{interval}}]))`,
+  'cost-per-clip': `${GPU_SECONDS} / ${increase('outcome="ok"')}`,
   requests: `sum(increase(t2v_requests_total{${BY_REVISION}}[{{interval}}]))`,
 } as const;
+
+/** What the cost templates measure GPU-seconds per. */
+const COST_PER: Partial<Record<BuiltinTemplate, 'video-second' | 'clip'>> = { 'cost-per-video-second': 'video-second', 'cost-per-clip': 'clip' };
+
+/** Which way a built-in quality signal gets better, for trade-off rules. */
+export const QUALITY_DIRECTION: Partial<Record<BuiltinTemplate, 'higher' | 'lower'>> = {
+  'quality-ssim': 'higher', 'quality-flicker': 'lower', 'quality-frozen': 'lower', 'quality-blank': 'lower',
+};
 
 /** Templates judged on counts (events out of trials) rather than on the ratio alone. */
 export const BUILTIN_COUNTS: Partial<Record<BuiltinTemplate, { events: string; trials: string }>> = {
@@ -87,17 +127,33 @@ export const BUILTIN_COUNTS: Partial<Record<BuiltinTemplate, { events: string; t
   'cancel-rate': { events: increase('outcome="cancelled"'), trials: increase(ATTEMPTED) },
 };
 
-const TEMPLATES: readonly BuiltinTemplate[] = ['error-rate', 'overload-rate', 'rejection-rate', 'cancel-rate', 'latency-p99'];
+const TEMPLATES: readonly BuiltinTemplate[] = [
+  'error-rate', 'overload-rate', 'rejection-rate', 'cancel-rate', 'latency-p99',
+  'quality-flicker', 'quality-frozen', 'quality-blank', 'quality-ssim', 'cost-per-video-second', 'cost-per-clip',
+];
 /**
  * rejection-rate's default: fail only when the candidate's share of client errors (4xx) is confidently over 3×
  * stable's. Client errors are the callers' (bad prompts), so they never fail on their own; a candidate that
  * rejects what stable serves (a changed schema or limit) has none of the failures error-rate counts.
  */
-const DEFAULT_RELATIVE: Partial<Record<BuiltinTemplate, Bounds>> = { 'rejection-rate': { failMax: 3 }, 'cancel-rate': { failMax: 3 } };
+/**
+ * quality-flicker: within half to twice stable's (a strobing candidate, or one that stands still where stable
+ * moves); quality-ssim: consecutive frames at least 90 % as alike as stable's. Content sets their level, so
+ * only a comparison with stable on the same traffic means something by default.
+ */
+const DEFAULT_RELATIVE: Partial<Record<BuiltinTemplate, Bounds>> = {
+  'rejection-rate': { failMax: 3 }, 'cancel-rate': { failMax: 3 }, 'quality-flicker': { min: 0.5, max: 2 }, 'quality-ssim': { min: 0.9 },
+};
 /** The guardrails that come with error-rate (each can be set, or re-bounded, by listing it). */
 const GUARDRAILS = ['overload-rate', 'rejection-rate', 'cancel-rate'] as const;
-/** Default bounds of the rate templates: at most 1 % errors; a candidate shedding over 5 % of its load is not healthy. */
-const DEFAULT_MAX: Partial<Record<BuiltinTemplate, number>> = { 'error-rate': 0.01, 'overload-rate': 0.05 };
+/**
+ * Default bounds of the rate templates: at most 1 % errors; a candidate shedding over 5 % of its load is not
+ * healthy. Quality: at most half of a clip's frame pairs frozen on average (a still scene or a model's own
+ * time upsampling freezes some: the small test model's repeats its edge frames, 2 pairs of 7 in an 8-frame
+ * clip; a relative bound catches a smaller freeze when stable moves) and at most one frame in twenty blank.
+ * The cost templates have none: a price is the business's call (set bounds, or name them in a trade-off).
+ */
+const DEFAULT_MAX: Partial<Record<BuiltinTemplate, number>> = { 'error-rate': 0.01, 'overload-rate': 0.05, 'quality-frozen': 0.5, 'quality-blank': 0.05 };
 
 export interface AnalysisDefaults {
   /** Used when a rollout sets metrics but no spec.analysis.prometheus.address. */
@@ -116,8 +172,10 @@ export function parseAnalysis(stored: StoredAnalysis | undefined, errors: string
   if (!address) errors.push('spec.analysis.prometheus.address: required when metrics are set and the operator has no default (e.g. http://prometheus.monitoring:9090)');
   else if (!/^https?:\/\/[^\s/]+/.test(address)) errors.push(`spec.analysis.prometheus.address: "${address}" must be an http:// or https:// URL`);
   const names = new Set<string>();
+  // A metric a trade-off names may carry no bounds of its own: it is measured for the trade-off.
+  const traded = new Set((stored.tradeOffs ?? []).flatMap((t) => [t.cost, t.quality]).filter((n): n is string => typeof n === 'string'));
   const metrics = stored.metrics.map((m, i) => {
-    const rule = metricRule(m, i, errors, (field, text, fallback) => duration(`metrics[${i}].${field}`, text, fallback));
+    const rule = metricRule(m, i, errors, (field, text, fallback) => duration(`metrics[${i}].${field}`, text, fallback), traded);
     if (names.has(rule.name)) errors.push(`spec.analysis.metrics[${i}].name: "${rule.name}" is used twice`);
     names.add(rule.name);
     return rule;
@@ -132,6 +190,8 @@ export function parseAnalysis(stored: StoredAnalysis | undefined, errors: string
   }
   const unknownInRequestQuery = stored.requestQuery ? unknownVariables(stored.requestQuery) : [];
   if (unknownInRequestQuery.length > 0) errors.push(`spec.analysis.requestQuery: unknown variable ${unknownInRequestQuery.map((v) => `{{${v}}}`).join(', ')} (known: ${QUERY_VARIABLES.map((v) => `{{${v}}}`).join(', ')})`);
+  const tradeOffs = (stored.tradeOffs ?? []).map((t, i) => tradeOffRule(t, i, stored.metrics ?? [], metrics, errors));
+  const price = priceOf(stored.price, errors);
   const confidence = stored.confidence ?? DEFAULT_CONFIDENCE;
   if (!(confidence > 0.5 && confidence < 1)) errors.push(`spec.analysis.confidence: ${confidence} must be above 0.5 and below 1 (e.g. 0.95: one check in 20 may misjudge a rate at its bound)`);
   const onNoData = stored.onNoData ?? 'Pause';
@@ -160,12 +220,58 @@ export function parseAnalysis(stored: StoredAnalysis | undefined, errors: string
       insecureSkipVerify: stored.prometheus?.insecureSkipVerify ?? false,
     },
     metrics,
+    tradeOffs,
+    ...(price ? { price } : {}),
+  };
+}
+
+function priceOf(stored: StoredAnalysis['price'], errors: string[]): Price | undefined {
+  if (!stored) return undefined;
+  const { perGpuHour, currency = 'USD' } = stored;
+  if (typeof perGpuHour !== 'number' || !Number.isFinite(perGpuHour) || perGpuHour <= 0) {
+    errors.push(`spec.analysis.price.perGpuHour: ${perGpuHour} must be a number above 0 (money per GPU-hour, e.g. 2.49)`);
+    return undefined;
+  }
+  if (typeof currency !== 'string' || !/^\S{1,8}$/.test(currency)) errors.push(`spec.analysis.price.currency: "${currency}" must be 1 to 8 characters without spaces (e.g. USD)`);
+  return { perGpuHour, currency };
+}
+
+/** A trade-off rule; its names must be metrics of this analysis (errors name the field and the known names). */
+function tradeOffRule(t: StoredTradeOff, i: number, stored: StoredMetric[], metrics: MetricRule[], errors: string[]): TradeOffRule {
+  const field = `spec.analysis.tradeOffs[${i}]`;
+  const known = metrics.map((m) => m.name);
+  for (const key of ['cost', 'quality'] as const) {
+    const name = t[key];
+    if (!name) errors.push(`${field}.${key}: required (the name of a metric in spec.analysis.metrics: ${known.join(', ')})`);
+    else if (!known.includes(name)) errors.push(`${field}.${key}: "${name}" is not a metric of this analysis (known: ${known.join(', ')})`);
+  }
+  const fraction = (key: 'maxIncrease' | 'minImprovement' | 'freeIncrease', fallback: number | undefined, example: string): number => {
+    const v = t[key] ?? fallback;
+    if (v === undefined) errors.push(`${field}.${key}: required (a fraction: ${example})`);
+    else if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) errors.push(`${field}.${key}: ${v} must be a number ≥ 0 (a fraction: ${example})`);
+    return typeof v === 'number' ? v : 0;
+  };
+  const maxIncrease = fraction('maxIncrease', undefined, '0.4 = at most 40 % more per generated second');
+  const minImprovement = fraction('minImprovement', undefined, '0.1 = the quality metric at least 10 % better than stable');
+  // Two measurements of the same cost differ by a few % from noise alone; that must not read as a costlier candidate.
+  const freeIncrease = fraction('freeIncrease', Math.min(0.05, Math.max(0, maxIncrease)), '0.05 = 5 % more allowed without any quality gain');
+  if (maxIncrease >= 0 && freeIncrease > maxIncrease) errors.push(`${field}.freeIncrease: ${freeIncrease} is above maxIncrease ${maxIncrease}`);
+  const template = stored.find((m) => (m.name ?? m.template) === t.quality)?.template;
+  const better = t.better ?? (template ? QUALITY_DIRECTION[template] : undefined);
+  if (better !== 'higher' && better !== 'lower') {
+    errors.push(`${field}.better: ${t.better === undefined ? `required for "${t.quality}" (not a built-in quality template)` : `"${t.better}"`}: must be higher or lower (which way ${t.quality} improves)`);
+  }
+  const onViolation = t.onViolation ?? 'Pause';
+  if (onViolation !== 'Pause' && onViolation !== 'Rollback') errors.push(`${field}.onViolation: "${onViolation}" must be Pause or Rollback`);
+  return {
+    name: `${t.cost}-vs-${t.quality}`, cost: t.cost ?? '', quality: t.quality ?? '', maxIncrease, minImprovement, freeIncrease,
+    better: better === 'lower' ? 'lower' : 'higher', onViolation: onViolation === 'Rollback' ? 'rollback' : 'pause',
   };
 }
 
 type DurationOf = (field: string, text: string | undefined, fallback: string) => number;
 
-function metricRule(m: StoredMetric, i: number, errors: string[], duration: DurationOf): MetricRule {
+function metricRule(m: StoredMetric, i: number, errors: string[], duration: DurationOf, traded: ReadonlySet<string> = new Set()): MetricRule {
   const field = `spec.analysis.metrics[${i}]`;
   const name = m.name ?? m.template ?? `metric-${i}`;
   let query = m.query;
@@ -189,7 +295,7 @@ function metricRule(m: StoredMetric, i: number, errors: string[], duration: Dura
   if (counts && (bounds.min !== undefined || bounds.failMin !== undefined)) errors.push(`${field}.min: a counts metric is a rate judged against an upper bound; set max (and failMax), not min`);
   const defaultRelative = template && !hasAny(bounds) ? DEFAULT_RELATIVE[template] : undefined;
   const relative = m.relative ? pick(m.relative) : defaultRelative ? { ...defaultRelative } : undefined;
-  if (!hasAny(bounds) && !(relative && hasAny(relative))) errors.push(`${field}: set max, min or relative bounds (nothing to judge ${name} by)`);
+  if (!hasAny(bounds) && !(relative && hasAny(relative)) && !traded.has(name)) errors.push(`${field}: set max, min or relative bounds, or name it in a tradeOff (nothing to judge ${name} by)`);
   for (const [k, b] of [['', bounds], ['relative.', relative ?? {}]] as const) {
     if (b.max !== undefined && b.failMax !== undefined && b.failMax < b.max) errors.push(`${field}.${k}failMax: ${b.failMax} is below max ${b.max}`);
     if (b.min !== undefined && b.failMin !== undefined && b.failMin > b.min) errors.push(`${field}.${k}failMin: ${b.failMin} is above min ${b.min}`);
@@ -200,6 +306,8 @@ function metricRule(m: StoredMetric, i: number, errors: string[], duration: Dura
   }
   const rule: MetricRule = { name, query: query ?? '', bounds };
   if (template === 'latency-p99' && !m.query) rule.lowRateQuery = latencyQuantile(0.5);
+  const costPer = template && !m.query ? COST_PER[template] : undefined;
+  if (costPer) rule.costPer = costPer;
   if (counts) rule.counts = counts;
   if (relative) rule.relative = relative;
   const breaker = breakerRule(m, bounds, duration);

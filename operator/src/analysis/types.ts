@@ -49,6 +49,27 @@ export interface MetricRule {
    * widened window applies only the severe bound.
    */
   lowRateQuery?: string;
+  /** The query measures GPU-seconds per video-second or per clip (the cost templates): shown in money when a price is set. */
+  costPer?: 'video-second' | 'clip';
+}
+
+/**
+ * A candidate may cost more only for better videos: its `cost` metric may rise over stable's by at most
+ * `freeIncrease` on its own, and by at most `maxIncrease` when its `quality` metric improves on stable's by at
+ * least `minImprovement` (fractions: 0.4 = 40 %). Beyond, the rollout pauses for a person or rolls back.
+ */
+export interface TradeOffRule {
+  /** "<cost>-vs-<quality>": the name in status, messages and a rollback reason. */
+  name: string;
+  /** Metric names in spec.analysis.metrics (each measured on candidate and stable). */
+  cost: string;
+  quality: string;
+  maxIncrease: number;
+  minImprovement: number;
+  freeIncrease: number;
+  /** Which way the quality metric improves. */
+  better: 'higher' | 'lower';
+  onViolation: 'pause' | 'rollback';
 }
 
 export type MetricVerdict = 'pass' | 'fail' | 'inconclusive' | 'noData' | 'error';
@@ -67,6 +88,8 @@ export interface MetricResult {
   lower?: number;
   upper?: number;
   baseline?: number;
+  /** Cost metrics with spec.analysis.price: the value (and stable's) in money. */
+  money?: { amount: number; currency: string; per: 'video-second' | 'clip'; stable?: number };
   message: string;
 }
 

@@ -56,3 +56,6 @@ export const isEvents = (q: string): boolean => q.includes('outcome=~"server_err
 export const windowMin = (q: string, at: Date): number => Math.min(Number(/\[(\d+)s\]/.exec(q)?.[1] ?? '60') / 60, Math.max((at.getTime() - T0) / 60_000, 0));
 export const last = (out: Tick[]): Tick => out[out.length - 1]!;
 export const show = (x: Tick): string => `after ${x.t} s: ${x.analysis.result}${x.breaker.tripped ? ` (breaker: ${x.breaker.message})` : ''}: ${(x.analysis.message ?? '').slice(0, 300)}`;
+
+/** Stable revision aaaa, candidate bbbb, at step index `step` since T0 with `stableWeight` % on stable. */
+export const rolloutWithAnalysis = progressingRollout;

@@ -5,7 +5,9 @@
 import * as k8s from '@kubernetes/client-node';
 import { wholeCount } from '../analysis/binomial.js';
 import { checkBreaker, judgeMetric, judgeStep, trackNoData, type NoDataCheck, type StepVerdict } from '../analysis/evaluate.js';
+import { withMoney } from '../analysis/price.js';
 import { parseAnalysis, renderQuery, type AnalysisConfig, type AnalysisDefaults, type QueryVars, type StoredAnalysis } from '../analysis/spec.js';
+import { judgeTradeOff, type Sides } from '../analysis/trade-off.js';
 import type { AnalysisStatus, Measurement, MetricResult, MetricRule } from '../analysis/types.js';
 import { providerFor, type MetricsProvider, type ProviderConfig } from '../metric-providers/index.js';
 import type { AnalysisVerdict, DecideInput, RolloutStatus } from '../rollout/types.js';
@@ -219,6 +221,8 @@ export class AnalysisRunner {
     }
     const checked: Record<string, NoDataCheck | undefined> = { requests: noDataCheck(requestQuery, requests) ?? tooFew };
     const results: MetricResult[] = [];
+    const traded = new Set(config.tradeOffs.flatMap((t) => [t.cost, t.quality]));
+    const sides: Record<string, Sides> = {};
     for (const rule of config.metrics) {
       if (!enough && !rule.counts) continue;
       if (requests?.kind === 'error' && !rule.counts) {
@@ -233,26 +237,29 @@ export class AnalysisRunner {
       // At 100 % stable serves nothing now: its baseline is the interval before the traffic shift.
       const stableAt = stableCarriesTraffic ? now : baselineAt;
       const stableWindow = stableCarriesTraffic ? window : config.intervalMs;
-      const stable = rule.relative && stableAt ? await measure(provider, rule, vars('stable', stableWindow), stableAt) : undefined;
+      const stable = (rule.relative || traded.has(rule.name)) && stableAt ? await measure(provider, rule, vars('stable', stableWindow), stableAt) : undefined;
       const stableCount = stable && !rule.counts && stableAt ? await this.count(config, provider, vars('stable', stableWindow), stableAt) : undefined;
       // Without stable's request count, minStableRequests cannot be checked: the baseline is an error, not a pass.
       const baseline: Measurement | undefined = stableCount === 'error' ? { kind: 'error', message: 'the stable request count could not be read, so minStableRequests cannot be checked' } : stable;
       const stableSamples = stableCount === 'error' ? undefined : stableCount;
       const hasBaseline = stableCarriesTraffic || (baseline !== undefined && baseline.kind !== 'noData');
-      const result = judgeMetric(rule, candidate, baseline, { stableCarriesTraffic: hasBaseline, stableSamples, minStableSamples: config.minStableRequests, confidence: config.confidence });
+      const result = withMoney(judgeMetric(rule, candidate, baseline, { stableCarriesTraffic: hasBaseline, stableSamples, minStableSamples: config.minStableRequests, confidence: config.confidence }), rule, config.price, baseline?.kind === 'value' ? baseline.value : undefined);
       if (requests?.kind === 'value' && result.samples === undefined) result.samples = wholeCount(requests.value);
       results.push(result);
       this.record(state, 'step', result, now);
+      if (traded.has(rule.name)) sides[rule.name] = { candidate, ...(baseline ? { stable: tooFewStable(baseline, stableSamples, config.minStableRequests) } : {}) };
       const candidateMissing = candidate.kind === 'noData' || (candidate.kind === 'counts' && wholeCount(candidate.trials) === 0);
       checked[rule.name] = candidateMissing
         ? noDataCheck(renderQuery(rule.counts?.trials ?? rule.query, candidateVars), candidate)
         // The candidate has data but the relative bound's baseline does not (no series, NaN, too few requests).
         : result.verdict === 'noData' ? { query: renderQuery(rule.counts?.trials ?? rule.query, vars('stable', window)), why: `no stable baseline (${result.message})` } : undefined;
     }
+    const pause = this.tradeOffs(config, sides, results, state, now);
     // Records of metrics no longer in the spec go: their deadline must not pause the rollout.
     const noData = trackNoData(state, checked, now, config.noData, new Set(['requests', ...config.metrics.map((m) => m.name)]));
     const failed = results.find((r) => r.verdict === 'fail');
     if (failed) return { result: 'fail', reason: failed.name, message: failed.message };
+    if (pause) return { result: 'pause', message: `paused for a person: ${pause}` };
     // A check with no failed query breaks a run of errors, also while the step waits for requests.
     if (requests?.kind !== 'error' && !results.some((r) => r.verdict === 'error')) state.consecutiveErrors = 0;
     if (noData && noData.result !== 'pending') return noData;
@@ -262,6 +269,32 @@ export class AnalysisRunner {
     }
     const verdict = judgeStep(results, state, config.limits);
     return verdict.result === 'pending' && noData ? { result: 'pending', message: noData.message } : verdict;
+  }
+
+  /**
+   * Judges each trade-off on the step's measurements: a violation that rolls back joins `results` as a failed
+   * metric; one that pauses is returned (its message). Missing data joins `results` as noData/error (the step
+   * holds). Every outcome is recorded in status under the rule's name.
+   */
+  private tradeOffs(config: AnalysisConfig, sides: Record<string, Sides>, results: MetricResult[], state: AnalysisStatus, now: Date): string | undefined {
+    let pause: string | undefined;
+    for (const rule of config.tradeOffs) {
+      const cost = sides[rule.cost];
+      const quality = sides[rule.quality];
+      // Not measured this pass (too few requests for plain values): the metrics' own results already hold the step.
+      if (!cost || !quality) continue;
+      const t = judgeTradeOff(rule, cost, quality);
+      const violated = t.verdict === 'violated';
+      const action = rule.onViolation === 'rollback' ? 'rolling back' : 'pausing';
+      const result: MetricResult = {
+        name: rule.name, verdict: violated ? 'fail' : t.verdict, message: violated ? `${t.message}: ${action}` : t.message,
+        ...(t.costChange !== undefined ? { value: t.costChange } : {}),
+      };
+      this.record(state, 'step', result, now);
+      if (violated && rule.onViolation === 'pause') pause ??= result.message;
+      else results.push(result);
+    }
+    return pause;
   }
 
   /** Requests in the window (whole), or 'error' when the count cannot be read (failed query, NaN, ±Inf). */
@@ -312,6 +345,12 @@ async function measure(provider: MetricsProvider, rule: MetricRule, vars: QueryV
     return { kind: 'noData', message: `the failure count is ${raw}`, raw };
   }
   return { kind: 'counts', events: Math.min(events.value, trials.value), trials: trials.value };
+}
+
+/** A stable baseline on fewer than minStableRequests requests is no baseline for a trade-off either. */
+function tooFewStable(stable: Measurement, samples: number | undefined, min: number): Measurement {
+  if (samples === undefined || samples >= Math.max(1, min)) return stable;
+  return { kind: 'noData', message: `the stable baseline rests on ${samples} requests, fewer than ${Math.max(1, min)}` };
 }
 
 function noDataCheck(query: string, m: Measurement | undefined): NoDataCheck | undefined {

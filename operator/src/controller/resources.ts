@@ -55,7 +55,8 @@ export function revisionTemplateFor(ro: ModelRollout, revision: string): Revisio
     limits: { ...(container.resources?.limits ?? {}), [resourceName]: perReplica },
     requests: { ...(container.resources?.requests ?? {}), [resourceName]: perReplica },
   };
-  container.env = [...(container.env ?? []).filter((e) => !(e.name in IDENTITY_ENV)), ...identityEnv()];
+  // The GPUs it is given, so the runtime's GPU-seconds counter (cost per generated second) uses the real count.
+  container.env = [...(container.env ?? []).filter((e) => !(e.name in IDENTITY_ENV) && e.name !== GPUS_ENV), ...identityEnv(), { name: GPUS_ENV, value: perReplica }];
   const targetPort = spec.service.targetPort ?? 8080;
   if (!container.ports?.some((p) => p.containerPort === targetPort)) container.ports = [...(container.ports ?? []), { name: 'http', containerPort: targetPort }];
   return { template, modelName: spec.model.name, modelVersion: spec.model.version };
@@ -86,6 +87,12 @@ export const IDENTITY_ENV = {
   MODELROLLOUT_NAME: `metadata.labels['${LABEL_NAME}']`,
   MODELROLLOUT_NAMESPACE: 'metadata.namespace',
 } as const;
+
+/**
+ * The runtime's GPUs per replica (inference-image/README.md): the count the operator puts in the container's
+ * limits, as a literal, since the downward API's resourceFieldRef does not expose extended resources.
+ */
+export const GPUS_ENV = 'T2V_GPUS_PER_REPLICA';
 
 function identityEnv(): k8s.V1EnvVar[] {
   return Object.entries(IDENTITY_ENV).map(([name, fieldPath]) => ({ name, valueFrom: { fieldRef: { fieldPath } } }));

@@ -1,6 +1,6 @@
 import { formats } from "@kubernetes-models/validate";
-export const validate = validate35;
-const schema19 = {
+export const validate = validate37;
+const schema21 = {
   "type": "object",
   "properties": {
     "apiVersion": {
@@ -13,7 +13,7 @@ const schema19 = {
       "$ref": "a6f0oUEaFqHmymdwnqPORTNOTU7GczWAkwGD0uYU"
     },
     "spec": {
-      "$ref": "VDSuYyuanWymDASyRMihoRKTpjQptpnYbj4sUrBJDM"
+      "$ref": "tbEdmQFIHVsnnGKCNdS5gk1dcmU6HgborSIKvDrfA"
     },
     "status": {
       "$ref": "wnCl8zCvz1PLbyEivJTcktRgDZuzOGT9FYulvrA2T8w"
@@ -22,11 +22,11 @@ const schema19 = {
   "required": ["spec", "apiVersion", "kind"],
   "$id": "modelrollout.dev.v1alpha1.ModelRollout"
 };
-const schema20 = {
+const schema22 = {
   "type": "string",
   "enum": ["modelrollout.dev/v1alpha1"]
 };
-function validate36(data, {
+function validate38(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -56,7 +56,7 @@ function validate36(data, {
       schemaPath: "#/enum",
       keyword: "enum",
       params: {
-        allowedValues: schema20.enum
+        allowedValues: schema22.enum
       }
     };
     if (vErrors === null) {
@@ -66,14 +66,14 @@ function validate36(data, {
     }
     errors++;
   }
-  validate36.errors = vErrors;
+  validate38.errors = vErrors;
   return errors === 0;
 }
-const schema21 = {
+const schema23 = {
   "type": "string",
   "enum": ["ModelRollout"]
 };
-function validate38(data, {
+function validate40(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -103,7 +103,7 @@ function validate38(data, {
       schemaPath: "#/enum",
       keyword: "enum",
       params: {
-        allowedValues: schema21.enum
+        allowedValues: schema23.enum
       }
     };
     if (vErrors === null) {
@@ -113,15 +113,15 @@ function validate38(data, {
     }
     errors++;
   }
-  validate38.errors = vErrors;
+  validate40.errors = vErrors;
   return errors === 0;
 }
-const schema22 = {
+const schema24 = {
   "nullableRef": "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta#"
 };
-const schema23 = {};
-import { validate as validate41 } from "@kubernetes-models/apimachinery/_schemas/IoK8sApimachineryPkgApisMetaV1ObjectMeta";
-function validate40(data, {
+const schema25 = {};
+import { validate as validate43 } from "@kubernetes-models/apimachinery/_schemas/IoK8sApimachineryPkgApisMetaV1ObjectMeta";
+function validate42(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -130,20 +130,20 @@ function validate40(data, {
   let vErrors = null;
   let errors = 0;
   if (data !== null) {
-    if (!validate41(data, {
+    if (!validate43(data, {
       instancePath,
       parentData,
       parentDataProperty,
       rootData
     })) {
-      vErrors = vErrors === null ? validate41.errors : vErrors.concat(validate41.errors);
+      vErrors = vErrors === null ? validate43.errors : vErrors.concat(validate43.errors);
       errors = vErrors.length;
     }
   }
-  validate40.errors = vErrors;
+  validate42.errors = vErrors;
   return errors === 0;
 }
-const schema24 = {
+const schema26 = {
   "type": "object",
   "required": ["model", "template", "service", "trafficRouting"],
   "properties": {
@@ -169,11 +169,11 @@ const schema24 = {
       "$ref": "80TcBr7D8xWm56svyTf1AaODxtXLf9hK2879TuYLJtc"
     },
     "analysis": {
-      "$ref": "rL4b5fFV1jRb3V6L7OaJKcMrZem0SxILYRqSa50iZ3Y"
+      "$ref": "KNIpoFMC35NiXUDooIv9TMhZUelI1OiiQmAxanNDg"
     }
   }
 };
-const schema25 = {
+const schema27 = {
   "type": "integer",
   "format": "int32",
   "default": 1,
@@ -182,7 +182,7 @@ const schema25 = {
   "nullable": true
 };
 const formats0 = formats.int32;
-function validate45(data, {
+function validate47(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -258,10 +258,10 @@ function validate45(data, {
       errors++;
     }
   }
-  validate45.errors = vErrors;
+  validate47.errors = vErrors;
   return errors === 0;
 }
-const schema26 = {
+const schema28 = {
   "type": "object",
   "required": ["name", "version"],
   "properties": {
@@ -273,7 +273,7 @@ const schema26 = {
     }
   }
 };
-const schema27 = {
+const schema29 = {
   "type": "string",
   "minLength": 1,
   "maxLength": 63,
@@ -281,7 +281,7 @@ const schema27 = {
 };
 import func2 from "@kubernetes-models/validate/runtime/ucs2length";
 const pattern0 = new RegExp("^[a-z0-9]([-a-z0-9._]*[a-z0-9])?$", "u");
-function validate48(data, {
+function validate50(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -354,17 +354,17 @@ function validate48(data, {
     }
     errors++;
   }
-  validate48.errors = vErrors;
+  validate50.errors = vErrors;
   return errors === 0;
 }
-const schema28 = {
+const schema30 = {
   "type": "string",
   "minLength": 1,
   "maxLength": 63,
   "pattern": "^[A-Za-z0-9]([-A-Za-z0-9._]*[A-Za-z0-9])?$"
 };
 const pattern1 = new RegExp("^[A-Za-z0-9]([-A-Za-z0-9._]*[A-Za-z0-9])?$", "u");
-function validate50(data, {
+function validate52(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -437,10 +437,10 @@ function validate50(data, {
     }
     errors++;
   }
-  validate50.errors = vErrors;
+  validate52.errors = vErrors;
   return errors === 0;
 }
-function validate47(data, {
+function validate49(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -482,24 +482,24 @@ function validate47(data, {
       errors++;
     }
     if (data.name !== undefined) {
-      if (!validate48(data.name, {
+      if (!validate50(data.name, {
         instancePath: instancePath + "/name",
         parentData: data,
         parentDataProperty: "name",
         rootData
       })) {
-        vErrors = vErrors === null ? validate48.errors : vErrors.concat(validate48.errors);
+        vErrors = vErrors === null ? validate50.errors : vErrors.concat(validate50.errors);
         errors = vErrors.length;
       }
     }
     if (data.version !== undefined) {
-      if (!validate50(data.version, {
+      if (!validate52(data.version, {
         instancePath: instancePath + "/version",
         parentData: data,
         parentDataProperty: "version",
         rootData
       })) {
-        vErrors = vErrors === null ? validate50.errors : vErrors.concat(validate50.errors);
+        vErrors = vErrors === null ? validate52.errors : vErrors.concat(validate52.errors);
         errors = vErrors.length;
       }
     }
@@ -519,10 +519,10 @@ function validate47(data, {
     }
     errors++;
   }
-  validate47.errors = vErrors;
+  validate49.errors = vErrors;
   return errors === 0;
 }
-const schema29 = {
+const schema31 = {
   "type": "object",
   "default": {},
   "properties": {
@@ -538,13 +538,13 @@ const schema29 = {
   },
   "nullable": true
 };
-const schema30 = {
+const schema32 = {
   "type": "string",
   "default": "nvidia.com/gpu",
   "maxLength": 253,
   "nullable": true
 };
-function validate54(data, {
+function validate56(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -586,17 +586,17 @@ function validate54(data, {
       errors++;
     }
   }
-  validate54.errors = vErrors;
+  validate56.errors = vErrors;
   return errors === 0;
 }
-const schema31 = {
+const schema33 = {
   "type": "integer",
   "format": "int32",
   "default": 1,
   "maximum": 64,
   "nullable": true
 };
-function validate56(data, {
+function validate58(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -655,7 +655,7 @@ function validate56(data, {
       errors++;
     }
   }
-  validate56.errors = vErrors;
+  validate58.errors = vErrors;
   return errors === 0;
 }
 const schema13 = {
@@ -708,7 +708,7 @@ function validate29(data, {
   validate29.errors = vErrors;
   return errors === 0;
 }
-function validate53(data, {
+function validate55(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -734,24 +734,24 @@ function validate53(data, {
   }
   if (data && typeof data == "object" && !Array.isArray(data)) {
     if (data.resourceName !== undefined) {
-      if (!validate54(data.resourceName, {
+      if (!validate56(data.resourceName, {
         instancePath: instancePath + "/resourceName",
         parentData: data,
         parentDataProperty: "resourceName",
         rootData
       })) {
-        vErrors = vErrors === null ? validate54.errors : vErrors.concat(validate54.errors);
+        vErrors = vErrors === null ? validate56.errors : vErrors.concat(validate56.errors);
         errors = vErrors.length;
       }
     }
     if (data.perReplica !== undefined) {
-      if (!validate56(data.perReplica, {
+      if (!validate58(data.perReplica, {
         instancePath: instancePath + "/perReplica",
         parentData: data,
         parentDataProperty: "perReplica",
         rootData
       })) {
-        vErrors = vErrors === null ? validate56.errors : vErrors.concat(validate56.errors);
+        vErrors = vErrors === null ? validate58.errors : vErrors.concat(validate58.errors);
         errors = vErrors.length;
       }
     }
@@ -767,10 +767,10 @@ function validate53(data, {
       }
     }
   }
-  validate53.errors = vErrors;
+  validate55.errors = vErrors;
   return errors === 0;
 }
-const schema32 = {
+const schema34 = {
   "type": "object",
   "required": ["spec"],
   "properties": {
@@ -782,7 +782,7 @@ const schema32 = {
     }
   }
 };
-const schema33 = {
+const schema35 = {
   "type": "object",
   "properties": {
     "labels": {
@@ -872,7 +872,7 @@ function validate21(data, {
   validate21.errors = vErrors;
   return errors === 0;
 }
-function validate61(data, {
+function validate63(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -920,14 +920,14 @@ function validate61(data, {
       }
     }
   }
-  validate61.errors = vErrors;
+  validate63.errors = vErrors;
   return errors === 0;
 }
-const schema34 = {
+const schema36 = {
   "type": "object",
   "properties": {}
 };
-function validate65(data, {
+function validate67(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -951,10 +951,10 @@ function validate65(data, {
     }
     errors++;
   }
-  validate65.errors = vErrors;
+  validate67.errors = vErrors;
   return errors === 0;
 }
-function validate60(data, {
+function validate62(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -980,24 +980,24 @@ function validate60(data, {
       errors++;
     }
     if (data.metadata !== undefined) {
-      if (!validate61(data.metadata, {
+      if (!validate63(data.metadata, {
         instancePath: instancePath + "/metadata",
         parentData: data,
         parentDataProperty: "metadata",
         rootData
       })) {
-        vErrors = vErrors === null ? validate61.errors : vErrors.concat(validate61.errors);
+        vErrors = vErrors === null ? validate63.errors : vErrors.concat(validate63.errors);
         errors = vErrors.length;
       }
     }
     if (data.spec !== undefined) {
-      if (!validate65(data.spec, {
+      if (!validate67(data.spec, {
         instancePath: instancePath + "/spec",
         parentData: data,
         parentDataProperty: "spec",
         rootData
       })) {
-        vErrors = vErrors === null ? validate65.errors : vErrors.concat(validate65.errors);
+        vErrors = vErrors === null ? validate67.errors : vErrors.concat(validate67.errors);
         errors = vErrors.length;
       }
     }
@@ -1017,10 +1017,10 @@ function validate60(data, {
     }
     errors++;
   }
-  validate60.errors = vErrors;
+  validate62.errors = vErrors;
   return errors === 0;
 }
-const schema35 = {
+const schema37 = {
   "type": "object",
   "required": ["name"],
   "properties": {
@@ -1035,14 +1035,14 @@ const schema35 = {
     }
   }
 };
-const schema36 = {
+const schema38 = {
   "type": "string",
   "minLength": 1,
   "maxLength": 53,
   "pattern": "^[a-z]([-a-z0-9]*[a-z0-9])?$"
 };
 const pattern2 = new RegExp("^[a-z]([-a-z0-9]*[a-z0-9])?$", "u");
-function validate69(data, {
+function validate71(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -1115,100 +1115,13 @@ function validate69(data, {
     }
     errors++;
   }
-  validate69.errors = vErrors;
-  return errors === 0;
-}
-const schema37 = {
-  "type": "integer",
-  "format": "int32",
-  "default": 80,
-  "minimum": 1,
-  "maximum": 65535,
-  "nullable": true
-};
-function validate71(data, {
-  instancePath = "",
-  parentData,
-  parentDataProperty,
-  rootData = data
-} = {}) {
-  let vErrors = null;
-  let errors = 0;
-  if (!(typeof data == "number" && !(data % 1) && !isNaN(data) && isFinite(data)) && data !== null) {
-    const err0 = {
-      instancePath,
-      schemaPath: "#/type",
-      keyword: "type",
-      params: {
-        type: "integer"
-      }
-    };
-    if (vErrors === null) {
-      vErrors = [err0];
-    } else {
-      vErrors.push(err0);
-    }
-    errors++;
-  }
-  if (typeof data == "number" && isFinite(data)) {
-    if (data > 65535 || isNaN(data)) {
-      const err1 = {
-        instancePath,
-        schemaPath: "#/maximum",
-        keyword: "maximum",
-        params: {
-          comparison: "<=",
-          limit: 65535
-        }
-      };
-      if (vErrors === null) {
-        vErrors = [err1];
-      } else {
-        vErrors.push(err1);
-      }
-      errors++;
-    }
-    if (data < 1 || isNaN(data)) {
-      const err2 = {
-        instancePath,
-        schemaPath: "#/minimum",
-        keyword: "minimum",
-        params: {
-          comparison: ">=",
-          limit: 1
-        }
-      };
-      if (vErrors === null) {
-        vErrors = [err2];
-      } else {
-        vErrors.push(err2);
-      }
-      errors++;
-    }
-    if (!formats0.validate(data)) {
-      const err3 = {
-        instancePath,
-        schemaPath: "#/format",
-        keyword: "format",
-        params: {
-          format: "int32"
-        }
-      };
-      if (vErrors === null) {
-        vErrors = [err3];
-      } else {
-        vErrors.push(err3);
-      }
-      errors++;
-    }
-  }
   validate71.errors = vErrors;
   return errors === 0;
 }
-const schema38 = {
+const schema39 = {
   "type": "integer",
   "format": "int32",
-  "default": 8080,
+  "default": 80,
   "minimum": 1,
   "maximum": 65535,
   "nullable": true
@@ -1292,7 +1205,94 @@ function validate73(data, {
   validate73.errors = vErrors;
   return errors === 0;
 }
-function validate68(data, {
+const schema40 = {
+  "type": "integer",
+  "format": "int32",
+  "default": 8080,
+  "minimum": 1,
+  "maximum": 65535,
+  "nullable": true
+};
+function validate75(data, {
+  instancePath = "",
+  parentData,
+  parentDataProperty,
+  rootData = data
+} = {}) {
+  let vErrors = null;
+  let errors = 0;
+  if (!(typeof data == "number" && !(data % 1) && !isNaN(data) && isFinite(data)) && data !== null) {
+    const err0 = {
+      instancePath,
+      schemaPath: "#/type",
+      keyword: "type",
+      params: {
+        type: "integer"
+      }
+    };
+    if (vErrors === null) {
+      vErrors = [err0];
+    } else {
+      vErrors.push(err0);
+    }
+    errors++;
+  }
+  if (typeof data == "number" && isFinite(data)) {
+    if (data > 65535 || isNaN(data)) {
+      const err1 = {
+        instancePath,
+        schemaPath: "#/maximum",
+        keyword: "maximum",
+        params: {
+          comparison: "<=",
+          limit: 65535
+        }
+      };
+      if (vErrors === null) {
+        vErrors = [err1];
+      } else {
+        vErrors.push(err1);
+      }
+      errors++;
+    }
+    if (data < 1 || isNaN(data)) {
+      const err2 = {
+        instancePath,
+        schemaPath: "#/minimum",
+        keyword: "minimum",
+        params: {
+          comparison: ">=",
+          limit: 1
+        }
+      };
+      if (vErrors === null) {
+        vErrors = [err2];
+      } else {
+        vErrors.push(err2);
+      }
+      errors++;
+    }
+    if (!formats0.validate(data)) {
+      const err3 = {
+        instancePath,
+        schemaPath: "#/format",
+        keyword: "format",
+        params: {
+          format: "int32"
+        }
+      };
+      if (vErrors === null) {
+        vErrors = [err3];
+      } else {
+        vErrors.push(err3);
+      }
+      errors++;
+    }
+  }
+  validate75.errors = vErrors;
+  return errors === 0;
+}
+function validate70(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -1318,35 +1318,35 @@ function validate68(data, {
       errors++;
     }
     if (data.name !== undefined) {
-      if (!validate69(data.name, {
+      if (!validate71(data.name, {
         instancePath: instancePath + "/name",
         parentData: data,
         parentDataProperty: "name",
-        rootData
-      })) {
-        vErrors = vErrors === null ? validate69.errors : vErrors.concat(validate69.errors);
-        errors = vErrors.length;
-      }
-    }
-    if (data.port !== undefined) {
-      if (!validate71(data.port, {
-        instancePath: instancePath + "/port",
-        parentData: data,
-        parentDataProperty: "port",
         rootData
       })) {
         vErrors = vErrors === null ? validate71.errors : vErrors.concat(validate71.errors);
         errors = vErrors.length;
       }
     }
+    if (data.port !== undefined) {
+      if (!validate73(data.port, {
+        instancePath: instancePath + "/port",
+        parentData: data,
+        parentDataProperty: "port",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate73.errors : vErrors.concat(validate73.errors);
+        errors = vErrors.length;
+      }
+    }
     if (data.targetPort !== undefined) {
-      if (!validate73(data.targetPort, {
+      if (!validate75(data.targetPort, {
         instancePath: instancePath + "/targetPort",
         parentData: data,
         parentDataProperty: "targetPort",
         rootData
       })) {
-        vErrors = vErrors === null ? validate73.errors : vErrors.concat(validate73.errors);
+        vErrors = vErrors === null ? validate75.errors : vErrors.concat(validate75.errors);
         errors = vErrors.length;
       }
     }
@@ -1366,10 +1366,10 @@ function validate68(data, {
     }
     errors++;
   }
-  validate68.errors = vErrors;
+  validate70.errors = vErrors;
   return errors === 0;
 }
-const schema39 = {
+const schema41 = {
   "type": "object",
   "properties": {
     "gatewayAPI": {
@@ -1380,7 +1380,7 @@ const schema39 = {
     }
   }
 };
-const schema40 = {
+const schema42 = {
   "type": "object",
   "required": ["httpRoute"],
   "properties": {
@@ -1458,7 +1458,7 @@ function validate24(data, {
   validate24.errors = vErrors;
   return errors === 0;
 }
-const schema41 = {
+const schema43 = {
   "type": "integer",
   "format": "int32",
   "default": 0,
@@ -1466,7 +1466,7 @@ const schema41 = {
   "maximum": 63,
   "nullable": true
 };
-function validate79(data, {
+function validate81(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -1542,10 +1542,10 @@ function validate79(data, {
       errors++;
     }
   }
-  validate79.errors = vErrors;
+  validate81.errors = vErrors;
   return errors === 0;
 }
-function validate77(data, {
+function validate79(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -1598,21 +1598,21 @@ function validate77(data, {
       }
     }
     if (data.ruleIndex !== undefined) {
-      if (!validate79(data.ruleIndex, {
+      if (!validate81(data.ruleIndex, {
         instancePath: instancePath + "/ruleIndex",
         parentData: data,
         parentDataProperty: "ruleIndex",
         rootData
       })) {
-        vErrors = vErrors === null ? validate79.errors : vErrors.concat(validate79.errors);
+        vErrors = vErrors === null ? validate81.errors : vErrors.concat(validate81.errors);
         errors = vErrors.length;
       }
     }
   }
-  validate77.errors = vErrors;
+  validate79.errors = vErrors;
   return errors === 0;
 }
-const schema42 = {
+const schema44 = {
   "type": "object",
   "required": ["virtualService"],
   "properties": {
@@ -1625,12 +1625,12 @@ const schema42 = {
   },
   "nullable": true
 };
-const schema43 = {
+const schema45 = {
   "type": "string",
   "maxLength": 253,
   "nullable": true
 };
-function validate84(data, {
+function validate86(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -1672,10 +1672,10 @@ function validate84(data, {
       errors++;
     }
   }
-  validate84.errors = vErrors;
+  validate86.errors = vErrors;
   return errors === 0;
 }
-function validate82(data, {
+function validate84(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -1728,21 +1728,21 @@ function validate82(data, {
       }
     }
     if (data.routeName !== undefined) {
-      if (!validate84(data.routeName, {
+      if (!validate86(data.routeName, {
         instancePath: instancePath + "/routeName",
         parentData: data,
         parentDataProperty: "routeName",
         rootData
       })) {
-        vErrors = vErrors === null ? validate84.errors : vErrors.concat(validate84.errors);
+        vErrors = vErrors === null ? validate86.errors : vErrors.concat(validate86.errors);
         errors = vErrors.length;
       }
     }
   }
-  validate82.errors = vErrors;
+  validate84.errors = vErrors;
   return errors === 0;
 }
-function validate76(data, {
+function validate78(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -1752,24 +1752,24 @@ function validate76(data, {
   let errors = 0;
   if (data && typeof data == "object" && !Array.isArray(data)) {
     if (data.gatewayAPI !== undefined) {
-      if (!validate77(data.gatewayAPI, {
+      if (!validate79(data.gatewayAPI, {
         instancePath: instancePath + "/gatewayAPI",
         parentData: data,
         parentDataProperty: "gatewayAPI",
         rootData
       })) {
-        vErrors = vErrors === null ? validate77.errors : vErrors.concat(validate77.errors);
+        vErrors = vErrors === null ? validate79.errors : vErrors.concat(validate79.errors);
         errors = vErrors.length;
       }
     }
     if (data.istio !== undefined) {
-      if (!validate82(data.istio, {
+      if (!validate84(data.istio, {
         instancePath: instancePath + "/istio",
         parentData: data,
         parentDataProperty: "istio",
         rootData
       })) {
-        vErrors = vErrors === null ? validate82.errors : vErrors.concat(validate82.errors);
+        vErrors = vErrors === null ? validate84.errors : vErrors.concat(validate84.errors);
         errors = vErrors.length;
       }
     }
@@ -1789,10 +1789,10 @@ function validate76(data, {
     }
     errors++;
   }
-  validate76.errors = vErrors;
+  validate78.errors = vErrors;
   return errors === 0;
 }
-const schema44 = {
+const schema46 = {
   "type": "object",
   "default": {},
   "properties": {
@@ -1817,7 +1817,7 @@ const schema44 = {
   },
   "nullable": true
 };
-const schema45 = {
+const schema47 = {
   "type": "array",
   "default": [1, 5, 20, 50, 100],
   "minItems": 1,
@@ -1876,7 +1876,7 @@ function validate25(data, {
   validate25.errors = vErrors;
   return errors === 0;
 }
-function validate89(data, {
+function validate91(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -1946,7 +1946,7 @@ function validate89(data, {
       }
     }
   }
-  validate89.errors = vErrors;
+  validate91.errors = vErrors;
   return errors === 0;
 }
 const schema17 = {
@@ -2051,13 +2051,13 @@ function validate26(data, {
   validate26.errors = vErrors;
   return errors === 0;
 }
-const schema46 = {
+const schema48 = {
   "type": "string",
   "enum": ["Dynamic", "Full"],
   "default": "Dynamic",
   "nullable": true
 };
-function validate94(data, {
+function validate96(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -2087,7 +2087,7 @@ function validate94(data, {
       schemaPath: "#/enum",
       keyword: "enum",
       params: {
-        allowedValues: schema46.enum
+        allowedValues: schema48.enum
       }
     };
     if (vErrors === null) {
@@ -2097,10 +2097,10 @@ function validate94(data, {
     }
     errors++;
   }
-  validate94.errors = vErrors;
+  validate96.errors = vErrors;
   return errors === 0;
 }
-const schema47 = {
+const schema49 = {
   "type": "array",
   "maxItems": 20,
   "items": {
@@ -2108,7 +2108,7 @@ const schema47 = {
   },
   "nullable": true
 };
-function validate96(data, {
+function validate98(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -2162,10 +2162,10 @@ function validate96(data, {
       }
     }
   }
-  validate96.errors = vErrors;
+  validate98.errors = vErrors;
   return errors === 0;
 }
-const schema48 = {
+const schema50 = {
   "type": "object",
   "properties": {
     "mirrorPercent": {
@@ -2177,13 +2177,13 @@ const schema48 = {
   },
   "nullable": true
 };
-const schema49 = {
+const schema51 = {
   "type": "integer",
   "format": "int32",
   "default": 100,
   "nullable": true
 };
-function validate100(data, {
+function validate102(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -2225,10 +2225,10 @@ function validate100(data, {
       errors++;
     }
   }
-  validate100.errors = vErrors;
+  validate102.errors = vErrors;
   return errors === 0;
 }
-function validate99(data, {
+function validate101(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -2254,13 +2254,13 @@ function validate99(data, {
   }
   if (data && typeof data == "object" && !Array.isArray(data)) {
     if (data.mirrorPercent !== undefined) {
-      if (!validate100(data.mirrorPercent, {
+      if (!validate102(data.mirrorPercent, {
         instancePath: instancePath + "/mirrorPercent",
         parentData: data,
         parentDataProperty: "mirrorPercent",
         rootData
       })) {
-        vErrors = vErrors === null ? validate100.errors : vErrors.concat(validate100.errors);
+        vErrors = vErrors === null ? validate102.errors : vErrors.concat(validate102.errors);
         errors = vErrors.length;
       }
     }
@@ -2276,10 +2276,10 @@ function validate99(data, {
       }
     }
   }
-  validate99.errors = vErrors;
+  validate101.errors = vErrors;
   return errors === 0;
 }
-function validate88(data, {
+function validate90(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -2305,13 +2305,13 @@ function validate88(data, {
   }
   if (data && typeof data == "object" && !Array.isArray(data)) {
     if (data.steps !== undefined) {
-      if (!validate89(data.steps, {
+      if (!validate91(data.steps, {
         instancePath: instancePath + "/steps",
         parentData: data,
         parentDataProperty: "steps",
         rootData
       })) {
-        vErrors = vErrors === null ? validate89.errors : vErrors.concat(validate89.errors);
+        vErrors = vErrors === null ? validate91.errors : vErrors.concat(validate91.errors);
         errors = vErrors.length;
       }
     }
@@ -2338,43 +2338,43 @@ function validate88(data, {
       }
     }
     if (data.stableScale !== undefined) {
-      if (!validate94(data.stableScale, {
+      if (!validate96(data.stableScale, {
         instancePath: instancePath + "/stableScale",
         parentData: data,
         parentDataProperty: "stableScale",
-        rootData
-      })) {
-        vErrors = vErrors === null ? validate94.errors : vErrors.concat(validate94.errors);
-        errors = vErrors.length;
-      }
-    }
-    if (data.manualGates !== undefined) {
-      if (!validate96(data.manualGates, {
-        instancePath: instancePath + "/manualGates",
-        parentData: data,
-        parentDataProperty: "manualGates",
         rootData
       })) {
         vErrors = vErrors === null ? validate96.errors : vErrors.concat(validate96.errors);
         errors = vErrors.length;
       }
     }
+    if (data.manualGates !== undefined) {
+      if (!validate98(data.manualGates, {
+        instancePath: instancePath + "/manualGates",
+        parentData: data,
+        parentDataProperty: "manualGates",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate98.errors : vErrors.concat(validate98.errors);
+        errors = vErrors.length;
+      }
+    }
     if (data.shadow !== undefined) {
-      if (!validate99(data.shadow, {
+      if (!validate101(data.shadow, {
         instancePath: instancePath + "/shadow",
         parentData: data,
         parentDataProperty: "shadow",
         rootData
       })) {
-        vErrors = vErrors === null ? validate99.errors : vErrors.concat(validate99.errors);
+        vErrors = vErrors === null ? validate101.errors : vErrors.concat(validate101.errors);
         errors = vErrors.length;
       }
     }
   }
-  validate88.errors = vErrors;
+  validate90.errors = vErrors;
   return errors === 0;
 }
-const schema50 = {
+const schema52 = {
   "type": "object",
   "properties": {
     "interval": {
@@ -2414,18 +2414,24 @@ const schema50 = {
       "$ref": "SdZwMIkvVZVhjsqSjpkJo9F4SP92CANFOJY6NTTPyuE"
     },
     "metrics": {
-      "$ref": "oYRHRiw1ienEYgC4y89CyUhwqJDWmBr0HKrr1fWsNA"
+      "$ref": "z9AIXqyfl0FRIAhaqh4pT4efPcakvZTzDsz25f2YE"
+    },
+    "tradeOffs": {
+      "$ref": "hq0O7KkXDdshEg5LHAQg7Bu7vccAL2yL9rbJfX8mJ0"
+    },
+    "price": {
+      "$ref": "p4JfmE1fvUDszs5i6klXyARdp15ldFyn8BmzdC0ZNKY"
     }
   },
   "nullable": true
 };
-const schema51 = {
+const schema53 = {
   "type": "string",
   "default": "30s",
   "maxLength": 32,
   "nullable": true
 };
-function validate106(data, {
+function validate108(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -2467,81 +2473,13 @@ function validate106(data, {
       errors++;
     }
   }
-  validate106.errors = vErrors;
-  return errors === 0;
-}
-const schema52 = {
-  "type": "integer",
-  "format": "int32",
-  "default": 20,
-  "minimum": 0,
-  "nullable": true
-};
-function validate108(data, {
-  instancePath = "",
-  parentData,
-  parentDataProperty,
-  rootData = data
-} = {}) {
-  let vErrors = null;
-  let errors = 0;
-  if (!(typeof data == "number" && !(data % 1) && !isNaN(data) && isFinite(data)) && data !== null) {
-    const err0 = {
-      instancePath,
-      schemaPath: "#/type",
-      keyword: "type",
-      params: {
-        type: "integer"
-      }
-    };
-    if (vErrors === null) {
-      vErrors = [err0];
-    } else {
-      vErrors.push(err0);
-    }
-    errors++;
-  }
-  if (typeof data == "number" && isFinite(data)) {
-    if (data < 0 || isNaN(data)) {
-      const err1 = {
-        instancePath,
-        schemaPath: "#/minimum",
-        keyword: "minimum",
-        params: {
-          comparison: ">=",
-          limit: 0
-        }
-      };
-      if (vErrors === null) {
-        vErrors = [err1];
-      } else {
-        vErrors.push(err1);
-      }
-      errors++;
-    }
-    if (!formats0.validate(data)) {
-      const err2 = {
-        instancePath,
-        schemaPath: "#/format",
-        keyword: "format",
-        params: {
-          format: "int32"
-        }
-      };
-      if (vErrors === null) {
-        vErrors = [err2];
-      } else {
-        vErrors.push(err2);
-      }
-      errors++;
-    }
-  }
   validate108.errors = vErrors;
   return errors === 0;
 }
-const schema53 = {
+const schema54 = {
   "type": "integer",
   "format": "int32",
+  "default": 20,
   "minimum": 0,
   "nullable": true
 };
@@ -2607,14 +2545,82 @@ function validate110(data, {
   validate110.errors = vErrors;
   return errors === 0;
 }
-const schema54 = {
+const schema55 = {
+  "type": "integer",
+  "format": "int32",
+  "minimum": 0,
+  "nullable": true
+};
+function validate112(data, {
+  instancePath = "",
+  parentData,
+  parentDataProperty,
+  rootData = data
+} = {}) {
+  let vErrors = null;
+  let errors = 0;
+  if (!(typeof data == "number" && !(data % 1) && !isNaN(data) && isFinite(data)) && data !== null) {
+    const err0 = {
+      instancePath,
+      schemaPath: "#/type",
+      keyword: "type",
+      params: {
+        type: "integer"
+      }
+    };
+    if (vErrors === null) {
+      vErrors = [err0];
+    } else {
+      vErrors.push(err0);
+    }
+    errors++;
+  }
+  if (typeof data == "number" && isFinite(data)) {
+    if (data < 0 || isNaN(data)) {
+      const err1 = {
+        instancePath,
+        schemaPath: "#/minimum",
+        keyword: "minimum",
+        params: {
+          comparison: ">=",
+          limit: 0
+        }
+      };
+      if (vErrors === null) {
+        vErrors = [err1];
+      } else {
+        vErrors.push(err1);
+      }
+      errors++;
+    }
+    if (!formats0.validate(data)) {
+      const err2 = {
+        instancePath,
+        schemaPath: "#/format",
+        keyword: "format",
+        params: {
+          format: "int32"
+        }
+      };
+      if (vErrors === null) {
+        vErrors = [err2];
+      } else {
+        vErrors.push(err2);
+      }
+      errors++;
+    }
+  }
+  validate112.errors = vErrors;
+  return errors === 0;
+}
+const schema56 = {
   "type": "number",
   "default": 0.95,
   "exclusiveMinimum": 0.5,
   "exclusiveMaximum": 1,
   "nullable": true
 };
-function validate112(data, {
+function validate114(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -2674,7 +2680,7 @@ function validate112(data, {
       errors++;
     }
   }
-  validate112.errors = vErrors;
+  validate114.errors = vErrors;
   return errors === 0;
 }
 const schema12 = {
@@ -2776,60 +2782,9 @@ function validate30(data, {
   validate30.errors = vErrors;
   return errors === 0;
 }
-const schema55 = {
+const schema57 = {
   "type": "string",
   "default": "10s",
-  "maxLength": 32,
-  "nullable": true
-};
-function validate117(data, {
-  instancePath = "",
-  parentData,
-  parentDataProperty,
-  rootData = data
-} = {}) {
-  let vErrors = null;
-  let errors = 0;
-  if (typeof data !== "string" && data !== null) {
-    const err0 = {
-      instancePath,
-      schemaPath: "#/type",
-      keyword: "type",
-      params: {
-        type: "string"
-      }
-    };
-    if (vErrors === null) {
-      vErrors = [err0];
-    } else {
-      vErrors.push(err0);
-    }
-    errors++;
-  }
-  if (typeof data === "string") {
-    if (func2(data) > 32) {
-      const err1 = {
-        instancePath,
-        schemaPath: "#/maxLength",
-        keyword: "maxLength",
-        params: {
-          limit: 32
-        }
-      };
-      if (vErrors === null) {
-        vErrors = [err1];
-      } else {
-        vErrors.push(err1);
-      }
-      errors++;
-    }
-  }
-  validate117.errors = vErrors;
-  return errors === 0;
-}
-const schema56 = {
-  "type": "string",
-  "default": "1m",
   "maxLength": 32,
   "nullable": true
 };
@@ -2876,6 +2831,57 @@ function validate119(data, {
     }
   }
   validate119.errors = vErrors;
+  return errors === 0;
+}
+const schema58 = {
+  "type": "string",
+  "default": "1m",
+  "maxLength": 32,
+  "nullable": true
+};
+function validate121(data, {
+  instancePath = "",
+  parentData,
+  parentDataProperty,
+  rootData = data
+} = {}) {
+  let vErrors = null;
+  let errors = 0;
+  if (typeof data !== "string" && data !== null) {
+    const err0 = {
+      instancePath,
+      schemaPath: "#/type",
+      keyword: "type",
+      params: {
+        type: "string"
+      }
+    };
+    if (vErrors === null) {
+      vErrors = [err0];
+    } else {
+      vErrors.push(err0);
+    }
+    errors++;
+  }
+  if (typeof data === "string") {
+    if (func2(data) > 32) {
+      const err1 = {
+        instancePath,
+        schemaPath: "#/maxLength",
+        keyword: "maxLength",
+        params: {
+          limit: 32
+        }
+      };
+      if (vErrors === null) {
+        vErrors = [err1];
+      } else {
+        vErrors.push(err1);
+      }
+      errors++;
+    }
+  }
+  validate121.errors = vErrors;
   return errors === 0;
 }
 const schema11 = {
@@ -2947,7 +2953,7 @@ function validate27(data, {
   validate27.errors = vErrors;
   return errors === 0;
 }
-const schema57 = {
+const schema59 = {
   "type": "object",
   "properties": {
     "consecutiveErrors": {
@@ -2959,7 +2965,7 @@ const schema57 = {
   },
   "nullable": true
 };
-function validate122(data, {
+function validate124(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -3007,10 +3013,10 @@ function validate122(data, {
       }
     }
   }
-  validate122.errors = vErrors;
+  validate124.errors = vErrors;
   return errors === 0;
 }
-const schema58 = {
+const schema60 = {
   "type": "object",
   "properties": {
     "address": {
@@ -3028,12 +3034,12 @@ const schema58 = {
   },
   "nullable": true
 };
-const schema59 = {
+const schema61 = {
   "type": "string",
   "maxLength": 1024,
   "nullable": true
 };
-function validate127(data, {
+function validate129(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -3075,16 +3081,16 @@ function validate127(data, {
       errors++;
     }
   }
-  validate127.errors = vErrors;
+  validate129.errors = vErrors;
   return errors === 0;
 }
-const schema60 = {
+const schema62 = {
   "type": "string",
   "default": "5s",
   "maxLength": 32,
   "nullable": true
 };
-function validate129(data, {
+function validate131(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -3126,10 +3132,10 @@ function validate129(data, {
       errors++;
     }
   }
-  validate129.errors = vErrors;
+  validate131.errors = vErrors;
   return errors === 0;
 }
-const schema61 = {
+const schema63 = {
   "type": "object",
   "required": ["name"],
   "properties": {
@@ -3139,11 +3145,11 @@ const schema61 = {
   },
   "nullable": true
 };
-const schema62 = {
+const schema64 = {
   "type": "string",
   "maxLength": 253
 };
-function validate132(data, {
+function validate134(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -3184,10 +3190,10 @@ function validate132(data, {
     }
     errors++;
   }
-  validate132.errors = vErrors;
+  validate134.errors = vErrors;
   return errors === 0;
 }
-function validate131(data, {
+function validate133(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -3229,26 +3235,26 @@ function validate131(data, {
       errors++;
     }
     if (data.name !== undefined) {
-      if (!validate132(data.name, {
+      if (!validate134(data.name, {
         instancePath: instancePath + "/name",
         parentData: data,
         parentDataProperty: "name",
         rootData
       })) {
-        vErrors = vErrors === null ? validate132.errors : vErrors.concat(validate132.errors);
+        vErrors = vErrors === null ? validate134.errors : vErrors.concat(validate134.errors);
         errors = vErrors.length;
       }
     }
   }
-  validate131.errors = vErrors;
+  validate133.errors = vErrors;
   return errors === 0;
 }
-const schema63 = {
+const schema65 = {
   "type": "boolean",
   "default": false,
   "nullable": true
 };
-function validate135(data, {
+function validate137(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -3272,10 +3278,10 @@ function validate135(data, {
     }
     errors++;
   }
-  validate135.errors = vErrors;
+  validate137.errors = vErrors;
   return errors === 0;
 }
-function validate126(data, {
+function validate128(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -3301,69 +3307,69 @@ function validate126(data, {
   }
   if (data && typeof data == "object" && !Array.isArray(data)) {
     if (data.address !== undefined) {
-      if (!validate127(data.address, {
+      if (!validate129(data.address, {
         instancePath: instancePath + "/address",
         parentData: data,
         parentDataProperty: "address",
-        rootData
-      })) {
-        vErrors = vErrors === null ? validate127.errors : vErrors.concat(validate127.errors);
-        errors = vErrors.length;
-      }
-    }
-    if (data.timeout !== undefined) {
-      if (!validate129(data.timeout, {
-        instancePath: instancePath + "/timeout",
-        parentData: data,
-        parentDataProperty: "timeout",
         rootData
       })) {
         vErrors = vErrors === null ? validate129.errors : vErrors.concat(validate129.errors);
         errors = vErrors.length;
       }
     }
-    if (data.secretRef !== undefined) {
-      if (!validate131(data.secretRef, {
-        instancePath: instancePath + "/secretRef",
+    if (data.timeout !== undefined) {
+      if (!validate131(data.timeout, {
+        instancePath: instancePath + "/timeout",
         parentData: data,
-        parentDataProperty: "secretRef",
+        parentDataProperty: "timeout",
         rootData
       })) {
         vErrors = vErrors === null ? validate131.errors : vErrors.concat(validate131.errors);
         errors = vErrors.length;
       }
     }
+    if (data.secretRef !== undefined) {
+      if (!validate133(data.secretRef, {
+        instancePath: instancePath + "/secretRef",
+        parentData: data,
+        parentDataProperty: "secretRef",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate133.errors : vErrors.concat(validate133.errors);
+        errors = vErrors.length;
+      }
+    }
     if (data.insecureSkipVerify !== undefined) {
-      if (!validate135(data.insecureSkipVerify, {
+      if (!validate137(data.insecureSkipVerify, {
         instancePath: instancePath + "/insecureSkipVerify",
         parentData: data,
         parentDataProperty: "insecureSkipVerify",
         rootData
       })) {
-        vErrors = vErrors === null ? validate135.errors : vErrors.concat(validate135.errors);
+        vErrors = vErrors === null ? validate137.errors : vErrors.concat(validate137.errors);
         errors = vErrors.length;
       }
     }
   }
-  validate126.errors = vErrors;
+  validate128.errors = vErrors;
   return errors === 0;
 }
-const schema64 = {
+const schema66 = {
   "type": "array",
   "maxItems": 20,
   "items": {
-    "$ref": "IEagR7WkZ4rvMvn7eZOIjvtJgVUvRMYsmP2VoUboqg"
+    "$ref": "9OpgehMuZu3tkTHz2m2IXsHnqYlavVxphlUa8oHY"
   },
   "nullable": true
 };
-const schema65 = {
+const schema67 = {
   "type": "object",
   "properties": {
     "name": {
       "$ref": "aI76FeqpwcXwdyCOF96recSluNjGv0pCdD3LQe3LnI"
     },
     "template": {
-      "$ref": "Nvc53qKtcpqFhd7fZeMxTiTvGBnC4L7vF96iOS5J98E"
+      "$ref": "7xU9uUxi2HSHY1qkl9hyP7M3sM0uHlH089Xoy8EnBw"
     },
     "query": {
       "$ref": "3PYBgcwxAoweBhEZgHEAroTtValjnRPMte9I9mAROb8"
@@ -3391,12 +3397,12 @@ const schema65 = {
     }
   }
 };
-const schema66 = {
+const schema68 = {
   "type": "string",
-  "enum": ["error-rate", "overload-rate", "rejection-rate", "cancel-rate", "latency-p99"],
+  "enum": ["error-rate", "overload-rate", "rejection-rate", "cancel-rate", "latency-p99", "quality-flicker", "quality-frozen", "quality-blank", "quality-ssim", "cost-per-video-second", "cost-per-clip"],
   "nullable": true
 };
-function validate141(data, {
+function validate143(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -3420,13 +3426,13 @@ function validate141(data, {
     }
     errors++;
   }
-  if (!(data === "error-rate" || data === "overload-rate" || data === "rejection-rate" || data === "cancel-rate" || data === "latency-p99")) {
+  if (!(data === "error-rate" || data === "overload-rate" || data === "rejection-rate" || data === "cancel-rate" || data === "latency-p99" || data === "quality-flicker" || data === "quality-frozen" || data === "quality-blank" || data === "quality-ssim" || data === "cost-per-video-second" || data === "cost-per-clip")) {
     const err1 = {
       instancePath,
       schemaPath: "#/enum",
       keyword: "enum",
       params: {
-        allowedValues: schema66.enum
+        allowedValues: schema68.enum
       }
     };
     if (vErrors === null) {
@@ -3436,10 +3442,10 @@ function validate141(data, {
     }
     errors++;
   }
-  validate141.errors = vErrors;
+  validate143.errors = vErrors;
   return errors === 0;
 }
-const schema67 = {
+const schema69 = {
   "type": "object",
   "required": ["events", "trials"],
   "properties": {
@@ -3500,7 +3506,7 @@ function validate31(data, {
   validate31.errors = vErrors;
   return errors === 0;
 }
-function validate144(data, {
+function validate146(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -3580,7 +3586,7 @@ function validate144(data, {
       }
     }
   }
-  validate144.errors = vErrors;
+  validate146.errors = vErrors;
   return errors === 0;
 }
 const schema16 = {
@@ -3614,7 +3620,7 @@ function validate32(data, {
   validate32.errors = vErrors;
   return errors === 0;
 }
-const schema68 = {
+const schema70 = {
   "type": "object",
   "properties": {
     "min": {
@@ -3632,7 +3638,7 @@ const schema68 = {
   },
   "nullable": true
 };
-function validate152(data, {
+function validate154(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -3702,10 +3708,10 @@ function validate152(data, {
       }
     }
   }
-  validate152.errors = vErrors;
+  validate154.errors = vErrors;
   return errors === 0;
 }
-const schema69 = {
+const schema71 = {
   "type": "object",
   "properties": {
     "threshold": {
@@ -3757,7 +3763,7 @@ function validate34(data, {
   validate34.errors = vErrors;
   return errors === 0;
 }
-function validate158(data, {
+function validate160(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -3838,10 +3844,10 @@ function validate158(data, {
       }
     }
   }
-  validate158.errors = vErrors;
+  validate160.errors = vErrors;
   return errors === 0;
 }
-function validate139(data, {
+function validate141(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -3862,13 +3868,13 @@ function validate139(data, {
       }
     }
     if (data.template !== undefined) {
-      if (!validate141(data.template, {
+      if (!validate143(data.template, {
         instancePath: instancePath + "/template",
         parentData: data,
         parentDataProperty: "template",
         rootData
       })) {
-        vErrors = vErrors === null ? validate141.errors : vErrors.concat(validate141.errors);
+        vErrors = vErrors === null ? validate143.errors : vErrors.concat(validate143.errors);
         errors = vErrors.length;
       }
     }
@@ -3884,13 +3890,13 @@ function validate139(data, {
       }
     }
     if (data.counts !== undefined) {
-      if (!validate144(data.counts, {
+      if (!validate146(data.counts, {
         instancePath: instancePath + "/counts",
         parentData: data,
         parentDataProperty: "counts",
         rootData
       })) {
-        vErrors = vErrors === null ? validate144.errors : vErrors.concat(validate144.errors);
+        vErrors = vErrors === null ? validate146.errors : vErrors.concat(validate146.errors);
         errors = vErrors.length;
       }
     }
@@ -3939,24 +3945,24 @@ function validate139(data, {
       }
     }
     if (data.relative !== undefined) {
-      if (!validate152(data.relative, {
+      if (!validate154(data.relative, {
         instancePath: instancePath + "/relative",
         parentData: data,
         parentDataProperty: "relative",
         rootData
       })) {
-        vErrors = vErrors === null ? validate152.errors : vErrors.concat(validate152.errors);
+        vErrors = vErrors === null ? validate154.errors : vErrors.concat(validate154.errors);
         errors = vErrors.length;
       }
     }
     if (data.breaker !== undefined) {
-      if (!validate158(data.breaker, {
+      if (!validate160(data.breaker, {
         instancePath: instancePath + "/breaker",
         parentData: data,
         parentDataProperty: "breaker",
         rootData
       })) {
-        vErrors = vErrors === null ? validate158.errors : vErrors.concat(validate158.errors);
+        vErrors = vErrors === null ? validate160.errors : vErrors.concat(validate160.errors);
         errors = vErrors.length;
       }
     }
@@ -3976,10 +3982,10 @@ function validate139(data, {
     }
     errors++;
   }
-  validate139.errors = vErrors;
+  validate141.errors = vErrors;
   return errors === 0;
 }
-function validate138(data, {
+function validate140(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -4022,21 +4028,658 @@ function validate138(data, {
     }
     const len0 = data.length;
     for (let i0 = 0; i0 < len0; i0++) {
-      if (!validate139(data[i0], {
+      if (!validate141(data[i0], {
         instancePath: instancePath + "/" + i0,
         parentData: data,
         parentDataProperty: i0,
         rootData
       })) {
-        vErrors = vErrors === null ? validate139.errors : vErrors.concat(validate139.errors);
+        vErrors = vErrors === null ? validate141.errors : vErrors.concat(validate141.errors);
         errors = vErrors.length;
       }
     }
   }
-  validate138.errors = vErrors;
+  validate140.errors = vErrors;
   return errors === 0;
 }
-function validate105(data, {
+const schema72 = {
+  "type": "array",
+  "maxItems": 10,
+  "items": {
+    "$ref": "0lgqVhEfykSueRSRxjPbJN0Fz4snbA1UwQZvnPZAvBI"
+  },
+  "nullable": true
+};
+const schema73 = {
+  "type": "object",
+  "required": ["cost", "quality", "maxIncrease", "minImprovement"],
+  "properties": {
+    "cost": {
+      "$ref": "kVhKoEkFCpYCBOsP5OvTsXJ39WdjdMwyyhXvIyCOTok"
+    },
+    "quality": {
+      "$ref": "kVhKoEkFCpYCBOsP5OvTsXJ39WdjdMwyyhXvIyCOTok"
+    },
+    "maxIncrease": {
+      "$ref": "LMvUn8SVLApSRC4kVangjgyqMK5tgRECP0sogmLnA"
+    },
+    "minImprovement": {
+      "$ref": "LMvUn8SVLApSRC4kVangjgyqMK5tgRECP0sogmLnA"
+    },
+    "freeIncrease": {
+      "$ref": "6kYrWwGEbcKHa5pfUpZZ6ehQB6Xb130B3Eu8a0Pokw"
+    },
+    "better": {
+      "$ref": "o1NmvzJCQ1Lsz8vvW9oGiQvSgk0EY4UxXoZ7zKT4Y"
+    },
+    "onViolation": {
+      "$ref": "sx7UOCer57IoVr0REDyrm0QaCk9rbLB9bNpkZM6rJs4"
+    }
+  }
+};
+const schema19 = {
+  "type": "string",
+  "maxLength": 63
+};
+function validate35(data, {
+  instancePath = "",
+  parentData,
+  parentDataProperty,
+  rootData = data
+} = {}) {
+  let vErrors = null;
+  let errors = 0;
+  if (typeof data === "string") {
+    if (func2(data) > 63) {
+      const err0 = {
+        instancePath,
+        schemaPath: "#/maxLength",
+        keyword: "maxLength",
+        params: {
+          limit: 63
+        }
+      };
+      if (vErrors === null) {
+        vErrors = [err0];
+      } else {
+        vErrors.push(err0);
+      }
+      errors++;
+    }
+  } else {
+    const err1 = {
+      instancePath,
+      schemaPath: "#/type",
+      keyword: "type",
+      params: {
+        type: "string"
+      }
+    };
+    if (vErrors === null) {
+      vErrors = [err1];
+    } else {
+      vErrors.push(err1);
+    }
+    errors++;
+  }
+  validate35.errors = vErrors;
+  return errors === 0;
+}
+const schema20 = {
+  "type": "number",
+  "minimum": 0
+};
+function validate36(data, {
+  instancePath = "",
+  parentData,
+  parentDataProperty,
+  rootData = data
+} = {}) {
+  let vErrors = null;
+  let errors = 0;
+  if (typeof data == "number" && isFinite(data)) {
+    if (data < 0 || isNaN(data)) {
+      const err0 = {
+        instancePath,
+        schemaPath: "#/minimum",
+        keyword: "minimum",
+        params: {
+          comparison: ">=",
+          limit: 0
+        }
+      };
+      if (vErrors === null) {
+        vErrors = [err0];
+      } else {
+        vErrors.push(err0);
+      }
+      errors++;
+    }
+  } else {
+    const err1 = {
+      instancePath,
+      schemaPath: "#/type",
+      keyword: "type",
+      params: {
+        type: "number"
+      }
+    };
+    if (vErrors === null) {
+      vErrors = [err1];
+    } else {
+      vErrors.push(err1);
+    }
+    errors++;
+  }
+  validate36.errors = vErrors;
+  return errors === 0;
+}
+const schema74 = {
+  "type": "number",
+  "minimum": 0,
+  "nullable": true
+};
+function validate175(data, {
+  instancePath = "",
+  parentData,
+  parentDataProperty,
+  rootData = data
+} = {}) {
+  let vErrors = null;
+  let errors = 0;
+  if (!(typeof data == "number" && isFinite(data)) && data !== null) {
+    const err0 = {
+      instancePath,
+      schemaPath: "#/type",
+      keyword: "type",
+      params: {
+        type: "number"
+      }
+    };
+    if (vErrors === null) {
+      vErrors = [err0];
+    } else {
+      vErrors.push(err0);
+    }
+    errors++;
+  }
+  if (typeof data == "number" && isFinite(data)) {
+    if (data < 0 || isNaN(data)) {
+      const err1 = {
+        instancePath,
+        schemaPath: "#/minimum",
+        keyword: "minimum",
+        params: {
+          comparison: ">=",
+          limit: 0
+        }
+      };
+      if (vErrors === null) {
+        vErrors = [err1];
+      } else {
+        vErrors.push(err1);
+      }
+      errors++;
+    }
+  }
+  validate175.errors = vErrors;
+  return errors === 0;
+}
+const schema75 = {
+  "type": "string",
+  "enum": ["higher", "lower"],
+  "nullable": true
+};
+function validate177(data, {
+  instancePath = "",
+  parentData,
+  parentDataProperty,
+  rootData = data
+} = {}) {
+  let vErrors = null;
+  let errors = 0;
+  if (typeof data !== "string" && data !== null) {
+    const err0 = {
+      instancePath,
+      schemaPath: "#/type",
+      keyword: "type",
+      params: {
+        type: "string"
+      }
+    };
+    if (vErrors === null) {
+      vErrors = [err0];
+    } else {
+      vErrors.push(err0);
+    }
+    errors++;
+  }
+  if (!(data === "higher" || data === "lower")) {
+    const err1 = {
+      instancePath,
+      schemaPath: "#/enum",
+      keyword: "enum",
+      params: {
+        allowedValues: schema75.enum
+      }
+    };
+    if (vErrors === null) {
+      vErrors = [err1];
+    } else {
+      vErrors.push(err1);
+    }
+    errors++;
+  }
+  validate177.errors = vErrors;
+  return errors === 0;
+}
+function validate170(data, {
+  instancePath = "",
+  parentData,
+  parentDataProperty,
+  rootData = data
+} = {}) {
+  let vErrors = null;
+  let errors = 0;
+  if (data && typeof data == "object" && !Array.isArray(data)) {
+    if (data.cost === undefined) {
+      const err0 = {
+        instancePath,
+        schemaPath: "#/required",
+        keyword: "required",
+        params: {
+          missingProperty: "cost"
+        }
+      };
+      if (vErrors === null) {
+        vErrors = [err0];
+      } else {
+        vErrors.push(err0);
+      }
+      errors++;
+    }
+    if (data.quality === undefined) {
+      const err1 = {
+        instancePath,
+        schemaPath: "#/required",
+        keyword: "required",
+        params: {
+          missingProperty: "quality"
+        }
+      };
+      if (vErrors === null) {
+        vErrors = [err1];
+      } else {
+        vErrors.push(err1);
+      }
+      errors++;
+    }
+    if (data.maxIncrease === undefined) {
+      const err2 = {
+        instancePath,
+        schemaPath: "#/required",
+        keyword: "required",
+        params: {
+          missingProperty: "maxIncrease"
+        }
+      };
+      if (vErrors === null) {
+        vErrors = [err2];
+      } else {
+        vErrors.push(err2);
+      }
+      errors++;
+    }
+    if (data.minImprovement === undefined) {
+      const err3 = {
+        instancePath,
+        schemaPath: "#/required",
+        keyword: "required",
+        params: {
+          missingProperty: "minImprovement"
+        }
+      };
+      if (vErrors === null) {
+        vErrors = [err3];
+      } else {
+        vErrors.push(err3);
+      }
+      errors++;
+    }
+    if (data.cost !== undefined) {
+      if (!validate35(data.cost, {
+        instancePath: instancePath + "/cost",
+        parentData: data,
+        parentDataProperty: "cost",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate35.errors : vErrors.concat(validate35.errors);
+        errors = vErrors.length;
+      }
+    }
+    if (data.quality !== undefined) {
+      if (!validate35(data.quality, {
+        instancePath: instancePath + "/quality",
+        parentData: data,
+        parentDataProperty: "quality",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate35.errors : vErrors.concat(validate35.errors);
+        errors = vErrors.length;
+      }
+    }
+    if (data.maxIncrease !== undefined) {
+      if (!validate36(data.maxIncrease, {
+        instancePath: instancePath + "/maxIncrease",
+        parentData: data,
+        parentDataProperty: "maxIncrease",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate36.errors : vErrors.concat(validate36.errors);
+        errors = vErrors.length;
+      }
+    }
+    if (data.minImprovement !== undefined) {
+      if (!validate36(data.minImprovement, {
+        instancePath: instancePath + "/minImprovement",
+        parentData: data,
+        parentDataProperty: "minImprovement",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate36.errors : vErrors.concat(validate36.errors);
+        errors = vErrors.length;
+      }
+    }
+    if (data.freeIncrease !== undefined) {
+      if (!validate175(data.freeIncrease, {
+        instancePath: instancePath + "/freeIncrease",
+        parentData: data,
+        parentDataProperty: "freeIncrease",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate175.errors : vErrors.concat(validate175.errors);
+        errors = vErrors.length;
+      }
+    }
+    if (data.better !== undefined) {
+      if (!validate177(data.better, {
+        instancePath: instancePath + "/better",
+        parentData: data,
+        parentDataProperty: "better",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate177.errors : vErrors.concat(validate177.errors);
+        errors = vErrors.length;
+      }
+    }
+    if (data.onViolation !== undefined) {
+      if (!validate28(data.onViolation, {
+        instancePath: instancePath + "/onViolation",
+        parentData: data,
+        parentDataProperty: "onViolation",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate28.errors : vErrors.concat(validate28.errors);
+        errors = vErrors.length;
+      }
+    }
+  } else {
+    const err4 = {
+      instancePath,
+      schemaPath: "#/type",
+      keyword: "type",
+      params: {
+        type: "object"
+      }
+    };
+    if (vErrors === null) {
+      vErrors = [err4];
+    } else {
+      vErrors.push(err4);
+    }
+    errors++;
+  }
+  validate170.errors = vErrors;
+  return errors === 0;
+}
+function validate169(data, {
+  instancePath = "",
+  parentData,
+  parentDataProperty,
+  rootData = data
+} = {}) {
+  let vErrors = null;
+  let errors = 0;
+  if (!Array.isArray(data) && data !== null) {
+    const err0 = {
+      instancePath,
+      schemaPath: "#/type",
+      keyword: "type",
+      params: {
+        type: "array"
+      }
+    };
+    if (vErrors === null) {
+      vErrors = [err0];
+    } else {
+      vErrors.push(err0);
+    }
+    errors++;
+  }
+  if (Array.isArray(data)) {
+    if (data.length > 10) {
+      const err1 = {
+        instancePath,
+        schemaPath: "#/maxItems",
+        keyword: "maxItems",
+        params: {
+          limit: 10
+        }
+      };
+      if (vErrors === null) {
+        vErrors = [err1];
+      } else {
+        vErrors.push(err1);
+      }
+      errors++;
+    }
+    const len0 = data.length;
+    for (let i0 = 0; i0 < len0; i0++) {
+      if (!validate170(data[i0], {
+        instancePath: instancePath + "/" + i0,
+        parentData: data,
+        parentDataProperty: i0,
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate170.errors : vErrors.concat(validate170.errors);
+        errors = vErrors.length;
+      }
+    }
+  }
+  validate169.errors = vErrors;
+  return errors === 0;
+}
+const schema76 = {
+  "type": "object",
+  "required": ["perGpuHour"],
+  "properties": {
+    "perGpuHour": {
+      "$ref": "D7q6EcWK3elynftzCKkaVA9092XDaYyIlwQqtRt4Ctk"
+    },
+    "currency": {
+      "$ref": "tK0UXGyQUI6pKZoVkFNlLs7aq9EZcBwg5V0rKfYruHQ"
+    }
+  },
+  "nullable": true
+};
+const schema77 = {
+  "type": "number",
+  "exclusiveMinimum": 0
+};
+function validate183(data, {
+  instancePath = "",
+  parentData,
+  parentDataProperty,
+  rootData = data
+} = {}) {
+  let vErrors = null;
+  let errors = 0;
+  if (typeof data == "number" && isFinite(data)) {
+    if (data <= 0 || isNaN(data)) {
+      const err0 = {
+        instancePath,
+        schemaPath: "#/exclusiveMinimum",
+        keyword: "exclusiveMinimum",
+        params: {
+          comparison: ">",
+          limit: 0
+        }
+      };
+      if (vErrors === null) {
+        vErrors = [err0];
+      } else {
+        vErrors.push(err0);
+      }
+      errors++;
+    }
+  } else {
+    const err1 = {
+      instancePath,
+      schemaPath: "#/type",
+      keyword: "type",
+      params: {
+        type: "number"
+      }
+    };
+    if (vErrors === null) {
+      vErrors = [err1];
+    } else {
+      vErrors.push(err1);
+    }
+    errors++;
+  }
+  validate183.errors = vErrors;
+  return errors === 0;
+}
+const schema78 = {
+  "type": "string",
+  "maxLength": 8,
+  "default": "USD",
+  "nullable": true
+};
+function validate185(data, {
+  instancePath = "",
+  parentData,
+  parentDataProperty,
+  rootData = data
+} = {}) {
+  let vErrors = null;
+  let errors = 0;
+  if (typeof data !== "string" && data !== null) {
+    const err0 = {
+      instancePath,
+      schemaPath: "#/type",
+      keyword: "type",
+      params: {
+        type: "string"
+      }
+    };
+    if (vErrors === null) {
+      vErrors = [err0];
+    } else {
+      vErrors.push(err0);
+    }
+    errors++;
+  }
+  if (typeof data === "string") {
+    if (func2(data) > 8) {
+      const err1 = {
+        instancePath,
+        schemaPath: "#/maxLength",
+        keyword: "maxLength",
+        params: {
+          limit: 8
+        }
+      };
+      if (vErrors === null) {
+        vErrors = [err1];
+      } else {
+        vErrors.push(err1);
+      }
+      errors++;
+    }
+  }
+  validate185.errors = vErrors;
+  return errors === 0;
+}
+function validate182(data, {
+  instancePath = "",
+  parentData,
+  parentDataProperty,
+  rootData = data
+} = {}) {
+  let vErrors = null;
+  let errors = 0;
+  if (!(data && typeof data == "object" && !Array.isArray(data)) && data !== null) {
+    const err0 = {
+      instancePath,
+      schemaPath: "#/type",
+      keyword: "type",
+      params: {
+        type: "object"
+      }
+    };
+    if (vErrors === null) {
+      vErrors = [err0];
+    } else {
+      vErrors.push(err0);
+    }
+    errors++;
+  }
+  if (data && typeof data == "object" && !Array.isArray(data)) {
+    if (data.perGpuHour === undefined) {
+      const err1 = {
+        instancePath,
+        schemaPath: "#/required",
+        keyword: "required",
+        params: {
+          missingProperty: "perGpuHour"
+        }
+      };
+      if (vErrors === null) {
+        vErrors = [err1];
+      } else {
+        vErrors.push(err1);
+      }
+      errors++;
+    }
+    if (data.perGpuHour !== undefined) {
+      if (!validate183(data.perGpuHour, {
+        instancePath: instancePath + "/perGpuHour",
+        parentData: data,
+        parentDataProperty: "perGpuHour",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate183.errors : vErrors.concat(validate183.errors);
+        errors = vErrors.length;
+      }
+    }
+    if (data.currency !== undefined) {
+      if (!validate185(data.currency, {
+        instancePath: instancePath + "/currency",
+        parentData: data,
+        parentDataProperty: "currency",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate185.errors : vErrors.concat(validate185.errors);
+        errors = vErrors.length;
+      }
+    }
+  }
+  validate182.errors = vErrors;
+  return errors === 0;
+}
+function validate107(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -4062,46 +4705,46 @@ function validate105(data, {
   }
   if (data && typeof data == "object" && !Array.isArray(data)) {
     if (data.interval !== undefined) {
-      if (!validate106(data.interval, {
+      if (!validate108(data.interval, {
         instancePath: instancePath + "/interval",
         parentData: data,
         parentDataProperty: "interval",
-        rootData
-      })) {
-        vErrors = vErrors === null ? validate106.errors : vErrors.concat(validate106.errors);
-        errors = vErrors.length;
-      }
-    }
-    if (data.minRequests !== undefined) {
-      if (!validate108(data.minRequests, {
-        instancePath: instancePath + "/minRequests",
-        parentData: data,
-        parentDataProperty: "minRequests",
         rootData
       })) {
         vErrors = vErrors === null ? validate108.errors : vErrors.concat(validate108.errors);
         errors = vErrors.length;
       }
     }
-    if (data.minStableRequests !== undefined) {
-      if (!validate110(data.minStableRequests, {
-        instancePath: instancePath + "/minStableRequests",
+    if (data.minRequests !== undefined) {
+      if (!validate110(data.minRequests, {
+        instancePath: instancePath + "/minRequests",
         parentData: data,
-        parentDataProperty: "minStableRequests",
+        parentDataProperty: "minRequests",
         rootData
       })) {
         vErrors = vErrors === null ? validate110.errors : vErrors.concat(validate110.errors);
         errors = vErrors.length;
       }
     }
+    if (data.minStableRequests !== undefined) {
+      if (!validate112(data.minStableRequests, {
+        instancePath: instancePath + "/minStableRequests",
+        parentData: data,
+        parentDataProperty: "minStableRequests",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate112.errors : vErrors.concat(validate112.errors);
+        errors = vErrors.length;
+      }
+    }
     if (data.confidence !== undefined) {
-      if (!validate112(data.confidence, {
+      if (!validate114(data.confidence, {
         instancePath: instancePath + "/confidence",
         parentData: data,
         parentDataProperty: "confidence",
         rootData
       })) {
-        vErrors = vErrors === null ? validate112.errors : vErrors.concat(validate112.errors);
+        vErrors = vErrors === null ? validate114.errors : vErrors.concat(validate114.errors);
         errors = vErrors.length;
       }
     }
@@ -4139,24 +4782,24 @@ function validate105(data, {
       }
     }
     if (data.breakerInterval !== undefined) {
-      if (!validate117(data.breakerInterval, {
+      if (!validate119(data.breakerInterval, {
         instancePath: instancePath + "/breakerInterval",
         parentData: data,
         parentDataProperty: "breakerInterval",
         rootData
       })) {
-        vErrors = vErrors === null ? validate117.errors : vErrors.concat(validate117.errors);
+        vErrors = vErrors === null ? validate119.errors : vErrors.concat(validate119.errors);
         errors = vErrors.length;
       }
     }
     if (data.breakerWindow !== undefined) {
-      if (!validate119(data.breakerWindow, {
+      if (!validate121(data.breakerWindow, {
         instancePath: instancePath + "/breakerWindow",
         parentData: data,
         parentDataProperty: "breakerWindow",
         rootData
       })) {
-        vErrors = vErrors === null ? validate119.errors : vErrors.concat(validate119.errors);
+        vErrors = vErrors === null ? validate121.errors : vErrors.concat(validate121.errors);
         errors = vErrors.length;
       }
     }
@@ -4172,43 +4815,65 @@ function validate105(data, {
       }
     }
     if (data.onMetricsError !== undefined) {
-      if (!validate122(data.onMetricsError, {
+      if (!validate124(data.onMetricsError, {
         instancePath: instancePath + "/onMetricsError",
         parentData: data,
         parentDataProperty: "onMetricsError",
         rootData
       })) {
-        vErrors = vErrors === null ? validate122.errors : vErrors.concat(validate122.errors);
+        vErrors = vErrors === null ? validate124.errors : vErrors.concat(validate124.errors);
         errors = vErrors.length;
       }
     }
     if (data.prometheus !== undefined) {
-      if (!validate126(data.prometheus, {
+      if (!validate128(data.prometheus, {
         instancePath: instancePath + "/prometheus",
         parentData: data,
         parentDataProperty: "prometheus",
         rootData
       })) {
-        vErrors = vErrors === null ? validate126.errors : vErrors.concat(validate126.errors);
+        vErrors = vErrors === null ? validate128.errors : vErrors.concat(validate128.errors);
         errors = vErrors.length;
       }
     }
     if (data.metrics !== undefined) {
-      if (!validate138(data.metrics, {
+      if (!validate140(data.metrics, {
         instancePath: instancePath + "/metrics",
         parentData: data,
         parentDataProperty: "metrics",
         rootData
       })) {
-        vErrors = vErrors === null ? validate138.errors : vErrors.concat(validate138.errors);
+        vErrors = vErrors === null ? validate140.errors : vErrors.concat(validate140.errors);
+        errors = vErrors.length;
+      }
+    }
+    if (data.tradeOffs !== undefined) {
+      if (!validate169(data.tradeOffs, {
+        instancePath: instancePath + "/tradeOffs",
+        parentData: data,
+        parentDataProperty: "tradeOffs",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate169.errors : vErrors.concat(validate169.errors);
+        errors = vErrors.length;
+      }
+    }
+    if (data.price !== undefined) {
+      if (!validate182(data.price, {
+        instancePath: instancePath + "/price",
+        parentData: data,
+        parentDataProperty: "price",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate182.errors : vErrors.concat(validate182.errors);
         errors = vErrors.length;
       }
     }
   }
-  validate105.errors = vErrors;
+  validate107.errors = vErrors;
   return errors === 0;
 }
-function validate44(data, {
+function validate46(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -4282,90 +4947,90 @@ function validate44(data, {
       errors++;
     }
     if (data.replicas !== undefined) {
-      if (!validate45(data.replicas, {
+      if (!validate47(data.replicas, {
         instancePath: instancePath + "/replicas",
         parentData: data,
         parentDataProperty: "replicas",
-        rootData
-      })) {
-        vErrors = vErrors === null ? validate45.errors : vErrors.concat(validate45.errors);
-        errors = vErrors.length;
-      }
-    }
-    if (data.model !== undefined) {
-      if (!validate47(data.model, {
-        instancePath: instancePath + "/model",
-        parentData: data,
-        parentDataProperty: "model",
         rootData
       })) {
         vErrors = vErrors === null ? validate47.errors : vErrors.concat(validate47.errors);
         errors = vErrors.length;
       }
     }
+    if (data.model !== undefined) {
+      if (!validate49(data.model, {
+        instancePath: instancePath + "/model",
+        parentData: data,
+        parentDataProperty: "model",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate49.errors : vErrors.concat(validate49.errors);
+        errors = vErrors.length;
+      }
+    }
     if (data.gpu !== undefined) {
-      if (!validate53(data.gpu, {
+      if (!validate55(data.gpu, {
         instancePath: instancePath + "/gpu",
         parentData: data,
         parentDataProperty: "gpu",
         rootData
       })) {
-        vErrors = vErrors === null ? validate53.errors : vErrors.concat(validate53.errors);
+        vErrors = vErrors === null ? validate55.errors : vErrors.concat(validate55.errors);
         errors = vErrors.length;
       }
     }
     if (data.template !== undefined) {
-      if (!validate60(data.template, {
+      if (!validate62(data.template, {
         instancePath: instancePath + "/template",
         parentData: data,
         parentDataProperty: "template",
         rootData
       })) {
-        vErrors = vErrors === null ? validate60.errors : vErrors.concat(validate60.errors);
+        vErrors = vErrors === null ? validate62.errors : vErrors.concat(validate62.errors);
         errors = vErrors.length;
       }
     }
     if (data.service !== undefined) {
-      if (!validate68(data.service, {
+      if (!validate70(data.service, {
         instancePath: instancePath + "/service",
         parentData: data,
         parentDataProperty: "service",
         rootData
       })) {
-        vErrors = vErrors === null ? validate68.errors : vErrors.concat(validate68.errors);
+        vErrors = vErrors === null ? validate70.errors : vErrors.concat(validate70.errors);
         errors = vErrors.length;
       }
     }
     if (data.trafficRouting !== undefined) {
-      if (!validate76(data.trafficRouting, {
+      if (!validate78(data.trafficRouting, {
         instancePath: instancePath + "/trafficRouting",
         parentData: data,
         parentDataProperty: "trafficRouting",
         rootData
       })) {
-        vErrors = vErrors === null ? validate76.errors : vErrors.concat(validate76.errors);
+        vErrors = vErrors === null ? validate78.errors : vErrors.concat(validate78.errors);
         errors = vErrors.length;
       }
     }
     if (data.strategy !== undefined) {
-      if (!validate88(data.strategy, {
+      if (!validate90(data.strategy, {
         instancePath: instancePath + "/strategy",
         parentData: data,
         parentDataProperty: "strategy",
         rootData
       })) {
-        vErrors = vErrors === null ? validate88.errors : vErrors.concat(validate88.errors);
+        vErrors = vErrors === null ? validate90.errors : vErrors.concat(validate90.errors);
         errors = vErrors.length;
       }
     }
     if (data.analysis !== undefined) {
-      if (!validate105(data.analysis, {
+      if (!validate107(data.analysis, {
         instancePath: instancePath + "/analysis",
         parentData: data,
         parentDataProperty: "analysis",
         rootData
       })) {
-        vErrors = vErrors === null ? validate105.errors : vErrors.concat(validate105.errors);
+        vErrors = vErrors === null ? validate107.errors : vErrors.concat(validate107.errors);
         errors = vErrors.length;
       }
     }
@@ -4385,15 +5050,15 @@ function validate44(data, {
     }
     errors++;
   }
-  validate44.errors = vErrors;
+  validate46.errors = vErrors;
   return errors === 0;
 }
-const schema70 = {
+const schema79 = {
   "type": "object",
   "properties": {},
   "nullable": true
 };
-function validate169(data, {
+function validate190(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -4417,10 +5082,10 @@ function validate169(data, {
     }
     errors++;
   }
-  validate169.errors = vErrors;
+  validate190.errors = vErrors;
   return errors === 0;
 }
-function validate35(data, {
+function validate37(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -4479,57 +5144,57 @@ function validate35(data, {
       errors++;
     }
     if (data.apiVersion !== undefined) {
-      if (!validate36(data.apiVersion, {
+      if (!validate38(data.apiVersion, {
         instancePath: instancePath + "/apiVersion",
         parentData: data,
         parentDataProperty: "apiVersion",
-        rootData
-      })) {
-        vErrors = vErrors === null ? validate36.errors : vErrors.concat(validate36.errors);
-        errors = vErrors.length;
-      }
-    }
-    if (data.kind !== undefined) {
-      if (!validate38(data.kind, {
-        instancePath: instancePath + "/kind",
-        parentData: data,
-        parentDataProperty: "kind",
         rootData
       })) {
         vErrors = vErrors === null ? validate38.errors : vErrors.concat(validate38.errors);
         errors = vErrors.length;
       }
     }
-    if (data.metadata !== undefined) {
-      if (!validate40(data.metadata, {
-        instancePath: instancePath + "/metadata",
+    if (data.kind !== undefined) {
+      if (!validate40(data.kind, {
+        instancePath: instancePath + "/kind",
         parentData: data,
-        parentDataProperty: "metadata",
+        parentDataProperty: "kind",
         rootData
       })) {
         vErrors = vErrors === null ? validate40.errors : vErrors.concat(validate40.errors);
         errors = vErrors.length;
       }
     }
+    if (data.metadata !== undefined) {
+      if (!validate42(data.metadata, {
+        instancePath: instancePath + "/metadata",
+        parentData: data,
+        parentDataProperty: "metadata",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate42.errors : vErrors.concat(validate42.errors);
+        errors = vErrors.length;
+      }
+    }
     if (data.spec !== undefined) {
-      if (!validate44(data.spec, {
+      if (!validate46(data.spec, {
         instancePath: instancePath + "/spec",
         parentData: data,
         parentDataProperty: "spec",
         rootData
       })) {
-        vErrors = vErrors === null ? validate44.errors : vErrors.concat(validate44.errors);
+        vErrors = vErrors === null ? validate46.errors : vErrors.concat(validate46.errors);
         errors = vErrors.length;
       }
     }
     if (data.status !== undefined) {
-      if (!validate169(data.status, {
+      if (!validate190(data.status, {
         instancePath: instancePath + "/status",
         parentData: data,
         parentDataProperty: "status",
         rootData
       })) {
-        vErrors = vErrors === null ? validate169.errors : vErrors.concat(validate169.errors);
+        vErrors = vErrors === null ? validate190.errors : vErrors.concat(validate190.errors);
         errors = vErrors.length;
       }
     }
@@ -4549,6 +5214,6 @@ function validate35(data, {
     }
     errors++;
   }
-  validate35.errors = vErrors;
+  validate37.errors = vErrors;
   return errors === 0;
 }

@@ -215,14 +215,14 @@ export interface IModelRollout {
         "insecureSkipVerify"?: boolean;
       };
       /**
-       * What a step must satisfy. Queries are PromQL templates with {{namespace}}, {{name}} (the rollout), {{service}}, {{model}}, {{version}}, {{revision}} (the revision measured: the candidate's, or stable's for a relative bound's baseline), {{stableRevision}}, {{candidateRevision}}, {{role}} (stable or candidate) and {{interval}} (the window); each must return one number. Select pods by modelrollout_revision, not by model version. Built-in templates: error-rate (counts, default max 0.01; the overload-rate guardrail, max 0.05, and the rejection-rate and cancel-rate guardrails, failing when 4xx or cancelled requests are confidently over 3× stable's share, come with it), overload-rate, rejection-rate, cancel-rate and latency-p99 (seconds).
+       * What a step must satisfy. Queries are PromQL templates with {{namespace}}, {{name}} (the rollout), {{service}}, {{model}}, {{version}}, {{revision}} (the revision measured: the candidate's, or stable's for a relative bound's baseline), {{stableRevision}}, {{candidateRevision}}, {{role}} (stable or candidate) and {{interval}} (the window); each must return one number. Select pods by modelrollout_revision, not by model version. Built-in templates: error-rate (counts, default max 0.01; the overload-rate guardrail, max 0.05, and the rejection-rate and cancel-rate guardrails, failing when 4xx or cancelled requests are confidently over 3× stable's share, come with it), overload-rate, rejection-rate, cancel-rate and latency-p99 (seconds). Quality, from the runtime's own clips (mean per clip): quality-flicker (luma levels; default 0.5-2× stable's), quality-frozen (share of frozen frame pairs; default max 0.5), quality-blank (share of blank frames; default max 0.05), quality-ssim (consecutive-frame SSIM; default at least 0.9× stable's). Cost: cost-per-video-second (GPU-seconds per second of video delivered) and cost-per-clip (GPU-seconds per delivered clip), no default bounds: set them, or name them in a tradeOff.
        */
       "metrics"?: Array<{
         /**
          * Name used in status, events and conditions; the template name when empty.
          */
         "name"?: string;
-        "template"?: "error-rate" | "overload-rate" | "rejection-rate" | "cancel-rate" | "latency-p99";
+        "template"?: "error-rate" | "overload-rate" | "rejection-rate" | "cancel-rate" | "latency-p99" | "quality-flicker" | "quality-frozen" | "quality-blank" | "quality-ssim" | "cost-per-video-second" | "cost-per-clip";
         "query"?: string;
         /**
          * Judge a rate on its counts (events out of trials in {{interval}}) with confidence bounds rather than on the ratio alone; only max/failMax apply.
@@ -291,6 +291,46 @@ export interface IModelRollout {
           "disabled"?: boolean;
         };
       }>;
+      /**
+       * A candidate may cost more only for better videos. Each rule names a cost metric and a quality metric of `metrics` (both then measured on candidate and stable; they need no bounds of their own). Cost may rise over stable's by freeIncrease on its own, and by at most maxIncrease when the quality metric is at least minImprovement better than stable's (fractions: 0.4 = 40 %). Otherwise the rollout pauses for a person or rolls back (onViolation), with both changes in the message.
+       */
+      "tradeOffs"?: Array<{
+        /**
+         * Name of a metric in `metrics`, e.g. cost-per-video-second.
+         */
+        "cost": string;
+        /**
+         * Name of a metric in `metrics`, e.g. quality-ssim.
+         */
+        "quality": string;
+        /**
+         * Most the cost may rise over stable's (0.4 = 40 %), only with the quality gain.
+         */
+        "maxIncrease": number;
+        /**
+         * Least quality gain over stable's that pays for a cost increase (0.1 = 10 %).
+         */
+        "minImprovement": number;
+        /**
+         * Cost rise allowed without any quality gain (measurement noise); 0.05 or maxIncrease when lower.
+         */
+        "freeIncrease"?: number;
+        /**
+         * Which way the quality metric improves; known for the quality-\* templates (quality-ssim higher, the others lower).
+         */
+        "better"?: "higher" | "lower";
+        "onViolation"?: "Pause" | "Rollback";
+      }>;
+      /**
+       * Turns the cost templates' GPU-seconds into money in status.analysis.metrics[].money and their messages: GPU-seconds × perGpuHour ÷ 3600, per video-second or per clip, stable's beside it.
+       */
+      "price"?: {
+        /**
+         * Money per GPU-hour, e.g. 2.49.
+         */
+        "perGpuHour": number;
+        "currency"?: string;
+      };
     };
   };
   /**

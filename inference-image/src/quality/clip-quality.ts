@@ -1,0 +1,120 @@
+// Quality signals of a generated clip, computed on the rgb24 frames the encoder reads (no model, no
+// reference video): how much the picture changes from frame to frame, how many frames stand still, how many
+// are blank, and how alike consecutive frames are in structure. Cheap enough to run on every clip; the
+// per-clip cost is in `npm run bench:inference`.
+import { blockAverage, SsimFrame, ssimOf, ssimScale } from './ssim.js';
+
+/**
+ * Frames whose mean absolute luma difference from the frame before is below this many levels (of 0–255)
+ * count as frozen: under half a level means at most a few pixels moved by the smallest step 8-bit video
+ * can show, which the VAE's output noise alone exceeds in a moving clip.
+ */
+export const FROZEN_MAX_MEAN_ABS_DIFF = 0.5;
+/**
+ * Frames whose luma standard deviation is below this many levels (of 0–255) count as blank: a flat black,
+ * grey, white or single-colour frame (< 1 % of the range; a frame with any visible content is far above).
+ */
+export const BLANK_MAX_LUMA_STD = 2;
+
+export interface ClipQuality {
+  /** Frames measured. */
+  frames: number;
+  /**
+   * Temporal flicker: mean over consecutive frame pairs of the mean absolute luma difference, in luma levels
+   * (0–255; ITU-R BT.601 luma, the integer weights ssim.js uses). 0 for a still clip. Undefined with < 2 frames.
+   */
+  flicker?: number;
+  /** Share of consecutive pairs whose mean absolute luma difference is below FROZEN_MAX_MEAN_ABS_DIFF (0–1). Undefined with < 2 frames. */
+  frozenRatio?: number;
+  /** Share of frames whose luma standard deviation is below BLANK_MAX_LUMA_STD (0–1). Undefined with 0 frames. */
+  blankRatio?: number;
+  /**
+   * Mean SSIM between consecutive frames' luma (Wang et al. 2004 with ssim.js's default method: 11×11 uniform
+   * window, K1 0.01, K2 0.03; frames over 256 px on the short side block-averaged first; see ssim.ts). 1 =
+   * identical. Undefined with < 2 frames.
+   */
+  temporalSsim?: number;
+}
+
+/**
+ * Measures a clip frame by frame (push each rgb24 frame as it is produced, then `result()`), keeping only
+ * the previous frame's luma. Throws RangeError when a frame's size does not match width × height × 3.
+ */
+export class ClipQualityMeter {
+  private previous: LumaFrame | undefined;
+  private frames = 0;
+  private pairs = 0;
+  private diffSum = 0;
+  private frozen = 0;
+  private blank = 0;
+  private ssimSum = 0;
+
+  constructor(
+    readonly width: number,
+    readonly height: number,
+  ) {
+    if (!Number.isInteger(width) || width < 1 || !Number.isInteger(height) || height < 1) throw new RangeError(`frame size ${width}x${height}: must be positive integers`);
+  }
+
+  push(rgb24: Uint8Array): void {
+    const pixels = this.width * this.height;
+    if (rgb24.length !== pixels * 3) throw new RangeError(`frame ${this.frames} has ${rgb24.length} bytes, expected ${pixels * 3} (${this.width}x${this.height} rgb24)`);
+    const frame = lumaOf(rgb24, this.width, this.height);
+    this.frames++;
+    if (frame.std < BLANK_MAX_LUMA_STD) this.blank++;
+    const prev = this.previous;
+    if (prev) {
+      const mad = meanAbsDiff(prev.luma, frame.luma);
+      this.pairs++;
+      this.diffSum += mad;
+      if (mad < FROZEN_MAX_MEAN_ABS_DIFF) this.frozen++;
+      // Identical frames are SSIM 1 by definition; skip the window arithmetic.
+      this.ssimSum += mad === 0 ? 1 : ssimOf(prev.small, frame.small);
+    }
+    this.previous = frame;
+  }
+
+  result(): ClipQuality {
+    const out: ClipQuality = { frames: this.frames };
+    if (this.frames > 0) out.blankRatio = this.blank / this.frames;
+    if (this.pairs > 0) {
+      out.flicker = this.diffSum / this.pairs;
+      out.frozenRatio = this.frozen / this.pairs;
+      out.temporalSsim = this.ssimSum / this.pairs;
+    }
+    return out;
+  }
+}
+
+interface LumaFrame {
+  luma: Uint8Array;
+  /** The luma SSIM compares (block-averaged above 256 px), with its integral images. */
+  small: SsimFrame;
+  std: number;
+}
+
+function lumaOf(rgb: Uint8Array, width: number, height: number): LumaFrame {
+  const n = width * height;
+  const luma = new Uint8Array(n);
+  let sum = 0;
+  let sumSq = 0;
+  for (let p = 0, i = 0; p < n; p++, i += 3) {
+    // BT.601 luma in integers, as ssim.js's rgb2grayInteger: (77 R + 150 G + 29 B + 128) >> 8.
+    const y = (77 * (rgb[i] as number) + 150 * (rgb[i + 1] as number) + 29 * (rgb[i + 2] as number) + 128) >> 8;
+    luma[p] = y;
+    sum += y;
+    sumSq += y * y;
+  }
+  const mean = sum / n;
+  return { luma, small: ssimFrame(blockAverage(luma, width, height, ssimScale(width, height))), std: Math.sqrt(Math.max(0, sumSq / n - mean * mean)) };
+}
+
+function ssimFrame(f: { luma: Uint8Array; width: number; height: number }): SsimFrame {
+  return new SsimFrame(f.luma, f.width, f.height);
+}
+
+function meanAbsDiff(a: Uint8Array, b: Uint8Array): number {
+  let sum = 0;
+  for (let p = 0; p < a.length; p++) sum += Math.abs((a[p] as number) - (b[p] as number));
+  return sum / a.length;
+}

@@ -1,0 +1,67 @@
+import { ssim as referenceSsim } from 'ssim.js';
+import { describe, expect, it } from 'vitest';
+import { mulberry32 } from '../pipeline/noise.js';
+import { blockAverage, meanSsim, ssimScale } from './ssim.js';
+
+/** ssim.js (the reference) takes RGBA; a grey RGBA reads back the same luma with its integer weights. */
+function reference(a: Uint8Array, b: Uint8Array, width: number, height: number): number {
+  const rgba = (l: Uint8Array) => {
+    const data = new Uint8ClampedArray(l.length * 4);
+    l.forEach((v, i) => data.set([v, v, v, 255], i * 4));
+    return { data, width, height };
+  };
+  return referenceSsim(rgba(a), rgba(b)).mssim;
+}
+
+function noise(n: number, seed: number): Uint8Array {
+  const rand = mulberry32(seed);
+  return Uint8Array.from({ length: n }, () => Math.floor(rand() * 256));
+}
+
+describe('meanSsim', () => {
+  it('equals ssim.js (its default method) on random, smooth and related frames up to 256 px', () => {
+    for (const [w, h, seed] of [[16, 16, 1], [64, 48, 2], [256, 256, 3]] as const) {
+      const n = w * h;
+      const a = noise(n, seed);
+      const ramp = Uint8Array.from({ length: n }, (_, i) => ((i % w) * 3 + Math.floor(i / w) * 2) % 256);
+      const nearRamp = ramp.map((v, i) => Math.min(255, v + ((a[i] as number) >> 5)));
+      for (const [x, y] of [[a, noise(n, seed + 10)], [ramp, nearRamp], [ramp, a]] as const) {
+        // ssim.js keeps variances in integers of 1/1024: agreement to about 1e-4.
+        expect(meanSsim(x, y, w, h)).toBeCloseTo(reference(x, y, w, h), 4);
+      }
+    }
+  });
+
+  it('is 1 for identical frames and for two flat frames of one level; lower as they differ', () => {
+    const a = noise(32 * 32, 9);
+    expect(meanSsim(a, a, 32, 32)).toBeCloseTo(1, 12);
+    const flat = new Uint8Array(32 * 32).fill(80);
+    expect(meanSsim(flat, flat, 32, 32)).toBe(1);
+    expect(meanSsim(flat, new Uint8Array(32 * 32).fill(120), 32, 32)).toBeLessThan(1);
+  });
+
+  it('uses a smaller window on frames under 11 px, and refuses arrays of the wrong size', () => {
+    expect(Number.isFinite(meanSsim(noise(8 * 6, 1), noise(8 * 6, 2), 8, 6))).toBe(true);
+    expect(() => meanSsim(new Uint8Array(5), new Uint8Array(6), 2, 3)).toThrow(/5 values, expected 2x3 = 6/);
+  });
+});
+
+describe('downsampling above 256 px', () => {
+  it('scales by round(short side / 256), block means rounded', () => {
+    expect([ssimScale(256, 256), ssimScale(640, 360), ssimScale(1280, 720), ssimScale(1920, 1080)]).toEqual([1, 1, 3, 4]);
+    const luma = Uint8Array.from([0, 2, 10, 20, 4, 6, 30, 40, 9, 9, 9, 9]);
+    expect(blockAverage(luma, 4, 3, 2)).toEqual({ luma: Uint8Array.from([3, 25]), width: 2, height: 1 });
+    expect(blockAverage(luma, 4, 3, 1).luma).toBe(luma);
+  });
+
+  it('agrees with ssim.js (which filters before subsampling) to about 1e-3 on 512×512 and 768×432 frames', () => {
+    for (const [w, h] of [[512, 512], [768, 432]] as const) {
+      const rand = mulberry32(w);
+      const a = Uint8Array.from({ length: w * h }, (_, i) => ((i % w) * 3 + Math.floor(i / w) * 2) % 256);
+      const b = a.map((v) => Math.min(255, v + Math.floor(rand() * 40)));
+      const f = ssimScale(w, h);
+      const [x, y] = [blockAverage(a, w, h, f), blockAverage(b, w, h, f)];
+      expect(Math.abs(meanSsim(x.luma, y.luma, x.width, x.height) - reference(a, b, w, h))).toBeLessThan(2e-3);
+    }
+  });
+});
