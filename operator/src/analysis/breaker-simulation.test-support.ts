@@ -1,7 +1,8 @@
 // A seeded simulation of the breaker on counts, for tests: Poisson arrivals, each request failing with
 // probability p, the breaker checked every 10 s over the last minute (breakerWindow 1m) with an open breach
 // judged on its counts since it began — what the analysis runner measures.
-import { checkBreaker } from './evaluate.js';
+import { tripConfidence } from '../controller/analysis-runner.js';
+import { checkBreaker, DEFAULT_CONFIDENCE } from './evaluate.js';
 import type { BreakerRule } from './types.js';
 
 export const SIMULATION_T0 = Date.parse('2026-01-01T00:00:00Z');
@@ -39,7 +40,8 @@ export function simulateBreaker(rule: BreakerRule, p: number, perMin: number, mi
     const window = { kind: 'counts' as const, events: sum(err, s - 60, s), trials: sum(req, s - 60, s) };
     const from = since ? Math.min((Date.parse(since) - SIMULATION_T0) / 1000, s - 60) : 0;
     const accumulated = since ? { kind: 'counts' as const, events: sum(err, from, s), trials: sum(req, from, s) } : undefined;
-    const o = checkBreaker('error-rate', rule, window, since, new Date(SIMULATION_T0 + s * 1000), undefined, accumulated);
+    // The runner's trip confidence for a 10 s breaker interval.
+    const o = checkBreaker('error-rate', rule, window, since, new Date(SIMULATION_T0 + s * 1000), DEFAULT_CONFIDENCE, accumulated, tripConfidence(DEFAULT_CONFIDENCE, rule.forMs, 10_000));
     if (o.tripped) return s;
     since = o.since;
   }

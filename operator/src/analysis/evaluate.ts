@@ -111,6 +111,10 @@ function judgeRelative(rule: MetricRule, bounds: Bounds, candidate: { kind: 'val
   if (opts.stableCarriesTraffic === false && (!stable || (stable.kind !== 'value' && stable.kind !== 'counts'))) {
     return hasAbsolute ? undefined : { name, verdict: 'pass', ...finite(value), message: `${name} ${fmt(value)}: no stable traffic to compare with at this step (relative bound not applicable)` };
   }
+  const failOnly = bounds.max === undefined && bounds.min === undefined;
+  // A bound that can only fail (the guardrails) has nothing to be confidently over without stable requests.
+  const noStableRequests = !stable || stable.kind === 'noData' || (stable.kind === 'counts' && wholeCount(stable.trials) === 0);
+  if (failOnly && noStableRequests) return { name, verdict: 'pass', ...finite(value), message: `${name} ${fmt(value)}: no stable requests to compare with; a fail-only bound passes` };
   if (!stable || stable.kind === 'noData') return { name, verdict: 'noData', ...finite(value), message: `${name}: no stable baseline to compare with` };
   if (stable.kind === 'error') return { name, verdict: 'error', ...finite(value), message: `${name}: baseline query failed: ${stable.message}` };
   const samples = stable.kind === 'counts' ? wholeCount(stable.trials) : opts.stableSamples;
@@ -119,7 +123,6 @@ function judgeRelative(rule: MetricRule, bounds: Bounds, candidate: { kind: 'val
   // fail stands whatever stable's size; a bound that can only fail (the guardrails) passes otherwise.
   if (candidate.kind === 'counts' && stable.kind === 'counts' && wholeCount(stable.trials) > 0) {
     const judged = judgeRateRatio(rule, bounds, candidate, stable, opts.confidence ?? DEFAULT_CONFIDENCE);
-    const failOnly = bounds.max === undefined && bounds.min === undefined;
     if (judged.verdict === 'fail' || failOnly) return judged;
   }
   if (samples !== undefined && samples < Math.max(1, minSamples)) {
@@ -132,7 +135,10 @@ function judgeRelative(rule: MetricRule, bounds: Bounds, candidate: { kind: 'val
   if (candidate.kind === 'counts' && stable.kind === 'counts') {
     const judged = judgeRateRatio(rule, bounds, candidate, stable, opts.confidence ?? DEFAULT_CONFIDENCE);
     // Stable without events and the candidate not confidently beyond: the ratio says nothing; the absolute bound decides.
-    if (base === 0 && judged.verdict !== 'fail' && hasAbsolute) return undefined;
+    if (base === 0 && judged.verdict !== 'fail') {
+      if (hasAbsolute) return undefined;
+      return { ...judged, verdict: 'inconclusive', message: `${name}: stable had no events (0/${wholeCount(stable.trials)}), so candidate ${fmt(value)} ÷ stable is infinite whatever the candidate does and only a confident excess can fail it; add an absolute bound (max) to judge it` };
+    }
     return judged;
   }
   if (base === 0) {
@@ -266,9 +272,10 @@ function sideOf(m: Measurement, bound: number, below: boolean, confidence: numbe
  *   let one false alarm open a breach few requests can ever close, or (requiring every window to be confidently
  *   beyond) let a candidate at 5× its bound run a whole step at 60 requests a minute; five minutes of its
  *   requests are confident evidence where no single minute is.
- * No data, NaN or no accumulated counts neither end nor extend a breach.
+ * No data, NaN or no accumulated counts neither end nor extend a breach. `tripConfidence` (default
+ * `confidence`) is the confidence of the trip test, which the runner raises because it repeats it every check.
  */
-export function checkBreaker(name: string, rule: BreakerRule, m: Measurement, since: string | undefined, now: Date, confidence = DEFAULT_CONFIDENCE, accumulated?: Measurement): BreakerOutcome {
+export function checkBreaker(name: string, rule: BreakerRule, m: Measurement, since: string | undefined, now: Date, confidence = DEFAULT_CONFIDENCE, accumulated?: Measurement, tripConfidence = confidence): BreakerOutcome {
   const keep: BreakerOutcome = since ? { tripped: false, since } : { tripped: false };
   const below = rule.below ?? false;
   const op = below ? '<' : '>';
@@ -282,7 +289,7 @@ export function checkBreaker(name: string, rule: BreakerRule, m: Measurement, si
     const events = Math.min(wholeCount(accumulated.events), wholeCount(accumulated.trials));
     const rate = events / wholeCount(accumulated.trials);
     if (below ? rate >= rule.threshold : rate <= rule.threshold) return { tripped: false };
-    const { side, shown } = sideOf(accumulated, rule.threshold, below, confidence);
+    const { side, shown } = sideOf(accumulated, rule.threshold, below, tripConfidence);
     if (lasted >= rule.forMs && side === 'beyond') {
       return { tripped: true, message: `${name} ${shown} since ${since} ${op} ${fmt(rule.threshold)} (${Math.round(lasted / 1000)} s ≥ ${Math.round(rule.forMs / 1000)} s)` };
     }

@@ -287,9 +287,11 @@ function metricRule(m: StoredMetric, i: number, errors: string[], duration: Dura
   const defaultMax = template ? DEFAULT_MAX[template] : undefined;
   if (defaultMax !== undefined && !hasAny(bounds)) bounds.max = defaultMax;
   if (counts) {
-    for (const k of ['max', 'failMax'] as const) {
-      const v = bounds[k];
-      if (v !== undefined && !(v > 0 && v <= 1)) errors.push(`${field}.${k}: ${v} is not a rate a count can be judged against (above 0, at most 1; "no errors at all" cannot be proven by any number of requests — use e.g. 0.001)`);
+    // A count rule judges a rate (a fraction): 0 cannot be shown by any number of requests, and a value over 1
+    // (a percentage written as 5 for 5 %) would silently never trip or fail.
+    const rates: [string, number | undefined][] = [['max', bounds.max], ['failMax', bounds.failMax], ['breaker.threshold', m.breaker?.threshold], ['breaker.severe', m.breaker?.severe]];
+    for (const [k, v] of rates) {
+      if (v !== undefined && !(v > 0 && v <= 1)) errors.push(`${field}.${k}: ${v} is not a rate a count can be judged against (a fraction above 0 and at most 1, e.g. 0.01 for 1 %; "no errors at all" cannot be shown by any number of requests — use e.g. 0.001)`);
     }
   }
   if (counts && (bounds.min !== undefined || bounds.failMin !== undefined)) errors.push(`${field}.min: a counts metric is a rate judged against an upper bound; set max (and failMax), not min`);
@@ -319,13 +321,15 @@ function metricRule(m: StoredMetric, i: number, errors: string[], duration: Dura
 function breakerRule(m: StoredMetric, bounds: Bounds, duration: DurationOf): BreakerRule | undefined {
   if (m.breaker?.disabled) return undefined;
   const forMs = duration('breaker.for', m.breaker?.for, '5m');
-  if (m.breaker?.threshold !== undefined) {
-    return { threshold: m.breaker.threshold, forMs, ...(m.breaker.severe !== undefined ? { severe: m.breaker.severe } : {}), ...(m.breaker.below ? { below: true } : {}) };
-  }
-  // The default severe bound is never below the user's own bound (a 20 % bound would otherwise trip at 15 %).
-  if (m.template === 'error-rate') return { threshold: bounds.max ?? 0.01, forMs, severe: m.breaker?.severe ?? Math.max(0.1, 2 * (bounds.max ?? 0)) };
-  if (m.template === 'latency-p99' && bounds.max !== undefined) return { threshold: bounds.max * 1.5, forMs, ...(m.breaker?.severe !== undefined ? { severe: m.breaker.severe } : {}) };
-  return undefined;
+  // error-rate's defaults apply per field: setting only the threshold keeps the severe bound. The default severe
+  // bound is never below the user's own bound (a 20 % bound would otherwise trip at 15 %).
+  const defaults: Partial<BreakerRule> =
+    m.template === 'error-rate' ? { threshold: bounds.max ?? 0.01, severe: Math.max(0.1, 2 * (bounds.max ?? 0)) }
+      : m.template === 'latency-p99' && bounds.max !== undefined ? { threshold: bounds.max * 1.5 } : {};
+  const threshold = m.breaker?.threshold ?? defaults.threshold;
+  if (threshold === undefined) return undefined;
+  const severe = m.breaker?.severe ?? defaults.severe;
+  return { threshold, forMs, ...(severe !== undefined ? { severe } : {}), ...(m.breaker?.below ? { below: true } : {}) };
 }
 
 /** Counts of a built-in rate, or a custom metric's `counts` (both queries required). */

@@ -52,9 +52,12 @@ export class AnalysisRunner {
     const stepIndex = status.currentStep?.index ?? -1;
     if (state.step !== stepIndex) {
       state.step = stepIndex;
-      // "Too few requests" is about this step's window, which starts again; a metric with no series is not.
-      if (state.noData?.requests) {
-        delete state.noData.requests;
+      // Records about the step's window (too few requests, no requests, too small a stable baseline) start
+      // again with it; a query that matches no series is not about the window and keeps its deadline.
+      if (state.noData) {
+        for (const [name, record] of Object.entries(state.noData)) {
+          if (name === 'requests' || record.why === 'no requests' || record.why.startsWith('no stable baseline')) delete state.noData[name];
+        }
         if (Object.keys(state.noData).length === 0) delete state.noData;
       }
       state.consecutiveInconclusive = 0;
@@ -108,6 +111,11 @@ export class AnalysisRunner {
   private async breaker(config: AnalysisConfig, provider: MetricsProvider, vars: VarsOf, state: AnalysisStatus, stepElapsedMs: number, now: Date): Promise<DecideInput['breaker']> {
     const due = !state.lastBreakerCheck || now.getTime() - Date.parse(state.lastBreakerCheck) >= config.breakerIntervalMs;
     const rules = config.metrics.filter((m) => m.breaker);
+    // A breach of a rule that lost its breaker (or left the spec) must not trip it when it comes back.
+    if (state.breaches) {
+      for (const name of Object.keys(state.breaches)) if (!rules.some((r) => r.name === name)) delete state.breaches[name];
+      if (Object.keys(state.breaches).length === 0) delete state.breaches;
+    }
     if (!due || rules.length === 0) return { tripped: false };
     state.lastBreakerCheck = now.toISOString();
     const window = config.breakerWindowMs;
@@ -136,7 +144,7 @@ export class AnalysisRunner {
         // An open breach is judged on everything since it began.
         if (since) accumulated = await measure(provider, rule, vars('candidate', Math.max(window, now.getTime() - Date.parse(since))), now);
       }
-      const outcome = checkBreaker(rule.name, breakerRule, m, since, now, config.confidence, accumulated);
+      const outcome = checkBreaker(rule.name, breakerRule, m, since, now, config.confidence, accumulated, tripConfidence(config.confidence, breakerRule.forMs, config.breakerIntervalMs));
       const verdict = outcome.tripped ? 'fail' : m.kind === 'noData' ? 'noData' : m.kind === 'error' ? 'error' : 'pass';
       this.record(state, 'breaker', { name: rule.name, verdict, ...factsOf(m), message: outcome.tripped ? outcome.message : describeMeasurement(rule.name, m) }, now);
       if (outcome.tripped) {
@@ -192,9 +200,10 @@ export class AnalysisRunner {
     state.lastStepCheck = now.toISOString();
     // The step is judged over its whole window so far, never less than one interval.
     const window = Math.max(elapsed, config.intervalMs);
-    // A second before the shift: the last moment stable served its share.
-    const baselineAt = new Date(Date.parse(since) - 1000);
-    const verdict = await this.judge(config, provider, vars, state, (status.weights?.stable ?? 100) > 0, window, now, baselineAt);
+    // At 100 %: stable's baseline is the step before the shift (a step's duration, never less than an
+    // interval), ending a second before it: the last window in which stable served its share.
+    const baseline = { at: new Date(Date.parse(since) - 1000), windowMs: Math.max(config.intervalMs, stepDurationMs) };
+    const verdict = await this.judge(config, provider, vars, state, (status.weights?.stable ?? 100) > 0, window, now, baseline);
     state.lastStepVerdict = verdict.result;
     state.lastStepMessage = verdict.message;
     if (verdict.result === 'fail') state.lastStepReason = verdict.reason;
@@ -203,9 +212,12 @@ export class AnalysisRunner {
   }
 
   /** One judgement of every metric over `window`, with no-data tracking; counts rules are judged even below minRequests. */
-  private async judge(config: AnalysisConfig, provider: MetricsProvider, vars: VarsOf, state: AnalysisStatus, stableCarriesTraffic: boolean, window: number, now: Date, baselineAt?: Date): Promise<StepVerdict> {
+  private async judge(config: AnalysisConfig, provider: MetricsProvider, vars: VarsOf, state: AnalysisStatus, stableCarriesTraffic: boolean, window: number, now: Date, preShift?: { at: Date; windowMs: number }): Promise<StepVerdict> {
     const requestQuery = renderQuery(config.requestQuery, vars('candidate', window));
-    const requests = config.minRequests > 0 ? await provider.query(requestQuery, now) : undefined;
+    const read = config.minRequests > 0 ? await provider.query(requestQuery, now) : undefined;
+    // A count that is not a finite number ≥ 0 (NaN, ±Inf, a negative delta) cannot show minRequests.
+    const requests: Measurement | undefined = read?.kind === 'value' && !(Number.isFinite(read.value) && read.value >= 0)
+      ? { kind: 'error', message: `the request count reads ${read.value}` } : read;
     // A failed count is not "not enough data": let the metric queries report the error.
     const enough = !requests || requests.kind === 'error' || (requests.kind === 'value' && wholeCount(requests.value) >= config.minRequests);
     // Too few requests is no data when they stopped coming: a candidate that got a trickle and then nothing (a
@@ -235,14 +247,15 @@ export class AnalysisRunner {
       const candidateVars = vars('candidate', window);
       const candidate = await measure(provider, rule, candidateVars, now);
       // At 100 % stable serves nothing now: its baseline is the interval before the traffic shift.
-      const stableAt = stableCarriesTraffic ? now : baselineAt;
-      const stableWindow = stableCarriesTraffic ? window : config.intervalMs;
+      const stableAt = stableCarriesTraffic ? now : preShift?.at;
+      const stableWindow = stableCarriesTraffic ? window : preShift?.windowMs ?? window;
       const stable = (rule.relative || traded.has(rule.name)) && stableAt ? await measure(provider, rule, vars('stable', stableWindow), stableAt) : undefined;
       const stableCount = stable && !rule.counts && stableAt ? await this.count(config, provider, vars('stable', stableWindow), stableAt) : undefined;
       // Without stable's request count, minStableRequests cannot be checked: the baseline is an error, not a pass.
       const baseline: Measurement | undefined = stableCount === 'error' ? { kind: 'error', message: 'the stable request count could not be read, so minStableRequests cannot be checked' } : stable;
       const stableSamples = stableCount === 'error' ? undefined : stableCount;
-      const hasBaseline = stableCarriesTraffic || (baseline !== undefined && baseline.kind !== 'noData');
+      // With a pre-shift baseline to measure, a missing one is no data, not "not applicable".
+      const hasBaseline = stableCarriesTraffic || stableAt !== undefined;
       const result = withMoney(judgeMetric(rule, candidate, baseline, { stableCarriesTraffic: hasBaseline, stableSamples, minStableSamples: config.minStableRequests, confidence: config.confidence }), rule, config.price, baseline?.kind === 'value' ? baseline.value : undefined);
       if (requests?.kind === 'value' && result.samples === undefined) result.samples = wholeCount(requests.value);
       results.push(result);
@@ -252,7 +265,7 @@ export class AnalysisRunner {
       checked[rule.name] = candidateMissing
         ? noDataCheck(renderQuery(rule.counts?.trials ?? rule.query, candidateVars), candidate)
         // The candidate has data but the relative bound's baseline does not (no series, NaN, too few requests).
-        : result.verdict === 'noData' ? { query: renderQuery(rule.counts?.trials ?? rule.query, vars('stable', window)), why: `no stable baseline (${result.message})` } : undefined;
+        : result.verdict === 'noData' ? { query: renderQuery(rule.counts?.trials ?? rule.query, vars('stable', stableWindow)), why: `no stable baseline${stableAt === now ? '' : ` before the shift (at ${stableAt?.toISOString()})`} (${result.message})` } : undefined;
     }
     const pause = this.tradeOffs(config, sides, results, state, now);
     // Records of metrics no longer in the spec go: their deadline must not pause the rollout.
@@ -351,6 +364,16 @@ async function measure(provider: MetricsProvider, rule: MetricRule, vars: QueryV
 function tooFewStable(stable: Measurement, samples: number | undefined, min: number): Measurement {
   if (samples === undefined || samples >= Math.max(1, min)) return stable;
   return { kind: 'noData', message: `the stable baseline rests on ${samples} requests, fewer than ${Math.max(1, min)}` };
+}
+
+/**
+ * The confidence a breach's trip test uses: the test is repeated at every breaker check on a growing window,
+ * so the step's false-alarm rate would grow with the number of checks; the error rate is split over the
+ * checks in one `for` period (Bonferroni), keeping a candidate at its bound under 1 − confidence per period.
+ */
+export function tripConfidence(confidence: number, forMs: number, breakerIntervalMs: number): number {
+  const checks = Math.max(1, Math.ceil(forMs / Math.max(1, breakerIntervalMs)));
+  return 1 - (1 - confidence) / checks;
 }
 
 function noDataCheck(query: string, m: Measurement | undefined): NoDataCheck | undefined {
