@@ -1,32 +1,14 @@
 // attack-14c: the analysis runner against a scripted Prometheus (queries matched by what they select), status
 // round-tripped through JSON after every pass like the reconciler (and a restart) does.
 import { describe, expect, it } from 'vitest';
-import type { Measurement } from '../analysis/types.js';
-import type { MetricsProvider } from '../metric-providers/provider.js';
+import { seededRandom as rng } from '../analysis/breaker-simulation.test-support.js';
 import { AnalysisRunner } from './analysis-runner.js';
+import { progressingRollout as rollout, T0, type Answer } from './analysis-runner.test-support.js';
 import type { ModelRollout } from './model-rollout.js';
 
-const T0 = Date.parse('2026-01-01T00:00:00Z');
-type Answer = (q: string, at: Date) => Measurement;
-
+/** A runner whose Prometheus answers with `answer`. */
 function runner(answer: Answer) {
-  const provider: MetricsProvider = { query: async (q, at) => answer(q, at) };
-  return new AnalysisRunner({ core: {} as never, cache: { podsOf: () => [] } as never, providerFor: () => provider });
-}
-
-function rollout(analysis: Record<string, unknown>, stableWeight = 95, index = 0, shiftedAt = T0): ModelRollout {
-  return {
-    apiVersion: 'modelrollout.dev/v1alpha1', kind: 'ModelRollout',
-    metadata: { name: 'ro', namespace: 'ns', annotations: {} },
-    spec: { service: { name: 'svc' }, model: { name: 'm', version: 'v2' }, analysis: { prometheus: { address: 'http://127.0.0.1:9' }, ...analysis } } as never,
-    status: {
-      phase: 'Progressing',
-      stable: { revision: 'aaaa', modelVersion: 'v1' },
-      candidate: { revision: 'bbbb', modelVersion: 'v2' },
-      currentStep: { index, weight: 100 - stableWeight, label: `${index + 1}/5`, trafficShiftedAt: new Date(shiftedAt).toISOString() },
-      weights: { stable: stableWeight, candidate: 100 - stableWeight },
-    },
-  } as ModelRollout;
+  return new AnalysisRunner({ core: {} as never, cache: { podsOf: () => [] } as never, providerFor: () => ({ query: async (q, at) => answer(q, at) }) });
 }
 
 type Tick = { t: number; analysis: { result: string; reason?: string; message?: string }; breaker: { tripped: boolean; reason?: string; message?: string } };
@@ -224,16 +206,6 @@ describe('attack-14c: analysis runner', () => {
 
 // ---------------------------------------------------------------- the breaker against Poisson traffic
 
-function rng(seed: number) {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Cumulative candidate requests and failures per second: Poisson arrivals at `perMin`, each failing with probability p(second). */
 function poisson(p: (s: number) => number, perMin: number, seconds: number, seed: number) {

@@ -15,8 +15,8 @@ export function scriptedRunner(answer: Answer, queries: string[] = []): Analysis
   return new AnalysisRunner({ core: {} as never, cache: { podsOf: () => [] } as never, providerFor: () => provider });
 }
 
-/** A Progressing rollout at step `index` (stable revision aaaa, candidate bbbb) whose traffic shifted at T0. */
-export function progressingRollout(analysis: Record<string, unknown>, stableWeight = 95, index = 0): ModelRollout {
+/** A Progressing rollout at step `index` (stable revision aaaa, candidate bbbb) whose traffic shifted at `shiftedAt` (T0). */
+export function progressingRollout(analysis: Record<string, unknown>, stableWeight = 95, index = 0, shiftedAt = T0): ModelRollout {
   return {
     apiVersion: 'modelrollout.dev/v1alpha1', kind: 'ModelRollout',
     metadata: { name: 'ro', namespace: 'ns', annotations: {} },
@@ -25,7 +25,7 @@ export function progressingRollout(analysis: Record<string, unknown>, stableWeig
       phase: 'Progressing',
       stable: { revision: 'aaaa', modelVersion: 'v1' },
       candidate: { revision: 'bbbb', modelVersion: 'v2' },
-      currentStep: { index, weight: 100 - stableWeight, label: `${index + 1}/5`, trafficShiftedAt: new Date(T0).toISOString() },
+      currentStep: { index, weight: 100 - stableWeight, label: `${index + 1}/5`, trafficShiftedAt: new Date(shiftedAt).toISOString() },
       weights: { stable: stableWeight, candidate: 100 - stableWeight },
     },
   } as ModelRollout;
