@@ -113,7 +113,8 @@ function judgeRelative(rule: MetricRule, bounds: Bounds, candidate: { kind: 'val
   }
   const failOnly = bounds.max === undefined && bounds.min === undefined;
   // A bound that can only fail (the guardrails) has nothing to be confidently over without stable requests.
-  const noStableRequests = !stable || stable.kind === 'noData' || (stable.kind === 'counts' && wholeCount(stable.trials) === 0);
+  // No series is no requests; NaN, ±Inf or a negative count (noData with a raw value) is a broken baseline, not an empty one.
+  const noStableRequests = !stable || (stable.kind === 'noData' && stable.raw === undefined) || (stable.kind === 'counts' && wholeCount(stable.trials) === 0);
   if (failOnly && noStableRequests) return { name, verdict: 'pass', ...finite(value), message: `${name} ${fmt(value)}: no stable requests to compare with; a fail-only bound passes` };
   if (!stable || stable.kind === 'noData') return { name, verdict: 'noData', ...finite(value), message: `${name}: no stable baseline to compare with` };
   if (stable.kind === 'error') return { name, verdict: 'error', ...finite(value), message: `${name}: baseline query failed: ${stable.message}` };

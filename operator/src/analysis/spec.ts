@@ -312,24 +312,33 @@ function metricRule(m: StoredMetric, i: number, errors: string[], duration: Dura
   if (costPer) rule.costPer = costPer;
   if (counts) rule.counts = counts;
   if (relative) rule.relative = relative;
-  const breaker = breakerRule(m, bounds, duration);
+  const breaker = breakerRule(m, bounds, duration, field, errors);
   if (breaker) rule.breaker = breaker;
   return rule;
 }
 
 /** Defaults from how T2V services are run: error rate > 1 % for 5 min or > 10 % at once; p99 50 % over its bound for 5 min. */
-function breakerRule(m: StoredMetric, bounds: Bounds, duration: DurationOf): BreakerRule | undefined {
+function breakerRule(m: StoredMetric, bounds: Bounds, duration: DurationOf, field: string, errors: string[]): BreakerRule | undefined {
   if (m.breaker?.disabled) return undefined;
   const forMs = duration('breaker.for', m.breaker?.for, '5m');
-  // error-rate's defaults apply per field: setting only the threshold keeps the severe bound. The default severe
-  // bound is never below the user's own bound (a 20 % bound would otherwise trip at 15 %).
-  const defaults: Partial<BreakerRule> =
-    m.template === 'error-rate' ? { threshold: bounds.max ?? 0.01, severe: Math.max(0.1, 2 * (bounds.max ?? 0)) }
-      : m.template === 'latency-p99' && bounds.max !== undefined ? { threshold: bounds.max * 1.5 } : {};
-  const threshold = m.breaker?.threshold ?? defaults.threshold;
-  if (threshold === undefined) return undefined;
-  const severe = m.breaker?.severe ?? defaults.severe;
-  return { threshold, forMs, ...(severe !== undefined ? { severe } : {}), ...(m.breaker?.below ? { below: true } : {}) };
+  const below = m.breaker?.below ?? false;
+  // error-rate's defaults apply per field, and follow the user's own bounds: the threshold is the step's bound
+  // (max, else failMax), and the severe bound is never at or below it (a 20 % bound would otherwise trip at 15 %).
+  let threshold = m.breaker?.threshold;
+  let severe = m.breaker?.severe;
+  if (m.template === 'error-rate') {
+    threshold ??= bounds.max ?? bounds.failMax ?? 0.01;
+    severe ??= Math.min(1, Math.max(0.1, 2 * Math.max(bounds.max ?? 0, threshold)));
+  } else if (m.template === 'latency-p99' && bounds.max !== undefined) {
+    threshold ??= bounds.max * 1.5;
+  }
+  if (m.breaker?.threshold !== undefined && m.breaker.severe !== undefined && (below ? m.breaker.severe >= m.breaker.threshold : m.breaker.severe <= m.breaker.threshold)) {
+    errors.push(`${field}.breaker.severe: ${m.breaker.severe} must be ${below ? 'below' : 'above'} breaker.threshold ${m.breaker.threshold} (severe trips at once, the threshold only when sustained)`);
+  }
+  if (threshold === undefined && severe === undefined) return undefined;
+  // Only a severe bound: trips at once beyond it, never on a sustained breach.
+  threshold ??= below ? -Infinity : Infinity;
+  return { threshold, forMs, ...(severe !== undefined ? { severe } : {}), ...(below ? { below: true } : {}) };
 }
 
 /** Counts of a built-in rate, or a custom metric's `counts` (both queries required). */

@@ -235,20 +235,27 @@ export class AnalysisRunner {
     const results: MetricResult[] = [];
     const traded = new Set(config.tradeOffs.flatMap((t) => [t.cost, t.quality]));
     const sides: Record<string, Sides> = {};
+    if (requests?.kind === 'error') {
+      // The count's failure is an error of this check (it counts toward onMetricsError) whatever the rules are;
+      // plain values, which need minRequests behind them, are not judged without it.
+      const result: MetricResult = { name: 'requests', verdict: 'error', message: `the candidate request count failed (${requests.message}), so minRequests cannot be checked` };
+      results.push(result);
+      this.record(state, 'step', result, now);
+    }
+    // At 100 %: stable's baseline before the shift, widened until it holds minStableRequests (a low-traffic
+    // step lasts longer than its stepDuration while it gathers requests).
+    let preShiftWindow: number | undefined;
     for (const rule of config.metrics) {
       if (!enough && !rule.counts) continue;
-      if (requests?.kind === 'error' && !rule.counts) {
-        // A plain value needs minRequests behind it; a failed count cannot show that.
-        const result: MetricResult = { name: rule.name, verdict: 'error', message: `${rule.name}: the candidate request count failed (${requests.message}), so minRequests cannot be checked` };
-        results.push(result);
-        this.record(state, 'step', result, now);
-        continue;
+      if (requests?.kind === 'error' && !rule.counts) continue;
+      if (!stableCarriesTraffic && preShift && (rule.relative || traded.has(rule.name)) && preShiftWindow === undefined) {
+        preShiftWindow = await this.preShiftWindow(config, provider, vars, preShift);
       }
       const candidateVars = vars('candidate', window);
       const candidate = await measure(provider, rule, candidateVars, now);
       // At 100 % stable serves nothing now: its baseline is the interval before the traffic shift.
       const stableAt = stableCarriesTraffic ? now : preShift?.at;
-      const stableWindow = stableCarriesTraffic ? window : preShift?.windowMs ?? window;
+      const stableWindow = stableCarriesTraffic ? window : preShiftWindow ?? preShift?.windowMs ?? window;
       const stable = (rule.relative || traded.has(rule.name)) && stableAt ? await measure(provider, rule, vars('stable', stableWindow), stableAt) : undefined;
       const stableCount = stable && !rule.counts && stableAt ? await this.count(config, provider, vars('stable', stableWindow), stableAt) : undefined;
       // Without stable's request count, minStableRequests cannot be checked: the baseline is an error, not a pass.
@@ -308,6 +315,16 @@ export class AnalysisRunner {
       else results.push(result);
     }
     return pause;
+  }
+
+  /** The shortest of windowMs × 1, 2, 4 … 32 ending at `at` in which stable served minStableRequests (else the longest). */
+  private async preShiftWindow(config: AnalysisConfig, provider: MetricsProvider, vars: VarsOf, preShift: { at: Date; windowMs: number }): Promise<number> {
+    let w = preShift.windowMs;
+    for (let i = 0; i < 5; i++, w *= 2) {
+      const n = await this.count(config, provider, vars('stable', w), preShift.at);
+      if (n === 'error' || n >= config.minStableRequests) return w;
+    }
+    return w;
   }
 
   /** Requests in the window (whole), or 'error' when the count cannot be read (failed query, NaN, ±Inf). */
