@@ -275,7 +275,7 @@ export interface IModelRollout {
           "failMax"?: number;
         };
         /**
-         * Trip (roll back at once) when the candidate is beyond threshold for `for`, or beyond severe at any check. Defaults: error-rate 1 % for 5m, severe 10 % (twice the rule's max when that is higher); latency-p99 1.5 × max for 5m.
+         * Trip (roll back at once) when the candidate is beyond threshold for `for`, or beyond severe at any check. Defaults: error-rate's threshold is its max (else failMax, else 1 %) for 5m, its severe twice the larger of max and threshold (at least 10 %, at most 1); latency-p99 1.5 × max for 5m. For count rules both are fractions (0.01 = 1 %); severe must be beyond threshold; severe alone trips at once and never on a sustained breach.
          */
         "breaker"?: {
           "threshold"?: number;
