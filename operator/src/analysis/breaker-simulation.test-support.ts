@@ -1,8 +1,7 @@
 // A seeded simulation of the breaker on counts, for tests: Poisson arrivals, each request failing with
 // probability p, the breaker checked every 10 s over the last minute (breakerWindow 1m) with an open breach
 // judged on its counts since it began — what the analysis runner measures.
-import { tripConfidence } from '../controller/analysis-runner.js';
-import { checkBreaker, DEFAULT_CONFIDENCE } from './evaluate.js';
+import { checkBreaker, DEFAULT_CONFIDENCE, tripConfidence } from './evaluate.js';
 import type { BreakerRule } from './types.js';
 
 export const SIMULATION_T0 = Date.parse('2026-01-01T00:00:00Z');

@@ -306,6 +306,16 @@ export function checkBreaker(name: string, rule: BreakerRule, m: Measurement, si
   return { tripped: false, since: start };
 }
 
+/**
+ * The confidence a breach's trip test uses: the test is repeated at every breaker check on a growing window,
+ * so the step's false-alarm rate would grow with the number of checks; the error rate is split over the
+ * checks in one `for` period (Bonferroni), keeping a candidate at its bound under 1 − confidence per period.
+ */
+export function tripConfidence(confidence: number, forMs: number, breakerIntervalMs: number): number {
+  const checks = Math.max(1, Math.ceil(forMs / Math.max(1, breakerIntervalMs)));
+  return 1 - (1 - confidence) / checks;
+}
+
 export interface NoDataPolicy {
   /** After this long without data for a metric, `action` applies. */
   deadlineMs: number;

@@ -4,7 +4,7 @@
 // restart (breach start times, counters, latest measurements) goes to status.analysis.
 import * as k8s from '@kubernetes/client-node';
 import { wholeCount } from '../analysis/binomial.js';
-import { checkBreaker, judgeMetric, judgeStep, trackNoData, type NoDataCheck, type StepVerdict } from '../analysis/evaluate.js';
+import { checkBreaker, judgeMetric, tripConfidence, judgeStep, trackNoData, type NoDataCheck, type StepVerdict } from '../analysis/evaluate.js';
 import { withMoney } from '../analysis/price.js';
 import { parseAnalysis, renderQuery, type AnalysisConfig, type AnalysisDefaults, type QueryVars, type StoredAnalysis } from '../analysis/spec.js';
 import { judgeTradeOff, type Sides } from '../analysis/trade-off.js';
@@ -381,16 +381,6 @@ async function measure(provider: MetricsProvider, rule: MetricRule, vars: QueryV
 function tooFewStable(stable: Measurement, samples: number | undefined, min: number): Measurement {
   if (samples === undefined || samples >= Math.max(1, min)) return stable;
   return { kind: 'noData', message: `the stable baseline rests on ${samples} requests, fewer than ${Math.max(1, min)}` };
-}
-
-/**
- * The confidence a breach's trip test uses: the test is repeated at every breaker check on a growing window,
- * so the step's false-alarm rate would grow with the number of checks; the error rate is split over the
- * checks in one `for` period (Bonferroni), keeping a candidate at its bound under 1 − confidence per period.
- */
-export function tripConfidence(confidence: number, forMs: number, breakerIntervalMs: number): number {
-  const checks = Math.max(1, Math.ceil(forMs / Math.max(1, breakerIntervalMs)));
-  return 1 - (1 - confidence) / checks;
 }
 
 function noDataCheck(query: string, m: Measurement | undefined): NoDataCheck | undefined {

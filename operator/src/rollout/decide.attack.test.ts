@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { decide } from './decide.js';
 import { acceptsShortfall, CANDIDATE, cloneWorld, expectNoShortfallAfterEach, OTHER, spec, STABLE, stableWorld, startRollout, World } from './simulated-cluster.test-support.js';
 import type { Action, DecideInput, RolloutSpec } from './types.js';
+import { seededRandom } from '../analysis/breaker-simulation.test-support.js';
 
 expectNoShortfallAfterEach();
 
@@ -59,16 +60,6 @@ describe('attack: pause or invalid spec while a restart returns traffic from the
 
 // ---------------------------------------------------------------- randomized flows
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Finding { seed: number; pass: number; kind: string; detail: string; trace: string[] }
 
@@ -76,7 +67,7 @@ type FuzzOpts = { stale: boolean; events: number; crashes: boolean };
 
 /** Runs one random flow; returns what went wrong (outside the documented policies). */
 function fuzzOne(seed: number, opts: FuzzOpts): Finding[] {
-  const r = mulberry32(seed);
+  const r = seededRandom(seed);
   const pick = <T,>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;
   const replicas = pick([1, 2, 3, 4, 5, 7]);
   const gpus = pick([1, 1, 2]);
