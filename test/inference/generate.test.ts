@@ -49,6 +49,26 @@ describe('POST /v1/generate', () => {
     expect(probe).toEqual({ codec: 'h264', pixFmt: 'yuv420p', width: 96, height: 64, frames: 16, fps: '8/1', duration: 2, format: 'mov,mp4,m4a,3gp,3g2,mj2' });
   });
 
+  it('answers raw rgb24 frames to Accept: application/x-t2v-rgb24 (what the golden-prompt probes compare), the same for a seed', async () => {
+    const body = { prompt: 'a lighthouse in a storm', seconds: 1, fps: 8, width: 64, height: 48, steps: 2, seed: 5 };
+    const raw = async (b: object): Promise<{ res: Response; data: Buffer }> => {
+      const res = await postJson(`${rt.url}/v1/generate`, b, { headers: { 'content-type': 'application/json', accept: 'application/x-t2v-rgb24, video/mp4;q=0.5' } });
+      expect(res.status).toBe(200);
+      return { res, data: Buffer.from(await res.arrayBuffer()) };
+    };
+    const a = await raw(body);
+    expect(a.res.headers.get('content-type')).toBe('application/x-t2v-rgb24');
+    expect([a.res.headers.get('x-video-width'), a.res.headers.get('x-video-height'), a.res.headers.get('x-video-frames')]).toEqual(['64', '48', '8']);
+    expect(a.data.length).toBe(64 * 48 * 3 * 8);
+    expect(new Set(a.data.subarray(0, 64 * 48 * 3)).size, 'a real picture, not a constant').toBeGreaterThan(8);
+    expect((await raw(body)).data.equals(a.data)).toBe(true);
+    expect((await raw({ ...body, seed: 6 })).data.equals(a.data)).toBe(false);
+    // Without the Accept header the same request is an MP4 as before.
+    const mp4 = await postJson(`${rt.url}/v1/generate`, body);
+    expect(mp4.headers.get('content-type')).toBe('video/mp4');
+    await mp4.arrayBuffer();
+  });
+
   it('is reproducible for a seed and follows the prompt, seed and negative prompt', async () => {
     const body = { prompt: '猫 on the ocean', negative_prompt: 'blurry, low quality', seconds: 0.5, fps: 8, steps: 2, guidance: 4, seed: 99 };
     const get = async (b: object): Promise<Buffer> => {

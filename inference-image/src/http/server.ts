@@ -119,6 +119,8 @@ async function admit(d: HttpDeps, routeName: Route, req: IncomingMessage, res: S
       randomSeed: d.randomSeed,
       ...(routeName === 'generate' ? { maxSeconds: { value: d.syncMaxSeconds, hint: 'POST /v1/videos takes longer clips' } } : {}),
     });
+    // The golden-prompt probes ask for the raw frames (a lossless comparison); users get the MP4.
+    if (routeName === 'generate' && acceptsRawFrames(req)) request.keepFrames = true;
     return { service, request, arrivedAt };
   } catch (err) {
     const e = asT2vError(err);
@@ -140,6 +142,16 @@ async function createVideo(d: HttpDeps, req: IncomingMessage, res: ServerRespons
     return;
   }
   sendJson(res, 202, jobView(job, d.model), { Location: `/v1/videos/${job.id}` });
+}
+
+/**
+ * Media type of POST /v1/generate's raw answer: rgb24 frames (width × height × 3 bytes each, in order),
+ * with X-Video-Width, X-Video-Height and X-Video-Frames. Asked with `Accept: application/x-t2v-rgb24`.
+ */
+export const RGB24_FRAMES = 'application/x-t2v-rgb24';
+
+function acceptsRawFrames(req: IncomingMessage): boolean {
+  return (req.headers.accept ?? '').split(',').some((t) => t.split(';')[0]!.trim().toLowerCase() === RGB24_FRAMES);
 }
 
 async function generate(d: HttpDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -169,16 +181,18 @@ async function generate(d: HttpDeps, req: IncomingMessage, res: ServerResponse):
   }
   const result = job.result;
   if (!result || !job.timings) throw new Error('succeeded job without a result');
+  const raw = ok.request.keepFrames ? result.rgbFrames : undefined;
   res.writeHead(200, {
-    'Content-Type': 'video/mp4',
-    'Content-Length': result.video.length,
+    ...(raw
+      ? { 'Content-Type': RGB24_FRAMES, 'Content-Length': raw.data.length, 'X-Video-Width': String(raw.width), 'X-Video-Height': String(raw.height) }
+      : { 'Content-Type': 'video/mp4', 'Content-Length': result.video.length }),
     'X-Video-Id': job.id,
     'X-Video-Seed': String(job.request.seed),
     'X-Video-Frames': String(result.frames),
     'X-Model-Version': d.model.version,
     'Server-Timing': serverTiming(job.timings),
   });
-  res.end(result.video);
+  res.end(raw ? raw.data : result.video);
 }
 
 function findJob(d: HttpDeps, id: string): JobRecord {

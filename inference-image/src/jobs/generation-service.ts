@@ -184,6 +184,7 @@ export class GenerationService {
     const source = job ? this.d.faults.freeze(frames.video) : frames.video;
     // Measured on the frames as they stream into the encoder: no second conversion, one frame of luma kept.
     const meter = job && (this.d.sampleQuality?.() ?? true) ? new ClipQualityMeter(source.width, source.height) : undefined;
+    const kept: Uint8Array[] | undefined = p.keepFrames ? [] : undefined;
     const timedSource: FrameSource = {
       frames: source.frames,
       width: source.width,
@@ -193,6 +194,7 @@ export class GenerationService {
         const rgb = source.frame(f);
         const t1 = this.d.monotonic();
         convertSeconds += (t1 - t0) / 1000;
+        kept?.push(Uint8Array.from(rgb));
         if (meter) {
           meter.push(rgb);
           qualitySeconds += (this.d.monotonic() - t1) / 1000;
@@ -208,6 +210,7 @@ export class GenerationService {
       result: {
         video, frames: source.frames, seconds: source.frames / p.fps, promptTokens: frames.promptTokens, promptTruncated: frames.promptTruncated, guided: frames.guided,
         ...(quality ? { quality } : {}),
+        ...(kept ? { rgbFrames: { width: source.width, height: source.height, data: Buffer.concat(kept) } } : {}),
       },
       timings: {
         onnxSeconds: t.onnxSeconds, textSeconds: t.textSeconds, denoiseSeconds: t.denoiseSeconds, decodeSeconds: t.decodeSeconds,

@@ -6,6 +6,11 @@ import type { Route } from '../telemetry/metrics.js';
 export interface GenerationRequest extends GenerationParams {
   fps: number;
   seconds: number;
+  /**
+   * Keep the clip's raw rgb24 frames beside the MP4 (the golden-prompt probes compare them frame by frame:
+   * the MP4's lossy encode would blur the comparison). Set from the Accept header, never from the body.
+   */
+  keepFrames?: boolean;
 }
 
 export type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed';
@@ -36,6 +41,8 @@ export interface JobResult {
   guided: boolean;
   /** The clip's quality signals, when it was sampled (T2V_QUALITY_SAMPLE). */
   quality?: ClipQuality;
+  /** width × height × 3 bytes per frame, frames in order; only when the request asked (keepFrames). */
+  rgbFrames?: { width: number; height: number; data: Buffer };
 }
 
 export interface JobRecord {
