@@ -199,7 +199,7 @@ describe('analysis spec', () => {
     }, errors);
     expect(errors).toEqual([
       'spec.analysis.metrics[0].counts.trials: required with counts (PromQL counting all judged requests in {{interval}})',
-      'spec.analysis.metrics[0]: set a query, counts or a template (error-rate, overload-rate, rejection-rate, cancel-rate, latency-p99, quality-flicker, quality-frozen, quality-blank, quality-ssim, cost-per-video-second, cost-per-clip)',
+      'spec.analysis.metrics[0]: set a query, counts or a template (error-rate, overload-rate, rejection-rate, cancel-rate, latency-p99, quality-flicker, quality-frozen, quality-blank, quality-ssim, cost-per-video-second, cost-per-clip, golden-similarity, golden-psnr)',
       'spec.analysis.metrics[1].min: a counts metric is a rate judged against an upper bound; set max (and failMax), not min',
       'spec.analysis.confidence: 1 must be above 0.5 and below 1 (e.g. 0.95: one check in 20 may misjudge a rate at its bound)',
       'spec.analysis.onNoData: "Ignore" must be Pause or Rollback',

@@ -21,6 +21,7 @@ export interface StoredAnalysis {
   metrics?: StoredMetric[];
   tradeOffs?: StoredTradeOff[];
   price?: { perGpuHour?: number; currency?: string };
+  goldenProbes?: { configMap?: string; key?: string; interval?: string; timeout?: string };
 }
 
 interface StoredTradeOff {
@@ -66,7 +67,21 @@ export interface AnalysisConfig {
   tradeOffs: TradeOffRule[];
   /** Turns the cost templates' GPU-seconds into money in status; absent: GPU-seconds only. */
   price?: Price;
+  /** Golden-prompt probes the operator sends to both sides (the golden-* templates judge what they measure). */
+  goldenProbes?: GoldenProbesConfig;
 }
+
+export interface GoldenProbesConfig {
+  /** ConfigMap (rollout's namespace) and key holding the prompt list (analysis/golden.ts parseGoldenPrompts). */
+  configMap: string;
+  key: string;
+  intervalMs: number;
+  /** Per generation. */
+  timeoutMs: number;
+}
+
+/** The operator's own histograms of the golden-prompt comparisons (controller/golden-prober.ts observes them). */
+export const GOLDEN_METRICS = { ssim: 'modelrollout_golden_ssim', psnr: 'modelrollout_golden_psnr_db' } as const;
 
 /**
  * Candidate and stable are told apart by revision, never by model version: the operator puts the
@@ -83,7 +98,8 @@ const increase = (matchers: string) => `sum(increase(t2v_requests_total{${BY_REV
 export type BuiltinTemplate =
   | 'error-rate' | 'overload-rate' | 'rejection-rate' | 'cancel-rate' | 'latency-p99'
   | 'quality-flicker' | 'quality-frozen' | 'quality-blank' | 'quality-ssim'
-  | 'cost-per-video-second' | 'cost-per-clip';
+  | 'cost-per-video-second' | 'cost-per-clip'
+  | 'golden-similarity' | 'golden-psnr';
 /** Requests the server decided on (not shed, cancelled or refused while draining): the trials of rejection-rate. */
 const DECIDED = 'outcome=~"ok|client_error|server_error|timeout"';
 /** Requests the server accepted or the caller gave up on: the trials of cancel-rate. */
@@ -108,6 +124,9 @@ export const BUILTIN_QUERIES = {
   // GPU-seconds (failed generations included) per second of video delivered, and per delivered clip.
   'cost-per-video-second': `${GPU_SECONDS} / sum(increase(t2v_generated_video_seconds_total{${BY_REVISION}}[{{interval}}]))`,
   'cost-per-clip': `${GPU_SECONDS} / ${increase('outcome="ok"')}`,
+  // Mean over the window's golden-prompt pairs (candidate's clip vs stable's, same prompt and seed).
+  'golden-similarity': clipMean(GOLDEN_METRICS.ssim),
+  'golden-psnr': clipMean(GOLDEN_METRICS.psnr),
   requests: `sum(increase(t2v_requests_total{${BY_REVISION}}[{{interval}}]))`,
 } as const;
 
@@ -130,7 +149,10 @@ export const BUILTIN_COUNTS: Partial<Record<BuiltinTemplate, { events: string; t
 const TEMPLATES: readonly BuiltinTemplate[] = [
   'error-rate', 'overload-rate', 'rejection-rate', 'cancel-rate', 'latency-p99',
   'quality-flicker', 'quality-frozen', 'quality-blank', 'quality-ssim', 'cost-per-video-second', 'cost-per-clip',
+  'golden-similarity', 'golden-psnr',
 ];
+/** Templates measured by the golden-prompt probes: they compare the candidate with stable already. */
+const GOLDEN_TEMPLATES: readonly BuiltinTemplate[] = ['golden-similarity', 'golden-psnr'];
 /**
  * rejection-rate's default: fail only when the candidate's share of client errors (4xx) is confidently over 3×
  * stable's. Client errors are the callers' (bad prompts), so they never fail on their own; a candidate that
@@ -192,6 +214,13 @@ export function parseAnalysis(stored: StoredAnalysis | undefined, errors: string
   if (unknownInRequestQuery.length > 0) errors.push(`spec.analysis.requestQuery: unknown variable ${unknownInRequestQuery.map((v) => `{{${v}}}`).join(', ')} (known: ${QUERY_VARIABLES.map((v) => `{{${v}}}`).join(', ')})`);
   const tradeOffs = (stored.tradeOffs ?? []).map((t, i) => tradeOffRule(t, i, stored.metrics ?? [], metrics, errors));
   const price = priceOf(stored.price, errors);
+  const goldenProbes = goldenProbesOf(stored.goldenProbes, (field, text, fallback) => duration(`goldenProbes.${field}`, text, fallback), errors);
+  stored.metrics.forEach((m, i) => {
+    if (!m.template || !GOLDEN_TEMPLATES.includes(m.template)) return;
+    if (!goldenProbes && !stored.goldenProbes) errors.push(`spec.analysis.metrics[${i}].template: ${m.template} is measured by golden-prompt probes: set spec.analysis.goldenProbes.configMap (the prompts to send to both sides)`);
+    if (m.relative) errors.push(`spec.analysis.metrics[${i}].relative: ${m.template} already compares the candidate with stable (same prompt and seed); set min (e.g. ${m.template === 'golden-psnr' ? '25 dB' : '0.8'})`);
+    if (m.min === undefined && m.failMin === undefined && m.max === undefined && m.failMax === undefined) errors.push(`spec.analysis.metrics[${i}].min: required for ${m.template} (no default: how alike a new version's videos must stay is the team's call, e.g. ${m.template === 'golden-psnr' ? '25 dB' : '0.8'})`);
+  });
   const confidence = stored.confidence ?? DEFAULT_CONFIDENCE;
   if (!(confidence > 0.5 && confidence < 1)) errors.push(`spec.analysis.confidence: ${confidence} must be above 0.5 and below 1 (e.g. 0.95: one check in 20 may misjudge a rate at its bound)`);
   const onNoData = stored.onNoData ?? 'Pause';
@@ -222,7 +251,21 @@ export function parseAnalysis(stored: StoredAnalysis | undefined, errors: string
     metrics,
     tradeOffs,
     ...(price ? { price } : {}),
+    ...(goldenProbes ? { goldenProbes } : {}),
   };
+}
+
+function goldenProbesOf(stored: StoredAnalysis['goldenProbes'], duration: DurationOf, errors: string[]): GoldenProbesConfig | undefined {
+  if (!stored) return undefined;
+  const { configMap, key = 'prompts.yaml' } = stored;
+  const dns = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
+  if (typeof configMap !== 'string' || !dns.test(configMap)) {
+    errors.push(`spec.analysis.goldenProbes.configMap: ${configMap === undefined ? 'required' : `"${configMap}" is not a ConfigMap name`} (a DNS subdomain in the rollout's namespace, e.g. golden-prompts)`);
+  }
+  if (typeof key !== 'string' || !/^[-._a-zA-Z0-9]{1,253}$/.test(key)) errors.push(`spec.analysis.goldenProbes.key: "${key}" is not a ConfigMap key (letters, digits, -, _ and .)`);
+  const intervalMs = duration('interval', stored.interval, '1m');
+  const timeoutMs = duration('timeout', stored.timeout, '2m');
+  return { configMap: String(configMap ?? ''), key: String(key), intervalMs, timeoutMs };
 }
 
 function priceOf(stored: StoredAnalysis['price'], errors: string[]): Price | undefined {
@@ -297,7 +340,7 @@ function metricRule(m: StoredMetric, i: number, errors: string[], duration: Dura
   if (counts && (bounds.min !== undefined || bounds.failMin !== undefined)) errors.push(`${field}.min: a counts metric is a rate judged against an upper bound; set max (and failMax), not min`);
   const defaultRelative = template && !hasAny(bounds) ? DEFAULT_RELATIVE[template] : undefined;
   const relative = m.relative ? pick(m.relative) : defaultRelative ? { ...defaultRelative } : undefined;
-  if (!hasAny(bounds) && !(relative && hasAny(relative)) && !traded.has(name)) errors.push(`${field}: set max, min or relative bounds, or name it in a tradeOff (nothing to judge ${name} by)`);
+  if (!hasAny(bounds) && !(relative && hasAny(relative)) && !traded.has(name) && !(template && GOLDEN_TEMPLATES.includes(template))) errors.push(`${field}: set max, min or relative bounds, or name it in a tradeOff (nothing to judge ${name} by)`);
   for (const [k, b] of [['', bounds], ['relative.', relative ?? {}]] as const) {
     if (b.max !== undefined && b.failMax !== undefined && b.failMax < b.max) errors.push(`${field}.${k}failMax: ${b.failMax} is below max ${b.max}`);
     if (b.min !== undefined && b.failMin !== undefined && b.failMin > b.min) errors.push(`${field}.${k}failMin: ${b.failMin} is above min ${b.min}`);

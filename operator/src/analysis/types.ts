@@ -125,4 +125,19 @@ export interface AnalysisStatus {
   lastStepMessage?: string;
   /** The metric (or NoData) a failed step verdict names, repeated while the verdict is reused. */
   lastStepReason?: string;
+  /** The golden-prompt probes' last round (spec.analysis.goldenProbes); informational, judged through metrics. */
+  goldenProbes?: GoldenReport;
+}
+
+/** What the last round of golden-prompt probes found. */
+export interface GoldenReport {
+  lastRoundTime: string;
+  /** Prompt pairs compared in that round, and their mean scores. */
+  compared: number;
+  /** Mean SSIM, 0..1. */
+  ssim?: number;
+  /** Mean PSNR, dB. */
+  psnrDb?: number;
+  /** Why a prompt or the whole round could not be compared (bad ConfigMap, no ready pod, a failed generation). */
+  error?: string;
 }

@@ -12,8 +12,9 @@ import type { AnalysisStatus, Measurement, MetricResult, MetricRule } from '../a
 import { providerFor, type MetricsProvider, type ProviderConfig } from '../metric-providers/index.js';
 import type { AnalysisVerdict, DecideInput, RolloutStatus } from '../rollout/types.js';
 import type { ClusterCache } from './cluster-cache.js';
+import type { GoldenProber } from './golden-prober.js';
 import type { ModelRollout } from './model-rollout.js';
-import { ANNOTATION_RESUME, LABEL_REVISION } from './names.js';
+import { ANNOTATION_RESUME, candidateServiceName, LABEL_REVISION, stableServiceName } from './names.js';
 
 const HISTORY_LIMIT = 30;
 
@@ -30,6 +31,8 @@ export interface AnalysisRunnerDeps {
   cache: ClusterCache;
   providerFor?: (config: ProviderConfig) => MetricsProvider;
   defaults?: AnalysisDefaults;
+  /** Sends spec.analysis.goldenProbes; absent: golden-* metrics get no data (the operator always wires it). */
+  golden?: GoldenProber;
 }
 
 export class AnalysisRunner {
@@ -44,6 +47,12 @@ export class AnalysisRunner {
     const returning = status.phase === 'Aborted' && (status.weights?.candidate ?? 0) > 0;
     const active = status.candidate && (status.phase === 'Progressing' || status.phase === 'Shadowing' || status.phase === 'Paused' || returning);
     const crash = this.crashOf(ro, status);
+    const key = `${ro.metadata.namespace}/${ro.metadata.name}`;
+    const probing = config?.goldenProbes && errors.length === 0 && active && status.stable && status.phase !== 'Aborted';
+    this.deps.golden?.sync(key, probing ? {
+      namespace: ro.metadata.namespace!, name: ro.metadata.name!, config: config.goldenProbes!, candidateRevision: status.candidate!.revision,
+      stableService: stableServiceName(ro.spec.service.name), candidateService: candidateServiceName(ro.spec.service.name),
+    } : undefined);
     if (crash && active) return { analysis: { result: 'pending', message: crash }, breaker: { tripped: true, reason: 'CandidateCrashing', message: crash } };
     if (!config || errors.length > 0 || !active) return { analysis: { result: 'pass' }, breaker: { tripped: false } };
 
@@ -88,6 +97,8 @@ export class AnalysisRunner {
     const stepElapsedMs = shiftedAt ? now.getTime() - Date.parse(shiftedAt) : 0;
     const breaker = await this.breaker(config, provider, vars, state, stepElapsedMs, now);
     const analysis = await this.step(config, provider, vars, state, status, stepDurationMs, now);
+    const golden = this.deps.golden?.report(key);
+    if (golden) state.goldenProbes = golden;
     return {
       analysis, breaker, status: state,
       wakeInMs: Math.min(config.breakerIntervalMs, config.intervalMs),

@@ -7,6 +7,7 @@ import { createMetrics, type OperatorMetrics } from '../telemetry/metrics.js';
 import { ClusterCache } from './cluster-cache.js';
 import type { AnalysisDefaults } from '../analysis/spec.js';
 import { AnalysisRunner } from './analysis-runner.js';
+import { GoldenProber, kubeGoldenSources } from './golden-prober.js';
 import { Reconciler } from './reconciler.js';
 
 export interface ManagerOptions {
@@ -24,6 +25,7 @@ export class Manager {
   readonly cache: ClusterCache;
   readonly queue: WorkQueue;
   readonly metrics: OperatorMetrics;
+  private readonly golden: GoldenProber;
   private running = false;
 
   constructor(opts: ManagerOptions) {
@@ -41,10 +43,11 @@ export class Manager {
       },
     });
     const core = kc.makeApiClient(k8s.CoreV1Api);
+    this.golden = new GoldenProber({ sources: kubeGoldenSources(core, kc.makeApiClient(k8s.DiscoveryV1Api)), registry: this.metrics.registry, log, canProbe: opts.canWrite });
     const reconciler = new Reconciler({
       apps: kc.makeApiClient(k8s.AppsV1Api), core, custom: kc.makeApiClient(k8s.CustomObjectsApi), cache: this.cache,
       events: new EventRecorder(core, 'modelrollout-operator', opts.now ?? (() => new Date())), metrics: this.metrics, log,
-      now: opts.now ?? (() => new Date()), analysis: new AnalysisRunner({ core, cache: this.cache, defaults: opts.analysisDefaults }),
+      now: opts.now ?? (() => new Date()), analysis: new AnalysisRunner({ core, cache: this.cache, defaults: opts.analysisDefaults, golden: this.golden }),
       analysisDefaults: opts.analysisDefaults, canWrite: opts.canWrite,
     });
     this.queue = new WorkQueue((key) => reconciler.reconcile(key), {
@@ -71,6 +74,7 @@ export class Manager {
 
   async stop(): Promise<void> {
     this.running = false;
+    this.golden.stopAll();
     await this.queue.stop();
     await this.cache.stop();
   }

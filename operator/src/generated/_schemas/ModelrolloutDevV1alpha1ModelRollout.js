@@ -1,6 +1,6 @@
 import { formats } from "@kubernetes-models/validate";
-export const validate = validate37;
-const schema21 = {
+export const validate = validate39;
+const schema23 = {
   "type": "object",
   "properties": {
     "apiVersion": {
@@ -13,7 +13,7 @@ const schema21 = {
       "$ref": "a6f0oUEaFqHmymdwnqPORTNOTU7GczWAkwGD0uYU"
     },
     "spec": {
-      "$ref": "tbEdmQFIHVsnnGKCNdS5gk1dcmU6HgborSIKvDrfA"
+      "$ref": "y6kEnKK6144T2FpF202RpuX2NHYu4pWjopwejywIosc"
     },
     "status": {
       "$ref": "wnCl8zCvz1PLbyEivJTcktRgDZuzOGT9FYulvrA2T8w"
@@ -22,11 +22,11 @@ const schema21 = {
   "required": ["spec", "apiVersion", "kind"],
   "$id": "modelrollout.dev.v1alpha1.ModelRollout"
 };
-const schema22 = {
+const schema24 = {
   "type": "string",
   "enum": ["modelrollout.dev/v1alpha1"]
 };
-function validate38(data, {
+function validate40(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -56,7 +56,7 @@ function validate38(data, {
       schemaPath: "#/enum",
       keyword: "enum",
       params: {
-        allowedValues: schema22.enum
+        allowedValues: schema24.enum
       }
     };
     if (vErrors === null) {
@@ -66,14 +66,14 @@ function validate38(data, {
     }
     errors++;
   }
-  validate38.errors = vErrors;
+  validate40.errors = vErrors;
   return errors === 0;
 }
-const schema23 = {
+const schema25 = {
   "type": "string",
   "enum": ["ModelRollout"]
 };
-function validate40(data, {
+function validate42(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -103,7 +103,7 @@ function validate40(data, {
       schemaPath: "#/enum",
       keyword: "enum",
       params: {
-        allowedValues: schema23.enum
+        allowedValues: schema25.enum
       }
     };
     if (vErrors === null) {
@@ -113,15 +113,15 @@ function validate40(data, {
     }
     errors++;
   }
-  validate40.errors = vErrors;
+  validate42.errors = vErrors;
   return errors === 0;
 }
-const schema24 = {
+const schema26 = {
   "nullableRef": "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta#"
 };
-const schema25 = {};
-import { validate as validate43 } from "@kubernetes-models/apimachinery/_schemas/IoK8sApimachineryPkgApisMetaV1ObjectMeta";
-function validate42(data, {
+const schema27 = {};
+import { validate as validate45 } from "@kubernetes-models/apimachinery/_schemas/IoK8sApimachineryPkgApisMetaV1ObjectMeta";
+function validate44(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -130,20 +130,20 @@ function validate42(data, {
   let vErrors = null;
   let errors = 0;
   if (data !== null) {
-    if (!validate43(data, {
+    if (!validate45(data, {
       instancePath,
       parentData,
       parentDataProperty,
       rootData
     })) {
-      vErrors = vErrors === null ? validate43.errors : vErrors.concat(validate43.errors);
+      vErrors = vErrors === null ? validate45.errors : vErrors.concat(validate45.errors);
       errors = vErrors.length;
     }
   }
-  validate42.errors = vErrors;
+  validate44.errors = vErrors;
   return errors === 0;
 }
-const schema26 = {
+const schema28 = {
   "type": "object",
   "required": ["model", "template", "service", "trafficRouting"],
   "properties": {
@@ -169,11 +169,11 @@ const schema26 = {
       "$ref": "80TcBr7D8xWm56svyTf1AaODxtXLf9hK2879TuYLJtc"
     },
     "analysis": {
-      "$ref": "KNIpoFMC35NiXUDooIv9TMhZUelI1OiiQmAxanNDg"
+      "$ref": "1b03uPdgmLHJywVpoGugVuXNRVnytuPP7rpOhpKGlUk"
     }
   }
 };
-const schema27 = {
+const schema29 = {
   "type": "integer",
   "format": "int32",
   "default": 1,
@@ -182,7 +182,7 @@ const schema27 = {
   "nullable": true
 };
 const formats0 = formats.int32;
-function validate47(data, {
+function validate49(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -258,10 +258,10 @@ function validate47(data, {
       errors++;
     }
   }
-  validate47.errors = vErrors;
+  validate49.errors = vErrors;
   return errors === 0;
 }
-const schema28 = {
+const schema30 = {
   "type": "object",
   "required": ["name", "version"],
   "properties": {
@@ -273,7 +273,7 @@ const schema28 = {
     }
   }
 };
-const schema29 = {
+const schema31 = {
   "type": "string",
   "minLength": 1,
   "maxLength": 63,
@@ -281,7 +281,7 @@ const schema29 = {
 };
 import func2 from "@kubernetes-models/validate/runtime/ucs2length";
 const pattern0 = new RegExp("^[a-z0-9]([-a-z0-9._]*[a-z0-9])?$", "u");
-function validate50(data, {
+function validate52(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -354,17 +354,17 @@ function validate50(data, {
     }
     errors++;
   }
-  validate50.errors = vErrors;
+  validate52.errors = vErrors;
   return errors === 0;
 }
-const schema30 = {
+const schema32 = {
   "type": "string",
   "minLength": 1,
   "maxLength": 63,
   "pattern": "^[A-Za-z0-9]([-A-Za-z0-9._]*[A-Za-z0-9])?$"
 };
 const pattern1 = new RegExp("^[A-Za-z0-9]([-A-Za-z0-9._]*[A-Za-z0-9])?$", "u");
-function validate52(data, {
+function validate54(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -437,10 +437,10 @@ function validate52(data, {
     }
     errors++;
   }
-  validate52.errors = vErrors;
+  validate54.errors = vErrors;
   return errors === 0;
 }
-function validate49(data, {
+function validate51(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -482,24 +482,24 @@ function validate49(data, {
       errors++;
     }
     if (data.name !== undefined) {
-      if (!validate50(data.name, {
+      if (!validate52(data.name, {
         instancePath: instancePath + "/name",
         parentData: data,
         parentDataProperty: "name",
         rootData
       })) {
-        vErrors = vErrors === null ? validate50.errors : vErrors.concat(validate50.errors);
+        vErrors = vErrors === null ? validate52.errors : vErrors.concat(validate52.errors);
         errors = vErrors.length;
       }
     }
     if (data.version !== undefined) {
-      if (!validate52(data.version, {
+      if (!validate54(data.version, {
         instancePath: instancePath + "/version",
         parentData: data,
         parentDataProperty: "version",
         rootData
       })) {
-        vErrors = vErrors === null ? validate52.errors : vErrors.concat(validate52.errors);
+        vErrors = vErrors === null ? validate54.errors : vErrors.concat(validate54.errors);
         errors = vErrors.length;
       }
     }
@@ -519,10 +519,10 @@ function validate49(data, {
     }
     errors++;
   }
-  validate49.errors = vErrors;
+  validate51.errors = vErrors;
   return errors === 0;
 }
-const schema31 = {
+const schema33 = {
   "type": "object",
   "default": {},
   "properties": {
@@ -538,13 +538,13 @@ const schema31 = {
   },
   "nullable": true
 };
-const schema32 = {
+const schema34 = {
   "type": "string",
   "default": "nvidia.com/gpu",
   "maxLength": 253,
   "nullable": true
 };
-function validate56(data, {
+function validate58(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -586,17 +586,17 @@ function validate56(data, {
       errors++;
     }
   }
-  validate56.errors = vErrors;
+  validate58.errors = vErrors;
   return errors === 0;
 }
-const schema33 = {
+const schema35 = {
   "type": "integer",
   "format": "int32",
   "default": 1,
   "maximum": 64,
   "nullable": true
 };
-function validate58(data, {
+function validate60(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -655,7 +655,7 @@ function validate58(data, {
       errors++;
     }
   }
-  validate58.errors = vErrors;
+  validate60.errors = vErrors;
   return errors === 0;
 }
 const schema13 = {
@@ -708,7 +708,7 @@ function validate29(data, {
   validate29.errors = vErrors;
   return errors === 0;
 }
-function validate55(data, {
+function validate57(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -734,24 +734,24 @@ function validate55(data, {
   }
   if (data && typeof data == "object" && !Array.isArray(data)) {
     if (data.resourceName !== undefined) {
-      if (!validate56(data.resourceName, {
+      if (!validate58(data.resourceName, {
         instancePath: instancePath + "/resourceName",
         parentData: data,
         parentDataProperty: "resourceName",
         rootData
       })) {
-        vErrors = vErrors === null ? validate56.errors : vErrors.concat(validate56.errors);
+        vErrors = vErrors === null ? validate58.errors : vErrors.concat(validate58.errors);
         errors = vErrors.length;
       }
     }
     if (data.perReplica !== undefined) {
-      if (!validate58(data.perReplica, {
+      if (!validate60(data.perReplica, {
         instancePath: instancePath + "/perReplica",
         parentData: data,
         parentDataProperty: "perReplica",
         rootData
       })) {
-        vErrors = vErrors === null ? validate58.errors : vErrors.concat(validate58.errors);
+        vErrors = vErrors === null ? validate60.errors : vErrors.concat(validate60.errors);
         errors = vErrors.length;
       }
     }
@@ -767,10 +767,10 @@ function validate55(data, {
       }
     }
   }
-  validate55.errors = vErrors;
+  validate57.errors = vErrors;
   return errors === 0;
 }
-const schema34 = {
+const schema36 = {
   "type": "object",
   "required": ["spec"],
   "properties": {
@@ -782,7 +782,7 @@ const schema34 = {
     }
   }
 };
-const schema35 = {
+const schema37 = {
   "type": "object",
   "properties": {
     "labels": {
@@ -872,7 +872,7 @@ function validate21(data, {
   validate21.errors = vErrors;
   return errors === 0;
 }
-function validate63(data, {
+function validate65(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -920,14 +920,14 @@ function validate63(data, {
       }
     }
   }
-  validate63.errors = vErrors;
+  validate65.errors = vErrors;
   return errors === 0;
 }
-const schema36 = {
+const schema38 = {
   "type": "object",
   "properties": {}
 };
-function validate67(data, {
+function validate69(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -951,10 +951,10 @@ function validate67(data, {
     }
     errors++;
   }
-  validate67.errors = vErrors;
+  validate69.errors = vErrors;
   return errors === 0;
 }
-function validate62(data, {
+function validate64(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -980,24 +980,24 @@ function validate62(data, {
       errors++;
     }
     if (data.metadata !== undefined) {
-      if (!validate63(data.metadata, {
+      if (!validate65(data.metadata, {
         instancePath: instancePath + "/metadata",
         parentData: data,
         parentDataProperty: "metadata",
         rootData
       })) {
-        vErrors = vErrors === null ? validate63.errors : vErrors.concat(validate63.errors);
+        vErrors = vErrors === null ? validate65.errors : vErrors.concat(validate65.errors);
         errors = vErrors.length;
       }
     }
     if (data.spec !== undefined) {
-      if (!validate67(data.spec, {
+      if (!validate69(data.spec, {
         instancePath: instancePath + "/spec",
         parentData: data,
         parentDataProperty: "spec",
         rootData
       })) {
-        vErrors = vErrors === null ? validate67.errors : vErrors.concat(validate67.errors);
+        vErrors = vErrors === null ? validate69.errors : vErrors.concat(validate69.errors);
         errors = vErrors.length;
       }
     }
@@ -1017,10 +1017,10 @@ function validate62(data, {
     }
     errors++;
   }
-  validate62.errors = vErrors;
+  validate64.errors = vErrors;
   return errors === 0;
 }
-const schema37 = {
+const schema39 = {
   "type": "object",
   "required": ["name"],
   "properties": {
@@ -1035,14 +1035,14 @@ const schema37 = {
     }
   }
 };
-const schema38 = {
+const schema40 = {
   "type": "string",
   "minLength": 1,
   "maxLength": 53,
   "pattern": "^[a-z]([-a-z0-9]*[a-z0-9])?$"
 };
 const pattern2 = new RegExp("^[a-z]([-a-z0-9]*[a-z0-9])?$", "u");
-function validate71(data, {
+function validate73(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -1115,100 +1115,13 @@ function validate71(data, {
     }
     errors++;
   }
-  validate71.errors = vErrors;
-  return errors === 0;
-}
-const schema39 = {
-  "type": "integer",
-  "format": "int32",
-  "default": 80,
-  "minimum": 1,
-  "maximum": 65535,
-  "nullable": true
-};
-function validate73(data, {
-  instancePath = "",
-  parentData,
-  parentDataProperty,
-  rootData = data
-} = {}) {
-  let vErrors = null;
-  let errors = 0;
-  if (!(typeof data == "number" && !(data % 1) && !isNaN(data) && isFinite(data)) && data !== null) {
-    const err0 = {
-      instancePath,
-      schemaPath: "#/type",
-      keyword: "type",
-      params: {
-        type: "integer"
-      }
-    };
-    if (vErrors === null) {
-      vErrors = [err0];
-    } else {
-      vErrors.push(err0);
-    }
-    errors++;
-  }
-  if (typeof data == "number" && isFinite(data)) {
-    if (data > 65535 || isNaN(data)) {
-      const err1 = {
-        instancePath,
-        schemaPath: "#/maximum",
-        keyword: "maximum",
-        params: {
-          comparison: "<=",
-          limit: 65535
-        }
-      };
-      if (vErrors === null) {
-        vErrors = [err1];
-      } else {
-        vErrors.push(err1);
-      }
-      errors++;
-    }
-    if (data < 1 || isNaN(data)) {
-      const err2 = {
-        instancePath,
-        schemaPath: "#/minimum",
-        keyword: "minimum",
-        params: {
-          comparison: ">=",
-          limit: 1
-        }
-      };
-      if (vErrors === null) {
-        vErrors = [err2];
-      } else {
-        vErrors.push(err2);
-      }
-      errors++;
-    }
-    if (!formats0.validate(data)) {
-      const err3 = {
-        instancePath,
-        schemaPath: "#/format",
-        keyword: "format",
-        params: {
-          format: "int32"
-        }
-      };
-      if (vErrors === null) {
-        vErrors = [err3];
-      } else {
-        vErrors.push(err3);
-      }
-      errors++;
-    }
-  }
   validate73.errors = vErrors;
   return errors === 0;
 }
-const schema40 = {
+const schema41 = {
   "type": "integer",
   "format": "int32",
-  "default": 8080,
+  "default": 80,
   "minimum": 1,
   "maximum": 65535,
   "nullable": true
@@ -1292,7 +1205,94 @@ function validate75(data, {
   validate75.errors = vErrors;
   return errors === 0;
 }
-function validate70(data, {
+const schema42 = {
+  "type": "integer",
+  "format": "int32",
+  "default": 8080,
+  "minimum": 1,
+  "maximum": 65535,
+  "nullable": true
+};
+function validate77(data, {
+  instancePath = "",
+  parentData,
+  parentDataProperty,
+  rootData = data
+} = {}) {
+  let vErrors = null;
+  let errors = 0;
+  if (!(typeof data == "number" && !(data % 1) && !isNaN(data) && isFinite(data)) && data !== null) {
+    const err0 = {
+      instancePath,
+      schemaPath: "#/type",
+      keyword: "type",
+      params: {
+        type: "integer"
+      }
+    };
+    if (vErrors === null) {
+      vErrors = [err0];
+    } else {
+      vErrors.push(err0);
+    }
+    errors++;
+  }
+  if (typeof data == "number" && isFinite(data)) {
+    if (data > 65535 || isNaN(data)) {
+      const err1 = {
+        instancePath,
+        schemaPath: "#/maximum",
+        keyword: "maximum",
+        params: {
+          comparison: "<=",
+          limit: 65535
+        }
+      };
+      if (vErrors === null) {
+        vErrors = [err1];
+      } else {
+        vErrors.push(err1);
+      }
+      errors++;
+    }
+    if (data < 1 || isNaN(data)) {
+      const err2 = {
+        instancePath,
+        schemaPath: "#/minimum",
+        keyword: "minimum",
+        params: {
+          comparison: ">=",
+          limit: 1
+        }
+      };
+      if (vErrors === null) {
+        vErrors = [err2];
+      } else {
+        vErrors.push(err2);
+      }
+      errors++;
+    }
+    if (!formats0.validate(data)) {
+      const err3 = {
+        instancePath,
+        schemaPath: "#/format",
+        keyword: "format",
+        params: {
+          format: "int32"
+        }
+      };
+      if (vErrors === null) {
+        vErrors = [err3];
+      } else {
+        vErrors.push(err3);
+      }
+      errors++;
+    }
+  }
+  validate77.errors = vErrors;
+  return errors === 0;
+}
+function validate72(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -1318,35 +1318,35 @@ function validate70(data, {
       errors++;
     }
     if (data.name !== undefined) {
-      if (!validate71(data.name, {
+      if (!validate73(data.name, {
         instancePath: instancePath + "/name",
         parentData: data,
         parentDataProperty: "name",
-        rootData
-      })) {
-        vErrors = vErrors === null ? validate71.errors : vErrors.concat(validate71.errors);
-        errors = vErrors.length;
-      }
-    }
-    if (data.port !== undefined) {
-      if (!validate73(data.port, {
-        instancePath: instancePath + "/port",
-        parentData: data,
-        parentDataProperty: "port",
         rootData
       })) {
         vErrors = vErrors === null ? validate73.errors : vErrors.concat(validate73.errors);
         errors = vErrors.length;
       }
     }
+    if (data.port !== undefined) {
+      if (!validate75(data.port, {
+        instancePath: instancePath + "/port",
+        parentData: data,
+        parentDataProperty: "port",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate75.errors : vErrors.concat(validate75.errors);
+        errors = vErrors.length;
+      }
+    }
     if (data.targetPort !== undefined) {
-      if (!validate75(data.targetPort, {
+      if (!validate77(data.targetPort, {
         instancePath: instancePath + "/targetPort",
         parentData: data,
         parentDataProperty: "targetPort",
         rootData
       })) {
-        vErrors = vErrors === null ? validate75.errors : vErrors.concat(validate75.errors);
+        vErrors = vErrors === null ? validate77.errors : vErrors.concat(validate77.errors);
         errors = vErrors.length;
       }
     }
@@ -1366,10 +1366,10 @@ function validate70(data, {
     }
     errors++;
   }
-  validate70.errors = vErrors;
+  validate72.errors = vErrors;
   return errors === 0;
 }
-const schema41 = {
+const schema43 = {
   "type": "object",
   "properties": {
     "gatewayAPI": {
@@ -1380,7 +1380,7 @@ const schema41 = {
     }
   }
 };
-const schema42 = {
+const schema44 = {
   "type": "object",
   "required": ["httpRoute"],
   "properties": {
@@ -1458,7 +1458,7 @@ function validate24(data, {
   validate24.errors = vErrors;
   return errors === 0;
 }
-const schema43 = {
+const schema45 = {
   "type": "integer",
   "format": "int32",
   "default": 0,
@@ -1466,7 +1466,7 @@ const schema43 = {
   "maximum": 63,
   "nullable": true
 };
-function validate81(data, {
+function validate83(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -1542,10 +1542,10 @@ function validate81(data, {
       errors++;
     }
   }
-  validate81.errors = vErrors;
+  validate83.errors = vErrors;
   return errors === 0;
 }
-function validate79(data, {
+function validate81(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -1598,21 +1598,21 @@ function validate79(data, {
       }
     }
     if (data.ruleIndex !== undefined) {
-      if (!validate81(data.ruleIndex, {
+      if (!validate83(data.ruleIndex, {
         instancePath: instancePath + "/ruleIndex",
         parentData: data,
         parentDataProperty: "ruleIndex",
         rootData
       })) {
-        vErrors = vErrors === null ? validate81.errors : vErrors.concat(validate81.errors);
+        vErrors = vErrors === null ? validate83.errors : vErrors.concat(validate83.errors);
         errors = vErrors.length;
       }
     }
   }
-  validate79.errors = vErrors;
+  validate81.errors = vErrors;
   return errors === 0;
 }
-const schema44 = {
+const schema46 = {
   "type": "object",
   "required": ["virtualService"],
   "properties": {
@@ -1625,12 +1625,12 @@ const schema44 = {
   },
   "nullable": true
 };
-const schema45 = {
+const schema47 = {
   "type": "string",
   "maxLength": 253,
   "nullable": true
 };
-function validate86(data, {
+function validate88(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -1672,10 +1672,10 @@ function validate86(data, {
       errors++;
     }
   }
-  validate86.errors = vErrors;
+  validate88.errors = vErrors;
   return errors === 0;
 }
-function validate84(data, {
+function validate86(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -1728,21 +1728,21 @@ function validate84(data, {
       }
     }
     if (data.routeName !== undefined) {
-      if (!validate86(data.routeName, {
+      if (!validate88(data.routeName, {
         instancePath: instancePath + "/routeName",
         parentData: data,
         parentDataProperty: "routeName",
         rootData
       })) {
-        vErrors = vErrors === null ? validate86.errors : vErrors.concat(validate86.errors);
+        vErrors = vErrors === null ? validate88.errors : vErrors.concat(validate88.errors);
         errors = vErrors.length;
       }
     }
   }
-  validate84.errors = vErrors;
+  validate86.errors = vErrors;
   return errors === 0;
 }
-function validate78(data, {
+function validate80(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -1752,24 +1752,24 @@ function validate78(data, {
   let errors = 0;
   if (data && typeof data == "object" && !Array.isArray(data)) {
     if (data.gatewayAPI !== undefined) {
-      if (!validate79(data.gatewayAPI, {
+      if (!validate81(data.gatewayAPI, {
         instancePath: instancePath + "/gatewayAPI",
         parentData: data,
         parentDataProperty: "gatewayAPI",
         rootData
       })) {
-        vErrors = vErrors === null ? validate79.errors : vErrors.concat(validate79.errors);
+        vErrors = vErrors === null ? validate81.errors : vErrors.concat(validate81.errors);
         errors = vErrors.length;
       }
     }
     if (data.istio !== undefined) {
-      if (!validate84(data.istio, {
+      if (!validate86(data.istio, {
         instancePath: instancePath + "/istio",
         parentData: data,
         parentDataProperty: "istio",
         rootData
       })) {
-        vErrors = vErrors === null ? validate84.errors : vErrors.concat(validate84.errors);
+        vErrors = vErrors === null ? validate86.errors : vErrors.concat(validate86.errors);
         errors = vErrors.length;
       }
     }
@@ -1789,10 +1789,10 @@ function validate78(data, {
     }
     errors++;
   }
-  validate78.errors = vErrors;
+  validate80.errors = vErrors;
   return errors === 0;
 }
-const schema46 = {
+const schema48 = {
   "type": "object",
   "default": {},
   "properties": {
@@ -1817,7 +1817,7 @@ const schema46 = {
   },
   "nullable": true
 };
-const schema47 = {
+const schema49 = {
   "type": "array",
   "default": [1, 5, 20, 50, 100],
   "minItems": 1,
@@ -1876,7 +1876,7 @@ function validate25(data, {
   validate25.errors = vErrors;
   return errors === 0;
 }
-function validate91(data, {
+function validate93(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -1946,7 +1946,7 @@ function validate91(data, {
       }
     }
   }
-  validate91.errors = vErrors;
+  validate93.errors = vErrors;
   return errors === 0;
 }
 const schema17 = {
@@ -2051,13 +2051,13 @@ function validate26(data, {
   validate26.errors = vErrors;
   return errors === 0;
 }
-const schema48 = {
+const schema50 = {
   "type": "string",
   "enum": ["Dynamic", "Full"],
   "default": "Dynamic",
   "nullable": true
 };
-function validate96(data, {
+function validate98(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -2087,7 +2087,7 @@ function validate96(data, {
       schemaPath: "#/enum",
       keyword: "enum",
       params: {
-        allowedValues: schema48.enum
+        allowedValues: schema50.enum
       }
     };
     if (vErrors === null) {
@@ -2097,10 +2097,10 @@ function validate96(data, {
     }
     errors++;
   }
-  validate96.errors = vErrors;
+  validate98.errors = vErrors;
   return errors === 0;
 }
-const schema49 = {
+const schema51 = {
   "type": "array",
   "maxItems": 20,
   "items": {
@@ -2108,7 +2108,7 @@ const schema49 = {
   },
   "nullable": true
 };
-function validate98(data, {
+function validate100(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -2162,10 +2162,10 @@ function validate98(data, {
       }
     }
   }
-  validate98.errors = vErrors;
+  validate100.errors = vErrors;
   return errors === 0;
 }
-const schema50 = {
+const schema52 = {
   "type": "object",
   "properties": {
     "mirrorPercent": {
@@ -2177,13 +2177,13 @@ const schema50 = {
   },
   "nullable": true
 };
-const schema51 = {
+const schema53 = {
   "type": "integer",
   "format": "int32",
   "default": 100,
   "nullable": true
 };
-function validate102(data, {
+function validate104(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -2225,10 +2225,10 @@ function validate102(data, {
       errors++;
     }
   }
-  validate102.errors = vErrors;
+  validate104.errors = vErrors;
   return errors === 0;
 }
-function validate101(data, {
+function validate103(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -2254,13 +2254,13 @@ function validate101(data, {
   }
   if (data && typeof data == "object" && !Array.isArray(data)) {
     if (data.mirrorPercent !== undefined) {
-      if (!validate102(data.mirrorPercent, {
+      if (!validate104(data.mirrorPercent, {
         instancePath: instancePath + "/mirrorPercent",
         parentData: data,
         parentDataProperty: "mirrorPercent",
         rootData
       })) {
-        vErrors = vErrors === null ? validate102.errors : vErrors.concat(validate102.errors);
+        vErrors = vErrors === null ? validate104.errors : vErrors.concat(validate104.errors);
         errors = vErrors.length;
       }
     }
@@ -2276,10 +2276,10 @@ function validate101(data, {
       }
     }
   }
-  validate101.errors = vErrors;
+  validate103.errors = vErrors;
   return errors === 0;
 }
-function validate90(data, {
+function validate92(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -2305,13 +2305,13 @@ function validate90(data, {
   }
   if (data && typeof data == "object" && !Array.isArray(data)) {
     if (data.steps !== undefined) {
-      if (!validate91(data.steps, {
+      if (!validate93(data.steps, {
         instancePath: instancePath + "/steps",
         parentData: data,
         parentDataProperty: "steps",
         rootData
       })) {
-        vErrors = vErrors === null ? validate91.errors : vErrors.concat(validate91.errors);
+        vErrors = vErrors === null ? validate93.errors : vErrors.concat(validate93.errors);
         errors = vErrors.length;
       }
     }
@@ -2338,43 +2338,43 @@ function validate90(data, {
       }
     }
     if (data.stableScale !== undefined) {
-      if (!validate96(data.stableScale, {
+      if (!validate98(data.stableScale, {
         instancePath: instancePath + "/stableScale",
         parentData: data,
         parentDataProperty: "stableScale",
-        rootData
-      })) {
-        vErrors = vErrors === null ? validate96.errors : vErrors.concat(validate96.errors);
-        errors = vErrors.length;
-      }
-    }
-    if (data.manualGates !== undefined) {
-      if (!validate98(data.manualGates, {
-        instancePath: instancePath + "/manualGates",
-        parentData: data,
-        parentDataProperty: "manualGates",
         rootData
       })) {
         vErrors = vErrors === null ? validate98.errors : vErrors.concat(validate98.errors);
         errors = vErrors.length;
       }
     }
+    if (data.manualGates !== undefined) {
+      if (!validate100(data.manualGates, {
+        instancePath: instancePath + "/manualGates",
+        parentData: data,
+        parentDataProperty: "manualGates",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate100.errors : vErrors.concat(validate100.errors);
+        errors = vErrors.length;
+      }
+    }
     if (data.shadow !== undefined) {
-      if (!validate101(data.shadow, {
+      if (!validate103(data.shadow, {
         instancePath: instancePath + "/shadow",
         parentData: data,
         parentDataProperty: "shadow",
         rootData
       })) {
-        vErrors = vErrors === null ? validate101.errors : vErrors.concat(validate101.errors);
+        vErrors = vErrors === null ? validate103.errors : vErrors.concat(validate103.errors);
         errors = vErrors.length;
       }
     }
   }
-  validate90.errors = vErrors;
+  validate92.errors = vErrors;
   return errors === 0;
 }
-const schema52 = {
+const schema54 = {
   "type": "object",
   "properties": {
     "interval": {
@@ -2414,10 +2414,13 @@ const schema52 = {
       "$ref": "SdZwMIkvVZVhjsqSjpkJo9F4SP92CANFOJY6NTTPyuE"
     },
     "metrics": {
-      "$ref": "z9AIXqyfl0FRIAhaqh4pT4efPcakvZTzDsz25f2YE"
+      "$ref": "MPSpsUlQQ6fgk4JZXLFkdHqiHBeGEaywxR6SPFJSkw"
     },
     "tradeOffs": {
       "$ref": "hq0O7KkXDdshEg5LHAQg7Bu7vccAL2yL9rbJfX8mJ0"
+    },
+    "goldenProbes": {
+      "$ref": "XjVPYQmlgPuI2j61sGjemLeXwkkRfaqCUuNEKFw"
     },
     "price": {
       "$ref": "p4JfmE1fvUDszs5i6klXyARdp15ldFyn8BmzdC0ZNKY"
@@ -2425,13 +2428,13 @@ const schema52 = {
   },
   "nullable": true
 };
-const schema53 = {
+const schema55 = {
   "type": "string",
   "default": "30s",
   "maxLength": 32,
   "nullable": true
 };
-function validate108(data, {
+function validate110(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -2473,81 +2476,13 @@ function validate108(data, {
       errors++;
     }
   }
-  validate108.errors = vErrors;
-  return errors === 0;
-}
-const schema54 = {
-  "type": "integer",
-  "format": "int32",
-  "default": 20,
-  "minimum": 0,
-  "nullable": true
-};
-function validate110(data, {
-  instancePath = "",
-  parentData,
-  parentDataProperty,
-  rootData = data
-} = {}) {
-  let vErrors = null;
-  let errors = 0;
-  if (!(typeof data == "number" && !(data % 1) && !isNaN(data) && isFinite(data)) && data !== null) {
-    const err0 = {
-      instancePath,
-      schemaPath: "#/type",
-      keyword: "type",
-      params: {
-        type: "integer"
-      }
-    };
-    if (vErrors === null) {
-      vErrors = [err0];
-    } else {
-      vErrors.push(err0);
-    }
-    errors++;
-  }
-  if (typeof data == "number" && isFinite(data)) {
-    if (data < 0 || isNaN(data)) {
-      const err1 = {
-        instancePath,
-        schemaPath: "#/minimum",
-        keyword: "minimum",
-        params: {
-          comparison: ">=",
-          limit: 0
-        }
-      };
-      if (vErrors === null) {
-        vErrors = [err1];
-      } else {
-        vErrors.push(err1);
-      }
-      errors++;
-    }
-    if (!formats0.validate(data)) {
-      const err2 = {
-        instancePath,
-        schemaPath: "#/format",
-        keyword: "format",
-        params: {
-          format: "int32"
-        }
-      };
-      if (vErrors === null) {
-        vErrors = [err2];
-      } else {
-        vErrors.push(err2);
-      }
-      errors++;
-    }
-  }
   validate110.errors = vErrors;
   return errors === 0;
 }
-const schema55 = {
+const schema56 = {
   "type": "integer",
   "format": "int32",
+  "default": 20,
   "minimum": 0,
   "nullable": true
 };
@@ -2613,14 +2548,82 @@ function validate112(data, {
   validate112.errors = vErrors;
   return errors === 0;
 }
-const schema56 = {
+const schema57 = {
+  "type": "integer",
+  "format": "int32",
+  "minimum": 0,
+  "nullable": true
+};
+function validate114(data, {
+  instancePath = "",
+  parentData,
+  parentDataProperty,
+  rootData = data
+} = {}) {
+  let vErrors = null;
+  let errors = 0;
+  if (!(typeof data == "number" && !(data % 1) && !isNaN(data) && isFinite(data)) && data !== null) {
+    const err0 = {
+      instancePath,
+      schemaPath: "#/type",
+      keyword: "type",
+      params: {
+        type: "integer"
+      }
+    };
+    if (vErrors === null) {
+      vErrors = [err0];
+    } else {
+      vErrors.push(err0);
+    }
+    errors++;
+  }
+  if (typeof data == "number" && isFinite(data)) {
+    if (data < 0 || isNaN(data)) {
+      const err1 = {
+        instancePath,
+        schemaPath: "#/minimum",
+        keyword: "minimum",
+        params: {
+          comparison: ">=",
+          limit: 0
+        }
+      };
+      if (vErrors === null) {
+        vErrors = [err1];
+      } else {
+        vErrors.push(err1);
+      }
+      errors++;
+    }
+    if (!formats0.validate(data)) {
+      const err2 = {
+        instancePath,
+        schemaPath: "#/format",
+        keyword: "format",
+        params: {
+          format: "int32"
+        }
+      };
+      if (vErrors === null) {
+        vErrors = [err2];
+      } else {
+        vErrors.push(err2);
+      }
+      errors++;
+    }
+  }
+  validate114.errors = vErrors;
+  return errors === 0;
+}
+const schema58 = {
   "type": "number",
   "default": 0.95,
   "exclusiveMinimum": 0.5,
   "exclusiveMaximum": 1,
   "nullable": true
 };
-function validate114(data, {
+function validate116(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -2680,7 +2683,7 @@ function validate114(data, {
       errors++;
     }
   }
-  validate114.errors = vErrors;
+  validate116.errors = vErrors;
   return errors === 0;
 }
 const schema12 = {
@@ -2782,60 +2785,9 @@ function validate30(data, {
   validate30.errors = vErrors;
   return errors === 0;
 }
-const schema57 = {
+const schema59 = {
   "type": "string",
   "default": "10s",
-  "maxLength": 32,
-  "nullable": true
-};
-function validate119(data, {
-  instancePath = "",
-  parentData,
-  parentDataProperty,
-  rootData = data
-} = {}) {
-  let vErrors = null;
-  let errors = 0;
-  if (typeof data !== "string" && data !== null) {
-    const err0 = {
-      instancePath,
-      schemaPath: "#/type",
-      keyword: "type",
-      params: {
-        type: "string"
-      }
-    };
-    if (vErrors === null) {
-      vErrors = [err0];
-    } else {
-      vErrors.push(err0);
-    }
-    errors++;
-  }
-  if (typeof data === "string") {
-    if (func2(data) > 32) {
-      const err1 = {
-        instancePath,
-        schemaPath: "#/maxLength",
-        keyword: "maxLength",
-        params: {
-          limit: 32
-        }
-      };
-      if (vErrors === null) {
-        vErrors = [err1];
-      } else {
-        vErrors.push(err1);
-      }
-      errors++;
-    }
-  }
-  validate119.errors = vErrors;
-  return errors === 0;
-}
-const schema58 = {
-  "type": "string",
-  "default": "1m",
   "maxLength": 32,
   "nullable": true
 };
@@ -2882,6 +2834,57 @@ function validate121(data, {
     }
   }
   validate121.errors = vErrors;
+  return errors === 0;
+}
+const schema22 = {
+  "type": "string",
+  "default": "1m",
+  "maxLength": 32,
+  "nullable": true
+};
+function validate38(data, {
+  instancePath = "",
+  parentData,
+  parentDataProperty,
+  rootData = data
+} = {}) {
+  let vErrors = null;
+  let errors = 0;
+  if (typeof data !== "string" && data !== null) {
+    const err0 = {
+      instancePath,
+      schemaPath: "#/type",
+      keyword: "type",
+      params: {
+        type: "string"
+      }
+    };
+    if (vErrors === null) {
+      vErrors = [err0];
+    } else {
+      vErrors.push(err0);
+    }
+    errors++;
+  }
+  if (typeof data === "string") {
+    if (func2(data) > 32) {
+      const err1 = {
+        instancePath,
+        schemaPath: "#/maxLength",
+        keyword: "maxLength",
+        params: {
+          limit: 32
+        }
+      };
+      if (vErrors === null) {
+        vErrors = [err1];
+      } else {
+        vErrors.push(err1);
+      }
+      errors++;
+    }
+  }
+  validate38.errors = vErrors;
   return errors === 0;
 }
 const schema11 = {
@@ -2953,7 +2956,7 @@ function validate27(data, {
   validate27.errors = vErrors;
   return errors === 0;
 }
-const schema59 = {
+const schema60 = {
   "type": "object",
   "properties": {
     "consecutiveErrors": {
@@ -2965,7 +2968,7 @@ const schema59 = {
   },
   "nullable": true
 };
-function validate124(data, {
+function validate125(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -3013,10 +3016,10 @@ function validate124(data, {
       }
     }
   }
-  validate124.errors = vErrors;
+  validate125.errors = vErrors;
   return errors === 0;
 }
-const schema60 = {
+const schema61 = {
   "type": "object",
   "properties": {
     "address": {
@@ -3034,12 +3037,12 @@ const schema60 = {
   },
   "nullable": true
 };
-const schema61 = {
+const schema62 = {
   "type": "string",
   "maxLength": 1024,
   "nullable": true
 };
-function validate129(data, {
+function validate130(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -3081,16 +3084,16 @@ function validate129(data, {
       errors++;
     }
   }
-  validate129.errors = vErrors;
+  validate130.errors = vErrors;
   return errors === 0;
 }
-const schema62 = {
+const schema63 = {
   "type": "string",
   "default": "5s",
   "maxLength": 32,
   "nullable": true
 };
-function validate131(data, {
+function validate132(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -3132,10 +3135,10 @@ function validate131(data, {
       errors++;
     }
   }
-  validate131.errors = vErrors;
+  validate132.errors = vErrors;
   return errors === 0;
 }
-const schema63 = {
+const schema64 = {
   "type": "object",
   "required": ["name"],
   "properties": {
@@ -3145,11 +3148,11 @@ const schema63 = {
   },
   "nullable": true
 };
-const schema64 = {
+const schema21 = {
   "type": "string",
   "maxLength": 253
 };
-function validate134(data, {
+function validate37(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -3190,10 +3193,10 @@ function validate134(data, {
     }
     errors++;
   }
-  validate134.errors = vErrors;
+  validate37.errors = vErrors;
   return errors === 0;
 }
-function validate133(data, {
+function validate134(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -3235,18 +3238,18 @@ function validate133(data, {
       errors++;
     }
     if (data.name !== undefined) {
-      if (!validate134(data.name, {
+      if (!validate37(data.name, {
         instancePath: instancePath + "/name",
         parentData: data,
         parentDataProperty: "name",
         rootData
       })) {
-        vErrors = vErrors === null ? validate134.errors : vErrors.concat(validate134.errors);
+        vErrors = vErrors === null ? validate37.errors : vErrors.concat(validate37.errors);
         errors = vErrors.length;
       }
     }
   }
-  validate133.errors = vErrors;
+  validate134.errors = vErrors;
   return errors === 0;
 }
 const schema65 = {
@@ -3281,7 +3284,7 @@ function validate137(data, {
   validate137.errors = vErrors;
   return errors === 0;
 }
-function validate128(data, {
+function validate129(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -3307,35 +3310,35 @@ function validate128(data, {
   }
   if (data && typeof data == "object" && !Array.isArray(data)) {
     if (data.address !== undefined) {
-      if (!validate129(data.address, {
+      if (!validate130(data.address, {
         instancePath: instancePath + "/address",
         parentData: data,
         parentDataProperty: "address",
         rootData
       })) {
-        vErrors = vErrors === null ? validate129.errors : vErrors.concat(validate129.errors);
+        vErrors = vErrors === null ? validate130.errors : vErrors.concat(validate130.errors);
         errors = vErrors.length;
       }
     }
     if (data.timeout !== undefined) {
-      if (!validate131(data.timeout, {
+      if (!validate132(data.timeout, {
         instancePath: instancePath + "/timeout",
         parentData: data,
         parentDataProperty: "timeout",
         rootData
       })) {
-        vErrors = vErrors === null ? validate131.errors : vErrors.concat(validate131.errors);
+        vErrors = vErrors === null ? validate132.errors : vErrors.concat(validate132.errors);
         errors = vErrors.length;
       }
     }
     if (data.secretRef !== undefined) {
-      if (!validate133(data.secretRef, {
+      if (!validate134(data.secretRef, {
         instancePath: instancePath + "/secretRef",
         parentData: data,
         parentDataProperty: "secretRef",
         rootData
       })) {
-        vErrors = vErrors === null ? validate133.errors : vErrors.concat(validate133.errors);
+        vErrors = vErrors === null ? validate134.errors : vErrors.concat(validate134.errors);
         errors = vErrors.length;
       }
     }
@@ -3351,14 +3354,14 @@ function validate128(data, {
       }
     }
   }
-  validate128.errors = vErrors;
+  validate129.errors = vErrors;
   return errors === 0;
 }
 const schema66 = {
   "type": "array",
   "maxItems": 20,
   "items": {
-    "$ref": "9OpgehMuZu3tkTHz2m2IXsHnqYlavVxphlUa8oHY"
+    "$ref": "m70hJdrKxvtWFHJfLxBa1R1lXdTOSfOQwQMr4AqtUI"
   },
   "nullable": true
 };
@@ -3369,7 +3372,7 @@ const schema67 = {
       "$ref": "aI76FeqpwcXwdyCOF96recSluNjGv0pCdD3LQe3LnI"
     },
     "template": {
-      "$ref": "7xU9uUxi2HSHY1qkl9hyP7M3sM0uHlH089Xoy8EnBw"
+      "$ref": "ET4Ci1cR5GXI0PlF4GEVxiyCyV4Pko8nByNNUcv5mG8"
     },
     "query": {
       "$ref": "3PYBgcwxAoweBhEZgHEAroTtValjnRPMte9I9mAROb8"
@@ -3399,7 +3402,7 @@ const schema67 = {
 };
 const schema68 = {
   "type": "string",
-  "enum": ["error-rate", "overload-rate", "rejection-rate", "cancel-rate", "latency-p99", "quality-flicker", "quality-frozen", "quality-blank", "quality-ssim", "cost-per-video-second", "cost-per-clip"],
+  "enum": ["error-rate", "overload-rate", "rejection-rate", "cancel-rate", "latency-p99", "quality-flicker", "quality-frozen", "quality-blank", "quality-ssim", "cost-per-video-second", "cost-per-clip", "golden-similarity", "golden-psnr"],
   "nullable": true
 };
 function validate143(data, {
@@ -3426,7 +3429,7 @@ function validate143(data, {
     }
     errors++;
   }
-  if (!(data === "error-rate" || data === "overload-rate" || data === "rejection-rate" || data === "cancel-rate" || data === "latency-p99" || data === "quality-flicker" || data === "quality-frozen" || data === "quality-blank" || data === "quality-ssim" || data === "cost-per-video-second" || data === "cost-per-clip")) {
+  if (!(data === "error-rate" || data === "overload-rate" || data === "rejection-rate" || data === "cancel-rate" || data === "latency-p99" || data === "quality-flicker" || data === "quality-frozen" || data === "quality-blank" || data === "quality-ssim" || data === "cost-per-video-second" || data === "cost-per-clip" || data === "golden-similarity" || data === "golden-psnr")) {
     const err1 = {
       instancePath,
       schemaPath: "#/enum",
@@ -4501,6 +4504,216 @@ function validate169(data, {
 }
 const schema76 = {
   "type": "object",
+  "required": ["configMap"],
+  "properties": {
+    "configMap": {
+      "$ref": "W5GpjkfZRCLa7yfFjmIMJXhllT5xShcWeGBcQ6BJ18"
+    },
+    "key": {
+      "$ref": "M3OCFTO04b9i8dt3BV5ZbbwLBF6UNg3njn5lZY5LYc"
+    },
+    "interval": {
+      "$ref": "VDxcepERiL5s1aLJ1aNf7YF4hphabY5sa8KppEkk"
+    },
+    "timeout": {
+      "$ref": "WYMwz17RC38Ktfp0iBr3rle2jj3gBsPh0syLJ8gw5I"
+    }
+  },
+  "nullable": true
+};
+const schema77 = {
+  "type": "string",
+  "maxLength": 253,
+  "default": "prompts.yaml",
+  "nullable": true
+};
+function validate184(data, {
+  instancePath = "",
+  parentData,
+  parentDataProperty,
+  rootData = data
+} = {}) {
+  let vErrors = null;
+  let errors = 0;
+  if (typeof data !== "string" && data !== null) {
+    const err0 = {
+      instancePath,
+      schemaPath: "#/type",
+      keyword: "type",
+      params: {
+        type: "string"
+      }
+    };
+    if (vErrors === null) {
+      vErrors = [err0];
+    } else {
+      vErrors.push(err0);
+    }
+    errors++;
+  }
+  if (typeof data === "string") {
+    if (func2(data) > 253) {
+      const err1 = {
+        instancePath,
+        schemaPath: "#/maxLength",
+        keyword: "maxLength",
+        params: {
+          limit: 253
+        }
+      };
+      if (vErrors === null) {
+        vErrors = [err1];
+      } else {
+        vErrors.push(err1);
+      }
+      errors++;
+    }
+  }
+  validate184.errors = vErrors;
+  return errors === 0;
+}
+const schema78 = {
+  "type": "string",
+  "maxLength": 32,
+  "default": "2m",
+  "nullable": true
+};
+function validate187(data, {
+  instancePath = "",
+  parentData,
+  parentDataProperty,
+  rootData = data
+} = {}) {
+  let vErrors = null;
+  let errors = 0;
+  if (typeof data !== "string" && data !== null) {
+    const err0 = {
+      instancePath,
+      schemaPath: "#/type",
+      keyword: "type",
+      params: {
+        type: "string"
+      }
+    };
+    if (vErrors === null) {
+      vErrors = [err0];
+    } else {
+      vErrors.push(err0);
+    }
+    errors++;
+  }
+  if (typeof data === "string") {
+    if (func2(data) > 32) {
+      const err1 = {
+        instancePath,
+        schemaPath: "#/maxLength",
+        keyword: "maxLength",
+        params: {
+          limit: 32
+        }
+      };
+      if (vErrors === null) {
+        vErrors = [err1];
+      } else {
+        vErrors.push(err1);
+      }
+      errors++;
+    }
+  }
+  validate187.errors = vErrors;
+  return errors === 0;
+}
+function validate182(data, {
+  instancePath = "",
+  parentData,
+  parentDataProperty,
+  rootData = data
+} = {}) {
+  let vErrors = null;
+  let errors = 0;
+  if (!(data && typeof data == "object" && !Array.isArray(data)) && data !== null) {
+    const err0 = {
+      instancePath,
+      schemaPath: "#/type",
+      keyword: "type",
+      params: {
+        type: "object"
+      }
+    };
+    if (vErrors === null) {
+      vErrors = [err0];
+    } else {
+      vErrors.push(err0);
+    }
+    errors++;
+  }
+  if (data && typeof data == "object" && !Array.isArray(data)) {
+    if (data.configMap === undefined) {
+      const err1 = {
+        instancePath,
+        schemaPath: "#/required",
+        keyword: "required",
+        params: {
+          missingProperty: "configMap"
+        }
+      };
+      if (vErrors === null) {
+        vErrors = [err1];
+      } else {
+        vErrors.push(err1);
+      }
+      errors++;
+    }
+    if (data.configMap !== undefined) {
+      if (!validate37(data.configMap, {
+        instancePath: instancePath + "/configMap",
+        parentData: data,
+        parentDataProperty: "configMap",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate37.errors : vErrors.concat(validate37.errors);
+        errors = vErrors.length;
+      }
+    }
+    if (data.key !== undefined) {
+      if (!validate184(data.key, {
+        instancePath: instancePath + "/key",
+        parentData: data,
+        parentDataProperty: "key",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate184.errors : vErrors.concat(validate184.errors);
+        errors = vErrors.length;
+      }
+    }
+    if (data.interval !== undefined) {
+      if (!validate38(data.interval, {
+        instancePath: instancePath + "/interval",
+        parentData: data,
+        parentDataProperty: "interval",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate38.errors : vErrors.concat(validate38.errors);
+        errors = vErrors.length;
+      }
+    }
+    if (data.timeout !== undefined) {
+      if (!validate187(data.timeout, {
+        instancePath: instancePath + "/timeout",
+        parentData: data,
+        parentDataProperty: "timeout",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate187.errors : vErrors.concat(validate187.errors);
+        errors = vErrors.length;
+      }
+    }
+  }
+  validate182.errors = vErrors;
+  return errors === 0;
+}
+const schema79 = {
+  "type": "object",
   "required": ["perGpuHour"],
   "properties": {
     "perGpuHour": {
@@ -4512,11 +4725,11 @@ const schema76 = {
   },
   "nullable": true
 };
-const schema77 = {
+const schema80 = {
   "type": "number",
   "exclusiveMinimum": 0
 };
-function validate183(data, {
+function validate191(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -4558,16 +4771,16 @@ function validate183(data, {
     }
     errors++;
   }
-  validate183.errors = vErrors;
+  validate191.errors = vErrors;
   return errors === 0;
 }
-const schema78 = {
+const schema81 = {
   "type": "string",
   "maxLength": 8,
   "default": "USD",
   "nullable": true
 };
-function validate185(data, {
+function validate193(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -4609,10 +4822,10 @@ function validate185(data, {
       errors++;
     }
   }
-  validate185.errors = vErrors;
+  validate193.errors = vErrors;
   return errors === 0;
 }
-function validate182(data, {
+function validate190(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -4654,32 +4867,32 @@ function validate182(data, {
       errors++;
     }
     if (data.perGpuHour !== undefined) {
-      if (!validate183(data.perGpuHour, {
+      if (!validate191(data.perGpuHour, {
         instancePath: instancePath + "/perGpuHour",
         parentData: data,
         parentDataProperty: "perGpuHour",
         rootData
       })) {
-        vErrors = vErrors === null ? validate183.errors : vErrors.concat(validate183.errors);
+        vErrors = vErrors === null ? validate191.errors : vErrors.concat(validate191.errors);
         errors = vErrors.length;
       }
     }
     if (data.currency !== undefined) {
-      if (!validate185(data.currency, {
+      if (!validate193(data.currency, {
         instancePath: instancePath + "/currency",
         parentData: data,
         parentDataProperty: "currency",
         rootData
       })) {
-        vErrors = vErrors === null ? validate185.errors : vErrors.concat(validate185.errors);
+        vErrors = vErrors === null ? validate193.errors : vErrors.concat(validate193.errors);
         errors = vErrors.length;
       }
     }
   }
-  validate182.errors = vErrors;
+  validate190.errors = vErrors;
   return errors === 0;
 }
-function validate107(data, {
+function validate109(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -4705,46 +4918,46 @@ function validate107(data, {
   }
   if (data && typeof data == "object" && !Array.isArray(data)) {
     if (data.interval !== undefined) {
-      if (!validate108(data.interval, {
+      if (!validate110(data.interval, {
         instancePath: instancePath + "/interval",
         parentData: data,
         parentDataProperty: "interval",
-        rootData
-      })) {
-        vErrors = vErrors === null ? validate108.errors : vErrors.concat(validate108.errors);
-        errors = vErrors.length;
-      }
-    }
-    if (data.minRequests !== undefined) {
-      if (!validate110(data.minRequests, {
-        instancePath: instancePath + "/minRequests",
-        parentData: data,
-        parentDataProperty: "minRequests",
         rootData
       })) {
         vErrors = vErrors === null ? validate110.errors : vErrors.concat(validate110.errors);
         errors = vErrors.length;
       }
     }
-    if (data.minStableRequests !== undefined) {
-      if (!validate112(data.minStableRequests, {
-        instancePath: instancePath + "/minStableRequests",
+    if (data.minRequests !== undefined) {
+      if (!validate112(data.minRequests, {
+        instancePath: instancePath + "/minRequests",
         parentData: data,
-        parentDataProperty: "minStableRequests",
+        parentDataProperty: "minRequests",
         rootData
       })) {
         vErrors = vErrors === null ? validate112.errors : vErrors.concat(validate112.errors);
         errors = vErrors.length;
       }
     }
+    if (data.minStableRequests !== undefined) {
+      if (!validate114(data.minStableRequests, {
+        instancePath: instancePath + "/minStableRequests",
+        parentData: data,
+        parentDataProperty: "minStableRequests",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate114.errors : vErrors.concat(validate114.errors);
+        errors = vErrors.length;
+      }
+    }
     if (data.confidence !== undefined) {
-      if (!validate114(data.confidence, {
+      if (!validate116(data.confidence, {
         instancePath: instancePath + "/confidence",
         parentData: data,
         parentDataProperty: "confidence",
         rootData
       })) {
-        vErrors = vErrors === null ? validate114.errors : vErrors.concat(validate114.errors);
+        vErrors = vErrors === null ? validate116.errors : vErrors.concat(validate116.errors);
         errors = vErrors.length;
       }
     }
@@ -4782,24 +4995,24 @@ function validate107(data, {
       }
     }
     if (data.breakerInterval !== undefined) {
-      if (!validate119(data.breakerInterval, {
+      if (!validate121(data.breakerInterval, {
         instancePath: instancePath + "/breakerInterval",
         parentData: data,
         parentDataProperty: "breakerInterval",
         rootData
       })) {
-        vErrors = vErrors === null ? validate119.errors : vErrors.concat(validate119.errors);
+        vErrors = vErrors === null ? validate121.errors : vErrors.concat(validate121.errors);
         errors = vErrors.length;
       }
     }
     if (data.breakerWindow !== undefined) {
-      if (!validate121(data.breakerWindow, {
+      if (!validate38(data.breakerWindow, {
         instancePath: instancePath + "/breakerWindow",
         parentData: data,
         parentDataProperty: "breakerWindow",
         rootData
       })) {
-        vErrors = vErrors === null ? validate121.errors : vErrors.concat(validate121.errors);
+        vErrors = vErrors === null ? validate38.errors : vErrors.concat(validate38.errors);
         errors = vErrors.length;
       }
     }
@@ -4815,24 +5028,24 @@ function validate107(data, {
       }
     }
     if (data.onMetricsError !== undefined) {
-      if (!validate124(data.onMetricsError, {
+      if (!validate125(data.onMetricsError, {
         instancePath: instancePath + "/onMetricsError",
         parentData: data,
         parentDataProperty: "onMetricsError",
         rootData
       })) {
-        vErrors = vErrors === null ? validate124.errors : vErrors.concat(validate124.errors);
+        vErrors = vErrors === null ? validate125.errors : vErrors.concat(validate125.errors);
         errors = vErrors.length;
       }
     }
     if (data.prometheus !== undefined) {
-      if (!validate128(data.prometheus, {
+      if (!validate129(data.prometheus, {
         instancePath: instancePath + "/prometheus",
         parentData: data,
         parentDataProperty: "prometheus",
         rootData
       })) {
-        vErrors = vErrors === null ? validate128.errors : vErrors.concat(validate128.errors);
+        vErrors = vErrors === null ? validate129.errors : vErrors.concat(validate129.errors);
         errors = vErrors.length;
       }
     }
@@ -4858,22 +5071,33 @@ function validate107(data, {
         errors = vErrors.length;
       }
     }
-    if (data.price !== undefined) {
-      if (!validate182(data.price, {
-        instancePath: instancePath + "/price",
+    if (data.goldenProbes !== undefined) {
+      if (!validate182(data.goldenProbes, {
+        instancePath: instancePath + "/goldenProbes",
         parentData: data,
-        parentDataProperty: "price",
+        parentDataProperty: "goldenProbes",
         rootData
       })) {
         vErrors = vErrors === null ? validate182.errors : vErrors.concat(validate182.errors);
         errors = vErrors.length;
       }
     }
+    if (data.price !== undefined) {
+      if (!validate190(data.price, {
+        instancePath: instancePath + "/price",
+        parentData: data,
+        parentDataProperty: "price",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate190.errors : vErrors.concat(validate190.errors);
+        errors = vErrors.length;
+      }
+    }
   }
-  validate107.errors = vErrors;
+  validate109.errors = vErrors;
   return errors === 0;
 }
-function validate46(data, {
+function validate48(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -4947,90 +5171,90 @@ function validate46(data, {
       errors++;
     }
     if (data.replicas !== undefined) {
-      if (!validate47(data.replicas, {
+      if (!validate49(data.replicas, {
         instancePath: instancePath + "/replicas",
         parentData: data,
         parentDataProperty: "replicas",
-        rootData
-      })) {
-        vErrors = vErrors === null ? validate47.errors : vErrors.concat(validate47.errors);
-        errors = vErrors.length;
-      }
-    }
-    if (data.model !== undefined) {
-      if (!validate49(data.model, {
-        instancePath: instancePath + "/model",
-        parentData: data,
-        parentDataProperty: "model",
         rootData
       })) {
         vErrors = vErrors === null ? validate49.errors : vErrors.concat(validate49.errors);
         errors = vErrors.length;
       }
     }
+    if (data.model !== undefined) {
+      if (!validate51(data.model, {
+        instancePath: instancePath + "/model",
+        parentData: data,
+        parentDataProperty: "model",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate51.errors : vErrors.concat(validate51.errors);
+        errors = vErrors.length;
+      }
+    }
     if (data.gpu !== undefined) {
-      if (!validate55(data.gpu, {
+      if (!validate57(data.gpu, {
         instancePath: instancePath + "/gpu",
         parentData: data,
         parentDataProperty: "gpu",
         rootData
       })) {
-        vErrors = vErrors === null ? validate55.errors : vErrors.concat(validate55.errors);
+        vErrors = vErrors === null ? validate57.errors : vErrors.concat(validate57.errors);
         errors = vErrors.length;
       }
     }
     if (data.template !== undefined) {
-      if (!validate62(data.template, {
+      if (!validate64(data.template, {
         instancePath: instancePath + "/template",
         parentData: data,
         parentDataProperty: "template",
         rootData
       })) {
-        vErrors = vErrors === null ? validate62.errors : vErrors.concat(validate62.errors);
+        vErrors = vErrors === null ? validate64.errors : vErrors.concat(validate64.errors);
         errors = vErrors.length;
       }
     }
     if (data.service !== undefined) {
-      if (!validate70(data.service, {
+      if (!validate72(data.service, {
         instancePath: instancePath + "/service",
         parentData: data,
         parentDataProperty: "service",
         rootData
       })) {
-        vErrors = vErrors === null ? validate70.errors : vErrors.concat(validate70.errors);
+        vErrors = vErrors === null ? validate72.errors : vErrors.concat(validate72.errors);
         errors = vErrors.length;
       }
     }
     if (data.trafficRouting !== undefined) {
-      if (!validate78(data.trafficRouting, {
+      if (!validate80(data.trafficRouting, {
         instancePath: instancePath + "/trafficRouting",
         parentData: data,
         parentDataProperty: "trafficRouting",
         rootData
       })) {
-        vErrors = vErrors === null ? validate78.errors : vErrors.concat(validate78.errors);
+        vErrors = vErrors === null ? validate80.errors : vErrors.concat(validate80.errors);
         errors = vErrors.length;
       }
     }
     if (data.strategy !== undefined) {
-      if (!validate90(data.strategy, {
+      if (!validate92(data.strategy, {
         instancePath: instancePath + "/strategy",
         parentData: data,
         parentDataProperty: "strategy",
         rootData
       })) {
-        vErrors = vErrors === null ? validate90.errors : vErrors.concat(validate90.errors);
+        vErrors = vErrors === null ? validate92.errors : vErrors.concat(validate92.errors);
         errors = vErrors.length;
       }
     }
     if (data.analysis !== undefined) {
-      if (!validate107(data.analysis, {
+      if (!validate109(data.analysis, {
         instancePath: instancePath + "/analysis",
         parentData: data,
         parentDataProperty: "analysis",
         rootData
       })) {
-        vErrors = vErrors === null ? validate107.errors : vErrors.concat(validate107.errors);
+        vErrors = vErrors === null ? validate109.errors : vErrors.concat(validate109.errors);
         errors = vErrors.length;
       }
     }
@@ -5050,15 +5274,15 @@ function validate46(data, {
     }
     errors++;
   }
-  validate46.errors = vErrors;
+  validate48.errors = vErrors;
   return errors === 0;
 }
-const schema79 = {
+const schema82 = {
   "type": "object",
   "properties": {},
   "nullable": true
 };
-function validate190(data, {
+function validate198(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -5082,10 +5306,10 @@ function validate190(data, {
     }
     errors++;
   }
-  validate190.errors = vErrors;
+  validate198.errors = vErrors;
   return errors === 0;
 }
-function validate37(data, {
+function validate39(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -5144,57 +5368,57 @@ function validate37(data, {
       errors++;
     }
     if (data.apiVersion !== undefined) {
-      if (!validate38(data.apiVersion, {
+      if (!validate40(data.apiVersion, {
         instancePath: instancePath + "/apiVersion",
         parentData: data,
         parentDataProperty: "apiVersion",
-        rootData
-      })) {
-        vErrors = vErrors === null ? validate38.errors : vErrors.concat(validate38.errors);
-        errors = vErrors.length;
-      }
-    }
-    if (data.kind !== undefined) {
-      if (!validate40(data.kind, {
-        instancePath: instancePath + "/kind",
-        parentData: data,
-        parentDataProperty: "kind",
         rootData
       })) {
         vErrors = vErrors === null ? validate40.errors : vErrors.concat(validate40.errors);
         errors = vErrors.length;
       }
     }
-    if (data.metadata !== undefined) {
-      if (!validate42(data.metadata, {
-        instancePath: instancePath + "/metadata",
+    if (data.kind !== undefined) {
+      if (!validate42(data.kind, {
+        instancePath: instancePath + "/kind",
         parentData: data,
-        parentDataProperty: "metadata",
+        parentDataProperty: "kind",
         rootData
       })) {
         vErrors = vErrors === null ? validate42.errors : vErrors.concat(validate42.errors);
         errors = vErrors.length;
       }
     }
+    if (data.metadata !== undefined) {
+      if (!validate44(data.metadata, {
+        instancePath: instancePath + "/metadata",
+        parentData: data,
+        parentDataProperty: "metadata",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate44.errors : vErrors.concat(validate44.errors);
+        errors = vErrors.length;
+      }
+    }
     if (data.spec !== undefined) {
-      if (!validate46(data.spec, {
+      if (!validate48(data.spec, {
         instancePath: instancePath + "/spec",
         parentData: data,
         parentDataProperty: "spec",
         rootData
       })) {
-        vErrors = vErrors === null ? validate46.errors : vErrors.concat(validate46.errors);
+        vErrors = vErrors === null ? validate48.errors : vErrors.concat(validate48.errors);
         errors = vErrors.length;
       }
     }
     if (data.status !== undefined) {
-      if (!validate190(data.status, {
+      if (!validate198(data.status, {
         instancePath: instancePath + "/status",
         parentData: data,
         parentDataProperty: "status",
         rootData
       })) {
-        vErrors = vErrors === null ? validate190.errors : vErrors.concat(validate190.errors);
+        vErrors = vErrors === null ? validate198.errors : vErrors.concat(validate198.errors);
         errors = vErrors.length;
       }
     }
@@ -5214,6 +5438,6 @@ function validate37(data, {
     }
     errors++;
   }
-  validate37.errors = vErrors;
+  validate39.errors = vErrors;
   return errors === 0;
 }

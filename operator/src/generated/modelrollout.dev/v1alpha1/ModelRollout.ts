@@ -215,14 +215,14 @@ export interface IModelRollout {
         "insecureSkipVerify"?: boolean;
       };
       /**
-       * What a step must satisfy. Queries are PromQL templates with {{namespace}}, {{name}} (the rollout), {{service}}, {{model}}, {{version}}, {{revision}} (the revision measured: the candidate's, or stable's for a relative bound's baseline), {{stableRevision}}, {{candidateRevision}}, {{role}} (stable or candidate) and {{interval}} (the window); each must return one number. Select pods by modelrollout_revision, not by model version. Built-in templates: error-rate (counts, default max 0.01; the overload-rate guardrail, max 0.05, and the rejection-rate and cancel-rate guardrails, failing when 4xx or cancelled requests are confidently over 3× stable's share, come with it), overload-rate, rejection-rate, cancel-rate and latency-p99 (seconds). Quality, from the runtime's own clips (mean per clip): quality-flicker (luma levels; default 0.5-2× stable's), quality-frozen (share of frozen frame pairs; default max 0.5), quality-blank (share of blank frames; default max 0.05), quality-ssim (consecutive-frame SSIM; default at least 0.9× stable's). Cost: cost-per-video-second (GPU-seconds per second of video delivered) and cost-per-clip (GPU-seconds per delivered clip), no default bounds: set them, or name them in a tradeOff.
+       * What a step must satisfy. Queries are PromQL templates with {{namespace}}, {{name}} (the rollout), {{service}}, {{model}}, {{version}}, {{revision}} (the revision measured: the candidate's, or stable's for a relative bound's baseline), {{stableRevision}}, {{candidateRevision}}, {{role}} (stable or candidate) and {{interval}} (the window); each must return one number. Select pods by modelrollout_revision, not by model version. Built-in templates: error-rate (counts, default max 0.01; the overload-rate guardrail, max 0.05, and the rejection-rate and cancel-rate guardrails, failing when 4xx or cancelled requests are confidently over 3× stable's share, come with it), overload-rate, rejection-rate, cancel-rate and latency-p99 (seconds). Quality, from the runtime's own clips (mean per clip): quality-flicker (luma levels; default 0.5-2× stable's), quality-frozen (share of frozen frame pairs; default max 0.5), quality-blank (share of blank frames; default max 0.05), quality-ssim (consecutive-frame SSIM; default at least 0.9× stable's). Cost: cost-per-video-second (GPU-seconds per second of video delivered) and cost-per-clip (GPU-seconds per delivered clip), no default bounds: set them, or name them in a tradeOff. Golden prompts (need goldenProbes): golden-similarity (mean SSIM 0..1 of the candidate's clip against stable's for the same prompt and seed) and golden-psnr (dB); no default: set min.
        */
       "metrics"?: Array<{
         /**
          * Name used in status, events and conditions; the template name when empty.
          */
         "name"?: string;
-        "template"?: "error-rate" | "overload-rate" | "rejection-rate" | "cancel-rate" | "latency-p99" | "quality-flicker" | "quality-frozen" | "quality-blank" | "quality-ssim" | "cost-per-video-second" | "cost-per-clip";
+        "template"?: "error-rate" | "overload-rate" | "rejection-rate" | "cancel-rate" | "latency-p99" | "quality-flicker" | "quality-frozen" | "quality-blank" | "quality-ssim" | "cost-per-video-second" | "cost-per-clip" | "golden-similarity" | "golden-psnr";
         "query"?: string;
         /**
          * Judge a rate on its counts (events out of trials in {{interval}}) with confidence bounds rather than on the ratio alone; only max/failMax apply.
@@ -321,6 +321,24 @@ export interface IModelRollout {
         "better"?: "higher" | "lower";
         "onViolation"?: "Pause" | "Rollback";
       }>;
+      /**
+       * Golden-prompt probes: while the candidate is shadowed or stepped, every interval the operator sends each prompt of the ConfigMap (with its fixed seed) to one ready stable pod and one ready candidate pod (directly, not through the route) and compares the two clips frame by frame. The mean SSIM (0..1) and PSNR (dB) of each pair go to the operator's /metrics as modelrollout_golden_ssim and modelrollout_golden_psnr_db, labelled with the candidate's revision; the golden-similarity and golden-psnr templates judge them (they need a min).
+       */
+      "goldenProbes"?: {
+        /**
+         * ConfigMap in the rollout's namespace whose key holds a YAML (or JSON) list of prompts: {prompt, seed} each, and optionally id, negative_prompt, seconds, fps, width, height, steps, guidance (the runtime's request fields). At most 20.
+         */
+        "configMap": string;
+        "key"?: string;
+        /**
+         * How often the whole set is sent to both sides.
+         */
+        "interval"?: string;
+        /**
+         * Longest one generation may take before that probe counts as failed.
+         */
+        "timeout"?: string;
+      };
       /**
        * Turns the cost templates' GPU-seconds into money in status.analysis.metrics[].money and their messages: GPU-seconds × perGpuHour ÷ 3600, per video-second or per clip, stable's beside it.
        */

@@ -1,0 +1,261 @@
+// Golden-prompt probes, the I/O half: while a candidate is shadowed or stepped, every interval each prompt of
+// the rollout's ConfigMap goes with its fixed seed to one ready stable pod and one ready candidate pod
+// (directly, from the Services' EndpointSlices: the route's weights and users' traffic are untouched), and the
+// two clips are compared frame by frame (analysis/golden.ts). The scores go to the operator's /metrics,
+// labelled with the candidate's revision like the runtime's own series, so the golden-* templates judge them
+// through Prometheus with the same windows, NoData rules and history as every other metric.
+// A loop per rollout, started and kept alive by the reconciles that see the rollout active; it stops itself
+// when they stop coming (rollout finished, deleted, or this replica no longer the leader).
+import * as k8s from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import { Counter, Histogram, type Registry } from 'prom-client';
+import { compareClips, parseGoldenPrompts, type GoldenPrompt, type RawClip } from '../analysis/golden.js';
+import { GOLDEN_METRICS, IDENTITY_LABELS, type GoldenProbesConfig } from '../analysis/spec.js';
+import type { GoldenReport } from '../analysis/types.js';
+
+/** What to probe for one rollout now. */
+export interface GoldenTarget {
+  namespace: string;
+  name: string;
+  stableService: string;
+  candidateService: string;
+  candidateRevision: string;
+  config: GoldenProbesConfig;
+}
+
+/** The cluster reads a round needs (narrow, so tests can give plain functions). */
+export interface GoldenSources {
+  /** The ConfigMap's data, or undefined when it does not exist. */
+  configMapData(namespace: string, name: string): Promise<Record<string, string> | undefined>;
+  /** Ready endpoints (address and the port named http, else the first) of a Service. */
+  readyEndpoints(namespace: string, service: string): Promise<{ address: string; port: number }[]>;
+}
+
+export interface GoldenProberDeps {
+  sources: GoldenSources;
+  registry: Registry;
+  log: Logger;
+  fetch?: typeof fetch;
+  /** Leader fencing: a replica that lost the lease sends no more probes. */
+  canProbe?: () => boolean;
+  /** A loop with no sync for this long stops (its rollout ended or went away). */
+  idleStopMs?: number;
+  /** Before the first round: about one scrape, so the zeroed series is seen before the first score (5 s or the interval). */
+  firstRoundDelayMs?: number;
+}
+
+const LABELS = [IDENTITY_LABELS.namespace, IDENTITY_LABELS.name, IDENTITY_LABELS.revision] as const;
+type Label = (typeof LABELS)[number];
+
+interface Loop {
+  target: GoldenTarget;
+  timer?: NodeJS.Timeout;
+  running: boolean;
+  lastSync: number;
+  round: number;
+  report?: GoldenReport;
+}
+
+export const RGB24_FRAMES = 'application/x-t2v-rgb24';
+
+export class GoldenProber {
+  private readonly loops = new Map<string, Loop>();
+  private readonly ssim: Histogram<Label>;
+  private readonly psnr: Histogram<Label>;
+  private readonly failures: Counter<'namespace' | 'name' | 'reason'>;
+
+  constructor(private readonly deps: GoldenProberDeps) {
+    const registers = [deps.registry];
+    this.ssim = new Histogram({
+      name: GOLDEN_METRICS.ssim, help: 'Mean SSIM (0..1) of the candidate\'s clip against stable\'s for one golden prompt and seed.',
+      labelNames: LABELS, buckets: [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.98, 0.99, 1], registers,
+    });
+    this.psnr = new Histogram({
+      name: GOLDEN_METRICS.psnr, help: 'PSNR (dB, 100 for identical) of the candidate\'s clip against stable\'s for one golden prompt and seed.',
+      labelNames: LABELS, buckets: [10, 15, 20, 25, 30, 35, 40, 50, 100], registers,
+    });
+    this.failures = new Counter({
+      name: 'modelrollout_golden_probe_failures_total', help: 'Golden-prompt probes that gave no comparison, by reason.',
+      labelNames: ['namespace', 'name', 'reason'], registers,
+    });
+  }
+
+  /** Called by every reconcile of an active rollout with probes (target), or of one without (undefined). */
+  sync(key: string, target: GoldenTarget | undefined, now = Date.now()): void {
+    const loop = this.loops.get(key);
+    if (!target) {
+      if (loop) this.stop(key);
+      return;
+    }
+    if (loop && loop.target.candidateRevision !== target.candidateRevision) this.stop(key);
+    const current = this.loops.get(key);
+    if (current) {
+      current.target = target;
+      current.lastSync = now;
+      return;
+    }
+    // Zero series first: Prometheus' increase() needs a sample before the first observation to count it.
+    const labels = labelsOf(target);
+    this.ssim.zero(labels);
+    this.psnr.zero(labels);
+    const fresh: Loop = { target, running: false, lastSync: now, round: 0 };
+    this.loops.set(key, fresh);
+    this.schedule(key, fresh, this.deps.firstRoundDelayMs ?? Math.min(5_000, target.config.intervalMs));
+  }
+
+  report(key: string): GoldenReport | undefined {
+    return this.loops.get(key)?.report;
+  }
+
+  stopAll(): void {
+    for (const key of [...this.loops.keys()]) this.stop(key);
+  }
+
+  private stop(key: string): void {
+    const loop = this.loops.get(key);
+    if (!loop) return;
+    clearTimeout(loop.timer);
+    this.loops.delete(key);
+    const labels = labelsOf(loop.target);
+    this.ssim.remove(labels);
+    this.psnr.remove(labels);
+  }
+
+  private schedule(key: string, loop: Loop, delayMs: number): void {
+    loop.timer = setTimeout(() => void this.tick(key, loop), delayMs);
+    loop.timer.unref();
+  }
+
+  private async tick(key: string, loop: Loop): Promise<void> {
+    if (this.loops.get(key) !== loop) return;
+    if (Date.now() - loop.lastSync > (this.deps.idleStopMs ?? Math.max(5 * 60_000, 3 * loop.target.config.intervalMs))) {
+      this.stop(key);
+      return;
+    }
+    if (this.deps.canProbe?.() !== false) {
+      loop.running = true;
+      try {
+        loop.report = await this.round(loop);
+      } catch (err) {
+        loop.report = { lastRoundTime: new Date().toISOString(), compared: 0, error: `probe round failed: ${String(err)}` };
+      } finally {
+        loop.running = false;
+      }
+      if (loop.report.error) this.deps.log.warn({ rollout: key, error: loop.report.error }, 'golden-prompt probes');
+    }
+    if (this.loops.get(key) === loop) this.schedule(key, loop, loop.target.config.intervalMs);
+  }
+
+  /** One round: every prompt to both sides, compared; a failed prompt is reported and the others still count. */
+  async round(loop: Loop): Promise<GoldenReport> {
+    const t = loop.target;
+    const at = new Date().toISOString();
+    const fail = (reason: string, error: string): GoldenReport => {
+      this.failures.inc({ namespace: t.namespace, name: t.name, reason });
+      return { lastRoundTime: at, compared: 0, error };
+    };
+    const where = `ConfigMap ${t.namespace}/${t.config.configMap} key ${t.config.key}`;
+    const data = await this.deps.sources.configMapData(t.namespace, t.config.configMap);
+    if (!data) return fail('ConfigMapMissing', `spec.analysis.goldenProbes.configMap: ${where.split(' key')[0]} does not exist`);
+    const text = data[t.config.key];
+    if (text === undefined) return fail('ConfigMapInvalid', `spec.analysis.goldenProbes.key: ${where} does not exist (keys: ${Object.keys(data).join(', ') || 'none'})`);
+    const { prompts, errors } = parseGoldenPrompts(text, where);
+    if (errors.length > 0) return fail('ConfigMapInvalid', errors.join('; '));
+    const [stable, candidate] = await Promise.all([this.pick(t.namespace, t.stableService, loop.round), this.pick(t.namespace, t.candidateService, loop.round)]);
+    loop.round += 1;
+    if (!stable || !candidate) return fail('NoReadyPod', `no ready ${!stable ? `stable pod behind Service ${t.stableService}` : `candidate pod behind Service ${t.candidateService}`} to probe`);
+    const problems: string[] = [];
+    const scores: { ssim: number; psnrDb: number }[] = [];
+    for (const prompt of prompts) {
+      const result = await this.comparePrompt(t, prompt, stable, candidate);
+      if ('problem' in result) {
+        problems.push(result.problem);
+        this.failures.inc({ namespace: t.namespace, name: t.name, reason: result.reason });
+      } else scores.push(result);
+    }
+    const mean = (f: (s: { ssim: number; psnrDb: number }) => number) => scores.reduce((a, s) => a + f(s), 0) / scores.length;
+    return {
+      lastRoundTime: at, compared: scores.length,
+      ...(scores.length > 0 ? { ssim: mean((s) => s.ssim), psnrDb: mean((s) => s.psnrDb) } : {}),
+      ...(problems.length > 0 ? { error: problems.join('; ') } : {}),
+    };
+  }
+
+  private async comparePrompt(t: GoldenTarget, prompt: GoldenPrompt, stable: Endpoint, candidate: Endpoint): Promise<{ ssim: number; psnrDb: number } | { problem: string; reason: string }> {
+    // One side at a time: a probe must not double the load on a small replica set.
+    const a = await this.generate(stable, prompt, t.config.timeoutMs);
+    if ('error' in a) return { problem: `prompt ${prompt.id}: stable ${a.error}`, reason: 'StableFailed' };
+    const b = await this.generate(candidate, prompt, t.config.timeoutMs);
+    if ('error' in b) return { problem: `prompt ${prompt.id}: candidate ${b.error}`, reason: 'CandidateFailed' };
+    const c = await compareClips(a, b);
+    const labels = labelsOf(t);
+    // A clip of another size or length for the same request is as different as a clip can be.
+    const scores = 'mismatch' in c ? { ssim: 0, psnrDb: 0 } : c;
+    this.ssim.observe(labels, scores.ssim);
+    this.psnr.observe(labels, scores.psnrDb);
+    return 'mismatch' in c ? { problem: `prompt ${prompt.id}: ${c.mismatch} (scored 0)`, reason: 'Mismatch' } : scores;
+  }
+
+  private async generate(e: Endpoint, prompt: GoldenPrompt, timeoutMs: number): Promise<RawClip | { error: string }> {
+    const url = `http://${e.address.includes(':') ? `[${e.address}]` : e.address}:${e.port}/v1/generate`;
+    try {
+      const res = await (this.deps.fetch ?? fetch)(url, {
+        method: 'POST', headers: { 'content-type': 'application/json', accept: RGB24_FRAMES, 'user-agent': 'modelrollout-golden-probe' },
+        body: JSON.stringify(prompt.body), signal: AbortSignal.timeout(timeoutMs),
+      });
+      const body = Buffer.from(await res.arrayBuffer());
+      if (res.status !== 200) return { error: `${e.address}:${e.port} answered ${res.status}: ${body.toString('utf8').slice(0, 300)}` };
+      if (res.headers.get('content-type') !== RGB24_FRAMES) return { error: `${e.address}:${e.port} answered ${res.headers.get('content-type')}, not ${RGB24_FRAMES} (a runtime too old for golden probes?)` };
+      const width = Number(res.headers.get('x-video-width'));
+      const height = Number(res.headers.get('x-video-height'));
+      const frames = Number(res.headers.get('x-video-frames'));
+      return { width, height, frames, data: body };
+    } catch (err) {
+      return { error: `${e.address}:${e.port}: ${(err as Error).name === 'TimeoutError' ? `no answer in ${timeoutMs / 1000} s` : String(err)}` };
+    }
+  }
+
+  /** A ready endpoint, a different one each round where there are several. */
+  private async pick(namespace: string, service: string, round: number): Promise<Endpoint | undefined> {
+    const ready = await this.deps.sources.readyEndpoints(namespace, service);
+    return ready.length === 0 ? undefined : ready[round % ready.length];
+  }
+}
+
+interface Endpoint {
+  address: string;
+  port: number;
+}
+
+function labelsOf(t: GoldenTarget): Record<Label, string> {
+  return { [IDENTITY_LABELS.namespace]: t.namespace, [IDENTITY_LABELS.name]: t.name, [IDENTITY_LABELS.revision]: t.candidateRevision } as Record<Label, string>;
+}
+
+/** GoldenSources on the Kubernetes API (ConfigMaps and discovery.k8s.io/v1 EndpointSlices). */
+export function kubeGoldenSources(core: k8s.CoreV1Api, discovery: k8s.DiscoveryV1Api): GoldenSources {
+  return {
+    async configMapData(namespace, name) {
+      try {
+        return (await core.readNamespacedConfigMap({ namespace, name })).data ?? {};
+      } catch (err) {
+        if ((err as { code?: number }).code === 404) return undefined;
+        throw err;
+      }
+    },
+    async readyEndpoints(namespace, service) {
+      const slices = await discovery.listNamespacedEndpointSlice({ namespace, labelSelector: `kubernetes.io/service-name=${service}` });
+      const out: Endpoint[] = [];
+      for (const slice of slices.items) {
+        const port = (slice.ports ?? []).find((p) => p.name === 'http') ?? slice.ports?.[0];
+        if (!port?.port) continue;
+        for (const e of slice.endpoints ?? []) {
+          // Ready absent means ready (discovery.k8s.io/v1: "nil should be interpreted as true"); terminating ones are not.
+          if (e.conditions?.ready === false || e.conditions?.terminating === true) continue;
+          const address = e.addresses[0];
+          if (address) out.push({ address, port: port.port });
+        }
+      }
+      return out.sort((x, y) => x.address.localeCompare(y.address));
+    },
+  };
+}
