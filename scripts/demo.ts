@@ -1,8 +1,13 @@
 // npm run demo: the main job on a laptop. A real local control plane with fake GPU nodes, the operator,
 // a real Gateway API proxy (Traefik) in front of pods that are real inference processes (the small model on
-// CPU, one per pod), and a real Prometheus that finds those pods itself, play two rollouts:
+// CPU, one per pod), and a real Prometheus that finds those pods (and the operator's golden-prompt scores)
+// itself, play four rollouts under one analysis policy (errors, latency, video quality, golden prompts, cost):
 //   1. a good candidate goes 1 → 5 → 20 → 50 → 100 % and is promoted;
-//   2. a candidate with injected faults is rolled back automatically, and the reason is printed.
+//   2. a candidate with injected errors is rolled back automatically, and the reason is printed;
+//   3. a candidate whose videos stand still (frozen frames), errors and latency fine, is rolled back by the
+//      quality gate;
+//   4. a candidate that needs two GPUs per replica for the same videos is held by the cost rule (twice the
+//      GPU-seconds per generated second, no quality gain), and a person (the demo) aborts it.
 // Flags: --step-duration 10s  --interval 5s  --keep (leave it all running until Ctrl-C)
 //        --kubeconfig <file> (reuse a running control plane)  --namespace demo
 import fs from 'node:fs';
@@ -17,6 +22,7 @@ import { TEST_RUNNER_ANNOTATION, TEST_RUNNER_PROCESS } from '../test/env/kwok-st
 import { repoRoot } from '../test/env/paths.js';
 import { inferenceRuntimeCommand } from '../test/env/pod-commands.js';
 import { startPodRunner, type PodRunner } from '../test/env/pod-runner.js';
+import { freePort } from '../test/env/ports.js';
 import { ProcessGroup } from '../test/env/process-group.js';
 import { startPrometheus, type PrometheusServer } from '../test/env/prometheus.js';
 import { LoadGenerator, type VersionCounts } from './demo/load-generator.js';
@@ -34,9 +40,28 @@ const { values: flags } = parseArgs({
 });
 const NS = flags.namespace!;
 const MODEL = 't2v-tiny';
-/** The versions the demo plays, with the seed of each one's small model (same version, same weights). */
-const VERSIONS = { v1: 1, v2: 2, v3: 3 } as const;
+/**
+ * The versions the demo plays, with the seed of each one's small model. They are builds of the same small
+ * weights, so the golden prompts come out alike on each; each differs in what its scenario is about (v3
+ * injected errors, v4 frozen frames, v5 two GPUs per replica): see SCENARIO_POD_CHANGES.
+ */
+const VERSIONS = { v1: 1, v2: 1, v3: 1, v4: 1, v5: 1 } as const;
+type Version = keyof typeof VERSIONS;
+/** What each version's pods carry beyond the model: the runtime's own fault drill switches, or more GPUs. */
+const SCENARIO_POD_CHANGES: Partial<Record<Version, { env?: { name: string; value: string }[]; gpusPerReplica?: number }>> = {
+  v3: { env: [{ name: 'T2V_FAULT_ERROR_RATE', value: '0.5' }] },
+  v4: { env: [{ name: 'T2V_FAULT_FREEZE_FRAMES', value: '1' }] },
+  v5: { gpusPerReplica: 2 },
+};
+/** The golden prompts (a ConfigMap a team keeps): fixed prompts and seeds sent to both sides each interval. */
+const GOLDEN_PROMPTS = '- {id: lighthouse, prompt: a lighthouse in a storm at night, seed: 11}\n- {id: market, prompt: a crowded street market in the rain, seed: 23}\n';
 const LABEL_MODEL_VERSION = 'modelrollout.dev/model-version';
+/**
+ * Replicas of each version. Three on four nodes of two GPUs leave at least one node empty, so scenario 4's
+ * two-GPU candidate fits beside stable wherever the scheduler put it (with four, one per node, it cannot:
+ * the operator then waits, saying InsufficientGPU).
+ */
+const REPLICAS = 3;
 /** Closed request loops: enough to keep a few CPU-bound runtimes busy on 2 cores without drowning them. */
 const CONCURRENCY = 4;
 const MRO = { group: 'modelrollout.dev', version: 'v1alpha1', plural: 'modelrollouts' };
@@ -49,10 +74,11 @@ const say = (line: string) => console.log(`[${t()}] ${line}`);
 interface RolloutView {
   metadata: k8s.V1ObjectMeta;
   status?: {
-    phase?: string; message?: string; currentStep?: { label: string }; weights?: { stable: number; candidate: number; mirrorPercent?: number };
+    phase?: string; message?: string; observedGeneration?: number; currentStep?: { label: string }; weights?: { stable: number; candidate: number; mirrorPercent?: number };
     replicas?: { stable: { ready: number; desired: number }; candidate: { ready: number; desired: number } };
     stable?: { modelVersion: string }; candidate?: { modelVersion: string }; failure?: { reason: string; message: string };
     conditions?: { type: string; status: string }[]; history?: { reason: string; time: string }[];
+    analysis?: { goldenProbes?: { compared: number; ssim?: number; psnrDb?: number; error?: string }; lastStepMessage?: string };
   };
 }
 
@@ -67,6 +93,8 @@ interface ScenarioResult {
   periods: { step: string; stable: number; candidate: number; counts: VersionCounts }[];
   stableVersion: string;
   version: string;
+  /** The golden-prompt probes' last round: the candidate's clips against stable's for the same prompts and seeds. */
+  golden?: string;
 }
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'modelrollout-demo-'));
@@ -112,26 +140,41 @@ function analysis(address: string) {
     // the demo asks only what its traffic can show — at most 50 % errors or refusals (5 clean requests pass),
     // with the breaker window long enough to hold several requests (2 of 2 or 3 of 4 failed trip it) — and
     // lets a step stay inconclusive while requests trickle in (production keeps the 1 % / 5 % defaults).
-    interval: flags.interval, minRequests: 1, breakerInterval: '2s', breakerWindow: '2m', maxInconclusive: 1000,
+    // Values (latency, quality, cost) wait for 10 candidate requests: at 1 % the golden probes bring most of
+    // them, and a cost judged on one clip is a coin toss on this shared CPU.
+    interval: flags.interval, minRequests: 10, breakerInterval: '2s', breakerWindow: '2m', maxInconclusive: 1000,
     prometheus: { address, timeout: '3s' },
     // The severe breaker stays at 10 % (the default would follow the loose step bound up to 100 %): a candidate
     // failing 2 of 2 requests is rolled back at once.
-    metrics: [{ template: 'error-rate', max: 0.5, breaker: { severe: 0.1 } }, { template: 'overload-rate', max: 0.5 }, { template: 'latency-p99', relative: { max: 3, failMax: 6 } }],
+    // Quality: the runtime measures each clip (frozen frame pairs, consecutive-frame SSIM, …); the golden
+    // prompts compare the candidate's clip with stable's for the same prompt and seed. Cost: GPU-seconds per
+    // generated second may rise 30 % for nothing, 50 % for a 10 % better quality-ssim; beyond, hold for a
+    // person. (Production would allow far less for nothing — the default is 5 % — but here five CPU-bound
+    // processes share two cores and the candidate's few clips at 1 % differ from stable's by ±25 % in time.)
+    metrics: [
+      { template: 'error-rate', max: 0.5, breaker: { severe: 0.1 } }, { template: 'overload-rate', max: 0.5 }, { template: 'latency-p99', relative: { max: 3, failMax: 6 } },
+      { template: 'quality-frozen' }, { template: 'quality-ssim' }, { template: 'golden-similarity', min: 0.9 }, { template: 'cost-per-video-second' },
+    ],
+    goldenProbes: { configMap: 'golden-prompts', interval: flags.interval },
+    tradeOffs: [{ cost: 'cost-per-video-second', freeIncrease: 0.3, maxIncrease: 0.5, quality: 'quality-ssim', minImprovement: 0.1, onViolation: 'Pause' }],
+    price: { perGpuHour: 2.49, currency: 'USD' },
   };
 }
 
-function rolloutSpec(version: keyof typeof VERSIONS, address: string) {
-  // What a user writes: the image of the version, its port and readiness probe, and for v3 the runtime's own
-  // fault drill switch (T2V_FAULT_ERROR_RATE) in the pod's env. The annotation hands the pods to the local
-  // pod runner, which starts one real inference process per pod (the image path in T2V_MODEL_DIR becomes
-  // the version's small model on this machine).
+function rolloutSpec(version: Version, address: string) {
+  // What a user writes: the image of the version, its port and readiness probe, its GPUs per replica, and for
+  // the faulty versions the runtime's own fault drill switches (T2V_FAULT_*) in the pod's env. The annotation
+  // hands the pods to the local pod runner, which starts one real inference process per pod (the image path
+  // in T2V_MODEL_DIR becomes the version's small model on this machine).
+  const change = SCENARIO_POD_CHANGES[version] ?? {};
   const env = [
     { name: 'T2V_MODEL_DIR', value: `/models/${MODEL}-${version}` }, { name: 'T2V_MAX_CONCURRENCY', value: '1' }, { name: 'T2V_MAX_QUEUE', value: '4' },
-    ...(version === 'v3' ? [{ name: 'T2V_FAULT_ERROR_RATE', value: '0.5' }] : []),
+    ...(change.env ?? []),
   ];
   return {
-    replicas: 4,
+    replicas: REPLICAS,
     model: { name: MODEL, version },
+    gpu: { perReplica: change.gpusPerReplica ?? 1 },
     service: { name: 't2v' },
     trafficRouting: { gatewayAPI: { httpRoute: 't2v' } },
     strategy: { steps: [1, 5, 20, 50, 100], stepDuration: flags['step-duration'], progressDeadline: '5m' },
@@ -171,17 +214,42 @@ function answered(c: VersionCounts): string {
   return Object.entries(c.answered).sort().map(([v, n]) => `${v} ${n}`).join(' ') || 'none yet';
 }
 
-async function playScenario(custom: k8s.CustomObjectsApi, name: string, version: keyof typeof VERSIONS, stableVersion: string, expected: 'Promoted' | 'RolledBack'): Promise<ScenarioResult> {
+function goldenLine(g: NonNullable<NonNullable<RolloutView['status']>['analysis']>['goldenProbes']): string | undefined {
+  if (!g) return undefined;
+  const scores = g.ssim === undefined ? 'no pair compared' : `SSIM ${g.ssim.toFixed(3)}, PSNR ${g.psnrDb!.toFixed(1)} dB over ${g.compared} prompts`;
+  return `${scores}${g.error ? ` (${g.error})` : ''}`;
+}
+
+/** A person's abort (the CLI's `abort`): all traffic back to stable; resolves once stable serves 100 % again. */
+async function abortAndWait(custom: k8s.CustomObjectsApi, deadline: number): Promise<string> {
+  await custom.patchNamespacedCustomObject({ ...MRO, namespace: NS, name: 't2v', body: { metadata: { annotations: { 'modelrollout.dev/abort': new Date().toISOString() } } } }, mergePatch);
+  for (;;) {
+    const s = ((await custom.getNamespacedCustomObject({ ...MRO, namespace: NS, name: 't2v' })) as RolloutView).status ?? {};
+    if ((s.phase === 'Aborted' || s.phase === 'RolledBack') && (s.weights?.candidate ?? 0) === 0) return s.phase;
+    if (Date.now() > deadline) return `still ${s.phase} after the abort`;
+    await sleep(500);
+  }
+}
+
+async function playScenario(custom: k8s.CustomObjectsApi, name: string, version: Version, stableVersion: string, expected: 'Promoted' | 'RolledBack' | 'Paused'): Promise<ScenarioResult> {
   say(`${name}: rolling out ${version} (expecting ${expected})`);
   const t0 = Date.now();
   const periods: ScenarioResult['periods'] = [];
-  await custom.patchNamespacedCustomObject({ ...MRO, namespace: NS, name: 't2v', body: { spec: rolloutSpec(version, prometheus!.address) } }, mergePatch);
+  const patched = (await custom.patchNamespacedCustomObject({ ...MRO, namespace: NS, name: 't2v', body: { spec: rolloutSpec(version, prometheus!.address) } }, mergePatch)) as RolloutView;
+  // Outcomes count only once the operator has read this spec: until then the status is the last scenario's.
+  const generation = patched.metadata.generation ?? 0;
   const deadline = Date.now() + Number(flags['timeout-minutes']) * 60_000;
   let last = '';
   let lastSaid = 0;
+  let golden: string | undefined;
   for (;;) {
     const ro = (await custom.getNamespacedCustomObject({ ...MRO, namespace: NS, name: 't2v' })) as RolloutView;
     const s = ro.status ?? {};
+    if ((s.observedGeneration ?? 0) < generation) {
+      if (Date.now() > deadline) return { name, expected, seconds: (Date.now() - t0) / 1000, steps: 0, periods, stableVersion, version, outcome: 'TimedOut', detail: `the operator never read generation ${generation}` };
+      await sleep(250);
+      continue;
+    }
     // The period the load generator counts into: the step and the weights the operator set for it.
     // Only while the rollout steps: before and after, "stable" is another version (v2 once promoted).
     if (s.weights && s.currentStep && (s.phase === 'Progressing' || s.phase === 'Paused')) {
@@ -204,10 +272,19 @@ async function playScenario(custom: k8s.CustomObjectsApi, name: string, version:
     const mine = (s.history ?? []).filter((h) => Date.parse(h.time) >= t0 - 1000);
     const steps = mine.filter((h) => h.reason === 'StepPassed').length + (mine.some((h) => h.reason === 'Promoted') ? 1 : 0);
     const seconds = (Date.now() - t0) / 1000;
-    const result = { name, expected, seconds, steps, periods, stableVersion, version };
+    golden = goldenLine(s.analysis?.goldenProbes) ?? golden;
+    const result = { name, expected, seconds, steps, periods, stableVersion, version, ...(golden ? { golden } : {}) };
     if (s.stable?.modelVersion === version && ready) return { ...result, outcome: 'Promoted', detail: `${version} serves 100 %` };
     if (s.phase === 'RolledBack' || s.phase === 'Aborted') {
       return { ...result, outcome: s.phase, detail: `${s.failure?.reason}: ${s.failure?.message}` };
+    }
+    if (s.phase === 'Paused' && expected === 'Paused') {
+      const why = s.message ?? s.analysis?.lastStepMessage ?? '';
+      say(`${version}: ${why}`);
+      say(`a person decides: abort (kubectl modelrollout abort t2v): all traffic back to ${stableVersion}`);
+      const after = await abortAndWait(custom, deadline);
+      say(`after the abort: ${after}, ${stableVersion} serves 100 %`);
+      return { ...result, outcome: 'Paused', detail: `${why} → aborted by a person: ${after}` };
     }
     if (Date.now() > deadline) return { ...result, outcome: 'TimedOut', detail: s.message ?? '' };
     await sleep(500);
@@ -281,14 +358,16 @@ async function main(): Promise<number> {
       },
     }),
   });
-  say(`pod runner: every pod of ${NS} annotated ${TEST_RUNNER_ANNOTATION}=${TEST_RUNNER_PROCESS} runs the inference runtime (small model v1/v2/v3, CPU) on its pod IP`);
+  say(`pod runner: every pod of ${NS} annotated ${TEST_RUNNER_ANNOTATION}=${TEST_RUNNER_PROCESS} runs the inference runtime (the small model of its version label, CPU) on its pod IP`);
   proxy = await startGatewayProxy({ kubeconfigPath, dir }, { log: (l) => say(l) });
   say(`Gateway ${proxy.gateway.namespace}/${proxy.gateway.name} (Traefik) listens on ${proxy.url}`);
   prometheus = await startPrometheus([]);
+  // The operator's /metrics carries the golden-prompt scores (a ServiceMonitor in a cluster; a target here).
+  const operatorPort = await freePort();
   // Debian's Prometheus is built without kubernetes_sd_configs, so the demo plays service discovery: every
   // second it writes the pods the runner serves (pod IP and container port http) into Prometheus' file_sd file.
   const discover = () => {
-    const targets = runner!.processes().map((p) => `${p.ip}:${p.port}`).sort();
+    const targets = [...runner!.processes().map((p) => `${p.ip}:${p.port}`).sort(), `127.0.0.1:${operatorPort}`];
     if (targets.join() !== discovered.join()) {
       prometheus!.setTargets(targets);
       discovered = targets;
@@ -296,11 +375,11 @@ async function main(): Promise<number> {
   };
   let discovered: string[] = [];
   discovery = setInterval(discover, 1000);
-  say(`Prometheus ${prometheus.address} scrapes every pod of ${NS} on its IP and port http (file_sd, rewritten from the pod runner each second)`);
+  say(`Prometheus ${prometheus.address} scrapes every pod of ${NS} on its IP and port http (file_sd, rewritten from the pod runner each second) and the operator's /metrics on 127.0.0.1:${operatorPort}`);
 
   processes.start('operator', process.execPath, ['--import', 'tsx', path.join(repoRoot, 'operator/src/main.ts')], {
     cwd: repoRoot,
-    env: { KUBECONFIG: kubeconfigPath, MODELROLLOUT_WATCH_NAMESPACE: NS, MODELROLLOUT_LEASE_NAMESPACE: NS, MODELROLLOUT_PORT: '0', MODELROLLOUT_HOST: '127.0.0.1' },
+    env: { KUBECONFIG: kubeconfigPath, MODELROLLOUT_WATCH_NAMESPACE: NS, MODELROLLOUT_LEASE_NAMESPACE: NS, MODELROLLOUT_PORT: String(operatorPort), MODELROLLOUT_HOST: '127.0.0.1' },
   });
   say(`operator started (log ${path.join(processes.logDir, 'operator.log')})`);
 
@@ -308,13 +387,15 @@ async function main(): Promise<number> {
     apiVersion: 'gateway.networking.k8s.io/v1', kind: 'HTTPRoute', metadata: { name: 't2v' },
     spec: { parentRefs: [{ name: proxy.gateway.name, namespace: proxy.gateway.namespace }], rules: [{ backendRefs: [{ name: 't2v-stable', port: 80 }] }] },
   } });
+  await core.createNamespacedConfigMap({ namespace: NS, body: { metadata: { name: 'golden-prompts' }, data: { 'prompts.yaml': GOLDEN_PROMPTS } } });
+  say(`ConfigMap ${NS}/golden-prompts: the golden prompts (fixed prompt and seed) the operator sends to stable and candidate every ${flags.interval}`);
   await custom.createNamespacedCustomObject({ ...MRO, namespace: NS, body: { apiVersion: 'modelrollout.dev/v1alpha1', kind: 'ModelRollout', metadata: { name: 't2v' }, spec: rolloutSpec('v1', prometheus.address) } });
   await waitFor('v1 stable and Ready', 180_000, async () => {
     const ro = (await custom.getNamespacedCustomObject({ ...MRO, namespace: NS, name: 't2v' })) as RolloutView;
     return ro.status?.conditions?.find((c) => c.type === 'Ready')?.status === 'True' ? true : undefined;
   });
   const pods = runner.processes();
-  say(`v1 is stable: 4 GPU replicas Ready, each a real process (${pods.map((p) => `${p.ip}:${p.port} pid ${p.pid}`).join(', ')})`);
+  say(`v1 is stable: ${REPLICAS} GPU replicas Ready, each a real process (${pods.map((p) => `${p.ip}:${p.port} pid ${p.pid}`).join(', ')})`);
   await proxy.waitForRoute(NS, 't2v', { checkWeights: false });
   const probe = await waitFor('a generation answered by v1 through the proxy', 60_000, async () => {
     const res = await fetch(`${proxy!.url}/v1/generate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prompt: 'a lighthouse', seed: 1 }) });
@@ -322,10 +403,10 @@ async function main(): Promise<number> {
     return res.ok && res.headers.get('x-model-version') === 'v1' ? res : undefined;
   });
   say(`the proxy routes the HTTPRoute: POST ${proxy.url}/v1/generate → ${probe.status} from ${probe.headers.get('x-model-version')} (${proxy.gateway.name} → t2v-stable → ${(await proxy.servers(NS, 't2v-stable', 80))?.length ?? 0} pods)`);
-  const scraped = await waitFor('Prometheus scraping the 4 pods', 60_000, async () => {
+  const scraped = await waitFor(`Prometheus scraping the ${REPLICAS} pods`, 60_000, async () => {
     const body = (await fetch(`${prometheus!.address}/api/v1/query?query=${encodeURIComponent('count(up{job="t2v"} == 1)')}`).then((r) => r.json())) as { data?: { result?: { value: [number, string] }[] } };
     const n = Number(body.data?.result?.[0]?.value[1]);
-    return n >= 4 ? n : undefined;
+    return n >= REPLICAS ? n : undefined;
   });
   say(`Prometheus scrapes ${scraped} pods`);
   load = new LoadGenerator(proxy.url, CONCURRENCY);
@@ -337,11 +418,15 @@ async function main(): Promise<number> {
   const results = [
     await playScenario(custom, 'scenario 1: good candidate', 'v2', 'v1', 'Promoted'),
     await playScenario(custom, 'scenario 2: faulty candidate (50 % injected errors)', 'v3', 'v2', 'RolledBack'),
+    await playScenario(custom, 'scenario 3: looks worse (frozen frames, no errors)', 'v4', 'v2', 'RolledBack'),
+    await playScenario(custom, 'scenario 4: too expensive (2 GPUs per replica)', 'v5', 'v2', 'Paused'),
   ];
   sampleMemory();
   console.log('\nsummary');
   console.log(`${'scenario'.padEnd(52)} ${'expected'.padEnd(11)} ${'outcome'.padEnd(11)} ${'time'.padStart(7)}  steps passed  detail`);
   for (const r of results) console.log(`${r.name.padEnd(52)} ${r.expected.padEnd(11)} ${r.outcome.padEnd(11)} ${`${r.seconds.toFixed(0)}s`.padStart(7)}  ${String(r.steps).padStart(12)}  ${r.detail}`);
+  console.log('\ngolden prompts: the candidate\'s clips against stable\'s for the same prompts and seeds (last round of each scenario)');
+  for (const r of results) console.log(`  ${r.name.padEnd(52)} ${r.golden ?? 'no round finished'}`);
   console.log('\ntraffic per step: weights the operator set (stable/candidate, candidate share) vs the candidate\'s share of the answers through the proxy');
   for (const r of results) console.log(sharesTable(r).join('\n'));
   const total = load.total;
@@ -350,7 +435,7 @@ async function main(): Promise<number> {
   console.log(`demo wall time ${((Date.now() - started) / 1000).toFixed(0)} s`);
   if (runner.errors.length > 0) console.log(`pod runner errors: ${runner.errors.slice(0, 5).join('; ')}`);
   const ok = results.every((r) => r.outcome === r.expected);
-  console.log(ok ? '\ndemo OK: the good candidate was promoted and the faulty one rolled back on its own' : '\ndemo FAILED: an outcome was not the expected one');
+  console.log(ok ? '\ndemo OK: the good candidate was promoted, the faulty and the worse-looking ones rolled back on their own, the too expensive one held for a person' : '\ndemo FAILED: an outcome was not the expected one');
   if (flags.keep) {
     console.log(`\neverything is still running; in another shell:\n  export KUBECONFIG=${kubeconfigPath}\n  kubectl get mro -n ${NS} -w\n  curl -s -o /dev/null -D - -X POST ${proxy.url}/v1/generate -d '{"prompt":"a cat"}'\nCtrl-C here stops it all.`);
     await new Promise(() => undefined);

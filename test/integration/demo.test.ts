@@ -1,6 +1,7 @@
 // The README's main job, CI-sized: `npm run demo` on the run's control plane must promote the good
-// candidate and roll the faulty one back on its own, with traffic through the real Gateway API proxy to pods
-// that are real inference processes, judged on the real Prometheus.
+// candidate, roll the faulty and the worse-looking ones back on their own and hold the too expensive one for a
+// person, with traffic through the real Gateway API proxy to pods that are real inference processes, judged
+// on the real Prometheus (the runtime's quality and cost series, the operator's golden-prompt scores).
 import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -11,7 +12,7 @@ import { inject } from 'vitest';
 import { repoRoot } from '../env/paths.js';
 import { kubeConfig } from './support.js';
 
-it('plays a promotion and an automatic rollback, and stops everything it started', async () => {
+it('plays a promotion, rollbacks on errors and on quality, a hold on cost, and stops everything it started', async () => {
   const namespace = `demo-${crypto.randomBytes(3).toString('hex')}`;
   onTestFinished(async () => {
     await kubeConfig().makeApiClient(k8s.CoreV1Api).deleteNamespace({ name: namespace }).catch(() => undefined);
@@ -25,6 +26,17 @@ it('plays a promotion and an automatic rollback, and stops everything it started
   expect(code, out.slice(-4000)).toBe(0);
   expect(out).toMatch(/scenario 1: good candidate\s+Promoted\s+Promoted/);
   expect(out).toMatch(/scenario 2: faulty candidate \(50 % injected errors\)\s+RolledBack\s+RolledBack\s+\d+s\s+\d+\s+error-rate: /);
+  // Looks worse: errors and latency fine, rolled back by the quality gate (frozen frames, or the golden
+  // prompts no longer alike: both are judged at the step's end, either may be first).
+  expect(out).toMatch(/scenario 3: looks worse \(frozen frames, no errors\)\s+RolledBack\s+RolledBack\s+\d+s\s+\d+\s+(quality-frozen|golden-similarity): /);
+  // Too expensive: twice the GPU-seconds per generated second for the same videos, held with both numbers.
+  const held = /scenario 4: too expensive \(2 GPUs per replica\)\s+Paused\s+Paused\s+\d+s\s+\d+\s+paused for a person: cost-per-video-second-vs-quality-ssim: cost-per-video-second \+(\d+(?:\.\d+)?) % \([\d.]+ vs stable [\d.]+\), quality-ssim [-+][\d.]+ % better.* → aborted by a person: Aborted/.exec(out);
+  expect(held, out.slice(-3000)).not.toBeNull();
+  expect(Number(held![1])).toBeGreaterThan(50);
+  // The golden prompts: a build of the same weights comes out alike; the frozen one does not.
+  const golden = (n: number) => Number(new RegExp(`^ {2}scenario ${n}: .*SSIM ([\\d.]+), PSNR`, 'm').exec(out)?.[1]);
+  expect(golden(1), out.slice(-3000)).toBeGreaterThan(0.99);
+  expect(golden(3)).toBeLessThan(0.9);
   expect(out).toContain('demo OK');
   // The traffic went through the real proxy to pods that are real processes, and the proxy split it as the
   // operator set the weights: every answer names its version (X-Model-Version), counted per step.
