@@ -129,7 +129,7 @@ describe('t2v-inference example chart', () => {
 });
 
 describe('examples', () => {
-  it.each(['minimal.yaml', 'shadow-and-gate.yaml', 'custom-analysis.yaml'])('%s applies and reaches Ready', async (file) => {
+  it.each(['minimal.yaml', 'shadow-and-gate.yaml', 'custom-analysis.yaml', 'quality-and-cost.yaml'])('%s applies and reaches Ready', async (file) => {
     const ns = await testNamespace(kc, 'example');
     await startOperator(kubeconfigPath, ns);
     const objects = docs(fs.readFileSync(path.join(repoRoot, 'examples', file), 'utf8'));
