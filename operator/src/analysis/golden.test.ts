@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { compareClips, parseGoldenPrompts, PSNR_IDENTICAL_DB, type RawClip } from './golden.js';
+import { compareClips, parseGoldenPrompts, PSNR_IDENTICAL_DB, ssimFrames, type RawClip } from './golden.js';
 import { BUILTIN_QUERIES, parseAnalysis, type StoredAnalysis } from './spec.js';
 import { seededRandom } from './breaker-simulation.test-support.js';
 
@@ -41,6 +41,20 @@ describe('compareClips', () => {
     expect(slight.psnrDb).toBeGreaterThan(39.5);
     expect(slight.psnrDb).toBeLessThan(42);
     expect(heavy.psnrDb).toBeLessThan(slight.psnrDb - 20);
+  });
+
+  it('computes SSIM on at most 8 evenly spaced frames (both ends), PSNR on all', async () => {
+    expect([...ssimFrames(5)]).toEqual([0, 1, 2, 3, 4]);
+    expect([...ssimFrames(32)]).toEqual([0, 4, 9, 13, 18, 22, 27, 31]);
+    // A clip that differs only in a frame SSIM skips: SSIM still 1, PSNR sees it.
+    const a = clip(10);
+    const b = { ...a, data: Uint8Array.from(a.data) };
+    b.data.fill(0, 2 * W * H * 3, 3 * W * H * 3);
+    expect([...ssimFrames(10)]).toEqual([0, 1, 3, 4, 5, 6, 8, 9]);
+    const c = await compareClips(a, b);
+    if ('mismatch' in c) throw new Error(c.mismatch);
+    expect(c.ssim).toBe(1);
+    expect(c.psnrDb).toBeLessThan(PSNR_IDENTICAL_DB);
   });
 
   it('reports clips of another size or length as a mismatch, never as a score', async () => {
