@@ -117,3 +117,40 @@ describe('attack-17: GoldenProber', () => {
     expect(sum?.value, `observed a score for identical clips: ${report.error}`).toBe(0);
   });
 });
+
+describe('attack-17: a deleted ModelRollout stops its golden-prompt loop', () => {
+  it('the reconcile of a rollout gone from the cache stops the probes (not 5 min later by idle stop)', async () => {
+    const { AnalysisRunner } = await import('./analysis-runner.js');
+    const { Reconciler } = await import('./reconciler.js');
+    const { createMetrics } = await import('../telemetry/metrics.js');
+    const { progressingRollout } = await import('./analysis-runner.test-support.js');
+    const registry = new Registry();
+    const calls: string[] = [];
+    const fetchFn = (async (url: string, init: RequestInit) => {
+      calls.push(url);
+      return new Response(clip(Number(JSON.parse(String(init.body)).seed)), { status: 200, headers: rgbHeaders });
+    }) as unknown as typeof fetch;
+    // A 50 ms interval: the loop keeps probing unless someone stops it.
+    const golden = new GoldenProber({ sources: sources(), registry, log: pino({ level: 'silent' }), firstRoundDelayMs: 1, fetch: fetchFn });
+    const runner = new AnalysisRunner({
+      core: {} as never, cache: { podsOf: () => [] } as never, golden,
+      providerFor: () => ({ query: async () => ({ kind: 'value', value: 200 }) }),
+    });
+    const ro = progressingRollout({ goldenProbes: { configMap: 'golden', interval: '50ms' }, metrics: [{ template: 'golden-similarity', min: 0.5 }] });
+    await runner.run(ro, 60_000, new Date());
+    await until(() => (calls.length > 0 ? true : undefined));
+    expect((await goldenSeries(registry)).length).toBeGreaterThan(0);
+    // The rollout is deleted: the next reconcile finds nothing in the cache.
+    const reconciler = new Reconciler({
+      apps: {} as never, core: {} as never, custom: {} as never, events: {} as never, log: pino({ level: 'silent' }), now: () => new Date(), analysis: runner,
+      cache: { rollouts: { get: () => undefined } } as never,
+      metrics: createMetrics({ queueDepth: () => 0, phases: () => ({}) }),
+    });
+    await reconciler.reconcile('ns/ro');
+    await sleep(150);
+    const sent = calls.length;
+    await sleep(300);
+    golden.stopAll();
+    expect(calls.length - sent, 'probes sent after the rollout was deleted').toBe(0);
+  });
+});
