@@ -52,4 +52,17 @@ describe('attack-17: trade-offs in the runner', () => {
     const out = await scriptedRunner(answer({ [COST]: [1.6, 1], [SSIM]: [0.9, 0.9] })).run(ro, 60_000, new Date(T0 + 90_000));
     expect(out.analysis, JSON.stringify(out.analysis)).toMatchObject({ result: 'pass' });
   });
+
+  it('a stable that exports no GPU-seconds (an older runtime, the first rollout of this feature) meets the noDataDeadline instead of holding the step forever', async () => {
+    const ro = rolloutWithAnalysis({
+      metrics: [{ template: 'cost-per-video-second' }, { template: 'quality-ssim' }],
+      tradeOffs: [{ cost: 'cost-per-video-second', quality: 'quality-ssim', maxIncrease: 0.4, minImprovement: 0.1 }],
+    }, 80, 1);
+    const r = scriptedRunner((q) => {
+      if (q.includes(COST)) return isCandidate(q) ? { kind: 'value', value: 1 } : { kind: 'noData', message: 'no series' };
+      return answer({ [SSIM]: [0.9, 0.9] })(q);
+    });
+    const out = await drive(r, ro, 30, 60_000, { everyS: 30 });
+    expect(['pause', 'fail'], show(last(out))).toContain(last(out).analysis.result);
+  });
 });
