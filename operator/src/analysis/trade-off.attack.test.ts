@@ -96,4 +96,18 @@ describe('attack-17: spec.analysis.tradeOffs / goldenProbes / price validation',
     expect(errors).toHaveLength(1);
     expect(errors[0]).toMatch(/spec\.analysis\.price\.perGpuHour: "2\.49"/);
   });
+
+  it('golden-similarity bounds SSIM can never meet are refused (min 1.5; max only, which fails a candidate for being too alike)', () => {
+    for (const bounds of [{ min: 1.5 }, { max: 0.5 }]) {
+      const errors: string[] = [];
+      parseAnalysis({ ...base, goldenProbes: { configMap: 'golden' }, metrics: [{ template: 'golden-similarity', ...bounds }] } as never, errors);
+      expect(errors.join('\n'), JSON.stringify(bounds)).toMatch(/spec\.analysis\.metrics\[0\]\.(min|max)/);
+    }
+  });
+
+  it('goldenProbes.interval 1ms is refused: rounds run back to back, keeping a production stable pod busy with probes', () => {
+    const errors: string[] = [];
+    parseAnalysis({ ...base, goldenProbes: { configMap: 'golden', interval: '1ms' }, metrics: [{ template: 'golden-similarity', min: 0.8 }] } as never, errors);
+    expect(errors.join('\n')).toMatch(/spec\.analysis\.goldenProbes\.interval: "1ms"/);
+  });
 });
