@@ -154,3 +154,28 @@ describe('attack-17: a deleted ModelRollout stops its golden-prompt loop', () =>
     expect(calls.length - sent, 'probes sent after the rollout was deleted').toBe(0);
   });
 });
+
+describe('attack-17: a missing golden ConfigMap reaches the person the rollout pauses for', () => {
+  it('the NoData pause of golden-similarity names spec.analysis.goldenProbes.configMap and the missing ConfigMap, not just "NaN"', async () => {
+    const { AnalysisRunner } = await import('./analysis-runner.js');
+    const { drive, last, progressingRollout, show } = await import('./analysis-runner.test-support.js');
+    const golden = new GoldenProber({
+      sources: { configMapData: async () => undefined, readyEndpoints: async () => [{ address: '10.0.0.1', port: 8080 }] },
+      registry: new Registry(), log: pino({ level: 'silent' }), firstRoundDelayMs: 1, fetch: (async () => { throw new Error('no probe expected'); }) as never,
+    });
+    const runner = new AnalysisRunner({
+      core: {} as never, cache: { podsOf: () => [] } as never, golden,
+      providerFor: () => ({
+        // The zeroed golden series with no observation: 0 / 0 in PromQL.
+        query: async (q: string) => (q.includes('modelrollout_golden') ? { kind: 'noData', message: 'the query returned NaN', raw: 'NaN' } : { kind: 'value', value: 200 }),
+      }),
+    });
+    const ro = progressingRollout({ goldenProbes: { configMap: 'golden-prompts' }, noDataDeadline: '2m', metrics: [{ template: 'golden-similarity', min: 0.9 }] });
+    await runner.run(ro, 60_000, new Date());
+    await until(() => golden.report('ns/ro'));
+    const out = await drive(runner, ro, 10, 60_000, { everyS: 30 });
+    golden.stopAll();
+    expect(last(out).analysis.result, show(last(out))).toBe('pause');
+    expect(last(out).analysis.message, last(out).analysis.message).toMatch(/goldenProbes\.configMap|golden-prompts/);
+  });
+});
