@@ -25,6 +25,14 @@ describe('attack-17: judgeTradeOff', () => {
     expect(judgeTradeOff(rule('quality-blank', 'lower'), sides(1.6, 1), sides(0, 0)).verdict).toBe('violated');
   });
 
+  it('exact boundaries hold in floating point: +5 % cost is within freeIncrease 0.05, +10 % quality meets minImprovement 0.1', () => {
+    // 1.05 / 1 − 1 = 0.050000000000000044 and 0.88 / 0.8 − 1 = 0.09999999999999987: the messages then read
+    // "+5 % ... allowed +5 %" and "+10 % better; ... needs at least +10 % better".
+    expect(judgeTradeOff(rule('quality-ssim', 'higher'), sides(1.05, 1), sides(0.8, 0.8)).verdict).toBe('pass');
+    const t = judgeTradeOff(rule('quality-ssim', 'higher'), sides(1.3, 1), sides(0.88, 0.8));
+    expect(t.verdict, t.message).toBe('pass');
+  });
+
   it('a custom quality score that is negative (e.g. a log-likelihood, higher is better) that improves reads as an improvement', () => {
     // Stable -10, candidate -5: higher is better, the candidate is better. q / qs − 1 = −0.5 reads as 50 % worse.
     const t = judgeTradeOff(rule('loglik', 'higher'), sides(1.2, 1), sides(-5, -10));

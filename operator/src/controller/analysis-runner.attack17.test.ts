@@ -65,4 +65,16 @@ describe('attack-17: trade-offs in the runner', () => {
     const out = await drive(r, ro, 30, 60_000, { everyS: 30 });
     expect(['pause', 'fail'], show(last(out))).toContain(last(out).analysis.result);
   });
+
+  it('README\'s own trade-off example: a 30 % costlier candidate whose higher quality-ssim comes from 40 % frozen frame pairs does not buy the cost increase', async () => {
+    // The README's example: metrics [cost-per-video-second, quality-ssim, quality-frozen], tradeOffs quality-ssim
+    // minImprovement 0.1, maxIncrease 0.4. Stable moves (frozen 0, consecutive SSIM 0.75); the candidate freezes 40 %
+    // of its pairs (SSIM 1 each) and is otherwise alike: with stable at 0.75: 0.4 × 1 + 0.6 × 0.75 = 0.85, "+13 % better".
+    const ro = rolloutWithAnalysis({
+      metrics: [{ template: 'cost-per-video-second' }, { template: 'quality-ssim' }, { template: 'quality-frozen' }],
+      tradeOffs: [{ cost: 'cost-per-video-second', maxIncrease: 0.4, quality: 'quality-ssim', minImprovement: 0.1, onViolation: 'Pause' }],
+    }, 80, 1);
+    const out = await scriptedRunner(answer({ [COST]: [1.3, 1], [SSIM]: [0.85, 0.75], t2v_quality_frozen_frame_ratio: [0.4, 0] })).run(ro, 60_000, new Date(T0 + 90_000));
+    expect(out.analysis.result, JSON.stringify(out.analysis)).not.toBe('pass');
+  });
 });
