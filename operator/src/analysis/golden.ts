@@ -34,20 +34,20 @@ export function parseGoldenPrompts(text: string, where: string): { prompts: Gold
   const prompts = doc.slice(0, MAX_GOLDEN_PROMPTS).flatMap((item: unknown, i): GoldenPrompt[] => {
     const at = `${where}[${i}]`;
     if (typeof item !== 'object' || item === null || Array.isArray(item)) {
-      errors.push(`${at}: must be a mapping {prompt, seed} (got ${JSON.stringify(item)})`);
+      errors.push(`${at}: must be a mapping {prompt, seed} (got ${shown(item)})`);
       return [];
     }
     const p = item as Record<string, unknown>;
     const before = errors.length;
     for (const key of Object.keys(p)) if (!FIELDS.includes(key)) errors.push(`${at}.${key}: unknown field (allowed: ${FIELDS.join(', ')})`);
-    if (typeof p.prompt !== 'string' || p.prompt.trim() === '') errors.push(`${at}.prompt: required, a non-empty string (got ${JSON.stringify(p.prompt)})`);
-    if (!Number.isSafeInteger(p.seed) || (p.seed as number) < 0) errors.push(`${at}.seed: required, an integer ≥ 0 (got ${JSON.stringify(p.seed)}): the same seed on both sides is what makes the clips comparable`);
-    if (p.negative_prompt !== undefined && typeof p.negative_prompt !== 'string') errors.push(`${at}.negative_prompt: must be a string (got ${JSON.stringify(p.negative_prompt)})`);
+    if (typeof p.prompt !== 'string' || p.prompt.trim() === '') errors.push(`${at}.prompt: required, a non-empty string (got ${shown(p.prompt)})`);
+    if (!Number.isSafeInteger(p.seed) || (p.seed as number) < 0) errors.push(`${at}.seed: required, an integer ≥ 0 (got ${shown(p.seed)}): the same seed on both sides is what makes the clips comparable`);
+    if (p.negative_prompt !== undefined && typeof p.negative_prompt !== 'string') errors.push(`${at}.negative_prompt: must be a string (got ${shown(p.negative_prompt)})`);
     for (const f of NUMBER_FIELDS) {
-      if (p[f] !== undefined && (typeof p[f] !== 'number' || !Number.isFinite(p[f]) || (p[f] as number) <= 0)) errors.push(`${at}.${f}: must be a number above 0 (got ${JSON.stringify(p[f])})`);
+      if (p[f] !== undefined && (typeof p[f] !== 'number' || !Number.isFinite(p[f]) || (p[f] as number) <= 0)) errors.push(`${at}.${f}: must be a number above 0 (got ${shown(p[f])})`);
     }
-    const id = p.id === undefined ? `prompt-${i}` : String(p.id);
-    if (!/^[-._a-zA-Z0-9]{1,63}$/.test(id)) errors.push(`${at}.id: "${id}" must be 1 to 63 letters, digits, -, _ or .`);
+    const id = p.id === undefined ? `prompt-${i}` : typeof p.id === 'string' || typeof p.id === 'number' ? String(p.id) : '';
+    if (!/^[-._a-zA-Z0-9]{1,63}$/.test(id)) errors.push(`${at}.id: ${shown(p.id)} must be 1 to 63 letters, digits, -, _ or .`);
     if (ids.has(id)) errors.push(`${at}.id: "${id}" is used twice`);
     ids.add(id);
     if (errors.length > before) return [];
@@ -56,7 +56,17 @@ export function parseGoldenPrompts(text: string, where: string): { prompts: Gold
     for (const f of NUMBER_FIELDS) if (typeof p[f] === 'number') body[f] = p[f];
     return [{ id, body }];
   });
-  return { prompts: errors.length > 0 ? [] : prompts, errors };
+  // Status and logs carry these: a few lines, not a copy of a large ConfigMap.
+  const shownErrors = errors.length > MAX_ERRORS ? [...errors.slice(0, MAX_ERRORS), `… and ${errors.length - MAX_ERRORS} more`] : errors;
+  return { prompts: errors.length > 0 ? [] : prompts, errors: shownErrors };
+}
+
+const MAX_ERRORS = 10;
+
+/** A value as JSON, cut to 60 characters (a prompt can be long). */
+function shown(v: unknown): string {
+  const text = JSON.stringify(v) ?? String(v);
+  return text.length > 60 ? `${text.slice(0, 57)}…` : text;
 }
 
 /** A clip as the runtime answers `Accept: application/x-t2v-rgb24`: frames of width × height × 3 bytes. */
@@ -90,6 +100,11 @@ export const SSIM_MAX_FRAMES = 8;
  * probe must show, not a crash). Yields to the event loop between frames.
  */
 export async function compareClips(a: RawClip, b: RawClip): Promise<ClipComparison> {
+  for (const [side, clip] of [['stable', a], ['candidate', b]] as const) {
+    if (!(Number.isSafeInteger(clip.width) && Number.isSafeInteger(clip.height) && Number.isSafeInteger(clip.frames) && clip.width > 0 && clip.height > 0 && clip.frames > 0)) {
+      return { mismatch: `${side}'s clip is ${clip.width}x${clip.height}×${clip.frames} frames: no picture to compare` };
+    }
+  }
   if (a.width !== b.width || a.height !== b.height || a.frames !== b.frames) {
     return { mismatch: `stable's clip is ${a.width}x${a.height}×${a.frames} frames, the candidate's ${b.width}x${b.height}×${b.frames}` };
   }

@@ -170,12 +170,12 @@ const DEFAULT_RELATIVE: Partial<Record<BuiltinTemplate, Bounds>> = {
 const GUARDRAILS = ['overload-rate', 'rejection-rate', 'cancel-rate'] as const;
 /**
  * Default bounds of the rate templates: at most 1 % errors; a candidate shedding over 5 % of its load is not
- * healthy. Quality: at most half of a clip's frame pairs frozen on average (a still scene or a model's own
+ * healthy. Quality: at most 40 % of a clip's frame pairs frozen on average (a drill freezing half fails) (a still scene or a model's own
  * time upsampling freezes some: the small test model's repeats its edge frames, 2 pairs of 7 in an 8-frame
  * clip; a relative bound catches a smaller freeze when stable moves) and at most one frame in twenty blank.
  * The cost templates have none: a price is the business's call (set bounds, or name them in a trade-off).
  */
-const DEFAULT_MAX: Partial<Record<BuiltinTemplate, number>> = { 'error-rate': 0.01, 'overload-rate': 0.05, 'quality-frozen': 0.5, 'quality-blank': 0.05 };
+const DEFAULT_MAX: Partial<Record<BuiltinTemplate, number>> = { 'error-rate': 0.01, 'overload-rate': 0.05, 'quality-frozen': 0.4, 'quality-blank': 0.05 };
 
 export interface AnalysisDefaults {
   /** Used when a rollout sets metrics but no spec.analysis.prometheus.address. */
@@ -184,7 +184,12 @@ export interface AnalysisDefaults {
 
 /** Undefined when the spec has no analysis; errors name the field. */
 export function parseAnalysis(stored: StoredAnalysis | undefined, errors: string[], defaults: AnalysisDefaults = {}): AnalysisConfig | undefined {
-  if (!stored || !stored.metrics || stored.metrics.length === 0) return undefined;
+  if (!stored || !stored.metrics || stored.metrics.length === 0) {
+    // Settings that only mean something with metrics must not be dropped in silence.
+    const orphans = (['goldenProbes', 'tradeOffs', 'price'] as const).filter((k) => stored?.[k] !== undefined && !(Array.isArray(stored[k]) && (stored[k] as unknown[]).length === 0));
+    if (orphans.length > 0) errors.push(`spec.analysis.metrics: required with ${orphans.map((k) => `spec.analysis.${k}`).join(', ')} (they judge or price metrics; none is listed)`);
+    return undefined;
+  }
   const duration = (field: string, text: string | undefined, fallback: string) => {
     const ms = parseDuration(text ?? fallback);
     if (ms === undefined) errors.push(`spec.analysis.${field}: "${text}" is not a positive duration (e.g. 30s, 5m)`);
@@ -219,7 +224,12 @@ export function parseAnalysis(stored: StoredAnalysis | undefined, errors: string
     if (!m.template || !GOLDEN_TEMPLATES.includes(m.template)) return;
     if (!goldenProbes && !stored.goldenProbes) errors.push(`spec.analysis.metrics[${i}].template: ${m.template} is measured by golden-prompt probes: set spec.analysis.goldenProbes.configMap (the prompts to send to both sides)`);
     if (m.relative) errors.push(`spec.analysis.metrics[${i}].relative: ${m.template} already compares the candidate with stable (same prompt and seed); set min (e.g. ${m.template === 'golden-psnr' ? '25 dB' : '0.8'})`);
-    if (m.min === undefined && m.failMin === undefined && m.max === undefined && m.failMax === undefined) errors.push(`spec.analysis.metrics[${i}].min: required for ${m.template} (no default: how alike a new version's videos must stay is the team's call, e.g. ${m.template === 'golden-psnr' ? '25 dB' : '0.8'})`);
+    if (m.min === undefined && m.failMin === undefined) errors.push(`spec.analysis.metrics[${i}].min: required for ${m.template} (no default: how alike a new version's videos must stay is the team's call, e.g. ${m.template === 'golden-psnr' ? '25 dB' : '0.8'}; a max alone would fail a candidate for being too alike)`);
+    const top = m.template === 'golden-similarity' ? 1 : 100;
+    for (const k of ['min', 'failMin', 'max', 'failMax'] as const) {
+      const b = m[k];
+      if (b !== undefined && !(typeof b === 'number' && b >= 0 && b <= top)) errors.push(`spec.analysis.metrics[${i}].${k}: ${JSON.stringify(b)} is outside ${m.template}'s range 0 to ${top}${m.template === 'golden-psnr' ? ' dB (100 stands for identical)' : ' (1 = identical)'}`);
+    }
   });
   const confidence = stored.confidence ?? DEFAULT_CONFIDENCE;
   if (!(confidence > 0.5 && confidence < 1)) errors.push(`spec.analysis.confidence: ${confidence} must be above 0.5 and below 1 (e.g. 0.95: one check in 20 may misjudge a rate at its bound)`);
@@ -264,6 +274,8 @@ function goldenProbesOf(stored: StoredAnalysis['goldenProbes'], duration: Durati
   }
   if (typeof key !== 'string' || !/^[-._a-zA-Z0-9]{1,253}$/.test(key)) errors.push(`spec.analysis.goldenProbes.key: "${key}" is not a ConfigMap key (letters, digits, -, _ and .)`);
   const intervalMs = duration('interval', stored.interval, '1m');
+  // Each round is two generations per prompt; shorter than a second keeps a serving pod busy with probes.
+  if (intervalMs > 0 && intervalMs < 1000) errors.push(`spec.analysis.goldenProbes.interval: "${stored.interval}" is under 1s (each round generates every prompt twice; e.g. 1m)`);
   const timeoutMs = duration('timeout', stored.timeout, '2m');
   return { configMap: String(configMap ?? ''), key: String(key), intervalMs, timeoutMs };
 }
@@ -272,7 +284,7 @@ function priceOf(stored: StoredAnalysis['price'], errors: string[]): Price | und
   if (!stored) return undefined;
   const { perGpuHour, currency = 'USD' } = stored;
   if (typeof perGpuHour !== 'number' || !Number.isFinite(perGpuHour) || perGpuHour <= 0) {
-    errors.push(`spec.analysis.price.perGpuHour: ${perGpuHour} must be a number above 0 (money per GPU-hour, e.g. 2.49)`);
+    errors.push(`spec.analysis.price.perGpuHour: ${JSON.stringify(perGpuHour)} must be a number above 0 (money per GPU-hour, e.g. 2.49${typeof perGpuHour === 'string' ? ', without quotes' : ''})`);
     return undefined;
   }
   if (typeof currency !== 'string' || !/^\S{1,8}$/.test(currency)) errors.push(`spec.analysis.price.currency: "${currency}" must be 1 to 8 characters without spaces (e.g. USD)`);
@@ -287,7 +299,15 @@ function tradeOffRule(t: StoredTradeOff, i: number, stored: StoredMetric[], metr
     const name = t[key];
     if (!name) errors.push(`${field}.${key}: required (the name of a metric in spec.analysis.metrics: ${known.join(', ')})`);
     else if (!known.includes(name)) errors.push(`${field}.${key}: "${name}" is not a metric of this analysis (known: ${known.join(', ')})`);
+    else {
+      const m = metrics.find((x) => x.name === name)!;
+      const template = stored.find((x) => (x.name ?? x.template) === name)?.template;
+      // Golden scores exist for the candidate only (they compare it with stable already): no stable side.
+      if (template && GOLDEN_TEMPLATES.includes(template)) errors.push(`${field}.${key}: "${name}" (${template}) has no stable value to compare with: it already scores the candidate against stable`);
+      else if (m.counts) errors.push(`${field}.${key}: "${name}" is a counts metric (a rate of events), not a ${key === 'cost' ? 'cost (use cost-per-video-second or cost-per-clip)' : 'quality score'}`);
+    }
   }
+  if (t.cost && t.cost === t.quality) errors.push(`${field}.quality: "${t.quality}" is also the cost: a trade-off weighs a cost against a different quality metric`);
   const fraction = (key: 'maxIncrease' | 'minImprovement' | 'freeIncrease', fallback: number | undefined, example: string): number => {
     const v = t[key] ?? fallback;
     if (v === undefined) errors.push(`${field}.${key}: required (a fraction: ${example})`);
@@ -300,7 +320,9 @@ function tradeOffRule(t: StoredTradeOff, i: number, stored: StoredMetric[], metr
   const freeIncrease = fraction('freeIncrease', Math.min(0.05, Math.max(0, maxIncrease)), '0.05 = 5 % more allowed without any quality gain');
   if (maxIncrease >= 0 && freeIncrease > maxIncrease) errors.push(`${field}.freeIncrease: ${freeIncrease} is above maxIncrease ${maxIncrease}`);
   const template = stored.find((m) => (m.name ?? m.template) === t.quality)?.template;
-  const better = t.better ?? (template ? QUALITY_DIRECTION[template] : undefined);
+  const known_ = template ? QUALITY_DIRECTION[template] : undefined;
+  if (t.better !== undefined && known_ !== undefined && t.better !== known_) errors.push(`${field}.better: "${t.better}" contradicts ${template}, where ${known_} is better (leave better out for a built-in template)`);
+  const better = t.better ?? known_;
   if (better !== 'higher' && better !== 'lower') {
     errors.push(`${field}.better: ${t.better === undefined ? `required for "${t.quality}" (not a built-in quality template)` : `"${t.better}"`}: must be higher or lower (which way ${t.quality} improves)`);
   }

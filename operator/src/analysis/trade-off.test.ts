@@ -45,7 +45,9 @@ describe('judgeTradeOff', () => {
   it('never passes on missing data: no value, NaN, a failed query or a zero baseline hold the step', () => {
     expect(judgeTradeOff(rule, { candidate: { kind: 'noData', message: 'no series' }, stable: v(1) }, sides(1, 1)).verdict).toBe('noData');
     expect(judgeTradeOff(rule, sides(NaN, 1), sides(1, 1)).verdict).toBe('noData');
-    expect(judgeTradeOff(rule, sides(1, 1), { candidate: v(1), stable: { kind: 'error', message: 'boom' } })).toMatchObject({ verdict: 'error', message: expect.stringMatching(/quality-ssim \(stable\) query failed: boom/) });
+    // (The quality is read only when the cost rose past freeIncrease and not past maxIncrease.)
+    expect(judgeTradeOff(rule, sides(1.2, 1), { candidate: v(1), stable: { kind: 'error', message: 'boom' } })).toMatchObject({ verdict: 'error', message: expect.stringMatching(/quality-ssim \(stable\) query failed: boom/) });
+    expect(judgeTradeOff(rule, sides(1, 1), { candidate: v(1), stable: { kind: 'error', message: 'boom' } }).verdict).toBe('pass');
     expect(judgeTradeOff(rule, sides(2, 0), sides(1, 1)).verdict).toBe('noData');
     // Stable at 0 % (the last step): nothing to compare with.
     expect(judgeTradeOff(rule, { candidate: v(2) }, { candidate: v(1) }).verdict).toBe('pass');

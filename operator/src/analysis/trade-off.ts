@@ -15,42 +15,62 @@ export type TradeOffVerdict =
 
 /** A change as a signed percentage to 0.01 % (never exponent notation: two equal means differ by ~1e-14). */
 const pct = (x: number): string => {
+  if (!Number.isFinite(x)) return x > 0 ? '+∞ %' : x < 0 ? '−∞ %' : 'NaN %';
   const p = Math.round(x * 10_000) / 100;
   return `${p >= 0 ? '+' : ''}${Math.abs(p) >= 100 ? Math.round(p) : p} %`;
 };
 const num = (x: number): string => String(+x.toPrecision(4));
 
+/** Bounds are compared with this slack: 1.05 ÷ 1 − 1 is 0.050000000000000044, which must read as +5 %. */
+const EPSILON = 1e-9;
+
 /**
- * Cost change = candidate ÷ stable − 1 of the cost metric; quality change = the same of the quality metric,
- * negated when lower is better (so positive is always an improvement). Violated when the cost rose by more
- * than freeIncrease and either by more than maxIncrease or with a quality change under minImprovement.
- * Missing or failed measurements give noData/error (the step holds), never a pass on a guess.
+ * Cost change = candidate ÷ stable − 1 of the cost metric (+Inf for a candidate that spends GPU time and delivers
+ * nothing); quality change = (candidate − stable) ÷ |stable| of the quality metric, negated when lower is better
+ * (positive is always an improvement; a negative score such as a log-likelihood works too). Quality is only
+ * needed between freeIncrease and maxIncrease: a cost within freeIncrease passes and one above maxIncrease is
+ * violated whatever the quality. Where it is needed and stable's quality is 0, equal values are no change and
+ * any other value an unbounded one (a candidate with blank frames where stable has none is infinitely worse).
+ * Missing or failed measurements give noData/error (the step holds and the no-data deadline applies).
  */
 export function judgeTradeOff(rule: TradeOffRule, cost: Sides, quality: Sides): TradeOffVerdict {
   if (!cost.stable || !quality.stable) return { verdict: 'pass', message: `${rule.name}: stable serves no traffic at this step, nothing to compare with` };
-  const values: number[] = [];
-  for (const [name, m] of [[rule.cost, cost.candidate], [`${rule.cost} (stable)`, cost.stable], [rule.quality, quality.candidate], [`${rule.quality} (stable)`, quality.stable]] as const) {
-    if (m.kind === 'error') return { verdict: 'error', message: `${rule.name}: ${name} query failed: ${m.message}` };
-    const v = valueOf(m);
-    if (v === undefined || !Number.isFinite(v)) return { verdict: 'noData', message: `${rule.name}: no value for ${name}${m.kind === 'noData' ? ` (${m.message})` : ` (${v})`}` };
-    values.push(v);
-  }
-  const [c, cs, q, qs] = values as [number, number, number, number];
-  if (cs <= 0) return { verdict: 'noData', message: `${rule.name}: stable's ${rule.cost} is ${num(cs)}, no cost change can be judged` };
-  if (qs === 0) return { verdict: 'noData', message: `${rule.name}: stable's ${rule.quality} is 0, no relative improvement can be judged` };
+  const costs = read(rule, [[rule.cost, cost.candidate], [`${rule.cost} (stable)`, cost.stable]]);
+  if ('verdict' in costs) return costs;
+  const [c, cs] = costs.values as [number, number];
+  if (!(cs > 0) || !Number.isFinite(cs)) return { verdict: 'noData', message: `${rule.name}: stable's ${rule.cost} is ${num(cs)}, no cost change can be judged` };
   const costChange = c / cs - 1;
-  const raw = q / qs - 1;
-  const qualityChange = rule.better === 'higher' ? raw : -raw;
-  const facts = `${rule.cost} ${pct(costChange)} (${num(c)} vs stable ${num(cs)}), ${rule.quality} ${pct(qualityChange)} better (${num(q)} vs stable ${num(qs)}, ${rule.better} is better)`;
-  const base = { costChange, qualityChange };
-  if (costChange <= rule.freeIncrease) return { verdict: 'pass', message: `${rule.name}: ${facts}; cost within the ${pct(rule.freeIncrease)} allowed without a quality gain`, ...base };
-  if (costChange > rule.maxIncrease) {
-    return { verdict: 'violated', message: `${rule.name}: ${facts}; costs more than the ${pct(rule.maxIncrease)} allowed even with better quality`, ...base };
+  const costFacts = `${rule.cost} ${pct(costChange)} (${num(c)} vs stable ${num(cs)})`;
+  if (costChange <= rule.freeIncrease + EPSILON) return { verdict: 'pass', message: `${rule.name}: ${costFacts}; cost within the ${pct(rule.freeIncrease)} allowed without a quality gain`, costChange };
+  const qualities = read(rule, [[rule.quality, quality.candidate], [`${rule.quality} (stable)`, quality.stable]]);
+  const over = costChange > rule.maxIncrease + EPSILON;
+  if ('verdict' in qualities) {
+    // Over the most any quality gain may buy: violated without knowing the quality.
+    if (over) return { verdict: 'violated', message: `${rule.name}: ${costFacts}; costs more than the ${pct(rule.maxIncrease)} allowed even with better quality (${qualities.message})`, costChange, qualityChange: NaN };
+    return qualities;
   }
-  if (qualityChange < rule.minImprovement) {
+  const [q, qs] = qualities.values as [number, number];
+  const raw = qs !== 0 ? (q - qs) / Math.abs(qs) : q === qs ? 0 : Math.sign(q - qs) * Infinity;
+  const qualityChange = rule.better === 'higher' ? raw : -raw;
+  const facts = `${costFacts}, ${rule.quality} ${pct(qualityChange)} better (${num(q)} vs stable ${num(qs)}, ${rule.better} is better)`;
+  const base = { costChange, qualityChange };
+  if (over) return { verdict: 'violated', message: `${rule.name}: ${facts}; costs more than the ${pct(rule.maxIncrease)} allowed even with better quality`, ...base };
+  if (qualityChange < rule.minImprovement - EPSILON) {
     return { verdict: 'violated', message: `${rule.name}: ${facts}; a cost increase needs ${rule.quality} at least ${pct(rule.minImprovement)} better`, ...base };
   }
   return { verdict: 'pass', message: `${rule.name}: ${facts}; the quality gain pays for the cost (up to ${pct(rule.maxIncrease)} for ≥ ${pct(rule.minImprovement)})`, ...base };
+}
+
+/** Both sides' values, or the noData/error verdict naming the side that has none. +Inf is a value (a cost). */
+function read(rule: TradeOffRule, sides: [string, Measurement][]): { values: number[] } | (TradeOffVerdict & { verdict: 'noData' | 'error' }) {
+  const values: number[] = [];
+  for (const [name, m] of sides) {
+    if (m.kind === 'error') return { verdict: 'error', message: `${rule.name}: ${name} query failed: ${m.message}` };
+    const v = valueOf(m);
+    if (v === undefined || Number.isNaN(v) || v === -Infinity) return { verdict: 'noData', message: `${rule.name}: no value for ${name}${m.kind === 'noData' ? ` (${m.message})` : ` (${v})`}` };
+    values.push(v);
+  }
+  return { values };
 }
 
 function valueOf(m: Measurement): number | undefined {

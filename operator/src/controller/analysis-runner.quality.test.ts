@@ -39,9 +39,9 @@ const tradeOff = { cost: 'cost-per-video-second', quality: 'quality-ssim', maxIn
 const costAndQuality = [{ template: 'cost-per-video-second' }, { template: 'quality-ssim' }];
 
 describe('quality gate', () => {
-  it('rolls back a candidate whose frames freeze (quality-frozen, default max 0.5), naming the value', async () => {
+  it('rolls back a candidate whose frames freeze (quality-frozen, default max 0.4), naming the value', async () => {
     const { analysis } = await verdict({ [FROZEN]: [0.75, 0.06] }, { metrics: [{ template: 'quality-frozen' }] });
-    expect(analysis).toMatchObject({ result: 'fail', reason: 'quality-frozen', message: 'quality-frozen 0.75 (max 0.5): fail' });
+    expect(analysis).toMatchObject({ result: 'fail', reason: 'quality-frozen', message: 'quality-frozen 0.75 (max 0.4): fail' });
   });
 
   it('passes one whose frozen ratio is like stable’s; a relative bound catches a smaller freeze', async () => {
