@@ -375,6 +375,7 @@ function metricRule(m: StoredMetric, i: number, errors: string[], duration: Dura
   if (template === 'latency-p99' && !m.query) rule.lowRateQuery = latencyQuantile(0.5);
   const costPer = template && !m.query ? COST_PER[template] : undefined;
   if (costPer) rule.costPer = costPer;
+  if (template && GOLDEN_TEMPLATES.includes(template) && !m.query) rule.golden = true;
   if (counts) rule.counts = counts;
   if (relative) rule.relative = relative;
   const breaker = breakerRule(m, bounds, duration, field, errors);

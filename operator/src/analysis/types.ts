@@ -51,6 +51,8 @@ export interface MetricRule {
   lowRateQuery?: string;
   /** The query measures GPU-seconds per video-second or per clip (the cost templates): shown in money when a price is set. */
   costPer?: 'video-second' | 'clip';
+  /** Measured by the operator's golden-prompt probes (golden-* templates): their errors explain missing data. */
+  golden?: true;
 }
 
 /**

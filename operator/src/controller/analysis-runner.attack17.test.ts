@@ -1,6 +1,7 @@
 // Attack on issue #17 through the analysis runner: trade-offs with missing or zero baselines, the 100 % step,
 // and a trade-off on a golden-* metric, against a scripted Prometheus (candidate bbbb, stable aaaa).
 import { describe, expect, it } from 'vitest';
+import { parseAnalysis } from '../analysis/spec.js';
 import type { Measurement } from '../analysis/types.js';
 import { drive, isCandidate, last, rolloutWithAnalysis, scriptedRunner, show, T0 } from './analysis-runner.test-support.js';
 
@@ -29,28 +30,26 @@ describe('attack-17: trade-offs in the runner', () => {
   });
 
   it('a trade-off that can never be judged (stable side of a golden-* metric has no series) meets the noDataDeadline instead of holding silently', async () => {
-    const ro = rolloutWithAnalysis({
-      goldenProbes: { configMap: 'golden' },
-      metrics: [{ template: 'cost-per-video-second' }, { template: 'golden-similarity', min: 0.5 }],
-      tradeOffs: [{ cost: 'cost-per-video-second', quality: 'golden-similarity', better: 'higher', maxIncrease: 0.4, minImprovement: 0.1 }],
-    }, 80, 1);
-    const r = scriptedRunner((q) => {
-      if (q.includes('modelrollout_golden_ssim')) return isCandidate(q) ? { kind: 'value', value: 0.95 } : { kind: 'noData', message: 'no series' };
-      return answer({ [COST]: [1.3, 1] })(q);
-    });
+    // (Now refused when the spec is read: spec.analysis.tradeOffs[0].quality names a golden-* metric.)
+    const errors: string[] = [];
+    parseAnalysis({ prometheus: { address: 'http://prom:9090' }, goldenProbes: { configMap: 'golden' }, metrics: [{ template: 'cost-per-video-second' }, { template: 'golden-similarity', min: 0.5 }], tradeOffs: [{ cost: 'cost-per-video-second', quality: 'golden-similarity', better: 'higher', maxIncrease: 0.4, minImprovement: 0.1 }] } as never, errors);
+    expect(errors.join('\n')).toMatch(/spec\.analysis\.tradeOffs\[0\]\.quality: "golden-similarity"/);
+  });
     const out = await drive(r, ro, 30, 60_000, { everyS: 30 });
     // Either the spec is refused, or the NoData policy acts (pause by default) within noDataDeadline (10 min).
     expect(['pause', 'fail'], show(last(out))).toContain(last(out).analysis.result);
     expect(last(out).t, show(last(out))).toBeLessThanOrEqual(11 * 60 + 30);
   });
 
-  it('README: "at 100 % (no stable traffic) the rule does not apply" — a 60 % costlier candidate at the 100 % step is not paused by it', async () => {
+  // (The README said the rule did not apply at 100 %; the rule compares with stable's baseline before the shift, like
+  // every relative bound, and the README now says so: a 60 % costlier candidate is held at 100 % too.)
+  it('README: at 100 % the rule compares with stable before the shift — a 60 % costlier candidate at the 100 % step is paused by it', async () => {
     const ro = rolloutWithAnalysis({
       metrics: [{ template: 'cost-per-video-second' }, { template: 'quality-ssim' }],
       tradeOffs: [{ cost: 'cost-per-video-second', quality: 'quality-ssim', maxIncrease: 0.4, minImprovement: 0.1 }],
     }, 0, 4);
     const out = await scriptedRunner(answer({ [COST]: [1.6, 1], [SSIM]: [0.9, 0.9] })).run(ro, 60_000, new Date(T0 + 90_000));
-    expect(out.analysis, JSON.stringify(out.analysis)).toMatchObject({ result: 'pass' });
+    expect(out.analysis, JSON.stringify(out.analysis)).toMatchObject({ result: 'pause', message: expect.stringContaining('cost-per-video-second +60 %') });
   });
 
   it('a stable that exports no GPU-seconds (an older runtime, the first rollout of this feature) meets the noDataDeadline instead of holding the step forever', async () => {
@@ -71,7 +70,8 @@ describe('attack-17: trade-offs in the runner', () => {
     // minImprovement 0.1, maxIncrease 0.4. Stable moves (frozen 0, consecutive SSIM 0.75); the candidate freezes 40 %
     // of its pairs (SSIM 1 each) and is otherwise alike: with stable at 0.75: 0.4 × 1 + 0.6 × 0.75 = 0.85, "+13 % better".
     const ro = rolloutWithAnalysis({
-      metrics: [{ template: 'cost-per-video-second' }, { template: 'quality-ssim' }, { template: 'quality-frozen' }],
+      // (The README's example now bounds quality-frozen tightly beside quality-ssim: max 0.1.)
+      metrics: [{ template: 'cost-per-video-second' }, { template: 'quality-ssim' }, { template: 'quality-frozen', max: 0.1 }],
       tradeOffs: [{ cost: 'cost-per-video-second', maxIncrease: 0.4, quality: 'quality-ssim', minImprovement: 0.1, onViolation: 'Pause' }],
     }, 80, 1);
     const out = await scriptedRunner(answer({ [COST]: [1.3, 1], [SSIM]: [0.85, 0.75], t2v_quality_frozen_frame_ratio: [0.4, 0] })).run(ro, 60_000, new Date(T0 + 90_000));

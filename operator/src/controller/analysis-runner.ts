@@ -38,6 +38,11 @@ export interface AnalysisRunnerDeps {
 export class AnalysisRunner {
   constructor(private readonly deps: AnalysisRunnerDeps) {}
 
+  /** The rollout is gone or being deleted: stop what runs for it in the background (golden probes). */
+  forget(key: string): void {
+    this.deps.golden?.sync(key, undefined);
+  }
+
   async run(ro: ModelRollout, stepDurationMs: number, now: Date): Promise<AnalysisOutcome> {
     const status = ro.status ?? {};
     const errors: string[] = [];
@@ -280,14 +285,17 @@ export class AnalysisRunner {
       this.record(state, 'step', result, now);
       if (traded.has(rule.name)) sides[rule.name] = { candidate, ...(baseline ? { stable: tooFewStable(baseline, stableSamples, config.minStableRequests) } : {}) };
       const candidateMissing = candidate.kind === 'noData' || (candidate.kind === 'counts' && wholeCount(candidate.trials) === 0);
+      // A golden score with no data: the prober knows why (no ConfigMap, no ready pod, failed generations).
+      const probeError = rule.golden && candidateMissing ? this.deps.golden?.report(`${candidateVars.namespace}/${candidateVars.name}`)?.error : undefined;
+      const missing = candidateMissing ? noDataCheck(renderQuery(rule.counts?.trials ?? rule.query, candidateVars), candidate) : undefined;
       checked[rule.name] = candidateMissing
-        ? noDataCheck(renderQuery(rule.counts?.trials ?? rule.query, candidateVars), candidate)
+        ? missing && probeError ? { ...missing, why: `${missing.why}; golden probes: ${probeError}` } : missing
         // The candidate has data but the relative bound's baseline does not (no series, NaN, too few requests).
         : result.verdict === 'noData' ? { query: renderQuery(rule.counts?.trials ?? rule.query, vars('stable', stableWindow)), why: `no stable baseline${stableAt === now ? '' : ` before the shift (at ${stableAt?.toISOString()})`} (${result.message})` } : undefined;
     }
-    const pause = this.tradeOffs(config, sides, results, state, now);
-    // Records of metrics no longer in the spec go: their deadline must not pause the rollout.
-    const noData = trackNoData(state, checked, now, config.noData, new Set(['requests', ...config.metrics.map((m) => m.name)]));
+    const pause = this.tradeOffs(config, sides, results, state, now, checked);
+    // Records of metrics (and trade-offs) no longer in the spec go: their deadline must not pause the rollout.
+    const noData = trackNoData(state, checked, now, config.noData, new Set(['requests', ...config.metrics.map((m) => m.name), ...config.tradeOffs.map((t) => t.name)]));
     const failed = results.find((r) => r.verdict === 'fail');
     if (failed) return { result: 'fail', reason: failed.name, message: failed.message };
     if (pause) return { result: 'pause', message: `paused for a person: ${pause}` };
@@ -307,7 +315,7 @@ export class AnalysisRunner {
    * metric; one that pauses is returned (its message). Missing data joins `results` as noData/error (the step
    * holds). Every outcome is recorded in status under the rule's name.
    */
-  private tradeOffs(config: AnalysisConfig, sides: Record<string, Sides>, results: MetricResult[], state: AnalysisStatus, now: Date): string | undefined {
+  private tradeOffs(config: AnalysisConfig, sides: Record<string, Sides>, results: MetricResult[], state: AnalysisStatus, now: Date, checked: Record<string, NoDataCheck | undefined>): string | undefined {
     let pause: string | undefined;
     for (const rule of config.tradeOffs) {
       const cost = sides[rule.cost];
@@ -315,6 +323,8 @@ export class AnalysisRunner {
       // Not measured this pass (too few requests for plain values): the metrics' own results already hold the step.
       if (!cost || !quality) continue;
       const t = judgeTradeOff(rule, cost, quality);
+      // A side that never has a value (stable exports no GPU-seconds) meets the no-data deadline like a metric.
+      checked[rule.name] = t.verdict === 'noData' ? { query: `trade-off ${rule.name} (${rule.cost} and ${rule.quality}, both sides)`, why: t.message } : undefined;
       const violated = t.verdict === 'violated';
       const action = rule.onViolation === 'rollback' ? 'rolling back' : 'pausing';
       const result: MetricResult = {

@@ -37,7 +37,7 @@ async function until<T>(probe: () => T | undefined, ms = 5_000): Promise<T> {
 async function goldenSeries(registry: Registry): Promise<Record<string, string | number>[]> {
   const out: Record<string, string | number>[] = [];
   for (const m of await registry.getMetricsAsJSON()) {
-    if (m.name === 'modelrollout_golden_ssim' || m.name === 'modelrollout_golden_psnr_db') out.push(...m.values.map((v) => v.labels));
+    if (m.name === 'modelrollout_golden_ssim' || m.name === 'modelrollout_golden_psnr_db') out.push(...m.values.map((v) => v.labels as Record<string, string | number>));
   }
   return out;
 }
@@ -112,7 +112,7 @@ describe('attack-17: GoldenProber', () => {
     const prober = new GoldenProber({ sources: sources('- {prompt: a lighthouse, seed: 1}'), registry, log: pino({ level: 'silent' }), firstRoundDelayMs: 1, fetch: fetchFn });
     prober.sync('ml/t2v', target());
     const report = await until(() => prober.report('ml/t2v'));
-    const sum = (await registry.getMetricsAsJSON()).find((m) => m.name === 'modelrollout_golden_ssim')!.values.find((v) => v.metricName === 'modelrollout_golden_ssim_count');
+    const sum = (await registry.getMetricsAsJSON()).find((m) => m.name === 'modelrollout_golden_ssim')!.values.find((v) => (v as { metricName?: string }).metricName === 'modelrollout_golden_ssim_count');
     prober.stopAll();
     expect(sum?.value, `observed a score for identical clips: ${report.error}`).toBe(0);
   });
@@ -130,13 +130,13 @@ describe('attack-17: a deleted ModelRollout stops its golden-prompt loop', () =>
       calls.push(url);
       return new Response(clip(Number(JSON.parse(String(init.body)).seed)), { status: 200, headers: rgbHeaders });
     }) as unknown as typeof fetch;
-    // A 50 ms interval: the loop keeps probing unless someone stops it.
+    // A 1 s interval: the loop keeps probing unless someone stops it.
     const golden = new GoldenProber({ sources: sources(), registry, log: pino({ level: 'silent' }), firstRoundDelayMs: 1, fetch: fetchFn });
     const runner = new AnalysisRunner({
       core: {} as never, cache: { podsOf: () => [] } as never, golden,
       providerFor: () => ({ query: async () => ({ kind: 'value', value: 200 }) }),
     });
-    const ro = progressingRollout({ goldenProbes: { configMap: 'golden', interval: '50ms' }, metrics: [{ template: 'golden-similarity', min: 0.5 }] });
+    const ro = progressingRollout({ goldenProbes: { configMap: 'golden', interval: '1s' }, metrics: [{ template: 'golden-similarity', min: 0.5 }] });
     await runner.run(ro, 60_000, new Date());
     await until(() => (calls.length > 0 ? true : undefined));
     expect((await goldenSeries(registry)).length).toBeGreaterThan(0);
@@ -149,7 +149,8 @@ describe('attack-17: a deleted ModelRollout stops its golden-prompt loop', () =>
     await reconciler.reconcile('ns/ro');
     await sleep(150);
     const sent = calls.length;
-    await sleep(300);
+    // (The interval is 1 s, the shortest the spec takes: a loop still running would send its next round here.)
+    await sleep(1500);
     golden.stopAll();
     expect(calls.length - sent, 'probes sent after the rollout was deleted').toBe(0);
   });

@@ -40,7 +40,7 @@ export interface GoldenProberDeps {
   canProbe?: () => boolean;
   /** A loop with no sync for this long stops (its rollout ended or went away). */
   idleStopMs?: number;
-  /** Before the first round: about one scrape, so the zeroed series is seen before the first score (5 s or the interval). */
+  /** Before the first round (default: the interval, at most 1 min), so a scrape sees the zeroed series first. */
   firstRoundDelayMs?: number;
 }
 
@@ -57,6 +57,12 @@ interface Loop {
 }
 
 export const RGB24_FRAMES = 'application/x-t2v-rgb24';
+
+/**
+ * Largest raw answer the operator reads (one side of one prompt): 48 MiB holds 512² × 64 frames of rgb24. The
+ * chart gives the operator 384 MiB; a 720p prompt of several seconds (hundreds of MiB) would OOM-kill the leader.
+ */
+export const MAX_RAW_CLIP_BYTES = 48 * 1024 * 1024;
 
 export class GoldenProber {
   private readonly loops = new Map<string, Loop>();
@@ -100,7 +106,9 @@ export class GoldenProber {
     this.psnr.zero(labels);
     const fresh: Loop = { target, running: false, lastSync: now, round: 0 };
     this.loops.set(key, fresh);
-    this.schedule(key, fresh, this.deps.firstRoundDelayMs ?? Math.min(5_000, target.config.intervalMs));
+    // The first round waits an interval (at most a minute): Prometheus must scrape the zeroed series before the
+    // first score, or increase() misses it (the chart's ServiceMonitor scrapes every 30 s).
+    this.schedule(key, fresh, this.deps.firstRoundDelayMs ?? Math.min(60_000, target.config.intervalMs));
   }
 
   report(key: string): GoldenReport | undefined {
@@ -135,7 +143,7 @@ export class GoldenProber {
     if (this.deps.canProbe?.() !== false) {
       loop.running = true;
       try {
-        loop.report = await this.round(loop);
+        loop.report = await this.round(loop, () => this.loops.get(key) === loop);
       } catch (err) {
         loop.report = { lastRoundTime: new Date().toISOString(), compared: 0, error: `probe round failed: ${String(err)}` };
       } finally {
@@ -146,8 +154,12 @@ export class GoldenProber {
     if (this.loops.get(key) === loop) this.schedule(key, loop, loop.target.config.intervalMs);
   }
 
-  /** One round: every prompt to both sides, compared; a failed prompt is reported and the others still count. */
-  async round(loop: Loop): Promise<GoldenReport> {
+  /**
+   * One round: every prompt to both sides, compared; a failed prompt is reported and the others still count.
+   * `current` says whether the loop still stands: a rollout that ended mid-round gets no more generations and
+   * no more observations (its series were removed and must stay so).
+   */
+  async round(loop: Loop, current: () => boolean = () => true): Promise<GoldenReport> {
     const t = loop.target;
     const at = new Date().toISOString();
     const fail = (reason: string, error: string): GoldenReport => {
@@ -167,7 +179,8 @@ export class GoldenProber {
     const problems: string[] = [];
     const scores: { ssim: number; psnrDb: number }[] = [];
     for (const prompt of prompts) {
-      const result = await this.comparePrompt(t, prompt, stable, candidate);
+      if (!current()) return { lastRoundTime: at, compared: scores.length, error: 'stopped: the rollout is no longer probed' };
+      const result = await this.comparePrompt(t, prompt, stable, candidate, current);
       if ('problem' in result) {
         problems.push(result.problem);
         this.failures.inc({ namespace: t.namespace, name: t.name, reason: result.reason });
@@ -181,13 +194,16 @@ export class GoldenProber {
     };
   }
 
-  private async comparePrompt(t: GoldenTarget, prompt: GoldenPrompt, stable: Endpoint, candidate: Endpoint): Promise<{ ssim: number; psnrDb: number } | { problem: string; reason: string }> {
+  private async comparePrompt(t: GoldenTarget, prompt: GoldenPrompt, stable: Endpoint, candidate: Endpoint, current: () => boolean): Promise<{ ssim: number; psnrDb: number } | { problem: string; reason: string }> {
+    const stopped = { problem: `prompt ${prompt.id}: stopped (the rollout is no longer probed)`, reason: 'Stopped' };
     // One side at a time: a probe must not double the load on a small replica set.
     const a = await this.generate(stable, prompt, t.config.timeoutMs);
     if ('error' in a) return { problem: `prompt ${prompt.id}: stable ${a.error}`, reason: 'StableFailed' };
+    if (!current()) return stopped;
     const b = await this.generate(candidate, prompt, t.config.timeoutMs);
     if ('error' in b) return { problem: `prompt ${prompt.id}: candidate ${b.error}`, reason: 'CandidateFailed' };
     const c = await compareClips(a, b);
+    if (!current()) return stopped;
     const labels = labelsOf(t);
     // A clip of another size or length for the same request is as different as a clip can be.
     const scores = 'mismatch' in c ? { ssim: 0, psnrDb: 0 } : c;
@@ -203,13 +219,25 @@ export class GoldenProber {
         method: 'POST', headers: { 'content-type': 'application/json', accept: RGB24_FRAMES, 'user-agent': 'modelrollout-golden-probe' },
         body: JSON.stringify(prompt.body), signal: AbortSignal.timeout(timeoutMs),
       });
-      const body = Buffer.from(await res.arrayBuffer());
-      if (res.status !== 200) return { error: `${e.address}:${e.port} answered ${res.status}: ${body.toString('utf8').slice(0, 300)}` };
-      if (res.headers.get('content-type') !== RGB24_FRAMES) return { error: `${e.address}:${e.port} answered ${res.headers.get('content-type')}, not ${RGB24_FRAMES} (a runtime too old for golden probes?)` };
-      const width = Number(res.headers.get('x-video-width'));
-      const height = Number(res.headers.get('x-video-height'));
-      const frames = Number(res.headers.get('x-video-frames'));
-      return { width, height, frames, data: body };
+      const at = `${e.address}:${e.port}`;
+      if (res.status !== 200) return { error: `${at} answered ${res.status}: ${(await readLimited(res, 4096)).toString('utf8').slice(0, 300)}` };
+      if (res.headers.get('content-type') !== RGB24_FRAMES) {
+        await res.body?.cancel();
+        return { error: `${at} answered ${res.headers.get('content-type')}, not ${RGB24_FRAMES} (a runtime too old for golden probes?)` };
+      }
+      const [width, height, frames] = ['x-video-width', 'x-video-height', 'x-video-frames'].map((h) => Number(res.headers.get(h) ?? NaN)) as [number, number, number];
+      if (![width, height, frames].every((x) => Number.isSafeInteger(x) && x > 0)) {
+        await res.body?.cancel();
+        return { error: `${at} answered raw frames without X-Video-Width/Height/Frames (a proxy between the operator and the pod dropping headers?)` };
+      }
+      const bytes = width * height * 3 * frames;
+      if (bytes > MAX_RAW_CLIP_BYTES) {
+        await res.body?.cancel();
+        return { error: `${at} answered a ${width}x${height}×${frames} clip, ${mib(bytes)} of raw frames, over the golden-probe limit of ${mib(MAX_RAW_CLIP_BYTES)}: ask a smaller width, height or seconds in the prompt` };
+      }
+      const data = await readLimited(res, bytes);
+      if (data.length !== bytes) return { error: `${at} answered ${data.length} bytes of raw frames, not ${width}x${height}x3 × ${frames} = ${bytes}` };
+      return { width, height, frames, data };
     } catch (err) {
       return { error: `${e.address}:${e.port}: ${(err as Error).name === 'TimeoutError' ? `no answer in ${timeoutMs / 1000} s` : String(err)}` };
     }
@@ -225,6 +253,27 @@ export class GoldenProber {
 interface Endpoint {
   address: string;
   port: number;
+}
+
+const mib = (bytes: number): string => `${+(bytes / 1024 / 1024).toPrecision(3)} MiB`;
+
+/** The body, at most `limit` bytes (one more is read to tell "exactly" from "more"; the rest is dropped). */
+async function readLimited(res: Response, limit: number): Promise<Buffer> {
+  if (!res.body) return Buffer.alloc(0);
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  const reader = res.body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    chunks.push(value);
+    size += value.length;
+    if (size > limit) {
+      await reader.cancel();
+      break;
+    }
+  }
+  return Buffer.concat(chunks, Math.min(size, limit + 1));
 }
 
 function labelsOf(t: GoldenTarget): Record<Label, string> {

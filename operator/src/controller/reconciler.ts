@@ -60,9 +60,11 @@ export class Reconciler {
     let ro = cache.rollouts.get(name, namespace) as ModelRollout | undefined;
     if (!ro) {
       metrics.candidateWeight.remove({ namespace, name });
+      this.deps.analysis.forget?.(key);
       return {};
     }
     const deleting = !!ro.metadata.deletionTimestamp;
+    if (deleting) this.deps.analysis.forget?.(key);
     if (deleting && !(ro.metadata.finalizers ?? []).includes(FINALIZER)) return {};
     if (!deleting && !(ro.metadata.finalizers ?? []).includes(FINALIZER)) ro = await this.addFinalizer(ro);
 
