@@ -101,8 +101,10 @@ async function metrics(d: HttpDeps, res: ServerResponse): Promise<void> {
 /** Everything both POST routes check before a job exists; rejections are counted here. */
 async function admit(d: HttpDeps, routeName: Route, req: IncomingMessage, res: ServerResponse): Promise<{ service: GenerationService; request: GenerationRequest; arrivedAt: number } | undefined> {
   const arrivedAt = d.monotonic();
+  const probe = isProbe(req);
   const reject = (err: T2vError, headers: Record<string, string> = {}): undefined => {
-    d.metrics.requestFinished(routeName, err);
+    if (probe) d.metrics.probeFinished(err);
+    else d.metrics.requestFinished(routeName, err);
     sendError(res, err, headers);
     return undefined;
   };
@@ -121,6 +123,7 @@ async function admit(d: HttpDeps, routeName: Route, req: IncomingMessage, res: S
     });
     // The golden-prompt probes ask for the raw frames (a lossless comparison); users get the MP4.
     if (routeName === 'generate' && acceptsRawFrames(req)) request.keepFrames = true;
+    if (probe) request.probe = true;
     return { service, request, arrivedAt };
   } catch (err) {
     const e = asT2vError(err);
@@ -150,9 +153,30 @@ async function createVideo(d: HttpDeps, req: IncomingMessage, res: ServerRespons
  */
 export const RGB24_FRAMES = 'application/x-t2v-rgb24';
 
+/**
+ * Content negotiation (RFC 9110 §12.5.1): raw frames when the Accept header names them with a q above 0 and at
+ * least the q of the MP4 (video/mp4, video/* or *\/*); q=0 means "not acceptable".
+ */
 function acceptsRawFrames(req: IncomingMessage): boolean {
-  return (req.headers.accept ?? '').split(',').some((t) => t.split(';')[0]!.trim().toLowerCase() === RGB24_FRAMES);
+  const q: Record<string, number> = {};
+  for (const part of (req.headers.accept ?? '').split(',')) {
+    const [type, ...params] = part.split(';').map((x) => x.trim().toLowerCase());
+    if (!type) continue;
+    const qParam = params.find((x) => x.startsWith('q='));
+    const value = qParam ? Number(qParam.slice(2)) : 1;
+    q[type] = Math.max(q[type] ?? 0, Number.isFinite(value) ? Math.min(1, Math.max(0, value)) : 0);
+  }
+  const raw = q[RGB24_FRAMES] ?? 0;
+  const mp4 = Math.max(q['video/mp4'] ?? 0, q['video/*'] ?? 0, q['*/*'] ?? 0);
+  return raw > 0 && raw >= mp4;
 }
+
+/**
+ * Header the operator's golden-prompt probes send: their generations are counted apart
+ * (t2v_probe_requests_total), not as users' requests, latency, quality or cost.
+ */
+export const PROBE_HEADER = 'x-modelrollout-probe';
+const isProbe = (req: IncomingMessage): boolean => typeof req.headers[PROBE_HEADER] === 'string' && req.headers[PROBE_HEADER] !== '';
 
 async function generate(d: HttpDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const ok = await admit(d, 'generate', req, res);
@@ -167,7 +191,8 @@ async function generate(d: HttpDeps, req: IncomingMessage, res: ServerResponse):
   } catch (err) {
     // Not accepted (429, 503): counted here; accepted jobs are counted by the service when they end.
     const e = asT2vError(err);
-    d.metrics.requestFinished('generate', e);
+    if (ok.request.probe) d.metrics.probeFinished(e);
+    else d.metrics.requestFinished('generate', e);
     sendError(res, e, e.code === 'ShuttingDown' ? { Connection: 'close' } : {});
     return;
   }

@@ -205,7 +205,7 @@ export class GenerationService {
     const video = await (await (early ?? startEncoder())).encode(timedSource);
     const t = frames.timings;
     const quality = meter?.result();
-    if (quality) this.d.metrics.observeQuality(quality, qualitySeconds);
+    if (quality && !p.probe) this.d.metrics.observeQuality(quality, qualitySeconds);
     return {
       result: {
         video, frames: source.frames, seconds: source.frames / p.fps, promptTokens: frames.promptTokens, promptTruncated: frames.promptTruncated, guided: frames.guided,
@@ -223,20 +223,23 @@ export class GenerationService {
     const end = this.d.monotonic();
     const totalSeconds = (end - arrivedAt) / 1000;
     job.finishedAt = this.d.clock();
-    // Every generation that held a slot spent GPU time, also one that failed: cost per delivered second counts it.
-    if (startedMono !== undefined) this.d.metrics.gpuSeconds.inc(((end - startedMono) / 1000) * (this.d.gpusPerSlot ?? 1));
+    const probe = job.request.probe === true;
+    // Every generation that held a slot spent GPU time, also one that failed: cost per delivered second counts it
+    // (users' generations only: a probe's cost is the rollout's, not a user's).
+    if (startedMono !== undefined && !probe) this.d.metrics.gpuSeconds.inc(((end - startedMono) / 1000) * (this.d.gpusPerSlot ?? 1));
     if (outcome) {
       job.status = 'succeeded';
       job.result = outcome.result;
       job.progress = { phase: 'done', step: job.request.steps, steps: job.request.steps };
       job.timings = { ...outcome.timings, queueSeconds: ((startedMono ?? end) - arrivedAt) / 1000, totalSeconds };
-      this.d.metrics.generatedVideoSeconds.inc(outcome.result.seconds);
+      if (!probe) this.d.metrics.generatedVideoSeconds.inc(outcome.result.seconds);
     } else if (error) {
       job.status = 'failed';
       job.error = { code: error.code, message: error.message };
     }
     const status = error ? error.httpStatus : 200;
-    this.d.metrics.requestFinished(job.route, error, totalSeconds);
+    if (probe) this.d.metrics.probeFinished(error);
+    else this.d.metrics.requestFinished(job.route, error, totalSeconds);
     const level = error && error.httpStatus >= 500 ? 'warn' : 'info';
     this.d.log[level](
       { jobId: job.id, route: job.route, status: job.status, httpStatus: status, code: error?.code, reason: error?.message, seconds: totalSeconds, seed: job.request.seed, timings: job.timings },

@@ -11,6 +11,11 @@ export interface GenerationRequest extends GenerationParams {
    * the MP4's lossy encode would blur the comparison). Set from the Accept header, never from the body.
    */
   keepFrames?: boolean;
+  /**
+   * A golden-prompt probe of the operator (header X-ModelRollout-Probe): counted in t2v_probe_requests_total only,
+   * so users' request counts, latency, quality and cost series stay what users got.
+   */
+  probe?: boolean;
 }
 
 export type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed';

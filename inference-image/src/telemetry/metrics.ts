@@ -95,6 +95,8 @@ export interface RuntimeMetrics {
   faultInjection: Gauge<'kind'>;
   /** Records a finished request once: ok when `error` is undefined, else the error's outcome and HTTP status. */
   requestFinished(route: Route, error: Pick<T2vError, 'code' | 'httpStatus'> | undefined, seconds?: number): void;
+  /** A golden-prompt probe's generation finished (or was refused): counted apart from users' requests. */
+  probeFinished(error: Pick<T2vError, 'code' | 'httpStatus'> | undefined): void;
   setProvider(provider: Provider): void;
   /** Observes one measured clip; a signal the clip is too short for (one frame has no pairs) is skipped. */
   observeQuality(q: ClipQuality, seconds: number): void;
@@ -114,6 +116,9 @@ export function createMetrics(model: { name: string; version: string }, sources:
   const registers = [registry];
   const requests = new Counter({
     name: 't2v_requests_total', help: 'Generation requests by outcome and final HTTP status (async jobs counted when they finish).', labelNames: ['status', 'route', 'outcome'] as const, registers,
+  });
+  const probeRequests = new Counter({
+    name: 't2v_probe_requests_total', help: 'Golden-prompt probe generations of the operator (header X-ModelRollout-Probe), by outcome; not in t2v_requests_total.', labelNames: ['status', 'outcome'] as const, registers,
   });
   const routes: Route[] = ['generate', 'videos'];
   // Zero samples for every outcome: rate() and increase() then read 0 before the first request, not nothing.
@@ -166,6 +171,9 @@ export function createMetrics(model: { name: string; version: string }, sources:
     quality,
     providerInfo,
     faultInjection,
+    probeFinished(error) {
+      probeRequests.inc({ outcome: outcomeOf(error), status: String(error ? error.httpStatus : 200) });
+    },
     requestFinished(route, error, seconds) {
       requests.inc({ route, outcome: outcomeOf(error), status: String(error ? error.httpStatus : 200) });
       if (seconds !== undefined) requestDuration.observe({ route }, seconds);

@@ -35,11 +35,6 @@ describe('attack-17: trade-offs in the runner', () => {
     parseAnalysis({ prometheus: { address: 'http://prom:9090' }, goldenProbes: { configMap: 'golden' }, metrics: [{ template: 'cost-per-video-second' }, { template: 'golden-similarity', min: 0.5 }], tradeOffs: [{ cost: 'cost-per-video-second', quality: 'golden-similarity', better: 'higher', maxIncrease: 0.4, minImprovement: 0.1 }] } as never, errors);
     expect(errors.join('\n')).toMatch(/spec\.analysis\.tradeOffs\[0\]\.quality: "golden-similarity"/);
   });
-    const out = await drive(r, ro, 30, 60_000, { everyS: 30 });
-    // Either the spec is refused, or the NoData policy acts (pause by default) within noDataDeadline (10 min).
-    expect(['pause', 'fail'], show(last(out))).toContain(last(out).analysis.result);
-    expect(last(out).t, show(last(out))).toBeLessThanOrEqual(11 * 60 + 30);
-  });
 
   // (The README said the rule did not apply at 100 %; the rule compares with stable's baseline before the shift, like
   // every relative bound, and the README now says so: a 60 % costlier candidate is held at 100 % too.)

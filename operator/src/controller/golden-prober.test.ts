@@ -18,6 +18,7 @@ interface Call {
   url: string;
   body: Record<string, unknown>;
   accept: string;
+  probe?: string;
 }
 
 /** A fake runtime per address: answers rgb24 frames for the request's seed, changed on `differs` addresses. */
@@ -25,7 +26,7 @@ function fakeFetch(calls: Call[], behaviour: Record<string, 'same' | 'differs' |
   return (async (url: string, init: RequestInit) => {
     const body = JSON.parse(String(init.body)) as Record<string, unknown>;
     const headers = init.headers as Record<string, string>;
-    calls.push({ url, body, accept: headers.accept! });
+    calls.push({ url, body, accept: headers.accept!, probe: headers['x-modelrollout-probe'] });
     const host = new URL(url).hostname;
     const mode = behaviour[host] ?? 'same';
     if (mode === 'fails') return new Response('{"error":"boom"}', { status: 500 });
@@ -80,7 +81,8 @@ describe('GoldenProber', () => {
       ['http://10.0.0.1:8080/v1/generate', 7], ['http://10.0.0.2:8080/v1/generate', 7],
       ['http://10.0.0.1:8080/v1/generate', 8], ['http://10.0.0.2:8080/v1/generate', 8],
     ]);
-    expect(calls[0]).toMatchObject({ accept: RGB24_FRAMES, body: { prompt: 'a lighthouse', seed: 7 } });
+    // Raw frames asked, and marked as a probe: the runtime keeps it out of users' requests, quality and cost.
+    expect(calls[0]).toMatchObject({ accept: RGB24_FRAMES, probe: 'golden', body: { prompt: 'a lighthouse', seed: 7 } });
     expect([calls[4]!.url, calls[5]!.url]).toEqual(['http://10.0.0.1:8080/v1/generate', 'http://10.0.0.3:8080/v1/generate']);
   });
 

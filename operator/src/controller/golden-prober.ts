@@ -216,7 +216,8 @@ export class GoldenProber {
     const url = `http://${e.address.includes(':') ? `[${e.address}]` : e.address}:${e.port}/v1/generate`;
     try {
       const res = await (this.deps.fetch ?? fetch)(url, {
-        method: 'POST', headers: { 'content-type': 'application/json', accept: RGB24_FRAMES, 'user-agent': 'modelrollout-golden-probe' },
+        // X-ModelRollout-Probe: the runtime counts these apart from users' requests, latency, quality and cost.
+        method: 'POST', headers: { 'content-type': 'application/json', accept: RGB24_FRAMES, 'user-agent': 'modelrollout-golden-probe', 'x-modelrollout-probe': 'golden' },
         body: JSON.stringify(prompt.body), signal: AbortSignal.timeout(timeoutMs),
       });
       const at = `${e.address}:${e.port}`;
