@@ -2,7 +2,7 @@
 // request holds: each acquire() takes a reference, release() drops it, and an adapter leaves only at
 // refcount 0 (over capacity meanwhile, until the last holder releases). Concurrent misses on one version
 // share one load. lru-cache evicts on insert whatever is in use, so the refcount rule is kept here.
-import { refText, type AdapterRef } from './library.js';
+import { refText, type AdapterRef } from './style.js';
 import type { LoraFeeds } from './lora-feeds.js';
 
 export interface LoadedAdapter {

@@ -5,26 +5,10 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { ConfigError, ValidationError } from '../errors.js';
 import { ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE } from './peft.js';
+import { NAME_PATTERN, parseStyle, refText, STYLE_SYNTAX, type AdapterRef } from './style.js';
 
-export interface AdapterRef {
-  name: string;
-  version: number;
-}
-
-export const refText = (r: AdapterRef): string => `${r.name}@v${r.version}`;
-
-const NAME = '[a-z0-9](?:[a-z0-9._-]{0,61}[a-z0-9])?';
-const STYLE = new RegExp(`^(${NAME})(?:@v(\\d{1,9}))?$`);
 const VERSION_DIR = /^v(\d{1,9})$/;
-const NAME_ONLY = new RegExp(`^${NAME}$`);
-export const STYLE_SYNTAX = '<name> or <name>@v<N> (name: lower-case letters, digits, ".", "_", "-")';
-
-/** `ink-wash` → { name } (newest version); `ink-wash@v2` → { name, version: 2 }; anything else → undefined. */
-export function parseStyle(text: string): { name: string; version?: number } | undefined {
-  const m = STYLE.exec(text);
-  if (!m) return undefined;
-  return m[2] === undefined ? { name: m[1] as string } : { name: m[1] as string, version: Number(m[2]) };
-}
+const NAME_ONLY = new RegExp(`^${NAME_PATTERN}$`);
 
 export interface AdapterListing {
   name: string;
@@ -37,7 +21,11 @@ export class AdapterLibrary {
   private dirs = new Map<string, string>();
   private versions = new Map<string, number[]>();
 
-  constructor(readonly dir: string) {}
+  /** `onFound` is told each version the first time a scan finds it (metrics write its zero samples then). */
+  constructor(
+    readonly dir: string,
+    private readonly onFound: (ref: AdapterRef) => void = () => undefined,
+  ) {}
 
   /** Re-reads the directory. A missing library directory is a configuration error. */
   async scan(): Promise<void> {
@@ -62,6 +50,7 @@ export class AdapterLibrary {
         }
       }
     }
+    for (const text of dirs.keys()) if (!this.dirs.has(text)) this.onFound(parseStyle(text) as AdapterRef);
     this.dirs = dirs;
     this.versions = new Map();
     for (const text of dirs.keys()) {
@@ -80,19 +69,21 @@ export class AdapterLibrary {
 
   /**
    * The version a style names (the newest one known when it names none). A miss rescans once, so a
-   * version published since the last scan is found without a restart.
+   * version published since the last scan is found without a restart. `field` is what refusals name.
    */
-  async resolve(style: string): Promise<AdapterRef> {
+  async resolve(style: string, field = 'style'): Promise<AdapterRef> {
     const wanted = parseStyle(style);
-    if (!wanted) throw styleProblem(style, `style must be ${STYLE_SYNTAX} (got ${JSON.stringify(style)})`, {});
+    const refuse = (message: string, allowed: Record<string, unknown>): ValidationError =>
+      new ValidationError([{ field, message: `${field} ${message}`, allowed: { syntax: STYLE_SYNTAX, ...allowed }, value: style }]);
+    if (!wanted) throw refuse(`must be ${STYLE_SYNTAX} (got ${JSON.stringify(style)})`, {});
     const found = this.find(wanted);
     if (found) return found;
     await this.scan();
     const again = this.find(wanted);
     if (again) return again;
     const versions = this.versions.get(wanted.name);
-    if (!versions) throw styleProblem(style, `style ${style}: no adapter named ${wanted.name} in the library`, { styles: this.list().map((l) => l.name) });
-    throw styleProblem(style, `style ${style}: no version v${wanted.version} of ${wanted.name}`, { versions: versions.map((v) => `${wanted.name}@v${v}`) });
+    if (!versions) throw refuse(`${style}: no adapter named ${wanted.name} in the library`, { styles: this.list().map((l) => l.name) });
+    throw refuse(`${style}: no version v${wanted.version} of ${wanted.name}`, { versions: versions.map((v) => refText({ name: wanted.name, version: v })) });
   }
 
   private find(wanted: { name: string; version?: number }): AdapterRef | undefined {
@@ -101,10 +92,6 @@ export class AdapterLibrary {
     const version = wanted.version ?? versions[versions.length - 1];
     return version !== undefined && versions.includes(version) ? { name: wanted.name, version } : undefined;
   }
-}
-
-function styleProblem(style: string, message: string, allowed: Record<string, unknown>): ValidationError {
-  return new ValidationError([{ field: 'style', message, allowed: { syntax: STYLE_SYNTAX, ...allowed }, value: style }]);
 }
 
 async function complete(dir: string): Promise<boolean> {

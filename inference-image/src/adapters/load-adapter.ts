@@ -4,10 +4,11 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { InvalidAdapterError } from '../errors.js';
 import type { LoadedAdapter } from './adapter-cache.js';
-import { refText, type AdapterLibrary, type AdapterRef } from './library.js';
+import type { AdapterLibrary } from './library.js';
 import { loraFeeds } from './lora-feeds.js';
 import { ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, checkAdapter, parsePeftConfig, type BaseModel } from './peft.js';
 import { parseSafetensors } from './safetensors.js';
+import { refText, type AdapterRef } from './style.js';
 
 export async function loadAdapter(library: AdapterLibrary, ref: AdapterRef, base: BaseModel): Promise<LoadedAdapter> {
   const name = refText(ref);
