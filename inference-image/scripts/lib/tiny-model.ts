@@ -123,8 +123,9 @@ function linear(module: string, x: string, w: string, adapters: boolean): { node
       node('Transpose', [`${module}.lora_A`], [`${module}.lora_At`], { perm: [1, 0] }),
       node('Transpose', [`${module}.lora_B`], [`${module}.lora_Bt`], { perm: [1, 0] }),
       node('MatMul', [x, `${module}.lora_At`], [`${module}.down`]),
-      node('MatMul', [`${module}.down`, `${module}.lora_Bt`], [`${module}.up`]),
-      node('Mul', [`${module}.up`, LORA_SCALE_INPUT], [`${module}.delta`]),
+      // Scaled on the rank-wide side: r values per token, not out (and nothing at all at rank 0).
+      node('Mul', [`${module}.down`, LORA_SCALE_INPUT], [`${module}.down_scaled`]),
+      node('MatMul', [`${module}.down_scaled`, `${module}.lora_Bt`], [`${module}.delta`]),
       node('Add', [`${module}.base`, `${module}.delta`], [base]),
     ],
     out: base,
