@@ -70,7 +70,7 @@ export async function startRuntime(config: RuntimeConfig, log: Logger, deps: Run
     createHandler({
       log, metrics, model, state: () => state, service: () => service, limits: () => limits, defaults: requestDefaults(manifest),
       syncMaxSeconds: config.syncMaxSeconds, maxBodyBytes: config.maxBodyBytes, faults: config.faults,
-      randomSeed: () => randomInt(0, MAX_SEED + 1), monotonic, adapters: () => adapters,
+      randomSeed: () => randomInt(0, MAX_SEED + 1), monotonic, ...(config.adapterDir === undefined ? {} : { adapters: () => adapters }),
     }),
     config.host,
     config.port,

@@ -37,7 +37,7 @@ export interface HttpDeps {
   faults: FaultInjectionConfig;
   randomSeed: () => number;
   monotonic: () => number;
-  /** The adapter library, once loaded; absent when the replica serves no styles (T2V_ADAPTER_DIR unset). */
+  /** The adapter library (undefined until the model is loaded); absent when the replica serves no styles (T2V_ADAPTER_DIR unset). */
   adapters?: () => AdapterService | undefined;
 }
 
@@ -237,8 +237,9 @@ async function generate(d: HttpDeps, req: IncomingMessage, res: ServerResponse):
 }
 
 function adaptersOf(d: HttpDeps): AdapterService {
-  const adapters = d.adapters?.();
-  if (!adapters) throw new ValidationError([{ field: 'style', message: 'style: this replica serves no adapters (T2V_ADAPTER_DIR is not set)', allowed: { styles: [] } }]);
+  if (!d.adapters) throw new ValidationError([{ field: 'style', message: 'style: this replica serves no adapters (T2V_ADAPTER_DIR is not set)', allowed: { styles: [] } }]);
+  const adapters = d.adapters();
+  if (!adapters) throw new NotReadyError('the adapter library is not read yet; retry shortly');
   return adapters;
 }
 
