@@ -71,6 +71,7 @@ export async function startRuntime(config: RuntimeConfig, log: Logger, deps: Run
       log, metrics, model, state: () => state, service: () => service, limits: () => limits, defaults: requestDefaults(manifest),
       syncMaxSeconds: config.syncMaxSeconds, maxBodyBytes: config.maxBodyBytes, faults: config.faults,
       randomSeed: () => randomInt(0, MAX_SEED + 1), monotonic, ...(config.adapterDir === undefined ? {} : { adapters: () => adapters }),
+      ...(deps.random ? { random: deps.random } : {}),
     }),
     config.host,
     config.port,

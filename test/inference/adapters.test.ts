@@ -112,6 +112,20 @@ describe('adapters in the runtime (one replica, cache of 2)', () => {
     expect(rt.logs().filter((l) => l.msg === 'model loaded')).toHaveLength(1);
   });
 
+  it('takes the version of an unversioned style from the route: a pin, or a weighted split sticky by assignment key', async () => {
+    const ask = async (headers: Record<string, string>, style = 'ink-wash'): Promise<string | null> =>
+      (await postJson(`${rt.url}/v1/generate`, { ...body, style }, { headers: { 'content-type': 'application/json', ...headers } })).headers.get('x-adapter-version');
+    expect(await ask({ 'x-adapter-version': 'ink-wash@v1' })).toBe('ink-wash@v1');
+    expect(await ask({ 'x-adapter-version': 'ink-wash@v1' }, 'ink-wash@v2')).toBe('ink-wash@v2');
+    const split = { 'x-adapter-split': 'ink-wash@v1=50, ink-wash@v2=50' };
+    const a = await ask({ ...split, 'x-adapter-assignment-key': 'user-1' });
+    expect(await ask({ ...split, 'x-adapter-assignment-key': 'user-1' })).toBe(a);
+    expect(['ink-wash@v1', 'ink-wash@v2']).toContain(a);
+    const bad = await postJson(`${rt.url}/v1/generate`, { ...body, style: 'ink-wash' }, { headers: { 'content-type': 'application/json', 'x-adapter-split': 'ink-wash@v1' } });
+    expect(bad.status).toBe(400);
+    expect(((await bad.json()) as any).error).toMatchObject({ field: 'header X-Adapter-Split' });
+  });
+
   it('refuses unknown styles and bad syntax naming the field, and serves a broken version as a server error naming what is wrong', async () => {
     const unknown = await generate({ style: 'oil-paint' });
     expect(unknown.status).toBe(400);

@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { faultsEnabled, type FaultInjectionConfig } from '../config.js';
 import type { AdapterService } from '../adapters/adapter-service.js';
+import { routedStyle } from '../adapters/route-choice.js';
 import { refText } from '../adapters/style.js';
 import { ConflictError, NotFoundError, NotReadyError, ShuttingDownError, ValidationError, asT2vError, type T2vError } from '../errors.js';
 import type { GenerationService } from '../jobs/generation-service.js';
@@ -39,6 +40,8 @@ export interface HttpDeps {
   monotonic: () => number;
   /** The adapter library (undefined until the model is loaded); absent when the replica serves no styles (T2V_ADAPTER_DIR unset). */
   adapters?: () => AdapterService | undefined;
+  /** Draws a style's version from the route's X-Adapter-Split when no assignment key is given; default Math.random. */
+  random?: () => number;
 }
 
 /** Names the adapter version that served a request that named a style, as X-Model-Version names the model's. */
@@ -136,7 +139,8 @@ async function admit(d: HttpDeps, routeName: Route, req: IncomingMessage, res: S
     if (routeName === 'generate' && acceptsRawFrames(req)) request.keepFrames = true;
     if (probe) request.probe = true;
     if (request.style !== undefined) {
-      request.adapter = await adaptersOf(d).resolve(request.style);
+      // The route may pin or split the version of a style the client names without one (adapter rollouts).
+      request.adapter = await adaptersOf(d).resolve(routedStyle(request.style, req.headers, d.random ?? Math.random));
       res.setHeader(ADAPTER_VERSION_HEADER, refText(request.adapter));
     }
     return { service, request, arrivedAt };
