@@ -182,3 +182,16 @@ describe('adapters in the runtime (one replica, cache of 2)', () => {
     expect(metric(text, 't2v_adapter_requests_total', { ...neon, model_name: 'tiny-t2v' })).toBeDefined();
   });
 });
+
+describe('adapter library at start-up', () => {
+  it('refuses to start when T2V_ADAPTER_DIR is set but the denoiser takes no LoRA inputs, or the library is missing', async () => {
+    const bareDir = `${tmp.dir}/bare`;
+    buildTinyModel(bareDir, { adapterInputs: false });
+    const bare = await RuntimeProcess.start({ T2V_MODEL_DIR: bareDir, T2V_ADAPTER_DIR: libraryDir }, { waitReady: false });
+    expect((await bare.exited).code).toBe(1);
+    expect(bare.logs().find((l) => l.level === 60)).toMatchObject({ code: 'InvalidModel', err: { message: expect.stringMatching(/T2V_ADAPTER_DIR=.* is set but tiny-t2v v1's denoiser takes no LoRA inputs/) } });
+    const missing = await RuntimeProcess.start({ T2V_MODEL_DIR: modelDir, T2V_ADAPTER_DIR: `${tmp.dir}/absent` }, { waitReady: false });
+    expect((await missing.exited).code).toBe(1);
+    expect(missing.logs().find((l) => l.level === 60)).toMatchObject({ code: 'InvalidConfig', err: { message: expect.stringMatching(/T2V_ADAPTER_DIR=.*absent: cannot read the adapter library/) } });
+  });
+});

@@ -49,6 +49,7 @@ export function buildTinyAdapter(libraryDir: string, spec: TinyAdapterSpec, mode
     target_modules: targets, base_model_name_or_path: spec.broken === 'base' ? 'someone/other-model' : o.name, inference_mode: true,
   };
   const dir = path.join(libraryDir, `${spec.name}@v${spec.version}`);
+  if (fs.existsSync(dir)) throw new Error(`${dir} exists: adapter versions are immutable, publish a new version instead`);
   const tmp = path.join(libraryDir, `.tmp-${spec.name}@v${spec.version}-${process.pid}`);
   fs.mkdirSync(tmp, { recursive: true });
   fs.writeFileSync(path.join(tmp, 'adapter_config.json'), `${JSON.stringify(config, null, 2)}\n`);
