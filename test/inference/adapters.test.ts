@@ -177,6 +177,8 @@ describe('adapters in the runtime (one replica, cache of 2)', () => {
     expect(metric(text, 't2v_adapter_request_duration_seconds_count', neon)).toBeGreaterThanOrEqual(3);
     expect(metric(text, 't2v_adapter_load_seconds_count', neon)).toBeGreaterThanOrEqual(1);
     expect(metric(text, 't2v_adapter_cache_hits_total', neon)).toBeGreaterThanOrEqual(1);
+    expect(metric(text, 't2v_adapter_quality_frozen_frame_ratio_count', neon)).toBeGreaterThanOrEqual(3);
+    expect(metric(text, 't2v_adapter_quality_temporal_ssim_count', { adapter_name: 'broken', adapter_version: 'v1' })).toBe(0);
     expect(metric(text, 't2v_adapter_load_failures_total', { adapter_name: 'broken', adapter_version: 'v1' })).toBeGreaterThanOrEqual(2);
     expect(metric(text, 't2v_adapter_requests_total', { adapter_name: 'ink-wash', adapter_version: 'v3', route: 'videos', outcome: 'server_error', status: '500' })).toBe(0);
     expect(metric(text, 't2v_adapter_requests_total', { ...neon, model_name: 'tiny-t2v' })).toBeDefined();

@@ -217,6 +217,7 @@ export class GenerationService {
     const t = frames.timings;
     const quality = meter?.result();
     if (quality && !p.probe) this.d.metrics.observeQuality(quality, qualitySeconds);
+    if (quality && !p.probe && p.adapter) this.d.adapterMetrics?.observeQuality(p.adapter, quality);
     return {
       result: {
         video, frames: source.frames, seconds: source.frames / p.fps, promptTokens: frames.promptTokens, promptTruncated: frames.promptTruncated, guided: frames.guided,

@@ -11,6 +11,7 @@ describe('per-adapter metrics', () => {
     const v2 = { name: 'ink-wash', version: 2 };
     m.known(v2);
     m.requestFinished(v2, 'videos', new NotReadyError('x'), 1.5);
+    m.observeQuality(v2, { frames: 1, blankRatio: 1 });
     const text = await registry.metrics();
     // Histograms put the default labels first: compare label sets, not text.
     const line = (s: string): boolean => {
@@ -28,5 +29,8 @@ describe('per-adapter metrics', () => {
     expect(line('t2v_adapter_load_seconds_count{adapter_name="ink-wash",adapter_version="v2",model_name="m",modelrollout_revision="abc"} 0')).toBe(true);
     expect(line('t2v_adapter_request_duration_seconds_count{adapter_name="ink-wash",adapter_version="v2",model_name="m",modelrollout_revision="abc"} 1')).toBe(true);
     expect(line('t2v_adapters_loaded{model_name="m",modelrollout_revision="abc"} 1')).toBe(true);
+    // A one-frame clip has no pairs: blank is observed, frozen is not.
+    expect(line('t2v_adapter_quality_blank_frame_ratio_count{adapter_name="ink-wash",adapter_version="v2",model_name="m",modelrollout_revision="abc"} 1')).toBe(true);
+    expect(line('t2v_adapter_quality_frozen_frame_ratio_count{adapter_name="ink-wash",adapter_version="v2",model_name="m",modelrollout_revision="abc"} 0')).toBe(true);
   });
 });
