@@ -1,7 +1,6 @@
 // The runtime's adapters: the library on disk, the in-memory cache in front of it, and the metrics both
 // feed. What the HTTP routes and the generation service call.
-import type { AdapterMetrics } from '../telemetry/adapter-metrics.js';
-import { adapterLabels } from '../telemetry/adapter-metrics.js';
+import { adapterLabels, type AdapterMetrics } from '../telemetry/adapter-metrics.js';
 import { AdapterCache, type AdapterLease } from './adapter-cache.js';
 import { loadAdapter } from './load-adapter.js';
 import { AdapterLibrary } from './library.js';
