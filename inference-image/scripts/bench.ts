@@ -1,4 +1,5 @@
 // npm run bench:inference [-- --requests 8 --jobs 8 --steps 30 --hidden 128 --size 256 --seconds 4 --provider cpu|cuda --skip-build --keep]
+// npm run bench:inference -- --adapters [same options]: style adapters (LoRA) instead — see adapterBench().
 //
 // --provider cuda runs the runtime and the raw replay on the CUDA execution provider (T2V_EXECUTION_PROVIDER=cuda:
 // the runtime refuses to start rather than fall back); --skip-build uses an inference-image/dist built beforehand.
@@ -15,19 +16,23 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import ort from 'onnxruntime-node';
+import { AdapterLibrary } from '../src/adapters/library.js';
+import { loadAdapter } from '../src/adapters/load-adapter.js';
+import { loraFeeds, type LoraFeeds } from '../src/adapters/lora-feeds.js';
 import { sessionOptions } from '../src/model/execution-provider.js';
 import { resolveDenoiserIo, resolveTextEncoderIo, resolveVaeIo } from '../src/model/graph-io.js';
 import { latentFrames, readManifest } from '../src/model/manifest.js';
 import { createScheduler } from '../src/pipeline/scheduler.js';
 import { createTokenizer } from '../src/pipeline/tokenizer.js';
-import { buildTinyModel } from './lib/tiny-model.js';
+import { buildTinyAdapter, buildTinyAdapters } from './lib/tiny-adapters.js';
+import { buildTinyModel, type TinyModelOptions } from './lib/tiny-model.js';
 
 const { values: args } = parseArgs({
   options: {
     requests: { type: 'string', default: '8' }, jobs: { type: 'string', default: '8' }, steps: { type: 'string', default: '30' },
     hidden: { type: 'string', default: '128' }, size: { type: 'string', default: '256' }, seconds: { type: 'string', default: '4' },
     'cold-starts': { type: 'string', default: '3' }, keep: { type: 'boolean', default: false },
-    provider: { type: 'string', default: 'cpu' }, 'skip-build': { type: 'boolean', default: false },
+    provider: { type: 'string', default: 'cpu' }, 'skip-build': { type: 'boolean', default: false }, adapters: { type: 'boolean', default: false },
   },
 });
 const N = Number(args.requests);
@@ -105,12 +110,13 @@ interface Timed {
   total: number;
 }
 
-async function timedRequest(url: string): Promise<Timed> {
+async function timedRequest(url: string, extra: Record<string, unknown> = {}): Promise<Timed> {
   const t0 = performance.now();
-  const res = await fetch(`${url}/v1/generate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(request) });
+  const res = await fetch(`${url}/v1/generate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ...request, ...extra }) });
   await res.arrayBuffer();
   const wall = (performance.now() - t0) / 1000;
   if (res.status !== 200) throw new Error(`generate answered ${res.status}`);
+  if (extra.style !== undefined && !res.headers.get('x-adapter-version')) throw new Error(`no X-Adapter-Version for style ${String(extra.style)}`);
   const timing = Object.fromEntries((res.headers.get('server-timing') ?? '').split(', ').map((e) => {
     const [name, dur] = e.split(';dur=');
     return [name, Number(dur) / 1000];
@@ -118,15 +124,27 @@ async function timedRequest(url: string): Promise<Timed> {
   return { wall, onnx: timing.onnx ?? NaN, convert: timing.convert ?? NaN, quality: timing.quality ?? NaN, encode: timing.encode ?? NaN, total: timing.total ?? NaN };
 }
 
+interface Replay {
+  run: () => Promise<number>;
+  release: () => Promise<void>;
+  /** Loads an adapter version from `libraryDir` and feeds it from now on (the denoiser must take adapters). */
+  useAdapter(libraryDir: string, name: string, version: number): Promise<void>;
+  /** With `profile`: ends the denoiser's onnxruntime profile and sums its kernel times (µs) by node name. */
+  denoiserKernelTimes(): Map<string, number>;
+}
+
 /**
  * Replays the session.run() calls the runtime makes for `request` with raw onnxruntime (same graphs,
- * shapes, steps, options; inputs prepared outside the timer) and returns their summed time.
+ * shapes, steps, options; inputs prepared outside the timer) and returns their summed time. A denoiser
+ * with adapter inputs is fed rank 0 (no adapter) until useAdapter().
  */
-async function rawReplay(modelDir: string): Promise<{ run: () => Promise<number>; release: () => Promise<void> }> {
+async function rawReplay(modelDir: string, o: { profile?: string } = {}): Promise<Replay> {
   const m = readManifest(modelDir);
   const opts = sessionOptions(PROVIDER, { cudaDeviceId: 0, cpuThreads: 0 });
-  const load = (f: string): Promise<ort.InferenceSession> => ort.InferenceSession.create(path.join(modelDir, f), opts);
-  const [te, dn, vae] = await Promise.all([load(m.graphs.textEncoder), load(m.graphs.denoiser), load(m.graphs.vaeDecoder)]);
+  const load = (f: string, extra: ort.InferenceSession.SessionOptions = {}): Promise<ort.InferenceSession> => ort.InferenceSession.create(path.join(modelDir, f), { ...opts, ...extra });
+  // Profiled on one thread: on a shared machine, thread-pool waits inflate small kernels at random.
+  const profile = o.profile ? { enableProfiling: true, profileFilePrefix: o.profile, ...(PROVIDER === 'cpu' ? { intraOpNumThreads: 1 } : {}) } : {};
+  const [te, dn, vae] = await Promise.all([load(m.graphs.textEncoder), load(m.graphs.denoiser, profile), load(m.graphs.vaeDecoder)]);
   const teIo = resolveTextEncoderIo(te);
   const dnIo = resolveDenoiserIo(dn);
   const vaeIo = resolveVaeIo(vae);
@@ -142,7 +160,24 @@ async function rawReplay(modelDir: string): Promise<{ run: () => Promise<number>
   const latent2 = new ort.Tensor('float32', new Float32Array(2 * n).fill(0.1), [2, ...shape]);
   const latent1 = new ort.Tensor('float32', new Float32Array(n).fill(0.1), [1, ...shape]);
   const tsTensors = Array.from(createScheduler(m.scheduler, STEPS).timesteps, (t) => new ort.Tensor('float32', Float32Array.from([t, t]), [2]));
+  let lora: LoraFeeds = dnIo.lora ? loraFeeds(dnIo.lora) : {};
   return {
+    denoiserKernelTimes() {
+      dn.endProfiling();
+      const prefix = o.profile ?? '';
+      const file = fs.readdirSync(path.dirname(prefix)).filter((f) => f.startsWith(path.basename(prefix)) && f.endsWith('.json')).sort().pop();
+      if (!file) throw new Error(`no onnxruntime profile ${prefix}*.json`);
+      const events = JSON.parse(fs.readFileSync(path.join(path.dirname(prefix), file), 'utf8')) as Array<{ cat: string; name: string; dur: number }>;
+      const times = new Map<string, number>();
+      for (const e of events) if (e.cat === 'Node' && e.name.endsWith('_kernel_time')) times.set(e.name, (times.get(e.name) ?? 0) + e.dur);
+      return times;
+    },
+    async useAdapter(libraryDir, name, version) {
+      if (!dnIo.lora) throw new Error('this denoiser takes no adapters');
+      const library = new AdapterLibrary(libraryDir);
+      await library.scan();
+      lora = (await loadAdapter(library, { name, version }, { name: m.name, lora: dnIo.lora })).feeds;
+    },
     async run() {
       let sum = 0;
       const timed = async (session: ort.InferenceSession, feeds: Record<string, ort.Tensor>): Promise<Record<string, ort.Tensor>> => {
@@ -152,7 +187,7 @@ async function rawReplay(modelDir: string): Promise<{ run: () => Promise<number>
         return res;
       };
       const text = (await timed(te, { [teIo.ids]: ids, ...(teIo.mask ? { [teIo.mask]: mask } : {}) }))[teIo.output] as ort.Tensor;
-      for (const ts of tsTensors) await timed(dn, { [dnIo.latent]: latent2, [dnIo.timestep]: ts, [dnIo.context]: text });
+      for (const ts of tsTensors) await timed(dn, { ...lora, [dnIo.latent]: latent2, [dnIo.timestep]: ts, [dnIo.context]: text });
       await timed(vae, { [vaeIo.latent]: latent1 });
       return sum;
     },
@@ -170,8 +205,10 @@ async function main(): Promise<void> {
   process.stdout.write(`${args['skip-build'] ? '' : 'building the runtime (tsc) and '}building a bench model...\n`);
   if (!args['skip-build']) execFileSync(process.execPath, [path.join(root, 'node_modules/typescript/bin/tsc'), '-p', path.join(root, 'inference-image/tsconfig.json')], { stdio: 'inherit' });
   const modelDir = path.join(work, 'model');
-  buildTinyModel(modelDir, { version: 'bench', hiddenChannels: Number(args.hidden), width: SIZE, height: SIZE, frames: SECONDS * FPS, fps: FPS, steps: STEPS, maxWidth: Math.max(256, SIZE), maxHeight: Math.max(256, SIZE), maxFrames: Math.max(48, SECONDS * FPS) });
+  const modelOptions: Partial<TinyModelOptions> = { version: 'bench', hiddenChannels: Number(args.hidden), width: SIZE, height: SIZE, frames: SECONDS * FPS, fps: FPS, steps: STEPS, maxWidth: Math.max(256, SIZE), maxHeight: Math.max(256, SIZE), maxFrames: Math.max(48, SECONDS * FPS) };
+  buildTinyModel(modelDir, modelOptions);
   const clip = `${SIZE}x${SIZE}, ${SECONDS} s @ ${FPS} fps (${SECONDS * FPS} frames), ${STEPS} steps, guidance on (batch 2), hidden ${args.hidden}`;
+  if (args.adapters) return adapterBench(modelDir, modelOptions, clip);
 
   // 1. Cold start.
   const cold: number[] = [];
@@ -276,6 +313,142 @@ async function main(): Promise<void> {
     `json ${JSON.stringify(figures)}`,
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+/**
+ * The adapter-only nodes' share of the denoiser's kernel time at rank 0, from onnxruntime's own profile (one
+ * intra-op thread on CPU): unlike
+ * wall-clock pairs it does not move with the machine's load. Adapter-only nodes are the ones tiny-model.ts's
+ * linear() adds (outputs <module>.lora_At/.lora_Bt/.lora_At_scaled/.delta/.merged; onnxruntime fuses some of
+ * them, keeping the first output's name); the projection's own MatMul is in both graphs.
+ */
+async function adapterKernelShare(modelDir: string): Promise<{ share: number; adapterMs: number; totalMs: number }> {
+  const replay = await rawReplay(modelDir, { profile: path.join(work, 'denoiser-profile') });
+  for (let i = 0; i < N; i++) await replay.run();
+  const times = replay.denoiserKernelTimes();
+  await replay.release();
+  const adapterOnly = /^\w+_[\w.]+\.(?:lora_At|lora_Bt|lora_At_scaled|delta|merged)[/_]/;
+  let adapter = 0;
+  let total = 0;
+  for (const [name, us] of times) {
+    total += us;
+    if (adapterOnly.test(name)) adapter += us;
+  }
+  return { share: adapter / total, adapterMs: adapter / 1000 / N, totalMs: total / 1000 / N };
+}
+
+/** Median of the per-pair ratios a/b − 1 of two timings taken alternately (both see the same machine load). */
+async function pairedOverhead(a: () => Promise<number>, b: () => Promise<number>, n: number): Promise<{ overhead: number; a: number; b: number }> {
+  for (let i = 0; i < 2; i++) await a().then(b); // warm both
+  const as: number[] = [];
+  const bs: number[] = [];
+  for (let i = 0; i < n; i++) {
+    // Alternate which goes first so neither always runs on a cache the other warmed.
+    const first = i % 2 === 0 ? await a() : await b();
+    const second = i % 2 === 0 ? await b() : await a();
+    as.push(i % 2 === 0 ? first : second);
+    bs.push(i % 2 === 0 ? second : first);
+  }
+  return { overhead: median(as.map((x, i) => x / (bs[i] as number) - 1)), a: median(as), b: median(bs) };
+}
+
+async function burst(url: string, styles: Array<string | undefined>): Promise<number> {
+  const t0 = performance.now();
+  const ids = await Promise.all(styles.map(async (style, i) => {
+    const res = await fetch(`${url}/v1/videos`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ...request, seed: i, ...(style ? { style } : {}) }) });
+    if (res.status !== 202) throw new Error(`submit answered ${res.status}`);
+    return ((await res.json()) as { id: string }).id;
+  }));
+  for (const id of ids) {
+    for (;;) {
+      const job = (await (await fetch(`${url}/v1/videos/${id}`)).json()) as { status: string };
+      if (job.status === 'succeeded') break;
+      if (job.status === 'failed') throw new Error(`job ${id} failed`);
+      await sleep(10);
+    }
+  }
+  return (styles.length * 60) / ((performance.now() - t0) / 1000);
+}
+
+/**
+ * --adapters: (1) what the adapter inputs cost when no adapter is asked for — the same model built with
+ * and without them, raw onnxruntime replays and runtime requests, alternating; (2) latency and clips/min
+ * through the runtime with no adapter, one adapter, and a different adapter on every request; (3) load
+ * time of a version not yet in memory (POST :load, and the runtime's own t2v_adapter_load_seconds).
+ */
+async function adapterBench(modelDir: string, modelOptions: Partial<TinyModelOptions>, clip: string): Promise<void> {
+  const bareDir = path.join(work, 'model-bare');
+  buildTinyModel(bareDir, { ...modelOptions, adapterInputs: false });
+  const libraryDir = path.join(work, 'adapters');
+  buildTinyAdapters(libraryDir, undefined, modelOptions);
+  const lines: string[] = ['', `clip: ${clip}; ${N} requests per figure, medians; adapters rank 8 on attn.to_q and attn.to_v`];
+
+  // 1. The adapter path with no adapter, vs a graph without it.
+  const withInputs = await rawReplay(modelDir);
+  const bare = await rawReplay(bareDir);
+  const rawIdle = await pairedOverhead(() => withInputs.run(), () => bare.run(), N);
+  const oneAdapter = await rawReplay(modelDir);
+  await oneAdapter.useAdapter(libraryDir, 'ink-wash', 1);
+  const rawActive = await pairedOverhead(() => oneAdapter.run(), () => withInputs.run(), N);
+  await Promise.all([withInputs.release(), bare.release(), oneAdapter.release()]);
+  const kernel = await adapterKernelShare(modelDir);
+  const [a, b] = await Promise.all([startServer(modelDir), startServer(bareDir)]);
+  const e2eIdle = await pairedOverhead(async () => (await timedRequest(a.url)).wall, async () => (await timedRequest(b.url)).wall, N);
+  await Promise.all([stopServer(a), stopServer(b)]);
+  lines.push(
+    `adapter inputs, no adapter (rank 0) vs a model built without them:`,
+    `  adapter-only kernels, share of the denoiser's     ${pct(kernel.share)}  (${kernel.adapterMs.toFixed(2)} of ${kernel.totalMs.toFixed(1)} ms per request, onnxruntime profile, 1 thread)  (goal < 2 %: ${kernel.share < 0.02 ? 'met' : 'NOT met'})`,
+    `  Σ session.run() per request (raw onnxruntime)     ${pct(rawIdle.overhead)}  (${ms(rawIdle.a)} vs ${ms(rawIdle.b)}; wall clock, moves with the machine's load)`,
+    `  request wall time through the runtime             ${pct(e2eIdle.overhead)}  (${ms(e2eIdle.a)} vs ${ms(e2eIdle.b)})`,
+    `one adapter in use vs none (raw onnxruntime)        ${pct(rawActive.overhead)}  (${ms(rawActive.a)} vs ${ms(rawActive.b)})`,
+  );
+  const figures = await adapterServing(modelDir, libraryDir, modelOptions, lines);
+  lines.push('', `json ${JSON.stringify({ clip, kernel, rawIdle, e2eIdle, rawActive, ...figures })}`);
+  process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+/** Latency and throughput per mode through one runtime, then the load time of versions not yet in memory. */
+async function adapterServing(modelDir: string, libraryDir: string, modelOptions: Partial<TinyModelOptions>, lines: string[]): Promise<Record<string, unknown>> {
+  const server = await startServer(modelDir, { T2V_ADAPTER_DIR: libraryDir, T2V_ADAPTER_CACHE: '4', T2V_MAX_QUEUE: String(JOBS) });
+  const alternating = ['ink-wash@v1', 'neon@v1', 'ink-wash@v2'];
+  const modes: Array<[string, (i: number) => string | undefined]> = [
+    ['no adapter', () => undefined],
+    ['one adapter (ink-wash@v1)', () => 'ink-wash@v1'],
+    [`alternating (${alternating.join(', ')})`, (i) => alternating[i % alternating.length]],
+  ];
+  for (const [, style] of modes) for (let i = 0; i < 2; i++) await timedRequest(server.url, { ...(style(i) ? { style: style(i) } : {}) });
+  // Rounds interleave the modes, so each sees the same machine load.
+  const walls = modes.map(() => [] as number[]);
+  for (let i = 0; i < N; i++) {
+    for (const [k, [, style]] of modes.entries()) walls[k]?.push((await timedRequest(server.url, style(i) ? { style: style(i) } : {})).wall);
+  }
+  // Bursts interleave the modes too (two rounds): a burst is long enough for the machine's load to change under it.
+  const perMinute = modes.map(() => [] as number[]);
+  for (let round = 0; round < 2; round++) {
+    for (const [k, [, style]] of modes.entries()) perMinute[k]?.push(await burst(server.url, Array.from({ length: JOBS }, (_, i) => style(i))));
+  }
+  const throughput = perMinute.map((xs) => median(xs));
+  lines.push(`through the runtime (${PROVIDER.toUpperCase()}, concurrency 1):        latency       clips/min (${JOBS} queued jobs, median of 2 bursts)`);
+  modes.forEach(([name], k) => lines.push(`  ${name.padEnd(48)} ${ms(median(walls[k] ?? [])).padStart(10)}    ${(throughput[k] ?? 0).toFixed(1)}`));
+  // Versions published after start-up: each POST :load reads, checks and stages one cold.
+  const loads: number[] = [];
+  for (let v = 10; v < 10 + N; v++) {
+    buildTinyAdapter(libraryDir, { name: 'fresh', version: v, seed: v }, modelOptions);
+    const t0 = performance.now();
+    const res = await fetch(`${server.url}/v1/adapters/fresh@v${v}:load`, { method: 'POST' });
+    loads.push((performance.now() - t0) / 1000);
+    if (res.status !== 200) throw new Error(`load answered ${res.status}: ${await res.text()}`);
+  }
+  const text = await (await fetch(`${server.url}/metrics`)).text();
+  const sum = (name: string): number => [...text.matchAll(new RegExp(`^${name}\\{[^}]*\\} (\\S+)$`, 'gm'))].reduce((a, m) => a + Number(m[1]), 0);
+  const inRuntime = sum('t2v_adapter_load_seconds_sum') / sum('t2v_adapter_load_seconds_count');
+  await stopServer(server);
+  lines.push(
+    `adapter load, a version not in memory:`,
+    `  POST /v1/adapters/<name@vN>:load (HTTP included)    ${ms(median(loads))}`,
+    `  t2v_adapter_load_seconds (read + check + stage)     ${ms(inRuntime)} mean over ${sum('t2v_adapter_load_seconds_count')} loads`,
+  );
+  return { latencySeconds: Object.fromEntries(modes.map(([name], k) => [name, median(walls[k] ?? [])])), clipsPerMinute: Object.fromEntries(modes.map(([name], k) => [name, throughput[k]])), loadSeconds: { http: median(loads), runtimeMean: inRuntime } };
 }
 
 main().then(

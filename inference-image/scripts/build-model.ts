@@ -1,12 +1,15 @@
 // Usage: tsx inference-image/scripts/build-model.ts <outDir> [--version v] [--seed n] [--name s]
 //        [--scheduler flow-euler|ddim] [--hidden n] [--width n] [--height n] [--frames n] [--fps n] [--steps n]
-// Writes a small text-to-video model (model.json, vocab.txt, three ONNX graphs) with seeded weights.
+//        [--adapters <libraryDir>] [--no-adapter-inputs]
+// Writes a small text-to-video model (model.json, vocab.txt, three ONNX graphs) with seeded weights; with
+// --adapters also a library of seeded LoRA adapters for it (ink-wash@v1, ink-wash@v2, neon@v1).
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { buildTinyAdapters } from './lib/tiny-adapters.js';
 import { buildTinyModel, defaultTinyModelOptions, type TinyModelOptions } from './lib/tiny-model.js';
 
 function usage(message: string): never {
-  process.stderr.write(`${message}\nusage: build-model.ts <outDir> [--version v] [--seed n] [--name s] [--scheduler flow-euler|ddim] [--hidden n] [--width n] [--height n] [--frames n] [--fps n] [--steps n]\n`);
+  process.stderr.write(`${message}\nusage: build-model.ts <outDir> [--version v] [--seed n] [--name s] [--scheduler flow-euler|ddim] [--hidden n] [--width n] [--height n] [--frames n] [--fps n] [--steps n] [--adapters <libraryDir>] [--no-adapter-inputs]\n`);
   process.exit(2);
 }
 
@@ -15,7 +18,7 @@ const { values, positionals } = parseArgs({
   options: {
     version: { type: 'string' }, seed: { type: 'string' }, name: { type: 'string' }, scheduler: { type: 'string' },
     hidden: { type: 'string' }, width: { type: 'string' }, height: { type: 'string' }, frames: { type: 'string' },
-    fps: { type: 'string' }, steps: { type: 'string' },
+    fps: { type: 'string' }, steps: { type: 'string' }, adapters: { type: 'string' }, 'no-adapter-inputs': { type: 'boolean', default: false },
   },
 });
 const outDir = positionals[0];
@@ -42,6 +45,9 @@ const options: Partial<TinyModelOptions> = {
   frames: int('frames', defaultTinyModelOptions.frames),
   fps: int('fps', defaultTinyModelOptions.fps),
   steps: int('steps', defaultTinyModelOptions.steps),
+  adapterInputs: !values['no-adapter-inputs'],
 };
+if (values.adapters !== undefined && !options.adapterInputs) usage('--adapters needs a model with adapter inputs (drop --no-adapter-inputs)');
 const manifest = buildTinyModel(path.resolve(outDir), options);
-process.stdout.write(`${JSON.stringify({ outDir: path.resolve(outDir), name: manifest.name, version: manifest.version, latentShape: manifest.latent.shape, scheduler: manifest.scheduler.type })}\n`);
+const adapters = values.adapters === undefined ? [] : buildTinyAdapters(path.resolve(values.adapters), undefined, options);
+process.stdout.write(`${JSON.stringify({ outDir: path.resolve(outDir), name: manifest.name, version: manifest.version, latentShape: manifest.latent.shape, scheduler: manifest.scheduler.type, adapters })}\n`);

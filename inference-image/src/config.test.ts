@@ -31,6 +31,12 @@ describe('loadConfig', () => {
     expect(faultsEnabled(c.faults)).toBe(true);
   });
 
+  it('reads the adapter library and its cache size (no library by default)', () => {
+    expect(loadConfig({})).toMatchObject({ adapterDir: undefined, adapterCacheSize: 8 });
+    expect(loadConfig({ T2V_ADAPTER_DIR: ' /adapters ', T2V_ADAPTER_CACHE: '2' })).toMatchObject({ adapterDir: '/adapters', adapterCacheSize: 2 });
+    expect(() => loadConfig({ T2V_ADAPTER_CACHE: '0' })).toThrow(/T2V_ADAPTER_CACHE=0: must be an integer in \[1, 10000\]/);
+  });
+
   it('reads the pod identity the operator passes through the downward API, and leaves it out when absent', () => {
     expect(loadConfig({ MODELROLLOUT_NAMESPACE: 'ml', MODELROLLOUT_NAME: 'wan-t2v', MODELROLLOUT_REVISION: '5f0c1e2d3a' }).identity).toEqual({ namespace: 'ml', name: 'wan-t2v', revision: '5f0c1e2d3a' });
     expect(loadConfig({}).identity).toEqual({});

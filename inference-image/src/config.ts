@@ -55,6 +55,13 @@ export interface RuntimeConfig {
    * On CPU (no GPU) the default 1 makes the counter read replica-seconds.
    */
   gpusPerReplica: number;
+  /**
+   * The adapter library (style LoRAs, `<name>@v<N>/` directories in PEFT layout); undefined = this replica
+   * serves no styles. The model's denoiser must take LoRA inputs when it is set.
+   */
+  adapterDir: string | undefined;
+  /** Adapter versions kept in memory at most (least recently used evicted once no request holds it). */
+  adapterCacheSize: number;
   /** FOR ROLLOUT DRILLS ONLY. Off unless T2V_FAULT_* is set. */
   faults: FaultInjectionConfig;
   /** The pod's place in a ModelRollout (MODELROLLOUT_* env, set by the operator through the downward API); labels every metric. */
@@ -109,6 +116,8 @@ export function loadConfig(env: Env = process.env): RuntimeConfig {
     logLevel: str('T2V_LOG_LEVEL', 'info'),
     qualitySample: num('T2V_QUALITY_SAMPLE', 1, 0, 1, false),
     gpusPerReplica: num('T2V_GPUS_PER_REPLICA', 1, 0.001, 1024, false),
+    adapterDir: env.T2V_ADAPTER_DIR?.trim() || undefined,
+    adapterCacheSize: num('T2V_ADAPTER_CACHE', 8, 1, 10_000),
     faults: {
       errorRate: num('T2V_FAULT_ERROR_RATE', 0, 0, 1, false),
       latencyMs: num('T2V_FAULT_LATENCY_MS', 0, 0, 3_600_000),

@@ -26,6 +26,25 @@ export class ExecutionProviderError extends T2vError {
   readonly httpStatus = 500;
 }
 
+/**
+ * An adapter version in the library that cannot be served: unreadable files, or a config, tensor or shape
+ * that does not fit the base model. `field` names what is wrong (`r`, `target_modules`, a tensor key).
+ * A server fault (500): the client asked for a style that exists, the library holds a bad artefact.
+ */
+export class InvalidAdapterError extends T2vError {
+  readonly code = 'InvalidAdapter';
+  readonly httpStatus = 500;
+
+  constructor(
+    readonly adapter: string,
+    readonly field: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`adapter ${adapter}: ${field}: ${message}`, options);
+  }
+}
+
 export interface FieldProblem {
   field: string;
   message: string;

@@ -4,6 +4,7 @@ import { randomInt, randomUUID } from 'node:crypto';
 import type { Server } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
+import { AdapterService } from './adapters/adapter-service.js';
 import { faultsEnabled, type RuntimeConfig } from './config.js';
 import { InvalidModelError, ValidationError } from './errors.js';
 import { requestDefaults, requestLimits, MAX_SEED, type RequestLimits } from './http/request-limits.js';
@@ -18,6 +19,7 @@ import type { SessionFactory } from './model/execution-provider.js';
 import { loadModel, type LoadedModel } from './model/load-model.js';
 import { readManifest, type ModelManifest } from './model/manifest.js';
 import { T2vPipeline } from './pipeline/pipeline.js';
+import { createAdapterMetrics, type AdapterMetrics } from './telemetry/adapter-metrics.js';
 import { createGpuMemoryReader } from './telemetry/gpu-memory.js';
 import { createMetrics } from './telemetry/metrics.js';
 import { startMp4Encoder } from './video/mp4-encoder.js';
@@ -61,12 +63,15 @@ export async function startRuntime(config: RuntimeConfig, log: Logger, deps: Run
   let service: GenerationService | undefined;
   let limits: RequestLimits | undefined;
   let loaded: LoadedModel | undefined;
+  let adapters: AdapterService | undefined;
+  const adapterMetrics = config.adapterDir === undefined ? undefined : createAdapterMetrics(metrics.registry, () => adapters?.cache.loaded().length ?? 0);
   const monotonic = (): number => performance.now();
   const { server, port } = await listen(
     createHandler({
       log, metrics, model, state: () => state, service: () => service, limits: () => limits, defaults: requestDefaults(manifest),
       syncMaxSeconds: config.syncMaxSeconds, maxBodyBytes: config.maxBodyBytes, faults: config.faults,
-      randomSeed: () => randomInt(0, MAX_SEED + 1), monotonic,
+      randomSeed: () => randomInt(0, MAX_SEED + 1), monotonic, ...(config.adapterDir === undefined ? {} : { adapters: () => adapters }),
+      ...(deps.random ? { random: deps.random } : {}),
     }),
     config.host,
     config.port,
@@ -81,6 +86,8 @@ export async function startRuntime(config: RuntimeConfig, log: Logger, deps: Run
     metrics.setProvider(loaded.provider);
     metrics.modelLoadSeconds.set(loaded.loadSeconds);
     limits = requestLimits(manifest, loaded.io.denoiser.fixed, { maxPromptChars: config.maxPromptChars });
+    adapters = await startAdapters(config, manifest, loaded, adapterMetrics);
+    if (adapters) log.info({ adapterDir: config.adapterDir, cache: config.adapterCacheSize, adapters: adapters.library.list() }, 'adapter library read');
     log.info({ provider: loaded.provider, loadSeconds: loaded.loadSeconds, limits }, 'model loaded');
     service = new GenerationService({
       pipeline: new T2vPipeline(loaded),
@@ -98,6 +105,8 @@ export async function startRuntime(config: RuntimeConfig, log: Logger, deps: Run
       newId: () => `vid_${randomUUID().replaceAll('-', '')}`,
       sampleQuality: () => config.qualitySample >= 1 || (deps.random ?? Math.random)() < config.qualitySample,
       gpusPerSlot: config.gpusPerReplica / config.maxConcurrency,
+      ...(adapters ? { adapters: adapters.cache } : {}),
+      ...(adapterMetrics ? { adapterMetrics } : {}),
       clock: Date.now,
       monotonic,
     });
@@ -127,6 +136,16 @@ export async function startRuntime(config: RuntimeConfig, log: Logger, deps: Run
     return closing;
   };
   return { port, ready, state, shutdown };
+}
+
+/** The adapter library when T2V_ADAPTER_DIR is set; a denoiser without LoRA inputs cannot serve one. */
+async function startAdapters(config: RuntimeConfig, manifest: ModelManifest, model: LoadedModel, metrics: AdapterMetrics | undefined): Promise<AdapterService | undefined> {
+  if (config.adapterDir === undefined) return undefined;
+  const lora = model.io.denoiser.lora;
+  if (!lora) throw new InvalidModelError(`T2V_ADAPTER_DIR=${config.adapterDir} is set but ${manifest.name} ${manifest.version}'s denoiser takes no LoRA inputs (<module>.lora_A, <module>.lora_B, lora_scale)`);
+  const service = new AdapterService({ dir: config.adapterDir, capacity: config.adapterCacheSize, base: { name: manifest.name, lora }, ...(metrics ? { metrics } : {}) });
+  await service.start();
+  return service;
 }
 
 /** The manifest's default clip with a negative prompt (so the guidance batch shape is warmed too). */

@@ -32,6 +32,12 @@ export interface TinyModelOptions {
    * diffusers input names (`sample`, int64 `timestep`), so guidance runs as two passes.
    */
   exportStyle: 'dynamic' | 'pinned';
+  /**
+   * Give the denoiser's LoRA-able projections (attention query and value) low-rank inputs
+   * `<module>.lora_A` [r, in], `<module>.lora_B` [out, r] and `lora_scale` [1], fed per request (rank 0 = no adapter).
+   * false: the same graph without them (the bench's baseline for the adapter path's overhead).
+   */
+  adapterInputs: boolean;
 }
 
 export const defaultTinyModelOptions: TinyModelOptions = {
@@ -52,6 +58,7 @@ export const defaultTinyModelOptions: TinyModelOptions = {
   maxHeight: 256,
   maxFrames: 48,
   exportStyle: 'dynamic',
+  adapterInputs: true,
 };
 
 const TEMPORAL = 4;
@@ -66,7 +73,7 @@ export function tinyVocab(): string[] {
 }
 
 /** Weights ~ N(0, gain²/fanIn), from one seed but a distinct stream per tensor. */
-function weights(seed: number, stream: number, count: number, fanIn: number, gain = 1): Float32Array {
+export function weights(seed: number, stream: number, count: number, fanIn: number, gain = 1): Float32Array {
   const w = gaussian(count, (seed * 1000 + stream) >>> 0);
   const scale = gain / Math.sqrt(fanIn);
   for (let i = 0; i < w.length; i++) w[i] = (w[i] ?? 0) * scale;
@@ -99,6 +106,86 @@ function textEncoderGraph(o: TinyModelOptions, vocabSize: number): GraphSpec {
   };
 }
 
+/** The denoiser's LoRA-able linear projections, by PEFT module name (target_modules match their last part). */
+export const LORA_MODULES = ['attn.to_q', 'attn.to_v'] as const;
+export const LORA_SCALE_INPUT = 'lora_scale';
+
+/**
+ * y = x·W + scale·(x·Aᵀ)·Bᵀ when the graph takes adapters, computed as y = x·(W + scale·Aᵀ·Bᵀ): the same
+ * function, but the low-rank update is merged into the [in, out] weight on every run, so its cost does not
+ * grow with the tokens (the activation form adds an x-sized MatMul and Add even at rank 0: 4.8 % of the
+ * bench denoiser's kernel time). A and B come in PEFT's layout (lora_A [r, in], lora_B [out, r]); at r = 0
+ * the update is an empty MatMul giving zeros and W + 0 = W exactly.
+ */
+function linear(module: string, x: string, w: string, adapters: boolean): { nodes: GraphSpec['nodes']; out: string } {
+  const out = `${module}.out`;
+  if (!adapters) return { nodes: [node('MatMul', [x, w], [out])], out };
+  return {
+    nodes: [
+      node('Transpose', [`${module}.lora_A`], [`${module}.lora_At`], { perm: [1, 0] }),
+      node('Transpose', [`${module}.lora_B`], [`${module}.lora_Bt`], { perm: [1, 0] }),
+      // Scaled on the narrow side: in × r values (none at rank 0).
+      node('Mul', [`${module}.lora_At`, LORA_SCALE_INPUT], [`${module}.lora_At_scaled`]),
+      node('MatMul', [`${module}.lora_At_scaled`, `${module}.lora_Bt`], [`${module}.delta`]),
+      node('Add', [w, `${module}.delta`], [`${module}.merged`]),
+      node('MatMul', [x, `${module}.merged`], [out]),
+    ],
+    out,
+  };
+}
+
+/** Each LoRA-able module's input and output width, as the adapter tensors must have them. */
+export function loraModuleDims(o: Pick<TinyModelOptions, 'hiddenChannels' | 'textDim'>): Record<(typeof LORA_MODULES)[number], { in: number; out: number }> {
+  return { 'attn.to_q': { in: o.hiddenChannels, out: o.hiddenChannels }, 'attn.to_v': { in: o.textDim, out: o.hiddenChannels } };
+}
+
+function loraInputs(o: TinyModelOptions): GraphSpec['inputs'] {
+  if (!o.adapterInputs) return [];
+  const dims = loraModuleDims(o);
+  return [
+    ...LORA_MODULES.flatMap((m) => [valueInfo(`${m}.lora_A`, 'float32', ['lora_rank', dims[m].in]), valueInfo(`${m}.lora_B`, 'float32', [dims[m].out, 'lora_rank'])]),
+    valueInfo(LORA_SCALE_INPUT, 'float32', [1]),
+  ];
+}
+
+/**
+ * Cross-attention of every latent voxel (query) over the text tokens (key, value), added back as a
+ * residual: the block real video transformers fine-tune with LoRA.
+ */
+function crossAttention(o: TinyModelOptions, h: string, context: string, out: string): GraphSpec['nodes'] {
+  const q = linear('attn.to_q', 'attn.tokens', 'attn.to_q.weight', o.adapterInputs);
+  const v = linear('attn.to_v', context, 'attn.to_v.weight', o.adapterInputs);
+  return [
+    node('Shape', [h], ['attn.h_shape']),
+    node('Reshape', [h, 'attn.tokens_shape'], ['attn.tokens_cf']),
+    node('Transpose', ['attn.tokens_cf'], ['attn.tokens'], { perm: [0, 2, 1] }),
+    ...q.nodes,
+    node('MatMul', [context, 'attn.to_k.weight'], ['attn.k']),
+    ...v.nodes,
+    node('Transpose', ['attn.k'], ['attn.kt'], { perm: [0, 2, 1] }),
+    node('MatMul', [q.out, 'attn.kt'], ['attn.scores']),
+    node('Mul', ['attn.scores', 'attn.inv_sqrt_h'], ['attn.scaled']),
+    node('Softmax', ['attn.scaled'], ['attn.probs'], { axis: -1 }),
+    node('MatMul', ['attn.probs', v.out], ['attn.mixed']),
+    node('MatMul', ['attn.mixed', 'attn.to_out.weight'], ['attn.projected']),
+    node('Transpose', ['attn.projected'], ['attn.projected_cf'], { perm: [0, 2, 1] }),
+    node('Reshape', ['attn.projected_cf', 'attn.h_shape'], ['attn.residual']),
+    node('Add', [h, 'attn.residual'], [out]),
+  ];
+}
+
+function attentionWeights(o: TinyModelOptions): GraphSpec['initializers'] {
+  const { hiddenChannels: H, textDim: D } = o;
+  return [
+    floatTensor('attn.to_q.weight', [H, H], weights(o.seed, 14, H * H, H)),
+    floatTensor('attn.to_k.weight', [D, H], weights(o.seed, 15, D * H, D)),
+    floatTensor('attn.to_v.weight', [D, H], weights(o.seed, 16, D * H, D)),
+    floatTensor('attn.to_out.weight', [H, H], weights(o.seed, 17, H * H, H, 0.5)),
+    floatTensor('attn.inv_sqrt_h', [1], Float32Array.from([1 / Math.sqrt(H)])),
+    int64Tensor('attn.tokens_shape', [0, H, -1]),
+  ];
+}
+
 function denoiserGraph(o: TinyModelOptions): GraphSpec {
   const { latentChannels: C, hiddenChannels: H, textDim: D } = o;
   const pinned = o.exportStyle === 'pinned';
@@ -109,8 +196,8 @@ function denoiserGraph(o: TinyModelOptions): GraphSpec {
   const timestepNodes = pinned ? [node('Cast', ['timestep'], ['timestep_f'], { to: 1 })] : [];
   return {
     name: 'denoiser',
-    docString: 'Conv3d -> +(timestep, text) conditioning -> SiLU -> Conv3d: predicts the flow velocity / noise over video latents.',
-    inputs: [valueInfo(latentName, 'float32', latentShape), ...timestepIn, valueInfo('encoder_hidden_states', 'float32', pinned ? [1, o.maxTokens, D] : ['batch', 'sequence', D])],
+    docString: 'Conv3d -> +(timestep, text) conditioning -> SiLU -> text cross-attention (LoRA-able q, v) -> Conv3d: predicts the flow velocity / noise over video latents.',
+    inputs: [valueInfo(latentName, 'float32', latentShape), ...timestepIn, valueInfo('encoder_hidden_states', 'float32', pinned ? [1, o.maxTokens, D] : ['batch', 'sequence', D]), ...loraInputs(o)],
     outputs: [valueInfo('noise_pred', 'float32', latentShape)],
     initializers: [
       floatTensor('conv_in_w', [H, C, 3, 3, 3], weights(o.seed, 10, H * C * 27, C * 27)),
@@ -122,6 +209,7 @@ function denoiserGraph(o: TinyModelOptions): GraphSpec {
       floatTensor('text_proj_w', [D, H], weights(o.seed, 13, D * H, D)),
       int64Tensor('axis_1', [1]),
       int64Tensor('cond_shape', [-1, H, 1, 1, 1]),
+      ...attentionWeights(o),
     ],
     nodes: [
       ...timestepNodes,
@@ -136,7 +224,8 @@ function denoiserGraph(o: TinyModelOptions): GraphSpec {
       node('Add', ['h0', 'cond_5d'], ['h1']),
       node('Sigmoid', ['h1'], ['h1_gate']),
       node('Mul', ['h1', 'h1_gate'], ['h2']),
-      node('Conv', ['h2', 'conv_out_w', 'conv_out_b'], ['noise_pred'], { pads: [1, 1, 1, 1, 1, 1] }),
+      ...crossAttention(o, 'h2', 'encoder_hidden_states', 'h3'),
+      node('Conv', ['h3', 'conv_out_w', 'conv_out_b'], ['noise_pred'], { pads: [1, 1, 1, 1, 1, 1] }),
     ],
   };
 }

@@ -1,6 +1,7 @@
 // JSON bodies for jobs and errors. Field names are snake_case like the request fields.
 import type { ServerResponse } from 'node:http';
-import { QueueFullError, ValidationError, type T2vError } from '../errors.js';
+import { refText } from '../adapters/style.js';
+import { InvalidAdapterError, QueueFullError, ValidationError, type T2vError } from '../errors.js';
 import type { JobRecord } from '../jobs/types.js';
 import type { ClipQuality } from '../quality/clip-quality.js';
 
@@ -18,6 +19,7 @@ export function errorBody(err: T2vError): { error: Record<string, unknown> } {
     if (err.problems.length > 1) error.details = err.problems;
   }
   if (err instanceof QueueFullError) error.retry_after_seconds = err.retryAfterSeconds;
+  if (err instanceof InvalidAdapterError) Object.assign(error, { adapter: err.adapter, field: err.field });
   return { error };
 }
 
@@ -64,7 +66,9 @@ export function jobView(job: JobRecord, model: { name: string; version: string }
     request: {
       prompt: r.prompt, negative_prompt: r.negativePrompt ?? '', seconds: r.seconds, fps: r.fps, frames: r.frames,
       width: r.width, height: r.height, steps: r.steps, guidance: r.guidance, seed: r.seed,
+      ...(r.style === undefined ? {} : { style: r.style }),
     },
+    ...(r.adapter ? { adapter: refText(r.adapter) } : {}),
     ...(job.result
       ? {
           result: {

@@ -4,7 +4,10 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { faultsEnabled, type FaultInjectionConfig } from '../config.js';
-import { ConflictError, NotFoundError, NotReadyError, ShuttingDownError, asT2vError, type T2vError } from '../errors.js';
+import type { AdapterService } from '../adapters/adapter-service.js';
+import { routedStyle } from '../adapters/route-choice.js';
+import { refText } from '../adapters/style.js';
+import { ConflictError, NotFoundError, NotReadyError, ShuttingDownError, ValidationError, asT2vError, type T2vError } from '../errors.js';
 import type { GenerationService } from '../jobs/generation-service.js';
 import type { GenerationRequest, JobRecord } from '../jobs/types.js';
 import type { Provider } from '../model/execution-provider.js';
@@ -35,7 +38,15 @@ export interface HttpDeps {
   faults: FaultInjectionConfig;
   randomSeed: () => number;
   monotonic: () => number;
+  /** The adapter library (undefined until the model is loaded); absent when the replica serves no styles (T2V_ADAPTER_DIR unset). */
+  adapters?: () => AdapterService | undefined;
+  /** Draws a style's version from the route's X-Adapter-Split when no assignment key is given; default Math.random. */
+  random?: () => number;
 }
+
+/** Names the adapter version that served a request that named a style, as X-Model-Version names the model's. */
+export const ADAPTER_VERSION_HEADER = 'X-Adapter-Version';
+const ADAPTER_LOAD_PATH = /^\/v1\/adapters\/([^/]{1,200}):load$/;
 
 const VIDEO_PATH = /^\/v1\/videos\/([A-Za-z0-9_-]{1,128})(\/content)?$/;
 
@@ -59,6 +70,9 @@ async function route(d: HttpDeps, req: IncomingMessage, res: ServerResponse): Pr
   if (path === '/metrics') return only(method, ['GET'], res, () => metrics(d, res));
   if (path === '/v1/generate') return only(method, ['POST'], res, () => generate(d, req, res));
   if (path === '/v1/videos') return only(method, ['POST'], res, () => createVideo(d, req, res));
+  if (path === '/v1/adapters') return only(method, ['GET'], res, () => listAdapters(d, res));
+  const load = ADAPTER_LOAD_PATH.exec(path);
+  if (load) return only(method, ['POST'], res, () => loadAdapter(d, decodeURIComponent(load[1] as string), res));
   const m = VIDEO_PATH.exec(path);
   if (m) {
     const id = m[1] as string;
@@ -124,6 +138,11 @@ async function admit(d: HttpDeps, routeName: Route, req: IncomingMessage, res: S
     // The golden-prompt probes ask for the raw frames (a lossless comparison); users get the MP4.
     if (routeName === 'generate' && acceptsRawFrames(req)) request.keepFrames = true;
     if (probe) request.probe = true;
+    if (request.style !== undefined) {
+      // The route may pin or split the version of a style the client names without one (adapter rollouts).
+      request.adapter = await adaptersOf(d).resolve(routedStyle(request.style, req.headers, d.random ?? Math.random));
+      res.setHeader(ADAPTER_VERSION_HEADER, refText(request.adapter));
+    }
     return { service, request, arrivedAt };
   } catch (err) {
     const e = asT2vError(err);
@@ -215,9 +234,32 @@ async function generate(d: HttpDeps, req: IncomingMessage, res: ServerResponse):
     'X-Video-Seed': String(job.request.seed),
     'X-Video-Frames': String(result.frames),
     'X-Model-Version': d.model.version,
+    ...(job.request.adapter ? { [ADAPTER_VERSION_HEADER]: refText(job.request.adapter) } : {}),
     'Server-Timing': serverTiming(job.timings),
   });
   res.end(raw ? raw.data : result.video);
+}
+
+function adaptersOf(d: HttpDeps): AdapterService {
+  if (!d.adapters) throw new ValidationError([{ field: 'style', message: 'style: this replica serves no adapters (T2V_ADAPTER_DIR is not set)', allowed: { styles: [] } }]);
+  const adapters = d.adapters();
+  if (!adapters) throw new NotReadyError('the adapter library is not read yet; retry shortly');
+  return adapters;
+}
+
+async function listAdapters(d: HttpDeps, res: ServerResponse): Promise<void> {
+  const adapters = d.adapters?.();
+  sendJson(res, 200, { object: 'list', data: adapters ? await adapters.list() : [] });
+}
+
+/** POST /v1/adapters/<name@vN>:load — checks and stages a version before its first request. */
+async function loadAdapter(d: HttpDeps, style: string, res: ServerResponse): Promise<void> {
+  try {
+    const view = await adaptersOf(d).load(style);
+    sendJson(res, 200, view, { [ADAPTER_VERSION_HEADER]: view.adapter });
+  } catch (err) {
+    sendError(res, asT2vError(err));
+  }
 }
 
 function findJob(d: HttpDeps, id: string): JobRecord {

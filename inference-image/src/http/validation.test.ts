@@ -128,3 +128,15 @@ describe('null fields', () => {
     expect(validateRequest({ prompt: 'a', guidance: null, seed: null, negative_prompt: null }, opts)).toMatchObject({ guidance: 5, seed: 1234, negativePrompt: '' });
   });
 });
+
+describe('style', () => {
+  it('passes a style name through (the library resolves it) and leaves it out when absent', () => {
+    expect(validateRequest({ prompt: 'a', style: 'ink-wash@v2' }, opts).style).toBe('ink-wash@v2');
+    expect(validateRequest({ prompt: 'a', style: null }, opts)).not.toHaveProperty('style');
+  });
+
+  it('refuses a style that is not <name> or <name>@v<N>, naming the field', () => {
+    expect(problem({ prompt: 'a', style: 'Ink Wash' })).toMatchObject({ field: 'style', message: expect.stringMatching(/style must be <name> or <name>@v<N>.*got "Ink Wash"/) });
+    expect(problem({ prompt: 'a', style: 3 }).field).toBe('style');
+  });
+});

@@ -1,10 +1,11 @@
 // Request body → GenerationRequest, or a ValidationError naming each bad field, its value and what is
 // allowed. Pure: limits, defaults and the random seed source are passed in.
+import { parseStyle, STYLE_SYNTAX } from '../adapters/style.js';
 import { ValidationError, type FieldProblem } from '../errors.js';
 import type { GenerationRequest } from '../jobs/types.js';
 import type { Range, RequestDefaults, RequestLimits } from './request-limits.js';
 
-export const REQUEST_FIELDS = ['prompt', 'negative_prompt', 'seconds', 'fps', 'width', 'height', 'steps', 'guidance', 'seed'] as const;
+export const REQUEST_FIELDS = ['prompt', 'negative_prompt', 'seconds', 'fps', 'width', 'height', 'steps', 'guidance', 'seed', 'style'] as const;
 
 export interface ValidateOptions {
   limits: RequestLimits;
@@ -40,6 +41,7 @@ export function validateRequest(body: unknown, o: ValidateOptions): GenerationRe
   const guidance = number(b, 'guidance', o.defaults.guidance, L.guidance, fail);
   const seed = b.seed === undefined || b.seed === null ? o.randomSeed() : integer(b, 'seed', 0, L.seed, fail);
   const seconds = duration(b, o, fps, fail);
+  const style = styleOf(b, fail);
 
   const [first, ...rest] = problems;
   if (first) throw new ValidationError([first, ...rest]);
@@ -54,7 +56,16 @@ export function validateRequest(body: unknown, o: ValidateOptions): GenerationRe
     steps: steps as number,
     guidance: guidance as number,
     seed: seed as number,
+    ...(style === undefined ? {} : { style }),
   };
+}
+
+/** Syntax only: whether the library has it is the runtime's to say (it may rescan). */
+function styleOf(b: Record<string, unknown>, fail: Fail): string | undefined {
+  const v = b.style;
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'string' || !parseStyle(v)) return fail({ field: 'style', message: `style must be ${STYLE_SYNTAX} (got ${JSON.stringify(v)})`, allowed: { type: 'string', syntax: STYLE_SYNTAX }, value: v });
+  return v;
 }
 
 type Fail = (p: FieldProblem) => undefined;

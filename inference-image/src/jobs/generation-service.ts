@@ -1,10 +1,13 @@
 // Accepted generations, from queue to MP4: one path for the async jobs and the sync route, so both get
 // the same limits, timeout, cancellation, metrics and the same "job finished" log line.
 import type { Logger } from 'pino';
+import type { AdapterLease } from '../adapters/adapter-cache.js';
+import type { AdapterRef } from '../adapters/style.js';
 import { CancelledError, ShuttingDownError, TimeoutError, asT2vError, type T2vError } from '../errors.js';
 import type { FrameSource } from '../pipeline/frames.js';
 import type { GeneratedFrames, GenerationHooks, GenerationParams } from '../pipeline/pipeline.js';
 import { ClipQualityMeter } from '../quality/clip-quality.js';
+import type { AdapterMetrics } from '../telemetry/adapter-metrics.js';
 import type { Route, RuntimeMetrics } from '../telemetry/metrics.js';
 import type { Mp4Encoder, Mp4Options } from '../video/mp4-encoder.js';
 import type { FaultInjector } from './faults.js';
@@ -38,6 +41,9 @@ export interface ServiceDeps {
   sampleQuality?: () => boolean;
   /** GPUs one generation holds: GPUs per replica ÷ concurrent slots (absent: 1), for the GPU-seconds counter. */
   gpusPerSlot?: number;
+  /** The adapters a request's style resolved to are taken from here (absent: the replica serves no styles). */
+  adapters?: { acquire(ref: AdapterRef): Promise<AdapterLease> };
+  adapterMetrics?: AdapterMetrics;
   /** Epoch ms, for job timestamps. */
   clock: () => number;
   /** Monotonic ms, for durations. */
@@ -163,8 +169,11 @@ export class GenerationService {
       this.d.startEncoder({ width: p.width, height: p.height, fps: p.fps, ffmpegPath: this.d.ffmpegPath, ...this.d.x264, comment: `${this.d.model.name} ${this.d.model.version} seed=${p.seed}` });
     const early = this.d.overlapEncoderStart ? startEncoder() : undefined;
     let frames: GeneratedFrames;
+    let lease: AdapterLease | undefined;
     try {
-      frames = await this.d.pipeline.generate(p, {
+      // Held until the frames are made: the cache never unloads an adapter a running request uses.
+      lease = p.adapter ? await this.acquireAdapter(p.adapter) : undefined;
+      frames = await this.d.pipeline.generate(lease ? { ...p, lora: lease.adapter.feeds } : p, {
         signal,
         onProgress: (phase, step, steps) => {
           if (job) job.progress = { phase, step, steps };
@@ -176,6 +185,8 @@ export class GenerationService {
     } catch (err) {
       await early?.then((e) => e.abort(), () => undefined);
       throw err;
+    } finally {
+      lease?.release();
     }
     if (job) job.progress = { phase: 'encode', step: p.steps, steps: p.steps };
     const encodeStart = this.d.monotonic();
@@ -206,6 +217,7 @@ export class GenerationService {
     const t = frames.timings;
     const quality = meter?.result();
     if (quality && !p.probe) this.d.metrics.observeQuality(quality, qualitySeconds);
+    if (quality && !p.probe && p.adapter) this.d.adapterMetrics?.observeQuality(p.adapter, quality);
     return {
       result: {
         video, frames: source.frames, seconds: source.frames / p.fps, promptTokens: frames.promptTokens, promptTruncated: frames.promptTruncated, guided: frames.guided,
@@ -217,6 +229,11 @@ export class GenerationService {
         convertSeconds, qualitySeconds, encodeSeconds: (this.d.monotonic() - encodeStart) / 1000,
       },
     };
+  }
+
+  private acquireAdapter(ref: AdapterRef): Promise<AdapterLease> {
+    if (!this.d.adapters) throw new Error('a request names an adapter but the service has no adapter cache');
+    return this.d.adapters.acquire(ref);
   }
 
   private finish(job: JobRecord, arrivedAt: number, startedMono: number | undefined, outcome: Outcome | undefined, error: T2vError | undefined): void {
@@ -239,7 +256,10 @@ export class GenerationService {
     }
     const status = error ? error.httpStatus : 200;
     if (probe) this.d.metrics.probeFinished(error);
-    else this.d.metrics.requestFinished(job.route, error, totalSeconds);
+    else {
+      this.d.metrics.requestFinished(job.route, error, totalSeconds);
+      if (job.request.adapter) this.d.adapterMetrics?.requestFinished(job.request.adapter, job.route, error, totalSeconds);
+    }
     const level = error && error.httpStatus >= 500 ? 'warn' : 'info';
     this.d.log[level](
       { jobId: job.id, route: job.route, status: job.status, httpStatus: status, code: error?.code, reason: error?.message, seconds: totalSeconds, seed: job.request.seed, timings: job.timings },

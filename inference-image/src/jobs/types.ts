@@ -1,3 +1,4 @@
+import type { AdapterRef } from '../adapters/style.js';
 import type { GenerationParams } from '../pipeline/pipeline.js';
 import type { ClipQuality } from '../quality/clip-quality.js';
 import type { Route } from '../telemetry/metrics.js';
@@ -16,6 +17,10 @@ export interface GenerationRequest extends GenerationParams {
    * so users' request counts, latency, quality and cost series stay what users got.
    */
   probe?: boolean;
+  /** The style as asked (`ink-wash`, `ink-wash@v2`); absent: the base model alone. */
+  style?: string;
+  /** The adapter version the style resolved to when the request was admitted. */
+  adapter?: AdapterRef;
 }
 
 export type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed';

@@ -29,7 +29,26 @@ export interface TextEncoderIo {
   fixedLength: number | undefined;
 }
 
+/** One LoRA-able projection of the denoiser: its module name (PEFT's) and the inputs taking A and B. */
+export interface LoraModuleIo {
+  module: string;
+  /** Input taking lora_A [r, in]. */
+  a: string;
+  /** Input taking lora_B [out, r]. */
+  b: string;
+  in: number;
+  out: number;
+}
+
+/** Present when the denoiser takes adapters as inputs (`<module>.lora_A`, `<module>.lora_B`, `lora_scale`). */
+export interface LoraIo {
+  modules: LoraModuleIo[];
+  scale: string;
+}
+
 export interface DenoiserIo {
+  /** How to feed a LoRA adapter; undefined when the graph takes none. */
+  lora?: LoraIo | undefined;
   latent: string;
   timestep: string;
   timestepType: 'float32' | 'int64';
@@ -128,7 +147,33 @@ export function resolveDenoiserIo(meta: GraphMeta): DenoiserIo {
     output: firstOutput(g, meta),
     maxBatch: fixedDim(latent, 0) ?? Number.POSITIVE_INFINITY,
     fixed: [fixedDim(latent, 1), fixedDim(latent, 2), fixedDim(latent, 3), fixedDim(latent, 4)],
+    lora: resolveLoraIo(meta),
   };
+}
+
+const LORA_A = '.lora_A';
+const LORA_B = '.lora_B';
+const LORA_SCALE = 'lora_scale';
+
+/** The adapter inputs, each with fixed in/out widths (they are checked against every adapter loaded). */
+export function resolveLoraIo(meta: GraphMeta): LoraIo | undefined {
+  const g = 'denoiser';
+  const byName = new Map(meta.inputMetadata.map((m) => [m.name, m]));
+  const modules: LoraModuleIo[] = [];
+  for (const a of meta.inputMetadata.filter((m) => m.name.endsWith(LORA_A))) {
+    const module = a.name.slice(0, -LORA_A.length);
+    const b = byName.get(`${module}${LORA_B}`);
+    if (!b) throw new InvalidModelError(`${g}: input ${a.name} has no matching ${module}${LORA_B}`);
+    rank(g, a, 2);
+    rank(g, b, 2);
+    const width = fixedDim(a, 1);
+    const height = fixedDim(b, 0);
+    if (width === undefined || height === undefined) throw new InvalidModelError(`${g}: ${a.name} [r, in] and ${b.name} [out, r] need fixed in and out dims`);
+    modules.push({ module, a: a.name, b: b.name, in: width, out: height });
+  }
+  if (modules.length === 0) return undefined;
+  if (!byName.has(LORA_SCALE)) throw new InvalidModelError(`${g}: takes LoRA inputs (${modules.map((m) => m.module).join(', ')}) but no ${LORA_SCALE} input`);
+  return { modules, scale: LORA_SCALE };
 }
 
 export function resolveVaeIo(meta: GraphMeta): VaeIo {

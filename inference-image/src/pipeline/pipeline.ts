@@ -2,6 +2,7 @@
 // (with classifier-free guidance when a negative prompt is given), decode with the VAE.
 import ort from 'onnxruntime-node';
 import type { Tensor } from 'onnxruntime-node';
+import { loraFeeds, type LoraFeeds } from '../adapters/lora-feeds.js';
 import { GenerationError } from '../errors.js';
 import type { GraphIo, IdsType } from '../model/graph-io.js';
 import { decodedFrames, latentFrames, type ModelManifest } from '../model/manifest.js';
@@ -32,6 +33,8 @@ export interface GenerationParams {
   steps: number;
   guidance: number;
   seed: number;
+  /** A loaded adapter's denoiser inputs; absent: none (rank 0). */
+  lora?: LoraFeeds | undefined;
 }
 
 export type GenerationPhase = 'text' | 'denoise' | 'decode';
@@ -63,10 +66,16 @@ export interface GeneratedFrames {
 }
 
 export class T2vPipeline {
+  /** What a graph with adapter inputs is fed when the request names no adapter. */
+  private readonly noAdapter: LoraFeeds;
+
   constructor(
     private readonly model: PipelineModel,
     private readonly now: () => number = () => performance.now(),
-  ) {}
+  ) {
+    const lora = model.io.denoiser.lora;
+    this.noAdapter = lora ? loraFeeds(lora) : {};
+  }
 
   /** Latent shape [1, C, T, h, w] for a clip. */
   latentShape(p: Pick<GenerationParams, 'width' | 'height' | 'frames'>): [number, number, number, number, number] {
@@ -87,6 +96,7 @@ export class T2vPipeline {
       }
     };
     hooks.signal?.throwIfAborted();
+    if (p.lora && !this.model.io.denoiser.lora) throw new GenerationError('an adapter was given but the denoiser takes no LoRA inputs');
     const guided = (p.negativePrompt ?? '') !== '' && p.guidance !== 1;
 
     hooks.onProgress?.('text', 0, p.steps);
@@ -138,9 +148,10 @@ export class T2vPipeline {
     let x: Float32Array = fillGaussian(new Float32Array(n), p.seed);
     if (scheduler.initNoiseSigma !== 1) for (let k = 0; k < n; k++) x[k] = (x[k] as number) * scheduler.initNoiseSigma;
     const batched = guided && io.maxBatch >= 2;
+    const lora = p.lora ?? this.noAdapter;
     // Inputs that do not change across steps are built once.
-    const ctxBatch = batched ? new ort.Tensor('float32', concat(text.contexts), [2, ...text.dims]) : undefined;
-    const ctxSingle = text.contexts.map((c) => new ort.Tensor('float32', c, [1, ...text.dims]));
+    const ctxBatch = batched ? { ...lora, [io.context]: new ort.Tensor('float32', concat(text.contexts), [2, ...text.dims]) } : {};
+    const ctxSingle = text.contexts.map((c) => ({ ...lora, [io.context]: new ort.Tensor('float32', c, [1, ...text.dims]) }));
     const latentIn = new Float32Array(batched ? 2 * n : n);
     const guidedOut = new Float32Array(n);
     let next: Float32Array = new Float32Array(n);
@@ -153,14 +164,14 @@ export class T2vPipeline {
       if (batched) {
         latentIn.set(x, 0);
         latentIn.set(x, n);
-        const out = await this.runDenoiser(run, latentIn, [2, ...shape.slice(1)], ts, 2, ctxBatch as Tensor);
+        const out = await this.runDenoiser(run, latentIn, [2, ...shape.slice(1)], ts, 2, ctxBatch);
         modelOut = applyGuidance(out.subarray(n, 2 * n), out.subarray(0, n), p.guidance, guidedOut);
       } else if (guided) {
-        const u = await this.runDenoiser(run, x, shape, ts, 1, ctxSingle[0] as Tensor);
-        const c = await this.runDenoiser(run, x, shape, ts, 1, ctxSingle[1] as Tensor);
+        const u = await this.runDenoiser(run, x, shape, ts, 1, ctxSingle[0] as Record<string, Tensor>);
+        const c = await this.runDenoiser(run, x, shape, ts, 1, ctxSingle[1] as Record<string, Tensor>);
         modelOut = applyGuidance(c, u, p.guidance, guidedOut);
       } else {
-        modelOut = await this.runDenoiser(run, x, shape, ts, 1, ctxSingle[0] as Tensor);
+        modelOut = await this.runDenoiser(run, x, shape, ts, 1, ctxSingle[0] as Record<string, Tensor>);
       }
       next = scheduler.step(modelOut, i, x, next);
       [x, next] = [next, x];
@@ -170,14 +181,15 @@ export class T2vPipeline {
     return x;
   }
 
-  private async runDenoiser(run: Runner, latent: Float32Array, dims: number[], timestep: number, batch: number, context: Tensor): Promise<Float32Array> {
+  /** `fixed`: the inputs that stay the same across steps (text context, adapter). */
+  private async runDenoiser(run: Runner, latent: Float32Array, dims: number[], timestep: number, batch: number, fixed: Record<string, Tensor>): Promise<Float32Array> {
     const io = this.model.io.denoiser;
     const tsTensor =
       io.timestepType === 'int64'
         ? new ort.Tensor('int64', new BigInt64Array(batch).fill(BigInt(Math.round(timestep))), [batch])
         : new ort.Tensor('float32', new Float32Array(batch).fill(timestep), [batch]);
     const out = outputOf(
-      await run(this.model.graphs.denoiser, { [io.latent]: new ort.Tensor('float32', latent, dims), [io.timestep]: tsTensor, [io.context]: context }),
+      await run(this.model.graphs.denoiser, { ...fixed, [io.latent]: new ort.Tensor('float32', latent, dims), [io.timestep]: tsTensor }),
       io.output,
       'denoiser',
     );

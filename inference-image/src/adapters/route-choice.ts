@@ -1,0 +1,69 @@
+// Which version of a style the route asks for. An adapter rollout moves a style's traffic from @v1 to @v2 on
+// the same pods, so the choice travels in request headers a Gateway API HTTPRoute sets:
+//   X-Adapter-Version: ink-wash@v2            a pin, e.g. from a backendRef's RequestHeaderModifier (two weighted
+//                                             backendRefs to one Service; Gateway API "extended" support)
+//   X-Adapter-Split: ink-wash@v1=80, ink-wash@v2=20   weights, from a rule's RequestHeaderModifier ("core"
+//                                             support: what Traefik v3.6 honours, test/integration/gateway-proxy.test.ts)
+// Both apply only to a request that names the style without a version: a client that names @vN gets @vN.
+// With X-Adapter-Assignment-Key the split is sticky (same key, same version); without it, random per request.
+import { ValidationError } from '../errors.js';
+import { parseStyle } from './style.js';
+
+export const ADAPTER_PIN_HEADER = 'x-adapter-version';
+export const ADAPTER_SPLIT_HEADER = 'x-adapter-split';
+export const ADAPTER_ASSIGNMENT_HEADER = 'x-adapter-assignment-key';
+
+type Headers = Record<string, string | string[] | undefined>;
+
+const one = (v: string | string[] | undefined): string | undefined => (Array.isArray(v) ? v.join(',') : v);
+
+/** The style to resolve: the request's own, or the version the route pins or draws for it. */
+export function routedStyle(style: string, headers: Headers, random: () => number): string {
+  const asked = parseStyle(style);
+  if (!asked || asked.version !== undefined) return style;
+  const pinned = entries(one(headers[ADAPTER_PIN_HEADER]), 'X-Adapter-Version', false).find((e) => e.name === asked.name);
+  if (pinned) return pinned.text;
+  const split = entries(one(headers[ADAPTER_SPLIT_HEADER]), 'X-Adapter-Split', true).filter((e) => e.name === asked.name);
+  const total = split.reduce((a, e) => a + e.weight, 0);
+  if (total === 0) return style;
+  const key = one(headers[ADAPTER_ASSIGNMENT_HEADER]);
+  let point = (key === undefined ? random() : fnv1a(`${asked.name}\n${key}`) / 2 ** 32) * total;
+  for (const e of split) {
+    if (point < e.weight) return e.text;
+    point -= e.weight;
+  }
+  return (split[split.length - 1] as { text: string }).text;
+}
+
+interface Entry {
+  name: string;
+  text: string;
+  weight: number;
+}
+
+/** `a@v1, b@v2` or, with weights, `a@v1=80, a@v2=20`; a malformed header is refused naming it. */
+function entries(value: string | undefined, header: string, weighted: boolean): Entry[] {
+  if (value === undefined || value.trim() === '') return [];
+  return value.split(',').map((raw) => {
+    const [text = '', weight] = raw.trim().split('=');
+    const ref = parseStyle(text.trim());
+    const w = weighted ? Number(weight) : 1;
+    if (!ref || ref.version === undefined || !Number.isInteger(w) || w < 0 || (weighted ? weight === undefined : weight !== undefined)) {
+      const form = weighted ? '<name>@v<N>=<weight>, …' : '<name>@v<N>, …';
+      throw new ValidationError([{ field: `header ${header}`, message: `header ${header} must be ${form} (got ${JSON.stringify(value)})`, allowed: { syntax: form }, value }]);
+    }
+    return { name: ref.name, text: text.trim(), weight: w };
+  });
+}
+
+/**
+ * 32-bit FNV-1a with murmur3's finaliser (FNV alone spreads keys that differ in their last characters poorly
+ * over the high bits): a stable, well-spread hash for sticky assignment, not for security.
+ */
+function fnv1a(s: string): number {
+  let h = 0x811c9dc5;
+  for (const byte of Buffer.from(s, 'utf8')) h = Math.imul(h ^ byte, 0x01000193);
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return (h ^ (h >>> 16)) >>> 0;
+}
