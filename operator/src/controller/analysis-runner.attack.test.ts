@@ -120,7 +120,7 @@ describe('attack-14: analysis runner', () => {
   it('a candidate that answers 400 to every request (stable answers them) is failed, not held then paused as NoData', async () => {
     // A new version that rejects the requests the old one served (a changed schema or limit): every request is
     // client_error, which neither error-rate (ok|server_error|timeout) nor overload-rate counts.
-    const r = runner((q, at) => {
+    const r = runner((q) => {
       const window = Number(/\[(\d+)s\]/.exec(q)?.[1] ?? '60') / 60;
       const n = 60 * window;
       // Stable answers everything (no client errors); the candidate answers 400 to everything.

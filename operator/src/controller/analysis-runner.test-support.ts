@@ -57,5 +57,8 @@ export const windowMin = (q: string, at: Date): number => Math.min(Number(/\[(\d
 export const last = (out: Tick[]): Tick => out[out.length - 1]!;
 export const show = (x: Tick): string => `after ${x.t} s: ${x.analysis.result}${x.breaker.tripped ? ` (breaker: ${x.breaker.message})` : ''}: ${(x.analysis.message ?? '').slice(0, 300)}`;
 
-/** Stable revision aaaa, candidate bbbb, at step index `step` since T0 with `stableWeight` % on stable. */
+/**
+ * Stable revision aaaa, candidate bbbb, at step index `step` since T0 with `stableWeight` % on stable.
+ * @alias of progressingRollout, the name the analysis-runner tests use (knip's duplicate-export check skips it).
+ */
 export const rolloutWithAnalysis = progressingRollout;

@@ -8,7 +8,7 @@ import type { Action, BlockedWrite } from '../rollout/types.js';
 import type { TrafficRouter } from '../traffic/router.js';
 import type { ClusterCache } from './cluster-cache.js';
 import type { ModelRollout } from './model-rollout.js';
-import { candidateServiceName, deploymentName, FIELD_MANAGER, FINALIZER, GROUP, KIND, PLURAL, stableServiceName, VERSION } from './names.js';
+import { candidateServiceName, revisionObjectName, FIELD_MANAGER, FINALIZER, GROUP, KIND, PLURAL, stableServiceName, VERSION } from './names.js';
 import { deploymentFor, isOwnedBy, ownerDescription, revisionTemplateFor, serviceFor } from './resources.js';
 import { storedTemplate, storeRevision } from './revision-history.js';
 import { blockedWriteOf, ObjectNotOwnedError, RevisionTemplateLostError, retryInMs, statusOf, writing } from './write-errors.js';
@@ -95,11 +95,11 @@ export function targetsOf(action: Action, ro: ModelRollout): string[] {
     case 'ensureDeployment':
     case 'scaleDeployment': {
       // Creating a revision's Deployment first stores its template under the same name.
-      const name = deploymentName(ro.metadata.name!, action.revision);
+      const name = revisionObjectName(ro.metadata.name!, action.revision);
       return [`Deployment ${name}`, `ControllerRevision ${name}`];
     }
     case 'deleteDeployment':
-      return [`Deployment ${deploymentName(ro.metadata.name!, action.revision)}`];
+      return [`Deployment ${revisionObjectName(ro.metadata.name!, action.revision)}`];
     case 'ensureServices':
       return [`Service ${stableServiceName(ro.spec.service.name)}`, `Service ${candidateServiceName(ro.spec.service.name)}`];
     case 'setTraffic': {
@@ -133,7 +133,7 @@ async function apply(action: Exclude<Action, { kind: 'event' }>, ro: ModelRollou
 
 async function scaleOrCreate(ro: ModelRollout, revision: string, replicas: number, specRevision: string, deps: ExecuteDeps): Promise<void> {
   const namespace = ro.metadata.namespace!;
-  const name = deploymentName(ro.metadata.name!, revision);
+  const name = revisionObjectName(ro.metadata.name!, revision);
   const object = `Deployment ${name}`;
   const existing = deps.cache.deployments.get(name, namespace);
   if (existing && !isOwnedBy(existing, ro)) throw new ObjectNotOwnedError(object, ownerDescription(existing));
@@ -178,7 +178,7 @@ async function scale(ro: ModelRollout, name: string, replicas: number, deps: Exe
 
 async function deleteDeployment(ro: ModelRollout, revision: string, deps: ExecuteDeps): Promise<void> {
   const namespace = ro.metadata.namespace!;
-  const name = deploymentName(ro.metadata.name!, revision);
+  const name = revisionObjectName(ro.metadata.name!, revision);
   const existing = deps.cache.deployments.get(name, namespace);
   // Only our own: the uid precondition makes the server refuse if the name now holds another object.
   if (!existing || !isOwnedBy(existing, ro)) return;

@@ -64,11 +64,6 @@ export class Manager {
     this.queue.start();
   }
 
-  async start(): Promise<void> {
-    this.startWorkers();
-    await this.startCaches();
-  }
-
   async stop(): Promise<void> {
     this.running = false;
     await this.queue.stop();

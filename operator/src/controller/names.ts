@@ -48,8 +48,6 @@ export function revisionObjectName(rollout: string, revision: string): string {
   return cut ? `${cut}-${hash}-${revision}` : `${hash}-${revision}`;
 }
 
-export const deploymentName = revisionObjectName;
-
 /**
  * Why a ModelRollout name cannot be used, or undefined. The name is the value of label
  * modelrollout.dev/name on everything the rollout creates, and label values hold at most 63 characters;

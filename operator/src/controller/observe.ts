@@ -1,7 +1,6 @@
 // Observe: everything decide() needs, read from the caches (and the router).
-import type * as k8s from '@kubernetes/client-node';
 import { parseAnalysis, type AnalysisDefaults, type StoredAnalysis } from '../analysis/spec.js';
-import { parseSpec, type ParsedSpec, type StoredSpec } from '../rollout/spec.js';
+import { parseSpec, type StoredSpec } from '../rollout/spec.js';
 import type { Controls, DecideInput, DeploymentObservation, RouteObservation, ServiceObservation } from '../rollout/types.js';
 import type { TrafficRouter } from '../traffic/router.js';
 import type { ClusterCache } from './cluster-cache.js';
@@ -14,7 +13,6 @@ import { gpusPerReplicaOf, isOwnedBy } from './resources.js';
 
 export interface Observation {
   input: DecideInput;
-  parsed: ParsedSpec;
 }
 
 export async function observe(ro: ModelRollout, cache: ClusterCache, router: TrafficRouter | undefined, now: Date, analysisDefaults: AnalysisDefaults = {}): Promise<Observation> {
@@ -48,7 +46,7 @@ export async function observe(ro: ModelRollout, cache: ClusterCache, router: Tra
     controls: controlsOf(ro),
     deleting: !!ro.metadata.deletionTimestamp,
   };
-  return { input, parsed };
+  return { input };
 }
 
 function observeDeployments(ro: ModelRollout, cache: ClusterCache, gpuResource: string): Record<string, DeploymentObservation> {

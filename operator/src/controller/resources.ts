@@ -1,7 +1,7 @@
 // The Deployment of a revision and the two Services, built from the ModelRollout's spec.
 import type * as k8s from '@kubernetes/client-node';
 import {
-  candidateServiceName, deploymentName, GROUP, KIND, VERSION, LABEL_MODEL_NAME, LABEL_MODEL_VERSION, LABEL_NAME, LABEL_REVISION, stableServiceName,
+  candidateServiceName, revisionObjectName, GROUP, KIND, VERSION, LABEL_MODEL_NAME, LABEL_MODEL_VERSION, LABEL_NAME, LABEL_REVISION, stableServiceName,
 } from './names.js';
 import type { ModelRollout } from './model-rollout.js';
 
@@ -68,7 +68,7 @@ export function deploymentFor(ro: ModelRollout, revision: string, replicas: numb
     apiVersion: 'apps/v1',
     kind: 'Deployment',
     metadata: {
-      name: deploymentName(ro.metadata.name!, revision),
+      name: revisionObjectName(ro.metadata.name!, revision),
       namespace: ro.metadata.namespace,
       labels: { ...revisionSelector(ro, revision), [LABEL_MODEL_NAME]: stored.modelName, [LABEL_MODEL_VERSION]: stored.modelVersion },
       ownerReferences: [ownerReference(ro)],

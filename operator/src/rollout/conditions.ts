@@ -22,7 +22,3 @@ export function setCondition(conditions: Condition[], update: ConditionUpdate, g
 }
 
 const ORDER: ConditionType[] = ['Ready', 'Available', 'Progressing', 'Paused', 'Degraded', 'InvalidSpec', 'ReconcileError'];
-
-export function findCondition(conditions: Condition[] | undefined, type: ConditionType): Condition | undefined {
-  return conditions?.find((c) => c.type === type);
-}

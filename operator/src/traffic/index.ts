@@ -32,4 +32,4 @@ export function routerFor(spec: TrafficRoutingSpec, target: TrafficTarget, deps:
   throw new Error(`unsupported spec.trafficRouting: ${JSON.stringify(spec)} (supported: gatewayAPI, istio)`);
 }
 
-export type { TrafficRouter, TrafficTarget, Weights } from './router.js';
+export type { TrafficRouter, TrafficTarget } from './router.js';
