@@ -17,4 +17,3 @@ export function formatDuration(ms: number): string {
   const s = Math.round((ms % 60_000) / 1000);
   return s ? `${m}m${s}s` : `${m}m`;
 }
-export const broken: number = 'not a number';
