@@ -79,6 +79,3 @@ function errorDetail(err: unknown): unknown {
   const e = err as k8s.ApiException<unknown> & Error;
   return e?.code !== undefined ? { code: e.code, body: typeof e.body === 'string' ? e.body.slice(0, 500) : e.body, message: e.message?.slice(0, 300) } : String(err);
 }
-export function throwAway(m: Manager): void {
-  m.stop();
-}
