@@ -1,5 +1,4 @@
 // Re-reading strategy.steps mid-rollout (issue 13): where a rollout stands is its current step's weight,
-import type { KubeClients } from '../kube/client.js';
 // not an index into a list that may have changed.
 import type { StepStatus } from './types.js';
 
