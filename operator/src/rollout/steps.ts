@@ -1,6 +1,4 @@
 // Re-reading strategy.steps mid-rollout (issue 13): where a rollout stands is its current step's weight,
-import type { WorkQueue } from '../kube/work-queue.js';
-type _Queue = WorkQueue;
 // not an index into a list that may have changed.
 import type { StepStatus } from './types.js';
 
