@@ -2,7 +2,7 @@
 // GPU nodes tainted or cordoned, pods lost, containers crash-looping. Each returns what it changed so
 // the caller can undo it; nothing here waits for the operator.
 import * as k8s from '@kubernetes/client-node';
-import { LABEL_NAME, LABEL_REVISION } from '../../operator/src/controller/names.js';
+import { LABEL_NAME, LABEL_REVISION } from '../../operator/src/api/index.js';
 import { GPU_TAINT } from './gpu-nodes.js';
 import { TEST_CRASH_LOOP_ANNOTATION } from './kwok-stages.js';
 

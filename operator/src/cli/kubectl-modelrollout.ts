@@ -1,8 +1,7 @@
 #!/usr/bin/env node
 // kubectl-modelrollout entry point: `kubectl modelrollout <command> [name] [-n namespace]`.
 import * as k8s from '@kubernetes/client-node';
-import type { ModelRollout } from '../controller/model-rollout.js';
-import { GROUP, PLURAL, VERSION } from '../controller/names.js';
+import { GROUP, type ModelRollout, PLURAL, VERSION } from '../api/index.js';
 import { annotationsFor, parseArgs, table, UsageError } from './commands.js';
 
 async function main(argv: string[]): Promise<void> {

@@ -4,7 +4,7 @@ import type { Measurement } from '../analysis/types.js';
 import type { MetricsProvider } from '../metric-providers/provider.js';
 import { AnalysisRunner } from './analysis-runner.js';
 import { drive as driveTicks, isCandidate, progressingRollout as rollout, scriptedRunner as runner, T0 } from './analysis-runner.test-support.js';
-import type { ModelRollout } from './model-rollout.js';
+import type { ModelRollout } from '../api/index.js';
 
 /** Round 1 ran past a pass (a pass is not the end of these scenarios). */
 const drive = (r: AnalysisRunner, ro: ModelRollout, minutes: number, stepDurationMs: number, everyS = 10) => driveTicks(r, ro, minutes, stepDurationMs, { everyS, stopOnPass: false });

@@ -12,8 +12,7 @@ import type { AnalysisStatus, Measurement, MetricResult, MetricRule } from '../a
 import { providerFor, type MetricsProvider, type ProviderConfig } from '../metric-providers/index.js';
 import type { AnalysisVerdict, DecideInput, RolloutStatus } from '../rollout/types.js';
 import type { ClusterCache } from './cluster-cache.js';
-import type { ModelRollout } from './model-rollout.js';
-import { ANNOTATION_RESUME, LABEL_REVISION } from './names.js';
+import { ANNOTATION_RESUME, LABEL_REVISION, type ModelRollout } from '../api/index.js';
 
 const HISTORY_LIMIT = 30;
 

@@ -5,8 +5,7 @@ import { FreshCache } from '../kube/fresh-cache.js';
 import { ResilientInformer } from '../kube/informer.js';
 import { HTTPROUTE, type HttpRoute } from '../traffic/gateway-api.js';
 import { VIRTUALSERVICE, type VirtualService } from '../traffic/istio.js';
-import type { ModelRollout } from './model-rollout.js';
-import { GROUP, LABEL_NAME, PLURAL, VERSION } from './names.js';
+import { GROUP, LABEL_NAME, type ModelRollout, PLURAL, VERSION } from '../api/index.js';
 
 export type HttpRouteObject = HttpRoute & k8s.KubernetesObject;
 export type VirtualServiceObject = VirtualService & k8s.KubernetesObject;

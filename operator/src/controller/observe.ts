@@ -5,10 +5,8 @@ import type { Controls, DecideInput, DeploymentObservation, RouteObservation, Se
 import type { TrafficRouter } from '../traffic/router.js';
 import type { ClusterCache } from './cluster-cache.js';
 import { freeGpusPerNode, medianReadySeconds, podIsReady, podProblems, type Placement } from './gpu-capacity.js';
-import type { ModelRollout } from './model-rollout.js';
-import {
-  ANNOTATION_ABORT, ANNOTATION_PAUSED, ANNOTATION_PROMOTE, ANNOTATION_RESUME, ANNOTATION_RETRY, candidateServiceName, LABEL_REVISION, rolloutNameProblem, stableServiceName,
-} from './names.js';
+import { ANNOTATION_ABORT, ANNOTATION_PAUSED, ANNOTATION_PROMOTE, ANNOTATION_RESUME, ANNOTATION_RETRY, LABEL_REVISION, type ModelRollout } from '../api/index.js';
+import { candidateServiceName, rolloutNameProblem, stableServiceName } from './names.js';
 import { gpusPerReplicaOf, isOwnedBy } from './resources.js';
 
 export interface Observation {

@@ -14,8 +14,8 @@ import type { HttpRoute } from '../traffic/gateway-api.js';
 import type { VirtualService } from '../traffic/istio.js';
 import type { ClusterCache, HttpRouteObject, VirtualServiceObject } from './cluster-cache.js';
 import { execute, NotLeaderError, recordEvent, type ExecuteDeps, type ExecuteOutcome } from './execute.js';
-import type { ModelRollout } from './model-rollout.js';
-import { candidateServiceName, FINALIZER, GROUP, PLURAL, stableServiceName, VERSION } from './names.js';
+import { FINALIZER, GROUP, type ModelRollout, PLURAL, RECONCILE_SUCCEEDED, VERSION } from '../api/index.js';
+import { candidateServiceName, stableServiceName } from './names.js';
 import { observe } from './observe.js';
 import { syncRevisionHistory } from './revision-history.js';
 import { isEmptyPatch, mergePatch } from './status-patch.js';
@@ -213,7 +213,7 @@ export function settle(decision: Decision, outcome: ExecuteOutcome, generation: 
       delete status.blockedWrite;
       // The condition appears with the first blocked write and is cleared, not removed, afterwards.
       if (status.conditions?.some((c) => c.type === 'ReconcileError')) {
-        status.conditions = setCondition(status.conditions, { type: 'ReconcileError', status: 'False', reason: 'ReconcileSucceeded', message: '' }, generation, now);
+        status.conditions = setCondition(status.conditions, { type: 'ReconcileError', status: 'False', reason: RECONCILE_SUCCEEDED, message: '' }, generation, now);
       }
       return wanted;
     }
