@@ -13,6 +13,7 @@
 import * as k8s from '@kubernetes/client-node';
 import { API_VERSION, GROUP, KIND, PLURAL, VERSION } from '../../operator/src/api/index.js';
 import { InvariantChecker, countedViolations, type ClusterEvent, type Excuse, type KubeObject, type Violation, type WatchedKind } from './invariant.js';
+import { isNotFound } from '../../operator/src/kube/errors.js';
 
 export interface InvariantSamplerOptions {
   namespace: string;
@@ -45,7 +46,7 @@ interface Resource {
 const custom = (group: string, version: string, plural: string) => async (kc: k8s.KubeConfig, namespace: string): Promise<ListResponse> =>
   (await kc.makeApiClient(k8s.CustomObjectsApi).listNamespacedCustomObject({ group, version, plural, namespace }).catch((err: unknown) => {
     // A CRD that is not installed: nothing of that kind can carry traffic.
-    if ((err as k8s.ApiException<unknown>).code === 404) return { items: [] };
+    if (isNotFound(err)) return { items: [] };
     throw err;
   })) as ListResponse;
 

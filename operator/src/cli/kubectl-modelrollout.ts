@@ -3,6 +3,7 @@
 import * as k8s from '@kubernetes/client-node';
 import { GROUP, type ModelRollout, PLURAL, VERSION } from '../api/index.js';
 import { annotationsFor, parseArgs, table, UsageError } from './commands.js';
+import { isNotFound } from '../kube/errors.js';
 
 async function main(argv: string[]): Promise<void> {
   const args = parseArgs(argv);
@@ -37,7 +38,7 @@ main(process.argv.slice(2)).catch((err: unknown) => {
     process.exit(2);
   }
   const api = err as k8s.ApiException<unknown>;
-  if (api.code === 404) console.error(`error: ModelRollout not found (${String(api.body).slice(0, 200)})`);
+  if (isNotFound(api)) console.error(`error: ModelRollout not found (${String(api.body).slice(0, 200)})`);
   else console.error(`error: ${err instanceof Error ? err.message : String(err)}`);
   process.exit(1);
 });

@@ -11,7 +11,8 @@ import { FINALIZER, GROUP, KIND, type ModelRollout, PLURAL, VERSION } from '../a
 import { candidateServiceName, FIELD_MANAGER, revisionObjectName, stableServiceName } from './names.js';
 import { deploymentFor, isOwnedBy, ownerDescription, revisionTemplateFor, serviceFor } from './resources.js';
 import { storedTemplate, storeRevision } from './revision-history.js';
-import { blockedWriteOf, ObjectNotOwnedError, RevisionTemplateLostError, retryInMs, statusOf, writing } from './write-errors.js';
+import { blockedWriteOf, ObjectNotOwnedError, RevisionTemplateLostError, retryInMs, writing } from './write-errors.js';
+import { isConflict, isNotFound } from '../kube/errors.js';
 
 export interface ExecuteDeps {
   apps: k8s.AppsV1Api;
@@ -152,7 +153,7 @@ async function scaleOrCreate(ro: ModelRollout, revision: string, replicas: numbe
     const created = await writing(object, 'create', () => deps.apps.createNamespacedDeployment({ namespace, body: deploymentFor(ro, revision, replicas, template), fieldManager: FIELD_MANAGER }));
     deps.cache.deployments.remember(created);
   } catch (err) {
-    if (statusOf(err) !== 409) throw err;
+    if (!isConflict(err)) throw err;
     // Created by an earlier pass whose watch event has not arrived yet, or someone else's: read it to tell.
     deps.onRequest('get', 'deployments');
     const current = await writing(object, 'get', () => deps.apps.readNamespacedDeployment({ name, namespace }));
@@ -170,7 +171,7 @@ async function scale(ro: ModelRollout, name: string, replicas: number, deps: Exe
     deps.cache.deployments.remember(updated);
     return true;
   } catch (err) {
-    if (statusOf(err) !== 404) throw err;
+    if (!isNotFound(err)) throw err;
     deps.cache.deployments.forget(name, namespace);
     return false;
   }
@@ -185,7 +186,7 @@ async function deleteDeployment(ro: ModelRollout, revision: string, deps: Execut
   deps.onRequest('delete', 'deployments');
   await writing(`Deployment ${name}`, 'delete', () => deps.apps.deleteNamespacedDeployment({ name, namespace, body: { preconditions: { uid: existing.metadata!.uid } } }))
     .catch((err: unknown) => {
-      if (statusOf(err) !== 404) throw err;
+      if (!isNotFound(err)) throw err;
     });
   deps.cache.deployments.forget(name, namespace);
 }
@@ -204,7 +205,7 @@ async function ensureService(ro: ModelRollout, svc: k8s.V1Service, deps: Execute
   try {
     deps.cache.services.remember(await writing(object, 'create', () => deps.core.createNamespacedService({ namespace, body: svc, fieldManager: FIELD_MANAGER })));
   } catch (err) {
-    if (statusOf(err) !== 409) throw err;
+    if (!isConflict(err)) throw err;
     // Ours from an earlier pass whose watch event is still on its way, or the user's (the cache only
     // holds Services with our label): read it, and change it only if it is ours.
     deps.onRequest('get', 'services');
@@ -224,7 +225,7 @@ async function patchService(svc: k8s.V1Service, deps: ExecuteDeps): Promise<bool
     deps.cache.services.remember(await writing(`Service ${name}`, 'patch', () => deps.core.patchNamespacedService({ name, namespace, body, fieldManager: FIELD_MANAGER }, mergePatch)));
     return true;
   } catch (err) {
-    if (statusOf(err) !== 404) throw err;
+    if (!isNotFound(err)) throw err;
     deps.cache.services.forget(name, namespace);
     return false;
   }
@@ -237,6 +238,6 @@ async function removeFinalizer(ro: ModelRollout, deps: ExecuteDeps): Promise<voi
     group: GROUP, version: VERSION, plural: PLURAL, namespace: ro.metadata.namespace!, name: ro.metadata.name!,
     body: { metadata: { finalizers, resourceVersion: ro.metadata.resourceVersion } },
   }, mergePatch)).catch((err: unknown) => {
-    if (statusOf(err) !== 404) throw err;
+    if (!isNotFound(err)) throw err;
   });
 }

@@ -49,7 +49,8 @@ export class Manager {
     });
     this.queue = new WorkQueue((key) => reconciler.reconcile(key), {
       workers: opts.workers,
-      onError: (key, err, retryInMs) => log.error({ rollout: key, err: errorDetail(err), retryInMs }, 'reconcile failed; retrying'),
+      onError: (key, err, retryInMs) =>
+        log.error({ rollout: key, err: errorDetail(err), retryInMs }, retryInMs === undefined ? 'reconcile failed; waiting for the next change' : 'reconcile failed; retrying'),
     });
   }
 

@@ -20,6 +20,7 @@ import { observe } from './observe.js';
 import { syncRevisionHistory } from './revision-history.js';
 import { isEmptyPatch, mergePatch } from './status-patch.js';
 import { blockedWriteOf, retryBackoffMs, retryInMs } from './write-errors.js';
+import { isNotFound, TerminalError } from '../kube/errors.js';
 
 export interface ReconcilerDeps {
   apps: k8s.AppsV1Api;
@@ -104,8 +105,10 @@ export class Reconciler {
       if (outcome.kind === 'failed') throw outcome.error;
       if (outcome.kind !== 'done') {
         // The object is going away: an event is the one place left to say why its finalizer waits.
+        // Retrying at once cannot unblock it: the work queue waits the blocked write's backoff (no status here).
         if (outcome.kind === 'blocked') recordEvent(ro, 'Warning', outcome.blocked.reason, `deletion waits: ${outcome.blocked.message}`, executeDeps);
-        throw new Error(`${outcome.blocked.object}: ${outcome.blocked.message}`);
+        const retryIn = outcome.kind === 'blocked' ? retryBackoffMs(outcome.blocked.attempts) : outcome.retryInMs;
+        throw new TerminalError(`${outcome.blocked.object}: ${outcome.blocked.message}`, retryIn);
       }
       return {};
     }
@@ -175,7 +178,7 @@ export class Reconciler {
       }, mergePatchHeader)) as ModelRollout;
       this.deps.cache.rollouts.remember(updated as ModelRollout & k8s.KubernetesObject);
     } catch (err) {
-      if ((err as k8s.ApiException<unknown>).code === 404) return log.debug('rollout deleted before its status was written');
+      if (isNotFound(err)) return log.debug('rollout deleted before its status was written');
       throw err;
     }
   }

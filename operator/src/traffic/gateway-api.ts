@@ -5,6 +5,7 @@
 import * as k8s from '@kubernetes/client-node';
 import type { RouteObservation } from '../rollout/types.js';
 import { replaceWithRetry, TrafficRouterError, type TrafficRouter, type TrafficTarget, type Weights } from './router.js';
+import { isNotFound } from '../kube/errors.js';
 
 export const HTTPROUTE = { group: 'gateway.networking.k8s.io', version: 'v1', plural: 'httproutes' } as const;
 
@@ -87,7 +88,7 @@ export class GatewayApiRouter implements TrafficRouter {
       this.opts.onRequest?.('get');
       return (await this.opts.custom.getNamespacedCustomObject({ ...HTTPROUTE, namespace: this.opts.target.namespace, name: this.opts.routeName })) as HttpRoute;
     } catch (err) {
-      if ((err as k8s.ApiException<unknown>).code === 404) return undefined;
+      if (isNotFound(err)) return undefined;
       throw err;
     }
   }

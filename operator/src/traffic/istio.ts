@@ -4,6 +4,7 @@
 import * as k8s from '@kubernetes/client-node';
 import type { RouteObservation } from '../rollout/types.js';
 import { replaceWithRetry, TrafficRouterError, type TrafficRouter, type TrafficTarget, type Weights } from './router.js';
+import { isNotFound } from '../kube/errors.js';
 
 export const VIRTUALSERVICE = { group: 'networking.istio.io', version: 'v1', plural: 'virtualservices' } as const;
 
@@ -77,7 +78,7 @@ export class IstioRouter implements TrafficRouter {
       this.opts.onRequest?.('get');
       return (await this.opts.custom.getNamespacedCustomObject({ ...VIRTUALSERVICE, namespace: this.opts.target.namespace, name: this.opts.virtualService })) as VirtualService;
     } catch (err) {
-      if ((err as k8s.ApiException<unknown>).code === 404) return undefined;
+      if (isNotFound(err)) return undefined;
       throw err;
     }
   }

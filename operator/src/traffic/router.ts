@@ -1,6 +1,7 @@
 // One small interface per traffic system (Flagger's router pattern): the controller asks a router
 // what the managed route carries now and tells it what to carry next. One file per implementation.
 import type { RouteObservation } from '../rollout/types.js';
+import { isConflict } from '../kube/errors.js';
 
 export interface TrafficTarget {
   namespace: string;
@@ -51,7 +52,7 @@ export async function replaceWithRetry<T>(opts: {
     try {
       return await opts.write(opts.modify(current));
     } catch (err) {
-      if ((err as { code?: number }).code !== 409) throw err;
+      if (!isConflict(err)) throw err;
       if (attempt >= opts.attempts) throw new TrafficRouterError('Conflict', `${opts.what}: still conflicting after ${opts.attempts} attempts`, { cause: err });
     }
   }
