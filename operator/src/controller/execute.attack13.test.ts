@@ -65,6 +65,7 @@ function world(refuseStablePatch: boolean) {
   };
   const router: TrafficRouter = {
     observe: () => Promise.resolve({ found: true }),
+    finalize: () => Promise.resolve(),
     setWeights: (w) => { calls.push(`setWeights ${w.stableWeight}/${w.candidateWeight}`); return Promise.resolve(); },
   };
   const deps: ExecuteDeps = {

@@ -124,6 +124,7 @@ class World {
   router(): TrafficRouter {
     return {
       observe: () => Promise.resolve({ found: true }),
+      finalize: () => Promise.resolve(),
       setWeights: (w) => {
         this.calls.push('setWeights');
         this.routerWeights.push(w);

@@ -5,6 +5,7 @@
 import * as k8s from '@kubernetes/client-node';
 import type { EventRecorder } from '../kube/events.js';
 import type { Action, BlockedWrite } from '../rollout/types.js';
+import { definitionFor, type TrafficRoutingSpec } from '../traffic/index.js';
 import type { TrafficRouter } from '../traffic/router.js';
 import type { ClusterCache } from './cluster-cache.js';
 import { FINALIZER, GROUP, KIND, type ModelRollout, PLURAL, VERSION } from '../api/index.js';
@@ -104,8 +105,9 @@ export function targetsOf(action: Action, ro: ModelRollout): string[] {
     case 'ensureServices':
       return [`Service ${stableServiceName(ro.spec.service.name)}`, `Service ${candidateServiceName(ro.spec.service.name)}`];
     case 'setTraffic': {
-      const routing = ro.spec.trafficRouting as { gatewayAPI?: { httpRoute?: string }; istio?: { virtualService?: string } } | undefined;
-      return [routing?.gatewayAPI ? `HTTPRoute ${routing.gatewayAPI.httpRoute}` : `VirtualService ${routing?.istio?.virtualService}`];
+      const routing = ro.spec.trafficRouting as TrafficRoutingSpec | undefined;
+      const router = definitionFor(routing);
+      return [router ? `${router.watches.kind} ${router.objectName(routing![router.specKey])}` : 'the traffic route (spec.trafficRouting names no router)'];
     }
     case 'removeFinalizer':
     case 'event':
@@ -128,6 +130,8 @@ async function apply(action: Exclude<Action, { kind: 'event' }>, ro: ModelRollou
       if (!ctx.router) throw new Error('no traffic router for this rollout');
       return ctx.router.setWeights({ stableWeight: action.stableWeight, candidateWeight: action.candidateWeight, mirrorPercent: action.mirrorPercent });
     case 'removeFinalizer':
+      // Traffic is back on stable (decide() orders setTraffic first); the router cleans up, then the finalizer goes.
+      await ctx.router?.finalize();
       return removeFinalizer(ro, deps);
   }
 }

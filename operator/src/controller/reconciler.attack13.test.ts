@@ -60,7 +60,7 @@ describe('attack-13: a write refused while the ModelRollout is deleted', () => {
     const cache = {
       rollouts: { get: () => ro, remember: () => undefined },
       deployments: new FreshCache(deployments), services: new FreshCache(services), controllerRevisions: new FreshCache(new Store()),
-      httpRoutes: { get: () => route, remember: () => undefined }, virtualServices: { get: () => undefined, remember: () => undefined },
+      routes: new Map<string, unknown>([['gatewayAPI', { get: () => route, remember: () => undefined }], ['istio', { get: () => undefined, remember: () => undefined }]]),
       deploymentsOf: () => [...deployments.objects.values()], podsOf: () => pods, freeGpus: () => [0],
     } as unknown as ClusterCache;
     const events: string[] = [];

@@ -9,10 +9,8 @@ import type { BlockedWrite, Decision, RolloutStatus } from '../rollout/types.js'
 import type { AnalysisDefaults } from '../analysis/spec.js';
 import type { AnalysisOutcome, AnalysisRunner } from './analysis-runner.js';
 import type { OperatorMetrics } from '../telemetry/metrics.js';
-import { routerFor, type TrafficRoutingSpec } from '../traffic/index.js';
-import type { HttpRoute } from '../traffic/gateway-api.js';
-import type { VirtualService } from '../traffic/istio.js';
-import type { ClusterCache, HttpRouteObject, VirtualServiceObject } from './cluster-cache.js';
+import { definitionFor, routerFor, type TrafficRoutingSpec } from '../traffic/index.js';
+import type { ClusterCache, RouteObjectK8s } from './cluster-cache.js';
 import { execute, NotLeaderError, recordEvent, type ExecuteDeps, type ExecuteOutcome } from './execute.js';
 import { FINALIZER, GROUP, type ModelRollout, PLURAL, RECONCILE_SUCCEEDED, VERSION } from '../api/index.js';
 import { candidateServiceName, stableServiceName } from './names.js';
@@ -141,17 +139,17 @@ export class Reconciler {
 
   private routerOf(ro: ModelRollout) {
     const routing = ro.spec.trafficRouting as TrafficRoutingSpec | undefined;
-    if (!routing || (!routing.gatewayAPI && !routing.istio)) return undefined;
+    if (!routing || !definitionFor(routing)) return undefined;
     const namespace = ro.metadata.namespace!;
-    const routes = this.deps.cache.httpRoutes;
-    const vss = this.deps.cache.virtualServices;
-    return routerFor(routing, {
-      namespace, stableService: stableServiceName(ro.spec.service.name), candidateService: candidateServiceName(ro.spec.service.name), port: ro.spec.service.port ?? 80,
-    }, {
-      custom: this.deps.custom,
-      httpRoutes: { get: (ns, n) => routes.get(n, ns), remember: (r: HttpRoute) => routes.remember(r as HttpRouteObject) },
-      virtualServices: { get: (ns, n) => vss.get(n, ns), remember: (v: VirtualService) => vss.remember(v as VirtualServiceObject) },
-      onRequest: (verb, resource) => this.deps.metrics.kubeRequests.inc({ verb, resource }),
+    const target = { namespace, stableService: stableServiceName(ro.spec.service.name), candidateService: candidateServiceName(ro.spec.service.name), port: ro.spec.service.port ?? 80 };
+    return routerFor(routing, target, (router) => {
+      const cache = this.deps.cache.routes.get(router.specKey);
+      return {
+        custom: this.deps.custom,
+        cached: cache && ((ns, n) => cache.get(n, ns)),
+        onWritten: cache && ((obj) => cache.remember(obj as RouteObjectK8s)),
+        onRequest: (verb) => this.deps.metrics.kubeRequests.inc({ verb, resource: router.watches.resource.plural }),
+      };
     });
   }
 
