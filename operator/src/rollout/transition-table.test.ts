@@ -23,10 +23,10 @@ function argumentsAt(source: string, open: number): string[] {
     } else if (c === "'" || c === '`' || c === '"') quote = c;
     else if ('([{'.includes(c)) depth++;
     else if (')]}'.includes(c)) {
-      if (depth === 0) return [...args, current.trim()];
+      if (depth === 0) return [...args, current].map((a) => a.trim().replace(/\s+/g, ' '));
       depth--;
     } else if (c === ',' && depth === 0) {
-      args.push(current.trim());
+      args.push(current);
       current = '';
       continue;
     }
@@ -51,12 +51,12 @@ function transitionsInCode(): string[] {
   const pairs = new Set<string>();
   const shapes: [RegExp, (args: string[]) => [string[], string] | undefined][] = [
     [/pass\.transition\(/g, (a) => [tokens(a[0]!), a[1]!]],
-    [/[^\w]fail\(pass, /g, (a) => [tokens(a[2]!), a[3]!]],
-    [/[^\w]startRollout\(pass, /g, (a) => [['Shadowing', 'Progressing'], a[3]!]],
+    [/[^\w]fail\(\s*pass,/g, (a) => [tokens(a[2]!), a[3]!]],
+    [/[^\w]startRollout\(\s*pass,/g, (a) => [['Shadowing', 'Progressing'], a[3]!]],
   ];
   for (const [pattern, pick] of shapes) {
     for (const match of source.matchAll(pattern)) {
-      const open = match.index + match[0].length - (match[0].endsWith('(') ? 1 : 'pass, '.length + 1);
+      const open = match.index + match[0].indexOf('(');
       const picked = pick(argumentsAt(source, open));
       // `reason` forwarded by fail() and startRollout() themselves: their callers are listed instead.
       if (!picked || picked[1] === 'reason') continue;
