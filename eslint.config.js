@@ -55,7 +55,10 @@ export default defineConfig(
     //   rollout/decide.ts        rollout (22), stepPhase (22), moveTraffic (32), returnToStable (26), sizeSides (7 params)
     //   rollout/spec.ts          parseSpec (34)
     //   inference-image          http/validation.ts integer (6 params), pipeline/pipeline.ts runDenoiser (6 params)
+    //   analysis/experiment-verdict.ts judgeExperiment (28), analysis/golden.ts the probe-list parser (26)
     files: [
+      'operator/src/analysis/experiment-verdict.ts',
+      'operator/src/analysis/golden.ts',
       'operator/src/analysis/evaluate.ts',
       'operator/src/analysis/spec.ts',
       'operator/src/controller/analysis-runner.ts',
