@@ -17,13 +17,13 @@ import { startControlPlane } from '../test/env/control-plane.js';
 import { ModelMetricsStandIn, type Behaviour } from '../test/env/model-metrics-standin.js';
 import { repoRoot } from '../test/env/paths.js';
 import { startPrometheus } from '../test/env/prometheus.js';
+import { API_VERSION, KIND, MODEL_ROLLOUT_RESOURCE as MRO, type RolloutStatus } from '../operator/src/api/index.js';
 
 const runs = Number(process.argv[2] ?? 5);
 const lowRateRuns = Number(process.argv[3] ?? 3);
 const INTERVAL_S = 10;
 const BREAKER_INTERVAL_S = 2;
 const BREAKER_WINDOW_S = 10;
-const MRO = { group: 'modelrollout.dev', version: 'v1alpha1', plural: 'modelrollouts' };
 const ROUTE = { group: 'gateway.networking.k8s.io', version: 'v1', plural: 'httproutes' };
 const mergePatch = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
 const healthy: Behaviour = { requestsPerSecond: 40, errorRate: 0, latencySeconds: 0.2 };
@@ -53,8 +53,6 @@ const kc = cp.kubeConfig();
 const core = kc.makeApiClient(k8s.CoreV1Api);
 const custom = kc.makeApiClient(k8s.CustomObjectsApi);
 
-interface RolloutStatus { phase?: string; weights?: { candidate: number }; candidate?: { revision: string }; stable?: { revision: string } }
-
 /** A namespace with a route and a Healthy rollout at v1; the caller breaks v2. Deleted (and its pods gone) by `close`. */
 async function healthyRollout(ns: string, analysis: Record<string, unknown>, candidate: () => Behaviour) {
   // The candidate is whatever runs the v2 image, from its first request on.
@@ -69,7 +67,7 @@ async function healthyRollout(ns: string, analysis: Record<string, unknown>, can
     template: { spec: { containers: [{ name: 'server', image: `example.invalid/t2v:${version}` }] } },
     analysis: { interval: `${INTERVAL_S}s`, breakerInterval: `${BREAKER_INTERVAL_S}s`, minRequests: 10, prometheus: { address: prometheus.address }, metrics: [{ template: 'error-rate' }], ...analysis },
   });
-  await custom.createNamespacedCustomObject({ ...MRO, namespace: ns, body: { apiVersion: 'modelrollout.dev/v1alpha1', kind: 'ModelRollout', metadata: { name: 't2v' }, spec: spec('v1') } });
+  await custom.createNamespacedCustomObject({ ...MRO, namespace: ns, body: { apiVersion: API_VERSION, kind: KIND, metadata: { name: 't2v' }, spec: spec('v1') } });
   const status = async () => ((await custom.getNamespacedCustomObject({ ...MRO, namespace: ns, name: 't2v' })) as { status?: RolloutStatus }).status;
   await waitFor(`${ns}: v1 Healthy`, async () => ((await status())?.phase === 'Healthy' ? true : undefined), 120_000);
   await custom.patchNamespacedCustomObject({ ...MRO, namespace: ns, name: 't2v', body: { spec: spec('v2') } }, mergePatch);

@@ -7,11 +7,11 @@ import path from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { startControlPlane } from '../test/env/control-plane.js';
 import { repoRoot } from '../test/env/paths.js';
+import { API_VERSION, KIND, MODEL_ROLLOUT_RESOURCE as MRO } from '../operator/src/api/index.js';
 
 const sizes = process.argv.slice(2).map(Number).filter((n) => n > 0);
 const counts = sizes.length ? sizes : [100, 1000];
 const NS = 'bench';
-const MRO = { group: 'modelrollout.dev', version: 'v1alpha1', plural: 'modelrollouts' };
 const ROUTE = { group: 'gateway.networking.k8s.io', version: 'v1', plural: 'httproutes' };
 const mergePatch = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
 const STEPS = [1, 5, 20, 50, 100];
@@ -25,7 +25,7 @@ async function pool<T>(items: T[], width: number, fn: (item: T) => Promise<unkno
 
 function rolloutBody(name: string, version: string) {
   return {
-    apiVersion: 'modelrollout.dev/v1alpha1', kind: 'ModelRollout', metadata: { name },
+    apiVersion: API_VERSION, kind: KIND, metadata: { name },
     spec: {
       replicas: 1, model: { name: 'wan-t2v', version }, service: { name }, trafficRouting: { gatewayAPI: { httpRoute: name } },
       strategy: { steps: STEPS, stepDuration: '2s', progressDeadline: '30m' },

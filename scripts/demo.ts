@@ -16,6 +16,8 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
 import { buildTinyModel } from '../inference-image/scripts/lib/tiny-model.js';
+import { ANNOTATION_ABORT, API_VERSION, KIND, LABEL_MODEL_VERSION, MODEL_ROLLOUT_RESOURCE as MRO } from '../operator/src/api/index.js';
+import { isConflict } from '../operator/src/kube/errors.js';
 import { startControlPlane, type ControlPlane } from '../test/env/control-plane.js';
 import { startGatewayProxy, type GatewayProxy } from '../test/env/gateway-proxy.js';
 import { TEST_RUNNER_ANNOTATION, TEST_RUNNER_PROCESS } from '../test/env/kwok-stages.js';
@@ -55,7 +57,6 @@ const SCENARIO_POD_CHANGES: Partial<Record<Version, { env?: { name: string; valu
 };
 /** The golden prompts (a ConfigMap a team keeps): fixed prompts and seeds sent to both sides each interval. */
 const GOLDEN_PROMPTS = '- {id: lighthouse, prompt: a lighthouse in a storm at night, seed: 11}\n- {id: market, prompt: a crowded street market in the rain, seed: 23}\n';
-const LABEL_MODEL_VERSION = 'modelrollout.dev/model-version';
 /**
  * Replicas of each version. Three on four nodes of two GPUs leave at least one node empty, so scenario 4's
  * two-GPU candidate fits beside stable wherever the scheduler put it (with four, one per node, it cannot:
@@ -64,7 +65,6 @@ const LABEL_MODEL_VERSION = 'modelrollout.dev/model-version';
 const REPLICAS = 3;
 /** Closed request loops: enough to keep a few CPU-bound runtimes busy on 2 cores without drowning them. */
 const CONCURRENCY = 4;
-const MRO = { group: 'modelrollout.dev', version: 'v1alpha1', plural: 'modelrollouts' };
 const mergePatch = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const started = Date.now();
@@ -222,7 +222,7 @@ function goldenLine(g: NonNullable<NonNullable<RolloutView['status']>['analysis'
 
 /** A person's abort (the CLI's `abort`): all traffic back to stable; resolves once stable serves 100 % again. */
 async function abortAndWait(custom: k8s.CustomObjectsApi, deadline: number): Promise<string> {
-  await custom.patchNamespacedCustomObject({ ...MRO, namespace: NS, name: 't2v', body: { metadata: { annotations: { 'modelrollout.dev/abort': new Date().toISOString() } } } }, mergePatch);
+  await custom.patchNamespacedCustomObject({ ...MRO, namespace: NS, name: 't2v', body: { metadata: { annotations: { [ANNOTATION_ABORT]: new Date().toISOString() } } } }, mergePatch);
   for (;;) {
     const s = ((await custom.getNamespacedCustomObject({ ...MRO, namespace: NS, name: 't2v' })) as RolloutView).status ?? {};
     if ((s.phase === 'Aborted' || s.phase === 'RolledBack') && (s.weights?.candidate ?? 0) === 0) return s.phase;
@@ -337,8 +337,8 @@ async function main(): Promise<number> {
   const core = kc.makeApiClient(k8s.CoreV1Api);
   const custom = kc.makeApiClient(k8s.CustomObjectsApi);
 
-  await core.createNamespace({ body: { metadata: { name: NS } } }).catch((e: { code?: number }) => {
-    if (e.code !== 409) throw e;
+  await core.createNamespace({ body: { metadata: { name: NS } } }).catch((e: unknown) => {
+    if (!isConflict(e)) throw e;
   });
   // One small model per version, as a registry would hold them; a pod gets the one its version label names.
   const modelDirs = new Map<string, string>();
@@ -389,7 +389,7 @@ async function main(): Promise<number> {
   } });
   await core.createNamespacedConfigMap({ namespace: NS, body: { metadata: { name: 'golden-prompts' }, data: { 'prompts.yaml': GOLDEN_PROMPTS } } });
   say(`ConfigMap ${NS}/golden-prompts: the golden prompts (fixed prompt and seed) the operator sends to stable and candidate every ${flags.interval}`);
-  await custom.createNamespacedCustomObject({ ...MRO, namespace: NS, body: { apiVersion: 'modelrollout.dev/v1alpha1', kind: 'ModelRollout', metadata: { name: 't2v' }, spec: rolloutSpec('v1', prometheus.address) } });
+  await custom.createNamespacedCustomObject({ ...MRO, namespace: NS, body: { apiVersion: API_VERSION, kind: KIND, metadata: { name: 't2v' }, spec: rolloutSpec('v1', prometheus.address) } });
   await waitFor('v1 stable and Ready', 180_000, async () => {
     const ro = (await custom.getNamespacedCustomObject({ ...MRO, namespace: NS, name: 't2v' })) as RolloutView;
     return ro.status?.conditions?.find((c) => c.type === 'Ready')?.status === 'True' ? true : undefined;

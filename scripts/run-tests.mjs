@@ -1,21 +1,19 @@
 #!/usr/bin/env node
-// `npm test`: the type check (tsc over the whole tree, tests and scripts included: vitest strips types, so
-// a type error would otherwise land green), then every vitest project (unit, inference, integration) in one
-// run, then one plain summary line `N passed, N failed` that CI and people can read without knowing vitest's
-// reporters; a failed type check counts as one failure. Extra arguments go to vitest (e.g. `npm test -- --project unit`).
-import { spawn, spawnSync } from 'node:child_process';
+// `npm test`: the gates (scripts/gates.mjs: type check, lint, format, unused exports; each failed gate counts as
+// one failure), then every vitest project (unit, inference, integration) in one run, then one plain summary
+// line `N passed, N failed` that CI and people can read without knowing vitest's reporters. Extra arguments go
+// to vitest (e.g. `npm test -- --project unit`).
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { runGates } from './gates.mjs';
 
 const reportDir = fs.mkdtempSync(path.join(os.tmpdir(), 'modelrollout-test-'));
 const reportFile = path.join(reportDir, 'report.json');
 const vitest = path.join(import.meta.dirname ?? path.dirname(new URL(import.meta.url).pathname), '..', 'node_modules', 'vitest', 'vitest.mjs');
 
-const root = path.join(import.meta.dirname ?? path.dirname(new URL(import.meta.url).pathname), '..');
-const typecheck = spawnSync(process.execPath, [path.join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', path.join(root, 'tsconfig.json'), '--noEmit'], { stdio: 'inherit' });
-const typeErrors = typecheck.status === 0 ? 0 : 1;
-console.log(typeErrors ? 'type check: FAILED (tsc -p tsconfig.json --noEmit, errors above)' : 'type check: passed');
+const gateFailures = await runGates();
 
 const child = spawn(process.execPath, [vitest, 'run', '--reporter=default', '--reporter=json', `--outputFile.json=${reportFile}`, ...process.argv.slice(2)], {
   stdio: 'inherit',
@@ -37,7 +35,7 @@ child.on('exit', (code, signal) => {
     failed += 1; // no report at all: vitest itself crashed
   }
   fs.rmSync(reportDir, { recursive: true, force: true });
-  failed += typeErrors;
+  failed += gateFailures;
   if (skipped > 0) console.log(`${skipped} skipped (not counted as passed)`);
   console.log(`${passed} passed, ${failed} failed`);
   process.exit(code !== 0 || failed > 0 || signal ? 1 : 0);

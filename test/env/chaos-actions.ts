@@ -2,9 +2,10 @@
 // GPU nodes tainted or cordoned, pods lost, containers crash-looping. Each returns what it changed so
 // the caller can undo it; nothing here waits for the operator.
 import * as k8s from '@kubernetes/client-node';
-import { LABEL_NAME, LABEL_REVISION } from '../../operator/src/controller/names.js';
+import { LABEL_NAME, LABEL_REVISION } from '../../operator/src/api/index.js';
 import { GPU_TAINT } from './gpu-nodes.js';
 import { TEST_CRASH_LOOP_ANNOTATION } from './kwok-stages.js';
+import { isConflict, isNotFound } from '../../operator/src/kube/errors.js';
 
 const mergePatch = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
 /** The annotation createGpuNodes puts on every fake node (kwok manages nodes carrying it). */
@@ -55,7 +56,7 @@ async function editTaints(kc: k8s.KubeConfig, name: string, edit: (taints: k8s.V
       await core.patchNode({ name, body }, mergePatch);
       return;
     } catch (err) {
-      if ((err as k8s.ApiException<unknown>).code !== 409 || attempt >= 10) throw err;
+      if (!isConflict(err) || attempt >= 10) throw err;
     }
   }
 }
@@ -69,7 +70,7 @@ export async function deletePods(kc: k8s.KubeConfig, namespace: string, labelSel
   const core = kc.makeApiClient(k8s.CoreV1Api);
   const pods = (await core.listNamespacedPod({ namespace, labelSelector })).items.filter((p) => !p.metadata?.deletionTimestamp);
   await Promise.all(pods.map((p) => core.deleteNamespacedPod({ name: p.metadata!.name!, namespace, gracePeriodSeconds: 0 }).catch((err: unknown) => {
-    if ((err as k8s.ApiException<unknown>).code !== 404) throw err;
+    if (!isNotFound(err)) throw err;
   })));
   return pods.map((p) => p.metadata!.name!);
 }
@@ -108,7 +109,7 @@ export async function crashLoopPods(kc: k8s.KubeConfig, namespace: string, label
   await Promise.all(pods.map((p) => core.patchNamespacedPod({
     name: p.metadata!.name!, namespace, body: { metadata: { annotations: { [TEST_CRASH_LOOP_ANNOTATION]: 'true' } } },
   }, mergePatch).catch((err: unknown) => {
-    if ((err as k8s.ApiException<unknown>).code !== 404) throw err;
+    if (!isNotFound(err)) throw err;
   })));
   return pods.map((p) => p.metadata!.name!);
 }

@@ -17,6 +17,7 @@ import { formatViolation } from './invariant.js';
 import { TEST_READY_DELAY_ANNOTATION, TEST_READY_DELAY_MAX_ANNOTATION } from './kwok-stages.js';
 import { launchOperator, type OperatorReplica } from './operator-launcher.js';
 import { ProcessGroup } from './process-group.js';
+import { API_VERSION, KIND, MODEL_ROLLOUT_RESOURCE as MRO } from '../../operator/src/api/index.js';
 
 export type ChaosEventKind =
   | 'abort' | 'pause-resume' | 'template-change' | 'template-revert' | 'steps-edit'
@@ -98,7 +99,6 @@ export interface ChaosRunResult {
 const ROLLOUT = 't2v';
 const SERVICE = 't2v';
 const STEP_SETS: number[][] = [[50, 100], [1, 5, 20, 50, 100], [25, 50, 100], [20, 100], [10, 40, 70, 100]];
-const MRO = { group: 'modelrollout.dev', version: 'v1alpha1', plural: 'modelrollouts' } as const;
 const mergePatch = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
 
 interface RolloutView {
@@ -282,7 +282,7 @@ class ChaosRun {
       template: this.templateFor('v1'),
     };
     this.events.push(`create router=${this.router} replicas=${spec.replicas} steps=${JSON.stringify(steps)} stepDuration=${spec.strategy.stepDuration} v1 ready delay ${JSON.stringify(spec.template.metadata)}`);
-    await this.custom.createNamespacedCustomObject({ ...MRO, namespace: this.namespace, body: { apiVersion: 'modelrollout.dev/v1alpha1', kind: 'ModelRollout', metadata: { name: ROLLOUT }, spec } });
+    await this.custom.createNamespacedCustomObject({ ...MRO, namespace: this.namespace, body: { apiVersion: API_VERSION, kind: KIND, metadata: { name: ROLLOUT }, spec } });
   }
 
   private async get(): Promise<RolloutView> {

@@ -4,6 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import * as k8s from '@kubernetes/client-node';
 import YAML from 'yaml';
 import { repoRoot, thirdPartyCrdDir } from './paths.js';
+import { isConflict } from '../../operator/src/kube/errors.js';
 
 /** The project's own CRDs plus the third-party ones the tests route and monitor through. */
 export function defaultCrdFiles(): string[] {
@@ -44,7 +45,7 @@ export async function installCrds(kc: k8s.KubeConfig, files: string[]): Promise<
     try {
       await raw.createClusterCustomObject({ ...ref, body: crd });
     } catch (err) {
-      if ((err as k8s.ApiException<unknown>).code !== 409) throw err;
+      if (!isConflict(err)) throw err;
       const current = await api.readCustomResourceDefinition({ name });
       const body = { ...crd, metadata: { ...crd.metadata, resourceVersion: current.metadata?.resourceVersion } };
       await raw.replaceClusterCustomObject({ ...ref, name, body });

@@ -13,6 +13,7 @@ import { installCrds } from './crds.js';
 import { thirdPartyCrdDir } from './paths.js';
 import { freePorts } from './ports.js';
 import { ProcessGroup, tail } from './process-group.js';
+import { isConflict } from '../../operator/src/kube/errors.js';
 
 /** Traefik's Gateway API controller name (pkg/provider/kubernetes/gateway/kubernetes.go). */
 export const GATEWAY_PROXY_CONTROLLER = 'traefik.io/gateway-controller';
@@ -253,7 +254,7 @@ async function poll<T>(what: string, timeoutMs: number, pg: ProcessGroup, probe:
 }
 
 function ignoreConflict(err: unknown): void {
-  if ((err as k8s.ApiException<unknown>).code !== 409) throw err;
+  if (!isConflict(err)) throw err;
 }
 
 async function withTimeout(p: Promise<void>, ms: number): Promise<void> {

@@ -11,7 +11,9 @@
 // as outOfOrder. The final report does not depend on the watermark: stop() replays every event
 // received, sorted by resourceVersion, through a fresh checker.
 import * as k8s from '@kubernetes/client-node';
+import { API_VERSION, GROUP, KIND, PLURAL, VERSION } from '../../operator/src/api/index.js';
 import { InvariantChecker, countedViolations, type ClusterEvent, type Excuse, type KubeObject, type Violation, type WatchedKind } from './invariant.js';
+import { isNotFound } from '../../operator/src/kube/errors.js';
 
 export interface InvariantSamplerOptions {
   namespace: string;
@@ -44,7 +46,7 @@ interface Resource {
 const custom = (group: string, version: string, plural: string) => async (kc: k8s.KubeConfig, namespace: string): Promise<ListResponse> =>
   (await kc.makeApiClient(k8s.CustomObjectsApi).listNamespacedCustomObject({ group, version, plural, namespace }).catch((err: unknown) => {
     // A CRD that is not installed: nothing of that kind can carry traffic.
-    if ((err as k8s.ApiException<unknown>).code === 404) return { items: [] };
+    if (isNotFound(err)) return { items: [] };
     throw err;
   })) as ListResponse;
 
@@ -53,7 +55,7 @@ const RESOURCES: Resource[] = [
   { kind: 'Service', path: (ns) => `/api/v1/namespaces/${ns}/services`, list: async (kc, namespace) => (await kc.makeApiClient(k8s.CoreV1Api).listNamespacedService({ namespace })) as ListResponse },
   { kind: 'HTTPRoute', path: (ns) => `/apis/gateway.networking.k8s.io/v1/namespaces/${ns}/httproutes`, list: custom('gateway.networking.k8s.io', 'v1', 'httproutes') },
   { kind: 'VirtualService', path: (ns) => `/apis/networking.istio.io/v1/namespaces/${ns}/virtualservices`, list: custom('networking.istio.io', 'v1', 'virtualservices') },
-  { kind: 'ModelRollout', path: (ns) => `/apis/modelrollout.dev/v1alpha1/namespaces/${ns}/modelrollouts`, list: custom('modelrollout.dev', 'v1alpha1', 'modelrollouts') },
+  { kind: KIND, path: (ns) => `/apis/${API_VERSION}/namespaces/${ns}/${PLURAL}`, list: custom(GROUP, VERSION, PLURAL) },
 ];
 
 interface ListResponse {

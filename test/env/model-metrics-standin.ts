@@ -8,6 +8,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type * as k8s from '@kubernetes/client-node';
 import { Counter, Histogram, Registry } from 'prom-client';
+import { LABEL_MODEL_NAME, LABEL_NAME } from '../../operator/src/api/index.js';
 
 export interface Behaviour {
   requestsPerSecond: number;
@@ -114,7 +115,7 @@ export class ModelMetricsStandIn {
     this.refreshing = true;
     try {
       for (const [namespace, { core, behaviourOf }] of this.followed) {
-        const pods = await core.listNamespacedPod({ namespace, labelSelector: 'modelrollout.dev/name' }).catch(() => undefined);
+        const pods = await core.listNamespacedPod({ namespace, labelSelector: LABEL_NAME }).catch(() => undefined);
         if (!pods) continue;
         const live = new Set<string>();
         for (const pod of pods.items) {
@@ -123,7 +124,7 @@ export class ModelMetricsStandIn {
           live.add(key);
           if (this.sources.has(key)) continue;
           const view = viewOf(pod);
-          this.add(key, { model_name: view.labels['modelrollout.dev/model-name'] ?? '', model_version: view.image.split(':').at(-1) ?? '', pod: view.name, ...identityOf(pod) }, () => behaviourOf(view));
+          this.add(key, { model_name: view.labels[LABEL_MODEL_NAME] ?? '', model_version: view.image.split(':').at(-1) ?? '', pod: view.name, ...identityOf(pod) }, () => behaviourOf(view));
         }
         // A deleted pod's series stop growing, as a scraped target that went away.
         for (const key of [...this.sources.keys()]) if (key.startsWith(`pod/${namespace}/`) && !live.has(key)) this.sources.delete(key);

@@ -7,6 +7,7 @@ import * as k8s from '@kubernetes/client-node';
 import type { ReadinessProbe } from './pod-env.js';
 import type { PodNetwork } from './pod-network.js';
 import { isAlive, signal, type ManagedProcess, type ProcessGroup } from './process-group.js';
+import { isNotFound } from '../../operator/src/kube/errors.js';
 
 const mergePatch = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
 
@@ -215,7 +216,7 @@ export class PodProcess {
       try {
         await this.d.core.patchNamespacedPodStatus({ name: this.pod.metadata!.name!, namespace: this.pod.metadata!.namespace!, body: { status: this.status() } }, mergePatch);
       } catch (err) {
-        if ((err as { code?: number }).code !== 404) this.d.onError(`status write failed: ${String(err)}`);
+        if (!isNotFound(err)) this.d.onError(`status write failed: ${String(err)}`);
       }
     });
   }

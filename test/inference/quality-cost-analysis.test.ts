@@ -3,9 +3,10 @@
 // Prometheus, judged by the operator's AnalysisRunner with its real Prometheus provider and built-in templates.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AnalysisRunner } from '../../operator/src/controller/analysis-runner.js';
-import type { ModelRollout } from '../../operator/src/controller/model-rollout.js';
+import type { ModelRollout } from '../../operator/src/api/index.js';
 import { startPrometheus, type PrometheusServer } from '../env/prometheus.js';
 import { buildModel, postJson, RuntimeProcess, stopAll, tempDir, type TempDir } from './support.js';
+import { API_VERSION, KIND } from '../../operator/src/api/index.js';
 
 const NS = 'ml';
 const NAME = 't2v';
@@ -55,7 +56,7 @@ afterAll(async () => {
 
 function rollout(candidate: string, analysis: Record<string, unknown>): ModelRollout {
   return {
-    apiVersion: 'modelrollout.dev/v1alpha1', kind: 'ModelRollout',
+    apiVersion: API_VERSION, kind: KIND,
     metadata: { name: NAME, namespace: NS, annotations: {} },
     spec: {
       service: { name: 't2v' }, model: { name: 'tiny-t2v', version: 'v1' },

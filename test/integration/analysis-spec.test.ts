@@ -3,6 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { MRO, RolloutFixture } from './rollout-fixtures.js';
 import { apiErrorCode, apiErrorMessage, kubeConfig, testNamespace } from './support.js';
+import { API_VERSION, KIND } from '../../operator/src/api/index.js';
 
 const kc = kubeConfig();
 const prometheus = { address: 'http://127.0.0.1:9' };
@@ -20,7 +21,7 @@ describe('analysis settings the API server refuses', () => {
     const fx = new RolloutFixture(kc, ns);
     const spec = fx.spec({ analysis: { prometheus, metrics: [{ template: 'error-rate' }], ...over } });
     const err = await fx.custom.createNamespacedCustomObject({
-      ...MRO, namespace: ns, body: { apiVersion: 'modelrollout.dev/v1alpha1', kind: 'ModelRollout', metadata: { name: 'bad' }, spec },
+      ...MRO, namespace: ns, body: { apiVersion: API_VERSION, kind: KIND, metadata: { name: 'bad' }, spec },
     }).then(() => undefined, (e: unknown) => e);
     expect(err, `accepted: ${JSON.stringify(over)}`).toBeDefined();
     expect(apiErrorCode(err)).toBe(422);

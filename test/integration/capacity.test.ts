@@ -10,7 +10,7 @@ import { InvariantSampler } from '../env/invariant-sampler.js';
 import { TEST_READY_DELAY_ANNOTATION } from '../env/kwok-stages.js';
 import { startOperator } from './operator-process.js';
 import { RolloutFixture } from './rollout-fixtures.js';
-import { kubeConfig, testNamespace, waitUntil } from './support.js';
+import { kubeConfig, testNamespace } from './support.js';
 
 const kc = kubeConfig();
 const kubeconfigPath = inject('kubeconfigPath');
@@ -49,7 +49,7 @@ function expectNoCountedViolations(report: Awaited<ReturnType<InvariantSampler['
 
 describe('traffic never outruns ready capacity (slow readiness)', () => {
   it('abort at the 100 % step: traffic returns to stable only as its replicas become ready', async () => {
-    const { fx, sampler, stable } = await slowRollout('cap-abort');
+    const { fx, sampler } = await slowRollout('cap-abort');
     await newVersion(fx, 'v2');
     await fx.waitFor('100 % on the candidate with stable shrunk to 1', (r) => r.status?.weights?.candidate === 100 && r.status.replicas?.stable.desired === 1, 240_000);
     const abortedAt = Date.now();
@@ -76,7 +76,7 @@ describe('traffic never outruns ready capacity (slow readiness)', () => {
   });
 
   it('candidate loses its pods at 50 % (nodes cordoned): its weight drops to 0 within one breaker interval, then the rollout goes on', async () => {
-    const { fx, sampler, stable } = await slowRollout('cap-lost', {}, {});
+    const { fx, sampler } = await slowRollout('cap-lost', {}, {});
     await newVersion(fx, 'v2');
     const at50 = await fx.waitFor('50/50 with stable shrunk to 2', (r) => r.status?.weights?.candidate === 50 && r.status.replicas?.stable.desired === 2, 240_000);
     const candidate = at50.status!.candidate!.revision;

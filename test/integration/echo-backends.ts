@@ -3,6 +3,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as k8s from '@kubernetes/client-node';
+import { isNotFound } from '../../operator/src/kube/errors.js';
 
 export interface ReceivedRequest {
   method: string;
@@ -73,7 +74,7 @@ export async function setEndpoint(kc: k8s.KubeConfig, namespace: string, service
     const current = await discovery.readNamespacedEndpointSlice({ namespace, name });
     await discovery.replaceNamespacedEndpointSlice({ namespace, name, body: { ...body, metadata: { ...body.metadata, resourceVersion: current.metadata?.resourceVersion } } });
   } catch (err) {
-    if ((err as k8s.ApiException<unknown>).code !== 404) throw err;
+    if (!isNotFound(err)) throw err;
     await discovery.createNamespacedEndpointSlice({ namespace, body });
   }
 }

@@ -18,6 +18,7 @@ import { startGatewayProxy, type GatewayProxy } from '../env/gateway-proxy.js';
 import { addLocalAddresses, type LocalAddresses } from '../env/local-addresses.js';
 import { countBy, publishService, request, requestMany, SERVICE_PORT, setEndpoint, startEchoBackend, type EchoBackend } from './echo-backends.js';
 import { kubeConfig, testNamespace, waitUntil } from './support.js';
+import { isNotFound } from '../../operator/src/kube/errors.js';
 
 const kc = kubeConfig();
 const custom = kc.makeApiClient(k8s.CustomObjectsApi);
@@ -64,7 +65,7 @@ async function applyRoute(ns: string, name: string, rules: Rule[]): Promise<void
     const current = (await custom.getNamespacedCustomObject({ ...HTTPROUTES, namespace: ns, name })) as { metadata: { resourceVersion: string } };
     await custom.replaceNamespacedCustomObject({ ...HTTPROUTES, namespace: ns, name, body: { ...body, metadata: { ...body.metadata, resourceVersion: current.metadata.resourceVersion } } });
   } catch (err) {
-    if ((err as k8s.ApiException<unknown>).code !== 404) throw err;
+    if (!isNotFound(err)) throw err;
     await custom.createNamespacedCustomObject({ ...HTTPROUTES, namespace: ns, body });
   }
 }

@@ -5,13 +5,14 @@ import { inject } from 'vitest';
 import { startOperator } from './operator-process.js';
 import { MRO, RolloutFixture } from './rollout-fixtures.js';
 import { apiErrorCode, apiErrorMessage, kubeConfig, testNamespace } from './support.js';
+import { API_VERSION, KIND } from '../../operator/src/api/index.js';
 
 const kc = kubeConfig();
 
 async function refusal(fx: RolloutFixture, spec: Record<string, unknown>): Promise<{ code?: number; message: string }> {
   const err = await fx.custom.createNamespacedCustomObject({
     ...MRO, namespace: fx.namespace,
-    body: { apiVersion: 'modelrollout.dev/v1alpha1', kind: 'ModelRollout', metadata: { name: 'bad' }, spec },
+    body: { apiVersion: API_VERSION, kind: KIND, metadata: { name: 'bad' }, spec },
   }).then(() => undefined, (e: unknown) => e);
   expect(err, `accepted: ${JSON.stringify(spec)}`).toBeDefined();
   return { code: apiErrorCode(err), message: apiErrorMessage(err) };

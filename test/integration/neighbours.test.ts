@@ -7,6 +7,7 @@ import { describe, expect, inject, it } from 'vitest';
 import { startOperator } from './operator-process.js';
 import { MRO, ROUTE, RolloutFixture, type RolloutObject } from './rollout-fixtures.js';
 import { apiErrorCode, apiErrorMessage, kubeConfig, testNamespace, waitUntil } from './support.js';
+import { API_VERSION, KIND } from '../../operator/src/api/index.js';
 
 const kc = kubeConfig();
 const kubeconfigPath = inject('kubeconfigPath');
@@ -42,7 +43,7 @@ describe('names', () => {
     const fx = new RolloutFixture(kc, ns);
     const err = await fx.custom.createNamespacedCustomObject({
       ...MRO, namespace: ns,
-      body: { apiVersion: 'modelrollout.dev/v1alpha1', kind: 'ModelRollout', metadata: { name: 'm'.repeat(64) }, spec: fx.spec() },
+      body: { apiVersion: API_VERSION, kind: KIND, metadata: { name: 'm'.repeat(64) }, spec: fx.spec() },
     }).then(() => undefined, (e: unknown) => e);
     expect(err, 'a 64-character name was accepted').toBeDefined();
     expect(apiErrorCode(err)).toBe(422);

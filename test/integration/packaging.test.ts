@@ -147,24 +147,24 @@ describe('GitOps health', () => {
     await fx.createRoute();
     await startOperator(kubeconfigPath, ns);
     await fx.create(fx.spec({ strategy: { stepDuration: '1h' } }));
-    expect((await luaHealth({ metadata: { generation: 1 } })).status).toBe('Progressing');
+    expect(luaHealth({ metadata: { generation: 1 } }).status).toBe('Progressing');
     const healthy = await fx.waitFor('Ready', (r) => fx.condition(r, 'Ready')?.status === 'True');
-    expect(await luaHealth(healthy)).toMatchObject({ status: 'Healthy' });
+    expect(luaHealth(healthy)).toMatchObject({ status: 'Healthy' });
 
     await fx.setVersion('v2');
     const progressing = await fx.waitFor('at 1 %', (r) => r.status?.weights?.candidate === 1);
     expect(fx.condition(progressing, 'Ready')?.status).toBe('False');
-    expect(await luaHealth(progressing)).toMatchObject({ status: 'Progressing' });
+    expect(luaHealth(progressing)).toMatchObject({ status: 'Progressing' });
     // A spec the operator has not seen yet is never reported healthy.
-    expect((await luaHealth({ ...healthy, metadata: { ...healthy.metadata, generation: 99 } })).status).toBe('Progressing');
+    expect(luaHealth({ ...healthy, metadata: { ...healthy.metadata, generation: 99 } }).status).toBe('Progressing');
 
     await fx.annotate({ 'modelrollout.dev/paused': 'true' });
     const paused = await fx.waitFor('paused', (r) => r.status?.phase === 'Paused');
-    expect(await luaHealth(paused)).toMatchObject({ status: 'Suspended' });
+    expect(luaHealth(paused)).toMatchObject({ status: 'Suspended' });
 
     await fx.annotate({ 'modelrollout.dev/paused': null, 'modelrollout.dev/abort': 'now' });
     const aborted: RolloutObject = await fx.waitFor('aborted', (r) => r.status?.phase === 'Aborted');
-    expect(await luaHealth(aborted)).toMatchObject({ status: 'Degraded', message: expect.stringContaining('AbortRequested') });
+    expect(luaHealth(aborted)).toMatchObject({ status: 'Degraded', message: expect.stringContaining('AbortRequested') });
     await waitUntil('still not Ready', async () => (fx.condition(await fx.get(), 'Ready')?.status === 'False' ? true : undefined));
   });
 
@@ -176,6 +176,6 @@ describe('GitOps health', () => {
     await startOperator(kubeconfigPath, ns);
     await fx.create(fx.spec());
     const blocked = await fx.waitFor('ReconcileError', (r) => fx.condition(r, 'ReconcileError')?.status === 'True');
-    expect(await luaHealth(blocked)).toMatchObject({ status: 'Progressing', message: expect.stringMatching(/^ObjectNotOwned: Service t2v-stable exists and is not owned by this ModelRollout/) });
+    expect(luaHealth(blocked)).toMatchObject({ status: 'Progressing', message: expect.stringMatching(/^ObjectNotOwned: Service t2v-stable exists and is not owned by this ModelRollout/) });
   });
 });

@@ -8,7 +8,7 @@ import path from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it, onTestFinished } from 'vitest';
 import { buildTinyModel } from '../../inference-image/scripts/lib/tiny-model.js';
-import { LABEL_MODEL_VERSION } from '../../operator/src/controller/names.js';
+import { LABEL_MODEL_VERSION } from '../../operator/src/api/index.js';
 import { GPU_TOLERATION } from '../env/gpu-nodes.js';
 import { TEST_RUNNER_ANNOTATION, TEST_RUNNER_PROCESS } from '../env/kwok-stages.js';
 import { inferenceRuntimeCommand } from '../env/pod-commands.js';

@@ -1,8 +1,10 @@
 // Builders and readers for ModelRollout integration tests.
 import * as k8s from '@kubernetes/client-node';
 import { waitUntil } from './support.js';
+import { API_VERSION, KIND, MODEL_ROLLOUT_RESOURCE as MRO } from '../../operator/src/api/index.js';
+// The tests pass it to CustomObjectsApi calls: { ...MRO, namespace, name }.
+export { MRO };
 
-export const MRO = { group: 'modelrollout.dev', version: 'v1alpha1', plural: 'modelrollouts' } as const;
 export const ROUTE = { group: 'gateway.networking.k8s.io', version: 'v1', plural: 'httproutes' } as const;
 export const VS = { group: 'networking.istio.io', version: 'v1', plural: 'virtualservices' } as const;
 export type RouterKind = 'gateway-api' | 'istio';
@@ -94,7 +96,7 @@ export class RolloutFixture {
   async create(spec: Record<string, unknown>): Promise<void> {
     await this.custom.createNamespacedCustomObject({
       ...MRO, namespace: this.namespace,
-      body: { apiVersion: 'modelrollout.dev/v1alpha1', kind: 'ModelRollout', metadata: { name: this.name }, spec },
+      body: { apiVersion: API_VERSION, kind: KIND, metadata: { name: this.name }, spec },
     });
   }
 

@@ -5,6 +5,7 @@ import { startOperator } from './operator-process.js';
 import { RolloutFixture, WeightRecorder, type RouterKind } from './rollout-fixtures.js';
 import { kubeConfig, testNamespace, waitUntil } from './support.js';
 import { inject } from 'vitest';
+import { MODEL_ROLLOUT_RESOURCE } from '../../operator/src/api/index.js';
 
 const kc = kubeConfig();
 const kubeconfigPath = inject('kubeconfigPath');
@@ -131,7 +132,7 @@ describe.each(['gateway-api', 'istio'] as const)('ModelRollout operator with %s'
     await fx.setVersion('v2');
     await fx.waitFor('at 1 %', (r) => r.status?.weights?.candidate === 1);
     expect(await fx.weights()).toEqual([99, 1]);
-    await fx.custom.deleteNamespacedCustomObject({ group: 'modelrollout.dev', version: 'v1alpha1', plural: 'modelrollouts', namespace: fx.namespace, name: fx.name });
+    await fx.custom.deleteNamespacedCustomObject({ ...MODEL_ROLLOUT_RESOURCE, namespace: fx.namespace, name: fx.name });
     await waitUntil('rollout gone', async () => (await fx.get().then(() => undefined, () => true)));
     expect(await fx.weights()).toEqual([100, 0]);
   });

@@ -34,7 +34,7 @@ async function createAll<K extends string>(files: Record<K, string>, provider: P
     return created as Record<K, InferenceSession>;
   } catch (err) {
     // Free what was loaded (GPU memory) before the caller retries on another provider.
-    await Promise.allSettled(Object.values<InferenceSession | undefined>(created).map((s) => s?.release()));
+    await Promise.allSettled(Object.values<InferenceSession | undefined>(created).flatMap((s) => (s ? [s.release()] : [])));
     throw err;
   }
 }

@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import { measurementOf } from '../metric-providers/prometheus.js';
 import { checkBreaker, judgeMetric, judgeStep, judgeValue, selectorOf, trackNoData, type StepLimits } from './evaluate.js';
 import { BUILTIN_QUERIES, parseAnalysis, renderQuery } from './spec.js';
 import type { AnalysisStatus, MetricRule } from './types.js';
@@ -205,17 +204,6 @@ describe('analysis spec', () => {
       'spec.analysis.onNoData: "Ignore" must be Pause or Rollback',
       'spec.analysis.noDataDeadline: "soon" is not a positive duration (e.g. 30s, 5m)',
     ]);
-  });
-});
-
-describe('Prometheus results', () => {
-  it('turns query results into measurements', () => {
-    expect(measurementOf({ resultType: 'vector', result: [{ metric: {}, value: [1, '0.25'] }] })).toEqual({ kind: 'value', value: 0.25 });
-    expect(measurementOf({ resultType: 'vector', result: [] }).kind).toBe('noData');
-    expect(measurementOf({ resultType: 'vector', result: [{ metric: {}, value: [1, 'NaN'] }] })).toMatchObject({ kind: 'noData', raw: 'NaN' });
-    expect(measurementOf({ resultType: 'scalar', result: [1, '+Inf'] })).toEqual({ kind: 'value', value: Infinity });
-    expect(measurementOf({ resultType: 'vector', result: [{ metric: { a: '1' }, value: [1, '1'] }, { metric: { a: '2' }, value: [1, '2'] }] }).kind).toBe('error');
-    expect(measurementOf({ resultType: 'matrix', result: [] }).kind).toBe('error');
   });
 });
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { ModelRollout } from '../controller/model-rollout.js';
+import type { ModelRollout } from '../api/index.js';
 import { annotationsFor, parseArgs, table } from './commands.js';
 
 describe('kubectl-modelrollout', () => {

@@ -1,8 +1,7 @@
 // kubectl-modelrollout: a kubectl plugin (`kubectl modelrollout ...`) for people running rollouts.
 // Controls are annotations on the ModelRollout, so they also work from Git: the operator acts on each
 // new value once and records it in status. Spec fields stay the user's; the operator writes only status.
-import { ANNOTATION_ABORT, ANNOTATION_PAUSED, ANNOTATION_PROMOTE, ANNOTATION_RESUME, ANNOTATION_RETRY } from '../controller/names.js';
-import type { ModelRollout } from '../controller/model-rollout.js';
+import { ANNOTATION_ABORT, ANNOTATION_PAUSED, ANNOTATION_PROMOTE, ANNOTATION_RESUME, ANNOTATION_RETRY, type ModelRollout } from '../api/index.js';
 
 export const USAGE = `usage: kubectl modelrollout <command> [name] [-n namespace]
   get [name]       table of rollouts: phase, step, weights, replicas, latest measurements

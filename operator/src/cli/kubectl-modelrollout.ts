@@ -1,9 +1,9 @@
 #!/usr/bin/env node
 // kubectl-modelrollout entry point: `kubectl modelrollout <command> [name] [-n namespace]`.
 import * as k8s from '@kubernetes/client-node';
-import type { ModelRollout } from '../controller/model-rollout.js';
-import { GROUP, PLURAL, VERSION } from '../controller/names.js';
+import { GROUP, type ModelRollout, PLURAL, VERSION } from '../api/index.js';
 import { annotationsFor, parseArgs, table, UsageError } from './commands.js';
+import { isNotFound } from '../kube/errors.js';
 
 async function main(argv: string[]): Promise<void> {
   const args = parseArgs(argv);
@@ -38,7 +38,7 @@ main(process.argv.slice(2)).catch((err: unknown) => {
     process.exit(2);
   }
   const api = err as k8s.ApiException<unknown>;
-  if (api.code === 404) console.error(`error: ModelRollout not found (${String(api.body).slice(0, 200)})`);
+  if (isNotFound(api)) console.error(`error: ModelRollout not found (${String(api.body).slice(0, 200)})`);
   else console.error(`error: ${err instanceof Error ? err.message : String(err)}`);
   process.exit(1);
 });

@@ -4,7 +4,7 @@ import type { Measurement } from '../analysis/types.js';
 import type { MetricsProvider } from '../metric-providers/provider.js';
 import { AnalysisRunner } from './analysis-runner.js';
 import { drive as driveTicks, isCandidate, progressingRollout as rollout, scriptedRunner as runner, T0 } from './analysis-runner.test-support.js';
-import type { ModelRollout } from './model-rollout.js';
+import type { ModelRollout } from '../api/index.js';
 
 /** Round 1 ran past a pass (a pass is not the end of these scenarios). */
 const drive = (r: AnalysisRunner, ro: ModelRollout, minutes: number, stepDurationMs: number, everyS = 10) => driveTicks(r, ro, minutes, stepDurationMs, { everyS, stopOnPass: false });
@@ -120,7 +120,7 @@ describe('attack-14: analysis runner', () => {
   it('a candidate that answers 400 to every request (stable answers them) is failed, not held then paused as NoData', async () => {
     // A new version that rejects the requests the old one served (a changed schema or limit): every request is
     // client_error, which neither error-rate (ok|server_error|timeout) nor overload-rate counts.
-    const r = runner((q, at) => {
+    const r = runner((q) => {
       const window = Number(/\[(\d+)s\]/.exec(q)?.[1] ?? '60') / 60;
       const n = 60 * window;
       // Stable answers everything (no client errors); the candidate answers 400 to everything.

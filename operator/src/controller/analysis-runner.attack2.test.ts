@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { AnalysisRunner } from './analysis-runner.js';
 import { drive as driveTicks, isCandidate, isEvents, last, progressingRollout as rollout, scriptedRunner as runner, show, T0, windowMin, type Tick } from './analysis-runner.test-support.js';
-import type { ModelRollout } from './model-rollout.js';
+import type { ModelRollout } from '../api/index.js';
 
 const drive = (r: AnalysisRunner, ro: ModelRollout, minutes: number, stepDurationMs: number, everyS = 10, fromS = 0): Promise<Tick[]> => driveTicks(r, ro, minutes, stepDurationMs, { everyS, fromS });
 

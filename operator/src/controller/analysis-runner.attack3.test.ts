@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { seededRandom as rng } from '../analysis/breaker-simulation.test-support.js';
 import { AnalysisRunner } from './analysis-runner.js';
 import { progressingRollout as rollout, T0, type Answer } from './analysis-runner.test-support.js';
-import type { ModelRollout } from './model-rollout.js';
+import type { ModelRollout } from '../api/index.js';
 
 /** A runner whose Prometheus answers with `answer`. */
 function runner(answer: Answer) {

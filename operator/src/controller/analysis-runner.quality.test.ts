@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import type { Measurement } from '../analysis/types.js';
 import type { MetricsProvider } from '../metric-providers/provider.js';
 import { AnalysisRunner } from './analysis-runner.js';
-import type { ModelRollout } from './model-rollout.js';
+import type { ModelRollout } from '../api/index.js';
 import { rolloutWithAnalysis, T0 } from './analysis-runner.test-support.js';
 
 

@@ -13,8 +13,8 @@ import { providerFor, type MetricsProvider, type ProviderConfig } from '../metri
 import type { AnalysisVerdict, DecideInput, RolloutStatus } from '../rollout/types.js';
 import type { ClusterCache } from './cluster-cache.js';
 import type { GoldenProber } from './golden-prober.js';
-import type { ModelRollout } from './model-rollout.js';
-import { ANNOTATION_RESUME, candidateServiceName, LABEL_REVISION, stableServiceName } from './names.js';
+import { ANNOTATION_RESUME, LABEL_REVISION, type ModelRollout } from '../api/index.js';
+import { candidateServiceName, stableServiceName } from './names.js';
 
 const HISTORY_LIMIT = 30;
 

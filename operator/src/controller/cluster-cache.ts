@@ -3,13 +3,10 @@ import * as k8s from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { FreshCache } from '../kube/fresh-cache.js';
 import { ResilientInformer } from '../kube/informer.js';
-import { HTTPROUTE, type HttpRoute } from '../traffic/gateway-api.js';
-import { VIRTUALSERVICE, type VirtualService } from '../traffic/istio.js';
-import type { ModelRollout } from './model-rollout.js';
-import { GROUP, LABEL_NAME, PLURAL, VERSION } from './names.js';
+import { ROUTERS, type RouteObject } from '../traffic/index.js';
+import { GROUP, LABEL_NAME, type ModelRollout, PLURAL, VERSION } from '../api/index.js';
 
-export type HttpRouteObject = HttpRoute & k8s.KubernetesObject;
-export type VirtualServiceObject = VirtualService & k8s.KubernetesObject;
+export type RouteObjectK8s = RouteObject & k8s.KubernetesObject;
 
 /** Objects grouped by the rollout that owns them (label modelrollout.dev/name), kept current by informer events. */
 class ByRollout<T extends k8s.KubernetesObject> {
@@ -41,8 +38,8 @@ export class ClusterCache {
   readonly services: FreshCache<k8s.V1Service>;
   /** Stored pod templates of each revision (see revision-history.ts). */
   readonly controllerRevisions: FreshCache<k8s.V1ControllerRevision>;
-  readonly httpRoutes: FreshCache<HttpRouteObject>;
-  readonly virtualServices: FreshCache<VirtualServiceObject>;
+  /** What each registered router watches (HTTPRoutes, VirtualServices, ...), by its specKey. */
+  readonly routes: ReadonlyMap<string, FreshCache<RouteObjectK8s>>;
   readonly pods: ResilientInformer<k8s.V1Pod>;
   readonly nodes: ResilientInformer<k8s.V1Node>;
   private readonly informers: ResilientInformer<k8s.KubernetesObject>[];
@@ -96,19 +93,20 @@ export class ClusterCache {
     this.nodes = informer<k8s.V1Node>('Node', '/api/v1/nodes', () => core.listNode(), () => {
       this.podsAndNodesVersion++;
     });
-    const routes = informer<HttpRouteObject>('HTTPRoute', ns(HTTPROUTE.plural, `/apis/${HTTPROUTE.group}/${HTTPROUTE.version}`),
-      () => (namespace ? custom.listNamespacedCustomObject({ ...HTTPROUTE, namespace }) : custom.listClusterCustomObject(HTTPROUTE)),
-      (route) => routeOwners(route, (ro) => ro.spec?.trafficRouting?.gatewayAPI?.httpRoute === route.metadata?.name), undefined, true);
-    const virtualServices = informer<VirtualServiceObject>('VirtualService', ns(VIRTUALSERVICE.plural, `/apis/${VIRTUALSERVICE.group}/${VIRTUALSERVICE.version}`),
-      () => (namespace ? custom.listNamespacedCustomObject({ ...VIRTUALSERVICE, namespace }) : custom.listClusterCustomObject(VIRTUALSERVICE)),
-      (vs) => routeOwners(vs, (ro) => ro.spec?.trafficRouting?.istio?.virtualService === vs.metadata?.name), undefined, true);
+    // One optional informer per registered router: its CRDs may not be installed in this cluster.
+    const routeInformers = ROUTERS.map((router) => {
+      const { kind, resource } = router.watches;
+      const routing = (ro: ModelRollout) => (ro.spec?.trafficRouting as Record<string, unknown> | undefined)?.[router.specKey];
+      return [router.specKey, informer<RouteObjectK8s>(kind, ns(resource.plural, `/apis/${resource.group}/${resource.version}`),
+        () => (namespace ? custom.listNamespacedCustomObject({ ...resource, namespace }) : custom.listClusterCustomObject(resource)),
+        (obj) => routeOwners(obj, (ro) => router.objectName(routing(ro)) === obj.metadata?.name), undefined, true)] as const;
+    });
     this.rollouts = new FreshCache(this.rolloutInformer);
     this.deployments = new FreshCache(deployments);
     this.services = new FreshCache(services);
     this.controllerRevisions = new FreshCache(controllerRevisions);
-    this.httpRoutes = new FreshCache(routes);
-    this.virtualServices = new FreshCache(virtualServices);
-    this.informers = [this.rolloutInformer, deployments, services, controllerRevisions, this.pods, this.nodes, routes, virtualServices] as ResilientInformer<k8s.KubernetesObject>[];
+    this.routes = new Map(routeInformers.map(([key, inf]) => [key, new FreshCache(inf)]));
+    this.informers = [this.rolloutInformer, deployments, services, controllerRevisions, this.pods, this.nodes, ...routeInformers.map(([, inf]) => inf)] as ResilientInformer<k8s.KubernetesObject>[];
   }
 
   async start(): Promise<void> {

@@ -10,13 +10,14 @@ import type { BlockedWrite, DecideInput, DeploymentObservation, RolloutSpec } fr
 import type { TrafficRouter } from '../traffic/router.js';
 import type { ClusterCache } from './cluster-cache.js';
 import { execute, type ExecuteDeps } from './execute.js';
-import type { ModelRollout } from './model-rollout.js';
+import type { ModelRollout } from '../api/index.js';
+import { API_VERSION, KIND } from '../api/index.js';
 
 const NOW = new Date('2026-01-01T00:00:00.000Z');
 const NS = 'ml';
 const STABLE = 'aaaaaaaaaa';
 const CANDIDATE = 'bbbbbbbbbb';
-const OURS = [{ apiVersion: 'modelrollout.dev/v1alpha1', kind: 'ModelRollout', name: 't2v', uid: 'uid-t2v', controller: true }];
+const OURS = [{ apiVersion: API_VERSION, kind: KIND, name: 't2v', uid: 'uid-t2v', controller: true }];
 
 class Store<T extends k8s.KubernetesObject> implements ObjectSource<T> {
   readonly objects = new Map<string, T>();
@@ -26,7 +27,7 @@ class Store<T extends k8s.KubernetesObject> implements ObjectSource<T> {
 
 function rollout(): ModelRollout {
   return {
-    apiVersion: 'modelrollout.dev/v1alpha1', kind: 'ModelRollout',
+    apiVersion: API_VERSION, kind: KIND,
     metadata: { name: 't2v', namespace: NS, uid: 'uid-t2v', generation: 1 },
     spec: {
       replicas: 4, model: { name: 'wan', version: 'v3' }, service: { name: 't2v' },
@@ -64,6 +65,7 @@ function world(refuseStablePatch: boolean) {
   };
   const router: TrafficRouter = {
     observe: () => Promise.resolve({ found: true }),
+    finalize: () => Promise.resolve(),
     setWeights: (w) => { calls.push(`setWeights ${w.stableWeight}/${w.candidateWeight}`); return Promise.resolve(); },
   };
   const deps: ExecuteDeps = {

@@ -8,16 +8,17 @@ import type { Action, BlockedWrite } from '../rollout/types.js';
 import type { TrafficRouter } from '../traffic/router.js';
 import type { ClusterCache } from './cluster-cache.js';
 import { execute, type ExecuteDeps } from './execute.js';
-import type { ModelRollout } from './model-rollout.js';
+import type { ModelRollout } from '../api/index.js';
 import { revisionTemplateFor } from './resources.js';
 import { syncRevisionHistory } from './revision-history.js';
+import { API_VERSION, KIND } from '../api/index.js';
 
 const NOW = new Date('2026-01-01T00:00:00.000Z');
 const NS = 'ml';
 
 function rollout(): ModelRollout {
   return {
-    apiVersion: 'modelrollout.dev/v1alpha1', kind: 'ModelRollout',
+    apiVersion: API_VERSION, kind: KIND,
     metadata: { name: 't2v', namespace: NS, uid: 'uid-t2v', generation: 1 },
     spec: {
       replicas: 2, model: { name: 'wan', version: 'v2' }, service: { name: 't2v' },
@@ -123,6 +124,7 @@ class World {
   router(): TrafficRouter {
     return {
       observe: () => Promise.resolve({ found: true }),
+      finalize: () => Promise.resolve(),
       setWeights: (w) => {
         this.calls.push('setWeights');
         this.routerWeights.push(w);
@@ -138,7 +140,7 @@ class World {
   }
 }
 
-const OURS = [{ apiVersion: 'modelrollout.dev/v1alpha1', kind: 'ModelRollout', name: 't2v', uid: 'uid-t2v', controller: true }];
+const OURS = [{ apiVersion: API_VERSION, kind: KIND, name: 't2v', uid: 'uid-t2v', controller: true }];
 const SPEC_REVISION = 'bbbbbbbbbb';
 const STABLE = 'aaaaaaaaaa';
 

@@ -5,13 +5,15 @@
 import * as k8s from '@kubernetes/client-node';
 import type { EventRecorder } from '../kube/events.js';
 import type { Action, BlockedWrite } from '../rollout/types.js';
+import { definitionFor, type TrafficRoutingSpec } from '../traffic/index.js';
 import type { TrafficRouter } from '../traffic/router.js';
 import type { ClusterCache } from './cluster-cache.js';
-import type { ModelRollout } from './model-rollout.js';
-import { candidateServiceName, deploymentName, FIELD_MANAGER, FINALIZER, GROUP, KIND, PLURAL, stableServiceName, VERSION } from './names.js';
+import { FINALIZER, GROUP, KIND, type ModelRollout, PLURAL, VERSION } from '../api/index.js';
+import { candidateServiceName, FIELD_MANAGER, revisionObjectName, stableServiceName } from './names.js';
 import { deploymentFor, isOwnedBy, ownerDescription, revisionTemplateFor, serviceFor } from './resources.js';
 import { storedTemplate, storeRevision } from './revision-history.js';
-import { blockedWriteOf, ObjectNotOwnedError, RevisionTemplateLostError, retryInMs, statusOf, writing } from './write-errors.js';
+import { blockedWriteOf, ObjectNotOwnedError, RevisionTemplateLostError, retryInMs, writing } from './write-errors.js';
+import { isConflict, isNotFound } from '../kube/errors.js';
 
 export interface ExecuteDeps {
   apps: k8s.AppsV1Api;
@@ -95,16 +97,17 @@ export function targetsOf(action: Action, ro: ModelRollout): string[] {
     case 'ensureDeployment':
     case 'scaleDeployment': {
       // Creating a revision's Deployment first stores its template under the same name.
-      const name = deploymentName(ro.metadata.name!, action.revision);
+      const name = revisionObjectName(ro.metadata.name!, action.revision);
       return [`Deployment ${name}`, `ControllerRevision ${name}`];
     }
     case 'deleteDeployment':
-      return [`Deployment ${deploymentName(ro.metadata.name!, action.revision)}`];
+      return [`Deployment ${revisionObjectName(ro.metadata.name!, action.revision)}`];
     case 'ensureServices':
       return [`Service ${stableServiceName(ro.spec.service.name)}`, `Service ${candidateServiceName(ro.spec.service.name)}`];
     case 'setTraffic': {
-      const routing = ro.spec.trafficRouting as { gatewayAPI?: { httpRoute?: string }; istio?: { virtualService?: string } } | undefined;
-      return [routing?.gatewayAPI ? `HTTPRoute ${routing.gatewayAPI.httpRoute}` : `VirtualService ${routing?.istio?.virtualService}`];
+      const routing = ro.spec.trafficRouting as TrafficRoutingSpec | undefined;
+      const router = definitionFor(routing);
+      return [router ? `${router.watches.kind} ${router.objectName(routing![router.specKey])}` : 'the traffic route (spec.trafficRouting names no router)'];
     }
     case 'removeFinalizer':
     case 'event':
@@ -127,13 +130,15 @@ async function apply(action: Exclude<Action, { kind: 'event' }>, ro: ModelRollou
       if (!ctx.router) throw new Error('no traffic router for this rollout');
       return ctx.router.setWeights({ stableWeight: action.stableWeight, candidateWeight: action.candidateWeight, mirrorPercent: action.mirrorPercent });
     case 'removeFinalizer':
+      // Traffic is back on stable (decide() orders setTraffic first); the router cleans up, then the finalizer goes.
+      await ctx.router?.finalize();
       return removeFinalizer(ro, deps);
   }
 }
 
 async function scaleOrCreate(ro: ModelRollout, revision: string, replicas: number, specRevision: string, deps: ExecuteDeps): Promise<void> {
   const namespace = ro.metadata.namespace!;
-  const name = deploymentName(ro.metadata.name!, revision);
+  const name = revisionObjectName(ro.metadata.name!, revision);
   const object = `Deployment ${name}`;
   const existing = deps.cache.deployments.get(name, namespace);
   if (existing && !isOwnedBy(existing, ro)) throw new ObjectNotOwnedError(object, ownerDescription(existing));
@@ -152,7 +157,7 @@ async function scaleOrCreate(ro: ModelRollout, revision: string, replicas: numbe
     const created = await writing(object, 'create', () => deps.apps.createNamespacedDeployment({ namespace, body: deploymentFor(ro, revision, replicas, template), fieldManager: FIELD_MANAGER }));
     deps.cache.deployments.remember(created);
   } catch (err) {
-    if (statusOf(err) !== 409) throw err;
+    if (!isConflict(err)) throw err;
     // Created by an earlier pass whose watch event has not arrived yet, or someone else's: read it to tell.
     deps.onRequest('get', 'deployments');
     const current = await writing(object, 'get', () => deps.apps.readNamespacedDeployment({ name, namespace }));
@@ -170,7 +175,7 @@ async function scale(ro: ModelRollout, name: string, replicas: number, deps: Exe
     deps.cache.deployments.remember(updated);
     return true;
   } catch (err) {
-    if (statusOf(err) !== 404) throw err;
+    if (!isNotFound(err)) throw err;
     deps.cache.deployments.forget(name, namespace);
     return false;
   }
@@ -178,14 +183,14 @@ async function scale(ro: ModelRollout, name: string, replicas: number, deps: Exe
 
 async function deleteDeployment(ro: ModelRollout, revision: string, deps: ExecuteDeps): Promise<void> {
   const namespace = ro.metadata.namespace!;
-  const name = deploymentName(ro.metadata.name!, revision);
+  const name = revisionObjectName(ro.metadata.name!, revision);
   const existing = deps.cache.deployments.get(name, namespace);
   // Only our own: the uid precondition makes the server refuse if the name now holds another object.
   if (!existing || !isOwnedBy(existing, ro)) return;
   deps.onRequest('delete', 'deployments');
   await writing(`Deployment ${name}`, 'delete', () => deps.apps.deleteNamespacedDeployment({ name, namespace, body: { preconditions: { uid: existing.metadata!.uid } } }))
     .catch((err: unknown) => {
-      if (statusOf(err) !== 404) throw err;
+      if (!isNotFound(err)) throw err;
     });
   deps.cache.deployments.forget(name, namespace);
 }
@@ -204,7 +209,7 @@ async function ensureService(ro: ModelRollout, svc: k8s.V1Service, deps: Execute
   try {
     deps.cache.services.remember(await writing(object, 'create', () => deps.core.createNamespacedService({ namespace, body: svc, fieldManager: FIELD_MANAGER })));
   } catch (err) {
-    if (statusOf(err) !== 409) throw err;
+    if (!isConflict(err)) throw err;
     // Ours from an earlier pass whose watch event is still on its way, or the user's (the cache only
     // holds Services with our label): read it, and change it only if it is ours.
     deps.onRequest('get', 'services');
@@ -224,7 +229,7 @@ async function patchService(svc: k8s.V1Service, deps: ExecuteDeps): Promise<bool
     deps.cache.services.remember(await writing(`Service ${name}`, 'patch', () => deps.core.patchNamespacedService({ name, namespace, body, fieldManager: FIELD_MANAGER }, mergePatch)));
     return true;
   } catch (err) {
-    if (statusOf(err) !== 404) throw err;
+    if (!isNotFound(err)) throw err;
     deps.cache.services.forget(name, namespace);
     return false;
   }
@@ -237,6 +242,6 @@ async function removeFinalizer(ro: ModelRollout, deps: ExecuteDeps): Promise<voi
     group: GROUP, version: VERSION, plural: PLURAL, namespace: ro.metadata.namespace!, name: ro.metadata.name!,
     body: { metadata: { finalizers, resourceVersion: ro.metadata.resourceVersion } },
   }, mergePatch)).catch((err: unknown) => {
-    if (statusOf(err) !== 404) throw err;
+    if (!isNotFound(err)) throw err;
   });
 }

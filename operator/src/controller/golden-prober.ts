@@ -12,6 +12,7 @@ import { Counter, Histogram, type Registry } from 'prom-client';
 import { compareClips, parseGoldenPrompts, type GoldenPrompt, type RawClip } from '../analysis/golden.js';
 import { GOLDEN_METRICS, IDENTITY_LABELS, type GoldenProbesConfig } from '../analysis/spec.js';
 import type { GoldenReport } from '../analysis/types.js';
+import { isNotFound } from '../kube/errors.js';
 
 /** What to probe for one rollout now. */
 export interface GoldenTarget {
@@ -288,7 +289,7 @@ export function kubeGoldenSources(core: k8s.CoreV1Api, discovery: k8s.DiscoveryV
       try {
         return (await core.readNamespacedConfigMap({ namespace, name })).data ?? {};
       } catch (err) {
-        if ((err as { code?: number }).code === 404) return undefined;
+        if (isNotFound(err)) return undefined;
         throw err;
       }
     },

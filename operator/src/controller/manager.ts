@@ -52,7 +52,8 @@ export class Manager {
     });
     this.queue = new WorkQueue((key) => reconciler.reconcile(key), {
       workers: opts.workers,
-      onError: (key, err, retryInMs) => log.error({ rollout: key, err: errorDetail(err), retryInMs }, 'reconcile failed; retrying'),
+      onError: (key, err, retryInMs) =>
+        log.error({ rollout: key, err: errorDetail(err), retryInMs }, retryInMs === undefined ? 'reconcile failed; waiting for the next change' : 'reconcile failed; retrying'),
     });
   }
 
@@ -65,11 +66,6 @@ export class Manager {
   /** Starts reconciling; only the leader does. */
   startWorkers(): void {
     this.queue.start();
-  }
-
-  async start(): Promise<void> {
-    this.startWorkers();
-    await this.startCaches();
   }
 
   async stop(): Promise<void> {

@@ -1,22 +1,7 @@
-// Names and labels of what the operator creates for a ModelRollout.
+// Names of what the operator creates for a ModelRollout (the API's own names are in api/).
 import { createHash } from 'node:crypto';
-export const GROUP = 'modelrollout.dev';
-export const VERSION = 'v1alpha1';
-export const PLURAL = 'modelrollouts';
-export const KIND = 'ModelRollout';
-export const FINALIZER = 'modelrollout.dev/traffic-restore';
+import { LABEL_NAME } from '../api/names.js';
 export const FIELD_MANAGER = 'modelrollout-operator';
-
-export const LABEL_NAME = 'modelrollout.dev/name';
-export const LABEL_REVISION = 'modelrollout.dev/revision';
-export const LABEL_MODEL_VERSION = 'modelrollout.dev/model-version';
-export const LABEL_MODEL_NAME = 'modelrollout.dev/model-name';
-
-export const ANNOTATION_PAUSED = 'modelrollout.dev/paused';
-export const ANNOTATION_RESUME = 'modelrollout.dev/resume';
-export const ANNOTATION_PROMOTE = 'modelrollout.dev/promote';
-export const ANNOTATION_ABORT = 'modelrollout.dev/abort';
-export const ANNOTATION_RETRY = 'modelrollout.dev/retry';
 
 /**
  * Longest name of a Service and longest label value (a DNS-1123 label / label value: 63 characters).
@@ -47,8 +32,6 @@ export function revisionObjectName(rollout: string, revision: string): string {
   const hash = createHash('sha256').update(rollout).digest('hex').slice(0, NAME_HASH_LENGTH);
   return cut ? `${cut}-${hash}-${revision}` : `${hash}-${revision}`;
 }
-
-export const deploymentName = revisionObjectName;
 
 /**
  * Why a ModelRollout name cannot be used, or undefined. The name is the value of label

@@ -1,20 +1,16 @@
 // Observe: everything decide() needs, read from the caches (and the router).
-import type * as k8s from '@kubernetes/client-node';
 import { parseAnalysis, type AnalysisDefaults, type StoredAnalysis } from '../analysis/spec.js';
-import { parseSpec, type ParsedSpec, type StoredSpec } from '../rollout/spec.js';
+import { parseSpec, type StoredSpec } from '../rollout/spec.js';
 import type { Controls, DecideInput, DeploymentObservation, RouteObservation, ServiceObservation } from '../rollout/types.js';
 import type { TrafficRouter } from '../traffic/router.js';
 import type { ClusterCache } from './cluster-cache.js';
 import { freeGpusPerNode, medianReadySeconds, podIsReady, podProblems, type Placement } from './gpu-capacity.js';
-import type { ModelRollout } from './model-rollout.js';
-import {
-  ANNOTATION_ABORT, ANNOTATION_PAUSED, ANNOTATION_PROMOTE, ANNOTATION_RESUME, ANNOTATION_RETRY, candidateServiceName, LABEL_REVISION, rolloutNameProblem, stableServiceName,
-} from './names.js';
+import { ANNOTATION_ABORT, ANNOTATION_PAUSED, ANNOTATION_PROMOTE, ANNOTATION_RESUME, ANNOTATION_RETRY, LABEL_REVISION, type ModelRollout } from '../api/index.js';
+import { candidateServiceName, rolloutNameProblem, stableServiceName } from './names.js';
 import { gpusPerReplicaOf, isOwnedBy } from './resources.js';
 
 export interface Observation {
   input: DecideInput;
-  parsed: ParsedSpec;
 }
 
 export async function observe(ro: ModelRollout, cache: ClusterCache, router: TrafficRouter | undefined, now: Date, analysisDefaults: AnalysisDefaults = {}): Promise<Observation> {
@@ -48,7 +44,7 @@ export async function observe(ro: ModelRollout, cache: ClusterCache, router: Tra
     controls: controlsOf(ro),
     deleting: !!ro.metadata.deletionTimestamp,
   };
-  return { input, parsed };
+  return { input };
 }
 
 function observeDeployments(ro: ModelRollout, cache: ClusterCache, gpuResource: string): Record<string, DeploymentObservation> {

@@ -10,14 +10,14 @@ import { createMetrics } from '../telemetry/metrics.js';
 import type { RolloutSpec } from '../rollout/types.js';
 import type { AnalysisRunner } from './analysis-runner.js';
 import type { ClusterCache } from './cluster-cache.js';
-import type { ModelRollout } from './model-rollout.js';
-import { FINALIZER } from './names.js';
+import { FINALIZER, type ModelRollout } from '../api/index.js';
 import { Reconciler } from './reconciler.js';
+import { API_VERSION, KIND } from '../api/index.js';
 
 const NS = 'ml';
 const STABLE = 'aaaaaaaaaa';
 const CANDIDATE = 'bbbbbbbbbb';
-const OURS = [{ apiVersion: 'modelrollout.dev/v1alpha1', kind: 'ModelRollout', name: 't2v', uid: 'uid-t2v', controller: true }];
+const OURS = [{ apiVersion: API_VERSION, kind: KIND, name: 't2v', uid: 'uid-t2v', controller: true }];
 
 class Store<T extends k8s.KubernetesObject> implements ObjectSource<T> {
   readonly objects = new Map<string, T>();
@@ -33,7 +33,7 @@ const last: RolloutSpec = {
 describe('attack-13: a write refused while the ModelRollout is deleted', () => {
   it('403 on the HTTPRoute in the finalizer pass: a Warning event names the route and the server message', async () => {
     const ro = {
-      apiVersion: 'modelrollout.dev/v1alpha1', kind: 'ModelRollout',
+      apiVersion: API_VERSION, kind: KIND,
       metadata: { name: 't2v', namespace: NS, uid: 'uid-t2v', generation: 3, resourceVersion: '9', finalizers: [FINALIZER], deletionTimestamp: new Date('2026-01-01T00:00:00Z') },
       spec: {
         replicas: 4, model: { name: 'wan', version: 'v3' }, service: { name: 't2v' },
@@ -60,7 +60,7 @@ describe('attack-13: a write refused while the ModelRollout is deleted', () => {
     const cache = {
       rollouts: { get: () => ro, remember: () => undefined },
       deployments: new FreshCache(deployments), services: new FreshCache(services), controllerRevisions: new FreshCache(new Store()),
-      httpRoutes: { get: () => route, remember: () => undefined }, virtualServices: { get: () => undefined, remember: () => undefined },
+      routes: new Map<string, unknown>([['gatewayAPI', { get: () => route, remember: () => undefined }], ['istio', { get: () => undefined, remember: () => undefined }]]),
       deploymentsOf: () => [...deployments.objects.values()], podsOf: () => pods, freeGpus: () => [0],
     } as unknown as ClusterCache;
     const events: string[] = [];

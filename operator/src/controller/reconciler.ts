@@ -9,17 +9,16 @@ import type { BlockedWrite, Decision, RolloutStatus } from '../rollout/types.js'
 import type { AnalysisDefaults } from '../analysis/spec.js';
 import type { AnalysisOutcome, AnalysisRunner } from './analysis-runner.js';
 import type { OperatorMetrics } from '../telemetry/metrics.js';
-import { routerFor, type TrafficRoutingSpec } from '../traffic/index.js';
-import type { HttpRoute } from '../traffic/gateway-api.js';
-import type { VirtualService } from '../traffic/istio.js';
-import type { ClusterCache, HttpRouteObject, VirtualServiceObject } from './cluster-cache.js';
+import { definitionFor, routerFor, type TrafficRoutingSpec } from '../traffic/index.js';
+import type { ClusterCache, RouteObjectK8s } from './cluster-cache.js';
 import { execute, NotLeaderError, recordEvent, type ExecuteDeps, type ExecuteOutcome } from './execute.js';
-import type { ModelRollout } from './model-rollout.js';
-import { candidateServiceName, FINALIZER, GROUP, PLURAL, stableServiceName, VERSION } from './names.js';
+import { FINALIZER, GROUP, type ModelRollout, PLURAL, RECONCILE_SUCCEEDED, VERSION } from '../api/index.js';
+import { candidateServiceName, stableServiceName } from './names.js';
 import { observe } from './observe.js';
 import { syncRevisionHistory } from './revision-history.js';
 import { isEmptyPatch, mergePatch } from './status-patch.js';
 import { blockedWriteOf, retryBackoffMs, retryInMs } from './write-errors.js';
+import { isNotFound, TerminalError } from '../kube/errors.js';
 
 export interface ReconcilerDeps {
   apps: k8s.AppsV1Api;
@@ -106,8 +105,10 @@ export class Reconciler {
       if (outcome.kind === 'failed') throw outcome.error;
       if (outcome.kind !== 'done') {
         // The object is going away: an event is the one place left to say why its finalizer waits.
+        // Retrying at once cannot unblock it: the work queue waits the blocked write's backoff (no status here).
         if (outcome.kind === 'blocked') recordEvent(ro, 'Warning', outcome.blocked.reason, `deletion waits: ${outcome.blocked.message}`, executeDeps);
-        throw new Error(`${outcome.blocked.object}: ${outcome.blocked.message}`);
+        const retryIn = outcome.kind === 'blocked' ? retryBackoffMs(outcome.blocked.attempts) : outcome.retryInMs;
+        throw new TerminalError(`${outcome.blocked.object}: ${outcome.blocked.message}`, retryIn);
       }
       return {};
     }
@@ -140,17 +141,17 @@ export class Reconciler {
 
   private routerOf(ro: ModelRollout) {
     const routing = ro.spec.trafficRouting as TrafficRoutingSpec | undefined;
-    if (!routing || (!routing.gatewayAPI && !routing.istio)) return undefined;
+    if (!routing || !definitionFor(routing)) return undefined;
     const namespace = ro.metadata.namespace!;
-    const routes = this.deps.cache.httpRoutes;
-    const vss = this.deps.cache.virtualServices;
-    return routerFor(routing, {
-      namespace, stableService: stableServiceName(ro.spec.service.name), candidateService: candidateServiceName(ro.spec.service.name), port: ro.spec.service.port ?? 80,
-    }, {
-      custom: this.deps.custom,
-      httpRoutes: { get: (ns, n) => routes.get(n, ns), remember: (r: HttpRoute) => routes.remember(r as HttpRouteObject) },
-      virtualServices: { get: (ns, n) => vss.get(n, ns), remember: (v: VirtualService) => vss.remember(v as VirtualServiceObject) },
-      onRequest: (verb, resource) => this.deps.metrics.kubeRequests.inc({ verb, resource }),
+    const target = { namespace, stableService: stableServiceName(ro.spec.service.name), candidateService: candidateServiceName(ro.spec.service.name), port: ro.spec.service.port ?? 80 };
+    return routerFor(routing, target, (router) => {
+      const cache = this.deps.cache.routes.get(router.specKey);
+      return {
+        custom: this.deps.custom,
+        cached: cache && ((ns, n) => cache.get(n, ns)),
+        onWritten: cache && ((obj) => cache.remember(obj as RouteObjectK8s)),
+        onRequest: (verb) => this.deps.metrics.kubeRequests.inc({ verb, resource: router.watches.resource.plural }),
+      };
     });
   }
 
@@ -177,7 +178,7 @@ export class Reconciler {
       }, mergePatchHeader)) as ModelRollout;
       this.deps.cache.rollouts.remember(updated as ModelRollout & k8s.KubernetesObject);
     } catch (err) {
-      if ((err as k8s.ApiException<unknown>).code === 404) return log.debug('rollout deleted before its status was written');
+      if (isNotFound(err)) return log.debug('rollout deleted before its status was written');
       throw err;
     }
   }
@@ -215,7 +216,7 @@ export function settle(decision: Decision, outcome: ExecuteOutcome, generation: 
       delete status.blockedWrite;
       // The condition appears with the first blocked write and is cleared, not removed, afterwards.
       if (status.conditions?.some((c) => c.type === 'ReconcileError')) {
-        status.conditions = setCondition(status.conditions, { type: 'ReconcileError', status: 'False', reason: 'ReconcileSucceeded', message: '' }, generation, now);
+        status.conditions = setCondition(status.conditions, { type: 'ReconcileError', status: 'False', reason: RECONCILE_SUCCEEDED, message: '' }, generation, now);
       }
       return wanted;
     }

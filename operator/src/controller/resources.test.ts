@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { ModelRollout } from './model-rollout.js';
+import type { ModelRollout } from '../api/index.js';
 import { deploymentFor, IDENTITY_ENV } from './resources.js';
 
 const rollout = {

@@ -1,9 +1,7 @@
 // The Deployment of a revision and the two Services, built from the ModelRollout's spec.
 import type * as k8s from '@kubernetes/client-node';
-import {
-  candidateServiceName, deploymentName, GROUP, KIND, VERSION, LABEL_MODEL_NAME, LABEL_MODEL_VERSION, LABEL_NAME, LABEL_REVISION, stableServiceName,
-} from './names.js';
-import type { ModelRollout } from './model-rollout.js';
+import { GROUP, KIND, LABEL_MODEL_NAME, LABEL_MODEL_VERSION, LABEL_NAME, LABEL_REVISION, LABEL_ROLE, type ModelRollout, VERSION } from '../api/index.js';
+import { candidateServiceName, revisionObjectName, stableServiceName } from './names.js';
 
 /** Whether `obj` carries an owner reference to this very ModelRollout (its uid, not its name). */
 export function isOwnedBy(obj: k8s.KubernetesObject, ro: ModelRollout): boolean {
@@ -68,7 +66,7 @@ export function deploymentFor(ro: ModelRollout, revision: string, replicas: numb
     apiVersion: 'apps/v1',
     kind: 'Deployment',
     metadata: {
-      name: deploymentName(ro.metadata.name!, revision),
+      name: revisionObjectName(ro.metadata.name!, revision),
       namespace: ro.metadata.namespace,
       labels: { ...revisionSelector(ro, revision), [LABEL_MODEL_NAME]: stored.modelName, [LABEL_MODEL_VERSION]: stored.modelVersion },
       ownerReferences: [ownerReference(ro)],
@@ -103,7 +101,7 @@ export function serviceFor(ro: ModelRollout, role: 'stable' | 'candidate', revis
   return {
     apiVersion: 'v1',
     kind: 'Service',
-    metadata: { name, namespace: ro.metadata.namespace, labels: { [LABEL_NAME]: ro.metadata.name!, 'modelrollout.dev/role': role }, ownerReferences: [ownerReference(ro)] },
+    metadata: { name, namespace: ro.metadata.namespace, labels: { [LABEL_NAME]: ro.metadata.name!, [LABEL_ROLE]: role }, ownerReferences: [ownerReference(ro)] },
     spec: {
       selector: revisionSelector(ro, revision),
       ports: [{ name: 'http', port: ro.spec.service.port ?? 80, targetPort: ro.spec.service.targetPort ?? 8080, protocol: 'TCP' }],

@@ -4,10 +4,11 @@
 // https://kubernetes.io/docs/reference/kubernetes-api/workload-resources/controller-revision-v1/
 import type * as k8s from '@kubernetes/client-node';
 import type { ClusterCache } from './cluster-cache.js';
-import type { ModelRollout } from './model-rollout.js';
-import { FIELD_MANAGER, LABEL_MODEL_NAME, LABEL_MODEL_VERSION, LABEL_NAME, LABEL_REVISION, revisionObjectName } from './names.js';
+import { LABEL_MODEL_NAME, LABEL_MODEL_VERSION, LABEL_NAME, LABEL_REVISION, type ModelRollout } from '../api/index.js';
+import { FIELD_MANAGER, revisionObjectName } from './names.js';
 import { isOwnedBy, ownerDescription, ownerReference, revisionSelector, type RevisionTemplate } from './resources.js';
-import { ObjectNotOwnedError, statusOf, writing } from './write-errors.js';
+import { ObjectNotOwnedError, writing } from './write-errors.js';
+import { isConflict, isNotFound } from '../kube/errors.js';
 
 export interface RevisionHistoryDeps {
   apps: k8s.AppsV1Api;
@@ -54,7 +55,7 @@ export async function storeRevision(ro: ModelRollout, revision: string, stored: 
   try {
     deps.cache.controllerRevisions.remember(await writing(object, 'create', () => deps.apps.createNamespacedControllerRevision({ namespace, body, fieldManager: FIELD_MANAGER })));
   } catch (err) {
-    if (statusOf(err) !== 409) throw err;
+    if (!isConflict(err)) throw err;
     // Stored by an earlier pass whose watch event has not arrived, or someone else's: read it to tell.
     deps.onRequest('get', RESOURCE);
     const current = await writing(object, 'get', () => deps.apps.readNamespacedControllerRevision({ name, namespace }));
@@ -83,7 +84,7 @@ export async function syncRevisionHistory(ro: ModelRollout, keep: string[], deps
     deps.onRequest('delete', RESOURCE);
     await writing(`ControllerRevision ${name}`, 'delete', () => deps.apps.deleteNamespacedControllerRevision({ name, namespace, body: { preconditions: { uid: cr.metadata!.uid } } }))
       .catch((err: unknown) => {
-        if (statusOf(err) !== 404) throw err;
+        if (!isNotFound(err)) throw err;
       });
     deps.cache.controllerRevisions.forget(name, namespace);
   }

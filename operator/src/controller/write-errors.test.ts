@@ -1,6 +1,7 @@
 import * as k8s from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { TrafficRouterError } from '../traffic/router.js';
+import type { BlockedWrite } from '../rollout/types.js';
 import { blockedWriteOf, ObjectNotOwnedError, ObjectWriteError, retryBackoffMs, retryInMs, RevisionTemplateLostError, writing } from './write-errors.js';
 
 const NOW = new Date('2026-01-01T00:00:00.000Z');
@@ -72,7 +73,7 @@ describe('retry backoff', () => {
   });
 
   it('counts from the last attempt', () => {
-    const blocked = { reason: 'WriteRefused', object: 'Service s', message: '', since: NOW.toISOString(), lastAttempt: NOW.toISOString(), attempts: 2 };
+    const blocked: BlockedWrite = { reason: 'WriteRefused', object: 'Service s', message: '', since: NOW.toISOString(), lastAttempt: NOW.toISOString(), attempts: 2 };
     expect(retryInMs(blocked, new Date(NOW.getTime() + 4_000))).toBe(6_000);
     expect(retryInMs(blocked, new Date(NOW.getTime() + 12_000))).toBeLessThan(0);
   });

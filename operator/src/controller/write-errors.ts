@@ -4,12 +4,13 @@
 import * as k8s from '@kubernetes/client-node';
 import type { BlockedWrite } from '../rollout/types.js';
 import { TrafficRouterError } from '../traffic/router.js';
+import { isInvalid, statusCodeOf, TerminalError } from '../kube/errors.js';
 
 /** HTTP statuses that mean "the server will not take this write as it is" (409: after our own retries). */
 const REFUSED = new Set([400, 403, 404, 409, 422]);
 
 /** The object exists but is not owned by this ModelRollout; the operator leaves it alone. */
-export class ObjectNotOwnedError extends Error {
+export class ObjectNotOwnedError extends TerminalError {
   readonly code = 'ObjectNotOwned';
   constructor(readonly object: string, readonly owner: string) {
     super(`${object} exists and is not owned by this ModelRollout (owner: ${owner}); the operator changes nothing of it and waits (choose another spec.service.name or metadata.name, or remove the object)`);
@@ -17,7 +18,7 @@ export class ObjectNotOwnedError extends Error {
 }
 
 /** A revision's Deployment is gone and neither the spec nor a ControllerRevision holds its template. */
-export class RevisionTemplateLostError extends Error {
+export class RevisionTemplateLostError extends TerminalError {
   readonly code = 'RevisionTemplateLost';
   constructor(readonly object: string, readonly revision: string, specRevision: string) {
     super(`${object} of revision ${revision} is gone; the spec now holds revision ${specRevision}'s template and no ControllerRevision holds ${revision}'s, so it cannot be rebuilt`);
@@ -40,13 +41,6 @@ export async function writing<T>(object: string, verb: string, call: () => Promi
     if (err instanceof k8s.ApiException) throw new ObjectWriteError(object, verb, err.code, serverMessage(err), { cause: err });
     throw err;
   }
-}
-
-/** HTTP status of an API error (raw or wrapped), if it has one. */
-export function statusOf(err: unknown): number | undefined {
-  if (err instanceof ObjectWriteError) return err.status;
-  const code = (err as { code?: unknown }).code;
-  return typeof code === 'number' ? code : undefined;
 }
 
 /** The `message` of the Status object the API server answered with, else the raw body. */
@@ -93,7 +87,7 @@ function describe(err: unknown, fallbackObject: string): Found | undefined {
     return { reason: 'WriteRefused', object: fallbackObject, message: `could not set the weights of ${fallbackObject}: ${err.message}`, code: err.code === 'Conflict' ? 409 : 404 };
   }
   if (err instanceof ObjectWriteError && err.status !== undefined && REFUSED.has(err.status)) {
-    const template = err.verb === 'create' && err.object.startsWith('Deployment ') && (err.status === 400 || err.status === 422);
+    const template = err.verb === 'create' && err.object.startsWith('Deployment ') && (err.status === 400 || isInvalid(err));
     return {
       reason: template ? 'TemplateRefused' : 'WriteRefused',
       object: err.object,
@@ -103,7 +97,7 @@ function describe(err: unknown, fallbackObject: string): Found | undefined {
         : `the API server refused to ${err.verb} ${err.object}: ${err.status}: ${err.serverMessage}`,
     };
   }
-  const status = statusOf(err);
+  const status = statusCodeOf(err);
   if (status !== undefined && REFUSED.has(status)) return { reason: 'WriteRefused', object: fallbackObject, code: status, message: `the API server refused to change ${fallbackObject}: ${status}: ${serverMessageOf(err)}` };
   return undefined;
 }

@@ -2,6 +2,7 @@
 // watch error, so this wrapper restarts it with capped backoff and reports whether it is synced.
 import * as k8s from '@kubernetes/client-node';
 import type { Logger } from 'pino';
+import { isNotFound } from './errors.js';
 
 export interface InformerOptions<T extends k8s.KubernetesObject> {
   kind: string;
@@ -77,7 +78,7 @@ export class ResilientInformer<T extends k8s.KubernetesObject> {
         return;
       } catch (err) {
         if (this.stopped) return;
-        if (this.opts.optional && (err as { code?: number }).code === 404) {
+        if (this.opts.optional && isNotFound(err)) {
           this.synced = true;
           this.opts.log.info({ kind: this.opts.kind }, 'resource not served by this cluster; will look again');
           this.restartLater(err);

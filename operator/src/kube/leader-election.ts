@@ -6,6 +6,7 @@
 // ends the process (as controller-runtime does). So no two replicas ever write at the same time.
 import * as k8s from '@kubernetes/client-node';
 import type { Logger } from 'pino';
+import { isConflict, isNotFound } from './errors.js';
 
 export interface LeaderElectionOptions {
   namespace: string;
@@ -122,7 +123,7 @@ export class LeaderElector {
     try {
       lease = await this.api.readNamespacedLease({ name, namespace });
     } catch (err) {
-      if ((err as k8s.ApiException<unknown>).code !== 404) throw err;
+      if (!isNotFound(err)) throw err;
       await this.api.createNamespacedLease({ namespace, body: { metadata: { name, namespace }, spec: { holderIdentity: identity, leaseDurationSeconds: durationS, acquireTime: micro, renewTime: micro, leaseTransitions: 0 } } });
       return true;
     }
@@ -144,7 +145,7 @@ export class LeaderElector {
       await this.api.replaceNamespacedLease({ name, namespace, body: lease });
       return true;
     } catch (err) {
-      if ((err as k8s.ApiException<unknown>).code === 409) return false;
+      if (isConflict(err)) return false;
       throw err;
     }
   }

@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { WorkQueue } from './work-queue.js';
+import { TerminalError } from './errors.js';
 
 async function eventually(check: () => void, timeoutMs = 3000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -48,7 +49,7 @@ describe('WorkQueue', () => {
 
   it('retries a failing key with growing backoff and resets after success', async () => {
     const times: number[] = [];
-    const errors: number[] = [];
+    const errors: (number | undefined)[] = [];
     const q = new WorkQueue(async () => {
       times.push(Date.now());
       if (times.length < 3) throw new Error('boom');
@@ -59,6 +60,27 @@ describe('WorkQueue', () => {
     await sleep(100);
     expect(times).toHaveLength(3);
     expect(errors).toEqual([20, 40]);
+    await q.stop();
+  });
+
+  it('does not retry a TerminalError hot: only after its retryAfterMs, or on the next add', async () => {
+    let calls = 0;
+    const retries: (number | undefined)[] = [];
+    const q = new WorkQueue(async (key) => {
+      calls++;
+      if (key === 'ns/never') throw new TerminalError('object owned by someone else');
+      if (calls <= 2) throw new TerminalError('template lost', 30);
+    }, { workers: 1, baseBackoffMs: 1, onError: (_k, _e, retryIn) => retries.push(retryIn) });
+    q.start();
+    q.add('ns/later');
+    await eventually(() => expect(calls).toBe(3));
+    expect(retries).toEqual([30, 30]);
+    q.add('ns/never');
+    await eventually(() => expect(retries).toEqual([30, 30, undefined]));
+    await sleep(50);
+    expect(calls).toBe(4);
+    q.add('ns/never');
+    await eventually(() => expect(calls).toBe(5));
     await q.stop();
   });
 

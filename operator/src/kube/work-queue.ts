@@ -1,7 +1,9 @@
 // A work queue keyed by "namespace/name", like client-go's: a key waiting in the queue is not added
 // twice (coalescing), a key being processed is never processed concurrently — events during processing
 // mark it dirty and it runs again afterwards — failures retry with capped exponential backoff, and a
-// handler can ask to run again after a delay (requeue-after).
+// handler can ask to run again after a delay (requeue-after). A TerminalError (kube/errors.ts) is not
+// retried hot: only after its retryAfterMs, or when an event adds the key again.
+import { isTerminal } from './errors.js';
 
 export interface WorkResult {
   requeueAfterMs?: number;
@@ -11,7 +13,8 @@ export interface WorkQueueOptions {
   workers: number;
   baseBackoffMs?: number;
   maxBackoffMs?: number;
-  onError?: (key: string, err: unknown, retryInMs: number) => void;
+  /** `retryInMs` is undefined for a TerminalError without retryAfterMs: the key waits for its next event. */
+  onError?: (key: string, err: unknown, retryInMs: number | undefined) => void;
 }
 
 export class WorkQueue {
@@ -83,18 +86,23 @@ export class WorkQueue {
     }
   }
 
+  /** Capped exponential backoff per key, reset by a success. */
+  private backoff(key: string): number {
+    const attempts = (this.failures.get(key) ?? 0) + 1;
+    this.failures.set(key, attempts);
+    const base = this.options.baseBackoffMs ?? 200;
+    return Math.min(this.options.maxBackoffMs ?? 60_000, base * 2 ** (attempts - 1));
+  }
+
   private async process(key: string): Promise<void> {
     try {
       const result = await this.handler(key);
       this.failures.delete(key);
       if (result?.requeueAfterMs !== undefined) this.addAfter(key, result.requeueAfterMs);
     } catch (err) {
-      const attempts = (this.failures.get(key) ?? 0) + 1;
-      this.failures.set(key, attempts);
-      const base = this.options.baseBackoffMs ?? 200;
-      const retryIn = Math.min(this.options.maxBackoffMs ?? 60_000, base * 2 ** (attempts - 1));
+      const retryIn = isTerminal(err) ? err.retryAfterMs : this.backoff(key);
       this.options.onError?.(key, err, retryIn);
-      this.addAfter(key, retryIn);
+      if (retryIn !== undefined) this.addAfter(key, retryIn);
     } finally {
       this.processing.delete(key);
       this.active--;

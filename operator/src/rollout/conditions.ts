@@ -1,4 +1,5 @@
-import type { Condition, ConditionType } from './types.js';
+import { CONDITION_TYPES, type ConditionType } from '../api/names.js';
+import type { Condition } from './types.js';
 
 export interface ConditionUpdate {
   type: ConditionType;
@@ -18,11 +19,5 @@ export function setCondition(conditions: Condition[], update: ConditionUpdate, g
     observedGeneration: generation,
     lastTransitionTime: existing && existing.status === update.status ? existing.lastTransitionTime : now.toISOString(),
   };
-  return [...conditions.filter((c) => c.type !== update.type), next].sort((a, b) => ORDER.indexOf(a.type) - ORDER.indexOf(b.type));
-}
-
-const ORDER: ConditionType[] = ['Ready', 'Available', 'Progressing', 'Paused', 'Degraded', 'InvalidSpec', 'ReconcileError'];
-
-export function findCondition(conditions: Condition[] | undefined, type: ConditionType): Condition | undefined {
-  return conditions?.find((c) => c.type === type);
+  return [...conditions.filter((c) => c.type !== update.type), next].sort((a, b) => CONDITION_TYPES.indexOf(a.type) - CONDITION_TYPES.indexOf(b.type));
 }

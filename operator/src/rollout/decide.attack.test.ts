@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { decide } from './decide.js';
-import { acceptsShortfall, CANDIDATE, cloneWorld, expectNoShortfallAfterEach, OTHER, spec, STABLE, stableWorld, startRollout, World } from './simulated-cluster.test-support.js';
-import type { Action, DecideInput, RolloutSpec } from './types.js';
+import { acceptsShortfall, CANDIDATE, cloneWorld, expectNoShortfallAfterEach, OTHER, spec, STABLE, startRollout, World } from './simulated-cluster.test-support.js';
+import type { Action, RolloutSpec } from './types.js';
 import { seededRandom } from '../analysis/breaker-simulation.test-support.js';
 
 expectNoShortfallAfterEach();

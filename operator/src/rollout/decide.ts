@@ -6,6 +6,7 @@
 // max(1, ceil(w/100 × replicas)) ready replicas behind it. Weights are only ever chosen by
 // moveTraffic() from observed ready counts; Pass.finish() orders the writes so any prefix is safe
 // (scale up → re-point idle Services → shift traffic → scale down).
+import { ANNOTATION_ABORT, ANNOTATION_PAUSED, ANNOTATION_RESUME, ANNOTATION_RETRY } from '../api/names.js';
 import { chooseCandidateWeight, weightCarriedBy, type WeightChoice } from './capacity.js';
 import { Pass } from './pass.js';
 import { candidateReplicasFor, replicasThatFit, stableReplicasFor } from './replicas.js';
@@ -187,7 +188,7 @@ function rollout(pass: Pass, spec: RolloutSpec, revision: string, frozen: boolea
     if (!pass.fresh.retry || frozen) return returnToStable(pass, spec);
     startRollout(pass, spec, revision, 'Retried', `retrying the rollout of ${revision} from the first step`);
   }
-  if (pass.fresh.abort) return fail(pass, spec, 'Aborted', 'AbortRequested', 'abort requested (annotation modelrollout.dev/abort)');
+  if (pass.fresh.abort) return fail(pass, spec, 'Aborted', 'AbortRequested', `abort requested (annotation ${ANNOTATION_ABORT})`);
   if (input.breaker.tripped) return fail(pass, spec, 'RolledBack', input.breaker.reason, input.breaker.message);
   pass.condition({ type: 'Degraded', status: 'False', reason: 'AsExpected', message: '' });
   pass.condition({ type: 'Ready', status: 'False', reason: 'RolloutInProgress', message: `candidate ${revision} is being rolled out` });
@@ -215,7 +216,7 @@ function hold(pass: Pass, spec: RolloutSpec, frozen: boolean): void {
     pass.condition({ type: 'Progressing', status: 'Unknown', reason: 'InvalidSpec', message: 'the spec is invalid: the rollout holds at its current weight (abort and pause still work) until it is fixed' });
     return;
   }
-  pass.transition('Paused', 'PausedByUser', 'paused (annotation modelrollout.dev/paused); weights and replicas are held');
+  pass.transition('Paused', 'PausedByUser', `paused (annotation ${ANNOTATION_PAUSED}); weights and replicas are held`);
   pass.condition({ type: 'Paused', status: 'True', reason: 'PausedByUser', message: status.message ?? '' });
   pass.condition({ type: 'Progressing', status: 'Unknown', reason: 'Paused', message: 'paused by user' });
 }
@@ -311,7 +312,7 @@ function stepPhase(pass: Pass, spec: RolloutSpec): void {
     } else {
       pauseWaitClock(pass);
       moveTraffic(pass, spec, { target: Math.min(weight, input.route.candidateWeight ?? 0), mirror: 0, drain: false });
-      pass.transition('Paused', 'ManualGate', `paused before step ${step.label} (${weight} %): resume with \`kubectl modelrollout resume\` or annotation modelrollout.dev/resume`);
+      pass.transition('Paused', 'ManualGate', `paused before step ${step.label} (${weight} %): resume with \`kubectl modelrollout resume\` or annotation ${ANNOTATION_RESUME}`);
       pass.condition({ type: 'Paused', status: 'True', reason: 'ManualGate', message: status.message ?? '' });
       pass.condition({ type: 'Progressing', status: 'Unknown', reason: 'ManualGate', message: status.message ?? '' });
       return;
@@ -385,7 +386,7 @@ function analysisPassed(pass: Pass): boolean {
   const verdict = pass.input.analysis;
   if (verdict.result === 'pass') return true;
   if (verdict.result === 'pause') {
-    pass.transition('Paused', 'AnalysisPaused', `${verdict.message}; resume with \`kubectl modelrollout resume\` or annotation modelrollout.dev/resume`);
+    pass.transition('Paused', 'AnalysisPaused', `${verdict.message}; resume with \`kubectl modelrollout resume\` or annotation ${ANNOTATION_RESUME}`);
     pass.condition({ type: 'Paused', status: 'True', reason: 'AnalysisPaused', message: pass.status.message ?? '' });
     pass.condition({ type: 'Progressing', status: 'Unknown', reason: 'AnalysisPaused', message: verdict.message });
     pass.wakeIn(ANALYSIS_POLL_MS);
@@ -659,7 +660,7 @@ function returnToStable(pass: Pass, spec: RolloutSpec): void {
   }
   const failure = status.failure;
   pass.condition({ type: 'Degraded', status: 'True', reason: failure?.reason ?? status.phase ?? 'RolledBack', message: failure?.message ?? '' });
-  pass.condition({ type: 'Progressing', status: 'False', reason: status.phase ?? 'RolledBack', message: back ? 'traffic is back on stable; change the template or retry (annotation modelrollout.dev/retry)' : status.returnToStable?.message ?? 'traffic is moving back to stable' });
+  pass.condition({ type: 'Progressing', status: 'False', reason: status.phase ?? 'RolledBack', message: back ? `traffic is back on stable; change the template or retry (annotation ${ANNOTATION_RETRY})` : status.returnToStable?.message ?? 'traffic is moving back to stable' });
   pass.condition({ type: 'Ready', status: 'False', reason: status.phase ?? 'RolledBack', message: `candidate ${status.candidate?.revision ?? ''} was ${status.phase === 'Aborted' ? 'aborted' : 'rolled back'}: ${failure?.message ?? ''}` });
   pass.condition({ type: 'Paused', status: 'False', reason: 'NotPaused', message: '' });
 }

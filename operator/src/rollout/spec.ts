@@ -1,6 +1,7 @@
 // Turns the stored spec into the state machine's RolloutSpec, with the checks CEL cannot express.
 // The API server already enforced the schema; this guards against what it lets through (and against
 // objects stored before a schema change). Every error names the field, the value and what is allowed.
+import { LABEL_MODEL_VERSION, LABEL_NAME, LABEL_REVISION } from '../api/names.js';
 import { parseDuration } from './duration.js';
 import { revisionOf } from './revision.js';
 import type { RolloutSpec } from './types.js';
@@ -37,7 +38,7 @@ export interface ParsedSpec {
 }
 
 /** Labels the operator puts on pods; a template may not set them. */
-export const RESERVED_LABELS = ['modelrollout.dev/name', 'modelrollout.dev/revision', 'modelrollout.dev/model-version'];
+export const RESERVED_LABELS = [LABEL_NAME, LABEL_REVISION, LABEL_MODEL_VERSION];
 
 export function parseSpec(stored: StoredSpec): ParsedSpec {
   const errors: string[] = [];

@@ -2,6 +2,7 @@
 // world looks like right now (observations) and what should be done about it (actions).
 // Nothing here imports Kubernetes or HTTP code.
 import type { AnalysisStatus } from '../analysis/types.js';
+import type { BlockedWriteReason, ConditionType } from '../api/names.js';
 
 export type Phase =
   | 'Initializing' // the first template is coming up as stable
@@ -46,12 +47,6 @@ export interface Condition {
   observedGeneration: number;
   lastTransitionTime: string;
 }
-
-/**
- * `ReconcileError` is the controller's, not decide()'s: True while a write is refused by the API server or
- * an object the rollout would change belongs to someone else (see RolloutStatus.blockedWrite).
- */
-export type ConditionType = 'Ready' | 'Available' | 'Progressing' | 'Degraded' | 'Paused' | 'InvalidSpec' | 'ReconcileError';
 
 export interface RevisionRef {
   revision: string;
@@ -125,8 +120,7 @@ export interface RolloutStatus {
  * with `attempts`.
  */
 export interface BlockedWrite {
-  /** ObjectNotOwned | WriteRefused | TemplateRefused | RevisionTemplateLost */
-  reason: string;
+  reason: BlockedWriteReason;
   /** "Deployment t2v-0123456789", "Service t2v-stable", "HTTPRoute edge-route". */
   object: string;
   /** The server's message (or who owns the object), as shown in the condition and event. */

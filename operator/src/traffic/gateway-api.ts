@@ -1,10 +1,10 @@
-// Gateway API HTTPRoute router: weighted backendRefs on one rule, RequestMirror filter for shadow.
+// Gateway API HTTPRoute router: weighted backendRefs on one rule (spec.trafficRouting.gatewayAPI.ruleIndex),
+// a RequestMirror filter for shadow.
 // spec.rules is an atomic list (https://gateway-api.sigs.k8s.io/reference/spec/#httproutespec), so a
-// write replaces every rule: read-modify-write with resourceVersion, retry on conflict, and change
-// only the rule this rollout manages.
-import * as k8s from '@kubernetes/client-node';
+// write replaces every rule: RouteObjectRouter's read-modify-write, changing only the rule this rollout manages.
+import type * as k8s from '@kubernetes/client-node';
 import type { RouteObservation } from '../rollout/types.js';
-import { replaceWithRetry, TrafficRouterError, type TrafficRouter, type TrafficTarget, type Weights } from './router.js';
+import { RouteObjectRouter, TrafficRouterError, type RouterDefinition, type RouterDeps, type TrafficTarget, type Weights } from './router.js';
 
 export const HTTPROUTE = { group: 'gateway.networking.k8s.io', version: 'v1', plural: 'httproutes' } as const;
 
@@ -37,61 +37,48 @@ export interface HttpRoute {
   spec: { rules?: HttpRouteRule[]; [key: string]: unknown };
 }
 
-export interface GatewayApiRouterOptions {
-  custom: k8s.CustomObjectsApi;
+export interface GatewayApiRoutingSpec {
+  httpRoute: string;
+  ruleIndex?: number;
+}
+
+export interface GatewayApiRouterOptions extends RouterDeps {
   target: TrafficTarget;
   routeName: string;
   ruleIndex: number;
-  /** Where observe() reads from (an informer cache); GET when absent. */
-  cached?: (namespace: string, name: string) => HttpRoute | undefined;
-  onRequest?: (verb: string) => void;
-  /** Told about the route as written, so a cache can serve it before the watch event arrives. */
-  onWritten?: (route: HttpRoute) => void;
-  maxConflictRetries?: number;
 }
 
-export class GatewayApiRouter implements TrafficRouter {
-  constructor(private readonly opts: GatewayApiRouterOptions) {}
+export class GatewayApiRouter extends RouteObjectRouter<HttpRoute> {
+  private readonly ruleIndex: number;
 
-  async observe(): Promise<RouteObservation> {
-    const route = this.opts.cached ? this.opts.cached(this.opts.target.namespace, this.opts.routeName) : await this.get();
-    if (!route) return { found: false, error: `HTTPRoute ${this.opts.target.namespace}/${this.opts.routeName} not found` };
-    return observeRule(route, this.opts.ruleIndex, this.opts.target);
+  constructor(opts: GatewayApiRouterOptions) {
+    super('HTTPRoute', HTTPROUTE, opts.routeName, opts.target, opts as RouterDeps);
+    this.ruleIndex = opts.ruleIndex;
   }
 
-  async setWeights(weights: Weights): Promise<void> {
-    const { namespace } = this.opts.target;
-    const name = this.opts.routeName;
-    const written = await replaceWithRetry<HttpRoute>({
-      what: `HTTPRoute ${namespace}/${name}`,
-      attempts: this.opts.maxConflictRetries ?? 5,
-      cached: () => this.opts.cached?.(namespace, name),
-      read: () => this.get(),
-      modify: (route) => {
-        const rules = route.spec.rules ?? [];
-        const rule = rules[this.opts.ruleIndex];
-        if (!rule) throw new TrafficRouterError('RuleNotFound', `HTTPRoute ${name} has ${rules.length} rule(s); spec.trafficRouting.gatewayAPI.ruleIndex ${this.opts.ruleIndex} is out of range`);
-        rules[this.opts.ruleIndex] = withWeights(rule, weights, this.opts.target);
-        return { ...route, spec: { ...route.spec, rules } };
-      },
-      write: async (body) => {
-        this.opts.onRequest?.('update');
-        return (await this.opts.custom.replaceNamespacedCustomObject({ ...HTTPROUTE, namespace, name, body })) as HttpRoute;
-      },
-    });
-    this.opts.onWritten?.(written);
+  protected read(route: HttpRoute): RouteObservation {
+    return observeRule(route, this.ruleIndex, this.target);
   }
 
-  private async get(): Promise<HttpRoute | undefined> {
-    try {
-      this.opts.onRequest?.('get');
-      return (await this.opts.custom.getNamespacedCustomObject({ ...HTTPROUTE, namespace: this.opts.target.namespace, name: this.opts.routeName })) as HttpRoute;
-    } catch (err) {
-      if ((err as k8s.ApiException<unknown>).code === 404) return undefined;
-      throw err;
-    }
+  protected rewrite(route: HttpRoute, weights: Weights): HttpRoute {
+    const rules = route.spec.rules ?? [];
+    const rule = rules[this.ruleIndex];
+    if (!rule) throw new TrafficRouterError('RuleNotFound', `HTTPRoute ${this.name} has ${rules.length} rule(s); spec.trafficRouting.gatewayAPI.ruleIndex ${this.ruleIndex} is out of range`);
+    rules[this.ruleIndex] = withWeights(rule, weights, this.target);
+    return { ...route, spec: { ...route.spec, rules } };
   }
 }
+
+/** The registry entry: spec.trafficRouting.gatewayAPI selects it; it watches HTTPRoutes. */
+export const gatewayApi: RouterDefinition = {
+  specKey: 'gatewayAPI',
+  watches: { kind: 'HTTPRoute', resource: HTTPROUTE },
+  objectName: (spec) => (spec as GatewayApiRoutingSpec | undefined)?.httpRoute,
+  create: (spec, target, deps) => {
+    const { httpRoute, ruleIndex } = spec as GatewayApiRoutingSpec;
+    return new GatewayApiRouter({ ...deps, target, routeName: httpRoute, ruleIndex: ruleIndex ?? 0 });
+  },
+};
 
 function isServiceRef(ref: BackendRef, name: string, namespace: string): boolean {
   return ref.name === name && (ref.kind ?? 'Service') === 'Service' && (ref.group ?? '') === '' && (ref.namespace ?? namespace) === namespace;

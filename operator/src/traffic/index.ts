@@ -1,35 +1,24 @@
-// The router factory: one case per traffic system.
-import type * as k8s from '@kubernetes/client-node';
-import { GatewayApiRouter, type HttpRoute } from './gateway-api.js';
-import { IstioRouter, type VirtualService } from './istio.js';
-import type { TrafficRouter, TrafficTarget } from './router.js';
+// The router registry: one line per traffic system. A router is one file exporting a RouterDefinition
+// (traffic/router.ts); the controller watches what each one declares and builds the one the spec selects.
+import { gatewayApi } from './gateway-api.js';
+import { istio } from './istio.js';
+import type { RouterDefinition, RouterDeps, TrafficRouter, TrafficTarget } from './router.js';
 
-export interface TrafficRoutingSpec {
-  gatewayAPI?: { httpRoute: string; ruleIndex?: number };
-  istio?: { virtualService: string; routeName?: string };
+export const ROUTERS: readonly RouterDefinition[] = [gatewayApi, istio];
+
+/** spec.trafficRouting: one field per router (`gatewayAPI`, `istio`, ...), at most one set. */
+export type TrafficRoutingSpec = Record<string, unknown>;
+
+/** The registered router `spec` selects, or undefined when it names none. */
+export function definitionFor(spec: TrafficRoutingSpec | undefined): RouterDefinition | undefined {
+  return spec ? ROUTERS.find((r) => spec[r.specKey] !== undefined && spec[r.specKey] !== null) : undefined;
 }
 
-export interface RouterDeps {
-  custom: k8s.CustomObjectsApi;
-  httpRoutes?: { get: (namespace: string, name: string) => HttpRoute | undefined; remember: (route: HttpRoute) => void };
-  virtualServices?: { get: (namespace: string, name: string) => VirtualService | undefined; remember: (vs: VirtualService) => void };
-  onRequest?: (verb: string, resource: string) => void;
+/** Builds the router `spec` selects; `depsFor` gives it the cache of what that router watches. */
+export function routerFor(spec: TrafficRoutingSpec, target: TrafficTarget, depsFor: (definition: RouterDefinition) => RouterDeps): TrafficRouter {
+  const definition = definitionFor(spec);
+  if (!definition) throw new Error(`unsupported spec.trafficRouting: ${JSON.stringify(spec)} (supported: ${ROUTERS.map((r) => r.specKey).join(', ')})`);
+  return definition.create(spec[definition.specKey], target, depsFor(definition));
 }
 
-export function routerFor(spec: TrafficRoutingSpec, target: TrafficTarget, deps: RouterDeps): TrafficRouter {
-  if (spec.gatewayAPI) {
-    return new GatewayApiRouter({
-      custom: deps.custom, target, routeName: spec.gatewayAPI.httpRoute, ruleIndex: spec.gatewayAPI.ruleIndex ?? 0,
-      cached: deps.httpRoutes?.get, onWritten: deps.httpRoutes?.remember, onRequest: (verb) => deps.onRequest?.(verb, 'httproutes'),
-    });
-  }
-  if (spec.istio) {
-    return new IstioRouter({
-      custom: deps.custom, target, virtualService: spec.istio.virtualService, routeName: spec.istio.routeName || undefined,
-      cached: deps.virtualServices?.get, onWritten: deps.virtualServices?.remember, onRequest: (verb) => deps.onRequest?.(verb, 'virtualservices'),
-    });
-  }
-  throw new Error(`unsupported spec.trafficRouting: ${JSON.stringify(spec)} (supported: gatewayAPI, istio)`);
-}
-
-export type { TrafficRouter, TrafficTarget, Weights } from './router.js';
+export type { RouteObject, RouterDefinition, TrafficRouter, TrafficTarget } from './router.js';

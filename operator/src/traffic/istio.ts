@@ -1,9 +1,9 @@
 // Istio VirtualService router: weights on the stable and candidate destinations of one http route,
 // `mirror` + `mirrorPercentage` for shadow. spec.http is a list replaced as a whole by a write, so:
-// read-modify-write with resourceVersion, retry on conflict, and touch only the route this rollout owns.
-import * as k8s from '@kubernetes/client-node';
+// RouteObjectRouter's read-modify-write, touching only the route this rollout owns.
+import type * as k8s from '@kubernetes/client-node';
 import type { RouteObservation } from '../rollout/types.js';
-import { replaceWithRetry, TrafficRouterError, type TrafficRouter, type TrafficTarget, type Weights } from './router.js';
+import { RouteObjectRouter, TrafficRouterError, type RouterDefinition, type RouterDeps, type TrafficTarget, type Weights } from './router.js';
 
 export const VIRTUALSERVICE = { group: 'networking.istio.io', version: 'v1', plural: 'virtualservices' } as const;
 
@@ -28,60 +28,49 @@ export interface VirtualService {
   spec: { hosts?: string[]; http?: HttpRoute[]; [key: string]: unknown };
 }
 
-export interface IstioRouterOptions {
-  custom: k8s.CustomObjectsApi;
+export interface IstioRoutingSpec {
+  virtualService: string;
+  routeName?: string;
+}
+
+export interface IstioRouterOptions extends RouterDeps {
   target: TrafficTarget;
   virtualService: string;
   /** Name of the http route to manage; the first one when empty. */
   routeName?: string;
-  cached?: (namespace: string, name: string) => VirtualService | undefined;
-  onWritten?: (vs: VirtualService) => void;
-  onRequest?: (verb: string) => void;
-  maxConflictRetries?: number;
 }
 
-export class IstioRouter implements TrafficRouter {
-  constructor(private readonly opts: IstioRouterOptions) {}
+export class IstioRouter extends RouteObjectRouter<VirtualService> {
+  private readonly routeName: string | undefined;
 
-  async observe(): Promise<RouteObservation> {
-    const vs = this.opts.cached ? this.opts.cached(this.opts.target.namespace, this.opts.virtualService) : await this.get();
-    if (!vs) return { found: false, error: `VirtualService ${this.opts.target.namespace}/${this.opts.virtualService} not found` };
-    return observeHttpRoute(vs, this.opts.routeName, this.opts.target);
+  constructor(opts: IstioRouterOptions) {
+    super('VirtualService', VIRTUALSERVICE, opts.virtualService, opts.target, opts as RouterDeps);
+    this.routeName = opts.routeName;
   }
 
-  async setWeights(weights: Weights): Promise<void> {
-    const { namespace } = this.opts.target;
-    const name = this.opts.virtualService;
-    const written = await replaceWithRetry<VirtualService>({
-      what: `VirtualService ${namespace}/${name}`,
-      attempts: this.opts.maxConflictRetries ?? 5,
-      cached: () => this.opts.cached?.(namespace, name),
-      read: () => this.get(),
-      modify: (vs) => {
-        const http = vs.spec.http ?? [];
-        const index = routeIndex(http, this.opts.routeName);
-        if (index < 0) throw new TrafficRouterError('RuleNotFound', `VirtualService ${name} has no http route named "${this.opts.routeName}" (spec.trafficRouting.istio.routeName)`);
-        http[index] = withWeights(http[index]!, weights, this.opts.target);
-        return { ...vs, spec: { ...vs.spec, http } };
-      },
-      write: async (body) => {
-        this.opts.onRequest?.('update');
-        return (await this.opts.custom.replaceNamespacedCustomObject({ ...VIRTUALSERVICE, namespace, name, body })) as VirtualService;
-      },
-    });
-    this.opts.onWritten?.(written);
+  protected read(vs: VirtualService): RouteObservation {
+    return observeHttpRoute(vs, this.routeName, this.target);
   }
 
-  private async get(): Promise<VirtualService | undefined> {
-    try {
-      this.opts.onRequest?.('get');
-      return (await this.opts.custom.getNamespacedCustomObject({ ...VIRTUALSERVICE, namespace: this.opts.target.namespace, name: this.opts.virtualService })) as VirtualService;
-    } catch (err) {
-      if ((err as k8s.ApiException<unknown>).code === 404) return undefined;
-      throw err;
-    }
+  protected rewrite(vs: VirtualService, weights: Weights): VirtualService {
+    const http = vs.spec.http ?? [];
+    const index = routeIndex(http, this.routeName);
+    if (index < 0) throw new TrafficRouterError('RuleNotFound', `VirtualService ${this.name} has no http route named "${this.routeName}" (spec.trafficRouting.istio.routeName)`);
+    http[index] = withWeights(http[index]!, weights, this.target);
+    return { ...vs, spec: { ...vs.spec, http } };
   }
 }
+
+/** The registry entry: spec.trafficRouting.istio selects it; it watches VirtualServices. */
+export const istio: RouterDefinition = {
+  specKey: 'istio',
+  watches: { kind: 'VirtualService', resource: VIRTUALSERVICE },
+  objectName: (spec) => (spec as IstioRoutingSpec | undefined)?.virtualService,
+  create: (spec, target, deps) => {
+    const { virtualService, routeName } = spec as IstioRoutingSpec;
+    return new IstioRouter({ ...deps, target, virtualService, routeName: routeName || undefined });
+  },
+};
 
 function routeIndex(http: HttpRoute[], name: string | undefined): number {
   if (!name) return http.length > 0 ? 0 : -1;

@@ -1,5 +1,9 @@
-// One small interface per traffic system (Flagger's router pattern): the controller asks a router
-// what the managed route carries now and tells it what to carry next. One file per implementation.
+// One small interface per traffic system (Flagger's router pattern): the controller asks a router what the
+// managed route carries now and tells it what to carry next. A router is one file that exports a
+// RouterDefinition (what it watches, how it is built); traffic/index.ts lists them (the registry).
+// The read-modify-write every router needs lives here once (RouteObjectRouter).
+import type * as k8s from '@kubernetes/client-node';
+import { isConflict, isNotFound } from '../kube/errors.js';
 import type { RouteObservation } from '../rollout/types.js';
 
 export interface TrafficTarget {
@@ -20,8 +24,51 @@ export interface Weights {
 export interface TrafficRouter {
   /** What the route carries now. `found: false` (with `error`) when the route or the managed rule is missing. */
   observe(): Promise<RouteObservation>;
-  /** Sets the weights and mirror of the managed rule, touching nothing else of the route. */
+  /** Sets the weights and the mirror of the managed rule, touching nothing else of the route. */
   setWeights(weights: Weights): Promise<void>;
+  /**
+   * Called once while the rollout is deleted, after traffic is back on stable and before the finalizer goes:
+   * the place to remove anything else the router added. The two routers so far add nothing beyond what
+   * setWeights({100, 0, mirror 0}) already removed.
+   */
+  finalize(): Promise<void>;
+}
+
+/** A custom object a router manages (HTTPRoute, VirtualService, ...). */
+export interface RouteObject {
+  apiVersion?: string;
+  kind?: string;
+  metadata: k8s.V1ObjectMeta;
+  spec: Record<string, unknown>;
+}
+
+/** group/version/plural of a custom resource, as CustomObjectsApi takes them. */
+export interface CustomResource {
+  group: string;
+  version: string;
+  plural: string;
+}
+
+/** What a router is built with: the API client, and the informer cache of what it watches. */
+export interface RouterDeps {
+  custom: k8s.CustomObjectsApi;
+  /** Where observe() reads from (an informer cache); GET when absent. */
+  cached?: (namespace: string, name: string) => RouteObject | undefined;
+  /** Told about the object as written, so a cache can serve it before the watch event arrives. */
+  onWritten?: (obj: RouteObject) => void;
+  onRequest?: (verb: string) => void;
+  maxConflictRetries?: number;
+}
+
+/** A router in the registry: which spec.trafficRouting field selects it, what it watches, how it is built. */
+export interface RouterDefinition {
+  /** The field of spec.trafficRouting that selects this router (e.g. `gatewayAPI`). */
+  readonly specKey: string;
+  /** The kind it manages; the controller watches it and wakes the rollouts that name the changed object. */
+  readonly watches: { kind: string; resource: CustomResource };
+  /** The name of the watched object a rollout's spec.trafficRouting[specKey] points at. */
+  objectName(spec: unknown): string | undefined;
+  create(spec: unknown, target: TrafficTarget, deps: RouterDeps): TrafficRouter;
 }
 
 /** Thrown when the route cannot be changed (missing, or the write keeps conflicting). */
@@ -29,6 +76,61 @@ export class TrafficRouterError extends Error {
   constructor(readonly code: 'RouteNotFound' | 'RuleNotFound' | 'Conflict', message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = 'TrafficRouterError';
+  }
+}
+
+/**
+ * A router over one custom object whose managed entry (a rule, an http route) sits in a list the API
+ * replaces as a whole: observe from the cache (or GET), and write by read-modify-write with the object's
+ * resourceVersion. A subclass says only how to read and rewrite its entry.
+ */
+export abstract class RouteObjectRouter<T extends RouteObject> implements TrafficRouter {
+  constructor(
+    private readonly kind: string,
+    private readonly resource: CustomResource,
+    protected readonly name: string,
+    protected readonly target: TrafficTarget,
+    private readonly deps: RouterDeps,
+  ) {}
+
+  /** What the managed entry of `obj` carries. */
+  protected abstract read(obj: T): RouteObservation;
+  /** `obj` with the managed entry carrying `weights`; throws TrafficRouterError('RuleNotFound') when it has none. */
+  protected abstract rewrite(obj: T, weights: Weights): T;
+
+  async observe(): Promise<RouteObservation> {
+    const { namespace } = this.target;
+    const obj = this.deps.cached ? (this.deps.cached(namespace, this.name) as T | undefined) : await this.get();
+    if (!obj) return { found: false, error: `${this.kind} ${namespace}/${this.name} not found` };
+    return this.read(obj);
+  }
+
+  async setWeights(weights: Weights): Promise<void> {
+    const { namespace } = this.target;
+    const written = await replaceWithRetry<T>({
+      what: `${this.kind} ${namespace}/${this.name}`,
+      attempts: this.deps.maxConflictRetries ?? 5,
+      cached: () => this.deps.cached?.(namespace, this.name) as T | undefined,
+      read: () => this.get(),
+      modify: (obj) => this.rewrite(obj, weights),
+      write: async (body) => {
+        this.deps.onRequest?.('update');
+        return (await this.deps.custom.replaceNamespacedCustomObject({ ...this.resource, namespace, name: this.name, body })) as T;
+      },
+    });
+    this.deps.onWritten?.(written);
+  }
+
+  async finalize(): Promise<void> {}
+
+  private async get(): Promise<T | undefined> {
+    try {
+      this.deps.onRequest?.('get');
+      return (await this.deps.custom.getNamespacedCustomObject({ ...this.resource, namespace: this.target.namespace, name: this.name })) as T;
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
   }
 }
 
@@ -51,7 +153,7 @@ export async function replaceWithRetry<T>(opts: {
     try {
       return await opts.write(opts.modify(current));
     } catch (err) {
-      if ((err as { code?: number }).code !== 409) throw err;
+      if (!isConflict(err)) throw err;
       if (attempt >= opts.attempts) throw new TrafficRouterError('Conflict', `${opts.what}: still conflicting after ${opts.attempts} attempts`, { cause: err });
     }
   }

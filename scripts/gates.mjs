@@ -1,0 +1,49 @@
+#!/usr/bin/env node
+// The gates `npm test` runs before the tests (and `npm run gates` alone): each prints one plain line,
+// `<gate>: passed` or `<gate>: FAILED (<command>)` under its output, and a failed gate counts as one failure.
+//   type check  tsc over the whole tree (tests and scripts too: vitest strips types, so a type error would land green)
+//   lint        ESLint: type-aware bug rules, size budgets, layer rules (eslint.config.js); errors only, `npm run lint` shows the budget warnings
+//   format      Prettier --check (.prettierrc.json); `npm run format` fixes it
+//   unused      knip: unused files, exports and dependencies (knip.jsonc)
+// They run side by side (each is mostly one core), their output printed in this order once all have ended.
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.join(path.dirname(fileURLToPath(import.meta.url)), '..');
+const bin = (pkg, file) => path.join(root, 'node_modules', pkg, file);
+
+export const GATES = [
+  { name: 'type check', args: [bin('typescript', 'bin/tsc'), '-p', 'tsconfig.json', '--noEmit'], shown: 'tsc -p tsconfig.json --noEmit' },
+  { name: 'lint', args: [bin('eslint', 'bin/eslint.js'), '--quiet', '.'], shown: 'npm run lint' },
+  { name: 'format', args: [bin('prettier', 'bin/prettier.cjs'), '--check', '--log-level', 'warn', '.'], shown: 'npm run format:check; fix with npm run format' },
+  { name: 'unused', args: [bin('knip', 'bin/knip.js'), '--no-progress'], shown: 'npx knip' },
+];
+
+function runGate(gate) {
+  const started = Date.now();
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, gate.args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (d) => (output += d));
+    child.stderr.on('data', (d) => (output += d));
+    child.on('error', (err) => resolve({ gate, ok: false, output: String(err), seconds: 0 }));
+    child.on('close', (code) => resolve({ gate, ok: code === 0, output, seconds: (Date.now() - started) / 1000 }));
+  });
+}
+
+/** Runs every gate; prints each one's result; resolves to the number that failed. */
+export async function runGates(gates = GATES) {
+  const results = await Promise.all(gates.map(runGate));
+  for (const { gate, ok, output, seconds } of results) {
+    if (!ok && output.trim()) process.stdout.write(output.endsWith('\n') ? output : `${output}\n`);
+    console.log(ok ? `${gate.name}: passed (${seconds.toFixed(1)} s)` : `${gate.name}: FAILED (${gate.shown}, output above)`);
+  }
+  return results.filter((r) => !r.ok).length;
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const failed = await runGates();
+  console.log(`gates: ${GATES.length - failed} passed, ${failed} failed`);
+  process.exit(failed > 0 ? 1 : 0);
+}
