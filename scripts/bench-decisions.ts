@@ -12,10 +12,26 @@
 // The horizon of each metric is the fixed-horizon test's sample size for 80 % power at its MDE, split into
 // --looks equal looks. Flags: --runs 2000 --looks 40 --alpha 0.05 --seed 1
 import { parseArgs } from 'node:util';
-import { alwaysValidP, powerAt, tau2ForMde, twoProportionZ, unitsPerArmFor, welchT, type MomentArm, type ProportionArm } from '../operator/src/analysis/experiment-stats.js';
+import {
+  alwaysValidP,
+  powerAt,
+  tau2ForMde,
+  twoProportionZ,
+  unitsPerArmFor,
+  welchT,
+  type MomentArm,
+  type ProportionArm,
+} from '../operator/src/analysis/experiment-stats.js';
 import { seededRandom } from '../operator/src/analysis/breaker-simulation.test-support.js';
 
-const { values } = parseArgs({ options: { runs: { type: 'string', default: '2000' }, looks: { type: 'string', default: '40' }, alpha: { type: 'string', default: '0.05' }, seed: { type: 'string', default: '1' } } });
+const { values } = parseArgs({
+  options: {
+    runs: { type: 'string', default: '2000' },
+    looks: { type: 'string', default: '40' },
+    alpha: { type: 'string', default: '0.05' },
+    seed: { type: 'string', default: '1' },
+  },
+});
 const RUNS = Number(values.runs);
 const LOOKS = Number(values.looks);
 const ALPHA = Number(values.alpha);
@@ -62,7 +78,12 @@ function monitor(mde: number, look: (i: number) => { effect: number; se: number;
     if (out.naive && out.fixed && out['mSPRT 2×']) break;
   }
   const full = { rejected: false, users: LOOKS * PER_LOOK };
-  return { naive: out.naive ?? full, fixed: out.fixed ?? full, mSPRT: out.mSPRT ?? full, 'mSPRT 2×': out['mSPRT 2×'] ?? { rejected: false, users: 2 * LOOKS * PER_LOOK } };
+  return {
+    naive: out.naive ?? full,
+    fixed: out.fixed ?? full,
+    mSPRT: out.mSPRT ?? full,
+    'mSPRT 2×': out['mSPRT 2×'] ?? { rejected: false, users: 2 * LOOKS * PER_LOOK },
+  };
 }
 
 const completion: Scenario = {
@@ -123,7 +144,10 @@ function summarise(s: Scenario, effect: boolean, seed: number): Record<Rule, { r
       tally[rule].users += o[rule].users;
     }
   }
-  return Object.fromEntries(RULES.map((rule) => [rule, { rate: tally[rule].rejected / RUNS, users: tally[rule].users / RUNS }])) as Record<Rule, { rate: number; users: number }>;
+  return Object.fromEntries(RULES.map((rule) => [rule, { rate: tally[rule].rejected / RUNS, users: tally[rule].users / RUNS }])) as Record<
+    Rule,
+    { rate: number; users: number }
+  >;
 }
 
 const started = Date.now();
@@ -136,11 +160,17 @@ for (const s of [completion, latency]) {
   const planned = powerAt(s.mde, Math.sqrt((2 * s.unitVariance) / (LOOKS * PER_LOOK)), ALPHA);
   const none = summarise(s, false, Number(values.seed));
   const mde = summarise(s, true, Number(values.seed) + 1);
-  console.log(`\n${s.name}: horizon ${LOOKS * PER_LOOK} users per arm (${LOOKS} looks of ${PER_LOOK}), fixed-horizon power planned ${(planned * 100).toFixed(1)} %`);
-  console.log(`  ${'rule'.padEnd(9)} ${'false positives (no effect)'.padStart(27)} ${'power (at the MDE)'.padStart(20)} ${'users per arm to decision (at the MDE)'.padStart(40)}`);
+  console.log(
+    `\n${s.name}: horizon ${LOOKS * PER_LOOK} users per arm (${LOOKS} looks of ${PER_LOOK}), fixed-horizon power planned ${(planned * 100).toFixed(1)} %`,
+  );
+  console.log(
+    `  ${'rule'.padEnd(9)} ${'false positives (no effect)'.padStart(27)} ${'power (at the MDE)'.padStart(20)} ${'users per arm to decision (at the MDE)'.padStart(40)}`,
+  );
   for (const rule of RULES) {
     const fp = `${(none[rule].rate * 100).toFixed(1)} %${none[rule].rate > ALPHA + margin ? ' (> α)' : ''}`;
     console.log(`  ${rule.padEnd(9)} ${fp.padStart(27)} ${`${(mde[rule].rate * 100).toFixed(1)} %`.padStart(20)} ${mde[rule].users.toFixed(0).padStart(40)}`);
   }
 }
-console.log(`\n(±${(margin * 100).toFixed(1)} points is the 95 % noise of a false-positive rate near α over ${RUNS} runs; ${((Date.now() - started) / 1000).toFixed(1)} s)`);
+console.log(
+  `\n(±${(margin * 100).toFixed(1)} points is the 95 % noise of a false-positive rate near α over ${RUNS} runs; ${((Date.now() - started) / 1000).toFixed(1)} s)`,
+);

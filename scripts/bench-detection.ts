@@ -47,7 +47,8 @@ const prometheus = await startPrometheus([standIn.target]);
 const logFile = path.join(cp.dir, 'operator.log');
 const out = fs.openSync(logFile, 'a');
 const operator = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'operator/src/main.ts')], {
-  env: { ...process.env, KUBECONFIG: cp.kubeconfigPath, MODELROLLOUT_PORT: '0', MODELROLLOUT_HOST: '127.0.0.1' }, stdio: ['ignore', out, out],
+  env: { ...process.env, KUBECONFIG: cp.kubeconfigPath, MODELROLLOUT_PORT: '0', MODELROLLOUT_HOST: '127.0.0.1' },
+  stdio: ['ignore', out, out],
 });
 const kc = cp.kubeConfig();
 const core = kc.makeApiClient(k8s.CoreV1Api);
@@ -58,25 +59,52 @@ async function healthyRollout(ns: string, analysis: Record<string, unknown>, can
   // The candidate is whatever runs the v2 image, from its first request on.
   standIn.follow(core, ns, (pod) => (pod.image.endsWith(':v2') ? candidate() : healthy));
   await core.createNamespace({ body: { metadata: { name: ns } } });
-  await custom.createNamespacedCustomObject({ ...ROUTE, namespace: ns, body: {
-    apiVersion: 'gateway.networking.k8s.io/v1', kind: 'HTTPRoute', metadata: { name: 'route' }, spec: { parentRefs: [{ name: 'edge' }], rules: [{ backendRefs: [{ name: 't2v-stable', port: 80 }] }] },
-  } });
+  await custom.createNamespacedCustomObject({
+    ...ROUTE,
+    namespace: ns,
+    body: {
+      apiVersion: 'gateway.networking.k8s.io/v1',
+      kind: 'HTTPRoute',
+      metadata: { name: 'route' },
+      spec: { parentRefs: [{ name: 'edge' }], rules: [{ backendRefs: [{ name: 't2v-stable', port: 80 }] }] },
+    },
+  });
   const spec = (version: string) => ({
-    replicas: 2, model: { name: ns, version }, service: { name: 't2v' }, trafficRouting: { gatewayAPI: { httpRoute: 'route' } },
+    replicas: 2,
+    model: { name: ns, version },
+    service: { name: 't2v' },
+    trafficRouting: { gatewayAPI: { httpRoute: 'route' } },
     strategy: { stepDuration: '10m', progressDeadline: '10m' },
     template: { spec: { containers: [{ name: 'server', image: `example.invalid/t2v:${version}` }] } },
-    analysis: { interval: `${INTERVAL_S}s`, breakerInterval: `${BREAKER_INTERVAL_S}s`, minRequests: 10, prometheus: { address: prometheus.address }, metrics: [{ template: 'error-rate' }], ...analysis },
+    analysis: {
+      interval: `${INTERVAL_S}s`,
+      breakerInterval: `${BREAKER_INTERVAL_S}s`,
+      minRequests: 10,
+      prometheus: { address: prometheus.address },
+      metrics: [{ template: 'error-rate' }],
+      ...analysis,
+    },
   });
-  await custom.createNamespacedCustomObject({ ...MRO, namespace: ns, body: { apiVersion: API_VERSION, kind: KIND, metadata: { name: 't2v' }, spec: spec('v1') } });
+  await custom.createNamespacedCustomObject({
+    ...MRO,
+    namespace: ns,
+    body: { apiVersion: API_VERSION, kind: KIND, metadata: { name: 't2v' }, spec: spec('v1') },
+  });
   const status = async () => ((await custom.getNamespacedCustomObject({ ...MRO, namespace: ns, name: 't2v' })) as { status?: RolloutStatus }).status;
   await waitFor(`${ns}: v1 Healthy`, async () => ((await status())?.phase === 'Healthy' ? true : undefined), 120_000);
   await custom.patchNamespacedCustomObject({ ...MRO, namespace: ns, name: 't2v', body: { spec: spec('v2') } }, mergePatch);
-  const atOne = await waitFor(`${ns}: candidate at 1 %`, async () => {
-    const s = await status();
-    return s?.weights?.candidate === 1 && s.candidate ? s : undefined;
-  }, 120_000);
+  const atOne = await waitFor(
+    `${ns}: candidate at 1 %`,
+    async () => {
+      const s = await status();
+      return s?.weights?.candidate === 1 && s.candidate ? s : undefined;
+    },
+    120_000,
+  );
   const candidateWeight = async () => {
-    const route = (await custom.getNamespacedCustomObject({ ...ROUTE, namespace: ns, name: 'route' })) as { spec: { rules: { backendRefs: { name: string; weight?: number }[] }[] } };
+    const route = (await custom.getNamespacedCustomObject({ ...ROUTE, namespace: ns, name: 'route' })) as {
+      spec: { rules: { backendRefs: { name: string; weight?: number }[] }[] };
+    };
     return route.spec.rules[0]!.backendRefs.find((b) => b.name === 't2v-candidate')?.weight ?? 0;
   };
   return {
@@ -87,7 +115,12 @@ async function healthyRollout(ns: string, analysis: Record<string, unknown>, can
       standIn.unfollow(ns);
       await core.deleteNamespace({ name: ns });
       // GPUs are shared by every run: the next one needs this run's pods gone.
-      await waitFor(`${ns}: pods gone after the namespace was deleted`, async () => ((await core.listNamespacedPod({ namespace: ns })).items.length === 0 ? true : undefined), 120_000, 500);
+      await waitFor(
+        `${ns}: pods gone after the namespace was deleted`,
+        async () => ((await core.listNamespacedPod({ namespace: ns })).items.length === 0 ? true : undefined),
+        120_000,
+        500,
+      );
     },
   };
 }
@@ -100,16 +133,32 @@ async function severeRun(run: number): Promise<number> {
     await sleep(BREAKER_WINDOW_S * 1000); // a clean window of healthy data first
     broken = true;
     const query = renderQuery(BUILTIN_QUERIES['error-rate'], {
-      namespace: ns, name: 't2v', service: 't2v', model: ns, version: 'v2', revision: rollout.candidateRevision, stableRevision: '', candidateRevision: rollout.candidateRevision, role: 'candidate', intervalMs: BREAKER_WINDOW_S * 1000,
+      namespace: ns,
+      name: 't2v',
+      service: 't2v',
+      model: ns,
+      version: 'v2',
+      revision: rollout.candidateRevision,
+      stableRevision: '',
+      candidateRevision: rollout.candidateRevision,
+      role: 'candidate',
+      intervalMs: BREAKER_WINDOW_S * 1000,
     });
     let visibleAt: number | undefined;
-    const restoredAt = await waitFor(`${ns}: breach visible in Prometheus, then the route back at 100/0 (see ${logFile})`, async () => {
-      if (visibleAt === undefined) {
-        const body = (await (await fetch(`${prometheus.address}/api/v1/query?query=${encodeURIComponent(query)}`)).json()) as { data: { result: { value: [number, string] }[] } };
-        if (Number(body.data.result[0]?.value[1] ?? 0) > 0.1) visibleAt = Date.now();
-      }
-      return visibleAt !== undefined && (await rollout.candidateWeight()) === 0 ? Date.now() : undefined;
-    }, 120_000, 50);
+    const restoredAt = await waitFor(
+      `${ns}: breach visible in Prometheus, then the route back at 100/0 (see ${logFile})`,
+      async () => {
+        if (visibleAt === undefined) {
+          const body = (await (await fetch(`${prometheus.address}/api/v1/query?query=${encodeURIComponent(query)}`)).json()) as {
+            data: { result: { value: [number, string] }[] };
+          };
+          if (Number(body.data.result[0]?.value[1] ?? 0) > 0.1) visibleAt = Date.now();
+        }
+        return visibleAt !== undefined && (await rollout.candidateWeight()) === 0 ? Date.now() : undefined;
+      },
+      120_000,
+      50,
+    );
     return (restoredAt - visibleAt!) / 1000;
   } finally {
     await rollout.close();
@@ -121,7 +170,12 @@ async function lowRateRun(run: number): Promise<{ requests: number; seconds: num
   // The same 10 s breaker window: with fewer than minRequests in it, counts look back over the whole step.
   const rollout = await healthyRollout(ns, { breakerWindow: `${BREAKER_WINDOW_S}s` }, () => ({ requestsPerSecond: 0.1, errorRate: 1, latencySeconds: 30 }));
   try {
-    const restoredAt = await waitFor(`${ns}: the route back at 100/0 after failed requests (see ${logFile})`, async () => ((await rollout.candidateWeight()) === 0 ? Date.now() : undefined), 180_000, 50);
+    const restoredAt = await waitFor(
+      `${ns}: the route back at 100/0 after failed requests (see ${logFile})`,
+      async () => ((await rollout.candidateWeight()) === 0 ? Date.now() : undefined),
+      180_000,
+      50,
+    );
     const served = standIn.served(ns).filter((r) => r.revision === rollout.candidateRevision && r.at <= restoredAt);
     const firstFailure = served.find((r) => r.outcome === 'server_error');
     if (!firstFailure) throw new Error(`${ns}: rolled back before the candidate served a request`);
@@ -142,18 +196,24 @@ try {
     const sorted = [...severe].sort((a, b) => a - b);
     const mean = severe.reduce((a, b) => a + b, 0) / severe.length;
     console.log(`\nsevere breach → stable over ${runs} runs: mean ${mean.toFixed(2)} s, worst ${sorted.at(-1)!.toFixed(2)} s`);
-    console.log(`as a multiple of analysis.interval (${INTERVAL_S} s): mean ${(mean / INTERVAL_S).toFixed(2)}, worst ${(sorted.at(-1)! / INTERVAL_S).toFixed(2)} (target ≤ 2); breakerInterval ${BREAKER_INTERVAL_S} s`);
+    console.log(
+      `as a multiple of analysis.interval (${INTERVAL_S} s): mean ${(mean / INTERVAL_S).toFixed(2)}, worst ${(sorted.at(-1)! / INTERVAL_S).toFixed(2)} (target ≤ 2); breakerInterval ${BREAKER_INTERVAL_S} s`,
+    );
   }
   const low: { requests: number; seconds: number }[] = [];
   for (let run = 0; run < lowRateRuns; run++) {
     const r = await lowRateRun(run);
     low.push(r);
-    console.log(`low-rate run ${run + 1}: first failed request → 100 % stable after ${r.requests} requests, ${r.seconds.toFixed(2)} s (${(r.seconds / BREAKER_INTERVAL_S).toFixed(2)} × breakerInterval)`);
+    console.log(
+      `low-rate run ${run + 1}: first failed request → 100 % stable after ${r.requests} requests, ${r.seconds.toFixed(2)} s (${(r.seconds / BREAKER_INTERVAL_S).toFixed(2)} × breakerInterval)`,
+    );
   }
   if (low.length > 0) {
     const worst = low.reduce((w, r) => (r.seconds > w.seconds ? r : w));
     const mean = low.reduce((a, r) => a + r.seconds, 0) / low.length;
-    console.log(`\nlow rate (1 request / 10 s, every one failing) over ${low.length} runs: requests ${low.map((r) => r.requests).join(', ')}; mean ${mean.toFixed(2)} s, worst ${worst.seconds.toFixed(2)} s = ${(worst.seconds / BREAKER_INTERVAL_S).toFixed(2)} × breakerInterval (${BREAKER_INTERVAL_S} s), breakerWindow ${BREAKER_WINDOW_S} s`);
+    console.log(
+      `\nlow rate (1 request / 10 s, every one failing) over ${low.length} runs: requests ${low.map((r) => r.requests).join(', ')}; mean ${mean.toFixed(2)} s, worst ${worst.seconds.toFixed(2)} s = ${(worst.seconds / BREAKER_INTERVAL_S).toFixed(2)} × breakerInterval (${BREAKER_INTERVAL_S} s), breakerWindow ${BREAKER_WINDOW_S} s`,
+    );
   }
 } finally {
   operator.kill('SIGKILL');

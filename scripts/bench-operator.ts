@@ -9,7 +9,10 @@ import { startControlPlane } from '../test/env/control-plane.js';
 import { repoRoot } from '../test/env/paths.js';
 import { API_VERSION, KIND, MODEL_ROLLOUT_RESOURCE as MRO } from '../operator/src/api/index.js';
 
-const sizes = process.argv.slice(2).map(Number).filter((n) => n > 0);
+const sizes = process.argv
+  .slice(2)
+  .map(Number)
+  .filter((n) => n > 0);
 const counts = sizes.length ? sizes : [100, 1000];
 const NS = 'bench';
 const ROUTE = { group: 'gateway.networking.k8s.io', version: 'v1', plural: 'httproutes' };
@@ -18,16 +21,23 @@ const STEPS = [1, 5, 20, 50, 100];
 
 async function pool<T>(items: T[], width: number, fn: (item: T) => Promise<unknown>): Promise<void> {
   let next = 0;
-  await Promise.all(Array.from({ length: width }, async () => {
-    while (next < items.length) await fn(items[next++]!);
-  }));
+  await Promise.all(
+    Array.from({ length: width }, async () => {
+      while (next < items.length) await fn(items[next++]!);
+    }),
+  );
 }
 
 function rolloutBody(name: string, version: string) {
   return {
-    apiVersion: API_VERSION, kind: KIND, metadata: { name },
+    apiVersion: API_VERSION,
+    kind: KIND,
+    metadata: { name },
     spec: {
-      replicas: 1, model: { name: 'wan-t2v', version }, service: { name }, trafficRouting: { gatewayAPI: { httpRoute: name } },
+      replicas: 1,
+      model: { name: 'wan-t2v', version },
+      service: { name },
+      trafficRouting: { gatewayAPI: { httpRoute: name } },
       strategy: { steps: STEPS, stepDuration: '2s', progressDeadline: '30m' },
       template: { spec: { containers: [{ name: 'server', image: `example.invalid/t2v:${version}` }] } },
     },
@@ -79,29 +89,52 @@ async function runOnce(n: number): Promise<void> {
     const custom = kc.makeApiClient(k8s.CustomObjectsApi);
     await core.createNamespace({ body: { metadata: { name: NS } } });
     const names = Array.from({ length: n }, (_, i) => `m${i}`);
-    await pool(names, 16, (name) => custom.createNamespacedCustomObject({ ...ROUTE, namespace: NS, body: {
-      apiVersion: 'gateway.networking.k8s.io/v1', kind: 'HTTPRoute', metadata: { name }, spec: { parentRefs: [{ name: 'edge' }], rules: [{ backendRefs: [{ name: `${name}-stable`, port: 80 }] }] },
-    } }));
+    await pool(names, 16, (name) =>
+      custom.createNamespacedCustomObject({
+        ...ROUTE,
+        namespace: NS,
+        body: {
+          apiVersion: 'gateway.networking.k8s.io/v1',
+          kind: 'HTTPRoute',
+          metadata: { name },
+          spec: { parentRefs: [{ name: 'edge' }], rules: [{ backendRefs: [{ name: `${name}-stable`, port: 80 }] }] },
+        },
+      }),
+    );
     const out = fs.openSync(logFile, 'a');
     // The operator as it runs in its image: compiled JS, the image's heap ceiling (operator/Dockerfile).
     const extraArgs = (process.env.BENCH_OPERATOR_NODE_ARGS ?? '--max-old-space-size=256').split(' ').filter(Boolean);
     operator = spawn(process.execPath, [...extraArgs, path.join(repoRoot, 'operator/dist/main.js')], {
-      env: { ...process.env, KUBECONFIG: cp.kubeconfigPath, MODELROLLOUT_PORT: '0', MODELROLLOUT_HOST: '127.0.0.1', MODELROLLOUT_LOG_LEVEL: 'info', MODELROLLOUT_WORKERS: '16' },
+      env: {
+        ...process.env,
+        KUBECONFIG: cp.kubeconfigPath,
+        MODELROLLOUT_PORT: '0',
+        MODELROLLOUT_HOST: '127.0.0.1',
+        MODELROLLOUT_LOG_LEVEL: 'info',
+        MODELROLLOUT_WORKERS: '16',
+      },
       stdio: ['ignore', out, out],
     });
     const port = await operatorPort(path.join(cp.dir, 'operator.log'), operator.pid!);
     const heapSampler = setInterval(() => {
-      void fetch(`http://127.0.0.1:${port}/metrics`).then((r) => r.text()).then((t) => {
-        const heap = /modelrollout_operator_nodejs_heap_size_used_bytes (\d+)/.exec(t)?.[1];
-        if (heap && process.env.BENCH_VERBOSE) console.log(`  heap used ${(Number(heap) / 2 ** 20).toFixed(0)} MiB`);
-      }, () => undefined);
+      void fetch(`http://127.0.0.1:${port}/metrics`)
+        .then((r) => r.text())
+        .then(
+          (t) => {
+            const heap = /modelrollout_operator_nodejs_heap_size_used_bytes (\d+)/.exec(t)?.[1];
+            if (heap && process.env.BENCH_VERBOSE) console.log(`  heap used ${(Number(heap) / 2 ** 20).toFixed(0)} MiB`);
+          },
+          () => undefined,
+        );
     }, 5000);
     heapSampler.unref();
     await pool(names, 16, (name) => custom.createNamespacedCustomObject({ ...MRO, namespace: NS, body: rolloutBody(name, 'v1') }));
     await waitAll(custom, n, (s) => s?.phase === 'Healthy' && s.stable?.modelVersion === 'v1', 'stable', 1_800_000);
     const before = parseMetrics(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text());
     const started = Date.now();
-    await pool(names, 16, (name) => custom.patchNamespacedCustomObject({ ...MRO, namespace: NS, name, body: { spec: rolloutBody(name, 'v2').spec } }, mergePatch));
+    await pool(names, 16, (name) =>
+      custom.patchNamespacedCustomObject({ ...MRO, namespace: NS, name, body: { spec: rolloutBody(name, 'v2').spec } }, mergePatch),
+    );
     await waitAll(custom, n, (s) => s?.phase === 'Healthy' && s.stable?.modelVersion === 'v2', 'promoted', 3_600_000);
     const wallS = (Date.now() - started) / 1000;
     const after = parseMetrics(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text());
@@ -111,10 +144,16 @@ async function runOnce(n: number): Promise<void> {
     console.log(`all promoted in:          ${wallS.toFixed(1)} s`);
     // Only the reconciles of the rollout phase: bucket counts after minus before.
     const during = after.buckets.map(([le, count], i) => [le, count - (before.buckets[i]?.[1] ?? 0)] as [number, number]);
-    console.log(`reconcile latency:        p50 ${(quantile(during, 0.5) * 1000).toFixed(1)} ms, p99 ${(quantile(during, 0.99) * 1000).toFixed(1)} ms (${during.at(-1)?.[1]} reconciles while progressing)`);
-    console.log(`  start-up (create + first stable): p50 ${(quantile(before.buckets, 0.5) * 1000).toFixed(1)} ms, p99 ${(quantile(before.buckets, 0.99) * 1000).toFixed(1)} ms`);
+    console.log(
+      `reconcile latency:        p50 ${(quantile(during, 0.5) * 1000).toFixed(1)} ms, p99 ${(quantile(during, 0.99) * 1000).toFixed(1)} ms (${during.at(-1)?.[1]} reconciles while progressing)`,
+    );
+    console.log(
+      `  start-up (create + first stable): p50 ${(quantile(before.buckets, 0.5) * 1000).toFixed(1)} ms, p99 ${(quantile(before.buckets, 0.99) * 1000).toFixed(1)} ms`,
+    );
     console.log(`operator peak RSS:        ${(Number(hwm?.[1] ?? 0) / 1024).toFixed(0)} MiB`);
-    console.log(`API requests per step:    ${((after.requests - before.requests) / Math.max(1, steps)).toFixed(1)} (${after.requests - before.requests} requests, ${steps} completed steps)`);
+    console.log(
+      `API requests per step:    ${((after.requests - before.requests) / Math.max(1, steps)).toFixed(1)} (${after.requests - before.requests} requests, ${steps} completed steps)`,
+    );
   } finally {
     if (operator?.pid) {
       // SIGTERM lets --cpu-prof write its profile; SIGKILL if it does not stop.
@@ -129,7 +168,12 @@ async function runOnce(n: number): Promise<void> {
 
 async function operatorPort(logFile: string, pid: number): Promise<number> {
   for (let i = 0; i < 600; i++) {
-    const line = fs.existsSync(logFile) ? fs.readFileSync(logFile, 'utf8').split('\n').find((l) => l.includes('listening')) : undefined;
+    const line = fs.existsSync(logFile)
+      ? fs
+          .readFileSync(logFile, 'utf8')
+          .split('\n')
+          .find((l) => l.includes('listening'))
+      : undefined;
     if (line) return (JSON.parse(line) as { port: number }).port;
     try {
       process.kill(pid, 0);
@@ -141,11 +185,19 @@ async function operatorPort(logFile: string, pid: number): Promise<number> {
   throw new Error('operator did not start');
 }
 
-async function waitAll(custom: k8s.CustomObjectsApi, n: number, done: (s: { phase?: string; stable?: { modelVersion?: string } } | undefined) => boolean, what: string, timeoutMs: number): Promise<void> {
+async function waitAll(
+  custom: k8s.CustomObjectsApi,
+  n: number,
+  done: (s: { phase?: string; stable?: { modelVersion?: string } } | undefined) => boolean,
+  what: string,
+  timeoutMs: number,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let last = -1;
   for (;;) {
-    const list = (await custom.listNamespacedCustomObject({ ...MRO, namespace: NS })) as { items: { status?: { phase?: string; stable?: { modelVersion?: string } } }[] };
+    const list = (await custom.listNamespacedCustomObject({ ...MRO, namespace: NS })) as {
+      items: { status?: { phase?: string; stable?: { modelVersion?: string } } }[];
+    };
     const count = list.items.filter((i) => done(i.status)).length;
     if (count !== last) process.stdout.write(`  ${what}: ${count}/${n}\r`);
     last = count;
@@ -156,5 +208,7 @@ async function waitAll(custom: k8s.CustomObjectsApi, n: number, done: (s: { phas
 }
 
 console.log('building the operator (tsc -p operator/tsconfig.json)…');
-execFileSync(process.execPath, [path.join(repoRoot, 'node_modules/typescript/bin/tsc'), '-p', path.join(repoRoot, 'operator/tsconfig.json')], { stdio: 'inherit' });
+execFileSync(process.execPath, [path.join(repoRoot, 'node_modules/typescript/bin/tsc'), '-p', path.join(repoRoot, 'operator/tsconfig.json')], {
+  stdio: 'inherit',
+});
 for (const n of counts) await runOnce(n);

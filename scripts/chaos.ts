@@ -23,7 +23,9 @@ const firstSeed = values.seed !== undefined ? Number(values.seed) : Math.floor(M
 const kinds = values.kinds?.split(',').map((k) => k.trim()) as ChaosEventKind[] | undefined;
 const unknown = kinds?.filter((k) => !ALL_EVENT_KINDS.includes(k));
 if (!Number.isInteger(runs) || runs < 1 || !Number.isInteger(firstSeed) || unknown?.length || !['random', 'issue12-case1'].includes(values.scenario)) {
-  console.error(`usage: npm run chaos -- --runs N --seed S [--events K] [--kinds ${ALL_EVENT_KINDS.join(',')}] [--replicas R] [--scenario random|issue12-case1] [--ready-delay 20s]`);
+  console.error(
+    `usage: npm run chaos -- --runs N --seed S [--events K] [--kinds ${ALL_EVENT_KINDS.join(',')}] [--replicas R] [--scenario random|issue12-case1] [--ready-delay 20s]`,
+  );
   if (unknown?.length) console.error(`unknown kinds: ${unknown.join(', ')}`);
   process.exit(2);
 }
@@ -31,15 +33,24 @@ if (!Number.isInteger(runs) || runs < 1 || !Number.isInteger(firstSeed) || unkno
 const cp = await startControlPlane({ log: (l) => console.log(`[control-plane] ${l}`) });
 const results: ChaosRunResult[] = [];
 let interrupted = false;
-for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => { interrupted = true; void cp.stop().finally(() => process.exit(130)); });
+for (const sig of ['SIGINT', 'SIGTERM'] as const)
+  process.once(sig, () => {
+    interrupted = true;
+    void cp.stop().finally(() => process.exit(130));
+  });
 try {
   for (let i = 0; i < runs && !interrupted; i++) {
     const seed = firstSeed + i;
     console.log(`\n=== run ${i + 1}/${runs}, seed ${seed}`);
     const result = await runChaos({
-      kc: cp.kubeConfig(), kubeconfigPath: cp.kubeconfigPath, seed,
-      events: Number(values.events), replicas: Number(values.replicas), scenario: values.scenario as 'random' | 'issue12-case1',
-      ...(kinds ? { kinds } : {}), ...(values['ready-delay'] ? { readyDelay: values['ready-delay'] } : {}),
+      kc: cp.kubeConfig(),
+      kubeconfigPath: cp.kubeconfigPath,
+      seed,
+      events: Number(values.events),
+      replicas: Number(values.replicas),
+      scenario: values.scenario as 'random' | 'issue12-case1',
+      ...(kinds ? { kinds } : {}),
+      ...(values['ready-delay'] ? { readyDelay: values['ready-delay'] } : {}),
       log: (l) => console.log(l),
     });
     results.push(result);

@@ -56,7 +56,8 @@ const SCENARIO_POD_CHANGES: Partial<Record<Version, { env?: { name: string; valu
   v5: { gpusPerReplica: 2 },
 };
 /** The golden prompts (a ConfigMap a team keeps): fixed prompts and seeds sent to both sides each interval. */
-const GOLDEN_PROMPTS = '- {id: lighthouse, prompt: a lighthouse in a storm at night, seed: 11}\n- {id: market, prompt: a crowded street market in the rain, seed: 23}\n';
+const GOLDEN_PROMPTS =
+  '- {id: lighthouse, prompt: a lighthouse in a storm at night, seed: 11}\n- {id: market, prompt: a crowded street market in the rain, seed: 23}\n';
 /**
  * Replicas of each version. Three on four nodes of two GPUs leave at least one node empty, so scenario 4's
  * two-GPU candidate fits beside stable wherever the scheduler put it (with four, one per node, it cannot:
@@ -74,10 +75,17 @@ const say = (line: string) => console.log(`[${t()}] ${line}`);
 interface RolloutView {
   metadata: k8s.V1ObjectMeta;
   status?: {
-    phase?: string; message?: string; observedGeneration?: number; currentStep?: { label: string }; weights?: { stable: number; candidate: number; mirrorPercent?: number };
+    phase?: string;
+    message?: string;
+    observedGeneration?: number;
+    currentStep?: { label: string };
+    weights?: { stable: number; candidate: number; mirrorPercent?: number };
     replicas?: { stable: { ready: number; desired: number }; candidate: { ready: number; desired: number } };
-    stable?: { modelVersion: string }; candidate?: { modelVersion: string }; failure?: { reason: string; message: string };
-    conditions?: { type: string; status: string }[]; history?: { reason: string; time: string }[];
+    stable?: { modelVersion: string };
+    candidate?: { modelVersion: string };
+    failure?: { reason: string; message: string };
+    conditions?: { type: string; status: string }[];
+    history?: { reason: string; time: string }[];
     analysis?: { goldenProbes?: { compared: number; ssim?: number; psnrDb?: number; error?: string }; lastStepMessage?: string };
   };
 }
@@ -142,7 +150,11 @@ function analysis(address: string) {
     // lets a step stay inconclusive while requests trickle in (production keeps the 1 % / 5 % defaults).
     // Values (latency, quality, cost) wait for 10 candidate requests: at 1 % the golden probes bring most of
     // them, and a cost judged on one clip is a coin toss on this shared CPU.
-    interval: flags.interval, minRequests: 10, breakerInterval: '2s', breakerWindow: '2m', maxInconclusive: 1000,
+    interval: flags.interval,
+    minRequests: 10,
+    breakerInterval: '2s',
+    breakerWindow: '2m',
+    maxInconclusive: 1000,
     prometheus: { address, timeout: '3s' },
     // The severe breaker stays at 10 % (the default would follow the loose step bound up to 100 %): a candidate
     // failing 2 of 2 requests is rolled back at once.
@@ -152,8 +164,13 @@ function analysis(address: string) {
     // person. (Production would allow far less for nothing — the default is 5 % — but here five CPU-bound
     // processes share two cores and the candidate's few clips at 1 % differ from stable's by ±25 % in time.)
     metrics: [
-      { template: 'error-rate', max: 0.5, breaker: { severe: 0.1 } }, { template: 'overload-rate', max: 0.5 }, { template: 'latency-p99', relative: { max: 3, failMax: 6 } },
-      { template: 'quality-frozen' }, { template: 'quality-ssim' }, { template: 'golden-similarity', min: 0.9 }, { template: 'cost-per-video-second' },
+      { template: 'error-rate', max: 0.5, breaker: { severe: 0.1 } },
+      { template: 'overload-rate', max: 0.5 },
+      { template: 'latency-p99', relative: { max: 3, failMax: 6 } },
+      { template: 'quality-frozen' },
+      { template: 'quality-ssim' },
+      { template: 'golden-similarity', min: 0.9 },
+      { template: 'cost-per-video-second' },
     ],
     goldenProbes: { configMap: 'golden-prompts', interval: flags.interval },
     tradeOffs: [{ cost: 'cost-per-video-second', freeIncrease: 0.3, maxIncrease: 0.5, quality: 'quality-ssim', minImprovement: 0.1, onViolation: 'Pause' }],
@@ -168,7 +185,9 @@ function rolloutSpec(version: Version, address: string) {
   // in T2V_MODEL_DIR becomes the version's small model on this machine).
   const change = SCENARIO_POD_CHANGES[version] ?? {};
   const env = [
-    { name: 'T2V_MODEL_DIR', value: `/models/${MODEL}-${version}` }, { name: 'T2V_MAX_CONCURRENCY', value: '1' }, { name: 'T2V_MAX_QUEUE', value: '4' },
+    { name: 'T2V_MODEL_DIR', value: `/models/${MODEL}-${version}` },
+    { name: 'T2V_MAX_CONCURRENCY', value: '1' },
+    { name: 'T2V_MAX_QUEUE', value: '4' },
     ...(change.env ?? []),
   ];
   return {
@@ -181,17 +200,25 @@ function rolloutSpec(version: Version, address: string) {
     analysis: analysis(address),
     template: {
       metadata: { annotations: { [TEST_RUNNER_ANNOTATION]: TEST_RUNNER_PROCESS } },
-      spec: { containers: [{
-        name: 'server', image: `ghcr.io/modelrollout/t2v-inference:${version}`, env,
-        ports: [{ name: 'http', containerPort: 8080 }],
-        readinessProbe: { httpGet: { path: '/readyz', port: 'http' }, periodSeconds: 1 },
-      }] },
+      spec: {
+        containers: [
+          {
+            name: 'server',
+            image: `ghcr.io/modelrollout/t2v-inference:${version}`,
+            env,
+            ports: [{ name: 'http', containerPort: 8080 }],
+            readinessProbe: { httpGet: { path: '/readyz', port: 'http' }, periodSeconds: 1 },
+          },
+        ],
+      },
     },
   };
 }
 
 async function promQuery(query: string): Promise<number | undefined> {
-  const body = (await fetch(`${prometheus!.address}/api/v1/query?query=${encodeURIComponent(query)}`).then((r) => r.json()).catch(() => undefined)) as { data?: { result?: { value: [number, string] }[] } } | undefined;
+  const body = (await fetch(`${prometheus!.address}/api/v1/query?query=${encodeURIComponent(query)}`)
+    .then((r) => r.json())
+    .catch(() => undefined)) as { data?: { result?: { value: [number, string] }[] } } | undefined;
   const v = Number(body?.data?.result?.[0]?.value[1]);
   return Number.isFinite(v) ? v : undefined;
 }
@@ -211,7 +238,12 @@ function viewLine(ro: RolloutView): string {
 }
 
 function answered(c: VersionCounts): string {
-  return Object.entries(c.answered).sort().map(([v, n]) => `${v} ${n}`).join(' ') || 'none yet';
+  return (
+    Object.entries(c.answered)
+      .sort()
+      .map(([v, n]) => `${v} ${n}`)
+      .join(' ') || 'none yet'
+  );
 }
 
 function goldenLine(g: NonNullable<NonNullable<RolloutView['status']>['analysis']>['goldenProbes']): string | undefined {
@@ -222,7 +254,10 @@ function goldenLine(g: NonNullable<NonNullable<RolloutView['status']>['analysis'
 
 /** A person's abort (the CLI's `abort`): all traffic back to stable; resolves once stable serves 100 % again. */
 async function abortAndWait(custom: k8s.CustomObjectsApi, deadline: number): Promise<string> {
-  await custom.patchNamespacedCustomObject({ ...MRO, namespace: NS, name: 't2v', body: { metadata: { annotations: { [ANNOTATION_ABORT]: new Date().toISOString() } } } }, mergePatch);
+  await custom.patchNamespacedCustomObject(
+    { ...MRO, namespace: NS, name: 't2v', body: { metadata: { annotations: { [ANNOTATION_ABORT]: new Date().toISOString() } } } },
+    mergePatch,
+  );
   for (;;) {
     const s = ((await custom.getNamespacedCustomObject({ ...MRO, namespace: NS, name: 't2v' })) as RolloutView).status ?? {};
     if ((s.phase === 'Aborted' || s.phase === 'RolledBack') && (s.weights?.candidate ?? 0) === 0) return s.phase;
@@ -231,11 +266,20 @@ async function abortAndWait(custom: k8s.CustomObjectsApi, deadline: number): Pro
   }
 }
 
-async function playScenario(custom: k8s.CustomObjectsApi, name: string, version: Version, stableVersion: string, expected: 'Promoted' | 'RolledBack' | 'Paused'): Promise<ScenarioResult> {
+async function playScenario(
+  custom: k8s.CustomObjectsApi,
+  name: string,
+  version: Version,
+  stableVersion: string,
+  expected: 'Promoted' | 'RolledBack' | 'Paused',
+): Promise<ScenarioResult> {
   say(`${name}: rolling out ${version} (expecting ${expected})`);
   const t0 = Date.now();
   const periods: ScenarioResult['periods'] = [];
-  const patched = (await custom.patchNamespacedCustomObject({ ...MRO, namespace: NS, name: 't2v', body: { spec: rolloutSpec(version, prometheus!.address) } }, mergePatch)) as RolloutView;
+  const patched = (await custom.patchNamespacedCustomObject(
+    { ...MRO, namespace: NS, name: 't2v', body: { spec: rolloutSpec(version, prometheus!.address) } },
+    mergePatch,
+  )) as RolloutView;
   // Outcomes count only once the operator has read this spec: until then the status is the last scenario's.
   const generation = patched.metadata.generation ?? 0;
   const deadline = Date.now() + Number(flags['timeout-minutes']) * 60_000;
@@ -246,7 +290,18 @@ async function playScenario(custom: k8s.CustomObjectsApi, name: string, version:
     const ro = (await custom.getNamespacedCustomObject({ ...MRO, namespace: NS, name: 't2v' })) as RolloutView;
     const s = ro.status ?? {};
     if ((s.observedGeneration ?? 0) < generation) {
-      if (Date.now() > deadline) return { name, expected, seconds: (Date.now() - t0) / 1000, steps: 0, periods, stableVersion, version, outcome: 'TimedOut', detail: `the operator never read generation ${generation}` };
+      if (Date.now() > deadline)
+        return {
+          name,
+          expected,
+          seconds: (Date.now() - t0) / 1000,
+          steps: 0,
+          periods,
+          stableVersion,
+          version,
+          outcome: 'TimedOut',
+          detail: `the operator never read generation ${generation}`,
+        };
       await sleep(250);
       continue;
     }
@@ -296,19 +351,28 @@ function pct(n: number, total: number): string {
 }
 
 function unansweredWhy(c: VersionCounts): string {
-  return Object.entries(c.unansweredWhy).map(([why, n]) => `${why} ×${n}`).join(', ');
+  return Object.entries(c.unansweredWhy)
+    .map(([why, n]) => `${why} ×${n}`)
+    .join(', ');
 }
 
 /** Per step: the weights the operator set next to the share of requests each version answered through the proxy. */
 function sharesTable(r: ScenarioResult): string[] {
-  const lines = [`${r.name}: ${r.stableVersion} (stable) / ${r.version} (candidate)`,
-    `  ${'step'.padEnd(11)} ${'set'.padStart(14)}   ${'observed'.padStart(14)}   requests answered (non-2xx)`];
+  const lines = [
+    `${r.name}: ${r.stableVersion} (stable) / ${r.version} (candidate)`,
+    `  ${'step'.padEnd(11)} ${'set'.padStart(14)}   ${'observed'.padStart(14)}   requests answered (non-2xx)`,
+  ];
   for (const p of r.periods.filter((x) => Object.keys(x.counts.answered).length + x.counts.unanswered > 0)) {
     const total = Object.values(p.counts.answered).reduce((a, b) => a + b, 0);
     const c = p.counts.answered[r.version] ?? 0;
-    const by = Object.entries(p.counts.answered).sort().map(([v, n]) => `${v} ${n}${p.counts.failed[v] ? ` (${p.counts.failed[v]})` : ''}`).join(', ');
+    const by = Object.entries(p.counts.answered)
+      .sort()
+      .map(([v, n]) => `${v} ${n}${p.counts.failed[v] ? ` (${p.counts.failed[v]})` : ''}`)
+      .join(', ');
     const setShare = p.stable + p.candidate === 0 ? '   -  ' : pct(p.candidate, p.stable + p.candidate);
-    lines.push(`  ${p.step.padEnd(11)} ${`${String(p.stable).padStart(3)}/${String(p.candidate).padEnd(3)} ${setShare}`.padStart(14)}   ${pct(c, total).padStart(14)}   ${by || 'none'}${p.counts.unanswered ? `, unanswered ${p.counts.unanswered} (${unansweredWhy(p.counts)})` : ''}`);
+    lines.push(
+      `  ${p.step.padEnd(11)} ${`${String(p.stable).padStart(3)}/${String(p.candidate).padEnd(3)} ${setShare}`.padStart(14)}   ${pct(c, total).padStart(14)}   ${by || 'none'}${p.counts.unanswered ? `, unanswered ${p.counts.unanswered} (${unansweredWhy(p.counts)})` : ''}`,
+    );
   }
   return lines;
 }
@@ -348,7 +412,9 @@ async function main(): Promise<number> {
     modelDirs.set(version, out);
   }
   runner = await startPodRunner(kc, {
-    namespace: NS, logDir: path.join(dir, 'logs', 'pods'), maxGraceMs: 5000,
+    namespace: NS,
+    logDir: path.join(dir, 'logs', 'pods'),
+    maxGraceMs: 5000,
     command: inferenceRuntimeCommand({
       modelDir: (pod) => {
         const version = pod.metadata?.labels?.[LABEL_MODEL_VERSION] ?? '';
@@ -358,7 +424,9 @@ async function main(): Promise<number> {
       },
     }),
   });
-  say(`pod runner: every pod of ${NS} annotated ${TEST_RUNNER_ANNOTATION}=${TEST_RUNNER_PROCESS} runs the inference runtime (the small model of its version label, CPU) on its pod IP`);
+  say(
+    `pod runner: every pod of ${NS} annotated ${TEST_RUNNER_ANNOTATION}=${TEST_RUNNER_PROCESS} runs the inference runtime (the small model of its version label, CPU) on its pod IP`,
+  );
   proxy = await startGatewayProxy({ kubeconfigPath, dir }, { log: (l) => say(l) });
   say(`Gateway ${proxy.gateway.namespace}/${proxy.gateway.name} (Traefik) listens on ${proxy.url}`);
   prometheus = await startPrometheus([]);
@@ -367,7 +435,13 @@ async function main(): Promise<number> {
   // Debian's Prometheus is built without kubernetes_sd_configs, so the demo plays service discovery: every
   // second it writes the pods the runner serves (pod IP and container port http) into Prometheus' file_sd file.
   const discover = () => {
-    const targets = [...runner!.processes().map((p) => `${p.ip}:${p.port}`).sort(), `127.0.0.1:${operatorPort}`];
+    const targets = [
+      ...runner!
+        .processes()
+        .map((p) => `${p.ip}:${p.port}`)
+        .sort(),
+      `127.0.0.1:${operatorPort}`,
+    ];
     if (targets.join() !== discovered.join()) {
       prometheus!.setTargets(targets);
       discovered = targets;
@@ -375,21 +449,41 @@ async function main(): Promise<number> {
   };
   let discovered: string[] = [];
   discovery = setInterval(discover, 1000);
-  say(`Prometheus ${prometheus.address} scrapes every pod of ${NS} on its IP and port http (file_sd, rewritten from the pod runner each second) and the operator's /metrics on 127.0.0.1:${operatorPort}`);
+  say(
+    `Prometheus ${prometheus.address} scrapes every pod of ${NS} on its IP and port http (file_sd, rewritten from the pod runner each second) and the operator's /metrics on 127.0.0.1:${operatorPort}`,
+  );
 
   processes.start('operator', process.execPath, ['--import', 'tsx', path.join(repoRoot, 'operator/src/main.ts')], {
     cwd: repoRoot,
-    env: { KUBECONFIG: kubeconfigPath, MODELROLLOUT_WATCH_NAMESPACE: NS, MODELROLLOUT_LEASE_NAMESPACE: NS, MODELROLLOUT_PORT: String(operatorPort), MODELROLLOUT_HOST: '127.0.0.1' },
+    env: {
+      KUBECONFIG: kubeconfigPath,
+      MODELROLLOUT_WATCH_NAMESPACE: NS,
+      MODELROLLOUT_LEASE_NAMESPACE: NS,
+      MODELROLLOUT_PORT: String(operatorPort),
+      MODELROLLOUT_HOST: '127.0.0.1',
+    },
   });
   say(`operator started (log ${path.join(processes.logDir, 'operator.log')})`);
 
-  await custom.createNamespacedCustomObject({ group: 'gateway.networking.k8s.io', version: 'v1', plural: 'httproutes', namespace: NS, body: {
-    apiVersion: 'gateway.networking.k8s.io/v1', kind: 'HTTPRoute', metadata: { name: 't2v' },
-    spec: { parentRefs: [{ name: proxy.gateway.name, namespace: proxy.gateway.namespace }], rules: [{ backendRefs: [{ name: 't2v-stable', port: 80 }] }] },
-  } });
+  await custom.createNamespacedCustomObject({
+    group: 'gateway.networking.k8s.io',
+    version: 'v1',
+    plural: 'httproutes',
+    namespace: NS,
+    body: {
+      apiVersion: 'gateway.networking.k8s.io/v1',
+      kind: 'HTTPRoute',
+      metadata: { name: 't2v' },
+      spec: { parentRefs: [{ name: proxy.gateway.name, namespace: proxy.gateway.namespace }], rules: [{ backendRefs: [{ name: 't2v-stable', port: 80 }] }] },
+    },
+  });
   await core.createNamespacedConfigMap({ namespace: NS, body: { metadata: { name: 'golden-prompts' }, data: { 'prompts.yaml': GOLDEN_PROMPTS } } });
   say(`ConfigMap ${NS}/golden-prompts: the golden prompts (fixed prompt and seed) the operator sends to stable and candidate every ${flags.interval}`);
-  await custom.createNamespacedCustomObject({ ...MRO, namespace: NS, body: { apiVersion: API_VERSION, kind: KIND, metadata: { name: 't2v' }, spec: rolloutSpec('v1', prometheus.address) } });
+  await custom.createNamespacedCustomObject({
+    ...MRO,
+    namespace: NS,
+    body: { apiVersion: API_VERSION, kind: KIND, metadata: { name: 't2v' }, spec: rolloutSpec('v1', prometheus.address) },
+  });
   await waitFor('v1 stable and Ready', 180_000, async () => {
     const ro = (await custom.getNamespacedCustomObject({ ...MRO, namespace: NS, name: 't2v' })) as RolloutView;
     return ro.status?.conditions?.find((c) => c.type === 'Ready')?.status === 'True' ? true : undefined;
@@ -398,13 +492,21 @@ async function main(): Promise<number> {
   say(`v1 is stable: ${REPLICAS} GPU replicas Ready, each a real process (${pods.map((p) => `${p.ip}:${p.port} pid ${p.pid}`).join(', ')})`);
   await proxy.waitForRoute(NS, 't2v', { checkWeights: false });
   const probe = await waitFor('a generation answered by v1 through the proxy', 60_000, async () => {
-    const res = await fetch(`${proxy!.url}/v1/generate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prompt: 'a lighthouse', seed: 1 }) });
+    const res = await fetch(`${proxy!.url}/v1/generate`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ prompt: 'a lighthouse', seed: 1 }),
+    });
     await res.arrayBuffer();
     return res.ok && res.headers.get('x-model-version') === 'v1' ? res : undefined;
   });
-  say(`the proxy routes the HTTPRoute: POST ${proxy.url}/v1/generate → ${probe.status} from ${probe.headers.get('x-model-version')} (${proxy.gateway.name} → t2v-stable → ${(await proxy.servers(NS, 't2v-stable', 80))?.length ?? 0} pods)`);
+  say(
+    `the proxy routes the HTTPRoute: POST ${proxy.url}/v1/generate → ${probe.status} from ${probe.headers.get('x-model-version')} (${proxy.gateway.name} → t2v-stable → ${(await proxy.servers(NS, 't2v-stable', 80))?.length ?? 0} pods)`,
+  );
   const scraped = await waitFor(`Prometheus scraping the ${REPLICAS} pods`, 60_000, async () => {
-    const body = (await fetch(`${prometheus!.address}/api/v1/query?query=${encodeURIComponent('count(up{job="t2v"} == 1)')}`).then((r) => r.json())) as { data?: { result?: { value: [number, string] }[] } };
+    const body = (await fetch(`${prometheus!.address}/api/v1/query?query=${encodeURIComponent('count(up{job="t2v"} == 1)')}`).then((r) => r.json())) as {
+      data?: { result?: { value: [number, string] }[] };
+    };
     const n = Number(body.data?.result?.[0]?.value[1]);
     return n >= REPLICAS ? n : undefined;
   });
@@ -424,20 +526,36 @@ async function main(): Promise<number> {
   sampleMemory();
   console.log('\nsummary');
   console.log(`${'scenario'.padEnd(52)} ${'expected'.padEnd(11)} ${'outcome'.padEnd(11)} ${'time'.padStart(7)}  steps passed  detail`);
-  for (const r of results) console.log(`${r.name.padEnd(52)} ${r.expected.padEnd(11)} ${r.outcome.padEnd(11)} ${`${r.seconds.toFixed(0)}s`.padStart(7)}  ${String(r.steps).padStart(12)}  ${r.detail}`);
-  console.log('\ngolden prompts: the candidate\'s clips against stable\'s for the same prompts and seeds (last round of each scenario)');
+  for (const r of results)
+    console.log(
+      `${r.name.padEnd(52)} ${r.expected.padEnd(11)} ${r.outcome.padEnd(11)} ${`${r.seconds.toFixed(0)}s`.padStart(7)}  ${String(r.steps).padStart(12)}  ${r.detail}`,
+    );
+  console.log("\ngolden prompts: the candidate's clips against stable's for the same prompts and seeds (last round of each scenario)");
   for (const r of results) console.log(`  ${r.name.padEnd(52)} ${r.golden ?? 'no round finished'}`);
-  console.log('\ntraffic per step: weights the operator set (stable/candidate, candidate share) vs the candidate\'s share of the answers through the proxy');
+  console.log("\ntraffic per step: weights the operator set (stable/candidate, candidate share) vs the candidate's share of the answers through the proxy");
   for (const r of results) console.log(sharesTable(r).join('\n'));
   const total = load.total;
-  console.log(`requests through the proxy: ${Object.entries(total.answered).sort().map(([v, n]) => `${v} ${n} (${total.failed[v] ?? 0} non-2xx)`).join(', ')}, unanswered ${total.unanswered}${total.unanswered ? ` (${unansweredWhy(total)})` : ''}`);
-  console.log(`resident memory of the local stack at its peak: ${formatStackMemory(peakMemory!)}${cp ? '' : ' — control plane not started by this demo, not counted'}`);
+  console.log(
+    `requests through the proxy: ${Object.entries(total.answered)
+      .sort()
+      .map(([v, n]) => `${v} ${n} (${total.failed[v] ?? 0} non-2xx)`)
+      .join(', ')}, unanswered ${total.unanswered}${total.unanswered ? ` (${unansweredWhy(total)})` : ''}`,
+  );
+  console.log(
+    `resident memory of the local stack at its peak: ${formatStackMemory(peakMemory!)}${cp ? '' : ' — control plane not started by this demo, not counted'}`,
+  );
   console.log(`demo wall time ${((Date.now() - started) / 1000).toFixed(0)} s`);
   if (runner.errors.length > 0) console.log(`pod runner errors: ${runner.errors.slice(0, 5).join('; ')}`);
   const ok = results.every((r) => r.outcome === r.expected);
-  console.log(ok ? '\ndemo OK: the good candidate was promoted, the faulty and the worse-looking ones rolled back on their own, the too expensive one held for a person' : '\ndemo FAILED: an outcome was not the expected one');
+  console.log(
+    ok
+      ? '\ndemo OK: the good candidate was promoted, the faulty and the worse-looking ones rolled back on their own, the too expensive one held for a person'
+      : '\ndemo FAILED: an outcome was not the expected one',
+  );
   if (flags.keep) {
-    console.log(`\neverything is still running; in another shell:\n  export KUBECONFIG=${kubeconfigPath}\n  kubectl get mro -n ${NS} -w\n  curl -s -o /dev/null -D - -X POST ${proxy.url}/v1/generate -d '{"prompt":"a cat"}'\nCtrl-C here stops it all.`);
+    console.log(
+      `\neverything is still running; in another shell:\n  export KUBECONFIG=${kubeconfigPath}\n  kubectl get mro -n ${NS} -w\n  curl -s -o /dev/null -D - -X POST ${proxy.url}/v1/generate -d '{"prompt":"a cat"}'\nCtrl-C here stops it all.`,
+    );
     await new Promise(() => undefined);
   }
   return ok ? 0 : 1;

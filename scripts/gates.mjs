@@ -16,7 +16,11 @@ const bin = (pkg, file) => path.join(root, 'node_modules', pkg, file);
 export const GATES = [
   { name: 'type check', args: [bin('typescript', 'bin/tsc'), '-p', 'tsconfig.json', '--noEmit'], shown: 'tsc -p tsconfig.json --noEmit' },
   { name: 'lint', args: [bin('eslint', 'bin/eslint.js'), '--quiet', '.'], shown: 'npm run lint' },
-  { name: 'format', args: [bin('prettier', 'bin/prettier.cjs'), '--check', '--log-level', 'warn', '.'], shown: 'npm run format:check; fix with npm run format' },
+  {
+    name: 'format',
+    args: [bin('prettier', 'bin/prettier.cjs'), '--check', '--log-level', 'warn', '.'],
+    shown: 'npm run format:check; fix with npm run format',
+  },
   { name: 'unused', args: [bin('knip', 'bin/knip.js'), '--no-progress'], shown: 'npx knip' },
 ];
 

@@ -10,7 +10,11 @@ import path from 'node:path';
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 const target = path.join(root, 'operator', 'src', 'generated');
-const crds = fs.readdirSync(path.join(root, 'crds')).filter((f) => f.endsWith('.yaml')).sort().map((f) => path.join(root, 'crds', f));
+const crds = fs
+  .readdirSync(path.join(root, 'crds'))
+  .filter((f) => f.endsWith('.yaml'))
+  .sort()
+  .map((f) => path.join(root, 'crds', f));
 
 export function generate() {
   const out = fs.mkdtempSync(path.join(os.tmpdir(), 'modelrollout-gen-'));
@@ -20,9 +24,7 @@ export function generate() {
   for (const rel of walk(out)) {
     let text = fs.readFileSync(path.join(out, rel), 'utf8');
     if (/\.(ts|js)$/.test(rel)) {
-      text = text
-        .replace(/from "(\.\.?\/[^"]+)\/index"/g, 'from "$1/index.js"')
-        .replace(/from "(\.\.?\/[^"]+?)(?<!\.js)"/g, 'from "$1.js"');
+      text = text.replace(/from "(\.\.?\/[^"]+)\/index"/g, 'from "$1/index.js"').replace(/from "(\.\.?\/[^"]+?)(?<!\.js)"/g, 'from "$1.js"');
     }
     files.set(rel, text);
   }
@@ -31,8 +33,9 @@ export function generate() {
 }
 
 function walk(dir, prefix = '') {
-  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
-    e.isDirectory() ? walk(path.join(dir, e.name), path.join(prefix, e.name)) : [path.join(prefix, e.name)]);
+  return fs
+    .readdirSync(dir, { withFileTypes: true })
+    .flatMap((e) => (e.isDirectory() ? walk(path.join(dir, e.name), path.join(prefix, e.name)) : [path.join(prefix, e.name)]));
 }
 
 export function differences(files) {

@@ -29,10 +29,17 @@ import { buildTinyModel, type TinyModelOptions } from './lib/tiny-model.js';
 
 const { values: args } = parseArgs({
   options: {
-    requests: { type: 'string', default: '8' }, jobs: { type: 'string', default: '8' }, steps: { type: 'string', default: '30' },
-    hidden: { type: 'string', default: '128' }, size: { type: 'string', default: '256' }, seconds: { type: 'string', default: '4' },
-    'cold-starts': { type: 'string', default: '3' }, keep: { type: 'boolean', default: false },
-    provider: { type: 'string', default: 'cpu' }, 'skip-build': { type: 'boolean', default: false }, adapters: { type: 'boolean', default: false },
+    requests: { type: 'string', default: '8' },
+    jobs: { type: 'string', default: '8' },
+    steps: { type: 'string', default: '30' },
+    hidden: { type: 'string', default: '128' },
+    size: { type: 'string', default: '256' },
+    seconds: { type: 'string', default: '4' },
+    'cold-starts': { type: 'string', default: '3' },
+    keep: { type: 'boolean', default: false },
+    provider: { type: 'string', default: 'cpu' },
+    'skip-build': { type: 'boolean', default: false },
+    adapters: { type: 'boolean', default: false },
   },
 });
 const N = Number(args.requests);
@@ -98,7 +105,17 @@ async function stopServer(s: Server): Promise<void> {
   children.delete(s.child);
 }
 
-const request = { prompt: 'a red cat running on the beach at sunset, cinematic', negative_prompt: 'blurry, low quality', seconds: SECONDS, fps: FPS, width: SIZE, height: SIZE, steps: STEPS, guidance: 5, seed: 1234 };
+const request = {
+  prompt: 'a red cat running on the beach at sunset, cinematic',
+  negative_prompt: 'blurry, low quality',
+  seconds: SECONDS,
+  fps: FPS,
+  width: SIZE,
+  height: SIZE,
+  steps: STEPS,
+  guidance: 5,
+  seed: 1234,
+};
 
 interface Timed {
   wall: number;
@@ -112,16 +129,29 @@ interface Timed {
 
 async function timedRequest(url: string, extra: Record<string, unknown> = {}): Promise<Timed> {
   const t0 = performance.now();
-  const res = await fetch(`${url}/v1/generate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ...request, ...extra }) });
+  const res = await fetch(`${url}/v1/generate`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ ...request, ...extra }),
+  });
   await res.arrayBuffer();
   const wall = (performance.now() - t0) / 1000;
   if (res.status !== 200) throw new Error(`generate answered ${res.status}`);
   if (extra.style !== undefined && !res.headers.get('x-adapter-version')) throw new Error(`no X-Adapter-Version for style ${String(extra.style)}`);
-  const timing = Object.fromEntries((res.headers.get('server-timing') ?? '').split(', ').map((e) => {
-    const [name, dur] = e.split(';dur=');
-    return [name, Number(dur) / 1000];
-  }));
-  return { wall, onnx: timing.onnx ?? NaN, convert: timing.convert ?? NaN, quality: timing.quality ?? NaN, encode: timing.encode ?? NaN, total: timing.total ?? NaN };
+  const timing = Object.fromEntries(
+    (res.headers.get('server-timing') ?? '').split(', ').map((e) => {
+      const [name, dur] = e.split(';dur=');
+      return [name, Number(dur) / 1000];
+    }),
+  );
+  return {
+    wall,
+    onnx: timing.onnx ?? NaN,
+    convert: timing.convert ?? NaN,
+    quality: timing.quality ?? NaN,
+    encode: timing.encode ?? NaN,
+    total: timing.total ?? NaN,
+  };
 }
 
 interface Replay {
@@ -141,7 +171,8 @@ interface Replay {
 async function rawReplay(modelDir: string, o: { profile?: string } = {}): Promise<Replay> {
   const m = readManifest(modelDir);
   const opts = sessionOptions(PROVIDER, { cudaDeviceId: 0, cpuThreads: 0 });
-  const load = (f: string, extra: ort.InferenceSession.SessionOptions = {}): Promise<ort.InferenceSession> => ort.InferenceSession.create(path.join(modelDir, f), { ...opts, ...extra });
+  const load = (f: string, extra: ort.InferenceSession.SessionOptions = {}): Promise<ort.InferenceSession> =>
+    ort.InferenceSession.create(path.join(modelDir, f), { ...opts, ...extra });
   // Profiled on one thread: on a shared machine, thread-pool waits inflate small kernels at random.
   const profile = o.profile ? { enableProfiling: true, profileFilePrefix: o.profile, ...(PROVIDER === 'cpu' ? { intraOpNumThreads: 1 } : {}) } : {};
   const [te, dn, vae] = await Promise.all([load(m.graphs.textEncoder), load(m.graphs.denoiser, profile), load(m.graphs.vaeDecoder)]);
@@ -151,8 +182,22 @@ async function rawReplay(modelDir: string, o: { profile?: string } = {}): Promis
   const tok = createTokenizer(m.tokenizer, modelDir);
   const L = tok.maxLength;
   const enc = [tok.encode(request.negative_prompt), tok.encode(request.prompt)];
-  const ids = new ort.Tensor('int64', BigInt64Array.from(enc.flatMap((e) => e.ids), BigInt), [2, L]);
-  const mask = new ort.Tensor('int64', BigInt64Array.from(enc.flatMap((e) => e.attentionMask), BigInt), [2, L]);
+  const ids = new ort.Tensor(
+    'int64',
+    BigInt64Array.from(
+      enc.flatMap((e) => e.ids),
+      BigInt,
+    ),
+    [2, L],
+  );
+  const mask = new ort.Tensor(
+    'int64',
+    BigInt64Array.from(
+      enc.flatMap((e) => e.attentionMask),
+      BigInt,
+    ),
+    [2, L],
+  );
   const frames = Math.round(SECONDS * FPS);
   const s = m.vae.spatialCompression;
   const shape = [m.latent.channels, latentFrames(m, frames), SIZE / s, SIZE / s];
@@ -165,7 +210,11 @@ async function rawReplay(modelDir: string, o: { profile?: string } = {}): Promis
     denoiserKernelTimes() {
       dn.endProfiling();
       const prefix = o.profile ?? '';
-      const file = fs.readdirSync(path.dirname(prefix)).filter((f) => f.startsWith(path.basename(prefix)) && f.endsWith('.json')).sort().pop();
+      const file = fs
+        .readdirSync(path.dirname(prefix))
+        .filter((f) => f.startsWith(path.basename(prefix)) && f.endsWith('.json'))
+        .sort()
+        .pop();
       if (!file) throw new Error(`no onnxruntime profile ${prefix}*.json`);
       const events = JSON.parse(fs.readFileSync(path.join(path.dirname(prefix), file), 'utf8')) as Array<{ cat: string; name: string; dur: number }>;
       const times = new Map<string, number>();
@@ -199,13 +248,34 @@ async function rawReplay(modelDir: string, o: { profile?: string } = {}): Promis
 
 async function main(): Promise<void> {
   const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
-  process.stdout.write(`ModelRollout inference bench — ${os.cpus().length} × ${cpu}, Node ${process.version}, onnxruntime-node ${ort.env.versions.common}, ${PROVIDER.toUpperCase()} execution provider\n`);
+  process.stdout.write(
+    `ModelRollout inference bench — ${os.cpus().length} × ${cpu}, Node ${process.version}, onnxruntime-node ${ort.env.versions.common}, ${PROVIDER.toUpperCase()} execution provider\n`,
+  );
   // Figures from a shared machine are only as quiet as the machine: say how busy it was.
-  process.stdout.write(`load average at start: ${os.loadavg().map((l) => l.toFixed(2)).join(', ')}\n`);
+  process.stdout.write(
+    `load average at start: ${os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(', ')}\n`,
+  );
   process.stdout.write(`${args['skip-build'] ? '' : 'building the runtime (tsc) and '}building a bench model...\n`);
-  if (!args['skip-build']) execFileSync(process.execPath, [path.join(root, 'node_modules/typescript/bin/tsc'), '-p', path.join(root, 'inference-image/tsconfig.json')], { stdio: 'inherit' });
+  if (!args['skip-build'])
+    execFileSync(process.execPath, [path.join(root, 'node_modules/typescript/bin/tsc'), '-p', path.join(root, 'inference-image/tsconfig.json')], {
+      stdio: 'inherit',
+    });
   const modelDir = path.join(work, 'model');
-  const modelOptions: Partial<TinyModelOptions> = { version: 'bench', hiddenChannels: Number(args.hidden), width: SIZE, height: SIZE, frames: SECONDS * FPS, fps: FPS, steps: STEPS, maxWidth: Math.max(256, SIZE), maxHeight: Math.max(256, SIZE), maxFrames: Math.max(48, SECONDS * FPS) };
+  const modelOptions: Partial<TinyModelOptions> = {
+    version: 'bench',
+    hiddenChannels: Number(args.hidden),
+    width: SIZE,
+    height: SIZE,
+    frames: SECONDS * FPS,
+    fps: FPS,
+    steps: STEPS,
+    maxWidth: Math.max(256, SIZE),
+    maxHeight: Math.max(256, SIZE),
+    maxFrames: Math.max(48, SECONDS * FPS),
+  };
   buildTinyModel(modelDir, modelOptions);
   const clip = `${SIZE}x${SIZE}, ${SECONDS} s @ ${FPS} fps (${SECONDS * FPS} frames), ${STEPS} steps, guidance on (batch 2), hidden ${args.hidden}`;
   if (args.adapters) return adapterBench(modelDir, modelOptions, clip);
@@ -242,7 +312,11 @@ async function main(): Promise<void> {
   const t0 = performance.now();
   const ids = await Promise.all(
     Array.from({ length: JOBS }, async (_, i) => {
-      const res = await fetch(`${tp.url}/v1/videos`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ...request, seed: i }) });
+      const res = await fetch(`${tp.url}/v1/videos`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ ...request, seed: i }),
+      });
       if (res.status !== 202) throw new Error(`submit answered ${res.status}`);
       return ((await res.json()) as { id: string }).id;
     }),
@@ -354,11 +428,17 @@ async function pairedOverhead(a: () => Promise<number>, b: () => Promise<number>
 
 async function burst(url: string, styles: Array<string | undefined>): Promise<number> {
   const t0 = performance.now();
-  const ids = await Promise.all(styles.map(async (style, i) => {
-    const res = await fetch(`${url}/v1/videos`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ...request, seed: i, ...(style ? { style } : {}) }) });
-    if (res.status !== 202) throw new Error(`submit answered ${res.status}`);
-    return ((await res.json()) as { id: string }).id;
-  }));
+  const ids = await Promise.all(
+    styles.map(async (style, i) => {
+      const res = await fetch(`${url}/v1/videos`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ ...request, seed: i, ...(style ? { style } : {}) }),
+      });
+      if (res.status !== 202) throw new Error(`submit answered ${res.status}`);
+      return ((await res.json()) as { id: string }).id;
+    }),
+  );
   for (const id of ids) {
     for (;;) {
       const job = (await (await fetch(`${url}/v1/videos/${id}`)).json()) as { status: string };
@@ -386,14 +466,26 @@ async function adapterBench(modelDir: string, modelOptions: Partial<TinyModelOpt
   // 1. The adapter path with no adapter, vs a graph without it.
   const withInputs = await rawReplay(modelDir);
   const bare = await rawReplay(bareDir);
-  const rawIdle = await pairedOverhead(() => withInputs.run(), () => bare.run(), N);
+  const rawIdle = await pairedOverhead(
+    () => withInputs.run(),
+    () => bare.run(),
+    N,
+  );
   const oneAdapter = await rawReplay(modelDir);
   await oneAdapter.useAdapter(libraryDir, 'ink-wash', 1);
-  const rawActive = await pairedOverhead(() => oneAdapter.run(), () => withInputs.run(), N);
+  const rawActive = await pairedOverhead(
+    () => oneAdapter.run(),
+    () => withInputs.run(),
+    N,
+  );
   await Promise.all([withInputs.release(), bare.release(), oneAdapter.release()]);
   const kernel = await adapterKernelShare(modelDir);
   const [a, b] = await Promise.all([startServer(modelDir), startServer(bareDir)]);
-  const e2eIdle = await pairedOverhead(async () => (await timedRequest(a.url)).wall, async () => (await timedRequest(b.url)).wall, N);
+  const e2eIdle = await pairedOverhead(
+    async () => (await timedRequest(a.url)).wall,
+    async () => (await timedRequest(b.url)).wall,
+    N,
+  );
   await Promise.all([stopServer(a), stopServer(b)]);
   lines.push(
     `adapter inputs, no adapter (rank 0) vs a model built without them:`,
@@ -408,7 +500,12 @@ async function adapterBench(modelDir: string, modelOptions: Partial<TinyModelOpt
 }
 
 /** Latency and throughput per mode through one runtime, then the load time of versions not yet in memory. */
-async function adapterServing(modelDir: string, libraryDir: string, modelOptions: Partial<TinyModelOptions>, lines: string[]): Promise<Record<string, unknown>> {
+async function adapterServing(
+  modelDir: string,
+  libraryDir: string,
+  modelOptions: Partial<TinyModelOptions>,
+  lines: string[],
+): Promise<Record<string, unknown>> {
   const server = await startServer(modelDir, { T2V_ADAPTER_DIR: libraryDir, T2V_ADAPTER_CACHE: '4', T2V_MAX_QUEUE: String(JOBS) });
   const alternating = ['ink-wash@v1', 'neon@v1', 'ink-wash@v2'];
   const modes: Array<[string, (i: number) => string | undefined]> = [
@@ -425,7 +522,13 @@ async function adapterServing(modelDir: string, libraryDir: string, modelOptions
   // Bursts interleave the modes too (two rounds): a burst is long enough for the machine's load to change under it.
   const perMinute = modes.map(() => [] as number[]);
   for (let round = 0; round < 2; round++) {
-    for (const [k, [, style]] of modes.entries()) perMinute[k]?.push(await burst(server.url, Array.from({ length: JOBS }, (_, i) => style(i))));
+    for (const [k, [, style]] of modes.entries())
+      perMinute[k]?.push(
+        await burst(
+          server.url,
+          Array.from({ length: JOBS }, (_, i) => style(i)),
+        ),
+      );
   }
   const throughput = perMinute.map((xs) => median(xs));
   lines.push(`through the runtime (${PROVIDER.toUpperCase()}, concurrency 1):        latency       clips/min (${JOBS} queued jobs, median of 2 bursts)`);
@@ -448,7 +551,11 @@ async function adapterServing(modelDir: string, libraryDir: string, modelOptions
     `  POST /v1/adapters/<name@vN>:load (HTTP included)    ${ms(median(loads))}`,
     `  t2v_adapter_load_seconds (read + check + stage)     ${ms(inRuntime)} mean over ${sum('t2v_adapter_load_seconds_count')} loads`,
   );
-  return { latencySeconds: Object.fromEntries(modes.map(([name], k) => [name, median(walls[k] ?? [])])), clipsPerMinute: Object.fromEntries(modes.map(([name], k) => [name, throughput[k]])), loadSeconds: { http: median(loads), runtimeMean: inRuntime } };
+  return {
+    latencySeconds: Object.fromEntries(modes.map(([name], k) => [name, median(walls[k] ?? [])])),
+    clipsPerMinute: Object.fromEntries(modes.map(([name], k) => [name, throughput[k]])),
+    loadSeconds: { http: median(loads), runtimeMean: inRuntime },
+  };
 }
 
 main().then(

@@ -9,16 +9,27 @@ import { buildTinyAdapters } from './lib/tiny-adapters.js';
 import { buildTinyModel, defaultTinyModelOptions, type TinyModelOptions } from './lib/tiny-model.js';
 
 function usage(message: string): never {
-  process.stderr.write(`${message}\nusage: build-model.ts <outDir> [--version v] [--seed n] [--name s] [--scheduler flow-euler|ddim] [--hidden n] [--width n] [--height n] [--frames n] [--fps n] [--steps n] [--adapters <libraryDir>] [--no-adapter-inputs]\n`);
+  process.stderr.write(
+    `${message}\nusage: build-model.ts <outDir> [--version v] [--seed n] [--name s] [--scheduler flow-euler|ddim] [--hidden n] [--width n] [--height n] [--frames n] [--fps n] [--steps n] [--adapters <libraryDir>] [--no-adapter-inputs]\n`,
+  );
   process.exit(2);
 }
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
   options: {
-    version: { type: 'string' }, seed: { type: 'string' }, name: { type: 'string' }, scheduler: { type: 'string' },
-    hidden: { type: 'string' }, width: { type: 'string' }, height: { type: 'string' }, frames: { type: 'string' },
-    fps: { type: 'string' }, steps: { type: 'string' }, adapters: { type: 'string' }, 'no-adapter-inputs': { type: 'boolean', default: false },
+    version: { type: 'string' },
+    seed: { type: 'string' },
+    name: { type: 'string' },
+    scheduler: { type: 'string' },
+    hidden: { type: 'string' },
+    width: { type: 'string' },
+    height: { type: 'string' },
+    frames: { type: 'string' },
+    fps: { type: 'string' },
+    steps: { type: 'string' },
+    adapters: { type: 'string' },
+    'no-adapter-inputs': { type: 'boolean', default: false },
   },
 });
 const outDir = positionals[0];
@@ -50,4 +61,6 @@ const options: Partial<TinyModelOptions> = {
 if (values.adapters !== undefined && !options.adapterInputs) usage('--adapters needs a model with adapter inputs (drop --no-adapter-inputs)');
 const manifest = buildTinyModel(path.resolve(outDir), options);
 const adapters = values.adapters === undefined ? [] : buildTinyAdapters(path.resolve(values.adapters), undefined, options);
-process.stdout.write(`${JSON.stringify({ outDir: path.resolve(outDir), name: manifest.name, version: manifest.version, latentShape: manifest.latent.shape, scheduler: manifest.scheduler.type, adapters })}\n`);
+process.stdout.write(
+  `${JSON.stringify({ outDir: path.resolve(outDir), name: manifest.name, version: manifest.version, latentShape: manifest.latent.shape, scheduler: manifest.scheduler.type, adapters })}\n`,
+);

@@ -6,21 +6,44 @@ describe('loadConfig', () => {
   it('has safe defaults: auto provider, one generation at a time, faults off', () => {
     const c = loadConfig({});
     expect(c).toMatchObject({
-      modelDir: '/models/current', host: '127.0.0.1', port: 8080, executionProvider: 'auto', cudaDeviceId: 0,
-      maxConcurrency: 1, maxQueue: 8, requestTimeoutMs: 600_000, faults: { errorRate: 0, latencyMs: 0, freezeFrames: 0 },
-      qualitySample: 1, gpusPerReplica: 1,
+      modelDir: '/models/current',
+      host: '127.0.0.1',
+      port: 8080,
+      executionProvider: 'auto',
+      cudaDeviceId: 0,
+      maxConcurrency: 1,
+      maxQueue: 8,
+      requestTimeoutMs: 600_000,
+      faults: { errorRate: 0, latencyMs: 0, freezeFrames: 0 },
+      qualitySample: 1,
+      gpusPerReplica: 1,
     });
     expect(faultsEnabled(c.faults)).toBe(false);
   });
 
   it('reads every contract variable', () => {
     const c = loadConfig({
-      T2V_MODEL_DIR: '/m', T2V_HOST: '0.0.0.0', T2V_PORT: '0', T2V_EXECUTION_PROVIDER: 'cuda', T2V_CUDA_DEVICE_ID: '3',
-      T2V_MAX_CONCURRENCY: '2', T2V_MAX_QUEUE: '0', T2V_REQUEST_TIMEOUT_MS: '1500', T2V_FAULT_ERROR_RATE: '0.25', T2V_FAULT_LATENCY_MS: '400',
+      T2V_MODEL_DIR: '/m',
+      T2V_HOST: '0.0.0.0',
+      T2V_PORT: '0',
+      T2V_EXECUTION_PROVIDER: 'cuda',
+      T2V_CUDA_DEVICE_ID: '3',
+      T2V_MAX_CONCURRENCY: '2',
+      T2V_MAX_QUEUE: '0',
+      T2V_REQUEST_TIMEOUT_MS: '1500',
+      T2V_FAULT_ERROR_RATE: '0.25',
+      T2V_FAULT_LATENCY_MS: '400',
     });
     expect(c).toMatchObject({
-      modelDir: '/m', host: '0.0.0.0', port: 0, executionProvider: 'cuda', cudaDeviceId: 3, maxConcurrency: 2, maxQueue: 0,
-      requestTimeoutMs: 1500, faults: { errorRate: 0.25, latencyMs: 400 },
+      modelDir: '/m',
+      host: '0.0.0.0',
+      port: 0,
+      executionProvider: 'cuda',
+      cudaDeviceId: 3,
+      maxConcurrency: 2,
+      maxQueue: 0,
+      requestTimeoutMs: 1500,
+      faults: { errorRate: 0.25, latencyMs: 400 },
     });
     expect(faultsEnabled(c.faults)).toBe(true);
   });
@@ -38,7 +61,11 @@ describe('loadConfig', () => {
   });
 
   it('reads the pod identity the operator passes through the downward API, and leaves it out when absent', () => {
-    expect(loadConfig({ MODELROLLOUT_NAMESPACE: 'ml', MODELROLLOUT_NAME: 'wan-t2v', MODELROLLOUT_REVISION: '5f0c1e2d3a' }).identity).toEqual({ namespace: 'ml', name: 'wan-t2v', revision: '5f0c1e2d3a' });
+    expect(loadConfig({ MODELROLLOUT_NAMESPACE: 'ml', MODELROLLOUT_NAME: 'wan-t2v', MODELROLLOUT_REVISION: '5f0c1e2d3a' }).identity).toEqual({
+      namespace: 'ml',
+      name: 'wan-t2v',
+      revision: '5f0c1e2d3a',
+    });
     expect(loadConfig({}).identity).toEqual({});
   });
 

@@ -130,10 +130,15 @@ export function loadConfig(env: Env = process.env): RuntimeConfig {
 /** Label values must be Prometheus-safe strings; a value that is not is a config error naming the variable. */
 function identityOf(env: Env): RuntimeConfig['identity'] {
   const identity: RuntimeConfig['identity'] = {};
-  for (const [key, name] of [['namespace', 'MODELROLLOUT_NAMESPACE'], ['name', 'MODELROLLOUT_NAME'], ['revision', 'MODELROLLOUT_REVISION']] as const) {
+  for (const [key, name] of [
+    ['namespace', 'MODELROLLOUT_NAMESPACE'],
+    ['name', 'MODELROLLOUT_NAME'],
+    ['revision', 'MODELROLLOUT_REVISION'],
+  ] as const) {
     const raw = env[name]?.trim();
     if (!raw) continue;
-    if (!/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/.test(raw)) throw new ConfigError(`${name}=${raw}: must be a Kubernetes name (lower-case letters, digits, '-' and '.')`);
+    if (!/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/.test(raw))
+      throw new ConfigError(`${name}=${raw}: must be a Kubernetes name (lower-case letters, digits, '-' and '.')`);
     identity[key] = raw;
   }
   return identity;

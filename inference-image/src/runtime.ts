@@ -47,15 +47,19 @@ export async function startRuntime(config: RuntimeConfig, log: Logger, deps: Run
   const state: RuntimeState = { phase: 'loading', provider: undefined };
   const queue = new JobQueue({ maxConcurrency: config.maxConcurrency, maxQueue: config.maxQueue });
   const readGpu = createGpuMemoryReader(config.cudaDeviceId);
-  const metrics = createMetrics(model, {
-    queueDepth: () => queue.depth,
-    inflight: () => queue.inflight,
-    gpuMemory: async () => {
-      if (state.provider !== 'cuda') return undefined;
-      const memory = await readGpu();
-      return memory && { deviceId: config.cudaDeviceId, memory };
+  const metrics = createMetrics(
+    model,
+    {
+      queueDepth: () => queue.depth,
+      inflight: () => queue.inflight,
+      gpuMemory: async () => {
+        if (state.provider !== 'cuda') return undefined;
+        const memory = await readGpu();
+        return memory && { deviceId: config.cudaDeviceId, memory };
+      },
     },
-  }, config.identity);
+    config.identity,
+  );
   metrics.faultInjection.set({ kind: 'error_rate' }, config.faults.errorRate);
   metrics.faultInjection.set({ kind: 'latency_seconds' }, config.faults.latencyMs / 1000);
   metrics.faultInjection.set({ kind: 'freeze_frames' }, config.faults.freezeFrames ?? 0);
@@ -68,9 +72,19 @@ export async function startRuntime(config: RuntimeConfig, log: Logger, deps: Run
   const monotonic = (): number => performance.now();
   const { server, port } = await listen(
     createHandler({
-      log, metrics, model, state: () => state, service: () => service, limits: () => limits, defaults: requestDefaults(manifest),
-      syncMaxSeconds: config.syncMaxSeconds, maxBodyBytes: config.maxBodyBytes, faults: config.faults,
-      randomSeed: () => randomInt(0, MAX_SEED + 1), monotonic, ...(config.adapterDir === undefined ? {} : { adapters: () => adapters }),
+      log,
+      metrics,
+      model,
+      state: () => state,
+      service: () => service,
+      limits: () => limits,
+      defaults: requestDefaults(manifest),
+      syncMaxSeconds: config.syncMaxSeconds,
+      maxBodyBytes: config.maxBodyBytes,
+      faults: config.faults,
+      randomSeed: () => randomInt(0, MAX_SEED + 1),
+      monotonic,
+      ...(config.adapterDir === undefined ? {} : { adapters: () => adapters }),
       ...(deps.random ? { random: deps.random } : {}),
     }),
     config.host,
@@ -80,7 +94,11 @@ export async function startRuntime(config: RuntimeConfig, log: Logger, deps: Run
 
   const ready = (async () => {
     loaded = await loadModel(config.modelDir, manifest, {
-      preference: config.executionProvider, cudaDeviceId: config.cudaDeviceId, cpuThreads: config.cpuThreads, create: deps.createSession, log,
+      preference: config.executionProvider,
+      cudaDeviceId: config.cudaDeviceId,
+      cpuThreads: config.cpuThreads,
+      create: deps.createSession,
+      log,
     });
     state.provider = loaded.provider;
     metrics.setProvider(loaded.provider);
@@ -139,11 +157,24 @@ export async function startRuntime(config: RuntimeConfig, log: Logger, deps: Run
 }
 
 /** The adapter library when T2V_ADAPTER_DIR is set; a denoiser without LoRA inputs cannot serve one. */
-async function startAdapters(config: RuntimeConfig, manifest: ModelManifest, model: LoadedModel, metrics: AdapterMetrics | undefined): Promise<AdapterService | undefined> {
+async function startAdapters(
+  config: RuntimeConfig,
+  manifest: ModelManifest,
+  model: LoadedModel,
+  metrics: AdapterMetrics | undefined,
+): Promise<AdapterService | undefined> {
   if (config.adapterDir === undefined) return undefined;
   const lora = model.io.denoiser.lora;
-  if (!lora) throw new InvalidModelError(`T2V_ADAPTER_DIR=${config.adapterDir} is set but ${manifest.name} ${manifest.version}'s denoiser takes no LoRA inputs (<module>.lora_A, <module>.lora_B, lora_scale)`);
-  const service = new AdapterService({ dir: config.adapterDir, capacity: config.adapterCacheSize, base: { name: manifest.name, lora }, ...(metrics ? { metrics } : {}) });
+  if (!lora)
+    throw new InvalidModelError(
+      `T2V_ADAPTER_DIR=${config.adapterDir} is set but ${manifest.name} ${manifest.version}'s denoiser takes no LoRA inputs (<module>.lora_A, <module>.lora_B, lora_scale)`,
+    );
+  const service = new AdapterService({
+    dir: config.adapterDir,
+    capacity: config.adapterCacheSize,
+    base: { name: manifest.name, lora },
+    ...(metrics ? { metrics } : {}),
+  });
   await service.start();
   return service;
 }

@@ -17,7 +17,11 @@ const elector = config.leaderElection.enabled
   ? new LeaderElector(kc.makeApiClient(k8s.CoordinationV1Api), { ...config.leaderElection, identity: config.identity, log })
   : undefined;
 const manager = new Manager({
-  kc, log, workers: config.workers, namespace: config.watchNamespace, analysisDefaults: { prometheusAddress: config.defaultPrometheusAddress },
+  kc,
+  log,
+  workers: config.workers,
+  namespace: config.watchNamespace,
+  analysisDefaults: { prometheusAddress: config.defaultPrometheusAddress },
   canWrite: elector ? () => elector.canWrite() : undefined,
 });
 const server = await startHealthServer({ host: config.host, port: config.port, registry: manager.metrics.registry, ready: () => manager.ready });
@@ -42,10 +46,13 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
 await manager.startCaches();
 log.info('caches synced');
 if (elector) {
-  await elector.run(() => {
-    manager.startWorkers();
-    log.info('reconciling');
-  }, () => void stop(1));
+  await elector.run(
+    () => {
+      manager.startWorkers();
+      log.info('reconciling');
+    },
+    () => void stop(1),
+  );
 } else {
   manager.startWorkers();
   log.info('reconciling (leader election off)');

@@ -25,7 +25,10 @@ export class LoadGenerator {
   private loops: Promise<void>[] = [];
   private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
 
-  constructor(private readonly url: string, private readonly concurrency: number) {}
+  constructor(
+    private readonly url: string,
+    private readonly concurrency: number,
+  ) {}
 
   start(): void {
     this.running = true;
@@ -66,16 +69,22 @@ export class LoadGenerator {
   private generate(): Promise<{ status: number; version: string | undefined; why: string }> {
     const body = JSON.stringify({ prompt: 'a paper boat drifting down a rainy street', seed: Math.floor(Math.random() * 1e6) });
     return new Promise((resolve) => {
-      const req = http.request(`${this.url}/v1/generate`, {
-        method: 'POST', agent: this.agent, timeout: 30_000,
-        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
-      }, (res) => {
-        const v = res.headers['x-model-version'];
-        res.resume();
-        const status = res.statusCode ?? 0;
-        res.on('end', () => resolve({ status, version: typeof v === 'string' ? v : undefined, why: `HTTP ${status}` }));
-        res.on('error', (err: NodeJS.ErrnoException) => resolve({ status: 0, version: undefined, why: err.code ?? err.message }));
-      });
+      const req = http.request(
+        `${this.url}/v1/generate`,
+        {
+          method: 'POST',
+          agent: this.agent,
+          timeout: 30_000,
+          headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+        },
+        (res) => {
+          const v = res.headers['x-model-version'];
+          res.resume();
+          const status = res.statusCode ?? 0;
+          res.on('end', () => resolve({ status, version: typeof v === 'string' ? v : undefined, why: `HTTP ${status}` }));
+          res.on('error', (err: NodeJS.ErrnoException) => resolve({ status: 0, version: undefined, why: err.code ?? err.message }));
+        },
+      );
       req.on('timeout', () => req.destroy(new Error('timeout')));
       req.on('error', (err: NodeJS.ErrnoException) => resolve({ status: 0, version: undefined, why: err.code ?? err.message }));
       req.end(body);

@@ -56,6 +56,8 @@ export function stackMemory(root = process.pid): StackMemory {
 
 export function formatStackMemory(m: StackMemory): string {
   const mib = (b: number) => `${(b / 2 ** 20).toFixed(0)} MiB`;
-  const parts = [...m.parts.entries()].sort((a, b) => b[1].bytes - a[1].bytes).map(([name, p]) => `${name}${p.count > 1 ? ` ×${p.count}` : ''} ${mib(p.bytes)}`);
+  const parts = [...m.parts.entries()]
+    .sort((a, b) => b[1].bytes - a[1].bytes)
+    .map(([name, p]) => `${name}${p.count > 1 ? ` ×${p.count}` : ''} ${mib(p.bytes)}`);
   return `${mib(m.totalBytes)} (${parts.join(', ')})`;
 }

@@ -14,7 +14,10 @@ const KWOK_NODE_ANNOTATION = 'kwok.x-k8s.io/node';
 /** Names of the fake GPU nodes kwok manages, sorted. */
 export async function gpuNodeNames(kc: k8s.KubeConfig): Promise<string[]> {
   const nodes = await kc.makeApiClient(k8s.CoreV1Api).listNode();
-  return nodes.items.filter((n) => n.metadata?.annotations?.[KWOK_NODE_ANNOTATION] === 'fake').map((n) => n.metadata!.name!).sort();
+  return nodes.items
+    .filter((n) => n.metadata?.annotations?.[KWOK_NODE_ANNOTATION] === 'fake')
+    .map((n) => n.metadata!.name!)
+    .sort();
 }
 
 /** Marks nodes unschedulable (`kubectl cordon`): running pods stay, new pods cannot land there. */
@@ -69,9 +72,13 @@ async function editTaints(kc: k8s.KubeConfig, name: string, edit: (taints: k8s.V
 export async function deletePods(kc: k8s.KubeConfig, namespace: string, labelSelector: string): Promise<string[]> {
   const core = kc.makeApiClient(k8s.CoreV1Api);
   const pods = (await core.listNamespacedPod({ namespace, labelSelector })).items.filter((p) => !p.metadata?.deletionTimestamp);
-  await Promise.all(pods.map((p) => core.deleteNamespacedPod({ name: p.metadata!.name!, namespace, gracePeriodSeconds: 0 }).catch((err: unknown) => {
-    if (!isNotFound(err)) throw err;
-  })));
+  await Promise.all(
+    pods.map((p) =>
+      core.deleteNamespacedPod({ name: p.metadata!.name!, namespace, gracePeriodSeconds: 0 }).catch((err: unknown) => {
+        if (!isNotFound(err)) throw err;
+      }),
+    ),
+  );
   return pods.map((p) => p.metadata!.name!);
 }
 
@@ -106,10 +113,21 @@ export async function losePods(kc: k8s.KubeConfig, namespace: string, rollout: s
 export async function crashLoopPods(kc: k8s.KubeConfig, namespace: string, labelSelector: string): Promise<string[]> {
   const core = kc.makeApiClient(k8s.CoreV1Api);
   const pods = (await core.listNamespacedPod({ namespace, labelSelector })).items.filter((p) => !p.metadata?.deletionTimestamp);
-  await Promise.all(pods.map((p) => core.patchNamespacedPod({
-    name: p.metadata!.name!, namespace, body: { metadata: { annotations: { [TEST_CRASH_LOOP_ANNOTATION]: 'true' } } },
-  }, mergePatch).catch((err: unknown) => {
-    if (!isNotFound(err)) throw err;
-  })));
+  await Promise.all(
+    pods.map((p) =>
+      core
+        .patchNamespacedPod(
+          {
+            name: p.metadata!.name!,
+            namespace,
+            body: { metadata: { annotations: { [TEST_CRASH_LOOP_ANNOTATION]: 'true' } } },
+          },
+          mergePatch,
+        )
+        .catch((err: unknown) => {
+          if (!isNotFound(err)) throw err;
+        }),
+    ),
+  );
   return pods.map((p) => p.metadata!.name!);
 }

@@ -20,12 +20,28 @@ import { ProcessGroup } from './process-group.js';
 import { API_VERSION, KIND, MODEL_ROLLOUT_RESOURCE as MRO } from '../../operator/src/api/index.js';
 
 export type ChaosEventKind =
-  | 'abort' | 'pause-resume' | 'template-change' | 'template-revert' | 'steps-edit'
-  | 'candidate-pods-lost' | 'node-cordon' | 'operator-sigkill' | 'leader-handover' | 'crash-loop';
+  | 'abort'
+  | 'pause-resume'
+  | 'template-change'
+  | 'template-revert'
+  | 'steps-edit'
+  | 'candidate-pods-lost'
+  | 'node-cordon'
+  | 'operator-sigkill'
+  | 'leader-handover'
+  | 'crash-loop';
 
 export const ALL_EVENT_KINDS: readonly ChaosEventKind[] = [
-  'abort', 'pause-resume', 'template-change', 'template-revert', 'steps-edit',
-  'candidate-pods-lost', 'node-cordon', 'operator-sigkill', 'leader-handover', 'crash-loop',
+  'abort',
+  'pause-resume',
+  'template-change',
+  'template-revert',
+  'steps-edit',
+  'candidate-pods-lost',
+  'node-cordon',
+  'operator-sigkill',
+  'leader-handover',
+  'crash-loop',
 ];
 
 /** mulberry32: a 32-bit seeded PRNG, uniform in [0, 1). Enough for picking events; not for crypto. */
@@ -98,7 +114,13 @@ export interface ChaosRunResult {
 
 const ROLLOUT = 't2v';
 const SERVICE = 't2v';
-const STEP_SETS: number[][] = [[50, 100], [1, 5, 20, 50, 100], [25, 50, 100], [20, 100], [10, 40, 70, 100]];
+const STEP_SETS: number[][] = [
+  [50, 100],
+  [1, 5, 20, 50, 100],
+  [25, 50, 100],
+  [20, 100],
+  [10, 40, 70, 100],
+];
 const mergePatch = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
 
 interface RolloutView {
@@ -169,12 +191,23 @@ class ChaosRun {
     await this.cleanUp().catch((err: unknown) => {
       error ??= `clean-up: ${(err as Error).message}`;
     });
-    const report = this.sampler ? await this.sampler.stop() : { violations: [], counted: [], armedAt: undefined, eventsApplied: 0, outOfOrder: 0, errors: ['sampler never started'] };
+    const report = this.sampler
+      ? await this.sampler.stop()
+      : { violations: [], counted: [], armedAt: undefined, eventsApplied: 0, outOfOrder: 0, errors: ['sampler never started'] };
     if (report.armedAt === undefined) error ??= 'the invariant never held (the first stable never came up behind the route)';
     const ok = !error && report.counted.length === 0 && report.errors.length === 0;
     if (ok) fs.rmSync(this.group.logDir, { recursive: true, force: true });
     else this.events.push(`operator logs: ${this.group.logDir}`);
-    return { seed: this.opts.seed, namespace: this.namespace, events: this.events, report, terminal, ...(error ? { error } : {}), ok, durationMs: Date.now() - t0 };
+    return {
+      seed: this.opts.seed,
+      namespace: this.namespace,
+      events: this.events,
+      report,
+      terminal,
+      ...(error ? { error } : {}),
+      ok,
+      durationMs: Date.now() - t0,
+    };
   }
 
   private async randomEvents(): Promise<void> {
@@ -223,9 +256,14 @@ class ChaosRun {
   private async createRoute(): Promise<void> {
     if (this.router === 'istio') {
       await this.custom.createNamespacedCustomObject({
-        group: 'networking.istio.io', version: 'v1', plural: 'virtualservices', namespace: this.namespace,
+        group: 'networking.istio.io',
+        version: 'v1',
+        plural: 'virtualservices',
+        namespace: this.namespace,
         body: {
-          apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name: 'edge-vs' },
+          apiVersion: 'networking.istio.io/v1',
+          kind: 'VirtualService',
+          metadata: { name: 'edge-vs' },
           spec: {
             hosts: ['t2v.example.com'],
             http: [
@@ -238,9 +276,14 @@ class ChaosRun {
       return;
     }
     await this.custom.createNamespacedCustomObject({
-      group: 'gateway.networking.k8s.io', version: 'v1', plural: 'httproutes', namespace: this.namespace,
+      group: 'gateway.networking.k8s.io',
+      version: 'v1',
+      plural: 'httproutes',
+      namespace: this.namespace,
       body: {
-        apiVersion: 'gateway.networking.k8s.io/v1', kind: 'HTTPRoute', metadata: { name: 'edge-route' },
+        apiVersion: 'gateway.networking.k8s.io/v1',
+        kind: 'HTTPRoute',
+        metadata: { name: 'edge-route' },
         spec: {
           parentRefs: [{ name: 'edge' }],
           rules: [
@@ -262,7 +305,9 @@ class ChaosRun {
     if (known) return known;
     const min = this.dice.int(0, 8);
     const max = min + this.dice.int(1, 6);
-    const annotations = this.opts.readyDelay ? { [TEST_READY_DELAY_ANNOTATION]: this.opts.readyDelay } : { [TEST_READY_DELAY_ANNOTATION]: `${min}s`, [TEST_READY_DELAY_MAX_ANNOTATION]: `${max}s` };
+    const annotations = this.opts.readyDelay
+      ? { [TEST_READY_DELAY_ANNOTATION]: this.opts.readyDelay }
+      : { [TEST_READY_DELAY_ANNOTATION]: `${min}s`, [TEST_READY_DELAY_MAX_ANNOTATION]: `${max}s` };
     const template = {
       metadata: { annotations },
       spec: { containers: [{ name: 'server', image: `example.invalid/t2v:${version}` }] },
@@ -281,8 +326,14 @@ class ChaosRun {
       strategy: { steps, stepDuration: fixed.stepDuration ?? `${this.dice.int(2, 5)}s`, progressDeadline: '90s' },
       template: this.templateFor('v1'),
     };
-    this.events.push(`create router=${this.router} replicas=${spec.replicas} steps=${JSON.stringify(steps)} stepDuration=${spec.strategy.stepDuration} v1 ready delay ${JSON.stringify(spec.template.metadata)}`);
-    await this.custom.createNamespacedCustomObject({ ...MRO, namespace: this.namespace, body: { apiVersion: API_VERSION, kind: KIND, metadata: { name: ROLLOUT }, spec } });
+    this.events.push(
+      `create router=${this.router} replicas=${spec.replicas} steps=${JSON.stringify(steps)} stepDuration=${spec.strategy.stepDuration} v1 ready delay ${JSON.stringify(spec.template.metadata)}`,
+    );
+    await this.custom.createNamespacedCustomObject({
+      ...MRO,
+      namespace: this.namespace,
+      body: { apiVersion: API_VERSION, kind: KIND, metadata: { name: ROLLOUT }, spec },
+    });
   }
 
   private async get(): Promise<RolloutView> {
@@ -318,7 +369,11 @@ class ChaosRun {
   // ---- operator replicas ----
 
   private async startReplica(): Promise<OperatorReplica> {
-    const replica = await launchOperator(this.group, { kubeconfigPath: this.opts.kubeconfigPath, namespace: this.namespace, identity: `${this.namespace}-op-${this.identityCounter++}` });
+    const replica = await launchOperator(this.group, {
+      kubeconfigPath: this.opts.kubeconfigPath,
+      namespace: this.namespace,
+      identity: `${this.namespace}-op-${this.identityCounter++}`,
+    });
     this.replicas.push(replica);
     return replica;
   }
@@ -328,14 +383,24 @@ class ChaosRun {
   }
 
   private async leader(): Promise<OperatorReplica | undefined> {
-    const lease = await this.opts.kc.makeApiClient(k8s.CoordinationV1Api).readNamespacedLease({ name: 'modelrollout-operator', namespace: this.namespace }).catch(() => undefined);
+    const lease = await this.opts.kc
+      .makeApiClient(k8s.CoordinationV1Api)
+      .readNamespacedLease({ name: 'modelrollout-operator', namespace: this.namespace })
+      .catch(() => undefined);
     return this.live().find((r) => r.identity === lease?.spec?.holderIdentity) ?? this.live()[0];
   }
 
   // ---- events ----
 
   /** Events that act on a rollout in flight start a new one first when the last has ended (a run should not idle on Healthy). */
-  private static readonly NEEDS_CANDIDATE: readonly ChaosEventKind[] = ['abort', 'pause-resume', 'template-revert', 'steps-edit', 'candidate-pods-lost', 'crash-loop'];
+  private static readonly NEEDS_CANDIDATE: readonly ChaosEventKind[] = [
+    'abort',
+    'pause-resume',
+    'template-revert',
+    'steps-edit',
+    'candidate-pods-lost',
+    'crash-loop',
+  ];
 
   private async perform(kind: ChaosEventKind): Promise<void> {
     let ro = await this.get();
@@ -407,7 +472,12 @@ class ChaosRun {
         // The documented drain policy: a crash-looping candidate trips the breaker and is drained at once, so stable
         // may carry more than its ready pods until its scale-up is ready (starting within the grace).
         if ((ro.status?.weights?.candidate ?? 0) > 0) {
-          this.sampler?.excuse([stableServiceName(SERVICE)], this.maxReadyDelayMs(ro.status?.stable?.modelVersion) + this.graceMs, 'drain policy: a failing candidate is drained before stable is ready', { startWithinMs: this.graceMs });
+          this.sampler?.excuse(
+            [stableServiceName(SERVICE)],
+            this.maxReadyDelayMs(ro.status?.stable?.modelVersion) + this.graceMs,
+            'drain policy: a failing candidate is drained before stable is ready',
+            { startWithinMs: this.graceMs },
+          );
         }
         const pods = await crashLoopPods(this.opts.kc, this.namespace, revisionSelector(ROLLOUT, candidate));
         this.note(`crash-loop ${pods.length} candidate pod(s) of ${candidate} (weights ${JSON.stringify(ro.status?.weights)})`);
@@ -423,7 +493,7 @@ class ChaosRun {
    */
   private async reachRandomWeight(ro: RolloutView): Promise<RolloutView> {
     if (this.dice.next() < 0.5) return ro;
-    const steps = ((ro.spec.strategy as { steps?: number[] } | undefined)?.steps ?? [1, 5, 20, 50, 100]);
+    const steps = (ro.spec.strategy as { steps?: number[] } | undefined)?.steps ?? [1, 5, 20, 50, 100];
     const target = this.dice.pick(steps);
     return this.waitFor(`candidate weight ${target}`, (r) => (r.status?.weights?.candidate ?? 0) >= target || !inFlight(r), 60_000).catch(() => ro);
   }
@@ -446,10 +516,17 @@ class ChaosRun {
     // Stable falls short only because the candidate's share must move to it while no node takes pods: so only
     // when the candidate carried weight, and only a shortfall that starts while the operator reacts (the grace).
     if ((ro.status?.weights?.candidate ?? 0) > 0) {
-      this.sampler?.excuse([stableServiceName(SERVICE)], holdMs + stableDelayMs + this.graceMs, 'every node cordoned: stable cannot scale up to take the candidate\'s share', { startWithinMs: this.graceMs });
+      this.sampler?.excuse(
+        [stableServiceName(SERVICE)],
+        holdMs + stableDelayMs + this.graceMs,
+        "every node cordoned: stable cannot scale up to take the candidate's share",
+        { startWithinMs: this.graceMs },
+      );
     }
     const lost = await losePods(this.opts.kc, this.namespace, ROLLOUT, candidate);
-    this.note(`lost ${lost.deleted.length} candidate pod(s) of ${candidate}, ${lost.cordoned.length} nodes cordoned for ${holdMs} ms (weights ${JSON.stringify(ro.status?.weights)})`);
+    this.note(
+      `lost ${lost.deleted.length} candidate pod(s) of ${candidate}, ${lost.cordoned.length} nodes cordoned for ${holdMs} ms (weights ${JSON.stringify(ro.status?.weights)})`,
+    );
     await sleep(holdMs);
     this.note('nodes uncordoned');
     await lost.restore();
@@ -474,11 +551,15 @@ class ChaosRun {
    * all traffic on stable. Returns a one-line description; throws with the last status on timeout.
    */
   private async waitTerminal(timeoutMs: number): Promise<string> {
-    const ro = await this.waitFor(`a terminal state (Healthy on ${this.lastVersion}, or RolledBack/Aborted at 100 % stable)`, (r) => {
-      const s = r.status;
-      if (s?.phase === 'Healthy') return s.stable?.modelVersion === this.lastVersion && !s.candidate && s.weights?.stable === 100;
-      return (s?.phase === 'RolledBack' || s?.phase === 'Aborted') && s.weights?.stable === 100 && s.weights.candidate === 0;
-    }, timeoutMs);
+    const ro = await this.waitFor(
+      `a terminal state (Healthy on ${this.lastVersion}, or RolledBack/Aborted at 100 % stable)`,
+      (r) => {
+        const s = r.status;
+        if (s?.phase === 'Healthy') return s.stable?.modelVersion === this.lastVersion && !s.candidate && s.weights?.stable === 100;
+        return (s?.phase === 'RolledBack' || s?.phase === 'Aborted') && s.weights?.stable === 100 && s.weights.candidate === 0;
+      },
+      timeoutMs,
+    );
     const line = `${ro.status?.phase} stable=${ro.status?.stable?.modelVersion} weights=${JSON.stringify(ro.status?.weights)}`;
     this.note(`terminal: ${line}`);
     return line;
@@ -491,8 +572,20 @@ class ChaosRun {
     if (this.live().length === 0) await this.startReplica().catch(() => undefined);
     await this.custom.deleteNamespacedCustomObject({ ...MRO, namespace: this.namespace, name: ROLLOUT }).catch(() => undefined);
     const gone = Date.now() + 30_000;
-    while (Date.now() < gone && (await this.get().then(() => true, () => false))) await sleep(250);
-    if (await this.get().then(() => true, () => false)) {
+    while (
+      Date.now() < gone &&
+      (await this.get().then(
+        () => true,
+        () => false,
+      ))
+    )
+      await sleep(250);
+    if (
+      await this.get().then(
+        () => true,
+        () => false,
+      )
+    ) {
       this.note('rollout still there 30 s after delete: removing the finalizer by hand');
       await this.patch({ metadata: { finalizers: null } }).catch(() => undefined);
     }
@@ -500,7 +593,14 @@ class ChaosRun {
     await core.deleteNamespace({ name: this.namespace }).catch(() => undefined);
     // GPUs are shared with the next run: wait until this namespace's pods hold none.
     const deadline = Date.now() + 60_000;
-    while (Date.now() < deadline && (await core.listNamespacedPod({ namespace: this.namespace }).then((l) => l.items.length, () => 0)) > 0) await sleep(250);
+    while (
+      Date.now() < deadline &&
+      (await core.listNamespacedPod({ namespace: this.namespace }).then(
+        (l) => l.items.length,
+        () => 0,
+      )) > 0
+    )
+      await sleep(250);
   }
 }
 
@@ -514,8 +614,16 @@ export function formatRun(r: ChaosRunResult): string {
   const lines = [`seed ${r.seed} (${r.namespace}, ${(r.durationMs / 1000).toFixed(0)} s): ${r.ok ? 'OK' : 'FAILED'} — ${r.terminal}`];
   if (r.error) lines.push(`  error: ${r.error}`);
   lines.push(...r.events.map((e) => `  ${e}`));
-  lines.push(`  sampler: ${r.report.eventsApplied} events applied, ${r.report.outOfOrder} out of order, ${r.report.violations.length} violation(s), ${r.report.counted.length} counted`);
+  lines.push(
+    `  sampler: ${r.report.eventsApplied} events applied, ${r.report.outOfOrder} out of order, ${r.report.violations.length} violation(s), ${r.report.counted.length} counted`,
+  );
   for (const e of r.report.errors) lines.push(`  sampler error: ${e}`);
-  for (const v of r.report.violations) lines.push(formatViolation(v).split('\n').map((l) => `  ${l}`).join('\n'));
+  for (const v of r.report.violations)
+    lines.push(
+      formatViolation(v)
+        .split('\n')
+        .map((l) => `  ${l}`)
+        .join('\n'),
+    );
   return lines.join('\n');
 }

@@ -78,7 +78,10 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
     ]);
     await waitFor('ServiceAccount default/default', processes, 60_000, async () => {
       const core = kc.makeApiClient(k8s.CoreV1Api);
-      return core.readNamespacedServiceAccount({ name: 'default', namespace: 'default' }).then(() => 200, () => 0);
+      return core.readNamespacedServiceAccount({ name: 'default', namespace: 'default' }).then(
+        () => 200,
+        () => 0,
+      );
     });
   } catch (err) {
     await processes.stopAll();
@@ -132,67 +135,133 @@ function writeCredentials(dir: string): CredentialFiles {
 }
 
 function startEtcd(pg: ProcessGroup, bins: ControlPlaneBinaries, dir: string, port: number, peer: number, detached: boolean): void {
-  pg.start('etcd', bins.etcd, [
-    '--name=modelrollout', `--data-dir=${path.join(dir, 'etcd')}`,
-    `--listen-client-urls=http://127.0.0.1:${port}`, `--advertise-client-urls=http://127.0.0.1:${port}`,
-    `--listen-peer-urls=http://127.0.0.1:${peer}`, `--initial-advertise-peer-urls=http://127.0.0.1:${peer}`,
-    `--initial-cluster=modelrollout=http://127.0.0.1:${peer}`,
-    // Test data is disposable: skipping fsync makes every write far cheaper on a shared disk.
-    '--unsafe-no-fsync=true', '--quota-backend-bytes=8589934592', '--auto-compaction-retention=1',
-    '--log-level=warn',
-  ], { detached });
+  pg.start(
+    'etcd',
+    bins.etcd,
+    [
+      '--name=modelrollout',
+      `--data-dir=${path.join(dir, 'etcd')}`,
+      `--listen-client-urls=http://127.0.0.1:${port}`,
+      `--advertise-client-urls=http://127.0.0.1:${port}`,
+      `--listen-peer-urls=http://127.0.0.1:${peer}`,
+      `--initial-advertise-peer-urls=http://127.0.0.1:${peer}`,
+      `--initial-cluster=modelrollout=http://127.0.0.1:${peer}`,
+      // Test data is disposable: skipping fsync makes every write far cheaper on a shared disk.
+      '--unsafe-no-fsync=true',
+      '--quota-backend-bytes=8589934592',
+      '--auto-compaction-retention=1',
+      '--log-level=warn',
+    ],
+    { detached },
+  );
 }
 
-function startApiserver(pg: ProcessGroup, bins: ControlPlaneBinaries, dir: string, f: CredentialFiles, etcdPort: number, port: number, detached: boolean): void {
-  pg.start('kube-apiserver', bins.kubeApiserver, [
-    `--etcd-servers=http://127.0.0.1:${etcdPort}`,
-    '--bind-address=127.0.0.1', '--advertise-address=127.0.0.1', `--secure-port=${port}`,
-    `--cert-dir=${path.join(dir, 'pki')}`, `--token-auth-file=${f.tokensCsv}`, '--authorization-mode=Node,RBAC',
-    '--service-account-issuer=https://kubernetes.default.svc',
-    `--service-account-key-file=${f.saPub}`, `--service-account-signing-key-file=${f.saKey}`,
-    `--service-cluster-ip-range=${SERVICE_CIDR}`, '--allow-privileged=true',
-    // 127.0.0.1 is not a valid Endpoints address; without this the apiserver logs errors forever.
-    '--endpoint-reconciler-type=none',
-    '--max-requests-inflight=1000', '--max-mutating-requests-inflight=500',
-    '--v=1',
-  ], { detached });
+function startApiserver(
+  pg: ProcessGroup,
+  bins: ControlPlaneBinaries,
+  dir: string,
+  f: CredentialFiles,
+  etcdPort: number,
+  port: number,
+  detached: boolean,
+): void {
+  pg.start(
+    'kube-apiserver',
+    bins.kubeApiserver,
+    [
+      `--etcd-servers=http://127.0.0.1:${etcdPort}`,
+      '--bind-address=127.0.0.1',
+      '--advertise-address=127.0.0.1',
+      `--secure-port=${port}`,
+      `--cert-dir=${path.join(dir, 'pki')}`,
+      `--token-auth-file=${f.tokensCsv}`,
+      '--authorization-mode=Node,RBAC',
+      '--service-account-issuer=https://kubernetes.default.svc',
+      `--service-account-key-file=${f.saPub}`,
+      `--service-account-signing-key-file=${f.saKey}`,
+      `--service-cluster-ip-range=${SERVICE_CIDR}`,
+      '--allow-privileged=true',
+      // 127.0.0.1 is not a valid Endpoints address; without this the apiserver logs errors forever.
+      '--endpoint-reconciler-type=none',
+      '--max-requests-inflight=1000',
+      '--max-mutating-requests-inflight=500',
+      '--v=1',
+    ],
+    { detached },
+  );
 }
 
 function startControllers(
-  pg: ProcessGroup, bins: ControlPlaneBinaries, kubeconfig: string, f: CredentialFiles, caFile: string,
-  { kcmPort, schedPort, kwokPort }: { kcmPort: number; schedPort: number; kwokPort: number }, podCidr: string, detached: boolean,
+  pg: ProcessGroup,
+  bins: ControlPlaneBinaries,
+  kubeconfig: string,
+  f: CredentialFiles,
+  caFile: string,
+  { kcmPort, schedPort, kwokPort }: { kcmPort: number; schedPort: number; kwokPort: number },
+  podCidr: string,
+  detached: boolean,
 ): void {
   const common = [
-    `--kubeconfig=${kubeconfig}`, `--authentication-kubeconfig=${kubeconfig}`, `--authorization-kubeconfig=${kubeconfig}`,
-    '--leader-elect=false', '--bind-address=127.0.0.1',
+    `--kubeconfig=${kubeconfig}`,
+    `--authentication-kubeconfig=${kubeconfig}`,
+    `--authorization-kubeconfig=${kubeconfig}`,
+    '--leader-elect=false',
+    '--bind-address=127.0.0.1',
     '--authorization-always-allow-paths=/healthz,/readyz,/livez,/metrics',
-    '--kube-api-qps=1000', '--kube-api-burst=2000', '--v=1',
+    '--kube-api-qps=1000',
+    '--kube-api-burst=2000',
+    '--v=1',
   ];
-  pg.start('kube-controller-manager', bins.kubeControllerManager, [
-    ...common, `--secure-port=${kcmPort}`,
-    `--service-account-private-key-file=${f.saKey}`, `--root-ca-file=${caFile}`,
-    `--service-cluster-ip-range=${SERVICE_CIDR}`,
-    '--concurrent-deployment-syncs=20', '--concurrent-replicaset-syncs=20',
-    // A starved 2-core machine can delay kwok's lease renewals; NotReady nodes would mark every pod unready.
-    '--node-monitor-grace-period=2m',
-  ], { detached });
+  pg.start(
+    'kube-controller-manager',
+    bins.kubeControllerManager,
+    [
+      ...common,
+      `--secure-port=${kcmPort}`,
+      `--service-account-private-key-file=${f.saKey}`,
+      `--root-ca-file=${caFile}`,
+      `--service-cluster-ip-range=${SERVICE_CIDR}`,
+      '--concurrent-deployment-syncs=20',
+      '--concurrent-replicaset-syncs=20',
+      // A starved 2-core machine can delay kwok's lease renewals; NotReady nodes would mark every pod unready.
+      '--node-monitor-grace-period=2m',
+    ],
+    { detached },
+  );
   pg.start('kube-scheduler', bins.kubeScheduler, [...common, `--secure-port=${schedPort}`], { detached });
-  pg.start('kwok', bins.kwok, [
-    `--kubeconfig=${kubeconfig}`, `--config=${bins.kwokStages}`, '--manage-all-nodes=false',
-    '--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake',
-    `--cidr=${podCidr}`, '--node-ip=10.0.0.1',
-    // Without a lease duration kwok renews no node Leases and the heartbeat-with-lease stage keeps nothing alive.
-    '--node-lease-duration-seconds=40', `--server-address=127.0.0.1:${kwokPort}`,
-  ], { detached });
+  pg.start(
+    'kwok',
+    bins.kwok,
+    [
+      `--kubeconfig=${kubeconfig}`,
+      `--config=${bins.kwokStages}`,
+      '--manage-all-nodes=false',
+      '--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake',
+      `--cidr=${podCidr}`,
+      '--node-ip=10.0.0.1',
+      // Without a lease duration kwok renews no node Leases and the heartbeat-with-lease stage keeps nothing alive.
+      '--node-lease-duration-seconds=40',
+      `--server-address=127.0.0.1:${kwokPort}`,
+    ],
+    { detached },
+  );
 }
 
 function kubeconfigYaml(server: string, caFile: string, token: string): string {
   return [
-    'apiVersion: v1', 'kind: Config',
-    'clusters:', `- name: modelrollout-local`, `  cluster: {server: "${server}", certificate-authority: "${caFile}"}`,
-    'users:', `- name: admin`, `  user: {token: "${token}"}`,
-    'contexts:', `- name: modelrollout-local`, `  context: {cluster: modelrollout-local, user: admin}`,
-    'current-context: modelrollout-local', '',
+    'apiVersion: v1',
+    'kind: Config',
+    'clusters:',
+    `- name: modelrollout-local`,
+    `  cluster: {server: "${server}", certificate-authority: "${caFile}"}`,
+    'users:',
+    `- name: admin`,
+    `  user: {token: "${token}"}`,
+    'contexts:',
+    `- name: modelrollout-local`,
+    `  context: {cluster: modelrollout-local, user: admin}`,
+    'current-context: modelrollout-local',
+    '',
   ].join('\n');
 }
 
@@ -204,15 +273,19 @@ function getStatus(url: string, token?: string, caFile?: string): Promise<number
       if (!fs.existsSync(caFile)) return resolve(0);
       ca = fs.readFileSync(caFile);
     }
-    const req = https.get(url, {
-      ca,
-      rejectUnauthorized: ca !== undefined,
-      headers: token ? { Authorization: `Bearer ${token}` } : {},
-      timeout: 2000,
-    }, (res) => {
-      res.resume();
-      resolve(res.statusCode ?? 0);
-    });
+    const req = https.get(
+      url,
+      {
+        ca,
+        rejectUnauthorized: ca !== undefined,
+        headers: token ? { Authorization: `Bearer ${token}` } : {},
+        timeout: 2000,
+      },
+      (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      },
+    );
     req.on('error', () => resolve(0));
     req.on('timeout', () => req.destroy());
   });

@@ -9,7 +9,12 @@ import { isConflict } from '../../operator/src/kube/errors.js';
 /** The project's own CRDs plus the third-party ones the tests route and monitor through. */
 export function defaultCrdFiles(): string[] {
   const own = path.join(repoRoot, 'crds');
-  const ownFiles = fs.existsSync(own) ? fs.readdirSync(own).filter((f) => f.endsWith('.yaml')).map((f) => path.join(own, f)) : [];
+  const ownFiles = fs.existsSync(own)
+    ? fs
+        .readdirSync(own)
+        .filter((f) => f.endsWith('.yaml'))
+        .map((f) => path.join(own, f))
+    : [];
   const third = [
     'gateway-api-v1.4.1/standard/gatewayclasses.yaml',
     'gateway-api-v1.4.1/standard/gateways.yaml',
@@ -40,17 +45,19 @@ export async function installCrds(kc: k8s.KubeConfig, files: string[]): Promise<
   const ref = { group: 'apiextensions.k8s.io', version: 'v1', plural: 'customresourcedefinitions' };
   const api = kc.makeApiClient(k8s.ApiextensionsV1Api);
   const crds = readCrds(files);
-  await Promise.all(crds.map(async (crd) => {
-    const name = crd.metadata!.name!;
-    try {
-      await raw.createClusterCustomObject({ ...ref, body: crd });
-    } catch (err) {
-      if (!isConflict(err)) throw err;
-      const current = await api.readCustomResourceDefinition({ name });
-      const body = { ...crd, metadata: { ...crd.metadata, resourceVersion: current.metadata?.resourceVersion } };
-      await raw.replaceClusterCustomObject({ ...ref, name, body });
-    }
-  }));
+  await Promise.all(
+    crds.map(async (crd) => {
+      const name = crd.metadata!.name!;
+      try {
+        await raw.createClusterCustomObject({ ...ref, body: crd });
+      } catch (err) {
+        if (!isConflict(err)) throw err;
+        const current = await api.readCustomResourceDefinition({ name });
+        const body = { ...crd, metadata: { ...crd.metadata, resourceVersion: current.metadata?.resourceVersion } };
+        await raw.replaceClusterCustomObject({ ...ref, name, body });
+      }
+    }),
+  );
   const deadline = Date.now() + 60_000;
   for (const crd of crds) {
     const name = crd.metadata!.name!;

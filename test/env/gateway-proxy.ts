@@ -78,7 +78,10 @@ export async function startGatewayProxy(access: GatewayProxyAccess, opts: Gatewa
   const gateway: GatewayRef = { namespace: opts.namespace ?? 'gateway-proxy', name: opts.gatewayName ?? `proxy-${id}` };
   const gatewayClassName = `traefik-${id}`;
   // Traefik's informers list GRPCRoutes and BackendTLSPolicies too; without their CRDs it never syncs.
-  await installCrds(kc, ['grpcroutes.yaml', 'backendtlspolicies.yaml'].map((f) => path.join(thirdPartyCrdDir, 'gateway-api-v1.4.1', 'standard', f)));
+  await installCrds(
+    kc,
+    ['grpcroutes.yaml', 'backendtlspolicies.yaml'].map((f) => path.join(thirdPartyCrdDir, 'gateway-api-v1.4.1', 'standard', f)),
+  );
 
   const [port, adminPort] = (await freePorts(2)) as [number, number];
   const processes = new ProcessGroup(path.join(access.dir, 'logs', `gateway-proxy-${id}`));
@@ -120,7 +123,8 @@ export async function startGatewayProxy(access: GatewayProxyAccess, opts: Gatewa
     gatewayClassName,
     pid: proc.pid,
     logFile: proc.logFile,
-    waitForRoute: (namespace, name, o = {}) => waitForRoute(custom, adminUrl, gateway, namespace, name, o.timeoutMs ?? 60_000, o.checkWeights ?? true, processes),
+    waitForRoute: (namespace, name, o = {}) =>
+      waitForRoute(custom, adminUrl, gateway, namespace, name, o.timeoutMs ?? 60_000, o.checkWeights ?? true, processes),
     servers: (namespace, service, servicePort) => servers(adminUrl, namespace, service, servicePort),
     stop,
   };
@@ -129,15 +133,20 @@ export async function startGatewayProxy(access: GatewayProxyAccess, opts: Gatewa
 function traefikArgs(port: number, adminPort: number, id: string): string[] {
   return [
     // Nothing leaves the machine: no version check, no usage report.
-    '--global.checkNewVersion=false', '--global.sendAnonymousUsage=false',
+    '--global.checkNewVersion=false',
+    '--global.sendAnonymousUsage=false',
     `--entryPoints.web.address=127.0.0.1:${port}`,
     `--entryPoints.traefik.address=127.0.0.1:${adminPort}`,
-    '--api=true', '--api.insecure=true', '--api.dashboard=false', '--ping=true',
+    '--api=true',
+    '--api.insecure=true',
+    '--api.dashboard=false',
+    '--ping=true',
     '--providers.kubernetesGateway=true',
     `--providers.kubernetesGateway.labelSelector=${PROXY_LABEL}=${id}`,
     // The default 2 s merge window makes every route write take 2 s to reach the data plane.
     '--providers.providersThrottleDuration=100ms',
-    '--log.level=INFO', '--log.noColor=true',
+    '--log.level=INFO',
+    '--log.noColor=true',
   ];
 }
 
@@ -146,14 +155,24 @@ async function createGatewayObjects(kc: k8s.KubeConfig, gw: GatewayRef, classNam
   const custom = kc.makeApiClient(k8s.CustomObjectsApi);
   await core.createNamespace({ body: { metadata: { name: gw.namespace } } }).catch(ignoreConflict);
   await custom.createClusterCustomObject({
-    ...GATEWAY_API, plural: 'gatewayclasses',
-    body: { apiVersion: 'gateway.networking.k8s.io/v1', kind: 'GatewayClass', metadata: { name: className, labels: { [PROXY_LABEL]: id } }, spec: { controllerName: GATEWAY_PROXY_CONTROLLER } },
+    ...GATEWAY_API,
+    plural: 'gatewayclasses',
+    body: {
+      apiVersion: 'gateway.networking.k8s.io/v1',
+      kind: 'GatewayClass',
+      metadata: { name: className, labels: { [PROXY_LABEL]: id } },
+      spec: { controllerName: GATEWAY_PROXY_CONTROLLER },
+    },
   });
   // Traefik binds a listener to the entry point whose address ends in the listener's port.
   await custom.createNamespacedCustomObject({
-    ...GATEWAY_API, plural: 'gateways', namespace: gw.namespace,
+    ...GATEWAY_API,
+    plural: 'gateways',
+    namespace: gw.namespace,
     body: {
-      apiVersion: 'gateway.networking.k8s.io/v1', kind: 'Gateway', metadata: { name: gw.name },
+      apiVersion: 'gateway.networking.k8s.io/v1',
+      kind: 'Gateway',
+      metadata: { name: gw.name },
       spec: { gatewayClassName: className, listeners: [{ name: 'http', port, protocol: 'HTTP', allowedRoutes: { namespaces: { from: 'All' } } }] },
     },
   });
@@ -174,23 +193,36 @@ interface RouteObject {
 }
 
 async function waitForRoute(
-  custom: k8s.CustomObjectsApi, adminUrl: string, gw: GatewayRef, namespace: string, name: string,
-  timeoutMs: number, checkWeights: boolean, pg: ProcessGroup,
+  custom: k8s.CustomObjectsApi,
+  adminUrl: string,
+  gw: GatewayRef,
+  namespace: string,
+  name: string,
+  timeoutMs: number,
+  checkWeights: boolean,
+  pg: ProcessGroup,
 ): Promise<void> {
   const route = (await custom.getNamespacedCustomObject({ ...GATEWAY_API, plural: 'httproutes', namespace, name })) as RouteObject;
   const generation = route.metadata.generation ?? 0;
   await poll(`HTTPRoute ${namespace}/${name} generation ${generation} accepted by the proxy`, timeoutMs, pg, async () => {
     const current = (await custom.getNamespacedCustomObject({ ...GATEWAY_API, plural: 'httproutes', namespace, name })) as RouteObject;
-    const parent = current.status?.parents?.find((p) => p.controllerName === GATEWAY_PROXY_CONTROLLER && p.parentRef.name === gw.name && (p.parentRef.namespace ?? namespace) === gw.namespace);
+    const parent = current.status?.parents?.find(
+      (p) => p.controllerName === GATEWAY_PROXY_CONTROLLER && p.parentRef.name === gw.name && (p.parentRef.namespace ?? namespace) === gw.namespace,
+    );
     const accepted = parent?.conditions?.find((c) => c.type === 'Accepted');
     return accepted?.status === 'True' && (accepted.observedGeneration ?? 0) >= generation ? true : undefined;
   });
   if (!checkWeights) return;
   // Status is written before the new configuration reaches the entry points; Traefik's API answers from the
   // configuration its routers were built from, so matching weights there means the data plane has them.
-  const wanted = (route.spec.rules ?? []).map((rule) => weightKey((rule.backendRefs ?? []).map((ref) => ({
-    name: serviceName(ref.namespace ?? namespace, ref.name, ref.port ?? 0), weight: ref.weight ?? 1,
-  }))));
+  const wanted = (route.spec.rules ?? []).map((rule) =>
+    weightKey(
+      (rule.backendRefs ?? []).map((ref) => ({
+        name: serviceName(ref.namespace ?? namespace, ref.name, ref.port ?? 0),
+        weight: ref.weight ?? 1,
+      })),
+    ),
+  );
   await poll(`weights of HTTPRoute ${namespace}/${name} live in the proxy`, timeoutMs, pg, async () => {
     const live = new Set((await apiServices(adminUrl)).filter((s) => s.weighted).map((s) => weightKey(s.weighted!.services ?? [])));
     return wanted.every((w) => live.has(w)) ? true : undefined;
@@ -199,11 +231,17 @@ async function waitForRoute(
 
 /** Traefik's name for a Service port behind a Gateway route (provider.Normalize of `<ns>-<name>-http-<port>`). */
 function serviceName(namespace: string, name: string, port: number): string {
-  return `${namespace}-${name}-http-${port}`.split(/[^\p{L}\p{N}]+/u).filter(Boolean).join('-');
+  return `${namespace}-${name}-http-${port}`
+    .split(/[^\p{L}\p{N}]+/u)
+    .filter(Boolean)
+    .join('-');
 }
 
 function weightKey(children: { name: string; weight?: number }[]): string {
-  return children.map((c) => `${c.name.replace(/@.*$/, '')}=${c.weight ?? 1}`).sort().join(',');
+  return children
+    .map((c) => `${c.name.replace(/@.*$/, '')}=${c.weight ?? 1}`)
+    .sort()
+    .join(',');
 }
 
 interface ApiService {

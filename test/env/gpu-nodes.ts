@@ -25,20 +25,22 @@ export async function createGpuNodes(kc: k8s.KubeConfig, opts: GpuNodeOptions = 
   const prefix = opts.namePrefix ?? 'gpu-node';
   const core = kc.makeApiClient(k8s.CoreV1Api);
   const names = Array.from({ length: count }, (_, i) => `${prefix}-${i}`);
-  await Promise.all(names.map((name) => {
-    const resources = { cpu: '64', memory: '512Gi', pods: '110', [GPU_RESOURCE]: gpus };
-    const node: k8s.V1Node = {
-      apiVersion: 'v1',
-      kind: 'Node',
-      metadata: {
-        name,
-        annotations: { 'kwok.x-k8s.io/node': 'fake' },
-        labels: { 'kubernetes.io/hostname': name, 'type': 'kwok', 'nvidia.com/gpu.product': 'FAKE-H100' },
-      },
-      ...(opts.taints?.length ? { spec: { taints: opts.taints } } : {}),
-      status: { capacity: resources, allocatable: resources },
-    };
-    return core.createNode({ body: node });
-  }));
+  await Promise.all(
+    names.map((name) => {
+      const resources = { cpu: '64', memory: '512Gi', pods: '110', [GPU_RESOURCE]: gpus };
+      const node: k8s.V1Node = {
+        apiVersion: 'v1',
+        kind: 'Node',
+        metadata: {
+          name,
+          annotations: { 'kwok.x-k8s.io/node': 'fake' },
+          labels: { 'kubernetes.io/hostname': name, type: 'kwok', 'nvidia.com/gpu.product': 'FAKE-H100' },
+        },
+        ...(opts.taints?.length ? { spec: { taints: opts.taints } } : {}),
+        status: { capacity: resources, allocatable: resources },
+      };
+      return core.createNode({ body: node });
+    }),
+  );
   return names;
 }

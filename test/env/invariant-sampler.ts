@@ -43,18 +43,39 @@ interface Resource {
   list: (kc: k8s.KubeConfig, ns: string) => Promise<ListResponse>;
 }
 
-const custom = (group: string, version: string, plural: string) => async (kc: k8s.KubeConfig, namespace: string): Promise<ListResponse> =>
-  (await kc.makeApiClient(k8s.CustomObjectsApi).listNamespacedCustomObject({ group, version, plural, namespace }).catch((err: unknown) => {
-    // A CRD that is not installed: nothing of that kind can carry traffic.
-    if (isNotFound(err)) return { items: [] };
-    throw err;
-  })) as ListResponse;
+const custom =
+  (group: string, version: string, plural: string) =>
+  async (kc: k8s.KubeConfig, namespace: string): Promise<ListResponse> =>
+    (await kc
+      .makeApiClient(k8s.CustomObjectsApi)
+      .listNamespacedCustomObject({ group, version, plural, namespace })
+      .catch((err: unknown) => {
+        // A CRD that is not installed: nothing of that kind can carry traffic.
+        if (isNotFound(err)) return { items: [] };
+        throw err;
+      })) as ListResponse;
 
 const RESOURCES: Resource[] = [
-  { kind: 'Pod', path: (ns) => `/api/v1/namespaces/${ns}/pods`, list: async (kc, namespace) => (await kc.makeApiClient(k8s.CoreV1Api).listNamespacedPod({ namespace })) as ListResponse },
-  { kind: 'Service', path: (ns) => `/api/v1/namespaces/${ns}/services`, list: async (kc, namespace) => (await kc.makeApiClient(k8s.CoreV1Api).listNamespacedService({ namespace })) as ListResponse },
-  { kind: 'HTTPRoute', path: (ns) => `/apis/gateway.networking.k8s.io/v1/namespaces/${ns}/httproutes`, list: custom('gateway.networking.k8s.io', 'v1', 'httproutes') },
-  { kind: 'VirtualService', path: (ns) => `/apis/networking.istio.io/v1/namespaces/${ns}/virtualservices`, list: custom('networking.istio.io', 'v1', 'virtualservices') },
+  {
+    kind: 'Pod',
+    path: (ns) => `/api/v1/namespaces/${ns}/pods`,
+    list: async (kc, namespace) => (await kc.makeApiClient(k8s.CoreV1Api).listNamespacedPod({ namespace })) as ListResponse,
+  },
+  {
+    kind: 'Service',
+    path: (ns) => `/api/v1/namespaces/${ns}/services`,
+    list: async (kc, namespace) => (await kc.makeApiClient(k8s.CoreV1Api).listNamespacedService({ namespace })) as ListResponse,
+  },
+  {
+    kind: 'HTTPRoute',
+    path: (ns) => `/apis/gateway.networking.k8s.io/v1/namespaces/${ns}/httproutes`,
+    list: custom('gateway.networking.k8s.io', 'v1', 'httproutes'),
+  },
+  {
+    kind: 'VirtualService',
+    path: (ns) => `/apis/networking.istio.io/v1/namespaces/${ns}/virtualservices`,
+    list: custom('networking.istio.io', 'v1', 'virtualservices'),
+  },
   { kind: KIND, path: (ns) => `/apis/${API_VERSION}/namespaces/${ns}/${PLURAL}`, list: custom(GROUP, VERSION, PLURAL) },
 ];
 
@@ -82,7 +103,10 @@ export class InvariantSampler {
   /** Events at or below this revision were part of the initial lists: applied, not judged. */
   private seededUpTo = 0n;
 
-  private constructor(private readonly kc: k8s.KubeConfig, private readonly opts: InvariantSamplerOptions) {
+  private constructor(
+    private readonly kc: k8s.KubeConfig,
+    private readonly opts: InvariantSamplerOptions,
+  ) {
     this.checker = new InvariantChecker(opts.rollout);
     this.watermarkMs = opts.watermarkMs ?? 2000;
     this.now = opts.now ?? Date.now;
@@ -101,7 +125,8 @@ export class InvariantSampler {
     for (const { r, list } of lists) {
       const rv = BigInt(list.metadata?.resourceVersion ?? '0');
       if (rv > this.seededUpTo) this.seededUpTo = rv;
-      for (const object of list.items ?? []) seed.push({ kind: r.kind, type: 'ADDED', object, resourceVersion: BigInt(object.metadata?.resourceVersion ?? '0'), at: this.now() });
+      for (const object of list.items ?? [])
+        seed.push({ kind: r.kind, type: 'ADDED', object, resourceVersion: BigInt(object.metadata?.resourceVersion ?? '0'), at: this.now() });
     }
     seed.sort(byRevision);
     this.received.push(...seed);
@@ -130,11 +155,13 @@ export class InvariantSampler {
       // A re-watch from the last revision seen loses nothing unless etcd compacted it (then ERROR 410 is recorded above).
       setTimeout(() => this.watch(kind, path, lastRv), 100);
     };
-    void new k8s.Watch(this.kc).watch(path, { resourceVersion: lastRv, allowWatchBookmarks: true }, onEvent, onDone)
-      .then((ac) => {
+    void new k8s.Watch(this.kc).watch(path, { resourceVersion: lastRv, allowWatchBookmarks: true }, onEvent, onDone).then(
+      (ac) => {
         if (this.stopped) ac.abort();
         else this.aborts.add(ac);
-      }, (err: unknown) => onDone(err));
+      },
+      (err: unknown) => onDone(err),
+    );
   }
 
   /** Applies, in revision order, every buffered event that arrived at or before `until`. */
@@ -156,7 +183,13 @@ export class InvariantSampler {
    * ends within `graceMs` after it is excused; one that lasts longer counts (outlastedGrace).
    */
   excuse(services: string[], graceMs: number, reason: string, opts: { from?: number; startWithinMs?: number } = {}): void {
-    const x: Excuse = { services, graceMs, reason, from: opts.from ?? this.now(), ...(opts.startWithinMs !== undefined ? { startWithinMs: opts.startWithinMs } : {}) };
+    const x: Excuse = {
+      services,
+      graceMs,
+      reason,
+      from: opts.from ?? this.now(),
+      ...(opts.startWithinMs !== undefined ? { startWithinMs: opts.startWithinMs } : {}),
+    };
     this.checker.excuse(x);
     this.excuses.push(x);
   }

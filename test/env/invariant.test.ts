@@ -10,12 +10,19 @@ class Script {
   private emit(kind: WatchedKind, type: ClusterEvent['type'], object: KubeObject): this {
     this.rv += 1n;
     this.t += 1000;
-    this.events.push({ kind, type, object: { ...object, metadata: { ...object.metadata, resourceVersion: String(this.rv) } }, resourceVersion: this.rv, at: this.t });
+    this.events.push({
+      kind,
+      type,
+      object: { ...object, metadata: { ...object.metadata, resourceVersion: String(this.rv) } },
+      resourceVersion: this.rv,
+      at: this.t,
+    });
     return this;
   }
 
   rollout(replicas: number, router: 'gateway-api' | 'istio' = 'gateway-api'): this {
-    const trafficRouting = router === 'istio' ? { istio: { virtualService: 'edge-vs', routeName: 'primary' } } : { gatewayAPI: { httpRoute: 'edge-route', ruleIndex: 1 } };
+    const trafficRouting =
+      router === 'istio' ? { istio: { virtualService: 'edge-vs', routeName: 'primary' } } : { gatewayAPI: { httpRoute: 'edge-route', ruleIndex: 1 } };
     return this.emit('ModelRollout', 'ADDED', { metadata: { name: 't2v' }, spec: { replicas, trafficRouting } });
   }
 
@@ -30,17 +37,32 @@ class Script {
   /** HTTPRoute with an unrelated rule 0 and the managed rule 1. */
   route(weights: Record<string, number | undefined>): this {
     const refs = Object.entries(weights).map(([name, weight]) => (weight === undefined ? { name, port: 80 } : { name, port: 80, weight }));
-    return this.emit('HTTPRoute', 'MODIFIED', { metadata: { name: 'edge-route' }, spec: { rules: [{ backendRefs: [{ name: 'other', port: 80, weight: 100 }] }, { backendRefs: refs }] } });
+    return this.emit('HTTPRoute', 'MODIFIED', {
+      metadata: { name: 'edge-route' },
+      spec: { rules: [{ backendRefs: [{ name: 'other', port: 80, weight: 100 }] }, { backendRefs: refs }] },
+    });
   }
 
   virtualService(weights: Record<string, number | undefined>): this {
     const route = Object.entries(weights).map(([host, weight]) => (weight === undefined ? { destination: { host } } : { destination: { host }, weight }));
-    return this.emit('VirtualService', 'MODIFIED', { metadata: { name: 'edge-vs' }, spec: { http: [{ name: 'health', route: [{ destination: { host: 'other' } }] }, { name: 'primary', route }] } });
+    return this.emit('VirtualService', 'MODIFIED', {
+      metadata: { name: 'edge-vs' },
+      spec: {
+        http: [
+          { name: 'health', route: [{ destination: { host: 'other' } }] },
+          { name: 'primary', route },
+        ],
+      },
+    });
   }
 
   pod(name: string, revision: string, ready: boolean, extra: { terminating?: boolean } = {}): this {
     return this.emit('Pod', 'MODIFIED', {
-      metadata: { name, labels: { 'modelrollout.dev/name': 't2v', 'modelrollout.dev/revision': revision }, ...(extra.terminating ? { deletionTimestamp: '2026-01-01T00:00:00Z' } : {}) },
+      metadata: {
+        name,
+        labels: { 'modelrollout.dev/name': 't2v', 'modelrollout.dev/revision': revision },
+        ...(extra.terminating ? { deletionTimestamp: '2026-01-01T00:00:00Z' } : {}),
+      },
       status: { conditions: [{ type: 'Ready', status: ready ? 'True' : 'False' }] },
     });
   }
@@ -71,11 +93,17 @@ describe('InvariantModel', () => {
   it('needs max(1, ceil(share × replicas)) ready pods per weighted Service, normalising Gateway API weights', () => {
     const model = new InvariantModel('t2v');
     for (const e of new Script().rollout(4).route({ 't2v-stable': 99, 't2v-candidate': 1 }).events) model.apply(e);
-    expect(model.weightedBackends()).toEqual([{ service: 't2v-stable', percent: 99, needed: 4 }, { service: 't2v-candidate', percent: 1, needed: 1 }]);
+    expect(model.weightedBackends()).toEqual([
+      { service: 't2v-stable', percent: 99, needed: 4 },
+      { service: 't2v-candidate', percent: 1, needed: 1 },
+    ]);
     const relative = new InvariantModel('t2v');
     // Weights 1 and 3 are 25 % and 75 %: 1 and 3 of 4 replicas.
     for (const e of new Script().rollout(4).route({ 't2v-stable': 1, 't2v-candidate': 3 }).events) relative.apply(e);
-    expect(relative.weightedBackends().map((b) => [b.service, b.percent, b.needed])).toEqual([['t2v-stable', 25, 1], ['t2v-candidate', 75, 3]]);
+    expect(relative.weightedBackends().map((b) => [b.service, b.percent, b.needed])).toEqual([
+      ['t2v-stable', 25, 1],
+      ['t2v-candidate', 75, 3],
+    ]);
   });
 
   it('gives a backendRef without weight the Gateway API default of 1, and a lone Istio destination all traffic', () => {
@@ -89,7 +117,12 @@ describe('InvariantModel', () => {
 
   it('counts only pods that match the selector, are Ready=True and are not terminating', () => {
     const model = new InvariantModel('t2v');
-    const s = new Script().service('t2v-stable', 'a').pod('a-0', 'a', true).pod('a-1', 'a', false).pod('a-2', 'a', true, { terminating: true }).pod('b-0', 'b', true);
+    const s = new Script()
+      .service('t2v-stable', 'a')
+      .pod('a-0', 'a', true)
+      .pod('a-1', 'a', false)
+      .pod('a-2', 'a', true, { terminating: true })
+      .pod('b-0', 'b', true);
     for (const e of s.events) model.apply(e);
     expect(model.readyBehind('t2v-stable')).toBe(1);
     expect(model.readyBehind('t2v-missing')).toBe(0);
@@ -116,7 +149,16 @@ describe('InvariantChecker', () => {
     s.pod('a-1', 'a', false).pod('a-2', 'a', false).pod('a-3', 'a', false).pod('a-1', 'a', true).pod('a-2', 'a', true).pod('a-3', 'a', true);
     const violations = run(s).finish();
     expect(violations).toHaveLength(1);
-    expect(violations[0]).toMatchObject({ service: 't2v-stable', percent: 100, ready: 1, needed: 4, start, end: s.now, durationMs: s.now - start, open: false });
+    expect(violations[0]).toMatchObject({
+      service: 't2v-stable',
+      percent: 100,
+      ready: 1,
+      needed: 4,
+      start,
+      end: s.now,
+      durationMs: s.now - start,
+      open: false,
+    });
     expect(violations[0]!.lastEvents.at(-1)).toMatch(/HTTPRoute edge-route shares=t2v-stable:100%/);
     expect(violations[0]!.endEvent).toMatch(/MODIFIED Pod a-3 ready=true/);
     expect(countedViolations(violations)).toHaveLength(1);

@@ -138,11 +138,13 @@ export class InvariantModel {
     const sum = weights.reduce((s, w) => s + w.weight, 0);
     if (sum <= 0) return [];
     const replicas = this.replicas();
-    return weights.filter((w) => w.weight > 0).map((w) => ({
-      service: w.service,
-      percent: (100 * w.weight) / sum,
-      needed: Math.max(1, Math.ceil((w.weight * replicas) / sum - 1e-9)),
-    }));
+    return weights
+      .filter((w) => w.weight > 0)
+      .map((w) => ({
+        service: w.service,
+        percent: (100 * w.weight) / sum,
+        needed: Math.max(1, Math.ceil((w.weight * replicas) / sum - 1e-9)),
+      }));
   }
 
   /** Ready pods behind a Service: selector matches, Ready=True, not terminating. 0 when the Service is missing or selects nothing. */
@@ -180,7 +182,9 @@ export class InvariantModel {
         return `${head} phase=${s?.phase} step=${s?.currentStep?.index} status.weights=${JSON.stringify(s?.weights)}`;
       }
       default:
-        return `${head} shares=${this.weightedBackends().map((b) => `${b.service}:${round(b.percent)}%`).join(',')}`;
+        return `${head} shares=${this.weightedBackends()
+          .map((b) => `${b.service}:${round(b.percent)}%`)
+          .join(',')}`;
     }
   }
 }
@@ -196,7 +200,10 @@ function podView(pod: KubeObject): PodView {
 }
 
 function routeTarget(rollout: KubeObject): RouteTarget | undefined {
-  const tr = (rollout.spec as { trafficRouting?: { gatewayAPI?: { httpRoute: string; ruleIndex?: number }; istio?: { virtualService: string; routeName?: string } } } | undefined)?.trafficRouting;
+  const tr = (
+    rollout.spec as
+      { trafficRouting?: { gatewayAPI?: { httpRoute: string; ruleIndex?: number }; istio?: { virtualService: string; routeName?: string } } } | undefined
+  )?.trafficRouting;
   if (tr?.gatewayAPI) return { kind: 'HTTPRoute', name: tr.gatewayAPI.httpRoute, ruleIndex: tr.gatewayAPI.ruleIndex ?? 0, routeName: undefined };
   if (tr?.istio) return { kind: 'VirtualService', name: tr.istio.virtualService, ruleIndex: 0, routeName: tr.istio.routeName || undefined };
   return undefined;
@@ -297,9 +304,18 @@ export class InvariantChecker {
         continue;
       }
       this.open.set(s.service, {
-        service: s.service, percent: s.percent, ready: s.ready, needed: s.needed,
-        start: e.at, end: e.at, durationMs: 0, startResourceVersion: String(e.resourceVersion), endResourceVersion: '',
-        open: true, lastEvents: [...this.history], endEvent: '',
+        service: s.service,
+        percent: s.percent,
+        ready: s.ready,
+        needed: s.needed,
+        start: e.at,
+        end: e.at,
+        durationMs: 0,
+        startResourceVersion: String(e.resourceVersion),
+        endResourceVersion: '',
+        open: true,
+        lastEvents: [...this.history],
+        endEvent: '',
       });
     }
   }
@@ -329,7 +345,9 @@ export class InvariantChecker {
     const out: Violation = { ...v };
     delete out.excusedBy;
     delete out.outlastedGrace;
-    const causes = this.excuses.filter((x) => (x.services.length === 0 || x.services.includes(v.service)) && x.from <= v.start && v.start <= x.from + (x.startWithinMs ?? x.graceMs));
+    const causes = this.excuses.filter(
+      (x) => (x.services.length === 0 || x.services.includes(v.service)) && x.from <= v.start && v.start <= x.from + (x.startWithinMs ?? x.graceMs),
+    );
     if (causes.length === 0) return out;
     const excusedUntil = Math.max(...causes.map((x) => x.from + x.graceMs));
     const reasons = causes.map((x) => x.reason).join('; ');

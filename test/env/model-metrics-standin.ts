@@ -34,7 +34,11 @@ export interface PodView {
 const OUTCOME_STATUS = { ok: 200, client_error: 400, overloaded: 429, server_error: 500, timeout: 504, cancelled: 499, draining: 503 } as const;
 export type Outcome = keyof typeof OUTCOME_STATUS;
 /** The env the operator sets through the downward API, and the series labels the runtime turns it into. */
-const IDENTITY = { MODELROLLOUT_NAMESPACE: 'modelrollout_namespace', MODELROLLOUT_NAME: 'modelrollout_name', MODELROLLOUT_REVISION: 'modelrollout_revision' } as const;
+const IDENTITY = {
+  MODELROLLOUT_NAMESPACE: 'modelrollout_namespace',
+  MODELROLLOUT_NAME: 'modelrollout_name',
+  MODELROLLOUT_REVISION: 'modelrollout_revision',
+} as const;
 
 interface Source {
   labels: Record<string, string>;
@@ -52,10 +56,19 @@ export interface Served {
 
 export class ModelMetricsStandIn {
   private readonly registry = new Registry();
-  private readonly requests = new Counter({ name: 't2v_requests_total', help: 'requests', labelNames: ['model_name', 'model_version', 'route', 'outcome', 'status', 'pod', ...Object.values(IDENTITY)], registers: [this.registry] });
+  private readonly requests = new Counter({
+    name: 't2v_requests_total',
+    help: 'requests',
+    labelNames: ['model_name', 'model_version', 'route', 'outcome', 'status', 'pod', ...Object.values(IDENTITY)],
+    registers: [this.registry],
+  });
   private readonly duration = new Histogram({
-    name: 't2v_request_duration_seconds', help: 'request duration', labelNames: ['model_name', 'model_version', 'route', 'pod', ...Object.values(IDENTITY)],
-    buckets: [0.05, 0.0625, 0.078, 0.098, 0.122, 0.153, 0.191, 0.238, 0.298, 0.373, 0.466, 0.582, 0.728, 0.909, 1.137, 1.421, 1.776, 2.22, 2.776, 3.47, 5, 10, 30, 60],
+    name: 't2v_request_duration_seconds',
+    help: 'request duration',
+    labelNames: ['model_name', 'model_version', 'route', 'pod', ...Object.values(IDENTITY)],
+    buckets: [
+      0.05, 0.0625, 0.078, 0.098, 0.122, 0.153, 0.191, 0.238, 0.298, 0.373, 0.466, 0.582, 0.728, 0.909, 1.137, 1.421, 1.776, 2.22, 2.776, 3.47, 5, 10, 30, 60,
+    ],
     registers: [this.registry],
   });
   private readonly sources = new Map<string, Source>();
@@ -124,7 +137,11 @@ export class ModelMetricsStandIn {
           live.add(key);
           if (this.sources.has(key)) continue;
           const view = viewOf(pod);
-          this.add(key, { model_name: view.labels[LABEL_MODEL_NAME] ?? '', model_version: view.image.split(':').at(-1) ?? '', pod: view.name, ...identityOf(pod) }, () => behaviourOf(view));
+          this.add(
+            key,
+            { model_name: view.labels[LABEL_MODEL_NAME] ?? '', model_version: view.image.split(':').at(-1) ?? '', pod: view.name, ...identityOf(pod) },
+            () => behaviourOf(view),
+          );
         }
         // A deleted pod's series stop growing, as a scraped target that went away.
         for (const key of [...this.sources.keys()]) if (key.startsWith(`pod/${namespace}/`) && !live.has(key)) this.sources.delete(key);

@@ -35,10 +35,17 @@ export async function launchOperator(group: ProcessGroup, opts: LaunchOptions): 
   const proc = group.start(`operator-${opts.identity}`, process.execPath, ['--import', 'tsx', path.join(repoRoot, 'operator', 'src', 'main.ts')], {
     cwd: repoRoot,
     env: {
-      KUBECONFIG: opts.kubeconfigPath, MODELROLLOUT_WATCH_NAMESPACE: opts.namespace, MODELROLLOUT_PORT: '0',
-      MODELROLLOUT_HOST: '127.0.0.1', MODELROLLOUT_LOG_LEVEL: 'debug', POD_NAME: opts.identity,
+      KUBECONFIG: opts.kubeconfigPath,
+      MODELROLLOUT_WATCH_NAMESPACE: opts.namespace,
+      MODELROLLOUT_PORT: '0',
+      MODELROLLOUT_HOST: '127.0.0.1',
+      MODELROLLOUT_LOG_LEVEL: 'debug',
+      POD_NAME: opts.identity,
       // Short leases so a killed leader is replaced within seconds, as in high-availability.test.ts.
-      MODELROLLOUT_LEASE_NAMESPACE: opts.namespace, MODELROLLOUT_LEASE_DURATION_SECONDS: '6', MODELROLLOUT_RENEW_DEADLINE_SECONDS: '4', MODELROLLOUT_RETRY_PERIOD_SECONDS: '1',
+      MODELROLLOUT_LEASE_NAMESPACE: opts.namespace,
+      MODELROLLOUT_LEASE_DURATION_SECONDS: '6',
+      MODELROLLOUT_RENEW_DEADLINE_SECONDS: '4',
+      MODELROLLOUT_RETRY_PERIOD_SECONDS: '1',
       ...opts.env,
     },
   });
@@ -52,7 +59,10 @@ export async function launchOperator(group: ProcessGroup, opts: LaunchOptions): 
     while (isAlive(proc.pid)) await sleep(20);
   };
   return {
-    identity: opts.identity, pid: proc.pid, port, logFile: proc.logFile,
+    identity: opts.identity,
+    pid: proc.pid,
+    port,
+    logFile: proc.logFile,
     kill: () => stopWith('SIGKILL', 5_000),
     stop: () => stopWith('SIGTERM', 10_000),
     alive: () => isAlive(proc.pid),
@@ -66,9 +76,17 @@ async function readyPort(proc: ManagedProcess, timeoutMs: number): Promise<numbe
   while (Date.now() < deadline) {
     if (!isAlive(proc.pid)) throw new Error(`operator ${proc.name} exited during start-up:\n${tail(proc.logFile, 30)}`);
     if (port === undefined) {
-      const line = fs.readFileSync(proc.logFile, 'utf8').split('\n').find((l) => l.includes('"modelrollout operator listening"'));
+      const line = fs
+        .readFileSync(proc.logFile, 'utf8')
+        .split('\n')
+        .find((l) => l.includes('"modelrollout operator listening"'));
       if (line) port = (JSON.parse(line) as { port: number }).port;
-    } else if (await fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.ok, () => false)) {
+    } else if (
+      await fetch(`http://127.0.0.1:${port}/readyz`).then(
+        (r) => r.ok,
+        () => false,
+      )
+    ) {
       return port;
     }
     await sleep(100);

@@ -22,10 +22,12 @@ export function inferenceRuntimeCommand(opts: InferenceRuntimeOptions): (pod: k8
     cwd: repoRoot,
     env: {
       ...env,
-      T2V_EXECUTION_PROVIDER: 'cpu', T2V_CPU_THREADS: '1',
+      T2V_EXECUTION_PROVIDER: 'cpu',
+      T2V_CPU_THREADS: '1',
       ...opts.env,
       T2V_MODEL_DIR: typeof opts.modelDir === 'string' ? opts.modelDir : opts.modelDir(pod),
-      T2V_HOST: ip, T2V_PORT: String(port),
+      T2V_HOST: ip,
+      T2V_PORT: String(port),
     },
   });
 }

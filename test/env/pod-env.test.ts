@@ -43,7 +43,14 @@ describe('containerEnv', () => {
 
 describe('readinessProbe', () => {
   it("takes the container's httpGet probe, port by name, with Kubernetes defaults for what it leaves out", () => {
-    const c: k8s.V1Container = { name: 'server', ports: [{ name: 'metrics', containerPort: 9090 }, { name: 'http', containerPort: 8000 }], readinessProbe: { httpGet: { path: '/ready', port: 'http' }, initialDelaySeconds: 5 } };
+    const c: k8s.V1Container = {
+      name: 'server',
+      ports: [
+        { name: 'metrics', containerPort: 9090 },
+        { name: 'http', containerPort: 8000 },
+      ],
+      readinessProbe: { httpGet: { path: '/ready', port: 'http' }, initialDelaySeconds: 5 },
+    };
     expect(readinessProbe(c)).toEqual({ path: '/ready', port: 8000, periodMs: 10_000, initialDelayMs: 5000, timeoutMs: 1000, failureThreshold: 3 });
     expect(servingPort(c)).toBe(8000);
     expect(servingPort({ name: 'server', ports: [{ containerPort: 9000 }] })).toBe(9000);

@@ -51,7 +51,7 @@ export function containerEnv(pod: k8s.V1Pod, container: k8s.V1Container): { env:
 
 /** $(VAR) references to earlier variables, as the kubelet expands them; $$ escapes. */
 function expand(value: string, env: Record<string, string>): string {
-  return value.replace(/\$\$|\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)/g, (m, name: string | undefined) => (m === '$$' ? '$' : env[name!] ?? m));
+  return value.replace(/\$\$|\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)/g, (m, name: string | undefined) => (m === '$$' ? '$' : (env[name!] ?? m)));
 }
 
 function fieldValue(pod: k8s.V1Pod, fieldPath: string): string | undefined {

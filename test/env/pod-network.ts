@@ -59,7 +59,10 @@ export async function createPodNetwork(): Promise<PodNetwork> {
   const nsInterface = `mrp${id}n`;
   const [hostAddress, nsAddress] = await freeTransferNet();
   await ip(['netns', 'add', name]);
-  const watchdog = spawn('bash', ['-c', `while kill -0 ${process.pid} 2>/dev/null; do sleep 1; done; ip netns del ${name} 2>/dev/null; exit 0`], { stdio: 'ignore', detached: true });
+  const watchdog = spawn('bash', ['-c', `while kill -0 ${process.pid} 2>/dev/null; do sleep 1; done; ip netns del ${name} 2>/dev/null; exit 0`], {
+    stdio: 'ignore',
+    detached: true,
+  });
   watchdog.unref();
   const close = async () => {
     if (watchdog.pid !== undefined) signal(watchdog.pid, 'SIGKILL');
@@ -81,7 +84,10 @@ export async function createPodNetwork(): Promise<PodNetwork> {
     throw err;
   }
   return {
-    name, hostInterface, hostAddress, nsAddress,
+    name,
+    hostInterface,
+    hostAddress,
+    nsAddress,
     async addPodIp(podIp) {
       await ip(['-n', name, 'route', 'replace', 'local', `${podIp}/32`, 'dev', 'lo']);
       await ip(['route', 'replace', `${podIp}/32`, 'via', nsAddress, 'dev', hostInterface]);

@@ -102,9 +102,14 @@ export class PodProcess {
    * next pod at once: its process must be gone first, or the new one could not bind and would count a restart).
    */
   begin(previous: Promise<void> = Promise.resolve()): void {
-    void previous.then(() => this.d.network.addPodIp(this.ip)).then(() => this.spawn(), (err: unknown) => {
-      this.d.onError(`pod IP ${this.ip} not routed: ${String(err)}`);
-    });
+    void previous
+      .then(() => this.d.network.addPodIp(this.ip))
+      .then(
+        () => this.spawn(),
+        (err: unknown) => {
+          this.d.onError(`pod IP ${this.ip} not routed: ${String(err)}`);
+        },
+      );
   }
 
   private spawn(): void {
@@ -167,8 +172,11 @@ export class PodProcess {
     this.restarts += 1;
     const exitCode = code ?? 128 + (sig ? os.constants.signals[sig] : 0);
     this.lastTerminated = {
-      exitCode, ...(sig ? { signal: os.constants.signals[sig] } : {}), reason: exitCode === 0 ? 'Completed' : 'Error',
-      startedAt: new Date(this.startedAt!), finishedAt: new Date(now),
+      exitCode,
+      ...(sig ? { signal: os.constants.signals[sig] } : {}),
+      reason: exitCode === 0 ? 'Completed' : 'Error',
+      startedAt: new Date(this.startedAt!),
+      finishedAt: new Date(now),
     };
     // As the kubelet: the first exit restarts at once; a repeat within the reset window waits (CrashLoopBackOff).
     const delay = this.crashesInARow === 1 ? 0 : Math.min(this.d.backoff.maxMs, this.d.backoff.initialMs * 2 ** (this.crashesInARow - 2));
@@ -203,9 +211,18 @@ export class PodProcess {
   info(): PodProcessInfo {
     const pid = this.proc?.pid;
     return {
-      namespace: this.pod.metadata!.namespace!, name: this.pod.metadata!.name!, uid: this.uid, ip: this.ip, port: this.d.port,
-      pid, restarts: this.restarts, ready: this.ready, startedAt: this.startedAt, readyAt: this.readyAt,
-      rssBytes: pid === undefined ? undefined : residentBytes(pid), logFile: this.logFile,
+      namespace: this.pod.metadata!.namespace!,
+      name: this.pod.metadata!.name!,
+      uid: this.uid,
+      ip: this.ip,
+      port: this.d.port,
+      pid,
+      restarts: this.restarts,
+      ready: this.ready,
+      startedAt: this.startedAt,
+      readyAt: this.readyAt,
+      rssBytes: pid === undefined ? undefined : residentBytes(pid),
+      logFile: this.logFile,
     };
   }
 
@@ -214,7 +231,10 @@ export class PodProcess {
     this.writes = this.writes.then(async () => {
       if (this.terminating) return;
       try {
-        await this.d.core.patchNamespacedPodStatus({ name: this.pod.metadata!.name!, namespace: this.pod.metadata!.namespace!, body: { status: this.status() } }, mergePatch);
+        await this.d.core.patchNamespacedPodStatus(
+          { name: this.pod.metadata!.name!, namespace: this.pod.metadata!.namespace!, body: { status: this.status() } },
+          mergePatch,
+        );
       } catch (err) {
         if (!isNotFound(err)) this.d.onError(`status write failed: ${String(err)}`);
       }
@@ -224,29 +244,59 @@ export class PodProcess {
   private status(): k8s.V1PodStatus {
     const now = new Date();
     const running = this.proc !== undefined;
-    const notReady = running ? { reason: 'ContainersNotReady', message: 'readiness probe has not passed' } : { reason: 'ContainersNotReady', message: 'container exited; back-off restarting' };
+    const notReady = running
+      ? { reason: 'ContainersNotReady', message: 'readiness probe has not passed' }
+      : { reason: 'ContainersNotReady', message: 'container exited; back-off restarting' };
     const condition = (type: string, status: boolean, extra: object = {}): k8s.V1PodCondition => {
       const previous = this.pod.status?.conditions?.find((c) => c.type === type);
       const wanted = status ? 'True' : 'False';
-      return { type, status: wanted, lastTransitionTime: previous?.status === wanted && previous.lastTransitionTime ? previous.lastTransitionTime : now, ...(status ? {} : extra) };
+      return {
+        type,
+        status: wanted,
+        lastTransitionTime: previous?.status === wanted && previous.lastTransitionTime ? previous.lastTransitionTime : now,
+        ...(status ? {} : extra),
+      };
     };
     const [main, ...sidecars] = this.pod.spec!.containers;
     return {
       phase: 'Running',
-      conditions: [condition('PodScheduled', true), condition('Initialized', true), condition('ContainersReady', this.ready, notReady), condition('Ready', this.ready, notReady)],
+      conditions: [
+        condition('PodScheduled', true),
+        condition('Initialized', true),
+        condition('ContainersReady', this.ready, notReady),
+        condition('Ready', this.ready, notReady),
+      ],
       containerStatuses: [
         {
-          name: main!.name, image: main!.image ?? '', imageID: '', ready: this.ready, started: running, restartCount: this.restarts,
+          name: main!.name,
+          image: main!.image ?? '',
+          imageID: '',
+          ready: this.ready,
+          started: running,
+          restartCount: this.restarts,
           ...(running ? { containerID: `process://${this.proc!.pid}` } : {}),
           state: running
             ? { running: { startedAt: new Date(this.startedAt!) } }
             : this.waitingUntil !== undefined && this.waitingUntil > now.getTime()
-              ? { waiting: { reason: 'CrashLoopBackOff', message: `back-off restarting failed container ${main!.name} until ${new Date(this.waitingUntil).toISOString()}` } }
+              ? {
+                  waiting: {
+                    reason: 'CrashLoopBackOff',
+                    message: `back-off restarting failed container ${main!.name} until ${new Date(this.waitingUntil).toISOString()}`,
+                  },
+                }
               : { waiting: { reason: 'ContainerCreating' } },
           ...(this.lastTerminated ? { lastState: { terminated: this.lastTerminated } } : {}),
         },
         // Only the first container runs; the others (sidecars) are reported running and ready.
-        ...sidecars.map((c) => ({ name: c.name, image: c.image ?? '', imageID: '', ready: true, started: true, restartCount: 0, state: { running: { startedAt: new Date(this.startedAt!) } } })),
+        ...sidecars.map((c) => ({
+          name: c.name,
+          image: c.image ?? '',
+          imageID: '',
+          ready: true,
+          started: true,
+          restartCount: 0,
+          state: { running: { startedAt: new Date(this.startedAt!) } },
+        })),
       ],
     };
   }

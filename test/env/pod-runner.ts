@@ -80,7 +80,12 @@ class Runner {
   private abort: AbortController | undefined;
   private stopped = false;
 
-  constructor(private readonly kc: k8s.KubeConfig, private readonly opts: PodRunnerOptions, private readonly network: PodNetwork, private readonly group: ProcessGroup) {
+  constructor(
+    private readonly kc: k8s.KubeConfig,
+    private readonly opts: PodRunnerOptions,
+    private readonly network: PodNetwork,
+    private readonly group: ProcessGroup,
+  ) {
     this.core = kc.makeApiClient(k8s.CoreV1Api);
   }
 
@@ -108,10 +113,15 @@ class Runner {
       if (err) this.errors.push(`pod watch ended: ${String(err)}; relisting`);
       setTimeout(() => void this.relistAndWatch().catch((e: unknown) => onDone(e)), 500);
     };
-    this.abort = await new k8s.Watch(this.kc).watch(this.path, { resourceVersion: list.metadata?.resourceVersion, allowWatchBookmarks: true }, (type: string, pod: k8s.V1Pod) => {
-      if (type === 'ERROR') this.errors.push(`pod watch error: ${JSON.stringify(pod).slice(0, 300)}`);
-      else if (type !== 'BOOKMARK') this.onPod(type, pod);
-    }, onDone);
+    this.abort = await new k8s.Watch(this.kc).watch(
+      this.path,
+      { resourceVersion: list.metadata?.resourceVersion, allowWatchBookmarks: true },
+      (type: string, pod: k8s.V1Pod) => {
+        if (type === 'ERROR') this.errors.push(`pod watch error: ${JSON.stringify(pod).slice(0, 300)}`);
+        else if (type !== 'BOOKMARK') this.onPod(type, pod);
+      },
+      onDone,
+    );
   }
 
   private onPod(type: string, pod: k8s.V1Pod): void {
@@ -138,7 +148,13 @@ class Runner {
     const name = `${pod.metadata!.namespace}/${pod.metadata!.name}`;
     if (unsupported.length > 0) this.errors.push(`${name}: env not supported by the runner: ${unsupported.join(', ')}`);
     const slot: PodProcess = new PodProcess({
-      pod, ip, port, probe: readinessProbe(container), group: this.group, network: this.network, core: this.core,
+      pod,
+      ip,
+      port,
+      probe: readinessProbe(container),
+      group: this.group,
+      network: this.network,
+      core: this.core,
       command: (): PodCommand => this.opts.command(slot.pod, { ip, port, env }),
       backoff: { ...KUBELET_BACKOFF, ...this.opts.backoff },
       onError: (message) => this.errors.push(`${name}: ${message}`),
@@ -152,9 +168,11 @@ class Runner {
   private terminate(slot: PodProcess): void {
     if (slot.terminating) return;
     const graceMs = Math.min(1000 * (slot.pod.spec?.terminationGracePeriodSeconds ?? 30), this.opts.maxGraceMs ?? 10_000);
-    void slot.terminate(graceMs, (ip) => this.ipStillServed(slot, ip)).finally(() => {
-      if (this.slots.get(slot.uid) === slot) this.slots.delete(slot.uid);
-    });
+    void slot
+      .terminate(graceMs, (ip) => this.ipStillServed(slot, ip))
+      .finally(() => {
+        if (this.slots.get(slot.uid) === slot) this.slots.delete(slot.uid);
+      });
   }
 
   /** kwok recycles a deleted pod's IP: a newer pod may already be served on it. */

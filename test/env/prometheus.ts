@@ -30,20 +30,38 @@ export async function startPrometheus(targets: string[], scrapeInterval = '1s'):
     fs.renameSync(`${targetsFile}.tmp`, targetsFile);
   };
   setTargets(targets);
-  fs.writeFileSync(path.join(dir, 'prometheus.yml'), [
-    'global:', `  scrape_interval: ${scrapeInterval}`, `  evaluation_interval: ${scrapeInterval}`,
-    'scrape_configs:', '  - job_name: t2v', '    file_sd_configs:', `      - files: ["${targetsFile}"]`, '        refresh_interval: 1s', '',
-  ].join('\n'));
+  fs.writeFileSync(
+    path.join(dir, 'prometheus.yml'),
+    [
+      'global:',
+      `  scrape_interval: ${scrapeInterval}`,
+      `  evaluation_interval: ${scrapeInterval}`,
+      'scrape_configs:',
+      '  - job_name: t2v',
+      '    file_sd_configs:',
+      `      - files: ["${targetsFile}"]`,
+      '        refresh_interval: 1s',
+      '',
+    ].join('\n'),
+  );
   const port = await freePort();
   const group = new ProcessGroup(path.join(dir, 'logs'));
   group.start('prometheus', binary, [
-    `--config.file=${path.join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${path.join(dir, 'data')}`,
-    `--web.listen-address=127.0.0.1:${port}`, '--log.level=warn', '--storage.tsdb.retention.time=1h',
+    `--config.file=${path.join(dir, 'prometheus.yml')}`,
+    `--storage.tsdb.path=${path.join(dir, 'data')}`,
+    `--web.listen-address=127.0.0.1:${port}`,
+    '--log.level=warn',
+    '--storage.tsdb.retention.time=1h',
   ]);
   group.armWatchdog(process.pid);
   const address = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 30_000;
-  while (!(await fetch(`${address}/-/ready`).then((r) => r.ok, () => false))) {
+  while (
+    !(await fetch(`${address}/-/ready`).then(
+      (r) => r.ok,
+      () => false,
+    ))
+  ) {
     group.assertAlive();
     if (Date.now() > deadline) throw new Error('Prometheus not ready after 30 s');
     await sleep(100);
@@ -55,7 +73,10 @@ export async function startPrometheus(targets: string[], scrapeInterval = '1s'):
     async waitForSeries(query, timeoutMs = 30_000) {
       const end = Date.now() + timeoutMs;
       for (;;) {
-        const body = await fetch(`${address}/api/v1/query?query=${encodeURIComponent(query)}`).then((r) => r.json() as Promise<{ data?: { result?: unknown[] } }>, () => undefined);
+        const body = await fetch(`${address}/api/v1/query?query=${encodeURIComponent(query)}`).then(
+          (r) => r.json() as Promise<{ data?: { result?: unknown[] } }>,
+          () => undefined,
+        );
         if ((body?.data?.result?.length ?? 0) > 0) return;
         if (Date.now() > end) throw new Error(`no series for ${query} after ${timeoutMs} ms`);
         await sleep(250);

@@ -32,9 +32,14 @@ describe('adapters in the pipeline (in process)', () => {
   let model: LoadedModel;
   let bare: LoadedModel;
   const log = { info: () => undefined, warn: () => undefined };
-  const load = (dir: string) => loadModel(dir, buildTinyModel(dir, dir.endsWith('bare') ? { adapterInputs: false } : {}), {
-    preference: 'cpu', cudaDeviceId: 0, cpuThreads: 1, create: (f, o) => ort.InferenceSession.create(f, o), log,
-  });
+  const load = (dir: string) =>
+    loadModel(dir, buildTinyModel(dir, dir.endsWith('bare') ? { adapterInputs: false } : {}), {
+      preference: 'cpu',
+      cudaDeviceId: 0,
+      cpuThreads: 1,
+      create: (f, o) => ort.InferenceSession.create(f, o),
+      log,
+    });
   const params: GenerationParams = { prompt: 'a red cat', negativePrompt: 'blurry', width: 64, height: 64, frames: 8, steps: 3, guidance: 5, seed: 11 };
   const frames = async (pipeline: T2vPipeline, p: GenerationParams): Promise<Buffer> => {
     const { video } = await pipeline.generate(p);
@@ -81,7 +86,12 @@ describe('adapters in the runtime (one replica, cache of 2)', () => {
   const generate = async (extra: Record<string, unknown>): Promise<{ status: number; adapter: string | null; video: Buffer; json?: any }> => {
     const res = await postJson(`${rt.url}/v1/generate`, { ...body, ...extra });
     const buf = Buffer.from(await res.arrayBuffer());
-    return { status: res.status, adapter: res.headers.get('x-adapter-version'), video: buf, ...(res.status === 200 ? {} : { json: JSON.parse(buf.toString()) }) };
+    return {
+      status: res.status,
+      adapter: res.headers.get('x-adapter-version'),
+      video: buf,
+      ...(res.status === 200 ? {} : { json: JSON.parse(buf.toString()) }),
+    };
   };
 
   beforeAll(async () => {
@@ -89,7 +99,9 @@ describe('adapters in the runtime (one replica, cache of 2)', () => {
   });
 
   it('lists the library with each name’s newest version', async () => {
-    const list = (await (await fetch(`${rt.url}/v1/adapters`)).json()) as { data: Array<{ name: string; latest: string; versions: Array<{ adapter: string }> }> };
+    const list = (await (await fetch(`${rt.url}/v1/adapters`)).json()) as {
+      data: Array<{ name: string; latest: string; versions: Array<{ adapter: string }> }>;
+    };
     expect(list.data.map((a) => [a.name, a.latest, a.versions.map((v) => v.adapter)])).toEqual([
       ['broken', 'broken@v1', ['broken@v1']],
       ['ink-wash', 'ink-wash@v2', ['ink-wash@v1', 'ink-wash@v2']],
@@ -114,14 +126,20 @@ describe('adapters in the runtime (one replica, cache of 2)', () => {
 
   it('takes the version of an unversioned style from the route: a pin, or a weighted split sticky by assignment key', async () => {
     const ask = async (headers: Record<string, string>, style = 'ink-wash'): Promise<string | null> =>
-      (await postJson(`${rt.url}/v1/generate`, { ...body, style }, { headers: { 'content-type': 'application/json', ...headers } })).headers.get('x-adapter-version');
+      (await postJson(`${rt.url}/v1/generate`, { ...body, style }, { headers: { 'content-type': 'application/json', ...headers } })).headers.get(
+        'x-adapter-version',
+      );
     expect(await ask({ 'x-adapter-version': 'ink-wash@v1' })).toBe('ink-wash@v1');
     expect(await ask({ 'x-adapter-version': 'ink-wash@v1' }, 'ink-wash@v2')).toBe('ink-wash@v2');
     const split = { 'x-adapter-split': 'ink-wash@v1=50, ink-wash@v2=50' };
     const a = await ask({ ...split, 'x-adapter-assignment-key': 'user-1' });
     expect(await ask({ ...split, 'x-adapter-assignment-key': 'user-1' })).toBe(a);
     expect(['ink-wash@v1', 'ink-wash@v2']).toContain(a);
-    const bad = await postJson(`${rt.url}/v1/generate`, { ...body, style: 'ink-wash' }, { headers: { 'content-type': 'application/json', 'x-adapter-split': 'ink-wash@v1' } });
+    const bad = await postJson(
+      `${rt.url}/v1/generate`,
+      { ...body, style: 'ink-wash' },
+      { headers: { 'content-type': 'application/json', 'x-adapter-split': 'ink-wash@v1' } },
+    );
     expect(bad.status).toBe(400);
     expect(((await bad.json()) as any).error).toMatchObject({ field: 'header X-Adapter-Split' });
   });
@@ -129,14 +147,26 @@ describe('adapters in the runtime (one replica, cache of 2)', () => {
   it('refuses unknown styles and bad syntax naming the field, and serves a broken version as a server error naming what is wrong', async () => {
     const unknown = await generate({ style: 'oil-paint' });
     expect(unknown.status).toBe(400);
-    expect(unknown.json.error).toMatchObject({ code: 'InvalidRequest', field: 'style', value: 'oil-paint', allowed: { styles: ['broken', 'ink-wash', 'neon'] } });
+    expect(unknown.json.error).toMatchObject({
+      code: 'InvalidRequest',
+      field: 'style',
+      value: 'oil-paint',
+      allowed: { styles: ['broken', 'ink-wash', 'neon'] },
+    });
     const version = await generate({ style: 'ink-wash@v9' });
     expect(version.json.error).toMatchObject({ field: 'style', allowed: { versions: ['ink-wash@v1', 'ink-wash@v2'] } });
-    expect((await generate({ style: 'Ink Wash' })).json.error).toMatchObject({ field: 'style', message: expect.stringMatching(/style must be <name> or <name>@v<N>/) });
+    expect((await generate({ style: 'Ink Wash' })).json.error).toMatchObject({
+      field: 'style',
+      message: expect.stringMatching(/style must be <name> or <name>@v<N>/),
+    });
     const broken = await generate({ style: 'broken' });
     expect(broken.status).toBe(500);
     expect(broken.adapter).toBe('broken@v1');
-    expect(broken.json.error).toMatchObject({ code: 'InvalidAdapter', adapter: 'broken@v1', field: 'adapter_model.safetensors base_model.model.attn.to_q.lora_A.weight' });
+    expect(broken.json.error).toMatchObject({
+      code: 'InvalidAdapter',
+      adapter: 'broken@v1',
+      field: 'adapter_model.safetensors base_model.model.attn.to_q.lora_A.weight',
+    });
     expect(broken.json.error.message).toMatch(/shape \[9, 8\] does not fit: expected \[r = 8, in = 8\]/);
     const load = await fetch(`${rt.url}/v1/adapters/broken@v1:load`, { method: 'POST' });
     expect(load.status).toBe(500);
@@ -146,7 +176,10 @@ describe('adapters in the runtime (one replica, cache of 2)', () => {
   it('keeps at most 2 adapters, evicting the least recently used', async () => {
     for (const style of ['ink-wash@v1', 'neon@v1', 'ink-wash@v2']) expect((await generate({ style })).status).toBe(200);
     const list = (await (await fetch(`${rt.url}/v1/adapters`)).json()) as { data: Array<{ versions: Array<{ adapter: string; loaded: boolean }> }> };
-    const loaded = list.data.flatMap((a) => a.versions).filter((v) => v.loaded).map((v) => v.adapter);
+    const loaded = list.data
+      .flatMap((a) => a.versions)
+      .filter((v) => v.loaded)
+      .map((v) => v.adapter);
     expect(loaded.sort()).toEqual(['ink-wash@v2', 'neon@v1']);
     const text = await metricsText(rt);
     expect(metric(text, 't2v_adapter_cache_evictions_total', { adapter_name: 'ink-wash', adapter_version: 'v1' })).toBeGreaterThanOrEqual(1);
@@ -158,11 +191,13 @@ describe('adapters in the runtime (one replica, cache of 2)', () => {
     const styles = ['neon', 'ink-wash@v1', 'ink-wash@v3', undefined, 'ink-wash@v2', 'ink-wash@v3'];
     const submitted = styles.map((style, i) => postJson(`${rt.url}/v1/videos`, { ...body, seed: i, ...(style ? { style } : {}) }));
     const load = fetch(`${rt.url}/v1/adapters/ink-wash@v3:load`, { method: 'POST' });
-    const jobs = await Promise.all(submitted.map(async (p) => {
-      const res = await p;
-      expect(res.status).toBe(202);
-      return waitForJob(rt, ((await res.json()) as { id: string }).id);
-    }));
+    const jobs = await Promise.all(
+      submitted.map(async (p) => {
+        const res = await p;
+        expect(res.status).toBe(202);
+        return waitForJob(rt, ((await res.json()) as { id: string }).id);
+      }),
+    );
     expect(jobs.map((j) => j.status)).toEqual(styles.map(() => 'succeeded'));
     expect((jobs[2] as unknown as { adapter: string }).adapter).toBe('ink-wash@v3');
     expect((await load).status).toBe(200);
@@ -173,14 +208,18 @@ describe('adapters in the runtime (one replica, cache of 2)', () => {
     const text = await metricsText(rt);
     const neon = { adapter_name: 'neon', adapter_version: 'v1' };
     expect(metric(text, 't2v_adapter_requests_total', { ...neon, route: 'generate', outcome: 'ok', status: '200' })).toBeGreaterThanOrEqual(3);
-    expect(metric(text, 't2v_adapter_requests_total', { adapter_name: 'broken', adapter_version: 'v1', route: 'generate', outcome: 'server_error', status: '500' })).toBe(1);
+    expect(
+      metric(text, 't2v_adapter_requests_total', { adapter_name: 'broken', adapter_version: 'v1', route: 'generate', outcome: 'server_error', status: '500' }),
+    ).toBe(1);
     expect(metric(text, 't2v_adapter_request_duration_seconds_count', neon)).toBeGreaterThanOrEqual(3);
     expect(metric(text, 't2v_adapter_load_seconds_count', neon)).toBeGreaterThanOrEqual(1);
     expect(metric(text, 't2v_adapter_cache_hits_total', neon)).toBeGreaterThanOrEqual(1);
     expect(metric(text, 't2v_adapter_quality_frozen_frame_ratio_count', neon)).toBeGreaterThanOrEqual(3);
     expect(metric(text, 't2v_adapter_quality_temporal_ssim_count', { adapter_name: 'broken', adapter_version: 'v1' })).toBe(0);
     expect(metric(text, 't2v_adapter_load_failures_total', { adapter_name: 'broken', adapter_version: 'v1' })).toBeGreaterThanOrEqual(2);
-    expect(metric(text, 't2v_adapter_requests_total', { adapter_name: 'ink-wash', adapter_version: 'v3', route: 'videos', outcome: 'server_error', status: '500' })).toBe(0);
+    expect(
+      metric(text, 't2v_adapter_requests_total', { adapter_name: 'ink-wash', adapter_version: 'v3', route: 'videos', outcome: 'server_error', status: '500' }),
+    ).toBe(0);
     expect(metric(text, 't2v_adapter_requests_total', { ...neon, model_name: 'tiny-t2v' })).toBeDefined();
   });
 });
@@ -191,9 +230,15 @@ describe('adapter library at start-up', () => {
     buildTinyModel(bareDir, { adapterInputs: false });
     const bare = await RuntimeProcess.start({ T2V_MODEL_DIR: bareDir, T2V_ADAPTER_DIR: libraryDir }, { waitReady: false });
     expect((await bare.exited).code).toBe(1);
-    expect(bare.logs().find((l) => l.level === 60)).toMatchObject({ code: 'InvalidModel', err: { message: expect.stringMatching(/T2V_ADAPTER_DIR=.* is set but tiny-t2v v1's denoiser takes no LoRA inputs/) } });
+    expect(bare.logs().find((l) => l.level === 60)).toMatchObject({
+      code: 'InvalidModel',
+      err: { message: expect.stringMatching(/T2V_ADAPTER_DIR=.* is set but tiny-t2v v1's denoiser takes no LoRA inputs/) },
+    });
     const missing = await RuntimeProcess.start({ T2V_MODEL_DIR: modelDir, T2V_ADAPTER_DIR: `${tmp.dir}/absent` }, { waitReady: false });
     expect((await missing.exited).code).toBe(1);
-    expect(missing.logs().find((l) => l.level === 60)).toMatchObject({ code: 'InvalidConfig', err: { message: expect.stringMatching(/T2V_ADAPTER_DIR=.*absent: cannot read the adapter library/) } });
+    expect(missing.logs().find((l) => l.level === 60)).toMatchObject({
+      code: 'InvalidConfig',
+      err: { message: expect.stringMatching(/T2V_ADAPTER_DIR=.*absent: cannot read the adapter library/) },
+    });
   });
 });

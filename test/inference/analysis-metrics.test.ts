@@ -13,15 +13,26 @@ let rt: RuntimeProcess;
 let prometheus: PrometheusServer;
 const identity = { namespace: 'ml', name: 'wan-t2v', revision: '5f0c1e2d3a' };
 const vars: QueryVars = {
-  namespace: identity.namespace, name: identity.name, service: 't2v', model: 'tiny-t2v', version: 'v-judged', revision: identity.revision,
-  stableRevision: 'aaaaaaaaaa', candidateRevision: identity.revision, role: 'candidate', intervalMs: 120_000,
+  namespace: identity.namespace,
+  name: identity.name,
+  service: 't2v',
+  model: 'tiny-t2v',
+  version: 'v-judged',
+  revision: identity.revision,
+  stableRevision: 'aaaaaaaaaa',
+  candidateRevision: identity.revision,
+  role: 'candidate',
+  intervalMs: 120_000,
 };
 
 beforeAll(async () => {
   tmp = tempDir('t2v-analysis-metrics-');
   rt = await RuntimeProcess.start({
-    T2V_MODEL_DIR: buildModel(tmp.dir, { version: 'v-judged' }), T2V_FAULT_ERROR_RATE: '1',
-    MODELROLLOUT_NAMESPACE: identity.namespace, MODELROLLOUT_NAME: identity.name, MODELROLLOUT_REVISION: identity.revision,
+    T2V_MODEL_DIR: buildModel(tmp.dir, { version: 'v-judged' }),
+    T2V_FAULT_ERROR_RATE: '1',
+    MODELROLLOUT_NAMESPACE: identity.namespace,
+    MODELROLLOUT_NAME: identity.name,
+    MODELROLLOUT_REVISION: identity.revision,
   });
   prometheus = await startPrometheus([`127.0.0.1:${rt.port}`]);
   await prometheus.waitForSeries(`t2v_requests_total{modelrollout_revision="${identity.revision}"}`);
@@ -36,7 +47,9 @@ afterAll(async () => {
 });
 
 async function query(promql: string) {
-  const body = (await (await fetch(`${prometheus.address}/api/v1/query?query=${encodeURIComponent(promql)}`)).json()) as { data: Parameters<typeof measurementOf>[0] };
+  const body = (await (await fetch(`${prometheus.address}/api/v1/query?query=${encodeURIComponent(promql)}`)).json()) as {
+    data: Parameters<typeof measurementOf>[0];
+  };
   return measurementOf(body.data);
 }
 

@@ -24,7 +24,13 @@ afterAll(async () => {
 describe('probes', () => {
   it('reports ready with the execution provider it chose (CPU here, after a logged CUDA fallback)', async () => {
     const health = (await (await fetch(`${rt.url}/healthz`)).json()) as Record<string, unknown>;
-    expect(health).toMatchObject({ status: 'ok', phase: 'ready', ready: true, model: { name: 'tiny-t2v', version: VERSION }, fault_injection: { enabled: false } });
+    expect(health).toMatchObject({
+      status: 'ok',
+      phase: 'ready',
+      ready: true,
+      model: { name: 'tiny-t2v', version: VERSION },
+      fault_injection: { enabled: false },
+    });
     expect(['cpu', 'cuda']).toContain(health.execution_provider);
     if (health.execution_provider === 'cpu') {
       // auto: CUDA was tried first, failed, and the fallback was logged as a warning.
@@ -38,7 +44,15 @@ describe('probes', () => {
 
 describe('POST /v1/generate', () => {
   it('returns an H.264 MP4 with the requested size, frame count and duration', async () => {
-    const res = await postJson(`${rt.url}/v1/generate`, { prompt: 'a red cat running on the beach, at sunset!', seconds: 2, fps: 8, width: 96, height: 64, steps: 3, seed: 7 });
+    const res = await postJson(`${rt.url}/v1/generate`, {
+      prompt: 'a red cat running on the beach, at sunset!',
+      seconds: 2,
+      fps: 8,
+      width: 96,
+      height: 64,
+      steps: 3,
+      seed: 7,
+    });
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toBe('video/mp4');
     expect(res.headers.get('x-video-seed')).toBe('7');
@@ -52,7 +66,9 @@ describe('POST /v1/generate', () => {
   it('answers raw rgb24 frames to Accept: application/x-t2v-rgb24 (what the golden-prompt probes compare), the same for a seed', async () => {
     const body = { prompt: 'a lighthouse in a storm', seconds: 1, fps: 8, width: 64, height: 48, steps: 2, seed: 5 };
     const raw = async (b: object): Promise<{ res: Response; data: Buffer }> => {
-      const res = await postJson(`${rt.url}/v1/generate`, b, { headers: { 'content-type': 'application/json', accept: 'application/x-t2v-rgb24, video/mp4;q=0.5' } });
+      const res = await postJson(`${rt.url}/v1/generate`, b, {
+        headers: { 'content-type': 'application/json', accept: 'application/x-t2v-rgb24, video/mp4;q=0.5' },
+      });
       expect(res.status).toBe(200);
       return { res, data: Buffer.from(await res.arrayBuffer()) };
     };
@@ -94,7 +110,17 @@ describe('async jobs: POST /v1/videos → GET status → GET content', () => {
     expect(res.headers.get('location')).toBe(`/v1/videos/${accepted.id}`);
     expect(accepted.id).toMatch(/^vid_[0-9a-f]{32}$/);
     expect(['queued', 'running']).toContain(accepted.status);
-    expect(accepted.request).toMatchObject({ prompt: 'a blue dog playing', seconds: 3, fps: 8, frames: 24, width: 64, height: 48, steps: 4, guidance: 5, seed: 3 });
+    expect(accepted.request).toMatchObject({
+      prompt: 'a blue dog playing',
+      seconds: 3,
+      fps: 8,
+      frames: 24,
+      width: 64,
+      height: 48,
+      steps: 4,
+      guidance: 5,
+      seed: 3,
+    });
 
     const done = await waitForJob(rt, accepted.id);
     expect(done.status).toBe('succeeded');

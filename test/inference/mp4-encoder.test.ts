@@ -12,7 +12,9 @@ afterAll(() => tmp.remove());
 
 function gradient(frames: number, w: number, h: number): FrameSource {
   return {
-    frames, width: w, height: h,
+    frames,
+    width: w,
+    height: h,
     frame(f) {
       const rgb = new Uint8Array(w * h * 3);
       for (let p = 0; p < w * h; p++) rgb.set([(p * 7 + f * 30) % 256, (f * 50) % 256, p % 256], p * 3);

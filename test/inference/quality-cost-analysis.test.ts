@@ -56,10 +56,12 @@ afterAll(async () => {
 
 function rollout(candidate: string, analysis: Record<string, unknown>): ModelRollout {
   return {
-    apiVersion: API_VERSION, kind: KIND,
+    apiVersion: API_VERSION,
+    kind: KIND,
     metadata: { name: NAME, namespace: NS, annotations: {} },
     spec: {
-      service: { name: 't2v' }, model: { name: 'tiny-t2v', version: 'v1' },
+      service: { name: 't2v' },
+      model: { name: 'tiny-t2v', version: 'v1' },
       analysis: { prometheus: { address: prometheus.address }, minRequests: 2, interval: '30s', ...analysis },
     } as never,
     status: {
@@ -93,7 +95,9 @@ describe('quality gate and cost rule on real runtime metrics', () => {
       tradeOffs: [{ cost: 'cost-per-video-second', maxIncrease: 0.4, quality: 'quality-ssim', minImprovement: 0.1, onViolation: 'Pause' }],
     });
     expect(analysis.result, JSON.stringify(metrics)).toBe('pause');
-    expect(analysis.message, analysis.message).toMatch(/cost-per-video-second \+\d+(\.\d+)? % \([\d.]+ vs stable [\d.]+\), quality-ssim [-+][\d.]+ % better \([\d.]+ vs stable [\d.]+, higher is better\)/);
+    expect(analysis.message, analysis.message).toMatch(
+      /cost-per-video-second \+\d+(\.\d+)? % \([\d.]+ vs stable [\d.]+\), quality-ssim [-+][\d.]+ % better \([\d.]+ vs stable [\d.]+, higher is better\)/,
+    );
     const costChange = metrics.find((m) => m.name === 'cost-per-video-second-vs-quality-ssim')?.value ?? 0;
     expect(costChange).toBeGreaterThan(0.4);
   });

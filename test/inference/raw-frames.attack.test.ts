@@ -52,10 +52,17 @@ function userRequests(text: string): number {
   return sum;
 }
 
-describe('attack-17: golden-prompt probes in the runtime\'s request counts', () => {
-  it('a golden-probe generation (X-ModelRollout-Probe: golden, as the operator\'s prober sends it) is not counted as user traffic: it must not fill minRequests for a candidate whose route sends it nothing', async () => {
+describe("attack-17: golden-prompt probes in the runtime's request counts", () => {
+  it("a golden-probe generation (X-ModelRollout-Probe: golden, as the operator's prober sends it) is not counted as user traffic: it must not fill minRequests for a candidate whose route sends it nothing", async () => {
     const before = userRequests(await metricsText(rt));
-    const res = await postJson(`${rt.url}/v1/generate`, body, { headers: { 'content-type': 'application/json', accept: 'application/x-t2v-rgb24', 'user-agent': 'modelrollout-golden-probe', 'x-modelrollout-probe': 'golden' } });
+    const res = await postJson(`${rt.url}/v1/generate`, body, {
+      headers: {
+        'content-type': 'application/json',
+        accept: 'application/x-t2v-rgb24',
+        'user-agent': 'modelrollout-golden-probe',
+        'x-modelrollout-probe': 'golden',
+      },
+    });
     expect(res.status).toBe(200);
     await res.arrayBuffer();
     expect(userRequests(await metricsText(rt)) - before).toBe(0);

@@ -1,7 +1,20 @@
 // SIGTERM: stop accepting, let accepted jobs finish (or fail them with a reason once the grace period
 // is over), then exit 0. No accepted job may end silently.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildModel, ffprobe, finishedJobs, metric, metricsText, postJson, RuntimeProcess, stopAll, tempDir, waitForJob, type JobView, type TempDir } from './support.js';
+import {
+  buildModel,
+  ffprobe,
+  finishedJobs,
+  metric,
+  metricsText,
+  postJson,
+  RuntimeProcess,
+  stopAll,
+  tempDir,
+  waitForJob,
+  type JobView,
+  type TempDir,
+} from './support.js';
 
 let tmp: TempDir;
 let ddimModel: string;

@@ -23,7 +23,8 @@ export async function stopAll(): Promise<void> {
  * It gives up as soon as the child is gone, so a recycled PID is never signalled later.
  */
 function watchdog(pid: number): void {
-  const script = `while kill -0 ${process.pid} 2>/dev/null && kill -0 ${pid} 2>/dev/null; do sleep 1; done; ` +
+  const script =
+    `while kill -0 ${process.pid} 2>/dev/null && kill -0 ${pid} 2>/dev/null; do sleep 1; done; ` +
     `if kill -0 ${pid} 2>/dev/null; then kill -TERM ${pid}; sleep 3; kill -KILL ${pid} 2>/dev/null; fi; exit 0`;
   spawn('bash', ['-c', script], { stdio: 'ignore', detached: true }).unref();
 }
@@ -80,12 +81,12 @@ export class RuntimeProcess {
     while (rt.port === 0) {
       const listening = rt.logs().find((l) => l.msg === 'listening');
       if (listening) rt.port = Number(listening.port);
-      else if (child.exitCode !== null) return rt; // the caller inspects exit code and logs
+      else if (child.exitCode !== null)
+        return rt; // the caller inspects exit code and logs
       else if (Date.now() > deadline) {
         await rt.stop();
         throw new Error(`runtime did not listen in time:\n${rt.output}`);
-      }
-      else await sleep(50);
+      } else await sleep(50);
     }
     if (opts.waitReady ?? true) {
       try {
@@ -174,15 +175,32 @@ export async function ffprobe(video: Buffer, dir: string): Promise<Probe> {
     const stdout = await new Promise<string>((resolve, reject) =>
       execFile(
         'ffprobe',
-        ['-v', 'error', '-count_frames', '-select_streams', 'v:0', '-show_entries', 'stream=codec_name,pix_fmt,width,height,nb_read_frames,avg_frame_rate:format=duration,format_name', '-of', 'json', file],
+        [
+          '-v',
+          'error',
+          '-count_frames',
+          '-select_streams',
+          'v:0',
+          '-show_entries',
+          'stream=codec_name,pix_fmt,width,height,nb_read_frames,avg_frame_rate:format=duration,format_name',
+          '-of',
+          'json',
+          file,
+        ],
         (err, out) => (err ? reject(err) : resolve(out)),
       ),
     );
     const j = JSON.parse(stdout) as { streams: Array<Record<string, string | number>>; format: Record<string, string> };
     const s = j.streams[0] ?? {};
     return {
-      codec: String(s.codec_name), pixFmt: String(s.pix_fmt), width: Number(s.width), height: Number(s.height),
-      frames: Number(s.nb_read_frames), fps: String(s.avg_frame_rate), duration: Number(j.format.duration), format: String(j.format.format_name),
+      codec: String(s.codec_name),
+      pixFmt: String(s.pix_fmt),
+      width: Number(s.width),
+      height: Number(s.height),
+      frames: Number(s.nb_read_frames),
+      fps: String(s.avg_frame_rate),
+      duration: Number(j.format.duration),
+      format: String(j.format.format_name),
     };
   } finally {
     fs.rmSync(file, { force: true });
@@ -226,5 +244,10 @@ export async function waitForJob(rt: RuntimeProcess, id: string, timeoutMs = 60_
 
 /** The "job finished" log line of each job id. */
 export function finishedJobs(rt: RuntimeProcess): Map<string, LogLine> {
-  return new Map(rt.logs().filter((l) => l.msg === 'job finished').map((l) => [String(l.jobId), l]));
+  return new Map(
+    rt
+      .logs()
+      .filter((l) => l.msg === 'job finished')
+      .map((l) => [String(l.jobId), l]),
+  );
 }

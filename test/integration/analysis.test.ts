@@ -22,7 +22,11 @@ const healthy: Behaviour = { requestsPerSecond: 150, errorRate: 0, latencySecond
 
 /** What the runtime in this pod would do: its drill env decides errors and added latency. */
 function fromTemplate(pod: PodView): Behaviour {
-  return { ...healthy, errorRate: Number(pod.env.T2V_FAULT_ERROR_RATE ?? 0), latencySeconds: healthy.latencySeconds + Number(pod.env.T2V_FAULT_LATENCY_MS ?? 0) / 1000 };
+  return {
+    ...healthy,
+    errorRate: Number(pod.env.T2V_FAULT_ERROR_RATE ?? 0),
+    latencySeconds: healthy.latencySeconds + Number(pod.env.T2V_FAULT_LATENCY_MS ?? 0) / 1000,
+  };
 }
 
 beforeAll(async () => {
@@ -40,7 +44,10 @@ afterAll(async () => {
 
 function analysis(address: string, extra: Record<string, unknown> = {}) {
   return {
-    interval: '2s', minRequests: 10, breakerInterval: '1s', breakerWindow: '5s',
+    interval: '2s',
+    minRequests: 10,
+    breakerInterval: '1s',
+    breakerWindow: '5s',
     prometheus: { address, timeout: '2s' },
     metrics: [{ template: 'error-rate' }, { template: 'latency-p99', relative: { max: 1.5 } }],
     ...extra,
@@ -48,7 +55,13 @@ function analysis(address: string, extra: Record<string, unknown> = {}) {
 }
 
 /** A Healthy v1 rollout whose pods the stand-in serves metrics for. */
-async function analysedRollout(prefix: string, address: string, extra: Record<string, unknown> = {}, behaviourOf: (pod: PodView) => Behaviour = fromTemplate, stepDuration = '3s') {
+async function analysedRollout(
+  prefix: string,
+  address: string,
+  extra: Record<string, unknown> = {},
+  behaviourOf: (pod: PodView) => Behaviour = fromTemplate,
+  stepDuration = '3s',
+) {
   const ns = await testNamespace(kc, prefix);
   standIn.follow(core, ns, behaviourOf);
   onTestFinished(() => standIn.unfollow(ns));
@@ -62,13 +75,22 @@ async function analysedRollout(prefix: string, address: string, extra: Record<st
 
 /** A new revision: the given model version and image tag, and env on the serving container. */
 async function setTemplate(fx: RolloutFixture, version: string, image: string, env: Record<string, string> = {}) {
-  await fx.patch({ spec: {
-    model: { name: fx.modelName, version },
-    template: { spec: { containers: [{ name: 'server', image: `example.invalid/t2v:${image}`, env: Object.entries(env).map(([name, value]) => ({ name, value })) }] } },
-  } });
+  await fx.patch({
+    spec: {
+      model: { name: fx.modelName, version },
+      template: {
+        spec: { containers: [{ name: 'server', image: `example.invalid/t2v:${image}`, env: Object.entries(env).map(([name, value]) => ({ name, value })) }] },
+      },
+    },
+  });
 }
 
-type AnalysisView = { analysis?: { metrics?: { name: string; verdict: string; value?: number; raw?: string; samples?: number; kind: string }[]; noData?: Record<string, { selector: string; query: string; why: string }> } };
+type AnalysisView = {
+  analysis?: {
+    metrics?: { name: string; verdict: string; value?: number; raw?: string; samples?: number; kind: string }[];
+    noData?: Record<string, { selector: string; query: string; why: string }>;
+  };
+};
 const analysisOf = (r: RolloutObject) => (r.status as unknown as AnalysisView | undefined)?.analysis;
 
 describe('analysis with a real Prometheus', () => {
@@ -77,7 +99,13 @@ describe('analysis with a real Prometheus', () => {
     await fx.setVersion('v2');
     const measured = await fx.waitFor('a step judged on metrics', (r) => analysisOf(r)?.metrics?.some((m) => m.kind === 'step') ?? false);
     const metrics = analysisOf(measured)!.metrics!.filter((m) => m.kind === 'step');
-    expect(metrics.map((m) => [m.name, m.verdict])).toEqual(expect.arrayContaining([['error-rate', 'pass'], ['latency-p99', 'pass'], ['overload-rate', 'pass']]));
+    expect(metrics.map((m) => [m.name, m.verdict])).toEqual(
+      expect.arrayContaining([
+        ['error-rate', 'pass'],
+        ['latency-p99', 'pass'],
+        ['overload-rate', 'pass'],
+      ]),
+    );
     // Each measurement keeps its sample count.
     expect(metrics.find((m) => m.name === 'error-rate')!.samples).toBeGreaterThanOrEqual(299);
     const done = await fx.waitFor('promotion', (r) => r.status?.stable?.modelVersion === 'v2' && fx.condition(r, 'Ready')?.status === 'True');
@@ -123,7 +151,13 @@ describe('analysis with a real Prometheus', () => {
 
   it('a severe error rate trips the breaker during the bake, before the step is judged', async () => {
     let broken = false;
-    const fx = await analysedRollout('an-severe', prometheus.address, {}, (pod) => (broken && pod.image.endsWith(':v2') ? { ...healthy, errorRate: 0.5 } : healthy), '5m');
+    const fx = await analysedRollout(
+      'an-severe',
+      prometheus.address,
+      {},
+      (pod) => (broken && pod.image.endsWith(':v2') ? { ...healthy, errorRate: 0.5 } : healthy),
+      '5m',
+    );
     await fx.setVersion('v2');
     await fx.waitFor('at 1 %', (r) => r.status?.weights?.candidate === 1);
     broken = true;
@@ -153,25 +187,39 @@ describe('analysis with a real Prometheus', () => {
 
   it('a spec version that matches nothing the pods report becomes NoData naming the query, then the configured action', async () => {
     // A custom metric written against model_version: the pods report the version in their image (v2), the spec says v2.0.
-    const byVersion = 'sum(increase(t2v_requests_total{model_version="{{version}}",outcome="server_error"}[{{interval}}])) / sum(increase(t2v_requests_total{model_version="{{version}}"}[{{interval}}]))';
+    const byVersion =
+      'sum(increase(t2v_requests_total{model_version="{{version}}",outcome="server_error"}[{{interval}}])) / sum(increase(t2v_requests_total{model_version="{{version}}"}[{{interval}}]))';
     const fx = await analysedRollout('an-nodata', prometheus.address, {
-      metrics: [{ name: 'errors-by-version', query: byVersion, max: 0.01 }], noDataDeadline: '10s', onNoData: 'Rollback',
+      metrics: [{ name: 'errors-by-version', query: byVersion, max: 0.01 }],
+      noDataDeadline: '10s',
+      onNoData: 'Rollback',
     });
     await setTemplate(fx, 'v2.0', 'v2');
-    const named = await fx.waitFor('NoData in the Progressing condition', (r) => /NoData: errors-by-version: no series/.test(fx.condition(r, 'Progressing')?.message ?? ''), 60_000);
+    const named = await fx.waitFor(
+      'NoData in the Progressing condition',
+      (r) => /NoData: errors-by-version: no series/.test(fx.condition(r, 'Progressing')?.message ?? ''),
+      60_000,
+    );
     expect(fx.condition(named, 'Progressing')?.message).toContain('{model_version="v2.0",outcome="server_error"}');
     expect(analysisOf(named)?.noData?.['errors-by-version']).toMatchObject({ why: 'no series', selector: '{model_version="v2.0",outcome="server_error"}' });
     expect(named.status?.weights?.candidate).toBe(1);
     const rolled = await fx.waitFor('rolled back past the no-data deadline', (r) => r.status?.phase === 'RolledBack', 60_000);
     expect(rolled.status?.failure?.reason).toBe('NoData');
-    expect(rolled.status?.failure?.message).toMatch(/NoData past the 10 s deadline: errors-by-version: no series since .* for \{model_version="v2\.0",outcome="server_error"\}/);
+    expect(rolled.status?.failure?.message).toMatch(
+      /NoData past the 10 s deadline: errors-by-version: no series since .* for \{model_version="v2\.0",outcome="server_error"\}/,
+    );
     expect(await fx.weights()).toEqual([100, 0]);
   });
 
   it('a NaN-valued custom query never passes: it is no data, kept as NaN, and pauses at the deadline', async () => {
     // 0/0: every outcome is initialised to zero, and no request is a client error.
-    const nan = 'sum(rate(t2v_requests_total{modelrollout_revision="{{revision}}",outcome="client_error"}[{{interval}}])) / sum(rate(t2v_requests_total{modelrollout_revision="{{revision}}",outcome="client_error"}[{{interval}}]))';
-    const fx = await analysedRollout('an-nan', prometheus.address, { metrics: [{ name: 'nan-ratio', query: nan, max: 0.5 }], noDataDeadline: '8s', onNoData: 'Pause' });
+    const nan =
+      'sum(rate(t2v_requests_total{modelrollout_revision="{{revision}}",outcome="client_error"}[{{interval}}])) / sum(rate(t2v_requests_total{modelrollout_revision="{{revision}}",outcome="client_error"}[{{interval}}]))';
+    const fx = await analysedRollout('an-nan', prometheus.address, {
+      metrics: [{ name: 'nan-ratio', query: nan, max: 0.5 }],
+      noDataDeadline: '8s',
+      onNoData: 'Pause',
+    });
     await fx.setVersion('v2');
     const paused = await fx.waitFor('paused past the no-data deadline', (r) => r.status?.phase === 'Paused', 60_000);
     expect(fx.condition(paused, 'Paused')?.reason).toBe('AnalysisPaused');
@@ -197,7 +245,11 @@ describe('analysis with a real Prometheus', () => {
       await fx.setVersion('v2');
       await fx.waitFor('at 1 %', (r) => r.status?.weights?.candidate === 1);
       await own.stop();
-      const held = await fx.waitFor('holding on metrics errors', (r) => /metrics unavailable, holding/.test(fx.condition(r, 'Progressing')?.message ?? ''), 60_000);
+      const held = await fx.waitFor(
+        'holding on metrics errors',
+        (r) => /metrics unavailable, holding/.test(fx.condition(r, 'Progressing')?.message ?? ''),
+        60_000,
+      );
       expect(held.status?.weights?.candidate).toBe(1);
       const rolled = await fx.waitFor('rolled back after errors', (r) => r.status?.phase === 'RolledBack', 60_000);
       expect(rolled.status?.failure?.reason).toBe('AnalysisError');

@@ -38,7 +38,9 @@ async function slowRollout(prefix: string, over: Record<string, unknown> = {}, p
 }
 
 async function newVersion(fx: RolloutFixture, version: string): Promise<void> {
-  await fx.patch({ spec: { model: { name: fx.modelName, version }, template: { spec: { containers: [{ name: 'server', image: `example.invalid/t2v:${version}` }] } } } });
+  await fx.patch({
+    spec: { model: { name: fx.modelName, version }, template: { spec: { containers: [{ name: 'server', image: `example.invalid/t2v:${version}` }] } } },
+  });
 }
 
 function expectNoCountedViolations(report: Awaited<ReturnType<InvariantSampler['stop']>>): void {
@@ -51,11 +53,19 @@ describe('traffic never outruns ready capacity (slow readiness)', () => {
   it('abort at the 100 % step: traffic returns to stable only as its replicas become ready', async () => {
     const { fx, sampler } = await slowRollout('cap-abort');
     await newVersion(fx, 'v2');
-    await fx.waitFor('100 % on the candidate with stable shrunk to 1', (r) => r.status?.weights?.candidate === 100 && r.status.replicas?.stable.desired === 1, 240_000);
+    await fx.waitFor(
+      '100 % on the candidate with stable shrunk to 1',
+      (r) => r.status?.weights?.candidate === 100 && r.status.replicas?.stable.desired === 1,
+      240_000,
+    );
     const abortedAt = Date.now();
     await fx.annotate({ 'modelrollout.dev/abort': 'now' });
     // Mid-way the status says how far the return is and how long it should take.
-    const midway = await fx.waitFor('returnToStable in status', (r) => (r.status as { returnToStable?: unknown } | undefined)?.returnToStable !== undefined, 30_000);
+    const midway = await fx.waitFor(
+      'returnToStable in status',
+      (r) => (r.status as { returnToStable?: unknown } | undefined)?.returnToStable !== undefined,
+      30_000,
+    );
     expect((midway.status as { returnToStable?: Record<string, unknown> }).returnToStable).toMatchObject({ stableNeeded: 4 });
     expect(midway.status?.weights?.candidate).toBeGreaterThan(0);
     const back = await fx.waitFor('100 % stable', (r) => r.status?.phase === 'Aborted' && r.status.weights?.candidate === 0, 120_000);
@@ -78,7 +88,11 @@ describe('traffic never outruns ready capacity (slow readiness)', () => {
   it('candidate loses its pods at 50 % (nodes cordoned): its weight drops to 0 within one breaker interval, then the rollout goes on', async () => {
     const { fx, sampler } = await slowRollout('cap-lost', {}, {});
     await newVersion(fx, 'v2');
-    const at50 = await fx.waitFor('50/50 with stable shrunk to 2', (r) => r.status?.weights?.candidate === 50 && r.status.replicas?.stable.desired === 2, 240_000);
+    const at50 = await fx.waitFor(
+      '50/50 with stable shrunk to 2',
+      (r) => r.status?.weights?.candidate === 50 && r.status.replicas?.stable.desired === 2,
+      240_000,
+    );
     const candidate = at50.status!.candidate!.revision;
     const nodes = await gpuNodeNames(kc);
     await cordonNodes(kc, nodes);
@@ -97,7 +111,11 @@ describe('traffic never outruns ready capacity (slow readiness)', () => {
     expect((await fx.events()).map((e) => e.reason)).toContain('CandidateCapacityLost');
     await sleep(2_000);
     await uncordonNodes(kc, nodes);
-    const done = await fx.waitFor('promotion after the pods came back', (r) => r.status?.stable?.revision === candidate && fx.condition(r, 'Ready')?.status === 'True', 240_000);
+    const done = await fx.waitFor(
+      'promotion after the pods came back',
+      (r) => r.status?.stable?.revision === candidate && fx.condition(r, 'Ready')?.status === 'True',
+      240_000,
+    );
     expect(done.status?.phase).toBe('Healthy');
     expectNoCountedViolations(await sampler.stop());
   });
@@ -116,7 +134,12 @@ describe('traffic never outruns ready capacity (slow readiness)', () => {
 
   it('a nodeSelector no GPU node matches holds with InsufficientGPU and says so', async () => {
     const { fx, sampler } = await slowRollout('cap-selector');
-    await fx.patch({ spec: { model: { name: fx.modelName, version: 'v2' }, template: { spec: { nodeSelector: { 'nvidia.com/gpu.product': 'NOT-THERE' }, containers: [{ name: 'server', image: 'example.invalid/t2v:v2' }] } } } });
+    await fx.patch({
+      spec: {
+        model: { name: fx.modelName, version: 'v2' },
+        template: { spec: { nodeSelector: { 'nvidia.com/gpu.product': 'NOT-THERE' }, containers: [{ name: 'server', image: 'example.invalid/t2v:v2' }] } },
+      },
+    });
     const held = await fx.waitFor('InsufficientGPU', (r) => fx.condition(r, 'Progressing')?.reason === 'InsufficientGPU', 60_000);
     expect(fx.condition(held, 'Progressing')?.message).toContain('0 free on nodes the template can be scheduled on');
     expect(await fx.weights()).toEqual([100, 0]);

@@ -10,15 +10,19 @@ import { kubeConfig } from './support.js';
 const runs = Number(process.env.MODELROLLOUT_CHAOS_RUNS ?? 2);
 const firstSeed = Number(process.env.MODELROLLOUT_CHAOS_SEED ?? Math.floor(Math.random() * 2 ** 31));
 
-it(`${runs} seeded chaos run(s) from seed ${firstSeed} keep every weighted Service's ready pods ahead of its weight`, async () => {
-  const kc = kubeConfig();
-  const summaries: string[] = [];
-  const failing: number[] = [];
-  for (let i = 0; i < runs; i++) {
-    const result = await runChaos({ kc, kubeconfigPath: inject('kubeconfigPath'), seed: firstSeed + i, events: 3, settleTimeoutMs: 150_000 });
-    summaries.push(formatRun(result));
-    console.log(summaries.at(-1));
-    if (!result.ok) failing.push(result.seed);
-  }
-  expect(failing, `failing seeds (replay: npm run chaos -- --seed <seed> --events 3):\n${summaries.join('\n')}`).toEqual([]);
-}, runs * 330_000);
+it(
+  `${runs} seeded chaos run(s) from seed ${firstSeed} keep every weighted Service's ready pods ahead of its weight`,
+  async () => {
+    const kc = kubeConfig();
+    const summaries: string[] = [];
+    const failing: number[] = [];
+    for (let i = 0; i < runs; i++) {
+      const result = await runChaos({ kc, kubeconfigPath: inject('kubeconfigPath'), seed: firstSeed + i, events: 3, settleTimeoutMs: 150_000 });
+      summaries.push(formatRun(result));
+      console.log(summaries.at(-1));
+      if (!result.ok) failing.push(result.seed);
+    }
+    expect(failing, `failing seeds (replay: npm run chaos -- --seed <seed> --events 3):\n${summaries.join('\n')}`).toEqual([]);
+  },
+  runs * 330_000,
+);

@@ -45,10 +45,15 @@ describe('local control plane', () => {
     const coordination = kc.makeApiClient(k8s.CoordinationV1Api);
     const name = gpuNodes[0]!.metadata!.name!;
     const first = await waitUntil('node lease', () => coordination.readNamespacedLease({ name, namespace: 'kube-node-lease' }));
-    await waitUntil('lease renewed', async () => {
-      const lease = await coordination.readNamespacedLease({ name, namespace: 'kube-node-lease' });
-      return String(lease.spec?.renewTime) !== String(first.spec?.renewTime) ? true : undefined;
-    }, 60_000, 500);
+    await waitUntil(
+      'lease renewed',
+      async () => {
+        const lease = await coordination.readNamespacedLease({ name, namespace: 'kube-node-lease' });
+        return String(lease.spec?.renewTime) !== String(first.spec?.renewTime) ? true : undefined;
+      },
+      60_000,
+      500,
+    );
   });
 
   it('runs a Deployment of 2 replicas × 1 GPU to 2/2 Ready, and leaves the Pod past free GPUs Pending/Unschedulable', async () => {
@@ -87,14 +92,21 @@ describe('local control plane', () => {
     await custom.createNamespacedCustomObject({
       ...ref,
       body: {
-        apiVersion: 'gateway.networking.k8s.io/v1', kind: 'HTTPRoute', metadata: { name: 't2v' },
+        apiVersion: 'gateway.networking.k8s.io/v1',
+        kind: 'HTTPRoute',
+        metadata: { name: 't2v' },
         spec: { parentRefs: [{ name: 'edge' }], rules: [{ backendRefs: backends(100, 0) }] },
       },
     });
     // spec.rules is an atomic list: a merge patch replaces it whole.
     await custom.patchNamespacedCustomObject({ ...ref, name: 't2v', body: { spec: { rules: [{ backendRefs: backends(95, 5) }] } } }, mergePatch);
-    const route = (await custom.getNamespacedCustomObject({ ...ref, name: 't2v' })) as { spec: { rules: { backendRefs: { name: string; weight: number }[] }[] } };
-    expect(route.spec.rules[0]!.backendRefs.map((b) => [b.name, b.weight])).toEqual([['t2v-stable', 95], ['t2v-candidate', 5]]);
+    const route = (await custom.getNamespacedCustomObject({ ...ref, name: 't2v' })) as {
+      spec: { rules: { backendRefs: { name: string; weight: number }[] }[] };
+    };
+    expect(route.spec.rules[0]!.backendRefs.map((b) => [b.name, b.weight])).toEqual([
+      ['t2v-stable', 95],
+      ['t2v-candidate', 5],
+    ]);
   });
 
   it('creates an Istio VirtualService and patches its route weights', async () => {
@@ -107,7 +119,9 @@ describe('local control plane', () => {
     await custom.createNamespacedCustomObject({
       ...ref,
       body: {
-        apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name: 't2v' },
+        apiVersion: 'networking.istio.io/v1',
+        kind: 'VirtualService',
+        metadata: { name: 't2v' },
         spec: { hosts: ['t2v'], http: [{ name: 'primary', route: routes(100, 0) }] },
       },
     });
@@ -118,13 +132,23 @@ describe('local control plane', () => {
 
   it('refuses objects that violate a CRD schema, naming the field', async () => {
     const ns = await testNamespace(kc, 'cp-schema');
-    const err = await custom.createNamespacedCustomObject({
-      group: 'gateway.networking.k8s.io', version: 'v1', namespace: ns, plural: 'httproutes',
-      body: {
-        apiVersion: 'gateway.networking.k8s.io/v1', kind: 'HTTPRoute', metadata: { name: 'bad' },
-        spec: { rules: [{ backendRefs: [{ name: 'svc', port: 80, weight: -1 }] }] },
-      },
-    }).then(() => undefined, (e: unknown) => e);
+    const err = await custom
+      .createNamespacedCustomObject({
+        group: 'gateway.networking.k8s.io',
+        version: 'v1',
+        namespace: ns,
+        plural: 'httproutes',
+        body: {
+          apiVersion: 'gateway.networking.k8s.io/v1',
+          kind: 'HTTPRoute',
+          metadata: { name: 'bad' },
+          spec: { rules: [{ backendRefs: [{ name: 'svc', port: 80, weight: -1 }] }] },
+        },
+      })
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
     expect(apiErrorCode(err)).toBe(422);
     expect(apiErrorMessage(err)).toMatch(/spec\.rules\[0\]\.backendRefs\[0\]\.weight/);
   });

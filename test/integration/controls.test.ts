@@ -15,7 +15,8 @@ const run = promisify(execFile);
 
 async function plugin(ns: string, ...args: string[]): Promise<string> {
   const { stdout } = await run(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'operator/src/cli/kubectl-modelrollout.ts'), ...args, '-n', ns], {
-    cwd: repoRoot, env: { ...process.env, KUBECONFIG: kubeconfigPath },
+    cwd: repoRoot,
+    env: { ...process.env, KUBECONFIG: kubeconfigPath },
   });
   return stdout;
 }
@@ -58,10 +59,16 @@ describe('kubectl-modelrollout controls', () => {
 
   it('refuses unknown commands and missing rollouts with a clear message', async () => {
     const ns = await testNamespace(kc, 'ctl-bad');
-    const bad = await plugin(ns, 'abort', 'nope').then(() => undefined, (e: { code: number; stderr: string }) => e);
+    const bad = await plugin(ns, 'abort', 'nope').then(
+      () => undefined,
+      (e: { code: number; stderr: string }) => e,
+    );
     expect(bad?.code).toBe(1);
     expect(bad?.stderr).toContain('ModelRollout not found');
-    const usage = await plugin(ns, 'launch', 'x').then(() => undefined, (e: { code: number; stderr: string }) => e);
+    const usage = await plugin(ns, 'launch', 'x').then(
+      () => undefined,
+      (e: { code: number; stderr: string }) => e,
+    );
     expect(usage?.code).toBe(2);
     expect(usage?.stderr).toContain('unknown command "launch"');
   });

@@ -15,10 +15,30 @@ import { kubeConfig } from './support.js';
 it('plays a promotion, rollbacks on errors and on quality, a hold on cost, and stops everything it started', async () => {
   const namespace = `demo-${crypto.randomBytes(3).toString('hex')}`;
   onTestFinished(async () => {
-    await kubeConfig().makeApiClient(k8s.CoreV1Api).deleteNamespace({ name: namespace }).catch(() => undefined);
+    await kubeConfig()
+      .makeApiClient(k8s.CoreV1Api)
+      .deleteNamespace({ name: namespace })
+      .catch(() => undefined);
   });
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'scripts/demo.ts'),
-    '--kubeconfig', inject('kubeconfigPath'), '--namespace', namespace, '--step-duration', '3s', '--interval', '3s', '--timeout-minutes', '6'], { cwd: repoRoot });
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      path.join(repoRoot, 'scripts/demo.ts'),
+      '--kubeconfig',
+      inject('kubeconfigPath'),
+      '--namespace',
+      namespace,
+      '--step-duration',
+      '3s',
+      '--interval',
+      '3s',
+      '--timeout-minutes',
+      '6',
+    ],
+    { cwd: repoRoot },
+  );
   let out = '';
   child.stdout.on('data', (c: Buffer) => (out += c));
   child.stderr.on('data', (c: Buffer) => (out += c));
@@ -30,7 +50,10 @@ it('plays a promotion, rollbacks on errors and on quality, a hold on cost, and s
   // prompts no longer alike: both are judged at the step's end, either may be first).
   expect(out).toMatch(/scenario 3: looks worse \(frozen frames, no errors\)\s+RolledBack\s+RolledBack\s+\d+s\s+\d+\s+(quality-frozen|golden-similarity): /);
   // Too expensive: twice the GPU-seconds per generated second for the same videos, held with both numbers.
-  const held = /scenario 4: too expensive \(2 GPUs per replica\)\s+Paused\s+Paused\s+\d+s\s+\d+\s+paused for a person: cost-per-video-second-vs-quality-ssim: cost-per-video-second \+(\d+(?:\.\d+)?) % \([\d.]+ vs stable [\d.]+\), quality-ssim [-+][\d.]+ % better.* → aborted by a person: Aborted/.exec(out);
+  const held =
+    /scenario 4: too expensive \(2 GPUs per replica\)\s+Paused\s+Paused\s+\d+s\s+\d+\s+paused for a person: cost-per-video-second-vs-quality-ssim: cost-per-video-second \+(\d+(?:\.\d+)?) % \([\d.]+ vs stable [\d.]+\), quality-ssim [-+][\d.]+ % better.* → aborted by a person: Aborted/.exec(
+      out,
+    );
   expect(held, out.slice(-3000)).not.toBeNull();
   expect(Number(held![1])).toBeGreaterThan(50);
   // The golden prompts: a build of the same weights comes out alike; the frozen one does not.
@@ -47,7 +70,14 @@ it('plays a promotion, rollbacks on errors and on quality, a hold on cost, and s
   const scenario1 = table.slice(0, table.indexOf('scenario 2'));
   const rows = [...scenario1.matchAll(/^ {2}(\d\/5)\s+(\d+)\/(\d+)\s+\S+%\s+(\S+)%\s+(.*)$/gm)].map((m) => {
     const answered = Object.fromEntries([...m[5]!.matchAll(/(v\d) (\d+)/g)].map((a) => [a[1]!, Number(a[2])]));
-    return { step: m[1]!, stable: Number(m[2]), candidate: Number(m[3]), observed: Number(m[4]), total: (answered.v1 ?? 0) + (answered.v2 ?? 0), v2: answered.v2 ?? 0 };
+    return {
+      step: m[1]!,
+      stable: Number(m[2]),
+      candidate: Number(m[3]),
+      observed: Number(m[4]),
+      total: (answered.v1 ?? 0) + (answered.v2 ?? 0),
+      v2: answered.v2 ?? 0,
+    };
   });
   const rowAt = (candidate: number) => rows.find((r) => r.candidate === candidate && r.stable === 100 - candidate);
   for (const w of [1, 5, 20, 50, 100]) {
@@ -55,17 +85,21 @@ it('plays a promotion, rollbacks on errors and on quality, a hold on cost, and s
     expect(rowAt(w)!.v2, `v2 answered at ${w} %\n${scenario1}`).toBeGreaterThan(0);
   }
   expect(rowAt(1)!.observed, scenario1).toBeLessThan(5);
-  for (const r of rows.filter((x) => x.total >= 100)) expect(Math.abs(r.observed - r.candidate), `${r.step} ${r.stable}/${r.candidate}\n${scenario1}`).toBeLessThanOrEqual(10);
+  for (const r of rows.filter((x) => x.total >= 100))
+    expect(Math.abs(r.observed - r.candidate), `${r.step} ${r.stable}/${r.candidate}\n${scenario1}`).toBeLessThanOrEqual(10);
   expect(out).toMatch(/resident memory of the local stack at its peak: \d+ MiB \(.*inference runtime \(pods\) ×\d+ \d+ MiB/);
   // Cleanup: the working directory is gone and no process runs on its models any more.
   const workdir = /working directory (\S+)/.exec(out)![1]!;
   expect(fs.existsSync(workdir)).toBe(false);
-  const leftovers = fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((pid) => {
-    try {
-      return fs.readFileSync(`/proc/${pid}/environ`, 'utf8').includes(workdir);
-    } catch {
-      return false;
-    }
-  });
+  const leftovers = fs
+    .readdirSync('/proc')
+    .filter((p) => /^\d+$/.test(p))
+    .filter((pid) => {
+      try {
+        return fs.readFileSync(`/proc/${pid}/environ`, 'utf8').includes(workdir);
+      } catch {
+        return false;
+      }
+    });
   expect(leftovers).toEqual([]);
 }, 900_000);

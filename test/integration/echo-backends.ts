@@ -39,10 +39,11 @@ export async function startEchoBackend(name: string, address: string): Promise<E
     address,
     port: (server.address() as AddressInfo).port,
     received,
-    close: () => new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }
 
@@ -72,7 +73,11 @@ export async function setEndpoint(kc: k8s.KubeConfig, namespace: string, service
   };
   try {
     const current = await discovery.readNamespacedEndpointSlice({ namespace, name });
-    await discovery.replaceNamespacedEndpointSlice({ namespace, name, body: { ...body, metadata: { ...body.metadata, resourceVersion: current.metadata?.resourceVersion } } });
+    await discovery.replaceNamespacedEndpointSlice({
+      namespace,
+      name,
+      body: { ...body, metadata: { ...body.metadata, resourceVersion: current.metadata?.resourceVersion } },
+    });
   } catch (err) {
     if (!isNotFound(err)) throw err;
     await discovery.createNamespacedEndpointSlice({ namespace, body });

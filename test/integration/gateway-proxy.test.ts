@@ -57,13 +57,20 @@ const as = (ns: string, headers: Record<string, string> = {}) => ({ ...headers, 
 
 async function applyRoute(ns: string, name: string, rules: Rule[]): Promise<void> {
   const body = {
-    apiVersion: 'gateway.networking.k8s.io/v1', kind: 'HTTPRoute', metadata: { name, namespace: ns },
+    apiVersion: 'gateway.networking.k8s.io/v1',
+    kind: 'HTTPRoute',
+    metadata: { name, namespace: ns },
     // Every test's route has its own hostname: routes of earlier tests (their namespaces still terminating) stay attached.
     spec: { parentRefs: [{ name: proxy.gateway.name, namespace: proxy.gateway.namespace }], hostnames: [hostOf(ns)], rules },
   };
   try {
     const current = (await custom.getNamespacedCustomObject({ ...HTTPROUTES, namespace: ns, name })) as { metadata: { resourceVersion: string } };
-    await custom.replaceNamespacedCustomObject({ ...HTTPROUTES, namespace: ns, name, body: { ...body, metadata: { ...body.metadata, resourceVersion: current.metadata.resourceVersion } } });
+    await custom.replaceNamespacedCustomObject({
+      ...HTTPROUTES,
+      namespace: ns,
+      name,
+      body: { ...body, metadata: { ...body.metadata, resourceVersion: current.metadata.resourceVersion } },
+    });
   } catch (err) {
     if (!isNotFound(err)) throw err;
     await custom.createNamespacedCustomObject({ ...HTTPROUTES, namespace: ns, body });
@@ -97,7 +104,14 @@ describe('Gateway API proxy (Traefik)', () => {
     const n = 2000;
     const seen: string[] = [];
     for (const percent of [0, ...STEPS]) {
-      await applyRoute(ns, 't2v', [{ backendRefs: [{ name: 't2v-stable', port: SERVICE_PORT, weight: 100 - percent }, { name: 't2v-candidate', port: SERVICE_PORT, weight: percent }] }]);
+      await applyRoute(ns, 't2v', [
+        {
+          backendRefs: [
+            { name: 't2v-stable', port: SERVICE_PORT, weight: 100 - percent },
+            { name: 't2v-candidate', port: SERVICE_PORT, weight: percent },
+          ],
+        },
+      ]);
       await proxy.waitForRoute(ns, 't2v');
       const counts = countBy(await requestMany(proxy.url, n, as(ns)));
       const toCandidate = counts[candidate.name] ?? 0;
@@ -130,7 +144,10 @@ describe('Gateway API proxy (Traefik)', () => {
     const ns = await testNamespace(kc, 'gwp-ready');
     const ready = await backend(`${ns}-ready`);
     const starting = await backend(`${ns}-starting`);
-    await publishService(kc, ns, 't2v-stable', [{ backend: ready, ready: true }, { backend: starting, ready: false }]);
+    await publishService(kc, ns, 't2v-stable', [
+      { backend: ready, ready: true },
+      { backend: starting, ready: false },
+    ]);
     await applyRoute(ns, 't2v', [{ backendRefs: [{ name: 't2v-stable', port: SERVICE_PORT }] }]);
     await proxy.waitForRoute(ns, 't2v');
     expect(await proxy.servers(ns, 't2v-stable', SERVICE_PORT)).toEqual([`http://${ready.address}:${ready.port}`]);
@@ -138,13 +155,23 @@ describe('Gateway API proxy (Traefik)', () => {
     expect(starting.received).toHaveLength(0);
 
     await setEndpoint(kc, ns, 't2v-stable', starting, true);
-    await waitUntil('the proxy routes to the endpoint that turned ready', async () => ((await proxy.servers(ns, 't2v-stable', SERVICE_PORT))?.length === 2 ? true : undefined), 30_000, 50);
+    await waitUntil(
+      'the proxy routes to the endpoint that turned ready',
+      async () => ((await proxy.servers(ns, 't2v-stable', SERVICE_PORT))?.length === 2 ? true : undefined),
+      30_000,
+      50,
+    );
     const counts = countBy(await requestMany(proxy.url, 200, as(ns)));
     expect(counts[starting.name] ?? 0, JSON.stringify(counts)).toBeGreaterThan(0);
     expect((counts[ready.name] ?? 0) + (counts[starting.name] ?? 0)).toBe(200);
 
     await setEndpoint(kc, ns, 't2v-stable', starting, false);
-    await waitUntil('the proxy drops the endpoint that turned unready', async () => ((await proxy.servers(ns, 't2v-stable', SERVICE_PORT))?.length === 1 ? true : undefined), 30_000, 50);
+    await waitUntil(
+      'the proxy drops the endpoint that turned unready',
+      async () => ((await proxy.servers(ns, 't2v-stable', SERVICE_PORT))?.length === 1 ? true : undefined),
+      30_000,
+      50,
+    );
     const before = starting.received.length;
     expect(countBy(await requestMany(proxy.url, 200, as(ns)))).toEqual({ [ready.name]: 200 });
     expect(starting.received.length).toBe(before);
@@ -153,13 +180,15 @@ describe('Gateway API proxy (Traefik)', () => {
   it('applies RequestHeaderModifier and ResponseHeaderModifier filters of a rule', async () => {
     const ns = await testNamespace(kc, 'gwp-filters');
     const { stable } = await stableAndCandidate(ns);
-    await applyRoute(ns, 't2v', [{
-      filters: [
-        { type: 'RequestHeaderModifier', requestHeaderModifier: { set: [{ name: 'x-model-route', value: 'stable' }], remove: ['x-drop-me'] } },
-        { type: 'ResponseHeaderModifier', responseHeaderModifier: { add: [{ name: 'set-cookie', value: 't2v-version=stable; Path=/' }] } },
-      ],
-      backendRefs: [{ name: 't2v-stable', port: SERVICE_PORT }],
-    }]);
+    await applyRoute(ns, 't2v', [
+      {
+        filters: [
+          { type: 'RequestHeaderModifier', requestHeaderModifier: { set: [{ name: 'x-model-route', value: 'stable' }], remove: ['x-drop-me'] } },
+          { type: 'ResponseHeaderModifier', responseHeaderModifier: { add: [{ name: 'set-cookie', value: 't2v-version=stable; Path=/' }] } },
+        ],
+        backendRefs: [{ name: 't2v-stable', port: SERVICE_PORT }],
+      },
+    ]);
     await proxy.waitForRoute(ns, 't2v');
     const answer = await request(proxy.url, as(ns, { 'x-drop-me': '1' }));
     expect(answer.backend).toBe(stable.name);
@@ -173,12 +202,14 @@ describe('Gateway API proxy (Traefik)', () => {
     const ns = await testNamespace(kc, 'gwp-backend-filters');
     const { stable, candidate } = await stableAndCandidate(ns);
     const setVersion = (v: string) => [{ type: 'RequestHeaderModifier', requestHeaderModifier: { set: [{ name: 'x-model-version', value: v }] } }];
-    await applyRoute(ns, 't2v', [{
-      backendRefs: [
-        { name: 't2v-stable', port: SERVICE_PORT, weight: 50, filters: setVersion('stable') },
-        { name: 't2v-candidate', port: SERVICE_PORT, weight: 50, filters: setVersion('candidate') },
-      ],
-    }]);
+    await applyRoute(ns, 't2v', [
+      {
+        backendRefs: [
+          { name: 't2v-stable', port: SERVICE_PORT, weight: 50, filters: setVersion('stable') },
+          { name: 't2v-candidate', port: SERVICE_PORT, weight: 50, filters: setVersion('candidate') },
+        ],
+      },
+    ]);
     await proxy.waitForRoute(ns, 't2v');
     const counts = countBy(await requestMany(proxy.url, 40, as(ns)));
     expect((counts[stable.name] ?? 0) + (counts[candidate.name] ?? 0)).toBe(40);
@@ -190,15 +221,25 @@ describe('Gateway API proxy (Traefik)', () => {
     const ns = await testNamespace(kc, 'gwp-mirror');
     const { stable, candidate } = await stableAndCandidate(ns);
     // Shadow as the operator writes it: all traffic to stable, a mirror of it to the candidate.
-    await applyRoute(ns, 't2v', [{
-      filters: [{ type: 'RequestMirror', requestMirror: { backendRef: { name: 't2v-candidate', port: SERVICE_PORT }, percent: 100 } }],
-      backendRefs: [{ name: 't2v-stable', port: SERVICE_PORT, weight: 100 }, { name: 't2v-candidate', port: SERVICE_PORT, weight: 0 }],
-    }]);
+    await applyRoute(ns, 't2v', [
+      {
+        filters: [{ type: 'RequestMirror', requestMirror: { backendRef: { name: 't2v-candidate', port: SERVICE_PORT }, percent: 100 } }],
+        backendRefs: [
+          { name: 't2v-stable', port: SERVICE_PORT, weight: 100 },
+          { name: 't2v-candidate', port: SERVICE_PORT, weight: 0 },
+        ],
+      },
+    ]);
     await proxy.waitForRoute(ns, 't2v', { checkWeights: false });
-    const answers = await waitUntil('the mirror rule is live', async () => {
-      const a = await requestMany(proxy.url, 20, as(ns));
-      return a.every((x) => x.status === 500) ? a : undefined;
-    }, 30_000, 100);
+    const answers = await waitUntil(
+      'the mirror rule is live',
+      async () => {
+        const a = await requestMany(proxy.url, 20, as(ns));
+        return a.every((x) => x.status === 500) ? a : undefined;
+      },
+      30_000,
+      100,
+    );
     expect(countBy(answers)).toEqual({ 'proxy-500': 20 });
     const stableBefore = stable.received.length;
     expect(countBy(await requestMany(proxy.url, 50, as(ns)))).toEqual({ 'proxy-500': 50 });
@@ -212,7 +253,9 @@ describe('Gateway API proxy (Traefik)', () => {
     // The user's route: one rule to stable; the operator takes the rule over from here.
     await applyRoute(ns, 't2v', [{ backendRefs: [{ name: 't2v-stable', port: SERVICE_PORT }] }]);
     const router = new GatewayApiRouter({
-      custom, routeName: 't2v', ruleIndex: 0,
+      custom,
+      routeName: 't2v',
+      ruleIndex: 0,
       target: { namespace: ns, stableService: 't2v-stable', candidateService: 't2v-candidate', port: SERVICE_PORT },
     });
     const n = 2000;

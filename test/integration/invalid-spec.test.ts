@@ -10,10 +10,16 @@ import { API_VERSION, KIND } from '../../operator/src/api/index.js';
 const kc = kubeConfig();
 
 async function refusal(fx: RolloutFixture, spec: Record<string, unknown>): Promise<{ code?: number; message: string }> {
-  const err = await fx.custom.createNamespacedCustomObject({
-    ...MRO, namespace: fx.namespace,
-    body: { apiVersion: API_VERSION, kind: KIND, metadata: { name: 'bad' }, spec },
-  }).then(() => undefined, (e: unknown) => e);
+  const err = await fx.custom
+    .createNamespacedCustomObject({
+      ...MRO,
+      namespace: fx.namespace,
+      body: { apiVersion: API_VERSION, kind: KIND, metadata: { name: 'bad' }, spec },
+    })
+    .then(
+      () => undefined,
+      (e: unknown) => e,
+    );
   expect(err, `accepted: ${JSON.stringify(spec)}`).toBeDefined();
   return { code: apiErrorCode(err), message: apiErrorMessage(err) };
 }
@@ -28,7 +34,11 @@ describe('invalid ModelRollout specs', () => {
     ['zero GPUs per replica', { gpu: { perReplica: 0 } }, /spec\.gpu\.perReplica: Invalid value.*at least 1/],
     ['no route reference', { trafficRouting: {} }, /spec\.trafficRouting: Invalid value.*exactly one of gatewayAPI or istio/],
     ['a route reference without a name', { trafficRouting: { gatewayAPI: {} } }, /spec\.trafficRouting\.gatewayAPI\.httpRoute: Required value/],
-    ['a manual gate that is not a step', { strategy: { steps: [10, 100], manualGates: [50] } }, /spec\.strategy\.manualGates: Invalid value.*one of the step weights/],
+    [
+      'a manual gate that is not a step',
+      { strategy: { steps: [10, 100], manualGates: [50] } },
+      /spec\.strategy\.manualGates: Invalid value.*one of the step weights/,
+    ],
   ])('refuses %s, naming the field', async (_what, over, message) => {
     const ns = await testNamespace(kc, 'mro-bad');
     const fx = new RolloutFixture(kc, ns);

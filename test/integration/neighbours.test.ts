@@ -41,10 +41,16 @@ describe('names', () => {
   it('the CRD refuses a ModelRollout name over 63 characters and says why', async () => {
     const ns = await testNamespace(kc, 'mro-longname');
     const fx = new RolloutFixture(kc, ns);
-    const err = await fx.custom.createNamespacedCustomObject({
-      ...MRO, namespace: ns,
-      body: { apiVersion: API_VERSION, kind: KIND, metadata: { name: 'm'.repeat(64) }, spec: fx.spec() },
-    }).then(() => undefined, (e: unknown) => e);
+    const err = await fx.custom
+      .createNamespacedCustomObject({
+        ...MRO,
+        namespace: ns,
+        body: { apiVersion: API_VERSION, kind: KIND, metadata: { name: 'm'.repeat(64) }, spec: fx.spec() },
+      })
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
     expect(err, 'a 64-character name was accepted').toBeDefined();
     expect(apiErrorCode(err)).toBe(422);
     expect(apiErrorMessage(err)).toMatch(/metadata\.name must be at most 63 characters.*label modelrollout\.dev\/name/);
@@ -80,12 +86,15 @@ describe('names', () => {
 });
 
 describe('ownership', () => {
-  it('a route rule that sends traffic to someone else\'s backend is named in a condition and an event, left as it is, and taken over once it points at our stable Service', async () => {
+  it("a route rule that sends traffic to someone else's backend is named in a condition and an event, left as it is, and taken over once it points at our stable Service", async () => {
     const ns = await testNamespace(kc, 'mro-foreignrule');
     const fx = new RolloutFixture(kc, ns);
     await fx.createRoute();
     const ruleTo = async (backend: string) => {
-      const route = (await fx.custom.getNamespacedCustomObject({ ...ROUTE, namespace: ns, name: 'edge-route' })) as { metadata: k8s.V1ObjectMeta; spec: { rules: { backendRefs: { name: string; port: number }[] }[] } };
+      const route = (await fx.custom.getNamespacedCustomObject({ ...ROUTE, namespace: ns, name: 'edge-route' })) as {
+        metadata: k8s.V1ObjectMeta;
+        spec: { rules: { backendRefs: { name: string; port: number }[] }[] };
+      };
       route.spec.rules[1] = { backendRefs: [{ name: backend, port: 80 }] };
       await fx.custom.replaceNamespacedCustomObject({ ...ROUTE, namespace: ns, name: 'edge-route', body: route });
     };
@@ -115,9 +124,13 @@ describe('ownership', () => {
     await fx.create(fx.spec());
     const blocked = await fx.waitFor('ReconcileError', (r) => fx.condition(r, 'ReconcileError')?.status === 'True');
     expect(fx.condition(blocked, 'ReconcileError')).toMatchObject({ reason: 'ObjectNotOwned' });
-    expect(fx.condition(blocked, 'ReconcileError')!.message).toMatch(/^Service t2v-stable exists and is not owned by this ModelRollout \(owner: none; written by [^)]+\)/);
+    expect(fx.condition(blocked, 'ReconcileError')!.message).toMatch(
+      /^Service t2v-stable exists and is not owned by this ModelRollout \(owner: none; written by [^)]+\)/,
+    );
     expect(blocked.status?.phase).toBe('Initializing');
-    await waitUntil('ObjectNotOwned event', async () => ((await warnings(fx, 'ObjectNotOwned')).some((e) => e.message?.includes('Service t2v-stable')) ? true : undefined));
+    await waitUntil('ObjectNotOwned event', async () =>
+      (await warnings(fx, 'ObjectNotOwned')).some((e) => e.message?.includes('Service t2v-stable')) ? true : undefined,
+    );
     // Beyond the first backoff (5 s): the Service has not been written to at all.
     await sleep(7_000);
     const after = await fx.core.readNamespacedService({ name: 't2v-stable', namespace: ns });
@@ -131,18 +144,26 @@ describe('ownership', () => {
     expect(blockedOf(ready)).toBeUndefined();
   });
 
-  it('two ModelRollouts naming the same service.name: the second waits and never re-points the first one\'s Services', async () => {
+  it("two ModelRollouts naming the same service.name: the second waits and never re-points the first one's Services", async () => {
     const { ns, fx, stable } = await healthy('mro-two-owners');
-    const selectors = async () => Promise.all(['t2v-stable', 't2v-candidate'].map(async (name) => {
-      const svc = await fx.core.readNamespacedService({ name, namespace: ns });
-      return { rv: svc.metadata?.resourceVersion, selector: svc.spec?.selector };
-    }));
+    const selectors = async () =>
+      Promise.all(
+        ['t2v-stable', 't2v-candidate'].map(async (name) => {
+          const svc = await fx.core.readNamespacedService({ name, namespace: ns });
+          return { rv: svc.metadata?.resourceVersion, selector: svc.spec?.selector };
+        }),
+      );
     const before = await selectors();
-    expect(before.map((s) => s.selector)).toEqual([{ 'modelrollout.dev/name': 't2v', 'modelrollout.dev/revision': stable }, { 'modelrollout.dev/name': 't2v', 'modelrollout.dev/revision': stable }]);
+    expect(before.map((s) => s.selector)).toEqual([
+      { 'modelrollout.dev/name': 't2v', 'modelrollout.dev/revision': stable },
+      { 'modelrollout.dev/name': 't2v', 'modelrollout.dev/revision': stable },
+    ]);
     const second = new RolloutFixture(kc, ns, 't2v-b');
     await second.create(fx.spec({}, 'v9'));
     const blocked = await second.waitFor('ReconcileError', (r) => second.condition(r, 'ReconcileError')?.status === 'True');
-    expect(second.condition(blocked, 'ReconcileError')!.message).toMatch(/^Service t2v-stable exists and is not owned by this ModelRollout \(owner: ModelRollout t2v \(uid [0-9a-f-]+\)\)/);
+    expect(second.condition(blocked, 'ReconcileError')!.message).toMatch(
+      /^Service t2v-stable exists and is not owned by this ModelRollout \(owner: ModelRollout t2v \(uid [0-9a-f-]+\)\)/,
+    );
     await sleep(7_000);
     expect(await selectors()).toEqual(before);
     expect(await fx.weights()).toEqual([100, 0]);
@@ -160,9 +181,10 @@ describe('ownership', () => {
     const revision = ready.status!.stable!.revision;
     await fx.custom.deleteNamespacedCustomObject({ ...MRO, namespace: ns, name: 't2v' });
     await waitUntil('rollout and what it owned gone', async () => {
-      const left = (await fx.apps.listNamespacedDeployment({ namespace: ns })).items.length
-        + (await fx.apps.listNamespacedControllerRevision({ namespace: ns })).items.length
-        + (await fx.core.listNamespacedService({ namespace: ns })).items.length;
+      const left =
+        (await fx.apps.listNamespacedDeployment({ namespace: ns })).items.length +
+        (await fx.apps.listNamespacedControllerRevision({ namespace: ns })).items.length +
+        (await fx.core.listNamespacedService({ namespace: ns })).items.length;
       const ro = await fx.get().catch(() => undefined);
       return !ro && left === 0 ? true : undefined;
     });
@@ -171,14 +193,20 @@ describe('ownership', () => {
       namespace: ns,
       body: {
         metadata: { name: `t2v-${revision}`, labels },
-        spec: { replicas: 1, selector: { matchLabels: { app: 'someone-else' } }, template: { metadata: { labels }, spec: { containers: [{ name: 'x', image: 'example.invalid/x:1' }] } } },
+        spec: {
+          replicas: 1,
+          selector: { matchLabels: { app: 'someone-else' } },
+          template: { metadata: { labels }, spec: { containers: [{ name: 'x', image: 'example.invalid/x:1' }] } },
+        },
       },
     });
     const before = await fx.apps.readNamespacedDeployment({ name: `t2v-${revision}`, namespace: ns });
     await fx.create(fx.spec());
     const blocked = await fx.waitFor('ReconcileError', (r) => fx.condition(r, 'ReconcileError')?.status === 'True');
     expect(fx.condition(blocked, 'ReconcileError')).toMatchObject({ reason: 'ObjectNotOwned' });
-    expect(fx.condition(blocked, 'ReconcileError')!.message).toMatch(new RegExp(`^Deployment t2v-${revision} exists and is not owned by this ModelRollout \\(owner: none`));
+    expect(fx.condition(blocked, 'ReconcileError')!.message).toMatch(
+      new RegExp(`^Deployment t2v-${revision} exists and is not owned by this ModelRollout \\(owner: none`),
+    );
     await sleep(3_000);
     const after = await fx.apps.readNamespacedDeployment({ name: `t2v-${revision}`, namespace: ns });
     // Its status moves with its own pods; its spec (generation), labels and owners are as its owner left them.
@@ -192,7 +220,9 @@ describe('ownership', () => {
 describe('refused writes', () => {
   it('a pod template the API server refuses reaches status and events at once, is not retried hot, and the deadline aborts it', async () => {
     const { fx } = await healthy('mro-refused', { strategy: { stepDuration: '1s', progressDeadline: '30s' } });
-    await fx.patch({ spec: { model: { name: 'wan-t2v', version: 'v2' }, template: { spec: { containers: [{ name: 'Bad_Name', image: 'example.invalid/t2v:v2' }] } } } });
+    await fx.patch({
+      spec: { model: { name: 'wan-t2v', version: 'v2' }, template: { spec: { containers: [{ name: 'Bad_Name', image: 'example.invalid/t2v:v2' }] } } },
+    });
     const refused = await fx.waitFor('TemplateRefused', (r) => fx.condition(r, 'ReconcileError')?.reason === 'TemplateRefused');
     const candidate = refused.status!.candidate!.revision;
     const condition = fx.condition(refused, 'ReconcileError')!;

@@ -24,10 +24,17 @@ export async function startOperator(kubeconfigPath: string, namespace: string, e
   const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'operator', 'src', 'main.ts')], {
     cwd: repoRoot,
     env: {
-      ...process.env, KUBECONFIG: kubeconfigPath, MODELROLLOUT_WATCH_NAMESPACE: namespace, MODELROLLOUT_PORT: '0',
-      MODELROLLOUT_HOST: '127.0.0.1', MODELROLLOUT_LOG_LEVEL: 'debug',
+      ...process.env,
+      KUBECONFIG: kubeconfigPath,
+      MODELROLLOUT_WATCH_NAMESPACE: namespace,
+      MODELROLLOUT_PORT: '0',
+      MODELROLLOUT_HOST: '127.0.0.1',
+      MODELROLLOUT_LOG_LEVEL: 'debug',
       // One lease per test namespace, short enough that a takeover test does not wait long.
-      MODELROLLOUT_LEASE_NAMESPACE: namespace, MODELROLLOUT_LEASE_DURATION_SECONDS: '6', MODELROLLOUT_RENEW_DEADLINE_SECONDS: '4', MODELROLLOUT_RETRY_PERIOD_SECONDS: '1',
+      MODELROLLOUT_LEASE_NAMESPACE: namespace,
+      MODELROLLOUT_LEASE_DURATION_SECONDS: '6',
+      MODELROLLOUT_RENEW_DEADLINE_SECONDS: '4',
+      MODELROLLOUT_RETRY_PERIOD_SECONDS: '1',
       ...env,
     },
     stdio: ['ignore', out, out],
@@ -45,12 +52,15 @@ export async function startOperator(kubeconfigPath: string, namespace: string, e
   };
   onTestFinished(async (ctx) => {
     await stopWith('SIGTERM');
-    if (ctx.task.result?.state === 'fail') console.log(`--- operator log (${logFile}), last lines:\n${fs.readFileSync(logFile, 'utf8').split('\n').slice(-40).join('\n')}`);
+    if (ctx.task.result?.state === 'fail')
+      console.log(`--- operator log (${logFile}), last lines:\n${fs.readFileSync(logFile, 'utf8').split('\n').slice(-40).join('\n')}`);
     else fs.rmSync(path.dirname(logFile), { recursive: true, force: true });
   });
   const port = await readyPort(logFile, () => alive);
   return {
-    pid: child.pid!, port, logFile,
+    pid: child.pid!,
+    port,
+    logFile,
     kill: () => stopWith('SIGKILL'),
     stop: () => stopWith('SIGTERM'),
     metrics: async () => (await fetch(`http://127.0.0.1:${port}/metrics`)).text(),
@@ -65,10 +75,16 @@ async function readyPort(logFile: string, alive: () => boolean): Promise<number>
   while (Date.now() < deadline) {
     if (!alive()) throw new Error(`operator exited during start-up:\n${fs.readFileSync(logFile, 'utf8').slice(-3000)}`);
     if (port === undefined) {
-      const line = fs.readFileSync(logFile, 'utf8').split('\n').find((l) => l.includes('"modelrollout operator listening"'));
+      const line = fs
+        .readFileSync(logFile, 'utf8')
+        .split('\n')
+        .find((l) => l.includes('"modelrollout operator listening"'));
       if (line) port = (JSON.parse(line) as { port: number }).port;
     } else {
-      const ok = await fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.ok, () => false);
+      const ok = await fetch(`http://127.0.0.1:${port}/readyz`).then(
+        (r) => r.ok,
+        () => false,
+      );
       if (ok) return port;
     }
     await new Promise((r) => setTimeout(r, 100));

@@ -22,12 +22,17 @@ const chart = path.join(repoRoot, 'charts', 'modelrollout-operator');
 const helm = path.join(binaryDir(), 'helm-v3.21.4', 'helm');
 
 async function helmRun(...args: string[]): Promise<string> {
-  const { stdout } = await run(helm, args, { env: { ...process.env, KUBECONFIG: kubeconfigPath, HELM_CACHE_HOME: os.tmpdir(), HELM_CONFIG_HOME: os.tmpdir() }, maxBuffer: 16 << 20 });
+  const { stdout } = await run(helm, args, {
+    env: { ...process.env, KUBECONFIG: kubeconfigPath, HELM_CACHE_HOME: os.tmpdir(), HELM_CONFIG_HOME: os.tmpdir() },
+    maxBuffer: 16 << 20,
+  });
   return stdout;
 }
 
 function docs(yaml: string): k8s.KubernetesObject[] {
-  return YAML.parseAllDocuments(yaml).map((d) => d.toJSON() as k8s.KubernetesObject | null).filter((d): d is k8s.KubernetesObject => !!d?.kind);
+  return YAML.parseAllDocuments(yaml)
+    .map((d) => d.toJSON() as k8s.KubernetesObject | null)
+    .filter((d): d is k8s.KubernetesObject => !!d?.kind);
 }
 
 async function applyAll(objects: k8s.KubernetesObject[], namespace: string, dryRun?: 'All'): Promise<void> {
@@ -53,7 +58,9 @@ function luaHealth(obj: unknown): { status: string; message: string } {
     let err = '';
     child.stdout.on('data', (c: Buffer) => (out += c));
     child.stderr.on('data', (c: Buffer) => (err += c));
-    child.on('close', (code) => (code === 0 ? resolve({ status: out.split('\t')[0]!, message: out.split('\t').slice(1).join('\t') }) : reject(new Error(`lua5.1 exited ${code}: ${err}`))));
+    child.on('close', (code) =>
+      code === 0 ? resolve({ status: out.split('\t')[0]!, message: out.split('\t').slice(1).join('\t') }) : reject(new Error(`lua5.1 exited ${code}: ${err}`)),
+    );
     child.stdin.end(JSON.stringify(obj));
   }) as never;
 }
@@ -61,21 +68,43 @@ function luaHealth(obj: unknown): { status: string; message: string } {
 describe('Helm chart', () => {
   it('carries exactly the CRDs in crds/', () => {
     for (const f of fs.readdirSync(path.join(repoRoot, 'crds'))) {
-      expect(fs.readFileSync(path.join(chart, 'crds', f), 'utf8'), `charts/modelrollout-operator/crds/${f} differs from crds/${f}`).toBe(fs.readFileSync(path.join(repoRoot, 'crds', f), 'utf8'));
+      expect(fs.readFileSync(path.join(chart, 'crds', f), 'utf8'), `charts/modelrollout-operator/crds/${f} differs from crds/${f}`).toBe(
+        fs.readFileSync(path.join(repoRoot, 'crds', f), 'utf8'),
+      );
     }
   });
 
   it('lints, and refuses bad values with a message that names them', async () => {
     expect(await helmRun('lint', chart, '--strict')).toContain('1 chart(s) linted, 0 chart(s) failed');
-    const bad = await helmRun('template', 'x', chart, '--set', 'workers=0').then(() => undefined, (e: { stderr: string }) => e.stderr);
+    const bad = await helmRun('template', 'x', chart, '--set', 'workers=0').then(
+      () => undefined,
+      (e: { stderr: string }) => e.stderr,
+    );
     expect(bad).toContain("at '/workers': minimum: got 0, want 1");
-    const split = await helmRun('template', 'x', chart, '--kube-version', 'v1.36.3', '--set', 'leaderElection.enabled=false').then(() => undefined, (e: { stderr: string }) => e.stderr);
+    const split = await helmRun('template', 'x', chart, '--kube-version', 'v1.36.3', '--set', 'leaderElection.enabled=false').then(
+      () => undefined,
+      (e: { stderr: string }) => e.stderr,
+    );
     expect(split).toContain('replicaCount > 1 needs leaderElection.enabled=true');
   });
 
   it.each([
     ['default values', []],
-    ['non-default values', ['--set', 'replicaCount=3', '--set', 'metrics.serviceMonitor.enabled=true', '--set', 'watchNamespace=ml', '--set', 'rbac.readSecrets=false', '--set', 'podDisruptionBudget.enabled=false']],
+    [
+      'non-default values',
+      [
+        '--set',
+        'replicaCount=3',
+        '--set',
+        'metrics.serviceMonitor.enabled=true',
+        '--set',
+        'watchNamespace=ml',
+        '--set',
+        'rbac.readSecrets=false',
+        '--set',
+        'podDisruptionBudget.enabled=false',
+      ],
+    ],
   ])('renders with %s into objects the API server accepts (server-side dry run)', async (_what, args) => {
     const ns = await testNamespace(kc, 'chart-dry');
     const objects = docs(await helmRun('template', 'mro', chart, '--namespace', ns, '--kube-version', 'v1.36.3', ...(args as string[])));
@@ -87,21 +116,30 @@ describe('Helm chart', () => {
     expect(deployment.spec!.template.spec!.securityContext).toMatchObject({ runAsNonRoot: true });
   });
 
-  it('installs, and the operator runs a full rollout with nothing but the chart\'s ServiceAccount and RBAC', async () => {
+  it("installs, and the operator runs a full rollout with nothing but the chart's ServiceAccount and RBAC", async () => {
     const release = await testNamespace(kc, 'chart-inst');
     const out = await helmRun('install', 'mro', chart, '--namespace', release, '--set', 'replicaCount=1');
     expect(out).toContain('kubectl wait --for=condition=Ready mro/<name>');
-    const token = await kc.makeApiClient(k8s.CoreV1Api).createNamespacedServiceAccountToken({ name: 'mro-modelrollout-operator', namespace: release, body: { spec: { audiences: [], expirationSeconds: 3600 } } });
+    const token = await kc.makeApiClient(k8s.CoreV1Api).createNamespacedServiceAccountToken({
+      name: 'mro-modelrollout-operator',
+      namespace: release,
+      body: { spec: { audiences: [], expirationSeconds: 3600 } },
+    });
     const sa = new k8s.KubeConfig();
     sa.loadFromFile(kubeconfigPath);
     const cluster = sa.getCurrentCluster()!;
     const saKubeconfig = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'sa-')), 'kubeconfig');
-    fs.writeFileSync(saKubeconfig, YAML.stringify({
-      apiVersion: 'v1', kind: 'Config', 'current-context': 'sa',
-      clusters: [{ name: 'local', cluster: { server: cluster.server, 'certificate-authority': cluster.caFile } }],
-      users: [{ name: 'operator', user: { token: token.status!.token } }],
-      contexts: [{ name: 'sa', context: { cluster: 'local', user: 'operator' } }],
-    }));
+    fs.writeFileSync(
+      saKubeconfig,
+      YAML.stringify({
+        apiVersion: 'v1',
+        kind: 'Config',
+        'current-context': 'sa',
+        clusters: [{ name: 'local', cluster: { server: cluster.server, 'certificate-authority': cluster.caFile } }],
+        users: [{ name: 'operator', user: { token: token.status!.token } }],
+        contexts: [{ name: 'sa', context: { cluster: 'local', user: 'operator' } }],
+      }),
+    );
     const ns = await testNamespace(kc, 'chart-ro');
     const fx = new RolloutFixture(kc, ns);
     await fx.createRoute();
@@ -121,7 +159,10 @@ describe('t2v-inference example chart', () => {
     expect(await helmRun('lint', example, '--strict')).toContain('0 chart(s) failed');
     const ns = await testNamespace(kc, 'chart-t2v');
     await startOperator(kubeconfigPath, ns);
-    await applyAll(docs(await helmRun('template', 't2v', example, '--namespace', ns, '--set', 'replicas=2', '--set', 'analysis.prometheusAddress=http://127.0.0.1:9')), ns);
+    await applyAll(
+      docs(await helmRun('template', 't2v', example, '--namespace', ns, '--set', 'replicas=2', '--set', 'analysis.prometheusAddress=http://127.0.0.1:9')),
+      ns,
+    );
     const fx = new RolloutFixture(kc, ns, 't2v');
     const ready = await fx.waitFor('Ready', (r) => fx.condition(r, 'Ready')?.status === 'True');
     expect(ready.status?.replicas?.stable).toEqual({ desired: 2, ready: 2 });
@@ -172,10 +213,16 @@ describe('GitOps health', () => {
     const ns = await testNamespace(kc, 'gitops-blocked');
     const fx = new RolloutFixture(kc, ns);
     await fx.createRoute();
-    await fx.core.createNamespacedService({ namespace: ns, body: { metadata: { name: 't2v-stable' }, spec: { selector: { app: 'legacy-t2v' }, ports: [{ port: 80 }] } } });
+    await fx.core.createNamespacedService({
+      namespace: ns,
+      body: { metadata: { name: 't2v-stable' }, spec: { selector: { app: 'legacy-t2v' }, ports: [{ port: 80 }] } },
+    });
     await startOperator(kubeconfigPath, ns);
     await fx.create(fx.spec());
     const blocked = await fx.waitFor('ReconcileError', (r) => fx.condition(r, 'ReconcileError')?.status === 'True');
-    expect(luaHealth(blocked)).toMatchObject({ status: 'Progressing', message: expect.stringMatching(/^ObjectNotOwned: Service t2v-stable exists and is not owned by this ModelRollout/) });
+    expect(luaHealth(blocked)).toMatchObject({
+      status: 'Progressing',
+      message: expect.stringMatching(/^ObjectNotOwned: Service t2v-stable exists and is not owned by this ModelRollout/),
+    });
   });
 });

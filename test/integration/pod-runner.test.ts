@@ -48,13 +48,21 @@ afterAll(() => {
 async function startRunner(ns: string, backoff?: Partial<RestartBackoff>): Promise<PodRunner> {
   // The operator labels each pod with its model version; a plain Deployment's pods get MODEL_VERSION.
   const modelDir = (pod: k8s.V1Pod) => modelDirs[pod.metadata?.labels?.[LABEL_MODEL_VERSION] ?? MODEL_VERSION]!;
-  runner = await startPodRunner(kc, { namespace: ns, command: inferenceRuntimeCommand({ modelDir }), logDir: path.join(tmp, 'logs', ns), ...(backoff ? { backoff } : {}) });
+  runner = await startPodRunner(kc, {
+    namespace: ns,
+    command: inferenceRuntimeCommand({ modelDir }),
+    logDir: path.join(tmp, 'logs', ns),
+    ...(backoff ? { backoff } : {}),
+  });
   onTestFinished(() => runner.stop());
   return runner;
 }
 
 async function processDeployment(ns: string, name: string, replicas: number): Promise<void> {
-  await core.createNamespacedService({ namespace: ns, body: { metadata: { name }, spec: { selector: { app: name }, ports: [{ port: 80, targetPort: 'http' }] } } });
+  await core.createNamespacedService({
+    namespace: ns,
+    body: { metadata: { name }, spec: { selector: { app: name }, ports: [{ port: 80, targetPort: 'http' }] } },
+  });
   await createGpuDeployment(kc, ns, name, replicas, {
     annotations: { [TEST_RUNNER_ANNOTATION]: TEST_RUNNER_PROCESS },
     tolerations: [GPU_TOLERATION],
@@ -79,10 +87,15 @@ const isReady = (p: k8s.V1Pod) => p.status?.conditions?.some((c) => c.type === '
 const readySince = (p: k8s.V1Pod) => new Date(p.status!.conditions!.find((c) => c.type === 'Ready')!.lastTransitionTime!).getTime();
 
 async function allReady(ns: string, app: string, count: number): Promise<k8s.V1Pod[]> {
-  return waitUntil(`${count} ${app} pods Ready`, async () => {
-    const pods = await livePods(ns, app);
-    return pods.length === count && pods.every(isReady) ? pods : undefined;
-  }, LOAD_TIMEOUT_MS, 500);
+  return waitUntil(
+    `${count} ${app} pods Ready`,
+    async () => {
+      const pods = await livePods(ns, app);
+      return pods.length === count && pods.every(isReady) ? pods : undefined;
+    },
+    LOAD_TIMEOUT_MS,
+    500,
+  );
 }
 
 function processOf(pod: k8s.V1Pod): PodProcessInfo | undefined {
@@ -97,9 +110,14 @@ async function endpoints(ns: string, service: string): Promise<k8s.V1Endpoint[]>
 /** Every (address, ready) an EndpointSlice of `service` listed while the recorder ran. */
 async function recordEndpoints(ns: string, service: string): Promise<{ seen: { ip: string; ready: boolean | undefined }[]; stop(): void }> {
   const seen: { ip: string; ready: boolean | undefined }[] = [];
-  const abort = await new k8s.Watch(kc).watch(`/apis/discovery.k8s.io/v1/namespaces/${ns}/endpointslices`, { labelSelector: `kubernetes.io/service-name=${service}` }, (_type: string, slice: k8s.V1EndpointSlice) => {
-    for (const e of slice.endpoints ?? []) for (const ip of e.addresses) seen.push({ ip, ready: e.conditions?.ready });
-  }, () => undefined);
+  const abort = await new k8s.Watch(kc).watch(
+    `/apis/discovery.k8s.io/v1/namespaces/${ns}/endpointslices`,
+    { labelSelector: `kubernetes.io/service-name=${service}` },
+    (_type: string, slice: k8s.V1EndpointSlice) => {
+      for (const e of slice.endpoints ?? []) for (const ip of e.addresses) seen.push({ ip, ready: e.conditions?.ready });
+    },
+    () => undefined,
+  );
   return { seen, stop: () => abort.abort() };
 }
 
@@ -109,9 +127,14 @@ async function recordEndpoints(ns: string, service: string): Promise<{ seen: { i
  */
 async function recordReadyEvents(ns: string): Promise<{ seen: { pod: string; processWasReady: boolean }[]; stop(): void }> {
   const seen: { pod: string; processWasReady: boolean }[] = [];
-  const abort = await new k8s.Watch(kc).watch(`/api/v1/namespaces/${ns}/pods`, {}, (_type: string, pod: k8s.V1Pod) => {
-    if (isReady(pod)) seen.push({ pod: pod.metadata!.name!, processWasReady: processOf(pod)?.readyAt !== undefined });
-  }, () => undefined);
+  const abort = await new k8s.Watch(kc).watch(
+    `/api/v1/namespaces/${ns}/pods`,
+    {},
+    (_type: string, pod: k8s.V1Pod) => {
+      if (isReady(pod)) seen.push({ pod: pod.metadata!.name!, processWasReady: processOf(pod)?.readyAt !== undefined });
+    },
+    () => undefined,
+  );
   return { seen, stop: () => abort.abort() };
 }
 
@@ -124,7 +147,7 @@ describe('pods that are real processes', () => {
 
     // While the model loads, the pod has an IP and a process but is not Ready (kwok's timed stage skips it).
     const loading = await waitUntil('a process started', async () => (await livePods(ns, 't2v')).find((p) => processOf(p)?.pid !== undefined), 60_000);
-    const loadingNow = (await core.readNamespacedPod({ namespace: ns, name: loading.metadata!.name! }));
+    const loadingNow = await core.readNamespacedPod({ namespace: ns, name: loading.metadata!.name! });
     if (processOf(loadingNow)?.readyAt === undefined) expect(isReady(loadingNow)).toBe(false);
 
     const pods = await allReady(ns, 't2v', 2);
@@ -139,17 +162,20 @@ describe('pods that are real processes', () => {
       expect(proc.readyAt!).toBeGreaterThan(proc.startedAt!);
       expect(readySince(pod)).toBeGreaterThanOrEqual(Math.floor(proc.startedAt! / 1000) * 1000);
       expect(pod.status?.containerStatuses?.[0]).toMatchObject({ ready: true, restartCount: 0, state: { running: expect.any(Object) } });
-      console.log(`[pod-runner] ${pod.metadata!.name} on ${proc.ip}: ready ${((proc.readyAt! - proc.startedAt!) / 1000).toFixed(1)} s after start, RSS ${Math.round((proc.rssBytes ?? 0) / 2 ** 20)} MiB`);
+      console.log(
+        `[pod-runner] ${pod.metadata!.name} on ${proc.ip}: ready ${((proc.readyAt! - proc.startedAt!) / 1000).toFixed(1)} s after start, RSS ${Math.round((proc.rssBytes ?? 0) / 2 ** 20)} MiB`,
+      );
 
       // The pod's env reached the process: the downward-API namespace labels its metrics.
-      const health = await (await fetch(`http://${proc.ip}:8080/healthz`)).json() as { ready: boolean; model: { version: string } };
+      const health = (await (await fetch(`http://${proc.ip}:8080/healthz`)).json()) as { ready: boolean; model: { version: string } };
       expect(health).toMatchObject({ ready: true, model: { version: MODEL_VERSION } });
       const metrics = await (await fetch(`http://${proc.ip}:8080/metrics`)).text();
       expect(metrics).toContain(`namespace="${ns}"`);
     }
 
     const clip = await fetch(`http://${pods[0]!.status!.podIP}:8080/v1/generate`, {
-      method: 'POST', headers: { 'content-type': 'application/json' },
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ prompt: 'a red cat running on the beach', seconds: 1, seed: 7 }),
     });
     expect(clip.status).toBe(200);
@@ -183,15 +209,22 @@ describe('pods that are real processes', () => {
     expect(restarted.status?.containerStatuses?.[0]?.lastState?.terminated).toMatchObject({ exitCode: 137, signal: 9, reason: 'Error' });
     expect(isAlive(before.pid!)).toBe(false);
 
-    const back = await waitUntil('victim Ready again', async () => {
-      const p = await core.readNamespacedPod({ namespace: ns, name: victim!.metadata!.name! });
-      return isReady(p) ? p : undefined;
-    }, LOAD_TIMEOUT_MS, 500);
+    const back = await waitUntil(
+      'victim Ready again',
+      async () => {
+        const p = await core.readNamespacedPod({ namespace: ns, name: victim!.metadata!.name! });
+        return isReady(p) ? p : undefined;
+      },
+      LOAD_TIMEOUT_MS,
+      500,
+    );
     const after = processOf(back)!;
     expect(after.pid).not.toBe(before.pid);
     expect(after).toMatchObject({ ip: before.ip, restarts: 1, ready: true });
     expect((await fetch(`http://${after.ip}:8080/readyz`)).status).toBe(200);
-    await waitUntil('victim endpoint ready again', async () => ((await endpoints(ns, 't2v')).find((e) => e.addresses.includes(after.ip))?.conditions?.ready ? true : undefined));
+    await waitUntil('victim endpoint ready again', async () =>
+      (await endpoints(ns, 't2v')).find((e) => e.addresses.includes(after.ip))?.conditions?.ready ? true : undefined,
+    );
     recorder.stop();
     // The endpoint went unready in between; the bystander never did.
     expect(recorder.seen.some((e) => e.ip === before.ip && e.ready === false)).toBe(true);
@@ -206,7 +239,12 @@ describe('pods that are real processes', () => {
     });
     expect(looping.status?.containerStatuses?.[0]).toMatchObject({ restartCount: 2, ready: false });
     expect(processOf(looping)?.pid).toBeUndefined();
-    await waitUntil('victim Ready after the back-off', async () => (isReady(await core.readNamespacedPod({ namespace: ns, name: victim!.metadata!.name! })) ? true : undefined), LOAD_TIMEOUT_MS, 500);
+    await waitUntil(
+      'victim Ready after the back-off',
+      async () => (isReady(await core.readNamespacedPod({ namespace: ns, name: victim!.metadata!.name! })) ? true : undefined),
+      LOAD_TIMEOUT_MS,
+      500,
+    );
     expect(processOf(looping)).toMatchObject({ restarts: 2, ready: true });
     expect(runner.errors).toEqual([]);
   });
@@ -219,7 +257,7 @@ describe('pods that are real processes', () => {
     const first = processOf(pod!)!;
 
     await core.deleteNamespacedPod({ namespace: ns, name: pod!.metadata!.name! });
-    await waitUntil('deleted pod\'s process gone', async () => (!isAlive(first.pid!) && !processOf(pod!) ? true : undefined));
+    await waitUntil("deleted pod's process gone", async () => (!isAlive(first.pid!) && !processOf(pod!) ? true : undefined));
     // The Deployment replaces the pod; its process starts on the new pod's IP (kwok may hand out the old one again).
     const [replacement] = await allReady(ns, 't2v', 1);
     const second = processOf(replacement!)!;
@@ -227,8 +265,13 @@ describe('pods that are real processes', () => {
     expect(second.ip).toBe(replacement!.status!.podIP);
     expect((await fetch(`http://${second.ip}:8080/readyz`)).status).toBe(200);
 
-    await apps.patchNamespacedDeploymentScale({ namespace: ns, name: 't2v', body: { spec: { replicas: 0 } } }, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch));
-    await waitUntil('no process left in the namespace', async () => (runner.processes().every((p) => p.namespace !== ns) && !isAlive(second.pid!) ? true : undefined));
+    await apps.patchNamespacedDeploymentScale(
+      { namespace: ns, name: 't2v', body: { spec: { replicas: 0 } } },
+      k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+    );
+    await waitUntil('no process left in the namespace', async () =>
+      runner.processes().every((p) => p.namespace !== ns) && !isAlive(second.pid!) ? true : undefined,
+    );
     expect(runner.errors).toEqual([]);
   });
 
@@ -243,15 +286,28 @@ describe('pods that are real processes', () => {
     const template = {
       metadata: { annotations: { [TEST_RUNNER_ANNOTATION]: TEST_RUNNER_PROCESS } },
       spec: {
-        tolerations: [GPU_TOLERATION], terminationGracePeriodSeconds: 5,
+        tolerations: [GPU_TOLERATION],
+        terminationGracePeriodSeconds: 5,
         // A GPU model takes minutes to load; the small one a second. initialDelaySeconds keeps a (re)started
         // container unready for a while, as the kubelet does, so the operator has something to react to.
-        containers: [{ name: 'server', image: 'example.invalid/t2v:v1', ports: [{ name: 'http', containerPort: 8080 }], readinessProbe: { httpGet: { path: '/readyz', port: 'http' }, initialDelaySeconds: 10, periodSeconds: 1, failureThreshold: 1 } }],
+        containers: [
+          {
+            name: 'server',
+            image: 'example.invalid/t2v:v1',
+            ports: [{ name: 'http', containerPort: 8080 }],
+            readinessProbe: { httpGet: { path: '/readyz', port: 'http' }, initialDelaySeconds: 10, periodSeconds: 1, failureThreshold: 1 },
+          },
+        ],
       },
     };
     await fx.create(fx.spec({ replicas: 2, strategy: { steps: [50, 100], stepDuration: '20s', progressDeadline: '5m' }, template }, MODEL_VERSION));
     await fx.waitFor('stable Ready', (r) => fx.condition(r, 'Ready')?.status === 'True', LOAD_TIMEOUT_MS);
-    await fx.patch({ spec: { model: { name: fx.modelName, version: 'v2' }, template: { spec: { containers: [{ ...template.spec.containers[0], image: 'example.invalid/t2v:v2' }] } } } });
+    await fx.patch({
+      spec: {
+        model: { name: fx.modelName, version: 'v2' },
+        template: { spec: { containers: [{ ...template.spec.containers[0], image: 'example.invalid/t2v:v2' }] } },
+      },
+    });
     const at50 = await fx.waitFor('50 % on the candidate', (r) => r.status?.weights?.candidate === 50, LOAD_TIMEOUT_MS);
     const candidate = at50.status!.candidate!.revision;
 
@@ -272,7 +328,11 @@ describe('pods that are real processes', () => {
     expect(restarted.status?.containerStatuses?.[0]).toMatchObject({ restartCount: 1, lastState: { terminated: { exitCode: 137 } } });
     expect(restarted.status?.containerStatuses?.[0]?.state?.waiting?.reason).not.toBe('CrashLoopBackOff');
 
-    const done = await fx.waitFor('promotion once the restarted candidate is ready', (r) => r.status?.stable?.revision === candidate && fx.condition(r, 'Ready')?.status === 'True', LOAD_TIMEOUT_MS);
+    const done = await fx.waitFor(
+      'promotion once the restarted candidate is ready',
+      (r) => r.status?.stable?.revision === candidate && fx.condition(r, 'Ready')?.status === 'True',
+      LOAD_TIMEOUT_MS,
+    );
     expect(done.status?.phase).toBe('Healthy');
     expect(processOf(restarted)).toMatchObject({ restarts: 1, ip: victim.ip });
     const report = await sampler.stop();

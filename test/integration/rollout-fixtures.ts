@@ -36,7 +36,13 @@ export class RolloutFixture {
   readonly apps: k8s.AppsV1Api;
   readonly core: k8s.CoreV1Api;
 
-  constructor(kc: k8s.KubeConfig, readonly namespace: string, readonly name = 't2v', readonly modelName = 'wan-t2v', readonly router: RouterKind = 'gateway-api') {
+  constructor(
+    kc: k8s.KubeConfig,
+    readonly namespace: string,
+    readonly name = 't2v',
+    readonly modelName = 'wan-t2v',
+    readonly router: RouterKind = 'gateway-api',
+  ) {
     this.custom = kc.makeApiClient(k8s.CustomObjectsApi);
     this.apps = kc.makeApiClient(k8s.AppsV1Api);
     this.core = kc.makeApiClient(k8s.CoreV1Api);
@@ -46,9 +52,12 @@ export class RolloutFixture {
   async createRoute(): Promise<void> {
     if (this.router === 'istio') {
       await this.custom.createNamespacedCustomObject({
-        ...VS, namespace: this.namespace,
+        ...VS,
+        namespace: this.namespace,
         body: {
-          apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name: 'edge-vs' },
+          apiVersion: 'networking.istio.io/v1',
+          kind: 'VirtualService',
+          metadata: { name: 'edge-vs' },
           spec: {
             hosts: ['t2v.example.com'],
             http: [
@@ -61,9 +70,12 @@ export class RolloutFixture {
       return;
     }
     await this.custom.createNamespacedCustomObject({
-      ...ROUTE, namespace: this.namespace,
+      ...ROUTE,
+      namespace: this.namespace,
       body: {
-        apiVersion: 'gateway.networking.k8s.io/v1', kind: 'HTTPRoute', metadata: { name: 'edge-route' },
+        apiVersion: 'gateway.networking.k8s.io/v1',
+        kind: 'HTTPRoute',
+        metadata: { name: 'edge-route' },
         spec: {
           parentRefs: [{ name: 'edge' }],
           rules: [
@@ -76,9 +88,7 @@ export class RolloutFixture {
   }
 
   trafficRouting(): Record<string, unknown> {
-    return this.router === 'istio'
-      ? { istio: { virtualService: 'edge-vs', routeName: 'primary' } }
-      : { gatewayAPI: { httpRoute: 'edge-route', ruleIndex: 1 } };
+    return this.router === 'istio' ? { istio: { virtualService: 'edge-vs', routeName: 'primary' } } : { gatewayAPI: { httpRoute: 'edge-route', ruleIndex: 1 } };
   }
 
   spec(over: Record<string, unknown> = {}, version = 'v1'): Record<string, unknown> {
@@ -95,7 +105,8 @@ export class RolloutFixture {
 
   async create(spec: Record<string, unknown>): Promise<void> {
     await this.custom.createNamespacedCustomObject({
-      ...MRO, namespace: this.namespace,
+      ...MRO,
+      namespace: this.namespace,
       body: { apiVersion: API_VERSION, kind: KIND, metadata: { name: this.name }, spec },
     });
   }
@@ -110,19 +121,32 @@ export class RolloutFixture {
 
   /** A new model version: new image and version, so a new revision. */
   async setVersion(version: string, extra: Record<string, unknown> = {}): Promise<void> {
-    await this.patch({ spec: { model: { name: this.modelName, version }, template: { spec: { containers: [{ name: 'server', image: `example.invalid/t2v:${version}` }] } }, ...extra } });
+    await this.patch({
+      spec: {
+        model: { name: this.modelName, version },
+        template: { spec: { containers: [{ name: 'server', image: `example.invalid/t2v:${version}` }] } },
+        ...extra,
+      },
+    });
   }
 
   async annotate(annotations: Record<string, string | null>): Promise<void> {
     await this.patch({ metadata: { annotations } });
   }
 
-  async routeRule(): Promise<{ backendRefs?: { name: string; weight?: number }[]; filters?: { type: string; requestMirror?: { backendRef: { name: string }; percent?: number } }[] }> {
+  async routeRule(): Promise<{
+    backendRefs?: { name: string; weight?: number }[];
+    filters?: { type: string; requestMirror?: { backendRef: { name: string }; percent?: number } }[];
+  }> {
     const route = (await this.custom.getNamespacedCustomObject({ ...ROUTE, namespace: this.namespace, name: 'edge-route' })) as { spec: { rules: unknown[] } };
     return route.spec.rules[1] as never;
   }
 
-  async virtualServiceRoute(): Promise<{ route?: { destination: { host: string }; weight?: number }[]; mirror?: { host: string }; mirrorPercentage?: { value: number } }> {
+  async virtualServiceRoute(): Promise<{
+    route?: { destination: { host: string }; weight?: number }[];
+    mirror?: { host: string };
+    mirrorPercentage?: { value: number };
+  }> {
     const vs = (await this.custom.getNamespacedCustomObject({ ...VS, namespace: this.namespace, name: 'edge-vs' })) as { spec: { http: { name: string }[] } };
     return vs.spec.http.find((h) => h.name === 'primary') as never;
   }
@@ -130,10 +154,14 @@ export class RolloutFixture {
   /** The other route/rule, which the rollout must leave alone. */
   async untouchedRoute(): Promise<string[]> {
     if (this.router === 'istio') {
-      const vs = (await this.custom.getNamespacedCustomObject({ ...VS, namespace: this.namespace, name: 'edge-vs' })) as { spec: { http: { name: string; route: { destination: { host: string } }[] }[] } };
+      const vs = (await this.custom.getNamespacedCustomObject({ ...VS, namespace: this.namespace, name: 'edge-vs' })) as {
+        spec: { http: { name: string; route: { destination: { host: string } }[] }[] };
+      };
       return vs.spec.http[0]!.route.map((r) => r.destination.host);
     }
-    const route = (await this.custom.getNamespacedCustomObject({ ...ROUTE, namespace: this.namespace, name: 'edge-route' })) as { spec: { rules: { backendRefs: { name: string }[] }[] } };
+    const route = (await this.custom.getNamespacedCustomObject({ ...ROUTE, namespace: this.namespace, name: 'edge-route' })) as {
+      spec: { rules: { backendRefs: { name: string }[] }[] };
+    };
     return route.spec.rules[0]!.backendRefs.map((b) => b.name);
   }
 
@@ -168,10 +196,15 @@ export class RolloutFixture {
   async waitFor(what: string, check: (ro: RolloutObject) => boolean, timeoutMs = 120_000): Promise<RolloutObject> {
     let last: RolloutObject | undefined;
     try {
-      return await waitUntil(what, async () => {
-        last = await this.get();
-        return check(last) ? last : undefined;
-      }, timeoutMs, 100);
+      return await waitUntil(
+        what,
+        async () => {
+          last = await this.get();
+          return check(last) ? last : undefined;
+        },
+        timeoutMs,
+        100,
+      );
     } catch (err) {
       throw new Error(`${(err as Error).message}\nlast status: ${JSON.stringify(last?.status, null, 1)?.slice(0, 3000)}`, { cause: err });
     }
@@ -196,7 +229,10 @@ export class WeightRecorder {
   private stopped = false;
   private loop: Promise<void> | undefined;
 
-  constructor(private readonly fx: RolloutFixture, private readonly fullReplicas: number) {}
+  constructor(
+    private readonly fx: RolloutFixture,
+    private readonly fullReplicas: number,
+  ) {}
 
   start(): void {
     this.loop = (async () => {

@@ -102,14 +102,21 @@ describe.each(['gateway-api', 'istio'] as const)('ModelRollout operator with %s'
   it('never moves traffic to a candidate whose pods stay Unschedulable, and aborts at the deadline', async () => {
     const { fx } = await stableRollout(router, 'mro-unsched', { strategy: { stepDuration: '1s', progressDeadline: '6s' } });
     // More CPU than any node has: GPUs fit (the operator's check passes) but the scheduler refuses the pods.
-    await fx.patch({ spec: { model: { name: 'wan-t2v', version: 'v2' }, template: { spec: { containers: [{ name: 'server', image: 'example.invalid/t2v:v2', resources: { requests: { cpu: '1000' } } }] } } } });
+    await fx.patch({
+      spec: {
+        model: { name: 'wan-t2v', version: 'v2' },
+        template: { spec: { containers: [{ name: 'server', image: 'example.invalid/t2v:v2', resources: { requests: { cpu: '1000' } } }] } },
+      },
+    });
     const waiting = await fx.waitFor('waiting for candidate', (r) => /Unschedulable/.test(fx.condition(r, 'Progressing')?.message ?? ''));
     expect(waiting.status?.weights?.candidate).toBe(0);
     const aborted = await fx.waitFor('aborted', (r) => r.status?.phase === 'Aborted');
     expect(aborted.status?.failure?.message).toMatch(/Unschedulable/);
     expect(await fx.weights()).toEqual([100, 0]);
     const candidate = await fx.deploymentOf(aborted.status!.candidate!.revision);
-    await waitUntil('candidate scaled to zero', async () => ((await fx.deploymentOf(aborted.status!.candidate!.revision))?.spec?.replicas === 0 ? true : undefined));
+    await waitUntil('candidate scaled to zero', async () =>
+      (await fx.deploymentOf(aborted.status!.candidate!.revision))?.spec?.replicas === 0 ? true : undefined,
+    );
     expect(candidate).toBeDefined();
   });
 
@@ -121,7 +128,10 @@ describe.each(['gateway-api', 'istio'] as const)('ModelRollout operator with %s'
     await fx.setVersion('v3');
     const restarted = await fx.waitFor('restarted', (r) => r.status?.candidate?.modelVersion === 'v3');
     expect(restarted.status?.history?.some((h) => h.reason === 'Restarted')).toBe(true);
-    await fx.waitFor('v3 at step 1', (r) => r.status?.candidate?.modelVersion === 'v3' && r.status.currentStep?.index === 0 && r.status.weights?.candidate === 1);
+    await fx.waitFor(
+      'v3 at step 1',
+      (r) => r.status?.candidate?.modelVersion === 'v3' && r.status.currentStep?.index === 0 && r.status.weights?.candidate === 1,
+    );
     await waitUntil('first candidate deleted', async () => ((await fx.deploymentOf(firstCandidate)) === undefined ? true : undefined));
     const done = await fx.waitFor('v3 promoted', (r) => r.status?.stable?.modelVersion === 'v3' && fx.condition(r, 'Ready')?.status === 'True');
     expect(done.status?.weights).toMatchObject({ stable: 100, candidate: 0 });
@@ -133,7 +143,14 @@ describe.each(['gateway-api', 'istio'] as const)('ModelRollout operator with %s'
     await fx.waitFor('at 1 %', (r) => r.status?.weights?.candidate === 1);
     expect(await fx.weights()).toEqual([99, 1]);
     await fx.custom.deleteNamespacedCustomObject({ ...MODEL_ROLLOUT_RESOURCE, namespace: fx.namespace, name: fx.name });
-    await waitUntil('rollout gone', async () => (await fx.get().then(() => undefined, () => true)));
+    await waitUntil(
+      'rollout gone',
+      async () =>
+        await fx.get().then(
+          () => undefined,
+          () => true,
+        ),
+    );
     expect(await fx.weights()).toEqual([100, 0]);
   });
 
@@ -148,7 +165,10 @@ describe.each(['gateway-api', 'istio'] as const)('ModelRollout operator with %s'
     const during = await fx.get();
     expect(during.status?.currentStep).toEqual(before.status?.currentStep);
     await startOperator(kubeconfigPath, ns);
-    const after = await fx.waitFor('next reconcile', (r) => r.status?.currentStep?.index !== before.status?.currentStep?.index || r.status?.weights?.candidate === 20);
+    const after = await fx.waitFor(
+      'next reconcile',
+      (r) => r.status?.currentStep?.index !== before.status?.currentStep?.index || r.status?.weights?.candidate === 20,
+    );
     expect(after.status!.currentStep!.index).toBeGreaterThanOrEqual(before.status!.currentStep!.index);
     await fx.waitFor('promotion', (r) => r.status?.stable?.modelVersion === 'v2' && fx.condition(r, 'Ready')?.status === 'True');
     await recorder.stop();

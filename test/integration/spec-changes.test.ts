@@ -41,8 +41,16 @@ describe('spec changes mid-rollout', () => {
     const fx = await stableRollout('spec-badsteps', { steps: [1, 5, 20, 50, 100], stepDuration: '30s' });
     await fx.setVersion('v2');
     await fx.waitFor('at 1 %', (r) => r.status?.weights?.candidate === 1);
-    for (const steps of [[50, 20, 100], [5, 50], [0, 100], [50, 150]]) {
-      const refused = await fx.patch({ spec: { strategy: { steps } } }).then(() => 'accepted', (err: { body?: string }) => String(err.body ?? err));
+    for (const steps of [
+      [50, 20, 100],
+      [5, 50],
+      [0, 100],
+      [50, 150],
+    ]) {
+      const refused = await fx.patch({ spec: { strategy: { steps } } }).then(
+        () => 'accepted',
+        (err: { body?: string }) => String(err.body ?? err),
+      );
       expect(refused, JSON.stringify(steps)).toMatch(/spec\.strategy\.steps/);
     }
     expect((await fx.get()).status?.weights?.candidate).toBe(1);
@@ -53,7 +61,13 @@ describe('progressDeadline counts only active waiting', () => {
   it('paused while waiting for GPUs and resumed after the deadline has passed on the clock: the wait goes on, then aborts on active time', async () => {
     const fx = await stableRollout('spec-deadline', { stepDuration: '1s', progressDeadline: '20s' }, 2);
     // 3 GPUs per replica: no 2-GPU node can take one, so the candidate waits for GPUs.
-    await fx.patch({ spec: { model: { name: fx.modelName, version: 'v2' }, gpu: { perReplica: 3 }, template: { spec: { containers: [{ name: 'server', image: 'example.invalid/t2v:v2' }] } } } });
+    await fx.patch({
+      spec: {
+        model: { name: fx.modelName, version: 'v2' },
+        gpu: { perReplica: 3 },
+        template: { spec: { containers: [{ name: 'server', image: 'example.invalid/t2v:v2' }] } },
+      },
+    });
     await fx.waitFor('waiting for GPUs', (r) => fx.condition(r, 'Progressing')?.reason === 'InsufficientGPU');
     const waitStarted = Date.now();
     await sleep(5_000);

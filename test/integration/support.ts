@@ -18,7 +18,11 @@ export async function testNamespace(kc: k8s.KubeConfig, prefix: string): Promise
   onTestFinished(async () => {
     await core.deleteNamespace({ name }).catch(() => undefined);
     // GPUs are shared by every test: wait until this namespace's pods no longer hold any.
-    await waitUntil(`pods of ${name} gone`, async () => ((await core.listNamespacedPod({ namespace: name })).items.length === 0 ? true : undefined), 60_000).catch(() => undefined);
+    await waitUntil(
+      `pods of ${name} gone`,
+      async () => ((await core.listNamespacedPod({ namespace: name })).items.length === 0 ? true : undefined),
+      60_000,
+    ).catch(() => undefined);
   });
   return name;
 }
@@ -70,7 +74,8 @@ export async function createGpuDeployment(kc: k8s.KubeConfig, ns: string, name: 
     body: {
       metadata: { name },
       spec: {
-        replicas, selector: { matchLabels: { app: name } },
+        replicas,
+        selector: { matchLabels: { app: name } },
         template: {
           metadata: { labels: { app: name }, annotations: opts.annotations ?? {} },
           spec: {

@@ -28,21 +28,37 @@ describe('test environment', () => {
     // Started (podIP assigned) but loading: Ready=False, and the EndpointSlice lists it as not ready.
     const started = await waitUntil('pod started', async () => (await pods(ns, 'slow')).find((p) => p.status?.podIP));
     expect(condition(started, 'Ready')?.status).toBe('False');
-    const endpoint = await waitUntil('endpoint listed', async () => (await discovery.listNamespacedEndpointSlice({ namespace: ns, labelSelector: 'kubernetes.io/service-name=slow' })).items.flatMap((s) => s.endpoints ?? [])[0]);
+    const endpoint = await waitUntil(
+      'endpoint listed',
+      async () =>
+        (await discovery.listNamespacedEndpointSlice({ namespace: ns, labelSelector: 'kubernetes.io/service-name=slow' })).items.flatMap(
+          (s) => s.endpoints ?? [],
+        )[0],
+    );
     const podNow = (await pods(ns, 'slow'))[0]!;
     if (condition(podNow, 'Ready')?.status !== 'True') expect(endpoint.conditions?.ready).toBe(false);
     const ready = await waitUntil('pod Ready', async () => (await pods(ns, 'slow')).find((p) => condition(p, 'Ready')?.status === 'True'), 60_000);
     expect(secondsToReady(ready)).toBeGreaterThanOrEqual(6);
-    await waitUntil('endpoint ready', async () => ((await discovery.listNamespacedEndpointSlice({ namespace: ns, labelSelector: 'kubernetes.io/service-name=slow' })).items.flatMap((s) => s.endpoints ?? []).some((e) => e.conditions?.ready) ? true : undefined));
+    await waitUntil('endpoint ready', async () =>
+      (await discovery.listNamespacedEndpointSlice({ namespace: ns, labelSelector: 'kubernetes.io/service-name=slow' })).items
+        .flatMap((s) => s.endpoints ?? [])
+        .some((e) => e.conditions?.ready)
+        ? true
+        : undefined,
+    );
   });
 
   it('makes an unannotated pod wait 1–3 s for readiness, never 0', async () => {
     const ns = await testNamespace(kc, 'env-jitter');
     await createGpuDeployment(kc, ns, 'plain', 3);
-    const ready = await waitUntil('3 pods Ready', async () => {
-      const list = await pods(ns, 'plain');
-      return list.length === 3 && list.every((p) => condition(p, 'Ready')?.status === 'True') ? list : undefined;
-    }, 60_000);
+    const ready = await waitUntil(
+      '3 pods Ready',
+      async () => {
+        const list = await pods(ns, 'plain');
+        return list.length === 3 && list.every((p) => condition(p, 'Ready')?.status === 'True') ? list : undefined;
+      },
+      60_000,
+    );
     // Timestamps have 1 s resolution: a 1–3 s delay reads as 1, 2 or 3.
     for (const p of ready) expect(secondsToReady(p)).toBeGreaterThanOrEqual(1);
     for (const p of ready) expect(secondsToReady(p)).toBeLessThanOrEqual(3);
@@ -53,18 +69,30 @@ describe('test environment', () => {
     const nodes = await gpuNodeNames(kc);
     await taintNodes(kc, nodes);
     onTestFinished(() => untaintNodes(kc, nodes));
-    expect((await core.readNode({ name: nodes[0]! })).spec?.taints).toEqual([expect.objectContaining({ key: 'nvidia.com/gpu', value: 'present', effect: 'NoSchedule' })]);
+    expect((await core.readNode({ name: nodes[0]! })).spec?.taints).toEqual([
+      expect.objectContaining({ key: 'nvidia.com/gpu', value: 'present', effect: 'NoSchedule' }),
+    ]);
     await createGpuDeployment(kc, ns, 'intolerant', 1);
     await createGpuDeployment(kc, ns, 'tolerant', 1, { tolerations: [GPU_TOLERATION] });
-    await waitUntil('tolerant Ready', async () => ((await pods(ns, 'tolerant'))[0]?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ? true : undefined), 60_000);
-    const refused = await waitUntil('intolerant Unschedulable', async () => (await pods(ns, 'intolerant')).find((p) => condition(p, 'PodScheduled')?.reason === 'Unschedulable'));
+    await waitUntil(
+      'tolerant Ready',
+      async () => ((await pods(ns, 'tolerant'))[0]?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ? true : undefined),
+      60_000,
+    );
+    const refused = await waitUntil('intolerant Unschedulable', async () =>
+      (await pods(ns, 'intolerant')).find((p) => condition(p, 'PodScheduled')?.reason === 'Unschedulable'),
+    );
     expect(condition(refused, 'PodScheduled')?.message).toMatch(/node\(s\) had untolerated taint/);
   });
 
   it('with every node cordoned, deleted pods come back Pending and run again once uncordoned', async () => {
     const ns = await testNamespace(kc, 'env-lose');
     await createGpuDeployment(kc, ns, 'lost', 2, { annotations: { [TEST_READY_DELAY_ANNOTATION]: '0s' } });
-    await waitUntil('2 Ready', async () => ((await pods(ns, 'lost')).filter((p) => condition(p, 'Ready')?.status === 'True').length === 2 ? true : undefined), 60_000);
+    await waitUntil(
+      '2 Ready',
+      async () => ((await pods(ns, 'lost')).filter((p) => condition(p, 'Ready')?.status === 'True').length === 2 ? true : undefined),
+      60_000,
+    );
     const nodes = await gpuNodeNames(kc);
     await cordonNodes(kc, nodes);
     onTestFinished(() => uncordonNodes(kc, nodes));
@@ -76,15 +104,25 @@ describe('test environment', () => {
     });
     expect(pending.every((p) => p.status?.phase === 'Pending')).toBe(true);
     await uncordonNodes(kc, nodes);
-    await waitUntil('2 Ready again', async () => ((await pods(ns, 'lost')).filter((p) => condition(p, 'Ready')?.status === 'True').length === 2 ? true : undefined), 60_000);
+    await waitUntil(
+      '2 Ready again',
+      async () => ((await pods(ns, 'lost')).filter((p) => condition(p, 'Ready')?.status === 'True').length === 2 ? true : undefined),
+      60_000,
+    );
   });
 
   it('shows crash-looping containers as Ready=False with CrashLoopBackOff, as the operator reads them', async () => {
     const ns = await testNamespace(kc, 'env-crash');
     await createGpuDeployment(kc, ns, 'crashy', 1, { annotations: { [TEST_READY_DELAY_ANNOTATION]: '0s' } });
-    await waitUntil('Ready', async () => ((await pods(ns, 'crashy'))[0] && condition((await pods(ns, 'crashy'))[0]!, 'Ready')?.status === 'True' ? true : undefined), 60_000);
+    await waitUntil(
+      'Ready',
+      async () => ((await pods(ns, 'crashy'))[0] && condition((await pods(ns, 'crashy'))[0]!, 'Ready')?.status === 'True' ? true : undefined),
+      60_000,
+    );
     expect(await crashLoopPods(kc, ns, 'app=crashy')).toHaveLength(1);
-    const crashed = await waitUntil('CrashLoopBackOff', async () => (await pods(ns, 'crashy')).find((p) => p.status?.containerStatuses?.[0]?.state?.waiting?.reason === 'CrashLoopBackOff'));
+    const crashed = await waitUntil('CrashLoopBackOff', async () =>
+      (await pods(ns, 'crashy')).find((p) => p.status?.containerStatuses?.[0]?.state?.waiting?.reason === 'CrashLoopBackOff'),
+    );
     expect(condition(crashed, 'Ready')?.status).toBe('False');
     expect(crashed.status?.containerStatuses?.[0]).toMatchObject({ ready: false, restartCount: 3, lastState: { terminated: { exitCode: 1 } } });
   });

@@ -45,8 +45,18 @@ export function buildTinyAdapter(libraryDir: string, spec: TinyAdapterSpec, mode
     tensors[`base_model.model.${module}.lora_B.weight`] = { shape: [out, r], data: weights(spec.seed, 2 * i + 1, out * r, r) };
   });
   const config = {
-    peft_type: 'LORA', task_type: null, r, lora_alpha: alpha, lora_dropout: 0, bias: 'none', fan_in_fan_out: false, use_rslora: false, use_dora: false,
-    target_modules: targets, base_model_name_or_path: spec.broken === 'base' ? 'someone/other-model' : o.name, inference_mode: true,
+    peft_type: 'LORA',
+    task_type: null,
+    r,
+    lora_alpha: alpha,
+    lora_dropout: 0,
+    bias: 'none',
+    fan_in_fan_out: false,
+    use_rslora: false,
+    use_dora: false,
+    target_modules: targets,
+    base_model_name_or_path: spec.broken === 'base' ? 'someone/other-model' : o.name,
+    inference_mode: true,
   };
   const dir = path.join(libraryDir, `${spec.name}@v${spec.version}`);
   if (fs.existsSync(dir)) throw new Error(`${dir} exists: adapter versions are immutable, publish a new version instead`);

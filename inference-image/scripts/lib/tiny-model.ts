@@ -143,7 +143,10 @@ function loraInputs(o: TinyModelOptions): GraphSpec['inputs'] {
   if (!o.adapterInputs) return [];
   const dims = loraModuleDims(o);
   return [
-    ...LORA_MODULES.flatMap((m) => [valueInfo(`${m}.lora_A`, 'float32', ['lora_rank', dims[m].in]), valueInfo(`${m}.lora_B`, 'float32', [dims[m].out, 'lora_rank'])]),
+    ...LORA_MODULES.flatMap((m) => [
+      valueInfo(`${m}.lora_A`, 'float32', ['lora_rank', dims[m].in]),
+      valueInfo(`${m}.lora_B`, 'float32', [dims[m].out, 'lora_rank']),
+    ]),
     valueInfo(LORA_SCALE_INPUT, 'float32', [1]),
   ];
 }
@@ -189,15 +192,23 @@ function attentionWeights(o: TinyModelOptions): GraphSpec['initializers'] {
 function denoiserGraph(o: TinyModelOptions): GraphSpec {
   const { latentChannels: C, hiddenChannels: H, textDim: D } = o;
   const pinned = o.exportStyle === 'pinned';
-  const latentShape: Dim[] = pinned ? [1, C, Math.ceil(o.frames / TEMPORAL), o.height / SPATIAL, o.width / SPATIAL] : ['batch', C, 'latent_frames', 'latent_height', 'latent_width'];
+  const latentShape: Dim[] = pinned
+    ? [1, C, Math.ceil(o.frames / TEMPORAL), o.height / SPATIAL, o.width / SPATIAL]
+    : ['batch', C, 'latent_frames', 'latent_height', 'latent_width'];
   const latentName = pinned ? 'sample' : 'latent';
   // A pinned export takes an int64 timestep (as many exporters emit) and casts it inside the graph.
   const timestepIn = pinned ? [valueInfo('timestep', 'int64', [1])] : [valueInfo('timestep', 'float32', ['batch'])];
   const timestepNodes = pinned ? [node('Cast', ['timestep'], ['timestep_f'], { to: 1 })] : [];
   return {
     name: 'denoiser',
-    docString: 'Conv3d -> +(timestep, text) conditioning -> SiLU -> text cross-attention (LoRA-able q, v) -> Conv3d: predicts the flow velocity / noise over video latents.',
-    inputs: [valueInfo(latentName, 'float32', latentShape), ...timestepIn, valueInfo('encoder_hidden_states', 'float32', pinned ? [1, o.maxTokens, D] : ['batch', 'sequence', D]), ...loraInputs(o)],
+    docString:
+      'Conv3d -> +(timestep, text) conditioning -> SiLU -> text cross-attention (LoRA-able q, v) -> Conv3d: predicts the flow velocity / noise over video latents.',
+    inputs: [
+      valueInfo(latentName, 'float32', latentShape),
+      ...timestepIn,
+      valueInfo('encoder_hidden_states', 'float32', pinned ? [1, o.maxTokens, D] : ['batch', 'sequence', D]),
+      ...loraInputs(o),
+    ],
     outputs: [valueInfo('noise_pred', 'float32', latentShape)],
     initializers: [
       floatTensor('conv_in_w', [H, C, 3, 3, 3], weights(o.seed, 10, H * C * 27, C * 27)),
@@ -255,8 +266,15 @@ export function tinyManifest(o: TinyModelOptions): ModelManifest {
     o.scheduler === 'flow-euler'
       ? { type: 'flow-euler', numTrainTimesteps: 1000, shift: 3 }
       : {
-          type: 'ddim', numTrainTimesteps: 1000, betaStart: 0.00085, betaEnd: 0.012, betaSchedule: 'scaled_linear',
-          predictionType: 'epsilon', timestepSpacing: 'leading', stepsOffset: 1, setAlphaToOne: false,
+          type: 'ddim',
+          numTrainTimesteps: 1000,
+          betaStart: 0.00085,
+          betaEnd: 0.012,
+          betaSchedule: 'scaled_linear',
+          predictionType: 'epsilon',
+          timestepSpacing: 'leading',
+          stepsOffset: 1,
+          setAlphaToOne: false,
         };
   return {
     schemaVersion: 1,
@@ -266,8 +284,16 @@ export function tinyManifest(o: TinyModelOptions): ModelManifest {
     vae: { temporalCompression: TEMPORAL, spatialCompression: SPATIAL, causal: false, scalingFactor: 1, shiftFactor: 0, outputRange: [-1, 1] },
     video: { width: o.width, height: o.height, frames: o.frames, fps: o.fps },
     limits: {
-      minWidth: 32, maxWidth: o.maxWidth, minHeight: 32, maxHeight: o.maxHeight,
-      maxFrames: o.maxFrames, maxSeconds: o.maxFrames / o.fps, minFps: 1, maxFps: 30, maxSteps: 50, maxGuidance: 20,
+      minWidth: 32,
+      maxWidth: o.maxWidth,
+      minHeight: 32,
+      maxHeight: o.maxHeight,
+      maxFrames: o.maxFrames,
+      maxSeconds: o.maxFrames / o.fps,
+      minFps: 1,
+      maxFps: 30,
+      maxSteps: 50,
+      maxGuidance: 20,
     },
     sampling: { steps: o.steps, guidance: 5 },
     scheduler,

@@ -35,7 +35,10 @@ describe('adapter library', () => {
     const found: string[] = [];
     const lib = new AdapterLibrary(dir, (r) => found.push(`${r.name}@v${r.version}`));
     await lib.scan();
-    expect(lib.list()).toEqual([{ name: 'ink-wash', versions: [1, 2, 10] }, { name: 'neon', versions: [1] }]);
+    expect(lib.list()).toEqual([
+      { name: 'ink-wash', versions: [1, 2, 10] },
+      { name: 'neon', versions: [1] },
+    ]);
     expect(found.sort()).toEqual(['ink-wash@v1', 'ink-wash@v10', 'ink-wash@v2', 'neon@v1']);
     expect(lib.dirOf({ name: 'neon', version: 1 })).toBe(path.join(dir, 'neon', 'v1'));
     await lib.scan();
@@ -54,8 +57,18 @@ describe('adapter library', () => {
   it('refuses unknown names and versions naming the field, with what there is', async () => {
     const lib = new AdapterLibrary(dir);
     await lib.scan();
-    const refusal = async (style: string, field?: string): Promise<ValidationError> => lib.resolve(style, field).then(() => { throw new Error('resolved'); }, (e: ValidationError) => e);
-    expect((await refusal('oil')).problems[0]).toMatchObject({ field: 'style', message: 'style oil: no adapter named oil in the library', allowed: { styles: ['ink-wash', 'neon'] } });
+    const refusal = async (style: string, field?: string): Promise<ValidationError> =>
+      lib.resolve(style, field).then(
+        () => {
+          throw new Error('resolved');
+        },
+        (e: ValidationError) => e,
+      );
+    expect((await refusal('oil')).problems[0]).toMatchObject({
+      field: 'style',
+      message: 'style oil: no adapter named oil in the library',
+      allowed: { styles: ['ink-wash', 'neon'] },
+    });
     expect((await refusal('neon@v7', 'adapter')).problems[0]).toMatchObject({ field: 'adapter', allowed: { versions: ['neon@v1', 'neon@v2'] } });
     expect((await refusal('Neon')).problems[0]?.message).toMatch(/must be <name> or <name>@v<N>/);
   });

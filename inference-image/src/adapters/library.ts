@@ -55,7 +55,10 @@ export class AdapterLibrary {
     this.versions = new Map();
     for (const text of dirs.keys()) {
       const ref = parseStyle(text) as AdapterRef;
-      this.versions.set(ref.name, [...(this.versions.get(ref.name) ?? []), ref.version].sort((a, b) => a - b));
+      this.versions.set(
+        ref.name,
+        [...(this.versions.get(ref.name) ?? []), ref.version].sort((a, b) => a - b),
+      );
     }
   }
 
@@ -95,6 +98,10 @@ export class AdapterLibrary {
 }
 
 async function complete(dir: string): Promise<boolean> {
-  const has = (f: string): Promise<boolean> => fs.stat(path.join(dir, f)).then((s) => s.isFile(), () => false);
+  const has = (f: string): Promise<boolean> =>
+    fs.stat(path.join(dir, f)).then(
+      (s) => s.isFile(),
+      () => false,
+    );
   return (await has(ADAPTER_CONFIG_FILE)) && (await has(ADAPTER_WEIGHTS_FILE));
 }

@@ -15,13 +15,23 @@ const base: BaseModel = {
 };
 
 const config = (over: Record<string, unknown> = {}): Record<string, unknown> => ({
-  peft_type: 'LORA', r: 4, lora_alpha: 8, target_modules: ['to_q', 'to_v'], base_model_name_or_path: 'tiny-t2v', bias: 'none', use_dora: false, ...over,
+  peft_type: 'LORA',
+  r: 4,
+  lora_alpha: 8,
+  target_modules: ['to_q', 'to_v'],
+  base_model_name_or_path: 'tiny-t2v',
+  bias: 'none',
+  use_dora: false,
+  ...over,
 });
 const t = (rows: number, cols: number): Float32TensorData => ({ shape: [rows, cols], data: new Float32Array(rows * cols).fill(0.1) });
 const tensors = (over: Record<string, Float32TensorData | undefined> = {}): Map<string, Float32TensorData> => {
   const all: Record<string, Float32TensorData | undefined> = {
-    'base_model.model.attn.to_q.lora_A.weight': t(4, 8), 'base_model.model.attn.to_q.lora_B.weight': t(8, 4),
-    'base_model.model.attn.to_v.lora_A.weight': t(4, 32), 'base_model.model.attn.to_v.lora_B.weight': t(8, 4), ...over,
+    'base_model.model.attn.to_q.lora_A.weight': t(4, 8),
+    'base_model.model.attn.to_q.lora_B.weight': t(8, 4),
+    'base_model.model.attn.to_v.lora_A.weight': t(4, 32),
+    'base_model.model.attn.to_v.lora_B.weight': t(8, 4),
+    ...over,
   };
   return new Map(Object.entries(all).filter((e): e is [string, Float32TensorData] => e[1] !== undefined));
 };
@@ -50,13 +60,55 @@ describe('PEFT LoRA adapters against the base model', () => {
     ['DoRA', config({ use_dora: true }), tensors(), 'adapter_config.json use_dora', /not supported/],
     ['per-module ranks', config({ rank_pattern: { to_q: 8 } }), tensors(), 'adapter_config.json rank_pattern', /not supported \(allowed: \{\}\)/],
     ['no target modules', config({ target_modules: [] }), tensors(), 'adapter_config.json target_modules', /must be a non-empty list/],
-    ['another base model', config({ base_model_name_or_path: 'Wan-AI/Wan2.1-T2V-1.3B' }), tensors(), 'base_model_name_or_path', /"Wan-AI\/Wan2.1-T2V-1.3B" is not this model \(expected "tiny-t2v"\)/],
-    ['a module the model cannot adapt', config({ target_modules: ['to_q', 'to_k'] }), tensors(), 'target_modules', /"to_k" matches no LoRA-able module of tiny-t2v \(LoRA-able: attn\.to_q, attn\.to_v\)/],
-    ['lora_A with a rank other than r', config(), tensors({ 'base_model.model.attn.to_q.lora_A.weight': t(5, 8) }), 'adapter_model.safetensors base_model.model.attn.to_q.lora_A.weight', /shape \[5, 8\] does not fit: expected \[r = 4, in = 8\]/],
-    ['lora_B of the wrong width', config(), tensors({ 'base_model.model.attn.to_v.lora_B.weight': t(16, 4) }), 'adapter_model.safetensors base_model.model.attn.to_v.lora_B.weight', /expected \[out = 8, r = 4\]/],
-    ['a missing tensor', config(), tensors({ 'base_model.model.attn.to_v.lora_B.weight': undefined }), 'adapter_model.safetensors base_model.model.attn.to_v.lora_B.weight', /missing/],
-    ['a tensor of an untargeted module', config({ target_modules: ['to_q'] }), tensors(), 'adapter_model.safetensors base_model.model.attn.to_v.lora_A.weight', /is not a LoRA weight of a targeted module/],
-    ['a NaN weight', config(), tensors({ 'base_model.model.attn.to_q.lora_B.weight': { shape: [8, 4], data: new Float32Array(32).fill(Number.NaN) } }), 'adapter_model.safetensors base_model.model.attn.to_q.lora_B.weight', /NaN/],
+    [
+      'another base model',
+      config({ base_model_name_or_path: 'Wan-AI/Wan2.1-T2V-1.3B' }),
+      tensors(),
+      'base_model_name_or_path',
+      /"Wan-AI\/Wan2.1-T2V-1.3B" is not this model \(expected "tiny-t2v"\)/,
+    ],
+    [
+      'a module the model cannot adapt',
+      config({ target_modules: ['to_q', 'to_k'] }),
+      tensors(),
+      'target_modules',
+      /"to_k" matches no LoRA-able module of tiny-t2v \(LoRA-able: attn\.to_q, attn\.to_v\)/,
+    ],
+    [
+      'lora_A with a rank other than r',
+      config(),
+      tensors({ 'base_model.model.attn.to_q.lora_A.weight': t(5, 8) }),
+      'adapter_model.safetensors base_model.model.attn.to_q.lora_A.weight',
+      /shape \[5, 8\] does not fit: expected \[r = 4, in = 8\]/,
+    ],
+    [
+      'lora_B of the wrong width',
+      config(),
+      tensors({ 'base_model.model.attn.to_v.lora_B.weight': t(16, 4) }),
+      'adapter_model.safetensors base_model.model.attn.to_v.lora_B.weight',
+      /expected \[out = 8, r = 4\]/,
+    ],
+    [
+      'a missing tensor',
+      config(),
+      tensors({ 'base_model.model.attn.to_v.lora_B.weight': undefined }),
+      'adapter_model.safetensors base_model.model.attn.to_v.lora_B.weight',
+      /missing/,
+    ],
+    [
+      'a tensor of an untargeted module',
+      config({ target_modules: ['to_q'] }),
+      tensors(),
+      'adapter_model.safetensors base_model.model.attn.to_v.lora_A.weight',
+      /is not a LoRA weight of a targeted module/,
+    ],
+    [
+      'a NaN weight',
+      config(),
+      tensors({ 'base_model.model.attn.to_q.lora_B.weight': { shape: [8, 4], data: new Float32Array(32).fill(Number.NaN) } }),
+      'adapter_model.safetensors base_model.model.attn.to_q.lora_B.weight',
+      /NaN/,
+    ],
   ];
   for (const [name, c, ts, field, message] of bad) {
     it(`refuses ${name}, naming ${field}`, () => {

@@ -46,18 +46,29 @@ export function parsePeftConfig(json: unknown, adapter: string): PeftConfig {
   const alpha = c.lora_alpha ?? r;
   if (typeof alpha !== 'number' || !Number.isFinite(alpha) || alpha <= 0) fail('lora_alpha', `${JSON.stringify(alpha)} must be a positive number`);
   const targets = c.target_modules;
-  const validTargets = typeof targets === 'string' ? targets !== '' : Array.isArray(targets) && targets.length > 0 && targets.every((t) => typeof t === 'string' && t !== '');
+  const validTargets =
+    typeof targets === 'string' ? targets !== '' : Array.isArray(targets) && targets.length > 0 && targets.every((t) => typeof t === 'string' && t !== '');
   if (!validTargets) fail('target_modules', `${JSON.stringify(targets)} must be a non-empty list of module names or a regular expression`);
   if (typeof c.base_model_name_or_path !== 'string' || c.base_model_name_or_path === '') fail('base_model_name_or_path', 'must name the base model');
-  for (const [field, off] of [['use_dora', false], ['fan_in_fan_out', false]] as const) {
+  for (const [field, off] of [
+    ['use_dora', false],
+    ['fan_in_fan_out', false],
+  ] as const) {
     if (c[field] !== undefined && c[field] !== off) fail(field, `${JSON.stringify(c[field])} is not supported (allowed: ${off})`);
   }
   if (c.bias !== undefined && c.bias !== 'none') fail('bias', `${JSON.stringify(c.bias)} is not supported (allowed: "none")`);
   for (const field of ['rank_pattern', 'alpha_pattern']) {
     const v = c[field];
-    if (v !== undefined && v !== null && (typeof v !== 'object' || Object.keys(v).length > 0)) fail(field, 'per-module ranks and alphas are not supported (allowed: {})');
+    if (v !== undefined && v !== null && (typeof v !== 'object' || Object.keys(v).length > 0))
+      fail(field, 'per-module ranks and alphas are not supported (allowed: {})');
   }
-  return { r: r as number, loraAlpha: alpha as number, targetModules: targets as string[] | string, baseModel: c.base_model_name_or_path as string, useRslora: c.use_rslora === true };
+  return {
+    r: r as number,
+    loraAlpha: alpha as number,
+    targetModules: targets as string[] | string,
+    baseModel: c.base_model_name_or_path as string,
+    useRslora: c.use_rslora === true,
+  };
 }
 
 /** PEFT's rule: a list entry matches a module whose name is it or ends with `.<entry>`; a string is a full-match regex. */
@@ -75,11 +86,13 @@ export function checkAdapter(config: PeftConfig, tensors: Map<string, Float32Ten
     throw new InvalidAdapterError(adapter, field, message);
   };
   const baseName = config.baseModel;
-  if (baseName !== base.name && !baseName.endsWith(`/${base.name}`)) fail('base_model_name_or_path', `${JSON.stringify(baseName)} is not this model (expected ${JSON.stringify(base.name)})`);
+  if (baseName !== base.name && !baseName.endsWith(`/${base.name}`))
+    fail('base_model_name_or_path', `${JSON.stringify(baseName)} is not this model (expected ${JSON.stringify(base.name)})`);
   const loraAble = base.lora.modules.map((m) => m.module);
   const targeted = new Set<string>();
   for (const [target, matched] of targetedModules(config.targetModules, loraAble)) {
-    if (matched.length === 0) fail('target_modules', `${JSON.stringify(target)} matches no LoRA-able module of ${base.name} (LoRA-able: ${loraAble.join(', ')})`);
+    if (matched.length === 0)
+      fail('target_modules', `${JSON.stringify(target)} matches no LoRA-able module of ${base.name} (LoRA-able: ${loraAble.join(', ')})`);
     for (const m of matched) targeted.add(m);
   }
   const modules = new Map<string, { a: Float32Array; b: Float32Array }>();
@@ -96,10 +109,17 @@ export function checkAdapter(config: PeftConfig, tensors: Map<string, Float32Ten
 }
 
 /** `expected` spells the shape out: r from adapter_config.json, in and out from the base model. */
-function tensor(tensors: Map<string, Float32TensorData>, key: string, shape: [number, number], expected: string, fail: (field: string, message: string) => never): Float32Array {
+function tensor(
+  tensors: Map<string, Float32TensorData>,
+  key: string,
+  shape: [number, number],
+  expected: string,
+  fail: (field: string, message: string) => never,
+): Float32Array {
   const t = tensors.get(key);
   if (!t) return fail(`adapter_model.safetensors ${key}`, `missing (target_modules names its module; expected shape ${expected})`);
-  if (t.shape.length !== 2 || t.shape[0] !== shape[0] || t.shape[1] !== shape[1]) fail(`adapter_model.safetensors ${key}`, `shape [${t.shape.join(', ')}] does not fit: expected ${expected}`);
+  if (t.shape.length !== 2 || t.shape[0] !== shape[0] || t.shape[1] !== shape[1])
+    fail(`adapter_model.safetensors ${key}`, `shape [${t.shape.join(', ')}] does not fit: expected ${expected}`);
   for (const v of t.data) if (!Number.isFinite(v)) fail(`adapter_model.safetensors ${key}`, 'holds a NaN or infinite value');
   return t.data;
 }

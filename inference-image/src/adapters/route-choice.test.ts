@@ -32,7 +32,12 @@ describe('the version a route asks for', () => {
   });
 
   it('refuses a malformed header naming it', () => {
-    for (const [header, value] of [['x-adapter-split', 'ink-wash@v1'], ['x-adapter-split', 'ink-wash=5'], ['x-adapter-split', 'ink-wash@v1=-1'], ['x-adapter-version', 'ink-wash@v1=3']]) {
+    for (const [header, value] of [
+      ['x-adapter-split', 'ink-wash@v1'],
+      ['x-adapter-split', 'ink-wash=5'],
+      ['x-adapter-split', 'ink-wash@v1=-1'],
+      ['x-adapter-version', 'ink-wash@v1=3'],
+    ]) {
       let err: unknown;
       try {
         routedStyle('ink-wash', { [header as string]: value }, () => 0);

@@ -50,7 +50,9 @@ function entries(value: string | undefined, header: string, weighted: boolean): 
     const w = weighted ? Number(weight) : 1;
     if (!ref || ref.version === undefined || !Number.isInteger(w) || w < 0 || (weighted ? weight === undefined : weight !== undefined)) {
       const form = weighted ? '<name>@v<N>=<weight>, …' : '<name>@v<N>, …';
-      throw new ValidationError([{ field: `header ${header}`, message: `header ${header} must be ${form} (got ${JSON.stringify(value)})`, allowed: { syntax: form }, value }]);
+      throw new ValidationError([
+        { field: `header ${header}`, message: `header ${header} must be ${form} (got ${JSON.stringify(value)})`, allowed: { syntax: form }, value },
+      ]);
     }
     return { name: ref.name, text: text.trim(), weight: w };
   });

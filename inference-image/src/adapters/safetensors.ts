@@ -52,9 +52,11 @@ export function parseSafetensors(buf: Buffer, adapter: string, file = 'adapter_m
 
 function readTensor(buf: Buffer, dataStart: number, key: string, entry: unknown, fail: (field: string, message: string) => never): Float32TensorData {
   const e = (entry ?? {}) as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
-  if (typeof e.dtype !== 'string' || !(e.dtype in DTYPE_BYTES)) fail(`${key}.dtype`, `${JSON.stringify(e.dtype)} is not supported (allowed: ${Object.keys(DTYPE_BYTES).join(', ')})`);
+  if (typeof e.dtype !== 'string' || !(e.dtype in DTYPE_BYTES))
+    fail(`${key}.dtype`, `${JSON.stringify(e.dtype)} is not supported (allowed: ${Object.keys(DTYPE_BYTES).join(', ')})`);
   const dtype = e.dtype as Dtype;
-  if (!Array.isArray(e.shape) || !e.shape.every((d) => Number.isInteger(d) && d >= 0)) fail(`${key}.shape`, `${JSON.stringify(e.shape)} must be a list of non-negative integers`);
+  if (!Array.isArray(e.shape) || !e.shape.every((d) => Number.isInteger(d) && d >= 0))
+    fail(`${key}.shape`, `${JSON.stringify(e.shape)} must be a list of non-negative integers`);
   const shape = e.shape as number[];
   const offsets = e.data_offsets;
   if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every((o) => Number.isInteger(o) && o >= 0) || offsets[0] > offsets[1]) {
@@ -62,7 +64,8 @@ function readTensor(buf: Buffer, dataStart: number, key: string, entry: unknown,
   }
   const [begin, end] = offsets as [number, number];
   const count = shape.reduce((a, b) => a * b, 1);
-  if (end - begin !== count * DTYPE_BYTES[dtype]) fail(`${key}.data_offsets`, `${end - begin} bytes for shape [${shape.join(', ')}] of ${dtype} (expected ${count * DTYPE_BYTES[dtype]})`);
+  if (end - begin !== count * DTYPE_BYTES[dtype])
+    fail(`${key}.data_offsets`, `${end - begin} bytes for shape [${shape.join(', ')}] of ${dtype} (expected ${count * DTYPE_BYTES[dtype]})`);
   if (dataStart + end > buf.length) fail(`${key}.data_offsets`, `[${begin}, ${end}] runs past the end of the file`);
   return { shape, data: toFloat32(buf.subarray(dataStart + begin, dataStart + end), dtype, count) };
 }

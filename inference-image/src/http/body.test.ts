@@ -25,14 +25,18 @@ describe('readJsonBody', () => {
 
   it('refuses other content types with 415', async () => {
     await expect(readJsonBody(request('prompt=a', { 'content-type': 'application/x-www-form-urlencoded' }), 100)).rejects.toMatchObject({
-      code: 'UnsupportedMediaType', httpStatus: 415,
+      code: 'UnsupportedMediaType',
+      httpStatus: 415,
     });
     await expect(readJsonBody(request('{}', {}), 100)).rejects.toBeInstanceOf(UnsupportedMediaTypeError);
   });
 
   it('refuses bodies over the cap with 413, by header or by bytes read', async () => {
     await expect(readJsonBody(request('{}', { 'content-type': 'application/json', 'content-length': '101' }), 100)).rejects.toBeInstanceOf(BodyTooLargeError);
-    await expect(readJsonBody(request(`{"p":"${'x'.repeat(200)}"}`, { 'content-type': 'application/json' }), 100)).rejects.toMatchObject({ httpStatus: 413, maxBytes: 100 });
+    await expect(readJsonBody(request(`{"p":"${'x'.repeat(200)}"}`, { 'content-type': 'application/json' }), 100)).rejects.toMatchObject({
+      httpStatus: 413,
+      maxBytes: 100,
+    });
   });
 
   it('calls an upload the client aborted a cancellation (499), not a server error', async () => {

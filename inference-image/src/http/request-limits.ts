@@ -38,7 +38,10 @@ export function requestLimits(m: ModelManifest, fixed: DenoiserIo['fixed'], opts
   const [, t, h, w] = fixed;
   const pinned = (dim: number | undefined, range: Range): Range => (dim === undefined ? range : { min: dim * s, max: dim * s });
   // A pinned latent frame count T admits the clip lengths that decode from exactly T latent frames.
-  const frames = t === undefined ? { min: 1, max: m.limits.maxFrames } : { min: t > 1 ? decodedFrames(m, t - 1) + 1 : 1, max: Math.min(m.limits.maxFrames, decodedFrames(m, t)) };
+  const frames =
+    t === undefined
+      ? { min: 1, max: m.limits.maxFrames }
+      : { min: t > 1 ? decodedFrames(m, t - 1) + 1 : 1, max: Math.min(m.limits.maxFrames, decodedFrames(m, t)) };
   return {
     promptMaxChars: opts.maxPromptChars,
     width: { ...pinned(w, { min: m.limits.minWidth, max: m.limits.maxWidth }), multipleOf },

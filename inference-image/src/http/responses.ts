@@ -64,17 +64,30 @@ export function jobView(job: JobRecord, model: { name: string; version: string }
     completed_at: iso(job.finishedAt),
     progress: { phase: job.progress.phase, step: job.progress.step, steps: job.progress.steps, percent: percent(job) },
     request: {
-      prompt: r.prompt, negative_prompt: r.negativePrompt ?? '', seconds: r.seconds, fps: r.fps, frames: r.frames,
-      width: r.width, height: r.height, steps: r.steps, guidance: r.guidance, seed: r.seed,
+      prompt: r.prompt,
+      negative_prompt: r.negativePrompt ?? '',
+      seconds: r.seconds,
+      fps: r.fps,
+      frames: r.frames,
+      width: r.width,
+      height: r.height,
+      steps: r.steps,
+      guidance: r.guidance,
+      seed: r.seed,
       ...(r.style === undefined ? {} : { style: r.style }),
     },
     ...(r.adapter ? { adapter: refText(r.adapter) } : {}),
     ...(job.result
       ? {
           result: {
-            content_url: `/v1/videos/${job.id}/content`, content_type: 'video/mp4', bytes: job.result.video.length,
-            frames: job.result.frames, seconds: job.result.seconds, prompt_tokens: job.result.promptTokens,
-            prompt_truncated: job.result.promptTruncated, guided: job.result.guided,
+            content_url: `/v1/videos/${job.id}/content`,
+            content_type: 'video/mp4',
+            bytes: job.result.video.length,
+            frames: job.result.frames,
+            seconds: job.result.seconds,
+            prompt_tokens: job.result.promptTokens,
+            prompt_truncated: job.result.promptTruncated,
+            guided: job.result.guided,
             ...(job.result.quality ? { quality: qualityView(job.result.quality) } : {}),
           },
         }
@@ -96,8 +109,15 @@ function qualityView(q: ClipQuality): Record<string, number> {
 
 function snakeTimings(t: NonNullable<JobRecord['timings']>): Record<string, number> {
   return {
-    queue_seconds: t.queueSeconds, onnx_seconds: t.onnxSeconds, text_seconds: t.textSeconds, denoise_seconds: t.denoiseSeconds,
-    decode_seconds: t.decodeSeconds, convert_seconds: t.convertSeconds, quality_seconds: t.qualitySeconds, encode_seconds: t.encodeSeconds, total_seconds: t.totalSeconds,
+    queue_seconds: t.queueSeconds,
+    onnx_seconds: t.onnxSeconds,
+    text_seconds: t.textSeconds,
+    denoise_seconds: t.denoiseSeconds,
+    decode_seconds: t.decodeSeconds,
+    convert_seconds: t.convertSeconds,
+    quality_seconds: t.qualitySeconds,
+    encode_seconds: t.encodeSeconds,
+    total_seconds: t.totalSeconds,
   };
 }
 
@@ -105,7 +125,13 @@ function snakeTimings(t: NonNullable<JobRecord['timings']>): Record<string, numb
 export function serverTiming(t: NonNullable<JobRecord['timings']>): string {
   const ms = (s: number): string => (s * 1000).toFixed(2);
   return [
-    `queue;dur=${ms(t.queueSeconds)}`, `onnx;dur=${ms(t.onnxSeconds)}`, `denoise;dur=${ms(t.denoiseSeconds)}`,
-    `decode;dur=${ms(t.decodeSeconds)}`, `convert;dur=${ms(t.convertSeconds)}`, `quality;dur=${ms(t.qualitySeconds)}`, `encode;dur=${ms(t.encodeSeconds)}`, `total;dur=${ms(t.totalSeconds)}`,
+    `queue;dur=${ms(t.queueSeconds)}`,
+    `onnx;dur=${ms(t.onnxSeconds)}`,
+    `denoise;dur=${ms(t.denoiseSeconds)}`,
+    `decode;dur=${ms(t.decodeSeconds)}`,
+    `convert;dur=${ms(t.convertSeconds)}`,
+    `quality;dur=${ms(t.qualitySeconds)}`,
+    `encode;dur=${ms(t.encodeSeconds)}`,
+    `total;dur=${ms(t.totalSeconds)}`,
   ].join(', ');
 }

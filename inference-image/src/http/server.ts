@@ -84,7 +84,12 @@ async function route(d: HttpDeps, req: IncomingMessage, res: ServerResponse): Pr
 
 async function only(method: string, allowed: string[], res: ServerResponse, handle: () => Promise<void> | void): Promise<void> {
   if (!allowed.includes(method)) {
-    sendJson(res, 405, { error: { code: 'MethodNotAllowed', message: `use ${allowed.join(' or ')}`, allowed: { methods: allowed } } }, { Allow: allowed.join(', ') });
+    sendJson(
+      res,
+      405,
+      { error: { code: 'MethodNotAllowed', message: `use ${allowed.join(' or ')}`, allowed: { methods: allowed } } },
+      { Allow: allowed.join(', ') },
+    );
     return;
   }
   await handle();
@@ -98,7 +103,12 @@ function healthz(d: HttpDeps, res: ServerResponse): void {
     ready: s.phase === 'ready',
     execution_provider: s.provider ?? null,
     model: d.model,
-    fault_injection: { enabled: faultsEnabled(d.faults), error_rate: d.faults.errorRate, latency_ms: d.faults.latencyMs, freeze_frames: d.faults.freezeFrames ?? 0 },
+    fault_injection: {
+      enabled: faultsEnabled(d.faults),
+      error_rate: d.faults.errorRate,
+      latency_ms: d.faults.latencyMs,
+      freeze_frames: d.faults.freezeFrames ?? 0,
+    },
   });
 }
 
@@ -113,7 +123,12 @@ async function metrics(d: HttpDeps, res: ServerResponse): Promise<void> {
 }
 
 /** Everything both POST routes check before a job exists; rejections are counted here. */
-async function admit(d: HttpDeps, routeName: Route, req: IncomingMessage, res: ServerResponse): Promise<{ service: GenerationService; request: GenerationRequest; arrivedAt: number } | undefined> {
+async function admit(
+  d: HttpDeps,
+  routeName: Route,
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<{ service: GenerationService; request: GenerationRequest; arrivedAt: number } | undefined> {
   const arrivedAt = d.monotonic();
   const probe = isProbe(req);
   const reject = (err: T2vError, headers: Record<string, string> = {}): undefined => {
@@ -125,7 +140,8 @@ async function admit(d: HttpDeps, routeName: Route, req: IncomingMessage, res: S
   const state = d.state();
   const service = d.service();
   const limits = typeof d.limits === 'function' ? d.limits() : d.limits;
-  if (state.phase === 'draining') return reject(new ShuttingDownError('server is shutting down; retry on another replica'), { 'Retry-After': '1', Connection: 'close' });
+  if (state.phase === 'draining')
+    return reject(new ShuttingDownError('server is shutting down; retry on another replica'), { 'Retry-After': '1', Connection: 'close' });
   if (state.phase !== 'ready' || !service || !limits) return reject(new NotReadyError(`model is ${state.phase}; retry shortly`), { 'Retry-After': '5' });
   try {
     const body = await readJsonBody(req, d.maxBodyBytes);
@@ -241,7 +257,8 @@ async function generate(d: HttpDeps, req: IncomingMessage, res: ServerResponse):
 }
 
 function adaptersOf(d: HttpDeps): AdapterService {
-  if (!d.adapters) throw new ValidationError([{ field: 'style', message: 'style: this replica serves no adapters (T2V_ADAPTER_DIR is not set)', allowed: { styles: [] } }]);
+  if (!d.adapters)
+    throw new ValidationError([{ field: 'style', message: 'style: this replica serves no adapters (T2V_ADAPTER_DIR is not set)', allowed: { styles: [] } }]);
   const adapters = d.adapters();
   if (!adapters) throw new NotReadyError('the adapter library is not read yet; retry shortly');
   return adapters;

@@ -40,7 +40,16 @@ function problem(body: unknown, o: ValidateOptions = opts): { field: string; mes
 describe('validateRequest', () => {
   it('fills defaults from the manifest and draws a seed', () => {
     expect(validateRequest({ prompt: 'a cat' }, opts)).toEqual({
-      prompt: 'a cat', negativePrompt: '', width: 64, height: 64, fps: 8, seconds: 1, frames: 8, steps: 4, guidance: 5, seed: 1234,
+      prompt: 'a cat',
+      negativePrompt: '',
+      width: 64,
+      height: 64,
+      fps: 8,
+      seconds: 1,
+      frames: 8,
+      steps: 4,
+      guidance: 5,
+      seed: 1234,
     });
   });
 
@@ -125,7 +134,11 @@ describe('requestLimits', () => {
 
 describe('null fields', () => {
   it('treat null as "not given" (defaults apply)', () => {
-    expect(validateRequest({ prompt: 'a', guidance: null, seed: null, negative_prompt: null }, opts)).toMatchObject({ guidance: 5, seed: 1234, negativePrompt: '' });
+    expect(validateRequest({ prompt: 'a', guidance: null, seed: null, negative_prompt: null }, opts)).toMatchObject({
+      guidance: 5,
+      seed: 1234,
+      negativePrompt: '',
+    });
   });
 });
 
@@ -136,7 +149,10 @@ describe('style', () => {
   });
 
   it('refuses a style that is not <name> or <name>@v<N>, naming the field', () => {
-    expect(problem({ prompt: 'a', style: 'Ink Wash' })).toMatchObject({ field: 'style', message: expect.stringMatching(/style must be <name> or <name>@v<N>.*got "Ink Wash"/) });
+    expect(problem({ prompt: 'a', style: 'Ink Wash' })).toMatchObject({
+      field: 'style',
+      message: expect.stringMatching(/style must be <name> or <name>@v<N>.*got "Ink Wash"/),
+    });
     expect(problem({ prompt: 'a', style: 3 }).field).toBe('style');
   });
 });

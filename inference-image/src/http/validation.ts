@@ -64,7 +64,13 @@ export function validateRequest(body: unknown, o: ValidateOptions): GenerationRe
 function styleOf(b: Record<string, unknown>, fail: Fail): string | undefined {
   const v = b.style;
   if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'string' || !parseStyle(v)) return fail({ field: 'style', message: `style must be ${STYLE_SYNTAX} (got ${JSON.stringify(v)})`, allowed: { type: 'string', syntax: STYLE_SYNTAX }, value: v });
+  if (typeof v !== 'string' || !parseStyle(v))
+    return fail({
+      field: 'style',
+      message: `style must be ${STYLE_SYNTAX} (got ${JSON.stringify(v)})`,
+      allowed: { type: 'string', syntax: STYLE_SYNTAX },
+      value: v,
+    });
   return v;
 }
 
@@ -78,7 +84,8 @@ function text(b: Record<string, unknown>, field: string, required: boolean, maxC
   if (typeof v !== 'string') return fail({ field, message: `${field} must be a string`, allowed, value: v });
   // Characters, not UTF-16 units: a CJK or emoji prompt is not cut short.
   const length = [...v].length;
-  if (length > maxChars) return fail({ field, message: `${field} must be at most ${maxChars} characters (got ${length})`, allowed, value: `${v.slice(0, 32)}…` });
+  if (length > maxChars)
+    return fail({ field, message: `${field} must be at most ${maxChars} characters (got ${length})`, allowed, value: `${v.slice(0, 32)}…` });
   if (required && v.trim() === '') return fail({ field, message: `${field} must not be empty`, allowed, value: v });
   return v;
 }
@@ -96,7 +103,12 @@ function integer(b: Record<string, unknown>, field: string, fallback: number, r:
 function number(b: Record<string, unknown>, field: string, fallback: number, r: Range, fail: Fail): number | undefined {
   const v = b[field] ?? fallback;
   if (typeof v !== 'number' || !Number.isFinite(v) || v < r.min || v > r.max) {
-    return fail({ field, message: `${field} must be a number ${rangeText(r)} (got ${JSON.stringify(v)})`, allowed: { type: 'number', min: r.min, max: r.max }, value: v });
+    return fail({
+      field,
+      message: `${field} must be a number ${rangeText(r)} (got ${JSON.stringify(v)})`,
+      allowed: { type: 'number', min: r.min, max: r.max },
+      value: v,
+    });
   }
   return v;
 }
@@ -107,7 +119,12 @@ function duration(b: Record<string, unknown>, o: ValidateOptions, fps: number | 
   const cap = Math.min(o.limits.maxSeconds, o.maxSeconds?.value ?? Number.POSITIVE_INFINITY);
   const hint = o.maxSeconds && o.maxSeconds.value < o.limits.maxSeconds ? ` ${o.maxSeconds.hint}` : '';
   if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0 || v > cap) {
-    return fail({ field: 'seconds', message: `seconds must be a number in (0, ${cap}] (got ${JSON.stringify(v)})${hint}`, allowed: { type: 'number', exclusiveMin: 0, max: cap }, value: v });
+    return fail({
+      field: 'seconds',
+      message: `seconds must be a number in (0, ${cap}] (got ${JSON.stringify(v)})${hint}`,
+      allowed: { type: 'number', exclusiveMin: 0, max: cap },
+      value: v,
+    });
   }
   if (fps === undefined) return v;
   const frames = Math.round(v * fps);

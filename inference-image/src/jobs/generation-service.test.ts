@@ -11,16 +11,38 @@ import { JobQueue } from './job-queue.js';
 import { JobStore } from './job-store.js';
 import type { GenerationRequest } from './types.js';
 
-const request: GenerationRequest = { prompt: 'a cat', negativePrompt: '', width: 16, height: 16, frames: 4, fps: 4, seconds: 1, steps: 3, guidance: 1, seed: 5 };
+const request: GenerationRequest = {
+  prompt: 'a cat',
+  negativePrompt: '',
+  width: 16,
+  height: 16,
+  frames: 4,
+  fps: 4,
+  seconds: 1,
+  steps: 3,
+  guidance: 1,
+  seed: 5,
+};
 
 /** Four frames: the first black, then a grey that brightens by 8 levels a frame (known quality answers). */
-const source: FrameSource = { frames: 4, width: 16, height: 16, frame: (f) => new Uint8Array(16 * 16 * 3).map((_, i) => (f === 0 ? 0 : 100 + 8 * f + (i % 48))) };
+const source: FrameSource = {
+  frames: 4,
+  width: 16,
+  height: 16,
+  frame: (f) => new Uint8Array(16 * 16 * 3).map((_, i) => (f === 0 ? 0 : 100 + 8 * f + (i % 48))),
+};
 
 /** A monotonic clock the fake pipeline moves on (ms). */
 let fakeNow = 0;
 
 function generated(): GeneratedFrames {
-  return { video: source, guided: false, promptTokens: 3, promptTruncated: false, timings: { onnxSeconds: 0.5, textSeconds: 0.1, denoiseSeconds: 0.3, decodeSeconds: 0.1, totalSeconds: 0.6 } };
+  return {
+    video: source,
+    guided: false,
+    promptTokens: 3,
+    promptTruncated: false,
+    timings: { onnxSeconds: 0.5, textSeconds: 0.1, denoiseSeconds: 0.3, decodeSeconds: 0.1, totalSeconds: 0.6 },
+  };
 }
 
 /** A pipeline that reports three steps and finishes, or waits for its abort signal when `hang` is set. */
@@ -48,8 +70,14 @@ function pipeline(opts: { hang?: boolean; fail?: Error; advanceMs?: number } = {
 let events: string[] = [];
 
 interface SetupOptions {
-  pipeline?: FrameGenerator; errorRate?: number; timeoutMs?: number; overlap?: boolean;
-  sample?: boolean; gpusPerSlot?: number; freezeFrames?: number; fakeClock?: boolean;
+  pipeline?: FrameGenerator;
+  errorRate?: number;
+  timeoutMs?: number;
+  overlap?: boolean;
+  sample?: boolean;
+  gpusPerSlot?: number;
+  freezeFrames?: number;
+  fakeClock?: boolean;
 }
 
 function setup(over: SetupOptions = {}) {
@@ -57,7 +85,10 @@ function setup(over: SetupOptions = {}) {
   const lines: Array<Record<string, unknown>> = [];
   const log = pino({ level: 'info' }, new Writable({ write: (chunk, _e, cb) => (lines.push(JSON.parse(String(chunk)) as Record<string, unknown>), cb()) }));
   const queue = new JobQueue({ maxConcurrency: 1, maxQueue: 4 });
-  const metrics = createMetrics({ name: 'm', version: 'v1' }, { queueDepth: () => queue.depth, inflight: () => queue.inflight, gpuMemory: async () => undefined });
+  const metrics = createMetrics(
+    { name: 'm', version: 'v1' },
+    { queueDepth: () => queue.depth, inflight: () => queue.inflight, gpuMemory: async () => undefined },
+  );
   let ids = 0;
   const clock = (): number => 1_700_000_000_000;
   const startEncoder = async (): Promise<Mp4Encoder> => {

@@ -166,7 +166,14 @@ export class GenerationService {
   private async produce(p: GenerationRequest, signal: AbortSignal, job: JobRecord | undefined): Promise<Outcome> {
     if (job) await this.d.faults.apply(signal);
     const startEncoder = (): Promise<Mp4Encoder> =>
-      this.d.startEncoder({ width: p.width, height: p.height, fps: p.fps, ffmpegPath: this.d.ffmpegPath, ...this.d.x264, comment: `${this.d.model.name} ${this.d.model.version} seed=${p.seed}` });
+      this.d.startEncoder({
+        width: p.width,
+        height: p.height,
+        fps: p.fps,
+        ffmpegPath: this.d.ffmpegPath,
+        ...this.d.x264,
+        comment: `${this.d.model.name} ${this.d.model.version} seed=${p.seed}`,
+      });
     const early = this.d.overlapEncoderStart ? startEncoder() : undefined;
     let frames: GeneratedFrames;
     let lease: AdapterLease | undefined;
@@ -183,7 +190,10 @@ export class GenerationService {
       // Aborted during the last ONNX run: do not spend the encode on an answer nobody waits for.
       signal.throwIfAborted();
     } catch (err) {
-      await early?.then((e) => e.abort(), () => undefined);
+      await early?.then(
+        (e) => e.abort(),
+        () => undefined,
+      );
       throw err;
     } finally {
       lease?.release();
@@ -220,13 +230,23 @@ export class GenerationService {
     if (quality && !p.probe && p.adapter) this.d.adapterMetrics?.observeQuality(p.adapter, quality);
     return {
       result: {
-        video, frames: source.frames, seconds: source.frames / p.fps, promptTokens: frames.promptTokens, promptTruncated: frames.promptTruncated, guided: frames.guided,
+        video,
+        frames: source.frames,
+        seconds: source.frames / p.fps,
+        promptTokens: frames.promptTokens,
+        promptTruncated: frames.promptTruncated,
+        guided: frames.guided,
         ...(quality ? { quality } : {}),
         ...(kept ? { rgbFrames: { width: source.width, height: source.height, data: Buffer.concat(kept) } } : {}),
       },
       timings: {
-        onnxSeconds: t.onnxSeconds, textSeconds: t.textSeconds, denoiseSeconds: t.denoiseSeconds, decodeSeconds: t.decodeSeconds,
-        convertSeconds, qualitySeconds, encodeSeconds: (this.d.monotonic() - encodeStart) / 1000,
+        onnxSeconds: t.onnxSeconds,
+        textSeconds: t.textSeconds,
+        denoiseSeconds: t.denoiseSeconds,
+        decodeSeconds: t.decodeSeconds,
+        convertSeconds,
+        qualitySeconds,
+        encodeSeconds: (this.d.monotonic() - encodeStart) / 1000,
       },
     };
   }
@@ -262,7 +282,17 @@ export class GenerationService {
     }
     const level = error && error.httpStatus >= 500 ? 'warn' : 'info';
     this.d.log[level](
-      { jobId: job.id, route: job.route, status: job.status, httpStatus: status, code: error?.code, reason: error?.message, seconds: totalSeconds, seed: job.request.seed, timings: job.timings },
+      {
+        jobId: job.id,
+        route: job.route,
+        status: job.status,
+        httpStatus: status,
+        code: error?.code,
+        reason: error?.message,
+        seconds: totalSeconds,
+        seed: job.request.seed,
+        timings: job.timings,
+      },
       'job finished',
     );
   }

@@ -3,7 +3,13 @@ import { CancelledError, QueueFullError, ShuttingDownError, TimeoutError } from 
 import { JobQueue } from './job-queue.js';
 
 /** A task whose completion the test controls. */
-function gate<T = string>(): { task: (signal: AbortSignal) => Promise<T>; open: (v: T) => void; fail: (e: Error) => void; started: () => boolean; signal: () => AbortSignal | undefined } {
+function gate<T = string>(): {
+  task: (signal: AbortSignal) => Promise<T>;
+  open: (v: T) => void;
+  fail: (e: Error) => void;
+  started: () => boolean;
+  signal: () => AbortSignal | undefined;
+} {
   let resolve!: (v: T) => void;
   let reject!: (e: Error) => void;
   let signal: AbortSignal | undefined;

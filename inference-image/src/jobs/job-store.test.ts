@@ -6,9 +6,14 @@ import type { JobRecord } from './types.js';
 
 function job(id: string, finishedAt?: number): JobRecord {
   return {
-    id, route: 'videos', status: finishedAt === undefined ? 'running' : 'succeeded', createdAt: 0, ...(finishedAt === undefined ? {} : { finishedAt }),
+    id,
+    route: 'videos',
+    status: finishedAt === undefined ? 'running' : 'succeeded',
+    createdAt: 0,
+    ...(finishedAt === undefined ? {} : { finishedAt }),
     request: { prompt: 'p', width: 64, height: 64, frames: 8, fps: 8, seconds: 1, steps: 1, guidance: 1, seed: 0 },
-    progress: { phase: 'queued', step: 0, steps: 1 }, controller: new AbortController(),
+    progress: { phase: 'queued', step: 0, steps: 1 },
+    controller: new AbortController(),
   };
 }
 
@@ -40,7 +45,11 @@ describe('FaultInjector (drills only)', () => {
 
   it('does nothing when off (the default)', async () => {
     const sleeps: number[] = [];
-    const f = new FaultInjector({ errorRate: 0, latencyMs: 0 }, () => 0, async (ms) => void sleeps.push(ms));
+    const f = new FaultInjector(
+      { errorRate: 0, latencyMs: 0 },
+      () => 0,
+      async (ms) => void sleeps.push(ms),
+    );
     expect(f.enabled).toBe(false);
     await f.apply(never);
     expect(sleeps).toEqual([]);
@@ -49,7 +58,11 @@ describe('FaultInjector (drills only)', () => {
   it('adds latency and fails with the configured probability', async () => {
     const sleeps: number[] = [];
     const rolls = [0.05, 0.5];
-    const f = new FaultInjector({ errorRate: 0.1, latencyMs: 250 }, () => rolls.shift() ?? 1, async (ms) => void sleeps.push(ms));
+    const f = new FaultInjector(
+      { errorRate: 0.1, latencyMs: 250 },
+      () => rolls.shift() ?? 1,
+      async (ms) => void sleeps.push(ms),
+    );
     expect(f.enabled).toBe(true);
     await expect(f.apply(never)).rejects.toBeInstanceOf(FaultInjectedError);
     await expect(f.apply(never)).resolves.toBeUndefined();

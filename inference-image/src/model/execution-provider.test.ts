@@ -27,7 +27,14 @@ function fakeOrt(opts: { cuda: boolean; failCudaOn?: string }): { create: Sessio
 const files = { textEncoder: 'te', denoiser: 'dn', vaeDecoder: 'vae' };
 
 function options(over: Partial<ProviderOptions>): ProviderOptions {
-  return { preference: 'auto', cudaDeviceId: 0, cpuThreads: 0, create: fakeOrt({ cuda: false }).create, log: { info: vi.fn(), warn: vi.fn() } as never, ...over };
+  return {
+    preference: 'auto',
+    cudaDeviceId: 0,
+    cpuThreads: 0,
+    create: fakeOrt({ cuda: false }).create,
+    log: { info: vi.fn(), warn: vi.fn() } as never,
+    ...over,
+  };
 }
 
 describe('execution provider selection', () => {

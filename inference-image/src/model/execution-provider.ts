@@ -39,7 +39,10 @@ async function createAll<K extends string>(files: Record<K, string>, provider: P
   }
 }
 
-export async function createSessions<K extends string>(files: Record<K, string>, o: ProviderOptions): Promise<{ sessions: Record<K, InferenceSession>; provider: Provider }> {
+export async function createSessions<K extends string>(
+  files: Record<K, string>,
+  o: ProviderOptions,
+): Promise<{ sessions: Record<K, InferenceSession>; provider: Provider }> {
   if (o.preference === 'cpu') return { sessions: await createAll(files, 'cpu', o), provider: 'cpu' };
   try {
     const sessions = await createAll(files, 'cuda', o);
@@ -47,9 +50,15 @@ export async function createSessions<K extends string>(files: Record<K, string>,
     return { sessions, provider: 'cuda' };
   } catch (err) {
     if (o.preference === 'cuda') {
-      throw new ExecutionProviderError(`CUDA execution provider failed on device ${o.cudaDeviceId} (T2V_EXECUTION_PROVIDER=cuda, no fallback): ${(err as Error).message}`, { cause: err });
+      throw new ExecutionProviderError(
+        `CUDA execution provider failed on device ${o.cudaDeviceId} (T2V_EXECUTION_PROVIDER=cuda, no fallback): ${(err as Error).message}`,
+        { cause: err },
+      );
     }
-    o.log.warn({ err: (err as Error).message, deviceId: o.cudaDeviceId }, 'CUDA execution provider unavailable; falling back to CPU (generation will be much slower)');
+    o.log.warn(
+      { err: (err as Error).message, deviceId: o.cudaDeviceId },
+      'CUDA execution provider unavailable; falling back to CPU (generation will be much slower)',
+    );
   }
   return { sessions: await createAll(files, 'cpu', o), provider: 'cpu' };
 }

@@ -32,8 +32,15 @@ describe('parseManifest', () => {
   it('fills DDIM defaults like diffusers', () => {
     const m = parseManifest({ ...valid(), scheduler: { type: 'ddim' } });
     expect(m.scheduler).toEqual({
-      type: 'ddim', numTrainTimesteps: 1000, betaStart: 0.00085, betaEnd: 0.012, betaSchedule: 'scaled_linear',
-      predictionType: 'epsilon', timestepSpacing: 'leading', stepsOffset: 0, setAlphaToOne: true,
+      type: 'ddim',
+      numTrainTimesteps: 1000,
+      betaStart: 0.00085,
+      betaEnd: 0.012,
+      betaSchedule: 'scaled_linear',
+      predictionType: 'epsilon',
+      timestepSpacing: 'leading',
+      stepsOffset: 0,
+      setAlphaToOne: true,
     });
   });
 
@@ -58,7 +65,9 @@ describe('parseManifest', () => {
 });
 
 describe('latent frame arithmetic', () => {
-  const causal = { vae: { temporalCompression: 4, spatialCompression: 8, causal: true, scalingFactor: 1, shiftFactor: 0, outputRange: [-1, 1] as [number, number] } };
+  const causal = {
+    vae: { temporalCompression: 4, spatialCompression: 8, causal: true, scalingFactor: 1, shiftFactor: 0, outputRange: [-1, 1] as [number, number] },
+  };
   const plain = { vae: { ...causal.vae, causal: false } };
 
   it('maps frames to latent frames and back (causal: 1 + 4(T − 1))', () => {

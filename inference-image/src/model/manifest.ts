@@ -136,7 +136,10 @@ class Reader {
   num(key: string, opts: { min: number; max: number; int?: boolean; fallback?: number }): number {
     const v = this.value[key] ?? opts.fallback;
     const ok = typeof v === 'number' && Number.isFinite(v) && v >= opts.min && v <= opts.max && (!opts.int || Number.isInteger(v));
-    if (!ok) throw new InvalidModelError(`${this.where(key)} must be ${opts.int ? 'an integer' : 'a number'} in [${opts.min}, ${opts.max}] (got ${JSON.stringify(v)})`);
+    if (!ok)
+      throw new InvalidModelError(
+        `${this.where(key)} must be ${opts.int ? 'an integer' : 'a number'} in [${opts.min}, ${opts.max}] (got ${JSON.stringify(v)})`,
+      );
     return v as number;
   }
 
@@ -152,7 +155,8 @@ class Reader {
 
   oneOf<T extends string>(key: string, allowed: readonly T[], fallback?: T): T {
     const v = this.value[key] ?? fallback;
-    if (typeof v !== 'string' || !allowed.includes(v as T)) throw new InvalidModelError(`${this.where(key)} must be one of ${allowed.join(', ')} (got ${JSON.stringify(v)})`);
+    if (typeof v !== 'string' || !allowed.includes(v as T))
+      throw new InvalidModelError(`${this.where(key)} must be one of ${allowed.join(', ')} (got ${JSON.stringify(v)})`);
     return v as T;
   }
 
@@ -225,7 +229,12 @@ export function parseManifest(json: unknown): ModelManifest {
       shiftFactor: vae.num('shiftFactor', { min: -1e6, max: 1e6, fallback: 0 }),
       outputRange: vae.pair('outputRange', [-1, 1]),
     },
-    video: { width: video.int('width', 1, 16384), height: video.int('height', 1, 16384), frames: video.int('frames', 1, 100_000), fps: video.int('fps', 1, 240) },
+    video: {
+      width: video.int('width', 1, 16384),
+      height: video.int('height', 1, 16384),
+      frames: video.int('frames', 1, 100_000),
+      fps: video.int('fps', 1, 240),
+    },
     limits: {
       minWidth: limits.int('minWidth', 16, 16384),
       maxWidth: limits.int('maxWidth', 16, 16384),
@@ -260,7 +269,8 @@ function checkConsistency(m: ModelManifest): void {
   if (m.sampling.steps > l.maxSteps || m.sampling.guidance > l.maxGuidance) fail('sampling: defaults outside limits');
   if (m.latent.shape) {
     const expected = [m.latent.channels, latentFrames(m, v.frames), v.height / vae.spatialCompression, v.width / vae.spatialCompression];
-    if (expected.some((d, i) => d !== m.latent.shape?.[i])) fail(`latent.shape ${JSON.stringify(m.latent.shape)} does not match video + vae (expected ${JSON.stringify(expected)})`);
+    if (expected.some((d, i) => d !== m.latent.shape?.[i]))
+      fail(`latent.shape ${JSON.stringify(m.latent.shape)} does not match video + vae (expected ${JSON.stringify(expected)})`);
   }
 }
 

@@ -74,9 +74,22 @@ function fakes(opts: { maxBatch: number; timestepType?: 'float32' | 'int64' }) {
     },
   };
   const io: GraphIo = {
-    textEncoder: { ids: 'input_ids', idsType: 'int64', mask: 'attention_mask', maskType: 'int64', output: 'hidden', maxBatch: opts.maxBatch, fixedLength: undefined },
+    textEncoder: {
+      ids: 'input_ids',
+      idsType: 'int64',
+      mask: 'attention_mask',
+      maskType: 'int64',
+      output: 'hidden',
+      maxBatch: opts.maxBatch,
+      fixedLength: undefined,
+    },
     denoiser: {
-      latent: 'sample', timestep: 't', timestepType: opts.timestepType ?? 'float32', context: 'context', output: 'velocity', maxBatch: opts.maxBatch,
+      latent: 'sample',
+      timestep: 't',
+      timestepType: opts.timestepType ?? 'float32',
+      context: 'context',
+      output: 'velocity',
+      maxBatch: opts.maxBatch,
       fixed: [undefined, undefined, undefined, undefined],
     },
     vaeDecoder: { latent: 'z', output: 'video', maxBatch: opts.maxBatch },

@@ -127,10 +127,22 @@ export class T2vPipeline {
     let dims: number[] = [];
     for (const batch of batches) {
       const L = this.model.tokenizer.maxLength;
-      const feeds: Record<string, Tensor> = { [io.ids]: idsTensor(batch.map((e) => e.ids), io.idsType, L) };
-      if (io.mask) feeds[io.mask] = idsTensor(batch.map((e) => e.attentionMask), io.maskType, L);
+      const feeds: Record<string, Tensor> = {
+        [io.ids]: idsTensor(
+          batch.map((e) => e.ids),
+          io.idsType,
+          L,
+        ),
+      };
+      if (io.mask)
+        feeds[io.mask] = idsTensor(
+          batch.map((e) => e.attentionMask),
+          io.maskType,
+          L,
+        );
       const out = outputOf(await run(this.model.graphs.textEncoder, feeds), io.output, 'textEncoder');
-      if (out.dims.length !== 3 || out.dims[0] !== batch.length) throw new GenerationError(`textEncoder returned ${out.dims.join('x')}, expected ${batch.length}xLxD`);
+      if (out.dims.length !== 3 || out.dims[0] !== batch.length)
+        throw new GenerationError(`textEncoder returned ${out.dims.join('x')}, expected ${batch.length}xLxD`);
       dims = out.dims.slice(1);
       const data = out.data as Float32Array;
       const per = data.length / batch.length;
@@ -182,7 +194,14 @@ export class T2vPipeline {
   }
 
   /** `fixed`: the inputs that stay the same across steps (text context, adapter). */
-  private async runDenoiser(run: Runner, latent: Float32Array, dims: number[], timestep: number, batch: number, fixed: Record<string, Tensor>): Promise<Float32Array> {
+  private async runDenoiser(
+    run: Runner,
+    latent: Float32Array,
+    dims: number[],
+    timestep: number,
+    batch: number,
+    fixed: Record<string, Tensor>,
+  ): Promise<Float32Array> {
     const io = this.model.io.denoiser;
     const tsTensor =
       io.timestepType === 'int64'
@@ -203,7 +222,11 @@ export class T2vPipeline {
     const z = new Float32Array(latents.length);
     for (let k = 0; k < z.length; k++) z[k] = (latents[k] as number) / m.vae.scalingFactor + m.vae.shiftFactor;
     const shape = this.latentShape(p);
-    const video = outputOf(await run(this.model.graphs.vaeDecoder, { [io.vaeDecoder.latent]: new ort.Tensor('float32', z, shape) }), io.vaeDecoder.output, 'vaeDecoder');
+    const video = outputOf(
+      await run(this.model.graphs.vaeDecoder, { [io.vaeDecoder.latent]: new ort.Tensor('float32', z, shape) }),
+      io.vaeDecoder.output,
+      'vaeDecoder',
+    );
     const [b, c, f, h, w] = video.dims;
     const expectedFrames = decodedFrames(m, shape[2]);
     if (b !== 1 || c !== 3 || h !== p.height || w !== p.width || f === undefined || f < p.frames) {
@@ -230,7 +253,13 @@ function outputOf(result: Record<string, Tensor>, name: string, graph: string): 
 function idsTensor(rows: number[][], type: IdsType, length: number): Tensor {
   const flat = rows.flat();
   const dims = [rows.length, length];
-  return type === 'int64' ? new ort.Tensor('int64', BigInt64Array.from(flat, (v) => BigInt(v)), dims) : new ort.Tensor('int32', Int32Array.from(flat), dims);
+  return type === 'int64'
+    ? new ort.Tensor(
+        'int64',
+        BigInt64Array.from(flat, (v) => BigInt(v)),
+        dims,
+      )
+    : new ort.Tensor('int32', Int32Array.from(flat), dims);
 }
 
 function concat(parts: Float32Array[]): Float32Array {

@@ -3,8 +3,16 @@ import type { DdimSchedulerConfig } from '../model/manifest.js';
 import { alphasCumprod, applyGuidance, betaSchedule, createScheduler, ddimTimesteps, DdimScheduler, FlowEulerScheduler, shiftSigma } from './scheduler.js';
 
 const ddim = (over: Partial<DdimSchedulerConfig> = {}): DdimSchedulerConfig => ({
-  type: 'ddim', numTrainTimesteps: 1000, betaStart: 0.00085, betaEnd: 0.012, betaSchedule: 'scaled_linear',
-  predictionType: 'epsilon', timestepSpacing: 'leading', stepsOffset: 1, setAlphaToOne: true, ...over,
+  type: 'ddim',
+  numTrainTimesteps: 1000,
+  betaStart: 0.00085,
+  betaEnd: 0.012,
+  betaSchedule: 'scaled_linear',
+  predictionType: 'epsilon',
+  timestepSpacing: 'leading',
+  stepsOffset: 1,
+  setAlphaToOne: true,
+  ...over,
 });
 
 /** A deterministic "clean video" and "noise" to check that samplers land where the math says. */

@@ -6,7 +6,27 @@ import { InvalidModelError } from '../errors.js';
 import { ByteTokenizer, createTokenizer, WordPieceTokenizer } from './tokenizer.js';
 import { basicTokenize, WordPiece } from './wordpiece.js';
 
-const vocab = ['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]', 'a', 'cat', 'run', '##ning', '##s', 'the', 'ocean', ',', '!', '猫', 'cafe', 'un', '##aff', '##able'];
+const vocab = [
+  '[PAD]',
+  '[UNK]',
+  '[CLS]',
+  '[SEP]',
+  '[MASK]',
+  'a',
+  'cat',
+  'run',
+  '##ning',
+  '##s',
+  'the',
+  'ocean',
+  ',',
+  '!',
+  '猫',
+  'cafe',
+  'un',
+  '##aff',
+  '##able',
+];
 const wp = new WordPiece(vocab, { lowercase: true });
 const id = (t: string): number => vocab.indexOf(t);
 

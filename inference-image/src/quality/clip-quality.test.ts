@@ -21,10 +21,11 @@ function frame(rgb: (x: number, y: number) => [number, number, number]): Uint8Ar
 }
 const grey = (v: number) => frame(() => [v, v, v]);
 /** A textured frame (a diagonal ramp plus a checker), shifted right by `dx` pixels: motion with content. */
-const textured = (dx: number) => frame((x, y) => {
-  const v = ((x + dx) * 5 + y * 3) % 200 + (((x + dx) >> 2) + (y >> 2)) % 2 * 40;
-  return [v, v, v];
-});
+const textured = (dx: number) =>
+  frame((x, y) => {
+    const v = (((x + dx) * 5 + y * 3) % 200) + ((((x + dx) >> 2) + (y >> 2)) % 2) * 40;
+    return [v, v, v];
+  });
 
 function measure(frames: Uint8Array[]): ClipQuality {
   const meter = new ClipQualityMeter(W, H);
@@ -58,7 +59,10 @@ describe('ClipQualityMeter on synthetic frames with known answers', () => {
   it('blank means flat at any level, not only black; a faint texture is not blank', () => {
     expect(measure([grey(255), grey(128)]).blankRatio).toBe(1);
     // A checker of ±(threshold + 1) levels around 100 has a luma std of threshold + 1: content.
-    const faint = frame((x, y) => { const v = 100 + ((x + y) % 2) * (2 * BLANK_MAX_LUMA_STD + 2); return [v, v, v]; });
+    const faint = frame((x, y) => {
+      const v = 100 + ((x + y) % 2) * (2 * BLANK_MAX_LUMA_STD + 2);
+      return [v, v, v];
+    });
     expect(measure([faint]).blankRatio).toBe(0);
   });
 
@@ -118,10 +122,24 @@ describe('the small model’s real output', () => {
   it('moves (not frozen, not blank, some flicker, SSIM below 1) and the same seed measures the same', async () => {
     const manifest = buildTinyModel(dir);
     const log = { info: () => undefined, warn: () => undefined };
-    const model = await loadModel(dir, manifest, { preference: 'cpu', cudaDeviceId: 0, cpuThreads: 1, create: (f, o) => ort.InferenceSession.create(f, o), log });
+    const model = await loadModel(dir, manifest, {
+      preference: 'cpu',
+      cudaDeviceId: 0,
+      cpuThreads: 1,
+      create: (f, o) => ort.InferenceSession.create(f, o),
+      log,
+    });
     try {
       const pipeline = new T2vPipeline(model);
-      const params = { prompt: 'a red cat running on the beach', width: manifest.video.width, height: manifest.video.height, frames: manifest.video.frames, steps: 4, guidance: 1, seed: 7 };
+      const params = {
+        prompt: 'a red cat running on the beach',
+        width: manifest.video.width,
+        height: manifest.video.height,
+        frames: manifest.video.frames,
+        steps: 4,
+        guidance: 1,
+        seed: 7,
+      };
       const run = async (seed: number): Promise<ClipQuality> => {
         const { video } = await pipeline.generate({ ...params, seed });
         const meter = new ClipQualityMeter(video.width, video.height);

@@ -53,12 +53,14 @@ export class ClipQualityMeter {
     readonly width: number,
     readonly height: number,
   ) {
-    if (!Number.isInteger(width) || width < 1 || !Number.isInteger(height) || height < 1) throw new RangeError(`frame size ${width}x${height}: must be positive integers`);
+    if (!Number.isInteger(width) || width < 1 || !Number.isInteger(height) || height < 1)
+      throw new RangeError(`frame size ${width}x${height}: must be positive integers`);
   }
 
   push(rgb24: Uint8Array): void {
     const pixels = this.width * this.height;
-    if (rgb24.length !== pixels * 3) throw new RangeError(`frame ${this.frames} has ${rgb24.length} bytes, expected ${pixels * 3} (${this.width}x${this.height} rgb24)`);
+    if (rgb24.length !== pixels * 3)
+      throw new RangeError(`frame ${this.frames} has ${rgb24.length} bytes, expected ${pixels * 3} (${this.width}x${this.height} rgb24)`);
     const frame = lumaOf(rgb24, this.width, this.height);
     this.frames++;
     if (frame.std < BLANK_MAX_LUMA_STD) this.blank++;

@@ -20,12 +20,20 @@ function noise(n: number, seed: number): Uint8Array {
 
 describe('meanSsim', () => {
   it('equals ssim.js (its default method) on random, smooth and related frames up to 256 px', () => {
-    for (const [w, h, seed] of [[16, 16, 1], [64, 48, 2], [256, 256, 3]] as const) {
+    for (const [w, h, seed] of [
+      [16, 16, 1],
+      [64, 48, 2],
+      [256, 256, 3],
+    ] as const) {
       const n = w * h;
       const a = noise(n, seed);
       const ramp = Uint8Array.from({ length: n }, (_, i) => ((i % w) * 3 + Math.floor(i / w) * 2) % 256);
       const nearRamp = ramp.map((v, i) => Math.min(255, v + ((a[i] as number) >> 5)));
-      for (const [x, y] of [[a, noise(n, seed + 10)], [ramp, nearRamp], [ramp, a]] as const) {
+      for (const [x, y] of [
+        [a, noise(n, seed + 10)],
+        [ramp, nearRamp],
+        [ramp, a],
+      ] as const) {
         // ssim.js keeps variances in integers of 1/1024: agreement to about 1e-4.
         expect(meanSsim(x, y, w, h)).toBeCloseTo(reference(x, y, w, h), 4);
       }
@@ -55,7 +63,10 @@ describe('downsampling above 256 px', () => {
   });
 
   it('agrees with ssim.js (which filters before subsampling) to about 1e-3 on 512×512 and 768×432 frames', () => {
-    for (const [w, h] of [[512, 512], [768, 432]] as const) {
+    for (const [w, h] of [
+      [512, 512],
+      [768, 432],
+    ] as const) {
       const rand = mulberry32(w);
       const a = Uint8Array.from({ length: w * h }, (_, i) => ((i % w) * 3 + Math.floor(i / w) * 2) % 256);
       const b = a.map((v) => Math.min(255, v + Math.floor(rand() * 40)));

@@ -23,14 +23,28 @@ describe('per-adapter metrics', () => {
         return n === name && v === value && have.length === want.size && have.every((x) => want.has(x));
       });
     };
-    expect(line('t2v_adapter_requests_total{adapter_name="ink-wash",adapter_version="v2",route="generate",outcome="server_error",status="500",model_name="m",modelrollout_revision="abc"} 0')).toBe(true);
-    expect(line('t2v_adapter_requests_total{adapter_name="ink-wash",adapter_version="v2",route="videos",outcome="overloaded",status="503",model_name="m",modelrollout_revision="abc"} 1')).toBe(true);
+    expect(
+      line(
+        't2v_adapter_requests_total{adapter_name="ink-wash",adapter_version="v2",route="generate",outcome="server_error",status="500",model_name="m",modelrollout_revision="abc"} 0',
+      ),
+    ).toBe(true);
+    expect(
+      line(
+        't2v_adapter_requests_total{adapter_name="ink-wash",adapter_version="v2",route="videos",outcome="overloaded",status="503",model_name="m",modelrollout_revision="abc"} 1',
+      ),
+    ).toBe(true);
     expect(line('t2v_adapter_cache_evictions_total{adapter_name="ink-wash",adapter_version="v2",model_name="m",modelrollout_revision="abc"} 0')).toBe(true);
     expect(line('t2v_adapter_load_seconds_count{adapter_name="ink-wash",adapter_version="v2",model_name="m",modelrollout_revision="abc"} 0')).toBe(true);
-    expect(line('t2v_adapter_request_duration_seconds_count{adapter_name="ink-wash",adapter_version="v2",model_name="m",modelrollout_revision="abc"} 1')).toBe(true);
+    expect(line('t2v_adapter_request_duration_seconds_count{adapter_name="ink-wash",adapter_version="v2",model_name="m",modelrollout_revision="abc"} 1')).toBe(
+      true,
+    );
     expect(line('t2v_adapters_loaded{model_name="m",modelrollout_revision="abc"} 1')).toBe(true);
     // A one-frame clip has no pairs: blank is observed, frozen is not.
-    expect(line('t2v_adapter_quality_blank_frame_ratio_count{adapter_name="ink-wash",adapter_version="v2",model_name="m",modelrollout_revision="abc"} 1')).toBe(true);
-    expect(line('t2v_adapter_quality_frozen_frame_ratio_count{adapter_name="ink-wash",adapter_version="v2",model_name="m",modelrollout_revision="abc"} 0')).toBe(true);
+    expect(line('t2v_adapter_quality_blank_frame_ratio_count{adapter_name="ink-wash",adapter_version="v2",model_name="m",modelrollout_revision="abc"} 1')).toBe(
+      true,
+    );
+    expect(
+      line('t2v_adapter_quality_frozen_frame_ratio_count{adapter_name="ink-wash",adapter_version="v2",model_name="m",modelrollout_revision="abc"} 0'),
+    ).toBe(true);
   });
 });

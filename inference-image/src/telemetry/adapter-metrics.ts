@@ -35,14 +35,29 @@ export function createAdapterMetrics(registry: Registry, loaded: () => number): 
   const labelNames = ['adapter_name', 'adapter_version'] as const;
   const counter = (name: string, help: string): Counter<AdapterLabels> => new Counter({ name, help, labelNames, registers });
   const requests = new Counter({
-    name: 't2v_adapter_requests_total', help: 'Generation requests that named a style, by adapter version, outcome and final HTTP status (as t2v_requests_total).',
-    labelNames: [...labelNames, 'route', 'outcome', 'status'] as const, registers,
+    name: 't2v_adapter_requests_total',
+    help: 'Generation requests that named a style, by adapter version, outcome and final HTTP status (as t2v_requests_total).',
+    labelNames: [...labelNames, 'route', 'outcome', 'status'] as const,
+    registers,
   });
   const requestDuration = new Histogram({
-    name: 't2v_adapter_request_duration_seconds', help: 'Accepted requests that named a style, arrival to finished MP4, by adapter version.', labelNames, buckets: REQUEST_DURATION_BUCKETS, registers,
+    name: 't2v_adapter_request_duration_seconds',
+    help: 'Accepted requests that named a style, arrival to finished MP4, by adapter version.',
+    labelNames,
+    buckets: REQUEST_DURATION_BUCKETS,
+    registers,
   });
-  const loadSeconds = new Histogram({ name: 't2v_adapter_load_seconds', help: 'Time to read, check and stage one adapter version (cache misses).', labelNames, buckets: ADAPTER_LOAD_BUCKETS, registers });
-  const loadFailures = counter('t2v_adapter_load_failures_total', 'Adapter loads refused (unreadable files, or a config or tensor that does not fit the base model).');
+  const loadSeconds = new Histogram({
+    name: 't2v_adapter_load_seconds',
+    help: 'Time to read, check and stage one adapter version (cache misses).',
+    labelNames,
+    buckets: ADAPTER_LOAD_BUCKETS,
+    registers,
+  });
+  const loadFailures = counter(
+    't2v_adapter_load_failures_total',
+    'Adapter loads refused (unreadable files, or a config or tensor that does not fit the base model).',
+  );
   const cacheHits = counter('t2v_adapter_cache_hits_total', 'Requests whose adapter was already in memory.');
   const cacheMisses = counter('t2v_adapter_cache_misses_total', 'Requests (and explicit loads) whose adapter had to be loaded.');
   const cacheEvictions = counter('t2v_adapter_cache_evictions_total', 'Adapters dropped from memory (least recently used, once no request held them).');
@@ -54,17 +69,27 @@ export function createAdapterMetrics(registry: Registry, loaded: () => number): 
     temporalSsim: histogram('t2v_adapter_quality_temporal_ssim', 'Per measured clip of a style, as t2v_quality_temporal_ssim.', SSIM_BUCKETS),
   };
   new Gauge({
-    name: 't2v_adapters_loaded', help: 'Adapter versions in memory now.', registers,
+    name: 't2v_adapters_loaded',
+    help: 'Adapter versions in memory now.',
+    registers,
     collect() {
       this.set(loaded());
     },
   });
   const routes: Route[] = ['generate', 'videos'];
   return {
-    requests, requestDuration, loadSeconds, loadFailures, cacheHits, cacheMisses, cacheEvictions, quality,
+    requests,
+    requestDuration,
+    loadSeconds,
+    loadFailures,
+    cacheHits,
+    cacheMisses,
+    cacheEvictions,
+    quality,
     known(ref) {
       const l = adapterLabels(ref);
-      for (const route of routes) for (const outcome of OUTCOMES) for (const status of OUTCOME_STATUSES[outcome]) requests.inc({ ...l, route, outcome, status: String(status) }, 0);
+      for (const route of routes)
+        for (const outcome of OUTCOMES) for (const status of OUTCOME_STATUSES[outcome]) requests.inc({ ...l, route, outcome, status: String(status) }, 0);
       requestDuration.zero(l);
       loadSeconds.zero(l);
       for (const h of Object.values(quality)) h.zero(l);

@@ -21,7 +21,7 @@ function histogramQuantile(q: number, samples: number[]): number {
 
 /** n latencies around `mean` with a ±`spread` (uniform in log space): deterministic. */
 function latencies(mean: number, spread: number, n = 400): number[] {
-  return Array.from({ length: n }, (_, k) => mean * Math.exp(spread * (2 * (k + 0.5) / n - 1)));
+  return Array.from({ length: n }, (_, k) => mean * Math.exp(spread * ((2 * (k + 0.5)) / n - 1)));
 }
 
 function sweep(trueRatio: number): { min: number; max: number; at: { v: number; ratio: number }[] } {
@@ -37,12 +37,24 @@ describe('attack-14: p99 resolution against a relative bound of 1.5', () => {
   it('a candidate 1.3× slower than stable (within the 1.5× bound) never reads above 1.5×', () => {
     const s = sweep(1.3);
     const bad = s.at.filter((a) => a.ratio > 1.5);
-    expect(bad.length, `read as up to ${s.max}× at stable p99 ${bad.slice(0, 3).map((b) => `${b.v}s→${b.ratio}×`).join(', ')} (${bad.length} of ${s.at.length} points)`).toBe(0);
+    expect(
+      bad.length,
+      `read as up to ${s.max}× at stable p99 ${bad
+        .slice(0, 3)
+        .map((b) => `${b.v}s→${b.ratio}×`)
+        .join(', ')} (${bad.length} of ${s.at.length} points)`,
+    ).toBe(0);
   });
 
   it('a candidate 1.6× slower than stable (beyond the 1.5× bound) never reads at or below 1.5×', () => {
     const s = sweep(1.6);
     const bad = s.at.filter((a) => a.ratio <= 1.5);
-    expect(bad.length, `read as low as ${s.min}× at stable p99 ${bad.slice(0, 3).map((b) => `${b.v}s→${b.ratio}×`).join(', ')} (${bad.length} of ${s.at.length} points)`).toBe(0);
+    expect(
+      bad.length,
+      `read as low as ${s.min}× at stable p99 ${bad
+        .slice(0, 3)
+        .map((b) => `${b.v}s→${b.ratio}×`)
+        .join(', ')} (${bad.length} of ${s.at.length} points)`,
+    ).toBe(0);
   });
 });

@@ -22,7 +22,10 @@ export function parseNvidiaSmi(text: string): GpuMemory | undefined {
 }
 
 /** A reader that caches for `maxAgeMs` (scrapes stay cheap) and returns undefined where no GPU can be read. */
-export function createGpuMemoryReader(deviceId: number, opts: { exec?: ExecFile; now?: () => number; maxAgeMs?: number } = {}): () => Promise<GpuMemory | undefined> {
+export function createGpuMemoryReader(
+  deviceId: number,
+  opts: { exec?: ExecFile; now?: () => number; maxAgeMs?: number } = {},
+): () => Promise<GpuMemory | undefined> {
   const exec = opts.exec ?? execFileText;
   const now = opts.now ?? Date.now;
   const maxAge = opts.maxAgeMs ?? 5000;

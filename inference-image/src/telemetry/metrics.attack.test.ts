@@ -26,7 +26,9 @@ describe('attack-14: every judged outcome series exists at 0 before its first re
       const key = `generate/${outcomeOf(e)}/${e.httpStatus}`;
       // overloaded/503 is written with status="503", but its zero sample was status="429": a new series that
       // starts at 1, which increase(t2v_requests_total{outcome="overloaded"}[..]) does not see.
-      expect(before.has(key), `${e.code}: ${key} has no zero sample (zero samples: ${[...before].filter((k) => k.startsWith('generate/')).join(', ')})`).toBe(true);
+      expect(before.has(key), `${e.code}: ${key} has no zero sample (zero samples: ${[...before].filter((k) => k.startsWith('generate/')).join(', ')})`).toBe(
+        true,
+      );
     }
   });
 });

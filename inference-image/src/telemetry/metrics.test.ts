@@ -57,7 +57,7 @@ describe('runtime metrics', () => {
     expect(outcomeOf({ code: 'BodyTooLarge', httpStatus: 413 })).toBe('client_error');
   });
 
-  it('labels every series with the pod\'s rollout identity when it has one', async () => {
+  it("labels every series with the pod's rollout identity when it has one", async () => {
     const identity = { namespace: 'ml', name: 't2v', revision: '0a1b2c3d4e' };
     const m = createMetrics({ name: 'n', version: 'v' }, { queueDepth: () => 0, inflight: () => 0, gpuMemory: async () => undefined }, identity);
     const samples = (await m.registry.metrics()).split('\n').filter((l) => l && !l.startsWith('#'));
@@ -71,10 +71,14 @@ describe('runtime metrics', () => {
   });
 
   it('exports GPU memory only where it can be read', async () => {
-    const m = createMetrics({ name: 'n', version: 'v' }, {
-      queueDepth: () => 0, inflight: () => 0,
-      gpuMemory: async () => ({ deviceId: 1, memory: { usedBytes: 123, totalBytes: 456 } }),
-    });
+    const m = createMetrics(
+      { name: 'n', version: 'v' },
+      {
+        queueDepth: () => 0,
+        inflight: () => 0,
+        gpuMemory: async () => ({ deviceId: 1, memory: { usedBytes: 123, totalBytes: 456 } }),
+      },
+    );
     expect(sample(await m.registry.metrics(), 't2v_gpu_memory_used_bytes', { device: '1', model_name: 'n', model_version: 'v' })).toBe(123);
   });
 });

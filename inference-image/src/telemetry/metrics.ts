@@ -34,7 +34,13 @@ export type Outcome = (typeof OUTCOMES)[number];
  * errors.test covers that every error class's pair is listed.
  */
 export const OUTCOME_STATUSES: Record<Outcome, readonly number[]> = {
-  ok: [200], client_error: [400, 404, 409, 413, 415], overloaded: [429, 503], server_error: [500], timeout: [504], cancelled: [499], draining: [503],
+  ok: [200],
+  client_error: [400, 404, 409, 413, 415],
+  overloaded: [429, 503],
+  server_error: [500],
+  timeout: [504],
+  cancelled: [499],
+  draining: [503],
 };
 
 /** Outcome of an error by its stable code; undefined error = ok. */
@@ -115,44 +121,81 @@ export function createMetrics(model: { name: string; version: string }, sources:
   collectDefaultMetrics({ register: registry, prefix: 't2v_' });
   const registers = [registry];
   const requests = new Counter({
-    name: 't2v_requests_total', help: 'Generation requests by outcome and final HTTP status (async jobs counted when they finish).', labelNames: ['status', 'route', 'outcome'] as const, registers,
+    name: 't2v_requests_total',
+    help: 'Generation requests by outcome and final HTTP status (async jobs counted when they finish).',
+    labelNames: ['status', 'route', 'outcome'] as const,
+    registers,
   });
   const probeRequests = new Counter({
-    name: 't2v_probe_requests_total', help: 'Golden-prompt probe generations of the operator (header X-ModelRollout-Probe), by outcome; not in t2v_requests_total.', labelNames: ['status', 'outcome'] as const, registers,
+    name: 't2v_probe_requests_total',
+    help: 'Golden-prompt probe generations of the operator (header X-ModelRollout-Probe), by outcome; not in t2v_requests_total.',
+    labelNames: ['status', 'outcome'] as const,
+    registers,
   });
   const routes: Route[] = ['generate', 'videos'];
   // Zero samples for every outcome: rate() and increase() then read 0 before the first request, not nothing.
-  for (const route of routes) for (const outcome of OUTCOMES) for (const status of OUTCOME_STATUSES[outcome]) requests.inc({ route, outcome, status: String(status) }, 0);
+  for (const route of routes)
+    for (const outcome of OUTCOMES) for (const status of OUTCOME_STATUSES[outcome]) requests.inc({ route, outcome, status: String(status) }, 0);
   const requestDuration = new Histogram({
-    name: 't2v_request_duration_seconds', help: 'Accepted generation requests, arrival to finished MP4 (queue wait included).',
-    labelNames: ['route'] as const, buckets: REQUEST_DURATION_BUCKETS, registers,
+    name: 't2v_request_duration_seconds',
+    help: 'Accepted generation requests, arrival to finished MP4 (queue wait included).',
+    labelNames: ['route'] as const,
+    buckets: REQUEST_DURATION_BUCKETS,
+    registers,
   });
   for (const route of routes) requestDuration.zero({ route });
   new Gauge({
-    name: 't2v_queue_depth', help: 'Accepted generations waiting for a slot.', registers,
+    name: 't2v_queue_depth',
+    help: 'Accepted generations waiting for a slot.',
+    registers,
     collect() {
       this.set(sources.queueDepth());
     },
   });
   new Gauge({
-    name: 't2v_inflight_jobs', help: 'Generations running now.', registers,
+    name: 't2v_inflight_jobs',
+    help: 'Generations running now.',
+    registers,
     collect() {
       this.set(sources.inflight());
     },
   });
-  const denoiseStep = new Histogram({ name: 't2v_denoise_step_duration_seconds', help: 'One denoiser step (all its session runs, guidance and scheduler update).', buckets: DENOISE_STEP_BUCKETS, registers });
+  const denoiseStep = new Histogram({
+    name: 't2v_denoise_step_duration_seconds',
+    help: 'One denoiser step (all its session runs, guidance and scheduler update).',
+    buckets: DENOISE_STEP_BUCKETS,
+    registers,
+  });
   const modelLoadSeconds = new Gauge({ name: 't2v_model_load_seconds', help: 'Time to load the tokenizer and ONNX sessions.', registers });
   const warmupSeconds = new Gauge({ name: 't2v_warmup_seconds', help: 'Time of the warm-up generation run before readiness.', registers });
-  const generatedVideoSeconds = new Counter({ name: 't2v_generated_video_seconds_total', help: 'Seconds of video successfully generated (for cost per generated second).', registers });
+  const generatedVideoSeconds = new Counter({
+    name: 't2v_generated_video_seconds_total',
+    help: 'Seconds of video successfully generated (for cost per generated second).',
+    registers,
+  });
   const gpuSeconds = new Counter({
-    name: 't2v_gpu_seconds_total', registers,
+    name: 't2v_gpu_seconds_total',
+    registers,
     help: 'GPU-seconds held by generations, succeeded or failed (slot start to end × GPUs per replica ÷ concurrent slots; replica-seconds on CPU). With t2v_generated_video_seconds_total: cost per generated second.',
   });
   const quality = qualityHistograms(registers);
-  const providerInfo = new Gauge({ name: 't2v_execution_provider_info', help: 'The onnxruntime execution provider in use (value 1).', labelNames: ['provider'] as const, registers });
-  const faultInjection = new Gauge({ name: 't2v_fault_injection', help: 'Fault injection settings (drills only; 0 = off): kind=error_rate|latency_seconds|freeze_frames.', labelNames: ['kind'] as const, registers });
+  const providerInfo = new Gauge({
+    name: 't2v_execution_provider_info',
+    help: 'The onnxruntime execution provider in use (value 1).',
+    labelNames: ['provider'] as const,
+    registers,
+  });
+  const faultInjection = new Gauge({
+    name: 't2v_fault_injection',
+    help: 'Fault injection settings (drills only; 0 = off): kind=error_rate|latency_seconds|freeze_frames.',
+    labelNames: ['kind'] as const,
+    registers,
+  });
   new Gauge({
-    name: 't2v_gpu_memory_used_bytes', help: 'GPU memory in use on the device (nvidia-smi); absent on CPU.', labelNames: ['device'] as const, registers,
+    name: 't2v_gpu_memory_used_bytes',
+    help: 'GPU memory in use on the device (nvidia-smi); absent on CPU.',
+    labelNames: ['device'] as const,
+    registers,
     async collect() {
       const gpu = await sources.gpuMemory();
       this.reset();
@@ -195,11 +238,36 @@ export function createMetrics(model: { name: string; version: string }, sources:
 /** One observation per measured clip (T2V_QUALITY_SAMPLE of them); definitions and thresholds in quality/clip-quality.ts. */
 function qualityHistograms(registers: Registry[]): QualityHistograms {
   return {
-    flicker: new Histogram({ name: 't2v_quality_flicker_luma_levels', help: 'Per clip: mean absolute luma change between consecutive frames, in levels of 0-255 (0 = still).', buckets: FLICKER_BUCKETS, registers }),
-    frozenRatio: new Histogram({ name: 't2v_quality_frozen_frame_ratio', help: 'Per clip: share of consecutive frame pairs that differ by under 0.5 luma levels on average.', buckets: RATIO_BUCKETS, registers }),
-    blankRatio: new Histogram({ name: 't2v_quality_blank_frame_ratio', help: 'Per clip: share of frames whose luma standard deviation is under 2 levels (flat frames).', buckets: RATIO_BUCKETS, registers }),
-    temporalSsim: new Histogram({ name: 't2v_quality_temporal_ssim', help: 'Per clip: mean SSIM between consecutive frames (1 = identical).', buckets: SSIM_BUCKETS, registers }),
-    seconds: new Histogram({ name: 't2v_quality_compute_seconds', help: 'Per clip: time spent computing the quality signals.', buckets: QUALITY_SECONDS_BUCKETS, registers }),
+    flicker: new Histogram({
+      name: 't2v_quality_flicker_luma_levels',
+      help: 'Per clip: mean absolute luma change between consecutive frames, in levels of 0-255 (0 = still).',
+      buckets: FLICKER_BUCKETS,
+      registers,
+    }),
+    frozenRatio: new Histogram({
+      name: 't2v_quality_frozen_frame_ratio',
+      help: 'Per clip: share of consecutive frame pairs that differ by under 0.5 luma levels on average.',
+      buckets: RATIO_BUCKETS,
+      registers,
+    }),
+    blankRatio: new Histogram({
+      name: 't2v_quality_blank_frame_ratio',
+      help: 'Per clip: share of frames whose luma standard deviation is under 2 levels (flat frames).',
+      buckets: RATIO_BUCKETS,
+      registers,
+    }),
+    temporalSsim: new Histogram({
+      name: 't2v_quality_temporal_ssim',
+      help: 'Per clip: mean SSIM between consecutive frames (1 = identical).',
+      buckets: SSIM_BUCKETS,
+      registers,
+    }),
+    seconds: new Histogram({
+      name: 't2v_quality_compute_seconds',
+      help: 'Per clip: time spent computing the quality signals.',
+      buckets: QUALITY_SECONDS_BUCKETS,
+      registers,
+    }),
   };
 }
 

@@ -36,10 +36,31 @@ export async function startMp4Encoder(o: Mp4Options): Promise<Mp4Encoder> {
   const dir = await fs.mkdtemp(path.join(o.tmpDir ?? os.tmpdir(), 't2v-'));
   const out = path.join(dir, 'video.mp4');
   const args = [
-    '-hide_banner', '-loglevel', 'error', '-y',
-    '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-s', `${o.width}x${o.height}`, '-r', String(o.fps), '-i', 'pipe:0',
-    '-an', '-c:v', 'libx264', '-preset', o.preset ?? 'veryfast', '-crf', String(o.crf ?? 18), '-pix_fmt', 'yuv420p',
-    '-movflags', '+faststart',
+    '-hide_banner',
+    '-loglevel',
+    'error',
+    '-y',
+    '-f',
+    'rawvideo',
+    '-pix_fmt',
+    'rgb24',
+    '-s',
+    `${o.width}x${o.height}`,
+    '-r',
+    String(o.fps),
+    '-i',
+    'pipe:0',
+    '-an',
+    '-c:v',
+    'libx264',
+    '-preset',
+    o.preset ?? 'veryfast',
+    '-crf',
+    String(o.crf ?? 18),
+    '-pix_fmt',
+    'yuv420p',
+    '-movflags',
+    '+faststart',
     ...(o.comment ? ['-metadata', `comment=${o.comment}`] : []),
     out,
   ];
@@ -73,7 +94,8 @@ export async function startMp4Encoder(o: Mp4Options): Promise<Mp4Encoder> {
       if (used) throw new EncodeError('encoder already used');
       used = true;
       try {
-        if (video.width !== o.width || video.height !== o.height) throw new EncodeError(`frames are ${video.width}x${video.height}, encoder expects ${o.width}x${o.height}`);
+        if (video.width !== o.width || video.height !== o.height)
+          throw new EncodeError(`frames are ${video.width}x${video.height}, encoder expects ${o.width}x${o.height}`);
         const stdin = child.stdin;
         if (!stdin) throw new EncodeError('ffmpeg has no stdin');
         // ffmpeg encodes frame f while the next one is converted here.

@@ -68,7 +68,11 @@ describe('bounds on a ratio of two error rates (relative bounds on counts)', () 
   it('keeps its promise: at a true ratio equal to the bound, the lower bound exceeds it at most 1 − confidence of the time', () => {
     // Exact under the Poisson model the method assumes: given x events in all, the candidate's share is
     // Binomial(x, π₀) with π₀ = n₁·R / (n₁·R + n₂) at the true ratio R.
-    for (const [n1, n2, bound] of [[400, 10_000, 2], [50, 50, 1.5], [1000, 200, 3]] as const) {
+    for (const [n1, n2, bound] of [
+      [400, 10_000, 2],
+      [50, 50, 1.5],
+      [1000, 200, 3],
+    ] as const) {
       const pi0 = (n1 * bound) / (n1 * bound + n2);
       for (let x = 1; x <= 80; x++) {
         let falseAlarm = 0;

@@ -18,7 +18,11 @@ export interface ProportionBounds {
 
 export class ProportionInputError extends Error {
   readonly code = 'ERR_PROPORTION_INPUT';
-  constructor(readonly field: 'events' | 'trials' | 'confidence', value: number, allowed: string) {
+  constructor(
+    readonly field: 'events' | 'trials' | 'confidence',
+    value: number,
+    allowed: string,
+  ) {
     super(`${field}: ${value} is not allowed (${allowed})`);
   }
 }

@@ -27,7 +27,10 @@ export function simulateBreaker(rule: BreakerRule, p: number, perMin: number, mi
   for (let s = 0; s < minutes * 60; s++) {
     let k = 0;
     let q = 1;
-    do { k++; q *= r(); } while (q > L);
+    do {
+      k++;
+      q *= r();
+    } while (q > L);
     let e = 0;
     for (let i = 0; i < k - 1; i++) if (r() < p) e++;
     req.push(k - 1);
@@ -40,7 +43,16 @@ export function simulateBreaker(rule: BreakerRule, p: number, perMin: number, mi
     const from = since ? Math.min((Date.parse(since) - SIMULATION_T0) / 1000, s - 60) : 0;
     const accumulated = since ? { kind: 'counts' as const, events: sum(err, from, s), trials: sum(req, from, s) } : undefined;
     // The runner's trip confidence for a 10 s breaker interval.
-    const o = checkBreaker('error-rate', rule, window, since, new Date(SIMULATION_T0 + s * 1000), DEFAULT_CONFIDENCE, accumulated, tripConfidence(DEFAULT_CONFIDENCE, rule.forMs, 10_000));
+    const o = checkBreaker(
+      'error-rate',
+      rule,
+      window,
+      since,
+      new Date(SIMULATION_T0 + s * 1000),
+      DEFAULT_CONFIDENCE,
+      accumulated,
+      tripConfidence(DEFAULT_CONFIDENCE, rule.forMs, 10_000),
+    );
     if (o.tripped) return s;
     since = o.since;
   }

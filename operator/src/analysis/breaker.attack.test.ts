@@ -26,7 +26,11 @@ describe('attack-14: breaker breach on counts never clears at T2V request rates'
     // Then 5 minutes of windows with 0 errors out of 60 requests (1500 clean requests in all).
     for (let s = 70; s < 360; s += 10) {
       // The runner judges an open breach on everything since it began: the bad minute and the clean ones.
-      o = checkBreaker('error-rate', RULE, { kind: 'counts', events: 0, trials: 60 }, since, at(s), undefined, { kind: 'counts', events: 3, trials: 60 + (s - 60) });
+      o = checkBreaker('error-rate', RULE, { kind: 'counts', events: 0, trials: 60 }, since, at(s), undefined, {
+        kind: 'counts',
+        events: 3,
+        trials: 60 + (s - 60),
+      });
       expect(o.tripped).toBe(false);
       since = o.tripped ? undefined : o.since;
     }

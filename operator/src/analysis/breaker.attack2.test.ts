@@ -23,7 +23,10 @@ describe('attack-14b: the sustained breaker catches a truly bad candidate', () =
     expect(proportionBounds(15, 300, 0.95).lower).toBeGreaterThan(0.02);
     const N = 200;
     let caught = 0;
-    for (let i = 0; i < N; i++) { const t = tripsAfter(0.05, 60, 30, i + 1); if (t !== undefined && t <= 600) caught++; }
+    for (let i = 0; i < N; i++) {
+      const t = tripsAfter(0.05, 60, 30, i + 1);
+      if (t !== undefined && t <= 600) caught++;
+    }
     // Observed: 3 % of steps within 10 min, 6 % within a 30-minute step (10 % errors: 88 % within 10 min).
     expect(caught / N).toBeGreaterThanOrEqual(0.95);
   }, 120_000);

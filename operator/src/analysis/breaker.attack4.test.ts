@@ -4,7 +4,7 @@ import { simulateBreaker } from './breaker-simulation.test-support.js';
 import { parseAnalysis } from './spec.js';
 
 describe('attack-14d: the default breaker of an error-rate with only failMax', () => {
-  it('error-rate {failMax: 0.05}: a candidate at 3 % errors (under the user\'s fail bound) is not rolled back by the default breaker', () => {
+  it("error-rate {failMax: 0.05}: a candidate at 3 % errors (under the user's fail bound) is not rolled back by the default breaker", () => {
     // spec.ts: "The default severe bound is never below the user's own bound (a 20 % bound would otherwise trip
     // at 15 %)". The default breach threshold is `bounds.max ?? 0.01`: with only failMax set (a team that fails a
     // step only above 5 %), max is absent, so the breaker's threshold falls back to 1 % — five times below the

@@ -53,7 +53,10 @@ describe('judging one metric', () => {
 
   it('at 100 % (no stable traffic) a relative bound cannot apply; absolute bounds still do', () => {
     const relativeOnly: MetricRule = { name: 'latency-p99', query: 'q', bounds: {}, relative: { max: 1.5 } };
-    expect(judgeMetric(relativeOnly, v(3), noData, { stableCarriesTraffic: false })).toMatchObject({ verdict: 'pass', message: expect.stringContaining('relative bound not applicable') });
+    expect(judgeMetric(relativeOnly, v(3), noData, { stableCarriesTraffic: false })).toMatchObject({
+      verdict: 'pass',
+      message: expect.stringContaining('relative bound not applicable'),
+    });
     expect(judgeMetric(relativeOnly, v(3), noData, { stableCarriesTraffic: true }).verdict).toBe('noData');
     const both: MetricRule = { name: 'latency-p99', query: 'q', bounds: { max: 2 }, relative: { max: 1.5 } };
     expect(judgeMetric(both, v(3), noData, { stableCarriesTraffic: false }).verdict).toBe('fail');
@@ -129,27 +132,47 @@ describe('the breaker', () => {
 describe('analysis spec', () => {
   it('two lines of YAML give error rate and p99 with the default breaker policy', () => {
     const errors: string[] = [];
-    const cfg = parseAnalysis({ prometheus: { address: 'http://prom:9090/' }, metrics: [{ template: 'error-rate' }, { template: 'latency-p99', max: 5 }] }, errors)!;
+    const cfg = parseAnalysis(
+      { prometheus: { address: 'http://prom:9090/' }, metrics: [{ template: 'error-rate' }, { template: 'latency-p99', max: 5 }] },
+      errors,
+    )!;
     expect(errors).toEqual([]);
     expect(cfg.prometheus.address).toBe('http://prom:9090');
     expect(cfg.metrics[0]).toMatchObject({ name: 'error-rate', bounds: { max: 0.01 }, breaker: { threshold: 0.01, forMs: 300_000, severe: 0.1 } });
     expect(cfg.metrics[1]).toMatchObject({ name: 'latency-p99', bounds: { max: 5 }, breaker: { threshold: 7.5, forMs: 300_000 } });
-    expect(cfg).toMatchObject({ intervalMs: 30_000, breakerIntervalMs: 10_000, minRequests: 20, limits: { maxConsecutiveErrors: 3, onError: 'pause', maxInconclusive: 3 } });
+    expect(cfg).toMatchObject({
+      intervalMs: 30_000,
+      breakerIntervalMs: 10_000,
+      minRequests: 20,
+      limits: { maxConsecutiveErrors: 3, onError: 'pause', maxInconclusive: 3 },
+    });
   });
 
-  it('falls back to the operator\'s default Prometheus, and asks for one when there is none', () => {
+  it("falls back to the operator's default Prometheus, and asks for one when there is none", () => {
     const withDefault: string[] = [];
     const cfg = parseAnalysis({ metrics: [{ template: 'error-rate' }] }, withDefault, { prometheusAddress: 'http://prom.monitoring:9090' })!;
     expect(withDefault).toEqual([]);
     expect(cfg.prometheus.address).toBe('http://prom.monitoring:9090');
     const without: string[] = [];
     parseAnalysis({ metrics: [{ template: 'error-rate' }] }, without);
-    expect(without).toEqual(['spec.analysis.prometheus.address: required when metrics are set and the operator has no default (e.g. http://prometheus.monitoring:9090)']);
+    expect(without).toEqual([
+      'spec.analysis.prometheus.address: required when metrics are set and the operator has no default (e.g. http://prometheus.monitoring:9090)',
+    ]);
   });
 
   it('names the field of every mistake', () => {
     const errors: string[] = [];
-    parseAnalysis({ interval: '0s', prometheus: { address: 'prom:9090' }, metrics: [{ name: 'x', query: 'up' }, { name: 'x', query: 'up', max: 1, failMax: 0.5 }] }, errors);
+    parseAnalysis(
+      {
+        interval: '0s',
+        prometheus: { address: 'prom:9090' },
+        metrics: [
+          { name: 'x', query: 'up' },
+          { name: 'x', query: 'up', max: 1, failMax: 0.5 },
+        ],
+      },
+      errors,
+    );
     expect(errors).toEqual([
       'spec.analysis.prometheus.address: "prom:9090" must be an http:// or https:// URL',
       'spec.analysis.metrics[0]: set max, min or relative bounds, or name it in a tradeOff (nothing to judge x by)',
@@ -160,10 +183,23 @@ describe('analysis spec', () => {
   });
 
   it('renders query variables', () => {
-    const vars = { namespace: 'ml', name: 'wan-t2v', service: 't2v', model: 'wan', version: 'v2', revision: 'abc', stableRevision: 'def', candidateRevision: 'abc', role: 'candidate', intervalMs: 90_400 } as const;
+    const vars = {
+      namespace: 'ml',
+      name: 'wan-t2v',
+      service: 't2v',
+      model: 'wan',
+      version: 'v2',
+      revision: 'abc',
+      stableRevision: 'def',
+      candidateRevision: 'abc',
+      role: 'candidate',
+      intervalMs: 90_400,
+    } as const;
     const q = renderQuery(BUILTIN_QUERIES['error-rate'], vars);
     const sel = 'modelrollout_namespace="ml",modelrollout_name="wan-t2v",modelrollout_revision="abc"';
-    expect(q).toBe(`(sum(increase(t2v_requests_total{${sel},outcome=~"server_error|timeout"}[90s])) or vector(0)) / sum(increase(t2v_requests_total{${sel},outcome=~"ok|server_error|timeout"}[90s]))`);
+    expect(q).toBe(
+      `(sum(increase(t2v_requests_total{${sel},outcome=~"server_error|timeout"}[90s])) or vector(0)) / sum(increase(t2v_requests_total{${sel},outcome=~"ok|server_error|timeout"}[90s]))`,
+    );
     expect(renderQuery('x{rev=~"{{stableRevision}}|{{candidateRevision}}",v="{{version}}",n="{{name}}"}', vars)).toBe('x{rev=~"def|abc",v="v2",n="wan-t2v"}');
   });
 
@@ -178,24 +214,49 @@ describe('analysis spec', () => {
     const errors: string[] = [];
     const cfg = parseAnalysis({ prometheus: { address: 'http://prom:9090' }, metrics: [{ template: 'error-rate' }] }, errors)!;
     expect(errors).toEqual([]);
-    expect(cfg.metrics.map((m) => [m.name, m.bounds.max, !!m.counts])).toEqual([['error-rate', 0.01, true], ['overload-rate', 0.05, true], ['rejection-rate', undefined, true], ['cancel-rate', undefined, true]]);
+    expect(cfg.metrics.map((m) => [m.name, m.bounds.max, !!m.counts])).toEqual([
+      ['error-rate', 0.01, true],
+      ['overload-rate', 0.05, true],
+      ['rejection-rate', undefined, true],
+      ['cancel-rate', undefined, true],
+    ]);
     expect(cfg.metrics[0]!.counts!.events).toContain('outcome=~"server_error|timeout"');
     expect(cfg.metrics[1]!.counts!.events).toContain('outcome="overloaded"');
     // Client errors fail only relative to stable, and only when confidently over 3×; no breaker.
-    expect(cfg.metrics[2]).toMatchObject({ relative: { failMax: 3 }, counts: { events: expect.stringContaining('outcome="client_error"'), trials: expect.stringContaining('outcome=~"ok|client_error|server_error|timeout"') } });
+    expect(cfg.metrics[2]).toMatchObject({
+      relative: { failMax: 3 },
+      counts: { events: expect.stringContaining('outcome="client_error"'), trials: expect.stringContaining('outcome=~"ok|client_error|server_error|timeout"') },
+    });
     expect(cfg.metrics[2]!.breaker).toBeUndefined();
     expect(cfg).toMatchObject({ confidence: 0.95, minStableRequests: 20, noData: { deadlineMs: 600_000, action: 'pause' } });
     // A custom query replaces the template's counts and is judged as a value.
-    const custom = parseAnalysis({ prometheus: { address: 'http://prom:9090' }, metrics: [{ template: 'error-rate', query: 'my_ratio' }, { template: 'overload-rate' }] }, errors)!;
-    expect(custom.metrics.map((m) => [m.name, !!m.counts])).toEqual([['error-rate', false], ['overload-rate', true], ['rejection-rate', true], ['cancel-rate', true]]);
+    const custom = parseAnalysis(
+      { prometheus: { address: 'http://prom:9090' }, metrics: [{ template: 'error-rate', query: 'my_ratio' }, { template: 'overload-rate' }] },
+      errors,
+    )!;
+    expect(custom.metrics.map((m) => [m.name, !!m.counts])).toEqual([
+      ['error-rate', false],
+      ['overload-rate', true],
+      ['rejection-rate', true],
+      ['cancel-rate', true],
+    ]);
   });
 
   it('names the field of every mistake in the count and no-data settings', () => {
     const errors: string[] = [];
-    parseAnalysis({
-      prometheus: { address: 'http://prom:9090' }, confidence: 1, noDataDeadline: 'soon', onNoData: 'Ignore' as 'Pause',
-      metrics: [{ name: 'c', counts: { events: 'e' }, max: 0.1 }, { name: 'd', counts: { events: 'e', trials: 't' }, min: 0.1 }],
-    }, errors);
+    parseAnalysis(
+      {
+        prometheus: { address: 'http://prom:9090' },
+        confidence: 1,
+        noDataDeadline: 'soon',
+        onNoData: 'Ignore' as 'Pause',
+        metrics: [
+          { name: 'c', counts: { events: 'e' }, max: 0.1 },
+          { name: 'd', counts: { events: 'e', trials: 't' }, min: 0.1 },
+        ],
+      },
+      errors,
+    );
     expect(errors).toEqual([
       'spec.analysis.metrics[0].counts.trials: required with counts (PromQL counting all judged requests in {{interval}})',
       'spec.analysis.metrics[0]: set a query, counts or a template (error-rate, overload-rate, rejection-rate, cancel-rate, latency-p99, quality-flicker, quality-frozen, quality-blank, quality-ssim, cost-per-video-second, cost-per-clip, golden-similarity, golden-psnr)',
@@ -215,12 +276,18 @@ describe('decisions on counts', () => {
 
   it('the breaker trips on 2 or 3 failures out of as many, not on 1 of 1 nor on 1 of 400', () => {
     expect(checkBreaker('error-rate', breaker, counts(1, 1), undefined, t(0)).tripped).toBe(false);
-    expect(checkBreaker('error-rate', breaker, counts(2, 2), undefined, t(0))).toMatchObject({ tripped: true, message: expect.stringMatching(/^error-rate 2\/2 \(95 % bounds 0\.2236–1\) > severe bound 0\.1 at /) });
+    expect(checkBreaker('error-rate', breaker, counts(2, 2), undefined, t(0))).toMatchObject({
+      tripped: true,
+      message: expect.stringMatching(/^error-rate 2\/2 \(95 % bounds 0\.2236–1\) > severe bound 0\.1 at /),
+    });
     expect(checkBreaker('error-rate', breaker, counts(3, 3), undefined, t(0)).tripped).toBe(true);
     expect(checkBreaker('error-rate', breaker, counts(1, 400), undefined, t(0))).toEqual({ tripped: false });
     // An open breach is judged on its counts since it began: 0/2 since then ends it; no counts neither trips nor ends it.
     expect(checkBreaker('error-rate', breaker, counts(0, 2), t(0).toISOString(), t(10), 0.95, counts(0, 2))).toEqual({ tripped: false });
-    expect(checkBreaker('error-rate', breaker, counts(0, 2), t(0).toISOString(), t(10), 0.95, counts(0, 0))).toEqual({ tripped: false, since: t(0).toISOString() });
+    expect(checkBreaker('error-rate', breaker, counts(0, 2), t(0).toISOString(), t(10), 0.95, counts(0, 0))).toEqual({
+      tripped: false,
+      since: t(0).toISOString(),
+    });
   });
 
   it('a breach opens on a confidently bad window and trips on the counts since it began, once they are confidently above for `for`', () => {
@@ -228,9 +295,15 @@ describe('decisions on counts', () => {
     expect(out).toEqual({ tripped: false, since: t(0).toISOString() });
     // 5 minutes on, everything since the start is confidently above 1 %: trip.
     out = checkBreaker('error-rate', breaker, counts(30, 1000), t(0).toISOString(), t(300), 0.95, counts(150, 5000));
-    expect(out).toMatchObject({ tripped: true, message: expect.stringMatching(/^error-rate 150\/5000 .* since 2026-11-24T10:00:00\.000Z > 0\.01 \(300 s ≥ 300 s\)$/) });
+    expect(out).toMatchObject({
+      tripped: true,
+      message: expect.stringMatching(/^error-rate 150\/5000 .* since 2026-11-24T10:00:00\.000Z > 0\.01 \(300 s ≥ 300 s\)$/),
+    });
     // Above 1 % but not confidently (12 of 1000 since the start): the breach stays open, no trip.
-    expect(checkBreaker('error-rate', breaker, counts(12, 1000), t(0).toISOString(), t(300), 0.95, counts(12, 1000))).toEqual({ tripped: false, since: t(0).toISOString() });
+    expect(checkBreaker('error-rate', breaker, counts(12, 1000), t(0).toISOString(), t(300), 0.95, counts(12, 1000))).toEqual({
+      tripped: false,
+      since: t(0).toISOString(),
+    });
     // At or below 1 % since the start: the breach ends, whatever the last window says.
     expect(checkBreaker('error-rate', breaker, counts(30, 1000), t(0).toISOString(), t(100), 0.95, counts(10, 1000))).toEqual({ tripped: false });
   });
@@ -264,7 +337,9 @@ describe('no data is a state', () => {
     expect(trackNoData(state, check, t(10), policy)).toBeUndefined();
     const named = trackNoData(state, check, t(20), policy);
     expect(named).toMatchObject({ result: 'pending' });
-    expect((named as { message: string }).message).toBe(`NoData: error-rate: no series since ${t(0).toISOString()} (3 checks) for {modelrollout_revision="abc",model_version="v9"} in \`${q}\`; rolls back at ${t(60).toISOString()}`);
+    expect((named as { message: string }).message).toBe(
+      `NoData: error-rate: no series since ${t(0).toISOString()} (3 checks) for {modelrollout_revision="abc",model_version="v9"} in \`${q}\`; rolls back at ${t(60).toISOString()}`,
+    );
     expect(state.noData?.['error-rate']).toMatchObject({ since: t(0).toISOString(), checks: 3, selector: '{modelrollout_revision="abc",model_version="v9"}' });
     const done = trackNoData(state, check, t(60), policy);
     expect(done).toMatchObject({ result: 'fail', reason: 'NoData', message: expect.stringMatching(/^NoData past the 60 s deadline: error-rate: no series/) });

@@ -45,8 +45,15 @@ export interface BaselineOptions {
 /** One metric: absolute bounds on the candidate, and/or bounds on candidate ÷ stable. The worse verdict wins. */
 export function judgeMetric(rule: MetricRule, candidate: Measurement, stable?: Measurement, opts: BaselineOptions = {}): MetricResult {
   if (candidate.kind === 'error') return { name: rule.name, verdict: 'error', message: `${rule.name}: query failed: ${candidate.message}` };
-  if (candidate.kind === 'noData') return { name: rule.name, verdict: 'noData', ...(candidate.raw ? { raw: candidate.raw } : {}), message: `${rule.name}: no data for the candidate (${candidate.message})` };
-  if (candidate.kind === 'counts' && wholeCount(candidate.trials) === 0) return { name: rule.name, verdict: 'noData', samples: 0, message: `${rule.name}: no candidate requests in the window` };
+  if (candidate.kind === 'noData')
+    return {
+      name: rule.name,
+      verdict: 'noData',
+      ...(candidate.raw ? { raw: candidate.raw } : {}),
+      message: `${rule.name}: no data for the candidate (${candidate.message})`,
+    };
+  if (candidate.kind === 'counts' && wholeCount(candidate.trials) === 0)
+    return { name: rule.name, verdict: 'noData', samples: 0, message: `${rule.name}: no candidate requests in the window` };
   const results: MetricResult[] = [];
   const absolute = candidate.kind === 'counts' ? judgeCounts(rule, candidate, opts.confidence ?? DEFAULT_CONFIDENCE) : judgeAbsolute(rule, candidate.value);
   if (absolute) results.push(absolute);
@@ -87,12 +94,20 @@ function judgeCounts(rule: MetricRule, m: { events: number; trials: number }, co
   const events = Math.min(wholeCount(m.events), wholeCount(m.trials));
   const trials = wholeCount(m.trials);
   const pct = `${fmt(confidence * 100)} %`;
-  const why = verdict === 'fail'
-    ? `lower ${pct} bound ${fmt(b.lower)} > ${fmt(rule.bounds.failMax ?? max)}`
-    : verdict === 'pass' ? `upper ${pct} bound ${fmt(b.upper)} ≤ ${fmt(max)}`
-      : `${fmt(b.lower)}–${fmt(b.upper)} straddles ${fmt(max)}; ${passHint(max, confidence)}`;
+  const why =
+    verdict === 'fail'
+      ? `lower ${pct} bound ${fmt(b.lower)} > ${fmt(rule.bounds.failMax ?? max)}`
+      : verdict === 'pass'
+        ? `upper ${pct} bound ${fmt(b.upper)} ≤ ${fmt(max)}`
+        : `${fmt(b.lower)}–${fmt(b.upper)} straddles ${fmt(max)}; ${passHint(max, confidence)}`;
   return {
-    name: rule.name, verdict, value: b.estimate, samples: trials, events, lower: b.lower, upper: b.upper,
+    name: rule.name,
+    verdict,
+    value: b.estimate,
+    samples: trials,
+    events,
+    lower: b.lower,
+    upper: b.upper,
     message: `${rule.name} ${events}/${trials} = ${fmt(b.estimate)} (max ${fmt(max)}; ${why}): ${verdict}`,
   };
 }
@@ -102,20 +117,36 @@ function passHint(max: number, confidence: number): string {
   return Number.isFinite(n) ? `${n} error-free requests would pass` : `no number of requests can show a rate at most ${fmt(max)}`;
 }
 
-function judgeRelative(rule: MetricRule, bounds: Bounds, candidate: { kind: 'value'; value: number } | { kind: 'counts'; events: number; trials: number }, stable: Measurement | undefined, opts: BaselineOptions, hasAbsolute: boolean): MetricResult | undefined {
+function judgeRelative(
+  rule: MetricRule,
+  bounds: Bounds,
+  candidate: { kind: 'value'; value: number } | { kind: 'counts'; events: number; trials: number },
+  stable: Measurement | undefined,
+  opts: BaselineOptions,
+  hasAbsolute: boolean,
+): MetricResult | undefined {
   const name = rule.name;
   const value = valueOf(candidate);
   // NaN and ±Inf never pass, whatever the baseline.
-  if (!Number.isFinite(value)) return { name, verdict: 'inconclusive', ...finite(value), message: `${name}: the candidate reads ${fmt(value)}, no ratio can be judged` };
+  if (!Number.isFinite(value))
+    return { name, verdict: 'inconclusive', ...finite(value), message: `${name}: the candidate reads ${fmt(value)}, no ratio can be judged` };
   // At 100 % the stable side serves nothing, so there is no baseline to compare with: absolute bounds only.
   if (opts.stableCarriesTraffic === false && (!stable || (stable.kind !== 'value' && stable.kind !== 'counts'))) {
-    return hasAbsolute ? undefined : { name, verdict: 'pass', ...finite(value), message: `${name} ${fmt(value)}: no stable traffic to compare with at this step (relative bound not applicable)` };
+    return hasAbsolute
+      ? undefined
+      : {
+          name,
+          verdict: 'pass',
+          ...finite(value),
+          message: `${name} ${fmt(value)}: no stable traffic to compare with at this step (relative bound not applicable)`,
+        };
   }
   const failOnly = bounds.max === undefined && bounds.min === undefined;
   // A bound that can only fail (the guardrails) has nothing to be confidently over without stable requests.
   // No series is no requests; NaN, ±Inf or a negative count (noData with a raw value) is a broken baseline, not an empty one.
   const noStableRequests = !stable || (stable.kind === 'noData' && stable.raw === undefined) || (stable.kind === 'counts' && wholeCount(stable.trials) === 0);
-  if (failOnly && noStableRequests) return { name, verdict: 'pass', ...finite(value), message: `${name} ${fmt(value)}: no stable requests to compare with; a fail-only bound passes` };
+  if (failOnly && noStableRequests)
+    return { name, verdict: 'pass', ...finite(value), message: `${name} ${fmt(value)}: no stable requests to compare with; a fail-only bound passes` };
   if (!stable || stable.kind === 'noData') return { name, verdict: 'noData', ...finite(value), message: `${name}: no stable baseline to compare with` };
   if (stable.kind === 'error') return { name, verdict: 'error', ...finite(value), message: `${name}: baseline query failed: ${stable.message}` };
   const samples = stable.kind === 'counts' ? wholeCount(stable.trials) : opts.stableSamples;
@@ -127,10 +158,16 @@ function judgeRelative(rule: MetricRule, bounds: Bounds, candidate: { kind: 'val
     if (judged.verdict === 'fail' || failOnly) return judged;
   }
   if (samples !== undefined && samples < Math.max(1, minSamples)) {
-    return { name, verdict: 'noData', ...finite(value), message: `${name}: the stable baseline rests on ${samples} requests, fewer than ${Math.max(1, minSamples)}` };
+    return {
+      name,
+      verdict: 'noData',
+      ...finite(value),
+      message: `${name}: the stable baseline rests on ${samples} requests, fewer than ${Math.max(1, minSamples)}`,
+    };
   }
   const base = valueOf(stable);
-  if (!Number.isFinite(base)) return { name, verdict: 'inconclusive', ...finite(value), message: `${name}: the stable baseline is ${fmt(base)}, no ratio can be judged` };
+  if (!Number.isFinite(base))
+    return { name, verdict: 'inconclusive', ...finite(value), message: `${name}: the stable baseline is ${fmt(base)}, no ratio can be judged` };
   if (base === 0 && value === 0) return { name, verdict: 'pass', value, baseline: 0, message: `${name}: candidate and stable are both 0` };
   // Counts on both sides: confidence bounds on the ratio, which exist also when stable had no events.
   if (candidate.kind === 'counts' && stable.kind === 'counts') {
@@ -138,18 +175,34 @@ function judgeRelative(rule: MetricRule, bounds: Bounds, candidate: { kind: 'val
     // Stable without events and the candidate not confidently beyond: the ratio says nothing; the absolute bound decides.
     if (base === 0 && judged.verdict !== 'fail') {
       if (hasAbsolute) return undefined;
-      return { ...judged, verdict: 'inconclusive', message: `${name}: stable had no events (0/${wholeCount(stable.trials)}), so candidate ${fmt(value)} ÷ stable is infinite whatever the candidate does and only a confident excess can fail it; add an absolute bound (max) to judge it` };
+      return {
+        ...judged,
+        verdict: 'inconclusive',
+        message: `${name}: stable had no events (0/${wholeCount(stable.trials)}), so candidate ${fmt(value)} ÷ stable is infinite whatever the candidate does and only a confident excess can fail it; add an absolute bound (max) to judge it`,
+      };
     }
     return judged;
   }
   if (base === 0) {
     // A ratio to 0 is infinite whatever the candidate does: say so rather than fail or pass on it.
     if (hasAbsolute) return undefined;
-    return { name, verdict: 'inconclusive', ...finite(value), baseline: 0, message: `${name}: the stable baseline is 0, so candidate ${fmt(value)} ÷ stable has no meaning; add an absolute bound (max) to judge it` };
+    return {
+      name,
+      verdict: 'inconclusive',
+      ...finite(value),
+      baseline: 0,
+      message: `${name}: the stable baseline is 0, so candidate ${fmt(value)} ÷ stable has no meaning; add an absolute bound (max) to judge it`,
+    };
   }
   const ratio = value / base;
   const verdict = judgeValue(ratio, bounds);
-  return { name, verdict, ...finite(value), baseline: base, message: describe(name, ratio, bounds, verdict, ` candidate/stable ratio (${fmt(value)}/${fmt(base)})`) };
+  return {
+    name,
+    verdict,
+    ...finite(value),
+    baseline: base,
+    message: describe(name, ratio, bounds, verdict, ` candidate/stable ratio (${fmt(value)}/${fmt(base)})`),
+  };
 }
 
 /**
@@ -158,7 +211,11 @@ function judgeRelative(rule: MetricRule, bounds: Bounds, candidate: { kind: 'val
  * then R = π·n₂ ÷ (n₁·(1 − π)); e.g. Rothman & Greenland, Modern Epidemiology, ch. 14). Error rates are small,
  * so the Poisson approximation of each binomial holds. Needs at least one event on each side.
  */
-export function rateRatioBounds(candidate: { events: number; trials: number }, stable: { events: number; trials: number }, confidence: number): { lower: number; upper: number } {
+export function rateRatioBounds(
+  candidate: { events: number; trials: number },
+  stable: { events: number; trials: number },
+  confidence: number,
+): { lower: number; upper: number } {
   const n1 = wholeCount(candidate.trials);
   const n2 = wholeCount(stable.trials);
   const x1 = Math.min(wholeCount(candidate.events), n1);
@@ -174,7 +231,13 @@ export function rateRatioBounds(candidate: { events: number; trials: number }, s
  * and is inconclusive in between (more requests decide it). A confident pass is not asked for: at error rates
  * of 0.1 % it would need tens of thousands of candidate requests; the absolute bound gives that guarantee.
  */
-function judgeRateRatio(rule: MetricRule, bounds: Bounds, candidate: { events: number; trials: number }, stable: { events: number; trials: number }, confidence: number): MetricResult {
+function judgeRateRatio(
+  rule: MetricRule,
+  bounds: Bounds,
+  candidate: { events: number; trials: number },
+  stable: { events: number; trials: number },
+  confidence: number,
+): MetricResult {
   const value = valueOf({ kind: 'counts', ...candidate });
   const base = valueOf({ kind: 'counts', ...stable });
   const ratio = value / base;
@@ -186,11 +249,17 @@ function judgeRateRatio(rule: MetricRule, bounds: Bounds, candidate: { events: n
   let why: string;
   if (failMax !== undefined && b.lower > failMax) [verdict, why] = ['fail', `lower ${pct} bound of the ratio ${fmt(b.lower)} > ${fmt(failMax)}`];
   else if (failMin !== undefined && b.upper < failMin) [verdict, why] = ['fail', `upper ${pct} bound of the ratio ${fmt(b.upper)} < ${fmt(failMin)}`];
-  else if ((bounds.max !== undefined && ratio > bounds.max) || (bounds.min !== undefined && ratio < bounds.min)) [verdict, why] = ['inconclusive', `${pct} bounds ${fmt(b.lower)}–${fmt(b.upper)}: not confidently beyond`];
+  else if ((bounds.max !== undefined && ratio > bounds.max) || (bounds.min !== undefined && ratio < bounds.min))
+    [verdict, why] = ['inconclusive', `${pct} bounds ${fmt(b.lower)}–${fmt(b.upper)}: not confidently beyond`];
   else [verdict, why] = ['pass', `${pct} bounds ${fmt(b.lower)}–${fmt(b.upper)}`];
   const counts = `${Math.min(wholeCount(candidate.events), wholeCount(candidate.trials))}/${wholeCount(candidate.trials)} vs stable ${Math.min(wholeCount(stable.events), wholeCount(stable.trials))}/${wholeCount(stable.trials)}`;
   return {
-    name: rule.name, verdict, ...finite(value), baseline: base, lower: b.lower, upper: b.upper,
+    name: rule.name,
+    verdict,
+    ...finite(value),
+    baseline: base,
+    lower: b.lower,
+    upper: b.upper,
     message: `${describe(rule.name, ratio, bounds, verdict, ` candidate/stable ratio (${counts})`).replace(/: [a-z]+$/, '')}; ${why}: ${verdict}`,
   };
 }
@@ -276,7 +345,16 @@ function sideOf(m: Measurement, bound: number, below: boolean, confidence: numbe
  * No data, NaN or no accumulated counts neither end nor extend a breach. `tripConfidence` (default
  * `confidence`) is the confidence of the trip test, which the runner raises because it repeats it every check.
  */
-export function checkBreaker(name: string, rule: BreakerRule, m: Measurement, since: string | undefined, now: Date, confidence = DEFAULT_CONFIDENCE, accumulated?: Measurement, tripConfidence = confidence): BreakerOutcome {
+export function checkBreaker(
+  name: string,
+  rule: BreakerRule,
+  m: Measurement,
+  since: string | undefined,
+  now: Date,
+  confidence = DEFAULT_CONFIDENCE,
+  accumulated?: Measurement,
+  tripConfidence = confidence,
+): BreakerOutcome {
   const keep: BreakerOutcome = since ? { tripped: false, since } : { tripped: false };
   const below = rule.below ?? false;
   const op = below ? '<' : '>';
@@ -292,7 +370,10 @@ export function checkBreaker(name: string, rule: BreakerRule, m: Measurement, si
     if (below ? rate >= rule.threshold : rate <= rule.threshold) return { tripped: false };
     const { side, shown } = sideOf(accumulated, rule.threshold, below, tripConfidence);
     if (lasted >= rule.forMs && side === 'beyond') {
-      return { tripped: true, message: `${name} ${shown} since ${since} ${op} ${fmt(rule.threshold)} (${Math.round(lasted / 1000)} s ≥ ${Math.round(rule.forMs / 1000)} s)` };
+      return {
+        tripped: true,
+        message: `${name} ${shown} since ${since} ${op} ${fmt(rule.threshold)} (${Math.round(lasted / 1000)} s ≥ ${Math.round(rule.forMs / 1000)} s)`,
+      };
     }
     return keep;
   }
@@ -301,7 +382,10 @@ export function checkBreaker(name: string, rule: BreakerRule, m: Measurement, si
   if (side === 'within') return { tripped: false };
   const start = since ?? now.toISOString();
   if (lasted >= rule.forMs) {
-    return { tripped: true, message: `${name} ${shown} ${op} ${fmt(rule.threshold)} continuously since ${start} (${Math.round(lasted / 1000)} s ≥ ${Math.round(rule.forMs / 1000)} s)` };
+    return {
+      tripped: true,
+      message: `${name} ${shown} ${op} ${fmt(rule.threshold)} continuously since ${start} (${Math.round(lasted / 1000)} s ≥ ${Math.round(rule.forMs / 1000)} s)`,
+    };
   }
   return { tripped: false, since: start };
 }
@@ -342,7 +426,13 @@ export interface NoDataCheck {
  * and says what no data means now: nothing, a message naming each query and
  * its selector, or, past the deadline, the configured action. Pure: time comes in as `now`.
  */
-export function trackNoData(state: AnalysisStatus, checked: Record<string, NoDataCheck | undefined>, now: Date, policy: NoDataPolicy, known?: ReadonlySet<string>): StepVerdict | undefined {
+export function trackNoData(
+  state: AnalysisStatus,
+  checked: Record<string, NoDataCheck | undefined>,
+  now: Date,
+  policy: NoDataPolicy,
+  known?: ReadonlySet<string>,
+): StepVerdict | undefined {
   const records = { ...(state.noData ?? {}) };
   if (known) for (const name of Object.keys(records)) if (!known.has(name)) delete records[name];
   for (const [name, check] of Object.entries(checked)) {
@@ -365,5 +455,8 @@ export function trackNoData(state: AnalysisStatus, checked: Record<string, NoDat
     const message = `NoData past the ${Math.round(policy.deadlineMs / 1000)} s deadline: ${lines.join('; ')}`;
     return policy.action === 'rollback' ? { result: 'fail', reason: 'NoData', message } : { result: 'pause', message };
   }
-  return { result: 'pending', message: `NoData: ${lines.join('; ')}; ${policy.action === 'rollback' ? 'rolls back' : 'pauses'} at ${new Date(deadline).toISOString()}` };
+  return {
+    result: 'pending',
+    message: `NoData: ${lines.join('; ')}; ${policy.action === 'rollback' ? 'rolls back' : 'pauses'} at ${new Date(deadline).toISOString()}`,
+  };
 }

@@ -3,8 +3,19 @@
 import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
-  alwaysValidP, confidenceSequence, deltaRatio, mixtureLikelihoodRatio, powerAt, ratioZ, sampleRatioMismatch, twoProportionZ,
-  unitsPerArmFor, welchT, type MomentArm, type ProportionArm, type RatioArm,
+  alwaysValidP,
+  confidenceSequence,
+  deltaRatio,
+  mixtureLikelihoodRatio,
+  powerAt,
+  ratioZ,
+  sampleRatioMismatch,
+  twoProportionZ,
+  unitsPerArmFor,
+  welchT,
+  type MomentArm,
+  type ProportionArm,
+  type RatioArm,
 } from './experiment-stats.js';
 
 interface Fixtures {
@@ -20,7 +31,8 @@ interface Fixtures {
 const fx = JSON.parse(fs.readFileSync(new URL('./experiment-stats.fixtures.json', import.meta.url), 'utf8')) as Fixtures;
 
 /** Relative closeness for values of any size (p-values near 0 compared on their own scale). */
-const close = (actual: number, expected: number, rel = 1e-6) => expect(Math.abs(actual - expected)).toBeLessThanOrEqual(rel * Math.max(1e-12, Math.abs(expected)) + 1e-12);
+const close = (actual: number, expected: number, rel = 1e-6) =>
+  expect(Math.abs(actual - expected)).toBeLessThanOrEqual(rel * Math.max(1e-12, Math.abs(expected)) + 1e-12);
 
 describe('fixed-horizon tests match SciPy', () => {
   it.each(fx.twoProportion.map((c, i) => [i, c] as const))('two proportions, case %i', (_i, c) => {

@@ -67,8 +67,14 @@ function zComparison(control: number, treatment: number, se: number, alpha: numb
   const statistic = testSe > 0 ? effect / testSe : effect === 0 ? 0 : Math.sign(effect) * Infinity;
   const half = normalInv(1 - alpha / 2) * se;
   return {
-    control, treatment, effect, relativeEffect: control === 0 ? NaN : effect / control, se, statistic,
-    pValue: 2 * (1 - normalCdf(Math.abs(statistic))), ci: [effect - half, effect + half],
+    control,
+    treatment,
+    effect,
+    relativeEffect: control === 0 ? NaN : effect / control,
+    se,
+    statistic,
+    pValue: 2 * (1 - normalCdf(Math.abs(statistic))),
+    ci: [effect - half, effect + half],
   };
 }
 
@@ -78,7 +84,10 @@ function zComparison(control: number, treatment: number, se: number, alpha: numb
  * Throws RangeError when an arm has no units or more events than units.
  */
 export function twoProportionZ(control: ProportionArm, treatment: ProportionArm, alpha = 0.05): Comparison {
-  for (const [name, a] of [['control', control], ['treatment', treatment]] as const) {
+  for (const [name, a] of [
+    ['control', control],
+    ['treatment', treatment],
+  ] as const) {
     requireUnits(name, a.n, 1);
     if (!(a.events >= 0 && a.events <= a.n)) throw new RangeError(`${name}.events: ${a.events} is not between 0 and n = ${a.n}`);
   }
@@ -114,8 +123,15 @@ export function welchT(control: MomentArm, treatment: MomentArm, alpha = 0.05): 
   const statistic = se > 0 ? effect / se : effect === 0 ? 0 : Math.sign(effect) * Infinity;
   const half = jStat.studentt.inv(1 - alpha / 2, df) * se;
   return {
-    control: c.mean, treatment: t.mean, effect, relativeEffect: c.mean === 0 ? NaN : effect / c.mean, se, statistic, df,
-    pValue: Number.isFinite(statistic) ? 2 * (1 - jStat.studentt.cdf(Math.abs(statistic), df)) : 0, ci: [effect - half, effect + half],
+    control: c.mean,
+    treatment: t.mean,
+    effect,
+    relativeEffect: c.mean === 0 ? NaN : effect / c.mean,
+    se,
+    statistic,
+    df,
+    pValue: Number.isFinite(statistic) ? 2 * (1 - jStat.studentt.cdf(Math.abs(statistic), df)) : 0,
+    ci: [effect - half, effect + half],
   };
 }
 
@@ -148,10 +164,12 @@ export function ratioZ(control: RatioArm, treatment: RatioArm, alpha = 0.05): Co
  * df = arms − 1. A p-value under 0.001 means the assignment is broken and no effect can be trusted.
  */
 export function sampleRatioMismatch(observed: readonly number[], plannedShares: readonly number[]): { chi2: number; df: number; pValue: number } {
-  if (observed.length !== plannedShares.length || observed.length < 2) throw new RangeError(`sampleRatioMismatch: ${observed.length} arms observed, ${plannedShares.length} planned (at least 2, the same number)`);
+  if (observed.length !== plannedShares.length || observed.length < 2)
+    throw new RangeError(`sampleRatioMismatch: ${observed.length} arms observed, ${plannedShares.length} planned (at least 2, the same number)`);
   const total = observed.reduce((a, b) => a + b, 0);
   const shareSum = plannedShares.reduce((a, b) => a + b, 0);
-  if (!(shareSum > 0) || plannedShares.some((s) => !(s > 0))) throw new RangeError(`sampleRatioMismatch: planned shares ${plannedShares.join(', ')} must all be above 0`);
+  if (!(shareSum > 0) || plannedShares.some((s) => !(s > 0)))
+    throw new RangeError(`sampleRatioMismatch: planned shares ${plannedShares.join(', ')} must all be above 0`);
   if (total === 0) return { chi2: 0, df: observed.length - 1, pValue: 1 };
   const chi2 = observed.reduce((acc, o, i) => {
     const expected = (total * plannedShares[i]!) / shareSum;

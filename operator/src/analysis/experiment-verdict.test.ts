@@ -36,7 +36,9 @@ describe('judgeExperiment', () => {
     expect(early.reason).toBe('minimum duration: 0 s of 3600 s');
     const later = judgeExperiment(plan(), arm(5000, 0.3, 2), arm(5000, 0.34, 2), early.state, at(61));
     expect(later.verdict, later.reason).toBe('Win');
-    expect(later.reason).toMatch(/^completion 0\.3 → 0\.34 \(effect 0\.04, 95 % confidence sequence \[0\.0\d+, 0\.0\d+\], always-valid p [\d.e-]+\): significantly better$/);
+    expect(later.reason).toMatch(
+      /^completion 0\.3 → 0\.34 \(effect 0\.04, 95 % confidence sequence \[0\.0\d+, 0\.0\d+\], always-valid p [\d.e-]+\): significantly better$/,
+    );
     expect(later.state.looks).toBe(2);
     expect(later.metrics[0]).toMatchObject({ name: 'completion', role: 'goal', control: 0.3, treatment: 0.34 });
     expect(later.metrics[0]!.power).toBeGreaterThan(0.8);
@@ -55,7 +57,13 @@ describe('judgeExperiment', () => {
     expect(v.verdict).toBe('Loss');
     expect(v.reason).toMatch(/^guardrail latency regressed: effect 0\.2 \(2 → 2\.2\)/);
     // Tolerating 0.25 s of regression, the same data is no loss (and the goal then wins, after the minimum duration).
-    const tolerant = judgeExperiment(plan({ guardrails: [{ name: 'latency', better: 'lower', effect: 0.25 }] }), arm(4000, 0.3, 2), arm(4000, 0.36, 2.2), started, at(61));
+    const tolerant = judgeExperiment(
+      plan({ guardrails: [{ name: 'latency', better: 'lower', effect: 0.25 }] }),
+      arm(4000, 0.3, 2),
+      arm(4000, 0.36, 2.2),
+      started,
+      at(61),
+    );
     expect(tolerant.verdict, tolerant.reason).toBe('Win');
   });
 

@@ -3,14 +3,23 @@
 // Pure: the arms' counters and the previous look's state in, the verdict and the next state out (the caller
 // keeps the state in status, so a restart resumes the running p-values instead of resetting them).
 import {
-  alwaysValidP, confidenceSequence, moments, powerAt, ratioZ, sampleRatioMismatch, tau2ForMde, twoProportionZ, unitsPerArmFor, welchT,
-  type Comparison, type MomentArm, type ProportionArm, type RatioArm,
+  alwaysValidP,
+  confidenceSequence,
+  moments,
+  powerAt,
+  ratioZ,
+  sampleRatioMismatch,
+  tau2ForMde,
+  twoProportionZ,
+  unitsPerArmFor,
+  welchT,
+  type Comparison,
+  type MomentArm,
+  type ProportionArm,
+  type RatioArm,
 } from './experiment-stats.js';
 
-export type MetricCounters =
-  | { kind: 'proportion'; arm: ProportionArm }
-  | { kind: 'mean'; arm: MomentArm }
-  | { kind: 'ratio'; arm: RatioArm };
+export type MetricCounters = { kind: 'proportion'; arm: ProportionArm } | { kind: 'mean'; arm: MomentArm } | { kind: 'ratio'; arm: RatioArm };
 
 export interface ArmCounters {
   /** Units assigned to the arm (users or requests): the sample-ratio check's count. */
@@ -87,7 +96,12 @@ function compare(name: string, control: MetricCounters | undefined, treatment: M
 }
 
 /** One metric's sequential update: the running p (never rising) and the running confidence sequence (intersected). */
-function sequential(previous: { p: number; cs: [number, number] } | undefined, c: Comparison, tau2: number, alpha: number): { p: number; cs: [number, number] } {
+function sequential(
+  previous: { p: number; cs: [number, number] } | undefined,
+  c: Comparison,
+  tau2: number,
+  alpha: number,
+): { p: number; cs: [number, number] } {
   const variance = c.se * c.se;
   const p = alwaysValidP(previous?.p ?? 1, c.effect, variance, tau2);
   const now = confidenceSequence(c.effect, variance, tau2, alpha);
@@ -105,15 +119,29 @@ const good = (m: ExperimentMetric, x: number): number => (m.better === 'higher' 
  * the goal: Loss when significantly worse, Win when significantly better (rule win) or NonInferior when the
  * sequence's bad end is within the margin (rule nonInferiority); otherwise Inconclusive.
  */
-export function judgeExperiment(plan: ExperimentPlan, control: ArmCounters, treatment: ArmCounters, previous: ExperimentState | undefined, now: Date): ExperimentVerdict {
+export function judgeExperiment(
+  plan: ExperimentPlan,
+  control: ArmCounters,
+  treatment: ArmCounters,
+  previous: ExperimentState | undefined,
+  now: Date,
+): ExperimentVerdict {
   const state: ExperimentState = { startedAt: previous?.startedAt ?? now.toISOString(), looks: (previous?.looks ?? 0) + 1, metrics: { ...previous?.metrics } };
   const srm = sampleRatioMismatch([control.units, treatment.units], [1, 1]);
   const base = { srmP: srm.pValue, state };
   if (srm.pValue < plan.srmPValue) {
-    return { ...base, verdict: 'Invalid', reason: `sample-ratio mismatch: control ${control.units} vs treatment ${treatment.units} units for a planned 1:1 (χ² ${srm.chi2.toFixed(1)}, p ${srm.pValue.toExponential(2)} < ${plan.srmPValue}): the assignment is broken, no effect can be trusted`, metrics: [] };
+    return {
+      ...base,
+      verdict: 'Invalid',
+      reason: `sample-ratio mismatch: control ${control.units} vs treatment ${treatment.units} units for a planned 1:1 (χ² ${srm.chi2.toFixed(1)}, p ${srm.pValue.toExponential(2)} < ${plan.srmPValue}): the assignment is broken, no effect can be trusted`,
+      metrics: [],
+    };
   }
   const reports: MetricReport[] = [];
-  const all: [ExperimentMetric, 'goal' | 'guardrail'][] = [[plan.goal, 'goal'], ...plan.guardrails.map((g): [ExperimentMetric, 'guardrail'] => [g, 'guardrail'])];
+  const all: [ExperimentMetric, 'goal' | 'guardrail'][] = [
+    [plan.goal, 'goal'],
+    ...plan.guardrails.map((g): [ExperimentMetric, 'guardrail'] => [g, 'guardrail']),
+  ];
   let goal: Comparison | undefined;
   for (const [m, role] of all) {
     const c = compare(m.name, control.metrics[m.name], treatment.metrics[m.name], plan.alpha);
@@ -122,7 +150,16 @@ export function judgeExperiment(plan: ExperimentPlan, control: ArmCounters, trea
     const scale = role === 'goal' ? m.effect : m.effect > 0 ? m.effect : Math.abs(c.control) * 0.05 || c.se || 1;
     const s = sequential(previous?.metrics[m.name], c, tau2ForMde(scale), plan.alpha);
     state.metrics[m.name] = s;
-    reports.push({ name: m.name, role, control: c.control, treatment: c.treatment, effect: c.effect, cs: s.cs, p: s.p, ...(role === 'goal' ? { power: powerAt(m.effect, c.se, plan.alpha) } : {}) });
+    reports.push({
+      name: m.name,
+      role,
+      control: c.control,
+      treatment: c.treatment,
+      effect: c.effect,
+      cs: s.cs,
+      p: s.p,
+      ...(role === 'goal' ? { power: powerAt(m.effect, c.se, plan.alpha) } : {}),
+    });
     if (role === 'goal') goal = c;
   }
   for (const r of reports.filter((x) => x.role === 'guardrail')) {
@@ -130,19 +167,26 @@ export function judgeExperiment(plan: ExperimentPlan, control: ArmCounters, trea
     // Worst case still better than the tolerated regression? The best end of the sequence is what must be bad.
     const bestGood = Math.max(good(m, r.cs[0]), good(m, r.cs[1]));
     if (bestGood < -m.effect) {
-      return { ...base, verdict: 'Loss', reason: `guardrail ${r.name} regressed: effect ${fmt(r.effect)} (${fmt(r.control)} → ${fmt(r.treatment)}), whole ${pct(1 - plan.alpha)} confidence sequence [${fmt(r.cs[0])}, ${fmt(r.cs[1])}] beyond the tolerated ${fmt(m.effect)} (${m.better} is better)`, metrics: reports };
+      return {
+        ...base,
+        verdict: 'Loss',
+        reason: `guardrail ${r.name} regressed: effect ${fmt(r.effect)} (${fmt(r.control)} → ${fmt(r.treatment)}), whole ${pct(1 - plan.alpha)} confidence sequence [${fmt(r.cs[0])}, ${fmt(r.cs[1])}] beyond the tolerated ${fmt(m.effect)} (${m.better} is better)`,
+        metrics: reports,
+      };
     }
   }
   const g = reports[0]!;
   const elapsed = now.getTime() - Date.parse(state.startedAt);
   const expectedMsToDecision = expectedTime(plan, control, goal!, elapsed);
   const out = { ...base, metrics: reports, ...(expectedMsToDecision !== undefined ? { expectedMsToDecision } : {}) };
-  if (elapsed < plan.minDurationMs) return { ...out, verdict: 'Inconclusive', reason: `minimum duration: ${Math.round(elapsed / 1000)} s of ${Math.round(plan.minDurationMs / 1000)} s` };
+  if (elapsed < plan.minDurationMs)
+    return { ...out, verdict: 'Inconclusive', reason: `minimum duration: ${Math.round(elapsed / 1000)} s of ${Math.round(plan.minDurationMs / 1000)} s` };
   const [lo, hi] = [Math.min(good(plan.goal, g.cs[0]), good(plan.goal, g.cs[1])), Math.max(good(plan.goal, g.cs[0]), good(plan.goal, g.cs[1]))];
   const facts = `${plan.goal.name} ${fmt(g.control)} → ${fmt(g.treatment)} (effect ${fmt(g.effect)}, ${pct(1 - plan.alpha)} confidence sequence [${fmt(g.cs[0])}, ${fmt(g.cs[1])}], always-valid p ${g.p.toPrecision(3)})`;
   if (g.p <= plan.alpha && hi < 0) return { ...out, verdict: 'Loss', reason: `${facts}: significantly worse` };
   if (plan.decision.rule === 'win' && g.p <= plan.alpha && lo > 0) return { ...out, verdict: 'Win', reason: `${facts}: significantly better` };
-  if (plan.decision.rule === 'nonInferiority' && lo > -plan.decision.margin) return { ...out, verdict: 'NonInferior', reason: `${facts}: no worse than the margin ${fmt(plan.decision.margin)}` };
+  if (plan.decision.rule === 'nonInferiority' && lo > -plan.decision.margin)
+    return { ...out, verdict: 'NonInferior', reason: `${facts}: no worse than the margin ${fmt(plan.decision.margin)}` };
   return { ...out, verdict: 'Inconclusive', reason: `${facts}: not yet decided (power at the MDE ${fmt(plan.goal.effect)}: ${pct(g.power ?? 0)})` };
 }
 
@@ -150,7 +194,12 @@ export function judgeExperiment(plan: ExperimentPlan, control: ArmCounters, trea
 function expectedTime(plan: ExperimentPlan, control: ArmCounters, goal: Comparison, elapsedMs: number): number | undefined {
   const counters = control.metrics[plan.goal.name];
   if (!counters || elapsedMs <= 0 || control.units <= 0) return undefined;
-  const unitVariance = counters.kind === 'proportion' ? goal.control * (1 - goal.control) : counters.kind === 'mean' ? moments(counters.arm).variance : goal.se * goal.se * counters.arm.n / 2;
+  const unitVariance =
+    counters.kind === 'proportion'
+      ? goal.control * (1 - goal.control)
+      : counters.kind === 'mean'
+        ? moments(counters.arm).variance
+        : (goal.se * goal.se * counters.arm.n) / 2;
   if (!(unitVariance > 0)) return undefined;
   const needed = unitsPerArmFor(plan.goal.effect, unitVariance, plan.alpha, 0.8);
   const rate = control.units / elapsedMs;

@@ -15,7 +15,14 @@ describe('attack-14: extrapolated increase() counts', () => {
   it('one failed request out of one (as Prometheus reads it over a 2-scrape window) does not trip the severe breaker', () => {
     // README: "a candidate failing its first 2 or 3 requests of 2 or 3 trips the breaker"; 1 of 1 (lower 0.05) must not.
     expect(proportionBounds(1, 1, 0.95).lower).toBeLessThan(0.1);
-    const o = checkBreaker(rule.name, rule.breaker!, { kind: 'counts', events: 1.616, trials: 1.619 }, undefined, new Date('2026-01-01T00:00:30Z'), config.confidence);
+    const o = checkBreaker(
+      rule.name,
+      rule.breaker!,
+      { kind: 'counts', events: 1.616, trials: 1.619 },
+      undefined,
+      new Date('2026-01-01T00:00:30Z'),
+      config.confidence,
+    );
     expect(o.tripped, o.tripped ? o.message : '').toBe(false);
   });
 });

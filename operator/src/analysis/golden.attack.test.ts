@@ -19,7 +19,7 @@ describe('attack-17: parseGoldenPrompts', () => {
     expect(errors.join('\n') || JSON.stringify(prompts)).toMatch(/\[0\]\.id/);
   });
 
-  it('held up: unicode prompts, JSON, defaults, and the runtime\'s numeric fields pass through', () => {
+  it("held up: unicode prompts, JSON, defaults, and the runtime's numeric fields pass through", () => {
     const { prompts, errors } = parseGoldenPrompts('[{"prompt": "猫が海で泳ぐ 🌊", "seed": 0, "width": 64}]', WHERE);
     expect(errors).toEqual([]);
     expect(prompts).toEqual([{ id: 'prompt-0', body: { prompt: '猫が海で泳ぐ 🌊', seed: 0, width: 64 } }]);

@@ -58,7 +58,7 @@ describe('compareClips', () => {
   });
 
   it('reports clips of another size or length as a mismatch, never as a score', async () => {
-    expect(await compareClips(clip(4), clip(5))).toEqual({ mismatch: expect.stringContaining('32x24×4 frames, the candidate\'s 32x24×5') });
+    expect(await compareClips(clip(4), clip(5))).toEqual({ mismatch: expect.stringContaining("32x24×4 frames, the candidate's 32x24×5") });
     const short = { ...clip(2), data: new Uint8Array(10) };
     expect(await compareClips(clip(2), short)).toEqual({ mismatch: expect.stringContaining("candidate's clip has 10 bytes") });
     const tiny = { width: 10, height: 10, frames: 1, data: new Uint8Array(300) };
@@ -68,7 +68,10 @@ describe('compareClips', () => {
 
 describe('parseGoldenPrompts', () => {
   it('reads a YAML list into request bodies, ids defaulted', () => {
-    const { prompts, errors } = parseGoldenPrompts('- {id: lighthouse, prompt: a lighthouse, seed: 7, seconds: 1, width: 64}\n- prompt: a cat\n  seed: 0\n  negative_prompt: blurry\n', 'cm');
+    const { prompts, errors } = parseGoldenPrompts(
+      '- {id: lighthouse, prompt: a lighthouse, seed: 7, seconds: 1, width: 64}\n- prompt: a cat\n  seed: 0\n  negative_prompt: blurry\n',
+      'cm',
+    );
     expect(errors).toEqual([]);
     expect(prompts).toEqual([
       { id: 'lighthouse', body: { prompt: 'a lighthouse', seed: 7, seconds: 1, width: 64 } },
@@ -78,7 +81,10 @@ describe('parseGoldenPrompts', () => {
   });
 
   it('names every bad field and keeps no prompt from a bad list', () => {
-    const { prompts, errors } = parseGoldenPrompts('- {prompt: "", seed: 1.5, colour: red}\n- {prompt: ok, seed: 1, steps: -2, id: a}\n- {prompt: ok, seed: 2, id: a}\n- 42\n', 'golden-prompts/prompts.yaml');
+    const { prompts, errors } = parseGoldenPrompts(
+      '- {prompt: "", seed: 1.5, colour: red}\n- {prompt: ok, seed: 1, steps: -2, id: a}\n- {prompt: ok, seed: 2, id: a}\n- 42\n',
+      'golden-prompts/prompts.yaml',
+    );
     expect(prompts).toEqual([]);
     expect(errors).toEqual([
       'golden-prompts/prompts.yaml[0].colour: unknown field (allowed: id, prompt, seed, negative_prompt, seconds, fps, width, height, steps, guidance)',
@@ -107,13 +113,21 @@ describe('golden templates in the spec', () => {
     return { config, errors };
   };
 
-  it('judges golden-similarity on the operator\'s histogram of the candidate\'s revision, probes configured with defaults', () => {
-    const { config, errors } = parse({ goldenProbes: { configMap: 'golden-prompts' }, metrics: [{ template: 'golden-similarity', min: 0.8 }, { template: 'golden-psnr', min: 25 }] });
+  it("judges golden-similarity on the operator's histogram of the candidate's revision, probes configured with defaults", () => {
+    const { config, errors } = parse({
+      goldenProbes: { configMap: 'golden-prompts' },
+      metrics: [
+        { template: 'golden-similarity', min: 0.8 },
+        { template: 'golden-psnr', min: 25 },
+      ],
+    });
     expect(errors).toEqual([]);
     expect(config!.goldenProbes).toEqual({ configMap: 'golden-prompts', key: 'prompts.yaml', intervalMs: 60_000, timeoutMs: 120_000 });
     expect(config!.metrics[0]).toMatchObject({ name: 'golden-similarity', bounds: { min: 0.8 }, query: BUILTIN_QUERIES['golden-similarity'] });
     expect(config!.metrics[0]!.relative).toBeUndefined();
-    expect(BUILTIN_QUERIES['golden-similarity']).toContain('modelrollout_golden_ssim_sum{modelrollout_namespace="{{namespace}}",modelrollout_name="{{name}}",modelrollout_revision="{{revision}}"}');
+    expect(BUILTIN_QUERIES['golden-similarity']).toContain(
+      'modelrollout_golden_ssim_sum{modelrollout_namespace="{{namespace}}",modelrollout_name="{{name}}",modelrollout_revision="{{revision}}"}',
+    );
   });
 
   it('refuses a golden template without probes, without a min, or relative to stable, naming the field', () => {
@@ -129,7 +143,10 @@ describe('golden templates in the spec', () => {
   });
 
   it('refuses bad probe settings, naming the field', () => {
-    const { errors } = parse({ goldenProbes: { configMap: 'Not_A_Name', key: 'a/b', interval: 'often', timeout: '0s' }, metrics: [{ template: 'error-rate' }] });
+    const { errors } = parse({
+      goldenProbes: { configMap: 'Not_A_Name', key: 'a/b', interval: 'often', timeout: '0s' },
+      metrics: [{ template: 'error-rate' }],
+    });
     expect(errors).toEqual([
       'spec.analysis.goldenProbes.configMap: "Not_A_Name" is not a ConfigMap name (a DNS subdomain in the rollout\'s namespace, e.g. golden-prompts)',
       'spec.analysis.goldenProbes.key: "a/b" is not a ConfigMap key (letters, digits, -, _ and .)',

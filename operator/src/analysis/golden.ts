@@ -28,7 +28,11 @@ export function parseGoldenPrompts(text: string, where: string): { prompts: Gold
   } catch (err) {
     return { prompts: [], errors: [`${where}: not YAML or JSON (${(err as Error).message.split('\n')[0]})`] };
   }
-  if (!Array.isArray(doc) || doc.length === 0) return { prompts: [], errors: [`${where}: must be a non-empty list of {prompt, seed} (got ${doc === null || doc === undefined ? 'nothing' : typeof doc})`] };
+  if (!Array.isArray(doc) || doc.length === 0)
+    return {
+      prompts: [],
+      errors: [`${where}: must be a non-empty list of {prompt, seed} (got ${doc === null || doc === undefined ? 'nothing' : typeof doc})`],
+    };
   if (doc.length > MAX_GOLDEN_PROMPTS) errors.push(`${where}: ${doc.length} prompts, at most ${MAX_GOLDEN_PROMPTS} (each is generated twice per interval)`);
   const ids = new Set<string>();
   const prompts = doc.slice(0, MAX_GOLDEN_PROMPTS).flatMap((item: unknown, i): GoldenPrompt[] => {
@@ -41,10 +45,13 @@ export function parseGoldenPrompts(text: string, where: string): { prompts: Gold
     const before = errors.length;
     for (const key of Object.keys(p)) if (!FIELDS.includes(key)) errors.push(`${at}.${key}: unknown field (allowed: ${FIELDS.join(', ')})`);
     if (typeof p.prompt !== 'string' || p.prompt.trim() === '') errors.push(`${at}.prompt: required, a non-empty string (got ${shown(p.prompt)})`);
-    if (!Number.isSafeInteger(p.seed) || (p.seed as number) < 0) errors.push(`${at}.seed: required, an integer ≥ 0 (got ${shown(p.seed)}): the same seed on both sides is what makes the clips comparable`);
-    if (p.negative_prompt !== undefined && typeof p.negative_prompt !== 'string') errors.push(`${at}.negative_prompt: must be a string (got ${shown(p.negative_prompt)})`);
+    if (!Number.isSafeInteger(p.seed) || (p.seed as number) < 0)
+      errors.push(`${at}.seed: required, an integer ≥ 0 (got ${shown(p.seed)}): the same seed on both sides is what makes the clips comparable`);
+    if (p.negative_prompt !== undefined && typeof p.negative_prompt !== 'string')
+      errors.push(`${at}.negative_prompt: must be a string (got ${shown(p.negative_prompt)})`);
     for (const f of NUMBER_FIELDS) {
-      if (p[f] !== undefined && (typeof p[f] !== 'number' || !Number.isFinite(p[f]) || (p[f] as number) <= 0)) errors.push(`${at}.${f}: must be a number above 0 (got ${shown(p[f])})`);
+      if (p[f] !== undefined && (typeof p[f] !== 'number' || !Number.isFinite(p[f]) || (p[f] as number) <= 0))
+        errors.push(`${at}.${f}: must be a number above 0 (got ${shown(p[f])})`);
     }
     const id = p.id === undefined ? `prompt-${i}` : typeof p.id === 'string' || typeof p.id === 'number' ? String(p.id) : '';
     if (!/^[-._a-zA-Z0-9]{1,63}$/.test(id)) errors.push(`${at}.id: ${shown(p.id)} must be 1 to 63 letters, digits, -, _ or .`);
@@ -100,18 +107,33 @@ export const SSIM_MAX_FRAMES = 8;
  * probe must show, not a crash). Yields to the event loop between frames.
  */
 export async function compareClips(a: RawClip, b: RawClip): Promise<ClipComparison> {
-  for (const [side, clip] of [['stable', a], ['candidate', b]] as const) {
-    if (!(Number.isSafeInteger(clip.width) && Number.isSafeInteger(clip.height) && Number.isSafeInteger(clip.frames) && clip.width > 0 && clip.height > 0 && clip.frames > 0)) {
+  for (const [side, clip] of [
+    ['stable', a],
+    ['candidate', b],
+  ] as const) {
+    if (!(
+      Number.isSafeInteger(clip.width) &&
+      Number.isSafeInteger(clip.height) &&
+      Number.isSafeInteger(clip.frames) &&
+      clip.width > 0 &&
+      clip.height > 0 &&
+      clip.frames > 0
+    )) {
       return { mismatch: `${side}'s clip is ${clip.width}x${clip.height}×${clip.frames} frames: no picture to compare` };
     }
   }
   if (a.width !== b.width || a.height !== b.height || a.frames !== b.frames) {
     return { mismatch: `stable's clip is ${a.width}x${a.height}×${a.frames} frames, the candidate's ${b.width}x${b.height}×${b.frames}` };
   }
-  if (Math.min(a.width, a.height) < SSIM_MIN_SIDE) return { mismatch: `clips of ${a.width}x${a.height} are too small for SSIM's ${SSIM_MIN_SIDE} px window: ask at least ${SSIM_MIN_SIDE} px a side` };
+  if (Math.min(a.width, a.height) < SSIM_MIN_SIDE)
+    return { mismatch: `clips of ${a.width}x${a.height} are too small for SSIM's ${SSIM_MIN_SIDE} px window: ask at least ${SSIM_MIN_SIDE} px a side` };
   const frameBytes = a.width * a.height * 3;
-  for (const [side, clip] of [['stable', a], ['candidate', b]] as const) {
-    if (clip.data.length !== frameBytes * clip.frames) return { mismatch: `${side}'s clip has ${clip.data.length} bytes, not ${a.width}x${a.height}x3 × ${clip.frames} frames` };
+  for (const [side, clip] of [
+    ['stable', a],
+    ['candidate', b],
+  ] as const) {
+    if (clip.data.length !== frameBytes * clip.frames)
+      return { mismatch: `${side}'s clip has ${clip.data.length} bytes, not ${a.width}x${a.height}x3 × ${clip.frames} frames` };
   }
   const sampled = ssimFrames(a.frames);
   let ssimSum = 0;

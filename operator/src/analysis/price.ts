@@ -22,5 +22,9 @@ export function withMoney(result: MetricResult, rule: MetricRule, price: Price |
   if (stable !== undefined && Number.isFinite(stable)) money.stable = toMoney(stable);
   const shown = (x: number): string => `${+x.toPrecision(3)} ${price.currency}`;
   const versus = money.stable !== undefined ? ` (stable ${shown(money.stable)})` : '';
-  return { ...result, money, message: `${result.message}; ${shown(money.amount)} per ${rule.costPer}${versus} at ${price.perGpuHour} ${price.currency}/GPU-hour` };
+  return {
+    ...result,
+    money,
+    message: `${result.message}; ${shown(money.amount)} per ${rule.costPer}${versus} at ${price.perGpuHour} ${price.currency}/GPU-hour`,
+  };
 }

@@ -14,7 +14,9 @@ const H = 32;
 /** A clip that moves in every frame (a gradient sliding 3 px a frame): no frozen pairs of its own. */
 function movingClip(frames: number) {
   return {
-    frames, width: W, height: H,
+    frames,
+    width: W,
+    height: H,
     frame: (f: number) => {
       const out = new Uint8Array(W * H * 3);
       for (let p = 0; p < W * H; p++) out.fill(((p % W) * 6 + f * 18) % 256, p * 3, p * 3 + 3);
@@ -23,7 +25,7 @@ function movingClip(frames: number) {
   };
 }
 
-describe('attack-17: the freeze drill against quality-frozen\'s default bound', () => {
+describe("attack-17: the freeze drill against quality-frozen's default bound", () => {
   it.each([9, 121])('a %i-frame moving clip with T2V_FAULT_FREEZE_FRAMES=0.5 is rolled back by quality-frozen with its default bound', (frames) => {
     const source = new FaultInjector({ errorRate: 0, latencyMs: 0, freezeFrames: 0.5 }).freeze(movingClip(frames));
     const meter = new ClipQualityMeter(W, H);

@@ -16,13 +16,23 @@ describe('attack-14: relative bounds on counts', () => {
   });
 
   it('1 failure in 400 candidate requests against stable 5 in 10 000 is not a failure (no confidence it is over 2× stable)', () => {
-    const r = judgeMetric(rule, { kind: 'counts', events: 1, trials: 400 }, { kind: 'counts', events: 5, trials: 10_000 }, { stableCarriesTraffic: true, minStableSamples: 20, confidence: 0.95 });
+    const r = judgeMetric(
+      rule,
+      { kind: 'counts', events: 1, trials: 400 },
+      { kind: 'counts', events: 5, trials: 10_000 },
+      { stableCarriesTraffic: true, minStableSamples: 20, confidence: 0.95 },
+    );
     // 0.0025 / 0.0005 = 5 > 2 → fail → rollback, on a single failed request.
     expect(r.verdict, r.message).not.toBe('fail');
   });
 
   it('1 failure in 20 candidate requests against stable 1 in 100 is not a failure', () => {
-    const r = judgeMetric(rule, { kind: 'counts', events: 1, trials: 20 }, { kind: 'counts', events: 1, trials: 100 }, { stableCarriesTraffic: true, minStableSamples: 20, confidence: 0.95 });
+    const r = judgeMetric(
+      rule,
+      { kind: 'counts', events: 1, trials: 20 },
+      { kind: 'counts', events: 1, trials: 100 },
+      { stableCarriesTraffic: true, minStableSamples: 20, confidence: 0.95 },
+    );
     expect(r.verdict, r.message).not.toBe('fail');
   });
 });

@@ -10,7 +10,7 @@ describe('attack-14b: relative-only error-rate', () => {
   const rule = config.metrics.find((m) => m.name === 'error-rate')!;
   const opts = { stableCarriesTraffic: true, minStableSamples: config.minStableRequests, confidence: config.confidence };
 
-  it('0 failures in 20 candidate requests (minRequests) is not a pass: it cannot tell a candidate at 5× stable\'s rate from a good one', () => {
+  it("0 failures in 20 candidate requests (minRequests) is not a pass: it cannot tell a candidate at 5× stable's rate from a good one", () => {
     // Issue #14: "pass when the upper bound is below, inconclusive otherwise"; README: "0 failures in 2 neither
     // passes nor fails". judgeRateRatio passes on the point ratio (0 ÷ 0.05 % = 0 ≤ 2), trusting that "the absolute
     // bound gives that guarantee" — but spec.ts drops error-rate's default max (1 %) as soon as `relative` is set,
@@ -31,7 +31,19 @@ describe('attack-14b: ±Inf at the 100 % step', () => {
   it('a relative-only plain-value metric reading +Inf at the 100 % step is not a pass (README: "NaN and ±Inf never pass")', () => {
     // A custom ratio query (failed ÷ ok) reads +Inf when every candidate request fails. At 100 % there is no
     // stable traffic, and judgeRelative returns "pass ... relative bound not applicable" before looking at the value.
-    const config = parseAnalysis({ prometheus: { address: 'http://127.0.0.1:9' }, metrics: [{ name: 'fail-per-ok', query: 'sum(rate(failed{rev="{{revision}}"}[{{interval}}])) / sum(rate(ok{rev="{{revision}}"}[{{interval}}]))', relative: { max: 1.5 } }] }, [])!;
+    const config = parseAnalysis(
+      {
+        prometheus: { address: 'http://127.0.0.1:9' },
+        metrics: [
+          {
+            name: 'fail-per-ok',
+            query: 'sum(rate(failed{rev="{{revision}}"}[{{interval}}])) / sum(rate(ok{rev="{{revision}}"}[{{interval}}]))',
+            relative: { max: 1.5 },
+          },
+        ],
+      },
+      [],
+    )!;
     const r = judgeMetric(config.metrics[0]!, { kind: 'value', value: Infinity }, undefined, { stableCarriesTraffic: false, confidence: 0.95 });
     expect(r.verdict, `${r.message} (raw ${r.raw})`).not.toBe('pass');
   });

@@ -4,13 +4,20 @@ import { checkBreaker } from './evaluate.js';
 import { parseAnalysis } from './spec.js';
 
 describe('attack-14: analysis spec', () => {
-  it('error-rate with max 0.2: the default severe breaker (0.1) is not below the rule\'s own bound', () => {
+  it("error-rate with max 0.2: the default severe breaker (0.1) is not below the rule's own bound", () => {
     const errors: string[] = [];
     const config = parseAnalysis({ prometheus: { address: 'http://127.0.0.1:9' }, metrics: [{ template: 'error-rate', max: 0.2 }] }, errors)!;
     expect(errors).toEqual([]);
     const rule = config.metrics.find((m) => m.name === 'error-rate')!;
     // A candidate at 15 % errors (within its 20 % bound): 30 of 200 in the breaker window.
-    const o = checkBreaker(rule.name, rule.breaker!, { kind: 'counts', events: 30, trials: 200 }, undefined, new Date('2026-01-01T00:01:00Z'), config.confidence);
+    const o = checkBreaker(
+      rule.name,
+      rule.breaker!,
+      { kind: 'counts', events: 30, trials: 200 },
+      undefined,
+      new Date('2026-01-01T00:01:00Z'),
+      config.confidence,
+    );
     expect(o.tripped, o.tripped ? o.message : '').toBe(false);
   });
 

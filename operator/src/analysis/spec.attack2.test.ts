@@ -9,11 +9,14 @@ describe('attack-14b: analysis spec', () => {
     // reaches Prometheus as a literal label value, matches nothing, and the rollout holds as NoData for
     // noDataDeadline (10m) before pausing — instead of InvalidSpec at once.
     const errors: string[] = [];
-    parseAnalysis({
-      prometheus: { address: 'http://127.0.0.1:9' },
-      requestQuery: 'sum(increase(my_requests_total{rev="{{revison}}"}[{{interval}}]))',
-      metrics: [{ template: 'error-rate' }],
-    }, errors);
+    parseAnalysis(
+      {
+        prometheus: { address: 'http://127.0.0.1:9' },
+        requestQuery: 'sum(increase(my_requests_total{rev="{{revison}}"}[{{interval}}]))',
+        metrics: [{ template: 'error-rate' }],
+      },
+      errors,
+    );
     expect(errors.join('; ')).toMatch(/requestQuery.*revison/);
   });
 });

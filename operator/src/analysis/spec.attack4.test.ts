@@ -25,10 +25,16 @@ describe('attack-14d: breaker.threshold alone and the default severe bound', () 
     // breach) trip the breaker at once through "severe". A severe bound is by its meaning beyond the threshold; the spec should
     // say so (spec.analysis.metrics[0].breaker.severe) as it does for the other bounds.
     const errors: string[] = [];
-    const config = parseAnalysis({ prometheus: { address: 'http://127.0.0.1:9' }, metrics: [{ template: 'error-rate', breaker: { threshold: 0.05, severe: 0.02 } }] }, errors);
+    const config = parseAnalysis(
+      { prometheus: { address: 'http://127.0.0.1:9' }, metrics: [{ template: 'error-rate', breaker: { threshold: 0.05, severe: 0.02 } }] },
+      errors,
+    );
     const rule = config!.metrics[0]!.breaker!;
     const belowThreshold = checkBreaker('error-rate', rule, { kind: 'counts', events: 40, trials: 1000 }, undefined, new Date('2026-01-01T00:00:00Z'));
-    expect(!belowThreshold.tripped || errors.some((e) => /metrics\[0\]\.breaker\.severe/.test(e)), `errors: [${errors.join('; ')}]; ${belowThreshold.tripped ? belowThreshold.message : ''}`).toBe(true);
+    expect(
+      !belowThreshold.tripped || errors.some((e) => /metrics\[0\]\.breaker\.severe/.test(e)),
+      `errors: [${errors.join('; ')}]; ${belowThreshold.tripped ? belowThreshold.message : ''}`,
+    ).toBe(true);
   });
 });
 
@@ -40,12 +46,29 @@ describe('attack-14d: a breaker with only a severe bound', () => {
     // way to say "roll back at once on a flood of failures" — silently has no breaker. Nothing in the errors
     // names breaker.severe; all 20 of 20 requests failing do not trip. The same for latency-p99 without max.
     const errors: string[] = [];
-    const config = parseAnalysis({
-      prometheus: { address: 'http://127.0.0.1:9' },
-      metrics: [{ name: 'oom-rate', counts: { events: 'sum(increase(oom_total{revision="{{revision}}"}[{{interval}}]))', trials: 'sum(increase(t2v_requests_total{modelrollout_revision="{{revision}}"}[{{interval}}]))' }, max: 0.01, breaker: { severe: 0.2 } }],
-    }, errors);
+    const config = parseAnalysis(
+      {
+        prometheus: { address: 'http://127.0.0.1:9' },
+        metrics: [
+          {
+            name: 'oom-rate',
+            counts: {
+              events: 'sum(increase(oom_total{revision="{{revision}}"}[{{interval}}]))',
+              trials: 'sum(increase(t2v_requests_total{modelrollout_revision="{{revision}}"}[{{interval}}]))',
+            },
+            max: 0.01,
+            breaker: { severe: 0.2 },
+          },
+        ],
+      },
+      errors,
+    );
     const rule = config!.metrics[0]!.breaker;
-    const outcome = rule ? checkBreaker('oom-rate', rule, { kind: 'counts', events: 20, trials: 20 }, undefined, new Date('2026-01-01T00:00:00Z')) : { tripped: false };
-    expect(outcome.tripped || errors.some((e) => /metrics\[0\]\.breaker/.test(e)), `breaker ${JSON.stringify(rule)}; errors: [${errors.join('; ')}]`).toBe(true);
+    const outcome = rule
+      ? checkBreaker('oom-rate', rule, { kind: 'counts', events: 20, trials: 20 }, undefined, new Date('2026-01-01T00:00:00Z'))
+      : { tripped: false };
+    expect(outcome.tripped || errors.some((e) => /metrics\[0\]\.breaker/.test(e)), `breaker ${JSON.stringify(rule)}; errors: [${errors.join('; ')}]`).toBe(
+      true,
+    );
   });
 });

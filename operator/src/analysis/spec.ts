@@ -96,10 +96,19 @@ const OFFERED = 'outcome=~"ok|server_error|timeout|overloaded"';
 const increase = (matchers: string) => `sum(increase(t2v_requests_total{${BY_REVISION},${matchers}}[{{interval}}]))`;
 
 export type BuiltinTemplate =
-  | 'error-rate' | 'overload-rate' | 'rejection-rate' | 'cancel-rate' | 'latency-p99'
-  | 'quality-flicker' | 'quality-frozen' | 'quality-blank' | 'quality-ssim'
-  | 'cost-per-video-second' | 'cost-per-clip'
-  | 'golden-similarity' | 'golden-psnr';
+  | 'error-rate'
+  | 'overload-rate'
+  | 'rejection-rate'
+  | 'cancel-rate'
+  | 'latency-p99'
+  | 'quality-flicker'
+  | 'quality-frozen'
+  | 'quality-blank'
+  | 'quality-ssim'
+  | 'cost-per-video-second'
+  | 'cost-per-clip'
+  | 'golden-similarity'
+  | 'golden-psnr';
 /** Requests the server decided on (not shed, cancelled or refused while draining): the trials of rejection-rate. */
 const DECIDED = 'outcome=~"ok|client_error|server_error|timeout"';
 /** Requests the server accepted or the caller gave up on: the trials of cancel-rate. */
@@ -107,7 +116,8 @@ const ATTEMPTED = 'outcome=~"ok|client_error|server_error|timeout|cancelled"';
 const latencyQuantile = (q: number) => `histogram_quantile(${q}, sum by (le) (rate(t2v_request_duration_seconds_bucket{${BY_REVISION}}[{{interval}}])))`;
 
 /** Mean per measured clip of a runtime quality histogram over the window (its _sum ÷ its _count). */
-const clipMean = (histogram: string) => `sum(increase(${histogram}_sum{${BY_REVISION}}[{{interval}}])) / sum(increase(${histogram}_count{${BY_REVISION}}[{{interval}}]))`;
+const clipMean = (histogram: string) =>
+  `sum(increase(${histogram}_sum{${BY_REVISION}}[{{interval}}])) / sum(increase(${histogram}_count{${BY_REVISION}}[{{interval}}]))`;
 const GPU_SECONDS = `sum(increase(t2v_gpu_seconds_total{${BY_REVISION}}[{{interval}}]))`;
 
 export const BUILTIN_QUERIES = {
@@ -135,7 +145,10 @@ const COST_PER: Partial<Record<BuiltinTemplate, 'video-second' | 'clip'>> = { 'c
 
 /** Which way a built-in quality signal gets better, for trade-off rules. */
 export const QUALITY_DIRECTION: Partial<Record<BuiltinTemplate, 'higher' | 'lower'>> = {
-  'quality-ssim': 'higher', 'quality-flicker': 'lower', 'quality-frozen': 'lower', 'quality-blank': 'lower',
+  'quality-ssim': 'higher',
+  'quality-flicker': 'lower',
+  'quality-frozen': 'lower',
+  'quality-blank': 'lower',
 };
 
 /** Templates judged on counts (events out of trials) rather than on the ratio alone. */
@@ -147,9 +160,19 @@ export const BUILTIN_COUNTS: Partial<Record<BuiltinTemplate, { events: string; t
 };
 
 const TEMPLATES: readonly BuiltinTemplate[] = [
-  'error-rate', 'overload-rate', 'rejection-rate', 'cancel-rate', 'latency-p99',
-  'quality-flicker', 'quality-frozen', 'quality-blank', 'quality-ssim', 'cost-per-video-second', 'cost-per-clip',
-  'golden-similarity', 'golden-psnr',
+  'error-rate',
+  'overload-rate',
+  'rejection-rate',
+  'cancel-rate',
+  'latency-p99',
+  'quality-flicker',
+  'quality-frozen',
+  'quality-blank',
+  'quality-ssim',
+  'cost-per-video-second',
+  'cost-per-clip',
+  'golden-similarity',
+  'golden-psnr',
 ];
 /** Templates measured by the golden-prompt probes: they compare the candidate with stable already. */
 const GOLDEN_TEMPLATES: readonly BuiltinTemplate[] = ['golden-similarity', 'golden-psnr'];
@@ -164,7 +187,10 @@ const GOLDEN_TEMPLATES: readonly BuiltinTemplate[] = ['golden-similarity', 'gold
  * only a comparison with stable on the same traffic means something by default.
  */
 const DEFAULT_RELATIVE: Partial<Record<BuiltinTemplate, Bounds>> = {
-  'rejection-rate': { failMax: 3 }, 'cancel-rate': { failMax: 3 }, 'quality-flicker': { min: 0.5, max: 2 }, 'quality-ssim': { min: 0.9 },
+  'rejection-rate': { failMax: 3 },
+  'cancel-rate': { failMax: 3 },
+  'quality-flicker': { min: 0.5, max: 2 },
+  'quality-ssim': { min: 0.9 },
 };
 /** The guardrails that come with error-rate (each can be set, or re-bounded, by listing it). */
 const GUARDRAILS = ['overload-rate', 'rejection-rate', 'cancel-rate'] as const;
@@ -186,8 +212,11 @@ export interface AnalysisDefaults {
 export function parseAnalysis(stored: StoredAnalysis | undefined, errors: string[], defaults: AnalysisDefaults = {}): AnalysisConfig | undefined {
   if (!stored || !stored.metrics || stored.metrics.length === 0) {
     // Settings that only mean something with metrics must not be dropped in silence.
-    const orphans = (['goldenProbes', 'tradeOffs', 'price'] as const).filter((k) => stored?.[k] !== undefined && !(Array.isArray(stored[k]) && (stored[k] as unknown[]).length === 0));
-    if (orphans.length > 0) errors.push(`spec.analysis.metrics: required with ${orphans.map((k) => `spec.analysis.${k}`).join(', ')} (they judge or price metrics; none is listed)`);
+    const orphans = (['goldenProbes', 'tradeOffs', 'price'] as const).filter(
+      (k) => stored?.[k] !== undefined && !(Array.isArray(stored[k]) && (stored[k] as unknown[]).length === 0),
+    );
+    if (orphans.length > 0)
+      errors.push(`spec.analysis.metrics: required with ${orphans.map((k) => `spec.analysis.${k}`).join(', ')} (they judge or price metrics; none is listed)`);
     return undefined;
   }
   const duration = (field: string, text: string | undefined, fallback: string) => {
@@ -196,7 +225,8 @@ export function parseAnalysis(stored: StoredAnalysis | undefined, errors: string
     return ms ?? 0;
   };
   const address = stored.prometheus?.address || defaults.prometheusAddress;
-  if (!address) errors.push('spec.analysis.prometheus.address: required when metrics are set and the operator has no default (e.g. http://prometheus.monitoring:9090)');
+  if (!address)
+    errors.push('spec.analysis.prometheus.address: required when metrics are set and the operator has no default (e.g. http://prometheus.monitoring:9090)');
   else if (!/^https?:\/\/[^\s/]+/.test(address)) errors.push(`spec.analysis.prometheus.address: "${address}" must be an http:// or https:// URL`);
   const names = new Set<string>();
   // A metric a trade-off names may carry no bounds of its own: it is measured for the trade-off.
@@ -216,23 +246,39 @@ export function parseAnalysis(stored: StoredAnalysis | undefined, errors: string
     }
   }
   const unknownInRequestQuery = stored.requestQuery ? unknownVariables(stored.requestQuery) : [];
-  if (unknownInRequestQuery.length > 0) errors.push(`spec.analysis.requestQuery: unknown variable ${unknownInRequestQuery.map((v) => `{{${v}}}`).join(', ')} (known: ${QUERY_VARIABLES.map((v) => `{{${v}}}`).join(', ')})`);
+  if (unknownInRequestQuery.length > 0)
+    errors.push(
+      `spec.analysis.requestQuery: unknown variable ${unknownInRequestQuery.map((v) => `{{${v}}}`).join(', ')} (known: ${QUERY_VARIABLES.map((v) => `{{${v}}}`).join(', ')})`,
+    );
   const tradeOffs = (stored.tradeOffs ?? []).map((t, i) => tradeOffRule(t, i, stored.metrics ?? [], metrics, errors));
   const price = priceOf(stored.price, errors);
   const goldenProbes = goldenProbesOf(stored.goldenProbes, (field, text, fallback) => duration(`goldenProbes.${field}`, text, fallback), errors);
   stored.metrics.forEach((m, i) => {
     if (!m.template || !GOLDEN_TEMPLATES.includes(m.template)) return;
-    if (!goldenProbes && !stored.goldenProbes) errors.push(`spec.analysis.metrics[${i}].template: ${m.template} is measured by golden-prompt probes: set spec.analysis.goldenProbes.configMap (the prompts to send to both sides)`);
-    if (m.relative) errors.push(`spec.analysis.metrics[${i}].relative: ${m.template} already compares the candidate with stable (same prompt and seed); set min (e.g. ${m.template === 'golden-psnr' ? '25 dB' : '0.8'})`);
-    if (m.min === undefined && m.failMin === undefined) errors.push(`spec.analysis.metrics[${i}].min: required for ${m.template} (no default: how alike a new version's videos must stay is the team's call, e.g. ${m.template === 'golden-psnr' ? '25 dB' : '0.8'}; a max alone would fail a candidate for being too alike)`);
+    if (!goldenProbes && !stored.goldenProbes)
+      errors.push(
+        `spec.analysis.metrics[${i}].template: ${m.template} is measured by golden-prompt probes: set spec.analysis.goldenProbes.configMap (the prompts to send to both sides)`,
+      );
+    if (m.relative)
+      errors.push(
+        `spec.analysis.metrics[${i}].relative: ${m.template} already compares the candidate with stable (same prompt and seed); set min (e.g. ${m.template === 'golden-psnr' ? '25 dB' : '0.8'})`,
+      );
+    if (m.min === undefined && m.failMin === undefined)
+      errors.push(
+        `spec.analysis.metrics[${i}].min: required for ${m.template} (no default: how alike a new version's videos must stay is the team's call, e.g. ${m.template === 'golden-psnr' ? '25 dB' : '0.8'}; a max alone would fail a candidate for being too alike)`,
+      );
     const top = m.template === 'golden-similarity' ? 1 : 100;
     for (const k of ['min', 'failMin', 'max', 'failMax'] as const) {
       const b = m[k];
-      if (b !== undefined && !(typeof b === 'number' && b >= 0 && b <= top)) errors.push(`spec.analysis.metrics[${i}].${k}: ${JSON.stringify(b)} is outside ${m.template}'s range 0 to ${top}${m.template === 'golden-psnr' ? ' dB (100 stands for identical)' : ' (1 = identical)'}`);
+      if (b !== undefined && !(typeof b === 'number' && b >= 0 && b <= top))
+        errors.push(
+          `spec.analysis.metrics[${i}].${k}: ${JSON.stringify(b)} is outside ${m.template}'s range 0 to ${top}${m.template === 'golden-psnr' ? ' dB (100 stands for identical)' : ' (1 = identical)'}`,
+        );
     }
   });
   const confidence = stored.confidence ?? DEFAULT_CONFIDENCE;
-  if (!(confidence > 0.5 && confidence < 1)) errors.push(`spec.analysis.confidence: ${confidence} must be above 0.5 and below 1 (e.g. 0.95: one check in 20 may misjudge a rate at its bound)`);
+  if (!(confidence > 0.5 && confidence < 1))
+    errors.push(`spec.analysis.confidence: ${confidence} must be above 0.5 and below 1 (e.g. 0.95: one check in 20 may misjudge a rate at its bound)`);
   const onNoData = stored.onNoData ?? 'Pause';
   if (onNoData !== 'Pause' && onNoData !== 'Rollback') errors.push(`spec.analysis.onNoData: "${onNoData}" must be Pause or Rollback`);
   const minRequests = stored.minRequests ?? 20;
@@ -243,7 +289,11 @@ export function parseAnalysis(stored: StoredAnalysis | undefined, errors: string
     minRequests,
     minStableRequests: stored.minStableRequests ?? minRequests,
     confidence,
-    noData: { deadlineMs: duration('noDataDeadline', stored.noDataDeadline, '10m'), action: onNoData === 'Rollback' ? 'rollback' : 'pause', reportAfterChecks: 3 },
+    noData: {
+      deadlineMs: duration('noDataDeadline', stored.noDataDeadline, '10m'),
+      action: onNoData === 'Rollback' ? 'rollback' : 'pause',
+      reportAfterChecks: 3,
+    },
     requestQuery: stored.requestQuery ?? BUILTIN_QUERIES.requests,
     breakerIntervalMs: duration('breakerInterval', stored.breakerInterval, '10s'),
     breakerWindowMs: duration('breakerWindow', stored.breakerWindow, '1m'),
@@ -270,12 +320,16 @@ function goldenProbesOf(stored: StoredAnalysis['goldenProbes'], duration: Durati
   const { configMap, key = 'prompts.yaml' } = stored;
   const dns = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
   if (typeof configMap !== 'string' || !dns.test(configMap)) {
-    errors.push(`spec.analysis.goldenProbes.configMap: ${configMap === undefined ? 'required' : `"${configMap}" is not a ConfigMap name`} (a DNS subdomain in the rollout's namespace, e.g. golden-prompts)`);
+    errors.push(
+      `spec.analysis.goldenProbes.configMap: ${configMap === undefined ? 'required' : `"${configMap}" is not a ConfigMap name`} (a DNS subdomain in the rollout's namespace, e.g. golden-prompts)`,
+    );
   }
-  if (typeof key !== 'string' || !/^[-._a-zA-Z0-9]{1,253}$/.test(key)) errors.push(`spec.analysis.goldenProbes.key: "${key}" is not a ConfigMap key (letters, digits, -, _ and .)`);
+  if (typeof key !== 'string' || !/^[-._a-zA-Z0-9]{1,253}$/.test(key))
+    errors.push(`spec.analysis.goldenProbes.key: "${key}" is not a ConfigMap key (letters, digits, -, _ and .)`);
   const intervalMs = duration('interval', stored.interval, '1m');
   // Each round is two generations per prompt; shorter than a second keeps a serving pod busy with probes.
-  if (intervalMs > 0 && intervalMs < 1000) errors.push(`spec.analysis.goldenProbes.interval: "${stored.interval}" is under 1s (each round generates every prompt twice; e.g. 1m)`);
+  if (intervalMs > 0 && intervalMs < 1000)
+    errors.push(`spec.analysis.goldenProbes.interval: "${stored.interval}" is under 1s (each round generates every prompt twice; e.g. 1m)`);
   const timeoutMs = duration('timeout', stored.timeout, '2m');
   return { configMap: String(configMap ?? ''), key: String(key), intervalMs, timeoutMs };
 }
@@ -284,10 +338,13 @@ function priceOf(stored: StoredAnalysis['price'], errors: string[]): Price | und
   if (!stored) return undefined;
   const { perGpuHour, currency = 'USD' } = stored;
   if (typeof perGpuHour !== 'number' || !Number.isFinite(perGpuHour) || perGpuHour <= 0) {
-    errors.push(`spec.analysis.price.perGpuHour: ${JSON.stringify(perGpuHour)} must be a number above 0 (money per GPU-hour, e.g. 2.49${typeof perGpuHour === 'string' ? ', without quotes' : ''})`);
+    errors.push(
+      `spec.analysis.price.perGpuHour: ${JSON.stringify(perGpuHour)} must be a number above 0 (money per GPU-hour, e.g. 2.49${typeof perGpuHour === 'string' ? ', without quotes' : ''})`,
+    );
     return undefined;
   }
-  if (typeof currency !== 'string' || !/^\S{1,8}$/.test(currency)) errors.push(`spec.analysis.price.currency: "${currency}" must be 1 to 8 characters without spaces (e.g. USD)`);
+  if (typeof currency !== 'string' || !/^\S{1,8}$/.test(currency))
+    errors.push(`spec.analysis.price.currency: "${currency}" must be 1 to 8 characters without spaces (e.g. USD)`);
   return { perGpuHour, currency };
 }
 
@@ -303,11 +360,16 @@ function tradeOffRule(t: StoredTradeOff, i: number, stored: StoredMetric[], metr
       const m = metrics.find((x) => x.name === name)!;
       const template = stored.find((x) => (x.name ?? x.template) === name)?.template;
       // Golden scores exist for the candidate only (they compare it with stable already): no stable side.
-      if (template && GOLDEN_TEMPLATES.includes(template)) errors.push(`${field}.${key}: "${name}" (${template}) has no stable value to compare with: it already scores the candidate against stable`);
-      else if (m.counts) errors.push(`${field}.${key}: "${name}" is a counts metric (a rate of events), not a ${key === 'cost' ? 'cost (use cost-per-video-second or cost-per-clip)' : 'quality score'}`);
+      if (template && GOLDEN_TEMPLATES.includes(template))
+        errors.push(`${field}.${key}: "${name}" (${template}) has no stable value to compare with: it already scores the candidate against stable`);
+      else if (m.counts)
+        errors.push(
+          `${field}.${key}: "${name}" is a counts metric (a rate of events), not a ${key === 'cost' ? 'cost (use cost-per-video-second or cost-per-clip)' : 'quality score'}`,
+        );
     }
   }
-  if (t.cost && t.cost === t.quality) errors.push(`${field}.quality: "${t.quality}" is also the cost: a trade-off weighs a cost against a different quality metric`);
+  if (t.cost && t.cost === t.quality)
+    errors.push(`${field}.quality: "${t.quality}" is also the cost: a trade-off weighs a cost against a different quality metric`);
   const fraction = (key: 'maxIncrease' | 'minImprovement' | 'freeIncrease', fallback: number | undefined, example: string): number => {
     const v = t[key] ?? fallback;
     if (v === undefined) errors.push(`${field}.${key}: required (a fraction: ${example})`);
@@ -321,16 +383,25 @@ function tradeOffRule(t: StoredTradeOff, i: number, stored: StoredMetric[], metr
   if (maxIncrease >= 0 && freeIncrease > maxIncrease) errors.push(`${field}.freeIncrease: ${freeIncrease} is above maxIncrease ${maxIncrease}`);
   const template = stored.find((m) => (m.name ?? m.template) === t.quality)?.template;
   const known_ = template ? QUALITY_DIRECTION[template] : undefined;
-  if (t.better !== undefined && known_ !== undefined && t.better !== known_) errors.push(`${field}.better: "${t.better}" contradicts ${template}, where ${known_} is better (leave better out for a built-in template)`);
+  if (t.better !== undefined && known_ !== undefined && t.better !== known_)
+    errors.push(`${field}.better: "${t.better}" contradicts ${template}, where ${known_} is better (leave better out for a built-in template)`);
   const better = t.better ?? known_;
   if (better !== 'higher' && better !== 'lower') {
-    errors.push(`${field}.better: ${t.better === undefined ? `required for "${t.quality}" (not a built-in quality template)` : `"${t.better}"`}: must be higher or lower (which way ${t.quality} improves)`);
+    errors.push(
+      `${field}.better: ${t.better === undefined ? `required for "${t.quality}" (not a built-in quality template)` : `"${t.better}"`}: must be higher or lower (which way ${t.quality} improves)`,
+    );
   }
   const onViolation = t.onViolation ?? 'Pause';
   if (onViolation !== 'Pause' && onViolation !== 'Rollback') errors.push(`${field}.onViolation: "${onViolation}" must be Pause or Rollback`);
   return {
-    name: `${t.cost}-vs-${t.quality}`, cost: t.cost ?? '', quality: t.quality ?? '', maxIncrease, minImprovement, freeIncrease,
-    better: better === 'lower' ? 'lower' : 'higher', onViolation: onViolation === 'Rollback' ? 'rollback' : 'pause',
+    name: `${t.cost}-vs-${t.quality}`,
+    cost: t.cost ?? '',
+    quality: t.quality ?? '',
+    maxIncrease,
+    minImprovement,
+    freeIncrease,
+    better: better === 'lower' ? 'lower' : 'higher',
+    onViolation: onViolation === 'Rollback' ? 'rollback' : 'pause',
   };
 }
 
@@ -354,22 +425,42 @@ function metricRule(m: StoredMetric, i: number, errors: string[], duration: Dura
   if (counts) {
     // A count rule judges a rate (a fraction): 0 cannot be shown by any number of requests, and a value over 1
     // (a percentage written as 5 for 5 %) would silently never trip or fail.
-    const rates: [string, number | undefined][] = [['max', bounds.max], ['failMax', bounds.failMax], ['breaker.threshold', m.breaker?.threshold], ['breaker.severe', m.breaker?.severe]];
+    const rates: [string, number | undefined][] = [
+      ['max', bounds.max],
+      ['failMax', bounds.failMax],
+      ['breaker.threshold', m.breaker?.threshold],
+      ['breaker.severe', m.breaker?.severe],
+    ];
     for (const [k, v] of rates) {
-      if (v !== undefined && !(v > 0 && v <= 1)) errors.push(`${field}.${k}: ${v} is not a rate a count can be judged against (a fraction above 0 and at most 1, e.g. 0.01 for 1 %; "no errors at all" cannot be shown by any number of requests — use e.g. 0.001)`);
+      if (v !== undefined && !(v > 0 && v <= 1))
+        errors.push(
+          `${field}.${k}: ${v} is not a rate a count can be judged against (a fraction above 0 and at most 1, e.g. 0.01 for 1 %; "no errors at all" cannot be shown by any number of requests — use e.g. 0.001)`,
+        );
     }
   }
-  if (counts && (bounds.min !== undefined || bounds.failMin !== undefined)) errors.push(`${field}.min: a counts metric is a rate judged against an upper bound; set max (and failMax), not min`);
+  if (counts && (bounds.min !== undefined || bounds.failMin !== undefined))
+    errors.push(`${field}.min: a counts metric is a rate judged against an upper bound; set max (and failMax), not min`);
   const defaultRelative = template && !hasAny(bounds) ? DEFAULT_RELATIVE[template] : undefined;
   const relative = m.relative ? pick(m.relative) : defaultRelative ? { ...defaultRelative } : undefined;
-  if (!hasAny(bounds) && !(relative && hasAny(relative)) && !traded.has(name) && !(template && GOLDEN_TEMPLATES.includes(template))) errors.push(`${field}: set max, min or relative bounds, or name it in a tradeOff (nothing to judge ${name} by)`);
-  for (const [k, b] of [['', bounds], ['relative.', relative ?? {}]] as const) {
+  if (!hasAny(bounds) && !(relative && hasAny(relative)) && !traded.has(name) && !(template && GOLDEN_TEMPLATES.includes(template)))
+    errors.push(`${field}: set max, min or relative bounds, or name it in a tradeOff (nothing to judge ${name} by)`);
+  for (const [k, b] of [
+    ['', bounds],
+    ['relative.', relative ?? {}],
+  ] as const) {
     if (b.max !== undefined && b.failMax !== undefined && b.failMax < b.max) errors.push(`${field}.${k}failMax: ${b.failMax} is below max ${b.max}`);
     if (b.min !== undefined && b.failMin !== undefined && b.failMin > b.min) errors.push(`${field}.${k}failMin: ${b.failMin} is above min ${b.min}`);
   }
-  for (const [where, text] of [['query', m.query], ['counts.events', m.counts?.events], ['counts.trials', m.counts?.trials]] as const) {
+  for (const [where, text] of [
+    ['query', m.query],
+    ['counts.events', m.counts?.events],
+    ['counts.trials', m.counts?.trials],
+  ] as const) {
     const unknown = text ? unknownVariables(text) : [];
-    if (unknown.length > 0) errors.push(`${field}.${where}: unknown variable ${unknown.map((v) => `{{${v}}}`).join(', ')} (known: ${QUERY_VARIABLES.map((v) => `{{${v}}}`).join(', ')})`);
+    if (unknown.length > 0)
+      errors.push(
+        `${field}.${where}: unknown variable ${unknown.map((v) => `{{${v}}}`).join(', ')} (known: ${QUERY_VARIABLES.map((v) => `{{${v}}}`).join(', ')})`,
+      );
   }
   const rule: MetricRule = { name, query: query ?? '', bounds };
   if (template === 'latency-p99' && !m.query) rule.lowRateQuery = latencyQuantile(0.5);
@@ -398,8 +489,14 @@ function breakerRule(m: StoredMetric, bounds: Bounds, duration: DurationOf, fiel
   } else if (m.template === 'latency-p99' && bounds.max !== undefined) {
     threshold ??= bounds.max * 1.5;
   }
-  if (m.breaker?.threshold !== undefined && m.breaker.severe !== undefined && (below ? m.breaker.severe >= m.breaker.threshold : m.breaker.severe <= m.breaker.threshold)) {
-    errors.push(`${field}.breaker.severe: ${m.breaker.severe} must be ${below ? 'below' : 'above'} breaker.threshold ${m.breaker.threshold} (severe trips at once, the threshold only when sustained)`);
+  if (
+    m.breaker?.threshold !== undefined &&
+    m.breaker.severe !== undefined &&
+    (below ? m.breaker.severe >= m.breaker.threshold : m.breaker.severe <= m.breaker.threshold)
+  ) {
+    errors.push(
+      `${field}.breaker.severe: ${m.breaker.severe} must be ${below ? 'below' : 'above'} breaker.threshold ${m.breaker.threshold} (severe trips at once, the threshold only when sustained)`,
+    );
   }
   if (threshold === undefined && severe === undefined) return undefined;
   // Only a severe bound: trips at once beyond it, never on a sustained breach.
@@ -445,7 +542,18 @@ export interface QueryVars {
 
 /** Fills {{...}} variables; the interval becomes a PromQL duration in whole seconds. */
 /** The {{variables}} a query may use; renderQuery fills each one. */
-export const QUERY_VARIABLES = ['namespace', 'name', 'service', 'model', 'version', 'revision', 'stableRevision', 'candidateRevision', 'role', 'interval'] as const;
+export const QUERY_VARIABLES = [
+  'namespace',
+  'name',
+  'service',
+  'model',
+  'version',
+  'revision',
+  'stableRevision',
+  'candidateRevision',
+  'role',
+  'interval',
+] as const;
 
 /** The {{names}} in `text` that renderQuery would leave unfilled (a typo would otherwise reach Prometheus as a literal). */
 export function unknownVariables(text: string): string[] {
@@ -455,8 +563,15 @@ export function unknownVariables(text: string): string[] {
 
 export function renderQuery(template: string, vars: QueryVars): string {
   const values: Record<string, string> = {
-    namespace: vars.namespace, name: vars.name, service: vars.service, model: vars.model, version: vars.version, revision: vars.revision,
-    stableRevision: vars.stableRevision, candidateRevision: vars.candidateRevision, role: vars.role,
+    namespace: vars.namespace,
+    name: vars.name,
+    service: vars.service,
+    model: vars.model,
+    version: vars.version,
+    revision: vars.revision,
+    stableRevision: vars.stableRevision,
+    candidateRevision: vars.candidateRevision,
+    role: vars.role,
     interval: `${Math.max(1, Math.round(vars.intervalMs / 1000))}s`,
   };
   return template.replace(/\{\{\s*(\w+)\s*\}\}/g, (whole, key: string) => values[key] ?? whole);

@@ -7,12 +7,18 @@ import type { Measurement, TradeOffRule } from './types.js';
 const v = (value: number): Measurement => ({ kind: 'value', value });
 const sides = (candidate: number, stable: number) => ({ candidate: v(candidate), stable: v(stable) });
 const rule = (quality: string, better: 'higher' | 'lower'): TradeOffRule => ({
-  name: `cost-per-video-second-vs-${quality}`, cost: 'cost-per-video-second', quality,
-  maxIncrease: 0.4, minImprovement: 0.1, freeIncrease: 0.05, better, onViolation: 'rollback',
+  name: `cost-per-video-second-vs-${quality}`,
+  cost: 'cost-per-video-second',
+  quality,
+  maxIncrease: 0.4,
+  minImprovement: 0.1,
+  freeIncrease: 0.05,
+  better,
+  onViolation: 'rollback',
 });
 
 describe('attack-17: judgeTradeOff', () => {
-  it('a candidate that costs the same passes even when stable\'s quality value is 0 (quality-blank / quality-frozen are 0 on any healthy model)', () => {
+  it("a candidate that costs the same passes even when stable's quality value is 0 (quality-blank / quality-frozen are 0 on any healthy model)", () => {
     // Healthy clips have no blank frames: stable's quality-blank is 0, the candidate's too. The cost did not
     // move, so there is nothing for the quality metric to pay for; "no relative improvement can be judged"
     // must not matter. Today qs === 0 is checked before the cost, so this holds the step (noData) forever.
@@ -49,40 +55,56 @@ describe('attack-17: judgeTradeOff', () => {
 describe('attack-17: spec.analysis.tradeOffs / goldenProbes / price validation', () => {
   const base = { prometheus: { address: 'http://prom:9090' } };
 
-  it('a trade-off naming a golden-* metric is refused (golden series exist only under the candidate\'s revision: stable is never measured)', () => {
+  it("a trade-off naming a golden-* metric is refused (golden series exist only under the candidate's revision: stable is never measured)", () => {
     const errors: string[] = [];
-    parseAnalysis({
-      ...base, goldenProbes: { configMap: 'golden' },
-      metrics: [{ template: 'cost-per-video-second' }, { template: 'golden-similarity', min: 0.5 }],
-      tradeOffs: [{ cost: 'cost-per-video-second', quality: 'golden-similarity', better: 'higher', maxIncrease: 0.4, minImprovement: 0.1 }],
-    } as never, errors);
+    parseAnalysis(
+      {
+        ...base,
+        goldenProbes: { configMap: 'golden' },
+        metrics: [{ template: 'cost-per-video-second' }, { template: 'golden-similarity', min: 0.5 }],
+        tradeOffs: [{ cost: 'cost-per-video-second', quality: 'golden-similarity', better: 'higher', maxIncrease: 0.4, minImprovement: 0.1 }],
+      } as never,
+      errors,
+    );
     expect(errors.join('\n')).toMatch(/spec\.analysis\.tradeOffs\[0\]\.quality: .*golden-similarity/);
   });
 
   it('a trade-off naming a counts metric (error-rate) as its cost is refused: a rate is not GPU-seconds', () => {
     const errors: string[] = [];
-    parseAnalysis({
-      ...base, metrics: [{ template: 'error-rate' }, { template: 'quality-ssim' }],
-      tradeOffs: [{ cost: 'error-rate', quality: 'quality-ssim', maxIncrease: 0.4, minImprovement: 0.1 }],
-    } as never, errors);
+    parseAnalysis(
+      {
+        ...base,
+        metrics: [{ template: 'error-rate' }, { template: 'quality-ssim' }],
+        tradeOffs: [{ cost: 'error-rate', quality: 'quality-ssim', maxIncrease: 0.4, minImprovement: 0.1 }],
+      } as never,
+      errors,
+    );
     expect(errors.join('\n')).toMatch(/spec\.analysis\.tradeOffs\[0\]\.cost: .*error-rate/);
   });
 
   it('`better` contradicting a built-in quality template is refused (quality-frozen is lower-is-better)', () => {
     const errors: string[] = [];
-    parseAnalysis({
-      ...base, metrics: [{ template: 'cost-per-video-second' }, { template: 'quality-frozen' }],
-      tradeOffs: [{ cost: 'cost-per-video-second', quality: 'quality-frozen', better: 'higher', maxIncrease: 0.4, minImprovement: 0.1 }],
-    } as never, errors);
+    parseAnalysis(
+      {
+        ...base,
+        metrics: [{ template: 'cost-per-video-second' }, { template: 'quality-frozen' }],
+        tradeOffs: [{ cost: 'cost-per-video-second', quality: 'quality-frozen', better: 'higher', maxIncrease: 0.4, minImprovement: 0.1 }],
+      } as never,
+      errors,
+    );
     expect(errors.join('\n')).toMatch(/spec\.analysis\.tradeOffs\[0\]\.better: .*higher/);
   });
 
   it('a trade-off whose cost and quality are the same metric is refused', () => {
     const errors: string[] = [];
-    parseAnalysis({
-      ...base, metrics: [{ template: 'cost-per-video-second' }],
-      tradeOffs: [{ cost: 'cost-per-video-second', quality: 'cost-per-video-second', better: 'lower', maxIncrease: 0.4, minImprovement: 0.1 }],
-    } as never, errors);
+    parseAnalysis(
+      {
+        ...base,
+        metrics: [{ template: 'cost-per-video-second' }],
+        tradeOffs: [{ cost: 'cost-per-video-second', quality: 'cost-per-video-second', better: 'lower', maxIncrease: 0.4, minImprovement: 0.1 }],
+      } as never,
+      errors,
+    );
     expect(errors.join('\n')).toMatch(/spec\.analysis\.tradeOffs\[0\]/);
   });
 

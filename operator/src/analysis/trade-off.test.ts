@@ -4,8 +4,14 @@ import { judgeTradeOff } from './trade-off.js';
 import type { Measurement, TradeOffRule } from './types.js';
 
 const rule: TradeOffRule = {
-  name: 'cost-per-video-second-vs-quality-ssim', cost: 'cost-per-video-second', quality: 'quality-ssim',
-  maxIncrease: 0.4, minImprovement: 0.1, freeIncrease: 0.05, better: 'higher', onViolation: 'rollback',
+  name: 'cost-per-video-second-vs-quality-ssim',
+  cost: 'cost-per-video-second',
+  quality: 'quality-ssim',
+  maxIncrease: 0.4,
+  minImprovement: 0.1,
+  freeIncrease: 0.05,
+  better: 'higher',
+  onViolation: 'rollback',
 };
 const v = (value: number): Measurement => ({ kind: 'value', value });
 const sides = (candidate: number, stable: number) => ({ candidate: v(candidate), stable: v(stable) });
@@ -27,9 +33,11 @@ describe('judgeTradeOff', () => {
     expect(t).toMatchObject({ verdict: 'violated', costChange: expect.closeTo(0.2, 9), qualityChange: expect.closeTo(0.05, 9) });
     expect(t.message).toBe(
       'cost-per-video-second-vs-quality-ssim: cost-per-video-second +20 % (1.2 vs stable 1), quality-ssim +5 % better (0.84 vs stable 0.8, higher is better); ' +
-      'a cost increase needs quality-ssim at least +10 % better',
+        'a cost increase needs quality-ssim at least +10 % better',
     );
-    expect(judgeTradeOff(rule, sides(1.5, 1), sides(1, 0.8)).message).toMatch(/cost-per-video-second \+50 %.*quality-ssim \+25 % better.*costs more than the \+40 % allowed even with better quality/);
+    expect(judgeTradeOff(rule, sides(1.5, 1), sides(1, 0.8)).message).toMatch(
+      /cost-per-video-second \+50 %.*quality-ssim \+25 % better.*costs more than the \+40 % allowed even with better quality/,
+    );
   });
 
   it('writes tiny and large changes plainly', () => {
@@ -46,7 +54,10 @@ describe('judgeTradeOff', () => {
     expect(judgeTradeOff(rule, { candidate: { kind: 'noData', message: 'no series' }, stable: v(1) }, sides(1, 1)).verdict).toBe('noData');
     expect(judgeTradeOff(rule, sides(NaN, 1), sides(1, 1)).verdict).toBe('noData');
     // (The quality is read only when the cost rose past freeIncrease and not past maxIncrease.)
-    expect(judgeTradeOff(rule, sides(1.2, 1), { candidate: v(1), stable: { kind: 'error', message: 'boom' } })).toMatchObject({ verdict: 'error', message: expect.stringMatching(/quality-ssim \(stable\) query failed: boom/) });
+    expect(judgeTradeOff(rule, sides(1.2, 1), { candidate: v(1), stable: { kind: 'error', message: 'boom' } })).toMatchObject({
+      verdict: 'error',
+      message: expect.stringMatching(/quality-ssim \(stable\) query failed: boom/),
+    });
     expect(judgeTradeOff(rule, sides(1, 1), { candidate: v(1), stable: { kind: 'error', message: 'boom' } }).verdict).toBe('pass');
     expect(judgeTradeOff(rule, sides(2, 0), sides(1, 1)).verdict).toBe('noData');
     // Stable at 0 % (the last step): nothing to compare with.
@@ -55,11 +66,17 @@ describe('judgeTradeOff', () => {
 });
 
 describe('spec.analysis.tradeOffs', () => {
-  const base = { prometheus: { address: 'http://prom:9090' }, metrics: [{ template: 'cost-per-video-second' }, { template: 'quality-ssim' }, { name: 'mine', query: 'my_score', min: 0 }] };
+  const base = {
+    prometheus: { address: 'http://prom:9090' },
+    metrics: [{ template: 'cost-per-video-second' }, { template: 'quality-ssim' }, { name: 'mine', query: 'my_score', min: 0 }],
+  };
 
   it('parses a rule; metrics it names need no bounds of their own; defaults Pause, freeIncrease 5 %, direction from the template', () => {
     const errors: string[] = [];
-    const cfg = parseAnalysis({ ...base, tradeOffs: [{ cost: 'cost-per-video-second', maxIncrease: 0.4, quality: 'quality-ssim', minImprovement: 0.1 }] } as never, errors)!;
+    const cfg = parseAnalysis(
+      { ...base, tradeOffs: [{ cost: 'cost-per-video-second', maxIncrease: 0.4, quality: 'quality-ssim', minImprovement: 0.1 }] } as never,
+      errors,
+    )!;
     expect(errors).toEqual([]);
     expect(cfg.tradeOffs).toEqual([{ ...rule, onViolation: 'pause' }]);
     expect(cfg.metrics.find((m) => m.name === 'cost-per-video-second')).toMatchObject({ bounds: {} });
@@ -74,7 +91,17 @@ describe('spec.analysis.tradeOffs', () => {
 
   it('reads a price per GPU-hour for the cost templates, naming a bad one', () => {
     const errors: string[] = [];
-    const cfg = parseAnalysis({ ...base, metrics: [{ template: 'cost-per-clip', max: 100 }, { template: 'cost-per-video-second', query: 'my_cost', max: 1 }], price: { perGpuHour: 2.5 } } as never, errors)!;
+    const cfg = parseAnalysis(
+      {
+        ...base,
+        metrics: [
+          { template: 'cost-per-clip', max: 100 },
+          { template: 'cost-per-video-second', query: 'my_cost', max: 1 },
+        ],
+        price: { perGpuHour: 2.5 },
+      } as never,
+      errors,
+    )!;
     expect(errors).toEqual([]);
     expect(cfg.price).toEqual({ perGpuHour: 2.5, currency: 'USD' });
     // Only the built-in query is known to be GPU-seconds.
@@ -90,10 +117,16 @@ describe('spec.analysis.tradeOffs', () => {
 
   it('names the field of every bad reference or value', () => {
     const errors: string[] = [];
-    parseAnalysis({ ...base, tradeOffs: [
-      { cost: 'cost', quality: 'mine', maxIncrease: -1, onViolation: 'Ignore' },
-      { cost: 'cost-per-video-second', quality: 'quality-ssim', maxIncrease: 0.1, minImprovement: 0.1, freeIncrease: 0.2 },
-    ] } as never, errors);
+    parseAnalysis(
+      {
+        ...base,
+        tradeOffs: [
+          { cost: 'cost', quality: 'mine', maxIncrease: -1, onViolation: 'Ignore' },
+          { cost: 'cost-per-video-second', quality: 'quality-ssim', maxIncrease: 0.1, minImprovement: 0.1, freeIncrease: 0.2 },
+        ],
+      } as never,
+      errors,
+    );
     expect(errors).toEqual([
       'spec.analysis.tradeOffs[0].cost: "cost" is not a metric of this analysis (known: cost-per-video-second, quality-ssim, mine)',
       'spec.analysis.tradeOffs[0].maxIncrease: -1 must be a number ≥ 0 (a fraction: 0.4 = at most 40 % more per generated second)',

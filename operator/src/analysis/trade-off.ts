@@ -35,18 +35,32 @@ const EPSILON = 1e-9;
  */
 export function judgeTradeOff(rule: TradeOffRule, cost: Sides, quality: Sides): TradeOffVerdict {
   if (!cost.stable || !quality.stable) return { verdict: 'pass', message: `${rule.name}: stable serves no traffic at this step, nothing to compare with` };
-  const costs = read(rule, [[rule.cost, cost.candidate], [`${rule.cost} (stable)`, cost.stable]]);
+  const costs = read(rule, [
+    [rule.cost, cost.candidate],
+    [`${rule.cost} (stable)`, cost.stable],
+  ]);
   if ('verdict' in costs) return costs;
   const [c, cs] = costs.values as [number, number];
-  if (!(cs > 0) || !Number.isFinite(cs)) return { verdict: 'noData', message: `${rule.name}: stable's ${rule.cost} is ${num(cs)}, no cost change can be judged` };
+  if (!(cs > 0) || !Number.isFinite(cs))
+    return { verdict: 'noData', message: `${rule.name}: stable's ${rule.cost} is ${num(cs)}, no cost change can be judged` };
   const costChange = c / cs - 1;
   const costFacts = `${rule.cost} ${pct(costChange)} (${num(c)} vs stable ${num(cs)})`;
-  if (costChange <= rule.freeIncrease + EPSILON) return { verdict: 'pass', message: `${rule.name}: ${costFacts}; cost within the ${pct(rule.freeIncrease)} allowed without a quality gain`, costChange };
-  const qualities = read(rule, [[rule.quality, quality.candidate], [`${rule.quality} (stable)`, quality.stable]]);
+  if (costChange <= rule.freeIncrease + EPSILON)
+    return { verdict: 'pass', message: `${rule.name}: ${costFacts}; cost within the ${pct(rule.freeIncrease)} allowed without a quality gain`, costChange };
+  const qualities = read(rule, [
+    [rule.quality, quality.candidate],
+    [`${rule.quality} (stable)`, quality.stable],
+  ]);
   const over = costChange > rule.maxIncrease + EPSILON;
   if ('verdict' in qualities) {
     // Over the most any quality gain may buy: violated without knowing the quality.
-    if (over) return { verdict: 'violated', message: `${rule.name}: ${costFacts}; costs more than the ${pct(rule.maxIncrease)} allowed even with better quality (${qualities.message})`, costChange, qualityChange: NaN };
+    if (over)
+      return {
+        verdict: 'violated',
+        message: `${rule.name}: ${costFacts}; costs more than the ${pct(rule.maxIncrease)} allowed even with better quality (${qualities.message})`,
+        costChange,
+        qualityChange: NaN,
+      };
     return qualities;
   }
   const [q, qs] = qualities.values as [number, number];
@@ -54,11 +68,20 @@ export function judgeTradeOff(rule: TradeOffRule, cost: Sides, quality: Sides): 
   const qualityChange = rule.better === 'higher' ? raw : -raw;
   const facts = `${costFacts}, ${rule.quality} ${pct(qualityChange)} better (${num(q)} vs stable ${num(qs)}, ${rule.better} is better)`;
   const base = { costChange, qualityChange };
-  if (over) return { verdict: 'violated', message: `${rule.name}: ${facts}; costs more than the ${pct(rule.maxIncrease)} allowed even with better quality`, ...base };
+  if (over)
+    return { verdict: 'violated', message: `${rule.name}: ${facts}; costs more than the ${pct(rule.maxIncrease)} allowed even with better quality`, ...base };
   if (qualityChange < rule.minImprovement - EPSILON) {
-    return { verdict: 'violated', message: `${rule.name}: ${facts}; a cost increase needs ${rule.quality} at least ${pct(rule.minImprovement)} better`, ...base };
+    return {
+      verdict: 'violated',
+      message: `${rule.name}: ${facts}; a cost increase needs ${rule.quality} at least ${pct(rule.minImprovement)} better`,
+      ...base,
+    };
   }
-  return { verdict: 'pass', message: `${rule.name}: ${facts}; the quality gain pays for the cost (up to ${pct(rule.maxIncrease)} for ≥ ${pct(rule.minImprovement)})`, ...base };
+  return {
+    verdict: 'pass',
+    message: `${rule.name}: ${facts}; the quality gain pays for the cost (up to ${pct(rule.maxIncrease)} for ≥ ${pct(rule.minImprovement)})`,
+    ...base,
+  };
 }
 
 /** Both sides' values, or the noData/error verdict naming the side that has none. +Inf is a value (a cost). */
@@ -67,7 +90,8 @@ function read(rule: TradeOffRule, sides: [string, Measurement][]): { values: num
   for (const [name, m] of sides) {
     if (m.kind === 'error') return { verdict: 'error', message: `${rule.name}: ${name} query failed: ${m.message}` };
     const v = valueOf(m);
-    if (v === undefined || Number.isNaN(v) || v === -Infinity) return { verdict: 'noData', message: `${rule.name}: no value for ${name}${m.kind === 'noData' ? ` (${m.message})` : ` (${v})`}` };
+    if (v === undefined || Number.isNaN(v) || v === -Infinity)
+      return { verdict: 'noData', message: `${rule.name}: no value for ${name}${m.kind === 'noData' ? ` (${m.message})` : ` (${v})`}` };
     values.push(v);
   }
   return { values };

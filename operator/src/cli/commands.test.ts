@@ -21,8 +21,12 @@ describe('kubectl-modelrollout', () => {
     const ro = {
       metadata: { name: 'wan', namespace: 'ml' },
       status: {
-        phase: 'Progressing', currentStep: { index: 2, weight: 20, label: '3/5' }, weights: { stable: 80, candidate: 20 },
-        replicas: { stable: { desired: 4, ready: 4 }, candidate: { desired: 1, ready: 1 } }, stable: { revision: 'a', modelVersion: 'v1' }, candidate: { revision: 'b', modelVersion: 'v2' },
+        phase: 'Progressing',
+        currentStep: { index: 2, weight: 20, label: '3/5' },
+        weights: { stable: 80, candidate: 20 },
+        replicas: { stable: { desired: 4, ready: 4 }, candidate: { desired: 1, ready: 1 } },
+        stable: { revision: 'a', modelVersion: 'v1' },
+        candidate: { revision: 'b', modelVersion: 'v2' },
         analysis: { revision: 'b', metrics: [{ name: 'error-rate', verdict: 'pass', value: 0.0012, message: '', time: '', kind: 'step' }] },
       },
     } as unknown as ModelRollout;

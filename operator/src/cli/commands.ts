@@ -64,19 +64,33 @@ export function annotationsFor(command: string, now: Date): Record<string, strin
 export function table(rollouts: ModelRollout[], showNamespace: boolean): string {
   const rows = rollouts.map((ro) => {
     const s = ro.status ?? {};
-    const measurements = (s.analysis?.metrics ?? []).map((m) => `${m.name}=${m.value === undefined ? m.verdict : +m.value.toPrecision(3)}${m.verdict === 'pass' ? '' : `(${m.verdict})`}`).join(' ');
+    const measurements = (s.analysis?.metrics ?? [])
+      .map((m) => `${m.name}=${m.value === undefined ? m.verdict : +m.value.toPrecision(3)}${m.verdict === 'pass' ? '' : `(${m.verdict})`}`)
+      .join(' ');
     return [
       ...(showNamespace ? [ro.metadata.namespace ?? ''] : []),
-      ro.metadata.name ?? '', s.phase ?? '-', s.currentStep?.label ?? '-',
+      ro.metadata.name ?? '',
+      s.phase ?? '-',
+      s.currentStep?.label ?? '-',
       s.weights ? `${s.weights.stable}/${s.weights.candidate}${s.weights.mirrorPercent ? ` (mirror ${s.weights.mirrorPercent})` : ''}` : '-',
       s.replicas ? `${s.replicas.stable.ready}/${s.replicas.stable.desired} | ${s.replicas.candidate.ready}/${s.replicas.candidate.desired}` : '-',
-      s.stable?.modelVersion ?? '-', s.candidate?.modelVersion ?? '-',
-      measurements || (s.failure ? `${s.failure.reason}: ${s.failure.message}` : s.message ?? ''),
+      s.stable?.modelVersion ?? '-',
+      s.candidate?.modelVersion ?? '-',
+      measurements || (s.failure ? `${s.failure.reason}: ${s.failure.message}` : (s.message ?? '')),
     ];
   });
-  const header = [...(showNamespace ? ['NAMESPACE'] : []), 'NAME', 'PHASE', 'STEP', 'WEIGHTS (S/C)', 'READY (S | C)', 'STABLE', 'CANDIDATE', 'MEASUREMENTS / MESSAGE'];
+  const header = [
+    ...(showNamespace ? ['NAMESPACE'] : []),
+    'NAME',
+    'PHASE',
+    'STEP',
+    'WEIGHTS (S/C)',
+    'READY (S | C)',
+    'STABLE',
+    'CANDIDATE',
+    'MEASUREMENTS / MESSAGE',
+  ];
   const all = [header, ...rows];
   const widths = header.map((_, i) => Math.max(...all.map((r) => r[i]!.length)));
   return all.map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  ')).join('\n');
 }
-

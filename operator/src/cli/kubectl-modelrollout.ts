@@ -14,7 +14,9 @@ async function main(argv: string[]): Promise<void> {
   const ref = { group: GROUP, version: VERSION, plural: PLURAL };
   const list = async (): Promise<ModelRollout[]> => {
     if (args.name) return [(await custom.getNamespacedCustomObject({ ...ref, namespace, name: args.name })) as ModelRollout];
-    const res = (args.allNamespaces ? await custom.listClusterCustomObject(ref) : await custom.listNamespacedCustomObject({ ...ref, namespace })) as { items: ModelRollout[] };
+    const res = (args.allNamespaces ? await custom.listClusterCustomObject(ref) : await custom.listNamespacedCustomObject({ ...ref, namespace })) as {
+      items: ModelRollout[];
+    };
     return res.items;
   };
   if (args.command === 'get') {
@@ -28,7 +30,10 @@ async function main(argv: string[]): Promise<void> {
     }
   }
   const annotations = annotationsFor(args.command, new Date());
-  await custom.patchNamespacedCustomObject({ ...ref, namespace, name: args.name!, body: { metadata: { annotations } } }, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch));
+  await custom.patchNamespacedCustomObject(
+    { ...ref, namespace, name: args.name!, body: { metadata: { annotations } } },
+    k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+  );
   console.log(`modelrollout ${namespace}/${args.name}: ${args.command} requested`);
 }
 

@@ -7,7 +7,8 @@ import { drive as driveTicks, isCandidate, progressingRollout as rollout, script
 import type { ModelRollout } from '../api/index.js';
 
 /** Round 1 ran past a pass (a pass is not the end of these scenarios). */
-const drive = (r: AnalysisRunner, ro: ModelRollout, minutes: number, stepDurationMs: number, everyS = 10) => driveTicks(r, ro, minutes, stepDurationMs, { everyS, stopOnPass: false });
+const drive = (r: AnalysisRunner, ro: ModelRollout, minutes: number, stepDurationMs: number, everyS = 10) =>
+  driveTicks(r, ro, minutes, stepDurationMs, { everyS, stopOnPass: false });
 /** The failed-request side of error-rate and overload-rate (round 1's view: rejection-rate's is counted as requests). */
 const isEvents = (q: string) => q.includes('outcome=~"server_error|timeout"') || q.includes('outcome="overloaded"');
 
@@ -41,14 +42,26 @@ describe('attack-14: analysis runner', () => {
     });
     const ro = rollout({ metrics: [{ template: 'latency-p99', max: 60 }] });
     const out = await drive(r, ro, 10, 60 * 60_000);
-    expect(out.some((o) => o.breaker.tripped), 'breaker never ran the latency rule').toBe(true);
+    expect(
+      out.some((o) => o.breaker.tripped),
+      'breaker never ran the latency rule',
+    ).toBe(true);
   });
   describe('custom counts returning odd values', () => {
-    const metrics = [{ name: 'failures', counts: { events: 'sum(my_failed{rev="{{revision}}"})', trials: 'sum(my_total{rev="{{revision}}"})' }, max: 0.01, breaker: { disabled: true } }];
-    const counts = (events: Measurement) => (q: string): Measurement => {
-      if (q.includes('t2v_requests_total')) return { kind: 'value', value: 1000 };
-      return q.includes('my_failed') ? events : { kind: 'value', value: 1000 };
-    };
+    const metrics = [
+      {
+        name: 'failures',
+        counts: { events: 'sum(my_failed{rev="{{revision}}"})', trials: 'sum(my_total{rev="{{revision}}"})' },
+        max: 0.01,
+        breaker: { disabled: true },
+      },
+    ];
+    const counts =
+      (events: Measurement) =>
+      (q: string): Measurement => {
+        if (q.includes('t2v_requests_total')) return { kind: 'value', value: 1000 };
+        return q.includes('my_failed') ? events : { kind: 'value', value: 1000 };
+      };
 
     it('events = +Inf out of 1000 is never a pass (README: NaN and ±Inf never pass)', async () => {
       const out = await drive(runner(counts({ kind: 'value', value: Infinity })), rollout({ metrics }), 3, 60_000, 30);
@@ -71,7 +84,10 @@ describe('attack-14: analysis runner', () => {
     let pass = -1;
     let lastAt = -1;
     const r = runner((q, at) => {
-      if (at.getTime() !== lastAt) { lastAt = at.getTime(); pass++; }
+      if (at.getTime() !== lastAt) {
+        lastAt = at.getTime();
+        pass++;
+      }
       if (pass % 3 === 2) return { kind: 'error', message: 'timed out after 5000 ms' };
       if (!isCandidate(q)) return { kind: 'value', value: 1000 };
       return isEvents(q) ? { kind: 'value', value: 0 } : { kind: 'value', value: 10 };
@@ -109,7 +125,11 @@ describe('attack-14: analysis runner', () => {
     let result = '';
     let t = 0;
     for (; t <= 20 * 60 && result !== 'pause'; t += 30) {
-      const o = await new AnalysisRunner({ core: {} as never, cache: { podsOf: () => [] } as never, providerFor: () => ({ query: async (q, at) => (r as never as { deps: { providerFor: () => MetricsProvider } }).deps.providerFor().query(q, at) }) }).run(ro, 60_000, new Date(T0 + t * 1000));
+      const o = await new AnalysisRunner({
+        core: {} as never,
+        cache: { podsOf: () => [] } as never,
+        providerFor: () => ({ query: async (q, at) => (r as never as { deps: { providerFor: () => MetricsProvider } }).deps.providerFor().query(q, at) }),
+      }).run(ro, 60_000, new Date(T0 + t * 1000));
       ro.status!.analysis = JSON.parse(JSON.stringify(o.status));
       result = o.analysis.result;
     }
@@ -134,7 +154,10 @@ describe('attack-14: analysis runner', () => {
     const ro = rollout({ metrics: [{ template: 'error-rate' }], onNoData: 'Pause' });
     const out = await drive(r, ro, 30, 5 * 60_000, 30);
     const last = out[out.length - 1]!;
-    expect(last.breaker.tripped || last.analysis.result === 'fail', `after ${last.t} s: ${last.analysis.result}: ${(last.analysis.message ?? '').slice(0, 200)}`).toBe(true);
+    expect(
+      last.breaker.tripped || last.analysis.result === 'fail',
+      `after ${last.t} s: ${last.analysis.result}: ${(last.analysis.message ?? '').slice(0, 200)}`,
+    ).toBe(true);
   });
   it('a metric removed from the spec after it was reported as NoData does not pause the rollout at its old deadline', async () => {
     // The natural fix for a query with a wrong selector is to edit or remove it; analysis is not part of the
@@ -145,7 +168,13 @@ describe('attack-14: analysis runner', () => {
       if (q.includes('histogram_quantile')) return { kind: 'value', value: 10 };
       return isEvents(q) ? { kind: 'value', value: 0 } : { kind: 'value', value: 100_000 };
     });
-    const ro = rollout({ metrics: [{ template: 'latency-p99', max: 60 }, { name: 'mine', query: 'sum(my_metric{rev="{{revision}}"})', max: 1 }], noDataDeadline: '5m' });
+    const ro = rollout({
+      metrics: [
+        { template: 'latency-p99', max: 60 },
+        { name: 'mine', query: 'sum(my_metric{rev="{{revision}}"})', max: 1 },
+      ],
+      noDataDeadline: '5m',
+    });
     // Bake 60 s, then 4 checks without data for "mine" (reported after 3).
     for (let t = 0; t <= 180; t += 30) {
       const o = await r.run(ro, 60_000, new Date(T0 + t * 1000));

@@ -1,10 +1,22 @@
 // attack-14b: the analysis runner against a scripted Prometheus (queries matched by what they select).
 import { describe, expect, it } from 'vitest';
 import { AnalysisRunner } from './analysis-runner.js';
-import { drive as driveTicks, isCandidate, isEvents, last, progressingRollout as rollout, scriptedRunner as runner, show, T0, windowMin, type Tick } from './analysis-runner.test-support.js';
+import {
+  drive as driveTicks,
+  isCandidate,
+  isEvents,
+  last,
+  progressingRollout as rollout,
+  scriptedRunner as runner,
+  show,
+  T0,
+  windowMin,
+  type Tick,
+} from './analysis-runner.test-support.js';
 import type { ModelRollout } from '../api/index.js';
 
-const drive = (r: AnalysisRunner, ro: ModelRollout, minutes: number, stepDurationMs: number, everyS = 10, fromS = 0): Promise<Tick[]> => driveTicks(r, ro, minutes, stepDurationMs, { everyS, fromS });
+const drive = (r: AnalysisRunner, ro: ModelRollout, minutes: number, stepDurationMs: number, everyS = 10, fromS = 0): Promise<Tick[]> =>
+  driveTicks(r, ro, minutes, stepDurationMs, { everyS, fromS });
 
 describe('attack-14b: analysis runner', () => {
   it('the auto-added rejection-rate does not roll back a healthy candidate at the 90 % step because stable (10 %) has served fewer than minStableRequests', async () => {
@@ -39,7 +51,7 @@ describe('attack-14b: analysis runner', () => {
     expect(last(out).analysis.result, show(last(out))).not.toBe('fail');
   });
 
-  it('one slow request (queued behind a burst) among a 6 req/min candidate\'s first requests does not trip the sustained latency breaker', async () => {
+  it("one slow request (queued behind a burst) among a 6 req/min candidate's first requests does not trip the sustained latency breaker", async () => {
     // p99 bound 60 s (breaker: 90 s for 5 min). The candidate serves 6 requests a minute at 30 s each; one request,
     // finished at t = 60 s, waited behind a burst and took 200 s. Below 20 requests a minute the latency breaker
     // widens to the whole step: every check from 200 s on re-reads the same request, and with fewer than 100
@@ -61,7 +73,10 @@ describe('attack-14b: analysis runner', () => {
     });
     const ro = rollout({ metrics: [{ template: 'latency-p99', max: 60 }] }, 95, 0);
     const out = await drive(r, ro, 31, 30 * 60_000, 10);
-    expect(out.some((o) => o.breaker.tripped), show(out.find((o) => o.breaker.tripped) ?? last(out))).toBe(false);
+    expect(
+      out.some((o) => o.breaker.tripped),
+      show(out.find((o) => o.breaker.tripped) ?? last(out)),
+    ).toBe(false);
     expect(last(out).analysis.result, show(last(out))).toBe('pass');
   });
 
@@ -87,7 +102,10 @@ describe('attack-14b: analysis runner', () => {
     ro.status!.currentStep = { index: 1, weight: 5, label: '2/5', trafficShiftedAt: new Date(shift.at).toISOString() } as never;
     ro.status!.weights = { stable: 95, candidate: 5 } as never;
     const step1 = await drive(r, ro, 6, 60_000, 30, 9 * 60 + 30);
-    expect(step1.map((o) => o.analysis.result).filter((x) => x === 'pause' || x === 'fail'), show(last(step1))).toEqual([]);
+    expect(
+      step1.map((o) => o.analysis.result).filter((x) => x === 'pause' || x === 'fail'),
+      show(last(step1)),
+    ).toEqual([]);
   });
 
   it('a candidate whose clients give up on half its requests (outcome cancelled; stable: 1 %) is not passed by error-rate and its guardrails', async () => {
@@ -119,10 +137,15 @@ describe('attack-14b: analysis runner', () => {
       if (isEvents(q)) return { kind: 'value', value: 0 };
       return { kind: 'value', value: 1000 };
     });
-    const ro = rollout({
-      metrics: [{ template: 'error-rate' }],
-      requestQuery: 'sum(my_requests_total{modelrollout_revision="{{revision}}"}) - sum(my_requests_total{modelrollout_revision="{{revision}}"} offset {{interval}})',
-    }, 95, 0);
+    const ro = rollout(
+      {
+        metrics: [{ template: 'error-rate' }],
+        requestQuery:
+          'sum(my_requests_total{modelrollout_revision="{{revision}}"}) - sum(my_requests_total{modelrollout_revision="{{revision}}"} offset {{interval}})',
+      },
+      95,
+      0,
+    );
     const out = await drive(r, ro, 60, 60_000, 30);
     expect(last(out).analysis.result, show(last(out))).not.toBe('pending');
   });
@@ -140,10 +163,13 @@ describe('attack-14b: analysis runner', () => {
     });
     const ro = rollout({ metrics: [{ template: 'latency-p99', max: 60 }] }, 95, 0);
     const out = await drive(r, ro, 10, 5 * 60_000, 30);
-    expect(out.map((o) => o.analysis.result), show(last(out))).not.toContain('pass');
+    expect(
+      out.map((o) => o.analysis.result),
+      show(last(out)),
+    ).not.toContain('pass');
   });
 
-  it('the README\'s own analysis (error-rate + latency-p99 relative 1.5) does not pass a candidate 3× slower than stable at the 100 % step', async () => {
+  it("the README's own analysis (error-rate + latency-p99 relative 1.5) does not pass a candidate 3× slower than stable at the 100 % step", async () => {
     // README "Using it": metrics: [{template: error-rate}, {template: latency-p99, relative: {max: 1.5}}]. At the
     // 100 % step stable serves nothing, so the relative bound is "not applicable" and passes; a relative-only p99
     // has no breaker either. Issue #14: "Relative bounds need a minimum stable sample" — here there is none, and

@@ -31,10 +31,11 @@ const isEvents = (q: string) => /outcome=~"server_error\|timeout"|outcome="(over
 /** The [Ns] window of a query, in seconds. */
 const windowS = (q: string) => Number(/\[(\d+)s\]/.exec(q)?.[1] ?? '60');
 const last = (out: Tick[]) => out[out.length - 1]!;
-const show = (x: Tick) => `after ${x.t} s: ${x.analysis.result}${x.breaker.tripped ? ` (breaker: ${x.breaker.message})` : ''}: ${(x.analysis.message ?? '').slice(0, 400)}`;
+const show = (x: Tick) =>
+  `after ${x.t} s: ${x.analysis.result}${x.breaker.tripped ? ` (breaker: ${x.breaker.message})` : ''}: ${(x.analysis.message ?? '').slice(0, 400)}`;
 
 describe('attack-14c: analysis runner', () => {
-  it('the README\'s own analysis at the 100 % step of a 60 req/min service is judged, not held as NoData until onNoData rolls a healthy candidate back', async () => {
+  it("the README's own analysis at the 100 % step of a 60 req/min service is judged, not held as NoData until onNoData rolls a healthy candidate back", async () => {
     // README "Using it": metrics [{template: error-rate}, {template: latency-p99, relative: {max: 1.5}}]; steps end
     // [..., 50, 100]. The service takes 60 requests a minute (a busy T2V service: one clip a second), so before the
     // shift to 100 % stable served 30 a minute, 900 over the 50 % step. README: "At the 100 % step stable serves
@@ -58,7 +59,12 @@ describe('attack-14c: analysis runner', () => {
       if (isEvents(q)) return { kind: 'value', value: 0 };
       return { kind: 'value', value: n };
     });
-    const ro = rollout({ metrics: [{ template: 'error-rate' }, { template: 'latency-p99', relative: { max: 1.5 } }], onNoData: 'Rollback', maxInconclusive: 30 }, 0, 4, shift);
+    const ro = rollout(
+      { metrics: [{ template: 'error-rate' }, { template: 'latency-p99', relative: { max: 1.5 } }], onNoData: 'Rollback', maxInconclusive: 30 },
+      0,
+      4,
+      shift,
+    );
     const out = await drive(r, ro, 40, 5 * 60_000, 30);
     // error-rate needs 299 error-free requests (5 min at 60/min) to pass; the step should pass soon after.
     expect(last(out).analysis.result, show(last(out))).toBe('pass');
@@ -88,7 +94,10 @@ describe('attack-14c: analysis runner', () => {
     ro.status!.currentStep = { index: 3, weight: 90, label: '4/5', trafficShiftedAt: new Date(shift.at).toISOString() } as never;
     ro.status!.weights = { stable: 10, candidate: 90 } as never;
     const step3 = await drive(r, ro, 15, 60_000, 30, 5 * 60 + 30);
-    expect(step3.map((o) => o.analysis.result).filter((x) => x === 'pause' || x === 'fail'), show(last(step3))).toEqual([]);
+    expect(
+      step3.map((o) => o.analysis.result).filter((x) => x === 'pause' || x === 'fail'),
+      show(last(step3)),
+    ).toEqual([]);
     expect(last(step3).analysis.result, show(last(step3))).toBe('pass');
   });
 
@@ -106,7 +115,10 @@ describe('attack-14c: analysis runner', () => {
     });
     const ro = rollout({ metrics: [{ template: 'latency-p99', max: 60 }], requestQuery: 'my_requests{modelrollout_revision="{{revision}}"}' }, 95, 0);
     const out = await drive(r, ro, 20, 5 * 60_000, 30);
-    expect(out.map((o) => o.analysis.result), show(last(out))).not.toContain('pass');
+    expect(
+      out.map((o) => o.analysis.result),
+      show(last(out)),
+    ).not.toContain('pass');
   });
 
   it('at the 100 % step, a relative bound whose baseline interval caught no stable request is not passed unjudged (latency-p99 relative 1.5, a 3× slower candidate)', async () => {
@@ -130,10 +142,13 @@ describe('attack-14c: analysis runner', () => {
     });
     const ro = rollout({ metrics: [{ template: 'latency-p99', relative: { max: 1.5 } }] }, 0, 4, shift);
     const out = await drive(r, ro, 40, 10 * 60_000, 30);
-    expect(out.map((o) => o.analysis.result), show(last(out))).not.toContain('pass');
+    expect(
+      out.map((o) => o.analysis.result),
+      show(last(out)),
+    ).not.toContain('pass');
   });
 
-  it('at the 100 % step, error-rate\'s auto-added guardrails do not hold a healthy candidate as NoData until onNoData when the pre-shift interval caught no stable request', async () => {
+  it("at the 100 % step, error-rate's auto-added guardrails do not hold a healthy candidate as NoData until onNoData when the pre-shift interval caught no stable request", async () => {
     // The simplest analysis: metrics [{template: error-rate, max: 0.05}]; rejection-rate and cancel-rate come with it,
     // fail-only relative bounds that round 2 made "never wait for minStableRequests" — but only when stable's
     // count is above 0. Steps end [..., 90, 100] on a 20 req/min service: before the shift stable served 2 a
@@ -155,7 +170,7 @@ describe('attack-14c: analysis runner', () => {
     expect(last(out).analysis.result, show(last(out))).toBe('pass');
   });
 
-  it('setting only error-rate\'s sustained breaker threshold keeps the default severe bound: a candidate failing its first 3 of 3 requests is still rolled back at once', async () => {
+  it("setting only error-rate's sustained breaker threshold keeps the default severe bound: a candidate failing its first 3 of 3 requests is still rolled back at once", async () => {
     // README: "a candidate failing its first 2 or 3 requests of 2 or 3 trips the breaker ... without waiting for
     // minRequests"; CRD (breaker): "Defaults: error-rate 1 % for 5m, severe 10 %". A team whose stable runs near
     // 1 % raises the sustained threshold only: breaker {threshold: 0.02}. breakerRule() then returns
@@ -185,27 +200,50 @@ describe('attack-14c: analysis runner', () => {
     const slow = { until: 3 * 60, from: Infinity };
     const r = runner((q, at) => {
       const t = (at.getTime() - T0) / 1000;
-      const n = (isCandidate(q) ? 30 : 570) * Math.min(windowS(q), t) / 60;
+      const n = ((isCandidate(q) ? 30 : 570) * Math.min(windowS(q), t)) / 60;
       if (q.includes('histogram_quantile')) return { kind: 'value', value: isCandidate(q) && ((t >= 60 && t <= slow.until) || t >= slow.from) ? 120 : 30 };
       if (isEvents(q)) return { kind: 'value', value: 0 };
       return { kind: 'value', value: n };
     });
-    const ro = rollout({ metrics: [{ template: 'error-rate', max: 0.05 }, { template: 'latency-p99', max: 60 }] }, 95, 0);
+    const ro = rollout(
+      {
+        metrics: [
+          { template: 'error-rate', max: 0.05 },
+          { template: 'latency-p99', max: 60 },
+        ],
+      },
+      95,
+      0,
+    );
     const before = await drive(r, ro, 3, 60 * 60_000, 10);
-    expect(before.some((o) => o.breaker.tripped), show(last(before))).toBe(false);
+    expect(
+      before.some((o) => o.breaker.tripped),
+      show(last(before)),
+    ).toBe(false);
     expect(ro.status!.analysis?.breaches?.['latency-p99'], 'a breach is open at 3 min').toBeDefined();
-    (ro.spec.analysis as { metrics: unknown[] }).metrics = [{ template: 'error-rate', max: 0.05 }, { template: 'latency-p99', max: 60, breaker: { disabled: true } }];
+    (ro.spec.analysis as { metrics: unknown[] }).metrics = [
+      { template: 'error-rate', max: 0.05 },
+      { template: 'latency-p99', max: 60, breaker: { disabled: true } },
+    ];
     const off = await drive(r, ro, 16.5, 60 * 60_000, 10, 3 * 60 + 10);
-    expect(off.some((o) => o.breaker.tripped), show(last(off))).toBe(false);
-    (ro.spec.analysis as { metrics: unknown[] }).metrics = [{ template: 'error-rate', max: 0.05 }, { template: 'latency-p99', max: 60 }];
+    expect(
+      off.some((o) => o.breaker.tripped),
+      show(last(off)),
+    ).toBe(false);
+    (ro.spec.analysis as { metrics: unknown[] }).metrics = [
+      { template: 'error-rate', max: 0.05 },
+      { template: 'latency-p99', max: 60 },
+    ];
     slow.from = 20 * 60;
     const back = await drive(r, ro, 0, 60 * 60_000, 10, 20 * 60);
-    expect(back.some((o) => o.breaker.tripped), show(last(back))).toBe(false);
+    expect(
+      back.some((o) => o.breaker.tripped),
+      show(last(back)),
+    ).toBe(false);
   });
 });
 
 // ---------------------------------------------------------------- the breaker against Poisson traffic
-
 
 /** Cumulative candidate requests and failures per second: Poisson arrivals at `perMin`, each failing with probability p(second). */
 function poisson(p: (s: number) => number, perMin: number, seconds: number, seed: number) {
@@ -216,7 +254,10 @@ function poisson(p: (s: number) => number, perMin: number, seconds: number, seed
   for (let s = 0; s < seconds; s++) {
     let k = 0;
     let q = 1;
-    do { k++; q *= r(); } while (q > L);
+    do {
+      k++;
+      q *= r();
+    } while (q > L);
     let e = 0;
     for (let i = 0; i < k - 1; i++) if (r() < p(s)) e++;
     req.push(req[s]! + k - 1);
@@ -248,7 +289,7 @@ async function breakerTrips(p: (s: number) => number, perMin: number, minutes: n
   return undefined;
 }
 
-describe('attack-14c: the breaker\'s stated false-alarm rate', () => {
+describe("attack-14c: the breaker's stated false-alarm rate", () => {
   it('a candidate exactly at its 1 % bound at 300 req/min (the 100 % step of a 5 clip/s service) trips the breaker in fewer than 5 % of 30-minute steps', async () => {
     // README: "At a true rate equal to the bound, fewer than 5 % of 30-minute steps trip" — stated without a request
     // rate, and simulated only at 60 req/min (breaker.attack*.test.ts). The accumulated rule tests a growing window

@@ -36,7 +36,9 @@ describe('attack-14d: analysis runner', () => {
       const w = Number(/\[(\d+)s\]/.exec(q)?.[1] ?? '60') * 1000;
       const overlap = (a: number, b: number) => Math.max(0, Math.min(t, b) - Math.max(t - w, a)) / 60_000;
       // per minute: stable 6 before the 50 % step, 3 during it, 0 after the shift; candidate 3 during it, 6 after.
-      const n = isCandidate(q) ? 3 * overlap(stepBefore, shift) + 6 * overlap(shift, Infinity) : 6 * overlap(-Infinity, stepBefore) + 3 * overlap(stepBefore, shift);
+      const n = isCandidate(q)
+        ? 3 * overlap(stepBefore, shift) + 6 * overlap(shift, Infinity)
+        : 6 * overlap(-Infinity, stepBefore) + 3 * overlap(stepBefore, shift);
       if (q.includes('histogram_quantile')) return n > 0 ? { kind: 'value', value: 30 } : { kind: 'noData', message: 'NaN', raw: 'NaN' };
       if (isEvents(q)) return { kind: 'value', value: 0 };
       return { kind: 'value', value: n };

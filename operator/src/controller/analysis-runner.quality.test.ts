@@ -7,7 +7,6 @@ import { AnalysisRunner } from './analysis-runner.js';
 import type { ModelRollout } from '../api/index.js';
 import { rolloutWithAnalysis, T0 } from './analysis-runner.test-support.js';
 
-
 /** Per metric name in the query: [candidate, stable]. Requests: 200 each side. */
 type Script = Record<string, [number, number]>;
 
@@ -61,12 +60,17 @@ describe('cost/quality trade-off', () => {
   it('holds for a person when the candidate costs 60 % more (over the 40 % allowed), with both numbers in the message', async () => {
     const { analysis, status } = await verdict({ [COST]: [1.6, 1], [SSIM]: [0.9, 0.88] }, { metrics: costAndQuality, tradeOffs: [tradeOff] });
     expect(analysis.result).toBe('pause');
-    expect(analysis.message).toMatch(/cost-per-video-second \+60 % \(1\.6 vs stable 1\), quality-ssim \+2\.27 % better \(0\.9 vs stable 0\.88.*costs more than the \+40 % allowed.*pausing/);
+    expect(analysis.message).toMatch(
+      /cost-per-video-second \+60 % \(1\.6 vs stable 1\), quality-ssim \+2\.27 % better \(0\.9 vs stable 0\.88.*costs more than the \+40 % allowed.*pausing/,
+    );
     expect(status.metrics?.find((m) => m.name === 'cost-per-video-second-vs-quality-ssim')).toMatchObject({ verdict: 'fail', value: expect.closeTo(0.6, 9) });
   });
 
   it('rolls back instead when onViolation is Rollback; a 20 % costlier candidate without a 10 % gain breaks it too', async () => {
-    const { analysis } = await verdict({ [COST]: [1.2, 1], [SSIM]: [0.9, 0.88] }, { metrics: costAndQuality, tradeOffs: [{ ...tradeOff, onViolation: 'Rollback' }] });
+    const { analysis } = await verdict(
+      { [COST]: [1.2, 1], [SSIM]: [0.9, 0.88] },
+      { metrics: costAndQuality, tradeOffs: [{ ...tradeOff, onViolation: 'Rollback' }] },
+    );
     expect(analysis).toMatchObject({ result: 'fail', reason: 'cost-per-video-second-vs-quality-ssim' });
     expect(analysis.message).toMatch(/\+20 %.*\+2\.27 % better.*needs quality-ssim at least \+10 % better: rolling back/);
   });
@@ -77,7 +81,10 @@ describe('cost/quality trade-off', () => {
   });
 
   it('shows cost in money in status with spec.analysis.price (GPU-seconds × price per GPU-hour ÷ 3600)', async () => {
-    const { status } = await verdict({ [COST]: [1.6, 1], [SSIM]: [0.9, 0.88] }, { metrics: costAndQuality, tradeOffs: [tradeOff], price: { perGpuHour: 3.6, currency: 'EUR' } });
+    const { status } = await verdict(
+      { [COST]: [1.6, 1], [SSIM]: [0.9, 0.88] },
+      { metrics: costAndQuality, tradeOffs: [tradeOff], price: { perGpuHour: 3.6, currency: 'EUR' } },
+    );
     const cost = status.metrics?.find((m) => m.name === 'cost-per-video-second');
     expect(cost?.money).toEqual({ amount: expect.closeTo(0.0016, 12), stable: expect.closeTo(0.001, 12), currency: 'EUR', per: 'video-second' });
     expect(cost?.message).toMatch(/; 0\.0016 EUR per video-second \(stable 0\.001 EUR\) at 3\.6 EUR\/GPU-hour$/);
@@ -86,7 +93,8 @@ describe('cost/quality trade-off', () => {
   it('holds the step (pending) when stable has no cost data, never passing on a guess', async () => {
     const ro = rollout({ metrics: costAndQuality, tradeOffs: [tradeOff] });
     const r = new AnalysisRunner({
-      core: {} as never, cache: { podsOf: () => [] } as never,
+      core: {} as never,
+      cache: { podsOf: () => [] } as never,
       providerFor: () => ({
         query: async (q): Promise<Measurement> => {
           const candidate = q.includes('modelrollout_revision="bbbb"');

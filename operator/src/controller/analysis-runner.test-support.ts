@@ -12,14 +12,20 @@ export type Answer = (q: string, at: Date) => Measurement;
 
 /** A runner whose Prometheus answers with `answer`; every query is appended to `queries`. */
 export function scriptedRunner(answer: Answer, queries: string[] = []): AnalysisRunner {
-  const provider: MetricsProvider = { query: async (q, at) => { queries.push(q); return answer(q, at); } };
+  const provider: MetricsProvider = {
+    query: async (q, at) => {
+      queries.push(q);
+      return answer(q, at);
+    },
+  };
   return new AnalysisRunner({ core: {} as never, cache: { podsOf: () => [] } as never, providerFor: () => provider });
 }
 
 /** A Progressing rollout at step `index` (stable revision aaaa, candidate bbbb) whose traffic shifted at `shiftedAt` (T0). */
 export function progressingRollout(analysis: Record<string, unknown>, stableWeight = 95, index = 0, shiftedAt = T0): ModelRollout {
   return {
-    apiVersion: API_VERSION, kind: KIND,
+    apiVersion: API_VERSION,
+    kind: KIND,
     metadata: { name: 'ro', namespace: 'ns', annotations: {} },
     spec: { service: { name: 'svc' }, model: { name: 'm', version: 'v2' }, analysis: { prometheus: { address: 'http://127.0.0.1:9' }, ...analysis } } as never,
     status: {
@@ -38,7 +44,13 @@ export type Tick = { t: number; analysis: { result: string; reason?: string; mes
  * Runs the runner every `everyS` seconds from `fromS` for `minutes`, feeding status.analysis back through JSON
  * like the reconciler; stops at the first trip, fail or pause (and at a pass unless `untilPass` is false).
  */
-export async function drive(r: AnalysisRunner, ro: ModelRollout, minutes: number, stepDurationMs: number, opts: { everyS?: number; fromS?: number; stopOnPass?: boolean } = {}): Promise<Tick[]> {
+export async function drive(
+  r: AnalysisRunner,
+  ro: ModelRollout,
+  minutes: number,
+  stepDurationMs: number,
+  opts: { everyS?: number; fromS?: number; stopOnPass?: boolean } = {},
+): Promise<Tick[]> {
   const { everyS = 10, fromS = 0, stopOnPass = true } = opts;
   const out: Tick[] = [];
   for (let s = fromS; s <= fromS + minutes * 60; s += everyS) {
@@ -52,11 +64,13 @@ export async function drive(r: AnalysisRunner, ro: ModelRollout, minutes: number
 
 export const isCandidate = (q: string): boolean => q.includes('modelrollout_revision="bbbb"');
 /** Any failed-request side: error-rate's, overload-rate's or rejection-rate's events. */
-export const isEvents = (q: string): boolean => q.includes('outcome=~"server_error|timeout"') || q.includes('outcome="overloaded"') || q.includes('outcome="client_error"');
+export const isEvents = (q: string): boolean =>
+  q.includes('outcome=~"server_error|timeout"') || q.includes('outcome="overloaded"') || q.includes('outcome="client_error"');
 /** The [Ns] window of a query, in minutes, never more than the time since the step began. */
 export const windowMin = (q: string, at: Date): number => Math.min(Number(/\[(\d+)s\]/.exec(q)?.[1] ?? '60') / 60, Math.max((at.getTime() - T0) / 60_000, 0));
 export const last = (out: Tick[]): Tick => out[out.length - 1]!;
-export const show = (x: Tick): string => `after ${x.t} s: ${x.analysis.result}${x.breaker.tripped ? ` (breaker: ${x.breaker.message})` : ''}: ${(x.analysis.message ?? '').slice(0, 300)}`;
+export const show = (x: Tick): string =>
+  `after ${x.t} s: ${x.analysis.result}${x.breaker.tripped ? ` (breaker: ${x.breaker.message})` : ''}: ${(x.analysis.message ?? '').slice(0, 300)}`;
 
 /**
  * Stable revision aaaa, candidate bbbb, at step index `step` since T0 with `stableWeight` % on stable.

@@ -54,10 +54,19 @@ export class AnalysisRunner {
     const crash = this.crashOf(ro, status);
     const key = `${ro.metadata.namespace}/${ro.metadata.name}`;
     const probing = config?.goldenProbes && errors.length === 0 && active && status.stable && status.phase !== 'Aborted';
-    this.deps.golden?.sync(key, probing ? {
-      namespace: ro.metadata.namespace!, name: ro.metadata.name!, config: config.goldenProbes!, candidateRevision: status.candidate!.revision,
-      stableService: stableServiceName(ro.spec.service.name), candidateService: candidateServiceName(ro.spec.service.name),
-    } : undefined);
+    this.deps.golden?.sync(
+      key,
+      probing
+        ? {
+            namespace: ro.metadata.namespace!,
+            name: ro.metadata.name!,
+            config: config.goldenProbes!,
+            candidateRevision: status.candidate!.revision,
+            stableService: stableServiceName(ro.spec.service.name),
+            candidateService: candidateServiceName(ro.spec.service.name),
+          }
+        : undefined,
+    );
     if (crash && active) return { analysis: { result: 'pending', message: crash }, breaker: { tripped: true, reason: 'CandidateCrashing', message: crash } };
     if (!config || errors.length > 0 || !active) return { analysis: { result: 'pass' }, breaker: { tripped: false } };
 
@@ -94,8 +103,16 @@ export class AnalysisRunner {
     const vars = (role: 'stable' | 'candidate', intervalMs: number): QueryVars => {
       const ref = role === 'candidate' ? candidate : status.stable!;
       return {
-        namespace: ro.metadata.namespace!, name: ro.metadata.name!, service: ro.spec.service.name, model: ro.spec.model.name, version: ref.modelVersion,
-        revision: ref.revision, stableRevision: status.stable?.revision ?? '', candidateRevision: candidate.revision, role, intervalMs,
+        namespace: ro.metadata.namespace!,
+        name: ro.metadata.name!,
+        service: ro.spec.service.name,
+        model: ro.spec.model.name,
+        version: ref.modelVersion,
+        revision: ref.revision,
+        stableRevision: status.stable?.revision ?? '',
+        candidateRevision: candidate.revision,
+        role,
+        intervalMs,
       };
     };
     const shiftedAt = status.currentStep ? status.currentStep.trafficShiftedAt : status.shadowStartedAt;
@@ -105,7 +122,9 @@ export class AnalysisRunner {
     const golden = this.deps.golden?.report(key);
     if (golden) state.goldenProbes = golden;
     return {
-      analysis, breaker, status: state,
+      analysis,
+      breaker,
+      status: state,
       wakeInMs: Math.min(config.breakerIntervalMs, config.intervalMs),
     };
   }
@@ -118,13 +137,21 @@ export class AnalysisRunner {
     for (const pod of pods) {
       for (const cs of pod.status?.containerStatuses ?? []) {
         if (cs.lastState?.terminated?.reason === 'OOMKilled') return `candidate pod ${pod.metadata!.name} container ${cs.name} was OOM-killed`;
-        if (cs.state?.waiting?.reason === 'CrashLoopBackOff') return `candidate pod ${pod.metadata!.name} container ${cs.name} is crash-looping (${cs.restartCount} restarts)`;
+        if (cs.state?.waiting?.reason === 'CrashLoopBackOff')
+          return `candidate pod ${pod.metadata!.name} container ${cs.name} is crash-looping (${cs.restartCount} restarts)`;
       }
     }
     return undefined;
   }
 
-  private async breaker(config: AnalysisConfig, provider: MetricsProvider, vars: VarsOf, state: AnalysisStatus, stepElapsedMs: number, now: Date): Promise<DecideInput['breaker']> {
+  private async breaker(
+    config: AnalysisConfig,
+    provider: MetricsProvider,
+    vars: VarsOf,
+    state: AnalysisStatus,
+    stepElapsedMs: number,
+    now: Date,
+  ): Promise<DecideInput['breaker']> {
     const due = !state.lastBreakerCheck || now.getTime() - Date.parse(state.lastBreakerCheck) >= config.breakerIntervalMs;
     const rules = config.metrics.filter((m) => m.breaker);
     // A breach of a rule that lost its breaker (or left the spec) must not trip it when it comes back.
@@ -160,9 +187,23 @@ export class AnalysisRunner {
         // An open breach is judged on everything since it began.
         if (since) accumulated = await measure(provider, rule, vars('candidate', Math.max(window, now.getTime() - Date.parse(since))), now);
       }
-      const outcome = checkBreaker(rule.name, breakerRule, m, since, now, config.confidence, accumulated, tripConfidence(config.confidence, breakerRule.forMs, config.breakerIntervalMs));
+      const outcome = checkBreaker(
+        rule.name,
+        breakerRule,
+        m,
+        since,
+        now,
+        config.confidence,
+        accumulated,
+        tripConfidence(config.confidence, breakerRule.forMs, config.breakerIntervalMs),
+      );
       const verdict = outcome.tripped ? 'fail' : m.kind === 'noData' ? 'noData' : m.kind === 'error' ? 'error' : 'pass';
-      this.record(state, 'breaker', { name: rule.name, verdict, ...factsOf(m), message: outcome.tripped ? outcome.message : describeMeasurement(rule.name, m) }, now);
+      this.record(
+        state,
+        'breaker',
+        { name: rule.name, verdict, ...factsOf(m), message: outcome.tripped ? outcome.message : describeMeasurement(rule.name, m) },
+        now,
+      );
       if (outcome.tripped) {
         state.breaches = breaches;
         return { tripped: true, reason: rule.name, message: `breaker: ${outcome.message}` };
@@ -180,7 +221,14 @@ export class AnalysisRunner {
    * 1-minute window never holds 20, and a p99 10× its bound must still trip); else null (not enough data).
    * A failed count gives breakerWindow: the metric query then reports the error itself.
    */
-  private async valueBreakerWindow(config: AnalysisConfig, provider: MetricsProvider, vars: VarsOf, window: number, stepElapsedMs: number, now: Date): Promise<number | null> {
+  private async valueBreakerWindow(
+    config: AnalysisConfig,
+    provider: MetricsProvider,
+    vars: VarsOf,
+    window: number,
+    stepElapsedMs: number,
+    now: Date,
+  ): Promise<number | null> {
     const count = await this.count(config, provider, vars('candidate', window), now);
     if (count === 'error' || count >= config.minRequests) return window;
     if (stepElapsedMs <= window) return null;
@@ -193,7 +241,15 @@ export class AnalysisRunner {
    * window looks back over the whole step instead: at one request a minute a 1-minute window never holds two,
    * and the step's requests are still evidence about this candidate (high rates keep the short window).
    */
-  private async breakerMeasure(config: AnalysisConfig, provider: MetricsProvider, rule: MetricRule, vars: VarsOf, window: number, stepElapsedMs: number, now: Date): Promise<Measurement> {
+  private async breakerMeasure(
+    config: AnalysisConfig,
+    provider: MetricsProvider,
+    rule: MetricRule,
+    vars: VarsOf,
+    window: number,
+    stepElapsedMs: number,
+    now: Date,
+  ): Promise<Measurement> {
     const m = await measure(provider, rule, vars('candidate', window), now);
     if (!rule.counts || stepElapsedMs <= window || (m.kind === 'counts' && wholeCount(m.trials) >= config.minRequests)) return m;
     if (m.kind === 'error') return m;
@@ -202,8 +258,13 @@ export class AnalysisRunner {
   }
 
   private async step(
-    config: AnalysisConfig, provider: MetricsProvider, vars: VarsOf,
-    state: AnalysisStatus, status: RolloutStatus, stepDurationMs: number, now: Date,
+    config: AnalysisConfig,
+    provider: MetricsProvider,
+    vars: VarsOf,
+    state: AnalysisStatus,
+    status: RolloutStatus,
+    stepDurationMs: number,
+    now: Date,
   ): Promise<AnalysisVerdict> {
     const since = status.currentStep ? status.currentStep.trafficShiftedAt : status.shadowStartedAt;
     if (!since) return { result: 'pending', message: 'traffic not shifted yet' };
@@ -212,7 +273,12 @@ export class AnalysisRunner {
     // Paused for a person: stays paused (no re-judging) until a resume resets the counters.
     if (state.lastStepVerdict === 'pause') return { result: 'pause', message: state.lastStepMessage ?? 'paused by analysis' };
     const due = !state.lastStepCheck || now.getTime() - Date.parse(state.lastStepCheck) >= config.intervalMs;
-    if (!due && state.lastStepVerdict) return toDecide({ result: state.lastStepVerdict, message: state.lastStepMessage ?? '', reason: state.lastStepVerdict === 'fail' ? state.lastStepReason ?? 'Analysis' : '' } as StepVerdict);
+    if (!due && state.lastStepVerdict)
+      return toDecide({
+        result: state.lastStepVerdict,
+        message: state.lastStepMessage ?? '',
+        reason: state.lastStepVerdict === 'fail' ? (state.lastStepReason ?? 'Analysis') : '',
+      } as StepVerdict);
     state.lastStepCheck = now.toISOString();
     // The step is judged over its whole window so far, never less than one interval.
     const window = Math.max(elapsed, config.intervalMs);
@@ -228,12 +294,21 @@ export class AnalysisRunner {
   }
 
   /** One judgement of every metric over `window`, with no-data tracking; counts rules are judged even below minRequests. */
-  private async judge(config: AnalysisConfig, provider: MetricsProvider, vars: VarsOf, state: AnalysisStatus, stableCarriesTraffic: boolean, window: number, now: Date, preShift?: { at: Date; windowMs: number }): Promise<StepVerdict> {
+  private async judge(
+    config: AnalysisConfig,
+    provider: MetricsProvider,
+    vars: VarsOf,
+    state: AnalysisStatus,
+    stableCarriesTraffic: boolean,
+    window: number,
+    now: Date,
+    preShift?: { at: Date; windowMs: number },
+  ): Promise<StepVerdict> {
     const requestQuery = renderQuery(config.requestQuery, vars('candidate', window));
     const read = config.minRequests > 0 ? await provider.query(requestQuery, now) : undefined;
     // A count that is not a finite number ≥ 0 (NaN, ±Inf, a negative delta) cannot show minRequests.
-    const requests: Measurement | undefined = read?.kind === 'value' && !(Number.isFinite(read.value) && read.value >= 0)
-      ? { kind: 'error', message: `the request count reads ${read.value}` } : read;
+    const requests: Measurement | undefined =
+      read?.kind === 'value' && !(Number.isFinite(read.value) && read.value >= 0) ? { kind: 'error', message: `the request count reads ${read.value}` } : read;
     // A failed count is not "not enough data": let the metric queries report the error.
     const enough = !requests || requests.kind === 'error' || (requests.kind === 'value' && wholeCount(requests.value) >= config.minRequests);
     // Too few requests is no data when they stopped coming: a candidate that got a trickle and then nothing (a
@@ -245,7 +320,11 @@ export class AnalysisRunner {
       const recentMs = Math.min(window, Math.max(config.intervalMs, config.noData.deadlineMs / 2));
       const recentQuery = renderQuery(config.requestQuery, vars('candidate', recentMs));
       const recent = recentMs < window ? await this.count(config, provider, vars('candidate', recentMs), now) : wholeCount(requests.value);
-      if (recent === 0) tooFew = { query: recentQuery, why: `no candidate requests in the last ${Math.round(recentMs / 1000)} s (${wholeCount(requests.value)} in the step, fewer than minRequests ${config.minRequests})` };
+      if (recent === 0)
+        tooFew = {
+          query: recentQuery,
+          why: `no candidate requests in the last ${Math.round(recentMs / 1000)} s (${wholeCount(requests.value)} in the step, fewer than minRequests ${config.minRequests})`,
+        };
     }
     const checked: Record<string, NoDataCheck | undefined> = { requests: noDataCheck(requestQuery, requests) ?? tooFew };
     const results: MetricResult[] = [];
@@ -254,7 +333,11 @@ export class AnalysisRunner {
     if (requests?.kind === 'error') {
       // The count's failure is an error of this check (it counts toward onMetricsError) whatever the rules are;
       // plain values, which need minRequests behind them, are not judged without it.
-      const result: MetricResult = { name: 'requests', verdict: 'error', message: `the candidate request count failed (${requests.message}), so minRequests cannot be checked` };
+      const result: MetricResult = {
+        name: 'requests',
+        verdict: 'error',
+        message: `the candidate request count failed (${requests.message}), so minRequests cannot be checked`,
+      };
       results.push(result);
       this.record(state, 'step', result, now);
     }
@@ -271,31 +354,56 @@ export class AnalysisRunner {
       const candidate = await measure(provider, rule, candidateVars, now);
       // At 100 % stable serves nothing now: its baseline is the interval before the traffic shift.
       const stableAt = stableCarriesTraffic ? now : preShift?.at;
-      const stableWindow = stableCarriesTraffic ? window : preShiftWindow ?? preShift?.windowMs ?? window;
+      const stableWindow = stableCarriesTraffic ? window : (preShiftWindow ?? preShift?.windowMs ?? window);
       const stable = (rule.relative || traded.has(rule.name)) && stableAt ? await measure(provider, rule, vars('stable', stableWindow), stableAt) : undefined;
       const stableCount = stable && !rule.counts && stableAt ? await this.count(config, provider, vars('stable', stableWindow), stableAt) : undefined;
       // Without stable's request count, minStableRequests cannot be checked: the baseline is an error, not a pass.
-      const baseline: Measurement | undefined = stableCount === 'error' ? { kind: 'error', message: 'the stable request count could not be read, so minStableRequests cannot be checked' } : stable;
+      const baseline: Measurement | undefined =
+        stableCount === 'error' ? { kind: 'error', message: 'the stable request count could not be read, so minStableRequests cannot be checked' } : stable;
       const stableSamples = stableCount === 'error' ? undefined : stableCount;
       // With a pre-shift baseline to measure, a missing one is no data, not "not applicable".
       const hasBaseline = stableCarriesTraffic || stableAt !== undefined;
-      const result = withMoney(judgeMetric(rule, candidate, baseline, { stableCarriesTraffic: hasBaseline, stableSamples, minStableSamples: config.minStableRequests, confidence: config.confidence }), rule, config.price, baseline?.kind === 'value' ? baseline.value : undefined);
+      const result = withMoney(
+        judgeMetric(rule, candidate, baseline, {
+          stableCarriesTraffic: hasBaseline,
+          stableSamples,
+          minStableSamples: config.minStableRequests,
+          confidence: config.confidence,
+        }),
+        rule,
+        config.price,
+        baseline?.kind === 'value' ? baseline.value : undefined,
+      );
       if (requests?.kind === 'value' && result.samples === undefined) result.samples = wholeCount(requests.value);
       results.push(result);
       this.record(state, 'step', result, now);
-      if (traded.has(rule.name)) sides[rule.name] = { candidate, ...(baseline ? { stable: tooFewStable(baseline, stableSamples, config.minStableRequests) } : {}) };
+      if (traded.has(rule.name))
+        sides[rule.name] = { candidate, ...(baseline ? { stable: tooFewStable(baseline, stableSamples, config.minStableRequests) } : {}) };
       const candidateMissing = candidate.kind === 'noData' || (candidate.kind === 'counts' && wholeCount(candidate.trials) === 0);
       // A golden score with no data: the prober knows why (no ConfigMap, no ready pod, failed generations).
       const probeError = rule.golden && candidateMissing ? this.deps.golden?.report(`${candidateVars.namespace}/${candidateVars.name}`)?.error : undefined;
       const missing = candidateMissing ? noDataCheck(renderQuery(rule.counts?.trials ?? rule.query, candidateVars), candidate) : undefined;
       checked[rule.name] = candidateMissing
-        ? missing && probeError ? { ...missing, why: `${missing.why}; golden probes: ${probeError}` } : missing
-        // The candidate has data but the relative bound's baseline does not (no series, NaN, too few requests).
-        : result.verdict === 'noData' ? { query: renderQuery(rule.counts?.trials ?? rule.query, vars('stable', stableWindow)), why: `no stable baseline${stableAt === now ? '' : ` before the shift (at ${stableAt?.toISOString()})`} (${result.message})` } : undefined;
+        ? missing && probeError
+          ? { ...missing, why: `${missing.why}; golden probes: ${probeError}` }
+          : missing
+        : // The candidate has data but the relative bound's baseline does not (no series, NaN, too few requests).
+          result.verdict === 'noData'
+          ? {
+              query: renderQuery(rule.counts?.trials ?? rule.query, vars('stable', stableWindow)),
+              why: `no stable baseline${stableAt === now ? '' : ` before the shift (at ${stableAt?.toISOString()})`} (${result.message})`,
+            }
+          : undefined;
     }
     const pause = this.tradeOffs(config, sides, results, state, now, checked);
     // Records of metrics (and trade-offs) no longer in the spec go: their deadline must not pause the rollout.
-    const noData = trackNoData(state, checked, now, config.noData, new Set(['requests', ...config.metrics.map((m) => m.name), ...config.tradeOffs.map((t) => t.name)]));
+    const noData = trackNoData(
+      state,
+      checked,
+      now,
+      config.noData,
+      new Set(['requests', ...config.metrics.map((m) => m.name), ...config.tradeOffs.map((t) => t.name)]),
+    );
     const failed = results.find((r) => r.verdict === 'fail');
     if (failed) return { result: 'fail', reason: failed.name, message: failed.message };
     if (pause) return { result: 'pause', message: `paused for a person: ${pause}` };
@@ -304,7 +412,10 @@ export class AnalysisRunner {
     if (noData && noData.result !== 'pending') return noData;
     if (!enough) {
       const have = requests?.kind === 'value' ? `${wholeCount(requests.value)}` : 'no';
-      return { result: 'pending', message: noData?.message ?? `${have} candidate requests in the last ${Math.round(window / 1000)} s, fewer than ${config.minRequests}` };
+      return {
+        result: 'pending',
+        message: noData?.message ?? `${have} candidate requests in the last ${Math.round(window / 1000)} s, fewer than ${config.minRequests}`,
+      };
     }
     const verdict = judgeStep(results, state, config.limits);
     return verdict.result === 'pending' && noData ? { result: 'pending', message: noData.message } : verdict;
@@ -315,7 +426,14 @@ export class AnalysisRunner {
    * metric; one that pauses is returned (its message). Missing data joins `results` as noData/error (the step
    * holds). Every outcome is recorded in status under the rule's name.
    */
-  private tradeOffs(config: AnalysisConfig, sides: Record<string, Sides>, results: MetricResult[], state: AnalysisStatus, now: Date, checked: Record<string, NoDataCheck | undefined>): string | undefined {
+  private tradeOffs(
+    config: AnalysisConfig,
+    sides: Record<string, Sides>,
+    results: MetricResult[],
+    state: AnalysisStatus,
+    now: Date,
+    checked: Record<string, NoDataCheck | undefined>,
+  ): string | undefined {
     let pause: string | undefined;
     for (const rule of config.tradeOffs) {
       const cost = sides[rule.cost];
@@ -324,11 +442,14 @@ export class AnalysisRunner {
       if (!cost || !quality) continue;
       const t = judgeTradeOff(rule, cost, quality);
       // A side that never has a value (stable exports no GPU-seconds) meets the no-data deadline like a metric.
-      checked[rule.name] = t.verdict === 'noData' ? { query: `trade-off ${rule.name} (${rule.cost} and ${rule.quality}, both sides)`, why: t.message } : undefined;
+      checked[rule.name] =
+        t.verdict === 'noData' ? { query: `trade-off ${rule.name} (${rule.cost} and ${rule.quality}, both sides)`, why: t.message } : undefined;
       const violated = t.verdict === 'violated';
       const action = rule.onViolation === 'rollback' ? 'rolling back' : 'pausing';
       const result: MetricResult = {
-        name: rule.name, verdict: violated ? 'fail' : t.verdict, message: violated ? `${t.message}: ${action}` : t.message,
+        name: rule.name,
+        verdict: violated ? 'fail' : t.verdict,
+        message: violated ? `${t.message}: ${action}` : t.message,
         ...(t.costChange !== undefined ? { value: t.costChange } : {}),
       };
       this.record(state, 'step', result, now);
@@ -358,13 +479,25 @@ export class AnalysisRunner {
   private record(state: AnalysisStatus, kind: 'step' | 'breaker', result: MetricResult, now: Date): void {
     const time = now.toISOString();
     state.metrics = [...(state.metrics ?? []).filter((m) => !(m.name === result.name && m.kind === kind)), { ...result, time, kind }];
-    const entry = { time, kind, name: result.name, verdict: result.verdict, ...(result.value !== undefined ? { value: result.value } : {}), ...(result.samples !== undefined ? { samples: result.samples } : {}) };
+    const entry = {
+      time,
+      kind,
+      name: result.name,
+      verdict: result.verdict,
+      ...(result.value !== undefined ? { value: result.value } : {}),
+      ...(result.samples !== undefined ? { samples: result.samples } : {}),
+    };
     state.history = [...(state.history ?? []), entry].slice(-HISTORY_LIMIT);
   }
 
   private async provider(ro: ModelRollout, config: AnalysisConfig): Promise<MetricsProvider> {
     const make = this.deps.providerFor ?? providerFor;
-    const options: ProviderConfig = { kind: 'prometheus', address: config.prometheus.address, timeoutMs: config.prometheus.timeoutMs, insecureSkipVerify: config.prometheus.insecureSkipVerify };
+    const options: ProviderConfig = {
+      kind: 'prometheus',
+      address: config.prometheus.address,
+      timeoutMs: config.prometheus.timeoutMs,
+      insecureSkipVerify: config.prometheus.insecureSkipVerify,
+    };
     if (config.prometheus.secretName) {
       const secret = await this.deps.core.readNamespacedSecret({ name: config.prometheus.secretName, namespace: ro.metadata.namespace! });
       const data = (key: string) => (secret.data?.[key] ? Buffer.from(secret.data[key]!, 'base64').toString('utf8') : undefined);
@@ -384,7 +517,10 @@ type VarsOf = (role: 'stable' | 'candidate', intervalMs: number) => QueryVars;
 /** A rule's measurement: its query, or for a counts rule its two counts (no failed-request series is 0 failures). */
 async function measure(provider: MetricsProvider, rule: MetricRule, vars: QueryVars, now: Date): Promise<Measurement> {
   if (!rule.counts) return provider.query(renderQuery(rule.query, vars), now);
-  const [events, trials] = await Promise.all([provider.query(renderQuery(rule.counts.events, vars), now), provider.query(renderQuery(rule.counts.trials, vars), now)]);
+  const [events, trials] = await Promise.all([
+    provider.query(renderQuery(rule.counts.events, vars), now),
+    provider.query(renderQuery(rule.counts.trials, vars), now),
+  ]);
   if (trials.kind !== 'value') return trials;
   if (events.kind === 'error') return events;
   if (!Number.isFinite(trials.value) || trials.value < 0) return { kind: 'noData', message: `the request count is ${trials.value}`, raw: String(trials.value) };
@@ -392,7 +528,7 @@ async function measure(provider: MetricsProvider, rule: MetricRule, vars: QueryV
   // request count (NaN, ±Inf, a negative delta) is no data — it never passes, and never breaks the reconcile.
   if (events.kind === 'noData' && events.raw === undefined) return { kind: 'counts', events: 0, trials: trials.value };
   if (events.kind !== 'value' || !Number.isFinite(events.value) || events.value < 0) {
-    const raw = events.kind === 'value' ? String(events.value) : events.kind === 'noData' ? events.raw ?? 'no series' : 'error';
+    const raw = events.kind === 'value' ? String(events.value) : events.kind === 'noData' ? (events.raw ?? 'no series') : 'error';
     return { kind: 'noData', message: `the failure count is ${raw}`, raw };
   }
   return { kind: 'counts', events: Math.min(events.value, trials.value), trials: trials.value };

@@ -58,55 +58,114 @@ export class ClusterCache {
       const name = o.metadata?.labels?.[LABEL_NAME];
       if (name) enqueue(`${o.metadata!.namespace}/${name}`);
     };
-    const informer = <T extends k8s.KubernetesObject>(kind: string, path: string, list: () => Promise<unknown>, onChange: (o: T, verb: 'add' | 'update' | 'delete') => void, labelSelector?: string, optional = false) =>
-      new ResilientInformer<T>(kc, { kind, path, list: list as () => Promise<k8s.KubernetesListObject<T>>, labelSelector, log, onChange, optional });
+    const informer = <T extends k8s.KubernetesObject>(
+      kind: string,
+      path: string,
+      list: () => Promise<unknown>,
+      onChange: (o: T, verb: 'add' | 'update' | 'delete') => void,
+      labelSelector?: string,
+      optional = false,
+    ) => new ResilientInformer<T>(kc, { kind, path, list: list as () => Promise<k8s.KubernetesListObject<T>>, labelSelector, log, onChange, optional });
     const routeOwners = (o: k8s.KubernetesObject, matches: (ro: ModelRollout) => boolean) => {
       for (const ro of this.rollouts.list(o.metadata?.namespace)) if (matches(ro)) enqueue(`${ro.metadata!.namespace}/${ro.metadata!.name}`);
     };
 
-    this.rolloutInformer = informer('ModelRollout', ns(PLURAL, `/apis/${GROUP}/${VERSION}`),
-      () => (namespace ? custom.listNamespacedCustomObject({ group: GROUP, version: VERSION, plural: PLURAL, namespace }) : custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL })),
-      (o) => enqueue(`${o.metadata!.namespace}/${o.metadata!.name}`));
-    const deployments = informer<k8s.V1Deployment>('Deployment', ns('deployments', '/apis/apps/v1'),
-      () => (namespace ? apps.listNamespacedDeployment({ namespace, labelSelector: LABEL_NAME }) : apps.listDeploymentForAllNamespaces({ labelSelector: LABEL_NAME })),
+    this.rolloutInformer = informer(
+      'ModelRollout',
+      ns(PLURAL, `/apis/${GROUP}/${VERSION}`),
+      () =>
+        namespace
+          ? custom.listNamespacedCustomObject({ group: GROUP, version: VERSION, plural: PLURAL, namespace })
+          : custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL }),
+      (o) => enqueue(`${o.metadata!.namespace}/${o.metadata!.name}`),
+    );
+    const deployments = informer<k8s.V1Deployment>(
+      'Deployment',
+      ns('deployments', '/apis/apps/v1'),
+      () =>
+        namespace
+          ? apps.listNamespacedDeployment({ namespace, labelSelector: LABEL_NAME })
+          : apps.listDeploymentForAllNamespaces({ labelSelector: LABEL_NAME }),
       (o, verb) => {
         this.deploymentIndex.update(o, verb);
         // Our last write of a deleted object must not outlive it (the overlay would bring it back).
         if (verb === 'delete') this.deployments.forget(o.metadata!.name!, o.metadata!.namespace);
         byLabel(o);
-      }, LABEL_NAME);
-    const services = informer<k8s.V1Service>('Service', ns('services', '/api/v1'),
-      () => (namespace ? core.listNamespacedService({ namespace, labelSelector: LABEL_NAME }) : core.listServiceForAllNamespaces({ labelSelector: LABEL_NAME })), (o, verb) => {
+      },
+      LABEL_NAME,
+    );
+    const services = informer<k8s.V1Service>(
+      'Service',
+      ns('services', '/api/v1'),
+      () =>
+        namespace ? core.listNamespacedService({ namespace, labelSelector: LABEL_NAME }) : core.listServiceForAllNamespaces({ labelSelector: LABEL_NAME }),
+      (o, verb) => {
         if (verb === 'delete') this.services.forget(o.metadata!.name!, o.metadata!.namespace);
         byLabel(o);
-      }, LABEL_NAME);
-    const controllerRevisions = informer<k8s.V1ControllerRevision>('ControllerRevision', ns('controllerrevisions', '/apis/apps/v1'),
-      () => (namespace ? apps.listNamespacedControllerRevision({ namespace, labelSelector: LABEL_NAME }) : apps.listControllerRevisionForAllNamespaces({ labelSelector: LABEL_NAME })), (o, verb) => {
+      },
+      LABEL_NAME,
+    );
+    const controllerRevisions = informer<k8s.V1ControllerRevision>(
+      'ControllerRevision',
+      ns('controllerrevisions', '/apis/apps/v1'),
+      () =>
+        namespace
+          ? apps.listNamespacedControllerRevision({ namespace, labelSelector: LABEL_NAME })
+          : apps.listControllerRevisionForAllNamespaces({ labelSelector: LABEL_NAME }),
+      (o, verb) => {
         if (verb === 'delete') this.controllerRevisions.forget(o.metadata!.name!, o.metadata!.namespace);
         byLabel(o);
-      }, LABEL_NAME);
-    this.pods = informer<k8s.V1Pod>('Pod', '/api/v1/pods', () => core.listPodForAllNamespaces(), (o, verb) => {
-      this.podsAndNodesVersion++;
-      this.podIndex.update(o, verb);
-      byLabel(o);
-    });
-    this.nodes = informer<k8s.V1Node>('Node', '/api/v1/nodes', () => core.listNode(), () => {
-      this.podsAndNodesVersion++;
-    });
+      },
+      LABEL_NAME,
+    );
+    this.pods = informer<k8s.V1Pod>(
+      'Pod',
+      '/api/v1/pods',
+      () => core.listPodForAllNamespaces(),
+      (o, verb) => {
+        this.podsAndNodesVersion++;
+        this.podIndex.update(o, verb);
+        byLabel(o);
+      },
+    );
+    this.nodes = informer<k8s.V1Node>(
+      'Node',
+      '/api/v1/nodes',
+      () => core.listNode(),
+      () => {
+        this.podsAndNodesVersion++;
+      },
+    );
     // One optional informer per registered router: its CRDs may not be installed in this cluster.
     const routeInformers = ROUTERS.map((router) => {
       const { kind, resource } = router.watches;
       const routing = (ro: ModelRollout) => (ro.spec?.trafficRouting as Record<string, unknown> | undefined)?.[router.specKey];
-      return [router.specKey, informer<RouteObjectK8s>(kind, ns(resource.plural, `/apis/${resource.group}/${resource.version}`),
-        () => (namespace ? custom.listNamespacedCustomObject({ ...resource, namespace }) : custom.listClusterCustomObject(resource)),
-        (obj) => routeOwners(obj, (ro) => router.objectName(routing(ro)) === obj.metadata?.name), undefined, true)] as const;
+      return [
+        router.specKey,
+        informer<RouteObjectK8s>(
+          kind,
+          ns(resource.plural, `/apis/${resource.group}/${resource.version}`),
+          () => (namespace ? custom.listNamespacedCustomObject({ ...resource, namespace }) : custom.listClusterCustomObject(resource)),
+          (obj) => routeOwners(obj, (ro) => router.objectName(routing(ro)) === obj.metadata?.name),
+          undefined,
+          true,
+        ),
+      ] as const;
     });
     this.rollouts = new FreshCache(this.rolloutInformer);
     this.deployments = new FreshCache(deployments);
     this.services = new FreshCache(services);
     this.controllerRevisions = new FreshCache(controllerRevisions);
     this.routes = new Map(routeInformers.map(([key, inf]) => [key, new FreshCache(inf)]));
-    this.informers = [this.rolloutInformer, deployments, services, controllerRevisions, this.pods, this.nodes, ...routeInformers.map(([, inf]) => inf)] as ResilientInformer<k8s.KubernetesObject>[];
+    this.informers = [
+      this.rolloutInformer,
+      deployments,
+      services,
+      controllerRevisions,
+      this.pods,
+      this.nodes,
+      ...routeInformers.map(([, inf]) => inf),
+    ] as ResilientInformer<k8s.KubernetesObject>[];
   }
 
   async start(): Promise<void> {

@@ -18,10 +18,13 @@ const NS = 'ml';
 
 function rollout(): ModelRollout {
   return {
-    apiVersion: API_VERSION, kind: KIND,
+    apiVersion: API_VERSION,
+    kind: KIND,
     metadata: { name: 't2v', namespace: NS, uid: 'uid-t2v', generation: 1 },
     spec: {
-      replicas: 2, model: { name: 'wan', version: 'v2' }, service: { name: 't2v' },
+      replicas: 2,
+      model: { name: 'wan', version: 'v2' },
+      service: { name: 't2v' },
       trafficRouting: { gatewayAPI: { httpRoute: 'edge-route' } },
       template: { spec: { containers: [{ name: 'server', image: 'example.invalid/t2v:v2' }] } },
     } as ModelRollout['spec'],
@@ -46,9 +49,17 @@ function apiError(code: number, message: string): k8s.ApiException<string> {
 class World {
   readonly calls: string[] = [];
   readonly events: string[] = [];
-  readonly server = { deployments: new Store<k8s.V1Deployment>(), services: new Store<k8s.V1Service>(), controllerRevisions: new Store<k8s.V1ControllerRevision>() };
+  readonly server = {
+    deployments: new Store<k8s.V1Deployment>(),
+    services: new Store<k8s.V1Service>(),
+    controllerRevisions: new Store<k8s.V1ControllerRevision>(),
+  };
   /** What the informers have seen (set up by a test); defaults to nothing. */
-  readonly seen = { deployments: new Store<k8s.V1Deployment>(), services: new Store<k8s.V1Service>(), controllerRevisions: new Store<k8s.V1ControllerRevision>() };
+  readonly seen = {
+    deployments: new Store<k8s.V1Deployment>(),
+    services: new Store<k8s.V1Service>(),
+    controllerRevisions: new Store<k8s.V1ControllerRevision>(),
+  };
   refuse: Record<string, k8s.ApiException<string>> = {};
   routerWeights: unknown[] = [];
 
@@ -92,16 +103,20 @@ class World {
       readNamespacedDeployment: ({ name }: { name: string }) => Promise.resolve().then(() => this.read('Deployment', s.deployments, name)),
       patchNamespacedDeployment: ({ name, body }: { name: string; body: { spec: { replicas: number } } }) =>
         Promise.resolve().then(() => this.patch('Deployment', s.deployments, name, (d) => ({ ...d, spec: { ...d.spec!, replicas: body.spec.replicas } }))),
-      deleteNamespacedDeployment: ({ name }: { name: string }) => Promise.resolve().then(() => {
-        this.calls.push(`delete Deployment ${name}`);
-        s.deployments.objects.delete(name);
-      }),
-      createNamespacedControllerRevision: ({ body }: { body: k8s.V1ControllerRevision }) => Promise.resolve().then(() => this.create('ControllerRevision', s.controllerRevisions, body)),
-      readNamespacedControllerRevision: ({ name }: { name: string }) => Promise.resolve().then(() => this.read('ControllerRevision', s.controllerRevisions, name)),
-      deleteNamespacedControllerRevision: ({ name }: { name: string }) => Promise.resolve().then(() => {
-        this.calls.push(`delete ControllerRevision ${name}`);
-        s.controllerRevisions.objects.delete(name);
-      }),
+      deleteNamespacedDeployment: ({ name }: { name: string }) =>
+        Promise.resolve().then(() => {
+          this.calls.push(`delete Deployment ${name}`);
+          s.deployments.objects.delete(name);
+        }),
+      createNamespacedControllerRevision: ({ body }: { body: k8s.V1ControllerRevision }) =>
+        Promise.resolve().then(() => this.create('ControllerRevision', s.controllerRevisions, body)),
+      readNamespacedControllerRevision: ({ name }: { name: string }) =>
+        Promise.resolve().then(() => this.read('ControllerRevision', s.controllerRevisions, name)),
+      deleteNamespacedControllerRevision: ({ name }: { name: string }) =>
+        Promise.resolve().then(() => {
+          this.calls.push(`delete ControllerRevision ${name}`);
+          s.controllerRevisions.objects.delete(name);
+        }),
     };
     const core = {
       createNamespacedService: ({ body }: { body: k8s.V1Service }) => Promise.resolve().then(() => this.create('Service', s.services, body)),
@@ -116,8 +131,15 @@ class World {
     };
     const events = { record: (_t: unknown, _type: string, reason: string) => Promise.resolve(void this.events.push(reason)) } as unknown as EventRecorder;
     return {
-      apps: apps as unknown as k8s.AppsV1Api, core: core as unknown as k8s.CoreV1Api, custom: {} as k8s.CustomObjectsApi,
-      cache: cache as unknown as ClusterCache, events, onRequest: () => undefined, onEventError: (err) => { throw err; },
+      apps: apps as unknown as k8s.AppsV1Api,
+      core: core as unknown as k8s.CoreV1Api,
+      custom: {} as k8s.CustomObjectsApi,
+      cache: cache as unknown as ClusterCache,
+      events,
+      onRequest: () => undefined,
+      onEventError: (err) => {
+        throw err;
+      },
     };
   }
 
@@ -159,17 +181,31 @@ function run(world: World, actions: Action[], previous?: BlockedWrite, now = NOW
 describe('execute', () => {
   it('makes every write in order when nothing is refused: template stored before its Deployment', async () => {
     const world = new World();
-    world.exists('deployments', { metadata: { name: `t2v-${STABLE}`, namespace: NS, ownerReferences: OURS, uid: 'd1', resourceVersion: '1' }, spec: { replicas: 2, selector: {}, template: {} } });
+    world.exists('deployments', {
+      metadata: { name: `t2v-${STABLE}`, namespace: NS, ownerReferences: OURS, uid: 'd1', resourceVersion: '1' },
+      spec: { replicas: 2, selector: {}, template: {} },
+    });
     expect(await run(world, rollForward)).toEqual({ kind: 'done' });
-    expect(world.calls).toEqual([`create ControllerRevision t2v-${SPEC_REVISION}`, `create Deployment t2v-${SPEC_REVISION}`, 'setWeights', `patch Deployment t2v-${STABLE}`]);
+    expect(world.calls).toEqual([
+      `create ControllerRevision t2v-${SPEC_REVISION}`,
+      `create Deployment t2v-${SPEC_REVISION}`,
+      'setWeights',
+      `patch Deployment t2v-${STABLE}`,
+    ]);
     expect(world.events).toEqual(['Step1', 'StepPassed']);
   });
 
   it('stops at a refused pod template: no traffic moves, stable is not shrunk, events still go out', async () => {
     const world = new World();
-    world.refuse[`create Deployment t2v-${SPEC_REVISION}`] = apiError(422, 'Deployment.apps "t2v-bbbbbbbbbb" is invalid: spec.template.spec.containers[0].name: Invalid value: "Bad_Name"');
+    world.refuse[`create Deployment t2v-${SPEC_REVISION}`] = apiError(
+      422,
+      'Deployment.apps "t2v-bbbbbbbbbb" is invalid: spec.template.spec.containers[0].name: Invalid value: "Bad_Name"',
+    );
     const outcome = await run(world, rollForward);
-    expect(outcome).toMatchObject({ kind: 'blocked', blocked: { reason: 'TemplateRefused', object: `Deployment t2v-${SPEC_REVISION}`, code: 422, revision: SPEC_REVISION, attempts: 1 } });
+    expect(outcome).toMatchObject({
+      kind: 'blocked',
+      blocked: { reason: 'TemplateRefused', object: `Deployment t2v-${SPEC_REVISION}`, code: 422, revision: SPEC_REVISION, attempts: 1 },
+    });
     expect(outcome.kind === 'blocked' && outcome.blocked.message).toContain('Bad_Name');
     expect(world.calls).not.toContain('setWeights');
     expect(world.calls.filter((c) => c.startsWith('patch'))).toEqual([]);
@@ -178,8 +214,18 @@ describe('execute', () => {
 
   it('does not try a blocked write again before its backoff ends, and does after', async () => {
     const world = new World();
-    world.exists('deployments', { metadata: { name: `t2v-${STABLE}`, namespace: NS, ownerReferences: OURS, uid: 'd1', resourceVersion: '1' }, spec: { replicas: 2, selector: {}, template: {} } });
-    const previous: BlockedWrite = { reason: 'TemplateRefused', object: `Deployment t2v-${SPEC_REVISION}`, message: 'no', since: NOW.toISOString(), lastAttempt: NOW.toISOString(), attempts: 1 };
+    world.exists('deployments', {
+      metadata: { name: `t2v-${STABLE}`, namespace: NS, ownerReferences: OURS, uid: 'd1', resourceVersion: '1' },
+      spec: { replicas: 2, selector: {}, template: {} },
+    });
+    const previous: BlockedWrite = {
+      reason: 'TemplateRefused',
+      object: `Deployment t2v-${SPEC_REVISION}`,
+      message: 'no',
+      since: NOW.toISOString(),
+      lastAttempt: NOW.toISOString(),
+      attempts: 1,
+    };
     expect(await run(world, rollForward, previous, new Date(NOW.getTime() + 4_000))).toEqual({ kind: 'backingOff', blocked: previous, retryInMs: 1_000 });
     expect(world.calls).toEqual([]);
     expect(await run(world, rollForward, previous, new Date(NOW.getTime() + 5_000))).toEqual({ kind: 'done' });
@@ -188,28 +234,43 @@ describe('execute', () => {
 
   it('leaves a Service the user created alone (create meets it: 409, read, not ours)', async () => {
     const world = new World();
-    world.server.services.objects.set('t2v-stable', { metadata: { name: 't2v-stable', namespace: NS, managedFields: [{ manager: 'kubectl-create' }] }, spec: { selector: { app: 'legacy-t2v' } } });
-    const outcome = await run(world, [{ kind: 'ensureServices', stableRevision: STABLE, candidateRevision: SPEC_REVISION }, { kind: 'setTraffic', stableWeight: 100, candidateWeight: 0, mirrorPercent: 0 }]);
+    world.server.services.objects.set('t2v-stable', {
+      metadata: { name: 't2v-stable', namespace: NS, managedFields: [{ manager: 'kubectl-create' }] },
+      spec: { selector: { app: 'legacy-t2v' } },
+    });
+    const outcome = await run(world, [
+      { kind: 'ensureServices', stableRevision: STABLE, candidateRevision: SPEC_REVISION },
+      { kind: 'setTraffic', stableWeight: 100, candidateWeight: 0, mirrorPercent: 0 },
+    ]);
     expect(outcome).toMatchObject({ kind: 'blocked', blocked: { reason: 'ObjectNotOwned', object: 'Service t2v-stable' } });
     expect(outcome.kind === 'blocked' && outcome.blocked.message).toContain('(owner: none; written by kubectl-create)');
     expect(world.calls).toEqual(['create Service t2v-stable', 'get Service t2v-stable']);
     expect(world.server.services.get('t2v-stable')!.spec!.selector).toEqual({ app: 'legacy-t2v' });
   });
 
-  it('leaves another rollout\'s Service alone when the cache already holds it', async () => {
+  it("leaves another rollout's Service alone when the cache already holds it", async () => {
     const world = new World();
     const other = [{ ...OURS[0]!, name: 'other', uid: 'uid-other' }];
-    world.exists('services', { metadata: { name: 't2v-stable', namespace: NS, ownerReferences: other, resourceVersion: '1' }, spec: { selector: { 'modelrollout.dev/name': 'other' } } });
+    world.exists('services', {
+      metadata: { name: 't2v-stable', namespace: NS, ownerReferences: other, resourceVersion: '1' },
+      spec: { selector: { 'modelrollout.dev/name': 'other' } },
+    });
     const outcome = await run(world, [{ kind: 'ensureServices', stableRevision: STABLE, candidateRevision: SPEC_REVISION }]);
     expect(outcome).toMatchObject({ kind: 'blocked', blocked: { reason: 'ObjectNotOwned', object: 'Service t2v-stable' } });
     expect(outcome.kind === 'blocked' && outcome.blocked.message).toContain('(owner: ModelRollout other (uid uid-other))');
     expect(world.calls).toEqual([]);
   });
 
-  it('neither scales nor deletes a Deployment of the generated name that is someone else\'s', async () => {
+  it("neither scales nor deletes a Deployment of the generated name that is someone else's", async () => {
     const world = new World();
-    world.exists('deployments', { metadata: { name: `t2v-${STABLE}`, namespace: NS, resourceVersion: '1' }, spec: { replicas: 1, selector: {}, template: {} } });
-    expect(await run(world, [{ kind: 'scaleDeployment', revision: STABLE, replicas: 0 }])).toMatchObject({ kind: 'blocked', blocked: { reason: 'ObjectNotOwned' } });
+    world.exists('deployments', {
+      metadata: { name: `t2v-${STABLE}`, namespace: NS, resourceVersion: '1' },
+      spec: { replicas: 1, selector: {}, template: {} },
+    });
+    expect(await run(world, [{ kind: 'scaleDeployment', revision: STABLE, replicas: 0 }])).toMatchObject({
+      kind: 'blocked',
+      blocked: { reason: 'ObjectNotOwned' },
+    });
     expect(await run(world, [{ kind: 'deleteDeployment', revision: STABLE }])).toEqual({ kind: 'done' });
     expect(world.calls).toEqual([]);
   });
@@ -219,8 +280,17 @@ describe('execute', () => {
     const v1 = rollout();
     v1.spec.model.version = 'v1';
     v1.spec.template = { spec: { containers: [{ name: 'server', image: 'example.invalid/t2v:v1' }] } } as ModelRollout['spec']['template'];
-    world.exists('controllerRevisions', { metadata: { name: `t2v-${STABLE}`, namespace: NS, ownerReferences: OURS, resourceVersion: '1' }, revision: 1, data: revisionTemplateFor(v1, STABLE) });
-    expect(await run(world, [{ kind: 'ensureDeployment', revision: STABLE, replicas: 2 }, { kind: 'setTraffic', stableWeight: 100, candidateWeight: 0, mirrorPercent: 0 }])).toEqual({ kind: 'done' });
+    world.exists('controllerRevisions', {
+      metadata: { name: `t2v-${STABLE}`, namespace: NS, ownerReferences: OURS, resourceVersion: '1' },
+      revision: 1,
+      data: revisionTemplateFor(v1, STABLE),
+    });
+    expect(
+      await run(world, [
+        { kind: 'ensureDeployment', revision: STABLE, replicas: 2 },
+        { kind: 'setTraffic', stableWeight: 100, candidateWeight: 0, mirrorPercent: 0 },
+      ]),
+    ).toEqual({ kind: 'done' });
     const rebuilt = world.server.deployments.get(`t2v-${STABLE}`)!;
     expect(rebuilt.spec?.template.spec?.containers[0]?.image).toBe('example.invalid/t2v:v1');
     expect(rebuilt.metadata?.labels?.['modelrollout.dev/model-version']).toBe('v1');
@@ -230,16 +300,26 @@ describe('execute', () => {
 
   it('reports a lost Deployment with no stored template as RevisionTemplateLost, without throwing', async () => {
     const world = new World();
-    const outcome = await run(world, [{ kind: 'ensureDeployment', revision: STABLE, replicas: 2 }, { kind: 'setTraffic', stableWeight: 100, candidateWeight: 0, mirrorPercent: 0 }]);
+    const outcome = await run(world, [
+      { kind: 'ensureDeployment', revision: STABLE, replicas: 2 },
+      { kind: 'setTraffic', stableWeight: 100, candidateWeight: 0, mirrorPercent: 0 },
+    ]);
     expect(outcome).toMatchObject({ kind: 'blocked', blocked: { reason: 'RevisionTemplateLost', revision: STABLE } });
     expect(world.calls).toEqual([]);
   });
 
   it('recreates a Deployment the cache still shows but the server has lost (patch 404)', async () => {
     const world = new World();
-    world.seen.deployments.objects.set(`t2v-${SPEC_REVISION}`, { metadata: { name: `t2v-${SPEC_REVISION}`, namespace: NS, ownerReferences: OURS, resourceVersion: '1' }, spec: { replicas: 1, selector: {}, template: {} } });
+    world.seen.deployments.objects.set(`t2v-${SPEC_REVISION}`, {
+      metadata: { name: `t2v-${SPEC_REVISION}`, namespace: NS, ownerReferences: OURS, resourceVersion: '1' },
+      spec: { replicas: 1, selector: {}, template: {} },
+    });
     expect(await run(world, [{ kind: 'scaleDeployment', revision: SPEC_REVISION, replicas: 2 }])).toEqual({ kind: 'done' });
-    expect(world.calls).toEqual([`patch Deployment t2v-${SPEC_REVISION}`, `create ControllerRevision t2v-${SPEC_REVISION}`, `create Deployment t2v-${SPEC_REVISION}`]);
+    expect(world.calls).toEqual([
+      `patch Deployment t2v-${SPEC_REVISION}`,
+      `create ControllerRevision t2v-${SPEC_REVISION}`,
+      `create Deployment t2v-${SPEC_REVISION}`,
+    ]);
   });
 
   it('hands a transient error (503) to the work queue, after stopping the pass', async () => {
@@ -253,12 +333,25 @@ describe('execute', () => {
 
 describe('syncRevisionHistory', () => {
   const dep = (revision: string, version: string): k8s.V1Deployment => ({
-    metadata: { name: `t2v-${revision}`, namespace: NS, ownerReferences: OURS, resourceVersion: '1', labels: { 'modelrollout.dev/model-name': 'wan', 'modelrollout.dev/model-version': version } },
+    metadata: {
+      name: `t2v-${revision}`,
+      namespace: NS,
+      ownerReferences: OURS,
+      resourceVersion: '1',
+      labels: { 'modelrollout.dev/model-name': 'wan', 'modelrollout.dev/model-version': version },
+    },
     spec: { replicas: 2, selector: {}, template: { spec: { containers: [{ name: 'server', image: `example.invalid/t2v:${version}` }] } } },
   });
   const cr = (revision: string, owners = OURS): k8s.V1ControllerRevision => ({
-    metadata: { name: `t2v-${revision}`, namespace: NS, ownerReferences: owners, resourceVersion: '1', labels: { 'modelrollout.dev/name': 't2v', 'modelrollout.dev/revision': revision } },
-    revision: 3, data: {},
+    metadata: {
+      name: `t2v-${revision}`,
+      namespace: NS,
+      ownerReferences: owners,
+      resourceVersion: '1',
+      labels: { 'modelrollout.dev/name': 't2v', 'modelrollout.dev/revision': revision },
+    },
+    revision: 3,
+    data: {},
   });
 
   it('stores the template of a kept revision whose Deployment predates stored revisions', async () => {
@@ -271,7 +364,7 @@ describe('syncRevisionHistory', () => {
     expect(stored.metadata?.ownerReferences).toEqual([expect.objectContaining({ uid: 'uid-t2v', controller: true })]);
   });
 
-  it('deletes stored revisions no longer kept, never someone else\'s', async () => {
+  it("deletes stored revisions no longer kept, never someone else's", async () => {
     const world = new World();
     world.exists('controllerRevisions', cr(STABLE));
     world.exists('controllerRevisions', cr('cccccccccc'));

@@ -85,9 +85,21 @@ export async function execute(actions: Action[], ro: ModelRollout, ctx: ExecuteC
 }
 
 /** Events inform people; a reconcile does not wait for them, and a lost one is only logged. */
-export function recordEvent(ro: ModelRollout, type: 'Normal' | 'Warning', reason: string, message: string, deps: Pick<ExecuteDeps, 'events' | 'onRequest' | 'onEventError'>): void {
+export function recordEvent(
+  ro: ModelRollout,
+  type: 'Normal' | 'Warning',
+  reason: string,
+  message: string,
+  deps: Pick<ExecuteDeps, 'events' | 'onRequest' | 'onEventError'>,
+): void {
   deps.onRequest('create', 'events');
-  void deps.events.record({ apiVersion: `${GROUP}/${VERSION}`, kind: KIND, name: ro.metadata.name!, namespace: ro.metadata.namespace!, uid: ro.metadata.uid! }, type, reason, message)
+  void deps.events
+    .record(
+      { apiVersion: `${GROUP}/${VERSION}`, kind: KIND, name: ro.metadata.name!, namespace: ro.metadata.namespace!, uid: ro.metadata.uid! },
+      type,
+      reason,
+      message,
+    )
     .catch((err: unknown) => deps.onEventError(err));
 }
 
@@ -154,7 +166,9 @@ async function scaleOrCreate(ro: ModelRollout, revision: string, replicas: numbe
   if (revision === specRevision) await storeRevision(ro, revision, template, deps);
   deps.onRequest('create', 'deployments');
   try {
-    const created = await writing(object, 'create', () => deps.apps.createNamespacedDeployment({ namespace, body: deploymentFor(ro, revision, replicas, template), fieldManager: FIELD_MANAGER }));
+    const created = await writing(object, 'create', () =>
+      deps.apps.createNamespacedDeployment({ namespace, body: deploymentFor(ro, revision, replicas, template), fieldManager: FIELD_MANAGER }),
+    );
     deps.cache.deployments.remember(created);
   } catch (err) {
     if (!isConflict(err)) throw err;
@@ -171,7 +185,9 @@ async function scale(ro: ModelRollout, name: string, replicas: number, deps: Exe
   const namespace = ro.metadata.namespace!;
   deps.onRequest('patch', 'deployments');
   try {
-    const updated = await writing(`Deployment ${name}`, 'patch', () => deps.apps.patchNamespacedDeployment({ name, namespace, body: { spec: { replicas } }, fieldManager: FIELD_MANAGER }, mergePatch));
+    const updated = await writing(`Deployment ${name}`, 'patch', () =>
+      deps.apps.patchNamespacedDeployment({ name, namespace, body: { spec: { replicas } }, fieldManager: FIELD_MANAGER }, mergePatch),
+    );
     deps.cache.deployments.remember(updated);
     return true;
   } catch (err) {
@@ -188,10 +204,11 @@ async function deleteDeployment(ro: ModelRollout, revision: string, deps: Execut
   // Only our own: the uid precondition makes the server refuse if the name now holds another object.
   if (!existing || !isOwnedBy(existing, ro)) return;
   deps.onRequest('delete', 'deployments');
-  await writing(`Deployment ${name}`, 'delete', () => deps.apps.deleteNamespacedDeployment({ name, namespace, body: { preconditions: { uid: existing.metadata!.uid } } }))
-    .catch((err: unknown) => {
-      if (!isNotFound(err)) throw err;
-    });
+  await writing(`Deployment ${name}`, 'delete', () =>
+    deps.apps.deleteNamespacedDeployment({ name, namespace, body: { preconditions: { uid: existing.metadata!.uid } } }),
+  ).catch((err: unknown) => {
+    if (!isNotFound(err)) throw err;
+  });
   deps.cache.deployments.forget(name, namespace);
 }
 
@@ -207,7 +224,9 @@ async function ensureService(ro: ModelRollout, svc: k8s.V1Service, deps: Execute
   }
   deps.onRequest('create', 'services');
   try {
-    deps.cache.services.remember(await writing(object, 'create', () => deps.core.createNamespacedService({ namespace, body: svc, fieldManager: FIELD_MANAGER })));
+    deps.cache.services.remember(
+      await writing(object, 'create', () => deps.core.createNamespacedService({ namespace, body: svc, fieldManager: FIELD_MANAGER })),
+    );
   } catch (err) {
     if (!isConflict(err)) throw err;
     // Ours from an earlier pass whose watch event is still on its way, or the user's (the cache only
@@ -226,7 +245,9 @@ async function patchService(svc: k8s.V1Service, deps: ExecuteDeps): Promise<bool
   deps.onRequest('patch', 'services');
   try {
     const body = { metadata: { labels: svc.metadata!.labels }, spec: { selector: svc.spec!.selector, ports: svc.spec!.ports } };
-    deps.cache.services.remember(await writing(`Service ${name}`, 'patch', () => deps.core.patchNamespacedService({ name, namespace, body, fieldManager: FIELD_MANAGER }, mergePatch)));
+    deps.cache.services.remember(
+      await writing(`Service ${name}`, 'patch', () => deps.core.patchNamespacedService({ name, namespace, body, fieldManager: FIELD_MANAGER }, mergePatch)),
+    );
     return true;
   } catch (err) {
     if (!isNotFound(err)) throw err;
@@ -238,10 +259,19 @@ async function patchService(svc: k8s.V1Service, deps: ExecuteDeps): Promise<bool
 async function removeFinalizer(ro: ModelRollout, deps: ExecuteDeps): Promise<void> {
   const finalizers = (ro.metadata.finalizers ?? []).filter((f) => f !== FINALIZER);
   deps.onRequest('patch', PLURAL);
-  await writing(`${KIND} ${ro.metadata.name}`, 'patch', () => deps.custom.patchNamespacedCustomObject({
-    group: GROUP, version: VERSION, plural: PLURAL, namespace: ro.metadata.namespace!, name: ro.metadata.name!,
-    body: { metadata: { finalizers, resourceVersion: ro.metadata.resourceVersion } },
-  }, mergePatch)).catch((err: unknown) => {
+  await writing(`${KIND} ${ro.metadata.name}`, 'patch', () =>
+    deps.custom.patchNamespacedCustomObject(
+      {
+        group: GROUP,
+        version: VERSION,
+        plural: PLURAL,
+        namespace: ro.metadata.namespace!,
+        name: ro.metadata.name!,
+        body: { metadata: { finalizers, resourceVersion: ro.metadata.resourceVersion } },
+      },
+      mergePatch,
+    ),
+  ).catch((err: unknown) => {
     if (!isNotFound(err)) throw err;
   });
 }

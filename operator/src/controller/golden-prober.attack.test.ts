@@ -21,7 +21,11 @@ const sources = (prompts = PROMPTS): GoldenSources => ({
   readyEndpoints: async (_ns, service) => [{ address: service === 't2v-stable' ? '10.0.0.1' : '10.0.0.2', port: 8080 }],
 });
 const target = (revision = 'rev-b'): GoldenTarget => ({
-  namespace: 'ml', name: 't2v', stableService: 't2v-stable', candidateService: 't2v-candidate', candidateRevision: revision,
+  namespace: 'ml',
+  name: 't2v',
+  stableService: 't2v-stable',
+  candidateService: 't2v-candidate',
+  candidateRevision: revision,
   config: { configMap: 'golden', key: 'prompts.yaml', intervalMs: 60_000, timeoutMs: 5_000 },
 });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -37,14 +41,19 @@ async function until<T>(probe: () => T | undefined, ms = 5_000): Promise<T> {
 async function goldenSeries(registry: Registry): Promise<Record<string, string | number>[]> {
   const out: Record<string, string | number>[] = [];
   for (const m of await registry.getMetricsAsJSON()) {
-    if (m.name === 'modelrollout_golden_ssim' || m.name === 'modelrollout_golden_psnr_db') out.push(...m.values.map((v) => v.labels as Record<string, string | number>));
+    if (m.name === 'modelrollout_golden_ssim' || m.name === 'modelrollout_golden_psnr_db')
+      out.push(...m.values.map((v) => v.labels as Record<string, string | number>));
   }
   return out;
 }
 
 describe('attack-17: GoldenProber', () => {
   /** Starts a round whose first candidate generation waits; stops the loop then; lets the round finish. */
-  async function stoppedMidRound(): Promise<{ sentAfterStop: string[]; seriesAfter: Record<string, string | number>[]; seriesAtStop: Record<string, string | number>[] }> {
+  async function stoppedMidRound(): Promise<{
+    sentAfterStop: string[];
+    seriesAfter: Record<string, string | number>[];
+    seriesAtStop: Record<string, string | number>[];
+  }> {
     const registry = new Registry();
     const calls: string[] = [];
     let release!: () => void;
@@ -73,13 +82,13 @@ describe('attack-17: GoldenProber', () => {
     expect(sentAfterStop, 'generations sent to the pods after the loop was stopped').toEqual([]);
   });
 
-  it('a loop stopped mid-round leaves no golden series behind (stop() removed them; the round\'s observe() re-creates them for good)', async () => {
+  it("a loop stopped mid-round leaves no golden series behind (stop() removed them; the round's observe() re-creates them for good)", async () => {
     const { seriesAtStop, seriesAfter } = await stoppedMidRound();
     expect(seriesAtStop).toEqual([]);
     expect(seriesAfter).toEqual([]);
   });
 
-  it('does not buffer an unbounded raw answer: a 720p 5 s clip is ~330 MB per side against the chart\'s 384Mi operator limit', async () => {
+  it("does not buffer an unbounded raw answer: a 720p 5 s clip is ~330 MB per side against the chart's 384Mi operator limit", async () => {
     const LIMIT = 64 * 1024 * 1024;
     let pulled = 0;
     const fetchFn = (async () => {
@@ -93,9 +102,18 @@ describe('attack-17: GoldenProber', () => {
           c.enqueue(chunk);
         },
       });
-      return new Response(body, { status: 200, headers: { 'content-type': RGB24_FRAMES, 'content-length': String(total), 'x-video-width': '1280', 'x-video-height': '720', 'x-video-frames': '120' } });
+      return new Response(body, {
+        status: 200,
+        headers: { 'content-type': RGB24_FRAMES, 'content-length': String(total), 'x-video-width': '1280', 'x-video-height': '720', 'x-video-frames': '120' },
+      });
     }) as unknown as typeof fetch;
-    const prober = new GoldenProber({ sources: sources('- {prompt: a lighthouse, seed: 1}'), registry: new Registry(), log: pino({ level: 'silent' }), firstRoundDelayMs: 1, fetch: fetchFn });
+    const prober = new GoldenProber({
+      sources: sources('- {prompt: a lighthouse, seed: 1}'),
+      registry: new Registry(),
+      log: pino({ level: 'silent' }),
+      firstRoundDelayMs: 1,
+      fetch: fetchFn,
+    });
     prober.sync('ml/t2v', target());
     const report = await until(() => prober.report('ml/t2v'), 20_000);
     prober.stopAll();
@@ -109,10 +127,18 @@ describe('attack-17: GoldenProber', () => {
       // A proxy in front of the pods that drops unknown headers: both sides lose them; the clips are identical.
       return new Response(clip(seed), { status: 200, headers: { 'content-type': RGB24_FRAMES } });
     }) as unknown as typeof fetch;
-    const prober = new GoldenProber({ sources: sources('- {prompt: a lighthouse, seed: 1}'), registry, log: pino({ level: 'silent' }), firstRoundDelayMs: 1, fetch: fetchFn });
+    const prober = new GoldenProber({
+      sources: sources('- {prompt: a lighthouse, seed: 1}'),
+      registry,
+      log: pino({ level: 'silent' }),
+      firstRoundDelayMs: 1,
+      fetch: fetchFn,
+    });
     prober.sync('ml/t2v', target());
     const report = await until(() => prober.report('ml/t2v'));
-    const sum = (await registry.getMetricsAsJSON()).find((m) => m.name === 'modelrollout_golden_ssim')!.values.find((v) => (v as { metricName?: string }).metricName === 'modelrollout_golden_ssim_count');
+    const sum = (await registry.getMetricsAsJSON())
+      .find((m) => m.name === 'modelrollout_golden_ssim')!
+      .values.find((v) => (v as { metricName?: string }).metricName === 'modelrollout_golden_ssim_count');
     prober.stopAll();
     expect(sum?.value, `observed a score for identical clips: ${report.error}`).toBe(0);
   });
@@ -133,7 +159,9 @@ describe('attack-17: a deleted ModelRollout stops its golden-prompt loop', () =>
     // A 1 s interval: the loop keeps probing unless someone stops it.
     const golden = new GoldenProber({ sources: sources(), registry, log: pino({ level: 'silent' }), firstRoundDelayMs: 1, fetch: fetchFn });
     const runner = new AnalysisRunner({
-      core: {} as never, cache: { podsOf: () => [] } as never, golden,
+      core: {} as never,
+      cache: { podsOf: () => [] } as never,
+      golden,
       providerFor: () => ({ query: async () => ({ kind: 'value', value: 200 }) }),
     });
     const ro = progressingRollout({ goldenProbes: { configMap: 'golden', interval: '1s' }, metrics: [{ template: 'golden-similarity', min: 0.5 }] });
@@ -142,7 +170,13 @@ describe('attack-17: a deleted ModelRollout stops its golden-prompt loop', () =>
     expect((await goldenSeries(registry)).length).toBeGreaterThan(0);
     // The rollout is deleted: the next reconcile finds nothing in the cache.
     const reconciler = new Reconciler({
-      apps: {} as never, core: {} as never, custom: {} as never, events: {} as never, log: pino({ level: 'silent' }), now: () => new Date(), analysis: runner,
+      apps: {} as never,
+      core: {} as never,
+      custom: {} as never,
+      events: {} as never,
+      log: pino({ level: 'silent' }),
+      now: () => new Date(),
+      analysis: runner,
       cache: { rollouts: { get: () => undefined } } as never,
       metrics: createMetrics({ queueDepth: () => 0, phases: () => ({}) }),
     });
@@ -162,16 +196,28 @@ describe('attack-17: a missing golden ConfigMap reaches the person the rollout p
     const { drive, last, progressingRollout, show } = await import('./analysis-runner.test-support.js');
     const golden = new GoldenProber({
       sources: { configMapData: async () => undefined, readyEndpoints: async () => [{ address: '10.0.0.1', port: 8080 }] },
-      registry: new Registry(), log: pino({ level: 'silent' }), firstRoundDelayMs: 1, fetch: (async () => { throw new Error('no probe expected'); }) as never,
+      registry: new Registry(),
+      log: pino({ level: 'silent' }),
+      firstRoundDelayMs: 1,
+      fetch: (async () => {
+        throw new Error('no probe expected');
+      }) as never,
     });
     const runner = new AnalysisRunner({
-      core: {} as never, cache: { podsOf: () => [] } as never, golden,
+      core: {} as never,
+      cache: { podsOf: () => [] } as never,
+      golden,
       providerFor: () => ({
         // The zeroed golden series with no observation: 0 / 0 in PromQL.
-        query: async (q: string) => (q.includes('modelrollout_golden') ? { kind: 'noData', message: 'the query returned NaN', raw: 'NaN' } : { kind: 'value', value: 200 }),
+        query: async (q: string) =>
+          q.includes('modelrollout_golden') ? { kind: 'noData', message: 'the query returned NaN', raw: 'NaN' } : { kind: 'value', value: 200 },
       }),
     });
-    const ro = progressingRollout({ goldenProbes: { configMap: 'golden-prompts' }, noDataDeadline: '2m', metrics: [{ template: 'golden-similarity', min: 0.9 }] });
+    const ro = progressingRollout({
+      goldenProbes: { configMap: 'golden-prompts' },
+      noDataDeadline: '2m',
+      metrics: [{ template: 'golden-similarity', min: 0.9 }],
+    });
     await runner.run(ro, 60_000, new Date());
     await until(() => golden.report('ns/ro'));
     const out = await drive(runner, ro, 10, 60_000, { everyS: 30 });

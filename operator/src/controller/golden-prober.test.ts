@@ -31,7 +31,15 @@ function fakeFetch(calls: Call[], behaviour: Record<string, 'same' | 'differs' |
     const mode = behaviour[host] ?? 'same';
     if (mode === 'fails') return new Response('{"error":"boom"}', { status: 500 });
     const data = frames(Number(body.seed), mode === 'differs' ? 3 : 0);
-    return new Response(data, { status: 200, headers: { 'content-type': mode === 'mp4' ? 'video/mp4' : RGB24_FRAMES, 'x-video-width': String(W), 'x-video-height': String(H), 'x-video-frames': String(FRAMES) } });
+    return new Response(data, {
+      status: 200,
+      headers: {
+        'content-type': mode === 'mp4' ? 'video/mp4' : RGB24_FRAMES,
+        'x-video-width': String(W),
+        'x-video-height': String(H),
+        'x-video-frames': String(FRAMES),
+      },
+    });
   }) as unknown as typeof fetch;
 }
 
@@ -44,7 +52,11 @@ function sources(configMap: Record<string, string> | undefined, endpoints: Recor
 
 const PROMPTS = '- {id: lighthouse, prompt: a lighthouse, seed: 7}\n- {id: cat, prompt: a cat, seed: 8}\n';
 const target = (revision = 'rev-b', intervalMs = 20): GoldenTarget => ({
-  namespace: 'ml', name: 't2v', stableService: 't2v-stable', candidateService: 't2v-candidate', candidateRevision: revision,
+  namespace: 'ml',
+  name: 't2v',
+  stableService: 't2v-stable',
+  candidateService: 't2v-candidate',
+  candidateRevision: revision,
   config: { configMap: 'golden', key: 'prompts.yaml', intervalMs, timeoutMs: 5_000 },
 });
 const ENDPOINTS = { 't2v-stable': ['10.0.0.1'], 't2v-candidate': ['10.0.0.2', '10.0.0.3'] };
@@ -65,21 +77,29 @@ async function series(registry: Registry, name: string): Promise<{ labels: Recor
 }
 
 describe('GoldenProber', () => {
-  it('sends each prompt with its seed to a ready stable and candidate pod, raw frames asked, and scores the pair under the candidate\'s revision', async () => {
+  it("sends each prompt with its seed to a ready stable and candidate pod, raw frames asked, and scores the pair under the candidate's revision", async () => {
     const calls: Call[] = [];
     const registry = new Registry();
-    const prober = new GoldenProber({ sources: sources({ 'prompts.yaml': PROMPTS }, ENDPOINTS), registry, log: pino({ level: 'silent' }), firstRoundDelayMs: 1, fetch: fakeFetch(calls, { '10.0.0.3': 'differs' }) });
+    const prober = new GoldenProber({
+      sources: sources({ 'prompts.yaml': PROMPTS }, ENDPOINTS),
+      registry,
+      log: pino({ level: 'silent' }),
+      firstRoundDelayMs: 1,
+      fetch: fakeFetch(calls, { '10.0.0.3': 'differs' }),
+    });
     prober.sync('ml/t2v', target());
     // Round 1 goes to candidate pod 10.0.0.2 (identical clips), round 2 to 10.0.0.3 (a different video).
     const first = await until(() => prober.report('ml/t2v'));
     expect(first, first.error).toMatchObject({ compared: 2, ssim: 1, psnrDb: 100 });
     expect(first.error).toBeUndefined();
-    const second = await until(() => (prober.report('ml/t2v')?.ssim ?? 1) < 1 ? prober.report('ml/t2v') : undefined);
+    const second = await until(() => ((prober.report('ml/t2v')?.ssim ?? 1) < 1 ? prober.report('ml/t2v') : undefined));
     expect(second.ssim).toBeLessThan(0.5);
     prober.stopAll();
     expect(calls.slice(0, 4).map((c) => [c.url, c.body.seed])).toEqual([
-      ['http://10.0.0.1:8080/v1/generate', 7], ['http://10.0.0.2:8080/v1/generate', 7],
-      ['http://10.0.0.1:8080/v1/generate', 8], ['http://10.0.0.2:8080/v1/generate', 8],
+      ['http://10.0.0.1:8080/v1/generate', 7],
+      ['http://10.0.0.2:8080/v1/generate', 7],
+      ['http://10.0.0.1:8080/v1/generate', 8],
+      ['http://10.0.0.2:8080/v1/generate', 8],
     ]);
     // Raw frames asked, and marked as a probe: the runtime keeps it out of users' requests, quality and cost.
     expect(calls[0]).toMatchObject({ accept: RGB24_FRAMES, probe: 'golden', body: { prompt: 'a lighthouse', seed: 7 } });
@@ -88,7 +108,13 @@ describe('GoldenProber', () => {
 
   it('keeps zeroed series from the start, observes each pair, and drops the series when the candidate changes', async () => {
     const registry = new Registry();
-    const prober = new GoldenProber({ sources: sources({ 'prompts.yaml': PROMPTS }, ENDPOINTS), registry, log: pino({ level: 'silent' }), firstRoundDelayMs: 1, fetch: fakeFetch([], {}) });
+    const prober = new GoldenProber({
+      sources: sources({ 'prompts.yaml': PROMPTS }, ENDPOINTS),
+      registry,
+      log: pino({ level: 'silent' }),
+      firstRoundDelayMs: 1,
+      fetch: fakeFetch([], {}),
+    });
     prober.sync('ml/t2v', target('rev-b', 60_000));
     const zero = (await series(registry, 'modelrollout_golden_ssim')).find((s) => s.metricName === 'modelrollout_golden_ssim_count');
     expect(zero).toMatchObject({ value: 0, labels: { modelrollout_namespace: 'ml', modelrollout_name: 't2v', modelrollout_revision: 'rev-b' } });
@@ -105,11 +131,23 @@ describe('GoldenProber', () => {
   it('reports what kept a round from comparing, naming the field or the side, and observes nothing', async () => {
     const cases: [GoldenSources, Record<string, 'fails' | 'mp4'>, RegExp][] = [
       [sources(undefined, ENDPOINTS), {}, /^spec\.analysis\.goldenProbes\.configMap: ConfigMap ml\/golden does not exist$/],
-      [sources({ other: PROMPTS }, ENDPOINTS), {}, /^spec\.analysis\.goldenProbes\.key: ConfigMap ml\/golden key prompts\.yaml does not exist \(keys: other\)$/],
+      [
+        sources({ other: PROMPTS }, ENDPOINTS),
+        {},
+        /^spec\.analysis\.goldenProbes\.key: ConfigMap ml\/golden key prompts\.yaml does not exist \(keys: other\)$/,
+      ],
       [sources({ 'prompts.yaml': '- {prompt: x}' }, ENDPOINTS), {}, /^ConfigMap ml\/golden key prompts\.yaml\[0\]\.seed: required/],
       [sources({ 'prompts.yaml': PROMPTS }, { 't2v-stable': ['10.0.0.1'] }), {}, /^no ready candidate pod behind Service t2v-candidate to probe$/],
-      [sources({ 'prompts.yaml': PROMPTS }, ENDPOINTS), { '10.0.0.2': 'fails' }, /^prompt lighthouse: candidate 10\.0\.0\.2:8080 answered 500: \{"error":"boom"\}; prompt cat: candidate/],
-      [sources({ 'prompts.yaml': PROMPTS }, ENDPOINTS), { '10.0.0.1': 'mp4' }, /^prompt lighthouse: stable 10\.0\.0\.1:8080 answered video\/mp4, not application\/x-t2v-rgb24/],
+      [
+        sources({ 'prompts.yaml': PROMPTS }, ENDPOINTS),
+        { '10.0.0.2': 'fails' },
+        /^prompt lighthouse: candidate 10\.0\.0\.2:8080 answered 500: \{"error":"boom"\}; prompt cat: candidate/,
+      ],
+      [
+        sources({ 'prompts.yaml': PROMPTS }, ENDPOINTS),
+        { '10.0.0.1': 'mp4' },
+        /^prompt lighthouse: stable 10\.0\.0\.1:8080 answered video\/mp4, not application\/x-t2v-rgb24/,
+      ],
     ];
     for (const [src, behaviour, error] of cases) {
       const registry = new Registry();
@@ -127,7 +165,15 @@ describe('GoldenProber', () => {
   it('sends nothing while this replica is not the leader, and stops a loop no reconcile keeps alive', async () => {
     const calls: Call[] = [];
     let leader = false;
-    const prober = new GoldenProber({ sources: sources({ 'prompts.yaml': PROMPTS }, ENDPOINTS), registry: new Registry(), log: pino({ level: 'silent' }), firstRoundDelayMs: 1, fetch: fakeFetch(calls, {}), canProbe: () => leader, idleStopMs: 200 });
+    const prober = new GoldenProber({
+      sources: sources({ 'prompts.yaml': PROMPTS }, ENDPOINTS),
+      registry: new Registry(),
+      log: pino({ level: 'silent' }),
+      firstRoundDelayMs: 1,
+      fetch: fakeFetch(calls, {}),
+      canProbe: () => leader,
+      idleStopMs: 200,
+    });
     prober.sync('ml/t2v', target());
     await new Promise((r) => setTimeout(r, 100));
     expect(calls).toEqual([]);

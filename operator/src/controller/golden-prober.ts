@@ -74,16 +74,24 @@ export class GoldenProber {
   constructor(private readonly deps: GoldenProberDeps) {
     const registers = [deps.registry];
     this.ssim = new Histogram({
-      name: GOLDEN_METRICS.ssim, help: 'Mean SSIM (0..1) of the candidate\'s clip against stable\'s for one golden prompt and seed.',
-      labelNames: LABELS, buckets: [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.98, 0.99, 1], registers,
+      name: GOLDEN_METRICS.ssim,
+      help: "Mean SSIM (0..1) of the candidate's clip against stable's for one golden prompt and seed.",
+      labelNames: LABELS,
+      buckets: [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.98, 0.99, 1],
+      registers,
     });
     this.psnr = new Histogram({
-      name: GOLDEN_METRICS.psnr, help: 'PSNR (dB, 100 for identical) of the candidate\'s clip against stable\'s for one golden prompt and seed.',
-      labelNames: LABELS, buckets: [10, 15, 20, 25, 30, 35, 40, 50, 100], registers,
+      name: GOLDEN_METRICS.psnr,
+      help: "PSNR (dB, 100 for identical) of the candidate's clip against stable's for one golden prompt and seed.",
+      labelNames: LABELS,
+      buckets: [10, 15, 20, 25, 30, 35, 40, 50, 100],
+      registers,
     });
     this.failures = new Counter({
-      name: 'modelrollout_golden_probe_failures_total', help: 'Golden-prompt probes that gave no comparison, by reason.',
-      labelNames: ['namespace', 'name', 'reason'], registers,
+      name: 'modelrollout_golden_probe_failures_total',
+      help: 'Golden-prompt probes that gave no comparison, by reason.',
+      labelNames: ['namespace', 'name', 'reason'],
+      registers,
     });
   }
 
@@ -171,12 +179,20 @@ export class GoldenProber {
     const data = await this.deps.sources.configMapData(t.namespace, t.config.configMap);
     if (!data) return fail('ConfigMapMissing', `spec.analysis.goldenProbes.configMap: ${where.split(' key')[0]} does not exist`);
     const text = data[t.config.key];
-    if (text === undefined) return fail('ConfigMapInvalid', `spec.analysis.goldenProbes.key: ${where} does not exist (keys: ${Object.keys(data).join(', ') || 'none'})`);
+    if (text === undefined)
+      return fail('ConfigMapInvalid', `spec.analysis.goldenProbes.key: ${where} does not exist (keys: ${Object.keys(data).join(', ') || 'none'})`);
     const { prompts, errors } = parseGoldenPrompts(text, where);
     if (errors.length > 0) return fail('ConfigMapInvalid', errors.join('; '));
-    const [stable, candidate] = await Promise.all([this.pick(t.namespace, t.stableService, loop.round), this.pick(t.namespace, t.candidateService, loop.round)]);
+    const [stable, candidate] = await Promise.all([
+      this.pick(t.namespace, t.stableService, loop.round),
+      this.pick(t.namespace, t.candidateService, loop.round),
+    ]);
     loop.round += 1;
-    if (!stable || !candidate) return fail('NoReadyPod', `no ready ${!stable ? `stable pod behind Service ${t.stableService}` : `candidate pod behind Service ${t.candidateService}`} to probe`);
+    if (!stable || !candidate)
+      return fail(
+        'NoReadyPod',
+        `no ready ${!stable ? `stable pod behind Service ${t.stableService}` : `candidate pod behind Service ${t.candidateService}`} to probe`,
+      );
     const problems: string[] = [];
     const scores: { ssim: number; psnrDb: number }[] = [];
     for (const prompt of prompts) {
@@ -189,13 +205,20 @@ export class GoldenProber {
     }
     const mean = (f: (s: { ssim: number; psnrDb: number }) => number) => scores.reduce((a, s) => a + f(s), 0) / scores.length;
     return {
-      lastRoundTime: at, compared: scores.length,
+      lastRoundTime: at,
+      compared: scores.length,
       ...(scores.length > 0 ? { ssim: mean((s) => s.ssim), psnrDb: mean((s) => s.psnrDb) } : {}),
       ...(problems.length > 0 ? { error: problems.join('; ') } : {}),
     };
   }
 
-  private async comparePrompt(t: GoldenTarget, prompt: GoldenPrompt, stable: Endpoint, candidate: Endpoint, current: () => boolean): Promise<{ ssim: number; psnrDb: number } | { problem: string; reason: string }> {
+  private async comparePrompt(
+    t: GoldenTarget,
+    prompt: GoldenPrompt,
+    stable: Endpoint,
+    candidate: Endpoint,
+    current: () => boolean,
+  ): Promise<{ ssim: number; psnrDb: number } | { problem: string; reason: string }> {
     const stopped = { problem: `prompt ${prompt.id}: stopped (the rollout is no longer probed)`, reason: 'Stopped' };
     // One side at a time: a probe must not double the load on a small replica set.
     const a = await this.generate(stable, prompt, t.config.timeoutMs);
@@ -218,8 +241,10 @@ export class GoldenProber {
     try {
       const res = await (this.deps.fetch ?? fetch)(url, {
         // X-ModelRollout-Probe: the runtime counts these apart from users' requests, latency, quality and cost.
-        method: 'POST', headers: { 'content-type': 'application/json', accept: RGB24_FRAMES, 'user-agent': 'modelrollout-golden-probe', 'x-modelrollout-probe': 'golden' },
-        body: JSON.stringify(prompt.body), signal: AbortSignal.timeout(timeoutMs),
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: RGB24_FRAMES, 'user-agent': 'modelrollout-golden-probe', 'x-modelrollout-probe': 'golden' },
+        body: JSON.stringify(prompt.body),
+        signal: AbortSignal.timeout(timeoutMs),
       });
       const at = `${e.address}:${e.port}`;
       if (res.status !== 200) return { error: `${at} answered ${res.status}: ${(await readLimited(res, 4096)).toString('utf8').slice(0, 300)}` };
@@ -227,7 +252,11 @@ export class GoldenProber {
         await res.body?.cancel();
         return { error: `${at} answered ${res.headers.get('content-type')}, not ${RGB24_FRAMES} (a runtime too old for golden probes?)` };
       }
-      const [width, height, frames] = ['x-video-width', 'x-video-height', 'x-video-frames'].map((h) => Number(res.headers.get(h) ?? NaN)) as [number, number, number];
+      const [width, height, frames] = ['x-video-width', 'x-video-height', 'x-video-frames'].map((h) => Number(res.headers.get(h) ?? NaN)) as [
+        number,
+        number,
+        number,
+      ];
       if (![width, height, frames].every((x) => Number.isSafeInteger(x) && x > 0)) {
         await res.body?.cancel();
         return { error: `${at} answered raw frames without X-Video-Width/Height/Frames (a proxy between the operator and the pod dropping headers?)` };
@@ -235,7 +264,9 @@ export class GoldenProber {
       const bytes = width * height * 3 * frames;
       if (bytes > MAX_RAW_CLIP_BYTES) {
         await res.body?.cancel();
-        return { error: `${at} answered a ${width}x${height}×${frames} clip, ${mib(bytes)} of raw frames, over the golden-probe limit of ${mib(MAX_RAW_CLIP_BYTES)}: ask a smaller width, height or seconds in the prompt` };
+        return {
+          error: `${at} answered a ${width}x${height}×${frames} clip, ${mib(bytes)} of raw frames, over the golden-probe limit of ${mib(MAX_RAW_CLIP_BYTES)}: ask a smaller width, height or seconds in the prompt`,
+        };
       }
       const data = await readLimited(res, bytes);
       if (data.length !== bytes) return { error: `${at} answered ${data.length} bytes of raw frames, not ${width}x${height}x3 × ${frames} = ${bytes}` };

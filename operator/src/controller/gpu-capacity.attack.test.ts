@@ -17,7 +17,9 @@ describe('attack: freeGpusPerNode vs the kube-scheduler', () => {
   it('a cordoned node is usable by a template that tolerates node.kubernetes.io/unschedulable:NoSchedule (scheduler plugin NodeUnschedulable)', () => {
     // The node lifecycle controller adds this taint on cordon; NodeUnschedulable admits pods that tolerate it.
     const cordoned = node('a', { unschedulable: true, taints: [{ key: 'node.kubernetes.io/unschedulable', effect: 'NoSchedule' }] });
-    expect(freeGpusPerNode([cordoned], [], R, { tolerations: [{ key: 'node.kubernetes.io/unschedulable', operator: 'Exists', effect: 'NoSchedule' }] })).toEqual([2]);
+    expect(
+      freeGpusPerNode([cordoned], [], R, { tolerations: [{ key: 'node.kubernetes.io/unschedulable', operator: 'Exists', effect: 'NoSchedule' }] }),
+    ).toEqual([2]);
     // ...and by a template that tolerates everything (operator Exists, no key), as many system workloads do.
     expect(freeGpusPerNode([cordoned], [], R, { tolerations: [{ operator: 'Exists' }] })).toEqual([2]);
   });
@@ -35,7 +37,7 @@ describe('attack: freeGpusPerNode vs the kube-scheduler', () => {
     expect(freeGpusPerNode([node('a')], [p], R)).toEqual([]);
   });
 
-  it('a sidecar (init container with restartPolicy Always) adds its GPUs to the containers\'', () => {
+  it("a sidecar (init container with restartPolicy Always) adds its GPUs to the containers'", () => {
     const p: k8s.V1Pod = {
       metadata: { name: 'p' },
       spec: {

@@ -4,7 +4,10 @@ import { freeGpusPerNode, medianReadySeconds, podIsReady, tolerates } from './gp
 
 const R = 'nvidia.com/gpu';
 
-function node(name: string, over: { gpus?: number; taints?: k8s.V1Taint[]; labels?: Record<string, string>; unschedulable?: boolean; ready?: boolean; resource?: string } = {}): k8s.V1Node {
+function node(
+  name: string,
+  over: { gpus?: number; taints?: k8s.V1Taint[]; labels?: Record<string, string>; unschedulable?: boolean; ready?: boolean; resource?: string } = {},
+): k8s.V1Node {
   return {
     metadata: { name, labels: { 'kubernetes.io/hostname': name, ...over.labels } },
     spec: { taints: over.taints, unschedulable: over.unschedulable },
@@ -40,12 +43,37 @@ describe('freeGpusPerNode', () => {
   });
 
   it('respects nodeSelector and required node affinity (terms ORed, expressions ANDed)', () => {
-    const nodes = [node('h100', { labels: { 'nvidia.com/gpu.product': 'H100', zone: 'a' } }), node('a10', { gpus: 4, labels: { 'nvidia.com/gpu.product': 'A10', zone: 'b' } })];
+    const nodes = [
+      node('h100', { labels: { 'nvidia.com/gpu.product': 'H100', zone: 'a' } }),
+      node('a10', { gpus: 4, labels: { 'nvidia.com/gpu.product': 'A10', zone: 'b' } }),
+    ];
     expect(freeGpusPerNode(nodes, [], R, { nodeSelector: { 'nvidia.com/gpu.product': 'H100' } })).toEqual([2]);
-    const affinity = (terms: k8s.V1NodeSelectorTerm[]): k8s.V1Affinity => ({ nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: terms } } });
-    expect(freeGpusPerNode(nodes, [], R, { affinity: affinity([{ matchExpressions: [{ key: 'nvidia.com/gpu.product', operator: 'In', values: ['A10'] }] }]) })).toEqual([4]);
-    expect(freeGpusPerNode(nodes, [], R, { affinity: affinity([{ matchExpressions: [{ key: 'zone', operator: 'NotIn', values: ['a'] }, { key: 'nvidia.com/gpu.product', operator: 'Exists' }] }]) })).toEqual([4]);
-    expect(freeGpusPerNode(nodes, [], R, { affinity: affinity([{ matchExpressions: [{ key: 'zone', operator: 'In', values: ['a'] }] }, { matchFields: [{ key: 'metadata.name', operator: 'In', values: ['a10'] }] }]) })).toEqual([2, 4]);
+    const affinity = (terms: k8s.V1NodeSelectorTerm[]): k8s.V1Affinity => ({
+      nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: terms } },
+    });
+    expect(
+      freeGpusPerNode(nodes, [], R, { affinity: affinity([{ matchExpressions: [{ key: 'nvidia.com/gpu.product', operator: 'In', values: ['A10'] }] }]) }),
+    ).toEqual([4]);
+    expect(
+      freeGpusPerNode(nodes, [], R, {
+        affinity: affinity([
+          {
+            matchExpressions: [
+              { key: 'zone', operator: 'NotIn', values: ['a'] },
+              { key: 'nvidia.com/gpu.product', operator: 'Exists' },
+            ],
+          },
+        ]),
+      }),
+    ).toEqual([4]);
+    expect(
+      freeGpusPerNode(nodes, [], R, {
+        affinity: affinity([
+          { matchExpressions: [{ key: 'zone', operator: 'In', values: ['a'] }] },
+          { matchFields: [{ key: 'metadata.name', operator: 'In', values: ['a10'] }] },
+        ]),
+      }),
+    ).toEqual([2, 4]);
     expect(freeGpusPerNode(nodes, [], R, { affinity: affinity([{ matchExpressions: [{ key: 'gpu-mem', operator: 'Gt', values: ['40'] }] }]) })).toEqual([]);
   });
 
@@ -55,7 +83,11 @@ describe('freeGpusPerNode', () => {
 
   it('GPUs of finished and terminating pods are free; any extended resource name works (MIG slices)', () => {
     const nodes = [node('a', { gpus: 7, resource: 'nvidia.com/mig-1g.10gb' })];
-    const pods = [pod('a', 2, { resource: 'nvidia.com/mig-1g.10gb' }), pod('a', 1, { resource: 'nvidia.com/mig-1g.10gb', phase: 'Succeeded' }), pod('a', 3, { resource: 'nvidia.com/mig-1g.10gb', deleting: true })];
+    const pods = [
+      pod('a', 2, { resource: 'nvidia.com/mig-1g.10gb' }),
+      pod('a', 1, { resource: 'nvidia.com/mig-1g.10gb', phase: 'Succeeded' }),
+      pod('a', 3, { resource: 'nvidia.com/mig-1g.10gb', deleting: true }),
+    ];
     expect(freeGpusPerNode(nodes, pods, 'nvidia.com/mig-1g.10gb')).toEqual([5]);
     expect(freeGpusPerNode(nodes, pods, R)).toEqual([]);
   });
@@ -73,7 +105,9 @@ describe('ready pods', () => {
   const t0 = Date.parse('2026-11-30T10:00:00Z');
   const p = (readyAfterS: number | undefined, deleting = false): k8s.V1Pod => ({
     metadata: { creationTimestamp: new Date(t0), ...(deleting ? { deletionTimestamp: new Date(t0) } : {}) },
-    status: { conditions: [{ type: 'Ready', status: readyAfterS === undefined ? 'False' : 'True', lastTransitionTime: new Date(t0 + (readyAfterS ?? 0) * 1000) }] },
+    status: {
+      conditions: [{ type: 'Ready', status: readyAfterS === undefined ? 'False' : 'True', lastTransitionTime: new Date(t0 + (readyAfterS ?? 0) * 1000) }],
+    },
   });
 
   it('counts Ready pods that are not terminating, as an EndpointSlice does', () => {

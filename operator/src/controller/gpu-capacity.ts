@@ -20,10 +20,13 @@ export function freeGpusPerNode(nodes: readonly k8s.V1Node[], pods: readonly k8s
     if (!node || pod.metadata?.deletionTimestamp || pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed') continue;
     used.set(node, (used.get(node) ?? 0) + podRequest(pod, resourceName));
   }
-  return nodes.filter((n) => usable(n, placement)).map((n) => {
-    const allocatable = Number(n.status?.allocatable?.[resourceName] ?? 0);
-    return Math.max(0, allocatable - (used.get(n.metadata!.name!) ?? 0));
-  }).filter((free) => free > 0);
+  return nodes
+    .filter((n) => usable(n, placement))
+    .map((n) => {
+      const allocatable = Number(n.status?.allocatable?.[resourceName] ?? 0);
+      return Math.max(0, allocatable - (used.get(n.metadata!.name!) ?? 0));
+    })
+    .filter((free) => free > 0);
 }
 
 /**
@@ -72,20 +75,28 @@ function termMatches(term: k8s.V1NodeSelectorTerm, node: k8s.V1Node): boolean {
   const fields = term.matchFields ?? [];
   if (exprs.length === 0 && fields.length === 0) return false;
   const labels = node.metadata?.labels ?? {};
-  return exprs.every((e) => requirementMatches(e, labels[e.key]))
-    && fields.every((f) => f.key === 'metadata.name' && requirementMatches(f, node.metadata?.name));
+  return (
+    exprs.every((e) => requirementMatches(e, labels[e.key])) && fields.every((f) => f.key === 'metadata.name' && requirementMatches(f, node.metadata?.name))
+  );
 }
 
 function requirementMatches(req: k8s.V1NodeSelectorRequirement, value: string | undefined): boolean {
   const values = req.values ?? [];
   switch (req.operator) {
-    case 'In': return value !== undefined && values.includes(value);
-    case 'NotIn': return value === undefined || !values.includes(value);
-    case 'Exists': return value !== undefined;
-    case 'DoesNotExist': return value === undefined;
-    case 'Gt': return value !== undefined && Number(value) > Number(values[0]);
-    case 'Lt': return value !== undefined && Number(value) < Number(values[0]);
-    default: return false;
+    case 'In':
+      return value !== undefined && values.includes(value);
+    case 'NotIn':
+      return value === undefined || !values.includes(value);
+    case 'Exists':
+      return value !== undefined;
+    case 'DoesNotExist':
+      return value === undefined;
+    case 'Gt':
+      return value !== undefined && Number(value) > Number(values[0]);
+    case 'Lt':
+      return value !== undefined && Number(value) < Number(values[0]);
+    default:
+      return false;
   }
 }
 
@@ -112,11 +123,15 @@ export function podIsReady(pod: k8s.V1Pod): boolean {
 
 /** Median seconds from creation to Ready of the ready pods; undefined when none is ready. */
 export function medianReadySeconds(pods: readonly k8s.V1Pod[]): number | undefined {
-  const seconds = pods.filter(podIsReady).map((p) => {
-    const ready = p.status!.conditions!.find((c) => c.type === 'Ready')!.lastTransitionTime;
-    const created = p.metadata?.creationTimestamp;
-    return ready && created ? (new Date(ready).getTime() - new Date(created).getTime()) / 1000 : NaN;
-  }).filter((s) => Number.isFinite(s) && s >= 0).sort((a, b) => a - b);
+  const seconds = pods
+    .filter(podIsReady)
+    .map((p) => {
+      const ready = p.status!.conditions!.find((c) => c.type === 'Ready')!.lastTransitionTime;
+      const created = p.metadata?.creationTimestamp;
+      return ready && created ? (new Date(ready).getTime() - new Date(created).getTime()) / 1000 : NaN;
+    })
+    .filter((s) => Number.isFinite(s) && s >= 0)
+    .sort((a, b) => a - b);
   if (seconds.length === 0) return undefined;
   const mid = Math.floor(seconds.length / 2);
   return seconds.length % 2 ? seconds[mid]! : (seconds[mid - 1]! + seconds[mid]!) / 2;

@@ -43,17 +43,32 @@ export class Manager {
       },
     });
     const core = kc.makeApiClient(k8s.CoreV1Api);
-    this.golden = new GoldenProber({ sources: kubeGoldenSources(core, kc.makeApiClient(k8s.DiscoveryV1Api)), registry: this.metrics.registry, log, canProbe: opts.canWrite });
+    this.golden = new GoldenProber({
+      sources: kubeGoldenSources(core, kc.makeApiClient(k8s.DiscoveryV1Api)),
+      registry: this.metrics.registry,
+      log,
+      canProbe: opts.canWrite,
+    });
     const reconciler = new Reconciler({
-      apps: kc.makeApiClient(k8s.AppsV1Api), core, custom: kc.makeApiClient(k8s.CustomObjectsApi), cache: this.cache,
-      events: new EventRecorder(core, 'modelrollout-operator', opts.now ?? (() => new Date())), metrics: this.metrics, log,
-      now: opts.now ?? (() => new Date()), analysis: new AnalysisRunner({ core, cache: this.cache, defaults: opts.analysisDefaults, golden: this.golden }),
-      analysisDefaults: opts.analysisDefaults, canWrite: opts.canWrite,
+      apps: kc.makeApiClient(k8s.AppsV1Api),
+      core,
+      custom: kc.makeApiClient(k8s.CustomObjectsApi),
+      cache: this.cache,
+      events: new EventRecorder(core, 'modelrollout-operator', opts.now ?? (() => new Date())),
+      metrics: this.metrics,
+      log,
+      now: opts.now ?? (() => new Date()),
+      analysis: new AnalysisRunner({ core, cache: this.cache, defaults: opts.analysisDefaults, golden: this.golden }),
+      analysisDefaults: opts.analysisDefaults,
+      canWrite: opts.canWrite,
     });
     this.queue = new WorkQueue((key) => reconciler.reconcile(key), {
       workers: opts.workers,
       onError: (key, err, retryInMs) =>
-        log.error({ rollout: key, err: errorDetail(err), retryInMs }, retryInMs === undefined ? 'reconcile failed; waiting for the next change' : 'reconcile failed; retrying'),
+        log.error(
+          { rollout: key, err: errorDetail(err), retryInMs },
+          retryInMs === undefined ? 'reconcile failed; waiting for the next change' : 'reconcile failed; retrying',
+        ),
     });
   }
 
@@ -82,5 +97,7 @@ export class Manager {
 
 function errorDetail(err: unknown): unknown {
   const e = err as k8s.ApiException<unknown> & Error;
-  return e?.code !== undefined ? { code: e.code, body: typeof e.body === 'string' ? e.body.slice(0, 500) : e.body, message: e.message?.slice(0, 300) } : String(err);
+  return e?.code !== undefined
+    ? { code: e.code, body: typeof e.body === 'string' ? e.body.slice(0, 500) : e.body, message: e.message?.slice(0, 300) }
+    : String(err);
 }

@@ -10,12 +10,14 @@ const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0
 /** Names of every length from 1 to 253 in shapes that stress a cut: '-' and '.' at every position. */
 function rolloutNames(length: number): string[] {
   const patterns = ['a', 'ab-', 'a-', 'a.b-', 'x.', 'model-rollout-'];
-  return patterns.map((p) => {
-    let name = p.repeat(Math.ceil(length / p.length) + 1).slice(0, length);
-    // metadata.name is itself a DNS-1123 subdomain: it ends in an alphanumeric, and no label ends in '-'.
-    name = name.slice(0, -1) + 'z';
-    return name.replace(/-\./g, 'q.').replace(/\.\./g, '.q');
-  }).filter((n) => DNS_SUBDOMAIN.test(n));
+  return patterns
+    .map((p) => {
+      let name = p.repeat(Math.ceil(length / p.length) + 1).slice(0, length);
+      // metadata.name is itself a DNS-1123 subdomain: it ends in an alphanumeric, and no label ends in '-'.
+      name = name.slice(0, -1) + 'z';
+      return name.replace(/-\./g, 'q.').replace(/\.\./g, '.q');
+    })
+    .filter((n) => DNS_SUBDOMAIN.test(n));
 }
 
 describe('revisionObjectName', () => {
@@ -88,4 +90,3 @@ describe('rolloutNameProblem', () => {
     }
   });
 });
-

@@ -5,7 +5,15 @@ import type { Controls, DecideInput, DeploymentObservation, RouteObservation, Se
 import type { TrafficRouter } from '../traffic/router.js';
 import type { ClusterCache } from './cluster-cache.js';
 import { freeGpusPerNode, medianReadySeconds, podIsReady, podProblems, type Placement } from './gpu-capacity.js';
-import { ANNOTATION_ABORT, ANNOTATION_PAUSED, ANNOTATION_PROMOTE, ANNOTATION_RESUME, ANNOTATION_RETRY, LABEL_REVISION, type ModelRollout } from '../api/index.js';
+import {
+  ANNOTATION_ABORT,
+  ANNOTATION_PAUSED,
+  ANNOTATION_PROMOTE,
+  ANNOTATION_RESUME,
+  ANNOTATION_RETRY,
+  LABEL_REVISION,
+  type ModelRollout,
+} from '../api/index.js';
 import { candidateServiceName, rolloutNameProblem, stableServiceName } from './names.js';
 import { gpusPerReplicaOf, isOwnedBy } from './resources.js';
 
@@ -13,7 +21,13 @@ export interface Observation {
   input: DecideInput;
 }
 
-export async function observe(ro: ModelRollout, cache: ClusterCache, router: TrafficRouter | undefined, now: Date, analysisDefaults: AnalysisDefaults = {}): Promise<Observation> {
+export async function observe(
+  ro: ModelRollout,
+  cache: ClusterCache,
+  router: TrafficRouter | undefined,
+  now: Date,
+  analysisDefaults: AnalysisDefaults = {},
+): Promise<Observation> {
   const parsed = parseSpec(ro.spec as StoredSpec);
   const analysisErrors: string[] = [];
   parseAnalysis(ro.spec.analysis as StoredAnalysis | undefined, analysisErrors, analysisDefaults);
@@ -59,7 +73,9 @@ function observeDeployments(ro: ModelRollout, cache: ClusterCache, gpuResource: 
     // Deployment's status lags, and a pod that lost readiness must lower the weight at once.
     const own = pods.filter((p) => p.metadata?.labels?.[LABEL_REVISION] === revision);
     const readySeconds = medianReadySeconds(own);
-    const unschedulable = own.filter((p) => !p.metadata?.deletionTimestamp && p.status?.conditions?.some((c) => c.type === 'PodScheduled' && c.status === 'False')).length;
+    const unschedulable = own.filter(
+      (p) => !p.metadata?.deletionTimestamp && p.status?.conditions?.some((c) => c.type === 'PodScheduled' && c.status === 'False'),
+    ).length;
     out[revision] = {
       revision,
       exists: true,
@@ -93,5 +109,11 @@ function observeServices(ro: ModelRollout, cache: ClusterCache): ServiceObservat
 
 function controlsOf(ro: ModelRollout): Controls {
   const a = ro.metadata.annotations ?? {};
-  return { paused: a[ANNOTATION_PAUSED] === 'true', resume: a[ANNOTATION_RESUME], promote: a[ANNOTATION_PROMOTE], abort: a[ANNOTATION_ABORT], retry: a[ANNOTATION_RETRY] };
+  return {
+    paused: a[ANNOTATION_PAUSED] === 'true',
+    resume: a[ANNOTATION_RESUME],
+    promote: a[ANNOTATION_PROMOTE],
+    abort: a[ANNOTATION_ABORT],
+    retry: a[ANNOTATION_RETRY],
+  };
 }

@@ -74,12 +74,13 @@ export class Reconciler {
     const spec = input.spec ?? input.status.lastValidSpec;
     const bakeMs = input.status.currentStep ? spec?.stepDurationMs : spec?.shadow?.durationMs;
     // Analysis never blocks the rest: if it throws, this pass holds (pending) and abort, pause and promote still act.
-    const analysis = spec && !input.deleting
-      ? await this.deps.analysis.run(ro, bakeMs ?? 0, now).catch((err: unknown): AnalysisOutcome => {
-        log.warn({ rollout: key, err: String(err) }, 'analysis failed; holding this pass');
-        return { analysis: { result: 'pending', message: `analysis failed: ${String(err)}` }, breaker: { tripped: false } };
-      })
-      : undefined;
+    const analysis =
+      spec && !input.deleting
+        ? await this.deps.analysis.run(ro, bakeMs ?? 0, now).catch((err: unknown): AnalysisOutcome => {
+            log.warn({ rollout: key, err: String(err) }, 'analysis failed; holding this pass');
+            return { analysis: { result: 'pending', message: `analysis failed: ${String(err)}` }, breaker: { tripped: false } };
+          })
+        : undefined;
     if (analysis) {
       input.analysis = analysis.analysis;
       input.breaker = analysis.breaker;
@@ -92,7 +93,11 @@ export class Reconciler {
     const rlog = log.child({ rollout: key });
     if (decision.actions.length > 0) rlog.debug({ actions: decision.actions.filter((a) => a.kind !== 'event') }, 'executing');
     const executeDeps: ExecuteDeps = {
-      apps: this.deps.apps, core: this.deps.core, custom: this.deps.custom, cache, events: this.deps.events,
+      apps: this.deps.apps,
+      core: this.deps.core,
+      custom: this.deps.custom,
+      cache,
+      events: this.deps.events,
       onRequest: (verb, resource) => metrics.kubeRequests.inc({ verb, resource }),
       onEventError: (err) => rlog.warn({ err: String(err) }, 'could not record event'),
       canWrite: this.deps.canWrite,
@@ -125,7 +130,14 @@ export class Reconciler {
   }
 
   /** Stored templates follow the revisions status still names; a refusal here is reported like any write's. */
-  private async syncRevisions(ro: ModelRollout, status: RolloutStatus, specRevision: string, previous: BlockedWrite | undefined, now: Date, deps: ExecuteDeps): Promise<ExecuteOutcome> {
+  private async syncRevisions(
+    ro: ModelRollout,
+    status: RolloutStatus,
+    specRevision: string,
+    previous: BlockedWrite | undefined,
+    now: Date,
+    deps: ExecuteDeps,
+  ): Promise<ExecuteOutcome> {
     const keep = [specRevision, status.stable?.revision, status.candidate?.revision, status.previousStable?.revision].filter((r): r is string => !!r);
     const wait = previous?.object.startsWith('ControllerRevision ') ? retryInMs(previous, now) : 0;
     if (previous && wait > 0) return { kind: 'backingOff', blocked: previous, retryInMs: wait };
@@ -143,7 +155,12 @@ export class Reconciler {
     const routing = ro.spec.trafficRouting as TrafficRoutingSpec | undefined;
     if (!routing || !definitionFor(routing)) return undefined;
     const namespace = ro.metadata.namespace!;
-    const target = { namespace, stableService: stableServiceName(ro.spec.service.name), candidateService: candidateServiceName(ro.spec.service.name), port: ro.spec.service.port ?? 80 };
+    const target = {
+      namespace,
+      stableService: stableServiceName(ro.spec.service.name),
+      candidateService: candidateServiceName(ro.spec.service.name),
+      port: ro.spec.service.port ?? 80,
+    };
     return routerFor(routing, target, (router) => {
       const cache = this.deps.cache.routes.get(router.specKey);
       return {
@@ -158,10 +175,17 @@ export class Reconciler {
   private async addFinalizer(ro: ModelRollout): Promise<ModelRollout> {
     this.deps.metrics.kubeRequests.inc({ verb: 'patch', resource: PLURAL });
     // resourceVersion makes this a compare-and-swap on the finalizer list.
-    const updated = (await this.deps.custom.patchNamespacedCustomObject({
-      group: GROUP, version: VERSION, plural: PLURAL, namespace: ro.metadata.namespace!, name: ro.metadata.name!,
-      body: { metadata: { finalizers: [...(ro.metadata.finalizers ?? []), FINALIZER], resourceVersion: ro.metadata.resourceVersion } },
-    }, mergePatchHeader)) as ModelRollout;
+    const updated = (await this.deps.custom.patchNamespacedCustomObject(
+      {
+        group: GROUP,
+        version: VERSION,
+        plural: PLURAL,
+        namespace: ro.metadata.namespace!,
+        name: ro.metadata.name!,
+        body: { metadata: { finalizers: [...(ro.metadata.finalizers ?? []), FINALIZER], resourceVersion: ro.metadata.resourceVersion } },
+      },
+      mergePatchHeader,
+    )) as ModelRollout;
     this.deps.cache.rollouts.remember(updated as ModelRollout & k8s.KubernetesObject);
     return updated;
   }
@@ -173,9 +197,17 @@ export class Reconciler {
     if (this.deps.canWrite && !this.deps.canWrite()) throw new NotLeaderError('not writing status: this replica no longer holds the leader lease');
     this.deps.metrics.kubeRequests.inc({ verb: 'patch', resource: `${PLURAL}/status` });
     try {
-      const updated = (await this.deps.custom.patchNamespacedCustomObjectStatus({
-        group: GROUP, version: VERSION, plural: PLURAL, namespace: ro.metadata.namespace!, name: ro.metadata.name!, body: { status: patch },
-      }, mergePatchHeader)) as ModelRollout;
+      const updated = (await this.deps.custom.patchNamespacedCustomObjectStatus(
+        {
+          group: GROUP,
+          version: VERSION,
+          plural: PLURAL,
+          namespace: ro.metadata.namespace!,
+          name: ro.metadata.name!,
+          body: { status: patch },
+        },
+        mergePatchHeader,
+      )) as ModelRollout;
       this.deps.cache.rollouts.remember(updated as ModelRollout & k8s.KubernetesObject);
     } catch (err) {
       if (isNotFound(err)) return log.debug('rollout deleted before its status was written');
@@ -192,7 +224,10 @@ export class Reconciler {
     for (const h of added) metrics.transitions.inc({ reason: h.reason });
     if ((after.phase === 'RolledBack' || after.phase === 'Aborted') && before.phase !== after.phase) {
       metrics.rollbacks.inc({ ...labels, reason: after.failure?.reason ?? after.phase });
-      this.deps.log.warn({ rollout: `${labels.namespace}/${labels.name}`, reason: after.failure?.reason, message: after.failure?.message }, after.phase === 'RolledBack' ? 'rolled back' : 'aborted');
+      this.deps.log.warn(
+        { rollout: `${labels.namespace}/${labels.name}`, reason: after.failure?.reason, message: after.failure?.message },
+        after.phase === 'RolledBack' ? 'rolled back' : 'aborted',
+      );
     } else if (before.phase !== after.phase) {
       this.deps.log.info({ rollout: `${labels.namespace}/${labels.name}`, from: before.phase, to: after.phase, message: after.message }, 'phase changed');
     }
@@ -216,7 +251,12 @@ export function settle(decision: Decision, outcome: ExecuteOutcome, generation: 
       delete status.blockedWrite;
       // The condition appears with the first blocked write and is cleared, not removed, afterwards.
       if (status.conditions?.some((c) => c.type === 'ReconcileError')) {
-        status.conditions = setCondition(status.conditions, { type: 'ReconcileError', status: 'False', reason: RECONCILE_SUCCEEDED, message: '' }, generation, now);
+        status.conditions = setCondition(
+          status.conditions,
+          { type: 'ReconcileError', status: 'False', reason: RECONCILE_SUCCEEDED, message: '' },
+          generation,
+          now,
+        );
       }
       return wanted;
     }
@@ -224,7 +264,12 @@ export function settle(decision: Decision, outcome: ExecuteOutcome, generation: 
     case 'backingOff': {
       const blocked = outcome.blocked;
       status.blockedWrite = blocked;
-      status.conditions = setCondition(status.conditions ?? [], { type: 'ReconcileError', status: 'True', reason: blocked.reason, message: blocked.message }, generation, now);
+      status.conditions = setCondition(
+        status.conditions ?? [],
+        { type: 'ReconcileError', status: 'True', reason: blocked.reason, message: blocked.message },
+        generation,
+        now,
+      );
       const retry = outcome.kind === 'blocked' ? retryBackoffMs(blocked.attempts) : outcome.retryInMs;
       return Math.max(BLOCKED_MIN_REQUEUE_MS, Math.min(wanted ?? Infinity, retry));
     }

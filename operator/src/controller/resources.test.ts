@@ -5,8 +5,23 @@ import { deploymentFor, IDENTITY_ENV } from './resources.js';
 const rollout = {
   metadata: { name: 't2v', namespace: 'ml', uid: 'u1' },
   spec: {
-    model: { name: 'wan', version: 'v2' }, service: { name: 't2v' },
-    template: { spec: { containers: [{ name: 'server', image: 'x:v2', env: [{ name: 'A', value: '1' }, { name: 'MODELROLLOUT_REVISION', value: 'forged' }] }, { name: 'sidecar', image: 's' }] } },
+    model: { name: 'wan', version: 'v2' },
+    service: { name: 't2v' },
+    template: {
+      spec: {
+        containers: [
+          {
+            name: 'server',
+            image: 'x:v2',
+            env: [
+              { name: 'A', value: '1' },
+              { name: 'MODELROLLOUT_REVISION', value: 'forged' },
+            ],
+          },
+          { name: 'sidecar', image: 's' },
+        ],
+      },
+    },
   },
 } as unknown as ModelRollout;
 

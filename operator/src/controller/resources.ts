@@ -40,7 +40,12 @@ export interface RevisionTemplate {
 export function revisionTemplateFor(ro: ModelRollout, revision: string): RevisionTemplate {
   const spec = ro.spec;
   const template = structuredClone(spec.template) as k8s.V1PodTemplateSpec;
-  const labels = { ...(template.metadata?.labels ?? {}), ...revisionSelector(ro, revision), [LABEL_MODEL_NAME]: spec.model.name, [LABEL_MODEL_VERSION]: spec.model.version };
+  const labels = {
+    ...(template.metadata?.labels ?? {}),
+    ...revisionSelector(ro, revision),
+    [LABEL_MODEL_NAME]: spec.model.name,
+    [LABEL_MODEL_VERSION]: spec.model.version,
+  };
   template.metadata = { ...(template.metadata ?? {}), labels };
   const podSpec = template.spec!;
   const gpu = spec.gpu ?? {};
@@ -54,14 +59,24 @@ export function revisionTemplateFor(ro: ModelRollout, revision: string): Revisio
     requests: { ...(container.resources?.requests ?? {}), [resourceName]: perReplica },
   };
   // The GPUs it is given, so the runtime's GPU-seconds counter (cost per generated second) uses the real count.
-  container.env = [...(container.env ?? []).filter((e) => !(e.name in IDENTITY_ENV) && e.name !== GPUS_ENV), ...identityEnv(), { name: GPUS_ENV, value: perReplica }];
+  container.env = [
+    ...(container.env ?? []).filter((e) => !(e.name in IDENTITY_ENV) && e.name !== GPUS_ENV),
+    ...identityEnv(),
+    { name: GPUS_ENV, value: perReplica },
+  ];
   const targetPort = spec.service.targetPort ?? 8080;
-  if (!container.ports?.some((p) => p.containerPort === targetPort)) container.ports = [...(container.ports ?? []), { name: 'http', containerPort: targetPort }];
+  if (!container.ports?.some((p) => p.containerPort === targetPort))
+    container.ports = [...(container.ports ?? []), { name: 'http', containerPort: targetPort }];
   return { template, modelName: spec.model.name, modelVersion: spec.model.version };
 }
 
 /** The revision's Deployment, from the spec's template or from a stored one (see revision-history.ts). */
-export function deploymentFor(ro: ModelRollout, revision: string, replicas: number, stored: RevisionTemplate = revisionTemplateFor(ro, revision)): k8s.V1Deployment {
+export function deploymentFor(
+  ro: ModelRollout,
+  revision: string,
+  replicas: number,
+  stored: RevisionTemplate = revisionTemplateFor(ro, revision),
+): k8s.V1Deployment {
   return {
     apiVersion: 'apps/v1',
     kind: 'Deployment',
@@ -101,7 +116,12 @@ export function serviceFor(ro: ModelRollout, role: 'stable' | 'candidate', revis
   return {
     apiVersion: 'v1',
     kind: 'Service',
-    metadata: { name, namespace: ro.metadata.namespace, labels: { [LABEL_NAME]: ro.metadata.name!, [LABEL_ROLE]: role }, ownerReferences: [ownerReference(ro)] },
+    metadata: {
+      name,
+      namespace: ro.metadata.namespace,
+      labels: { [LABEL_NAME]: ro.metadata.name!, [LABEL_ROLE]: role },
+      ownerReferences: [ownerReference(ro)],
+    },
     spec: {
       selector: revisionSelector(ro, revision),
       ports: [{ name: 'http', port: ro.spec.service.port ?? 80, targetPort: ro.spec.service.targetPort ?? 8080, protocol: 'TCP' }],
@@ -111,5 +131,8 @@ export function serviceFor(ro: ModelRollout, role: 'stable' | 'candidate', revis
 
 /** GPUs each pod of a Deployment asks for (limits, as extended resources are set). */
 export function gpusPerReplicaOf(dep: k8s.V1Deployment, resourceName: string): number {
-  return (dep.spec?.template.spec?.containers ?? []).reduce((sum, c) => sum + Number(c.resources?.limits?.[resourceName] ?? c.resources?.requests?.[resourceName] ?? 0), 0);
+  return (dep.spec?.template.spec?.containers ?? []).reduce(
+    (sum, c) => sum + Number(c.resources?.limits?.[resourceName] ?? c.resources?.requests?.[resourceName] ?? 0),
+    0,
+  );
 }

@@ -44,7 +44,8 @@ export async function storeRevision(ro: ModelRollout, revision: string, stored: 
     apiVersion: 'apps/v1',
     kind: 'ControllerRevision',
     metadata: {
-      name, namespace,
+      name,
+      namespace,
       labels: { ...revisionSelector(ro, revision), [LABEL_MODEL_NAME]: stored.modelName, [LABEL_MODEL_VERSION]: stored.modelVersion },
       ownerReferences: [ownerReference(ro)],
     },
@@ -53,7 +54,9 @@ export async function storeRevision(ro: ModelRollout, revision: string, stored: 
   };
   deps.onRequest('create', RESOURCE);
   try {
-    deps.cache.controllerRevisions.remember(await writing(object, 'create', () => deps.apps.createNamespacedControllerRevision({ namespace, body, fieldManager: FIELD_MANAGER })));
+    deps.cache.controllerRevisions.remember(
+      await writing(object, 'create', () => deps.apps.createNamespacedControllerRevision({ namespace, body, fieldManager: FIELD_MANAGER })),
+    );
   } catch (err) {
     if (!isConflict(err)) throw err;
     // Stored by an earlier pass whose watch event has not arrived, or someone else's: read it to tell.
@@ -75,23 +78,30 @@ export async function syncRevisionHistory(ro: ModelRollout, keep: string[], deps
     const dep = deps.cache.deployments.get(revisionObjectName(ro.metadata.name!, revision), namespace);
     if (!dep || !isOwnedBy(dep, ro) || !dep.spec?.template) continue;
     const labels = dep.metadata?.labels ?? {};
-    await storeRevision(ro, revision, { template: dep.spec.template, modelName: labels[LABEL_MODEL_NAME] ?? '', modelVersion: labels[LABEL_MODEL_VERSION] ?? '' }, deps);
+    await storeRevision(
+      ro,
+      revision,
+      { template: dep.spec.template, modelName: labels[LABEL_MODEL_NAME] ?? '', modelVersion: labels[LABEL_MODEL_VERSION] ?? '' },
+      deps,
+    );
   }
   for (const cr of ownedRevisions(ro, deps.cache)) {
     const revision = cr.metadata?.labels?.[LABEL_REVISION];
     if (!revision || keep.includes(revision)) continue;
     const name = cr.metadata!.name!;
     deps.onRequest('delete', RESOURCE);
-    await writing(`ControllerRevision ${name}`, 'delete', () => deps.apps.deleteNamespacedControllerRevision({ name, namespace, body: { preconditions: { uid: cr.metadata!.uid } } }))
-      .catch((err: unknown) => {
-        if (!isNotFound(err)) throw err;
-      });
+    await writing(`ControllerRevision ${name}`, 'delete', () =>
+      deps.apps.deleteNamespacedControllerRevision({ name, namespace, body: { preconditions: { uid: cr.metadata!.uid } } }),
+    ).catch((err: unknown) => {
+      if (!isNotFound(err)) throw err;
+    });
     deps.cache.controllerRevisions.forget(name, namespace);
   }
 }
 
 function ownedRevisions(ro: ModelRollout, cache: ClusterCache): k8s.V1ControllerRevision[] {
-  return cache.controllerRevisions.list(ro.metadata.namespace)
+  return cache.controllerRevisions
+    .list(ro.metadata.namespace)
     .filter((cr) => cr.metadata?.labels?.[LABEL_NAME] === ro.metadata.name && isOwnedBy(cr, ro) && !cr.metadata?.deletionTimestamp);
 }
 

@@ -4,8 +4,13 @@ import { settle } from './reconciler.js';
 
 const NOW = new Date('2026-01-01T00:01:00.000Z');
 const BLOCKED: BlockedWrite = {
-  reason: 'TemplateRefused', object: 'Deployment t2v-abc', message: 'the API server refused the pod template', code: 422,
-  since: '2026-01-01T00:00:00.000Z', lastAttempt: '2026-01-01T00:00:58.000Z', attempts: 2,
+  reason: 'TemplateRefused',
+  object: 'Deployment t2v-abc',
+  message: 'the API server refused the pod template',
+  code: 422,
+  since: '2026-01-01T00:00:00.000Z',
+  lastAttempt: '2026-01-01T00:00:58.000Z',
+  attempts: 2,
 };
 
 function decision(requeueAfterMs: number | undefined, status: Decision['status'] = { phase: 'Progressing' }): Decision {
@@ -17,7 +22,9 @@ describe('settle: the execution outcome in status', () => {
     const d = decision(0);
     const requeue = settle(d, { kind: 'blocked', blocked: BLOCKED }, 3, NOW);
     expect(d.status.blockedWrite).toEqual(BLOCKED);
-    expect(d.status.conditions).toEqual([expect.objectContaining({ type: 'ReconcileError', status: 'True', reason: 'TemplateRefused', message: BLOCKED.message, observedGeneration: 3 })]);
+    expect(d.status.conditions).toEqual([
+      expect.objectContaining({ type: 'ReconcileError', status: 'True', reason: 'TemplateRefused', message: BLOCKED.message, observedGeneration: 3 }),
+    ]);
     // decide asked for "at once"; the second attempt's backoff is 10 s, and the rollout's own wait (5 s) is shorter.
     expect(requeue).toBe(1_000);
     expect(settle(decision(5_000), { kind: 'blocked', blocked: BLOCKED }, 3, NOW)).toBe(5_000);
@@ -37,7 +44,9 @@ describe('settle: the execution outcome in status', () => {
     const d = decision(2_000, blocked.status);
     expect(settle(d, { kind: 'done' }, 4, NOW)).toBe(2_000);
     expect(d.status.blockedWrite).toBeUndefined();
-    expect(d.status.conditions).toEqual([expect.objectContaining({ type: 'ReconcileError', status: 'False', reason: 'ReconcileSucceeded', observedGeneration: 4 })]);
+    expect(d.status.conditions).toEqual([
+      expect.objectContaining({ type: 'ReconcileError', status: 'False', reason: 'ReconcileSucceeded', observedGeneration: 4 }),
+    ]);
   });
 
   it('adds no condition to a rollout that never had a blocked write', () => {

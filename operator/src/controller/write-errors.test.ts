@@ -68,12 +68,26 @@ describe('blockedWriteOf', () => {
 });
 
 describe('retry backoff', () => {
-  it.each([[1, 5_000], [2, 10_000], [3, 20_000], [6, 160_000], [7, 300_000], [50, 300_000]])('attempt %i waits %i ms', (attempts, ms) => {
+  it.each([
+    [1, 5_000],
+    [2, 10_000],
+    [3, 20_000],
+    [6, 160_000],
+    [7, 300_000],
+    [50, 300_000],
+  ])('attempt %i waits %i ms', (attempts, ms) => {
     expect(retryBackoffMs(attempts)).toBe(ms);
   });
 
   it('counts from the last attempt', () => {
-    const blocked: BlockedWrite = { reason: 'WriteRefused', object: 'Service s', message: '', since: NOW.toISOString(), lastAttempt: NOW.toISOString(), attempts: 2 };
+    const blocked: BlockedWrite = {
+      reason: 'WriteRefused',
+      object: 'Service s',
+      message: '',
+      since: NOW.toISOString(),
+      lastAttempt: NOW.toISOString(),
+      attempts: 2,
+    };
     expect(retryInMs(blocked, new Date(NOW.getTime() + 4_000))).toBe(6_000);
     expect(retryInMs(blocked, new Date(NOW.getTime() + 12_000))).toBeLessThan(0);
   });

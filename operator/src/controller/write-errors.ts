@@ -12,23 +12,40 @@ const REFUSED = new Set([400, 403, 404, 409, 422]);
 /** The object exists but is not owned by this ModelRollout; the operator leaves it alone. */
 export class ObjectNotOwnedError extends TerminalError {
   readonly code = 'ObjectNotOwned';
-  constructor(readonly object: string, readonly owner: string) {
-    super(`${object} exists and is not owned by this ModelRollout (owner: ${owner}); the operator changes nothing of it and waits (choose another spec.service.name or metadata.name, or remove the object)`);
+  constructor(
+    readonly object: string,
+    readonly owner: string,
+  ) {
+    super(
+      `${object} exists and is not owned by this ModelRollout (owner: ${owner}); the operator changes nothing of it and waits (choose another spec.service.name or metadata.name, or remove the object)`,
+    );
   }
 }
 
 /** A revision's Deployment is gone and neither the spec nor a ControllerRevision holds its template. */
 export class RevisionTemplateLostError extends TerminalError {
   readonly code = 'RevisionTemplateLost';
-  constructor(readonly object: string, readonly revision: string, specRevision: string) {
-    super(`${object} of revision ${revision} is gone; the spec now holds revision ${specRevision}'s template and no ControllerRevision holds ${revision}'s, so it cannot be rebuilt`);
+  constructor(
+    readonly object: string,
+    readonly revision: string,
+    specRevision: string,
+  ) {
+    super(
+      `${object} of revision ${revision} is gone; the spec now holds revision ${specRevision}'s template and no ControllerRevision holds ${revision}'s, so it cannot be rebuilt`,
+    );
   }
 }
 
 /** The API server answered a write with an error status; `object` is "Kind name", `verb` what was tried. */
 export class ObjectWriteError extends Error {
   readonly code = 'ObjectWriteError';
-  constructor(readonly object: string, readonly verb: string, readonly status: number | undefined, readonly serverMessage: string, options: { cause: unknown }) {
+  constructor(
+    readonly object: string,
+    readonly verb: string,
+    readonly status: number | undefined,
+    readonly serverMessage: string,
+    options: { cause: unknown },
+  ) {
     super(`${verb} ${object}: ${status ?? 'no answer'}: ${serverMessage}`, options);
   }
 }
@@ -84,7 +101,12 @@ function describe(err: unknown, fallbackObject: string): Found | undefined {
   if (err instanceof ObjectNotOwnedError) return { reason: 'ObjectNotOwned', object: err.object, message: err.message };
   if (err instanceof RevisionTemplateLostError) return { reason: 'RevisionTemplateLost', object: err.object, message: err.message, revision: err.revision };
   if (err instanceof TrafficRouterError) {
-    return { reason: 'WriteRefused', object: fallbackObject, message: `could not set the weights of ${fallbackObject}: ${err.message}`, code: err.code === 'Conflict' ? 409 : 404 };
+    return {
+      reason: 'WriteRefused',
+      object: fallbackObject,
+      message: `could not set the weights of ${fallbackObject}: ${err.message}`,
+      code: err.code === 'Conflict' ? 409 : 404,
+    };
   }
   if (err instanceof ObjectWriteError && err.status !== undefined && REFUSED.has(err.status)) {
     const template = err.verb === 'create' && err.object.startsWith('Deployment ') && (err.status === 400 || isInvalid(err));
@@ -98,7 +120,13 @@ function describe(err: unknown, fallbackObject: string): Found | undefined {
     };
   }
   const status = statusCodeOf(err);
-  if (status !== undefined && REFUSED.has(status)) return { reason: 'WriteRefused', object: fallbackObject, code: status, message: `the API server refused to change ${fallbackObject}: ${status}: ${serverMessageOf(err)}` };
+  if (status !== undefined && REFUSED.has(status))
+    return {
+      reason: 'WriteRefused',
+      object: fallbackObject,
+      code: status,
+      message: `the API server refused to change ${fallbackObject}: ${status}: ${serverMessageOf(err)}`,
+    };
   return undefined;
 }
 
@@ -106,7 +134,7 @@ function describe(err: unknown, fallbackObject: string): Found | undefined {
 function serverMessageOf(err: unknown): string {
   const body = (err as { body?: unknown }).body;
   try {
-    const parsed = typeof body === 'string' ? JSON.parse(body) as { message?: unknown } : body as { message?: unknown } | undefined;
+    const parsed = typeof body === 'string' ? (JSON.parse(body) as { message?: unknown }) : (body as { message?: unknown } | undefined);
     if (parsed && typeof parsed.message === 'string') return parsed.message;
   } catch {
     // Not JSON: fall back to the error's own message.

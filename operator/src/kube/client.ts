@@ -12,7 +12,12 @@ export class PooledKubeConfig extends k8s.KubeConfig {
     const agent = context.getAgent();
     // Proxy agents (socks, http proxy) keep their own behaviour.
     if (!(agent instanceof https.Agent) || agent.constructor !== https.Agent) return;
-    this.pooled ??= new https.Agent({ ...(agent as https.Agent & { options: https.AgentOptions }).options, keepAlive: true, maxSockets: 64, maxFreeSockets: 16 });
+    this.pooled ??= new https.Agent({
+      ...(agent as https.Agent & { options: https.AgentOptions }).options,
+      keepAlive: true,
+      maxSockets: 64,
+      maxFreeSockets: 16,
+    });
     context.setAgent(this.pooled);
   }
 }

@@ -11,7 +11,11 @@ export interface EventTarget {
 }
 
 export class EventRecorder {
-  constructor(private readonly core: k8s.CoreV1Api, private readonly component: string, private readonly now: () => Date) {}
+  constructor(
+    private readonly core: k8s.CoreV1Api,
+    private readonly component: string,
+    private readonly now: () => Date,
+  ) {}
 
   async record(target: EventTarget, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void> {
     const time = this.now();
@@ -20,11 +24,15 @@ export class EventRecorder {
       body: {
         metadata: { name: `${target.name}.${crypto.randomBytes(8).toString('hex')}`, namespace: target.namespace },
         involvedObject: { apiVersion: target.apiVersion, kind: target.kind, name: target.name, namespace: target.namespace, uid: target.uid },
-        type, reason, message: message.slice(0, 1024),
+        type,
+        reason,
+        message: message.slice(0, 1024),
         source: { component: this.component },
         reportingComponent: this.component,
         reportingInstance: this.component,
-        firstTimestamp: time, lastTimestamp: time, count: 1,
+        firstTimestamp: time,
+        lastTimestamp: time,
+        count: 1,
       },
     });
   }

@@ -36,8 +36,14 @@ class FakeInformer {
 
 function make(fake: FakeInformer, extra: { maxQuietMs?: number; optional?: boolean } = {}) {
   return new ResilientInformer<k8s.KubernetesObject>(new k8s.KubeConfig(), {
-    kind: 'Thing', path: '/x', list: async () => ({ items: [] }) as never, log: pino({ level: 'silent' }), onChange: () => undefined,
-    makeInformer: () => fake as never, maxBackoffMs: 20, ...extra,
+    kind: 'Thing',
+    path: '/x',
+    list: async () => ({ items: [] }) as never,
+    log: pino({ level: 'silent' }),
+    onChange: () => undefined,
+    makeInformer: () => fake as never,
+    maxBackoffMs: 20,
+    ...extra,
   });
 }
 

@@ -22,7 +22,12 @@ export interface InformerOptions<T extends k8s.KubernetesObject> {
    */
   maxQuietMs?: number;
   /** For tests: how to build the underlying informer. */
-  makeInformer?: (kc: k8s.KubeConfig, path: string, list: () => Promise<k8s.KubernetesListObject<T>>, labelSelector?: string) => k8s.Informer<T> & k8s.ObjectCache<T>;
+  makeInformer?: (
+    kc: k8s.KubeConfig,
+    path: string,
+    list: () => Promise<k8s.KubernetesListObject<T>>,
+    labelSelector?: string,
+  ) => k8s.Informer<T> & k8s.ObjectCache<T>;
 }
 
 export class ResilientInformer<T extends k8s.KubernetesObject> {
@@ -36,7 +41,10 @@ export class ResilientInformer<T extends k8s.KubernetesObject> {
   /** How many times the quiet-watch check restarted this informer. */
   quietRestarts = 0;
 
-  constructor(kc: k8s.KubeConfig, private readonly opts: InformerOptions<T>) {
+  constructor(
+    kc: k8s.KubeConfig,
+    private readonly opts: InformerOptions<T>,
+  ) {
     this.informer = (opts.makeInformer ?? k8s.makeInformer)(kc, opts.path, opts.list, opts.labelSelector);
     const seen = () => {
       this.lastActivity = Date.now();
@@ -53,13 +61,19 @@ export class ResilientInformer<T extends k8s.KubernetesObject> {
 
   private watchForSilence(): void {
     const maxQuiet = this.opts.maxQuietMs ?? 600_000;
-    this.quietTimer = setInterval(() => {
-      if (this.stopped || Date.now() - this.lastActivity < maxQuiet) return;
-      this.quietRestarts++;
-      this.lastActivity = Date.now();
-      this.opts.log.warn({ kind: this.opts.kind, quietMs: maxQuiet }, 'watch silent too long; restarting informer');
-      void this.informer.stop().then(() => this.informer.start()).catch((e: unknown) => this.restartLater(e));
-    }, Math.max(10, Math.min(maxQuiet / 4, 30_000)));
+    this.quietTimer = setInterval(
+      () => {
+        if (this.stopped || Date.now() - this.lastActivity < maxQuiet) return;
+        this.quietRestarts++;
+        this.lastActivity = Date.now();
+        this.opts.log.warn({ kind: this.opts.kind, quietMs: maxQuiet }, 'watch silent too long; restarting informer');
+        void this.informer
+          .stop()
+          .then(() => this.informer.start())
+          .catch((e: unknown) => this.restartLater(e));
+      },
+      Math.max(10, Math.min(maxQuiet / 4, 30_000)),
+    );
     this.quietTimer.unref?.();
   }
 

@@ -40,7 +40,10 @@ describe('LeaderElector', () => {
   it('judges expiry on its own clock: a renewTime far in the past (clock skew) is not expiry until the record stays unchanged for leaseDuration', async () => {
     const api = new FakeLeases();
     // The holder's clock is an hour behind ours: its renewTime looks ancient.
-    api.lease = { metadata: { name: 'lease', resourceVersion: '1' }, spec: { holderIdentity: 'a', leaseDurationSeconds: 15, renewTime: new Date(Date.now() - 3_600_000) as never } };
+    api.lease = {
+      metadata: { name: 'lease', resourceVersion: '1' },
+      spec: { holderIdentity: 'a', leaseDurationSeconds: 15, renewTime: new Date(Date.now() - 3_600_000) as never },
+    };
     let now = Date.now();
     const b = new LeaderElector(api as never, { ...opts, identity: 'b', now: () => new Date(now) });
     expect(await b.tryAcquireOrRenew()).toBe(false);
@@ -63,7 +66,10 @@ describe('LeaderElector', () => {
     const api = new FakeLeases();
     const a = new LeaderElector(api as never, { ...opts, identity: 'a' });
     let lost = 0;
-    await a.run(() => {}, () => lost++);
+    await a.run(
+      () => {},
+      () => lost++,
+    );
     expect(a.canWrite()).toBe(true);
     api.hang = true;
     await vi.advanceTimersByTimeAsync(9_000);

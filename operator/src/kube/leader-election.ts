@@ -30,7 +30,10 @@ export class LeaderElector {
   private observed: { record: string; at: number } | undefined;
   private onLost: (() => void) | undefined;
 
-  constructor(private readonly api: k8s.CoordinationV1Api, private readonly opts: LeaderElectionOptions) {}
+  constructor(
+    private readonly api: k8s.CoordinationV1Api,
+    private readonly opts: LeaderElectionOptions,
+  ) {}
 
   get isLeader(): boolean {
     return this.leading;
@@ -76,9 +79,12 @@ export class LeaderElector {
   /** Steps down when renewDeadline passes without a renewal, whatever the renew loop is waiting on. */
   private armFence(): void {
     if (this.fenceTimer) clearTimeout(this.fenceTimer);
-    this.fenceTimer = setTimeout(() => {
-      if (this.leading && !this.canWrite()) this.stepDown();
-    }, Math.max(0, this.lastRenew + this.opts.renewDeadlineMs - this.now().getTime()));
+    this.fenceTimer = setTimeout(
+      () => {
+        if (this.leading && !this.canWrite()) this.stepDown();
+      },
+      Math.max(0, this.lastRenew + this.opts.renewDeadlineMs - this.now().getTime()),
+    );
     this.fenceTimer.unref?.();
   }
 
@@ -124,7 +130,13 @@ export class LeaderElector {
       lease = await this.api.readNamespacedLease({ name, namespace });
     } catch (err) {
       if (!isNotFound(err)) throw err;
-      await this.api.createNamespacedLease({ namespace, body: { metadata: { name, namespace }, spec: { holderIdentity: identity, leaseDurationSeconds: durationS, acquireTime: micro, renewTime: micro, leaseTransitions: 0 } } });
+      await this.api.createNamespacedLease({
+        namespace,
+        body: {
+          metadata: { name, namespace },
+          spec: { holderIdentity: identity, leaseDurationSeconds: durationS, acquireTime: micro, renewTime: micro, leaseTransitions: 0 },
+        },
+      });
       return true;
     }
     const spec = lease.spec ?? {};

@@ -27,13 +27,16 @@ describe('WorkQueue', () => {
     const calls: string[] = [];
     let concurrent = 0;
     let maxConcurrent = 0;
-    const q = new WorkQueue(async (key) => {
-      calls.push(key);
-      concurrent++;
-      maxConcurrent = Math.max(maxConcurrent, concurrent);
-      if (calls.length === 1) await gate.promise;
-      concurrent--;
-    }, { workers: 4 });
+    const q = new WorkQueue(
+      async (key) => {
+        calls.push(key);
+        concurrent++;
+        maxConcurrent = Math.max(maxConcurrent, concurrent);
+        if (calls.length === 1) await gate.promise;
+        concurrent--;
+      },
+      { workers: 4 },
+    );
     q.start();
     q.add('ns/a'); // starts processing
     q.add('ns/a'); // dirty while processing
@@ -50,10 +53,13 @@ describe('WorkQueue', () => {
   it('retries a failing key with growing backoff and resets after success', async () => {
     const times: number[] = [];
     const errors: (number | undefined)[] = [];
-    const q = new WorkQueue(async () => {
-      times.push(Date.now());
-      if (times.length < 3) throw new Error('boom');
-    }, { workers: 1, baseBackoffMs: 20, onError: (_k, _e, retryIn) => errors.push(retryIn) });
+    const q = new WorkQueue(
+      async () => {
+        times.push(Date.now());
+        if (times.length < 3) throw new Error('boom');
+      },
+      { workers: 1, baseBackoffMs: 20, onError: (_k, _e, retryIn) => errors.push(retryIn) },
+    );
     q.start();
     q.add('ns/a');
     await eventually(() => expect(times).toHaveLength(3));
@@ -66,11 +72,14 @@ describe('WorkQueue', () => {
   it('does not retry a TerminalError hot: only after its retryAfterMs, or on the next add', async () => {
     let calls = 0;
     const retries: (number | undefined)[] = [];
-    const q = new WorkQueue(async (key) => {
-      calls++;
-      if (key === 'ns/never') throw new TerminalError('object owned by someone else');
-      if (calls <= 2) throw new TerminalError('template lost', 30);
-    }, { workers: 1, baseBackoffMs: 1, onError: (_k, _e, retryIn) => retries.push(retryIn) });
+    const q = new WorkQueue(
+      async (key) => {
+        calls++;
+        if (key === 'ns/never') throw new TerminalError('object owned by someone else');
+        if (calls <= 2) throw new TerminalError('template lost', 30);
+      },
+      { workers: 1, baseBackoffMs: 1, onError: (_k, _e, retryIn) => retries.push(retryIn) },
+    );
     q.start();
     q.add('ns/later');
     await eventually(() => expect(calls).toBe(3));
@@ -86,10 +95,13 @@ describe('WorkQueue', () => {
 
   it('honours requeue-after, keeping the earliest timer', async () => {
     let n = 0;
-    const q = new WorkQueue(async () => {
-      n++;
-      return n === 1 ? { requeueAfterMs: 30 } : {};
-    }, { workers: 1 });
+    const q = new WorkQueue(
+      async () => {
+        n++;
+        return n === 1 ? { requeueAfterMs: 30 } : {};
+      },
+      { workers: 1 },
+    );
     q.start();
     q.add('ns/a');
     q.addAfter('ns/a', 10_000);
@@ -101,10 +113,13 @@ describe('WorkQueue', () => {
 
   it('stop() waits for handlers in flight', async () => {
     let finished = false;
-    const q = new WorkQueue(async () => {
-      await sleep(30);
-      finished = true;
-    }, { workers: 1 });
+    const q = new WorkQueue(
+      async () => {
+        await sleep(30);
+        finished = true;
+      },
+      { workers: 1 },
+    );
     q.start();
     q.add('ns/a');
     await sleep(5);

@@ -7,7 +7,15 @@ describe('Prometheus results', () => {
     expect(measurementOf({ resultType: 'vector', result: [] }).kind).toBe('noData');
     expect(measurementOf({ resultType: 'vector', result: [{ metric: {}, value: [1, 'NaN'] }] })).toMatchObject({ kind: 'noData', raw: 'NaN' });
     expect(measurementOf({ resultType: 'scalar', result: [1, '+Inf'] })).toEqual({ kind: 'value', value: Infinity });
-    expect(measurementOf({ resultType: 'vector', result: [{ metric: { a: '1' }, value: [1, '1'] }, { metric: { a: '2' }, value: [1, '2'] }] }).kind).toBe('error');
+    expect(
+      measurementOf({
+        resultType: 'vector',
+        result: [
+          { metric: { a: '1' }, value: [1, '1'] },
+          { metric: { a: '2' }, value: [1, '2'] },
+        ],
+      }).kind,
+    ).toBe('error');
     expect(measurementOf({ resultType: 'matrix', result: [] }).kind).toBe('error');
   });
 });

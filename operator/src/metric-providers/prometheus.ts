@@ -47,19 +47,24 @@ export class PrometheusProvider implements MetricsProvider {
   private get(url: URL): Promise<{ status: number; body: string }> {
     const headers: Record<string, string> = { Accept: 'application/json' };
     if (this.opts.bearerToken) headers.Authorization = `Bearer ${this.opts.bearerToken}`;
-    else if (this.opts.basicAuth) headers.Authorization = `Basic ${Buffer.from(`${this.opts.basicAuth.username}:${this.opts.basicAuth.password}`).toString('base64')}`;
+    else if (this.opts.basicAuth)
+      headers.Authorization = `Basic ${Buffer.from(`${this.opts.basicAuth.username}:${this.opts.basicAuth.password}`).toString('base64')}`;
     const client = url.protocol === 'https:' ? https : http;
     return new Promise((resolve, reject) => {
-      const req = client.get(url, {
-        headers,
-        timeout: this.opts.timeoutMs,
-        ...(url.protocol === 'https:' ? { ca: this.opts.ca, rejectUnauthorized: !this.opts.insecureSkipVerify } : {}),
-      }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
-        res.on('error', reject);
-      });
+      const req = client.get(
+        url,
+        {
+          headers,
+          timeout: this.opts.timeoutMs,
+          ...(url.protocol === 'https:' ? { ca: this.opts.ca, rejectUnauthorized: !this.opts.insecureSkipVerify } : {}),
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+          res.on('error', reject);
+        },
+      );
       req.on('timeout', () => req.destroy(new Error(`timed out after ${this.opts.timeoutMs} ms`)));
       req.on('error', reject);
     });

@@ -5,7 +5,16 @@ const base: WeightInput = { current: 0, target: 0, candidateReady: 0, stableRead
 
 describe('weightCarriedBy / readyNeededFor', () => {
   it.each([
-    [0, 4, 0], [1, 4, 25], [2, 4, 50], [3, 4, 75], [4, 4, 100], [5, 4, 100], [1, 3, 33], [2, 3, 66], [1, 1, 100], [7, 10, 70],
+    [0, 4, 0],
+    [1, 4, 25],
+    [2, 4, 50],
+    [3, 4, 75],
+    [4, 4, 100],
+    [5, 4, 100],
+    [1, 3, 33],
+    [2, 3, 66],
+    [1, 1, 100],
+    [7, 10, 70],
   ])('%i ready of %i carry %i %%', (ready, full, weight) => {
     expect(weightCarriedBy(ready, full)).toBe(weight);
   });
@@ -28,27 +37,51 @@ describe('chooseCandidateWeight', () => {
   });
 
   it('moves down only as far as stable can carry', () => {
-    expect(chooseCandidateWeight({ ...base, current: 100, target: 0, candidateReady: 4, stableReady: 1 })).toEqual({ candidateWeight: 75, limitedBy: 'capacity' });
-    expect(chooseCandidateWeight({ ...base, current: 100, target: 0, candidateReady: 4, stableReady: 0 })).toEqual({ candidateWeight: 100, limitedBy: 'capacity' });
+    expect(chooseCandidateWeight({ ...base, current: 100, target: 0, candidateReady: 4, stableReady: 1 })).toEqual({
+      candidateWeight: 75,
+      limitedBy: 'capacity',
+    });
+    expect(chooseCandidateWeight({ ...base, current: 100, target: 0, candidateReady: 4, stableReady: 0 })).toEqual({
+      candidateWeight: 100,
+      limitedBy: 'capacity',
+    });
     expect(chooseCandidateWeight({ ...base, current: 100, target: 0, candidateReady: 4, stableReady: 4 })).toEqual({ candidateWeight: 0 });
   });
 
   it('drains a failing candidate at once, whatever stable has, and never gives it weight back', () => {
-    expect(chooseCandidateWeight({ ...base, current: 100, target: 0, candidateReady: 4, stableReady: 1, drainCandidate: true })).toEqual({ candidateWeight: 0, limitedBy: 'drain' });
+    expect(chooseCandidateWeight({ ...base, current: 100, target: 0, candidateReady: 4, stableReady: 1, drainCandidate: true })).toEqual({
+      candidateWeight: 0,
+      limitedBy: 'drain',
+    });
     expect(chooseCandidateWeight({ ...base, current: 0, target: 0, candidateReady: 4, stableReady: 1, drainCandidate: true })).toEqual({ candidateWeight: 0 });
   });
 
   it('lowers a candidate that lost ready replicas to what the rest carry (stable has room)', () => {
-    expect(chooseCandidateWeight({ ...base, current: 50, target: 50, candidateReady: 1, stableReady: 4 })).toEqual({ candidateWeight: 25, limitedBy: 'capacity' });
-    expect(chooseCandidateWeight({ ...base, current: 50, target: 50, candidateReady: 0, stableReady: 4 })).toEqual({ candidateWeight: 0, limitedBy: 'capacity' });
+    expect(chooseCandidateWeight({ ...base, current: 50, target: 50, candidateReady: 1, stableReady: 4 })).toEqual({
+      candidateWeight: 25,
+      limitedBy: 'capacity',
+    });
+    expect(chooseCandidateWeight({ ...base, current: 50, target: 50, candidateReady: 0, stableReady: 4 })).toEqual({
+      candidateWeight: 0,
+      limitedBy: 'capacity',
+    });
   });
 
   it('splits by ready replicas when neither side can carry its share, never moving away from the target', () => {
-    expect(chooseCandidateWeight({ ...base, current: 50, target: 50, candidateReady: 0, stableReady: 2 })).toEqual({ candidateWeight: 0, limitedBy: 'overload' });
-    expect(chooseCandidateWeight({ ...base, current: 50, target: 50, candidateReady: 1, stableReady: 2 })).toEqual({ candidateWeight: 33, limitedBy: 'overload' });
+    expect(chooseCandidateWeight({ ...base, current: 50, target: 50, candidateReady: 0, stableReady: 2 })).toEqual({
+      candidateWeight: 0,
+      limitedBy: 'overload',
+    });
+    expect(chooseCandidateWeight({ ...base, current: 50, target: 50, candidateReady: 1, stableReady: 2 })).toEqual({
+      candidateWeight: 33,
+      limitedBy: 'overload',
+    });
     // Returning to stable (target 0) with a short stable: the candidate never gets more than it has.
     expect(chooseCandidateWeight({ ...base, current: 20, target: 0, candidateReady: 3, stableReady: 1 }).candidateWeight).toBeLessThanOrEqual(20);
-    expect(chooseCandidateWeight({ ...base, current: 50, target: 50, candidateReady: 0, stableReady: 0 })).toEqual({ candidateWeight: 50, limitedBy: 'overload' });
+    expect(chooseCandidateWeight({ ...base, current: 50, target: 50, candidateReady: 0, stableReady: 0 })).toEqual({
+      candidateWeight: 50,
+      limitedBy: 'overload',
+    });
   });
 
   it('never moves the weight past the target or away from it, over all small inputs', () => {
@@ -58,7 +91,14 @@ describe('chooseCandidateWeight', () => {
           for (let c = 0; c <= full; c++) {
             for (let s = 0; s <= full; s++) {
               for (const drainCandidate of [false, true]) {
-                const { candidateWeight: w, limitedBy } = chooseCandidateWeight({ current, target, candidateReady: c, stableReady: s, fullReplicas: full, drainCandidate });
+                const { candidateWeight: w, limitedBy } = chooseCandidateWeight({
+                  current,
+                  target,
+                  candidateReady: c,
+                  stableReady: s,
+                  fullReplicas: full,
+                  drainCandidate,
+                });
                 expect(w).toBeLessThanOrEqual(Math.max(current, target));
                 expect(w).toBeGreaterThanOrEqual(0);
                 // A weight that moves, other than by the overload or drain policy, lands where both sides can carry it.

@@ -9,9 +9,18 @@ const CANDIDATE = 'bbbbbbbbbb';
 
 function spec(over: Partial<RolloutSpec> = {}): RolloutSpec {
   return {
-    replicas: 4, modelName: 'wan', modelVersion: 'v3', gpuResource: 'nvidia.com/gpu', gpusPerReplica: 1,
-    steps: [1, 5, 20, 50, 100], stepDurationMs: 60_000, progressDeadlineMs: 600_000, manualGates: [], shadow: undefined,
-    stableScale: 'Dynamic', ...over,
+    replicas: 4,
+    modelName: 'wan',
+    modelVersion: 'v3',
+    gpuResource: 'nvidia.com/gpu',
+    gpusPerReplica: 1,
+    steps: [1, 5, 20, 50, 100],
+    stepDurationMs: 60_000,
+    progressDeadlineMs: 600_000,
+    manualGates: [],
+    shadow: undefined,
+    stableScale: 'Dynamic',
+    ...over,
   };
 }
 
@@ -21,11 +30,19 @@ function dep(revision: string, desired: number, ready = desired): DeploymentObse
 
 function input(over: Partial<DecideInput> & { status: RolloutStatus }): DecideInput {
   return {
-    now: new Date(T0), generation: 2, spec: spec(), specErrors: [], specRevision: CANDIDATE,
+    now: new Date(T0),
+    generation: 2,
+    spec: spec(),
+    specErrors: [],
+    specRevision: CANDIDATE,
     deployments: { [STABLE]: dep(STABLE, 4), [CANDIDATE]: dep(CANDIDATE, 4) },
     services: { stableSelects: STABLE, candidateSelects: CANDIDATE },
     route: { found: true, stableWeight: 80, candidateWeight: 20, mirrorPercent: 0 },
-    gpus: { freePerNode: [8] }, analysis: { result: 'pass' }, breaker: { tripped: false }, controls: { paused: false }, deleting: false,
+    gpus: { freePerNode: [8] },
+    analysis: { result: 'pass' },
+    breaker: { tripped: false },
+    controls: { paused: false },
+    deleting: false,
     ...over,
   };
 }
@@ -33,8 +50,12 @@ function input(over: Partial<DecideInput> & { status: RolloutStatus }): DecideIn
 /** Mid-rollout status: candidate at `step` (index/weight), traffic shifted `bakedMs` ago. */
 function midRollout(index: number, weight: number, over: Partial<RolloutStatus> = {}, s = spec()): RolloutStatus {
   return {
-    phase: 'Progressing', stable: { revision: STABLE, modelVersion: 'v2' }, candidate: { revision: CANDIDATE, modelVersion: 'v3' },
-    currentStep: { index, weight, label: `${index + 1}/${s.steps.length}` }, lastValidSpec: s, rolloutStartedAt: new Date(T0 - 3_600_000).toISOString(),
+    phase: 'Progressing',
+    stable: { revision: STABLE, modelVersion: 'v2' },
+    candidate: { revision: CANDIDATE, modelVersion: 'v3' },
+    currentStep: { index, weight, label: `${index + 1}/${s.steps.length}` },
+    lastValidSpec: s,
+    rolloutStartedAt: new Date(T0 - 3_600_000).toISOString(),
     ...over,
   };
 }
@@ -72,13 +93,23 @@ describe('attack-13: a rollout that owns neither Service must not move traffic o
   const shared = { found: true, stableWeight: 50, candidateWeight: 50, mirrorPercent: 0 };
   const bStatus: RolloutStatus = { phase: 'Initializing', stable: { revision: STABLE, modelVersion: 'v2' }, lastValidSpec: spec() };
 
-  it('deleting B (finalizer pass) sets the shared route to 100/0 although A\'s stable Service carries only half its replicas', () => {
+  it("deleting B (finalizer pass) sets the shared route to 100/0 although A's stable Service carries only half its replicas", () => {
     const d = decide(input({ specRevision: STABLE, status: bStatus, services: {}, route: shared, deployments: { [STABLE]: dep(STABLE, 4) }, deleting: true }));
     expect(d.actions.filter((a) => a.kind === 'setTraffic')).toEqual([]);
   });
 
-  it('B\'s spec turns invalid: invalid() moves the shared route toward 0 % candidate', () => {
-    const d = decide(input({ spec: undefined, specErrors: ['spec.steps: bad'], specRevision: '', status: bStatus, services: {}, route: shared, deployments: { [STABLE]: dep(STABLE, 4) } }));
+  it("B's spec turns invalid: invalid() moves the shared route toward 0 % candidate", () => {
+    const d = decide(
+      input({
+        spec: undefined,
+        specErrors: ['spec.steps: bad'],
+        specRevision: '',
+        status: bStatus,
+        services: {},
+        route: shared,
+        deployments: { [STABLE]: dep(STABLE, 4) },
+      }),
+    );
     expect(d.actions.filter((a) => a.kind === 'setTraffic')).toEqual([]);
   });
 });
@@ -108,20 +139,45 @@ describe('attack-13: progressDeadline while paused by analysis', () => {
   it('paused by analysis at 50 %, a candidate pod is lost and not replaced: the deadline clock runs during the analysis pause and the rollout aborts', () => {
     const s = spec({ progressDeadlineMs: 600_000 });
     // Paused by analysis (metrics unavailable) at 50 %: traffic at weight, bake done.
-    let status: RolloutStatus = midRollout(3, 50, {
-      phase: 'Paused', currentStep: { index: 3, weight: 50, label: '4/5', trafficShiftedAt: new Date(T0 - 3_600_000).toISOString() },
-      conditions: [{ type: 'Paused', status: 'True', reason: 'AnalysisPaused', message: 'metrics unavailable', observedGeneration: 2, lastTransitionTime: new Date(T0 - 60_000).toISOString() }],
-    }, s);
+    let status: RolloutStatus = midRollout(
+      3,
+      50,
+      {
+        phase: 'Paused',
+        currentStep: { index: 3, weight: 50, label: '4/5', trafficShiftedAt: new Date(T0 - 3_600_000).toISOString() },
+        conditions: [
+          {
+            type: 'Paused',
+            status: 'True',
+            reason: 'AnalysisPaused',
+            message: 'metrics unavailable',
+            observedGeneration: 2,
+            lastTransitionTime: new Date(T0 - 60_000).toISOString(),
+          },
+        ],
+      },
+      s,
+    );
     let route = { found: true, stableWeight: 50, candidateWeight: 50, mirrorPercent: 0 };
     // The candidate has 1 of its 2 pods ready (the other is Pending on a node that went away; no GPU free).
     const deployments = { [STABLE]: dep(STABLE, 2), [CANDIDATE]: dep(CANDIDATE, 2, 1) };
     for (let t = 0; t <= 11 * 60_000; t += 30_000) {
-      const d = decide(input({ now: new Date(T0 + t), spec: s, status, route, deployments, gpus: { freePerNode: [0] }, analysis: { result: 'pause', message: 'metrics unavailable' } }));
+      const d = decide(
+        input({
+          now: new Date(T0 + t),
+          spec: s,
+          status,
+          route,
+          deployments,
+          gpus: { freePerNode: [0] },
+          analysis: { result: 'pause', message: 'metrics unavailable' },
+        }),
+      );
       status = d.status;
       const traffic = d.actions.find((a) => a.kind === 'setTraffic');
-      if (traffic?.kind === 'setTraffic') route = { found: true, stableWeight: traffic.stableWeight, candidateWeight: traffic.candidateWeight, mirrorPercent: traffic.mirrorPercent };
+      if (traffic?.kind === 'setTraffic')
+        route = { found: true, stableWeight: traffic.stableWeight, candidateWeight: traffic.candidateWeight, mirrorPercent: traffic.mirrorPercent };
     }
     expect(status.phase, JSON.stringify(status.failure)).not.toBe('Aborted');
   });
 });
-

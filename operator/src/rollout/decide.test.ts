@@ -1,6 +1,18 @@
 import { describe, expect, it } from 'vitest';
 import { decide } from './decide.js';
-import { acceptsShortfall, CANDIDATE, cloneWorld, expectNoShortfallAfterEach, OTHER, spec, STABLE, stableWorld, startRollout, T0, World } from './simulated-cluster.test-support.js';
+import {
+  acceptsShortfall,
+  CANDIDATE,
+  cloneWorld,
+  expectNoShortfallAfterEach,
+  OTHER,
+  spec,
+  STABLE,
+  stableWorld,
+  startRollout,
+  T0,
+  World,
+} from './simulated-cluster.test-support.js';
 import type { RolloutSpec } from './types.js';
 
 expectNoShortfallAfterEach();
@@ -161,7 +173,9 @@ describe('decide: failures', () => {
     expect(w.route.candidateWeight).toBe(50);
     expect(w.deployments[STABLE]?.desiredReplicas).toBe(2);
     expect(w.log.filter((a) => a.kind === 'scaleDeployment' && a.revision === STABLE && a.replicas < 2)).toEqual([]);
-    expect(w.status.conditions!.find((c) => c.type === 'Progressing')!.message).toContain('needs 2 more candidate replica(s) × 1 nvidia.com/gpu = 2 GPUs; 1 free');
+    expect(w.status.conditions!.find((c) => c.type === 'Progressing')!.message).toContain(
+      'needs 2 more candidate replica(s) × 1 nvidia.com/gpu = 2 GPUs; 1 free',
+    );
   });
 
   it('frees GPUs from stable when it holds more than its current share needs', () => {
@@ -499,12 +513,18 @@ describe('decide: traffic never outruns ready capacity (slow pods, lost pods)', 
       { name: 'promotion', setup: () => {}, done: (x) => x.status.stable?.revision === CANDIDATE && x.condition('Ready') === 'True' },
       {
         name: 'abort at 100 %',
-        setup: (x) => { x.run((y) => y.route.candidateWeight === 100 && y.deployments[STABLE]?.desiredReplicas === 1); x.controls = { paused: false, abort: 'a' }; },
+        setup: (x) => {
+          x.run((y) => y.route.candidateWeight === 100 && y.deployments[STABLE]?.desiredReplicas === 1);
+          x.controls = { paused: false, abort: 'a' };
+        },
         done: (x) => x.status.phase === 'Aborted' && x.route.candidateWeight === 0 && x.deployments[CANDIDATE]?.desiredReplicas === 0,
       },
       {
         name: 'revert at 50 %',
-        setup: (x) => { x.run((y) => y.route.candidateWeight === 50 && y.deployments[STABLE]?.desiredReplicas === 2); x.revision = STABLE; },
+        setup: (x) => {
+          x.run((y) => y.route.candidateWeight === 50 && y.deployments[STABLE]?.desiredReplicas === 2);
+          x.revision = STABLE;
+        },
         done: (x) => x.status.phase === 'Healthy' && x.condition('Ready') === 'True' && x.pods[CANDIDATE] === undefined,
       },
     ];

@@ -64,7 +64,8 @@ function deleting(pass: Pass): Decision {
     return pass.finish();
   }
   if (!input.route.found || !spec || !status.stable || idle) {
-    if (input.route.found && !routeIs(pass, 100, 0, 0) && input.route.stableWeight !== undefined) pass.act({ kind: 'setTraffic', stableWeight: 100, candidateWeight: 0, mirrorPercent: 0 });
+    if (input.route.found && !routeIs(pass, 100, 0, 0) && input.route.stableWeight !== undefined)
+      pass.act({ kind: 'setTraffic', stableWeight: 100, candidateWeight: 0, mirrorPercent: 0 });
     pass.act({ kind: 'removeFinalizer' });
     return pass.finish();
   }
@@ -108,13 +109,19 @@ function steady(pass: Pass, spec: RolloutSpec): void {
   const { input, status } = pass;
   const stable = status.stable!.revision;
   if (status.candidate) {
-    pass.note('CandidateAbandoned', `template is back to the stable revision ${stable}; moving traffic off candidate ${status.candidate.revision} as stable becomes ready`);
+    pass.note(
+      'CandidateAbandoned',
+      `template is back to the stable revision ${stable}; moving traffic off candidate ${status.candidate.revision} as stable becomes ready`,
+    );
     clearRollout(pass);
   }
   ensureReplicas(pass, stable, spec.replicas);
   // An abandoned candidate found failing while its traffic still returns is drained at once.
-  const settled = input.route.found && stableServiceOn(pass, stable) && moveTraffic(pass, spec, { target: 0, mirror: 0, drain: input.breaker.tripped })
-    && candidateServiceOn(pass, stable);
+  const settled =
+    input.route.found &&
+    stableServiceOn(pass, stable) &&
+    moveTraffic(pass, spec, { target: 0, mirror: 0, drain: input.breaker.tripped }) &&
+    candidateServiceOn(pass, stable);
   retireOthers(pass, [stable]);
   if (!input.route.found) routeMissing(pass);
 
@@ -122,15 +129,32 @@ function steady(pass: Pass, spec: RolloutSpec): void {
   const ready = settled && !!dep && dep.readyReplicas >= spec.replicas && dep.desiredReplicas === spec.replicas;
   if (ready) {
     delete status.returnToStable;
-    if (status.phase !== 'Healthy') pass.transition('Healthy', status.phase === 'Initializing' ? 'Initialized' : 'Settled', `${spec.modelName} ${spec.modelVersion} (${stable}) serves 100 % with ${spec.replicas} ready replica(s)`);
+    if (status.phase !== 'Healthy')
+      pass.transition(
+        'Healthy',
+        status.phase === 'Initializing' ? 'Initialized' : 'Settled',
+        `${spec.modelName} ${spec.modelVersion} (${stable}) serves 100 % with ${spec.replicas} ready replica(s)`,
+      );
     pass.condition({ type: 'Ready', status: 'True', reason: 'Healthy', message: `stable revision ${stable} serves 100 % of traffic` });
   } else {
-    if (status.phase !== 'Initializing') pass.transition('Healthy', status.phase === 'Healthy' ? lastReason(pass) : 'Settling', `settling on stable revision ${stable}`);
+    if (status.phase !== 'Initializing')
+      pass.transition('Healthy', status.phase === 'Healthy' ? lastReason(pass) : 'Settling', `settling on stable revision ${stable}`);
     const readyCount = dep?.readyReplicas ?? 0;
-    if (input.route.found) pass.condition({ type: 'Ready', status: 'False', reason: 'Settling', message: `stable revision ${stable}: ${readyCount}/${spec.replicas} ready${settled ? '' : ', traffic or Services still moving to it'}` });
+    if (input.route.found)
+      pass.condition({
+        type: 'Ready',
+        status: 'False',
+        reason: 'Settling',
+        message: `stable revision ${stable}: ${readyCount}/${spec.replicas} ready${settled ? '' : ', traffic or Services still moving to it'}`,
+      });
     pass.wakeIn(WAIT_POLL_MS);
   }
-  pass.condition({ type: 'Progressing', status: 'False', reason: status.history?.some((h) => h.reason === 'Promoted') ? 'RolloutComplete' : 'NoRollout', message: '' });
+  pass.condition({
+    type: 'Progressing',
+    status: 'False',
+    reason: status.history?.some((h) => h.reason === 'Promoted') ? 'RolloutComplete' : 'NoRollout',
+    message: '',
+  });
   pass.condition({ type: 'Paused', status: 'False', reason: 'NotPaused', message: '' });
   pass.condition({ type: 'Degraded', status: 'False', reason: 'AsExpected', message: '' });
 }
@@ -143,9 +167,14 @@ function stableServiceOn(pass: Pass, revision: string): boolean {
   const { services, route } = pass.input;
   if (services.stableSelects === revision) return true;
   // A Service that selects none of our revisions (absent) serves nothing yet: create it at once.
-  const carried = services.stableSelects === undefined ? 0 : route.stableWeight ?? 100;
+  const carried = services.stableSelects === undefined ? 0 : (route.stableWeight ?? 100);
   if (!canCarry(pass, revision, carried)) {
-    pass.condition({ type: 'Progressing', status: 'True', reason: 'WaitingForStable', message: `stable Service waits for ${revision} to have the ready replicas for ${carried} %` });
+    pass.condition({
+      type: 'Progressing',
+      status: 'True',
+      reason: 'WaitingForStable',
+      message: `stable Service waits for ${revision} to have the ready replicas for ${carried} %`,
+    });
     pass.wakeIn(CAPACITY_POLL_MS);
     return false;
   }
@@ -176,14 +205,20 @@ function rollout(pass: Pass, spec: RolloutSpec, revision: string, frozen: boolea
   const { input, status } = pass;
   if (status.candidate?.revision !== revision) {
     const previous = status.candidate;
-    startRollout(pass, spec, revision, previous ? 'Restarted' : 'RolloutStarted',
+    startRollout(
+      pass,
+      spec,
+      revision,
+      previous ? 'Restarted' : 'RolloutStarted',
       previous
         ? `template changed during the rollout of ${previous.revision}; restarting from the first step with ${revision} (${spec.modelVersion})`
-        : `rolling out ${spec.modelName} ${spec.modelVersion} (${revision}) over ${status.stable!.modelVersion} (${status.stable!.revision})`);
+        : `rolling out ${spec.modelName} ${spec.modelVersion} (${revision}) over ${status.stable!.modelVersion} (${status.stable!.revision})`,
+    );
   }
   if (status.phase === 'RolledBack' || status.phase === 'Aborted') {
     // A candidate found failing while an abort still returns its traffic is drained at once.
-    if (status.phase === 'Aborted' && input.breaker.tripped && (input.route.candidateWeight ?? 0) > 0) return fail(pass, spec, 'RolledBack', input.breaker.reason, input.breaker.message);
+    if (status.phase === 'Aborted' && input.breaker.tripped && (input.route.candidateWeight ?? 0) > 0)
+      return fail(pass, spec, 'RolledBack', input.breaker.reason, input.breaker.message);
     if (frozen) pass.defer('retry');
     if (!pass.fresh.retry || frozen) return returnToStable(pass, spec);
     startRollout(pass, spec, revision, 'Retried', `retrying the rollout of ${revision} from the first step`);
@@ -213,7 +248,12 @@ function hold(pass: Pass, spec: RolloutSpec, frozen: boolean): void {
   // A promote given while held is kept for when the hold ends (a retry too, while the spec is invalid).
   pass.defer('promote');
   if (frozen) {
-    pass.condition({ type: 'Progressing', status: 'Unknown', reason: 'InvalidSpec', message: 'the spec is invalid: the rollout holds at its current weight (abort and pause still work) until it is fixed' });
+    pass.condition({
+      type: 'Progressing',
+      status: 'Unknown',
+      reason: 'InvalidSpec',
+      message: 'the spec is invalid: the rollout holds at its current weight (abort and pause still work) until it is fixed',
+    });
     return;
   }
   pass.transition('Paused', 'PausedByUser', `paused (annotation ${ANNOTATION_PAUSED}); weights and replicas are held`);
@@ -269,7 +309,11 @@ function shadowPhase(pass: Pass, spec: RolloutSpec): void {
   const { input, status } = pass;
   const shadow = spec.shadow!;
   if (!stillPausedByAnalysis(pass)) {
-    pass.transition('Shadowing', 'ShadowStarted', `mirroring ${shadow.mirrorPercent} % of live traffic to ${status.candidate!.revision} for ${Math.round(shadow.durationMs / 1000)} s`);
+    pass.transition(
+      'Shadowing',
+      'ShadowStarted',
+      `mirroring ${shadow.mirrorPercent} % of live traffic to ${status.candidate!.revision} for ${Math.round(shadow.durationMs / 1000)} s`,
+    );
     pass.condition({ type: 'Paused', status: 'False', reason: 'NotPaused', message: '' });
   }
   const needed = candidateReplicasFor(shadow.mirrorPercent, spec.replicas);
@@ -312,7 +356,11 @@ function stepPhase(pass: Pass, spec: RolloutSpec): void {
     } else {
       pauseWaitClock(pass);
       moveTraffic(pass, spec, { target: Math.min(weight, input.route.candidateWeight ?? 0), mirror: 0, drain: false });
-      pass.transition('Paused', 'ManualGate', `paused before step ${step.label} (${weight} %): resume with \`kubectl modelrollout resume\` or annotation ${ANNOTATION_RESUME}`);
+      pass.transition(
+        'Paused',
+        'ManualGate',
+        `paused before step ${step.label} (${weight} %): resume with \`kubectl modelrollout resume\` or annotation ${ANNOTATION_RESUME}`,
+      );
       pass.condition({ type: 'Paused', status: 'True', reason: 'ManualGate', message: status.message ?? '' });
       pass.condition({ type: 'Progressing', status: 'Unknown', reason: 'ManualGate', message: status.message ?? '' });
       return;
@@ -325,7 +373,12 @@ function stepPhase(pass: Pass, spec: RolloutSpec): void {
 
   const needed = candidateReplicasFor(weight, spec.replicas);
   const haveCapacity = candidateCapacity(pass, spec, needed, `step ${step.label} (${weight} %)`);
-  const atWeight = moveTraffic(pass, spec, { target: haveCapacity ? weight : Math.min(weight, input.route.candidateWeight ?? 0), mirror: 0, drain: false, shrinkStable: true });
+  const atWeight = moveTraffic(pass, spec, {
+    target: haveCapacity ? weight : Math.min(weight, input.route.candidateWeight ?? 0),
+    mirror: 0,
+    drain: false,
+    shrinkStable: true,
+  });
   if (!haveCapacity) return;
   if (!atWeight) {
     delete step.trafficShiftedAt;
@@ -359,7 +412,10 @@ function syncStepWithSpec(pass: Pass, spec: RolloutSpec): void {
     else delete status.gatePassedForStep;
   }
   status.currentStep = next;
-  pass.note('StepsChanged', `strategy.steps is now [${spec.steps.join(', ')}]; the rollout at ${step.weight} % continues at step ${next.label} (${next.weight} %)`);
+  pass.note(
+    'StepsChanged',
+    `strategy.steps is now [${spec.steps.join(', ')}]; the rollout at ${step.weight} % continues at step ${next.label} (${next.weight} %)`,
+  );
 }
 
 function enterStep(pass: Pass, spec: RolloutSpec, index: number): void {
@@ -372,14 +428,23 @@ function enterStep(pass: Pass, spec: RolloutSpec, index: number): void {
 function bakeDone(pass: Pass, since: string, durationMs: number, what: string): boolean {
   const remaining = Date.parse(since) + durationMs - pass.input.now.getTime();
   if (remaining <= 0) return true;
-  pass.condition({ type: 'Progressing', status: 'True', reason: 'Baking', message: `${what}: baking until ${new Date(Date.parse(since) + durationMs).toISOString()}` });
+  pass.condition({
+    type: 'Progressing',
+    status: 'True',
+    reason: 'Baking',
+    message: `${what}: baking until ${new Date(Date.parse(since) + durationMs).toISOString()}`,
+  });
   pass.wakeIn(remaining);
   return false;
 }
 
 /** Paused by analysis last pass and analysis still says pause: leave phase and conditions as they are. */
 function stillPausedByAnalysis(pass: Pass): boolean {
-  return pass.input.analysis.result === 'pause' && pass.status.phase === 'Paused' && pass.status.conditions?.find((c) => c.type === 'Paused')?.reason === 'AnalysisPaused';
+  return (
+    pass.input.analysis.result === 'pause' &&
+    pass.status.phase === 'Paused' &&
+    pass.status.conditions?.find((c) => c.type === 'Paused')?.reason === 'AnalysisPaused'
+  );
 }
 
 function analysisPassed(pass: Pass): boolean {
@@ -407,7 +472,10 @@ function promote(pass: Pass, spec: RolloutSpec): void {
   const { status } = pass;
   const candidate = status.candidate!;
   const previous = status.stable!;
-  pass.note('Promoted', `promoted ${spec.modelName} ${candidate.modelVersion} (${candidate.revision}); ${previous.modelVersion} (${previous.revision}) is scaled to zero`);
+  pass.note(
+    'Promoted',
+    `promoted ${spec.modelName} ${candidate.modelVersion} (${candidate.revision}); ${previous.modelVersion} (${previous.revision}) is scaled to zero`,
+  );
   clearRollout(pass);
   status.previousStable = previous;
   status.stable = candidate;
@@ -441,9 +509,17 @@ function moveTraffic(pass: Pass, spec: RolloutSpec, goal: TrafficGoal): boolean 
   // Without both Services of our own the route's backends are not ours to weigh (a neighbour's, or none yet).
   if (!route.found || !stableSide || !candidateSide) return false;
   const current = route.candidateWeight ?? 0;
-  let choice: WeightChoice = candidateSide && candidateSide !== stableSide
-    ? chooseCandidateWeight({ current, target: goal.target, candidateReady: readyOf(pass, candidateSide), stableReady: stableSide ? readyOf(pass, stableSide) : 0, fullReplicas: spec.replicas, drainCandidate: goal.drain })
-    : { candidateWeight: goal.target };
+  let choice: WeightChoice =
+    candidateSide && candidateSide !== stableSide
+      ? chooseCandidateWeight({
+          current,
+          target: goal.target,
+          candidateReady: readyOf(pass, candidateSide),
+          stableReady: stableSide ? readyOf(pass, stableSide) : 0,
+          fullReplicas: spec.replicas,
+          drainCandidate: goal.drain,
+        })
+      : { candidateWeight: goal.target };
   const stableReady = stableSide ? readyOf(pass, stableSide) : 0;
   if (choice.candidateWeight === current && goal.target < current && stableReady >= 1 && stableStarvedOfGpus(pass, spec, stableSide, candidateSide, current)) {
     // Deadlock on the way back: stable's pods cannot be scheduled while the candidate holds the GPUs.
@@ -460,7 +536,8 @@ function moveTraffic(pass: Pass, spec: RolloutSpec, goal: TrafficGoal): boolean 
   // Lowered below where the rollout is heading: the candidate's ready pods could not carry it.
   if (next < current && next < goal.target) recordCapacityLoss(pass, current, next, choice.limitedBy);
   sizeSides(pass, spec, goal, current, next, stableSide, candidateSide);
-  const atGoal = next === goal.target && mirror === goal.mirror && current === next && (route.mirrorPercent ?? 0) === mirror && route.stableWeight === 100 - next;
+  const atGoal =
+    next === goal.target && mirror === goal.mirror && current === next && (route.mirrorPercent ?? 0) === mirror && route.stableWeight === 100 - next;
   if (!atGoal) {
     pass.wakeIn(next === current ? CAPACITY_POLL_MS : 0);
     if (goal.target < current) reportReturn(pass, spec, next, stableSide);
@@ -489,7 +566,15 @@ function stableStarvedOfGpus(pass: Pass, spec: RolloutSpec, stableSide: string |
  * share of the larger candidate weight, freeing GPUs for stable as its traffic leaves (a GPU-tight
  * cluster would otherwise never get stable back).
  */
-function sizeSides(pass: Pass, spec: RolloutSpec, goal: TrafficGoal, current: number, next: number, stableSide: string | undefined, candidateSide: string | undefined): void {
+function sizeSides(
+  pass: Pass,
+  spec: RolloutSpec,
+  goal: TrafficGoal,
+  current: number,
+  next: number,
+  stableSide: string | undefined,
+  candidateSide: string | undefined,
+): void {
   const { status } = pass;
   const stable = status.stable!.revision;
   const stableShare = spec.stableScale === 'Full' ? spec.replicas : stableReplicasFor(100 - Math.min(current, next), spec.replicas);
@@ -520,8 +605,11 @@ function recordCapacityLoss(pass: Pass, from: number, to: number, why: WeightCho
   if (candidate !== status.candidate?.revision) return;
   status.candidateCapacityLost = (status.candidateCapacityLost ?? 0) + 1;
   const ready = readyOf(pass, candidate);
-  pass.note('CandidateCapacityLost',
-    `candidate ${candidate} has ${ready} ready replica(s), too few for ${from} %; its weight drops to ${to} %${why === 'overload' ? ' (stable is short too: traffic split by ready replicas)' : ''}`, 'Warning');
+  pass.note(
+    'CandidateCapacityLost',
+    `candidate ${candidate} has ${ready} ready replica(s), too few for ${from} %; its weight drops to ${to} %${why === 'overload' ? ' (stable is short too: traffic split by ready replicas)' : ''}`,
+    'Warning',
+  );
 }
 
 /** status.returnToStable: how far traffic is from 100 % stable and how long stable is expected to take. */
@@ -539,7 +627,8 @@ function reportReturn(pass: Pass, spec: RolloutSpec, next: number, stableSide: s
     stableReady: ready,
     stableNeeded: spec.replicas,
     ...(expectedSeconds !== undefined ? { expectedSeconds } : {}),
-    message: `traffic returns to stable as its replicas become ready: ${ready}/${spec.replicas} ready, candidate still carries ${next} %` +
+    message:
+      `traffic returns to stable as its replicas become ready: ${ready}/${spec.replicas} ready, candidate still carries ${next} %` +
       (expectedSeconds !== undefined ? `; about ${expectedSeconds} s more (stable pods have taken ${Math.round(perPod!)} s to become ready)` : ''),
   };
 }
@@ -571,15 +660,22 @@ function candidateCapacity(pass: Pass, spec: RolloutSpec, needed: number, what: 
   if (perFreed > 0 && fit + freeable * perFreed >= extra) {
     const release = Math.ceil((extra - fit) / perFreed);
     ensureReplicas(pass, stable!.revision, stable!.desiredReplicas - release);
-    pass.note('GPUsFreed', `scaled stable from ${stable!.desiredReplicas} to ${stable!.desiredReplicas - release} replica(s) (its traffic share needs ${stableFloor}) to free GPUs for ${what}`);
+    pass.note(
+      'GPUsFreed',
+      `scaled stable from ${stable!.desiredReplicas} to ${stable!.desiredReplicas - release} replica(s) (its traffic share needs ${stableFloor}) to free GPUs for ${what}`,
+    );
     ensureReplicas(pass, candidate, needed);
     return true;
   }
   const free = input.gpus.freePerNode.reduce((a, b) => a + Math.max(0, b), 0);
   const freeableGpus = freeable * (stable?.gpusPerReplica ?? 0);
-  return waiting(pass, spec, 'InsufficientGPU',
+  return waiting(
+    pass,
+    spec,
+    'InsufficientGPU',
     `${what} needs ${extra} more candidate replica(s) × ${spec.gpusPerReplica} ${spec.gpuResource} = ${extra * spec.gpusPerReplica} GPUs; ` +
-    `${free} free on nodes the template can be scheduled on (room for ${fit} replica(s)), ${freeableGpus} more can be freed from stable without taking capacity from its traffic`);
+      `${free} free on nodes the template can be scheduled on (room for ${fit} replica(s)), ${freeableGpus} more can be freed from stable without taking capacity from its traffic`,
+  );
 }
 
 function candidateReady(pass: Pass, spec: RolloutSpec, needed: number): boolean {
@@ -588,7 +684,8 @@ function candidateReady(pass: Pass, spec: RolloutSpec, needed: number): boolean 
   if (ready >= needed) return true;
   const problems = dep?.podProblems.length ? `; ${dep.podProblems.join('; ')}` : '';
   // A refused write of the candidate's Deployment is why it is not coming up: say so where people look.
-  const blocked = pass.status.blockedWrite?.revision === pass.status.candidate!.revision ? `; ${pass.status.blockedWrite.reason}: ${pass.status.blockedWrite.message}` : '';
+  const blocked =
+    pass.status.blockedWrite?.revision === pass.status.candidate!.revision ? `; ${pass.status.blockedWrite.reason}: ${pass.status.blockedWrite.message}` : '';
   return waiting(pass, spec, 'WaitingForCandidate', `candidate ${ready}/${needed} replica(s) ready${problems}${blocked}`);
 }
 
@@ -660,8 +757,20 @@ function returnToStable(pass: Pass, spec: RolloutSpec): void {
   }
   const failure = status.failure;
   pass.condition({ type: 'Degraded', status: 'True', reason: failure?.reason ?? status.phase ?? 'RolledBack', message: failure?.message ?? '' });
-  pass.condition({ type: 'Progressing', status: 'False', reason: status.phase ?? 'RolledBack', message: back ? `traffic is back on stable; change the template or retry (annotation ${ANNOTATION_RETRY})` : status.returnToStable?.message ?? 'traffic is moving back to stable' });
-  pass.condition({ type: 'Ready', status: 'False', reason: status.phase ?? 'RolledBack', message: `candidate ${status.candidate?.revision ?? ''} was ${status.phase === 'Aborted' ? 'aborted' : 'rolled back'}: ${failure?.message ?? ''}` });
+  pass.condition({
+    type: 'Progressing',
+    status: 'False',
+    reason: status.phase ?? 'RolledBack',
+    message: back
+      ? `traffic is back on stable; change the template or retry (annotation ${ANNOTATION_RETRY})`
+      : (status.returnToStable?.message ?? 'traffic is moving back to stable'),
+  });
+  pass.condition({
+    type: 'Ready',
+    status: 'False',
+    reason: status.phase ?? 'RolledBack',
+    message: `candidate ${status.candidate?.revision ?? ''} was ${status.phase === 'Aborted' ? 'aborted' : 'rolled back'}: ${failure?.message ?? ''}`,
+  });
   pass.condition({ type: 'Paused', status: 'False', reason: 'NotPaused', message: '' });
 }
 
@@ -724,9 +833,10 @@ function summarise(pass: Pass, spec: RolloutSpec): void {
   const { input, status, actions } = pass;
   const traffic = [...actions].reverse().find((a) => a.kind === 'setTraffic');
   const route = input.route;
-  status.weights = traffic?.kind === 'setTraffic'
-    ? { stable: traffic.stableWeight, candidate: traffic.candidateWeight, mirrorPercent: traffic.mirrorPercent }
-    : { stable: route.stableWeight ?? 0, candidate: route.candidateWeight ?? 0, mirrorPercent: route.mirrorPercent ?? 0 };
+  status.weights =
+    traffic?.kind === 'setTraffic'
+      ? { stable: traffic.stableWeight, candidate: traffic.candidateWeight, mirrorPercent: traffic.mirrorPercent }
+      : { stable: route.stableWeight ?? 0, candidate: route.candidateWeight ?? 0, mirrorPercent: route.mirrorPercent ?? 0 };
   const count = (revision: string | undefined) => {
     if (!revision) return { desired: 0, ready: 0 };
     const dep = input.deployments[revision];

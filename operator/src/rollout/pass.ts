@@ -96,27 +96,41 @@ export class Pass {
 export function safeOrder(actions: readonly Action[], input: DecideInput): Action[] {
   const lastPlan = new Map<string, number>();
   const keyOf = (a: Action): string | undefined =>
-    a.kind === 'ensureDeployment' || a.kind === 'scaleDeployment' ? `deployment/${a.revision}` : a.kind === 'setTraffic' || a.kind === 'ensureServices' ? a.kind : undefined;
+    a.kind === 'ensureDeployment' || a.kind === 'scaleDeployment'
+      ? `deployment/${a.revision}`
+      : a.kind === 'setTraffic' || a.kind === 'ensureServices'
+        ? a.kind
+        : undefined;
   actions.forEach((a, i) => {
     const key = keyOf(a);
     if (key) lastPlan.set(key, i);
   });
   const rank = (a: Action): number => {
     switch (a.kind) {
-      case 'ensureDeployment': return 0;
-      case 'scaleDeployment': return a.replicas > (input.deployments[a.revision]?.desiredReplicas ?? 0) ? 0 : 3;
-      case 'ensureServices': return 1;
+      case 'ensureDeployment':
+        return 0;
+      case 'scaleDeployment':
+        return a.replicas > (input.deployments[a.revision]?.desiredReplicas ?? 0) ? 0 : 3;
+      case 'ensureServices':
+        return 1;
       // A shift toward stable was chosen from stable's *observed* ready pods: it depends on no other write of
       // this pass, so it goes first — an abort or a drain must not wait behind a refused scale-up.
-      case 'setTraffic': return a.candidateWeight < (input.route.candidateWeight ?? 0) || a.mirrorPercent < (input.route.mirrorPercent ?? 0) ? -1 : 2;
-      case 'deleteDeployment': return 3;
-      case 'removeFinalizer': return 4;
-      case 'event': return 5;
+      case 'setTraffic':
+        return a.candidateWeight < (input.route.candidateWeight ?? 0) || a.mirrorPercent < (input.route.mirrorPercent ?? 0) ? -1 : 2;
+      case 'deleteDeployment':
+        return 3;
+      case 'removeFinalizer':
+        return 4;
+      case 'event':
+        return 5;
     }
   };
   return actions
     .map((a, i) => ({ a, i }))
-    .filter(({ a, i }) => { const key = keyOf(a); return key === undefined || lastPlan.get(key) === i; })
+    .filter(({ a, i }) => {
+      const key = keyOf(a);
+      return key === undefined || lastPlan.get(key) === i;
+    })
     .sort((x, y) => rank(x.a) - rank(y.a) || x.i - y.i)
     .map(({ a }) => a);
 }

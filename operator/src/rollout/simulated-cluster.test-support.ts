@@ -12,9 +12,18 @@ export const OTHER = 'cccccccccc';
 
 export function spec(over: Partial<RolloutSpec> = {}): RolloutSpec {
   return {
-    replicas: 4, modelName: 'wan', modelVersion: 'v2', gpuResource: 'nvidia.com/gpu', gpusPerReplica: 1,
-    steps: [1, 5, 20, 50, 100], stepDurationMs: 60_000, progressDeadlineMs: 600_000, manualGates: [], shadow: undefined,
-    stableScale: 'Dynamic', ...over,
+    replicas: 4,
+    modelName: 'wan',
+    modelVersion: 'v2',
+    gpuResource: 'nvidia.com/gpu',
+    gpusPerReplica: 1,
+    steps: [1, 5, 20, 50, 100],
+    stepDurationMs: 60_000,
+    progressDeadlineMs: 600_000,
+    manualGates: [],
+    shadow: undefined,
+    stableScale: 'Dynamic',
+    ...over,
   };
 }
 
@@ -69,7 +78,10 @@ export class World {
   finalizerRemoved = false;
   /** When set, decide() sees these Services (an informer that has not caught up). */
   staleServices: { stableSelects?: string; candidateSelects?: string } | undefined;
-  constructor(public spec: RolloutSpec, public revision: string) {
+  constructor(
+    public spec: RolloutSpec,
+    public revision: string,
+  ) {
     worlds.push(this);
   }
 
@@ -79,10 +91,15 @@ export class World {
       const limit = this.readyLimit[revision] ?? Infinity;
       const ready = Math.min(limit, p.readyAt.filter((t) => t <= this.now).length);
       out[revision] = {
-        revision, exists: true, desiredReplicas: p.desired, readyReplicas: ready, gpusPerReplica: p.gpus,
+        revision,
+        exists: true,
+        desiredReplicas: p.desired,
+        readyReplicas: ready,
+        gpusPerReplica: p.gpus,
         ...(ready > 0 ? { readySeconds: this.readyDelayMs / 1000 } : {}),
         // A pod the GPUs could not place is Pending with PodScheduled=False, as the scheduler reports it.
-        podProblems: limit < p.desired || p.readyAt.some((t) => !Number.isFinite(t)) ? ['Unschedulable: 0/1 nodes are available: Insufficient nvidia.com/gpu'] : [],
+        podProblems:
+          limit < p.desired || p.readyAt.some((t) => !Number.isFinite(t)) ? ['Unschedulable: 0/1 nodes are available: Insufficient nvidia.com/gpu'] : [],
         ...(p.readyAt.some((t) => !Number.isFinite(t)) ? { unschedulableReplicas: p.readyAt.filter((t) => !Number.isFinite(t)).length } : {}),
       };
     }
@@ -91,11 +108,24 @@ export class World {
 
   input(): DecideInput {
     this.schedule();
-    const used = this.gpuStrict ? this.gpusUsed() : Object.entries(this.pods).reduce((s, [rev, p]) => s + Math.min(p.desired, this.readyLimit[rev] ?? Infinity) * p.gpus, 0);
+    const used = this.gpuStrict
+      ? this.gpusUsed()
+      : Object.entries(this.pods).reduce((s, [rev, p]) => s + Math.min(p.desired, this.readyLimit[rev] ?? Infinity) * p.gpus, 0);
     return {
-      now: new Date(this.now), generation: 1, spec: this.invalid ? undefined : this.spec, specErrors: this.invalid ? ['invalid'] : [], specRevision: this.invalid ? '' : this.revision,
-      status: this.status, deployments: structuredClone(this.deployments), services: { ...(this.staleServices ?? this.services) }, route: { ...(this.staleRoute ?? this.route) },
-      gpus: { freePerNode: [this.totalGpus - used] }, analysis: this.analysis, breaker: this.breaker, controls: this.controls, deleting: this.deleting,
+      now: new Date(this.now),
+      generation: 1,
+      spec: this.invalid ? undefined : this.spec,
+      specErrors: this.invalid ? ['invalid'] : [],
+      specRevision: this.invalid ? '' : this.revision,
+      status: this.status,
+      deployments: structuredClone(this.deployments),
+      services: { ...(this.staleServices ?? this.services) },
+      route: { ...(this.staleRoute ?? this.route) },
+      gpus: { freePerNode: [this.totalGpus - used] },
+      analysis: this.analysis,
+      breaker: this.breaker,
+      controls: this.controls,
+      deleting: this.deleting,
     };
   }
 
@@ -148,12 +178,15 @@ export class World {
   unsafe(): Omit<Violation, 'after'>[] {
     const deps = this.deployments;
     // A rule that names only the stable backend, without weights, sends it everything (Gateway API: weight 1 of 1).
-    const sides = [['stable', this.services.stableSelects, this.route.stableWeight ?? 100], ['candidate', this.services.candidateSelects, this.route.candidateWeight]] as const;
+    const sides = [
+      ['stable', this.services.stableSelects, this.route.stableWeight ?? 100],
+      ['candidate', this.services.candidateSelects, this.route.candidateWeight],
+    ] as const;
     const out: Omit<Violation, 'after'>[] = [];
     for (const [side, revision, weight] of sides) {
       if (!weight) continue;
       // A weight on a Service that does not exist yet reaches no pod at all.
-      const ready = revision ? deps[revision]?.readyReplicas ?? 0 : 0;
+      const ready = revision ? (deps[revision]?.readyReplicas ?? 0) : 0;
       const needed = Math.max(1, Math.ceil((weight * this.spec.replicas) / 100));
       if (ready < needed) out.push({ side, revision: revision ?? '', weight, ready, needed });
     }
@@ -183,7 +216,9 @@ export class World {
       const d = this.step();
       this.now += Math.min(d.requeueAfterMs ?? 1000, 1000);
     }
-    throw new Error(`not reached after ${max} passes; phase ${this.status.phase}: ${this.status.message}; route ${JSON.stringify(this.route)}, services ${JSON.stringify(this.services)}, deployments ${JSON.stringify(this.deployments)}, last actions ${JSON.stringify(this.log.slice(-4))}`);
+    throw new Error(
+      `not reached after ${max} passes; phase ${this.status.phase}: ${this.status.message}; route ${JSON.stringify(this.route)}, services ${JSON.stringify(this.services)}, deployments ${JSON.stringify(this.deployments)}, last actions ${JSON.stringify(this.log.slice(-4))}`,
+    );
   }
 
   settled(): World {
@@ -225,9 +260,19 @@ export function startRollout(w: World, revision = CANDIDATE, version = 'v3'): Wo
 export function cloneWorld(w: World): World {
   const c = new World(structuredClone(w.spec), w.revision);
   Object.assign(c, {
-    now: w.now, status: structuredClone(w.status), pods: structuredClone(w.pods), services: { ...w.services }, route: { ...w.route },
-    totalGpus: w.totalGpus, deleting: w.deleting, gpuStrict: w.gpuStrict, readyDelayMs: w.readyDelayMs, analysis: w.analysis, breaker: w.breaker, controls: { ...w.controls }, readyLimit: { ...w.readyLimit },
+    now: w.now,
+    status: structuredClone(w.status),
+    pods: structuredClone(w.pods),
+    services: { ...w.services },
+    route: { ...w.route },
+    totalGpus: w.totalGpus,
+    deleting: w.deleting,
+    gpuStrict: w.gpuStrict,
+    readyDelayMs: w.readyDelayMs,
+    analysis: w.analysis,
+    breaker: w.breaker,
+    controls: { ...w.controls },
+    readyLimit: { ...w.readyLimit },
   });
   return c;
 }
-

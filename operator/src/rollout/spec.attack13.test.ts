@@ -7,9 +7,13 @@ import { parseSpec, type StoredSpec } from './spec.js';
 
 function stored(serviceName: string): StoredSpec {
   return {
-    replicas: 4, model: { name: 'wan', version: 'v2' }, gpu: { resourceName: 'nvidia.com/gpu', perReplica: 1 },
-    template: { spec: { containers: [{ name: 'server' }] } }, service: { name: serviceName, port: 80, targetPort: 8080 },
-    trafficRouting: { gatewayAPI: { httpRoute: 't2v', ruleIndex: 0 } }, strategy: { steps: [1, 5, 20, 50, 100] },
+    replicas: 4,
+    model: { name: 'wan', version: 'v2' },
+    gpu: { resourceName: 'nvidia.com/gpu', perReplica: 1 },
+    template: { spec: { containers: [{ name: 'server' }] } },
+    service: { name: serviceName, port: 80, targetPort: 8080 },
+    trafficRouting: { gatewayAPI: { httpRoute: 't2v', ruleIndex: 0 } },
+    strategy: { steps: [1, 5, 20, 50, 100] },
   };
 }
 

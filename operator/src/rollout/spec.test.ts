@@ -34,7 +34,10 @@ describe('parseSpec', () => {
     [{ gpu: { perReplica: 0 } }, 'spec.gpu.perReplica: 0 must be at least 1'],
     [{ gpu: { container: 'sidecar' } }, 'spec.gpu.container: "sidecar" is not a container of the template'],
     [{ template: { spec: { containers: [] } } }, 'spec.template.spec.containers: at least one container is required'],
-    [{ template: { metadata: { labels: { 'modelrollout.dev/revision': 'x' } }, spec: { containers: [{ name: 'a' }] } } }, 'spec.template.metadata.labels["modelrollout.dev/revision"]: set by the operator'],
+    [
+      { template: { metadata: { labels: { 'modelrollout.dev/revision': 'x' } }, spec: { containers: [{ name: 'a' }] } } },
+      'spec.template.metadata.labels["modelrollout.dev/revision"]: set by the operator',
+    ],
   ] as [Partial<StoredSpec>, string][])('refuses %j naming the field', (over, message) => {
     const { spec, errors, revision } = parseSpec(stored(over));
     expect(spec).toBeUndefined();
@@ -52,7 +55,13 @@ describe('parseSpec', () => {
 });
 
 describe('durations and replica math', () => {
-  it.each([['30s', 30_000], ['5m', 300_000], ['1h30m', 5_400_000], ['250ms', 250], ['1.5s', 1500]])('parses %s', (text, ms) => {
+  it.each([
+    ['30s', 30_000],
+    ['5m', 300_000],
+    ['1h30m', 5_400_000],
+    ['250ms', 250],
+    ['1.5s', 1500],
+  ])('parses %s', (text, ms) => {
     expect(parseDuration(text)).toBe(ms);
   });
   it.each(['', '0s', '-5m', '5', '5 m', '1d'])('refuses %j', (text) => {

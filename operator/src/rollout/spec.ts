@@ -63,13 +63,17 @@ export function parseSpec(stored: StoredSpec): ParsedSpec {
   const replicas = stored.replicas ?? 1;
   if (!Number.isInteger(replicas) || replicas < 1) errors.push(`spec.replicas: ${replicas} must be an integer ≥ 1`);
   const gpusPerReplica = stored.gpu?.perReplica ?? 1;
-  if (!Number.isInteger(gpusPerReplica) || gpusPerReplica < 1) errors.push(`spec.gpu.perReplica: ${gpusPerReplica} must be at least 1 (a text-to-video replica needs a GPU)`);
+  if (!Number.isInteger(gpusPerReplica) || gpusPerReplica < 1)
+    errors.push(`spec.gpu.perReplica: ${gpusPerReplica} must be at least 1 (a text-to-video replica needs a GPU)`);
   checkTemplate(stored, errors);
   if (!stored.model?.name) errors.push('spec.model.name: required');
   if (!stored.model?.version) errors.push('spec.model.version: required');
   if (!stored.service?.name) errors.push('spec.service.name: required');
   // "<name>-candidate" must fit a Service name (63); the CRD says so too, but older objects may predate that rule.
-  else if (stored.service.name.length > 53) errors.push(`spec.service.name: "${stored.service.name}" is ${stored.service.name.length} characters; at most 53, so that "${stored.service.name.slice(0, 10)}…-candidate" fits a Service name (63)`);
+  else if (stored.service.name.length > 53)
+    errors.push(
+      `spec.service.name: "${stored.service.name}" is ${stored.service.name.length} characters; at most 53, so that "${stored.service.name.slice(0, 10)}…-candidate" fits a Service name (63)`,
+    );
 
   if (errors.length > 0) return { spec: undefined, errors, revision: '' };
   return {

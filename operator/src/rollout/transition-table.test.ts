@@ -70,7 +70,15 @@ function transitionsInDoc(): string[] {
   const doc = fs.readFileSync(DOC, 'utf8');
   const table = doc.slice(doc.indexOf('<!-- transitions:start -->'), doc.indexOf('<!-- transitions:end -->'));
   const rows = table.split('\n').filter((l) => l.startsWith('|') && !l.startsWith('| To') && !l.startsWith('| ---'));
-  return rows.map((l) => l.split('|').slice(1, 3).map((c) => c.trim().replace(/`/g, '')).join(' | ')).sort();
+  return rows
+    .map((l) =>
+      l
+        .split('|')
+        .slice(1, 3)
+        .map((c) => c.trim().replace(/`/g, ''))
+        .join(' | '),
+    )
+    .sort();
 }
 
 describe('the transition table in docs/architecture.md', () => {

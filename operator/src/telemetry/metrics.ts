@@ -18,27 +18,53 @@ export function createMetrics(collectors: { queueDepth: () => number; phases: ()
   return {
     registry,
     reconcileDuration: new Histogram({
-      name: 'modelrollout_reconcile_duration_seconds', help: 'Time of one reconcile (observe, decide, execute, persist).',
-      labelNames: ['result'], buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: [registry],
+      name: 'modelrollout_reconcile_duration_seconds',
+      help: 'Time of one reconcile (observe, decide, execute, persist).',
+      labelNames: ['result'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: [registry],
     }),
     queueDepth: new Gauge({
-      name: 'modelrollout_workqueue_depth', help: 'Keys waiting in the work queue.', registers: [registry],
+      name: 'modelrollout_workqueue_depth',
+      help: 'Keys waiting in the work queue.',
+      registers: [registry],
       collect() {
         this.set(collectors.queueDepth());
       },
     }),
     rolloutsByPhase: new Gauge({
-      name: 'modelrollout_rollouts', help: 'ModelRollouts by phase.', labelNames: ['phase'], registers: [registry],
+      name: 'modelrollout_rollouts',
+      help: 'ModelRollouts by phase.',
+      labelNames: ['phase'],
+      registers: [registry],
       collect() {
         this.reset();
         for (const [phase, n] of Object.entries(collectors.phases())) this.set({ phase }, n);
       },
     }),
     candidateWeight: new Gauge({
-      name: 'modelrollout_candidate_weight_percent', help: 'Traffic percent on the candidate, per rollout.', labelNames: ['namespace', 'name'], registers: [registry],
+      name: 'modelrollout_candidate_weight_percent',
+      help: 'Traffic percent on the candidate, per rollout.',
+      labelNames: ['namespace', 'name'],
+      registers: [registry],
     }),
-    transitions: new Counter({ name: 'modelrollout_transitions_total', help: 'Rollout transitions (history entries) by reason.', labelNames: ['reason'], registers: [registry] }),
-    rollbacks: new Counter({ name: 'modelrollout_rollbacks_total', help: 'Automatic rollbacks and aborts.', labelNames: ['namespace', 'name', 'reason'], registers: [registry] }),
-    kubeRequests: new Counter({ name: 'modelrollout_kube_requests_total', help: 'Kubernetes API requests made by reconciles (informer watches excluded).', labelNames: ['verb', 'resource'], registers: [registry] }),
+    transitions: new Counter({
+      name: 'modelrollout_transitions_total',
+      help: 'Rollout transitions (history entries) by reason.',
+      labelNames: ['reason'],
+      registers: [registry],
+    }),
+    rollbacks: new Counter({
+      name: 'modelrollout_rollbacks_total',
+      help: 'Automatic rollbacks and aborts.',
+      labelNames: ['namespace', 'name', 'reason'],
+      registers: [registry],
+    }),
+    kubeRequests: new Counter({
+      name: 'modelrollout_kube_requests_total',
+      help: 'Kubernetes API requests made by reconciles (informer watches excluded).',
+      labelNames: ['verb', 'resource'],
+      registers: [registry],
+    }),
   };
 }

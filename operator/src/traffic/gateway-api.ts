@@ -63,7 +63,11 @@ export class GatewayApiRouter extends RouteObjectRouter<HttpRoute> {
   protected rewrite(route: HttpRoute, weights: Weights): HttpRoute {
     const rules = route.spec.rules ?? [];
     const rule = rules[this.ruleIndex];
-    if (!rule) throw new TrafficRouterError('RuleNotFound', `HTTPRoute ${this.name} has ${rules.length} rule(s); spec.trafficRouting.gatewayAPI.ruleIndex ${this.ruleIndex} is out of range`);
+    if (!rule)
+      throw new TrafficRouterError(
+        'RuleNotFound',
+        `HTTPRoute ${this.name} has ${rules.length} rule(s); spec.trafficRouting.gatewayAPI.ruleIndex ${this.ruleIndex} is out of range`,
+      );
     rules[this.ruleIndex] = withWeights(rule, weights, this.target);
     return { ...route, spec: { ...route.spec, rules } };
   }
@@ -93,13 +97,16 @@ export function observeRule(route: HttpRoute, ruleIndex: number, target: Traffic
   const foreign = refs.filter((r) => !isServiceRef(r, target.stableService, target.namespace) && !isServiceRef(r, target.candidateService, target.namespace));
   if (foreign.length > 0) {
     return {
-      found: false, reason: 'RouteRuleNotOwned',
+      found: false,
+      reason: 'RouteRuleNotOwned',
       error: `HTTPRoute ${route.metadata.name} rule ${ruleIndex} sends traffic to ${foreign.map((r) => `${r.kind ?? 'Service'} ${r.namespace ? `${r.namespace}/` : ''}${r.name}`).join(', ')}, not to this rollout's Services; point the rule at ${target.stableService} to hand it over`,
     };
   }
   const stable = refs.find((r) => isServiceRef(r, target.stableService, target.namespace));
   const candidate = refs.find((r) => isServiceRef(r, target.candidateService, target.namespace));
-  const mirror = (rule.filters ?? []).find((f) => f.type === 'RequestMirror' && f.requestMirror && isServiceRef(f.requestMirror.backendRef, target.candidateService, target.namespace));
+  const mirror = (rule.filters ?? []).find(
+    (f) => f.type === 'RequestMirror' && f.requestMirror && isServiceRef(f.requestMirror.backendRef, target.candidateService, target.namespace),
+  );
   const mirrorPercent = mirror ? mirrorPercentOf(mirror) : 0;
   if (!stable || !candidate || refs.length !== 2) return { found: true, mirrorPercent };
   // An unset weight means 1 (Gateway API default).
@@ -115,9 +122,14 @@ function mirrorPercentOf(filter: HttpRouteFilter): number {
 
 /** The rule with our two weighted backends and (only when mirroring) our mirror filter; other filters kept. */
 export function withWeights(rule: HttpRouteRule, weights: Weights, target: TrafficTarget): HttpRouteRule {
-  const filters = (rule.filters ?? []).filter((f) => !(f.type === 'RequestMirror' && f.requestMirror && isServiceRef(f.requestMirror.backendRef, target.candidateService, target.namespace)));
+  const filters = (rule.filters ?? []).filter(
+    (f) => !(f.type === 'RequestMirror' && f.requestMirror && isServiceRef(f.requestMirror.backendRef, target.candidateService, target.namespace)),
+  );
   if (weights.mirrorPercent > 0) {
-    filters.push({ type: 'RequestMirror', requestMirror: { backendRef: { name: target.candidateService, port: target.port }, percent: weights.mirrorPercent } });
+    filters.push({
+      type: 'RequestMirror',
+      requestMirror: { backendRef: { name: target.candidateService, port: target.port }, percent: weights.mirrorPercent },
+    });
   }
   const next: HttpRouteRule = {
     ...rule,

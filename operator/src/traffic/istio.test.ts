@@ -29,14 +29,21 @@ describe('Istio http route handling', () => {
     const cleared = withWeights(mirrored, { stableWeight: 99, candidateWeight: 1, mirrorPercent: 0 }, target);
     expect(cleared.mirror).toBeUndefined();
     expect(cleared.mirrorPercentage).toBeUndefined();
-    const theirs = withWeights({ mirror: { host: 'audit' }, mirrorPercentage: { value: 5 } }, { stableWeight: 100, candidateWeight: 0, mirrorPercent: 0 }, target);
+    const theirs = withWeights(
+      { mirror: { host: 'audit' }, mirrorPercentage: { value: 5 } },
+      { stableWeight: 100, candidateWeight: 0, mirrorPercent: 0 },
+      target,
+    );
     expect(theirs.mirror).toEqual({ host: 'audit' });
   });
 
   it('reads fully qualified hosts as ours, unset weights as 0, and a route to others as not ours', () => {
     const fqdn = { route: [{ destination: { host: 't2v-stable.ml.svc.cluster.local' }, weight: 100 }, { destination: { host: 't2v-candidate.ml' } }] };
     expect(observeHttpRoute(vs(fqdn), undefined, target)).toEqual({ found: true, stableWeight: 100, candidateWeight: 0, mirrorPercent: 0 });
-    expect(observeHttpRoute(vs({ route: [{ destination: { host: 'legacy' } }] }), undefined, target)).toMatchObject({ found: false, reason: 'RouteRuleNotOwned' });
+    expect(observeHttpRoute(vs({ route: [{ destination: { host: 'legacy' } }] }), undefined, target)).toMatchObject({
+      found: false,
+      reason: 'RouteRuleNotOwned',
+    });
     expect(observeHttpRoute(vs({ name: 'a' }), 'b', target)).toEqual({ found: false, error: 'VirtualService edge has no http route named "b"' });
   });
 });
@@ -62,7 +69,14 @@ describe('IstioRouter', () => {
     const api = fakeApi(vs(other, { name: 'primary', route: [{ destination: { host: 't2v-stable' } }] }));
     const stale = { ...api.current(), metadata: { ...api.current().metadata, resourceVersion: '0' } };
     const written: VirtualService[] = [];
-    const router = new IstioRouter({ custom: api.custom, target, virtualService: 'edge', routeName: 'primary', cached: () => stale, onWritten: (o) => written.push(o as VirtualService) });
+    const router = new IstioRouter({
+      custom: api.custom,
+      target,
+      virtualService: 'edge',
+      routeName: 'primary',
+      cached: () => stale,
+      onWritten: (o) => written.push(o as VirtualService),
+    });
     await router.setWeights({ stableWeight: 95, candidateWeight: 5, mirrorPercent: 0 });
     expect(api.writes).toHaveLength(1);
     expect(api.current().spec.http![0]).toEqual(other);

@@ -55,7 +55,11 @@ export class IstioRouter extends RouteObjectRouter<VirtualService> {
   protected rewrite(vs: VirtualService, weights: Weights): VirtualService {
     const http = vs.spec.http ?? [];
     const index = routeIndex(http, this.routeName);
-    if (index < 0) throw new TrafficRouterError('RuleNotFound', `VirtualService ${this.name} has no http route named "${this.routeName}" (spec.trafficRouting.istio.routeName)`);
+    if (index < 0)
+      throw new TrafficRouterError(
+        'RuleNotFound',
+        `VirtualService ${this.name} has no http route named "${this.routeName}" (spec.trafficRouting.istio.routeName)`,
+      );
     http[index] = withWeights(http[index]!, weights, this.target);
     return { ...vs, spec: { ...vs.spec, http } };
   }
@@ -79,7 +83,9 @@ function routeIndex(http: HttpRoute[], name: string | undefined): number {
 
 /** Short or fully qualified host names of our Services both count (t2v-stable, t2v-stable.ns.svc.cluster.local). */
 function isHost(host: string | undefined, service: string, namespace: string): boolean {
-  return host === service || host === `${service}.${namespace}` || host === `${service}.${namespace}.svc` || host === `${service}.${namespace}.svc.cluster.local`;
+  return (
+    host === service || host === `${service}.${namespace}` || host === `${service}.${namespace}.svc` || host === `${service}.${namespace}.svc.cluster.local`
+  );
 }
 
 export function observeHttpRoute(vs: VirtualService, routeName: string | undefined, target: TrafficTarget): RouteObservation {
@@ -89,10 +95,13 @@ export function observeHttpRoute(vs: VirtualService, routeName: string | undefin
   const route = http[index]!;
   const dests = route.route ?? [];
   // A route that sends traffic anywhere but our two Services is someone else's: we do not take it over.
-  const foreign = dests.filter((d) => !isHost(d.destination.host, target.stableService, target.namespace) && !isHost(d.destination.host, target.candidateService, target.namespace));
+  const foreign = dests.filter(
+    (d) => !isHost(d.destination.host, target.stableService, target.namespace) && !isHost(d.destination.host, target.candidateService, target.namespace),
+  );
   if (foreign.length > 0) {
     return {
-      found: false, reason: 'RouteRuleNotOwned',
+      found: false,
+      reason: 'RouteRuleNotOwned',
       error: `VirtualService ${vs.metadata.name} http route ${routeName ?? index} sends traffic to ${foreign.map((d) => d.destination.host).join(', ')}, not to this rollout's Services; point it at ${target.stableService} to hand it over`,
     };
   }

@@ -73,7 +73,11 @@ export interface RouterDefinition {
 
 /** Thrown when the route cannot be changed (missing, or the write keeps conflicting). */
 export class TrafficRouterError extends Error {
-  constructor(readonly code: 'RouteNotFound' | 'RuleNotFound' | 'Conflict', message: string, options?: { cause?: unknown }) {
+  constructor(
+    readonly code: 'RouteNotFound' | 'RuleNotFound' | 'Conflict',
+    message: string,
+    options?: { cause?: unknown },
+  ) {
     super(message, options);
     this.name = 'TrafficRouterError';
   }
