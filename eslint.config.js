@@ -56,7 +56,10 @@ export default defineConfig(
     //   rollout/spec.ts          parseSpec (34)
     //   inference-image          http/validation.ts integer (6 params), pipeline/pipeline.ts runDenoiser (6 params)
     //   analysis/experiment-verdict.ts judgeExperiment (28), analysis/golden.ts the probe-list parser (26)
+    //   inference-image          adapters/peft.ts parsePeftConfig (30), jobs/generation-service.ts produce (26)
     files: [
+      'inference-image/src/adapters/peft.ts',
+      'inference-image/src/jobs/generation-service.ts',
       'operator/src/analysis/experiment-verdict.ts',
       'operator/src/analysis/golden.ts',
       'operator/src/analysis/evaluate.ts',
