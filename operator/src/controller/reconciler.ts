@@ -84,12 +84,10 @@ export class Reconciler {
     if (analysis) {
       input.analysis = analysis.analysis;
       input.breaker = analysis.breaker;
+      if (analysis.status) input.analysisStatus = analysis.status;
+      if (analysis.wakeInMs !== undefined) input.analysisWakeInMs = analysis.wakeInMs;
     }
     const decision = decide(input);
-    // Analysis state belongs to the candidate it measured; a new candidate starts without it.
-    if (analysis?.status && decision.status.candidate?.revision === analysis.status.revision) decision.status.analysis = analysis.status;
-    const active = decision.status.phase === 'Progressing' || decision.status.phase === 'Shadowing' || decision.status.phase === 'Paused';
-    if (active && analysis?.wakeInMs !== undefined) decision.requeueAfterMs = Math.min(decision.requeueAfterMs ?? Infinity, analysis.wakeInMs);
     const rlog = log.child({ rollout: key });
     if (decision.actions.length > 0) rlog.debug({ actions: decision.actions.filter((a) => a.kind !== 'event') }, 'executing');
     const executeDeps: ExecuteDeps = {

@@ -555,3 +555,20 @@ describe('decide: traffic never outruns ready capacity (slow pods, lost pods)', 
     expect(crashes).toBeGreaterThan(20);
   });
 });
+
+describe('decide: analysis flows through', () => {
+  it('keeps the analysis status of the candidate it measured, drops one about another revision, and wakes when analysis asks while active', () => {
+    const w = startRollout(stableWorld());
+    w.step();
+    const input = w.input();
+    expect(decide(input).status.candidate?.revision).toBe(CANDIDATE);
+    const measured = decide({ ...input, analysisStatus: { revision: CANDIDATE, step: 0 }, analysisWakeInMs: 1234 });
+    expect(measured.status.analysis).toEqual({ revision: CANDIDATE, step: 0 });
+    expect(measured.requeueAfterMs).toBeLessThanOrEqual(1234);
+    // About another candidate (a stale record): not written over this one's.
+    expect(decide({ ...input, analysisStatus: { revision: OTHER } }).status.analysis).toEqual(input.status.analysis);
+    // Settled (Healthy): analysis' wake-up does not keep the rollout polling.
+    const settled = stableWorld();
+    expect(decide({ ...settled.input(), analysisWakeInMs: 1234 }).requeueAfterMs).toBeUndefined();
+  });
+});

@@ -4,11 +4,11 @@
 //
 // The invariant every pass keeps (issue 12): a Service that carries w % has at least
 // max(1, ceil(w/100 × replicas)) ready replicas behind it. Weights are only ever chosen by
-// moveTraffic() from observed ready counts; Pass.finish() orders the writes so any prefix is safe
+// moveTraffic() from observed ready counts; DecisionPass.finish() orders the writes so any prefix is safe
 // (scale up → re-point idle Services → shift traffic → scale down).
 import { ANNOTATION_ABORT, ANNOTATION_PAUSED, ANNOTATION_RESUME, ANNOTATION_RETRY } from '../api/names.js';
 import { chooseCandidateWeight, weightCarriedBy, type WeightChoice } from './capacity.js';
-import { Pass } from './pass.js';
+import { DecisionPass } from './decision-pass.js';
 import { candidateReplicasFor, replicasThatFit, stableReplicasFor } from './replicas.js';
 import { rederiveStep } from './steps.js';
 import type { DecideInput, Decision, DeploymentObservation, RolloutSpec, StepStatus } from './types.js';
@@ -21,7 +21,21 @@ export const ROUTE_MISSING_POLL_MS = 10_000;
 export const CAPACITY_POLL_MS = 2_000;
 
 export function decide(input: DecideInput): Decision {
-  const pass = new Pass(input);
+  return withAnalysis(input, decidePass(input));
+}
+
+/** The analysis runner's measurements and wake-up flow out through the decision, not patched on afterwards. */
+function withAnalysis(input: DecideInput, decision: Decision): Decision {
+  const { analysisStatus, analysisWakeInMs } = input;
+  if (analysisStatus && decision.status.candidate?.revision === analysisStatus.revision) decision.status.analysis = analysisStatus;
+  const phase = decision.status.phase;
+  const active = phase === 'Progressing' || phase === 'Shadowing' || phase === 'Paused';
+  if (active && analysisWakeInMs !== undefined) decision.requeueAfterMs = Math.min(decision.requeueAfterMs ?? Infinity, analysisWakeInMs);
+  return decision;
+}
+
+function decidePass(input: DecideInput): Decision {
+  const pass = new DecisionPass(input);
   if (input.deleting) return deleting(pass);
   if (!input.spec) return invalid(pass);
   pass.condition({ type: 'InvalidSpec', status: 'False', reason: 'SpecValid', message: '' });
@@ -53,7 +67,7 @@ function strategyChanges(before: RolloutSpec, after: RolloutSpec): string[] {
  * Finalizer: traffic goes back to 100 % stable, as fast as stable's ready replicas allow, before the
  * object (and what it owns) goes away.
  */
-function deleting(pass: Pass): Decision {
+function deleting(pass: DecisionPass): Decision {
   const { input, status } = pass;
   const spec = input.spec ?? status.lastValidSpec;
   const idle = (input.route.candidateWeight ?? 0) === 0 && (input.route.mirrorPercent ?? 0) === 0;
@@ -80,7 +94,7 @@ function deleting(pass: Pass): Decision {
  * for what keeps people safe — abort, pause, the breaker and weights that follow ready capacity — but
  * does not advance.
  */
-function invalid(pass: Pass): Decision {
+function invalid(pass: DecisionPass): Decision {
   const { status } = pass;
   const message = `spec is invalid; nothing was changed: ${pass.input.specErrors.join('; ')}`;
   const wasInvalid = status.conditions?.find((c) => c.type === 'InvalidSpec')?.status === 'True';
@@ -105,7 +119,7 @@ function invalid(pass: Pass): Decision {
 // ---------------------------------------------------------------- steady state
 
 /** The spec names the stable revision: full replicas, both Services on stable, 100/0, others retired. */
-function steady(pass: Pass, spec: RolloutSpec): void {
+function steady(pass: DecisionPass, spec: RolloutSpec): void {
   const { input, status } = pass;
   const stable = status.stable!.revision;
   if (status.candidate) {
@@ -163,7 +177,7 @@ function steady(pass: Pass, spec: RolloutSpec): void {
  * Points the stable Service at `revision`. A Service is re-pointed only while it carries no traffic or
  * the new revision has the ready replicas for what it carries; true once it is observed there.
  */
-function stableServiceOn(pass: Pass, revision: string): boolean {
+function stableServiceOn(pass: DecisionPass, revision: string): boolean {
   const { services, route } = pass.input;
   if (services.stableSelects === revision) return true;
   // A Service that selects none of our revisions (absent) serves nothing yet: create it at once.
@@ -184,7 +198,7 @@ function stableServiceOn(pass: Pass, revision: string): boolean {
 }
 
 /** Points the candidate Service at `revision` once it carries nothing (or `revision` can carry it). */
-function candidateServiceOn(pass: Pass, revision: string): boolean {
+function candidateServiceOn(pass: DecisionPass, revision: string): boolean {
   const { services, route } = pass.input;
   if (services.candidateSelects === revision) return true;
   const carried = services.candidateSelects === undefined ? 0 : Math.max(route.candidateWeight ?? 0, route.mirrorPercent ?? 0);
@@ -194,14 +208,14 @@ function candidateServiceOn(pass: Pass, revision: string): boolean {
   return false;
 }
 
-function canCarry(pass: Pass, revision: string, weight: number): boolean {
+function canCarry(pass: DecisionPass, revision: string, weight: number): boolean {
   const full = (pass.input.spec ?? pass.status.lastValidSpec)?.replicas ?? 1;
   return weight <= 0 || readyOf(pass, revision) >= Math.max(1, Math.ceil((weight * full) / 100));
 }
 
 // ---------------------------------------------------------------- rollout
 
-function rollout(pass: Pass, spec: RolloutSpec, revision: string, frozen: boolean): void {
+function rollout(pass: DecisionPass, spec: RolloutSpec, revision: string, frozen: boolean): void {
   const { input, status } = pass;
   if (status.candidate?.revision !== revision) {
     const previous = status.candidate;
@@ -236,7 +250,7 @@ function rollout(pass: Pass, spec: RolloutSpec, revision: string, frozen: boolea
 }
 
 /** Paused by a person, or frozen by an invalid spec: nothing advances, weights still follow capacity. */
-function hold(pass: Pass, spec: RolloutSpec, frozen: boolean): void {
+function hold(pass: DecisionPass, spec: RolloutSpec, frozen: boolean): void {
   const { status } = pass;
   pauseWaitClock(pass);
   const { services, route } = pass.input;
@@ -261,7 +275,7 @@ function hold(pass: Pass, spec: RolloutSpec, frozen: boolean): void {
   pass.condition({ type: 'Progressing', status: 'Unknown', reason: 'Paused', message: 'paused by user' });
 }
 
-function startRollout(pass: Pass, spec: RolloutSpec, revision: string, reason: string, message: string): void {
+function startRollout(pass: DecisionPass, spec: RolloutSpec, revision: string, reason: string, message: string): void {
   const { status } = pass;
   clearRollout(pass);
   status.candidate = { revision, modelVersion: spec.modelVersion };
@@ -270,7 +284,7 @@ function startRollout(pass: Pass, spec: RolloutSpec, revision: string, reason: s
   pass.condition({ type: 'Progressing', status: 'True', reason, message });
 }
 
-function clearRollout(pass: Pass): void {
+function clearRollout(pass: DecisionPass): void {
   const { status } = pass;
   delete status.candidate;
   delete status.currentStep;
@@ -289,7 +303,7 @@ function clearRollout(pass: Pass): void {
  * while it carries no traffic: after a restart the old candidate's traffic first goes back to stable,
  * as fast as stable's ready replicas allow.
  */
-function candidateServiceReady(pass: Pass, spec: RolloutSpec): boolean {
+function candidateServiceReady(pass: DecisionPass, spec: RolloutSpec): boolean {
   const { input, status } = pass;
   const stable = status.stable!.revision;
   const candidate = status.candidate!.revision;
@@ -305,7 +319,7 @@ function candidateServiceReady(pass: Pass, spec: RolloutSpec): boolean {
   return false;
 }
 
-function shadowPhase(pass: Pass, spec: RolloutSpec): void {
+function shadowPhase(pass: DecisionPass, spec: RolloutSpec): void {
   const { input, status } = pass;
   const shadow = spec.shadow!;
   if (!stillPausedByAnalysis(pass)) {
@@ -336,14 +350,14 @@ function shadowPhase(pass: Pass, spec: RolloutSpec): void {
 }
 
 /** A mirror the candidate can no longer serve is switched off (it comes back once the candidate is ready). */
-function mirrorOffUnlessReady(pass: Pass, spec: RolloutSpec, needed: number): void {
+function mirrorOffUnlessReady(pass: DecisionPass, spec: RolloutSpec, needed: number): void {
   if ((pass.input.route.mirrorPercent ?? 0) > 0 && readyOf(pass, pass.status.candidate!.revision) < needed) {
     moveTraffic(pass, spec, { target: 0, mirror: 0, drain: false });
     delete pass.status.shadowStartedAt;
   }
 }
 
-function stepPhase(pass: Pass, spec: RolloutSpec): void {
+function stepPhase(pass: DecisionPass, spec: RolloutSpec): void {
   const { input, status } = pass;
   if (!status.currentStep) enterStep(pass, spec, 0);
   syncStepWithSpec(pass, spec);
@@ -400,7 +414,7 @@ function stepPhase(pass: Pass, spec: RolloutSpec): void {
 }
 
 /** strategy.steps may change mid-rollout: the position is re-derived from the current step's weight. */
-function syncStepWithSpec(pass: Pass, spec: RolloutSpec): void {
+function syncStepWithSpec(pass: DecisionPass, spec: RolloutSpec): void {
   const { status } = pass;
   const step = status.currentStep!;
   // A gate passed at another step (state from an older operator, or an edit) does not open this one.
@@ -418,14 +432,14 @@ function syncStepWithSpec(pass: Pass, spec: RolloutSpec): void {
   );
 }
 
-function enterStep(pass: Pass, spec: RolloutSpec, index: number): void {
+function enterStep(pass: DecisionPass, spec: RolloutSpec, index: number): void {
   const step: StepStatus = { index, weight: spec.steps[index]!, label: `${index + 1}/${spec.steps.length}` };
   pass.status.currentStep = step;
   // A gate passed belongs to the step it was passed at; a new step starts with its own gate closed.
   delete pass.status.gatePassedForStep;
 }
 
-function bakeDone(pass: Pass, since: string, durationMs: number, what: string): boolean {
+function bakeDone(pass: DecisionPass, since: string, durationMs: number, what: string): boolean {
   const remaining = Date.parse(since) + durationMs - pass.input.now.getTime();
   if (remaining <= 0) return true;
   pass.condition({
@@ -439,7 +453,7 @@ function bakeDone(pass: Pass, since: string, durationMs: number, what: string): 
 }
 
 /** Paused by analysis last pass and analysis still says pause: leave phase and conditions as they are. */
-function stillPausedByAnalysis(pass: Pass): boolean {
+function stillPausedByAnalysis(pass: DecisionPass): boolean {
   return (
     pass.input.analysis.result === 'pause' &&
     pass.status.phase === 'Paused' &&
@@ -447,7 +461,7 @@ function stillPausedByAnalysis(pass: Pass): boolean {
   );
 }
 
-function analysisPassed(pass: Pass): boolean {
+function analysisPassed(pass: DecisionPass): boolean {
   const verdict = pass.input.analysis;
   if (verdict.result === 'pass') return true;
   if (verdict.result === 'pause') {
@@ -468,7 +482,7 @@ function analysisPassed(pass: Pass): boolean {
  * Service at it (it carries 0 % now), moves traffic over and retires the old revision — one safe
  * write per observed state.
  */
-function promote(pass: Pass, spec: RolloutSpec): void {
+function promote(pass: DecisionPass, spec: RolloutSpec): void {
   const { status } = pass;
   const candidate = status.candidate!;
   const previous = status.stable!;
@@ -501,7 +515,7 @@ interface TrafficGoal {
  * moves onto replicas that are already ready and away from ones that are still there.
  * Returns true when the route is at the goal.
  */
-function moveTraffic(pass: Pass, spec: RolloutSpec, goal: TrafficGoal): boolean {
+function moveTraffic(pass: DecisionPass, spec: RolloutSpec, goal: TrafficGoal): boolean {
   const { input, status } = pass;
   const route = input.route;
   const stableSide = input.services.stableSelects;
@@ -551,7 +565,7 @@ function moveTraffic(pass: Pass, spec: RolloutSpec, goal: TrafficGoal): boolean 
  * and the candidate has already given back every replica its current share allows. Only then does
  * waiting not help.
  */
-function stableStarvedOfGpus(pass: Pass, spec: RolloutSpec, stableSide: string | undefined, candidateSide: string | undefined, current: number): boolean {
+function stableStarvedOfGpus(pass: DecisionPass, spec: RolloutSpec, stableSide: string | undefined, candidateSide: string | undefined, current: number): boolean {
   const stable = stableSide ? pass.input.deployments[stableSide] : undefined;
   const candidate = candidateSide ? pass.input.deployments[candidateSide] : undefined;
   if (!stable || !candidate) return false;
@@ -567,7 +581,7 @@ function stableStarvedOfGpus(pass: Pass, spec: RolloutSpec, stableSide: string |
  * cluster would otherwise never get stable back).
  */
 function sizeSides(
-  pass: Pass,
+  pass: DecisionPass,
   spec: RolloutSpec,
   goal: TrafficGoal,
   current: number,
@@ -595,11 +609,11 @@ function sizeSides(
 }
 
 /** Replicas this pass already decided for the revision (even when that needed no write), if any. */
-function plannedReplicas(pass: Pass, revision: string): number | undefined {
+function plannedReplicas(pass: DecisionPass, revision: string): number | undefined {
   return pass.sized.get(revision);
 }
 
-function recordCapacityLoss(pass: Pass, from: number, to: number, why: WeightChoice['limitedBy']): void {
+function recordCapacityLoss(pass: DecisionPass, from: number, to: number, why: WeightChoice['limitedBy']): void {
   const { status, input } = pass;
   const candidate = input.services.candidateSelects ?? '';
   if (candidate !== status.candidate?.revision) return;
@@ -613,7 +627,7 @@ function recordCapacityLoss(pass: Pass, from: number, to: number, why: WeightCho
 }
 
 /** status.returnToStable: how far traffic is from 100 % stable and how long stable is expected to take. */
-function reportReturn(pass: Pass, spec: RolloutSpec, next: number, stableSide: string | undefined): void {
+function reportReturn(pass: DecisionPass, spec: RolloutSpec, next: number, stableSide: string | undefined): void {
   const { status } = pass;
   const dep = stableSide ? pass.input.deployments[stableSide] : undefined;
   const ready = dep?.readyReplicas ?? 0;
@@ -637,7 +651,7 @@ function reportReturn(pass: Pass, spec: RolloutSpec, next: number, stableSide: s
  * Makes room for `needed` candidate replicas. Extra replicas must fit the free GPUs of nodes the
  * template can use; failing that, stable may shrink to what its *current* traffic share needs. Otherwise hold.
  */
-function candidateCapacity(pass: Pass, spec: RolloutSpec, needed: number, what: string): boolean {
+function candidateCapacity(pass: DecisionPass, spec: RolloutSpec, needed: number, what: string): boolean {
   const { input, status } = pass;
   const candidate = status.candidate!.revision;
   const current = input.deployments[candidate];
@@ -678,7 +692,7 @@ function candidateCapacity(pass: Pass, spec: RolloutSpec, needed: number, what: 
   );
 }
 
-function candidateReady(pass: Pass, spec: RolloutSpec, needed: number): boolean {
+function candidateReady(pass: DecisionPass, spec: RolloutSpec, needed: number): boolean {
   const dep = pass.input.deployments[pass.status.candidate!.revision];
   const ready = dep?.readyReplicas ?? 0;
   if (ready >= needed) return true;
@@ -693,7 +707,7 @@ function candidateReady(pass: Pass, spec: RolloutSpec, needed: number): boolean 
  * Waiting for GPUs or readiness counts against progressDeadline; past it the rollout aborts. Only
  * time spent actively waiting counts: pauses (by a person, a gate, analysis) stop the clock.
  */
-function waiting(pass: Pass, spec: RolloutSpec, reason: string, message: string): false {
+function waiting(pass: DecisionPass, spec: RolloutSpec, reason: string, message: string): false {
   const { status } = pass;
   if (stillPausedByAnalysis(pass)) {
     // Paused by analysis: the clock stands still like for any other pause.
@@ -713,21 +727,21 @@ function waiting(pass: Pass, spec: RolloutSpec, reason: string, message: string)
 }
 
 /** A pause stops the progress-deadline clock; the time waited so far is kept. */
-function pauseWaitClock(pass: Pass): void {
+function pauseWaitClock(pass: DecisionPass): void {
   const { status } = pass;
   if (!status.waitingSince) return;
   status.waitedMs = (status.waitedMs ?? 0) + Math.max(0, pass.input.now.getTime() - Date.parse(status.waitingSince));
   delete status.waitingSince;
 }
 
-function endWait(pass: Pass): void {
+function endWait(pass: DecisionPass): void {
   delete pass.status.waitingSince;
   delete pass.status.waitedMs;
 }
 
 // ---------------------------------------------------------------- failure and return to stable
 
-function fail(pass: Pass, spec: RolloutSpec, phase: 'RolledBack' | 'Aborted', reason: string, message: string): void {
+function fail(pass: DecisionPass, spec: RolloutSpec, phase: 'RolledBack' | 'Aborted', reason: string, message: string): void {
   pass.status.failure = { reason, message, at: pass.now };
   endWait(pass);
   pass.transition(phase, reason, `${phase === 'RolledBack' ? 'rolled back' : 'aborted'}: ${message}`);
@@ -740,7 +754,7 @@ function fail(pass: Pass, spec: RolloutSpec, phase: 'RolledBack' | 'Aborted', re
  * instead: its requests fail, and a queue on stable is the lesser harm. The candidate keeps its
  * replicas until its traffic has left, then goes to zero.
  */
-function returnToStable(pass: Pass, spec: RolloutSpec): void {
+function returnToStable(pass: DecisionPass, spec: RolloutSpec): void {
   const { status } = pass;
   const stable = status.stable!.revision;
   ensureReplicas(pass, stable, spec.replicas);
@@ -777,17 +791,17 @@ function returnToStable(pass: Pass, spec: RolloutSpec): void {
 // ---------------------------------------------------------------- helpers
 
 /** Ready pods of a revision that will stay: beyond its desired replicas they are about to be removed. */
-function readyOf(pass: Pass, revision: string): number {
+function readyOf(pass: DecisionPass, revision: string): number {
   const dep = pass.input.deployments[revision];
   return dep ? Math.min(dep.readyReplicas, dep.desiredReplicas) : 0;
 }
 
-function routeIs(pass: Pass, stableWeight: number, candidateWeight: number, mirrorPercent: number): boolean {
+function routeIs(pass: DecisionPass, stableWeight: number, candidateWeight: number, mirrorPercent: number): boolean {
   const r = pass.input.route;
   return r.found && r.stableWeight === stableWeight && r.candidateWeight === candidateWeight && (r.mirrorPercent ?? 0) === mirrorPercent;
 }
 
-function routeMissing(pass: Pass): void {
+function routeMissing(pass: DecisionPass): void {
   const message = pass.input.route.error ?? 'the traffic route was not found';
   const reason = pass.input.route.reason ?? 'RouteNotFound';
   const before = pass.status.conditions?.find((c) => c.type === 'Ready');
@@ -798,7 +812,7 @@ function routeMissing(pass: Pass): void {
 }
 
 /** Create the revision's Deployment or set its replicas, unless it already is so (the last call in a pass wins). */
-function ensureReplicas(pass: Pass, revision: string, replicas: number): void {
+function ensureReplicas(pass: DecisionPass, revision: string, replicas: number): void {
   const dep = pass.input.deployments[revision];
   const have = plannedReplicas(pass, revision) ?? (dep?.exists ? dep.desiredReplicas : undefined);
   pass.sized.set(revision, replicas);
@@ -811,7 +825,7 @@ function ensureReplicas(pass: Pass, revision: string, replicas: number): void {
  * Revisions no Service selects any more: the previous stable is kept at zero replicas, the rest deleted.
  * A revision a Service still selects waits until the Service has moved (traffic leaves first).
  */
-function retireOthers(pass: Pass, keep: string[]): void {
+function retireOthers(pass: DecisionPass, keep: string[]): void {
   const { input, status } = pass;
   for (const dep of Object.values(input.deployments) as DeploymentObservation[]) {
     if (!dep.exists || keep.includes(dep.revision)) continue;
@@ -824,12 +838,12 @@ function retireOthers(pass: Pass, keep: string[]): void {
   }
 }
 
-function lastReason(pass: Pass): string {
+function lastReason(pass: DecisionPass): string {
   return pass.status.history?.[pass.status.history.length - 1]?.reason ?? 'Settling';
 }
 
 /** Weights, replicas and Available, from what was observed plus what this pass does. */
-function summarise(pass: Pass, spec: RolloutSpec): void {
+function summarise(pass: DecisionPass, spec: RolloutSpec): void {
   const { input, status, actions } = pass;
   const traffic = [...actions].reverse().find((a) => a.kind === 'setTraffic');
   const route = input.route;

@@ -222,6 +222,13 @@ export interface DecideInput {
   analysis: AnalysisVerdict;
   /** Analysis' fast breaker: a trip here rolls back at once, whatever the step timer says. */
   breaker: { tripped: false } | { tripped: true; reason: string; message: string };
+  /**
+   * What this pass's analysis measured, for status.analysis: kept only while it is about the candidate the
+   * decision still has (a new candidate starts without it). Absent: status.analysis stays as it was.
+   */
+  analysisStatus?: AnalysisStatus;
+  /** When analysis wants to look again (its breaker or step interval), while the rollout is active. */
+  analysisWakeInMs?: number;
   controls: Controls;
   deleting: boolean;
 }

@@ -1,4 +1,4 @@
-// One decision pass: the status being built, the actions collected and the earliest wake-up.
+// One decision pass (DecisionPass): the status being built, the actions collected and the earliest wake-up.
 // Mutable inside decide() only; decide() as a whole stays a pure function of its input.
 import { setCondition, type ConditionUpdate } from './conditions.js';
 import type { Action, DecideInput, Decision, HandledControls, HistoryEntry, Phase, RolloutStatus } from './types.js';
@@ -8,7 +8,7 @@ const WARNING_PHASES: Phase[] = ['RolledBack', 'Aborted', 'Invalid'];
 
 export type ControlName = keyof HandledControls;
 
-export class Pass {
+export class DecisionPass {
   readonly status: RolloutStatus;
   readonly actions: Action[] = [];
   /** Replicas decided for each revision in this pass, whether or not that needed a write. */
