@@ -2,6 +2,7 @@ import * as k8s from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { ResilientInformer } from './informer.js';
+import { ManualClock, settle } from './manual-clock.test-support.js';
 
 type Handler = (arg?: unknown) => void;
 
@@ -34,7 +35,7 @@ class FakeInformer {
   }
 }
 
-function make(fake: FakeInformer, extra: { maxQuietMs?: number; optional?: boolean } = {}) {
+function make(fake: FakeInformer, extra: { maxQuietMs?: number; optional?: boolean; clock?: ManualClock } = {}) {
   return new ResilientInformer<k8s.KubernetesObject>(new k8s.KubeConfig(), {
     kind: 'Thing',
     path: '/x',
@@ -47,44 +48,60 @@ function make(fake: FakeInformer, extra: { maxQuietMs?: number; optional?: boole
   });
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 describe('ResilientInformer', () => {
-  it('retries the first list until it succeeds', async () => {
+  it('retries the first list until it succeeds, with growing backoff', async () => {
+    const clock = new ManualClock();
     const fake = new FakeInformer();
     fake.failStarts = 2;
-    const inf = make(fake);
-    await inf.start();
+    const inf = make(fake, { clock });
+    const started = inf.start();
+    await settle();
+    expect(fake.starts).toBe(1);
+    expect(clock.delays).toEqual([20]);
+    await clock.advance(20);
+    expect(fake.starts).toBe(2);
+    await clock.advance(20);
+    await started;
     expect(fake.starts).toBe(3);
     expect(inf.synced).toBe(true);
     await inf.stop();
   });
 
   it('restarts after a watch error (client-node stops for good on anything but 410)', async () => {
+    const clock = new ManualClock();
     const fake = new FakeInformer();
-    const inf = make(fake);
+    const inf = make(fake, { clock });
     await inf.start();
     fake.fire('error', Object.assign(new Error('connection reset'), { code: 'ECONNRESET' }));
-    for (let i = 0; i < 100 && fake.starts < 2; i++) await sleep(10);
+    await clock.advance(19);
+    expect(fake.starts).toBe(1);
+    await clock.advance(1);
     expect(fake.starts).toBe(2);
     await inf.stop();
   });
 
   it('restarts a watch that went silent, and leaves a lively one alone', async () => {
+    const clock = new ManualClock();
     const quiet = new FakeInformer();
-    const q = make(quiet, { maxQuietMs: 60 });
+    const q = make(quiet, { maxQuietMs: 60_000, clock });
     await q.start();
-    for (let i = 0; i < 100 && q.quietRestarts === 0; i++) await sleep(10);
-    expect(q.quietRestarts).toBeGreaterThan(0);
-    expect(quiet.stops).toBeGreaterThan(0);
+    // Checked every 15 s: not at 45 s of silence, restarted at 60 s (which relists), and again a minute later.
+    await clock.advance(45_000);
+    expect(q.quietRestarts).toBe(0);
+    await clock.advance(15_000);
+    expect(q.quietRestarts).toBe(1);
+    expect(quiet.stops).toBe(1);
+    expect(quiet.starts).toBe(2);
+    await clock.advance(60_000);
+    expect(q.quietRestarts).toBe(2);
     await q.stop();
 
     const lively = new FakeInformer();
-    const l = make(lively, { maxQuietMs: 200 });
+    const l = make(lively, { maxQuietMs: 60_000, clock });
     await l.start();
     for (let i = 0; i < 40; i++) {
       lively.fire('update', { metadata: { name: 'a' } });
-      await sleep(10);
+      await clock.advance(10_000);
     }
     expect(l.quietRestarts).toBe(0);
     await l.stop();

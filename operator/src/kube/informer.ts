@@ -2,6 +2,7 @@
 // watch error, so this wrapper restarts it with capped backoff and reports whether it is synced.
 import * as k8s from '@kubernetes/client-node';
 import type { Logger } from 'pino';
+import { realClock, type Clock } from './clock.js';
 import { isNotFound } from './errors.js';
 
 export interface InformerOptions<T extends k8s.KubernetesObject> {
@@ -21,6 +22,8 @@ export interface InformerOptions<T extends k8s.KubernetesObject> {
    * watches every 30–60 minutes, so a live quiet watch costs at most a few relists an hour.
    */
   maxQuietMs?: number;
+  /** Default: the real clock. */
+  clock?: Clock;
   /** For tests: how to build the underlying informer. */
   makeInformer?: (
     kc: k8s.KubeConfig,
@@ -34,9 +37,10 @@ export class ResilientInformer<T extends k8s.KubernetesObject> {
   private readonly informer: k8s.Informer<T> & k8s.ObjectCache<T>;
   private stopped = false;
   private failures = 0;
-  private retryTimer: NodeJS.Timeout | undefined;
-  private quietTimer: NodeJS.Timeout | undefined;
-  private lastActivity = Date.now();
+  private readonly clock: Clock;
+  private cancelRetry: (() => void) | undefined;
+  private cancelQuietCheck: (() => void) | undefined;
+  private lastActivity: number;
   synced = false;
   /** How many times the quiet-watch check restarted this informer. */
   quietRestarts = 0;
@@ -45,9 +49,11 @@ export class ResilientInformer<T extends k8s.KubernetesObject> {
     kc: k8s.KubeConfig,
     private readonly opts: InformerOptions<T>,
   ) {
+    this.clock = opts.clock ?? realClock;
+    this.lastActivity = this.clock.now();
     this.informer = (opts.makeInformer ?? k8s.makeInformer)(kc, opts.path, opts.list, opts.labelSelector);
     const seen = () => {
-      this.lastActivity = Date.now();
+      this.lastActivity = this.clock.now();
     };
     this.informer.on('add', (o) => (seen(), opts.onChange(o, 'add')));
     this.informer.on('update', (o) => (seen(), opts.onChange(o, 'update')));
@@ -59,22 +65,24 @@ export class ResilientInformer<T extends k8s.KubernetesObject> {
     this.informer.on('error', (err) => (seen(), this.restartLater(err)));
   }
 
+  /** Every quarter of maxQuietMs (10 ms to 30 s): a watch with no event or reconnect for maxQuietMs is restarted. */
   private watchForSilence(): void {
     const maxQuiet = this.opts.maxQuietMs ?? 600_000;
-    this.quietTimer = setInterval(
-      () => {
-        if (this.stopped || Date.now() - this.lastActivity < maxQuiet) return;
+    const every = Math.max(10, Math.min(maxQuiet / 4, 30_000));
+    const check = () => {
+      if (this.stopped) return;
+      if (this.clock.now() - this.lastActivity >= maxQuiet) {
         this.quietRestarts++;
-        this.lastActivity = Date.now();
+        this.lastActivity = this.clock.now();
         this.opts.log.warn({ kind: this.opts.kind, quietMs: maxQuiet }, 'watch silent too long; restarting informer');
         void this.informer
           .stop()
           .then(() => this.informer.start())
           .catch((e: unknown) => this.restartLater(e));
-      },
-      Math.max(10, Math.min(maxQuiet / 4, 30_000)),
-    );
-    this.quietTimer.unref?.();
+      }
+      this.cancelQuietCheck = this.clock.schedule(check, every);
+    };
+    this.cancelQuietCheck = this.clock.schedule(check, every);
   }
 
   get kind(): string {
@@ -87,7 +95,7 @@ export class ResilientInformer<T extends k8s.KubernetesObject> {
       try {
         await this.informer.start();
         this.synced = true;
-        this.lastActivity = Date.now();
+        this.lastActivity = this.clock.now();
         this.watchForSilence();
         return;
       } catch (err) {
@@ -100,15 +108,15 @@ export class ResilientInformer<T extends k8s.KubernetesObject> {
         }
         const delay = this.backoff();
         this.opts.log.warn({ kind: this.opts.kind, err: String(err), retryInMs: delay }, 'informer list failed; retrying');
-        await new Promise((r) => setTimeout(r, delay));
+        await new Promise<void>((r) => this.clock.schedule(r, delay));
       }
     }
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
-    if (this.retryTimer) clearTimeout(this.retryTimer);
-    if (this.quietTimer) clearInterval(this.quietTimer);
+    this.cancelRetry?.();
+    this.cancelQuietCheck?.();
     await this.informer.stop();
   }
 
@@ -124,7 +132,7 @@ export class ResilientInformer<T extends k8s.KubernetesObject> {
     if (this.stopped || (err as Error | undefined)?.name === 'AbortError') return;
     const delay = this.backoff();
     this.opts.log.warn({ kind: this.opts.kind, err: String(err), retryInMs: delay }, 'watch failed; restarting informer');
-    this.retryTimer = setTimeout(() => {
+    this.cancelRetry = this.clock.schedule(() => {
       if (this.stopped) return;
       this.informer.start().then(
         () => this.opts.log.info({ kind: this.opts.kind }, 'informer restarted'),

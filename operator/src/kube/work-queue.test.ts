@@ -1,16 +1,16 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { WorkQueue } from './work-queue.js';
+import { ManualClock, settle } from './manual-clock.test-support.js';
 import { TerminalError } from './errors.js';
 
-async function eventually(check: () => void, timeoutMs = 3000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
+/** Checks after letting pending handlers settle (a few turns of the event loop, no real time). */
+async function eventually(check: () => void, turns = 20): Promise<void> {
+  for (let i = 0; ; i++) {
     try {
       return check();
     } catch (err) {
-      if (Date.now() > deadline) throw err;
-      await sleep(10);
+      if (i >= turns) throw err;
+      await settle();
     }
   }
 }
@@ -41,89 +41,113 @@ describe('WorkQueue', () => {
     q.add('ns/a'); // starts processing
     q.add('ns/a'); // dirty while processing
     q.add('ns/a'); // still just dirty
-    await sleep(5);
+    await settle();
     gate.resolve();
     await eventually(() => expect(calls).toEqual(['ns/a', 'ns/a']));
-    await sleep(20);
+    for (let i = 0; i < 5; i++) await settle();
     expect(calls).toHaveLength(2);
     expect(maxConcurrent).toBe(1);
     await q.stop();
   });
 
   it('retries a failing key with growing backoff and resets after success', async () => {
+    const clock = new ManualClock();
     const times: number[] = [];
     const errors: (number | undefined)[] = [];
     const q = new WorkQueue(
       async () => {
-        times.push(Date.now());
+        times.push(clock.now());
         if (times.length < 3) throw new Error('boom');
       },
-      { workers: 1, baseBackoffMs: 20, onError: (_k, _e, retryIn) => errors.push(retryIn) },
+      { workers: 1, baseBackoffMs: 20, clock, onError: (_k, _e, retryIn) => errors.push(retryIn) },
     );
     q.start();
     q.add('ns/a');
-    await eventually(() => expect(times).toHaveLength(3));
-    await sleep(100);
-    expect(times).toHaveLength(3);
+    await settle();
+    await clock.advance(1000);
+    expect(times).toEqual([0, 20, 60]);
     expect(errors).toEqual([20, 40]);
+    expect(clock.delays).toEqual([]);
     await q.stop();
   });
 
   it('does not retry a TerminalError hot: only after its retryAfterMs, or on the next add', async () => {
-    let calls = 0;
+    const clock = new ManualClock();
+    const calls: [string, number][] = [];
     const retries: (number | undefined)[] = [];
     const q = new WorkQueue(
       async (key) => {
-        calls++;
+        calls.push([key, clock.now()]);
         if (key === 'ns/never') throw new TerminalError('object owned by someone else');
-        if (calls <= 2) throw new TerminalError('template lost', 30);
+        if (calls.length <= 2) throw new TerminalError('template lost', 30);
       },
-      { workers: 1, baseBackoffMs: 1, onError: (_k, _e, retryIn) => retries.push(retryIn) },
+      { workers: 1, baseBackoffMs: 1, clock, onError: (_k, _e, retryIn) => retries.push(retryIn) },
     );
     q.start();
     q.add('ns/later');
-    await eventually(() => expect(calls).toBe(3));
+    await settle();
+    // Not at the 1 ms backoff: at its own 30 ms, twice.
+    await clock.advance(29);
+    expect(calls).toEqual([['ns/later', 0]]);
+    await clock.advance(100);
+    expect(calls).toEqual([
+      ['ns/later', 0],
+      ['ns/later', 30],
+      ['ns/later', 60],
+    ]);
     expect(retries).toEqual([30, 30]);
     q.add('ns/never');
-    await eventually(() => expect(retries).toEqual([30, 30, undefined]));
-    await sleep(50);
-    expect(calls).toBe(4);
+    await settle();
+    expect(retries).toEqual([30, 30, undefined]);
+    // No retry at all, however long: it waits for the next event.
+    await clock.advance(3_600_000);
+    expect(calls).toHaveLength(4);
     q.add('ns/never');
-    await eventually(() => expect(calls).toBe(5));
+    await settle();
+    expect(calls).toHaveLength(5);
     await q.stop();
   });
 
   it('honours requeue-after, keeping the earliest timer', async () => {
-    let n = 0;
+    const clock = new ManualClock();
+    const runs: number[] = [];
     const q = new WorkQueue(
       async () => {
-        n++;
-        return n === 1 ? { requeueAfterMs: 30 } : {};
+        runs.push(clock.now());
+        return runs.length === 1 ? { requeueAfterMs: 30 } : {};
       },
-      { workers: 1 },
+      { workers: 1, clock },
     );
     q.start();
     q.add('ns/a');
     q.addAfter('ns/a', 10_000);
-    await sleep(10);
-    expect(n).toBe(1);
-    await eventually(() => expect(n).toBe(2));
+    await settle();
+    expect(runs).toEqual([0]);
+    // The 30 ms requeue replaces the 10 s timer: one run at 30 ms, none at 10 s.
+    await clock.advance(20_000);
+    expect(runs).toEqual([0, 30]);
     await q.stop();
   });
 
   it('stop() waits for handlers in flight', async () => {
     let finished = false;
+    const gate = deferred();
     const q = new WorkQueue(
       async () => {
-        await sleep(30);
+        await gate.promise;
         finished = true;
       },
       { workers: 1 },
     );
     q.start();
     q.add('ns/a');
-    await sleep(5);
-    await q.stop();
+    await settle();
+    let stopped = false;
+    const stopping = q.stop().then(() => (stopped = true));
+    await settle();
+    expect(stopped).toBe(false);
+    gate.resolve();
+    await stopping;
     expect(finished).toBe(true);
   });
 });

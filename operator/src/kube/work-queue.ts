@@ -3,6 +3,7 @@
 // mark it dirty and it runs again afterwards — failures retry with capped exponential backoff, and a
 // handler can ask to run again after a delay (requeue-after). A TerminalError (kube/errors.ts) is not
 // retried hot: only after its retryAfterMs, or when an event adds the key again.
+import { realClock, type Clock } from './clock.js';
 import { isTerminal } from './errors.js';
 
 export interface WorkResult {
@@ -11,6 +12,8 @@ export interface WorkResult {
 
 export interface WorkQueueOptions {
   workers: number;
+  /** Default: the real clock. */
+  clock?: Clock;
   baseBackoffMs?: number;
   maxBackoffMs?: number;
   /** `retryInMs` is undefined for a TerminalError without retryAfterMs: the key waits for its next event. */
@@ -23,7 +26,7 @@ export class WorkQueue {
   private readonly processing = new Set<string>();
   private readonly dirty = new Set<string>();
   private readonly failures = new Map<string, number>();
-  private readonly timers = new Map<string, { at: number; timer: NodeJS.Timeout }>();
+  private readonly timers = new Map<string, { at: number; cancel: () => void }>();
   private readonly idleWaiters: (() => void)[] = [];
   private active = 0;
   private running = false;
@@ -45,7 +48,7 @@ export class WorkQueue {
   /** Stops taking work; resolves once the handlers in flight have finished. */
   async stop(): Promise<void> {
     this.running = false;
-    for (const { timer } of this.timers.values()) clearTimeout(timer);
+    for (const { cancel } of this.timers.values()) cancel();
     this.timers.clear();
     if (this.active > 0) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
   }
@@ -64,16 +67,16 @@ export class WorkQueue {
   /** Adds the key after `ms`; an earlier pending timer for the same key wins. */
   addAfter(key: string, ms: number): void {
     if (ms <= 0) return this.add(key);
-    const at = Date.now() + ms;
+    const clock = this.options.clock ?? realClock;
+    const at = clock.now() + ms;
     const existing = this.timers.get(key);
     if (existing && existing.at <= at) return;
-    if (existing) clearTimeout(existing.timer);
-    const timer = setTimeout(() => {
+    if (existing) existing.cancel();
+    const cancel = clock.schedule(() => {
       this.timers.delete(key);
       this.add(key);
     }, ms);
-    timer.unref?.();
-    this.timers.set(key, { at, timer });
+    this.timers.set(key, { at, cancel });
   }
 
   private pump(): void {

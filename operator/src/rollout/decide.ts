@@ -565,7 +565,13 @@ function moveTraffic(pass: DecisionPass, spec: RolloutSpec, goal: TrafficGoal): 
  * and the candidate has already given back every replica its current share allows. Only then does
  * waiting not help.
  */
-function stableStarvedOfGpus(pass: DecisionPass, spec: RolloutSpec, stableSide: string | undefined, candidateSide: string | undefined, current: number): boolean {
+function stableStarvedOfGpus(
+  pass: DecisionPass,
+  spec: RolloutSpec,
+  stableSide: string | undefined,
+  candidateSide: string | undefined,
+  current: number,
+): boolean {
   const stable = stableSide ? pass.input.deployments[stableSide] : undefined;
   const candidate = candidateSide ? pass.input.deployments[candidateSide] : undefined;
   if (!stable || !candidate) return false;
