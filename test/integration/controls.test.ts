@@ -44,6 +44,14 @@ describe('kubectl-modelrollout controls', () => {
 
     const table = await plugin(ns, 'get');
     expect(table.split('\n')[1]).toMatch(/^t2v\s+Progressing\s+3\/5\s+80\/20\s+2\/2 \| 1\/1\s+v1\s+v2/);
+    // One rollout in detail: the step plan with the bake left, both revisions with their real pods, events.
+    const detail = await plugin(ns, 'get', 't2v');
+    expect(detail).toMatch(/^Steps: +✔ 1 % {2}✔ 5 % {2}▶ 20 % \(baking, (59m\d*s?|1h0m) left\) {2}· 50 % {2}· 100 %/m);
+    expect(detail).toMatch(/^ {2}stable {5}\w+ {2}Deployment t2v-\w+ {2}2\/2 ready\n {4}pod t2v-\S+ {2}Ready {2}restarts 0/m);
+    expect(detail).toMatch(/^ {2}candidate {2}\w+ {2}Deployment t2v-\w+ {2}1\/1 ready\n {4}pod t2v-\S+ {2}Ready/m);
+    expect(detail).toMatch(/Events \(last 8\):\n {2}TIME +TYPE +REASON +MESSAGE\n/);
+    const asJson = JSON.parse(await plugin(ns, 'get', 't2v', '-o', 'json')) as { metadata: { name: string }; status: { weights: unknown } };
+    expect(asJson).toMatchObject({ metadata: { name: 't2v' }, status: { weights: { stable: 80, candidate: 20 } } });
 
     expect(await plugin(ns, 'abort', 't2v')).toContain('abort requested');
     const aborted = await fx.waitFor('aborted', (r) => r.status?.phase === 'Aborted');

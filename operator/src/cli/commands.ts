@@ -3,8 +3,10 @@
 // new value once and records it in status. Spec fields stay the user's; the operator writes only status.
 import { ANNOTATION_ABORT, ANNOTATION_PAUSED, ANNOTATION_PROMOTE, ANNOTATION_RESUME, ANNOTATION_RETRY, type ModelRollout } from '../api/index.js';
 
-export const USAGE = `usage: kubectl modelrollout <command> [name] [-n namespace]
-  get [name]       table of rollouts: phase, step, weights, replicas, latest measurements
+export const USAGE = `usage: kubectl modelrollout <command> [name] [-n namespace] [-o json|yaml]
+  get              table of rollouts: phase, step, weights, replicas, latest measurements
+  get <name>       one rollout in detail: step plan and bake time left, revisions with their pods,
+                   measurements against bounds, breaker, golden probes, last events (-o json|yaml: the object)
   watch [name]     the same, refreshed every 2 s (Ctrl-C to stop)
   pause <name>     hold weights and replicas where they are
   resume <name>    undo pause; pass a manual gate or an analysis pause
@@ -21,15 +23,19 @@ interface Args {
   name?: string;
   namespace?: string;
   allNamespaces: boolean;
+  output?: 'json' | 'yaml';
 }
 
 export function parseArgs(argv: string[]): Args {
   const rest: string[] = [];
   let namespace: string | undefined;
   let allNamespaces = false;
+  let output: string | undefined;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
-    if (a === '-n' || a === '--namespace') namespace = argv[++i];
+    if (a === '-o' || a === '--output') output = argv[++i];
+    else if (a.startsWith('--output=') || a.startsWith('-o=')) output = a.slice(a.indexOf('=') + 1);
+    else if (a === '-n' || a === '--namespace') namespace = argv[++i];
     else if (a.startsWith('--namespace=')) namespace = a.slice('--namespace='.length);
     else if (a === '-A' || a === '--all-namespaces') allNamespaces = true;
     else if (a === '-h' || a === '--help') throw new UsageError(USAGE);
@@ -39,7 +45,9 @@ export function parseArgs(argv: string[]): Args {
   if (!command) throw new UsageError(USAGE);
   if (!['get', 'watch', 'pause', 'resume', 'promote', 'abort', 'retry'].includes(command)) throw new UsageError(`unknown command "${command}"\n${USAGE}`);
   if (!['get', 'watch'].includes(command) && !name) throw new UsageError(`${command} needs the name of a ModelRollout\n${USAGE}`);
-  return { command, name, namespace, allNamespaces };
+  if (output !== undefined && output !== 'json' && output !== 'yaml') throw new UsageError(`-o ${output}: the output must be json or yaml\n${USAGE}`);
+  if (output !== undefined && command !== 'get') throw new UsageError(`-o is for get only\n${USAGE}`);
+  return { command, name, namespace, allNamespaces, ...(output ? { output } : {}) };
 }
 
 /** The annotations each control sets (null removes). Tokens are timestamps: each new value acts once. */

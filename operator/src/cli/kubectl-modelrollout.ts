@@ -1,8 +1,10 @@
 #!/usr/bin/env node
 // kubectl-modelrollout entry point: `kubectl modelrollout <command> [name] [-n namespace]`.
 import * as k8s from '@kubernetes/client-node';
-import { GROUP, type ModelRollout, PLURAL, VERSION } from '../api/index.js';
+import { stringify } from 'yaml';
+import { GROUP, KIND, LABEL_NAME, type ModelRollout, PLURAL, VERSION } from '../api/index.js';
 import { annotationsFor, parseArgs, table, UsageError } from './commands.js';
+import { detail } from './detail.js';
 import { isNotFound } from '../kube/errors.js';
 
 async function main(argv: string[]): Promise<void> {
@@ -20,7 +22,12 @@ async function main(argv: string[]): Promise<void> {
     return res.items;
   };
   if (args.command === 'get') {
-    console.log(table(await list(), args.allNamespaces));
+    const rollouts = await list();
+    if (args.output) {
+      const body = args.name ? rollouts[0] : { apiVersion: 'v1', kind: 'List', items: rollouts };
+      console.log(args.output === 'json' ? JSON.stringify(body, null, 2) : stringify(body));
+    } else if (args.name) console.log(await describe(kc, rollouts[0]!, namespace));
+    else console.log(table(rollouts, args.allNamespaces));
     return;
   }
   if (args.command === 'watch') {
@@ -35,6 +42,20 @@ async function main(argv: string[]): Promise<void> {
     k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
   );
   console.log(`modelrollout ${namespace}/${args.name}: ${args.command} requested`);
+}
+
+/** The detail view: the rollout, its Deployments and pods (by the operator's name label) and its events. */
+async function describe(kc: k8s.KubeConfig, rollout: ModelRollout, namespace: string): Promise<string> {
+  const name = rollout.metadata.name!;
+  const apps = kc.makeApiClient(k8s.AppsV1Api);
+  const core = kc.makeApiClient(k8s.CoreV1Api);
+  const labelSelector = `${LABEL_NAME}=${name}`;
+  const [deployments, pods, events] = await Promise.all([
+    apps.listNamespacedDeployment({ namespace, labelSelector }),
+    core.listNamespacedPod({ namespace, labelSelector }),
+    core.listNamespacedEvent({ namespace, fieldSelector: `involvedObject.kind=${KIND},involvedObject.name=${name}` }),
+  ]);
+  return detail({ rollout, deployments: deployments.items, pods: pods.items, events: events.items }, new Date());
 }
 
 main(process.argv.slice(2)).catch((err: unknown) => {
