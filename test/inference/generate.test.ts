@@ -135,7 +135,7 @@ describe('async jobs: POST /v1/videos → GET status → GET content', () => {
     expect(await ffprobe(mp4, tmp.dir)).toMatchObject({ codec: 'h264', width: 64, height: 48, frames: 24, duration: 3 });
   });
 
-  it('answers 404 for an unknown id and leaves a finished job alone on DELETE', async () => {
+  it('answers 404 for an unknown id, and DELETE on a finished job deletes it and its video', async () => {
     const missing = await fetch(`${rt.url}/v1/videos/vid_nope`);
     expect(missing.status).toBe(404);
     expect(((await missing.json()) as { error: { code: string } }).error.code).toBe('NotFound');
@@ -143,9 +143,31 @@ describe('async jobs: POST /v1/videos → GET status → GET content', () => {
 
     const accepted = (await (await postJson(`${rt.url}/v1/videos`, { prompt: 'x', steps: 1 })).json()) as JobView;
     await waitForJob(rt, accepted.id);
+    expect((await fetch(`${rt.url}/v1/videos/${accepted.id}/content`)).status).toBe(200);
     const del = await fetch(`${rt.url}/v1/videos/${accepted.id}`, { method: 'DELETE' });
-    expect(del.status).toBe(202);
-    expect(((await del.json()) as JobView).status).toBe('succeeded');
+    expect(del.status).toBe(200);
+    expect(await del.json()).toEqual({ id: accepted.id, object: 'video.deleted', deleted: true });
+    // Gone: the job and its content, and a second DELETE finds nothing.
+    expect((await fetch(`${rt.url}/v1/videos/${accepted.id}`)).status).toBe(404);
+    expect((await fetch(`${rt.url}/v1/videos/${accepted.id}/content`)).status).toBe(404);
+    expect((await fetch(`${rt.url}/v1/videos/${accepted.id}`, { method: 'DELETE' })).status).toBe(404);
+  });
+
+  it('refuses a body that is not UTF-8 and a prompt with no visible characters, naming the field', async () => {
+    // "a cat" with a lone 0xff byte inside the prompt: not silently replaced by U+FFFD.
+    const bytes = Buffer.concat([Buffer.from('{"prompt":"a c'), Buffer.from([0xff]), Buffer.from('t"}')]);
+    const bad = await fetch(`${rt.url}/v1/generate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: bytes });
+    expect(bad.status).toBe(400);
+    expect(await bad.json()).toMatchObject({
+      error: { code: 'InvalidRequest', field: 'body', message: 'body is not valid UTF-8 (a prompt must be UTF-8 text)' },
+    });
+    for (const prompt of ['\u200b\u200b\u200b', ' \u2060\ufeff\t']) {
+      const res = await postJson(`${rt.url}/v1/generate`, { prompt });
+      expect(res.status, JSON.stringify(prompt)).toBe(400);
+      expect(await res.json()).toMatchObject({
+        error: { code: 'InvalidRequest', field: 'prompt', message: 'prompt must not be empty (it has no visible characters)' },
+      });
+    }
   });
 });
 

@@ -34,7 +34,15 @@ export async function readJsonBody(req: IncomingMessage, maxBytes: number): Prom
       if (!req.complete) reject(new CancelledError('client closed the connection during the upload'));
     });
   });
-  const text = Buffer.concat(chunks).toString('utf8');
+  let text: string;
+  try {
+    // Fatal: a byte sequence that is not UTF-8 is refused, not silently replaced by U+FFFD in the prompt.
+    text = new TextDecoder('utf-8', { fatal: true }).decode(Buffer.concat(chunks));
+  } catch {
+    throw new ValidationError([
+      { field: 'body', message: 'body is not valid UTF-8 (a prompt must be UTF-8 text)', allowed: { type: 'object', encoding: 'utf-8' } },
+    ]);
+  }
   try {
     return JSON.parse(text) as unknown;
   } catch {

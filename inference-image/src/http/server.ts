@@ -305,9 +305,17 @@ function videoContent(d: HttpDeps, id: string, res: ServerResponse): void {
   }
 }
 
+/**
+ * DELETE /v1/videos/{id}: a queued or running job is cancelled (202, it ends failed/Cancelled); a finished one is
+ * deleted with its video (200 {id, deleted: true}; then 404), as hosted video APIs do.
+ */
 function cancelVideo(d: HttpDeps, id: string, res: ServerResponse): void {
   try {
     const job = findJob(d, id);
+    if (job.finishedAt !== undefined && d.service()?.delete(id)) {
+      sendJson(res, 200, { id, object: 'video.deleted', deleted: true });
+      return;
+    }
     d.service()?.cancel(id);
     sendJson(res, 202, jobView(job, d.model));
   } catch (err) {

@@ -86,7 +86,9 @@ function text(b: Record<string, unknown>, field: string, required: boolean, maxC
   const length = [...v].length;
   if (length > maxChars)
     return fail({ field, message: `${field} must be at most ${maxChars} characters (got ${length})`, allowed, value: `${v.slice(0, 32)}…` });
-  if (required && v.trim() === '') return fail({ field, message: `${field} must not be empty`, allowed, value: v });
+  // Whitespace and invisible format characters (zero-width spaces, joiners, BOMs) give the model nothing to follow.
+  if (required && v.replace(/[\p{White_Space}\p{Cf}]/gu, '') === '')
+    return fail({ field, message: `${field} must not be empty (it has no visible characters)`, allowed, value: v });
   return v;
 }
 

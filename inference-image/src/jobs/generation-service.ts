@@ -91,6 +91,11 @@ export class GenerationService {
     return true;
   }
 
+  /** Deletes a finished job and its video; false when it is unknown or still queued or running (cancel it). */
+  delete(id: string): boolean {
+    return this.d.store.delete(id);
+  }
+
   /** One generation before readiness (no faults, no metrics): loads kernels, exercises the guidance batch and ffmpeg. */
   async warmUp(p: GenerationRequest): Promise<number> {
     const start = this.d.monotonic();

@@ -21,6 +21,13 @@ export class JobStore {
     return this.jobs.get(id);
   }
 
+  /** Forgets a finished job and its MP4 at once (DELETE); false for an unknown or unfinished one. */
+  delete(id: string): boolean {
+    const job = this.jobs.get(id);
+    if (!job || job.finishedAt === undefined) return false;
+    return this.jobs.delete(id);
+  }
+
   get size(): number {
     return this.jobs.size;
   }
