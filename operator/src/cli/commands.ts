@@ -27,20 +27,7 @@ interface Args {
 }
 
 export function parseArgs(argv: string[]): Args {
-  const rest: string[] = [];
-  let namespace: string | undefined;
-  let allNamespaces = false;
-  let output: string | undefined;
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (a === '-o' || a === '--output') output = argv[++i];
-    else if (a.startsWith('--output=') || a.startsWith('-o=')) output = a.slice(a.indexOf('=') + 1);
-    else if (a === '-n' || a === '--namespace') namespace = argv[++i];
-    else if (a.startsWith('--namespace=')) namespace = a.slice('--namespace='.length);
-    else if (a === '-A' || a === '--all-namespaces') allNamespaces = true;
-    else if (a === '-h' || a === '--help') throw new UsageError(USAGE);
-    else rest.push(a);
-  }
+  const { rest, namespace, allNamespaces, output } = readOptions(argv);
   const [command, name] = rest;
   if (!command) throw new UsageError(USAGE);
   if (!['get', 'watch', 'pause', 'resume', 'promote', 'abort', 'retry'].includes(command)) throw new UsageError(`unknown command "${command}"\n${USAGE}`);
@@ -48,6 +35,23 @@ export function parseArgs(argv: string[]): Args {
   if (output !== undefined && output !== 'json' && output !== 'yaml') throw new UsageError(`-o ${output}: the output must be json or yaml\n${USAGE}`);
   if (output !== undefined && command !== 'get') throw new UsageError(`-o is for get only\n${USAGE}`);
   return { command, name, namespace, allNamespaces, ...(output ? { output } : {}) };
+}
+
+/** Flags (-n, -A, -o, -h) out of the arguments; the rest are the command and the name. */
+function readOptions(argv: string[]): { rest: string[]; namespace?: string; allNamespaces: boolean; output?: string } {
+  const rest: string[] = [];
+  const out: { namespace?: string; allNamespaces: boolean; output?: string } = { allNamespaces: false };
+  const valued: Record<string, 'namespace' | 'output'> = { '-n': 'namespace', '--namespace': 'namespace', '-o': 'output', '--output': 'output' };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const [flag, inline] = a.includes('=') ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)] : [a, undefined];
+    const key = valued[flag!];
+    if (key) out[key] = inline ?? argv[++i];
+    else if (a === '-A' || a === '--all-namespaces') out.allNamespaces = true;
+    else if (a === '-h' || a === '--help') throw new UsageError(USAGE);
+    else rest.push(a);
+  }
+  return { rest, ...out };
 }
 
 /** The annotations each control sets (null removes). Tokens are timestamps: each new value acts once. */
