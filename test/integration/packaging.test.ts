@@ -47,13 +47,13 @@ function isClusterScoped(obj: k8s.KubernetesObject): boolean {
   return ['ClusterRole', 'ClusterRoleBinding', 'CustomResourceDefinition', 'Namespace'].includes(obj.kind!);
 }
 
-function luaHealth(obj: unknown): { status: string; message: string } {
+function luaHealth(obj: unknown): Promise<{ status: string; message: string }> {
   const script = fs.readFileSync(path.join(chart, 'argocd', 'health.lua'), 'utf8');
   const wrapper = `local cjson = require "cjson"\nobj = cjson.decode(io.read("*a"))\nlocal function check()\n${script}\nend\nlocal hs = check()\nio.write(hs.status, "\\t", hs.message or "")\n`;
   const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'lua-')), 'health.lua');
   fs.writeFileSync(file, wrapper);
   const child = spawn('lua5.1', [file]);
-  return new Promise((resolve, reject) => {
+  return new Promise<{ status: string; message: string }>((resolve, reject) => {
     let out = '';
     let err = '';
     child.stdout.on('data', (c: Buffer) => (out += c));
@@ -62,7 +62,7 @@ function luaHealth(obj: unknown): { status: string; message: string } {
       code === 0 ? resolve({ status: out.split('\t')[0]!, message: out.split('\t').slice(1).join('\t') }) : reject(new Error(`lua5.1 exited ${code}: ${err}`)),
     );
     child.stdin.end(JSON.stringify(obj));
-  }) as never;
+  });
 }
 
 describe('Helm chart', () => {
@@ -188,24 +188,24 @@ describe('GitOps health', () => {
     await fx.createRoute();
     await startOperator(kubeconfigPath, ns);
     await fx.create(fx.spec({ strategy: { stepDuration: '1h' } }));
-    expect(luaHealth({ metadata: { generation: 1 } }).status).toBe('Progressing');
+    expect((await luaHealth({ metadata: { generation: 1 } })).status).toBe('Progressing');
     const healthy = await fx.waitFor('Ready', (r) => fx.condition(r, 'Ready')?.status === 'True');
-    expect(luaHealth(healthy)).toMatchObject({ status: 'Healthy' });
+    expect(await luaHealth(healthy)).toMatchObject({ status: 'Healthy' });
 
     await fx.setVersion('v2');
     const progressing = await fx.waitFor('at 1 %', (r) => r.status?.weights?.candidate === 1);
     expect(fx.condition(progressing, 'Ready')?.status).toBe('False');
-    expect(luaHealth(progressing)).toMatchObject({ status: 'Progressing' });
+    expect(await luaHealth(progressing)).toMatchObject({ status: 'Progressing' });
     // A spec the operator has not seen yet is never reported healthy.
-    expect(luaHealth({ ...healthy, metadata: { ...healthy.metadata, generation: 99 } }).status).toBe('Progressing');
+    expect((await luaHealth({ ...healthy, metadata: { ...healthy.metadata, generation: 99 } })).status).toBe('Progressing');
 
     await fx.annotate({ 'modelrollout.dev/paused': 'true' });
     const paused = await fx.waitFor('paused', (r) => r.status?.phase === 'Paused');
-    expect(luaHealth(paused)).toMatchObject({ status: 'Suspended' });
+    expect(await luaHealth(paused)).toMatchObject({ status: 'Suspended' });
 
     await fx.annotate({ 'modelrollout.dev/paused': null, 'modelrollout.dev/abort': 'now' });
     const aborted: RolloutObject = await fx.waitFor('aborted', (r) => r.status?.phase === 'Aborted');
-    expect(luaHealth(aborted)).toMatchObject({ status: 'Degraded', message: expect.stringContaining('AbortRequested') });
+    expect(await luaHealth(aborted)).toMatchObject({ status: 'Degraded', message: expect.stringContaining('AbortRequested') });
     await waitUntil('still not Ready', async () => (fx.condition(await fx.get(), 'Ready')?.status === 'False' ? true : undefined));
   });
 
@@ -220,7 +220,7 @@ describe('GitOps health', () => {
     await startOperator(kubeconfigPath, ns);
     await fx.create(fx.spec());
     const blocked = await fx.waitFor('ReconcileError', (r) => fx.condition(r, 'ReconcileError')?.status === 'True');
-    expect(luaHealth(blocked)).toMatchObject({
+    expect(await luaHealth(blocked)).toMatchObject({
       status: 'Progressing',
       message: expect.stringMatching(/^ObjectNotOwned: Service t2v-stable exists and is not owned by this ModelRollout/),
     });
