@@ -6,6 +6,7 @@ import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { QueueFullError } from '../errors.js';
 import type { GenerationService } from '../jobs/generation-service.js';
+import type { GenerationRequest } from '../jobs/types.js';
 import { createMetrics } from '../telemetry/metrics.js';
 import type { RequestLimits } from './request-limits.js';
 import { createHandler, type HttpDeps } from './server.js';
@@ -25,17 +26,37 @@ const limits: RequestLimits = {
 let server: http.Server | undefined;
 afterEach(() => server?.close());
 
+/** A generation service that answers every sync generation at once with a 2-frame 32×32 clip. */
+const okService = {
+  generate: async (request: GenerationRequest) => {
+    const t = { onnxSeconds: 0, textSeconds: 0, denoiseSeconds: 0, decodeSeconds: 0, convertSeconds: 0, qualitySeconds: 0, encodeSeconds: 0, queueSeconds: 0, totalSeconds: 0 };
+    return {
+      id: 'vid_1',
+      route: 'generate',
+      status: 'succeeded',
+      request: { ...request, seed: 1 },
+      createdAt: 0,
+      progress: { phase: 'done', step: 1, steps: 1 },
+      result: { video: Buffer.from('mp4!'), frames: 2, seconds: 1, promptTokens: 1, promptTruncated: false, guided: false, rgbFrames: { width: 32, height: 32, data: Buffer.alloc(32 * 32 * 3 * 2) } },
+      timings: t,
+      controller: new AbortController(),
+    };
+  },
+} as unknown as GenerationService;
+
 /** A runtime whose queue is full: every generation is refused with 429 when submitted. */
-async function fullRuntime(): Promise<{ url: string; text: () => Promise<string> }> {
+async function fullRuntime(svc?: GenerationService): Promise<{ url: string; text: () => Promise<string> }> {
   const metrics = createMetrics({ name: 'm', version: 'v1' }, { queueDepth: () => 4, inflight: () => 1, gpuMemory: async () => undefined });
-  const service = {
-    submit: () => {
-      throw new QueueFullError(3, 4);
-    },
-    generate: () => {
-      throw new QueueFullError(3, 4);
-    },
-  } as unknown as GenerationService;
+  const service =
+    svc ??
+    ({
+      submit: () => {
+        throw new QueueFullError(3, 4);
+      },
+      generate: () => {
+        throw new QueueFullError(3, 4);
+      },
+    } as unknown as GenerationService);
   const d: HttpDeps = {
     log: pino({ level: 'silent' }),
     metrics,
@@ -96,5 +117,23 @@ describe('attack2-17: who may send X-ModelRollout-Probe', () => {
       await res.arrayBuffer();
     }
     expect(userSeries(await rt.text(), 'generate', 'overloaded'), 'users\' overloaded requests counted').toBe(3);
+  });
+});
+
+describe('attack2-17: Accept negotiation with wildcards (RFC 9110 §12.5.1: the most specific range sets the q)', () => {
+  const contentType = async (accept: string): Promise<string | null> => {
+    const rt = await fullRuntime(okService);
+    const res = await post(`${rt.url}/v1/generate`, { accept });
+    await res.arrayBuffer();
+    server?.close();
+    return res.headers.get('content-type');
+  };
+
+  it('"video/mp4;q=0, */*" (anything but the MP4) gets the raw frames, not the one type the client refused', async () => {
+    expect(await contentType('video/mp4;q=0, */*')).not.toBe('video/mp4');
+  });
+
+  it('held up: "application/x-t2v-rgb24;q=0, */*" gets the MP4', async () => {
+    expect(await contentType('application/x-t2v-rgb24;q=0, */*')).toBe('video/mp4');
   });
 });

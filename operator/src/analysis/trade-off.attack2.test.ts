@@ -95,3 +95,26 @@ describe('attack2-17: spec.analysis.goldenProbes / metric bounds', () => {
     expect(errors.join('\n')).toMatch(/metrics\[0\]\.(min|max)/);
   });
 });
+
+describe('attack2-17: spec gaps around cost and price', () => {
+  const base = { prometheus: { address: 'http://prom:9090' } };
+
+  it('a trade-off whose cost is a quality template (cost: quality-ssim — higher SSIM would read as "costs more") is refused like a counts metric is', () => {
+    const errors: string[] = [];
+    parseAnalysis(
+      {
+        ...base,
+        metrics: [{ template: 'quality-ssim' }, { template: 'quality-frozen', max: 0.1 }],
+        tradeOffs: [{ cost: 'quality-ssim', quality: 'quality-frozen', maxIncrease: 0.4, minImprovement: 0.1 }],
+      } as never,
+      errors,
+    );
+    expect(errors.join('\n')).toMatch(/spec\.analysis\.tradeOffs\[0\]\.cost/);
+  });
+
+  it('price with no cost template among the metrics is dropped in silence (the orphan rule refuses it without metrics at all)', () => {
+    const errors: string[] = [];
+    parseAnalysis({ ...base, price: { perGpuHour: 2.49 }, metrics: [{ template: 'error-rate' }] } as never, errors);
+    expect(errors.join('\n')).toMatch(/spec\.analysis\.price/);
+  });
+});

@@ -33,3 +33,52 @@ describe('attack2-17: a trade-off in status', () => {
     expect(bad.map((m) => `${m.name}: ${m.value}`), 'non-finite values that reach status as null').toEqual([]);
   });
 });
+
+describe('attack2-17: a person and a paused trade-off', () => {
+  it('after a trade-off pauses (onViolation: Pause), `kubectl modelrollout resume` — the way out its message names — lets the step go on instead of pausing again at the next check', async () => {
+    const ro = rolloutWithAnalysis(
+      {
+        metrics: [{ template: 'cost-per-video-second' }, { template: 'quality-ssim' }],
+        tradeOffs: [{ cost: 'cost-per-video-second', quality: 'quality-ssim', maxIncrease: 0.4, minImprovement: 0.1, onViolation: 'Pause' }],
+      },
+      80,
+      1,
+    );
+    const r = scriptedRunner(answer({ [COST]: [1.6, 1], [SSIM]: [0.9, 0.9] }));
+    const first = await r.run(ro, 60_000, new Date(T0 + 90_000));
+    expect(first.analysis.result).toBe('pause');
+    ro.status!.analysis = JSON.parse(JSON.stringify(first.status));
+    // The person read "cost-per-video-second +60 % …: pausing" and accepts the cost: resume.
+    ro.metadata.annotations = { 'modelrollout.dev/resume': 'r1' };
+    const after: string[] = [];
+    for (let s = 100; s <= 300; s += 30) {
+      const o = await r.run(ro, 60_000, new Date(T0 + s * 1000));
+      if (o.status) ro.status!.analysis = JSON.parse(JSON.stringify(o.status));
+      after.push(`${s}s ${o.analysis.result}: ${(o.analysis as { message?: string }).message ?? ''}`.slice(0, 160));
+    }
+    expect(after.filter((x) => / pause:/.test(x)), after.join('\n')).toEqual([]);
+  });
+});
+
+describe('attack2-17: the golden NoData message', () => {
+  it("the prober compares clips every round but Prometheus has no golden series (the operator's /metrics is not scraped: metrics.serviceMonitor.enabled off): the NoData message says so, not just \"no series\"", async () => {
+    const { AnalysisRunner } = await import('./analysis-runner.js');
+    const golden = { sync: () => undefined, report: () => ({ lastRoundTime: new Date(T0).toISOString(), compared: 3, ssim: 0.97, psnrDb: 40 }) };
+    const r = new AnalysisRunner({
+      core: {} as never,
+      cache: { podsOf: () => [] } as never,
+      providerFor: () => ({ query: async (q: string) => (q.includes('modelrollout_golden') ? { kind: 'noData', message: 'no series' } : answer({})(q)) }),
+      golden: golden as never,
+    });
+    const ro = rolloutWithAnalysis({ goldenProbes: { configMap: 'golden' }, metrics: [{ template: 'golden-similarity', min: 0.8 }], noDataDeadline: '2m' }, 80, 1);
+    let message = '';
+    for (let s = 90; s <= 600; s += 30) {
+      const o = await r.run(ro, 60_000, new Date(T0 + s * 1000));
+      if (o.status) ro.status!.analysis = JSON.parse(JSON.stringify(o.status));
+      message = (o.analysis as { message?: string }).message ?? '';
+      if (o.analysis.result === 'pause' || o.analysis.result === 'fail') break;
+    }
+    expect(message).toMatch(/golden-similarity/);
+    expect(message, 'a hint that the scores exist but Prometheus does not have them').toMatch(/scrape|serviceMonitor|operator's \/metrics|compared 3/i);
+  });
+});
