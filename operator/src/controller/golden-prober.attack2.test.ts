@@ -160,3 +160,46 @@ describe('attack2-17: kubeGoldenSources on EndpointSlices', () => {
     expect(await src.readyEndpoints('ml', 't2v-stable')).toEqual([{ address: '10.0.0.1', port: 8080 }]);
   });
 });
+
+describe('attack2-17: GoldenProber across rollouts and spec edits', () => {
+  it("raw clips of several rollouts are not held at once: the 48 MiB cap is per side and per loop, so 3 rollouts probing together hold 3 × (48 + 96 transient) MiB against the chart's 384 MiB", async () => {
+    let inFlight = 0;
+    let most = 0;
+    const fetchFn = (async (_url: string, init: RequestInit) => {
+      inFlight++;
+      most = Math.max(most, inFlight);
+      await sleep(50);
+      inFlight--;
+      return new Response(clip(Number(JSON.parse(String(init.body)).seed)), { status: 200, headers: rgbHeaders });
+    }) as unknown as typeof fetch;
+    const prober = new GoldenProber({ sources: sources(), registry: new Registry(), log: pino({ level: 'silent' }), firstRoundDelayMs: 1, fetch: fetchFn });
+    for (const name of ['a', 'b', 'c']) prober.sync(`ml/${name}`, { ...target(), name });
+    await until(() => (['a', 'b', 'c'].every((n) => prober.report(`ml/${n}`)) ? true : undefined));
+    prober.stopAll();
+    expect(most, 'raw-frame generations read by the operator at the same time').toBe(1);
+  });
+
+  it('a shorter goldenProbes.interval applies from the next round, not after the old (e.g. 1 h) interval runs out', async () => {
+    let rounds = 0;
+    const fetchFn = (async (_url: string, init: RequestInit) => {
+      rounds++;
+      return new Response(clip(Number(JSON.parse(String(init.body)).seed)), { status: 200, headers: rgbHeaders });
+    }) as unknown as typeof fetch;
+    const prober = new GoldenProber({
+      sources: sources('10.0.0.1', '10.0.0.2', 8080, '- {prompt: a lighthouse, seed: 1}'),
+      registry: new Registry(),
+      log: pino({ level: 'silent' }),
+      firstRoundDelayMs: 1,
+      fetch: fetchFn,
+    });
+    const hourly = { ...target(), config: { ...target().config, intervalMs: 3_600_000 } };
+    prober.sync('ml/t2v', hourly);
+    await until(() => prober.report('ml/t2v'));
+    const afterFirst = rounds;
+    // The team edits the spec: goldenProbes.interval 1h → 1s (here 100 ms).
+    prober.sync('ml/t2v', { ...hourly, config: { ...hourly.config, intervalMs: 100 } });
+    await sleep(1_000);
+    prober.stopAll();
+    expect(rounds, 'generations after the interval was shortened').toBeGreaterThan(afterFirst);
+  });
+});
