@@ -118,3 +118,12 @@ describe('attack2-17: spec gaps around cost and price', () => {
     expect(errors.join('\n')).toMatch(/spec\.analysis\.price/);
   });
 });
+
+describe('attack2-17: goldenProbes.timeout', () => {
+  const base = { prometheus: { address: 'http://prom:9090' } };
+  it('goldenProbes.timeout of 1ms (every generation times out: golden-* NoData forever) is refused like interval 1ms is', () => {
+    const errors: string[] = [];
+    parseAnalysis({ ...base, goldenProbes: { configMap: 'golden', timeout: '1ms' }, metrics: [{ template: 'golden-similarity', min: 0.8 }] } as never, errors);
+    expect(errors.join('\n')).toMatch(/goldenProbes\.timeout/);
+  });
+});

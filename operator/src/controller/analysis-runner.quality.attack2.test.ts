@@ -82,3 +82,21 @@ describe('attack2-17: the golden NoData message', () => {
     expect(message, 'a hint that the scores exist but Prometheus does not have them').toMatch(/scrape|serviceMonitor|operator's \/metrics|compared 3/i);
   });
 });
+
+describe("attack2-17: README's SSIM warning, flicker variant", () => {
+  it('a candidate that moves half as much as stable (flicker 0.55×, inside the default relative 0.5–2) does not buy +35 % cost as "45 % better quality" (flicker is two-sided: README calls both strobing and standing still regressions)', async () => {
+    const { parseAnalysis } = await import('../analysis/spec.js');
+    const analysis = {
+      metrics: [{ template: 'cost-per-video-second' }, { template: 'quality-flicker' }, { template: 'quality-frozen', max: 0.1 }],
+      tradeOffs: [{ cost: 'cost-per-video-second', quality: 'quality-flicker', maxIncrease: 0.4, minImprovement: 0.1 }],
+    };
+    const errors: string[] = [];
+    parseAnalysis({ prometheus: { address: 'http://prom:9090' }, ...analysis } as never, errors);
+    if (errors.length > 0) return; // refused: a two-sided signal cannot buy cost
+    const ro = rolloutWithAnalysis(analysis, 80, 1);
+    const out = await scriptedRunner(
+      answer({ [COST]: [1.35, 1], t2v_quality_flicker_luma_levels: [2.2, 4], t2v_quality_frozen_frame_ratio: [0.05, 0.05] }),
+    ).run(ro, 60_000, new Date(T0 + 90_000));
+    expect(out.analysis.result, JSON.stringify(out.analysis)).not.toBe('pass');
+  });
+});
