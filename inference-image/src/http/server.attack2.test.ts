@@ -29,7 +29,17 @@ afterEach(() => server?.close());
 /** A generation service that answers every sync generation at once with a 2-frame 32×32 clip. */
 const okService = {
   generate: async (request: GenerationRequest) => {
-    const t = { onnxSeconds: 0, textSeconds: 0, denoiseSeconds: 0, decodeSeconds: 0, convertSeconds: 0, qualitySeconds: 0, encodeSeconds: 0, queueSeconds: 0, totalSeconds: 0 };
+    const t = {
+      onnxSeconds: 0,
+      textSeconds: 0,
+      denoiseSeconds: 0,
+      decodeSeconds: 0,
+      convertSeconds: 0,
+      qualitySeconds: 0,
+      encodeSeconds: 0,
+      queueSeconds: 0,
+      totalSeconds: 0,
+    };
     return {
       id: 'vid_1',
       route: 'generate',
@@ -37,7 +47,15 @@ const okService = {
       request: { ...request, seed: 1 },
       createdAt: 0,
       progress: { phase: 'done', step: 1, steps: 1 },
-      result: { video: Buffer.from('mp4!'), frames: 2, seconds: 1, promptTokens: 1, promptTruncated: false, guided: false, rgbFrames: { width: 32, height: 32, data: Buffer.alloc(32 * 32 * 3 * 2) } },
+      result: {
+        video: Buffer.from('mp4!'),
+        frames: 2,
+        seconds: 1,
+        promptTokens: 1,
+        promptTruncated: false,
+        guided: false,
+        rgbFrames: { width: 32, height: 32, data: Buffer.alloc(32 * 32 * 3 * 2) },
+      },
       timings: t,
       controller: new AbortController(),
     };
@@ -77,7 +95,15 @@ async function fullRuntime(svc?: GenerationService): Promise<{ url: string; text
 }
 
 const userSeries = (text: string, route: string, outcome: string): number =>
-  Number(new RegExp(`^t2v_requests_total\\{[^}]*route="${route}"[^}]*outcome="${outcome}"[^}]*\\} (\\S+)$|^t2v_requests_total\\{[^}]*outcome="${outcome}"[^}]*route="${route}"[^}]*\\} (\\S+)$`, 'm').exec(text)?.slice(1).find(Boolean) ?? 0);
+  Number(
+    new RegExp(
+      `^t2v_requests_total\\{[^}]*route="${route}"[^}]*outcome="${outcome}"[^}]*\\} (\\S+)$|^t2v_requests_total\\{[^}]*outcome="${outcome}"[^}]*route="${route}"[^}]*\\} (\\S+)$`,
+      'm',
+    )
+      .exec(text)
+      ?.slice(1)
+      .find(Boolean) ?? 0,
+  );
 const probeCount = (text: string): number =>
   text
     .split('\n')
@@ -85,16 +111,17 @@ const probeCount = (text: string): number =>
     .reduce((a, l) => a + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
 
 const body = JSON.stringify({ prompt: 'a lighthouse', seed: 1 });
-const post = (url: string, headers: Record<string, string>) => fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
+const post = (url: string, headers: Record<string, string>) =>
+  fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
 
 describe('attack2-17: probe requests refused at submission', () => {
-  it('a probe on POST /v1/videos refused with 429 (queue full) is counted in t2v_probe_requests_total, not as a user\'s overloaded request (overload-rate)', async () => {
+  it("a probe on POST /v1/videos refused with 429 (queue full) is counted in t2v_probe_requests_total, not as a user's overloaded request (overload-rate)", async () => {
     const rt = await fullRuntime();
     const res = await post(`${rt.url}/v1/videos`, { 'x-modelrollout-probe': 'golden' });
     expect(res.status).toBe(429);
     await res.arrayBuffer();
     const text = await rt.text();
-    expect(userSeries(text, 'videos', 'overloaded'), 'users\' overloaded /v1/videos requests').toBe(0);
+    expect(userSeries(text, 'videos', 'overloaded'), "users' overloaded /v1/videos requests").toBe(0);
     expect(probeCount(text)).toBe(1);
   });
 
@@ -116,7 +143,7 @@ describe('attack2-17: who may send X-ModelRollout-Probe', () => {
       const res = await post(`${rt.url}/v1/generate`, { 'x-modelrollout-probe': value });
       await res.arrayBuffer();
     }
-    expect(userSeries(await rt.text(), 'generate', 'overloaded'), 'users\' overloaded requests counted').toBe(3);
+    expect(userSeries(await rt.text(), 'generate', 'overloaded'), "users' overloaded requests counted").toBe(3);
   });
 });
 

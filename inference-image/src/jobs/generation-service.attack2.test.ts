@@ -12,18 +12,38 @@ import { JobQueue } from './job-queue.js';
 import { JobStore } from './job-store.js';
 import type { GenerationRequest } from './types.js';
 
-const request: GenerationRequest = { prompt: 'a cat', negativePrompt: '', width: 16, height: 16, frames: 4, fps: 4, seconds: 1, steps: 3, guidance: 1, seed: 5 };
+const request: GenerationRequest = {
+  prompt: 'a cat',
+  negativePrompt: '',
+  width: 16,
+  height: 16,
+  frames: 4,
+  fps: 4,
+  seconds: 1,
+  steps: 3,
+  guidance: 1,
+  seed: 5,
+};
 const source: FrameSource = { frames: 4, width: 16, height: 16, frame: (f) => new Uint8Array(16 * 16 * 3).map((_, i) => 100 + 8 * f + (i % 48)) };
 
 function setup() {
   const queue = new JobQueue({ maxConcurrency: 1, maxQueue: 4 });
-  const metrics = createMetrics({ name: 'm', version: 'v1' }, { queueDepth: () => queue.depth, inflight: () => queue.inflight, gpuMemory: async () => undefined });
+  const metrics = createMetrics(
+    { name: 'm', version: 'v1' },
+    { queueDepth: () => queue.depth, inflight: () => queue.inflight, gpuMemory: async () => undefined },
+  );
   let ids = 0;
   const service = new GenerationService({
     pipeline: {
       async generate(_: unknown, hooks: GenerationHooks): Promise<GeneratedFrames> {
         for (let i = 0; i < 3; i++) hooks.onDenoiseStep?.(0.01);
-        return { video: source, guided: false, promptTokens: 3, promptTruncated: false, timings: { onnxSeconds: 0.5, textSeconds: 0.1, denoiseSeconds: 0.3, decodeSeconds: 0.1, totalSeconds: 0.6 } };
+        return {
+          video: source,
+          guided: false,
+          promptTokens: 3,
+          promptTruncated: false,
+          timings: { onnxSeconds: 0.5, textSeconds: 0.1, denoiseSeconds: 0.3, decodeSeconds: 0.1, totalSeconds: 0.6 },
+        };
       },
     },
     startEncoder: async (): Promise<Mp4Encoder> => ({

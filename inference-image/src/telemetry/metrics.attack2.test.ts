@@ -13,7 +13,9 @@ const httpSection = readme.slice(readme.indexOf('### HTTP API'), readme.indexOf(
 describe("attack2-17: inference-image/README.md's Metrics table and HTTP API", () => {
   it('lists every t2v_* series createMetrics registers (t2v_probe_requests_total included)', async () => {
     const m = createMetrics({ name: 'm', version: 'v1' }, { queueDepth: () => 0, inflight: () => 0, gpuMemory: async () => undefined });
-    const names = (await m.registry.getMetricsAsJSON()).map((x) => x.name).filter((n) => !/^t2v_(process|nodejs)_/.test(n) && !/^t2v_(heap|external|eventloop)/.test(n));
+    const names = (await m.registry.getMetricsAsJSON())
+      .map((x) => x.name)
+      .filter((n) => !/^t2v_(process|nodejs)_/.test(n) && !/^t2v_(heap|external|eventloop)/.test(n));
     const missing = names.filter((n) => !metricsSection.includes(`\`${n}\``));
     expect(missing).toEqual([]);
   });

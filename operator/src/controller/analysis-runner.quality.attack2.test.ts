@@ -17,7 +17,7 @@ const COST = 't2v_gpu_seconds_total';
 const SSIM = 't2v_quality_temporal_ssim';
 
 describe('attack2-17: a trade-off in status', () => {
-  it("a candidate that delivers no video (cost +Inf, costChange +Inf) is recorded without a non-finite value: JSON turns Infinity into null in status.analysis.metrics[].value and history (metrics write it as raw)", async () => {
+  it('a candidate that delivers no video (cost +Inf, costChange +Inf) is recorded without a non-finite value: JSON turns Infinity into null in status.analysis.metrics[].value and history (metrics write it as raw)', async () => {
     const ro = rolloutWithAnalysis(
       {
         metrics: [{ template: 'cost-per-video-second' }, { template: 'quality-ssim' }],
@@ -30,7 +30,10 @@ describe('attack2-17: a trade-off in status', () => {
     expect(out.analysis.result, JSON.stringify(out.analysis)).toBe('fail');
     const records = [...(out.status?.metrics ?? []), ...(out.status?.history ?? [])] as { name: string; value?: number }[];
     const bad = records.filter((m) => m.value !== undefined && !Number.isFinite(m.value));
-    expect(bad.map((m) => `${m.name}: ${m.value}`), 'non-finite values that reach status as null').toEqual([]);
+    expect(
+      bad.map((m) => `${m.name}: ${m.value}`),
+      'non-finite values that reach status as null',
+    ).toEqual([]);
   });
 });
 
@@ -56,12 +59,15 @@ describe('attack2-17: a person and a paused trade-off', () => {
       if (o.status) ro.status!.analysis = JSON.parse(JSON.stringify(o.status));
       after.push(`${s}s ${o.analysis.result}: ${(o.analysis as { message?: string }).message ?? ''}`.slice(0, 160));
     }
-    expect(after.filter((x) => / pause:/.test(x)), after.join('\n')).toEqual([]);
+    expect(
+      after.filter((x) => / pause:/.test(x)),
+      after.join('\n'),
+    ).toEqual([]);
   });
 });
 
 describe('attack2-17: the golden NoData message', () => {
-  it("the prober compares clips every round but Prometheus has no golden series (the operator's /metrics is not scraped: metrics.serviceMonitor.enabled off): the NoData message says so, not just \"no series\"", async () => {
+  it('the prober compares clips every round but Prometheus has no golden series (the operator\'s /metrics is not scraped: metrics.serviceMonitor.enabled off): the NoData message says so, not just "no series"', async () => {
     const { AnalysisRunner } = await import('./analysis-runner.js');
     const golden = { sync: () => undefined, report: () => ({ lastRoundTime: new Date(T0).toISOString(), compared: 3, ssim: 0.97, psnrDb: 40 }) };
     const r = new AnalysisRunner({
@@ -70,7 +76,11 @@ describe('attack2-17: the golden NoData message', () => {
       providerFor: () => ({ query: async (q: string) => (q.includes('modelrollout_golden') ? { kind: 'noData', message: 'no series' } : answer({})(q)) }),
       golden: golden as never,
     });
-    const ro = rolloutWithAnalysis({ goldenProbes: { configMap: 'golden' }, metrics: [{ template: 'golden-similarity', min: 0.8 }], noDataDeadline: '2m' }, 80, 1);
+    const ro = rolloutWithAnalysis(
+      { goldenProbes: { configMap: 'golden' }, metrics: [{ template: 'golden-similarity', min: 0.8 }], noDataDeadline: '2m' },
+      80,
+      1,
+    );
     let message = '';
     for (let s = 90; s <= 600; s += 30) {
       const o = await r.run(ro, 60_000, new Date(T0 + s * 1000));

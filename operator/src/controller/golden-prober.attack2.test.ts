@@ -51,7 +51,14 @@ describe('attack2-17: GoldenProber and leadership', () => {
       if (calls.length === 2) leader = false;
       return new Response(clip(seed), { status: 200, headers: rgbHeaders });
     }) as unknown as typeof fetch;
-    const prober = new GoldenProber({ sources: sources(), registry: new Registry(), log: pino({ level: 'silent' }), firstRoundDelayMs: 1, fetch: fetchFn, canProbe: () => leader });
+    const prober = new GoldenProber({
+      sources: sources(),
+      registry: new Registry(),
+      log: pino({ level: 'silent' }),
+      firstRoundDelayMs: 1,
+      fetch: fetchFn,
+      canProbe: () => leader,
+    });
     prober.sync('ml/t2v', target());
     await until(() => prober.report('ml/t2v'));
     prober.stopAll();
@@ -139,7 +146,12 @@ describe('attack2-17: GoldenProber against real sockets', () => {
     }
     const port = (server.address() as AddressInfo).port;
     try {
-      const prober = new GoldenProber({ sources: sources('::1', '::1', port, '- {prompt: a lighthouse, seed: 1}'), registry: new Registry(), log: pino({ level: 'silent' }), firstRoundDelayMs: 1 });
+      const prober = new GoldenProber({
+        sources: sources('::1', '::1', port, '- {prompt: a lighthouse, seed: 1}'),
+        registry: new Registry(),
+        log: pino({ level: 'silent' }),
+        firstRoundDelayMs: 1,
+      });
       prober.sync('ml/t2v', target());
       const report = await until(() => prober.report('ml/t2v'));
       prober.stopAll();
@@ -154,9 +166,10 @@ describe('attack2-17: GoldenProber against real sockets', () => {
 describe('attack2-17: kubeGoldenSources on EndpointSlices', () => {
   const discovery = (items: unknown[]) => ({ listNamespacedEndpointSlice: async () => ({ items }) }) as never;
   it('held up: an EndpointSlice whose only port has no name gives that port', async () => {
-    const src = kubeGoldenSources({} as never, discovery([
-      { addressType: 'IPv4', ports: [{ port: 8080 }], endpoints: [{ addresses: ['10.0.0.1'], conditions: { ready: true } }] },
-    ]));
+    const src = kubeGoldenSources(
+      {} as never,
+      discovery([{ addressType: 'IPv4', ports: [{ port: 8080 }], endpoints: [{ addresses: ['10.0.0.1'], conditions: { ready: true } }] }]),
+    );
     expect(await src.readyEndpoints('ml', 't2v-stable')).toEqual([{ address: '10.0.0.1', port: 8080 }]);
   });
 });
