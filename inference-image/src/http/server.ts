@@ -175,7 +175,8 @@ async function createVideo(d: HttpDeps, req: IncomingMessage, res: ServerRespons
     job = ok.service.submit(ok.request, ok.arrivedAt);
   } catch (err) {
     const e = asT2vError(err);
-    d.metrics.requestFinished('videos', e);
+    if (ok.request.probe) d.metrics.probeFinished(e);
+    else d.metrics.requestFinished('videos', e);
     sendError(res, e);
     return;
   }
@@ -201,17 +202,22 @@ function acceptsRawFrames(req: IncomingMessage): boolean {
     const value = qParam ? Number(qParam.slice(2)) : 1;
     q[type] = Math.max(q[type] ?? 0, Number.isFinite(value) ? Math.min(1, Math.max(0, value)) : 0);
   }
-  const raw = q[RGB24_FRAMES] ?? 0;
-  const mp4 = Math.max(q['video/mp4'] ?? 0, q['video/*'] ?? 0, q['*/*'] ?? 0);
-  return raw > 0 && raw >= mp4;
+  // The most specific range sets each type's q (RFC 9110): video/mp4, else video/*, else */*.
+  const mp4 = q['video/mp4'] ?? q['video/*'] ?? q['*/*'] ?? (req.headers.accept ? 0 : 1);
+  const named = q[RGB24_FRAMES];
+  // Raw frames when named and preferred at least as much as the MP4; or, not named, when the MP4 is refused
+  // and a wildcard accepts anything else (a plain */* keeps the MP4, as a browser expects).
+  if (named !== undefined) return named > 0 && named >= mp4;
+  return mp4 === 0 && (q['application/*'] ?? q['*/*'] ?? 0) > 0;
 }
 
 /**
- * Header the operator's golden-prompt probes send: their generations are counted apart
- * (t2v_probe_requests_total), not as users' requests, latency, quality or cost.
+ * Header the operator's golden-prompt probes send, with the value `golden`: their generations are counted apart
+ * (t2v_probe_requests_total), not as users' requests, latency, quality or cost. Any other value is a user's
+ * request like any other (a client cannot hide its traffic with `false` or `0`).
  */
 export const PROBE_HEADER = 'x-modelrollout-probe';
-const isProbe = (req: IncomingMessage): boolean => typeof req.headers[PROBE_HEADER] === 'string' && req.headers[PROBE_HEADER] !== '';
+const isProbe = (req: IncomingMessage): boolean => req.headers[PROBE_HEADER] === 'golden';
 
 async function generate(d: HttpDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const ok = await admit(d, 'generate', req, res);

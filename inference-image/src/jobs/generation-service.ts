@@ -190,7 +190,7 @@ export class GenerationService {
         onProgress: (phase, step, steps) => {
           if (job) job.progress = { phase, step, steps };
         },
-        ...(job ? { onDenoiseStep: (s: number) => this.d.metrics.denoiseStep.observe(s) } : {}),
+        ...(job && !p.probe ? { onDenoiseStep: (s: number) => this.d.metrics.denoiseStep.observe(s) } : {}),
       });
       // Aborted during the last ONNX run: do not spend the encode on an answer nobody waits for.
       signal.throwIfAborted();

@@ -149,7 +149,7 @@ describe('golden templates in the spec', () => {
     });
     expect(errors).toEqual([
       'spec.analysis.goldenProbes.configMap: "Not_A_Name" is not a ConfigMap name (a DNS subdomain in the rollout\'s namespace, e.g. golden-prompts)',
-      'spec.analysis.goldenProbes.key: "a/b" is not a ConfigMap key (letters, digits, -, _ and .)',
+      'spec.analysis.goldenProbes.key: "a/b" is not a ConfigMap key (letters, digits, -, _ and ., not "." or "..")',
       'spec.analysis.goldenProbes.interval: "often" is not a positive duration (e.g. 30s, 5m)',
       'spec.analysis.goldenProbes.timeout: "0s" is not a positive duration (e.g. 30s, 5m)',
     ]);

@@ -251,6 +251,15 @@ export function parseAnalysis(stored: StoredAnalysis | undefined, errors: string
       `spec.analysis.requestQuery: unknown variable ${unknownInRequestQuery.map((v) => `{{${v}}}`).join(', ')} (known: ${QUERY_VARIABLES.map((v) => `{{${v}}}`).join(', ')})`,
     );
   const tradeOffs = (stored.tradeOffs ?? []).map((t, i) => tradeOffRule(t, i, stored.metrics ?? [], metrics, errors));
+  // A trade-off's results, no-data record and rollback reason go by its name: one name, one rule.
+  tradeOffs.forEach((t, i) => {
+    if (names.has(t.name)) errors.push(`spec.analysis.tradeOffs[${i}]: its name "${t.name}" is also a metric's name (rename the metric)`);
+    const first = tradeOffs.findIndex((x) => x.name === t.name);
+    if (first < i) errors.push(`spec.analysis.tradeOffs[${i}]: weighs the same cost and quality as tradeOffs[${first}] ("${t.name}"); keep one rule per pair`);
+  });
+  if (stored.price && !stored.metrics.some((m) => m.template && COST_PER[m.template] && !m.query)) {
+    errors.push(`spec.analysis.price: no cost metric to price (add cost-per-video-second or cost-per-clip to spec.analysis.metrics)`);
+  }
   const price = priceOf(stored.price, errors);
   const goldenProbes = goldenProbesOf(stored.goldenProbes, (field, text, fallback) => duration(`goldenProbes.${field}`, text, fallback), errors);
   stored.metrics.forEach((m, i) => {
@@ -324,13 +333,15 @@ function goldenProbesOf(stored: StoredAnalysis['goldenProbes'], duration: Durati
       `spec.analysis.goldenProbes.configMap: ${configMap === undefined ? 'required' : `"${configMap}" is not a ConfigMap name`} (a DNS subdomain in the rollout's namespace, e.g. golden-prompts)`,
     );
   }
-  if (typeof key !== 'string' || !/^[-._a-zA-Z0-9]{1,253}$/.test(key))
-    errors.push(`spec.analysis.goldenProbes.key: "${key}" is not a ConfigMap key (letters, digits, -, _ and .)`);
+  if (typeof key !== 'string' || !/^[-._a-zA-Z0-9]{1,253}$/.test(key) || key === '.' || key === '..')
+    errors.push(`spec.analysis.goldenProbes.key: "${key}" is not a ConfigMap key (letters, digits, -, _ and ., not "." or "..")`);
   const intervalMs = duration('interval', stored.interval, '1m');
   // Each round is two generations per prompt; shorter than a second keeps a serving pod busy with probes.
   if (intervalMs > 0 && intervalMs < 1000)
     errors.push(`spec.analysis.goldenProbes.interval: "${stored.interval}" is under 1s (each round generates every prompt twice; e.g. 1m)`);
   const timeoutMs = duration('timeout', stored.timeout, '2m');
+  if (timeoutMs > 0 && timeoutMs < 1000)
+    errors.push(`spec.analysis.goldenProbes.timeout: "${stored.timeout}" is under 1s: no generation finishes that fast (e.g. 2m)`);
   return { configMap: String(configMap ?? ''), key: String(key), intervalMs, timeoutMs };
 }
 
@@ -365,6 +376,13 @@ function tradeOffRule(t: StoredTradeOff, i: number, stored: StoredMetric[], metr
       else if (m.counts)
         errors.push(
           `${field}.${key}: "${name}" is a counts metric (a rate of events), not a ${key === 'cost' ? 'cost (use cost-per-video-second or cost-per-clip)' : 'quality score'}`,
+        );
+      else if (key === 'cost' && template && QUALITY_DIRECTION[template])
+        errors.push(`${field}.cost: "${name}" is a quality metric, not a cost (use cost-per-video-second or cost-per-clip)`);
+      // Flicker is bad both ways (strobing, or standing still): less of it is no improvement to pay for.
+      else if (key === 'quality' && template === 'quality-flicker')
+        errors.push(
+          `${field}.quality: quality-flicker is bad in both directions (a strobing clip, or one that stands still), so no change of it can pay for a cost; use quality-ssim with a tight quality-frozen, or a score of your own`,
         );
     }
   }
@@ -448,6 +466,7 @@ function metricRule(m: StoredMetric, i: number, errors: string[], duration: Dura
     ['', bounds],
     ['relative.', relative ?? {}],
   ] as const) {
+    if (b.min !== undefined && b.max !== undefined && b.min > b.max) errors.push(`${field}.${k}min: ${b.min} is above max ${b.max}: no value could pass`);
     if (b.max !== undefined && b.failMax !== undefined && b.failMax < b.max) errors.push(`${field}.${k}failMax: ${b.failMax} is below max ${b.max}`);
     if (b.min !== undefined && b.failMin !== undefined && b.failMin > b.min) errors.push(`${field}.${k}failMin: ${b.failMin} is above min ${b.min}`);
   }

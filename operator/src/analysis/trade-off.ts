@@ -41,9 +41,13 @@ export function judgeTradeOff(rule: TradeOffRule, cost: Sides, quality: Sides): 
   ]);
   if ('verdict' in costs) return costs;
   const [c, cs] = costs.values as [number, number];
-  if (!(cs > 0) || !Number.isFinite(cs))
+  // A cost below 0 is a broken query, not a cheap candidate.
+  if (c < 0 || cs < 0)
+    return { verdict: 'noData', message: `${rule.name}: ${rule.cost} reads ${num(c)} (stable ${num(cs)}): a cost below 0 is no measurement` };
+  if (c !== cs && (!(cs > 0) || !Number.isFinite(cs)))
     return { verdict: 'noData', message: `${rule.name}: stable's ${rule.cost} is ${num(cs)}, no cost change can be judged` };
-  const costChange = c / cs - 1;
+  // Equal costs (0 and 0 included) are no change.
+  const costChange = c === cs ? 0 : c / cs - 1;
   const costFacts = `${rule.cost} ${pct(costChange)} (${num(c)} vs stable ${num(cs)})`;
   if (costChange <= rule.freeIncrease + EPSILON)
     return { verdict: 'pass', message: `${rule.name}: ${costFacts}; cost within the ${pct(rule.freeIncrease)} allowed without a quality gain`, costChange };
@@ -64,7 +68,8 @@ export function judgeTradeOff(rule: TradeOffRule, cost: Sides, quality: Sides): 
     return qualities;
   }
   const [q, qs] = qualities.values as [number, number];
-  const raw = qs !== 0 ? (q - qs) / Math.abs(qs) : q === qs ? 0 : Math.sign(q - qs) * Infinity;
+  // Equal values are no change (0 and 0, +Inf and +Inf); against 0 or an infinity, any other value is unbounded.
+  const raw = q === qs ? 0 : qs !== 0 && Number.isFinite(qs) && Number.isFinite(q) ? (q - qs) / Math.abs(qs) : Math.sign(q - qs) * Infinity;
   const qualityChange = rule.better === 'higher' ? raw : -raw;
   const facts = `${costFacts}, ${rule.quality} ${pct(qualityChange)} better (${num(q)} vs stable ${num(qs)}, ${rule.better} is better)`;
   const base = { costChange, qualityChange };

@@ -127,6 +127,8 @@ export interface AnalysisStatus {
   lastStepMessage?: string;
   /** The metric (or NoData) a failed step verdict names, repeated while the verdict is reused. */
   lastStepReason?: string;
+  /** The step whose trade-off pause a person resumed: that step's Pause trade-offs are accepted. */
+  acceptedTradeOffStep?: number;
   /** The golden-prompt probes' last round (spec.analysis.goldenProbes); informational, judged through metrics. */
   goldenProbes?: GoldenReport;
 }

@@ -90,6 +90,8 @@ export class AnalysisRunner {
     }
     const resume = ro.metadata.annotations?.[ANNOTATION_RESUME];
     if (resume && resume !== state.resumeToken && state.lastStepVerdict === 'pause') {
+      // A person who resumes a trade-off pause accepts that trade-off for this step (its message said so).
+      if (config.tradeOffs.some((t) => state.lastStepMessage?.includes(`${t.name}: `))) state.acceptedTradeOffStep = stepIndex;
       state.consecutiveErrors = 0;
       state.consecutiveInconclusive = 0;
       // A person resuming after a NoData pause gives the metrics a fresh deadline.
@@ -381,7 +383,13 @@ export class AnalysisRunner {
         sides[rule.name] = { candidate, ...(baseline ? { stable: tooFewStable(baseline, stableSamples, config.minStableRequests) } : {}) };
       const candidateMissing = candidate.kind === 'noData' || (candidate.kind === 'counts' && wholeCount(candidate.trials) === 0);
       // A golden score with no data: the prober knows why (no ConfigMap, no ready pod, failed generations).
-      const probeError = rule.golden && candidateMissing ? this.deps.golden?.report(`${candidateVars.namespace}/${candidateVars.name}`)?.error : undefined;
+      const report = rule.golden && candidateMissing ? this.deps.golden?.report(`${candidateVars.namespace}/${candidateVars.name}`) : undefined;
+      // The prober's error, or — when it does compare clips — the likely reason Prometheus has none of its scores.
+      const probeError =
+        report?.error ??
+        (report && report.compared > 0
+          ? `the operator compared ${report.compared} pairs at ${report.lastRoundTime}, but Prometheus has no ${rule.name} scores: is the operator's /metrics scraped (chart value metrics.serviceMonitor.enabled)?`
+          : undefined);
       const missing = candidateMissing ? noDataCheck(renderQuery(rule.counts?.trials ?? rule.query, candidateVars), candidate) : undefined;
       checked[rule.name] = candidateMissing
         ? missing && probeError
@@ -444,13 +452,21 @@ export class AnalysisRunner {
       // A side that never has a value (stable exports no GPU-seconds) meets the no-data deadline like a metric.
       checked[rule.name] =
         t.verdict === 'noData' ? { query: `trade-off ${rule.name} (${rule.cost} and ${rule.quality}, both sides)`, why: t.message } : undefined;
-      const violated = t.verdict === 'violated';
+      // A person who resumed this step's trade-off pause accepted the cost: the rule pauses this step no more.
+      const accepted = t.verdict === 'violated' && rule.onViolation === 'pause' && state.acceptedTradeOffStep === state.step;
+      const violated = t.verdict === 'violated' && !accepted;
       const action = rule.onViolation === 'rollback' ? 'rolling back' : 'pausing';
+      const change = t.costChange;
       const result: MetricResult = {
         name: rule.name,
-        verdict: violated ? 'fail' : t.verdict,
-        message: violated ? `${t.message}: ${action}` : t.message,
-        ...(t.costChange !== undefined ? { value: t.costChange } : {}),
+        verdict: violated ? 'fail' : accepted ? 'pass' : t.verdict === 'violated' ? 'fail' : t.verdict,
+        message: violated ? `${t.message}: ${action}` : accepted ? `${t.message}: accepted by a person (resume) for this step` : t.message,
+        // Status holds finite values; +Inf (GPU time and no video) goes as raw text, as for metrics.
+        ...(change !== undefined && Number.isFinite(change)
+          ? { value: change }
+          : change !== undefined && !Number.isNaN(change)
+            ? { raw: change > 0 ? '+Inf' : '-Inf' }
+            : {}),
       };
       this.record(state, 'step', result, now);
       if (violated && rule.onViolation === 'pause') pause ??= result.message;

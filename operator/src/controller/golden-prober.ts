@@ -55,6 +55,8 @@ interface Loop {
   lastSync: number;
   round: number;
   report?: GoldenReport;
+  /** Aborted when the loop stops: its generation in flight is cancelled, not left holding a slot. */
+  abort: AbortController;
 }
 
 export const RGB24_FRAMES = 'application/x-t2v-rgb24';
@@ -105,15 +107,21 @@ export class GoldenProber {
     if (loop && loop.target.candidateRevision !== target.candidateRevision) this.stop(key);
     const current = this.loops.get(key);
     if (current) {
+      const shorter = target.config.intervalMs < current.target.config.intervalMs;
       current.target = target;
       current.lastSync = now;
+      // A shorter interval applies from now, not after the old (maybe hour-long) timer runs out.
+      if (shorter && !current.running) {
+        clearTimeout(current.timer);
+        this.schedule(key, current, target.config.intervalMs);
+      }
       return;
     }
     // Zero series first: Prometheus' increase() needs a sample before the first observation to count it.
     const labels = labelsOf(target);
     this.ssim.zero(labels);
     this.psnr.zero(labels);
-    const fresh: Loop = { target, running: false, lastSync: now, round: 0 };
+    const fresh: Loop = { target, running: false, lastSync: now, round: 0, abort: new AbortController() };
     this.loops.set(key, fresh);
     // The first round waits an interval (at most a minute): Prometheus must scrape the zeroed series before the
     // first score, or increase() misses it (the chart's ServiceMonitor scrapes every 30 s).
@@ -132,10 +140,20 @@ export class GoldenProber {
     const loop = this.loops.get(key);
     if (!loop) return;
     clearTimeout(loop.timer);
+    loop.abort.abort();
     this.loops.delete(key);
     const labels = labelsOf(loop.target);
     this.ssim.remove(labels);
     this.psnr.remove(labels);
+  }
+
+  private queue: Promise<unknown> = Promise.resolve();
+
+  /** Runs `task` after every task queued before it (a mutex shared by all loops). */
+  private exclusively<T>(task: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(task, task);
+    this.queue = run.catch(() => undefined);
+    return run;
   }
 
   private schedule(key: string, loop: Loop, delayMs: number): void {
@@ -152,7 +170,8 @@ export class GoldenProber {
     if (this.deps.canProbe?.() !== false) {
       loop.running = true;
       try {
-        loop.report = await this.round(loop, () => this.loops.get(key) === loop);
+        // Still this loop's round: not stopped, and this replica still leads (a new leader probes now).
+        loop.report = await this.round(loop, () => this.loops.get(key) === loop && this.deps.canProbe?.() !== false);
       } catch (err) {
         loop.report = { lastRoundTime: new Date().toISOString(), compared: 0, error: `probe round failed: ${String(err)}` };
       } finally {
@@ -197,7 +216,8 @@ export class GoldenProber {
     const scores: { ssim: number; psnrDb: number }[] = [];
     for (const prompt of prompts) {
       if (!current()) return { lastRoundTime: at, compared: scores.length, error: 'stopped: the rollout is no longer probed' };
-      const result = await this.comparePrompt(t, prompt, stable, candidate, current);
+      // One prompt at a time across all rollouts: at most two raw clips (≤ 2 × MAX_RAW_CLIP_BYTES) in memory.
+      const result = await this.exclusively(() => this.comparePrompt(t, prompt, stable, candidate, { current, signal: loop.abort.signal }));
       if ('problem' in result) {
         problems.push(result.problem);
         this.failures.inc({ namespace: t.namespace, name: t.name, reason: result.reason });
@@ -217,14 +237,15 @@ export class GoldenProber {
     prompt: GoldenPrompt,
     stable: Endpoint,
     candidate: Endpoint,
-    current: () => boolean,
+    round: { current: () => boolean; signal: AbortSignal },
   ): Promise<{ ssim: number; psnrDb: number } | { problem: string; reason: string }> {
+    const { current, signal } = round;
     const stopped = { problem: `prompt ${prompt.id}: stopped (the rollout is no longer probed)`, reason: 'Stopped' };
     // One side at a time: a probe must not double the load on a small replica set.
-    const a = await this.generate(stable, prompt, t.config.timeoutMs);
+    const a = await this.generate(stable, prompt, t.config.timeoutMs, signal);
     if ('error' in a) return { problem: `prompt ${prompt.id}: stable ${a.error}`, reason: 'StableFailed' };
     if (!current()) return stopped;
-    const b = await this.generate(candidate, prompt, t.config.timeoutMs);
+    const b = await this.generate(candidate, prompt, t.config.timeoutMs, signal);
     if ('error' in b) return { problem: `prompt ${prompt.id}: candidate ${b.error}`, reason: 'CandidateFailed' };
     const c = await compareClips(a, b);
     if (!current()) return stopped;
@@ -236,7 +257,7 @@ export class GoldenProber {
     return 'mismatch' in c ? { problem: `prompt ${prompt.id}: ${c.mismatch} (scored 0)`, reason: 'Mismatch' } : scores;
   }
 
-  private async generate(e: Endpoint, prompt: GoldenPrompt, timeoutMs: number): Promise<RawClip | { error: string }> {
+  private async generate(e: Endpoint, prompt: GoldenPrompt, timeoutMs: number, stopped: AbortSignal): Promise<RawClip | { error: string }> {
     const url = `http://${e.address.includes(':') ? `[${e.address}]` : e.address}:${e.port}/v1/generate`;
     try {
       const res = await (this.deps.fetch ?? fetch)(url, {
@@ -244,7 +265,7 @@ export class GoldenProber {
         method: 'POST',
         headers: { 'content-type': 'application/json', accept: RGB24_FRAMES, 'user-agent': 'modelrollout-golden-probe', 'x-modelrollout-probe': 'golden' },
         body: JSON.stringify(prompt.body),
-        signal: AbortSignal.timeout(timeoutMs),
+        signal: AbortSignal.any([AbortSignal.timeout(timeoutMs), stopped]),
       });
       const at = `${e.address}:${e.port}`;
       if (res.status !== 200) return { error: `${at} answered ${res.status}: ${(await readLimited(res, 4096)).toString('utf8').slice(0, 300)}` };
