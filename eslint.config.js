@@ -7,16 +7,44 @@ import js from '@eslint/js';
 import { defineConfig } from 'eslint/config';
 import tseslint from 'typescript-eslint';
 
-/** What the pure core must never import: the edges, HTTP and the Kubernetes client. */
-const ioLayers = ['kube', 'controller', 'traffic', 'metric-providers', 'server'];
+/**
+ * What the pure core may import — an allowlist, so a new edge module, a re-exporting folder or a Node module
+ * (fs, child_process, dns…) is refused without anyone remembering to list it: its own three folders and the
+ * generated API types, and pure libraries (hashing, statistics, SSIM, YAML parsing). Tests are exempt.
+ */
 const pureCoreBans = [
   {
-    regex: `(^|/)(${ioLayers.join('|')})/`,
-    message: 'rollout/, analysis/ and api/ are pure: they take data and return decisions; I/O lives in controller/ and the edge modules.',
+    regex: '^(?!\\.{1,2}/|node:crypto$|jstat$|ssim\\.js$|yaml$)',
+    message:
+      'rollout/, analysis/ and api/ are pure: they import only each other, the generated API types and pure libraries (node:crypto, jstat, ssim.js, yaml); I/O lives in controller/ and the edge modules.',
   },
-  { regex: '^(node:)?(http|https|net)$', message: 'The pure core does no HTTP; the edges do.' },
-  { regex: '^@kubernetes/client-node', message: 'The pure core knows no Kubernetes client; controller/ and kube/ do.' },
+  {
+    regex: '^\\.\\./(?!(rollout|analysis|api|generated)/)|^\\.\\./\\.\\./',
+    message:
+      'rollout/, analysis/ and api/ are pure: they import only each other and generated/ (no kube/, controller/, traffic/, metric-providers/, server/, telemetry/, cli/, config).',
+  },
 ];
+/** Globals and calls that are I/O or hidden inputs: the pure core takes time, randomness and config as arguments. */
+const pureCoreGlobals = {
+  'no-restricted-globals': [
+    'error',
+    { name: 'fetch', message: 'The pure core does no I/O.' },
+    { name: 'process', message: 'Read config in config.ts and pass it in.' },
+  ],
+  'no-restricted-properties': [
+    'error',
+    { object: 'Date', property: 'now', message: 'Take `now` as an argument (STYLE.md habit 6).' },
+    { object: 'Math', property: 'random', message: 'Take a random source as an argument (STYLE.md habit 6).' },
+  ],
+  'no-restricted-syntax': [
+    'error',
+    { selector: 'ImportExpression', message: 'No dynamic import in the pure core: what it uses is imported statically, where the layer rules see it.' },
+  ],
+};
+/** A dynamic import() of controller/ (or of the operator, from the inference image) is as much an import. */
+const dynamicImportOf = (pattern, message) => ({
+  'no-restricted-syntax': ['error', { selector: `ImportExpression[source.value=/${pattern}/]`, message }],
+});
 const controllerBan = {
   regex: '(^|/)controller/',
   message: 'controller/ sits on top: only controller/ itself and main.ts import it. Move shared names to api/ or the layer below.',
@@ -45,8 +73,9 @@ export default defineConfig(
     },
   },
   {
-    // The debt list: these functions are over budget today. Warnings (shown by `npm run lint`, counted by
-    // `npm test`) until each is split; a new function over budget anywhere else is an error.
+    // The debt list: these functions are over budget today. Warnings until each is split; `npm test` fails when
+    // their number grows past scripts/gates.mjs's LINT_WARNING_BUDGET (a ratchet: a new function over budget in
+    // these files costs a warning too), and a function over budget anywhere else is an error.
     //   analysis/evaluate.ts     judgeRelative (complexity 38, 6 params), checkBreaker (22, 8 params)
     //   analysis/spec.ts         parseAnalysis (42), metricRule (56), breakerRule (29)
     //   controller/analysis-runner.ts  run (32), breaker (24, 6 params), judge (75, 8 params), step/breakerMeasure/valueBreakerWindow (6-7 params)
@@ -85,14 +114,16 @@ export default defineConfig(
     languageOptions: { globals: { process: 'readonly', console: 'readonly', URL: 'readonly' } },
   },
   {
-    // api/ is the API's vocabulary: pure data like the core.
+    // api/ is the API's vocabulary: pure data like the core. No inline `eslint-disable` here: the layer is the point.
     files: ['operator/src/rollout/**', 'operator/src/analysis/**', 'operator/src/api/**'],
-    rules: { 'no-restricted-imports': ['error', { patterns: [...pureCoreBans, controllerBan] }] },
+    ignores: ['**/*.test.ts', '**/*.test-support.ts'],
+    linterOptions: { noInlineConfig: true },
+    rules: { 'no-restricted-imports': ['error', { patterns: pureCoreBans }], ...pureCoreGlobals },
   },
   {
     files: ['operator/src/**'],
     ignores: ['operator/src/controller/**', 'operator/src/main.ts', 'operator/src/rollout/**', 'operator/src/analysis/**', 'operator/src/api/**'],
-    rules: { 'no-restricted-imports': ['error', { patterns: [controllerBan] }] },
+    rules: { 'no-restricted-imports': ['error', { patterns: [controllerBan] }], ...dynamicImportOf('(^|\\/)controller\\/', controllerBan.message) },
   },
   {
     files: ['inference-image/**'],
@@ -101,6 +132,7 @@ export default defineConfig(
         'error',
         { patterns: [{ regex: '(^|/)operator/|^@modelrollout/operator', message: 'The inference image ships alone: it never imports the operator.' }] },
       ],
+      ...dynamicImportOf('(^|\\/)operator\\/|^@modelrollout\\/operator', 'The inference image ships alone: it never imports the operator.'),
     },
   },
 );

@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // The gates `npm test` runs before the tests (and `npm run gates` alone): each prints one plain line,
 // `<gate>: passed` or `<gate>: FAILED (<command>)` under its output, and a failed gate counts as one failure.
-//   type check  tsc over the whole tree (tests and scripts too: vitest strips types, so a type error would land green)
-//   lint        ESLint: type-aware bug rules, size budgets, layer rules (eslint.config.js); errors only, `npm run lint` shows the budget warnings
+//   type check  tsc over every TypeScript file (tests and scripts/*.ts too: vitest strips types, so a type error would land
+//               green); the few .mjs/.js files (this one, eslint.config.js) are linted, not type-checked
+//   lint        ESLint: type-aware bug rules, size budgets, layer rules (eslint.config.js); errors, and more budget warnings than LINT_WARNING_BUDGET, fail
 //   format      Prettier --check (.prettierrc.json); `npm run format` fixes it
 //   unused      knip: unused files, exports and dependencies (knip.jsonc)
 // They run side by side (each is mostly one core), their output printed in this order once all have ended.
@@ -13,9 +14,18 @@ import { fileURLToPath } from 'node:url';
 const root = path.join(path.dirname(fileURLToPath(import.meta.url)), '..');
 const bin = (pkg, file) => path.join(root, 'node_modules', pkg, file);
 
+/** Size-budget warnings today (33 on 2026-12-01): a ratchet, lowered as the debt is paid. */
+const LINT_WARNING_BUDGET = 33;
+
 export const GATES = [
   { name: 'type check', args: [bin('typescript', 'bin/tsc'), '-p', 'tsconfig.json', '--noEmit'], shown: 'tsc -p tsconfig.json --noEmit' },
-  { name: 'lint', args: [bin('eslint', 'bin/eslint.js'), '--quiet', '.'], shown: 'npm run lint' },
+  // --max-warnings: the size-budget debt (warnings in the files eslint.config.js lists) may shrink, never grow.
+  // Split a function and lower this number in the same commit.
+  {
+    name: 'lint',
+    args: [bin('eslint', 'bin/eslint.js'), '--max-warnings', String(LINT_WARNING_BUDGET), '.'],
+    shown: `npm run lint (at most ${LINT_WARNING_BUDGET} budget warnings)`,
+  },
   {
     name: 'format',
     args: [bin('prettier', 'bin/prettier.cjs'), '--check', '--log-level', 'warn', '.'],

@@ -18,7 +18,7 @@ import { observe } from './observe.js';
 import { syncRevisionHistory } from './revision-history.js';
 import { isEmptyPatch, mergePatch } from './status-patch.js';
 import { blockedWriteOf, retryBackoffMs, retryInMs } from './write-errors.js';
-import { isNotFound, TerminalError } from '../kube/errors.js';
+import { isNotFound, statusCodeOf, TerminalError } from '../kube/errors.js';
 
 export interface ReconcilerDeps {
   apps: k8s.AppsV1Api;
@@ -38,6 +38,12 @@ export interface ReconcilerDeps {
 const mergePatchHeader = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
 
 export class Reconciler {
+  /**
+   * Refused writes in a row per rollout for what status cannot hold: the finalizer and status patches themselves,
+   * and a deletion (no status is written while deleting). Only paces the retries; cleared by a pass that gets through.
+   */
+  private readonly refusals = new Map<string, number>();
+
   constructor(private readonly deps: ReconcilerDeps) {}
 
   async reconcile(key: string): Promise<{ requeueAfterMs?: number }> {
@@ -65,7 +71,10 @@ export class Reconciler {
     const deleting = !!ro.metadata.deletionTimestamp;
     if (deleting) this.deps.analysis.forget?.(key);
     if (deleting && !(ro.metadata.finalizers ?? []).includes(FINALIZER)) return {};
-    if (!deleting && !(ro.metadata.finalizers ?? []).includes(FINALIZER)) ro = await this.addFinalizer(ro);
+    if (!deleting && !(ro.metadata.finalizers ?? []).includes(FINALIZER)) {
+      const current = ro;
+      ro = await this.refusedAs(key, current, `finalizer of ModelRollout ${name}`, () => this.addFinalizer(current));
+    }
 
     const now = this.deps.now();
     const router = this.routerOf(ro);
@@ -110,7 +119,10 @@ export class Reconciler {
         // The object is going away: an event is the one place left to say why its finalizer waits.
         // Retrying at once cannot unblock it: the work queue waits the blocked write's backoff (no status here).
         if (outcome.kind === 'blocked') recordEvent(ro, 'Warning', outcome.blocked.reason, `deletion waits: ${outcome.blocked.message}`, executeDeps);
-        const retryIn = outcome.kind === 'blocked' ? retryBackoffMs(outcome.blocked.attempts) : outcome.retryInMs;
+        // Status (and its attempt count) is not written while deleting: the count kept here paces the retries.
+        const attempts = (this.refusals.get(key) ?? 0) + 1;
+        this.refusals.set(key, attempts);
+        const retryIn = outcome.kind === 'blocked' ? retryBackoffMs(Math.max(attempts, outcome.blocked.attempts)) : outcome.retryInMs;
         throw new TerminalError(`${outcome.blocked.object}: ${outcome.blocked.message}`, retryIn);
       }
       return {};
@@ -121,7 +133,9 @@ export class Reconciler {
       recordEvent(ro, 'Warning', outcome.blocked.reason, outcome.blocked.message, executeDeps);
     }
     // Status is written whatever broke above, so abort, pause and what went wrong stay visible.
-    await this.persist(ro, decision.status, rlog);
+    const written = ro;
+    await this.refusedAs(key, written, `status of ModelRollout ${name}`, () => this.persist(written, decision.status, rlog));
+    if (outcome.kind !== 'blocked') this.refusals.delete(key);
     this.record(ro, input.status, decision.status);
     if (outcome.kind === 'failed') throw outcome.error;
     return requeueAfterMs === undefined ? {} : { requeueAfterMs };
@@ -168,6 +182,29 @@ export class Reconciler {
         onRequest: (verb) => this.deps.metrics.kubeRequests.inc({ verb, resource: router.watches.resource.plural }),
       };
     });
+  }
+
+  /**
+   * A write status cannot report (the finalizer or the status patch itself) that the API server refuses (400,
+   * 403, 422): a Warning event names it with the server's message, and a TerminalError waits a growing backoff
+   * (5 s doubling to 5 min) instead of the work queue's hot retries.
+   */
+  private async refusedAs<T>(key: string, ro: ModelRollout, object: string, write: () => Promise<T>): Promise<T> {
+    try {
+      return await write();
+    } catch (err) {
+      const code = statusCodeOf(err);
+      if (code !== 400 && code !== 403 && code !== 422) throw err;
+      const attempts = (this.refusals.get(key) ?? 0) + 1;
+      this.refusals.set(key, attempts);
+      const message = `${object}: the API server refused the write (${code}): ${messageOf(err)}`;
+      recordEvent(ro, 'Warning', 'WriteRefused', message, {
+        events: this.deps.events,
+        onRequest: (verb, resource) => this.deps.metrics.kubeRequests.inc({ verb, resource }),
+        onEventError: (e) => this.deps.log.warn({ err: String(e) }, 'could not record event'),
+      });
+      throw new TerminalError(message, retryBackoffMs(attempts), { cause: err });
+    }
   }
 
   private async addFinalizer(ro: ModelRollout): Promise<ModelRollout> {
@@ -272,4 +309,16 @@ export function settle(decision: Decision, outcome: ExecuteOutcome, generation: 
       return Math.max(BLOCKED_MIN_REQUEUE_MS, Math.min(wanted ?? Infinity, retry));
     }
   }
+}
+
+/** The API server's message of a refusal (its Status body's message), else the error's own. */
+function messageOf(err: unknown): string {
+  const body = (err as { body?: unknown }).body;
+  try {
+    const parsed = (typeof body === 'string' ? JSON.parse(body) : body) as { message?: unknown } | undefined;
+    if (typeof parsed?.message === 'string') return parsed.message;
+  } catch {
+    // not JSON: the error's own message below
+  }
+  return err instanceof Error ? err.message : String(err);
 }

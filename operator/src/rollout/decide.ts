@@ -486,14 +486,15 @@ function promote(pass: DecisionPass, spec: RolloutSpec): void {
   const { status } = pass;
   const candidate = status.candidate!;
   const previous = status.stable!;
-  pass.note(
+  // A phase change like any other: through transition(), so history records it as Healthy (at the 100 % weight).
+  pass.transition(
+    'Healthy',
     'Promoted',
     `promoted ${spec.modelName} ${candidate.modelVersion} (${candidate.revision}); ${previous.modelVersion} (${previous.revision}) is scaled to zero`,
   );
   clearRollout(pass);
   status.previousStable = previous;
   status.stable = candidate;
-  status.phase = 'Healthy';
   steady(pass, spec);
 }
 
