@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { FreshCache } from '../kube/fresh-cache.js';
 import { ResilientInformer } from '../kube/informer.js';
 import { ROUTERS, type RouteObject } from '../traffic/index.js';
-import { GROUP, LABEL_NAME, type ModelRollout, PLURAL, VERSION } from '../api/index.js';
+import { GROUP, KIND, LABEL_NAME, type ModelRollout, PLURAL, VERSION } from '../api/index.js';
 
 export type RouteObjectK8s = RouteObject & k8s.KubernetesObject;
 
@@ -71,7 +71,7 @@ export class ClusterCache {
     };
 
     this.rolloutInformer = informer(
-      'ModelRollout',
+      KIND,
       ns(PLURAL, `/apis/${GROUP}/${VERSION}`),
       () =>
         namespace
