@@ -9,7 +9,7 @@ export const K8S_VERSION = 'v1.36.3';
 export const ETCD_VERSION = 'v3.6.8';
 export const KWOK_VERSION = 'v0.8.0';
 // Keep in step with hack/build-gateway-proxy.sh.
-export const TRAEFIK_VERSION = 'v3.6.12';
+export const TRAEFIK_VERSION = 'v3.7.13';
 
 export interface ControlPlaneBinaries {
   etcd: string;
@@ -48,6 +48,17 @@ export function ensureBinaries(): ControlPlaneBinaries {
 /** The Gateway API proxy (Traefik); built by hack/build-gateway-proxy.sh into the same cache. */
 export function gatewayProxyBinaryPath(root = binaryDir()): string {
   return path.join(root, `traefik-${TRAEFIK_VERSION}`, 'traefik');
+}
+
+/** Traefik's own CRDs (TraefikService, Middleware, IngressRoute, ...) of the same version, copied beside the binary by the build. */
+export function gatewayProxyCrdsPath(root = binaryDir()): string {
+  return path.join(root, `traefik-${TRAEFIK_VERSION}`, 'traefik-crds.yaml');
+}
+
+/** Gateway API CRDs the proxy's informers need beyond the tests' own (GRPCRoute, BackendTLSPolicy, TLSRoute v1), of the version it was built against. */
+export function gatewayProxyGatewayApiCrdPaths(root = binaryDir()): string[] {
+  const dir = path.join(root, `traefik-${TRAEFIK_VERSION}`, 'gateway-api-crds');
+  return ['grpcroutes', 'backendtlspolicies', 'tlsroutes'].map((kind) => path.join(dir, `gateway.networking.k8s.io_${kind}.yaml`));
 }
 
 /** Returns the cached proxy binary, building it first when missing (cold: minutes, once per machine). */

@@ -7,10 +7,9 @@ import http from 'node:http';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as k8s from '@kubernetes/client-node';
-import { ensureGatewayProxyBinary } from './binaries.js';
+import { ensureGatewayProxyBinary, gatewayProxyCrdsPath, gatewayProxyGatewayApiCrdPaths } from './binaries.js';
 import { loadKubeConfig } from './control-plane.js';
 import { installCrds } from './crds.js';
-import { thirdPartyCrdDir } from './paths.js';
 import { freePorts } from './ports.js';
 import { ProcessGroup, tail } from './process-group.js';
 import { isConflict } from '../../operator/src/kube/errors.js';
@@ -77,11 +76,9 @@ export async function startGatewayProxy(access: GatewayProxyAccess, opts: Gatewa
   const id = crypto.randomBytes(3).toString('hex');
   const gateway: GatewayRef = { namespace: opts.namespace ?? 'gateway-proxy', name: opts.gatewayName ?? `proxy-${id}` };
   const gatewayClassName = `traefik-${id}`;
-  // Traefik's informers list GRPCRoutes and BackendTLSPolicies too; without their CRDs it never syncs.
-  await installCrds(
-    kc,
-    ['grpcroutes.yaml', 'backendtlspolicies.yaml'].map((f) => path.join(thirdPartyCrdDir, 'gateway-api-v1.4.1', 'standard', f)),
-  );
+  // Traefik's informers list GRPCRoutes, BackendTLSPolicies and TLSRoutes (v1) too; without their CRDs it never
+  // syncs. Its own CRDs serve its Kubernetes CRD provider (TraefikService: the traefik router's weights and mirror).
+  await installCrds(kc, [...gatewayProxyGatewayApiCrdPaths(), gatewayProxyCrdsPath()]);
 
   const [port, adminPort] = (await freePorts(2)) as [number, number];
   const processes = new ProcessGroup(path.join(access.dir, 'logs', `gateway-proxy-${id}`));
@@ -143,6 +140,8 @@ function traefikArgs(port: number, adminPort: number, id: string): string[] {
     '--ping=true',
     '--providers.kubernetesGateway=true',
     `--providers.kubernetesGateway.labelSelector=${PROXY_LABEL}=${id}`,
+    // TraefikServices (and Middlewares) for HTTPRoute backendRefs of group traefik.io: the traefik router's objects.
+    '--providers.kubernetesCRD=true',
     // The default 2 s merge window makes every route write take 2 s to reach the data plane.
     '--providers.providersThrottleDuration=100ms',
     '--log.level=INFO',
@@ -216,32 +215,27 @@ async function waitForRoute(
   // Status is written before the new configuration reaches the entry points; Traefik's API answers from the
   // configuration its routers were built from, so matching weights there means the data plane has them.
   const wanted = (route.spec.rules ?? []).map((rule) =>
-    weightKey(
-      (rule.backendRefs ?? []).map((ref) => ({
-        name: serviceName(ref.namespace ?? namespace, ref.name, ref.port ?? 0),
-        weight: ref.weight ?? 1,
-      })),
-    ),
+    (rule.backendRefs ?? []).map((ref, index) => ({ suffix: backendSuffix(ref.namespace ?? namespace, ref.name, index), weight: ref.weight ?? 1 })),
   );
   await poll(`weights of HTTPRoute ${namespace}/${name} live in the proxy`, timeoutMs, pg, async () => {
-    const live = new Set((await apiServices(adminUrl)).filter((s) => s.weighted).map((s) => weightKey(s.weighted!.services ?? [])));
-    return wanted.every((w) => live.has(w)) ? true : undefined;
+    const live = (await apiServices(adminUrl)).filter((s) => s.weighted).map((s) => s.weighted!.services ?? []);
+    return wanted.every((rule) => live.some((children) => sameChildren(children, rule))) ? true : undefined;
   });
 }
 
-/** Traefik's name for a Service port behind a Gateway route (provider.Normalize of `<ns>-<name>-http-<port>`). */
-function serviceName(namespace: string, name: string, port: number): string {
-  return `${namespace}-${name}-http-${port}`
-    .split(/[^\p{L}\p{N}]+/u)
-    .filter(Boolean)
-    .join('-');
+/**
+ * Traefik v3.7 names the service of a route's backendRef `<router>-svc-<namespace>-<name>-<index in the rule>`
+ * (pkg/provider/kubernetes/gateway/httproute.go, loadService); the router part is a hash, so match the end.
+ */
+function backendSuffix(namespace: string, name: string, index: number): string {
+  return `-svc-${namespace}-${name}-${index}`;
 }
 
-function weightKey(children: { name: string; weight?: number }[]): string {
-  return children
-    .map((c) => `${c.name.replace(/@.*$/, '')}=${c.weight ?? 1}`)
-    .sort()
-    .join(',');
+function sameChildren(children: { name: string; weight?: number }[], wanted: { suffix: string; weight: number }[]): boolean {
+  return (
+    children.length === wanted.length &&
+    wanted.every((w) => children.some((c) => c.name.replace(/@.*$/, '').endsWith(w.suffix) && (c.weight ?? 1) === w.weight))
+  );
 }
 
 interface ApiService {
@@ -256,10 +250,15 @@ async function apiServices(adminUrl: string): Promise<ApiService[]> {
   return JSON.parse(res.body) as ApiService[];
 }
 
-async function servers(adminUrl: string, namespace: string, service: string, port: number): Promise<string[] | undefined> {
-  const want = serviceName(namespace, service, port);
-  const svc = (await apiServices(adminUrl)).find((s) => s.name.replace(/@.*$/, '') === want);
+async function servers(adminUrl: string, namespace: string, service: string, _port: number): Promise<string[] | undefined> {
+  // Every backendRef to the Service is a load balancer of its own with the same ready endpoints; any one tells.
+  const pattern = new RegExp(`-svc-${escapeRegExp(namespace)}-${escapeRegExp(service)}-\\d+$`);
+  const svc = (await apiServices(adminUrl)).find((s) => s.loadBalancer && pattern.test(s.name.replace(/@.*$/, '')));
   return svc?.loadBalancer ? (svc.loadBalancer.servers ?? []).map((s) => s.url).sort() : undefined;
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
 function httpGet(url: string): Promise<{ status: number; body: string }> {

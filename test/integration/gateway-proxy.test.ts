@@ -1,19 +1,22 @@
-// Real HTTP through a real Gateway API implementation (Traefik v3.6, test/env/gateway-proxy.ts) that reads
+// Real HTTP through a real Gateway API implementation (Traefik v3.7, test/env/gateway-proxy.ts) that reads
 // the HTTPRoutes from the run's API server. Backends are small HTTP servers on addresses of the `lo`
 // interface, published as Services with hand-written EndpointSlices, so every answer says who served it.
 //
-// What Traefik v3.6 does with each Gateway API feature the project relies on, as observed here:
+// What Traefik v3.7 does with each Gateway API feature the project relies on, as observed here:
 //   weighted backendRefs (core)                  honoured
 //   header matches (core)                        honoured
 //   endpoint readiness                           only ready endpoints receive requests
-//   RequestHeaderModifier / ResponseHeaderModifier on a rule   honoured
-//   RequestHeaderModifier on a backendRef        IGNORED (the route is accepted, the header never set)
-//   RequestMirror (shadow)                       NOT IMPLEMENTED: the rule answers 500 to every request and
-//                                                neither backend receives anything
-// The last two tests assert that behaviour so a proxy upgrade that changes it shows up here.
+//   RequestHeaderModifier / ResponseHeaderModifier on a rule        honoured
+//   RequestHeaderModifier / ResponseHeaderModifier on a backendRef  honoured (v3.6 ignored them)
+//   RequestMirror (shadow)                       NOT IMPLEMENTED: the rule answers 500 to every request, neither
+//                                                backend receives anything, and the route's status still says
+//                                                Accepted/ResolvedRefs (a TODO in Traefik's provider)
+//   backendRef to a TraefikService (traefik.io)  honoured, incl. a mirroring one: the traefik router's shadow
+// The RequestMirror test asserts that behaviour so a proxy upgrade that changes it shows up here.
 import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { GatewayApiRouter } from '../../operator/src/traffic/gateway-api.js';
+import { TraefikRouter } from '../../operator/src/traffic/traefik.js';
 import { startGatewayProxy, type GatewayProxy } from '../env/gateway-proxy.js';
 import { addLocalAddresses, type LocalAddresses } from '../env/local-addresses.js';
 import { countBy, publishService, request, requestMany, SERVICE_PORT, setEndpoint, startEchoBackend, type EchoBackend } from './echo-backends.js';
@@ -87,7 +90,7 @@ async function stableAndCandidate(ns: string): Promise<{ stable: EchoBackend; ca
 }
 
 beforeAll(async () => {
-  addresses = addLocalAddresses(16);
+  addresses = addLocalAddresses(24);
   proxy = await startGatewayProxy({ kubeconfigPath: inject('kubeconfigPath'), dir: inject('controlPlaneDir') }, { namespace: 'gateway-proxy-test' });
 });
 
@@ -198,23 +201,33 @@ describe('Gateway API proxy (Traefik)', () => {
     expect(seen['x-drop-me']).toBeUndefined();
   });
 
-  it('ignores filters on a backendRef (Traefik v3.6 gap: v3.7 adds backend request header modification)', async () => {
+  it('applies RequestHeaderModifier and ResponseHeaderModifier on each weighted backendRef (per-arm headers and cookies)', async () => {
     const ns = await testNamespace(kc, 'gwp-backend-filters');
     const { stable, candidate } = await stableAndCandidate(ns);
-    const setVersion = (v: string) => [{ type: 'RequestHeaderModifier', requestHeaderModifier: { set: [{ name: 'x-model-version', value: v }] } }];
+    const arm = (v: string) => [
+      { type: 'RequestHeaderModifier', requestHeaderModifier: { set: [{ name: 'x-model-version', value: v }] } },
+      { type: 'ResponseHeaderModifier', responseHeaderModifier: { add: [{ name: 'set-cookie', value: `t2v-arm=${v}; Path=/` }] } },
+    ];
     await applyRoute(ns, 't2v', [
       {
         backendRefs: [
-          { name: 't2v-stable', port: SERVICE_PORT, weight: 50, filters: setVersion('stable') },
-          { name: 't2v-candidate', port: SERVICE_PORT, weight: 50, filters: setVersion('candidate') },
+          { name: 't2v-stable', port: SERVICE_PORT, weight: 50, filters: arm('stable') },
+          { name: 't2v-candidate', port: SERVICE_PORT, weight: 50, filters: arm('candidate') },
         ],
       },
     ]);
     await proxy.waitForRoute(ns, 't2v');
-    const counts = countBy(await requestMany(proxy.url, 40, as(ns)));
-    expect((counts[stable.name] ?? 0) + (counts[candidate.name] ?? 0)).toBe(40);
-    const versions = [...stable.received, ...candidate.received].map((r) => r.headers['x-model-version']);
-    expect(new Set(versions)).toEqual(new Set([undefined]));
+    const answers = await requestMany(proxy.url, 200, as(ns));
+    const counts = countBy(answers);
+    expect((counts[stable.name] ?? 0) + (counts[candidate.name] ?? 0), JSON.stringify(counts)).toBe(200);
+    expect(withinBinomialBand(counts[candidate.name] ?? 0, 200, 0.5), JSON.stringify(counts)).toBe(true);
+    // Each backend saw only its own arm's header, and each answer carries the cookie of the arm that served it.
+    expect(new Set(stable.received.map((r) => r.headers['x-model-version']))).toEqual(new Set(['stable']));
+    expect(new Set(candidate.received.map((r) => r.headers['x-model-version']))).toEqual(new Set(['candidate']));
+    for (const a of answers) {
+      const wanted = a.backend === stable.name ? 'stable' : 'candidate';
+      expect(a.headers['set-cookie'], a.backend).toEqual([`t2v-arm=${wanted}; Path=/`]);
+    }
   });
 
   it('does not implement RequestMirror (shadow): the rule answers 500 and neither version gets the request', async () => {
@@ -267,5 +280,93 @@ describe('Gateway API proxy (Traefik)', () => {
       expect(withinBinomialBand(counts[candidate.name] ?? 0, n, percent / 100), `${percent} %: ${JSON.stringify(counts)}`).toBe(true);
     }
     expect(await router.observe()).toMatchObject({ found: true, stableWeight: 50, candidateWeight: 50, mirrorPercent: 0 });
+  });
+});
+
+/** What Traefik's API shows for a TraefikService (CRD provider): `<namespace>-<name>@kubernetescrd`. */
+interface LiveTraefikService {
+  mirroring?: { service?: string; mirrors?: { name: string; percent?: number }[] };
+  weighted?: { services?: { name: string; weight?: number }[] };
+}
+
+async function liveTraefikService(ns: string, name: string): Promise<LiveTraefikService | undefined> {
+  const res = await fetch(`${proxy.adminUrl}/api/http/services/${encodeURIComponent(`${ns}-${name}@kubernetescrd`)}`);
+  return res.ok ? ((await res.json()) as LiveTraefikService) : undefined;
+}
+
+describe('Traefik router through the real proxy: a TraefikService behind an HTTPRoute', () => {
+  const TRAEFIKSERVICES = { group: 'traefik.io', version: 'v1alpha1', plural: 'traefikservices' } as const;
+
+  async function userObjects(ns: string): Promise<TraefikRouter> {
+    // The user's objects: a TraefikService over stable, and an HTTPRoute whose rule sends to it.
+    await custom.createNamespacedCustomObject({
+      ...TRAEFIKSERVICES,
+      namespace: ns,
+      body: {
+        apiVersion: 'traefik.io/v1alpha1',
+        kind: 'TraefikService',
+        metadata: { name: 't2v' },
+        spec: { weighted: { services: [{ name: 't2v-stable', port: SERVICE_PORT }] } },
+      },
+    });
+    await applyRoute(ns, 't2v', [{ backendRefs: [{ group: 'traefik.io', kind: 'TraefikService', name: 't2v' } as never] }]);
+    await proxy.waitForRoute(ns, 't2v', { checkWeights: false });
+    return new TraefikRouter({
+      custom,
+      traefikService: 't2v',
+      target: { namespace: ns, stableService: 't2v-stable', candidateService: 't2v-candidate', port: SERVICE_PORT },
+    });
+  }
+
+  it("shadow: users get only stable's answers while every request is mirrored to the candidate", async () => {
+    const ns = await testNamespace(kc, 'gwp-traefik-shadow');
+    const { stable, candidate } = await stableAndCandidate(ns);
+    const router = await userObjects(ns);
+    await router.setWeights({ stableWeight: 100, candidateWeight: 0, mirrorPercent: 100 });
+    await waitUntil('the mirroring TraefikService is live', async () => ((await liveTraefikService(ns, 't2v'))?.mirroring ? true : undefined), 30_000, 100);
+    const n = 300;
+    const answers = await requestMany(proxy.url, n, as(ns, { 'x-request-mark': 'shadow' }));
+    expect(countBy(answers)).toEqual({ [stable.name]: n });
+    // Mirrored copies are sent beside the user's request, not before its answer: wait for the last ones.
+    const mirrored = () => candidate.received.filter((r) => r.headers['x-request-mark'] === 'shadow').length;
+    await waitUntil(`all ${n} mirrored (${mirrored()} so far)`, async () => (mirrored() >= n ? true : undefined), 30_000, 100);
+    expect(mirrored()).toBe(n);
+    expect(await router.observe()).toEqual({ found: true, stableWeight: 100, candidateWeight: 0, mirrorPercent: 100 });
+    // Half the traffic mirrored: about half the requests reach the candidate, still no answer from it.
+    await router.setWeights({ stableWeight: 100, candidateWeight: 0, mirrorPercent: 50 });
+    await waitUntil(
+      'the 50 % mirror is live',
+      async () => ((await liveTraefikService(ns, 't2v'))?.mirroring?.mirrors?.[0]?.percent === 50 ? true : undefined),
+      30_000,
+      100,
+    );
+    const before = candidate.received.length;
+    expect(countBy(await requestMany(proxy.url, 1000, as(ns)))).toEqual({ [stable.name]: 1000 });
+    await new Promise((r) => setTimeout(r, 1000));
+    const copies = candidate.received.length - before;
+    expect(withinBinomialBand(copies, 1000, 0.5), `${copies} of 1000 mirrored at 50 %`).toBe(true);
+    console.log(`[gateway-proxy] traefik mirror: 100 % → ${n}/${n} copies; 50 % → ${copies}/1000 copies; users answered by stable only`);
+  });
+
+  it('steps: weights of the TraefikService split requests within a binomial band', async () => {
+    const ns = await testNamespace(kc, 'gwp-traefik-steps');
+    const { stable, candidate } = await stableAndCandidate(ns);
+    const router = await userObjects(ns);
+    const n = 2000;
+    for (const percent of [5, 50]) {
+      await router.setWeights({ stableWeight: 100 - percent, candidateWeight: percent, mirrorPercent: 0 });
+      await waitUntil(
+        `the ${percent} % weights are live`,
+        async () => {
+          const live = await liveTraefikService(ns, 't2v');
+          return live?.weighted?.services?.some((c) => c.name.includes('t2v-candidate') && c.weight === percent) ? true : undefined;
+        },
+        30_000,
+        100,
+      );
+      const counts = countBy(await requestMany(proxy.url, n, as(ns)));
+      expect((counts[stable.name] ?? 0) + (counts[candidate.name] ?? 0), JSON.stringify(counts)).toBe(n);
+      expect(withinBinomialBand(counts[candidate.name] ?? 0, n, percent / 100), `${percent} %: ${JSON.stringify(counts)}`).toBe(true);
+    }
   });
 });

@@ -32,7 +32,7 @@ describe('invalid ModelRollout specs', () => {
     ['a negative duration', { strategy: { stepDuration: '-5m' } }, /spec\.strategy\.stepDuration: Invalid value.*positive duration/],
     ['an unparseable duration', { strategy: { progressDeadline: 'ten minutes' } }, /spec\.strategy\.progressDeadline: Invalid value.*positive duration/],
     ['zero GPUs per replica', { gpu: { perReplica: 0 } }, /spec\.gpu\.perReplica: Invalid value.*at least 1/],
-    ['no route reference', { trafficRouting: {} }, /spec\.trafficRouting: Invalid value.*exactly one of gatewayAPI or istio/],
+    ['no route reference', { trafficRouting: {} }, /spec\.trafficRouting: Invalid value.*exactly one of gatewayAPI, istio or traefik/],
     ['a route reference without a name', { trafficRouting: { gatewayAPI: {} } }, /spec\.trafficRouting\.gatewayAPI\.httpRoute: Required value/],
     [
       'a manual gate that is not a step',

@@ -105,7 +105,7 @@ function describe(err: unknown, fallbackObject: string): Found | undefined {
       reason: 'WriteRefused',
       object: fallbackObject,
       message: `could not set the weights of ${fallbackObject}: ${err.message}`,
-      code: err.code === 'Conflict' ? 409 : 404,
+      code: err.code === 'Conflict' ? 409 : err.code === 'Unsupported' ? 422 : 404,
     };
   }
   if (err instanceof ObjectWriteError && err.status !== undefined && REFUSED.has(err.status)) {

@@ -2,9 +2,10 @@
 // (traffic/router.ts); the controller watches what each one declares and builds the one the spec selects.
 import { gatewayApi } from './gateway-api.js';
 import { istio } from './istio.js';
+import { traefik } from './traefik.js';
 import type { RouterDefinition, RouterDeps, TrafficRouter, TrafficTarget } from './router.js';
 
-export const ROUTERS: readonly RouterDefinition[] = [gatewayApi, istio];
+export const ROUTERS: readonly RouterDefinition[] = [gatewayApi, istio, traefik];
 
 /** spec.trafficRouting: one field per router (`gatewayAPI`, `istio`, ...), at most one set. */
 export type TrafficRoutingSpec = Record<string, unknown>;

@@ -74,7 +74,7 @@ export interface RouterDefinition {
 /** Thrown when the route cannot be changed (missing, or the write keeps conflicting). */
 export class TrafficRouterError extends Error {
   constructor(
-    readonly code: 'RouteNotFound' | 'RuleNotFound' | 'Conflict',
+    readonly code: 'RouteNotFound' | 'RuleNotFound' | 'Conflict' | 'Unsupported',
     message: string,
     options?: { cause?: unknown },
   ) {

@@ -13,7 +13,7 @@ const schema23 = {
       "$ref": "a6f0oUEaFqHmymdwnqPORTNOTU7GczWAkwGD0uYU"
     },
     "spec": {
-      "$ref": "y6kEnKK6144T2FpF202RpuX2NHYu4pWjopwejywIosc"
+      "$ref": "7fOrIMiSBxaZ4ae34CYNLYJCU5j1zLE1AtzLcBcL1QI"
     },
     "status": {
       "$ref": "wnCl8zCvz1PLbyEivJTcktRgDZuzOGT9FYulvrA2T8w"
@@ -163,7 +163,7 @@ const schema28 = {
       "$ref": "rWRcQ7GkgaIxVR8xPW68eqbQoOh8DUMQsxcvwsCFo"
     },
     "trafficRouting": {
-      "$ref": "1KHJJGcKLxtNqtbe1NP0sBT9wXuToxcoyW7B8ghSA"
+      "$ref": "hhViBkiVzFaYnGBLKICYEnzGCEI6S9yJqSqnOxFGzD8"
     },
     "strategy": {
       "$ref": "80TcBr7D8xWm56svyTf1AaODxtXLf9hK2879TuYLJtc"
@@ -1377,6 +1377,9 @@ const schema43 = {
     },
     "istio": {
       "$ref": "sr2ac3XnUAxtF1JNQuzlPdFFbx9b3gFLaVHIETPYI"
+    },
+    "traefik": {
+      "$ref": "7ansHxnFbyWc69yfMMvJVpP4wgnbdSYPgNAET0GKY3c"
     }
   }
 };
@@ -1742,6 +1745,72 @@ function validate86(data, {
   validate86.errors = vErrors;
   return errors === 0;
 }
+const schema48 = {
+  "type": "object",
+  "required": ["traefikService"],
+  "properties": {
+    "traefikService": {
+      "$ref": "xwpijLRhjUEJllEse3cgJuQz6UsEYqfhm0t12sQjFe4"
+    }
+  },
+  "nullable": true
+};
+function validate91(data, {
+  instancePath = "",
+  parentData,
+  parentDataProperty,
+  rootData = data
+} = {}) {
+  let vErrors = null;
+  let errors = 0;
+  if (!(data && typeof data == "object" && !Array.isArray(data)) && data !== null) {
+    const err0 = {
+      instancePath,
+      schemaPath: "#/type",
+      keyword: "type",
+      params: {
+        type: "object"
+      }
+    };
+    if (vErrors === null) {
+      vErrors = [err0];
+    } else {
+      vErrors.push(err0);
+    }
+    errors++;
+  }
+  if (data && typeof data == "object" && !Array.isArray(data)) {
+    if (data.traefikService === undefined) {
+      const err1 = {
+        instancePath,
+        schemaPath: "#/required",
+        keyword: "required",
+        params: {
+          missingProperty: "traefikService"
+        }
+      };
+      if (vErrors === null) {
+        vErrors = [err1];
+      } else {
+        vErrors.push(err1);
+      }
+      errors++;
+    }
+    if (data.traefikService !== undefined) {
+      if (!validate24(data.traefikService, {
+        instancePath: instancePath + "/traefikService",
+        parentData: data,
+        parentDataProperty: "traefikService",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate24.errors : vErrors.concat(validate24.errors);
+        errors = vErrors.length;
+      }
+    }
+  }
+  validate91.errors = vErrors;
+  return errors === 0;
+}
 function validate80(data, {
   instancePath = "",
   parentData,
@@ -1773,6 +1842,17 @@ function validate80(data, {
         errors = vErrors.length;
       }
     }
+    if (data.traefik !== undefined) {
+      if (!validate91(data.traefik, {
+        instancePath: instancePath + "/traefik",
+        parentData: data,
+        parentDataProperty: "traefik",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate91.errors : vErrors.concat(validate91.errors);
+        errors = vErrors.length;
+      }
+    }
   } else {
     const err0 = {
       instancePath,
@@ -1792,7 +1872,7 @@ function validate80(data, {
   validate80.errors = vErrors;
   return errors === 0;
 }
-const schema48 = {
+const schema49 = {
   "type": "object",
   "default": {},
   "properties": {
@@ -1817,7 +1897,7 @@ const schema48 = {
   },
   "nullable": true
 };
-const schema49 = {
+const schema50 = {
   "type": "array",
   "default": [1, 5, 20, 50, 100],
   "minItems": 1,
@@ -1876,7 +1956,7 @@ function validate25(data, {
   validate25.errors = vErrors;
   return errors === 0;
 }
-function validate93(data, {
+function validate96(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -1946,7 +2026,7 @@ function validate93(data, {
       }
     }
   }
-  validate93.errors = vErrors;
+  validate96.errors = vErrors;
   return errors === 0;
 }
 const schema17 = {
@@ -2051,13 +2131,13 @@ function validate26(data, {
   validate26.errors = vErrors;
   return errors === 0;
 }
-const schema50 = {
+const schema51 = {
   "type": "string",
   "enum": ["Dynamic", "Full"],
   "default": "Dynamic",
   "nullable": true
 };
-function validate98(data, {
+function validate101(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -2087,7 +2167,7 @@ function validate98(data, {
       schemaPath: "#/enum",
       keyword: "enum",
       params: {
-        allowedValues: schema50.enum
+        allowedValues: schema51.enum
       }
     };
     if (vErrors === null) {
@@ -2097,10 +2177,10 @@ function validate98(data, {
     }
     errors++;
   }
-  validate98.errors = vErrors;
+  validate101.errors = vErrors;
   return errors === 0;
 }
-const schema51 = {
+const schema52 = {
   "type": "array",
   "maxItems": 20,
   "items": {
@@ -2108,7 +2188,7 @@ const schema51 = {
   },
   "nullable": true
 };
-function validate100(data, {
+function validate103(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -2162,10 +2242,10 @@ function validate100(data, {
       }
     }
   }
-  validate100.errors = vErrors;
+  validate103.errors = vErrors;
   return errors === 0;
 }
-const schema52 = {
+const schema53 = {
   "type": "object",
   "properties": {
     "mirrorPercent": {
@@ -2177,13 +2257,13 @@ const schema52 = {
   },
   "nullable": true
 };
-const schema53 = {
+const schema54 = {
   "type": "integer",
   "format": "int32",
   "default": 100,
   "nullable": true
 };
-function validate104(data, {
+function validate107(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -2225,10 +2305,10 @@ function validate104(data, {
       errors++;
     }
   }
-  validate104.errors = vErrors;
+  validate107.errors = vErrors;
   return errors === 0;
 }
-function validate103(data, {
+function validate106(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -2254,13 +2334,13 @@ function validate103(data, {
   }
   if (data && typeof data == "object" && !Array.isArray(data)) {
     if (data.mirrorPercent !== undefined) {
-      if (!validate104(data.mirrorPercent, {
+      if (!validate107(data.mirrorPercent, {
         instancePath: instancePath + "/mirrorPercent",
         parentData: data,
         parentDataProperty: "mirrorPercent",
         rootData
       })) {
-        vErrors = vErrors === null ? validate104.errors : vErrors.concat(validate104.errors);
+        vErrors = vErrors === null ? validate107.errors : vErrors.concat(validate107.errors);
         errors = vErrors.length;
       }
     }
@@ -2276,10 +2356,10 @@ function validate103(data, {
       }
     }
   }
-  validate103.errors = vErrors;
+  validate106.errors = vErrors;
   return errors === 0;
 }
-function validate92(data, {
+function validate95(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -2305,13 +2385,13 @@ function validate92(data, {
   }
   if (data && typeof data == "object" && !Array.isArray(data)) {
     if (data.steps !== undefined) {
-      if (!validate93(data.steps, {
+      if (!validate96(data.steps, {
         instancePath: instancePath + "/steps",
         parentData: data,
         parentDataProperty: "steps",
         rootData
       })) {
-        vErrors = vErrors === null ? validate93.errors : vErrors.concat(validate93.errors);
+        vErrors = vErrors === null ? validate96.errors : vErrors.concat(validate96.errors);
         errors = vErrors.length;
       }
     }
@@ -2338,43 +2418,43 @@ function validate92(data, {
       }
     }
     if (data.stableScale !== undefined) {
-      if (!validate98(data.stableScale, {
+      if (!validate101(data.stableScale, {
         instancePath: instancePath + "/stableScale",
         parentData: data,
         parentDataProperty: "stableScale",
         rootData
       })) {
-        vErrors = vErrors === null ? validate98.errors : vErrors.concat(validate98.errors);
+        vErrors = vErrors === null ? validate101.errors : vErrors.concat(validate101.errors);
         errors = vErrors.length;
       }
     }
     if (data.manualGates !== undefined) {
-      if (!validate100(data.manualGates, {
+      if (!validate103(data.manualGates, {
         instancePath: instancePath + "/manualGates",
         parentData: data,
         parentDataProperty: "manualGates",
-        rootData
-      })) {
-        vErrors = vErrors === null ? validate100.errors : vErrors.concat(validate100.errors);
-        errors = vErrors.length;
-      }
-    }
-    if (data.shadow !== undefined) {
-      if (!validate103(data.shadow, {
-        instancePath: instancePath + "/shadow",
-        parentData: data,
-        parentDataProperty: "shadow",
         rootData
       })) {
         vErrors = vErrors === null ? validate103.errors : vErrors.concat(validate103.errors);
         errors = vErrors.length;
       }
     }
+    if (data.shadow !== undefined) {
+      if (!validate106(data.shadow, {
+        instancePath: instancePath + "/shadow",
+        parentData: data,
+        parentDataProperty: "shadow",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate106.errors : vErrors.concat(validate106.errors);
+        errors = vErrors.length;
+      }
+    }
   }
-  validate92.errors = vErrors;
+  validate95.errors = vErrors;
   return errors === 0;
 }
-const schema54 = {
+const schema55 = {
   "type": "object",
   "properties": {
     "interval": {
@@ -2428,13 +2508,13 @@ const schema54 = {
   },
   "nullable": true
 };
-const schema55 = {
+const schema56 = {
   "type": "string",
   "default": "30s",
   "maxLength": 32,
   "nullable": true
 };
-function validate110(data, {
+function validate113(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -2476,17 +2556,17 @@ function validate110(data, {
       errors++;
     }
   }
-  validate110.errors = vErrors;
+  validate113.errors = vErrors;
   return errors === 0;
 }
-const schema56 = {
+const schema57 = {
   "type": "integer",
   "format": "int32",
   "default": 20,
   "minimum": 0,
   "nullable": true
 };
-function validate112(data, {
+function validate115(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -2545,16 +2625,16 @@ function validate112(data, {
       errors++;
     }
   }
-  validate112.errors = vErrors;
+  validate115.errors = vErrors;
   return errors === 0;
 }
-const schema57 = {
+const schema58 = {
   "type": "integer",
   "format": "int32",
   "minimum": 0,
   "nullable": true
 };
-function validate114(data, {
+function validate117(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -2613,17 +2693,17 @@ function validate114(data, {
       errors++;
     }
   }
-  validate114.errors = vErrors;
+  validate117.errors = vErrors;
   return errors === 0;
 }
-const schema58 = {
+const schema59 = {
   "type": "number",
   "default": 0.95,
   "exclusiveMinimum": 0.5,
   "exclusiveMaximum": 1,
   "nullable": true
 };
-function validate116(data, {
+function validate119(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -2683,7 +2763,7 @@ function validate116(data, {
       errors++;
     }
   }
-  validate116.errors = vErrors;
+  validate119.errors = vErrors;
   return errors === 0;
 }
 const schema12 = {
@@ -2785,13 +2865,13 @@ function validate30(data, {
   validate30.errors = vErrors;
   return errors === 0;
 }
-const schema59 = {
+const schema60 = {
   "type": "string",
   "default": "10s",
   "maxLength": 32,
   "nullable": true
 };
-function validate121(data, {
+function validate124(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -2833,7 +2913,7 @@ function validate121(data, {
       errors++;
     }
   }
-  validate121.errors = vErrors;
+  validate124.errors = vErrors;
   return errors === 0;
 }
 const schema22 = {
@@ -2956,7 +3036,7 @@ function validate27(data, {
   validate27.errors = vErrors;
   return errors === 0;
 }
-const schema60 = {
+const schema61 = {
   "type": "object",
   "properties": {
     "consecutiveErrors": {
@@ -2968,7 +3048,7 @@ const schema60 = {
   },
   "nullable": true
 };
-function validate125(data, {
+function validate128(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -3016,10 +3096,10 @@ function validate125(data, {
       }
     }
   }
-  validate125.errors = vErrors;
+  validate128.errors = vErrors;
   return errors === 0;
 }
-const schema61 = {
+const schema62 = {
   "type": "object",
   "properties": {
     "address": {
@@ -3037,12 +3117,12 @@ const schema61 = {
   },
   "nullable": true
 };
-const schema62 = {
+const schema63 = {
   "type": "string",
   "maxLength": 1024,
   "nullable": true
 };
-function validate130(data, {
+function validate133(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -3084,16 +3164,16 @@ function validate130(data, {
       errors++;
     }
   }
-  validate130.errors = vErrors;
+  validate133.errors = vErrors;
   return errors === 0;
 }
-const schema63 = {
+const schema64 = {
   "type": "string",
   "default": "5s",
   "maxLength": 32,
   "nullable": true
 };
-function validate132(data, {
+function validate135(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -3135,10 +3215,10 @@ function validate132(data, {
       errors++;
     }
   }
-  validate132.errors = vErrors;
+  validate135.errors = vErrors;
   return errors === 0;
 }
-const schema64 = {
+const schema65 = {
   "type": "object",
   "required": ["name"],
   "properties": {
@@ -3196,7 +3276,7 @@ function validate37(data, {
   validate37.errors = vErrors;
   return errors === 0;
 }
-function validate134(data, {
+function validate137(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -3249,15 +3329,15 @@ function validate134(data, {
       }
     }
   }
-  validate134.errors = vErrors;
+  validate137.errors = vErrors;
   return errors === 0;
 }
-const schema65 = {
+const schema66 = {
   "type": "boolean",
   "default": false,
   "nullable": true
 };
-function validate137(data, {
+function validate140(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -3281,10 +3361,10 @@ function validate137(data, {
     }
     errors++;
   }
-  validate137.errors = vErrors;
+  validate140.errors = vErrors;
   return errors === 0;
 }
-function validate129(data, {
+function validate132(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -3310,54 +3390,54 @@ function validate129(data, {
   }
   if (data && typeof data == "object" && !Array.isArray(data)) {
     if (data.address !== undefined) {
-      if (!validate130(data.address, {
+      if (!validate133(data.address, {
         instancePath: instancePath + "/address",
         parentData: data,
         parentDataProperty: "address",
         rootData
       })) {
-        vErrors = vErrors === null ? validate130.errors : vErrors.concat(validate130.errors);
+        vErrors = vErrors === null ? validate133.errors : vErrors.concat(validate133.errors);
         errors = vErrors.length;
       }
     }
     if (data.timeout !== undefined) {
-      if (!validate132(data.timeout, {
+      if (!validate135(data.timeout, {
         instancePath: instancePath + "/timeout",
         parentData: data,
         parentDataProperty: "timeout",
         rootData
       })) {
-        vErrors = vErrors === null ? validate132.errors : vErrors.concat(validate132.errors);
+        vErrors = vErrors === null ? validate135.errors : vErrors.concat(validate135.errors);
         errors = vErrors.length;
       }
     }
     if (data.secretRef !== undefined) {
-      if (!validate134(data.secretRef, {
+      if (!validate137(data.secretRef, {
         instancePath: instancePath + "/secretRef",
         parentData: data,
         parentDataProperty: "secretRef",
-        rootData
-      })) {
-        vErrors = vErrors === null ? validate134.errors : vErrors.concat(validate134.errors);
-        errors = vErrors.length;
-      }
-    }
-    if (data.insecureSkipVerify !== undefined) {
-      if (!validate137(data.insecureSkipVerify, {
-        instancePath: instancePath + "/insecureSkipVerify",
-        parentData: data,
-        parentDataProperty: "insecureSkipVerify",
         rootData
       })) {
         vErrors = vErrors === null ? validate137.errors : vErrors.concat(validate137.errors);
         errors = vErrors.length;
       }
     }
+    if (data.insecureSkipVerify !== undefined) {
+      if (!validate140(data.insecureSkipVerify, {
+        instancePath: instancePath + "/insecureSkipVerify",
+        parentData: data,
+        parentDataProperty: "insecureSkipVerify",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate140.errors : vErrors.concat(validate140.errors);
+        errors = vErrors.length;
+      }
+    }
   }
-  validate129.errors = vErrors;
+  validate132.errors = vErrors;
   return errors === 0;
 }
-const schema66 = {
+const schema67 = {
   "type": "array",
   "maxItems": 20,
   "items": {
@@ -3365,7 +3445,7 @@ const schema66 = {
   },
   "nullable": true
 };
-const schema67 = {
+const schema68 = {
   "type": "object",
   "properties": {
     "name": {
@@ -3400,12 +3480,12 @@ const schema67 = {
     }
   }
 };
-const schema68 = {
+const schema69 = {
   "type": "string",
   "enum": ["error-rate", "overload-rate", "rejection-rate", "cancel-rate", "latency-p99", "quality-flicker", "quality-frozen", "quality-blank", "quality-ssim", "cost-per-video-second", "cost-per-clip", "golden-similarity", "golden-psnr"],
   "nullable": true
 };
-function validate143(data, {
+function validate146(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -3435,7 +3515,7 @@ function validate143(data, {
       schemaPath: "#/enum",
       keyword: "enum",
       params: {
-        allowedValues: schema68.enum
+        allowedValues: schema69.enum
       }
     };
     if (vErrors === null) {
@@ -3445,10 +3525,10 @@ function validate143(data, {
     }
     errors++;
   }
-  validate143.errors = vErrors;
+  validate146.errors = vErrors;
   return errors === 0;
 }
-const schema69 = {
+const schema70 = {
   "type": "object",
   "required": ["events", "trials"],
   "properties": {
@@ -3509,7 +3589,7 @@ function validate31(data, {
   validate31.errors = vErrors;
   return errors === 0;
 }
-function validate146(data, {
+function validate149(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -3589,7 +3669,7 @@ function validate146(data, {
       }
     }
   }
-  validate146.errors = vErrors;
+  validate149.errors = vErrors;
   return errors === 0;
 }
 const schema16 = {
@@ -3623,7 +3703,7 @@ function validate32(data, {
   validate32.errors = vErrors;
   return errors === 0;
 }
-const schema70 = {
+const schema71 = {
   "type": "object",
   "properties": {
     "min": {
@@ -3641,7 +3721,7 @@ const schema70 = {
   },
   "nullable": true
 };
-function validate154(data, {
+function validate157(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -3711,10 +3791,10 @@ function validate154(data, {
       }
     }
   }
-  validate154.errors = vErrors;
+  validate157.errors = vErrors;
   return errors === 0;
 }
-const schema71 = {
+const schema72 = {
   "type": "object",
   "properties": {
     "threshold": {
@@ -3766,7 +3846,7 @@ function validate34(data, {
   validate34.errors = vErrors;
   return errors === 0;
 }
-function validate160(data, {
+function validate163(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -3847,10 +3927,10 @@ function validate160(data, {
       }
     }
   }
-  validate160.errors = vErrors;
+  validate163.errors = vErrors;
   return errors === 0;
 }
-function validate141(data, {
+function validate144(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -3871,13 +3951,13 @@ function validate141(data, {
       }
     }
     if (data.template !== undefined) {
-      if (!validate143(data.template, {
+      if (!validate146(data.template, {
         instancePath: instancePath + "/template",
         parentData: data,
         parentDataProperty: "template",
         rootData
       })) {
-        vErrors = vErrors === null ? validate143.errors : vErrors.concat(validate143.errors);
+        vErrors = vErrors === null ? validate146.errors : vErrors.concat(validate146.errors);
         errors = vErrors.length;
       }
     }
@@ -3893,13 +3973,13 @@ function validate141(data, {
       }
     }
     if (data.counts !== undefined) {
-      if (!validate146(data.counts, {
+      if (!validate149(data.counts, {
         instancePath: instancePath + "/counts",
         parentData: data,
         parentDataProperty: "counts",
         rootData
       })) {
-        vErrors = vErrors === null ? validate146.errors : vErrors.concat(validate146.errors);
+        vErrors = vErrors === null ? validate149.errors : vErrors.concat(validate149.errors);
         errors = vErrors.length;
       }
     }
@@ -3948,24 +4028,24 @@ function validate141(data, {
       }
     }
     if (data.relative !== undefined) {
-      if (!validate154(data.relative, {
+      if (!validate157(data.relative, {
         instancePath: instancePath + "/relative",
         parentData: data,
         parentDataProperty: "relative",
         rootData
       })) {
-        vErrors = vErrors === null ? validate154.errors : vErrors.concat(validate154.errors);
+        vErrors = vErrors === null ? validate157.errors : vErrors.concat(validate157.errors);
         errors = vErrors.length;
       }
     }
     if (data.breaker !== undefined) {
-      if (!validate160(data.breaker, {
+      if (!validate163(data.breaker, {
         instancePath: instancePath + "/breaker",
         parentData: data,
         parentDataProperty: "breaker",
         rootData
       })) {
-        vErrors = vErrors === null ? validate160.errors : vErrors.concat(validate160.errors);
+        vErrors = vErrors === null ? validate163.errors : vErrors.concat(validate163.errors);
         errors = vErrors.length;
       }
     }
@@ -3985,10 +4065,10 @@ function validate141(data, {
     }
     errors++;
   }
-  validate141.errors = vErrors;
+  validate144.errors = vErrors;
   return errors === 0;
 }
-function validate140(data, {
+function validate143(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -4031,21 +4111,21 @@ function validate140(data, {
     }
     const len0 = data.length;
     for (let i0 = 0; i0 < len0; i0++) {
-      if (!validate141(data[i0], {
+      if (!validate144(data[i0], {
         instancePath: instancePath + "/" + i0,
         parentData: data,
         parentDataProperty: i0,
         rootData
       })) {
-        vErrors = vErrors === null ? validate141.errors : vErrors.concat(validate141.errors);
+        vErrors = vErrors === null ? validate144.errors : vErrors.concat(validate144.errors);
         errors = vErrors.length;
       }
     }
   }
-  validate140.errors = vErrors;
+  validate143.errors = vErrors;
   return errors === 0;
 }
-const schema72 = {
+const schema73 = {
   "type": "array",
   "maxItems": 10,
   "items": {
@@ -4053,7 +4133,7 @@ const schema72 = {
   },
   "nullable": true
 };
-const schema73 = {
+const schema74 = {
   "type": "object",
   "required": ["cost", "quality", "maxIncrease", "minImprovement"],
   "properties": {
@@ -4177,12 +4257,12 @@ function validate36(data, {
   validate36.errors = vErrors;
   return errors === 0;
 }
-const schema74 = {
+const schema75 = {
   "type": "number",
   "minimum": 0,
   "nullable": true
 };
-function validate175(data, {
+function validate178(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -4225,15 +4305,15 @@ function validate175(data, {
       errors++;
     }
   }
-  validate175.errors = vErrors;
+  validate178.errors = vErrors;
   return errors === 0;
 }
-const schema75 = {
+const schema76 = {
   "type": "string",
   "enum": ["higher", "lower"],
   "nullable": true
 };
-function validate177(data, {
+function validate180(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -4263,7 +4343,7 @@ function validate177(data, {
       schemaPath: "#/enum",
       keyword: "enum",
       params: {
-        allowedValues: schema75.enum
+        allowedValues: schema76.enum
       }
     };
     if (vErrors === null) {
@@ -4273,10 +4353,10 @@ function validate177(data, {
     }
     errors++;
   }
-  validate177.errors = vErrors;
+  validate180.errors = vErrors;
   return errors === 0;
 }
-function validate170(data, {
+function validate173(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -4394,24 +4474,24 @@ function validate170(data, {
       }
     }
     if (data.freeIncrease !== undefined) {
-      if (!validate175(data.freeIncrease, {
+      if (!validate178(data.freeIncrease, {
         instancePath: instancePath + "/freeIncrease",
         parentData: data,
         parentDataProperty: "freeIncrease",
         rootData
       })) {
-        vErrors = vErrors === null ? validate175.errors : vErrors.concat(validate175.errors);
+        vErrors = vErrors === null ? validate178.errors : vErrors.concat(validate178.errors);
         errors = vErrors.length;
       }
     }
     if (data.better !== undefined) {
-      if (!validate177(data.better, {
+      if (!validate180(data.better, {
         instancePath: instancePath + "/better",
         parentData: data,
         parentDataProperty: "better",
         rootData
       })) {
-        vErrors = vErrors === null ? validate177.errors : vErrors.concat(validate177.errors);
+        vErrors = vErrors === null ? validate180.errors : vErrors.concat(validate180.errors);
         errors = vErrors.length;
       }
     }
@@ -4442,10 +4522,10 @@ function validate170(data, {
     }
     errors++;
   }
-  validate170.errors = vErrors;
+  validate173.errors = vErrors;
   return errors === 0;
 }
-function validate169(data, {
+function validate172(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -4488,21 +4568,21 @@ function validate169(data, {
     }
     const len0 = data.length;
     for (let i0 = 0; i0 < len0; i0++) {
-      if (!validate170(data[i0], {
+      if (!validate173(data[i0], {
         instancePath: instancePath + "/" + i0,
         parentData: data,
         parentDataProperty: i0,
         rootData
       })) {
-        vErrors = vErrors === null ? validate170.errors : vErrors.concat(validate170.errors);
+        vErrors = vErrors === null ? validate173.errors : vErrors.concat(validate173.errors);
         errors = vErrors.length;
       }
     }
   }
-  validate169.errors = vErrors;
+  validate172.errors = vErrors;
   return errors === 0;
 }
-const schema76 = {
+const schema77 = {
   "type": "object",
   "required": ["configMap"],
   "properties": {
@@ -4521,13 +4601,13 @@ const schema76 = {
   },
   "nullable": true
 };
-const schema77 = {
+const schema78 = {
   "type": "string",
   "maxLength": 253,
   "default": "prompts.yaml",
   "nullable": true
 };
-function validate184(data, {
+function validate187(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -4569,16 +4649,16 @@ function validate184(data, {
       errors++;
     }
   }
-  validate184.errors = vErrors;
+  validate187.errors = vErrors;
   return errors === 0;
 }
-const schema78 = {
+const schema79 = {
   "type": "string",
   "maxLength": 32,
   "default": "2m",
   "nullable": true
 };
-function validate187(data, {
+function validate190(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -4620,10 +4700,10 @@ function validate187(data, {
       errors++;
     }
   }
-  validate187.errors = vErrors;
+  validate190.errors = vErrors;
   return errors === 0;
 }
-function validate182(data, {
+function validate185(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -4676,13 +4756,13 @@ function validate182(data, {
       }
     }
     if (data.key !== undefined) {
-      if (!validate184(data.key, {
+      if (!validate187(data.key, {
         instancePath: instancePath + "/key",
         parentData: data,
         parentDataProperty: "key",
         rootData
       })) {
-        vErrors = vErrors === null ? validate184.errors : vErrors.concat(validate184.errors);
+        vErrors = vErrors === null ? validate187.errors : vErrors.concat(validate187.errors);
         errors = vErrors.length;
       }
     }
@@ -4698,21 +4778,21 @@ function validate182(data, {
       }
     }
     if (data.timeout !== undefined) {
-      if (!validate187(data.timeout, {
+      if (!validate190(data.timeout, {
         instancePath: instancePath + "/timeout",
         parentData: data,
         parentDataProperty: "timeout",
         rootData
       })) {
-        vErrors = vErrors === null ? validate187.errors : vErrors.concat(validate187.errors);
+        vErrors = vErrors === null ? validate190.errors : vErrors.concat(validate190.errors);
         errors = vErrors.length;
       }
     }
   }
-  validate182.errors = vErrors;
+  validate185.errors = vErrors;
   return errors === 0;
 }
-const schema79 = {
+const schema80 = {
   "type": "object",
   "required": ["perGpuHour"],
   "properties": {
@@ -4725,11 +4805,11 @@ const schema79 = {
   },
   "nullable": true
 };
-const schema80 = {
+const schema81 = {
   "type": "number",
   "exclusiveMinimum": 0
 };
-function validate191(data, {
+function validate194(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -4771,16 +4851,16 @@ function validate191(data, {
     }
     errors++;
   }
-  validate191.errors = vErrors;
+  validate194.errors = vErrors;
   return errors === 0;
 }
-const schema81 = {
+const schema82 = {
   "type": "string",
   "maxLength": 8,
   "default": "USD",
   "nullable": true
 };
-function validate193(data, {
+function validate196(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -4822,10 +4902,10 @@ function validate193(data, {
       errors++;
     }
   }
-  validate193.errors = vErrors;
+  validate196.errors = vErrors;
   return errors === 0;
 }
-function validate190(data, {
+function validate193(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -4867,32 +4947,32 @@ function validate190(data, {
       errors++;
     }
     if (data.perGpuHour !== undefined) {
-      if (!validate191(data.perGpuHour, {
+      if (!validate194(data.perGpuHour, {
         instancePath: instancePath + "/perGpuHour",
         parentData: data,
         parentDataProperty: "perGpuHour",
         rootData
       })) {
-        vErrors = vErrors === null ? validate191.errors : vErrors.concat(validate191.errors);
+        vErrors = vErrors === null ? validate194.errors : vErrors.concat(validate194.errors);
         errors = vErrors.length;
       }
     }
     if (data.currency !== undefined) {
-      if (!validate193(data.currency, {
+      if (!validate196(data.currency, {
         instancePath: instancePath + "/currency",
         parentData: data,
         parentDataProperty: "currency",
         rootData
       })) {
-        vErrors = vErrors === null ? validate193.errors : vErrors.concat(validate193.errors);
+        vErrors = vErrors === null ? validate196.errors : vErrors.concat(validate196.errors);
         errors = vErrors.length;
       }
     }
   }
-  validate190.errors = vErrors;
+  validate193.errors = vErrors;
   return errors === 0;
 }
-function validate109(data, {
+function validate112(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -4918,46 +4998,46 @@ function validate109(data, {
   }
   if (data && typeof data == "object" && !Array.isArray(data)) {
     if (data.interval !== undefined) {
-      if (!validate110(data.interval, {
+      if (!validate113(data.interval, {
         instancePath: instancePath + "/interval",
         parentData: data,
         parentDataProperty: "interval",
         rootData
       })) {
-        vErrors = vErrors === null ? validate110.errors : vErrors.concat(validate110.errors);
+        vErrors = vErrors === null ? validate113.errors : vErrors.concat(validate113.errors);
         errors = vErrors.length;
       }
     }
     if (data.minRequests !== undefined) {
-      if (!validate112(data.minRequests, {
+      if (!validate115(data.minRequests, {
         instancePath: instancePath + "/minRequests",
         parentData: data,
         parentDataProperty: "minRequests",
         rootData
       })) {
-        vErrors = vErrors === null ? validate112.errors : vErrors.concat(validate112.errors);
+        vErrors = vErrors === null ? validate115.errors : vErrors.concat(validate115.errors);
         errors = vErrors.length;
       }
     }
     if (data.minStableRequests !== undefined) {
-      if (!validate114(data.minStableRequests, {
+      if (!validate117(data.minStableRequests, {
         instancePath: instancePath + "/minStableRequests",
         parentData: data,
         parentDataProperty: "minStableRequests",
         rootData
       })) {
-        vErrors = vErrors === null ? validate114.errors : vErrors.concat(validate114.errors);
+        vErrors = vErrors === null ? validate117.errors : vErrors.concat(validate117.errors);
         errors = vErrors.length;
       }
     }
     if (data.confidence !== undefined) {
-      if (!validate116(data.confidence, {
+      if (!validate119(data.confidence, {
         instancePath: instancePath + "/confidence",
         parentData: data,
         parentDataProperty: "confidence",
         rootData
       })) {
-        vErrors = vErrors === null ? validate116.errors : vErrors.concat(validate116.errors);
+        vErrors = vErrors === null ? validate119.errors : vErrors.concat(validate119.errors);
         errors = vErrors.length;
       }
     }
@@ -4995,13 +5075,13 @@ function validate109(data, {
       }
     }
     if (data.breakerInterval !== undefined) {
-      if (!validate121(data.breakerInterval, {
+      if (!validate124(data.breakerInterval, {
         instancePath: instancePath + "/breakerInterval",
         parentData: data,
         parentDataProperty: "breakerInterval",
         rootData
       })) {
-        vErrors = vErrors === null ? validate121.errors : vErrors.concat(validate121.errors);
+        vErrors = vErrors === null ? validate124.errors : vErrors.concat(validate124.errors);
         errors = vErrors.length;
       }
     }
@@ -5028,73 +5108,73 @@ function validate109(data, {
       }
     }
     if (data.onMetricsError !== undefined) {
-      if (!validate125(data.onMetricsError, {
+      if (!validate128(data.onMetricsError, {
         instancePath: instancePath + "/onMetricsError",
         parentData: data,
         parentDataProperty: "onMetricsError",
         rootData
       })) {
-        vErrors = vErrors === null ? validate125.errors : vErrors.concat(validate125.errors);
+        vErrors = vErrors === null ? validate128.errors : vErrors.concat(validate128.errors);
         errors = vErrors.length;
       }
     }
     if (data.prometheus !== undefined) {
-      if (!validate129(data.prometheus, {
+      if (!validate132(data.prometheus, {
         instancePath: instancePath + "/prometheus",
         parentData: data,
         parentDataProperty: "prometheus",
         rootData
       })) {
-        vErrors = vErrors === null ? validate129.errors : vErrors.concat(validate129.errors);
+        vErrors = vErrors === null ? validate132.errors : vErrors.concat(validate132.errors);
         errors = vErrors.length;
       }
     }
     if (data.metrics !== undefined) {
-      if (!validate140(data.metrics, {
+      if (!validate143(data.metrics, {
         instancePath: instancePath + "/metrics",
         parentData: data,
         parentDataProperty: "metrics",
         rootData
       })) {
-        vErrors = vErrors === null ? validate140.errors : vErrors.concat(validate140.errors);
+        vErrors = vErrors === null ? validate143.errors : vErrors.concat(validate143.errors);
         errors = vErrors.length;
       }
     }
     if (data.tradeOffs !== undefined) {
-      if (!validate169(data.tradeOffs, {
+      if (!validate172(data.tradeOffs, {
         instancePath: instancePath + "/tradeOffs",
         parentData: data,
         parentDataProperty: "tradeOffs",
         rootData
       })) {
-        vErrors = vErrors === null ? validate169.errors : vErrors.concat(validate169.errors);
+        vErrors = vErrors === null ? validate172.errors : vErrors.concat(validate172.errors);
         errors = vErrors.length;
       }
     }
     if (data.goldenProbes !== undefined) {
-      if (!validate182(data.goldenProbes, {
+      if (!validate185(data.goldenProbes, {
         instancePath: instancePath + "/goldenProbes",
         parentData: data,
         parentDataProperty: "goldenProbes",
         rootData
       })) {
-        vErrors = vErrors === null ? validate182.errors : vErrors.concat(validate182.errors);
+        vErrors = vErrors === null ? validate185.errors : vErrors.concat(validate185.errors);
         errors = vErrors.length;
       }
     }
     if (data.price !== undefined) {
-      if (!validate190(data.price, {
+      if (!validate193(data.price, {
         instancePath: instancePath + "/price",
         parentData: data,
         parentDataProperty: "price",
         rootData
       })) {
-        vErrors = vErrors === null ? validate190.errors : vErrors.concat(validate190.errors);
+        vErrors = vErrors === null ? validate193.errors : vErrors.concat(validate193.errors);
         errors = vErrors.length;
       }
     }
   }
-  validate109.errors = vErrors;
+  validate112.errors = vErrors;
   return errors === 0;
 }
 function validate48(data, {
@@ -5237,24 +5317,24 @@ function validate48(data, {
       }
     }
     if (data.strategy !== undefined) {
-      if (!validate92(data.strategy, {
+      if (!validate95(data.strategy, {
         instancePath: instancePath + "/strategy",
         parentData: data,
         parentDataProperty: "strategy",
         rootData
       })) {
-        vErrors = vErrors === null ? validate92.errors : vErrors.concat(validate92.errors);
+        vErrors = vErrors === null ? validate95.errors : vErrors.concat(validate95.errors);
         errors = vErrors.length;
       }
     }
     if (data.analysis !== undefined) {
-      if (!validate109(data.analysis, {
+      if (!validate112(data.analysis, {
         instancePath: instancePath + "/analysis",
         parentData: data,
         parentDataProperty: "analysis",
         rootData
       })) {
-        vErrors = vErrors === null ? validate109.errors : vErrors.concat(validate109.errors);
+        vErrors = vErrors === null ? validate112.errors : vErrors.concat(validate112.errors);
         errors = vErrors.length;
       }
     }
@@ -5277,12 +5357,12 @@ function validate48(data, {
   validate48.errors = vErrors;
   return errors === 0;
 }
-const schema82 = {
+const schema83 = {
   "type": "object",
   "properties": {},
   "nullable": true
 };
-function validate198(data, {
+function validate201(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -5306,7 +5386,7 @@ function validate198(data, {
     }
     errors++;
   }
-  validate198.errors = vErrors;
+  validate201.errors = vErrors;
   return errors === 0;
 }
 function validate39(data, {
@@ -5412,13 +5492,13 @@ function validate39(data, {
       }
     }
     if (data.status !== undefined) {
-      if (!validate198(data.status, {
+      if (!validate201(data.status, {
         instancePath: instancePath + "/status",
         parentData: data,
         parentDataProperty: "status",
         rootData
       })) {
-        vErrors = vErrors === null ? validate198.errors : vErrors.concat(validate198.errors);
+        vErrors = vErrors === null ? validate201.errors : vErrors.concat(validate201.errors);
         errors = vErrors.length;
       }
     }

@@ -104,6 +104,15 @@ export interface IModelRollout {
          */
         "routeName"?: string;
       };
+      /**
+       * A TraefikService (traefik.io/v1alpha1) the user's HTTPRoute or IngressRoute routes to; the operator rewrites its weighted services, and makes it a mirroring service while shadowing (Traefik's Gateway provider has no RequestMirror).
+       */
+      "traefik"?: {
+        /**
+         * Name of an existing TraefikService in the rollout's namespace.
+         */
+        "traefikService": string;
+      };
     };
     /**
      * How the candidate is stepped to full traffic.
