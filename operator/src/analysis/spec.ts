@@ -90,10 +90,15 @@ export const GOLDEN_METRICS = { ssim: 'modelrollout_golden_ssim', psnr: 'modelro
  */
 export const IDENTITY_LABELS = { namespace: 'modelrollout_namespace', name: 'modelrollout_name', revision: 'modelrollout_revision' } as const;
 const BY_REVISION = `${IDENTITY_LABELS.namespace}="{{namespace}}",${IDENTITY_LABELS.name}="{{name}}",${IDENTITY_LABELS.revision}="{{revision}}"`;
+/**
+ * An adapter version on the same pods (StyleRollout): the runtime labels its t2v_adapter_* series by model,
+ * adapter name and version (inference-image/README.md, "Style adapters"); stable and candidate are two versions.
+ */
+export const ADAPTER_LABELS = { model: 'model_name', name: 'adapter_name', version: 'adapter_version' } as const;
+const BY_ADAPTER = `${ADAPTER_LABELS.model}="{{model}}",${ADAPTER_LABELS.name}="{{adapter}}",${ADAPTER_LABELS.version}="{{adapterVersion}}"`;
 /** Requests the server answered for itself: client errors, cancellations and draining refusals are not its failures. */
 const JUDGED = 'outcome=~"ok|server_error|timeout"';
 const OFFERED = 'outcome=~"ok|server_error|timeout|overloaded"';
-const increase = (matchers: string) => `sum(increase(t2v_requests_total{${BY_REVISION},${matchers}}[{{interval}}]))`;
 
 export type BuiltinTemplate =
   | 'error-rate'
@@ -113,32 +118,75 @@ export type BuiltinTemplate =
 const DECIDED = 'outcome=~"ok|client_error|server_error|timeout"';
 /** Requests the server accepted or the caller gave up on: the trials of cancel-rate. */
 const ATTEMPTED = 'outcome=~"ok|client_error|server_error|timeout|cancelled"';
-const latencyQuantile = (q: number) => `histogram_quantile(${q}, sum by (le) (rate(t2v_request_duration_seconds_bucket{${BY_REVISION}}[{{interval}}])))`;
+
+/**
+ * What analysis judges: a revision of the pods (ModelRollout: t2v_* series by modelrollout_revision), or an
+ * adapter version on the same pods (StyleRollout: the runtime's t2v_adapter_* series by adapter_version).
+ */
+export type AnalysisScope = 'revision' | 'adapter';
+
+/** The runtime's series a scope's templates read: metric name prefix and label selector. */
+const SERIES: Record<AnalysisScope, { prefix: string; selector: string }> = {
+  revision: { prefix: 't2v_', selector: BY_REVISION },
+  adapter: { prefix: 't2v_adapter_', selector: BY_ADAPTER },
+};
+
+/** The rate templates' counts, over `prefix`requests_total selected by `selector`. */
+function countsFor(scope: AnalysisScope) {
+  const { prefix, selector } = SERIES[scope];
+  const increase = (matchers: string) => `sum(increase(${prefix}requests_total{${selector},${matchers}}[{{interval}}]))`;
+  return {
+    'error-rate': { events: increase('outcome=~"server_error|timeout"'), trials: increase(JUDGED) },
+    'overload-rate': { events: increase('outcome="overloaded"'), trials: increase(OFFERED) },
+    'rejection-rate': { events: increase('outcome="client_error"'), trials: increase(DECIDED) },
+    'cancel-rate': { events: increase('outcome="cancelled"'), trials: increase(ATTEMPTED) },
+    ok: increase('outcome="ok"'),
+    requests: `sum(increase(${prefix}requests_total{${selector}}[{{interval}}]))`,
+  };
+}
+
+function latencyQuantileFor(scope: AnalysisScope, q: number): string {
+  const { prefix, selector } = SERIES[scope];
+  return `histogram_quantile(${q}, sum by (le) (rate(${prefix}request_duration_seconds_bucket{${selector}}[{{interval}}])))`;
+}
 
 /** Mean per measured clip of a runtime quality histogram over the window (its _sum ÷ its _count). */
-const clipMean = (histogram: string) =>
-  `sum(increase(${histogram}_sum{${BY_REVISION}}[{{interval}}])) / sum(increase(${histogram}_count{${BY_REVISION}}[{{interval}}]))`;
+const clipMean = (histogram: string, selector = BY_REVISION) =>
+  `sum(increase(${histogram}_sum{${selector}}[{{interval}}])) / sum(increase(${histogram}_count{${selector}}[{{interval}}]))`;
 const GPU_SECONDS = `sum(increase(t2v_gpu_seconds_total{${BY_REVISION}}[{{interval}}]))`;
 
+/** The rate, latency and quality templates of a scope (the cost and golden ones exist only per revision). */
+function sharedQueries(scope: AnalysisScope) {
+  const c = countsFor(scope);
+  const { prefix, selector } = SERIES[scope];
+  const rate = (r: { events: string; trials: string }) => `(${r.events} or vector(0)) / ${r.trials}`;
+  return {
+    'error-rate': rate(c['error-rate']),
+    'overload-rate': rate(c['overload-rate']),
+    'rejection-rate': rate(c['rejection-rate']),
+    'cancel-rate': rate(c['cancel-rate']),
+    'latency-p99': latencyQuantileFor(scope, 0.99),
+    // Quality signals the runtime computes on its own clips (inference-image/README.md, "Quality signals").
+    'quality-flicker': clipMean(`${prefix}quality_flicker_luma_levels`, selector),
+    'quality-frozen': clipMean(`${prefix}quality_frozen_frame_ratio`, selector),
+    'quality-blank': clipMean(`${prefix}quality_blank_frame_ratio`, selector),
+    'quality-ssim': clipMean(`${prefix}quality_temporal_ssim`, selector),
+    requests: c.requests,
+  };
+}
+
 export const BUILTIN_QUERIES = {
-  'error-rate': `(${increase('outcome=~"server_error|timeout"')} or vector(0)) / ${increase(JUDGED)}`,
-  'overload-rate': `(${increase('outcome="overloaded"')} or vector(0)) / ${increase(OFFERED)}`,
-  'rejection-rate': `(${increase('outcome="client_error"')} or vector(0)) / ${increase(DECIDED)}`,
-  'cancel-rate': `(${increase('outcome="cancelled"')} or vector(0)) / ${increase(ATTEMPTED)}`,
-  'latency-p99': latencyQuantile(0.99),
-  // Quality signals the runtime computes on its own clips (inference-image/README.md, "Quality signals").
-  'quality-flicker': clipMean('t2v_quality_flicker_luma_levels'),
-  'quality-frozen': clipMean('t2v_quality_frozen_frame_ratio'),
-  'quality-blank': clipMean('t2v_quality_blank_frame_ratio'),
-  'quality-ssim': clipMean('t2v_quality_temporal_ssim'),
+  ...sharedQueries('revision'),
   // GPU-seconds (failed generations included) per second of video delivered, and per delivered clip.
   'cost-per-video-second': `${GPU_SECONDS} / sum(increase(t2v_generated_video_seconds_total{${BY_REVISION}}[{{interval}}]))`,
-  'cost-per-clip': `${GPU_SECONDS} / ${increase('outcome="ok"')}`,
+  'cost-per-clip': `${GPU_SECONDS} / ${countsFor('revision').ok}`,
   // Mean over the window's golden-prompt pairs (candidate's clip vs stable's, same prompt and seed).
   'golden-similarity': clipMean(GOLDEN_METRICS.ssim),
   'golden-psnr': clipMean(GOLDEN_METRICS.psnr),
-  requests: `sum(increase(t2v_requests_total{${BY_REVISION}}[{{interval}}]))`,
 } as const;
+
+/** An adapter rollout's templates: the same names over t2v_adapter_* (no GPU-seconds or golden probes per adapter). */
+const ADAPTER_QUERIES: Partial<Record<BuiltinTemplate | 'requests', string>> = sharedQueries('adapter');
 
 /** What the cost templates measure GPU-seconds per. */
 const COST_PER: Partial<Record<BuiltinTemplate, 'video-second' | 'clip'>> = { 'cost-per-video-second': 'video-second', 'cost-per-clip': 'clip' };
@@ -152,12 +200,12 @@ export const QUALITY_DIRECTION: Partial<Record<BuiltinTemplate, 'higher' | 'lowe
 };
 
 /** Templates judged on counts (events out of trials) rather than on the ratio alone. */
-export const BUILTIN_COUNTS: Partial<Record<BuiltinTemplate, { events: string; trials: string }>> = {
-  'error-rate': { events: increase('outcome=~"server_error|timeout"'), trials: increase(JUDGED) },
-  'overload-rate': { events: increase('outcome="overloaded"'), trials: increase(OFFERED) },
-  'rejection-rate': { events: increase('outcome="client_error"'), trials: increase(DECIDED) },
-  'cancel-rate': { events: increase('outcome="cancelled"'), trials: increase(ATTEMPTED) },
-};
+function rateCounts(scope: AnalysisScope): Partial<Record<BuiltinTemplate, { events: string; trials: string }>> {
+  const c = countsFor(scope);
+  return { 'error-rate': c['error-rate'], 'overload-rate': c['overload-rate'], 'rejection-rate': c['rejection-rate'], 'cancel-rate': c['cancel-rate'] };
+}
+export const BUILTIN_COUNTS = rateCounts('revision');
+const ADAPTER_COUNTS = rateCounts('adapter');
 
 const TEMPLATES: readonly BuiltinTemplate[] = [
   'error-rate',
@@ -209,7 +257,12 @@ export interface AnalysisDefaults {
 }
 
 /** Undefined when the spec has no analysis; errors name the field. */
-export function parseAnalysis(stored: StoredAnalysis | undefined, errors: string[], defaults: AnalysisDefaults = {}): AnalysisConfig | undefined {
+export function parseAnalysis(
+  stored: StoredAnalysis | undefined,
+  errors: string[],
+  defaults: AnalysisDefaults = {},
+  scope: AnalysisScope = 'revision',
+): AnalysisConfig | undefined {
   if (!stored || !stored.metrics || stored.metrics.length === 0) {
     // Settings that only mean something with metrics must not be dropped in silence.
     const orphans = (['goldenProbes', 'tradeOffs', 'price'] as const).filter(
@@ -232,7 +285,7 @@ export function parseAnalysis(stored: StoredAnalysis | undefined, errors: string
   // A metric a trade-off names may carry no bounds of its own: it is measured for the trade-off.
   const traded = new Set((stored.tradeOffs ?? []).flatMap((t) => [t.cost, t.quality]).filter((n): n is string => typeof n === 'string'));
   const metrics = stored.metrics.map((m, i) => {
-    const rule = metricRule(m, i, errors, (field, text, fallback) => duration(`metrics[${i}].${field}`, text, fallback), traded);
+    const rule = metricRule(m, i, errors, (field, text, fallback) => duration(`metrics[${i}].${field}`, text, fallback), { traded, scope });
     if (names.has(rule.name)) errors.push(`spec.analysis.metrics[${i}].name: "${rule.name}" is used twice`);
     names.add(rule.name);
     return rule;
@@ -241,15 +294,19 @@ export function parseAnalysis(stored: StoredAnalysis | undefined, errors: string
   if (stored.metrics.some((m) => m.template === 'error-rate')) {
     for (const guardrail of GUARDRAILS) {
       if (stored.metrics.some((m) => m.template === guardrail) || names.has(guardrail)) continue;
-      metrics.push(metricRule({ template: guardrail }, metrics.length, [], (field, text, fallback) => duration(field, text, fallback)));
+      metrics.push(metricRule({ template: guardrail }, metrics.length, [], (field, text, fallback) => duration(field, text, fallback), { scope }));
       names.add(guardrail);
     }
   }
-  const unknownInRequestQuery = stored.requestQuery ? unknownVariables(stored.requestQuery) : [];
+  const unknownInRequestQuery = stored.requestQuery ? unknownVariables(stored.requestQuery, scope) : [];
   if (unknownInRequestQuery.length > 0)
     errors.push(
-      `spec.analysis.requestQuery: unknown variable ${unknownInRequestQuery.map((v) => `{{${v}}}`).join(', ')} (known: ${QUERY_VARIABLES.map((v) => `{{${v}}}`).join(', ')})`,
+      `spec.analysis.requestQuery: unknown variable ${unknownInRequestQuery.map((v) => `{{${v}}}`).join(', ')} (known: ${variablesOf(scope)
+        .map((v) => `{{${v}}}`)
+        .join(', ')})`,
     );
+  if (scope === 'adapter' && stored.goldenProbes)
+    errors.push('spec.analysis.goldenProbes: not available for an adapter rollout (both versions run on the same pods; judge them on t2v_adapter_* metrics)');
   const tradeOffs = (stored.tradeOffs ?? []).map((t, i) => tradeOffRule(t, i, stored.metrics ?? [], metrics, errors));
   // A trade-off's results, no-data record and rollback reason go by its name: one name, one rule.
   tradeOffs.forEach((t, i) => {
@@ -303,7 +360,7 @@ export function parseAnalysis(stored: StoredAnalysis | undefined, errors: string
       action: onNoData === 'Rollback' ? 'rollback' : 'pause',
       reportAfterChecks: 3,
     },
-    requestQuery: stored.requestQuery ?? BUILTIN_QUERIES.requests,
+    requestQuery: stored.requestQuery ?? (scope === 'adapter' ? ADAPTER_QUERIES.requests! : BUILTIN_QUERIES.requests),
     breakerIntervalMs: duration('breakerInterval', stored.breakerInterval, '10s'),
     breakerWindowMs: duration('breakerWindow', stored.breakerWindow, '1m'),
     limits: {
@@ -425,14 +482,24 @@ function tradeOffRule(t: StoredTradeOff, i: number, stored: StoredMetric[], metr
 
 type DurationOf = (field: string, text: string | undefined, fallback: string) => number;
 
-function metricRule(m: StoredMetric, i: number, errors: string[], duration: DurationOf, traded: ReadonlySet<string> = new Set()): MetricRule {
+function metricRule(
+  m: StoredMetric,
+  i: number,
+  errors: string[],
+  duration: DurationOf,
+  { traded = new Set(), scope = 'revision' }: { traded?: ReadonlySet<string>; scope?: AnalysisScope } = {},
+): MetricRule {
   const field = `spec.analysis.metrics[${i}]`;
   const name = m.name ?? m.template ?? `metric-${i}`;
   let query = m.query;
   const template = m.template && TEMPLATES.includes(m.template) ? m.template : undefined;
   if (m.template && !template) errors.push(`${field}.template: "${m.template}" is not a built-in template (${TEMPLATES.join(', ')})`);
-  if (template) query ??= BUILTIN_QUERIES[template];
-  const counts = countsOf(m, template, field, errors);
+  if (template && scope === 'adapter' && !ADAPTER_QUERIES[template])
+    errors.push(
+      `${field}.template: "${template}" is not measured per adapter version (an adapter rollout has ${TEMPLATES.filter((t) => ADAPTER_QUERIES[t]).join(', ')})`,
+    );
+  if (template) query ??= scope === 'adapter' ? ADAPTER_QUERIES[template] : BUILTIN_QUERIES[template];
+  const counts = countsOf(m, template, field, errors, scope);
   if (!query && counts) query = `(${counts.events}) / (${counts.trials})`;
   if (!query) errors.push(`${field}: set a query, counts or a template (${TEMPLATES.join(', ')})`);
   const bounds: Bounds = pick(m);
@@ -475,14 +542,16 @@ function metricRule(m: StoredMetric, i: number, errors: string[], duration: Dura
     ['counts.events', m.counts?.events],
     ['counts.trials', m.counts?.trials],
   ] as const) {
-    const unknown = text ? unknownVariables(text) : [];
+    const unknown = text ? unknownVariables(text, scope) : [];
     if (unknown.length > 0)
       errors.push(
-        `${field}.${where}: unknown variable ${unknown.map((v) => `{{${v}}}`).join(', ')} (known: ${QUERY_VARIABLES.map((v) => `{{${v}}}`).join(', ')})`,
+        `${field}.${where}: unknown variable ${unknown.map((v) => `{{${v}}}`).join(', ')} (known: ${variablesOf(scope)
+          .map((v) => `{{${v}}}`)
+          .join(', ')})`,
       );
   }
   const rule: MetricRule = { name, query: query ?? '', bounds };
-  if (template === 'latency-p99' && !m.query) rule.lowRateQuery = latencyQuantile(0.5);
+  if (template === 'latency-p99' && !m.query) rule.lowRateQuery = latencyQuantileFor(scope, 0.5);
   const costPer = template && !m.query ? COST_PER[template] : undefined;
   if (costPer) rule.costPer = costPer;
   if (template && GOLDEN_TEMPLATES.includes(template) && !m.query) rule.golden = true;
@@ -524,14 +593,14 @@ function breakerRule(m: StoredMetric, bounds: Bounds, duration: DurationOf, fiel
 }
 
 /** Counts of a built-in rate, or a custom metric's `counts` (both queries required). */
-function countsOf(m: StoredMetric, template: BuiltinTemplate | undefined, field: string, errors: string[]): MetricRule['counts'] {
+function countsOf(m: StoredMetric, template: BuiltinTemplate | undefined, field: string, errors: string[], scope: AnalysisScope): MetricRule['counts'] {
   if (m.counts) {
     if (!m.counts.events) errors.push(`${field}.counts.events: required with counts (PromQL counting failed requests in {{interval}})`);
     if (!m.counts.trials) errors.push(`${field}.counts.trials: required with counts (PromQL counting all judged requests in {{interval}})`);
     return m.counts.events && m.counts.trials ? { events: m.counts.events, trials: m.counts.trials } : undefined;
   }
   // A custom query replaces the template's counts: it is judged as a plain value.
-  return template && !m.query ? BUILTIN_COUNTS[template] : undefined;
+  return template && !m.query ? (scope === 'adapter' ? ADAPTER_COUNTS : BUILTIN_COUNTS)[template] : undefined;
 }
 
 function pick(b: StoredBounds): Bounds {
@@ -557,6 +626,9 @@ export interface QueryVars {
   candidateRevision: string;
   role: 'stable' | 'candidate';
   intervalMs: number;
+  /** Adapter rollouts: the style (adapter name) and the version this query is about (`v2`). */
+  adapter?: string;
+  adapterVersion?: string;
 }
 
 /** Fills {{...}} variables; the interval becomes a PromQL duration in whole seconds. */
@@ -574,9 +646,16 @@ export const QUERY_VARIABLES = [
   'interval',
 ] as const;
 
+/** An adapter rollout's queries may also name the adapter and the version they are about. */
+const ADAPTER_VARIABLES = ['adapter', 'adapterVersion'] as const;
+
+function variablesOf(scope: AnalysisScope): readonly string[] {
+  return scope === 'adapter' ? [...QUERY_VARIABLES, ...ADAPTER_VARIABLES] : QUERY_VARIABLES;
+}
+
 /** The {{names}} in `text` that renderQuery would leave unfilled (a typo would otherwise reach Prometheus as a literal). */
-export function unknownVariables(text: string): string[] {
-  const known: readonly string[] = QUERY_VARIABLES;
+export function unknownVariables(text: string, scope: AnalysisScope = 'revision'): string[] {
+  const known = variablesOf(scope);
   return [...new Set([...text.matchAll(/\{\{\s*(\w+)\s*\}\}/g)].map((x) => x[1]!).filter((v) => !known.includes(v)))];
 }
 
@@ -593,5 +672,7 @@ export function renderQuery(template: string, vars: QueryVars): string {
     role: vars.role,
     interval: `${Math.max(1, Math.round(vars.intervalMs / 1000))}s`,
   };
+  if (vars.adapter !== undefined) values.adapter = vars.adapter;
+  if (vars.adapterVersion !== undefined) values.adapterVersion = vars.adapterVersion;
   return template.replace(/\{\{\s*(\w+)\s*\}\}/g, (whole, key: string) => values[key] ?? whole);
 }

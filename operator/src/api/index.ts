@@ -5,3 +5,4 @@
 export * from './names.js';
 export type { ModelRollout } from './model-rollout.js';
 export type { RolloutStatus } from '../rollout/types.js';
+export * from './style-rollout.js';

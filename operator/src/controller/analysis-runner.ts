@@ -71,7 +71,75 @@ export class AnalysisRunner {
     if (!config || errors.length > 0 || !active) return { analysis: { result: 'pass' }, breaker: { tripped: false } };
 
     const candidate = status.candidate!;
-    const state: AnalysisStatus = status.analysis?.revision === candidate.revision ? structuredClone(status.analysis) : { revision: candidate.revision };
+    const vars = (role: 'stable' | 'candidate', intervalMs: number): QueryVars => {
+      const ref = role === 'candidate' ? candidate : status.stable!;
+      return {
+        namespace: ro.metadata.namespace!,
+        name: ro.metadata.name!,
+        service: ro.spec.service.name,
+        model: ro.spec.model.name,
+        version: ref.modelVersion,
+        revision: ref.revision,
+        stableRevision: status.stable?.revision ?? '',
+        candidateRevision: candidate.revision,
+        role,
+        intervalMs,
+      };
+    };
+    const outcome = await this.judgeCandidate(
+      { namespace: ro.metadata.namespace!, identity: candidate.revision, annotations: ro.metadata.annotations, status, vars },
+      config,
+      stepDurationMs,
+      now,
+    );
+    const golden = this.deps.golden?.report(key);
+    if (golden) outcome.status!.goldenProbes = golden;
+    return outcome;
+  }
+
+  /**
+   * An adapter version rolled out on the same pods (StyleRollout, ADR 0005): the same breaker and step judgement
+   * over the runtime's t2v_adapter_* series (parseAnalysis' adapter scope), keyed by `<style>@<version>`.
+   */
+  async runAdapter(subject: AdapterSubject, stepDurationMs: number, now: Date): Promise<AnalysisOutcome> {
+    const errors: string[] = [];
+    const config = parseAnalysis(subject.analysis, errors, this.deps.defaults, 'adapter');
+    if (!config || errors.length > 0) return { analysis: { result: 'pass' }, breaker: { tripped: false } };
+    const vars = (role: 'stable' | 'candidate', intervalMs: number): QueryVars => {
+      const version = role === 'candidate' ? subject.candidateVersion : subject.stableVersion;
+      return {
+        namespace: subject.namespace,
+        name: subject.name,
+        service: subject.service,
+        model: subject.model,
+        version,
+        revision: `${subject.style}@${version}`,
+        stableRevision: `${subject.style}@${subject.stableVersion}`,
+        candidateRevision: `${subject.style}@${subject.candidateVersion}`,
+        role,
+        intervalMs,
+        adapter: subject.style,
+        adapterVersion: version,
+      };
+    };
+    return this.judgeCandidate(
+      {
+        namespace: subject.namespace,
+        identity: `${subject.style}@${subject.candidateVersion}`,
+        annotations: subject.annotations,
+        status: subject.status,
+        vars,
+      },
+      config,
+      stepDurationMs,
+      now,
+    );
+  }
+
+  /** The breaker and the step judgement of one candidate, with the state that survives a restart in `status.analysis`. */
+  private async judgeCandidate(subject: Judged, config: AnalysisConfig, stepDurationMs: number, now: Date): Promise<AnalysisOutcome> {
+    const { status, vars } = subject;
+    const state: AnalysisStatus = status.analysis?.revision === subject.identity ? structuredClone(status.analysis) : { revision: subject.identity };
     const stepIndex = status.currentStep?.index ?? -1;
     if (state.step !== stepIndex) {
       state.step = stepIndex;
@@ -88,7 +156,7 @@ export class AnalysisRunner {
       delete state.lastStepVerdict;
       delete state.lastStepMessage;
     }
-    const resume = ro.metadata.annotations?.[ANNOTATION_RESUME];
+    const resume = subject.annotations?.[ANNOTATION_RESUME];
     if (resume && resume !== state.resumeToken && state.lastStepVerdict === 'pause') {
       // A person who resumes a trade-off pause accepts that trade-off for this step (its message said so).
       if (config.tradeOffs.some((t) => state.lastStepMessage?.includes(`${t.name}: `))) state.acceptedTradeOffStep = stepIndex;
@@ -101,28 +169,11 @@ export class AnalysisRunner {
     }
     if (resume) state.resumeToken = resume;
 
-    const provider = await this.provider(ro, config);
-    const vars = (role: 'stable' | 'candidate', intervalMs: number): QueryVars => {
-      const ref = role === 'candidate' ? candidate : status.stable!;
-      return {
-        namespace: ro.metadata.namespace!,
-        name: ro.metadata.name!,
-        service: ro.spec.service.name,
-        model: ro.spec.model.name,
-        version: ref.modelVersion,
-        revision: ref.revision,
-        stableRevision: status.stable?.revision ?? '',
-        candidateRevision: candidate.revision,
-        role,
-        intervalMs,
-      };
-    };
+    const provider = await this.provider(subject.namespace, config);
     const shiftedAt = status.currentStep ? status.currentStep.trafficShiftedAt : status.shadowStartedAt;
     const stepElapsedMs = shiftedAt ? now.getTime() - Date.parse(shiftedAt) : 0;
     const breaker = await this.breaker(config, provider, vars, state, stepElapsedMs, now);
     const analysis = await this.step(config, provider, vars, state, status, stepDurationMs, now);
-    const golden = this.deps.golden?.report(key);
-    if (golden) state.goldenProbes = golden;
     return {
       analysis,
       breaker,
@@ -264,7 +315,7 @@ export class AnalysisRunner {
     provider: MetricsProvider,
     vars: VarsOf,
     state: AnalysisStatus,
-    status: RolloutStatus,
+    status: JudgedStatus,
     stepDurationMs: number,
     now: Date,
   ): Promise<AnalysisVerdict> {
@@ -506,7 +557,7 @@ export class AnalysisRunner {
     state.history = [...(state.history ?? []), entry].slice(-HISTORY_LIMIT);
   }
 
-  private async provider(ro: ModelRollout, config: AnalysisConfig): Promise<MetricsProvider> {
+  private async provider(namespace: string, config: AnalysisConfig): Promise<MetricsProvider> {
     const make = this.deps.providerFor ?? providerFor;
     const options: ProviderConfig = {
       kind: 'prometheus',
@@ -515,7 +566,7 @@ export class AnalysisRunner {
       insecureSkipVerify: config.prometheus.insecureSkipVerify,
     };
     if (config.prometheus.secretName) {
-      const secret = await this.deps.core.readNamespacedSecret({ name: config.prometheus.secretName, namespace: ro.metadata.namespace! });
+      const secret = await this.deps.core.readNamespacedSecret({ name: config.prometheus.secretName, namespace });
       const data = (key: string) => (secret.data?.[key] ? Buffer.from(secret.data[key]!, 'base64').toString('utf8') : undefined);
       const token = data('token');
       const username = data('username');
@@ -529,6 +580,33 @@ export class AnalysisRunner {
 }
 
 type VarsOf = (role: 'stable' | 'candidate', intervalMs: number) => QueryVars;
+
+/** What the step judgement reads of a rollout's status: its step (bake timer), its weights and its analysis state. */
+type JudgedStatus = Pick<RolloutStatus, 'currentStep' | 'shadowStartedAt' | 'weights' | 'analysis'>;
+
+/** A candidate to judge: ModelRollout's revision or StyleRollout's adapter version. */
+interface Judged {
+  namespace: string;
+  /** What status.analysis is about (a revision, or `<style>@<version>`): other state is dropped. */
+  identity: string;
+  annotations?: Record<string, string>;
+  status: JudgedStatus;
+  vars: VarsOf;
+}
+
+/** A StyleRollout's candidate: an adapter version judged against the stable version on the same pods. */
+export interface AdapterSubject {
+  namespace: string;
+  name: string;
+  style: string;
+  model: string;
+  service: string;
+  stableVersion: string;
+  candidateVersion: string;
+  analysis: StoredAnalysis | undefined;
+  annotations?: Record<string, string>;
+  status: JudgedStatus;
+}
 
 /** A rule's measurement: its query, or for a counts rule its two counts (no failed-request series is 0 failures). */
 async function measure(provider: MetricsProvider, rule: MetricRule, vars: QueryVars, now: Date): Promise<Measurement> {

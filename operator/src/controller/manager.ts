@@ -9,6 +9,7 @@ import type { AnalysisDefaults } from '../analysis/spec.js';
 import { AnalysisRunner } from './analysis-runner.js';
 import { GoldenProber, kubeGoldenSources } from './golden-prober.js';
 import { Reconciler } from './reconciler.js';
+import { StyleController } from './style-controller.js';
 
 export interface ManagerOptions {
   kc: k8s.KubeConfig;
@@ -26,6 +27,8 @@ export class Manager {
   readonly queue: WorkQueue;
   readonly metrics: OperatorMetrics;
   private readonly golden: GoldenProber;
+  /** StyleRollouts (ADR 0005): their own informer and queue, the same analysis runner and HTTPRoute cache. */
+  readonly styles: StyleController;
   private running = false;
 
   constructor(opts: ManagerOptions) {
@@ -49,16 +52,30 @@ export class Manager {
       log,
       canProbe: opts.canWrite,
     });
+    const events = new EventRecorder(core, 'modelrollout-operator', opts.now ?? (() => new Date()));
+    const analysis = new AnalysisRunner({ core, cache: this.cache, defaults: opts.analysisDefaults, golden: this.golden });
+    this.styles = new StyleController({
+      kc,
+      log,
+      workers: opts.workers,
+      namespace: opts.namespace,
+      now: opts.now ?? (() => new Date()),
+      analysis,
+      analysisDefaults: opts.analysisDefaults,
+      events,
+      routes: this.cache.routes.get('gatewayAPI'),
+      canWrite: opts.canWrite,
+    });
     const reconciler = new Reconciler({
       apps: kc.makeApiClient(k8s.AppsV1Api),
       core,
       custom: kc.makeApiClient(k8s.CustomObjectsApi),
       cache: this.cache,
-      events: new EventRecorder(core, 'modelrollout-operator', opts.now ?? (() => new Date())),
+      events,
       metrics: this.metrics,
       log,
       now: opts.now ?? (() => new Date()),
-      analysis: new AnalysisRunner({ core, cache: this.cache, defaults: opts.analysisDefaults, golden: this.golden }),
+      analysis,
       analysisDefaults: opts.analysisDefaults,
       canWrite: opts.canWrite,
     });
@@ -74,24 +91,25 @@ export class Manager {
 
   /** Fills the caches (a standby replica keeps them warm for a quick takeover). */
   async startCaches(): Promise<void> {
-    await this.cache.start();
+    await Promise.all([this.cache.start(), this.styles.informer.start()]);
     this.running = true;
   }
 
   /** Starts reconciling; only the leader does. */
   startWorkers(): void {
     this.queue.start();
+    this.styles.queue.start();
   }
 
   async stop(): Promise<void> {
     this.running = false;
     this.golden.stopAll();
-    await this.queue.stop();
-    await this.cache.stop();
+    await Promise.all([this.queue.stop(), this.styles.queue.stop()]);
+    await Promise.all([this.cache.stop(), this.styles.informer.stop()]);
   }
 
   get ready(): boolean {
-    return this.running && this.cache.synced;
+    return this.running && this.cache.synced && this.styles.informer.synced;
   }
 }
 

@@ -100,7 +100,7 @@ export function revisionInputs(stored: StoredSpec): unknown {
   return { model: stored.model, gpu: stored.gpu, template: stored.template, targetPort: stored.service?.targetPort ?? 8080 };
 }
 
-function checkSteps(steps: number[], errors: string[]): void {
+export function checkSteps(steps: number[], errors: string[]): void {
   if (steps.length === 0) errors.push('spec.strategy.steps: must not be empty');
   steps.forEach((w, i) => {
     if (!Number.isInteger(w) || w <= 0 || w > 100) errors.push(`spec.strategy.steps[${i}]: ${w} must be an integer in (0, 100]`);
@@ -109,7 +109,7 @@ function checkSteps(steps: number[], errors: string[]): void {
   if (steps.length > 0 && steps[steps.length - 1] !== 100) errors.push(`spec.strategy.steps: the last step is ${steps[steps.length - 1]}; it must be 100`);
 }
 
-function durationField(field: string, text: string, errors: string[]): number | undefined {
+export function durationField(field: string, text: string, errors: string[]): number | undefined {
   const ms = parseDuration(text);
   if (ms === undefined) errors.push(`${field}: "${text}" is not a positive duration (e.g. 30s, 5m, 1h30m)`);
   return ms;

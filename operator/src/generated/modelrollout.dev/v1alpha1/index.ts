@@ -1,1 +1,2 @@
 export * from "./ModelRollout.js";
+export * from "./StyleRollout.js";

@@ -1,0 +1,28 @@
+// The StyleRollout API (ADR 0005): an adapter version rolled out on the pods that already serve the style.
+// Its spec type is generated from crds/modelrollout.dev_stylerollouts.yaml; its status is the pure core's.
+import type { IStyleRollout } from '../generated/modelrollout.dev/v1alpha1/StyleRollout.js';
+import type { StyleRolloutStatus } from '../rollout/style-types.js';
+import { API_VERSION, GROUP, VERSION } from './names.js';
+
+export const STYLE_KIND = 'StyleRollout';
+export const STYLE_PLURAL = 'stylerollouts';
+/** The arguments CustomObjectsApi takes for a StyleRollout (`{ ...STYLE_ROLLOUT_RESOURCE, namespace, name }`). */
+export const STYLE_ROLLOUT_RESOURCE = { group: GROUP, version: VERSION, plural: STYLE_PLURAL } as const;
+
+export type StyleRolloutSpec = IStyleRollout['spec'];
+
+export interface StyleRollout {
+  apiVersion: typeof API_VERSION;
+  kind: typeof STYLE_KIND;
+  metadata: {
+    name?: string;
+    namespace?: string;
+    uid?: string;
+    generation?: number;
+    resourceVersion?: string;
+    annotations?: Record<string, string>;
+    [key: string]: unknown;
+  };
+  spec: StyleRolloutSpec;
+  status?: StyleRolloutStatus;
+}

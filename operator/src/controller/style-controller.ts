@@ -1,0 +1,172 @@
+// StyleRollouts (ADR 0005): reconcile(key) = observe the managed rule → run analysis on the adapter version →
+// decideStyle() → write the rule → one status patch → requeue. Its own informer and work queue: a StyleRollout
+// shares no object with a ModelRollout but the Service its pods sit behind, which it never writes.
+import * as k8s from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import { parseAnalysis, type AnalysisDefaults, type StoredAnalysis } from '../analysis/spec.js';
+import { API_VERSION, STYLE_KIND, STYLE_PLURAL, STYLE_ROLLOUT_RESOURCE, type StyleRollout } from '../api/index.js';
+import type { EventRecorder } from '../kube/events.js';
+import { FreshCache } from '../kube/fresh-cache.js';
+import { ResilientInformer } from '../kube/informer.js';
+import { WorkQueue } from '../kube/work-queue.js';
+import { decideStyle } from '../rollout/style-decide.js';
+import { parseStyleSpec, type StoredStyleSpec } from '../rollout/style-spec.js';
+import type { AdapterRouteObservation, StyleRolloutStatus, StyleSpec } from '../rollout/style-types.js';
+import { AdapterRouteRouter } from '../traffic/adapter-route.js';
+import type { RouteObject } from '../traffic/index.js';
+import type { AnalysisOutcome, AnalysisRunner } from './analysis-runner.js';
+import { NotLeaderError } from './execute.js';
+import { isEmptyPatch, mergePatch } from './status-patch.js';
+import { isNotFound } from '../kube/errors.js';
+
+const mergePatchHeader = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
+type StyleObject = StyleRollout & k8s.KubernetesObject;
+
+export interface StyleControllerOptions {
+  kc: k8s.KubeConfig;
+  log: Logger;
+  workers: number;
+  namespace?: string;
+  now: () => Date;
+  analysis: AnalysisRunner;
+  analysisDefaults?: AnalysisDefaults;
+  events: EventRecorder;
+  /** The HTTPRoute informer's cache (ClusterCache.routes), read instead of a GET per pass. */
+  routes?: { get(name: string, namespace?: string): RouteObject | undefined; remember(obj: RouteObject & k8s.KubernetesObject): void };
+  canWrite?: () => boolean;
+}
+
+export class StyleController {
+  readonly informer: ResilientInformer<StyleObject>;
+  readonly queue: WorkQueue;
+  private readonly rollouts: FreshCache<StyleObject>;
+  private readonly custom: k8s.CustomObjectsApi;
+
+  constructor(private readonly opts: StyleControllerOptions) {
+    const { kc, namespace, log } = opts;
+    this.custom = kc.makeApiClient(k8s.CustomObjectsApi);
+    const base = `/apis/${STYLE_ROLLOUT_RESOURCE.group}/${STYLE_ROLLOUT_RESOURCE.version}`;
+    this.informer = new ResilientInformer<StyleObject>(kc, {
+      kind: STYLE_KIND,
+      path: namespace ? `${base}/namespaces/${namespace}/${STYLE_PLURAL}` : `${base}/${STYLE_PLURAL}`,
+      list: () =>
+        (namespace
+          ? this.custom.listNamespacedCustomObject({ ...STYLE_ROLLOUT_RESOURCE, namespace })
+          : this.custom.listClusterCustomObject(STYLE_ROLLOUT_RESOURCE)) as Promise<k8s.KubernetesListObject<StyleObject>>,
+      log,
+      onChange: (o, verb) => {
+        // Our last status write of a deleted object must not outlive it (the overlay would bring it back).
+        if (verb === 'delete') this.rollouts.forget(o.metadata!.name!, o.metadata!.namespace);
+        this.queue.add(`${o.metadata!.namespace}/${o.metadata!.name}`);
+      },
+      // A cluster whose chart predates the CRD still runs ModelRollouts.
+      optional: true,
+    });
+    this.rollouts = new FreshCache(this.informer);
+    this.queue = new WorkQueue((key) => this.reconcile(key), {
+      workers: opts.workers,
+      onError: (key, err, retryInMs) => log.error({ styleRollout: key, err: String(err), retryInMs }, 'style rollout reconcile failed'),
+    });
+  }
+
+  async reconcile(key: string): Promise<{ requeueAfterMs?: number }> {
+    const [namespace, name] = key.split('/') as [string, string];
+    const sro = this.rollouts.get(name, namespace);
+    if (!sro || sro.metadata.deletionTimestamp) return {};
+    const now = this.opts.now();
+    const { spec, errors } = this.parse(sro);
+    const status: StyleRolloutStatus = sro.status ?? {};
+    const router = spec ? this.routerOf(sro, spec) : undefined;
+    const route: AdapterRouteObservation = router ? await router.observe() : { found: false, error: 'the spec is invalid' };
+    const outcome = await this.analyse(sro, spec, status, now);
+    const decision = decideStyle({
+      spec,
+      specErrors: errors,
+      generation: sro.metadata.generation ?? 0,
+      status,
+      route,
+      analysis: outcome.analysis,
+      breaker: outcome.breaker,
+      analysisStatus: outcome.status,
+      analysisWakeInMs: outcome.wakeInMs,
+      now,
+    });
+    if (decision.route && router) {
+      if (this.opts.canWrite && !this.opts.canWrite()) throw new NotLeaderError();
+      await router.setArms(decision.route.arms);
+    }
+    for (const e of decision.events) await this.event(sro, e.type, e.reason, e.message);
+    await this.persist(sro, decision.status);
+    return { requeueAfterMs: decision.requeueAfterMs };
+  }
+
+  private parse(sro: StyleObject): { spec: StyleSpec | undefined; errors: string[] } {
+    const parsed = parseStyleSpec(sro.spec as StoredStyleSpec);
+    const errors = [...parsed.errors];
+    parseAnalysis(sro.spec.analysis as StoredAnalysis | undefined, errors, this.opts.analysisDefaults, 'adapter');
+    return { spec: errors.length === 0 ? parsed.spec : undefined, errors };
+  }
+
+  private routerOf(sro: StyleObject, spec: StyleSpec): AdapterRouteRouter {
+    const routing = sro.spec.trafficRouting.gatewayAPI;
+    const cache = this.opts.routes;
+    return new AdapterRouteRouter(
+      routing.httpRoute,
+      routing.ruleIndex ?? 0,
+      { namespace: sro.metadata.namespace!, service: sro.spec.service.name, port: sro.spec.service.port ?? 80, style: spec.style },
+      {
+        custom: this.custom,
+        cached: cache && ((ns, n) => cache.get(n, ns)),
+        onWritten: cache && ((obj) => cache.remember(obj as RouteObject & k8s.KubernetesObject)),
+      },
+    );
+  }
+
+  /** Analysis of the candidate version while it is rolled out; a failed run holds the step (pending), never breaks the pass. */
+  private async analyse(sro: StyleObject, spec: StyleSpec | undefined, status: StyleRolloutStatus, now: Date): Promise<AnalysisOutcome> {
+    const active = spec && status.stableVersion && status.candidateVersion === spec.version && (status.phase === 'Progressing' || status.phase === 'Paused');
+    if (!active) return { analysis: { result: 'pass' }, breaker: { tripped: false } };
+    try {
+      return await this.opts.analysis.runAdapter(
+        {
+          namespace: sro.metadata.namespace!,
+          name: sro.metadata.name!,
+          style: spec.style,
+          model: sro.spec.model,
+          service: sro.spec.service.name,
+          stableVersion: status.stableVersion!,
+          candidateVersion: status.candidateVersion!,
+          analysis: sro.spec.analysis as StoredAnalysis | undefined,
+          annotations: sro.metadata.annotations,
+          status,
+        },
+        spec.stepDurationMs,
+        now,
+      );
+    } catch (err) {
+      this.opts.log.warn({ styleRollout: sro.metadata.name, err: String(err) }, 'analysis failed; holding the step');
+      return { analysis: { result: 'pending', message: `analysis failed: ${String(err)}` }, breaker: { tripped: false }, wakeInMs: 10_000 };
+    }
+  }
+
+  private async event(sro: StyleObject, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void> {
+    const target = { apiVersion: API_VERSION, kind: STYLE_KIND, name: sro.metadata.name!, namespace: sro.metadata.namespace!, uid: sro.metadata.uid ?? '' };
+    // An event is for people: one that cannot be written is logged, and the pass goes on.
+    await this.opts.events.record(target, type, reason, message).catch((err: unknown) => this.opts.log.warn({ err: String(err), reason }, 'event not written'));
+  }
+
+  /** One status patch per pass, skipped when nothing changed. */
+  private async persist(sro: StyleObject, status: StyleRolloutStatus): Promise<void> {
+    const patch = mergePatch(sro.status ?? {}, JSON.parse(JSON.stringify(status)));
+    if (isEmptyPatch(patch)) return;
+    try {
+      const updated = (await this.custom.patchNamespacedCustomObjectStatus(
+        { ...STYLE_ROLLOUT_RESOURCE, namespace: sro.metadata.namespace!, name: sro.metadata.name!, body: { status: patch } },
+        mergePatchHeader,
+      )) as StyleObject;
+      this.rollouts.remember(updated);
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
+  }
+}

@@ -1,0 +1,252 @@
+import { describe, expect, it } from 'vitest';
+import { armsAt, decideStyle, sameArms, STYLE_TRANSITIONS } from './style-decide.js';
+import { parseStyleSpec } from './style-spec.js';
+import type { AdapterArm, AdapterRouteObservation, StyleDecideInput, StyleDecision, StyleRolloutStatus, StyleSpec } from './style-types.js';
+import type { AnalysisVerdict } from './types.js';
+
+const T0 = Date.parse('2026-12-01T00:00:00Z');
+const spec = (version: string, steps = [10, 50, 100]): StyleSpec => ({ style: 'ink-wash', version, steps, stepDurationMs: 60_000 });
+
+/** Passes decideStyle over a route that carries what it is told, as the controller's loop does. */
+class World {
+  arms: AdapterArm[] = [];
+  status: StyleRolloutStatus = {};
+  now = T0;
+  writes: AdapterArm[][] = [];
+  analysis: AnalysisVerdict = { result: 'pass' };
+  breaker: StyleDecideInput['breaker'] = { tripped: false };
+  route: AdapterRouteObservation | undefined;
+
+  pass(s: StyleSpec | undefined, errors: string[] = []): StyleDecision {
+    const d = decideStyle({
+      spec: s,
+      specErrors: errors,
+      generation: 1,
+      status: this.status,
+      route: this.route ?? { found: true, arms: this.arms },
+      analysis: this.analysis,
+      breaker: this.breaker,
+      now: new Date(this.now),
+    });
+    this.status = d.status;
+    if (d.route) {
+      this.arms = d.route.arms;
+      this.writes.push(d.route.arms);
+    }
+    return d;
+  }
+
+  /** Passes until nothing is written, advancing the clock by each requeue (at most `max` passes). */
+  settle(s: StyleSpec, max = 50): void {
+    for (let i = 0; i < max; i++) {
+      const d = this.pass(s);
+      if (!d.route && this.status.phase !== 'Progressing') return;
+      this.now += d.requeueAfterMs ?? 1000;
+    }
+  }
+
+  reasons(): string[] {
+    return (this.status.history ?? []).map((h) => `${h.phase}/${h.reason}`);
+  }
+}
+
+describe('decideStyle', () => {
+  it('makes the first version stable and pins it on the route', () => {
+    const w = new World();
+    w.pass(spec('v1'));
+    expect(w.arms).toEqual([{ version: 'v1', weight: 100 }]);
+    expect(w.status.phase).toBe('Initializing');
+    w.pass(spec('v1'));
+    expect(w.status).toMatchObject({ phase: 'Healthy', stableVersion: 'v1', weights: { stable: 100, candidate: 0 } });
+    expect(w.reasons()).toEqual(['Initializing/Initializing', 'Healthy/Initialized']);
+    expect(w.status.conditions?.find((c) => c.type === 'Ready')?.status).toBe('True');
+  });
+
+  it('steps a new version through the weights, baking each step, then promotes it with one arm left', () => {
+    const w = new World();
+    w.settle(spec('v1'));
+    w.settle(spec('v2'));
+    expect(w.writes).toEqual([
+      [{ version: 'v1', weight: 100 }],
+      [
+        { version: 'v1', weight: 90 },
+        { version: 'v2', weight: 10 },
+      ],
+      [
+        { version: 'v1', weight: 50 },
+        { version: 'v2', weight: 50 },
+      ],
+      [{ version: 'v2', weight: 100 }],
+    ]);
+    expect(w.status).toMatchObject({ phase: 'Healthy', stableVersion: 'v2', weights: { stable: 100, candidate: 0 } });
+    expect(w.status.candidateVersion).toBeUndefined();
+    expect(w.reasons()).toEqual(['Initializing/Initializing', 'Healthy/Initialized', 'Progressing/RolloutStarted', 'Healthy/Promoted']);
+    // Each step baked its full duration: 3 steps of 60 s.
+    expect(w.now - T0).toBeGreaterThanOrEqual(3 * 60_000);
+  });
+
+  it('does not advance before the bake time, nor while analysis is pending', () => {
+    const w = new World();
+    w.settle(spec('v1'));
+    w.pass(spec('v2'));
+    w.pass(spec('v2'));
+    expect(w.status.currentStep).toMatchObject({ index: 0, weight: 10 });
+    expect(w.status.currentStep?.trafficShiftedAt).toBe(new Date(w.now).toISOString());
+    w.now += 59_000;
+    w.pass(spec('v2'));
+    expect(w.status.currentStep?.index).toBe(0);
+    w.now += 2000;
+    w.analysis = { result: 'pending', message: 'baking' };
+    const held = w.pass(spec('v2'));
+    expect(w.status.currentStep?.index).toBe(0);
+    expect(held.requeueAfterMs).toBeGreaterThan(0);
+    w.analysis = { result: 'pass' };
+    w.pass(spec('v2'));
+    expect(w.status.currentStep).toMatchObject({ index: 1, weight: 50 });
+    expect(w.arms).toEqual(armsAt('v1', 'v2', 50));
+  });
+
+  it('rolls back at once on a failed analysis or a tripped breaker, and holds the failed version off', () => {
+    for (const failure of ['analysis', 'breaker'] as const) {
+      const w = new World();
+      w.settle(spec('v1'));
+      w.pass(spec('v2'));
+      w.pass(spec('v2'));
+      if (failure === 'analysis') w.analysis = { result: 'fail', reason: 'error-rate', message: '12/20 failed' };
+      else w.breaker = { tripped: true, reason: 'error-rate', message: 'breaker: 50 %' };
+      w.pass(spec('v2'));
+      expect(w.arms).toEqual([{ version: 'v1', weight: 100 }]);
+      expect(w.status).toMatchObject({ phase: 'RolledBack', stableVersion: 'v1', candidateVersion: 'v2', failure: { reason: 'error-rate' } });
+      expect(w.status.conditions?.find((c) => c.type === 'Degraded')).toMatchObject({ status: 'True', reason: 'error-rate' });
+      // Analysis no longer runs for it: later passes keep it rolled back and write nothing.
+      w.analysis = { result: 'pass' };
+      w.breaker = { tripped: false };
+      const writes = w.writes.length;
+      w.settle(spec('v2'));
+      expect(w.status.phase).toBe('RolledBack');
+      expect(w.writes.length).toBe(writes);
+      // A new version starts a new rollout; going back to stable settles as Healthy.
+      w.pass(spec('v3'));
+      expect(w.status).toMatchObject({ phase: 'Progressing', candidateVersion: 'v3' });
+      expect(w.status.failure).toBeUndefined();
+      w.settle(spec('v1'));
+      expect(w.status).toMatchObject({ phase: 'Healthy', stableVersion: 'v1' });
+      expect(w.arms).toEqual([{ version: 'v1', weight: 100 }]);
+    }
+  });
+
+  it('pauses on analysis pause, holding the weights, and resumes when analysis lets go', () => {
+    const w = new World();
+    w.settle(spec('v1'));
+    w.pass(spec('v2'));
+    w.pass(spec('v2'));
+    w.analysis = { result: 'pause', message: 'no data' };
+    w.now += 120_000;
+    w.pass(spec('v2'));
+    expect(w.status.phase).toBe('Paused');
+    expect(w.arms).toEqual(armsAt('v1', 'v2', 10));
+    w.analysis = { result: 'pass' };
+    w.pass(spec('v2'));
+    expect(w.status.phase).toBe('Progressing');
+    expect(w.reasons().slice(-2)).toEqual(['Paused/AnalysisPaused', 'Progressing/Resumed']);
+  });
+
+  it('goes back to stable when spec.version is set back mid-rollout', () => {
+    const w = new World();
+    w.settle(spec('v1'));
+    w.pass(spec('v2'));
+    w.pass(spec('v2'));
+    w.settle(spec('v1'));
+    expect(w.arms).toEqual([{ version: 'v1', weight: 100 }]);
+    expect(w.status.phase).toBe('Healthy');
+    expect(w.reasons().at(-1)).toBe('Healthy/Reverted');
+  });
+
+  it('never writes a route it cannot use, and changes nothing on an invalid spec', () => {
+    const w = new World();
+    w.settle(spec('v1'));
+    w.route = { found: false, reason: 'RouteRuleNotOwned', error: 'HTTPRoute t2v rule 0 sends traffic to Service other' };
+    const d = w.pass(spec('v2'));
+    expect(d.route).toBeUndefined();
+    expect(d.requeueAfterMs).toBe(10_000);
+    expect(w.status.conditions?.find((c) => c.type === 'Degraded')).toMatchObject({ status: 'True', reason: 'RouteRuleNotOwned' });
+    w.route = undefined;
+    const invalid = w.pass(undefined, ['spec.version: "2" must be v<N>']);
+    expect(invalid.route).toBeUndefined();
+    expect(w.status).toMatchObject({ phase: 'Invalid', message: 'spec.version: "2" must be v<N>' });
+    expect(w.status.conditions?.find((c) => c.type === 'InvalidSpec')?.status).toBe('True');
+  });
+
+  it('restarts a rollout on a new version mid-rollout', () => {
+    const w = new World();
+    w.settle(spec('v1'));
+    w.pass(spec('v2'));
+    w.pass(spec('v2'));
+    w.pass(spec('v3'));
+    expect(w.arms).toEqual(armsAt('v1', 'v3', 10));
+    expect(w.status).toMatchObject({ phase: 'Progressing', candidateVersion: 'v3', currentStep: { index: 0 } });
+  });
+});
+
+describe('sameArms', () => {
+  it('compares shares, not raw weights, and ignores empty arms', () => {
+    expect(sameArms([{ version: 'v1', weight: 1 }], [{ version: 'v1', weight: 100 }])).toBe(true);
+    expect(
+      sameArms(
+        [
+          { version: 'v1', weight: 100 },
+          { version: 'v2', weight: 0 },
+        ],
+        [{ version: 'v1', weight: 100 }],
+      ),
+    ).toBe(true);
+    expect(sameArms(armsAt('v1', 'v2', 10), armsAt('v1', 'v2', 50))).toBe(false);
+    expect(sameArms(armsAt('v1', 'v2', 10), [{ version: 'v1', weight: 100 }])).toBe(false);
+  });
+});
+
+describe('parseStyleSpec', () => {
+  it('names each bad field, its value and what is allowed', () => {
+    const { spec: s, errors } = parseStyleSpec({
+      style: 'Ink Wash',
+      version: '2',
+      service: { name: 't2v', port: 0 },
+      trafficRouting: {},
+      strategy: { steps: [50, 20], stepDuration: 'soon' },
+    });
+    expect(s).toBeUndefined();
+    expect(errors).toEqual([
+      expect.stringContaining('spec.style: "Ink Wash"'),
+      expect.stringContaining('spec.version: "2" must be v<N>'),
+      expect.stringContaining('spec.model: required'),
+      'spec.service.port: 0 must be an integer port in 1…65535',
+      expect.stringContaining('spec.trafficRouting.gatewayAPI.httpRoute: required'),
+      'spec.strategy.steps[1]: 20 must be greater than the step before it (50)',
+      'spec.strategy.steps: the last step is 20; it must be 100',
+      expect.stringContaining('spec.strategy.stepDuration: "soon"'),
+    ]);
+  });
+
+  it('fills the defaults', () => {
+    expect(
+      parseStyleSpec({ style: 'ink-wash', version: 'v2', model: 'm', service: { name: 't2v' }, trafficRouting: { gatewayAPI: { httpRoute: 'r' } } }),
+    ).toEqual({
+      spec: { style: 'ink-wash', version: 'v2', steps: [10, 50, 100], stepDurationMs: 120_000 },
+      errors: [],
+    });
+  });
+});
+
+describe('the StyleRollout transition table', () => {
+  it('lists exactly the transitions decideStyle can make (docs/adr/0005-style-rollouts.md)', async () => {
+    const { readFileSync } = await import('node:fs');
+    const text = readFileSync(new URL('../../../docs/adr/0005-style-rollouts.md', import.meta.url), 'utf8');
+    const rows = text
+      .slice(text.indexOf('## Transitions'))
+      .split('\n')
+      .filter((l) => l.startsWith('| ') && !l.startsWith('| To') && !l.startsWith('| ---'))
+      .map((l) => l.split('|').map((c) => c.trim()))
+      .map((c) => `${c[1]}/${c[2]}`);
+    expect(rows.sort()).toEqual(STYLE_TRANSITIONS.map(([to, reason]) => `${to}/${reason}`).sort());
+  });
+});

@@ -1,0 +1,243 @@
+// decideStyle(input) → { status, route, events, requeueAfterMs }: the StyleRollout state machine, pure (ADR 0001,
+// ADR 0005). Much smaller than decide.ts: an adapter version lives on pods that already run, so a step is one
+// route write — no replicas to size, no readiness to wait for, nothing to scale back.
+import { setCondition } from './conditions.js';
+import { pinOf } from './style-spec.js';
+import type { AdapterArm, DesiredRoute, StyleDecideInput, StyleDecision, StylePhase, StyleRolloutStatus, StyleSpec } from './style-types.js';
+import type { StepStatus } from './types.js';
+
+const HISTORY_LIMIT = 20;
+/** How soon to look again after a route write (the informer brings the change sooner). */
+const ROUTE_RECHECK_MS = 2000;
+/** How soon to look again at a route the rollout cannot use (missing, or someone else's). */
+const ROUTE_PROBLEM_RECHECK_MS = 10_000;
+
+/** The StyleRollout transitions: the table in docs/adr/0005-style-rollouts.md lists the same (checked by a test). */
+export const STYLE_TRANSITIONS = [
+  ['Initializing', 'Initializing'],
+  ['Healthy', 'Initialized'],
+  ['Healthy', 'Promoted'],
+  ['Healthy', 'Reverted'],
+  ['Progressing', 'RolloutStarted'],
+  ['Progressing', 'Resumed'],
+  ['Paused', 'AnalysisPaused'],
+  ['RolledBack', 'AnalysisFailed'],
+  ['Invalid', 'InvalidSpec'],
+] as const;
+type Reason = (typeof STYLE_TRANSITIONS)[number][1];
+
+class StylePass {
+  readonly status: StyleRolloutStatus;
+  readonly events: StyleDecision['events'] = [];
+  route?: DesiredRoute;
+  requeueAfterMs?: number;
+
+  constructor(readonly input: StyleDecideInput) {
+    this.status = structuredClone(input.status);
+    this.status.observedGeneration = input.generation;
+  }
+
+  transition(phase: StylePhase, reason: Reason, message: string, weight?: number): void {
+    const time = this.input.now.toISOString();
+    this.status.phase = phase;
+    this.status.message = message;
+    this.status.history = [...(this.status.history ?? []), { time, phase, reason, message, ...(weight !== undefined ? { weight } : {}) }].slice(-HISTORY_LIMIT);
+    this.events.push({ type: phase === 'RolledBack' || phase === 'Invalid' ? 'Warning' : 'Normal', reason, message });
+  }
+
+  /** Asks for `arms` on the route unless it carries them already; true when it does. */
+  carries(arms: AdapterArm[]): boolean {
+    const route = this.input.route;
+    if (route.found && sameArms(route.arms, arms)) return true;
+    this.route = { arms };
+    this.wakeIn(ROUTE_RECHECK_MS);
+    return false;
+  }
+
+  wakeIn(ms: number | undefined): void {
+    if (ms === undefined) return;
+    this.requeueAfterMs = this.requeueAfterMs === undefined ? ms : Math.min(this.requeueAfterMs, ms);
+  }
+
+  done(): StyleDecision {
+    this.conditions();
+    return { status: this.status, ...(this.route ? { route: this.route } : {}), events: this.events, requeueAfterMs: this.requeueAfterMs };
+  }
+
+  private conditions(): void {
+    const { status, input } = this;
+    const phase = status.phase ?? 'Initializing';
+    const message = status.message ?? '';
+    const set = (type: 'Ready' | 'Progressing' | 'Degraded' | 'InvalidSpec', on: boolean, reason: string) => {
+      status.conditions = setCondition(status.conditions ?? [], { type, status: on ? 'True' : 'False', reason, message }, input.generation, input.now);
+    };
+    set('Ready', phase === 'Healthy', phase);
+    set('Progressing', phase === 'Progressing' || phase === 'Paused', phase);
+    const routeProblem = !input.route.found && phase !== 'Invalid';
+    set(
+      'Degraded',
+      phase === 'RolledBack' || routeProblem,
+      routeProblem
+        ? input.route.found
+          ? ''
+          : (input.route.reason ?? 'RouteNotFound')
+        : phase === 'RolledBack'
+          ? (status.failure?.reason ?? 'RolledBack')
+          : 'AsExpected',
+    );
+    set('InvalidSpec', phase === 'Invalid', phase === 'Invalid' ? 'InvalidSpec' : 'SpecValid');
+  }
+}
+
+export function decideStyle(input: StyleDecideInput): StyleDecision {
+  const pass = new StylePass(input);
+  const { spec, route } = input;
+  if (!spec) {
+    // Nothing is changed on an invalid spec: the route keeps what it carries until the spec is fixed.
+    const message = input.specErrors.join('; ');
+    if (pass.status.phase !== 'Invalid' || pass.status.message !== message) pass.transition('Invalid', 'InvalidSpec', message);
+    return pass.done();
+  }
+  if (!route.found) {
+    // A missing route, or a rule that sends elsewhere (someone else's), is never written: reported and looked at again.
+    pass.status.message = route.error;
+    if (pass.status.phase === 'Invalid' || !pass.status.phase) pass.status.phase = 'Initializing';
+    pass.wakeIn(ROUTE_PROBLEM_RECHECK_MS);
+    return pass.done();
+  }
+  if (!pass.status.stableVersion) {
+    // The first valid spec names the version users get: it becomes stable, as a ModelRollout's first template does.
+    pass.status.stableVersion = spec.version;
+    pass.transition('Initializing', 'Initializing', `${spec.style}@${spec.version} is the stable version`);
+  }
+  const stable = pass.status.stableVersion!;
+  if (spec.version === stable) return settle(pass, stable);
+  const phase = pass.status.phase;
+  if (phase === 'RolledBack' && pass.status.candidateVersion === spec.version) return holdRolledBack(pass, stable);
+  if (pass.status.candidateVersion !== spec.version || (phase !== 'Progressing' && phase !== 'Paused')) start(pass, spec);
+  return progress(pass, spec, stable);
+}
+
+/** Every request for the style on the stable version; Healthy once the route carries only it. */
+function settle(pass: StylePass, stable: string): StyleDecision {
+  const { status } = pass;
+  const wasRollingOut = status.candidateVersion !== undefined && (status.phase === 'Progressing' || status.phase === 'Paused');
+  if (!pass.carries([{ version: stable, weight: 100 }])) return pass.done();
+  status.weights = { stable: 100, candidate: 0 };
+  delete status.currentStep;
+  if (status.phase === 'Healthy') return pass.done();
+  const style = styleOf(pass);
+  if (wasRollingOut) pass.transition('Healthy', 'Reverted', `spec.version is back on ${stable}: every ${style} request gets ${stable}`);
+  else if (status.phase === 'RolledBack') pass.transition('Healthy', 'Reverted', `spec.version is back on ${stable} after the rollback`);
+  else pass.transition('Healthy', 'Initialized', `every ${style} request gets ${stable}`);
+  delete status.candidateVersion;
+  delete status.analysis;
+  return pass.done();
+}
+
+function holdRolledBack(pass: StylePass, stable: string): StyleDecision {
+  if (pass.carries([{ version: stable, weight: 100 }])) pass.status.weights = { stable: 100, candidate: 0 };
+  return pass.done();
+}
+
+function start(pass: StylePass, spec: StyleSpec): void {
+  const { status } = pass;
+  status.candidateVersion = spec.version;
+  status.currentStep = stepAt(spec, 0);
+  delete status.analysis;
+  delete status.failure;
+  pass.transition('Progressing', 'RolloutStarted', `${spec.style}@${spec.version} rolls out over ${status.stableVersion} in steps ${spec.steps.join(', ')} %`);
+}
+
+function progress(pass: StylePass, spec: StyleSpec, stable: string): StyleDecision {
+  const { status, input } = pass;
+  const candidate = status.candidateVersion!;
+  if (input.analysisStatus && input.analysisStatus.revision === pinOf(spec.style, candidate)) status.analysis = input.analysisStatus;
+  const failure = input.breaker.tripped
+    ? { reason: input.breaker.reason, message: input.breaker.message }
+    : input.analysis.result === 'fail'
+      ? { reason: input.analysis.reason, message: input.analysis.message }
+      : undefined;
+  if (failure) return rollBack(pass, stable, candidate, failure);
+  const step = status.currentStep ?? stepAt(spec, 0);
+  const arms = armsAt(stable, candidate, step.weight);
+  if (input.analysis.result === 'pause') {
+    if (status.phase !== 'Paused') pass.transition('Paused', 'AnalysisPaused', input.analysis.message, step.weight);
+    return pass.done();
+  }
+  if (status.phase === 'Paused') pass.transition('Progressing', 'Resumed', `analysis no longer holds step ${step.label}`, step.weight);
+  if (!pass.carries(arms)) return pass.done();
+  status.weights = { stable: 100 - step.weight, candidate: step.weight };
+  if (!step.trafficShiftedAt) {
+    status.currentStep = { ...step, trafficShiftedAt: input.now.toISOString() };
+    status.message = `step ${step.label}: ${step.weight} % of ${spec.style} requests get ${candidate}`;
+    pass.wakeIn(spec.stepDurationMs);
+    pass.wakeIn(input.analysisWakeInMs);
+    return pass.done();
+  }
+  const bakedForMs = input.now.getTime() - Date.parse(step.trafficShiftedAt);
+  if (bakedForMs < spec.stepDurationMs || input.analysis.result !== 'pass') {
+    pass.wakeIn(Math.max(0, spec.stepDurationMs - bakedForMs) || undefined);
+    pass.wakeIn(input.analysisWakeInMs ?? spec.stepDurationMs);
+    if (input.analysis.result !== 'pass') status.message = `step ${step.label}: ${input.analysis.message}`;
+    return pass.done();
+  }
+  if (step.index + 1 < spec.steps.length) {
+    const next = stepAt(spec, step.index + 1);
+    status.currentStep = next;
+    pass.carries(armsAt(stable, candidate, next.weight));
+    status.message = `step ${next.label}: moving ${next.weight} % of ${spec.style} requests to ${candidate}`;
+    return pass.done();
+  }
+  return promote(pass, spec, candidate);
+}
+
+function promote(pass: StylePass, spec: StyleSpec, candidate: string): StyleDecision {
+  const { status } = pass;
+  status.stableVersion = candidate;
+  delete status.candidateVersion;
+  delete status.currentStep;
+  delete status.analysis;
+  // The rule keeps one arm, pinning the new stable version (the same traffic as the last step's).
+  if (pass.carries([{ version: candidate, weight: 100 }])) status.weights = { stable: 100, candidate: 0 };
+  pass.transition('Healthy', 'Promoted', `${spec.style}@${candidate} is the stable version: every ${spec.style} request gets it`);
+  return pass.done();
+}
+
+function rollBack(pass: StylePass, stable: string, candidate: string, failure: { reason: string; message: string }): StyleDecision {
+  const { status, input } = pass;
+  status.failure = { ...failure, at: input.now.toISOString() };
+  delete status.currentStep;
+  if (pass.carries([{ version: stable, weight: 100 }])) status.weights = { stable: 100, candidate: 0 };
+  pass.transition('RolledBack', 'AnalysisFailed', `${candidate} rolled back to ${stable}: ${failure.reason}: ${failure.message}`);
+  return pass.done();
+}
+
+function stepAt(spec: StyleSpec, index: number): StepStatus {
+  return { index, weight: spec.steps[index]!, label: `${index + 1}/${spec.steps.length}` };
+}
+
+/** The arms at `weight` % on the candidate; an arm at 0 % is left out (it would carry nothing). */
+export function armsAt(stable: string, candidate: string, weight: number): AdapterArm[] {
+  return [
+    { version: stable, weight: 100 - weight },
+    { version: candidate, weight },
+  ].filter((a) => a.weight > 0);
+}
+
+/** Same traffic: the same versions with the same shares (weights 1:1 and 50:50 are the same split). */
+export function sameArms(a: readonly AdapterArm[], b: readonly AdapterArm[]): boolean {
+  const shares = (arms: readonly AdapterArm[]) => {
+    const total = arms.reduce((n, x) => n + x.weight, 0);
+    const out = new Map<string, number>();
+    for (const x of arms) if (x.weight > 0) out.set(x.version, (out.get(x.version) ?? 0) + x.weight / total);
+    return out;
+  };
+  const sa = shares(a);
+  const sb = shares(b);
+  return sa.size === sb.size && [...sa].every(([v, s]) => Math.abs((sb.get(v) ?? -1) - s) < 1e-9);
+}
+
+function styleOf(pass: StylePass): string {
+  return pass.input.spec?.style ?? 'style';
+}

@@ -1,0 +1,80 @@
+// A StyleRollout's vocabulary (ADR 0005): one style (a LoRA adapter) moves from one version to the next on the
+// same pods. Only the route changes — two backendRefs to the same Service, each pinning a version with a
+// request header — so there are no replicas, revisions or capacity here, unlike a ModelRollout.
+import type { AnalysisStatus } from '../analysis/types.js';
+import type { AnalysisVerdict, Condition, StepStatus } from './types.js';
+
+export type StylePhase = 'Initializing' | 'Healthy' | 'Progressing' | 'Paused' | 'RolledBack' | 'Invalid';
+
+/** One arm of the managed rule: the adapter version it pins and its weight. */
+export interface AdapterArm {
+  version: string;
+  weight: number;
+}
+
+/** What the managed rule carries now (traffic/adapter-route.ts reads it). */
+export type AdapterRouteObservation =
+  { found: true; arms: AdapterArm[] } | { found: false; error: string; reason?: 'RouteRuleNotOwned' | 'RouteNotFound' | 'RuleNotFound' };
+
+export interface StyleSpec {
+  /** The adapter's name in the library (`ink-wash`). */
+  style: string;
+  /** The wanted version (`v2`). */
+  version: string;
+  steps: number[];
+  stepDurationMs: number;
+}
+
+export interface StyleHistoryEntry {
+  time: string;
+  phase: StylePhase;
+  reason: string;
+  message: string;
+  weight?: number;
+}
+
+export interface StyleRolloutStatus {
+  observedGeneration?: number;
+  phase?: StylePhase;
+  message?: string;
+  /** The version every request for the style gets when no rollout is in flight. */
+  stableVersion?: string;
+  /** The version being rolled out (or the one rolled back, while phase is RolledBack). */
+  candidateVersion?: string;
+  currentStep?: StepStatus;
+  weights?: { stable: number; candidate: number };
+  analysis?: AnalysisStatus;
+  /** Why the last candidate was rolled back. */
+  failure?: { reason: string; message: string; at: string };
+  conditions?: Condition[];
+  history?: StyleHistoryEntry[];
+}
+
+export interface StyleDecideInput {
+  /** Undefined when the spec is invalid (`specErrors` say why). */
+  spec: StyleSpec | undefined;
+  specErrors: string[];
+  generation: number;
+  status: StyleRolloutStatus;
+  route: AdapterRouteObservation;
+  analysis: AnalysisVerdict;
+  breaker: { tripped: false } | { tripped: true; reason: string; message: string };
+  /** What analysis measured this pass; stored while it is about the current candidate. */
+  analysisStatus?: AnalysisStatus;
+  /** When analysis wants to look again. */
+  analysisWakeInMs?: number;
+  now: Date;
+}
+
+/** The route the rule should carry: the stable arm, and the candidate's while a rollout is in flight. */
+export interface DesiredRoute {
+  arms: AdapterArm[];
+}
+
+export interface StyleDecision {
+  status: StyleRolloutStatus;
+  /** Set: write the managed rule so; absent: the rule is right (or must not be touched). */
+  route?: DesiredRoute;
+  events: { type: 'Normal' | 'Warning'; reason: string; message: string }[];
+  requeueAfterMs?: number;
+}

@@ -1,0 +1,93 @@
+import { describe, expect, it } from 'vitest';
+import { observeAdapterRule, withAdapterArms } from './adapter-route.js';
+import type { HttpRoute } from './gateway-api.js';
+
+const target = { namespace: 'ml', service: 't2v', port: 80, style: 'ink-wash' };
+const pin = (value: string) => [{ type: 'RequestHeaderModifier', requestHeaderModifier: { set: [{ name: 'X-Adapter-Version', value }] } }];
+
+function route(rule: Record<string, unknown>): HttpRoute {
+  return { metadata: { name: 'r' }, spec: { rules: [{ backendRefs: [{ name: 'other', port: 80 }] }, rule] } };
+}
+
+describe('adapter route rule', () => {
+  it('writes one backendRef per arm to the same Service, each pinning its version, and keeps matches and rule filters', () => {
+    const rule = {
+      matches: [{ headers: [{ name: 'x-t2v-style', value: 'ink-wash' }] }],
+      filters: [{ type: 'RequestHeaderModifier', requestHeaderModifier: { add: [{ name: 'x', value: 'y' }] } }],
+      backendRefs: [{ name: 't2v', port: 80 }],
+    };
+    const next = withAdapterArms(
+      route(rule),
+      1,
+      [
+        { version: 'v1', weight: 90 },
+        { version: 'v2', weight: 10 },
+      ],
+      target,
+    );
+    const written = next.spec.rules![1]!;
+    expect(written.matches).toEqual(rule.matches);
+    expect(written.filters).toEqual(rule.filters);
+    expect(written.backendRefs).toEqual([
+      { name: 't2v', port: 80, weight: 90, filters: pin('ink-wash@v1') },
+      { name: 't2v', port: 80, weight: 10, filters: pin('ink-wash@v2') },
+    ]);
+    // The other rule is untouched.
+    expect(next.spec.rules![0]).toEqual({ backendRefs: [{ name: 'other', port: 80 }] });
+    expect(observeAdapterRule(next, 1, target)).toEqual({
+      found: true,
+      arms: [
+        { version: 'v1', weight: 90 },
+        { version: 'v2', weight: 10 },
+      ],
+    });
+  });
+
+  it('reads an unpinned backendRef (or one pinning another style) as no version, and an unset weight as 1', () => {
+    expect(
+      observeAdapterRule(
+        route({
+          backendRefs: [
+            { name: 't2v', port: 80 },
+            { name: 't2v', port: 80, weight: 3, filters: pin('neon@v1') },
+          ],
+        }),
+        1,
+        target,
+      ),
+    ).toEqual({
+      found: true,
+      arms: [
+        { version: '', weight: 1 },
+        { version: '', weight: 3 },
+      ],
+    });
+    expect(
+      observeAdapterRule(
+        route({
+          backendRefs: [
+            {
+              name: 't2v',
+              filters: [{ type: 'RequestHeaderModifier', requestHeaderModifier: { set: [{ name: 'x-adapter-version', value: 'ink-wash@v7' }] } }],
+            },
+          ],
+        }),
+        1,
+        target,
+      ),
+    ).toEqual({
+      found: true,
+      arms: [{ version: 'v7', weight: 1 }],
+    });
+  });
+
+  it('refuses a rule that sends elsewhere, and reports a missing rule', () => {
+    expect(observeAdapterRule(route({ backendRefs: [{ name: 't2v' }, { name: 't2v-canary' }] }), 1, target)).toMatchObject({
+      found: false,
+      reason: 'RouteRuleNotOwned',
+    });
+    expect(observeAdapterRule(route({}), 0, target)).toMatchObject({ found: false, reason: 'RouteRuleNotOwned' });
+    expect(observeAdapterRule(route({}), 5, target)).toEqual({ found: false, reason: 'RuleNotFound', error: 'HTTPRoute r has no rule at index 5' });
+    expect(() => withAdapterArms(route({}), 5, [{ version: 'v1', weight: 100 }], target)).toThrow(/ruleIndex 5 is out of range/);
+  });
+});
