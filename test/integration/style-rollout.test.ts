@@ -99,9 +99,9 @@ async function styleRollout(name: string): Promise<{ status?: StyleRolloutStatus
   };
 }
 
-async function setVersion(name: string, version: string): Promise<void> {
+async function setVersion(name: string, version: string, strategy: Record<string, unknown> = {}): Promise<void> {
   await custom.patchNamespacedCustomObject(
-    { ...STYLE_ROLLOUT_RESOURCE, namespace: ns, name, body: { spec: { version } } },
+    { ...STYLE_ROLLOUT_RESOURCE, namespace: ns, name, body: { spec: { version, strategy } } },
     k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
   );
 }
@@ -126,11 +126,12 @@ async function setUp(): Promise<void> {
   const modelDir = path.join(tmp, 'model');
   buildTinyModel(modelDir);
   const library = path.join(tmp, 'adapters');
-  // v1 and v2 good; v3 refused at load (lora_A has r + 1 rows): every request for it fails with 500 InvalidAdapter.
+  // v1 and v2 good; v3 (lora_A has r + 1 rows) and v4 (another base model) refused at load: every request for them fails with 500 InvalidAdapter.
   buildTinyAdapters(library, [
     { name: 'ink-wash', version: 1, seed: 101 },
     { name: 'ink-wash', version: 2, seed: 102 },
     { name: 'ink-wash', version: 3, seed: 103, broken: 'rank' },
+    { name: 'ink-wash', version: 4, seed: 104, broken: 'base' },
   ]);
   ns = await testNamespace(kc, 'styles');
   runner = await startPodRunner(kc, {
@@ -211,7 +212,7 @@ const spec = (version: string) => ({
 });
 
 describe('StyleRollout through the real route', () => {
-  it('rolls ink-wash@v2 out to 100 % step by step with no pod restart, each step answered by the versions its weights say; then rolls a broken v3 back on its own', async () => {
+  it('rolls ink-wash@v2 out to 100 % step by step with no pod restart, each step answered by the versions its weights say; then rolls broken versions back on their own: refused at preload before any traffic, or by the breaker', async () => {
     await setUp();
     const operator = await startOperator(kubeconfigPath, ns);
     await custom.createNamespacedCustomObject({
@@ -291,18 +292,43 @@ describe('StyleRollout through the real route', () => {
     // Nothing but the route changed: same pods, same processes, no restart, the Deployment never written.
     expect(await workload()).toEqual(before);
 
-    // A broken version: every request for it fails (500 InvalidAdapter); the error-rate breaker rolls it back.
+    // A broken version, preloaded (the default): a pod refuses it before the first step, so no request ever gets it.
+    const preloadLoad = new Load();
+    try {
+      await setVersion('ink-wash', 'v3');
+      await waitUntil('v3 rolled back', async () => ((await styleRollout('ink-wash')).status?.phase === 'RolledBack' ? true : undefined), 60_000, 300);
+    } finally {
+      await preloadLoad.stop();
+    }
+    const refused = (await styleRollout('ink-wash')).status!;
+    console.log(`ink-wash@v3 (preloaded) rolled back: ${refused.message}`);
+    expect(refused).toMatchObject({ phase: 'RolledBack', stableVersion: 'v2', candidateVersion: 'v3', failure: { reason: 'AdapterLoadFailed' } });
+    expect(refused.failure!.message).toMatch(/answered 500 to loading ink-wash@v3: .*InvalidAdapter/);
+    expect(refused.history?.map((h) => h.reason).slice(-2)).toEqual(['RolloutStarted', 'AdapterLoadFailed']);
+    expect(preloadLoad.answers.length).toBeGreaterThan(0);
+    expect(new Set(preloadLoad.answers.map((a) => a.version))).toEqual(new Set(['ink-wash@v2']));
+
+    // A broken version without preload: users' requests for it fail (500 InvalidAdapter) and the error-rate breaker on
+    // t2v_adapter_requests_total rolls it back.
     const brokenLoad = new Load();
     const brokenStarted = Date.now();
     try {
-      await setVersion('ink-wash', 'v3');
-      await waitUntil('v3 rolled back', async () => ((await styleRollout('ink-wash')).status?.phase === 'RolledBack' ? true : undefined), 120_000, 300);
+      await setVersion('ink-wash', 'v4', { preload: false });
+      await waitUntil(
+        'v4 rolled back',
+        async () => {
+          const status = (await styleRollout('ink-wash')).status;
+          return status?.phase === 'RolledBack' && status.candidateVersion === 'v4' ? true : undefined;
+        },
+        120_000,
+        300,
+      );
     } finally {
       await brokenLoad.stop();
     }
     const rolledBack = (await styleRollout('ink-wash')).status!;
-    console.log(`ink-wash@v3 rolled back after ${((Date.now() - brokenStarted) / 1000).toFixed(0)} s: ${rolledBack.message}`);
-    expect(rolledBack).toMatchObject({ phase: 'RolledBack', stableVersion: 'v2', candidateVersion: 'v3', failure: { reason: 'error-rate' } });
+    console.log(`ink-wash@v4 (not preloaded) rolled back after ${((Date.now() - brokenStarted) / 1000).toFixed(0)} s: ${rolledBack.message}`);
+    expect(rolledBack).toMatchObject({ phase: 'RolledBack', stableVersion: 'v2', candidateVersion: 'v4', failure: { reason: 'error-rate' } });
     expect(rolledBack.conditions?.find((c) => c.type === 'Degraded')).toMatchObject({ status: 'True', reason: 'error-rate' });
     const failed = brokenLoad.answers.filter((a) => a.status !== 200);
     expect(failed.length).toBeGreaterThan(0);

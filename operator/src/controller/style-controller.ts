@@ -9,9 +9,9 @@ import type { EventRecorder } from '../kube/events.js';
 import { FreshCache } from '../kube/fresh-cache.js';
 import { ResilientInformer } from '../kube/informer.js';
 import { WorkQueue } from '../kube/work-queue.js';
-import { decideStyle } from '../rollout/style-decide.js';
+import { decideStyle, needsPreload } from '../rollout/style-decide.js';
 import { parseStyleSpec, type StoredStyleSpec } from '../rollout/style-spec.js';
-import type { AdapterRouteObservation, StyleRolloutStatus, StyleSpec } from '../rollout/style-types.js';
+import type { AdapterRouteObservation, PreloadResult, StyleRolloutStatus, StyleSpec } from '../rollout/style-types.js';
 import { AdapterRouteRouter } from '../traffic/adapter-route.js';
 import type { RouteObject } from '../traffic/index.js';
 import type { AnalysisOutcome, AnalysisRunner } from './analysis-runner.js';
@@ -34,17 +34,26 @@ export interface StyleControllerOptions {
   /** The HTTPRoute informer's cache (ClusterCache.routes), read instead of a GET per pass. */
   routes?: { get(name: string, namespace?: string): RouteObject | undefined; remember(obj: RouteObject & k8s.KubernetesObject): void };
   canWrite?: () => boolean;
+  /** How the pods are asked to load a version (spec.strategy.preload); default: the global fetch. */
+  fetch?: typeof fetch;
 }
+
+/** One load of a version on one pod: reading, checking and staging a file of a few MiB at most. */
+const PRELOAD_TIMEOUT_MS = 30_000;
 
 export class StyleController {
   readonly informer: ResilientInformer<StyleObject>;
   readonly queue: WorkQueue;
   private readonly rollouts: FreshCache<StyleObject>;
   private readonly custom: k8s.CustomObjectsApi;
+  private readonly core: k8s.CoreV1Api;
+  private readonly discovery: k8s.DiscoveryV1Api;
 
   constructor(private readonly opts: StyleControllerOptions) {
     const { kc, namespace, log } = opts;
     this.custom = kc.makeApiClient(k8s.CustomObjectsApi);
+    this.core = kc.makeApiClient(k8s.CoreV1Api);
+    this.discovery = kc.makeApiClient(k8s.DiscoveryV1Api);
     const base = `/apis/${STYLE_ROLLOUT_RESOURCE.group}/${STYLE_ROLLOUT_RESOURCE.version}`;
     this.informer = new ResilientInformer<StyleObject>(kc, {
       kind: STYLE_KIND,
@@ -79,7 +88,9 @@ export class StyleController {
     const router = spec ? this.routerOf(sro, spec) : undefined;
     const route: AdapterRouteObservation = router ? await router.observe() : { found: false, error: 'the spec is invalid' };
     const outcome = await this.analyse(sro, spec, status, now);
+    const preload = spec && route.found && needsPreload(spec, status) ? await this.preload(sro, spec, status.candidateVersion!) : undefined;
     const decision = decideStyle({
+      ...(preload ? { preload } : {}),
       spec,
       specErrors: errors,
       generation: sro.metadata.generation ?? 0,
@@ -147,6 +158,59 @@ export class StyleController {
       this.opts.log.warn({ styleRollout: sro.metadata.name, err: String(err) }, 'analysis failed; holding the step');
       return { analysis: { result: 'pending', message: `analysis failed: ${String(err)}` }, breaker: { tripped: false }, wakeInMs: 10_000 };
     }
+  }
+
+  /**
+   * Loads the candidate on every ready pod behind the Service (`POST /v1/adapters/<style@vN>:load`, the runtime's
+   * staging call): a version a pod refuses (400 not in its library, 500 InvalidAdapter) is a failure to roll back
+   * on; a pod that cannot be reached, or no ready pod, is tried again.
+   */
+  private async preload(sro: StyleObject, spec: StyleSpec, version: string): Promise<PreloadResult> {
+    const namespace = sro.metadata.namespace!;
+    const serviceName = sro.spec.service.name;
+    let targets: string[];
+    try {
+      targets = await this.podTargets(namespace, serviceName, sro.spec.service.port ?? 80);
+    } catch (err) {
+      return { ok: false, retry: true, message: `cannot list the pods of Service ${serviceName}: ${String(err)}` };
+    }
+    if (targets.length === 0) return { ok: false, retry: true, message: `no ready pod behind Service ${serviceName}` };
+    const adapter = `${spec.style}@${version}`;
+    const doFetch = this.opts.fetch ?? fetch;
+    const results = await Promise.all(
+      targets.map(async (target): Promise<PreloadResult> => {
+        try {
+          const res = await doFetch(`http://${target}/v1/adapters/${adapter}:load`, { method: 'POST', signal: AbortSignal.timeout(PRELOAD_TIMEOUT_MS) });
+          const body = await res.text();
+          if (res.ok) return { ok: true, pods: 1 };
+          const refused = res.status === 400 || res.status === 404 || (res.status === 500 && body.includes('InvalidAdapter'));
+          return { ok: false, retry: !refused, message: `pod ${target} answered ${res.status} to loading ${adapter}: ${body.slice(0, 300)}` };
+        } catch (err) {
+          return { ok: false, retry: true, message: `pod ${target}: loading ${adapter} failed: ${String(err)}` };
+        }
+      }),
+    );
+    const refused = results.find((r) => !r.ok && !r.retry);
+    if (refused) return refused;
+    const failed = results.find((r) => !r.ok);
+    return failed ?? { ok: true, pods: targets.length };
+  }
+
+  /** `ip:port` of each ready endpoint of the Service's port `port` (its EndpointSlices, as kube-proxy reads them). */
+  private async podTargets(namespace: string, serviceName: string, port: number): Promise<string[]> {
+    const service = await this.core.readNamespacedService({ namespace, name: serviceName });
+    const portName = service.spec?.ports?.find((p) => p.port === port)?.name ?? '';
+    const slices = await this.discovery.listNamespacedEndpointSlice({ namespace, labelSelector: `kubernetes.io/service-name=${serviceName}` });
+    const targets: string[] = [];
+    for (const slice of slices.items) {
+      const target = slice.ports?.find((p) => (p.name ?? '') === portName)?.port;
+      if (target === undefined) continue;
+      for (const e of slice.endpoints ?? []) {
+        if (e.conditions?.ready === false || e.conditions?.terminating) continue;
+        for (const address of e.addresses) targets.push(`${address}:${target}`);
+      }
+    }
+    return [...new Set(targets)];
   }
 
   private async event(sro: StyleObject, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void> {

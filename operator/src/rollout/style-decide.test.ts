@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { armsAt, decideStyle, sameArms, STYLE_TRANSITIONS } from './style-decide.js';
+import { armsAt, decideStyle, needsPreload, sameArms, STYLE_TRANSITIONS } from './style-decide.js';
 import { parseStyleSpec } from './style-spec.js';
-import type { AdapterArm, AdapterRouteObservation, StyleDecideInput, StyleDecision, StyleRolloutStatus, StyleSpec } from './style-types.js';
+import type { AdapterArm, AdapterRouteObservation, PreloadResult, StyleDecideInput, StyleDecision, StyleRolloutStatus, StyleSpec } from './style-types.js';
 import type { AnalysisVerdict } from './types.js';
 
 const T0 = Date.parse('2026-12-01T00:00:00Z');
-const spec = (version: string, steps = [10, 50, 100]): StyleSpec => ({ style: 'ink-wash', version, steps, stepDurationMs: 60_000 });
+const spec = (version: string, steps = [10, 50, 100], preload = false): StyleSpec => ({ style: 'ink-wash', version, steps, stepDurationMs: 60_000, preload });
 
 /** Passes decideStyle over a route that carries what it is told, as the controller's loop does. */
 class World {
@@ -16,9 +16,15 @@ class World {
   analysis: AnalysisVerdict = { result: 'pass' };
   breaker: StyleDecideInput['breaker'] = { tripped: false };
   route: AdapterRouteObservation | undefined;
+  /** What loading the candidate on the pods gives, when the controller would try it (needsPreload). */
+  preload: PreloadResult | undefined;
+  preloads = 0;
 
   pass(s: StyleSpec | undefined, errors: string[] = []): StyleDecision {
+    const tried = s && needsPreload(s, this.status) && this.preload;
+    if (tried) this.preloads++;
     const d = decideStyle({
+      ...(tried ? { preload: this.preload } : {}),
       spec: s,
       specErrors: errors,
       generation: 1,
@@ -188,6 +194,48 @@ describe('decideStyle', () => {
   });
 });
 
+describe('preload (spec.strategy.preload)', () => {
+  it('loads the new version on the pods once, before any traffic moves to it', () => {
+    const w = new World();
+    w.settle(spec('v1'));
+    const writes = w.writes.length;
+    w.pass(spec('v2', undefined, true));
+    w.pass(spec('v2', undefined, true));
+    // No preload result yet: nothing shifts.
+    expect(w.writes.length).toBe(writes);
+    expect(w.status.message).toMatch(/loading v2 on the pods/);
+    w.preload = { ok: false, retry: true, message: 'no ready pod behind Service t2v' };
+    w.pass(spec('v2', undefined, true));
+    expect(w.writes.length).toBe(writes);
+    expect(w.status.phase).toBe('Progressing');
+    w.preload = { ok: true, pods: 2 };
+    w.settle(spec('v2', undefined, true));
+    expect(w.status.phase).toBe('Healthy');
+    expect(w.status.stableVersion).toBe('v2');
+    expect(w.writes.slice(writes)[0]).toEqual(armsAt('v1', 'v2', 10));
+    // Tried while waiting and once more that succeeded; never again after the first step.
+    expect(w.preloads).toBe(2);
+  });
+
+  it('rolls back before the first step when a pod refuses the version', () => {
+    const w = new World();
+    w.settle(spec('v1'));
+    const writes = w.writes.length;
+    w.preload = { ok: false, retry: false, message: 'pod 10.0.0.7: 500 InvalidAdapter: lora_A has 9 rows, r = 8' };
+    w.pass(spec('v3', undefined, true));
+    w.pass(spec('v3', undefined, true));
+    expect(w.status).toMatchObject({ phase: 'RolledBack', candidateVersion: 'v3', failure: { reason: 'AdapterLoadFailed' } });
+    expect(w.reasons().at(-1)).toBe('RolledBack/AdapterLoadFailed');
+    // The route never carried v3.
+    expect(
+      w.writes
+        .slice(writes)
+        .flat()
+        .some((a) => a.version === 'v3'),
+    ).toBe(false);
+  });
+});
+
 describe('sameArms', () => {
   it('compares shares, not raw weights, and ignores empty arms', () => {
     expect(sameArms([{ version: 'v1', weight: 1 }], [{ version: 'v1', weight: 100 }])).toBe(true);
@@ -231,7 +279,7 @@ describe('parseStyleSpec', () => {
     expect(
       parseStyleSpec({ style: 'ink-wash', version: 'v2', model: 'm', service: { name: 't2v' }, trafficRouting: { gatewayAPI: { httpRoute: 'r' } } }),
     ).toEqual({
-      spec: { style: 'ink-wash', version: 'v2', steps: [10, 50, 100], stepDurationMs: 120_000 },
+      spec: { style: 'ink-wash', version: 'v2', steps: [10, 50, 100], stepDurationMs: 120_000, preload: true },
       errors: [],
     });
   });

@@ -22,6 +22,7 @@ export const STYLE_TRANSITIONS = [
   ['Progressing', 'Resumed'],
   ['Paused', 'AnalysisPaused'],
   ['RolledBack', 'AnalysisFailed'],
+  ['RolledBack', 'AdapterLoadFailed'],
   ['Invalid', 'InvalidSpec'],
 ] as const;
 type Reason = (typeof STYLE_TRANSITIONS)[number][1];
@@ -146,6 +147,7 @@ function start(pass: StylePass, spec: StyleSpec): void {
   status.currentStep = stepAt(spec, 0);
   delete status.analysis;
   delete status.failure;
+  delete status.preloaded;
   pass.transition('Progressing', 'RolloutStarted', `${spec.style}@${spec.version} rolls out over ${status.stableVersion} in steps ${spec.steps.join(', ')} %`);
 }
 
@@ -159,6 +161,7 @@ function progress(pass: StylePass, spec: StyleSpec, stable: string): StyleDecisi
       ? { reason: input.analysis.reason, message: input.analysis.message }
       : undefined;
   if (failure) return rollBack(pass, stable, candidate, failure);
+  if (needsPreload(spec, status) && !preloaded(pass, stable, candidate)) return pass.done();
   const step = status.currentStep ?? stepAt(spec, 0);
   const arms = armsAt(stable, candidate, step.weight);
   if (input.analysis.result === 'pause') {
@@ -204,12 +207,51 @@ function promote(pass: StylePass, spec: StyleSpec, candidate: string): StyleDeci
   return pass.done();
 }
 
-function rollBack(pass: StylePass, stable: string, candidate: string, failure: { reason: string; message: string }): StyleDecision {
+/**
+ * Whether the candidate must still be loaded on the pods: before its first step only (a pod that starts later
+ * loads it on its first request), so a version the pods refuse is rolled back before any user request gets it.
+ */
+export function needsPreload(spec: StyleSpec, status: StyleRolloutStatus): boolean {
+  const candidate = status.candidateVersion;
+  return (
+    spec.preload &&
+    status.phase === 'Progressing' &&
+    candidate === spec.version &&
+    status.preloaded?.version !== candidate &&
+    (status.currentStep?.index ?? 0) === 0 &&
+    !status.currentStep?.trafficShiftedAt
+  );
+}
+
+/** True once the candidate is loaded on every ready pod; otherwise waits, or rolls back when a pod refuses it. */
+function preloaded(pass: StylePass, stable: string, candidate: string): boolean {
+  const { status, input } = pass;
+  const result = input.preload;
+  if (result?.ok) {
+    status.preloaded = { version: candidate, pods: result.pods, at: input.now.toISOString() };
+    return true;
+  }
+  if (result && !result.retry) {
+    rollBack(pass, stable, candidate, { reason: 'AdapterLoadFailed', message: result.message }, 'AdapterLoadFailed');
+    return false;
+  }
+  status.message = result ? `loading ${candidate} on the pods: ${result.message}` : `loading ${candidate} on the pods before the first step`;
+  pass.wakeIn(result ? 5000 : ROUTE_RECHECK_MS);
+  return false;
+}
+
+function rollBack(
+  pass: StylePass,
+  stable: string,
+  candidate: string,
+  failure: { reason: string; message: string },
+  reason: 'AnalysisFailed' | 'AdapterLoadFailed' = 'AnalysisFailed',
+): StyleDecision {
   const { status, input } = pass;
   status.failure = { ...failure, at: input.now.toISOString() };
   delete status.currentStep;
   if (pass.carries([{ version: stable, weight: 100 }])) status.weights = { stable: 100, candidate: 0 };
-  pass.transition('RolledBack', 'AnalysisFailed', `${candidate} rolled back to ${stable}: ${failure.reason}: ${failure.message}`);
+  pass.transition('RolledBack', reason, `${candidate} rolled back to ${stable}: ${failure.reason}: ${failure.message}`);
   return pass.done();
 }
 

@@ -10,7 +10,7 @@ export interface StoredStyleSpec {
   model?: string;
   service?: { name?: string; port?: number };
   trafficRouting?: { gatewayAPI?: { httpRoute?: string; ruleIndex?: number } };
-  strategy?: { steps?: number[]; stepDuration?: string };
+  strategy?: { steps?: number[]; stepDuration?: string; preload?: boolean };
   analysis?: unknown;
 }
 
@@ -30,7 +30,7 @@ export function parseStyleSpec(stored: StoredStyleSpec): { spec: StyleSpec | und
   checkSteps(steps, errors);
   const stepDurationMs = durationField('spec.strategy.stepDuration', stored.strategy?.stepDuration ?? '2m', errors);
   if (errors.length > 0) return { spec: undefined, errors };
-  return { spec: { style, version, steps, stepDurationMs: stepDurationMs! }, errors };
+  return { spec: { style, version, steps, stepDurationMs: stepDurationMs!, preload: stored.strategy?.preload ?? true }, errors };
 }
 
 /** Where the style is served and routed: the model, the Service and the route. */

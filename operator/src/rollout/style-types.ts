@@ -23,7 +23,12 @@ export interface StyleSpec {
   version: string;
   steps: number[];
   stepDurationMs: number;
+  /** Load the new version on every ready pod (`POST /v1/adapters/<style@vN>:load`) before its first step. */
+  preload: boolean;
 }
+
+/** What loading the candidate on the pods gave (controller/style-controller.ts); absent when it was not tried. */
+export type PreloadResult = { ok: true; pods: number } | { ok: false; retry: boolean; message: string };
 
 export interface StyleHistoryEntry {
   time: string;
@@ -44,6 +49,8 @@ export interface StyleRolloutStatus {
   currentStep?: StepStatus;
   weights?: { stable: number; candidate: number };
   analysis?: AnalysisStatus;
+  /** The candidate version loaded on every ready pod before its first step (spec.strategy.preload). */
+  preloaded?: { version: string; pods: number; at: string };
   /** Why the last candidate was rolled back. */
   failure?: { reason: string; message: string; at: string };
   conditions?: Condition[];
@@ -63,6 +70,8 @@ export interface StyleDecideInput {
   analysisStatus?: AnalysisStatus;
   /** When analysis wants to look again. */
   analysisWakeInMs?: number;
+  /** The preload tried this pass (when needsPreload said so). */
+  preload?: PreloadResult;
   now: Date;
 }
 

@@ -13,7 +13,7 @@ const schema18 = {
       "$ref": "a6f0oUEaFqHmymdwnqPORTNOTU7GczWAkwGD0uYU"
     },
     "spec": {
-      "$ref": "IQIrRORnOezqphuRBC9JIgmjE0BLFGI0zXTXlruKE"
+      "$ref": "VkJIVcuZdvQpUiUEFS2z5ru0d01d5aWjvXTK7TlrY"
     },
     "status": {
       "$ref": "wnCl8zCvz1PLbyEivJTcktRgDZuzOGT9FYulvrA2T8w"
@@ -163,7 +163,7 @@ const schema23 = {
       "$ref": "brYmpgdSaNxwJQlqr9tI0KcBcNNY0wA98IbTmstRNo"
     },
     "strategy": {
-      "$ref": "HquLOyefjJs7xF8hXAh6uA5P1HY5HzzCheaQgghzjJY"
+      "$ref": "U8rFJ0hCfnYqt2VxX4eNd0hVjYRNCak6IuLmN6s"
     },
     "analysis": {
       "$ref": "1b03uPdgmLHJywVpoGugVuXNRVnytuPP7rpOhpKGlUk"
@@ -854,6 +854,9 @@ const schema32 = {
     },
     "stepDuration": {
       "$ref": "WYMwz17RC38Ktfp0iBr3rle2jj3gBsPh0syLJ8gw5I"
+    },
+    "preload": {
+      "$ref": "XI8SHPWBW6IRtzOhSeom8NHPNafxnM7Xgk3N9ZeNk"
     }
   },
   "nullable": true
@@ -1041,6 +1044,38 @@ function validate32(data, {
   validate32.errors = vErrors;
   return errors === 0;
 }
+const schema35 = {
+  "type": "boolean",
+  "default": true,
+  "nullable": true
+};
+function validate67(data, {
+  instancePath = "",
+  parentData,
+  parentDataProperty,
+  rootData = data
+} = {}) {
+  let vErrors = null;
+  let errors = 0;
+  if (typeof data !== "boolean" && data !== null) {
+    const err0 = {
+      instancePath,
+      schemaPath: "#/type",
+      keyword: "type",
+      params: {
+        type: "boolean"
+      }
+    };
+    if (vErrors === null) {
+      vErrors = [err0];
+    } else {
+      vErrors.push(err0);
+    }
+    errors++;
+  }
+  validate67.errors = vErrors;
+  return errors === 0;
+}
 function validate61(data, {
   instancePath = "",
   parentData,
@@ -1088,11 +1123,22 @@ function validate61(data, {
         errors = vErrors.length;
       }
     }
+    if (data.preload !== undefined) {
+      if (!validate67(data.preload, {
+        instancePath: instancePath + "/preload",
+        parentData: data,
+        parentDataProperty: "preload",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate67.errors : vErrors.concat(validate67.errors);
+        errors = vErrors.length;
+      }
+    }
   }
   validate61.errors = vErrors;
   return errors === 0;
 }
-const schema35 = {
+const schema36 = {
   "type": "object",
   "properties": {
     "interval": {
@@ -1146,13 +1192,13 @@ const schema35 = {
   },
   "nullable": true
 };
-const schema36 = {
+const schema37 = {
   "type": "string",
   "default": "30s",
   "maxLength": 32,
   "nullable": true
 };
-function validate69(data, {
+function validate71(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -1194,81 +1240,13 @@ function validate69(data, {
       errors++;
     }
   }
-  validate69.errors = vErrors;
-  return errors === 0;
-}
-const schema37 = {
-  "type": "integer",
-  "format": "int32",
-  "default": 20,
-  "minimum": 0,
-  "nullable": true
-};
-function validate71(data, {
-  instancePath = "",
-  parentData,
-  parentDataProperty,
-  rootData = data
-} = {}) {
-  let vErrors = null;
-  let errors = 0;
-  if (!(typeof data == "number" && !(data % 1) && !isNaN(data) && isFinite(data)) && data !== null) {
-    const err0 = {
-      instancePath,
-      schemaPath: "#/type",
-      keyword: "type",
-      params: {
-        type: "integer"
-      }
-    };
-    if (vErrors === null) {
-      vErrors = [err0];
-    } else {
-      vErrors.push(err0);
-    }
-    errors++;
-  }
-  if (typeof data == "number" && isFinite(data)) {
-    if (data < 0 || isNaN(data)) {
-      const err1 = {
-        instancePath,
-        schemaPath: "#/minimum",
-        keyword: "minimum",
-        params: {
-          comparison: ">=",
-          limit: 0
-        }
-      };
-      if (vErrors === null) {
-        vErrors = [err1];
-      } else {
-        vErrors.push(err1);
-      }
-      errors++;
-    }
-    if (!formats0.validate(data)) {
-      const err2 = {
-        instancePath,
-        schemaPath: "#/format",
-        keyword: "format",
-        params: {
-          format: "int32"
-        }
-      };
-      if (vErrors === null) {
-        vErrors = [err2];
-      } else {
-        vErrors.push(err2);
-      }
-      errors++;
-    }
-  }
   validate71.errors = vErrors;
   return errors === 0;
 }
 const schema38 = {
   "type": "integer",
   "format": "int32",
+  "default": 20,
   "minimum": 0,
   "nullable": true
 };
@@ -1335,13 +1313,81 @@ function validate73(data, {
   return errors === 0;
 }
 const schema39 = {
+  "type": "integer",
+  "format": "int32",
+  "minimum": 0,
+  "nullable": true
+};
+function validate75(data, {
+  instancePath = "",
+  parentData,
+  parentDataProperty,
+  rootData = data
+} = {}) {
+  let vErrors = null;
+  let errors = 0;
+  if (!(typeof data == "number" && !(data % 1) && !isNaN(data) && isFinite(data)) && data !== null) {
+    const err0 = {
+      instancePath,
+      schemaPath: "#/type",
+      keyword: "type",
+      params: {
+        type: "integer"
+      }
+    };
+    if (vErrors === null) {
+      vErrors = [err0];
+    } else {
+      vErrors.push(err0);
+    }
+    errors++;
+  }
+  if (typeof data == "number" && isFinite(data)) {
+    if (data < 0 || isNaN(data)) {
+      const err1 = {
+        instancePath,
+        schemaPath: "#/minimum",
+        keyword: "minimum",
+        params: {
+          comparison: ">=",
+          limit: 0
+        }
+      };
+      if (vErrors === null) {
+        vErrors = [err1];
+      } else {
+        vErrors.push(err1);
+      }
+      errors++;
+    }
+    if (!formats0.validate(data)) {
+      const err2 = {
+        instancePath,
+        schemaPath: "#/format",
+        keyword: "format",
+        params: {
+          format: "int32"
+        }
+      };
+      if (vErrors === null) {
+        vErrors = [err2];
+      } else {
+        vErrors.push(err2);
+      }
+      errors++;
+    }
+  }
+  validate75.errors = vErrors;
+  return errors === 0;
+}
+const schema40 = {
   "type": "number",
   "default": 0.95,
   "exclusiveMinimum": 0.5,
   "exclusiveMaximum": 1,
   "nullable": true
 };
-function validate75(data, {
+function validate77(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -1401,16 +1447,16 @@ function validate75(data, {
       errors++;
     }
   }
-  validate75.errors = vErrors;
+  validate77.errors = vErrors;
   return errors === 0;
 }
-const schema40 = {
+const schema41 = {
   "type": "string",
   "default": "10m",
   "maxLength": 32,
   "nullable": true
 };
-function validate77(data, {
+function validate79(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -1452,7 +1498,7 @@ function validate77(data, {
       errors++;
     }
   }
-  validate77.errors = vErrors;
+  validate79.errors = vErrors;
   return errors === 0;
 }
 const schema8 = {
@@ -1554,13 +1600,13 @@ function validate24(data, {
   validate24.errors = vErrors;
   return errors === 0;
 }
-const schema41 = {
+const schema42 = {
   "type": "string",
   "default": "10s",
   "maxLength": 32,
   "nullable": true
 };
-function validate81(data, {
+function validate83(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -1602,7 +1648,7 @@ function validate81(data, {
       errors++;
     }
   }
-  validate81.errors = vErrors;
+  validate83.errors = vErrors;
   return errors === 0;
 }
 const schema16 = {
@@ -1725,7 +1771,7 @@ function validate22(data, {
   validate22.errors = vErrors;
   return errors === 0;
 }
-const schema42 = {
+const schema43 = {
   "type": "object",
   "properties": {
     "consecutiveErrors": {
@@ -1737,7 +1783,7 @@ const schema42 = {
   },
   "nullable": true
 };
-function validate85(data, {
+function validate87(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -1785,10 +1831,10 @@ function validate85(data, {
       }
     }
   }
-  validate85.errors = vErrors;
+  validate87.errors = vErrors;
   return errors === 0;
 }
-const schema43 = {
+const schema44 = {
   "type": "object",
   "properties": {
     "address": {
@@ -1806,12 +1852,12 @@ const schema43 = {
   },
   "nullable": true
 };
-const schema44 = {
+const schema45 = {
   "type": "string",
   "maxLength": 1024,
   "nullable": true
 };
-function validate90(data, {
+function validate92(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -1853,16 +1899,16 @@ function validate90(data, {
       errors++;
     }
   }
-  validate90.errors = vErrors;
+  validate92.errors = vErrors;
   return errors === 0;
 }
-const schema45 = {
+const schema46 = {
   "type": "string",
   "default": "5s",
   "maxLength": 32,
   "nullable": true
 };
-function validate92(data, {
+function validate94(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -1904,10 +1950,10 @@ function validate92(data, {
       errors++;
     }
   }
-  validate92.errors = vErrors;
+  validate94.errors = vErrors;
   return errors === 0;
 }
-const schema46 = {
+const schema47 = {
   "type": "object",
   "required": ["name"],
   "properties": {
@@ -1965,7 +2011,7 @@ function validate30(data, {
   validate30.errors = vErrors;
   return errors === 0;
 }
-function validate94(data, {
+function validate96(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -2018,15 +2064,15 @@ function validate94(data, {
       }
     }
   }
-  validate94.errors = vErrors;
+  validate96.errors = vErrors;
   return errors === 0;
 }
-const schema47 = {
+const schema48 = {
   "type": "boolean",
   "default": false,
   "nullable": true
 };
-function validate97(data, {
+function validate99(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -2050,10 +2096,10 @@ function validate97(data, {
     }
     errors++;
   }
-  validate97.errors = vErrors;
+  validate99.errors = vErrors;
   return errors === 0;
 }
-function validate89(data, {
+function validate91(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -2079,54 +2125,54 @@ function validate89(data, {
   }
   if (data && typeof data == "object" && !Array.isArray(data)) {
     if (data.address !== undefined) {
-      if (!validate90(data.address, {
+      if (!validate92(data.address, {
         instancePath: instancePath + "/address",
         parentData: data,
         parentDataProperty: "address",
-        rootData
-      })) {
-        vErrors = vErrors === null ? validate90.errors : vErrors.concat(validate90.errors);
-        errors = vErrors.length;
-      }
-    }
-    if (data.timeout !== undefined) {
-      if (!validate92(data.timeout, {
-        instancePath: instancePath + "/timeout",
-        parentData: data,
-        parentDataProperty: "timeout",
         rootData
       })) {
         vErrors = vErrors === null ? validate92.errors : vErrors.concat(validate92.errors);
         errors = vErrors.length;
       }
     }
-    if (data.secretRef !== undefined) {
-      if (!validate94(data.secretRef, {
-        instancePath: instancePath + "/secretRef",
+    if (data.timeout !== undefined) {
+      if (!validate94(data.timeout, {
+        instancePath: instancePath + "/timeout",
         parentData: data,
-        parentDataProperty: "secretRef",
+        parentDataProperty: "timeout",
         rootData
       })) {
         vErrors = vErrors === null ? validate94.errors : vErrors.concat(validate94.errors);
         errors = vErrors.length;
       }
     }
+    if (data.secretRef !== undefined) {
+      if (!validate96(data.secretRef, {
+        instancePath: instancePath + "/secretRef",
+        parentData: data,
+        parentDataProperty: "secretRef",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate96.errors : vErrors.concat(validate96.errors);
+        errors = vErrors.length;
+      }
+    }
     if (data.insecureSkipVerify !== undefined) {
-      if (!validate97(data.insecureSkipVerify, {
+      if (!validate99(data.insecureSkipVerify, {
         instancePath: instancePath + "/insecureSkipVerify",
         parentData: data,
         parentDataProperty: "insecureSkipVerify",
         rootData
       })) {
-        vErrors = vErrors === null ? validate97.errors : vErrors.concat(validate97.errors);
+        vErrors = vErrors === null ? validate99.errors : vErrors.concat(validate99.errors);
         errors = vErrors.length;
       }
     }
   }
-  validate89.errors = vErrors;
+  validate91.errors = vErrors;
   return errors === 0;
 }
-const schema48 = {
+const schema49 = {
   "type": "array",
   "maxItems": 20,
   "items": {
@@ -2134,7 +2180,7 @@ const schema48 = {
   },
   "nullable": true
 };
-const schema49 = {
+const schema50 = {
   "type": "object",
   "properties": {
     "name": {
@@ -2169,12 +2215,12 @@ const schema49 = {
     }
   }
 };
-const schema50 = {
+const schema51 = {
   "type": "string",
   "maxLength": 63,
   "nullable": true
 };
-function validate102(data, {
+function validate104(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -2216,15 +2262,15 @@ function validate102(data, {
       errors++;
     }
   }
-  validate102.errors = vErrors;
+  validate104.errors = vErrors;
   return errors === 0;
 }
-const schema51 = {
+const schema52 = {
   "type": "string",
   "enum": ["error-rate", "overload-rate", "rejection-rate", "cancel-rate", "latency-p99", "quality-flicker", "quality-frozen", "quality-blank", "quality-ssim", "cost-per-video-second", "cost-per-clip", "golden-similarity", "golden-psnr"],
   "nullable": true
 };
-function validate104(data, {
+function validate106(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -2254,7 +2300,7 @@ function validate104(data, {
       schemaPath: "#/enum",
       keyword: "enum",
       params: {
-        allowedValues: schema51.enum
+        allowedValues: schema52.enum
       }
     };
     if (vErrors === null) {
@@ -2264,10 +2310,10 @@ function validate104(data, {
     }
     errors++;
   }
-  validate104.errors = vErrors;
+  validate106.errors = vErrors;
   return errors === 0;
 }
-const schema52 = {
+const schema53 = {
   "type": "object",
   "required": ["events", "trials"],
   "properties": {
@@ -2328,7 +2374,7 @@ function validate25(data, {
   validate25.errors = vErrors;
   return errors === 0;
 }
-function validate107(data, {
+function validate109(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -2408,7 +2454,7 @@ function validate107(data, {
       }
     }
   }
-  validate107.errors = vErrors;
+  validate109.errors = vErrors;
   return errors === 0;
 }
 const schema11 = {
@@ -2442,7 +2488,7 @@ function validate26(data, {
   validate26.errors = vErrors;
   return errors === 0;
 }
-const schema53 = {
+const schema54 = {
   "type": "object",
   "properties": {
     "min": {
@@ -2460,7 +2506,7 @@ const schema53 = {
   },
   "nullable": true
 };
-function validate115(data, {
+function validate117(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -2530,10 +2576,10 @@ function validate115(data, {
       }
     }
   }
-  validate115.errors = vErrors;
+  validate117.errors = vErrors;
   return errors === 0;
 }
-const schema54 = {
+const schema55 = {
   "type": "object",
   "properties": {
     "threshold": {
@@ -2585,13 +2631,13 @@ function validate27(data, {
   validate27.errors = vErrors;
   return errors === 0;
 }
-const schema55 = {
+const schema56 = {
   "type": "string",
   "default": "5m",
   "maxLength": 32,
   "nullable": true
 };
-function validate125(data, {
+function validate127(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -2633,10 +2679,10 @@ function validate125(data, {
       errors++;
     }
   }
-  validate125.errors = vErrors;
+  validate127.errors = vErrors;
   return errors === 0;
 }
-function validate121(data, {
+function validate123(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -2695,13 +2741,13 @@ function validate121(data, {
       }
     }
     if (data.for !== undefined) {
-      if (!validate125(data.for, {
+      if (!validate127(data.for, {
         instancePath: instancePath + "/for",
         parentData: data,
         parentDataProperty: "for",
         rootData
       })) {
-        vErrors = vErrors === null ? validate125.errors : vErrors.concat(validate125.errors);
+        vErrors = vErrors === null ? validate127.errors : vErrors.concat(validate127.errors);
         errors = vErrors.length;
       }
     }
@@ -2717,10 +2763,10 @@ function validate121(data, {
       }
     }
   }
-  validate121.errors = vErrors;
+  validate123.errors = vErrors;
   return errors === 0;
 }
-function validate101(data, {
+function validate103(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -2730,24 +2776,24 @@ function validate101(data, {
   let errors = 0;
   if (data && typeof data == "object" && !Array.isArray(data)) {
     if (data.name !== undefined) {
-      if (!validate102(data.name, {
+      if (!validate104(data.name, {
         instancePath: instancePath + "/name",
         parentData: data,
         parentDataProperty: "name",
         rootData
       })) {
-        vErrors = vErrors === null ? validate102.errors : vErrors.concat(validate102.errors);
+        vErrors = vErrors === null ? validate104.errors : vErrors.concat(validate104.errors);
         errors = vErrors.length;
       }
     }
     if (data.template !== undefined) {
-      if (!validate104(data.template, {
+      if (!validate106(data.template, {
         instancePath: instancePath + "/template",
         parentData: data,
         parentDataProperty: "template",
         rootData
       })) {
-        vErrors = vErrors === null ? validate104.errors : vErrors.concat(validate104.errors);
+        vErrors = vErrors === null ? validate106.errors : vErrors.concat(validate106.errors);
         errors = vErrors.length;
       }
     }
@@ -2763,13 +2809,13 @@ function validate101(data, {
       }
     }
     if (data.counts !== undefined) {
-      if (!validate107(data.counts, {
+      if (!validate109(data.counts, {
         instancePath: instancePath + "/counts",
         parentData: data,
         parentDataProperty: "counts",
         rootData
       })) {
-        vErrors = vErrors === null ? validate107.errors : vErrors.concat(validate107.errors);
+        vErrors = vErrors === null ? validate109.errors : vErrors.concat(validate109.errors);
         errors = vErrors.length;
       }
     }
@@ -2818,24 +2864,24 @@ function validate101(data, {
       }
     }
     if (data.relative !== undefined) {
-      if (!validate115(data.relative, {
+      if (!validate117(data.relative, {
         instancePath: instancePath + "/relative",
         parentData: data,
         parentDataProperty: "relative",
         rootData
       })) {
-        vErrors = vErrors === null ? validate115.errors : vErrors.concat(validate115.errors);
+        vErrors = vErrors === null ? validate117.errors : vErrors.concat(validate117.errors);
         errors = vErrors.length;
       }
     }
     if (data.breaker !== undefined) {
-      if (!validate121(data.breaker, {
+      if (!validate123(data.breaker, {
         instancePath: instancePath + "/breaker",
         parentData: data,
         parentDataProperty: "breaker",
         rootData
       })) {
-        vErrors = vErrors === null ? validate121.errors : vErrors.concat(validate121.errors);
+        vErrors = vErrors === null ? validate123.errors : vErrors.concat(validate123.errors);
         errors = vErrors.length;
       }
     }
@@ -2855,10 +2901,10 @@ function validate101(data, {
     }
     errors++;
   }
-  validate101.errors = vErrors;
+  validate103.errors = vErrors;
   return errors === 0;
 }
-function validate100(data, {
+function validate102(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -2901,21 +2947,21 @@ function validate100(data, {
     }
     const len0 = data.length;
     for (let i0 = 0; i0 < len0; i0++) {
-      if (!validate101(data[i0], {
+      if (!validate103(data[i0], {
         instancePath: instancePath + "/" + i0,
         parentData: data,
         parentDataProperty: i0,
         rootData
       })) {
-        vErrors = vErrors === null ? validate101.errors : vErrors.concat(validate101.errors);
+        vErrors = vErrors === null ? validate103.errors : vErrors.concat(validate103.errors);
         errors = vErrors.length;
       }
     }
   }
-  validate100.errors = vErrors;
+  validate102.errors = vErrors;
   return errors === 0;
 }
-const schema56 = {
+const schema57 = {
   "type": "array",
   "maxItems": 10,
   "items": {
@@ -2923,7 +2969,7 @@ const schema56 = {
   },
   "nullable": true
 };
-const schema57 = {
+const schema58 = {
   "type": "object",
   "required": ["cost", "quality", "maxIncrease", "minImprovement"],
   "properties": {
@@ -3047,12 +3093,12 @@ function validate29(data, {
   validate29.errors = vErrors;
   return errors === 0;
 }
-const schema58 = {
+const schema59 = {
   "type": "number",
   "minimum": 0,
   "nullable": true
 };
-function validate137(data, {
+function validate139(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -3095,15 +3141,15 @@ function validate137(data, {
       errors++;
     }
   }
-  validate137.errors = vErrors;
+  validate139.errors = vErrors;
   return errors === 0;
 }
-const schema59 = {
+const schema60 = {
   "type": "string",
   "enum": ["higher", "lower"],
   "nullable": true
 };
-function validate139(data, {
+function validate141(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -3133,7 +3179,7 @@ function validate139(data, {
       schemaPath: "#/enum",
       keyword: "enum",
       params: {
-        allowedValues: schema59.enum
+        allowedValues: schema60.enum
       }
     };
     if (vErrors === null) {
@@ -3143,10 +3189,10 @@ function validate139(data, {
     }
     errors++;
   }
-  validate139.errors = vErrors;
+  validate141.errors = vErrors;
   return errors === 0;
 }
-function validate132(data, {
+function validate134(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -3264,24 +3310,24 @@ function validate132(data, {
       }
     }
     if (data.freeIncrease !== undefined) {
-      if (!validate137(data.freeIncrease, {
+      if (!validate139(data.freeIncrease, {
         instancePath: instancePath + "/freeIncrease",
         parentData: data,
         parentDataProperty: "freeIncrease",
         rootData
       })) {
-        vErrors = vErrors === null ? validate137.errors : vErrors.concat(validate137.errors);
+        vErrors = vErrors === null ? validate139.errors : vErrors.concat(validate139.errors);
         errors = vErrors.length;
       }
     }
     if (data.better !== undefined) {
-      if (!validate139(data.better, {
+      if (!validate141(data.better, {
         instancePath: instancePath + "/better",
         parentData: data,
         parentDataProperty: "better",
         rootData
       })) {
-        vErrors = vErrors === null ? validate139.errors : vErrors.concat(validate139.errors);
+        vErrors = vErrors === null ? validate141.errors : vErrors.concat(validate141.errors);
         errors = vErrors.length;
       }
     }
@@ -3312,10 +3358,10 @@ function validate132(data, {
     }
     errors++;
   }
-  validate132.errors = vErrors;
+  validate134.errors = vErrors;
   return errors === 0;
 }
-function validate131(data, {
+function validate133(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -3358,21 +3404,21 @@ function validate131(data, {
     }
     const len0 = data.length;
     for (let i0 = 0; i0 < len0; i0++) {
-      if (!validate132(data[i0], {
+      if (!validate134(data[i0], {
         instancePath: instancePath + "/" + i0,
         parentData: data,
         parentDataProperty: i0,
         rootData
       })) {
-        vErrors = vErrors === null ? validate132.errors : vErrors.concat(validate132.errors);
+        vErrors = vErrors === null ? validate134.errors : vErrors.concat(validate134.errors);
         errors = vErrors.length;
       }
     }
   }
-  validate131.errors = vErrors;
+  validate133.errors = vErrors;
   return errors === 0;
 }
-const schema60 = {
+const schema61 = {
   "type": "object",
   "required": ["configMap"],
   "properties": {
@@ -3391,13 +3437,13 @@ const schema60 = {
   },
   "nullable": true
 };
-const schema61 = {
+const schema62 = {
   "type": "string",
   "maxLength": 253,
   "default": "prompts.yaml",
   "nullable": true
 };
-function validate146(data, {
+function validate148(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -3439,10 +3485,10 @@ function validate146(data, {
       errors++;
     }
   }
-  validate146.errors = vErrors;
+  validate148.errors = vErrors;
   return errors === 0;
 }
-function validate144(data, {
+function validate146(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -3495,13 +3541,13 @@ function validate144(data, {
       }
     }
     if (data.key !== undefined) {
-      if (!validate146(data.key, {
+      if (!validate148(data.key, {
         instancePath: instancePath + "/key",
         parentData: data,
         parentDataProperty: "key",
         rootData
       })) {
-        vErrors = vErrors === null ? validate146.errors : vErrors.concat(validate146.errors);
+        vErrors = vErrors === null ? validate148.errors : vErrors.concat(validate148.errors);
         errors = vErrors.length;
       }
     }
@@ -3528,10 +3574,10 @@ function validate144(data, {
       }
     }
   }
-  validate144.errors = vErrors;
+  validate146.errors = vErrors;
   return errors === 0;
 }
-const schema62 = {
+const schema63 = {
   "type": "object",
   "required": ["perGpuHour"],
   "properties": {
@@ -3544,11 +3590,11 @@ const schema62 = {
   },
   "nullable": true
 };
-const schema63 = {
+const schema64 = {
   "type": "number",
   "exclusiveMinimum": 0
 };
-function validate152(data, {
+function validate154(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -3590,16 +3636,16 @@ function validate152(data, {
     }
     errors++;
   }
-  validate152.errors = vErrors;
+  validate154.errors = vErrors;
   return errors === 0;
 }
-const schema64 = {
+const schema65 = {
   "type": "string",
   "maxLength": 8,
   "default": "USD",
   "nullable": true
 };
-function validate154(data, {
+function validate156(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -3641,10 +3687,10 @@ function validate154(data, {
       errors++;
     }
   }
-  validate154.errors = vErrors;
+  validate156.errors = vErrors;
   return errors === 0;
 }
-function validate151(data, {
+function validate153(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -3686,32 +3732,32 @@ function validate151(data, {
       errors++;
     }
     if (data.perGpuHour !== undefined) {
-      if (!validate152(data.perGpuHour, {
+      if (!validate154(data.perGpuHour, {
         instancePath: instancePath + "/perGpuHour",
         parentData: data,
         parentDataProperty: "perGpuHour",
-        rootData
-      })) {
-        vErrors = vErrors === null ? validate152.errors : vErrors.concat(validate152.errors);
-        errors = vErrors.length;
-      }
-    }
-    if (data.currency !== undefined) {
-      if (!validate154(data.currency, {
-        instancePath: instancePath + "/currency",
-        parentData: data,
-        parentDataProperty: "currency",
         rootData
       })) {
         vErrors = vErrors === null ? validate154.errors : vErrors.concat(validate154.errors);
         errors = vErrors.length;
       }
     }
+    if (data.currency !== undefined) {
+      if (!validate156(data.currency, {
+        instancePath: instancePath + "/currency",
+        parentData: data,
+        parentDataProperty: "currency",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate156.errors : vErrors.concat(validate156.errors);
+        errors = vErrors.length;
+      }
+    }
   }
-  validate151.errors = vErrors;
+  validate153.errors = vErrors;
   return errors === 0;
 }
-function validate68(data, {
+function validate70(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -3737,57 +3783,57 @@ function validate68(data, {
   }
   if (data && typeof data == "object" && !Array.isArray(data)) {
     if (data.interval !== undefined) {
-      if (!validate69(data.interval, {
+      if (!validate71(data.interval, {
         instancePath: instancePath + "/interval",
         parentData: data,
         parentDataProperty: "interval",
-        rootData
-      })) {
-        vErrors = vErrors === null ? validate69.errors : vErrors.concat(validate69.errors);
-        errors = vErrors.length;
-      }
-    }
-    if (data.minRequests !== undefined) {
-      if (!validate71(data.minRequests, {
-        instancePath: instancePath + "/minRequests",
-        parentData: data,
-        parentDataProperty: "minRequests",
         rootData
       })) {
         vErrors = vErrors === null ? validate71.errors : vErrors.concat(validate71.errors);
         errors = vErrors.length;
       }
     }
-    if (data.minStableRequests !== undefined) {
-      if (!validate73(data.minStableRequests, {
-        instancePath: instancePath + "/minStableRequests",
+    if (data.minRequests !== undefined) {
+      if (!validate73(data.minRequests, {
+        instancePath: instancePath + "/minRequests",
         parentData: data,
-        parentDataProperty: "minStableRequests",
+        parentDataProperty: "minRequests",
         rootData
       })) {
         vErrors = vErrors === null ? validate73.errors : vErrors.concat(validate73.errors);
         errors = vErrors.length;
       }
     }
-    if (data.confidence !== undefined) {
-      if (!validate75(data.confidence, {
-        instancePath: instancePath + "/confidence",
+    if (data.minStableRequests !== undefined) {
+      if (!validate75(data.minStableRequests, {
+        instancePath: instancePath + "/minStableRequests",
         parentData: data,
-        parentDataProperty: "confidence",
+        parentDataProperty: "minStableRequests",
         rootData
       })) {
         vErrors = vErrors === null ? validate75.errors : vErrors.concat(validate75.errors);
         errors = vErrors.length;
       }
     }
+    if (data.confidence !== undefined) {
+      if (!validate77(data.confidence, {
+        instancePath: instancePath + "/confidence",
+        parentData: data,
+        parentDataProperty: "confidence",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate77.errors : vErrors.concat(validate77.errors);
+        errors = vErrors.length;
+      }
+    }
     if (data.noDataDeadline !== undefined) {
-      if (!validate77(data.noDataDeadline, {
+      if (!validate79(data.noDataDeadline, {
         instancePath: instancePath + "/noDataDeadline",
         parentData: data,
         parentDataProperty: "noDataDeadline",
         rootData
       })) {
-        vErrors = vErrors === null ? validate77.errors : vErrors.concat(validate77.errors);
+        vErrors = vErrors === null ? validate79.errors : vErrors.concat(validate79.errors);
         errors = vErrors.length;
       }
     }
@@ -3814,13 +3860,13 @@ function validate68(data, {
       }
     }
     if (data.breakerInterval !== undefined) {
-      if (!validate81(data.breakerInterval, {
+      if (!validate83(data.breakerInterval, {
         instancePath: instancePath + "/breakerInterval",
         parentData: data,
         parentDataProperty: "breakerInterval",
         rootData
       })) {
-        vErrors = vErrors === null ? validate81.errors : vErrors.concat(validate81.errors);
+        vErrors = vErrors === null ? validate83.errors : vErrors.concat(validate83.errors);
         errors = vErrors.length;
       }
     }
@@ -3847,73 +3893,73 @@ function validate68(data, {
       }
     }
     if (data.onMetricsError !== undefined) {
-      if (!validate85(data.onMetricsError, {
+      if (!validate87(data.onMetricsError, {
         instancePath: instancePath + "/onMetricsError",
         parentData: data,
         parentDataProperty: "onMetricsError",
         rootData
       })) {
-        vErrors = vErrors === null ? validate85.errors : vErrors.concat(validate85.errors);
+        vErrors = vErrors === null ? validate87.errors : vErrors.concat(validate87.errors);
         errors = vErrors.length;
       }
     }
     if (data.prometheus !== undefined) {
-      if (!validate89(data.prometheus, {
+      if (!validate91(data.prometheus, {
         instancePath: instancePath + "/prometheus",
         parentData: data,
         parentDataProperty: "prometheus",
         rootData
       })) {
-        vErrors = vErrors === null ? validate89.errors : vErrors.concat(validate89.errors);
+        vErrors = vErrors === null ? validate91.errors : vErrors.concat(validate91.errors);
         errors = vErrors.length;
       }
     }
     if (data.metrics !== undefined) {
-      if (!validate100(data.metrics, {
+      if (!validate102(data.metrics, {
         instancePath: instancePath + "/metrics",
         parentData: data,
         parentDataProperty: "metrics",
         rootData
       })) {
-        vErrors = vErrors === null ? validate100.errors : vErrors.concat(validate100.errors);
+        vErrors = vErrors === null ? validate102.errors : vErrors.concat(validate102.errors);
         errors = vErrors.length;
       }
     }
     if (data.tradeOffs !== undefined) {
-      if (!validate131(data.tradeOffs, {
+      if (!validate133(data.tradeOffs, {
         instancePath: instancePath + "/tradeOffs",
         parentData: data,
         parentDataProperty: "tradeOffs",
         rootData
       })) {
-        vErrors = vErrors === null ? validate131.errors : vErrors.concat(validate131.errors);
+        vErrors = vErrors === null ? validate133.errors : vErrors.concat(validate133.errors);
         errors = vErrors.length;
       }
     }
     if (data.goldenProbes !== undefined) {
-      if (!validate144(data.goldenProbes, {
+      if (!validate146(data.goldenProbes, {
         instancePath: instancePath + "/goldenProbes",
         parentData: data,
         parentDataProperty: "goldenProbes",
         rootData
       })) {
-        vErrors = vErrors === null ? validate144.errors : vErrors.concat(validate144.errors);
+        vErrors = vErrors === null ? validate146.errors : vErrors.concat(validate146.errors);
         errors = vErrors.length;
       }
     }
     if (data.price !== undefined) {
-      if (!validate151(data.price, {
+      if (!validate153(data.price, {
         instancePath: instancePath + "/price",
         parentData: data,
         parentDataProperty: "price",
         rootData
       })) {
-        vErrors = vErrors === null ? validate151.errors : vErrors.concat(validate151.errors);
+        vErrors = vErrors === null ? validate153.errors : vErrors.concat(validate153.errors);
         errors = vErrors.length;
       }
     }
   }
-  validate68.errors = vErrors;
+  validate70.errors = vErrors;
   return errors === 0;
 }
 function validate42(data, {
@@ -4072,13 +4118,13 @@ function validate42(data, {
       }
     }
     if (data.analysis !== undefined) {
-      if (!validate68(data.analysis, {
+      if (!validate70(data.analysis, {
         instancePath: instancePath + "/analysis",
         parentData: data,
         parentDataProperty: "analysis",
         rootData
       })) {
-        vErrors = vErrors === null ? validate68.errors : vErrors.concat(validate68.errors);
+        vErrors = vErrors === null ? validate70.errors : vErrors.concat(validate70.errors);
         errors = vErrors.length;
       }
     }
@@ -4101,12 +4147,12 @@ function validate42(data, {
   validate42.errors = vErrors;
   return errors === 0;
 }
-const schema65 = {
+const schema66 = {
   "type": "object",
   "properties": {},
   "nullable": true
 };
-function validate159(data, {
+function validate161(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -4130,7 +4176,7 @@ function validate159(data, {
     }
     errors++;
   }
-  validate159.errors = vErrors;
+  validate161.errors = vErrors;
   return errors === 0;
 }
 function validate33(data, {
@@ -4236,13 +4282,13 @@ function validate33(data, {
       }
     }
     if (data.status !== undefined) {
-      if (!validate159(data.status, {
+      if (!validate161(data.status, {
         instancePath: instancePath + "/status",
         parentData: data,
         parentDataProperty: "status",
         rootData
       })) {
-        vErrors = vErrors === null ? validate159.errors : vErrors.concat(validate159.errors);
+        vErrors = vErrors === null ? validate161.errors : vErrors.concat(validate161.errors);
         errors = vErrors.length;
       }
     }
