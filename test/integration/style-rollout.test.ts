@@ -11,7 +11,8 @@ import * as k8s from '@kubernetes/client-node';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { buildTinyAdapters } from '../../inference-image/scripts/lib/tiny-adapters.js';
 import { buildTinyModel, defaultTinyModelOptions } from '../../inference-image/scripts/lib/tiny-model.js';
-import { API_VERSION, STYLE_KIND, STYLE_ROLLOUT_RESOURCE } from '../../operator/src/api/index.js';
+import { API_VERSION, FINALIZER, STYLE_KIND, STYLE_ROLLOUT_RESOURCE } from '../../operator/src/api/index.js';
+import { isNotFound } from '../../operator/src/kube/errors.js';
 import type { StyleRolloutStatus } from '../../operator/src/rollout/style-types.js';
 import { startGatewayProxy, type GatewayProxy } from '../env/gateway-proxy.js';
 import { GPU_TOLERATION } from '../env/gpu-nodes.js';
@@ -212,7 +213,7 @@ const spec = (version: string) => ({
 });
 
 describe('StyleRollout through the real route', () => {
-  it('rolls ink-wash@v2 out to 100 % step by step with no pod restart, each step answered by the versions its weights say; then rolls broken versions back on their own: refused at preload before any traffic, or by the breaker', async () => {
+  it('rolls ink-wash@v2 out to 100 % step by step with no pod restart, each step answered by the versions its weights say; then rolls broken versions back on their own (refused at preload before any traffic, or by the breaker); a deleted one leaves the rule on stable', async () => {
     await setUp();
     const operator = await startOperator(kubeconfigPath, ns);
     await custom.createNamespacedCustomObject({
@@ -334,6 +335,40 @@ describe('StyleRollout through the real route', () => {
     expect(failed.length).toBeGreaterThan(0);
     expect(new Set(failed.map((a) => a.status))).toEqual(new Set([500]));
     // Back on v2 for everyone once the proxy has the rolled-back rule; still no pod touched.
+    await proxy.waitForRoute(ns, 't2v');
+    expect(await sample(6)).toEqual({ 'ink-wash@v2': 6 });
+    expect(await workload()).toEqual(before);
+    // Deleted mid-rollout: the rule goes back to the stable version before the object goes (its finalizer).
+    await setVersion('ink-wash', 'v1', { preload: true });
+    await waitUntil(
+      'v1 at its first step',
+      async () => {
+        const status = (await styleRollout('ink-wash')).status;
+        return status?.phase === 'Progressing' && status.candidateVersion === 'v1' && status.weights?.candidate === STEPS[0] ? true : undefined;
+      },
+      60_000,
+      300,
+    );
+    expect(
+      ((await custom.getNamespacedCustomObject({ ...STYLE_ROLLOUT_RESOURCE, namespace: ns, name: 'ink-wash' })) as { metadata: { finalizers?: string[] } })
+        .metadata.finalizers,
+    ).toEqual([FINALIZER]);
+    await custom.deleteNamespacedCustomObject({ ...STYLE_ROLLOUT_RESOURCE, namespace: ns, name: 'ink-wash' });
+    await waitUntil(
+      'the StyleRollout gone',
+      async () =>
+        (await styleRollout('ink-wash')
+          .then(() => false)
+          .catch((err: unknown) => isNotFound(err))) || undefined,
+      30_000,
+      300,
+    );
+    const restored = (await custom.getNamespacedCustomObject({ ...HTTPROUTES, namespace: ns, name: 't2v' })) as {
+      spec: { rules: { backendRefs: { weight?: number; filters?: unknown[] }[] }[] };
+    };
+    expect(restored.spec.rules[0]!.backendRefs.map((r) => [r.weight, r.filters])).toEqual([
+      [100, [{ type: 'RequestHeaderModifier', requestHeaderModifier: { set: [{ name: 'X-Adapter-Version', value: 'ink-wash@v2' }] } }]],
+    ]);
     await proxy.waitForRoute(ns, 't2v');
     expect(await sample(6)).toEqual({ 'ink-wash@v2': 6 });
     expect(await workload()).toEqual(before);

@@ -21,6 +21,8 @@ export interface StyleRollout {
     generation?: number;
     resourceVersion?: string;
     annotations?: Record<string, string>;
+    finalizers?: string[];
+    deletionTimestamp?: string | Date;
     [key: string]: unknown;
   };
   spec: StyleRolloutSpec;

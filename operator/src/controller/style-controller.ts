@@ -4,12 +4,12 @@
 import * as k8s from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { parseAnalysis, type AnalysisDefaults, type StoredAnalysis } from '../analysis/spec.js';
-import { API_VERSION, STYLE_KIND, STYLE_PLURAL, STYLE_ROLLOUT_RESOURCE, type StyleRollout } from '../api/index.js';
+import { API_VERSION, FINALIZER, STYLE_KIND, STYLE_PLURAL, STYLE_ROLLOUT_RESOURCE, type StyleRollout } from '../api/index.js';
 import type { EventRecorder } from '../kube/events.js';
 import { FreshCache } from '../kube/fresh-cache.js';
 import { ResilientInformer } from '../kube/informer.js';
 import { WorkQueue } from '../kube/work-queue.js';
-import { decideStyle, needsPreload } from '../rollout/style-decide.js';
+import { decideStyle, needsPreload, sameArms } from '../rollout/style-decide.js';
 import { parseStyleSpec, type StoredStyleSpec } from '../rollout/style-spec.js';
 import type { AdapterRouteObservation, PreloadResult, StyleRolloutStatus, StyleSpec } from '../rollout/style-types.js';
 import { AdapterRouteRouter } from '../traffic/adapter-route.js';
@@ -80,8 +80,14 @@ export class StyleController {
 
   async reconcile(key: string): Promise<{ requeueAfterMs?: number }> {
     const [namespace, name] = key.split('/') as [string, string];
-    const sro = this.rollouts.get(name, namespace);
-    if (!sro || sro.metadata.deletionTimestamp) return {};
+    let sro = this.rollouts.get(name, namespace);
+    if (!sro) return {};
+    const finalizers = sro.metadata.finalizers ?? [];
+    if (sro.metadata.deletionTimestamp) {
+      if (finalizers.includes(FINALIZER)) await this.restoreAndRelease(sro, finalizers);
+      return {};
+    }
+    if (!finalizers.includes(FINALIZER)) sro = await this.setFinalizers(sro, [...finalizers, FINALIZER]);
     const now = this.opts.now();
     const { spec, errors } = this.parse(sro);
     const status: StyleRolloutStatus = sro.status ?? {};
@@ -109,6 +115,48 @@ export class StyleController {
     for (const e of decision.events) await this.event(sro, e.type, e.reason, e.message);
     await this.persist(sro, decision.status);
     return { requeueAfterMs: decision.requeueAfterMs };
+  }
+
+  /**
+   * Deleted: every request for the style goes back to the stable version (a half-rolled candidate must not keep
+   * its share with nothing judging it), then the finalizer goes. A route that is gone or someone else's is left alone.
+   */
+  private async restoreAndRelease(sro: StyleObject, finalizers: string[]): Promise<void> {
+    const { spec } = this.parse(sro);
+    const stable = sro.status?.stableVersion;
+    if (spec && stable) {
+      const router = this.routerOf(sro, spec);
+      const route = await router.observe();
+      if (route.found && !sameArms(route.arms, [{ version: stable, weight: 100 }])) {
+        if (this.opts.canWrite && !this.opts.canWrite()) throw new NotLeaderError();
+        await router.setArms([{ version: stable, weight: 100 }]);
+      }
+    }
+    await this.setFinalizers(
+      sro,
+      finalizers.filter((f) => f !== FINALIZER),
+    );
+  }
+
+  /** The finalizer list, written with the object's resourceVersion (a stale copy conflicts and is retried). */
+  private async setFinalizers(sro: StyleObject, finalizers: string[]): Promise<StyleObject> {
+    if (this.opts.canWrite && !this.opts.canWrite()) throw new NotLeaderError();
+    try {
+      const updated = (await this.custom.patchNamespacedCustomObject(
+        {
+          ...STYLE_ROLLOUT_RESOURCE,
+          namespace: sro.metadata.namespace!,
+          name: sro.metadata.name!,
+          body: { metadata: { finalizers, resourceVersion: sro.metadata.resourceVersion } },
+        },
+        mergePatchHeader,
+      )) as StyleObject;
+      this.rollouts.remember(updated);
+      return updated;
+    } catch (err) {
+      if (isNotFound(err)) return sro;
+      throw err;
+    }
   }
 
   private parse(sro: StyleObject): { spec: StyleSpec | undefined; errors: string[] } {
