@@ -271,6 +271,7 @@ export class StyleController {
   private async persist(sro: StyleObject, status: StyleRolloutStatus): Promise<void> {
     const patch = mergePatch(sro.status ?? {}, JSON.parse(JSON.stringify(status)));
     if (isEmptyPatch(patch)) return;
+    if (this.opts.canWrite && !this.opts.canWrite()) throw new NotLeaderError();
     try {
       const updated = (await this.custom.patchNamespacedCustomObjectStatus(
         { ...STYLE_ROLLOUT_RESOURCE, namespace: sro.metadata.namespace!, name: sro.metadata.name!, body: { status: patch } },
