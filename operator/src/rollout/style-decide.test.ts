@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { armsAt, decideStyle, needsPreload, sameArms, STYLE_TRANSITIONS } from './style-decide.js';
+import { armsAt, decideStyle, needsPreload } from './style-decide.js';
+import { sameArms, STYLE_TRANSITIONS } from './style-pass.js';
 import { parseStyleSpec } from './style-spec.js';
 import type { AdapterArm, AdapterRouteObservation, PreloadResult, StyleDecideInput, StyleDecision, StyleRolloutStatus, StyleSpec } from './style-types.js';
 import type { AnalysisVerdict } from './types.js';

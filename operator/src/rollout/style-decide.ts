@@ -1,94 +1,13 @@
 // decideStyle(input) → { status, route, events, requeueAfterMs }: the StyleRollout state machine, pure (ADR 0001,
 // ADR 0005). Much smaller than decide.ts: an adapter version lives on pods that already run, so a step is one
 // route write — no replicas to size, no readiness to wait for, nothing to scale back.
-import { setCondition } from './conditions.js';
+import { ROUTE_RECHECK_MS, StylePass } from './style-pass.js';
 import { pinOf } from './style-spec.js';
-import type { AdapterArm, DesiredRoute, StyleDecideInput, StyleDecision, StylePhase, StyleRolloutStatus, StyleSpec } from './style-types.js';
+import type { AdapterArm, StyleDecideInput, StyleDecision, StyleRolloutStatus, StyleSpec } from './style-types.js';
 import type { StepStatus } from './types.js';
 
-const HISTORY_LIMIT = 20;
-/** How soon to look again after a route write (the informer brings the change sooner). */
-const ROUTE_RECHECK_MS = 2000;
 /** How soon to look again at a route the rollout cannot use (missing, or someone else's). */
 const ROUTE_PROBLEM_RECHECK_MS = 10_000;
-
-/** The StyleRollout transitions: the table in docs/adr/0005-style-rollouts.md lists the same (checked by a test). */
-export const STYLE_TRANSITIONS = [
-  ['Initializing', 'Initializing'],
-  ['Healthy', 'Initialized'],
-  ['Healthy', 'Promoted'],
-  ['Healthy', 'Reverted'],
-  ['Progressing', 'RolloutStarted'],
-  ['Progressing', 'Resumed'],
-  ['Paused', 'AnalysisPaused'],
-  ['RolledBack', 'AnalysisFailed'],
-  ['RolledBack', 'AdapterLoadFailed'],
-  ['Invalid', 'InvalidSpec'],
-] as const;
-type Reason = (typeof STYLE_TRANSITIONS)[number][1];
-
-class StylePass {
-  readonly status: StyleRolloutStatus;
-  readonly events: StyleDecision['events'] = [];
-  route?: DesiredRoute;
-  requeueAfterMs?: number;
-
-  constructor(readonly input: StyleDecideInput) {
-    this.status = structuredClone(input.status);
-    this.status.observedGeneration = input.generation;
-  }
-
-  transition(phase: StylePhase, reason: Reason, message: string, weight?: number): void {
-    const time = this.input.now.toISOString();
-    this.status.phase = phase;
-    this.status.message = message;
-    this.status.history = [...(this.status.history ?? []), { time, phase, reason, message, ...(weight !== undefined ? { weight } : {}) }].slice(-HISTORY_LIMIT);
-    this.events.push({ type: phase === 'RolledBack' || phase === 'Invalid' ? 'Warning' : 'Normal', reason, message });
-  }
-
-  /** Asks for `arms` on the route unless it carries them already; true when it does. */
-  carries(arms: AdapterArm[]): boolean {
-    const route = this.input.route;
-    if (route.found && sameArms(route.arms, arms)) return true;
-    this.route = { arms };
-    this.wakeIn(ROUTE_RECHECK_MS);
-    return false;
-  }
-
-  wakeIn(ms: number | undefined): void {
-    if (ms === undefined) return;
-    this.requeueAfterMs = this.requeueAfterMs === undefined ? ms : Math.min(this.requeueAfterMs, ms);
-  }
-
-  done(): StyleDecision {
-    this.conditions();
-    return { status: this.status, ...(this.route ? { route: this.route } : {}), events: this.events, requeueAfterMs: this.requeueAfterMs };
-  }
-
-  private conditions(): void {
-    const { status, input } = this;
-    const phase = status.phase ?? 'Initializing';
-    const message = status.message ?? '';
-    const set = (type: 'Ready' | 'Progressing' | 'Degraded' | 'InvalidSpec', on: boolean, reason: string) => {
-      status.conditions = setCondition(status.conditions ?? [], { type, status: on ? 'True' : 'False', reason, message }, input.generation, input.now);
-    };
-    set('Ready', phase === 'Healthy', phase);
-    set('Progressing', phase === 'Progressing' || phase === 'Paused', phase);
-    const routeProblem = !input.route.found && phase !== 'Invalid';
-    set(
-      'Degraded',
-      phase === 'RolledBack' || routeProblem,
-      routeProblem
-        ? input.route.found
-          ? ''
-          : (input.route.reason ?? 'RouteNotFound')
-        : phase === 'RolledBack'
-          ? (status.failure?.reason ?? 'RolledBack')
-          : 'AsExpected',
-    );
-    set('InvalidSpec', phase === 'Invalid', phase === 'Invalid' ? 'InvalidSpec' : 'SpecValid');
-  }
-}
 
 export function decideStyle(input: StyleDecideInput): StyleDecision {
   const pass = new StylePass(input);
@@ -101,8 +20,8 @@ export function decideStyle(input: StyleDecideInput): StyleDecision {
   }
   if (!route.found) {
     // A missing route, or a rule that sends elsewhere (someone else's), is never written: reported and looked at again.
+    if (pass.status.phase === 'Invalid' || !pass.status.phase) pass.transition('Initializing', 'Initializing', route.error);
     pass.status.message = route.error;
-    if (pass.status.phase === 'Invalid' || !pass.status.phase) pass.status.phase = 'Initializing';
     pass.wakeIn(ROUTE_PROBLEM_RECHECK_MS);
     return pass.done();
   }
@@ -265,19 +184,6 @@ export function armsAt(stable: string, candidate: string, weight: number): Adapt
     { version: stable, weight: 100 - weight },
     { version: candidate, weight },
   ].filter((a) => a.weight > 0);
-}
-
-/** Same traffic: the same versions with the same shares (weights 1:1 and 50:50 are the same split). */
-export function sameArms(a: readonly AdapterArm[], b: readonly AdapterArm[]): boolean {
-  const shares = (arms: readonly AdapterArm[]) => {
-    const total = arms.reduce((n, x) => n + x.weight, 0);
-    const out = new Map<string, number>();
-    for (const x of arms) if (x.weight > 0) out.set(x.version, (out.get(x.version) ?? 0) + x.weight / total);
-    return out;
-  };
-  const sa = shares(a);
-  const sb = shares(b);
-  return sa.size === sb.size && [...sa].every(([v, s]) => Math.abs((sb.get(v) ?? -1) - s) < 1e-9);
 }
 
 function styleOf(pass: StylePass): string {
