@@ -348,6 +348,48 @@ describe('Traefik router through the real proxy: a TraefikService behind an HTTP
     console.log(`[gateway-proxy] traefik mirror: 100 % → ${n}/${n} copies; 50 % → ${copies}/1000 copies; users answered by stable only`);
   });
 
+  it('a candidate with no ready endpoint at 0 %: the router leaves it out, so users are served (listed at weight 0, Traefik drops the service: 404)', async () => {
+    const ns = await testNamespace(kc, 'gwp-traefik-empty');
+    const stable = await backend(`${ns}-stable`);
+    const starting = await backend(`${ns}-candidate`);
+    await publishService(kc, ns, 't2v-stable', [{ backend: stable, ready: true }]);
+    await publishService(kc, ns, 't2v-candidate', [{ backend: starting, ready: false }]);
+    const router = await userObjects(ns);
+    await router.setWeights({ stableWeight: 100, candidateWeight: 0, mirrorPercent: 0 });
+    await waitUntil('the weighted TraefikService is live', async () => ((await liveTraefikService(ns, 't2v'))?.weighted ? true : undefined), 30_000, 100);
+    expect(countBy(await requestMany(proxy.url, 50, as(ns)))).toEqual({ [stable.name]: 50 });
+    // What the router avoids: the same weights with the empty candidate listed at 0.
+    const current = (await custom.getNamespacedCustomObject({ ...TRAEFIKSERVICES, namespace: ns, name: 't2v' })) as { metadata: k8s.V1ObjectMeta };
+    await custom.replaceNamespacedCustomObject({
+      ...TRAEFIKSERVICES,
+      namespace: ns,
+      name: 't2v',
+      body: {
+        apiVersion: 'traefik.io/v1alpha1',
+        kind: 'TraefikService',
+        metadata: current.metadata,
+        spec: {
+          weighted: {
+            services: [
+              { name: 't2v-stable', port: SERVICE_PORT, weight: 100 },
+              { name: 't2v-candidate', port: SERVICE_PORT, weight: 0 },
+            ],
+          },
+        },
+      },
+    });
+    const answers = await waitUntil(
+      'the proxy drops the TraefikService',
+      async () => {
+        const a = await requestMany(proxy.url, 20, as(ns));
+        return a.every((x) => x.status === 404) ? a : undefined;
+      },
+      30_000,
+      100,
+    );
+    expect(countBy(answers)).toEqual({ 'proxy-404': 20 });
+  });
+
   it('steps: weights of the TraefikService split requests within a binomial band', async () => {
     const ns = await testNamespace(kc, 'gwp-traefik-steps');
     const { stable, candidate } = await stableAndCandidate(ns);

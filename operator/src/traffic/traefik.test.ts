@@ -12,7 +12,7 @@ function ts(spec: TraefikService['spec']): TraefikService {
 describe('TraefikService handling', () => {
   it("weighs our two Services and keeps the user's sticky setting", () => {
     const user = ts({ weighted: { services: [{ name: 't2v-stable', port: 80 }], sticky: { cookie: { name: 'lb' } } } });
-    expect(observeTraefikService(user, target)).toEqual({ found: true, mirrorPercent: 0 });
+    expect(observeTraefikService(user, target)).toEqual({ found: true, stableWeight: 100, candidateWeight: 0, mirrorPercent: 0 });
     const next = withWeights(user, { stableWeight: 95, candidateWeight: 5, mirrorPercent: 0 }, target);
     expect(next.spec).toEqual({
       weighted: {
@@ -25,6 +25,17 @@ describe('TraefikService handling', () => {
     });
     expect(next.metadata.resourceVersion).toBe('7');
     expect(observeTraefikService(next, target)).toEqual({ found: true, stableWeight: 95, candidateWeight: 5, mirrorPercent: 0 });
+  });
+
+  it('leaves a Service at weight 0 out (Traefik drops a TraefikService whose Service has no endpoints) and reads it back as 0', () => {
+    const empty = ts({ weighted: { services: [{ name: 't2v-stable', port: 80 }] } });
+    const atZero = withWeights(empty, { stableWeight: 100, candidateWeight: 0, mirrorPercent: 0 }, target);
+    expect(atZero.spec.weighted!.services).toEqual([{ name: 't2v-stable', port: 80, weight: 100 }]);
+    expect(observeTraefikService(atZero, target)).toEqual({ found: true, stableWeight: 100, candidateWeight: 0, mirrorPercent: 0 });
+    const promoted = withWeights(empty, { stableWeight: 0, candidateWeight: 100, mirrorPercent: 0 }, target);
+    expect(promoted.spec.weighted!.services).toEqual([{ name: 't2v-candidate', port: 80, weight: 100 }]);
+    expect(observeTraefikService(promoted, target)).toEqual({ found: true, stableWeight: 0, candidateWeight: 100, mirrorPercent: 0 });
+    expect(observeTraefikService(ts({ weighted: { services: [] } }), target)).toEqual({ found: true, mirrorPercent: 0 });
   });
 
   it('becomes a mirroring service for shadow and weighted again after it', () => {

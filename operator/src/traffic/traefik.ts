@@ -7,6 +7,11 @@
 //   shadowing:  spec.mirroring = { stable Service, mirrors: [{ candidate Service, percent }] }
 // The TraefikService stays the user's: only `weighted` / `mirroring` are rewritten (weighted's other fields,
 // e.g. sticky, are kept while weighted; a mirroring service has no place for them, so they come back empty).
+// A Service at weight 0 is left out, not listed at 0: Traefik's CRD provider drops the WHOLE TraefikService when
+// any Service in it has no endpoints (unless the provider runs with allowEmptyServices), and a candidate at 0 %
+// often has none yet — every user would get 404. The same holds for the mirror: the operator mirrors only to a
+// ready candidate, but if its endpoints vanish mid-shadow, users get 404 until the mirror is off again, so a
+// Traefik that runs shadow should set `providers.kubernetesCRD.allowEmptyServices=true` (docs: README).
 import type * as k8s from '@kubernetes/client-node';
 import type { RouteObservation } from '../rollout/types.js';
 import { RouteObjectRouter, TrafficRouterError, type RouterDefinition, type RouterDeps, type TrafficTarget, type Weights } from './router.js';
@@ -80,8 +85,8 @@ function describeRef(ref: ServiceRef): string {
 }
 
 /**
- * What the TraefikService carries. Weighted: the weights when it holds exactly our two Services (Traefik's
- * unset weight is 1). Mirroring: all traffic on the main service (stable), the candidate's mirror percent
+ * What the TraefikService carries. Weighted: the weights of our two Services (Traefik's unset weight is 1; a
+ * Service not listed carries 0, so stable alone is 100/0). Mirroring: all traffic on the main service (stable), the candidate's mirror percent
  * (unset = 0, as Traefik reads it). Any other Service in it is someone else's: not taken over.
  */
 export function observeTraefikService(ts: TraefikService, target: TrafficTarget): RouteObservation {
@@ -104,10 +109,13 @@ export function observeTraefikService(ts: TraefikService, target: TrafficTarget)
   }
   if (!weighted)
     return { found: false, error: `TraefikService ${name} is neither weighted nor mirroring; give it spec.weighted.services with ${target.stableService}` };
-  const stable = refs.find((r) => isService(r, target.stableService, target.namespace));
-  const candidate = refs.find((r) => isService(r, target.candidateService, target.namespace));
-  if (!stable || !candidate || refs.length !== 2) return { found: true, mirrorPercent: 0 };
-  return { found: true, stableWeight: stable.weight ?? 1, candidateWeight: candidate.weight ?? 1, mirrorPercent: 0 };
+  const stable = refs.filter((r) => isService(r, target.stableService, target.namespace));
+  const candidate = refs.filter((r) => isService(r, target.candidateService, target.namespace));
+  // A side that is not listed carries nothing (how a weight of 0 is written); one side alone carries all.
+  if (stable.length > 1 || candidate.length > 1 || refs.length === 0) return { found: true, mirrorPercent: 0 };
+  if (candidate.length === 0) return { found: true, stableWeight: 100, candidateWeight: 0, mirrorPercent: 0 };
+  if (stable.length === 0) return { found: true, stableWeight: 0, candidateWeight: 100, mirrorPercent: 0 };
+  return { found: true, stableWeight: stable[0]!.weight ?? 1, candidateWeight: candidate[0]!.weight ?? 1, mirrorPercent: 0 };
 }
 
 /**
@@ -132,6 +140,6 @@ export function withWeights(ts: TraefikService, weights: Weights, target: Traffi
   const services: ServiceRef[] = [
     { name: target.stableService, port, weight: weights.stableWeight },
     { name: target.candidateService, port, weight: weights.candidateWeight },
-  ];
+  ].filter((s) => s.weight > 0);
   return { ...ts, spec: { ...rest, weighted: { ...weighted, services } } };
 }
