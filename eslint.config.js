@@ -24,7 +24,10 @@ const pureCoreBans = [
       'rollout/, analysis/ and api/ are pure: they import only each other and generated/ (no kube/, controller/, traffic/, metric-providers/, server/, telemetry/, cli/, config).',
   },
 ];
-/** Globals and calls that are I/O or hidden inputs: the pure core takes time, randomness and config as arguments. */
+/**
+ * Globals and calls that are I/O or hidden inputs: the pure core takes time, randomness and config as arguments.
+ * @type {import('eslint').Linter.RulesRecord}
+ */
 const pureCoreGlobals = {
   'no-restricted-globals': [
     'error',
@@ -41,7 +44,12 @@ const pureCoreGlobals = {
     { selector: 'ImportExpression', message: 'No dynamic import in the pure core: what it uses is imported statically, where the layer rules see it.' },
   ],
 };
-/** A dynamic import() of controller/ (or of the operator, from the inference image) is as much an import. */
+/**
+ * A dynamic import() of controller/ (or of the operator, from the inference image) is as much an import.
+ * @param {string} pattern a regular expression's source, matched against the import's specifier
+ * @param {string} message
+ * @returns {import('eslint').Linter.RulesRecord}
+ */
 const dynamicImportOf = (pattern, message) => ({
   'no-restricted-syntax': ['error', { selector: `ImportExpression[source.value=/${pattern}/]`, message }],
 });
