@@ -24,6 +24,10 @@ const pureCoreBans = [
       'rollout/, analysis/ and api/ are pure: they import only each other and generated/ (no kube/, controller/, traffic/, metric-providers/, server/, telemetry/, cli/, config).',
   },
 ];
+const noDynamicImport = {
+  selector: 'ImportExpression',
+  message: 'No dynamic import in the pure core: what it uses is imported statically, where the layer rules see it.',
+};
 /**
  * Globals and calls that are I/O or hidden inputs: the pure core takes time, randomness and config as arguments.
  * @type {import('eslint').Linter.RulesRecord}
@@ -39,10 +43,7 @@ const pureCoreGlobals = {
     { object: 'Date', property: 'now', message: 'Take `now` as an argument (STYLE.md habit 6).' },
     { object: 'Math', property: 'random', message: 'Take a random source as an argument (STYLE.md habit 6).' },
   ],
-  'no-restricted-syntax': [
-    'error',
-    { selector: 'ImportExpression', message: 'No dynamic import in the pure core: what it uses is imported statically, where the layer rules see it.' },
-  ],
+  'no-restricted-syntax': ['error', noDynamicImport],
 };
 /**
  * A dynamic import() of controller/ (or of the operator, from the inference image) is as much an import.
@@ -127,6 +128,21 @@ export default defineConfig(
     ignores: ['**/*.test.ts', '**/*.test-support.ts'],
     linterOptions: { noInlineConfig: true },
     rules: { 'no-restricted-imports': ['error', { patterns: pureCoreBans }], ...pureCoreGlobals },
+  },
+  {
+    // A phase changes only through DecisionPass.transition(), which refuses a transition the table does not list.
+    files: ['operator/src/rollout/**'],
+    ignores: ['**/*.test.ts', '**/*.test-support.ts', 'operator/src/rollout/decision-pass.ts'],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        noDynamicImport,
+        {
+          selector: "AssignmentExpression[left.property.name='phase']",
+          message: 'Change status.phase through pass.transition(): it records the change and refuses one rollout/transitions.ts does not list.',
+        },
+      ],
+    },
   },
   {
     files: ['operator/src/**'],

@@ -36,12 +36,6 @@ export const CONDITION_TYPES = ['Ready', 'Available', 'Progressing', 'Paused', '
  */
 export type ConditionType = (typeof CONDITION_TYPES)[number];
 
-/** Reasons of status.blockedWrite and of the ReconcileError condition, set by the controller. */
-export const BLOCKED_WRITE_REASONS = ['ObjectNotOwned', 'WriteRefused', 'TemplateRefused', 'RevisionTemplateLost'] as const;
-export type BlockedWriteReason = (typeof BLOCKED_WRITE_REASONS)[number];
-/** The ReconcileError condition's reason once writes go through again. */
-export const RECONCILE_SUCCEEDED = 'ReconcileSucceeded';
-
 // Names of what the operator creates for a ModelRollout: the Services a route points at and the revisions'
 // Deployments, which users, the CLI, routes and tests name too.
 
