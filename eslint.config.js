@@ -150,6 +150,30 @@ export default defineConfig(
     rules: { 'no-restricted-imports': ['error', { patterns: [controllerBan] }], ...dynamicImportOf('(^|\\/)controller\\/', controllerBan.message) },
   },
   {
+    // The edge reads time through an injected clock (kube/clock.ts; a `now` function where only the time is
+    // needed), so its tests drive time instead of sleeping (STYLE.md habit 6). The real clock is wired in
+    // kube/clock.ts and the composition root, controller/manager.ts.
+    files: ['operator/src/controller/**', 'operator/src/kube/**'],
+    ignores: ['**/*.test.ts', '**/*.test-support.ts', 'operator/src/kube/clock.ts', 'operator/src/controller/manager.ts'],
+    rules: {
+      'no-restricted-globals': [
+        'error',
+        ...['setTimeout', 'setInterval', 'clearTimeout', 'clearInterval'].map((name) => ({ name, message: 'Schedule on the injected Clock (kube/clock.ts).' })),
+      ],
+      'no-restricted-properties': [
+        'error',
+        { object: 'Date', property: 'now', message: 'Read the injected clock (kube/clock.ts) or `now`.' },
+        { object: 'AbortSignal', property: 'timeout', message: 'Time out on the injected clock (kube/clock.ts).' },
+      ],
+      'no-restricted-syntax': [
+        'error',
+        { selector: 'NewExpression[callee.name="Date"][arguments.length=0]', message: 'Read the injected clock (kube/clock.ts) or `now`.' },
+        // The dynamic-import half of the controller/ layer rule above, for kube/ (this block's options replace its).
+        { selector: 'ImportExpression[source.value=/(^|\\/)controller\\//]', message: controllerBan.message },
+      ],
+    },
+  },
+  {
     // The test harness and the scripts drive the operator as a process, through the API: the names they share
     // with it live in api/ (test/inference/ exercises the analysis runner itself and may import it).
     files: ['test/env/**', 'scripts/**'],
