@@ -90,7 +90,7 @@ export default defineConfig(
     //   controller/analysis-runner.ts  run (32), breaker (24, 6 params), judge (75, 8 params), step/breakerMeasure/valueBreakerWindow (6-7 params)
     //   controller/reconciler.ts reconcileOnce (37), syncRevisions (6 params)
     //   controller/cluster-cache.ts    the informer factory callback (6 params)
-    //   rollout/decide.ts        rollout (22), stepPhase (22), moveTraffic (32), returnToStable (26), sizeSides (7 params)
+    //   rollout/decide.ts        stepPhase (22), moveTraffic (32), sizeSides (7 params)
     //   rollout/spec.ts          parseSpec (34)
     //   inference-image          http/validation.ts integer (6 params), pipeline/pipeline.ts runDenoiser (6 params)
     //   analysis/experiment-verdict.ts judgeExperiment (28), analysis/golden.ts the probe-list parser (26)

@@ -19,8 +19,8 @@ const root = path.join(path.dirname(fileURLToPath(import.meta.url)), '..');
  */
 const bin = (pkg, file) => path.join(root, 'node_modules', pkg, file);
 
-/** Size-budget warnings today (33 on 2026-12-01): a ratchet, lowered as the debt is paid. */
-const LINT_WARNING_BUDGET = 33;
+/** Size-budget warnings today (31 on 2026-12-01): a ratchet, lowered as the debt is paid. */
+const LINT_WARNING_BUDGET = 31;
 
 /**
  * @typedef {object} Gate

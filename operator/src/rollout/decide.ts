@@ -227,18 +227,7 @@ function canCarry(pass: DecisionPass, revision: string, weight: number): boolean
 
 function rollout(pass: DecisionPass, spec: RolloutSpec, revision: string, frozen: boolean): void {
   const { input, status } = pass;
-  if (status.candidate?.revision !== revision) {
-    const previous = status.candidate;
-    startRollout(
-      pass,
-      spec,
-      revision,
-      previous ? 'Restarted' : 'RolloutStarted',
-      previous
-        ? `template changed during the rollout of ${previous.revision}; restarting from the first step with ${revision} (${spec.modelVersion})`
-        : `rolling out ${spec.modelName} ${spec.modelVersion} (${revision}) over ${status.stable!.modelVersion} (${status.stable!.revision})`,
-    );
-  }
+  if (status.candidate?.revision !== revision) startOrRestart(pass, spec, revision);
   if (status.phase === 'RolledBack' || status.phase === 'Aborted') {
     // A candidate found failing while an abort still returns its traffic is drained at once.
     if (status.phase === 'Aborted' && input.breaker.tripped && (input.route.candidateWeight ?? 0) > 0)
@@ -257,6 +246,21 @@ function rollout(pass: DecisionPass, spec: RolloutSpec, revision: string, frozen
   retireOthers(pass, [status.stable!.revision, status.candidate!.revision]);
   if (spec.shadow && !status.currentStep) return shadowPhase(pass, spec);
   stepPhase(pass, spec);
+}
+
+/** A new candidate revision: the rollout starts, or starts again from the first step if one was under way. */
+function startOrRestart(pass: DecisionPass, spec: RolloutSpec, revision: string): void {
+  const { status } = pass;
+  const previous = status.candidate;
+  startRollout(
+    pass,
+    spec,
+    revision,
+    previous ? 'Restarted' : 'RolloutStarted',
+    previous
+      ? `template changed during the rollout of ${previous.revision}; restarting from the first step with ${revision} (${spec.modelVersion})`
+      : `rolling out ${spec.modelName} ${spec.modelVersion} (${revision}) over ${status.stable!.modelVersion} (${status.stable!.revision})`,
+  );
 }
 
 /** Paused by a person, or frozen by an invalid spec: nothing advances, weights still follow capacity. */
@@ -787,6 +791,12 @@ function returnToStable(pass: DecisionPass, spec: RolloutSpec): void {
     if (candidate && pass.input.services.candidateSelects !== candidate) candidateServiceOn(pass, candidate);
     retireOthers(pass, [stable, ...(candidate ? [candidate] : [])]);
   }
+  failedConditions(pass, back);
+}
+
+/** Conditions of a rolled-back or aborted rollout; `back`: its traffic is all on stable again. */
+function failedConditions(pass: DecisionPass, back: boolean): void {
+  const { status } = pass;
   const failure = status.failure;
   // Only a rolled-back or aborted rollout returns to stable.
   const outcome = status.phase === 'Aborted' ? 'Aborted' : 'RolledBack';
