@@ -16,7 +16,15 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
 import { buildTinyModel } from '../inference-image/scripts/lib/tiny-model.js';
-import { ANNOTATION_ABORT, API_VERSION, KIND, LABEL_MODEL_VERSION, MODEL_ROLLOUT_RESOURCE as MRO } from '../operator/src/api/index.js';
+import {
+  ANNOTATION_ABORT,
+  API_VERSION,
+  KIND,
+  LABEL_MODEL_VERSION,
+  MODEL_ROLLOUT_RESOURCE as MRO,
+  type NoteReason,
+  type PhaseReason,
+} from '../operator/src/api/index.js';
 import { isConflict } from '../operator/src/kube/errors.js';
 import { startControlPlane, type ControlPlane } from '../test/env/control-plane.js';
 import { startGatewayProxy, type GatewayProxy } from '../test/env/gateway-proxy.js';
@@ -358,7 +366,8 @@ async function playScenario(
     sampleMemory();
     const ready = s.conditions?.find((c) => c.type === 'Ready')?.status === 'True';
     const mine = (s.history ?? []).filter((h) => Date.parse(h.time) >= t0 - 1000);
-    const steps = mine.filter((h) => h.reason === 'StepPassed').length + (mine.some((h) => h.reason === 'Promoted') ? 1 : 0);
+    const steps =
+      mine.filter((h) => h.reason === ('StepPassed' satisfies NoteReason)).length + (mine.some((h) => h.reason === ('Promoted' satisfies PhaseReason)) ? 1 : 0);
     const seconds = (Date.now() - t0) / 1000;
     golden = goldenLine(s.analysis?.goldenProbes) ?? golden;
     const result = {

@@ -12,8 +12,17 @@ import type { OperatorMetrics } from '../telemetry/metrics.js';
 import { definitionFor, routerFor, type TrafficRoutingSpec } from '../traffic/index.js';
 import type { ClusterCache, RouteObjectK8s } from './cluster-cache.js';
 import { execute, NotLeaderError, recordEvent, type ExecuteDeps, type ExecuteOutcome } from './execute.js';
-import { FINALIZER, GROUP, type ModelRollout, PLURAL, RECONCILE_SUCCEEDED, VERSION } from '../api/index.js';
-import { candidateServiceName, stableServiceName } from './names.js';
+import {
+  type BlockedWriteReason,
+  candidateServiceName,
+  FINALIZER,
+  GROUP,
+  type ModelRollout,
+  PLURAL,
+  RECONCILE_SUCCEEDED,
+  stableServiceName,
+  VERSION,
+} from '../api/index.js';
 import { observe } from './observe.js';
 import { syncRevisionHistory } from './revision-history.js';
 import { isEmptyPatch, mergePatch } from './status-patch.js';
@@ -198,7 +207,7 @@ export class Reconciler {
       const attempts = (this.refusals.get(key) ?? 0) + 1;
       this.refusals.set(key, attempts);
       const message = `${object}: the API server refused the write (${code}): ${messageOf(err)}`;
-      recordEvent(ro, 'Warning', 'WriteRefused', message, {
+      recordEvent(ro, 'Warning', 'WriteRefused' satisfies BlockedWriteReason, message, {
         events: this.deps.events,
         onRequest: (verb, resource) => this.deps.metrics.kubeRequests.inc({ verb, resource }),
         onEventError: (e) => this.deps.log.warn({ err: String(e) }, 'could not record event'),
