@@ -357,6 +357,8 @@ describe('Traefik router through the real proxy: a TraefikService behind an HTTP
     const router = await userObjects(ns);
     await router.setWeights({ stableWeight: 100, candidateWeight: 0, mirrorPercent: 0 });
     await waitUntil('the weighted TraefikService is live', async () => ((await liveTraefikService(ns, 't2v'))?.weighted ? true : undefined), 30_000, 100);
+    // The route's and the TraefikService's configurations reach the entry point a moment apart.
+    await waitUntil('users served through the TraefikService', async () => ((await request(proxy.url, as(ns))).status === 200 ? true : undefined), 30_000, 100);
     expect(countBy(await requestMany(proxy.url, 50, as(ns)))).toEqual({ [stable.name]: 50 });
     // What the router avoids: the same weights with the empty candidate listed at 0.
     const current = (await custom.getNamespacedCustomObject({ ...TRAEFIKSERVICES, namespace: ns, name: 't2v' })) as { metadata: k8s.V1ObjectMeta };
