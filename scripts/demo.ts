@@ -256,6 +256,25 @@ async function candidateSignals(version: string): Promise<string> {
   return `${version}: errors ${err === undefined ? '  -  ' : `${(err * 100).toFixed(1).padStart(4)}%`} p99 ${p99 === undefined ? '  -  ' : `${p99.toFixed(2)}s`}`;
 }
 
+/**
+ * Requests the pods of `version` have counted (t2v_requests_total, read from each pod's /metrics now, not
+ * through Prometheus: a shadow phase of a few seconds is over before a scrape would show its last copies).
+ */
+async function requestsCountedBy(version: string): Promise<number> {
+  const counts = await Promise.all(
+    runner!.processes().map(async (p) => {
+      const text = await fetch(`http://${p.ip}:${p.port}/metrics`, { signal: AbortSignal.timeout(1000) })
+        .then((r) => r.text())
+        .catch(() => '');
+      return text
+        .split('\n')
+        .filter((l) => l.startsWith('t2v_requests_total{') && l.includes(`model_version="${version}"`))
+        .reduce((sum, l) => sum + (Number(l.slice(l.lastIndexOf(' ') + 1)) || 0), 0);
+    }),
+  );
+  return counts.reduce((a, b) => a + b, 0);
+}
+
 function viewLine(ro: RolloutView): string {
   const s = ro.status ?? {};
   const w = s.weights ? `${String(s.weights.stable).padStart(3)}/${String(s.weights.candidate).padEnd(3)}` : '   -   ';
@@ -354,7 +373,7 @@ async function playScenario(
         });
       }
       // Every request the candidate received so far came as a mirrored copy (golden probes are not in this counter).
-      mirrored = Math.max(mirrored ?? 0, (await promQuery(`sum(t2v_requests_total{model_name="${MODEL}",model_version="${version}"})`)) ?? 0);
+      mirrored = Math.max(mirrored ?? 0, await requestsCountedBy(version));
     } else load!.period = `${version} ${s.phase ?? '-'}`;
     // A line when the rollout's view changes, and every 10 s while it holds (signals and counts move on).
     const view = viewLine(ro);
@@ -431,7 +450,7 @@ function sharesTable(r: ScenarioResult): string[] {
   if (shadow) {
     const users = Object.values(shadow.counts.answered).reduce((a, b) => a + b, 0);
     lines.push(
-      `  shadow: users' ${users} requests answered by ${Object.keys(shadow.counts.answered).sort().join(', ') || 'none'}; ${r.version} received ${Math.round(r.mirrored ?? 0)} mirrored copies (its t2v_requests_total), answered to no one`,
+      `  shadow: users' ${users} requests answered by ${Object.keys(shadow.counts.answered).sort().join(', ') || 'none'}; ${r.version} received ${Math.round(r.mirrored ?? 0)} mirrored copies (its pods' t2v_requests_total), answered to no one`,
     );
   }
   return lines;

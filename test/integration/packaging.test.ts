@@ -170,15 +170,18 @@ describe('t2v-inference example chart', () => {
 });
 
 describe('examples', () => {
-  it.each(['minimal.yaml', 'shadow-and-gate.yaml', 'custom-analysis.yaml', 'quality-and-cost.yaml'])('%s applies and reaches Ready', async (file) => {
-    const ns = await testNamespace(kc, 'example');
-    await startOperator(kubeconfigPath, ns);
-    const objects = docs(fs.readFileSync(path.join(repoRoot, 'examples', file), 'utf8'));
-    await applyAll(objects, ns);
-    const name = objects.find((o) => o.kind === 'ModelRollout')!.metadata!.name!;
-    const fx = new RolloutFixture(kc, ns, name);
-    await fx.waitFor(`${file} Ready`, (r) => fx.condition(r, 'Ready')?.status === 'True');
-  });
+  it.each(['minimal.yaml', 'shadow-and-gate.yaml', 'shadow-traefik.yaml', 'custom-analysis.yaml', 'quality-and-cost.yaml'])(
+    '%s applies and reaches Ready',
+    async (file) => {
+      const ns = await testNamespace(kc, 'example');
+      await startOperator(kubeconfigPath, ns);
+      const objects = docs(fs.readFileSync(path.join(repoRoot, 'examples', file), 'utf8'));
+      await applyAll(objects, ns);
+      const name = objects.find((o) => o.kind === 'ModelRollout')!.metadata!.name!;
+      const fx = new RolloutFixture(kc, ns, name);
+      await fx.waitFor(`${file} Ready`, (r) => fx.condition(r, 'Ready')?.status === 'True');
+    },
+  );
 });
 
 describe('GitOps health', () => {
