@@ -361,14 +361,16 @@ async function playScenario(
         periods.push({ step, stable: s.weights.stable, candidate: s.weights.candidate, counts: load!.countsFor(key) });
       }
     } else if (s.phase === 'Shadowing' && s.weights) {
-      const key = `${version} shadow`;
+      // The mirror is switched on once the candidate's replicas are ready: a period before, one with it.
+      const mirror = s.weights.mirrorPercent ?? 0;
+      const key = `${version} shadow ${mirror}`;
       if (load!.period !== key) {
         load!.period = key;
         periods.push({
           step: 'shadow',
           stable: s.weights.stable,
           candidate: s.weights.candidate,
-          mirror: s.weights.mirrorPercent ?? 0,
+          mirror,
           counts: load!.countsFor(key),
         });
       }
