@@ -9,6 +9,7 @@ import type { AnalysisDefaults } from '../analysis/spec.js';
 import { AnalysisRunner } from './analysis-runner.js';
 import { GoldenProber, kubeGoldenSources } from './golden-prober.js';
 import { Reconciler } from './reconciler.js';
+import type { Notifier } from '../notify/notifier.js';
 
 export interface ManagerOptions {
   kc: k8s.KubeConfig;
@@ -19,6 +20,7 @@ export interface ManagerOptions {
   analysisDefaults?: AnalysisDefaults;
   /** Leader fencing (LeaderElector.canWrite); absent when leader election is off. */
   canWrite?: () => boolean;
+  notifier?: Notifier;
 }
 
 export class Manager {
@@ -61,6 +63,7 @@ export class Manager {
       analysis: new AnalysisRunner({ core, cache: this.cache, defaults: opts.analysisDefaults, golden: this.golden }),
       analysisDefaults: opts.analysisDefaults,
       canWrite: opts.canWrite,
+      notifier: opts.notifier,
     });
     this.queue = new WorkQueue((key) => reconciler.reconcile(key), {
       workers: opts.workers,

@@ -28,6 +28,7 @@ import { syncRevisionHistory } from './revision-history.js';
 import { isEmptyPatch, mergePatch } from './status-patch.js';
 import { blockedWriteOf, retryBackoffMs, retryInMs } from './write-errors.js';
 import { isNotFound, statusCodeOf, TerminalError } from '../kube/errors.js';
+import type { Notifier } from '../notify/notifier.js';
 
 export interface ReconcilerDeps {
   apps: k8s.AppsV1Api;
@@ -42,6 +43,8 @@ export interface ReconcilerDeps {
   analysisDefaults?: AnalysisDefaults;
   /** Leader fencing: checked before every write; absent when leader election is off. */
   canWrite?: () => boolean;
+  /** Told about the history entries each written status added (webhooks, Slack); never awaited. */
+  notifier?: Pick<Notifier, 'notifyHistory'>;
 }
 
 const mergePatchHeader = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
@@ -266,6 +269,7 @@ export class Reconciler {
     const known = new Set((before.history ?? []).map((h) => `${h.time}|${h.reason}`));
     const added = (after.history ?? []).filter((h) => !known.has(`${h.time}|${h.reason}`));
     for (const h of added) metrics.transitions.inc({ reason: h.reason });
+    this.deps.notifier?.notifyHistory({ ...labels, stableRevision: after.stable?.revision, candidateRevision: after.candidate?.revision }, added);
     if ((after.phase === 'RolledBack' || after.phase === 'Aborted') && before.phase !== after.phase) {
       metrics.rollbacks.inc({ ...labels, reason: after.failure?.reason ?? after.phase });
       this.deps.log.warn(
