@@ -58,6 +58,11 @@ const controllerBan = {
   regex: '(^|/)controller/',
   message: 'controller/ sits on top: only controller/ itself and main.ts import it. Move shared names to api/ or the layer below.',
 };
+/** Test support is for tests: through it, production code would reach past every layer rule (they exempt it). */
+const testSupportBan = {
+  regex: '\\.test-support(\\.js)?$',
+  message: 'Only tests import *.test-support files; production code importing one would bypass the layer and clock rules that exempt them.',
+};
 
 export default defineConfig(
   {
@@ -127,7 +132,7 @@ export default defineConfig(
     files: ['operator/src/rollout/**', 'operator/src/analysis/**', 'operator/src/api/**'],
     ignores: ['**/*.test.ts', '**/*.test-support.ts'],
     linterOptions: { noInlineConfig: true },
-    rules: { 'no-restricted-imports': ['error', { patterns: pureCoreBans }], ...pureCoreGlobals },
+    rules: { 'no-restricted-imports': ['error', { patterns: [...pureCoreBans, testSupportBan] }], ...pureCoreGlobals },
   },
   {
     // A phase changes only through DecisionPass.transition(), which refuses a transition the table does not list.
@@ -137,17 +142,39 @@ export default defineConfig(
       'no-restricted-syntax': [
         'error',
         noDynamicImport,
-        {
-          selector: "AssignmentExpression[left.property.name='phase']",
+        ...[
+          "AssignmentExpression[left.property.name='phase']",
+          "AssignmentExpression[left.computed=true][left.property.value='phase']",
+          "AssignmentExpression > ObjectPattern > Property > MemberExpression.value[property.name='phase']",
+          "CallExpression[callee.object.name='Object'][callee.property.name=/^(assign|defineProperty|defineProperties)$/] Property[key.name='phase']",
+          "CallExpression[callee.object.name='Object'][callee.property.name=/^(assign|defineProperty|defineProperties)$/] Property[key.value='phase']",
+          "CallExpression[callee.object.name='Object'][callee.property.name='defineProperty'] > Literal[value='phase']",
+          "CallExpression[callee.object.name='Reflect'][callee.property.name=/^(set|defineProperty)$/]",
+        ].map((selector) => ({
+          selector,
           message: 'Change status.phase through pass.transition(): it records the change and refuses one rollout/transitions.ts does not list.',
-        },
+        })),
       ],
     },
   },
   {
     files: ['operator/src/**'],
     ignores: ['operator/src/controller/**', 'operator/src/main.ts', 'operator/src/rollout/**', 'operator/src/analysis/**', 'operator/src/api/**'],
-    rules: { 'no-restricted-imports': ['error', { patterns: [controllerBan] }], ...dynamicImportOf('(^|\\/)controller\\/', controllerBan.message) },
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [controllerBan, testSupportBan] }],
+      ...dynamicImportOf('(^|\\/)controller\\/', controllerBan.message),
+    },
+  },
+  {
+    // Their tests may use test support (the manual clock), not controller/.
+    files: ['operator/src/**/*.test.ts', 'operator/src/**/*.test-support.ts'],
+    ignores: ['operator/src/controller/**', 'operator/src/rollout/**', 'operator/src/analysis/**', 'operator/src/api/**'],
+    rules: { 'no-restricted-imports': ['error', { patterns: [controllerBan] }] },
+  },
+  {
+    files: ['operator/src/controller/**', 'operator/src/main.ts'],
+    ignores: ['**/*.test.ts', '**/*.test-support.ts'],
+    rules: { 'no-restricted-imports': ['error', { patterns: [testSupportBan] }] },
   },
   {
     // The edge reads time through an injected clock (kube/clock.ts; a `now` function where only the time is
@@ -164,10 +191,16 @@ export default defineConfig(
         'error',
         { object: 'Date', property: 'now', message: 'Read the injected clock (kube/clock.ts) or `now`.' },
         { object: 'AbortSignal', property: 'timeout', message: 'Time out on the injected clock (kube/clock.ts).' },
+        ...['setTimeout', 'setInterval'].map((property) => ({ object: 'globalThis', property, message: 'Schedule on the injected Clock (kube/clock.ts).' })),
       ],
       'no-restricted-syntax': [
         'error',
         { selector: 'NewExpression[callee.name="Date"][arguments.length=0]', message: 'Read the injected clock (kube/clock.ts) or `now`.' },
+        { selector: 'CallExpression[callee.name="Date"]', message: 'Date() reads the real clock: read the injected clock (kube/clock.ts) or `now`.' },
+        {
+          selector: 'ImportDeclaration[source.value=/^(node:)?timers(\\/promises)?$/], ImportExpression[source.value=/^(node:)?timers/]',
+          message: 'Schedule on the injected Clock (kube/clock.ts), not node:timers.',
+        },
         // The dynamic-import half of the controller/ layer rule above, for kube/ (this block's options replace its).
         { selector: 'ImportExpression[source.value=/(^|\\/)controller\\//]', message: controllerBan.message },
       ],
@@ -187,6 +220,22 @@ export default defineConfig(
         { patterns: [{ regex: '(^|/)operator/|^@modelrollout/operator', message: 'The inference image ships alone: it never imports the operator.' }] },
       ],
       ...dynamicImportOf('(^|\\/)operator\\/|^@modelrollout\\/operator', 'The inference image ships alone: it never imports the operator.'),
+    },
+  },
+  {
+    // Its production code, besides: no test support (see testSupportBan).
+    files: ['inference-image/src/**'],
+    ignores: ['**/*.test.ts', '**/*.test-support.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { regex: '(^|/)operator/|^@modelrollout/operator', message: 'The inference image ships alone: it never imports the operator.' },
+            testSupportBan,
+          ],
+        },
+      ],
     },
   },
 );
