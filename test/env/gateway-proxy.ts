@@ -142,6 +142,9 @@ function traefikArgs(port: number, adminPort: number, id: string): string[] {
     `--providers.kubernetesGateway.labelSelector=${PROXY_LABEL}=${id}`,
     // TraefikServices (and Middlewares) for HTTPRoute backendRefs of group traefik.io: the traefik router's objects.
     '--providers.kubernetesCRD=true',
+    // What the README tells users of the traefik router: without it, one Service of a TraefikService losing its
+    // last ready endpoint (a candidate's only pod at a small step) drops the whole TraefikService, 404 to all.
+    '--providers.kubernetesCRD.allowEmptyServices=true',
     // The default 2 s merge window makes every route write take 2 s to reach the data plane.
     '--providers.providersThrottleDuration=100ms',
     '--log.level=INFO',

@@ -12,6 +12,8 @@
 //                                                backend receives anything, and the route's status still says
 //                                                Accepted/ResolvedRefs (a TODO in Traefik's provider)
 //   backendRef to a TraefikService (traefik.io)  honoured, incl. a mirroring one: the traefik router's shadow
+//                                                (the proxy runs the CRD provider with allowEmptyServices=true, as the
+//                                                README tells users to: see gateway-proxy.attack15.test.ts)
 // The RequestMirror test asserts that behaviour so a proxy upgrade that changes it shows up here.
 import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -348,7 +350,7 @@ describe('Traefik router through the real proxy: a TraefikService behind an HTTP
     console.log(`[gateway-proxy] traefik mirror: 100 % → ${n}/${n} copies; 50 % → ${copies}/1000 copies; users answered by stable only`);
   });
 
-  it('a candidate with no ready endpoint at 0 %: the router leaves it out, so users are served (listed at weight 0, Traefik drops the service: 404)', async () => {
+  it('a candidate with no ready endpoint at 0 %: the router leaves it out of the TraefikService, and users are served', async () => {
     const ns = await testNamespace(kc, 'gwp-traefik-empty');
     const stable = await backend(`${ns}-stable`);
     const starting = await backend(`${ns}-candidate`);
@@ -360,36 +362,11 @@ describe('Traefik router through the real proxy: a TraefikService behind an HTTP
     // The route's and the TraefikService's configurations reach the entry point a moment apart.
     await waitUntil('users served through the TraefikService', async () => ((await request(proxy.url, as(ns))).status === 200 ? true : undefined), 30_000, 100);
     expect(countBy(await requestMany(proxy.url, 50, as(ns)))).toEqual({ [stable.name]: 50 });
-    // What the router avoids: the same weights with the empty candidate listed at 0.
-    const current = (await custom.getNamespacedCustomObject({ ...TRAEFIKSERVICES, namespace: ns, name: 't2v' })) as { metadata: k8s.V1ObjectMeta };
-    await custom.replaceNamespacedCustomObject({
-      ...TRAEFIKSERVICES,
-      namespace: ns,
-      name: 't2v',
-      body: {
-        apiVersion: 'traefik.io/v1alpha1',
-        kind: 'TraefikService',
-        metadata: current.metadata,
-        spec: {
-          weighted: {
-            services: [
-              { name: 't2v-stable', port: SERVICE_PORT, weight: 100 },
-              { name: 't2v-candidate', port: SERVICE_PORT, weight: 0 },
-            ],
-          },
-        },
-      },
+    // Traefik with its default allowEmptyServices=false would drop the whole TraefikService for a listed Service
+    // with no endpoint (404 to all): the router does not list a side at 0 (traefik.attack.test.ts F1b simulates it).
+    expect((await custom.getNamespacedCustomObject({ ...TRAEFIKSERVICES, namespace: ns, name: 't2v' })) as { spec: unknown }).toMatchObject({
+      spec: { weighted: { services: [{ name: 't2v-stable', port: SERVICE_PORT, weight: 100 }] } },
     });
-    const answers = await waitUntil(
-      'the proxy drops the TraefikService',
-      async () => {
-        const a = await requestMany(proxy.url, 20, as(ns));
-        return a.every((x) => x.status === 404) ? a : undefined;
-      },
-      30_000,
-      100,
-    );
-    expect(countBy(answers)).toEqual({ 'proxy-404': 20 });
   });
 
   it('steps: weights of the TraefikService split requests within a binomial band', async () => {

@@ -559,7 +559,9 @@ function moveTraffic(pass: DecisionPass, spec: RolloutSpec, goal: TrafficGoal): 
     if (swapped < current) choice = { candidateWeight: swapped, limitedBy: 'overload' };
   }
   const next = choice.candidateWeight;
-  const mirror = candidateSide && readyOf(pass, candidateSide) >= candidateReplicasFor(goal.mirror, spec.replicas) ? goal.mirror : 0;
+  // A mirror only while the candidate answers no user (shadow): once it carries weight it sees real traffic, and
+  // a router may not carry both (a mirroring TraefikService has one main service).
+  const mirror = next === 0 && candidateSide && readyOf(pass, candidateSide) >= candidateReplicasFor(goal.mirror, spec.replicas) ? goal.mirror : 0;
   if (route.stableWeight !== 100 - next || current !== next || (route.mirrorPercent ?? 0) !== mirror) {
     pass.act({ kind: 'setTraffic', stableWeight: 100 - next, candidateWeight: next, mirrorPercent: mirror });
   }
