@@ -24,13 +24,22 @@ bin_root=${MODELROLLOUT_BIN_DIR:-$HOME/.cache/modelrollout/bin}
 out_dir=$bin_root/traefik-$TRAEFIK_VERSION
 export CGO_ENABLED=0 GOFLAGS=-mod=mod
 log() { printf '[build-gateway-proxy] %s\n' "$*" >&2; }
-module_dir() { go mod download -json "$1" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p'; }
+# The module's directory in the module cache; on failure Go's reason (in its JSON on stdout) goes to stderr.
+module_dir() {
+  local out
+  if ! out=$(go mod download -json "$1" 2>&1); then
+    log "go mod download $1 failed:"
+    printf '%s\n' "$out" >&2
+    return 1
+  fi
+  printf '%s\n' "$out" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p'
+}
 
 [ -x "$out_dir/traefik" ] && { log "traefik $TRAEFIK_VERSION cached"; exit 0; }
 t=$(date +%s)
 log "building traefik $TRAEFIK_VERSION (cold: about 7 min on 2 cores; Go prints the modules it downloads)"
-traefik_src=$(module_dir "github.com/traefik/traefik/v3@$TRAEFIK_VERSION")
-lego_src=$(module_dir "github.com/go-acme/lego/v5@$LEGO_VERSION")
+traefik_src=$(module_dir "github.com/traefik/traefik/v3@$TRAEFIK_VERSION") || exit 1
+lego_src=$(module_dir "github.com/go-acme/lego/v5@$LEGO_VERSION") || exit 1
 [ -d "$traefik_src" ] && [ -d "$lego_src" ] || { log "go mod download gave no module directory"; exit 1; }
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -65,14 +74,15 @@ done
     -o "$out_dir/traefik.tmp" ./cmd/traefik)
 # Traefik's own CRDs of this version (TraefikService for the traefik router), beside the binary; copied first,
 # so a present binary means both are there.
-cp "$traefik_src/docs/content/reference/dynamic-configuration/kubernetes-crd-definition-v1.yml" "$out_dir/traefik-crds.yaml"
+# (install -m 644: module cache files are read-only, and a rerun after an interrupted build must overwrite them.)
+install -m 644 "$traefik_src/docs/content/reference/dynamic-configuration/kubernetes-crd-definition-v1.yml" "$out_dir/traefik-crds.yaml"
 # The Gateway API kinds its informers list beyond what the tests install (GRPCRoute, BackendTLSPolicy, and TLSRoute
 # at v1), from the gateway-api module version it was built against: without them it never syncs.
 gwapi_version=$(cd "$work/src" && go list -m -f '{{.Version}}' sigs.k8s.io/gateway-api)
-gwapi_src=$(module_dir "sigs.k8s.io/gateway-api@$gwapi_version")
+gwapi_src=$(module_dir "sigs.k8s.io/gateway-api@$gwapi_version") || exit 1
 mkdir -p "$out_dir/gateway-api-crds"
 for kind in grpcroutes backendtlspolicies tlsroutes; do
-  cp "$gwapi_src/config/crd/standard/gateway.networking.k8s.io_$kind.yaml" "$out_dir/gateway-api-crds/"
+  install -m 644 "$gwapi_src/config/crd/standard/gateway.networking.k8s.io_$kind.yaml" "$out_dir/gateway-api-crds/"
 done
 mv "$out_dir/traefik.tmp" "$out_dir/traefik"
 log "traefik $TRAEFIK_VERSION built in $(($(date +%s) - t))s"

@@ -9,7 +9,19 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 log() { printf '[setup] %s\n' "$*" >&2; }
+# Progress on long work: each part says it starts, what remains after it, and how long it took (a cold
+# machine spends minutes in parts 2 and 3, printing mostly Go's download lines).
+parts=("Debian packages" "control plane binaries (cold: ~7 min)" "Gateway API proxy (cold: ~4-7 min)" "npm dependencies")
+part_started=0
+part() { # part <index>
+  part_started=$(date +%s)
+  local rest=("${parts[@]:$(($1 + 1))}")
+  log "part $(($1 + 1))/${#parts[@]}: ${parts[$1]}${rest[*]:+ — then: $(IFS=,; echo "${rest[*]}" | sed 's/,/, /g')}"
+}
+done_part() { log "  done in $(($(date +%s) - part_started)) s"; }
+setup_started=$(date +%s)
 
+part 0
 apt_packages=(prometheus ffmpeg lua5.1 lua-cjson)
 missing=()
 for p in "${apt_packages[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p"); done
@@ -20,8 +32,14 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+done_part
+part 1
 bash hack/build-control-plane.sh
+done_part
+part 2
 bash hack/build-gateway-proxy.sh
+done_part
+part 3
 
 lock_sum=$(sha256sum package-lock.json | cut -d' ' -f1)
 if [ "$(cat node_modules/.modelrollout-lock 2>/dev/null)" != "$lock_sum" ]; then
@@ -31,3 +49,5 @@ if [ "$(cat node_modules/.modelrollout-lock 2>/dev/null)" != "$lock_sum" ]; then
 else
   log "node_modules matches package-lock.json"
 fi
+done_part
+log "ready in $(($(date +%s) - setup_started)) s"

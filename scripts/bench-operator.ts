@@ -7,7 +7,7 @@ import path from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { startControlPlane } from '../test/env/control-plane.js';
 import { repoRoot } from '../test/env/paths.js';
-import { API_VERSION, KIND, MODEL_ROLLOUT_RESOURCE as MRO } from '../operator/src/api/index.js';
+import { API_VERSION, KIND, MODEL_ROLLOUT_RESOURCE as MRO, stableServiceName } from '../operator/src/api/index.js';
 
 const sizes = process.argv
   .slice(2)
@@ -97,7 +97,7 @@ async function runOnce(n: number): Promise<void> {
           apiVersion: 'gateway.networking.k8s.io/v1',
           kind: 'HTTPRoute',
           metadata: { name },
-          spec: { parentRefs: [{ name: 'edge' }], rules: [{ backendRefs: [{ name: `${name}-stable`, port: 80 }] }] },
+          spec: { parentRefs: [{ name: 'edge' }], rules: [{ backendRefs: [{ name: stableServiceName(name), port: 80 }] }] },
         },
       }),
     );

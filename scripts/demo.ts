@@ -16,7 +16,15 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
 import { buildTinyModel } from '../inference-image/scripts/lib/tiny-model.js';
-import { ANNOTATION_ABORT, API_VERSION, KIND, LABEL_MODEL_VERSION, MODEL_ROLLOUT_RESOURCE as MRO } from '../operator/src/api/index.js';
+import {
+  ANNOTATION_ABORT,
+  API_VERSION,
+  KIND,
+  LABEL_MODEL_VERSION,
+  MODEL_ROLLOUT_RESOURCE as MRO,
+  type NoteReason,
+  type PhaseReason,
+} from '../operator/src/api/index.js';
 import { isConflict } from '../operator/src/kube/errors.js';
 import { startControlPlane, type ControlPlane } from '../test/env/control-plane.js';
 import { startGatewayProxy, type GatewayProxy } from '../test/env/gateway-proxy.js';
@@ -55,6 +63,14 @@ const SCENARIO_POD_CHANGES: Partial<Record<Version, { env?: { name: string; valu
   v4: { env: [{ name: 'T2V_FAULT_FREEZE_FRAMES', value: '1' }] },
   v5: { gpusPerReplica: 2 },
 };
+/**
+ * Versions that first run a shadow phase: half of live traffic mirrored to the candidate (through the
+ * TraefikService the route sends to), users answered by stable only. v3's errors are then met in shadow, before
+ * any user gets one. (Only v3: on two shared cores the mirrored copies slow every process, which the cost rule
+ * would read as a costlier candidate.)
+ */
+const SHADOWED: ReadonlySet<Version> = new Set(['v3']);
+const SHADOW_MIRROR_PERCENT = 50;
 /** The golden prompts (a ConfigMap a team keeps): fixed prompts and seeds sent to both sides each interval. */
 const GOLDEN_PROMPTS =
   '- {id: lighthouse, prompt: a lighthouse in a storm at night, seed: 11}\n- {id: market, prompt: a crowded street market in the rain, seed: 23}\n';
@@ -98,7 +114,9 @@ interface ScenarioResult {
   steps: number;
   detail: string;
   /** Requests per period of the scenario, in order: the weights the operator set and who answered. */
-  periods: { step: string; stable: number; candidate: number; counts: VersionCounts }[];
+  periods: { step: string; stable: number; candidate: number; mirror?: number; counts: VersionCounts }[];
+  /** Requests the candidate received while shadowed (its t2v_requests_total): mirrored copies, none answered to users. */
+  mirrored?: number;
   stableVersion: string;
   version: string;
   /** The golden-prompt probes' last round: the candidate's clips against stable's for the same prompts and seeds. */
@@ -195,8 +213,16 @@ function rolloutSpec(version: Version, address: string) {
     model: { name: MODEL, version },
     gpu: { perReplica: change.gpusPerReplica ?? 1 },
     service: { name: 't2v' },
-    trafficRouting: { gatewayAPI: { httpRoute: 't2v' } },
-    strategy: { steps: [1, 5, 20, 50, 100], stepDuration: flags['step-duration'], progressDeadline: '5m' },
+    // The HTTPRoute sends to a TraefikService the operator weighs (and mirrors while shadowing): Traefik's
+    // Gateway provider has no RequestMirror filter, a mirroring TraefikService does mirror.
+    trafficRouting: { traefik: { traefikService: 't2v' } },
+    strategy: {
+      steps: [1, 5, 20, 50, 100],
+      stepDuration: flags['step-duration'],
+      progressDeadline: '5m',
+      // null removes the previous scenario's shadow (the spec is merge-patched).
+      shadow: SHADOWED.has(version) ? { mirrorPercent: SHADOW_MIRROR_PERCENT, duration: flags['step-duration'] } : null,
+    },
     analysis: analysis(address),
     template: {
       metadata: { annotations: { [TEST_RUNNER_ANNOTATION]: TEST_RUNNER_PROCESS } },
@@ -228,6 +254,25 @@ async function candidateSignals(version: string): Promise<string> {
   const err = await promQuery(`(sum(rate(t2v_requests_total{${sel},status=~"5.."}[20s])) or vector(0)) / sum(rate(t2v_requests_total{${sel}}[20s]))`);
   const p99 = await promQuery(`histogram_quantile(0.99, sum by (le) (rate(t2v_request_duration_seconds_bucket{${sel}}[20s])))`);
   return `${version}: errors ${err === undefined ? '  -  ' : `${(err * 100).toFixed(1).padStart(4)}%`} p99 ${p99 === undefined ? '  -  ' : `${p99.toFixed(2)}s`}`;
+}
+
+/**
+ * Requests the pods of `version` have counted (t2v_requests_total, read from each pod's /metrics now, not
+ * through Prometheus: a shadow phase of a few seconds is over before a scrape would show its last copies).
+ */
+async function requestsCountedBy(version: string): Promise<number> {
+  const counts = await Promise.all(
+    runner!.processes().map(async (p) => {
+      const text = await fetch(`http://${p.ip}:${p.port}/metrics`, { signal: AbortSignal.timeout(1000) })
+        .then((r) => r.text())
+        .catch(() => '');
+      return text
+        .split('\n')
+        .filter((l) => l.startsWith('t2v_requests_total{') && l.includes(`model_version="${version}"`))
+        .reduce((sum, l) => sum + (Number(l.slice(l.lastIndexOf(' ') + 1)) || 0), 0);
+    }),
+  );
+  return counts.reduce((a, b) => a + b, 0);
 }
 
 function viewLine(ro: RolloutView): string {
@@ -286,6 +331,7 @@ async function playScenario(
   let last = '';
   let lastSaid = 0;
   let golden: string | undefined;
+  let mirrored: number | undefined;
   for (;;) {
     const ro = (await custom.getNamespacedCustomObject({ ...MRO, namespace: NS, name: 't2v' })) as RolloutView;
     const s = ro.status ?? {};
@@ -314,6 +360,22 @@ async function playScenario(
         load!.period = key;
         periods.push({ step, stable: s.weights.stable, candidate: s.weights.candidate, counts: load!.countsFor(key) });
       }
+    } else if (s.phase === 'Shadowing' && s.weights) {
+      // The mirror is switched on once the candidate's replicas are ready: a period before, one with it.
+      const mirror = s.weights.mirrorPercent ?? 0;
+      const key = `${version} shadow ${mirror}`;
+      if (load!.period !== key) {
+        load!.period = key;
+        periods.push({
+          step: 'shadow',
+          stable: s.weights.stable,
+          candidate: s.weights.candidate,
+          mirror,
+          counts: load!.countsFor(key),
+        });
+      }
+      // Every request the candidate received so far came as a mirrored copy (golden probes are not in this counter).
+      mirrored = Math.max(mirrored ?? 0, await requestsCountedBy(version));
     } else load!.period = `${version} ${s.phase ?? '-'}`;
     // A line when the rollout's view changes, and every 10 s while it holds (signals and counts move on).
     const view = viewLine(ro);
@@ -325,10 +387,21 @@ async function playScenario(
     sampleMemory();
     const ready = s.conditions?.find((c) => c.type === 'Ready')?.status === 'True';
     const mine = (s.history ?? []).filter((h) => Date.parse(h.time) >= t0 - 1000);
-    const steps = mine.filter((h) => h.reason === 'StepPassed').length + (mine.some((h) => h.reason === 'Promoted') ? 1 : 0);
+    const steps =
+      mine.filter((h) => h.reason === ('StepPassed' satisfies NoteReason)).length + (mine.some((h) => h.reason === ('Promoted' satisfies PhaseReason)) ? 1 : 0);
     const seconds = (Date.now() - t0) / 1000;
     golden = goldenLine(s.analysis?.goldenProbes) ?? golden;
-    const result = { name, expected, seconds, steps, periods, stableVersion, version, ...(golden ? { golden } : {}) };
+    const result = {
+      name,
+      expected,
+      seconds,
+      steps,
+      periods,
+      stableVersion,
+      version,
+      ...(golden ? { golden } : {}),
+      ...(mirrored !== undefined ? { mirrored } : {}),
+    };
     if (s.stable?.modelVersion === version && ready) return { ...result, outcome: 'Promoted', detail: `${version} serves 100 %` };
     if (s.phase === 'RolledBack' || s.phase === 'Aborted') {
       return { ...result, outcome: s.phase, detail: `${s.failure?.reason}: ${s.failure?.message}` };
@@ -370,8 +443,16 @@ function sharesTable(r: ScenarioResult): string[] {
       .map(([v, n]) => `${v} ${n}${p.counts.failed[v] ? ` (${p.counts.failed[v]})` : ''}`)
       .join(', ');
     const setShare = p.stable + p.candidate === 0 ? '   -  ' : pct(p.candidate, p.stable + p.candidate);
+    const step = p.mirror ? `shadow ${p.mirror}%` : p.step;
     lines.push(
-      `  ${p.step.padEnd(11)} ${`${String(p.stable).padStart(3)}/${String(p.candidate).padEnd(3)} ${setShare}`.padStart(14)}   ${pct(c, total).padStart(14)}   ${by || 'none'}${p.counts.unanswered ? `, unanswered ${p.counts.unanswered} (${unansweredWhy(p.counts)})` : ''}`,
+      `  ${step.padEnd(11)} ${`${String(p.stable).padStart(3)}/${String(p.candidate).padEnd(3)} ${setShare}`.padStart(14)}   ${pct(c, total).padStart(14)}   ${by || 'none'}${p.counts.unanswered ? `, unanswered ${p.counts.unanswered} (${unansweredWhy(p.counts)})` : ''}`,
+    );
+  }
+  const shadow = r.periods.find((p) => p.mirror);
+  if (shadow) {
+    const users = Object.values(shadow.counts.answered).reduce((a, b) => a + b, 0);
+    lines.push(
+      `  shadow: users' ${users} requests answered by ${Object.keys(shadow.counts.answered).sort().join(', ') || 'none'}; ${r.version} received ${Math.round(r.mirrored ?? 0)} mirrored copies (its pods' t2v_requests_total), answered to no one`,
     );
   }
   return lines;
@@ -474,7 +555,23 @@ async function main(): Promise<number> {
       apiVersion: 'gateway.networking.k8s.io/v1',
       kind: 'HTTPRoute',
       metadata: { name: 't2v' },
-      spec: { parentRefs: [{ name: proxy.gateway.name, namespace: proxy.gateway.namespace }], rules: [{ backendRefs: [{ name: 't2v-stable', port: 80 }] }] },
+      spec: {
+        parentRefs: [{ name: proxy.gateway.name, namespace: proxy.gateway.namespace }],
+        rules: [{ backendRefs: [{ group: 'traefik.io', kind: 'TraefikService', name: 't2v' }] }],
+      },
+    },
+  });
+  // What the route sends to: a TraefikService over stable, which the operator weighs and mirrors (spec.trafficRouting.traefik).
+  await custom.createNamespacedCustomObject({
+    group: 'traefik.io',
+    version: 'v1alpha1',
+    plural: 'traefikservices',
+    namespace: NS,
+    body: {
+      apiVersion: 'traefik.io/v1alpha1',
+      kind: 'TraefikService',
+      metadata: { name: 't2v' },
+      spec: { weighted: { services: [{ name: 't2v-stable', port: 80 }] } },
     },
   });
   await core.createNamespacedConfigMap({ namespace: NS, body: { metadata: { name: 'golden-prompts' }, data: { 'prompts.yaml': GOLDEN_PROMPTS } } });
@@ -501,7 +598,7 @@ async function main(): Promise<number> {
     return res.ok && res.headers.get('x-model-version') === 'v1' ? res : undefined;
   });
   say(
-    `the proxy routes the HTTPRoute: POST ${proxy.url}/v1/generate → ${probe.status} from ${probe.headers.get('x-model-version')} (${proxy.gateway.name} → t2v-stable → ${(await proxy.servers(NS, 't2v-stable', 80))?.length ?? 0} pods)`,
+    `the proxy routes the HTTPRoute: POST ${proxy.url}/v1/generate → ${probe.status} from ${probe.headers.get('x-model-version')} (${proxy.gateway.name} → TraefikService t2v → t2v-stable → ${(await proxy.servers(NS, 't2v-stable', 80))?.length ?? 0} pods)`,
   );
   const scraped = await waitFor(`Prometheus scraping the ${REPLICAS} pods`, 60_000, async () => {
     const body = (await fetch(`${prometheus!.address}/api/v1/query?query=${encodeURIComponent('count(up{job="t2v"} == 1)')}`).then((r) => r.json())) as {

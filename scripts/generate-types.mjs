@@ -20,6 +20,7 @@ export function generate() {
   const out = fs.mkdtempSync(path.join(os.tmpdir(), 'modelrollout-gen-'));
   const bin = path.join(root, 'node_modules', '.bin', 'crd-generate');
   execFileSync(bin, ['--output', out, ...crds.flatMap((f) => ['--input', f])], { stdio: ['ignore', 'ignore', 'inherit'] });
+  /** @type {Map<string, string>} */
   const files = new Map();
   for (const rel of walk(out)) {
     let text = fs.readFileSync(path.join(out, rel), 'utf8');
@@ -32,12 +33,19 @@ export function generate() {
   return files;
 }
 
+/**
+ * Every file under dir, as paths relative to it.
+ * @param {string} dir
+ * @param {string} [prefix]
+ * @returns {string[]}
+ */
 function walk(dir, prefix = '') {
   return fs
     .readdirSync(dir, { withFileTypes: true })
     .flatMap((e) => (e.isDirectory() ? walk(path.join(dir, e.name), path.join(prefix, e.name)) : [path.join(prefix, e.name)]));
 }
 
+/** @param {Map<string, string>} files what generate() returned: relative path → text */
 export function differences(files) {
   const existing = fs.existsSync(target) ? walk(target).filter((f) => !f.endsWith('.test.ts')) : [];
   const diffs = [];

@@ -13,18 +13,29 @@ const reportDir = fs.mkdtempSync(path.join(os.tmpdir(), 'modelrollout-test-'));
 const reportFile = path.join(reportDir, 'report.json');
 const vitest = path.join(import.meta.dirname ?? path.dirname(new URL(import.meta.url).pathname), '..', 'node_modules', 'vitest', 'vitest.mjs');
 
+/**
+ * The part of vitest's JSON reporter output read here.
+ * @typedef {object} JsonReport
+ * @property {number} numPassedTests
+ * @property {number} numFailedTests
+ * @property {number} [numPendingTests]
+ * @property {number} [numTodoTests]
+ * @property {{ status: string, assertionResults: { status: string }[] }[]} [testResults]
+ */
+
 const gateFailures = await runGates();
 
 const child = spawn(process.execPath, [vitest, 'run', '--reporter=default', '--reporter=json', `--outputFile.json=${reportFile}`, ...process.argv.slice(2)], {
   stdio: 'inherit',
 });
-for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => child.kill(sig));
+for (const sig of /** @type {const} */ (['SIGINT', 'SIGTERM'])) process.on(sig, () => child.kill(sig));
 
 child.on('exit', (code, signal) => {
   let passed = 0;
   let failed = 0;
   let skipped = 0;
   try {
+    /** @type {JsonReport} */
     const report = JSON.parse(fs.readFileSync(reportFile, 'utf8'));
     passed = report.numPassedTests;
     failed = report.numFailedTests;

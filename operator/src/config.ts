@@ -12,6 +12,8 @@ export interface OperatorConfig {
   /** Prometheus for rollouts whose analysis names none. */
   defaultPrometheusAddress: string | undefined;
   leaderElection: { enabled: boolean; namespace: string; name: string; leaseDurationMs: number; renewDeadlineMs: number; retryPeriodMs: number };
+  /** Where transitions are announced (notify/notifier.ts); both empty: nowhere. */
+  notifications: { webhookUrl: string | undefined; slackUrl: string | undefined; secret: string | undefined };
 }
 
 export class ConfigError extends Error {
@@ -32,7 +34,24 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): OperatorConfig
   if (renewDeadlineS >= leaseDurationS) {
     throw new ConfigError(`MODELROLLOUT_RENEW_DEADLINE_SECONDS=${renewDeadlineS}: must be less than MODELROLLOUT_LEASE_DURATION_SECONDS (${leaseDurationS})`);
   }
+  const url = (name: string): string | undefined => {
+    const raw = env[name];
+    if (!raw) return undefined;
+    let parsed: URL;
+    try {
+      parsed = new URL(raw);
+    } catch {
+      throw new ConfigError(`${name}: not a URL`);
+    }
+    if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') throw new ConfigError(`${name}: must be an http(s) URL, not ${parsed.protocol}`);
+    return raw;
+  };
   return {
+    notifications: {
+      webhookUrl: url('MODELROLLOUT_NOTIFY_WEBHOOK_URL'),
+      slackUrl: url('MODELROLLOUT_NOTIFY_SLACK_URL'),
+      secret: env.MODELROLLOUT_NOTIFY_SECRET || undefined,
+    },
     watchNamespace: env.MODELROLLOUT_WATCH_NAMESPACE || undefined,
     port: int('MODELROLLOUT_PORT', 8080, 0, 65535),
     host: env.MODELROLLOUT_HOST || '0.0.0.0',

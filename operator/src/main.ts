@@ -2,6 +2,7 @@
 // and metrics, stop cleanly (releasing the lease so a standby takes over at once).
 import * as k8s from '@kubernetes/client-node';
 import { loadConfig } from './config.js';
+import { Notifier } from './notify/notifier.js';
 import { Manager } from './controller/manager.js';
 import { PooledKubeConfig } from './kube/client.js';
 import { LeaderElector } from './kube/leader-election.js';
@@ -23,6 +24,7 @@ const manager = new Manager({
   namespace: config.watchNamespace,
   analysisDefaults: { prometheusAddress: config.defaultPrometheusAddress },
   canWrite: elector ? () => elector.canWrite() : undefined,
+  notifier: new Notifier({ ...config.notifications, log }),
 });
 const server = await startHealthServer({ host: config.host, port: config.port, registry: manager.metrics.registry, ready: () => manager.ready });
 log.info({ port: server.port, namespace: config.watchNamespace ?? '(all)', identity: config.identity }, 'modelrollout operator listening');

@@ -10,14 +10,13 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as k8s from '@kubernetes/client-node';
 import { annotationsFor } from '../../operator/src/cli/commands.js';
-import { candidateServiceName, stableServiceName } from '../../operator/src/controller/names.js';
 import { cordonNodes, crashLoopPods, gpuNodeNames, losePods, revisionSelector, uncordonNodes } from './chaos-actions.js';
 import { InvariantSampler, type InvariantReport } from './invariant-sampler.js';
 import { formatViolation } from './invariant.js';
 import { TEST_READY_DELAY_ANNOTATION, TEST_READY_DELAY_MAX_ANNOTATION } from './kwok-stages.js';
 import { launchOperator, type OperatorReplica } from './operator-launcher.js';
 import { ProcessGroup } from './process-group.js';
-import { API_VERSION, KIND, MODEL_ROLLOUT_RESOURCE as MRO } from '../../operator/src/api/index.js';
+import { API_VERSION, candidateServiceName, KIND, MODEL_ROLLOUT_RESOURCE as MRO, stableServiceName } from '../../operator/src/api/index.js';
 
 export type ChaosEventKind =
   | 'abort'

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as k8s from '@kubernetes/client-node';
 import YAML from 'yaml';
+import { gatewayProxyCrdsPath } from './binaries.js';
 import { repoRoot, thirdPartyCrdDir } from './paths.js';
 import { isConflict } from '../../operator/src/kube/errors.js';
 
@@ -25,7 +26,10 @@ export function defaultCrdFiles(): string[] {
     'prometheus-operator-v0.86.0/podmonitors.yaml',
   ].map((f) => path.join(thirdPartyCrdDir, f));
   for (const f of third) if (!fs.existsSync(f)) throw new Error(`third-party CRD file missing: ${f} (set MODELROLLOUT_THIRD_PARTY_CRDS)`);
-  return [...ownFiles, ...third];
+  // Traefik's CRDs (TraefikService: the traefik router's object) come with the proxy's build (hack/setup.sh).
+  const traefik = gatewayProxyCrdsPath();
+  if (!fs.existsSync(traefik)) throw new Error(`Traefik's CRDs missing: ${traefik} (run bash hack/setup.sh)`);
+  return [...ownFiles, ...third, traefik];
 }
 
 export function readCrds(files: string[]): k8s.V1CustomResourceDefinition[] {

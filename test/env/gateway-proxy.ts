@@ -142,6 +142,9 @@ function traefikArgs(port: number, adminPort: number, id: string): string[] {
     `--providers.kubernetesGateway.labelSelector=${PROXY_LABEL}=${id}`,
     // TraefikServices (and Middlewares) for HTTPRoute backendRefs of group traefik.io: the traefik router's objects.
     '--providers.kubernetesCRD=true',
+    // What the README tells users of the traefik router: without it, one Service of a TraefikService losing its
+    // last ready endpoint (a candidate's only pod at a small step) drops the whole TraefikService, 404 to all.
+    '--providers.kubernetesCRD.allowEmptyServices=true',
     // The default 2 s merge window makes every route write take 2 s to reach the data plane.
     '--providers.providersThrottleDuration=100ms',
     '--log.level=INFO',
@@ -250,10 +253,13 @@ async function apiServices(adminUrl: string): Promise<ApiService[]> {
   return JSON.parse(res.body) as ApiService[];
 }
 
-async function servers(adminUrl: string, namespace: string, service: string, _port: number): Promise<string[] | undefined> {
-  // Every backendRef to the Service is a load balancer of its own with the same ready endpoints; any one tells.
-  const pattern = new RegExp(`-svc-${escapeRegExp(namespace)}-${escapeRegExp(service)}-\\d+$`);
-  const svc = (await apiServices(adminUrl)).find((s) => s.loadBalancer && pattern.test(s.name.replace(/@.*$/, '')));
+async function servers(adminUrl: string, namespace: string, service: string, port: number): Promise<string[] | undefined> {
+  // A Service port behind a route's backendRef (`<router>-svc-<ns>-<name>-<index>`: every backendRef to it is a
+  // load balancer of its own with the same ready endpoints, any one tells) or behind a TraefikService
+  // (`<ns>-<name>-<port>@kubernetescrd`).
+  const viaRoute = new RegExp(`-svc-${escapeRegExp(namespace)}-${escapeRegExp(service)}-\\d+@kubernetesgateway$`);
+  const viaCrd = `${namespace}-${service}-${port}@kubernetescrd`;
+  const svc = (await apiServices(adminUrl)).find((s) => s.loadBalancer && (viaRoute.test(s.name) || s.name === viaCrd));
   return svc?.loadBalancer ? (svc.loadBalancer.servers ?? []).map((s) => s.url).sort() : undefined;
 }
 

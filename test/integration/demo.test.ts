@@ -87,6 +87,17 @@ it('plays a promotion, rollbacks on errors and on quality, a hold on cost, and s
   expect(rowAt(1)!.observed, scenario1).toBeLessThan(5);
   for (const r of rows.filter((x) => x.total >= 100))
     expect(Math.abs(r.observed - r.candidate), `${r.step} ${r.stable}/${r.candidate}\n${scenario1}`).toBeLessThanOrEqual(10);
+  // Scenario 2 starts in shadow through the proxy's mirroring TraefikService: users are answered by v2 only
+  // while v3 receives mirrored copies (counted by its own runtime).
+  const scenario2 = table.slice(table.indexOf('scenario 2'), table.indexOf('scenario 3'));
+  const shadowRow = /^ {2}shadow 50%\s+100\/0\s+\S+%\s+(\S+)%\s+(.*)$/m.exec(scenario2);
+  expect(shadowRow, scenario2).not.toBeNull();
+  expect(shadowRow![2]).not.toMatch(/v3/);
+  const copies = /shadow: users' (\d+) requests answered by (\S*); v3 received (\d+) mirrored copies/.exec(scenario2);
+  expect(copies, scenario2).not.toBeNull();
+  expect(copies![2]).toBe('v2');
+  expect(Number(copies![3])).toBeGreaterThan(0);
+  console.log(out.slice(out.indexOf('\nsummary')));
   expect(out).toMatch(/resident memory of the local stack at its peak: \d+ MiB \(.*inference runtime \(pods\) ×\d+ \d+ MiB/);
   // Cleanup: the working directory is gone and no process runs on its models any more.
   const workdir = /working directory (\S+)/.exec(out)![1]!;

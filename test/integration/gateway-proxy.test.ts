@@ -12,6 +12,8 @@
 //                                                backend receives anything, and the route's status still says
 //                                                Accepted/ResolvedRefs (a TODO in Traefik's provider)
 //   backendRef to a TraefikService (traefik.io)  honoured, incl. a mirroring one: the traefik router's shadow
+//                                                (the proxy runs the CRD provider with allowEmptyServices=true, as the
+//                                                README tells users to: see gateway-proxy.attack15.test.ts)
 // The RequestMirror test asserts that behaviour so a proxy upgrade that changes it shows up here.
 import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -346,6 +348,25 @@ describe('Traefik router through the real proxy: a TraefikService behind an HTTP
     const copies = candidate.received.length - before;
     expect(withinBinomialBand(copies, 1000, 0.5), `${copies} of 1000 mirrored at 50 %`).toBe(true);
     console.log(`[gateway-proxy] traefik mirror: 100 % → ${n}/${n} copies; 50 % → ${copies}/1000 copies; users answered by stable only`);
+  });
+
+  it('a candidate with no ready endpoint at 0 %: the router leaves it out of the TraefikService, and users are served', async () => {
+    const ns = await testNamespace(kc, 'gwp-traefik-empty');
+    const stable = await backend(`${ns}-stable`);
+    const starting = await backend(`${ns}-candidate`);
+    await publishService(kc, ns, 't2v-stable', [{ backend: stable, ready: true }]);
+    await publishService(kc, ns, 't2v-candidate', [{ backend: starting, ready: false }]);
+    const router = await userObjects(ns);
+    await router.setWeights({ stableWeight: 100, candidateWeight: 0, mirrorPercent: 0 });
+    await waitUntil('the weighted TraefikService is live', async () => ((await liveTraefikService(ns, 't2v'))?.weighted ? true : undefined), 30_000, 100);
+    // The route's and the TraefikService's configurations reach the entry point a moment apart.
+    await waitUntil('users served through the TraefikService', async () => ((await request(proxy.url, as(ns))).status === 200 ? true : undefined), 30_000, 100);
+    expect(countBy(await requestMany(proxy.url, 50, as(ns)))).toEqual({ [stable.name]: 50 });
+    // Traefik with its default allowEmptyServices=false would drop the whole TraefikService for a listed Service
+    // with no endpoint (404 to all): the router does not list a side at 0 (traefik.attack.test.ts F1b simulates it).
+    expect((await custom.getNamespacedCustomObject({ ...TRAEFIKSERVICES, namespace: ns, name: 't2v' })) as { spec: unknown }).toMatchObject({
+      spec: { weighted: { services: [{ name: 't2v-stable', port: SERVICE_PORT, weight: 100 }] } },
+    });
   });
 
   it('steps: weights of the TraefikService split requests within a binomial band', async () => {

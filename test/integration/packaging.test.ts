@@ -9,6 +9,10 @@ import * as k8s from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
 import YAML from 'yaml';
+import { createAdapterMetrics } from '../../inference-image/src/telemetry/adapter-metrics.js';
+import { createMetrics as createRuntimeMetrics } from '../../inference-image/src/telemetry/metrics.js';
+import { GOLDEN_METRICS } from '../../operator/src/analysis/spec.js';
+import { createMetrics as createOperatorMetrics } from '../../operator/src/telemetry/metrics.js';
 import { binaryDir } from '../env/binaries.js';
 import { repoRoot } from '../env/paths.js';
 import { startOperator } from './operator-process.js';
@@ -170,15 +174,18 @@ describe('t2v-inference example chart', () => {
 });
 
 describe('examples', () => {
-  it.each(['minimal.yaml', 'shadow-and-gate.yaml', 'custom-analysis.yaml', 'quality-and-cost.yaml'])('%s applies and reaches Ready', async (file) => {
-    const ns = await testNamespace(kc, 'example');
-    await startOperator(kubeconfigPath, ns);
-    const objects = docs(fs.readFileSync(path.join(repoRoot, 'examples', file), 'utf8'));
-    await applyAll(objects, ns);
-    const name = objects.find((o) => o.kind === 'ModelRollout')!.metadata!.name!;
-    const fx = new RolloutFixture(kc, ns, name);
-    await fx.waitFor(`${file} Ready`, (r) => fx.condition(r, 'Ready')?.status === 'True');
-  });
+  it.each(['minimal.yaml', 'shadow-and-gate.yaml', 'shadow-traefik.yaml', 'custom-analysis.yaml', 'quality-and-cost.yaml'])(
+    '%s applies and reaches Ready',
+    async (file) => {
+      const ns = await testNamespace(kc, 'example');
+      await startOperator(kubeconfigPath, ns);
+      const objects = docs(fs.readFileSync(path.join(repoRoot, 'examples', file), 'utf8'));
+      await applyAll(objects, ns);
+      const name = objects.find((o) => o.kind === 'ModelRollout')!.metadata!.name!;
+      const fx = new RolloutFixture(kc, ns, name);
+      await fx.waitFor(`${file} Ready`, (r) => fx.condition(r, 'Ready')?.status === 'True');
+    },
+  );
 });
 
 describe('GitOps health', () => {
@@ -224,5 +231,45 @@ describe('GitOps health', () => {
       status: 'Progressing',
       message: expect.stringMatching(/^ObjectNotOwned: Service t2v-stable exists and is not owned by this ModelRollout/),
     });
+  });
+});
+
+/** Every metric name the operator and the runtime export (a histogram also as its _bucket, _sum and _count series). */
+async function exportedMetricNames(): Promise<Set<string>> {
+  const operator = createOperatorMetrics({ queueDepth: () => 0, phases: () => ({}) });
+  const runtime = createRuntimeMetrics({ name: 'm', version: 'v1' }, { queueDepth: () => 0, inflight: () => 0, gpuMemory: async () => undefined });
+  createAdapterMetrics(runtime.registry, () => 0);
+  const names = new Set<string>(Object.values(GOLDEN_METRICS));
+  for (const registry of [operator.registry, runtime.registry])
+    for (const m of await registry.getMetricsAsJSON()) {
+      names.add(m.name);
+      if (String(m.type) === 'histogram') for (const suffix of ['_bucket', '_sum', '_count']) names.add(m.name + suffix);
+    }
+  return names;
+}
+
+/** Metric names in a PromQL expression that are not exported (only the project's prefixes are ours to check). */
+function unknownMetrics(expr: string, exported: Set<string>): string[] {
+  // Label matchers and grouping clauses name labels, not metrics.
+  const metricsOnly = expr.replace(/\{[^}]*\}/g, '').replace(/\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)/g, '');
+  return [...metricsOnly.matchAll(/\b((?:modelrollout|t2v)_[a-z0-9_]+)\b/g)].map((m) => m[1]!).filter((name) => !exported.has(name));
+}
+
+describe('Grafana dashboard', () => {
+  it("ships as a ConfigMap for Grafana's sidecar, and every query names metrics the code exports", async () => {
+    const objects = docs(await helmRun('template', 'mro', chart, '--namespace', 'ops', '--kube-version', 'v1.36.3'));
+    const cm = objects.find((o) => o.kind === 'ConfigMap' && o.metadata?.labels?.grafana_dashboard === '1') as k8s.V1ConfigMap | undefined;
+    expect(cm, 'a ConfigMap labelled grafana_dashboard: "1"').toBeDefined();
+    const dashboard = JSON.parse(cm!.data!['modelrollout.json']!) as { uid: string; panels: { title: string; targets?: { expr: string }[] }[] };
+    expect(dashboard.uid).toBe('modelrollout');
+    const exprs = dashboard.panels.flatMap((p) => (p.targets ?? []).map((t) => ({ panel: p.title, expr: t.expr })));
+    expect(exprs.length).toBeGreaterThan(10);
+    const exported = await exportedMetricNames();
+    for (const { panel, expr } of exprs) expect(unknownMetrics(expr, exported), `${panel}: ${expr}`).toEqual([]);
+    // The check can fail: a misspelt or removed metric is reported.
+    expect(unknownMetrics('rate(t2v_request_total[5m]) + modelrollout_golden_ssim', exported)).toEqual(['t2v_request_total']);
+    // Off by a value: no ConfigMap.
+    const off = docs(await helmRun('template', 'mro', chart, '--kube-version', 'v1.36.3', '--set', 'grafanaDashboard.enabled=false'));
+    expect(off.some((o) => o.metadata?.labels?.grafana_dashboard)).toBe(false);
   });
 });

@@ -1,7 +1,7 @@
 // Builders and readers for ModelRollout integration tests.
 import * as k8s from '@kubernetes/client-node';
 import { waitUntil } from './support.js';
-import { API_VERSION, KIND, MODEL_ROLLOUT_RESOURCE as MRO } from '../../operator/src/api/index.js';
+import { API_VERSION, KIND, MODEL_ROLLOUT_RESOURCE as MRO, revisionObjectName } from '../../operator/src/api/index.js';
 // The tests pass it to CustomObjectsApi calls: { ...MRO, namespace, name }.
 export { MRO };
 
@@ -190,7 +190,7 @@ export class RolloutFixture {
   }
 
   async deploymentOf(revision: string): Promise<k8s.V1Deployment | undefined> {
-    return this.apps.readNamespacedDeployment({ name: `${this.name}-${revision}`, namespace: this.namespace }).catch(() => undefined);
+    return this.apps.readNamespacedDeployment({ name: revisionObjectName(this.name, revision), namespace: this.namespace }).catch(() => undefined);
   }
 
   async waitFor(what: string, check: (ro: RolloutObject) => boolean, timeoutMs = 120_000): Promise<RolloutObject> {

@@ -1,5 +1,6 @@
 // The ModelRollout API's names: what the CRD (crds/modelrollout.dev_modelrollouts.yaml), the operator, the CLI,
 // the scripts and the tests all have to spell the same way. Nothing else spells them.
+import { createHash } from 'node:crypto';
 
 export const GROUP = 'modelrollout.dev';
 export const VERSION = 'v1alpha1';
@@ -35,8 +36,60 @@ export const CONDITION_TYPES = ['Ready', 'Available', 'Progressing', 'Paused', '
  */
 export type ConditionType = (typeof CONDITION_TYPES)[number];
 
-/** Reasons of status.blockedWrite and of the ReconcileError condition, set by the controller. */
-export const BLOCKED_WRITE_REASONS = ['ObjectNotOwned', 'WriteRefused', 'TemplateRefused', 'RevisionTemplateLost'] as const;
-export type BlockedWriteReason = (typeof BLOCKED_WRITE_REASONS)[number];
-/** The ReconcileError condition's reason once writes go through again. */
-export const RECONCILE_SUCCEEDED = 'ReconcileSucceeded';
+// Names of what the operator creates for a ModelRollout: the Services a route points at and the revisions'
+// Deployments, which users, the CLI, routes and tests name too.
+
+/** Service that selects the stable revision's pods: `<spec.service.name>-stable`. */
+export function stableServiceName(service: string): string {
+  return `${service}-stable`;
+}
+
+/** Service that selects the candidate revision's pods: `<spec.service.name>-candidate`. */
+export function candidateServiceName(service: string): string {
+  return `${service}-candidate`;
+}
+
+/**
+ * Longest name of a Service and longest label value (a DNS-1123 label / label value: 63 characters).
+ * Generated Deployment and ControllerRevision names are held to it too, so they can serve as label
+ * values and stay readable in `kubectl get`. https://kubernetes.io/docs/concepts/overview/working-with-objects/names/
+ */
+export const NAME_LIMIT = 63;
+/** Characters of the rollout name's hash added when the rollout name had to be cut. */
+const NAME_HASH_LENGTH = 6;
+
+/**
+ * Name of a revision's Deployment and ControllerRevision: `<rollout>-<revision>`, at most 63 characters.
+ * The revision hash is always kept whole; when the pair does not fit, the rollout name is cut (never
+ * leaving a trailing '-' or '.') and a hash of the whole rollout name is added, so two long names that
+ * share their first characters still get different objects: `<cut rollout>-<name hash>-<revision>`.
+ * `rollout` is the ModelRollout's metadata.name (a DNS-1123 subdomain, 1–253 characters); `revision`
+ * a revision hash (lower-case hex, see rollout/revision.ts).
+ * @throws NameError when the revision alone leaves no room for a prefix.
+ */
+export function revisionObjectName(rollout: string, revision: string): string {
+  if (revision.length === 0 || revision.length > NAME_LIMIT - NAME_HASH_LENGTH - 3) {
+    throw new NameError(`revision "${revision}" must be 1–${NAME_LIMIT - NAME_HASH_LENGTH - 3} characters to fit a ${NAME_LIMIT}-character name`);
+  }
+  const whole = `${rollout}-${revision}`;
+  if (whole.length <= NAME_LIMIT) return whole;
+  const room = NAME_LIMIT - revision.length - NAME_HASH_LENGTH - 2;
+  const cut = rollout.slice(0, room).replace(/[-.]+$/, '');
+  const hash = createHash('sha256').update(rollout).digest('hex').slice(0, NAME_HASH_LENGTH);
+  return cut ? `${cut}-${hash}-${revision}` : `${hash}-${revision}`;
+}
+
+/**
+ * Why a ModelRollout name cannot be used, or undefined. The name is the value of label
+ * modelrollout.dev/name on everything the rollout creates, and label values hold at most 63 characters;
+ * the CRD refuses longer names with the same reason (x-kubernetes-validations on metadata.name).
+ */
+export function rolloutNameProblem(name: string): string | undefined {
+  if (name.length <= NAME_LIMIT) return undefined;
+  return `metadata.name: "${name.slice(0, 20)}…" is ${name.length} characters; at most ${NAME_LIMIT} are allowed because the name is the value of label ${LABEL_NAME} on the rollout's Deployments, Services and pods`;
+}
+
+/** A name that cannot be built within the limits. */
+export class NameError extends Error {
+  readonly code = 'NameError';
+}

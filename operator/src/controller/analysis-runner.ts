@@ -13,8 +13,7 @@ import { providerFor, type MetricsProvider, type ProviderConfig } from '../metri
 import type { AnalysisVerdict, DecideInput, RolloutStatus } from '../rollout/types.js';
 import type { ClusterCache } from './cluster-cache.js';
 import type { GoldenProber } from './golden-prober.js';
-import { ANNOTATION_RESUME, LABEL_REVISION, type ModelRollout } from '../api/index.js';
-import { candidateServiceName, stableServiceName } from './names.js';
+import { ANNOTATION_RESUME, candidateServiceName, LABEL_REVISION, type ModelRollout, stableServiceName } from '../api/index.js';
 
 const HISTORY_LIMIT = 30;
 

@@ -3,6 +3,7 @@
 import pino from 'pino';
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
+import { advanceInSteps, advanceUntil, ManualClock } from '../kube/manual-clock.test-support.js';
 import { GoldenProber, RGB24_FRAMES, type GoldenSources, type GoldenTarget } from './golden-prober.js';
 
 const W = 32;
@@ -28,16 +29,6 @@ const target = (revision = 'rev-b'): GoldenTarget => ({
   candidateRevision: revision,
   config: { configMap: 'golden', key: 'prompts.yaml', intervalMs: 60_000, timeoutMs: 5_000 },
 });
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-async function until<T>(probe: () => T | undefined, ms = 5_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = probe();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error('timed out');
-    await sleep(5);
-  }
-}
 async function goldenSeries(registry: Registry): Promise<Record<string, string | number>[]> {
   const out: Record<string, string | number>[] = [];
   for (const m of await registry.getMetricsAsJSON()) {
@@ -54,6 +45,7 @@ describe('attack-17: GoldenProber', () => {
     seriesAfter: Record<string, string | number>[];
     seriesAtStop: Record<string, string | number>[];
   }> {
+    const clock = new ManualClock();
     const registry = new Registry();
     const calls: string[] = [];
     let release!: () => void;
@@ -65,15 +57,15 @@ describe('attack-17: GoldenProber', () => {
       if (calls.length === 2) await gate;
       return new Response(clip(seed), { status: 200, headers: rgbHeaders });
     }) as unknown as typeof fetch;
-    const prober = new GoldenProber({ sources: sources(), registry, log: pino({ level: 'silent' }), firstRoundDelayMs: 1, fetch: fetchFn });
+    const prober = new GoldenProber({ clock, sources: sources(), registry, log: pino({ level: 'silent' }), firstRoundDelayMs: 1, fetch: fetchFn });
     prober.sync('ml/t2v', target());
-    await until(() => (calls.length === 2 ? true : undefined));
+    await advanceUntil(clock, () => (calls.length === 2 ? true : undefined));
     // The rollout is promoted / rolled back: the reconcile tells the prober there is nothing to probe.
     prober.sync('ml/t2v', undefined);
     const seriesAtStop = await goldenSeries(registry);
     const sentAtStop = calls.length;
     release();
-    await sleep(300);
+    await advanceInSteps(clock, 300);
     return { sentAfterStop: calls.slice(sentAtStop), seriesAtStop, seriesAfter: await goldenSeries(registry) };
   }
 
@@ -89,6 +81,7 @@ describe('attack-17: GoldenProber', () => {
   });
 
   it("does not buffer an unbounded raw answer: a 720p 5 s clip is ~330 MB per side against the chart's 384Mi operator limit", async () => {
+    const clock = new ManualClock();
     const LIMIT = 64 * 1024 * 1024;
     let pulled = 0;
     const fetchFn = (async () => {
@@ -108,6 +101,7 @@ describe('attack-17: GoldenProber', () => {
       });
     }) as unknown as typeof fetch;
     const prober = new GoldenProber({
+      clock,
       sources: sources('- {prompt: a lighthouse, seed: 1}'),
       registry: new Registry(),
       log: pino({ level: 'silent' }),
@@ -115,12 +109,13 @@ describe('attack-17: GoldenProber', () => {
       fetch: fetchFn,
     });
     prober.sync('ml/t2v', target());
-    const report = await until(() => prober.report('ml/t2v'), 20_000);
+    const report = await advanceUntil(clock, () => prober.report('ml/t2v'));
     prober.stopAll();
     expect(pulled, `bytes buffered before deciding (${report.error ?? 'no error'})`).toBeLessThan(LIMIT);
   });
 
   it('an answer without X-Video-Width/Height/Frames on both sides is reported as a protocol error, not scored 0 (maximally different) against the candidate', async () => {
+    const clock = new ManualClock();
     const registry = new Registry();
     const fetchFn = (async (_url: string, init: RequestInit) => {
       const seed = Number(JSON.parse(String(init.body)).seed);
@@ -128,6 +123,7 @@ describe('attack-17: GoldenProber', () => {
       return new Response(clip(seed), { status: 200, headers: { 'content-type': RGB24_FRAMES } });
     }) as unknown as typeof fetch;
     const prober = new GoldenProber({
+      clock,
       sources: sources('- {prompt: a lighthouse, seed: 1}'),
       registry,
       log: pino({ level: 'silent' }),
@@ -135,7 +131,7 @@ describe('attack-17: GoldenProber', () => {
       fetch: fetchFn,
     });
     prober.sync('ml/t2v', target());
-    const report = await until(() => prober.report('ml/t2v'));
+    const report = await advanceUntil(clock, () => prober.report('ml/t2v'));
     const sum = (await registry.getMetricsAsJSON())
       .find((m) => m.name === 'modelrollout_golden_ssim')!
       .values.find((v) => (v as { metricName?: string }).metricName === 'modelrollout_golden_ssim_count');
@@ -146,6 +142,7 @@ describe('attack-17: GoldenProber', () => {
 
 describe('attack-17: a deleted ModelRollout stops its golden-prompt loop', () => {
   it('the reconcile of a rollout gone from the cache stops the probes (not 5 min later by idle stop)', async () => {
+    const clock = new ManualClock();
     const { AnalysisRunner } = await import('./analysis-runner.js');
     const { Reconciler } = await import('./reconciler.js');
     const { createMetrics } = await import('../telemetry/metrics.js');
@@ -157,7 +154,7 @@ describe('attack-17: a deleted ModelRollout stops its golden-prompt loop', () =>
       return new Response(clip(Number(JSON.parse(String(init.body)).seed)), { status: 200, headers: rgbHeaders });
     }) as unknown as typeof fetch;
     // A 1 s interval: the loop keeps probing unless someone stops it.
-    const golden = new GoldenProber({ sources: sources(), registry, log: pino({ level: 'silent' }), firstRoundDelayMs: 1, fetch: fetchFn });
+    const golden = new GoldenProber({ clock, sources: sources(), registry, log: pino({ level: 'silent' }), firstRoundDelayMs: 1, fetch: fetchFn });
     const runner = new AnalysisRunner({
       core: {} as never,
       cache: { podsOf: () => [] } as never,
@@ -166,7 +163,7 @@ describe('attack-17: a deleted ModelRollout stops its golden-prompt loop', () =>
     });
     const ro = progressingRollout({ goldenProbes: { configMap: 'golden', interval: '1s' }, metrics: [{ template: 'golden-similarity', min: 0.5 }] });
     await runner.run(ro, 60_000, new Date());
-    await until(() => (calls.length > 0 ? true : undefined));
+    await advanceUntil(clock, () => (calls.length > 0 ? true : undefined));
     expect((await goldenSeries(registry)).length).toBeGreaterThan(0);
     // The rollout is deleted: the next reconcile finds nothing in the cache.
     const reconciler = new Reconciler({
@@ -181,10 +178,10 @@ describe('attack-17: a deleted ModelRollout stops its golden-prompt loop', () =>
       metrics: createMetrics({ queueDepth: () => 0, phases: () => ({}) }),
     });
     await reconciler.reconcile('ns/ro');
-    await sleep(150);
+    await advanceInSteps(clock, 150, 10);
     const sent = calls.length;
     // (The interval is 1 s, the shortest the spec takes: a loop still running would send its next round here.)
-    await sleep(1500);
+    await advanceInSteps(clock, 1500, 10);
     golden.stopAll();
     expect(calls.length - sent, 'probes sent after the rollout was deleted').toBe(0);
   });
@@ -192,9 +189,11 @@ describe('attack-17: a deleted ModelRollout stops its golden-prompt loop', () =>
 
 describe('attack-17: a missing golden ConfigMap reaches the person the rollout pauses for', () => {
   it('the NoData pause of golden-similarity names spec.analysis.goldenProbes.configMap and the missing ConfigMap, not just "NaN"', async () => {
+    const clock = new ManualClock();
     const { AnalysisRunner } = await import('./analysis-runner.js');
     const { drive, last, progressingRollout, show } = await import('./analysis-runner.test-support.js');
     const golden = new GoldenProber({
+      clock,
       sources: { configMapData: async () => undefined, readyEndpoints: async () => [{ address: '10.0.0.1', port: 8080 }] },
       registry: new Registry(),
       log: pino({ level: 'silent' }),
@@ -219,7 +218,7 @@ describe('attack-17: a missing golden ConfigMap reaches the person the rollout p
       metrics: [{ template: 'golden-similarity', min: 0.9 }],
     });
     await runner.run(ro, 60_000, new Date());
-    await until(() => golden.report('ns/ro'));
+    await advanceUntil(clock, () => golden.report('ns/ro'));
     const out = await drive(runner, ro, 10, 60_000, { everyS: 30 });
     golden.stopAll();
     expect(last(out).analysis.result, show(last(out))).toBe('pause');

@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import pino from 'pino';
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
+import { advanceInSteps, advanceUntil, ManualClock } from '../kube/manual-clock.test-support.js';
 import { GoldenProber, kubeGoldenSources, RGB24_FRAMES, type GoldenSources, type GoldenTarget } from './golden-prober.js';
 
 const W = 32;
@@ -29,6 +30,7 @@ const target = (timeoutMs = 5_000): GoldenTarget => ({
   candidateRevision: 'rev-b',
   config: { configMap: 'golden', key: 'prompts.yaml', intervalMs: 60_000, timeoutMs },
 });
+// The tests against real sockets wait on the real clock; the others drive a manual one.
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 async function until<T>(probe: () => T | undefined, ms = 5_000): Promise<T> {
   const end = Date.now() + ms;
@@ -42,6 +44,7 @@ async function until<T>(probe: () => T | undefined, ms = 5_000): Promise<T> {
 
 describe('attack2-17: GoldenProber and leadership', () => {
   it('a replica that loses the lease mid-round (canProbe() turns false) sends no more generations: the new leader probes too, doubling the load', async () => {
+    const clock = new ManualClock();
     let leader = true;
     const calls: string[] = [];
     const fetchFn = (async (url: string, init: RequestInit) => {
@@ -52,6 +55,7 @@ describe('attack2-17: GoldenProber and leadership', () => {
       return new Response(clip(seed), { status: 200, headers: rgbHeaders });
     }) as unknown as typeof fetch;
     const prober = new GoldenProber({
+      clock,
       sources: sources(),
       registry: new Registry(),
       log: pino({ level: 'silent' }),
@@ -60,7 +64,7 @@ describe('attack2-17: GoldenProber and leadership', () => {
       canProbe: () => leader,
     });
     prober.sync('ml/t2v', target());
-    await until(() => prober.report('ml/t2v'));
+    await advanceUntil(clock, () => prober.report('ml/t2v'));
     prober.stopAll();
     expect(calls.slice(2), 'generations sent after the lease was lost').toEqual([]);
   });
@@ -68,17 +72,25 @@ describe('attack2-17: GoldenProber and leadership', () => {
 
 describe('attack2-17: GoldenProber stops "at once"', () => {
   it('a rollout that ends while a probe generation runs aborts that request (README: "stops its probes at once"), not holding a GPU slot until the 2 min timeout', async () => {
+    const clock = new ManualClock();
     let signal: AbortSignal | undefined;
     const fetchFn = (async (_url: string, init: RequestInit) => {
       signal = init.signal ?? undefined;
       await new Promise((resolve) => init.signal?.addEventListener('abort', resolve));
       throw init.signal?.reason;
     }) as unknown as typeof fetch;
-    const prober = new GoldenProber({ sources: sources(), registry: new Registry(), log: pino({ level: 'silent' }), firstRoundDelayMs: 1, fetch: fetchFn });
+    const prober = new GoldenProber({
+      clock,
+      sources: sources(),
+      registry: new Registry(),
+      log: pino({ level: 'silent' }),
+      firstRoundDelayMs: 1,
+      fetch: fetchFn,
+    });
     prober.sync('ml/t2v', target(120_000));
-    await until(() => signal);
+    await advanceUntil(clock, () => signal);
     prober.sync('ml/t2v', undefined);
-    await sleep(50);
+    await advanceInSteps(clock, 50);
     expect(signal!.aborted, 'the in-flight probe request was aborted when the loop stopped').toBe(true);
   });
 });
@@ -176,29 +188,40 @@ describe('attack2-17: kubeGoldenSources on EndpointSlices', () => {
 
 describe('attack2-17: GoldenProber across rollouts and spec edits', () => {
   it("raw clips of several rollouts are not held at once: the 48 MiB cap is per side and per loop, so 3 rollouts probing together hold 3 × (48 + 96 transient) MiB against the chart's 384 MiB", async () => {
+    const clock = new ManualClock();
     let inFlight = 0;
     let most = 0;
     const fetchFn = (async (_url: string, init: RequestInit) => {
       inFlight++;
       most = Math.max(most, inFlight);
-      await sleep(50);
+      // A generation takes 50 ms.
+      await new Promise((r) => clock.schedule(() => r(undefined), 50));
       inFlight--;
       return new Response(clip(Number(JSON.parse(String(init.body)).seed)), { status: 200, headers: rgbHeaders });
     }) as unknown as typeof fetch;
-    const prober = new GoldenProber({ sources: sources(), registry: new Registry(), log: pino({ level: 'silent' }), firstRoundDelayMs: 1, fetch: fetchFn });
+    const prober = new GoldenProber({
+      clock,
+      sources: sources(),
+      registry: new Registry(),
+      log: pino({ level: 'silent' }),
+      firstRoundDelayMs: 1,
+      fetch: fetchFn,
+    });
     for (const name of ['a', 'b', 'c']) prober.sync(`ml/${name}`, { ...target(), name });
-    await until(() => (['a', 'b', 'c'].every((n) => prober.report(`ml/${n}`)) ? true : undefined));
+    await advanceUntil(clock, () => (['a', 'b', 'c'].every((n) => prober.report(`ml/${n}`)) ? true : undefined));
     prober.stopAll();
     expect(most, 'raw-frame generations read by the operator at the same time').toBe(1);
   });
 
   it('a shorter goldenProbes.interval applies from the next round, not after the old (e.g. 1 h) interval runs out', async () => {
+    const clock = new ManualClock();
     let rounds = 0;
     const fetchFn = (async (_url: string, init: RequestInit) => {
       rounds++;
       return new Response(clip(Number(JSON.parse(String(init.body)).seed)), { status: 200, headers: rgbHeaders });
     }) as unknown as typeof fetch;
     const prober = new GoldenProber({
+      clock,
       sources: sources('10.0.0.1', '10.0.0.2', 8080, '- {prompt: a lighthouse, seed: 1}'),
       registry: new Registry(),
       log: pino({ level: 'silent' }),
@@ -207,11 +230,11 @@ describe('attack2-17: GoldenProber across rollouts and spec edits', () => {
     });
     const hourly = { ...target(), config: { ...target().config, intervalMs: 3_600_000 } };
     prober.sync('ml/t2v', hourly);
-    await until(() => prober.report('ml/t2v'));
+    await advanceUntil(clock, () => prober.report('ml/t2v'));
     const afterFirst = rounds;
     // The team edits the spec: goldenProbes.interval 1h → 1s (here 100 ms).
     prober.sync('ml/t2v', { ...hourly, config: { ...hourly.config, intervalMs: 100 } });
-    await sleep(1_000);
+    await advanceInSteps(clock, 1_000, 10);
     prober.stopAll();
     expect(rounds, 'generations after the interval was shortened').toBeGreaterThan(afterFirst);
   });

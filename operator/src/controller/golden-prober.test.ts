@@ -1,6 +1,7 @@
 import pino from 'pino';
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
+import { advanceUntil, ManualClock } from '../kube/manual-clock.test-support.js';
 import { GoldenProber, RGB24_FRAMES, type GoldenSources, type GoldenTarget } from './golden-prober.js';
 
 const W = 32;
@@ -61,16 +62,6 @@ const target = (revision = 'rev-b', intervalMs = 20): GoldenTarget => ({
 });
 const ENDPOINTS = { 't2v-stable': ['10.0.0.1'], 't2v-candidate': ['10.0.0.2', '10.0.0.3'] };
 
-async function until<T>(probe: () => T | undefined, ms = 5_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = probe();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
-
 async function series(registry: Registry, name: string): Promise<{ labels: Record<string, string | number>; value: number; metricName?: string }[]> {
   const m = (await registry.getMetricsAsJSON()).find((x) => x.name === name);
   return (m?.values ?? []) as { labels: Record<string, string | number>; value: number; metricName?: string }[];
@@ -78,9 +69,11 @@ async function series(registry: Registry, name: string): Promise<{ labels: Recor
 
 describe('GoldenProber', () => {
   it("sends each prompt with its seed to a ready stable and candidate pod, raw frames asked, and scores the pair under the candidate's revision", async () => {
+    const clock = new ManualClock();
     const calls: Call[] = [];
     const registry = new Registry();
     const prober = new GoldenProber({
+      clock,
       sources: sources({ 'prompts.yaml': PROMPTS }, ENDPOINTS),
       registry,
       log: pino({ level: 'silent' }),
@@ -89,10 +82,10 @@ describe('GoldenProber', () => {
     });
     prober.sync('ml/t2v', target());
     // Round 1 goes to candidate pod 10.0.0.2 (identical clips), round 2 to 10.0.0.3 (a different video).
-    const first = await until(() => prober.report('ml/t2v'));
+    const first = await advanceUntil(clock, () => prober.report('ml/t2v'));
     expect(first, first.error).toMatchObject({ compared: 2, ssim: 1, psnrDb: 100 });
     expect(first.error).toBeUndefined();
-    const second = await until(() => ((prober.report('ml/t2v')?.ssim ?? 1) < 1 ? prober.report('ml/t2v') : undefined));
+    const second = await advanceUntil(clock, () => ((prober.report('ml/t2v')?.ssim ?? 1) < 1 ? prober.report('ml/t2v') : undefined));
     expect(second.ssim).toBeLessThan(0.5);
     prober.stopAll();
     expect(calls.slice(0, 4).map((c) => [c.url, c.body.seed])).toEqual([
@@ -107,8 +100,10 @@ describe('GoldenProber', () => {
   });
 
   it('keeps zeroed series from the start, observes each pair, and drops the series when the candidate changes', async () => {
+    const clock = new ManualClock();
     const registry = new Registry();
     const prober = new GoldenProber({
+      clock,
       sources: sources({ 'prompts.yaml': PROMPTS }, ENDPOINTS),
       registry,
       log: pino({ level: 'silent' }),
@@ -118,7 +113,7 @@ describe('GoldenProber', () => {
     prober.sync('ml/t2v', target('rev-b', 60_000));
     const zero = (await series(registry, 'modelrollout_golden_ssim')).find((s) => s.metricName === 'modelrollout_golden_ssim_count');
     expect(zero).toMatchObject({ value: 0, labels: { modelrollout_namespace: 'ml', modelrollout_name: 't2v', modelrollout_revision: 'rev-b' } });
-    await until(() => prober.report('ml/t2v'), 8_000);
+    await advanceUntil(clock, () => prober.report('ml/t2v'));
     const count = (await series(registry, 'modelrollout_golden_ssim')).find((s) => s.metricName === 'modelrollout_golden_ssim_count');
     expect(count?.value).toBe(2);
     prober.sync('ml/t2v', target('rev-c', 60_000));
@@ -129,6 +124,7 @@ describe('GoldenProber', () => {
   });
 
   it('reports what kept a round from comparing, naming the field or the side, and observes nothing', async () => {
+    const clock = new ManualClock();
     const cases: [GoldenSources, Record<string, 'fails' | 'mp4'>, RegExp][] = [
       [sources(undefined, ENDPOINTS), {}, /^spec\.analysis\.goldenProbes\.configMap: ConfigMap ml\/golden does not exist$/],
       [
@@ -151,9 +147,9 @@ describe('GoldenProber', () => {
     ];
     for (const [src, behaviour, error] of cases) {
       const registry = new Registry();
-      const prober = new GoldenProber({ sources: src, registry, log: pino({ level: 'silent' }), firstRoundDelayMs: 1, fetch: fakeFetch([], behaviour) });
+      const prober = new GoldenProber({ clock, sources: src, registry, log: pino({ level: 'silent' }), firstRoundDelayMs: 1, fetch: fakeFetch([], behaviour) });
       prober.sync('ml/t2v', target('rev-b', 60_000));
-      const report = await until(() => prober.report('ml/t2v'), 8_000);
+      const report = await advanceUntil(clock, () => prober.report('ml/t2v'));
       prober.stopAll();
       expect(report.error, String(error)).toMatch(error);
       expect(report.compared).toBe(0);
@@ -163,9 +159,11 @@ describe('GoldenProber', () => {
   });
 
   it('sends nothing while this replica is not the leader, and stops a loop no reconcile keeps alive', async () => {
+    const clock = new ManualClock();
     const calls: Call[] = [];
     let leader = false;
     const prober = new GoldenProber({
+      clock,
       sources: sources({ 'prompts.yaml': PROMPTS }, ENDPOINTS),
       registry: new Registry(),
       log: pino({ level: 'silent' }),
@@ -175,15 +173,15 @@ describe('GoldenProber', () => {
       idleStopMs: 200,
     });
     prober.sync('ml/t2v', target());
-    await new Promise((r) => setTimeout(r, 100));
+    await clock.advance(100);
     expect(calls).toEqual([]);
     leader = true;
-    await until(() => prober.report('ml/t2v'));
+    await advanceUntil(clock, () => prober.report('ml/t2v'));
     expect(calls.length).toBeGreaterThan(0);
     // No sync for idleStopMs: the loop ends (the rollout finished or went away).
-    await until(() => (prober.report('ml/t2v') === undefined ? true : undefined), 3_000);
+    await advanceUntil(clock, () => (prober.report('ml/t2v') === undefined ? true : undefined));
     const sent = calls.length;
-    await new Promise((r) => setTimeout(r, 100));
+    await clock.advance(100);
     expect(calls.length).toBe(sent);
   });
 });

@@ -12,6 +12,7 @@ import { Counter, Histogram, type Registry } from 'prom-client';
 import { compareClips, parseGoldenPrompts, type GoldenPrompt, type RawClip } from '../analysis/golden.js';
 import { GOLDEN_METRICS, IDENTITY_LABELS, type GoldenProbesConfig } from '../analysis/spec.js';
 import type { GoldenReport } from '../analysis/types.js';
+import { realClock, type Clock } from '../kube/clock.js';
 import { isNotFound } from '../kube/errors.js';
 
 /** What to probe for one rollout now. */
@@ -43,6 +44,8 @@ export interface GoldenProberDeps {
   idleStopMs?: number;
   /** Before the first round (default: the interval, at most 1 min), so a scrape sees the zeroed series first. */
   firstRoundDelayMs?: number;
+  /** Rounds' timers, idle checks and report times (tests give a manual clock). */
+  clock?: Clock;
 }
 
 const LABELS = [IDENTITY_LABELS.namespace, IDENTITY_LABELS.name, IDENTITY_LABELS.revision] as const;
@@ -50,7 +53,8 @@ type Label = (typeof LABELS)[number];
 
 interface Loop {
   target: GoldenTarget;
-  timer?: NodeJS.Timeout;
+  /** Cancels the next round's timer. */
+  cancel?: () => void;
   running: boolean;
   lastSync: number;
   round: number;
@@ -72,8 +76,10 @@ export class GoldenProber {
   private readonly ssim: Histogram<Label>;
   private readonly psnr: Histogram<Label>;
   private readonly failures: Counter<'namespace' | 'name' | 'reason'>;
+  private readonly clock: Clock;
 
   constructor(private readonly deps: GoldenProberDeps) {
+    this.clock = deps.clock ?? realClock;
     const registers = [deps.registry];
     this.ssim = new Histogram({
       name: GOLDEN_METRICS.ssim,
@@ -98,7 +104,7 @@ export class GoldenProber {
   }
 
   /** Called by every reconcile of an active rollout with probes (target), or of one without (undefined). */
-  sync(key: string, target: GoldenTarget | undefined, now = Date.now()): void {
+  sync(key: string, target: GoldenTarget | undefined, now = this.clock.now()): void {
     const loop = this.loops.get(key);
     if (!target) {
       if (loop) this.stop(key);
@@ -112,7 +118,7 @@ export class GoldenProber {
       current.lastSync = now;
       // A shorter interval applies from now, not after the old (maybe hour-long) timer runs out.
       if (shorter && !current.running) {
-        clearTimeout(current.timer);
+        current.cancel?.();
         this.schedule(key, current, target.config.intervalMs);
       }
       return;
@@ -139,7 +145,7 @@ export class GoldenProber {
   private stop(key: string): void {
     const loop = this.loops.get(key);
     if (!loop) return;
-    clearTimeout(loop.timer);
+    loop.cancel?.();
     loop.abort.abort();
     this.loops.delete(key);
     const labels = labelsOf(loop.target);
@@ -157,13 +163,12 @@ export class GoldenProber {
   }
 
   private schedule(key: string, loop: Loop, delayMs: number): void {
-    loop.timer = setTimeout(() => void this.tick(key, loop), delayMs);
-    loop.timer.unref();
+    loop.cancel = this.clock.schedule(() => void this.tick(key, loop), delayMs);
   }
 
   private async tick(key: string, loop: Loop): Promise<void> {
     if (this.loops.get(key) !== loop) return;
-    if (Date.now() - loop.lastSync > (this.deps.idleStopMs ?? Math.max(5 * 60_000, 3 * loop.target.config.intervalMs))) {
+    if (this.clock.now() - loop.lastSync > (this.deps.idleStopMs ?? Math.max(5 * 60_000, 3 * loop.target.config.intervalMs))) {
       this.stop(key);
       return;
     }
@@ -173,7 +178,7 @@ export class GoldenProber {
         // Still this loop's round: not stopped, and this replica still leads (a new leader probes now).
         loop.report = await this.round(loop, () => this.loops.get(key) === loop && this.deps.canProbe?.() !== false);
       } catch (err) {
-        loop.report = { lastRoundTime: new Date().toISOString(), compared: 0, error: `probe round failed: ${String(err)}` };
+        loop.report = { lastRoundTime: new Date(this.clock.now()).toISOString(), compared: 0, error: `probe round failed: ${String(err)}` };
       } finally {
         loop.running = false;
       }
@@ -189,7 +194,7 @@ export class GoldenProber {
    */
   async round(loop: Loop, current: () => boolean = () => true): Promise<GoldenReport> {
     const t = loop.target;
-    const at = new Date().toISOString();
+    const at = new Date(this.clock.now()).toISOString();
     const fail = (reason: string, error: string): GoldenReport => {
       this.failures.inc({ namespace: t.namespace, name: t.name, reason });
       return { lastRoundTime: at, compared: 0, error };
@@ -259,13 +264,16 @@ export class GoldenProber {
 
   private async generate(e: Endpoint, prompt: GoldenPrompt, timeoutMs: number, stopped: AbortSignal): Promise<RawClip | { error: string }> {
     const url = `http://${e.address.includes(':') ? `[${e.address}]` : e.address}:${e.port}/v1/generate`;
+    // The timeout covers the answer's body too, on the injected clock.
+    const timeout = new AbortController();
+    const cancelTimeout = this.clock.schedule(() => timeout.abort(new DOMException(`no answer in ${timeoutMs} ms`, 'TimeoutError')), timeoutMs);
     try {
       const res = await (this.deps.fetch ?? fetch)(url, {
         // X-ModelRollout-Probe: the runtime counts these apart from users' requests, latency, quality and cost.
         method: 'POST',
         headers: { 'content-type': 'application/json', accept: RGB24_FRAMES, 'user-agent': 'modelrollout-golden-probe', 'x-modelrollout-probe': 'golden' },
         body: JSON.stringify(prompt.body),
-        signal: AbortSignal.any([AbortSignal.timeout(timeoutMs), stopped]),
+        signal: AbortSignal.any([timeout.signal, stopped]),
       });
       const at = `${e.address}:${e.port}`;
       if (res.status !== 200) return { error: `${at} answered ${res.status}: ${(await readLimited(res, 4096)).toString('utf8').slice(0, 300)}` };
@@ -294,6 +302,8 @@ export class GoldenProber {
       return { width, height, frames, data };
     } catch (err) {
       return { error: `${e.address}:${e.port}: ${(err as Error).name === 'TimeoutError' ? `no answer in ${timeoutMs / 1000} s` : String(err)}` };
+    } finally {
+      cancelTimeout();
     }
   }
 

@@ -10,6 +10,7 @@ import { AnalysisRunner } from './analysis-runner.js';
 import { GoldenProber, kubeGoldenSources } from './golden-prober.js';
 import { Reconciler } from './reconciler.js';
 import { StyleController } from './style-controller.js';
+import type { Notifier } from '../notify/notifier.js';
 
 export interface ManagerOptions {
   kc: k8s.KubeConfig;
@@ -20,6 +21,7 @@ export interface ManagerOptions {
   analysisDefaults?: AnalysisDefaults;
   /** Leader fencing (LeaderElector.canWrite); absent when leader election is off. */
   canWrite?: () => boolean;
+  notifier?: Notifier;
 }
 
 export class Manager {
@@ -78,6 +80,7 @@ export class Manager {
       analysis,
       analysisDefaults: opts.analysisDefaults,
       canWrite: opts.canWrite,
+      notifier: opts.notifier,
     });
     this.queue = new WorkQueue((key) => reconciler.reconcile(key), {
       workers: opts.workers,

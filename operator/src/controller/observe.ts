@@ -11,10 +11,12 @@ import {
   ANNOTATION_PROMOTE,
   ANNOTATION_RESUME,
   ANNOTATION_RETRY,
+  candidateServiceName,
   LABEL_REVISION,
   type ModelRollout,
+  rolloutNameProblem,
+  stableServiceName,
 } from '../api/index.js';
-import { candidateServiceName, rolloutNameProblem, stableServiceName } from './names.js';
 import { gpusPerReplicaOf, isOwnedBy } from './resources.js';
 
 export interface Observation {

@@ -12,13 +12,23 @@ import type { OperatorMetrics } from '../telemetry/metrics.js';
 import { definitionFor, routerFor, type TrafficRoutingSpec } from '../traffic/index.js';
 import type { ClusterCache, RouteObjectK8s } from './cluster-cache.js';
 import { execute, NotLeaderError, recordEvent, type ExecuteDeps, type ExecuteOutcome } from './execute.js';
-import { FINALIZER, GROUP, type ModelRollout, PLURAL, RECONCILE_SUCCEEDED, VERSION } from '../api/index.js';
-import { candidateServiceName, stableServiceName } from './names.js';
+import {
+  type BlockedWriteReason,
+  candidateServiceName,
+  FINALIZER,
+  GROUP,
+  type ModelRollout,
+  PLURAL,
+  RECONCILE_SUCCEEDED,
+  stableServiceName,
+  VERSION,
+} from '../api/index.js';
 import { observe } from './observe.js';
 import { syncRevisionHistory } from './revision-history.js';
 import { isEmptyPatch, mergePatch } from './status-patch.js';
 import { blockedWriteOf, retryBackoffMs, retryInMs } from './write-errors.js';
 import { isNotFound, statusCodeOf, TerminalError } from '../kube/errors.js';
+import type { Notifier } from '../notify/notifier.js';
 
 export interface ReconcilerDeps {
   apps: k8s.AppsV1Api;
@@ -33,6 +43,8 @@ export interface ReconcilerDeps {
   analysisDefaults?: AnalysisDefaults;
   /** Leader fencing: checked before every write; absent when leader election is off. */
   canWrite?: () => boolean;
+  /** Told about the history entries each written status added (webhooks, Slack); never awaited. */
+  notifier?: Pick<Notifier, 'notifyHistory'>;
 }
 
 const mergePatchHeader = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
@@ -198,7 +210,7 @@ export class Reconciler {
       const attempts = (this.refusals.get(key) ?? 0) + 1;
       this.refusals.set(key, attempts);
       const message = `${object}: the API server refused the write (${code}): ${messageOf(err)}`;
-      recordEvent(ro, 'Warning', 'WriteRefused', message, {
+      recordEvent(ro, 'Warning', 'WriteRefused' satisfies BlockedWriteReason, message, {
         events: this.deps.events,
         onRequest: (verb, resource) => this.deps.metrics.kubeRequests.inc({ verb, resource }),
         onEventError: (e) => this.deps.log.warn({ err: String(e) }, 'could not record event'),
@@ -257,6 +269,7 @@ export class Reconciler {
     const known = new Set((before.history ?? []).map((h) => `${h.time}|${h.reason}`));
     const added = (after.history ?? []).filter((h) => !known.has(`${h.time}|${h.reason}`));
     for (const h of added) metrics.transitions.inc({ reason: h.reason });
+    this.deps.notifier?.notifyHistory({ ...labels, stableRevision: after.stable?.revision, candidateRevision: after.candidate?.revision }, added);
     if ((after.phase === 'RolledBack' || after.phase === 'Aborted') && before.phase !== after.phase) {
       metrics.rollbacks.inc({ ...labels, reason: after.failure?.reason ?? after.phase });
       this.deps.log.warn(

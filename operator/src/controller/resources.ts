@@ -1,7 +1,19 @@
 // The Deployment of a revision and the two Services, built from the ModelRollout's spec.
 import type * as k8s from '@kubernetes/client-node';
-import { GROUP, KIND, LABEL_MODEL_NAME, LABEL_MODEL_VERSION, LABEL_NAME, LABEL_REVISION, LABEL_ROLE, type ModelRollout, VERSION } from '../api/index.js';
-import { candidateServiceName, revisionObjectName, stableServiceName } from './names.js';
+import {
+  candidateServiceName,
+  GROUP,
+  KIND,
+  LABEL_MODEL_NAME,
+  LABEL_MODEL_VERSION,
+  LABEL_NAME,
+  LABEL_REVISION,
+  LABEL_ROLE,
+  type ModelRollout,
+  revisionObjectName,
+  stableServiceName,
+  VERSION,
+} from '../api/index.js';
 
 /** Whether `obj` carries an owner reference to this very ModelRollout (its uid, not its name). */
 export function isOwnedBy(obj: k8s.KubernetesObject, ro: ModelRollout): boolean {

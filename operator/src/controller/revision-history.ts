@@ -4,8 +4,8 @@
 // https://kubernetes.io/docs/reference/kubernetes-api/workload-resources/controller-revision-v1/
 import type * as k8s from '@kubernetes/client-node';
 import type { ClusterCache } from './cluster-cache.js';
-import { LABEL_MODEL_NAME, LABEL_MODEL_VERSION, LABEL_NAME, LABEL_REVISION, type ModelRollout } from '../api/index.js';
-import { FIELD_MANAGER, revisionObjectName } from './names.js';
+import { LABEL_MODEL_NAME, LABEL_MODEL_VERSION, LABEL_NAME, LABEL_REVISION, type ModelRollout, revisionObjectName } from '../api/index.js';
+import { FIELD_MANAGER } from './names.js';
 import { isOwnedBy, ownerDescription, ownerReference, revisionSelector, type RevisionTemplate } from './resources.js';
 import { ObjectNotOwnedError, writing } from './write-errors.js';
 import { isConflict, isNotFound } from '../kube/errors.js';

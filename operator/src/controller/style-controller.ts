@@ -5,6 +5,7 @@ import * as k8s from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { parseAnalysis, type AnalysisDefaults, type StoredAnalysis } from '../analysis/spec.js';
 import { API_VERSION, FINALIZER, STYLE_KIND, STYLE_PLURAL, STYLE_ROLLOUT_RESOURCE, type StyleRollout } from '../api/index.js';
+import { realClock, type Clock } from '../kube/clock.js';
 import type { EventRecorder } from '../kube/events.js';
 import { FreshCache } from '../kube/fresh-cache.js';
 import { ResilientInformer } from '../kube/informer.js';
@@ -37,6 +38,8 @@ export interface StyleControllerOptions {
   canWrite?: () => boolean;
   /** How the pods are asked to load a version (spec.strategy.preload); default: the global fetch. */
   fetch?: typeof fetch;
+  /** Times a preload out (tests give a manual clock). */
+  clock?: Clock;
 }
 
 /** One load of a version on one pod: reading, checking and staging a file of a few MiB at most. */
@@ -229,8 +232,19 @@ export class StyleController {
     const results = await Promise.all(
       targets.map(async (target): Promise<PreloadResult> => {
         try {
-          const res = await doFetch(`http://${target}/v1/adapters/${adapter}:load`, { method: 'POST', signal: AbortSignal.timeout(PRELOAD_TIMEOUT_MS) });
-          const body = await res.text();
+          const abort = new AbortController();
+          const cancel = (this.opts.clock ?? realClock).schedule(
+            () => abort.abort(new Error(`no answer in ${PRELOAD_TIMEOUT_MS / 1000} s`)),
+            PRELOAD_TIMEOUT_MS,
+          );
+          let res: Response;
+          let body: string;
+          try {
+            res = await doFetch(`http://${target}/v1/adapters/${adapter}:load`, { method: 'POST', signal: abort.signal });
+            body = await res.text();
+          } finally {
+            cancel();
+          }
           if (res.ok) return { ok: true, pods: 1 };
           const refused = res.status === 400 || res.status === 404 || (res.status === 500 && body.includes('InvalidAdapter'));
           return { ok: false, retry: !refused, message: `pod ${target} answered ${res.status} to loading ${adapter}: ${body.slice(0, 300)}` };

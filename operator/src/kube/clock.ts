@@ -1,5 +1,7 @@
-// Time as the kube edge reads it (work queue delays, informer backoff and quiet-watch checks): injected, so
-// tests drive delays with a manual clock instead of sleeping on the real one.
+// Time as the edge reads it (work queue delays, informer backoff and quiet-watch checks, the leader election's
+// renewals and fence, the golden prober's rounds and timeouts): injected, so tests drive delays with a manual
+// clock instead of sleeping on the real one. Lint keeps the real clock out of controller/ and kube/ but here
+// and the composition root (controller/manager.ts).
 
 export interface Clock {
   now(): number;

@@ -6,6 +6,7 @@
 // ends the process (as controller-runtime does). So no two replicas ever write at the same time.
 import * as k8s from '@kubernetes/client-node';
 import type { Logger } from 'pino';
+import { realClock, type Clock } from './clock.js';
 import { isConflict, isNotFound } from './errors.js';
 
 export interface LeaderElectionOptions {
@@ -17,23 +18,29 @@ export interface LeaderElectionOptions {
   renewDeadlineMs: number;
   retryPeriodMs: number;
   log: Logger;
-  now?: () => Date;
+  /** The renew loop's and the fence's timers, and this replica's own time (tests give a manual clock). */
+  clock?: Clock;
 }
 
 export class LeaderElector {
   private leading = false;
   private stopped = false;
   private lastRenew = 0;
-  private timer: NodeJS.Timeout | undefined;
-  private fenceTimer: NodeJS.Timeout | undefined;
+  /** Cancel the next renewal and the fence. */
+  private cancelTimer: (() => void) | undefined;
+  private cancelFence: (() => void) | undefined;
   /** The lease record last seen (holder, renewTime, resourceVersion) and when, on this replica's clock. */
   private observed: { record: string; at: number } | undefined;
   private onLost: (() => void) | undefined;
 
+  private readonly clock: Clock;
+
   constructor(
     private readonly api: k8s.CoordinationV1Api,
     private readonly opts: LeaderElectionOptions,
-  ) {}
+  ) {
+    this.clock = opts.clock ?? realClock;
+  }
 
   get isLeader(): boolean {
     return this.leading;
@@ -71,29 +78,28 @@ export class LeaderElector {
         return;
       }
       if (!this.leading && this.stopped) return;
-      this.timer = setTimeout(() => void tick(), this.opts.retryPeriodMs);
+      this.cancelTimer = this.clock.schedule(() => void tick(), this.opts.retryPeriodMs);
     };
     await tick();
   }
 
   /** Steps down when renewDeadline passes without a renewal, whatever the renew loop is waiting on. */
   private armFence(): void {
-    if (this.fenceTimer) clearTimeout(this.fenceTimer);
-    this.fenceTimer = setTimeout(
+    this.cancelFence?.();
+    this.cancelFence = this.clock.schedule(
       () => {
         if (this.leading && !this.canWrite()) this.stepDown();
       },
       Math.max(0, this.lastRenew + this.opts.renewDeadlineMs - this.now().getTime()),
     );
-    this.fenceTimer.unref?.();
   }
 
   private stepDown(): void {
     if (!this.leading) return;
     this.leading = false;
     this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
-    if (this.fenceTimer) clearTimeout(this.fenceTimer);
+    this.cancelTimer?.();
+    this.cancelFence?.();
     this.opts.log.error({ lease: `${this.opts.namespace}/${this.opts.name}` }, 'lost leadership: not renewed within the renew deadline; writes stopped');
     this.onLost?.();
   }
@@ -101,8 +107,8 @@ export class LeaderElector {
   /** Graceful shutdown: give the lease up so another replica takes over at once. */
   async release(): Promise<void> {
     this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
-    if (this.fenceTimer) clearTimeout(this.fenceTimer);
+    this.cancelTimer?.();
+    this.cancelFence?.();
     if (!this.leading) return;
     this.leading = false;
     try {
@@ -117,7 +123,7 @@ export class LeaderElector {
   }
 
   private now(): Date {
-    return this.opts.now?.() ?? new Date();
+    return new Date(this.clock.now());
   }
 
   async tryAcquireOrRenew(): Promise<boolean> {

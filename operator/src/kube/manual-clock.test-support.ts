@@ -38,3 +38,21 @@ export class ManualClock implements Clock {
 
 /** Lets callbacks' promise chains run to their end (they await nothing slow in these tests). */
 export const settle = (): Promise<void> => new Promise<void>((r) => setImmediate(r));
+
+/** Advances `ms` in steps of `stepMs`, letting the async work each step starts (fetches, streams) settle. */
+export async function advanceInSteps(clock: ManualClock, ms: number, stepMs = 1): Promise<void> {
+  for (let done = 0; done < ms; done += stepMs) await clock.advance(Math.min(stepMs, ms - done));
+}
+
+/**
+ * Advances the clock `stepMs` at a time until `probe` gives a value (async work settles between steps);
+ * fails once `maxMs` of clock time has passed without one.
+ */
+export async function advanceUntil<T>(clock: ManualClock, probe: () => T | undefined, { stepMs = 1, maxMs = 60_000 } = {}): Promise<T> {
+  for (let waited = 0; ; waited += stepMs) {
+    const v = probe();
+    if (v !== undefined) return v;
+    if (waited > maxMs) throw new Error(`not reached within ${maxMs} ms of clock time`);
+    await clock.advance(stepMs);
+  }
+}

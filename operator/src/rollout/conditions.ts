@@ -1,12 +1,11 @@
 import { CONDITION_TYPES, type ConditionType } from '../api/names.js';
+import type { ConditionReason, FailureReason } from '../api/reasons.js';
 import type { Condition } from './types.js';
 
-export interface ConditionUpdate {
-  type: ConditionType;
-  status: Condition['status'];
-  reason: string;
-  message: string;
-}
+/** A condition to set: its reason is one of api/reasons.ts's, but Degraded=True's, which names what failed. */
+export type ConditionUpdate =
+  | { type: ConditionType; status: Condition['status']; reason: ConditionReason; message: string }
+  | { type: 'Degraded'; status: 'True'; reason: FailureReason; message: string };
 
 /**
  * Sets a condition in place. lastTransitionTime moves only when status flips

@@ -7,10 +7,12 @@
 // moveTraffic() from observed ready counts; DecisionPass.finish() orders the writes so any prefix is safe
 // (scale up → re-point idle Services → shift traffic → scale down).
 import { ANNOTATION_ABORT, ANNOTATION_PAUSED, ANNOTATION_RESUME, ANNOTATION_RETRY } from '../api/names.js';
+import { stepReason } from '../api/reasons.js';
 import { chooseCandidateWeight, weightCarriedBy, type WeightChoice } from './capacity.js';
 import { DecisionPass } from './decision-pass.js';
 import { candidateReplicasFor, replicasThatFit, stableReplicasFor } from './replicas.js';
 import { rederiveStep } from './steps.js';
+import { analysisFailure, breakerFailure, reasonText, type TransitionReason } from './transitions.js';
 import type { DecideInput, Decision, DeploymentObservation, RolloutSpec, StepStatus } from './types.js';
 
 /** How often a waiting rollout looks again when no watch event is expected (pods stuck, GPUs busy). */
@@ -151,17 +153,7 @@ function steady(pass: DecisionPass, spec: RolloutSpec): void {
       );
     pass.condition({ type: 'Ready', status: 'True', reason: 'Healthy', message: `stable revision ${stable} serves 100 % of traffic` });
   } else {
-    if (status.phase !== 'Initializing')
-      pass.transition('Healthy', status.phase === 'Healthy' ? lastReason(pass) : 'Settling', `settling on stable revision ${stable}`);
-    const readyCount = dep?.readyReplicas ?? 0;
-    if (input.route.found)
-      pass.condition({
-        type: 'Ready',
-        status: 'False',
-        reason: 'Settling',
-        message: `stable revision ${stable}: ${readyCount}/${spec.replicas} ready${settled ? '' : ', traffic or Services still moving to it'}`,
-      });
-    pass.wakeIn(WAIT_POLL_MS);
+    settling(pass, spec, settled);
   }
   pass.condition({
     type: 'Progressing',
@@ -171,6 +163,24 @@ function steady(pass: DecisionPass, spec: RolloutSpec): void {
   });
   pass.condition({ type: 'Paused', status: 'False', reason: 'NotPaused', message: '' });
   pass.condition({ type: 'Degraded', status: 'False', reason: 'AsExpected', message: '' });
+}
+
+/** Stable is not yet back at full size with all the traffic: Healthy, settling, until it is. */
+function settling(pass: DecisionPass, spec: RolloutSpec, settled: boolean): void {
+  const { input, status } = pass;
+  const stable = status.stable!.revision;
+  // Already Healthy (stable lost a pod): no transition, the phase and its reason stay and the message says why.
+  if (status.phase === 'Healthy' && status.history?.length) status.message = `settling on stable revision ${stable}`;
+  else if (status.phase !== 'Initializing') pass.transition('Healthy', 'Settling', `settling on stable revision ${stable}`);
+  const readyCount = input.deployments[stable]?.readyReplicas ?? 0;
+  if (input.route.found)
+    pass.condition({
+      type: 'Ready',
+      status: 'False',
+      reason: 'Settling',
+      message: `stable revision ${stable}: ${readyCount}/${spec.replicas} ready${settled ? '' : ', traffic or Services still moving to it'}`,
+    });
+  pass.wakeIn(WAIT_POLL_MS);
 }
 
 /**
@@ -217,28 +227,17 @@ function canCarry(pass: DecisionPass, revision: string, weight: number): boolean
 
 function rollout(pass: DecisionPass, spec: RolloutSpec, revision: string, frozen: boolean): void {
   const { input, status } = pass;
-  if (status.candidate?.revision !== revision) {
-    const previous = status.candidate;
-    startRollout(
-      pass,
-      spec,
-      revision,
-      previous ? 'Restarted' : 'RolloutStarted',
-      previous
-        ? `template changed during the rollout of ${previous.revision}; restarting from the first step with ${revision} (${spec.modelVersion})`
-        : `rolling out ${spec.modelName} ${spec.modelVersion} (${revision}) over ${status.stable!.modelVersion} (${status.stable!.revision})`,
-    );
-  }
+  if (status.candidate?.revision !== revision) startOrRestart(pass, spec, revision);
   if (status.phase === 'RolledBack' || status.phase === 'Aborted') {
     // A candidate found failing while an abort still returns its traffic is drained at once.
     if (status.phase === 'Aborted' && input.breaker.tripped && (input.route.candidateWeight ?? 0) > 0)
-      return fail(pass, spec, 'RolledBack', input.breaker.reason, input.breaker.message);
+      return fail(pass, spec, 'RolledBack', breakerFailure(input.breaker.reason), input.breaker.message);
     if (frozen) pass.defer('retry');
     if (!pass.fresh.retry || frozen) return returnToStable(pass, spec);
     startRollout(pass, spec, revision, 'Retried', `retrying the rollout of ${revision} from the first step`);
   }
   if (pass.fresh.abort) return fail(pass, spec, 'Aborted', 'AbortRequested', `abort requested (annotation ${ANNOTATION_ABORT})`);
-  if (input.breaker.tripped) return fail(pass, spec, 'RolledBack', input.breaker.reason, input.breaker.message);
+  if (input.breaker.tripped) return fail(pass, spec, 'RolledBack', breakerFailure(input.breaker.reason), input.breaker.message);
   pass.condition({ type: 'Degraded', status: 'False', reason: 'AsExpected', message: '' });
   pass.condition({ type: 'Ready', status: 'False', reason: 'RolloutInProgress', message: `candidate ${revision} is being rolled out` });
   if (!input.route.found) return routeMissing(pass);
@@ -247,6 +246,21 @@ function rollout(pass: DecisionPass, spec: RolloutSpec, revision: string, frozen
   retireOthers(pass, [status.stable!.revision, status.candidate!.revision]);
   if (spec.shadow && !status.currentStep) return shadowPhase(pass, spec);
   stepPhase(pass, spec);
+}
+
+/** A new candidate revision: the rollout starts, or starts again from the first step if one was under way. */
+function startOrRestart(pass: DecisionPass, spec: RolloutSpec, revision: string): void {
+  const { status } = pass;
+  const previous = status.candidate;
+  startRollout(
+    pass,
+    spec,
+    revision,
+    previous ? 'Restarted' : 'RolloutStarted',
+    previous
+      ? `template changed during the rollout of ${previous.revision}; restarting from the first step with ${revision} (${spec.modelVersion})`
+      : `rolling out ${spec.modelName} ${spec.modelVersion} (${revision}) over ${status.stable!.modelVersion} (${status.stable!.revision})`,
+  );
 }
 
 /** Paused by a person, or frozen by an invalid spec: nothing advances, weights still follow capacity. */
@@ -275,7 +289,7 @@ function hold(pass: DecisionPass, spec: RolloutSpec, frozen: boolean): void {
   pass.condition({ type: 'Progressing', status: 'Unknown', reason: 'Paused', message: 'paused by user' });
 }
 
-function startRollout(pass: DecisionPass, spec: RolloutSpec, revision: string, reason: string, message: string): void {
+function startRollout(pass: DecisionPass, spec: RolloutSpec, revision: string, reason: 'RolloutStarted' | 'Restarted' | 'Retried', message: string): void {
   const { status } = pass;
   clearRollout(pass);
   status.candidate = { revision, modelVersion: spec.modelVersion };
@@ -341,7 +355,7 @@ function shadowPhase(pass: DecisionPass, spec: RolloutSpec): void {
   }
   status.shadowStartedAt ??= pass.now;
   const verdict = input.analysis;
-  if (verdict.result === 'fail') return fail(pass, spec, 'RolledBack', verdict.reason, `shadow analysis failed: ${verdict.message}`);
+  if (verdict.result === 'fail') return fail(pass, spec, 'RolledBack', analysisFailure(verdict.reason), `shadow analysis failed: ${verdict.message}`);
   if (!bakeDone(pass, status.shadowStartedAt, shadow.durationMs, 'shadow')) return;
   if (!analysisPassed(pass)) return;
   pass.note('ShadowPassed', `shadow phase passed; starting step 1 (${spec.steps[0]} %)`);
@@ -382,7 +396,7 @@ function stepPhase(pass: DecisionPass, spec: RolloutSpec): void {
   }
   if (!stillPausedByAnalysis(pass)) {
     pass.condition({ type: 'Paused', status: 'False', reason: 'NotPaused', message: '' });
-    pass.transition('Progressing', `Step${step.index + 1}`, `step ${step.label}: ${weight} % to ${status.candidate!.revision}`);
+    pass.transition('Progressing', stepReason(step.index), `step ${step.label}: ${weight} % to ${status.candidate!.revision}`);
   }
 
   const needed = candidateReplicasFor(weight, spec.replicas);
@@ -403,7 +417,8 @@ function stepPhase(pass: DecisionPass, spec: RolloutSpec): void {
   step.trafficShiftedAt ??= pass.now;
 
   const verdict = input.analysis;
-  if (verdict.result === 'fail') return fail(pass, spec, 'RolledBack', verdict.reason, `step ${step.label} (${weight} %) analysis failed: ${verdict.message}`);
+  if (verdict.result === 'fail')
+    return fail(pass, spec, 'RolledBack', analysisFailure(verdict.reason), `step ${step.label} (${weight} %) analysis failed: ${verdict.message}`);
   const skip = pass.fresh.promote;
   if (!skip && !bakeDone(pass, step.trafficShiftedAt, spec.stepDurationMs, `step ${step.label}`)) return;
   if (!skip && !analysisPassed(pass)) return;
@@ -544,7 +559,9 @@ function moveTraffic(pass: DecisionPass, spec: RolloutSpec, goal: TrafficGoal): 
     if (swapped < current) choice = { candidateWeight: swapped, limitedBy: 'overload' };
   }
   const next = choice.candidateWeight;
-  const mirror = candidateSide && readyOf(pass, candidateSide) >= candidateReplicasFor(goal.mirror, spec.replicas) ? goal.mirror : 0;
+  // A mirror only while the candidate answers no user (shadow): once it carries weight it sees real traffic, and
+  // a router may not carry both (a mirroring TraefikService has one main service).
+  const mirror = next === 0 && candidateSide && readyOf(pass, candidateSide) >= candidateReplicasFor(goal.mirror, spec.replicas) ? goal.mirror : 0;
   if (route.stableWeight !== 100 - next || current !== next || (route.mirrorPercent ?? 0) !== mirror) {
     pass.act({ kind: 'setTraffic', stableWeight: 100 - next, candidateWeight: next, mirrorPercent: mirror });
   }
@@ -714,7 +731,7 @@ function candidateReady(pass: DecisionPass, spec: RolloutSpec, needed: number): 
  * Waiting for GPUs or readiness counts against progressDeadline; past it the rollout aborts. Only
  * time spent actively waiting counts: pauses (by a person, a gate, analysis) stop the clock.
  */
-function waiting(pass: DecisionPass, spec: RolloutSpec, reason: string, message: string): false {
+function waiting(pass: DecisionPass, spec: RolloutSpec, reason: 'InsufficientGPU' | 'WaitingForCandidate', message: string): false {
   const { status } = pass;
   if (stillPausedByAnalysis(pass)) {
     // Paused by analysis: the clock stands still like for any other pause.
@@ -748,8 +765,8 @@ function endWait(pass: DecisionPass): void {
 
 // ---------------------------------------------------------------- failure and return to stable
 
-function fail(pass: DecisionPass, spec: RolloutSpec, phase: 'RolledBack' | 'Aborted', reason: string, message: string): void {
-  pass.status.failure = { reason, message, at: pass.now };
+function fail<P extends 'RolledBack' | 'Aborted'>(pass: DecisionPass, spec: RolloutSpec, phase: P, reason: TransitionReason<P>, message: string): void {
+  pass.status.failure = { reason: reasonText(reason), message, at: pass.now };
   endWait(pass);
   pass.transition(phase, reason, `${phase === 'RolledBack' ? 'rolled back' : 'aborted'}: ${message}`);
   returnToStable(pass, spec);
@@ -776,12 +793,20 @@ function returnToStable(pass: DecisionPass, spec: RolloutSpec): void {
     if (candidate && pass.input.services.candidateSelects !== candidate) candidateServiceOn(pass, candidate);
     retireOthers(pass, [stable, ...(candidate ? [candidate] : [])]);
   }
+  failedConditions(pass, back);
+}
+
+/** Conditions of a rolled-back or aborted rollout; `back`: its traffic is all on stable again. */
+function failedConditions(pass: DecisionPass, back: boolean): void {
+  const { status } = pass;
   const failure = status.failure;
-  pass.condition({ type: 'Degraded', status: 'True', reason: failure?.reason ?? status.phase ?? 'RolledBack', message: failure?.message ?? '' });
+  // Only a rolled-back or aborted rollout returns to stable.
+  const outcome = status.phase === 'Aborted' ? 'Aborted' : 'RolledBack';
+  pass.condition({ type: 'Degraded', status: 'True', reason: failure?.reason ?? outcome, message: failure?.message ?? '' });
   pass.condition({
     type: 'Progressing',
     status: 'False',
-    reason: status.phase ?? 'RolledBack',
+    reason: outcome,
     message: back
       ? `traffic is back on stable; change the template or retry (annotation ${ANNOTATION_RETRY})`
       : (status.returnToStable?.message ?? 'traffic is moving back to stable'),
@@ -789,7 +814,7 @@ function returnToStable(pass: DecisionPass, spec: RolloutSpec): void {
   pass.condition({
     type: 'Ready',
     status: 'False',
-    reason: status.phase ?? 'RolledBack',
+    reason: outcome,
     message: `candidate ${status.candidate?.revision ?? ''} was ${status.phase === 'Aborted' ? 'aborted' : 'rolled back'}: ${failure?.message ?? ''}`,
   });
   pass.condition({ type: 'Paused', status: 'False', reason: 'NotPaused', message: '' });
@@ -843,10 +868,6 @@ function retireOthers(pass: DecisionPass, keep: string[]): void {
       pass.act({ kind: 'deleteDeployment', revision: dep.revision });
     }
   }
-}
-
-function lastReason(pass: DecisionPass): string {
-  return pass.status.history?.[pass.status.history.length - 1]?.reason ?? 'Settling';
 }
 
 /** Weights, replicas and Available, from what was observed plus what this pass does. */

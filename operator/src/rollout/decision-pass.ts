@@ -1,6 +1,8 @@
 // One decision pass (DecisionPass): the status being built, the actions collected and the earliest wake-up.
 // Mutable inside decide() only; decide() as a whole stays a pure function of its input.
+import type { NoteReason, PhaseReason, RouteReason } from '../api/reasons.js';
 import { setCondition, type ConditionUpdate } from './conditions.js';
+import { reasonText, transitionRow, type TransitionReason, type Transitioned } from './transitions.js';
 import type { Action, DecideInput, Decision, HandledControls, HistoryEntry, Phase, RolloutStatus } from './types.js';
 
 export const HISTORY_LIMIT = 20;
@@ -11,6 +13,8 @@ export type ControlName = keyof HandledControls;
 export class DecisionPass {
   readonly status: RolloutStatus;
   readonly actions: Action[] = [];
+  /** The phase changes this pass made, each with its row of the transition table. */
+  readonly transitions: Transitioned[] = [];
   /** Replicas decided for each revision in this pass, whether or not that needed a write. */
   readonly sized = new Map<string, number>();
   private requeueAfterMs: number | undefined;
@@ -49,7 +53,8 @@ export class DecisionPass {
     this.actions.push(action);
   }
 
-  event(type: 'Normal' | 'Warning', reason: string, message: string): void {
+  /** An event without a history entry: a state seen again (an invalid spec, a route rule someone else owns). */
+  event(type: 'Normal' | 'Warning', reason: PhaseReason | RouteReason, message: string): void {
     this.actions.push({ kind: 'event', type, reason, message });
   }
 
@@ -63,26 +68,37 @@ export class DecisionPass {
     this.status.conditions = setCondition(this.status.conditions ?? [], update, this.input.generation, this.input.now);
   }
 
-  /** Records a phase change (or a new reason within a phase) in history and as an event; repeated calls are no-ops. */
-  transition(phase: Phase, reason: string, message: string, type?: 'Normal' | 'Warning'): void {
+  /**
+   * Records a phase change (or a new reason within a phase) in history and as an event; repeated calls are no-ops.
+   * Only a transition the table lists (rollout/transitions.ts) is made: any other is a bug, thrown.
+   */
+  transition<P extends Phase>(phase: P, reason: TransitionReason<P>, message: string): void {
+    const row = transitionRow(phase, reason);
+    const text = reasonText(reason);
     const last = this.status.history?.[this.status.history.length - 1];
-    const changed = this.status.phase !== phase || last?.reason !== reason;
+    const changed = this.status.phase !== phase || last?.reason !== text;
+    const from = this.status.phase ?? 'new';
     this.status.phase = phase;
     this.status.message = message;
     if (!changed) return;
-    this.note(reason, message, type ?? (WARNING_PHASES.includes(phase) ? 'Warning' : 'Normal'));
+    this.transitions.push({ from, to: phase, reason: text, row });
+    this.record(text, message, WARNING_PHASES.includes(phase) ? 'Warning' : 'Normal');
   }
 
   /** A history entry and an event without a phase change (a step passed, GPUs freed, ...). */
-  note(reason: string, message: string, type: 'Normal' | 'Warning' = 'Normal'): void {
+  note(reason: NoteReason, message: string, type: 'Normal' | 'Warning' = 'Normal'): void {
+    this.record(reason, message, type);
+  }
+
+  private record(reason: string, message: string, type: 'Normal' | 'Warning'): void {
     const entry: HistoryEntry = { time: this.now, phase: this.status.phase ?? 'Initializing', reason, message };
     if (this.status.currentStep) entry.weight = this.status.currentStep.weight;
     this.status.history = [...(this.status.history ?? []), entry].slice(-HISTORY_LIMIT);
-    this.event(type, reason, message);
+    this.actions.push({ kind: 'event', type, reason, message });
   }
 
   finish(): Decision {
-    return { status: this.status, actions: safeOrder(this.actions, this.input), requeueAfterMs: this.requeueAfterMs };
+    return { status: this.status, actions: safeOrder(this.actions, this.input), requeueAfterMs: this.requeueAfterMs, transitions: this.transitions };
   }
 }
 

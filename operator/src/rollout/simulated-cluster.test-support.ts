@@ -3,6 +3,7 @@
 // checked after every single write. Shared by decide.test.ts and decide.attack.test.ts.
 import { afterEach, expect } from 'vitest';
 import { decide } from './decide.js';
+import { listedFrom, type Transitioned } from './transitions.js';
 import type { Action, AnalysisVerdict, DecideInput, Decision, DeploymentObservation, RolloutSpec, RolloutStatus } from './types.js';
 
 export const T0 = Date.parse('2026-11-24T10:00:00Z');
@@ -56,6 +57,8 @@ export class World {
   controls: DecideInput['controls'] = { paused: false };
   readyLimit: Record<string, number> = {};
   log: Action[] = [];
+  /** Every phase change decide() made in this world. */
+  transitions: Transitioned[] = [];
   violations: Violation[] = [];
   deleting = false;
   /** Pods need a free GPU to be scheduled (FIFO); an unscheduled pod has readyAt Infinity. */
@@ -131,6 +134,9 @@ export class World {
 
   step(): Decision {
     const d = decide(this.input());
+    // Every phase change is one the transition table lists from the phase it came from (docs/architecture.md).
+    for (const t of d.transitions ?? []) expect(listedFrom(t), `transition ${t.from} → ${t.to} (${t.reason}) is not listed from ${t.from}`).toBe(true);
+    this.transitions.push(...(d.transitions ?? []));
     this.status = d.status;
     for (const a of d.actions) {
       const before = this.unsafe();

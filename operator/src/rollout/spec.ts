@@ -1,10 +1,13 @@
 // Turns the stored spec into the state machine's RolloutSpec, with the checks CEL cannot express.
 // The API server already enforced the schema; this guards against what it lets through (and against
 // objects stored before a schema change). Every error names the field, the value and what is allowed.
-import { LABEL_MODEL_VERSION, LABEL_NAME, LABEL_REVISION } from '../api/names.js';
+import { candidateServiceName, LABEL_MODEL_VERSION, LABEL_NAME, LABEL_REVISION, NAME_LIMIT } from '../api/names.js';
 import { parseDuration } from './duration.js';
 import { revisionOf } from './revision.js';
 import type { RolloutSpec } from './types.js';
+
+/** Longest spec.service.name: its candidate Service's name must fit a Service name. */
+const SERVICE_NAME_MAX = NAME_LIMIT - candidateServiceName('').length;
 
 /** The stored spec as the API server returns it (defaults applied); fields typed loosely on purpose. */
 export interface StoredSpec {
@@ -70,9 +73,9 @@ export function parseSpec(stored: StoredSpec): ParsedSpec {
   if (!stored.model?.version) errors.push('spec.model.version: required');
   if (!stored.service?.name) errors.push('spec.service.name: required');
   // "<name>-candidate" must fit a Service name (63); the CRD says so too, but older objects may predate that rule.
-  else if (stored.service.name.length > 53)
+  else if (candidateServiceName(stored.service.name).length > NAME_LIMIT)
     errors.push(
-      `spec.service.name: "${stored.service.name}" is ${stored.service.name.length} characters; at most 53, so that "${stored.service.name.slice(0, 10)}…-candidate" fits a Service name (63)`,
+      `spec.service.name: "${stored.service.name}" is ${stored.service.name.length} characters; at most ${SERVICE_NAME_MAX}, so that "${candidateServiceName(`${stored.service.name.slice(0, 10)}…`)}" fits a Service name (${NAME_LIMIT})`,
     );
 
   if (errors.length > 0) return { spec: undefined, errors, revision: '' };

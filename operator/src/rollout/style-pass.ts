@@ -1,7 +1,8 @@
 // The working state of one decideStyle() pass: the status being built, the route wanted, events and when to look
 // again. The one place a StyleRollout's phase changes (transition(): it records the change in history and as an
 // event), as DecisionPass is for a ModelRollout.
-import { setCondition } from './conditions.js';
+import type { ConditionReason } from '../api/reasons.js';
+import { setCondition, type ConditionUpdate } from './conditions.js';
 import type { AdapterArm, DesiredRoute, StyleDecideInput, StyleDecision, StylePhase, StyleRolloutStatus } from './style-types.js';
 
 const HISTORY_LIMIT = 20;
@@ -64,27 +65,35 @@ export class StylePass {
   private conditions(): void {
     const { status, input } = this;
     const phase = status.phase ?? 'Initializing';
-    const message = status.message ?? '';
-    const set = (type: 'Ready' | 'Progressing' | 'Degraded' | 'InvalidSpec', on: boolean, reason: string) => {
-      status.conditions = setCondition(status.conditions ?? [], { type, status: on ? 'True' : 'False', reason, message }, input.generation, input.now);
+    const set = (update: ConditionUpdate) => {
+      status.conditions = setCondition(status.conditions ?? [], update, input.generation, input.now);
     };
-    set('Ready', phase === 'Healthy', phase);
-    set('Progressing', phase === 'Progressing' || phase === 'Paused', phase);
-    const routeProblem = !input.route.found && phase !== 'Invalid';
-    set(
-      'Degraded',
-      phase === 'RolledBack' || routeProblem,
-      routeProblem
-        ? input.route.found
-          ? ''
-          : (input.route.reason ?? 'RouteNotFound')
+    const message = status.message ?? '';
+    const bool = (on: boolean) => (on ? 'True' : 'False');
+    set({ type: 'Ready', status: bool(phase === 'Healthy'), reason: READY_REASON[phase], message });
+    const rolling = phase === 'Progressing' || phase === 'Paused';
+    set({ type: 'Progressing', status: bool(rolling), reason: phase === 'Paused' ? 'Paused' : rolling ? 'RolloutInProgress' : 'NoRollout', message });
+    // Degraded=True names what failed: the route's problem, or the rule (or preload) that rolled the candidate back.
+    const failed =
+      !input.route.found && phase !== 'Invalid'
+        ? (input.route.reason ?? 'RouteNotFound')
         : phase === 'RolledBack'
           ? (status.failure?.reason ?? 'RolledBack')
-          : 'AsExpected',
-    );
-    set('InvalidSpec', phase === 'Invalid', phase === 'Invalid' ? 'InvalidSpec' : 'SpecValid');
+          : undefined;
+    set(failed ? { type: 'Degraded', status: 'True', reason: failed, message } : { type: 'Degraded', status: 'False', reason: 'AsExpected', message });
+    set({ type: 'InvalidSpec', status: bool(phase === 'Invalid'), reason: phase === 'Invalid' ? 'InvalidSpec' : 'SpecValid', message });
   }
 }
+
+/** Condition Ready's reason in each phase (api/reasons.ts). */
+const READY_REASON: Record<StylePhase, ConditionReason> = {
+  Initializing: 'Initializing',
+  Healthy: 'Healthy',
+  Progressing: 'RolloutInProgress',
+  Paused: 'Paused',
+  RolledBack: 'RolledBack',
+  Invalid: 'InvalidSpec',
+};
 
 /** Same traffic: the same versions with the same shares (weights 1:1 and 50:50 are the same split). */
 export function sameArms(a: readonly AdapterArm[], b: readonly AdapterArm[]): boolean {

@@ -1,89 +1,111 @@
-// docs/architecture.md's transition table, checked against decide.ts: every (to, reason) pair a call in
-// decide.ts can produce is a row of the table, and every row is such a pair. The From and When columns
-// are prose, reviewed by hand.
+// The transition table is code (rollout/transitions.ts): DecisionPass.transition() refuses a transition it does
+// not list, and the simulated cluster checks every transition's From against it. Here: docs/architecture.md shows
+// exactly that table, and every row of it is made by decide() in a simulated cluster, so a row decide() can no
+// longer make (a transition removed from the code) fails too.
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import {
+  acceptsShortfall,
+  CANDIDATE,
+  expectNoShortfallAfterEach,
+  OTHER,
+  spec,
+  STABLE,
+  stableWorld,
+  startRollout,
+  World,
+} from './simulated-cluster.test-support.js';
+import { transitionTable, TRANSITIONS, type TransitionRow } from './transitions.js';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const DECIDE = path.join(here, 'decide.ts');
-const DOC = path.join(here, '..', '..', '..', 'docs', 'architecture.md');
+expectNoShortfallAfterEach();
 
-/** The arguments of the call whose '(' is at `open`, split at top-level commas. */
-function argumentsAt(source: string, open: number): string[] {
-  const args: string[] = [];
-  let depth = 0;
-  let quote: string | undefined;
-  let current = '';
-  for (let i = open + 1; i < source.length; i++) {
-    const c = source[i]!;
-    if (quote) {
-      if (c === quote && source[i - 1] !== '\\') quote = undefined;
-    } else if (c === "'" || c === '`' || c === '"') quote = c;
-    else if ('([{'.includes(c)) depth++;
-    else if (')]}'.includes(c)) {
-      if (depth === 0) return [...args, current].map((a) => a.trim().replace(/\s+/g, ' '));
-      depth--;
-    } else if (c === ',' && depth === 0) {
-      args.push(current);
-      current = '';
-      continue;
+const DOC = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'docs', 'architecture.md');
+const SHADOW = { shadow: { mirrorPercent: 10, durationMs: 60_000 } };
+
+describe('the transition table', () => {
+  it('docs/architecture.md shows the table the code refuses other transitions by', () => {
+    const doc = fs.readFileSync(DOC, 'utf8');
+    const start = '<!-- transitions:start -->\n';
+    const shown = doc.slice(doc.indexOf(start) + start.length, doc.indexOf('<!-- transitions:end -->')).trim();
+    // On a difference, paste the expected table (transitionTable()) between the markers.
+    expect(shown).toBe(transitionTable());
+  });
+
+  it('decide() makes every transition the table lists', () => {
+    const made = new Set<TransitionRow>();
+    const record = (w: World) => w.transitions.forEach((t) => made.add(t.row));
+
+    // Initializing → Healthy, a whole rollout, with and without shadow.
+    for (const over of [{}, SHADOW]) {
+      const w = startRollout(stableWorld(spec(over)));
+      w.run((x) => x.status.stable?.revision === CANDIDATE && x.condition('Ready') === 'True');
+      record(w);
     }
-    current += c;
-  }
-  throw new Error(`unbalanced call at ${open}`);
-}
-
-/** 'A' → [A]; cond ? 'A' : x → [A, {x}]; `Step${i + 1}` → [Step{n}]; an expression → [{expression}]. */
-function tokens(arg: string): string[] {
-  const ternary = /^[^?]*\s\?\s(.*)\s:\s(.*)$/.exec(arg);
-  if (ternary) return [...tokens(ternary[1]!), ...tokens(ternary[2]!)];
-  const literal = /^'([^']*)'$/.exec(arg);
-  if (literal) return [literal[1]!];
-  if (arg.startsWith('`')) return [arg.slice(1, -1).replace(/\$\{[^}]*\}/g, '{n}')];
-  return [`{${arg}}`];
-}
-
-/** (to, reason) pairs of every transition decide.ts makes, from its three call shapes. */
-function transitionsInCode(): string[] {
-  const source = fs.readFileSync(DECIDE, 'utf8');
-  const pairs = new Set<string>();
-  const shapes: [RegExp, (args: string[]) => [string[], string] | undefined][] = [
-    [/pass\.transition\(/g, (a) => [tokens(a[0]!), a[1]!]],
-    [/[^\w]fail\(\s*pass,/g, (a) => [tokens(a[2]!), a[3]!]],
-    [/[^\w]startRollout\(\s*pass,/g, (a) => [['Shadowing', 'Progressing'], a[3]!]],
-  ];
-  for (const [pattern, pick] of shapes) {
-    for (const match of source.matchAll(pattern)) {
-      const open = match.index + match[0].indexOf('(');
-      const picked = pick(argumentsAt(source, open));
-      // `reason` forwarded by fail() and startRollout() themselves: their callers are listed instead.
-      if (!picked || picked[1] === 'reason') continue;
-      for (const to of picked[0]) for (const reason of tokens(picked[1])) pairs.add(`${to} | ${reason}`);
+    // An invalid first spec, then fixed.
+    const invalid = new World(spec(), STABLE);
+    invalid.invalid = true;
+    invalid.step();
+    invalid.invalid = false;
+    invalid.settled();
+    // An invalid spec on a Healthy rollout, then fixed: back to Healthy at once.
+    invalid.invalid = true;
+    invalid.step();
+    invalid.invalid = false;
+    invalid.step();
+    record(invalid);
+    // Paused by a person, at a manual gate, by analysis; a step's analysis fails.
+    const paused = startRollout(stableWorld());
+    paused.run((x) => x.status.currentStep !== undefined);
+    paused.controls = { paused: true };
+    paused.step();
+    record(paused);
+    const gated = startRollout(stableWorld(spec({ manualGates: [5] })));
+    gated.run((x) => x.status.phase === 'Paused');
+    record(gated);
+    const analysisPaused = startRollout(stableWorld());
+    analysisPaused.analysis = { result: 'pause', message: 'no data' };
+    analysisPaused.run((x) => x.status.phase === 'Paused');
+    record(analysisPaused);
+    // Rolled back by analysis, then a new template (restart) and a retry, with and without shadow.
+    for (const over of [{}, SHADOW]) {
+      const w = startRollout(stableWorld(spec(over)));
+      acceptsShortfall.add(w);
+      w.analysis = { result: 'fail', reason: 'ErrorRate', message: 'bad' };
+      w.run((x) => x.status.phase === 'RolledBack' && x.route.candidateWeight === 0);
+      w.analysis = { result: 'pass' };
+      startRollout(w, OTHER, 'v4');
+      w.step();
+      w.controls = { paused: false, abort: 'a1' };
+      w.run((x) => x.status.phase === 'Aborted' && x.route.candidateWeight === 0);
+      w.controls = { paused: false, abort: 'a1', retry: 'r1' };
+      w.step();
+      record(w);
     }
-  }
-  return [...pairs].sort();
-}
+    // The breaker; the template reverted mid-rollout; the progress deadline.
+    const tripped = startRollout(stableWorld());
+    acceptsShortfall.add(tripped);
+    tripped.run((x) => (x.route.candidateWeight ?? 0) > 0);
+    tripped.breaker = { tripped: true, reason: 'LatencyP99', message: 'p99 9 s > 4 s for 30 s' };
+    tripped.run((x) => x.status.phase === 'RolledBack' && x.route.candidateWeight === 0);
+    tripped.breaker = { tripped: false };
+    tripped.revision = STABLE;
+    tripped.spec = spec();
+    tripped.settled();
+    record(tripped);
+    const reverted = startRollout(stableWorld());
+    reverted.run((x) => (x.route.candidateWeight ?? 0) >= 5);
+    reverted.revision = STABLE;
+    reverted.spec = spec();
+    reverted.settled();
+    record(reverted);
+    const stuck = startRollout(stableWorld(spec({ progressDeadlineMs: 30_000 })));
+    stuck.readyLimit[CANDIDATE] = 0;
+    stuck.run((x) => x.status.phase === 'Aborted');
+    record(stuck);
 
-function transitionsInDoc(): string[] {
-  const doc = fs.readFileSync(DOC, 'utf8');
-  const table = doc.slice(doc.indexOf('<!-- transitions:start -->'), doc.indexOf('<!-- transitions:end -->'));
-  const rows = table.split('\n').filter((l) => l.startsWith('|') && !l.startsWith('| To') && !l.startsWith('| ---'));
-  return rows
-    .map((l) =>
-      l
-        .split('|')
-        .slice(1, 3)
-        .map((c) => c.trim().replace(/`/g, ''))
-        .join(' | '),
-    )
-    .sort();
-}
-
-describe('the transition table in docs/architecture.md', () => {
-  it('lists exactly the transitions decide.ts makes', () => {
-    expect(transitionsInCode().length).toBeGreaterThan(10);
-    expect(transitionsInDoc()).toEqual(transitionsInCode());
+    const missing = (TRANSITIONS as readonly TransitionRow[]).filter((r) => !made.has(r)).map((r) => `${r.to} | ${r.reason}`);
+    expect(missing).toEqual([]);
   });
 });

@@ -2,7 +2,9 @@
 // world looks like right now (observations) and what should be done about it (actions).
 // Nothing here imports Kubernetes or HTTP code.
 import type { AnalysisStatus } from '../analysis/types.js';
-import type { BlockedWriteReason, ConditionType } from '../api/names.js';
+import type { ConditionType } from '../api/names.js';
+import type { BlockedWriteReason, RouteReason } from '../api/reasons.js';
+import type { Transitioned } from './transitions.js';
 
 export type Phase =
   | 'Initializing' // the first template is coming up as stable
@@ -176,7 +178,7 @@ export interface RouteObservation {
   mirrorPercent?: number;
   error?: string;
   /** Why the route cannot be used, when found is false: RouteNotFound (default) or RouteRuleNotOwned (someone else's backends). */
-  reason?: 'RouteNotFound' | 'RouteRuleNotOwned';
+  reason?: RouteReason;
 }
 
 export interface ServiceObservation {
@@ -247,4 +249,6 @@ export interface Decision {
   actions: Action[];
   /** Undefined: nothing to wait for (the next watch event will wake us). */
   requeueAfterMs: number | undefined;
+  /** The phase changes made (each also in status.history), with their rows of the transition table. */
+  transitions?: Transitioned[];
 }

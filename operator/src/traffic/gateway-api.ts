@@ -131,12 +131,15 @@ export function withWeights(rule: HttpRouteRule, weights: Weights, target: Traff
       requestMirror: { backendRef: { name: target.candidateService, port: target.port }, percent: weights.mirrorPercent },
     });
   }
+  // A backendRef's own settings (its filters) stay; only who and how much are ours.
+  const existing = (service: string) => rule.backendRefs?.find((r) => isServiceRef(r, service, target.namespace));
+  const ref = (service: string, weight: number): BackendRef => {
+    const { group: _g, kind: _k, namespace: _ns, name: _n, port: _p, weight: _w, ...settings } = existing(service) ?? ({ name: service } as BackendRef);
+    return { ...settings, name: service, port: target.port, weight };
+  };
   const next: HttpRouteRule = {
     ...rule,
-    backendRefs: [
-      { name: target.stableService, port: target.port, weight: weights.stableWeight },
-      { name: target.candidateService, port: target.port, weight: weights.candidateWeight },
-    ],
+    backendRefs: [ref(target.stableService, weights.stableWeight), ref(target.candidateService, weights.candidateWeight)],
   };
   if (filters.length > 0) next.filters = filters;
   else delete next.filters;

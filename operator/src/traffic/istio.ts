@@ -115,12 +115,15 @@ export function observeHttpRoute(vs: VirtualService, routeName: string | undefin
 
 export function withWeights(route: HttpRoute, weights: Weights, target: TrafficTarget): HttpRoute {
   const port = { number: target.port };
+  // A destination's own settings (headers, subset) stay; only the host, port and weight are ours.
+  const entry = (service: string, weight: number) => {
+    const existing = route.route?.find((d) => isHost(d.destination.host, service, target.namespace));
+    const { destination, weight: _w, ...settings } = existing ?? { destination: { host: service } };
+    return { ...settings, destination: { ...destination, host: service, port }, weight };
+  };
   const next: HttpRoute = {
     ...route,
-    route: [
-      { destination: { host: target.stableService, port }, weight: weights.stableWeight },
-      { destination: { host: target.candidateService, port }, weight: weights.candidateWeight },
-    ],
+    route: [entry(target.stableService, weights.stableWeight), entry(target.candidateService, weights.candidateWeight)],
   };
   if (weights.mirrorPercent > 0) {
     next.mirror = { host: target.candidateService, port };

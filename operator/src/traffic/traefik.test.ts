@@ -1,7 +1,7 @@
 import * as k8s from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { TrafficRouterError } from './router.js';
-import { observeTraefikService, TraefikRouter, withWeights, type TraefikService } from './traefik.js';
+import { observeTraefikService, STASH_ANNOTATION, TraefikRouter, withWeights, type TraefikService } from './traefik.js';
 
 const target = { namespace: 'ml', stableService: 't2v-stable', candidateService: 't2v-candidate', port: 80 };
 
@@ -12,6 +12,7 @@ function ts(spec: TraefikService['spec']): TraefikService {
 describe('TraefikService handling', () => {
   it("weighs our two Services and keeps the user's sticky setting", () => {
     const user = ts({ weighted: { services: [{ name: 't2v-stable', port: 80 }], sticky: { cookie: { name: 'lb' } } } });
+    // Stable alone at an unset weight is not yet what the router writes (weights that sum to 100): rewritten.
     expect(observeTraefikService(user, target)).toEqual({ found: true, mirrorPercent: 0 });
     const next = withWeights(user, { stableWeight: 95, candidateWeight: 5, mirrorPercent: 0 }, target);
     expect(next.spec).toEqual({
@@ -25,6 +26,17 @@ describe('TraefikService handling', () => {
     });
     expect(next.metadata.resourceVersion).toBe('7');
     expect(observeTraefikService(next, target)).toEqual({ found: true, stableWeight: 95, candidateWeight: 5, mirrorPercent: 0 });
+  });
+
+  it('leaves a Service at weight 0 out (Traefik drops a TraefikService whose Service has no endpoints) and reads it back as 0', () => {
+    const empty = ts({ weighted: { services: [{ name: 't2v-stable', port: 80 }] } });
+    const atZero = withWeights(empty, { stableWeight: 100, candidateWeight: 0, mirrorPercent: 0 }, target);
+    expect(atZero.spec.weighted!.services).toEqual([{ name: 't2v-stable', port: 80, weight: 100 }]);
+    expect(observeTraefikService(atZero, target)).toEqual({ found: true, stableWeight: 100, candidateWeight: 0, mirrorPercent: 0 });
+    const promoted = withWeights(empty, { stableWeight: 0, candidateWeight: 100, mirrorPercent: 0 }, target);
+    expect(promoted.spec.weighted!.services).toEqual([{ name: 't2v-candidate', port: 80, weight: 100 }]);
+    expect(observeTraefikService(promoted, target)).toEqual({ found: true, stableWeight: 0, candidateWeight: 100, mirrorPercent: 0 });
+    expect(observeTraefikService(ts({ weighted: { services: [] } }), target)).toEqual({ found: true, mirrorPercent: 0 });
   });
 
   it('becomes a mirroring service for shadow and weighted again after it', () => {
@@ -46,11 +58,38 @@ describe('TraefikService handling', () => {
     expect(call).toThrow(/one main service/);
   });
 
-  it('reads unset weights as 1 and an unset mirror percent as 0, as Traefik does', () => {
-    const w = ts({ weighted: { services: [{ name: 't2v-stable' }, { name: 't2v-candidate', namespace: 'ml' }] } });
-    expect(observeTraefikService(w, target)).toEqual({ found: true, stableWeight: 1, candidateWeight: 1, mirrorPercent: 0 });
-    const m = ts({ mirroring: { name: 't2v-stable', mirrors: [{ name: 't2v-candidate' }] } });
-    expect(observeTraefikService(m, target)).toMatchObject({ found: true, mirrorPercent: 0 });
+  it('reports shapes it does not write (relative weights, no port, an unset mirror percent) without weights, so they are rewritten', () => {
+    for (const spec of [
+      {
+        weighted: {
+          services: [
+            { name: 't2v-stable', port: 80 },
+            { name: 't2v-candidate', namespace: 'ml', port: 80 },
+          ],
+        },
+      },
+      {
+        weighted: {
+          services: [
+            { name: 't2v-stable', port: 80, weight: 3 },
+            { name: 't2v-candidate', port: 80, weight: 1 },
+          ],
+        },
+      },
+      { weighted: { services: [{ name: 't2v-stable', weight: 100 }] } },
+      { mirroring: { name: 't2v-stable', port: 80, mirrors: [{ name: 't2v-candidate', port: 80 }] } },
+    ])
+      expect(observeTraefikService(ts(spec), target), JSON.stringify(spec)).toEqual({ found: true, mirrorPercent: 0 });
+  });
+
+  it('keeps the settings of the shape not in use in an annotation, and gives them back', () => {
+    const user = ts({ weighted: { services: [{ name: 't2v-stable', port: 80, weight: 100, scheme: 'h2c' }], sticky: { cookie: { name: 'lb' } } } });
+    const shadow = withWeights(user, { stableWeight: 100, candidateWeight: 0, mirrorPercent: 20 }, target);
+    expect(shadow.spec.mirroring).toMatchObject({ name: 't2v-stable', scheme: 'h2c' });
+    expect(JSON.parse(shadow.metadata.annotations![STASH_ANNOTATION]!)).toEqual({ weighted: { sticky: { cookie: { name: 'lb' } } } });
+    const back = withWeights(shadow, { stableWeight: 100, candidateWeight: 0, mirrorPercent: 0 }, target);
+    expect(back.spec).toEqual({ weighted: { services: [{ name: 't2v-stable', port: 80, weight: 100, scheme: 'h2c' }], sticky: { cookie: { name: 'lb' } } } });
+    expect(back.metadata.annotations).toBeUndefined();
   });
 
   it("does not take over a TraefikService that sends traffic to someone else's Service", () => {

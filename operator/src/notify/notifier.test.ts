@@ -1,0 +1,142 @@
+import crypto from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { HistoryEntry } from '../rollout/types.js';
+import { eventOf, Notifier, slackText, type RolloutNotification } from './notifier.js';
+
+interface Received {
+  path: string;
+  headers: http.IncomingHttpHeaders;
+  body: string;
+}
+
+/** A real HTTP receiver on 127.0.0.1 that answers each request with the next status of `statuses` (then 200). */
+async function receiver(statuses: number[] = [], delayMs = 0): Promise<{ url: string; received: Received[]; close(): Promise<void> }> {
+  const received: Received[] = [];
+  const server = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (c: Buffer) => (body += c.toString()));
+    req.on('end', () => {
+      received.push({ path: req.url ?? '', headers: req.headers, body });
+      setTimeout(() => res.writeHead(statuses.shift() ?? 200).end(), delayMs);
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    received,
+    close: () =>
+      new Promise((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
+  };
+}
+
+const quiet = { warn: () => undefined, debug: () => undefined };
+const closers: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  await Promise.all(closers.splice(0).map((c) => c()));
+});
+
+const entry = (phase: HistoryEntry['phase'], reason: string, extra: Partial<HistoryEntry> = {}): HistoryEntry => ({
+  time: '2026-12-01T03:30:00Z',
+  phase,
+  reason,
+  message: `${reason} happened`,
+  ...extra,
+});
+
+describe('notifications', () => {
+  it('tells started, step passed, paused, promoted, rolled back and aborted apart, and nothing else', () => {
+    expect(eventOf(entry('Progressing', 'RolloutStarted'))).toBe('started');
+    expect(eventOf(entry('Shadowing', 'ShadowStarted'))).toBe('shadow-started');
+    expect(eventOf(entry('Progressing', 'StepPassed'))).toBe('step-passed');
+    expect(eventOf(entry('Paused', 'ManualGate'))).toBe('paused');
+    expect(eventOf(entry('Paused', 'AnalysisPaused'))).toBe('paused');
+    expect(eventOf(entry('Healthy', 'Promoted'))).toBe('promoted');
+    expect(eventOf(entry('RolledBack', 'error-rate'))).toBe('rolled-back');
+    expect(eventOf(entry('Aborted', 'AbortRequested'))).toBe('aborted');
+    expect(eventOf(entry('Healthy', 'Settled'))).toBeUndefined();
+    expect(eventOf(entry('Invalid', 'InvalidSpec'))).toBeUndefined();
+    expect(eventOf(entry('Progressing', 'Step2'))).toBeUndefined();
+  });
+
+  it('posts the JSON body and a Slack text, signed with HMAC-SHA256 of the body', async () => {
+    const hook = await receiver();
+    const slack = await receiver();
+    closers.push(hook.close, slack.close);
+    const n = new Notifier({ webhookUrl: `${hook.url}/hook`, slackUrl: `${slack.url}/services/T/B/x`, secret: 's3cret', log: quiet });
+    n.notifyHistory({ namespace: 'ml', name: 't2v', stableRevision: 'r1', candidateRevision: 'r2' }, [
+      entry('Healthy', 'Settled'),
+      entry('RolledBack', 'error-rate', { weight: 5, message: 'error-rate 0.2 > 0.05' }),
+    ]);
+    await n.idle();
+    expect(hook.received).toHaveLength(1);
+    const body = JSON.parse(hook.received[0]!.body) as RolloutNotification;
+    expect(body).toEqual({
+      apiVersion: 'modelrollout.dev/notification/v1',
+      event: 'rolled-back',
+      namespace: 'ml',
+      name: 't2v',
+      phase: 'RolledBack',
+      reason: 'error-rate',
+      message: 'error-rate 0.2 > 0.05',
+      time: '2026-12-01T03:30:00Z',
+      weight: 5,
+      stableRevision: 'r1',
+      candidateRevision: 'r2',
+    });
+    const expected = `sha256=${crypto.createHmac('sha256', 's3cret').update(hook.received[0]!.body).digest('hex')}`;
+    expect(hook.received[0]!.headers['x-modelrollout-signature']).toBe(expected);
+    expect(JSON.parse(slack.received[0]!.body)).toEqual({ text: slackText(body) });
+    expect(slackText(body)).toBe(':rotating_light: ModelRollout ml/t2v rolled-back at 5 %: error-rate — error-rate 0.2 > 0.05');
+  });
+
+  it('retries a 5xx and a timeout, gives up on a 4xx at once, and never makes the caller wait', async () => {
+    const flaky = await receiver([503, 503]);
+    const refusing = await receiver([400]);
+    const slow = await receiver([], 400);
+    closers.push(flaky.close, refusing.close, slow.close);
+    const warnings: string[] = [];
+    const log = { warn: (_o: unknown, m: string) => void warnings.push(m), debug: () => undefined };
+    const started = performance.now();
+    const a = new Notifier({ webhookUrl: flaky.url, log, minRetryMs: 10, attempts: 3 });
+    const b = new Notifier({ webhookUrl: refusing.url, log, minRetryMs: 10, attempts: 3 });
+    const c = new Notifier({ webhookUrl: slow.url, log, minRetryMs: 10, attempts: 2, timeoutMs: 100 });
+    for (const x of [a, b, c]) x.notifyHistory({ namespace: 'ml', name: 't2v' }, [entry('Healthy', 'Promoted')]);
+    expect(performance.now() - started).toBeLessThan(50); // queued, not sent inline
+    await Promise.all([a.idle(), b.idle(), c.idle()]);
+    expect(flaky.received).toHaveLength(3); // 503, 503, 200
+    expect(refusing.received).toHaveLength(1); // 400: not tried again
+    expect(slow.received).toHaveLength(2); // both tries timed out
+    expect(warnings.filter((w) => w === 'notification not delivered')).toHaveLength(2);
+  });
+
+  it('drops, and says so, beyond the queue cap while a receiver hangs', async () => {
+    const hung = await receiver([], 2000);
+    closers.push(hung.close);
+    const warnings: string[] = [];
+    const n = new Notifier({
+      webhookUrl: hung.url,
+      log: { warn: (_o: unknown, m: string) => void warnings.push(m), debug: () => undefined },
+      maxQueued: 3,
+      timeoutMs: 50,
+      attempts: 1,
+    });
+    n.notifyHistory(
+      { namespace: 'ml', name: 't2v' },
+      Array.from({ length: 10 }, () => entry('Progressing', 'StepPassed')),
+    );
+    expect(warnings.filter((w) => w.startsWith('notification queue full'))).toHaveLength(5); // 2 running, 3 queued
+    await n.idle();
+  });
+
+  it('sends nothing when no receiver is configured', async () => {
+    const n = new Notifier({ log: quiet });
+    expect(n.enabled).toBe(false);
+    n.notifyHistory({ namespace: 'ml', name: 't2v' }, [entry('Healthy', 'Promoted')]);
+    await n.idle();
+  });
+});

@@ -1,0 +1,171 @@
+// Notifications on a rollout's transitions (#22): a generic JSON webhook and a Slack-compatible message, sent
+// from a queue of its own so that a slow or dead receiver never holds a reconcile. What is sent comes from the
+// status.history entries a reconcile has just written (so a replica that is not the leader, writing nothing,
+// sends nothing). Delivery is at most `attempts` tries per receiver with growing pauses; a notification that
+// still fails is logged and dropped (a rollout never waits for it).
+//
+// Configured globally (operator env, the chart reads the URLs from a Secret):
+//   MODELROLLOUT_NOTIFY_WEBHOOK_URL   generic JSON receiver (body: RolloutNotification)
+//   MODELROLLOUT_NOTIFY_SLACK_URL     Slack incoming webhook (body: {text})
+//   MODELROLLOUT_NOTIFY_SECRET        when set, X-ModelRollout-Signature: sha256=<hex HMAC-SHA256 of the body>
+// p-queue (bounded concurrency, a size we can cap) and p-retry (retries with exponential backoff) are the
+// well-kept libraries for the two halves; this file only says what is sent when. It sits outside controller/:
+// delivery runs on real time (timeouts, retry pauses) beside the reconciles, not in them; its test uses a real
+// local receiver.
+import crypto from 'node:crypto';
+import PQueue from 'p-queue';
+import pRetry, { AbortError } from 'p-retry';
+import type { HistoryEntry, Phase } from '../rollout/types.js';
+
+/** The events a receiver gets, one per history entry that is one of them. */
+export type NotificationEvent = 'started' | 'shadow-started' | 'step-passed' | 'paused' | 'promoted' | 'rolled-back' | 'aborted';
+
+/** The generic webhook's JSON body (version 1). */
+export interface RolloutNotification {
+  apiVersion: 'modelrollout.dev/notification/v1';
+  event: NotificationEvent;
+  namespace: string;
+  name: string;
+  /** status.phase after the transition. */
+  phase: Phase;
+  /** The history entry's reason (a phase reason, `StepPassed`, or the failed analysis rule for a rollback). */
+  reason: string;
+  message: string;
+  /** When the operator recorded it (RFC 3339). */
+  time: string;
+  /** The candidate's weight (percent) at that moment, when known. */
+  weight?: number;
+  stableRevision?: string;
+  candidateRevision?: string;
+}
+
+/** Which event a history entry is, or undefined for those nobody is told about (settling, invalid spec, ...). */
+export function eventOf(entry: HistoryEntry): NotificationEvent | undefined {
+  if (entry.phase === 'RolledBack') return 'rolled-back';
+  if (entry.phase === 'Aborted') return 'aborted';
+  if (entry.reason === 'Promoted') return 'promoted';
+  if (entry.reason === 'StepPassed' || entry.reason === 'ShadowPassed') return 'step-passed';
+  if (entry.phase === 'Paused') return 'paused';
+  if (entry.reason === 'ShadowStarted') return 'shadow-started';
+  if (entry.reason === 'RolloutStarted' || entry.reason === 'Restarted' || entry.reason === 'Retried') return 'started';
+  return undefined;
+}
+
+/** The Slack message for a notification: one line of text (Slack's incoming-webhook `text`). */
+export function slackText(n: RolloutNotification): string {
+  const icon = {
+    started: ':rocket:',
+    'shadow-started': ':ghost:',
+    'step-passed': ':white_check_mark:',
+    paused: ':double_vertical_bar:',
+    promoted: ':tada:',
+    'rolled-back': ':rotating_light:',
+    aborted: ':no_entry:',
+  }[n.event];
+  const weight = n.weight === undefined ? '' : ` at ${n.weight} %`;
+  return `${icon} ModelRollout ${n.namespace}/${n.name} ${n.event}${weight}: ${n.reason} — ${n.message}`;
+}
+
+export interface NotifierLog {
+  warn(fields: object, message: string): void;
+  debug(fields: object, message: string): void;
+}
+
+export interface NotifierOptions {
+  webhookUrl?: string;
+  slackUrl?: string;
+  /** Key of the body's HMAC-SHA256 signature (header X-ModelRollout-Signature). */
+  secret?: string;
+  /** Where undelivered and dropped notifications are said (pino's logger fits). */
+  log: NotifierLog;
+  /** Per try; default 5 s. */
+  timeoutMs?: number;
+  /** Tries per receiver; default 3. */
+  attempts?: number;
+  /** First pause between tries (doubling); default 1 s. */
+  minRetryMs?: number;
+  /** Notifications waiting beyond this are dropped (and logged): a dead receiver must not grow memory. Default 1000. */
+  maxQueued?: number;
+  fetch?: typeof fetch;
+}
+
+export class Notifier {
+  private readonly queue = new PQueue({ concurrency: 2 });
+  private dropped = 0;
+
+  constructor(private readonly opts: NotifierOptions) {}
+
+  /** Whether any receiver is configured. */
+  get enabled(): boolean {
+    return Boolean(this.opts.webhookUrl || this.opts.slackUrl);
+  }
+
+  /** Queues the notifications for the history entries a reconcile just wrote; returns at once. */
+  notifyHistory(rollout: { namespace: string; name: string; stableRevision?: string; candidateRevision?: string }, added: readonly HistoryEntry[]): void {
+    if (!this.enabled) return;
+    for (const entry of added) {
+      const event = eventOf(entry);
+      if (!event) continue;
+      this.send({
+        apiVersion: 'modelrollout.dev/notification/v1',
+        event,
+        namespace: rollout.namespace,
+        name: rollout.name,
+        phase: entry.phase,
+        reason: entry.reason,
+        message: entry.message,
+        time: entry.time,
+        ...(entry.weight === undefined ? {} : { weight: entry.weight }),
+        ...(rollout.stableRevision ? { stableRevision: rollout.stableRevision } : {}),
+        ...(rollout.candidateRevision ? { candidateRevision: rollout.candidateRevision } : {}),
+      });
+    }
+  }
+
+  /** Resolves once everything queued has been delivered or given up (tests, shutdown). */
+  async idle(): Promise<void> {
+    await this.queue.onIdle();
+  }
+
+  private send(n: RolloutNotification): void {
+    const maxQueued = this.opts.maxQueued ?? 1000;
+    const targets: [string, unknown][] = [];
+    if (this.opts.webhookUrl) targets.push([this.opts.webhookUrl, n]);
+    if (this.opts.slackUrl) targets.push([this.opts.slackUrl, { text: slackText(n) }]);
+    for (const [url, body] of targets) {
+      if (this.queue.size >= maxQueued) {
+        this.dropped++;
+        this.opts.log.warn({ event: n.event, rollout: `${n.namespace}/${n.name}`, dropped: this.dropped }, 'notification queue full: dropped');
+        continue;
+      }
+      void this.queue.add(() => this.deliver(url, JSON.stringify(body), n));
+    }
+  }
+
+  private async deliver(url: string, body: string, n: RolloutNotification): Promise<void> {
+    const headers: Record<string, string> = { 'content-type': 'application/json', 'user-agent': 'modelrollout-operator' };
+    if (this.opts.secret) headers['x-modelrollout-signature'] = `sha256=${crypto.createHmac('sha256', this.opts.secret).update(body).digest('hex')}`;
+    const post = async (): Promise<void> => {
+      const res = await (this.opts.fetch ?? fetch)(url, { method: 'POST', headers, body, signal: AbortSignal.timeout(this.opts.timeoutMs ?? 5000) });
+      await res.arrayBuffer().catch(() => undefined);
+      // 4xx other than 408/429: the receiver refuses this message; trying again will not change that.
+      if (res.status >= 400 && res.status < 500 && res.status !== 408 && res.status !== 429) throw new AbortError(`HTTP ${res.status}`);
+      if (!res.ok) throw new Error(`HTTP ${res.status}`);
+    };
+    try {
+      await pRetry(post, { retries: (this.opts.attempts ?? 3) - 1, minTimeout: this.opts.minRetryMs ?? 1000, factor: 2, randomize: true });
+      this.opts.log.debug({ event: n.event, rollout: `${n.namespace}/${n.name}`, url: redact(url) }, 'notification sent');
+    } catch (err) {
+      this.opts.log.warn({ event: n.event, rollout: `${n.namespace}/${n.name}`, url: redact(url), err: String(err) }, 'notification not delivered');
+    }
+  }
+}
+
+/** Webhook URLs carry their credential (Slack's path): log only the origin. */
+function redact(url: string): string {
+  try {
+    return new URL(url).origin;
+  } catch {
+    return '(invalid URL)';
+  }
+}
