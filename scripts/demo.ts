@@ -178,9 +178,11 @@ function analysis(address: string) {
     // failing 2 of 2 requests is rolled back at once.
     // Quality: the runtime measures each clip (frozen frame pairs, consecutive-frame SSIM, …); the golden
     // prompts compare the candidate's clip with stable's for the same prompt and seed. Cost: GPU-seconds per
-    // generated second may rise 30 % for nothing, 50 % for a 10 % better quality-ssim; beyond, hold for a
+    // generated second may rise 50 % for nothing, 75 % for a 10 % better quality-ssim; beyond, hold for a
     // person. (Production would allow far less for nothing — the default is 5 % — but here five CPU-bound
-    // processes share two cores and the candidate's few clips at 1 % differ from stable's by ±25 % in time.)
+    // processes share two cores and the candidate's ten clips at 1 % differ from stable's by up to ±36 % in
+    // time: a build of the same weights was held at +30.4 % and +36.6 % in two runs. The two-GPU candidate is
+    // +100 % or more, well past 75 %.)
     metrics: [
       { template: 'error-rate', max: 0.5, breaker: { severe: 0.1 } },
       { template: 'overload-rate', max: 0.5 },
@@ -191,7 +193,7 @@ function analysis(address: string) {
       { template: 'cost-per-video-second' },
     ],
     goldenProbes: { configMap: 'golden-prompts', interval: flags.interval },
-    tradeOffs: [{ cost: 'cost-per-video-second', freeIncrease: 0.3, maxIncrease: 0.5, quality: 'quality-ssim', minImprovement: 0.1, onViolation: 'Pause' }],
+    tradeOffs: [{ cost: 'cost-per-video-second', freeIncrease: 0.5, maxIncrease: 0.75, quality: 'quality-ssim', minImprovement: 0.1, onViolation: 'Pause' }],
     price: { perGpuHour: 2.49, currency: 'USD' },
   };
 }
