@@ -6,20 +6,23 @@ import type { API_VERSION, KIND } from './names.js';
 
 export type ModelRolloutSpec = IModelRollout['spec'];
 
+/** The object metadata the operator reads from its custom resources (ModelRollout, StyleRollout). */
+export interface RolloutMetadata {
+  name?: string;
+  namespace?: string;
+  uid?: string;
+  generation?: number;
+  resourceVersion?: string;
+  annotations?: Record<string, string>;
+  finalizers?: string[];
+  deletionTimestamp?: string | Date;
+  [key: string]: unknown;
+}
+
 export interface ModelRollout {
   apiVersion: typeof API_VERSION;
   kind: typeof KIND;
-  metadata: {
-    name?: string;
-    namespace?: string;
-    uid?: string;
-    generation?: number;
-    resourceVersion?: string;
-    annotations?: Record<string, string>;
-    finalizers?: string[];
-    deletionTimestamp?: string | Date;
-    [key: string]: unknown;
-  };
+  metadata: RolloutMetadata;
   spec: ModelRolloutSpec;
   status?: RolloutStatus;
 }

@@ -3,6 +3,7 @@
 import type { IStyleRollout } from '../generated/modelrollout.dev/v1alpha1/StyleRollout.js';
 import type { StyleRolloutStatus } from '../rollout/style-types.js';
 import { API_VERSION, GROUP, VERSION } from './names.js';
+import type { RolloutMetadata } from './model-rollout.js';
 
 export const STYLE_KIND = 'StyleRollout';
 export const STYLE_PLURAL = 'stylerollouts';
@@ -14,17 +15,7 @@ export type StyleRolloutSpec = IStyleRollout['spec'];
 export interface StyleRollout {
   apiVersion: typeof API_VERSION;
   kind: typeof STYLE_KIND;
-  metadata: {
-    name?: string;
-    namespace?: string;
-    uid?: string;
-    generation?: number;
-    resourceVersion?: string;
-    annotations?: Record<string, string>;
-    finalizers?: string[];
-    deletionTimestamp?: string | Date;
-    [key: string]: unknown;
-  };
+  metadata: RolloutMetadata;
   spec: StyleRolloutSpec;
   status?: StyleRolloutStatus;
 }
