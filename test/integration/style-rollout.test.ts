@@ -11,7 +11,7 @@ import * as k8s from '@kubernetes/client-node';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { buildTinyAdapters } from '../../inference-image/scripts/lib/tiny-adapters.js';
 import { buildTinyModel, defaultTinyModelOptions } from '../../inference-image/scripts/lib/tiny-model.js';
-import { API_VERSION, FINALIZER, STYLE_KIND, STYLE_ROLLOUT_RESOURCE } from '../../operator/src/api/index.js';
+import { API_VERSION, FINALIZER, STYLE_KIND, STYLE_ROLLOUT_RESOURCE, styleRuleClaimAnnotation } from '../../operator/src/api/index.js';
 import { isNotFound } from '../../operator/src/kube/errors.js';
 import type { StyleRolloutStatus } from '../../operator/src/rollout/style-types.js';
 import { startGatewayProxy, type GatewayProxy } from '../env/gateway-proxy.js';
@@ -212,6 +212,97 @@ const spec = (version: string) => ({
   },
 });
 
+interface RouteBody {
+  metadata: { annotations?: Record<string, string> };
+  spec: { rules: { backendRefs: { weight?: number; filters?: unknown[] }[] }[] };
+}
+
+async function httpRoute(): Promise<RouteBody> {
+  return (await custom.getNamespacedCustomObject({ ...HTTPROUTES, namespace: ns, name: 't2v' })) as RouteBody;
+}
+
+async function createStyleRollout(name: string, body: Record<string, unknown>): Promise<void> {
+  await custom.createNamespacedCustomObject({
+    ...STYLE_ROLLOUT_RESOURCE,
+    namespace: ns,
+    body: { apiVersion: API_VERSION, kind: STYLE_KIND, metadata: { name }, spec: body },
+  });
+}
+
+async function deleteStyleRollout(name: string): Promise<void> {
+  await custom.deleteNamespacedCustomObject({ ...STYLE_ROLLOUT_RESOURCE, namespace: ns, name });
+  await waitUntil(
+    `StyleRollout ${name} gone`,
+    async () =>
+      (await styleRollout(name)
+        .then(() => false)
+        .catch((err: unknown) => isNotFound(err))) || undefined,
+    30_000,
+    300,
+  );
+}
+
+const pinFilter = (value: string) => [{ type: 'RequestHeaderModifier', requestHeaderModifier: { set: [{ name: 'X-Adapter-Version', value }] } }];
+
+/**
+ * Whose rule it is (attack 18, F1–F3): a second StyleRollout on the claimed rule 0 is refused and writes nothing;
+ * a StyleRollout created over rule 1 that already pins ink-wash@v2 adopts v2 as stable and rolls its v1 out from
+ * the first step (never 100 % at once); deleted mid-rollout, it puts rule 1 back on v2 and drops its claim.
+ */
+async function adoptionAndClaims(): Promise<void> {
+  const rule0 = JSON.stringify((await httpRoute()).spec.rules[0]);
+  await createStyleRollout('ink-wash-again', spec('v2'));
+  await waitUntil(
+    'the second StyleRollout refused rule 0',
+    async () =>
+      (await styleRollout('ink-wash-again')).status?.conditions?.find((c) => c.type === 'Degraded')?.reason === 'RouteRuleNotOwned' ? true : undefined,
+    30_000,
+    300,
+  );
+  expect((await styleRollout('ink-wash-again')).status?.message).toMatch(/is managed by StyleRollout ink-wash/);
+  expect(JSON.stringify((await httpRoute()).spec.rules[0])).toBe(rule0);
+  await deleteStyleRollout('ink-wash-again');
+  expect(JSON.stringify((await httpRoute()).spec.rules[0])).toBe(rule0);
+
+  await custom.patchNamespacedCustomObject(
+    {
+      ...HTTPROUTES,
+      namespace: ns,
+      name: 't2v',
+      body: [{ op: 'replace', path: '/spec/rules/1/backendRefs', value: [{ name: 't2v', port: 80, filters: pinFilter('ink-wash@v2') }] }],
+    },
+    k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.JsonPatch),
+  );
+  await createStyleRollout('default-style', {
+    ...spec('v1'),
+    trafficRouting: { gatewayAPI: { httpRoute: 't2v', ruleIndex: 1 } },
+    strategy: { steps: STEPS, stepDuration: '15s', preload: false },
+  });
+  await waitUntil(
+    'rule 1 at the first step of v1 over the adopted v2',
+    async () => {
+      const status = (await styleRollout('default-style')).status;
+      return status?.phase === 'Progressing' && status.weights?.candidate === STEPS[0] ? status : undefined;
+    },
+    30_000,
+    300,
+  );
+  const adopted = (await styleRollout('default-style')).status!;
+  expect(adopted).toMatchObject({ stableVersion: 'v2', candidateVersion: 'v1' });
+  expect(adopted.history?.map((h) => h.reason)).toEqual(['Initializing', 'RolloutStarted']);
+  const split = await httpRoute();
+  expect(split.metadata.annotations?.[styleRuleClaimAnnotation(1)]).toBe('default-style');
+  expect(split.spec.rules[1]!.backendRefs.map((r) => [r.weight, r.filters])).toEqual([
+    [100 - STEPS[0]!, pinFilter('ink-wash@v2')],
+    [STEPS[0], pinFilter('ink-wash@v1')],
+  ]);
+  await deleteStyleRollout('default-style');
+  const restored = await httpRoute();
+  expect(restored.spec.rules[1]!.backendRefs.map((r) => [r.weight, r.filters])).toEqual([[100, pinFilter('ink-wash@v2')]]);
+  expect(restored.metadata.annotations?.[styleRuleClaimAnnotation(1)]).toBeUndefined();
+  expect(restored.metadata.annotations?.[styleRuleClaimAnnotation(0)]).toBe('ink-wash');
+}
+
 describe('StyleRollout through the real route', () => {
   it('rolls ink-wash@v2 out to 100 % step by step with no pod restart, each step answered by the versions its weights say; then rolls broken versions back on their own (refused at preload before any traffic, or by the breaker); a deleted one leaves the rule on stable', async () => {
     await setUp();
@@ -223,8 +314,12 @@ describe('StyleRollout through the real route', () => {
     });
     await waitUntil('v1 stable and Healthy', async () => ((await styleRollout('ink-wash')).status?.phase === 'Healthy' ? true : undefined), 60_000, 500);
     await proxy.waitForRoute(ns, 't2v');
-    // With no pin the runtime would serve the newest version (v3, broken): the pin is what users get.
+    // With no pin the runtime would serve the newest version (v4, broken — the pods refused it when the operator
+    // asked, so there was no version to protect and v1 was pinned at once): the pin is what users get.
     expect(await sample(6)).toEqual({ 'ink-wash@v1': 6 });
+    expect((await styleRollout('ink-wash')).status?.history?.[0]?.message).toMatch(/serves no working version of ink-wash/);
+    expect((await httpRoute()).metadata.annotations?.[styleRuleClaimAnnotation(0)]).toBe('ink-wash');
+    await adoptionAndClaims();
     const before = await workload();
     expect(before.pods).toHaveLength(REPLICAS);
     for (const p of before.pods) expect(p).toMatch(/restarts=0$/);
@@ -369,6 +464,7 @@ describe('StyleRollout through the real route', () => {
     expect(restored.spec.rules[0]!.backendRefs.map((r) => [r.weight, r.filters])).toEqual([
       [100, [{ type: 'RequestHeaderModifier', requestHeaderModifier: { set: [{ name: 'X-Adapter-Version', value: 'ink-wash@v2' }] } }]],
     ]);
+    expect((await httpRoute()).metadata.annotations?.[styleRuleClaimAnnotation(0)]).toBeUndefined();
     await proxy.waitForRoute(ns, 't2v');
     expect(await sample(6)).toEqual({ 'ink-wash@v2': 6 });
     expect(await workload()).toEqual(before);

@@ -3,7 +3,7 @@
 //   X-Adapter-Version: ink-wash@v2            a pin, e.g. from a backendRef's RequestHeaderModifier (two weighted
 //                                             backendRefs to one Service; Gateway API "extended" support)
 //   X-Adapter-Split: ink-wash@v1=80, ink-wash@v2=20   weights, from a rule's RequestHeaderModifier ("core"
-//                                             support: what Traefik v3.6 honours, test/integration/gateway-proxy.test.ts)
+//                                             support: for gateways that ignore backendRef filters; Traefik v3.7 applies both)
 // Both apply only to a request that names the style without a version: a client that names @vN gets @vN.
 // With X-Adapter-Assignment-Key the split is sticky (same key, same version); without it, random per request.
 import { ValidationError } from '../errors.js';

@@ -93,3 +93,12 @@ export function rolloutNameProblem(name: string): string | undefined {
 export class NameError extends Error {
   readonly code = 'NameError';
 }
+
+/**
+ * On an HTTPRoute: the StyleRollout (its metadata.name, same namespace) that manages rule `ruleIndex`, e.g.
+ * `modelrollout.dev/style-rule-1: ink-wash`. Written with the StyleRollout's first write to the rule and removed
+ * when it is deleted; another StyleRollout, or a ModelRollout, leaves a claimed rule alone (ADR 0005).
+ */
+export function styleRuleClaimAnnotation(ruleIndex: number): string {
+  return `${GROUP}/style-rule-${ruleIndex}`;
+}

@@ -10,10 +10,10 @@ import type { EventRecorder } from '../kube/events.js';
 import { FreshCache } from '../kube/fresh-cache.js';
 import { ResilientInformer } from '../kube/informer.js';
 import { WorkQueue } from '../kube/work-queue.js';
-import { decideStyle, needsPreload } from '../rollout/style-decide.js';
+import { decideStyle, needsPreload, needsServedUnpinned } from '../rollout/style-decide.js';
 import { sameArms } from '../rollout/style-pass.js';
 import { parseStyleSpec, type StoredStyleSpec } from '../rollout/style-spec.js';
-import type { AdapterRouteObservation, PreloadResult, StyleRolloutStatus, StyleSpec } from '../rollout/style-types.js';
+import type { AdapterRouteObservation, PreloadResult, ServedUnpinned, StyleRolloutStatus, StyleSpec } from '../rollout/style-types.js';
 import { AdapterRouteRouter } from '../traffic/adapter-route.js';
 import type { RouteObject } from '../traffic/index.js';
 import type { AnalysisOutcome, AnalysisRunner } from './analysis-runner.js';
@@ -95,12 +95,11 @@ export class StyleController {
     const now = this.opts.now();
     const { spec, errors } = this.parse(sro);
     const status: StyleRolloutStatus = sro.status ?? {};
-    const router = spec ? this.routerOf(sro, spec) : undefined;
+    const router = spec ? this.routerOf(sro, spec.style) : undefined;
     const route: AdapterRouteObservation = router ? await router.observe() : { found: false, error: 'the spec is invalid' };
     const outcome = await this.analyse(sro, spec, status, now);
-    const preload = spec && route.found && needsPreload(spec, status) ? await this.preload(sro, spec, status.candidateVersion!) : undefined;
     const decision = decideStyle({
-      ...(preload ? { preload } : {}),
+      ...(spec ? await this.askPods(sro, spec, status, route) : {}),
       spec,
       specErrors: errors,
       generation: sro.metadata.generation ?? 0,
@@ -123,17 +122,19 @@ export class StyleController {
 
   /**
    * Deleted: every request for the style goes back to the stable version (a half-rolled candidate must not keep
-   * its share with nothing judging it), then the finalizer goes. A route that is gone or someone else's is left alone.
+   * its share with nothing judging it) and the rule's claim is dropped, then the finalizer goes. Only where the
+   * rule is has to be readable, not the whole spec: an invalid spec mid-rollout is restored too. A route that is
+   * gone or someone else's is left alone.
    */
   private async restoreAndRelease(sro: StyleObject, finalizers: string[]): Promise<void> {
-    const { spec } = this.parse(sro);
     const stable = sro.status?.stableVersion;
-    if (spec && stable) {
-      const router = this.routerOf(sro, spec);
+    const style = sro.spec?.style;
+    if (stable && style && sro.spec.service?.name && sro.spec.trafficRouting?.gatewayAPI?.httpRoute) {
+      const router = this.routerOf(sro, style);
       const route = await router.observe();
-      if (route.found && !sameArms(route.arms, [{ version: stable, weight: 100 }])) {
+      if (route.found && (route.unclaimed !== true || !sameArms(route.arms, [{ version: stable, weight: 100 }]))) {
         if (this.opts.canWrite && !this.opts.canWrite()) throw new NotLeaderError();
-        await router.setArms([{ version: stable, weight: 100 }]);
+        await router.setArms([{ version: stable, weight: 100 }], { release: true });
       }
     }
     await this.setFinalizers(
@@ -170,13 +171,13 @@ export class StyleController {
     return { spec: errors.length === 0 ? parsed.spec : undefined, errors };
   }
 
-  private routerOf(sro: StyleObject, spec: StyleSpec): AdapterRouteRouter {
+  private routerOf(sro: StyleObject, style: string): AdapterRouteRouter {
     const routing = sro.spec.trafficRouting.gatewayAPI;
     const cache = this.opts.routes;
     return new AdapterRouteRouter(
       routing.httpRoute,
       routing.ruleIndex ?? 0,
-      { namespace: sro.metadata.namespace!, service: sro.spec.service.name, port: sro.spec.service.port ?? 80, style: spec.style },
+      { namespace: sro.metadata.namespace!, service: sro.spec.service.name, port: sro.spec.service.port ?? 80, style, owner: sro.metadata.name! },
       {
         custom: this.custom,
         cached: cache && ((ns, n) => cache.get(n, ns)),
@@ -210,6 +211,18 @@ export class StyleController {
       this.opts.log.warn({ styleRollout: sro.metadata.name, err: String(err) }, 'analysis failed; holding the step');
       return { analysis: { result: 'pending', message: `analysis failed: ${String(err)}` }, breaker: { tripped: false }, wakeInMs: 10_000 };
     }
+  }
+
+  /** What decideStyle needs from the pods this pass, if anything: the candidate's preload, what unpinned requests get. */
+  private async askPods(
+    sro: StyleObject,
+    spec: StyleSpec,
+    status: StyleRolloutStatus,
+    route: AdapterRouteObservation,
+  ): Promise<{ preload?: PreloadResult; servedUnpinned?: ServedUnpinned }> {
+    if (route.found && needsPreload(spec, status)) return { preload: await this.preload(sro, spec, status.candidateVersion!) };
+    if (needsServedUnpinned(status, route)) return { servedUnpinned: await this.servedUnpinned(sro, spec.style) };
+    return {};
   }
 
   /**
@@ -257,6 +270,53 @@ export class StyleController {
     if (refused) return refused;
     const failed = results.find((r) => !r.ok);
     return failed ?? { ok: true, pods: targets.length };
+  }
+
+  /**
+   * The version of `style` a request the rule does not pin gets today: `latest` in `GET /v1/adapters` of one
+   * ready pod behind the Service (every pod reads the same library), loaded there (`:load`) to see it works;
+   * none when the library has no version of the style or the pod refuses the newest. Unreachable pods or no
+   * ready pod: not ok, asked again.
+   */
+  private async servedUnpinned(sro: StyleObject, style: string): Promise<ServedUnpinned> {
+    const serviceName = sro.spec.service.name;
+    let targets: string[];
+    try {
+      targets = await this.podTargets(sro.metadata.namespace!, serviceName, sro.spec.service.port ?? 80);
+    } catch (err) {
+      return { ok: false, message: `cannot list the pods of Service ${serviceName}: ${String(err)}` };
+    }
+    if (targets.length === 0) return { ok: false, message: `no ready pod behind Service ${serviceName}` };
+    const doFetch = this.opts.fetch ?? fetch;
+    const errors: string[] = [];
+    for (const target of targets.slice(0, 3)) {
+      const abort = new AbortController();
+      const cancel = (this.opts.clock ?? realClock).schedule(() => abort.abort(new Error(`no answer in ${PRELOAD_TIMEOUT_MS / 1000} s`)), PRELOAD_TIMEOUT_MS);
+      try {
+        const res = await doFetch(`http://${target}/v1/adapters`, { signal: abort.signal });
+        if (!res.ok) {
+          errors.push(`pod ${target} answered ${res.status} to GET /v1/adapters`);
+          continue;
+        }
+        const body = (await res.json()) as { data?: { name?: string; latest?: string }[] };
+        const latest = body.data?.find((a) => a.name === style)?.latest;
+        if (!latest) return { ok: true, version: undefined };
+        // A newest version the pods refuse fails every unpinned request today: there is no version to protect.
+        const load = await doFetch(`http://${target}/v1/adapters/${latest}:load`, { method: 'POST', signal: abort.signal });
+        const loadBody = await load.text();
+        if (load.status === 400 || load.status === 404 || (load.status === 500 && loadBody.includes('InvalidAdapter'))) return { ok: true, version: undefined };
+        if (!load.ok) {
+          errors.push(`pod ${target} answered ${load.status} to loading ${latest}`);
+          continue;
+        }
+        return { ok: true, version: latest.replace(/^.*@/, '') };
+      } catch (err) {
+        errors.push(`pod ${target}: GET /v1/adapters failed: ${String(err)}`);
+      } finally {
+        cancel();
+      }
+    }
+    return { ok: false, message: errors.join('; ') };
   }
 
   /** `ip:port` of each ready endpoint of the Service's port `port` (its EndpointSlices, as kube-proxy reads them). */

@@ -1,8 +1,17 @@
 import { describe, expect, it } from 'vitest';
-import { armsAt, decideStyle, needsPreload } from './style-decide.js';
+import { armsAt, decideStyle, needsPreload, needsServedUnpinned } from './style-decide.js';
 import { sameArms, STYLE_TRANSITIONS } from './style-pass.js';
 import { parseStyleSpec } from './style-spec.js';
-import type { AdapterArm, AdapterRouteObservation, PreloadResult, StyleDecideInput, StyleDecision, StyleRolloutStatus, StyleSpec } from './style-types.js';
+import type {
+  AdapterArm,
+  AdapterRouteObservation,
+  PreloadResult,
+  ServedUnpinned,
+  StyleDecideInput,
+  StyleDecision,
+  StyleRolloutStatus,
+  StyleSpec,
+} from './style-types.js';
 import type { AnalysisVerdict } from './types.js';
 
 const T0 = Date.parse('2026-12-01T00:00:00Z');
@@ -20,17 +29,22 @@ class World {
   /** What loading the candidate on the pods gives, when the controller would try it (needsPreload). */
   preload: PreloadResult | undefined;
   preloads = 0;
+  /** What a ready pod says unpinned requests get, when the controller would ask (needsServedUnpinned). */
+  served: ServedUnpinned | undefined;
 
   pass(s: StyleSpec | undefined, errors: string[] = []): StyleDecision {
     const tried = s && needsPreload(s, this.status) && this.preload;
     if (tried) this.preloads++;
+    const route = this.route ?? { found: true, arms: this.arms };
+    const asked = needsServedUnpinned(this.status, route) && this.served;
     const d = decideStyle({
       ...(tried ? { preload: this.preload } : {}),
+      ...(asked ? { servedUnpinned: this.served } : {}),
       spec: s,
       specErrors: errors,
       generation: 1,
       status: this.status,
-      route: this.route ?? { found: true, arms: this.arms },
+      route,
       analysis: this.analysis,
       breaker: this.breaker,
       now: new Date(this.now),
@@ -56,6 +70,82 @@ class World {
     return (this.status.history ?? []).map((h) => `${h.phase}/${h.reason}`);
   }
 }
+
+describe('decideStyle adopting a rule that serves users today', () => {
+  it('a rule pinning v1 split with v2 (90/10) adopts v1 as stable and rolls v2 out from its first step', () => {
+    const w = new World();
+    w.arms = [
+      { version: 'v1', weight: 90 },
+      { version: 'v2', weight: 10 },
+    ];
+    // The rule already carries the first step's split: nothing to write.
+    expect(w.pass(spec('v2')).route).toBeUndefined();
+    expect(w.status.stableVersion).toBe('v1');
+    expect(w.status.phase).toBe('Progressing');
+    expect(w.reasons()).toEqual(['Initializing/Initializing', 'Progressing/RolloutStarted']);
+    expect(w.status.history?.[0]?.message).toContain('ink-wash@v1 to 90 %');
+    w.settle(spec('v2'));
+    expect(w.status.phase).toBe('Healthy');
+    expect(w.writes).toEqual([armsAt('v1', 'v2', 50), armsAt('v1', 'v2', 100)]);
+  });
+
+  it('an unpinned rule waits for the pods to say which version its requests get, then adopts it (an older spec.version is a rollout back)', () => {
+    const w = new World();
+    w.arms = [{ version: '', weight: 1 }];
+    let d = w.pass(spec('v1'));
+    expect(d.route).toBeUndefined();
+    expect(w.status.phase).toBe('Initializing');
+    expect(w.status.stableVersion).toBeUndefined();
+    expect(w.status.message).toContain('asking a ready pod');
+    expect(d.requeueAfterMs).toBeGreaterThan(0);
+    w.served = { ok: false, message: 'no ready pod behind Service wan' };
+    d = w.pass(spec('v1'));
+    expect(d.route).toBeUndefined();
+    expect(w.status.message).toContain('no ready pod behind Service wan');
+    w.served = { ok: true, version: 'v2' };
+    d = w.pass(spec('v1'));
+    expect(w.status.stableVersion).toBe('v2');
+    expect(d.route?.arms).toEqual(armsAt('v2', 'v1', 10));
+    expect(w.status.phase).toBe('Progressing');
+  });
+
+  it('an unpinned rule whose pods have no version of the style (its requests fail today) takes the spec version at once', () => {
+    const w = new World();
+    w.arms = [{ version: '', weight: 1 }];
+    w.served = { ok: true, version: undefined };
+    const d = w.pass(spec('v3'));
+    expect(w.status.stableVersion).toBe('v3');
+    expect(d.route?.arms).toEqual([{ version: 'v3', weight: 100 }]);
+  });
+
+  it('a rule the StyleRollout has not claimed yet is written once (to claim it) even when its arms are right', () => {
+    const w = new World();
+    w.route = { found: true, arms: [{ version: 'v1', weight: 100 }], unclaimed: true };
+    const d = w.pass(spec('v1'));
+    expect(d.route?.arms).toEqual([{ version: 'v1', weight: 100 }]);
+    w.route = { found: true, arms: [{ version: 'v1', weight: 100 }] };
+    expect(w.pass(spec('v1')).route).toBeUndefined();
+    expect(w.status.phase).toBe('Healthy');
+  });
+
+  it('an invalid spec after a rollback, fixed with the same version, stays rolled back with the rule on stable', () => {
+    const w = new World();
+    w.settle(spec('v1'));
+    w.pass(spec('v2'));
+    w.analysis = { result: 'fail', reason: 'ErrorRate', message: 'error rate 0.4 > 0.05' };
+    w.pass(spec('v2'));
+    expect(w.status.phase).toBe('RolledBack');
+    const writes = w.writes.length;
+    w.pass(undefined, ['spec.strategy.stepDuration: "2mm" is not a duration']);
+    expect(w.status.phase).toBe('Invalid');
+    const d = w.pass(spec('v2'));
+    expect(w.status.phase).toBe('RolledBack');
+    expect(w.reasons().slice(-1)).toEqual(['RolledBack/SpecFixed']);
+    expect(d.route).toBeUndefined();
+    expect(w.writes.length).toBe(writes);
+    expect(w.arms).toEqual([{ version: 'v1', weight: 100 }]);
+  });
+});
 
 describe('decideStyle', () => {
   it('makes the first version stable and pins it on the route', () => {

@@ -3,7 +3,7 @@
 // route write — no replicas to size, no readiness to wait for, nothing to scale back.
 import { ROUTE_RECHECK_MS, StylePass } from './style-pass.js';
 import { pinOf } from './style-spec.js';
-import type { AdapterArm, StyleDecideInput, StyleDecision, StyleRolloutStatus, StyleSpec } from './style-types.js';
+import type { AdapterArm, AdapterRouteObservation, ServedUnpinned, StyleDecideInput, StyleDecision, StyleRolloutStatus, StyleSpec } from './style-types.js';
 import type { StepStatus } from './types.js';
 
 /** How soon to look again at a route the rollout cannot use (missing, or someone else's). */
@@ -26,16 +26,73 @@ export function decideStyle(input: StyleDecideInput): StyleDecision {
     return pass.done();
   }
   if (!pass.status.stableVersion) {
-    // The first valid spec names the version users get: it becomes stable, as a ModelRollout's first template does.
-    pass.status.stableVersion = spec.version;
-    pass.transition('Initializing', 'Initializing', `${spec.style}@${spec.version} is the stable version`);
+    // What users get today becomes stable, so a first spec naming another version is a rollout, not a switch.
+    const adopted = adoptedStable(route.arms, spec, input.servedUnpinned);
+    if ('wait' in adopted) {
+      if (pass.status.phase !== 'Initializing') pass.transition('Initializing', 'Initializing', adopted.wait);
+      pass.status.message = adopted.wait;
+      pass.wakeIn(SERVED_UNPINNED_RECHECK_MS);
+      return pass.done();
+    }
+    pass.status.stableVersion = adopted.version;
+    pass.transition('Initializing', 'Initializing', adopted.message);
   }
   const stable = pass.status.stableVersion!;
   if (spec.version === stable) return settle(pass, stable);
   const phase = pass.status.phase;
+  if (phase === 'Invalid' && pass.status.candidateVersion === spec.version) {
+    // The spec was fixed with the same version: carry on where the rollout was, never back at step 1.
+    if (pass.status.currentStep) {
+      pass.transition('Progressing', 'SpecFixed', `the spec is valid again: step ${pass.status.currentStep.label} goes on`, pass.status.currentStep.weight);
+      return progress(pass, spec, stable);
+    }
+    if (pass.status.failure) {
+      pass.transition(
+        'RolledBack',
+        'SpecFixed',
+        `the spec is valid again; ${spec.version} stays rolled back: ${pass.status.failure.reason}: ${pass.status.failure.message}`,
+      );
+      return holdRolledBack(pass, stable);
+    }
+  }
   if (phase === 'RolledBack' && pass.status.candidateVersion === spec.version) return holdRolledBack(pass, stable);
   if (pass.status.candidateVersion !== spec.version || (phase !== 'Progressing' && phase !== 'Paused')) start(pass, spec);
   return progress(pass, spec, stable);
+}
+
+/** How soon to ask the pods again which version unpinned requests get. */
+const SERVED_UNPINNED_RECHECK_MS = 5000;
+
+/** Whether decideStyle needs ServedUnpinned this pass: no stable yet, and a backendRef with traffic pins no version. */
+export function needsServedUnpinned(status: StyleRolloutStatus, route: AdapterRouteObservation): boolean {
+  return !status.stableVersion && route.found && route.arms.some((a) => a.weight > 0 && a.version === '');
+}
+
+/**
+ * The version users of the style get today, which a new StyleRollout adopts as stable: the version with the
+ * largest share of the rule (an unpinned backendRef counts for the library's newest version, which the runtime
+ * serves it); the spec's version when the rule serves none (no traffic, or only unpinned requests to a library
+ * without the style or whose newest version the pods refuse: such requests fail today).
+ */
+function adoptedStable(arms: AdapterArm[], spec: StyleSpec, served: ServedUnpinned | undefined): { version: string; message: string } | { wait: string } {
+  const shares = new Map<string, number>();
+  let unpinnedShare = 0;
+  for (const arm of arms) {
+    if (arm.weight <= 0) continue;
+    if (arm.version !== '') shares.set(arm.version, (shares.get(arm.version) ?? 0) + arm.weight);
+    else unpinnedShare += arm.weight;
+  }
+  if (unpinnedShare > 0) {
+    if (!served) return { wait: `the rule does not pin a version of ${spec.style}: asking a ready pod which version its requests get today` };
+    if (!served.ok) return { wait: `the rule does not pin a version of ${spec.style}, and which one its requests get could not be read: ${served.message}` };
+    if (served.version) shares.set(served.version, (shares.get(served.version) ?? 0) + unpinnedShare);
+  }
+  const total = arms.reduce((n, a) => n + Math.max(0, a.weight), 0);
+  const [top] = [...shares].sort((a, b) => b[1] - a[1]);
+  if (!top)
+    return { version: spec.version, message: `the rule serves no working version of ${spec.style} yet: ${spec.style}@${spec.version} is the stable version` };
+  const percent = Math.round((top[1] * 100) / total);
+  return { version: top[0], message: `the rule serves ${spec.style}@${top[0]} to ${percent} % of its requests: ${top[0]} is the stable version` };
 }
 
 /** Every request for the style on the stable version; Healthy once the route carries only it. */

@@ -17,6 +17,8 @@ export const STYLE_TRANSITIONS = [
   ['Healthy', 'Reverted'],
   ['Progressing', 'RolloutStarted'],
   ['Progressing', 'Resumed'],
+  ['Progressing', 'SpecFixed'],
+  ['RolledBack', 'SpecFixed'],
   ['Paused', 'AnalysisPaused'],
   ['RolledBack', 'AnalysisFailed'],
   ['RolledBack', 'AdapterLoadFailed'],
@@ -43,10 +45,10 @@ export class StylePass {
     this.events.push({ type: phase === 'RolledBack' || phase === 'Invalid' ? 'Warning' : 'Normal', reason, message });
   }
 
-  /** Asks for `arms` on the route unless it carries them already; true when it does. */
+  /** Asks for `arms` on the route unless it carries them already (and the claim); true when it does. */
   carries(arms: AdapterArm[]): boolean {
     const route = this.input.route;
-    if (route.found && sameArms(route.arms, arms)) return true;
+    if (route.found && !route.unclaimed && sameArms(route.arms, arms)) return true;
     this.route = { arms };
     this.wakeIn(ROUTE_RECHECK_MS);
     return false;

@@ -16,7 +16,8 @@ export interface StoredStyleSpec {
 
 /** An adapter name as the runtime's library lists it (`<name>@v<N>` directories). */
 const STYLE_NAME = /^[a-z0-9]([-a-z0-9_.]{0,61}[a-z0-9])?$/;
-const VERSION = /^v[0-9]{1,9}$/;
+/** `v<N>` without leading zeros: the runtime reads `v01` as v1, so two spellings would name one version. */
+const VERSION = /^v(0|[1-9][0-9]{0,8})$/;
 
 export function parseStyleSpec(stored: StoredStyleSpec): { spec: StyleSpec | undefined; errors: string[] } {
   const errors: string[] = [];
@@ -24,7 +25,7 @@ export function parseStyleSpec(stored: StoredStyleSpec): { spec: StyleSpec | und
   if (!STYLE_NAME.test(style))
     errors.push(`spec.style: "${style}" must be an adapter name of the library (lower-case letters, digits, '-', '_', '.'; e.g. ink-wash)`);
   const version = stored.version ?? '';
-  if (!VERSION.test(version)) errors.push(`spec.version: "${version}" must be v<N>, an adapter version of the library (e.g. v2)`);
+  if (!VERSION.test(version)) errors.push(`spec.version: "${version}" must be v<N> without leading zeros, an adapter version of the library (e.g. v2)`);
   checkWhere(stored, errors);
   const steps = stored.strategy?.steps ?? [10, 50, 100];
   checkSteps(steps, errors);

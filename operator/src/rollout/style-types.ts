@@ -14,7 +14,21 @@ export interface AdapterArm {
 
 /** What the managed rule carries now (traffic/adapter-route.ts reads it). */
 export type AdapterRouteObservation =
-  { found: true; arms: AdapterArm[] } | { found: false; error: string; reason?: 'RouteRuleNotOwned' | 'RouteNotFound' | 'RuleNotFound' };
+  | {
+      found: true;
+      arms: AdapterArm[];
+      /** The rule does not carry this StyleRollout's claim annotation yet: the next write adds it. */
+      unclaimed?: true;
+    }
+  | { found: false; error: string; reason?: 'RouteRuleNotOwned' | 'RouteNotFound' | 'RuleNotFound' };
+
+/**
+ * The version of the style the runtime serves a request the rule does not pin: the newest in the pods' library
+ * (`GET /v1/adapters` → `latest`; undefined when the library has none or the pods refuse it: such requests fail
+ * today). Asked of one ready pod, only while a StyleRollout adopts a rule that has an unpinned backendRef
+ * (needsServedUnpinned).
+ */
+export type ServedUnpinned = { ok: true; version: string | undefined } | { ok: false; message: string };
 
 export interface StyleSpec {
   /** The adapter's name in the library (`ink-wash`). */
@@ -72,6 +86,8 @@ export interface StyleDecideInput {
   analysisWakeInMs?: number;
   /** The preload tried this pass (when needsPreload said so). */
   preload?: PreloadResult;
+  /** What unpinned requests get today (when needsServedUnpinned said so). */
+  servedUnpinned?: ServedUnpinned;
   now: Date;
 }
 

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { observeAdapterRule, withAdapterArms } from './adapter-route.js';
 import type { HttpRoute } from './gateway-api.js';
 
-const target = { namespace: 'ml', service: 't2v', port: 80, style: 'ink-wash' };
+const target = { namespace: 'ml', service: 't2v', port: 80, style: 'ink-wash', owner: 'ink-wash' };
 const pin = (value: string) => [{ type: 'RequestHeaderModifier', requestHeaderModifier: { set: [{ name: 'X-Adapter-Version', value }] } }];
 
 function route(rule: Record<string, unknown>): HttpRoute {
@@ -43,13 +43,29 @@ describe('adapter route rule', () => {
     });
   });
 
-  it('reads an unpinned backendRef (or one pinning another style) as no version, and an unset weight as 1', () => {
+  it('reads an unpinned backendRef as no version, an unset weight as 1, and an unclaimed rule as unclaimed', () => {
     expect(
       observeAdapterRule(
         route({
           backendRefs: [
             { name: 't2v', port: 80 },
-            { name: 't2v', port: 80, weight: 3, filters: pin('neon@v1') },
+            { name: 't2v', port: 80, weight: 3, filters: pin('neon@v1, ink-wash@v02') },
+          ],
+        }),
+        1,
+        target,
+      ),
+    ).toEqual({
+      found: false,
+      reason: 'RouteRuleNotOwned',
+      error: expect.stringContaining('pins other styles differently on its backendRefs') as unknown,
+    });
+    expect(
+      observeAdapterRule(
+        route({
+          backendRefs: [
+            { name: 't2v', port: 80 },
+            { name: 't2v', port: 80, weight: 3, filters: pin('ink-wash@v02') },
           ],
         }),
         1,
@@ -59,8 +75,9 @@ describe('adapter route rule', () => {
       found: true,
       arms: [
         { version: '', weight: 1 },
-        { version: '', weight: 3 },
+        { version: 'v2', weight: 3 },
       ],
+      unclaimed: true,
     });
     expect(
       observeAdapterRule(
@@ -78,6 +95,29 @@ describe('adapter route rule', () => {
     ).toEqual({
       found: true,
       arms: [{ version: 'v7', weight: 1 }],
+      unclaimed: true,
+    });
+  });
+
+  it("claims the rule with its first write, leaves another StyleRollout's claim alone, and drops its claim on release", () => {
+    const claimed = withAdapterArms(route({ backendRefs: [{ name: 't2v', port: 80 }] }), 1, [{ version: 'v1', weight: 100 }], target);
+    expect(claimed.metadata.annotations).toEqual({ 'modelrollout.dev/style-rule-1': 'ink-wash' });
+    expect(observeAdapterRule(claimed, 1, target)).toEqual({ found: true, arms: [{ version: 'v1', weight: 100 }] });
+    expect(observeAdapterRule(claimed, 1, { ...target, owner: 'ink-wash-2' })).toMatchObject({
+      found: false,
+      reason: 'RouteRuleNotOwned',
+      error: expect.stringContaining('is managed by StyleRollout ink-wash') as unknown,
+    });
+    const released = withAdapterArms(claimed, 1, [{ version: 'v1', weight: 100 }], target, { claim: false });
+    expect(released.metadata.annotations).toEqual({});
+    expect(observeAdapterRule(released, 1, { ...target, owner: 'ink-wash-2' })).toMatchObject({ found: true, unclaimed: true });
+  });
+
+  it('refuses a pin header the runtime would refuse, naming it', () => {
+    expect(observeAdapterRule(route({ backendRefs: [{ name: 't2v', port: 80, filters: pin('ink-wash@2') }] }), 1, target)).toMatchObject({
+      found: false,
+      reason: 'RouteRuleNotOwned',
+      error: expect.stringContaining('X-Adapter-Version "ink-wash@2" is not <name>@v<N>') as unknown,
     });
   });
 

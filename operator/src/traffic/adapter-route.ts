@@ -4,13 +4,18 @@
 // without a version with that version: inference-image/README.md, "Routed versions"). Weighted backendRefs
 // are Gateway API core; filters on a backendRef are Extended support (Traefik ≥ v3.7, Envoy Gateway, Istio:
 // https://gateway-api.sigs.k8s.io/reference/spec/#httpbackendref).
+//
+// Whose rule it is: the StyleRollout named in the route's `modelrollout.dev/style-rule-<i>` annotation (written
+// with its first write, removed on delete). An unclaimed rule is taken only when it already looks like this
+// style's rule: every backendRef to the Service on the spec's port, pinning this style or no style.
 import type * as k8s from '@kubernetes/client-node';
+import { styleRuleClaimAnnotation } from '../api/names.js';
 import { isNotFound } from '../kube/errors.js';
 import type { AdapterArm, AdapterRouteObservation } from '../rollout/style-types.js';
 import { HTTPROUTE, type HttpRoute } from './gateway-api.js';
 import { replaceWithRetry, TrafficRouterError, type RouteObject } from './router.js';
 
-/** The request header that pins a style's version (`ink-wash@v2`). */
+/** The request header that pins a style's version (`ink-wash@v2`, or several styles: `neon@v3, ink-wash@v2`). */
 export const ADAPTER_VERSION_HEADER = 'X-Adapter-Version';
 
 export interface AdapterRouteTarget {
@@ -19,6 +24,13 @@ export interface AdapterRouteTarget {
   service: string;
   port: number;
   style: string;
+  /** The StyleRollout's metadata.name: the value of the rule's claim annotation. */
+  owner: string;
+}
+
+interface HeaderModifier {
+  set?: { name: string; value: string }[];
+  [key: string]: unknown;
 }
 
 interface BackendRef {
@@ -28,7 +40,7 @@ interface BackendRef {
   namespace?: string;
   port?: number;
   weight?: number;
-  filters?: { type: string; requestHeaderModifier?: { set?: { name: string; value: string }[] }; [key: string]: unknown }[];
+  filters?: { type: string; requestHeaderModifier?: HeaderModifier; [key: string]: unknown }[];
   [key: string]: unknown;
 }
 
@@ -55,15 +67,23 @@ export class AdapterRouteRouter {
     return observeAdapterRule(route, this.ruleIndex, this.target);
   }
 
-  /** Rewrites the managed rule's backendRefs to `arms`, touching nothing else of the route. */
-  async setArms(arms: AdapterArm[]): Promise<void> {
+  /**
+   * Rewrites the managed rule's backendRefs to `arms` and claims the rule, touching nothing else of the route;
+   * `release` drops the claim instead (the StyleRollout is being deleted).
+   * @throws TrafficRouterError RouteRuleNotOwned when the rule became someone else's since it was observed.
+   */
+  async setArms(arms: AdapterArm[], opts: { release?: boolean } = {}): Promise<void> {
     const { namespace } = this.target;
     const written = await replaceWithRetry<HttpRoute>({
       what: `HTTPRoute ${namespace}/${this.routeName}`,
       attempts: this.deps.maxConflictRetries ?? 5,
       cached: () => this.deps.cached?.(namespace, this.routeName) as HttpRoute | undefined,
       read: () => this.get(),
-      modify: (route) => withAdapterArms(route, this.ruleIndex, arms, this.target),
+      modify: (route) => {
+        const seen = observeAdapterRule(route, this.ruleIndex, this.target);
+        if (!seen.found) throw new TrafficRouterError(seen.reason === 'RuleNotFound' ? 'RuleNotFound' : 'RouteRuleNotOwned', seen.error);
+        return withAdapterArms(route, this.ruleIndex, arms, this.target, { claim: !opts.release });
+      },
       write: async (body) => (await this.deps.custom.replaceNamespacedCustomObject({ ...HTTPROUTE, namespace, name: this.routeName, body })) as HttpRoute,
     });
     this.deps.onWritten?.(written);
@@ -79,41 +99,110 @@ export class AdapterRouteRouter {
   }
 }
 
-function isTargetRef(ref: BackendRef, target: AdapterRouteTarget): boolean {
+function isTargetService(ref: BackendRef, target: AdapterRouteTarget): boolean {
   return (
     ref.name === target.service && (ref.kind ?? 'Service') === 'Service' && (ref.group ?? '') === '' && (ref.namespace ?? target.namespace) === target.namespace
   );
 }
 
-/** The version a backendRef pins for the style ('' when it pins none: the runtime then serves the newest). */
-function pinnedVersion(ref: BackendRef, style: string): string {
+/** One entry of a pin header, as the runtime reads it (`src/adapters/style.ts`): `v01` is version 1. */
+const PIN_ENTRY = /^([a-z0-9](?:[a-z0-9._-]{0,61}[a-z0-9])?)@v(\d{1,9})$/;
+
+interface Pins {
+  /** The version pinned for the target style ('' when none), in its canonical form (`v1`). */
+  ours: string;
+  /** Other styles' pins on the same header, canonical (`neon@v3`), in their order. */
+  others: string[];
+}
+
+function pinHeaderOf(ref: BackendRef): string | undefined {
   for (const f of ref.filters ?? []) {
     if (f.type !== 'RequestHeaderModifier') continue;
     const set = f.requestHeaderModifier?.set?.find((h) => h.name.toLowerCase() === ADAPTER_VERSION_HEADER.toLowerCase());
-    const [name, version] = set?.value.split('@') ?? [];
-    if (name === style && version) return version;
+    if (set) return set.value;
   }
-  return '';
+  return undefined;
 }
 
-/** The arms of the managed rule. A rule that sends anywhere but the style's Service is someone else's: never taken over. */
+/** The pins a backendRef sets, or the error that names a header the runtime would refuse. */
+function readPins(ref: BackendRef, style: string): Pins | { error: string } {
+  const value = pinHeaderOf(ref);
+  const pins: Pins = { ours: '', others: [] };
+  if (value === undefined || value.trim() === '') return pins;
+  for (const raw of value.split(',')) {
+    const m = PIN_ENTRY.exec(raw.trim());
+    if (!m) return { error: `${ADAPTER_VERSION_HEADER} "${value}" is not <name>@v<N>, … (the runtime answers 400 to it)` };
+    const version = `v${Number(m[2])}`;
+    if (m[1] === style) pins.ours = version;
+    else pins.others.push(`${m[1]}@${version}`);
+  }
+  return pins;
+}
+
+function notOwned(route: HttpRoute, ruleIndex: number, why: string): AdapterRouteObservation {
+  return { found: false, reason: 'RouteRuleNotOwned', error: `HTTPRoute ${route.metadata.name} rule ${ruleIndex} ${why}; the rule is left as it is` };
+}
+
+/**
+ * The arms of the managed rule, or why it is not this StyleRollout's to write: claimed by another StyleRollout;
+ * no backendRefs (a redirect); a backendRef to another Service or another port; a header the runtime refuses;
+ * pins of another style only, or other styles' pins that differ between backendRefs (another rollout splits them).
+ */
 export function observeAdapterRule(route: HttpRoute, ruleIndex: number, target: AdapterRouteTarget): AdapterRouteObservation {
   const rule = route.spec.rules?.[ruleIndex];
   if (!rule) return { found: false, reason: 'RuleNotFound', error: `HTTPRoute ${route.metadata.name} has no rule at index ${ruleIndex}` };
+  const claimKey = styleRuleClaimAnnotation(ruleIndex);
+  const claim = route.metadata.annotations?.[claimKey];
+  if (claim !== undefined && claim !== target.owner)
+    return notOwned(route, ruleIndex, `is managed by StyleRollout ${claim} (annotation ${claimKey}): one StyleRollout per rule`);
   const refs = (rule.backendRefs ?? []) as BackendRef[];
-  const foreign = refs.filter((r) => !isTargetRef(r, target));
+  if (refs.length === 0)
+    return notOwned(route, ruleIndex, `has no backendRefs (it redirects or answers by itself), so it carries no traffic to Service ${target.service}`);
+  const foreign = refs.filter((r) => !isTargetService(r, target));
   if (foreign.length > 0)
-    return {
-      found: false,
-      reason: 'RouteRuleNotOwned',
-      error: `HTTPRoute ${route.metadata.name} rule ${ruleIndex} sends traffic to ${foreign.map((r) => `${r.kind ?? 'Service'} ${r.name}`).join(', ')}, not to Service ${target.service}; point the rule at ${target.service} to hand it over`,
-    };
+    return notOwned(
+      route,
+      ruleIndex,
+      `sends traffic to ${foreign.map((r) => `${r.kind ?? 'Service'} ${r.name}`).join(', ')}, not to Service ${target.service}; point the rule at ${target.service} to hand it over`,
+    );
+  const otherPort = refs.find((r) => r.port !== undefined && r.port !== target.port);
+  if (otherPort)
+    return notOwned(
+      route,
+      ruleIndex,
+      `sends to port ${otherPort.port} of Service ${target.service}, not to spec.service.port ${target.port}; set spec.service.port: ${otherPort.port}`,
+    );
+  const pins: Pins[] = [];
+  for (const [i, ref] of refs.entries()) {
+    const read = readPins(ref, target.style);
+    if ('error' in read) return notOwned(route, ruleIndex, `backendRef ${i}: ${read.error}`);
+    pins.push(read);
+  }
+  const pinsAny = pins.some((p) => p.ours !== '' || p.others.length > 0);
+  if (pinsAny && !pins.some((p) => p.ours !== ''))
+    return notOwned(route, ruleIndex, `pins ${[...new Set(pins.flatMap((p) => p.others))].join(', ')}, not ${target.style}: another style's rule`);
+  const othersText = (p: Pins) => p.others.join(', ');
+  if (pins.some((p) => othersText(p) !== othersText(pins[0]!)))
+    return notOwned(route, ruleIndex, `pins other styles differently on its backendRefs (${pins.map(othersText).join(' | ')}): another rollout splits them`);
   // An unset weight means 1 (Gateway API default).
-  return { found: true, arms: refs.map((r) => ({ version: pinnedVersion(r, target.style), weight: r.weight ?? 1 })) };
+  const arms = refs.map((r, i) => ({ version: pins[i]!.ours, weight: r.weight ?? 1 }));
+  return { found: true, arms, ...(claim === undefined ? { unclaimed: true as const } : {}) };
 }
 
-/** The route with the managed rule's backendRefs replaced by one per arm, each pinning its version. */
-export function withAdapterArms(route: HttpRoute, ruleIndex: number, arms: AdapterArm[], target: AdapterRouteTarget): HttpRoute {
+/**
+ * The route with the managed rule's backendRefs replaced by one per arm, each pinning its version. Each arm
+ * keeps the settings and filters of the backendRef that pinned its version (else of the first one): only the
+ * weight and this style's entry of the pin header are the StyleRollout's. `claim` sets the rule's claim
+ * annotation; `claim: false` removes it.
+ * @throws TrafficRouterError RuleNotFound when `ruleIndex` is out of range.
+ */
+export function withAdapterArms(
+  route: HttpRoute,
+  ruleIndex: number,
+  arms: AdapterArm[],
+  target: AdapterRouteTarget,
+  opts: { claim?: boolean } = {},
+): HttpRoute {
   const rules = [...(route.spec.rules ?? [])];
   const rule = rules[ruleIndex];
   if (!rule)
@@ -121,14 +210,41 @@ export function withAdapterArms(route: HttpRoute, ruleIndex: number, arms: Adapt
       'RuleNotFound',
       `HTTPRoute ${route.metadata.name} has ${rules.length} rule(s); spec.trafficRouting.gatewayAPI.ruleIndex ${ruleIndex} is out of range`,
     );
+  const refs = (rule.backendRefs ?? []) as BackendRef[];
+  const pinsOf = (ref: BackendRef): Pins => {
+    const read = readPins(ref, target.style);
+    return 'error' in read ? { ours: '', others: [] } : read;
+  };
+  const others = refs[0] ? pinsOf(refs[0]).others : [];
   rules[ruleIndex] = {
     ...rule,
-    backendRefs: arms.map((a) => ({
-      name: target.service,
-      port: target.port,
-      weight: a.weight,
-      filters: [{ type: 'RequestHeaderModifier', requestHeaderModifier: { set: [{ name: ADAPTER_VERSION_HEADER, value: `${target.style}@${a.version}` }] } }],
-    })),
+    backendRefs: arms.map((a) => {
+      const template = refs.find((r) => pinsOf(r).ours === a.version) ?? refs[0];
+      const base: BackendRef = template ? structuredClone(template) : { name: target.service };
+      return {
+        ...base,
+        name: target.service,
+        port: base.port ?? target.port,
+        weight: a.weight,
+        filters: withPin(base.filters, [...others, `${target.style}@${a.version}`].join(', ')),
+      };
+    }),
   };
-  return { ...route, spec: { ...route.spec, rules } };
+  const annotations = { ...(route.metadata.annotations ?? {}) };
+  const claimKey = styleRuleClaimAnnotation(ruleIndex);
+  if (opts.claim ?? true) annotations[claimKey] = target.owner;
+  else delete annotations[claimKey];
+  return { ...route, metadata: { ...route.metadata, annotations }, spec: { ...route.spec, rules } };
+}
+
+/** `filters` with X-Adapter-Version set to `value` in their RequestHeaderModifier (one is added when none). */
+function withPin(filters: BackendRef['filters'], value: string): NonNullable<BackendRef['filters']> {
+  const pin = { name: ADAPTER_VERSION_HEADER, value };
+  const out = [...(filters ?? [])];
+  const i = out.findIndex((f) => f.type === 'RequestHeaderModifier');
+  if (i < 0) return [...out, { type: 'RequestHeaderModifier', requestHeaderModifier: { set: [pin] } }];
+  const modifier = out[i]!.requestHeaderModifier ?? {};
+  const set = (modifier.set ?? []).filter((h) => h.name.toLowerCase() !== ADAPTER_VERSION_HEADER.toLowerCase());
+  out[i] = { ...out[i]!, requestHeaderModifier: { ...modifier, set: [...set, pin] } };
+  return out;
 }

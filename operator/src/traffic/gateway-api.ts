@@ -3,6 +3,7 @@
 // spec.rules is an atomic list (https://gateway-api.sigs.k8s.io/reference/spec/#httproutespec), so a
 // write replaces every rule: RouteObjectRouter's read-modify-write, changing only the rule this rollout manages.
 import type * as k8s from '@kubernetes/client-node';
+import { styleRuleClaimAnnotation } from '../api/names.js';
 import type { RouteObservation } from '../rollout/types.js';
 import { RouteObjectRouter, TrafficRouterError, type RouterDefinition, type RouterDeps, type TrafficTarget, type Weights } from './router.js';
 
@@ -88,11 +89,32 @@ function isServiceRef(ref: BackendRef, name: string, namespace: string): boolean
   return ref.name === name && (ref.kind ?? 'Service') === 'Service' && (ref.group ?? '') === '' && (ref.namespace ?? namespace) === namespace;
 }
 
-/** Reads the managed rule. Weights are undefined unless the rule carries exactly our two backends. */
+/**
+ * Reads the managed rule. Weights are undefined unless the rule carries exactly our two backends. A rule a
+ * StyleRollout manages (its claim annotation, or several backendRefs to one Service: a split of adapter
+ * versions) is not ours, even when its Service is our stable one.
+ */
 export function observeRule(route: HttpRoute, ruleIndex: number, target: TrafficTarget): RouteObservation {
   const rule = route.spec.rules?.[ruleIndex];
   if (!rule) return { found: false, error: `HTTPRoute ${route.metadata.name} has no rule at index ${ruleIndex}` };
   const refs = rule.backendRefs ?? [];
+  const claimKey = styleRuleClaimAnnotation(ruleIndex);
+  const styleRollout = route.metadata.annotations?.[claimKey];
+  if (styleRollout !== undefined)
+    return {
+      found: false,
+      reason: 'RouteRuleNotOwned',
+      error: `HTTPRoute ${route.metadata.name} rule ${ruleIndex} is managed by StyleRollout ${styleRollout} (annotation ${claimKey}); give this rollout a rule of its own`,
+    };
+  const twice = refs.find(
+    (r, i) => refs.findIndex((o) => isServiceRef(o, r.name, r.namespace ?? target.namespace) && (o.kind ?? 'Service') === (r.kind ?? 'Service')) !== i,
+  );
+  if (twice)
+    return {
+      found: false,
+      reason: 'RouteRuleNotOwned',
+      error: `HTTPRoute ${route.metadata.name} rule ${ruleIndex} has several backendRefs to Service ${twice.name} (a split of adapter versions, a StyleRollout's); a ModelRollout needs a rule with one backendRef per Service`,
+    };
   // A rule that sends traffic anywhere but our two Services is someone else's: we do not take it over.
   const foreign = refs.filter((r) => !isServiceRef(r, target.stableService, target.namespace) && !isServiceRef(r, target.candidateService, target.namespace));
   if (foreign.length > 0) {

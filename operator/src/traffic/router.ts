@@ -74,7 +74,7 @@ export interface RouterDefinition {
 /** Thrown when the route cannot be changed (missing, or the write keeps conflicting). */
 export class TrafficRouterError extends Error {
   constructor(
-    readonly code: 'RouteNotFound' | 'RuleNotFound' | 'Conflict' | 'Unsupported',
+    readonly code: 'RouteNotFound' | 'RuleNotFound' | 'RouteRuleNotOwned' | 'Conflict' | 'Unsupported',
     message: string,
     options?: { cause?: unknown },
   ) {

@@ -13,7 +13,7 @@ const schema18 = {
       "$ref": "a6f0oUEaFqHmymdwnqPORTNOTU7GczWAkwGD0uYU"
     },
     "spec": {
-      "$ref": "VkJIVcuZdvQpUiUEFS2z5ru0d01d5aWjvXTK7TlrY"
+      "$ref": "BgtkMP7Ah31ySXMMveYKUME5NrhX2W9pM6bYeBDWOM"
     },
     "status": {
       "$ref": "wnCl8zCvz1PLbyEivJTcktRgDZuzOGT9FYulvrA2T8w"
@@ -151,7 +151,7 @@ const schema23 = {
       "$ref": "hHyCMUC3DmMY6cSBoxSm0ahPOrf9wRuNZpHngqvp6k"
     },
     "version": {
-      "$ref": "BSrjizc0DsQcMgPs614tmmoE1Nz9d1eQp3OMo10XxE"
+      "$ref": "r0mje2LcDilXRCuqKItx2HevF8MjI5F4jW6lthGuPXI"
     },
     "model": {
       "$ref": "hH5nZUmbZoT6U3p223PGjeegZk5xJ7AvWJGkkMlGuE"
@@ -257,9 +257,9 @@ function validate43(data, {
 const schema25 = {
   "type": "string",
   "maxLength": 10,
-  "pattern": "^v[0-9]+$"
+  "pattern": "^v(0|[1-9][0-9]{0,8})$"
 };
-const pattern1 = new RegExp("^v[0-9]+$", "u");
+const pattern1 = new RegExp("^v(0|[1-9][0-9]{0,8})$", "u");
 function validate45(data, {
   instancePath = "",
   parentData,
@@ -291,7 +291,7 @@ function validate45(data, {
         schemaPath: "#/pattern",
         keyword: "pattern",
         params: {
-          pattern: "^v[0-9]+$"
+          pattern: "^v(0|[1-9][0-9]{0,8})$"
         }
       };
       if (vErrors === null) {

@@ -16,7 +16,7 @@ export interface IStyleRollout {
      */
     "style": string;
     /**
-     * The version requests for the style should get, e.g. v2. The first version a StyleRollout sees becomes its stable version; changing it rolls the new one out step by step.
+     * The version requests for the style should get, e.g. v2 (no leading zeros). The version the rule serves when the StyleRollout is created becomes its stable version (the spec's own when it serves none); a different one is rolled out step by step.
      */
     "version": string;
     /**
