@@ -1,13 +1,17 @@
 // npm run demo: the main job on a laptop. A real local control plane with fake GPU nodes, the operator,
 // a real Gateway API proxy (Traefik) in front of pods that are real inference processes (the small model on
 // CPU, one per pod), and a real Prometheus that finds those pods (and the operator's golden-prompt scores)
-// itself, play four rollouts under one analysis policy (errors, latency, video quality, golden prompts, cost):
+// itself, play four model rollouts under one analysis policy (errors, latency, video quality, golden prompts,
+// cost) and two style-adapter rollouts:
 //   1. a good candidate goes 1 → 5 → 20 → 50 → 100 % and is promoted;
 //   2. a candidate with injected errors is rolled back automatically, and the reason is printed;
 //   3. a candidate whose videos stand still (frozen frames), errors and latency fine, is rolled back by the
 //      quality gate;
 //   4. a candidate that needs two GPUs per replica for the same videos is held by the cost rule (twice the
-//      GPU-seconds per generated second, no quality gain), and a person (the demo) aborts it.
+//      GPU-seconds per generated second, no quality gain), and a person (the demo) aborts it;
+//   5. a style adapter, ink-wash, goes from @v1 to @v2 on the same pods (a StyleRollout: only the route's style
+//      rule changes, no pod restarts);
+//   6. a broken adapter version, ink-wash@v3, is rolled back on its own (errors on the per-adapter metrics).
 // Flags: --step-duration 10s  --interval 5s  --keep (leave it all running until Ctrl-C)
 //        --kubeconfig <file> (reuse a running control plane)  --namespace demo
 import fs from 'node:fs';
@@ -37,6 +41,7 @@ import { ProcessGroup } from '../test/env/process-group.js';
 import { startPrometheus, type PrometheusServer } from '../test/env/prometheus.js';
 import { LoadGenerator, type VersionCounts } from './demo/load-generator.js';
 import { formatStackMemory, stackMemory, type StackMemory } from './demo/stack-memory.js';
+import { buildStyleLibrary, playStyleScenarios, styleRule } from './demo/style-scenario.js';
 
 const { values: flags } = parseArgs({
   options: {
@@ -489,6 +494,8 @@ async function main(): Promise<number> {
   });
   // One small model per version, as a registry would hold them; a pod gets the one its version label names.
   const modelDirs = new Map<string, string>();
+  // The style library every pod reads (a volume in a cluster): ink-wash v1, v2 and a broken v3.
+  const styleLibrary = buildStyleLibrary(path.join(dir, 'adapters'), MODEL);
   for (const [version, seed] of Object.entries(VERSIONS)) {
     const out = path.join(dir, 'models', version);
     buildTinyModel(out, { name: MODEL, version, seed });
@@ -505,6 +512,7 @@ async function main(): Promise<number> {
         if (!modelDir) throw new Error(`pod ${pod.metadata?.name}: no model for version "${version}"`);
         return modelDir;
       },
+      env: { T2V_ADAPTER_DIR: styleLibrary },
     }),
   });
   say(
@@ -559,7 +567,8 @@ async function main(): Promise<number> {
       metadata: { name: 't2v' },
       spec: {
         parentRefs: [{ name: proxy.gateway.name, namespace: proxy.gateway.namespace }],
-        rules: [{ backendRefs: [{ group: 'traefik.io', kind: 'TraefikService', name: 't2v' }] }],
+        // Rule 0: the ink-wash style's requests (a StyleRollout manages it in scenario 5); rule 1: everything else.
+        rules: [styleRule('t2v-stable'), { backendRefs: [{ group: 'traefik.io', kind: 'TraefikService', name: 't2v' }] }],
       },
     },
   });
@@ -621,6 +630,22 @@ async function main(): Promise<number> {
     await playScenario(custom, 'scenario 2: faulty candidate (50 % injected errors)', 'v3', 'v2', 'RolledBack'),
     await playScenario(custom, 'scenario 3: looks worse (frozen frames, no errors)', 'v4', 'v2', 'RolledBack'),
     await playScenario(custom, 'scenario 4: too expensive (2 GPUs per replica)', 'v5', 'v2', 'Paused'),
+    ...(await playStyleScenarios(
+      {
+        custom,
+        namespace: NS,
+        prometheusAddress: prometheus.address,
+        proxyUrl: proxy.url,
+        runner,
+        replicas: REPLICAS,
+        stepDuration: flags['step-duration']!,
+        interval: flags.interval!,
+        timeoutMs: Number(flags['timeout-minutes']) * 60_000,
+        say,
+      },
+      MODEL,
+      't2v-stable',
+    )),
   ];
   sampleMemory();
   console.log('\nsummary');
@@ -630,7 +655,8 @@ async function main(): Promise<number> {
       `${r.name.padEnd(52)} ${r.expected.padEnd(11)} ${r.outcome.padEnd(11)} ${`${r.seconds.toFixed(0)}s`.padStart(7)}  ${String(r.steps).padStart(12)}  ${r.detail}`,
     );
   console.log("\ngolden prompts: the candidate's clips against stable's for the same prompts and seeds (last round of each scenario)");
-  for (const r of results) console.log(`  ${r.name.padEnd(52)} ${r.golden ?? 'no round finished'}`);
+  // The style scenarios have no golden round: the runtime does not compare adapter versions' clips.
+  for (const r of results) if (!('style' in r)) console.log(`  ${r.name.padEnd(52)} ${r.golden ?? 'no round finished'}`);
   console.log("\ntraffic per step: weights the operator set (stable/candidate, candidate share) vs the candidate's share of the answers through the proxy");
   for (const r of results) console.log(sharesTable(r).join('\n'));
   const total = load.total;
@@ -648,7 +674,7 @@ async function main(): Promise<number> {
   const ok = results.every((r) => r.outcome === r.expected);
   console.log(
     ok
-      ? '\ndemo OK: the good candidate was promoted, the faulty and the worse-looking ones rolled back on their own, the too expensive one held for a person'
+      ? '\ndemo OK: the good candidate was promoted, the faulty and the worse-looking ones rolled back on their own, the too expensive one held for a person; the style adapter moved to @v2 on the same pods and its broken @v3 rolled back on its own'
       : '\ndemo FAILED: an outcome was not the expected one',
   );
   if (flags.keep) {

@@ -1,6 +1,7 @@
 // The demo's users: a few closed loops sending generation requests to the Gateway's listener (the real
-// proxy), nothing else. Which version answered is read from the response's X-Model-Version header, so the
-// counts are what the proxy routed, not what the weights say it should have.
+// proxy), nothing else. Which version answered is read from the response's X-Model-Version header (with a
+// style: X-Adapter-Version, `ink-wash@v2`), so the counts are what the proxy routed, not what the weights say
+// it should have.
 import http from 'node:http';
 
 export interface VersionCounts {
@@ -25,9 +26,14 @@ export class LoadGenerator {
   private loops: Promise<void>[] = [];
   private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
 
+  /**
+   * @param style a style adapter every request asks for, without a version (`ink-wash`): the route's pin picks
+   * the version; it is also sent as the `x-t2v-style` header the style's HTTPRoute rule matches.
+   */
   constructor(
     private readonly url: string,
     private readonly concurrency: number,
+    private readonly style?: string,
   ) {}
 
   start(): void {
@@ -67,7 +73,11 @@ export class LoadGenerator {
   }
 
   private generate(): Promise<{ status: number; version: string | undefined; why: string }> {
-    const body = JSON.stringify({ prompt: 'a paper boat drifting down a rainy street', seed: Math.floor(Math.random() * 1e6) });
+    const body = JSON.stringify({
+      prompt: 'a paper boat drifting down a rainy street',
+      seed: Math.floor(Math.random() * 1e6),
+      ...(this.style ? { style: this.style } : {}),
+    });
     return new Promise((resolve) => {
       const req = http.request(
         `${this.url}/v1/generate`,
@@ -75,10 +85,10 @@ export class LoadGenerator {
           method: 'POST',
           agent: this.agent,
           timeout: 30_000,
-          headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+          headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...(this.style ? { 'x-t2v-style': this.style } : {}) },
         },
         (res) => {
-          const v = res.headers['x-model-version'];
+          const v = res.headers[this.style ? 'x-adapter-version' : 'x-model-version'];
           res.resume();
           const status = res.statusCode ?? 0;
           res.on('end', () => resolve({ status, version: typeof v === 'string' ? v : undefined, why: `HTTP ${status}` }));

@@ -1,6 +1,6 @@
 // The README's main job, CI-sized: `npm run demo` on the run's control plane must promote the good
 // candidate, roll the faulty and the worse-looking ones back on their own and hold the too expensive one for a
-// person, with traffic through the real Gateway API proxy to pods that are real inference processes, judged
+// person, then move a style adapter to its next version on the same pods and roll its broken one back, with traffic through the real Gateway API proxy to pods that are real inference processes, judged
 // on the real Prometheus (the runtime's quality and cost series, the operator's golden-prompt scores).
 import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
@@ -12,7 +12,7 @@ import { inject } from 'vitest';
 import { repoRoot } from '../env/paths.js';
 import { kubeConfig } from './support.js';
 
-it('plays a promotion, rollbacks on errors and on quality, a hold on cost, and stops everything it started', async () => {
+it('plays a promotion, rollbacks on errors and on quality, a hold on cost, an adapter rollout and rollback, and stops everything it started', async () => {
   const namespace = `demo-${crypto.randomBytes(3).toString('hex')}`;
   onTestFinished(async () => {
     await kubeConfig()
@@ -60,6 +60,25 @@ it('plays a promotion, rollbacks on errors and on quality, a hold on cost, and s
   const golden = (n: number) => Number(new RegExp(`^ {2}scenario ${n}: .*SSIM ([\\d.]+), PSNR`, 'm').exec(out)?.[1]);
   expect(golden(1), out.slice(-3000)).toBeGreaterThan(0.99);
   expect(golden(3)).toBeLessThan(0.9);
+  // Scenarios 5 and 6 (issue 18): the style adapter moves on the same pods; its broken version is rolled back.
+  expect(out).toMatch(
+    /scenario 5: style adapter ink-wash@v2 \(same pods\)\s+Promoted\s+Promoted\s+\d+s\s+3\s+ink-wash@v2 serves 100 %, no pod restarted \(3 processes, same pids\)/,
+  );
+  expect(out).toMatch(/scenario 6: broken adapter ink-wash@v3\s+RolledBack\s+RolledBack\s+\d+s\s+\d+\s+error-rate: /);
+  expect(out).toMatch(/StyleRollout ink-wash: the rule serves ink-wash@v1 to 100 % of its requests: v1 is the stable version/);
+  const styleTable = out.slice(
+    out.indexOf('scenario 5: style adapter ink-wash@v2 (same pods): ink-wash@v1 (stable)'),
+    out.indexOf('scenario 6: broken adapter ink-wash@v3: ink-wash@v2 (stable)'),
+  );
+  const styleRows = [...styleTable.matchAll(/^ {2}(\d\/3)\s+(\d+)\/(\d+)\s+\S+%\s+(\S+)%\s+(.*)$/gm)].filter((m) => Number(m[3]) > 0);
+  expect(
+    styleRows.map((m) => Number(m[3])),
+    styleTable,
+  ).toEqual([20, 50, 100]);
+  for (const m of styleRows) {
+    expect(m[5], styleTable).toMatch(/ink-wash@v2 \d+/);
+    expect(Math.abs(Number(m[4]) - Number(m[3])), styleTable).toBeLessThanOrEqual(10);
+  }
   expect(out).toContain('demo OK');
   // The traffic went through the real proxy to pods that are real processes, and the proxy split it as the
   // operator set the weights: every answer names its version (X-Model-Version), counted per step.

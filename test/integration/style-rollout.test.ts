@@ -11,6 +11,7 @@ import * as k8s from '@kubernetes/client-node';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { buildTinyAdapters } from '../../inference-image/scripts/lib/tiny-adapters.js';
 import { buildTinyModel, defaultTinyModelOptions } from '../../inference-image/scripts/lib/tiny-model.js';
+import { bucketOf } from '../../inference-image/src/adapters/route-choice.js';
 import { API_VERSION, FINALIZER, STYLE_KIND, STYLE_ROLLOUT_RESOURCE, styleRuleClaimAnnotation } from '../../operator/src/api/index.js';
 import { isNotFound } from '../../operator/src/kube/errors.js';
 import type { StyleRolloutStatus } from '../../operator/src/rollout/style-types.js';
@@ -46,11 +47,11 @@ interface Answer {
   version: string;
 }
 
-/** One generation for style ink-wash (no version: the route's X-Adapter-Version picks it) through the proxy. */
-async function generate(seed: number): Promise<Answer> {
+/** One generation for style ink-wash (no version: the route picks it) through the proxy; `styleRule` sends the header rule 0 matches. */
+async function generate(seed: number, headers: Record<string, string> = {}, styleRule = true): Promise<Answer> {
   const res = await fetch(`${proxy.url}/v1/generate`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', 'x-t2v-style': 'ink-wash' },
+    headers: { 'content-type': 'application/json', ...(styleRule ? { 'x-t2v-style': 'ink-wash' } : {}), ...headers },
     body: JSON.stringify({ prompt: 'a heron in the reeds', style: 'ink-wash', seed, steps: 1 }),
   });
   await res.arrayBuffer();
@@ -247,7 +248,8 @@ const pinFilter = (value: string) => [{ type: 'RequestHeaderModifier', requestHe
 /**
  * Whose rule it is (attack 18, F1–F3): a second StyleRollout on the claimed rule 0 is refused and writes nothing;
  * a StyleRollout created over rule 1 that already pins ink-wash@v2 adopts v2 as stable and rolls its v1 out from
- * the first step (never 100 % at once); deleted mid-rollout, it puts rule 1 back on v2 and drops its claim.
+ * the first step (never 100 % at once), sticky per user; deleted mid-rollout, it puts rule 1 back on v2 and drops
+ * its claim.
  */
 async function adoptionAndClaims(): Promise<void> {
   const rule0 = JSON.stringify((await httpRoute()).spec.rules[0]);
@@ -273,16 +275,18 @@ async function adoptionAndClaims(): Promise<void> {
     },
     k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.JsonPatch),
   );
+  // Sticky (strategy.assignment): the arms ride on the rule's X-Adapter-Split with this rollout's salt, so a user
+  // (X-Adapter-Assignment-Key) keeps one version; which one is the bucket of docs/experiment-assignment.md.
   await createStyleRollout('default-style', {
     ...spec('v1'),
     trafficRouting: { gatewayAPI: { httpRoute: 't2v', ruleIndex: 1 } },
-    strategy: { steps: STEPS, stepDuration: '15s', preload: false },
+    strategy: { steps: STEPS, stepDuration: '5m', preload: false, assignment: 'sticky' },
   });
   await waitUntil(
     'rule 1 at the first step of v1 over the adopted v2',
     async () => {
       const status = (await styleRollout('default-style')).status;
-      return status?.phase === 'Progressing' && status.weights?.candidate === STEPS[0] ? status : undefined;
+      return status?.phase === 'Progressing' && status.weights?.candidate === STEPS[0] && status.assignment ? status : undefined;
     },
     30_000,
     300,
@@ -290,15 +294,26 @@ async function adoptionAndClaims(): Promise<void> {
   const adopted = (await styleRollout('default-style')).status!;
   expect(adopted).toMatchObject({ stableVersion: 'v2', candidateVersion: 'v1' });
   expect(adopted.history?.map((h) => h.reason)).toEqual(['Initializing', 'RolloutStarted']);
+  const salt = adopted.assignment!.salt;
+  expect(adopted.assignment).toEqual({ salt, keyHeader: 'X-Adapter-Assignment-Key', candidateBuckets: { from: 0, to: STEPS[0]! * 100 } });
   const split = await httpRoute();
   expect(split.metadata.annotations?.[styleRuleClaimAnnotation(1)]).toBe('default-style');
-  expect(split.spec.rules[1]!.backendRefs.map((r) => [r.weight, r.filters])).toEqual([
-    [100 - STEPS[0]!, pinFilter('ink-wash@v2')],
-    [STEPS[0], pinFilter('ink-wash@v1')],
-  ]);
+  expect(split.spec.rules[1]!.backendRefs.map((r) => [r.weight, r.filters])).toEqual([[1, undefined]]);
+  expect(JSON.stringify(split.spec.rules[1])).toContain(`"X-Adapter-Split","value":"ink-wash@v1=${STEPS[0]}, ink-wash@v2=${100 - STEPS[0]!}"`);
+  await proxy.waitForRoute(ns, 't2v');
+  // 24 users, twice each, through the proxy's default rule (no x-t2v-style header).
+  const users = Array.from({ length: 24 }, (_, i) => `user-${i}`);
+  const expected = Object.fromEntries(users.map((u) => [u, bucketOf(salt, u) < STEPS[0]! * 100 ? 'ink-wash@v1' : 'ink-wash@v2']));
+  for (let round = 0; round < 2; round++) {
+    const got: Record<string, string> = {};
+    for (const u of users) got[u] = (await generate(round, { 'x-adapter-assignment-key': u }, false)).version;
+    expect(got).toEqual(expected);
+  }
+  expect(new Set(Object.values(expected)).size).toBe(2);
   await deleteStyleRollout('default-style');
   const restored = await httpRoute();
-  expect(restored.spec.rules[1]!.backendRefs.map((r) => [r.weight, r.filters])).toEqual([[100, pinFilter('ink-wash@v2')]]);
+  expect(restored.spec.rules[1]!.backendRefs.map((r) => [r.weight, r.filters])).toEqual([[1, undefined]]);
+  expect(JSON.stringify(restored.spec.rules[1])).toContain('"X-Adapter-Split","value":"ink-wash@v2=100"');
   expect(restored.metadata.annotations?.[styleRuleClaimAnnotation(1)]).toBeUndefined();
   expect(restored.metadata.annotations?.[styleRuleClaimAnnotation(0)]).toBe('ink-wash');
 }

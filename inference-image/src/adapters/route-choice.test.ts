@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ValidationError } from '../errors.js';
-import { routedStyle } from './route-choice.js';
+import { bucketOf, routedStyle } from './route-choice.js';
 
 const never = (): number => {
   throw new Error('random() not expected');
@@ -29,6 +29,34 @@ describe('the version a route asks for', () => {
     const share = first.filter((v) => v === 'ink-wash@v2').length / keys.length;
     expect(share).toBeGreaterThan(0.17);
     expect(share).toBeLessThan(0.23);
+  });
+
+  it('sticky: the bucket of docs/experiment-assignment.md (salted), the first entry taking the lowest buckets, so a growing first entry keeps its users', () => {
+    const salt = '0123456789abcdef';
+    // Python: int.from_bytes(hashlib.sha256(b"0123456789abcdef:user-1").digest()[:4], "big") % 10000 == 3342
+    expect(bucketOf(salt, 'user-1')).toBe(3342);
+    const keys = Array.from({ length: 500 }, (_, i) => `user-${i}`);
+    const at = (candidate: number, key: string) =>
+      routedStyle(
+        'ink-wash',
+        { 'x-adapter-split': `ink-wash@v2=${candidate}, ink-wash@v1=${100 - candidate}`, 'x-adapter-assignment-salt': salt, 'x-adapter-assignment-key': key },
+        never,
+      );
+    for (const key of keys) {
+      const bucket = bucketOf(salt, key);
+      for (const w of [20, 50, 100]) expect(at(w, key), `${key} bucket ${bucket} at ${w} %`).toBe(bucket < w * 100 ? 'ink-wash@v2' : 'ink-wash@v1');
+    }
+    // Another salt (the next rollout) draws other users.
+    const other = keys.filter((k) => at(20, k) === 'ink-wash@v2');
+    const reshuffled = keys.filter(
+      (k) =>
+        routedStyle(
+          'ink-wash',
+          { 'x-adapter-split': 'ink-wash@v2=20, ink-wash@v1=80', 'x-adapter-assignment-salt': 'fedcba9876543210', 'x-adapter-assignment-key': k },
+          never,
+        ) === 'ink-wash@v2',
+    );
+    expect(reshuffled).not.toEqual(other);
   });
 
   it('refuses a malformed header naming it', () => {

@@ -6,12 +6,21 @@
 //                                             support: for gateways that ignore backendRef filters; Traefik v3.7 applies both)
 // Both apply only to a request that names the style without a version: a client that names @vN gets @vN.
 // With X-Adapter-Assignment-Key the split is sticky (same key, same version); without it, random per request.
+// The sticky draw is the A/B assignment of docs/experiment-assignment.md: bucket = first 4 bytes of
+// SHA-256(`<salt>:<key>`) mod 10 000, the salt from X-Adapter-Assignment-Salt (a StyleRollout sets one per
+// rollout) or the style's name; the split's first entry takes the lowest buckets, so a StyleRollout that lists
+// its candidate first keeps every user who got it on it while its share grows, and an app can tell a user's
+// version with the same few lines.
+import { createHash } from 'node:crypto';
 import { ValidationError } from '../errors.js';
 import { parseStyle } from './style.js';
 
 export const ADAPTER_PIN_HEADER = 'x-adapter-version';
 export const ADAPTER_SPLIT_HEADER = 'x-adapter-split';
 export const ADAPTER_ASSIGNMENT_HEADER = 'x-adapter-assignment-key';
+export const ADAPTER_SALT_HEADER = 'x-adapter-assignment-salt';
+/** Buckets of the sticky draw (docs/experiment-assignment.md). */
+const BUCKETS = 10_000;
 
 type Headers = Record<string, string | string[] | undefined>;
 
@@ -27,7 +36,8 @@ export function routedStyle(style: string, headers: Headers, random: () => numbe
   const total = split.reduce((a, e) => a + e.weight, 0);
   if (total === 0) return style;
   const key = one(headers[ADAPTER_ASSIGNMENT_HEADER]);
-  let point = (key === undefined ? random() : fnv1a(`${asked.name}\n${key}`) / 2 ** 32) * total;
+  const salt = one(headers[ADAPTER_SALT_HEADER]) || asked.name;
+  let point = (key === undefined || key === '' ? random() : bucketOf(salt, key) / BUCKETS) * total;
   for (const e of split) {
     if (point < e.weight) return e.text;
     point -= e.weight;
@@ -58,14 +68,7 @@ function entries(value: string | undefined, header: string, weighted: boolean): 
   });
 }
 
-/**
- * 32-bit FNV-1a with murmur3's finaliser (FNV alone spreads keys that differ in their last characters poorly
- * over the high bits): a stable, well-spread hash for sticky assignment, not for security.
- */
-function fnv1a(s: string): number {
-  let h = 0x811c9dc5;
-  for (const byte of Buffer.from(s, 'utf8')) h = Math.imul(h ^ byte, 0x01000193);
-  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
-  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
-  return (h ^ (h >>> 16)) >>> 0;
+/** The bucket, 0 … 9 999, of `key` under `salt`: the first 4 bytes of SHA-256(`<salt>:<key>`), big-endian, mod 10 000. */
+export function bucketOf(salt: string, key: string): number {
+  return createHash('sha256').update(`${salt}:${key}`, 'utf8').digest().readUInt32BE(0) % BUCKETS;
 }

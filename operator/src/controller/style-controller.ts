@@ -12,7 +12,8 @@ import { ResilientInformer } from '../kube/informer.js';
 import { WorkQueue } from '../kube/work-queue.js';
 import { decideStyle, needsPreload, needsServedUnpinned } from '../rollout/style-decide.js';
 import { sameArms } from '../rollout/style-pass.js';
-import { parseStyleSpec, type StoredStyleSpec } from '../rollout/style-spec.js';
+import { parseStyleSpec, pinOf, type StoredStyleSpec } from '../rollout/style-spec.js';
+import { experimentSalt } from '../analysis/experiment-assignment.js';
 import type { AdapterRouteObservation, PreloadResult, ServedUnpinned, StyleRolloutStatus, StyleSpec } from '../rollout/style-types.js';
 import { AdapterRouteRouter } from '../traffic/adapter-route.js';
 import type { RouteObject } from '../traffic/index.js';
@@ -102,6 +103,7 @@ export class StyleController {
       ...(spec ? await this.askPods(sro, spec, status, route) : {}),
       spec,
       specErrors: errors,
+      uid: sro.metadata.uid ?? '',
       generation: sro.metadata.generation ?? 0,
       status,
       route,
@@ -113,7 +115,7 @@ export class StyleController {
     });
     if (decision.route && router) {
       if (this.opts.canWrite && !this.opts.canWrite()) throw new NotLeaderError();
-      await router.setArms(decision.route.arms);
+      await router.setArms(decision.route.arms, decision.route.sticky ? { sticky: decision.route.sticky } : {});
     }
     for (const e of decision.events) await this.event(sro, e.type, e.reason, e.message);
     await this.persist(sro, decision.status);
@@ -134,7 +136,9 @@ export class StyleController {
       const route = await router.observe();
       if (route.found && (route.unclaimed !== true || !sameArms(route.arms, [{ version: stable, weight: 100 }]))) {
         if (this.opts.canWrite && !this.opts.canWrite()) throw new NotLeaderError();
-        await router.setArms([{ version: stable, weight: 100 }], { release: true });
+        // In the spec's form: a sticky rule may sit behind a gateway that ignores backendRef pins.
+        const sticky = sro.spec.strategy?.assignment === 'sticky' ? { sticky: { salt: experimentSalt(sro.metadata.uid ?? '', pinOf(style, stable)) } } : {};
+        await router.setArms([{ version: stable, weight: 100 }], { release: true, ...sticky });
       }
     }
     await this.setFinalizers(

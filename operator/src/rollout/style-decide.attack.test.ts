@@ -6,10 +6,18 @@ import { parseStyleSpec, type StoredStyleSpec } from './style-spec.js';
 import type { AdapterArm, StyleDecideInput, StyleRolloutStatus, StyleSpec } from './style-types.js';
 
 const NOW = new Date('2026-12-01T00:00:00Z');
-const spec = (version: string): StyleSpec => ({ style: 'ink-wash', version, steps: [10, 50, 100], stepDurationMs: 60_000, preload: false });
+const spec = (version: string): StyleSpec => ({
+  style: 'ink-wash',
+  version,
+  steps: [10, 50, 100],
+  stepDurationMs: 60_000,
+  preload: false,
+  assignment: 'weighted',
+});
 const input = (s: StyleSpec, status: StyleRolloutStatus, arms: AdapterArm[]): StyleDecideInput => ({
   spec: s,
   specErrors: [],
+  uid: 'uid-1',
   generation: 1,
   status,
   route: { found: true, arms },

@@ -15,7 +15,14 @@ import type {
 import type { AnalysisVerdict } from './types.js';
 
 const T0 = Date.parse('2026-12-01T00:00:00Z');
-const spec = (version: string, steps = [10, 50, 100], preload = false): StyleSpec => ({ style: 'ink-wash', version, steps, stepDurationMs: 60_000, preload });
+const spec = (version: string, steps = [10, 50, 100], preload = false): StyleSpec => ({
+  style: 'ink-wash',
+  version,
+  steps,
+  stepDurationMs: 60_000,
+  preload,
+  assignment: 'weighted',
+});
 
 /** Passes decideStyle over a route that carries what it is told, as the controller's loop does. */
 class World {
@@ -42,6 +49,7 @@ class World {
       ...(asked ? { servedUnpinned: this.served } : {}),
       spec: s,
       specErrors: errors,
+      uid: 'uid-1',
       generation: 1,
       status: this.status,
       route,
@@ -370,9 +378,43 @@ describe('parseStyleSpec', () => {
     expect(
       parseStyleSpec({ style: 'ink-wash', version: 'v2', model: 'm', service: { name: 't2v' }, trafficRouting: { gatewayAPI: { httpRoute: 'r' } } }),
     ).toEqual({
-      spec: { style: 'ink-wash', version: 'v2', steps: [10, 50, 100], stepDurationMs: 120_000, preload: true },
+      spec: { style: 'ink-wash', version: 'v2', steps: [10, 50, 100], stepDurationMs: 120_000, preload: true, assignment: 'weighted' },
       errors: [],
     });
+    expect(
+      parseStyleSpec({
+        style: 'ink-wash',
+        version: 'v2',
+        model: 'm',
+        service: { name: 't2v' },
+        trafficRouting: { gatewayAPI: { httpRoute: 'r' } },
+        strategy: { assignment: 'by-user' },
+      }).errors,
+    ).toEqual(['spec.strategy.assignment: "by-user" must be weighted (a draw per request) or sticky (a user keeps a version: X-Adapter-Assignment-Key)']);
+  });
+
+  it('sticky: the arms go on the rule as a salted split (one salt per rollout), and status.assignment says which buckets get the candidate', () => {
+    const w = new World();
+    const sticky = { ...spec('v1'), assignment: 'sticky' as const };
+    // The World's route reads `arms`; a sticky write is seen as sticky with the salt it asked for.
+    const pass = (s: StyleSpec) => {
+      const d = w.pass(s);
+      if (d.route) w.route = { found: true, arms: d.route.arms, ...(d.route.sticky ? { sticky: { salt: d.route.sticky.salt } } : {}) };
+      return d;
+    };
+    w.route = { found: true, arms: [{ version: 'v1', weight: 100 }], unclaimed: true };
+    const first = pass(sticky);
+    expect(first.route?.sticky?.salt).toMatch(/^[0-9a-f]{16}$/);
+    expect(w.status.assignment).toBeUndefined();
+    const toV2 = { ...sticky, version: 'v2' };
+    const started = pass(toV2);
+    expect(started.route).toEqual({ arms: armsAt('v1', 'v2', 10), sticky: { salt: expect.stringMatching(/^[0-9a-f]{16}$/) as unknown } });
+    expect(started.route!.sticky!.salt).not.toBe(first.route!.sticky!.salt);
+    pass(toV2);
+    expect(w.status.assignment).toEqual({ salt: started.route!.sticky!.salt, keyHeader: 'X-Adapter-Assignment-Key', candidateBuckets: { from: 0, to: 1000 } });
+    // The same arms in the weighted form (pins) are not what a sticky spec wants: rewritten.
+    w.route = { found: true, arms: armsAt('v1', 'v2', 10) };
+    expect(w.pass(toV2).route?.sticky).toBeDefined();
   });
 });
 

@@ -1,7 +1,9 @@
 // The working state of one decideStyle() pass: the status being built, the route wanted, events and when to look
 // again. The one place a StyleRollout's phase changes (transition(): it records the change in history and as an
 // event), as DecisionPass is for a ModelRollout.
+import { experimentSalt } from '../analysis/experiment-assignment.js';
 import type { ConditionReason } from '../api/reasons.js';
+import { pinOf } from './style-spec.js';
 import { setCondition, type ConditionUpdate } from './conditions.js';
 import type { AdapterArm, DesiredRoute, StyleDecideInput, StyleDecision, StylePhase, StyleRolloutStatus } from './style-types.js';
 
@@ -45,13 +47,26 @@ export class StylePass {
     this.events.push({ type: phase === 'RolledBack' || phase === 'Invalid' ? 'Warning' : 'Normal', reason, message });
   }
 
-  /** Asks for `arms` on the route unless it carries them already (and the claim); true when it does. */
+  /**
+   * Asks for `arms` on the route unless it carries them already, in the spec's form (pins, or a sticky split with
+   * this rollout's salt) and with the claim; true when it does.
+   */
   carries(arms: AdapterArm[]): boolean {
     const route = this.input.route;
-    if (route.found && !route.unclaimed && sameArms(route.arms, arms)) return true;
-    this.route = { arms };
+    const sticky = this.sticky();
+    const form = sticky ? route.found && route.sticky !== undefined && (arms.length <= 1 || route.sticky.salt === sticky.salt) : route.found && !route.sticky;
+    if (route.found && !route.unclaimed && form && sameArms(route.arms, arms)) return true;
+    this.route = { arms, ...(sticky ? { sticky } : {}) };
     this.wakeIn(ROUTE_RECHECK_MS);
     return false;
+  }
+
+  /** strategy.assignment sticky: the salt of the rollout in flight (of the stable version when none). */
+  sticky(): { salt: string } | undefined {
+    const { spec, uid } = this.input;
+    const version = this.status.candidateVersion ?? this.status.stableVersion;
+    if (spec?.assignment !== 'sticky' || !version) return undefined;
+    return { salt: experimentSalt(uid, pinOf(spec.style, version)) };
   }
 
   wakeIn(ms: number | undefined): void {
@@ -61,7 +76,18 @@ export class StylePass {
 
   done(): StyleDecision {
     this.conditions();
+    this.assignment();
     return { status: this.status, ...(this.route ? { route: this.route } : {}), events: this.events, requeueAfterMs: this.requeueAfterMs };
+  }
+
+  /** status.assignment: published while a sticky rollout gives its candidate traffic, so apps can tell a user's version. */
+  private assignment(): void {
+    const { status } = this;
+    const sticky = this.sticky();
+    const weight = status.weights?.candidate ?? 0;
+    if (sticky && status.candidateVersion && (status.phase === 'Progressing' || status.phase === 'Paused') && weight > 0)
+      status.assignment = { salt: sticky.salt, keyHeader: 'X-Adapter-Assignment-Key', candidateBuckets: { from: 0, to: weight * 100 } };
+    else delete status.assignment;
   }
 
   private conditions(): void {

@@ -10,7 +10,7 @@ export interface StoredStyleSpec {
   model?: string;
   service?: { name?: string; port?: number };
   trafficRouting?: { gatewayAPI?: { httpRoute?: string; ruleIndex?: number } };
-  strategy?: { steps?: number[]; stepDuration?: string; preload?: boolean };
+  strategy?: { steps?: number[]; stepDuration?: string; preload?: boolean; assignment?: string };
   analysis?: unknown;
 }
 
@@ -30,8 +30,21 @@ export function parseStyleSpec(stored: StoredStyleSpec): { spec: StyleSpec | und
   const steps = stored.strategy?.steps ?? [10, 50, 100];
   checkSteps(steps, errors);
   const stepDurationMs = durationField('spec.strategy.stepDuration', stored.strategy?.stepDuration ?? '2m', errors);
+  const assignment = stored.strategy?.assignment ?? 'weighted';
+  if (assignment !== 'weighted' && assignment !== 'sticky')
+    errors.push(`spec.strategy.assignment: "${assignment}" must be weighted (a draw per request) or sticky (a user keeps a version: X-Adapter-Assignment-Key)`);
   if (errors.length > 0) return { spec: undefined, errors };
-  return { spec: { style, version, steps, stepDurationMs: stepDurationMs!, preload: stored.strategy?.preload ?? true }, errors };
+  return {
+    spec: {
+      style,
+      version,
+      steps,
+      stepDurationMs: stepDurationMs!,
+      preload: stored.strategy?.preload ?? true,
+      assignment: assignment as StyleSpec['assignment'],
+    },
+    errors,
+  };
 }
 
 /** Where the style is served and routed: the model, the Service and the route. */

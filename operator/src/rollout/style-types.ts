@@ -19,6 +19,11 @@ export type AdapterRouteObservation =
       arms: AdapterArm[];
       /** The rule does not carry this StyleRollout's claim annotation yet: the next write adds it. */
       unclaimed?: true;
+      /**
+       * Set when the style's arms ride on the rule's X-Adapter-Split (strategy.assignment: sticky), not on
+       * backendRef pins; `salt` is the rule's X-Adapter-Assignment-Salt.
+       */
+      sticky?: { salt?: string };
     }
   | { found: false; error: string; reason?: 'RouteRuleNotOwned' | 'RouteNotFound' | 'RuleNotFound' };
 
@@ -39,6 +44,13 @@ export interface StyleSpec {
   stepDurationMs: number;
   /** Load the new version on every ready pod (`POST /v1/adapters/<style@vN>:load`) before its first step. */
   preload: boolean;
+  /**
+   * How requests are split between the versions: `weighted` (default) — weighted backendRefs, each pinning its
+   * version (Gateway API Extended: backendRef filters), a draw per request; `sticky` — one backendRef and the
+   * rule's X-Adapter-Split with a per-rollout salt (Gateway API core), so a request carrying
+   * X-Adapter-Assignment-Key keeps its version for the whole rollout (docs/experiment-assignment.md).
+   */
+  assignment: 'weighted' | 'sticky';
 }
 
 /** What loading the candidate on the pods gave (controller/style-controller.ts); absent when it was not tried. */
@@ -67,11 +79,18 @@ export interface StyleRolloutStatus {
   preloaded?: { version: string; pods: number; at: string };
   /** Why the last candidate was rolled back. */
   failure?: { reason: string; message: string; at: string };
+  /**
+   * strategy.assignment sticky, while a candidate takes traffic: what an app needs to tell a user's version —
+   * the salt, the request header the key travels in, and the buckets (0…9 999) that get the candidate.
+   */
+  assignment?: { salt: string; keyHeader: string; candidateBuckets: { from: number; to: number } };
   conditions?: Condition[];
   history?: StyleHistoryEntry[];
 }
 
 export interface StyleDecideInput {
+  /** The StyleRollout's metadata.uid: it salts sticky assignment (a new salt per rollout). */
+  uid: string;
   /** Undefined when the spec is invalid (`specErrors` say why). */
   spec: StyleSpec | undefined;
   specErrors: string[];
@@ -94,6 +113,8 @@ export interface StyleDecideInput {
 /** The route the rule should carry: the stable arm, and the candidate's while a rollout is in flight. */
 export interface DesiredRoute {
   arms: AdapterArm[];
+  /** Sticky assignment: the arms go on the rule's X-Adapter-Split, candidate first, salted so. */
+  sticky?: { salt: string };
 }
 
 export interface StyleDecision {

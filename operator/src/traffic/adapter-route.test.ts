@@ -130,4 +130,74 @@ describe('adapter route rule', () => {
     expect(observeAdapterRule(route({}), 5, target)).toEqual({ found: false, reason: 'RuleNotFound', error: 'HTTPRoute r has no rule at index 5' });
     expect(() => withAdapterArms(route({}), 5, [{ version: 'v1', weight: 100 }], target)).toThrow(/ruleIndex 5 is out of range/);
   });
+
+  it("sticky: one backendRef without the pin, the arms on the rule's X-Adapter-Split (candidate first) with the salt; read back as the runtime reads it", () => {
+    const before = route({
+      filters: [
+        {
+          type: 'RequestHeaderModifier',
+          requestHeaderModifier: { set: [{ name: 'X-Adapter-Split', value: 'neon@v1=100' }], add: [{ name: 'x', value: 'y' }] },
+        },
+      ],
+      backendRefs: [{ name: 't2v', port: 80, filters: pin('ink-wash@v1') }],
+    });
+    const arms = [
+      { version: 'v1', weight: 80 },
+      { version: 'v2', weight: 20 },
+    ];
+    const next = withAdapterArms(before, 1, arms, target, { sticky: { salt: '0123456789abcdef' } });
+    const rule = next.spec.rules![1]!;
+    expect(rule.backendRefs).toEqual([{ name: 't2v', port: 80, weight: 1 }]);
+    expect(rule.filters).toEqual([
+      {
+        type: 'RequestHeaderModifier',
+        requestHeaderModifier: {
+          add: [{ name: 'x', value: 'y' }],
+          set: [
+            { name: 'X-Adapter-Split', value: 'neon@v1=100, ink-wash@v2=20, ink-wash@v1=80' },
+            { name: 'X-Adapter-Assignment-Salt', value: '0123456789abcdef' },
+          ],
+        },
+      },
+    ]);
+    expect(observeAdapterRule(next, 1, target)).toEqual({
+      found: true,
+      arms: [
+        { version: 'v2', weight: 0.2 },
+        { version: 'v1', weight: 0.8 },
+      ],
+      sticky: { salt: '0123456789abcdef' },
+    });
+    // Back to weighted: this style's split entries and the salt go (neon's stays, and so its salt), pins come back.
+    const weighted = withAdapterArms(next, 1, arms, target);
+    expect(weighted.spec.rules![1]!.filters).toEqual([
+      {
+        type: 'RequestHeaderModifier',
+        requestHeaderModifier: {
+          add: [{ name: 'x', value: 'y' }],
+          set: [
+            { name: 'X-Adapter-Split', value: 'neon@v1=100' },
+            { name: 'X-Adapter-Assignment-Salt', value: '0123456789abcdef' },
+          ],
+        },
+      },
+    ]);
+    expect(observeAdapterRule(weighted, 1, target)).toEqual({ found: true, arms });
+  });
+
+  it("a backendRef pin wins over the rule's split, as in the runtime; a malformed split is refused naming it", () => {
+    const split = (value: string) => [{ type: 'RequestHeaderModifier', requestHeaderModifier: { set: [{ name: 'X-Adapter-Split', value }] } }];
+    expect(
+      observeAdapterRule(
+        route({ filters: split('ink-wash@v1=50, ink-wash@v2=50'), backendRefs: [{ name: 't2v', port: 80, filters: pin('ink-wash@v3') }] }),
+        1,
+        target,
+      ),
+    ).toEqual({ found: true, arms: [{ version: 'v3', weight: 1 }], unclaimed: true });
+    expect(observeAdapterRule(route({ filters: split('ink-wash@v1'), backendRefs: [{ name: 't2v', port: 80 }] }), 1, target)).toMatchObject({
+      found: false,
+      reason: 'RouteRuleNotOwned',
+      error: expect.stringContaining('X-Adapter-Split "ink-wash@v1" is not <name>@v<N>=<weight>') as unknown,
+    });
+  });
 });

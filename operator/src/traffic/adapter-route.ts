@@ -17,6 +17,10 @@ import { replaceWithRetry, TrafficRouterError, type RouteObject } from './router
 
 /** The request header that pins a style's version (`ink-wash@v2`, or several styles: `neon@v3, ink-wash@v2`). */
 export const ADAPTER_VERSION_HEADER = 'X-Adapter-Version';
+/** The rule-level header that splits a style's requests by weight (`ink-wash@v2=20, ink-wash@v1=80`). */
+export const ADAPTER_SPLIT_HEADER = 'X-Adapter-Split';
+/** The rule-level header that salts the sticky draw (docs/experiment-assignment.md). */
+export const ADAPTER_SALT_HEADER = 'X-Adapter-Assignment-Salt';
 
 export interface AdapterRouteTarget {
   namespace: string;
@@ -33,6 +37,12 @@ interface HeaderModifier {
   [key: string]: unknown;
 }
 
+interface Filter {
+  type: string;
+  requestHeaderModifier?: HeaderModifier;
+  [key: string]: unknown;
+}
+
 interface BackendRef {
   group?: string;
   kind?: string;
@@ -40,7 +50,7 @@ interface BackendRef {
   namespace?: string;
   port?: number;
   weight?: number;
-  filters?: { type: string; requestHeaderModifier?: HeaderModifier; [key: string]: unknown }[];
+  filters?: Filter[];
   [key: string]: unknown;
 }
 
@@ -72,7 +82,7 @@ export class AdapterRouteRouter {
    * `release` drops the claim instead (the StyleRollout is being deleted).
    * @throws TrafficRouterError RouteRuleNotOwned when the rule became someone else's since it was observed.
    */
-  async setArms(arms: AdapterArm[], opts: { release?: boolean } = {}): Promise<void> {
+  async setArms(arms: AdapterArm[], opts: { release?: boolean; sticky?: { salt: string } } = {}): Promise<void> {
     const { namespace } = this.target;
     const written = await replaceWithRetry<HttpRoute>({
       what: `HTTPRoute ${namespace}/${this.routeName}`,
@@ -82,7 +92,7 @@ export class AdapterRouteRouter {
       modify: (route) => {
         const seen = observeAdapterRule(route, this.ruleIndex, this.target);
         if (!seen.found) throw new TrafficRouterError(seen.reason === 'RuleNotFound' ? 'RuleNotFound' : 'RouteRuleNotOwned', seen.error);
-        return withAdapterArms(route, this.ruleIndex, arms, this.target, { claim: !opts.release });
+        return withAdapterArms(route, this.ruleIndex, arms, this.target, { claim: !opts.release, ...(opts.sticky ? { sticky: opts.sticky } : {}) });
       },
       write: async (body) => (await this.deps.custom.replaceNamespacedCustomObject({ ...HTTPROUTE, namespace, name: this.routeName, body })) as HttpRoute,
     });
@@ -115,10 +125,10 @@ interface Pins {
   others: string[];
 }
 
-function pinHeaderOf(ref: BackendRef): string | undefined {
-  for (const f of ref.filters ?? []) {
+function headerOf(filters: Filter[] | undefined, name: string): string | undefined {
+  for (const f of filters ?? []) {
     if (f.type !== 'RequestHeaderModifier') continue;
-    const set = f.requestHeaderModifier?.set?.find((h) => h.name.toLowerCase() === ADAPTER_VERSION_HEADER.toLowerCase());
+    const set = f.requestHeaderModifier?.set?.find((h) => h.name.toLowerCase() === name.toLowerCase());
     if (set) return set.value;
   }
   return undefined;
@@ -126,7 +136,7 @@ function pinHeaderOf(ref: BackendRef): string | undefined {
 
 /** The pins a backendRef sets, or the error that names a header the runtime would refuse. */
 function readPins(ref: BackendRef, style: string): Pins | { error: string } {
-  const value = pinHeaderOf(ref);
+  const value = headerOf(ref.filters, ADAPTER_VERSION_HEADER);
   const pins: Pins = { ours: '', others: [] };
   if (value === undefined || value.trim() === '') return pins;
   for (const raw of value.split(',')) {
@@ -137,6 +147,32 @@ function readPins(ref: BackendRef, style: string): Pins | { error: string } {
     else pins.others.push(`${m[1]}@${version}`);
   }
   return pins;
+}
+
+interface Split {
+  /** This style's entries, canonical, in the header's order. */
+  ours: AdapterArm[];
+  /** Other styles' entries as written (`neon@v1=100`). */
+  others: string[];
+  salt?: string;
+}
+
+/** The rule-level X-Adapter-Split (and its salt), or the error that names a header the runtime would refuse. */
+function readSplit(filters: Filter[] | undefined, style: string): Split | { error: string } {
+  const value = headerOf(filters, ADAPTER_SPLIT_HEADER);
+  const salt = headerOf(filters, ADAPTER_SALT_HEADER);
+  const split: Split = { ours: [], others: [], ...(salt ? { salt } : {}) };
+  if (value === undefined || value.trim() === '') return split;
+  for (const raw of value.split(',')) {
+    const [entry = '', weight, extra] = raw.trim().split('=');
+    const m = PIN_ENTRY.exec(entry.trim());
+    const w = Number(weight);
+    if (!m || weight === undefined || extra !== undefined || !Number.isInteger(w) || w < 0)
+      return { error: `${ADAPTER_SPLIT_HEADER} "${value}" is not <name>@v<N>=<weight>, … (the runtime answers 400 to it)` };
+    if (m[1] === style) split.ours.push({ version: `v${Number(m[2])}`, weight: w });
+    else split.others.push(raw.trim());
+  }
+  return split;
 }
 
 function notOwned(route: HttpRoute, ruleIndex: number, why: string): AdapterRouteObservation {
@@ -172,21 +208,46 @@ export function observeAdapterRule(route: HttpRoute, ruleIndex: number, target: 
       ruleIndex,
       `sends to port ${otherPort.port} of Service ${target.service}, not to spec.service.port ${target.port}; set spec.service.port: ${otherPort.port}`,
     );
+  return readArms(route, ruleIndex, target, claim === undefined);
+}
+
+/** The arms of a rule whose backendRefs all go to the target: what each one's requests get, or why it is not ours. */
+function readArms(route: HttpRoute, ruleIndex: number, target: AdapterRouteTarget, unclaimed: boolean): AdapterRouteObservation {
+  const rule = route.spec.rules![ruleIndex]!;
+  const refs = rule.backendRefs as BackendRef[];
   const pins: Pins[] = [];
   for (const [i, ref] of refs.entries()) {
     const read = readPins(ref, target.style);
     if ('error' in read) return notOwned(route, ruleIndex, `backendRef ${i}: ${read.error}`);
     pins.push(read);
   }
-  const pinsAny = pins.some((p) => p.ours !== '' || p.others.length > 0);
-  if (pinsAny && !pins.some((p) => p.ours !== ''))
-    return notOwned(route, ruleIndex, `pins ${[...new Set(pins.flatMap((p) => p.others))].join(', ')}, not ${target.style}: another style's rule`);
+  const split = readSplit(rule.filters as Filter[] | undefined, target.style);
+  if ('error' in split) return notOwned(route, ruleIndex, split.error);
+  const pinsAny = pins.some((p) => p.ours !== '' || p.others.length > 0) || split.others.length > 0;
+  if (pinsAny && !pins.some((p) => p.ours !== '') && split.ours.length === 0)
+    return notOwned(
+      route,
+      ruleIndex,
+      `pins ${[...new Set([...pins.flatMap((p) => p.others), ...split.others])].join(', ')}, not ${target.style}: another style's rule`,
+    );
   const othersText = (p: Pins) => p.others.join(', ');
   if (pins.some((p) => othersText(p) !== othersText(pins[0]!)))
     return notOwned(route, ruleIndex, `pins other styles differently on its backendRefs (${pins.map(othersText).join(' | ')}): another rollout splits them`);
-  // An unset weight means 1 (Gateway API default).
-  const arms = refs.map((r, i) => ({ version: pins[i]!.ours, weight: r.weight ?? 1 }));
-  return { found: true, arms, ...(claim === undefined ? { unclaimed: true as const } : {}) };
+  // What each backendRef's requests get, as the runtime decides (route-choice.ts): its pin, else the rule's
+  // split, else no version. An unset weight means 1 (Gateway API default).
+  const splitTotal = split.ours.reduce((n, a) => n + a.weight, 0);
+  const arms = refs.flatMap((r, i) => {
+    const weight = r.weight ?? 1;
+    if (pins[i]!.ours !== '' || splitTotal === 0) return [{ version: pins[i]!.ours, weight }];
+    return split.ours.map((a) => ({ version: a.version, weight: (weight * a.weight) / splitTotal }));
+  });
+  const sticky = splitTotal > 0 && pins.every((p) => p.ours === '');
+  return {
+    found: true,
+    arms,
+    ...(unclaimed ? { unclaimed: true as const } : {}),
+    ...(sticky ? { sticky: split.salt ? { salt: split.salt } : {} } : {}),
+  };
 }
 
 /**
@@ -201,7 +262,7 @@ export function withAdapterArms(
   ruleIndex: number,
   arms: AdapterArm[],
   target: AdapterRouteTarget,
-  opts: { claim?: boolean } = {},
+  opts: { claim?: boolean; sticky?: { salt: string } } = {},
 ): HttpRoute {
   const rules = [...(route.spec.rules ?? [])];
   const rule = rules[ruleIndex];
@@ -216,9 +277,22 @@ export function withAdapterArms(
     return 'error' in read ? { ours: '', others: [] } : read;
   };
   const others = refs[0] ? pinsOf(refs[0]).others : [];
-  rules[ruleIndex] = {
-    ...rule,
-    backendRefs: arms.map((a) => {
+  const read = readSplit(rule.filters as Filter[] | undefined, target.style);
+  const split = 'error' in read ? { ours: [], others: [] } : read;
+  let backendRefs: BackendRef[];
+  let splitValue: string | undefined;
+  if (opts.sticky) {
+    // One backendRef without this style's pin (a pin would win over the split), the arms on the rule's split,
+    // candidate (armsAt's last) first so that it takes the lowest buckets and keeps its users as it grows.
+    const base: BackendRef = refs[0] ? structuredClone(refs[0]) : { name: target.service };
+    const filters = withHeader(base.filters, ADAPTER_VERSION_HEADER, others.length > 0 ? others.join(', ') : undefined);
+    const ref: BackendRef = { ...base, name: target.service, port: base.port ?? target.port, weight: 1 };
+    if (filters.length > 0) ref.filters = filters;
+    else delete ref.filters;
+    backendRefs = [ref];
+    splitValue = [...split.others, ...[...arms].reverse().map((a) => `${target.style}@${a.version}=${a.weight}`)].join(', ');
+  } else {
+    backendRefs = arms.map((a) => {
       const template = refs.find((r) => pinsOf(r).ours === a.version) ?? refs[0];
       const base: BackendRef = template ? structuredClone(template) : { name: target.service };
       return {
@@ -226,10 +300,17 @@ export function withAdapterArms(
         name: target.service,
         port: base.port ?? target.port,
         weight: a.weight,
-        filters: withPin(base.filters, [...others, `${target.style}@${a.version}`].join(', ')),
+        filters: withHeader(base.filters, ADAPTER_VERSION_HEADER, [...others, `${target.style}@${a.version}`].join(', ')),
       };
-    }),
-  };
+    });
+    splitValue = split.others.length > 0 ? split.others.join(', ') : undefined;
+  }
+  let ruleFilters = withHeader(rule.filters as Filter[] | undefined, ADAPTER_SPLIT_HEADER, splitValue);
+  ruleFilters = withHeader(ruleFilters, ADAPTER_SALT_HEADER, opts.sticky ? opts.sticky.salt : split.others.length > 0 ? split.salt : undefined);
+  const next: typeof rule = { ...rule, backendRefs };
+  if (ruleFilters.length > 0) next.filters = ruleFilters;
+  else delete next.filters;
+  rules[ruleIndex] = next;
   const annotations = { ...(route.metadata.annotations ?? {}) };
   const claimKey = styleRuleClaimAnnotation(ruleIndex);
   if (opts.claim ?? true) annotations[claimKey] = target.owner;
@@ -237,14 +318,21 @@ export function withAdapterArms(
   return { ...route, metadata: { ...route.metadata, annotations }, spec: { ...route.spec, rules } };
 }
 
-/** `filters` with X-Adapter-Version set to `value` in their RequestHeaderModifier (one is added when none). */
-function withPin(filters: BackendRef['filters'], value: string): NonNullable<BackendRef['filters']> {
-  const pin = { name: ADAPTER_VERSION_HEADER, value };
+/**
+ * `filters` with header `name` set to `value` in their RequestHeaderModifier (one is added when none), or, with
+ * `value` undefined, removed from it (and a RequestHeaderModifier left with nothing to do removed).
+ */
+function withHeader(filters: Filter[] | undefined, name: string, value: string | undefined): Filter[] {
   const out = [...(filters ?? [])];
   const i = out.findIndex((f) => f.type === 'RequestHeaderModifier');
-  if (i < 0) return [...out, { type: 'RequestHeaderModifier', requestHeaderModifier: { set: [pin] } }];
+  if (i < 0) return value === undefined ? out : [...out, { type: 'RequestHeaderModifier', requestHeaderModifier: { set: [{ name, value }] } }];
   const modifier = out[i]!.requestHeaderModifier ?? {};
-  const set = (modifier.set ?? []).filter((h) => h.name.toLowerCase() !== ADAPTER_VERSION_HEADER.toLowerCase());
-  out[i] = { ...out[i]!, requestHeaderModifier: { ...modifier, set: [...set, pin] } };
+  const set = (modifier.set ?? []).filter((h) => h.name.toLowerCase() !== name.toLowerCase());
+  if (value !== undefined) set.push({ name, value });
+  const { set: _set, ...rest } = modifier;
+  const nextModifier: HeaderModifier = set.length > 0 ? { ...rest, set } : rest;
+  const empty = Object.values(nextModifier).every((v) => v === undefined || (Array.isArray(v) && v.length === 0));
+  if (empty) out.splice(i, 1);
+  else out[i] = { ...out[i]!, requestHeaderModifier: nextModifier };
   return out;
 }

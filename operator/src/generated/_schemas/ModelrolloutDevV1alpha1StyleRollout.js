@@ -13,7 +13,7 @@ const schema18 = {
       "$ref": "a6f0oUEaFqHmymdwnqPORTNOTU7GczWAkwGD0uYU"
     },
     "spec": {
-      "$ref": "BgtkMP7Ah31ySXMMveYKUME5NrhX2W9pM6bYeBDWOM"
+      "$ref": "vx0XI2N5CoxGxAamMc2dTsUbr55JiVwvIvxhbsTAw"
     },
     "status": {
       "$ref": "wnCl8zCvz1PLbyEivJTcktRgDZuzOGT9FYulvrA2T8w"
@@ -163,7 +163,7 @@ const schema23 = {
       "$ref": "brYmpgdSaNxwJQlqr9tI0KcBcNNY0wA98IbTmstRNo"
     },
     "strategy": {
-      "$ref": "U8rFJ0hCfnYqt2VxX4eNd0hVjYRNCak6IuLmN6s"
+      "$ref": "jNltkaWZzzjTxZzGNXK5sVQmivJlafL1pyX9TDqQe4M"
     },
     "analysis": {
       "$ref": "1b03uPdgmLHJywVpoGugVuXNRVnytuPP7rpOhpKGlUk"
@@ -857,6 +857,9 @@ const schema32 = {
     },
     "preload": {
       "$ref": "XI8SHPWBW6IRtzOhSeom8NHPNafxnM7Xgk3N9ZeNk"
+    },
+    "assignment": {
+      "$ref": "ZqWhL0raWTCLX8STnEjf83N2ebf1yCLsB2mmRIcGS4"
     }
   },
   "nullable": true
@@ -1076,6 +1079,55 @@ function validate67(data, {
   validate67.errors = vErrors;
   return errors === 0;
 }
+const schema36 = {
+  "type": "string",
+  "enum": ["weighted", "sticky"],
+  "default": "weighted",
+  "nullable": true
+};
+function validate69(data, {
+  instancePath = "",
+  parentData,
+  parentDataProperty,
+  rootData = data
+} = {}) {
+  let vErrors = null;
+  let errors = 0;
+  if (typeof data !== "string" && data !== null) {
+    const err0 = {
+      instancePath,
+      schemaPath: "#/type",
+      keyword: "type",
+      params: {
+        type: "string"
+      }
+    };
+    if (vErrors === null) {
+      vErrors = [err0];
+    } else {
+      vErrors.push(err0);
+    }
+    errors++;
+  }
+  if (!(data === "weighted" || data === "sticky")) {
+    const err1 = {
+      instancePath,
+      schemaPath: "#/enum",
+      keyword: "enum",
+      params: {
+        allowedValues: schema36.enum
+      }
+    };
+    if (vErrors === null) {
+      vErrors = [err1];
+    } else {
+      vErrors.push(err1);
+    }
+    errors++;
+  }
+  validate69.errors = vErrors;
+  return errors === 0;
+}
 function validate61(data, {
   instancePath = "",
   parentData,
@@ -1134,11 +1186,22 @@ function validate61(data, {
         errors = vErrors.length;
       }
     }
+    if (data.assignment !== undefined) {
+      if (!validate69(data.assignment, {
+        instancePath: instancePath + "/assignment",
+        parentData: data,
+        parentDataProperty: "assignment",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate69.errors : vErrors.concat(validate69.errors);
+        errors = vErrors.length;
+      }
+    }
   }
   validate61.errors = vErrors;
   return errors === 0;
 }
-const schema36 = {
+const schema37 = {
   "type": "object",
   "properties": {
     "interval": {
@@ -1192,13 +1255,13 @@ const schema36 = {
   },
   "nullable": true
 };
-const schema37 = {
+const schema38 = {
   "type": "string",
   "default": "30s",
   "maxLength": 32,
   "nullable": true
 };
-function validate71(data, {
+function validate73(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -1240,81 +1303,13 @@ function validate71(data, {
       errors++;
     }
   }
-  validate71.errors = vErrors;
-  return errors === 0;
-}
-const schema38 = {
-  "type": "integer",
-  "format": "int32",
-  "default": 20,
-  "minimum": 0,
-  "nullable": true
-};
-function validate73(data, {
-  instancePath = "",
-  parentData,
-  parentDataProperty,
-  rootData = data
-} = {}) {
-  let vErrors = null;
-  let errors = 0;
-  if (!(typeof data == "number" && !(data % 1) && !isNaN(data) && isFinite(data)) && data !== null) {
-    const err0 = {
-      instancePath,
-      schemaPath: "#/type",
-      keyword: "type",
-      params: {
-        type: "integer"
-      }
-    };
-    if (vErrors === null) {
-      vErrors = [err0];
-    } else {
-      vErrors.push(err0);
-    }
-    errors++;
-  }
-  if (typeof data == "number" && isFinite(data)) {
-    if (data < 0 || isNaN(data)) {
-      const err1 = {
-        instancePath,
-        schemaPath: "#/minimum",
-        keyword: "minimum",
-        params: {
-          comparison: ">=",
-          limit: 0
-        }
-      };
-      if (vErrors === null) {
-        vErrors = [err1];
-      } else {
-        vErrors.push(err1);
-      }
-      errors++;
-    }
-    if (!formats0.validate(data)) {
-      const err2 = {
-        instancePath,
-        schemaPath: "#/format",
-        keyword: "format",
-        params: {
-          format: "int32"
-        }
-      };
-      if (vErrors === null) {
-        vErrors = [err2];
-      } else {
-        vErrors.push(err2);
-      }
-      errors++;
-    }
-  }
   validate73.errors = vErrors;
   return errors === 0;
 }
 const schema39 = {
   "type": "integer",
   "format": "int32",
+  "default": 20,
   "minimum": 0,
   "nullable": true
 };
@@ -1381,13 +1376,81 @@ function validate75(data, {
   return errors === 0;
 }
 const schema40 = {
+  "type": "integer",
+  "format": "int32",
+  "minimum": 0,
+  "nullable": true
+};
+function validate77(data, {
+  instancePath = "",
+  parentData,
+  parentDataProperty,
+  rootData = data
+} = {}) {
+  let vErrors = null;
+  let errors = 0;
+  if (!(typeof data == "number" && !(data % 1) && !isNaN(data) && isFinite(data)) && data !== null) {
+    const err0 = {
+      instancePath,
+      schemaPath: "#/type",
+      keyword: "type",
+      params: {
+        type: "integer"
+      }
+    };
+    if (vErrors === null) {
+      vErrors = [err0];
+    } else {
+      vErrors.push(err0);
+    }
+    errors++;
+  }
+  if (typeof data == "number" && isFinite(data)) {
+    if (data < 0 || isNaN(data)) {
+      const err1 = {
+        instancePath,
+        schemaPath: "#/minimum",
+        keyword: "minimum",
+        params: {
+          comparison: ">=",
+          limit: 0
+        }
+      };
+      if (vErrors === null) {
+        vErrors = [err1];
+      } else {
+        vErrors.push(err1);
+      }
+      errors++;
+    }
+    if (!formats0.validate(data)) {
+      const err2 = {
+        instancePath,
+        schemaPath: "#/format",
+        keyword: "format",
+        params: {
+          format: "int32"
+        }
+      };
+      if (vErrors === null) {
+        vErrors = [err2];
+      } else {
+        vErrors.push(err2);
+      }
+      errors++;
+    }
+  }
+  validate77.errors = vErrors;
+  return errors === 0;
+}
+const schema41 = {
   "type": "number",
   "default": 0.95,
   "exclusiveMinimum": 0.5,
   "exclusiveMaximum": 1,
   "nullable": true
 };
-function validate77(data, {
+function validate79(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -1447,16 +1510,16 @@ function validate77(data, {
       errors++;
     }
   }
-  validate77.errors = vErrors;
+  validate79.errors = vErrors;
   return errors === 0;
 }
-const schema41 = {
+const schema42 = {
   "type": "string",
   "default": "10m",
   "maxLength": 32,
   "nullable": true
 };
-function validate79(data, {
+function validate81(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -1498,7 +1561,7 @@ function validate79(data, {
       errors++;
     }
   }
-  validate79.errors = vErrors;
+  validate81.errors = vErrors;
   return errors === 0;
 }
 const schema8 = {
@@ -1600,13 +1663,13 @@ function validate24(data, {
   validate24.errors = vErrors;
   return errors === 0;
 }
-const schema42 = {
+const schema43 = {
   "type": "string",
   "default": "10s",
   "maxLength": 32,
   "nullable": true
 };
-function validate83(data, {
+function validate85(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -1648,7 +1711,7 @@ function validate83(data, {
       errors++;
     }
   }
-  validate83.errors = vErrors;
+  validate85.errors = vErrors;
   return errors === 0;
 }
 const schema16 = {
@@ -1771,7 +1834,7 @@ function validate22(data, {
   validate22.errors = vErrors;
   return errors === 0;
 }
-const schema43 = {
+const schema44 = {
   "type": "object",
   "properties": {
     "consecutiveErrors": {
@@ -1783,7 +1846,7 @@ const schema43 = {
   },
   "nullable": true
 };
-function validate87(data, {
+function validate89(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -1831,10 +1894,10 @@ function validate87(data, {
       }
     }
   }
-  validate87.errors = vErrors;
+  validate89.errors = vErrors;
   return errors === 0;
 }
-const schema44 = {
+const schema45 = {
   "type": "object",
   "properties": {
     "address": {
@@ -1852,12 +1915,12 @@ const schema44 = {
   },
   "nullable": true
 };
-const schema45 = {
+const schema46 = {
   "type": "string",
   "maxLength": 1024,
   "nullable": true
 };
-function validate92(data, {
+function validate94(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -1899,16 +1962,16 @@ function validate92(data, {
       errors++;
     }
   }
-  validate92.errors = vErrors;
+  validate94.errors = vErrors;
   return errors === 0;
 }
-const schema46 = {
+const schema47 = {
   "type": "string",
   "default": "5s",
   "maxLength": 32,
   "nullable": true
 };
-function validate94(data, {
+function validate96(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -1950,10 +2013,10 @@ function validate94(data, {
       errors++;
     }
   }
-  validate94.errors = vErrors;
+  validate96.errors = vErrors;
   return errors === 0;
 }
-const schema47 = {
+const schema48 = {
   "type": "object",
   "required": ["name"],
   "properties": {
@@ -2011,7 +2074,7 @@ function validate30(data, {
   validate30.errors = vErrors;
   return errors === 0;
 }
-function validate96(data, {
+function validate98(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -2064,15 +2127,15 @@ function validate96(data, {
       }
     }
   }
-  validate96.errors = vErrors;
+  validate98.errors = vErrors;
   return errors === 0;
 }
-const schema48 = {
+const schema49 = {
   "type": "boolean",
   "default": false,
   "nullable": true
 };
-function validate99(data, {
+function validate101(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -2096,10 +2159,10 @@ function validate99(data, {
     }
     errors++;
   }
-  validate99.errors = vErrors;
+  validate101.errors = vErrors;
   return errors === 0;
 }
-function validate91(data, {
+function validate93(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -2125,54 +2188,54 @@ function validate91(data, {
   }
   if (data && typeof data == "object" && !Array.isArray(data)) {
     if (data.address !== undefined) {
-      if (!validate92(data.address, {
+      if (!validate94(data.address, {
         instancePath: instancePath + "/address",
         parentData: data,
         parentDataProperty: "address",
-        rootData
-      })) {
-        vErrors = vErrors === null ? validate92.errors : vErrors.concat(validate92.errors);
-        errors = vErrors.length;
-      }
-    }
-    if (data.timeout !== undefined) {
-      if (!validate94(data.timeout, {
-        instancePath: instancePath + "/timeout",
-        parentData: data,
-        parentDataProperty: "timeout",
         rootData
       })) {
         vErrors = vErrors === null ? validate94.errors : vErrors.concat(validate94.errors);
         errors = vErrors.length;
       }
     }
-    if (data.secretRef !== undefined) {
-      if (!validate96(data.secretRef, {
-        instancePath: instancePath + "/secretRef",
+    if (data.timeout !== undefined) {
+      if (!validate96(data.timeout, {
+        instancePath: instancePath + "/timeout",
         parentData: data,
-        parentDataProperty: "secretRef",
+        parentDataProperty: "timeout",
         rootData
       })) {
         vErrors = vErrors === null ? validate96.errors : vErrors.concat(validate96.errors);
         errors = vErrors.length;
       }
     }
+    if (data.secretRef !== undefined) {
+      if (!validate98(data.secretRef, {
+        instancePath: instancePath + "/secretRef",
+        parentData: data,
+        parentDataProperty: "secretRef",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate98.errors : vErrors.concat(validate98.errors);
+        errors = vErrors.length;
+      }
+    }
     if (data.insecureSkipVerify !== undefined) {
-      if (!validate99(data.insecureSkipVerify, {
+      if (!validate101(data.insecureSkipVerify, {
         instancePath: instancePath + "/insecureSkipVerify",
         parentData: data,
         parentDataProperty: "insecureSkipVerify",
         rootData
       })) {
-        vErrors = vErrors === null ? validate99.errors : vErrors.concat(validate99.errors);
+        vErrors = vErrors === null ? validate101.errors : vErrors.concat(validate101.errors);
         errors = vErrors.length;
       }
     }
   }
-  validate91.errors = vErrors;
+  validate93.errors = vErrors;
   return errors === 0;
 }
-const schema49 = {
+const schema50 = {
   "type": "array",
   "maxItems": 20,
   "items": {
@@ -2180,7 +2243,7 @@ const schema49 = {
   },
   "nullable": true
 };
-const schema50 = {
+const schema51 = {
   "type": "object",
   "properties": {
     "name": {
@@ -2215,12 +2278,12 @@ const schema50 = {
     }
   }
 };
-const schema51 = {
+const schema52 = {
   "type": "string",
   "maxLength": 63,
   "nullable": true
 };
-function validate104(data, {
+function validate106(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -2262,15 +2325,15 @@ function validate104(data, {
       errors++;
     }
   }
-  validate104.errors = vErrors;
+  validate106.errors = vErrors;
   return errors === 0;
 }
-const schema52 = {
+const schema53 = {
   "type": "string",
   "enum": ["error-rate", "overload-rate", "rejection-rate", "cancel-rate", "latency-p99", "quality-flicker", "quality-frozen", "quality-blank", "quality-ssim", "cost-per-video-second", "cost-per-clip", "golden-similarity", "golden-psnr"],
   "nullable": true
 };
-function validate106(data, {
+function validate108(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -2300,7 +2363,7 @@ function validate106(data, {
       schemaPath: "#/enum",
       keyword: "enum",
       params: {
-        allowedValues: schema52.enum
+        allowedValues: schema53.enum
       }
     };
     if (vErrors === null) {
@@ -2310,10 +2373,10 @@ function validate106(data, {
     }
     errors++;
   }
-  validate106.errors = vErrors;
+  validate108.errors = vErrors;
   return errors === 0;
 }
-const schema53 = {
+const schema54 = {
   "type": "object",
   "required": ["events", "trials"],
   "properties": {
@@ -2374,7 +2437,7 @@ function validate25(data, {
   validate25.errors = vErrors;
   return errors === 0;
 }
-function validate109(data, {
+function validate111(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -2454,7 +2517,7 @@ function validate109(data, {
       }
     }
   }
-  validate109.errors = vErrors;
+  validate111.errors = vErrors;
   return errors === 0;
 }
 const schema11 = {
@@ -2488,7 +2551,7 @@ function validate26(data, {
   validate26.errors = vErrors;
   return errors === 0;
 }
-const schema54 = {
+const schema55 = {
   "type": "object",
   "properties": {
     "min": {
@@ -2506,7 +2569,7 @@ const schema54 = {
   },
   "nullable": true
 };
-function validate117(data, {
+function validate119(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -2576,10 +2639,10 @@ function validate117(data, {
       }
     }
   }
-  validate117.errors = vErrors;
+  validate119.errors = vErrors;
   return errors === 0;
 }
-const schema55 = {
+const schema56 = {
   "type": "object",
   "properties": {
     "threshold": {
@@ -2631,13 +2694,13 @@ function validate27(data, {
   validate27.errors = vErrors;
   return errors === 0;
 }
-const schema56 = {
+const schema57 = {
   "type": "string",
   "default": "5m",
   "maxLength": 32,
   "nullable": true
 };
-function validate127(data, {
+function validate129(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -2679,10 +2742,10 @@ function validate127(data, {
       errors++;
     }
   }
-  validate127.errors = vErrors;
+  validate129.errors = vErrors;
   return errors === 0;
 }
-function validate123(data, {
+function validate125(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -2741,13 +2804,13 @@ function validate123(data, {
       }
     }
     if (data.for !== undefined) {
-      if (!validate127(data.for, {
+      if (!validate129(data.for, {
         instancePath: instancePath + "/for",
         parentData: data,
         parentDataProperty: "for",
         rootData
       })) {
-        vErrors = vErrors === null ? validate127.errors : vErrors.concat(validate127.errors);
+        vErrors = vErrors === null ? validate129.errors : vErrors.concat(validate129.errors);
         errors = vErrors.length;
       }
     }
@@ -2763,10 +2826,10 @@ function validate123(data, {
       }
     }
   }
-  validate123.errors = vErrors;
+  validate125.errors = vErrors;
   return errors === 0;
 }
-function validate103(data, {
+function validate105(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -2776,24 +2839,24 @@ function validate103(data, {
   let errors = 0;
   if (data && typeof data == "object" && !Array.isArray(data)) {
     if (data.name !== undefined) {
-      if (!validate104(data.name, {
+      if (!validate106(data.name, {
         instancePath: instancePath + "/name",
         parentData: data,
         parentDataProperty: "name",
         rootData
       })) {
-        vErrors = vErrors === null ? validate104.errors : vErrors.concat(validate104.errors);
+        vErrors = vErrors === null ? validate106.errors : vErrors.concat(validate106.errors);
         errors = vErrors.length;
       }
     }
     if (data.template !== undefined) {
-      if (!validate106(data.template, {
+      if (!validate108(data.template, {
         instancePath: instancePath + "/template",
         parentData: data,
         parentDataProperty: "template",
         rootData
       })) {
-        vErrors = vErrors === null ? validate106.errors : vErrors.concat(validate106.errors);
+        vErrors = vErrors === null ? validate108.errors : vErrors.concat(validate108.errors);
         errors = vErrors.length;
       }
     }
@@ -2809,13 +2872,13 @@ function validate103(data, {
       }
     }
     if (data.counts !== undefined) {
-      if (!validate109(data.counts, {
+      if (!validate111(data.counts, {
         instancePath: instancePath + "/counts",
         parentData: data,
         parentDataProperty: "counts",
         rootData
       })) {
-        vErrors = vErrors === null ? validate109.errors : vErrors.concat(validate109.errors);
+        vErrors = vErrors === null ? validate111.errors : vErrors.concat(validate111.errors);
         errors = vErrors.length;
       }
     }
@@ -2864,24 +2927,24 @@ function validate103(data, {
       }
     }
     if (data.relative !== undefined) {
-      if (!validate117(data.relative, {
+      if (!validate119(data.relative, {
         instancePath: instancePath + "/relative",
         parentData: data,
         parentDataProperty: "relative",
         rootData
       })) {
-        vErrors = vErrors === null ? validate117.errors : vErrors.concat(validate117.errors);
+        vErrors = vErrors === null ? validate119.errors : vErrors.concat(validate119.errors);
         errors = vErrors.length;
       }
     }
     if (data.breaker !== undefined) {
-      if (!validate123(data.breaker, {
+      if (!validate125(data.breaker, {
         instancePath: instancePath + "/breaker",
         parentData: data,
         parentDataProperty: "breaker",
         rootData
       })) {
-        vErrors = vErrors === null ? validate123.errors : vErrors.concat(validate123.errors);
+        vErrors = vErrors === null ? validate125.errors : vErrors.concat(validate125.errors);
         errors = vErrors.length;
       }
     }
@@ -2901,10 +2964,10 @@ function validate103(data, {
     }
     errors++;
   }
-  validate103.errors = vErrors;
+  validate105.errors = vErrors;
   return errors === 0;
 }
-function validate102(data, {
+function validate104(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -2947,21 +3010,21 @@ function validate102(data, {
     }
     const len0 = data.length;
     for (let i0 = 0; i0 < len0; i0++) {
-      if (!validate103(data[i0], {
+      if (!validate105(data[i0], {
         instancePath: instancePath + "/" + i0,
         parentData: data,
         parentDataProperty: i0,
         rootData
       })) {
-        vErrors = vErrors === null ? validate103.errors : vErrors.concat(validate103.errors);
+        vErrors = vErrors === null ? validate105.errors : vErrors.concat(validate105.errors);
         errors = vErrors.length;
       }
     }
   }
-  validate102.errors = vErrors;
+  validate104.errors = vErrors;
   return errors === 0;
 }
-const schema57 = {
+const schema58 = {
   "type": "array",
   "maxItems": 10,
   "items": {
@@ -2969,7 +3032,7 @@ const schema57 = {
   },
   "nullable": true
 };
-const schema58 = {
+const schema59 = {
   "type": "object",
   "required": ["cost", "quality", "maxIncrease", "minImprovement"],
   "properties": {
@@ -3093,12 +3156,12 @@ function validate29(data, {
   validate29.errors = vErrors;
   return errors === 0;
 }
-const schema59 = {
+const schema60 = {
   "type": "number",
   "minimum": 0,
   "nullable": true
 };
-function validate139(data, {
+function validate141(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -3141,15 +3204,15 @@ function validate139(data, {
       errors++;
     }
   }
-  validate139.errors = vErrors;
+  validate141.errors = vErrors;
   return errors === 0;
 }
-const schema60 = {
+const schema61 = {
   "type": "string",
   "enum": ["higher", "lower"],
   "nullable": true
 };
-function validate141(data, {
+function validate143(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -3179,7 +3242,7 @@ function validate141(data, {
       schemaPath: "#/enum",
       keyword: "enum",
       params: {
-        allowedValues: schema60.enum
+        allowedValues: schema61.enum
       }
     };
     if (vErrors === null) {
@@ -3189,10 +3252,10 @@ function validate141(data, {
     }
     errors++;
   }
-  validate141.errors = vErrors;
+  validate143.errors = vErrors;
   return errors === 0;
 }
-function validate134(data, {
+function validate136(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -3310,24 +3373,24 @@ function validate134(data, {
       }
     }
     if (data.freeIncrease !== undefined) {
-      if (!validate139(data.freeIncrease, {
+      if (!validate141(data.freeIncrease, {
         instancePath: instancePath + "/freeIncrease",
         parentData: data,
         parentDataProperty: "freeIncrease",
         rootData
       })) {
-        vErrors = vErrors === null ? validate139.errors : vErrors.concat(validate139.errors);
+        vErrors = vErrors === null ? validate141.errors : vErrors.concat(validate141.errors);
         errors = vErrors.length;
       }
     }
     if (data.better !== undefined) {
-      if (!validate141(data.better, {
+      if (!validate143(data.better, {
         instancePath: instancePath + "/better",
         parentData: data,
         parentDataProperty: "better",
         rootData
       })) {
-        vErrors = vErrors === null ? validate141.errors : vErrors.concat(validate141.errors);
+        vErrors = vErrors === null ? validate143.errors : vErrors.concat(validate143.errors);
         errors = vErrors.length;
       }
     }
@@ -3358,10 +3421,10 @@ function validate134(data, {
     }
     errors++;
   }
-  validate134.errors = vErrors;
+  validate136.errors = vErrors;
   return errors === 0;
 }
-function validate133(data, {
+function validate135(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -3404,21 +3467,21 @@ function validate133(data, {
     }
     const len0 = data.length;
     for (let i0 = 0; i0 < len0; i0++) {
-      if (!validate134(data[i0], {
+      if (!validate136(data[i0], {
         instancePath: instancePath + "/" + i0,
         parentData: data,
         parentDataProperty: i0,
         rootData
       })) {
-        vErrors = vErrors === null ? validate134.errors : vErrors.concat(validate134.errors);
+        vErrors = vErrors === null ? validate136.errors : vErrors.concat(validate136.errors);
         errors = vErrors.length;
       }
     }
   }
-  validate133.errors = vErrors;
+  validate135.errors = vErrors;
   return errors === 0;
 }
-const schema61 = {
+const schema62 = {
   "type": "object",
   "required": ["configMap"],
   "properties": {
@@ -3437,13 +3500,13 @@ const schema61 = {
   },
   "nullable": true
 };
-const schema62 = {
+const schema63 = {
   "type": "string",
   "maxLength": 253,
   "default": "prompts.yaml",
   "nullable": true
 };
-function validate148(data, {
+function validate150(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -3485,10 +3548,10 @@ function validate148(data, {
       errors++;
     }
   }
-  validate148.errors = vErrors;
+  validate150.errors = vErrors;
   return errors === 0;
 }
-function validate146(data, {
+function validate148(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -3541,13 +3604,13 @@ function validate146(data, {
       }
     }
     if (data.key !== undefined) {
-      if (!validate148(data.key, {
+      if (!validate150(data.key, {
         instancePath: instancePath + "/key",
         parentData: data,
         parentDataProperty: "key",
         rootData
       })) {
-        vErrors = vErrors === null ? validate148.errors : vErrors.concat(validate148.errors);
+        vErrors = vErrors === null ? validate150.errors : vErrors.concat(validate150.errors);
         errors = vErrors.length;
       }
     }
@@ -3574,10 +3637,10 @@ function validate146(data, {
       }
     }
   }
-  validate146.errors = vErrors;
+  validate148.errors = vErrors;
   return errors === 0;
 }
-const schema63 = {
+const schema64 = {
   "type": "object",
   "required": ["perGpuHour"],
   "properties": {
@@ -3590,11 +3653,11 @@ const schema63 = {
   },
   "nullable": true
 };
-const schema64 = {
+const schema65 = {
   "type": "number",
   "exclusiveMinimum": 0
 };
-function validate154(data, {
+function validate156(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -3636,16 +3699,16 @@ function validate154(data, {
     }
     errors++;
   }
-  validate154.errors = vErrors;
+  validate156.errors = vErrors;
   return errors === 0;
 }
-const schema65 = {
+const schema66 = {
   "type": "string",
   "maxLength": 8,
   "default": "USD",
   "nullable": true
 };
-function validate156(data, {
+function validate158(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -3687,10 +3750,10 @@ function validate156(data, {
       errors++;
     }
   }
-  validate156.errors = vErrors;
+  validate158.errors = vErrors;
   return errors === 0;
 }
-function validate153(data, {
+function validate155(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -3732,32 +3795,32 @@ function validate153(data, {
       errors++;
     }
     if (data.perGpuHour !== undefined) {
-      if (!validate154(data.perGpuHour, {
+      if (!validate156(data.perGpuHour, {
         instancePath: instancePath + "/perGpuHour",
         parentData: data,
         parentDataProperty: "perGpuHour",
-        rootData
-      })) {
-        vErrors = vErrors === null ? validate154.errors : vErrors.concat(validate154.errors);
-        errors = vErrors.length;
-      }
-    }
-    if (data.currency !== undefined) {
-      if (!validate156(data.currency, {
-        instancePath: instancePath + "/currency",
-        parentData: data,
-        parentDataProperty: "currency",
         rootData
       })) {
         vErrors = vErrors === null ? validate156.errors : vErrors.concat(validate156.errors);
         errors = vErrors.length;
       }
     }
+    if (data.currency !== undefined) {
+      if (!validate158(data.currency, {
+        instancePath: instancePath + "/currency",
+        parentData: data,
+        parentDataProperty: "currency",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate158.errors : vErrors.concat(validate158.errors);
+        errors = vErrors.length;
+      }
+    }
   }
-  validate153.errors = vErrors;
+  validate155.errors = vErrors;
   return errors === 0;
 }
-function validate70(data, {
+function validate72(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -3783,57 +3846,57 @@ function validate70(data, {
   }
   if (data && typeof data == "object" && !Array.isArray(data)) {
     if (data.interval !== undefined) {
-      if (!validate71(data.interval, {
+      if (!validate73(data.interval, {
         instancePath: instancePath + "/interval",
         parentData: data,
         parentDataProperty: "interval",
-        rootData
-      })) {
-        vErrors = vErrors === null ? validate71.errors : vErrors.concat(validate71.errors);
-        errors = vErrors.length;
-      }
-    }
-    if (data.minRequests !== undefined) {
-      if (!validate73(data.minRequests, {
-        instancePath: instancePath + "/minRequests",
-        parentData: data,
-        parentDataProperty: "minRequests",
         rootData
       })) {
         vErrors = vErrors === null ? validate73.errors : vErrors.concat(validate73.errors);
         errors = vErrors.length;
       }
     }
-    if (data.minStableRequests !== undefined) {
-      if (!validate75(data.minStableRequests, {
-        instancePath: instancePath + "/minStableRequests",
+    if (data.minRequests !== undefined) {
+      if (!validate75(data.minRequests, {
+        instancePath: instancePath + "/minRequests",
         parentData: data,
-        parentDataProperty: "minStableRequests",
+        parentDataProperty: "minRequests",
         rootData
       })) {
         vErrors = vErrors === null ? validate75.errors : vErrors.concat(validate75.errors);
         errors = vErrors.length;
       }
     }
-    if (data.confidence !== undefined) {
-      if (!validate77(data.confidence, {
-        instancePath: instancePath + "/confidence",
+    if (data.minStableRequests !== undefined) {
+      if (!validate77(data.minStableRequests, {
+        instancePath: instancePath + "/minStableRequests",
         parentData: data,
-        parentDataProperty: "confidence",
+        parentDataProperty: "minStableRequests",
         rootData
       })) {
         vErrors = vErrors === null ? validate77.errors : vErrors.concat(validate77.errors);
         errors = vErrors.length;
       }
     }
+    if (data.confidence !== undefined) {
+      if (!validate79(data.confidence, {
+        instancePath: instancePath + "/confidence",
+        parentData: data,
+        parentDataProperty: "confidence",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate79.errors : vErrors.concat(validate79.errors);
+        errors = vErrors.length;
+      }
+    }
     if (data.noDataDeadline !== undefined) {
-      if (!validate79(data.noDataDeadline, {
+      if (!validate81(data.noDataDeadline, {
         instancePath: instancePath + "/noDataDeadline",
         parentData: data,
         parentDataProperty: "noDataDeadline",
         rootData
       })) {
-        vErrors = vErrors === null ? validate79.errors : vErrors.concat(validate79.errors);
+        vErrors = vErrors === null ? validate81.errors : vErrors.concat(validate81.errors);
         errors = vErrors.length;
       }
     }
@@ -3860,13 +3923,13 @@ function validate70(data, {
       }
     }
     if (data.breakerInterval !== undefined) {
-      if (!validate83(data.breakerInterval, {
+      if (!validate85(data.breakerInterval, {
         instancePath: instancePath + "/breakerInterval",
         parentData: data,
         parentDataProperty: "breakerInterval",
         rootData
       })) {
-        vErrors = vErrors === null ? validate83.errors : vErrors.concat(validate83.errors);
+        vErrors = vErrors === null ? validate85.errors : vErrors.concat(validate85.errors);
         errors = vErrors.length;
       }
     }
@@ -3893,73 +3956,73 @@ function validate70(data, {
       }
     }
     if (data.onMetricsError !== undefined) {
-      if (!validate87(data.onMetricsError, {
+      if (!validate89(data.onMetricsError, {
         instancePath: instancePath + "/onMetricsError",
         parentData: data,
         parentDataProperty: "onMetricsError",
         rootData
       })) {
-        vErrors = vErrors === null ? validate87.errors : vErrors.concat(validate87.errors);
+        vErrors = vErrors === null ? validate89.errors : vErrors.concat(validate89.errors);
         errors = vErrors.length;
       }
     }
     if (data.prometheus !== undefined) {
-      if (!validate91(data.prometheus, {
+      if (!validate93(data.prometheus, {
         instancePath: instancePath + "/prometheus",
         parentData: data,
         parentDataProperty: "prometheus",
         rootData
       })) {
-        vErrors = vErrors === null ? validate91.errors : vErrors.concat(validate91.errors);
+        vErrors = vErrors === null ? validate93.errors : vErrors.concat(validate93.errors);
         errors = vErrors.length;
       }
     }
     if (data.metrics !== undefined) {
-      if (!validate102(data.metrics, {
+      if (!validate104(data.metrics, {
         instancePath: instancePath + "/metrics",
         parentData: data,
         parentDataProperty: "metrics",
         rootData
       })) {
-        vErrors = vErrors === null ? validate102.errors : vErrors.concat(validate102.errors);
+        vErrors = vErrors === null ? validate104.errors : vErrors.concat(validate104.errors);
         errors = vErrors.length;
       }
     }
     if (data.tradeOffs !== undefined) {
-      if (!validate133(data.tradeOffs, {
+      if (!validate135(data.tradeOffs, {
         instancePath: instancePath + "/tradeOffs",
         parentData: data,
         parentDataProperty: "tradeOffs",
         rootData
       })) {
-        vErrors = vErrors === null ? validate133.errors : vErrors.concat(validate133.errors);
+        vErrors = vErrors === null ? validate135.errors : vErrors.concat(validate135.errors);
         errors = vErrors.length;
       }
     }
     if (data.goldenProbes !== undefined) {
-      if (!validate146(data.goldenProbes, {
+      if (!validate148(data.goldenProbes, {
         instancePath: instancePath + "/goldenProbes",
         parentData: data,
         parentDataProperty: "goldenProbes",
         rootData
       })) {
-        vErrors = vErrors === null ? validate146.errors : vErrors.concat(validate146.errors);
+        vErrors = vErrors === null ? validate148.errors : vErrors.concat(validate148.errors);
         errors = vErrors.length;
       }
     }
     if (data.price !== undefined) {
-      if (!validate153(data.price, {
+      if (!validate155(data.price, {
         instancePath: instancePath + "/price",
         parentData: data,
         parentDataProperty: "price",
         rootData
       })) {
-        vErrors = vErrors === null ? validate153.errors : vErrors.concat(validate153.errors);
+        vErrors = vErrors === null ? validate155.errors : vErrors.concat(validate155.errors);
         errors = vErrors.length;
       }
     }
   }
-  validate70.errors = vErrors;
+  validate72.errors = vErrors;
   return errors === 0;
 }
 function validate42(data, {
@@ -4118,13 +4181,13 @@ function validate42(data, {
       }
     }
     if (data.analysis !== undefined) {
-      if (!validate70(data.analysis, {
+      if (!validate72(data.analysis, {
         instancePath: instancePath + "/analysis",
         parentData: data,
         parentDataProperty: "analysis",
         rootData
       })) {
-        vErrors = vErrors === null ? validate70.errors : vErrors.concat(validate70.errors);
+        vErrors = vErrors === null ? validate72.errors : vErrors.concat(validate72.errors);
         errors = vErrors.length;
       }
     }
@@ -4147,12 +4210,12 @@ function validate42(data, {
   validate42.errors = vErrors;
   return errors === 0;
 }
-const schema66 = {
+const schema67 = {
   "type": "object",
   "properties": {},
   "nullable": true
 };
-function validate161(data, {
+function validate163(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -4176,7 +4239,7 @@ function validate161(data, {
     }
     errors++;
   }
-  validate161.errors = vErrors;
+  validate163.errors = vErrors;
   return errors === 0;
 }
 function validate33(data, {
@@ -4282,13 +4345,13 @@ function validate33(data, {
       }
     }
     if (data.status !== undefined) {
-      if (!validate161(data.status, {
+      if (!validate163(data.status, {
         instancePath: instancePath + "/status",
         parentData: data,
         parentDataProperty: "status",
         rootData
       })) {
-        vErrors = vErrors === null ? validate161.errors : vErrors.concat(validate161.errors);
+        vErrors = vErrors === null ? validate163.errors : vErrors.concat(validate163.errors);
         errors = vErrors.length;
       }
     }

@@ -61,6 +61,10 @@ export interface IStyleRollout {
        * Before the first step, ask every ready pod behind spec.service to load the new version (POST /v1/adapters/<style>@<version>:load). A version a pod refuses (not in its library, or not fitting the model) is rolled back before any request gets it (reason AdapterLoadFailed).
        */
       "preload"?: boolean;
+      /**
+       * weighted - one weighted backendRef per version, each pinning it (Gateway API Extended: backendRef filters); each request is drawn. sticky - one backendRef and the rule's X-Adapter-Split with a salt per rollout (Gateway API core): a request carrying X-Adapter-Assignment-Key (a user id) keeps its version for the whole rollout; status.assignment gives the salt and the candidate's buckets (docs/experiment-assignment.md).
+       */
+      "assignment"?: "weighted" | "sticky";
     };
     /**
      * SLO analysis. A fast breaker checks every breakerInterval whether the candidate is broken and rolls back at once; each step is judged at the end of its bake time and must pass every metric (with enough data) to advance. Without metrics every step passes on its bake time alone. In a StyleRollout the fields are a ModelRollout's, judged per adapter version on the same pods: the templates read the runtime's t2v_adapter_\* series by model_name, adapter_name and adapter_version (error-rate and its guardrails, latency-p99, quality-\*; the cost and golden templates and goldenProbes are refused), and queries may also use {{adapter}} and {{adapterVersion}} (the version measured).
