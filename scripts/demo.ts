@@ -13,6 +13,7 @@
 //      rule changes, no pod restarts);
 //   6. a broken adapter version, ink-wash@v3, is rolled back on its own (errors on the per-adapter metrics).
 // Flags: --step-duration 10s  --interval 5s  --keep (leave it all running until Ctrl-C)
+//        --timeline demo-timeline.svg (where the timeline SVG goes)
 //        --kubeconfig <file> (reuse a running control plane)  --namespace demo
 import fs from 'node:fs';
 import os from 'node:os';
@@ -42,6 +43,7 @@ import { startPrometheus, type PrometheusServer } from '../test/env/prometheus.j
 import { LoadGenerator, type VersionCounts } from './demo/load-generator.js';
 import { formatStackMemory, stackMemory, type StackMemory } from './demo/stack-memory.js';
 import { buildStyleLibrary, playStyleScenarios, styleRule } from './demo/style-scenario.js';
+import { Timeline } from './demo/timeline.js';
 
 const { values: flags } = parseArgs({
   options: {
@@ -51,6 +53,7 @@ const { values: flags } = parseArgs({
     kubeconfig: { type: 'string' },
     namespace: { type: 'string', default: 'demo' },
     'timeout-minutes': { type: 'string', default: '15' },
+    timeline: { type: 'string', default: 'demo-timeline.svg' },
   },
 });
 const NS = flags.namespace!;
@@ -139,6 +142,7 @@ let load: LoadGenerator | undefined;
 let cleaning = false;
 let peakMemory: StackMemory | undefined;
 let discovery: NodeJS.Timeout | undefined;
+const timeline = new Timeline();
 
 function sampleMemory(): void {
   const m = stackMemory();
@@ -325,6 +329,18 @@ async function playScenario(
   stableVersion: string,
   expected: 'Promoted' | 'RolledBack' | 'Paused',
 ): Promise<ScenarioResult> {
+  const result = await playScenarioUntilDone(custom, name, version, stableVersion, expected);
+  timeline.end((Date.now() - started) / 1000, name, result.outcome);
+  return result;
+}
+
+async function playScenarioUntilDone(
+  custom: k8s.CustomObjectsApi,
+  name: string,
+  version: Version,
+  stableVersion: string,
+  expected: 'Promoted' | 'RolledBack' | 'Paused',
+): Promise<ScenarioResult> {
   say(`${name}: rolling out ${version} (expecting ${expected})`);
   const t0 = Date.now();
   const periods: ScenarioResult['periods'] = [];
@@ -358,6 +374,12 @@ async function playScenario(
       await sleep(250);
       continue;
     }
+    timeline.add({
+      t: (Date.now() - started) / 1000,
+      scenario: name,
+      candidateWeight: s.weights?.candidate ?? 0,
+      ...(s.replicas ? { readyStable: s.replicas.stable.ready, readyCandidate: s.replicas.candidate.ready } : {}),
+    });
     // The period the load generator counts into: the step and the weights the operator set for it.
     // Only while the rollout steps: before and after, "stable" is another version (v2 once promoted).
     if (s.weights && s.currentStep && (s.phase === 'Progressing' || s.phase === 'Paused')) {
@@ -642,6 +664,8 @@ async function main(): Promise<number> {
         interval: flags.interval!,
         timeoutMs: Number(flags['timeout-minutes']) * 60_000,
         say,
+        timeline,
+        startedAt: started,
       },
       MODEL,
       't2v-stable',
@@ -669,6 +693,9 @@ async function main(): Promise<number> {
   console.log(
     `resident memory of the local stack at its peak: ${formatStackMemory(peakMemory!)}${cp ? '' : ' — control plane not started by this demo, not counted'}`,
   );
+  const timelineFile = path.resolve(flags.timeline!);
+  fs.writeFileSync(timelineFile, timeline.svg());
+  console.log(`timeline of the candidate's weight in each scenario (SVG, open it in a browser): ${timelineFile}`);
   console.log(`demo wall time ${((Date.now() - started) / 1000).toFixed(0)} s`);
   if (runner.errors.length > 0) console.log(`pod runner errors: ${runner.errors.slice(0, 5).join('; ')}`);
   const ok = results.every((r) => r.outcome === r.expected);

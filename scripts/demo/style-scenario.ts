@@ -9,6 +9,7 @@ import { API_VERSION, STYLE_KIND, STYLE_ROLLOUT_RESOURCE } from '../../operator/
 import type { StyleRolloutStatus } from '../../operator/src/rollout/style-types.js';
 import type { PodRunner } from '../../test/env/pod-runner.js';
 import { LoadGenerator, type VersionCounts } from './load-generator.js';
+import type { Timeline } from './timeline.js';
 
 export const STYLE = 'ink-wash';
 /** The header the style's HTTPRoute rule matches (the load generator sends it with the style). */
@@ -79,6 +80,9 @@ export interface StyleDemo {
   interval: string;
   timeoutMs: number;
   say: (line: string) => void;
+  /** Where each poll of the StyleRollout goes (the demo's SVG timeline), with the demo's start (ms since epoch). */
+  timeline: Timeline;
+  startedAt: number;
 }
 
 interface StyleView {
@@ -167,7 +171,15 @@ async function patchVersion(d: StyleDemo, version: string, model: string, stable
   return patched.metadata.generation ?? 0;
 }
 
-async function play(
+async function play(d: StyleDemo, load: LoadGenerator, ...rest: PlayArgs): Promise<StyleScenarioResult> {
+  const result = await playUntilDone(d, load, ...rest);
+  d.timeline.end((Date.now() - d.startedAt) / 1000, result.name, result.outcome);
+  return result;
+}
+
+type PlayArgs = [name: string, version: string, stableVersion: string, expected: 'Promoted' | 'RolledBack', patch: () => Promise<number>];
+
+async function playUntilDone(
   d: StyleDemo,
   load: LoadGenerator,
   name: string,
@@ -189,6 +201,7 @@ async function play(
     const seconds = (Date.now() - t0) / 1000;
     const result = { style: STYLE, name, expected, seconds, steps: 0, periods, stableVersion: `${STYLE}@${stableVersion}`, version: `${STYLE}@${version}` };
     if ((s.observedGeneration ?? 0) >= generation) {
+      d.timeline.add({ t: (Date.now() - d.startedAt) / 1000, scenario: name, candidateWeight: s.weights?.candidate ?? 0 });
       if (s.phase === 'Progressing' && s.weights && s.currentStep) {
         const key = `${STYLE} ${version} ${s.currentStep.label} ${s.weights.stable}/${s.weights.candidate}`;
         if (load.period !== key) {

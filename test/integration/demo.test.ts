@@ -5,6 +5,7 @@
 import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { expect, it, onTestFinished } from 'vitest';
@@ -14,6 +15,8 @@ import { kubeConfig } from './support.js';
 
 it('plays a promotion, rollbacks on errors and on quality, a hold on cost, an adapter rollout and rollback, and stops everything it started', async () => {
   const namespace = `demo-${crypto.randomBytes(3).toString('hex')}`;
+  const timelineFile = path.join(os.tmpdir(), `${namespace}-timeline.svg`);
+  onTestFinished(() => fs.rmSync(timelineFile, { force: true }));
   onTestFinished(async () => {
     await kubeConfig()
       .makeApiClient(k8s.CoreV1Api)
@@ -36,6 +39,8 @@ it('plays a promotion, rollbacks on errors and on quality, a hold on cost, an ad
       '3s',
       '--timeout-minutes',
       '6',
+      '--timeline',
+      timelineFile,
     ],
     { cwd: repoRoot },
   );
@@ -80,6 +85,23 @@ it('plays a promotion, rollbacks on errors and on quality, a hold on cost, an ad
     expect(Math.abs(Number(m[4]) - Number(m[3])), styleTable).toBeLessThanOrEqual(10);
   }
   expect(out).toContain('demo OK');
+  // The timeline SVG (issue 22): one step line per scenario, each ending with its outcome.
+  expect(out).toContain(`timeline of the candidate's weight in each scenario (SVG, open it in a browser): ${timelineFile}`);
+  const svg = fs.readFileSync(timelineFile, 'utf8');
+  expect(svg).toMatch(/^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg"[^>]*role="img"/);
+  expect(svg.trimEnd().endsWith('</svg>')).toBe(true);
+  const lines = [...svg.matchAll(/<g><title>([^<]*)<\/title><polyline [^>]*points="([^"]*)"\/>/g)].map((m) => ({ label: m[1]!, points: m[2]!.split(' ') }));
+  expect(lines.map((l) => l.label)).toEqual([
+    'scenario 1: good candidate: Promoted',
+    'scenario 2: faulty candidate (50 % injected errors): RolledBack',
+    'scenario 3: looks worse (frozen frames, no errors): RolledBack',
+    'scenario 4: too expensive (2 GPUs per replica): Paused',
+    'scenario 5: style adapter ink-wash@v2 (same pods): Promoted',
+    'scenario 6: broken adapter ink-wash@v3: RolledBack',
+  ]);
+  // Scenario 1 climbs through its five steps: at least one point per weight, the top one at 100 %.
+  const ys = new Set(lines[0]!.points.map((p) => p.split(',')[1]));
+  expect(ys.size, svg).toBeGreaterThanOrEqual(5);
   // The traffic went through the real proxy to pods that are real processes, and the proxy split it as the
   // operator set the weights: every answer names its version (X-Model-Version), counted per step.
   expect(out).toMatch(/the proxy routes the HTTPRoute: POST http:\/\/127\.0\.0\.1:\d+\/v1\/generate → 200 from v1/);
