@@ -67,6 +67,7 @@ export class Manager {
       events,
       routes: this.cache.routes.get('gatewayAPI'),
       canWrite: opts.canWrite,
+      notifier: opts.notifier,
     });
     const reconciler = new Reconciler({
       apps: kc.makeApiClient(k8s.AppsV1Api),

@@ -17,6 +17,7 @@ import { experimentSalt } from '../analysis/experiment-assignment.js';
 import type { AdapterRouteObservation, PreloadResult, ServedUnpinned, StyleRolloutStatus, StyleSpec } from '../rollout/style-types.js';
 import { AdapterRouteRouter } from '../traffic/adapter-route.js';
 import type { RouteObject } from '../traffic/index.js';
+import type { Notifier } from '../notify/notifier.js';
 import type { AnalysisOutcome, AnalysisRunner } from './analysis-runner.js';
 import { NotLeaderError } from './execute.js';
 import { isEmptyPatch, mergePatch } from './status-patch.js';
@@ -41,6 +42,8 @@ export interface StyleControllerOptions {
   fetch?: typeof fetch;
   /** Times a preload out (tests give a manual clock). */
   clock?: Clock;
+  /** Told about each transition a pass records (notify/notifier.ts); never awaited. */
+  notifier?: Pick<Notifier, 'notifyStyleHistory'>;
 }
 
 /** One load of a version on one pod: reading, checking and staging a file of a few MiB at most. */
@@ -359,6 +362,19 @@ export class StyleController {
       this.rollouts.remember(updated);
     } catch (err) {
       if (!isNotFound(err)) throw err;
+      return;
     }
+    const known = new Set((sro.status?.history ?? []).map((h) => `${h.time}|${h.reason}`));
+    const added = (status.history ?? []).filter((h) => !known.has(`${h.time}|${h.reason}`));
+    this.opts.notifier?.notifyStyleHistory(
+      {
+        namespace: sro.metadata.namespace!,
+        name: sro.metadata.name!,
+        style: sro.spec.style,
+        stableVersion: status.stableVersion,
+        candidateVersion: status.candidateVersion,
+      },
+      added,
+    );
   }
 }

@@ -2,8 +2,9 @@ import crypto from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
+import type { StyleHistoryEntry } from '../rollout/style-types.js';
 import type { HistoryEntry } from '../rollout/types.js';
-import { eventOf, Notifier, slackText, type RolloutNotification } from './notifier.js';
+import { eventOf, eventOfStyle, Notifier, slackText, type RolloutNotification } from './notifier.js';
 
 interface Received {
   path: string;
@@ -77,6 +78,7 @@ describe('notifications', () => {
     const body = JSON.parse(hook.received[0]!.body) as RolloutNotification;
     expect(body).toEqual({
       apiVersion: 'modelrollout.dev/notification/v1',
+      kind: 'ModelRollout',
       event: 'rolled-back',
       namespace: 'ml',
       name: 't2v',
@@ -92,6 +94,39 @@ describe('notifications', () => {
     expect(hook.received[0]!.headers['x-modelrollout-signature']).toBe(expected);
     expect(JSON.parse(slack.received[0]!.body)).toEqual({ text: slackText(body) });
     expect(slackText(body)).toBe(':rotating_light: ModelRollout ml/t2v rolled-back at 5 %: error-rate — error-rate 0.2 > 0.05');
+  });
+
+  it("tells a StyleRollout's started, paused, promoted and rolled back (not a rollback kept after a spec fix), with its versions as pins", async () => {
+    const hook = await receiver();
+    closers.push(hook.close);
+    const n = new Notifier({ webhookUrl: hook.url, log: quiet });
+    const style = (phase: StyleHistoryEntry['phase'], reason: string, weight?: number): StyleHistoryEntry => ({
+      time: '2026-12-01T06:30:00Z',
+      phase,
+      reason,
+      message: `${reason} happened`,
+      ...(weight === undefined ? {} : { weight }),
+    });
+    expect(eventOfStyle(style('Initializing', 'Initializing'))).toBeUndefined();
+    expect(eventOfStyle(style('Healthy', 'Initialized'))).toBeUndefined();
+    expect(eventOfStyle(style('RolledBack', 'SpecFixed'))).toBeUndefined();
+    expect(eventOfStyle(style('Progressing', 'SpecFixed'))).toBeUndefined();
+    n.notifyStyleHistory({ namespace: 'ml', name: 'ink-wash', style: 'ink-wash', stableVersion: 'v1', candidateVersion: 'v2' }, [
+      style('Progressing', 'RolloutStarted'),
+      style('Paused', 'AnalysisPaused', 10),
+      style('RolledBack', 'AdapterLoadFailed'),
+    ]);
+    n.notifyStyleHistory({ namespace: 'ml', name: 'ink-wash', style: 'ink-wash', stableVersion: 'v2' }, [style('Healthy', 'Promoted')]);
+    await n.idle();
+    const bodies = hook.received.map((r) => JSON.parse(r.body) as RolloutNotification);
+    expect(bodies.map((b) => [b.kind, b.event, b.reason, b.stableVersion, b.candidateVersion])).toEqual([
+      ['StyleRollout', 'started', 'RolloutStarted', 'ink-wash@v1', 'ink-wash@v2'],
+      ['StyleRollout', 'paused', 'AnalysisPaused', 'ink-wash@v1', 'ink-wash@v2'],
+      ['StyleRollout', 'rolled-back', 'AdapterLoadFailed', 'ink-wash@v1', 'ink-wash@v2'],
+      ['StyleRollout', 'promoted', 'Promoted', 'ink-wash@v2', undefined],
+    ]);
+    expect(bodies[1]!.weight).toBe(10);
+    expect(slackText(bodies[3]!)).toBe(':tada: StyleRollout ml/ink-wash promoted: Promoted — Promoted happened');
   });
 
   it('retries a 5xx and a timeout, gives up on a 4xx at once, and never makes the caller wait', async () => {

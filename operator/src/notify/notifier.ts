@@ -15,6 +15,7 @@
 import crypto from 'node:crypto';
 import PQueue from 'p-queue';
 import pRetry, { AbortError } from 'p-retry';
+import type { StyleHistoryEntry, StylePhase } from '../rollout/style-types.js';
 import type { HistoryEntry, Phase } from '../rollout/types.js';
 
 /** The events a receiver gets, one per history entry that is one of them. */
@@ -23,11 +24,13 @@ export type NotificationEvent = 'started' | 'shadow-started' | 'step-passed' | '
 /** The generic webhook's JSON body (version 1). */
 export interface RolloutNotification {
   apiVersion: 'modelrollout.dev/notification/v1';
+  /** Which object moved: a model rollout, or a style adapter's (StyleRollout, ADR 0005). */
+  kind: 'ModelRollout' | 'StyleRollout';
   event: NotificationEvent;
   namespace: string;
   name: string;
   /** status.phase after the transition. */
-  phase: Phase;
+  phase: Phase | StylePhase;
   /** The history entry's reason (a phase reason, `StepPassed`, or the failed analysis rule for a rollback). */
   reason: string;
   message: string;
@@ -37,6 +40,9 @@ export interface RolloutNotification {
   weight?: number;
   stableRevision?: string;
   candidateRevision?: string;
+  /** StyleRollout: the style's stable and candidate versions as pins (`ink-wash@v1`). */
+  stableVersion?: string;
+  candidateVersion?: string;
 }
 
 /** Which event a history entry is, or undefined for those nobody is told about (settling, invalid spec, ...). */
@@ -48,6 +54,15 @@ export function eventOf(entry: HistoryEntry): NotificationEvent | undefined {
   if (entry.phase === 'Paused') return 'paused';
   if (entry.reason === 'ShadowStarted') return 'shadow-started';
   if (entry.reason === 'RolloutStarted' || entry.reason === 'Restarted' || entry.reason === 'Retried') return 'started';
+  return undefined;
+}
+
+/** Which event a StyleRollout's history entry is (its phases change only on transitions: no step-passed). */
+export function eventOfStyle(entry: StyleHistoryEntry): NotificationEvent | undefined {
+  if (entry.phase === 'RolledBack' && entry.reason !== 'SpecFixed') return 'rolled-back';
+  if (entry.reason === 'Promoted') return 'promoted';
+  if (entry.phase === 'Paused') return 'paused';
+  if (entry.reason === 'RolloutStarted') return 'started';
   return undefined;
 }
 
@@ -63,7 +78,7 @@ export function slackText(n: RolloutNotification): string {
     aborted: ':no_entry:',
   }[n.event];
   const weight = n.weight === undefined ? '' : ` at ${n.weight} %`;
-  return `${icon} ModelRollout ${n.namespace}/${n.name} ${n.event}${weight}: ${n.reason} — ${n.message}`;
+  return `${icon} ${n.kind} ${n.namespace}/${n.name} ${n.event}${weight}: ${n.reason} — ${n.message}`;
 }
 
 export interface NotifierLog {
@@ -108,6 +123,7 @@ export class Notifier {
       if (!event) continue;
       this.send({
         apiVersion: 'modelrollout.dev/notification/v1',
+        kind: 'ModelRollout',
         event,
         namespace: rollout.namespace,
         name: rollout.name,
@@ -118,6 +134,35 @@ export class Notifier {
         ...(entry.weight === undefined ? {} : { weight: entry.weight }),
         ...(rollout.stableRevision ? { stableRevision: rollout.stableRevision } : {}),
         ...(rollout.candidateRevision ? { candidateRevision: rollout.candidateRevision } : {}),
+      });
+    }
+  }
+
+  /** As notifyHistory, for the history entries a StyleRollout's pass just wrote. */
+  notifyStyleHistory(
+    rollout: { namespace: string; name: string; style: string; stableVersion?: string; candidateVersion?: string },
+    added: readonly StyleHistoryEntry[],
+  ): void {
+    if (!this.enabled) return;
+    const pin = (version: string | undefined) => (version ? `${rollout.style}@${version}` : undefined);
+    for (const entry of added) {
+      const event = eventOfStyle(entry);
+      if (!event) continue;
+      const stableVersion = pin(rollout.stableVersion);
+      const candidateVersion = pin(rollout.candidateVersion);
+      this.send({
+        apiVersion: 'modelrollout.dev/notification/v1',
+        kind: 'StyleRollout',
+        event,
+        namespace: rollout.namespace,
+        name: rollout.name,
+        phase: entry.phase,
+        reason: entry.reason,
+        message: entry.message,
+        time: entry.time,
+        ...(entry.weight === undefined ? {} : { weight: entry.weight }),
+        ...(stableVersion ? { stableVersion } : {}),
+        ...(candidateVersion ? { candidateVersion } : {}),
       });
     }
   }
