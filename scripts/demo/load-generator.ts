@@ -22,6 +22,8 @@ export class LoadGenerator {
   /** Counts per period label: the demo names the period (the rollout's step and weights) while it lasts. */
   readonly byPeriod = new Map<string, VersionCounts>();
   period = 'start';
+  /** The versions of the last answers, newest last (at most 20): what the proxy gives right now. */
+  readonly recent: string[] = [];
   private running = false;
   private loops: Promise<void>[] = [];
   private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
@@ -51,6 +53,10 @@ export class LoadGenerator {
     while (this.running) {
       const period = this.period;
       const { status, version, why } = await this.generate();
+      if (version !== undefined) {
+        this.recent.push(version);
+        if (this.recent.length > 20) this.recent.shift();
+      }
       for (const c of [this.total, this.countsFor(period)]) {
         if (version === undefined) {
           c.unanswered++;

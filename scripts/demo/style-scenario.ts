@@ -148,12 +148,11 @@ export async function playStyleScenarios(d: StyleDemo, model: string, stableServ
       patchVersion(d, 'v2', model, stableService, true),
     );
     const after = processes(d.runner);
-    promoted.detail =
-      promoted.outcome === 'Promoted'
-        ? after === before
-          ? `${STYLE}@v2 serves 100 %, no pod restarted (${d.runner.processes().length} processes, same pids)`
-          : `${STYLE}@v2 serves 100 %, but the pods changed: ${before} → ${after}`
-        : promoted.detail;
+    if (promoted.outcome === 'Promoted' && after !== before) {
+      promoted.outcome = 'PodsChanged';
+      promoted.detail = `${STYLE}@v2 serves 100 %, but the pods changed: ${before} → ${after}`;
+    } else if (promoted.outcome === 'Promoted')
+      promoted.detail = `${STYLE}@v2 serves 100 %, no pod restarted (${d.runner.processes().length} processes, same pids)`;
     const broken = await play(d, load, 'scenario 6: broken adapter ink-wash@v3', 'v3', 'v2', 'RolledBack', () =>
       patchVersion(d, 'v3', model, stableService, false),
     );
@@ -217,12 +216,35 @@ async function playUntilDone(
       }
       last = line;
       const steps = periods.filter((p) => p.candidate > 0).length;
-      if (s.phase === 'Healthy' && s.stableVersion === version) return { ...result, steps, outcome: 'Promoted', detail: `${STYLE}@${version} serves 100 %` };
+      if (s.phase === 'Healthy' && s.stableVersion === version) {
+        // The status says so; the proxy must too: the last answers through it all from the new version.
+        const served = await lastAnswersFrom(load, `${STYLE}@${version}`, 20_000);
+        if (!served)
+          return {
+            ...result,
+            steps,
+            outcome: 'NotServed',
+            detail: `Healthy on ${version}, but the proxy's last answers were ${load.recent.slice(-5).join(', ') || 'none'}`,
+          };
+        return { ...result, steps, outcome: 'Promoted', detail: `${STYLE}@${version} serves 100 %` };
+      }
       if (s.phase === 'RolledBack' && s.candidateVersion === version)
         return { ...result, steps: Math.max(0, steps - 1), outcome: 'RolledBack', detail: `${s.failure?.reason}: ${s.failure?.message}` };
     }
     if (Date.now() > deadline) return { ...result, outcome: 'TimedOut', detail: s.message ?? '' };
     await sleep(500);
+  }
+}
+
+/** Whether the last 5 answers through the proxy all came from `version`, within `timeoutMs` (the proxy may lag the route). */
+async function lastAnswersFrom(load: LoadGenerator, version: string, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  const seen = load.recent.length;
+  for (;;) {
+    const last = load.recent.slice(-5);
+    if (load.recent.length >= seen + 5 && last.every((v) => v === version)) return true;
+    if (Date.now() > deadline) return false;
+    await sleep(250);
   }
 }
 

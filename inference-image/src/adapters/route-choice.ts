@@ -8,7 +8,7 @@
 // With X-Adapter-Assignment-Key the split is sticky (same key, same version); without it, random per request.
 // The sticky draw is the A/B assignment of docs/experiment-assignment.md: bucket = first 4 bytes of
 // SHA-256(`<salt>:<key>`) mod 10 000, the salt from X-Adapter-Assignment-Salt (a StyleRollout sets one per
-// rollout) or the style's name; the split's first entry takes the lowest buckets, so a StyleRollout that lists
+// rollout, `<style>=<salt>`) or the style's name; the split's first entry takes the lowest buckets, so a StyleRollout that lists
 // its candidate first keeps every user who got it on it while its share grows, and an app can tell a user's
 // version with the same few lines.
 import { createHash } from 'node:crypto';
@@ -36,11 +36,20 @@ export function routedStyle(style: string, headers: Headers, random: () => numbe
   const total = split.reduce((a, e) => a + e.weight, 0);
   if (total === 0) return style;
   const key = one(headers[ADAPTER_ASSIGNMENT_HEADER]);
-  const salt = one(headers[ADAPTER_SALT_HEADER]) || asked.name;
-  let point = (key === undefined || key === '' ? random() : bucketOf(salt, key) / BUCKETS) * total;
-  for (const e of split) {
-    if (point < e.weight) return e.text;
-    point -= e.weight;
+  if (key !== undefined && key !== '') {
+    // Integers only: a float point would put a boundary bucket on the wrong side of a weight (29 % → 2900).
+    const scaled = bucketOf(saltFor(one(headers[ADAPTER_SALT_HEADER]), asked.name), key) * total;
+    let cumulative = 0;
+    for (const e of split) {
+      cumulative += e.weight;
+      if (scaled < cumulative * BUCKETS) return e.text;
+    }
+  } else {
+    let point = random() * total;
+    for (const e of split) {
+      if (point < e.weight) return e.text;
+      point -= e.weight;
+    }
   }
   return (split[split.length - 1] as { text: string }).text;
 }
@@ -66,6 +75,20 @@ function entries(value: string | undefined, header: string, weighted: boolean): 
     }
     return { name: ref.name, text: text.trim(), weight: w };
   });
+}
+
+/**
+ * The salt `style` draws with from X-Adapter-Assignment-Salt: `ink-wash=abc, neon=def` (one per style, so rollouts
+ * of two styles on one rule keep their own), or a bare salt for every style; the style's name when none.
+ */
+function saltFor(value: string | undefined, style: string): string {
+  if (value === undefined || value.trim() === '') return style;
+  if (!value.includes('=')) return value.trim();
+  for (const raw of value.split(',')) {
+    const [name = '', salt = ''] = raw.split('=').map((x) => x.trim());
+    if (name === style && salt) return salt;
+  }
+  return style;
 }
 
 /** The bucket, 0 … 9 999, of `key` under `salt`: the first 4 bytes of SHA-256(`<salt>:<key>`), big-endian, mod 10 000. */

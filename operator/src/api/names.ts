@@ -102,3 +102,30 @@ export class NameError extends Error {
 export function styleRuleClaimAnnotation(ruleIndex: number): string {
   return `${GROUP}/style-rule-${ruleIndex}`;
 }
+
+/** The annotation keys of every claim (`modelrollout.dev/style-rule-<i>` → i). */
+export const STYLE_RULE_CLAIM_KEY = new RegExp(`^${GROUP.replace(/\./g, '\\.')}/style-rule-(\\d+)$`);
+
+/**
+ * What tells a rule from the others of its HTTPRoute when rules are inserted or reordered: `name:<rule name>`
+ * when the rule has a name (Gateway API v1.2+), else 8 hex digits of SHA-256 of its `matches`.
+ */
+export function ruleFingerprint(rule: object): string {
+  const { name, matches } = rule as { name?: unknown; matches?: unknown };
+  if (typeof name === 'string' && name !== '') return `name:${name}`;
+  return createHash('sha256')
+    .update(JSON.stringify(matches ?? []))
+    .digest('hex')
+    .slice(0, 8);
+}
+
+/** A claim's value: `<StyleRollout name>/<rule fingerprint>` (a name has no '/'). */
+export function styleRuleClaim(owner: string, rule: object): string {
+  return `${owner}/${ruleFingerprint(rule)}`;
+}
+
+/** A claim's value read back: its owner, and the fingerprint of the rule it was written on (absent in a bare name). */
+export function parseStyleRuleClaim(value: string): { owner: string; fingerprint?: string } {
+  const i = value.indexOf('/');
+  return i < 0 ? { owner: value } : { owner: value.slice(0, i), fingerprint: value.slice(i + 1) };
+}

@@ -98,8 +98,9 @@ export class StyleController {
     if (!finalizers.includes(FINALIZER)) sro = await this.setFinalizers(sro, [...finalizers, FINALIZER]);
     const now = this.opts.now();
     const { spec, errors } = this.parse(sro);
-    const status: StyleRolloutStatus = sro.status ?? {};
-    const router = spec ? this.routerOf(sro, spec.style) : undefined;
+    const target = spec ? ruleTarget(sro, spec.style) : undefined;
+    const status = await this.leaveOldRule(sro, sro.status ?? {}, target);
+    const router = target && this.routerFor(sro, target);
     const route: AdapterRouteObservation = router ? await router.observe() : { found: false, error: 'the spec is invalid' };
     const outcome = await this.analyse(sro, spec, status, now);
     const decision = decideStyle({
@@ -120,34 +121,45 @@ export class StyleController {
       if (this.opts.canWrite && !this.opts.canWrite()) throw new NotLeaderError();
       await router.setArms(decision.route.arms, decision.route.sticky ? { sticky: decision.route.sticky } : {});
     }
+    if (route.found) decision.status.rule = target;
     for (const e of decision.events) await this.event(sro, e.type, e.reason, e.message);
     await this.persist(sro, decision.status);
     return { requeueAfterMs: decision.requeueAfterMs };
   }
 
+  /** The spec moved to another rule (or Service, port or style): the old rule goes back to stable and is let go. */
+  private async leaveOldRule(sro: StyleObject, status: StyleRolloutStatus, target: RuleTarget | undefined): Promise<StyleRolloutStatus> {
+    if (!target || !status.rule || sameTarget(status.rule, target) || !status.stableVersion) return status;
+    await this.release(sro, status.rule, status.stableVersion);
+    const { rule: _old, ...rest } = status;
+    return rest;
+  }
+
   /**
    * Deleted: every request for the style goes back to the stable version (a half-rolled candidate must not keep
-   * its share with nothing judging it) and the rule's claim is dropped, then the finalizer goes. Only where the
-   * rule is has to be readable, not the whole spec: an invalid spec mid-rollout is restored too. A route that is
+   * its share with nothing judging it) and the rule's claim is dropped, then the finalizer goes. The rule is the one
+   * recorded in status (the spec may have been edited since, even made invalid), else the spec's. A route that is
    * gone or someone else's is left alone.
    */
   private async restoreAndRelease(sro: StyleObject, finalizers: string[]): Promise<void> {
     const stable = sro.status?.stableVersion;
     const style = sro.spec?.style;
-    if (stable && style && sro.spec.service?.name && sro.spec.trafficRouting?.gatewayAPI?.httpRoute) {
-      const router = this.routerOf(sro, style);
-      const route = await router.observe();
-      if (route.found && (route.unclaimed !== true || !sameArms(route.arms, [{ version: stable, weight: 100 }]))) {
-        if (this.opts.canWrite && !this.opts.canWrite()) throw new NotLeaderError();
-        // In the spec's form: a sticky rule may sit behind a gateway that ignores backendRef pins.
-        const sticky = sro.spec.strategy?.assignment === 'sticky' ? { sticky: { salt: experimentSalt(sro.metadata.uid ?? '', pinOf(style, stable)) } } : {};
-        await router.setArms([{ version: stable, weight: 100 }], { release: true, ...sticky });
-      }
-    }
+    const target = sro.status?.rule ?? (style && sro.spec.service?.name && sro.spec.trafficRouting?.gatewayAPI?.httpRoute ? ruleTarget(sro, style) : undefined);
+    if (stable && target) await this.release(sro, target, stable);
     await this.setFinalizers(
       sro,
       finalizers.filter((f) => f !== FINALIZER),
     );
+  }
+
+  /** Puts `target`'s rule on `stable` alone, in the form it is in (pins or a sticky split), and drops the claim. */
+  private async release(sro: StyleObject, target: RuleTarget, stable: string): Promise<void> {
+    const router = this.routerFor(sro, target);
+    const route = await router.observe();
+    if (!route.found || (route.unclaimed === true && sameArms(route.arms, [{ version: stable, weight: 100 }]))) return;
+    if (this.opts.canWrite && !this.opts.canWrite()) throw new NotLeaderError();
+    const sticky = route.sticky ? { sticky: { salt: route.sticky.salt ?? experimentSalt(sro.metadata.uid ?? '', pinOf(target.style, stable)) } } : {};
+    await router.setArms([{ version: stable, weight: 100 }], { release: true, ...sticky });
   }
 
   /** The finalizer list, written with the object's resourceVersion (a stale copy conflicts and is retried). */
@@ -178,13 +190,12 @@ export class StyleController {
     return { spec: errors.length === 0 ? parsed.spec : undefined, errors };
   }
 
-  private routerOf(sro: StyleObject, style: string): AdapterRouteRouter {
-    const routing = sro.spec.trafficRouting.gatewayAPI;
+  private routerFor(sro: StyleObject, target: RuleTarget): AdapterRouteRouter {
     const cache = this.opts.routes;
     return new AdapterRouteRouter(
-      routing.httpRoute,
-      routing.ruleIndex ?? 0,
-      { namespace: sro.metadata.namespace!, service: sro.spec.service.name, port: sro.spec.service.port ?? 80, style, owner: sro.metadata.name! },
+      target.httpRoute,
+      target.ruleIndex,
+      { namespace: sro.metadata.namespace!, service: target.service, port: target.port, style: target.style, owner: sro.metadata.name! },
       {
         custom: this.custom,
         cached: cache && ((ns, n) => cache.get(n, ns)),
@@ -377,4 +388,16 @@ export class StyleController {
       added,
     );
   }
+}
+
+type RuleTarget = NonNullable<StyleRolloutStatus['rule']>;
+
+/** Where the spec says the style is routed. */
+function ruleTarget(sro: StyleObject, style: string): RuleTarget {
+  const routing = sro.spec.trafficRouting.gatewayAPI;
+  return { httpRoute: routing.httpRoute, ruleIndex: routing.ruleIndex ?? 0, service: sro.spec.service.name, port: sro.spec.service.port ?? 80, style };
+}
+
+function sameTarget(a: RuleTarget, b: RuleTarget): boolean {
+  return a.httpRoute === b.httpRoute && a.ruleIndex === b.ruleIndex && a.service === b.service && a.port === b.port && a.style === b.style;
 }

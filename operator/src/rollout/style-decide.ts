@@ -1,7 +1,7 @@
 // decideStyle(input) → { status, route, events, requeueAfterMs }: the StyleRollout state machine, pure (ADR 0001,
 // ADR 0005). Much smaller than decide.ts: an adapter version lives on pods that already run, so a step is one
 // route write — no replicas to size, no readiness to wait for, nothing to scale back.
-import { ROUTE_RECHECK_MS, StylePass } from './style-pass.js';
+import { ROUTE_RECHECK_MS, sameArms, StylePass } from './style-pass.js';
 import { pinOf } from './style-spec.js';
 import type { AdapterArm, AdapterRouteObservation, ServedUnpinned, StyleDecideInput, StyleDecision, StyleRolloutStatus, StyleSpec } from './style-types.js';
 import type { StepStatus } from './types.js';
@@ -12,52 +12,68 @@ const ROUTE_PROBLEM_RECHECK_MS = 10_000;
 export function decideStyle(input: StyleDecideInput): StyleDecision {
   const pass = new StylePass(input);
   const { spec, route } = input;
-  if (!spec) {
-    // Nothing is changed on an invalid spec: the route keeps what it carries until the spec is fixed.
-    const message = input.specErrors.join('; ');
-    if (pass.status.phase !== 'Invalid' || pass.status.message !== message) pass.transition('Invalid', 'InvalidSpec', message);
-    return pass.done();
-  }
-  if (!route.found) {
-    // A missing route, or a rule that sends elsewhere (someone else's), is never written: reported and looked at again.
-    if (pass.status.phase === 'Invalid' || !pass.status.phase) pass.transition('Initializing', 'Initializing', route.error);
-    pass.status.message = route.error;
-    pass.wakeIn(ROUTE_PROBLEM_RECHECK_MS);
-    return pass.done();
-  }
-  if (!pass.status.stableVersion) {
-    // What users get today becomes stable, so a first spec naming another version is a rollout, not a switch.
-    const adopted = adoptedStable(route.arms, spec, input.servedUnpinned);
-    if ('wait' in adopted) {
-      if (pass.status.phase !== 'Initializing') pass.transition('Initializing', 'Initializing', adopted.wait);
-      pass.status.message = adopted.wait;
-      pass.wakeIn(SERVED_UNPINNED_RECHECK_MS);
-      return pass.done();
-    }
-    pass.status.stableVersion = adopted.version;
-    pass.transition('Initializing', 'Initializing', adopted.message);
-  }
+  if (!spec) return invalid(pass);
+  if (!route.found) return routeProblem(pass, route.error);
+  if (pass.status.stableVersion && route.unclaimed && !sameArms(route.arms, expectedArms(pass.status))) forgetRule(pass);
+  const adopted = pass.status.stableVersion ? {} : adopt(pass, spec, route.arms);
+  if (adopted === 'wait') return pass.done();
   const stable = pass.status.stableVersion!;
   if (spec.version === stable) return settle(pass, stable);
   const phase = pass.status.phase;
   if (phase === 'Invalid' && pass.status.candidateVersion === spec.version) {
-    // The spec was fixed with the same version: carry on where the rollout was, never back at step 1.
-    if (pass.status.currentStep) {
-      pass.transition('Progressing', 'SpecFixed', `the spec is valid again: step ${pass.status.currentStep.label} goes on`, pass.status.currentStep.weight);
-      return progress(pass, spec, stable);
-    }
-    if (pass.status.failure) {
-      pass.transition(
-        'RolledBack',
-        'SpecFixed',
-        `the spec is valid again; ${spec.version} stays rolled back: ${pass.status.failure.reason}: ${pass.status.failure.message}`,
-      );
-      return holdRolledBack(pass, stable);
-    }
+    const resumed = resumeAfterFix(pass, spec, stable);
+    if (resumed) return resumed;
   }
   if (phase === 'RolledBack' && pass.status.candidateVersion === spec.version) return holdRolledBack(pass, stable);
-  if (pass.status.candidateVersion !== spec.version || (phase !== 'Progressing' && phase !== 'Paused')) start(pass, spec);
+  if (pass.status.candidateVersion !== spec.version || (phase !== 'Progressing' && phase !== 'Paused')) start(pass, spec, adopted.candidateShare);
   return progress(pass, spec, stable);
+}
+
+/** Nothing is changed on an invalid spec: the route keeps what it carries until the spec is fixed. */
+function invalid(pass: StylePass): StyleDecision {
+  const message = pass.input.specErrors.join('; ');
+  if (pass.status.phase !== 'Invalid' || pass.status.message !== message) pass.transition('Invalid', 'InvalidSpec', message);
+  return pass.done();
+}
+
+/** A missing route, or a rule that sends elsewhere (someone else's), is never written: reported and looked at again. */
+function routeProblem(pass: StylePass, error: string): StyleDecision {
+  if (pass.status.phase === 'Invalid' || !pass.status.phase) pass.transition('Initializing', 'Initializing', error);
+  pass.status.message = error;
+  pass.wakeIn(ROUTE_PROBLEM_RECHECK_MS);
+  return pass.done();
+}
+
+/** What users get today becomes stable, so a first spec naming another version is a rollout, not a switch. */
+function adopt(pass: StylePass, spec: StyleSpec, arms: AdapterArm[]): { candidateShare?: number } | 'wait' {
+  const adopted = adoptedStable(arms, spec, pass.input.servedUnpinned);
+  if ('wait' in adopted) {
+    if (pass.status.phase !== 'Initializing') pass.transition('Initializing', 'Initializing', adopted.wait);
+    pass.status.message = adopted.wait;
+    pass.wakeIn(SERVED_UNPINNED_RECHECK_MS);
+    return 'wait';
+  }
+  pass.status.stableVersion = adopted.version;
+  pass.transition('Initializing', 'Initializing', adopted.message);
+  return adopted.candidateShare === undefined ? {} : { candidateShare: adopted.candidateShare };
+}
+
+/** The spec was fixed with the same version: carry on where the rollout was, never back at step 1. */
+function resumeAfterFix(pass: StylePass, spec: StyleSpec, stable: string): StyleDecision | undefined {
+  const { status } = pass;
+  if (status.currentStep) {
+    pass.transition('Progressing', 'SpecFixed', `the spec is valid again: step ${status.currentStep.label} goes on`, status.currentStep.weight);
+    return progress(pass, spec, stable);
+  }
+  if (status.failure) {
+    pass.transition(
+      'RolledBack',
+      'SpecFixed',
+      `the spec is valid again; ${spec.version} stays rolled back: ${status.failure.reason}: ${status.failure.message}`,
+    );
+    return holdRolledBack(pass, stable);
+  }
+  return undefined;
 }
 
 /** How soon to ask the pods again which version unpinned requests get. */
@@ -74,7 +90,11 @@ export function needsServedUnpinned(status: StyleRolloutStatus, route: AdapterRo
  * serves it); the spec's version when the rule serves none (no traffic, or only unpinned requests to a library
  * without the style or whose newest version the pods refuse: such requests fail today).
  */
-function adoptedStable(arms: AdapterArm[], spec: StyleSpec, served: ServedUnpinned | undefined): { version: string; message: string } | { wait: string } {
+function adoptedStable(
+  arms: AdapterArm[],
+  spec: StyleSpec,
+  served: ServedUnpinned | undefined,
+): { version: string; message: string; candidateShare?: number } | { wait: string } {
   const shares = new Map<string, number>();
   let unpinnedShare = 0;
   for (const arm of arms) {
@@ -88,11 +108,42 @@ function adoptedStable(arms: AdapterArm[], spec: StyleSpec, served: ServedUnpinn
     if (served.version) shares.set(served.version, (shares.get(served.version) ?? 0) + unpinnedShare);
   }
   const total = arms.reduce((n, a) => n + Math.max(0, a.weight), 0);
-  const [top] = [...shares].sort((a, b) => b[1] - a[1]);
+  const ranked = [...shares].sort((a, b) => b[1] - a[1]);
+  const percentOf = (weight: number) => Math.round((weight * 100) / total);
+  const [top] = ranked;
   if (!top)
     return { version: spec.version, message: `the rule serves no working version of ${spec.style} yet: ${spec.style}@${spec.version} is the stable version` };
-  const percent = Math.round((top[1] * 100) / total);
-  return { version: top[0], message: `the rule serves ${spec.style}@${top[0]} to ${percent} % of its requests: ${top[0]} is the stable version` };
+  // A rule already split between the spec's version and another (a move begun by hand, or by a StyleRollout that
+  // was deleted and created again) is a rollout under way: the other version is stable, the spec's the candidate
+  // at the share it has, so adopting it moves nobody.
+  const candidate = shares.get(spec.version);
+  const stable = ranked.find(([version]) => version !== spec.version);
+  if (candidate !== undefined && stable) {
+    const share = percentOf(candidate);
+    return {
+      version: stable[0],
+      candidateShare: share,
+      message: `the rule serves ${spec.style}@${stable[0]} to ${percentOf(stable[1])} % and ${spec.style}@${spec.version} to ${share} % of its requests: ${stable[0]} is the stable version and the rollout of ${spec.version} goes on from ${share} %`,
+    };
+  }
+  return { version: top[0], message: `the rule serves ${spec.style}@${top[0]} to ${percentOf(top[1])} % of its requests: ${top[0]} is the stable version` };
+}
+
+/** What the rule carries when this StyleRollout wrote it last: the step's split, or stable alone. */
+function expectedArms(status: StyleRolloutStatus): AdapterArm[] {
+  const { stableVersion, candidateVersion, currentStep } = status;
+  if (candidateVersion && currentStep && status.weights) return armsAt(stableVersion!, candidateVersion, status.weights.candidate);
+  return [{ version: stableVersion!, weight: 100 }];
+}
+
+/**
+ * An unclaimed rule that does not carry what this StyleRollout last wrote is another rule (the spec moved to it),
+ * or one someone rewrote: what it serves is adopted again rather than overwritten with a split its users never had.
+ */
+function forgetRule(pass: StylePass): void {
+  const { status } = pass;
+  for (const field of ['stableVersion', 'candidateVersion', 'currentStep', 'weights', 'analysis', 'failure', 'preloaded', 'assignment'] as const)
+    delete status[field];
 }
 
 /** Every request for the style on the stable version; Healthy once the route carries only it. */
@@ -117,10 +168,18 @@ function holdRolledBack(pass: StylePass, stable: string): StyleDecision {
   return pass.done();
 }
 
-function start(pass: StylePass, spec: StyleSpec): void {
+/**
+ * A rollout of spec.version from its first step — or, adopting a rule where it already has `adoptedShare` %, from
+ * that share (a step of its own, then the plan's next step above it).
+ */
+function start(pass: StylePass, spec: StyleSpec, adoptedShare?: number): void {
   const { status } = pass;
   status.candidateVersion = spec.version;
-  status.currentStep = stepAt(spec, 0);
+  status.rolloutCount = (status.rolloutCount ?? 0) + 1;
+  if (adoptedShare !== undefined && adoptedShare > 0) {
+    const next = spec.steps.findIndex((w) => w > adoptedShare);
+    status.currentStep = { index: (next < 0 ? spec.steps.length : next) - 1, weight: adoptedShare, label: `adopted at ${adoptedShare} %` };
+  } else status.currentStep = stepAt(spec, 0);
   delete status.analysis;
   delete status.failure;
   delete status.preloaded;

@@ -66,7 +66,8 @@ export class StylePass {
     const { spec, uid } = this.input;
     const version = this.status.candidateVersion ?? this.status.stableVersion;
     if (spec?.assignment !== 'sticky' || !version) return undefined;
-    return { salt: experimentSalt(uid, pinOf(spec.style, version)) };
+    // A new salt per attempt: a version retried after a rollback does not reach the same users first again.
+    return { salt: experimentSalt(uid, `${pinOf(spec.style, version)}#${this.status.rolloutCount ?? 0}`) };
   }
 
   wakeIn(ms: number | undefined): void {

@@ -72,6 +72,8 @@ export interface StyleRolloutStatus {
   stableVersion?: string;
   /** The version being rolled out (or the one rolled back, while phase is RolledBack). */
   candidateVersion?: string;
+  /** Rollouts this StyleRollout has started, this one included: sticky assignment's salt is new for each. */
+  rolloutCount?: number;
   currentStep?: StepStatus;
   weights?: { stable: number; candidate: number };
   analysis?: AnalysisStatus;
@@ -79,6 +81,8 @@ export interface StyleRolloutStatus {
   preloaded?: { version: string; pods: number; at: string };
   /** Why the last candidate was rolled back. */
   failure?: { reason: string; message: string; at: string };
+  /** The rule this StyleRollout manages (and claimed): the controller releases it when the spec moves to another. */
+  rule?: { httpRoute: string; ruleIndex: number; service: string; port: number; style: string };
   /**
    * strategy.assignment sticky, while a candidate takes traffic: what an app needs to tell a user's version —
    * the salt, the request header the key travels in, and the buckets (0…9 999) that get the candidate.

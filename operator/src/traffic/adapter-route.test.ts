@@ -101,7 +101,7 @@ describe('adapter route rule', () => {
 
   it("claims the rule with its first write, leaves another StyleRollout's claim alone, and drops its claim on release", () => {
     const claimed = withAdapterArms(route({ backendRefs: [{ name: 't2v', port: 80 }] }), 1, [{ version: 'v1', weight: 100 }], target);
-    expect(claimed.metadata.annotations).toEqual({ 'modelrollout.dev/style-rule-1': 'ink-wash' });
+    expect(claimed.metadata.annotations).toEqual({ 'modelrollout.dev/style-rule-1': expect.stringMatching(/^ink-wash\/[0-9a-f]{8}$/) as unknown });
     expect(observeAdapterRule(claimed, 1, target)).toEqual({ found: true, arms: [{ version: 'v1', weight: 100 }] });
     expect(observeAdapterRule(claimed, 1, { ...target, owner: 'ink-wash-2' })).toMatchObject({
       found: false,
@@ -155,7 +155,7 @@ describe('adapter route rule', () => {
           add: [{ name: 'x', value: 'y' }],
           set: [
             { name: 'X-Adapter-Split', value: 'neon@v1=100, ink-wash@v2=20, ink-wash@v1=80' },
-            { name: 'X-Adapter-Assignment-Salt', value: '0123456789abcdef' },
+            { name: 'X-Adapter-Assignment-Salt', value: 'ink-wash=0123456789abcdef' },
           ],
         },
       },
@@ -168,17 +168,14 @@ describe('adapter route rule', () => {
       ],
       sticky: { salt: '0123456789abcdef' },
     });
-    // Back to weighted: this style's split entries and the salt go (neon's stays, and so its salt), pins come back.
+    // Back to weighted: this style's split entries and its salt go (neon's split stays), pins come back.
     const weighted = withAdapterArms(next, 1, arms, target);
     expect(weighted.spec.rules![1]!.filters).toEqual([
       {
         type: 'RequestHeaderModifier',
         requestHeaderModifier: {
           add: [{ name: 'x', value: 'y' }],
-          set: [
-            { name: 'X-Adapter-Split', value: 'neon@v1=100' },
-            { name: 'X-Adapter-Assignment-Salt', value: '0123456789abcdef' },
-          ],
+          set: [{ name: 'X-Adapter-Split', value: 'neon@v1=100' }],
         },
       },
     ]);

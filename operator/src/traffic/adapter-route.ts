@@ -9,7 +9,7 @@
 // with its first write, removed on delete). An unclaimed rule is taken only when it already looks like this
 // style's rule: every backendRef to the Service on the spec's port, pinning this style or no style.
 import type * as k8s from '@kubernetes/client-node';
-import { styleRuleClaimAnnotation } from '../api/names.js';
+import { parseStyleRuleClaim, ruleFingerprint, styleRuleClaim, styleRuleClaimAnnotation } from '../api/names.js';
 import { isNotFound } from '../kube/errors.js';
 import type { AdapterArm, AdapterRouteObservation } from '../rollout/style-types.js';
 import { HTTPROUTE, type HttpRoute } from './gateway-api.js';
@@ -125,6 +125,9 @@ interface Pins {
   others: string[];
 }
 
+/** The headers the runtime reads a route's choice from; a filter must `set` them (`add` joins values). */
+const ROUTING_HEADERS = [ADAPTER_VERSION_HEADER, ADAPTER_SPLIT_HEADER, ADAPTER_SALT_HEADER].map((h) => h.toLowerCase());
+
 function headerOf(filters: Filter[] | undefined, name: string): string | undefined {
   for (const f of filters ?? []) {
     if (f.type !== 'RequestHeaderModifier') continue;
@@ -134,34 +137,61 @@ function headerOf(filters: Filter[] | undefined, name: string): string | undefin
   return undefined;
 }
 
-/** The pins a backendRef sets, or the error that names a header the runtime would refuse. */
-function readPins(ref: BackendRef, style: string): Pins | { error: string } {
-  const value = headerOf(ref.filters, ADAPTER_VERSION_HEADER);
+/** A routing header a filter `add`s rather than `set`s (the request then carries values joined or repeated). */
+function addedRoutingHeader(filters: Filter[] | undefined): string | undefined {
+  for (const f of filters ?? []) {
+    const added = (f.requestHeaderModifier?.['add'] as { name: string }[] | undefined)?.find((h) => ROUTING_HEADERS.includes(h.name.toLowerCase()));
+    if (added) return added.name;
+  }
+  return undefined;
+}
+
+/** The pins of a pin header's value, or the error that names a header the runtime would refuse. */
+function readPins(value: string | undefined, style: string): Pins | { error: string } {
   const pins: Pins = { ours: '', others: [] };
   if (value === undefined || value.trim() === '') return pins;
   for (const raw of value.split(',')) {
     const m = PIN_ENTRY.exec(raw.trim());
     if (!m) return { error: `${ADAPTER_VERSION_HEADER} "${value}" is not <name>@v<N>, … (the runtime answers 400 to it)` };
     const version = `v${Number(m[2])}`;
-    if (m[1] === style) pins.ours = version;
+    // The runtime takes a style's first entry.
+    if (m[1] === style) pins.ours ||= version;
     else pins.others.push(`${m[1]}@${version}`);
   }
   return pins;
 }
 
+/** The pin header a backendRef's requests carry: its own `set`, else the rule's (the backendRef's replaces it). */
+function effectivePinHeader(rule: { filters?: unknown }, ref: BackendRef): string | undefined {
+  return headerOf(ref.filters, ADAPTER_VERSION_HEADER) ?? headerOf(rule.filters as Filter[] | undefined, ADAPTER_VERSION_HEADER);
+}
+
 interface Split {
   /** This style's entries, canonical, in the header's order. */
   ours: AdapterArm[];
-  /** Other styles' entries as written (`neon@v1=100`). */
+  /** Other styles' entries as written (`neon@v1=100`), and their style names. */
   others: string[];
-  salt?: string;
+  otherStyles: string[];
+  /** The salt each style draws with: `style=salt` entries, or one bare salt for all (`*`). */
+  salts: Map<string, string>;
 }
 
-/** The rule-level X-Adapter-Split (and its salt), or the error that names a header the runtime would refuse. */
+/** `ink-wash=abc, neon=def` (one salt per style), or a bare salt every style draws with. */
+function readSalts(value: string | undefined): Map<string, string> {
+  const salts = new Map<string, string>();
+  if (value === undefined || value.trim() === '') return salts;
+  if (!value.includes('=')) return salts.set('*', value.trim());
+  for (const raw of value.split(',')) {
+    const [style = '', salt = ''] = raw.split('=').map((x) => x.trim());
+    if (style && salt) salts.set(style, salt);
+  }
+  return salts;
+}
+
+/** The rule-level X-Adapter-Split (and its salts), or the error that names a header the runtime would refuse. */
 function readSplit(filters: Filter[] | undefined, style: string): Split | { error: string } {
   const value = headerOf(filters, ADAPTER_SPLIT_HEADER);
-  const salt = headerOf(filters, ADAPTER_SALT_HEADER);
-  const split: Split = { ours: [], others: [], ...(salt ? { salt } : {}) };
+  const split: Split = { ours: [], others: [], otherStyles: [], salts: readSalts(headerOf(filters, ADAPTER_SALT_HEADER)) };
   if (value === undefined || value.trim() === '') return split;
   for (const raw of value.split(',')) {
     const [entry = '', weight, extra] = raw.trim().split('=');
@@ -170,7 +200,10 @@ function readSplit(filters: Filter[] | undefined, style: string): Split | { erro
     if (!m || weight === undefined || extra !== undefined || !Number.isInteger(w) || w < 0)
       return { error: `${ADAPTER_SPLIT_HEADER} "${value}" is not <name>@v<N>=<weight>, … (the runtime answers 400 to it)` };
     if (m[1] === style) split.ours.push({ version: `v${Number(m[2])}`, weight: w });
-    else split.others.push(raw.trim());
+    else {
+      split.others.push(raw.trim());
+      if (!split.otherStyles.includes(m[1]!)) split.otherStyles.push(m[1]!);
+    }
   }
   return split;
 }
@@ -180,17 +213,26 @@ function notOwned(route: HttpRoute, ruleIndex: number, why: string): AdapterRout
 }
 
 /**
- * The arms of the managed rule, or why it is not this StyleRollout's to write: claimed by another StyleRollout;
- * no backendRefs (a redirect); a backendRef to another Service or another port; a header the runtime refuses;
- * pins of another style only, or other styles' pins that differ between backendRefs (another rollout splits them).
+ * The arms of the managed rule, or why it is not this StyleRollout's to write: claimed by another StyleRollout,
+ * or claimed by this one on another rule (rules were inserted or reordered since); no backendRefs (a redirect);
+ * a backendRef to another Service or another port; a header the runtime refuses, or one `add`ed instead of
+ * `set`; pins of another style only, or other styles' pins that differ between backendRefs (another rollout
+ * splits them).
  */
 export function observeAdapterRule(route: HttpRoute, ruleIndex: number, target: AdapterRouteTarget): AdapterRouteObservation {
   const rule = route.spec.rules?.[ruleIndex];
   if (!rule) return { found: false, reason: 'RuleNotFound', error: `HTTPRoute ${route.metadata.name} has no rule at index ${ruleIndex}` };
   const claimKey = styleRuleClaimAnnotation(ruleIndex);
-  const claim = route.metadata.annotations?.[claimKey];
-  if (claim !== undefined && claim !== target.owner)
-    return notOwned(route, ruleIndex, `is managed by StyleRollout ${claim} (annotation ${claimKey}): one StyleRollout per rule`);
+  const value = route.metadata.annotations?.[claimKey];
+  const claim = value === undefined ? undefined : parseStyleRuleClaim(value);
+  if (claim && claim.owner !== target.owner)
+    return notOwned(route, ruleIndex, `is managed by StyleRollout ${claim.owner} (annotation ${claimKey}): one StyleRollout per rule`);
+  if (claim?.fingerprint !== undefined && claim.fingerprint !== ruleFingerprint(rule))
+    return notOwned(
+      route,
+      ruleIndex,
+      `is not the rule this StyleRollout claimed at index ${ruleIndex} (its name or matches differ from when it was claimed: were rules inserted or reordered?); point spec.trafficRouting.gatewayAPI.ruleIndex at the style's rule, or remove annotation ${claimKey} if this is it`,
+    );
   const refs = (rule.backendRefs ?? []) as BackendRef[];
   if (refs.length === 0)
     return notOwned(route, ruleIndex, `has no backendRefs (it redirects or answers by itself), so it carries no traffic to Service ${target.service}`);
@@ -208,6 +250,8 @@ export function observeAdapterRule(route: HttpRoute, ruleIndex: number, target: 
       ruleIndex,
       `sends to port ${otherPort.port} of Service ${target.service}, not to spec.service.port ${target.port}; set spec.service.port: ${otherPort.port}`,
     );
+  const added = [rule.filters as Filter[] | undefined, ...refs.map((r) => r.filters)].map(addedRoutingHeader).find((h) => h !== undefined);
+  if (added) return notOwned(route, ruleIndex, `adds ${added} with a RequestHeaderModifier "add" (the request then carries joined values); use "set"`);
   return readArms(route, ruleIndex, target, claim === undefined);
 }
 
@@ -217,7 +261,7 @@ function readArms(route: HttpRoute, ruleIndex: number, target: AdapterRouteTarge
   const refs = rule.backendRefs as BackendRef[];
   const pins: Pins[] = [];
   for (const [i, ref] of refs.entries()) {
-    const read = readPins(ref, target.style);
+    const read = readPins(effectivePinHeader(rule, ref), target.style);
     if ('error' in read) return notOwned(route, ruleIndex, `backendRef ${i}: ${read.error}`);
     pins.push(read);
   }
@@ -242,19 +286,22 @@ function readArms(route: HttpRoute, ruleIndex: number, target: AdapterRouteTarge
     return split.ours.map((a) => ({ version: a.version, weight: (weight * a.weight) / splitTotal }));
   });
   const sticky = splitTotal > 0 && pins.every((p) => p.ours === '');
+  const salt = split.salts.get(target.style) ?? split.salts.get('*');
   return {
     found: true,
     arms,
     ...(unclaimed ? { unclaimed: true as const } : {}),
-    ...(sticky ? { sticky: split.salt ? { salt: split.salt } : {} } : {}),
+    ...(sticky ? { sticky: salt ? { salt } : {} } : {}),
   };
 }
 
 /**
- * The route with the managed rule's backendRefs replaced by one per arm, each pinning its version. Each arm
- * keeps the settings and filters of the backendRef that pinned its version (else of the first one): only the
- * weight and this style's entry of the pin header are the StyleRollout's. `claim` sets the rule's claim
- * annotation; `claim: false` removes it.
+ * The route with the managed rule's arms written: weighted — one backendRef per arm, each pinning its version,
+ * keeping the settings and filters of the backendRef that pinned it (else of the first one); sticky — one
+ * backendRef without this style's pin and the arms on the rule's X-Adapter-Split, candidate (armsAt's last)
+ * first, with this style's salt. Only the weights and this style's entries of the routing headers are the
+ * StyleRollout's: other styles' pins, splits and salts stay. `claim` sets the rule's claim annotation (owner and
+ * the rule's fingerprint); `claim: false` removes it.
  * @throws TrafficRouterError RuleNotFound when `ruleIndex` is out of range.
  */
 export function withAdapterArms(
@@ -273,49 +320,70 @@ export function withAdapterArms(
     );
   const refs = (rule.backendRefs ?? []) as BackendRef[];
   const pinsOf = (ref: BackendRef): Pins => {
-    const read = readPins(ref, target.style);
+    const read = readPins(effectivePinHeader(rule, ref), target.style);
     return 'error' in read ? { ours: '', others: [] } : read;
   };
   const others = refs[0] ? pinsOf(refs[0]).others : [];
   const read = readSplit(rule.filters as Filter[] | undefined, target.style);
-  const split = 'error' in read ? { ours: [], others: [] } : read;
-  let backendRefs: BackendRef[];
-  let splitValue: string | undefined;
-  if (opts.sticky) {
-    // One backendRef without this style's pin (a pin would win over the split), the arms on the rule's split,
-    // candidate (armsAt's last) first so that it takes the lowest buckets and keeps its users as it grows.
-    const base: BackendRef = refs[0] ? structuredClone(refs[0]) : { name: target.service };
-    const filters = withHeader(base.filters, ADAPTER_VERSION_HEADER, others.length > 0 ? others.join(', ') : undefined);
-    const ref: BackendRef = { ...base, name: target.service, port: base.port ?? target.port, weight: 1 };
-    if (filters.length > 0) ref.filters = filters;
-    else delete ref.filters;
-    backendRefs = [ref];
-    splitValue = [...split.others, ...[...arms].reverse().map((a) => `${target.style}@${a.version}=${a.weight}`)].join(', ');
-  } else {
-    backendRefs = arms.map((a) => {
-      const template = refs.find((r) => pinsOf(r).ours === a.version) ?? refs[0];
-      const base: BackendRef = template ? structuredClone(template) : { name: target.service };
-      return {
-        ...base,
-        name: target.service,
-        port: base.port ?? target.port,
-        weight: a.weight,
-        filters: withHeader(base.filters, ADAPTER_VERSION_HEADER, [...others, `${target.style}@${a.version}`].join(', ')),
-      };
-    });
-    splitValue = split.others.length > 0 ? split.others.join(', ') : undefined;
-  }
+  const split: Split = 'error' in read ? { ours: [], others: [], otherStyles: [], salts: new Map() } : read;
+  const backendRefs = opts.sticky ? [stickyRef(refs, others, target)] : weightedRefs(refs, arms, others, target, pinsOf);
+  const splitValue = opts.sticky
+    ? [...split.others, ...[...arms].reverse().map((a) => `${target.style}@${a.version}=${a.weight}`)].join(', ')
+    : split.others.length > 0
+      ? split.others.join(', ')
+      : undefined;
+  const saltValue = saltsAfter(split, target.style, opts.sticky?.salt);
+  // A rule-level pin of this style would reach every backendRef that does not set its own: keep only others'.
+  const rulePins = readPins(headerOf(rule.filters as Filter[] | undefined, ADAPTER_VERSION_HEADER), target.style);
+  const rulePinValue = 'error' in rulePins || rulePins.others.length === 0 ? undefined : rulePins.others.join(', ');
   let ruleFilters = withHeader(rule.filters as Filter[] | undefined, ADAPTER_SPLIT_HEADER, splitValue);
-  ruleFilters = withHeader(ruleFilters, ADAPTER_SALT_HEADER, opts.sticky ? opts.sticky.salt : split.others.length > 0 ? split.salt : undefined);
+  ruleFilters = withHeader(ruleFilters, ADAPTER_SALT_HEADER, saltValue);
+  ruleFilters = withHeader(ruleFilters, ADAPTER_VERSION_HEADER, rulePinValue);
   const next: typeof rule = { ...rule, backendRefs };
   if (ruleFilters.length > 0) next.filters = ruleFilters;
   else delete next.filters;
   rules[ruleIndex] = next;
   const annotations = { ...(route.metadata.annotations ?? {}) };
   const claimKey = styleRuleClaimAnnotation(ruleIndex);
-  if (opts.claim ?? true) annotations[claimKey] = target.owner;
+  if (opts.claim ?? true) annotations[claimKey] = styleRuleClaim(target.owner, rule);
   else delete annotations[claimKey];
   return { ...route, metadata: { ...route.metadata, annotations }, spec: { ...route.spec, rules } };
+}
+
+/** Sticky: one backendRef (the first's settings) without this style's pin, which would win over the split. */
+function stickyRef(refs: BackendRef[], others: string[], target: AdapterRouteTarget): BackendRef {
+  const base: BackendRef = refs[0] ? structuredClone(refs[0]) : { name: target.service };
+  const filters = withHeader(base.filters, ADAPTER_VERSION_HEADER, others.length > 0 ? others.join(', ') : undefined);
+  const ref: BackendRef = { ...base, name: target.service, port: base.port ?? target.port, weight: 1 };
+  if (filters.length > 0) ref.filters = filters;
+  else delete ref.filters;
+  return ref;
+}
+
+/** Weighted: one backendRef per arm, each keeping the settings of the one that pinned its version (else the first's). */
+function weightedRefs(refs: BackendRef[], arms: AdapterArm[], others: string[], target: AdapterRouteTarget, pinsOf: (ref: BackendRef) => Pins): BackendRef[] {
+  return arms.map((a) => {
+    const template = refs.find((r) => pinsOf(r).ours === a.version) ?? refs[0];
+    const base: BackendRef = template ? structuredClone(template) : { name: target.service };
+    return {
+      ...base,
+      name: target.service,
+      port: base.port ?? target.port,
+      weight: a.weight,
+      filters: withHeader(base.filters, ADAPTER_VERSION_HEADER, [...others, `${target.style}@${a.version}`].join(', ')),
+    };
+  });
+}
+
+/** The salt header after a write: one entry per style (a bare salt becomes each other style's), this style's `salt` when sticky. */
+function saltsAfter(split: Split, style: string, salt: string | undefined): string | undefined {
+  const salts = new Map<string, string>();
+  for (const other of split.otherStyles) {
+    const theirs = split.salts.get(other) ?? split.salts.get('*');
+    if (theirs) salts.set(other, theirs);
+  }
+  if (salt) salts.set(style, salt);
+  return salts.size > 0 ? [...salts].map(([name, value]) => `${name}=${value}`).join(', ') : undefined;
 }
 
 /**

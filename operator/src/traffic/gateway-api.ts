@@ -3,7 +3,7 @@
 // spec.rules is an atomic list (https://gateway-api.sigs.k8s.io/reference/spec/#httproutespec), so a
 // write replaces every rule: RouteObjectRouter's read-modify-write, changing only the rule this rollout manages.
 import type * as k8s from '@kubernetes/client-node';
-import { styleRuleClaimAnnotation } from '../api/names.js';
+import { parseStyleRuleClaim, ruleFingerprint, STYLE_RULE_CLAIM_KEY, styleRuleClaimAnnotation } from '../api/names.js';
 import type { RouteObservation } from '../rollout/types.js';
 import { RouteObjectRouter, TrafficRouterError, type RouterDefinition, type RouterDeps, type TrafficTarget, type Weights } from './router.js';
 
@@ -104,7 +104,18 @@ export function observeRule(route: HttpRoute, ruleIndex: number, target: Traffic
     return {
       found: false,
       reason: 'RouteRuleNotOwned',
-      error: `HTTPRoute ${route.metadata.name} rule ${ruleIndex} is managed by StyleRollout ${styleRollout} (annotation ${claimKey}); give this rollout a rule of its own`,
+      error: `HTTPRoute ${route.metadata.name} rule ${ruleIndex} is managed by StyleRollout ${parseStyleRuleClaim(styleRollout).owner} (annotation ${claimKey}); give this rollout a rule of its own`,
+    };
+  // A StyleRollout's rule that moved (rules inserted or reordered since it was claimed) is still its rule.
+  const fingerprint = ruleFingerprint(rule);
+  const moved = Object.entries(route.metadata.annotations ?? {}).find(
+    ([key, value]) => STYLE_RULE_CLAIM_KEY.test(key) && parseStyleRuleClaim(value).fingerprint === fingerprint,
+  );
+  if (moved)
+    return {
+      found: false,
+      reason: 'RouteRuleNotOwned',
+      error: `HTTPRoute ${route.metadata.name} rule ${ruleIndex} is the rule StyleRollout ${parseStyleRuleClaim(moved[1]).owner} claimed (annotation ${moved[0]}; rules were inserted or reordered since); give this rollout a rule of its own`,
     };
   const twice = refs.find(
     (r, i) => refs.findIndex((o) => isServiceRef(o, r.name, r.namespace ?? target.namespace) && (o.kind ?? 'Service') === (r.kind ?? 'Service')) !== i,
