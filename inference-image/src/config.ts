@@ -30,14 +30,22 @@ export interface RuntimeConfig {
   /** From acceptance (queue wait included) to the finished MP4. */
   requestTimeoutMs: number;
   maxBodyBytes: number;
+  /** A request body must arrive within this long after its headers, else 408 and the connection is closed. */
+  bodyTimeoutMs: number;
   maxPromptChars: number;
   /** Duration cap of the synchronous POST /v1/generate (longer clips go to /v1/videos). */
   syncMaxSeconds: number;
   /** SIGTERM: how long accepted jobs may run on before they are failed with ShuttingDown. */
   shutdownGraceMs: number;
-  /** Finished async jobs (and their MP4) are kept this long, at most maxStoredJobs of them. */
+  /**
+   * SIGTERM, after the drain: how long the replica stays up (refusing new work) so clients can fetch results
+   * that finished during the drain; it ends early once every such result was downloaded or deleted.
+   */
+  shutdownLingerMs: number;
+  /** Finished async jobs (and their MP4) are kept this long, at most maxStoredJobs of them and maxStoredBytes of video. */
   jobTtlMs: number;
   maxStoredJobs: number;
+  maxStoredBytes: number;
   warmupSteps: number;
   ffmpegPath: string;
   /** libx264 speed/size trade-off and quality (lower CRF = better, bigger). */
@@ -104,11 +112,14 @@ export function loadConfig(env: Env = process.env): RuntimeConfig {
     maxQueue: num('T2V_MAX_QUEUE', 8, 0, 10_000),
     requestTimeoutMs: num('T2V_REQUEST_TIMEOUT_MS', 600_000, 100, 86_400_000),
     maxBodyBytes: num('T2V_MAX_BODY_BYTES', 64 * 1024, 256, 16 * 1024 * 1024),
+    bodyTimeoutMs: num('T2V_BODY_TIMEOUT_MS', 30_000, 100, 3_600_000),
     maxPromptChars: num('T2V_MAX_PROMPT_CHARS', 2000, 1, 100_000),
     syncMaxSeconds: num('T2V_SYNC_MAX_SECONDS', 5, 0.1, 3600, false),
     shutdownGraceMs: num('T2V_SHUTDOWN_GRACE_MS', 25_000, 0, 3_600_000),
+    shutdownLingerMs: num('T2V_SHUTDOWN_LINGER_MS', 15_000, 0, 3_600_000),
     jobTtlMs: num('T2V_JOB_TTL_MS', 3_600_000, 1000, 7 * 86_400_000),
     maxStoredJobs: num('T2V_MAX_STORED_JOBS', 256, 1, 100_000),
+    maxStoredBytes: num('T2V_MAX_STORED_BYTES', 512 * 1024 * 1024, 1024, 2 ** 40),
     warmupSteps: num('T2V_WARMUP_STEPS', 2, 1, 1000),
     ffmpegPath: str('T2V_FFMPEG_PATH', 'ffmpeg'),
     x264Preset: preset as X264Preset,

@@ -81,6 +81,7 @@ export async function startRuntime(config: RuntimeConfig, log: Logger, deps: Run
       defaults: requestDefaults(manifest),
       syncMaxSeconds: config.syncMaxSeconds,
       maxBodyBytes: config.maxBodyBytes,
+      bodyTimeoutMs: config.bodyTimeoutMs,
       faults: config.faults,
       randomSeed: () => randomInt(0, MAX_SEED + 1),
       monotonic,
@@ -111,7 +112,7 @@ export async function startRuntime(config: RuntimeConfig, log: Logger, deps: Run
       pipeline: new T2vPipeline(loaded),
       startEncoder: startMp4Encoder,
       queue,
-      store: new JobStore({ ttlMs: config.jobTtlMs, maxFinished: config.maxStoredJobs }),
+      store: new JobStore({ ttlMs: config.jobTtlMs, maxFinished: config.maxStoredJobs, maxBytes: config.maxStoredBytes }),
       metrics,
       faults: new FaultInjector(config.faults, deps.random),
       log,
@@ -145,6 +146,8 @@ export async function startRuntime(config: RuntimeConfig, log: Logger, deps: Run
       log.info({ reason, queued: queue.depth, running: queue.inflight }, 'shutting down: refusing new work, draining accepted jobs');
       queue.stopAccepting();
       const { abortedJobs } = service ? await service.drain(config.shutdownGraceMs) : { abortedJobs: 0 };
+      const undelivered = service ? await linger(service, config.shutdownLingerMs) : 0;
+      if (undelivered > 0) log.warn({ undelivered, lingerMs: config.shutdownLingerMs }, 'linger over; results no client fetched are dropped');
       await closeServer(server, 5000);
       // A warm-up may still be inside session.run(); release the sessions only after it.
       await Promise.race([ready.catch(() => undefined), sleep(10_000, undefined, { ref: false })]);
@@ -154,6 +157,16 @@ export async function startRuntime(config: RuntimeConfig, log: Logger, deps: Run
     return closing;
   };
   return { port, ready, state, shutdown };
+}
+
+/**
+ * After the drain, stay up (not ready, refusing new work, still answering polls and downloads) until every
+ * finished job's outcome was fetched or `ms` passed; resolves with how many were not fetched.
+ */
+async function linger(service: GenerationService, ms: number): Promise<number> {
+  const deadline = performance.now() + ms;
+  while (service.undelivered() > 0 && performance.now() < deadline) await sleep(50, undefined, { ref: false });
+  return service.undelivered();
 }
 
 /** The adapter library when T2V_ADAPTER_DIR is set; a denoiser without LoRA inputs cannot serve one. */

@@ -85,6 +85,7 @@ async function fullRuntime(svc?: GenerationService): Promise<{ url: string; text
     defaults: { width: 64, height: 64, fps: 8, seconds: 1, steps: 2, guidance: 1 },
     syncMaxSeconds: 5,
     maxBodyBytes: 65536,
+    bodyTimeoutMs: 30_000,
     faults: { errorRate: 0, latencyMs: 0, freezeFrames: 0 },
     randomSeed: () => 1,
     monotonic: () => performance.now(),

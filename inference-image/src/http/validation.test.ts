@@ -50,7 +50,23 @@ describe('validateRequest', () => {
       steps: 4,
       guidance: 5,
       seed: 1234,
+      adjustments: [],
     });
+  });
+
+  it('reports seconds rounded to whole frames as an adjustment (asked, used, why)', () => {
+    const r = validateRequest({ prompt: 'a', seconds: 0.3 }, opts);
+    expect(r).toMatchObject({ seconds: 0.3, frames: 2 });
+    expect(r.adjustments).toEqual([
+      { field: 'seconds', asked: 0.3, used: 0.25, unit: 'seconds', reason: 'seconds × fps is rounded to whole frames: 2 at 8 fps' },
+    ]);
+    expect(validateRequest({ prompt: 'a', seconds: 0.25 }, opts).adjustments).toEqual([]);
+  });
+
+  it('refuses a prompt of zero-width and format characters only as empty, naming prompt', () => {
+    for (const prompt of ['\u200b\u200b', ' \u2060\ufeff\t', '\u200d\n']) {
+      expect(problem({ prompt })).toMatchObject({ field: 'prompt', message: 'prompt must not be empty (it has no visible characters)' });
+    }
   });
 
   it('accepts every field and derives frames = round(seconds × fps)', () => {

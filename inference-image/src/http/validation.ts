@@ -45,6 +45,13 @@ export function validateRequest(body: unknown, o: ValidateOptions): GenerationRe
 
   const [first, ...rest] = problems;
   if (first) throw new ValidationError([first, ...rest]);
+  const frames = Math.round((seconds as number) * (fps as number));
+  const used = frames / (fps as number);
+  // 0.3 s at 8 fps is 2.4 frames: the clip has 2 (0.25 s); said, not done silently.
+  const adjustments =
+    Math.abs(used - (seconds as number)) > 1e-9
+      ? [{ field: 'seconds', asked: seconds as number, used, unit: 'seconds', reason: `seconds × fps is rounded to whole frames: ${frames} at ${fps} fps` }]
+      : [];
   return {
     prompt: prompt as string,
     negativePrompt: negativePrompt ?? '',
@@ -52,11 +59,12 @@ export function validateRequest(body: unknown, o: ValidateOptions): GenerationRe
     height: height as number,
     fps: fps as number,
     seconds: seconds as number,
-    frames: Math.round((seconds as number) * (fps as number)),
+    frames,
     steps: steps as number,
     guidance: guidance as number,
     seed: seed as number,
     ...(style === undefined ? {} : { style }),
+    adjustments,
   };
 }
 

@@ -1,6 +1,8 @@
 // Bounded concurrency (one generation per GPU by default) in front of a bounded FIFO queue. A full
 // queue refuses at once (429 + Retry-After) rather than letting latency pile up; an aborted job
 // (timeout, cancel, shutdown) settles at once, while its slot frees only when the work really stops.
+// Retry-After and a queued job's expected start come from the work really queued: each task carries a cost
+// (the runtime uses steps × frames × pixels), and the observed milliseconds per cost unit are averaged.
 import { QueueFullError, ShuttingDownError } from '../errors.js';
 
 export type Task<T> = (signal: AbortSignal) => Promise<T>;
@@ -14,15 +16,24 @@ export interface QueueOptions {
 interface Entry {
   run: () => void;
   controller: AbortController;
+  /** In the caller's cost units; the estimate of a task is cost × the observed ms per unit. */
+  cost: number;
+  /** Monotonic ms, once running. */
+  startedAt?: number;
 }
+
+/** Weight of the newest observation in the moving average of ms per cost unit. */
+const EWMA_ALPHA = 0.3;
+/** Assumed before any task was observed (and no warm-up seeded the estimate): one second per task. */
+const UNOBSERVED_TASK_MS = 1000;
 
 export class JobQueue {
   private readonly waiting: Entry[] = [];
   private readonly active = new Set<Entry>();
   private accepting = true;
   private idleWaiters: Array<() => void> = [];
-  /** Moving average of task wall time, for Retry-After. */
-  private avgTaskMs: number | undefined;
+  /** Moving average of task wall time per cost unit, for Retry-After and expected starts. */
+  private msPerCost: number | undefined;
   private readonly now: () => number;
 
   constructor(private readonly options: QueueOptions) {
@@ -45,7 +56,7 @@ export class JobQueue {
    * Accepts a task or throws (QueueFullError, ShuttingDownError) synchronously. The returned promise
    * settles with the task's result, or with `controller.signal.reason` as soon as the controller aborts.
    */
-  submit<T>(task: Task<T>, controller: AbortController, onStart?: () => void): Promise<T> {
+  submit<T>(task: Task<T>, controller: AbortController, onStart?: () => void, cost = 1): Promise<T> {
     if (!this.accepting) throw new ShuttingDownError('server is shutting down; not accepting new generations');
     if (this.active.size >= this.options.maxConcurrency && this.waiting.length >= this.options.maxQueue) {
       throw new QueueFullError(this.retryAfterSeconds(), this.options.maxQueue);
@@ -54,9 +65,11 @@ export class JobQueue {
       const signal = controller.signal;
       const entry: Entry = {
         controller,
+        cost,
         run: () => {
           this.active.add(entry);
           const started = this.now();
+          entry.startedAt = started;
           onStart?.();
           let work: Promise<T>;
           try {
@@ -69,7 +82,8 @@ export class JobQueue {
           work
             .catch(() => undefined)
             .finally(() => {
-              this.recordDuration(this.now() - started);
+              // An aborted task stopped early: its time says nothing about how long a task takes.
+              if (!signal.aborted) this.observe(this.now() - started, cost);
               this.active.delete(entry);
               this.pump();
             });
@@ -112,13 +126,42 @@ export class JobQueue {
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
+  /**
+   * Seconds until the work already accepted has drained: the running tasks' expected remainder plus the
+   * waiting tasks, spread over the slots; at least 1 (Retry-After on 429).
+   */
   retryAfterSeconds(): number {
-    const per = (this.avgTaskMs ?? 1000) / 1000;
-    return Math.max(1, Math.ceil((per * (this.waiting.length + 1)) / this.options.maxConcurrency));
+    return Math.max(1, Math.ceil(this.workAheadMs(this.waiting.length) / this.options.maxConcurrency / 1000));
   }
 
-  private recordDuration(ms: number): void {
-    this.avgTaskMs = this.avgTaskMs === undefined ? ms : 0.8 * this.avgTaskMs + 0.2 * ms;
+  /**
+   * A waiting task's place: `position` 1 = next to start, and the expected ms until it starts (the work ahead
+   * of it over the slots); undefined once it runs or left the queue.
+   */
+  placeOf(controller: AbortController): { position: number; startsInMs: number } | undefined {
+    const i = this.waiting.findIndex((e) => e.controller === controller);
+    if (i < 0) return undefined;
+    return { position: i + 1, startsInMs: this.workAheadMs(i) / this.options.maxConcurrency };
+  }
+
+  /** Records a task of `cost` that took `ms` (the runtime seeds it with the warm-up generation). */
+  observe(ms: number, cost: number): void {
+    if (!(ms >= 0) || !(cost > 0)) return;
+    const rate = ms / cost;
+    this.msPerCost = this.msPerCost === undefined ? rate : (1 - EWMA_ALPHA) * this.msPerCost + EWMA_ALPHA * rate;
+  }
+
+  private estimateMs(e: Entry): number {
+    return this.msPerCost === undefined ? UNOBSERVED_TASK_MS : this.msPerCost * e.cost;
+  }
+
+  /** Expected ms of work ahead of the waiting task at index `waitingIndex`: the running tasks' remainder, the waiting ones before it. */
+  private workAheadMs(waitingIndex: number): number {
+    const now = this.now();
+    let ms = 0;
+    for (const e of this.active) ms += Math.max(0, this.estimateMs(e) - (now - (e.startedAt ?? now)));
+    for (const e of this.waiting.slice(0, waitingIndex)) ms += this.estimateMs(e);
+    return ms;
   }
 
   private pump(): void {
