@@ -307,20 +307,23 @@ async function main(): Promise<void> {
   await replay.release();
   await stopServer(server);
 
-  // 3. Throughput.
-  const tp = await startServer(modelDir, { T2V_MAX_QUEUE: String(JOBS) });
+  // 3. Throughput, and Retry-After against the drain it predicts: the queue holds all but one job, so one more
+  // submission is refused (429) with the runtime's estimate of the time the accepted work needs.
+  const tp = await startServer(modelDir, { T2V_MAX_QUEUE: String(Math.max(0, JOBS - 1)) });
+  const submit = (seed: number): Promise<Response> =>
+    fetch(`${tp.url}/v1/videos`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ...request, seed }) });
   const t0 = performance.now();
   const ids = await Promise.all(
     Array.from({ length: JOBS }, async (_, i) => {
-      const res = await fetch(`${tp.url}/v1/videos`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ ...request, seed: i }),
-      });
+      const res = await submit(i);
       if (res.status !== 202) throw new Error(`submit answered ${res.status}`);
       return ((await res.json()) as { id: string }).id;
     }),
   );
+  const refused = await submit(JOBS);
+  const refusedAt = performance.now();
+  const retryAfter = Number(refused.headers.get('retry-after'));
+  if (refused.status !== 429) throw new Error(`submission ${JOBS + 1} answered ${refused.status}, not 429`);
   for (const id of ids) {
     for (;;) {
       const job = (await (await fetch(`${tp.url}/v1/videos/${id}`)).json()) as { status: string };
@@ -330,6 +333,7 @@ async function main(): Promise<void> {
     }
   }
   const burst = (performance.now() - t0) / 1000;
+  const drainSeconds = (performance.now() - refusedAt) / 1000;
   await stopServer(tp);
 
   // Per request: ffmpeg's share is the time after decoding not spent converting or measuring frames in this process.
@@ -365,6 +369,7 @@ async function main(): Promise<void> {
     ortInRuntimeVsBareReplay: median(per.map((p) => p.ortVsReplay)),
     requests: requests.map((r, i) => ({ ...r, rawReplay: raw[i] })),
     throughput: { jobs: JOBS, seconds: burst, jobsPerMinute: (JOBS * 60) / burst, videoSecondsPerSecond: (JOBS * SECONDS) / burst },
+    retryAfter: { seconds: retryAfter, measuredDrainSeconds: drainSeconds, ratio: retryAfter / drainSeconds },
   };
   const lines = [
     '',
@@ -383,6 +388,7 @@ async function main(): Promise<void> {
     `runtime overhead over Σ session.run(), incl. ffmpeg ${pct(figures.overheadInclFfmpeg)}`,
     `ORT time in the runtime vs a bare in-process replay ${pct(figures.ortInRuntimeVsBareReplay)}  (replay median ${ms(figures.rawReplayOnnxSeconds)}, alternating with the requests)`,
     `throughput (${PROVIDER.toUpperCase()}, concurrency 1, ${JOBS} queued jobs)      ${figures.throughput.jobsPerMinute.toFixed(1)} clips/min, ${figures.throughput.videoSecondsPerSecond.toFixed(3)} video-s per wall-s`,
+    `Retry-After on the 429 behind ${JOBS} jobs           ${retryAfter} s; the accepted work drained in ${drainSeconds.toFixed(1)} s (ratio ${figures.retryAfter.ratio.toFixed(2)}; estimate seeded by the warm-up only)`,
     '',
     `json ${JSON.stringify(figures)}`,
   ];

@@ -159,7 +159,7 @@ describe('async jobs: POST /v1/videos → GET status → GET content', () => {
     const bad = await fetch(`${rt.url}/v1/generate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: bytes });
     expect(bad.status).toBe(400);
     expect(await bad.json()).toMatchObject({
-      error: { code: 'InvalidRequest', field: 'body', message: 'body is not valid UTF-8 (a prompt must be UTF-8 text)' },
+      error: { code: 'InvalidRequest', field: 'prompt', message: 'prompt is not valid UTF-8 (the request body must be UTF-8 text)' },
     });
     for (const prompt of ['\u200b\u200b\u200b', ' \u2060\ufeff\t']) {
       const res = await postJson(`${rt.url}/v1/generate`, { prompt });
