@@ -274,7 +274,7 @@ describe('GenerationService', () => {
 
   it("gives a queued job's place and expected start, and none once it runs", () => {
     const { service, queue } = setup({ pipeline: pipeline({ hang: true }) });
-    queue.observe(2000, generationCost(request)); // 2 s for a job like these
+    queue.observe({ steps: 1500, other: 500 }, generationCost(request)); // 2 s for a job like these
     const running = service.submit(request, 0);
     const waiting = service.submit(request, 0);
     expect(service.queuePlace(running)).toBeUndefined();

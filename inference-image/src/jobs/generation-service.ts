@@ -11,7 +11,7 @@ import type { AdapterMetrics } from '../telemetry/adapter-metrics.js';
 import type { Route, RuntimeMetrics } from '../telemetry/metrics.js';
 import type { Mp4Encoder, Mp4Options } from '../video/mp4-encoder.js';
 import type { FaultInjector } from './faults.js';
-import type { JobQueue } from './job-queue.js';
+import type { JobQueue, TaskCost } from './job-queue.js';
 import type { JobPage, JobStore } from './job-store.js';
 import type { Adjustment, GenerationRequest, JobRecord, JobResult, JobTimings } from './types.js';
 
@@ -22,12 +22,14 @@ export interface FrameGenerator {
 }
 
 /**
- * What a generation is expected to cost, in the queue's units (Retry-After, expected starts): denoiser work
- * grows with steps × frames × pixels, twice over with guidance (two batches).
+ * What a generation is expected to cost, in the queue's units (Retry-After, expected starts): the denoiser loop
+ * grows with steps × frames × pixels, twice over with guidance (two batches); the rest (text encoder, VAE decode,
+ * frame conversion, encode) with frames × pixels. In megapixel-frames.
  */
-export function generationCost(r: Pick<GenerationRequest, 'steps' | 'frames' | 'width' | 'height' | 'guidance' | 'negativePrompt'>): number {
+export function generationCost(r: Pick<GenerationRequest, 'steps' | 'frames' | 'width' | 'height' | 'guidance' | 'negativePrompt'>): TaskCost {
   const guided = (r.negativePrompt ?? '') !== '' && r.guidance !== 1;
-  return (r.steps * r.frames * r.width * r.height * (guided ? 2 : 1)) / 1e6;
+  const clip = (r.frames * r.width * r.height) / 1e6;
+  return { steps: r.steps * clip * (guided ? 2 : 1), other: clip };
 }
 
 export interface ServiceDeps {
@@ -154,10 +156,10 @@ export class GenerationService {
   async warmUp(p: GenerationRequest): Promise<number> {
     const start = this.d.monotonic();
     const controller = new AbortController();
-    await this.produce(p, controller.signal, undefined);
+    const outcome = await this.produce(p, controller.signal, undefined);
     const ms = this.d.monotonic() - start;
     // The first Retry-After needs an estimate before any user's job ended; the warm-up (cold kernels) overestimates a little.
-    this.d.queue.observe(ms, generationCost(p));
+    this.observe(p, ms, outcome);
     return ms / 1000;
   }
 
@@ -175,6 +177,12 @@ export class GenerationService {
     this.d.queue.abortAll(new ShuttingDownError('server shut down before this job finished'));
     await settlesWithin(this.d.queue.onIdle(), hardStopMs);
     return { abortedJobs: left };
+  }
+
+  /** Feeds a finished generation's time to the queue's estimates: its denoise loop apart from the rest. */
+  private observe(p: GenerationRequest, ms: number, outcome: Outcome): void {
+    const steps = outcome.timings.denoiseSeconds * 1000;
+    this.d.queue.observe({ steps, other: Math.max(0, ms - steps) }, generationCost(p));
   }
 
   private newJob(route: Route, request: GenerationRequest): JobRecord {
@@ -237,6 +245,7 @@ export class GenerationService {
     return running.then(
       (outcome) => {
         clearTimeout(timer);
+        if (startedMono !== undefined) this.observe(job.request, this.d.monotonic() - startedMono, outcome);
         this.finish(job, arrivedAt, startedMono, outcome, undefined);
       },
       (err: unknown) => {

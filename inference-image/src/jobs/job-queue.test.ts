@@ -65,24 +65,20 @@ describe('JobQueue', () => {
     expect((err as QueueFullError).retryAfterSeconds).toBeGreaterThanOrEqual(1);
   });
 
-  it('estimates Retry-After from the work queued: the running remainder plus the waiting tasks, by cost, over the slots', async () => {
+  it('estimates Retry-After from the work queued: the running remainder plus the waiting tasks, by cost, over the slots', () => {
     let now = 0;
     const q = new JobQueue({ maxConcurrency: 2, maxQueue: 10, now: () => now });
-    const g = gate();
-    const p = q.submit(g.task, new AbortController(), undefined, 2000);
-    now = 4000;
-    g.open('x');
-    await p;
-    await tick();
-    // 2 ms per cost unit observed. Nothing queued: the floor of 1 s.
-    expect(q.retryAfterSeconds()).toBe(1);
+    // 2 ms per step unit, 1 ms per other unit.
+    q.observe({ steps: 200, other: 50 }, { steps: 100, other: 50 });
+    expect(q.retryAfterSeconds()).toBe(1); // nothing queued: the floor
+    const cost = (steps: number, other: number) => ({ steps, other });
     const a = new AbortController();
-    void q.submit(gate().task, a, undefined, 3000); // runs: 6 s expected
-    void q.submit(gate().task, new AbortController(), undefined, 1000); // runs: 2 s expected
+    void q.submit(gate().task, a, undefined, cost(2500, 1000)); // runs: 6 s expected
+    void q.submit(gate().task, new AbortController(), undefined, cost(500, 1000)); // runs: 2 s
     const c = new AbortController();
-    void q.submit(gate().task, c, undefined, 4000); // waits: 8 s
+    void q.submit(gate().task, c, undefined, cost(3500, 1000)); // waits: 8 s
     const d = new AbortController();
-    void q.submit(gate().task, d, undefined, 1000); // waits: 2 s
+    void q.submit(gate().task, d, undefined, cost(500, 1000)); // waits: 2 s
     now += 1000; // 1 s into both running tasks: 5 s + 1 s left
     expect(q.retryAfterSeconds()).toBe(Math.ceil((5 + 1 + 8 + 2) / 2));
     expect(q.placeOf(c)).toEqual({ position: 1, startsInMs: 3000 });
@@ -90,24 +86,19 @@ describe('JobQueue', () => {
     expect(q.placeOf(a)).toBeUndefined();
   });
 
-  it('assumes 1 s per task before any was observed, and ignores aborted tasks in the average', async () => {
-    let now = 0;
-    const q = new JobQueue({ maxConcurrency: 1, maxQueue: 10, now: () => now });
-    const c = new AbortController();
-    const g = gate();
-    const p = q.submit(g.task, c, undefined, 5);
-    void q.submit(gate().task, new AbortController(), undefined, 5);
-    void q.submit(gate().task, new AbortController(), undefined, 5);
+  it('keeps the step-bound and the fixed parts apart: a short observed task does not inflate a long one', () => {
+    const q = new JobQueue({ maxConcurrency: 1, maxQueue: 10, now: () => 0 });
+    // A 2-step warm-up: 200 ms of steps, 600 ms of the rest.
+    q.observe({ steps: 200, other: 600 }, { steps: 2, other: 1 });
+    void q.submit(gate().task, new AbortController(), undefined, { steps: 30, other: 1 });
+    // 30 steps × 100 ms + 600 ms = 3.6 s (one rate for the whole task would say 30 × 400 ms = 12 s).
+    expect(q.retryAfterSeconds()).toBe(4);
+  });
+
+  it('assumes 1 s per task before any was observed', () => {
+    const q = new JobQueue({ maxConcurrency: 1, maxQueue: 10, now: () => 0 });
+    for (let i = 0; i < 3; i++) void q.submit(gate().task, new AbortController());
     expect(q.retryAfterSeconds()).toBe(3);
-    now = 60_000;
-    c.abort(new CancelledError('x'));
-    await expect(p).rejects.toBeInstanceOf(CancelledError);
-    g.fail(new Error('stopped'));
-    await tick();
-    // The cancelled task's 60 s taught nothing: still 1 s per task (one running from t=60 s, one waiting).
-    expect(q.retryAfterSeconds()).toBe(2);
-    q.observe(500, 5);
-    expect(q.retryAfterSeconds()).toBe(1);
   });
 
   it('drops an aborted queued task without running it', async () => {

@@ -1,8 +1,10 @@
 // Bounded concurrency (one generation per GPU by default) in front of a bounded FIFO queue. A full
 // queue refuses at once (429 + Retry-After) rather than letting latency pile up; an aborted job
 // (timeout, cancel, shutdown) settles at once, while its slot frees only when the work really stops.
-// Retry-After and a queued job's expected start come from the work really queued: each task carries a cost
-// (the runtime uses steps × frames × pixels), and the observed milliseconds per cost unit are averaged.
+// Retry-After and a queued job's expected start come from the work really queued: each task carries a cost in
+// two parts (the runtime's: denoising grows with steps × frames × pixels, the rest — text encoder, VAE decode,
+// encode — with frames × pixels only), and the observed milliseconds per unit of each part are averaged. One
+// rate for both overestimated a 30-step job 8× from a 2-step warm-up, whose fixed costs it spread over the steps.
 import { QueueFullError, ShuttingDownError } from '../errors.js';
 
 export type Task<T> = (signal: AbortSignal) => Promise<T>;
@@ -13,27 +15,39 @@ export interface QueueOptions {
   now?: () => number;
 }
 
+/** A task's expected work in two parts, each in the caller's units (estimate = Σ part × observed ms per unit). */
+export interface TaskCost {
+  /** Work that grows with the number of steps (the denoiser loop). */
+  steps: number;
+  /** The rest (text encoder, decode, encode, faults). */
+  other: number;
+}
+
+/** What a task of unknown size costs: one unit of "other". */
+const UNIT_COST: TaskCost = { steps: 0, other: 1 };
+
 interface Entry {
   run: () => void;
   controller: AbortController;
-  /** In the caller's cost units; the estimate of a task is cost × the observed ms per unit. */
-  cost: number;
+  cost: TaskCost;
   /** Monotonic ms, once running. */
   startedAt?: number;
 }
 
-/** Weight of the newest observation in the moving average of ms per cost unit. */
+/** Weight of the newest observation in the moving averages of ms per cost unit. */
 const EWMA_ALPHA = 0.3;
 /** Assumed before any task was observed (and no warm-up seeded the estimate): one second per task. */
 const UNOBSERVED_TASK_MS = 1000;
+
+const ewma = (avg: number | undefined, x: number): number => (avg === undefined ? x : (1 - EWMA_ALPHA) * avg + EWMA_ALPHA * x);
 
 export class JobQueue {
   private readonly waiting: Entry[] = [];
   private readonly active = new Set<Entry>();
   private accepting = true;
   private idleWaiters: Array<() => void> = [];
-  /** Moving average of task wall time per cost unit, for Retry-After and expected starts. */
-  private msPerCost: number | undefined;
+  /** Moving averages of ms per unit of each cost part, for Retry-After and expected starts. */
+  private readonly msPer: { steps?: number; other?: number } = {};
   private readonly now: () => number;
 
   constructor(private readonly options: QueueOptions) {
@@ -56,7 +70,7 @@ export class JobQueue {
    * Accepts a task or throws (QueueFullError, ShuttingDownError) synchronously. The returned promise
    * settles with the task's result, or with `controller.signal.reason` as soon as the controller aborts.
    */
-  submit<T>(task: Task<T>, controller: AbortController, onStart?: () => void, cost = 1): Promise<T> {
+  submit<T>(task: Task<T>, controller: AbortController, onStart?: () => void, cost: TaskCost = UNIT_COST): Promise<T> {
     if (!this.accepting) throw new ShuttingDownError('server is shutting down; not accepting new generations');
     if (this.active.size >= this.options.maxConcurrency && this.waiting.length >= this.options.maxQueue) {
       throw new QueueFullError(this.retryAfterSeconds(), this.options.maxQueue);
@@ -82,8 +96,6 @@ export class JobQueue {
           work
             .catch(() => undefined)
             .finally(() => {
-              // An aborted task stopped early: its time says nothing about how long a task takes.
-              if (!signal.aborted) this.observe(this.now() - started, cost);
               this.active.delete(entry);
               this.pump();
             });
@@ -144,15 +156,19 @@ export class JobQueue {
     return { position: i + 1, startsInMs: this.workAheadMs(i) / this.options.maxConcurrency };
   }
 
-  /** Records a task of `cost` that took `ms` (the runtime seeds it with the warm-up generation). */
-  observe(ms: number, cost: number): void {
-    if (!(ms >= 0) || !(cost > 0)) return;
-    const rate = ms / cost;
-    this.msPerCost = this.msPerCost === undefined ? rate : (1 - EWMA_ALPHA) * this.msPerCost + EWMA_ALPHA * rate;
+  /**
+   * Records a finished task of `cost` whose parts took `ms` (the caller measures them; the runtime also feeds its
+   * warm-up generation). Aborted tasks are not fed: their time says nothing about a task's.
+   */
+  observe(ms: TaskCost, cost: TaskCost): void {
+    if (cost.steps > 0 && ms.steps >= 0) this.msPer.steps = ewma(this.msPer.steps, ms.steps / cost.steps);
+    if (cost.other > 0 && ms.other >= 0) this.msPer.other = ewma(this.msPer.other, ms.other / cost.other);
   }
 
   private estimateMs(e: Entry): number {
-    return this.msPerCost === undefined ? UNOBSERVED_TASK_MS : this.msPerCost * e.cost;
+    const { steps, other } = this.msPer;
+    if (steps === undefined && other === undefined) return UNOBSERVED_TASK_MS;
+    return (steps ?? 0) * e.cost.steps + (other ?? 0) * e.cost.other;
   }
 
   /** Expected ms of work ahead of the waiting task at index `waitingIndex`: the running tasks' remainder, the waiting ones before it. */
