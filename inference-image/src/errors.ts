@@ -142,6 +142,12 @@ export class NotFoundError extends T2vError {
   readonly httpStatus = 404;
 }
 
+/** A finished job's video was dropped (the results' byte cap, or its expiry) while the job record remains. */
+export class GoneError extends T2vError {
+  readonly code = 'Gone';
+  readonly httpStatus = 410;
+}
+
 export class ConflictError extends T2vError {
   readonly code = 'Conflict';
   readonly httpStatus = 409;

@@ -14,6 +14,8 @@ import { FaultInjector } from './jobs/faults.js';
 import { GenerationService } from './jobs/generation-service.js';
 import { JobQueue } from './jobs/job-queue.js';
 import { JobStore } from './jobs/job-store.js';
+import type { AsyncJobs } from './jobs/async-jobs.js';
+import { MemoryJobs } from './jobs/memory-jobs.js';
 import type { GenerationRequest } from './jobs/types.js';
 import type { SessionFactory } from './model/execution-provider.js';
 import { loadModel, type LoadedModel } from './model/load-model.js';
@@ -65,6 +67,7 @@ export async function startRuntime(config: RuntimeConfig, log: Logger, deps: Run
   metrics.faultInjection.set({ kind: 'freeze_frames' }, config.faults.freezeFrames ?? 0);
 
   let service: GenerationService | undefined;
+  let jobs: AsyncJobs | undefined;
   let limits: RequestLimits | undefined;
   let loaded: LoadedModel | undefined;
   let adapters: AdapterService | undefined;
@@ -77,6 +80,7 @@ export async function startRuntime(config: RuntimeConfig, log: Logger, deps: Run
       model,
       state: () => state,
       service: () => service,
+      jobs: () => jobs,
       limits: () => limits,
       defaults: requestDefaults(manifest),
       syncMaxSeconds: config.syncMaxSeconds,
@@ -129,6 +133,7 @@ export async function startRuntime(config: RuntimeConfig, log: Logger, deps: Run
       clock: Date.now,
       monotonic,
     });
+    jobs = new MemoryJobs(service);
     // SIGTERM while loading: do not come up.
     if (state.phase === 'draining') return;
     state.phase = 'warming';
@@ -145,10 +150,11 @@ export async function startRuntime(config: RuntimeConfig, log: Logger, deps: Run
       state.phase = 'draining';
       log.info({ reason, queued: queue.depth, running: queue.inflight }, 'shutting down: refusing new work, draining accepted jobs');
       queue.stopAccepting();
-      const { abortedJobs } = service ? await service.drain(config.shutdownGraceMs) : { abortedJobs: 0 };
-      const undelivered = service ? await linger(service, config.shutdownLingerMs) : 0;
+      const { abortedJobs } = jobs ? await jobs.drain(config.shutdownGraceMs) : service ? await service.drain(config.shutdownGraceMs) : { abortedJobs: 0 };
+      const undelivered = jobs ? await linger(jobs, config.shutdownLingerMs) : 0;
       if (undelivered > 0) log.warn({ undelivered, lingerMs: config.shutdownLingerMs }, 'linger over; results no client fetched are dropped');
       await closeServer(server, 5000);
+      await jobs?.close();
       // A warm-up may still be inside session.run(); release the sessions only after it.
       await Promise.race([ready.catch(() => undefined), sleep(10_000, undefined, { ref: false })]);
       await loaded?.release();
@@ -163,10 +169,10 @@ export async function startRuntime(config: RuntimeConfig, log: Logger, deps: Run
  * After the drain, stay up (not ready, refusing new work, still answering polls and downloads) until every
  * finished job's outcome was fetched or `ms` passed; resolves with how many were not fetched.
  */
-async function linger(service: GenerationService, ms: number): Promise<number> {
+async function linger(jobs: AsyncJobs, ms: number): Promise<number> {
   const deadline = performance.now() + ms;
-  while (service.undelivered() > 0 && performance.now() < deadline) await sleep(50, undefined, { ref: false });
-  return service.undelivered();
+  while (jobs.undelivered() > 0 && performance.now() < deadline) await sleep(50, undefined, { ref: false });
+  return jobs.undelivered();
 }
 
 /** The adapter library when T2V_ADAPTER_DIR is set; a denoiser without LoRA inputs cannot serve one. */

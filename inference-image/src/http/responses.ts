@@ -2,6 +2,7 @@
 import type { ServerResponse } from 'node:http';
 import { refText } from '../adapters/style.js';
 import { IdempotencyKeyReusedError, InvalidAdapterError, QueueFullError, RangeNotSatisfiableError, ValidationError, type T2vError } from '../errors.js';
+import type { JobSnapshot } from '../jobs/async-jobs.js';
 import type { Adjustment, JobRecord } from '../jobs/types.js';
 import type { ClipQuality } from '../quality/clip-quality.js';
 
@@ -38,7 +39,7 @@ export function sendError(res: ServerResponse, err: T2vError, headers: Record<st
 
 const iso = (ms: number | undefined): string | null => (ms === undefined ? null : new Date(ms).toISOString());
 
-function percent(job: JobRecord): number {
+function percent(job: JobSnapshot): number {
   const { phase, step, steps } = job.progress;
   switch (phase) {
     case 'queued':
@@ -55,19 +56,12 @@ function percent(job: JobRecord): number {
   }
 }
 
-/** What the job record alone does not know: its place in the queue and when its result expires. */
-export interface JobViewExtras {
-  queue?: { position: number; startsInSeconds: number } | undefined;
-  /** Epoch ms. */
-  expiresAt?: number | undefined;
-}
-
 /**
  * A job as the API shows it (snake_case). `queue` only while queued ({position: 1 = next, starts_in_seconds:
  * expected wait}); `adjustments` lists request values not used as asked; `result.expires_at` is when the video is
  * dropped at the latest.
  */
-export function jobView(job: JobRecord, model: { name: string; version: string }, extras: JobViewExtras = {}): Record<string, unknown> {
+export function jobView(job: JobSnapshot, model: { name: string; version: string }): Record<string, unknown> {
   const r = job.request;
   return {
     id: job.id,
@@ -78,7 +72,7 @@ export function jobView(job: JobRecord, model: { name: string; version: string }
     started_at: iso(job.startedAt),
     completed_at: iso(job.finishedAt),
     progress: { phase: job.progress.phase, step: job.progress.step, steps: job.progress.steps, percent: percent(job) },
-    ...(extras.queue ? { queue: { position: extras.queue.position, starts_in_seconds: extras.queue.startsInSeconds } } : {}),
+    ...(job.queue ? { queue: { position: job.queue.position, starts_in_seconds: job.queue.startsInSeconds } } : {}),
     adjustments: (r.adjustments ?? []).map(adjustmentView),
     request: {
       prompt: r.prompt,
@@ -99,8 +93,8 @@ export function jobView(job: JobRecord, model: { name: string; version: string }
           result: {
             content_url: `/v1/videos/${job.id}/content`,
             content_type: 'video/mp4',
-            ...(extras.expiresAt === undefined ? {} : { expires_at: iso(extras.expiresAt) }),
-            bytes: job.result.video.length,
+            ...(job.expiresAt === undefined ? {} : { expires_at: iso(job.expiresAt) }),
+            bytes: job.result.bytes,
             frames: job.result.frames,
             seconds: job.result.seconds,
             prompt_tokens: job.result.promptTokens,

@@ -7,8 +7,9 @@ import { faultsEnabled, type FaultInjectionConfig } from '../config.js';
 import type { AdapterService } from '../adapters/adapter-service.js';
 import { routedStyle } from '../adapters/route-choice.js';
 import { refText } from '../adapters/style.js';
-import { ConflictError, NotFoundError, NotReadyError, ShuttingDownError, ValidationError, asT2vError, type T2vError } from '../errors.js';
+import { NotFoundError, NotReadyError, ShuttingDownError, ValidationError, asT2vError, type T2vError } from '../errors.js';
 import { byteRange } from './byte-range.js';
+import type { AsyncJobs } from '../jobs/async-jobs.js';
 import type { GenerationService } from '../jobs/generation-service.js';
 import type { GenerationRequest, JobRecord } from '../jobs/types.js';
 import type { Provider } from '../model/execution-provider.js';
@@ -32,6 +33,8 @@ export interface HttpDeps {
   state: () => RuntimeState;
   /** Set once the model is loaded. */
   service: () => GenerationService | undefined;
+  /** The async jobs (POST /v1/videos), set once the model is loaded. */
+  jobs: () => AsyncJobs | undefined;
   limits: RequestLimits | (() => RequestLimits | undefined);
   defaults: RequestDefaults;
   syncMaxSeconds: number;
@@ -201,29 +204,29 @@ async function createVideo(d: HttpDeps, req: IncomingMessage, res: ServerRespons
   }
   const ok = await admit(d, 'videos', req, res);
   if (!ok) return;
-  let job: JobRecord;
-  let replayed = false;
+  const jobs = d.jobs();
   try {
-    if (key === undefined) job = ok.service.submit(ok.request, ok.arrivedAt);
-    else ({ job, replayed } = ok.service.submitOnce(ok.request, ok.arrivedAt, key, ok.fingerprint));
+    if (!jobs) throw new NotReadyError('the job store is not open yet; retry shortly');
+    const { job, replayed } = await jobs.create(ok.request, ok.arrivedAt, key === undefined ? undefined : { key, fingerprint: ok.fingerprint });
+    sendJson(res, 202, jobView(job, d.model), { Location: `/v1/videos/${job.id}`, ...(replayed ? { 'Idempotent-Replayed': 'true' } : {}) });
   } catch (err) {
     const e = asT2vError(err);
     if (ok.request.probe) d.metrics.probeFinished(e);
     else d.metrics.requestFinished('videos', e);
     sendError(res, e);
-    return;
   }
-  sendJson(res, 202, viewOf(d, ok.service, job), { Location: `/v1/videos/${job.id}`, ...(replayed ? { 'Idempotent-Replayed': 'true' } : {}) });
 }
 
-function viewOf(d: HttpDeps, service: GenerationService, job: JobRecord): Record<string, unknown> {
-  return jobView(job, d.model, { queue: service.queuePlace(job), expiresAt: service.expiresAt(job) });
+function jobsOf(d: HttpDeps): AsyncJobs {
+  const jobs = d.jobs();
+  if (!jobs) throw new NotFoundError('no videos yet: the model is still loading');
+  return jobs;
 }
 
 const MAX_PAGE = 100;
 
 /** GET /v1/videos?limit=N&after=<id>: the kept jobs, newest first, `limit` (1–100, default 20) a page. */
-function listVideos(d: HttpDeps, req: IncomingMessage, res: ServerResponse): void {
+async function listVideos(d: HttpDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {
   try {
     const query = new URL(req.url ?? '/', 'http://x').searchParams;
     const rawLimit = query.get('limit') ?? '20';
@@ -238,9 +241,9 @@ function listVideos(d: HttpDeps, req: IncomingMessage, res: ServerResponse): voi
         },
       ]);
     const after = query.get('after') ?? undefined;
-    const service = d.service();
-    const page = service ? service.list(limit, after) : { jobs: [], hasMore: false };
-    if (!page || !service)
+    const jobs = d.jobs();
+    const page = jobs ? await jobs.list(limit, after) : { jobs: [], hasMore: false };
+    if (!page)
       throw new ValidationError([
         {
           field: 'after',
@@ -251,7 +254,7 @@ function listVideos(d: HttpDeps, req: IncomingMessage, res: ServerResponse): voi
       ]);
     sendJson(res, 200, {
       object: 'list',
-      data: page.jobs.map((job) => viewOf(d, service, job)),
+      data: page.jobs.map((job) => jobView(job, d.model)),
       first_id: page.jobs[0]?.id ?? null,
       last_id: page.jobs.at(-1)?.id ?? null,
       has_more: page.hasMore,
@@ -369,35 +372,26 @@ async function loadAdapter(d: HttpDeps, style: string, res: ServerResponse): Pro
   }
 }
 
-function findJob(d: HttpDeps, id: string): JobRecord {
-  const job = d.service()?.get(id);
-  if (!job) throw new NotFoundError(`no video ${id} (unknown, or expired from this replica)`);
-  return job;
-}
-
-function getVideo(d: HttpDeps, id: string, res: ServerResponse): void {
+async function getVideo(d: HttpDeps, id: string, res: ServerResponse): Promise<void> {
   try {
-    const job = findJob(d, id);
-    // A failure read is a failure delivered; a success is delivered with its video.
-    if (job.status === 'failed') job.delivered = true;
-    sendJson(res, 200, viewOf(d, d.service() as GenerationService, job));
+    const job = await jobsOf(d).get(id);
+    if (!job) throw new NotFoundError(`no video ${id} (unknown, or expired)`);
+    sendJson(res, 200, jobView(job, d.model));
   } catch (err) {
     sendError(res, asT2vError(err));
   }
 }
 
 /** GET /v1/videos/{id}/content: the MP4, whole (200) or one byte range (206; 416 past the end). */
-function videoContent(d: HttpDeps, id: string, req: IncomingMessage, res: ServerResponse): void {
+async function videoContent(d: HttpDeps, id: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
   try {
-    const job = findJob(d, id);
-    if (job.status === 'failed') throw new ConflictError(`video ${id} failed (${job.error?.code}): no content`);
-    if (!job.result) throw new ConflictError(`video ${id} is ${job.status}; poll GET /v1/videos/${id} until it succeeds`);
-    const video = job.result.video;
+    const jobs = jobsOf(d);
+    const video = await jobs.content(id);
     const range = byteRange(req.headers.range, video.length);
     const headers = { 'Content-Type': 'video/mp4', 'Accept-Ranges': 'bytes', 'Content-Disposition': `inline; filename="${id}.mp4"` };
     // Delivered once its last byte went out (a player fetching ranges reaches the end last).
     res.once('finish', () => {
-      if (!range || range.end === video.length - 1) job.delivered = true;
+      if (!range || range.end === video.length - 1) jobs.delivered(id);
     });
     if (!range) {
       res.writeHead(200, { ...headers, 'Content-Length': video.length });
@@ -415,15 +409,11 @@ function videoContent(d: HttpDeps, id: string, req: IncomingMessage, res: Server
  * DELETE /v1/videos/{id}: a queued or running job is cancelled (202, it ends failed/Cancelled); a finished one is
  * deleted with its video (200 {id, deleted: true}; then 404), as hosted video APIs do.
  */
-function cancelVideo(d: HttpDeps, id: string, res: ServerResponse): void {
+async function cancelVideo(d: HttpDeps, id: string, res: ServerResponse): Promise<void> {
   try {
-    const job = findJob(d, id);
-    if (job.finishedAt !== undefined && d.service()?.delete(id)) {
-      sendJson(res, 200, { id, object: 'video.deleted', deleted: true });
-      return;
-    }
-    d.service()?.cancel(id);
-    sendJson(res, 202, viewOf(d, d.service() as GenerationService, job));
+    const outcome = await jobsOf(d).remove(id);
+    if ('deleted' in outcome) sendJson(res, 200, { id, object: 'video.deleted', deleted: true });
+    else sendJson(res, 202, jobView(outcome.cancelled, d.model));
   } catch (err) {
     sendError(res, asT2vError(err));
   }
