@@ -46,6 +46,15 @@ export interface RuntimeConfig {
   jobTtlMs: number;
   maxStoredJobs: number;
   maxStoredBytes: number;
+  /**
+   * Where async jobs live: 'memory' (this process; one replica) or a Redis URL (redis://host:port[/db]) shared by
+   * every replica, with one queue per revision (identity.revision, else 'default').
+   */
+  jobStore: 'memory' | { redisUrl: string };
+  /** With a Redis job store: the directory (shared by the replicas) the MP4s are written to; capped by maxStoredBytes. */
+  resultsDir: string | undefined;
+  /** With a Redis job store: a running job's lock; a dead replica's job is re-queued within about twice this. */
+  jobLockMs: number;
   warmupSteps: number;
   ffmpegPath: string;
   /** libx264 speed/size trade-off and quality (lower CRF = better, bigger). */
@@ -120,6 +129,8 @@ export function loadConfig(env: Env = process.env): RuntimeConfig {
     jobTtlMs: num('T2V_JOB_TTL_MS', 3_600_000, 1000, 7 * 86_400_000),
     maxStoredJobs: num('T2V_MAX_STORED_JOBS', 256, 1, 100_000),
     maxStoredBytes: num('T2V_MAX_STORED_BYTES', 512 * 1024 * 1024, 1024, 2 ** 40),
+    ...jobStoreOf(env),
+    jobLockMs: num('T2V_JOB_LOCK_MS', 30_000, 500, 3_600_000),
     warmupSteps: num('T2V_WARMUP_STEPS', 2, 1, 1000),
     ffmpegPath: str('T2V_FFMPEG_PATH', 'ffmpeg'),
     x264Preset: preset as X264Preset,
@@ -136,6 +147,21 @@ export function loadConfig(env: Env = process.env): RuntimeConfig {
     },
     identity: identityOf(env),
   };
+}
+
+function jobStoreOf(env: Env): Pick<RuntimeConfig, 'jobStore' | 'resultsDir'> {
+  const raw = env.T2V_JOB_STORE?.trim() || 'memory';
+  const resultsDir = env.T2V_RESULTS_DIR?.trim() || undefined;
+  if (raw === 'memory') return { jobStore: 'memory', resultsDir };
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError(`T2V_JOB_STORE=${raw}: must be memory or redis://host:port[/db]`);
+  }
+  if (url.protocol !== 'redis:' || !url.hostname) throw new ConfigError(`T2V_JOB_STORE=${raw}: must be memory or redis://host:port[/db]`);
+  if (!resultsDir) throw new ConfigError(`T2V_RESULTS_DIR: required with T2V_JOB_STORE=${raw} (a directory every replica shares, for the MP4s)`);
+  return { jobStore: { redisUrl: raw }, resultsDir };
 }
 
 /** Label values must be Prometheus-safe strings; a value that is not is a config error naming the variable. */

@@ -16,6 +16,7 @@ import { JobQueue } from './jobs/job-queue.js';
 import { JobStore } from './jobs/job-store.js';
 import type { AsyncJobs } from './jobs/async-jobs.js';
 import { MemoryJobs } from './jobs/memory-jobs.js';
+import { RedisJobs } from './jobs/redis-jobs.js';
 import type { GenerationRequest } from './jobs/types.js';
 import type { SessionFactory } from './model/execution-provider.js';
 import { loadModel, type LoadedModel } from './model/load-model.js';
@@ -133,13 +134,14 @@ export async function startRuntime(config: RuntimeConfig, log: Logger, deps: Run
       clock: Date.now,
       monotonic,
     });
-    jobs = new MemoryJobs(service);
+    jobs = asyncJobs(config, service, log);
     // SIGTERM while loading: do not come up.
     if (state.phase === 'draining') return;
     state.phase = 'warming';
     const warmupSeconds = await service.warmUp(warmupRequest(manifest, limits, config.warmupSteps));
     metrics.warmupSeconds.set(warmupSeconds);
     if (state.phase !== 'warming') return;
+    if (jobs instanceof RedisJobs) jobs.start();
     state.phase = 'ready';
     log.info({ provider: loaded.provider, warmupSeconds }, 'ready');
   })();
@@ -173,6 +175,27 @@ async function linger(jobs: AsyncJobs, ms: number): Promise<number> {
   const deadline = performance.now() + ms;
   while (jobs.undelivered() > 0 && performance.now() < deadline) await sleep(50, undefined, { ref: false });
   return jobs.undelivered();
+}
+
+function asyncJobs(config: RuntimeConfig, service: GenerationService, log: Logger): AsyncJobs {
+  if (config.jobStore === 'memory') return new MemoryJobs(service);
+  const revision = config.identity.revision ?? 'default';
+  log.info({ store: config.jobStore.redisUrl, queue: revision, resultsDir: config.resultsDir }, 'async jobs in Redis');
+  return new RedisJobs({
+    url: config.jobStore.redisUrl,
+    revision,
+    resultsDir: config.resultsDir as string,
+    maxResultBytes: config.maxStoredBytes,
+    ttlMs: config.jobTtlMs,
+    maxQueue: config.maxQueue,
+    concurrency: config.maxConcurrency,
+    lockMs: config.jobLockMs,
+    service,
+    log,
+    newId: () => `vid_${randomUUID().replaceAll('-', '')}`,
+    clock: Date.now,
+    monotonic: () => performance.now(),
+  });
 }
 
 /** The adapter library when T2V_ADAPTER_DIR is set; a denoiser without LoRA inputs cannot serve one. */

@@ -113,6 +113,30 @@ export class GenerationService {
     return this.d.store.get(id);
   }
 
+  /**
+   * Runs a job another component keeps (a shared store's worker): through the same slots, limits, timeout,
+   * metrics and "job finished" log line, but not kept in this replica's store. `started` resolves with the record
+   * at once (abort its controller to cancel); `done` settles when the job ends (rejected with the error that ended it).
+   */
+  runShared(id: string, request: GenerationRequest, arrivedAt: number): { job: JobRecord; done: Promise<JobRecord> } {
+    // The request was admitted (and its adjustments made) by the replica that took it.
+    const job: JobRecord = {
+      id,
+      route: 'videos',
+      status: 'queued',
+      request,
+      createdAt: this.d.clock(),
+      progress: { phase: 'queued', step: 0, steps: request.steps },
+      controller: new AbortController(),
+    };
+    return { job, done: this.enqueue(job, arrivedAt).then(() => job) };
+  }
+
+  /** Expected ms of a generation of `request` (observed rates). */
+  expectedMs(request: GenerationRequest): number {
+    return this.d.queue.expectedMs(generationCost(request));
+  }
+
   /** Jobs newest first (GET /v1/videos); undefined when `after` names no kept job. */
   list(limit: number, after?: string): JobPage | undefined {
     return this.d.store.list(limit, after);
@@ -190,11 +214,16 @@ export class GenerationService {
       id: this.d.newId(),
       route,
       status: 'queued',
-      request: { ...request, adjustments: [...(request.adjustments ?? []), ...this.truncations(request)] },
+      request: this.withAdjustments(request),
       createdAt: this.d.clock(),
       progress: { phase: 'queued', step: 0, steps: request.steps },
       controller: new AbortController(),
     };
+  }
+
+  /** The request with the prompts the text encoder will cut added to its adjustments (said at admission). */
+  withAdjustments(request: GenerationRequest): GenerationRequest {
+    return { ...request, adjustments: [...(request.adjustments ?? []), ...this.truncations(request)] };
   }
 
   /** The prompts the text encoder will cut, as adjustments (said at admission, not only after the run). */

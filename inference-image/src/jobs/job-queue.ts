@@ -165,10 +165,15 @@ export class JobQueue {
     if (cost.other > 0 && ms.other >= 0) this.msPer.other = ewma(this.msPer.other, ms.other / cost.other);
   }
 
-  private estimateMs(e: Entry): number {
+  /** Expected ms of a task of `cost` (observed rates; 1 s before any observation). */
+  expectedMs(cost: TaskCost): number {
     const { steps, other } = this.msPer;
     if (steps === undefined && other === undefined) return UNOBSERVED_TASK_MS;
-    return (steps ?? 0) * e.cost.steps + (other ?? 0) * e.cost.other;
+    return (steps ?? 0) * cost.steps + (other ?? 0) * cost.other;
+  }
+
+  private estimateMs(e: Entry): number {
+    return this.expectedMs(e.cost);
   }
 
   /** Expected ms of work ahead of the waiting task at index `waitingIndex`: the running tasks' remainder, the waiting ones before it. */
