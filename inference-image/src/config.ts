@@ -55,6 +55,8 @@ export interface RuntimeConfig {
   resultsDir: string | undefined;
   /** With a Redis job store: a running job's lock; a dead replica's job is re-queued within about twice this. */
   jobLockMs: number;
+  /** With a Redis job store: jobs of a revision with no workers left are re-queued to a live one, or failed RevisionGone. */
+  orphanJobs: 'requeue' | 'fail';
   warmupSteps: number;
   ffmpegPath: string;
   /** libx264 speed/size trade-off and quality (lower CRF = better, bigger). */
@@ -131,6 +133,7 @@ export function loadConfig(env: Env = process.env): RuntimeConfig {
     maxStoredBytes: num('T2V_MAX_STORED_BYTES', 512 * 1024 * 1024, 1024, 2 ** 40),
     ...jobStoreOf(env),
     jobLockMs: num('T2V_JOB_LOCK_MS', 30_000, 500, 3_600_000),
+    orphanJobs: orphanJobsOf(env),
     warmupSteps: num('T2V_WARMUP_STEPS', 2, 1, 1000),
     ffmpegPath: str('T2V_FFMPEG_PATH', 'ffmpeg'),
     x264Preset: preset as X264Preset,
@@ -147,6 +150,12 @@ export function loadConfig(env: Env = process.env): RuntimeConfig {
     },
     identity: identityOf(env),
   };
+}
+
+function orphanJobsOf(env: Env): RuntimeConfig['orphanJobs'] {
+  const raw = env.T2V_ORPHAN_JOBS?.trim() || 'requeue';
+  if (raw !== 'requeue' && raw !== 'fail') throw new ConfigError(`T2V_ORPHAN_JOBS=${raw}: must be requeue or fail`);
+  return raw;
 }
 
 function jobStoreOf(env: Env): Pick<RuntimeConfig, 'jobStore' | 'resultsDir'> {

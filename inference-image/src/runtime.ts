@@ -190,6 +190,7 @@ function asyncJobs(config: RuntimeConfig, service: GenerationService, log: Logge
     maxQueue: config.maxQueue,
     concurrency: config.maxConcurrency,
     lockMs: config.jobLockMs,
+    orphans: config.orphanJobs,
     service,
     log,
     newId: () => `vid_${randomUUID().replaceAll('-', '')}`,

@@ -102,4 +102,35 @@ describe('a shared job store', () => {
     expect(b.logs().find((l) => l.msg.startsWith('job stalled'))).toMatchObject({ jobId: killed });
     await b.stop();
   });
+
+  it('a revision scaled to zero (SIGTERM, as a rollback does) leaves queued jobs: the surviving revision re-queues and runs them', async () => {
+    const canary = await replica('rev-canary', { T2V_FAULT_LATENCY_MS: '1500', T2V_SHUTDOWN_GRACE_MS: '60000' });
+    const stable = await replica('rev-stable');
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) ids.push(await create(canary, `canary ${i}`));
+    const deadline = Date.now() + 30_000;
+    while (!canary.logs().some((l) => l.msg === 'job accepted')) {
+      if (Date.now() > deadline) throw new Error('the canary never started a job');
+      await sleep(50);
+    }
+    const ranOnCanary = String(canary.logs().find((l) => l.msg === 'job accepted')?.jobId);
+    canary.signal('SIGTERM');
+    expect((await canary.exited).code).toBe(0);
+
+    const results = await Promise.all(ids.map((id) => outcome(stable, id)));
+    expect(results.filter((r) => r === 'lost')).toHaveLength(0);
+    for (const [i, r] of results.entries()) {
+      expect(r).toMatchObject({ status: 'succeeded' });
+      // The one the canary was running finished there; the queued ones moved to stable, and say so.
+      if (ids[i] === ranOnCanary) expect(r).not.toHaveProperty('requeued_from');
+      else expect(r).toMatchObject({ requeued_from: 'rev-canary' });
+    }
+    expect(
+      stable
+        .logs()
+        .filter((l) => l.msg.startsWith('job of a revision with no workers left'))
+        .map((l) => l.jobId),
+    ).toHaveLength(2);
+    await stable.stop();
+  });
 });

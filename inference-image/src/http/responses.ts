@@ -88,6 +88,7 @@ export function jobView(job: JobSnapshot, model: { name: string; version: string
       ...(r.style === undefined ? {} : { style: r.style }),
     },
     ...(r.adapter ? { adapter: refText(r.adapter) } : {}),
+    ...(job.requeuedFrom === undefined ? {} : { requeued_from: job.requeuedFrom }),
     ...(job.result
       ? {
           result: {

@@ -29,6 +29,8 @@ export interface JobSnapshot {
   queue?: { position: number; startsInSeconds: number };
   /** Epoch ms at which the finished job and its video are dropped at the latest. */
   expiresAt?: number;
+  /** The revision it was routed to, when that revision's workers were all gone and it was re-queued here. */
+  requeuedFrom?: string;
 }
 
 export interface JobList {

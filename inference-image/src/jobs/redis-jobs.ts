@@ -5,6 +5,10 @@
 // stalled-job check of any live replica of that revision puts the job back in the queue once, then fails it
 // with a reason (WorkerLost). Videos are files in T2V_RESULTS_DIR (shared by the replicas: a volume), capped
 // by total bytes, oldest first out.
+// A revision whose workers are all gone (a rollback or promotion scaled it to zero, or it crashed) leaves its
+// queue behind: every replica sweeps the other revisions' queues each lock period, and once one has had no worker
+// for a whole period its jobs are re-queued to the sweeper's revision (the one still serving: stable after a
+// rollback) with `requeued_from`, or failed RevisionGone (T2V_ORPHAN_JOBS=fail). Never left silently.
 import fs from 'node:fs';
 import path from 'node:path';
 import { Queue, Worker, type Job } from 'bullmq';
@@ -42,6 +46,8 @@ export interface RedisJobsOptions {
   concurrency: number;
   /** BullMQ lock of a running job; a dead replica's job is recovered within about twice this. */
   lockMs: number;
+  /** Jobs of a revision with no workers left: re-queued to this replica's revision, or failed RevisionGone. */
+  orphans: 'requeue' | 'fail';
   service: GenerationService;
   log: Logger;
   newId: () => string;
@@ -53,6 +59,8 @@ export interface RedisJobsOptions {
 interface JobData {
   request: GenerationRequest;
   createdAt: number;
+  /** The revision whose queue it was in before that revision's workers were all gone. */
+  requeuedFrom?: string;
 }
 
 /** What a finished job returns (BullMQ's returnvalue). */
@@ -80,10 +88,13 @@ const idempotencyKey = (key: string): string => `${PREFIX}:idempotency:${key}`;
 const cancelKey = (id: string): string => `${PREFIX}:cancel:${id}`;
 /** A job cancelled while queued is removed from its queue; this record answers for it until it expires. */
 const tombstoneKey = (id: string): string => `${PREFIX}:cancelled:${id}`;
+/** One sweeper moves a given orphan. */
+const adoptKey = (id: string): string => `${PREFIX}:adopting:${id}`;
 /** How often a running job's progress is published and its cancel flag read. */
 const PROGRESS_MS = 250;
 
 export const queueNameOf = (revision: string): string => `t2v-${revision}`;
+const revisionOf = (queueName: string): string => queueName.replace(/^t2v-/, '');
 
 export class RedisJobs implements AsyncJobs {
   private readonly redis: Redis;
@@ -92,6 +103,9 @@ export class RedisJobs implements AsyncJobs {
   private readonly own: Queue<JobData, JobOutput>;
   private worker: Worker<JobData, JobOutput> | undefined;
   private accepting = true;
+  private sweeper: NodeJS.Timeout | undefined;
+  /** Queue name → epoch ms since which it was seen without a worker. */
+  private readonly workerless = new Map<string, number>();
 
   constructor(private readonly o: RedisJobsOptions) {
     const u = new URL(o.url);
@@ -114,6 +128,66 @@ export class RedisJobs implements AsyncJobs {
     });
     this.worker.on('error', (err) => this.o.log.error({ err }, 'job worker error'));
     this.worker.on('stalled', (jobId) => this.o.log.warn({ jobId }, 'job stalled (the replica running it stopped): back in the queue'));
+    this.sweeper = setInterval(() => {
+      this.sweep().catch((err: unknown) => this.o.log.warn({ err }, 'sweep of workerless revisions failed; next period retries'));
+    }, this.o.lockMs);
+    this.sweeper.unref();
+  }
+
+  /**
+   * Re-queues (or fails) the jobs of every other revision's queue that has had no worker for a whole lock period;
+   * resolves with how many jobs it took.
+   */
+  async sweep(): Promise<number> {
+    const names = new Set(Object.values(await this.redis.hgetall(INDEX_KEY)));
+    names.delete(this.own.name);
+    let taken = 0;
+    for (const name of names) {
+      const q = this.queue(name);
+      if ((await q.getWorkersCount()) > 0) {
+        this.workerless.delete(name);
+        continue;
+      }
+      const since = this.workerless.get(name) ?? this.o.clock();
+      this.workerless.set(name, since);
+      // A replica restarting is not a revision gone: wait a whole lock period.
+      if (this.o.clock() - since < this.o.lockMs) continue;
+      for (const job of await q.getJobs(['prioritized', 'waiting', 'delayed', 'active'], 0, -1, true)) if (await this.adopt(job, name)) taken++;
+    }
+    return taken;
+  }
+
+  /** Moves one orphan to this revision's queue (or fails it); false when another sweeper has it or it is still locked. */
+  private async adopt(job: Job<JobData, JobOutput>, from: string): Promise<boolean> {
+    const id = job.id as string;
+    if ((await job.getState()) === 'active' && (await this.redis.exists(`${PREFIX}:${from}:${id}:lock`))) return false;
+    if (!(await this.redis.set(adoptKey(id), this.own.name, 'PX', 60_000, 'NX'))) return false;
+    const gone = revisionOf(from);
+    if (this.o.orphans === 'fail') {
+      const snap = await this.snapshot(job);
+      const failed: JobSnapshot = {
+        ...snap,
+        status: 'failed',
+        finishedAt: this.o.clock(),
+        error: { code: 'RevisionGone', message: `revision ${gone} has no workers left (rolled back or scaled to zero); not re-queued (T2V_ORPHAN_JOBS=fail)` },
+      };
+      delete failed.queue;
+      await this.redis.set(tombstoneKey(id), JSON.stringify(failed), 'PX', this.o.ttlMs);
+    } else {
+      const keepSeconds = Math.ceil(this.o.ttlMs / 1000);
+      await this.own.add(
+        'generate',
+        { ...job.data, requeuedFrom: gone },
+        { jobId: id, attempts: 1, removeOnComplete: { age: keepSeconds }, removeOnFail: { age: keepSeconds } },
+      );
+      await this.redis.hset(INDEX_KEY, id, this.own.name);
+    }
+    await job.remove().catch((err: unknown) => this.o.log.warn({ err, jobId: id }, 'could not remove an adopted job from its old queue'));
+    this.o.log.warn(
+      { jobId: id, from: gone, to: this.o.orphans === 'fail' ? undefined : this.o.revision, action: this.o.orphans },
+      'job of a revision with no workers left taken over',
+    );
+    return true;
   }
 
   async create(
@@ -211,6 +285,7 @@ export class RedisJobs implements AsyncJobs {
 
   async drain(graceMs: number): Promise<{ abortedJobs: number }> {
     this.accepting = false;
+    clearInterval(this.sweeper);
     // The worker stops taking jobs at once; queued jobs stay in Redis for the revision's other replicas.
     const closing = this.worker?.close();
     const drained = await this.o.service.drain(graceMs);
@@ -219,6 +294,7 @@ export class RedisJobs implements AsyncJobs {
   }
 
   async close(): Promise<void> {
+    clearInterval(this.sweeper);
     await this.worker?.close();
     await Promise.all([...this.queues.values()].map((q) => q.close()));
     await this.redis.quit();
@@ -324,6 +400,7 @@ export class RedisJobs implements AsyncJobs {
       request: job.data.request,
       createdAt: job.data.createdAt,
       progress: { phase: 'queued', step: 0, steps: job.data.request.steps },
+      ...(job.data.requeuedFrom === undefined ? {} : { requeuedFrom: job.data.requeuedFrom }),
     };
     if (job.processedOn !== undefined) base.startedAt = job.processedOn;
     const progress = job.progress as Progress | number | undefined;
