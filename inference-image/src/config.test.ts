@@ -39,6 +39,12 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ T2V_JOB_STORE: 'nonsense', T2V_RESULTS_DIR: '/r' })).toThrow(ConfigError);
   });
 
+  it('turns completion webhooks on with a secret of at least 16 characters', () => {
+    expect(loadConfig({})).toMatchObject({ webhookSecret: undefined, webhookTimeoutMs: 5000 });
+    expect(loadConfig({ T2V_WEBHOOK_SECRET: 'x'.repeat(16) }).webhookSecret).toBe('x'.repeat(16));
+    expect(() => loadConfig({ T2V_WEBHOOK_SECRET: 'short' })).toThrow(/T2V_WEBHOOK_SECRET: must be at least 16 characters \(got 5\)/);
+  });
+
   it('reads every contract variable', () => {
     const c = loadConfig({
       T2V_MODEL_DIR: '/m',

@@ -57,6 +57,10 @@ export interface RuntimeConfig {
   jobLockMs: number;
   /** With a Redis job store: jobs of a revision with no workers left are re-queued to a live one, or failed RevisionGone. */
   orphanJobs: 'requeue' | 'fail';
+  /** HMAC-SHA256 key of completion webhooks; undefined = webhooks off (a request naming webhook_url is a 400). */
+  webhookSecret: string | undefined;
+  /** One webhook delivery attempt's limit. */
+  webhookTimeoutMs: number;
   warmupSteps: number;
   ffmpegPath: string;
   /** libx264 speed/size trade-off and quality (lower CRF = better, bigger). */
@@ -134,6 +138,8 @@ export function loadConfig(env: Env = process.env): RuntimeConfig {
     ...jobStoreOf(env),
     jobLockMs: num('T2V_JOB_LOCK_MS', 30_000, 500, 3_600_000),
     orphanJobs: orphanJobsOf(env),
+    webhookSecret: webhookSecretOf(env),
+    webhookTimeoutMs: num('T2V_WEBHOOK_TIMEOUT_MS', 5000, 100, 60_000),
     warmupSteps: num('T2V_WARMUP_STEPS', 2, 1, 1000),
     ffmpegPath: str('T2V_FFMPEG_PATH', 'ffmpeg'),
     x264Preset: preset as X264Preset,
@@ -150,6 +156,14 @@ export function loadConfig(env: Env = process.env): RuntimeConfig {
     },
     identity: identityOf(env),
   };
+}
+
+function webhookSecretOf(env: Env): string | undefined {
+  const raw = env.T2V_WEBHOOK_SECRET?.trim();
+  if (!raw) return undefined;
+  // A short key makes the signature guessable; 16 characters is the floor, 32 random bytes the advice.
+  if (raw.length < 16) throw new ConfigError(`T2V_WEBHOOK_SECRET: must be at least 16 characters (got ${raw.length})`);
+  return raw;
 }
 
 function orphanJobsOf(env: Env): RuntimeConfig['orphanJobs'] {

@@ -14,7 +14,9 @@ import { FaultInjector } from './jobs/faults.js';
 import { GenerationService } from './jobs/generation-service.js';
 import { JobQueue } from './jobs/job-queue.js';
 import { JobStore } from './jobs/job-store.js';
-import type { AsyncJobs } from './jobs/async-jobs.js';
+import type { AsyncJobs, JobSnapshot } from './jobs/async-jobs.js';
+import { Webhooks } from './jobs/webhooks.js';
+import { jobView } from './http/responses.js';
 import { MemoryJobs } from './jobs/memory-jobs.js';
 import { RedisJobs } from './jobs/redis-jobs.js';
 import type { GenerationRequest } from './jobs/types.js';
@@ -87,6 +89,7 @@ export async function startRuntime(config: RuntimeConfig, log: Logger, deps: Run
       syncMaxSeconds: config.syncMaxSeconds,
       maxBodyBytes: config.maxBodyBytes,
       bodyTimeoutMs: config.bodyTimeoutMs,
+      webhooks: config.webhookSecret !== undefined,
       faults: config.faults,
       randomSeed: () => randomInt(0, MAX_SEED + 1),
       monotonic,
@@ -134,7 +137,7 @@ export async function startRuntime(config: RuntimeConfig, log: Logger, deps: Run
       clock: Date.now,
       monotonic,
     });
-    jobs = asyncJobs(config, service, log);
+    jobs = asyncJobs(config, service, log, notifierOf(config, model, log));
     // SIGTERM while loading: do not come up.
     if (state.phase === 'draining') return;
     state.phase = 'warming';
@@ -177,8 +180,17 @@ async function linger(jobs: AsyncJobs, ms: number): Promise<number> {
   return jobs.undelivered();
 }
 
-function asyncJobs(config: RuntimeConfig, service: GenerationService, log: Logger): AsyncJobs {
-  if (config.jobStore === 'memory') return new MemoryJobs(service);
+/** Completion webhooks when T2V_WEBHOOK_SECRET is set: the job view, signed, POSTed to the job's webhook_url. */
+function notifierOf(config: RuntimeConfig, model: { name: string; version: string }, log: Logger): ((job: JobSnapshot) => void) | undefined {
+  if (config.webhookSecret === undefined) return undefined;
+  const webhooks = new Webhooks({ secret: config.webhookSecret, timeoutMs: config.webhookTimeoutMs, log });
+  return (job) => {
+    if (job.request.webhookUrl !== undefined) void webhooks.deliver(job.request.webhookUrl, job, jobView(job, model));
+  };
+}
+
+function asyncJobs(config: RuntimeConfig, service: GenerationService, log: Logger, notify: ((job: JobSnapshot) => void) | undefined): AsyncJobs {
+  if (config.jobStore === 'memory') return new MemoryJobs(service, notify);
   const revision = config.identity.revision ?? 'default';
   log.info({ store: config.jobStore.redisUrl, queue: revision, resultsDir: config.resultsDir }, 'async jobs in Redis');
   return new RedisJobs({
@@ -191,6 +203,7 @@ function asyncJobs(config: RuntimeConfig, service: GenerationService, log: Logge
     concurrency: config.maxConcurrency,
     lockMs: config.jobLockMs,
     orphans: config.orphanJobs,
+    ...(notify ? { notify } : {}),
     service,
     log,
     newId: () => `vid_${randomUUID().replaceAll('-', '')}`,

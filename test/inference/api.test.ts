@@ -1,16 +1,24 @@
 // The async API a user of a hosted video API expects, on the small model: adjustments reported (seconds
 // rounded to frames, a prompt cut to the encoder's length), request-body timeouts, Range on the video, job
 // listing in pages, and Idempotency-Key. One runtime, one-step clips of a few frames.
+import { createHmac } from 'node:crypto';
+import http from 'node:http';
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildModel, postJson, RuntimeProcess, stopAll, tempDir, waitForJob, type JobView, type TempDir } from './support.js';
 
+const SECRET = 'whsec-test-0123456789abcdef';
 let tmp: TempDir;
 let rt: RuntimeProcess;
 
 beforeAll(async () => {
   tmp = tempDir('t2v-api-');
-  rt = await RuntimeProcess.start({ T2V_MODEL_DIR: buildModel(tmp.dir, { version: 'v-api' }), T2V_MAX_QUEUE: '16', T2V_BODY_TIMEOUT_MS: '300' });
+  rt = await RuntimeProcess.start({
+    T2V_MODEL_DIR: buildModel(tmp.dir, { version: 'v-api' }),
+    T2V_MAX_QUEUE: '16',
+    T2V_BODY_TIMEOUT_MS: '300',
+    T2V_WEBHOOK_SECRET: SECRET,
+  });
 });
 
 afterAll(async () => {
@@ -142,5 +150,52 @@ describe('Idempotency-Key', () => {
     expect(bad.status).toBe(400);
     expect(await bad.json()).toMatchObject({ error: { code: 'InvalidRequest', field: 'Idempotency-Key' } });
     await waitForJob(rt, job.id);
+  });
+});
+
+describe('completion webhook', () => {
+  it('POSTs the finished job to webhook_url, signed with HMAC-SHA256 over id.timestamp.body (Standard Webhooks)', async () => {
+    const received: Array<{ headers: http.IncomingHttpHeaders; body: string }> = [];
+    const receiver = http.createServer((req, res) => {
+      let body = '';
+      req.on('data', (d: Buffer) => (body += d.toString('utf8')));
+      req.on('end', () => {
+        received.push({ headers: req.headers, body });
+        res.writeHead(204).end();
+      });
+    });
+    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(receiver.address() as net.AddressInfo).port}/hooks/t2v`;
+    try {
+      const accepted = (await (await postJson(`${rt.url}/v1/videos`, { ...small, prompt: 'call me back', webhook_url: url })).json()) as JobView & {
+        request: { webhook_url: string };
+      };
+      expect(accepted.request.webhook_url).toBe(url);
+      await waitForJob(rt, accepted.id);
+      const deadline = Date.now() + 10_000;
+      while (received.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      expect(received).toHaveLength(1);
+      const { headers, body } = received[0] as { headers: http.IncomingHttpHeaders; body: string };
+      const id = String(headers['webhook-id']);
+      const ts = String(headers['webhook-timestamp']);
+      expect(id).toBe(`${accepted.id}.succeeded`);
+      const expected = `v1,${createHmac('sha256', SECRET).update(`${id}.${ts}.${body}`).digest('base64')}`;
+      expect(headers['webhook-signature']).toBe(expected);
+      expect(JSON.parse(body)).toMatchObject({
+        type: 'video.completed',
+        data: { id: accepted.id, status: 'succeeded', result: { content_url: `/v1/videos/${accepted.id}/content` } },
+      });
+    } finally {
+      await new Promise<void>((resolve) => receiver.close(() => resolve()));
+    }
+  });
+
+  it('refuses webhook_url on the sync route and a URL that is not http(s), naming the field', async () => {
+    const sync = await postJson(`${rt.url}/v1/generate`, { ...small, prompt: 'x', webhook_url: 'http://127.0.0.1:9/h' });
+    expect(sync.status).toBe(400);
+    expect(await sync.json()).toMatchObject({ error: { code: 'InvalidRequest', field: 'webhook_url', message: expect.stringContaining('POST /v1/videos') } });
+    const bad = await postJson(`${rt.url}/v1/videos`, { ...small, prompt: 'x', webhook_url: 'ftp://example/x' });
+    expect(bad.status).toBe(400);
+    expect(await bad.json()).toMatchObject({ error: { field: 'webhook_url', allowed: { schemes: ['http', 'https'] } } });
   });
 });

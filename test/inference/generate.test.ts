@@ -176,6 +176,14 @@ describe('async jobs: POST /v1/videos → GET status → GET content', () => {
 });
 
 describe('refusals', () => {
+  it('refuses webhook_url when this server has no T2V_WEBHOOK_SECRET, naming the field', async () => {
+    const res = await postJson(`${rt.url}/v1/videos`, { prompt: 'a', webhook_url: 'http://127.0.0.1:9/hook' });
+    expect(res.status).toBe(400);
+    expect(await res.json()).toMatchObject({
+      error: { code: 'InvalidRequest', field: 'webhook_url', message: expect.stringContaining('T2V_WEBHOOK_SECRET'), allowed: { enabled: false } },
+    });
+  });
+
   const bad: Array<[string, unknown, string, Record<string, unknown>]> = [
     ['missing prompt', { seconds: 1 }, 'prompt', { type: 'string', minLength: 1 }],
     ['prompt too long', { prompt: 'p'.repeat(2001) }, 'prompt', { maxLength: 2000 }],

@@ -86,6 +86,7 @@ export function jobView(job: JobSnapshot, model: { name: string; version: string
       guidance: r.guidance,
       seed: r.seed,
       ...(r.style === undefined ? {} : { style: r.style }),
+      ...(r.webhookUrl === undefined ? {} : { webhook_url: r.webhookUrl }),
     },
     ...(r.adapter ? { adapter: refText(r.adapter) } : {}),
     ...(job.requeuedFrom === undefined ? {} : { requeued_from: job.requeuedFrom }),

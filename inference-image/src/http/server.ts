@@ -41,6 +41,8 @@ export interface HttpDeps {
   maxBodyBytes: number;
   /** A request body must arrive within this long (else 408 and the connection is closed). */
   bodyTimeoutMs: number;
+  /** Whether completion webhooks are on (T2V_WEBHOOK_SECRET set). */
+  webhooks?: boolean;
   faults: FaultInjectionConfig;
   randomSeed: () => number;
   monotonic: () => number;
@@ -160,6 +162,7 @@ async function admit(
     // The golden-prompt probes ask for the raw frames (a lossless comparison); users get the MP4.
     if (routeName === 'generate' && acceptsRawFrames(req)) request.keepFrames = true;
     if (probe) request.probe = true;
+    if (request.webhookUrl !== undefined) webhookAllowed(d, routeName);
     if (request.style !== undefined) {
       // The route may pin or split the version of a style the client names without one (adapter rollouts).
       request.adapter = await adaptersOf(d).resolve(routedStyle(request.style, req.headers, d.random ?? Math.random));
@@ -171,6 +174,14 @@ async function admit(
     // An unread, oversized or unfinished body: close so the rest of it is not parsed as the next request.
     return reject(e, e.httpStatus === 413 || e.httpStatus === 415 || e.httpStatus === 408 ? { Connection: 'close' } : {});
   }
+}
+
+function webhookAllowed(d: HttpDeps, routeName: Route): void {
+  const allowed = { routes: ['POST /v1/videos'], enabled: d.webhooks === true };
+  if (routeName !== 'videos')
+    throw new ValidationError([{ field: 'webhook_url', message: 'webhook_url is for POST /v1/videos (this route answers with the video itself)', allowed }]);
+  if (!d.webhooks)
+    throw new ValidationError([{ field: 'webhook_url', message: 'webhook_url: webhooks are off on this server (T2V_WEBHOOK_SECRET is not set)', allowed }]);
 }
 
 export const IDEMPOTENCY_KEY_HEADER = 'idempotency-key';

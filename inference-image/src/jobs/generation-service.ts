@@ -69,7 +69,14 @@ interface Outcome {
 }
 
 export class GenerationService {
+  private readonly finishedListeners: Array<(job: JobRecord) => void> = [];
+
   constructor(private readonly d: ServiceDeps) {}
+
+  /** Calls `listener` with every job once it has ended (succeeded or failed), after its record is final. */
+  onFinished(listener: (job: JobRecord) => void): void {
+    this.finishedListeners.push(listener);
+  }
 
   /** Accepts an async job (throws QueueFullError / ShuttingDownError); poll it with get(id). */
   submit(request: GenerationRequest, arrivedAt: number): JobRecord {
@@ -419,6 +426,7 @@ export class GenerationService {
       },
       'job finished',
     );
+    for (const listener of this.finishedListeners) listener(job);
   }
 }
 

@@ -6,7 +6,16 @@ import type { GenerationService } from './generation-service.js';
 import type { GenerationRequest, JobRecord } from './types.js';
 
 export class MemoryJobs implements AsyncJobs {
-  constructor(private readonly service: GenerationService) {}
+  /** `notify` is called once with each kept job that named a webhook_url, when it ends. */
+  constructor(
+    private readonly service: GenerationService,
+    notify?: (job: JobSnapshot) => void,
+  ) {
+    if (notify)
+      service.onFinished((job) => {
+        if (job.request.webhookUrl !== undefined && service.get(job.id) === job) notify(this.snapshot(job));
+      });
+  }
 
   async create(
     request: GenerationRequest,

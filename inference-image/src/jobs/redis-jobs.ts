@@ -50,6 +50,8 @@ export interface RedisJobsOptions {
   orphans: 'requeue' | 'fail';
   service: GenerationService;
   log: Logger;
+  /** Called once with each job that named a webhook_url, by the replica that ran it, when it ends. */
+  notify?: (job: JobSnapshot) => void;
   newId: () => string;
   clock: () => number;
   monotonic: () => number;
@@ -127,6 +129,16 @@ export class RedisJobs implements AsyncJobs {
       maxStalledCount: 1,
     });
     this.worker.on('error', (err) => this.o.log.error({ err }, 'job worker error'));
+    const ended = (job: Job<JobData, JobOutput> | undefined): void => {
+      if (!job || job.data.request.webhookUrl === undefined || !this.o.notify) return;
+      const notify = this.o.notify;
+      this.get(job.id as string).then(
+        (snap) => snap && notify(snap),
+        (err: unknown) => this.o.log.warn({ err, jobId: job.id }, 'could not read a finished job for its webhook'),
+      );
+    };
+    this.worker.on('completed', ended);
+    this.worker.on('failed', ended);
     this.worker.on('stalled', (jobId) => this.o.log.warn({ jobId }, 'job stalled (the replica running it stopped): back in the queue'));
     this.sweeper = setInterval(() => {
       this.sweep().catch((err: unknown) => this.o.log.warn({ err }, 'sweep of workerless revisions failed; next period retries'));

@@ -21,6 +21,8 @@ export interface GenerationRequest extends GenerationParams {
   style?: string;
   /** The adapter version the style resolved to when the request was admitted. */
   adapter?: AdapterRef;
+  /** Async jobs only: where the signed completion event is POSTed (jobs/webhooks.ts). */
+  webhookUrl?: string;
   /** What the runtime changed from what was asked (seconds rounded to whole frames, a prompt cut to the encoder's length). */
   adjustments?: Adjustment[];
 }
