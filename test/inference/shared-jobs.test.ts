@@ -66,6 +66,19 @@ describe('a shared job store', () => {
     expect(await ffprobe(Buffer.from(await content.arrayBuffer()), tmp.dir)).toMatchObject({ codec: 'h264', frames: 4 });
     const list = (await (await fetch(`${b.url}/v1/videos?limit=5`)).json()) as { data: JobView[] };
     expect(list.data.map((j) => j.id)).toContain(id);
+    // An Idempotency-Key holds across replicas: the same body on B answers A's job; another body is a 422.
+    const keyed = (rt: RuntimeProcess, prompt: string): Promise<Response> =>
+      postJson(
+        `${rt.url}/v1/videos`,
+        { prompt, steps: 1, seconds: 0.5, width: 32, height: 32 },
+        { headers: { 'content-type': 'application/json', 'Idempotency-Key': 'shared-key-1' } },
+      );
+    const onA = (await (await keyed(a, 'keyed')).json()) as JobView;
+    const onB = await keyed(b, 'keyed');
+    expect(onB.headers.get('idempotent-replayed')).toBe('true');
+    expect(((await onB.json()) as JobView).id).toBe(onA.id);
+    expect((await keyed(b, 'other body')).status).toBe(422);
+    await outcome(a, onA.id);
     // Deleted on B: gone on A too.
     expect((await fetch(`${b.url}/v1/videos/${id}`, { method: 'DELETE' })).status).toBe(200);
     expect((await fetch(`${a.url}/v1/videos/${id}`)).status).toBe(404);

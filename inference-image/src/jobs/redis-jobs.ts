@@ -92,6 +92,8 @@ const cancelKey = (id: string): string => `${PREFIX}:cancel:${id}`;
 const tombstoneKey = (id: string): string => `${PREFIX}:cancelled:${id}`;
 /** One sweeper moves a given orphan. */
 const adoptKey = (id: string): string => `${PREFIX}:adopting:${id}`;
+/** An Idempotency-Key claimed this long ago whose job does not exist was left by a replica that died. */
+const STALE_CLAIM_MS = 30_000;
 /** How often a running job's progress is published and its cancel flag read. */
 const PROGRESS_MS = 250;
 
@@ -211,11 +213,36 @@ export class RedisJobs implements AsyncJobs {
     const id = this.o.newId();
     if (idempotency) {
       const known = await this.claimKey(idempotency.key, idempotency.fingerprint, id);
-      if (known) {
-        const job = await this.get(known);
-        if (job) return { job, replayed: true };
-      }
+      const replayed = known && (await this.replay(idempotency.key, known));
+      if (replayed) return { job: replayed, replayed: true };
+      // The request that claimed the key died before creating its job: this one takes the key over.
+      if (known) await this.redis.set(idempotencyKey(idempotency.key), this.claim(idempotency.fingerprint, id), 'PX', this.o.ttlMs);
     }
+    try {
+      return { job: await this.add(id, request, arrivedAt), replayed: false };
+    } catch (err) {
+      // Not created (429, Redis down): the key must not keep naming a job that never was.
+      if (idempotency) await this.redis.del(idempotencyKey(idempotency.key)).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /**
+   * The job an Idempotency-Key named; 409 while the request that claimed it may still be creating it; undefined
+   * once that claim is STALE_CLAIM_MS old with no job (its replica died in between).
+   */
+  private async replay(key: string, known: { id: string; claimedAt: number }): Promise<JobSnapshot | undefined> {
+    const job = await this.get(known.id);
+    if (job) return job;
+    if (this.o.clock() - known.claimedAt >= STALE_CLAIM_MS) return undefined;
+    throw new ConflictError(`Idempotency-Key ${JSON.stringify(key)}: the request that used it first is still being processed; retry shortly`);
+  }
+
+  private claim(fingerprint: string, id: string): string {
+    return JSON.stringify({ fingerprint, id, claimedAt: this.o.clock() });
+  }
+
+  private async add(id: string, request: GenerationRequest, arrivedAt: number): Promise<JobSnapshot> {
     const [waiting, workers] = await Promise.all([this.own.getWaitingCount(), this.own.getWorkersCount()]);
     const slots = Math.max(1, workers) * this.o.concurrency;
     if (waiting >= this.o.maxQueue * Math.max(1, workers))
@@ -224,7 +251,7 @@ export class RedisJobs implements AsyncJobs {
     const keepSeconds = Math.ceil(this.o.ttlMs / 1000);
     await this.redis.hset(INDEX_KEY, id, this.own.name);
     const job = await this.own.add('generate', data, { jobId: id, attempts: 1, removeOnComplete: { age: keepSeconds }, removeOnFail: { age: keepSeconds } });
-    return { job: await this.snapshot(job), replayed: false };
+    return this.snapshot(job);
   }
 
   async get(id: string): Promise<JobSnapshot | undefined> {
@@ -327,13 +354,13 @@ export class RedisJobs implements AsyncJobs {
     return (await this.queue(name).getJob(id)) ?? undefined;
   }
 
-  /** Claims an Idempotency-Key for `id`; the job id it already names (same body), or throws (other body). */
-  private async claimKey(key: string, fingerprint: string, id: string): Promise<string | undefined> {
-    const value = JSON.stringify({ fingerprint, id });
+  /** Claims an Idempotency-Key for `id` (atomically, SET NX); what it already names (same body), or throws (other body). */
+  private async claimKey(key: string, fingerprint: string, id: string): Promise<{ id: string; claimedAt: number } | undefined> {
+    const value = this.claim(fingerprint, id);
     if (await this.redis.set(idempotencyKey(key), value, 'PX', this.o.ttlMs, 'NX')) return undefined;
-    const known = JSON.parse((await this.redis.get(idempotencyKey(key))) ?? value) as { fingerprint: string; id: string };
+    const known = JSON.parse((await this.redis.get(idempotencyKey(key))) ?? value) as { fingerprint: string; id: string; claimedAt: number };
     if (known.fingerprint !== fingerprint) throw new IdempotencyKeyReusedError(key, known.id);
-    return known.id;
+    return { id: known.id, claimedAt: known.claimedAt };
   }
 
   /** Seconds until the revision's accepted work has drained: (running + waiting) × the expected job time, over the slots. */
