@@ -146,4 +146,21 @@ describe('a shared job store', () => {
     ).toHaveLength(2);
     await stable.stop();
   });
+
+  it('SIGTERM whose grace runs out mid-job hands the job back to the queue: another replica of the revision runs it', async () => {
+    // A's generations sleep a minute first; its grace is 300 ms.
+    const a = await replica('rev-four', { T2V_FAULT_LATENCY_MS: '60000', T2V_SHUTDOWN_GRACE_MS: '300' });
+    const id = await create(a, 'handed back');
+    const deadline = Date.now() + 30_000;
+    while (!a.logs().some((l) => l.msg === 'job accepted' && l.jobId === id)) {
+      if (Date.now() > deadline) throw new Error('A never started the job');
+      await sleep(50);
+    }
+    const b = await replica('rev-four');
+    a.signal('SIGTERM');
+    expect((await a.exited).code).toBe(0);
+    expect(a.logs().some((l) => l.msg.startsWith('shutdown grace over: job handed back') && l.jobId === id)).toBe(true);
+    expect(await outcome(b, id)).toMatchObject({ status: 'succeeded' });
+    await b.stop();
+  });
 });

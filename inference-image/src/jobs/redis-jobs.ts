@@ -11,7 +11,7 @@
 // rollback) with `requeued_from`, or failed RevisionGone (T2V_ORPHAN_JOBS=fail). Never left silently.
 import fs from 'node:fs';
 import path from 'node:path';
-import { Queue, Worker, type Job } from 'bullmq';
+import { Queue, WaitingError, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import {
@@ -122,7 +122,7 @@ export class RedisJobs implements AsyncJobs {
 
   /** Starts this replica's worker on its revision's queue. */
   start(): void {
-    this.worker = new Worker<JobData, JobOutput>(this.own.name, (job) => this.process(job), {
+    this.worker = new Worker<JobData, JobOutput>(this.own.name, (job, token) => this.process(job, token), {
       connection: this.connection,
       prefix: PREFIX,
       concurrency: this.o.concurrency,
@@ -372,7 +372,7 @@ export class RedisJobs implements AsyncJobs {
   }
 
   /** The worker's side: runs the job through the local slots, publishes progress, honours a cancel. */
-  private async process(bull: Job<JobData, JobOutput>): Promise<JobOutput> {
+  private async process(bull: Job<JobData, JobOutput>, token: string | undefined): Promise<JobOutput> {
     const id = bull.id as string;
     if (await this.redis.get(cancelKey(id))) throw failure(new CancelledError('cancelled by DELETE'));
     const arrivedAt = this.o.monotonic() - (this.o.clock() - bull.data.createdAt);
@@ -393,6 +393,13 @@ export class RedisJobs implements AsyncJobs {
       const job = await running.done;
       return await this.store(id, job);
     } catch (err) {
+      // The drain's grace ran out: hand the job back to the revision's queue for another replica, not failed.
+      if (asT2vError(err).code === 'ShuttingDown' && token !== undefined) {
+        await bull.updateProgress({ phase: 'queued', step: 0, steps: bull.data.request.steps });
+        await bull.moveToWait(token);
+        this.o.log.warn({ jobId: id }, 'shutdown grace over: job handed back to the queue');
+        throw new WaitingError();
+      }
       throw failure(err);
     } finally {
       clearInterval(tick);
@@ -443,7 +450,8 @@ export class RedisJobs implements AsyncJobs {
     };
     if (job.processedOn !== undefined) base.startedAt = job.processedOn;
     const progress = job.progress as Progress | number | undefined;
-    if (typeof progress === 'object' && progress !== null) base.progress = progress;
+    // A job handed back (or re-queued) keeps its last progress in Redis: only a running one shows it.
+    if (state === 'active' && typeof progress === 'object' && progress !== null) base.progress = progress;
     if (state === 'active')
       return { ...base, status: 'running', ...(base.progress.phase === 'queued' ? { progress: { phase: 'text', step: 0, steps: base.progress.steps } } : {}) };
     if (state === 'completed') return this.succeeded(base, job);
