@@ -190,7 +190,7 @@ export class GenerationService {
     const outcome = await this.produce(p, controller.signal, undefined);
     const ms = this.d.monotonic() - start;
     // The first Retry-After needs an estimate before any user's job ended; the warm-up (cold kernels) overestimates a little.
-    this.observe(p, ms, outcome);
+    this.observe(p, ms, outcome, true);
     return ms / 1000;
   }
 
@@ -211,9 +211,9 @@ export class GenerationService {
   }
 
   /** Feeds a finished generation's time to the queue's estimates: its denoise loop apart from the rest. */
-  private observe(p: GenerationRequest, ms: number, outcome: Outcome): void {
+  private observe(p: GenerationRequest, ms: number, outcome: Outcome, prior = false): void {
     const steps = outcome.timings.denoiseSeconds * 1000;
-    this.d.queue.observe({ steps, other: Math.max(0, ms - steps) }, generationCost(p));
+    this.d.queue.observe({ steps, other: Math.max(0, ms - steps) }, generationCost(p), { prior });
   }
 
   private newJob(route: Route, request: GenerationRequest): JobRecord {

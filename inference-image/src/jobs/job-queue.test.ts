@@ -95,6 +95,18 @@ describe('JobQueue', () => {
     expect(q.retryAfterSeconds()).toBe(4);
   });
 
+  it('lets the first real task replace a prior (the warm-up) instead of averaging with it', () => {
+    const q = new JobQueue({ maxConcurrency: 1, maxQueue: 10, now: () => 0 });
+    q.observe({ steps: 0, other: 4000 }, { steps: 0, other: 1 }, { prior: true });
+    void q.submit(gate().task, new AbortController());
+    expect(q.retryAfterSeconds()).toBe(4);
+    q.observe({ steps: 0, other: 1000 }, { steps: 0, other: 1 });
+    expect(q.retryAfterSeconds()).toBe(1);
+    // From then on, a moving average: 0.7 × 1 s + 0.3 × 2 s.
+    q.observe({ steps: 0, other: 2000 }, { steps: 0, other: 1 });
+    expect(q.expectedMs({ steps: 0, other: 1 })).toBeCloseTo(1300);
+  });
+
   it('assumes 1 s per task before any was observed', () => {
     const q = new JobQueue({ maxConcurrency: 1, maxQueue: 10, now: () => 0 });
     for (let i = 0; i < 3; i++) void q.submit(gate().task, new AbortController());

@@ -48,6 +48,8 @@ export class JobQueue {
   private idleWaiters: Array<() => void> = [];
   /** Moving averages of ms per unit of each cost part, for Retry-After and expected starts. */
   private readonly msPer: { steps?: number; other?: number } = {};
+  /** The estimates come from a prior (the warm-up) only. */
+  private fromPrior = false;
   private readonly now: () => number;
 
   constructor(private readonly options: QueueOptions) {
@@ -158,11 +160,14 @@ export class JobQueue {
 
   /**
    * Records a finished task of `cost` whose parts took `ms` (the caller measures them; the runtime also feeds its
-   * warm-up generation). Aborted tasks are not fed: their time says nothing about a task's.
+   * warm-up generation). Aborted tasks are not fed: their time says nothing about a task's. A `prior` (the
+   * warm-up: cold kernels, measured ~2× slow on the bench) only stands in until the first real task replaces it.
    */
-  observe(ms: TaskCost, cost: TaskCost): void {
-    if (cost.steps > 0 && ms.steps >= 0) this.msPer.steps = ewma(this.msPer.steps, ms.steps / cost.steps);
-    if (cost.other > 0 && ms.other >= 0) this.msPer.other = ewma(this.msPer.other, ms.other / cost.other);
+  observe(ms: TaskCost, cost: TaskCost, opts: { prior?: boolean } = {}): void {
+    const fresh = this.fromPrior && !opts.prior;
+    this.fromPrior = opts.prior === true || (this.fromPrior && !fresh);
+    if (cost.steps > 0 && ms.steps >= 0) this.msPer.steps = ewma(fresh ? undefined : this.msPer.steps, ms.steps / cost.steps);
+    if (cost.other > 0 && ms.other >= 0) this.msPer.other = ewma(fresh ? undefined : this.msPer.other, ms.other / cost.other);
   }
 
   /** Expected ms of a task of `cost` (observed rates; 1 s before any observation). */
