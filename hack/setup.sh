@@ -22,7 +22,8 @@ done_part() { log "  done in $(($(date +%s) - part_started)) s"; }
 setup_started=$(date +%s)
 
 part 0
-apt_packages=(prometheus ffmpeg lua5.1 lua-cjson)
+# redis-server: the shared job store's tests start their own on a free loopback port (Debian's service autostart is not used).
+apt_packages=(prometheus ffmpeg lua5.1 lua-cjson redis-server)
 missing=()
 for p in "${apt_packages[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

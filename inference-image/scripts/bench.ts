@@ -307,30 +307,45 @@ async function main(): Promise<void> {
   await replay.release();
   await stopServer(server);
 
-  // 3. Throughput.
-  const tp = await startServer(modelDir, { T2V_MAX_QUEUE: String(JOBS) });
-  const t0 = performance.now();
-  const ids = await Promise.all(
-    Array.from({ length: JOBS }, async (_, i) => {
-      const res = await fetch(`${tp.url}/v1/videos`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ ...request, seed: i }),
-      });
-      if (res.status !== 202) throw new Error(`submit answered ${res.status}`);
-      return ((await res.json()) as { id: string }).id;
-    }),
-  );
-  for (const id of ids) {
-    for (;;) {
-      const job = (await (await fetch(`${tp.url}/v1/videos/${id}`)).json()) as { status: string };
-      if (job.status === 'succeeded') break;
-      if (job.status === 'failed') throw new Error(`job ${id} failed`);
-      await sleep(10);
+  // 3. Throughput, and Retry-After against the drain it predicts: the queue holds all but one job, so one more
+  // submission is refused (429) with the runtime's estimate of the time the accepted work needs.
+  const tp = await startServer(modelDir, { T2V_MAX_QUEUE: String(Math.max(0, JOBS - 1)) });
+  const submit = (seed: number): Promise<Response> =>
+    fetch(`${tp.url}/v1/videos`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ...request, seed }) });
+  /** Fills the queue, is refused once (429), and times the drain the refusal's Retry-After predicted. */
+  const fillAndDrain = async (seed0: number): Promise<{ seconds: number; retryAfter: number; drainSeconds: number }> => {
+    const t0 = performance.now();
+    const ids = await Promise.all(
+      Array.from({ length: JOBS }, async (_, i) => {
+        const res = await submit(seed0 + i);
+        if (res.status !== 202) throw new Error(`submit answered ${res.status}`);
+        return ((await res.json()) as { id: string }).id;
+      }),
+    );
+    const refused = await submit(seed0 + JOBS);
+    const refusedAt = performance.now();
+    if (refused.status !== 429) throw new Error(`submission ${JOBS + 1} answered ${refused.status}, not 429`);
+    const retryAfter = Number(refused.headers.get('retry-after'));
+    for (const id of ids) {
+      for (;;) {
+        const job = (await (await fetch(`${tp.url}/v1/videos/${id}`)).json()) as { status: string };
+        if (job.status === 'succeeded') break;
+        if (job.status === 'failed') throw new Error(`job ${id} failed`);
+        await sleep(10);
+      }
     }
-  }
-  const burst = (performance.now() - t0) / 1000;
+    return { seconds: (performance.now() - t0) / 1000, retryAfter, drainSeconds: (performance.now() - refusedAt) / 1000 };
+  };
+  // First with an estimate from the warm-up alone, then from the first burst's observed jobs.
+  const first = await fillAndDrain(0);
+  const second = await fillAndDrain(1000);
+  const burst = first.seconds;
   await stopServer(tp);
+  const retryAfterFigures = (x: { retryAfter: number; drainSeconds: number }) => ({
+    seconds: x.retryAfter,
+    measuredDrainSeconds: x.drainSeconds,
+    ratio: x.retryAfter / x.drainSeconds,
+  });
 
   // Per request: ffmpeg's share is the time after decoding not spent converting or measuring frames in this process.
   const per = requests.map((r, i) => {
@@ -365,6 +380,7 @@ async function main(): Promise<void> {
     ortInRuntimeVsBareReplay: median(per.map((p) => p.ortVsReplay)),
     requests: requests.map((r, i) => ({ ...r, rawReplay: raw[i] })),
     throughput: { jobs: JOBS, seconds: burst, jobsPerMinute: (JOBS * 60) / burst, videoSecondsPerSecond: (JOBS * SECONDS) / burst },
+    retryAfter: { warmupOnly: retryAfterFigures(first), afterObservedJobs: retryAfterFigures(second) },
   };
   const lines = [
     '',
@@ -383,6 +399,8 @@ async function main(): Promise<void> {
     `runtime overhead over Σ session.run(), incl. ffmpeg ${pct(figures.overheadInclFfmpeg)}`,
     `ORT time in the runtime vs a bare in-process replay ${pct(figures.ortInRuntimeVsBareReplay)}  (replay median ${ms(figures.rawReplayOnnxSeconds)}, alternating with the requests)`,
     `throughput (${PROVIDER.toUpperCase()}, concurrency 1, ${JOBS} queued jobs)      ${figures.throughput.jobsPerMinute.toFixed(1)} clips/min, ${figures.throughput.videoSecondsPerSecond.toFixed(3)} video-s per wall-s`,
+    `Retry-After on the 429 behind ${JOBS} jobs           ${first.retryAfter} s; drained in ${first.drainSeconds.toFixed(1)} s (ratio ${figures.retryAfter.warmupOnly.ratio.toFixed(2)}; estimate from the warm-up only)`,
+    `  again, after ${JOBS} observed jobs                 ${second.retryAfter} s; drained in ${second.drainSeconds.toFixed(1)} s (ratio ${figures.retryAfter.afterObservedJobs.ratio.toFixed(2)}; Retry-After is rounded up to whole seconds)`,
     '',
     `json ${JSON.stringify(figures)}`,
   ];

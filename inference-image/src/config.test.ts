@@ -21,6 +21,30 @@ describe('loadConfig', () => {
     expect(faultsEnabled(c.faults)).toBe(false);
   });
 
+  it('keeps async jobs in memory by default; a Redis job store needs a shared results directory', () => {
+    expect(loadConfig({})).toMatchObject({
+      jobStore: 'memory',
+      jobLockMs: 30_000,
+      bodyTimeoutMs: 30_000,
+      shutdownLingerMs: 15_000,
+      maxStoredBytes: 512 * 1024 * 1024,
+    });
+    expect(loadConfig({ T2V_JOB_STORE: 'redis://127.0.0.1:6390/2', T2V_RESULTS_DIR: '/results', T2V_JOB_LOCK_MS: '2000' })).toMatchObject({
+      jobStore: { redisUrl: 'redis://127.0.0.1:6390/2' },
+      resultsDir: '/results',
+      jobLockMs: 2000,
+    });
+    expect(() => loadConfig({ T2V_JOB_STORE: 'redis://127.0.0.1:6390' })).toThrow(/T2V_RESULTS_DIR: required/);
+    expect(() => loadConfig({ T2V_JOB_STORE: 'postgres://x', T2V_RESULTS_DIR: '/r' })).toThrow(/T2V_JOB_STORE=postgres:\/\/x: must be memory or redis/);
+    expect(() => loadConfig({ T2V_JOB_STORE: 'nonsense', T2V_RESULTS_DIR: '/r' })).toThrow(ConfigError);
+  });
+
+  it('turns completion webhooks on with a secret of at least 16 characters', () => {
+    expect(loadConfig({})).toMatchObject({ webhookSecret: undefined, webhookTimeoutMs: 5000 });
+    expect(loadConfig({ T2V_WEBHOOK_SECRET: 'x'.repeat(16) }).webhookSecret).toBe('x'.repeat(16));
+    expect(() => loadConfig({ T2V_WEBHOOK_SECRET: 'short' })).toThrow(/T2V_WEBHOOK_SECRET: must be at least 16 characters \(got 5\)/);
+  });
+
   it('reads every contract variable', () => {
     const c = loadConfig({
       T2V_MODEL_DIR: '/m',

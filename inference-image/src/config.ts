@@ -30,14 +30,37 @@ export interface RuntimeConfig {
   /** From acceptance (queue wait included) to the finished MP4. */
   requestTimeoutMs: number;
   maxBodyBytes: number;
+  /** A request body must arrive within this long after its headers, else 408 and the connection is closed. */
+  bodyTimeoutMs: number;
   maxPromptChars: number;
   /** Duration cap of the synchronous POST /v1/generate (longer clips go to /v1/videos). */
   syncMaxSeconds: number;
   /** SIGTERM: how long accepted jobs may run on before they are failed with ShuttingDown. */
   shutdownGraceMs: number;
-  /** Finished async jobs (and their MP4) are kept this long, at most maxStoredJobs of them. */
+  /**
+   * SIGTERM, after the drain: how long the replica stays up (refusing new work) so clients can fetch results
+   * that finished during the drain; it ends early once every such result was downloaded or deleted.
+   */
+  shutdownLingerMs: number;
+  /** Finished async jobs (and their MP4) are kept this long, at most maxStoredJobs of them and maxStoredBytes of video. */
   jobTtlMs: number;
   maxStoredJobs: number;
+  maxStoredBytes: number;
+  /**
+   * Where async jobs live: 'memory' (this process; one replica) or a Redis URL (redis://host:port[/db]) shared by
+   * every replica, with one queue per revision (identity.revision, else 'default').
+   */
+  jobStore: 'memory' | { redisUrl: string };
+  /** With a Redis job store: the directory (shared by the replicas) the MP4s are written to; capped by maxStoredBytes. */
+  resultsDir: string | undefined;
+  /** With a Redis job store: a running job's lock; a dead replica's job is re-queued within about twice this. */
+  jobLockMs: number;
+  /** With a Redis job store: jobs of a revision with no workers left are re-queued to a live one, or failed RevisionGone. */
+  orphanJobs: 'requeue' | 'fail';
+  /** HMAC-SHA256 key of completion webhooks; undefined = webhooks off (a request naming webhook_url is a 400). */
+  webhookSecret: string | undefined;
+  /** One webhook delivery attempt's limit. */
+  webhookTimeoutMs: number;
   warmupSteps: number;
   ffmpegPath: string;
   /** libx264 speed/size trade-off and quality (lower CRF = better, bigger). */
@@ -104,11 +127,19 @@ export function loadConfig(env: Env = process.env): RuntimeConfig {
     maxQueue: num('T2V_MAX_QUEUE', 8, 0, 10_000),
     requestTimeoutMs: num('T2V_REQUEST_TIMEOUT_MS', 600_000, 100, 86_400_000),
     maxBodyBytes: num('T2V_MAX_BODY_BYTES', 64 * 1024, 256, 16 * 1024 * 1024),
+    bodyTimeoutMs: num('T2V_BODY_TIMEOUT_MS', 30_000, 100, 3_600_000),
     maxPromptChars: num('T2V_MAX_PROMPT_CHARS', 2000, 1, 100_000),
     syncMaxSeconds: num('T2V_SYNC_MAX_SECONDS', 5, 0.1, 3600, false),
     shutdownGraceMs: num('T2V_SHUTDOWN_GRACE_MS', 25_000, 0, 3_600_000),
+    shutdownLingerMs: num('T2V_SHUTDOWN_LINGER_MS', 15_000, 0, 3_600_000),
     jobTtlMs: num('T2V_JOB_TTL_MS', 3_600_000, 1000, 7 * 86_400_000),
     maxStoredJobs: num('T2V_MAX_STORED_JOBS', 256, 1, 100_000),
+    maxStoredBytes: num('T2V_MAX_STORED_BYTES', 512 * 1024 * 1024, 1024, 2 ** 40),
+    ...jobStoreOf(env),
+    jobLockMs: num('T2V_JOB_LOCK_MS', 30_000, 500, 3_600_000),
+    orphanJobs: orphanJobsOf(env),
+    webhookSecret: webhookSecretOf(env),
+    webhookTimeoutMs: num('T2V_WEBHOOK_TIMEOUT_MS', 5000, 100, 60_000),
     warmupSteps: num('T2V_WARMUP_STEPS', 2, 1, 1000),
     ffmpegPath: str('T2V_FFMPEG_PATH', 'ffmpeg'),
     x264Preset: preset as X264Preset,
@@ -125,6 +156,35 @@ export function loadConfig(env: Env = process.env): RuntimeConfig {
     },
     identity: identityOf(env),
   };
+}
+
+function webhookSecretOf(env: Env): string | undefined {
+  const raw = env.T2V_WEBHOOK_SECRET?.trim();
+  if (!raw) return undefined;
+  // A short key makes the signature guessable; 16 characters is the floor, 32 random bytes the advice.
+  if (raw.length < 16) throw new ConfigError(`T2V_WEBHOOK_SECRET: must be at least 16 characters (got ${raw.length})`);
+  return raw;
+}
+
+function orphanJobsOf(env: Env): RuntimeConfig['orphanJobs'] {
+  const raw = env.T2V_ORPHAN_JOBS?.trim() || 'requeue';
+  if (raw !== 'requeue' && raw !== 'fail') throw new ConfigError(`T2V_ORPHAN_JOBS=${raw}: must be requeue or fail`);
+  return raw;
+}
+
+function jobStoreOf(env: Env): Pick<RuntimeConfig, 'jobStore' | 'resultsDir'> {
+  const raw = env.T2V_JOB_STORE?.trim() || 'memory';
+  const resultsDir = env.T2V_RESULTS_DIR?.trim() || undefined;
+  if (raw === 'memory') return { jobStore: 'memory', resultsDir };
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError(`T2V_JOB_STORE=${raw}: must be memory or redis://host:port[/db]`);
+  }
+  if (url.protocol !== 'redis:' || !url.hostname) throw new ConfigError(`T2V_JOB_STORE=${raw}: must be memory or redis://host:port[/db]`);
+  if (!resultsDir) throw new ConfigError(`T2V_RESULTS_DIR: required with T2V_JOB_STORE=${raw} (a directory every replica shares, for the MP4s)`);
+  return { jobStore: { redisUrl: raw }, resultsDir };
 }
 
 /** Label values must be Prometheus-safe strings; a value that is not is a config error naming the variable. */

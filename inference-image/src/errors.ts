@@ -142,9 +142,55 @@ export class NotFoundError extends T2vError {
   readonly httpStatus = 404;
 }
 
+/** A finished job's video was dropped (the results' byte cap, or its expiry) while the job record remains. */
+export class GoneError extends T2vError {
+  readonly code = 'Gone';
+  readonly httpStatus = 410;
+}
+
 export class ConflictError extends T2vError {
   readonly code = 'Conflict';
   readonly httpStatus = 409;
+}
+
+/** The client did not finish sending its request body in time (408; the connection is closed after it). */
+export class RequestTimeoutError extends T2vError {
+  readonly code = 'RequestTimeout';
+  readonly httpStatus = 408;
+
+  constructor(readonly timeoutMs: number) {
+    super(`request body not received within ${timeoutMs} ms`);
+  }
+}
+
+/**
+ * An Idempotency-Key already used with a different body (422, as the IETF idempotency-key draft says):
+ * the client must pick a new key or send the same body again.
+ */
+export class IdempotencyKeyReusedError extends T2vError {
+  readonly code = 'IdempotencyKeyReused';
+  readonly httpStatus = 422;
+  readonly field = 'Idempotency-Key';
+
+  constructor(
+    readonly key: string,
+    readonly jobId: string,
+  ) {
+    super(`Idempotency-Key ${JSON.stringify(key)} was used for job ${jobId} with a different body; use a new key or the same body`);
+  }
+}
+
+/** A byte range the video does not have (416; Content-Range names the size). */
+export class RangeNotSatisfiableError extends T2vError {
+  readonly code = 'RangeNotSatisfiable';
+  readonly httpStatus = 416;
+
+  constructor(
+    readonly range: string,
+    readonly size: number,
+  ) {
+    super(`Range ${JSON.stringify(range)}: the video has ${size} bytes (first byte 0, last ${size - 1})`);
+  }
 }
 
 /** Anything thrown that is not ours becomes a GenerationError with the original as cause. */

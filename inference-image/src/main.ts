@@ -45,6 +45,16 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  // Started under a wrapper (a shell, a process manager) that was killed without passing the signal on: leave
+  // with it, as on SIGTERM, instead of serving on orphaned (the parent changes when the old one is gone).
+  const parent = process.ppid;
+  const orphaned = setInterval(() => {
+    if (process.ppid === parent) return;
+    clearInterval(orphaned);
+    log.warn({ parent, now: process.ppid }, 'parent process exited: shutting down as on SIGTERM');
+    onSignal('SIGTERM');
+  }, 1000);
+  orphaned.unref();
 
   rt.ready.catch(async (err: unknown) => {
     log.fatal({ err, code: err instanceof T2vError ? err.code : undefined }, 'model failed to load; exiting');

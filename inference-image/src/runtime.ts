@@ -14,6 +14,11 @@ import { FaultInjector } from './jobs/faults.js';
 import { GenerationService } from './jobs/generation-service.js';
 import { JobQueue } from './jobs/job-queue.js';
 import { JobStore } from './jobs/job-store.js';
+import type { AsyncJobs, JobSnapshot } from './jobs/async-jobs.js';
+import { Webhooks } from './jobs/webhooks.js';
+import { jobView } from './http/responses.js';
+import { MemoryJobs } from './jobs/memory-jobs.js';
+import { RedisJobs } from './jobs/redis-jobs.js';
 import type { GenerationRequest } from './jobs/types.js';
 import type { SessionFactory } from './model/execution-provider.js';
 import { loadModel, type LoadedModel } from './model/load-model.js';
@@ -65,6 +70,7 @@ export async function startRuntime(config: RuntimeConfig, log: Logger, deps: Run
   metrics.faultInjection.set({ kind: 'freeze_frames' }, config.faults.freezeFrames ?? 0);
 
   let service: GenerationService | undefined;
+  let jobs: AsyncJobs | undefined;
   let limits: RequestLimits | undefined;
   let loaded: LoadedModel | undefined;
   let adapters: AdapterService | undefined;
@@ -77,10 +83,13 @@ export async function startRuntime(config: RuntimeConfig, log: Logger, deps: Run
       model,
       state: () => state,
       service: () => service,
+      jobs: () => jobs,
       limits: () => limits,
       defaults: requestDefaults(manifest),
       syncMaxSeconds: config.syncMaxSeconds,
       maxBodyBytes: config.maxBodyBytes,
+      bodyTimeoutMs: config.bodyTimeoutMs,
+      webhooks: config.webhookSecret !== undefined,
       faults: config.faults,
       randomSeed: () => randomInt(0, MAX_SEED + 1),
       monotonic,
@@ -111,7 +120,7 @@ export async function startRuntime(config: RuntimeConfig, log: Logger, deps: Run
       pipeline: new T2vPipeline(loaded),
       startEncoder: startMp4Encoder,
       queue,
-      store: new JobStore({ ttlMs: config.jobTtlMs, maxFinished: config.maxStoredJobs }),
+      store: new JobStore({ ttlMs: config.jobTtlMs, maxFinished: config.maxStoredJobs, maxBytes: config.maxStoredBytes }),
       metrics,
       faults: new FaultInjector(config.faults, deps.random),
       log,
@@ -128,12 +137,14 @@ export async function startRuntime(config: RuntimeConfig, log: Logger, deps: Run
       clock: Date.now,
       monotonic,
     });
+    jobs = asyncJobs(config, service, log, notifierOf(config, model, log));
     // SIGTERM while loading: do not come up.
     if (state.phase === 'draining') return;
     state.phase = 'warming';
     const warmupSeconds = await service.warmUp(warmupRequest(manifest, limits, config.warmupSteps));
     metrics.warmupSeconds.set(warmupSeconds);
     if (state.phase !== 'warming') return;
+    if (jobs instanceof RedisJobs) jobs.start();
     state.phase = 'ready';
     log.info({ provider: loaded.provider, warmupSeconds }, 'ready');
   })();
@@ -144,8 +155,11 @@ export async function startRuntime(config: RuntimeConfig, log: Logger, deps: Run
       state.phase = 'draining';
       log.info({ reason, queued: queue.depth, running: queue.inflight }, 'shutting down: refusing new work, draining accepted jobs');
       queue.stopAccepting();
-      const { abortedJobs } = service ? await service.drain(config.shutdownGraceMs) : { abortedJobs: 0 };
+      const { abortedJobs } = jobs ? await jobs.drain(config.shutdownGraceMs) : service ? await service.drain(config.shutdownGraceMs) : { abortedJobs: 0 };
+      const undelivered = jobs ? await linger(jobs, config.shutdownLingerMs) : 0;
+      if (undelivered > 0) log.warn({ undelivered, lingerMs: config.shutdownLingerMs }, 'linger over; results no client fetched are dropped');
       await closeServer(server, 5000);
+      await jobs?.close();
       // A warm-up may still be inside session.run(); release the sessions only after it.
       await Promise.race([ready.catch(() => undefined), sleep(10_000, undefined, { ref: false })]);
       await loaded?.release();
@@ -154,6 +168,48 @@ export async function startRuntime(config: RuntimeConfig, log: Logger, deps: Run
     return closing;
   };
   return { port, ready, state, shutdown };
+}
+
+/**
+ * After the drain, stay up (not ready, refusing new work, still answering polls and downloads) until every
+ * finished job's outcome was fetched or `ms` passed; resolves with how many were not fetched.
+ */
+async function linger(jobs: AsyncJobs, ms: number): Promise<number> {
+  const deadline = performance.now() + ms;
+  while (jobs.undelivered() > 0 && performance.now() < deadline) await sleep(50, undefined, { ref: false });
+  return jobs.undelivered();
+}
+
+/** Completion webhooks when T2V_WEBHOOK_SECRET is set: the job view, signed, POSTed to the job's webhook_url. */
+function notifierOf(config: RuntimeConfig, model: { name: string; version: string }, log: Logger): ((job: JobSnapshot) => void) | undefined {
+  if (config.webhookSecret === undefined) return undefined;
+  const webhooks = new Webhooks({ secret: config.webhookSecret, timeoutMs: config.webhookTimeoutMs, log });
+  return (job) => {
+    if (job.request.webhookUrl !== undefined) void webhooks.deliver(job.request.webhookUrl, job, jobView(job, model));
+  };
+}
+
+function asyncJobs(config: RuntimeConfig, service: GenerationService, log: Logger, notify: ((job: JobSnapshot) => void) | undefined): AsyncJobs {
+  if (config.jobStore === 'memory') return new MemoryJobs(service, notify);
+  const revision = config.identity.revision ?? 'default';
+  log.info({ store: config.jobStore.redisUrl, queue: revision, resultsDir: config.resultsDir }, 'async jobs in Redis');
+  return new RedisJobs({
+    url: config.jobStore.redisUrl,
+    revision,
+    resultsDir: config.resultsDir as string,
+    maxResultBytes: config.maxStoredBytes,
+    ttlMs: config.jobTtlMs,
+    maxQueue: config.maxQueue,
+    concurrency: config.maxConcurrency,
+    lockMs: config.jobLockMs,
+    orphans: config.orphanJobs,
+    ...(notify ? { notify } : {}),
+    service,
+    log,
+    newId: () => `vid_${randomUUID().replaceAll('-', '')}`,
+    clock: Date.now,
+    monotonic: () => performance.now(),
+  });
 }
 
 /** The adapter library when T2V_ADAPTER_DIR is set; a denoiser without LoRA inputs cannot serve one. */

@@ -30,6 +30,9 @@ describe('overload', () => {
     const queued = (await (await postJson(`${rt.url}/v1/videos`, { prompt: 'second' })).json()) as JobView;
     expect(running.status).toBe('running');
     expect(queued.status).toBe('queued');
+    // Where the queued job stands: next to start, after the running job's expected remainder.
+    expect(queued).toMatchObject({ queue: { position: 1, starts_in_seconds: expect.any(Number) } });
+    expect(running).not.toHaveProperty('queue');
 
     for (const route of ['/v1/videos', '/v1/generate']) {
       const refused = await postJson(`${rt.url}${route}`, { prompt: 'third' });

@@ -43,7 +43,12 @@ async function submit(rt: RuntimeProcess, n: number): Promise<string[]> {
 
 describe('graceful shutdown', () => {
   it('finishes every accepted job (async and sync) before exiting 0, refusing new work meanwhile', async () => {
-    const rt = await RuntimeProcess.start({ T2V_MODEL_DIR: ddimModel, T2V_FAULT_LATENCY_MS: '400', T2V_SHUTDOWN_GRACE_MS: '60000' });
+    const rt = await RuntimeProcess.start({
+      T2V_MODEL_DIR: ddimModel,
+      T2V_FAULT_LATENCY_MS: '400',
+      T2V_SHUTDOWN_GRACE_MS: '60000',
+      T2V_SHUTDOWN_LINGER_MS: '0',
+    });
     const ids = await submit(rt, 3);
     const sync = postJson(`${rt.url}/v1/generate`, { prompt: 'sync while draining', steps: 2 });
     // The signal comes once the sync request is accepted too.
@@ -74,7 +79,7 @@ describe('graceful shutdown', () => {
   });
 
   it('fails what is still pending when the grace period is over, each with reason ShuttingDown', async () => {
-    const rt = await RuntimeProcess.start({ T2V_MODEL_DIR: model, T2V_FAULT_LATENCY_MS: '60000', T2V_SHUTDOWN_GRACE_MS: '200' });
+    const rt = await RuntimeProcess.start({ T2V_MODEL_DIR: model, T2V_FAULT_LATENCY_MS: '60000', T2V_SHUTDOWN_GRACE_MS: '200', T2V_SHUTDOWN_LINGER_MS: '0' });
     const ids = await submit(rt, 3);
     const sync = postJson(`${rt.url}/v1/generate`, { prompt: 'sync', steps: 2 });
     await waitUntil(async () => metric(await metricsText(rt), 't2v_queue_depth') === 3);
@@ -94,6 +99,34 @@ describe('graceful shutdown', () => {
     for (const line of finished.values()) expect(line).toMatchObject({ status: 'failed', code: 'ShuttingDown', httpStatus: 503 });
     for (const id of ids) expect(finished.has(id)).toBe(true);
     expect(rt.logs().at(-1)).toMatchObject({ msg: 'shutdown complete', abortedJobs: 4 });
+  });
+});
+
+describe('drain, then linger', () => {
+  it('SIGTERM during a job: the job finishes, the client polls and downloads it, then the replica exits 0', async () => {
+    // Linger up to a minute: the replica must leave as soon as the one result was fetched, not when the minute is over.
+    const rt = await RuntimeProcess.start({
+      T2V_MODEL_DIR: model,
+      T2V_FAULT_LATENCY_MS: '1500',
+      T2V_SHUTDOWN_GRACE_MS: '60000',
+      T2V_SHUTDOWN_LINGER_MS: '60000',
+    });
+    const [id] = await submit(rt, 1);
+    await waitUntil(async () => ((await (await fetch(`${rt.url}/v1/videos/${id}`)).json()) as JobView).status === 'running');
+    rt.signal('SIGTERM');
+    await waitUntil(async () => (await fetch(`${rt.url}/readyz`)).status === 503);
+
+    const done = await waitForJob(rt, id as string);
+    expect(done.status).toBe('succeeded');
+    // Drained and still up: new work refused, the result served.
+    expect((await postJson(`${rt.url}/v1/videos`, { prompt: 'too late' })).status).toBe(503);
+    const content = await fetch(`${rt.url}/v1/videos/${id}/content`);
+    expect(content.status).toBe(200);
+    expect(await ffprobe(Buffer.from(await content.arrayBuffer()), tmp.dir)).toMatchObject({ codec: 'h264' });
+
+    expect((await rt.exited).code).toBe(0);
+    expect(rt.logs().some((l) => l.msg.startsWith('linger over'))).toBe(false);
+    expect(rt.logs().at(-1)).toMatchObject({ msg: 'shutdown complete', abortedJobs: 0 });
   });
 });
 

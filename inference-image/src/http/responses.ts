@@ -1,8 +1,9 @@
 // JSON bodies for jobs and errors. Field names are snake_case like the request fields.
 import type { ServerResponse } from 'node:http';
 import { refText } from '../adapters/style.js';
-import { InvalidAdapterError, QueueFullError, ValidationError, type T2vError } from '../errors.js';
-import type { JobRecord } from '../jobs/types.js';
+import { IdempotencyKeyReusedError, InvalidAdapterError, QueueFullError, RangeNotSatisfiableError, ValidationError, type T2vError } from '../errors.js';
+import type { JobSnapshot } from '../jobs/async-jobs.js';
+import type { Adjustment, JobRecord } from '../jobs/types.js';
 import type { ClipQuality } from '../quality/clip-quality.js';
 
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
@@ -20,6 +21,8 @@ export function errorBody(err: T2vError): { error: Record<string, unknown> } {
   }
   if (err instanceof QueueFullError) error.retry_after_seconds = err.retryAfterSeconds;
   if (err instanceof InvalidAdapterError) Object.assign(error, { adapter: err.adapter, field: err.field });
+  if (err instanceof IdempotencyKeyReusedError) Object.assign(error, { field: err.field, value: err.key, job_id: err.jobId });
+  if (err instanceof RangeNotSatisfiableError) Object.assign(error, { field: 'Range', value: err.range, allowed: { unit: 'bytes', size: err.size } });
   return { error };
 }
 
@@ -30,12 +33,13 @@ export function sendError(res: ServerResponse, err: T2vError, headers: Record<st
   }
   const extra = { ...headers };
   if (err instanceof QueueFullError) extra['Retry-After'] = String(err.retryAfterSeconds);
+  if (err instanceof RangeNotSatisfiableError) extra['Content-Range'] = `bytes */${err.size}`;
   sendJson(res, err.httpStatus, errorBody(err), extra);
 }
 
 const iso = (ms: number | undefined): string | null => (ms === undefined ? null : new Date(ms).toISOString());
 
-function percent(job: JobRecord): number {
+function percent(job: JobSnapshot): number {
   const { phase, step, steps } = job.progress;
   switch (phase) {
     case 'queued':
@@ -52,7 +56,12 @@ function percent(job: JobRecord): number {
   }
 }
 
-export function jobView(job: JobRecord, model: { name: string; version: string }): Record<string, unknown> {
+/**
+ * A job as the API shows it (snake_case). `queue` only while queued ({position: 1 = next, starts_in_seconds:
+ * expected wait}); `adjustments` lists request values not used as asked; `result.expires_at` is when the video is
+ * dropped at the latest.
+ */
+export function jobView(job: JobSnapshot, model: { name: string; version: string }): Record<string, unknown> {
   const r = job.request;
   return {
     id: job.id,
@@ -63,6 +72,8 @@ export function jobView(job: JobRecord, model: { name: string; version: string }
     started_at: iso(job.startedAt),
     completed_at: iso(job.finishedAt),
     progress: { phase: job.progress.phase, step: job.progress.step, steps: job.progress.steps, percent: percent(job) },
+    ...(job.queue ? { queue: { position: job.queue.position, starts_in_seconds: job.queue.startsInSeconds } } : {}),
+    adjustments: (r.adjustments ?? []).map(adjustmentView),
     request: {
       prompt: r.prompt,
       negative_prompt: r.negativePrompt ?? '',
@@ -75,14 +86,17 @@ export function jobView(job: JobRecord, model: { name: string; version: string }
       guidance: r.guidance,
       seed: r.seed,
       ...(r.style === undefined ? {} : { style: r.style }),
+      ...(r.webhookUrl === undefined ? {} : { webhook_url: r.webhookUrl }),
     },
     ...(r.adapter ? { adapter: refText(r.adapter) } : {}),
+    ...(job.requeuedFrom === undefined ? {} : { requeued_from: job.requeuedFrom }),
     ...(job.result
       ? {
           result: {
             content_url: `/v1/videos/${job.id}/content`,
             content_type: 'video/mp4',
-            bytes: job.result.video.length,
+            ...(job.expiresAt === undefined ? {} : { expires_at: iso(job.expiresAt) }),
+            bytes: job.result.bytes,
             frames: job.result.frames,
             seconds: job.result.seconds,
             prompt_tokens: job.result.promptTokens,
@@ -95,6 +109,19 @@ export function jobView(job: JobRecord, model: { name: string; version: string }
     ...(job.timings ? { timings: snakeTimings(job.timings) } : {}),
     ...(job.error ? { error: job.error } : {}),
   };
+}
+
+function adjustmentView(a: Adjustment): Record<string, unknown> {
+  return { field: a.field, asked: a.asked, used: a.used, unit: a.unit, reason: a.reason };
+}
+
+/**
+ * The sync route's X-Adjustments header: `field;asked=N;used=N;unit=U` items, comma-separated (an RFC 8941
+ * list; the reasons are in the job view's `adjustments`); undefined when nothing was adjusted.
+ */
+export function adjustmentsHeader(adjustments: Adjustment[] | undefined): string | undefined {
+  if (!adjustments || adjustments.length === 0) return undefined;
+  return adjustments.map((a) => `${a.field};asked=${a.asked};used=${a.used};unit=${a.unit}`).join(', ');
 }
 
 /** A clip's quality signals (units in quality/clip-quality.ts); signals the clip was too short for are left out. */

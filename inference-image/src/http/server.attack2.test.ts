@@ -6,6 +6,7 @@ import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { QueueFullError } from '../errors.js';
 import type { GenerationService } from '../jobs/generation-service.js';
+import { MemoryJobs } from '../jobs/memory-jobs.js';
 import type { GenerationRequest } from '../jobs/types.js';
 import { createMetrics } from '../telemetry/metrics.js';
 import type { RequestLimits } from './request-limits.js';
@@ -85,6 +86,8 @@ async function fullRuntime(svc?: GenerationService): Promise<{ url: string; text
     defaults: { width: 64, height: 64, fps: 8, seconds: 1, steps: 2, guidance: 1 },
     syncMaxSeconds: 5,
     maxBodyBytes: 65536,
+    bodyTimeoutMs: 30_000,
+    jobs: () => new MemoryJobs(service),
     faults: { errorRate: 0, latencyMs: 0, freezeFrames: 0 },
     randomSeed: () => 1,
     monotonic: () => performance.now(),

@@ -7,14 +7,16 @@ import { faultsEnabled, type FaultInjectionConfig } from '../config.js';
 import type { AdapterService } from '../adapters/adapter-service.js';
 import { routedStyle } from '../adapters/route-choice.js';
 import { refText } from '../adapters/style.js';
-import { ConflictError, NotFoundError, NotReadyError, ShuttingDownError, ValidationError, asT2vError, type T2vError } from '../errors.js';
+import { NotFoundError, NotReadyError, ShuttingDownError, ValidationError, asT2vError, type T2vError } from '../errors.js';
+import { byteRange } from './byte-range.js';
+import type { AsyncJobs } from '../jobs/async-jobs.js';
 import type { GenerationService } from '../jobs/generation-service.js';
 import type { GenerationRequest, JobRecord } from '../jobs/types.js';
 import type { Provider } from '../model/execution-provider.js';
 import type { Route, RuntimeMetrics } from '../telemetry/metrics.js';
 import { readJsonBody } from './body.js';
 import type { RequestDefaults, RequestLimits } from './request-limits.js';
-import { jobView, sendError, sendJson, serverTiming } from './responses.js';
+import { adjustmentsHeader, jobView, sendError, sendJson, serverTiming } from './responses.js';
 import { validateRequest } from './validation.js';
 
 export type Phase = 'loading' | 'warming' | 'ready' | 'draining';
@@ -31,10 +33,16 @@ export interface HttpDeps {
   state: () => RuntimeState;
   /** Set once the model is loaded. */
   service: () => GenerationService | undefined;
+  /** The async jobs (POST /v1/videos), set once the model is loaded. */
+  jobs: () => AsyncJobs | undefined;
   limits: RequestLimits | (() => RequestLimits | undefined);
   defaults: RequestDefaults;
   syncMaxSeconds: number;
   maxBodyBytes: number;
+  /** A request body must arrive within this long (else 408 and the connection is closed). */
+  bodyTimeoutMs: number;
+  /** Whether completion webhooks are on (T2V_WEBHOOK_SECRET set). */
+  webhooks?: boolean;
   faults: FaultInjectionConfig;
   randomSeed: () => number;
   monotonic: () => number;
@@ -69,14 +77,14 @@ async function route(d: HttpDeps, req: IncomingMessage, res: ServerResponse): Pr
   if (path === '/readyz') return only(method, ['GET', 'HEAD'], res, () => readyz(d, res));
   if (path === '/metrics') return only(method, ['GET'], res, () => metrics(d, res));
   if (path === '/v1/generate') return only(method, ['POST'], res, () => generate(d, req, res));
-  if (path === '/v1/videos') return only(method, ['POST'], res, () => createVideo(d, req, res));
+  if (path === '/v1/videos') return only(method, ['GET', 'POST'], res, () => (method === 'GET' ? listVideos(d, req, res) : createVideo(d, req, res)));
   if (path === '/v1/adapters') return only(method, ['GET'], res, () => listAdapters(d, res));
   const load = ADAPTER_LOAD_PATH.exec(path);
   if (load) return only(method, ['POST'], res, () => loadAdapter(d, decodeURIComponent(load[1] as string), res));
   const m = VIDEO_PATH.exec(path);
   if (m) {
     const id = m[1] as string;
-    if (m[2]) return only(method, ['GET'], res, () => videoContent(d, id, res));
+    if (m[2]) return only(method, ['GET'], res, () => videoContent(d, id, req, res));
     return only(method, ['GET', 'DELETE'], res, () => (method === 'DELETE' ? cancelVideo(d, id, res) : getVideo(d, id, res)));
   }
   sendError(res, new NotFoundError(`no route ${method} ${path}`));
@@ -128,7 +136,7 @@ async function admit(
   routeName: Route,
   req: IncomingMessage,
   res: ServerResponse,
-): Promise<{ service: GenerationService; request: GenerationRequest; arrivedAt: number } | undefined> {
+): Promise<{ service: GenerationService; request: GenerationRequest; arrivedAt: number; fingerprint: string } | undefined> {
   const arrivedAt = d.monotonic();
   const probe = isProbe(req);
   const reject = (err: T2vError, headers: Record<string, string> = {}): undefined => {
@@ -144,8 +152,8 @@ async function admit(
     return reject(new ShuttingDownError('server is shutting down; retry on another replica'), { 'Retry-After': '1', Connection: 'close' });
   if (state.phase !== 'ready' || !service || !limits) return reject(new NotReadyError(`model is ${state.phase}; retry shortly`), { 'Retry-After': '5' });
   try {
-    const body = await readJsonBody(req, d.maxBodyBytes);
-    const request = validateRequest(body, {
+    const body = await readJsonBody(req, d.maxBodyBytes, d.bodyTimeoutMs);
+    const request = validateRequest(body.value, {
       limits,
       defaults: d.defaults,
       randomSeed: d.randomSeed,
@@ -154,33 +162,117 @@ async function admit(
     // The golden-prompt probes ask for the raw frames (a lossless comparison); users get the MP4.
     if (routeName === 'generate' && acceptsRawFrames(req)) request.keepFrames = true;
     if (probe) request.probe = true;
+    if (request.webhookUrl !== undefined) webhookAllowed(d, routeName);
     if (request.style !== undefined) {
       // The route may pin or split the version of a style the client names without one (adapter rollouts).
       request.adapter = await adaptersOf(d).resolve(routedStyle(request.style, req.headers, d.random ?? Math.random));
       res.setHeader(ADAPTER_VERSION_HEADER, refText(request.adapter));
     }
-    return { service, request, arrivedAt };
+    return { service, request, arrivedAt, fingerprint: body.fingerprint };
   } catch (err) {
     const e = asT2vError(err);
-    // An unread or oversized body: close so the rest of it is not parsed as the next request.
-    return reject(e, e.httpStatus === 413 || e.httpStatus === 415 ? { Connection: 'close' } : {});
+    // An unread, oversized or unfinished body: close so the rest of it is not parsed as the next request.
+    return reject(e, e.httpStatus === 413 || e.httpStatus === 415 || e.httpStatus === 408 ? { Connection: 'close' } : {});
   }
 }
 
+function webhookAllowed(d: HttpDeps, routeName: Route): void {
+  const allowed = { routes: ['POST /v1/videos'], enabled: d.webhooks === true };
+  if (routeName !== 'videos')
+    throw new ValidationError([{ field: 'webhook_url', message: 'webhook_url is for POST /v1/videos (this route answers with the video itself)', allowed }]);
+  if (!d.webhooks)
+    throw new ValidationError([{ field: 'webhook_url', message: 'webhook_url: webhooks are off on this server (T2V_WEBHOOK_SECRET is not set)', allowed }]);
+}
+
+export const IDEMPOTENCY_KEY_HEADER = 'idempotency-key';
+/** Visible ASCII, 1 to 255 characters (a UUID fits; the IETF draft leaves the syntax to the server). */
+const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
+
+function idempotencyKeyOf(req: IncomingMessage): string | undefined {
+  const key = req.headers[IDEMPOTENCY_KEY_HEADER];
+  if (key === undefined) return undefined;
+  if (typeof key !== 'string' || !IDEMPOTENCY_KEY.test(key))
+    throw new ValidationError([
+      {
+        field: 'Idempotency-Key',
+        message: 'Idempotency-Key must be 1 to 255 visible ASCII characters (a UUID, for instance), given once',
+        allowed: { type: 'string', minLength: 1, maxLength: 255, charset: 'visible ASCII' },
+        value: key,
+      },
+    ]);
+  return key;
+}
+
 async function createVideo(d: HttpDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  let key: string | undefined;
+  try {
+    key = idempotencyKeyOf(req);
+  } catch (err) {
+    const e = asT2vError(err);
+    d.metrics.requestFinished('videos', e);
+    sendError(res, e);
+    return;
+  }
   const ok = await admit(d, 'videos', req, res);
   if (!ok) return;
-  let job: JobRecord;
+  const jobs = d.jobs();
   try {
-    job = ok.service.submit(ok.request, ok.arrivedAt);
+    if (!jobs) throw new NotReadyError('the job store is not open yet; retry shortly');
+    const { job, replayed } = await jobs.create(ok.request, ok.arrivedAt, key === undefined ? undefined : { key, fingerprint: ok.fingerprint });
+    sendJson(res, 202, jobView(job, d.model), { Location: `/v1/videos/${job.id}`, ...(replayed ? { 'Idempotent-Replayed': 'true' } : {}) });
   } catch (err) {
     const e = asT2vError(err);
     if (ok.request.probe) d.metrics.probeFinished(e);
     else d.metrics.requestFinished('videos', e);
     sendError(res, e);
-    return;
   }
-  sendJson(res, 202, jobView(job, d.model), { Location: `/v1/videos/${job.id}` });
+}
+
+function jobsOf(d: HttpDeps): AsyncJobs {
+  const jobs = d.jobs();
+  if (!jobs) throw new NotFoundError('no videos yet: the model is still loading');
+  return jobs;
+}
+
+const MAX_PAGE = 100;
+
+/** GET /v1/videos?limit=N&after=<id>: the kept jobs, newest first, `limit` (1–100, default 20) a page. */
+async function listVideos(d: HttpDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  try {
+    const query = new URL(req.url ?? '/', 'http://x').searchParams;
+    const rawLimit = query.get('limit') ?? '20';
+    const limit = Number(rawLimit);
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE)
+      throw new ValidationError([
+        {
+          field: 'limit',
+          message: `limit must be an integer in [1, ${MAX_PAGE}] (got ${JSON.stringify(rawLimit)})`,
+          allowed: { type: 'integer', min: 1, max: MAX_PAGE },
+          value: rawLimit,
+        },
+      ]);
+    const after = query.get('after') ?? undefined;
+    const jobs = d.jobs();
+    const page = jobs ? await jobs.list(limit, after) : { jobs: [], hasMore: false };
+    if (!page)
+      throw new ValidationError([
+        {
+          field: 'after',
+          message: `after must be the id of a kept video (got ${JSON.stringify(after)}; it may have expired)`,
+          allowed: { type: 'string' },
+          value: after,
+        },
+      ]);
+    sendJson(res, 200, {
+      object: 'list',
+      data: page.jobs.map((job) => jobView(job, d.model)),
+      first_id: page.jobs[0]?.id ?? null,
+      last_id: page.jobs.at(-1)?.id ?? null,
+      has_more: page.hasMore,
+    });
+  } catch (err) {
+    sendError(res, asT2vError(err));
+  }
 }
 
 /**
@@ -257,9 +349,15 @@ async function generate(d: HttpDeps, req: IncomingMessage, res: ServerResponse):
     'X-Video-Frames': String(result.frames),
     'X-Model-Version': d.model.version,
     ...(job.request.adapter ? { [ADAPTER_VERSION_HEADER]: refText(job.request.adapter) } : {}),
+    ...adjusted(job),
     'Server-Timing': serverTiming(job.timings),
   });
   res.end(raw ? raw.data : result.video);
+}
+
+function adjusted(job: JobRecord): Record<string, string> {
+  const header = adjustmentsHeader(job.request.adjustments);
+  return header === undefined ? {} : { 'X-Adjustments': header };
 }
 
 function adaptersOf(d: HttpDeps): AdapterService {
@@ -285,27 +383,34 @@ async function loadAdapter(d: HttpDeps, style: string, res: ServerResponse): Pro
   }
 }
 
-function findJob(d: HttpDeps, id: string): JobRecord {
-  const job = d.service()?.get(id);
-  if (!job) throw new NotFoundError(`no video ${id} (unknown, or expired from this replica)`);
-  return job;
-}
-
-function getVideo(d: HttpDeps, id: string, res: ServerResponse): void {
+async function getVideo(d: HttpDeps, id: string, res: ServerResponse): Promise<void> {
   try {
-    sendJson(res, 200, jobView(findJob(d, id), d.model));
+    const job = await jobsOf(d).get(id);
+    if (!job) throw new NotFoundError(`no video ${id} (unknown, or expired)`);
+    sendJson(res, 200, jobView(job, d.model));
   } catch (err) {
     sendError(res, asT2vError(err));
   }
 }
 
-function videoContent(d: HttpDeps, id: string, res: ServerResponse): void {
+/** GET /v1/videos/{id}/content: the MP4, whole (200) or one byte range (206; 416 past the end). */
+async function videoContent(d: HttpDeps, id: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
   try {
-    const job = findJob(d, id);
-    if (job.status === 'failed') throw new ConflictError(`video ${id} failed (${job.error?.code}): no content`);
-    if (!job.result) throw new ConflictError(`video ${id} is ${job.status}; poll GET /v1/videos/${id} until it succeeds`);
-    res.writeHead(200, { 'Content-Type': 'video/mp4', 'Content-Length': job.result.video.length, 'Content-Disposition': `inline; filename="${id}.mp4"` });
-    res.end(job.result.video);
+    const jobs = jobsOf(d);
+    const video = await jobs.content(id);
+    const range = byteRange(req.headers.range, video.length);
+    const headers = { 'Content-Type': 'video/mp4', 'Accept-Ranges': 'bytes', 'Content-Disposition': `inline; filename="${id}.mp4"` };
+    // Delivered once its last byte went out (a player fetching ranges reaches the end last).
+    res.once('finish', () => {
+      if (!range || range.end === video.length - 1) jobs.delivered(id);
+    });
+    if (!range) {
+      res.writeHead(200, { ...headers, 'Content-Length': video.length });
+      res.end(video);
+      return;
+    }
+    res.writeHead(206, { ...headers, 'Content-Length': range.end - range.start + 1, 'Content-Range': `bytes ${range.start}-${range.end}/${video.length}` });
+    res.end(video.subarray(range.start, range.end + 1));
   } catch (err) {
     sendError(res, asT2vError(err));
   }
@@ -315,15 +420,11 @@ function videoContent(d: HttpDeps, id: string, res: ServerResponse): void {
  * DELETE /v1/videos/{id}: a queued or running job is cancelled (202, it ends failed/Cancelled); a finished one is
  * deleted with its video (200 {id, deleted: true}; then 404), as hosted video APIs do.
  */
-function cancelVideo(d: HttpDeps, id: string, res: ServerResponse): void {
+async function cancelVideo(d: HttpDeps, id: string, res: ServerResponse): Promise<void> {
   try {
-    const job = findJob(d, id);
-    if (job.finishedAt !== undefined && d.service()?.delete(id)) {
-      sendJson(res, 200, { id, object: 'video.deleted', deleted: true });
-      return;
-    }
-    d.service()?.cancel(id);
-    sendJson(res, 202, jobView(job, d.model));
+    const outcome = await jobsOf(d).remove(id);
+    if ('deleted' in outcome) sendJson(res, 200, { id, object: 'video.deleted', deleted: true });
+    else sendJson(res, 202, jobView(outcome.cancelled, d.model));
   } catch (err) {
     sendError(res, asT2vError(err));
   }

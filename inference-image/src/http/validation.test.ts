@@ -50,7 +50,29 @@ describe('validateRequest', () => {
       steps: 4,
       guidance: 5,
       seed: 1234,
+      adjustments: [],
     });
+  });
+
+  it('reports seconds rounded to whole frames as an adjustment (asked, used, why)', () => {
+    const r = validateRequest({ prompt: 'a', seconds: 0.3 }, opts);
+    expect(r).toMatchObject({ seconds: 0.3, frames: 2 });
+    expect(r.adjustments).toEqual([
+      { field: 'seconds', asked: 0.3, used: 0.25, unit: 'seconds', reason: 'seconds × fps is rounded to whole frames: 2 at 8 fps' },
+    ]);
+    expect(validateRequest({ prompt: 'a', seconds: 0.25 }, opts).adjustments).toEqual([]);
+  });
+
+  it('takes an http(s) webhook_url and names a bad one', () => {
+    expect(validateRequest({ prompt: 'a', webhook_url: 'https://hooks.example/t2v' }, opts).webhookUrl).toBe('https://hooks.example/t2v');
+    for (const webhook_url of ['ftp://x/y', 'not a url', 5, `https://x/${'a'.repeat(2050)}`])
+      expect(problem({ prompt: 'a', webhook_url })).toMatchObject({ field: 'webhook_url', allowed: { schemes: ['http', 'https'], maxLength: 2048 } });
+  });
+
+  it('refuses a prompt of zero-width and format characters only as empty, naming prompt', () => {
+    for (const prompt of ['\u200b\u200b', ' \u2060\ufeff\t', '\u200d\n']) {
+      expect(problem({ prompt })).toMatchObject({ field: 'prompt', message: 'prompt must not be empty (it has no visible characters)' });
+    }
   });
 
   it('accepts every field and derives frames = round(seconds × fps)', () => {

@@ -5,7 +5,7 @@ import { ValidationError, type FieldProblem } from '../errors.js';
 import type { GenerationRequest } from '../jobs/types.js';
 import type { Range, RequestDefaults, RequestLimits } from './request-limits.js';
 
-export const REQUEST_FIELDS = ['prompt', 'negative_prompt', 'seconds', 'fps', 'width', 'height', 'steps', 'guidance', 'seed', 'style'] as const;
+export const REQUEST_FIELDS = ['prompt', 'negative_prompt', 'seconds', 'fps', 'width', 'height', 'steps', 'guidance', 'seed', 'style', 'webhook_url'] as const;
 
 export interface ValidateOptions {
   limits: RequestLimits;
@@ -42,9 +42,17 @@ export function validateRequest(body: unknown, o: ValidateOptions): GenerationRe
   const seed = b.seed === undefined || b.seed === null ? o.randomSeed() : integer(b, 'seed', 0, L.seed, fail);
   const seconds = duration(b, o, fps, fail);
   const style = styleOf(b, fail);
+  const webhookUrl = webhookUrlOf(b, fail);
 
   const [first, ...rest] = problems;
   if (first) throw new ValidationError([first, ...rest]);
+  const frames = Math.round((seconds as number) * (fps as number));
+  const used = frames / (fps as number);
+  // 0.3 s at 8 fps is 2.4 frames: the clip has 2 (0.25 s); said, not done silently.
+  const adjustments =
+    Math.abs(used - (seconds as number)) > 1e-9
+      ? [{ field: 'seconds', asked: seconds as number, used, unit: 'seconds', reason: `seconds × fps is rounded to whole frames: ${frames} at ${fps} fps` }]
+      : [];
   return {
     prompt: prompt as string,
     negativePrompt: negativePrompt ?? '',
@@ -52,11 +60,13 @@ export function validateRequest(body: unknown, o: ValidateOptions): GenerationRe
     height: height as number,
     fps: fps as number,
     seconds: seconds as number,
-    frames: Math.round((seconds as number) * (fps as number)),
+    frames,
     steps: steps as number,
     guidance: guidance as number,
     seed: seed as number,
     ...(style === undefined ? {} : { style }),
+    ...(webhookUrl === undefined ? {} : { webhookUrl }),
+    adjustments,
   };
 }
 
@@ -75,6 +85,29 @@ function styleOf(b: Record<string, unknown>, fail: Fail): string | undefined {
 }
 
 type Fail = (p: FieldProblem) => undefined;
+
+const WEBHOOK_URL_MAX = 2048;
+
+/** An absolute http(s) URL; whether webhooks are on is the route's to say. */
+function webhookUrlOf(b: Record<string, unknown>, fail: Fail): string | undefined {
+  const v = b.webhook_url;
+  if (v === undefined || v === null) return undefined;
+  const allowed = { type: 'string', format: 'uri', schemes: ['http', 'https'], maxLength: WEBHOOK_URL_MAX };
+  let url: URL | undefined;
+  try {
+    url = typeof v === 'string' && v.length <= WEBHOOK_URL_MAX ? new URL(v) : undefined;
+  } catch {
+    url = undefined;
+  }
+  if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:'))
+    return fail({
+      field: 'webhook_url',
+      message: `webhook_url must be an absolute http(s) URL of at most ${WEBHOOK_URL_MAX} characters (got ${JSON.stringify(v)})`,
+      allowed,
+      value: v,
+    });
+  return v as string;
+}
 
 function text(b: Record<string, unknown>, field: string, required: boolean, maxChars: number, fail: Fail): string | undefined {
   const v = b[field];

@@ -6,7 +6,7 @@ import type { GeneratedFrames, GenerationHooks } from '../pipeline/pipeline.js';
 import { createMetrics } from '../telemetry/metrics.js';
 import type { Mp4Encoder } from '../video/mp4-encoder.js';
 import { FaultInjector } from './faults.js';
-import { GenerationService, type FrameGenerator } from './generation-service.js';
+import { GenerationService, generationCost, type FrameGenerator } from './generation-service.js';
 import { JobQueue } from './job-queue.js';
 import { JobStore } from './job-store.js';
 import type { GenerationRequest } from './types.js';
@@ -241,5 +241,48 @@ describe('GenerationService', () => {
     for (const job of [a, b]) expect(job).toMatchObject({ status: 'failed', error: { code: 'ShuttingDown' } });
     expect(() => service.submit(request, 0)).toThrow(/shutting down/);
     expect(lines.filter((l) => l.msg === 'job finished').map((l) => l.code)).toEqual(['ShuttingDown', 'ShuttingDown']);
+  });
+
+  it('reports a prompt the text encoder will cut as an adjustment at admission, with the token counts', () => {
+    const tokenizing: FrameGenerator = {
+      ...pipeline({ hang: true }),
+      tokenize: (text: string) => ({ tokens: Math.min(8, text.length + 2), inputTokens: text.length + 2, maxLength: 8 }),
+    };
+    const { service } = setup({ pipeline: tokenizing });
+    const seconds = { field: 'seconds', asked: 0.3, used: 0.25, unit: 'seconds', reason: 'r' };
+    const job = service.submit({ ...request, prompt: 'a long prompt', negativePrompt: 'ok', adjustments: [seconds] }, 0);
+    expect(job.request.adjustments).toEqual([
+      seconds,
+      { field: 'prompt', asked: 15, used: 8, unit: 'tokens', reason: 'the text encoder reads at most 8 tokens: the prompt was cut after 8 of its 15' },
+    ]);
+    expect(service.submit({ ...request, prompt: 'short' }, 0).request.adjustments).toEqual([]);
+    service.cancel(job.id);
+  });
+
+  it('answers the same job for the same Idempotency-Key and body, and refuses the key with another body (422)', () => {
+    const { service } = setup({ pipeline: pipeline({ hang: true }) });
+    const first = service.submitOnce(request, 0, 'key-1', 'body-a');
+    expect(first.replayed).toBe(false);
+    const again = service.submitOnce(request, 0, 'key-1', 'body-a');
+    expect(again).toEqual({ job: first.job, replayed: true });
+    expect(() => service.submitOnce(request, 0, 'key-1', 'body-b')).toThrow(
+      expect.objectContaining({ code: 'IdempotencyKeyReused', httpStatus: 422, jobId: first.job.id }),
+    );
+    expect(service.list(10)?.jobs.map((j) => j.id)).toEqual([first.job.id]);
+    service.cancel(first.job.id);
+  });
+
+  it("gives a queued job's place and expected start, and none once it runs", () => {
+    const { service, queue } = setup({ pipeline: pipeline({ hang: true }) });
+    queue.observe({ steps: 1500, other: 500 }, generationCost(request)); // 2 s for a job like these
+    const running = service.submit(request, 0);
+    const waiting = service.submit(request, 0);
+    expect(service.queuePlace(running)).toBeUndefined();
+    const place = service.queuePlace(waiting);
+    expect(place?.position).toBe(1);
+    // The running job's expected 2 s, less the little it has run.
+    expect(place?.startsInSeconds).toBeGreaterThan(1.5);
+    expect(place?.startsInSeconds).toBeLessThanOrEqual(2);
+    for (const j of [running, waiting]) service.cancel(j.id);
   });
 });

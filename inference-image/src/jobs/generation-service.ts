@@ -3,7 +3,7 @@
 import type { Logger } from 'pino';
 import type { AdapterLease } from '../adapters/adapter-cache.js';
 import type { AdapterRef } from '../adapters/style.js';
-import { CancelledError, ShuttingDownError, TimeoutError, asT2vError, type T2vError } from '../errors.js';
+import { CancelledError, IdempotencyKeyReusedError, ShuttingDownError, TimeoutError, asT2vError, type T2vError } from '../errors.js';
 import type { FrameSource } from '../pipeline/frames.js';
 import type { GeneratedFrames, GenerationHooks, GenerationParams } from '../pipeline/pipeline.js';
 import { ClipQualityMeter } from '../quality/clip-quality.js';
@@ -11,12 +11,25 @@ import type { AdapterMetrics } from '../telemetry/adapter-metrics.js';
 import type { Route, RuntimeMetrics } from '../telemetry/metrics.js';
 import type { Mp4Encoder, Mp4Options } from '../video/mp4-encoder.js';
 import type { FaultInjector } from './faults.js';
-import type { JobQueue } from './job-queue.js';
-import type { JobStore } from './job-store.js';
-import type { GenerationRequest, JobRecord, JobResult, JobTimings } from './types.js';
+import type { JobQueue, TaskCost } from './job-queue.js';
+import type { JobPage, JobStore } from './job-store.js';
+import type { Adjustment, GenerationRequest, JobRecord, JobResult, JobTimings } from './types.js';
 
 export interface FrameGenerator {
   generate(p: GenerationParams, hooks: GenerationHooks): Promise<GeneratedFrames>;
+  /** How the text encoder reads a prompt (to report a truncation at admission); absent: not reported up front. */
+  tokenize?(text: string): { tokens: number; inputTokens: number; maxLength: number };
+}
+
+/**
+ * What a generation is expected to cost, in the queue's units (Retry-After, expected starts): the denoiser loop
+ * grows with steps × frames × pixels, twice over with guidance (two batches); the rest (text encoder, VAE decode,
+ * frame conversion, encode) with frames × pixels. In megapixel-frames.
+ */
+export function generationCost(r: Pick<GenerationRequest, 'steps' | 'frames' | 'width' | 'height' | 'guidance' | 'negativePrompt'>): TaskCost {
+  const guided = (r.negativePrompt ?? '') !== '' && r.guidance !== 1;
+  const clip = (r.frames * r.width * r.height) / 1e6;
+  return { steps: r.steps * clip * (guided ? 2 : 1), other: clip };
 }
 
 export interface ServiceDeps {
@@ -56,7 +69,14 @@ interface Outcome {
 }
 
 export class GenerationService {
+  private readonly finishedListeners: Array<(job: JobRecord) => void> = [];
+
   constructor(private readonly d: ServiceDeps) {}
+
+  /** Calls `listener` with every job once it has ended (succeeded or failed), after its record is final. */
+  onFinished(listener: (job: JobRecord) => void): void {
+    this.finishedListeners.push(listener);
+  }
 
   /** Accepts an async job (throws QueueFullError / ShuttingDownError); poll it with get(id). */
   submit(request: GenerationRequest, arrivedAt: number): JobRecord {
@@ -79,8 +99,75 @@ export class GenerationService {
     return done.then(() => job).finally(() => clientGone.removeEventListener('abort', onGone));
   }
 
+  /**
+   * submit() under an Idempotency-Key: the same key with the same body (fingerprint) answers the job it made
+   * (`replayed`), while that job is kept; the same key with another body throws IdempotencyKeyReusedError (422).
+   */
+  submitOnce(request: GenerationRequest, arrivedAt: number, key: string, fingerprint: string): { job: JobRecord; replayed: boolean } {
+    const known = this.d.store.byIdempotencyKey(key);
+    if (known) {
+      if (known.fingerprint !== fingerprint) throw new IdempotencyKeyReusedError(key, known.job.id);
+      return { job: known.job, replayed: true };
+    }
+    const job = this.newJob('videos', request);
+    const done = this.enqueue(job, arrivedAt);
+    this.d.store.add(job, { key, fingerprint });
+    done.catch(() => undefined);
+    return { job, replayed: false };
+  }
+
   get(id: string): JobRecord | undefined {
     return this.d.store.get(id);
+  }
+
+  /**
+   * Runs a job another component keeps (a shared store's worker): through the same slots, limits, timeout,
+   * metrics and "job finished" log line, but not kept in this replica's store. `started` resolves with the record
+   * at once (abort its controller to cancel); `done` settles when the job ends (rejected with the error that ended it).
+   */
+  runShared(id: string, request: GenerationRequest, arrivedAt: number): { job: JobRecord; done: Promise<JobRecord> } {
+    // The request was admitted (and its adjustments made) by the replica that took it.
+    const job: JobRecord = {
+      id,
+      route: 'videos',
+      status: 'queued',
+      request,
+      createdAt: this.d.clock(),
+      progress: { phase: 'queued', step: 0, steps: request.steps },
+      controller: new AbortController(),
+    };
+    return { job, done: this.enqueue(job, arrivedAt).then(() => job) };
+  }
+
+  /** Expected ms of a generation of `request` (observed rates). */
+  expectedMs(request: GenerationRequest): number {
+    return this.d.queue.expectedMs(generationCost(request));
+  }
+
+  /** Jobs newest first (GET /v1/videos); undefined when `after` names no kept job. */
+  list(limit: number, after?: string): JobPage | undefined {
+    return this.d.store.list(limit, after);
+  }
+
+  /** A queued job's place in the queue (1 = next) and expected seconds until it starts; undefined when not queued. */
+  queuePlace(job: JobRecord): { position: number; startsInSeconds: number } | undefined {
+    const place = this.d.queue.placeOf(job.controller);
+    return place && { position: place.position, startsInSeconds: Math.round(place.startsInMs / 100) / 10 };
+  }
+
+  /** Epoch ms at which a finished job's record and video expire at the latest. */
+  expiresAt(job: JobRecord): number | undefined {
+    return this.d.store.expiresAt(job);
+  }
+
+  /** Seconds until the accepted work has drained (Retry-After). */
+  retryAfterSeconds(): number {
+    return this.d.queue.retryAfterSeconds();
+  }
+
+  /** Finished jobs whose outcome no client fetched yet (a draining replica lingers for them). */
+  undelivered(): number {
+    return this.d.store.undelivered();
   }
 
   /** Cancels a queued or running job; false when it had already finished. */
@@ -100,8 +187,11 @@ export class GenerationService {
   async warmUp(p: GenerationRequest): Promise<number> {
     const start = this.d.monotonic();
     const controller = new AbortController();
-    await this.produce(p, controller.signal, undefined);
-    return (this.d.monotonic() - start) / 1000;
+    const outcome = await this.produce(p, controller.signal, undefined);
+    const ms = this.d.monotonic() - start;
+    // The first Retry-After needs an estimate before any user's job ended; the warm-up (cold kernels) overestimates a little.
+    this.observe(p, ms, outcome, true);
+    return ms / 1000;
   }
 
   /**
@@ -120,16 +210,50 @@ export class GenerationService {
     return { abortedJobs: left };
   }
 
+  /** Feeds a finished generation's time to the queue's estimates: its denoise loop apart from the rest. */
+  private observe(p: GenerationRequest, ms: number, outcome: Outcome, prior = false): void {
+    const steps = outcome.timings.denoiseSeconds * 1000;
+    this.d.queue.observe({ steps, other: Math.max(0, ms - steps) }, generationCost(p), { prior });
+  }
+
   private newJob(route: Route, request: GenerationRequest): JobRecord {
     return {
       id: this.d.newId(),
       route,
       status: 'queued',
-      request,
+      request: this.withAdjustments(request),
       createdAt: this.d.clock(),
       progress: { phase: 'queued', step: 0, steps: request.steps },
       controller: new AbortController(),
     };
+  }
+
+  /** The request with the prompts the text encoder will cut added to its adjustments (said at admission). */
+  withAdjustments(request: GenerationRequest): GenerationRequest {
+    return { ...request, adjustments: [...(request.adjustments ?? []), ...this.truncations(request)] };
+  }
+
+  /** The prompts the text encoder will cut, as adjustments (said at admission, not only after the run). */
+  private truncations(r: GenerationRequest): Adjustment[] {
+    const out: Adjustment[] = [];
+    const tokenize = this.d.pipeline.tokenize?.bind(this.d.pipeline);
+    if (!tokenize) return out;
+    for (const [field, text] of [
+      ['prompt', r.prompt],
+      ['negative_prompt', r.negativePrompt ?? ''],
+    ] as const) {
+      if (field === 'negative_prompt' && text === '') continue;
+      const t = tokenize(text);
+      if (t.inputTokens <= t.tokens) continue;
+      out.push({
+        field,
+        asked: t.inputTokens,
+        used: t.tokens,
+        unit: 'tokens',
+        reason: `the text encoder reads at most ${t.maxLength} tokens: the ${field} was cut after ${t.tokens} of its ${t.inputTokens}`,
+      });
+    }
+    return out;
   }
 
   /** Queues the job (may throw synchronously) and records its outcome when it ends. */
@@ -147,6 +271,7 @@ export class GenerationService {
           job.status = 'running';
           job.progress = { phase: 'text', step: 0, steps: job.request.steps };
         },
+        generationCost(job.request),
       );
     } catch (err) {
       clearTimeout(timer);
@@ -156,6 +281,7 @@ export class GenerationService {
     return running.then(
       (outcome) => {
         clearTimeout(timer);
+        if (startedMono !== undefined) this.observe(job.request, this.d.monotonic() - startedMono, outcome);
         this.finish(job, arrivedAt, startedMono, outcome, undefined);
       },
       (err: unknown) => {
@@ -300,6 +426,7 @@ export class GenerationService {
       },
       'job finished',
     );
+    for (const listener of this.finishedListeners) listener(job);
   }
 }
 

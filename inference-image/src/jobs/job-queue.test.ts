@@ -65,19 +65,52 @@ describe('JobQueue', () => {
     expect((err as QueueFullError).retryAfterSeconds).toBeGreaterThanOrEqual(1);
   });
 
-  it('estimates Retry-After from observed task time and queue length', async () => {
+  it('estimates Retry-After from the work queued: the running remainder plus the waiting tasks, by cost, over the slots', () => {
     let now = 0;
-    const q = new JobQueue({ maxConcurrency: 1, maxQueue: 10, now: () => now });
-    const g = gate();
-    const p = q.submit(g.task, new AbortController());
-    now = 4000;
-    g.open('x');
-    await p;
-    await tick();
+    const q = new JobQueue({ maxConcurrency: 2, maxQueue: 10, now: () => now });
+    // 2 ms per step unit, 1 ms per other unit.
+    q.observe({ steps: 200, other: 50 }, { steps: 100, other: 50 });
+    expect(q.retryAfterSeconds()).toBe(1); // nothing queued: the floor
+    const cost = (steps: number, other: number) => ({ steps, other });
+    const a = new AbortController();
+    void q.submit(gate().task, a, undefined, cost(2500, 1000)); // runs: 6 s expected
+    void q.submit(gate().task, new AbortController(), undefined, cost(500, 1000)); // runs: 2 s
+    const c = new AbortController();
+    void q.submit(gate().task, c, undefined, cost(3500, 1000)); // waits: 8 s
+    const d = new AbortController();
+    void q.submit(gate().task, d, undefined, cost(500, 1000)); // waits: 2 s
+    now += 1000; // 1 s into both running tasks: 5 s + 1 s left
+    expect(q.retryAfterSeconds()).toBe(Math.ceil((5 + 1 + 8 + 2) / 2));
+    expect(q.placeOf(c)).toEqual({ position: 1, startsInMs: 3000 });
+    expect(q.placeOf(d)).toEqual({ position: 2, startsInMs: 7000 });
+    expect(q.placeOf(a)).toBeUndefined();
+  });
+
+  it('keeps the step-bound and the fixed parts apart: a short observed task does not inflate a long one', () => {
+    const q = new JobQueue({ maxConcurrency: 1, maxQueue: 10, now: () => 0 });
+    // A 2-step warm-up: 200 ms of steps, 600 ms of the rest.
+    q.observe({ steps: 200, other: 600 }, { steps: 2, other: 1 });
+    void q.submit(gate().task, new AbortController(), undefined, { steps: 30, other: 1 });
+    // 30 steps × 100 ms + 600 ms = 3.6 s (one rate for the whole task would say 30 × 400 ms = 12 s).
     expect(q.retryAfterSeconds()).toBe(4);
+  });
+
+  it('lets the first real task replace a prior (the warm-up) instead of averaging with it', () => {
+    const q = new JobQueue({ maxConcurrency: 1, maxQueue: 10, now: () => 0 });
+    q.observe({ steps: 0, other: 4000 }, { steps: 0, other: 1 }, { prior: true });
     void q.submit(gate().task, new AbortController());
-    void q.submit(gate().task, new AbortController());
-    expect(q.retryAfterSeconds()).toBe(8); // one waiting + the newcomer, 4 s each
+    expect(q.retryAfterSeconds()).toBe(4);
+    q.observe({ steps: 0, other: 1000 }, { steps: 0, other: 1 });
+    expect(q.retryAfterSeconds()).toBe(1);
+    // From then on, a moving average: 0.7 × 1 s + 0.3 × 2 s.
+    q.observe({ steps: 0, other: 2000 }, { steps: 0, other: 1 });
+    expect(q.expectedMs({ steps: 0, other: 1 })).toBeCloseTo(1300);
+  });
+
+  it('assumes 1 s per task before any was observed', () => {
+    const q = new JobQueue({ maxConcurrency: 1, maxQueue: 10, now: () => 0 });
+    for (let i = 0; i < 3; i++) void q.submit(gate().task, new AbortController());
+    expect(q.retryAfterSeconds()).toBe(3);
   });
 
   it('drops an aborted queued task without running it', async () => {

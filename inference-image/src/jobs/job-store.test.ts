@@ -4,8 +4,9 @@ import { FaultInjector } from './faults.js';
 import { JobStore } from './job-store.js';
 import type { JobRecord } from './types.js';
 
-function job(id: string, finishedAt?: number): JobRecord {
+function job(id: string, finishedAt?: number, bytes?: number): JobRecord {
   return {
+    ...(bytes === undefined ? {} : { result: { video: Buffer.alloc(bytes), frames: 8, seconds: 1, promptTokens: 1, promptTruncated: false, guided: false } }),
     id,
     route: 'videos',
     status: finishedAt === undefined ? 'running' : 'succeeded',
@@ -37,6 +38,50 @@ describe('JobStore', () => {
     store.add(job('c', 2));
     store.add(job('live'));
     expect(['a', 'b', 'c', 'live'].map((id) => store.get(id) !== undefined)).toEqual([false, true, true, true]);
+  });
+});
+
+describe('JobStore: bytes, pages, idempotency keys, delivery', () => {
+  it('keeps at most maxBytes of video, dropping the oldest finished job first', () => {
+    const store = new JobStore({ ttlMs: 1e9, maxFinished: 100, maxBytes: 250, now: () => 10 });
+    store.add(job('old', 1, 100));
+    store.add(job('mid', 2, 100));
+    store.add(job('live'));
+    store.add(job('new', 3, 100));
+    store.evict();
+    expect(['old', 'mid', 'new', 'live'].map((id) => store.get(id) !== undefined)).toEqual([false, true, true, true]);
+  });
+
+  it('lists newest first in pages, with a cursor; an unknown cursor is undefined', () => {
+    const store = new JobStore({ ttlMs: 1e9, maxFinished: 100, now: () => 10 });
+    for (const id of ['a', 'b', 'c', 'd', 'e']) store.add(job(id));
+    const first = store.list(2);
+    expect(first?.jobs.map((j) => j.id)).toEqual(['e', 'd']);
+    expect(first?.hasMore).toBe(true);
+    const last = store.list(2, 'b');
+    expect(last).toMatchObject({ hasMore: false });
+    expect(last?.jobs.map((j) => j.id)).toEqual(['a']);
+    expect(store.list(2, 'zzz')).toBeUndefined();
+  });
+
+  it('finds a job by its idempotency key while the job is kept, and forgets the key with it', () => {
+    const store = new JobStore({ ttlMs: 1e9, maxFinished: 100, now: () => 10 });
+    const j = job('a', 1);
+    store.add(j, { key: 'k1', fingerprint: 'f1' });
+    expect(store.byIdempotencyKey('k1')).toEqual({ job: j, fingerprint: 'f1' });
+    expect(store.byIdempotencyKey('k2')).toBeUndefined();
+    expect(store.delete('a')).toBe(true);
+    expect(store.byIdempotencyKey('k1')).toBeUndefined();
+  });
+
+  it('counts finished jobs no client has fetched', () => {
+    const store = new JobStore({ ttlMs: 1e9, maxFinished: 100, now: () => 10 });
+    const done = job('done', 1);
+    store.add(done);
+    store.add(job('running'));
+    expect(store.undelivered()).toBe(1);
+    done.delivered = true;
+    expect(store.undelivered()).toBe(0);
   });
 });
 

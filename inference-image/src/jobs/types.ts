@@ -21,6 +21,22 @@ export interface GenerationRequest extends GenerationParams {
   style?: string;
   /** The adapter version the style resolved to when the request was admitted. */
   adapter?: AdapterRef;
+  /** Async jobs only: where the signed completion event is POSTed (jobs/webhooks.ts). */
+  webhookUrl?: string;
+  /** What the runtime changed from what was asked (seconds rounded to whole frames, a prompt cut to the encoder's length). */
+  adjustments?: Adjustment[];
+}
+
+/**
+ * A request value the runtime did not use as asked, reported in the job view (`adjustments`) and in the sync
+ * route's X-Adjustments header: `asked` and `used` in `unit` (seconds, tokens), `reason` in words.
+ */
+export interface Adjustment {
+  field: string;
+  asked: number;
+  used: number;
+  unit: string;
+  reason: string;
 }
 
 export type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed';
@@ -69,4 +85,8 @@ export interface JobRecord {
   result?: JobResult;
   timings?: JobTimings;
   controller: AbortController;
+  /** The Idempotency-Key the job was created with (async route only). */
+  idempotencyKey?: string;
+  /** A client fetched the finished outcome (the video, or the failure): a draining replica need not wait for it. */
+  delivered?: boolean;
 }

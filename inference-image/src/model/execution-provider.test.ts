@@ -33,6 +33,7 @@ function options(over: Partial<ProviderOptions>): ProviderOptions {
     cpuThreads: 0,
     create: fakeOrt({ cuda: false }).create,
     log: { info: vi.fn(), warn: vi.fn() } as never,
+    hasGpuDriver: () => true,
     ...over,
   };
 }
@@ -54,6 +55,15 @@ describe('execution provider selection', () => {
     expect(ort.released).toEqual(['te@cuda']);
     expect(warn).toHaveBeenCalledOnce();
     expect(warn.mock.calls[0]?.[1]).toMatch(/falling back to CPU/);
+  });
+
+  it('auto: goes to CPU without trying CUDA when there is no NVIDIA driver (no native error line on a CPU-only start)', async () => {
+    const ort = fakeOrt({ cuda: true });
+    const warn = vi.fn();
+    const r = await createSessions(files, options({ create: ort.create, log: { info: vi.fn(), warn } as never, hasGpuDriver: () => false }));
+    expect(r.provider).toBe('cpu');
+    expect(ort.calls.map((c) => c.provider)).toEqual(['cpu', 'cpu', 'cpu']);
+    expect(warn.mock.calls[0]?.[1]).toMatch(/no NVIDIA driver on this machine; falling back to CPU/);
   });
 
   it('cuda: fails hard instead of running a GPU pod on CPU', async () => {

@@ -1,6 +1,7 @@
 // CUDA first, CPU as fallback. onnxruntime does not fall back by itself: `['cuda', 'cpu']` throws
 // ("Failed to load shared library") when the CUDA provider libraries or a GPU are missing, so we catch
 // and retry with CPU — only in `auto`; an explicit `cuda` fails hard so a GPU pod never quietly runs on CPU.
+import fs from 'node:fs';
 import type { InferenceSession } from 'onnxruntime-node';
 import type { Logger } from 'pino';
 import { ExecutionProviderError } from '../errors.js';
@@ -17,7 +18,16 @@ export interface ProviderOptions {
   cpuThreads: number;
   create: SessionFactory;
   log: Pick<Logger, 'info' | 'warn'>;
+  /** Whether an NVIDIA driver is present; absent: the files the driver creates are looked for. */
+  hasGpuDriver?: () => boolean;
 }
+
+/**
+ * The NVIDIA kernel driver's files (also in a container the NVIDIA runtime gave a GPU). Without them `auto` does
+ * not try CUDA: onnxruntime would print a non-JSON error line to stderr on every CPU-only start.
+ */
+export const NVIDIA_DRIVER_FILES = ['/proc/driver/nvidia/version', '/dev/nvidiactl'];
+const hasNvidiaDriver = (): boolean => NVIDIA_DRIVER_FILES.some((f) => fs.existsSync(f));
 
 export function sessionOptions(provider: Provider, o: Pick<ProviderOptions, 'cudaDeviceId' | 'cpuThreads'>): InferenceSession.SessionOptions {
   return {
@@ -44,6 +54,13 @@ export async function createSessions<K extends string>(
   o: ProviderOptions,
 ): Promise<{ sessions: Record<K, InferenceSession>; provider: Provider }> {
   if (o.preference === 'cpu') return { sessions: await createAll(files, 'cpu', o), provider: 'cpu' };
+  if (o.preference === 'auto' && !(o.hasGpuDriver ?? hasNvidiaDriver)()) {
+    o.log.warn(
+      { looked_for: NVIDIA_DRIVER_FILES },
+      'no NVIDIA driver on this machine; falling back to CPU without trying CUDA (generation will be much slower)',
+    );
+    return { sessions: await createAll(files, 'cpu', o), provider: 'cpu' };
+  }
   try {
     const sessions = await createAll(files, 'cuda', o);
     o.log.info({ provider: 'cuda', deviceId: o.cudaDeviceId }, 'execution provider: CUDA');

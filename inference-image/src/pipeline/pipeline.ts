@@ -77,6 +77,12 @@ export class T2vPipeline {
     this.noAdapter = lora ? loraFeeds(lora) : {};
   }
 
+  /** How the text encoder reads `text`: tokens kept (of maxLength) and tokens the whole text makes. */
+  tokenize(text: string): { tokens: number; inputTokens: number; maxLength: number } {
+    const e = this.model.tokenizer.encode(text);
+    return { tokens: e.tokenCount, inputTokens: e.inputTokens, maxLength: this.model.tokenizer.maxLength };
+  }
+
   /** Latent shape [1, C, T, h, w] for a clip. */
   latentShape(p: Pick<GenerationParams, 'width' | 'height' | 'frames'>): [number, number, number, number, number] {
     const { manifest: m } = this.model;

@@ -68,6 +68,7 @@ describe('WordPieceTokenizer', () => {
     expect(e.attentionMask).toEqual([1, 1, 1, 1, 1, 0, 0, 0]);
     expect(e.tokenCount).toBe(5);
     expect(e.truncated).toBe(false);
+    expect(e.inputTokens).toBe(5);
   });
 
   it('truncates long prompts but keeps [SEP] last', () => {
@@ -76,6 +77,8 @@ describe('WordPieceTokenizer', () => {
     expect(e.ids[7]).toBe(id('[SEP]'));
     expect(e.attentionMask.every((m) => m === 1)).toBe(true);
     expect(e.truncated).toBe(true);
+    // Ten words + [CLS] + [SEP], of which 8 were kept: the response reports 12 → 8.
+    expect(e).toMatchObject({ tokenCount: 8, inputTokens: 12 });
   });
 
   it('encodes the empty prompt as [CLS] [SEP] (the unconditional input)', () => {
@@ -98,6 +101,7 @@ describe('ByteTokenizer (ByT5 convention)', () => {
     expect(e.ids).toHaveLength(6);
     expect(e.ids[5]).toBe(1);
     expect(e.truncated).toBe(true);
+    expect(e).toMatchObject({ tokenCount: 6, inputTokens: 7 });
   });
 });
 

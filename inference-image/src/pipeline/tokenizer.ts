@@ -13,6 +13,8 @@ export interface Encoding {
   tokenCount: number;
   /** The prompt was longer than maxLength and was cut. */
   truncated: boolean;
+  /** Tokens the whole prompt makes, special tokens included (tokenCount when not truncated). */
+  inputTokens: number;
 }
 
 export interface Tokenizer {
@@ -20,11 +22,11 @@ export interface Tokenizer {
   encode(text: string): Encoding;
 }
 
-function pad(tokens: number[], maxLength: number, padId: number, truncated: boolean): Encoding {
+function pad(tokens: number[], maxLength: number, padId: number, inputTokens: number): Encoding {
   const tokenCount = tokens.length;
   const ids = tokens.concat(new Array<number>(maxLength - tokenCount).fill(padId));
   const attentionMask = new Array<number>(maxLength).fill(0).fill(1, 0, tokenCount);
-  return { ids, attentionMask, tokenCount, truncated };
+  return { ids, attentionMask, tokenCount, truncated: inputTokens > tokenCount, inputTokens };
 }
 
 /** BERT convention: [CLS] pieces… [SEP] [PAD]…; long prompts keep their head. */
@@ -50,8 +52,7 @@ export class WordPieceTokenizer implements Tokenizer {
   encode(text: string): Encoding {
     const pieces = this.wordPiece.tokensToIds(this.wordPiece.tokenize(text));
     const room = this.maxLength - 2;
-    const truncated = pieces.length > room;
-    return pad([this.cls, ...pieces.slice(0, room), this.sep], this.maxLength, this.padId, truncated);
+    return pad([this.cls, ...pieces.slice(0, room), this.sep], this.maxLength, this.padId, pieces.length + 2);
   }
 }
 
@@ -66,9 +67,8 @@ export class ByteTokenizer implements Tokenizer {
   encode(text: string): Encoding {
     const bytes = new TextEncoder().encode(text);
     const room = this.maxLength - 1;
-    const truncated = bytes.length > room;
     const ids = Array.from(bytes.subarray(0, room), (b) => b + ByteTokenizer.OFFSET);
-    return pad([...ids, ByteTokenizer.EOS], this.maxLength, ByteTokenizer.PAD, truncated);
+    return pad([...ids, ByteTokenizer.EOS], this.maxLength, ByteTokenizer.PAD, bytes.length + 1);
   }
 }
 

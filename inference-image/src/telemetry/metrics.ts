@@ -35,7 +35,7 @@ export type Outcome = (typeof OUTCOMES)[number];
  */
 export const OUTCOME_STATUSES: Record<Outcome, readonly number[]> = {
   ok: [200],
-  client_error: [400, 404, 409, 413, 415],
+  client_error: [400, 404, 408, 409, 410, 413, 415, 416, 422],
   overloaded: [429, 503],
   server_error: [500],
   timeout: [504],
