@@ -144,19 +144,30 @@ export class StyleController {
   private async restoreAndRelease(sro: StyleObject, finalizers: string[]): Promise<void> {
     const stable = sro.status?.stableVersion;
     const style = sro.spec?.style;
-    const target = sro.status?.rule ?? (style && sro.spec.service?.name && sro.spec.trafficRouting?.gatewayAPI?.httpRoute ? ruleTarget(sro, style) : undefined);
-    if (stable && target) await this.release(sro, target, stable);
+    const recorded = sro.status?.rule;
+    const fromSpec = style && sro.spec.service?.name && sro.spec.trafficRouting?.gatewayAPI?.httpRoute ? ruleTarget(sro, style) : undefined;
+    if (stable && recorded) await this.release(sro, recorded, stable);
+    // The spec's rule too, when status lost track of it (a status write lost during a move) and it carries our claim.
+    if (stable && fromSpec && (!recorded || !sameTarget(recorded, fromSpec))) await this.release(sro, fromSpec, stable, { onlyClaimed: !!recorded });
     await this.setFinalizers(
       sro,
       finalizers.filter((f) => f !== FINALIZER),
     );
   }
 
-  /** Puts `target`'s rule on `stable` alone, in the form it is in (pins or a sticky split), and drops the claim. */
-  private async release(sro: StyleObject, target: RuleTarget, stable: string): Promise<void> {
+  /**
+   * Puts `target`'s rule on `stable` alone, in the form it is in (pins or a sticky split), and drops the claim; a
+   * rule that can no longer be written (moved, edited beyond recognition) only loses our claim. `onlyClaimed`: a
+   * rule without our claim is left alone.
+   */
+  private async release(sro: StyleObject, target: RuleTarget, stable: string, opts: { onlyClaimed?: boolean } = {}): Promise<void> {
     const router = this.routerFor(sro, target);
     const route = await router.observe();
-    if (!route.found || (route.unclaimed === true && sameArms(route.arms, [{ version: stable, weight: 100 }]))) return;
+    if (!route.found) {
+      if (route.reason !== 'RouteNotFound') await router.dropClaim();
+      return;
+    }
+    if (route.unclaimed === true && (opts.onlyClaimed || sameArms(route.arms, [{ version: stable, weight: 100 }]))) return;
     if (this.opts.canWrite && !this.opts.canWrite()) throw new NotLeaderError();
     const sticky = route.sticky ? { sticky: { salt: route.sticky.salt ?? experimentSalt(sro.metadata.uid ?? '', pinOf(target.style, stable)) } } : {};
     await router.setArms([{ version: stable, weight: 100 }], { release: true, ...sticky });

@@ -118,7 +118,9 @@ describe('notifications', () => {
     ]);
     n.notifyStyleHistory({ namespace: 'ml', name: 'ink-wash', style: 'ink-wash', stableVersion: 'v2' }, [style('Healthy', 'Promoted')]);
     await n.idle();
-    const bodies = hook.received.map((r) => JSON.parse(r.body) as RolloutNotification);
+    // Two are delivered at a time: the order they arrive in is not the order they were sent in.
+    const order = ['RolloutStarted', 'AnalysisPaused', 'AdapterLoadFailed', 'Promoted'];
+    const bodies = hook.received.map((r) => JSON.parse(r.body) as RolloutNotification).sort((a, b) => order.indexOf(a.reason) - order.indexOf(b.reason));
     expect(bodies.map((b) => [b.kind, b.event, b.reason, b.stableVersion, b.candidateVersion])).toEqual([
       ['StyleRollout', 'started', 'RolloutStarted', 'ink-wash@v1', 'ink-wash@v2'],
       ['StyleRollout', 'paused', 'AnalysisPaused', 'ink-wash@v1', 'ink-wash@v2'],

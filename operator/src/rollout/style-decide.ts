@@ -108,8 +108,20 @@ function adoptedStable(
     if (served.version) shares.set(served.version, (shares.get(served.version) ?? 0) + unpinnedShare);
   }
   const total = arms.reduce((n, a) => n + Math.max(0, a.weight), 0);
+  // Switched off (every backendRef at weight 0): the team's choice, not a rule to fill.
+  if (arms.length > 0 && total === 0)
+    return { wait: `the rule's backendRefs all have weight 0 (switched off): nothing to adopt or roll out until one has a weight` };
   const ranked = [...shares].sort((a, b) => b[1] - a[1]);
   const percentOf = (weight: number) => Math.round((weight * 100) / total);
+  const listed = ranked.map(([version, weight]) => `${version} (${percentOf(weight)} %)`).join(', ');
+  // A StyleRollout moves users between two versions; it never moves a third version's users, or the users of a
+  // split it is not part of, without a step and analysis: such a rule waits for the team.
+  if (ranked.length > 2)
+    return { wait: `the rule splits ${spec.style} among ${listed}: a StyleRollout moves users between two versions; bring the rule to at most two` };
+  if (ranked.length === 2 && !shares.has(spec.version))
+    return {
+      wait: `the rule is split between ${listed} and spec.version is ${spec.version}: set spec.version to one of them to finish (or undo) that split first`,
+    };
   const [top] = ranked;
   if (!top)
     return { version: spec.version, message: `the rule serves no working version of ${spec.style} yet: ${spec.style}@${spec.version} is the stable version` };
@@ -176,6 +188,10 @@ function start(pass: StylePass, spec: StyleSpec, adoptedShare?: number): void {
   const { status } = pass;
   status.candidateVersion = spec.version;
   status.rolloutCount = (status.rolloutCount ?? 0) + 1;
+  // A sticky split adopted mid-rollout keeps its salt for this rollout: its users stay where they are.
+  const route = pass.input.route;
+  if (adoptedShare !== undefined && route.found && route.sticky?.salt) status.adoptedSalt = route.sticky.salt;
+  else delete status.adoptedSalt;
   if (adoptedShare !== undefined && adoptedShare > 0) {
     const next = spec.steps.findIndex((w) => w > adoptedShare);
     status.currentStep = { index: (next < 0 ? spec.steps.length : next) - 1, weight: adoptedShare, label: `adopted at ${adoptedShare} %` };

@@ -66,6 +66,7 @@ export class StylePass {
     const { spec, uid } = this.input;
     const version = this.status.candidateVersion ?? this.status.stableVersion;
     if (spec?.assignment !== 'sticky' || !version) return undefined;
+    if (this.status.adoptedSalt) return { salt: this.status.adoptedSalt };
     // A new salt per attempt: a version retried after a rollback does not reach the same users first again.
     return { salt: experimentSalt(uid, `${pinOf(spec.style, version)}#${this.status.rolloutCount ?? 0}`) };
   }

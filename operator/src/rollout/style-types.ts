@@ -74,6 +74,8 @@ export interface StyleRolloutStatus {
   candidateVersion?: string;
   /** Rollouts this StyleRollout has started, this one included: sticky assignment's salt is new for each. */
   rolloutCount?: number;
+  /** The salt of a sticky split adopted mid-rollout: kept for that rollout, so adopting it moves nobody. */
+  adoptedSalt?: string;
   currentStep?: StepStatus;
   weights?: { stable: number; candidate: number };
   analysis?: AnalysisStatus;

@@ -99,6 +99,30 @@ export class AdapterRouteRouter {
     this.deps.onWritten?.(written);
   }
 
+  /**
+   * Removes this StyleRollout's claim on the rule's index, and nothing else, when the rule can no longer be written
+   * (edited or moved out from under it): a claim must not outlive the StyleRollout and block the rule for others.
+   */
+  async dropClaim(): Promise<void> {
+    const { namespace } = this.target;
+    const key = styleRuleClaimAnnotation(this.ruleIndex);
+    const current = (this.deps.cached?.(namespace, this.routeName) as HttpRoute | undefined) ?? (await this.get());
+    const value = current?.metadata.annotations?.[key];
+    if (value === undefined || parseStyleRuleClaim(value).owner !== this.target.owner) return;
+    const written = await replaceWithRetry<HttpRoute>({
+      what: `HTTPRoute ${namespace}/${this.routeName}`,
+      attempts: this.deps.maxConflictRetries ?? 5,
+      read: () => this.get(),
+      modify: (route) => {
+        const annotations = { ...(route.metadata.annotations ?? {}) };
+        if (annotations[key] !== undefined && parseStyleRuleClaim(annotations[key]).owner === this.target.owner) delete annotations[key];
+        return { ...route, metadata: { ...route.metadata, annotations } };
+      },
+      write: async (body) => (await this.deps.custom.replaceNamespacedCustomObject({ ...HTTPROUTE, namespace, name: this.routeName, body })) as HttpRoute,
+    });
+    this.deps.onWritten?.(written);
+  }
+
   private async get(): Promise<HttpRoute | undefined> {
     try {
       return (await this.deps.custom.getNamespacedCustomObject({ ...HTTPROUTE, namespace: this.target.namespace, name: this.routeName })) as HttpRoute;
@@ -188,10 +212,9 @@ function readSalts(value: string | undefined): Map<string, string> {
   return salts;
 }
 
-/** The rule-level X-Adapter-Split (and its salts), or the error that names a header the runtime would refuse. */
-function readSplit(filters: Filter[] | undefined, style: string): Split | { error: string } {
-  const value = headerOf(filters, ADAPTER_SPLIT_HEADER);
-  const split: Split = { ours: [], others: [], otherStyles: [], salts: readSalts(headerOf(filters, ADAPTER_SALT_HEADER)) };
+/** An X-Adapter-Split value (and the salts), or the error that names a header the runtime would refuse. */
+function readSplitValue(value: string | undefined, saltValue: string | undefined, style: string): Split | { error: string } {
+  const split: Split = { ours: [], others: [], otherStyles: [], salts: readSalts(saltValue) };
   if (value === undefined || value.trim() === '') return split;
   for (const raw of value.split(',')) {
     const [entry = '', weight, extra] = raw.trim().split('=');
@@ -206,6 +229,21 @@ function readSplit(filters: Filter[] | undefined, style: string): Split | { erro
     }
   }
   return split;
+}
+
+/** The rule-level X-Adapter-Split and its salts. */
+function readSplit(filters: Filter[] | undefined, style: string): Split | { error: string } {
+  return readSplitValue(headerOf(filters, ADAPTER_SPLIT_HEADER), headerOf(filters, ADAPTER_SALT_HEADER), style);
+}
+
+/** The split (and salts) a backendRef's requests carry: its own headers, else the rule's (the backendRef's replace them). */
+function effectiveSplit(rule: { filters?: unknown }, ref: BackendRef, style: string): Split | { error: string } {
+  const ruleFilters = rule.filters as Filter[] | undefined;
+  return readSplitValue(
+    headerOf(ref.filters, ADAPTER_SPLIT_HEADER) ?? headerOf(ruleFilters, ADAPTER_SPLIT_HEADER),
+    headerOf(ref.filters, ADAPTER_SALT_HEADER) ?? headerOf(ruleFilters, ADAPTER_SALT_HEADER),
+    style,
+  );
 }
 
 function notOwned(route: HttpRoute, ruleIndex: number, why: string): AdapterRouteObservation {
@@ -227,7 +265,10 @@ export function observeAdapterRule(route: HttpRoute, ruleIndex: number, target: 
   const claim = value === undefined ? undefined : parseStyleRuleClaim(value);
   if (claim && claim.owner !== target.owner)
     return notOwned(route, ruleIndex, `is managed by StyleRollout ${claim.owner} (annotation ${claimKey}): one StyleRollout per rule`);
-  if (claim?.fingerprint !== undefined && claim.fingerprint !== ruleFingerprint(rule))
+  const editedInPlace = claim?.fingerprint !== undefined && claim.fingerprint !== ruleFingerprint(rule);
+  // A claimed fingerprint that another rule of the route now has: rules were inserted or reordered; the one here is
+  // not ours. None has it: the team edited our rule in place (matches, name), still ours — the next write re-claims.
+  if (editedInPlace && (route.spec.rules ?? []).some((r, i) => i !== ruleIndex && ruleFingerprint(r) === claim.fingerprint))
     return notOwned(
       route,
       ruleIndex,
@@ -252,7 +293,7 @@ export function observeAdapterRule(route: HttpRoute, ruleIndex: number, target: 
     );
   const added = [rule.filters as Filter[] | undefined, ...refs.map((r) => r.filters)].map(addedRoutingHeader).find((h) => h !== undefined);
   if (added) return notOwned(route, ruleIndex, `adds ${added} with a RequestHeaderModifier "add" (the request then carries joined values); use "set"`);
-  return readArms(route, ruleIndex, target, claim === undefined);
+  return readArms(route, ruleIndex, target, claim === undefined || editedInPlace);
 }
 
 /** The arms of a rule whose backendRefs all go to the target: what each one's requests get, or why it is not ours. */
@@ -265,28 +306,34 @@ function readArms(route: HttpRoute, ruleIndex: number, target: AdapterRouteTarge
     if ('error' in read) return notOwned(route, ruleIndex, `backendRef ${i}: ${read.error}`);
     pins.push(read);
   }
-  const split = readSplit(rule.filters as Filter[] | undefined, target.style);
-  if ('error' in split) return notOwned(route, ruleIndex, split.error);
-  const pinsAny = pins.some((p) => p.ours !== '' || p.others.length > 0) || split.others.length > 0;
-  if (pinsAny && !pins.some((p) => p.ours !== '') && split.ours.length === 0)
+  const splits: Split[] = [];
+  for (const ref of refs) {
+    const read = effectiveSplit(rule, ref, target.style);
+    if ('error' in read) return notOwned(route, ruleIndex, read.error);
+    splits.push(read);
+  }
+  const splitOthers = [...new Set(splits.flatMap((x) => x.others))];
+  const pinsAny = pins.some((p) => p.ours !== '' || p.others.length > 0) || splitOthers.length > 0;
+  if (pinsAny && !pins.some((p) => p.ours !== '') && splits.every((x) => x.ours.length === 0))
     return notOwned(
       route,
       ruleIndex,
-      `pins ${[...new Set([...pins.flatMap((p) => p.others), ...split.others])].join(', ')}, not ${target.style}: another style's rule`,
+      `pins ${[...new Set([...pins.flatMap((p) => p.others), ...splitOthers])].join(', ')}, not ${target.style}: another style's rule`,
     );
   const othersText = (p: Pins) => p.others.join(', ');
   if (pins.some((p) => othersText(p) !== othersText(pins[0]!)))
     return notOwned(route, ruleIndex, `pins other styles differently on its backendRefs (${pins.map(othersText).join(' | ')}): another rollout splits them`);
-  // What each backendRef's requests get, as the runtime decides (route-choice.ts): its pin, else the rule's
-  // split, else no version. An unset weight means 1 (Gateway API default).
-  const splitTotal = split.ours.reduce((n, a) => n + a.weight, 0);
+  // What each backendRef's requests get, as the runtime decides (route-choice.ts): its pin, else its split (its
+  // own or the rule's), else no version. An unset weight means 1 (Gateway API default).
   const arms = refs.flatMap((r, i) => {
     const weight = r.weight ?? 1;
+    const split = splits[i]!;
+    const splitTotal = split.ours.reduce((n, a) => n + a.weight, 0);
     if (pins[i]!.ours !== '' || splitTotal === 0) return [{ version: pins[i]!.ours, weight }];
     return split.ours.map((a) => ({ version: a.version, weight: (weight * a.weight) / splitTotal }));
   });
-  const sticky = splitTotal > 0 && pins.every((p) => p.ours === '');
-  const salt = split.salts.get(target.style) ?? split.salts.get('*');
+  const sticky = pins.every((p) => p.ours === '') && splits.every((x) => x.ours.some((a) => a.weight > 0));
+  const salt = splits[0]!.salts.get(target.style) ?? splits[0]!.salts.get('*');
   return {
     found: true,
     arms,
@@ -326,7 +373,8 @@ export function withAdapterArms(
   const others = refs[0] ? pinsOf(refs[0]).others : [];
   const read = readSplit(rule.filters as Filter[] | undefined, target.style);
   const split: Split = 'error' in read ? { ours: [], others: [], otherStyles: [], salts: new Map() } : read;
-  const backendRefs = opts.sticky ? [stickyRef(refs, others, target)] : weightedRefs(refs, arms, others, target, pinsOf);
+  const cleanRefs = refs.map((r) => withoutStyleRouting(r, target.style));
+  const backendRefs = opts.sticky ? [stickyRef(cleanRefs, others, target)] : weightedRefs(cleanRefs, arms, others, target, pinsOf);
   const splitValue = opts.sticky
     ? [...split.others, ...[...arms].reverse().map((a) => `${target.style}@${a.version}=${a.weight}`)].join(', ')
     : split.others.length > 0
@@ -348,6 +396,20 @@ export function withAdapterArms(
   if (opts.claim ?? true) annotations[claimKey] = styleRuleClaim(target.owner, rule);
   else delete annotations[claimKey];
   return { ...route, metadata: { ...route.metadata, annotations }, spec: { ...route.spec, rules } };
+}
+
+/**
+ * A backendRef without this style's entries in its own X-Adapter-Split and salt (they would replace the rule's,
+ * where a sticky rollout writes): other styles' stay.
+ */
+function withoutStyleRouting(ref: BackendRef, style: string): BackendRef {
+  const split = readSplit(ref.filters, style);
+  if ('error' in split || (split.ours.length === 0 && !split.salts.has(style) && !split.salts.has('*'))) return ref;
+  let filters = withHeader(ref.filters, ADAPTER_SPLIT_HEADER, split.others.length > 0 ? split.others.join(', ') : undefined);
+  filters = withHeader(filters, ADAPTER_SALT_HEADER, saltsAfter(split, style, undefined));
+  const out: BackendRef = { ...ref, filters };
+  if (filters.length === 0) delete out.filters;
+  return out;
 }
 
 /** Sticky: one backendRef (the first's settings) without this style's pin, which would win over the split. */

@@ -98,25 +98,8 @@ export function observeRule(route: HttpRoute, ruleIndex: number, target: Traffic
   const rule = route.spec.rules?.[ruleIndex];
   if (!rule) return { found: false, error: `HTTPRoute ${route.metadata.name} has no rule at index ${ruleIndex}` };
   const refs = rule.backendRefs ?? [];
-  const claimKey = styleRuleClaimAnnotation(ruleIndex);
-  const styleRollout = route.metadata.annotations?.[claimKey];
-  if (styleRollout !== undefined)
-    return {
-      found: false,
-      reason: 'RouteRuleNotOwned',
-      error: `HTTPRoute ${route.metadata.name} rule ${ruleIndex} is managed by StyleRollout ${parseStyleRuleClaim(styleRollout).owner} (annotation ${claimKey}); give this rollout a rule of its own`,
-    };
-  // A StyleRollout's rule that moved (rules inserted or reordered since it was claimed) is still its rule.
-  const fingerprint = ruleFingerprint(rule);
-  const moved = Object.entries(route.metadata.annotations ?? {}).find(
-    ([key, value]) => STYLE_RULE_CLAIM_KEY.test(key) && parseStyleRuleClaim(value).fingerprint === fingerprint,
-  );
-  if (moved)
-    return {
-      found: false,
-      reason: 'RouteRuleNotOwned',
-      error: `HTTPRoute ${route.metadata.name} rule ${ruleIndex} is the rule StyleRollout ${parseStyleRuleClaim(moved[1]).owner} claimed (annotation ${moved[0]}; rules were inserted or reordered since); give this rollout a rule of its own`,
-    };
+  const styleClaim = styleRolloutClaim(route, ruleIndex);
+  if (styleClaim) return { found: false, reason: 'RouteRuleNotOwned', error: styleClaim };
   const twice = refs.find(
     (r, i) => refs.findIndex((o) => isServiceRef(o, r.name, r.namespace ?? target.namespace) && (o.kind ?? 'Service') === (r.kind ?? 'Service')) !== i,
   );
@@ -144,6 +127,31 @@ export function observeRule(route: HttpRoute, ruleIndex: number, target: Traffic
   if (!stable || !candidate || refs.length !== 2) return { found: true, mirrorPercent };
   // An unset weight means 1 (Gateway API default).
   return { found: true, stableWeight: stable.weight ?? 1, candidateWeight: candidate.weight ?? 1, mirrorPercent };
+}
+
+/**
+ * Why rule `ruleIndex` is a StyleRollout's, if it is: claimed at this index (unless the claim's fingerprint says
+ * its rule moved to another index), or the rule a claim at another index was written on (rules inserted or
+ * reordered since).
+ */
+function styleRolloutClaim(route: HttpRoute, ruleIndex: number): string | undefined {
+  const rule = route.spec.rules![ruleIndex]!;
+  const claimKey = styleRuleClaimAnnotation(ruleIndex);
+  const fingerprint = ruleFingerprint(rule);
+  const here = route.metadata.annotations?.[claimKey];
+  const hereClaim = here === undefined ? undefined : parseStyleRuleClaim(here);
+  const movedAway =
+    hereClaim?.fingerprint !== undefined &&
+    hereClaim.fingerprint !== fingerprint &&
+    (route.spec.rules ?? []).some((r, i) => i !== ruleIndex && ruleFingerprint(r) === hereClaim.fingerprint);
+  if (hereClaim && !movedAway)
+    return `HTTPRoute ${route.metadata.name} rule ${ruleIndex} is managed by StyleRollout ${hereClaim.owner} (annotation ${claimKey}); give this rollout a rule of its own`;
+  const moved = Object.entries(route.metadata.annotations ?? {}).find(
+    ([key, value]) => key !== claimKey && STYLE_RULE_CLAIM_KEY.test(key) && parseStyleRuleClaim(value).fingerprint === fingerprint,
+  );
+  if (moved)
+    return `HTTPRoute ${route.metadata.name} rule ${ruleIndex} is the rule StyleRollout ${parseStyleRuleClaim(moved[1]).owner} claimed (annotation ${moved[0]}; rules were inserted or reordered since); give this rollout a rule of its own`;
+  return undefined;
 }
 
 function mirrorPercentOf(filter: HttpRouteFilter): number {
