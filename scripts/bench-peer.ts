@@ -35,7 +35,7 @@ const scenarios = opts.scenarios.split(',').map(Number);
 const runs = Number(opts.runs);
 const tools = TOOLS.filter((t) => opts.tools.split(',').includes(t.key));
 const scaleN = Number(opts.scale);
-const healthy: Behaviour = { requestsPerSecond: 10, errorRate: 0, latencySeconds: 0.2 };
+const healthy: Behaviour = { requestsPerSecond: 40, errorRate: 0, latencySeconds: 0.2 };
 
 interface Bench {
   cluster: BenchCluster;
@@ -55,13 +55,13 @@ async function withTool<T>(b: Bench, tool: Tool, label: string, n: number, setti
   const core = b.cluster.kc.makeApiClient(k8s.CoreV1Api);
   await core.createNamespace({ body: { metadata: { name: ns } } });
   const rollouts: RolloutRef[] = Array.from({ length: n }, (_, i) => ({ ns, name: `t2v-${i}`, model: `${ns}-${i}` }));
-  b.standIn.follow(core, ns, (pod) => (pod.image.endsWith(':v2') && b.broken.has(ns) ? { ...healthy, errorRate: 0.5 } : n > 1 ? { ...healthy, requestsPerSecond: 1 } : healthy));
+  b.standIn.follow(core, ns, (pod) => (pod.image.endsWith(':v2') && b.broken.has(ns) ? { ...healthy, errorRate: 0.5 } : healthy));
   const identity = b.identities.get(tool.key)!;
   const group = new ProcessGroup(path.join(b.cluster.cp.dir, 'logs', ns));
   group.armWatchdog(process.pid);
   try {
-    const pid = await tool.launch(group, identity.kubeconfigPath, settings);
-    return await fn({ cluster: b.cluster, tool, pid, user: identity.user, settings, rollouts });
+    const { pid, metricsUrl } = await tool.launch(group, identity.kubeconfigPath, settings);
+    return await fn({ cluster: b.cluster, tool, pid, metricsUrl, user: identity.user, settings, rollouts });
   } catch (err) {
     console.error(`${tool.label} ${label} failed; its log: ${group.processes.map((p) => p.logFile).join(', ')}`);
     throw err;
@@ -145,6 +145,9 @@ async function scenarioScale(b: Bench): Promise<void> {
   for (let run = 1; run <= runs; run++)
     for (const tool of tools) {
       const res = await withTool(b, tool, `s4-r${run}`, scaleN, settingsFor(b, { replicas: 1 }), promote);
+      const latency = res.reconcile
+        ? { 'reconcile p50 (ms)': res.reconcile.p50 * 1000, 'reconcile p99 (ms)': res.reconcile.p99 * 1000 }
+        : {};
       rows.push({
         tool: tool.label,
         run,
@@ -153,8 +156,9 @@ async function scenarioScale(b: Bench): Promise<void> {
           'API requests / step': res.requestsPerStep,
           'CPU s': res.usage.cpuSeconds,
           'peak RSS (MiB)': mib(res.usage.peakRssBytes),
+          ...latency,
         },
-        note: verbs(res.usage.byVerb),
+        note: `${res.reconcile ? `${res.reconcile.count} reconciles; ` : 'reconcile latency: not exposed; '}${verbs(res.usage.byVerb)}`,
       });
     }
   printTable(`Scenario 4: ${scaleN} rollouts at once, 1 replica each, 10 s steps (lower is better)`, rows);
@@ -205,6 +209,7 @@ async function main(): Promise<void> {
     await standIn.stop();
     await prometheus.stop();
     await cluster.cp.stop();
+    fs.rmSync(path.dirname(cluster.cp.dir), { recursive: true, force: true });
   }
 }
 

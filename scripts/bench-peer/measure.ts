@@ -10,6 +10,8 @@ export interface RunContext {
   cluster: BenchCluster;
   tool: Tool;
   pid: number;
+  /** The controller's own /metrics, where it serves one. */
+  metricsUrl: string | undefined;
   user: string;
   settings: BenchSettings;
   rollouts: RolloutRef[];
@@ -78,24 +80,68 @@ export function usageMeter(ctx: RunContext): { stop(): Usage } {
   };
 }
 
+/** Reconcile latency from the controller's own histogram: the buckets after minus before, summed over every label set. */
+export async function reconcileBuckets(ctx: RunContext): Promise<Map<number, number> | undefined> {
+  const name = ctx.tool.reconcileHistogram;
+  if (!name || !ctx.metricsUrl) return undefined;
+  const text = await (await fetch(ctx.metricsUrl)).text();
+  const buckets = new Map<number, number>();
+  const re = new RegExp(`^${name}_bucket\\{(?:.*,)?le="([^"]+)"[^}]*\\} (\\S+)`);
+  for (const line of text.split('\n')) {
+    const m = re.exec(line);
+    if (!m) continue;
+    const le = m[1] === '+Inf' ? Infinity : Number(m[1]);
+    buckets.set(le, (buckets.get(le) ?? 0) + Number(m[2]));
+  }
+  return buckets;
+}
+
+/** A quantile of the reconciles between two bucket snapshots, interpolated linearly inside its bucket (seconds). */
+export function quantileBetween(before: Map<number, number>, after: Map<number, number>, q: number): number {
+  const les = [...after.keys()].sort((a, b) => a - b);
+  const counts = les.map((le) => (after.get(le) ?? 0) - (before.get(le) ?? 0));
+  const rank = q * (counts.at(-1) ?? 0);
+  let prevLe = 0;
+  let prevCount = 0;
+  for (const [i, le] of les.entries()) {
+    const count = counts[i]!;
+    if (count >= rank) return le === Infinity ? prevLe : prevLe + ((le - prevLe) * (rank - prevCount)) / Math.max(1, count - prevCount);
+    prevLe = le;
+    prevCount = count;
+  }
+  return prevLe;
+}
+
 export interface PromoteResult {
   /** Template change to 100 % on v2, the slowest of the N rollouts. */
   seconds: number;
   usage: Usage;
   /** API requests per weight step (5 per rollout: 1, 5, 20, 50, 100). */
   requestsPerStep: number;
+  /** p50 and p99 of the reconciles while progressing (seconds), where the tool exposes them. */
+  reconcile?: { p50: number; p99: number; count: number };
 }
 
 /** Scenario 1 and 4: a healthy candidate, from the template change to 100 % on it. */
 export async function promote(ctx: RunContext): Promise<PromoteResult> {
   await settleOnV1(ctx);
   const meter = usageMeter(ctx);
+  const bucketsBefore = await reconcileBuckets(ctx);
   const started = Date.now();
   await pool(ctx.rollouts, 8, (r) => ctx.tool.setVersion(ctx.cluster.kc, r, ctx.settings, 'v2'));
   await waitAllSettled(ctx, 'v2', 3_600_000);
   const seconds = (Date.now() - started) / 1000;
   const usage = meter.stop();
-  return { seconds, usage, requestsPerStep: usage.requests / (STEPS.length * ctx.rollouts.length) };
+  const bucketsAfter = await reconcileBuckets(ctx);
+  const reconcile =
+    bucketsBefore && bucketsAfter
+      ? {
+          p50: quantileBetween(bucketsBefore, bucketsAfter, 0.5),
+          p99: quantileBetween(bucketsBefore, bucketsAfter, 0.99),
+          count: (bucketsAfter.get(Infinity) ?? 0) - (bucketsBefore.get(Infinity) ?? 0),
+        }
+      : undefined;
+  return { seconds, usage, requestsPerStep: usage.requests / (STEPS.length * ctx.rollouts.length), ...(reconcile ? { reconcile } : {}) };
 }
 
 export interface RollbackResult {

@@ -45,6 +45,11 @@ export interface RolloutRef {
   model: string;
 }
 
+export interface Launched {
+  pid: number;
+  metricsUrl?: string;
+}
+
 export interface Tool {
   key: 'modelrollout' | 'argo' | 'flagger';
   label: string;
@@ -53,8 +58,10 @@ export interface Tool {
   lastStepWeight: number;
   /** What a reader needs to judge the fairness: every setting that matters, and what the tool cannot express. */
   settings(s: BenchSettings): string[];
-  /** Starts the controller in `group` (the caller's, one per controller: stopAll() stops it); resolves to its PID once it is healthy. */
-  launch(group: ProcessGroup, kubeconfigPath: string, s: BenchSettings): Promise<number>;
+  /** Starts the controller in `group` (the caller's, one per controller: stopAll() stops it); resolves once it is healthy. */
+  launch(group: ProcessGroup, kubeconfigPath: string, s: BenchSettings): Promise<Launched>;
+  /** The Prometheus histogram of its reconcile durations on its own /metrics, where it exposes one. */
+  reconcileHistogram?: string;
   /** The rollout's objects at `version`, as a user would apply them. */
   create(kc: k8s.KubeConfig, r: RolloutRef, s: BenchSettings, version: string): Promise<void>;
   setVersion(kc: k8s.KubeConfig, r: RolloutRef, s: BenchSettings, version: string): Promise<void>;
@@ -113,6 +120,7 @@ const modelRollout: Tool = {
   key: 'modelrollout',
   label: 'ModelRollout',
   lastStepWeight: 100,
+  reconcileHistogram: 'modelrollout_reconcile_duration_seconds',
   version: `this checkout (compiled, node --max-old-space-size=256)`,
   settings: (s) => [
     `spec.strategy.steps [${STEPS.join(', ')}], stepDuration ${s.stepSeconds}s; replicas ${s.replicas}`,
@@ -127,7 +135,7 @@ const modelRollout: Tool = {
       entry: 'dist',
       env: { MODELROLLOUT_LOG_LEVEL: 'info', MODELROLLOUT_LEADER_ELECT: 'false', MODELROLLOUT_WATCH_NAMESPACE: '', MODELROLLOUT_LEASE_NAMESPACE: 'default' },
     });
-    return replica.pid;
+    return { pid: replica.pid, metricsUrl: `http://127.0.0.1:${replica.port}/metrics` };
   },
   async create(kc, r, s, version) {
     const custom = kc.makeApiClient(k8s.CustomObjectsApi);
@@ -191,6 +199,7 @@ const argoRollouts: Tool = {
   key: 'argo',
   label: 'Argo Rollouts',
   lastStepWeight: 100,
+  reconcileHistogram: 'rollout_reconcile',
   version: `${ARGO_ROLLOUTS_VERSION} (rollouts-controller built from the Go module with go1.27.3)`,
   settings: (s) => [
     `Rollout canary steps: setWeight 1/5/20/50/100, each followed by pause {duration: ${s.stepSeconds}s}; replicas ${s.replicas}`,
@@ -208,7 +217,7 @@ const argoRollouts: Tool = {
       '--loglevel=info',
     ]);
     await waitHealthz(`http://127.0.0.1:${healthzPort}/healthz`, proc.pid, proc.logFile);
-    return proc.pid;
+    return { pid: proc.pid, metricsUrl: `http://127.0.0.1:${metricsPort}/metrics` };
   },
   async create(kc, r, s, version) {
     const core = kc.makeApiClient(k8s.CoreV1Api);
@@ -272,11 +281,14 @@ const argoRollouts: Tool = {
   },
   async settledOn(kc, r, version) {
     const got = (await kc.makeApiClient(k8s.CustomObjectsApi).getNamespacedCustomObject({ ...ARGO_ROLLOUT, namespace: r.ns, name: r.name })) as {
+      metadata: { generation: number };
       spec: { template: { spec: { containers: { image: string }[] } } };
-      status?: { phase?: string; stableRS?: string; currentPodHash?: string };
+      status?: { phase?: string; stableRS?: string; currentPodHash?: string; observedGeneration?: string };
     };
     const onVersion = got.spec.template.spec.containers[0]?.image.endsWith(`:${version}`);
-    return Boolean(onVersion && got.status?.phase === 'Healthy' && got.status.stableRS && got.status.stableRS === got.status.currentPodHash);
+    // A status the controller has not yet rewritten for this spec still says Healthy (Argo keeps observedGeneration as a string).
+    const observed = got.status?.observedGeneration === String(got.metadata.generation);
+    return Boolean(onVersion && observed && got.status?.phase === 'Healthy' && got.status.stableRS && got.status.stableRS === got.status.currentPodHash);
   },
   async candidateWeight(kc, r) {
     const vs = (await kc.makeApiClient(k8s.CustomObjectsApi).getNamespacedCustomObject({ ...VIRTUAL_SERVICE, namespace: r.ns, name: r.name })) as {
@@ -324,7 +336,7 @@ const flagger: Tool = {
       '-log-level=info',
     ]);
     await waitHealthz(`http://127.0.0.1:${port}/healthz`, proc.pid, proc.logFile);
-    return proc.pid;
+    return { pid: proc.pid };
   },
   async create(kc, r, s, version) {
     const custom = kc.makeApiClient(k8s.CustomObjectsApi);
@@ -372,9 +384,12 @@ const flagger: Tool = {
   async settledOn(kc, r, version) {
     const custom = kc.makeApiClient(k8s.CustomObjectsApi);
     const canary = (await custom.getNamespacedCustomObject({ ...CANARY, namespace: r.ns, name: r.name })) as { status?: { phase?: string } };
-    if (!['Initialized', 'Succeeded'].includes(canary.status?.phase ?? '')) return false;
+    // Finalising: all traffic is back on the primary, now running the new template; only the canary's scale-down is left.
+    if (!['Initialized', 'Finalising', 'Succeeded'].includes(canary.status?.phase ?? '')) return false;
     const primary = await kc.makeApiClient(k8s.AppsV1Api).readNamespacedDeployment({ namespace: r.ns, name: `${r.name}-primary` });
-    return Boolean(primary.spec?.template.spec?.containers[0]?.image?.endsWith(`:${version}`)) && (await routeWeight(kc, r, `${r.name}-canary`)) === 0;
+    const replicas = primary.spec?.replicas ?? 0;
+    const rolledOut = primary.status?.updatedReplicas === replicas && primary.status.readyReplicas === replicas;
+    return Boolean(primary.spec?.template.spec?.containers[0]?.image?.endsWith(`:${version}`)) && rolledOut && (await routeWeight(kc, r, `${r.name}-canary`)) === 0;
   },
   candidateWeight: (kc, r) => routeWeight(kc, r, `${r.name}-canary`),
 };
