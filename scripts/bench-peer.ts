@@ -19,7 +19,7 @@ import { repoRoot } from '../test/env/paths.js';
 import { ProcessGroup } from '../test/env/process-group.js';
 import { startPrometheus, type PrometheusServer } from '../test/env/prometheus.js';
 import { controllerIdentity, startBenchCluster, type BenchCluster } from './bench-peer/cluster.js';
-import { SLOW_READY, promote, rollbackAt, sampleCapacity, settleOnV1, waitFor, type RunContext } from './bench-peer/measure.js';
+import { SLOW_READY, promote, rollbackAt, sampleCapacity, settleOnV1, waitBackOnStable, waitFor, type RunContext } from './bench-peer/measure.js';
 import { printTable, type Row } from './bench-peer/report.js';
 import { TOOLS, peerPaths, type BenchSettings, type RolloutRef, type Tool } from './bench-peer/tools.js';
 
@@ -101,7 +101,9 @@ async function scenarioBreach(b: Bench): Promise<void> {
   for (let run = 1; run <= runs; run++)
     for (const tool of tools) {
       const label = `s2-r${run}`;
-      const res = await withTool(b, tool, label, 1, settingsFor(b), (ctx) => rollbackAt(ctx, 20, () => b.broken.add(ctx.rollouts[0]!.ns), b.prometheus.address));
+      const res = await withTool(b, tool, label, 1, settingsFor(b), (ctx) =>
+        rollbackAt(ctx, 20, () => b.broken.add(ctx.rollouts[0]!.ns), b.prometheus.address),
+      );
       rows.push({
         tool: tool.label,
         run,
@@ -126,7 +128,7 @@ async function scenarioSlowPods(b: Bench): Promise<void> {
           const last = tool.lastStepWeight;
           await waitFor(`${tool.label}: candidate at ${last} %`, async () => ((await tool.candidateWeight(kc, r)) >= last ? true : undefined), 900_000, 100);
           b.broken.add(r.ns);
-          await waitFor(`${tool.label}: back on v1`, async () => ((await tool.settledOn(kc, r, 'v1')) ? true : undefined), 900_000, 250);
+          await waitBackOnStable(ctx);
         })();
         return sampleCapacity(ctx, drive).finally(() => drive);
       });
@@ -145,7 +147,7 @@ async function scenarioScale(b: Bench): Promise<void> {
   for (let run = 1; run <= runs; run++)
     for (const tool of tools) {
       const res = await withTool(b, tool, `s4-r${run}`, scaleN, settingsFor(b, { replicas: 1 }), promote);
-      const latency = res.reconcile
+      const latency: Record<string, number> = res.reconcile
         ? { 'reconcile p50 (ms)': res.reconcile.p50 * 1000, 'reconcile p99 (ms)': res.reconcile.p99 * 1000 }
         : {};
       rows.push({
@@ -188,7 +190,9 @@ function checkBinaries(): void {
 async function main(): Promise<void> {
   checkBinaries();
   console.log('building the operator (tsc -p operator/tsconfig.json)…');
-  execFileSync(process.execPath, [path.join(repoRoot, 'node_modules/typescript/bin/tsc'), '-p', path.join(repoRoot, 'operator/tsconfig.json')], { stdio: 'inherit' });
+  execFileSync(process.execPath, [path.join(repoRoot, 'node_modules/typescript/bin/tsc'), '-p', path.join(repoRoot, 'operator/tsconfig.json')], {
+    stdio: 'inherit',
+  });
   const nodes = Math.max(4, Math.ceil((scenarios.includes(4) ? scaleN * 2 : 16) / 32));
   const cluster = await startBenchCluster({ count: nodes, gpusPerNode: 32 });
   const argoCrds = fs.readdirSync(peerPaths.argoCrds).map((f) => path.join(peerPaths.argoCrds, f));

@@ -162,7 +162,12 @@ export async function rollbackAt(ctx: RunContext, atWeight: number, breach: () =
   const { kc } = ctx.cluster;
   const meter = usageMeter(ctx);
   await ctx.tool.setVersion(kc, r, ctx.settings, 'v2');
-  await waitFor(`${ctx.tool.label}: candidate at ${atWeight} %`, async () => ((await ctx.tool.candidateWeight(kc, r)) >= atWeight ? true : undefined), 600_000, 100);
+  await waitFor(
+    `${ctx.tool.label}: candidate at ${atWeight} %`,
+    async () => ((await ctx.tool.candidateWeight(kc, r)) >= atWeight ? true : undefined),
+    600_000,
+    100,
+  );
   const brokeAt = Date.now();
   breach();
   const query = errorRatioQuery(r.model, 'v2', ctx.settings.windowSeconds);
@@ -213,16 +218,9 @@ export async function sampleCapacity(ctx: RunContext, done: Promise<unknown>, ev
   const started = Date.now();
   let last = started;
   while (!finished) {
-    const [w, pods] = await Promise.all([ctx.tool.candidateWeight(ctx.cluster.kc, r), core.listNamespacedPod({ namespace: r.ns })]);
-    const ready = (version: string) =>
-      pods.items.filter(
-        (p) =>
-          !p.metadata?.deletionTimestamp &&
-          p.spec?.containers[0]?.image?.endsWith(`:${version}`) &&
-          p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'),
-      ).length;
+    const [w, ready] = await Promise.all([ctx.tool.candidateWeight(ctx.cluster.kc, r), readyByVersion(core, r.ns)]);
     const share = (weight: number, readyCount: number) => Math.max(0, weight / 100 - readyCount / ctx.settings.replicas);
-    const short = share(w, ready('v2')) + share(100 - w, ready('v1'));
+    const short = share(w, ready.get('v2') ?? 0) + share(100 - w, ready.get('v1') ?? 0);
     const now = Date.now();
     excess += (short * ctx.settings.replicas * (now - last)) / 1000;
     worst = Math.max(worst, short);
@@ -230,4 +228,31 @@ export async function sampleCapacity(ctx: RunContext, done: Promise<unknown>, ev
     await sleep(everyMs);
   }
   return { excessRequestSeconds: excess, worstShare: worst, seconds: (Date.now() - started) / 1000 };
+}
+
+/** Ready, not terminating pods of a namespace by version (their image tag). */
+async function readyByVersion(core: k8s.CoreV1Api, namespace: string): Promise<Map<string, number>> {
+  const pods = await core.listNamespacedPod({ namespace });
+  const counts = new Map<string, number>();
+  for (const p of pods.items) {
+    const version = p.spec?.containers[0]?.image?.split(':').at(-1) ?? '';
+    const ready = !p.metadata?.deletionTimestamp && p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
+    if (ready) counts.set(version, (counts.get(version) ?? 0) + 1);
+  }
+  return counts;
+}
+
+/** After a rollback: 0 % on the candidate and every stable replica ready again (each tool names this state differently). */
+export async function waitBackOnStable(ctx: RunContext): Promise<void> {
+  const r = ctx.rollouts[0]!;
+  const core = ctx.cluster.kc.makeApiClient(k8s.CoreV1Api);
+  await waitFor(
+    `${ctx.tool.label}: 0 % on the candidate and ${ctx.settings.replicas} ready v1 pods`,
+    async () =>
+      (await ctx.tool.candidateWeight(ctx.cluster.kc, r)) === 0 && ((await readyByVersion(core, r.ns)).get('v1') ?? 0) >= ctx.settings.replicas
+        ? true
+        : undefined,
+    900_000,
+    250,
+  );
 }

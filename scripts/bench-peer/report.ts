@@ -43,7 +43,11 @@ export function printTable(title: string, rows: Row[]): void {
   const tools = [...new Set(rows.map((r) => r.tool))];
   const measures = [...new Set(rows.flatMap((r) => Object.keys(r.values)))];
   const header = ['measure', ...tools, 'ModelRollout ÷ best peer'];
-  const body = measures.map((m) => [m, ...tools.map((t) => cell(rows.filter((r) => r.tool === t && m in r.values).map((r) => r.values[m]!))), ratio(rows, tools, m)]);
+  const body = measures.map((m) => [
+    m,
+    ...tools.map((t) => cell(rows.filter((r) => r.tool === t && m in r.values).map((r) => r.values[m]!))),
+    ratio(rows, tools, m),
+  ]);
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((line) => line[i]!.length)));
   const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ');
   console.log(`\n${title}`);

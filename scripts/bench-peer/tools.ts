@@ -105,7 +105,13 @@ function peerPodTemplate(r: RolloutRef, s: BenchSettings, version: string) {
 async function waitHealthz(url: string, pid: number, logFile: string): Promise<void> {
   const deadline = Date.now() + 60_000;
   while (Date.now() < deadline) {
-    if (await fetch(url).then((res) => res.ok, () => false)) return;
+    if (
+      await fetch(url).then(
+        (res) => res.ok,
+        () => false,
+      )
+    )
+      return;
     try {
       process.kill(pid, 0);
     } catch {
@@ -342,7 +348,10 @@ const flagger: Tool = {
     const custom = kc.makeApiClient(k8s.CustomObjectsApi);
     await kc.makeApiClient(k8s.AppsV1Api).createNamespacedDeployment({
       namespace: r.ns,
-      body: { metadata: { name: r.name }, spec: { replicas: s.replicas, selector: { matchLabels: { app: r.name } }, template: peerPodTemplate(r, s, version) } },
+      body: {
+        metadata: { name: r.name },
+        spec: { replicas: s.replicas, selector: { matchLabels: { app: r.name } }, template: peerPodTemplate(r, s, version) },
+      },
     });
     await custom.createNamespacedCustomObject({
       ...METRIC_TEMPLATE,
@@ -370,7 +379,9 @@ const flagger: Tool = {
             interval: `${s.stepSeconds}s`,
             threshold: 1,
             stepWeights: [1, 5, 20, 50],
-            metrics: [{ name: 'error-rate', templateRef: { name: `${r.name}-error-rate` }, thresholdRange: { max: MAX_ERROR_RATIO }, interval: `${s.windowSeconds}s` }],
+            metrics: [
+              { name: 'error-rate', templateRef: { name: `${r.name}-error-rate` }, thresholdRange: { max: MAX_ERROR_RATIO }, interval: `${s.windowSeconds}s` },
+            ],
           },
         },
       },
@@ -389,7 +400,9 @@ const flagger: Tool = {
     const primary = await kc.makeApiClient(k8s.AppsV1Api).readNamespacedDeployment({ namespace: r.ns, name: `${r.name}-primary` });
     const replicas = primary.spec?.replicas ?? 0;
     const rolledOut = primary.status?.updatedReplicas === replicas && primary.status.readyReplicas === replicas;
-    return Boolean(primary.spec?.template.spec?.containers[0]?.image?.endsWith(`:${version}`)) && rolledOut && (await routeWeight(kc, r, `${r.name}-canary`)) === 0;
+    return (
+      Boolean(primary.spec?.template.spec?.containers[0]?.image?.endsWith(`:${version}`)) && rolledOut && (await routeWeight(kc, r, `${r.name}-canary`)) === 0
+    );
   },
   candidateWeight: (kc, r) => routeWeight(kc, r, `${r.name}-canary`),
 };
