@@ -19,7 +19,7 @@ import { repoRoot } from '../test/env/paths.js';
 import { ProcessGroup } from '../test/env/process-group.js';
 import { startPrometheus, type PrometheusServer } from '../test/env/prometheus.js';
 import { controllerIdentity, startBenchCluster, type BenchCluster } from './bench-peer/cluster.js';
-import { SLOW_READY, promote, rollbackAt, sampleCapacity, settleOnV1, waitBackOnStable, waitFor, type RunContext } from './bench-peer/measure.js';
+import { SLOW_READY, gpuMeter, promote, rollbackAt, sampleCapacity, settleOnV1, waitBackOnStable, waitFor, type RunContext } from './bench-peer/measure.js';
 import { printTable, type Row } from './bench-peer/report.js';
 import { TOOLS, peerPaths, type BenchSettings, type RolloutRef, type Tool } from './bench-peer/tools.js';
 
@@ -29,6 +29,8 @@ const { values: opts } = parseArgs({
     runs: { type: 'string', default: '1' },
     tools: { type: 'string', default: TOOLS.map((t) => t.key).join(',') },
     scale: { type: 'string', default: '100' },
+    /** Keep the scratch directory (control plane and controller logs, audit log) and print where it is. */
+    keep: { type: 'boolean', default: false },
   },
 });
 const scenarios = opts.scenarios.split(',').map(Number);
@@ -89,6 +91,8 @@ async function scenarioHealthy(b: Bench): Promise<void> {
           'API requests / step': res.requestsPerStep,
           'CPU s': res.usage.cpuSeconds,
           'peak RSS (MiB)': mib(res.usage.peakRssBytes),
+          'GPU-seconds held': res.gpuSeconds,
+          'peak GPUs held': res.peakGpus,
         },
         note: verbs(res.usage.byVerb),
       });
@@ -130,13 +134,20 @@ async function scenarioSlowPods(b: Bench): Promise<void> {
           b.broken.add(r.ns);
           await waitBackOnStable(ctx);
         })();
-        return sampleCapacity(ctx, drive).finally(() => drive);
+        const gpus = gpuMeter(ctx);
+        const capacity = await sampleCapacity(ctx, drive).finally(() => drive);
+        return { ...capacity, ...(await gpus.stop()) };
       });
       rows.push({
         tool: tool.label,
         run,
-        values: { 'traffic beyond ready capacity (req·s)': res.excessRequestSeconds, 'worst share without ready replicas (%)': res.worstShare * 100 },
-        note: `change → back on stable: ${res.seconds.toFixed(0)} s; last step ${tool.lastStepWeight} %`,
+        values: {
+          'traffic beyond ready capacity (req·s)': res.excessRequestSeconds,
+          'worst share without ready replicas (%)': res.worstShare * 100,
+          'GPU-seconds held': res.gpuSeconds,
+          'peak GPUs held': res.peakGpus,
+        },
+        note: `last step ${tool.lastStepWeight} %; change → back on stable ${res.seconds.toFixed(0)} s; short of ready capacity for ${res.shortSeconds.toFixed(1)} s; worst at ${res.worstMoment}`,
       });
     }
   printTable('Scenario 3: 20–22 s readiness, breach at the last step; load 1 req/s per replica (lower is better)', rows);
@@ -158,6 +169,7 @@ async function scenarioScale(b: Bench): Promise<void> {
           'API requests / step': res.requestsPerStep,
           'CPU s': res.usage.cpuSeconds,
           'peak RSS (MiB)': mib(res.usage.peakRssBytes),
+          'GPU-seconds held': res.gpuSeconds,
           ...latency,
         },
         note: `${res.reconcile ? `${res.reconcile.count} reconciles; ` : 'reconcile latency: not exposed; '}${verbs(res.usage.byVerb)}`,
@@ -213,7 +225,8 @@ async function main(): Promise<void> {
     await standIn.stop();
     await prometheus.stop();
     await cluster.cp.stop();
-    fs.rmSync(path.dirname(cluster.cp.dir), { recursive: true, force: true });
+    if (opts.keep) console.log(`\nlogs kept in ${path.dirname(cluster.cp.dir)}`);
+    else fs.rmSync(path.dirname(cluster.cp.dir), { recursive: true, force: true });
   }
 }
 

@@ -112,12 +112,42 @@ export function quantileBetween(before: Map<number, number>, after: Map<number, 
   return prevLe;
 }
 
+/** GPUs held by the rollout's pods (each pod holds one; every pod not yet deleted counts), integrated over time, sampled every `everyMs`. */
+export function gpuMeter(ctx: RunContext, everyMs = 500): { stop(): Promise<{ gpuSeconds: number; peakGpus: number }> } {
+  const core = ctx.cluster.kc.makeApiClient(k8s.CoreV1Api);
+  const ns = ctx.rollouts[0]!.ns;
+  let running = true;
+  let gpuSeconds = 0;
+  let peakGpus = 0;
+  const loop = (async () => {
+    let last = Date.now();
+    while (running) {
+      const pods = await core.listNamespacedPod({ namespace: ns });
+      const held = pods.items.filter((p) => p.spec?.nodeName && !['Succeeded', 'Failed'].includes(p.status?.phase ?? '')).length;
+      const now = Date.now();
+      gpuSeconds += (held * (now - last)) / 1000;
+      peakGpus = Math.max(peakGpus, held);
+      last = now;
+      await sleep(everyMs);
+    }
+  })();
+  return {
+    async stop() {
+      running = false;
+      await loop;
+      return { gpuSeconds, peakGpus };
+    },
+  };
+}
+
 export interface PromoteResult {
   /** Template change to 100 % on v2, the slowest of the N rollouts. */
   seconds: number;
   usage: Usage;
   /** API requests per weight step (5 per rollout: 1, 5, 20, 50, 100). */
   requestsPerStep: number;
+  gpuSeconds: number;
+  peakGpus: number;
   /** p50 and p99 of the reconciles while progressing (seconds), where the tool exposes them. */
   reconcile?: { p50: number; p99: number; count: number };
 }
@@ -127,11 +157,13 @@ export async function promote(ctx: RunContext): Promise<PromoteResult> {
   await settleOnV1(ctx);
   const meter = usageMeter(ctx);
   const bucketsBefore = await reconcileBuckets(ctx);
+  const gpus = gpuMeter(ctx);
   const started = Date.now();
   await pool(ctx.rollouts, 8, (r) => ctx.tool.setVersion(ctx.cluster.kc, r, ctx.settings, 'v2'));
   await waitAllSettled(ctx, 'v2', 3_600_000);
   const seconds = (Date.now() - started) / 1000;
   const usage = meter.stop();
+  const { gpuSeconds, peakGpus } = await gpus.stop();
   const bucketsAfter = await reconcileBuckets(ctx);
   const reconcile =
     bucketsBefore && bucketsAfter
@@ -141,7 +173,7 @@ export async function promote(ctx: RunContext): Promise<PromoteResult> {
           count: (bucketsAfter.get(Infinity) ?? 0) - (bucketsBefore.get(Infinity) ?? 0),
         }
       : undefined;
-  return { seconds, usage, requestsPerStep: usage.requests / (STEPS.length * ctx.rollouts.length), ...(reconcile ? { reconcile } : {}) };
+  return { seconds, usage, gpuSeconds, peakGpus, requestsPerStep: usage.requests / (STEPS.length * ctx.rollouts.length), ...(reconcile ? { reconcile } : {}) };
 }
 
 export interface RollbackResult {
@@ -200,6 +232,9 @@ export interface CapacityResult {
   excessRequestSeconds: number;
   /** The worst moment: the largest w/100 − ready/replicas seen, as a share of all traffic. */
   worstShare: number;
+  /** The route and the ready pods at that moment, and how long the tool sent traffic beyond ready capacity in all. */
+  worstMoment: string;
+  shortSeconds: number;
   seconds: number;
 }
 
@@ -215,6 +250,8 @@ export async function sampleCapacity(ctx: RunContext, done: Promise<unknown>, ev
   void done.then(finish, finish);
   let excess = 0;
   let worst = 0;
+  let worstMoment = 'never short';
+  let shortMs = 0;
   const started = Date.now();
   let last = started;
   while (!finished) {
@@ -223,11 +260,15 @@ export async function sampleCapacity(ctx: RunContext, done: Promise<unknown>, ev
     const short = share(w, ready.get('v2') ?? 0) + share(100 - w, ready.get('v1') ?? 0);
     const now = Date.now();
     excess += (short * ctx.settings.replicas * (now - last)) / 1000;
-    worst = Math.max(worst, short);
+    if (short > 0) shortMs += now - last;
+    if (short > worst) {
+      worst = short;
+      worstMoment = `${(now - started) / 1000}s after the change: route ${100 - w}/${w} (stable/candidate), ready ${ready.get('v1') ?? 0} stable, ${ready.get('v2') ?? 0} candidate pods`;
+    }
     last = now;
     await sleep(everyMs);
   }
-  return { excessRequestSeconds: excess, worstShare: worst, seconds: (Date.now() - started) / 1000 };
+  return { excessRequestSeconds: excess, worstShare: worst, worstMoment, shortSeconds: shortMs / 1000, seconds: (Date.now() - started) / 1000 };
 }
 
 /** Ready, not terminating pods of a namespace by version (their image tag). */
