@@ -22,6 +22,8 @@ export interface ControlPlaneOptions {
   /** Leave the processes running after this Node process exits (for `npm run cluster:up`). */
   detached?: boolean;
   log?: (line: string) => void;
+  /** Extra kube-apiserver flags, e.g. an audit log for counting requests per client (scripts/bench-peer.ts). */
+  apiserverArgs?: string[];
 }
 
 export interface ControlPlane {
@@ -60,7 +62,7 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
 
   try {
     startEtcd(processes, bins, dir, etcdPort, peerPort, detached);
-    startApiserver(processes, bins, dir, files, etcdPort, apiPort, detached);
+    startApiserver(processes, bins, dir, files, etcdPort, apiPort, detached, opts.apiserverArgs ?? []);
     await waitFor('kube-apiserver /readyz', processes, 60_000, () => getStatus(`${server}/readyz`, files.token, caFile));
     fs.writeFileSync(kubeconfigPath, kubeconfigYaml(server, caFile, files.token));
     log(`kube-apiserver ready at ${server} after ${Date.now() - started} ms`);
@@ -164,6 +166,7 @@ function startApiserver(
   etcdPort: number,
   port: number,
   detached: boolean,
+  extraArgs: string[],
 ): void {
   pg.start(
     'kube-apiserver',
@@ -186,6 +189,7 @@ function startApiserver(
       '--max-requests-inflight=1000',
       '--max-mutating-requests-inflight=500',
       '--v=1',
+      ...extraArgs,
     ],
     { detached },
   );

@@ -28,11 +28,20 @@ export interface LaunchOptions {
   env?: Record<string, string>;
   /** How long to wait for /readyz. Default 90 s (tsx start-up on a busy 2-core machine). */
   readyTimeoutMs?: number;
+  /**
+   * `dist`: the compiled operator (operator/dist/main.js, built by the caller) with the image's heap ceiling, as it runs
+   * in its image (operator/Dockerfile), for measuring its CPU and memory; `source` (default): through tsx.
+   */
+  entry?: 'source' | 'dist';
 }
 
 /** Starts one operator replica and waits until its /readyz answers (caches synced; leader or standby). */
 export async function launchOperator(group: ProcessGroup, opts: LaunchOptions): Promise<OperatorReplica> {
-  const proc = group.start(`operator-${opts.identity}`, process.execPath, ['--import', 'tsx', path.join(repoRoot, 'operator', 'src', 'main.ts')], {
+  const args =
+    opts.entry === 'dist'
+      ? ['--max-old-space-size=256', path.join(repoRoot, 'operator', 'dist', 'main.js')]
+      : ['--import', 'tsx', path.join(repoRoot, 'operator', 'src', 'main.ts')];
+  const proc = group.start(`operator-${opts.identity}`, process.execPath, args, {
     cwd: repoRoot,
     env: {
       KUBECONFIG: opts.kubeconfigPath,

@@ -1,0 +1,233 @@
+// npm run bench:peer [-- --scenarios 1,2,3,4 --runs 1 --tools modelrollout,argo,flagger --scale 100]
+// ModelRollout side by side with Argo Rollouts and Flagger (built by hack/build-peers.sh) on one local control
+// plane, one Prometheus and the same backends (kwok pods with one GPU each; a stand-in serves their metrics),
+// one tool at a time, each with its own ServiceAccount so the API server's audit log counts its requests.
+//   1 healthy candidate: template change → 100 % on it; API requests per step; CPU seconds; peak RSS
+//   2 severe breach (50 % errors) at the 20 % step: breach visible in Prometheus → 0 % on the candidate
+//   3 slow pods (20–22 s readiness), breach at the last step: traffic beyond ready capacity, in request-seconds
+//   4 N rollouts at once (--scale, default 100): time to promote them all, API requests per step, CPU, RSS
+// A benchmark, not a test: nothing here asserts a time. It prints one table per scenario, each tool's figure and
+// ModelRollout's ratio to the best peer (below 1: ModelRollout lower), and the versions and settings used.
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import * as k8s from '@kubernetes/client-node';
+import { installCrds } from '../test/env/crds.js';
+import { ModelMetricsStandIn, type Behaviour } from '../test/env/model-metrics-standin.js';
+import { repoRoot } from '../test/env/paths.js';
+import { ProcessGroup } from '../test/env/process-group.js';
+import { startPrometheus, type PrometheusServer } from '../test/env/prometheus.js';
+import { controllerIdentity, startBenchCluster, type BenchCluster } from './bench-peer/cluster.js';
+import { SLOW_READY, gpuMeter, promote, rollbackAt, sampleCapacity, settleOnV1, waitBackOnStable, waitFor, type RunContext } from './bench-peer/measure.js';
+import { printTable, type Row } from './bench-peer/report.js';
+import { TOOLS, peerPaths, type BenchSettings, type RolloutRef, type Tool } from './bench-peer/tools.js';
+
+const { values: opts } = parseArgs({
+  options: {
+    scenarios: { type: 'string', default: '1,2,3,4' },
+    runs: { type: 'string', default: '1' },
+    tools: { type: 'string', default: TOOLS.map((t) => t.key).join(',') },
+    scale: { type: 'string', default: '100' },
+    /** Keep the scratch directory (control plane and controller logs, audit log) and print where it is. */
+    keep: { type: 'boolean', default: false },
+  },
+});
+const scenarios = opts.scenarios.split(',').map(Number);
+const runs = Number(opts.runs);
+const tools = TOOLS.filter((t) => opts.tools.split(',').includes(t.key));
+const scaleN = Number(opts.scale);
+const healthy: Behaviour = { requestsPerSecond: 40, errorRate: 0, latencySeconds: 0.2 };
+
+interface Bench {
+  cluster: BenchCluster;
+  prometheus: PrometheusServer;
+  standIn: ModelMetricsStandIn;
+  identities: Map<string, { user: string; kubeconfigPath: string }>;
+  broken: Set<string>;
+}
+
+function settingsFor(b: Bench, extra: Partial<BenchSettings> = {}): BenchSettings {
+  return { replicas: 4, stepSeconds: 10, checkSeconds: 2, windowSeconds: 10, prometheus: b.prometheus.address, podAnnotations: {}, ...extra };
+}
+
+/** Starts the tool's controller, runs `fn` against N fresh rollouts in a fresh namespace, then stops it and deletes the namespace. */
+async function withTool<T>(b: Bench, tool: Tool, label: string, n: number, settings: BenchSettings, fn: (ctx: RunContext) => Promise<T>): Promise<T> {
+  const ns = `${tool.key}-${label}`;
+  const core = b.cluster.kc.makeApiClient(k8s.CoreV1Api);
+  await core.createNamespace({ body: { metadata: { name: ns } } });
+  const rollouts: RolloutRef[] = Array.from({ length: n }, (_, i) => ({ ns, name: `t2v-${i}`, model: `${ns}-${i}` }));
+  b.standIn.follow(core, ns, (pod) => (pod.image.endsWith(':v2') && b.broken.has(ns) ? { ...healthy, errorRate: 0.5 } : healthy));
+  const identity = b.identities.get(tool.key)!;
+  const group = new ProcessGroup(path.join(b.cluster.cp.dir, 'logs', ns));
+  group.armWatchdog(process.pid);
+  try {
+    const { pid, metricsUrl } = await tool.launch(group, identity.kubeconfigPath, settings);
+    return await fn({ cluster: b.cluster, tool, pid, metricsUrl, user: identity.user, settings, rollouts });
+  } catch (err) {
+    console.error(`${tool.label} ${label} failed; its log: ${group.processes.map((p) => p.logFile).join(', ')}`);
+    throw err;
+  } finally {
+    await group.stopAll();
+    b.standIn.unfollow(ns);
+    await core.deleteNamespace({ name: ns });
+    // GPUs are shared by every run: the next one needs this run's pods gone.
+    await waitFor(`${ns}: pods gone`, async () => ((await core.listNamespacedPod({ namespace: ns })).items.length === 0 ? true : undefined), 300_000, 1000);
+  }
+}
+
+const mib = (bytes: number) => bytes / 2 ** 20;
+
+async function scenarioHealthy(b: Bench): Promise<void> {
+  const rows: Row[] = [];
+  for (let run = 1; run <= runs; run++)
+    for (const tool of tools) {
+      const res = await withTool(b, tool, `s1-r${run}`, 1, settingsFor(b), promote);
+      rows.push({
+        tool: tool.label,
+        run,
+        values: {
+          'to 100 % (s)': res.seconds,
+          'API requests / step': res.requestsPerStep,
+          'CPU s': res.usage.cpuSeconds,
+          'peak RSS (MiB)': mib(res.usage.peakRssBytes),
+          'GPU-seconds held': res.gpuSeconds,
+          'peak GPUs held': res.peakGpus,
+        },
+        note: verbs(res.usage.byVerb),
+      });
+    }
+  printTable('Scenario 1: healthy candidate, 1→5→20→50→100 %, 10 s steps, 4 replicas (lower is better)', rows);
+}
+
+async function scenarioBreach(b: Bench): Promise<void> {
+  const rows: Row[] = [];
+  for (let run = 1; run <= runs; run++)
+    for (const tool of tools) {
+      const label = `s2-r${run}`;
+      const res = await withTool(b, tool, label, 1, settingsFor(b), (ctx) =>
+        rollbackAt(ctx, 20, () => b.broken.add(ctx.rollouts[0]!.ns), b.prometheus.address),
+      );
+      rows.push({
+        tool: tool.label,
+        run,
+        values: { 'breach visible → 0 % candidate (s)': res.seconds, 'API requests': res.usage.requests },
+        note: `breach visible ${res.visibleAfterSeconds.toFixed(1)} s after it began`,
+      });
+    }
+  printTable('Scenario 2: 50 % server errors from the 20 % step on (lower is better)', rows);
+}
+
+async function scenarioSlowPods(b: Bench): Promise<void> {
+  const rows: Row[] = [];
+  for (let run = 1; run <= runs; run++)
+    for (const tool of tools) {
+      const settings = settingsFor(b, { podAnnotations: SLOW_READY });
+      const res = await withTool(b, tool, `s3-r${run}`, 1, settings, async (ctx) => {
+        const r = ctx.rollouts[0]!;
+        await settleOnV1(ctx);
+        const { kc } = ctx.cluster;
+        const drive = (async () => {
+          await tool.setVersion(kc, r, settings, 'v2');
+          const last = tool.lastStepWeight;
+          await waitFor(`${tool.label}: candidate at ${last} %`, async () => ((await tool.candidateWeight(kc, r)) >= last ? true : undefined), 900_000, 100);
+          b.broken.add(r.ns);
+          await waitBackOnStable(ctx);
+        })();
+        const gpus = gpuMeter(ctx);
+        const capacity = await sampleCapacity(ctx, drive).finally(() => drive);
+        return { ...capacity, ...(await gpus.stop()) };
+      });
+      rows.push({
+        tool: tool.label,
+        run,
+        values: {
+          'traffic beyond ready capacity (req·s)': res.excessRequestSeconds,
+          'worst share without ready replicas (%)': res.worstShare * 100,
+          'GPU-seconds held': res.gpuSeconds,
+          'peak GPUs held': res.peakGpus,
+        },
+        note: `last step ${tool.lastStepWeight} %; change → back on stable ${res.seconds.toFixed(0)} s; short of ready capacity for ${res.shortSeconds.toFixed(1)} s; worst at ${res.worstMoment}`,
+      });
+    }
+  printTable('Scenario 3: 20–22 s readiness, breach at the last step; load 1 req/s per replica (lower is better)', rows);
+}
+
+async function scenarioScale(b: Bench): Promise<void> {
+  const rows: Row[] = [];
+  for (let run = 1; run <= runs; run++)
+    for (const tool of tools) {
+      const res = await withTool(b, tool, `s4-r${run}`, scaleN, settingsFor(b, { replicas: 1 }), promote);
+      const latency: Record<string, number> = res.reconcile
+        ? { 'reconcile p50 (ms)': res.reconcile.p50 * 1000, 'reconcile p99 (ms)': res.reconcile.p99 * 1000 }
+        : {};
+      rows.push({
+        tool: tool.label,
+        run,
+        values: {
+          'all promoted (s)': res.seconds,
+          'API requests / step': res.requestsPerStep,
+          'CPU s': res.usage.cpuSeconds,
+          'peak RSS (MiB)': mib(res.usage.peakRssBytes),
+          'GPU-seconds held': res.gpuSeconds,
+          ...latency,
+        },
+        note: `${res.reconcile ? `${res.reconcile.count} reconciles; ` : 'reconcile latency: not exposed; '}${verbs(res.usage.byVerb)}`,
+      });
+    }
+  printTable(`Scenario 4: ${scaleN} rollouts at once, 1 replica each, 10 s steps (lower is better)`, rows);
+}
+
+function verbs(byVerb: Record<string, number>): string {
+  return Object.entries(byVerb)
+    .sort((a, b) => b[1] - a[1])
+    .map(([v, c]) => `${v} ${c}`)
+    .join(', ');
+}
+
+function printSettings(b: Bench): void {
+  console.log('\nVersions and settings (same control plane, Prometheus 1 s scrape, stand-in backends, one tool at a time):');
+  const s = settingsFor(b);
+  for (const tool of tools) {
+    console.log(`- ${tool.label} ${tool.version}`);
+    for (const line of tool.settings(s)) console.log(`    ${line}`);
+  }
+}
+
+function checkBinaries(): void {
+  const missing = [peerPaths.argo, peerPaths.flagger].filter((p) => !fs.existsSync(p));
+  if (missing.length) throw new Error(`peer binaries missing (${missing.join(', ')}): run bash hack/build-peers.sh`);
+}
+
+async function main(): Promise<void> {
+  checkBinaries();
+  console.log('building the operator (tsc -p operator/tsconfig.json)…');
+  execFileSync(process.execPath, [path.join(repoRoot, 'node_modules/typescript/bin/tsc'), '-p', path.join(repoRoot, 'operator/tsconfig.json')], {
+    stdio: 'inherit',
+  });
+  const nodes = Math.max(4, Math.ceil((scenarios.includes(4) ? scaleN * 2 : 16) / 32));
+  const cluster = await startBenchCluster({ count: nodes, gpusPerNode: 32 });
+  const argoCrds = fs.readdirSync(peerPaths.argoCrds).map((f) => path.join(peerPaths.argoCrds, f));
+  await installCrds(cluster.kc, [...argoCrds, peerPaths.flaggerCrds]);
+  const standIn = new ModelMetricsStandIn();
+  await standIn.start();
+  const prometheus = await startPrometheus([standIn.target]);
+  const identities = new Map<string, { user: string; kubeconfigPath: string }>();
+  for (const tool of tools) identities.set(tool.key, await controllerIdentity(cluster, tool.key));
+  const b: Bench = { cluster, prometheus, standIn, identities, broken: new Set() };
+  try {
+    printSettings(b);
+    if (scenarios.includes(1)) await scenarioHealthy(b);
+    if (scenarios.includes(2)) await scenarioBreach(b);
+    if (scenarios.includes(3)) await scenarioSlowPods(b);
+    if (scenarios.includes(4)) await scenarioScale(b);
+  } finally {
+    await standIn.stop();
+    await prometheus.stop();
+    await cluster.cp.stop();
+    if (opts.keep) console.log(`\nlogs kept in ${path.dirname(cluster.cp.dir)}`);
+    else fs.rmSync(path.dirname(cluster.cp.dir), { recursive: true, force: true });
+  }
+}
+
+await main();

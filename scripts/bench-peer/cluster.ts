@@ -1,0 +1,126 @@
+// The shared ground of `npm run bench:peer`: one control plane whose kube-apiserver writes an audit log, a
+// ServiceAccount (and its own kubeconfig) per controller so the audit log tells their requests apart, and what
+// /proc says about a controller process (peak RSS, CPU seconds).
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import * as k8s from '@kubernetes/client-node';
+import { startControlPlane, type ControlPlane } from '../../test/env/control-plane.js';
+
+/** The namespace of the controllers' ServiceAccounts. */
+const IDENTITY_NAMESPACE = 'peer-bench';
+
+export interface BenchCluster {
+  cp: ControlPlane;
+  kc: k8s.KubeConfig;
+  auditLog: string;
+}
+
+/**
+ * A control plane whose kube-apiserver audits, at Metadata level, every request of the controllers'
+ * ServiceAccounts (and nothing else, so the log stays small). One audit event per request and stage; the
+ * RequestReceived stage is left out, so a request is one auditID in ResponseStarted and/or ResponseComplete.
+ */
+export async function startBenchCluster(gpuNodes: { count: number; gpusPerNode: number }): Promise<BenchCluster> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'modelrollout-peer-'));
+  const policy = path.join(dir, 'audit-policy.yaml');
+  const auditLog = path.join(dir, 'audit.log');
+  fs.writeFileSync(
+    policy,
+    [
+      'apiVersion: audit.k8s.io/v1',
+      'kind: Policy',
+      'omitStages: [RequestReceived]',
+      'rules:',
+      `  - level: Metadata`,
+      `    userGroups: ["system:serviceaccounts:${IDENTITY_NAMESPACE}"]`,
+      '  - level: None',
+      '',
+    ].join('\n'),
+  );
+  const cp = await startControlPlane({
+    dir: path.join(dir, 'cp'),
+    gpuNodes,
+    apiserverArgs: [`--audit-policy-file=${policy}`, `--audit-log-path=${auditLog}`, '--audit-log-format=json', '--audit-log-maxsize=0'],
+  });
+  const kc = cp.kubeConfig();
+  await kc.makeApiClient(k8s.CoreV1Api).createNamespace({ body: { metadata: { name: IDENTITY_NAMESPACE } } });
+  return { cp, kc, auditLog };
+}
+
+/** A ServiceAccount bound to cluster-admin (what each peer's Helm chart grants, give or take) and a kubeconfig that authenticates as it. */
+export async function controllerIdentity(cluster: BenchCluster, name: string): Promise<{ user: string; kubeconfigPath: string }> {
+  const core = cluster.kc.makeApiClient(k8s.CoreV1Api);
+  const rbac = cluster.kc.makeApiClient(k8s.RbacAuthorizationV1Api);
+  await core.createNamespacedServiceAccount({ namespace: IDENTITY_NAMESPACE, body: { metadata: { name } } });
+  await rbac.createClusterRoleBinding({
+    body: {
+      metadata: { name: `peer-bench-${name}` },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'cluster-admin' },
+      subjects: [{ kind: 'ServiceAccount', name, namespace: IDENTITY_NAMESPACE }],
+    },
+  });
+  const token = await core.createNamespacedServiceAccountToken({
+    name,
+    namespace: IDENTITY_NAMESPACE,
+    body: { spec: { audiences: [], expirationSeconds: 86_400 } },
+  });
+  const kubeconfigPath = path.join(cluster.cp.dir, `kubeconfig-${name}`);
+  fs.writeFileSync(
+    kubeconfigPath,
+    [
+      'apiVersion: v1',
+      'kind: Config',
+      `clusters: [{name: local, cluster: {server: "${cluster.cp.server}", certificate-authority: "${cluster.cp.caFile}"}}]`,
+      `users: [{name: ${name}, user: {token: "${token.status?.token}"}}]`,
+      `contexts: [{name: local, context: {cluster: local, user: ${name}, namespace: default}}]`,
+      'current-context: local',
+      '',
+    ].join('\n'),
+  );
+  return { user: `system:serviceaccount:${IDENTITY_NAMESPACE}:${name}`, kubeconfigPath };
+}
+
+/** Where the audit log ends now: count requests between two such marks. */
+export function auditMark(cluster: BenchCluster): number {
+  return fs.existsSync(cluster.auditLog) ? fs.statSync(cluster.auditLog).size : 0;
+}
+
+/** Requests (distinct auditIDs) of `user` logged between two marks, by verb. */
+export function requestsBetween(cluster: BenchCluster, from: number, to: number, user: string): { total: number; byVerb: Record<string, number> } {
+  const fd = fs.openSync(cluster.auditLog, 'r');
+  const buf = Buffer.alloc(Math.max(0, to - from));
+  fs.readSync(fd, buf, 0, buf.length, from);
+  fs.closeSync(fd);
+  const seen = new Set<string>();
+  const byVerb: Record<string, number> = {};
+  for (const line of buf.toString('utf8').split('\n')) {
+    if (!line.includes(user)) continue;
+    const event = JSON.parse(line) as { auditID: string; verb: string; user: { username: string } };
+    if (event.user.username !== user || seen.has(event.auditID)) continue;
+    seen.add(event.auditID);
+    byVerb[event.verb] = (byVerb[event.verb] ?? 0) + 1;
+  }
+  return { total: seen.size, byVerb };
+}
+
+export interface ProcStats {
+  /** VmHWM: the peak resident set of the process so far. */
+  peakRssBytes: number;
+  /** utime + stime so far. */
+  cpuSeconds: number;
+}
+
+/** /proc/<pid>/status and /proc/<pid>/stat of a live process. */
+export function procStats(pid: number): ProcStats {
+  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  const hwm = Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024;
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the command name (which may hold spaces) start at field 3; utime and stime are 14 and 15.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  return { peakRssBytes: hwm, cpuSeconds: ticks / CLOCK_TICKS_PER_SECOND };
+}
+
+/** USER_HZ: 100 on every Linux the project runs on (getconf CLK_TCK). */
+const CLOCK_TICKS_PER_SECOND = 100;

@@ -1,0 +1,299 @@
+// One tool through one scenario: create N rollouts at v1, wait until they are settled, change the template to
+// v2 and measure what the scenario asks, from the API server (audit log), Prometheus, the route objects and /proc.
+import { setTimeout as sleep } from 'node:timers/promises';
+import * as k8s from '@kubernetes/client-node';
+import { TEST_READY_DELAY_ANNOTATION, TEST_READY_DELAY_MAX_ANNOTATION } from '../../test/env/kwok-stages.js';
+import { auditMark, procStats, requestsBetween, type BenchCluster, type ProcStats } from './cluster.js';
+import { MAX_ERROR_RATIO, STEPS, errorRatioQuery, type BenchSettings, type RolloutRef, type Tool } from './tools.js';
+
+export interface RunContext {
+  cluster: BenchCluster;
+  tool: Tool;
+  pid: number;
+  /** The controller's own /metrics, where it serves one. */
+  metricsUrl: string | undefined;
+  user: string;
+  settings: BenchSettings;
+  rollouts: RolloutRef[];
+}
+
+export interface Usage {
+  requests: number;
+  byVerb: Record<string, number>;
+  cpuSeconds: number;
+  peakRssBytes: number;
+}
+
+/** Polls until `probe` returns a value; throws naming `what` after `timeoutMs`. */
+export async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs: number, intervalMs = 200): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}`);
+    await sleep(intervalMs);
+  }
+}
+
+export async function pool<T>(items: T[], width: number, fn: (item: T) => Promise<unknown>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: width }, async () => {
+      while (next < items.length) await fn(items[next++]!);
+    }),
+  );
+}
+
+/** Every rollout created at v1 and settled there (100 % on v1), before anything is measured. */
+export async function settleOnV1(ctx: RunContext): Promise<void> {
+  const { kc } = ctx.cluster;
+  await pool(ctx.rollouts, 8, (r) => ctx.tool.create(kc, r, ctx.settings, 'v1'));
+  await waitAllSettled(ctx, 'v1', 600_000);
+}
+
+async function waitAllSettled(ctx: RunContext, version: string, timeoutMs: number): Promise<void> {
+  const { kc } = ctx.cluster;
+  const pending = new Set(ctx.rollouts);
+  await waitFor(
+    `${ctx.tool.label}: ${ctx.rollouts.length} rollouts settled on ${version}`,
+    async () => {
+      await pool([...pending], 8, async (r) => {
+        if (await ctx.tool.settledOn(kc, r, version).catch(() => false)) pending.delete(r);
+      });
+      return pending.size === 0 ? true : undefined;
+    },
+    timeoutMs,
+    500,
+  );
+}
+
+/** What the controller used between `start()` and `stop()`: API requests from the audit log, CPU from /proc; peak RSS since it started. */
+export function usageMeter(ctx: RunContext): { stop(): Usage } {
+  const mark = auditMark(ctx.cluster);
+  const before: ProcStats = procStats(ctx.pid);
+  return {
+    stop() {
+      const after = procStats(ctx.pid);
+      const { total, byVerb } = requestsBetween(ctx.cluster, mark, auditMark(ctx.cluster), ctx.user);
+      return { requests: total, byVerb, cpuSeconds: after.cpuSeconds - before.cpuSeconds, peakRssBytes: after.peakRssBytes };
+    },
+  };
+}
+
+/** Reconcile latency from the controller's own histogram: the buckets after minus before, summed over every label set. */
+export async function reconcileBuckets(ctx: RunContext): Promise<Map<number, number> | undefined> {
+  const name = ctx.tool.reconcileHistogram;
+  if (!name || !ctx.metricsUrl) return undefined;
+  const text = await (await fetch(ctx.metricsUrl)).text();
+  const buckets = new Map<number, number>();
+  const re = new RegExp(`^${name}_bucket\\{(?:.*,)?le="([^"]+)"[^}]*\\} (\\S+)`);
+  for (const line of text.split('\n')) {
+    const m = re.exec(line);
+    if (!m) continue;
+    const le = m[1] === '+Inf' ? Infinity : Number(m[1]);
+    buckets.set(le, (buckets.get(le) ?? 0) + Number(m[2]));
+  }
+  return buckets;
+}
+
+/** A quantile of the reconciles between two bucket snapshots, interpolated linearly inside its bucket (seconds). */
+export function quantileBetween(before: Map<number, number>, after: Map<number, number>, q: number): number {
+  const les = [...after.keys()].sort((a, b) => a - b);
+  const counts = les.map((le) => (after.get(le) ?? 0) - (before.get(le) ?? 0));
+  const rank = q * (counts.at(-1) ?? 0);
+  let prevLe = 0;
+  let prevCount = 0;
+  for (const [i, le] of les.entries()) {
+    const count = counts[i]!;
+    if (count >= rank) return le === Infinity ? prevLe : prevLe + ((le - prevLe) * (rank - prevCount)) / Math.max(1, count - prevCount);
+    prevLe = le;
+    prevCount = count;
+  }
+  return prevLe;
+}
+
+/** GPUs held by the rollout's pods (each pod holds one; every pod not yet deleted counts), integrated over time, sampled every `everyMs`. */
+export function gpuMeter(ctx: RunContext, everyMs = 500): { stop(): Promise<{ gpuSeconds: number; peakGpus: number }> } {
+  const core = ctx.cluster.kc.makeApiClient(k8s.CoreV1Api);
+  const ns = ctx.rollouts[0]!.ns;
+  let running = true;
+  let gpuSeconds = 0;
+  let peakGpus = 0;
+  const loop = (async () => {
+    let last = Date.now();
+    while (running) {
+      const pods = await core.listNamespacedPod({ namespace: ns });
+      const held = pods.items.filter((p) => p.spec?.nodeName && !['Succeeded', 'Failed'].includes(p.status?.phase ?? '')).length;
+      const now = Date.now();
+      gpuSeconds += (held * (now - last)) / 1000;
+      peakGpus = Math.max(peakGpus, held);
+      last = now;
+      await sleep(everyMs);
+    }
+  })();
+  return {
+    async stop() {
+      running = false;
+      await loop;
+      return { gpuSeconds, peakGpus };
+    },
+  };
+}
+
+export interface PromoteResult {
+  /** Template change to 100 % on v2, the slowest of the N rollouts. */
+  seconds: number;
+  usage: Usage;
+  /** API requests per weight step (5 per rollout: 1, 5, 20, 50, 100). */
+  requestsPerStep: number;
+  gpuSeconds: number;
+  peakGpus: number;
+  /** p50 and p99 of the reconciles while progressing (seconds), where the tool exposes them. */
+  reconcile?: { p50: number; p99: number; count: number };
+}
+
+/** Scenario 1 and 4: a healthy candidate, from the template change to 100 % on it. */
+export async function promote(ctx: RunContext): Promise<PromoteResult> {
+  await settleOnV1(ctx);
+  const meter = usageMeter(ctx);
+  const bucketsBefore = await reconcileBuckets(ctx);
+  const gpus = gpuMeter(ctx);
+  const started = Date.now();
+  await pool(ctx.rollouts, 8, (r) => ctx.tool.setVersion(ctx.cluster.kc, r, ctx.settings, 'v2'));
+  await waitAllSettled(ctx, 'v2', 3_600_000);
+  const seconds = (Date.now() - started) / 1000;
+  const usage = meter.stop();
+  const { gpuSeconds, peakGpus } = await gpus.stop();
+  const bucketsAfter = await reconcileBuckets(ctx);
+  const reconcile =
+    bucketsBefore && bucketsAfter
+      ? {
+          p50: quantileBetween(bucketsBefore, bucketsAfter, 0.5),
+          p99: quantileBetween(bucketsBefore, bucketsAfter, 0.99),
+          count: (bucketsAfter.get(Infinity) ?? 0) - (bucketsBefore.get(Infinity) ?? 0),
+        }
+      : undefined;
+  return { seconds, usage, gpuSeconds, peakGpus, requestsPerStep: usage.requests / (STEPS.length * ctx.rollouts.length), ...(reconcile ? { reconcile } : {}) };
+}
+
+export interface RollbackResult {
+  /** Breach visible in Prometheus (the query above the rollback bound) to 0 % on the candidate. */
+  seconds: number;
+  /** When the breach was made, relative to it becoming visible (how long Prometheus took to show it). */
+  visibleAfterSeconds: number;
+  usage: Usage;
+}
+
+/**
+ * Scenario 2: the candidate's error ratio jumps to 50 % once the tool has put it at `atWeight` %.
+ * `breach(true)` makes the stand-in fail the candidate's requests.
+ */
+export async function rollbackAt(ctx: RunContext, atWeight: number, breach: () => void, prometheus: string): Promise<RollbackResult> {
+  await settleOnV1(ctx);
+  const r = ctx.rollouts[0]!;
+  const { kc } = ctx.cluster;
+  const meter = usageMeter(ctx);
+  await ctx.tool.setVersion(kc, r, ctx.settings, 'v2');
+  await waitFor(
+    `${ctx.tool.label}: candidate at ${atWeight} %`,
+    async () => ((await ctx.tool.candidateWeight(kc, r)) >= atWeight ? true : undefined),
+    600_000,
+    100,
+  );
+  const brokeAt = Date.now();
+  breach();
+  const query = errorRatioQuery(r.model, 'v2', ctx.settings.windowSeconds);
+  let visibleAt: number | undefined;
+  const backAt = await waitFor(
+    `${ctx.tool.label}: breach visible in Prometheus, then 0 % on the candidate`,
+    async () => {
+      if (visibleAt === undefined && (await promValue(prometheus, query)) > MAX_ERROR_RATIO) visibleAt = Date.now();
+      return visibleAt !== undefined && (await ctx.tool.candidateWeight(kc, r)) === 0 ? Date.now() : undefined;
+    },
+    600_000,
+    50,
+  );
+  return { seconds: (backAt - visibleAt!) / 1000, visibleAfterSeconds: (visibleAt! - brokeAt) / 1000, usage: meter.stop() };
+}
+
+async function promValue(address: string, query: string): Promise<number> {
+  const body = (await (await fetch(`${address}/api/v1/query?query=${encodeURIComponent(query)}`)).json()) as {
+    data: { result: { value: [number, string] }[] };
+  };
+  const v = Number(body.data.result[0]?.value[1] ?? 0);
+  return Number.isNaN(v) ? 0 : v;
+}
+
+/** The pod annotations that make kwok take 20–22 s to turn a pod ready (test/env/README.md). */
+export const SLOW_READY = { [TEST_READY_DELAY_ANNOTATION]: '20s', [TEST_READY_DELAY_MAX_ANNOTATION]: '22s' };
+
+export interface CapacityResult {
+  /** ∫ max(0, w/100 − ready/replicas) dt over both sides, × the nominal load: requests sent beyond ready capacity, in request-seconds at 1 req/s per replica. */
+  excessRequestSeconds: number;
+  /** The worst moment: the largest w/100 − ready/replicas seen, as a share of all traffic. */
+  worstShare: number;
+  /** The route and the ready pods at that moment, and how long the tool sent traffic beyond ready capacity in all. */
+  worstMoment: string;
+  shortSeconds: number;
+  seconds: number;
+}
+
+/**
+ * Scenario 3: samples, every `everyMs`, the candidate's weight and the ready pods of each version (image tag),
+ * until `done` resolves; integrates the traffic each side receives beyond what its ready replicas carry.
+ */
+export async function sampleCapacity(ctx: RunContext, done: Promise<unknown>, everyMs = 250): Promise<CapacityResult> {
+  const r = ctx.rollouts[0]!;
+  const core = ctx.cluster.kc.makeApiClient(k8s.CoreV1Api);
+  let finished = false;
+  const finish = () => (finished = true);
+  void done.then(finish, finish);
+  let excess = 0;
+  let worst = 0;
+  let worstMoment = 'never short';
+  let shortMs = 0;
+  const started = Date.now();
+  let last = started;
+  while (!finished) {
+    const [w, ready] = await Promise.all([ctx.tool.candidateWeight(ctx.cluster.kc, r), readyByVersion(core, r.ns)]);
+    const share = (weight: number, readyCount: number) => Math.max(0, weight / 100 - readyCount / ctx.settings.replicas);
+    const short = share(w, ready.get('v2') ?? 0) + share(100 - w, ready.get('v1') ?? 0);
+    const now = Date.now();
+    excess += (short * ctx.settings.replicas * (now - last)) / 1000;
+    if (short > 0) shortMs += now - last;
+    if (short > worst) {
+      worst = short;
+      worstMoment = `${(now - started) / 1000}s after the change: route ${100 - w}/${w} (stable/candidate), ready ${ready.get('v1') ?? 0} stable, ${ready.get('v2') ?? 0} candidate pods`;
+    }
+    last = now;
+    await sleep(everyMs);
+  }
+  return { excessRequestSeconds: excess, worstShare: worst, worstMoment, shortSeconds: shortMs / 1000, seconds: (Date.now() - started) / 1000 };
+}
+
+/** Ready, not terminating pods of a namespace by version (their image tag). */
+async function readyByVersion(core: k8s.CoreV1Api, namespace: string): Promise<Map<string, number>> {
+  const pods = await core.listNamespacedPod({ namespace });
+  const counts = new Map<string, number>();
+  for (const p of pods.items) {
+    const version = p.spec?.containers[0]?.image?.split(':').at(-1) ?? '';
+    const ready = !p.metadata?.deletionTimestamp && p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
+    if (ready) counts.set(version, (counts.get(version) ?? 0) + 1);
+  }
+  return counts;
+}
+
+/** After a rollback: 0 % on the candidate and every stable replica ready again (each tool names this state differently). */
+export async function waitBackOnStable(ctx: RunContext): Promise<void> {
+  const r = ctx.rollouts[0]!;
+  const core = ctx.cluster.kc.makeApiClient(k8s.CoreV1Api);
+  await waitFor(
+    `${ctx.tool.label}: 0 % on the candidate and ${ctx.settings.replicas} ready v1 pods`,
+    async () =>
+      (await ctx.tool.candidateWeight(ctx.cluster.kc, r)) === 0 && ((await readyByVersion(core, r.ns)).get('v1') ?? 0) >= ctx.settings.replicas
+        ? true
+        : undefined,
+    900_000,
+    250,
+  );
+}
