@@ -24,6 +24,8 @@ export class LoadGenerator {
   period = 'start';
   /** The versions of the last answers, newest last (at most 20): what the proxy gives right now. */
   readonly recent: string[] = [];
+  /** Answers with a version so far (the count `recent` was cut from). */
+  answeredCount = 0;
   private running = false;
   private loops: Promise<void>[] = [];
   private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
@@ -54,6 +56,7 @@ export class LoadGenerator {
       const period = this.period;
       const { status, version, why } = await this.generate();
       if (version !== undefined) {
+        this.answeredCount++;
         this.recent.push(version);
         if (this.recent.length > 20) this.recent.shift();
       }

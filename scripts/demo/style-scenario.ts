@@ -239,10 +239,10 @@ async function playUntilDone(
 /** Whether the last 5 answers through the proxy all came from `version`, within `timeoutMs` (the proxy may lag the route). */
 async function lastAnswersFrom(load: LoadGenerator, version: string, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
-  const seen = load.recent.length;
+  const seen = load.answeredCount;
   for (;;) {
     const last = load.recent.slice(-5);
-    if (load.recent.length >= seen + 5 && last.every((v) => v === version)) return true;
+    if (load.answeredCount >= seen + 5 && last.every((v) => v === version)) return true;
     if (Date.now() > deadline) return false;
     await sleep(250);
   }
