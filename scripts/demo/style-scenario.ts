@@ -215,7 +215,8 @@ async function playUntilDone(
         lastSaid = Date.now();
       }
       last = line;
-      const steps = periods.filter((p) => p.candidate > 0).length;
+      // A step can show first with the previous step's weights (status moves the step, then the route): count steps once.
+      const steps = new Set(periods.filter((p) => p.candidate > 0).map((p) => p.step)).size;
       if (s.phase === 'Healthy' && s.stableVersion === version) {
         // The status says so; the proxy must too: the last answers through it all from the new version.
         const served = await lastAnswersFrom(load, `${STYLE}@${version}`, 20_000);
