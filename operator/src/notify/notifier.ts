@@ -117,25 +117,7 @@ export class Notifier {
 
   /** Queues the notifications for the history entries a reconcile just wrote; returns at once. */
   notifyHistory(rollout: { namespace: string; name: string; stableRevision?: string; candidateRevision?: string }, added: readonly HistoryEntry[]): void {
-    if (!this.enabled) return;
-    for (const entry of added) {
-      const event = eventOf(entry);
-      if (!event) continue;
-      this.send({
-        apiVersion: 'modelrollout.dev/notification/v1',
-        kind: 'ModelRollout',
-        event,
-        namespace: rollout.namespace,
-        name: rollout.name,
-        phase: entry.phase,
-        reason: entry.reason,
-        message: entry.message,
-        time: entry.time,
-        ...(entry.weight === undefined ? {} : { weight: entry.weight }),
-        ...(rollout.stableRevision ? { stableRevision: rollout.stableRevision } : {}),
-        ...(rollout.candidateRevision ? { candidateRevision: rollout.candidateRevision } : {}),
-      });
-    }
+    this.sendEntries('ModelRollout', rollout, { stableRevision: rollout.stableRevision, candidateRevision: rollout.candidateRevision }, added, eventOf);
   }
 
   /** As notifyHistory, for the history entries a StyleRollout's pass just wrote. */
@@ -143,16 +125,32 @@ export class Notifier {
     rollout: { namespace: string; name: string; style: string; stableVersion?: string; candidateVersion?: string },
     added: readonly StyleHistoryEntry[],
   ): void {
-    if (!this.enabled) return;
     const pin = (version: string | undefined) => (version ? `${rollout.style}@${version}` : undefined);
+    this.sendEntries(
+      'StyleRollout',
+      rollout,
+      { stableVersion: pin(rollout.stableVersion), candidateVersion: pin(rollout.candidateVersion) },
+      added,
+      eventOfStyle,
+    );
+  }
+
+  /** One notification per entry that is an event; `about` (revisions or versions) goes in when set. */
+  private sendEntries<E extends HistoryEntry | StyleHistoryEntry>(
+    kind: RolloutNotification['kind'],
+    rollout: { namespace: string; name: string },
+    about: Partial<Record<'stableRevision' | 'candidateRevision' | 'stableVersion' | 'candidateVersion', string | undefined>>,
+    added: readonly E[],
+    eventFor: (entry: E) => NotificationEvent | undefined,
+  ): void {
+    if (!this.enabled) return;
+    const set = Object.fromEntries(Object.entries(about).filter(([, v]) => v));
     for (const entry of added) {
-      const event = eventOfStyle(entry);
+      const event = eventFor(entry);
       if (!event) continue;
-      const stableVersion = pin(rollout.stableVersion);
-      const candidateVersion = pin(rollout.candidateVersion);
       this.send({
         apiVersion: 'modelrollout.dev/notification/v1',
-        kind: 'StyleRollout',
+        kind,
         event,
         namespace: rollout.namespace,
         name: rollout.name,
@@ -161,8 +159,7 @@ export class Notifier {
         message: entry.message,
         time: entry.time,
         ...(entry.weight === undefined ? {} : { weight: entry.weight }),
-        ...(stableVersion ? { stableVersion } : {}),
-        ...(candidateVersion ? { candidateVersion } : {}),
+        ...set,
       });
     }
   }
