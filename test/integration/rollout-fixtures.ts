@@ -227,6 +227,7 @@ export class WeightRecorder {
   readonly weights: number[] = [];
   readonly violations: string[] = [];
   private stopped = false;
+  private failure: unknown;
   private loop: Promise<void> | undefined;
 
   constructor(
@@ -236,33 +237,36 @@ export class WeightRecorder {
 
   start(): void {
     this.loop = (async () => {
-      while (!this.stopped) {
+      try {
+        while (!this.stopped) {
+          await this.sample();
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        // One last look, so the final state is in the record however the stop raced with the loop.
         await this.sample();
-        await new Promise((r) => setTimeout(r, 50));
+      } catch (err) {
+        // A failed read ends the loop (a test that failed early deletes its namespace under it); stop() reports it.
+        this.failure = err;
       }
-      // One last look, so the final state is in the record however the stop raced with the loop.
-      await this.sample();
     })();
   }
 
   private async sample(): Promise<void> {
-    {
-      {
-        const rev = (await this.fx.get()).status?.candidate?.revision;
-        const [, candW] = await this.fx.weights();
-        if (this.weights[this.weights.length - 1] !== candW) this.weights.push(candW);
-        if (rev && candW > 0) {
-          const dep = await this.fx.deploymentOf(rev);
-          const ready = dep?.status?.readyReplicas ?? 0;
-          const needed = Math.max(1, Math.ceil((candW * this.fullReplicas) / 100));
-          if (ready < needed) this.violations.push(`candidate weight ${candW} % with ${ready} ready (needs ${needed})`);
-        }
-      }
+    const rev = (await this.fx.get()).status?.candidate?.revision;
+    const [, candW] = await this.fx.weights();
+    if (this.weights[this.weights.length - 1] !== candW) this.weights.push(candW);
+    if (rev && candW > 0) {
+      const dep = await this.fx.deploymentOf(rev);
+      const ready = dep?.status?.readyReplicas ?? 0;
+      const needed = Math.max(1, Math.ceil((candW * this.fullReplicas) / 100));
+      if (ready < needed) this.violations.push(`candidate weight ${candW} % with ${ready} ready (needs ${needed})`);
     }
   }
 
+  /** Ends the loop; throws what a read failed with, so a recorder that stopped early cannot pass a test. */
   async stop(): Promise<void> {
     this.stopped = true;
     await this.loop;
+    if (this.failure !== undefined) throw this.failure;
   }
 }
