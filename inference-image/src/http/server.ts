@@ -8,6 +8,7 @@ import type { AdapterService } from '../adapters/adapter-service.js';
 import { routedStyle } from '../adapters/route-choice.js';
 import { refText } from '../adapters/style.js';
 import { NotFoundError, NotReadyError, ShuttingDownError, ValidationError, asT2vError, type T2vError } from '../errors.js';
+import { armOf, NO_ARM, parseArm, type Arm } from '../experiment-arm.js';
 import { byteRange } from './byte-range.js';
 import type { AsyncJobs } from '../jobs/async-jobs.js';
 import type { GenerationService } from '../jobs/generation-service.js';
@@ -139,9 +140,10 @@ async function admit(
 ): Promise<{ service: GenerationService; request: GenerationRequest; arrivedAt: number; fingerprint: string } | undefined> {
   const arrivedAt = d.monotonic();
   const probe = isProbe(req);
+  const countedArm = countedArmOf(req);
   const reject = (err: T2vError, headers: Record<string, string> = {}): undefined => {
     if (probe) d.metrics.probeFinished(err);
-    else d.metrics.requestFinished(routeName, err);
+    else d.metrics.requestFinished(routeName, countedArm, err);
     sendError(res, err, headers);
     return undefined;
   };
@@ -152,6 +154,7 @@ async function admit(
     return reject(new ShuttingDownError('server is shutting down; retry on another replica'), { 'Retry-After': '1', Connection: 'close' });
   if (state.phase !== 'ready' || !service || !limits) return reject(new NotReadyError(`model is ${state.phase}; retry shortly`), { 'Retry-After': '5' });
   try {
+    const arm = armOf(req.headers);
     const body = await readJsonBody(req, d.maxBodyBytes, d.bodyTimeoutMs);
     const request = validateRequest(body.value, {
       limits,
@@ -162,6 +165,7 @@ async function admit(
     // The golden-prompt probes ask for the raw frames (a lossless comparison); users get the MP4.
     if (routeName === 'generate' && acceptsRawFrames(req)) request.keepFrames = true;
     if (probe) request.probe = true;
+    request.arm = arm;
     if (request.webhookUrl !== undefined) webhookAllowed(d, routeName);
     if (request.style !== undefined) {
       // The route may pin or split the version of a style the client names without one (adapter rollouts).
@@ -209,7 +213,7 @@ async function createVideo(d: HttpDeps, req: IncomingMessage, res: ServerRespons
     key = idempotencyKeyOf(req);
   } catch (err) {
     const e = asT2vError(err);
-    d.metrics.requestFinished('videos', e);
+    d.metrics.requestFinished('videos', countedArmOf(req), e);
     sendError(res, e);
     return;
   }
@@ -223,7 +227,7 @@ async function createVideo(d: HttpDeps, req: IncomingMessage, res: ServerRespons
   } catch (err) {
     const e = asT2vError(err);
     if (ok.request.probe) d.metrics.probeFinished(e);
-    else d.metrics.requestFinished('videos', e);
+    else d.metrics.requestFinished('videos', ok.request.arm ?? NO_ARM, e);
     sendError(res, e);
   }
 }
@@ -311,6 +315,9 @@ function acceptsRawFrames(req: IncomingMessage): boolean {
 export const PROBE_HEADER = 'x-modelrollout-probe';
 const isProbe = (req: IncomingMessage): boolean => req.headers[PROBE_HEADER] === 'golden';
 
+/** The arm a refusal is counted under: the request's, or `none` when its X-ModelRollout-Arm is what is refused. */
+const countedArmOf = (req: IncomingMessage): Arm => parseArm(req.headers) ?? NO_ARM;
+
 async function generate(d: HttpDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const ok = await admit(d, 'generate', req, res);
   if (!ok) return;
@@ -325,7 +332,7 @@ async function generate(d: HttpDeps, req: IncomingMessage, res: ServerResponse):
     // Not accepted (429, 503): counted here; accepted jobs are counted by the service when they end.
     const e = asT2vError(err);
     if (ok.request.probe) d.metrics.probeFinished(e);
-    else d.metrics.requestFinished('generate', e);
+    else d.metrics.requestFinished('generate', ok.request.arm ?? NO_ARM, e);
     sendError(res, e, e.code === 'ShuttingDown' ? { Connection: 'close' } : {});
     return;
   }

@@ -125,6 +125,18 @@ function setup(over: SetupOptions = {}) {
   return { service, lines, text, queue };
 }
 
+/** Sum of the samples of `name` carrying all of `labels` (any other labels: summed over, as PromQL's sum). */
+function sampleOf(text: string, name: string, labels: Record<string, string>): number {
+  let sum = 0;
+  for (const line of text.split('\n')) {
+    const m = /^([a-zA-Z0-9_:]+)\{(.*)\} (\S+)$/.exec(line);
+    if (!m || m[1] !== name) continue;
+    const have = Object.fromEntries([...(m[2] as string).matchAll(/(\w+)="([^"]*)"/g)].map((x) => [x[1], x[2]]));
+    if (Object.entries(labels).every(([k, v]) => have[k] === v)) sum += Number(m[3]);
+  }
+  return sum;
+}
+
 const settled = async (service: GenerationService, id: string): Promise<void> => {
   for (;;) {
     const job = service.get(id);
@@ -191,6 +203,27 @@ describe('GenerationService', () => {
     const t = await failed.text();
     expect(t).toMatch(/t2v_gpu_seconds_total\{[^}]*\} 8\n/);
     expect(t).toMatch(/t2v_generated_video_seconds_total\{[^}]*\} 0\n/);
+  });
+
+  it("labels a job's request, duration, GPU-seconds, video-seconds and quality with its arm, also run from its stored (Redis) copy", async () => {
+    const { service, text } = setup();
+    await service.generate({ ...request, arm: 'treatment' }, performance.now(), new AbortController().signal);
+    // RedisJobs stores the admitted request (withAdjustments) as JSON job data; the replica that runs it reads that back.
+    const stored = JSON.parse(JSON.stringify(service.withAdjustments({ ...request, arm: 'control' }))) as GenerationRequest;
+    await service.runShared('vid_shared', stored, performance.now()).done;
+    await service.generate(request, performance.now(), new AbortController().signal);
+    const t = await text();
+    for (const [arm, route] of [
+      ['treatment', 'generate'],
+      ['control', 'videos'],
+      ['none', 'generate'],
+    ] as const) {
+      expect(sampleOf(t, 't2v_requests_total', { arm, route, outcome: 'ok' }), `${arm} requests`).toBe(1);
+      expect(sampleOf(t, 't2v_request_duration_seconds_count', { arm, route }), `${arm} durations`).toBe(1);
+      expect(sampleOf(t, 't2v_generated_video_seconds_total', { arm }), `${arm} video-seconds`).toBe(1);
+      expect(sampleOf(t, 't2v_gpu_seconds_total', { arm }), `${arm} GPU-seconds`).toBeGreaterThan(0);
+      expect(sampleOf(t, 't2v_quality_temporal_ssim_count', { arm }), `${arm} quality`).toBe(1);
+    }
   });
 
   it('starts ffmpeg after decoding on CPU and alongside the denoiser on GPU', async () => {

@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { AdapterLease } from '../adapters/adapter-cache.js';
 import type { AdapterRef } from '../adapters/style.js';
 import { CancelledError, IdempotencyKeyReusedError, ShuttingDownError, TimeoutError, asT2vError, type T2vError } from '../errors.js';
+import { NO_ARM, type Arm } from '../experiment-arm.js';
 import type { FrameSource } from '../pipeline/frames.js';
 import type { GeneratedFrames, GenerationHooks, GenerationParams } from '../pipeline/pipeline.js';
 import { ClipQualityMeter } from '../quality/clip-quality.js';
@@ -357,7 +358,7 @@ export class GenerationService {
     const video = await (await (early ?? startEncoder())).encode(timedSource);
     const t = frames.timings;
     const quality = meter?.result();
-    if (quality && !p.probe) this.d.metrics.observeQuality(quality, qualitySeconds);
+    if (quality && !p.probe) this.d.metrics.observeQuality(quality, qualitySeconds, armOf(p));
     if (quality && !p.probe && p.adapter) this.d.adapterMetrics?.observeQuality(p.adapter, quality);
     return {
       result: {
@@ -392,15 +393,16 @@ export class GenerationService {
     const totalSeconds = (end - arrivedAt) / 1000;
     job.finishedAt = this.d.clock();
     const probe = job.request.probe === true;
+    const arm = armOf(job.request);
     // Every generation that held a slot spent GPU time, also one that failed: cost per delivered second counts it
     // (users' generations only: a probe's cost is the rollout's, not a user's).
-    if (startedMono !== undefined && !probe) this.d.metrics.gpuSeconds.inc(((end - startedMono) / 1000) * (this.d.gpusPerSlot ?? 1));
+    if (startedMono !== undefined && !probe) this.d.metrics.gpuSeconds.inc({ arm }, ((end - startedMono) / 1000) * (this.d.gpusPerSlot ?? 1));
     if (outcome) {
       job.status = 'succeeded';
       job.result = outcome.result;
       job.progress = { phase: 'done', step: job.request.steps, steps: job.request.steps };
       job.timings = { ...outcome.timings, queueSeconds: ((startedMono ?? end) - arrivedAt) / 1000, totalSeconds };
-      if (!probe) this.d.metrics.generatedVideoSeconds.inc(outcome.result.seconds);
+      if (!probe) this.d.metrics.generatedVideoSeconds.inc({ arm }, outcome.result.seconds);
     } else if (error) {
       job.status = 'failed';
       job.error = { code: error.code, message: error.message };
@@ -408,7 +410,7 @@ export class GenerationService {
     const status = error ? error.httpStatus : 200;
     if (probe) this.d.metrics.probeFinished(error);
     else {
-      this.d.metrics.requestFinished(job.route, error, totalSeconds);
+      this.d.metrics.requestFinished(job.route, arm, error, totalSeconds);
       if (job.request.adapter) this.d.adapterMetrics?.requestFinished(job.request.adapter, job.route, error, totalSeconds);
     }
     const level = error && error.httpStatus >= 500 ? 'warn' : 'info';
@@ -429,6 +431,9 @@ export class GenerationService {
     for (const listener of this.finishedListeners) listener(job);
   }
 }
+
+/** A request's experiment arm for its metrics; `none` when it has none (the header was absent, or an older replica stored it). */
+const armOf = (r: GenerationRequest): Arm => r.arm ?? NO_ARM;
 
 async function settlesWithin(p: Promise<void>, ms: number): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;

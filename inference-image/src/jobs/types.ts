@@ -1,4 +1,5 @@
 import type { AdapterRef } from '../adapters/style.js';
+import type { Arm } from '../experiment-arm.js';
 import type { GenerationParams } from '../pipeline/pipeline.js';
 import type { ClipQuality } from '../quality/clip-quality.js';
 import type { Route } from '../telemetry/metrics.js';
@@ -17,6 +18,11 @@ export interface GenerationRequest extends GenerationParams {
    * so users' request counts, latency, quality and cost series stay what users got.
    */
   probe?: boolean;
+  /**
+   * The A/B experiment arm (header X-ModelRollout-Arm), never from the body; absent: `none`. Part of the stored
+   * request, so the replica that runs a shared (Redis) job labels its metrics with the submitter's arm.
+   */
+  arm?: Arm;
   /** The style as asked (`ink-wash`, `ink-wash@v2`); absent: the base model alone. */
   style?: string;
   /** The adapter version the style resolved to when the request was admitted. */

@@ -1,6 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { createGpuMemoryReader, parseNvidiaSmi } from './gpu-memory.js';
+import { ARMS } from '../experiment-arm.js';
 import { createMetrics, OUTCOME_STATUSES, OUTCOMES, outcomeOf, REQUEST_DURATION_BUCKETS } from './metrics.js';
+
+const QUALITY_COUNTS = [
+  't2v_quality_flicker_luma_levels_count',
+  't2v_quality_frozen_frame_ratio_count',
+  't2v_quality_blank_frame_ratio_count',
+  't2v_quality_temporal_ssim_count',
+  't2v_quality_compute_seconds_count',
+];
 
 /** Value of the sample `name` carrying all of `labels` (label order does not matter), or undefined. */
 function sample(text: string, name: string, labels: Record<string, string>): number | undefined {
@@ -16,31 +25,60 @@ function sample(text: string, name: string, labels: Record<string, string>): num
 describe('runtime metrics', () => {
   it('labels every series with model_name and model_version', async () => {
     const m = createMetrics({ name: 'tiny', version: 'v9' }, { queueDepth: () => 3, inflight: () => 1, gpuMemory: async () => undefined });
-    m.requestFinished('generate', undefined, 0.3);
-    m.requestFinished('videos', { code: 'QueueFull', httpStatus: 429 });
+    m.requestFinished('generate', 'none', undefined, 0.3);
+    m.requestFinished('videos', 'none', { code: 'QueueFull', httpStatus: 429 });
     m.setProvider('cpu');
     const text = await m.registry.metrics();
     const samples = text.split('\n').filter((l) => l && !l.startsWith('#'));
     expect(samples.length).toBeGreaterThan(20);
     for (const s of samples) expect(s).toMatch(/model_name="tiny".*model_version="v9"|model_version="v9".*model_name="tiny"/);
     const model = { model_name: 'tiny', model_version: 'v9' };
-    expect(sample(text, 't2v_requests_total', { ...model, status: '200', route: 'generate', outcome: 'ok' })).toBe(1);
-    expect(sample(text, 't2v_requests_total', { ...model, status: '429', route: 'videos', outcome: 'overloaded' })).toBe(1);
+    expect(sample(text, 't2v_requests_total', { ...model, status: '200', route: 'generate', outcome: 'ok', arm: 'none' })).toBe(1);
+    expect(sample(text, 't2v_requests_total', { ...model, status: '429', route: 'videos', outcome: 'overloaded', arm: 'none' })).toBe(1);
     expect(sample(text, 't2v_queue_depth', model)).toBe(3);
     expect(sample(text, 't2v_inflight_jobs', model)).toBe(1);
     expect(sample(text, 't2v_execution_provider_info', { ...model, provider: 'cpu' })).toBe(1);
     // Only accepted requests get a duration; the other route's histogram is there, at zero.
-    expect(sample(text, 't2v_request_duration_seconds_count', { ...model, route: 'generate' })).toBe(1);
-    expect(sample(text, 't2v_request_duration_seconds_count', { route: 'videos' })).toBe(0);
+    expect(sample(text, 't2v_request_duration_seconds_count', { ...model, route: 'generate', arm: 'none' })).toBe(1);
+    expect(sample(text, 't2v_request_duration_seconds_count', { route: 'videos', arm: 'none' })).toBe(0);
     expect(text).not.toMatch(/^t2v_gpu_memory_used_bytes\{/m);
   });
 
-  it('has a zero sample for every outcome of both routes before the first request', async () => {
+  it('has a zero sample for every outcome of both routes and every arm before the first request', async () => {
     const m = createMetrics({ name: 'n', version: 'v' }, { queueDepth: () => 0, inflight: () => 0, gpuMemory: async () => undefined });
     const text = await m.registry.metrics();
-    for (const route of ['generate', 'videos']) {
-      for (const outcome of OUTCOMES) expect(sample(text, 't2v_requests_total', { route, outcome }), `${route}/${outcome}`).toBe(0);
-      expect(sample(text, 't2v_request_duration_seconds_count', { route })).toBe(0);
+    for (const arm of ARMS) {
+      for (const route of ['generate', 'videos']) {
+        for (const outcome of OUTCOMES)
+          for (const status of OUTCOME_STATUSES[outcome])
+            expect(sample(text, 't2v_requests_total', { route, outcome, status: String(status), arm }), `${arm}/${route}/${outcome}/${status}`).toBe(0);
+        expect(sample(text, 't2v_request_duration_seconds_count', { route, arm })).toBe(0);
+      }
+      // The per-clip cost and quality series an experiment compares, at 0 for each arm too.
+      for (const name of ['t2v_gpu_seconds_total', 't2v_generated_video_seconds_total', ...QUALITY_COUNTS])
+        expect(sample(text, name, { arm }), `${name}{arm="${arm}"}`).toBe(0);
+    }
+  });
+
+  it("labels a request's count, duration, cost and quality with its experiment arm, and no other arm", async () => {
+    const m = createMetrics({ name: 'n', version: 'v' }, { queueDepth: () => 0, inflight: () => 0, gpuMemory: async () => undefined });
+    m.requestFinished('videos', 'treatment', undefined, 2);
+    m.requestFinished('generate', 'control', { code: 'GenerationFailed', httpStatus: 500 }, 1);
+    m.gpuSeconds.inc({ arm: 'treatment' }, 3);
+    m.generatedVideoSeconds.inc({ arm: 'treatment' }, 1.5);
+    m.observeQuality({ frames: 4, flicker: 2, frozenRatio: 0, blankRatio: 0, temporalSsim: 0.9 }, 0.01, 'control');
+    const text = await m.registry.metrics();
+    expect(sample(text, 't2v_requests_total', { route: 'videos', outcome: 'ok', status: '200', arm: 'treatment' })).toBe(1);
+    expect(sample(text, 't2v_requests_total', { route: 'videos', outcome: 'ok', status: '200', arm: 'control' })).toBe(0);
+    expect(sample(text, 't2v_requests_total', { route: 'generate', outcome: 'server_error', status: '500', arm: 'control' })).toBe(1);
+    expect(sample(text, 't2v_requests_total', { route: 'generate', outcome: 'server_error', status: '500', arm: 'none' })).toBe(0);
+    expect(sample(text, 't2v_request_duration_seconds_count', { route: 'videos', arm: 'treatment' })).toBe(1);
+    expect(sample(text, 't2v_request_duration_seconds_count', { route: 'generate', arm: 'control' })).toBe(1);
+    expect(sample(text, 't2v_gpu_seconds_total', { arm: 'treatment' })).toBe(3);
+    expect(sample(text, 't2v_generated_video_seconds_total', { arm: 'treatment' })).toBe(1.5);
+    for (const name of QUALITY_COUNTS) {
+      expect(sample(text, name, { arm: 'control' }), name).toBe(1);
+      expect(sample(text, name, { arm: 'treatment' }), name).toBe(0);
     }
   });
 

@@ -2,8 +2,11 @@
 // README.md in step. Every series carries model_name and model_version for people, and, when the pod was
 // made by a ModelRollout, modelrollout_namespace/_name/_revision (from downward-API env): analysis tells
 // stable and candidate apart by revision, which a template change moves even when the model version stays.
+// The per-request series (requests, durations, quality, GPU-seconds, video-seconds) also carry `arm`, the A/B
+// experiment arm of the request (experiment-arm.ts), so an experiment compares treatment and control on them.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, exponentialBuckets } from 'prom-client';
 import type { T2vError } from '../errors.js';
+import { ARMS, type Arm } from '../experiment-arm.js';
 import type { ClipQuality } from '../quality/clip-quality.js';
 import type { Provider } from '../model/execution-provider.js';
 import type { GpuMemory } from './gpu-memory.js';
@@ -77,35 +80,36 @@ export const RATIO_BUCKETS = [0, 0.01, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9, 1];
 export const SSIM_BUCKETS = [0, 0.2, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.98, 0.99, 0.995, 1];
 export const QUALITY_SECONDS_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
 
+/** Per measured clip, by the request's experiment arm. */
 export interface QualityHistograms {
-  flicker: Histogram;
-  frozenRatio: Histogram;
-  blankRatio: Histogram;
-  temporalSsim: Histogram;
+  flicker: Histogram<'arm'>;
+  frozenRatio: Histogram<'arm'>;
+  blankRatio: Histogram<'arm'>;
+  temporalSsim: Histogram<'arm'>;
   /** Time spent computing one clip's signals. */
-  seconds: Histogram;
+  seconds: Histogram<'arm'>;
 }
 
 export interface RuntimeMetrics {
   registry: Registry;
-  requests: Counter<'status' | 'route' | 'outcome'>;
-  requestDuration: Histogram<'route'>;
+  requests: Counter<'status' | 'route' | 'outcome' | 'arm'>;
+  requestDuration: Histogram<'route' | 'arm'>;
   denoiseStep: Histogram;
   modelLoadSeconds: Gauge;
   warmupSeconds: Gauge;
-  generatedVideoSeconds: Counter;
+  generatedVideoSeconds: Counter<'arm'>;
   /** GPU-seconds held by generations (succeeded or not): wall seconds × GPUs per replica ÷ slots. */
-  gpuSeconds: Counter;
+  gpuSeconds: Counter<'arm'>;
   quality: QualityHistograms;
   providerInfo: Gauge<'provider'>;
   faultInjection: Gauge<'kind'>;
   /** Records a finished request once: ok when `error` is undefined, else the error's outcome and HTTP status. */
-  requestFinished(route: Route, error: Pick<T2vError, 'code' | 'httpStatus'> | undefined, seconds?: number): void;
+  requestFinished(route: Route, arm: Arm, error: Pick<T2vError, 'code' | 'httpStatus'> | undefined, seconds?: number): void;
   /** A golden-prompt probe's generation finished (or was refused): counted apart from users' requests. */
   probeFinished(error: Pick<T2vError, 'code' | 'httpStatus'> | undefined): void;
   setProvider(provider: Provider): void;
   /** Observes one measured clip; a signal the clip is too short for (one frame has no pairs) is skipped. */
-  observeQuality(q: ClipQuality, seconds: number): void;
+  observeQuality(q: ClipQuality, seconds: number, arm: Arm): void;
 }
 
 export interface MetricSources {
@@ -122,8 +126,8 @@ export function createMetrics(model: { name: string; version: string }, sources:
   const registers = [registry];
   const requests = new Counter({
     name: 't2v_requests_total',
-    help: 'Generation requests by outcome and final HTTP status (async jobs counted when they finish).',
-    labelNames: ['status', 'route', 'outcome'] as const,
+    help: 'Generation requests by outcome, final HTTP status and experiment arm (async jobs counted when they finish).',
+    labelNames: ['status', 'route', 'outcome', 'arm'] as const,
     registers,
   });
   const probeRequests = new Counter({
@@ -133,17 +137,19 @@ export function createMetrics(model: { name: string; version: string }, sources:
     registers,
   });
   const routes: Route[] = ['generate', 'videos'];
-  // Zero samples for every outcome: rate() and increase() then read 0 before the first request, not nothing.
+  // Zero samples for every outcome and arm: rate() and increase() then read 0 before the first request, not nothing
+  // (an arm's first request would otherwise start its series at 1 and read as no increase).
   for (const route of routes)
-    for (const outcome of OUTCOMES) for (const status of OUTCOME_STATUSES[outcome]) requests.inc({ route, outcome, status: String(status) }, 0);
+    for (const arm of ARMS)
+      for (const outcome of OUTCOMES) for (const status of OUTCOME_STATUSES[outcome]) requests.inc({ route, outcome, status: String(status), arm }, 0);
   const requestDuration = new Histogram({
     name: 't2v_request_duration_seconds',
-    help: 'Accepted generation requests, arrival to finished MP4 (queue wait included).',
-    labelNames: ['route'] as const,
+    help: 'Accepted generation requests, arrival to finished MP4 (queue wait included), by route and experiment arm.',
+    labelNames: ['route', 'arm'] as const,
     buckets: REQUEST_DURATION_BUCKETS,
     registers,
   });
-  for (const route of routes) requestDuration.zero({ route });
+  for (const route of routes) for (const arm of ARMS) requestDuration.zero({ route, arm });
   new Gauge({
     name: 't2v_queue_depth',
     help: 'Accepted generations waiting for a slot.',
@@ -170,15 +176,22 @@ export function createMetrics(model: { name: string; version: string }, sources:
   const warmupSeconds = new Gauge({ name: 't2v_warmup_seconds', help: 'Time of the warm-up generation run before readiness.', registers });
   const generatedVideoSeconds = new Counter({
     name: 't2v_generated_video_seconds_total',
-    help: 'Seconds of video successfully generated (for cost per generated second).',
+    help: 'Seconds of video successfully generated (for cost per generated second), by experiment arm.',
+    labelNames: ['arm'] as const,
     registers,
   });
   const gpuSeconds = new Counter({
     name: 't2v_gpu_seconds_total',
+    labelNames: ['arm'] as const,
     registers,
-    help: 'GPU-seconds held by generations, succeeded or failed (slot start to end × GPUs per replica ÷ concurrent slots; replica-seconds on CPU). With t2v_generated_video_seconds_total: cost per generated second.',
+    help: 'GPU-seconds held by generations, succeeded or failed (slot start to end × GPUs per replica ÷ concurrent slots; replica-seconds on CPU), by experiment arm. With t2v_generated_video_seconds_total: cost per generated second.',
   });
   const quality = qualityHistograms(registers);
+  for (const arm of ARMS) {
+    generatedVideoSeconds.inc({ arm }, 0);
+    gpuSeconds.inc({ arm }, 0);
+    for (const h of Object.values(quality)) h.zero({ arm });
+  }
   const providerInfo = new Gauge({
     name: 't2v_execution_provider_info',
     help: 'The onnxruntime execution provider in use (value 1).',
@@ -217,20 +230,21 @@ export function createMetrics(model: { name: string; version: string }, sources:
     probeFinished(error) {
       probeRequests.inc({ outcome: outcomeOf(error), status: String(error ? error.httpStatus : 200) });
     },
-    requestFinished(route, error, seconds) {
-      requests.inc({ route, outcome: outcomeOf(error), status: String(error ? error.httpStatus : 200) });
-      if (seconds !== undefined) requestDuration.observe({ route }, seconds);
+    requestFinished(route, arm, error, seconds) {
+      requests.inc({ route, outcome: outcomeOf(error), status: String(error ? error.httpStatus : 200), arm });
+      if (seconds !== undefined) requestDuration.observe({ route, arm }, seconds);
     },
     setProvider(provider) {
       providerInfo.reset();
       providerInfo.set({ provider }, 1);
     },
-    observeQuality(q, seconds) {
-      if (q.flicker !== undefined) quality.flicker.observe(q.flicker);
-      if (q.frozenRatio !== undefined) quality.frozenRatio.observe(q.frozenRatio);
-      if (q.blankRatio !== undefined) quality.blankRatio.observe(q.blankRatio);
-      if (q.temporalSsim !== undefined) quality.temporalSsim.observe(q.temporalSsim);
-      quality.seconds.observe(seconds);
+    observeQuality(q, seconds, arm) {
+      const labels = { arm };
+      if (q.flicker !== undefined) quality.flicker.observe(labels, q.flicker);
+      if (q.frozenRatio !== undefined) quality.frozenRatio.observe(labels, q.frozenRatio);
+      if (q.blankRatio !== undefined) quality.blankRatio.observe(labels, q.blankRatio);
+      if (q.temporalSsim !== undefined) quality.temporalSsim.observe(labels, q.temporalSsim);
+      quality.seconds.observe(labels, seconds);
     },
   };
 }
@@ -241,30 +255,35 @@ function qualityHistograms(registers: Registry[]): QualityHistograms {
     flicker: new Histogram({
       name: 't2v_quality_flicker_luma_levels',
       help: 'Per clip: mean absolute luma change between consecutive frames, in levels of 0-255 (0 = still).',
+      labelNames: ['arm'] as const,
       buckets: FLICKER_BUCKETS,
       registers,
     }),
     frozenRatio: new Histogram({
       name: 't2v_quality_frozen_frame_ratio',
       help: 'Per clip: share of consecutive frame pairs that differ by under 0.5 luma levels on average.',
+      labelNames: ['arm'] as const,
       buckets: RATIO_BUCKETS,
       registers,
     }),
     blankRatio: new Histogram({
       name: 't2v_quality_blank_frame_ratio',
       help: 'Per clip: share of frames whose luma standard deviation is under 2 levels (flat frames).',
+      labelNames: ['arm'] as const,
       buckets: RATIO_BUCKETS,
       registers,
     }),
     temporalSsim: new Histogram({
       name: 't2v_quality_temporal_ssim',
       help: 'Per clip: mean SSIM between consecutive frames (1 = identical).',
+      labelNames: ['arm'] as const,
       buckets: SSIM_BUCKETS,
       registers,
     }),
     seconds: new Histogram({
       name: 't2v_quality_compute_seconds',
       help: 'Per clip: time spent computing the quality signals.',
+      labelNames: ['arm'] as const,
       buckets: QUALITY_SECONDS_BUCKETS,
       registers,
     }),
