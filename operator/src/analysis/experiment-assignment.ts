@@ -1,6 +1,6 @@
 // Sticky assignment of users to the arms of an A/B experiment by user key (#16). Pure and portable: an app or
 // an edge computes the same bucket with SHA-256 (docs/experiment-assignment.md has the client function), sets
-// the arm header, and the route's rules match it. Nothing here is wired into the operator yet.
+// the arm header, and the route's rules match it. The operator publishes salt and ranges (experiment-gate.ts).
 //
 // Why these choices:
 // - SHA-256 (node:crypto, WebCrypto, hashlib: everywhere, nothing of our own) of `<salt>:<user key>` in UTF-8;

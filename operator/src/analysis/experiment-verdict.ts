@@ -2,7 +2,7 @@
 // sequential (always-valid) statistics so that looking at every analysis interval keeps the stated error rate.
 // Pure: the arms' counters and the previous look's state in, the verdict and the next state out (the caller
 // keeps the state in status, so a restart resumes the running p-values instead of resetting them).
-// Not yet called by the operator: #16 wires it into the analysis runner. Until then only its test imports it.
+// The operator calls it once per analysis interval (controller/experiment-look.ts).
 import {
   alwaysValidP,
   confidenceSequence,

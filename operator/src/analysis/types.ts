@@ -1,5 +1,6 @@
 // Analysis vocabulary. A query result is a measurement, never an exception: a value, no data, or an
 // error — three outcomes, each counted against its own limit (Argo Rollouts' model).
+import type { ExperimentStatus } from './experiment-gate.js';
 
 export type Measurement =
   /** A number; ±Inf are kept as values (they never pass a bound they could violate). */
@@ -131,6 +132,8 @@ export interface AnalysisStatus {
   acceptedTradeOffStep?: number;
   /** The golden-prompt probes' last round (spec.analysis.goldenProbes); informational, judged through metrics. */
   goldenProbes?: GoldenReport;
+  /** The A/B experiment (spec.experiment): published assignment, last look, verdict. */
+  experiment?: ExperimentStatus;
 }
 
 /** What the last round of golden-prompt probes found. */

@@ -2,6 +2,7 @@
 // plan with the current step and the time left in its bake, each revision's Deployment and pods, the latest
 // measurement of each metric against its bounds, the breaker, the golden probes and the last events. Pure: the
 // objects in, text out (the entry point reads them).
+import type { ExperimentStatus } from '../analysis/experiment-gate.js';
 import type * as k8s from '@kubernetes/client-node';
 import { LABEL_REVISION, type ModelRollout } from '../api/index.js';
 
@@ -119,8 +120,43 @@ function analysis(ro: ModelRollout): string[] {
     out.push(
       `  golden probes: ${g.ssim === undefined ? 'no pair compared' : `SSIM ${g.ssim.toFixed(3)}, PSNR ${g.psnrDb?.toFixed(1)} dB over ${g.compared} prompts`} (${g.lastRoundTime})${g.error ? `: ${g.error}` : ''}`,
     );
+  if (a.experiment) out.push(...experiment(a.experiment));
   return out;
 }
+
+/** The A/B experiment: verdict, arms, per-metric effect with its confidence sequence and always-valid p. */
+function experiment(e: ExperimentStatus): string[] {
+  const a = e.assignment;
+  const out = [
+    `  experiment: ${e.verdict ?? 'no look yet'}${e.reason ? ` — ${e.reason}` : ''}`,
+    `    assignment: ${a.header}, salt ${a.salt}, treatment buckets [${a.treatment.from}, ${a.treatment.to}), control [${a.control.from}, ${a.control.to}) of ${a.buckets}${a.ended ? ' (ended: past 50 %)' : ''}`,
+  ];
+  if (e.units)
+    out.push(
+      `    units: control ${fmt(e.units.control)}, treatment ${fmt(e.units.treatment)}${e.srmP === undefined ? '' : `, SRM p ${e.srmP.toPrecision(3)}`}`,
+    );
+  if (e.metrics && e.metrics.length > 0)
+    out.push(
+      ...table(
+        ['METRIC', 'ROLE', 'CONTROL', 'TREATMENT', 'EFFECT', 'CONFIDENCE SEQUENCE', 'P (ALWAYS VALID)', 'POWER'],
+        e.metrics.map((m) => [
+          m.name,
+          m.role,
+          fmt(m.control),
+          fmt(m.treatment),
+          fmt(m.effect),
+          `[${fmt(m.cs[0])}, ${fmt(m.cs[1])}]`,
+          m.p.toPrecision(3),
+          m.power === undefined ? '-' : `${Math.round(m.power * 100)} %`,
+        ]),
+      ).map((l) => `    ${l}`),
+    );
+  if (e.expectedTimeToDecision) out.push(`    expected time to a decision at this traffic: ${e.expectedTimeToDecision}`);
+  if (e.error) out.push(`    last look failed: ${e.error}`);
+  return out;
+}
+
+const fmt = (x: number): string => String(+x.toPrecision(4));
 
 function events(list: k8s.CoreV1Event[]): string[] {
   const time = (e: k8s.CoreV1Event) => String(e.lastTimestamp ?? e.eventTime ?? e.firstTimestamp ?? e.metadata?.creationTimestamp ?? '');

@@ -7,10 +7,14 @@ import { wholeCount } from '../analysis/binomial.js';
 import { checkBreaker, judgeMetric, tripConfidence, judgeStep, trackNoData, type NoDataCheck, type StepVerdict } from '../analysis/evaluate.js';
 import { withMoney } from '../analysis/price.js';
 import { parseAnalysis, renderQuery, type AnalysisConfig, type AnalysisDefaults, type QueryVars, type StoredAnalysis } from '../analysis/spec.js';
+import { experimentVerdict, gateWeight, withExperiment, type ExperimentStatus } from '../analysis/experiment-gate.js';
+import { parseExperiment, type ExperimentConfig, type StoredExperiment } from '../analysis/experiment-spec.js';
 import { judgeTradeOff, type Sides } from '../analysis/trade-off.js';
+import { parseSpec, type StoredSpec } from '../rollout/spec.js';
+import { lookExperiment } from './experiment-look.js';
 import type { AnalysisStatus, Measurement, MetricResult, MetricRule } from '../analysis/types.js';
 import { providerFor, type MetricsProvider, type ProviderConfig } from '../metric-providers/index.js';
-import type { AnalysisVerdict, DecideInput, RolloutStatus } from '../rollout/types.js';
+import type { AnalysisVerdict, DecideInput, RevisionRef, RolloutStatus } from '../rollout/types.js';
 import type { ClusterCache } from './cluster-cache.js';
 import type { GoldenProber } from './golden-prober.js';
 import { ANNOTATION_RESUME, candidateServiceName, LABEL_REVISION, type ModelRollout, stableServiceName } from '../api/index.js';
@@ -93,7 +97,33 @@ export class AnalysisRunner {
     );
     const golden = this.deps.golden?.report(key);
     if (golden) outcome.status!.goldenProbes = golden;
+    const experiment = parseExperiment(ro.spec.experiment as StoredExperiment | undefined, []);
+    if (experiment && outcome.status) await this.experiment(ro, experiment, config, outcome, now);
     return outcome;
+  }
+
+  /** An A/B experiment's look (#16) and its say on the step: status.analysis.experiment, and the verdict combined. */
+  private async experiment(ro: ModelRollout, config: ExperimentConfig, analysis: AnalysisConfig, outcome: AnalysisOutcome, now: Date): Promise<void> {
+    const status = ro.status!;
+    const candidate = status.candidate!;
+    const state = outcome.status!;
+    const stable = status.stable ?? candidate;
+    const exp = await lookExperiment({
+      config,
+      provider: await this.provider(ro.metadata.namespace!, analysis),
+      uid: ro.metadata.uid ?? ro.metadata.name!,
+      candidateRevision: candidate.revision,
+      routeWeight: status.weights?.candidate ?? 0,
+      armsSince: state.experiment?.since ?? status.currentStep?.trafficShiftedAt,
+      vars: armVars(ro, candidate, stable),
+      intervalMs: analysis.intervalMs,
+      previous: state.experiment,
+      now,
+    });
+    const say = experimentSay(ro, exp, config, now);
+    exp.paused = say?.result === 'pause';
+    state.experiment = exp;
+    outcome.analysis = withExperiment(outcome.analysis, say);
   }
 
   /**
@@ -668,4 +698,42 @@ function toDecide(v: StepVerdict): AnalysisVerdict {
     default:
       return { result: v.result, message: v.message };
   }
+}
+
+/** Query variables of an experiment arm: treatment reads the candidate's revision, control stable's. */
+function armVars(ro: ModelRollout, candidate: RevisionRef, stable: RevisionRef): (arm: 'treatment' | 'control', intervalMs: number) => QueryVars {
+  return (arm, intervalMs) => {
+    const ref = arm === 'treatment' ? candidate : stable;
+    return {
+      namespace: ro.metadata.namespace!,
+      name: ro.metadata.name!,
+      service: ro.spec.service.name,
+      model: ro.spec.model.name,
+      version: ref.modelVersion,
+      revision: ref.revision,
+      stableRevision: stable.revision,
+      candidateRevision: candidate.revision,
+      role: arm === 'treatment' ? 'candidate' : 'stable',
+      intervalMs,
+    };
+  };
+}
+
+/** The experiment's say on this pass (experiment-gate.ts), after a person's resume is taken into account. */
+function experimentSay(ro: ModelRollout, exp: ExperimentStatus, config: ExperimentConfig, now: Date): AnalysisVerdict | undefined {
+  const status = ro.status!;
+  // A person's resume after an experiment pause: an Invalid verdict no longer holds, and maxDuration counts anew.
+  const resume = ro.metadata.annotations?.[ANNOTATION_RESUME];
+  if (resume && resume !== exp.resumeToken) {
+    if (exp.paused) exp.resumedAt = now.toISOString();
+    exp.resumeToken = resume;
+  }
+  const gate = gateWeight(parseSpec(ro.spec as StoredSpec).spec?.steps ?? []);
+  const from = exp.resumedAt ?? exp.since;
+  return experimentVerdict(exp.resumedAt && exp.verdict === 'Invalid' ? { ...exp, verdict: 'Inconclusive' } : exp, {
+    atGate: gate !== undefined && status.currentStep?.weight === gate && (status.phase === 'Progressing' || status.phase === 'Paused'),
+    elapsedMs: from ? now.getTime() - Date.parse(from) : 0,
+    maxDurationMs: config.maxDurationMs,
+    decision: config.plan.decision.rule,
+  });
 }

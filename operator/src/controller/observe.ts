@@ -1,5 +1,7 @@
 // Observe: everything decide() needs, read from the caches (and the router).
 import { parseAnalysis, type AnalysisDefaults, type StoredAnalysis } from '../analysis/spec.js';
+import { experimentProblems } from '../analysis/experiment-gate.js';
+import { parseExperiment, type StoredExperiment } from '../analysis/experiment-spec.js';
 import { parseSpec, type StoredSpec } from '../rollout/spec.js';
 import type { Controls, DecideInput, DeploymentObservation, RouteObservation, ServiceObservation } from '../rollout/types.js';
 import type { TrafficRouter } from '../traffic/router.js';
@@ -32,7 +34,10 @@ export async function observe(
 ): Promise<Observation> {
   const parsed = parseSpec(ro.spec as StoredSpec);
   const analysisErrors: string[] = [];
-  parseAnalysis(ro.spec.analysis as StoredAnalysis | undefined, analysisErrors, analysisDefaults);
+  const analysis = parseAnalysis(ro.spec.analysis as StoredAnalysis | undefined, analysisErrors, analysisDefaults);
+  const experiment = parseExperiment(ro.spec.experiment as StoredExperiment | undefined, analysisErrors);
+  if (experiment)
+    analysisErrors.push(...experimentProblems(ro.spec as { trafficRouting?: Record<string, unknown> }, analysis !== undefined, parsed.spec?.steps));
   // The CRD refuses such names; one stored before that rule existed is reported, not acted on.
   const nameProblem = rolloutNameProblem(ro.metadata.name!);
   if (nameProblem) analysisErrors.push(nameProblem);

@@ -8,6 +8,7 @@ import { setCondition } from '../rollout/conditions.js';
 import type { BlockedWrite, Decision, RolloutStatus } from '../rollout/types.js';
 import type { AnalysisDefaults } from '../analysis/spec.js';
 import type { AnalysisOutcome, AnalysisRunner } from './analysis-runner.js';
+import { experimentConfigMapName, forgetExperimentConfigMap, syncExperimentConfigMap } from './experiment-configmap.js';
 import type { OperatorMetrics } from '../telemetry/metrics.js';
 import { definitionFor, routerFor, type TrafficRoutingSpec } from '../traffic/index.js';
 import type { ClusterCache, RouteObjectK8s } from './cluster-cache.js';
@@ -78,10 +79,14 @@ export class Reconciler {
     if (!ro) {
       metrics.candidateWeight.remove({ namespace, name });
       this.deps.analysis.forget?.(key);
+      forgetExperimentConfigMap(key);
       return {};
     }
     const deleting = !!ro.metadata.deletionTimestamp;
-    if (deleting) this.deps.analysis.forget?.(key);
+    if (deleting) {
+      this.deps.analysis.forget?.(key);
+      forgetExperimentConfigMap(key);
+    }
     if (deleting && !(ro.metadata.finalizers ?? []).includes(FINALIZER)) return {};
     if (!deleting && !(ro.metadata.finalizers ?? []).includes(FINALIZER)) {
       const current = ro;
@@ -124,6 +129,7 @@ export class Reconciler {
     const previous = input.status.blockedWrite;
     let outcome = await execute(decision.actions, ro, { specRevision: input.specRevision, router, previous, now }, executeDeps);
     if (outcome.kind === 'done' && !deleting) outcome = await this.syncRevisions(ro, decision.status, input.specRevision, previous, now, executeDeps);
+    if (outcome.kind === 'done' && !deleting) outcome = await this.syncExperiment(ro, decision.status, previous, now, executeDeps);
     if (deleting) {
       // No status is written while deleting; the work queue's backoff retries the finalizer pass.
       if (outcome.kind === 'failed') throw outcome.error;
@@ -171,6 +177,29 @@ export class Reconciler {
       return { kind: 'done' };
     } catch (err) {
       const blocked = blockedWriteOf(err, `ControllerRevision of ${ro.metadata.name}`, previous, now);
+      return blocked ? { kind: 'blocked', blocked } : { kind: 'failed', error: err };
+    }
+  }
+
+  /** The experiment's published assignment (#16) in the `<rollout>-experiment` ConfigMap; refused writes like any write's. */
+  private async syncExperiment(
+    ro: ModelRollout,
+    status: RolloutStatus,
+    previous: BlockedWrite | undefined,
+    now: Date,
+    deps: ExecuteDeps,
+  ): Promise<ExecuteOutcome> {
+    const assignment = status.analysis?.experiment?.assignment;
+    if (!assignment || !ro.spec.experiment) return { kind: 'done' };
+    const object = `ConfigMap ${experimentConfigMapName(ro.metadata.name!)}`;
+    const wait = previous?.object === object ? retryInMs(previous, now) : 0;
+    if (previous && wait > 0) return { kind: 'backingOff', blocked: previous, retryInMs: wait };
+    if (deps.canWrite && !deps.canWrite()) throw new NotLeaderError('not writing the experiment ConfigMap: this replica no longer holds the leader lease');
+    try {
+      await syncExperimentConfigMap(ro, assignment, deps);
+      return { kind: 'done' };
+    } catch (err) {
+      const blocked = blockedWriteOf(err, object, previous, now);
       return blocked ? { kind: 'blocked', blocked } : { kind: 'failed', error: err };
     }
   }

@@ -1,6 +1,6 @@
 import { formats } from "@kubernetes-models/validate";
-export const validate = validate39;
-const schema23 = {
+export const validate = validate63;
+const schema28 = {
   "type": "object",
   "properties": {
     "apiVersion": {
@@ -13,7 +13,7 @@ const schema23 = {
       "$ref": "a6f0oUEaFqHmymdwnqPORTNOTU7GczWAkwGD0uYU"
     },
     "spec": {
-      "$ref": "7fOrIMiSBxaZ4ae34CYNLYJCU5j1zLE1AtzLcBcL1QI"
+      "$ref": "IQcoeacR4h3mdG34sSn4MZHCZFsqHCmfaKO3Ca53nE"
     },
     "status": {
       "$ref": "wnCl8zCvz1PLbyEivJTcktRgDZuzOGT9FYulvrA2T8w"
@@ -22,11 +22,11 @@ const schema23 = {
   "required": ["spec", "apiVersion", "kind"],
   "$id": "modelrollout.dev.v1alpha1.ModelRollout"
 };
-const schema24 = {
+const schema29 = {
   "type": "string",
   "enum": ["modelrollout.dev/v1alpha1"]
 };
-function validate40(data, {
+function validate64(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -56,7 +56,7 @@ function validate40(data, {
       schemaPath: "#/enum",
       keyword: "enum",
       params: {
-        allowedValues: schema24.enum
+        allowedValues: schema29.enum
       }
     };
     if (vErrors === null) {
@@ -66,14 +66,14 @@ function validate40(data, {
     }
     errors++;
   }
-  validate40.errors = vErrors;
+  validate64.errors = vErrors;
   return errors === 0;
 }
-const schema25 = {
+const schema30 = {
   "type": "string",
   "enum": ["ModelRollout"]
 };
-function validate42(data, {
+function validate66(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -103,7 +103,7 @@ function validate42(data, {
       schemaPath: "#/enum",
       keyword: "enum",
       params: {
-        allowedValues: schema25.enum
+        allowedValues: schema30.enum
       }
     };
     if (vErrors === null) {
@@ -113,15 +113,15 @@ function validate42(data, {
     }
     errors++;
   }
-  validate42.errors = vErrors;
+  validate66.errors = vErrors;
   return errors === 0;
 }
-const schema26 = {
+const schema31 = {
   "nullableRef": "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta#"
 };
-const schema27 = {};
-import { validate as validate45 } from "@kubernetes-models/apimachinery/_schemas/IoK8sApimachineryPkgApisMetaV1ObjectMeta";
-function validate44(data, {
+const schema32 = {};
+import { validate as validate69 } from "@kubernetes-models/apimachinery/_schemas/IoK8sApimachineryPkgApisMetaV1ObjectMeta";
+function validate68(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -130,20 +130,20 @@ function validate44(data, {
   let vErrors = null;
   let errors = 0;
   if (data !== null) {
-    if (!validate45(data, {
+    if (!validate69(data, {
       instancePath,
       parentData,
       parentDataProperty,
       rootData
     })) {
-      vErrors = vErrors === null ? validate45.errors : vErrors.concat(validate45.errors);
+      vErrors = vErrors === null ? validate69.errors : vErrors.concat(validate69.errors);
       errors = vErrors.length;
     }
   }
-  validate44.errors = vErrors;
+  validate68.errors = vErrors;
   return errors === 0;
 }
-const schema28 = {
+const schema33 = {
   "type": "object",
   "required": ["model", "template", "service", "trafficRouting"],
   "properties": {
@@ -168,12 +168,15 @@ const schema28 = {
     "strategy": {
       "$ref": "80TcBr7D8xWm56svyTf1AaODxtXLf9hK2879TuYLJtc"
     },
+    "experiment": {
+      "$ref": "kO1uCAXkEfgYXwqRUxVNFGDucCYDA4h3PDoUvP5Hc"
+    },
     "analysis": {
       "$ref": "1b03uPdgmLHJywVpoGugVuXNRVnytuPP7rpOhpKGlUk"
     }
   }
 };
-const schema29 = {
+const schema34 = {
   "type": "integer",
   "format": "int32",
   "default": 1,
@@ -182,7 +185,7 @@ const schema29 = {
   "nullable": true
 };
 const formats0 = formats.int32;
-function validate49(data, {
+function validate73(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -258,10 +261,10 @@ function validate49(data, {
       errors++;
     }
   }
-  validate49.errors = vErrors;
+  validate73.errors = vErrors;
   return errors === 0;
 }
-const schema30 = {
+const schema35 = {
   "type": "object",
   "required": ["name", "version"],
   "properties": {
@@ -273,7 +276,7 @@ const schema30 = {
     }
   }
 };
-const schema31 = {
+const schema36 = {
   "type": "string",
   "minLength": 1,
   "maxLength": 63,
@@ -281,7 +284,7 @@ const schema31 = {
 };
 import func2 from "@kubernetes-models/validate/runtime/ucs2length";
 const pattern0 = new RegExp("^[a-z0-9]([-a-z0-9._]*[a-z0-9])?$", "u");
-function validate52(data, {
+function validate76(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -354,17 +357,17 @@ function validate52(data, {
     }
     errors++;
   }
-  validate52.errors = vErrors;
+  validate76.errors = vErrors;
   return errors === 0;
 }
-const schema32 = {
+const schema37 = {
   "type": "string",
   "minLength": 1,
   "maxLength": 63,
   "pattern": "^[A-Za-z0-9]([-A-Za-z0-9._]*[A-Za-z0-9])?$"
 };
 const pattern1 = new RegExp("^[A-Za-z0-9]([-A-Za-z0-9._]*[A-Za-z0-9])?$", "u");
-function validate54(data, {
+function validate78(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -437,10 +440,10 @@ function validate54(data, {
     }
     errors++;
   }
-  validate54.errors = vErrors;
+  validate78.errors = vErrors;
   return errors === 0;
 }
-function validate51(data, {
+function validate75(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -482,24 +485,24 @@ function validate51(data, {
       errors++;
     }
     if (data.name !== undefined) {
-      if (!validate52(data.name, {
+      if (!validate76(data.name, {
         instancePath: instancePath + "/name",
         parentData: data,
         parentDataProperty: "name",
         rootData
       })) {
-        vErrors = vErrors === null ? validate52.errors : vErrors.concat(validate52.errors);
+        vErrors = vErrors === null ? validate76.errors : vErrors.concat(validate76.errors);
         errors = vErrors.length;
       }
     }
     if (data.version !== undefined) {
-      if (!validate54(data.version, {
+      if (!validate78(data.version, {
         instancePath: instancePath + "/version",
         parentData: data,
         parentDataProperty: "version",
         rootData
       })) {
-        vErrors = vErrors === null ? validate54.errors : vErrors.concat(validate54.errors);
+        vErrors = vErrors === null ? validate78.errors : vErrors.concat(validate78.errors);
         errors = vErrors.length;
       }
     }
@@ -519,10 +522,10 @@ function validate51(data, {
     }
     errors++;
   }
-  validate51.errors = vErrors;
+  validate75.errors = vErrors;
   return errors === 0;
 }
-const schema33 = {
+const schema38 = {
   "type": "object",
   "default": {},
   "properties": {
@@ -538,13 +541,13 @@ const schema33 = {
   },
   "nullable": true
 };
-const schema34 = {
+const schema39 = {
   "type": "string",
   "default": "nvidia.com/gpu",
   "maxLength": 253,
   "nullable": true
 };
-function validate58(data, {
+function validate82(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -586,17 +589,17 @@ function validate58(data, {
       errors++;
     }
   }
-  validate58.errors = vErrors;
+  validate82.errors = vErrors;
   return errors === 0;
 }
-const schema35 = {
+const schema40 = {
   "type": "integer",
   "format": "int32",
   "default": 1,
   "maximum": 64,
   "nullable": true
 };
-function validate60(data, {
+function validate84(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -655,15 +658,15 @@ function validate60(data, {
       errors++;
     }
   }
-  validate60.errors = vErrors;
+  validate84.errors = vErrors;
   return errors === 0;
 }
-const schema13 = {
+const schema11 = {
   "type": "string",
   "maxLength": 63,
   "nullable": true
 };
-function validate29(data, {
+function validate27(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -705,10 +708,10 @@ function validate29(data, {
       errors++;
     }
   }
-  validate29.errors = vErrors;
+  validate27.errors = vErrors;
   return errors === 0;
 }
-function validate57(data, {
+function validate81(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -734,43 +737,43 @@ function validate57(data, {
   }
   if (data && typeof data == "object" && !Array.isArray(data)) {
     if (data.resourceName !== undefined) {
-      if (!validate58(data.resourceName, {
+      if (!validate82(data.resourceName, {
         instancePath: instancePath + "/resourceName",
         parentData: data,
         parentDataProperty: "resourceName",
         rootData
       })) {
-        vErrors = vErrors === null ? validate58.errors : vErrors.concat(validate58.errors);
+        vErrors = vErrors === null ? validate82.errors : vErrors.concat(validate82.errors);
         errors = vErrors.length;
       }
     }
     if (data.perReplica !== undefined) {
-      if (!validate60(data.perReplica, {
+      if (!validate84(data.perReplica, {
         instancePath: instancePath + "/perReplica",
         parentData: data,
         parentDataProperty: "perReplica",
         rootData
       })) {
-        vErrors = vErrors === null ? validate60.errors : vErrors.concat(validate60.errors);
+        vErrors = vErrors === null ? validate84.errors : vErrors.concat(validate84.errors);
         errors = vErrors.length;
       }
     }
     if (data.container !== undefined) {
-      if (!validate29(data.container, {
+      if (!validate27(data.container, {
         instancePath: instancePath + "/container",
         parentData: data,
         parentDataProperty: "container",
         rootData
       })) {
-        vErrors = vErrors === null ? validate29.errors : vErrors.concat(validate29.errors);
+        vErrors = vErrors === null ? validate27.errors : vErrors.concat(validate27.errors);
         errors = vErrors.length;
       }
     }
   }
-  validate57.errors = vErrors;
+  validate81.errors = vErrors;
   return errors === 0;
 }
-const schema36 = {
+const schema41 = {
   "type": "object",
   "required": ["spec"],
   "properties": {
@@ -782,7 +785,7 @@ const schema36 = {
     }
   }
 };
-const schema37 = {
+const schema42 = {
   "type": "object",
   "properties": {
     "labels": {
@@ -872,7 +875,7 @@ function validate21(data, {
   validate21.errors = vErrors;
   return errors === 0;
 }
-function validate65(data, {
+function validate89(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -920,14 +923,14 @@ function validate65(data, {
       }
     }
   }
-  validate65.errors = vErrors;
+  validate89.errors = vErrors;
   return errors === 0;
 }
-const schema38 = {
+const schema43 = {
   "type": "object",
   "properties": {}
 };
-function validate69(data, {
+function validate93(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -951,10 +954,10 @@ function validate69(data, {
     }
     errors++;
   }
-  validate69.errors = vErrors;
+  validate93.errors = vErrors;
   return errors === 0;
 }
-function validate64(data, {
+function validate88(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -980,24 +983,24 @@ function validate64(data, {
       errors++;
     }
     if (data.metadata !== undefined) {
-      if (!validate65(data.metadata, {
+      if (!validate89(data.metadata, {
         instancePath: instancePath + "/metadata",
         parentData: data,
         parentDataProperty: "metadata",
         rootData
       })) {
-        vErrors = vErrors === null ? validate65.errors : vErrors.concat(validate65.errors);
+        vErrors = vErrors === null ? validate89.errors : vErrors.concat(validate89.errors);
         errors = vErrors.length;
       }
     }
     if (data.spec !== undefined) {
-      if (!validate69(data.spec, {
+      if (!validate93(data.spec, {
         instancePath: instancePath + "/spec",
         parentData: data,
         parentDataProperty: "spec",
         rootData
       })) {
-        vErrors = vErrors === null ? validate69.errors : vErrors.concat(validate69.errors);
+        vErrors = vErrors === null ? validate93.errors : vErrors.concat(validate93.errors);
         errors = vErrors.length;
       }
     }
@@ -1017,10 +1020,10 @@ function validate64(data, {
     }
     errors++;
   }
-  validate64.errors = vErrors;
+  validate88.errors = vErrors;
   return errors === 0;
 }
-const schema39 = {
+const schema44 = {
   "type": "object",
   "required": ["name"],
   "properties": {
@@ -1035,14 +1038,14 @@ const schema39 = {
     }
   }
 };
-const schema40 = {
+const schema45 = {
   "type": "string",
   "minLength": 1,
   "maxLength": 53,
   "pattern": "^[a-z]([-a-z0-9]*[a-z0-9])?$"
 };
 const pattern2 = new RegExp("^[a-z]([-a-z0-9]*[a-z0-9])?$", "u");
-function validate73(data, {
+function validate97(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -1115,10 +1118,10 @@ function validate73(data, {
     }
     errors++;
   }
-  validate73.errors = vErrors;
+  validate97.errors = vErrors;
   return errors === 0;
 }
-const schema41 = {
+const schema46 = {
   "type": "integer",
   "format": "int32",
   "default": 80,
@@ -1126,7 +1129,7 @@ const schema41 = {
   "maximum": 65535,
   "nullable": true
 };
-function validate75(data, {
+function validate99(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -1202,10 +1205,10 @@ function validate75(data, {
       errors++;
     }
   }
-  validate75.errors = vErrors;
+  validate99.errors = vErrors;
   return errors === 0;
 }
-const schema42 = {
+const schema47 = {
   "type": "integer",
   "format": "int32",
   "default": 8080,
@@ -1213,7 +1216,7 @@ const schema42 = {
   "maximum": 65535,
   "nullable": true
 };
-function validate77(data, {
+function validate101(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -1289,10 +1292,10 @@ function validate77(data, {
       errors++;
     }
   }
-  validate77.errors = vErrors;
+  validate101.errors = vErrors;
   return errors === 0;
 }
-function validate72(data, {
+function validate96(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -1318,35 +1321,35 @@ function validate72(data, {
       errors++;
     }
     if (data.name !== undefined) {
-      if (!validate73(data.name, {
+      if (!validate97(data.name, {
         instancePath: instancePath + "/name",
         parentData: data,
         parentDataProperty: "name",
         rootData
       })) {
-        vErrors = vErrors === null ? validate73.errors : vErrors.concat(validate73.errors);
+        vErrors = vErrors === null ? validate97.errors : vErrors.concat(validate97.errors);
         errors = vErrors.length;
       }
     }
     if (data.port !== undefined) {
-      if (!validate75(data.port, {
+      if (!validate99(data.port, {
         instancePath: instancePath + "/port",
         parentData: data,
         parentDataProperty: "port",
         rootData
       })) {
-        vErrors = vErrors === null ? validate75.errors : vErrors.concat(validate75.errors);
+        vErrors = vErrors === null ? validate99.errors : vErrors.concat(validate99.errors);
         errors = vErrors.length;
       }
     }
     if (data.targetPort !== undefined) {
-      if (!validate77(data.targetPort, {
+      if (!validate101(data.targetPort, {
         instancePath: instancePath + "/targetPort",
         parentData: data,
         parentDataProperty: "targetPort",
         rootData
       })) {
-        vErrors = vErrors === null ? validate77.errors : vErrors.concat(validate77.errors);
+        vErrors = vErrors === null ? validate101.errors : vErrors.concat(validate101.errors);
         errors = vErrors.length;
       }
     }
@@ -1366,10 +1369,10 @@ function validate72(data, {
     }
     errors++;
   }
-  validate72.errors = vErrors;
+  validate96.errors = vErrors;
   return errors === 0;
 }
-const schema43 = {
+const schema48 = {
   "type": "object",
   "properties": {
     "gatewayAPI": {
@@ -1383,7 +1386,7 @@ const schema43 = {
     }
   }
 };
-const schema44 = {
+const schema49 = {
   "type": "object",
   "required": ["httpRoute"],
   "properties": {
@@ -1461,7 +1464,7 @@ function validate24(data, {
   validate24.errors = vErrors;
   return errors === 0;
 }
-const schema45 = {
+const schema50 = {
   "type": "integer",
   "format": "int32",
   "default": 0,
@@ -1469,7 +1472,7 @@ const schema45 = {
   "maximum": 63,
   "nullable": true
 };
-function validate83(data, {
+function validate107(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -1545,10 +1548,10 @@ function validate83(data, {
       errors++;
     }
   }
-  validate83.errors = vErrors;
+  validate107.errors = vErrors;
   return errors === 0;
 }
-function validate81(data, {
+function validate105(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -1601,21 +1604,21 @@ function validate81(data, {
       }
     }
     if (data.ruleIndex !== undefined) {
-      if (!validate83(data.ruleIndex, {
+      if (!validate107(data.ruleIndex, {
         instancePath: instancePath + "/ruleIndex",
         parentData: data,
         parentDataProperty: "ruleIndex",
         rootData
       })) {
-        vErrors = vErrors === null ? validate83.errors : vErrors.concat(validate83.errors);
+        vErrors = vErrors === null ? validate107.errors : vErrors.concat(validate107.errors);
         errors = vErrors.length;
       }
     }
   }
-  validate81.errors = vErrors;
+  validate105.errors = vErrors;
   return errors === 0;
 }
-const schema46 = {
+const schema51 = {
   "type": "object",
   "required": ["virtualService"],
   "properties": {
@@ -1628,12 +1631,12 @@ const schema46 = {
   },
   "nullable": true
 };
-const schema47 = {
+const schema52 = {
   "type": "string",
   "maxLength": 253,
   "nullable": true
 };
-function validate88(data, {
+function validate112(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -1675,10 +1678,10 @@ function validate88(data, {
       errors++;
     }
   }
-  validate88.errors = vErrors;
+  validate112.errors = vErrors;
   return errors === 0;
 }
-function validate86(data, {
+function validate110(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -1731,21 +1734,21 @@ function validate86(data, {
       }
     }
     if (data.routeName !== undefined) {
-      if (!validate88(data.routeName, {
+      if (!validate112(data.routeName, {
         instancePath: instancePath + "/routeName",
         parentData: data,
         parentDataProperty: "routeName",
         rootData
       })) {
-        vErrors = vErrors === null ? validate88.errors : vErrors.concat(validate88.errors);
+        vErrors = vErrors === null ? validate112.errors : vErrors.concat(validate112.errors);
         errors = vErrors.length;
       }
     }
   }
-  validate86.errors = vErrors;
+  validate110.errors = vErrors;
   return errors === 0;
 }
-const schema48 = {
+const schema53 = {
   "type": "object",
   "required": ["traefikService"],
   "properties": {
@@ -1755,7 +1758,7 @@ const schema48 = {
   },
   "nullable": true
 };
-function validate91(data, {
+function validate115(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -1808,10 +1811,10 @@ function validate91(data, {
       }
     }
   }
-  validate91.errors = vErrors;
+  validate115.errors = vErrors;
   return errors === 0;
 }
-function validate80(data, {
+function validate104(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -1821,35 +1824,35 @@ function validate80(data, {
   let errors = 0;
   if (data && typeof data == "object" && !Array.isArray(data)) {
     if (data.gatewayAPI !== undefined) {
-      if (!validate81(data.gatewayAPI, {
+      if (!validate105(data.gatewayAPI, {
         instancePath: instancePath + "/gatewayAPI",
         parentData: data,
         parentDataProperty: "gatewayAPI",
         rootData
       })) {
-        vErrors = vErrors === null ? validate81.errors : vErrors.concat(validate81.errors);
+        vErrors = vErrors === null ? validate105.errors : vErrors.concat(validate105.errors);
         errors = vErrors.length;
       }
     }
     if (data.istio !== undefined) {
-      if (!validate86(data.istio, {
+      if (!validate110(data.istio, {
         instancePath: instancePath + "/istio",
         parentData: data,
         parentDataProperty: "istio",
         rootData
       })) {
-        vErrors = vErrors === null ? validate86.errors : vErrors.concat(validate86.errors);
+        vErrors = vErrors === null ? validate110.errors : vErrors.concat(validate110.errors);
         errors = vErrors.length;
       }
     }
     if (data.traefik !== undefined) {
-      if (!validate91(data.traefik, {
+      if (!validate115(data.traefik, {
         instancePath: instancePath + "/traefik",
         parentData: data,
         parentDataProperty: "traefik",
         rootData
       })) {
-        vErrors = vErrors === null ? validate91.errors : vErrors.concat(validate91.errors);
+        vErrors = vErrors === null ? validate115.errors : vErrors.concat(validate115.errors);
         errors = vErrors.length;
       }
     }
@@ -1869,10 +1872,10 @@ function validate80(data, {
     }
     errors++;
   }
-  validate80.errors = vErrors;
+  validate104.errors = vErrors;
   return errors === 0;
 }
-const schema49 = {
+const schema54 = {
   "type": "object",
   "default": {},
   "properties": {
@@ -1897,7 +1900,7 @@ const schema49 = {
   },
   "nullable": true
 };
-const schema50 = {
+const schema55 = {
   "type": "array",
   "default": [1, 5, 20, 50, 100],
   "minItems": 1,
@@ -1956,7 +1959,7 @@ function validate25(data, {
   validate25.errors = vErrors;
   return errors === 0;
 }
-function validate96(data, {
+function validate120(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -2026,16 +2029,16 @@ function validate96(data, {
       }
     }
   }
-  validate96.errors = vErrors;
+  validate120.errors = vErrors;
   return errors === 0;
 }
-const schema17 = {
+const schema22 = {
   "type": "string",
   "default": "5m",
   "maxLength": 32,
   "nullable": true
 };
-function validate33(data, {
+function validate57(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -2077,7 +2080,7 @@ function validate33(data, {
       errors++;
     }
   }
-  validate33.errors = vErrors;
+  validate57.errors = vErrors;
   return errors === 0;
 }
 const schema10 = {
@@ -2131,13 +2134,13 @@ function validate26(data, {
   validate26.errors = vErrors;
   return errors === 0;
 }
-const schema51 = {
+const schema56 = {
   "type": "string",
   "enum": ["Dynamic", "Full"],
   "default": "Dynamic",
   "nullable": true
 };
-function validate101(data, {
+function validate125(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -2167,7 +2170,7 @@ function validate101(data, {
       schemaPath: "#/enum",
       keyword: "enum",
       params: {
-        allowedValues: schema51.enum
+        allowedValues: schema56.enum
       }
     };
     if (vErrors === null) {
@@ -2177,10 +2180,10 @@ function validate101(data, {
     }
     errors++;
   }
-  validate101.errors = vErrors;
+  validate125.errors = vErrors;
   return errors === 0;
 }
-const schema52 = {
+const schema57 = {
   "type": "array",
   "maxItems": 20,
   "items": {
@@ -2188,7 +2191,7 @@ const schema52 = {
   },
   "nullable": true
 };
-function validate103(data, {
+function validate127(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -2242,10 +2245,10 @@ function validate103(data, {
       }
     }
   }
-  validate103.errors = vErrors;
+  validate127.errors = vErrors;
   return errors === 0;
 }
-const schema53 = {
+const schema58 = {
   "type": "object",
   "properties": {
     "mirrorPercent": {
@@ -2257,13 +2260,13 @@ const schema53 = {
   },
   "nullable": true
 };
-const schema54 = {
+const schema59 = {
   "type": "integer",
   "format": "int32",
   "default": 100,
   "nullable": true
 };
-function validate107(data, {
+function validate131(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -2305,10 +2308,10 @@ function validate107(data, {
       errors++;
     }
   }
-  validate107.errors = vErrors;
+  validate131.errors = vErrors;
   return errors === 0;
 }
-function validate106(data, {
+function validate130(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -2334,13 +2337,13 @@ function validate106(data, {
   }
   if (data && typeof data == "object" && !Array.isArray(data)) {
     if (data.mirrorPercent !== undefined) {
-      if (!validate107(data.mirrorPercent, {
+      if (!validate131(data.mirrorPercent, {
         instancePath: instancePath + "/mirrorPercent",
         parentData: data,
         parentDataProperty: "mirrorPercent",
         rootData
       })) {
-        vErrors = vErrors === null ? validate107.errors : vErrors.concat(validate107.errors);
+        vErrors = vErrors === null ? validate131.errors : vErrors.concat(validate131.errors);
         errors = vErrors.length;
       }
     }
@@ -2356,10 +2359,10 @@ function validate106(data, {
       }
     }
   }
-  validate106.errors = vErrors;
+  validate130.errors = vErrors;
   return errors === 0;
 }
-function validate95(data, {
+function validate119(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -2385,24 +2388,24 @@ function validate95(data, {
   }
   if (data && typeof data == "object" && !Array.isArray(data)) {
     if (data.steps !== undefined) {
-      if (!validate96(data.steps, {
+      if (!validate120(data.steps, {
         instancePath: instancePath + "/steps",
         parentData: data,
         parentDataProperty: "steps",
         rootData
       })) {
-        vErrors = vErrors === null ? validate96.errors : vErrors.concat(validate96.errors);
+        vErrors = vErrors === null ? validate120.errors : vErrors.concat(validate120.errors);
         errors = vErrors.length;
       }
     }
     if (data.stepDuration !== undefined) {
-      if (!validate33(data.stepDuration, {
+      if (!validate57(data.stepDuration, {
         instancePath: instancePath + "/stepDuration",
         parentData: data,
         parentDataProperty: "stepDuration",
         rootData
       })) {
-        vErrors = vErrors === null ? validate33.errors : vErrors.concat(validate33.errors);
+        vErrors = vErrors === null ? validate57.errors : vErrors.concat(validate57.errors);
         errors = vErrors.length;
       }
     }
@@ -2418,43 +2421,1034 @@ function validate95(data, {
       }
     }
     if (data.stableScale !== undefined) {
-      if (!validate101(data.stableScale, {
+      if (!validate125(data.stableScale, {
         instancePath: instancePath + "/stableScale",
         parentData: data,
         parentDataProperty: "stableScale",
         rootData
       })) {
-        vErrors = vErrors === null ? validate101.errors : vErrors.concat(validate101.errors);
+        vErrors = vErrors === null ? validate125.errors : vErrors.concat(validate125.errors);
         errors = vErrors.length;
       }
     }
     if (data.manualGates !== undefined) {
-      if (!validate103(data.manualGates, {
+      if (!validate127(data.manualGates, {
         instancePath: instancePath + "/manualGates",
         parentData: data,
         parentDataProperty: "manualGates",
         rootData
       })) {
-        vErrors = vErrors === null ? validate103.errors : vErrors.concat(validate103.errors);
+        vErrors = vErrors === null ? validate127.errors : vErrors.concat(validate127.errors);
         errors = vErrors.length;
       }
     }
     if (data.shadow !== undefined) {
-      if (!validate106(data.shadow, {
+      if (!validate130(data.shadow, {
         instancePath: instancePath + "/shadow",
         parentData: data,
         parentDataProperty: "shadow",
         rootData
       })) {
-        vErrors = vErrors === null ? validate106.errors : vErrors.concat(validate106.errors);
+        vErrors = vErrors === null ? validate130.errors : vErrors.concat(validate130.errors);
         errors = vErrors.length;
       }
     }
   }
-  validate95.errors = vErrors;
+  validate119.errors = vErrors;
   return errors === 0;
 }
-const schema55 = {
+const schema60 = {
+  "type": "object",
+  "required": ["goal"],
+  "properties": {
+    "goal": {
+      "$ref": "hBOhwYSKCpA78Ngkp9MHVF4eEyfueSrFQUADX4DMA8"
+    },
+    "guardrails": {
+      "$ref": "hWMhUPqcn0yAAmZqeQh1oo5dMpxX1Lu1G7QfC6V8BsU"
+    },
+    "decision": {
+      "$ref": "MDEbF8qZHHhkDJoh4wEYGV4djguBFPbqW3EE8WQgY"
+    },
+    "margin": {
+      "$ref": "DMczxSNSR8pjVgy7OLeXTXNA9WNHkvwzzrXJRkVMkA"
+    },
+    "alpha": {
+      "$ref": "NPzcBSb0Hcsby3p5WSqvpytCamcGSdLO645oew4ebA"
+    },
+    "minDuration": {
+      "$ref": "hHphe9YEPjQfdFdACEWHp9tDhtKwenRr0IwGWvsfmk"
+    },
+    "maxDuration": {
+      "$ref": "6NmY9KRhBYhaKFaVOlGydynHpefvarOTlmnUxsXDyY"
+    },
+    "units": {
+      "$ref": "3PYBgcwxAoweBhEZgHEAroTtValjnRPMte9I9mAROb8"
+    },
+    "srmPValue": {
+      "$ref": "dlkRA8hgJA2diEQXGwQH2MMcQPafdaBRWvv8uBIpk"
+    }
+  },
+  "nullable": true
+};
+const schema14 = {
+  "type": "object",
+  "properties": {
+    "name": {
+      "$ref": "aI76FeqpwcXwdyCOF96recSluNjGv0pCdD3LQe3LnI"
+    },
+    "template": {
+      "$ref": "aI76FeqpwcXwdyCOF96recSluNjGv0pCdD3LQe3LnI"
+    },
+    "better": {
+      "$ref": "o1NmvzJCQ1Lsz8vvW9oGiQvSgk0EY4UxXoZ7zKT4Y"
+    },
+    "mde": {
+      "$ref": "DMczxSNSR8pjVgy7OLeXTXNA9WNHkvwzzrXJRkVMkA"
+    },
+    "tolerance": {
+      "$ref": "DMczxSNSR8pjVgy7OLeXTXNA9WNHkvwzzrXJRkVMkA"
+    },
+    "proportion": {
+      "$ref": "AJd4PHrY7vPVoSdacX9Sbqhp4sxDPCCpvHxEyZfeNk"
+    },
+    "mean": {
+      "$ref": "xgcNL48GCEm9jtVf0YIVbkanoL07ytdMcR5uZUmT0"
+    },
+    "ratio": {
+      "$ref": "YKF2PkgsHSbPY0f7c92k1HBz2GACnu8qzpNgEAvSmw"
+    }
+  }
+};
+const schema15 = {
+  "type": "string",
+  "enum": ["higher", "lower"],
+  "nullable": true
+};
+function validate33(data, {
+  instancePath = "",
+  parentData,
+  parentDataProperty,
+  rootData = data
+} = {}) {
+  let vErrors = null;
+  let errors = 0;
+  if (typeof data !== "string" && data !== null) {
+    const err0 = {
+      instancePath,
+      schemaPath: "#/type",
+      keyword: "type",
+      params: {
+        type: "string"
+      }
+    };
+    if (vErrors === null) {
+      vErrors = [err0];
+    } else {
+      vErrors.push(err0);
+    }
+    errors++;
+  }
+  if (!(data === "higher" || data === "lower")) {
+    const err1 = {
+      instancePath,
+      schemaPath: "#/enum",
+      keyword: "enum",
+      params: {
+        allowedValues: schema15.enum
+      }
+    };
+    if (vErrors === null) {
+      vErrors = [err1];
+    } else {
+      vErrors.push(err1);
+    }
+    errors++;
+  }
+  validate33.errors = vErrors;
+  return errors === 0;
+}
+const schema12 = {
+  "type": "number",
+  "nullable": true
+};
+function validate28(data, {
+  instancePath = "",
+  parentData,
+  parentDataProperty,
+  rootData = data
+} = {}) {
+  let vErrors = null;
+  let errors = 0;
+  if (!(typeof data == "number" && isFinite(data)) && data !== null) {
+    const err0 = {
+      instancePath,
+      schemaPath: "#/type",
+      keyword: "type",
+      params: {
+        type: "number"
+      }
+    };
+    if (vErrors === null) {
+      vErrors = [err0];
+    } else {
+      vErrors.push(err0);
+    }
+    errors++;
+  }
+  validate28.errors = vErrors;
+  return errors === 0;
+}
+const schema16 = {
+  "type": "object",
+  "properties": {
+    "events": {
+      "$ref": "3PYBgcwxAoweBhEZgHEAroTtValjnRPMte9I9mAROb8"
+    },
+    "units": {
+      "$ref": "3PYBgcwxAoweBhEZgHEAroTtValjnRPMte9I9mAROb8"
+    }
+  },
+  "nullable": true
+};
+const schema13 = {
+  "type": "string",
+  "maxLength": 4096,
+  "nullable": true
+};
+function validate29(data, {
+  instancePath = "",
+  parentData,
+  parentDataProperty,
+  rootData = data
+} = {}) {
+  let vErrors = null;
+  let errors = 0;
+  if (typeof data !== "string" && data !== null) {
+    const err0 = {
+      instancePath,
+      schemaPath: "#/type",
+      keyword: "type",
+      params: {
+        type: "string"
+      }
+    };
+    if (vErrors === null) {
+      vErrors = [err0];
+    } else {
+      vErrors.push(err0);
+    }
+    errors++;
+  }
+  if (typeof data === "string") {
+    if (func2(data) > 4096) {
+      const err1 = {
+        instancePath,
+        schemaPath: "#/maxLength",
+        keyword: "maxLength",
+        params: {
+          limit: 4096
+        }
+      };
+      if (vErrors === null) {
+        vErrors = [err1];
+      } else {
+        vErrors.push(err1);
+      }
+      errors++;
+    }
+  }
+  validate29.errors = vErrors;
+  return errors === 0;
+}
+function validate37(data, {
+  instancePath = "",
+  parentData,
+  parentDataProperty,
+  rootData = data
+} = {}) {
+  let vErrors = null;
+  let errors = 0;
+  if (!(data && typeof data == "object" && !Array.isArray(data)) && data !== null) {
+    const err0 = {
+      instancePath,
+      schemaPath: "#/type",
+      keyword: "type",
+      params: {
+        type: "object"
+      }
+    };
+    if (vErrors === null) {
+      vErrors = [err0];
+    } else {
+      vErrors.push(err0);
+    }
+    errors++;
+  }
+  if (data && typeof data == "object" && !Array.isArray(data)) {
+    if (data.events !== undefined) {
+      if (!validate29(data.events, {
+        instancePath: instancePath + "/events",
+        parentData: data,
+        parentDataProperty: "events",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate29.errors : vErrors.concat(validate29.errors);
+        errors = vErrors.length;
+      }
+    }
+    if (data.units !== undefined) {
+      if (!validate29(data.units, {
+        instancePath: instancePath + "/units",
+        parentData: data,
+        parentDataProperty: "units",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate29.errors : vErrors.concat(validate29.errors);
+        errors = vErrors.length;
+      }
+    }
+  }
+  validate37.errors = vErrors;
+  return errors === 0;
+}
+const schema17 = {
+  "type": "object",
+  "properties": {
+    "count": {
+      "$ref": "3PYBgcwxAoweBhEZgHEAroTtValjnRPMte9I9mAROb8"
+    },
+    "sum": {
+      "$ref": "3PYBgcwxAoweBhEZgHEAroTtValjnRPMte9I9mAROb8"
+    },
+    "sumSquares": {
+      "$ref": "3PYBgcwxAoweBhEZgHEAroTtValjnRPMte9I9mAROb8"
+    }
+  },
+  "nullable": true
+};
+function validate41(data, {
+  instancePath = "",
+  parentData,
+  parentDataProperty,
+  rootData = data
+} = {}) {
+  let vErrors = null;
+  let errors = 0;
+  if (!(data && typeof data == "object" && !Array.isArray(data)) && data !== null) {
+    const err0 = {
+      instancePath,
+      schemaPath: "#/type",
+      keyword: "type",
+      params: {
+        type: "object"
+      }
+    };
+    if (vErrors === null) {
+      vErrors = [err0];
+    } else {
+      vErrors.push(err0);
+    }
+    errors++;
+  }
+  if (data && typeof data == "object" && !Array.isArray(data)) {
+    if (data.count !== undefined) {
+      if (!validate29(data.count, {
+        instancePath: instancePath + "/count",
+        parentData: data,
+        parentDataProperty: "count",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate29.errors : vErrors.concat(validate29.errors);
+        errors = vErrors.length;
+      }
+    }
+    if (data.sum !== undefined) {
+      if (!validate29(data.sum, {
+        instancePath: instancePath + "/sum",
+        parentData: data,
+        parentDataProperty: "sum",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate29.errors : vErrors.concat(validate29.errors);
+        errors = vErrors.length;
+      }
+    }
+    if (data.sumSquares !== undefined) {
+      if (!validate29(data.sumSquares, {
+        instancePath: instancePath + "/sumSquares",
+        parentData: data,
+        parentDataProperty: "sumSquares",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate29.errors : vErrors.concat(validate29.errors);
+        errors = vErrors.length;
+      }
+    }
+  }
+  validate41.errors = vErrors;
+  return errors === 0;
+}
+const schema18 = {
+  "type": "object",
+  "properties": {
+    "units": {
+      "$ref": "3PYBgcwxAoweBhEZgHEAroTtValjnRPMte9I9mAROb8"
+    },
+    "sumX": {
+      "$ref": "3PYBgcwxAoweBhEZgHEAroTtValjnRPMte9I9mAROb8"
+    },
+    "sumY": {
+      "$ref": "3PYBgcwxAoweBhEZgHEAroTtValjnRPMte9I9mAROb8"
+    },
+    "sumXX": {
+      "$ref": "3PYBgcwxAoweBhEZgHEAroTtValjnRPMte9I9mAROb8"
+    },
+    "sumYY": {
+      "$ref": "3PYBgcwxAoweBhEZgHEAroTtValjnRPMte9I9mAROb8"
+    },
+    "sumXY": {
+      "$ref": "3PYBgcwxAoweBhEZgHEAroTtValjnRPMte9I9mAROb8"
+    }
+  },
+  "nullable": true
+};
+function validate46(data, {
+  instancePath = "",
+  parentData,
+  parentDataProperty,
+  rootData = data
+} = {}) {
+  let vErrors = null;
+  let errors = 0;
+  if (!(data && typeof data == "object" && !Array.isArray(data)) && data !== null) {
+    const err0 = {
+      instancePath,
+      schemaPath: "#/type",
+      keyword: "type",
+      params: {
+        type: "object"
+      }
+    };
+    if (vErrors === null) {
+      vErrors = [err0];
+    } else {
+      vErrors.push(err0);
+    }
+    errors++;
+  }
+  if (data && typeof data == "object" && !Array.isArray(data)) {
+    if (data.units !== undefined) {
+      if (!validate29(data.units, {
+        instancePath: instancePath + "/units",
+        parentData: data,
+        parentDataProperty: "units",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate29.errors : vErrors.concat(validate29.errors);
+        errors = vErrors.length;
+      }
+    }
+    if (data.sumX !== undefined) {
+      if (!validate29(data.sumX, {
+        instancePath: instancePath + "/sumX",
+        parentData: data,
+        parentDataProperty: "sumX",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate29.errors : vErrors.concat(validate29.errors);
+        errors = vErrors.length;
+      }
+    }
+    if (data.sumY !== undefined) {
+      if (!validate29(data.sumY, {
+        instancePath: instancePath + "/sumY",
+        parentData: data,
+        parentDataProperty: "sumY",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate29.errors : vErrors.concat(validate29.errors);
+        errors = vErrors.length;
+      }
+    }
+    if (data.sumXX !== undefined) {
+      if (!validate29(data.sumXX, {
+        instancePath: instancePath + "/sumXX",
+        parentData: data,
+        parentDataProperty: "sumXX",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate29.errors : vErrors.concat(validate29.errors);
+        errors = vErrors.length;
+      }
+    }
+    if (data.sumYY !== undefined) {
+      if (!validate29(data.sumYY, {
+        instancePath: instancePath + "/sumYY",
+        parentData: data,
+        parentDataProperty: "sumYY",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate29.errors : vErrors.concat(validate29.errors);
+        errors = vErrors.length;
+      }
+    }
+    if (data.sumXY !== undefined) {
+      if (!validate29(data.sumXY, {
+        instancePath: instancePath + "/sumXY",
+        parentData: data,
+        parentDataProperty: "sumXY",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate29.errors : vErrors.concat(validate29.errors);
+        errors = vErrors.length;
+      }
+    }
+  }
+  validate46.errors = vErrors;
+  return errors === 0;
+}
+function validate30(data, {
+  instancePath = "",
+  parentData,
+  parentDataProperty,
+  rootData = data
+} = {}) {
+  let vErrors = null;
+  let errors = 0;
+  if (data && typeof data == "object" && !Array.isArray(data)) {
+    if (data.name !== undefined) {
+      if (!validate27(data.name, {
+        instancePath: instancePath + "/name",
+        parentData: data,
+        parentDataProperty: "name",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate27.errors : vErrors.concat(validate27.errors);
+        errors = vErrors.length;
+      }
+    }
+    if (data.template !== undefined) {
+      if (!validate27(data.template, {
+        instancePath: instancePath + "/template",
+        parentData: data,
+        parentDataProperty: "template",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate27.errors : vErrors.concat(validate27.errors);
+        errors = vErrors.length;
+      }
+    }
+    if (data.better !== undefined) {
+      if (!validate33(data.better, {
+        instancePath: instancePath + "/better",
+        parentData: data,
+        parentDataProperty: "better",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate33.errors : vErrors.concat(validate33.errors);
+        errors = vErrors.length;
+      }
+    }
+    if (data.mde !== undefined) {
+      if (!validate28(data.mde, {
+        instancePath: instancePath + "/mde",
+        parentData: data,
+        parentDataProperty: "mde",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate28.errors : vErrors.concat(validate28.errors);
+        errors = vErrors.length;
+      }
+    }
+    if (data.tolerance !== undefined) {
+      if (!validate28(data.tolerance, {
+        instancePath: instancePath + "/tolerance",
+        parentData: data,
+        parentDataProperty: "tolerance",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate28.errors : vErrors.concat(validate28.errors);
+        errors = vErrors.length;
+      }
+    }
+    if (data.proportion !== undefined) {
+      if (!validate37(data.proportion, {
+        instancePath: instancePath + "/proportion",
+        parentData: data,
+        parentDataProperty: "proportion",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate37.errors : vErrors.concat(validate37.errors);
+        errors = vErrors.length;
+      }
+    }
+    if (data.mean !== undefined) {
+      if (!validate41(data.mean, {
+        instancePath: instancePath + "/mean",
+        parentData: data,
+        parentDataProperty: "mean",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate41.errors : vErrors.concat(validate41.errors);
+        errors = vErrors.length;
+      }
+    }
+    if (data.ratio !== undefined) {
+      if (!validate46(data.ratio, {
+        instancePath: instancePath + "/ratio",
+        parentData: data,
+        parentDataProperty: "ratio",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate46.errors : vErrors.concat(validate46.errors);
+        errors = vErrors.length;
+      }
+    }
+  } else {
+    const err0 = {
+      instancePath,
+      schemaPath: "#/type",
+      keyword: "type",
+      params: {
+        type: "object"
+      }
+    };
+    if (vErrors === null) {
+      vErrors = [err0];
+    } else {
+      vErrors.push(err0);
+    }
+    errors++;
+  }
+  validate30.errors = vErrors;
+  return errors === 0;
+}
+const schema61 = {
+  "type": "array",
+  "maxItems": 10,
+  "items": {
+    "$ref": "hBOhwYSKCpA78Ngkp9MHVF4eEyfueSrFQUADX4DMA8"
+  },
+  "nullable": true
+};
+function validate138(data, {
+  instancePath = "",
+  parentData,
+  parentDataProperty,
+  rootData = data
+} = {}) {
+  let vErrors = null;
+  let errors = 0;
+  if (!Array.isArray(data) && data !== null) {
+    const err0 = {
+      instancePath,
+      schemaPath: "#/type",
+      keyword: "type",
+      params: {
+        type: "array"
+      }
+    };
+    if (vErrors === null) {
+      vErrors = [err0];
+    } else {
+      vErrors.push(err0);
+    }
+    errors++;
+  }
+  if (Array.isArray(data)) {
+    if (data.length > 10) {
+      const err1 = {
+        instancePath,
+        schemaPath: "#/maxItems",
+        keyword: "maxItems",
+        params: {
+          limit: 10
+        }
+      };
+      if (vErrors === null) {
+        vErrors = [err1];
+      } else {
+        vErrors.push(err1);
+      }
+      errors++;
+    }
+    const len0 = data.length;
+    for (let i0 = 0; i0 < len0; i0++) {
+      if (!validate30(data[i0], {
+        instancePath: instancePath + "/" + i0,
+        parentData: data,
+        parentDataProperty: i0,
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate30.errors : vErrors.concat(validate30.errors);
+        errors = vErrors.length;
+      }
+    }
+  }
+  validate138.errors = vErrors;
+  return errors === 0;
+}
+const schema62 = {
+  "type": "string",
+  "default": "win",
+  "enum": ["win", "nonInferiority"],
+  "nullable": true
+};
+function validate141(data, {
+  instancePath = "",
+  parentData,
+  parentDataProperty,
+  rootData = data
+} = {}) {
+  let vErrors = null;
+  let errors = 0;
+  if (typeof data !== "string" && data !== null) {
+    const err0 = {
+      instancePath,
+      schemaPath: "#/type",
+      keyword: "type",
+      params: {
+        type: "string"
+      }
+    };
+    if (vErrors === null) {
+      vErrors = [err0];
+    } else {
+      vErrors.push(err0);
+    }
+    errors++;
+  }
+  if (!(data === "win" || data === "nonInferiority")) {
+    const err1 = {
+      instancePath,
+      schemaPath: "#/enum",
+      keyword: "enum",
+      params: {
+        allowedValues: schema62.enum
+      }
+    };
+    if (vErrors === null) {
+      vErrors = [err1];
+    } else {
+      vErrors.push(err1);
+    }
+    errors++;
+  }
+  validate141.errors = vErrors;
+  return errors === 0;
+}
+const schema63 = {
+  "type": "number",
+  "default": 0.05,
+  "nullable": true
+};
+function validate144(data, {
+  instancePath = "",
+  parentData,
+  parentDataProperty,
+  rootData = data
+} = {}) {
+  let vErrors = null;
+  let errors = 0;
+  if (!(typeof data == "number" && isFinite(data)) && data !== null) {
+    const err0 = {
+      instancePath,
+      schemaPath: "#/type",
+      keyword: "type",
+      params: {
+        type: "number"
+      }
+    };
+    if (vErrors === null) {
+      vErrors = [err0];
+    } else {
+      vErrors.push(err0);
+    }
+    errors++;
+  }
+  validate144.errors = vErrors;
+  return errors === 0;
+}
+const schema64 = {
+  "type": "string",
+  "default": "7d",
+  "maxLength": 32,
+  "nullable": true
+};
+function validate146(data, {
+  instancePath = "",
+  parentData,
+  parentDataProperty,
+  rootData = data
+} = {}) {
+  let vErrors = null;
+  let errors = 0;
+  if (typeof data !== "string" && data !== null) {
+    const err0 = {
+      instancePath,
+      schemaPath: "#/type",
+      keyword: "type",
+      params: {
+        type: "string"
+      }
+    };
+    if (vErrors === null) {
+      vErrors = [err0];
+    } else {
+      vErrors.push(err0);
+    }
+    errors++;
+  }
+  if (typeof data === "string") {
+    if (func2(data) > 32) {
+      const err1 = {
+        instancePath,
+        schemaPath: "#/maxLength",
+        keyword: "maxLength",
+        params: {
+          limit: 32
+        }
+      };
+      if (vErrors === null) {
+        vErrors = [err1];
+      } else {
+        vErrors.push(err1);
+      }
+      errors++;
+    }
+  }
+  validate146.errors = vErrors;
+  return errors === 0;
+}
+const schema65 = {
+  "type": "string",
+  "default": "28d",
+  "maxLength": 32,
+  "nullable": true
+};
+function validate148(data, {
+  instancePath = "",
+  parentData,
+  parentDataProperty,
+  rootData = data
+} = {}) {
+  let vErrors = null;
+  let errors = 0;
+  if (typeof data !== "string" && data !== null) {
+    const err0 = {
+      instancePath,
+      schemaPath: "#/type",
+      keyword: "type",
+      params: {
+        type: "string"
+      }
+    };
+    if (vErrors === null) {
+      vErrors = [err0];
+    } else {
+      vErrors.push(err0);
+    }
+    errors++;
+  }
+  if (typeof data === "string") {
+    if (func2(data) > 32) {
+      const err1 = {
+        instancePath,
+        schemaPath: "#/maxLength",
+        keyword: "maxLength",
+        params: {
+          limit: 32
+        }
+      };
+      if (vErrors === null) {
+        vErrors = [err1];
+      } else {
+        vErrors.push(err1);
+      }
+      errors++;
+    }
+  }
+  validate148.errors = vErrors;
+  return errors === 0;
+}
+const schema66 = {
+  "type": "number",
+  "default": 0.001,
+  "nullable": true
+};
+function validate151(data, {
+  instancePath = "",
+  parentData,
+  parentDataProperty,
+  rootData = data
+} = {}) {
+  let vErrors = null;
+  let errors = 0;
+  if (!(typeof data == "number" && isFinite(data)) && data !== null) {
+    const err0 = {
+      instancePath,
+      schemaPath: "#/type",
+      keyword: "type",
+      params: {
+        type: "number"
+      }
+    };
+    if (vErrors === null) {
+      vErrors = [err0];
+    } else {
+      vErrors.push(err0);
+    }
+    errors++;
+  }
+  validate151.errors = vErrors;
+  return errors === 0;
+}
+function validate136(data, {
+  instancePath = "",
+  parentData,
+  parentDataProperty,
+  rootData = data
+} = {}) {
+  let vErrors = null;
+  let errors = 0;
+  if (!(data && typeof data == "object" && !Array.isArray(data)) && data !== null) {
+    const err0 = {
+      instancePath,
+      schemaPath: "#/type",
+      keyword: "type",
+      params: {
+        type: "object"
+      }
+    };
+    if (vErrors === null) {
+      vErrors = [err0];
+    } else {
+      vErrors.push(err0);
+    }
+    errors++;
+  }
+  if (data && typeof data == "object" && !Array.isArray(data)) {
+    if (data.goal === undefined) {
+      const err1 = {
+        instancePath,
+        schemaPath: "#/required",
+        keyword: "required",
+        params: {
+          missingProperty: "goal"
+        }
+      };
+      if (vErrors === null) {
+        vErrors = [err1];
+      } else {
+        vErrors.push(err1);
+      }
+      errors++;
+    }
+    if (data.goal !== undefined) {
+      if (!validate30(data.goal, {
+        instancePath: instancePath + "/goal",
+        parentData: data,
+        parentDataProperty: "goal",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate30.errors : vErrors.concat(validate30.errors);
+        errors = vErrors.length;
+      }
+    }
+    if (data.guardrails !== undefined) {
+      if (!validate138(data.guardrails, {
+        instancePath: instancePath + "/guardrails",
+        parentData: data,
+        parentDataProperty: "guardrails",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate138.errors : vErrors.concat(validate138.errors);
+        errors = vErrors.length;
+      }
+    }
+    if (data.decision !== undefined) {
+      if (!validate141(data.decision, {
+        instancePath: instancePath + "/decision",
+        parentData: data,
+        parentDataProperty: "decision",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate141.errors : vErrors.concat(validate141.errors);
+        errors = vErrors.length;
+      }
+    }
+    if (data.margin !== undefined) {
+      if (!validate28(data.margin, {
+        instancePath: instancePath + "/margin",
+        parentData: data,
+        parentDataProperty: "margin",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate28.errors : vErrors.concat(validate28.errors);
+        errors = vErrors.length;
+      }
+    }
+    if (data.alpha !== undefined) {
+      if (!validate144(data.alpha, {
+        instancePath: instancePath + "/alpha",
+        parentData: data,
+        parentDataProperty: "alpha",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate144.errors : vErrors.concat(validate144.errors);
+        errors = vErrors.length;
+      }
+    }
+    if (data.minDuration !== undefined) {
+      if (!validate146(data.minDuration, {
+        instancePath: instancePath + "/minDuration",
+        parentData: data,
+        parentDataProperty: "minDuration",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate146.errors : vErrors.concat(validate146.errors);
+        errors = vErrors.length;
+      }
+    }
+    if (data.maxDuration !== undefined) {
+      if (!validate148(data.maxDuration, {
+        instancePath: instancePath + "/maxDuration",
+        parentData: data,
+        parentDataProperty: "maxDuration",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate148.errors : vErrors.concat(validate148.errors);
+        errors = vErrors.length;
+      }
+    }
+    if (data.units !== undefined) {
+      if (!validate29(data.units, {
+        instancePath: instancePath + "/units",
+        parentData: data,
+        parentDataProperty: "units",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate29.errors : vErrors.concat(validate29.errors);
+        errors = vErrors.length;
+      }
+    }
+    if (data.srmPValue !== undefined) {
+      if (!validate151(data.srmPValue, {
+        instancePath: instancePath + "/srmPValue",
+        parentData: data,
+        parentDataProperty: "srmPValue",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate151.errors : vErrors.concat(validate151.errors);
+        errors = vErrors.length;
+      }
+    }
+  }
+  validate136.errors = vErrors;
+  return errors === 0;
+}
+const schema67 = {
   "type": "object",
   "properties": {
     "interval": {
@@ -2508,13 +3502,13 @@ const schema55 = {
   },
   "nullable": true
 };
-const schema56 = {
+const schema68 = {
   "type": "string",
   "default": "30s",
   "maxLength": 32,
   "nullable": true
 };
-function validate113(data, {
+function validate155(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -2556,17 +3550,17 @@ function validate113(data, {
       errors++;
     }
   }
-  validate113.errors = vErrors;
+  validate155.errors = vErrors;
   return errors === 0;
 }
-const schema57 = {
+const schema69 = {
   "type": "integer",
   "format": "int32",
   "default": 20,
   "minimum": 0,
   "nullable": true
 };
-function validate115(data, {
+function validate157(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -2625,16 +3619,16 @@ function validate115(data, {
       errors++;
     }
   }
-  validate115.errors = vErrors;
+  validate157.errors = vErrors;
   return errors === 0;
 }
-const schema58 = {
+const schema70 = {
   "type": "integer",
   "format": "int32",
   "minimum": 0,
   "nullable": true
 };
-function validate117(data, {
+function validate159(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -2693,17 +3687,17 @@ function validate117(data, {
       errors++;
     }
   }
-  validate117.errors = vErrors;
+  validate159.errors = vErrors;
   return errors === 0;
 }
-const schema59 = {
+const schema71 = {
   "type": "number",
   "default": 0.95,
   "exclusiveMinimum": 0.5,
   "exclusiveMaximum": 1,
   "nullable": true
 };
-function validate119(data, {
+function validate161(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -2763,16 +3757,16 @@ function validate119(data, {
       errors++;
     }
   }
-  validate119.errors = vErrors;
+  validate161.errors = vErrors;
   return errors === 0;
 }
-const schema12 = {
+const schema20 = {
   "type": "string",
   "enum": ["Pause", "Rollback"],
   "default": "Pause",
   "nullable": true
 };
-function validate28(data, {
+function validate55(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -2802,7 +3796,7 @@ function validate28(data, {
       schemaPath: "#/enum",
       keyword: "enum",
       params: {
-        allowedValues: schema12.enum
+        allowedValues: schema20.enum
       }
     };
     if (vErrors === null) {
@@ -2812,66 +3806,16 @@ function validate28(data, {
     }
     errors++;
   }
-  validate28.errors = vErrors;
+  validate55.errors = vErrors;
   return errors === 0;
 }
-const schema14 = {
-  "type": "string",
-  "maxLength": 4096,
-  "nullable": true
-};
-function validate30(data, {
-  instancePath = "",
-  parentData,
-  parentDataProperty,
-  rootData = data
-} = {}) {
-  let vErrors = null;
-  let errors = 0;
-  if (typeof data !== "string" && data !== null) {
-    const err0 = {
-      instancePath,
-      schemaPath: "#/type",
-      keyword: "type",
-      params: {
-        type: "string"
-      }
-    };
-    if (vErrors === null) {
-      vErrors = [err0];
-    } else {
-      vErrors.push(err0);
-    }
-    errors++;
-  }
-  if (typeof data === "string") {
-    if (func2(data) > 4096) {
-      const err1 = {
-        instancePath,
-        schemaPath: "#/maxLength",
-        keyword: "maxLength",
-        params: {
-          limit: 4096
-        }
-      };
-      if (vErrors === null) {
-        vErrors = [err1];
-      } else {
-        vErrors.push(err1);
-      }
-      errors++;
-    }
-  }
-  validate30.errors = vErrors;
-  return errors === 0;
-}
-const schema60 = {
+const schema72 = {
   "type": "string",
   "default": "10s",
   "maxLength": 32,
   "nullable": true
 };
-function validate124(data, {
+function validate166(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -2913,16 +3857,16 @@ function validate124(data, {
       errors++;
     }
   }
-  validate124.errors = vErrors;
+  validate166.errors = vErrors;
   return errors === 0;
 }
-const schema22 = {
+const schema27 = {
   "type": "string",
   "default": "1m",
   "maxLength": 32,
   "nullable": true
 };
-function validate38(data, {
+function validate62(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -2964,17 +3908,17 @@ function validate38(data, {
       errors++;
     }
   }
-  validate38.errors = vErrors;
+  validate62.errors = vErrors;
   return errors === 0;
 }
-const schema11 = {
+const schema19 = {
   "type": "integer",
   "format": "int32",
   "default": 3,
   "minimum": 1,
   "nullable": true
 };
-function validate27(data, {
+function validate54(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -3033,10 +3977,10 @@ function validate27(data, {
       errors++;
     }
   }
-  validate27.errors = vErrors;
+  validate54.errors = vErrors;
   return errors === 0;
 }
-const schema61 = {
+const schema73 = {
   "type": "object",
   "properties": {
     "consecutiveErrors": {
@@ -3048,7 +3992,7 @@ const schema61 = {
   },
   "nullable": true
 };
-function validate128(data, {
+function validate170(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -3074,32 +4018,32 @@ function validate128(data, {
   }
   if (data && typeof data == "object" && !Array.isArray(data)) {
     if (data.consecutiveErrors !== undefined) {
-      if (!validate27(data.consecutiveErrors, {
+      if (!validate54(data.consecutiveErrors, {
         instancePath: instancePath + "/consecutiveErrors",
         parentData: data,
         parentDataProperty: "consecutiveErrors",
         rootData
       })) {
-        vErrors = vErrors === null ? validate27.errors : vErrors.concat(validate27.errors);
+        vErrors = vErrors === null ? validate54.errors : vErrors.concat(validate54.errors);
         errors = vErrors.length;
       }
     }
     if (data.action !== undefined) {
-      if (!validate28(data.action, {
+      if (!validate55(data.action, {
         instancePath: instancePath + "/action",
         parentData: data,
         parentDataProperty: "action",
         rootData
       })) {
-        vErrors = vErrors === null ? validate28.errors : vErrors.concat(validate28.errors);
+        vErrors = vErrors === null ? validate55.errors : vErrors.concat(validate55.errors);
         errors = vErrors.length;
       }
     }
   }
-  validate128.errors = vErrors;
+  validate170.errors = vErrors;
   return errors === 0;
 }
-const schema62 = {
+const schema74 = {
   "type": "object",
   "properties": {
     "address": {
@@ -3117,12 +4061,12 @@ const schema62 = {
   },
   "nullable": true
 };
-const schema63 = {
+const schema75 = {
   "type": "string",
   "maxLength": 1024,
   "nullable": true
 };
-function validate133(data, {
+function validate175(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -3164,16 +4108,16 @@ function validate133(data, {
       errors++;
     }
   }
-  validate133.errors = vErrors;
+  validate175.errors = vErrors;
   return errors === 0;
 }
-const schema64 = {
+const schema76 = {
   "type": "string",
   "default": "5s",
   "maxLength": 32,
   "nullable": true
 };
-function validate135(data, {
+function validate177(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -3215,10 +4159,10 @@ function validate135(data, {
       errors++;
     }
   }
-  validate135.errors = vErrors;
+  validate177.errors = vErrors;
   return errors === 0;
 }
-const schema65 = {
+const schema77 = {
   "type": "object",
   "required": ["name"],
   "properties": {
@@ -3228,11 +4172,11 @@ const schema65 = {
   },
   "nullable": true
 };
-const schema21 = {
+const schema26 = {
   "type": "string",
   "maxLength": 253
 };
-function validate37(data, {
+function validate61(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -3273,10 +4217,10 @@ function validate37(data, {
     }
     errors++;
   }
-  validate37.errors = vErrors;
+  validate61.errors = vErrors;
   return errors === 0;
 }
-function validate137(data, {
+function validate179(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -3318,26 +4262,26 @@ function validate137(data, {
       errors++;
     }
     if (data.name !== undefined) {
-      if (!validate37(data.name, {
+      if (!validate61(data.name, {
         instancePath: instancePath + "/name",
         parentData: data,
         parentDataProperty: "name",
         rootData
       })) {
-        vErrors = vErrors === null ? validate37.errors : vErrors.concat(validate37.errors);
+        vErrors = vErrors === null ? validate61.errors : vErrors.concat(validate61.errors);
         errors = vErrors.length;
       }
     }
   }
-  validate137.errors = vErrors;
+  validate179.errors = vErrors;
   return errors === 0;
 }
-const schema66 = {
+const schema78 = {
   "type": "boolean",
   "default": false,
   "nullable": true
 };
-function validate140(data, {
+function validate182(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -3361,10 +4305,10 @@ function validate140(data, {
     }
     errors++;
   }
-  validate140.errors = vErrors;
+  validate182.errors = vErrors;
   return errors === 0;
 }
-function validate132(data, {
+function validate174(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -3390,54 +4334,54 @@ function validate132(data, {
   }
   if (data && typeof data == "object" && !Array.isArray(data)) {
     if (data.address !== undefined) {
-      if (!validate133(data.address, {
+      if (!validate175(data.address, {
         instancePath: instancePath + "/address",
         parentData: data,
         parentDataProperty: "address",
         rootData
       })) {
-        vErrors = vErrors === null ? validate133.errors : vErrors.concat(validate133.errors);
+        vErrors = vErrors === null ? validate175.errors : vErrors.concat(validate175.errors);
         errors = vErrors.length;
       }
     }
     if (data.timeout !== undefined) {
-      if (!validate135(data.timeout, {
+      if (!validate177(data.timeout, {
         instancePath: instancePath + "/timeout",
         parentData: data,
         parentDataProperty: "timeout",
         rootData
       })) {
-        vErrors = vErrors === null ? validate135.errors : vErrors.concat(validate135.errors);
+        vErrors = vErrors === null ? validate177.errors : vErrors.concat(validate177.errors);
         errors = vErrors.length;
       }
     }
     if (data.secretRef !== undefined) {
-      if (!validate137(data.secretRef, {
+      if (!validate179(data.secretRef, {
         instancePath: instancePath + "/secretRef",
         parentData: data,
         parentDataProperty: "secretRef",
         rootData
       })) {
-        vErrors = vErrors === null ? validate137.errors : vErrors.concat(validate137.errors);
+        vErrors = vErrors === null ? validate179.errors : vErrors.concat(validate179.errors);
         errors = vErrors.length;
       }
     }
     if (data.insecureSkipVerify !== undefined) {
-      if (!validate140(data.insecureSkipVerify, {
+      if (!validate182(data.insecureSkipVerify, {
         instancePath: instancePath + "/insecureSkipVerify",
         parentData: data,
         parentDataProperty: "insecureSkipVerify",
         rootData
       })) {
-        vErrors = vErrors === null ? validate140.errors : vErrors.concat(validate140.errors);
+        vErrors = vErrors === null ? validate182.errors : vErrors.concat(validate182.errors);
         errors = vErrors.length;
       }
     }
   }
-  validate132.errors = vErrors;
+  validate174.errors = vErrors;
   return errors === 0;
 }
-const schema67 = {
+const schema79 = {
   "type": "array",
   "maxItems": 20,
   "items": {
@@ -3445,7 +4389,7 @@ const schema67 = {
   },
   "nullable": true
 };
-const schema68 = {
+const schema80 = {
   "type": "object",
   "properties": {
     "name": {
@@ -3480,12 +4424,12 @@ const schema68 = {
     }
   }
 };
-const schema69 = {
+const schema81 = {
   "type": "string",
   "enum": ["error-rate", "overload-rate", "rejection-rate", "cancel-rate", "latency-p99", "quality-flicker", "quality-frozen", "quality-blank", "quality-ssim", "cost-per-video-second", "cost-per-clip", "golden-similarity", "golden-psnr"],
   "nullable": true
 };
-function validate146(data, {
+function validate188(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -3515,7 +4459,7 @@ function validate146(data, {
       schemaPath: "#/enum",
       keyword: "enum",
       params: {
-        allowedValues: schema69.enum
+        allowedValues: schema81.enum
       }
     };
     if (vErrors === null) {
@@ -3525,10 +4469,10 @@ function validate146(data, {
     }
     errors++;
   }
-  validate146.errors = vErrors;
+  validate188.errors = vErrors;
   return errors === 0;
 }
-const schema70 = {
+const schema82 = {
   "type": "object",
   "required": ["events", "trials"],
   "properties": {
@@ -3541,11 +4485,11 @@ const schema70 = {
   },
   "nullable": true
 };
-const schema15 = {
+const schema21 = {
   "type": "string",
   "maxLength": 4096
 };
-function validate31(data, {
+function validate56(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -3586,10 +4530,10 @@ function validate31(data, {
     }
     errors++;
   }
-  validate31.errors = vErrors;
+  validate56.errors = vErrors;
   return errors === 0;
 }
-function validate149(data, {
+function validate191(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -3647,63 +4591,32 @@ function validate149(data, {
       errors++;
     }
     if (data.events !== undefined) {
-      if (!validate31(data.events, {
+      if (!validate56(data.events, {
         instancePath: instancePath + "/events",
         parentData: data,
         parentDataProperty: "events",
         rootData
       })) {
-        vErrors = vErrors === null ? validate31.errors : vErrors.concat(validate31.errors);
+        vErrors = vErrors === null ? validate56.errors : vErrors.concat(validate56.errors);
         errors = vErrors.length;
       }
     }
     if (data.trials !== undefined) {
-      if (!validate31(data.trials, {
+      if (!validate56(data.trials, {
         instancePath: instancePath + "/trials",
         parentData: data,
         parentDataProperty: "trials",
         rootData
       })) {
-        vErrors = vErrors === null ? validate31.errors : vErrors.concat(validate31.errors);
+        vErrors = vErrors === null ? validate56.errors : vErrors.concat(validate56.errors);
         errors = vErrors.length;
       }
     }
   }
-  validate149.errors = vErrors;
+  validate191.errors = vErrors;
   return errors === 0;
 }
-const schema16 = {
-  "type": "number",
-  "nullable": true
-};
-function validate32(data, {
-  instancePath = "",
-  parentData,
-  parentDataProperty,
-  rootData = data
-} = {}) {
-  let vErrors = null;
-  let errors = 0;
-  if (!(typeof data == "number" && isFinite(data)) && data !== null) {
-    const err0 = {
-      instancePath,
-      schemaPath: "#/type",
-      keyword: "type",
-      params: {
-        type: "number"
-      }
-    };
-    if (vErrors === null) {
-      vErrors = [err0];
-    } else {
-      vErrors.push(err0);
-    }
-    errors++;
-  }
-  validate32.errors = vErrors;
-  return errors === 0;
-}
-const schema71 = {
+const schema83 = {
   "type": "object",
   "properties": {
     "min": {
@@ -3721,7 +4634,7 @@ const schema71 = {
   },
   "nullable": true
 };
-function validate157(data, {
+function validate199(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -3747,54 +4660,54 @@ function validate157(data, {
   }
   if (data && typeof data == "object" && !Array.isArray(data)) {
     if (data.min !== undefined) {
-      if (!validate32(data.min, {
+      if (!validate28(data.min, {
         instancePath: instancePath + "/min",
         parentData: data,
         parentDataProperty: "min",
         rootData
       })) {
-        vErrors = vErrors === null ? validate32.errors : vErrors.concat(validate32.errors);
+        vErrors = vErrors === null ? validate28.errors : vErrors.concat(validate28.errors);
         errors = vErrors.length;
       }
     }
     if (data.max !== undefined) {
-      if (!validate32(data.max, {
+      if (!validate28(data.max, {
         instancePath: instancePath + "/max",
         parentData: data,
         parentDataProperty: "max",
         rootData
       })) {
-        vErrors = vErrors === null ? validate32.errors : vErrors.concat(validate32.errors);
+        vErrors = vErrors === null ? validate28.errors : vErrors.concat(validate28.errors);
         errors = vErrors.length;
       }
     }
     if (data.failMin !== undefined) {
-      if (!validate32(data.failMin, {
+      if (!validate28(data.failMin, {
         instancePath: instancePath + "/failMin",
         parentData: data,
         parentDataProperty: "failMin",
         rootData
       })) {
-        vErrors = vErrors === null ? validate32.errors : vErrors.concat(validate32.errors);
+        vErrors = vErrors === null ? validate28.errors : vErrors.concat(validate28.errors);
         errors = vErrors.length;
       }
     }
     if (data.failMax !== undefined) {
-      if (!validate32(data.failMax, {
+      if (!validate28(data.failMax, {
         instancePath: instancePath + "/failMax",
         parentData: data,
         parentDataProperty: "failMax",
         rootData
       })) {
-        vErrors = vErrors === null ? validate32.errors : vErrors.concat(validate32.errors);
+        vErrors = vErrors === null ? validate28.errors : vErrors.concat(validate28.errors);
         errors = vErrors.length;
       }
     }
   }
-  validate157.errors = vErrors;
+  validate199.errors = vErrors;
   return errors === 0;
 }
-const schema72 = {
+const schema84 = {
   "type": "object",
   "properties": {
     "threshold": {
@@ -3815,11 +4728,11 @@ const schema72 = {
   },
   "nullable": true
 };
-const schema18 = {
+const schema23 = {
   "type": "boolean",
   "nullable": true
 };
-function validate34(data, {
+function validate58(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -3843,10 +4756,10 @@ function validate34(data, {
     }
     errors++;
   }
-  validate34.errors = vErrors;
+  validate58.errors = vErrors;
   return errors === 0;
 }
-function validate163(data, {
+function validate205(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -3872,65 +4785,65 @@ function validate163(data, {
   }
   if (data && typeof data == "object" && !Array.isArray(data)) {
     if (data.threshold !== undefined) {
-      if (!validate32(data.threshold, {
+      if (!validate28(data.threshold, {
         instancePath: instancePath + "/threshold",
         parentData: data,
         parentDataProperty: "threshold",
         rootData
       })) {
-        vErrors = vErrors === null ? validate32.errors : vErrors.concat(validate32.errors);
+        vErrors = vErrors === null ? validate28.errors : vErrors.concat(validate28.errors);
         errors = vErrors.length;
       }
     }
     if (data.severe !== undefined) {
-      if (!validate32(data.severe, {
+      if (!validate28(data.severe, {
         instancePath: instancePath + "/severe",
         parentData: data,
         parentDataProperty: "severe",
         rootData
       })) {
-        vErrors = vErrors === null ? validate32.errors : vErrors.concat(validate32.errors);
+        vErrors = vErrors === null ? validate28.errors : vErrors.concat(validate28.errors);
         errors = vErrors.length;
       }
     }
     if (data.below !== undefined) {
-      if (!validate34(data.below, {
+      if (!validate58(data.below, {
         instancePath: instancePath + "/below",
         parentData: data,
         parentDataProperty: "below",
         rootData
       })) {
-        vErrors = vErrors === null ? validate34.errors : vErrors.concat(validate34.errors);
+        vErrors = vErrors === null ? validate58.errors : vErrors.concat(validate58.errors);
         errors = vErrors.length;
       }
     }
     if (data.for !== undefined) {
-      if (!validate33(data.for, {
+      if (!validate57(data.for, {
         instancePath: instancePath + "/for",
         parentData: data,
         parentDataProperty: "for",
         rootData
       })) {
-        vErrors = vErrors === null ? validate33.errors : vErrors.concat(validate33.errors);
+        vErrors = vErrors === null ? validate57.errors : vErrors.concat(validate57.errors);
         errors = vErrors.length;
       }
     }
     if (data.disabled !== undefined) {
-      if (!validate34(data.disabled, {
+      if (!validate58(data.disabled, {
         instancePath: instancePath + "/disabled",
         parentData: data,
         parentDataProperty: "disabled",
         rootData
       })) {
-        vErrors = vErrors === null ? validate34.errors : vErrors.concat(validate34.errors);
+        vErrors = vErrors === null ? validate58.errors : vErrors.concat(validate58.errors);
         errors = vErrors.length;
       }
     }
   }
-  validate163.errors = vErrors;
+  validate205.errors = vErrors;
   return errors === 0;
 }
-function validate144(data, {
+function validate186(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -3940,112 +4853,112 @@ function validate144(data, {
   let errors = 0;
   if (data && typeof data == "object" && !Array.isArray(data)) {
     if (data.name !== undefined) {
-      if (!validate29(data.name, {
+      if (!validate27(data.name, {
         instancePath: instancePath + "/name",
         parentData: data,
         parentDataProperty: "name",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate27.errors : vErrors.concat(validate27.errors);
+        errors = vErrors.length;
+      }
+    }
+    if (data.template !== undefined) {
+      if (!validate188(data.template, {
+        instancePath: instancePath + "/template",
+        parentData: data,
+        parentDataProperty: "template",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate188.errors : vErrors.concat(validate188.errors);
+        errors = vErrors.length;
+      }
+    }
+    if (data.query !== undefined) {
+      if (!validate29(data.query, {
+        instancePath: instancePath + "/query",
+        parentData: data,
+        parentDataProperty: "query",
         rootData
       })) {
         vErrors = vErrors === null ? validate29.errors : vErrors.concat(validate29.errors);
         errors = vErrors.length;
       }
     }
-    if (data.template !== undefined) {
-      if (!validate146(data.template, {
-        instancePath: instancePath + "/template",
-        parentData: data,
-        parentDataProperty: "template",
-        rootData
-      })) {
-        vErrors = vErrors === null ? validate146.errors : vErrors.concat(validate146.errors);
-        errors = vErrors.length;
-      }
-    }
-    if (data.query !== undefined) {
-      if (!validate30(data.query, {
-        instancePath: instancePath + "/query",
-        parentData: data,
-        parentDataProperty: "query",
-        rootData
-      })) {
-        vErrors = vErrors === null ? validate30.errors : vErrors.concat(validate30.errors);
-        errors = vErrors.length;
-      }
-    }
     if (data.counts !== undefined) {
-      if (!validate149(data.counts, {
+      if (!validate191(data.counts, {
         instancePath: instancePath + "/counts",
         parentData: data,
         parentDataProperty: "counts",
         rootData
       })) {
-        vErrors = vErrors === null ? validate149.errors : vErrors.concat(validate149.errors);
+        vErrors = vErrors === null ? validate191.errors : vErrors.concat(validate191.errors);
         errors = vErrors.length;
       }
     }
     if (data.min !== undefined) {
-      if (!validate32(data.min, {
+      if (!validate28(data.min, {
         instancePath: instancePath + "/min",
         parentData: data,
         parentDataProperty: "min",
         rootData
       })) {
-        vErrors = vErrors === null ? validate32.errors : vErrors.concat(validate32.errors);
+        vErrors = vErrors === null ? validate28.errors : vErrors.concat(validate28.errors);
         errors = vErrors.length;
       }
     }
     if (data.max !== undefined) {
-      if (!validate32(data.max, {
+      if (!validate28(data.max, {
         instancePath: instancePath + "/max",
         parentData: data,
         parentDataProperty: "max",
         rootData
       })) {
-        vErrors = vErrors === null ? validate32.errors : vErrors.concat(validate32.errors);
+        vErrors = vErrors === null ? validate28.errors : vErrors.concat(validate28.errors);
         errors = vErrors.length;
       }
     }
     if (data.failMin !== undefined) {
-      if (!validate32(data.failMin, {
+      if (!validate28(data.failMin, {
         instancePath: instancePath + "/failMin",
         parentData: data,
         parentDataProperty: "failMin",
         rootData
       })) {
-        vErrors = vErrors === null ? validate32.errors : vErrors.concat(validate32.errors);
+        vErrors = vErrors === null ? validate28.errors : vErrors.concat(validate28.errors);
         errors = vErrors.length;
       }
     }
     if (data.failMax !== undefined) {
-      if (!validate32(data.failMax, {
+      if (!validate28(data.failMax, {
         instancePath: instancePath + "/failMax",
         parentData: data,
         parentDataProperty: "failMax",
         rootData
       })) {
-        vErrors = vErrors === null ? validate32.errors : vErrors.concat(validate32.errors);
+        vErrors = vErrors === null ? validate28.errors : vErrors.concat(validate28.errors);
         errors = vErrors.length;
       }
     }
     if (data.relative !== undefined) {
-      if (!validate157(data.relative, {
+      if (!validate199(data.relative, {
         instancePath: instancePath + "/relative",
         parentData: data,
         parentDataProperty: "relative",
         rootData
       })) {
-        vErrors = vErrors === null ? validate157.errors : vErrors.concat(validate157.errors);
+        vErrors = vErrors === null ? validate199.errors : vErrors.concat(validate199.errors);
         errors = vErrors.length;
       }
     }
     if (data.breaker !== undefined) {
-      if (!validate163(data.breaker, {
+      if (!validate205(data.breaker, {
         instancePath: instancePath + "/breaker",
         parentData: data,
         parentDataProperty: "breaker",
         rootData
       })) {
-        vErrors = vErrors === null ? validate163.errors : vErrors.concat(validate163.errors);
+        vErrors = vErrors === null ? validate205.errors : vErrors.concat(validate205.errors);
         errors = vErrors.length;
       }
     }
@@ -4065,10 +4978,10 @@ function validate144(data, {
     }
     errors++;
   }
-  validate144.errors = vErrors;
+  validate186.errors = vErrors;
   return errors === 0;
 }
-function validate143(data, {
+function validate185(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -4111,21 +5024,21 @@ function validate143(data, {
     }
     const len0 = data.length;
     for (let i0 = 0; i0 < len0; i0++) {
-      if (!validate144(data[i0], {
+      if (!validate186(data[i0], {
         instancePath: instancePath + "/" + i0,
         parentData: data,
         parentDataProperty: i0,
         rootData
       })) {
-        vErrors = vErrors === null ? validate144.errors : vErrors.concat(validate144.errors);
+        vErrors = vErrors === null ? validate186.errors : vErrors.concat(validate186.errors);
         errors = vErrors.length;
       }
     }
   }
-  validate143.errors = vErrors;
+  validate185.errors = vErrors;
   return errors === 0;
 }
-const schema73 = {
+const schema85 = {
   "type": "array",
   "maxItems": 10,
   "items": {
@@ -4133,7 +5046,7 @@ const schema73 = {
   },
   "nullable": true
 };
-const schema74 = {
+const schema86 = {
   "type": "object",
   "required": ["cost", "quality", "maxIncrease", "minImprovement"],
   "properties": {
@@ -4160,11 +5073,11 @@ const schema74 = {
     }
   }
 };
-const schema19 = {
+const schema24 = {
   "type": "string",
   "maxLength": 63
 };
-function validate35(data, {
+function validate59(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -4205,14 +5118,14 @@ function validate35(data, {
     }
     errors++;
   }
-  validate35.errors = vErrors;
+  validate59.errors = vErrors;
   return errors === 0;
 }
-const schema20 = {
+const schema25 = {
   "type": "number",
   "minimum": 0
 };
-function validate36(data, {
+function validate60(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -4254,15 +5167,15 @@ function validate36(data, {
     }
     errors++;
   }
-  validate36.errors = vErrors;
+  validate60.errors = vErrors;
   return errors === 0;
 }
-const schema75 = {
+const schema87 = {
   "type": "number",
   "minimum": 0,
   "nullable": true
 };
-function validate178(data, {
+function validate220(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -4305,58 +5218,10 @@ function validate178(data, {
       errors++;
     }
   }
-  validate178.errors = vErrors;
+  validate220.errors = vErrors;
   return errors === 0;
 }
-const schema76 = {
-  "type": "string",
-  "enum": ["higher", "lower"],
-  "nullable": true
-};
-function validate180(data, {
-  instancePath = "",
-  parentData,
-  parentDataProperty,
-  rootData = data
-} = {}) {
-  let vErrors = null;
-  let errors = 0;
-  if (typeof data !== "string" && data !== null) {
-    const err0 = {
-      instancePath,
-      schemaPath: "#/type",
-      keyword: "type",
-      params: {
-        type: "string"
-      }
-    };
-    if (vErrors === null) {
-      vErrors = [err0];
-    } else {
-      vErrors.push(err0);
-    }
-    errors++;
-  }
-  if (!(data === "higher" || data === "lower")) {
-    const err1 = {
-      instancePath,
-      schemaPath: "#/enum",
-      keyword: "enum",
-      params: {
-        allowedValues: schema76.enum
-      }
-    };
-    if (vErrors === null) {
-      vErrors = [err1];
-    } else {
-      vErrors.push(err1);
-    }
-    errors++;
-  }
-  validate180.errors = vErrors;
-  return errors === 0;
-}
-function validate173(data, {
+function validate215(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -4430,79 +5295,79 @@ function validate173(data, {
       errors++;
     }
     if (data.cost !== undefined) {
-      if (!validate35(data.cost, {
+      if (!validate59(data.cost, {
         instancePath: instancePath + "/cost",
         parentData: data,
         parentDataProperty: "cost",
         rootData
       })) {
-        vErrors = vErrors === null ? validate35.errors : vErrors.concat(validate35.errors);
+        vErrors = vErrors === null ? validate59.errors : vErrors.concat(validate59.errors);
         errors = vErrors.length;
       }
     }
     if (data.quality !== undefined) {
-      if (!validate35(data.quality, {
+      if (!validate59(data.quality, {
         instancePath: instancePath + "/quality",
         parentData: data,
         parentDataProperty: "quality",
         rootData
       })) {
-        vErrors = vErrors === null ? validate35.errors : vErrors.concat(validate35.errors);
+        vErrors = vErrors === null ? validate59.errors : vErrors.concat(validate59.errors);
         errors = vErrors.length;
       }
     }
     if (data.maxIncrease !== undefined) {
-      if (!validate36(data.maxIncrease, {
+      if (!validate60(data.maxIncrease, {
         instancePath: instancePath + "/maxIncrease",
         parentData: data,
         parentDataProperty: "maxIncrease",
         rootData
       })) {
-        vErrors = vErrors === null ? validate36.errors : vErrors.concat(validate36.errors);
+        vErrors = vErrors === null ? validate60.errors : vErrors.concat(validate60.errors);
         errors = vErrors.length;
       }
     }
     if (data.minImprovement !== undefined) {
-      if (!validate36(data.minImprovement, {
+      if (!validate60(data.minImprovement, {
         instancePath: instancePath + "/minImprovement",
         parentData: data,
         parentDataProperty: "minImprovement",
         rootData
       })) {
-        vErrors = vErrors === null ? validate36.errors : vErrors.concat(validate36.errors);
+        vErrors = vErrors === null ? validate60.errors : vErrors.concat(validate60.errors);
         errors = vErrors.length;
       }
     }
     if (data.freeIncrease !== undefined) {
-      if (!validate178(data.freeIncrease, {
+      if (!validate220(data.freeIncrease, {
         instancePath: instancePath + "/freeIncrease",
         parentData: data,
         parentDataProperty: "freeIncrease",
         rootData
       })) {
-        vErrors = vErrors === null ? validate178.errors : vErrors.concat(validate178.errors);
+        vErrors = vErrors === null ? validate220.errors : vErrors.concat(validate220.errors);
         errors = vErrors.length;
       }
     }
     if (data.better !== undefined) {
-      if (!validate180(data.better, {
+      if (!validate33(data.better, {
         instancePath: instancePath + "/better",
         parentData: data,
         parentDataProperty: "better",
         rootData
       })) {
-        vErrors = vErrors === null ? validate180.errors : vErrors.concat(validate180.errors);
+        vErrors = vErrors === null ? validate33.errors : vErrors.concat(validate33.errors);
         errors = vErrors.length;
       }
     }
     if (data.onViolation !== undefined) {
-      if (!validate28(data.onViolation, {
+      if (!validate55(data.onViolation, {
         instancePath: instancePath + "/onViolation",
         parentData: data,
         parentDataProperty: "onViolation",
         rootData
       })) {
-        vErrors = vErrors === null ? validate28.errors : vErrors.concat(validate28.errors);
+        vErrors = vErrors === null ? validate55.errors : vErrors.concat(validate55.errors);
         errors = vErrors.length;
       }
     }
@@ -4522,10 +5387,10 @@ function validate173(data, {
     }
     errors++;
   }
-  validate173.errors = vErrors;
+  validate215.errors = vErrors;
   return errors === 0;
 }
-function validate172(data, {
+function validate214(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -4568,21 +5433,21 @@ function validate172(data, {
     }
     const len0 = data.length;
     for (let i0 = 0; i0 < len0; i0++) {
-      if (!validate173(data[i0], {
+      if (!validate215(data[i0], {
         instancePath: instancePath + "/" + i0,
         parentData: data,
         parentDataProperty: i0,
         rootData
       })) {
-        vErrors = vErrors === null ? validate173.errors : vErrors.concat(validate173.errors);
+        vErrors = vErrors === null ? validate215.errors : vErrors.concat(validate215.errors);
         errors = vErrors.length;
       }
     }
   }
-  validate172.errors = vErrors;
+  validate214.errors = vErrors;
   return errors === 0;
 }
-const schema77 = {
+const schema88 = {
   "type": "object",
   "required": ["configMap"],
   "properties": {
@@ -4601,13 +5466,13 @@ const schema77 = {
   },
   "nullable": true
 };
-const schema78 = {
+const schema89 = {
   "type": "string",
   "maxLength": 253,
   "default": "prompts.yaml",
   "nullable": true
 };
-function validate187(data, {
+function validate228(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -4649,16 +5514,16 @@ function validate187(data, {
       errors++;
     }
   }
-  validate187.errors = vErrors;
+  validate228.errors = vErrors;
   return errors === 0;
 }
-const schema79 = {
+const schema90 = {
   "type": "string",
   "maxLength": 32,
   "default": "2m",
   "nullable": true
 };
-function validate190(data, {
+function validate231(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -4700,10 +5565,10 @@ function validate190(data, {
       errors++;
     }
   }
-  validate190.errors = vErrors;
+  validate231.errors = vErrors;
   return errors === 0;
 }
-function validate185(data, {
+function validate226(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -4745,54 +5610,54 @@ function validate185(data, {
       errors++;
     }
     if (data.configMap !== undefined) {
-      if (!validate37(data.configMap, {
+      if (!validate61(data.configMap, {
         instancePath: instancePath + "/configMap",
         parentData: data,
         parentDataProperty: "configMap",
         rootData
       })) {
-        vErrors = vErrors === null ? validate37.errors : vErrors.concat(validate37.errors);
+        vErrors = vErrors === null ? validate61.errors : vErrors.concat(validate61.errors);
         errors = vErrors.length;
       }
     }
     if (data.key !== undefined) {
-      if (!validate187(data.key, {
+      if (!validate228(data.key, {
         instancePath: instancePath + "/key",
         parentData: data,
         parentDataProperty: "key",
         rootData
       })) {
-        vErrors = vErrors === null ? validate187.errors : vErrors.concat(validate187.errors);
+        vErrors = vErrors === null ? validate228.errors : vErrors.concat(validate228.errors);
         errors = vErrors.length;
       }
     }
     if (data.interval !== undefined) {
-      if (!validate38(data.interval, {
+      if (!validate62(data.interval, {
         instancePath: instancePath + "/interval",
         parentData: data,
         parentDataProperty: "interval",
         rootData
       })) {
-        vErrors = vErrors === null ? validate38.errors : vErrors.concat(validate38.errors);
+        vErrors = vErrors === null ? validate62.errors : vErrors.concat(validate62.errors);
         errors = vErrors.length;
       }
     }
     if (data.timeout !== undefined) {
-      if (!validate190(data.timeout, {
+      if (!validate231(data.timeout, {
         instancePath: instancePath + "/timeout",
         parentData: data,
         parentDataProperty: "timeout",
         rootData
       })) {
-        vErrors = vErrors === null ? validate190.errors : vErrors.concat(validate190.errors);
+        vErrors = vErrors === null ? validate231.errors : vErrors.concat(validate231.errors);
         errors = vErrors.length;
       }
     }
   }
-  validate185.errors = vErrors;
+  validate226.errors = vErrors;
   return errors === 0;
 }
-const schema80 = {
+const schema91 = {
   "type": "object",
   "required": ["perGpuHour"],
   "properties": {
@@ -4805,11 +5670,11 @@ const schema80 = {
   },
   "nullable": true
 };
-const schema81 = {
+const schema92 = {
   "type": "number",
   "exclusiveMinimum": 0
 };
-function validate194(data, {
+function validate235(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -4851,16 +5716,16 @@ function validate194(data, {
     }
     errors++;
   }
-  validate194.errors = vErrors;
+  validate235.errors = vErrors;
   return errors === 0;
 }
-const schema82 = {
+const schema93 = {
   "type": "string",
   "maxLength": 8,
   "default": "USD",
   "nullable": true
 };
-function validate196(data, {
+function validate237(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -4902,10 +5767,10 @@ function validate196(data, {
       errors++;
     }
   }
-  validate196.errors = vErrors;
+  validate237.errors = vErrors;
   return errors === 0;
 }
-function validate193(data, {
+function validate234(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -4947,32 +5812,32 @@ function validate193(data, {
       errors++;
     }
     if (data.perGpuHour !== undefined) {
-      if (!validate194(data.perGpuHour, {
+      if (!validate235(data.perGpuHour, {
         instancePath: instancePath + "/perGpuHour",
         parentData: data,
         parentDataProperty: "perGpuHour",
         rootData
       })) {
-        vErrors = vErrors === null ? validate194.errors : vErrors.concat(validate194.errors);
+        vErrors = vErrors === null ? validate235.errors : vErrors.concat(validate235.errors);
         errors = vErrors.length;
       }
     }
     if (data.currency !== undefined) {
-      if (!validate196(data.currency, {
+      if (!validate237(data.currency, {
         instancePath: instancePath + "/currency",
         parentData: data,
         parentDataProperty: "currency",
         rootData
       })) {
-        vErrors = vErrors === null ? validate196.errors : vErrors.concat(validate196.errors);
+        vErrors = vErrors === null ? validate237.errors : vErrors.concat(validate237.errors);
         errors = vErrors.length;
       }
     }
   }
-  validate193.errors = vErrors;
+  validate234.errors = vErrors;
   return errors === 0;
 }
-function validate112(data, {
+function validate154(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -4998,46 +5863,46 @@ function validate112(data, {
   }
   if (data && typeof data == "object" && !Array.isArray(data)) {
     if (data.interval !== undefined) {
-      if (!validate113(data.interval, {
+      if (!validate155(data.interval, {
         instancePath: instancePath + "/interval",
         parentData: data,
         parentDataProperty: "interval",
         rootData
       })) {
-        vErrors = vErrors === null ? validate113.errors : vErrors.concat(validate113.errors);
+        vErrors = vErrors === null ? validate155.errors : vErrors.concat(validate155.errors);
         errors = vErrors.length;
       }
     }
     if (data.minRequests !== undefined) {
-      if (!validate115(data.minRequests, {
+      if (!validate157(data.minRequests, {
         instancePath: instancePath + "/minRequests",
         parentData: data,
         parentDataProperty: "minRequests",
         rootData
       })) {
-        vErrors = vErrors === null ? validate115.errors : vErrors.concat(validate115.errors);
+        vErrors = vErrors === null ? validate157.errors : vErrors.concat(validate157.errors);
         errors = vErrors.length;
       }
     }
     if (data.minStableRequests !== undefined) {
-      if (!validate117(data.minStableRequests, {
+      if (!validate159(data.minStableRequests, {
         instancePath: instancePath + "/minStableRequests",
         parentData: data,
         parentDataProperty: "minStableRequests",
         rootData
       })) {
-        vErrors = vErrors === null ? validate117.errors : vErrors.concat(validate117.errors);
+        vErrors = vErrors === null ? validate159.errors : vErrors.concat(validate159.errors);
         errors = vErrors.length;
       }
     }
     if (data.confidence !== undefined) {
-      if (!validate119(data.confidence, {
+      if (!validate161(data.confidence, {
         instancePath: instancePath + "/confidence",
         parentData: data,
         parentDataProperty: "confidence",
         rootData
       })) {
-        vErrors = vErrors === null ? validate119.errors : vErrors.concat(validate119.errors);
+        vErrors = vErrors === null ? validate161.errors : vErrors.concat(validate161.errors);
         errors = vErrors.length;
       }
     }
@@ -5053,131 +5918,131 @@ function validate112(data, {
       }
     }
     if (data.onNoData !== undefined) {
-      if (!validate28(data.onNoData, {
+      if (!validate55(data.onNoData, {
         instancePath: instancePath + "/onNoData",
         parentData: data,
         parentDataProperty: "onNoData",
         rootData
       })) {
-        vErrors = vErrors === null ? validate28.errors : vErrors.concat(validate28.errors);
+        vErrors = vErrors === null ? validate55.errors : vErrors.concat(validate55.errors);
         errors = vErrors.length;
       }
     }
     if (data.requestQuery !== undefined) {
-      if (!validate30(data.requestQuery, {
+      if (!validate29(data.requestQuery, {
         instancePath: instancePath + "/requestQuery",
         parentData: data,
         parentDataProperty: "requestQuery",
         rootData
       })) {
-        vErrors = vErrors === null ? validate30.errors : vErrors.concat(validate30.errors);
+        vErrors = vErrors === null ? validate29.errors : vErrors.concat(validate29.errors);
         errors = vErrors.length;
       }
     }
     if (data.breakerInterval !== undefined) {
-      if (!validate124(data.breakerInterval, {
+      if (!validate166(data.breakerInterval, {
         instancePath: instancePath + "/breakerInterval",
         parentData: data,
         parentDataProperty: "breakerInterval",
         rootData
       })) {
-        vErrors = vErrors === null ? validate124.errors : vErrors.concat(validate124.errors);
+        vErrors = vErrors === null ? validate166.errors : vErrors.concat(validate166.errors);
         errors = vErrors.length;
       }
     }
     if (data.breakerWindow !== undefined) {
-      if (!validate38(data.breakerWindow, {
+      if (!validate62(data.breakerWindow, {
         instancePath: instancePath + "/breakerWindow",
         parentData: data,
         parentDataProperty: "breakerWindow",
         rootData
       })) {
-        vErrors = vErrors === null ? validate38.errors : vErrors.concat(validate38.errors);
+        vErrors = vErrors === null ? validate62.errors : vErrors.concat(validate62.errors);
         errors = vErrors.length;
       }
     }
     if (data.maxInconclusive !== undefined) {
-      if (!validate27(data.maxInconclusive, {
+      if (!validate54(data.maxInconclusive, {
         instancePath: instancePath + "/maxInconclusive",
         parentData: data,
         parentDataProperty: "maxInconclusive",
         rootData
       })) {
-        vErrors = vErrors === null ? validate27.errors : vErrors.concat(validate27.errors);
+        vErrors = vErrors === null ? validate54.errors : vErrors.concat(validate54.errors);
         errors = vErrors.length;
       }
     }
     if (data.onMetricsError !== undefined) {
-      if (!validate128(data.onMetricsError, {
+      if (!validate170(data.onMetricsError, {
         instancePath: instancePath + "/onMetricsError",
         parentData: data,
         parentDataProperty: "onMetricsError",
         rootData
       })) {
-        vErrors = vErrors === null ? validate128.errors : vErrors.concat(validate128.errors);
+        vErrors = vErrors === null ? validate170.errors : vErrors.concat(validate170.errors);
         errors = vErrors.length;
       }
     }
     if (data.prometheus !== undefined) {
-      if (!validate132(data.prometheus, {
+      if (!validate174(data.prometheus, {
         instancePath: instancePath + "/prometheus",
         parentData: data,
         parentDataProperty: "prometheus",
         rootData
       })) {
-        vErrors = vErrors === null ? validate132.errors : vErrors.concat(validate132.errors);
+        vErrors = vErrors === null ? validate174.errors : vErrors.concat(validate174.errors);
         errors = vErrors.length;
       }
     }
     if (data.metrics !== undefined) {
-      if (!validate143(data.metrics, {
+      if (!validate185(data.metrics, {
         instancePath: instancePath + "/metrics",
         parentData: data,
         parentDataProperty: "metrics",
-        rootData
-      })) {
-        vErrors = vErrors === null ? validate143.errors : vErrors.concat(validate143.errors);
-        errors = vErrors.length;
-      }
-    }
-    if (data.tradeOffs !== undefined) {
-      if (!validate172(data.tradeOffs, {
-        instancePath: instancePath + "/tradeOffs",
-        parentData: data,
-        parentDataProperty: "tradeOffs",
-        rootData
-      })) {
-        vErrors = vErrors === null ? validate172.errors : vErrors.concat(validate172.errors);
-        errors = vErrors.length;
-      }
-    }
-    if (data.goldenProbes !== undefined) {
-      if (!validate185(data.goldenProbes, {
-        instancePath: instancePath + "/goldenProbes",
-        parentData: data,
-        parentDataProperty: "goldenProbes",
         rootData
       })) {
         vErrors = vErrors === null ? validate185.errors : vErrors.concat(validate185.errors);
         errors = vErrors.length;
       }
     }
+    if (data.tradeOffs !== undefined) {
+      if (!validate214(data.tradeOffs, {
+        instancePath: instancePath + "/tradeOffs",
+        parentData: data,
+        parentDataProperty: "tradeOffs",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate214.errors : vErrors.concat(validate214.errors);
+        errors = vErrors.length;
+      }
+    }
+    if (data.goldenProbes !== undefined) {
+      if (!validate226(data.goldenProbes, {
+        instancePath: instancePath + "/goldenProbes",
+        parentData: data,
+        parentDataProperty: "goldenProbes",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate226.errors : vErrors.concat(validate226.errors);
+        errors = vErrors.length;
+      }
+    }
     if (data.price !== undefined) {
-      if (!validate193(data.price, {
+      if (!validate234(data.price, {
         instancePath: instancePath + "/price",
         parentData: data,
         parentDataProperty: "price",
         rootData
       })) {
-        vErrors = vErrors === null ? validate193.errors : vErrors.concat(validate193.errors);
+        vErrors = vErrors === null ? validate234.errors : vErrors.concat(validate234.errors);
         errors = vErrors.length;
       }
     }
   }
-  validate112.errors = vErrors;
+  validate154.errors = vErrors;
   return errors === 0;
 }
-function validate48(data, {
+function validate72(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -5251,90 +6116,101 @@ function validate48(data, {
       errors++;
     }
     if (data.replicas !== undefined) {
-      if (!validate49(data.replicas, {
+      if (!validate73(data.replicas, {
         instancePath: instancePath + "/replicas",
         parentData: data,
         parentDataProperty: "replicas",
         rootData
       })) {
-        vErrors = vErrors === null ? validate49.errors : vErrors.concat(validate49.errors);
+        vErrors = vErrors === null ? validate73.errors : vErrors.concat(validate73.errors);
         errors = vErrors.length;
       }
     }
     if (data.model !== undefined) {
-      if (!validate51(data.model, {
+      if (!validate75(data.model, {
         instancePath: instancePath + "/model",
         parentData: data,
         parentDataProperty: "model",
         rootData
       })) {
-        vErrors = vErrors === null ? validate51.errors : vErrors.concat(validate51.errors);
+        vErrors = vErrors === null ? validate75.errors : vErrors.concat(validate75.errors);
         errors = vErrors.length;
       }
     }
     if (data.gpu !== undefined) {
-      if (!validate57(data.gpu, {
+      if (!validate81(data.gpu, {
         instancePath: instancePath + "/gpu",
         parentData: data,
         parentDataProperty: "gpu",
         rootData
       })) {
-        vErrors = vErrors === null ? validate57.errors : vErrors.concat(validate57.errors);
+        vErrors = vErrors === null ? validate81.errors : vErrors.concat(validate81.errors);
         errors = vErrors.length;
       }
     }
     if (data.template !== undefined) {
-      if (!validate64(data.template, {
+      if (!validate88(data.template, {
         instancePath: instancePath + "/template",
         parentData: data,
         parentDataProperty: "template",
         rootData
       })) {
-        vErrors = vErrors === null ? validate64.errors : vErrors.concat(validate64.errors);
+        vErrors = vErrors === null ? validate88.errors : vErrors.concat(validate88.errors);
         errors = vErrors.length;
       }
     }
     if (data.service !== undefined) {
-      if (!validate72(data.service, {
+      if (!validate96(data.service, {
         instancePath: instancePath + "/service",
         parentData: data,
         parentDataProperty: "service",
         rootData
       })) {
-        vErrors = vErrors === null ? validate72.errors : vErrors.concat(validate72.errors);
+        vErrors = vErrors === null ? validate96.errors : vErrors.concat(validate96.errors);
         errors = vErrors.length;
       }
     }
     if (data.trafficRouting !== undefined) {
-      if (!validate80(data.trafficRouting, {
+      if (!validate104(data.trafficRouting, {
         instancePath: instancePath + "/trafficRouting",
         parentData: data,
         parentDataProperty: "trafficRouting",
         rootData
       })) {
-        vErrors = vErrors === null ? validate80.errors : vErrors.concat(validate80.errors);
+        vErrors = vErrors === null ? validate104.errors : vErrors.concat(validate104.errors);
         errors = vErrors.length;
       }
     }
     if (data.strategy !== undefined) {
-      if (!validate95(data.strategy, {
+      if (!validate119(data.strategy, {
         instancePath: instancePath + "/strategy",
         parentData: data,
         parentDataProperty: "strategy",
         rootData
       })) {
-        vErrors = vErrors === null ? validate95.errors : vErrors.concat(validate95.errors);
+        vErrors = vErrors === null ? validate119.errors : vErrors.concat(validate119.errors);
+        errors = vErrors.length;
+      }
+    }
+    if (data.experiment !== undefined) {
+      if (!validate136(data.experiment, {
+        instancePath: instancePath + "/experiment",
+        parentData: data,
+        parentDataProperty: "experiment",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate136.errors : vErrors.concat(validate136.errors);
         errors = vErrors.length;
       }
     }
     if (data.analysis !== undefined) {
-      if (!validate112(data.analysis, {
+      if (!validate154(data.analysis, {
         instancePath: instancePath + "/analysis",
         parentData: data,
         parentDataProperty: "analysis",
         rootData
       })) {
-        vErrors = vErrors === null ? validate112.errors : vErrors.concat(validate112.errors);
+        vErrors = vErrors === null ? validate154.errors : vErrors.concat(validate154.errors);
         errors = vErrors.length;
       }
     }
@@ -5354,15 +6230,15 @@ function validate48(data, {
     }
     errors++;
   }
-  validate48.errors = vErrors;
+  validate72.errors = vErrors;
   return errors === 0;
 }
-const schema83 = {
+const schema94 = {
   "type": "object",
   "properties": {},
   "nullable": true
 };
-function validate201(data, {
+function validate242(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -5386,10 +6262,10 @@ function validate201(data, {
     }
     errors++;
   }
-  validate201.errors = vErrors;
+  validate242.errors = vErrors;
   return errors === 0;
 }
-function validate39(data, {
+function validate63(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -5448,57 +6324,57 @@ function validate39(data, {
       errors++;
     }
     if (data.apiVersion !== undefined) {
-      if (!validate40(data.apiVersion, {
+      if (!validate64(data.apiVersion, {
         instancePath: instancePath + "/apiVersion",
         parentData: data,
         parentDataProperty: "apiVersion",
         rootData
       })) {
-        vErrors = vErrors === null ? validate40.errors : vErrors.concat(validate40.errors);
+        vErrors = vErrors === null ? validate64.errors : vErrors.concat(validate64.errors);
         errors = vErrors.length;
       }
     }
     if (data.kind !== undefined) {
-      if (!validate42(data.kind, {
+      if (!validate66(data.kind, {
         instancePath: instancePath + "/kind",
         parentData: data,
         parentDataProperty: "kind",
         rootData
       })) {
-        vErrors = vErrors === null ? validate42.errors : vErrors.concat(validate42.errors);
+        vErrors = vErrors === null ? validate66.errors : vErrors.concat(validate66.errors);
         errors = vErrors.length;
       }
     }
     if (data.metadata !== undefined) {
-      if (!validate44(data.metadata, {
+      if (!validate68(data.metadata, {
         instancePath: instancePath + "/metadata",
         parentData: data,
         parentDataProperty: "metadata",
         rootData
       })) {
-        vErrors = vErrors === null ? validate44.errors : vErrors.concat(validate44.errors);
+        vErrors = vErrors === null ? validate68.errors : vErrors.concat(validate68.errors);
         errors = vErrors.length;
       }
     }
     if (data.spec !== undefined) {
-      if (!validate48(data.spec, {
+      if (!validate72(data.spec, {
         instancePath: instancePath + "/spec",
         parentData: data,
         parentDataProperty: "spec",
         rootData
       })) {
-        vErrors = vErrors === null ? validate48.errors : vErrors.concat(validate48.errors);
+        vErrors = vErrors === null ? validate72.errors : vErrors.concat(validate72.errors);
         errors = vErrors.length;
       }
     }
     if (data.status !== undefined) {
-      if (!validate201(data.status, {
+      if (!validate242(data.status, {
         instancePath: instancePath + "/status",
         parentData: data,
         parentDataProperty: "status",
         rootData
       })) {
-        vErrors = vErrors === null ? validate201.errors : vErrors.concat(validate201.errors);
+        vErrors = vErrors === null ? validate242.errors : vErrors.concat(validate242.errors);
         errors = vErrors.length;
       }
     }
@@ -5518,6 +6394,6 @@ function validate39(data, {
     }
     errors++;
   }
-  validate39.errors = vErrors;
+  validate63.errors = vErrors;
   return errors === 0;
 }

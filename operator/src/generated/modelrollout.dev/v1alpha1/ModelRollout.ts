@@ -153,6 +153,141 @@ export interface IModelRollout {
       };
     };
     /**
+     * An A/B experiment (docs/experiment.md): the candidate is the treatment arm and a slice of stable of the same size the control arm. Apps assign each user by the salt and bucket ranges the operator publishes (status.analysis.experiment.assignment and the ConfigMap <rollout>-experiment) and send X-ModelRollout-Arm: treatment, control or none; the route sends treatment to the candidate and the rest to stable. Every analysis interval, while the candidate carries at most 50 %, the arms' counters since the experiment started are judged with always-valid (mSPRT) statistics: a sample-ratio mismatch holds for a person, a guardrail or goal Loss rolls back, and the last step at or under 50 % waits for a Win (or NonInferior). Needs spec.analysis.metrics and a gatewayAPI or istio route. Queries are PromQL with the analysis variables, {{arm}} (treatment or control) and {{interval}} (the time since the experiment started).
+     */
+    "experiment"?: {
+      /**
+       * The pre-declared metric the decision is about.
+       */
+      "goal": {
+        /**
+         * Name in status and events (the template's name when a template is used).
+         */
+        "name"?: string;
+        /**
+         * A built-in metric over the runtime's own series (error-rate).
+         */
+        "template"?: string;
+        /**
+         * Which way is better for users.
+         */
+        "better"?: "higher" | "lower";
+        /**
+         * Goal only. The minimum detectable effect, absolute in the metric's unit (0.03 = 3 points of a rate); it tunes the sequential test.
+         */
+        "mde"?: number;
+        /**
+         * Guardrails only. The regression tolerated, absolute (default 0, any significant regression).
+         */
+        "tolerance"?: number;
+        /**
+         * A rate per unit. events and units count over {{interval}} for {{arm}}.
+         */
+        "proportion"?: {
+          "events"?: string;
+          "units"?: string;
+        };
+        /**
+         * A mean per unit, from count, sum and sum of squares over {{interval}} for {{arm}} (Welch t).
+         */
+        "mean"?: {
+          "count"?: string;
+          "sum"?: string;
+          "sumSquares"?: string;
+        };
+        /**
+         * A ratio of sums (sumY ÷ sumX) with per-unit sums of squares and cross products (delta method).
+         */
+        "ratio"?: {
+          "units"?: string;
+          "sumX"?: string;
+          "sumY"?: string;
+          "sumXX"?: string;
+          "sumYY"?: string;
+          "sumXY"?: string;
+        };
+      };
+      /**
+       * Metrics that must not regress beyond their tolerance; a significant regression rolls back at once.
+       */
+      "guardrails"?: Array<{
+        /**
+         * Name in status and events (the template's name when a template is used).
+         */
+        "name"?: string;
+        /**
+         * A built-in metric over the runtime's own series (error-rate).
+         */
+        "template"?: string;
+        /**
+         * Which way is better for users.
+         */
+        "better"?: "higher" | "lower";
+        /**
+         * Goal only. The minimum detectable effect, absolute in the metric's unit (0.03 = 3 points of a rate); it tunes the sequential test.
+         */
+        "mde"?: number;
+        /**
+         * Guardrails only. The regression tolerated, absolute (default 0, any significant regression).
+         */
+        "tolerance"?: number;
+        /**
+         * A rate per unit. events and units count over {{interval}} for {{arm}}.
+         */
+        "proportion"?: {
+          "events"?: string;
+          "units"?: string;
+        };
+        /**
+         * A mean per unit, from count, sum and sum of squares over {{interval}} for {{arm}} (Welch t).
+         */
+        "mean"?: {
+          "count"?: string;
+          "sum"?: string;
+          "sumSquares"?: string;
+        };
+        /**
+         * A ratio of sums (sumY ÷ sumX) with per-unit sums of squares and cross products (delta method).
+         */
+        "ratio"?: {
+          "units"?: string;
+          "sumX"?: string;
+          "sumY"?: string;
+          "sumXX"?: string;
+          "sumYY"?: string;
+          "sumXY"?: string;
+        };
+      }>;
+      /**
+       * Promote past the gate on a significant improvement (win), or when the goal is shown no worse than margin (nonInferiority).
+       */
+      "decision"?: "win" | "nonInferiority";
+      /**
+       * With nonInferiority, how much worse the goal may be (absolute).
+       */
+      "margin"?: number;
+      /**
+       * The error rate the verdicts keep under continuous monitoring.
+       */
+      "alpha"?: number;
+      /**
+       * No verdict but Invalid or a guardrail Loss before this (weekly cycles wash out; 7d, 1d12h or 30m).
+       */
+      "minDuration"?: string;
+      /**
+       * Still undecided at the gate this long after the experiment started, the rollout pauses for a person.
+       */
+      "maxDuration"?: string;
+      /**
+       * PromQL counting each arm's units for the sample-ratio check (default the runtime's requests of the arm). Users are the better unit when the app counts them.
+       */
+      "units"?: string;
+      /**
+       * A sample-ratio mismatch below this χ² p-value marks the experiment Invalid.
+       */
+      "srmPValue"?: number;
+    };
+    /**
      * SLO analysis. A fast breaker checks every breakerInterval whether the candidate is broken and rolls back at once; each step is judged at the end of its bake time and must pass every metric (with enough data) to advance. Without metrics every step passes on its bake time alone.
      */
     "analysis"?: {

@@ -1,0 +1,125 @@
+// What an A/B experiment's verdict means for the step (#16): pure, no I/O. The experiment runs while the
+// treatment (the candidate) carries at most 50 % (an equal-sized control exists only up to there); the last step
+// at or under 50 % is its gate: past it only on a Win (or NonInferior, as the spec's decision rule says).
+import type { AnalysisVerdict } from '../rollout/types.js';
+import { armRanges, BUCKETS, type BucketRange } from './experiment-assignment.js';
+import { ARM_HEADER } from './experiment-spec.js';
+import type { ExperimentState, MetricReport, Verdict } from './experiment-verdict.js';
+
+/** The most the treatment may carry while the experiment runs: past it there is no equal-sized control. */
+export const EXPERIMENT_MAX_WEIGHT = 50;
+
+/** What apps need to assign users (status and the `<rollout>-experiment` ConfigMap carry the same). */
+export interface PublishedAssignment {
+  header: string;
+  salt: string;
+  buckets: number;
+  /** The treatment weight the ranges are for (the weight the route carries, capped at 50). */
+  weight: number;
+  treatment: BucketRange;
+  control: BucketRange;
+  /** True once the treatment went past 50 %: apps stop sending the header (every user follows the route's weights). */
+  ended: boolean;
+}
+
+/** status.analysis.experiment: the last look, and what the next look continues from. */
+export interface ExperimentStatus {
+  assignment: PublishedAssignment;
+  /** When the arms first carried traffic: the counters' window starts here. */
+  since?: string;
+  lastLook?: string;
+  verdict?: Verdict;
+  reason?: string;
+  /** Units per arm at the last look (the sample-ratio check's counts). */
+  units?: { control: number; treatment: number };
+  srmP?: number;
+  metrics?: MetricReport[];
+  /** At the traffic so far, until the goal's fixed-horizon sample (80 % power at the MDE), e.g. "3h20m". */
+  expectedTimeToDecision?: string;
+  /** Running always-valid p-values and confidence sequences (a restart resumes them). */
+  state?: ExperimentState;
+  /** Why the last look could not read the counters (a query error); the verdict is the one before it. */
+  error?: string;
+  /** The experiment paused the rollout on the last pass (Invalid, or no decision in maxDuration). */
+  paused?: boolean;
+  /** A person resumed after such a pause: Invalid no longer holds, and maxDuration counts from here. */
+  resumedAt?: string;
+  /** The resume annotation's value last seen. */
+  resumeToken?: string;
+}
+
+/** The ranges apps assign by at a route weight (the candidate's share), capped at the experiment's 50 %. */
+export function publishedAssignment(salt: string, routeWeight: number): PublishedAssignment {
+  const weight = Math.max(0, Math.min(routeWeight, EXPERIMENT_MAX_WEIGHT));
+  const { treatment, control } = armRanges(weight);
+  return { header: ARM_HEADER, salt, buckets: BUCKETS, weight, treatment, control, ended: routeWeight > EXPERIMENT_MAX_WEIGHT };
+}
+
+/** The weight of the experiment's gate: the last step at or under 50 % (undefined when no step is). */
+export function gateWeight(steps: readonly number[]): number | undefined {
+  const under = steps.filter((w) => w <= EXPERIMENT_MAX_WEIGHT);
+  return under.length > 0 ? under[under.length - 1] : undefined;
+}
+
+/**
+ * The experiment's say on this pass, or undefined when it has none: Loss rolls back (the metric's name is the
+ * reason), Invalid pauses for a person; at the gate step anything but Win/NonInferior holds (`pending`), and
+ * pauses once the experiment has run maxDuration without a decision.
+ */
+export function experimentVerdict(
+  exp: ExperimentStatus | undefined,
+  opts: { atGate: boolean; elapsedMs: number; maxDurationMs: number; decision: 'win' | 'nonInferiority' },
+): AnalysisVerdict | undefined {
+  if (exp?.verdict === 'Loss') {
+    const metric = lossMetric(exp);
+    return { result: 'fail', reason: `experiment-${metric}`, message: `experiment: ${exp.reason ?? 'Loss'}` };
+  }
+  if (exp?.verdict === 'Invalid') return { result: 'pause', message: `experiment invalid, holding for a person: ${exp.reason ?? ''}` };
+  if (!opts.atGate) return undefined;
+  const wanted = opts.decision === 'win' ? 'Win' : 'NonInferior';
+  if (exp?.verdict === wanted) return undefined;
+  if (opts.elapsedMs >= opts.maxDurationMs)
+    return {
+      result: 'pause',
+      message: `experiment reached no ${wanted} in maxDuration (${Math.round(opts.maxDurationMs / 60_000)} min): ${exp?.reason ?? 'no verdict'}; a person decides (resume to keep waiting, promote or abort)`,
+    };
+  const eta = exp?.expectedTimeToDecision ? `; expected time to a decision at this traffic: ${exp.expectedTimeToDecision}` : '';
+  return { result: 'pending', message: `experiment gate: waiting for ${wanted} (${exp?.verdict ?? 'no look yet'}: ${exp?.reason ?? 'no counters yet'})${eta}` };
+}
+
+/** The metric a Loss is about: a regressed guardrail, else the goal. */
+function lossMetric(exp: ExperimentStatus): string {
+  const guardrail = /^guardrail (\S+) regressed/.exec(exp.reason ?? '');
+  if (guardrail) return guardrail[1]!;
+  return exp.metrics?.find((m) => m.role === 'goal')?.name ?? 'goal';
+}
+
+/** Combines the step's own verdict with the experiment's: fail, then pause, then the experiment's hold. */
+export function withExperiment(step: AnalysisVerdict, experiment: AnalysisVerdict | undefined): AnalysisVerdict {
+  if (!experiment || step.result === 'fail') return step;
+  if (experiment.result === 'fail') return experiment;
+  if (step.result === 'pause') return step;
+  if (experiment.result === 'pause') return experiment;
+  // The step's own hold (baking, inconclusive metrics) comes first: its counters must keep counting.
+  if (step.result !== 'pass') return step;
+  return experiment;
+}
+
+/**
+ * What spec.experiment needs from the rest of the spec: the analysis' Prometheus (spec.analysis.metrics: an
+ * experiment judges what users prefer, the metrics whether the candidate works), a router that matches headers
+ * (Gateway API or Istio: the arm rules), and a step at or under 50 % (the gate).
+ */
+export function experimentProblems(spec: { trafficRouting?: Record<string, unknown> }, hasAnalysis: boolean, steps: readonly number[] | undefined): string[] {
+  const problems: string[] = [];
+  if (!hasAnalysis)
+    problems.push('spec.experiment: needs spec.analysis.metrics (at least error-rate) and its Prometheus; the experiment reads its counters there');
+  const routers = Object.keys(spec.trafficRouting ?? {});
+  if (routers.length > 0 && !routers.some((r) => r === 'gatewayAPI' || r === 'istio'))
+    problems.push(`spec.experiment: needs spec.trafficRouting.gatewayAPI or .istio (the route matches the ${ARM_HEADER} header); ${routers.join(', ')} cannot`);
+  if (steps && gateWeight(steps) === undefined)
+    problems.push(
+      `spec.strategy.steps: an experiment needs a step at or under ${EXPERIMENT_MAX_WEIGHT} % (have [${steps.join(', ')}]); it is judged up to there`,
+    );
+  return problems;
+}

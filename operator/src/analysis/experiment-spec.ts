@@ -1,0 +1,227 @@
+// spec.experiment → the plan experiment-verdict.ts judges and the PromQL that reads each arm's counters.
+// An A/B experiment (#16): the candidate is the treatment arm, a slice of stable of the same size the control
+// arm (apps assign users by the published salt and bucket ranges, docs/experiment.md); every look reads
+// cumulative counters per arm since the experiment started and updates always-valid statistics.
+import { parseDuration } from '../rollout/duration.js';
+import type { ExperimentMetric, ExperimentPlan } from './experiment-verdict.js';
+import { IDENTITY_LABELS, QUERY_VARIABLES } from './spec.js';
+
+/** The request header that carries a request's arm; the runtime labels its series `arm` with the value. */
+export const ARM_HEADER = 'X-ModelRollout-Arm';
+/** The values of ARM_HEADER: `none` is a participating client's user outside both arms (served by stable). */
+export const ARM_VALUES = ['treatment', 'control', 'none'] as const;
+
+/** The counters of one metric per arm, as PromQL over {{interval}} (the time since the experiment started). */
+export type ExperimentQueries =
+  | { kind: 'proportion'; events: string; units: string }
+  | { kind: 'mean'; count: string; sum: string; sumSquares: string }
+  | { kind: 'ratio'; units: string; sumX: string; sumY: string; sumXX: string; sumYY: string; sumXY: string };
+
+export interface ExperimentMetricSpec extends ExperimentMetric {
+  queries: ExperimentQueries;
+}
+
+export interface ExperimentConfig {
+  plan: ExperimentPlan;
+  goal: ExperimentMetricSpec;
+  guardrails: ExperimentMetricSpec[];
+  /** Units per arm for the sample-ratio check (default: the runtime's requests with that arm). */
+  unitsQuery: string;
+  /** Inconclusive this long after the experiment started, at its last step: pause for a person. */
+  maxDurationMs: number;
+}
+
+interface StoredExperimentMetric {
+  name?: string;
+  template?: string;
+  better?: string;
+  mde?: number;
+  tolerance?: number;
+  proportion?: { events?: string; units?: string };
+  mean?: { count?: string; sum?: string; sumSquares?: string };
+  ratio?: { units?: string; sumX?: string; sumY?: string; sumXX?: string; sumYY?: string; sumXY?: string };
+}
+
+export interface StoredExperiment {
+  goal?: StoredExperimentMetric;
+  guardrails?: StoredExperimentMetric[];
+  decision?: string;
+  margin?: number;
+  alpha?: number;
+  minDuration?: string;
+  maxDuration?: string;
+  units?: string;
+  srmPValue?: number;
+}
+
+/** The runtime's series of one arm: the arm's revision (candidate for treatment, stable for control) and its arm label. */
+const BY_ARM = `${IDENTITY_LABELS.namespace}="{{namespace}}",${IDENTITY_LABELS.name}="{{name}}",${IDENTITY_LABELS.revision}="{{revision}}",arm="{{arm}}"`;
+const requests = (matchers: string) => `sum(increase(t2v_requests_total{${BY_ARM}${matchers}}[{{interval}}]))`;
+
+/** Default units of the sample-ratio check: requests of the arm the runtime answered or refused. */
+export const DEFAULT_UNITS_QUERY = requests('');
+
+/** Built-in experiment metrics over the runtime's own series (an app's business metrics need their own queries). */
+const TEMPLATES: Record<string, { better: 'higher' | 'lower'; queries: ExperimentQueries }> = {
+  'error-rate': {
+    better: 'lower',
+    queries: { kind: 'proportion', events: requests(',outcome=~"server_error|timeout"'), units: requests(',outcome=~"ok|server_error|timeout"') },
+  },
+};
+
+/** Experiment queries may use the analysis variables and {{arm}}; {{interval}} is the time since the experiment started. */
+export const EXPERIMENT_VARIABLES = [...QUERY_VARIABLES, 'arm'] as const;
+
+const DURATION_WITH_DAYS = /^(\d+(?:\.\d+)?)d(.*)$/;
+
+/** A Go duration, or one that starts with days ("7d", "1d12h"): experiments run for weekly cycles. */
+export function parseLongDuration(text: string): number | undefined {
+  const days = DURATION_WITH_DAYS.exec(text);
+  if (!days) return parseDuration(text);
+  const rest = days[2] ? parseDuration(days[2]) : 0;
+  if (rest === undefined) return undefined;
+  const ms = Number(days[1]) * 86_400_000 + rest;
+  return ms > 0 ? Math.round(ms) : undefined;
+}
+
+function checkQuery(field: string, text: unknown, errors: string[]): string {
+  if (typeof text !== 'string' || text.trim() === '') {
+    errors.push(`${field}: required (PromQL over {{interval}}, the time since the experiment started, with {{arm}})`);
+    return '';
+  }
+  const unknown = [...new Set([...text.matchAll(/\{\{\s*(\w+)\s*\}\}/g)].map((x) => x[1]!))].filter(
+    (v) => !(EXPERIMENT_VARIABLES as readonly string[]).includes(v),
+  );
+  if (unknown.length > 0)
+    errors.push(`${field}: unknown variable ${unknown.map((v) => `{{${v}}}`).join(', ')} (known: ${EXPERIMENT_VARIABLES.map((v) => `{{${v}}}`).join(' ')})`);
+  else if (!/\{\{\s*arm\s*\}\}/.test(text)) errors.push(`${field}: must select the arm with {{arm}} (e.g. arm="{{arm}}"), or both arms read the same number`);
+  return text;
+}
+
+const QUERY_FIELDS = {
+  proportion: ['events', 'units'],
+  mean: ['count', 'sum', 'sumSquares'],
+  ratio: ['units', 'sumX', 'sumY', 'sumXX', 'sumYY', 'sumXY'],
+} as const;
+
+function metricQueries(field: string, m: StoredExperimentMetric, errors: string[]): ExperimentQueries | undefined {
+  const kinds = (['proportion', 'mean', 'ratio'] as const).filter((k) => m[k] !== undefined);
+  if (m.template !== undefined) {
+    const template = TEMPLATES[m.template];
+    if (!template) errors.push(`${field}.template: "${m.template}" is not a built-in experiment metric (have: ${Object.keys(TEMPLATES).join(', ')})`);
+    if (kinds.length > 0) errors.push(`${field}: set template or ${kinds.join('/')}, not both`);
+    return template?.queries;
+  }
+  if (kinds.length !== 1) {
+    errors.push(`${field}: set exactly one of template, proportion, mean, ratio${kinds.length > 1 ? ` (have ${kinds.join(', ')})` : ''}`);
+    return undefined;
+  }
+  const kind = kinds[0]!;
+  const stored = (m[kind] ?? {}) as Record<string, unknown>;
+  const queries: Record<string, string> = {};
+  for (const key of QUERY_FIELDS[kind]) queries[key] = checkQuery(`${field}.${kind}.${key}`, stored[key], errors);
+  const extra = Object.keys(stored).filter((k) => !(QUERY_FIELDS[kind] as readonly string[]).includes(k));
+  if (extra.length > 0) errors.push(`${field}.${kind}: unknown field ${extra.join(', ')} (have: ${QUERY_FIELDS[kind].join(', ')})`);
+  return { kind, ...queries } as ExperimentQueries;
+}
+
+function finite(field: string, value: unknown, errors: string[], check: (x: number) => boolean, rule: string): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'number' || !Number.isFinite(value) || !check(value)) {
+    errors.push(`${field}: ${JSON.stringify(value)} ${rule}`);
+    return undefined;
+  }
+  return value;
+}
+
+function identity(field: string, m: StoredExperimentMetric, errors: string[]): { name?: string; better?: 'higher' | 'lower' } {
+  const name = m.name ?? m.template;
+  if (!name) errors.push(`${field}.name: required (used in status and events)`);
+  else if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(name)) errors.push(`${field}.name: "${name}" must be a DNS label (lower case, digits, -)`);
+  const better = m.better ?? (m.template ? TEMPLATES[m.template]?.better : undefined);
+  if (better === 'higher' || better === 'lower') return { name, better };
+  errors.push(`${field}.better: ${better === undefined ? 'required' : `"${better}" must be`} higher or lower`);
+  return { name };
+}
+
+/** The goal's minimum detectable effect, or a guardrail's tolerated regression (default 0). */
+function effectOf(field: string, m: StoredExperimentMetric, role: 'goal' | 'guardrail', errors: string[]): number | undefined {
+  if (role === 'guardrail') {
+    if (m.mde !== undefined) errors.push(`${field}.mde: only the goal has one (a guardrail has tolerance)`);
+    return finite(`${field}.tolerance`, m.tolerance, errors, (x) => x >= 0, 'must be ≥ 0 (the regression tolerated, absolute)') ?? 0;
+  }
+  if (m.tolerance !== undefined) errors.push(`${field}.tolerance: only guardrails have one (the goal has mde)`);
+  if (m.mde === undefined) errors.push(`${field}.mde: required (the minimum detectable effect, absolute, in the metric’s unit)`);
+  return finite(`${field}.mde`, m.mde, errors, (x) => x > 0, 'must be > 0 (the minimum detectable effect, absolute, in the metric’s unit)');
+}
+
+function experimentMetric(
+  field: string,
+  m: StoredExperimentMetric | undefined,
+  role: 'goal' | 'guardrail',
+  errors: string[],
+): ExperimentMetricSpec | undefined {
+  if (!m || typeof m !== 'object') {
+    errors.push(`${field}: required`);
+    return undefined;
+  }
+  const queries = metricQueries(field, m, errors);
+  const { name, better } = identity(field, m, errors);
+  const effect = effectOf(field, m, role, errors);
+  if (!queries || !name || !better || effect === undefined) return undefined;
+  return { name, better, effect, queries };
+}
+
+function decisionOf(f: string, stored: StoredExperiment, errors: string[]): ExperimentPlan['decision'] {
+  const text = stored.decision ?? 'win';
+  if (text === 'nonInferiority') {
+    const margin = finite(`${f}.margin`, stored.margin, errors, (x) => x > 0, 'must be > 0 (how much worse the goal may be, absolute)');
+    if (stored.margin === undefined) errors.push(`${f}.margin: required with decision nonInferiority (how much worse the goal may be, absolute)`);
+    return { rule: 'nonInferiority', margin: margin ?? 0 };
+  }
+  if (text !== 'win') errors.push(`${f}.decision: "${text}" must be win or nonInferiority`);
+  else if (stored.margin !== undefined) errors.push(`${f}.margin: only with decision nonInferiority`);
+  return { rule: 'win' };
+}
+
+function durationsOf(f: string, stored: StoredExperiment, errors: string[]): { minDurationMs: number; maxDurationMs: number } {
+  const duration = (field: string, text: string | undefined, fallback: string): number => {
+    const ms = parseLongDuration(text ?? fallback);
+    if (ms === undefined) errors.push(`${f}.${field}: "${text}" is not a positive duration (e.g. 7d, 1d12h, 30m)`);
+    return ms ?? 0;
+  };
+  const minDurationMs = duration('minDuration', stored.minDuration, '7d');
+  const maxDurationMs = duration('maxDuration', stored.maxDuration, '28d');
+  if (minDurationMs > 0 && maxDurationMs > 0 && maxDurationMs < minDurationMs)
+    errors.push(`${f}.maxDuration: ${stored.maxDuration ?? '28d'} is shorter than minDuration ${stored.minDuration ?? '7d'}`);
+  return { minDurationMs, maxDurationMs };
+}
+
+/**
+ * Parses spec.experiment; undefined when absent or invalid. Every problem is pushed to `errors` naming its field.
+ * Defaults: alpha 0.05, decision win, minDuration 7d (weekly cycles wash out), maxDuration 28d, srmPValue 0.001
+ * (Fabijan et al., "Diagnosing Sample Ratio Mismatch in Online Controlled Experiments", KDD 2019).
+ */
+export function parseExperiment(stored: StoredExperiment | undefined, errors: string[]): ExperimentConfig | undefined {
+  if (stored === undefined || stored === null) return undefined;
+  const before = errors.length;
+  const f = 'spec.experiment';
+  const goal = experimentMetric(`${f}.goal`, stored.goal, 'goal', errors);
+  const guardrails = (stored.guardrails ?? []).map((g, i) => experimentMetric(`${f}.guardrails[${i}]`, g, 'guardrail', errors));
+  const names = [goal?.name, ...guardrails.map((g) => g?.name)].filter((n): n is string => n !== undefined);
+  const twice = names.filter((n, i) => names.indexOf(n) !== i);
+  if (twice.length > 0) errors.push(`${f}.guardrails: metric name ${[...new Set(twice)].map((n) => `"${n}"`).join(', ')} is used twice`);
+  const alpha = finite(`${f}.alpha`, stored.alpha, errors, (x) => x > 0 && x < 0.5, 'must be in (0, 0.5)') ?? 0.05;
+  const srmPValue = finite(`${f}.srmPValue`, stored.srmPValue, errors, (x) => x > 0 && x < 0.5, 'must be in (0, 0.5)') ?? 0.001;
+  const decision = decisionOf(f, stored, errors);
+  const { minDurationMs, maxDurationMs } = durationsOf(f, stored, errors);
+  const unitsQuery = stored.units === undefined ? DEFAULT_UNITS_QUERY : checkQuery(`${f}.units`, stored.units, errors);
+  if (!goal || guardrails.some((g) => g === undefined) || errors.length > before) return undefined;
+  return {
+    plan: { goal, guardrails: guardrails as ExperimentMetricSpec[], decision, alpha, minDurationMs, srmPValue },
+    goal,
+    guardrails: guardrails as ExperimentMetricSpec[],
+    unitsQuery,
+    maxDurationMs,
+  };
+}

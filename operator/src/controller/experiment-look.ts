@@ -1,0 +1,115 @@
+// One look of an A/B experiment (#16): read each arm's cumulative counters since the experiment started from the
+// metrics provider, judge them (analysis/experiment-verdict.ts) and keep what the next look continues from in
+// status.analysis.experiment. Looks happen every analysis interval while the treatment carries 1–50 %; past 50 %
+// the last verdict stays as it was (there is no equal-sized control any more).
+import { experimentSalt } from '../analysis/experiment-assignment.js';
+import { EXPERIMENT_MAX_WEIGHT, publishedAssignment, type ExperimentStatus } from '../analysis/experiment-gate.js';
+import type { ExperimentConfig, ExperimentQueries } from '../analysis/experiment-spec.js';
+import { judgeExperiment, type ArmCounters, type MetricCounters } from '../analysis/experiment-verdict.js';
+import { renderQuery, type QueryVars } from '../analysis/spec.js';
+import type { MetricsProvider } from '../metric-providers/index.js';
+import { formatDuration } from '../rollout/duration.js';
+
+/** Fewer units than this in both arms together: no verdict yet (a χ² or a z on a handful of requests says nothing). */
+export const MIN_UNITS = 20;
+
+export interface LookInput {
+  config: ExperimentConfig;
+  provider: MetricsProvider;
+  /** The rollout's uid and the candidate's revision: the salt. */
+  uid: string;
+  candidateRevision: string;
+  /** The candidate's weight on the route now. */
+  routeWeight: number;
+  /** When the first step's traffic shifted (the arms' counters start there); undefined before. */
+  armsSince: string | undefined;
+  /** Query variables of one arm (treatment: the candidate's revision; control: stable's), over `intervalMs`. */
+  vars: (arm: 'treatment' | 'control', intervalMs: number) => QueryVars;
+  intervalMs: number;
+  previous: ExperimentStatus | undefined;
+  now: Date;
+}
+
+/** The experiment's status after this pass: a new look when one is due, else the previous one with the ranges of now. */
+export async function lookExperiment(input: LookInput): Promise<ExperimentStatus> {
+  const { previous, now } = input;
+  const salt = previous?.assignment.salt ?? experimentSalt(input.uid, input.candidateRevision);
+  // Ranges only grow: a route briefly behind (an abort's return) does not shrink what apps were told.
+  const weight = Math.max(input.routeWeight, previous?.assignment.ended ? 0 : (previous?.assignment.weight ?? 0));
+  const exp: ExperimentStatus = { ...previous, assignment: publishedAssignment(salt, previous?.assignment.ended ? 100 : weight) };
+  if (!input.armsSince || input.routeWeight <= 0 || input.routeWeight > EXPERIMENT_MAX_WEIGHT || exp.assignment.ended) return exp;
+  exp.since ??= input.armsSince;
+  const due = !previous?.lastLook || now.getTime() - Date.parse(previous.lastLook) >= input.intervalMs;
+  if (!due) return exp;
+  exp.lastLook = now.toISOString();
+  const windowMs = Math.max(1000, now.getTime() - Date.parse(exp.since));
+  let control: ArmCounters;
+  let treatment: ArmCounters;
+  try {
+    [control, treatment] = await Promise.all([readArm(input, 'control', windowMs), readArm(input, 'treatment', windowMs)]);
+  } catch (err) {
+    exp.error = (err as Error).message;
+    return exp;
+  }
+  delete exp.error;
+  judge(exp, input, control, treatment);
+  return exp;
+}
+
+/** The verdict of this look into `exp`: no verdict on too few units, else judgeExperiment's. */
+function judge(exp: ExperimentStatus, input: LookInput, control: ArmCounters, treatment: ArmCounters): void {
+  exp.units = { control: control.units, treatment: treatment.units };
+  if (control.units + treatment.units < MIN_UNITS) {
+    exp.verdict = 'Inconclusive';
+    exp.reason = `${control.units + treatment.units} units in both arms so far (a verdict needs ${MIN_UNITS}): do the app's requests carry ${exp.assignment.header}?`;
+    return;
+  }
+  const thin = Object.keys(control.metrics).find((name) => Math.min(control.metrics[name]!.arm.n, treatment.metrics[name]!.arm.n) < 2);
+  if (thin) {
+    exp.verdict = 'Inconclusive';
+    exp.reason = `${thin}: ${control.metrics[thin]!.arm.n} control and ${treatment.metrics[thin]!.arm.n} treatment units so far (each arm needs 2)`;
+    return;
+  }
+  const verdict = judgeExperiment(input.config.plan, control, treatment, input.previous?.state ?? { startedAt: exp.since!, looks: 0, metrics: {} }, input.now);
+  exp.verdict = verdict.verdict;
+  exp.reason = verdict.reason;
+  exp.srmP = verdict.srmP;
+  exp.metrics = verdict.metrics;
+  exp.state = verdict.state;
+  if (verdict.expectedMsToDecision !== undefined && Number.isFinite(verdict.expectedMsToDecision))
+    exp.expectedTimeToDecision = formatDuration(verdict.expectedMsToDecision);
+  else delete exp.expectedTimeToDecision;
+}
+
+/** Units and every metric's counters of one arm; a failed or missing query throws, naming the query. */
+async function readArm(input: LookInput, arm: 'treatment' | 'control', windowMs: number): Promise<ArmCounters> {
+  const vars = input.vars(arm, windowMs);
+  const read = async (field: string, template: string, absentIsZero: boolean): Promise<number> => {
+    const promql = renderQuery(template.replace(/\{\{\s*arm\s*\}\}/g, arm), vars);
+    const m = await input.provider.query(promql, input.now);
+    if (m.kind === 'value' && Number.isFinite(m.value)) return m.value;
+    if (m.kind === 'counts') return m.events;
+    // A sum over series that do not exist yet (no request of this arm so far) is no data: zero of them.
+    if (m.kind === 'noData' && absentIsZero) return 0;
+    throw new Error(`${arm} ${field}: ${m.kind === 'error' ? m.message : m.kind === 'noData' ? m.message : `not a number (${m.value})`} (query: ${promql})`);
+  };
+  const units = await read('units', input.config.unitsQuery, true);
+  const metrics: Record<string, MetricCounters> = {};
+  for (const metric of [input.config.goal, ...input.config.guardrails])
+    metrics[metric.name] = await counters(metric.queries, (f, q) => read(`${metric.name}.${f}`, q, true));
+  return { units, metrics };
+}
+
+async function counters(q: ExperimentQueries, read: (field: string, query: string) => Promise<number>): Promise<MetricCounters> {
+  if (q.kind === 'proportion') {
+    const [n, events] = await Promise.all([read('units', q.units), read('events', q.events)]);
+    // increase() extrapolates each series on its own: a few events over n is rounding, not data.
+    return { kind: 'proportion', arm: { n, events: Math.min(events, n) } };
+  }
+  if (q.kind === 'mean') {
+    const [n, sum, sumSq] = await Promise.all([read('count', q.count), read('sum', q.sum), read('sumSquares', q.sumSquares)]);
+    return { kind: 'mean', arm: { n, sum, sumSq } };
+  }
+  const [n, sumX, sumY, sumXX, sumYY, sumXY] = await Promise.all((['units', 'sumX', 'sumY', 'sumXX', 'sumYY', 'sumXY'] as const).map((f) => read(f, q[f])));
+  return { kind: 'ratio', arm: { n: n!, sumX: sumX!, sumY: sumY!, sumXX: sumXX!, sumYY: sumYY!, sumXY: sumXY! } };
+}
