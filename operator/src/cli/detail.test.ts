@@ -111,6 +111,42 @@ describe('kubectl modelrollout get <name>', () => {
     expect(scaling).toContain('▶ 5 % (scaling up)');
   });
 
+  it('shows an experiment: verdict, assignment, units with the SRM p, each metric with its confidence sequence, and the time to a decision', () => {
+    const base = objects().rollout.status!.analysis!;
+    const o = objects({
+      analysis: {
+        ...base,
+        experiment: {
+          assignment: {
+            header: 'X-ModelRollout-Arm',
+            salt: '0123456789abcdef',
+            buckets: 10000,
+            weight: 5,
+            treatment: { from: 0, to: 500 },
+            control: { from: 5000, to: 5500 },
+            ended: false,
+          },
+          verdict: 'Inconclusive',
+          reason: 'playback-completion 0.3 → 0.32: not yet decided',
+          units: { control: 1200, treatment: 1187 },
+          srmP: 0.79,
+          metrics: [{ name: 'playback-completion', role: 'goal', control: 0.3, treatment: 0.32, effect: 0.02, cs: [-0.011, 0.051], p: 0.41, power: 0.37 }],
+          expectedTimeToDecision: '42m',
+          error: 'control units: connection refused',
+        },
+      },
+    });
+    const text = detail(o, NOW);
+    expect(text).toContain('  experiment: Inconclusive — playback-completion 0.3 → 0.32: not yet decided\n');
+    expect(text).toContain('    assignment: X-ModelRollout-Arm, salt 0123456789abcdef, treatment buckets [0, 500), control [5000, 5500) of 10000\n');
+    expect(text).toContain('    units: control 1200, treatment 1187, SRM p 0.790\n');
+    expect(text).toMatch(
+      / {4}METRIC +ROLE +CONTROL +TREATMENT +EFFECT +CONFIDENCE SEQUENCE +P \(ALWAYS VALID\) +POWER\n {4}playback-completion +goal +0\.3 +0\.32 +0\.02 +\[-0\.011, 0\.051\] +0\.410 +37 %\n/,
+    );
+    expect(text).toContain('    expected time to a decision at this traffic: 42m\n');
+    expect(text).toContain('    last look failed: control units: connection refused');
+  });
+
   it('formats durations and parses -o', () => {
     expect([duration(45_000), duration(432_000), duration(600_000), duration(3_780_000)]).toEqual(['45s', '7m12s', '10m', '1h3m']);
     expect(parseArgs(['get', 't2v', '-o', 'yaml'])).toMatchObject({ command: 'get', name: 't2v', output: 'yaml' });
