@@ -39,7 +39,7 @@ function fakeApi(stored: HttpRoute) {
     },
   } as unknown as k8s.CustomObjectsApi;
   const router = (ruleIndex = 1) => new GatewayApiRouter({ custom, target, routeName: 'edge', ruleIndex });
-  return { router, writes, current: () => stored, edit: (f: (r: HttpRoute) => void) => f(stored) };
+  return { custom, router, writes, current: () => stored, edit: (f: (r: HttpRoute) => void) => f(stored) };
 }
 
 describe('Gateway API arm rules', () => {
@@ -169,5 +169,27 @@ describe('Gateway API arm rules', () => {
       r.spec.rules![0]!.matches = [{ path: { type: 'PathPrefix', value: '/' } }];
     });
     expect(await api.router(0).observe()).toMatchObject({ arms: 'present' });
+  });
+
+  it("keeps two rollouts' arm rules on one HTTPRoute apart", async () => {
+    const other = { namespace: 'ml', stableService: 'img-stable', candidateService: 'img-candidate', port: 80 };
+    const api = fakeApi(
+      httpRoute(
+        { matches: [{ path: { type: 'PathPrefix', value: '/t2v' } }], backendRefs: [{ name: 't2v-stable', port: 80 }] },
+        { matches: [{ path: { type: 'PathPrefix', value: '/img' } }], backendRefs: [{ name: 'img-stable', port: 80 }] },
+      ),
+    );
+    const img = new GatewayApiRouter({ custom: api.custom, target: other, routeName: 'edge', ruleIndex: 1 });
+    await api.router(0).setWeights(step(5));
+    await img.setWeights(step(20));
+    expect(api.current().spec.rules).toHaveLength(8);
+    await api.router(0).setWeights(step(0, false));
+    expect(
+      api
+        .current()
+        .spec.rules!.slice(2)
+        .map((r) => r.name),
+    ).toEqual(['modelrollout-arm-treatment.img-candidate', 'modelrollout-arm-control.img-candidate', 'modelrollout-arm-none.img-candidate']);
+    expect(await img.observe()).toMatchObject({ candidateWeight: 20, arms: 'present' });
   });
 });

@@ -106,8 +106,7 @@ export class GatewayApiRouter extends RouteObjectRouter<HttpRoute> {
         `HTTPRoute ${this.name} has ${rules.length} rule(s); spec.trafficRouting.gatewayAPI.ruleIndex ${this.ruleIndex} is out of range`,
       );
     rules[this.ruleIndex] = withWeights(rule, weights, this.target);
-    const weighted = { ...route, spec: { ...route.spec, rules } };
-    return { ...weighted, spec: { ...weighted.spec, rules: withArmRules(weighted, this.ruleIndex, weights.arms, this.target) } };
+    return { ...route, spec: { ...route.spec, rules: withArmRules(route, this.ruleIndex, weights.arms, this.target) } };
   }
 }
 

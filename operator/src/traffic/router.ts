@@ -45,6 +45,9 @@ export function armService(arm: Arm, target: TrafficTarget): string {
   return arm === 'treatment' ? target.candidateService : target.stableService;
 }
 
+/** The prefix of every rollout's arm rule names. */
+export const ARM_RULE_PREFIX = 'modelrollout-arm-';
+
 /**
  * The name that marks an arm rule (an HTTPRoute rule's `name`, a VirtualService http route's `name`) as this
  * rollout's: one per candidate Service, so two rollouts on one route do not collide. A valid HTTPRoute rule
@@ -53,9 +56,6 @@ export function armService(arm: Arm, target: TrafficTarget): string {
 export function armRuleName(arm: Arm, target: TrafficTarget): string {
   return `${ARM_RULE_PREFIX}${arm}.${target.candidateService}`;
 }
-
-/** The prefix of every rollout's arm rule names. */
-export const ARM_RULE_PREFIX = 'modelrollout-arm-';
 
 /** The arm whose rule `name` is (this rollout's), if any. */
 export function armOfRuleName(name: unknown, target: TrafficTarget): Arm | undefined {
