@@ -333,7 +333,7 @@ describe('Traefik router through the real proxy: a TraefikService behind an HTTP
     const mirrored = () => candidate.received.filter((r) => r.headers['x-request-mark'] === 'shadow').length;
     await waitUntil(`all ${n} mirrored (${mirrored()} so far)`, async () => (mirrored() >= n ? true : undefined), 30_000, 100);
     expect(mirrored()).toBe(n);
-    expect(await router.observe()).toEqual({ found: true, stableWeight: 100, candidateWeight: 0, mirrorPercent: 100 });
+    expect(await router.observe()).toEqual({ found: true, stableWeight: 100, candidateWeight: 0, mirrorPercent: 100, arms: 'absent' });
     // Half the traffic mirrored: about half the requests reach the candidate, still no answer from it.
     await router.setWeights({ stableWeight: 100, candidateWeight: 0, mirrorPercent: 50 });
     await waitUntil(

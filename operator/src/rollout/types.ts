@@ -179,6 +179,11 @@ export interface RouteObservation {
   error?: string;
   /** Why the route cannot be used, when found is false: RouteNotFound (default) or RouteRuleNotOwned (someone else's backends). */
   reason?: RouteReason;
+  /**
+   * The A/B experiment's arm rules (traffic/router.ts Weights.arms), when found: all present as the router
+   * writes them for the managed rule now, none there, or some there but missing, edited or stale.
+   */
+  arms?: 'present' | 'absent' | 'differ';
 }
 
 export interface ServiceObservation {

@@ -19,17 +19,58 @@ export interface Weights {
   candidateWeight: number;
   /** Percent of requests mirrored to the candidate (shadow phase); 0 for none. */
   mirrorPercent: number;
+  /**
+   * During an A/B experiment: the route also carries one rule per arm that sends requests whose `header` says
+   * `treatment` to the candidate only and `control` or `none` to stable only (apps assign the arm themselves,
+   * docs/experiment-assignment.md); requests without the header keep following the weights. Absent: the arm
+   * rules the router added are removed (and only those).
+   */
+  arms?: ArmRouting;
+}
+
+/** The arm rules' request header (spec.experiment names it; DEFAULT_ARM_HEADER unless it says otherwise). */
+export interface ArmRouting {
+  header: string;
+}
+
+/** The arm header apps send when the experiment names none. */
+export const DEFAULT_ARM_HEADER = 'X-ModelRollout-Arm';
+
+/** The values of the arm header, one arm rule each. */
+export const ARMS = ['treatment', 'control', 'none'] as const;
+export type Arm = (typeof ARMS)[number];
+
+/** Where an arm's requests go: treatment to the candidate; control and none (outside the experiment) to stable. */
+export function armService(arm: Arm, target: TrafficTarget): string {
+  return arm === 'treatment' ? target.candidateService : target.stableService;
+}
+
+/** The prefix of every rollout's arm rule names. */
+export const ARM_RULE_PREFIX = 'modelrollout-arm-';
+
+/**
+ * The name that marks an arm rule (an HTTPRoute rule's `name`, a VirtualService http route's `name`) as this
+ * rollout's: one per candidate Service, so two rollouts on one route do not collide. A valid HTTPRoute rule
+ * name (a DNS subdomain: Service names are DNS labels).
+ */
+export function armRuleName(arm: Arm, target: TrafficTarget): string {
+  return `${ARM_RULE_PREFIX}${arm}.${target.candidateService}`;
+}
+
+/** The arm whose rule `name` is (this rollout's), if any. */
+export function armOfRuleName(name: unknown, target: TrafficTarget): Arm | undefined {
+  return ARMS.find((arm) => name === armRuleName(arm, target));
 }
 
 export interface TrafficRouter {
   /** What the route carries now. `found: false` (with `error`) when the route or the managed rule is missing. */
   observe(): Promise<RouteObservation>;
-  /** Sets the weights and the mirror of the managed rule, touching nothing else of the route. */
+  /** Sets the weights and the mirror of the managed rule, and adds or removes its arm rules; touches nothing else of the route. */
   setWeights(weights: Weights): Promise<void>;
   /**
    * Called once while the rollout is deleted, after traffic is back on stable and before the finalizer goes:
-   * the place to remove anything else the router added. The two routers so far add nothing beyond what
-   * setWeights({100, 0, mirror 0}) already removed.
+   * the place to remove anything else the router added. The routers so far add nothing beyond what
+   * setWeights({100, 0, mirror 0}) (no `arms`: the arm rules go too) already removed.
    */
   finalize(): Promise<void>;
 }

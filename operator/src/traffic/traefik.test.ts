@@ -1,5 +1,5 @@
 import * as k8s from '@kubernetes/client-node';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { TrafficRouterError } from './router.js';
 import { observeTraefikService, STASH_ANNOTATION, TraefikRouter, withWeights, type TraefikService } from './traefik.js';
 
@@ -132,6 +132,19 @@ describe('TraefikService handling', () => {
     const router = new TraefikRouter({ custom, target, traefikService: 't2v' });
     await router.setWeights({ stableWeight: 80, candidateWeight: 20, mirrorPercent: 0 });
     expect(writes.map((w) => w.metadata.resourceVersion)).toEqual(['7', '8']);
-    expect(await router.observe()).toEqual({ found: true, stableWeight: 80, candidateWeight: 20, mirrorPercent: 0 });
+    expect(await router.observe()).toEqual({ found: true, stableWeight: 80, candidateWeight: 20, mirrorPercent: 0, arms: 'absent' });
+  });
+
+  it("refuses an A/B experiment's arms (a TraefikService cannot match a header) without writing", async () => {
+    const replaceNamespacedCustomObject = vi.fn();
+    const custom = {
+      getNamespacedCustomObject: async () => ts({ weighted: { services: [{ name: 't2v-stable', port: 80 }] } }),
+      replaceNamespacedCustomObject,
+    } as unknown as k8s.CustomObjectsApi;
+    const router = new TraefikRouter({ custom, target, traefikService: 't2v' });
+    const refused = router.setWeights({ stableWeight: 95, candidateWeight: 5, mirrorPercent: 0, arms: { header: 'X-ModelRollout-Arm' } });
+    await expect(refused).rejects.toMatchObject({ code: 'Unsupported' });
+    await expect(refused).rejects.toThrow(/arms need spec.trafficRouting.gatewayAPI or spec.trafficRouting.istio/);
+    expect(replaceNamespacedCustomObject).not.toHaveBeenCalled();
   });
 });

@@ -52,11 +52,18 @@ export class TraefikRouter extends RouteObjectRouter<TraefikService> {
     super('TraefikService', TRAEFIKSERVICE, opts.traefikService, opts.target, opts as RouterDeps);
   }
 
+  /** A TraefikService has no arm rules (it cannot match a header). */
   protected read(ts: TraefikService): RouteObservation {
-    return observeTraefikService(ts, this.target);
+    const observed = observeTraefikService(ts, this.target);
+    return observed.found ? { ...observed, arms: 'absent' } : observed;
   }
 
   protected rewrite(ts: TraefikService, weights: Weights): TraefikService {
+    if (weights.arms)
+      throw new TrafficRouterError(
+        'Unsupported',
+        `TraefikService ${ts.metadata.name}: a TraefikService cannot match the arm header ${weights.arms.header}, so an A/B experiment's arms need spec.trafficRouting.gatewayAPI or spec.trafficRouting.istio`,
+      );
     return withWeights(ts, weights, this.target);
   }
 }
