@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { AnalysisVerdict } from '../rollout/types.js';
-import { experimentProblems, experimentVerdict, gateWeight, publishedAssignment, withExperiment, type ExperimentStatus } from './experiment-gate.js';
+import { armRouting, experimentProblems, experimentVerdict, gateWeight, publishedAssignment, withExperiment, type ExperimentStatus } from './experiment-gate.js';
 
 const assignment = publishedAssignment('0123456789abcdef', 20);
 const status = (over: Partial<ExperimentStatus>): ExperimentStatus => ({ assignment, ...over });
@@ -20,6 +20,17 @@ describe('publishedAssignment', () => {
     expect(publishedAssignment('s', 50)).toMatchObject({ weight: 50, treatment: { from: 0, to: 5000 }, control: { from: 5000, to: 10_000 }, ended: false });
     expect(publishedAssignment('s', 100)).toMatchObject({ weight: 50, ended: true });
     expect(publishedAssignment('s', 0)).toMatchObject({ treatment: { from: 0, to: 0 }, control: { from: 5000, to: 5000 } });
+  });
+});
+
+describe('armRouting', () => {
+  it('asks for the arm rules only while an experiment runs with the candidate at 1–50 %', () => {
+    expect(armRouting(true, 1, false)).toEqual({ header: 'X-ModelRollout-Arm' });
+    expect(armRouting(true, 50, false)).toEqual({ header: 'X-ModelRollout-Arm' });
+    expect(armRouting(true, 0, false)).toBeUndefined();
+    expect(armRouting(true, 51, false)).toBeUndefined();
+    expect(armRouting(true, 20, true)).toBeUndefined();
+    expect(armRouting(false, 20, false)).toBeUndefined();
   });
 });
 

@@ -3,7 +3,7 @@
 // at or under 50 % is its gate: past it only on a Win (or NonInferior, as the spec's decision rule says).
 import type { AnalysisVerdict } from '../rollout/types.js';
 import { armRanges, BUCKETS, type BucketRange } from './experiment-assignment.js';
-import { ARM_HEADER } from './experiment-spec.js';
+import { ARM_HEADER } from '../api/index.js';
 import type { ExperimentState, MetricReport, Verdict } from './experiment-verdict.js';
 
 /** The most the treatment may carry while the experiment runs: past it there is no equal-sized control. */
@@ -53,6 +53,14 @@ export function publishedAssignment(salt: string, routeWeight: number): Publishe
   const weight = Math.max(0, Math.min(routeWeight, EXPERIMENT_MAX_WEIGHT));
   const { treatment, control } = armRanges(weight);
   return { header: ARM_HEADER, salt, buckets: BUCKETS, weight, treatment, control, ended: routeWeight > EXPERIMENT_MAX_WEIGHT };
+}
+
+/**
+ * The arm rules the route carries (traffic/router.ts Weights.arms): while an experiment runs and the candidate
+ * carries 1–50 %; none before, past 50 % (no equal-sized control: every request follows the weights) or at 0 %.
+ */
+export function armRouting(experiment: boolean, candidateWeight: number, ended: boolean): { header: string } | undefined {
+  return experiment && !ended && candidateWeight > 0 && candidateWeight <= EXPERIMENT_MAX_WEIGHT ? { header: ARM_HEADER } : undefined;
 }
 
 /** The weight of the experiment's gate: the last step at or under 50 % (undefined when no step is). */

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ARM_HEADER as RUNTIME_ARM_HEADER, ARMS as RUNTIME_ARMS } from '../../../inference-image/src/experiment-arm.js';
-import { ARM_HEADER, ARM_VALUES, DEFAULT_UNITS_QUERY, parseExperiment, parseLongDuration, type StoredExperiment } from './experiment-spec.js';
+import { ARM_HEADER, ARMS } from '../api/index.js';
+import { DEFAULT_UNITS_QUERY, parseExperiment, parseLongDuration, type StoredExperiment } from './experiment-spec.js';
 
 const completion = {
   name: 'playback-completion',
@@ -113,7 +114,7 @@ describe('parseExperiment', () => {
 describe('the arm header', () => {
   it('is the one the runtime reads and labels its series by, with the same values', () => {
     expect(ARM_HEADER).toBe(RUNTIME_ARM_HEADER);
-    expect([...ARM_VALUES].sort()).toEqual([...RUNTIME_ARMS].sort());
+    expect([...ARMS].sort()).toEqual([...RUNTIME_ARMS].sort());
   });
 });
 

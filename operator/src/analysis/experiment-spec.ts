@@ -6,11 +6,6 @@ import { parseDuration } from '../rollout/duration.js';
 import type { ExperimentMetric, ExperimentPlan } from './experiment-verdict.js';
 import { IDENTITY_LABELS, QUERY_VARIABLES } from './spec.js';
 
-/** The request header that carries a request's arm; the runtime labels its series `arm` with the value. */
-export const ARM_HEADER = 'X-ModelRollout-Arm';
-/** The values of ARM_HEADER: `none` is a participating client's user outside both arms (served by stable). */
-export const ARM_VALUES = ['treatment', 'control', 'none'] as const;
-
 /** The counters of one metric per arm, as PromQL over {{interval}} (the time since the experiment started). */
 export type ExperimentQueries =
   | { kind: 'proportion'; events: string; units: string }

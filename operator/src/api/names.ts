@@ -129,3 +129,13 @@ export function parseStyleRuleClaim(value: string): { owner: string; fingerprint
   const i = value.indexOf('/');
   return i < 0 ? { owner: value } : { owner: value.slice(0, i), fingerprint: value.slice(i + 1) };
 }
+
+/**
+ * The request header that carries an A/B experiment's arm (#16, docs/experiment.md): apps set it from the published
+ * salt and bucket ranges, the route's arm rules match it, the runtime labels its series `arm` by it
+ * (inference-image/src/experiment-arm.ts reads the same name and values).
+ */
+export const ARM_HEADER = 'X-ModelRollout-Arm';
+/** The arm header's values: `none` is a participating app's user outside both arms (served by stable). */
+export const ARMS = ['treatment', 'control', 'none'] as const;
+export type Arm = (typeof ARMS)[number];

@@ -6,7 +6,8 @@ import * as k8s from '@kubernetes/client-node';
 import type { EventRecorder } from '../kube/events.js';
 import type { Action, BlockedWrite } from '../rollout/types.js';
 import { definitionFor, type TrafficRoutingSpec } from '../traffic/index.js';
-import type { TrafficRouter } from '../traffic/router.js';
+import type { TrafficRouter, Weights } from '../traffic/router.js';
+import { armRouting } from '../analysis/experiment-gate.js';
 import type { ClusterCache } from './cluster-cache.js';
 import { candidateServiceName, FINALIZER, GROUP, KIND, type ModelRollout, PLURAL, revisionObjectName, stableServiceName, VERSION } from '../api/index.js';
 import { FIELD_MANAGER } from './names.js';
@@ -140,12 +141,23 @@ async function apply(action: Exclude<Action, { kind: 'event' }>, ro: ModelRollou
       return;
     case 'setTraffic':
       if (!ctx.router) throw new Error('no traffic router for this rollout');
-      return ctx.router.setWeights({ stableWeight: action.stableWeight, candidateWeight: action.candidateWeight, mirrorPercent: action.mirrorPercent });
+      return ctx.router.setWeights({
+        stableWeight: action.stableWeight,
+        candidateWeight: action.candidateWeight,
+        mirrorPercent: action.mirrorPercent,
+        ...armsOf(ro, action.candidateWeight),
+      });
     case 'removeFinalizer':
       // Traffic is back on stable (decide() orders setTraffic first); the router cleans up, then the finalizer goes.
       await ctx.router?.finalize();
       return removeFinalizer(ro, deps);
   }
+}
+
+/** An A/B experiment's arm rules at this candidate weight (experiment-gate.ts armRouting); none without spec.experiment. */
+export function armsOf(ro: ModelRollout, candidateWeight: number): Pick<Weights, 'arms'> {
+  const arms = armRouting(ro.spec.experiment !== undefined, candidateWeight, ro.status?.analysis?.experiment?.assignment.ended ?? false);
+  return arms ? { arms } : {};
 }
 
 async function scaleOrCreate(ro: ModelRollout, revision: string, replicas: number, specRevision: string, deps: ExecuteDeps): Promise<void> {

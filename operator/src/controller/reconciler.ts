@@ -5,14 +5,15 @@ import type { Logger } from 'pino';
 import type { EventRecorder } from '../kube/events.js';
 import { decide } from '../rollout/decide.js';
 import { setCondition } from '../rollout/conditions.js';
-import type { BlockedWrite, Decision, RolloutStatus } from '../rollout/types.js';
+import type { BlockedWrite, Decision, RolloutStatus, RouteObservation } from '../rollout/types.js';
 import type { AnalysisDefaults } from '../analysis/spec.js';
 import type { AnalysisOutcome, AnalysisRunner } from './analysis-runner.js';
 import { experimentConfigMapName, forgetExperimentConfigMap, syncExperimentConfigMap } from './experiment-configmap.js';
 import type { OperatorMetrics } from '../telemetry/metrics.js';
 import { definitionFor, routerFor, type TrafficRoutingSpec } from '../traffic/index.js';
+import type { TrafficRouter } from '../traffic/router.js';
 import type { ClusterCache, RouteObjectK8s } from './cluster-cache.js';
-import { execute, NotLeaderError, recordEvent, type ExecuteDeps, type ExecuteOutcome } from './execute.js';
+import { armsOf, execute, NotLeaderError, recordEvent, type ExecuteDeps, type ExecuteOutcome } from './execute.js';
 import {
   type BlockedWriteReason,
   candidateServiceName,
@@ -129,7 +130,7 @@ export class Reconciler {
     const previous = input.status.blockedWrite;
     let outcome = await execute(decision.actions, ro, { specRevision: input.specRevision, router, previous, now }, executeDeps);
     if (outcome.kind === 'done' && !deleting) outcome = await this.syncRevisions(ro, decision.status, input.specRevision, previous, now, executeDeps);
-    if (outcome.kind === 'done' && !deleting) outcome = await this.syncExperiment(ro, decision.status, previous, now, executeDeps);
+    if (outcome.kind === 'done' && !deleting) outcome = await this.syncExperiment(ro, { decision, route: input.route, router, previous, now }, executeDeps);
     if (deleting) {
       // No status is written while deleting; the work queue's backoff retries the finalizer pass.
       if (outcome.kind === 'failed') throw outcome.error;
@@ -181,27 +182,57 @@ export class Reconciler {
     }
   }
 
-  /** The experiment's published assignment (#16) in the `<rollout>-experiment` ConfigMap; refused writes like any write's. */
+  /**
+   * An A/B experiment's writes besides the weights (#16): the arm rules, when the route lost or kept them against
+   * what this candidate weight wants (a pass that set the weights wrote them already), and the published assignment
+   * in the `<rollout>-experiment` ConfigMap. Refused writes are reported like any write's.
+   */
   private async syncExperiment(
     ro: ModelRollout,
-    status: RolloutStatus,
-    previous: BlockedWrite | undefined,
-    now: Date,
+    pass: { decision: Decision; route: RouteObservation; router: TrafficRouter | undefined; previous: BlockedWrite | undefined; now: Date },
     deps: ExecuteDeps,
   ): Promise<ExecuteOutcome> {
-    const assignment = status.analysis?.experiment?.assignment;
-    if (!assignment || !ro.spec.experiment) return { kind: 'done' };
+    const { decision, route, router, previous, now } = pass;
+    const assignment = decision.status.analysis?.experiment?.assignment;
     const object = `ConfigMap ${experimentConfigMapName(ro.metadata.name!)}`;
     const wait = previous?.object === object ? retryInMs(previous, now) : 0;
     if (previous && wait > 0) return { kind: 'backingOff', blocked: previous, retryInMs: wait };
+    const attempt = async (what: string, write: () => Promise<void>): Promise<ExecuteOutcome> => {
+      try {
+        await write();
+        return { kind: 'done' };
+      } catch (err) {
+        if (err instanceof NotLeaderError) throw err;
+        const blocked = blockedWriteOf(err, what, previous, now);
+        return blocked ? { kind: 'blocked', blocked } : { kind: 'failed', error: err };
+      }
+    };
+    const arms = await attempt("the route's A/B arm rules", () => this.syncArmRules(ro, decision, route, router, deps));
+    if (arms.kind !== 'done' || !assignment || !ro.spec.experiment) return arms;
     if (deps.canWrite && !deps.canWrite()) throw new NotLeaderError('not writing the experiment ConfigMap: this replica no longer holds the leader lease');
-    try {
-      await syncExperimentConfigMap(ro, assignment, deps);
-      return { kind: 'done' };
-    } catch (err) {
-      const blocked = blockedWriteOf(err, object, previous, now);
-      return blocked ? { kind: 'blocked', blocked } : { kind: 'failed', error: err };
-    }
+    return attempt(object, () => syncExperimentConfigMap(ro, assignment, deps));
+  }
+
+  /** Puts the arm rules back in line with the route's weights when a pass did not write the weights (level-triggered). */
+  private async syncArmRules(
+    ro: ModelRollout,
+    decision: Decision,
+    route: RouteObservation,
+    router: TrafficRouter | undefined,
+    deps: ExecuteDeps,
+  ): Promise<void> {
+    if (!router || !route.found || route.stableWeight === undefined || route.candidateWeight === undefined) return;
+    if (decision.actions.some((a) => a.kind === 'setTraffic')) return;
+    const want = armsOf(ro, route.candidateWeight).arms !== undefined;
+    const have = route.arms ?? 'absent';
+    if (want ? have === 'present' : have === 'absent') return;
+    if (deps.canWrite && !deps.canWrite()) throw new NotLeaderError('not writing the arm rules: this replica no longer holds the leader lease');
+    await router.setWeights({
+      stableWeight: route.stableWeight,
+      candidateWeight: route.candidateWeight,
+      mirrorPercent: route.mirrorPercent ?? 0,
+      ...armsOf(ro, route.candidateWeight),
+    });
   }
 
   private routerOf(ro: ModelRollout) {

@@ -2,17 +2,18 @@
 import * as k8s from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { GatewayApiRouter, observeRule, type HttpRoute } from './gateway-api.js';
-import { DEFAULT_ARM_HEADER, type Weights } from './router.js';
+import { ARM_HEADER } from '../api/index.js';
+import type { Weights } from './router.js';
 
 const target = { namespace: 'ml', stableService: 't2v-stable', candidateService: 't2v-candidate', port: 80 };
-const arms = { header: DEFAULT_ARM_HEADER };
+const arms = { header: ARM_HEADER };
 const step = (candidateWeight: number, withArms = true): Weights => ({
   stableWeight: 100 - candidateWeight,
   candidateWeight,
   mirrorPercent: 0,
   ...(withArms ? { arms } : {}),
 });
-const armHeader = (value: string) => ({ type: 'Exact', name: DEFAULT_ARM_HEADER, value });
+const armHeader = (value: string) => ({ type: 'Exact', name: ARM_HEADER, value });
 
 const userRule = { matches: [{ path: { type: 'PathPrefix', value: '/admin' } }], backendRefs: [{ name: 'admin', port: 8080 }] };
 const stampFilter = [{ type: 'RequestHeaderModifier', requestHeaderModifier: { set: [{ name: 'x-served-by', value: 'stable' }] } }];

@@ -5,16 +5,14 @@
 // (and, during an A/B experiment, the arm rules it added: see withArmRules).
 import { isDeepStrictEqual } from 'node:util';
 import type * as k8s from '@kubernetes/client-node';
-import { parseStyleRuleClaim, ruleFingerprint, STYLE_RULE_CLAIM_KEY, styleRuleClaimAnnotation } from '../api/names.js';
+import { ARMS, parseStyleRuleClaim, ruleFingerprint, STYLE_RULE_CLAIM_KEY, styleRuleClaimAnnotation, type Arm } from '../api/names.js';
 import type { RouteObservation } from '../rollout/types.js';
 import {
-  ARMS,
   armOfRuleName,
   armRuleName,
   armService,
   RouteObjectRouter,
   TrafficRouterError,
-  type Arm,
   type ArmRouting,
   type RouterDefinition,
   type RouterDeps,

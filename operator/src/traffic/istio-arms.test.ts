@@ -2,14 +2,15 @@
 import * as k8s from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { IstioRouter, observeHttpRoute, type VirtualService } from './istio.js';
-import { DEFAULT_ARM_HEADER, type Weights } from './router.js';
+import { ARM_HEADER } from '../api/index.js';
+import type { Weights } from './router.js';
 
 const target = { namespace: 'ml', stableService: 't2v-stable', candidateService: 't2v-candidate', port: 80 };
 const step = (candidateWeight: number, withArms = true): Weights => ({
   stableWeight: 100 - candidateWeight,
   candidateWeight,
   mirrorPercent: 0,
-  ...(withArms ? { arms: { header: DEFAULT_ARM_HEADER } } : {}),
+  ...(withArms ? { arms: { header: ARM_HEADER } } : {}),
 });
 
 const admin = { name: 'admin', match: [{ uri: { prefix: '/admin' } }], route: [{ destination: { host: 'admin' } }] };

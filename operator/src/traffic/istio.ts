@@ -4,16 +4,15 @@
 // experiment, the arm routes it added: see withArmRoutes).
 import { isDeepStrictEqual } from 'node:util';
 import type * as k8s from '@kubernetes/client-node';
+import { ARMS, type Arm } from '../api/names.js';
 import type { RouteObservation } from '../rollout/types.js';
 import {
   ARM_RULE_PREFIX,
-  ARMS,
   armOfRuleName,
   armRuleName,
   armService,
   RouteObjectRouter,
   TrafficRouterError,
-  type Arm,
   type ArmRouting,
   type RouterDefinition,
   type RouterDeps,

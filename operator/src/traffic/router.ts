@@ -3,6 +3,7 @@
 // RouterDefinition (what it watches, how it is built); traffic/index.ts lists them (the registry).
 // The read-modify-write every router needs lives here once (RouteObjectRouter).
 import type * as k8s from '@kubernetes/client-node';
+import { ARMS, type Arm } from '../api/names.js';
 import { isConflict, isNotFound } from '../kube/errors.js';
 import type { RouteObservation } from '../rollout/types.js';
 
@@ -28,17 +29,10 @@ export interface Weights {
   arms?: ArmRouting;
 }
 
-/** The arm rules' request header (spec.experiment names it; DEFAULT_ARM_HEADER unless it says otherwise). */
+/** The arm rules' request header (api/names.ts ARM_HEADER). */
 export interface ArmRouting {
   header: string;
 }
-
-/** The arm header apps send when the experiment names none. */
-export const DEFAULT_ARM_HEADER = 'X-ModelRollout-Arm';
-
-/** The values of the arm header, one arm rule each. */
-export const ARMS = ['treatment', 'control', 'none'] as const;
-export type Arm = (typeof ARMS)[number];
 
 /** Where an arm's requests go: treatment to the candidate; control and none (outside the experiment) to stable. */
 export function armService(arm: Arm, target: TrafficTarget): string {
