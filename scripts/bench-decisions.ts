@@ -5,7 +5,9 @@
 //             (what a dashboard watcher does; its false-positive rate inflates with the looks);
 //   - fixed:  the same test once, at the planned horizon only (valid, but no early stop);
 //   - mSPRT:  always-valid p-values (operator/src/analysis/experiment-stats.ts), stopping at the first p ≤ α;
-//             "mSPRT 2×" may go on to twice the horizon (the price of looking at will is a longer worst case).
+//             "mSPRT 2×" may go on to twice the horizon (the price of looking at will is a longer worst case);
+//   - GS OBF / GS Pocock: group-sequential, 5 equally spaced looks (the step plan's), two-sided |z| against Lan–DeMets
+//             boundaries (operator/src/analysis/group-sequential.ts) spending α/2 each side.
 // Metrics: Bernoulli playback completion (control 30 %, MDE +3 points) and log-normal generation latency
 // (σ = 0.5, MDE +5 % of the mean). Under no effect the rejection rate is the false-positive rate (must stay
 // ≤ α for fixed and mSPRT); at the MDE it is the power; "users to decision" is the mean users per arm at the stop.
@@ -23,6 +25,7 @@ import {
   type ProportionArm,
 } from '../operator/src/analysis/experiment-stats.js';
 import { seededRandom } from '../operator/src/analysis/breaker-simulation.test-support.js';
+import { groupSequentialBounds } from '../operator/src/analysis/group-sequential.js';
 
 const { values } = parseArgs({
   options: {
@@ -43,8 +46,15 @@ interface Outcome {
   users: number;
 }
 
-type Rule = 'naive' | 'fixed' | 'mSPRT' | 'mSPRT 2×';
-const RULES: Rule[] = ['naive', 'fixed', 'mSPRT', 'mSPRT 2×'];
+type Rule = 'naive' | 'fixed' | 'mSPRT' | 'mSPRT 2×' | 'GS OBF' | 'GS Pocock';
+const RULES: Rule[] = ['naive', 'fixed', 'mSPRT', 'mSPRT 2×', 'GS OBF', 'GS Pocock'];
+/** Group-sequential looks: 5, equally spaced over the horizon (looks LOOKS/5, 2·LOOKS/5, …). */
+const GS_LOOKS = 5;
+const GS_FRACTIONS = Array.from({ length: GS_LOOKS }, (_, k) => (k + 1) / GS_LOOKS);
+const GS_BOUNDS = {
+  'GS OBF': groupSequentialBounds(GS_FRACTIONS, ALPHA / 2, 'obrienFleming'),
+  'GS Pocock': groupSequentialBounds(GS_FRACTIONS, ALPHA / 2, 'pocock'),
+} as const;
 
 interface Scenario {
   name: string;
@@ -73,9 +83,14 @@ function monitor(mde: number, look: (i: number) => { effect: number; se: number;
       if (!out.naive && p < ALPHA) out.naive = { rejected: true, users };
       if (!out.mSPRT && avp <= ALPHA) out.mSPRT = { rejected: true, users };
       if (i === LOOKS) out.fixed = { rejected: p < ALPHA, users };
+      const k = (i * GS_LOOKS) / LOOKS;
+      if (Number.isInteger(k))
+        for (const rule of ['GS OBF', 'GS Pocock'] as const)
+          if (!out[rule] && (Math.abs(effect / se) >= GS_BOUNDS[rule][k - 1]! || k === GS_LOOKS))
+            out[rule] = { rejected: Math.abs(effect / se) >= GS_BOUNDS[rule][k - 1]!, users };
     }
     if (!out['mSPRT 2×'] && avp <= ALPHA) out['mSPRT 2×'] = { rejected: true, users };
-    if (out.naive && out.fixed && out['mSPRT 2×']) break;
+    if (out.naive && out.fixed && out['mSPRT 2×'] && out['GS OBF'] && out['GS Pocock']) break;
   }
   const full = { rejected: false, users: LOOKS * PER_LOOK };
   return {
@@ -83,6 +98,8 @@ function monitor(mde: number, look: (i: number) => { effect: number; se: number;
     fixed: out.fixed ?? full,
     mSPRT: out.mSPRT ?? full,
     'mSPRT 2×': out['mSPRT 2×'] ?? { rejected: false, users: 2 * LOOKS * PER_LOOK },
+    'GS OBF': out['GS OBF'] ?? full,
+    'GS Pocock': out['GS Pocock'] ?? full,
   };
 }
 

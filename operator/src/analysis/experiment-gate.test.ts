@@ -1,6 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import type { AnalysisVerdict } from '../rollout/types.js';
-import { armRouting, experimentProblems, experimentVerdict, gateWeight, publishedAssignment, withExperiment, type ExperimentStatus } from './experiment-gate.js';
+import {
+  armRouting,
+  experimentProblems,
+  experimentVerdict,
+  gateWeight,
+  publishedAssignment,
+  withExperiment,
+  type ExperimentStatus,
+} from './experiment-gate.js';
 
 const assignment = publishedAssignment('0123456789abcdef', 20);
 const status = (over: Partial<ExperimentStatus>): ExperimentStatus => ({ assignment, ...over });
@@ -55,6 +63,21 @@ describe('experimentVerdict', () => {
       opts,
     );
     expect(goal).toMatchObject({ result: 'fail', reason: 'experiment-completion' });
+  });
+
+  it('pauses at the gate once the final group-sequential look gave no decision', () => {
+    const final = status({
+      verdict: 'Inconclusive',
+      reason: 'look 3: not yet decided at the final look',
+      state: { startedAt: '2026-12-01T10:00:00Z', looks: 3, metrics: {}, groupSequential: { fractions: [0.3, 0.6, 1], bounds: [3.9, 2.7, 2.0] } },
+    });
+    expect(experimentVerdict(final, { ...opts, atGate: true, elapsedMs: 60_000 })).toEqual({
+      result: 'pause',
+      message: "experiment's final group-sequential look gave no Win: look 3: not yet decided at the final look; a person decides (promote or abort)",
+    });
+    // Before the final look the gate waits.
+    const early = status({ ...final, state: { ...final.state!, groupSequential: { fractions: [0.3], bounds: [3.9] } } });
+    expect(experimentVerdict(early, { ...opts, atGate: true, elapsedMs: 60_000 })).toMatchObject({ result: 'pending' });
   });
 
   it('pauses on Invalid (a sample-ratio mismatch), at any step', () => {

@@ -46,6 +46,8 @@ export interface ExperimentStatus {
   resumedAt?: string;
   /** The resume annotation's value last seen. */
   resumeToken?: string;
+  /** Group-sequential test: the step whose end was the last look (its next step's start is the next look). */
+  groupSequentialStep?: number;
 }
 
 /** The ranges apps assign by at a route weight (the candidate's share), capped at the experiment's 50 %. */
@@ -78,14 +80,22 @@ export function experimentVerdict(
   exp: ExperimentStatus | undefined,
   opts: { atGate: boolean; elapsedMs: number; maxDurationMs: number; decision: 'win' | 'nonInferiority' },
 ): AnalysisVerdict | undefined {
-  if (exp?.verdict === 'Loss') {
-    const metric = lossMetric(exp);
-    return { result: 'fail', reason: `experiment-${metric}`, message: `experiment: ${exp.reason ?? 'Loss'}` };
-  }
+  if (exp?.verdict === 'Loss') return { result: 'fail', reason: `experiment-${lossMetric(exp)}`, message: `experiment: ${exp.reason ?? 'Loss'}` };
   if (exp?.verdict === 'Invalid') return { result: 'pause', message: `experiment invalid, holding for a person: ${exp.reason ?? ''}` };
   if (!opts.atGate) return undefined;
   const wanted = opts.decision === 'win' ? 'Win' : 'NonInferior';
   if (exp?.verdict === wanted) return undefined;
+  return gateHold(exp, wanted, opts);
+}
+
+/** At the gate without the verdict the decision rule wants: pause after the final look or maxDuration, else wait. */
+function gateHold(exp: ExperimentStatus | undefined, wanted: string, opts: { elapsedMs: number; maxDurationMs: number }): AnalysisVerdict {
+  const fractions = exp?.state?.groupSequential?.fractions ?? [];
+  if ((fractions[fractions.length - 1] ?? 0) >= 1)
+    return {
+      result: 'pause',
+      message: `experiment's final group-sequential look gave no ${wanted}: ${exp?.reason ?? ''}; a person decides (promote or abort)`,
+    };
   if (opts.elapsedMs >= opts.maxDurationMs)
     return {
       result: 'pause',

@@ -38,6 +38,8 @@ interface StoredExperimentMetric {
 }
 
 export interface StoredExperiment {
+  test?: string;
+  spending?: string;
   goal?: StoredExperimentMetric;
   guardrails?: StoredExperimentMetric[];
   decision?: string;
@@ -179,6 +181,18 @@ function decisionOf(f: string, stored: StoredExperiment, errors: string[]): Expe
   return { rule: 'win' };
 }
 
+function testOf(f: string, stored: StoredExperiment, errors: string[]): ExperimentPlan['test'] {
+  const test = stored.test ?? 'alwaysValid';
+  if (test === 'groupSequential') {
+    const spending = stored.spending ?? 'obrienFleming';
+    if (spending !== 'obrienFleming' && spending !== 'pocock') errors.push(`${f}.spending: "${spending}" must be obrienFleming or pocock`);
+    return { kind: 'groupSequential', spending: spending === 'pocock' ? 'pocock' : 'obrienFleming' };
+  }
+  if (test !== 'alwaysValid') errors.push(`${f}.test: "${test}" must be alwaysValid or groupSequential`);
+  else if (stored.spending !== undefined) errors.push(`${f}.spending: only with test groupSequential`);
+  return { kind: 'alwaysValid' };
+}
+
 function durationsOf(f: string, stored: StoredExperiment, errors: string[]): { minDurationMs: number; maxDurationMs: number } {
   const duration = (field: string, text: string | undefined, fallback: string): number => {
     const ms = parseLongDuration(text ?? fallback);
@@ -209,11 +223,12 @@ export function parseExperiment(stored: StoredExperiment | undefined, errors: st
   const alpha = finite(`${f}.alpha`, stored.alpha, errors, (x) => x > 0 && x < 0.5, 'must be in (0, 0.5)') ?? 0.05;
   const srmPValue = finite(`${f}.srmPValue`, stored.srmPValue, errors, (x) => x > 0 && x < 0.5, 'must be in (0, 0.5)') ?? 0.001;
   const decision = decisionOf(f, stored, errors);
+  const test = testOf(f, stored, errors);
   const { minDurationMs, maxDurationMs } = durationsOf(f, stored, errors);
   const unitsQuery = stored.units === undefined ? DEFAULT_UNITS_QUERY : checkQuery(`${f}.units`, stored.units, errors);
   if (!goal || guardrails.some((g) => g === undefined) || errors.length > before) return undefined;
   return {
-    plan: { goal, guardrails: guardrails as ExperimentMetricSpec[], decision, alpha, minDurationMs, srmPValue },
+    plan: { goal, guardrails: guardrails as ExperimentMetricSpec[], decision, alpha, minDurationMs, srmPValue, test },
     goal,
     guardrails: guardrails as ExperimentMetricSpec[],
     unitsQuery,

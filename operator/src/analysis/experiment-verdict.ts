@@ -19,6 +19,7 @@ import {
   type ProportionArm,
   type RatioArm,
 } from './experiment-stats.js';
+import { groupSequentialBounds, type SpendingFunction } from './group-sequential.js';
 
 export type MetricCounters = { kind: 'proportion'; arm: ProportionArm } | { kind: 'mean'; arm: MomentArm } | { kind: 'ratio'; arm: RatioArm };
 
@@ -49,6 +50,17 @@ export interface ExperimentPlan {
   minDurationMs: number;
   /** Sample-ratio mismatch threshold on the χ² p-value (0.001, Fabijan et al. 2019). */
   srmPValue: number;
+  /**
+   * The goal's test. Always-valid (default): a verdict at any look. Group-sequential: a verdict only at the looks
+   * the step plan fixes (the caller says which look is one), against Lan–DeMets boundaries for α/2 each side;
+   * guardrails and the sample-ratio check stay always-valid (they must stop a harm between looks).
+   */
+  test?: { kind: 'alwaysValid' } | { kind: 'groupSequential'; spending: SpendingFunction };
+}
+
+/** A group-sequential look of the goal: `final` spends what is left of α (the gate's look). */
+export interface GroupSequentialLook {
+  final: boolean;
 }
 
 /** Carried from look to look (status): the running always-valid p-value and confidence sequence per metric. */
@@ -56,6 +68,8 @@ export interface ExperimentState {
   startedAt: string;
   looks: number;
   metrics: Record<string, { p: number; cs: [number, number] }>;
+  /** Group-sequential test: the information fractions of the looks so far, their z boundaries, and their verdict. */
+  groupSequential?: { fractions: number[]; bounds: number[]; verdict?: Verdict; reason?: string };
 }
 
 export type Verdict = 'Win' | 'NonInferior' | 'Loss' | 'Inconclusive' | 'Invalid';
@@ -122,12 +136,18 @@ const good = (m: ExperimentMetric, x: number): number => (m.better === 'higher' 
  */
 export function judgeExperiment(
   plan: ExperimentPlan,
-  control: ArmCounters,
-  treatment: ArmCounters,
+  arms: { control: ArmCounters; treatment: ArmCounters },
   previous: ExperimentState | undefined,
   now: Date,
+  look?: GroupSequentialLook,
 ): ExperimentVerdict {
-  const state: ExperimentState = { startedAt: previous?.startedAt ?? now.toISOString(), looks: (previous?.looks ?? 0) + 1, metrics: { ...previous?.metrics } };
+  const { control, treatment } = arms;
+  const state: ExperimentState = {
+    startedAt: previous?.startedAt ?? now.toISOString(),
+    looks: (previous?.looks ?? 0) + 1,
+    metrics: { ...previous?.metrics },
+    ...(previous?.groupSequential ? { groupSequential: previous.groupSequential } : {}),
+  };
   const srm = sampleRatioMismatch([control.units, treatment.units], [1, 1]);
   const base = { srmP: srm.pValue, state };
   if (srm.pValue < plan.srmPValue) {
@@ -182,6 +202,7 @@ export function judgeExperiment(
   const out = { ...base, metrics: reports, ...(expectedMsToDecision !== undefined ? { expectedMsToDecision } : {}) };
   if (elapsed < plan.minDurationMs)
     return { ...out, verdict: 'Inconclusive', reason: `minimum duration: ${Math.round(elapsed / 1000)} s of ${Math.round(plan.minDurationMs / 1000)} s` };
+  if (plan.test?.kind === 'groupSequential') return { ...out, ...groupSequentialGoal(plan, plan.test.spending, arms, { goal: goal!, state, look }) };
   const [lo, hi] = [Math.min(good(plan.goal, g.cs[0]), good(plan.goal, g.cs[1])), Math.max(good(plan.goal, g.cs[0]), good(plan.goal, g.cs[1]))];
   const facts = `${plan.goal.name} ${fmt(g.control)} → ${fmt(g.treatment)} (effect ${fmt(g.effect)}, ${pct(1 - plan.alpha)} confidence sequence [${fmt(g.cs[0])}, ${fmt(g.cs[1])}], always-valid p ${g.p.toPrecision(3)})`;
   if (g.p <= plan.alpha && hi < 0) return { ...out, verdict: 'Loss', reason: `${facts}: significantly worse` };
@@ -191,16 +212,68 @@ export function judgeExperiment(
   return { ...out, verdict: 'Inconclusive', reason: `${facts}: not yet decided (power at the MDE ${fmt(plan.goal.effect)}: ${pct(g.power ?? 0)})` };
 }
 
+/**
+ * The goal at a group-sequential look: information fraction t = the smaller arm's units ÷ the fixed-horizon units
+ * for 80 % power at the MDE (one-sided α/2), 1 at the final look; z = the effect in the good direction ÷ its SE
+ * against the Lan–DeMets boundary c_k for the looks so far: Win when z ≥ c_k, Loss when z ≤ −c_k, NonInferior when
+ * (effect + margin) ÷ SE ≥ c_k. Between looks (and after the final one) the last look's verdict stands.
+ */
+function groupSequentialGoal(
+  plan: ExperimentPlan,
+  spending: SpendingFunction,
+  { control, treatment }: { control: ArmCounters; treatment: ArmCounters },
+  { goal, state, look }: { goal: Comparison; state: ExperimentState; look: GroupSequentialLook | undefined },
+): { verdict: Verdict; reason: string } {
+  const gs = state.groupSequential ?? { fractions: [], bounds: [] };
+  const last = gs.fractions[gs.fractions.length - 1] ?? 0;
+  const standing = {
+    verdict: gs.verdict ?? 'Inconclusive',
+    reason: gs.reason ?? `group-sequential: no look yet (looks come at the end of each step up to the gate)`,
+  };
+  // A decision ends the test (a stopped trial is not looked at again); so does the final look.
+  if (!look || last >= 1 || (gs.verdict !== undefined && gs.verdict !== 'Inconclusive')) return standing;
+  const planned = plannedUnits(plan, control, goal);
+  const units = Math.min(unitsOf(control.metrics[plan.goal.name]), unitsOf(treatment.metrics[plan.goal.name]));
+  const t = look.final ? 1 : Math.min(1, planned > 0 ? units / planned : 1);
+  // No new information since the last look: spending nothing keeps the boundaries as planned.
+  if (t <= last) return standing;
+  const fractions = [...gs.fractions, t];
+  const bounds = groupSequentialBounds(fractions, plan.alpha / 2, spending);
+  const c = bounds[bounds.length - 1]!;
+  const z = goal.se > 0 ? good(plan.goal, goal.effect) / goal.se : 0;
+  const k = fractions.length;
+  const facts = `${plan.goal.name} ${fmt(goal.control)} → ${fmt(goal.treatment)} (effect ${fmt(goal.effect)}), group-sequential look ${k} at information ${pct(t)}: z ${fmt(z)} against ±${fmt(c)}`;
+  let verdict: Verdict = 'Inconclusive';
+  let reason = `${facts}: not yet decided${t >= 1 ? ' at the final look' : ''}`;
+  if (z <= -c) [verdict, reason] = ['Loss', `${facts}: significantly worse`];
+  else if (plan.decision.rule === 'win' && z >= c) [verdict, reason] = ['Win', `${facts}: significantly better`];
+  else if (plan.decision.rule === 'nonInferiority' && goal.se > 0 && (good(plan.goal, goal.effect) + plan.decision.margin) / goal.se >= c)
+    [verdict, reason] = ['NonInferior', `${facts}: no worse than the margin ${fmt(plan.decision.margin)}`];
+  state.groupSequential = { fractions, bounds, verdict, reason };
+  return { verdict, reason };
+}
+
+const unitsOf = (m: MetricCounters | undefined): number => m?.arm.n ?? 0;
+
+/** Units per arm a fixed-horizon one-sided test at α/2 needs for 80 % power at the MDE (the information at t = 1). */
+function plannedUnits(plan: ExperimentPlan, control: ArmCounters, goal: Comparison): number {
+  const counters = control.metrics[plan.goal.name];
+  if (!counters) return 0;
+  const variance = unitVarianceOf(counters, goal);
+  return variance > 0 ? unitsPerArmFor(plan.goal.effect, variance, plan.alpha, 0.8) : 0;
+}
+
+function unitVarianceOf(counters: MetricCounters, goal: Comparison): number {
+  if (counters.kind === 'proportion') return goal.control * (1 - goal.control);
+  if (counters.kind === 'mean') return moments(counters.arm).variance;
+  return (goal.se * goal.se * counters.arm.n) / 2;
+}
+
 /** Time until the goal's fixed-horizon sample (80 % power at the MDE) at the traffic so far; undefined without traffic. */
 function expectedTime(plan: ExperimentPlan, control: ArmCounters, goal: Comparison, elapsedMs: number): number | undefined {
   const counters = control.metrics[plan.goal.name];
   if (!counters || elapsedMs <= 0 || control.units <= 0) return undefined;
-  const unitVariance =
-    counters.kind === 'proportion'
-      ? goal.control * (1 - goal.control)
-      : counters.kind === 'mean'
-        ? moments(counters.arm).variance
-        : (goal.se * goal.se * counters.arm.n) / 2;
+  const unitVariance = unitVarianceOf(counters, goal);
   if (!(unitVariance > 0)) return undefined;
   const needed = unitsPerArmFor(plan.goal.effect, unitVariance, plan.alpha, 0.8);
   const rate = control.units / elapsedMs;

@@ -117,6 +117,7 @@ export class AnalysisRunner {
       armsSince: state.experiment?.since ?? status.currentStep?.trafficShiftedAt,
       vars: armVars(ro, candidate, stable),
       intervalMs: analysis.intervalMs,
+      ...(status.currentStep ? { step: { index: status.currentStep.index, atGate: atExperimentGate(ro) } } : {}),
       previous: state.experiment,
       now,
     });
@@ -719,19 +720,24 @@ function armVars(ro: ModelRollout, candidate: RevisionRef, stable: RevisionRef):
   };
 }
 
+/** Whether the rollout is at its experiment's gate: the last step at or under 50 %, progressing or paused there. */
+function atExperimentGate(ro: ModelRollout): boolean {
+  const status = ro.status!;
+  const gate = gateWeight(parseSpec(ro.spec as StoredSpec).spec?.steps ?? []);
+  return gate !== undefined && status.currentStep?.weight === gate && (status.phase === 'Progressing' || status.phase === 'Paused');
+}
+
 /** The experiment's say on this pass (experiment-gate.ts), after a person's resume is taken into account. */
 function experimentSay(ro: ModelRollout, exp: ExperimentStatus, config: ExperimentConfig, now: Date): AnalysisVerdict | undefined {
-  const status = ro.status!;
   // A person's resume after an experiment pause: an Invalid verdict no longer holds, and maxDuration counts anew.
   const resume = ro.metadata.annotations?.[ANNOTATION_RESUME];
   if (resume && resume !== exp.resumeToken) {
     if (exp.paused) exp.resumedAt = now.toISOString();
     exp.resumeToken = resume;
   }
-  const gate = gateWeight(parseSpec(ro.spec as StoredSpec).spec?.steps ?? []);
   const from = exp.resumedAt ?? exp.since;
   return experimentVerdict(exp.resumedAt && exp.verdict === 'Invalid' ? { ...exp, verdict: 'Inconclusive' } : exp, {
-    atGate: gate !== undefined && status.currentStep?.weight === gate && (status.phase === 'Progressing' || status.phase === 'Paused'),
+    atGate: atExperimentGate(ro),
     elapsedMs: from ? now.getTime() - Date.parse(from) : 0,
     maxDurationMs: config.maxDurationMs,
     decision: config.plan.decision.rule,

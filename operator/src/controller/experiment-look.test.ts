@@ -200,4 +200,35 @@ describe('lookExperiment', () => {
     expect(exp.verdict).toBeUndefined();
     expect(exp.assignment.salt).toMatch(/^[0-9a-f]{16}$/);
   });
+
+  /** Looks once a minute for 20 minutes through steps of 4 minutes (step 3, at 50 %, is the gate); the minutes a group-sequential look happened. */
+  async function stepped(viewers: SimulatedViewers, minDuration: string): Promise<{ exp: ExperimentStatus; looksAt: number[] }> {
+    const config = parseExperiment({ ...stored, test: 'groupSequential', minDuration }, [])!;
+    let exp: ExperimentStatus | undefined;
+    const looksAt: number[] = [];
+    for (let m = 1; m <= 20; m++) {
+      const index = Math.min(3, Math.floor((m - 1) / 4));
+      const before = exp?.state?.groupSequential?.fractions.length ?? 0;
+      exp = await lookExperiment(input(viewers, exp, m, { config, step: { index, atGate: index === 3 } }));
+      if ((exp.state?.groupSequential?.fractions.length ?? 0) > before) looksAt.push(m);
+    }
+    return { exp: exp!, looksAt };
+  }
+
+  it('group-sequential: looks at the end of each step and once at the gate (t = 1), nowhere else', async () => {
+    const { exp, looksAt } = await stepped(new SimulatedViewers({ control: 0.3, treatment: 0.31 }, { control: 60, treatment: 60 }), '3m');
+    // Steps 0, 1 and 2 end at minutes 5, 9 and 13; at 13 the gate step begins with minDuration passed: the final look.
+    expect(looksAt).toEqual([5, 9, 13]);
+    const fractions = exp.state!.groupSequential!.fractions;
+    expect(fractions[2]).toBe(1);
+    expect(fractions[0]).toBeLessThan(fractions[1]!);
+    expect(exp.verdict).toBe('Inconclusive');
+    expect(exp.reason).toMatch(/group-sequential look 3 at information 100 %: .*not yet decided at the final look$/);
+  });
+
+  it('group-sequential: no look spends α before minDuration; a clear effect wins at the first look after it', async () => {
+    const { exp, looksAt } = await stepped(new SimulatedViewers({ control: 0.3, treatment: 0.4 }, { control: 60, treatment: 60 }), '10m');
+    expect(looksAt).toEqual([13]);
+    expect(exp.verdict, exp.reason).toBe('Win');
+  });
 });

@@ -5,7 +5,7 @@
 import { experimentSalt } from '../analysis/experiment-assignment.js';
 import { EXPERIMENT_MAX_WEIGHT, publishedAssignment, type ExperimentStatus } from '../analysis/experiment-gate.js';
 import type { ExperimentConfig, ExperimentQueries } from '../analysis/experiment-spec.js';
-import { judgeExperiment, type ArmCounters, type MetricCounters } from '../analysis/experiment-verdict.js';
+import { judgeExperiment, type ArmCounters, type GroupSequentialLook, type MetricCounters } from '../analysis/experiment-verdict.js';
 import { renderQuery, type QueryVars } from '../analysis/spec.js';
 import type { MetricsProvider } from '../metric-providers/index.js';
 import { formatDuration } from '../rollout/duration.js';
@@ -26,21 +26,35 @@ export interface LookInput {
   /** Query variables of one arm (treatment: the candidate's revision; control: stable's), over `intervalMs`. */
   vars: (arm: 'treatment' | 'control', intervalMs: number) => QueryVars;
   intervalMs: number;
+  /** The current step, and whether it is the experiment's gate (the last step at or under 50 %). */
+  step?: { index: number; atGate: boolean };
   previous: ExperimentStatus | undefined;
   now: Date;
+}
+
+/**
+ * Whether this pass is a group-sequential look (spec.experiment.test groupSequential): the end of each step up to
+ * the gate (seen as the next step starting), and a final one at the gate once minDuration has passed.
+ */
+function groupSequentialLook(input: LookInput, exp: ExperimentStatus): GroupSequentialLook | undefined {
+  if (input.config.plan.test?.kind !== 'groupSequential' || !input.step) return undefined;
+  const seen = exp.groupSequentialStep;
+  if (input.step.atGate && Date.parse(exp.since!) + input.config.plan.minDurationMs <= input.now.getTime()) {
+    const fractions = exp.state?.groupSequential?.fractions ?? [];
+    if ((fractions[fractions.length - 1] ?? 0) < 1) return { final: true };
+  }
+  return seen !== undefined && input.step.index > seen ? { final: false } : undefined;
 }
 
 /** The experiment's status after this pass: a new look when one is due, else the previous one with the ranges of now. */
 export async function lookExperiment(input: LookInput): Promise<ExperimentStatus> {
   const { previous, now } = input;
-  const salt = previous?.assignment.salt ?? experimentSalt(input.uid, input.candidateRevision);
-  // Ranges only grow: a route briefly behind (an abort's return) does not shrink what apps were told.
-  const weight = Math.max(input.routeWeight, previous?.assignment.ended ? 0 : (previous?.assignment.weight ?? 0));
-  const exp: ExperimentStatus = { ...previous, assignment: publishedAssignment(salt, previous?.assignment.ended ? 100 : weight) };
+  const exp: ExperimentStatus = { ...previous, assignment: assignmentNow(input) };
   if (!input.armsSince || input.routeWeight <= 0 || input.routeWeight > EXPERIMENT_MAX_WEIGHT || exp.assignment.ended) return exp;
   exp.since ??= input.armsSince;
-  const due = !previous?.lastLook || now.getTime() - Date.parse(previous.lastLook) >= input.intervalMs;
-  if (!due) return exp;
+  const gsLook = groupSequentialLook(input, exp);
+  if (input.step && exp.groupSequentialStep === undefined) exp.groupSequentialStep = input.step.index;
+  if (gsLook === undefined && previous?.lastLook && now.getTime() - Date.parse(previous.lastLook) < input.intervalMs) return exp;
   exp.lastLook = now.toISOString();
   const windowMs = Math.max(1000, now.getTime() - Date.parse(exp.since));
   let control: ArmCounters;
@@ -52,12 +66,22 @@ export async function lookExperiment(input: LookInput): Promise<ExperimentStatus
     return exp;
   }
   delete exp.error;
-  judge(exp, input, control, treatment);
+  judge(exp, input, control, treatment, gsLook);
+  if (gsLook && input.step) exp.groupSequentialStep = input.step.index;
   return exp;
 }
 
+/** The published assignment at the route's weight now: ranges only grow, and an ended experiment stays ended. */
+function assignmentNow(input: LookInput): ExperimentStatus['assignment'] {
+  const previous = input.previous?.assignment;
+  const salt = previous?.salt ?? experimentSalt(input.uid, input.candidateRevision);
+  // A route briefly behind (an abort's return) does not shrink what apps were told.
+  const weight = previous?.ended ? 100 : Math.max(input.routeWeight, previous?.weight ?? 0);
+  return publishedAssignment(salt, weight);
+}
+
 /** The verdict of this look into `exp`: no verdict on too few units, else judgeExperiment's. */
-function judge(exp: ExperimentStatus, input: LookInput, control: ArmCounters, treatment: ArmCounters): void {
+function judge(exp: ExperimentStatus, input: LookInput, control: ArmCounters, treatment: ArmCounters, look: GroupSequentialLook | undefined): void {
   exp.units = { control: control.units, treatment: treatment.units };
   if (control.units + treatment.units < MIN_UNITS) {
     exp.verdict = 'Inconclusive';
@@ -70,7 +94,13 @@ function judge(exp: ExperimentStatus, input: LookInput, control: ArmCounters, tr
     exp.reason = `${thin}: ${control.metrics[thin]!.arm.n} control and ${treatment.metrics[thin]!.arm.n} treatment units so far (each arm needs 2)`;
     return;
   }
-  const verdict = judgeExperiment(input.config.plan, control, treatment, input.previous?.state ?? { startedAt: exp.since!, looks: 0, metrics: {} }, input.now);
+  const verdict = judgeExperiment(
+    input.config.plan,
+    { control, treatment },
+    input.previous?.state ?? { startedAt: exp.since!, looks: 0, metrics: {} },
+    input.now,
+    look,
+  );
   exp.verdict = verdict.verdict;
   exp.reason = verdict.reason;
   exp.srmP = verdict.srmP;

@@ -13,7 +13,7 @@ const schema28 = {
       "$ref": "a6f0oUEaFqHmymdwnqPORTNOTU7GczWAkwGD0uYU"
     },
     "spec": {
-      "$ref": "IQcoeacR4h3mdG34sSn4MZHCZFsqHCmfaKO3Ca53nE"
+      "$ref": "OoqZQyqwVp0omv4Z7jbdE6aqlJvhZziL39QPkwuuyBw"
     },
     "status": {
       "$ref": "wnCl8zCvz1PLbyEivJTcktRgDZuzOGT9FYulvrA2T8w"
@@ -169,7 +169,7 @@ const schema33 = {
       "$ref": "80TcBr7D8xWm56svyTf1AaODxtXLf9hK2879TuYLJtc"
     },
     "experiment": {
-      "$ref": "kO1uCAXkEfgYXwqRUxVNFGDucCYDA4h3PDoUvP5Hc"
+      "$ref": "M6u4iYzpDzCbjG7xJDtqC0sXiMGGABEujYr2Wvc0"
     },
     "analysis": {
       "$ref": "1b03uPdgmLHJywVpoGugVuXNRVnytuPP7rpOhpKGlUk"
@@ -2467,6 +2467,12 @@ const schema60 = {
     "guardrails": {
       "$ref": "hWMhUPqcn0yAAmZqeQh1oo5dMpxX1Lu1G7QfC6V8BsU"
     },
+    "test": {
+      "$ref": "zeQYKwgMuWLallz9ru4o7eNQ0iQZgiKaaJ08nCYM4k"
+    },
+    "spending": {
+      "$ref": "uzlSBnQNsj1sjD0OqNirSnTm7AYlRmAEaMMB6Ns9Ak"
+    },
     "decision": {
       "$ref": "MDEbF8qZHHhkDJoh4wEYGV4djguBFPbqW3EE8WQgY"
     },
@@ -3091,11 +3097,108 @@ function validate138(data, {
 }
 const schema62 = {
   "type": "string",
+  "default": "alwaysValid",
+  "enum": ["alwaysValid", "groupSequential"],
+  "nullable": true
+};
+function validate141(data, {
+  instancePath = "",
+  parentData,
+  parentDataProperty,
+  rootData = data
+} = {}) {
+  let vErrors = null;
+  let errors = 0;
+  if (typeof data !== "string" && data !== null) {
+    const err0 = {
+      instancePath,
+      schemaPath: "#/type",
+      keyword: "type",
+      params: {
+        type: "string"
+      }
+    };
+    if (vErrors === null) {
+      vErrors = [err0];
+    } else {
+      vErrors.push(err0);
+    }
+    errors++;
+  }
+  if (!(data === "alwaysValid" || data === "groupSequential")) {
+    const err1 = {
+      instancePath,
+      schemaPath: "#/enum",
+      keyword: "enum",
+      params: {
+        allowedValues: schema62.enum
+      }
+    };
+    if (vErrors === null) {
+      vErrors = [err1];
+    } else {
+      vErrors.push(err1);
+    }
+    errors++;
+  }
+  validate141.errors = vErrors;
+  return errors === 0;
+}
+const schema63 = {
+  "type": "string",
+  "enum": ["obrienFleming", "pocock"],
+  "nullable": true
+};
+function validate143(data, {
+  instancePath = "",
+  parentData,
+  parentDataProperty,
+  rootData = data
+} = {}) {
+  let vErrors = null;
+  let errors = 0;
+  if (typeof data !== "string" && data !== null) {
+    const err0 = {
+      instancePath,
+      schemaPath: "#/type",
+      keyword: "type",
+      params: {
+        type: "string"
+      }
+    };
+    if (vErrors === null) {
+      vErrors = [err0];
+    } else {
+      vErrors.push(err0);
+    }
+    errors++;
+  }
+  if (!(data === "obrienFleming" || data === "pocock")) {
+    const err1 = {
+      instancePath,
+      schemaPath: "#/enum",
+      keyword: "enum",
+      params: {
+        allowedValues: schema63.enum
+      }
+    };
+    if (vErrors === null) {
+      vErrors = [err1];
+    } else {
+      vErrors.push(err1);
+    }
+    errors++;
+  }
+  validate143.errors = vErrors;
+  return errors === 0;
+}
+const schema64 = {
+  "type": "string",
   "default": "win",
   "enum": ["win", "nonInferiority"],
   "nullable": true
 };
-function validate141(data, {
+function validate145(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -3125,7 +3228,7 @@ function validate141(data, {
       schemaPath: "#/enum",
       keyword: "enum",
       params: {
-        allowedValues: schema62.enum
+        allowedValues: schema64.enum
       }
     };
     if (vErrors === null) {
@@ -3135,96 +3238,12 @@ function validate141(data, {
     }
     errors++;
   }
-  validate141.errors = vErrors;
-  return errors === 0;
-}
-const schema63 = {
-  "type": "number",
-  "default": 0.05,
-  "nullable": true
-};
-function validate144(data, {
-  instancePath = "",
-  parentData,
-  parentDataProperty,
-  rootData = data
-} = {}) {
-  let vErrors = null;
-  let errors = 0;
-  if (!(typeof data == "number" && isFinite(data)) && data !== null) {
-    const err0 = {
-      instancePath,
-      schemaPath: "#/type",
-      keyword: "type",
-      params: {
-        type: "number"
-      }
-    };
-    if (vErrors === null) {
-      vErrors = [err0];
-    } else {
-      vErrors.push(err0);
-    }
-    errors++;
-  }
-  validate144.errors = vErrors;
-  return errors === 0;
-}
-const schema64 = {
-  "type": "string",
-  "default": "7d",
-  "maxLength": 32,
-  "nullable": true
-};
-function validate146(data, {
-  instancePath = "",
-  parentData,
-  parentDataProperty,
-  rootData = data
-} = {}) {
-  let vErrors = null;
-  let errors = 0;
-  if (typeof data !== "string" && data !== null) {
-    const err0 = {
-      instancePath,
-      schemaPath: "#/type",
-      keyword: "type",
-      params: {
-        type: "string"
-      }
-    };
-    if (vErrors === null) {
-      vErrors = [err0];
-    } else {
-      vErrors.push(err0);
-    }
-    errors++;
-  }
-  if (typeof data === "string") {
-    if (func2(data) > 32) {
-      const err1 = {
-        instancePath,
-        schemaPath: "#/maxLength",
-        keyword: "maxLength",
-        params: {
-          limit: 32
-        }
-      };
-      if (vErrors === null) {
-        vErrors = [err1];
-      } else {
-        vErrors.push(err1);
-      }
-      errors++;
-    }
-  }
-  validate146.errors = vErrors;
+  validate145.errors = vErrors;
   return errors === 0;
 }
 const schema65 = {
-  "type": "string",
-  "default": "28d",
-  "maxLength": 32,
+  "type": "number",
+  "default": 0.05,
   "nullable": true
 };
 function validate148(data, {
@@ -3235,6 +3254,39 @@ function validate148(data, {
 } = {}) {
   let vErrors = null;
   let errors = 0;
+  if (!(typeof data == "number" && isFinite(data)) && data !== null) {
+    const err0 = {
+      instancePath,
+      schemaPath: "#/type",
+      keyword: "type",
+      params: {
+        type: "number"
+      }
+    };
+    if (vErrors === null) {
+      vErrors = [err0];
+    } else {
+      vErrors.push(err0);
+    }
+    errors++;
+  }
+  validate148.errors = vErrors;
+  return errors === 0;
+}
+const schema66 = {
+  "type": "string",
+  "default": "7d",
+  "maxLength": 32,
+  "nullable": true
+};
+function validate150(data, {
+  instancePath = "",
+  parentData,
+  parentDataProperty,
+  rootData = data
+} = {}) {
+  let vErrors = null;
+  let errors = 0;
   if (typeof data !== "string" && data !== null) {
     const err0 = {
       instancePath,
@@ -3269,15 +3321,66 @@ function validate148(data, {
       errors++;
     }
   }
-  validate148.errors = vErrors;
+  validate150.errors = vErrors;
   return errors === 0;
 }
-const schema66 = {
+const schema67 = {
+  "type": "string",
+  "default": "28d",
+  "maxLength": 32,
+  "nullable": true
+};
+function validate152(data, {
+  instancePath = "",
+  parentData,
+  parentDataProperty,
+  rootData = data
+} = {}) {
+  let vErrors = null;
+  let errors = 0;
+  if (typeof data !== "string" && data !== null) {
+    const err0 = {
+      instancePath,
+      schemaPath: "#/type",
+      keyword: "type",
+      params: {
+        type: "string"
+      }
+    };
+    if (vErrors === null) {
+      vErrors = [err0];
+    } else {
+      vErrors.push(err0);
+    }
+    errors++;
+  }
+  if (typeof data === "string") {
+    if (func2(data) > 32) {
+      const err1 = {
+        instancePath,
+        schemaPath: "#/maxLength",
+        keyword: "maxLength",
+        params: {
+          limit: 32
+        }
+      };
+      if (vErrors === null) {
+        vErrors = [err1];
+      } else {
+        vErrors.push(err1);
+      }
+      errors++;
+    }
+  }
+  validate152.errors = vErrors;
+  return errors === 0;
+}
+const schema68 = {
   "type": "number",
   "default": 0.001,
   "nullable": true
 };
-function validate151(data, {
+function validate155(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -3301,7 +3404,7 @@ function validate151(data, {
     }
     errors++;
   }
-  validate151.errors = vErrors;
+  validate155.errors = vErrors;
   return errors === 0;
 }
 function validate136(data, {
@@ -3367,14 +3470,36 @@ function validate136(data, {
         errors = vErrors.length;
       }
     }
+    if (data.test !== undefined) {
+      if (!validate141(data.test, {
+        instancePath: instancePath + "/test",
+        parentData: data,
+        parentDataProperty: "test",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate141.errors : vErrors.concat(validate141.errors);
+        errors = vErrors.length;
+      }
+    }
+    if (data.spending !== undefined) {
+      if (!validate143(data.spending, {
+        instancePath: instancePath + "/spending",
+        parentData: data,
+        parentDataProperty: "spending",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate143.errors : vErrors.concat(validate143.errors);
+        errors = vErrors.length;
+      }
+    }
     if (data.decision !== undefined) {
-      if (!validate141(data.decision, {
+      if (!validate145(data.decision, {
         instancePath: instancePath + "/decision",
         parentData: data,
         parentDataProperty: "decision",
         rootData
       })) {
-        vErrors = vErrors === null ? validate141.errors : vErrors.concat(validate141.errors);
+        vErrors = vErrors === null ? validate145.errors : vErrors.concat(validate145.errors);
         errors = vErrors.length;
       }
     }
@@ -3390,35 +3515,35 @@ function validate136(data, {
       }
     }
     if (data.alpha !== undefined) {
-      if (!validate144(data.alpha, {
+      if (!validate148(data.alpha, {
         instancePath: instancePath + "/alpha",
         parentData: data,
         parentDataProperty: "alpha",
         rootData
       })) {
-        vErrors = vErrors === null ? validate144.errors : vErrors.concat(validate144.errors);
+        vErrors = vErrors === null ? validate148.errors : vErrors.concat(validate148.errors);
         errors = vErrors.length;
       }
     }
     if (data.minDuration !== undefined) {
-      if (!validate146(data.minDuration, {
+      if (!validate150(data.minDuration, {
         instancePath: instancePath + "/minDuration",
         parentData: data,
         parentDataProperty: "minDuration",
         rootData
       })) {
-        vErrors = vErrors === null ? validate146.errors : vErrors.concat(validate146.errors);
+        vErrors = vErrors === null ? validate150.errors : vErrors.concat(validate150.errors);
         errors = vErrors.length;
       }
     }
     if (data.maxDuration !== undefined) {
-      if (!validate148(data.maxDuration, {
+      if (!validate152(data.maxDuration, {
         instancePath: instancePath + "/maxDuration",
         parentData: data,
         parentDataProperty: "maxDuration",
         rootData
       })) {
-        vErrors = vErrors === null ? validate148.errors : vErrors.concat(validate148.errors);
+        vErrors = vErrors === null ? validate152.errors : vErrors.concat(validate152.errors);
         errors = vErrors.length;
       }
     }
@@ -3434,13 +3559,13 @@ function validate136(data, {
       }
     }
     if (data.srmPValue !== undefined) {
-      if (!validate151(data.srmPValue, {
+      if (!validate155(data.srmPValue, {
         instancePath: instancePath + "/srmPValue",
         parentData: data,
         parentDataProperty: "srmPValue",
         rootData
       })) {
-        vErrors = vErrors === null ? validate151.errors : vErrors.concat(validate151.errors);
+        vErrors = vErrors === null ? validate155.errors : vErrors.concat(validate155.errors);
         errors = vErrors.length;
       }
     }
@@ -3448,7 +3573,7 @@ function validate136(data, {
   validate136.errors = vErrors;
   return errors === 0;
 }
-const schema67 = {
+const schema69 = {
   "type": "object",
   "properties": {
     "interval": {
@@ -3502,13 +3627,13 @@ const schema67 = {
   },
   "nullable": true
 };
-const schema68 = {
+const schema70 = {
   "type": "string",
   "default": "30s",
   "maxLength": 32,
   "nullable": true
 };
-function validate155(data, {
+function validate159(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -3550,17 +3675,17 @@ function validate155(data, {
       errors++;
     }
   }
-  validate155.errors = vErrors;
+  validate159.errors = vErrors;
   return errors === 0;
 }
-const schema69 = {
+const schema71 = {
   "type": "integer",
   "format": "int32",
   "default": 20,
   "minimum": 0,
   "nullable": true
 };
-function validate157(data, {
+function validate161(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -3619,16 +3744,16 @@ function validate157(data, {
       errors++;
     }
   }
-  validate157.errors = vErrors;
+  validate161.errors = vErrors;
   return errors === 0;
 }
-const schema70 = {
+const schema72 = {
   "type": "integer",
   "format": "int32",
   "minimum": 0,
   "nullable": true
 };
-function validate159(data, {
+function validate163(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -3687,17 +3812,17 @@ function validate159(data, {
       errors++;
     }
   }
-  validate159.errors = vErrors;
+  validate163.errors = vErrors;
   return errors === 0;
 }
-const schema71 = {
+const schema73 = {
   "type": "number",
   "default": 0.95,
   "exclusiveMinimum": 0.5,
   "exclusiveMaximum": 1,
   "nullable": true
 };
-function validate161(data, {
+function validate165(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -3757,7 +3882,7 @@ function validate161(data, {
       errors++;
     }
   }
-  validate161.errors = vErrors;
+  validate165.errors = vErrors;
   return errors === 0;
 }
 const schema20 = {
@@ -3809,13 +3934,13 @@ function validate55(data, {
   validate55.errors = vErrors;
   return errors === 0;
 }
-const schema72 = {
+const schema74 = {
   "type": "string",
   "default": "10s",
   "maxLength": 32,
   "nullable": true
 };
-function validate166(data, {
+function validate170(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -3857,7 +3982,7 @@ function validate166(data, {
       errors++;
     }
   }
-  validate166.errors = vErrors;
+  validate170.errors = vErrors;
   return errors === 0;
 }
 const schema27 = {
@@ -3980,7 +4105,7 @@ function validate54(data, {
   validate54.errors = vErrors;
   return errors === 0;
 }
-const schema73 = {
+const schema75 = {
   "type": "object",
   "properties": {
     "consecutiveErrors": {
@@ -3992,7 +4117,7 @@ const schema73 = {
   },
   "nullable": true
 };
-function validate170(data, {
+function validate174(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -4040,10 +4165,10 @@ function validate170(data, {
       }
     }
   }
-  validate170.errors = vErrors;
+  validate174.errors = vErrors;
   return errors === 0;
 }
-const schema74 = {
+const schema76 = {
   "type": "object",
   "properties": {
     "address": {
@@ -4061,12 +4186,12 @@ const schema74 = {
   },
   "nullable": true
 };
-const schema75 = {
+const schema77 = {
   "type": "string",
   "maxLength": 1024,
   "nullable": true
 };
-function validate175(data, {
+function validate179(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -4108,16 +4233,16 @@ function validate175(data, {
       errors++;
     }
   }
-  validate175.errors = vErrors;
+  validate179.errors = vErrors;
   return errors === 0;
 }
-const schema76 = {
+const schema78 = {
   "type": "string",
   "default": "5s",
   "maxLength": 32,
   "nullable": true
 };
-function validate177(data, {
+function validate181(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -4159,10 +4284,10 @@ function validate177(data, {
       errors++;
     }
   }
-  validate177.errors = vErrors;
+  validate181.errors = vErrors;
   return errors === 0;
 }
-const schema77 = {
+const schema79 = {
   "type": "object",
   "required": ["name"],
   "properties": {
@@ -4220,7 +4345,7 @@ function validate61(data, {
   validate61.errors = vErrors;
   return errors === 0;
 }
-function validate179(data, {
+function validate183(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -4273,15 +4398,15 @@ function validate179(data, {
       }
     }
   }
-  validate179.errors = vErrors;
+  validate183.errors = vErrors;
   return errors === 0;
 }
-const schema78 = {
+const schema80 = {
   "type": "boolean",
   "default": false,
   "nullable": true
 };
-function validate182(data, {
+function validate186(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -4305,10 +4430,10 @@ function validate182(data, {
     }
     errors++;
   }
-  validate182.errors = vErrors;
+  validate186.errors = vErrors;
   return errors === 0;
 }
-function validate174(data, {
+function validate178(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -4334,54 +4459,54 @@ function validate174(data, {
   }
   if (data && typeof data == "object" && !Array.isArray(data)) {
     if (data.address !== undefined) {
-      if (!validate175(data.address, {
+      if (!validate179(data.address, {
         instancePath: instancePath + "/address",
         parentData: data,
         parentDataProperty: "address",
-        rootData
-      })) {
-        vErrors = vErrors === null ? validate175.errors : vErrors.concat(validate175.errors);
-        errors = vErrors.length;
-      }
-    }
-    if (data.timeout !== undefined) {
-      if (!validate177(data.timeout, {
-        instancePath: instancePath + "/timeout",
-        parentData: data,
-        parentDataProperty: "timeout",
-        rootData
-      })) {
-        vErrors = vErrors === null ? validate177.errors : vErrors.concat(validate177.errors);
-        errors = vErrors.length;
-      }
-    }
-    if (data.secretRef !== undefined) {
-      if (!validate179(data.secretRef, {
-        instancePath: instancePath + "/secretRef",
-        parentData: data,
-        parentDataProperty: "secretRef",
         rootData
       })) {
         vErrors = vErrors === null ? validate179.errors : vErrors.concat(validate179.errors);
         errors = vErrors.length;
       }
     }
+    if (data.timeout !== undefined) {
+      if (!validate181(data.timeout, {
+        instancePath: instancePath + "/timeout",
+        parentData: data,
+        parentDataProperty: "timeout",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate181.errors : vErrors.concat(validate181.errors);
+        errors = vErrors.length;
+      }
+    }
+    if (data.secretRef !== undefined) {
+      if (!validate183(data.secretRef, {
+        instancePath: instancePath + "/secretRef",
+        parentData: data,
+        parentDataProperty: "secretRef",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate183.errors : vErrors.concat(validate183.errors);
+        errors = vErrors.length;
+      }
+    }
     if (data.insecureSkipVerify !== undefined) {
-      if (!validate182(data.insecureSkipVerify, {
+      if (!validate186(data.insecureSkipVerify, {
         instancePath: instancePath + "/insecureSkipVerify",
         parentData: data,
         parentDataProperty: "insecureSkipVerify",
         rootData
       })) {
-        vErrors = vErrors === null ? validate182.errors : vErrors.concat(validate182.errors);
+        vErrors = vErrors === null ? validate186.errors : vErrors.concat(validate186.errors);
         errors = vErrors.length;
       }
     }
   }
-  validate174.errors = vErrors;
+  validate178.errors = vErrors;
   return errors === 0;
 }
-const schema79 = {
+const schema81 = {
   "type": "array",
   "maxItems": 20,
   "items": {
@@ -4389,7 +4514,7 @@ const schema79 = {
   },
   "nullable": true
 };
-const schema80 = {
+const schema82 = {
   "type": "object",
   "properties": {
     "name": {
@@ -4424,12 +4549,12 @@ const schema80 = {
     }
   }
 };
-const schema81 = {
+const schema83 = {
   "type": "string",
   "enum": ["error-rate", "overload-rate", "rejection-rate", "cancel-rate", "latency-p99", "quality-flicker", "quality-frozen", "quality-blank", "quality-ssim", "cost-per-video-second", "cost-per-clip", "golden-similarity", "golden-psnr"],
   "nullable": true
 };
-function validate188(data, {
+function validate192(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -4459,7 +4584,7 @@ function validate188(data, {
       schemaPath: "#/enum",
       keyword: "enum",
       params: {
-        allowedValues: schema81.enum
+        allowedValues: schema83.enum
       }
     };
     if (vErrors === null) {
@@ -4469,10 +4594,10 @@ function validate188(data, {
     }
     errors++;
   }
-  validate188.errors = vErrors;
+  validate192.errors = vErrors;
   return errors === 0;
 }
-const schema82 = {
+const schema84 = {
   "type": "object",
   "required": ["events", "trials"],
   "properties": {
@@ -4533,7 +4658,7 @@ function validate56(data, {
   validate56.errors = vErrors;
   return errors === 0;
 }
-function validate191(data, {
+function validate195(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -4613,10 +4738,10 @@ function validate191(data, {
       }
     }
   }
-  validate191.errors = vErrors;
+  validate195.errors = vErrors;
   return errors === 0;
 }
-const schema83 = {
+const schema85 = {
   "type": "object",
   "properties": {
     "min": {
@@ -4634,7 +4759,7 @@ const schema83 = {
   },
   "nullable": true
 };
-function validate199(data, {
+function validate203(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -4704,10 +4829,10 @@ function validate199(data, {
       }
     }
   }
-  validate199.errors = vErrors;
+  validate203.errors = vErrors;
   return errors === 0;
 }
-const schema84 = {
+const schema86 = {
   "type": "object",
   "properties": {
     "threshold": {
@@ -4759,7 +4884,7 @@ function validate58(data, {
   validate58.errors = vErrors;
   return errors === 0;
 }
-function validate205(data, {
+function validate209(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -4840,10 +4965,10 @@ function validate205(data, {
       }
     }
   }
-  validate205.errors = vErrors;
+  validate209.errors = vErrors;
   return errors === 0;
 }
-function validate186(data, {
+function validate190(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -4864,13 +4989,13 @@ function validate186(data, {
       }
     }
     if (data.template !== undefined) {
-      if (!validate188(data.template, {
+      if (!validate192(data.template, {
         instancePath: instancePath + "/template",
         parentData: data,
         parentDataProperty: "template",
         rootData
       })) {
-        vErrors = vErrors === null ? validate188.errors : vErrors.concat(validate188.errors);
+        vErrors = vErrors === null ? validate192.errors : vErrors.concat(validate192.errors);
         errors = vErrors.length;
       }
     }
@@ -4886,13 +5011,13 @@ function validate186(data, {
       }
     }
     if (data.counts !== undefined) {
-      if (!validate191(data.counts, {
+      if (!validate195(data.counts, {
         instancePath: instancePath + "/counts",
         parentData: data,
         parentDataProperty: "counts",
         rootData
       })) {
-        vErrors = vErrors === null ? validate191.errors : vErrors.concat(validate191.errors);
+        vErrors = vErrors === null ? validate195.errors : vErrors.concat(validate195.errors);
         errors = vErrors.length;
       }
     }
@@ -4941,24 +5066,24 @@ function validate186(data, {
       }
     }
     if (data.relative !== undefined) {
-      if (!validate199(data.relative, {
+      if (!validate203(data.relative, {
         instancePath: instancePath + "/relative",
         parentData: data,
         parentDataProperty: "relative",
         rootData
       })) {
-        vErrors = vErrors === null ? validate199.errors : vErrors.concat(validate199.errors);
+        vErrors = vErrors === null ? validate203.errors : vErrors.concat(validate203.errors);
         errors = vErrors.length;
       }
     }
     if (data.breaker !== undefined) {
-      if (!validate205(data.breaker, {
+      if (!validate209(data.breaker, {
         instancePath: instancePath + "/breaker",
         parentData: data,
         parentDataProperty: "breaker",
         rootData
       })) {
-        vErrors = vErrors === null ? validate205.errors : vErrors.concat(validate205.errors);
+        vErrors = vErrors === null ? validate209.errors : vErrors.concat(validate209.errors);
         errors = vErrors.length;
       }
     }
@@ -4978,10 +5103,10 @@ function validate186(data, {
     }
     errors++;
   }
-  validate186.errors = vErrors;
+  validate190.errors = vErrors;
   return errors === 0;
 }
-function validate185(data, {
+function validate189(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -5024,21 +5149,21 @@ function validate185(data, {
     }
     const len0 = data.length;
     for (let i0 = 0; i0 < len0; i0++) {
-      if (!validate186(data[i0], {
+      if (!validate190(data[i0], {
         instancePath: instancePath + "/" + i0,
         parentData: data,
         parentDataProperty: i0,
         rootData
       })) {
-        vErrors = vErrors === null ? validate186.errors : vErrors.concat(validate186.errors);
+        vErrors = vErrors === null ? validate190.errors : vErrors.concat(validate190.errors);
         errors = vErrors.length;
       }
     }
   }
-  validate185.errors = vErrors;
+  validate189.errors = vErrors;
   return errors === 0;
 }
-const schema85 = {
+const schema87 = {
   "type": "array",
   "maxItems": 10,
   "items": {
@@ -5046,7 +5171,7 @@ const schema85 = {
   },
   "nullable": true
 };
-const schema86 = {
+const schema88 = {
   "type": "object",
   "required": ["cost", "quality", "maxIncrease", "minImprovement"],
   "properties": {
@@ -5170,12 +5295,12 @@ function validate60(data, {
   validate60.errors = vErrors;
   return errors === 0;
 }
-const schema87 = {
+const schema89 = {
   "type": "number",
   "minimum": 0,
   "nullable": true
 };
-function validate220(data, {
+function validate224(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -5218,10 +5343,10 @@ function validate220(data, {
       errors++;
     }
   }
-  validate220.errors = vErrors;
+  validate224.errors = vErrors;
   return errors === 0;
 }
-function validate215(data, {
+function validate219(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -5339,13 +5464,13 @@ function validate215(data, {
       }
     }
     if (data.freeIncrease !== undefined) {
-      if (!validate220(data.freeIncrease, {
+      if (!validate224(data.freeIncrease, {
         instancePath: instancePath + "/freeIncrease",
         parentData: data,
         parentDataProperty: "freeIncrease",
         rootData
       })) {
-        vErrors = vErrors === null ? validate220.errors : vErrors.concat(validate220.errors);
+        vErrors = vErrors === null ? validate224.errors : vErrors.concat(validate224.errors);
         errors = vErrors.length;
       }
     }
@@ -5387,10 +5512,10 @@ function validate215(data, {
     }
     errors++;
   }
-  validate215.errors = vErrors;
+  validate219.errors = vErrors;
   return errors === 0;
 }
-function validate214(data, {
+function validate218(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -5433,21 +5558,21 @@ function validate214(data, {
     }
     const len0 = data.length;
     for (let i0 = 0; i0 < len0; i0++) {
-      if (!validate215(data[i0], {
+      if (!validate219(data[i0], {
         instancePath: instancePath + "/" + i0,
         parentData: data,
         parentDataProperty: i0,
         rootData
       })) {
-        vErrors = vErrors === null ? validate215.errors : vErrors.concat(validate215.errors);
+        vErrors = vErrors === null ? validate219.errors : vErrors.concat(validate219.errors);
         errors = vErrors.length;
       }
     }
   }
-  validate214.errors = vErrors;
+  validate218.errors = vErrors;
   return errors === 0;
 }
-const schema88 = {
+const schema90 = {
   "type": "object",
   "required": ["configMap"],
   "properties": {
@@ -5466,13 +5591,13 @@ const schema88 = {
   },
   "nullable": true
 };
-const schema89 = {
+const schema91 = {
   "type": "string",
   "maxLength": 253,
   "default": "prompts.yaml",
   "nullable": true
 };
-function validate228(data, {
+function validate232(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -5514,16 +5639,16 @@ function validate228(data, {
       errors++;
     }
   }
-  validate228.errors = vErrors;
+  validate232.errors = vErrors;
   return errors === 0;
 }
-const schema90 = {
+const schema92 = {
   "type": "string",
   "maxLength": 32,
   "default": "2m",
   "nullable": true
 };
-function validate231(data, {
+function validate235(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -5565,10 +5690,10 @@ function validate231(data, {
       errors++;
     }
   }
-  validate231.errors = vErrors;
+  validate235.errors = vErrors;
   return errors === 0;
 }
-function validate226(data, {
+function validate230(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -5621,13 +5746,13 @@ function validate226(data, {
       }
     }
     if (data.key !== undefined) {
-      if (!validate228(data.key, {
+      if (!validate232(data.key, {
         instancePath: instancePath + "/key",
         parentData: data,
         parentDataProperty: "key",
         rootData
       })) {
-        vErrors = vErrors === null ? validate228.errors : vErrors.concat(validate228.errors);
+        vErrors = vErrors === null ? validate232.errors : vErrors.concat(validate232.errors);
         errors = vErrors.length;
       }
     }
@@ -5643,21 +5768,21 @@ function validate226(data, {
       }
     }
     if (data.timeout !== undefined) {
-      if (!validate231(data.timeout, {
+      if (!validate235(data.timeout, {
         instancePath: instancePath + "/timeout",
         parentData: data,
         parentDataProperty: "timeout",
         rootData
       })) {
-        vErrors = vErrors === null ? validate231.errors : vErrors.concat(validate231.errors);
+        vErrors = vErrors === null ? validate235.errors : vErrors.concat(validate235.errors);
         errors = vErrors.length;
       }
     }
   }
-  validate226.errors = vErrors;
+  validate230.errors = vErrors;
   return errors === 0;
 }
-const schema91 = {
+const schema93 = {
   "type": "object",
   "required": ["perGpuHour"],
   "properties": {
@@ -5670,11 +5795,11 @@ const schema91 = {
   },
   "nullable": true
 };
-const schema92 = {
+const schema94 = {
   "type": "number",
   "exclusiveMinimum": 0
 };
-function validate235(data, {
+function validate239(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -5716,16 +5841,16 @@ function validate235(data, {
     }
     errors++;
   }
-  validate235.errors = vErrors;
+  validate239.errors = vErrors;
   return errors === 0;
 }
-const schema93 = {
+const schema95 = {
   "type": "string",
   "maxLength": 8,
   "default": "USD",
   "nullable": true
 };
-function validate237(data, {
+function validate241(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -5767,10 +5892,10 @@ function validate237(data, {
       errors++;
     }
   }
-  validate237.errors = vErrors;
+  validate241.errors = vErrors;
   return errors === 0;
 }
-function validate234(data, {
+function validate238(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -5812,32 +5937,32 @@ function validate234(data, {
       errors++;
     }
     if (data.perGpuHour !== undefined) {
-      if (!validate235(data.perGpuHour, {
+      if (!validate239(data.perGpuHour, {
         instancePath: instancePath + "/perGpuHour",
         parentData: data,
         parentDataProperty: "perGpuHour",
         rootData
       })) {
-        vErrors = vErrors === null ? validate235.errors : vErrors.concat(validate235.errors);
+        vErrors = vErrors === null ? validate239.errors : vErrors.concat(validate239.errors);
         errors = vErrors.length;
       }
     }
     if (data.currency !== undefined) {
-      if (!validate237(data.currency, {
+      if (!validate241(data.currency, {
         instancePath: instancePath + "/currency",
         parentData: data,
         parentDataProperty: "currency",
         rootData
       })) {
-        vErrors = vErrors === null ? validate237.errors : vErrors.concat(validate237.errors);
+        vErrors = vErrors === null ? validate241.errors : vErrors.concat(validate241.errors);
         errors = vErrors.length;
       }
     }
   }
-  validate234.errors = vErrors;
+  validate238.errors = vErrors;
   return errors === 0;
 }
-function validate154(data, {
+function validate158(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -5863,46 +5988,46 @@ function validate154(data, {
   }
   if (data && typeof data == "object" && !Array.isArray(data)) {
     if (data.interval !== undefined) {
-      if (!validate155(data.interval, {
+      if (!validate159(data.interval, {
         instancePath: instancePath + "/interval",
         parentData: data,
         parentDataProperty: "interval",
-        rootData
-      })) {
-        vErrors = vErrors === null ? validate155.errors : vErrors.concat(validate155.errors);
-        errors = vErrors.length;
-      }
-    }
-    if (data.minRequests !== undefined) {
-      if (!validate157(data.minRequests, {
-        instancePath: instancePath + "/minRequests",
-        parentData: data,
-        parentDataProperty: "minRequests",
-        rootData
-      })) {
-        vErrors = vErrors === null ? validate157.errors : vErrors.concat(validate157.errors);
-        errors = vErrors.length;
-      }
-    }
-    if (data.minStableRequests !== undefined) {
-      if (!validate159(data.minStableRequests, {
-        instancePath: instancePath + "/minStableRequests",
-        parentData: data,
-        parentDataProperty: "minStableRequests",
         rootData
       })) {
         vErrors = vErrors === null ? validate159.errors : vErrors.concat(validate159.errors);
         errors = vErrors.length;
       }
     }
+    if (data.minRequests !== undefined) {
+      if (!validate161(data.minRequests, {
+        instancePath: instancePath + "/minRequests",
+        parentData: data,
+        parentDataProperty: "minRequests",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate161.errors : vErrors.concat(validate161.errors);
+        errors = vErrors.length;
+      }
+    }
+    if (data.minStableRequests !== undefined) {
+      if (!validate163(data.minStableRequests, {
+        instancePath: instancePath + "/minStableRequests",
+        parentData: data,
+        parentDataProperty: "minStableRequests",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate163.errors : vErrors.concat(validate163.errors);
+        errors = vErrors.length;
+      }
+    }
     if (data.confidence !== undefined) {
-      if (!validate161(data.confidence, {
+      if (!validate165(data.confidence, {
         instancePath: instancePath + "/confidence",
         parentData: data,
         parentDataProperty: "confidence",
         rootData
       })) {
-        vErrors = vErrors === null ? validate161.errors : vErrors.concat(validate161.errors);
+        vErrors = vErrors === null ? validate165.errors : vErrors.concat(validate165.errors);
         errors = vErrors.length;
       }
     }
@@ -5940,13 +6065,13 @@ function validate154(data, {
       }
     }
     if (data.breakerInterval !== undefined) {
-      if (!validate166(data.breakerInterval, {
+      if (!validate170(data.breakerInterval, {
         instancePath: instancePath + "/breakerInterval",
         parentData: data,
         parentDataProperty: "breakerInterval",
         rootData
       })) {
-        vErrors = vErrors === null ? validate166.errors : vErrors.concat(validate166.errors);
+        vErrors = vErrors === null ? validate170.errors : vErrors.concat(validate170.errors);
         errors = vErrors.length;
       }
     }
@@ -5973,73 +6098,73 @@ function validate154(data, {
       }
     }
     if (data.onMetricsError !== undefined) {
-      if (!validate170(data.onMetricsError, {
+      if (!validate174(data.onMetricsError, {
         instancePath: instancePath + "/onMetricsError",
         parentData: data,
         parentDataProperty: "onMetricsError",
-        rootData
-      })) {
-        vErrors = vErrors === null ? validate170.errors : vErrors.concat(validate170.errors);
-        errors = vErrors.length;
-      }
-    }
-    if (data.prometheus !== undefined) {
-      if (!validate174(data.prometheus, {
-        instancePath: instancePath + "/prometheus",
-        parentData: data,
-        parentDataProperty: "prometheus",
         rootData
       })) {
         vErrors = vErrors === null ? validate174.errors : vErrors.concat(validate174.errors);
         errors = vErrors.length;
       }
     }
+    if (data.prometheus !== undefined) {
+      if (!validate178(data.prometheus, {
+        instancePath: instancePath + "/prometheus",
+        parentData: data,
+        parentDataProperty: "prometheus",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate178.errors : vErrors.concat(validate178.errors);
+        errors = vErrors.length;
+      }
+    }
     if (data.metrics !== undefined) {
-      if (!validate185(data.metrics, {
+      if (!validate189(data.metrics, {
         instancePath: instancePath + "/metrics",
         parentData: data,
         parentDataProperty: "metrics",
         rootData
       })) {
-        vErrors = vErrors === null ? validate185.errors : vErrors.concat(validate185.errors);
+        vErrors = vErrors === null ? validate189.errors : vErrors.concat(validate189.errors);
         errors = vErrors.length;
       }
     }
     if (data.tradeOffs !== undefined) {
-      if (!validate214(data.tradeOffs, {
+      if (!validate218(data.tradeOffs, {
         instancePath: instancePath + "/tradeOffs",
         parentData: data,
         parentDataProperty: "tradeOffs",
         rootData
       })) {
-        vErrors = vErrors === null ? validate214.errors : vErrors.concat(validate214.errors);
+        vErrors = vErrors === null ? validate218.errors : vErrors.concat(validate218.errors);
         errors = vErrors.length;
       }
     }
     if (data.goldenProbes !== undefined) {
-      if (!validate226(data.goldenProbes, {
+      if (!validate230(data.goldenProbes, {
         instancePath: instancePath + "/goldenProbes",
         parentData: data,
         parentDataProperty: "goldenProbes",
         rootData
       })) {
-        vErrors = vErrors === null ? validate226.errors : vErrors.concat(validate226.errors);
+        vErrors = vErrors === null ? validate230.errors : vErrors.concat(validate230.errors);
         errors = vErrors.length;
       }
     }
     if (data.price !== undefined) {
-      if (!validate234(data.price, {
+      if (!validate238(data.price, {
         instancePath: instancePath + "/price",
         parentData: data,
         parentDataProperty: "price",
         rootData
       })) {
-        vErrors = vErrors === null ? validate234.errors : vErrors.concat(validate234.errors);
+        vErrors = vErrors === null ? validate238.errors : vErrors.concat(validate238.errors);
         errors = vErrors.length;
       }
     }
   }
-  validate154.errors = vErrors;
+  validate158.errors = vErrors;
   return errors === 0;
 }
 function validate72(data, {
@@ -6204,13 +6329,13 @@ function validate72(data, {
       }
     }
     if (data.analysis !== undefined) {
-      if (!validate154(data.analysis, {
+      if (!validate158(data.analysis, {
         instancePath: instancePath + "/analysis",
         parentData: data,
         parentDataProperty: "analysis",
         rootData
       })) {
-        vErrors = vErrors === null ? validate154.errors : vErrors.concat(validate154.errors);
+        vErrors = vErrors === null ? validate158.errors : vErrors.concat(validate158.errors);
         errors = vErrors.length;
       }
     }
@@ -6233,12 +6358,12 @@ function validate72(data, {
   validate72.errors = vErrors;
   return errors === 0;
 }
-const schema94 = {
+const schema96 = {
   "type": "object",
   "properties": {},
   "nullable": true
 };
-function validate242(data, {
+function validate246(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -6262,7 +6387,7 @@ function validate242(data, {
     }
     errors++;
   }
-  validate242.errors = vErrors;
+  validate246.errors = vErrors;
   return errors === 0;
 }
 function validate63(data, {
@@ -6368,13 +6493,13 @@ function validate63(data, {
       }
     }
     if (data.status !== undefined) {
-      if (!validate242(data.status, {
+      if (!validate246(data.status, {
         instancePath: instancePath + "/status",
         parentData: data,
         parentDataProperty: "status",
         rootData
       })) {
-        vErrors = vErrors === null ? validate242.errors : vErrors.concat(validate242.errors);
+        vErrors = vErrors === null ? validate246.errors : vErrors.concat(validate246.errors);
         errors = vErrors.length;
       }
     }

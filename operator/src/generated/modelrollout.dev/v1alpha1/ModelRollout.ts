@@ -259,6 +259,14 @@ export interface IModelRollout {
         };
       }>;
       /**
+       * The goal's test. alwaysValid (mSPRT: a verdict at any analysis interval, valid however often it looks) or groupSequential (Lan-DeMets alpha spending: a verdict only at the end of each step up to the gate and a final look at the gate once minDuration has passed; more power for the same traffic). Guardrails and the sample-ratio check are always-valid either way.
+       */
+      "test"?: "alwaysValid" | "groupSequential";
+      /**
+       * With groupSequential, how alpha is spent over the looks (obrienFleming spends little early; pocock evenly).
+       */
+      "spending"?: "obrienFleming" | "pocock";
+      /**
        * Promote past the gate on a significant improvement (win), or when the goal is shown no worse than margin (nonInferiority).
        */
       "decision"?: "win" | "nonInferiority";
