@@ -18,6 +18,7 @@
 import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { GatewayApiRouter } from '../../operator/src/traffic/gateway-api.js';
+import { DEFAULT_ARM_HEADER } from '../../operator/src/traffic/router.js';
 import { TraefikRouter } from '../../operator/src/traffic/traefik.js';
 import { startGatewayProxy, type GatewayProxy } from '../env/gateway-proxy.js';
 import { addLocalAddresses, type LocalAddresses } from '../env/local-addresses.js';
@@ -282,6 +283,41 @@ describe('Gateway API proxy (Traefik)', () => {
       expect(withinBinomialBand(counts[candidate.name] ?? 0, n, percent / 100), `${percent} %: ${JSON.stringify(counts)}`).toBe(true);
     }
     expect(await router.observe()).toMatchObject({ found: true, stableWeight: 50, candidateWeight: 50, mirrorPercent: 0 });
+  });
+
+  it("A/B arms (#16): the router's arm rules send each arm by header to its Service while requests without it follow the weights", async () => {
+    const ns = await testNamespace(kc, 'gwp-arms');
+    const { stable, candidate } = await stableAndCandidate(ns);
+    await applyRoute(ns, 't2v', [
+      {
+        matches: [{ path: { type: 'PathPrefix', value: '/' }, headers: [{ name: 'x-tenant', value: 'a' }] }],
+        backendRefs: [{ name: 't2v-stable', port: SERVICE_PORT }],
+      },
+    ]);
+    const router = new GatewayApiRouter({
+      custom,
+      routeName: 't2v',
+      ruleIndex: 0,
+      target: { namespace: ns, stableService: 't2v-stable', candidateService: 't2v-candidate', port: SERVICE_PORT },
+    });
+    await router.setWeights({ stableWeight: 50, candidateWeight: 50, mirrorPercent: 0, arms: { header: DEFAULT_ARM_HEADER } });
+    await proxy.waitForRoute(ns, 't2v');
+    // Read back with the CRD's defaults filled in, the rules are still the ones the router wrote.
+    expect(await router.observe()).toMatchObject({ found: true, stableWeight: 50, candidateWeight: 50, arms: 'present' });
+    const tenant = { 'x-tenant': 'a' };
+    const n = 200;
+    expect(countBy(await requestMany(proxy.url, n, as(ns, { ...tenant, [DEFAULT_ARM_HEADER]: 'treatment' })))).toEqual({ [candidate.name]: n });
+    expect(countBy(await requestMany(proxy.url, n, as(ns, { ...tenant, [DEFAULT_ARM_HEADER]: 'control' })))).toEqual({ [stable.name]: n });
+    expect(countBy(await requestMany(proxy.url, n, as(ns, { ...tenant, [DEFAULT_ARM_HEADER]: 'none' })))).toEqual({ [stable.name]: n });
+    const unassigned = countBy(await requestMany(proxy.url, 2 * n, as(ns, tenant)));
+    expect((unassigned[stable.name] ?? 0) + (unassigned[candidate.name] ?? 0), JSON.stringify(unassigned)).toBe(2 * n);
+    expect(withinBinomialBand(unassigned[candidate.name] ?? 0, 2 * n, 0.5), JSON.stringify(unassigned)).toBe(true);
+
+    // The experiment ends: the arm rules go, and a treatment header is one request among others again.
+    await router.setWeights({ stableWeight: 100, candidateWeight: 0, mirrorPercent: 0 });
+    await proxy.waitForRoute(ns, 't2v');
+    expect(await router.observe()).toMatchObject({ found: true, stableWeight: 100, candidateWeight: 0, arms: 'absent' });
+    expect(countBy(await requestMany(proxy.url, n, as(ns, { ...tenant, [DEFAULT_ARM_HEADER]: 'treatment' })))).toEqual({ [stable.name]: n });
   });
 });
 
