@@ -18,7 +18,7 @@
 import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { GatewayApiRouter } from '../../operator/src/traffic/gateway-api.js';
-import { DEFAULT_ARM_HEADER } from '../../operator/src/traffic/router.js';
+import { ARM_HEADER } from '../../operator/src/api/index.js';
 import { TraefikRouter } from '../../operator/src/traffic/traefik.js';
 import { startGatewayProxy, type GatewayProxy } from '../env/gateway-proxy.js';
 import { addLocalAddresses, type LocalAddresses } from '../env/local-addresses.js';
@@ -300,15 +300,15 @@ describe('Gateway API proxy (Traefik)', () => {
       ruleIndex: 0,
       target: { namespace: ns, stableService: 't2v-stable', candidateService: 't2v-candidate', port: SERVICE_PORT },
     });
-    await router.setWeights({ stableWeight: 50, candidateWeight: 50, mirrorPercent: 0, arms: { header: DEFAULT_ARM_HEADER } });
+    await router.setWeights({ stableWeight: 50, candidateWeight: 50, mirrorPercent: 0, arms: { header: ARM_HEADER } });
     await proxy.waitForRoute(ns, 't2v');
     // Read back with the CRD's defaults filled in, the rules are still the ones the router wrote.
     expect(await router.observe()).toMatchObject({ found: true, stableWeight: 50, candidateWeight: 50, arms: 'present' });
     const tenant = { 'x-tenant': 'a' };
     const n = 200;
-    expect(countBy(await requestMany(proxy.url, n, as(ns, { ...tenant, [DEFAULT_ARM_HEADER]: 'treatment' })))).toEqual({ [candidate.name]: n });
-    expect(countBy(await requestMany(proxy.url, n, as(ns, { ...tenant, [DEFAULT_ARM_HEADER]: 'control' })))).toEqual({ [stable.name]: n });
-    expect(countBy(await requestMany(proxy.url, n, as(ns, { ...tenant, [DEFAULT_ARM_HEADER]: 'none' })))).toEqual({ [stable.name]: n });
+    expect(countBy(await requestMany(proxy.url, n, as(ns, { ...tenant, [ARM_HEADER]: 'treatment' })))).toEqual({ [candidate.name]: n });
+    expect(countBy(await requestMany(proxy.url, n, as(ns, { ...tenant, [ARM_HEADER]: 'control' })))).toEqual({ [stable.name]: n });
+    expect(countBy(await requestMany(proxy.url, n, as(ns, { ...tenant, [ARM_HEADER]: 'none' })))).toEqual({ [stable.name]: n });
     const unassigned = countBy(await requestMany(proxy.url, 2 * n, as(ns, tenant)));
     expect((unassigned[stable.name] ?? 0) + (unassigned[candidate.name] ?? 0), JSON.stringify(unassigned)).toBe(2 * n);
     expect(withinBinomialBand(unassigned[candidate.name] ?? 0, 2 * n, 0.5), JSON.stringify(unassigned)).toBe(true);
@@ -317,7 +317,7 @@ describe('Gateway API proxy (Traefik)', () => {
     await router.setWeights({ stableWeight: 100, candidateWeight: 0, mirrorPercent: 0 });
     await proxy.waitForRoute(ns, 't2v');
     expect(await router.observe()).toMatchObject({ found: true, stableWeight: 100, candidateWeight: 0, arms: 'absent' });
-    expect(countBy(await requestMany(proxy.url, n, as(ns, { ...tenant, [DEFAULT_ARM_HEADER]: 'treatment' })))).toEqual({ [stable.name]: n });
+    expect(countBy(await requestMany(proxy.url, n, as(ns, { ...tenant, [ARM_HEADER]: 'treatment' })))).toEqual({ [stable.name]: n });
   });
 });
 
