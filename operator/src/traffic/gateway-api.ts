@@ -14,6 +14,7 @@ import {
   RouteObjectRouter,
   TrafficRouterError,
   type ArmRouting,
+  type CookieArmRouting,
   type RouterDefinition,
   type RouterDeps,
   type TrafficTarget,
@@ -29,12 +30,26 @@ interface BackendRef {
   namespace?: string;
   port?: number;
   weight?: number;
+  filters?: HttpRouteFilter[];
   [key: string]: unknown;
+}
+
+interface HeaderValue {
+  name: string;
+  value: string;
+}
+
+interface HeaderModifier {
+  set?: HeaderValue[];
+  add?: HeaderValue[];
+  remove?: string[];
 }
 
 interface HttpRouteFilter {
   type: string;
   requestMirror?: { backendRef: BackendRef; percent?: number; fraction?: { numerator: number; denominator?: number } };
+  requestHeaderModifier?: HeaderModifier;
+  responseHeaderModifier?: HeaderModifier;
   [key: string]: unknown;
 }
 
@@ -134,6 +149,9 @@ export function observeRule(route: HttpRoute, ruleIndex: number, target: Traffic
   const refs = rule.backendRefs ?? [];
   const styleClaim = styleRolloutClaim(route, ruleIndex);
   if (styleClaim) return { found: false, reason: 'RouteRuleNotOwned', error: styleClaim };
+  // Cookie assignment's backendRefs (two of them to stable) are ours, not a split of adapter versions; weights
+  // only when they are exactly cookieRefs' three (an edited one is rewritten).
+  if (assignsByCookie(refs, target)) return { found: true, ...cookieWeights(refs, target), mirrorPercent: mirrorPercentIn(rule, target) };
   const twice = refs.find(
     (r, i) => refs.findIndex((o) => isServiceRef(o, r.name, r.namespace ?? target.namespace) && (o.kind ?? 'Service') === (r.kind ?? 'Service')) !== i,
   );
@@ -154,10 +172,7 @@ export function observeRule(route: HttpRoute, ruleIndex: number, target: Traffic
   }
   const stable = refs.find((r) => isServiceRef(r, target.stableService, target.namespace));
   const candidate = refs.find((r) => isServiceRef(r, target.candidateService, target.namespace));
-  const mirror = (rule.filters ?? []).find(
-    (f) => f.type === 'RequestMirror' && f.requestMirror && isServiceRef(f.requestMirror.backendRef, target.candidateService, target.namespace),
-  );
-  const mirrorPercent = mirror ? mirrorPercentOf(mirror) : 0;
+  const mirrorPercent = mirrorPercentIn(rule, target);
   if (!stable || !candidate || refs.length !== 2) return { found: true, mirrorPercent };
   // An unset weight means 1 (Gateway API default).
   return { found: true, stableWeight: stable.weight ?? 1, candidateWeight: candidate.weight ?? 1, mirrorPercent };
@@ -188,6 +203,12 @@ function styleRolloutClaim(route: HttpRoute, ruleIndex: number): string | undefi
   return undefined;
 }
 
+/** The percent our shadow mirror (isOurMirror) copies to the candidate; 0 without one. */
+function mirrorPercentIn(rule: HttpRouteRule, target: TrafficTarget): number {
+  const mirror = (rule.filters ?? []).find((f) => isOurMirror(f, target));
+  return mirror ? mirrorPercentOf(mirror) : 0;
+}
+
 function mirrorPercentOf(filter: HttpRouteFilter): number {
   const m = filter.requestMirror!;
   if (m.percent !== undefined) return m.percent;
@@ -200,14 +221,18 @@ function isOurMirror(filter: HttpRouteFilter, target: TrafficTarget): boolean {
   return filter.type === 'RequestMirror' && !!filter.requestMirror && isServiceRef(filter.requestMirror.backendRef, target.candidateService, target.namespace);
 }
 
-/** A backendRef to `service` on our port, keeping the settings (filters) the rule's backendRef to it has; no weight. */
+/**
+ * A backendRef to `service` on our port, keeping the settings (filters) the rule's backendRef to it has, less what
+ * cookie assignment added to them (the user's own: userFiltersOf); no weight.
+ */
 function backendRefTo(rule: HttpRouteRule, service: string, target: TrafficTarget): BackendRef {
   const existing = rule.backendRefs?.find((r) => isServiceRef(r, service, target.namespace));
-  const { group: _g, kind: _k, namespace: _ns, name: _n, port: _p, weight: _w, ...settings } = existing ?? ({ name: service } as BackendRef);
-  return { ...settings, name: service, port: target.port };
+  const { group: _g, kind: _k, namespace: _ns, name: _n, port: _p, weight: _w, filters: _f, ...settings } = existing ?? ({ name: service } as BackendRef);
+  const filters = existing ? userFiltersOf(existing) : undefined;
+  return { ...settings, ...(filters ? { filters } : {}), name: service, port: target.port };
 }
 
-/** The rule with our two weighted backends and (only when mirroring) our mirror filter; other filters kept. */
+/** The rule with our two weighted backends (cookie assignment: cookieRefs' three) and (only when mirroring) our mirror filter; other filters kept. */
 export function withWeights(rule: HttpRouteRule, weights: Weights, target: TrafficTarget): HttpRouteRule {
   const filters = (rule.filters ?? []).filter((f) => !isOurMirror(f, target));
   if (weights.mirrorPercent > 0) {
@@ -218,9 +243,13 @@ export function withWeights(rule: HttpRouteRule, weights: Weights, target: Traff
   }
   // A backendRef's own settings (its filters) stay; only who and how much are ours.
   const ref = (service: string, weight: number): BackendRef => ({ ...backendRefTo(rule, service, target), weight });
+  const { arms } = weights;
   const next: HttpRouteRule = {
     ...rule,
-    backendRefs: [ref(target.stableService, weights.stableWeight), ref(target.candidateService, weights.candidateWeight)],
+    backendRefs:
+      arms?.mode === 'cookie'
+        ? cookieRefs(rule, weights, arms, target)
+        : [ref(target.stableService, weights.stableWeight), ref(target.candidateService, weights.candidateWeight)],
   };
   if (filters.length > 0) next.filters = filters;
   else delete next.filters;
@@ -245,12 +274,20 @@ function matchesOf(rule: HttpRouteRule): RouteMatch[] {
 
 const sameName = (a: string, b: string) => a.toLowerCase() === b.toLowerCase();
 
-/** The rule for `arm`, copied from the (weighted) managed rule: its matches with the arm header, one backend. */
-function armRule(managed: HttpRouteRule, arm: Arm, header: string, target: TrafficTarget): HttpRouteRule {
+/**
+ * The rule for `arm`, copied from the (weighted) managed rule: its matches with the arm header (header mode) or the
+ * arm's cookie (cookie mode: and the arm header set on the request, so the runtime labels it), one backend.
+ */
+function armRule(managed: HttpRouteRule, arm: Arm, arms: ArmRouting, target: TrafficTarget): HttpRouteRule {
   const { name: _name, matches: _matches, backendRefs: _refs, filters, ...settings } = managed;
-  const matches = matchesOf(managed).map((m) => ({ ...m, headers: [...(m.headers ?? []), { type: 'Exact', name: header, value: arm }] }));
+  const match: HeaderMatch =
+    arms.mode === 'cookie'
+      ? { type: 'RegularExpression', name: COOKIE_HEADER, value: cookieRegex(arms.cookie, arm) }
+      : { type: 'Exact', name: arms.header, value: arm };
+  const matches = matchesOf(managed).map((m) => ({ ...m, headers: [...(m.headers ?? []), match] }));
   // The managed rule's own filters (a rewrite, a header modifier) apply to the arm's requests too; our shadow mirror does not.
-  const ruleFilters = (filters ?? []).filter((f) => !isOurMirror(f, target));
+  const own = (filters ?? []).filter((f) => !isOurMirror(f, target));
+  const ruleFilters = arms.mode === 'cookie' ? withHeaderEntry(own, 'RequestHeaderModifier', 'set', { name: arms.header, value: arm }) : own;
   const rule: HttpRouteRule = { ...settings, name: armRuleName(arm, target), matches };
   if (ruleFilters.length > 0) rule.filters = ruleFilters;
   rule.backendRefs = [backendRefTo(managed, armService(arm, target), target)];
@@ -258,9 +295,11 @@ function armRule(managed: HttpRouteRule, arm: Arm, header: string, target: Traff
 }
 
 /** The three arm rules for the managed rule at `ruleIndex`, or the refusal when the route cannot carry them. */
-function armRules(route: HttpRoute, ruleIndex: number, header: string, target: TrafficTarget): HttpRouteRule[] {
+function armRules(route: HttpRoute, ruleIndex: number, arms: ArmRouting, target: TrafficTarget): HttpRouteRule[] {
   const rules = route.spec.rules ?? [];
   const managed = rules[ruleIndex]!;
+  // A match lists a header once (headers is a map keyed by name in the CRD).
+  const header = arms.mode === 'cookie' ? COOKIE_HEADER : arms.header;
   matchesOf(managed).forEach((m, i) => {
     if ((m.headers ?? []).some((h) => sameName(h.name, header)))
       throw new TrafficRouterError(
@@ -268,8 +307,8 @@ function armRules(route: HttpRoute, ruleIndex: number, header: string, target: T
         `HTTPRoute ${route.metadata.name} rule ${ruleIndex} match ${i} already matches header ${header}; the experiment's arm rules need a header the managed rule does not match on`,
       );
   });
-  refuseCompetingRules(route, ruleIndex, header, target);
-  return ARMS.map((arm) => armRule(managed, arm, header, target));
+  if (arms.mode !== 'cookie') refuseCompetingRules(route, ruleIndex, header, target);
+  return ARMS.map((arm) => armRule(managed, arm, arms, target));
 }
 
 /** A rule of someone else's that matches an arm value of `header` on a path of the managed rule: we do not fight over it. */
@@ -302,7 +341,7 @@ function normalPath(path: PathMatch | undefined): Required<PathMatch> {
 export function withArmRules(route: HttpRoute, ruleIndex: number, arms: ArmRouting | undefined, target: TrafficTarget): HttpRouteRule[] {
   const rules = route.spec.rules ?? [];
   if (!arms) return rules.filter((r) => !armOfRuleName(r.name, target));
-  const wanted = armRules(route, ruleIndex, arms.header, target);
+  const wanted = armRules(route, ruleIndex, arms, target);
   const written = new Set<string>();
   const next: HttpRouteRule[] = [];
   for (const rule of rules) {
@@ -330,20 +369,166 @@ function normalRule(rule: HttpRouteRule): HttpRouteRule {
   return { ...rule, matches, ...(backendRefs ? { backendRefs } : {}) };
 }
 
-/** Whether the arm rules we own are all there, as withArmRules writes them for the managed rule now. */
+/**
+ * Whether the arm rules we own are all there, as withArmRules writes them for the managed rule now (and, for
+ * cookie assignment, the managed rule's backendRefs as cookieRefs writes them at its weights).
+ */
 export function observeArmRules(route: HttpRoute, ruleIndex: number, target: TrafficTarget): NonNullable<RouteObservation['arms']> {
   const rules = route.spec.rules ?? [];
   const owned = rules.filter((r) => armOfRuleName(r.name, target));
-  if (owned.length === 0) return 'absent';
   const managed = rules[ruleIndex];
+  const assigning = managed !== undefined && assignsByCookie(managed.backendRefs ?? [], target);
+  if (owned.length === 0) return assigning ? 'differ' : 'absent';
   const treatment = owned.find((r) => r.name === armRuleName('treatment', target));
   if (!managed || !treatment || owned.length !== ARMS.length) return 'differ';
-  // The header is the one the treatment rule matches `treatment` on; every rule must be what we would write with it.
-  const headers = matchesOf(treatment).flatMap((m) => (m.headers ?? []).filter((h) => h.value === 'treatment').map((h) => h.name));
-  const asWritten = (header: string) =>
+  const asWritten = (arms: ArmRouting) =>
     ARMS.every((arm) => {
       const rule = owned.find((r) => r.name === armRuleName(arm, target));
-      return rule !== undefined && isDeepStrictEqual(normalRule(rule), normalRule(armRule(managed, arm, header, target)));
-    });
-  return headers.some(asWritten) ? 'present' : 'differ';
+      return rule !== undefined && isDeepStrictEqual(normalRule(rule), normalRule(armRule(managed, arm, arms, target)));
+    }) && (arms.mode === 'cookie' ? cookieRefsAsWritten(managed, arms, target) : !assigning);
+  return armRoutingsOf(treatment, managed).some(asWritten) ? 'present' : 'differ';
+}
+
+/**
+ * The arm routings the rules may have been written with: the header the treatment rule matches `treatment` on; for
+ * cookie assignment, the cookie the candidate's backendRef sets and the header the treatment rule sets to `treatment`.
+ */
+function armRoutingsOf(treatment: HttpRouteRule, managed: HttpRouteRule): ArmRouting[] {
+  const headers = matchesOf(treatment).flatMap((m) => (m.headers ?? []).filter((h) => h.value === 'treatment').map((h) => ({ header: h.name })));
+  const mark = (managed.backendRefs ?? []).map(cookieMarkOf).find((m) => m?.arm === 'treatment');
+  if (!mark) return headers;
+  const sets = (treatment.filters ?? []).flatMap((f) => (f.type === 'RequestHeaderModifier' ? (f.requestHeaderModifier?.set ?? []) : []));
+  const cookie = sets
+    .filter((h) => h.value === 'treatment')
+    .map((h): ArmRouting => ({ mode: 'cookie', header: h.name, cookie: mark.cookie, maxAgeSeconds: mark.maxAgeSeconds }));
+  return [...headers, ...cookie];
+}
+
+/** Whether the managed rule's backendRefs are what cookieRefs writes at the weights they carry. */
+function cookieRefsAsWritten(managed: HttpRouteRule, arms: CookieArmRouting, target: TrafficTarget): boolean {
+  const weights = cookieWeights(managed.backendRefs ?? [], target);
+  if (!weights || weights.candidateWeight > weights.stableWeight) return false;
+  const wanted = cookieRefs(managed, { ...weights, mirrorPercent: 0 }, arms, target);
+  return isDeepStrictEqual(normalRule({ backendRefs: managed.backendRefs }).backendRefs, normalRule({ backendRefs: wanted }).backendRefs);
+}
+
+// Cookie assignment (#16, for clients without a user id): the managed rule draws a new client by weight into one of
+// three backendRefs, whose ResponseHeaderModifier marks the client with the arm's cookie, and whose
+// RequestHeaderModifier sets the arm header so the runtime labels even that first request. A returning client's
+// cookie is matched by the arm rules (a RegularExpression header match on Cookie: Implementation-specific in
+// Gateway API, https://gateway-api.sigs.k8s.io/reference/spec/#httpheadermatch; Traefik v3 honours it, see
+// test/integration/gateway-proxy.test.ts), which win over the managed rule by their one more header match.
+// Two backendRefs to stable in one rule are allowed: backendRefs is an atomic list without a uniqueness rule.
+// A filter type appears once per filters list (CRD: "RequestHeaderModifier filter cannot be repeated") and a
+// modifier's set/add lists are maps keyed by header name, so our entries are merged into the user's filters.
+
+/** The Max-Age of the arm cookie when ArmRouting does not say: 30 days, beyond an experiment's default maxDuration (28d). */
+const ARM_COOKIE_MAX_AGE_SECONDS = 30 * 24 * 60 * 60;
+const COOKIE_HEADER = 'Cookie';
+const SET_COOKIE = 'Set-Cookie';
+/** An arm cookie as armCookie writes it; its name, arm and Max-Age. */
+const ARM_COOKIE = new RegExp(`^([^=;\\s]+)=(${ARMS.join('|')}); Path=/; Max-Age=(\\d+); SameSite=Lax$`);
+const MODIFIER_FIELD = { RequestHeaderModifier: 'requestHeaderModifier', ResponseHeaderModifier: 'responseHeaderModifier' } as const;
+type ModifierType = keyof typeof MODIFIER_FIELD;
+
+function armCookie(arms: CookieArmRouting, arm: Arm): string {
+  return `${arms.cookie}=${arm}; Path=/; Max-Age=${arms.maxAgeSeconds ?? ARM_COOKIE_MAX_AGE_SECONDS}; SameSite=Lax`;
+}
+
+/** A Cookie header value that carries `cookie=arm` (anywhere in the list: RFC 6265 §4.2.1 `name=value; name=value`). */
+function cookieRegex(cookie: string, arm: Arm): string {
+  const name = cookie.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return `(^|;\\s*)${name}=${arm}(;|$)`;
+}
+
+/** The arm a backendRef's filters mark new clients with (cookieRefs), and the cookie's name and Max-Age. */
+function cookieMarkOf(ref: BackendRef): { arm: Arm; cookie: string; maxAgeSeconds: number } | undefined {
+  for (const f of ref.filters ?? []) {
+    for (const h of f.type === 'ResponseHeaderModifier' ? (f.responseHeaderModifier?.add ?? []) : []) {
+      const m = sameName(h.name, SET_COOKIE) ? ARM_COOKIE.exec(h.value) : null;
+      if (m) return { cookie: m[1]!, arm: m[2] as Arm, maxAgeSeconds: Number(m[3]) };
+    }
+  }
+  return undefined;
+}
+
+/** Whether every backendRef of a rule is marked with an arm cookie and goes to one of our Services (cookieRefs wrote it). */
+function assignsByCookie(refs: BackendRef[], target: TrafficTarget): boolean {
+  const ours = (r: BackendRef) => isServiceRef(r, target.stableService, target.namespace) || isServiceRef(r, target.candidateService, target.namespace);
+  return refs.length > 0 && refs.every((r) => ours(r) && cookieMarkOf(r) !== undefined);
+}
+
+/** The weights of a managed rule in cookieRefs' shape: one marked backendRef per arm, to the arm's Service. */
+function cookieWeights(refs: BackendRef[], target: TrafficTarget): { stableWeight: number; candidateWeight: number } | undefined {
+  if (refs.length !== ARMS.length) return undefined;
+  const byArm = new Map(refs.map((r) => [cookieMarkOf(r)?.arm, r]));
+  const weight = (arm: Arm) => {
+    const ref = byArm.get(arm);
+    return ref && isServiceRef(ref, armService(arm, target), target.namespace) ? (ref.weight ?? 1) : undefined;
+  };
+  const [treatment, control, none] = ARMS.map(weight);
+  if (treatment === undefined || control === undefined || none === undefined) return undefined;
+  return { stableWeight: none + control, candidateWeight: treatment };
+}
+
+/** A backendRef's filters less what cookieRefs added (our Set-Cookie, and the arm header set to the same arm): the user's. */
+function userFiltersOf(ref: BackendRef): HttpRouteFilter[] | undefined {
+  const mark = cookieMarkOf(ref);
+  if (!mark) return ref.filters;
+  const ours = withoutHeaderEntries(
+    withoutHeaderEntries(ref.filters ?? [], 'ResponseHeaderModifier', 'add', (h) => sameName(h.name, SET_COOKIE) && ARM_COOKIE.test(h.value)),
+    'RequestHeaderModifier',
+    'set',
+    (h) => h.value === mark.arm,
+  );
+  return ours.length > 0 ? ours : undefined;
+}
+
+/** Cookie assignment's backendRefs: none (stable, stable − w), control (stable, w) and treatment (candidate, w). */
+function cookieRefs(rule: HttpRouteRule, weights: Weights, arms: CookieArmRouting, target: TrafficTarget): BackendRef[] {
+  const w = weights.candidateWeight;
+  if (w > weights.stableWeight)
+    throw new TrafficRouterError(
+      'Unsupported',
+      `cookie assignment needs the candidate's weight (${w}) at most stable's (${weights.stableWeight}): the control arm is a slice of stable as large as treatment`,
+    );
+  const ref = (arm: Arm, weight: number): BackendRef => {
+    const base = backendRefTo(rule, armService(arm, target), target);
+    const theirs = (base.filters ?? []).some(
+      (f) => f.type === 'ResponseHeaderModifier' && (f.responseHeaderModifier?.add ?? []).some((h) => sameName(h.name, SET_COOKIE)),
+    );
+    if (theirs)
+      throw new TrafficRouterError(
+        'Unsupported',
+        `the backendRef to Service ${base.name} already adds a Set-Cookie header (ResponseHeaderModifier add); cookie assignment adds its own there, and add lists a header once`,
+      );
+    const withCookie = withHeaderEntry(base.filters ?? [], 'ResponseHeaderModifier', 'add', { name: SET_COOKIE, value: armCookie(arms, arm) });
+    return { ...base, weight, filters: withHeaderEntry(withCookie, 'RequestHeaderModifier', 'set', { name: arms.header, value: arm }) };
+  };
+  return [ref('none', weights.stableWeight - w), ref('control', w), ref('treatment', w)];
+}
+
+/** `filters` with `entry` in the `op` list of their `type` modifier (merged into the one there; an entry of its name replaced). */
+function withHeaderEntry(filters: HttpRouteFilter[], type: ModifierType, op: 'set' | 'add', entry: HeaderValue): HttpRouteFilter[] {
+  const field = MODIFIER_FIELD[type];
+  const at = filters.findIndex((f) => f.type === type);
+  const modifier: HeaderModifier = (at < 0 ? undefined : filters[at]![field]) ?? {};
+  const filter: HttpRouteFilter = {
+    ...(at < 0 ? { type } : filters[at]!),
+    [field]: { ...modifier, [op]: [...(modifier[op] ?? []).filter((h) => !sameName(h.name, entry.name)), entry] },
+  };
+  return at < 0 ? [...filters, filter] : filters.map((f, i) => (i === at ? filter : f));
+}
+
+/** `filters` without the `op` entries of their `type` modifier that `drop` picks; a modifier left empty goes. */
+function withoutHeaderEntries(filters: HttpRouteFilter[], type: ModifierType, op: 'set' | 'add', drop: (h: HeaderValue) => boolean): HttpRouteFilter[] {
+  const field = MODIFIER_FIELD[type];
+  return filters.flatMap((f) => {
+    const modifier = f.type === type ? f[field] : undefined;
+    const entries = modifier?.[op];
+    if (!modifier || !entries?.some(drop)) return [f];
+    const next: HeaderModifier = { ...modifier, [op]: entries.filter((h) => !drop(h)) };
+    if (next[op]!.length === 0) delete next[op];
+    return Object.values(next).some((list: unknown[] | undefined) => list && list.length > 0) ? [{ ...f, [field]: next }] : [];
+  });
 }

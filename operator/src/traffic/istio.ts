@@ -79,6 +79,11 @@ export class IstioRouter extends RouteObjectRouter<VirtualService> {
   }
 
   protected rewrite(vs: VirtualService, weights: Weights): VirtualService {
+    if (weights.arms?.mode === 'cookie')
+      throw new TrafficRouterError(
+        'Unsupported',
+        `VirtualService ${this.name}: the istio router does not support cookie assignment of an A/B experiment's arms yet; use spec.trafficRouting.gatewayAPI`,
+      );
     const http = vs.spec.http ?? [];
     const index = routeIndex(http, this.routeName);
     if (index < 0)

@@ -23,15 +23,28 @@ export interface Weights {
   /**
    * During an A/B experiment: the route also carries one rule per arm that sends requests whose `header` says
    * `treatment` to the candidate only and `control` or `none` to stable only (apps assign the arm themselves,
-   * docs/experiment-assignment.md); requests without the header keep following the weights. Absent: the arm
+   * docs/experiment-assignment.md); requests without the header keep following the weights. In cookie mode the
+   * rules match the arm's cookie instead, and the weighted rule assigns new clients (ArmRouting). Absent: the arm
    * rules the router added are removed (and only those).
    */
   arms?: ArmRouting;
 }
 
-/** The arm rules' request header (api/names.ts ARM_HEADER). */
-export interface ArmRouting {
+/**
+ * How clients get their arm. `header` (default): the app assigns it and sends it in `header` (api/names.ts
+ * ARM_HEADER). `cookie` (clients without a user id): the managed rule assigns new clients by weight and marks each
+ * with `cookie` (none, control or treatment); the arm rules match the cookie of returning clients, and every
+ * request is forwarded with `header` set to its arm so the runtime labels it.
+ */
+export type ArmRouting = { mode?: 'header'; header: string } | CookieArmRouting;
+
+export interface CookieArmRouting {
+  mode: 'cookie';
   header: string;
+  /** The cookie's name (a cookie-name token, RFC 6265 §4.1.1), e.g. `modelrollout-arm-<short rollout id>`. */
+  cookie: string;
+  /** The cookie's Max-Age; default 30 days. */
+  maxAgeSeconds?: number;
 }
 
 /** Where an arm's requests go: treatment to the candidate; control and none (outside the experiment) to stable. */

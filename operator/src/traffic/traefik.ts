@@ -59,6 +59,11 @@ export class TraefikRouter extends RouteObjectRouter<TraefikService> {
   }
 
   protected rewrite(ts: TraefikService, weights: Weights): TraefikService {
+    if (weights.arms?.mode === 'cookie')
+      throw new TrafficRouterError(
+        'Unsupported',
+        `TraefikService ${ts.metadata.name}: the traefik router does not support cookie assignment of an A/B experiment's arms; use spec.trafficRouting.gatewayAPI`,
+      );
     if (weights.arms)
       throw new TrafficRouterError(
         'Unsupported',
