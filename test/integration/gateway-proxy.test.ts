@@ -5,6 +5,9 @@
 // What Traefik v3.7 does with each Gateway API feature the project relies on, as observed here:
 //   weighted backendRefs (core)                  honoured
 //   header matches (core)                        honoured
+//   RegularExpression header match (impl.-specific) honoured (Go RE2, HeaderRegexp: any value of the header)
+//   several backendRefs to one Service in a rule  honoured, each with its own filters and weight
+//   weighted backendRefs split                   deterministically (weighted round robin): shares are exact
 //   endpoint readiness                           only ready endpoints receive requests
 //   RequestHeaderModifier / ResponseHeaderModifier on a rule        honoured
 //   RequestHeaderModifier / ResponseHeaderModifier on a backendRef  honoured (v3.6 ignored them)
@@ -22,7 +25,7 @@ import { ARM_HEADER } from '../../operator/src/api/index.js';
 import { TraefikRouter } from '../../operator/src/traffic/traefik.js';
 import { startGatewayProxy, type GatewayProxy } from '../env/gateway-proxy.js';
 import { addLocalAddresses, type LocalAddresses } from '../env/local-addresses.js';
-import { countBy, publishService, request, requestMany, SERVICE_PORT, setEndpoint, startEchoBackend, type EchoBackend } from './echo-backends.js';
+import { countBy, publishService, request, requestMany, SERVICE_PORT, setEndpoint, startEchoBackend, type Answer, type EchoBackend } from './echo-backends.js';
 import { kubeConfig, testNamespace, waitUntil } from './support.js';
 import { isNotFound } from '../../operator/src/kube/errors.js';
 
@@ -40,6 +43,13 @@ const HTTPROUTES = { group: 'gateway.networking.k8s.io', version: 'v1', plural: 
 function withinBinomialBand(count: number, n: number, p: number, k = 4.5): boolean {
   const sd = Math.sqrt(n * p * (1 - p));
   return Math.abs(count - n * p) <= k * sd;
+}
+
+/** How often each key occurs. */
+function tally(keys: string[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const k of keys) counts[k] = (counts[k] ?? 0) + 1;
+  return counts;
 }
 
 let proxy: GatewayProxy;
@@ -318,6 +328,80 @@ describe('Gateway API proxy (Traefik)', () => {
     await proxy.waitForRoute(ns, 't2v');
     expect(await router.observe()).toMatchObject({ found: true, stableWeight: 100, candidateWeight: 0, arms: 'absent' });
     expect(countBy(await requestMany(proxy.url, n, as(ns, { ...tenant, [ARM_HEADER]: 'treatment' })))).toEqual({ [stable.name]: n });
+  });
+
+  it('A/B arms by cookie (#16): a new client gets the arm its draw gives and its cookie, and keeps that backend when it sends the cookie back', async () => {
+    const ns = await testNamespace(kc, 'gwp-arm-cookie');
+    const { stable, candidate } = await stableAndCandidate(ns);
+    // The user's filter on the stable backendRef stays on every backendRef to stable the router writes.
+    const stamp = { type: 'RequestHeaderModifier', requestHeaderModifier: { set: [{ name: 'x-served-by', value: 'stable' }] } };
+    await applyRoute(ns, 't2v', [{ backendRefs: [{ name: 't2v-stable', port: SERVICE_PORT, filters: [stamp] }] }]);
+    const router = new GatewayApiRouter({
+      custom,
+      routeName: 't2v',
+      ruleIndex: 0,
+      target: { namespace: ns, stableService: 't2v-stable', candidateService: 't2v-candidate', port: SERVICE_PORT },
+    });
+    const cookie = 'modelrollout-arm-gwp';
+    const w = 20;
+    const arms = { mode: 'cookie', header: ARM_HEADER, cookie, maxAgeSeconds: 3600 } as const;
+    await router.setWeights({ stableWeight: 100 - w, candidateWeight: w, mirrorPercent: 0, arms });
+    await proxy.waitForRoute(ns, 't2v');
+    expect(await router.observe()).toMatchObject({ found: true, stableWeight: 100 - w, candidateWeight: w, arms: 'present' });
+
+    // New clients (no cookie): each answer sets exactly one arm cookie, of the arm whose Service answered.
+    const n = 2000;
+    const mark = { 'x-client': 'new' };
+    const fresh = await requestMany(proxy.url, n, as(ns, mark));
+    const cookieRe = new RegExp(`^${cookie}=(treatment|control|none); Path=/; Max-Age=3600; SameSite=Lax$`);
+    const armOf = (a: Answer) => {
+      const set = a.headers['set-cookie'] ?? [];
+      expect(set, JSON.stringify(a.headers)).toHaveLength(1);
+      return cookieRe.exec(set[0]!)?.[1];
+    };
+    const drawn = tally(fresh.map((a) => `${armOf(a)}@${a.backend}`));
+    const of = (arm: string, b: EchoBackend) => drawn[`${arm}@${b.name}`] ?? 0;
+    expect(of('treatment', candidate) + of('control', stable) + of('none', stable), JSON.stringify(drawn)).toBe(n);
+    for (const [arm, p] of [
+      ['treatment', w / 100],
+      ['control', w / 100],
+      ['none', 1 - (2 * w) / 100],
+    ] as const) {
+      expect(withinBinomialBand(arm === 'treatment' ? of(arm, candidate) : of(arm, stable), n, p), `${arm}: ${JSON.stringify(drawn)}`).toBe(true);
+    }
+    // Each first request reached its backend labelled with its arm (and stable's with the user's header).
+    const armHeaders = (b: EchoBackend, client: string) =>
+      tally(b.received.filter((r) => r.headers['x-client'] === client).map((r) => String(r.headers[ARM_HEADER.toLowerCase()])));
+    expect(armHeaders(candidate, 'new')).toEqual({ treatment: of('treatment', candidate) });
+    expect(armHeaders(stable, 'new')).toEqual({ control: of('control', stable), none: of('none', stable) });
+    expect(stable.received.every((r) => r.headers['x-served-by'] === 'stable')).toBe(true);
+
+    // Returning clients: the cookie (among others) keeps them on their arm's backend, every time, with no new cookie.
+    const returning = 100;
+    for (const [arm, b] of [
+      ['treatment', candidate],
+      ['control', stable],
+      ['none', stable],
+    ] as const) {
+      const back = await requestMany(proxy.url, returning, as(ns, { 'x-client': `back-${arm}`, cookie: `theme=dark; ${cookie}=${arm}; lang=en` }));
+      expect(countBy(back), arm).toEqual({ [b.name]: returning });
+      expect(
+        back.filter((a) => a.headers['set-cookie'] !== undefined),
+        arm,
+      ).toHaveLength(0);
+      expect(armHeaders(b, `back-${arm}`), arm).toEqual({ [arm]: returning });
+    }
+    console.log(
+      `[gateway-proxy] cookie assignment at ${w} %: new clients ${JSON.stringify(drawn)}; returning clients kept their backend ${returning}/${returning} per arm`,
+    );
+
+    // The experiment ends: the managed rule is back to two backendRefs (the user's filter kept) and sets no cookie.
+    await router.setWeights({ stableWeight: 100, candidateWeight: 0, mirrorPercent: 0 });
+    await proxy.waitForRoute(ns, 't2v');
+    expect(await router.observe()).toMatchObject({ found: true, stableWeight: 100, candidateWeight: 0, arms: 'absent' });
+    const after = await requestMany(proxy.url, 50, as(ns, { cookie: `${cookie}=treatment` }));
+    expect(countBy(after)).toEqual({ [stable.name]: 50 });
+    expect(after.filter((a) => a.headers['set-cookie'] !== undefined)).toHaveLength(0);
   });
 });
 
