@@ -17,6 +17,7 @@ const opts = { atGate: false, elapsedMs: 0, maxDurationMs: 3_600_000, decision: 
 describe('publishedAssignment', () => {
   it('gives equal-sized ranges at the route weight, and ends past 50 %', () => {
     expect(assignment).toEqual({
+      mode: 'userKey',
       header: 'X-ModelRollout-Arm',
       salt: '0123456789abcdef',
       buckets: 10_000,
@@ -32,13 +33,24 @@ describe('publishedAssignment', () => {
 });
 
 describe('armRouting', () => {
+  const userKey = { assignment: 'userKey' as const, salt: '0123456789abcdef', maxDurationMs: 86_400_000 };
   it('asks for the arm rules only while an experiment runs with the candidate at 1–50 %', () => {
-    expect(armRouting(true, 1, false)).toEqual({ header: 'X-ModelRollout-Arm' });
-    expect(armRouting(true, 50, false)).toEqual({ header: 'X-ModelRollout-Arm' });
-    expect(armRouting(true, 0, false)).toBeUndefined();
-    expect(armRouting(true, 51, false)).toBeUndefined();
-    expect(armRouting(true, 20, true)).toBeUndefined();
-    expect(armRouting(false, 20, false)).toBeUndefined();
+    expect(armRouting(userKey, 1, false)).toEqual({ header: 'X-ModelRollout-Arm' });
+    expect(armRouting(userKey, 50, false)).toEqual({ header: 'X-ModelRollout-Arm' });
+    expect(armRouting(userKey, 0, false)).toBeUndefined();
+    expect(armRouting(userKey, 51, false)).toBeUndefined();
+    expect(armRouting(userKey, 20, true)).toBeUndefined();
+    expect(armRouting(undefined, 20, false)).toBeUndefined();
+  });
+
+  it('in cookie mode names the cookie after the experiment’s salt and keeps it for maxDuration', () => {
+    expect(armRouting({ ...userKey, assignment: 'cookie' }, 20, false)).toEqual({
+      mode: 'cookie',
+      header: 'X-ModelRollout-Arm',
+      cookie: 'modelrollout-arm-01234567',
+      maxAgeSeconds: 86_400,
+    });
+    expect(publishedAssignment('0123456789abcdef', 20, 'cookie')).toMatchObject({ mode: 'cookie', cookie: 'modelrollout-arm-01234567' });
   });
 });
 
@@ -135,5 +147,9 @@ describe('experimentProblems', () => {
     expect(all[0]).toMatch(/^spec\.experiment: needs spec\.analysis\.metrics/);
     expect(all[1]).toMatch(/^spec\.experiment: needs spec\.trafficRouting\.gatewayAPI or \.istio .*traefik cannot$/);
     expect(all[2]).toMatch(/^spec\.strategy\.steps: an experiment needs a step at or under 50 % \(have \[60, 100\]\)/);
+    expect(experimentProblems({ trafficRouting: { istio: {} } }, true, [1, 50, 100], 'cookie')).toEqual([
+      'spec.experiment.assignment: cookie needs spec.trafficRouting.gatewayAPI (the route sets and matches the cookie); istio cannot yet',
+    ]);
+    expect(experimentProblems({ trafficRouting: { gatewayAPI: {} } }, true, [1, 50, 100], 'cookie')).toEqual([]);
   });
 });

@@ -11,6 +11,10 @@ export const EXPERIMENT_MAX_WEIGHT = 50;
 
 /** What apps need to assign users (status and the `<rollout>-experiment` ConfigMap carry the same). */
 export interface PublishedAssignment {
+  /** userKey: apps assign by the salt and ranges and send `header`; cookie: the route assigns and sets `cookie`. */
+  mode: 'userKey' | 'cookie';
+  /** The cookie the route sets (cookie mode). */
+  cookie?: string;
   header: string;
   salt: string;
   buckets: number;
@@ -51,18 +55,44 @@ export interface ExperimentStatus {
 }
 
 /** The ranges apps assign by at a route weight (the candidate's share), capped at the experiment's 50 %. */
-export function publishedAssignment(salt: string, routeWeight: number): PublishedAssignment {
+export function publishedAssignment(salt: string, routeWeight: number, mode: 'userKey' | 'cookie' = 'userKey'): PublishedAssignment {
   const weight = Math.max(0, Math.min(routeWeight, EXPERIMENT_MAX_WEIGHT));
   const { treatment, control } = armRanges(weight);
-  return { header: ARM_HEADER, salt, buckets: BUCKETS, weight, treatment, control, ended: routeWeight > EXPERIMENT_MAX_WEIGHT };
+  return {
+    mode,
+    ...(mode === 'cookie' ? { cookie: armCookieName(salt) } : {}),
+    header: ARM_HEADER,
+    salt,
+    buckets: BUCKETS,
+    weight,
+    treatment,
+    control,
+    ended: routeWeight > EXPERIMENT_MAX_WEIGHT,
+  };
 }
+
+/** The cookie of an experiment in cookie mode: a new name per experiment (its salt), so no client keeps an old arm. */
+export function armCookieName(salt: string): string {
+  return `modelrollout-arm-${salt.slice(0, 8)}`;
+}
+
+/** The arm rules a route carries, as traffic/router.ts ArmRouting takes them (analysis/ does not import traffic/). */
+export type ArmRules = { header: string } | { mode: 'cookie'; header: string; cookie: string; maxAgeSeconds: number };
 
 /**
  * The arm rules the route carries (traffic/router.ts Weights.arms): while an experiment runs and the candidate
  * carries 1–50 %; none before, past 50 % (no equal-sized control: every request follows the weights) or at 0 %.
+ * Cookie mode: the route assigns new clients by weight and marks them (cookie named by the salt, Max-Age the
+ * experiment's maxDuration).
  */
-export function armRouting(experiment: boolean, candidateWeight: number, ended: boolean): { header: string } | undefined {
-  return experiment && !ended && candidateWeight > 0 && candidateWeight <= EXPERIMENT_MAX_WEIGHT ? { header: ARM_HEADER } : undefined;
+export function armRouting(
+  experiment: { assignment: 'userKey' | 'cookie'; salt: string; maxDurationMs: number } | undefined,
+  candidateWeight: number,
+  ended: boolean,
+): ArmRules | undefined {
+  if (!experiment || ended || candidateWeight <= 0 || candidateWeight > EXPERIMENT_MAX_WEIGHT) return undefined;
+  if (experiment.assignment === 'userKey') return { header: ARM_HEADER };
+  return { mode: 'cookie', header: ARM_HEADER, cookie: armCookieName(experiment.salt), maxAgeSeconds: Math.round(experiment.maxDurationMs / 1000) };
 }
 
 /** The weight of the experiment's gate: the last step at or under 50 % (undefined when no step is). */
@@ -128,13 +158,22 @@ export function withExperiment(step: AnalysisVerdict, experiment: AnalysisVerdic
  * experiment judges what users prefer, the metrics whether the candidate works), a router that matches headers
  * (Gateway API or Istio: the arm rules), and a step at or under 50 % (the gate).
  */
-export function experimentProblems(spec: { trafficRouting?: Record<string, unknown> }, hasAnalysis: boolean, steps: readonly number[] | undefined): string[] {
+export function experimentProblems(
+  spec: { trafficRouting?: Record<string, unknown> },
+  hasAnalysis: boolean,
+  steps: readonly number[] | undefined,
+  assignment: 'userKey' | 'cookie' = 'userKey',
+): string[] {
   const problems: string[] = [];
   if (!hasAnalysis)
     problems.push('spec.experiment: needs spec.analysis.metrics (at least error-rate) and its Prometheus; the experiment reads its counters there');
   const routers = Object.keys(spec.trafficRouting ?? {});
   if (routers.length > 0 && !routers.some((r) => r === 'gatewayAPI' || r === 'istio'))
     problems.push(`spec.experiment: needs spec.trafficRouting.gatewayAPI or .istio (the route matches the ${ARM_HEADER} header); ${routers.join(', ')} cannot`);
+  else if (assignment === 'cookie' && routers.length > 0 && !routers.includes('gatewayAPI'))
+    problems.push(
+      `spec.experiment.assignment: cookie needs spec.trafficRouting.gatewayAPI (the route sets and matches the cookie); ${routers.join(', ')} cannot yet`,
+    );
   if (steps && gateWeight(steps) === undefined)
     problems.push(
       `spec.strategy.steps: an experiment needs a step at or under ${EXPERIMENT_MAX_WEIGHT} % (have [${steps.join(', ')}]); it is judged up to there`,

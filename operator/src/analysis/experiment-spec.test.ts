@@ -32,6 +32,8 @@ describe('parseExperiment', () => {
     expect(config!.unitsQuery).toBe(DEFAULT_UNITS_QUERY);
     expect(config!.goal).toMatchObject({ name: 'playback-completion', better: 'higher', effect: 0.03, queries: { kind: 'proportion' } });
     expect(config!.plan.test).toEqual({ kind: 'alwaysValid' });
+    expect(config!.assignment).toBe('userKey');
+    expect(parse({ goal: completion, assignment: 'cookie' }).config!.assignment).toBe('cookie');
     expect(parse({ goal: completion, test: 'groupSequential' }).config!.plan.test).toEqual({ kind: 'groupSequential', spending: 'obrienFleming' });
     expect(parse({ goal: completion, test: 'groupSequential', spending: 'pocock' }).config!.plan.test).toEqual({ kind: 'groupSequential', spending: 'pocock' });
   });
@@ -104,6 +106,7 @@ describe('parseExperiment', () => {
     [{ goal: completion, minDuration: '7 days' }, 'spec.experiment.minDuration: "7 days" is not a positive duration'],
     [{ goal: completion, minDuration: '2d', maxDuration: '1d' }, 'spec.experiment.maxDuration: 1d is shorter than minDuration 2d'],
     [{ goal: completion, units: 'sum(x)' }, 'spec.experiment.units: must select the arm with {{arm}}'],
+    [{ goal: completion, assignment: 'random' }, 'spec.experiment.assignment: "random" must be userKey or cookie'],
     [{ goal: completion, test: 'bayesian' }, 'spec.experiment.test: "bayesian" must be alwaysValid or groupSequential'],
     [{ goal: completion, test: 'groupSequential', spending: 'linear' }, 'spec.experiment.spending: "linear" must be obrienFleming or pocock'],
     [{ goal: completion, spending: 'pocock' }, 'spec.experiment.spending: only with test groupSequential'],

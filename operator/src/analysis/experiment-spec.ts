@@ -24,6 +24,8 @@ export interface ExperimentConfig {
   unitsQuery: string;
   /** Inconclusive this long after the experiment started, at its last step: pause for a person. */
   maxDurationMs: number;
+  /** How users get their arm: the app by user key (the arm header), or the route by weight with a cookie. */
+  assignment: 'userKey' | 'cookie';
 }
 
 interface StoredExperimentMetric {
@@ -38,6 +40,7 @@ interface StoredExperimentMetric {
 }
 
 export interface StoredExperiment {
+  assignment?: string;
   test?: string;
   spending?: string;
   goal?: StoredExperimentMetric;
@@ -225,6 +228,8 @@ export function parseExperiment(stored: StoredExperiment | undefined, errors: st
   const decision = decisionOf(f, stored, errors);
   const test = testOf(f, stored, errors);
   const { minDurationMs, maxDurationMs } = durationsOf(f, stored, errors);
+  const assignment = stored.assignment ?? 'userKey';
+  if (assignment !== 'userKey' && assignment !== 'cookie') errors.push(`${f}.assignment: "${assignment}" must be userKey or cookie`);
   const unitsQuery = stored.units === undefined ? DEFAULT_UNITS_QUERY : checkQuery(`${f}.units`, stored.units, errors);
   if (!goal || guardrails.some((g) => g === undefined) || errors.length > before) return undefined;
   return {
@@ -233,5 +238,6 @@ export function parseExperiment(stored: StoredExperiment | undefined, errors: st
     guardrails: guardrails as ExperimentMetricSpec[],
     unitsQuery,
     maxDurationMs,
+    assignment: assignment === 'cookie' ? 'cookie' : 'userKey',
   };
 }

@@ -118,6 +118,7 @@ describe('kubectl modelrollout get <name>', () => {
         ...base,
         experiment: {
           assignment: {
+            mode: 'userKey',
             header: 'X-ModelRollout-Arm',
             salt: '0123456789abcdef',
             buckets: 10000,

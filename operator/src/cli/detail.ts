@@ -129,7 +129,9 @@ function experiment(e: ExperimentStatus): string[] {
   const a = e.assignment;
   const out = [
     `  experiment: ${e.verdict ?? 'no look yet'}${e.reason ? ` — ${e.reason}` : ''}`,
-    `    assignment: ${a.header}, salt ${a.salt}, treatment buckets [${a.treatment.from}, ${a.treatment.to}), control [${a.control.from}, ${a.control.to}) of ${a.buckets}${a.ended ? ' (ended: past 50 %)' : ''}`,
+    a.mode === 'cookie'
+      ? `    assignment: by the route, cookie ${a.cookie}, treatment and control ${a.weight} % each${a.ended ? ' (ended: past 50 %)' : ''}`
+      : `    assignment: ${a.header}, salt ${a.salt}, treatment buckets [${a.treatment.from}, ${a.treatment.to}), control [${a.control.from}, ${a.control.to}) of ${a.buckets}${a.ended ? ' (ended: past 50 %)' : ''}`,
   ];
   if (e.units)
     out.push(

@@ -7,7 +7,9 @@ import type { EventRecorder } from '../kube/events.js';
 import type { Action, BlockedWrite } from '../rollout/types.js';
 import { definitionFor, type TrafficRoutingSpec } from '../traffic/index.js';
 import type { TrafficRouter, Weights } from '../traffic/router.js';
+import { experimentSalt } from '../analysis/experiment-assignment.js';
 import { armRouting } from '../analysis/experiment-gate.js';
+import { parseExperiment, type StoredExperiment } from '../analysis/experiment-spec.js';
 import type { ClusterCache } from './cluster-cache.js';
 import { candidateServiceName, FINALIZER, GROUP, KIND, type ModelRollout, PLURAL, revisionObjectName, stableServiceName, VERSION } from '../api/index.js';
 import { FIELD_MANAGER } from './names.js';
@@ -156,7 +158,12 @@ async function apply(action: Exclude<Action, { kind: 'event' }>, ro: ModelRollou
 
 /** An A/B experiment's arm rules at this candidate weight (experiment-gate.ts armRouting); none without spec.experiment. */
 export function armsOf(ro: ModelRollout, candidateWeight: number): Pick<Weights, 'arms'> {
-  const arms = armRouting(ro.spec.experiment !== undefined, candidateWeight, ro.status?.analysis?.experiment?.assignment.ended ?? false);
+  const config = parseExperiment(ro.spec.experiment as StoredExperiment | undefined, []);
+  const candidate = ro.status?.candidate?.revision;
+  if (!config || !candidate) return {};
+  const published = ro.status?.analysis?.experiment?.assignment;
+  const salt = published?.salt ?? experimentSalt(ro.metadata.uid ?? ro.metadata.name!, candidate);
+  const arms = armRouting({ assignment: config.assignment, salt, maxDurationMs: config.maxDurationMs }, candidateWeight, published?.ended ?? false);
   return arms ? { arms } : {};
 }
 

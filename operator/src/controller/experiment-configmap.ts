@@ -19,6 +19,8 @@ export function experimentConfigMapName(rolloutName: string): string {
 export function experimentConfigMapData(a: PublishedAssignment): Record<string, string> {
   return {
     'assignment.json': JSON.stringify(a),
+    mode: a.mode,
+    ...(a.cookie ? { cookie: a.cookie } : {}),
     header: a.header,
     salt: a.salt,
     buckets: String(a.buckets),

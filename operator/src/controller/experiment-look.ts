@@ -77,7 +77,7 @@ function assignmentNow(input: LookInput): ExperimentStatus['assignment'] {
   const salt = previous?.salt ?? experimentSalt(input.uid, input.candidateRevision);
   // A route briefly behind (an abort's return) does not shrink what apps were told.
   const weight = previous?.ended ? 100 : Math.max(input.routeWeight, previous?.weight ?? 0);
-  return publishedAssignment(salt, weight);
+  return publishedAssignment(salt, weight, input.config.assignment);
 }
 
 /** The verdict of this look into `exp`: no verdict on too few units, else judgeExperiment's. */

@@ -37,7 +37,9 @@ export async function observe(
   const analysis = parseAnalysis(ro.spec.analysis as StoredAnalysis | undefined, analysisErrors, analysisDefaults);
   const experiment = parseExperiment(ro.spec.experiment as StoredExperiment | undefined, analysisErrors);
   if (experiment)
-    analysisErrors.push(...experimentProblems(ro.spec as { trafficRouting?: Record<string, unknown> }, analysis !== undefined, parsed.spec?.steps));
+    analysisErrors.push(
+      ...experimentProblems(ro.spec as { trafficRouting?: Record<string, unknown> }, analysis !== undefined, parsed.spec?.steps, experiment.assignment),
+    );
   // The CRD refuses such names; one stored before that rule existed is reported, not acted on.
   const nameProblem = rolloutNameProblem(ro.metadata.name!);
   if (nameProblem) analysisErrors.push(nameProblem);

@@ -13,7 +13,7 @@ const schema28 = {
       "$ref": "a6f0oUEaFqHmymdwnqPORTNOTU7GczWAkwGD0uYU"
     },
     "spec": {
-      "$ref": "OoqZQyqwVp0omv4Z7jbdE6aqlJvhZziL39QPkwuuyBw"
+      "$ref": "1PpxmNcjXCsGzDBsOmRa4L0KhU3jqpjOQQxe1bMBwQ"
     },
     "status": {
       "$ref": "wnCl8zCvz1PLbyEivJTcktRgDZuzOGT9FYulvrA2T8w"
@@ -169,7 +169,7 @@ const schema33 = {
       "$ref": "80TcBr7D8xWm56svyTf1AaODxtXLf9hK2879TuYLJtc"
     },
     "experiment": {
-      "$ref": "M6u4iYzpDzCbjG7xJDtqC0sXiMGGABEujYr2Wvc0"
+      "$ref": "fOr8aDSzG3S4bDAPE5bXluTD29nAYjy3a1KiAVUOk"
     },
     "analysis": {
       "$ref": "1b03uPdgmLHJywVpoGugVuXNRVnytuPP7rpOhpKGlUk"
@@ -2467,6 +2467,9 @@ const schema60 = {
     "guardrails": {
       "$ref": "hWMhUPqcn0yAAmZqeQh1oo5dMpxX1Lu1G7QfC6V8BsU"
     },
+    "assignment": {
+      "$ref": "JwB2hQofaD9lr9Ud714ZbmtWHWAoXnC8LS0Phx1gM"
+    },
     "test": {
       "$ref": "zeQYKwgMuWLallz9ru4o7eNQ0iQZgiKaaJ08nCYM4k"
     },
@@ -3097,11 +3100,60 @@ function validate138(data, {
 }
 const schema62 = {
   "type": "string",
+  "default": "userKey",
+  "enum": ["userKey", "cookie"],
+  "nullable": true
+};
+function validate141(data, {
+  instancePath = "",
+  parentData,
+  parentDataProperty,
+  rootData = data
+} = {}) {
+  let vErrors = null;
+  let errors = 0;
+  if (typeof data !== "string" && data !== null) {
+    const err0 = {
+      instancePath,
+      schemaPath: "#/type",
+      keyword: "type",
+      params: {
+        type: "string"
+      }
+    };
+    if (vErrors === null) {
+      vErrors = [err0];
+    } else {
+      vErrors.push(err0);
+    }
+    errors++;
+  }
+  if (!(data === "userKey" || data === "cookie")) {
+    const err1 = {
+      instancePath,
+      schemaPath: "#/enum",
+      keyword: "enum",
+      params: {
+        allowedValues: schema62.enum
+      }
+    };
+    if (vErrors === null) {
+      vErrors = [err1];
+    } else {
+      vErrors.push(err1);
+    }
+    errors++;
+  }
+  validate141.errors = vErrors;
+  return errors === 0;
+}
+const schema63 = {
+  "type": "string",
   "default": "alwaysValid",
   "enum": ["alwaysValid", "groupSequential"],
   "nullable": true
 };
-function validate141(data, {
+function validate143(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -3131,7 +3183,7 @@ function validate141(data, {
       schemaPath: "#/enum",
       keyword: "enum",
       params: {
-        allowedValues: schema62.enum
+        allowedValues: schema63.enum
       }
     };
     if (vErrors === null) {
@@ -3141,15 +3193,15 @@ function validate141(data, {
     }
     errors++;
   }
-  validate141.errors = vErrors;
+  validate143.errors = vErrors;
   return errors === 0;
 }
-const schema63 = {
+const schema64 = {
   "type": "string",
   "enum": ["obrienFleming", "pocock"],
   "nullable": true
 };
-function validate143(data, {
+function validate145(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -3179,7 +3231,7 @@ function validate143(data, {
       schemaPath: "#/enum",
       keyword: "enum",
       params: {
-        allowedValues: schema63.enum
+        allowedValues: schema64.enum
       }
     };
     if (vErrors === null) {
@@ -3189,16 +3241,16 @@ function validate143(data, {
     }
     errors++;
   }
-  validate143.errors = vErrors;
+  validate145.errors = vErrors;
   return errors === 0;
 }
-const schema64 = {
+const schema65 = {
   "type": "string",
   "default": "win",
   "enum": ["win", "nonInferiority"],
   "nullable": true
 };
-function validate145(data, {
+function validate147(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -3228,7 +3280,7 @@ function validate145(data, {
       schemaPath: "#/enum",
       keyword: "enum",
       params: {
-        allowedValues: schema64.enum
+        allowedValues: schema65.enum
       }
     };
     if (vErrors === null) {
@@ -3238,15 +3290,15 @@ function validate145(data, {
     }
     errors++;
   }
-  validate145.errors = vErrors;
+  validate147.errors = vErrors;
   return errors === 0;
 }
-const schema65 = {
+const schema66 = {
   "type": "number",
   "default": 0.05,
   "nullable": true
 };
-function validate148(data, {
+function validate150(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -3270,63 +3322,12 @@ function validate148(data, {
     }
     errors++;
   }
-  validate148.errors = vErrors;
-  return errors === 0;
-}
-const schema66 = {
-  "type": "string",
-  "default": "7d",
-  "maxLength": 32,
-  "nullable": true
-};
-function validate150(data, {
-  instancePath = "",
-  parentData,
-  parentDataProperty,
-  rootData = data
-} = {}) {
-  let vErrors = null;
-  let errors = 0;
-  if (typeof data !== "string" && data !== null) {
-    const err0 = {
-      instancePath,
-      schemaPath: "#/type",
-      keyword: "type",
-      params: {
-        type: "string"
-      }
-    };
-    if (vErrors === null) {
-      vErrors = [err0];
-    } else {
-      vErrors.push(err0);
-    }
-    errors++;
-  }
-  if (typeof data === "string") {
-    if (func2(data) > 32) {
-      const err1 = {
-        instancePath,
-        schemaPath: "#/maxLength",
-        keyword: "maxLength",
-        params: {
-          limit: 32
-        }
-      };
-      if (vErrors === null) {
-        vErrors = [err1];
-      } else {
-        vErrors.push(err1);
-      }
-      errors++;
-    }
-  }
   validate150.errors = vErrors;
   return errors === 0;
 }
 const schema67 = {
   "type": "string",
-  "default": "28d",
+  "default": "7d",
   "maxLength": 32,
   "nullable": true
 };
@@ -3376,11 +3377,62 @@ function validate152(data, {
   return errors === 0;
 }
 const schema68 = {
+  "type": "string",
+  "default": "28d",
+  "maxLength": 32,
+  "nullable": true
+};
+function validate154(data, {
+  instancePath = "",
+  parentData,
+  parentDataProperty,
+  rootData = data
+} = {}) {
+  let vErrors = null;
+  let errors = 0;
+  if (typeof data !== "string" && data !== null) {
+    const err0 = {
+      instancePath,
+      schemaPath: "#/type",
+      keyword: "type",
+      params: {
+        type: "string"
+      }
+    };
+    if (vErrors === null) {
+      vErrors = [err0];
+    } else {
+      vErrors.push(err0);
+    }
+    errors++;
+  }
+  if (typeof data === "string") {
+    if (func2(data) > 32) {
+      const err1 = {
+        instancePath,
+        schemaPath: "#/maxLength",
+        keyword: "maxLength",
+        params: {
+          limit: 32
+        }
+      };
+      if (vErrors === null) {
+        vErrors = [err1];
+      } else {
+        vErrors.push(err1);
+      }
+      errors++;
+    }
+  }
+  validate154.errors = vErrors;
+  return errors === 0;
+}
+const schema69 = {
   "type": "number",
   "default": 0.001,
   "nullable": true
 };
-function validate155(data, {
+function validate157(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -3404,7 +3456,7 @@ function validate155(data, {
     }
     errors++;
   }
-  validate155.errors = vErrors;
+  validate157.errors = vErrors;
   return errors === 0;
 }
 function validate136(data, {
@@ -3470,36 +3522,47 @@ function validate136(data, {
         errors = vErrors.length;
       }
     }
-    if (data.test !== undefined) {
-      if (!validate141(data.test, {
-        instancePath: instancePath + "/test",
+    if (data.assignment !== undefined) {
+      if (!validate141(data.assignment, {
+        instancePath: instancePath + "/assignment",
         parentData: data,
-        parentDataProperty: "test",
+        parentDataProperty: "assignment",
         rootData
       })) {
         vErrors = vErrors === null ? validate141.errors : vErrors.concat(validate141.errors);
         errors = vErrors.length;
       }
     }
-    if (data.spending !== undefined) {
-      if (!validate143(data.spending, {
-        instancePath: instancePath + "/spending",
+    if (data.test !== undefined) {
+      if (!validate143(data.test, {
+        instancePath: instancePath + "/test",
         parentData: data,
-        parentDataProperty: "spending",
+        parentDataProperty: "test",
         rootData
       })) {
         vErrors = vErrors === null ? validate143.errors : vErrors.concat(validate143.errors);
         errors = vErrors.length;
       }
     }
+    if (data.spending !== undefined) {
+      if (!validate145(data.spending, {
+        instancePath: instancePath + "/spending",
+        parentData: data,
+        parentDataProperty: "spending",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate145.errors : vErrors.concat(validate145.errors);
+        errors = vErrors.length;
+      }
+    }
     if (data.decision !== undefined) {
-      if (!validate145(data.decision, {
+      if (!validate147(data.decision, {
         instancePath: instancePath + "/decision",
         parentData: data,
         parentDataProperty: "decision",
         rootData
       })) {
-        vErrors = vErrors === null ? validate145.errors : vErrors.concat(validate145.errors);
+        vErrors = vErrors === null ? validate147.errors : vErrors.concat(validate147.errors);
         errors = vErrors.length;
       }
     }
@@ -3515,35 +3578,35 @@ function validate136(data, {
       }
     }
     if (data.alpha !== undefined) {
-      if (!validate148(data.alpha, {
+      if (!validate150(data.alpha, {
         instancePath: instancePath + "/alpha",
         parentData: data,
         parentDataProperty: "alpha",
-        rootData
-      })) {
-        vErrors = vErrors === null ? validate148.errors : vErrors.concat(validate148.errors);
-        errors = vErrors.length;
-      }
-    }
-    if (data.minDuration !== undefined) {
-      if (!validate150(data.minDuration, {
-        instancePath: instancePath + "/minDuration",
-        parentData: data,
-        parentDataProperty: "minDuration",
         rootData
       })) {
         vErrors = vErrors === null ? validate150.errors : vErrors.concat(validate150.errors);
         errors = vErrors.length;
       }
     }
+    if (data.minDuration !== undefined) {
+      if (!validate152(data.minDuration, {
+        instancePath: instancePath + "/minDuration",
+        parentData: data,
+        parentDataProperty: "minDuration",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate152.errors : vErrors.concat(validate152.errors);
+        errors = vErrors.length;
+      }
+    }
     if (data.maxDuration !== undefined) {
-      if (!validate152(data.maxDuration, {
+      if (!validate154(data.maxDuration, {
         instancePath: instancePath + "/maxDuration",
         parentData: data,
         parentDataProperty: "maxDuration",
         rootData
       })) {
-        vErrors = vErrors === null ? validate152.errors : vErrors.concat(validate152.errors);
+        vErrors = vErrors === null ? validate154.errors : vErrors.concat(validate154.errors);
         errors = vErrors.length;
       }
     }
@@ -3559,13 +3622,13 @@ function validate136(data, {
       }
     }
     if (data.srmPValue !== undefined) {
-      if (!validate155(data.srmPValue, {
+      if (!validate157(data.srmPValue, {
         instancePath: instancePath + "/srmPValue",
         parentData: data,
         parentDataProperty: "srmPValue",
         rootData
       })) {
-        vErrors = vErrors === null ? validate155.errors : vErrors.concat(validate155.errors);
+        vErrors = vErrors === null ? validate157.errors : vErrors.concat(validate157.errors);
         errors = vErrors.length;
       }
     }
@@ -3573,7 +3636,7 @@ function validate136(data, {
   validate136.errors = vErrors;
   return errors === 0;
 }
-const schema69 = {
+const schema70 = {
   "type": "object",
   "properties": {
     "interval": {
@@ -3627,13 +3690,13 @@ const schema69 = {
   },
   "nullable": true
 };
-const schema70 = {
+const schema71 = {
   "type": "string",
   "default": "30s",
   "maxLength": 32,
   "nullable": true
 };
-function validate159(data, {
+function validate161(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -3675,81 +3738,13 @@ function validate159(data, {
       errors++;
     }
   }
-  validate159.errors = vErrors;
-  return errors === 0;
-}
-const schema71 = {
-  "type": "integer",
-  "format": "int32",
-  "default": 20,
-  "minimum": 0,
-  "nullable": true
-};
-function validate161(data, {
-  instancePath = "",
-  parentData,
-  parentDataProperty,
-  rootData = data
-} = {}) {
-  let vErrors = null;
-  let errors = 0;
-  if (!(typeof data == "number" && !(data % 1) && !isNaN(data) && isFinite(data)) && data !== null) {
-    const err0 = {
-      instancePath,
-      schemaPath: "#/type",
-      keyword: "type",
-      params: {
-        type: "integer"
-      }
-    };
-    if (vErrors === null) {
-      vErrors = [err0];
-    } else {
-      vErrors.push(err0);
-    }
-    errors++;
-  }
-  if (typeof data == "number" && isFinite(data)) {
-    if (data < 0 || isNaN(data)) {
-      const err1 = {
-        instancePath,
-        schemaPath: "#/minimum",
-        keyword: "minimum",
-        params: {
-          comparison: ">=",
-          limit: 0
-        }
-      };
-      if (vErrors === null) {
-        vErrors = [err1];
-      } else {
-        vErrors.push(err1);
-      }
-      errors++;
-    }
-    if (!formats0.validate(data)) {
-      const err2 = {
-        instancePath,
-        schemaPath: "#/format",
-        keyword: "format",
-        params: {
-          format: "int32"
-        }
-      };
-      if (vErrors === null) {
-        vErrors = [err2];
-      } else {
-        vErrors.push(err2);
-      }
-      errors++;
-    }
-  }
   validate161.errors = vErrors;
   return errors === 0;
 }
 const schema72 = {
   "type": "integer",
   "format": "int32",
+  "default": 20,
   "minimum": 0,
   "nullable": true
 };
@@ -3816,13 +3811,81 @@ function validate163(data, {
   return errors === 0;
 }
 const schema73 = {
+  "type": "integer",
+  "format": "int32",
+  "minimum": 0,
+  "nullable": true
+};
+function validate165(data, {
+  instancePath = "",
+  parentData,
+  parentDataProperty,
+  rootData = data
+} = {}) {
+  let vErrors = null;
+  let errors = 0;
+  if (!(typeof data == "number" && !(data % 1) && !isNaN(data) && isFinite(data)) && data !== null) {
+    const err0 = {
+      instancePath,
+      schemaPath: "#/type",
+      keyword: "type",
+      params: {
+        type: "integer"
+      }
+    };
+    if (vErrors === null) {
+      vErrors = [err0];
+    } else {
+      vErrors.push(err0);
+    }
+    errors++;
+  }
+  if (typeof data == "number" && isFinite(data)) {
+    if (data < 0 || isNaN(data)) {
+      const err1 = {
+        instancePath,
+        schemaPath: "#/minimum",
+        keyword: "minimum",
+        params: {
+          comparison: ">=",
+          limit: 0
+        }
+      };
+      if (vErrors === null) {
+        vErrors = [err1];
+      } else {
+        vErrors.push(err1);
+      }
+      errors++;
+    }
+    if (!formats0.validate(data)) {
+      const err2 = {
+        instancePath,
+        schemaPath: "#/format",
+        keyword: "format",
+        params: {
+          format: "int32"
+        }
+      };
+      if (vErrors === null) {
+        vErrors = [err2];
+      } else {
+        vErrors.push(err2);
+      }
+      errors++;
+    }
+  }
+  validate165.errors = vErrors;
+  return errors === 0;
+}
+const schema74 = {
   "type": "number",
   "default": 0.95,
   "exclusiveMinimum": 0.5,
   "exclusiveMaximum": 1,
   "nullable": true
 };
-function validate165(data, {
+function validate167(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -3882,7 +3945,7 @@ function validate165(data, {
       errors++;
     }
   }
-  validate165.errors = vErrors;
+  validate167.errors = vErrors;
   return errors === 0;
 }
 const schema20 = {
@@ -3934,13 +3997,13 @@ function validate55(data, {
   validate55.errors = vErrors;
   return errors === 0;
 }
-const schema74 = {
+const schema75 = {
   "type": "string",
   "default": "10s",
   "maxLength": 32,
   "nullable": true
 };
-function validate170(data, {
+function validate172(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -3982,7 +4045,7 @@ function validate170(data, {
       errors++;
     }
   }
-  validate170.errors = vErrors;
+  validate172.errors = vErrors;
   return errors === 0;
 }
 const schema27 = {
@@ -4105,7 +4168,7 @@ function validate54(data, {
   validate54.errors = vErrors;
   return errors === 0;
 }
-const schema75 = {
+const schema76 = {
   "type": "object",
   "properties": {
     "consecutiveErrors": {
@@ -4117,7 +4180,7 @@ const schema75 = {
   },
   "nullable": true
 };
-function validate174(data, {
+function validate176(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -4165,10 +4228,10 @@ function validate174(data, {
       }
     }
   }
-  validate174.errors = vErrors;
+  validate176.errors = vErrors;
   return errors === 0;
 }
-const schema76 = {
+const schema77 = {
   "type": "object",
   "properties": {
     "address": {
@@ -4186,12 +4249,12 @@ const schema76 = {
   },
   "nullable": true
 };
-const schema77 = {
+const schema78 = {
   "type": "string",
   "maxLength": 1024,
   "nullable": true
 };
-function validate179(data, {
+function validate181(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -4233,16 +4296,16 @@ function validate179(data, {
       errors++;
     }
   }
-  validate179.errors = vErrors;
+  validate181.errors = vErrors;
   return errors === 0;
 }
-const schema78 = {
+const schema79 = {
   "type": "string",
   "default": "5s",
   "maxLength": 32,
   "nullable": true
 };
-function validate181(data, {
+function validate183(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -4284,10 +4347,10 @@ function validate181(data, {
       errors++;
     }
   }
-  validate181.errors = vErrors;
+  validate183.errors = vErrors;
   return errors === 0;
 }
-const schema79 = {
+const schema80 = {
   "type": "object",
   "required": ["name"],
   "properties": {
@@ -4345,7 +4408,7 @@ function validate61(data, {
   validate61.errors = vErrors;
   return errors === 0;
 }
-function validate183(data, {
+function validate185(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -4398,15 +4461,15 @@ function validate183(data, {
       }
     }
   }
-  validate183.errors = vErrors;
+  validate185.errors = vErrors;
   return errors === 0;
 }
-const schema80 = {
+const schema81 = {
   "type": "boolean",
   "default": false,
   "nullable": true
 };
-function validate186(data, {
+function validate188(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -4430,10 +4493,10 @@ function validate186(data, {
     }
     errors++;
   }
-  validate186.errors = vErrors;
+  validate188.errors = vErrors;
   return errors === 0;
 }
-function validate178(data, {
+function validate180(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -4459,54 +4522,54 @@ function validate178(data, {
   }
   if (data && typeof data == "object" && !Array.isArray(data)) {
     if (data.address !== undefined) {
-      if (!validate179(data.address, {
+      if (!validate181(data.address, {
         instancePath: instancePath + "/address",
         parentData: data,
         parentDataProperty: "address",
-        rootData
-      })) {
-        vErrors = vErrors === null ? validate179.errors : vErrors.concat(validate179.errors);
-        errors = vErrors.length;
-      }
-    }
-    if (data.timeout !== undefined) {
-      if (!validate181(data.timeout, {
-        instancePath: instancePath + "/timeout",
-        parentData: data,
-        parentDataProperty: "timeout",
         rootData
       })) {
         vErrors = vErrors === null ? validate181.errors : vErrors.concat(validate181.errors);
         errors = vErrors.length;
       }
     }
-    if (data.secretRef !== undefined) {
-      if (!validate183(data.secretRef, {
-        instancePath: instancePath + "/secretRef",
+    if (data.timeout !== undefined) {
+      if (!validate183(data.timeout, {
+        instancePath: instancePath + "/timeout",
         parentData: data,
-        parentDataProperty: "secretRef",
+        parentDataProperty: "timeout",
         rootData
       })) {
         vErrors = vErrors === null ? validate183.errors : vErrors.concat(validate183.errors);
         errors = vErrors.length;
       }
     }
+    if (data.secretRef !== undefined) {
+      if (!validate185(data.secretRef, {
+        instancePath: instancePath + "/secretRef",
+        parentData: data,
+        parentDataProperty: "secretRef",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate185.errors : vErrors.concat(validate185.errors);
+        errors = vErrors.length;
+      }
+    }
     if (data.insecureSkipVerify !== undefined) {
-      if (!validate186(data.insecureSkipVerify, {
+      if (!validate188(data.insecureSkipVerify, {
         instancePath: instancePath + "/insecureSkipVerify",
         parentData: data,
         parentDataProperty: "insecureSkipVerify",
         rootData
       })) {
-        vErrors = vErrors === null ? validate186.errors : vErrors.concat(validate186.errors);
+        vErrors = vErrors === null ? validate188.errors : vErrors.concat(validate188.errors);
         errors = vErrors.length;
       }
     }
   }
-  validate178.errors = vErrors;
+  validate180.errors = vErrors;
   return errors === 0;
 }
-const schema81 = {
+const schema82 = {
   "type": "array",
   "maxItems": 20,
   "items": {
@@ -4514,7 +4577,7 @@ const schema81 = {
   },
   "nullable": true
 };
-const schema82 = {
+const schema83 = {
   "type": "object",
   "properties": {
     "name": {
@@ -4549,12 +4612,12 @@ const schema82 = {
     }
   }
 };
-const schema83 = {
+const schema84 = {
   "type": "string",
   "enum": ["error-rate", "overload-rate", "rejection-rate", "cancel-rate", "latency-p99", "quality-flicker", "quality-frozen", "quality-blank", "quality-ssim", "cost-per-video-second", "cost-per-clip", "golden-similarity", "golden-psnr"],
   "nullable": true
 };
-function validate192(data, {
+function validate194(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -4584,7 +4647,7 @@ function validate192(data, {
       schemaPath: "#/enum",
       keyword: "enum",
       params: {
-        allowedValues: schema83.enum
+        allowedValues: schema84.enum
       }
     };
     if (vErrors === null) {
@@ -4594,10 +4657,10 @@ function validate192(data, {
     }
     errors++;
   }
-  validate192.errors = vErrors;
+  validate194.errors = vErrors;
   return errors === 0;
 }
-const schema84 = {
+const schema85 = {
   "type": "object",
   "required": ["events", "trials"],
   "properties": {
@@ -4658,7 +4721,7 @@ function validate56(data, {
   validate56.errors = vErrors;
   return errors === 0;
 }
-function validate195(data, {
+function validate197(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -4738,10 +4801,10 @@ function validate195(data, {
       }
     }
   }
-  validate195.errors = vErrors;
+  validate197.errors = vErrors;
   return errors === 0;
 }
-const schema85 = {
+const schema86 = {
   "type": "object",
   "properties": {
     "min": {
@@ -4759,7 +4822,7 @@ const schema85 = {
   },
   "nullable": true
 };
-function validate203(data, {
+function validate205(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -4829,10 +4892,10 @@ function validate203(data, {
       }
     }
   }
-  validate203.errors = vErrors;
+  validate205.errors = vErrors;
   return errors === 0;
 }
-const schema86 = {
+const schema87 = {
   "type": "object",
   "properties": {
     "threshold": {
@@ -4884,7 +4947,7 @@ function validate58(data, {
   validate58.errors = vErrors;
   return errors === 0;
 }
-function validate209(data, {
+function validate211(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -4965,10 +5028,10 @@ function validate209(data, {
       }
     }
   }
-  validate209.errors = vErrors;
+  validate211.errors = vErrors;
   return errors === 0;
 }
-function validate190(data, {
+function validate192(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -4989,13 +5052,13 @@ function validate190(data, {
       }
     }
     if (data.template !== undefined) {
-      if (!validate192(data.template, {
+      if (!validate194(data.template, {
         instancePath: instancePath + "/template",
         parentData: data,
         parentDataProperty: "template",
         rootData
       })) {
-        vErrors = vErrors === null ? validate192.errors : vErrors.concat(validate192.errors);
+        vErrors = vErrors === null ? validate194.errors : vErrors.concat(validate194.errors);
         errors = vErrors.length;
       }
     }
@@ -5011,13 +5074,13 @@ function validate190(data, {
       }
     }
     if (data.counts !== undefined) {
-      if (!validate195(data.counts, {
+      if (!validate197(data.counts, {
         instancePath: instancePath + "/counts",
         parentData: data,
         parentDataProperty: "counts",
         rootData
       })) {
-        vErrors = vErrors === null ? validate195.errors : vErrors.concat(validate195.errors);
+        vErrors = vErrors === null ? validate197.errors : vErrors.concat(validate197.errors);
         errors = vErrors.length;
       }
     }
@@ -5066,24 +5129,24 @@ function validate190(data, {
       }
     }
     if (data.relative !== undefined) {
-      if (!validate203(data.relative, {
+      if (!validate205(data.relative, {
         instancePath: instancePath + "/relative",
         parentData: data,
         parentDataProperty: "relative",
         rootData
       })) {
-        vErrors = vErrors === null ? validate203.errors : vErrors.concat(validate203.errors);
+        vErrors = vErrors === null ? validate205.errors : vErrors.concat(validate205.errors);
         errors = vErrors.length;
       }
     }
     if (data.breaker !== undefined) {
-      if (!validate209(data.breaker, {
+      if (!validate211(data.breaker, {
         instancePath: instancePath + "/breaker",
         parentData: data,
         parentDataProperty: "breaker",
         rootData
       })) {
-        vErrors = vErrors === null ? validate209.errors : vErrors.concat(validate209.errors);
+        vErrors = vErrors === null ? validate211.errors : vErrors.concat(validate211.errors);
         errors = vErrors.length;
       }
     }
@@ -5103,10 +5166,10 @@ function validate190(data, {
     }
     errors++;
   }
-  validate190.errors = vErrors;
+  validate192.errors = vErrors;
   return errors === 0;
 }
-function validate189(data, {
+function validate191(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -5149,21 +5212,21 @@ function validate189(data, {
     }
     const len0 = data.length;
     for (let i0 = 0; i0 < len0; i0++) {
-      if (!validate190(data[i0], {
+      if (!validate192(data[i0], {
         instancePath: instancePath + "/" + i0,
         parentData: data,
         parentDataProperty: i0,
         rootData
       })) {
-        vErrors = vErrors === null ? validate190.errors : vErrors.concat(validate190.errors);
+        vErrors = vErrors === null ? validate192.errors : vErrors.concat(validate192.errors);
         errors = vErrors.length;
       }
     }
   }
-  validate189.errors = vErrors;
+  validate191.errors = vErrors;
   return errors === 0;
 }
-const schema87 = {
+const schema88 = {
   "type": "array",
   "maxItems": 10,
   "items": {
@@ -5171,7 +5234,7 @@ const schema87 = {
   },
   "nullable": true
 };
-const schema88 = {
+const schema89 = {
   "type": "object",
   "required": ["cost", "quality", "maxIncrease", "minImprovement"],
   "properties": {
@@ -5295,12 +5358,12 @@ function validate60(data, {
   validate60.errors = vErrors;
   return errors === 0;
 }
-const schema89 = {
+const schema90 = {
   "type": "number",
   "minimum": 0,
   "nullable": true
 };
-function validate224(data, {
+function validate226(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -5343,10 +5406,10 @@ function validate224(data, {
       errors++;
     }
   }
-  validate224.errors = vErrors;
+  validate226.errors = vErrors;
   return errors === 0;
 }
-function validate219(data, {
+function validate221(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -5464,13 +5527,13 @@ function validate219(data, {
       }
     }
     if (data.freeIncrease !== undefined) {
-      if (!validate224(data.freeIncrease, {
+      if (!validate226(data.freeIncrease, {
         instancePath: instancePath + "/freeIncrease",
         parentData: data,
         parentDataProperty: "freeIncrease",
         rootData
       })) {
-        vErrors = vErrors === null ? validate224.errors : vErrors.concat(validate224.errors);
+        vErrors = vErrors === null ? validate226.errors : vErrors.concat(validate226.errors);
         errors = vErrors.length;
       }
     }
@@ -5512,10 +5575,10 @@ function validate219(data, {
     }
     errors++;
   }
-  validate219.errors = vErrors;
+  validate221.errors = vErrors;
   return errors === 0;
 }
-function validate218(data, {
+function validate220(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -5558,21 +5621,21 @@ function validate218(data, {
     }
     const len0 = data.length;
     for (let i0 = 0; i0 < len0; i0++) {
-      if (!validate219(data[i0], {
+      if (!validate221(data[i0], {
         instancePath: instancePath + "/" + i0,
         parentData: data,
         parentDataProperty: i0,
         rootData
       })) {
-        vErrors = vErrors === null ? validate219.errors : vErrors.concat(validate219.errors);
+        vErrors = vErrors === null ? validate221.errors : vErrors.concat(validate221.errors);
         errors = vErrors.length;
       }
     }
   }
-  validate218.errors = vErrors;
+  validate220.errors = vErrors;
   return errors === 0;
 }
-const schema90 = {
+const schema91 = {
   "type": "object",
   "required": ["configMap"],
   "properties": {
@@ -5591,13 +5654,13 @@ const schema90 = {
   },
   "nullable": true
 };
-const schema91 = {
+const schema92 = {
   "type": "string",
   "maxLength": 253,
   "default": "prompts.yaml",
   "nullable": true
 };
-function validate232(data, {
+function validate234(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -5639,16 +5702,16 @@ function validate232(data, {
       errors++;
     }
   }
-  validate232.errors = vErrors;
+  validate234.errors = vErrors;
   return errors === 0;
 }
-const schema92 = {
+const schema93 = {
   "type": "string",
   "maxLength": 32,
   "default": "2m",
   "nullable": true
 };
-function validate235(data, {
+function validate237(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -5690,10 +5753,10 @@ function validate235(data, {
       errors++;
     }
   }
-  validate235.errors = vErrors;
+  validate237.errors = vErrors;
   return errors === 0;
 }
-function validate230(data, {
+function validate232(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -5746,13 +5809,13 @@ function validate230(data, {
       }
     }
     if (data.key !== undefined) {
-      if (!validate232(data.key, {
+      if (!validate234(data.key, {
         instancePath: instancePath + "/key",
         parentData: data,
         parentDataProperty: "key",
         rootData
       })) {
-        vErrors = vErrors === null ? validate232.errors : vErrors.concat(validate232.errors);
+        vErrors = vErrors === null ? validate234.errors : vErrors.concat(validate234.errors);
         errors = vErrors.length;
       }
     }
@@ -5768,21 +5831,21 @@ function validate230(data, {
       }
     }
     if (data.timeout !== undefined) {
-      if (!validate235(data.timeout, {
+      if (!validate237(data.timeout, {
         instancePath: instancePath + "/timeout",
         parentData: data,
         parentDataProperty: "timeout",
         rootData
       })) {
-        vErrors = vErrors === null ? validate235.errors : vErrors.concat(validate235.errors);
+        vErrors = vErrors === null ? validate237.errors : vErrors.concat(validate237.errors);
         errors = vErrors.length;
       }
     }
   }
-  validate230.errors = vErrors;
+  validate232.errors = vErrors;
   return errors === 0;
 }
-const schema93 = {
+const schema94 = {
   "type": "object",
   "required": ["perGpuHour"],
   "properties": {
@@ -5795,11 +5858,11 @@ const schema93 = {
   },
   "nullable": true
 };
-const schema94 = {
+const schema95 = {
   "type": "number",
   "exclusiveMinimum": 0
 };
-function validate239(data, {
+function validate241(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -5841,16 +5904,16 @@ function validate239(data, {
     }
     errors++;
   }
-  validate239.errors = vErrors;
+  validate241.errors = vErrors;
   return errors === 0;
 }
-const schema95 = {
+const schema96 = {
   "type": "string",
   "maxLength": 8,
   "default": "USD",
   "nullable": true
 };
-function validate241(data, {
+function validate243(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -5892,10 +5955,10 @@ function validate241(data, {
       errors++;
     }
   }
-  validate241.errors = vErrors;
+  validate243.errors = vErrors;
   return errors === 0;
 }
-function validate238(data, {
+function validate240(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -5937,32 +6000,32 @@ function validate238(data, {
       errors++;
     }
     if (data.perGpuHour !== undefined) {
-      if (!validate239(data.perGpuHour, {
+      if (!validate241(data.perGpuHour, {
         instancePath: instancePath + "/perGpuHour",
         parentData: data,
         parentDataProperty: "perGpuHour",
-        rootData
-      })) {
-        vErrors = vErrors === null ? validate239.errors : vErrors.concat(validate239.errors);
-        errors = vErrors.length;
-      }
-    }
-    if (data.currency !== undefined) {
-      if (!validate241(data.currency, {
-        instancePath: instancePath + "/currency",
-        parentData: data,
-        parentDataProperty: "currency",
         rootData
       })) {
         vErrors = vErrors === null ? validate241.errors : vErrors.concat(validate241.errors);
         errors = vErrors.length;
       }
     }
+    if (data.currency !== undefined) {
+      if (!validate243(data.currency, {
+        instancePath: instancePath + "/currency",
+        parentData: data,
+        parentDataProperty: "currency",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate243.errors : vErrors.concat(validate243.errors);
+        errors = vErrors.length;
+      }
+    }
   }
-  validate238.errors = vErrors;
+  validate240.errors = vErrors;
   return errors === 0;
 }
-function validate158(data, {
+function validate160(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -5988,46 +6051,46 @@ function validate158(data, {
   }
   if (data && typeof data == "object" && !Array.isArray(data)) {
     if (data.interval !== undefined) {
-      if (!validate159(data.interval, {
+      if (!validate161(data.interval, {
         instancePath: instancePath + "/interval",
         parentData: data,
         parentDataProperty: "interval",
-        rootData
-      })) {
-        vErrors = vErrors === null ? validate159.errors : vErrors.concat(validate159.errors);
-        errors = vErrors.length;
-      }
-    }
-    if (data.minRequests !== undefined) {
-      if (!validate161(data.minRequests, {
-        instancePath: instancePath + "/minRequests",
-        parentData: data,
-        parentDataProperty: "minRequests",
         rootData
       })) {
         vErrors = vErrors === null ? validate161.errors : vErrors.concat(validate161.errors);
         errors = vErrors.length;
       }
     }
-    if (data.minStableRequests !== undefined) {
-      if (!validate163(data.minStableRequests, {
-        instancePath: instancePath + "/minStableRequests",
+    if (data.minRequests !== undefined) {
+      if (!validate163(data.minRequests, {
+        instancePath: instancePath + "/minRequests",
         parentData: data,
-        parentDataProperty: "minStableRequests",
+        parentDataProperty: "minRequests",
         rootData
       })) {
         vErrors = vErrors === null ? validate163.errors : vErrors.concat(validate163.errors);
         errors = vErrors.length;
       }
     }
+    if (data.minStableRequests !== undefined) {
+      if (!validate165(data.minStableRequests, {
+        instancePath: instancePath + "/minStableRequests",
+        parentData: data,
+        parentDataProperty: "minStableRequests",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate165.errors : vErrors.concat(validate165.errors);
+        errors = vErrors.length;
+      }
+    }
     if (data.confidence !== undefined) {
-      if (!validate165(data.confidence, {
+      if (!validate167(data.confidence, {
         instancePath: instancePath + "/confidence",
         parentData: data,
         parentDataProperty: "confidence",
         rootData
       })) {
-        vErrors = vErrors === null ? validate165.errors : vErrors.concat(validate165.errors);
+        vErrors = vErrors === null ? validate167.errors : vErrors.concat(validate167.errors);
         errors = vErrors.length;
       }
     }
@@ -6065,13 +6128,13 @@ function validate158(data, {
       }
     }
     if (data.breakerInterval !== undefined) {
-      if (!validate170(data.breakerInterval, {
+      if (!validate172(data.breakerInterval, {
         instancePath: instancePath + "/breakerInterval",
         parentData: data,
         parentDataProperty: "breakerInterval",
         rootData
       })) {
-        vErrors = vErrors === null ? validate170.errors : vErrors.concat(validate170.errors);
+        vErrors = vErrors === null ? validate172.errors : vErrors.concat(validate172.errors);
         errors = vErrors.length;
       }
     }
@@ -6098,73 +6161,73 @@ function validate158(data, {
       }
     }
     if (data.onMetricsError !== undefined) {
-      if (!validate174(data.onMetricsError, {
+      if (!validate176(data.onMetricsError, {
         instancePath: instancePath + "/onMetricsError",
         parentData: data,
         parentDataProperty: "onMetricsError",
         rootData
       })) {
-        vErrors = vErrors === null ? validate174.errors : vErrors.concat(validate174.errors);
+        vErrors = vErrors === null ? validate176.errors : vErrors.concat(validate176.errors);
         errors = vErrors.length;
       }
     }
     if (data.prometheus !== undefined) {
-      if (!validate178(data.prometheus, {
+      if (!validate180(data.prometheus, {
         instancePath: instancePath + "/prometheus",
         parentData: data,
         parentDataProperty: "prometheus",
         rootData
       })) {
-        vErrors = vErrors === null ? validate178.errors : vErrors.concat(validate178.errors);
+        vErrors = vErrors === null ? validate180.errors : vErrors.concat(validate180.errors);
         errors = vErrors.length;
       }
     }
     if (data.metrics !== undefined) {
-      if (!validate189(data.metrics, {
+      if (!validate191(data.metrics, {
         instancePath: instancePath + "/metrics",
         parentData: data,
         parentDataProperty: "metrics",
         rootData
       })) {
-        vErrors = vErrors === null ? validate189.errors : vErrors.concat(validate189.errors);
+        vErrors = vErrors === null ? validate191.errors : vErrors.concat(validate191.errors);
         errors = vErrors.length;
       }
     }
     if (data.tradeOffs !== undefined) {
-      if (!validate218(data.tradeOffs, {
+      if (!validate220(data.tradeOffs, {
         instancePath: instancePath + "/tradeOffs",
         parentData: data,
         parentDataProperty: "tradeOffs",
         rootData
       })) {
-        vErrors = vErrors === null ? validate218.errors : vErrors.concat(validate218.errors);
+        vErrors = vErrors === null ? validate220.errors : vErrors.concat(validate220.errors);
         errors = vErrors.length;
       }
     }
     if (data.goldenProbes !== undefined) {
-      if (!validate230(data.goldenProbes, {
+      if (!validate232(data.goldenProbes, {
         instancePath: instancePath + "/goldenProbes",
         parentData: data,
         parentDataProperty: "goldenProbes",
         rootData
       })) {
-        vErrors = vErrors === null ? validate230.errors : vErrors.concat(validate230.errors);
+        vErrors = vErrors === null ? validate232.errors : vErrors.concat(validate232.errors);
         errors = vErrors.length;
       }
     }
     if (data.price !== undefined) {
-      if (!validate238(data.price, {
+      if (!validate240(data.price, {
         instancePath: instancePath + "/price",
         parentData: data,
         parentDataProperty: "price",
         rootData
       })) {
-        vErrors = vErrors === null ? validate238.errors : vErrors.concat(validate238.errors);
+        vErrors = vErrors === null ? validate240.errors : vErrors.concat(validate240.errors);
         errors = vErrors.length;
       }
     }
   }
-  validate158.errors = vErrors;
+  validate160.errors = vErrors;
   return errors === 0;
 }
 function validate72(data, {
@@ -6329,13 +6392,13 @@ function validate72(data, {
       }
     }
     if (data.analysis !== undefined) {
-      if (!validate158(data.analysis, {
+      if (!validate160(data.analysis, {
         instancePath: instancePath + "/analysis",
         parentData: data,
         parentDataProperty: "analysis",
         rootData
       })) {
-        vErrors = vErrors === null ? validate158.errors : vErrors.concat(validate158.errors);
+        vErrors = vErrors === null ? validate160.errors : vErrors.concat(validate160.errors);
         errors = vErrors.length;
       }
     }
@@ -6358,12 +6421,12 @@ function validate72(data, {
   validate72.errors = vErrors;
   return errors === 0;
 }
-const schema96 = {
+const schema97 = {
   "type": "object",
   "properties": {},
   "nullable": true
 };
-function validate246(data, {
+function validate248(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -6387,7 +6450,7 @@ function validate246(data, {
     }
     errors++;
   }
-  validate246.errors = vErrors;
+  validate248.errors = vErrors;
   return errors === 0;
 }
 function validate63(data, {
@@ -6493,13 +6556,13 @@ function validate63(data, {
       }
     }
     if (data.status !== undefined) {
-      if (!validate246(data.status, {
+      if (!validate248(data.status, {
         instancePath: instancePath + "/status",
         parentData: data,
         parentDataProperty: "status",
         rootData
       })) {
-        vErrors = vErrors === null ? validate246.errors : vErrors.concat(validate246.errors);
+        vErrors = vErrors === null ? validate248.errors : vErrors.concat(validate248.errors);
         errors = vErrors.length;
       }
     }

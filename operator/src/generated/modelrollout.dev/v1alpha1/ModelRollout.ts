@@ -259,6 +259,10 @@ export interface IModelRollout {
         };
       }>;
       /**
+       * How users get their arm. userKey (default): the app hashes a user id with the published salt and sends X-ModelRollout-Arm (sticky per user). cookie (gatewayAPI only): the route assigns new clients by weight and sets a cookie (modelrollout-arm-<salt prefix>, Max-Age maxDuration) that keeps them in their arm.
+       */
+      "assignment"?: "userKey" | "cookie";
+      /**
        * The goal's test. alwaysValid (mSPRT: a verdict at any analysis interval, valid however often it looks) or groupSequential (Lan-DeMets alpha spending: a verdict only at the end of each step up to the gate and a final look at the gate once minDuration has passed; more power for the same traffic). Guardrails and the sample-ratio check are always-valid either way.
        */
       "test"?: "alwaysValid" | "groupSequential";
