@@ -1,6 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import type { AnalysisVerdict } from '../rollout/types.js';
-import { armRouting, experimentProblems, experimentVerdict, gateWeight, publishedAssignment, withExperiment, type ExperimentStatus } from './experiment-gate.js';
+import {
+  armRouting,
+  experimentProblems,
+  experimentVerdict,
+  gateWeight,
+  publishedAssignment,
+  withExperiment,
+  type ExperimentStatus,
+} from './experiment-gate.js';
 
 const assignment = publishedAssignment('0123456789abcdef', 20);
 const status = (over: Partial<ExperimentStatus>): ExperimentStatus => ({ assignment, ...over });
@@ -76,7 +84,11 @@ describe('experimentVerdict', () => {
     expect(experimentVerdict(status({ verdict: 'NonInferior' }), { ...gate, decision: 'nonInferiority' })).toBeUndefined();
     expect(experimentVerdict(status({ verdict: 'Inconclusive' }), { ...gate, elapsedMs: 3_600_000 })).toMatchObject({
       result: 'pause',
-      message: expect.stringMatching(/^experiment reached no Win in maxDuration \(60 min\)/),
+      message: expect.stringMatching(/^experiment reached no Win in maxDuration \(60m\)/),
+    });
+    // A short maxDuration is said as it was written (rounded to minutes, 20 s read "0 min").
+    expect(experimentVerdict(status({ verdict: 'Inconclusive' }), { ...gate, maxDurationMs: 20_000 })).toMatchObject({
+      message: expect.stringMatching(/^experiment reached no Win in maxDuration \(20s\)/),
     });
   });
 });
