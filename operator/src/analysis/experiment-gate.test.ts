@@ -111,7 +111,11 @@ describe('experimentVerdict', () => {
     expect(experimentVerdict(status({ verdict: 'NonInferior' }), { ...gate, decision: 'nonInferiority' })).toBeUndefined();
     expect(experimentVerdict(status({ verdict: 'Inconclusive' }), { ...gate, elapsedMs: 3_600_000 })).toMatchObject({
       result: 'pause',
-      message: expect.stringMatching(/^experiment reached no Win in maxDuration \(60 min\)/),
+      message: expect.stringMatching(/^experiment reached no Win in maxDuration \(60m\)/),
+    });
+    // A short maxDuration is said as it was written (rounded to minutes, 20 s read "0 min").
+    expect(experimentVerdict(status({ verdict: 'Inconclusive' }), { ...gate, maxDurationMs: 20_000 })).toMatchObject({
+      message: expect.stringMatching(/^experiment reached no Win in maxDuration \(20s\)/),
     });
   });
 });

@@ -1,6 +1,7 @@
 // What an A/B experiment's verdict means for the step (#16): pure, no I/O. The experiment runs while the
 // treatment (the candidate) carries at most 50 % (an equal-sized control exists only up to there); the last step
 // at or under 50 % is its gate: past it only on a Win (or NonInferior, as the spec's decision rule says).
+import { formatDuration } from '../rollout/duration.js';
 import type { AnalysisVerdict } from '../rollout/types.js';
 import { armRanges, BUCKETS, type BucketRange } from './experiment-assignment.js';
 import { ARM_HEADER } from '../api/index.js';
@@ -129,7 +130,7 @@ function gateHold(exp: ExperimentStatus | undefined, wanted: string, opts: { ela
   if (opts.elapsedMs >= opts.maxDurationMs)
     return {
       result: 'pause',
-      message: `experiment reached no ${wanted} in maxDuration (${Math.round(opts.maxDurationMs / 60_000)} min): ${exp?.reason ?? 'no verdict'}; a person decides (resume to keep waiting, promote or abort)`,
+      message: `experiment reached no ${wanted} in maxDuration (${formatDuration(opts.maxDurationMs)}): ${exp?.reason ?? 'no verdict'}; a person decides (resume to keep waiting, promote or abort)`,
     };
   const eta = exp?.expectedTimeToDecision ? `; expected time to a decision at this traffic: ${exp.expectedTimeToDecision}` : '';
   return { result: 'pending', message: `experiment gate: waiting for ${wanted} (${exp?.verdict ?? 'no look yet'}: ${exp?.reason ?? 'no counters yet'})${eta}` };
