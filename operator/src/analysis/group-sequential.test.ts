@@ -1,17 +1,11 @@
 import { describe, expect, it } from 'vitest';
+import { seededRandom } from './breaker-simulation.test-support.js';
 import { groupSequentialBounds, spentAlpha } from './group-sequential.js';
 
-/** mulberry32 and Box–Muller: seeded standard normals, so the simulation is the same on every run. */
+/** Box–Muller over a seeded generator: standard normals, the same on every run. */
 function normals(seed: number): () => number {
-  let a = seed >>> 0;
-  const uniform = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (((t ^ (t >>> 14)) >>> 0) + 1) / 4294967297;
-  };
-  return () => Math.sqrt(-2 * Math.log(uniform())) * Math.cos(2 * Math.PI * uniform());
+  const uniform = seededRandom(seed);
+  return () => Math.sqrt(-2 * Math.log(1 - uniform())) * Math.cos(2 * Math.PI * uniform());
 }
 
 /** Share of Brownian paths (no effect) whose z crosses the boundary at some look, and at each look. */

@@ -74,21 +74,7 @@ export class AnalysisRunner {
     if (!config || errors.length > 0 || !active) return { analysis: { result: 'pass' }, breaker: { tripped: false } };
 
     const candidate = status.candidate!;
-    const vars = (role: 'stable' | 'candidate', intervalMs: number): QueryVars => {
-      const ref = role === 'candidate' ? candidate : status.stable!;
-      return {
-        namespace: ro.metadata.namespace!,
-        name: ro.metadata.name!,
-        service: ro.spec.service.name,
-        model: ro.spec.model.name,
-        version: ref.modelVersion,
-        revision: ref.revision,
-        stableRevision: status.stable?.revision ?? '',
-        candidateRevision: candidate.revision,
-        role,
-        intervalMs,
-      };
-    };
+    const vars = (role: 'stable' | 'candidate', intervalMs: number): QueryVars => revisionVars(ro, candidate, status.stable, role, intervalMs);
     const outcome = await this.judgeCandidate(
       { namespace: ro.metadata.namespace!, identity: candidate.revision, annotations: ro.metadata.annotations, status, vars },
       config,
@@ -701,23 +687,26 @@ function toDecide(v: StepVerdict): AnalysisVerdict {
   }
 }
 
+/** Query variables of one side of a ModelRollout: the candidate's revision or stable's (stable unset: none yet). */
+function revisionVars(ro: ModelRollout, candidate: RevisionRef, stable: RevisionRef | undefined, role: 'stable' | 'candidate', intervalMs: number): QueryVars {
+  const ref = role === 'candidate' ? candidate : stable!;
+  return {
+    namespace: ro.metadata.namespace!,
+    name: ro.metadata.name!,
+    service: ro.spec.service.name,
+    model: ro.spec.model.name,
+    version: ref.modelVersion,
+    revision: ref.revision,
+    stableRevision: stable?.revision ?? '',
+    candidateRevision: candidate.revision,
+    role,
+    intervalMs,
+  };
+}
+
 /** Query variables of an experiment arm: treatment reads the candidate's revision, control stable's. */
 function armVars(ro: ModelRollout, candidate: RevisionRef, stable: RevisionRef): (arm: 'treatment' | 'control', intervalMs: number) => QueryVars {
-  return (arm, intervalMs) => {
-    const ref = arm === 'treatment' ? candidate : stable;
-    return {
-      namespace: ro.metadata.namespace!,
-      name: ro.metadata.name!,
-      service: ro.spec.service.name,
-      model: ro.spec.model.name,
-      version: ref.modelVersion,
-      revision: ref.revision,
-      stableRevision: stable.revision,
-      candidateRevision: candidate.revision,
-      role: arm === 'treatment' ? 'candidate' : 'stable',
-      intervalMs,
-    };
-  };
+  return (arm, intervalMs) => revisionVars(ro, candidate, stable, arm === 'treatment' ? 'candidate' : 'stable', intervalMs);
 }
 
 /** Whether the rollout is at its experiment's gate: the last step at or under 50 %, progressing or paused there. */

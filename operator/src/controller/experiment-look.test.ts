@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { seededRandom } from '../analysis/breaker-simulation.test-support.js';
 import type { ExperimentStatus } from '../analysis/experiment-gate.js';
 import { parseExperiment, type StoredExperiment } from '../analysis/experiment-spec.js';
 import type { Measurement } from '../analysis/types.js';
@@ -7,18 +8,6 @@ import { lookExperiment, MIN_UNITS, type LookInput } from './experiment-look.js'
 
 const T0 = Date.parse('2026-12-01T10:00:00Z');
 const at = (minutes: number) => new Date(T0 + minutes * 60_000);
-
-/** mulberry32: a small seeded generator, so a simulated experiment is the same on every run. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * Viewers of each arm, minute by minute: `perMinute` start a video, each completes it with the arm's rate. The
@@ -30,7 +19,7 @@ class SimulatedViewers implements MetricsProvider {
   private readonly counts: Record<'treatment' | 'control', { started: number[]; completed: number[]; requests: number[] }>;
 
   constructor(rates: { control: number; treatment: number }, perMinute: { control: number; treatment: number }, seed = 1) {
-    const rnd = random(seed);
+    const rnd = seededRandom(seed);
     const arm = (rate: number, n: number) => {
       const started = [0];
       const completed = [0];
