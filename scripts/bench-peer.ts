@@ -11,32 +11,28 @@
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
 import { installCrds } from '../test/env/crds.js';
 import { ModelMetricsStandIn, type Behaviour } from '../test/env/model-metrics-standin.js';
 import { repoRoot } from '../test/env/paths.js';
 import { ProcessGroup } from '../test/env/process-group.js';
 import { startPrometheus, type PrometheusServer } from '../test/env/prometheus.js';
+import { parseBenchArgs } from './bench-peer/args.js';
 import { controllerIdentity, startBenchCluster, type BenchCluster } from './bench-peer/cluster.js';
 import { SLOW_READY, gpuMeter, promote, rollbackAt, sampleCapacity, settleOnV1, waitBackOnStable, waitFor, type RunContext } from './bench-peer/measure.js';
 import { printTable, type Row } from './bench-peer/report.js';
 import { TOOLS, peerPaths, type BenchSettings, type RolloutRef, type Tool } from './bench-peer/tools.js';
 
-const { values: opts } = parseArgs({
-  options: {
-    scenarios: { type: 'string', default: '1,2,3,4' },
-    runs: { type: 'string', default: '1' },
-    tools: { type: 'string', default: TOOLS.map((t) => t.key).join(',') },
-    scale: { type: 'string', default: '100' },
-    /** Keep the scratch directory (control plane and controller logs, audit log) and print where it is. */
-    keep: { type: 'boolean', default: false },
-  },
-});
-const scenarios = opts.scenarios.split(',').map(Number);
-const runs = Number(opts.runs);
-const tools = TOOLS.filter((t) => opts.tools.split(',').includes(t.key));
-const scaleN = Number(opts.scale);
+// Checked before anything starts (scripts/bench-peer/args.ts): a bad flag names itself instead of running nothing.
+let opts: ReturnType<typeof parseBenchArgs>;
+try {
+  opts = parseBenchArgs(process.argv.slice(2));
+} catch (err) {
+  console.error((err as Error).message);
+  process.exit(2);
+}
+const { scenarios, runs, scale: scaleN } = opts;
+const tools = TOOLS.filter((t) => opts.tools.includes(t.key));
 const healthy: Behaviour = { requestsPerSecond: 40, errorRate: 0, latencySeconds: 0.2 };
 
 interface Bench {
@@ -194,9 +190,27 @@ function printSettings(b: Bench): void {
   }
 }
 
+/** The binaries and CRDs of the selected peers only: `--tools modelrollout,flagger` needs no Argo Rollouts build. */
+function peerFiles(): { binaries: string[]; crds: string[] } {
+  // binaries: what must exist (the Argo CRD directory too); crds: the files to install.
+  const keys = new Set(tools.map((t) => t.key));
+  const argo = keys.has('argo');
+  const flagger = keys.has('flagger');
+  return {
+    binaries: [...(argo ? [peerPaths.argo, peerPaths.argoCrds] : []), ...(flagger ? [peerPaths.flagger] : [])],
+    crds: [
+      ...(argo && fs.existsSync(peerPaths.argoCrds) ? fs.readdirSync(peerPaths.argoCrds).map((f) => path.join(peerPaths.argoCrds, f)) : []),
+      ...(flagger ? [peerPaths.flaggerCrds] : []),
+    ],
+  };
+}
+
 function checkBinaries(): void {
-  const missing = [peerPaths.argo, peerPaths.flagger].filter((p) => !fs.existsSync(p));
-  if (missing.length) throw new Error(`peer binaries missing (${missing.join(', ')}): run bash hack/build-peers.sh`);
+  const missing = [...peerFiles().binaries, ...peerFiles().crds].filter((p) => !fs.existsSync(p));
+  if (missing.length) {
+    console.error(`peer binaries missing (${missing.join(', ')}): run npm run peers:build (bash hack/build-peers.sh)`);
+    process.exit(1);
+  }
 }
 
 async function main(): Promise<void> {
@@ -207,8 +221,7 @@ async function main(): Promise<void> {
   });
   const nodes = Math.max(4, Math.ceil((scenarios.includes(4) ? scaleN * 2 : 16) / 32));
   const cluster = await startBenchCluster({ count: nodes, gpusPerNode: 32 });
-  const argoCrds = fs.readdirSync(peerPaths.argoCrds).map((f) => path.join(peerPaths.argoCrds, f));
-  await installCrds(cluster.kc, [...argoCrds, peerPaths.flaggerCrds]);
+  await installCrds(cluster.kc, peerFiles().crds);
   const standIn = new ModelMetricsStandIn();
   await standIn.start();
   const prometheus = await startPrometheus([standIn.target]);
