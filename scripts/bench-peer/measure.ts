@@ -112,6 +112,18 @@ export function quantileBetween(before: Map<number, number>, after: Map<number, 
   return prevLe;
 }
 
+/**
+ * Whether the q-quantile of the reconciles between two snapshots lies beyond the histogram's top finite bucket:
+ * quantileBetween() then returns that bucket's bound, a floor, not a measure (Argo's rollout_reconcile tops at 1 s).
+ */
+export function quantileIsFloor(before: Map<number, number>, after: Map<number, number>, q: number): boolean {
+  const finite = [...after.keys()].filter(Number.isFinite);
+  if (finite.length === 0) return false;
+  const top = Math.max(...finite);
+  const delta = (le: number) => (after.get(le) ?? 0) - (before.get(le) ?? 0);
+  return delta(top) < q * delta(Infinity);
+}
+
 /** GPUs held by the rollout's pods (each pod holds one; every pod not yet deleted counts), integrated over time, sampled every `everyMs`. */
 export function gpuMeter(ctx: RunContext, everyMs = 500): { stop(): Promise<{ gpuSeconds: number; peakGpus: number }> } {
   const core = ctx.cluster.kc.makeApiClient(k8s.CoreV1Api);
@@ -148,8 +160,8 @@ export interface PromoteResult {
   requestsPerStep: number;
   gpuSeconds: number;
   peakGpus: number;
-  /** p50 and p99 of the reconciles while progressing (seconds), where the tool exposes them. */
-  reconcile?: { p50: number; p99: number; count: number };
+  /** p50 and p99 of the reconciles while progressing (seconds), where the tool exposes them; the quantiles that are only floors. */
+  reconcile?: { p50: number; p99: number; count: number; floors: string[] };
 }
 
 /** Scenario 1 and 4: a healthy candidate, from the template change to 100 % on it. */
@@ -171,6 +183,14 @@ export async function promote(ctx: RunContext): Promise<PromoteResult> {
           p50: quantileBetween(bucketsBefore, bucketsAfter, 0.5),
           p99: quantileBetween(bucketsBefore, bucketsAfter, 0.99),
           count: (bucketsAfter.get(Infinity) ?? 0) - (bucketsBefore.get(Infinity) ?? 0),
+          floors: (
+            [
+              ['p50', 0.5],
+              ['p99', 0.99],
+            ] as const
+          )
+            .filter(([, q]) => quantileIsFloor(bucketsBefore, bucketsAfter, q))
+            .map(([name]) => name),
         }
       : undefined;
   return { seconds, usage, gpuSeconds, peakGpus, requestsPerStep: usage.requests / (STEPS.length * ctx.rollouts.length), ...(reconcile ? { reconcile } : {}) };

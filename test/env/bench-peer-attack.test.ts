@@ -3,13 +3,14 @@
 //    `--tools istio` started a control plane and printed empty tables (or asked for NaN nodes).
 //  - F2: the audit-log mark was the file's size; the API server can be mid-line when it is read, and the
 //    next JSON.parse of that half line threw, losing the whole run. A mark must fall on a line boundary.
-// Both FAIL on main (901fff6).
+// F1, F2 and F3 (below) FAIL on main (901fff6).
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseBenchArgs } from '../../scripts/bench-peer/args.js';
 import { auditMark, requestsBetween, type BenchCluster } from '../../scripts/bench-peer/cluster.js';
+import { quantileBetween, quantileIsFloor } from '../../scripts/bench-peer/measure.js';
 
 describe('bench:peer command line (F1)', () => {
   it('takes the documented flags', () => {
@@ -60,5 +61,21 @@ describe('bench:peer audit-log marks (F2)', () => {
     const end = auditMark(cluster);
     expect(requestsBetween(cluster, mid, end, user)).toEqual({ total: 2, byVerb: { patch: 1, update: 1 } });
     fs.rmSync(dir, { recursive: true, force: true });
+  });
+});
+
+// F3: Argo's rollout_reconcile histogram tops out at 1 s. When a quantile falls in the +Inf bucket,
+// quantileBetween() prints the top bound (the README's "p99 1000 ms") as if it were measured, and the ratio
+// column divides by it. The bench must be able to say the figure is a floor.
+describe('bench:peer reconcile quantiles (F3)', () => {
+  const argoBuckets = (counts: number[]) => new Map([0.01, 0.15, 0.25, 0.5, 1, Infinity].map((le, i) => [le, counts[i]!]));
+  it('knows when a quantile lies beyond the top finite bucket', () => {
+    const before = argoBuckets([0, 0, 0, 0, 0, 0]);
+    // 100 reconciles: 10 under 0.5 s, 85 in (0.5, 1], 5 over 1 s.
+    const after = argoBuckets([0, 0, 0, 10, 95, 100]);
+    expect(quantileBetween(before, after, 0.99)).toBe(1);
+    expect(quantileIsFloor(before, after, 0.99)).toBe(true);
+    expect(quantileIsFloor(before, after, 0.5)).toBe(false);
+    expect(quantileBetween(before, after, 0.5)).toBeCloseTo(0.5 + (0.5 * (50 - 10)) / 85, 6);
   });
 });
