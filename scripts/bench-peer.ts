@@ -19,7 +19,18 @@ import { ProcessGroup } from '../test/env/process-group.js';
 import { startPrometheus, type PrometheusServer } from '../test/env/prometheus.js';
 import { parseBenchArgs } from './bench-peer/args.js';
 import { controllerIdentity, startBenchCluster, type BenchCluster } from './bench-peer/cluster.js';
-import { SLOW_READY, gpuMeter, promote, rollbackAt, sampleCapacity, settleOnV1, waitBackOnStable, waitFor, type RunContext } from './bench-peer/measure.js';
+import {
+  SLOW_READY,
+  gpuMeter,
+  promote,
+  rollbackAt,
+  sampleCapacity,
+  settleOnV1,
+  waitBackOnStable,
+  waitFor,
+  waitPodsReleased,
+  type RunContext,
+} from './bench-peer/measure.js';
 import { printTable, type Row } from './bench-peer/report.js';
 import { TOOLS, peerPaths, type BenchSettings, type RolloutRef, type Tool } from './bench-peer/tools.js';
 
@@ -88,9 +99,10 @@ async function scenarioHealthy(b: Bench): Promise<void> {
           'CPU s': res.usage.cpuSeconds,
           'peak RSS (MiB)': mib(res.usage.peakRssBytes),
           'GPU-seconds held': res.gpuSeconds,
+          'GPU-s until old pods gone': res.gpuSecondsToRelease,
           'peak GPUs held': res.peakGpus,
         },
-        note: verbs(res.usage.byVerb),
+        note: `old pods gone ${res.releasedAfterSeconds.toFixed(1)} s after settled; ${verbs(res.usage.byVerb)}`,
       });
     }
   printTable('Scenario 1: healthy candidate, 1→5→20→50→100 %, 10 s steps, 4 replicas (lower is better)', rows);
@@ -107,7 +119,7 @@ async function scenarioBreach(b: Bench): Promise<void> {
       rows.push({
         tool: tool.label,
         run,
-        values: { 'breach visible → 0 % candidate (s)': res.seconds, 'API requests': res.usage.requests },
+        values: { 'breach visible → 0 % candidate (s)': res.seconds, 'API requests, change → 0 % candidate': res.usage.requests },
         note: `breach visible ${res.visibleAfterSeconds.toFixed(1)} s after it began`,
       });
     }
@@ -132,7 +144,10 @@ async function scenarioSlowPods(b: Bench): Promise<void> {
         })();
         const gpus = gpuMeter(ctx);
         const capacity = await sampleCapacity(ctx, drive).finally(() => drive);
-        return { ...capacity, ...(await gpus.stop()) };
+        const gpuSecondsAtStable = gpus.sofar();
+        const releasedAfterSeconds = await waitPodsReleased(ctx);
+        const { gpuSeconds, peakGpus } = await gpus.stop();
+        return { ...capacity, gpuSeconds: gpuSecondsAtStable, gpuSecondsToRelease: gpuSeconds, peakGpus, releasedAfterSeconds };
       });
       rows.push({
         tool: tool.label,
@@ -141,9 +156,10 @@ async function scenarioSlowPods(b: Bench): Promise<void> {
           'traffic beyond ready capacity (req·s)': res.excessRequestSeconds,
           'worst share without ready replicas (%)': res.worstShare * 100,
           'GPU-seconds held': res.gpuSeconds,
+          'GPU-s until old pods gone': res.gpuSecondsToRelease,
           'peak GPUs held': res.peakGpus,
         },
-        note: `last step ${tool.lastStepWeight} %; change → back on stable ${res.seconds.toFixed(0)} s; short of ready capacity for ${res.shortSeconds.toFixed(1)} s; worst at ${res.worstMoment}`,
+        note: `candidate pods gone ${res.releasedAfterSeconds.toFixed(1)} s after back on stable; last step ${tool.lastStepWeight} %; change → back on stable ${res.seconds.toFixed(0)} s; short of ready capacity for ${res.shortSeconds.toFixed(1)} s; worst at ${res.worstMoment}`,
       });
     }
   printTable('Scenario 3: 20–22 s readiness, breach at the last step; load 1 req/s per replica (lower is better)', rows);
@@ -166,6 +182,7 @@ async function scenarioScale(b: Bench): Promise<void> {
           'CPU s': res.usage.cpuSeconds,
           'peak RSS (MiB)': mib(res.usage.peakRssBytes),
           'GPU-seconds held': res.gpuSeconds,
+          'GPU-s until old pods gone': res.gpuSecondsToRelease,
           ...latency,
         },
         note: `${res.reconcile ? `${res.reconcile.count} reconciles; ${floorNote(res.reconcile.floors)}` : 'reconcile latency: not exposed; '}${verbs(res.usage.byVerb)}`,
