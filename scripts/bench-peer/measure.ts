@@ -158,14 +158,15 @@ export function gpuMeter(ctx: RunContext, everyMs = 500): { sofar(): number; sto
  * version's, or an aborted candidate's, are gone) and returns how long that took. The tools differ here: Argo
  * Rollouts keeps the old ReplicaSet for scaleDownDelaySeconds (30 s by default) after it reports Healthy,
  * Flagger scales its canary down while Finalising, ModelRollout retires the old Deployment in the pass that
- * reports Healthy. GPU-seconds that stop at "settled" leave the peers' tail out.
+ * reports Healthy. GPU-seconds that stop at "settled" leave the peers' tail out. NaN when they are not gone
+ * after `timeoutMs` (a figure to read, not a reason to lose the run).
  */
 export async function waitPodsReleased(ctx: RunContext, timeoutMs = 180_000): Promise<number> {
   const core = ctx.cluster.kc.makeApiClient(k8s.CoreV1Api);
   const ns = ctx.rollouts[0]!.ns;
   const want = ctx.settings.replicas * ctx.rollouts.length;
   const started = Date.now();
-  await waitFor(
+  const released = await waitFor(
     `${ctx.tool.label}: ${want} pods left in ${ns}`,
     async () =>
       (await core.listNamespacedPod({ namespace: ns })).items.filter((p) => p.spec?.nodeName && !['Succeeded', 'Failed'].includes(p.status?.phase ?? ''))
@@ -174,8 +175,8 @@ export async function waitPodsReleased(ctx: RunContext, timeoutMs = 180_000): Pr
         : undefined,
     timeoutMs,
     500,
-  );
-  return (Date.now() - started) / 1000;
+  ).catch(() => false);
+  return released ? (Date.now() - started) / 1000 : NaN;
 }
 
 export interface PromoteResult {
