@@ -68,6 +68,7 @@ async function withTool<T>(b: Bench, tool: Tool, label: string, n: number, setti
   const identity = b.identities.get(tool.key)!;
   const group = new ProcessGroup(path.join(b.cluster.cp.dir, 'logs', ns));
   group.armWatchdog(process.pid);
+  activeGroups.add(group);
   try {
     const { pid, metricsUrl } = await tool.launch(group, identity.kubeconfigPath, settings);
     return await fn({ cluster: b.cluster, tool, pid, metricsUrl, user: identity.user, settings, rollouts });
@@ -76,6 +77,7 @@ async function withTool<T>(b: Bench, tool: Tool, label: string, n: number, setti
     throw err;
   } finally {
     await group.stopAll();
+    activeGroups.delete(group);
     b.standIn.unfollow(ns);
     await core.deleteNamespace({ name: ns });
     // GPUs are shared by every run: the next one needs this run's pods gone.
@@ -235,6 +237,34 @@ function checkBinaries(): void {
   }
 }
 
+// What to stop, newest first, when the run ends, fails or is interrupted. Ctrl-C (SIGINT) or SIGTERM used to end
+// the process at once: the watchdogs stopped the processes, but the scratch directory (control plane, audit
+// log: ~70 MB) and Prometheus's were left in the temp dir on every interrupted run.
+const cleanups: (() => Promise<void>)[] = [];
+const activeGroups = new Set<ProcessGroup>();
+
+let cleaning: Promise<void> | undefined;
+let interrupted = false;
+
+/** Once: the signal handler and main's finally (the interrupted scenario fails too) share one clean-up. */
+function cleanUp(): Promise<void> {
+  cleaning ??= (async () => {
+    for (const group of activeGroups) await group.stopAll().catch(() => undefined);
+    for (const step of cleanups.splice(0).reverse()) await step().catch((err: unknown) => console.error(`clean-up: ${String(err)}`));
+  })();
+  return cleaning;
+}
+
+// `on`, not `once`: Ctrl-C reaches this process twice (from the terminal, and relayed by the tsx wrapper that
+// got it too); with `once` the second one killed the process in the middle of the clean-up.
+for (const sig of ['SIGINT', 'SIGTERM'] as const)
+  process.on(sig, () => {
+    if (interrupted) return;
+    interrupted = true;
+    console.error(`\n${sig}: stopping the controller, the control plane and Prometheus; removing the scratch directory…`);
+    void cleanUp().finally(() => process.exit(sig === 'SIGINT' ? 130 : 143));
+  });
+
 async function main(): Promise<void> {
   checkBinaries();
   console.log('building the operator (tsc -p operator/tsconfig.json)…');
@@ -243,26 +273,33 @@ async function main(): Promise<void> {
   });
   const nodes = Math.max(4, Math.ceil((scenarios.includes(4) ? scaleN * 2 : 16) / 32));
   const cluster = await startBenchCluster({ count: nodes, gpusPerNode: 32 });
-  await installCrds(cluster.kc, peerFiles().crds);
+  cleanups.push(async () => {
+    await cluster.cp.stop();
+    if (opts.keep) console.log(`\nlogs kept in ${path.dirname(cluster.cp.dir)}`);
+    else fs.rmSync(path.dirname(cluster.cp.dir), { recursive: true, force: true });
+  });
   const standIn = new ModelMetricsStandIn();
-  await standIn.start();
-  const prometheus = await startPrometheus([standIn.target]);
-  const identities = new Map<string, { user: string; kubeconfigPath: string }>();
-  for (const tool of tools) identities.set(tool.key, await controllerIdentity(cluster, tool.key));
-  const b: Bench = { cluster, prometheus, standIn, identities, broken: new Set() };
   try {
+    await installCrds(cluster.kc, peerFiles().crds);
+    await standIn.start();
+    cleanups.push(() => standIn.stop());
+    const prometheus = await startPrometheus([standIn.target]);
+    cleanups.push(() => prometheus.stop());
+    const identities = new Map<string, { user: string; kubeconfigPath: string }>();
+    for (const tool of tools) identities.set(tool.key, await controllerIdentity(cluster, tool.key));
+    const b: Bench = { cluster, prometheus, standIn, identities, broken: new Set() };
     printSettings(b);
     if (scenarios.includes(1)) await scenarioHealthy(b);
     if (scenarios.includes(2)) await scenarioBreach(b);
     if (scenarios.includes(3)) await scenarioSlowPods(b);
     if (scenarios.includes(4)) await scenarioScale(b);
   } finally {
-    await standIn.stop();
-    await prometheus.stop();
-    await cluster.cp.stop();
-    if (opts.keep) console.log(`\nlogs kept in ${path.dirname(cluster.cp.dir)}`);
-    else fs.rmSync(path.dirname(cluster.cp.dir), { recursive: true, force: true });
+    await cleanUp();
   }
 }
 
-await main();
+// An interrupted run's scenario fails as its control plane goes away: the signal handler reports and exits.
+await main().catch((err: unknown) => {
+  if (interrupted) return new Promise<never>(() => undefined);
+  throw err;
+});
