@@ -8,7 +8,7 @@
 #     takes that toolchain from the module proxy); its go.mod carries replace directives, so `go install` refuses
 #     it and the build runs in a writable copy of the downloaded module.
 #   - Flagger: `go install` works (go 1.21, no replace).
-# Keep the versions in step with scripts/bench-peer/peers.ts.
+# Keep the versions in step with scripts/bench-peer/tools.ts.
 set -euo pipefail
 
 ARGO_ROLLOUTS_VERSION=v1.10.2

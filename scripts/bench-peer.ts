@@ -11,32 +11,39 @@
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
 import { installCrds } from '../test/env/crds.js';
 import { ModelMetricsStandIn, type Behaviour } from '../test/env/model-metrics-standin.js';
 import { repoRoot } from '../test/env/paths.js';
 import { ProcessGroup } from '../test/env/process-group.js';
 import { startPrometheus, type PrometheusServer } from '../test/env/prometheus.js';
+import { parseBenchArgs } from './bench-peer/args.js';
 import { controllerIdentity, startBenchCluster, type BenchCluster } from './bench-peer/cluster.js';
-import { SLOW_READY, gpuMeter, promote, rollbackAt, sampleCapacity, settleOnV1, waitBackOnStable, waitFor, type RunContext } from './bench-peer/measure.js';
+import {
+  SLOW_READY,
+  gpuMeter,
+  promote,
+  rollbackAt,
+  sampleCapacity,
+  settleOnV1,
+  waitBackOnStable,
+  waitFor,
+  waitPodsReleased,
+  type RunContext,
+} from './bench-peer/measure.js';
 import { printTable, type Row } from './bench-peer/report.js';
 import { TOOLS, peerPaths, type BenchSettings, type RolloutRef, type Tool } from './bench-peer/tools.js';
 
-const { values: opts } = parseArgs({
-  options: {
-    scenarios: { type: 'string', default: '1,2,3,4' },
-    runs: { type: 'string', default: '1' },
-    tools: { type: 'string', default: TOOLS.map((t) => t.key).join(',') },
-    scale: { type: 'string', default: '100' },
-    /** Keep the scratch directory (control plane and controller logs, audit log) and print where it is. */
-    keep: { type: 'boolean', default: false },
-  },
-});
-const scenarios = opts.scenarios.split(',').map(Number);
-const runs = Number(opts.runs);
-const tools = TOOLS.filter((t) => opts.tools.split(',').includes(t.key));
-const scaleN = Number(opts.scale);
+// Checked before anything starts (scripts/bench-peer/args.ts): a bad flag names itself instead of running nothing.
+let opts: ReturnType<typeof parseBenchArgs>;
+try {
+  opts = parseBenchArgs(process.argv.slice(2));
+} catch (err) {
+  console.error((err as Error).message);
+  process.exit(2);
+}
+const { scenarios, runs, scale: scaleN } = opts;
+const tools = TOOLS.filter((t) => opts.tools.includes(t.key));
 const healthy: Behaviour = { requestsPerSecond: 40, errorRate: 0, latencySeconds: 0.2 };
 
 interface Bench {
@@ -61,6 +68,7 @@ async function withTool<T>(b: Bench, tool: Tool, label: string, n: number, setti
   const identity = b.identities.get(tool.key)!;
   const group = new ProcessGroup(path.join(b.cluster.cp.dir, 'logs', ns));
   group.armWatchdog(process.pid);
+  activeGroups.add(group);
   try {
     const { pid, metricsUrl } = await tool.launch(group, identity.kubeconfigPath, settings);
     return await fn({ cluster: b.cluster, tool, pid, metricsUrl, user: identity.user, settings, rollouts });
@@ -69,6 +77,7 @@ async function withTool<T>(b: Bench, tool: Tool, label: string, n: number, setti
     throw err;
   } finally {
     await group.stopAll();
+    activeGroups.delete(group);
     b.standIn.unfollow(ns);
     await core.deleteNamespace({ name: ns });
     // GPUs are shared by every run: the next one needs this run's pods gone.
@@ -92,9 +101,10 @@ async function scenarioHealthy(b: Bench): Promise<void> {
           'CPU s': res.usage.cpuSeconds,
           'peak RSS (MiB)': mib(res.usage.peakRssBytes),
           'GPU-seconds held': res.gpuSeconds,
+          'GPU-s until old pods gone': res.gpuSecondsToRelease,
           'peak GPUs held': res.peakGpus,
         },
-        note: verbs(res.usage.byVerb),
+        note: `old pods gone ${res.releasedAfterSeconds.toFixed(1)} s after settled; ${verbs(res.usage.byVerb)}`,
       });
     }
   printTable('Scenario 1: healthy candidate, 1→5→20→50→100 %, 10 s steps, 4 replicas (lower is better)', rows);
@@ -111,7 +121,7 @@ async function scenarioBreach(b: Bench): Promise<void> {
       rows.push({
         tool: tool.label,
         run,
-        values: { 'breach visible → 0 % candidate (s)': res.seconds, 'API requests': res.usage.requests },
+        values: { 'breach visible → 0 % candidate (s)': res.seconds, 'API requests, change → 0 % candidate': res.usage.requests },
         note: `breach visible ${res.visibleAfterSeconds.toFixed(1)} s after it began`,
       });
     }
@@ -136,7 +146,10 @@ async function scenarioSlowPods(b: Bench): Promise<void> {
         })();
         const gpus = gpuMeter(ctx);
         const capacity = await sampleCapacity(ctx, drive).finally(() => drive);
-        return { ...capacity, ...(await gpus.stop()) };
+        const gpuSecondsAtStable = gpus.sofar();
+        const releasedAfterSeconds = await waitPodsReleased(ctx);
+        const { gpuSeconds, peakGpus } = await gpus.stop();
+        return { ...capacity, gpuSeconds: gpuSecondsAtStable, gpuSecondsToRelease: gpuSeconds, peakGpus, releasedAfterSeconds };
       });
       rows.push({
         tool: tool.label,
@@ -145,9 +158,10 @@ async function scenarioSlowPods(b: Bench): Promise<void> {
           'traffic beyond ready capacity (req·s)': res.excessRequestSeconds,
           'worst share without ready replicas (%)': res.worstShare * 100,
           'GPU-seconds held': res.gpuSeconds,
+          'GPU-s until old pods gone': res.gpuSecondsToRelease,
           'peak GPUs held': res.peakGpus,
         },
-        note: `last step ${tool.lastStepWeight} %; change → back on stable ${res.seconds.toFixed(0)} s; short of ready capacity for ${res.shortSeconds.toFixed(1)} s; worst at ${res.worstMoment}`,
+        note: `candidate pods gone ${res.releasedAfterSeconds.toFixed(1)} s after back on stable; last step ${tool.lastStepWeight} %; change → back on stable ${res.seconds.toFixed(0)} s; short of ready capacity for ${res.shortSeconds.toFixed(1)} s; worst at ${res.worstMoment}`,
       });
     }
   printTable('Scenario 3: 20–22 s readiness, breach at the last step; load 1 req/s per replica (lower is better)', rows);
@@ -170,12 +184,18 @@ async function scenarioScale(b: Bench): Promise<void> {
           'CPU s': res.usage.cpuSeconds,
           'peak RSS (MiB)': mib(res.usage.peakRssBytes),
           'GPU-seconds held': res.gpuSeconds,
+          'GPU-s until old pods gone': res.gpuSecondsToRelease,
           ...latency,
         },
-        note: `${res.reconcile ? `${res.reconcile.count} reconciles; ` : 'reconcile latency: not exposed; '}${verbs(res.usage.byVerb)}`,
+        note: `${res.reconcile ? `${res.reconcile.count} reconciles; ${floorNote(res.reconcile.floors)}` : 'reconcile latency: not exposed; '}${verbs(res.usage.byVerb)}`,
       });
     }
   printTable(`Scenario 4: ${scaleN} rollouts at once, 1 replica each, 10 s steps (lower is better)`, rows);
+}
+
+/** Quantiles past the controller's top finite histogram bucket print that bound: say it is a floor. */
+function floorNote(floors: string[]): string {
+  return floors.length ? `reconcile ${floors.join(', ')} beyond its histogram's top finite bucket: the figure is a floor (≥); ` : '';
 }
 
 function verbs(byVerb: Record<string, number>): string {
@@ -194,10 +214,56 @@ function printSettings(b: Bench): void {
   }
 }
 
-function checkBinaries(): void {
-  const missing = [peerPaths.argo, peerPaths.flagger].filter((p) => !fs.existsSync(p));
-  if (missing.length) throw new Error(`peer binaries missing (${missing.join(', ')}): run bash hack/build-peers.sh`);
+/** The binaries and CRDs of the selected peers only: `--tools modelrollout,flagger` needs no Argo Rollouts build. */
+function peerFiles(): { binaries: string[]; crds: string[] } {
+  // binaries: what must exist (the Argo CRD directory too); crds: the files to install.
+  const keys = new Set(tools.map((t) => t.key));
+  const argo = keys.has('argo');
+  const flagger = keys.has('flagger');
+  return {
+    binaries: [...(argo ? [peerPaths.argo, peerPaths.argoCrds] : []), ...(flagger ? [peerPaths.flagger] : [])],
+    crds: [
+      ...(argo && fs.existsSync(peerPaths.argoCrds) ? fs.readdirSync(peerPaths.argoCrds).map((f) => path.join(peerPaths.argoCrds, f)) : []),
+      ...(flagger ? [peerPaths.flaggerCrds] : []),
+    ],
+  };
 }
+
+function checkBinaries(): void {
+  const missing = [...peerFiles().binaries, ...peerFiles().crds].filter((p) => !fs.existsSync(p));
+  if (missing.length) {
+    console.error(`peer binaries missing (${missing.join(', ')}): run npm run peers:build (bash hack/build-peers.sh)`);
+    process.exit(1);
+  }
+}
+
+// What to stop, newest first, when the run ends, fails or is interrupted. Ctrl-C (SIGINT) or SIGTERM used to end
+// the process at once: the watchdogs stopped the processes, but the scratch directory (control plane, audit
+// log: ~70 MB) and Prometheus's were left in the temp dir on every interrupted run.
+const cleanups: (() => Promise<void>)[] = [];
+const activeGroups = new Set<ProcessGroup>();
+
+let cleaning: Promise<void> | undefined;
+let interrupted = false;
+
+/** Once: the signal handler and main's finally (the interrupted scenario fails too) share one clean-up. */
+function cleanUp(): Promise<void> {
+  cleaning ??= (async () => {
+    for (const group of activeGroups) await group.stopAll().catch(() => undefined);
+    for (const step of cleanups.splice(0).reverse()) await step().catch((err: unknown) => console.error(`clean-up: ${String(err)}`));
+  })();
+  return cleaning;
+}
+
+// `on`, not `once`: Ctrl-C reaches this process twice (from the terminal, and relayed by the tsx wrapper that
+// got it too); with `once` the second one killed the process in the middle of the clean-up.
+for (const sig of ['SIGINT', 'SIGTERM'] as const)
+  process.on(sig, () => {
+    if (interrupted) return;
+    interrupted = true;
+    console.error(`\n${sig}: stopping the controller, the control plane and Prometheus; removing the scratch directory…`);
+    void cleanUp().finally(() => process.exit(sig === 'SIGINT' ? 130 : 143));
+  });
 
 async function main(): Promise<void> {
   checkBinaries();
@@ -207,27 +273,33 @@ async function main(): Promise<void> {
   });
   const nodes = Math.max(4, Math.ceil((scenarios.includes(4) ? scaleN * 2 : 16) / 32));
   const cluster = await startBenchCluster({ count: nodes, gpusPerNode: 32 });
-  const argoCrds = fs.readdirSync(peerPaths.argoCrds).map((f) => path.join(peerPaths.argoCrds, f));
-  await installCrds(cluster.kc, [...argoCrds, peerPaths.flaggerCrds]);
+  cleanups.push(async () => {
+    await cluster.cp.stop();
+    if (opts.keep) console.log(`\nlogs kept in ${path.dirname(cluster.cp.dir)}`);
+    else fs.rmSync(path.dirname(cluster.cp.dir), { recursive: true, force: true });
+  });
   const standIn = new ModelMetricsStandIn();
-  await standIn.start();
-  const prometheus = await startPrometheus([standIn.target]);
-  const identities = new Map<string, { user: string; kubeconfigPath: string }>();
-  for (const tool of tools) identities.set(tool.key, await controllerIdentity(cluster, tool.key));
-  const b: Bench = { cluster, prometheus, standIn, identities, broken: new Set() };
   try {
+    await installCrds(cluster.kc, peerFiles().crds);
+    await standIn.start();
+    cleanups.push(() => standIn.stop());
+    const prometheus = await startPrometheus([standIn.target]);
+    cleanups.push(() => prometheus.stop());
+    const identities = new Map<string, { user: string; kubeconfigPath: string }>();
+    for (const tool of tools) identities.set(tool.key, await controllerIdentity(cluster, tool.key));
+    const b: Bench = { cluster, prometheus, standIn, identities, broken: new Set() };
     printSettings(b);
     if (scenarios.includes(1)) await scenarioHealthy(b);
     if (scenarios.includes(2)) await scenarioBreach(b);
     if (scenarios.includes(3)) await scenarioSlowPods(b);
     if (scenarios.includes(4)) await scenarioScale(b);
   } finally {
-    await standIn.stop();
-    await prometheus.stop();
-    await cluster.cp.stop();
-    if (opts.keep) console.log(`\nlogs kept in ${path.dirname(cluster.cp.dir)}`);
-    else fs.rmSync(path.dirname(cluster.cp.dir), { recursive: true, force: true });
+    await cleanUp();
   }
 }
 
-await main();
+// An interrupted run's scenario fails as its control plane goes away: the signal handler reports and exits.
+await main().catch((err: unknown) => {
+  if (interrupted) return new Promise<never>(() => undefined);
+  throw err;
+});

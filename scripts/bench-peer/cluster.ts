@@ -81,9 +81,28 @@ export async function controllerIdentity(cluster: BenchCluster, name: string): P
   return { user: `system:serviceaccount:${IDENTITY_NAMESPACE}:${name}`, kubeconfigPath };
 }
 
-/** Where the audit log ends now: count requests between two such marks. */
+/**
+ * Where the audit log's last complete line ends now: count requests between two such marks. The file's size
+ * alone can fall inside an event the API server is still writing; a window that started or ended there would
+ * hand JSON.parse half a line. A line cut at the mark belongs to the next window.
+ */
 export function auditMark(cluster: BenchCluster): number {
-  return fs.existsSync(cluster.auditLog) ? fs.statSync(cluster.auditLog).size : 0;
+  if (!fs.existsSync(cluster.auditLog)) return 0;
+  const fd = fs.openSync(cluster.auditLog, 'r');
+  try {
+    let end = fs.fstatSync(fd).size;
+    const chunk = Buffer.alloc(64 * 1024);
+    while (end > 0) {
+      const start = Math.max(0, end - chunk.length);
+      const n = fs.readSync(fd, chunk, 0, end - start, start);
+      const nl = chunk.subarray(0, n).lastIndexOf(0x0a);
+      if (nl >= 0) return start + nl + 1;
+      end = start;
+    }
+    return 0;
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 /** Requests (distinct auditIDs) of `user` logged between two marks, by verb. */

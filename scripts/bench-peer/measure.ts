@@ -112,8 +112,20 @@ export function quantileBetween(before: Map<number, number>, after: Map<number, 
   return prevLe;
 }
 
+/**
+ * Whether the q-quantile of the reconciles between two snapshots lies beyond the histogram's top finite bucket:
+ * quantileBetween() then returns that bucket's bound, a floor, not a measure (Argo's rollout_reconcile tops at 1 s).
+ */
+export function quantileIsFloor(before: Map<number, number>, after: Map<number, number>, q: number): boolean {
+  const finite = [...after.keys()].filter(Number.isFinite);
+  if (finite.length === 0) return false;
+  const top = Math.max(...finite);
+  const delta = (le: number) => (after.get(le) ?? 0) - (before.get(le) ?? 0);
+  return delta(top) < q * delta(Infinity);
+}
+
 /** GPUs held by the rollout's pods (each pod holds one; every pod not yet deleted counts), integrated over time, sampled every `everyMs`. */
-export function gpuMeter(ctx: RunContext, everyMs = 500): { stop(): Promise<{ gpuSeconds: number; peakGpus: number }> } {
+export function gpuMeter(ctx: RunContext, everyMs = 500): { sofar(): number; stop(): Promise<{ gpuSeconds: number; peakGpus: number }> } {
   const core = ctx.cluster.kc.makeApiClient(k8s.CoreV1Api);
   const ns = ctx.rollouts[0]!.ns;
   let running = true;
@@ -132,12 +144,39 @@ export function gpuMeter(ctx: RunContext, everyMs = 500): { stop(): Promise<{ gp
     }
   })();
   return {
+    sofar: () => gpuSeconds,
     async stop() {
       running = false;
       await loop;
       return { gpuSeconds, peakGpus };
     },
   };
+}
+
+/**
+ * After the tool reports settled, waits until the rollout's pods are back to `replicas` per rollout (the old
+ * version's, or an aborted candidate's, are gone) and returns how long that took. The tools differ here: Argo
+ * Rollouts keeps the old ReplicaSet for scaleDownDelaySeconds (30 s by default) after it reports Healthy,
+ * Flagger scales its canary down while Finalising, ModelRollout retires the old Deployment in the pass that
+ * reports Healthy. GPU-seconds that stop at "settled" leave the peers' tail out. NaN when they are not gone
+ * after `timeoutMs` (a figure to read, not a reason to lose the run).
+ */
+export async function waitPodsReleased(ctx: RunContext, timeoutMs = 180_000): Promise<number> {
+  const core = ctx.cluster.kc.makeApiClient(k8s.CoreV1Api);
+  const ns = ctx.rollouts[0]!.ns;
+  const want = ctx.settings.replicas * ctx.rollouts.length;
+  const started = Date.now();
+  const released = await waitFor(
+    `${ctx.tool.label}: ${want} pods left in ${ns}`,
+    async () =>
+      (await core.listNamespacedPod({ namespace: ns })).items.filter((p) => p.spec?.nodeName && !['Succeeded', 'Failed'].includes(p.status?.phase ?? ''))
+        .length <= want
+        ? true
+        : undefined,
+    timeoutMs,
+    500,
+  ).catch(() => false);
+  return released ? (Date.now() - started) / 1000 : NaN;
 }
 
 export interface PromoteResult {
@@ -147,9 +186,12 @@ export interface PromoteResult {
   /** API requests per weight step (5 per rollout: 1, 5, 20, 50, 100). */
   requestsPerStep: number;
   gpuSeconds: number;
+  /** GPU-seconds until the old version's pods are gone (gpuSeconds stops at settled), and how long after settled that was. */
+  gpuSecondsToRelease: number;
+  releasedAfterSeconds: number;
   peakGpus: number;
-  /** p50 and p99 of the reconciles while progressing (seconds), where the tool exposes them. */
-  reconcile?: { p50: number; p99: number; count: number };
+  /** p50 and p99 of the reconciles while progressing (seconds), where the tool exposes them; the quantiles that are only floors. */
+  reconcile?: { p50: number; p99: number; count: number; floors: string[] };
 }
 
 /** Scenario 1 and 4: a healthy candidate, from the template change to 100 % on it. */
@@ -163,17 +205,36 @@ export async function promote(ctx: RunContext): Promise<PromoteResult> {
   await waitAllSettled(ctx, 'v2', 3_600_000);
   const seconds = (Date.now() - started) / 1000;
   const usage = meter.stop();
-  const { gpuSeconds, peakGpus } = await gpus.stop();
+  const gpuSeconds = gpus.sofar();
   const bucketsAfter = await reconcileBuckets(ctx);
+  const releasedAfterSeconds = await waitPodsReleased(ctx);
+  const { gpuSeconds: gpuSecondsToRelease, peakGpus } = await gpus.stop();
   const reconcile =
     bucketsBefore && bucketsAfter
       ? {
           p50: quantileBetween(bucketsBefore, bucketsAfter, 0.5),
           p99: quantileBetween(bucketsBefore, bucketsAfter, 0.99),
           count: (bucketsAfter.get(Infinity) ?? 0) - (bucketsBefore.get(Infinity) ?? 0),
+          floors: (
+            [
+              ['p50', 0.5],
+              ['p99', 0.99],
+            ] as const
+          )
+            .filter(([, q]) => quantileIsFloor(bucketsBefore, bucketsAfter, q))
+            .map(([name]) => name),
         }
       : undefined;
-  return { seconds, usage, gpuSeconds, peakGpus, requestsPerStep: usage.requests / (STEPS.length * ctx.rollouts.length), ...(reconcile ? { reconcile } : {}) };
+  return {
+    seconds,
+    usage,
+    gpuSeconds,
+    gpuSecondsToRelease,
+    releasedAfterSeconds,
+    peakGpus,
+    requestsPerStep: usage.requests / (STEPS.length * ctx.rollouts.length),
+    ...(reconcile ? { reconcile } : {}),
+  };
 }
 
 export interface RollbackResult {

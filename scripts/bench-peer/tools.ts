@@ -210,6 +210,7 @@ const argoRollouts: Tool = {
   settings: (s) => [
     `Rollout canary steps: setWeight 1/5/20/50/100, each followed by pause {duration: ${s.stepSeconds}s}; replicas ${s.replicas}`,
     `trafficRouting.istio.virtualService (its core router; Gateway API is a plugin), canaryService + stableService`,
+    'dynamicStableScale false and scaleDownDelaySeconds 30 (defaults: stable stays at full size during the canary, and the old ReplicaSet, or an aborted canary, keeps its pods 30 s after the switch; "GPU-s until old pods gone" counts that tail)',
     `background analysis (strategy.canary.analysis, from step 0): AnalysisTemplate, prometheus provider, the same error-ratio query (window ${s.windowSeconds}s), interval ${s.checkSeconds}s, successCondition result[0] <= ${MAX_ERROR_RATIO}, failureLimit 0 (its default: the first failed measurement aborts), consecutiveErrorLimit 4 (default)`,
     'flags: --leader-elect=false, otherwise defaults (rollout-threads 10, qps 40, burst 80); no Istio data plane (the VirtualService is only read by this bench)',
   ],
