@@ -1,7 +1,7 @@
 // Builders and readers for ModelRollout integration tests.
 import * as k8s from '@kubernetes/client-node';
 import { waitUntil } from './support.js';
-import { API_VERSION, KIND, MODEL_ROLLOUT_RESOURCE as MRO, revisionObjectName } from '../../operator/src/api/index.js';
+import { API_VERSION, KIND, LABEL_REVISION, MODEL_ROLLOUT_RESOURCE as MRO, revisionObjectName } from '../../operator/src/api/index.js';
 // The tests pass it to CustomObjectsApi calls: { ...MRO, namespace, name }.
 export { MRO };
 
@@ -193,6 +193,21 @@ export class RolloutFixture {
     return this.apps.readNamespacedDeployment({ name: revisionObjectName(this.name, revision), namespace: this.namespace }).catch(() => undefined);
   }
 
+  /**
+   * Ready replicas of a revision as the data plane counts them: its pods that are Ready and not terminating, at most
+   * the Deployment's spec.replicas (the rest are being removed). Not Deployment.status.readyReplicas: the controller
+   * manager updates it after the pods, so it lags the capacity the Service really has.
+   */
+  async readyReplicasOf(revision: string): Promise<number> {
+    const dep = await this.deploymentOf(revision);
+    if (!dep) return 0;
+    const pods = await this.core.listNamespacedPod({ namespace: this.namespace, labelSelector: `${LABEL_REVISION}=${revision}` });
+    const ready = pods.items.filter(
+      (p) => !p.metadata?.deletionTimestamp && p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'),
+    ).length;
+    return Math.min(ready, dep.spec?.replicas ?? 1);
+  }
+
   async waitFor(what: string, check: (ro: RolloutObject) => boolean, timeoutMs = 120_000): Promise<RolloutObject> {
     let last: RolloutObject | undefined;
     try {
@@ -220,8 +235,8 @@ export class RolloutFixture {
 }
 
 /**
- * Polls route and candidate Deployment while a rollout runs: the distinct candidate weights seen, and
- * any moment the candidate carried more traffic than its ready replicas can serve.
+ * Polls route and candidate pods while a rollout runs: the distinct candidate weights seen, and any moment the
+ * candidate carried more traffic than its ready replicas can serve.
  */
 export class WeightRecorder {
   readonly weights: number[] = [];
@@ -256,8 +271,7 @@ export class WeightRecorder {
     const [, candW] = await this.fx.weights();
     if (this.weights[this.weights.length - 1] !== candW) this.weights.push(candW);
     if (rev && candW > 0) {
-      const dep = await this.fx.deploymentOf(rev);
-      const ready = dep?.status?.readyReplicas ?? 0;
+      const ready = await this.fx.readyReplicasOf(rev);
       const needed = Math.max(1, Math.ceil((candW * this.fullReplicas) / 100));
       if (ready < needed) this.violations.push(`candidate weight ${candW} % with ${ready} ready (needs ${needed})`);
     }
