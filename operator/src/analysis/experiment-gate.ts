@@ -5,7 +5,7 @@ import { formatDuration } from '../rollout/duration.js';
 import type { AnalysisVerdict } from '../rollout/types.js';
 import { armRanges, BUCKETS, type BucketRange } from './experiment-assignment.js';
 import { ARM_HEADER } from '../api/index.js';
-import type { ExperimentState, MetricReport, Verdict } from './experiment-verdict.js';
+import type { ExperimentState, MetricReport, SegmentReport, Verdict } from './experiment-verdict.js';
 
 /** The most the treatment may carry while the experiment runs: past it there is no equal-sized control. */
 export const EXPERIMENT_MAX_WEIGHT = 50;
@@ -53,6 +53,10 @@ export interface ExperimentStatus {
   resumeToken?: string;
   /** Group-sequential test: the step whose end was the last look (its next step's start is the next look). */
   groupSequentialStep?: number;
+  /** Declared segments at the last look: units per arm and the per-segment guardrails. */
+  segments?: SegmentReport[];
+  /** spec.experiment.coverage at the last look: met once every segment has minUnits in each arm. */
+  coverage?: { minUnits: number; aboveWeight: number; met: boolean; missing?: string[] };
 }
 
 /** The ranges apps assign by at a route weight (the candidate's share), capped at the experiment's 50 %. */
@@ -103,16 +107,27 @@ export function gateWeight(steps: readonly number[]): number | undefined {
 }
 
 /**
+ * Whether the coverage rule holds this step: it is the last step at or under `aboveWeight` (the next one, if any,
+ * is above it). `weight` is the current step's, `next` the next step's (undefined at the last step).
+ */
+export function coverageDue(coverage: { aboveWeight: number } | undefined, weight: number | undefined, next: number | undefined): boolean {
+  if (!coverage || weight === undefined || weight > coverage.aboveWeight) return false;
+  return next === undefined || next > coverage.aboveWeight;
+}
+
+/**
  * The experiment's say on this pass, or undefined when it has none: Loss rolls back (the metric's name is the
- * reason), Invalid pauses for a person; at the gate step anything but Win/NonInferior holds (`pending`), and
- * pauses once the experiment has run maxDuration without a decision.
+ * reason), Invalid pauses for a person; on the step the coverage rule guards (`coverageDue`) a segment short of
+ * its units holds; at the gate step anything but Win/NonInferior holds (`pending`); either pauses once the
+ * experiment has run maxDuration without getting there.
  */
 export function experimentVerdict(
   exp: ExperimentStatus | undefined,
-  opts: { atGate: boolean; elapsedMs: number; maxDurationMs: number; decision: 'win' | 'nonInferiority' },
+  opts: { atGate: boolean; coverageDue?: boolean; elapsedMs: number; maxDurationMs: number; decision: 'win' | 'nonInferiority' },
 ): AnalysisVerdict | undefined {
   if (exp?.verdict === 'Loss') return { result: 'fail', reason: `experiment-${lossMetric(exp)}`, message: `experiment: ${exp.reason ?? 'Loss'}` };
   if (exp?.verdict === 'Invalid') return { result: 'pause', message: `experiment invalid, holding for a person: ${exp.reason ?? ''}` };
+  if (opts.coverageDue && !exp?.coverage?.met) return coverageHold(exp, opts);
   if (!opts.atGate) return undefined;
   const wanted = opts.decision === 'win' ? 'Win' : 'NonInferior';
   if (exp?.verdict === wanted) return undefined;
@@ -134,6 +149,18 @@ function gateHold(exp: ExperimentStatus | undefined, wanted: string, opts: { ela
     };
   const eta = exp?.expectedTimeToDecision ? `; expected time to a decision at this traffic: ${exp.expectedTimeToDecision}` : '';
   return { result: 'pending', message: `experiment gate: waiting for ${wanted} (${exp?.verdict ?? 'no look yet'}: ${exp?.reason ?? 'no counters yet'})${eta}` };
+}
+
+/** A segment short of its units on the step the coverage rule guards: wait, and pause after maxDuration. */
+function coverageHold(exp: ExperimentStatus | undefined, opts: { elapsedMs: number; maxDurationMs: number }): AnalysisVerdict {
+  const c = exp?.coverage;
+  const short = c ? `segments short of ${c.minUnits} units per arm: ${(c.missing ?? []).join('; ')}` : 'no look at the segments yet';
+  if (opts.elapsedMs >= opts.maxDurationMs)
+    return {
+      result: 'pause',
+      message: `experiment coverage not reached in maxDuration (${formatDuration(opts.maxDurationMs)}): ${short}; a person decides (resume to keep waiting, promote or abort)`,
+    };
+  return { result: 'pending', message: `experiment coverage: a step above ${c?.aboveWeight ?? '?'} % waits for every segment (${short})` };
 }
 
 /** The metric a Loss is about: a regressed guardrail, else the goal. */
@@ -180,4 +207,16 @@ export function experimentProblems(
       `spec.strategy.steps: an experiment needs a step at or under ${EXPERIMENT_MAX_WEIGHT} % (have [${steps.join(', ')}]); it is judged up to there`,
     );
   return problems;
+}
+
+/**
+ * spec.experiment.coverage against the step plan: the segments' sample is gathered at the steps up to
+ * aboveWeight, so at least the first step must be at or under it (else the rule could never hold a step).
+ */
+export function coverageProblems(coverage: { aboveWeight: number } | undefined, steps: readonly number[] | undefined): string[] {
+  const first = steps?.[0];
+  if (!coverage || first === undefined || first <= coverage.aboveWeight) return [];
+  return [
+    `spec.experiment.coverage.aboveWeight: ${coverage.aboveWeight} is under the first step's ${first} %; the segments gather their units at the steps up to it, so it must be at least ${first}`,
+  ];
 }

@@ -26,6 +26,22 @@ export interface ExperimentConfig {
   maxDurationMs: number;
   /** How users get their arm: the app by user key (the arm header), or the route by weight with a cookie. */
   assignment: 'userKey' | 'cookie';
+  /** Declared segments (every value of every segment label), in spec order; empty without spec.experiment.segments. */
+  segments: Segment[];
+  /** Guardrails whose queries select {{segment}}: judged in every segment as well as overall. */
+  segmentedGuardrails: string[];
+  /** Whether the units query selects {{segment}} (units per segment: the coverage rule and status). */
+  unitsPerSegment: boolean;
+  /** A step above `aboveWeight` % starts only once every segment has `minUnits` units in each arm. */
+  coverage?: { minUnits: number; aboveWeight: number };
+}
+
+/** One declared segment: a label on the experiment's series and one of its values, e.g. tier="pro". */
+export interface Segment {
+  label: string;
+  value: string;
+  /** `label=value`: the segment's name in status and reasons. */
+  key: string;
 }
 
 interface StoredExperimentMetric {
@@ -52,6 +68,8 @@ export interface StoredExperiment {
   maxDuration?: string;
   units?: string;
   srmPValue?: number;
+  segments?: { label?: string; values?: string[] }[];
+  coverage?: { minUnits?: number; aboveWeight?: number };
 }
 
 /** The runtime's series of one arm: the arm's revision (candidate for treatment, stable for control) and its arm label. */
@@ -69,8 +87,34 @@ const TEMPLATES: Record<string, { better: 'higher' | 'lower'; queries: Experimen
   },
 };
 
-/** Experiment queries may use the analysis variables and {{arm}}; {{interval}} is the time since the experiment started. */
-export const EXPERIMENT_VARIABLES = [...QUERY_VARIABLES, 'arm'] as const;
+/**
+ * Experiment queries may use the analysis variables, {{arm}} and {{segment}}; {{interval}} is the time since the
+ * experiment started.
+ */
+export const EXPERIMENT_VARIABLES = [...QUERY_VARIABLES, 'arm', 'segment'] as const;
+
+const SEGMENT_VARIABLE = /\{\{\s*segment\s*\}\}/g;
+const selectsSegment = (text: string): boolean => new RegExp(SEGMENT_VARIABLE.source).test(text);
+
+/**
+ * The label matcher {{segment}} stands for, inside a selector's braces: `label="value"` for one segment, and a
+ * matcher every series passes (`__name__=~".+"`) for the experiment as a whole, so one query serves both.
+ */
+export function segmentMatcher(segment: Segment | undefined): string {
+  if (!segment) return '__name__=~".+"';
+  return `${segment.label}="${segment.value.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
+}
+
+/** A query with {{segment}} filled for one segment (or for the whole experiment). */
+export function withSegment(query: string, segment: Segment | undefined): string {
+  return query.replace(SEGMENT_VARIABLE, () => segmentMatcher(segment));
+}
+
+/** Every query of a metric, for the checks that look at them all. */
+const queriesOf = (q: ExperimentQueries): string[] =>
+  Object.entries(q)
+    .filter(([k]) => k !== 'kind')
+    .map(([, v]) => v as string);
 
 const DURATION_WITH_DAYS = /^(\d+(?:\.\d+)?)d(.*)$/;
 
@@ -209,6 +253,99 @@ function durationsOf(f: string, stored: StoredExperiment, errors: string[]): { m
   return { minDurationMs, maxDurationMs };
 }
 
+/** At most this many segment values in all: each is read and judged at every look (Bonferroni divides α by them). */
+export const MAX_SEGMENTS = 32;
+const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
+
+/** spec.experiment.segments: label names Prometheus accepts (not `arm`, not `__…`), values non-empty and distinct. */
+function segmentsOf(f: string, stored: StoredExperiment, errors: string[]): Segment[] {
+  if (stored.segments === undefined) return [];
+  if (!Array.isArray(stored.segments)) {
+    errors.push(`${f}.segments: must be a list of {label, values}`);
+    return [];
+  }
+  const out: Segment[] = [];
+  const labels = new Set<string>();
+  stored.segments.forEach((seg, i) => {
+    const field = `${f}.segments[${i}]`;
+    const label = seg?.label;
+    if (typeof label !== 'string' || !LABEL_NAME.test(label) || label.startsWith('__') || label === 'arm')
+      errors.push(`${field}.label: ${JSON.stringify(label)} must be a Prometheus label name (not arm, not starting with __)`);
+    else if (labels.has(label)) errors.push(`${field}.label: "${label}" is declared twice`);
+    const values = seg?.values;
+    if (!Array.isArray(values) || values.length === 0) errors.push(`${field}.values: required, at least one value of ${label ?? 'the label'}`);
+    else {
+      const bad = values.filter((v) => typeof v !== 'string' || v.trim() === '' || v.length > 63);
+      if (bad.length > 0) errors.push(`${field}.values: ${bad.map((v) => JSON.stringify(v)).join(', ')} must be non-empty strings of at most 63 characters`);
+      const twice = values.filter((v, j) => values.indexOf(v) !== j);
+      if (twice.length > 0) errors.push(`${field}.values: ${[...new Set(twice)].map((v) => `"${v}"`).join(', ')} listed twice`);
+    }
+    if (typeof label === 'string' && Array.isArray(values)) {
+      labels.add(label);
+      for (const value of values) if (typeof value === 'string') out.push({ label, value, key: `${label}=${value}` });
+    }
+  });
+  if (out.length > MAX_SEGMENTS) errors.push(`${f}.segments: ${out.length} values in all, at most ${MAX_SEGMENTS} (each is queried and judged at every look)`);
+  return out;
+}
+
+/** spec.experiment.coverage: minUnits a positive integer, aboveWeight a weight in [0, 50]. */
+function coverageOf(f: string, stored: StoredExperiment, segments: Segment[], errors: string[]): ExperimentConfig['coverage'] {
+  const c = stored.coverage;
+  if (c === undefined) return undefined;
+  if (segments.length === 0) errors.push(`${f}.coverage: needs ${f}.segments (the segments each must reach minUnits)`);
+  const minUnits = finite(
+    `${f}.coverage.minUnits`,
+    c.minUnits,
+    errors,
+    (x) => Number.isInteger(x) && x >= 1,
+    'must be an integer ≥ 1 (units per segment and arm)',
+  );
+  if (c.minUnits === undefined) errors.push(`${f}.coverage.minUnits: required (units each segment needs in each arm)`);
+  const aboveWeight = finite(
+    `${f}.coverage.aboveWeight`,
+    c.aboveWeight,
+    errors,
+    (x) => x >= 0 && x <= 50,
+    'must be a weight in [0, 50] (the experiment runs up to 50 %)',
+  );
+  if (c.aboveWeight === undefined) errors.push(`${f}.coverage.aboveWeight: required (a step above this weight waits for the coverage)`);
+  return minUnits !== undefined && aboveWeight !== undefined ? { minUnits, aboveWeight } : undefined;
+}
+
+/**
+ * Which guardrails are judged per segment (those whose queries select {{segment}}; all of a metric's queries or
+ * none), and whether the units are counted per segment; a {{segment}} without declared segments is an error.
+ */
+function segmentUse(
+  f: string,
+  stored: StoredExperiment,
+  declared: { metrics: { field: string; spec: ExperimentMetricSpec | undefined; role: 'goal' | 'guardrail' }[]; unitsQuery: string; segments: Segment[] },
+  errors: string[],
+): { segmentedGuardrails: string[]; unitsPerSegment: boolean } {
+  const { metrics, unitsQuery, segments } = declared;
+  const segmentedGuardrails: string[] = [];
+  for (const { field, spec, role } of metrics) {
+    if (!spec) continue;
+    const selecting = queriesOf(spec.queries).map(selectsSegment);
+    if (!selecting.some(Boolean)) continue;
+    if (segments.length === 0) errors.push(`${field}: selects {{segment}} but ${f}.segments declares none`);
+    else if (!selecting.every(Boolean))
+      errors.push(`${field}: {{segment}} must be selected by all of the metric's queries or by none (its counters would mix a segment with the whole)`);
+    // The goal is judged on the whole experiment (its {{segment}} reads every series there).
+    else if (role === 'guardrail') segmentedGuardrails.push(spec.name);
+  }
+  const unitsPerSegment = selectsSegment(unitsQuery);
+  if (unitsPerSegment && segments.length === 0) errors.push(`${f}.units: selects {{segment}} but ${f}.segments declares none`);
+  if (stored.coverage !== undefined && !unitsPerSegment)
+    errors.push(
+      `${f}.units: ${f}.coverage counts units per segment: give a units query that selects {{segment}} (the runtime's request counters carry no segment labels)`,
+    );
+  if (segments.length > 0 && segmentedGuardrails.length === 0 && stored.coverage === undefined)
+    errors.push(`${f}.segments: no guardrail selects {{segment}} and no coverage is set, so the segments would not be used`);
+  return { segmentedGuardrails, unitsPerSegment };
+}
+
 /**
  * Parses spec.experiment; undefined when absent or invalid. Every problem is pushed to `errors` naming its field.
  * Defaults: alpha 0.05, decision win, minDuration 7d (weekly cycles wash out), maxDuration 28d, srmPValue 0.001
@@ -231,6 +368,13 @@ export function parseExperiment(stored: StoredExperiment | undefined, errors: st
   const assignment = stored.assignment ?? 'userKey';
   if (assignment !== 'userKey' && assignment !== 'cookie') errors.push(`${f}.assignment: "${assignment}" must be userKey or cookie`);
   const unitsQuery = stored.units === undefined ? DEFAULT_UNITS_QUERY : checkQuery(`${f}.units`, stored.units, errors);
+  const segments = segmentsOf(f, stored, errors);
+  const coverage = coverageOf(f, stored, segments, errors);
+  const metricFields = [
+    { field: `${f}.goal`, spec: goal, role: 'goal' as const },
+    ...guardrails.map((g, i) => ({ field: `${f}.guardrails[${i}]`, spec: g, role: 'guardrail' as const })),
+  ];
+  const { segmentedGuardrails, unitsPerSegment } = segmentUse(f, stored, { metrics: metricFields, unitsQuery, segments }, errors);
   if (!goal || guardrails.some((g) => g === undefined) || errors.length > before) return undefined;
   return {
     plan: { goal, guardrails: guardrails as ExperimentMetricSpec[], decision, alpha, minDurationMs, srmPValue, test },
@@ -239,5 +383,9 @@ export function parseExperiment(stored: StoredExperiment | undefined, errors: st
     unitsQuery,
     maxDurationMs,
     assignment: assignment === 'cookie' ? 'cookie' : 'userKey',
+    segments,
+    segmentedGuardrails,
+    unitsPerSegment,
+    ...(coverage ? { coverage } : {}),
   };
 }

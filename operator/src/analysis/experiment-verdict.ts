@@ -185,16 +185,7 @@ export function judgeExperiment(
   }
   for (const r of reports.filter((x) => x.role === 'guardrail')) {
     const m = plan.guardrails.find((g) => g.name === r.name)!;
-    // Worst case still better than the tolerated regression? The best end of the sequence is what must be bad.
-    const bestGood = Math.max(good(m, r.cs[0]), good(m, r.cs[1]));
-    if (bestGood < -m.effect) {
-      return {
-        ...base,
-        verdict: 'Loss',
-        reason: `guardrail ${r.name} regressed: effect ${fmt(r.effect)} (${fmt(r.control)} → ${fmt(r.treatment)}), whole ${pct(1 - plan.alpha)} confidence sequence [${fmt(r.cs[0])}, ${fmt(r.cs[1])}] beyond the tolerated ${fmt(m.effect)} (${m.better} is better)`,
-        metrics: reports,
-      };
-    }
+    if (regressed(m, r)) return { ...base, verdict: 'Loss', reason: regressionReason(m, r, plan.alpha, ''), metrics: reports };
   }
   const g = reports[0]!;
   const elapsed = now.getTime() - Date.parse(state.startedAt);
@@ -210,6 +201,84 @@ export function judgeExperiment(
   if (plan.decision.rule === 'nonInferiority' && lo > -plan.decision.margin)
     return { ...out, verdict: 'NonInferior', reason: `${facts}: no worse than the margin ${fmt(plan.decision.margin)}` };
   return { ...out, verdict: 'Inconclusive', reason: `${facts}: not yet decided (power at the MDE ${fmt(plan.goal.effect)}: ${pct(g.power ?? 0)})` };
+}
+
+/** Worst case still better than the tolerated regression? The best end of the sequence is what must be bad. */
+function regressed(m: ExperimentMetric, r: MetricReport): boolean {
+  return Math.max(good(m, r.cs[0]), good(m, r.cs[1])) < -m.effect;
+}
+
+function regressionReason(m: ExperimentMetric, r: MetricReport, alpha: number, where: string): string {
+  return `guardrail ${r.name} regressed${where}: effect ${fmt(r.effect)} (${fmt(r.control)} → ${fmt(r.treatment)}), whole ${pct(1 - alpha)} confidence sequence [${fmt(r.cs[0])}, ${fmt(r.cs[1])}] beyond the tolerated ${fmt(m.effect)} (${m.better} is better)`;
+}
+
+/** One segment's arms at a look (segment: `label=value`); `units` only when the units query selects {{segment}}. */
+export interface SegmentArms {
+  segment: string;
+  units?: { control: number; treatment: number };
+  control: Record<string, MetricCounters>;
+  treatment: Record<string, MetricCounters>;
+}
+
+/** status.analysis.experiment.segments[]: a segment's units and its guardrails at the last look. */
+export interface SegmentReport {
+  segment: string;
+  units?: { control: number; treatment: number };
+  metrics: MetricReport[];
+  /** Guardrails not judged in this segment yet, and why (too few units, counters that cannot be compared). */
+  notes?: string[];
+}
+
+/**
+ * Per-segment guardrails: each guardrail that selects {{segment}}, in each declared segment, on its own running
+ * confidence sequence (state key `<metric>@<label>=<value>`) at α ÷ the number of segments (Bonferroni: the chance
+ * that any segment's sequence misleads stays ≤ α). A segment with fewer than 2 units in an arm is not judged yet
+ * (thin segments are normal early on; the coverage rule is what waits for them). Returns the first regression
+ * found, as a Loss reason naming the segment, and every segment's report. Mutates `state.metrics`.
+ */
+export function judgeSegments(
+  plan: ExperimentPlan,
+  guardrails: readonly string[],
+  segments: readonly SegmentArms[],
+  state: ExperimentState,
+): { loss?: string; reports: SegmentReport[] } {
+  const alpha = plan.alpha / Math.max(1, segments.length);
+  let loss: string | undefined;
+  const reports = segments.map((seg): SegmentReport => {
+    const report: SegmentReport = { segment: seg.segment, ...(seg.units ? { units: seg.units } : {}), metrics: [] };
+    const notes: string[] = [];
+    for (const name of guardrails) {
+      const m = plan.guardrails.find((g) => g.name === name);
+      const [control, treatment] = [seg.control[name], seg.treatment[name]];
+      if (!m || !control || !treatment) continue;
+      if (Math.min(control.arm.n, treatment.arm.n) < 2) {
+        notes.push(`${name}: ${control.arm.n} control and ${treatment.arm.n} treatment units so far (each arm needs 2)`);
+        continue;
+      }
+      const c = compare(name, control, treatment, alpha);
+      if (typeof c === 'string') {
+        notes.push(c);
+        continue;
+      }
+      const key = `${name}@${seg.segment}`;
+      const scale = m.effect > 0 ? m.effect : Math.abs(c.control) * 0.05 || c.se || 1;
+      const s = sequential(state.metrics[key], c, tau2ForMde(scale), alpha);
+      state.metrics[key] = s;
+      const r: MetricReport = { name, role: 'guardrail', control: c.control, treatment: c.treatment, effect: c.effect, cs: s.cs, p: s.p };
+      report.metrics.push(r);
+      if (!loss && regressed(m, r)) loss = regressionReason(m, r, alpha, ` in segment ${seg.segment}`);
+    }
+    if (notes.length > 0) report.notes = notes;
+    return report;
+  });
+  return { ...(loss ? { loss } : {}), reports };
+}
+
+/** Segments short of `minUnits` in an arm, as `label=value: control N, treatment M`; empty when all are covered. */
+export function uncoveredSegments(segments: readonly { segment: string; units?: { control: number; treatment: number } }[], minUnits: number): string[] {
+  return segments
+    .filter((s) => !s.units || Math.min(s.units.control, s.units.treatment) < minUnits)
+    .map((s) => `${s.segment}: control ${s.units?.control ?? 0}, treatment ${s.units?.treatment ?? 0}`);
 }
 
 /**

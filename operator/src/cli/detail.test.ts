@@ -134,6 +134,20 @@ describe('kubectl modelrollout get <name>', () => {
           metrics: [{ name: 'playback-completion', role: 'goal', control: 0.3, treatment: 0.32, effect: 0.02, cs: [-0.011, 0.051], p: 0.41, power: 0.37 }],
           expectedTimeToDecision: '42m',
           error: 'control units: connection refused',
+          coverage: { minUnits: 50, aboveWeight: 5, met: false, missing: ['tier=pro: control 12, treatment 9'] },
+          segments: [
+            {
+              segment: 'tier=free',
+              units: { control: 1188, treatment: 1178 },
+              metrics: [{ name: 'abandon', role: 'guardrail', control: 0.1, treatment: 0.09, effect: -0.01, cs: [-0.04, 0.02], p: 0.8 }],
+            },
+            {
+              segment: 'tier=pro',
+              units: { control: 12, treatment: 9 },
+              metrics: [],
+              notes: ['abandon: 1 control and 30 treatment units so far (each arm needs 2)'],
+            },
+          ],
         },
       },
     });
@@ -143,6 +157,10 @@ describe('kubectl modelrollout get <name>', () => {
     expect(text).toContain('    units: control 1200, treatment 1187, SRM p 0.790\n');
     expect(text).toMatch(
       / {4}METRIC +ROLE +CONTROL +TREATMENT +EFFECT +CONFIDENCE SEQUENCE +P \(ALWAYS VALID\) +POWER\n {4}playback-completion +goal +0\.3 +0\.32 +0\.02 +\[-0\.011, 0\.051\] +0\.410 +37 %\n/,
+    );
+    expect(text).toContain('    coverage: not yet (50 units per segment and arm before a step above 5 %); short: tier=pro: control 12, treatment 9\n');
+    expect(text).toMatch(
+      / {4}SEGMENT +UNITS \(C \/ T\) +GUARDRAIL +EFFECT +CONFIDENCE SEQUENCE +P \(ALWAYS VALID\) +NOTE\n {4}tier=free +1188 \/ 1178 +abandon +-0\.01 +\[-0\.04, 0\.02\] +0\.800 *\n {4}tier=pro +12 \/ 9 +- +- +- +- +abandon: 1 control/,
     );
     expect(text).toContain('    expected time to a decision at this traffic: 42m\n');
     expect(text).toContain('    last look failed: control units: connection refused');

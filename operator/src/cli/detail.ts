@@ -124,6 +124,24 @@ function analysis(ro: ModelRollout): string[] {
   return out;
 }
 
+/** One row per segment and guardrail: units per arm, effect, confidence sequence; a segment not judged yet says why. */
+function segmentLines(segments: NonNullable<ExperimentStatus['segments']>): string[] {
+  const rows = segments.flatMap((s) => {
+    const units = s.units ? `${fmt(s.units.control)} / ${fmt(s.units.treatment)}` : '-';
+    if (s.metrics.length === 0) return [[s.segment, units, '-', '-', '-', '-', (s.notes ?? ['no guardrail judged yet']).join('; ')]];
+    return s.metrics.map((m) => [
+      s.segment,
+      units,
+      m.name,
+      fmt(m.effect),
+      `[${fmt(m.cs[0])}, ${fmt(m.cs[1])}]`,
+      m.p.toPrecision(3),
+      (s.notes ?? []).join('; '),
+    ]);
+  });
+  return table(['SEGMENT', 'UNITS (C / T)', 'GUARDRAIL', 'EFFECT', 'CONFIDENCE SEQUENCE', 'P (ALWAYS VALID)', 'NOTE'], rows).map((l) => `    ${l}`);
+}
+
 /** The A/B experiment: verdict, arms, per-metric effect with its confidence sequence and always-valid p. */
 function experiment(e: ExperimentStatus): string[] {
   const a = e.assignment;
@@ -153,6 +171,11 @@ function experiment(e: ExperimentStatus): string[] {
         ]),
       ).map((l) => `    ${l}`),
     );
+  if (e.coverage)
+    out.push(
+      `    coverage: ${e.coverage.met ? 'met' : 'not yet'} (${e.coverage.minUnits} units per segment and arm before a step above ${e.coverage.aboveWeight} %)${e.coverage.missing ? `; short: ${e.coverage.missing.join('; ')}` : ''}`,
+    );
+  if (e.segments && e.segments.length > 0) out.push(...segmentLines(e.segments));
   if (e.expectedTimeToDecision) out.push(`    expected time to a decision at this traffic: ${e.expectedTimeToDecision}`);
   if (e.error) out.push(`    last look failed: ${e.error}`);
   return out;

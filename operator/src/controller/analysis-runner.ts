@@ -7,7 +7,7 @@ import { wholeCount } from '../analysis/binomial.js';
 import { checkBreaker, judgeMetric, tripConfidence, judgeStep, trackNoData, type NoDataCheck, type StepVerdict } from '../analysis/evaluate.js';
 import { withMoney } from '../analysis/price.js';
 import { parseAnalysis, renderQuery, type AnalysisConfig, type AnalysisDefaults, type QueryVars, type StoredAnalysis } from '../analysis/spec.js';
-import { experimentVerdict, gateWeight, withExperiment, type ExperimentStatus } from '../analysis/experiment-gate.js';
+import { coverageDue, experimentVerdict, gateWeight, withExperiment, type ExperimentStatus } from '../analysis/experiment-gate.js';
 import { parseExperiment, type ExperimentConfig, type StoredExperiment } from '../analysis/experiment-spec.js';
 import { judgeTradeOff, type Sides } from '../analysis/trade-off.js';
 import { parseSpec, type StoredSpec } from '../rollout/spec.js';
@@ -716,6 +716,15 @@ function atExperimentGate(ro: ModelRollout): boolean {
   return gate !== undefined && status.currentStep?.weight === gate && (status.phase === 'Progressing' || status.phase === 'Paused');
 }
 
+/** Whether the rollout is on the step spec.experiment.coverage guards (the last at or under aboveWeight). */
+function atCoverageStep(ro: ModelRollout, config: ExperimentConfig): boolean {
+  const status = ro.status!;
+  const index = status.currentStep?.index;
+  if (index === undefined || (status.phase !== 'Progressing' && status.phase !== 'Paused')) return false;
+  const steps = parseSpec(ro.spec as StoredSpec).spec?.steps ?? [];
+  return coverageDue(config.coverage, status.currentStep?.weight, steps[index + 1]);
+}
+
 /** The experiment's say on this pass (experiment-gate.ts), after a person's resume is taken into account. */
 function experimentSay(ro: ModelRollout, exp: ExperimentStatus, config: ExperimentConfig, now: Date): AnalysisVerdict | undefined {
   // A person's resume after an experiment pause: an Invalid verdict no longer holds, and maxDuration counts anew.
@@ -727,6 +736,7 @@ function experimentSay(ro: ModelRollout, exp: ExperimentStatus, config: Experime
   const from = exp.resumedAt ?? exp.since;
   return experimentVerdict(exp.resumedAt && exp.verdict === 'Invalid' ? { ...exp, verdict: 'Inconclusive' } : exp, {
     atGate: atExperimentGate(ro),
+    coverageDue: atCoverageStep(ro, config),
     elapsedMs: from ? now.getTime() - Date.parse(from) : 0,
     maxDurationMs: config.maxDurationMs,
     decision: config.plan.decision.rule,

@@ -4,10 +4,8 @@ import type { ExperimentStatus } from '../analysis/experiment-gate.js';
 import { parseExperiment, type StoredExperiment } from '../analysis/experiment-spec.js';
 import type { Measurement } from '../analysis/types.js';
 import type { MetricsProvider } from '../metric-providers/index.js';
+import { lookInputFor, T0 } from './experiment-look.test-support.js';
 import { lookExperiment, MIN_UNITS, type LookInput } from './experiment-look.js';
-
-const T0 = Date.parse('2026-12-01T10:00:00Z');
-const at = (minutes: number) => new Date(T0 + minutes * 60_000);
 
 /**
  * Viewers of each arm, minute by minute: `perMinute` start a video, each completes it with the arm's rate. The
@@ -62,35 +60,8 @@ const stored: StoredExperiment = {
   maxDuration: '2h',
 };
 
-function input(provider: MetricsProvider, previous: ExperimentStatus | undefined, minute: number, over: Partial<LookInput> = {}): LookInput {
-  const errors: string[] = [];
-  const config = parseExperiment(stored, errors)!;
-  expect(errors).toEqual([]);
-  return {
-    config,
-    provider,
-    uid: 'uid-1',
-    candidateRevision: 'rev-c',
-    routeWeight: 20,
-    armsSince: at(0).toISOString(),
-    vars: (arm, intervalMs) => ({
-      namespace: 'ns',
-      name: 'ro',
-      service: 'svc',
-      model: 'm',
-      version: arm === 'treatment' ? 'v2' : 'v1',
-      revision: arm === 'treatment' ? 'rev-c' : 'rev-s',
-      stableRevision: 'rev-s',
-      candidateRevision: 'rev-c',
-      role: arm === 'treatment' ? 'candidate' : 'stable',
-      intervalMs,
-    }),
-    intervalMs: 60_000,
-    previous,
-    now: at(minute),
-    ...over,
-  };
-}
+const input = (provider: MetricsProvider, previous: ExperimentStatus | undefined, minute: number, over: Partial<LookInput> = {}): LookInput =>
+  lookInputFor(stored, provider, previous, minute, over);
 
 /** Looks once a minute from minute 1 to `minutes`; the status after each look. */
 async function run(provider: MetricsProvider, minutes: number): Promise<ExperimentStatus[]> {

@@ -4,8 +4,16 @@
 // the last verdict stays as it was (there is no equal-sized control any more).
 import { experimentSalt } from '../analysis/experiment-assignment.js';
 import { EXPERIMENT_MAX_WEIGHT, publishedAssignment, type ExperimentStatus } from '../analysis/experiment-gate.js';
-import type { ExperimentConfig, ExperimentQueries } from '../analysis/experiment-spec.js';
-import { judgeExperiment, type ArmCounters, type GroupSequentialLook, type MetricCounters } from '../analysis/experiment-verdict.js';
+import { withSegment, type ExperimentConfig, type ExperimentQueries, type Segment } from '../analysis/experiment-spec.js';
+import {
+  judgeExperiment,
+  judgeSegments,
+  uncoveredSegments,
+  type ArmCounters,
+  type GroupSequentialLook,
+  type MetricCounters,
+  type SegmentArms,
+} from '../analysis/experiment-verdict.js';
 import { renderQuery, type QueryVars } from '../analysis/spec.js';
 import type { MetricsProvider } from '../metric-providers/index.js';
 import { formatDuration } from '../rollout/duration.js';
@@ -59,16 +67,41 @@ export async function lookExperiment(input: LookInput): Promise<ExperimentStatus
   const windowMs = Math.max(1000, now.getTime() - Date.parse(exp.since));
   let control: ArmCounters;
   let treatment: ArmCounters;
+  let segments: SegmentArms[];
   try {
     [control, treatment] = await Promise.all([readArm(input, 'control', windowMs), readArm(input, 'treatment', windowMs)]);
+    segments = await readSegments(input, windowMs);
   } catch (err) {
     exp.error = (err as Error).message;
     return exp;
   }
   delete exp.error;
   judge(exp, input, control, treatment, gsLook);
+  judgeBySegment(exp, input, segments);
   if (gsLook && input.step) exp.groupSequentialStep = input.step.index;
   return exp;
+}
+
+/**
+ * The segments' part of a look: per-segment guardrails (a regression in one segment is a Loss even when the whole
+ * experiment looks fine) and the coverage rule's count. An Invalid or Loss from the whole experiment stands.
+ */
+function judgeBySegment(exp: ExperimentStatus, input: LookInput, segments: SegmentArms[]): void {
+  const { config } = input;
+  if (config.segments.length === 0) return;
+  if (exp.state && exp.verdict !== 'Invalid') {
+    exp.state = { ...exp.state, metrics: { ...exp.state.metrics } };
+    const { loss, reports } = judgeSegments(config.plan, config.segmentedGuardrails, segments, exp.state);
+    exp.segments = reports;
+    if (loss && exp.verdict !== 'Loss') {
+      exp.verdict = 'Loss';
+      exp.reason = loss;
+    }
+  } else exp.segments = segments.map((s) => ({ segment: s.segment, ...(s.units ? { units: s.units } : {}), metrics: [] }));
+  if (config.coverage) {
+    const missing = uncoveredSegments(segments, config.coverage.minUnits);
+    exp.coverage = { ...config.coverage, met: missing.length === 0, ...(missing.length > 0 ? { missing } : {}) };
+  }
 }
 
 /** The published assignment at the route's weight now: ranges only grow, and an ended experiment stays ended. */
@@ -111,18 +144,56 @@ function judge(exp: ExperimentStatus, input: LookInput, control: ArmCounters, tr
   else delete exp.expectedTimeToDecision;
 }
 
-/** Units and every metric's counters of one arm; a failed or missing query throws, naming the query. */
-async function readArm(input: LookInput, arm: 'treatment' | 'control', windowMs: number): Promise<ArmCounters> {
+/** Reads one query of one arm (in one segment, or the whole experiment); a failed query throws, naming it. */
+type ArmReader = (field: string, template: string, absentIsZero: boolean) => Promise<number>;
+
+function armReader(input: LookInput, arm: 'treatment' | 'control', windowMs: number, segment: Segment | undefined): ArmReader {
   const vars = input.vars(arm, windowMs);
-  const read = async (field: string, template: string, absentIsZero: boolean): Promise<number> => {
-    const promql = renderQuery(template.replace(/\{\{\s*arm\s*\}\}/g, arm), vars);
+  return async (field, template, absentIsZero) => {
+    const promql = renderQuery(withSegment(template, segment).replace(/\{\{\s*arm\s*\}\}/g, arm), vars);
     const m = await input.provider.query(promql, input.now);
     if (m.kind === 'value' && Number.isFinite(m.value)) return m.value;
     if (m.kind === 'counts') return m.events;
     // A sum over series that do not exist yet (no request of this arm so far) is no data: zero of them.
     if (m.kind === 'noData' && absentIsZero) return 0;
-    throw new Error(`${arm} ${field}: ${m.kind === 'error' ? m.message : m.kind === 'noData' ? m.message : `not a number (${m.value})`} (query: ${promql})`);
+    const where = segment ? ` in segment ${segment.key}` : '';
+    throw new Error(
+      `${arm} ${field}${where}: ${m.kind === 'error' ? m.message : m.kind === 'noData' ? m.message : `not a number (${m.value})`} (query: ${promql})`,
+    );
   };
+}
+
+/** Per segment: units (when the units query selects {{segment}}) and the segmented guardrails' counters of both arms. */
+async function readSegments(input: LookInput, windowMs: number): Promise<SegmentArms[]> {
+  const { config } = input;
+  const out: SegmentArms[] = [];
+  for (const segment of config.segments) {
+    const arms = await Promise.all(
+      (['control', 'treatment'] as const).map(async (arm) => {
+        const read = armReader(input, arm, windowMs, segment);
+        const units = config.unitsPerSegment ? await read('units', config.unitsQuery, true) : undefined;
+        const metrics: Record<string, MetricCounters> = {};
+        for (const name of config.segmentedGuardrails) {
+          const metric = config.guardrails.find((g) => g.name === name)!;
+          metrics[name] = await counters(metric.queries, (f, q) => read(`${name}.${f}`, q, true));
+        }
+        return { units, metrics };
+      }),
+    );
+    const [control, treatment] = arms as [(typeof arms)[0], (typeof arms)[0]];
+    out.push({
+      segment: segment.key,
+      ...(control.units !== undefined && treatment.units !== undefined ? { units: { control: control.units, treatment: treatment.units } } : {}),
+      control: control.metrics,
+      treatment: treatment.metrics,
+    });
+  }
+  return out;
+}
+
+/** Units and every metric's counters of one arm (the whole experiment); a failed or missing query throws, naming the query. */
+async function readArm(input: LookInput, arm: 'treatment' | 'control', windowMs: number): Promise<ArmCounters> {
+  const read = armReader(input, arm, windowMs, undefined);
   const units = await read('units', input.config.unitsQuery, true);
   const metrics: Record<string, MetricCounters> = {};
   for (const metric of [input.config.goal, ...input.config.guardrails])

@@ -1,6 +1,6 @@
 // Observe: everything decide() needs, read from the caches (and the router).
 import { parseAnalysis, type AnalysisDefaults, type StoredAnalysis } from '../analysis/spec.js';
-import { experimentProblems } from '../analysis/experiment-gate.js';
+import { coverageProblems, experimentProblems } from '../analysis/experiment-gate.js';
 import { parseExperiment, type StoredExperiment } from '../analysis/experiment-spec.js';
 import { parseSpec, type StoredSpec } from '../rollout/spec.js';
 import type { Controls, DecideInput, DeploymentObservation, RouteObservation, ServiceObservation } from '../rollout/types.js';
@@ -39,6 +39,7 @@ export async function observe(
   if (experiment)
     analysisErrors.push(
       ...experimentProblems(ro.spec as { trafficRouting?: Record<string, unknown> }, analysis !== undefined, parsed.spec?.steps, experiment.assignment),
+      ...coverageProblems(experiment.coverage, parsed.spec?.steps),
     );
   // The CRD refuses such names; one stored before that rule existed is reported, not acted on.
   const nameProblem = rolloutNameProblem(ro.metadata.name!);

@@ -13,7 +13,7 @@ const schema28 = {
       "$ref": "a6f0oUEaFqHmymdwnqPORTNOTU7GczWAkwGD0uYU"
     },
     "spec": {
-      "$ref": "1PpxmNcjXCsGzDBsOmRa4L0KhU3jqpjOQQxe1bMBwQ"
+      "$ref": "2z9Rgk7jWhydAbiVLgPRnytRZuYVF6vva5Uhmd8Mzgs"
     },
     "status": {
       "$ref": "wnCl8zCvz1PLbyEivJTcktRgDZuzOGT9FYulvrA2T8w"
@@ -169,7 +169,7 @@ const schema33 = {
       "$ref": "80TcBr7D8xWm56svyTf1AaODxtXLf9hK2879TuYLJtc"
     },
     "experiment": {
-      "$ref": "fOr8aDSzG3S4bDAPE5bXluTD29nAYjy3a1KiAVUOk"
+      "$ref": "4DAqKKNlmqGd9EUX2VIwG5y1AjZZmV066rHwlQwus"
     },
     "analysis": {
       "$ref": "1b03uPdgmLHJywVpoGugVuXNRVnytuPP7rpOhpKGlUk"
@@ -2032,13 +2032,13 @@ function validate120(data, {
   validate120.errors = vErrors;
   return errors === 0;
 }
-const schema22 = {
+const schema23 = {
   "type": "string",
   "default": "5m",
   "maxLength": 32,
   "nullable": true
 };
-function validate57(data, {
+function validate58(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -2080,7 +2080,7 @@ function validate57(data, {
       errors++;
     }
   }
-  validate57.errors = vErrors;
+  validate58.errors = vErrors;
   return errors === 0;
 }
 const schema10 = {
@@ -2399,13 +2399,13 @@ function validate119(data, {
       }
     }
     if (data.stepDuration !== undefined) {
-      if (!validate57(data.stepDuration, {
+      if (!validate58(data.stepDuration, {
         instancePath: instancePath + "/stepDuration",
         parentData: data,
         parentDataProperty: "stepDuration",
         rootData
       })) {
-        vErrors = vErrors === null ? validate57.errors : vErrors.concat(validate57.errors);
+        vErrors = vErrors === null ? validate58.errors : vErrors.concat(validate58.errors);
         errors = vErrors.length;
       }
     }
@@ -2496,6 +2496,12 @@ const schema60 = {
     },
     "srmPValue": {
       "$ref": "dlkRA8hgJA2diEQXGwQH2MMcQPafdaBRWvv8uBIpk"
+    },
+    "segments": {
+      "$ref": "QkqwpFwjPZojExnRWmxdZpBkCHfuShp8cGj2XHx1l0"
+    },
+    "coverage": {
+      "$ref": "x077O8XPOeIXEsD2pPq5IXiR2XaTRcWs12vppLsoM"
     }
   },
   "nullable": true
@@ -3459,6 +3465,489 @@ function validate157(data, {
   validate157.errors = vErrors;
   return errors === 0;
 }
+const schema70 = {
+  "type": "array",
+  "maxItems": 8,
+  "items": {
+    "$ref": "9sS7RqG1CLAJdgDQIIhRSosEkT84erJQLaMAveLvo"
+  },
+  "nullable": true
+};
+const schema71 = {
+  "type": "object",
+  "required": ["label", "values"],
+  "properties": {
+    "label": {
+      "$ref": "kVhKoEkFCpYCBOsP5OvTsXJ39WdjdMwyyhXvIyCOTok"
+    },
+    "values": {
+      "$ref": "C6yNX5VG93D1X1tM1lmIydve9e3DwUqALgEI0B1zk"
+    }
+  }
+};
+const schema19 = {
+  "type": "string",
+  "maxLength": 63
+};
+function validate54(data, {
+  instancePath = "",
+  parentData,
+  parentDataProperty,
+  rootData = data
+} = {}) {
+  let vErrors = null;
+  let errors = 0;
+  if (typeof data === "string") {
+    if (func2(data) > 63) {
+      const err0 = {
+        instancePath,
+        schemaPath: "#/maxLength",
+        keyword: "maxLength",
+        params: {
+          limit: 63
+        }
+      };
+      if (vErrors === null) {
+        vErrors = [err0];
+      } else {
+        vErrors.push(err0);
+      }
+      errors++;
+    }
+  } else {
+    const err1 = {
+      instancePath,
+      schemaPath: "#/type",
+      keyword: "type",
+      params: {
+        type: "string"
+      }
+    };
+    if (vErrors === null) {
+      vErrors = [err1];
+    } else {
+      vErrors.push(err1);
+    }
+    errors++;
+  }
+  validate54.errors = vErrors;
+  return errors === 0;
+}
+const schema72 = {
+  "type": "array",
+  "maxItems": 32,
+  "items": {
+    "$ref": "kVhKoEkFCpYCBOsP5OvTsXJ39WdjdMwyyhXvIyCOTok"
+  }
+};
+function validate162(data, {
+  instancePath = "",
+  parentData,
+  parentDataProperty,
+  rootData = data
+} = {}) {
+  let vErrors = null;
+  let errors = 0;
+  if (Array.isArray(data)) {
+    if (data.length > 32) {
+      const err0 = {
+        instancePath,
+        schemaPath: "#/maxItems",
+        keyword: "maxItems",
+        params: {
+          limit: 32
+        }
+      };
+      if (vErrors === null) {
+        vErrors = [err0];
+      } else {
+        vErrors.push(err0);
+      }
+      errors++;
+    }
+    const len0 = data.length;
+    for (let i0 = 0; i0 < len0; i0++) {
+      if (!validate54(data[i0], {
+        instancePath: instancePath + "/" + i0,
+        parentData: data,
+        parentDataProperty: i0,
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate54.errors : vErrors.concat(validate54.errors);
+        errors = vErrors.length;
+      }
+    }
+  } else {
+    const err1 = {
+      instancePath,
+      schemaPath: "#/type",
+      keyword: "type",
+      params: {
+        type: "array"
+      }
+    };
+    if (vErrors === null) {
+      vErrors = [err1];
+    } else {
+      vErrors.push(err1);
+    }
+    errors++;
+  }
+  validate162.errors = vErrors;
+  return errors === 0;
+}
+function validate160(data, {
+  instancePath = "",
+  parentData,
+  parentDataProperty,
+  rootData = data
+} = {}) {
+  let vErrors = null;
+  let errors = 0;
+  if (data && typeof data == "object" && !Array.isArray(data)) {
+    if (data.label === undefined) {
+      const err0 = {
+        instancePath,
+        schemaPath: "#/required",
+        keyword: "required",
+        params: {
+          missingProperty: "label"
+        }
+      };
+      if (vErrors === null) {
+        vErrors = [err0];
+      } else {
+        vErrors.push(err0);
+      }
+      errors++;
+    }
+    if (data.values === undefined) {
+      const err1 = {
+        instancePath,
+        schemaPath: "#/required",
+        keyword: "required",
+        params: {
+          missingProperty: "values"
+        }
+      };
+      if (vErrors === null) {
+        vErrors = [err1];
+      } else {
+        vErrors.push(err1);
+      }
+      errors++;
+    }
+    if (data.label !== undefined) {
+      if (!validate54(data.label, {
+        instancePath: instancePath + "/label",
+        parentData: data,
+        parentDataProperty: "label",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate54.errors : vErrors.concat(validate54.errors);
+        errors = vErrors.length;
+      }
+    }
+    if (data.values !== undefined) {
+      if (!validate162(data.values, {
+        instancePath: instancePath + "/values",
+        parentData: data,
+        parentDataProperty: "values",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate162.errors : vErrors.concat(validate162.errors);
+        errors = vErrors.length;
+      }
+    }
+  } else {
+    const err2 = {
+      instancePath,
+      schemaPath: "#/type",
+      keyword: "type",
+      params: {
+        type: "object"
+      }
+    };
+    if (vErrors === null) {
+      vErrors = [err2];
+    } else {
+      vErrors.push(err2);
+    }
+    errors++;
+  }
+  validate160.errors = vErrors;
+  return errors === 0;
+}
+function validate159(data, {
+  instancePath = "",
+  parentData,
+  parentDataProperty,
+  rootData = data
+} = {}) {
+  let vErrors = null;
+  let errors = 0;
+  if (!Array.isArray(data) && data !== null) {
+    const err0 = {
+      instancePath,
+      schemaPath: "#/type",
+      keyword: "type",
+      params: {
+        type: "array"
+      }
+    };
+    if (vErrors === null) {
+      vErrors = [err0];
+    } else {
+      vErrors.push(err0);
+    }
+    errors++;
+  }
+  if (Array.isArray(data)) {
+    if (data.length > 8) {
+      const err1 = {
+        instancePath,
+        schemaPath: "#/maxItems",
+        keyword: "maxItems",
+        params: {
+          limit: 8
+        }
+      };
+      if (vErrors === null) {
+        vErrors = [err1];
+      } else {
+        vErrors.push(err1);
+      }
+      errors++;
+    }
+    const len0 = data.length;
+    for (let i0 = 0; i0 < len0; i0++) {
+      if (!validate160(data[i0], {
+        instancePath: instancePath + "/" + i0,
+        parentData: data,
+        parentDataProperty: i0,
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate160.errors : vErrors.concat(validate160.errors);
+        errors = vErrors.length;
+      }
+    }
+  }
+  validate159.errors = vErrors;
+  return errors === 0;
+}
+const schema73 = {
+  "type": "object",
+  "required": ["minUnits", "aboveWeight"],
+  "properties": {
+    "minUnits": {
+      "$ref": "9hfqvIiqHfYYg67hiDBm6lZw9216YA65gRFyhz1k"
+    },
+    "aboveWeight": {
+      "$ref": "M2DlyKE4znTfhMF9BlYaTiAMPhgYdpia4oQGnbdsXkY"
+    }
+  },
+  "nullable": true
+};
+const schema74 = {
+  "type": "integer",
+  "minimum": 1
+};
+function validate168(data, {
+  instancePath = "",
+  parentData,
+  parentDataProperty,
+  rootData = data
+} = {}) {
+  let vErrors = null;
+  let errors = 0;
+  if (!(typeof data == "number" && !(data % 1) && !isNaN(data) && isFinite(data))) {
+    const err0 = {
+      instancePath,
+      schemaPath: "#/type",
+      keyword: "type",
+      params: {
+        type: "integer"
+      }
+    };
+    if (vErrors === null) {
+      vErrors = [err0];
+    } else {
+      vErrors.push(err0);
+    }
+    errors++;
+  }
+  if (typeof data == "number" && isFinite(data)) {
+    if (data < 1 || isNaN(data)) {
+      const err1 = {
+        instancePath,
+        schemaPath: "#/minimum",
+        keyword: "minimum",
+        params: {
+          comparison: ">=",
+          limit: 1
+        }
+      };
+      if (vErrors === null) {
+        vErrors = [err1];
+      } else {
+        vErrors.push(err1);
+      }
+      errors++;
+    }
+  }
+  validate168.errors = vErrors;
+  return errors === 0;
+}
+const schema75 = {
+  "type": "number",
+  "minimum": 0,
+  "maximum": 50
+};
+function validate170(data, {
+  instancePath = "",
+  parentData,
+  parentDataProperty,
+  rootData = data
+} = {}) {
+  let vErrors = null;
+  let errors = 0;
+  if (typeof data == "number" && isFinite(data)) {
+    if (data > 50 || isNaN(data)) {
+      const err0 = {
+        instancePath,
+        schemaPath: "#/maximum",
+        keyword: "maximum",
+        params: {
+          comparison: "<=",
+          limit: 50
+        }
+      };
+      if (vErrors === null) {
+        vErrors = [err0];
+      } else {
+        vErrors.push(err0);
+      }
+      errors++;
+    }
+    if (data < 0 || isNaN(data)) {
+      const err1 = {
+        instancePath,
+        schemaPath: "#/minimum",
+        keyword: "minimum",
+        params: {
+          comparison: ">=",
+          limit: 0
+        }
+      };
+      if (vErrors === null) {
+        vErrors = [err1];
+      } else {
+        vErrors.push(err1);
+      }
+      errors++;
+    }
+  } else {
+    const err2 = {
+      instancePath,
+      schemaPath: "#/type",
+      keyword: "type",
+      params: {
+        type: "number"
+      }
+    };
+    if (vErrors === null) {
+      vErrors = [err2];
+    } else {
+      vErrors.push(err2);
+    }
+    errors++;
+  }
+  validate170.errors = vErrors;
+  return errors === 0;
+}
+function validate167(data, {
+  instancePath = "",
+  parentData,
+  parentDataProperty,
+  rootData = data
+} = {}) {
+  let vErrors = null;
+  let errors = 0;
+  if (!(data && typeof data == "object" && !Array.isArray(data)) && data !== null) {
+    const err0 = {
+      instancePath,
+      schemaPath: "#/type",
+      keyword: "type",
+      params: {
+        type: "object"
+      }
+    };
+    if (vErrors === null) {
+      vErrors = [err0];
+    } else {
+      vErrors.push(err0);
+    }
+    errors++;
+  }
+  if (data && typeof data == "object" && !Array.isArray(data)) {
+    if (data.minUnits === undefined) {
+      const err1 = {
+        instancePath,
+        schemaPath: "#/required",
+        keyword: "required",
+        params: {
+          missingProperty: "minUnits"
+        }
+      };
+      if (vErrors === null) {
+        vErrors = [err1];
+      } else {
+        vErrors.push(err1);
+      }
+      errors++;
+    }
+    if (data.aboveWeight === undefined) {
+      const err2 = {
+        instancePath,
+        schemaPath: "#/required",
+        keyword: "required",
+        params: {
+          missingProperty: "aboveWeight"
+        }
+      };
+      if (vErrors === null) {
+        vErrors = [err2];
+      } else {
+        vErrors.push(err2);
+      }
+      errors++;
+    }
+    if (data.minUnits !== undefined) {
+      if (!validate168(data.minUnits, {
+        instancePath: instancePath + "/minUnits",
+        parentData: data,
+        parentDataProperty: "minUnits",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate168.errors : vErrors.concat(validate168.errors);
+        errors = vErrors.length;
+      }
+    }
+    if (data.aboveWeight !== undefined) {
+      if (!validate170(data.aboveWeight, {
+        instancePath: instancePath + "/aboveWeight",
+        parentData: data,
+        parentDataProperty: "aboveWeight",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate170.errors : vErrors.concat(validate170.errors);
+        errors = vErrors.length;
+      }
+    }
+  }
+  validate167.errors = vErrors;
+  return errors === 0;
+}
 function validate136(data, {
   instancePath = "",
   parentData,
@@ -3632,11 +4121,33 @@ function validate136(data, {
         errors = vErrors.length;
       }
     }
+    if (data.segments !== undefined) {
+      if (!validate159(data.segments, {
+        instancePath: instancePath + "/segments",
+        parentData: data,
+        parentDataProperty: "segments",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate159.errors : vErrors.concat(validate159.errors);
+        errors = vErrors.length;
+      }
+    }
+    if (data.coverage !== undefined) {
+      if (!validate167(data.coverage, {
+        instancePath: instancePath + "/coverage",
+        parentData: data,
+        parentDataProperty: "coverage",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate167.errors : vErrors.concat(validate167.errors);
+        errors = vErrors.length;
+      }
+    }
   }
   validate136.errors = vErrors;
   return errors === 0;
 }
-const schema70 = {
+const schema76 = {
   "type": "object",
   "properties": {
     "interval": {
@@ -3690,13 +4201,13 @@ const schema70 = {
   },
   "nullable": true
 };
-const schema71 = {
+const schema77 = {
   "type": "string",
   "default": "30s",
   "maxLength": 32,
   "nullable": true
 };
-function validate161(data, {
+function validate175(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -3738,17 +4249,17 @@ function validate161(data, {
       errors++;
     }
   }
-  validate161.errors = vErrors;
+  validate175.errors = vErrors;
   return errors === 0;
 }
-const schema72 = {
+const schema78 = {
   "type": "integer",
   "format": "int32",
   "default": 20,
   "minimum": 0,
   "nullable": true
 };
-function validate163(data, {
+function validate177(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -3807,16 +4318,16 @@ function validate163(data, {
       errors++;
     }
   }
-  validate163.errors = vErrors;
+  validate177.errors = vErrors;
   return errors === 0;
 }
-const schema73 = {
+const schema79 = {
   "type": "integer",
   "format": "int32",
   "minimum": 0,
   "nullable": true
 };
-function validate165(data, {
+function validate179(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -3875,17 +4386,17 @@ function validate165(data, {
       errors++;
     }
   }
-  validate165.errors = vErrors;
+  validate179.errors = vErrors;
   return errors === 0;
 }
-const schema74 = {
+const schema80 = {
   "type": "number",
   "default": 0.95,
   "exclusiveMinimum": 0.5,
   "exclusiveMaximum": 1,
   "nullable": true
 };
-function validate167(data, {
+function validate181(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -3945,16 +4456,16 @@ function validate167(data, {
       errors++;
     }
   }
-  validate167.errors = vErrors;
+  validate181.errors = vErrors;
   return errors === 0;
 }
-const schema20 = {
+const schema21 = {
   "type": "string",
   "enum": ["Pause", "Rollback"],
   "default": "Pause",
   "nullable": true
 };
-function validate55(data, {
+function validate56(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -3984,7 +4495,7 @@ function validate55(data, {
       schemaPath: "#/enum",
       keyword: "enum",
       params: {
-        allowedValues: schema20.enum
+        allowedValues: schema21.enum
       }
     };
     if (vErrors === null) {
@@ -3994,16 +4505,16 @@ function validate55(data, {
     }
     errors++;
   }
-  validate55.errors = vErrors;
+  validate56.errors = vErrors;
   return errors === 0;
 }
-const schema75 = {
+const schema81 = {
   "type": "string",
   "default": "10s",
   "maxLength": 32,
   "nullable": true
 };
-function validate172(data, {
+function validate186(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -4045,7 +4556,7 @@ function validate172(data, {
       errors++;
     }
   }
-  validate172.errors = vErrors;
+  validate186.errors = vErrors;
   return errors === 0;
 }
 const schema27 = {
@@ -4099,14 +4610,14 @@ function validate62(data, {
   validate62.errors = vErrors;
   return errors === 0;
 }
-const schema19 = {
+const schema20 = {
   "type": "integer",
   "format": "int32",
   "default": 3,
   "minimum": 1,
   "nullable": true
 };
-function validate54(data, {
+function validate55(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -4165,10 +4676,10 @@ function validate54(data, {
       errors++;
     }
   }
-  validate54.errors = vErrors;
+  validate55.errors = vErrors;
   return errors === 0;
 }
-const schema76 = {
+const schema82 = {
   "type": "object",
   "properties": {
     "consecutiveErrors": {
@@ -4180,7 +4691,7 @@ const schema76 = {
   },
   "nullable": true
 };
-function validate176(data, {
+function validate190(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -4206,32 +4717,32 @@ function validate176(data, {
   }
   if (data && typeof data == "object" && !Array.isArray(data)) {
     if (data.consecutiveErrors !== undefined) {
-      if (!validate54(data.consecutiveErrors, {
+      if (!validate55(data.consecutiveErrors, {
         instancePath: instancePath + "/consecutiveErrors",
         parentData: data,
         parentDataProperty: "consecutiveErrors",
-        rootData
-      })) {
-        vErrors = vErrors === null ? validate54.errors : vErrors.concat(validate54.errors);
-        errors = vErrors.length;
-      }
-    }
-    if (data.action !== undefined) {
-      if (!validate55(data.action, {
-        instancePath: instancePath + "/action",
-        parentData: data,
-        parentDataProperty: "action",
         rootData
       })) {
         vErrors = vErrors === null ? validate55.errors : vErrors.concat(validate55.errors);
         errors = vErrors.length;
       }
     }
+    if (data.action !== undefined) {
+      if (!validate56(data.action, {
+        instancePath: instancePath + "/action",
+        parentData: data,
+        parentDataProperty: "action",
+        rootData
+      })) {
+        vErrors = vErrors === null ? validate56.errors : vErrors.concat(validate56.errors);
+        errors = vErrors.length;
+      }
+    }
   }
-  validate176.errors = vErrors;
+  validate190.errors = vErrors;
   return errors === 0;
 }
-const schema77 = {
+const schema83 = {
   "type": "object",
   "properties": {
     "address": {
@@ -4249,12 +4760,12 @@ const schema77 = {
   },
   "nullable": true
 };
-const schema78 = {
+const schema84 = {
   "type": "string",
   "maxLength": 1024,
   "nullable": true
 };
-function validate181(data, {
+function validate195(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -4296,16 +4807,16 @@ function validate181(data, {
       errors++;
     }
   }
-  validate181.errors = vErrors;
+  validate195.errors = vErrors;
   return errors === 0;
 }
-const schema79 = {
+const schema85 = {
   "type": "string",
   "default": "5s",
   "maxLength": 32,
   "nullable": true
 };
-function validate183(data, {
+function validate197(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -4347,10 +4858,10 @@ function validate183(data, {
       errors++;
     }
   }
-  validate183.errors = vErrors;
+  validate197.errors = vErrors;
   return errors === 0;
 }
-const schema80 = {
+const schema86 = {
   "type": "object",
   "required": ["name"],
   "properties": {
@@ -4408,7 +4919,7 @@ function validate61(data, {
   validate61.errors = vErrors;
   return errors === 0;
 }
-function validate185(data, {
+function validate199(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -4461,15 +4972,15 @@ function validate185(data, {
       }
     }
   }
-  validate185.errors = vErrors;
+  validate199.errors = vErrors;
   return errors === 0;
 }
-const schema81 = {
+const schema87 = {
   "type": "boolean",
   "default": false,
   "nullable": true
 };
-function validate188(data, {
+function validate202(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -4493,10 +5004,10 @@ function validate188(data, {
     }
     errors++;
   }
-  validate188.errors = vErrors;
+  validate202.errors = vErrors;
   return errors === 0;
 }
-function validate180(data, {
+function validate194(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -4522,54 +5033,54 @@ function validate180(data, {
   }
   if (data && typeof data == "object" && !Array.isArray(data)) {
     if (data.address !== undefined) {
-      if (!validate181(data.address, {
+      if (!validate195(data.address, {
         instancePath: instancePath + "/address",
         parentData: data,
         parentDataProperty: "address",
         rootData
       })) {
-        vErrors = vErrors === null ? validate181.errors : vErrors.concat(validate181.errors);
+        vErrors = vErrors === null ? validate195.errors : vErrors.concat(validate195.errors);
         errors = vErrors.length;
       }
     }
     if (data.timeout !== undefined) {
-      if (!validate183(data.timeout, {
+      if (!validate197(data.timeout, {
         instancePath: instancePath + "/timeout",
         parentData: data,
         parentDataProperty: "timeout",
         rootData
       })) {
-        vErrors = vErrors === null ? validate183.errors : vErrors.concat(validate183.errors);
+        vErrors = vErrors === null ? validate197.errors : vErrors.concat(validate197.errors);
         errors = vErrors.length;
       }
     }
     if (data.secretRef !== undefined) {
-      if (!validate185(data.secretRef, {
+      if (!validate199(data.secretRef, {
         instancePath: instancePath + "/secretRef",
         parentData: data,
         parentDataProperty: "secretRef",
         rootData
       })) {
-        vErrors = vErrors === null ? validate185.errors : vErrors.concat(validate185.errors);
+        vErrors = vErrors === null ? validate199.errors : vErrors.concat(validate199.errors);
         errors = vErrors.length;
       }
     }
     if (data.insecureSkipVerify !== undefined) {
-      if (!validate188(data.insecureSkipVerify, {
+      if (!validate202(data.insecureSkipVerify, {
         instancePath: instancePath + "/insecureSkipVerify",
         parentData: data,
         parentDataProperty: "insecureSkipVerify",
         rootData
       })) {
-        vErrors = vErrors === null ? validate188.errors : vErrors.concat(validate188.errors);
+        vErrors = vErrors === null ? validate202.errors : vErrors.concat(validate202.errors);
         errors = vErrors.length;
       }
     }
   }
-  validate180.errors = vErrors;
+  validate194.errors = vErrors;
   return errors === 0;
 }
-const schema82 = {
+const schema88 = {
   "type": "array",
   "maxItems": 20,
   "items": {
@@ -4577,7 +5088,7 @@ const schema82 = {
   },
   "nullable": true
 };
-const schema83 = {
+const schema89 = {
   "type": "object",
   "properties": {
     "name": {
@@ -4612,12 +5123,12 @@ const schema83 = {
     }
   }
 };
-const schema84 = {
+const schema90 = {
   "type": "string",
   "enum": ["error-rate", "overload-rate", "rejection-rate", "cancel-rate", "latency-p99", "quality-flicker", "quality-frozen", "quality-blank", "quality-ssim", "cost-per-video-second", "cost-per-clip", "golden-similarity", "golden-psnr"],
   "nullable": true
 };
-function validate194(data, {
+function validate208(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -4647,7 +5158,7 @@ function validate194(data, {
       schemaPath: "#/enum",
       keyword: "enum",
       params: {
-        allowedValues: schema84.enum
+        allowedValues: schema90.enum
       }
     };
     if (vErrors === null) {
@@ -4657,10 +5168,10 @@ function validate194(data, {
     }
     errors++;
   }
-  validate194.errors = vErrors;
+  validate208.errors = vErrors;
   return errors === 0;
 }
-const schema85 = {
+const schema91 = {
   "type": "object",
   "required": ["events", "trials"],
   "properties": {
@@ -4673,11 +5184,11 @@ const schema85 = {
   },
   "nullable": true
 };
-const schema21 = {
+const schema22 = {
   "type": "string",
   "maxLength": 4096
 };
-function validate56(data, {
+function validate57(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -4718,10 +5229,10 @@ function validate56(data, {
     }
     errors++;
   }
-  validate56.errors = vErrors;
+  validate57.errors = vErrors;
   return errors === 0;
 }
-function validate197(data, {
+function validate211(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -4779,32 +5290,32 @@ function validate197(data, {
       errors++;
     }
     if (data.events !== undefined) {
-      if (!validate56(data.events, {
+      if (!validate57(data.events, {
         instancePath: instancePath + "/events",
         parentData: data,
         parentDataProperty: "events",
         rootData
       })) {
-        vErrors = vErrors === null ? validate56.errors : vErrors.concat(validate56.errors);
+        vErrors = vErrors === null ? validate57.errors : vErrors.concat(validate57.errors);
         errors = vErrors.length;
       }
     }
     if (data.trials !== undefined) {
-      if (!validate56(data.trials, {
+      if (!validate57(data.trials, {
         instancePath: instancePath + "/trials",
         parentData: data,
         parentDataProperty: "trials",
         rootData
       })) {
-        vErrors = vErrors === null ? validate56.errors : vErrors.concat(validate56.errors);
+        vErrors = vErrors === null ? validate57.errors : vErrors.concat(validate57.errors);
         errors = vErrors.length;
       }
     }
   }
-  validate197.errors = vErrors;
+  validate211.errors = vErrors;
   return errors === 0;
 }
-const schema86 = {
+const schema92 = {
   "type": "object",
   "properties": {
     "min": {
@@ -4822,7 +5333,7 @@ const schema86 = {
   },
   "nullable": true
 };
-function validate205(data, {
+function validate219(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -4892,10 +5403,10 @@ function validate205(data, {
       }
     }
   }
-  validate205.errors = vErrors;
+  validate219.errors = vErrors;
   return errors === 0;
 }
-const schema87 = {
+const schema93 = {
   "type": "object",
   "properties": {
     "threshold": {
@@ -4916,11 +5427,11 @@ const schema87 = {
   },
   "nullable": true
 };
-const schema23 = {
+const schema24 = {
   "type": "boolean",
   "nullable": true
 };
-function validate58(data, {
+function validate59(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -4944,10 +5455,10 @@ function validate58(data, {
     }
     errors++;
   }
-  validate58.errors = vErrors;
+  validate59.errors = vErrors;
   return errors === 0;
 }
-function validate211(data, {
+function validate225(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -4995,43 +5506,43 @@ function validate211(data, {
       }
     }
     if (data.below !== undefined) {
-      if (!validate58(data.below, {
+      if (!validate59(data.below, {
         instancePath: instancePath + "/below",
         parentData: data,
         parentDataProperty: "below",
         rootData
       })) {
-        vErrors = vErrors === null ? validate58.errors : vErrors.concat(validate58.errors);
+        vErrors = vErrors === null ? validate59.errors : vErrors.concat(validate59.errors);
         errors = vErrors.length;
       }
     }
     if (data.for !== undefined) {
-      if (!validate57(data.for, {
+      if (!validate58(data.for, {
         instancePath: instancePath + "/for",
         parentData: data,
         parentDataProperty: "for",
         rootData
       })) {
-        vErrors = vErrors === null ? validate57.errors : vErrors.concat(validate57.errors);
+        vErrors = vErrors === null ? validate58.errors : vErrors.concat(validate58.errors);
         errors = vErrors.length;
       }
     }
     if (data.disabled !== undefined) {
-      if (!validate58(data.disabled, {
+      if (!validate59(data.disabled, {
         instancePath: instancePath + "/disabled",
         parentData: data,
         parentDataProperty: "disabled",
         rootData
       })) {
-        vErrors = vErrors === null ? validate58.errors : vErrors.concat(validate58.errors);
+        vErrors = vErrors === null ? validate59.errors : vErrors.concat(validate59.errors);
         errors = vErrors.length;
       }
     }
   }
-  validate211.errors = vErrors;
+  validate225.errors = vErrors;
   return errors === 0;
 }
-function validate192(data, {
+function validate206(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -5052,13 +5563,13 @@ function validate192(data, {
       }
     }
     if (data.template !== undefined) {
-      if (!validate194(data.template, {
+      if (!validate208(data.template, {
         instancePath: instancePath + "/template",
         parentData: data,
         parentDataProperty: "template",
         rootData
       })) {
-        vErrors = vErrors === null ? validate194.errors : vErrors.concat(validate194.errors);
+        vErrors = vErrors === null ? validate208.errors : vErrors.concat(validate208.errors);
         errors = vErrors.length;
       }
     }
@@ -5074,13 +5585,13 @@ function validate192(data, {
       }
     }
     if (data.counts !== undefined) {
-      if (!validate197(data.counts, {
+      if (!validate211(data.counts, {
         instancePath: instancePath + "/counts",
         parentData: data,
         parentDataProperty: "counts",
         rootData
       })) {
-        vErrors = vErrors === null ? validate197.errors : vErrors.concat(validate197.errors);
+        vErrors = vErrors === null ? validate211.errors : vErrors.concat(validate211.errors);
         errors = vErrors.length;
       }
     }
@@ -5129,24 +5640,24 @@ function validate192(data, {
       }
     }
     if (data.relative !== undefined) {
-      if (!validate205(data.relative, {
+      if (!validate219(data.relative, {
         instancePath: instancePath + "/relative",
         parentData: data,
         parentDataProperty: "relative",
         rootData
       })) {
-        vErrors = vErrors === null ? validate205.errors : vErrors.concat(validate205.errors);
+        vErrors = vErrors === null ? validate219.errors : vErrors.concat(validate219.errors);
         errors = vErrors.length;
       }
     }
     if (data.breaker !== undefined) {
-      if (!validate211(data.breaker, {
+      if (!validate225(data.breaker, {
         instancePath: instancePath + "/breaker",
         parentData: data,
         parentDataProperty: "breaker",
         rootData
       })) {
-        vErrors = vErrors === null ? validate211.errors : vErrors.concat(validate211.errors);
+        vErrors = vErrors === null ? validate225.errors : vErrors.concat(validate225.errors);
         errors = vErrors.length;
       }
     }
@@ -5166,10 +5677,10 @@ function validate192(data, {
     }
     errors++;
   }
-  validate192.errors = vErrors;
+  validate206.errors = vErrors;
   return errors === 0;
 }
-function validate191(data, {
+function validate205(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -5212,21 +5723,21 @@ function validate191(data, {
     }
     const len0 = data.length;
     for (let i0 = 0; i0 < len0; i0++) {
-      if (!validate192(data[i0], {
+      if (!validate206(data[i0], {
         instancePath: instancePath + "/" + i0,
         parentData: data,
         parentDataProperty: i0,
         rootData
       })) {
-        vErrors = vErrors === null ? validate192.errors : vErrors.concat(validate192.errors);
+        vErrors = vErrors === null ? validate206.errors : vErrors.concat(validate206.errors);
         errors = vErrors.length;
       }
     }
   }
-  validate191.errors = vErrors;
+  validate205.errors = vErrors;
   return errors === 0;
 }
-const schema88 = {
+const schema94 = {
   "type": "array",
   "maxItems": 10,
   "items": {
@@ -5234,7 +5745,7 @@ const schema88 = {
   },
   "nullable": true
 };
-const schema89 = {
+const schema95 = {
   "type": "object",
   "required": ["cost", "quality", "maxIncrease", "minImprovement"],
   "properties": {
@@ -5261,54 +5772,6 @@ const schema89 = {
     }
   }
 };
-const schema24 = {
-  "type": "string",
-  "maxLength": 63
-};
-function validate59(data, {
-  instancePath = "",
-  parentData,
-  parentDataProperty,
-  rootData = data
-} = {}) {
-  let vErrors = null;
-  let errors = 0;
-  if (typeof data === "string") {
-    if (func2(data) > 63) {
-      const err0 = {
-        instancePath,
-        schemaPath: "#/maxLength",
-        keyword: "maxLength",
-        params: {
-          limit: 63
-        }
-      };
-      if (vErrors === null) {
-        vErrors = [err0];
-      } else {
-        vErrors.push(err0);
-      }
-      errors++;
-    }
-  } else {
-    const err1 = {
-      instancePath,
-      schemaPath: "#/type",
-      keyword: "type",
-      params: {
-        type: "string"
-      }
-    };
-    if (vErrors === null) {
-      vErrors = [err1];
-    } else {
-      vErrors.push(err1);
-    }
-    errors++;
-  }
-  validate59.errors = vErrors;
-  return errors === 0;
-}
 const schema25 = {
   "type": "number",
   "minimum": 0
@@ -5358,12 +5821,12 @@ function validate60(data, {
   validate60.errors = vErrors;
   return errors === 0;
 }
-const schema90 = {
+const schema96 = {
   "type": "number",
   "minimum": 0,
   "nullable": true
 };
-function validate226(data, {
+function validate240(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -5406,10 +5869,10 @@ function validate226(data, {
       errors++;
     }
   }
-  validate226.errors = vErrors;
+  validate240.errors = vErrors;
   return errors === 0;
 }
-function validate221(data, {
+function validate235(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -5483,24 +5946,24 @@ function validate221(data, {
       errors++;
     }
     if (data.cost !== undefined) {
-      if (!validate59(data.cost, {
+      if (!validate54(data.cost, {
         instancePath: instancePath + "/cost",
         parentData: data,
         parentDataProperty: "cost",
         rootData
       })) {
-        vErrors = vErrors === null ? validate59.errors : vErrors.concat(validate59.errors);
+        vErrors = vErrors === null ? validate54.errors : vErrors.concat(validate54.errors);
         errors = vErrors.length;
       }
     }
     if (data.quality !== undefined) {
-      if (!validate59(data.quality, {
+      if (!validate54(data.quality, {
         instancePath: instancePath + "/quality",
         parentData: data,
         parentDataProperty: "quality",
         rootData
       })) {
-        vErrors = vErrors === null ? validate59.errors : vErrors.concat(validate59.errors);
+        vErrors = vErrors === null ? validate54.errors : vErrors.concat(validate54.errors);
         errors = vErrors.length;
       }
     }
@@ -5527,13 +5990,13 @@ function validate221(data, {
       }
     }
     if (data.freeIncrease !== undefined) {
-      if (!validate226(data.freeIncrease, {
+      if (!validate240(data.freeIncrease, {
         instancePath: instancePath + "/freeIncrease",
         parentData: data,
         parentDataProperty: "freeIncrease",
         rootData
       })) {
-        vErrors = vErrors === null ? validate226.errors : vErrors.concat(validate226.errors);
+        vErrors = vErrors === null ? validate240.errors : vErrors.concat(validate240.errors);
         errors = vErrors.length;
       }
     }
@@ -5549,13 +6012,13 @@ function validate221(data, {
       }
     }
     if (data.onViolation !== undefined) {
-      if (!validate55(data.onViolation, {
+      if (!validate56(data.onViolation, {
         instancePath: instancePath + "/onViolation",
         parentData: data,
         parentDataProperty: "onViolation",
         rootData
       })) {
-        vErrors = vErrors === null ? validate55.errors : vErrors.concat(validate55.errors);
+        vErrors = vErrors === null ? validate56.errors : vErrors.concat(validate56.errors);
         errors = vErrors.length;
       }
     }
@@ -5575,10 +6038,10 @@ function validate221(data, {
     }
     errors++;
   }
-  validate221.errors = vErrors;
+  validate235.errors = vErrors;
   return errors === 0;
 }
-function validate220(data, {
+function validate234(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -5621,21 +6084,21 @@ function validate220(data, {
     }
     const len0 = data.length;
     for (let i0 = 0; i0 < len0; i0++) {
-      if (!validate221(data[i0], {
+      if (!validate235(data[i0], {
         instancePath: instancePath + "/" + i0,
         parentData: data,
         parentDataProperty: i0,
         rootData
       })) {
-        vErrors = vErrors === null ? validate221.errors : vErrors.concat(validate221.errors);
+        vErrors = vErrors === null ? validate235.errors : vErrors.concat(validate235.errors);
         errors = vErrors.length;
       }
     }
   }
-  validate220.errors = vErrors;
+  validate234.errors = vErrors;
   return errors === 0;
 }
-const schema91 = {
+const schema97 = {
   "type": "object",
   "required": ["configMap"],
   "properties": {
@@ -5654,13 +6117,13 @@ const schema91 = {
   },
   "nullable": true
 };
-const schema92 = {
+const schema98 = {
   "type": "string",
   "maxLength": 253,
   "default": "prompts.yaml",
   "nullable": true
 };
-function validate234(data, {
+function validate248(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -5702,16 +6165,16 @@ function validate234(data, {
       errors++;
     }
   }
-  validate234.errors = vErrors;
+  validate248.errors = vErrors;
   return errors === 0;
 }
-const schema93 = {
+const schema99 = {
   "type": "string",
   "maxLength": 32,
   "default": "2m",
   "nullable": true
 };
-function validate237(data, {
+function validate251(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -5753,10 +6216,10 @@ function validate237(data, {
       errors++;
     }
   }
-  validate237.errors = vErrors;
+  validate251.errors = vErrors;
   return errors === 0;
 }
-function validate232(data, {
+function validate246(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -5809,13 +6272,13 @@ function validate232(data, {
       }
     }
     if (data.key !== undefined) {
-      if (!validate234(data.key, {
+      if (!validate248(data.key, {
         instancePath: instancePath + "/key",
         parentData: data,
         parentDataProperty: "key",
         rootData
       })) {
-        vErrors = vErrors === null ? validate234.errors : vErrors.concat(validate234.errors);
+        vErrors = vErrors === null ? validate248.errors : vErrors.concat(validate248.errors);
         errors = vErrors.length;
       }
     }
@@ -5831,21 +6294,21 @@ function validate232(data, {
       }
     }
     if (data.timeout !== undefined) {
-      if (!validate237(data.timeout, {
+      if (!validate251(data.timeout, {
         instancePath: instancePath + "/timeout",
         parentData: data,
         parentDataProperty: "timeout",
         rootData
       })) {
-        vErrors = vErrors === null ? validate237.errors : vErrors.concat(validate237.errors);
+        vErrors = vErrors === null ? validate251.errors : vErrors.concat(validate251.errors);
         errors = vErrors.length;
       }
     }
   }
-  validate232.errors = vErrors;
+  validate246.errors = vErrors;
   return errors === 0;
 }
-const schema94 = {
+const schema100 = {
   "type": "object",
   "required": ["perGpuHour"],
   "properties": {
@@ -5858,11 +6321,11 @@ const schema94 = {
   },
   "nullable": true
 };
-const schema95 = {
+const schema101 = {
   "type": "number",
   "exclusiveMinimum": 0
 };
-function validate241(data, {
+function validate255(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -5904,16 +6367,16 @@ function validate241(data, {
     }
     errors++;
   }
-  validate241.errors = vErrors;
+  validate255.errors = vErrors;
   return errors === 0;
 }
-const schema96 = {
+const schema102 = {
   "type": "string",
   "maxLength": 8,
   "default": "USD",
   "nullable": true
 };
-function validate243(data, {
+function validate257(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -5955,10 +6418,10 @@ function validate243(data, {
       errors++;
     }
   }
-  validate243.errors = vErrors;
+  validate257.errors = vErrors;
   return errors === 0;
 }
-function validate240(data, {
+function validate254(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -6000,32 +6463,32 @@ function validate240(data, {
       errors++;
     }
     if (data.perGpuHour !== undefined) {
-      if (!validate241(data.perGpuHour, {
+      if (!validate255(data.perGpuHour, {
         instancePath: instancePath + "/perGpuHour",
         parentData: data,
         parentDataProperty: "perGpuHour",
         rootData
       })) {
-        vErrors = vErrors === null ? validate241.errors : vErrors.concat(validate241.errors);
+        vErrors = vErrors === null ? validate255.errors : vErrors.concat(validate255.errors);
         errors = vErrors.length;
       }
     }
     if (data.currency !== undefined) {
-      if (!validate243(data.currency, {
+      if (!validate257(data.currency, {
         instancePath: instancePath + "/currency",
         parentData: data,
         parentDataProperty: "currency",
         rootData
       })) {
-        vErrors = vErrors === null ? validate243.errors : vErrors.concat(validate243.errors);
+        vErrors = vErrors === null ? validate257.errors : vErrors.concat(validate257.errors);
         errors = vErrors.length;
       }
     }
   }
-  validate240.errors = vErrors;
+  validate254.errors = vErrors;
   return errors === 0;
 }
-function validate160(data, {
+function validate174(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -6051,46 +6514,46 @@ function validate160(data, {
   }
   if (data && typeof data == "object" && !Array.isArray(data)) {
     if (data.interval !== undefined) {
-      if (!validate161(data.interval, {
+      if (!validate175(data.interval, {
         instancePath: instancePath + "/interval",
         parentData: data,
         parentDataProperty: "interval",
         rootData
       })) {
-        vErrors = vErrors === null ? validate161.errors : vErrors.concat(validate161.errors);
+        vErrors = vErrors === null ? validate175.errors : vErrors.concat(validate175.errors);
         errors = vErrors.length;
       }
     }
     if (data.minRequests !== undefined) {
-      if (!validate163(data.minRequests, {
+      if (!validate177(data.minRequests, {
         instancePath: instancePath + "/minRequests",
         parentData: data,
         parentDataProperty: "minRequests",
         rootData
       })) {
-        vErrors = vErrors === null ? validate163.errors : vErrors.concat(validate163.errors);
+        vErrors = vErrors === null ? validate177.errors : vErrors.concat(validate177.errors);
         errors = vErrors.length;
       }
     }
     if (data.minStableRequests !== undefined) {
-      if (!validate165(data.minStableRequests, {
+      if (!validate179(data.minStableRequests, {
         instancePath: instancePath + "/minStableRequests",
         parentData: data,
         parentDataProperty: "minStableRequests",
         rootData
       })) {
-        vErrors = vErrors === null ? validate165.errors : vErrors.concat(validate165.errors);
+        vErrors = vErrors === null ? validate179.errors : vErrors.concat(validate179.errors);
         errors = vErrors.length;
       }
     }
     if (data.confidence !== undefined) {
-      if (!validate167(data.confidence, {
+      if (!validate181(data.confidence, {
         instancePath: instancePath + "/confidence",
         parentData: data,
         parentDataProperty: "confidence",
         rootData
       })) {
-        vErrors = vErrors === null ? validate167.errors : vErrors.concat(validate167.errors);
+        vErrors = vErrors === null ? validate181.errors : vErrors.concat(validate181.errors);
         errors = vErrors.length;
       }
     }
@@ -6106,13 +6569,13 @@ function validate160(data, {
       }
     }
     if (data.onNoData !== undefined) {
-      if (!validate55(data.onNoData, {
+      if (!validate56(data.onNoData, {
         instancePath: instancePath + "/onNoData",
         parentData: data,
         parentDataProperty: "onNoData",
         rootData
       })) {
-        vErrors = vErrors === null ? validate55.errors : vErrors.concat(validate55.errors);
+        vErrors = vErrors === null ? validate56.errors : vErrors.concat(validate56.errors);
         errors = vErrors.length;
       }
     }
@@ -6128,13 +6591,13 @@ function validate160(data, {
       }
     }
     if (data.breakerInterval !== undefined) {
-      if (!validate172(data.breakerInterval, {
+      if (!validate186(data.breakerInterval, {
         instancePath: instancePath + "/breakerInterval",
         parentData: data,
         parentDataProperty: "breakerInterval",
         rootData
       })) {
-        vErrors = vErrors === null ? validate172.errors : vErrors.concat(validate172.errors);
+        vErrors = vErrors === null ? validate186.errors : vErrors.concat(validate186.errors);
         errors = vErrors.length;
       }
     }
@@ -6150,84 +6613,84 @@ function validate160(data, {
       }
     }
     if (data.maxInconclusive !== undefined) {
-      if (!validate54(data.maxInconclusive, {
+      if (!validate55(data.maxInconclusive, {
         instancePath: instancePath + "/maxInconclusive",
         parentData: data,
         parentDataProperty: "maxInconclusive",
         rootData
       })) {
-        vErrors = vErrors === null ? validate54.errors : vErrors.concat(validate54.errors);
+        vErrors = vErrors === null ? validate55.errors : vErrors.concat(validate55.errors);
         errors = vErrors.length;
       }
     }
     if (data.onMetricsError !== undefined) {
-      if (!validate176(data.onMetricsError, {
+      if (!validate190(data.onMetricsError, {
         instancePath: instancePath + "/onMetricsError",
         parentData: data,
         parentDataProperty: "onMetricsError",
         rootData
       })) {
-        vErrors = vErrors === null ? validate176.errors : vErrors.concat(validate176.errors);
+        vErrors = vErrors === null ? validate190.errors : vErrors.concat(validate190.errors);
         errors = vErrors.length;
       }
     }
     if (data.prometheus !== undefined) {
-      if (!validate180(data.prometheus, {
+      if (!validate194(data.prometheus, {
         instancePath: instancePath + "/prometheus",
         parentData: data,
         parentDataProperty: "prometheus",
         rootData
       })) {
-        vErrors = vErrors === null ? validate180.errors : vErrors.concat(validate180.errors);
+        vErrors = vErrors === null ? validate194.errors : vErrors.concat(validate194.errors);
         errors = vErrors.length;
       }
     }
     if (data.metrics !== undefined) {
-      if (!validate191(data.metrics, {
+      if (!validate205(data.metrics, {
         instancePath: instancePath + "/metrics",
         parentData: data,
         parentDataProperty: "metrics",
         rootData
       })) {
-        vErrors = vErrors === null ? validate191.errors : vErrors.concat(validate191.errors);
+        vErrors = vErrors === null ? validate205.errors : vErrors.concat(validate205.errors);
         errors = vErrors.length;
       }
     }
     if (data.tradeOffs !== undefined) {
-      if (!validate220(data.tradeOffs, {
+      if (!validate234(data.tradeOffs, {
         instancePath: instancePath + "/tradeOffs",
         parentData: data,
         parentDataProperty: "tradeOffs",
         rootData
       })) {
-        vErrors = vErrors === null ? validate220.errors : vErrors.concat(validate220.errors);
+        vErrors = vErrors === null ? validate234.errors : vErrors.concat(validate234.errors);
         errors = vErrors.length;
       }
     }
     if (data.goldenProbes !== undefined) {
-      if (!validate232(data.goldenProbes, {
+      if (!validate246(data.goldenProbes, {
         instancePath: instancePath + "/goldenProbes",
         parentData: data,
         parentDataProperty: "goldenProbes",
         rootData
       })) {
-        vErrors = vErrors === null ? validate232.errors : vErrors.concat(validate232.errors);
+        vErrors = vErrors === null ? validate246.errors : vErrors.concat(validate246.errors);
         errors = vErrors.length;
       }
     }
     if (data.price !== undefined) {
-      if (!validate240(data.price, {
+      if (!validate254(data.price, {
         instancePath: instancePath + "/price",
         parentData: data,
         parentDataProperty: "price",
         rootData
       })) {
-        vErrors = vErrors === null ? validate240.errors : vErrors.concat(validate240.errors);
+        vErrors = vErrors === null ? validate254.errors : vErrors.concat(validate254.errors);
         errors = vErrors.length;
       }
     }
   }
-  validate160.errors = vErrors;
+  validate174.errors = vErrors;
   return errors === 0;
 }
 function validate72(data, {
@@ -6392,13 +6855,13 @@ function validate72(data, {
       }
     }
     if (data.analysis !== undefined) {
-      if (!validate160(data.analysis, {
+      if (!validate174(data.analysis, {
         instancePath: instancePath + "/analysis",
         parentData: data,
         parentDataProperty: "analysis",
         rootData
       })) {
-        vErrors = vErrors === null ? validate160.errors : vErrors.concat(validate160.errors);
+        vErrors = vErrors === null ? validate174.errors : vErrors.concat(validate174.errors);
         errors = vErrors.length;
       }
     }
@@ -6421,12 +6884,12 @@ function validate72(data, {
   validate72.errors = vErrors;
   return errors === 0;
 }
-const schema97 = {
+const schema103 = {
   "type": "object",
   "properties": {},
   "nullable": true
 };
-function validate248(data, {
+function validate262(data, {
   instancePath = "",
   parentData,
   parentDataProperty,
@@ -6450,7 +6913,7 @@ function validate248(data, {
     }
     errors++;
   }
-  validate248.errors = vErrors;
+  validate262.errors = vErrors;
   return errors === 0;
 }
 function validate63(data, {
@@ -6556,13 +7019,13 @@ function validate63(data, {
       }
     }
     if (data.status !== undefined) {
-      if (!validate248(data.status, {
+      if (!validate262(data.status, {
         instancePath: instancePath + "/status",
         parentData: data,
         parentDataProperty: "status",
         rootData
       })) {
-        vErrors = vErrors === null ? validate248.errors : vErrors.concat(validate248.errors);
+        vErrors = vErrors === null ? validate262.errors : vErrors.concat(validate262.errors);
         errors = vErrors.length;
       }
     }

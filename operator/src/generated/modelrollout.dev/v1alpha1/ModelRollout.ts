@@ -298,6 +298,20 @@ export interface IModelRollout {
        * A sample-ratio mismatch below this χ² p-value marks the experiment Invalid.
        */
       "srmPValue"?: number;
+      /**
+       * Segments the canary population must represent (region, prompt length, requested duration, user tier): each a label on the experiment's series and its values. A query selects one with {{segment}} inside its braces (label="value" per segment, a matcher every series passes for the whole). Guardrails that select {{segment}} are also judged in every segment (alpha divided by the number of segment values); coverage waits for a sample in each.
+       */
+      "segments"?: Array<{
+        "label": string;
+        "values": Array<string>;
+      }>;
+      /**
+       * A step above aboveWeight % starts only once every segment has minUnits units (the units query, which must select {{segment}}) in each arm; still short after maxDuration, the rollout pauses for a person.
+       */
+      "coverage"?: {
+        "minUnits": number;
+        "aboveWeight": number;
+      };
     };
     /**
      * SLO analysis. A fast breaker checks every breakerInterval whether the candidate is broken and rolls back at once; each step is judged at the end of its bake time and must pass every metric (with enough data) to advance. Without metrics every step passes on its bake time alone.
