@@ -151,9 +151,10 @@ describe('experimentProblems', () => {
     expect(all[0]).toMatch(/^spec\.experiment: needs spec\.analysis\.metrics/);
     expect(all[1]).toMatch(/^spec\.experiment: needs spec\.trafficRouting\.gatewayAPI or \.istio .*traefik cannot$/);
     expect(all[2]).toMatch(/^spec\.strategy\.steps: an experiment needs a step at or under 50 % \(have \[60, 100\]\)/);
-    expect(experimentProblems({ trafficRouting: { istio: {} } }, true, [1, 50, 100], 'cookie')).toEqual([
-      'spec.experiment.assignment: cookie needs spec.trafficRouting.gatewayAPI (the route sets and matches the cookie); istio cannot yet',
-    ]);
+    expect(experimentProblems({ trafficRouting: { istio: {} } }, true, [1, 50, 100], 'cookie')).toEqual([]);
     expect(experimentProblems({ trafficRouting: { gatewayAPI: {} } }, true, [1, 50, 100], 'cookie')).toEqual([]);
+    expect(experimentProblems({ trafficRouting: { traefik: {} } }, true, [1, 50, 100], 'cookie')).toEqual([
+      'spec.experiment.assignment: cookie needs spec.trafficRouting.gatewayAPI or .istio (the route sets and matches the cookie); traefik cannot',
+    ]);
   });
 });

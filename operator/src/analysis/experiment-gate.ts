@@ -184,7 +184,8 @@ export function withExperiment(step: AnalysisVerdict, experiment: AnalysisVerdic
 /**
  * What spec.experiment needs from the rest of the spec: the analysis' Prometheus (spec.analysis.metrics: an
  * experiment judges what users prefer, the metrics whether the candidate works), a router that matches headers
- * (Gateway API or Istio: the arm rules), and a step at or under 50 % (the gate).
+ * (Gateway API or Istio: the arm rules; with cookie assignment they also set the cookie), and a step at or under
+ * 50 % (the gate).
  */
 export function experimentProblems(
   spec: { trafficRouting?: Record<string, unknown> },
@@ -197,10 +198,10 @@ export function experimentProblems(
     problems.push('spec.experiment: needs spec.analysis.metrics (at least error-rate) and its Prometheus; the experiment reads its counters there');
   const routers = Object.keys(spec.trafficRouting ?? {});
   if (routers.length > 0 && !routers.some((r) => r === 'gatewayAPI' || r === 'istio'))
-    problems.push(`spec.experiment: needs spec.trafficRouting.gatewayAPI or .istio (the route matches the ${ARM_HEADER} header); ${routers.join(', ')} cannot`);
-  else if (assignment === 'cookie' && routers.length > 0 && !routers.includes('gatewayAPI'))
     problems.push(
-      `spec.experiment.assignment: cookie needs spec.trafficRouting.gatewayAPI (the route sets and matches the cookie); ${routers.join(', ')} cannot yet`,
+      assignment === 'cookie'
+        ? `spec.experiment.assignment: cookie needs spec.trafficRouting.gatewayAPI or .istio (the route sets and matches the cookie); ${routers.join(', ')} cannot`
+        : `spec.experiment: needs spec.trafficRouting.gatewayAPI or .istio (the route matches the ${ARM_HEADER} header); ${routers.join(', ')} cannot`,
     );
   if (steps && gateWeight(steps) === undefined)
     problems.push(

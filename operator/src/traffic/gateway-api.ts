@@ -8,9 +8,12 @@ import type * as k8s from '@kubernetes/client-node';
 import { ARMS, parseStyleRuleClaim, ruleFingerprint, STYLE_RULE_CLAIM_KEY, styleRuleClaimAnnotation, type Arm } from '../api/names.js';
 import type { RouteObservation } from '../rollout/types.js';
 import {
+  armCookie,
   armOfRuleName,
   armRuleName,
   armService,
+  cookieNamePattern,
+  parseArmCookie,
   RouteObjectRouter,
   TrafficRouterError,
   type ArmRouting,
@@ -422,31 +425,22 @@ function cookieRefsAsWritten(managed: HttpRouteRule, arms: CookieArmRouting, tar
 // A filter type appears once per filters list (CRD: "RequestHeaderModifier filter cannot be repeated") and a
 // modifier's set/add lists are maps keyed by header name, so our entries are merged into the user's filters.
 
-/** The Max-Age of the arm cookie when ArmRouting does not say: 30 days, beyond an experiment's default maxDuration (28d). */
-const ARM_COOKIE_MAX_AGE_SECONDS = 30 * 24 * 60 * 60;
 const COOKIE_HEADER = 'Cookie';
 const SET_COOKIE = 'Set-Cookie';
-/** An arm cookie as armCookie writes it; its name, arm and Max-Age. */
-const ARM_COOKIE = new RegExp(`^([^=;\\s]+)=(${ARMS.join('|')}); Path=/; Max-Age=(\\d+); SameSite=Lax$`);
 const MODIFIER_FIELD = { RequestHeaderModifier: 'requestHeaderModifier', ResponseHeaderModifier: 'responseHeaderModifier' } as const;
 type ModifierType = keyof typeof MODIFIER_FIELD;
 
-function armCookie(arms: CookieArmRouting, arm: Arm): string {
-  return `${arms.cookie}=${arm}; Path=/; Max-Age=${arms.maxAgeSeconds ?? ARM_COOKIE_MAX_AGE_SECONDS}; SameSite=Lax`;
-}
-
 /** A Cookie header value that carries `cookie=arm` (anywhere in the list: RFC 6265 §4.2.1 `name=value; name=value`). */
 function cookieRegex(cookie: string, arm: Arm): string {
-  const name = cookie.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-  return `(^|;\\s*)${name}=${arm}(;|$)`;
+  return `(^|;\\s*)${cookieNamePattern(cookie)}=${arm}(;|$)`;
 }
 
 /** The arm a backendRef's filters mark new clients with (cookieRefs), and the cookie's name and Max-Age. */
 function cookieMarkOf(ref: BackendRef): { arm: Arm; cookie: string; maxAgeSeconds: number } | undefined {
   for (const f of ref.filters ?? []) {
     for (const h of f.type === 'ResponseHeaderModifier' ? (f.responseHeaderModifier?.add ?? []) : []) {
-      const m = sameName(h.name, SET_COOKIE) ? ARM_COOKIE.exec(h.value) : null;
-      if (m) return { cookie: m[1]!, arm: m[2] as Arm, maxAgeSeconds: Number(m[3]) };
+      const mark = sameName(h.name, SET_COOKIE) ? parseArmCookie(h.value) : undefined;
+      if (mark) return mark;
     }
   }
   return undefined;
@@ -476,7 +470,7 @@ function userFiltersOf(ref: BackendRef): HttpRouteFilter[] | undefined {
   const mark = cookieMarkOf(ref);
   if (!mark) return ref.filters;
   const ours = withoutHeaderEntries(
-    withoutHeaderEntries(ref.filters ?? [], 'ResponseHeaderModifier', 'add', (h) => sameName(h.name, SET_COOKIE) && ARM_COOKIE.test(h.value)),
+    withoutHeaderEntries(ref.filters ?? [], 'ResponseHeaderModifier', 'add', (h) => sameName(h.name, SET_COOKIE) && parseArmCookie(h.value) !== undefined),
     'RequestHeaderModifier',
     'set',
     (h) => h.value === mark.arm,

@@ -47,6 +47,30 @@ export interface CookieArmRouting {
   maxAgeSeconds?: number;
 }
 
+// The arm cookie (#16, cookie assignment), the same on every router that assigns by cookie: the managed route's
+// destination for an arm adds it to the response (Set-Cookie), and reading it back tells that destination's arm.
+
+/** The Max-Age of the arm cookie when ArmRouting does not say: 30 days, beyond an experiment's default maxDuration (28d). */
+const ARM_COOKIE_MAX_AGE_SECONDS = 30 * 24 * 60 * 60;
+/** A Set-Cookie value as armCookie writes it; its name, arm and Max-Age. */
+const ARM_COOKIE = new RegExp(`^([^=;\\s]+)=(${ARMS.join('|')}); Path=/; Max-Age=(\\d+); SameSite=Lax$`);
+
+/** The Set-Cookie value that marks a new client with `arm`. */
+export function armCookie(arms: CookieArmRouting, arm: Arm): string {
+  return `${arms.cookie}=${arm}; Path=/; Max-Age=${arms.maxAgeSeconds ?? ARM_COOKIE_MAX_AGE_SECONDS}; SameSite=Lax`;
+}
+
+/** What an armCookie value says: the cookie's name, the arm and the Max-Age; undefined for any other Set-Cookie value. */
+export function parseArmCookie(value: string): { cookie: string; arm: Arm; maxAgeSeconds: number } | undefined {
+  const m = ARM_COOKIE.exec(value);
+  return m ? { cookie: m[1]!, arm: m[2] as Arm, maxAgeSeconds: Number(m[3]) } : undefined;
+}
+
+/** The cookie's name as a regular expression that matches just it (for a match on the Cookie header). */
+export function cookieNamePattern(cookie: string): string {
+  return cookie.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
 /** Where an arm's requests go: treatment to the candidate; control and none (outside the experiment) to stable. */
 export function armService(arm: Arm, target: TrafficTarget): string {
   return arm === 'treatment' ? target.candidateService : target.stableService;

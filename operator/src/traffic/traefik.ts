@@ -62,7 +62,7 @@ export class TraefikRouter extends RouteObjectRouter<TraefikService> {
     if (weights.arms?.mode === 'cookie')
       throw new TrafficRouterError(
         'Unsupported',
-        `TraefikService ${ts.metadata.name}: the traefik router does not support cookie assignment of an A/B experiment's arms; use spec.trafficRouting.gatewayAPI`,
+        `TraefikService ${ts.metadata.name}: the traefik router does not support cookie assignment of an A/B experiment's arms; use spec.trafficRouting.gatewayAPI or spec.trafficRouting.istio`,
       );
     if (weights.arms)
       throw new TrafficRouterError(

@@ -259,7 +259,7 @@ export interface IModelRollout {
         };
       }>;
       /**
-       * How users get their arm. userKey (default): the app hashes a user id with the published salt and sends X-ModelRollout-Arm (sticky per user). cookie (gatewayAPI only): the route assigns new clients by weight and sets a cookie (modelrollout-arm-<salt prefix>, Max-Age maxDuration) that keeps them in their arm.
+       * How users get their arm. userKey (default): the app hashes a user id with the published salt and sends X-ModelRollout-Arm (sticky per user). cookie (gatewayAPI or istio): the route assigns new clients by weight and sets a cookie (modelrollout-arm-<salt prefix>, Max-Age maxDuration) that keeps them in their arm.
        */
       "assignment"?: "userKey" | "cookie";
       /**
