@@ -3,8 +3,11 @@
 // themselves to arms with the salt and ranges the operator publishes (ConfigMap t2v-experiment), send
 // X-ModelRollout-Arm through the proxy, and "complete playback" with a chance that depends only on the version
 // that answered (the simulated truth); their counters, on a local /metrics Prometheus scrapes, are the goal.
-//   A: v2 completes twice as often as v1: the gate opens on a Win and v2 is promoted; the arm rules go.
-//   B: A/A, v3 behaves as v2: no Win; after maxDuration the rollout pauses for a person, who aborts.
+//   A: v2 completes twice as often as v1: the gate opens on a Win and v2 is promoted; the arm rules go. The viewers
+//      are in two tiers (free, pro): the experiment declares them as segments, judges a stall-rate guardrail in
+//      each, and its coverage rule holds the 10 % step until each tier has assigned viewers in both arms.
+//   B: A/A, v3 behaves as v2, with the arms assigned by the route (cookie mode): viewers send no arm header, keep
+//      the cookie the route sets; no Win; after maxDuration the rollout pauses for a person, who aborts.
 // Throughout, every request judged while the proxy serves the arm rules is answered as its arm says (treatment by
 // the candidate, control and none by stable), and no viewer's arm changes while the ranges grow.
 import fs from 'node:fs';
@@ -53,6 +56,11 @@ const USERS = Array.from({ length: 400 }, (_, i) => `viewer-${i}`);
 const CONCURRENCY = 4;
 /** The simulated truth: the chance a viewer completes playback, by the version that answered (v3 behaves as v2). */
 const COMPLETION: Record<string, number> = { v1: 0.3, v2: 0.6, v3: 0.6 };
+/** The viewers' tiers (a quarter pro): the experiment's segments. */
+const TIERS = ['free', 'pro'] as const;
+const tierOf = (user: string): (typeof TIERS)[number] => (Number(user.split('-')[1]) % 4 === 0 ? 'pro' : 'free');
+/** Every version stalls a playback as often: the segmented guardrail must not fire. */
+const STALL = 0.05;
 /** The proxy may apply a route change before this test notices it: requests this close to a noticed change are not judged. */
 const ROUTE_CHANGE_MARGIN_MS = 1500;
 
@@ -79,6 +87,8 @@ interface Playback {
   version: string;
   /** What a non-200 answer said. */
   error?: string;
+  /** Cookie mode: the arm the route set or the cookie carried (the viewer sent no header). */
+  cookieArm?: Arm;
   sentAt: number;
   answeredAt: number;
 }
@@ -97,23 +107,31 @@ class Viewers {
   private readonly started = new Counter({
     name: 'player_started_total',
     help: 'Playbacks started, by experiment arm and the model version that answered',
-    labelNames: ['arm', 'model_version'],
+    labelNames: ['arm', 'model_version', 'tier'],
     registers: [this.registry],
   });
   private readonly completed = new Counter({
     name: 'player_completed_total',
     help: 'Playbacks watched to the end, by experiment arm and the model version that answered',
-    labelNames: ['arm', 'model_version'],
+    labelNames: ['arm', 'model_version', 'tier'],
+    registers: [this.registry],
+  });
+  private readonly stalled = new Counter({
+    name: 'player_stalled_total',
+    help: 'Playbacks that stalled, by experiment arm, the model version that answered and tier',
+    labelNames: ['arm', 'model_version', 'tier'],
     registers: [this.registry],
   });
   private readonly assigned = new Gauge({
     name: 'player_assigned_users',
-    help: 'Distinct viewers assigned to each arm of the current experiment (the sample-ratio check counts users)',
-    labelNames: ['arm'],
+    help: 'Distinct viewers assigned to each arm of the current experiment (the sample-ratio check counts users), by tier',
+    labelNames: ['arm', 'tier'],
     registers: [this.registry],
   });
   private assignment: PublishedAssignment | undefined;
   private users = { salt: '', treatment: new Set<string>(), control: new Set<string>() };
+  /** Cookie mode: each viewer's cookies (name → value), as a browser keeps them. */
+  private readonly jars = new Map<string, Map<string, string>>();
   private stopped = false;
   private next = 0;
   private loops: Promise<void>[] = [];
@@ -121,13 +139,15 @@ class Viewers {
 
   async start(): Promise<void> {
     // Every series the goal reads exists from the start at 0, so increase() over the experiment counts from 0.
-    for (const arm of ['treatment', 'control']) {
-      for (const version of Object.keys(COMPLETION)) {
-        this.started.labels(arm, version).inc(0);
-        this.completed.labels(arm, version).inc(0);
+    for (const arm of ['treatment', 'control'])
+      for (const tier of TIERS) {
+        for (const version of Object.keys(COMPLETION)) {
+          this.started.labels(arm, version, tier).inc(0);
+          this.completed.labels(arm, version, tier).inc(0);
+          this.stalled.labels(arm, version, tier).inc(0);
+        }
+        this.assigned.labels(arm, tier).set(0);
       }
-      this.assigned.labels(arm).set(0);
-    }
     this.server = http.createServer((_req, res) => {
       void this.registry.metrics().then((text) => res.writeHead(200, { 'content-type': this.registry.contentType }).end(text));
     });
@@ -171,7 +191,7 @@ class Viewers {
   /** The arm header for `user` under the assignment held now (none outside both ranges); no header when there is no experiment. */
   private armFor(user: string): { arm?: Arm; salt?: string; weight?: number } {
     const a = this.assignment;
-    if (!a || a.ended) return {};
+    if (!a || a.ended || a.mode === 'cookie') return {};
     const bucket = bucketOf(a.salt, user);
     const inRange = (arm: 'treatment' | 'control') => bucket >= a[arm].from && bucket < a[arm].to;
     const arm: Arm = inRange('treatment') ? 'treatment' : inRange('control') ? 'control' : 'none';
@@ -185,12 +205,36 @@ class Viewers {
     if (seen.at(-1) !== arm) this.arms.set(key, [...seen, arm]);
     if (this.users.salt !== salt) {
       this.users = { salt, treatment: new Set(), control: new Set() };
-      this.assigned.labels('treatment').set(0);
-      this.assigned.labels('control').set(0);
+      for (const tier of TIERS) for (const a of ['treatment', 'control']) this.assigned.labels(a, tier).set(0);
     }
     if (arm === 'none') return;
     this.users[arm].add(user);
-    this.assigned.labels(arm).set(this.users[arm].size);
+    const tier = tierOf(user);
+    this.assigned.labels(arm, tier).set([...this.users[arm]].filter((u) => tierOf(u) === tier).length);
+  }
+
+  /** Cookie mode: the Cookie header this viewer sends, and the arm its experiment cookie says (if it has one). */
+  private cookiesOf(user: string): { header?: string; arm?: Arm } {
+    const a = this.assignment;
+    const jar = this.jars.get(user);
+    if (!jar || jar.size === 0) return {};
+    const arm = a?.cookie ? (jar.get(a.cookie) as Arm | undefined) : undefined;
+    return { header: [...jar].map(([k, v]) => `${k}=${v}`).join('; '), ...(arm ? { arm } : {}) };
+  }
+
+  /** Keeps the cookies a response set; returns the arm the experiment's cookie was set to, if it was. */
+  private keepCookies(user: string, setCookies: string[]): Arm | undefined {
+    const jar = this.jars.get(user) ?? new Map<string, string>();
+    this.jars.set(user, jar);
+    let arm: Arm | undefined;
+    for (const c of setCookies) {
+      const [pair] = c.split(';');
+      const eq = pair!.indexOf('=');
+      const [name, value] = [pair!.slice(0, eq).trim(), pair!.slice(eq + 1).trim()];
+      jar.set(name, value);
+      if (name === this.assignment?.cookie) arm = value as Arm;
+    }
+    return arm;
   }
 
   private async requestLoop(loop: number): Promise<void> {
@@ -198,21 +242,29 @@ class Viewers {
       const user = USERS[this.next++ % USERS.length]!;
       const { arm, salt, weight } = this.armFor(user);
       if (arm && salt) this.note(user, arm, salt);
+      const cookies = this.cookiesOf(user);
       const sentAt = Date.now();
-      const answer = await generate(arm ? { [ARM_HEADER]: arm } : {}, loop * 100_000 + i);
-      const p: Playback = { user, salt, weight, arm, ...answer, sentAt, answeredAt: Date.now() };
+      const headers: Record<string, string> = { ...(arm ? { [ARM_HEADER]: arm } : {}), ...(cookies.header ? { cookie: cookies.header } : {}) };
+      const { setCookies, ...answer } = await generate(headers, loop * 100_000 + i);
+      const cookieArm = this.keepCookies(user, setCookies) ?? cookies.arm;
+      const a = this.assignment;
+      if (cookieArm && a?.mode === 'cookie') this.note(user, cookieArm, a.salt);
+      const p: Playback = { user, salt: salt ?? (cookieArm ? a?.salt : undefined), weight, arm, ...answer, sentAt, answeredAt: Date.now() };
+      if (cookieArm) p.cookieArm = cookieArm;
       this.playbacks.push(p);
       const chance = COMPLETION[p.version];
       if (p.status !== 200 || chance === undefined) continue;
-      const label = arm ?? 'unassigned';
-      this.started.labels(label, p.version).inc();
-      if (Math.random() < chance) this.completed.labels(label, p.version).inc();
+      const label = arm ?? cookieArm ?? 'unassigned';
+      const tier = tierOf(user);
+      this.started.labels(label, p.version, tier).inc();
+      if (Math.random() < chance) this.completed.labels(label, p.version, tier).inc();
+      if (Math.random() < STALL) this.stalled.labels(label, p.version, tier).inc();
     }
   }
 }
 
 /** One generation through the proxy (raw frames, one step: the cheapest request the runtime serves). */
-async function generate(headers: Record<string, string>, seed: number): Promise<{ status: number; version: string; error?: string }> {
+async function generate(headers: Record<string, string>, seed: number): Promise<{ status: number; version: string; error?: string; setCookies: string[] }> {
   try {
     const res = await fetch(`${proxy.url}/v1/generate`, {
       method: 'POST',
@@ -221,13 +273,14 @@ async function generate(headers: Record<string, string>, seed: number): Promise<
       signal: AbortSignal.timeout(30_000),
     });
     const version = res.headers.get('x-model-version') ?? `none-${res.status}`;
+    const setCookies = res.headers.getSetCookie();
     if (res.ok) {
       await res.arrayBuffer();
-      return { status: res.status, version };
+      return { status: res.status, version, setCookies };
     }
-    return { status: res.status, version, error: `${res.headers.get('server') ?? ''} ${(await res.text()).slice(0, 160)}` };
+    return { status: res.status, version, setCookies, error: `${res.headers.get('server') ?? ''} ${(await res.text()).slice(0, 160)}` };
   } catch (err) {
-    return { status: 0, version: 'unanswered', error: String(err) };
+    return { status: 0, version: 'unanswered', setCookies: [], error: String(err) };
   }
 }
 
@@ -246,11 +299,17 @@ async function httpRoute(): Promise<RouteObject> {
   return (await custom.getNamespacedCustomObject({ ...ROUTE, namespace: ns, name: NAME })) as RouteObject;
 }
 
-/** The route's arm rules: arm value → the Service it sends to; undefined when it has none. */
+/**
+ * The route's arm rules: arm value → the Service it sends to; undefined when it has none. A rule matches the arm
+ * header (user-key mode) or the experiment's cookie (cookie mode: a regular expression on Cookie ending `=<arm>`).
+ */
 function armRulesOf(route: RouteObject): Record<string, string> | undefined {
   const out: Record<string, string> = {};
   for (const rule of route.spec.rules) {
-    const arm = rule.matches?.flatMap((m) => m.headers ?? []).find((h) => h.name.toLowerCase() === ARM_HEADER.toLowerCase())?.value;
+    const headers = rule.matches?.flatMap((m) => m.headers ?? []) ?? [];
+    const byHeader = headers.find((h) => h.name.toLowerCase() === ARM_HEADER.toLowerCase())?.value;
+    const byCookie = /=(treatment|control|none)\(/.exec(headers.find((h) => h.name.toLowerCase() === 'cookie')?.value ?? '')?.[1];
+    const arm = byHeader ?? byCookie;
     if (arm) out[arm] = (rule.backendRefs ?? []).map((b) => b.name).join(',');
   }
   return Object.keys(out).length > 0 ? out : undefined;
@@ -307,11 +366,12 @@ class RouteWatch {
 
 /** Requests judged for stickiness in [from, to): each answered as its arm says while the proxy served the arm rules. */
 function stickiness(viewers: Viewers, watch: RouteWatch, from: number, to: number, versions: { stable: string; candidate: string }) {
-  const judged = viewers.playbacks.filter((p) => p.sentAt >= from && p.answeredAt < to && p.arm && p.status === 200 && watch.armEpochOf(p));
+  const armOfPlayback = (p: Playback) => p.arm ?? p.cookieArm;
+  const judged = viewers.playbacks.filter((p) => p.sentAt >= from && p.answeredAt < to && armOfPlayback(p) && p.status === 200 && watch.armEpochOf(p));
   const violations = judged
-    .filter((p) => p.version !== (p.arm === 'treatment' ? versions.candidate : versions.stable))
-    .map((p) => `${p.user} sent ${p.arm} at ${p.weight} %, answered by ${p.version}`);
-  const byArm = Object.fromEntries(ARMS.map((arm) => [arm, judged.filter((p) => p.arm === arm).length]));
+    .filter((p) => p.version !== (armOfPlayback(p) === 'treatment' ? versions.candidate : versions.stable))
+    .map((p) => `${p.user} ${p.arm ? `sent ${p.arm} at ${p.weight} %` : `has cookie ${p.cookieArm}`}, answered by ${p.version}`);
+  const byArm = Object.fromEntries(ARMS.map((arm) => [arm, judged.filter((p) => armOfPlayback(p) === arm).length]));
   return { judged: judged.length, byArm, violations };
 }
 
@@ -360,7 +420,7 @@ class RolloutLog {
     const s = ro.status;
     const exp = s?.analysis?.experiment;
     const step = s?.analysis?.lastStepVerdict ? ` step ${s.analysis.lastStepVerdict}: ${s.analysis.lastStepMessage?.slice(0, 160) ?? ''}` : '';
-    const line = `${s?.phase} ${s?.candidate?.modelVersion ?? '-'} ${s?.weights?.candidate ?? '-'} % ${exp?.verdict ?? '-'} ${exp?.units ? `units ${exp.units.control}/${exp.units.treatment}` : ''}${step}`;
+    const line = `${s?.phase} ${s?.candidate?.modelVersion ?? '-'} ${s?.weights?.candidate ?? '-'} % ${exp?.verdict ?? '-'} ${exp?.units ? `units ${exp.units.control}/${exp.units.treatment}` : ''}${exp?.error ? ` look failed: ${exp.error.slice(0, 300)}` : ''}${step}`;
     if (exp?.verdict && exp.verdict !== this.verdicts.at(-1)) this.verdicts.push(exp.verdict);
     if (line === this.last) return;
     this.last = line;
@@ -402,10 +462,24 @@ function rolloutSpec(version: string, experiment: Record<string, unknown>) {
           units: 'sum(increase(player_started_total{arm="{{arm}}",model_version="{{version}}"}[{{interval}}]))',
         },
       },
-      guardrails: [{ template: 'error-rate' }],
+      guardrails: [
+        { template: 'error-rate' },
+        {
+          name: 'stalls',
+          better: 'lower',
+          tolerance: 0.1,
+          proportion: {
+            events: 'sum(increase(player_stalled_total{arm="{{arm}}",model_version="{{version}}",{{segment}}}[{{interval}}]))',
+            units: 'sum(increase(player_started_total{arm="{{arm}}",model_version="{{version}}",{{segment}}}[{{interval}}]))',
+          },
+        },
+      ],
       // The viewers count users assigned to each arm: 400 users split by a hash are 1:1 up to chance, while their
       // requests are not independent units (a χ² on requests would flag the chance imbalance of users as SRM).
-      units: 'max(player_assigned_users{arm="{{arm}}"})',
+      units: 'sum(player_assigned_users{arm="{{arm}}",{{segment}}})',
+      segments: [{ label: 'tier', values: [...TIERS] }],
+      // At 10 % about 10 pro viewers are in each arm (a quarter of 10 % of 400).
+      coverage: { minUnits: 4, aboveWeight: 10 },
       minDuration: '15s',
       ...experiment,
     },
@@ -527,6 +601,8 @@ async function scenarioWin(viewers: Viewers, watch: RouteWatch, log: RolloutLog)
   let atGate: ExperimentStatus | undefined;
   let opened: ExperimentStatus | undefined;
   let last: ExperimentStatus | undefined;
+  let firstAt50: ExperimentStatus | undefined;
+  const coverageAt10 = new Set<boolean>();
   await log.waitFor(
     'v2 promoted',
     (ro) => ro.status?.stable?.modelVersion === 'v2' && ro.status.phase === 'Healthy' && ready(ro),
@@ -536,6 +612,9 @@ async function scenarioWin(viewers: Viewers, watch: RouteWatch, log: RolloutLog)
       const w = ro.status?.weights?.candidate ?? 0;
       const exp = ro.status?.analysis?.experiment;
       if (w === 50 && exp && ro.status?.candidate?.modelVersion === 'v2') atGate = exp;
+      if (w === 50 && exp && !firstAt50) firstAt50 = exp;
+      // Logged, not asserted: how many looks at 10 % found a tier short depends on how fast the viewers come round.
+      if (w === 10 && exp?.coverage) coverageAt10.add(exp.coverage.met);
       if (w > 50 && exp && !opened) opened = exp;
       if (exp && ro.status?.candidate?.modelVersion === 'v2') last = exp;
     },
@@ -548,6 +627,21 @@ async function scenarioWin(viewers: Viewers, watch: RouteWatch, log: RolloutLog)
   const goal = opened!.metrics!.find((m) => m.role === 'goal')!;
   expect(goal.cs[0]).toBeGreaterThan(0);
   expect(goal.treatment).toBeGreaterThan(goal.control);
+  // Segments: the 10 % step moved on only once both tiers had their viewers in both arms (read through Prometheus
+  // with each tier's matcher); the stall guardrail was judged in each tier and found nothing.
+  console.log(
+    `A coverage at 10 %: ${[...coverageAt10].join(', ')}; at 50 %: ${JSON.stringify(firstAt50?.coverage)}; segments ${JSON.stringify(opened!.segments)}`,
+  );
+  expect(firstAt50?.coverage?.met).toBe(true);
+  expect(opened!.segments!.map((x) => x.segment)).toEqual(['tier=free', 'tier=pro']);
+  for (const seg of opened!.segments!) {
+    expect(Math.min(seg.units!.control, seg.units!.treatment), seg.segment).toBeGreaterThanOrEqual(4);
+    expect(
+      seg.metrics.map((m) => m.name),
+      seg.segment,
+    ).toEqual(['stalls']);
+  }
+  expect(opened!.metrics!.map((m) => m.name)).toEqual(['playback-completion', 'error-rate', 'stalls']);
 
   const sticky = stickiness(viewers, watch, from, to, { stable: 'v1', candidate: 'v2' });
   console.log(
@@ -576,11 +670,14 @@ async function scenarioWin(viewers: Viewers, watch: RouteWatch, log: RolloutLog)
   return opened!.assignment.salt;
 }
 
-/** B: A/A (v3 behaves as v2): no Win; past maxDuration the rollout pauses for a person, who aborts: all back on v2. */
+/**
+ * B: A/A (v3 behaves as v2), arms assigned by the route with a cookie: no Win; past maxDuration the rollout pauses
+ * for a person, who aborts: all back on v2.
+ */
 async function scenarioAA(viewers: Viewers, watch: RouteWatch, log: RolloutLog, saltA: string): Promise<void> {
   const from = Date.now();
   const verdictsBefore = log.verdicts.length;
-  await setVersion('v3', { maxDuration: '30s' });
+  await setVersion('v3', { maxDuration: '30s', assignment: 'cookie' });
   const paused = await log.waitFor(
     'v3 paused after maxDuration',
     (ro) => ro.status?.phase === 'Paused' && ro.status.candidate?.modelVersion === 'v3',
@@ -597,7 +694,13 @@ async function scenarioAA(viewers: Viewers, watch: RouteWatch, log: RolloutLog, 
   expect(exp.verdict).not.toBe('Win');
   expect(log.verdicts.slice(verdictsBefore)).not.toContain('Win');
   expect(exp.srmP).toBeGreaterThan(0.001);
+  expect(exp.assignment).toMatchObject({ mode: 'cookie', cookie: `modelrollout-arm-${exp.assignment.salt.slice(0, 8)}` });
   expect(await publishedAssignment()).toEqual(exp.assignment);
+  // The viewers sent no arm header: every arm they counted came from the route's cookie.
+  const assigned = viewers.playbacks.filter((p) => p.sentAt >= from && p.cookieArm);
+  expect(assigned.every((p) => p.arm === undefined)).toBe(true);
+  expect(new Set(assigned.map((p) => p.cookieArm))).toEqual(new Set(ARMS));
+  expect(Math.min(exp.units!.control, exp.units!.treatment)).toBeGreaterThan(10);
 
   const sticky = stickiness(viewers, watch, from, to, { stable: 'v2', candidate: 'v3' });
   console.log(

@@ -147,14 +147,15 @@ function gateHold(exp: ExperimentStatus | undefined, wanted: string, opts: { ela
       result: 'pause',
       message: `experiment reached no ${wanted} in maxDuration (${formatDuration(opts.maxDurationMs)}): ${exp?.reason ?? 'no verdict'}; a person decides (resume to keep waiting, promote or abort)`,
     };
-  const eta = exp?.expectedTimeToDecision ? `; expected time to a decision at this traffic: ${exp.expectedTimeToDecision}` : '';
+  const eta = `${exp?.expectedTimeToDecision ? `; expected time to a decision at this traffic: ${exp.expectedTimeToDecision}` : ''}${exp?.error ? `; the last look failed: ${exp.error}` : ''}`;
   return { result: 'pending', message: `experiment gate: waiting for ${wanted} (${exp?.verdict ?? 'no look yet'}: ${exp?.reason ?? 'no counters yet'})${eta}` };
 }
 
 /** A segment short of its units on the step the coverage rule guards: wait, and pause after maxDuration. */
 function coverageHold(exp: ExperimentStatus | undefined, opts: { elapsedMs: number; maxDurationMs: number }): AnalysisVerdict {
   const c = exp?.coverage;
-  const short = c ? `segments short of ${c.minUnits} units per arm: ${(c.missing ?? []).join('; ')}` : 'no look at the segments yet';
+  const failed = exp?.error ? `; the last look failed: ${exp.error}` : '';
+  const short = `${c ? `segments short of ${c.minUnits} units per arm: ${(c.missing ?? []).join('; ')}` : 'no look at the segments yet'}${failed}`;
   if (opts.elapsedMs >= opts.maxDurationMs)
     return {
       result: 'pause',

@@ -52,12 +52,12 @@ describe('spec.experiment.segments and coverage', () => {
   });
 
   it('fills {{segment}} with one label matcher per segment, and with a matcher every series passes for the whole', () => {
-    expect(withSegment(units, { label: 'tier', value: 'pro', key: 'tier=pro' })).toBe(
+    expect(withSegment(units, { label: 'tier', value: 'pro', key: 'tier=pro' }, 'tier')).toBe(
       'sum(increase(viewer_assigned_total{arm="{{arm}}", tier="pro"}[{{interval}}]))',
     );
-    expect(withSegment(units, undefined)).toBe('sum(increase(viewer_assigned_total{arm="{{arm}}", __name__=~".+"}[{{interval}}]))');
+    expect(withSegment(units, undefined, 'tier')).toBe('sum(increase(viewer_assigned_total{arm="{{arm}}", tier=~".*"}[{{interval}}]))');
     // Quotes, backslashes and $ in a value stay literal (no PromQL injection, no replacement patterns).
-    expect(segmentMatcher({ label: 'title', value: 'a"b\\c$&', key: '' })).toBe('title="a\\"b\\\\c$&"');
+    expect(segmentMatcher({ label: 'title', value: 'a"b\\c$&', key: '' }, 'title')).toBe('title="a\\"b\\\\c$&"');
   });
 
   it('names the field of every mistake', () => {
@@ -148,6 +148,16 @@ describe('judgeSegments', () => {
     const out = judgeSegments(plan, ['abandon'], [segment('region=eu', [1, 1], [30, 1])], state);
     expect(out.loss).toBeUndefined();
     expect(out.reports[0]).toMatchObject({ segment: 'region=eu', metrics: [], notes: ['abandon: 1 control and 30 treatment units so far (each arm needs 2)'] });
+  });
+
+  it('keeps no sequence from a look without spread (no event in either arm), so it cannot pin the later ones', () => {
+    const state = { startedAt: '2026-12-01T00:00:00Z', looks: 1, metrics: {} as Record<string, { p: number; cs: [number, number] }> };
+    const first = judgeSegments(plan, ['abandon'], [segment('tier=pro', [50, 0], [50, 0])], state);
+    expect(first.reports[0]!.metrics[0]).toMatchObject({ effect: 0, cs: [0, 0], p: 1 });
+    expect(state.metrics).toEqual({});
+    const later = judgeSegments(plan, ['abandon'], [segment('tier=pro', [2000, 200], [2000, 600])], state);
+    expect(later.reports[0]!.metrics[0]!.cs[0]).toBeGreaterThan(0.1);
+    expect(later.loss).toMatch(/^guardrail abandon regressed in segment tier=pro/);
   });
 
   it('in A/A segments keeps the chance of any false regression under α however often it looks', () => {

@@ -97,17 +97,18 @@ const SEGMENT_VARIABLE = /\{\{\s*segment\s*\}\}/g;
 const selectsSegment = (text: string): boolean => new RegExp(SEGMENT_VARIABLE.source).test(text);
 
 /**
- * The label matcher {{segment}} stands for, inside a selector's braces: `label="value"` for one segment, and a
- * matcher every series passes (`__name__=~".+"`) for the experiment as a whole, so one query serves both.
+ * The label matcher {{segment}} stands for, inside a selector's braces: `label="value"` for one segment, and for
+ * the experiment as a whole a matcher every series passes, `<wholeLabel>=~".*"` (the empty value matches series
+ * without the label too; a `__name__` matcher would clash with the selector's metric name), so one query serves both.
  */
-export function segmentMatcher(segment: Segment | undefined): string {
-  if (!segment) return '__name__=~".+"';
+export function segmentMatcher(segment: Segment | undefined, wholeLabel: string): string {
+  if (!segment) return `${wholeLabel}=~".*"`;
   return `${segment.label}="${segment.value.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
 }
 
 /** A query with {{segment}} filled for one segment (or for the whole experiment). */
-export function withSegment(query: string, segment: Segment | undefined): string {
-  return query.replace(SEGMENT_VARIABLE, () => segmentMatcher(segment));
+export function withSegment(query: string, segment: Segment | undefined, wholeLabel: string): string {
+  return query.replace(SEGMENT_VARIABLE, () => segmentMatcher(segment, wholeLabel));
 }
 
 /** Every query of a metric, for the checks that look at them all. */

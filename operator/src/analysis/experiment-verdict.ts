@@ -125,6 +125,24 @@ function sequential(
   return { p, cs: cs[0] <= cs[1] ? cs : now };
 }
 
+/**
+ * The sequence of `key` after this look, kept in `state`. A look with no spread (no event in either arm yet: SE 0)
+ * says nothing, and its point interval would pin every later intersection to it: the sequence stays as it was.
+ */
+function advance(
+  state: ExperimentState,
+  key: string,
+  previous: { p: number; cs: [number, number] } | undefined,
+  c: Comparison,
+  tau2: number,
+  alpha: number,
+): { p: number; cs: [number, number] } {
+  if (!(c.se > 0)) return previous ?? { p: 1, cs: [c.effect, c.effect] };
+  const s = sequential(previous, c, tau2, alpha);
+  state.metrics[key] = s;
+  return s;
+}
+
 /** The effect in the "good" direction: positive is better for users. */
 const good = (m: ExperimentMetric, x: number): number => (m.better === 'higher' ? x : -x);
 
@@ -169,8 +187,7 @@ export function judgeExperiment(
     if (typeof c === 'string') return { ...base, verdict: 'Invalid', reason: c, metrics: reports };
     // Guardrails have no planned effect: their sequence is tuned to the tolerated regression, or to 5 % of control.
     const scale = role === 'goal' ? m.effect : m.effect > 0 ? m.effect : Math.abs(c.control) * 0.05 || c.se || 1;
-    const s = sequential(previous?.metrics[m.name], c, tau2ForMde(scale), plan.alpha);
-    state.metrics[m.name] = s;
+    const s = advance(state, m.name, previous?.metrics[m.name], c, tau2ForMde(scale), plan.alpha);
     reports.push({
       name: m.name,
       role,
@@ -262,8 +279,7 @@ export function judgeSegments(
       }
       const key = `${name}@${seg.segment}`;
       const scale = m.effect > 0 ? m.effect : Math.abs(c.control) * 0.05 || c.se || 1;
-      const s = sequential(state.metrics[key], c, tau2ForMde(scale), alpha);
-      state.metrics[key] = s;
+      const s = advance(state, key, state.metrics[key], c, tau2ForMde(scale), alpha);
       const r: MetricReport = { name, role: 'guardrail', control: c.control, treatment: c.treatment, effect: c.effect, cs: s.cs, p: s.p };
       report.metrics.push(r);
       if (!loss && regressed(m, r)) loss = regressionReason(m, r, alpha, ` in segment ${seg.segment}`);

@@ -13,7 +13,7 @@ type Counts = Record<'started' | 'completed' | 'abandoned', number>;
 
 /**
  * Counters per arm and tier, growing linearly with the minutes: `perMinute` per tier, with the given rates.
- * Answers a query for one tier (tier="…") or for the whole (__name__=~".+": the tiers summed), as Prometheus would.
+ * Answers a query for one tier (tier="…") or for the whole (tier=~".*": the tiers summed), as Prometheus would.
  */
 class TieredViewers implements MetricsProvider {
   readonly queries: string[] = [];
@@ -23,7 +23,7 @@ class TieredViewers implements MetricsProvider {
     this.queries.push(promql);
     const arm = /arm="(treatment|control)"/.exec(promql)![1] as Arm;
     const tier = /tier="([^"]*)"/.exec(promql)?.[1];
-    if (!tier && !promql.includes('__name__=~".+"')) throw new Error(`no segment matcher in ${promql}`);
+    if (!tier && !promql.includes('tier=~".*"')) throw new Error(`no segment matcher in ${promql}`);
     const minutes = (time.getTime() - T0) / 60_000;
     const metric = (/viewer_(\w+)_total/.exec(promql)![1] ?? '') as keyof Counts | 'assigned';
     let value = 0;
@@ -68,7 +68,7 @@ describe('lookExperiment with segments', () => {
     const looks = await run(viewers, 10);
     expect(viewers.queries).toContain('sum(increase(viewer_assigned_total{arm="treatment", tier="pro"}[60s]))');
     expect(viewers.queries).toContain('sum(increase(viewer_abandoned_total{arm="control", tier="free"}[120s]))');
-    expect(viewers.queries).toContain('sum(increase(viewer_started_total{arm="control", __name__=~".+"}[60s]))');
+    expect(viewers.queries).toContain('sum(increase(viewer_started_total{arm="control", tier=~".*"}[60s]))');
     // Coverage: pro reaches 100 units per arm at minute 7 (15 a minute); free at minute 2.
     const coverage = looks.map((l) => l.coverage?.met);
     expect(coverage.indexOf(true) + 1).toBe(7);

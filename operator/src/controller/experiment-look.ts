@@ -150,7 +150,7 @@ type ArmReader = (field: string, template: string, absentIsZero: boolean) => Pro
 function armReader(input: LookInput, arm: 'treatment' | 'control', windowMs: number, segment: Segment | undefined): ArmReader {
   const vars = input.vars(arm, windowMs);
   return async (field, template, absentIsZero) => {
-    const promql = renderQuery(withSegment(template, segment).replace(/\{\{\s*arm\s*\}\}/g, arm), vars);
+    const promql = renderQuery(withSegment(template, segment, input.config.segments[0]?.label ?? 'segment').replace(/\{\{\s*arm\s*\}\}/g, arm), vars);
     const m = await input.provider.query(promql, input.now);
     if (m.kind === 'value' && Number.isFinite(m.value)) return m.value;
     if (m.kind === 'counts') return m.events;
