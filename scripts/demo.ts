@@ -683,6 +683,7 @@ async function main(): Promise<number> {
   ];
   // The A/B scenarios' traffic is their viewers' alone (the load generator's requests carry no arm).
   await load.stop();
+  const experimentsFrom = Date.now();
   results.push(
     ...(await playExperimentScenarios(
       {
@@ -705,6 +706,7 @@ async function main(): Promise<number> {
       'v2',
     )),
   );
+  const experimentsSeconds = (Date.now() - experimentsFrom) / 1000;
   sampleMemory();
   console.log('\nsummary');
   console.log(`${'scenario'.padEnd(52)} ${'expected'.padEnd(11)} ${'outcome'.padEnd(11)} ${'time'.padStart(7)}  steps passed  detail`);
@@ -716,7 +718,9 @@ async function main(): Promise<number> {
   // The style scenarios have no golden round: the runtime does not compare adapter versions' clips; the A/B ones
   // judge playback, not clips.
   for (const r of results) if (!('style' in r) && !('experiment' in r)) console.log(`  ${r.name.padEnd(52)} ${r.golden ?? 'no round finished'}`);
-  console.log('\nA/B experiments: the last look (at the gate when it opened): verdict, viewers per arm, completion per arm, effect, sample-ratio p');
+  console.log(
+    `\nA/B experiments (${experimentsSeconds.toFixed(0)} s for both, the route's hand-over and the viewers' first scrape included): the last look (at the gate when it opened): verdict, viewers per arm, completion per arm, effect, sample-ratio p`,
+  );
   for (const r of results) if ('experiment' in r) console.log(`  ${r.name.padEnd(52)} ${r.experiment}`);
   console.log("\ntraffic per step: weights the operator set (stable/candidate, candidate share) vs the candidate's share of the answers through the proxy");
   for (const r of results) console.log(sharesTable(r).join('\n'));
