@@ -2,7 +2,7 @@
 // a real Gateway API proxy (Traefik) in front of pods that are real inference processes (the small model on
 // CPU, one per pod), and a real Prometheus that finds those pods (and the operator's golden-prompt scores)
 // itself, play four model rollouts under one analysis policy (errors, latency, video quality, golden prompts,
-// cost) and two style-adapter rollouts:
+// cost), two style-adapter rollouts and two A/B experiments:
 //   1. a good candidate goes 1 → 5 → 20 → 50 → 100 % and is promoted;
 //   2. a candidate with injected errors is rolled back automatically, and the reason is printed;
 //   3. a candidate whose videos stand still (frozen frames), errors and latency fine, is rolled back by the
@@ -11,7 +11,11 @@
 //      GPU-seconds per generated second, no quality gain), and a person (the demo) aborts it;
 //   5. a style adapter, ink-wash, goes from @v1 to @v2 on the same pods (a StyleRollout: only the route's style
 //      rule changes, no pod restarts);
-//   6. a broken adapter version, ink-wash@v3, is rolled back on its own (errors on the per-adapter metrics).
+//   6. a broken adapter version, ink-wash@v3, is rolled back on its own (errors on the per-adapter metrics);
+//   7. an A/B experiment (spec.experiment): simulated viewers complete playback more often on v6 than on stable;
+//      the operator reaches Win at the gate and promotes v6;
+//   8. an A/A experiment: v7 behaves as v6, no Win, the sample-ratio check passes; after maxDuration the rollout
+//      pauses for a person and the demo aborts it.
 // Flags: --step-duration 10s  --interval 5s  --keep (leave it all running until Ctrl-C)
 //        --timeline demo-timeline.svg (where the timeline SVG goes)
 //        --kubeconfig <file> (reuse a running control plane)  --namespace demo
@@ -41,6 +45,7 @@ import { freePort } from '../test/env/ports.js';
 import { ProcessGroup } from '../test/env/process-group.js';
 import { startPrometheus, type PrometheusServer } from '../test/env/prometheus.js';
 import { LoadGenerator, type VersionCounts } from './demo/load-generator.js';
+import { EXPERIMENT_VERSIONS, playExperimentScenarios } from './demo/experiment-scenario.js';
 import { formatStackMemory, stackMemory, type StackMemory } from './demo/stack-memory.js';
 import { buildStyleLibrary, playStyleScenarios, styleRule } from './demo/style-scenario.js';
 import { Timeline } from './demo/timeline.js';
@@ -61,10 +66,12 @@ const MODEL = 't2v-tiny';
 /**
  * The versions the demo plays, with the seed of each one's small model. They are builds of the same small
  * weights, so the golden prompts come out alike on each; each differs in what its scenario is about (v3
- * injected errors, v4 frozen frames, v5 two GPUs per replica): see SCENARIO_POD_CHANGES.
+ * injected errors, v4 frozen frames, v5 two GPUs per replica): see SCENARIO_POD_CHANGES. The A/B scenarios'
+ * (EXPERIMENT_VERSIONS) differ only in how often their simulated viewers complete playback.
  */
 const VERSIONS = { v1: 1, v2: 1, v3: 1, v4: 1, v5: 1 } as const;
 type Version = keyof typeof VERSIONS;
+const MODEL_SEEDS: Record<string, number> = { ...VERSIONS, ...Object.fromEntries(EXPERIMENT_VERSIONS.map((v) => [v, 1])) };
 /** What each version's pods carry beyond the model: the runtime's own fault drill switches, or more GPUs. */
 const SCENARIO_POD_CHANGES: Partial<Record<Version, { env?: { name: string; value: string }[]; gpusPerReplica?: number }>> = {
   v3: { env: [{ name: 'T2V_FAULT_ERROR_RATE', value: '0.5' }] },
@@ -518,7 +525,7 @@ async function main(): Promise<number> {
   const modelDirs = new Map<string, string>();
   // The style library every pod reads (a volume in a cluster): ink-wash v1, v2 and a broken v3.
   const styleLibrary = buildStyleLibrary(path.join(dir, 'adapters'), MODEL);
-  for (const [version, seed] of Object.entries(VERSIONS)) {
+  for (const [version, seed] of Object.entries(MODEL_SEEDS)) {
     const out = path.join(dir, 'models', version);
     buildTinyModel(out, { name: MODEL, version, seed });
     modelDirs.set(version, out);
@@ -554,6 +561,7 @@ async function main(): Promise<number> {
         .map((p) => `${p.ip}:${p.port}`)
         .sort(),
       `127.0.0.1:${operatorPort}`,
+      ...extraTargets,
     ];
     if (targets.join() !== discovered.join()) {
       prometheus!.setTargets(targets);
@@ -561,6 +569,8 @@ async function main(): Promise<number> {
     }
   };
   let discovered: string[] = [];
+  // Added later: the A/B scenarios' viewers' /metrics.
+  const extraTargets: string[] = [];
   discovery = setInterval(discover, 1000);
   say(
     `Prometheus ${prometheus.address} scrapes every pod of ${NS} on its IP and port http (file_sd, rewritten from the pod runner each second) and the operator's /metrics on 127.0.0.1:${operatorPort}`,
@@ -671,6 +681,32 @@ async function main(): Promise<number> {
       't2v-stable',
     )),
   ];
+  // The A/B scenarios' traffic is their viewers' alone (the load generator's requests carry no arm).
+  await load.stop();
+  const experimentsFrom = Date.now();
+  results.push(
+    ...(await playExperimentScenarios(
+      {
+        core,
+        custom,
+        namespace: NS,
+        rollout: 't2v',
+        model: MODEL,
+        proxy,
+        prometheusAddress: prometheus.address,
+        replicas: REPLICAS,
+        stepDuration: flags['step-duration']!,
+        interval: flags.interval!,
+        timeoutMs: Number(flags['timeout-minutes']) * 60_000,
+        say,
+        addScrapeTarget: (target) => extraTargets.push(target),
+        timeline,
+        startedAt: started,
+      },
+      'v2',
+    )),
+  );
+  const experimentsSeconds = (Date.now() - experimentsFrom) / 1000;
   sampleMemory();
   console.log('\nsummary');
   console.log(`${'scenario'.padEnd(52)} ${'expected'.padEnd(11)} ${'outcome'.padEnd(11)} ${'time'.padStart(7)}  steps passed  detail`);
@@ -679,8 +715,13 @@ async function main(): Promise<number> {
       `${r.name.padEnd(52)} ${r.expected.padEnd(11)} ${r.outcome.padEnd(11)} ${`${r.seconds.toFixed(0)}s`.padStart(7)}  ${String(r.steps).padStart(12)}  ${r.detail}`,
     );
   console.log("\ngolden prompts: the candidate's clips against stable's for the same prompts and seeds (last round of each scenario)");
-  // The style scenarios have no golden round: the runtime does not compare adapter versions' clips.
-  for (const r of results) if (!('style' in r)) console.log(`  ${r.name.padEnd(52)} ${r.golden ?? 'no round finished'}`);
+  // The style scenarios have no golden round: the runtime does not compare adapter versions' clips; the A/B ones
+  // judge playback, not clips.
+  for (const r of results) if (!('style' in r) && !('experiment' in r)) console.log(`  ${r.name.padEnd(52)} ${r.golden ?? 'no round finished'}`);
+  console.log(
+    `\nA/B experiments (${experimentsSeconds.toFixed(0)} s for both, the route's hand-over and the viewers' first scrape included): the last look (at the gate when it opened): verdict, viewers per arm, completion per arm, effect, sample-ratio p`,
+  );
+  for (const r of results) if ('experiment' in r) console.log(`  ${r.name.padEnd(52)} ${r.experiment}`);
   console.log("\ntraffic per step: weights the operator set (stable/candidate, candidate share) vs the candidate's share of the answers through the proxy");
   for (const r of results) console.log(sharesTable(r).join('\n'));
   const total = load.total;
@@ -701,7 +742,7 @@ async function main(): Promise<number> {
   const ok = results.every((r) => r.outcome === r.expected);
   console.log(
     ok
-      ? '\ndemo OK: the good candidate was promoted, the faulty and the worse-looking ones rolled back on their own, the too expensive one held for a person; the style adapter moved to @v2 on the same pods and its broken @v3 rolled back on its own'
+      ? '\ndemo OK: the good candidate was promoted, the faulty and the worse-looking ones rolled back on their own, the too expensive one held for a person; the style adapter moved to @v2 on the same pods and its broken @v3 rolled back on its own; the A/B experiment won and was promoted, the A/A one reached no win and was held for a person'
       : '\ndemo FAILED: an outcome was not the expected one',
   );
   if (flags.keep) {

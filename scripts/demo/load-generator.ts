@@ -15,7 +15,7 @@ export interface VersionCounts {
   unansweredWhy: Record<string, number>;
 }
 
-const emptyCounts = (): VersionCounts => ({ answered: {}, failed: {}, unanswered: 0, unansweredWhy: {} });
+export const emptyCounts = (): VersionCounts => ({ answered: {}, failed: {}, unanswered: 0, unansweredWhy: {} });
 
 export class LoadGenerator {
   readonly total = emptyCounts();

@@ -1,7 +1,9 @@
 // The README's main job, CI-sized: `npm run demo` on the run's control plane must promote the good
 // candidate, roll the faulty and the worse-looking ones back on their own and hold the too expensive one for a
-// person, then move a style adapter to its next version on the same pods and roll its broken one back, with traffic through the real Gateway API proxy to pods that are real inference processes, judged
-// on the real Prometheus (the runtime's quality and cost series, the operator's golden-prompt scores).
+// person, then move a style adapter to its next version on the same pods and roll its broken one back, then run
+// an A/B experiment that wins and is promoted and an A/A one that reaches no win and is held for a person, with
+// traffic through the real Gateway API proxy to pods that are real inference processes, judged on the real
+// Prometheus (the runtime's quality and cost series, the operator's golden-prompt scores, the viewers' playbacks).
 import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -13,7 +15,7 @@ import { inject } from 'vitest';
 import { repoRoot } from '../env/paths.js';
 import { kubeConfig } from './support.js';
 
-it('plays a promotion, rollbacks on errors and on quality, a hold on cost, an adapter rollout and rollback, and stops everything it started', async () => {
+it('plays a promotion, rollbacks on errors and on quality, a hold on cost, an adapter rollout and rollback, an A/B win and an A/A hold, and stops everything it started', async () => {
   const namespace = `demo-${crypto.randomBytes(3).toString('hex')}`;
   const timelineFile = path.join(os.tmpdir(), `${namespace}-timeline.svg`);
   onTestFinished(() => fs.rmSync(timelineFile, { force: true }));
@@ -87,6 +89,25 @@ it('plays a promotion, rollbacks on errors and on quality, a hold on cost, an ad
     expect(m[5], styleTable).toMatch(/ink-wash@v2 \d+/);
     expect(Math.abs(Number(m[4]) - Number(m[3])), styleTable).toBeLessThanOrEqual(10);
   }
+  // Scenarios 7 and 8 (issue 16): the A/B experiment wins at the gate and is promoted; the A/A one reaches no win,
+  // its users split as assigned (SRM p at or above srmPValue 0.001), and it is held for a person, who aborts.
+  expect(out).toMatch(
+    /scenario 7: A\/B experiment \(v6 completes more often\)\s+Promoted\s+Promoted\s+\d+s\s+\d+\s+v6 serves 100 % \(the gate opened on Win\)/,
+  );
+  const ab =
+    /^ {2}scenario 7: .*verdict Win; viewers control \(v2\) (\d+) \/ treatment \(v6\) (\d+); completion ([\d.]+) → ([\d.]+), effect \+[\d.]+ \(95 % CS ([-+][\d.]+) … .*srmP ([\d.]+)$/m.exec(
+      out,
+    );
+  expect(ab, out.slice(out.indexOf('A/B experiments'))).not.toBeNull();
+  expect(Number(ab![4])).toBeGreaterThan(Number(ab![3]));
+  expect(Number(ab![5])).toBeGreaterThan(0);
+  expect(Number(ab![6])).toBeGreaterThanOrEqual(0.001);
+  expect(out).toMatch(
+    /scenario 8: A\/A experiment \(v7 behaves as v6\)\s+Paused\s+Paused\s+\d+s\s+\d+\s+experiment reached no Win in maxDuration.* → aborted by a person: Aborted/,
+  );
+  const aa = /^ {2}scenario 8: .*verdict Inconclusive; viewers control \(v6\) (\d+) \/ treatment \(v7\) (\d+); .*srmP ([\d.]+)$/m.exec(out);
+  expect(aa, out.slice(out.indexOf('A/B experiments'))).not.toBeNull();
+  expect(Number(aa![3])).toBeGreaterThanOrEqual(0.001);
   expect(out).toContain('demo OK');
   // The timeline SVG (issue 22): one step line per scenario, each ending with its outcome.
   expect(out).toContain(`timeline of the candidate's weight in each scenario (SVG, open it in a browser): ${timelineFile}`);
@@ -101,6 +122,8 @@ it('plays a promotion, rollbacks on errors and on quality, a hold on cost, an ad
     'scenario 4: too expensive (2 GPUs per replica): Paused',
     'scenario 5: style adapter ink-wash@v2 (same pods): Promoted',
     'scenario 6: broken adapter ink-wash@v3: RolledBack',
+    'scenario 7: A/B experiment (v6 completes more often): Promoted',
+    'scenario 8: A/A experiment (v7 behaves as v6): Paused',
   ]);
   // Scenario 1 climbs through its five steps: at least one point per weight, the top one at 100 %.
   const ys = new Set(lines[0]!.points.map((p) => p.split(',')[1]));
