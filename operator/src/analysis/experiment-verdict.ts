@@ -134,11 +134,10 @@ function advance(
   key: string,
   previous: { p: number; cs: [number, number] } | undefined,
   c: Comparison,
-  tau2: number,
-  alpha: number,
+  tuning: { tau2: number; alpha: number },
 ): { p: number; cs: [number, number] } {
   if (!(c.se > 0)) return previous ?? { p: 1, cs: [c.effect, c.effect] };
-  const s = sequential(previous, c, tau2, alpha);
+  const s = sequential(previous, c, tuning.tau2, tuning.alpha);
   state.metrics[key] = s;
   return s;
 }
@@ -187,7 +186,7 @@ export function judgeExperiment(
     if (typeof c === 'string') return { ...base, verdict: 'Invalid', reason: c, metrics: reports };
     // Guardrails have no planned effect: their sequence is tuned to the tolerated regression, or to 5 % of control.
     const scale = role === 'goal' ? m.effect : m.effect > 0 ? m.effect : Math.abs(c.control) * 0.05 || c.se || 1;
-    const s = advance(state, m.name, previous?.metrics[m.name], c, tau2ForMde(scale), plan.alpha);
+    const s = advance(state, m.name, previous?.metrics[m.name], c, { tau2: tau2ForMde(scale), alpha: plan.alpha });
     reports.push({
       name: m.name,
       role,
@@ -279,7 +278,7 @@ export function judgeSegments(
       }
       const key = `${name}@${seg.segment}`;
       const scale = m.effect > 0 ? m.effect : Math.abs(c.control) * 0.05 || c.se || 1;
-      const s = advance(state, key, state.metrics[key], c, tau2ForMde(scale), alpha);
+      const s = advance(state, key, state.metrics[key], c, { tau2: tau2ForMde(scale), alpha });
       const r: MetricReport = { name, role: 'guardrail', control: c.control, treatment: c.treatment, effect: c.effect, cs: s.cs, p: s.p };
       report.metrics.push(r);
       if (!loss && regressed(m, r)) loss = regressionReason(m, r, alpha, ` in segment ${seg.segment}`);
