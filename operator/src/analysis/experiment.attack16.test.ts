@@ -8,6 +8,10 @@ import { lookExperiment } from '../controller/experiment-look.js';
 import { lookInputFor } from '../controller/experiment-look.test-support.js';
 import type { MetricsProvider } from '../metric-providers/index.js';
 import type { Measurement } from './types.js';
+import type * as k8s from '@kubernetes/client-node';
+import { publishedAssignment } from './experiment-gate.js';
+import type { ModelRollout } from '../api/index.js';
+import { forgetExperimentConfigMap, syncExperimentConfigMap } from '../controller/experiment-configmap.js';
 
 const START = new Date('2026-12-01T10:00:00Z');
 const TWO_HOURS_LATER = new Date('2026-12-01T12:00:00Z');
@@ -190,5 +194,50 @@ describe('F10: once a person accepts a sample-ratio mismatch, the guardrails are
     const next = await lookExperiment(lookInputFor(stored, p, accepted, 40));
     expect(next.verdict).toBe('Loss');
     expect(next.reason).toMatch(/error-rate/);
+  });
+});
+
+describe('F11: a deleted or edited experiment ConfigMap is not restored while the assignment stays the same', () => {
+  // Wrong: syncExperimentConfigMap skips every request when this process last wrote the same assignment (an
+  // in-memory cache), and nothing watches the ConfigMap. Deleted (kubectl delete, a namespace cleanup, a Helm
+  // uninstall of a chart that templated the same name) or edited, it stays gone or wrong until the weight changes;
+  // at the gate that is days to weeks, during which apps that mount or read it cannot assign users (or read
+  // stale ranges). Expected: level-triggered for real: a pass finds the ConfigMap missing or different and writes
+  // it again (a GET per pass, or a watch on the owned ConfigMaps).
+  class Core {
+    readonly objects = new Map<string, k8s.V1ConfigMap>();
+    readNamespacedConfigMap({ name }: { name: string }): Promise<k8s.V1ConfigMap> {
+      const o = this.objects.get(name);
+      return o ? Promise.resolve(structuredClone(o)) : Promise.reject(Object.assign(new Error('not found'), { code: 404 }));
+    }
+    createNamespacedConfigMap({ body }: { body: k8s.V1ConfigMap }): Promise<k8s.V1ConfigMap> {
+      this.objects.set(body.metadata!.name!, structuredClone(body));
+      return Promise.resolve(body);
+    }
+    replaceNamespacedConfigMap({ name, body }: { name: string; body: k8s.V1ConfigMap }): Promise<k8s.V1ConfigMap> {
+      this.objects.set(name, structuredClone(body));
+      return Promise.resolve(body);
+    }
+  }
+  const ro = { metadata: { name: 'video', namespace: 'ns', uid: 'uid-1' } } as unknown as ModelRollout;
+
+  it('a pass after the ConfigMap was deleted creates it again', async () => {
+    const core = new Core();
+    const deps = { core: core as unknown as k8s.CoreV1Api, onRequest: () => {} };
+    forgetExperimentConfigMap('ns/video');
+    await syncExperimentConfigMap(ro, publishedAssignment('abc', 20), deps);
+    core.objects.clear();
+    await syncExperimentConfigMap(ro, publishedAssignment('abc', 20), deps);
+    expect(core.objects.get('video-experiment')?.data?.salt).toBe('abc');
+  });
+
+  it('a pass after the ConfigMap was edited puts the published ranges back', async () => {
+    const core = new Core();
+    const deps = { core: core as unknown as k8s.CoreV1Api, onRequest: () => {} };
+    forgetExperimentConfigMap('ns/video');
+    await syncExperimentConfigMap(ro, publishedAssignment('abc', 20), deps);
+    core.objects.get('video-experiment')!.data!.treatment = '0-5000';
+    await syncExperimentConfigMap(ro, publishedAssignment('abc', 20), deps);
+    expect(core.objects.get('video-experiment')!.data!.treatment).toBe('0-2000');
   });
 });
