@@ -9,7 +9,7 @@ import { lookInputFor } from '../controller/experiment-look.test-support.js';
 import type { MetricsProvider } from '../metric-providers/index.js';
 import type { Measurement } from './types.js';
 import type * as k8s from '@kubernetes/client-node';
-import { publishedAssignment } from './experiment-gate.js';
+import { experimentVerdict, publishedAssignment } from './experiment-gate.js';
 import type { ModelRollout } from '../api/index.js';
 import { forgetExperimentConfigMap, syncExperimentConfigMap } from '../controller/experiment-configmap.js';
 
@@ -239,5 +239,37 @@ describe('F11: a deleted or edited experiment ConfigMap is not restored while th
     core.objects.get('video-experiment')!.data!.treatment = '0-5000';
     await syncExperimentConfigMap(ro, publishedAssignment('abc', 20), deps);
     expect(core.objects.get('video-experiment')!.data!.treatment).toBe('0-2000');
+  });
+});
+
+describe('F13: the group-sequential final look comes at minDuration, however little information there is', () => {
+  // Wrong: groupSequentialLook() (experiment-look.ts) makes the first pass at the gate after minDuration the final
+  // look, and groupSequentialGoal() sets its information fraction to 1: all of α is spent on whatever sample there
+  // is, and an Inconclusive final look pauses for a person (gateHold), long before maxDuration. With the gate as
+  // the first step, minDuration 2m, maxDuration 2h and 50 viewers a minute per arm, the final look is at minute 2
+  // with 100 viewers per arm, about 8 % of the ≈ 1 300 the MDE needs for 80 % power: the experiment ends
+  // undecided and the rollout pauses at minute 2 of 120. (An always-valid experiment on the same spec keeps
+  // looking until maxDuration.) Expected: the final look when the information reaches the planned sample (t ≥ 1)
+  // or maxDuration has passed, whichever comes first; minDuration only forbids looks before it.
+  it('no final look at 8 % of the planned information while maxDuration is far off', async () => {
+    let minute = 0;
+    const p = provider((q, arm) => {
+      const n = 50 * minute;
+      if (q.includes('viewer_completed_total')) return { kind: 'value', value: Math.round(n * (arm === 'treatment' ? 0.33 : 0.3)) };
+      return { kind: 'value', value: n };
+    });
+    const stored: StoredExperiment = {
+      goal: goalSpec,
+      units: 'sum(increase(viewer_started_total{arm="{{arm}}"}[{{interval}}]))',
+      test: 'groupSequential',
+      minDuration: '2m',
+      maxDuration: '2h',
+    };
+    let exp;
+    for (minute = 1; minute <= 3; minute++) exp = await lookExperiment(lookInputFor(stored, p, exp, minute, { step: { index: 0, atGate: true } }));
+    const fractions = exp!.state?.groupSequential?.fractions ?? [];
+    expect(fractions[fractions.length - 1] ?? 0).toBeLessThan(1);
+    const say = experimentVerdict(exp, { atGate: true, elapsedMs: 3 * 60_000, maxDurationMs: 2 * 3_600_000, decision: 'win' });
+    expect(say?.result).not.toBe('pause');
   });
 });
