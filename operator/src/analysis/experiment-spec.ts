@@ -276,8 +276,12 @@ function segmentsOf(f: string, stored: StoredExperiment, errors: string[]): Segm
     const values = seg?.values;
     if (!Array.isArray(values) || values.length === 0) errors.push(`${field}.values: required, at least one value of ${label ?? 'the label'}`);
     else {
-      const bad = values.filter((v) => typeof v !== 'string' || v.trim() === '' || v.length > 63);
-      if (bad.length > 0) errors.push(`${field}.values: ${bad.map((v) => JSON.stringify(v)).join(', ')} must be non-empty strings of at most 63 characters`);
+      // Control characters (a newline) cannot stand in a PromQL string: every look would fail.
+      const bad = values.filter((v) => typeof v !== 'string' || v.trim() === '' || v.length > 63 || /[\u0000-\u001f\u007f]/.test(v));
+      if (bad.length > 0)
+        errors.push(
+          `${field}.values: ${bad.map((v) => JSON.stringify(v)).join(', ')} must be non-empty strings of at most 63 characters without control characters`,
+        );
       const twice = values.filter((v, j) => values.indexOf(v) !== j);
       if (twice.length > 0) errors.push(`${field}.values: ${[...new Set(twice)].map((v) => `"${v}"`).join(', ')} listed twice`);
     }

@@ -58,9 +58,13 @@ export interface ExperimentPlan {
   test?: { kind: 'alwaysValid' } | { kind: 'groupSequential'; spending: SpendingFunction };
 }
 
-/** A group-sequential look of the goal: `final` spends what is left of α (the gate's look). */
+/**
+ * A group-sequential look of the goal: `final` spends what is left of α (the gate's look at maxDuration);
+ * `onlyIfComplete` looks only once the information reaches the planned sample (then as the final look).
+ */
 export interface GroupSequentialLook {
   final: boolean;
+  onlyIfComplete?: boolean;
 }
 
 /** Carried from look to look (status): the running always-valid p-value and confidence sequence per metric. */
@@ -70,6 +74,11 @@ export interface ExperimentState {
   metrics: Record<string, { p: number; cs: [number, number] }>;
   /** Group-sequential test: the information fractions of the looks so far, their z boundaries, and their verdict. */
   groupSequential?: { fractions: number[]; bounds: number[]; verdict?: Verdict; reason?: string };
+  /**
+   * A person resumed after a sample-ratio mismatch paused the rollout, accepting it for this candidate: the check is
+   * still reported (srmP) but no longer ends the look, so the guardrails and the goal are judged again.
+   */
+  sampleRatioAccepted?: boolean;
 }
 
 export type Verdict = 'Win' | 'NonInferior' | 'Loss' | 'Inconclusive' | 'Invalid';
@@ -101,6 +110,15 @@ export interface ExperimentVerdict {
 function compare(name: string, control: MetricCounters | undefined, treatment: MetricCounters | undefined, alpha: number): Comparison | string {
   if (!control || !treatment) return `${name}: no counters for the ${!control ? 'control' : 'treatment'} arm`;
   if (control.kind !== treatment.kind) return `${name}: the arms' counters differ in kind (${control.kind} vs ${treatment.kind})`;
+  if (control.kind === 'proportion')
+    for (const [arm, c] of [
+      ['control', control],
+      ['treatment', treatment],
+    ] as const) {
+      const { n, events } = (c as { arm: ProportionArm }).arm;
+      if (events > n)
+        return `${name}: ${events} events but ${n} units in the ${arm} arm (events count units that had the event: are the events and units queries swapped?)`;
+    }
   try {
     if (control.kind === 'proportion') return twoProportionZ(control.arm, treatment.arm as ProportionArm, alpha);
     if (control.kind === 'mean') return welchT(control.arm, treatment.arm as MomentArm, alpha);
@@ -164,10 +182,11 @@ export function judgeExperiment(
     looks: (previous?.looks ?? 0) + 1,
     metrics: { ...previous?.metrics },
     ...(previous?.groupSequential ? { groupSequential: previous.groupSequential } : {}),
+    ...(previous?.sampleRatioAccepted ? { sampleRatioAccepted: true } : {}),
   };
   const srm = sampleRatioMismatch([control.units, treatment.units], [1, 1]);
   const base = { srmP: srm.pValue, state };
-  if (srm.pValue < plan.srmPValue) {
+  if (srm.pValue < plan.srmPValue && !state.sampleRatioAccepted) {
     return {
       ...base,
       verdict: 'Invalid',
@@ -181,7 +200,14 @@ export function judgeExperiment(
     ...plan.guardrails.map((g): [ExperimentMetric, 'guardrail'] => [g, 'guardrail']),
   ];
   let goal: Comparison | undefined;
+  let thinGoal: string | undefined;
   for (const [m, role] of all) {
+    // Fewer than 2 units in an arm: this metric says nothing yet; the others (a guardrail's harm) still count.
+    const thin = thinness(m.name, control.metrics[m.name], treatment.metrics[m.name]);
+    if (thin) {
+      if (role === 'goal') thinGoal = thin;
+      continue;
+    }
     const c = compare(m.name, control.metrics[m.name], treatment.metrics[m.name], plan.alpha);
     if (typeof c === 'string') return { ...base, verdict: 'Invalid', reason: c, metrics: reports };
     // Guardrails have no planned effect: their sequence is tuned to the tolerated regression, or to 5 % of control.
@@ -203,10 +229,18 @@ export function judgeExperiment(
     const m = plan.guardrails.find((g) => g.name === r.name)!;
     if (regressed(m, r)) return { ...base, verdict: 'Loss', reason: regressionReason(m, r, plan.alpha, ''), metrics: reports };
   }
+  if (thinGoal || !goal) return { ...base, verdict: 'Inconclusive', reason: thinGoal ?? `${plan.goal.name}: no counters`, metrics: reports };
   const g = reports[0]!;
   const elapsed = now.getTime() - Date.parse(state.startedAt);
-  const expectedMsToDecision = expectedTime(plan, control, goal!, elapsed);
+  const expectedMsToDecision = expectedTime(plan, control, goal, elapsed);
   const out = { ...base, metrics: reports, ...(expectedMsToDecision !== undefined ? { expectedMsToDecision } : {}) };
+  // No spread in either arm (0 of n, or n of n, everywhere): no evidence either way, least of all of non-inferiority.
+  if (!(goal.se > 0))
+    return {
+      ...out,
+      verdict: 'Inconclusive',
+      reason: `${plan.goal.name} ${fmt(g.control)} → ${fmt(g.treatment)} with no spread in either arm yet: no evidence either way (do its queries read the right series?)`,
+    };
   if (elapsed < plan.minDurationMs)
     return { ...out, verdict: 'Inconclusive', reason: `minimum duration: ${Math.round(elapsed / 1000)} s of ${Math.round(plan.minDurationMs / 1000)} s` };
   if (plan.test?.kind === 'groupSequential') return { ...out, ...groupSequentialGoal(plan, plan.test.spending, arms, { goal: goal!, state, look }) };
@@ -318,7 +352,9 @@ function groupSequentialGoal(
   if (!look || last >= 1 || (gs.verdict !== undefined && gs.verdict !== 'Inconclusive')) return standing;
   const planned = plannedUnits(plan, control, goal);
   const units = Math.min(unitsOf(control.metrics[plan.goal.name]), unitsOf(treatment.metrics[plan.goal.name]));
-  const t = look.final ? 1 : Math.min(1, planned > 0 ? units / planned : 1);
+  const information = planned > 0 ? units / planned : 1;
+  if (look.onlyIfComplete && information < 1) return standing;
+  const t = look.final ? 1 : Math.min(1, information);
   // No new information since the last look: spending nothing keeps the boundaries as planned.
   if (t <= last) return standing;
   const fractions = [...gs.fractions, t];
@@ -353,15 +389,24 @@ function unitVarianceOf(counters: MetricCounters, goal: Comparison): number {
   return (goal.se * goal.se * counters.arm.n) / 2;
 }
 
-/** Time until the goal's fixed-horizon sample (80 % power at the MDE) at the traffic so far; undefined without traffic. */
+/**
+ * Time until the goal's fixed-horizon sample (80 % power at the MDE) at the traffic so far, in the goal's own units
+ * (its n: viewers, say, not the sample-ratio check's requests); undefined without traffic.
+ */
 function expectedTime(plan: ExperimentPlan, control: ArmCounters, goal: Comparison, elapsedMs: number): number | undefined {
   const counters = control.metrics[plan.goal.name];
-  if (!counters || elapsedMs <= 0 || control.units <= 0) return undefined;
+  const n = counters?.arm.n ?? 0;
+  if (!counters || elapsedMs <= 0 || n <= 0) return undefined;
   const unitVariance = unitVarianceOf(counters, goal);
   if (!(unitVariance > 0)) return undefined;
   const needed = unitsPerArmFor(plan.goal.effect, unitVariance, plan.alpha, 0.8);
-  const rate = control.units / elapsedMs;
-  return Math.max(0, (needed - control.units) / rate);
+  return Math.max(0, (needed - n) / (n / elapsedMs));
+}
+
+/** Why a metric cannot be judged yet (fewer than 2 units in an arm), or undefined when it can. */
+function thinness(name: string, control: MetricCounters | undefined, treatment: MetricCounters | undefined): string | undefined {
+  if (!control || !treatment || Math.min(control.arm.n, treatment.arm.n) >= 2) return undefined;
+  return `${name}: ${control.arm.n} control and ${treatment.arm.n} treatment units so far (each arm needs 2)`;
 }
 
 const fmt = (x: number): string => String(+x.toPrecision(4));

@@ -11,7 +11,7 @@ import type { Measurement } from './types.js';
 import type * as k8s from '@kubernetes/client-node';
 import { experimentVerdict, publishedAssignment } from './experiment-gate.js';
 import type { ModelRollout } from '../api/index.js';
-import { forgetExperimentConfigMap, syncExperimentConfigMap } from '../controller/experiment-configmap.js';
+import { CONFIGMAP_RECHECK_MS, forgetExperimentConfigMap, syncExperimentConfigMap } from '../controller/experiment-configmap.js';
 
 const START = new Date('2026-12-01T10:00:00Z');
 const TWO_HOURS_LATER = new Date('2026-12-01T12:00:00Z');
@@ -221,9 +221,13 @@ describe('F11: a deleted or edited experiment ConfigMap is not restored while th
   }
   const ro = { metadata: { name: 'video', namespace: 'ns', uid: 'uid-1' } } as unknown as ModelRollout;
 
+  // Fixed by re-reading the ConfigMap once CONFIGMAP_RECHECK_MS has passed since the last check: the passes below
+  // come that much later (a clock), and a pass within it costs no request.
+  let clock = 0;
+  const later = () => (clock += CONFIGMAP_RECHECK_MS);
   it('a pass after the ConfigMap was deleted creates it again', async () => {
     const core = new Core();
-    const deps = { core: core as unknown as k8s.CoreV1Api, onRequest: () => {} };
+    const deps = { core: core as unknown as k8s.CoreV1Api, onRequest: () => {}, now: later };
     forgetExperimentConfigMap('ns/video');
     await syncExperimentConfigMap(ro, publishedAssignment('abc', 20), deps);
     core.objects.clear();
@@ -233,7 +237,7 @@ describe('F11: a deleted or edited experiment ConfigMap is not restored while th
 
   it('a pass after the ConfigMap was edited puts the published ranges back', async () => {
     const core = new Core();
-    const deps = { core: core as unknown as k8s.CoreV1Api, onRequest: () => {} };
+    const deps = { core: core as unknown as k8s.CoreV1Api, onRequest: () => {}, now: later };
     forgetExperimentConfigMap('ns/video');
     await syncExperimentConfigMap(ro, publishedAssignment('abc', 20), deps);
     core.objects.get('video-experiment')!.data!.treatment = '0-5000';

@@ -83,3 +83,11 @@ describe('groupSequentialBounds', () => {
     expect(() => groupSequentialBounds([0.5, 1.2], 0.05)).toThrow('fractions[1]: 1.2 must be in (0, 1]');
   });
 });
+
+describe('looks close in information', () => {
+  it('an extra look with almost no new information barely moves the later boundaries (no numerical blow-up)', () => {
+    const reference = groupSequentialBounds([0.5, 1], 0.025)[1]!;
+    for (const d of [1e-7, 1e-5, 1e-4, 1e-3, 5e-3, 1e-2])
+      expect(Math.abs(groupSequentialBounds([0.5, 0.5 + d, 1], 0.025)[2]! - reference), `Δt ${d}`).toBeLessThan(0.005);
+  });
+});

@@ -94,10 +94,32 @@ function solveBoundary(crossing: (b: number) => number, target: number, scale: n
   return (lo + hi) / 2;
 }
 
-/** f_k(s) = ∫ f_{k−1}(u)·φ((s − u)/√Δ)/√Δ du for s below the boundary b. */
+/**
+ * f_k(s) = ∫ f_{k−1}(u)·φ((s − u)/√Δ)/√Δ du for s below the boundary b. When the increment's spread √Δ is not
+ * well above the grid's spacing h (two looks close in information), the kernel sampled at the grid points is
+ * garbage (a spike or nothing between them); then f_{k−1} is taken as constant on each cell of width h and the
+ * kernel integrated over the cell exactly: (Φ((s − u + h/2)/√Δ) − Φ((s − u − h/2)/√Δ))/h, which tends to
+ * f_{k−1} itself as Δ → 0.
+ */
 function nextDensity(grid: number[], density: number[], b: number, step: number, t: number): { grid: number[]; density: number[] } {
   const sd = Math.sqrt(step);
   const next = linspace(-8 * Math.sqrt(t), Math.min(b, 8 * Math.sqrt(t)));
+  const h = grid.length > 1 ? grid[1]! - grid[0]! : 0;
+  if (h > 0 && sd < 4 * h) {
+    const mass = cellMasses(grid, density);
+    return {
+      grid: next,
+      density: next.map((s) => {
+        let sum = 0;
+        for (let i = 0; i < grid.length; i++) {
+          if (mass[i] === 0) continue;
+          const d = s - grid[i]!;
+          sum += mass[i]! * (normalCdf((d + h / 2) / sd) - normalCdf((d - h / 2) / sd));
+        }
+        return sum / h;
+      }),
+    };
+  }
   return {
     grid: next,
     density: next.map((s) =>
@@ -107,6 +129,12 @@ function nextDensity(grid: number[], density: number[], b: number, step: number,
       ),
     ),
   };
+}
+
+/** Each grid point's share of ∫ f (trapezoid weights: half a cell at each end). */
+function cellMasses(grid: number[], density: number[]): number[] {
+  const h = grid[1]! - grid[0]!;
+  return density.map((f, i) => f * h * (i === 0 || i === grid.length - 1 ? 0.5 : 1));
 }
 
 function linspace(from: number, to: number): number[] {

@@ -34,14 +34,23 @@ export function experimentConfigMapData(a: PublishedAssignment): Record<string, 
 export interface ExperimentConfigMapDeps {
   core: k8s.CoreV1Api;
   onRequest: (verb: string, resource: string) => void;
+  /** Milliseconds since the epoch (tests pass a clock). */
+  now?: () => number;
 }
 
-/** Last assignment written per rollout (`namespace/name`, with its uid) by this process: an unchanged one costs no request. */
-const written = new Map<string, string>();
+/**
+ * How long an assignment this process wrote is trusted without reading the ConfigMap again: someone may delete or
+ * edit it (nothing here watches ConfigMaps), and apps must not go without their ranges for longer than this.
+ */
+export const CONFIGMAP_RECHECK_MS = 10_000;
+
+/** Last assignment written per rollout (`namespace/name`, with its uid) by this process, and when it was checked. */
+const written = new Map<string, { json: string; checkedAt: number }>();
 
 /**
  * Makes the ConfigMap carry `assignment` (creates or replaces it). Level-triggered: a pass with the same
- * assignment as this process last wrote does nothing.
+ * assignment as this process last wrote or found does nothing for CONFIGMAP_RECHECK_MS, then reads it again (a
+ * deleted or edited ConfigMap is written back within that time).
  * @throws ObjectNotOwnedError when a ConfigMap of that name belongs to someone else; ObjectWriteError when refused.
  */
 export async function syncExperimentConfigMap(ro: ModelRollout, assignment: PublishedAssignment, deps: ExperimentConfigMapDeps): Promise<void> {
@@ -50,7 +59,9 @@ export async function syncExperimentConfigMap(ro: ModelRollout, assignment: Publ
   const data = experimentConfigMapData(assignment);
   const key = `${namespace}/${ro.metadata.name}`;
   const json = `${ro.metadata.uid} ${JSON.stringify(assignment)}`;
-  if (written.get(key) === json) return;
+  const now = (deps.now ?? Date.now)();
+  const last = written.get(key);
+  if (last?.json === json && now - last.checkedAt < CONFIGMAP_RECHECK_MS) return;
   const object = `ConfigMap ${name}`;
   for (let attempt = 0; attempt < 3; attempt++) {
     let existing: k8s.V1ConfigMap | undefined;
@@ -76,7 +87,7 @@ export async function syncExperimentConfigMap(ro: ModelRollout, assignment: Publ
         const body: k8s.V1ConfigMap = { ...existing, data };
         await writing(object, 'update', () => deps.core.replaceNamespacedConfigMap({ name, namespace, body, fieldManager: FIELD_MANAGER }));
       }
-      written.set(key, json);
+      written.set(key, { json, checkedAt: now });
       return;
     } catch (err) {
       // Someone wrote it between our read and write: read again.

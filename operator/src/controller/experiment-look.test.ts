@@ -166,7 +166,7 @@ describe('lookExperiment', () => {
     const config = parseExperiment({ ...stored, test: 'groupSequential', minDuration }, [])!;
     let exp: ExperimentStatus | undefined;
     const looksAt: number[] = [];
-    for (let m = 1; m <= 20; m++) {
+    for (let m = 1; m <= 26; m++) {
       const index = Math.min(3, Math.floor((m - 1) / 4));
       const before = exp?.state?.groupSequential?.fractions.length ?? 0;
       exp = await lookExperiment(input(viewers, exp, m, { config, step: { index, atGate: index === 3 } }));
@@ -175,15 +175,18 @@ describe('lookExperiment', () => {
     return { exp: exp!, looksAt };
   }
 
-  it('group-sequential: looks at the end of each step and once at the gate (t = 1), nowhere else', async () => {
+  it('group-sequential: looks at the end of each step and once at the gate when the planned information is reached, nowhere else', async () => {
     const { exp, looksAt } = await stepped(new SimulatedViewers({ control: 0.3, treatment: 0.31 }, { control: 60, treatment: 60 }), '3m');
-    // Steps 0, 1 and 2 end at minutes 5, 9 and 13; at 13 the gate step begins with minDuration passed: the final look.
-    expect(looksAt).toEqual([5, 9, 13]);
+    // Steps 0, 1 and 2 end at minutes 5, 9 and 13; the planned sample (≈ 1 300 per arm for 80 % power at the MDE
+    // 0.05 from 0.3) comes at 60 a minute at minute 22: the final look (not at minDuration, and not before maxDuration
+    // on too little information).
+    expect(looksAt).toEqual([5, 9, 13, 22]);
     const fractions = exp.state!.groupSequential!.fractions;
-    expect(fractions[2]).toBe(1);
+    expect(fractions[3]).toBe(1);
     expect(fractions[0]).toBeLessThan(fractions[1]!);
+    expect(fractions[2]).toBeLessThan(1);
     expect(exp.verdict).toBe('Inconclusive');
-    expect(exp.reason).toMatch(/group-sequential look 3 at information 100 %: .*not yet decided at the final look$/);
+    expect(exp.reason).toMatch(/group-sequential look 4 at information 100 %: .*not yet decided at the final look$/);
   });
 
   it('group-sequential: no look spends α before minDuration; a clear effect wins at the first look after it', async () => {

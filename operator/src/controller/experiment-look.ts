@@ -10,6 +10,7 @@ import {
   judgeSegments,
   uncoveredSegments,
   type ArmCounters,
+  type ExperimentState,
   type GroupSequentialLook,
   type MetricCounters,
   type SegmentArms,
@@ -42,16 +43,22 @@ export interface LookInput {
 
 /**
  * Whether this pass is a group-sequential look (spec.experiment.test groupSequential): the end of each step up to
- * the gate (seen as the next step starting), and a final one at the gate once minDuration has passed.
+ * the gate (seen as the next step starting); at the gate, once minDuration has passed, the final look when the
+ * planned information is reached (`onlyIfComplete`: no look while it is not) or, short of it, once maxDuration has
+ * passed (final whatever the information: α is spent on the sample there is).
  */
 function groupSequentialLook(input: LookInput, exp: ExperimentStatus): GroupSequentialLook | undefined {
   if (input.config.plan.test?.kind !== 'groupSequential' || !input.step) return undefined;
   const seen = exp.groupSequentialStep;
-  if (input.step.atGate && Date.parse(exp.since!) + input.config.plan.minDurationMs <= input.now.getTime()) {
+  if (seen !== undefined && input.step.index > seen) return { final: false };
+  const now = input.now.getTime();
+  if (input.step.atGate && Date.parse(exp.since!) + input.config.plan.minDurationMs <= now) {
     const fractions = exp.state?.groupSequential?.fractions ?? [];
-    if ((fractions[fractions.length - 1] ?? 0) < 1) return { final: true };
+    if ((fractions[fractions.length - 1] ?? 0) >= 1) return undefined;
+    const from = Date.parse(input.previous?.resumedAt ?? exp.since!);
+    return now - from >= input.config.maxDurationMs ? { final: true } : { final: false, onlyIfComplete: true };
   }
-  return seen !== undefined && input.step.index > seen ? { final: false } : undefined;
+  return undefined;
 }
 
 /** The experiment's status after this pass: a new look when one is due, else the previous one with the ranges of now. */
@@ -113,6 +120,16 @@ function assignmentNow(input: LookInput): ExperimentStatus['assignment'] {
   return publishedAssignment(salt, weight, input.config.assignment);
 }
 
+/**
+ * The state the look continues from; a person's resume after a sample-ratio mismatch paused the rollout (status
+ * resumedAt while the verdict was Invalid) accepts the mismatch for this candidate from here on.
+ */
+function carriedState(exp: ExperimentStatus, previous: ExperimentStatus | undefined): ExperimentState {
+  const state = previous?.state ?? { startedAt: exp.since!, looks: 0, metrics: {} };
+  const accepted = state.sampleRatioAccepted || (previous?.resumedAt !== undefined && previous.verdict === 'Invalid');
+  return accepted ? { ...state, sampleRatioAccepted: true } : state;
+}
+
 /** The verdict of this look into `exp`: no verdict on too few units, else judgeExperiment's. */
 function judge(exp: ExperimentStatus, input: LookInput, control: ArmCounters, treatment: ArmCounters, look: GroupSequentialLook | undefined): void {
   exp.units = { control: control.units, treatment: treatment.units };
@@ -121,19 +138,7 @@ function judge(exp: ExperimentStatus, input: LookInput, control: ArmCounters, tr
     exp.reason = `${control.units + treatment.units} units in both arms so far (a verdict needs ${MIN_UNITS}): do the app's requests carry ${exp.assignment.header}?`;
     return;
   }
-  const thin = Object.keys(control.metrics).find((name) => Math.min(control.metrics[name]!.arm.n, treatment.metrics[name]!.arm.n) < 2);
-  if (thin) {
-    exp.verdict = 'Inconclusive';
-    exp.reason = `${thin}: ${control.metrics[thin]!.arm.n} control and ${treatment.metrics[thin]!.arm.n} treatment units so far (each arm needs 2)`;
-    return;
-  }
-  const verdict = judgeExperiment(
-    input.config.plan,
-    { control, treatment },
-    input.previous?.state ?? { startedAt: exp.since!, looks: 0, metrics: {} },
-    input.now,
-    look,
-  );
+  const verdict = judgeExperiment(input.config.plan, { control, treatment }, carriedState(exp, input.previous), input.now, look);
   exp.verdict = verdict.verdict;
   exp.reason = verdict.reason;
   exp.srmP = verdict.srmP;
@@ -204,8 +209,9 @@ async function readArm(input: LookInput, arm: 'treatment' | 'control', windowMs:
 async function counters(q: ExperimentQueries, read: (field: string, query: string) => Promise<number>): Promise<MetricCounters> {
   if (q.kind === 'proportion') {
     const [n, events] = await Promise.all([read('units', q.units), read('events', q.events)]);
-    // increase() extrapolates each series on its own: a few events over n is rounding, not data.
-    return { kind: 'proportion', arm: { n, events: Math.min(events, n) } };
+    // increase() extrapolates each series on its own: a few events over n is rounding, not data; many more events
+    // than units is a spec mistake (queries swapped), which the verdict names.
+    return { kind: 'proportion', arm: { n, events: events <= n * 1.01 + 1 ? Math.min(events, n) : events } };
   }
   if (q.kind === 'mean') {
     const [n, sum, sumSq] = await Promise.all([read('count', q.count), read('sum', q.sum), read('sumSquares', q.sumSquares)]);

@@ -263,7 +263,7 @@ export interface IModelRollout {
        */
       "assignment"?: "userKey" | "cookie";
       /**
-       * The goal's test. alwaysValid (mSPRT: a verdict at any analysis interval, valid however often it looks) or groupSequential (Lan-DeMets alpha spending: a verdict only at the end of each step up to the gate and a final look at the gate once minDuration has passed; more power for the same traffic). Guardrails and the sample-ratio check are always-valid either way.
+       * The goal's test. alwaysValid (mSPRT: a verdict at any analysis interval, valid however often it looks) or groupSequential (Lan-DeMets alpha spending: a verdict only at the end of each step up to the gate and a final look at the gate when the planned sample is reached or maxDuration has passed; more power for the same traffic). Guardrails and the sample-ratio check are always-valid either way.
        */
       "test"?: "alwaysValid" | "groupSequential";
       /**
