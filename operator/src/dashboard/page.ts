@@ -15,6 +15,7 @@ export function pageHtml(o: { namespace: string; write: boolean; token: string }
 <meta name="modelrollout-write" content="${o.write ? 'true' : 'false'}">
 <meta name="modelrollout-token" content="${escapeAttr(o.token)}">
 <title>ModelRollout dashboard</title>
+<link rel="icon" href="data:,">
 <link rel="stylesheet" href="/app.css">
 <script src="/app.js" defer></script>
 </head>
@@ -50,6 +51,7 @@ caption { text-align: left; font-weight: 600; padding: .2rem 0; }
 th, td { border: 1px solid var(--line); padding: .25rem .5rem; text-align: left; vertical-align: top; }
 th { background: #e8e8e8; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
+td[data-col=step], td[data-col=weights], td[data-col=time] { white-space: nowrap; }
 dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: .2rem 1rem; margin: 0; }
 dl.facts dt { font-weight: 600; }
 dl.facts dd { margin: 0; }
@@ -60,6 +62,8 @@ button { font: inherit; padding: .35rem .9rem; border: 2px solid var(--fg); bord
 button:hover { background: #eee; }
 button.danger { border-color: var(--bad); color: var(--bad); }
 button[disabled] { opacity: .6; cursor: wait; }
+figure { margin: .4rem 0; }
+figcaption { font-weight: 600; }
 .chart { max-width: 100%; height: auto; border: 1px solid var(--line); background: #fff; }
 .chart text { font-size: 11px; fill: var(--fg); }
 .legend { display: flex; gap: 1.2rem; font-size: .9rem; margin: .2rem 0 .6rem; }
@@ -244,18 +248,18 @@ export const APP_JS = String.raw`'use strict';
     var id = 'c' + Math.random().toString(36).slice(2);
     var g = svg('svg', { class: 'chart', viewBox: '0 0 ' + W + ' ' + H, width: W, height: H, role: 'img', 'aria-labelledby': id + 't ' + id + 'd' },
       [svg('title', { id: id + 't' }, [title]), svg('desc', { id: id + 'd' }, ['Latest: ' + desc])]);
-    [0, 0.25, 0.5, 0.75, 1].forEach(function (f) {
-      var v = Math.round(yMax * f);
+    var ticks = [0, 0.25, 0.5, 0.75, 1].map(function (f) { return Math.round(yMax * f); }).filter(function (v, i, all) { return all.indexOf(v) === i; });
+    ticks.forEach(function (v) {
       g.append(svg('line', { x1: L, x2: W - R, y1: y(v), y2: y(v), stroke: '#ccc' }), svg('text', { x: L - 6, y: y(v) + 4, 'text-anchor': 'end' }, [v + unit]));
     });
     g.append(svg('text', { x: L, y: H - 8 }, [time(t0)]), svg('text', { x: W - R, y: H - 8, 'text-anchor': 'end' }, [time(t1)]));
     series.forEach(function (s) {
       if (s.points.length === 0) return;
-      // Steps, not slopes: a weight holds until the next reading.
-      var d = 'M' + x(s.points[0][0]).toFixed(1) + ' ' + y(s.points[0][1]).toFixed(1) + s.points.slice(1).map(function (p) { return ' H' + x(p[0]).toFixed(1) + ' V' + y(p[1]).toFixed(1); }).join('');
+      // Steps, not slopes: a value holds until the next reading, and the last one to the chart's end.
+      var d = 'M' + x(s.points[0][0]).toFixed(1) + ' ' + y(s.points[0][1]).toFixed(1) + s.points.slice(1).map(function (p) { return ' H' + x(p[0]).toFixed(1) + ' V' + y(p[1]).toFixed(1); }).join('') + ' H' + x(t1).toFixed(1);
       g.append(svg('path', { d: d, fill: 'none', stroke: s.color, 'stroke-width': 2.5, 'stroke-dasharray': s.dash || '' }));
     });
-    return g;
+    return el('figure', {}, [el('figcaption', {}, [title]), g]);
   }
   function legend() {
     return el('div', { class: 'legend', 'aria-hidden': 'true' }, [el('span', {}, [el('span', { class: 'swatch stable' }), 'stable (solid)']), el('span', {}, [el('span', { class: 'swatch candidate' }), 'candidate (dashed)'])]);

@@ -178,9 +178,10 @@ export interface RunningDashboard {
 export async function startDashboard(
   o: Omit<DashboardOptions, 'allowedHosts' | 'token' | 'now'> & { port: number; address: string; now?: () => Date },
 ): Promise<RunningDashboard> {
-  let hosts: Set<string> | undefined;
+  // Known only once listening (port 0 picks one); until then no request can arrive.
+  const allowed: { hosts?: Set<string> } = {};
   const server = http.createServer(
-    dashboardHandler({ ...o, now: o.now ?? (() => new Date()), token: crypto.randomBytes(24).toString('base64url'), allowedHosts: () => hosts }),
+    dashboardHandler({ ...o, now: o.now ?? (() => new Date()), token: crypto.randomBytes(24).toString('base64url'), allowedHosts: () => allowed.hosts }),
   );
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err: Error) => reject(new Error(`cannot listen on ${o.address} port ${o.port} (--address, --port): ${err.message}`, { cause: err })));
@@ -189,7 +190,7 @@ export async function startDashboard(
   const port = (server.address() as AddressInfo).port;
   const wildcard = o.address === '0.0.0.0' || o.address === '::';
   const shown = o.address.includes(':') ? `[${o.address}]` : o.address;
-  hosts = wildcard ? undefined : new Set([`${shown}:${port}`, `localhost:${port}`, `127.0.0.1:${port}`, `[::1]:${port}`]);
+  allowed.hosts = wildcard ? undefined : new Set([`${shown}:${port}`, `localhost:${port}`, `127.0.0.1:${port}`, `[::1]:${port}`]);
   return {
     url: `http://${wildcard ? '127.0.0.1' : shown}:${port}/`,
     server,

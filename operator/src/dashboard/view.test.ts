@@ -33,7 +33,7 @@ const rollout = {
 
 const deployments = [
   { metadata: { name: 't2v-aaaa', labels: { 'modelrollout.dev/revision': 'aaaa' } }, spec: { replicas: 2 }, status: { readyReplicas: 2 } },
-] as k8s.V1Deployment[];
+] as unknown as k8s.V1Deployment[];
 const events = [
   { type: 'Normal', reason: 'Later', message: 'b', lastTimestamp: new Date('2026-12-01T10:02:00Z') },
   { type: 'Warning', reason: 'Earlier', message: 'a', lastTimestamp: new Date('2026-12-01T10:01:00Z') },
