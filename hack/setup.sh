@@ -2,7 +2,8 @@
 # Everything a fresh Debian machine needs before `npm test` or `npm run demo`; safe to run again
 # (each step skips what is already there).
 #   1. Debian packages: prometheus (analysis tests scrape with it), ffmpeg (the inference runtime encodes MP4),
-#      lua5.1 + lua-cjson (the Argo CD health check is tested with the Lua it runs in).
+#      lua5.1 + lua-cjson (the Argo CD health check is tested with the Lua it runs in), chromium (the dashboard's
+#      browser test drives it through playwright-core, which downloads no browser of its own).
 #   2. The control plane's binaries and the Gateway API proxy (Traefik), built from the Go module proxy and
 #      cached in ~/.cache/modelrollout/bin.
 #   3. npm dependencies from package-lock.json.
@@ -23,7 +24,8 @@ setup_started=$(date +%s)
 
 part 0
 # redis-server: the shared job store's tests start their own on a free loopback port (Debian's service autostart is not used).
-apt_packages=(prometheus ffmpeg lua5.1 lua-cjson redis-server)
+# chromium: /usr/bin/chromium, the headless browser of test/integration/dashboard.test.ts.
+apt_packages=(prometheus ffmpeg lua5.1 lua-cjson redis-server chromium)
 missing=()
 for p in "${apt_packages[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

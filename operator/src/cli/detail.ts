@@ -183,8 +183,14 @@ function experiment(e: ExperimentStatus): string[] {
 
 const fmt = (x: number): string => String(+x.toPrecision(4));
 
+/** When an event last happened, as the API server gave it (the newest of its time fields that is set); '' when none is. */
+export function eventTime(e: k8s.CoreV1Event): string {
+  const t = e.lastTimestamp ?? e.eventTime ?? e.firstTimestamp ?? e.metadata?.creationTimestamp;
+  return t === undefined ? '' : t instanceof Date ? t.toISOString() : String(t);
+}
+
 function events(list: k8s.CoreV1Event[]): string[] {
-  const time = (e: k8s.CoreV1Event) => String(e.lastTimestamp ?? e.eventTime ?? e.firstTimestamp ?? e.metadata?.creationTimestamp ?? '');
+  const time = eventTime;
   const shown = [...list].sort((a, b) => time(a).localeCompare(time(b))).slice(-EVENTS_SHOWN);
   if (shown.length === 0) return ['  none'];
   return table(

@@ -5,6 +5,8 @@ import { stringify } from 'yaml';
 import { GROUP, KIND, LABEL_NAME, type ModelRollout, PLURAL, VERSION } from '../api/index.js';
 import { annotationsFor, parseArgs, table, UsageError } from './commands.js';
 import { detail } from './detail.js';
+import { kubeSource } from '../dashboard/kube-source.js';
+import { startDashboard } from '../dashboard/server.js';
 import { isNotFound } from '../kube/errors.js';
 
 async function main(argv: string[]): Promise<void> {
@@ -21,6 +23,20 @@ async function main(argv: string[]): Promise<void> {
     };
     return res.items;
   };
+  if (args.command === 'dashboard') {
+    const d = await startDashboard({
+      source: kubeSource(kc, namespace),
+      namespace,
+      write: args.write ?? false,
+      port: args.port ?? 0,
+      address: args.address ?? '127.0.0.1',
+    });
+    console.log(
+      `modelrollout dashboard for namespace ${namespace} (${args.write ? 'write access: controls enabled' : 'read-only; --write adds the controls'}): ${d.url}`,
+    );
+    console.log('Ctrl-C to stop');
+    return;
+  }
   if (args.command === 'get') {
     const rollouts = await list();
     if (args.output) {
