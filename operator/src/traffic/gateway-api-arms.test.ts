@@ -194,3 +194,53 @@ describe('Gateway API arm rules', () => {
     expect(await img.observe()).toMatchObject({ candidateWeight: 20, arms: 'present' });
   });
 });
+
+describe('Gateway API arm rules on an HTTPRoute CRD older than v1.4 (no rules[].name)', () => {
+  /** Like fakeApi, but the API server prunes rules[].name (as a pre-v1.4 CRD does) and fills the defaults. */
+  function pruningApi(stored: HttpRoute) {
+    const api = fakeApi(stored);
+    const replace = api.custom.replaceNamespacedCustomObject.bind(api.custom);
+    api.custom.replaceNamespacedCustomObject = (async (req: { body: HttpRoute }) => {
+      const body = structuredClone(req.body);
+      for (const rule of body.spec.rules ?? []) {
+        delete rule.name;
+        for (const ref of rule.backendRefs ?? []) Object.assign(ref, { group: '', kind: 'Service', weight: ref.weight ?? 1 });
+      }
+      return replace({ ...req, body } as never);
+    }) as typeof api.custom.replaceNamespacedCustomObject;
+    return api;
+  }
+  const refused = /the HTTPRoute CRD drops rules\[\]\.name: Gateway API v1\.4 or later is needed for an experiment's arm rules/;
+
+  it('refuses, naming the CRD version, and takes back the unnamed rules it wrote (header mode)', async () => {
+    const api = pruningApi(httpRoute(userRule, managedRule));
+    await expect(api.router().setWeights(step(5))).rejects.toThrow(refused);
+    const rules = api.current().spec.rules!;
+    expect(rules).toHaveLength(2);
+    expect(rules[0]!.backendRefs![0]!.name).toBe('admin');
+    expect(observeRule(api.current(), 1, target)).toEqual({ found: true, stableWeight: 95, candidateWeight: 5, mirrorPercent: 0 });
+    expect(await api.router().observe()).toMatchObject({ arms: 'absent' });
+    // The next pass tries again and is refused the same way, not as someone else's rule.
+    await expect(api.router().setWeights(step(5))).rejects.toThrow(refused);
+    expect(api.current().spec.rules).toHaveLength(2);
+  });
+
+  it('takes back cookie assignment too: the managed rule keeps two backendRefs with the user filters', async () => {
+    const api = pruningApi(httpRoute(userRule, managedRule));
+    const cookie = { mode: 'cookie' as const, header: ARM_HEADER, cookie: 'modelrollout-arm-3f9a2c01', maxAgeSeconds: 60 };
+    await expect(api.router().setWeights({ stableWeight: 95, candidateWeight: 5, mirrorPercent: 0, arms: cookie })).rejects.toThrow(refused);
+    const rules = api.current().spec.rules!;
+    expect(rules).toHaveLength(2);
+    expect(rules[1]!.backendRefs).toEqual([
+      { name: 't2v-stable', port: 80, group: '', kind: 'Service', weight: 95, filters: stampFilter },
+      { name: 't2v-candidate', port: 80, group: '', kind: 'Service', weight: 5 },
+    ]);
+  });
+
+  it('writes weights without arms as before', async () => {
+    const api = pruningApi(httpRoute(userRule, managedRule));
+    await api.router().setWeights(step(5, false));
+    expect(api.current().spec.rules).toHaveLength(2);
+    expect(observeRule(api.current(), 1, target)).toMatchObject({ stableWeight: 95, candidateWeight: 5 });
+  });
+});

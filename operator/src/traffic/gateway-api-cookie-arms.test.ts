@@ -17,7 +17,10 @@ const step = (candidateWeight: number, arms: ArmRouting | null = cookieArms): We
   ...(arms ? { arms } : {}),
 });
 const setCookie = (arm: string) => ({ name: 'Set-Cookie', value: `${COOKIE}=${arm}; Path=/; Max-Age=3600; SameSite=Lax` });
-const cookieMatch = (arm: string) => ({ type: 'RegularExpression', name: 'Cookie', value: `(^|;\\s*)${COOKIE}=${arm}(;|$)` });
+// Right under partial-match (Traefik) and full-match (RE2 in Envoy-based implementations) semantics (attack-16 F7).
+const cookieMatch = (arm: string) => ({ type: 'RegularExpression', name: 'Cookie', value: `(^|.*;\\s*)${COOKIE}=${arm}(;.*|$)` });
+/** The pattern the arm rules were written with before attack-16 F7 (partial match only). */
+const oldCookieMatch = (arm: string) => ({ type: 'RegularExpression', name: 'Cookie', value: `(^|;\\s*)${COOKIE}=${arm}(;|$)` });
 
 const userRule = { matches: [{ path: { type: 'PathPrefix', value: '/admin' } }], backendRefs: [{ name: 'admin', port: 8080 }] };
 // The user's own filters: a request header set on the stable backendRef, a response header on the rule.
@@ -99,14 +102,33 @@ describe('Gateway API cookie assignment of the arms', () => {
     expect(await api.router().observe()).toEqual({ found: true, stableWeight: 95, candidateWeight: 5, mirrorPercent: 0, arms: 'present' });
   });
 
-  it('matches the cookie anywhere in the Cookie header, and only that cookie', () => {
-    const re = new RegExp(cookieMatch('treatment').value);
-    expect(re.test(`${COOKIE}=treatment`)).toBe(true);
-    expect(re.test(`a=1; ${COOKIE}=treatment; b=2`)).toBe(true);
-    expect(re.test(`a=1;${COOKIE}=treatment`)).toBe(true);
-    expect(re.test(`x${COOKIE}=treatment`)).toBe(false);
-    expect(re.test(`${COOKIE}=treatments`)).toBe(false);
-    expect(re.test(`${COOKIE}=control`)).toBe(false);
+  it('matches the cookie anywhere in the Cookie header, and only that cookie, searched or matched whole', () => {
+    const { value } = cookieMatch('treatment');
+    for (const re of [new RegExp(value), new RegExp(`^(?:${value})$`)]) {
+      expect(re.test(`${COOKIE}=treatment`)).toBe(true);
+      expect(re.test(`a=1; ${COOKIE}=treatment; b=2`)).toBe(true);
+      expect(re.test(`a=1;${COOKIE}=treatment`)).toBe(true);
+      expect(re.test(`x${COOKIE}=treatment`)).toBe(false);
+      expect(re.test(`a=1; x${COOKIE}=treatment`)).toBe(false);
+      expect(re.test(`${COOKIE}=treatments`)).toBe(false);
+      expect(re.test(`${COOKIE}=control`)).toBe(false);
+    }
+  });
+
+  it('reads arm rules written with the earlier, partial-match-only cookie pattern as differ, and rewrites them in place', async () => {
+    const api = fakeApi(httpRoute(userRule, managedRule));
+    await api.router().setWeights(step(5));
+    const wanted = structuredClone(api.current().spec);
+    api.edit((r) => {
+      for (const [i, arm] of ['treatment', 'control', 'none'].entries()) {
+        const headers = r.spec.rules![2 + i]!.matches![0]!.headers!;
+        headers[headers.length - 1] = oldCookieMatch(arm);
+      }
+    });
+    expect(await api.router().observe()).toMatchObject({ arms: 'differ' });
+    await api.router().setWeights(step(5));
+    expect(api.current().spec).toEqual(wanted);
+    expect(await api.router().observe()).toMatchObject({ arms: 'present' });
   });
 
   it('writes the same route again for the same weights, and moves only the weights on the next step', async () => {
@@ -140,6 +162,32 @@ describe('Gateway API cookie assignment of the arms', () => {
       theirs,
     ]);
     expect(await api.router().observe()).toEqual({ found: true, stableWeight: 50, candidateWeight: 50, mirrorPercent: 0, arms: 'absent' });
+  });
+
+  it("keeps a user's request header whose value is an arm name (ours is known by the arm header's name), observing its own write as present", async () => {
+    // attack-16 F6: `x-compression: none` on the stable backendRef, `X-Tenant-Arm: treatment` on the rule.
+    const own = [{ type: 'RequestHeaderModifier', requestHeaderModifier: { set: [{ name: 'x-compression', value: 'none' }] } }];
+    const ruleOwn = [{ type: 'RequestHeaderModifier', requestHeaderModifier: { set: [{ name: 'X-Tenant-Arm', value: 'treatment' }] } }];
+    const managed = { ...managedRule, filters: ruleOwn, backendRefs: [{ name: 't2v-stable', port: 80, filters: own }] };
+    const api = fakeApi(httpRoute(userRule, managed));
+    await api.router().setWeights(step(5));
+    expect(await api.router().observe()).toMatchObject({ arms: 'present' });
+    const once = structuredClone(api.current().spec);
+    await api.router().setWeights(step(5));
+    expect(api.current().spec).toEqual(once);
+    await api.router().setWeights(step(10));
+    expect(await api.router().observe()).toMatchObject({ arms: 'present' });
+    await api.router().setWeights(step(60, null));
+    expect(api.current().spec.rules).toEqual([
+      userRule,
+      {
+        ...managed,
+        backendRefs: [
+          { name: 't2v-stable', port: 80, weight: 40, filters: own },
+          { name: 't2v-candidate', port: 80, weight: 60 },
+        ],
+      },
+    ]);
   });
 
   it('switches between header and cookie assignment in place', async () => {

@@ -5,7 +5,7 @@
 // (and, during an A/B experiment, the arm rules it added: see withArmRules).
 import { isDeepStrictEqual } from 'node:util';
 import type * as k8s from '@kubernetes/client-node';
-import { ARMS, parseStyleRuleClaim, ruleFingerprint, STYLE_RULE_CLAIM_KEY, styleRuleClaimAnnotation, type Arm } from '../api/names.js';
+import { ARM_HEADER, ARMS, parseStyleRuleClaim, ruleFingerprint, STYLE_RULE_CLAIM_KEY, styleRuleClaimAnnotation, type Arm } from '../api/names.js';
 import type { RouteObservation } from '../rollout/types.js';
 import {
   armCookie,
@@ -123,6 +123,33 @@ export class GatewayApiRouter extends RouteObjectRouter<HttpRoute> {
       );
     rules[this.ruleIndex] = withWeights(rule, weights, this.target);
     return { ...route, spec: { ...route.spec, rules: withArmRules(route, this.ruleIndex, weights.arms, this.target) } };
+  }
+
+  /**
+   * The arm rules are known by their rules[].name, a field of the HTTPRoute CRD since Gateway API v1.4: an older CRD
+   * prunes it, silently. Written unnamed, the rules would be the user's to us (refused as someone else's on the next
+   * write, never removed): undo them (and cookie assignment's backendRefs) and refuse, naming the cause.
+   */
+  protected override lostMarks(
+    sent: HttpRoute,
+    written: HttpRoute,
+    weights: Weights,
+  ): { error: TrafficRouterError; undo: (route: HttpRoute) => HttpRoute } | undefined {
+    const ours = (sent.spec.rules ?? []).filter((r) => armOfRuleName(r.name, this.target));
+    const kept = new Set((written.spec.rules ?? []).map((r) => r.name));
+    if (ours.every((r) => kept.has(r.name))) return undefined;
+    const unnamed = ours.map(({ name: _name, ...rule }) => normalRule(rule));
+    const isOurs = (rule: HttpRouteRule) => rule.name === undefined && unnamed.some((u) => isDeepStrictEqual(normalRule(rule), u));
+    const error = new TrafficRouterError(
+      'Unsupported',
+      `HTTPRoute ${this.name}: the HTTPRoute CRD drops rules[].name: Gateway API v1.4 or later is needed for an experiment's arm rules (the rules written without their names were removed again)`,
+    );
+    const undo = (route: HttpRoute) => {
+      const rules = route.spec.rules ?? [];
+      // Our rules are appended after the managed one, so removing them does not move it.
+      return this.rewrite({ ...route, spec: { ...route.spec, rules: rules.filter((r) => !isOurs(r)) } }, { ...weights, arms: undefined });
+    };
+    return { error, undo };
   }
 }
 
@@ -421,6 +448,8 @@ function cookieRefsAsWritten(managed: HttpRouteRule, arms: CookieArmRouting, tar
 // cookie is matched by the arm rules (a RegularExpression header match on Cookie: Implementation-specific in
 // Gateway API, https://gateway-api.sigs.k8s.io/reference/spec/#httpheadermatch; Traefik v3 honours it, see
 // test/integration/gateway-proxy.test.ts), which win over the managed rule by their one more header match.
+// Implementations differ in how the regex applies: Traefik searches the value (a partial match), Envoy-based ones
+// (Envoy Gateway, Istio's Gateway API, GKE) use RE2 safe_regex, a full match; cookieRegex is right under both.
 // Two backendRefs to stable in one rule are allowed: backendRefs is an atomic list without a uniqueness rule.
 // A filter type appears once per filters list (CRD: "RequestHeaderModifier filter cannot be repeated") and a
 // modifier's set/add lists are maps keyed by header name, so our entries are merged into the user's filters.
@@ -430,9 +459,14 @@ const SET_COOKIE = 'Set-Cookie';
 const MODIFIER_FIELD = { RequestHeaderModifier: 'requestHeaderModifier', ResponseHeaderModifier: 'responseHeaderModifier' } as const;
 type ModifierType = keyof typeof MODIFIER_FIELD;
 
-/** A Cookie header value that carries `cookie=arm` (anywhere in the list: RFC 6265 §4.2.1 `name=value; name=value`). */
+/**
+ * A Cookie header value that carries `cookie=arm` (anywhere in the list: RFC 6265 §4.2.1 `name=value; name=value`),
+ * whether the implementation searches the value or matches it whole (the `.*` on both sides; the Istio router's
+ * pattern). A rule written with an earlier pattern (`(^|;\s*)…(;|$)`, partial match only) reads as not as written
+ * and is rewritten.
+ */
 function cookieRegex(cookie: string, arm: Arm): string {
-  return `(^|;\\s*)${cookieNamePattern(cookie)}=${arm}(;|$)`;
+  return `(^|.*;\\s*)${cookieNamePattern(cookie)}=${arm}(;.*|$)`;
 }
 
 /** The arm a backendRef's filters mark new clients with (cookieRefs), and the cookie's name and Max-Age. */
@@ -465,7 +499,11 @@ function cookieWeights(refs: BackendRef[], target: TrafficTarget): { stableWeigh
   return { stableWeight: none + control, candidateWeight: treatment };
 }
 
-/** A backendRef's filters less what cookieRefs added (our Set-Cookie, and the arm header set to the same arm): the user's. */
+/**
+ * A backendRef's filters less what cookieRefs added (our Set-Cookie, and the arm header set to the same arm): the
+ * user's. Ours are known by the header's name and value both: a user's own header whose value happens to be an arm
+ * name (`x-compression: none`) stays. (The arm header is always ARM_HEADER: analysis/experiment-gate.ts.)
+ */
 function userFiltersOf(ref: BackendRef): HttpRouteFilter[] | undefined {
   const mark = cookieMarkOf(ref);
   if (!mark) return ref.filters;
@@ -473,7 +511,7 @@ function userFiltersOf(ref: BackendRef): HttpRouteFilter[] | undefined {
     withoutHeaderEntries(ref.filters ?? [], 'ResponseHeaderModifier', 'add', (h) => sameName(h.name, SET_COOKIE) && parseArmCookie(h.value) !== undefined),
     'RequestHeaderModifier',
     'set',
-    (h) => h.value === mark.arm,
+    (h) => sameName(h.name, ARM_HEADER) && h.value === mark.arm,
   );
   return ours.length > 0 ? ours : undefined;
 }

@@ -185,6 +185,32 @@ describe('Istio cookie assignment of the arms', () => {
     expect(await api.router().observe()).toEqual({ found: true, stableWeight: 50, candidateWeight: 50, mirrorPercent: 0, arms: 'absent' });
   });
 
+  it("keeps a user's request header whose value is an arm name (ours is known by the arm header's name), observing its own write as present", async () => {
+    // attack-16 F6: `x-compression: none` on the stable destination, `X-Tenant-Arm: treatment` on the route.
+    const own = { request: { set: { 'x-compression': 'none' } } };
+    const managed = {
+      ...primary,
+      headers: { request: { set: { 'x-tenant-arm': 'treatment' } } },
+      route: [{ destination: { host: 't2v-stable' }, headers: own }],
+    };
+    const api = fakeApi(vs(admin, managed, fallback));
+    await api.router().setWeights(step(5));
+    expect(await api.router().observe()).toMatchObject({ arms: 'present' });
+    const once = structuredClone(api.current().spec);
+    await api.router().setWeights(step(5));
+    expect(api.current().spec).toEqual(once);
+    await api.router().setWeights(step(10));
+    expect(await api.router().observe()).toMatchObject({ arms: 'present' });
+    await api.router().setWeights(step(60, null));
+    expect(api.current().spec.http![1]).toEqual({
+      ...managed,
+      route: [
+        { destination: { host: 't2v-stable', port: { number: 80 } }, weight: 40, headers: own },
+        { destination: { host: 't2v-candidate', port: { number: 80 } }, weight: 60 },
+      ],
+    });
+  });
+
   it('switches between header and cookie assignment in place', async () => {
     const api = fakeApi(vs(admin, primary));
     await api.router().setWeights(step(5, { header: ARM_HEADER }));

@@ -5,7 +5,7 @@
 // cookie-setting destinations: see cookieDestinations).
 import { isDeepStrictEqual } from 'node:util';
 import type * as k8s from '@kubernetes/client-node';
-import { ARMS, type Arm } from '../api/names.js';
+import { ARM_HEADER, ARMS, type Arm } from '../api/names.js';
 import type { RouteObservation } from '../rollout/types.js';
 import {
   ARM_RULE_PREFIX,
@@ -380,7 +380,11 @@ function cookieDestinationsAsWritten(managed: HttpRoute, arms: CookieArmRouting,
   }
 }
 
-/** A destination's headers less what cookieDestinations added (our Set-Cookie, and the arm header set to the same arm): the user's. */
+/**
+ * A destination's headers less what cookieDestinations added (our Set-Cookie, and the arm header set to the same
+ * arm): the user's. Ours are known by the header's name and value both: a user's own header whose value happens to
+ * be an arm name (`x-compression: none`) stays. (The arm header is always ARM_HEADER: analysis/experiment-gate.ts.)
+ */
 function userHeadersOf(dest: RouteDestination): Headers | undefined {
   const mark = cookieMarkOf(dest);
   if (!mark) return dest.headers;
@@ -390,7 +394,7 @@ function userHeadersOf(dest: RouteDestination): Headers | undefined {
     'add',
     (name, value) => name.toLowerCase() === SET_COOKIE && parseArmCookie(value) !== undefined,
   );
-  return withoutHeaderEntries(lessCookie, 'request', 'set', (_name, value) => value === mark.arm);
+  return withoutHeaderEntries(lessCookie, 'request', 'set', (name, value) => name.toLowerCase() === ARM_HEADER.toLowerCase() && value === mark.arm);
 }
 
 /** Cookie assignment's destinations: none (stable, stable − w), control (stable, w) and treatment (candidate, w). */

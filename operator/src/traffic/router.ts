@@ -173,6 +173,14 @@ export abstract class RouteObjectRouter<T extends RouteObject> implements Traffi
   protected abstract read(obj: T): RouteObservation;
   /** `obj` with the managed entry carrying `weights`; throws TrafficRouterError('RuleNotFound') when it has none. */
   protected abstract rewrite(obj: T, weights: Weights): T;
+  /**
+   * When the API server did not keep what marks our entries in `sent` (`written` is what it stored: a CRD that
+   * prunes a field), why (the error setWeights throws) and how to take our unmarked entries back out of an object
+   * (they could not be found again, nor removed later); undefined when all was kept.
+   */
+  protected lostMarks(_sent: T, _written: T, _weights: Weights): { error: TrafficRouterError; undo: (obj: T) => T } | undefined {
+    return undefined;
+  }
 
   async observe(): Promise<RouteObservation> {
     const { namespace } = this.target;
@@ -183,18 +191,36 @@ export abstract class RouteObjectRouter<T extends RouteObject> implements Traffi
 
   async setWeights(weights: Weights): Promise<void> {
     const { namespace } = this.target;
+    const what = `${this.kind} ${namespace}/${this.name}`;
+    const attempts = this.deps.maxConflictRetries ?? 5;
+    let sent: T | undefined;
     const written = await replaceWithRetry<T>({
-      what: `${this.kind} ${namespace}/${this.name}`,
-      attempts: this.deps.maxConflictRetries ?? 5,
+      what,
+      attempts,
       cached: () => this.deps.cached?.(namespace, this.name) as T | undefined,
       read: () => this.get(),
-      modify: (obj) => this.rewrite(obj, weights),
-      write: async (body) => {
-        this.deps.onRequest?.('update');
-        return (await this.deps.custom.replaceNamespacedCustomObject({ ...this.resource, namespace, name: this.name, body })) as T;
-      },
+      modify: (obj) => (sent = this.rewrite(obj, weights)),
+      write: (body) => this.replace(body),
     });
     this.deps.onWritten?.(written);
+    const lost = this.lostMarks(sent!, written, weights);
+    if (!lost) return;
+    // What we wrote cannot be told from the user's any more: take it back out now, then refuse.
+    const undone = await replaceWithRetry<T>({
+      what,
+      attempts,
+      cached: () => written,
+      read: () => this.get(),
+      modify: lost.undo,
+      write: (body) => this.replace(body),
+    });
+    this.deps.onWritten?.(undone);
+    throw lost.error;
+  }
+
+  private async replace(body: T): Promise<T> {
+    this.deps.onRequest?.('update');
+    return (await this.deps.custom.replaceNamespacedCustomObject({ ...this.resource, namespace: this.target.namespace, name: this.name, body })) as T;
   }
 
   async finalize(): Promise<void> {}
