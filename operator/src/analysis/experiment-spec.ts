@@ -277,7 +277,8 @@ function segmentsOf(f: string, stored: StoredExperiment, errors: string[]): Segm
     if (!Array.isArray(values) || values.length === 0) errors.push(`${field}.values: required, at least one value of ${label ?? 'the label'}`);
     else {
       // Control characters (a newline) cannot stand in a PromQL string: every look would fail.
-      const bad = values.filter((v) => typeof v !== 'string' || v.trim() === '' || v.length > 63 || /[\u0000-\u001f\u007f]/.test(v));
+      const control = (v: string) => [...v].some((ch) => ch.charCodeAt(0) < 0x20 || ch.charCodeAt(0) === 0x7f);
+      const bad = values.filter((v) => typeof v !== 'string' || v.trim() === '' || v.length > 63 || control(v));
       if (bad.length > 0)
         errors.push(
           `${field}.values: ${bad.map((v) => JSON.stringify(v)).join(', ')} must be non-empty strings of at most 63 characters without control characters`,

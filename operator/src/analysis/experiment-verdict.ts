@@ -350,13 +350,10 @@ function groupSequentialGoal(
   };
   // A decision ends the test (a stopped trial is not looked at again); so does the final look.
   if (!look || last >= 1 || (gs.verdict !== undefined && gs.verdict !== 'Inconclusive')) return standing;
-  const planned = plannedUnits(plan, control, goal);
-  const units = Math.min(unitsOf(control.metrics[plan.goal.name]), unitsOf(treatment.metrics[plan.goal.name]));
-  const information = planned > 0 ? units / planned : 1;
-  if (look.onlyIfComplete && information < 1) return standing;
-  const t = look.final ? 1 : Math.min(1, information);
-  // No new information since the last look: spending nothing keeps the boundaries as planned.
-  if (t <= last) return standing;
+  const t = lookFraction(plan, { control, treatment }, goal, look);
+  // No new information since the last look (or not yet the planned information for a look that waits for it):
+  // spending nothing keeps the boundaries as planned.
+  if (t === undefined || t <= last) return standing;
   const fractions = [...gs.fractions, t];
   const bounds = groupSequentialBounds(fractions, plan.alpha / 2, spending);
   const c = bounds[bounds.length - 1]!;
@@ -374,6 +371,24 @@ function groupSequentialGoal(
 }
 
 const unitsOf = (m: MetricCounters | undefined): number => m?.arm.n ?? 0;
+
+/**
+ * A look's information fraction: the smaller arm's units ÷ the planned units, capped at 1; 1 at a final look;
+ * undefined for a look that waits for the planned information (`onlyIfComplete`) while it is short of it.
+ */
+function lookFraction(
+  plan: ExperimentPlan,
+  { control, treatment }: { control: ArmCounters; treatment: ArmCounters },
+  goal: Comparison,
+  look: GroupSequentialLook,
+): number | undefined {
+  if (look.final) return 1;
+  const planned = plannedUnits(plan, control, goal);
+  const units = Math.min(unitsOf(control.metrics[plan.goal.name]), unitsOf(treatment.metrics[plan.goal.name]));
+  const information = planned > 0 ? units / planned : 1;
+  if (look.onlyIfComplete && information < 1) return undefined;
+  return Math.min(1, information);
+}
 
 /** Units per arm a fixed-horizon one-sided test at α/2 needs for 80 % power at the MDE (the information at t = 1). */
 function plannedUnits(plan: ExperimentPlan, control: ArmCounters, goal: Comparison): number {

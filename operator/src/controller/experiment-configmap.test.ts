@@ -32,7 +32,7 @@ const ro = (uid: string) => ({ metadata: { name: 'video', namespace: 'ns', uid }
 describe('syncExperimentConfigMap', () => {
   it('creates the ConfigMap owned by the rollout, updates it when the ranges grow, and makes no request when nothing changed', async () => {
     const core = new FakeCore();
-    const deps = { core: core as unknown as k8s.CoreV1Api, onRequest: () => {} };
+    const deps = { core: core as unknown as k8s.CoreV1Api, onRequest: () => {}, now: () => 0 };
     forgetExperimentConfigMap('ns/video');
     await syncExperimentConfigMap(ro('uid-1'), publishedAssignment('abc', 5), deps);
     const created = core.objects.get('video-experiment')!;
@@ -51,14 +51,18 @@ describe('syncExperimentConfigMap', () => {
     const core = new FakeCore();
     core.objects.set('video-experiment', { metadata: { name: 'video-experiment', ownerReferences: [] }, data: { mine: 'yes' } });
     forgetExperimentConfigMap('ns/video');
-    const sync = syncExperimentConfigMap(ro('uid-1'), publishedAssignment('abc', 5), { core: core as unknown as k8s.CoreV1Api, onRequest: () => {} });
+    const sync = syncExperimentConfigMap(ro('uid-1'), publishedAssignment('abc', 5), {
+      core: core as unknown as k8s.CoreV1Api,
+      onRequest: () => {},
+      now: () => 0,
+    });
     await expect(sync).rejects.toBeInstanceOf(ObjectNotOwnedError);
     expect(core.objects.get('video-experiment')!.data).toEqual({ mine: 'yes' });
   });
 
   it('a rollout recreated under the same name (new uid) writes again', async () => {
     const core = new FakeCore();
-    const deps = { core: core as unknown as k8s.CoreV1Api, onRequest: () => {} };
+    const deps = { core: core as unknown as k8s.CoreV1Api, onRequest: () => {}, now: () => 0 };
     forgetExperimentConfigMap('ns/video');
     await syncExperimentConfigMap(ro('uid-1'), publishedAssignment('abc', 5), deps);
     core.objects.clear();

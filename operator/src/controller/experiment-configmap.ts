@@ -34,8 +34,8 @@ export function experimentConfigMapData(a: PublishedAssignment): Record<string, 
 export interface ExperimentConfigMapDeps {
   core: k8s.CoreV1Api;
   onRequest: (verb: string, resource: string) => void;
-  /** Milliseconds since the epoch (tests pass a clock). */
-  now?: () => number;
+  /** The pass's time, milliseconds since the epoch. */
+  now: () => number;
 }
 
 /**
@@ -59,7 +59,7 @@ export async function syncExperimentConfigMap(ro: ModelRollout, assignment: Publ
   const data = experimentConfigMapData(assignment);
   const key = `${namespace}/${ro.metadata.name}`;
   const json = `${ro.metadata.uid} ${JSON.stringify(assignment)}`;
-  const now = (deps.now ?? Date.now)();
+  const now = deps.now();
   const last = written.get(key);
   if (last?.json === json && now - last.checkedAt < CONFIGMAP_RECHECK_MS) return;
   const object = `ConfigMap ${name}`;

@@ -210,7 +210,7 @@ export class Reconciler {
     const arms = await attempt("the route's A/B arm rules", () => this.syncArmRules(ro, decision, route, router, deps));
     if (arms.kind !== 'done' || !assignment || !ro.spec.experiment) return arms;
     if (deps.canWrite && !deps.canWrite()) throw new NotLeaderError('not writing the experiment ConfigMap: this replica no longer holds the leader lease');
-    return attempt(object, () => syncExperimentConfigMap(ro, assignment, deps));
+    return attempt(object, () => syncExperimentConfigMap(ro, assignment, { ...deps, now: () => now.getTime() }));
   }
 
   /** Puts the arm rules back in line with the route's weights when a pass did not write the weights (level-triggered). */
