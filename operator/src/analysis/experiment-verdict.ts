@@ -177,13 +177,7 @@ export function judgeExperiment(
   look?: GroupSequentialLook,
 ): ExperimentVerdict {
   const { control, treatment } = arms;
-  const state: ExperimentState = {
-    startedAt: previous?.startedAt ?? now.toISOString(),
-    looks: (previous?.looks ?? 0) + 1,
-    metrics: { ...previous?.metrics },
-    ...(previous?.groupSequential ? { groupSequential: previous.groupSequential } : {}),
-    ...(previous?.sampleRatioAccepted ? { sampleRatioAccepted: true } : {}),
-  };
+  const state = nextState(previous, now);
   const srm = sampleRatioMismatch([control.units, treatment.units], [1, 1]);
   const base = { srmP: srm.pValue, state };
   if (srm.pValue < plan.srmPValue && !state.sampleRatioAccepted) {
@@ -194,26 +188,69 @@ export function judgeExperiment(
       metrics: [],
     };
   }
-  const reports: MetricReport[] = [];
+  const judged = judgeMetrics(plan, arms, previous, state);
+  const reports = judged.reports;
+  if (judged.invalid) return { ...base, verdict: 'Invalid', reason: judged.invalid, metrics: reports };
+  for (const r of reports.filter((x) => x.role === 'guardrail')) {
+    const m = plan.guardrails.find((g) => g.name === r.name)!;
+    if (regressed(m, r)) return { ...base, verdict: 'Loss', reason: regressionReason(m, r, plan.alpha, ''), metrics: reports };
+  }
+  if (judged.thinGoal || !judged.goal)
+    return { ...base, verdict: 'Inconclusive', reason: judged.thinGoal ?? `${plan.goal.name}: no counters`, metrics: reports };
+  const decided = goalVerdict(plan, arms, { goal: judged.goal, reports, base, state, look, now });
+  // A decision opens the gate: not while a declared guardrail has not been judged at all (its series read nothing).
+  if ((decided.verdict === 'Win' || decided.verdict === 'NonInferior') && judged.thinGuardrails.length > 0)
+    return {
+      ...decided,
+      verdict: 'Inconclusive',
+      reason: `${decided.reason}; but no ${decided.verdict} while a guardrail is not judged yet (${judged.thinGuardrails.join('; ')})`,
+    };
+  return decided;
+}
+
+/** The state this look starts from: the previous one's, one look more. */
+function nextState(previous: ExperimentState | undefined, now: Date): ExperimentState {
+  return {
+    startedAt: previous?.startedAt ?? now.toISOString(),
+    looks: (previous?.looks ?? 0) + 1,
+    metrics: { ...previous?.metrics },
+    ...(previous?.groupSequential ? { groupSequential: previous.groupSequential } : {}),
+    ...(previous?.sampleRatioAccepted ? { sampleRatioAccepted: true } : {}),
+  };
+}
+
+/**
+ * Every metric's comparison and sequential update, in plan order (goal first). A metric with fewer than 2 units in
+ * an arm is not judged (listed as thin); counters that cannot be compared make the look Invalid (`invalid`).
+ */
+function judgeMetrics(
+  plan: ExperimentPlan,
+  { control, treatment }: { control: ArmCounters; treatment: ArmCounters },
+  previous: ExperimentState | undefined,
+  state: ExperimentState,
+): { reports: MetricReport[]; goal?: Comparison; thinGoal?: string; thinGuardrails: string[]; invalid?: string } {
+  const out: { reports: MetricReport[]; goal?: Comparison; thinGoal?: string; thinGuardrails: string[]; invalid?: string } = {
+    reports: [],
+    thinGuardrails: [],
+  };
   const all: [ExperimentMetric, 'goal' | 'guardrail'][] = [
     [plan.goal, 'goal'],
     ...plan.guardrails.map((g): [ExperimentMetric, 'guardrail'] => [g, 'guardrail']),
   ];
-  let goal: Comparison | undefined;
-  let thinGoal: string | undefined;
   for (const [m, role] of all) {
     // Fewer than 2 units in an arm: this metric says nothing yet; the others (a guardrail's harm) still count.
     const thin = thinness(m.name, control.metrics[m.name], treatment.metrics[m.name]);
     if (thin) {
-      if (role === 'goal') thinGoal = thin;
+      if (role === 'goal') out.thinGoal = thin;
+      else out.thinGuardrails.push(thin);
       continue;
     }
     const c = compare(m.name, control.metrics[m.name], treatment.metrics[m.name], plan.alpha);
-    if (typeof c === 'string') return { ...base, verdict: 'Invalid', reason: c, metrics: reports };
+    if (typeof c === 'string') return { ...out, invalid: c };
     // Guardrails have no planned effect: their sequence is tuned to the tolerated regression, or to 5 % of control.
     const scale = role === 'goal' ? m.effect : m.effect > 0 ? m.effect : Math.abs(c.control) * 0.05 || c.se || 1;
     const s = advance(state, m.name, previous?.metrics[m.name], c, { tau2: tau2ForMde(scale), alpha: plan.alpha });
-    reports.push({
+    out.reports.push({
       name: m.name,
       role,
       control: c.control,
@@ -223,16 +260,28 @@ export function judgeExperiment(
       p: s.p,
       ...(role === 'goal' ? { power: powerAt(m.effect, c.se, plan.alpha) } : {}),
     });
-    if (role === 'goal') goal = c;
+    if (role === 'goal') out.goal = c;
   }
-  for (const r of reports.filter((x) => x.role === 'guardrail')) {
-    const m = plan.guardrails.find((g) => g.name === r.name)!;
-    if (regressed(m, r)) return { ...base, verdict: 'Loss', reason: regressionReason(m, r, plan.alpha, ''), metrics: reports };
-  }
-  if (thinGoal || !goal) return { ...base, verdict: 'Inconclusive', reason: thinGoal ?? `${plan.goal.name}: no counters`, metrics: reports };
+  return out;
+}
+
+/** The goal's verdict once the guardrails held: no spread, minDuration, then the group-sequential or always-valid rule. */
+function goalVerdict(
+  plan: ExperimentPlan,
+  arms: { control: ArmCounters; treatment: ArmCounters },
+  at: {
+    goal: Comparison;
+    reports: MetricReport[];
+    base: { srmP: number; state: ExperimentState };
+    state: ExperimentState;
+    look: GroupSequentialLook | undefined;
+    now: Date;
+  },
+): ExperimentVerdict {
+  const { goal, reports, base, state, look, now } = at;
   const g = reports[0]!;
   const elapsed = now.getTime() - Date.parse(state.startedAt);
-  const expectedMsToDecision = expectedTime(plan, control, goal, elapsed);
+  const expectedMsToDecision = expectedTime(plan, arms.control, goal, elapsed);
   const out = { ...base, metrics: reports, ...(expectedMsToDecision !== undefined ? { expectedMsToDecision } : {}) };
   // No spread in either arm (0 of n, or n of n, everywhere): no evidence either way, least of all of non-inferiority.
   if (!(goal.se > 0))
@@ -243,7 +292,7 @@ export function judgeExperiment(
     };
   if (elapsed < plan.minDurationMs)
     return { ...out, verdict: 'Inconclusive', reason: `minimum duration: ${Math.round(elapsed / 1000)} s of ${Math.round(plan.minDurationMs / 1000)} s` };
-  if (plan.test?.kind === 'groupSequential') return { ...out, ...groupSequentialGoal(plan, plan.test.spending, arms, { goal: goal!, state, look }) };
+  if (plan.test?.kind === 'groupSequential') return { ...out, ...groupSequentialGoal(plan, plan.test.spending, arms, { goal, state, look }) };
   const [lo, hi] = [Math.min(good(plan.goal, g.cs[0]), good(plan.goal, g.cs[1])), Math.max(good(plan.goal, g.cs[0]), good(plan.goal, g.cs[1]))];
   const facts = `${plan.goal.name} ${fmt(g.control)} → ${fmt(g.treatment)} (effect ${fmt(g.effect)}, ${pct(1 - plan.alpha)} confidence sequence [${fmt(g.cs[0])}, ${fmt(g.cs[1])}], always-valid p ${g.p.toPrecision(3)})`;
   if (g.p <= plan.alpha && hi < 0) return { ...out, verdict: 'Loss', reason: `${facts}: significantly worse` };
@@ -421,6 +470,9 @@ function expectedTime(plan: ExperimentPlan, control: ArmCounters, goal: Comparis
 /** Why a metric cannot be judged yet (fewer than 2 units in an arm), or undefined when it can. */
 function thinness(name: string, control: MetricCounters | undefined, treatment: MetricCounters | undefined): string | undefined {
   if (!control || !treatment || Math.min(control.arm.n, treatment.arm.n) >= 2) return undefined;
+  // More events than units is a spec mistake whatever the units: compare() names it (Invalid), it is not "thin".
+  const overCounted = (c: MetricCounters) => c.kind === 'proportion' && c.arm.events > c.arm.n;
+  if (overCounted(control) || overCounted(treatment)) return undefined;
   return `${name}: ${control.arm.n} control and ${treatment.arm.n} treatment units so far (each arm needs 2)`;
 }
 

@@ -1,5 +1,5 @@
 // Attack on #16 (A/B experiments): each `it` here is a defect found by trying spec.experiment as a user would.
-// They FAIL on purpose until the defect is fixed; docs/attack-16.md has each finding (F-number) with its severity.
+// They failed when written and were fixed (by kind); they stay as regression tests. docs/attack-16.md has each finding (F-number) with its severity.
 import { describe, expect, it } from 'vitest';
 import { judgeExperiment, type ArmCounters, type ExperimentPlan } from './experiment-verdict.js';
 import { parseExperiment, type StoredExperiment } from './experiment-spec.js';
@@ -190,7 +190,13 @@ describe('F10: once a person accepts a sample-ratio mismatch, the guardrails are
     const first = await lookExperiment(lookInputFor(stored, p, undefined, 30));
     expect(first.verdict).toBe('Invalid');
     // A person resumed the paused rollout (what analysis-runner's experimentSay records), accepting the mismatch.
-    const accepted = { ...first, paused: false, resumedAt: new Date(Date.parse(first.lastLook!) + 60_000).toISOString() };
+    // (experimentSay marks the acceptance in the state when the resume answers the mismatch's pause.)
+    const accepted = {
+      ...first,
+      paused: false,
+      resumedAt: new Date(Date.parse(first.lastLook!) + 60_000).toISOString(),
+      state: { ...first.state!, sampleRatioAccepted: true },
+    };
     const next = await lookExperiment(lookInputFor(stored, p, accepted, 40));
     expect(next.verdict).toBe('Loss');
     expect(next.reason).toMatch(/error-rate/);

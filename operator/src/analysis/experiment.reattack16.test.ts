@@ -1,6 +1,6 @@
 // Re-attack on the #16 fixes (docs/attack-16.md F1–F13): variants of each defect's kind that
-// experiment.attack16.test.ts and arms.attack16.test.ts do not cover. An `it` marked DEFECT fails until fixed;
-// the others held and stay as regression tests.
+// experiment.attack16.test.ts and arms.attack16.test.ts do not cover. The ones marked (was a defect) failed at
+// first and were fixed; the others held. All stay as regression tests.
 import { describe, expect, it } from 'vitest';
 import type * as k8s from '@kubernetes/client-node';
 import { judgeExperiment, type ArmCounters, type ExperimentPlan, type MetricCounters } from './experiment-verdict.js';
@@ -55,7 +55,7 @@ describe('F1 variants: thin metrics', () => {
   // reads no series: a typo, or the app does not export it yet; noData reads as 0). Before the fix any thin
   // metric held the verdict at Inconclusive. Expected: no Win/NonInferior while a declared guardrail has no units
   // (Inconclusive naming the guardrail); a Loss of another guardrail or of the goal may still come.
-  it('DEFECT: a Win is not given while a guardrail has no units at all', () => {
+  it('(was a defect) a Win is not given while a guardrail has no units at all', () => {
     const p = plan({ guardrails: [{ name: 'errors', better: 'lower', effect: 0.01 }] });
     const v = judgeExperiment(
       p,
@@ -102,9 +102,23 @@ describe('F1 variants: thin metrics', () => {
 
   it('held: at the MIN_UNITS edge (19 vs 20 units in all) the look waits, then judges', async () => {
     const stored: StoredExperiment = { goal: goalSpec, minDuration: '1m', maxDuration: '2h' };
-    const lo = await lookExperiment(lookInputFor(stored, provider((_q, a) => ({ kind: 'value', value: a === 'control' ? 0 : 19 })), undefined, 5));
+    const lo = await lookExperiment(
+      lookInputFor(
+        stored,
+        provider((_q, a) => ({ kind: 'value', value: a === 'control' ? 0 : 19 })),
+        undefined,
+        5,
+      ),
+    );
     expect(lo.verdict).toBe('Inconclusive');
-    const hi = await lookExperiment(lookInputFor(stored, provider((_q, a) => ({ kind: 'value', value: a === 'control' ? 0 : 20 })), undefined, 5));
+    const hi = await lookExperiment(
+      lookInputFor(
+        stored,
+        provider((_q, a) => ({ kind: 'value', value: a === 'control' ? 0 : 20 })),
+        undefined,
+        5,
+      ),
+    );
     expect(hi.verdict).toBe('Invalid');
   });
 });
@@ -124,7 +138,12 @@ describe('F2 variants: a goal without spread', () => {
 
   it('held: a ratio goal with zero delta variance is not NonInferior', () => {
     const ratio = (n: number): MetricCounters => ({ kind: 'ratio', arm: { n, sumX: n, sumY: 2 * n, sumXX: n, sumYY: 4 * n, sumXY: 2 * n } });
-    const v = judgeExperiment(plan({ decision: ni }), { control: arm(5000, { completion: ratio(5000) }), treatment: arm(5000, { completion: ratio(5000) }) }, fresh(), TWO_HOURS_LATER);
+    const v = judgeExperiment(
+      plan({ decision: ni }),
+      { control: arm(5000, { completion: ratio(5000) }), treatment: arm(5000, { completion: ratio(5000) }) },
+      fresh(),
+      TWO_HOURS_LATER,
+    );
     expect(v.verdict).toBe('Inconclusive');
   });
 
@@ -159,7 +178,7 @@ describe('F3 variants: events above units', () => {
   // whose units query reads nothing (noData → 0) while its events query reads 3000 is "0 units so far (each arm
   // needs 2)" forever instead of the F3 Invalid naming the metric. For a guardrail (with the F1 variant above)
   // this means never judged. Expected: events beyond units + rounding is Invalid even when units < 2.
-  it('DEFECT: 3000 events over 0 units is Invalid, not a thin metric waiting for units', () => {
+  it('(was a defect) 3000 events over 0 units is Invalid, not a thin metric waiting for units', () => {
     const v = judgeExperiment(
       plan(),
       { control: arm(5000, { completion: prop(0, 3000) }), treatment: arm(5000, { completion: prop(0, 3000) }) },
@@ -192,7 +211,7 @@ describe('F4 variants: near-duplicate looks', () => {
   // them: 20 looks 1e-6 apart after t = 0.5 give a final O'Brien–Fleming boundary of 2.014 instead of ≈ 1.968
   // (40 looks: 2.044, one-sided α ≈ 0.020 instead of 0.025). Reachable when many step ends pass with almost no
   // traffic (a night of short steps). Expected: within 0.01 of the boundary with the run of looks left out.
-  it('DEFECT: 20 near-duplicate looks (1e-6 apart) keep the final boundary', () => {
+  it('(was a defect) 20 near-duplicate looks (1e-6 apart) keep the final boundary', () => {
     const fr = [0.5];
     for (let i = 1; i <= 20; i++) fr.push(0.5 + i * 1e-6);
     expect(Math.abs(final([...fr, 1]) - final([0.5, fr.at(-1)!, 1]))).toBeLessThan(0.01);
@@ -204,8 +223,14 @@ describe('F4 variants: near-duplicate looks', () => {
 
 describe('F10 variants: resumes and accepted mismatches', () => {
   const stored: StoredExperiment = { goal: goalSpec, guardrails: [{ template: 'error-rate', tolerance: 0.01 }], minDuration: '10m', maxDuration: '2h' };
-  const balanced = provider((q, a) => ({ kind: 'value', value: q.includes(errorRate) ? 60 : q.includes('viewer_completed_total') ? (a === 'treatment' ? 1250 : 1200) : 4000 }));
-  const skewed = provider((q, a) => ({ kind: 'value', value: q.includes(errorRate) ? 60 : q.includes('viewer_completed_total') ? (a === 'treatment' ? 1800 : 1200) : a === 'treatment' ? 6000 : 4000 }));
+  const balanced = provider((q, a) => ({
+    kind: 'value',
+    value: q.includes(errorRate) ? 60 : q.includes('viewer_completed_total') ? (a === 'treatment' ? 1250 : 1200) : 4000,
+  }));
+  const skewed = provider((q, a) => ({
+    kind: 'value',
+    value: q.includes(errorRate) ? 60 : q.includes('viewer_completed_total') ? (a === 'treatment' ? 1800 : 1200) : a === 'treatment' ? 6000 : 4000,
+  }));
 
   // DEFECT (high): status.resumedAt outlives the pause it answered. A person resumes after a maxDuration pause
   // (verdict Inconclusive, no mismatch): resumedAt is set and kept. Later the assignment breaks (6000 vs 4000):
@@ -214,7 +239,7 @@ describe('F10 variants: resumes and accepted mismatches', () => {
   // experimentSay also reads `resumedAt && verdict Invalid` as Inconclusive, so it never even pauses).
   // Expected: only a resume that answers an Invalid pause (resumedAt later than the Invalid look / a pause on
   // Invalid) accepts it; the second look is still Invalid.
-  it('DEFECT: a resume after a maxDuration pause does not accept a later sample-ratio mismatch', async () => {
+  it('(was a defect) a resume after a maxDuration pause does not accept a later sample-ratio mismatch', async () => {
     const first = await lookExperiment(lookInputFor(stored, balanced, undefined, 30));
     expect(first.verdict).toBe('Inconclusive');
     const resumed: ExperimentStatus = { ...first, paused: false, resumedAt: new Date(Date.parse(first.lastLook!) + 60_000).toISOString() };
@@ -328,7 +353,12 @@ describe('F13 variants: a group-sequential run whose information never reaches t
 const rtarget = { namespace: 'ml', stableService: 't2v-stable', candidateService: 't2v-candidate', port: 80 };
 const COOKIE = 'modelrollout-arm-3f9a2c01';
 const cookieArms: ArmRouting = { mode: 'cookie', header: ARM_HEADER, cookie: COOKIE, maxAgeSeconds: 3600 };
-const rstep = (w: number, arms: ArmRouting | null = cookieArms): Weights => ({ stableWeight: 100 - w, candidateWeight: w, mirrorPercent: 0, ...(arms ? { arms } : {}) });
+const rstep = (w: number, arms: ArmRouting | null = cookieArms): Weights => ({
+  stableWeight: 100 - w,
+  candidateWeight: w,
+  mirrorPercent: 0,
+  ...(arms ? { arms } : {}),
+});
 function fakeApi<T extends { metadata: { resourceVersion?: string } }>(stored: T, prune = false) {
   const custom = {
     getNamespacedCustomObject: () => Promise.resolve(structuredClone(stored)),
@@ -349,7 +379,10 @@ const twoMatchRoute = (refs: unknown[]): HttpRoute =>
     spec: {
       rules: [
         {
-          matches: [{ path: { type: 'PathPrefix', value: '/v1' } }, { path: { type: 'PathPrefix', value: '/v2' }, headers: [{ name: 'x-tenant', value: 'a' }] }],
+          matches: [
+            { path: { type: 'PathPrefix', value: '/v1' } },
+            { path: { type: 'PathPrefix', value: '/v2' }, headers: [{ name: 'x-tenant', value: 'a' }] },
+          ],
           backendRefs: refs,
         },
       ],

@@ -26,6 +26,9 @@ export function spentAlpha(spending: SpendingFunction, alpha: number, t: number)
   return 2 * (1 - normalCdf(normalInv(1 - alpha / 2) / Math.sqrt(f)));
 }
 
+/** Looks closer than this in information fraction to the last one count as the same look. */
+export const MIN_INFORMATION_STEP = 1e-3;
+
 /** Points of the grid the score's sub-density is carried on, per look. */
 const GRID = 401;
 
@@ -33,7 +36,8 @@ const GRID = 401;
  * Upper z boundaries c_1…c_K for looks at increasing information fractions t_1 < … < t_K (each in (0, 1]; the last
  * one is usually 1): the one-sided test that rejects at the first look with Z_k ≥ c_k has P(reject | no effect) =
  * spentAlpha(t_K), having spent spentAlpha(t_k) − spentAlpha(t_{k−1}) at look k. Throws on fractions that are not
- * increasing or outside (0, 1].
+ * increasing or outside (0, 1]. A look within MIN_INFORMATION_STEP of the last one counts as that one (same score
+ * boundary, nothing spent).
  */
 export function groupSequentialBounds(fractions: readonly number[], alpha: number, spending: SpendingFunction = 'obrienFleming'): number[] {
   fractions.forEach((t, i) => {
@@ -48,6 +52,13 @@ export function groupSequentialBounds(fractions: readonly number[], alpha: numbe
   let previousT = 0;
   let spent = 0;
   for (const t of fractions) {
+    // A look with almost no new information is no new look: its boundary is the last one's on the score scale, and
+    // it spends nothing (what it would have spent goes to the next look). Numerically, an increment that narrow
+    // would otherwise be re-gridded at every such look, each adding a little error.
+    if (bounds.length > 0 && t - previousT < MIN_INFORMATION_STEP) {
+      bounds.push((bounds[bounds.length - 1]! * Math.sqrt(previousT)) / Math.sqrt(t));
+      continue;
+    }
     const target = spentAlpha(spending, alpha, t) - spent;
     if (bounds.length === 0) {
       const c = target > 0 ? normalInv(1 - target) : Infinity;
@@ -72,9 +83,26 @@ function firstDensity(t: number, c: number): { grid: number[]; density: number[]
   return { grid, density: grid.map((s) => normalPdf(s / sd) / sd) };
 }
 
-/** P(S_k ≥ b, no earlier crossing) = ∫ f_{k−1}(u)·(1 − Φ((b − u)/√Δ)) du (trapezoid rule). */
+/**
+ * P(S_k ≥ b, no earlier crossing) = ∫ f_{k−1}(u)·(1 − Φ((b − u)/√Δ)) du (trapezoid rule). For a narrow increment
+ * (√Δ not well above the grid's spacing h: the integrand is a step the grid cannot sample) f_{k−1} is taken as
+ * constant on each cell and 1 − Φ averaged over the cell exactly, with ∫Φ(x)dx = xΦ(x) + φ(x).
+ */
 function crossingProbability(grid: number[], density: number[], b: number, step: number): number {
   const sd = Math.sqrt(step);
+  const h = grid.length > 1 ? grid[1]! - grid[0]! : 0;
+  if (h > 0 && sd < 4 * h) {
+    const antiderivative = (x: number) => x * normalCdf(x) + normalPdf(x);
+    const mass = cellMasses(grid, density);
+    let sum = 0;
+    for (let i = 0; i < grid.length; i++) {
+      if (mass[i] === 0) continue;
+      // Mean over u in the cell of Φ((b − u)/√Δ): (√Δ/h)·(G((b − u_i + h/2)/√Δ) − G((b − u_i − h/2)/√Δ)).
+      const below = (sd / h) * (antiderivative((b - grid[i]! + h / 2) / sd) - antiderivative((b - grid[i]! - h / 2) / sd));
+      sum += mass[i]! * (1 - below);
+    }
+    return sum;
+  }
   return trapezoid(
     grid,
     grid.map((u, i) => density[i]! * (1 - normalCdf((b - u) / sd))),

@@ -725,16 +725,27 @@ function atCoverageStep(ro: ModelRollout, config: ExperimentConfig): boolean {
   return coverageDue(config.coverage, status.currentStep?.weight, steps[index + 1]);
 }
 
+/** Whether an Invalid verdict is the sample-ratio check's (not counters that cannot be compared: those need a spec fix). */
+const isSampleRatioMismatch = (exp: ExperimentStatus): boolean => (exp.reason ?? '').startsWith('sample-ratio mismatch');
+
 /** The experiment's say on this pass (experiment-gate.ts), after a person's resume is taken into account. */
 function experimentSay(ro: ModelRollout, exp: ExperimentStatus, config: ExperimentConfig, now: Date): AnalysisVerdict | undefined {
-  // A person's resume after an experiment pause: an Invalid verdict no longer holds, and maxDuration counts anew.
+  // A person's resume after an experiment pause: maxDuration counts anew; a resume that answers a sample-ratio
+  // mismatch's pause accepts the mismatch for this candidate (the looks go on judging; srmP is still reported).
+  // Only that resume does: one given for another pause accepts nothing that comes later.
   const resume = ro.metadata.annotations?.[ANNOTATION_RESUME];
+  let acceptedNow = false;
   if (resume && resume !== exp.resumeToken) {
     if (exp.paused) exp.resumedAt = now.toISOString();
+    if (exp.paused && exp.verdict === 'Invalid' && exp.state && isSampleRatioMismatch(exp)) {
+      exp.state = { ...exp.state, sampleRatioAccepted: true };
+      acceptedNow = true;
+    }
     exp.resumeToken = resume;
   }
   const from = exp.resumedAt ?? exp.since;
-  return experimentVerdict(exp.resumedAt && exp.verdict === 'Invalid' ? { ...exp, verdict: 'Inconclusive' } : exp, {
+  // This pass's look came before the resume was read: its mismatch is the one just accepted.
+  return experimentVerdict(acceptedNow ? { ...exp, verdict: 'Inconclusive' } : exp, {
     atGate: atExperimentGate(ro),
     coverageDue: atCoverageStep(ro, config),
     elapsedMs: from ? now.getTime() - Date.parse(from) : 0,

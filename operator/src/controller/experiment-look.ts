@@ -121,13 +121,11 @@ function assignmentNow(input: LookInput): ExperimentStatus['assignment'] {
 }
 
 /**
- * The state the look continues from; a person's resume after a sample-ratio mismatch paused the rollout (status
- * resumedAt while the verdict was Invalid) accepts the mismatch for this candidate from here on.
+ * The state the look continues from (a person's resume of a sample-ratio mismatch's pause is in it as
+ * `sampleRatioAccepted`: controller/analysis-runner.ts experimentSay).
  */
 function carriedState(exp: ExperimentStatus, previous: ExperimentStatus | undefined): ExperimentState {
-  const state = previous?.state ?? { startedAt: exp.since!, looks: 0, metrics: {} };
-  const accepted = state.sampleRatioAccepted || (previous?.resumedAt !== undefined && previous.verdict === 'Invalid');
-  return accepted ? { ...state, sampleRatioAccepted: true } : state;
+  return previous?.state ?? { startedAt: exp.since!, looks: 0, metrics: {} };
 }
 
 /** The verdict of this look into `exp`: no verdict on too few units, else judgeExperiment's. */

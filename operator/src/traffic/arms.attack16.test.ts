@@ -1,5 +1,5 @@
 // Attack on #16 (A/B experiments), router side: each `it` is a defect found by trying cookie assignment with a
-// user's own route. They FAIL on purpose until fixed; docs/attack-16.md has each finding (F-number).
+// user's own route. They failed when written and were fixed (by kind); they stay as regression tests. docs/attack-16.md has each finding (F-number).
 import * as k8s from '@kubernetes/client-node';
 import { RE2 } from 're2-wasm';
 import { describe, expect, it } from 'vitest';
