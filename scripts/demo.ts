@@ -86,6 +86,13 @@ const SCENARIO_POD_CHANGES: Partial<Record<Version, { env?: { name: string; valu
  */
 const SHADOWED: ReadonlySet<Version> = new Set(['v3']);
 const SHADOW_MIRROR_PERCENT = 50;
+/**
+ * Step plans other than 1→5→20→50→100. The quality and cost scenarios are judged at their first step, where a
+ * value (frozen frames, GPU-seconds per generated second) waits for 10 candidate requests: at 1 % that is about
+ * 1 000 requests — minutes of CPU-speed traffic — at 5 % about 200. Their outcome does not depend on the first
+ * weight (scenario 1 shows the 1 % step), so they start at 5 % and the demo is done minutes sooner.
+ */
+const STEPS: Partial<Record<Version, number[]>> = { v4: [5, 20, 50, 100], v5: [5, 20, 50, 100] };
 /** The golden prompts (a ConfigMap a team keeps): fixed prompts and seeds sent to both sides each interval. */
 const GOLDEN_PROMPTS =
   '- {id: lighthouse, prompt: a lighthouse in a storm at night, seed: 11}\n- {id: market, prompt: a crowded street market in the rain, seed: 23}\n';
@@ -182,8 +189,8 @@ function analysis(address: string) {
     // the demo asks only what its traffic can show — at most 50 % errors or refusals (5 clean requests pass),
     // with the breaker window long enough to hold several requests (2 of 2 or 3 of 4 failed trip it) — and
     // lets a step stay inconclusive while requests trickle in (production keeps the 1 % / 5 % defaults).
-    // Values (latency, quality, cost) wait for 10 candidate requests: at 1 % the golden probes bring most of
-    // them, and a cost judged on one clip is a coin toss on this shared CPU.
+    // Values (latency, quality, cost) wait for 10 candidate requests from users (golden probes are counted
+    // apart): a cost judged on one clip is a coin toss on this shared CPU. At 1 % that is about 1 000 requests.
     interval: flags.interval,
     minRequests: 10,
     breakerInterval: '2s',
@@ -235,7 +242,7 @@ function rolloutSpec(version: Version, address: string) {
     // Gateway provider has no RequestMirror filter, a mirroring TraefikService does mirror.
     trafficRouting: { traefik: { traefikService: 't2v' } },
     strategy: {
-      steps: [1, 5, 20, 50, 100],
+      steps: STEPS[version] ?? [1, 5, 20, 50, 100],
       stepDuration: flags['step-duration'],
       progressDeadline: '5m',
       // null removes the previous scenario's shadow (the spec is merge-patched).

@@ -300,7 +300,7 @@ describe('pods that are real processes', () => {
         ],
       },
     };
-    await fx.create(fx.spec({ replicas: 2, strategy: { steps: [50, 100], stepDuration: '20s', progressDeadline: '5m' }, template }, MODEL_VERSION));
+    await fx.create(fx.spec({ replicas: 2, strategy: { steps: [50, 100], stepDuration: '10s', progressDeadline: '5m' }, template }, MODEL_VERSION));
     await fx.waitFor('stable Ready', (r) => fx.condition(r, 'Ready')?.status === 'True', LOAD_TIMEOUT_MS);
     await fx.patch({
       spec: {
