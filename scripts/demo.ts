@@ -34,6 +34,8 @@ import {
   type NoteReason,
   type PhaseReason,
 } from '../operator/src/api/index.js';
+import { kubeSource } from '../operator/src/dashboard/kube-source.js';
+import { startDashboard, type RunningDashboard } from '../operator/src/dashboard/server.js';
 import { isConflict } from '../operator/src/kube/errors.js';
 import { startControlPlane, type ControlPlane } from '../test/env/control-plane.js';
 import { startGatewayProxy, type GatewayProxy } from '../test/env/gateway-proxy.js';
@@ -59,9 +61,15 @@ const { values: flags } = parseArgs({
     namespace: { type: 'string', default: 'demo' },
     'timeout-minutes': { type: 'string', default: '15' },
     timeline: { type: 'string', default: 'demo-timeline.svg' },
+    'dashboard-port': { type: 'string', default: '0' },
   },
 });
 const NS = flags.namespace!;
+const DASHBOARD_PORT = Number(flags['dashboard-port']);
+if (!/^\d+$/.test(flags['dashboard-port']!) || DASHBOARD_PORT > 65535) {
+  console.error(`--dashboard-port: ${flags['dashboard-port']} is not a port number (0 to 65535; 0 picks a free one)`);
+  process.exit(2);
+}
 const MODEL = 't2v-tiny';
 /**
  * The versions the demo plays, with the seed of each one's small model. They are builds of the same small
@@ -153,6 +161,7 @@ let prometheus: PrometheusServer | undefined;
 let runner: PodRunner | undefined;
 let proxy: GatewayProxy | undefined;
 let load: LoadGenerator | undefined;
+let dashboard: RunningDashboard | undefined;
 let cleaning = false;
 let peakMemory: StackMemory | undefined;
 let discovery: NodeJS.Timeout | undefined;
@@ -168,6 +177,7 @@ async function cleanup(): Promise<void> {
   cleaning = true;
   clearInterval(discovery);
   await load?.stop().catch(() => undefined);
+  await dashboard?.close().catch(() => undefined);
   await processes.stopAll();
   await runner?.stop().catch(() => undefined);
   await proxy?.stop().catch(() => undefined);
@@ -594,6 +604,10 @@ async function main(): Promise<number> {
     },
   });
   say(`operator started (log ${path.join(processes.logDir, 'operator.log')})`);
+  // The web dashboard `kubectl modelrollout dashboard` serves (read-only), in this process: watch the scenarios
+  // move in a browser while they run.
+  dashboard = await startDashboard({ source: kubeSource(kc, NS), namespace: NS, write: false, port: DASHBOARD_PORT, address: '127.0.0.1' });
+  say(`dashboard (read-only): open ${dashboard.url} in a browser to watch the rollouts as they run`);
 
   await custom.createNamespacedCustomObject({
     group: 'gateway.networking.k8s.io',
@@ -754,7 +768,7 @@ async function main(): Promise<number> {
   );
   if (flags.keep) {
     console.log(
-      `\neverything is still running; in another shell:\n  export KUBECONFIG=${kubeconfigPath}\n  kubectl get mro -n ${NS} -w\n  curl -s -o /dev/null -D - -X POST ${proxy.url}/v1/generate -d '{"prompt":"a cat"}'\nCtrl-C here stops it all.`,
+      `\neverything is still running; the dashboard is at ${dashboard.url}; in another shell:\n  export KUBECONFIG=${kubeconfigPath}\n  kubectl get mro -n ${NS} -w\n  curl -s -o /dev/null -D - -X POST ${proxy.url}/v1/generate -d '{"prompt":"a cat"}'\nCtrl-C here stops it all.`,
     );
     await new Promise(() => undefined);
   }

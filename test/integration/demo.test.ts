@@ -47,10 +47,32 @@ it('plays a promotion, rollbacks on errors and on quality, a hold on cost, an ad
     { cwd: repoRoot },
   );
   let out = '';
-  child.stdout.on('data', (c: Buffer) => (out += c));
+  // While the demo runs, its dashboard (a newcomer's browser) shows the rollout moving: the list is read each
+  // second from the moment the URL is printed, and the candidate versions it showed are kept.
+  const dashboardSaw = new Set<string>();
+  let dashboardPage = '';
+  let watching: NodeJS.Timeout | undefined;
+  child.stdout.on('data', (c: Buffer) => {
+    out += c;
+    const url = /dashboard \(read-only\): open (http:\/\/127\.0\.0\.1:\d+\/) in a browser/.exec(out)?.[1];
+    if (!url || watching) return;
+    watching = setInterval(() => {
+      void fetch(`${url}api/rollouts`)
+        .then((r) => r.json() as Promise<{ items: { name: string; phase: string; candidate?: { modelVersion: string } }[] }>)
+        .then((list) => list.items.forEach((i) => i.candidate && dashboardSaw.add(`${i.name} ${i.phase} ${i.candidate.modelVersion}`)))
+        .catch(() => undefined);
+      if (!dashboardPage)
+        void fetch(url).then(
+          async (r) => (dashboardPage = r.ok ? await r.text() : ''),
+          () => undefined,
+        );
+    }, 1000);
+  });
   child.stderr.on('data', (c: Buffer) => (out += c));
   const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
-  expect(code, out.slice(-4000)).toBe(0);
+  clearInterval(watching);
+  // On failure: the summary (which outcome was not the expected one) and the tables after it.
+  expect(code, out.includes('\nsummary') ? out.slice(out.lastIndexOf('\nsummary')) : out.slice(-4000)).toBe(0);
   expect(out).toMatch(/scenario 1: good candidate\s+Promoted\s+Promoted/);
   expect(out).toMatch(/scenario 2: faulty candidate \(50 % injected errors\)\s+RolledBack\s+RolledBack\s+\d+s\s+\d+\s+error-rate: /);
   // Looks worse: errors and latency fine, rolled back by the quality gate (frozen frames, or the golden
@@ -109,6 +131,14 @@ it('plays a promotion, rollbacks on errors and on quality, a hold on cost, an ad
   expect(aa, out.slice(out.indexOf('A/B experiments'))).not.toBeNull();
   expect(Number(aa![3])).toBeGreaterThanOrEqual(0.001);
   expect(out).toContain('demo OK');
+  // The dashboard served the page and followed the rollouts while they ran (issue 22's "watch the demo's rollouts
+  // in the browser"): the good candidate progressing, and later scenarios' candidates.
+  expect(dashboardPage).toContain('<script src="/app.js"');
+  expect([...dashboardSaw], out.slice(0, 2000)).toContain('t2v Progressing v2');
+  expect(
+    [...dashboardSaw].some((s) => /^t2v \S+ v[3-7]$/.test(s)),
+    [...dashboardSaw].join(', '),
+  ).toBe(true);
   // The timeline SVG (issue 22): one step line per scenario, each ending with its outcome.
   expect(out).toContain(`timeline of the candidate's weight in each scenario (SVG, open it in a browser): ${timelineFile}`);
   const svg = fs.readFileSync(timelineFile, 'utf8');
