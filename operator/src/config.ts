@@ -14,6 +14,12 @@ export interface OperatorConfig {
   leaderElection: { enabled: boolean; namespace: string; name: string; leaseDurationMs: number; renewDeadlineMs: number; retryPeriodMs: number };
   /** Where transitions are announced (notify/notifier.ts); both empty: nowhere. */
   notifications: { webhookUrl: string | undefined; slackUrl: string | undefined; secret: string | undefined };
+  /**
+   * The operator-served dashboard (dashboard/server.ts), off unless MODELROLLOUT_DASHBOARD_ADDRESS is set
+   * (`host:port`, e.g. `0.0.0.0:8090`). It shows MODELROLLOUT_DASHBOARD_NAMESPACE (default: the watched namespace,
+   * else `default`); read-only unless MODELROLLOUT_DASHBOARD_WRITE=true.
+   */
+  dashboard: { address: string; port: number; namespace: string; write: boolean } | undefined;
 }
 
 export class ConfigError extends Error {
@@ -47,6 +53,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): OperatorConfig
     return raw;
   };
   return {
+    dashboard: dashboardConfig(env),
     notifications: {
       webhookUrl: url('MODELROLLOUT_NOTIFY_WEBHOOK_URL'),
       slackUrl: url('MODELROLLOUT_NOTIFY_SLACK_URL'),
@@ -67,5 +74,21 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): OperatorConfig
       renewDeadlineMs: renewDeadlineS * 1000,
       retryPeriodMs: int('MODELROLLOUT_RETRY_PERIOD_SECONDS', 2, 1, 60) * 1000,
     },
+  };
+}
+
+function dashboardConfig(env: NodeJS.ProcessEnv): OperatorConfig['dashboard'] {
+  const raw = env.MODELROLLOUT_DASHBOARD_ADDRESS;
+  if (!raw) return undefined;
+  const match = /^(.*):(\d{1,5})$/.exec(raw);
+  const port = Number(match?.[2]);
+  if (!match || !match[1] || port > 65535) throw new ConfigError(`MODELROLLOUT_DASHBOARD_ADDRESS=${raw}: must be host:port, e.g. 0.0.0.0:8090`);
+  const write = env.MODELROLLOUT_DASHBOARD_WRITE ?? 'false';
+  if (write !== 'true' && write !== 'false') throw new ConfigError(`MODELROLLOUT_DASHBOARD_WRITE=${write}: must be true or false`);
+  return {
+    address: match[1].replace(/^\[(.*)\]$/, '$1'),
+    port,
+    namespace: env.MODELROLLOUT_DASHBOARD_NAMESPACE || env.MODELROLLOUT_WATCH_NAMESPACE || 'default',
+    write: write === 'true',
   };
 }

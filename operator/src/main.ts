@@ -2,6 +2,8 @@
 // and metrics, stop cleanly (releasing the lease so a standby takes over at once).
 import * as k8s from '@kubernetes/client-node';
 import { loadConfig } from './config.js';
+import { kubeSource } from './dashboard/kube-source.js';
+import { startDashboard } from './dashboard/server.js';
 import { Notifier } from './notify/notifier.js';
 import { Manager } from './controller/manager.js';
 import { PooledKubeConfig } from './kube/client.js';
@@ -28,12 +30,15 @@ const manager = new Manager({
 });
 const server = await startHealthServer({ host: config.host, port: config.port, registry: manager.metrics.registry, ready: () => manager.ready });
 log.info({ port: server.port, namespace: config.watchNamespace ?? '(all)', identity: config.identity }, 'modelrollout operator listening');
+// Every replica serves it (a standby too): it reads the API server, not the leader's memory.
+const dashboard = config.dashboard && (await startDashboard({ ...config.dashboard, source: kubeSource(kc, config.dashboard.namespace) }));
+if (dashboard) log.info({ url: dashboard.url, namespace: config.dashboard!.namespace, write: config.dashboard!.write }, 'dashboard listening');
 
 let stopping = false;
 async function stop(code: number): Promise<never> {
   if (!stopping) {
     stopping = true;
-    await Promise.all([manager.stop(), server.close()]);
+    await Promise.all([manager.stop(), server.close(), dashboard?.close()]);
     await elector?.release();
   }
   process.exit(code);

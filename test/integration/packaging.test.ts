@@ -106,6 +106,8 @@ describe('Helm chart', () => {
         '--set',
         'rbac.readSecrets=false',
         '--set',
+        'dashboard.enabled=true',
+        '--set',
         'podDisruptionBudget.enabled=false',
       ],
     ],
@@ -118,6 +120,9 @@ describe('Helm chart', () => {
     const container = deployment.spec!.template.spec!.containers[0]!;
     expect(container.securityContext).toMatchObject({ readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } });
     expect(deployment.spec!.template.spec!.securityContext).toMatchObject({ runAsNonRoot: true });
+    const dashboard = objects.find((o) => o.kind === 'Service' && o.metadata?.name?.endsWith('-dashboard'));
+    expect(dashboard !== undefined).toBe(args.includes('dashboard.enabled=true'));
+    if (dashboard) expect(container.env).toEqual(expect.arrayContaining([{ name: 'MODELROLLOUT_DASHBOARD_ADDRESS', value: '0.0.0.0:8090' }]));
   });
 
   it("installs, and the operator runs a full rollout with nothing but the chart's ServiceAccount and RBAC", async () => {

@@ -139,3 +139,14 @@ export const ARM_HEADER = 'X-ModelRollout-Arm';
 /** The arm header's values: `none` is a participating app's user outside both arms (served by stable). */
 export const ARMS = ['treatment', 'control', 'none'] as const;
 export type Arm = (typeof ARMS)[number];
+
+/**
+ * The events a notification receiver gets (docs/notifications.md lists each with its body). The one list: the
+ * CRD's spec.notifications.events enum, the spec validator and the notifier spell them from here.
+ */
+export const NOTIFICATION_EVENTS = ['started', 'shadow-started', 'step-passed', 'paused', 'promoted', 'rolled-back', 'aborted', 'experiment-verdict'] as const;
+export type NotificationEvent = (typeof NOTIFICATION_EVENTS)[number];
+
+/** Gate webhook types (spec.webhooks[].type), as Flagger names them. */
+export const WEBHOOK_GATE_TYPES = ['pre-rollout', 'confirm-promotion'] as const;
+export type WebhookGateType = (typeof WEBHOOK_GATE_TYPES)[number];

@@ -77,6 +77,7 @@ export const CONDITION_REASONS = [
   'Baking',
   'AwaitingAnalysis',
   'AnalysisInconclusive',
+  'WebhookGateHeld',
   'StableAvailable',
   'StableUnavailable',
 ] as const;
@@ -89,3 +90,6 @@ export type ConditionReason = (typeof CONDITION_REASONS)[number] | PhaseReason |
  * the analysis runner says (NoData, AnalysisError, CandidateCrashing). Open: rule names are the user's.
  */
 export type FailureReason = string;
+
+/** The Warning event when spec.notifications' Secret or its keys cannot be read (the global receivers are still told). */
+export const NOTIFICATION_RECEIVERS_MISSING = 'NotificationReceiversMissing';

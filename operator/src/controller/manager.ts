@@ -11,6 +11,7 @@ import { GoldenProber, kubeGoldenSources } from './golden-prober.js';
 import { Reconciler } from './reconciler.js';
 import { StyleController } from './style-controller.js';
 import type { Notifier } from '../notify/notifier.js';
+import { GateCaller } from '../webhooks/gate-caller.js';
 
 export interface ManagerOptions {
   kc: k8s.KubeConfig;
@@ -82,6 +83,7 @@ export class Manager {
       analysisDefaults: opts.analysisDefaults,
       canWrite: opts.canWrite,
       notifier: opts.notifier,
+      gates: new GateCaller({ onAnswer: (key) => this.queue.add(key), now: opts.now }),
     });
     this.queue = new WorkQueue((key) => reconciler.reconcile(key), {
       workers: opts.workers,

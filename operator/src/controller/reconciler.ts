@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import type { EventRecorder } from '../kube/events.js';
 import { decide } from '../rollout/decide.js';
 import { setCondition } from '../rollout/conditions.js';
-import type { BlockedWrite, Decision, RolloutStatus, RouteObservation } from '../rollout/types.js';
+import type { BlockedWrite, Decision, HistoryEntry, RolloutStatus, RouteObservation } from '../rollout/types.js';
 import type { AnalysisDefaults } from '../analysis/spec.js';
 import type { AnalysisOutcome, AnalysisRunner } from './analysis-runner.js';
 import { experimentConfigMapName, forgetExperimentConfigMap, syncExperimentConfigMap } from './experiment-configmap.js';
@@ -30,7 +30,9 @@ import { syncRevisionHistory } from './revision-history.js';
 import { isEmptyPatch, mergePatch } from './status-patch.js';
 import { blockedWriteOf, retryBackoffMs, retryInMs } from './write-errors.js';
 import { isNotFound, statusCodeOf, TerminalError } from '../kube/errors.js';
-import type { Notifier } from '../notify/notifier.js';
+import { verdictReached, type ExperimentNotice, type Notifier, type Receivers } from '../notify/notifier.js';
+import { rolloutReceivers } from './notification-receivers.js';
+import type { GateCaller } from '../webhooks/gate-caller.js';
 
 export interface ReconcilerDeps {
   apps: k8s.AppsV1Api;
@@ -46,7 +48,9 @@ export interface ReconcilerDeps {
   /** Leader fencing: checked before every write; absent when leader election is off. */
   canWrite?: () => boolean;
   /** Told about the history entries each written status added (webhooks, Slack); never awaited. */
-  notifier?: Pick<Notifier, 'notifyHistory'>;
+  notifier?: Pick<Notifier, 'notifyHistory' | 'notifyVerdict'>;
+  /** Asks spec.webhooks' gates in the background; absent: a gate that holds is never asked (tests without gates). */
+  gates?: Pick<GateCaller, 'answersFor' | 'ask' | 'forget'>;
 }
 
 const mergePatchHeader = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
@@ -57,6 +61,8 @@ export class Reconciler {
    * and a deletion (no status is written while deleting). Only paces the retries; cleared by a pass that gets through.
    */
   private readonly refusals = new Map<string, number>();
+  /** Per rollout, the notifications still on their way to the notifier (a Secret read): the next ones wait, so order holds. */
+  private readonly notices = new Map<string, Promise<void>>();
 
   constructor(private readonly deps: ReconcilerDeps) {}
 
@@ -80,12 +86,14 @@ export class Reconciler {
     if (!ro) {
       metrics.candidateWeight.remove({ namespace, name });
       this.deps.analysis.forget?.(key);
+      this.deps.gates?.forget(key);
       forgetExperimentConfigMap(key);
       return {};
     }
     const deleting = !!ro.metadata.deletionTimestamp;
     if (deleting) {
       this.deps.analysis.forget?.(key);
+      this.deps.gates?.forget(key);
       forgetExperimentConfigMap(key);
     }
     if (deleting && !(ro.metadata.finalizers ?? []).includes(FINALIZER)) return {};
@@ -114,7 +122,9 @@ export class Reconciler {
       if (analysis.status) input.analysisStatus = analysis.status;
       if (analysis.wakeInMs !== undefined) input.analysisWakeInMs = analysis.wakeInMs;
     }
+    if (this.deps.gates) input.webhookAnswers = this.deps.gates.answersFor(key);
     const decision = decide(input);
+    this.askGates(key, ro, decision.status);
     const rlog = log.child({ rollout: key });
     if (decision.actions.length > 0) rlog.debug({ actions: decision.actions.filter((a) => a.kind !== 'event') }, 'executing');
     const executeDeps: ExecuteDeps = {
@@ -155,9 +165,28 @@ export class Reconciler {
     const written = ro;
     await this.refusedAs(key, written, `status of ModelRollout ${name}`, () => this.persist(written, decision.status, rlog));
     if (outcome.kind !== 'blocked') this.refusals.delete(key);
-    this.record(ro, input.status, decision.status);
+    this.record(ro, input.status, decision.status, now);
     if (outcome.kind === 'failed') throw outcome.error;
     return requeueAfterMs === undefined ? {} : { requeueAfterMs };
+  }
+
+  /** The gate type decide() says holds the rollout is asked (in the background; its answer requeues the rollout). */
+  private askGates(key: string, ro: ModelRollout, status: RolloutStatus): void {
+    const held = status.webhookGate;
+    const webhooks = status.lastValidSpec?.webhooks ?? [];
+    if (!held || !status.candidate || !this.deps.gates) return;
+    const subject = {
+      namespace: ro.metadata.namespace!,
+      name: ro.metadata.name!,
+      phase: status.phase ?? '',
+      revision: status.candidate.revision,
+      since: held.since,
+    };
+    this.deps.gates.ask(
+      key,
+      subject,
+      webhooks.filter((w) => w.type === held.type),
+    );
   }
 
   /** Stored templates follow the revisions status still names; a refusal here is reported like any write's. */
@@ -270,11 +299,7 @@ export class Reconciler {
       const attempts = (this.refusals.get(key) ?? 0) + 1;
       this.refusals.set(key, attempts);
       const message = `${object}: the API server refused the write (${code}): ${messageOf(err)}`;
-      recordEvent(ro, 'Warning', 'WriteRefused' satisfies BlockedWriteReason, message, {
-        events: this.deps.events,
-        onRequest: (verb, resource) => this.deps.metrics.kubeRequests.inc({ verb, resource }),
-        onEventError: (e) => this.deps.log.warn({ err: String(e) }, 'could not record event'),
-      });
+      recordEvent(ro, 'Warning', 'WriteRefused' satisfies BlockedWriteReason, message, this.eventDeps());
       throw new TerminalError(message, retryBackoffMs(attempts), { cause: err });
     }
   }
@@ -322,14 +347,54 @@ export class Reconciler {
     }
   }
 
-  private record(ro: ModelRollout, before: RolloutStatus, after: RolloutStatus): void {
+  /**
+   * Hands this pass's history entries (and a new experiment verdict) to the notifier, with the rollout's own
+   * receivers when spec.notifications names them: their Secret is read first, in the background, in order per rollout.
+   */
+  private notify(ro: ModelRollout, pass: { added: HistoryEntry[]; after: RolloutStatus; experiment: ExperimentNotice | undefined; time: string }): void {
+    const notifier = this.deps.notifier;
+    const { added, after, experiment, time } = pass;
+    if (!notifier || (added.length === 0 && !experiment)) return;
+    const labels = { namespace: ro.metadata.namespace!, name: ro.metadata.name! };
+    const send = (own: Receivers | undefined) => {
+      if (added.length > 0)
+        notifier.notifyHistory({ ...labels, stableRevision: after.stable?.revision, candidateRevision: after.candidate?.revision }, added, own);
+      if (experiment) notifier.notifyVerdict({ ...labels, status: after, time }, experiment, own);
+    };
+    if (!(ro.spec as { notifications?: unknown }).notifications) return send(undefined);
+    const key = `${labels.namespace}/${labels.name}`;
+    const deps = {
+      core: this.deps.core,
+      onRequest: () => this.deps.metrics.kubeRequests.inc({ verb: 'get', resource: 'secrets' }),
+      warn: (reason: string, message: string) => recordEvent(ro, 'Warning', reason, message, this.eventDeps()),
+    };
+    const next = (this.notices.get(key) ?? Promise.resolve())
+      .then(() => rolloutReceivers(ro, deps))
+      .then(send)
+      .catch((err: unknown) => this.deps.log.warn({ rollout: key, err: String(err) }, 'notification not sent'));
+    this.notices.set(key, next);
+    void next.finally(() => {
+      if (this.notices.get(key) === next) this.notices.delete(key);
+    });
+  }
+
+  /** What recordEvent needs outside execute(): the recorder, the request counter and where a failure is said. */
+  private eventDeps(): Pick<ExecuteDeps, 'events' | 'onRequest' | 'onEventError'> {
+    return {
+      events: this.deps.events,
+      onRequest: (verb, resource) => this.deps.metrics.kubeRequests.inc({ verb, resource }),
+      onEventError: (e) => this.deps.log.warn({ err: String(e) }, 'could not record event'),
+    };
+  }
+
+  private record(ro: ModelRollout, before: RolloutStatus, after: RolloutStatus, now: Date): void {
     const { metrics } = this.deps;
     const labels = { namespace: ro.metadata.namespace!, name: ro.metadata.name! };
     metrics.candidateWeight.set(labels, after.weights?.candidate ?? 0);
     const known = new Set((before.history ?? []).map((h) => `${h.time}|${h.reason}`));
     const added = (after.history ?? []).filter((h) => !known.has(`${h.time}|${h.reason}`));
     for (const h of added) metrics.transitions.inc({ reason: h.reason });
-    this.deps.notifier?.notifyHistory({ ...labels, stableRevision: after.stable?.revision, candidateRevision: after.candidate?.revision }, added);
+    this.notify(ro, { added, after, experiment: verdictReached(before, after), time: now.toISOString() });
     if ((after.phase === 'RolledBack' || after.phase === 'Aborted') && before.phase !== after.phase) {
       metrics.rollbacks.inc({ ...labels, reason: after.failure?.reason ?? after.phase });
       this.deps.log.warn(

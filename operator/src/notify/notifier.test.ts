@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { StyleHistoryEntry } from '../rollout/style-types.js';
 import type { HistoryEntry } from '../rollout/types.js';
-import { eventOf, eventOfStyle, Notifier, slackText, type RolloutNotification } from './notifier.js';
+import { eventOf, eventOfStyle, Notifier, slackText, verdictReached, type RolloutNotification } from './notifier.js';
 
 interface Received {
   path: string;
@@ -175,5 +175,71 @@ describe('notifications', () => {
     expect(n.enabled).toBe(false);
     n.notifyHistory({ namespace: 'ml', name: 't2v' }, [entry('Healthy', 'Promoted')]);
     await n.idle();
+  });
+});
+
+describe("a rollout's own receivers and the experiment verdict", () => {
+  it("tells the global and the rollout's receivers, each signed with its own key, the rollout's filtered by its events", async () => {
+    const global = await receiver();
+    const own = await receiver();
+    closers.push(global.close, own.close);
+    const n = new Notifier({ webhookUrl: global.url, secret: 'global-key', log: quiet });
+    n.notifyHistory({ namespace: 'ml', name: 't2v' }, [entry('Progressing', 'RolloutStarted'), entry('Healthy', 'Promoted')], {
+      webhookUrl: own.url,
+      secret: 'own-key',
+      events: ['promoted'],
+    });
+    await n.idle();
+    expect(global.received.map((r) => (JSON.parse(r.body) as RolloutNotification).event).sort()).toEqual(['promoted', 'started']);
+    expect(own.received.map((r) => (JSON.parse(r.body) as RolloutNotification).event)).toEqual(['promoted']);
+    const sig = (key: string, body: string) => `sha256=${crypto.createHmac('sha256', key).update(body).digest('hex')}`;
+    expect(own.received[0]!.headers['x-modelrollout-signature']).toBe(sig('own-key', own.received[0]!.body));
+    expect(global.received[0]!.headers['x-modelrollout-signature']).toBe(sig('global-key', global.received[0]!.body));
+  });
+
+  it('sends experiment-verdict once, when the verdict becomes final, with the goal effect in the body', async () => {
+    const hook = await receiver();
+    closers.push(hook.close);
+    const exp = (verdict: string) =>
+      ({
+        assignment: {},
+        verdict,
+        reason: 'goal clip-accept +0.04 (CS [0.01, 0.07])',
+        lastLook: '2026-12-01T04:00:00Z',
+        metrics: [{ name: 'clip-accept', role: 'goal', control: 0.5, treatment: 0.54, effect: 0.04, cs: [0.01, 0.07], p: 0.003 }],
+      }) as never;
+    const status = (verdict: string) => ({
+      phase: 'Progressing' as const,
+      candidate: { revision: 'r2', modelVersion: 'v2' },
+      stable: { revision: 'r1', modelVersion: 'v1' },
+      weights: { stable: 80, candidate: 20 },
+      analysis: { experiment: exp(verdict) } as never,
+    });
+    expect(verdictReached(status('Inconclusive'), status('Inconclusive'))).toBeUndefined();
+    expect(verdictReached(status('Win'), status('Win'))).toBeUndefined();
+    const notice = verdictReached(status('Inconclusive'), status('Win'));
+    expect(notice).toEqual({
+      verdict: 'Win',
+      reason: 'goal clip-accept +0.04 (CS [0.01, 0.07])',
+      goal: { metric: 'clip-accept', effect: 0.04, cs: [0.01, 0.07], p: 0.003 },
+    });
+    const n = new Notifier({ webhookUrl: hook.url, log: quiet });
+    n.notifyVerdict({ namespace: 'ml', name: 't2v', status: status('Win'), time: '2026-12-01T04:00:01Z' }, notice!);
+    await n.idle();
+    expect(JSON.parse(hook.received[0]!.body)).toEqual({
+      apiVersion: 'modelrollout.dev/notification/v1',
+      kind: 'ModelRollout',
+      event: 'experiment-verdict',
+      namespace: 'ml',
+      name: 't2v',
+      phase: 'Progressing',
+      reason: 'Win',
+      message: 'goal clip-accept +0.04 (CS [0.01, 0.07])',
+      time: '2026-12-01T04:00:00Z',
+      weight: 20,
+      stableRevision: 'r1',
+      candidateRevision: 'r2',
+      experiment: notice,
+    });
   });
 });

@@ -8,6 +8,8 @@
 //   MODELROLLOUT_NOTIFY_WEBHOOK_URL   generic JSON receiver (body: RolloutNotification)
 //   MODELROLLOUT_NOTIFY_SLACK_URL     Slack incoming webhook (body: {text})
 //   MODELROLLOUT_NOTIFY_SECRET        when set, X-ModelRollout-Signature: sha256=<hex HMAC-SHA256 of the body>
+// and per rollout (spec.notifications: a Secret's webhookUrl, slackUrl, signingSecret, and an events filter), told in
+// addition to the global ones (the controller reads the Secret: Receivers). docs/notifications.md lists the events.
 // p-queue (bounded concurrency, a size we can cap) and p-retry (retries with exponential backoff) are the
 // well-kept libraries for the two halves; this file only says what is sent when. It sits outside controller/:
 // delivery runs on real time (timeouts, retry pauses) beside the reconciles, not in them; its test uses a real
@@ -15,11 +17,28 @@
 import crypto from 'node:crypto';
 import PQueue from 'p-queue';
 import pRetry, { AbortError } from 'p-retry';
+import type { NotificationEvent } from '../api/names.js';
+import type { ExperimentStatus } from '../analysis/experiment-gate.js';
 import type { StyleHistoryEntry, StylePhase } from '../rollout/style-types.js';
-import type { HistoryEntry, Phase } from '../rollout/types.js';
+import type { HistoryEntry, Phase, RolloutStatus } from '../rollout/types.js';
 
-/** The events a receiver gets, one per history entry that is one of them. */
-export type NotificationEvent = 'started' | 'shadow-started' | 'step-passed' | 'paused' | 'promoted' | 'rolled-back' | 'aborted';
+/** One set of receivers: the global ones (operator env) or a rollout's (spec.notifications' Secret). */
+export interface Receivers {
+  webhookUrl?: string;
+  slackUrl?: string;
+  /** Key of the body's HMAC-SHA256 signature (header X-ModelRollout-Signature). */
+  secret?: string;
+  /** Only these events; all when absent. */
+  events?: readonly NotificationEvent[];
+}
+
+/** An experiment-verdict notification's `experiment` (the A/B experiment's final verdict, status.analysis.experiment). */
+export interface ExperimentNotice {
+  verdict: 'Win' | 'NonInferior' | 'Loss' | 'Invalid';
+  reason?: string;
+  /** The goal metric's effect (treatment − control, in the metric's unit) and its confidence sequence. */
+  goal?: { metric: string; effect: number; cs: [number, number]; p: number };
+}
 
 /** The generic webhook's JSON body (version 1). */
 export interface RolloutNotification {
@@ -43,6 +62,24 @@ export interface RolloutNotification {
   /** StyleRollout: the style's stable and candidate versions as pins (`ink-wash@v1`). */
   stableVersion?: string;
   candidateVersion?: string;
+  /** experiment-verdict only: the verdict, why, and the goal metric's effect. */
+  experiment?: ExperimentNotice;
+}
+
+const FINAL_VERDICTS: readonly ExperimentNotice['verdict'][] = ['Win', 'NonInferior', 'Loss', 'Invalid'];
+
+/** The experiment's verdict when this pass made it final (a new Win, NonInferior, Loss or Invalid); else undefined. */
+export function verdictReached(before: RolloutStatus, after: RolloutStatus): ExperimentNotice | undefined {
+  const exp: ExperimentStatus | undefined = after.analysis?.experiment;
+  const verdict = exp?.verdict as ExperimentNotice['verdict'] | undefined;
+  if (!exp || !verdict || !FINAL_VERDICTS.includes(verdict)) return undefined;
+  if (before.analysis?.experiment?.verdict === verdict && before.candidate?.revision === after.candidate?.revision) return undefined;
+  const goal = exp.metrics?.find((m) => m.role === 'goal');
+  return {
+    verdict,
+    ...(exp.reason ? { reason: exp.reason } : {}),
+    ...(goal ? { goal: { metric: goal.name, effect: goal.effect, cs: goal.cs, p: goal.p } } : {}),
+  };
 }
 
 /** Which event a history entry is, or undefined for those nobody is told about (settling, invalid spec, ...). */
@@ -76,6 +113,7 @@ export function slackText(n: RolloutNotification): string {
     promoted: ':tada:',
     'rolled-back': ':rotating_light:',
     aborted: ':no_entry:',
+    'experiment-verdict': ':bar_chart:',
   }[n.event];
   const weight = n.weight === undefined ? '' : ` at ${n.weight} %`;
   return `${icon} ${n.kind} ${n.namespace}/${n.name} ${n.event}${weight}: ${n.reason} — ${n.message}`;
@@ -86,11 +124,7 @@ export interface NotifierLog {
   debug(fields: object, message: string): void;
 }
 
-export interface NotifierOptions {
-  webhookUrl?: string;
-  slackUrl?: string;
-  /** Key of the body's HMAC-SHA256 signature (header X-ModelRollout-Signature). */
-  secret?: string;
+export interface NotifierOptions extends Receivers {
   /** Where undelivered and dropped notifications are said (pino's logger fits). */
   log: NotifierLog;
   /** Per try; default 5 s. */
@@ -115,9 +149,40 @@ export class Notifier {
     return Boolean(this.opts.webhookUrl || this.opts.slackUrl);
   }
 
-  /** Queues the notifications for the history entries a reconcile just wrote; returns at once. */
-  notifyHistory(rollout: { namespace: string; name: string; stableRevision?: string; candidateRevision?: string }, added: readonly HistoryEntry[]): void {
-    this.sendEntries('ModelRollout', rollout, { stableRevision: rollout.stableRevision, candidateRevision: rollout.candidateRevision }, added, eventOf);
+  /**
+   * Queues the notifications for the history entries a reconcile just wrote; returns at once. `rollout`: the
+   * rollout's own receivers (spec.notifications), told besides the global ones.
+   */
+  notifyHistory(
+    rollout: { namespace: string; name: string; stableRevision?: string; candidateRevision?: string },
+    added: readonly HistoryEntry[],
+    own?: Receivers,
+  ): void {
+    const about = { stableRevision: rollout.stableRevision, candidateRevision: rollout.candidateRevision };
+    this.sendEntries('ModelRollout', { ...rollout, about, own }, added, eventOf);
+  }
+
+  /** Queues an experiment-verdict notification (verdictReached said the verdict is new). */
+  notifyVerdict(rollout: { namespace: string; name: string; status: RolloutStatus; time: string }, experiment: ExperimentNotice, own?: Receivers): void {
+    const { status } = rollout;
+    this.send(
+      {
+        apiVersion: 'modelrollout.dev/notification/v1',
+        kind: 'ModelRollout',
+        event: 'experiment-verdict',
+        namespace: rollout.namespace,
+        name: rollout.name,
+        phase: status.phase ?? 'Progressing',
+        reason: experiment.verdict,
+        message: experiment.reason ?? `experiment verdict: ${experiment.verdict}`,
+        time: status.analysis?.experiment?.lastLook ?? rollout.time,
+        ...(status.weights ? { weight: status.weights.candidate } : {}),
+        ...(status.stable ? { stableRevision: status.stable.revision } : {}),
+        ...(status.candidate ? { candidateRevision: status.candidate.revision } : {}),
+        experiment,
+      },
+      own,
+    );
   }
 
   /** As notifyHistory, for the history entries a StyleRollout's pass just wrote. */
@@ -126,41 +191,46 @@ export class Notifier {
     added: readonly StyleHistoryEntry[],
   ): void {
     const pin = (version: string | undefined) => (version ? `${rollout.style}@${version}` : undefined);
-    this.sendEntries(
-      'StyleRollout',
-      rollout,
-      { stableVersion: pin(rollout.stableVersion), candidateVersion: pin(rollout.candidateVersion) },
-      added,
-      eventOfStyle,
-    );
+    const about = { stableVersion: pin(rollout.stableVersion), candidateVersion: pin(rollout.candidateVersion) };
+    this.sendEntries('StyleRollout', { ...rollout, about }, added, eventOfStyle);
   }
 
-  /** One notification per entry that is an event; `about` (revisions or versions) goes in when set. */
+  /**
+   * One notification per entry that is an event; `rollout.about` (revisions or versions) goes in when set, and
+   * `rollout.own` (its own receivers) is told too.
+   */
   private sendEntries<E extends HistoryEntry | StyleHistoryEntry>(
     kind: RolloutNotification['kind'],
-    rollout: { namespace: string; name: string },
-    about: Partial<Record<'stableRevision' | 'candidateRevision' | 'stableVersion' | 'candidateVersion', string | undefined>>,
+    rollout: {
+      namespace: string;
+      name: string;
+      about: Partial<Record<'stableRevision' | 'candidateRevision' | 'stableVersion' | 'candidateVersion', string | undefined>>;
+      own?: Receivers;
+    },
     added: readonly E[],
     eventFor: (entry: E) => NotificationEvent | undefined,
   ): void {
-    if (!this.enabled) return;
+    const { about, own } = rollout;
     const set = Object.fromEntries(Object.entries(about).filter(([, v]) => v));
     for (const entry of added) {
       const event = eventFor(entry);
       if (!event) continue;
-      this.send({
-        apiVersion: 'modelrollout.dev/notification/v1',
-        kind,
-        event,
-        namespace: rollout.namespace,
-        name: rollout.name,
-        phase: entry.phase,
-        reason: entry.reason,
-        message: entry.message,
-        time: entry.time,
-        ...(entry.weight === undefined ? {} : { weight: entry.weight }),
-        ...set,
-      });
+      this.send(
+        {
+          apiVersion: 'modelrollout.dev/notification/v1',
+          kind,
+          event,
+          namespace: rollout.namespace,
+          name: rollout.name,
+          phase: entry.phase,
+          reason: entry.reason,
+          message: entry.message,
+          time: entry.time,
+          ...(entry.weight === undefined ? {} : { weight: entry.weight }),
+          ...set,
+        },
+        own,
+      );
     }
   }
 
@@ -169,24 +239,28 @@ export class Notifier {
     await this.queue.onIdle();
   }
 
-  private send(n: RolloutNotification): void {
+  /** To the global receivers and the rollout's own (those whose events filter lets it through). */
+  private send(n: RolloutNotification, own?: Receivers): void {
     const maxQueued = this.opts.maxQueued ?? 1000;
-    const targets: [string, unknown][] = [];
-    if (this.opts.webhookUrl) targets.push([this.opts.webhookUrl, n]);
-    if (this.opts.slackUrl) targets.push([this.opts.slackUrl, { text: slackText(n) }]);
-    for (const [url, body] of targets) {
+    const targets: [string, unknown, string | undefined][] = [];
+    for (const r of [this.opts, own]) {
+      if (!r || (r.events && !r.events.includes(n.event))) continue;
+      if (r.webhookUrl) targets.push([r.webhookUrl, n, r.secret]);
+      if (r.slackUrl) targets.push([r.slackUrl, { text: slackText(n) }, r.secret]);
+    }
+    for (const [url, body, secret] of targets) {
       if (this.queue.size >= maxQueued) {
         this.dropped++;
         this.opts.log.warn({ event: n.event, rollout: `${n.namespace}/${n.name}`, dropped: this.dropped }, 'notification queue full: dropped');
         continue;
       }
-      void this.queue.add(() => this.deliver(url, JSON.stringify(body), n));
+      void this.queue.add(() => this.deliver(url, JSON.stringify(body), n, secret));
     }
   }
 
-  private async deliver(url: string, body: string, n: RolloutNotification): Promise<void> {
+  private async deliver(url: string, body: string, n: RolloutNotification, secret: string | undefined): Promise<void> {
     const headers: Record<string, string> = { 'content-type': 'application/json', 'user-agent': 'modelrollout-operator' };
-    if (this.opts.secret) headers['x-modelrollout-signature'] = `sha256=${crypto.createHmac('sha256', this.opts.secret).update(body).digest('hex')}`;
+    if (secret) headers['x-modelrollout-signature'] = `sha256=${crypto.createHmac('sha256', secret).update(body).digest('hex')}`;
     const post = async (): Promise<void> => {
       const res = await (this.opts.fetch ?? fetch)(url, { method: 'POST', headers, body, signal: AbortSignal.timeout(this.opts.timeoutMs ?? 5000) });
       await res.arrayBuffer().catch(() => undefined);

@@ -14,6 +14,7 @@ import { candidateReplicasFor, replicasThatFit, stableReplicasFor } from './repl
 import { rederiveStep } from './steps.js';
 import { analysisFailure, breakerFailure, reasonText, type TransitionReason } from './transitions.js';
 import type { DecideInput, Decision, DeploymentObservation, RolloutSpec, StepStatus } from './types.js';
+import { beforePromotion, gateOpen } from './webhook-gates.js';
 
 /** How often a waiting rollout looks again when no watch event is expected (pods stuck, GPUs busy). */
 export const WAIT_POLL_MS = 5_000;
@@ -38,6 +39,8 @@ function withAnalysis(input: DecideInput, decision: Decision): Decision {
 
 function decidePass(input: DecideInput): Decision {
   const pass = new DecisionPass(input);
+  // Level-triggered: a gate still holding says so again below (keeping its `since`).
+  delete pass.status.webhookGate;
   if (input.deleting) return deleting(pass);
   if (!input.spec) return invalid(pass);
   pass.condition({ type: 'InvalidSpec', status: 'False', reason: 'SpecValid', message: '' });
@@ -310,6 +313,8 @@ function clearRollout(pass: DecisionPass): void {
   delete status.failure;
   delete status.analysis;
   delete status.candidateCapacityLost;
+  delete status.preRolloutPassed;
+  delete status.webhookGate;
 }
 
 /**
@@ -347,6 +352,7 @@ function shadowPhase(pass: DecisionPass, spec: RolloutSpec): void {
   const needed = candidateReplicasFor(shadow.mirrorPercent, spec.replicas);
   if (!candidateCapacity(pass, spec, needed, `shadow (${shadow.mirrorPercent} % mirrored)`)) return mirrorOffUnlessReady(pass, spec, needed);
   if (!candidateReady(pass, spec, needed)) return mirrorOffUnlessReady(pass, spec, needed);
+  if (!preRolloutOpen(pass, spec, needed)) return;
   endWait(pass);
   if (!routeIs(pass, 100, 0, shadow.mirrorPercent)) {
     moveTraffic(pass, spec, { target: 0, mirror: shadow.mirrorPercent, drain: false, shrinkStable: true });
@@ -401,6 +407,7 @@ function stepPhase(pass: DecisionPass, spec: RolloutSpec): void {
 
   const needed = candidateReplicasFor(weight, spec.replicas);
   const haveCapacity = candidateCapacity(pass, spec, needed, `step ${step.label} (${weight} %)`);
+  if (haveCapacity && !preRolloutOpen(pass, spec, needed)) return;
   const atWeight = moveTraffic(pass, spec, {
     target: haveCapacity ? weight : Math.min(weight, input.route.candidateWeight ?? 0),
     mirror: 0,
@@ -422,10 +429,30 @@ function stepPhase(pass: DecisionPass, spec: RolloutSpec): void {
   const skip = pass.fresh.promote;
   if (!skip && !bakeDone(pass, step.trafficShiftedAt, spec.stepDurationMs, `step ${step.label}`)) return;
   if (!skip && !analysisPassed(pass)) return;
+  if (beforePromotion(spec, step.index) && !gateOpen(pass, spec, 'confirm-promotion', `at step ${step.label} (${weight} %)`)) return pauseWaitClock(pass);
   if (step.index === spec.steps.length - 1) return promote(pass, spec);
   pass.note('StepPassed', `step ${step.label} (${weight} %) passed${skip ? ' (promoted by user)' : ''}`);
   enterStep(pass, spec, step.index + 1);
   pass.wakeIn(0);
+}
+
+/**
+ * Pre-rollout webhooks are asked once the candidate's replicas for its first traffic (or mirror) are ready, before
+ * it gets any; a candidate that already carries traffic (a webhook added mid-rollout) is past that point.
+ */
+function preRolloutOpen(pass: DecisionPass, spec: RolloutSpec, needed: number): boolean {
+  const { status, input } = pass;
+  if (status.preRolloutPassed || !spec.webhooks?.some((w) => w.type === 'pre-rollout')) return true;
+  const carrying = (input.route.candidateWeight ?? 0) > 0 || (input.route.mirrorPercent ?? 0) > 0;
+  if (!carrying) {
+    if (!candidateReady(pass, spec, needed)) return false;
+    if (!gateOpen(pass, spec, 'pre-rollout', 'before its first traffic')) {
+      pauseWaitClock(pass);
+      return false;
+    }
+  }
+  status.preRolloutPassed = true;
+  return true;
 }
 
 /** strategy.steps may change mid-rollout: the position is re-derived from the current step's weight. */

@@ -61,6 +61,8 @@ export class World {
   transitions: Transitioned[] = [];
   violations: Violation[] = [];
   deleting = false;
+  /** The gate webhooks' cached answers decide() sees (spec.webhooks). */
+  webhookAnswers: NonNullable<DecideInput['webhookAnswers']> = [];
   /** Pods need a free GPU to be scheduled (FIFO); an unscheduled pod has readyAt Infinity. */
   gpuStrict = false;
   gpusUsed(): number {
@@ -129,6 +131,7 @@ export class World {
       breaker: this.breaker,
       controls: this.controls,
       deleting: this.deleting,
+      ...(this.webhookAnswers.length > 0 ? { webhookAnswers: this.webhookAnswers } : {}),
     };
   }
 
@@ -234,6 +237,10 @@ export class World {
 
   condition(type: string): string | undefined {
     return this.status.conditions?.find((c) => c.type === type)?.status;
+  }
+
+  conditionMessage(type: string): string | undefined {
+    return this.status.conditions?.find((c) => c.type === type)?.message;
   }
 
   reason(type: string): string | undefined {

@@ -5,6 +5,7 @@ import { candidateServiceName, LABEL_MODEL_VERSION, LABEL_NAME, LABEL_REVISION, 
 import { parseDuration } from './duration.js';
 import { revisionOf } from './revision.js';
 import type { RolloutSpec } from './types.js';
+import { checkNotifications, parseWebhooks } from './webhook-gates.js';
 
 /** Longest spec.service.name: its candidate Service's name must fit a Service name. */
 const SERVICE_NAME_MAX = NAME_LIMIT - candidateServiceName('').length;
@@ -26,6 +27,8 @@ export interface StoredSpec {
     stableScale?: string;
   };
   analysis?: unknown;
+  notifications?: unknown;
+  webhooks?: unknown;
 }
 
 interface StoredPodSpec {
@@ -69,6 +72,8 @@ export function parseSpec(stored: StoredSpec): ParsedSpec {
   if (!Number.isInteger(gpusPerReplica) || gpusPerReplica < 1)
     errors.push(`spec.gpu.perReplica: ${gpusPerReplica} must be at least 1 (a text-to-video replica needs a GPU)`);
   checkTemplate(stored, errors);
+  const webhooks = parseWebhooks(stored.webhooks, errors);
+  checkNotifications(stored.notifications, errors);
   if (!stored.model?.name) errors.push('spec.model.name: required');
   if (!stored.model?.version) errors.push('spec.model.version: required');
   if (!stored.service?.name) errors.push('spec.service.name: required');
@@ -94,6 +99,7 @@ export function parseSpec(stored: StoredSpec): ParsedSpec {
       manualGates,
       shadow,
       stableScale: stableScale as RolloutSpec['stableScale'],
+      ...(webhooks.length > 0 ? { webhooks } : {}),
     },
   };
 }

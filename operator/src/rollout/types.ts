@@ -5,6 +5,7 @@ import type { AnalysisStatus } from '../analysis/types.js';
 import type { ConditionType } from '../api/names.js';
 import type { BlockedWriteReason, RouteReason } from '../api/reasons.js';
 import type { Transitioned } from './transitions.js';
+import type { WebhookAnswer, WebhookGate, WebhookGateHold } from './webhook-gates.js';
 
 export type Phase =
   | 'Initializing' // the first template is coming up as stable
@@ -39,6 +40,8 @@ export interface RolloutSpec {
    * (Argo Rollouts' default), so an abort is instant, at the cost of up to twice the GPUs.
    */
   stableScale: 'Dynamic' | 'Full';
+  /** spec.webhooks: gates asked before the first traffic and before promotion (webhook-gates.ts); none when absent. */
+  webhooks?: WebhookGate[];
 }
 
 export interface Condition {
@@ -112,6 +115,10 @@ export interface RolloutStatus {
   analysis?: AnalysisStatus;
   /** Set by analysis when it trips; kept so the reason stays visible. */
   failure?: { reason: string; message: string; at: string };
+  /** The gate webhook that holds the rollout (spec.webhooks); absent while none does. */
+  webhookGate?: WebhookGateHold;
+  /** Every pre-rollout webhook said yes for this candidate (cleared with the candidate: a retry asks again). */
+  preRolloutPassed?: boolean;
   /** A write the controller could not make; set after execution by the controller, carried over untouched by decide(). */
   blockedWrite?: BlockedWrite;
 }
@@ -238,6 +245,8 @@ export interface DecideInput {
   analysisWakeInMs?: number;
   controls: Controls;
   deleting: boolean;
+  /** The gate webhooks' last answers (webhooks/gate-caller.ts's cache); only those about the candidate count. */
+  webhookAnswers?: WebhookAnswer[];
 }
 
 export type Action =

@@ -520,6 +520,36 @@ export interface IModelRollout {
         "currency"?: string;
       };
     };
+    /**
+     * Receivers of this rollout's notifications, in addition to the operator's global ones (MODELROLLOUT_NOTIFY_\*). The Secret, in the rollout's namespace, holds the keys webhookUrl (generic JSON receiver), slackUrl (Slack incoming webhook) and signingSecret (HMAC-SHA256 key of the X-ModelRollout-Signature header); any may be absent. A missing Secret or key blocks nothing: a Warning event names it and the global receivers are still told. See docs/notifications.md.
+     */
+    "notifications"?: {
+      "secretRef": {
+        "name": string;
+      };
+      /**
+       * Which events this rollout's receivers get; all when absent.
+       */
+      "events"?: Array<"started" | "shadow-started" | "step-passed" | "paused" | "promoted" | "rolled-back" | "aborted" | "experiment-verdict">;
+    };
+    /**
+     * Gate webhooks, as Flagger's: pre-rollout is asked before the candidate gets its first traffic (or mirror); confirm-promotion before the candidate's weight goes to the last step (100 %) and it is promoted. The operator POSTs {name, namespace, phase, type, metadata}; a 2xx answer opens the gate, anything else (or a timeout) holds the rollout where it is and the gate is asked again every 10 s, indefinitely (abort still works). See docs/notifications.md.
+     */
+    "webhooks"?: Array<{
+      "name": string;
+      "type": "pre-rollout" | "confirm-promotion";
+      "url": string;
+      /**
+       * Longest the operator waits for an answer; no answer in time holds the gate.
+       */
+      "timeoutSeconds"?: number;
+      /**
+       * Sent as the body's metadata.
+       */
+      "metadata"?: {
+        [key: string]: string;
+      };
+    }>;
   };
   /**
    * Written by the operator only.

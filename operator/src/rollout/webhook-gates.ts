@@ -1,0 +1,140 @@
+// Gate webhooks (spec.webhooks, #22), Flagger's pre-rollout and confirm-promotion: pure. The HTTP call happens at
+// the edge (webhooks/gate-caller.ts) outside any reconcile; decide() reads its cached answers as an input
+// (DecideInput.webhookAnswers) and says in status.webhookGate which gate it waits on, so that the controller asks
+// it. An answer counts only for the candidate revision it was given for and only when given after the hold began
+// (a retry asks again). A gate that says no, or has not answered, holds the rollout where it is, indefinitely;
+// abort still works.
+import { NOTIFICATION_EVENTS, WEBHOOK_GATE_TYPES, type WebhookGateType } from '../api/names.js';
+import type { DecisionPass } from './decision-pass.js';
+import type { RolloutSpec } from './types.js';
+
+/** How often a held gate is asked again (ms), and how often a held rollout looks again. */
+export const GATE_POLL_MS = 10_000;
+
+/** One validated spec.webhooks entry. */
+export interface WebhookGate {
+  name: string;
+  type: WebhookGateType;
+  url: string;
+  /** Longest wait for an answer (ms); default 10 s. */
+  timeoutMs: number;
+  metadata: Record<string, string>;
+}
+
+/** The last answer of one gate, as the gate caller cached it. */
+export interface WebhookAnswer {
+  name: string;
+  type: WebhookGateType;
+  /** The candidate revision the gate was asked about. */
+  revision: string;
+  /** 2xx. */
+  ok: boolean;
+  /** "HTTP 403: not approved", "timed out after 10 s", "connection refused". */
+  message: string;
+  /** When the answer came (RFC 3339). */
+  at: string;
+}
+
+/** status.webhookGate: the gate type that holds the rollout, since when, and what its gates last said. */
+export interface WebhookGateHold {
+  type: WebhookGateType;
+  /** The first gate of the type that has not said yes. */
+  name: string;
+  since: string;
+  /** Its last answer, or "not asked yet". */
+  lastAnswer: string;
+}
+
+interface StoredWebhook {
+  name?: string;
+  type?: string;
+  url?: string;
+  timeoutSeconds?: number;
+  metadata?: Record<string, unknown>;
+}
+
+/** spec.webhooks → the gates; every error names the field, the value and what is allowed. */
+export function parseWebhooks(stored: unknown, errors: string[]): WebhookGate[] {
+  if (stored === undefined) return [];
+  if (!Array.isArray(stored)) {
+    errors.push('spec.webhooks: must be a list');
+    return [];
+  }
+  const seen = new Set<string>();
+  return (stored as StoredWebhook[]).flatMap((w, i) => {
+    const before = errors.length;
+    const timeoutSeconds = w?.timeoutSeconds ?? 10;
+    checkWebhook(w ?? {}, `spec.webhooks[${i}]`, seen, errors);
+    if (errors.length > before) return [];
+    return [
+      { name: w.name!, type: w.type as WebhookGateType, url: w.url!, timeoutMs: timeoutSeconds * 1000, metadata: (w.metadata ?? {}) as Record<string, string> },
+    ];
+  });
+}
+
+function checkWebhook(w: StoredWebhook, field: string, seen: Set<string>, errors: string[]): void {
+  if (!w.name) errors.push(`${field}.name: required`);
+  else if (seen.has(w.name)) errors.push(`${field}.name: "${w.name}" is used by an earlier webhook; names must be unique`);
+  else seen.add(w.name);
+  if (!WEBHOOK_GATE_TYPES.includes(w.type as WebhookGateType)) errors.push(`${field}.type: "${w.type}" must be one of ${WEBHOOK_GATE_TYPES.join(', ')}`);
+  if (!/^https?:\/\/\S+$/.test(w.url ?? '')) errors.push(`${field}.url: "${w.url ?? ''}" must be an http:// or https:// URL`);
+  const timeoutSeconds = w.timeoutSeconds ?? 10;
+  if (!Number.isInteger(timeoutSeconds) || timeoutSeconds < 1 || timeoutSeconds > 60)
+    errors.push(`${field}.timeoutSeconds: ${timeoutSeconds} must be an integer in [1, 60]`);
+  for (const [key, value] of Object.entries(w.metadata ?? {})) {
+    if (typeof value !== 'string') errors.push(`${field}.metadata.${key}: ${JSON.stringify(value)} must be a string`);
+  }
+}
+
+/** spec.notifications: checked here so a bad value names its field; the controller reads the stored object. */
+export function checkNotifications(stored: unknown, errors: string[]): void {
+  if (stored === undefined) return;
+  const n = stored as { secretRef?: { name?: unknown }; events?: unknown };
+  if (typeof n?.secretRef?.name !== 'string' || n.secretRef.name === '')
+    errors.push("spec.notifications.secretRef.name: required (a Secret in the rollout's namespace)");
+  if (n?.events === undefined) return;
+  if (!Array.isArray(n.events)) {
+    errors.push('spec.notifications.events: must be a list');
+    return;
+  }
+  n.events.forEach((e: unknown, i) => {
+    if (!NOTIFICATION_EVENTS.includes(e as never))
+      errors.push(`spec.notifications.events[${i}]: "${String(e)}" must be one of ${NOTIFICATION_EVENTS.join(', ')}`);
+  });
+}
+
+/**
+ * Whether the gates of `type` let the rollout on. No gate of the type: yes. Otherwise every one must have said yes
+ * (2xx) about this candidate since the hold began; until then status.webhookGate names the first that has not, the
+ * Progressing condition says so, the progress-deadline clock stands still and the rollout looks again in GATE_POLL_MS.
+ * `where` completes "holds the rollout …" ("before its first traffic", "at step 4/5 (50 %)").
+ */
+export function gateOpen(pass: DecisionPass, spec: RolloutSpec, type: WebhookGateType, where: string): boolean {
+  const { status, input } = pass;
+  const gates = (spec.webhooks ?? []).filter((w) => w.type === type);
+  if (gates.length === 0) return true;
+  const held = input.status.webhookGate;
+  const since = held?.type === type ? held.since : pass.now;
+  const revision = status.candidate?.revision;
+  const answerOf = (gate: WebhookGate) =>
+    input.webhookAnswers?.find((a) => a.name === gate.name && a.type === type && a.revision === revision && Date.parse(a.at) >= Date.parse(since));
+  const closed = gates.find((g) => !answerOf(g)?.ok);
+  if (!closed) {
+    delete status.webhookGate;
+    return true;
+  }
+  const answer = answerOf(closed);
+  const lastAnswer = answer ? `${answer.message} at ${answer.at}` : 'not asked yet';
+  status.webhookGate = { type, name: closed.name, since, lastAnswer };
+  const message = `${type} webhook "${closed.name}" holds the rollout ${where}: ${lastAnswer}; asked again every ${GATE_POLL_MS / 1000} s`;
+  pass.condition({ type: 'Progressing', status: 'True', reason: 'WebhookGateHeld', message });
+  status.message = message;
+  pass.defer('promote');
+  pass.wakeIn(GATE_POLL_MS);
+  return false;
+}
+
+/** Whether leaving step `index` takes the candidate to the last step (100 %) and promotion: confirm-promotion's place. */
+export function beforePromotion(spec: RolloutSpec, index: number): boolean {
+  return spec.steps.length === 1 || index === spec.steps.length - 2;
+}
