@@ -19,7 +19,9 @@ import { ProcessGroup } from '../test/env/process-group.js';
 import { startPrometheus, type PrometheusServer } from '../test/env/prometheus.js';
 import { parseBenchArgs } from './bench-peer/args.js';
 import { controllerIdentity, startBenchCluster, type BenchCluster } from './bench-peer/cluster.js';
+import { crashLine, watchExit } from './bench-peer/crash.js';
 import {
+  DidNotHoldUp,
   SLOW_READY,
   gpuMeter,
   promote,
@@ -42,7 +44,7 @@ try {
   console.error((err as Error).message);
   process.exit(2);
 }
-const { scenarios, runs, scale: scaleN } = opts;
+const { scenarios, runs, scale: scaleN, capMinutes, knobs } = opts;
 const tools = TOOLS.filter((t) => opts.tools.includes(t.key));
 const healthy: Behaviour = { requestsPerSecond: 40, errorRate: 0, latencySeconds: 0.2 };
 
@@ -55,46 +57,111 @@ interface Bench {
 }
 
 function settingsFor(b: Bench, extra: Partial<BenchSettings> = {}): BenchSettings {
-  return { replicas: 4, stepSeconds: 10, checkSeconds: 2, windowSeconds: 10, prometheus: b.prometheus.address, podAnnotations: {}, ...extra };
+  return {
+    replicas: 4,
+    stepSeconds: 10,
+    checkSeconds: 2,
+    windowSeconds: 10,
+    prometheus: b.prometheus.address,
+    podAnnotations: {},
+    stableVersion: 'v1',
+    candidateVersion: 'v2',
+    knobs,
+    many: false,
+    ...extra,
+  };
 }
 
-/** Starts the tool's controller, runs `fn` against N fresh rollouts in a fresh namespace, then stops it and deletes the namespace. */
-async function withTool<T>(b: Bench, tool: Tool, label: string, n: number, settings: BenchSettings, fn: (ctx: RunContext) => Promise<T>): Promise<T> {
+/** A tool's run that ended without figures: its table cell ("crashed", "did not hold up") and the line that says why. */
+interface Failed {
+  failed: string;
+  line: string;
+}
+
+const isFailed = (res: object): res is Failed => 'failed' in res;
+
+/** How long settling a tool's rollouts, then promoting them, may each take: scenario 4's cap (--cap-minutes); scenarios 1–3 end well inside an hour. */
+const RUN_CAP_MS = { one: 3_600_000, many: capMinutes * 60_000 };
+
+/**
+ * Starts the tool's controller, runs `fn` against N fresh rollouts in a fresh namespace, then stops it and deletes
+ * the namespace. A controller that exits during the run, or a run past its cap (DidNotHoldUp), ends that tool's
+ * run at once with a Failed result instead of figures.
+ */
+async function withTool<T extends object>(
+  b: Bench,
+  tool: Tool,
+  label: string,
+  n: number,
+  settings: BenchSettings,
+  fn: (ctx: RunContext) => Promise<T>,
+): Promise<T | Failed> {
   const ns = `${tool.key}-${label}`;
   const core = b.cluster.kc.makeApiClient(k8s.CoreV1Api);
   await core.createNamespace({ body: { metadata: { name: ns } } });
   const rollouts: RolloutRef[] = Array.from({ length: n }, (_, i) => ({ ns, name: `t2v-${i}`, model: `${ns}-${i}` }));
-  b.standIn.follow(core, ns, (pod) => (pod.image.endsWith(':v2') && b.broken.has(ns) ? { ...healthy, errorRate: 0.5 } : healthy));
+  const broken = `:${settings.candidateVersion}`;
+  b.standIn.follow(core, ns, (pod) => (pod.image.endsWith(broken) && b.broken.has(ns) ? { ...healthy, errorRate: 0.5 } : healthy));
   const identity = b.identities.get(tool.key)!;
   const group = new ProcessGroup(path.join(b.cluster.cp.dir, 'logs', ns));
   group.armWatchdog(process.pid);
   activeGroups.add(group);
+  const abort = new AbortController();
   try {
     const { pid, metricsUrl } = await tool.launch(group, identity.kubeconfigPath, settings);
-    return await fn({ cluster: b.cluster, tool, pid, metricsUrl, user: identity.user, settings, rollouts });
+    const proc = group.processes.find((p) => p.pid === pid)!;
+    const capMs = settings.many ? RUN_CAP_MS.many : RUN_CAP_MS.one;
+    const run = fn({ cluster: b.cluster, tool, pid, metricsUrl, user: identity.user, settings, rollouts, signal: abort.signal, capMs });
+    // After a crash the run's waits throw on the aborted signal; nothing is left to read from them.
+    run.catch(() => undefined);
+    const outcome = await Promise.race([run.then((value) => ({ value })), watchExit(proc).then((exit) => ({ exit }))]);
+    if ('value' in outcome) return outcome.value;
+    abort.abort();
+    // Ctrl-C stops the controllers too: that is not a crash, and the signal handler is already reporting.
+    if (interrupted) return await new Promise<never>(() => undefined);
+    const line = crashLine(tool.label, outcome.exit, proc.logFile);
+    console.error(`\n${line}`);
+    return { failed: 'crashed', line: line.split('\n')[0]! };
   } catch (err) {
-    console.error(`${tool.label} ${label} failed; its log: ${group.processes.map((p) => p.logFile).join(', ')}`);
-    throw err;
+    if (interrupted) throw err;
+    if (err instanceof DidNotHoldUp) {
+      console.error(`\n${tool.label} ${label}: ${err.message}`);
+      return { failed: 'did not hold up', line: err.message };
+    }
+    // Any other failure of one tool's run (a wait past its timeout, a refused object) is that tool's: the others carry on.
+    const line = `failed: ${(err as Error).message.split('\n')[0]}; its log: ${group.processes.map((p) => p.logFile).join(', ')}`;
+    console.error(`\n${tool.label} ${label} ${line}`);
+    return { failed: 'failed', line };
   } finally {
+    abort.abort();
     await group.stopAll();
     activeGroups.delete(group);
     b.standIn.unfollow(ns);
     await core.deleteNamespace({ name: ns });
     // GPUs are shared by every run: the next one needs this run's pods gone.
-    await waitFor(`${ns}: pods gone`, async () => ((await core.listNamespacedPod({ namespace: ns })).items.length === 0 ? true : undefined), 300_000, 1000);
+    // Not fatal: at N = 1,000 on a busy machine deletion can lag; the next run then starts with fewer free GPUs, as said here.
+    await waitFor(
+      `${ns}: pods gone`,
+      async () => ((await core.listNamespacedPod({ namespace: ns })).items.length === 0 ? true : undefined),
+      600_000,
+      1000,
+    ).catch((err: unknown) => console.error(`\n${String(err)}: the next run starts beside them`));
   }
 }
 
 const mib = (bytes: number) => bytes / 2 ** 20;
+
+/** One row per tool and run: its figures, or, when its run failed, its "crashed" / "did not hold up" cell and why. */
+function pushRow<T extends object>(rows: Row[], tool: Tool, run: number, res: T | Failed, row: (res: T) => Pick<Row, 'values' | 'note'>): void {
+  rows.push(isFailed(res) ? { tool: tool.label, run, values: {}, failed: res.failed, note: res.line } : { tool: tool.label, run, ...row(res) });
+}
 
 async function scenarioHealthy(b: Bench): Promise<void> {
   const rows: Row[] = [];
   for (let run = 1; run <= runs; run++)
     for (const tool of tools) {
       const res = await withTool(b, tool, `s1-r${run}`, 1, settingsFor(b), promote);
-      rows.push({
-        tool: tool.label,
-        run,
+      pushRow(rows, tool, run, res, (res) => ({
         values: {
           'to 100 % (s)': res.seconds,
           'API requests / step': res.requestsPerStep,
@@ -105,7 +172,7 @@ async function scenarioHealthy(b: Bench): Promise<void> {
           'peak GPUs held': res.peakGpus,
         },
         note: `old pods gone ${res.releasedAfterSeconds.toFixed(1)} s after settled; ${verbs(res.usage.byVerb)}`,
-      });
+      }));
     }
   printTable('Scenario 1: healthy candidate, 1→5→20→50→100 %, 10 s steps, 4 replicas (lower is better)', rows);
 }
@@ -118,12 +185,10 @@ async function scenarioBreach(b: Bench): Promise<void> {
       const res = await withTool(b, tool, label, 1, settingsFor(b), (ctx) =>
         rollbackAt(ctx, 20, () => b.broken.add(ctx.rollouts[0]!.ns), b.prometheus.address),
       );
-      rows.push({
-        tool: tool.label,
-        run,
+      pushRow(rows, tool, run, res, (res) => ({
         values: { 'breach visible → 0 % candidate (s)': res.seconds, 'API requests, change → 0 % candidate': res.usage.requests },
         note: `breach visible ${res.visibleAfterSeconds.toFixed(1)} s after it began`,
-      });
+      }));
     }
   printTable('Scenario 2: 50 % server errors from the 20 % step on (lower is better)', rows);
 }
@@ -138,9 +203,15 @@ async function scenarioSlowPods(b: Bench): Promise<void> {
         await settleOnV1(ctx);
         const { kc } = ctx.cluster;
         const drive = (async () => {
-          await tool.setVersion(kc, r, settings, 'v2');
+          await tool.setVersion(kc, r, settings, settings.candidateVersion);
           const last = tool.lastStepWeight;
-          await waitFor(`${tool.label}: candidate at ${last} %`, async () => ((await tool.candidateWeight(kc, r)) >= last ? true : undefined), 900_000, 100);
+          await waitFor(
+            `${tool.label}: candidate at ${last} %`,
+            async () => ((await tool.candidateWeight(kc, r)) >= last ? true : undefined),
+            900_000,
+            100,
+            ctx.signal,
+          );
           b.broken.add(r.ns);
           await waitBackOnStable(ctx);
         })();
@@ -151,9 +222,7 @@ async function scenarioSlowPods(b: Bench): Promise<void> {
         const { gpuSeconds, peakGpus } = await gpus.stop();
         return { ...capacity, gpuSeconds: gpuSecondsAtStable, gpuSecondsToRelease: gpuSeconds, peakGpus, releasedAfterSeconds };
       });
-      rows.push({
-        tool: tool.label,
-        run,
+      pushRow(rows, tool, run, res, (res) => ({
         values: {
           'traffic beyond ready capacity (req·s)': res.excessRequestSeconds,
           'worst share without ready replicas (%)': res.worstShare * 100,
@@ -162,7 +231,7 @@ async function scenarioSlowPods(b: Bench): Promise<void> {
           'peak GPUs held': res.peakGpus,
         },
         note: `candidate pods gone ${res.releasedAfterSeconds.toFixed(1)} s after back on stable; last step ${tool.lastStepWeight} %; change → back on stable ${res.seconds.toFixed(0)} s; short of ready capacity for ${res.shortSeconds.toFixed(1)} s; worst at ${res.worstMoment}`,
-      });
+      }));
     }
   printTable('Scenario 3: 20–22 s readiness, breach at the last step; load 1 req/s per replica (lower is better)', rows);
 }
@@ -171,13 +240,8 @@ async function scenarioScale(b: Bench): Promise<void> {
   const rows: Row[] = [];
   for (let run = 1; run <= runs; run++)
     for (const tool of tools) {
-      const res = await withTool(b, tool, `s4-r${run}`, scaleN, settingsFor(b, { replicas: 1 }), promote);
-      const latency: Record<string, number> = res.reconcile
-        ? { 'reconcile p50 (ms)': res.reconcile.p50 * 1000, 'reconcile p99 (ms)': res.reconcile.p99 * 1000 }
-        : {};
-      rows.push({
-        tool: tool.label,
-        run,
+      const res = await withTool(b, tool, `s4-r${run}`, scaleN, settingsFor(b, { replicas: 1, many: true }), promote);
+      pushRow(rows, tool, run, res, (res) => ({
         values: {
           'all promoted (s)': res.seconds,
           'API requests / step': res.requestsPerStep,
@@ -185,12 +249,12 @@ async function scenarioScale(b: Bench): Promise<void> {
           'peak RSS (MiB)': mib(res.usage.peakRssBytes),
           'GPU-seconds held': res.gpuSeconds,
           'GPU-s until old pods gone': res.gpuSecondsToRelease,
-          ...latency,
+          ...(res.reconcile ? { 'reconcile p50 (ms)': res.reconcile.p50 * 1000, 'reconcile p99 (ms)': res.reconcile.p99 * 1000 } : {}),
         },
         note: `${res.reconcile ? `${res.reconcile.count} reconciles; ${floorNote(res.reconcile.floors)}` : 'reconcile latency: not exposed; '}${verbs(res.usage.byVerb)}`,
-      });
+      }));
     }
-  printTable(`Scenario 4: ${scaleN} rollouts at once, 1 replica each, 10 s steps (lower is better)`, rows);
+  printTable(`Scenario 4: ${scaleN} rollouts at once, 1 replica each, 10 s steps, each tool capped at ${capMinutes} min (lower is better)`, rows);
 }
 
 /** Quantiles past the controller's top finite histogram bucket print that bound: say it is a floor. */

@@ -1,5 +1,6 @@
 // One tool through one scenario: create N rollouts at v1, wait until they are settled, change the template to
 // v2 and measure what the scenario asks, from the API server (audit log), Prometheus, the route objects and /proc.
+import fs from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as k8s from '@kubernetes/client-node';
 import { TEST_READY_DELAY_ANNOTATION, TEST_READY_DELAY_MAX_ANNOTATION } from '../../test/env/kwok-stages.js';
@@ -15,6 +16,15 @@ export interface RunContext {
   user: string;
   settings: BenchSettings;
   rollouts: RolloutRef[];
+  /** Aborted when the controller exits: every wait of the run then stops at once instead of running to its timeout. */
+  signal: AbortSignal;
+  /** How long settling the rollouts on the stable version, and then promoting them, may each take (ms): scenario 4's per-tool cap. */
+  capMs: number;
+}
+
+/** The tool did not settle or promote every rollout before the run's deadline; `message` says how far it got. */
+export class DidNotHoldUp extends Error {
+  readonly code = 'DID_NOT_HOLD_UP';
 }
 
 export interface Usage {
@@ -24,10 +34,11 @@ export interface Usage {
   peakRssBytes: number;
 }
 
-/** Polls until `probe` returns a value; throws naming `what` after `timeoutMs`. */
-export async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs: number, intervalMs = 200): Promise<T> {
+/** Polls until `probe` returns a value; throws naming `what` after `timeoutMs`, or at once when `signal` is aborted. */
+export async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs: number, intervalMs = 200, signal?: AbortSignal): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
+    signal?.throwIfAborted();
     const value = await probe();
     if (value !== undefined) return value;
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}`);
@@ -44,14 +55,23 @@ export async function pool<T>(items: T[], width: number, fn: (item: T) => Promis
   );
 }
 
-/** Every rollout created at v1 and settled there (100 % on v1), before anything is measured. */
+/**
+ * Every rollout created at the stable version and settled there (100 % on it), before anything is measured.
+ * Throws DidNotHoldUp, naming how many settled, when the run's deadline passes first.
+ */
 export async function settleOnV1(ctx: RunContext): Promise<void> {
   const { kc } = ctx.cluster;
-  await pool(ctx.rollouts, 8, (r) => ctx.tool.create(kc, r, ctx.settings, 'v1'));
-  await waitAllSettled(ctx, 'v1', 600_000);
+  const started = Date.now();
+  await pool(ctx.rollouts, 8, (r) => ctx.tool.create(kc, r, ctx.settings, ctx.settings.stableVersion));
+  const settled = await waitAllSettled(ctx, ctx.settings.stableVersion, started + ctx.capMs);
+  if (settled < ctx.rollouts.length)
+    throw new DidNotHoldUp(
+      `did not hold up: ${settled} of ${ctx.rollouts.length} settled on ${ctx.settings.stableVersion} after ${((Date.now() - started) / 1000).toFixed(0)} s (creating them included; before the change); ${await howFar(ctx)}`,
+    );
 }
 
-async function waitAllSettled(ctx: RunContext, version: string, timeoutMs: number): Promise<void> {
+/** How many of the rollouts are settled on `version` once all are, or once `deadline` (epoch ms) passes. */
+async function waitAllSettled(ctx: RunContext, version: string, deadline: number): Promise<number> {
   const { kc } = ctx.cluster;
   const pending = new Set(ctx.rollouts);
   await waitFor(
@@ -60,11 +80,29 @@ async function waitAllSettled(ctx: RunContext, version: string, timeoutMs: numbe
       await pool([...pending], 8, async (r) => {
         if (await ctx.tool.settledOn(kc, r, version).catch(() => false)) pending.delete(r);
       });
-      return pending.size === 0 ? true : undefined;
+      return pending.size === 0 || Date.now() > deadline ? true : undefined;
     },
-    timeoutMs,
+    Math.max(0, deadline - Date.now()) + 60_000,
     500,
+    ctx.signal,
   );
+  return ctx.rollouts.length - pending.size;
+}
+
+/** Where a run that did not hold up stood: the controller's memory and CPU, the pods, the API server's answer time, the machine's free memory. */
+async function howFar(ctx: RunContext): Promise<string> {
+  const core = ctx.cluster.kc.makeApiClient(k8s.CoreV1Api);
+  const t = Date.now();
+  const pods = (await core.listNamespacedPod({ namespace: ctx.rollouts[0]!.ns })).items;
+  const listMs = Date.now() - t;
+  const ready = pods.filter((p) => p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')).length;
+  const stats = procStats(ctx.pid);
+  return `controller peak RSS ${(stats.peakRssBytes / 2 ** 20).toFixed(0)} MiB, CPU ${stats.cpuSeconds.toFixed(0)} s since start; ${pods.length} pods (${ready} ready); listing them took the API server ${listMs} ms; ${machineMemory()}`;
+}
+
+function machineMemory(): string {
+  const kb = (key: string) => Number(new RegExp(`${key}:\\s+(\\d+) kB`).exec(fs.readFileSync('/proc/meminfo', 'utf8'))?.[1] ?? NaN);
+  return `machine: ${(kb('MemAvailable') / 1024).toFixed(0)} of ${(kb('MemTotal') / 1024).toFixed(0)} MiB available, load ${fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`;
 }
 
 /** What the controller used between `start()` and `stop()`: API requests from the audit log, CPU from /proc; peak RSS since it started. */
@@ -133,8 +171,13 @@ export function gpuMeter(ctx: RunContext, everyMs = 500): { sofar(): number; sto
   let peakGpus = 0;
   const loop = (async () => {
     let last = Date.now();
-    while (running) {
-      const pods = await core.listNamespacedPod({ namespace: ns });
+    while (running && !ctx.signal.aborted) {
+      // A failed list (the API server busy at N = 1,000) skips a sample: the next one integrates over the gap.
+      const pods = await core.listNamespacedPod({ namespace: ns }).catch(() => undefined);
+      if (!pods) {
+        await sleep(everyMs);
+        continue;
+      }
       const held = pods.items.filter((p) => p.spec?.nodeName && !['Succeeded', 'Failed'].includes(p.status?.phase ?? '')).length;
       const now = Date.now();
       gpuSeconds += (held * (now - last)) / 1000;
@@ -162,6 +205,7 @@ export function gpuMeter(ctx: RunContext, everyMs = 500): { sofar(): number; sto
  * after `timeoutMs` (a figure to read, not a reason to lose the run).
  */
 export async function waitPodsReleased(ctx: RunContext, timeoutMs = 180_000): Promise<number> {
+  ctx.signal.throwIfAborted();
   const core = ctx.cluster.kc.makeApiClient(k8s.CoreV1Api);
   const ns = ctx.rollouts[0]!.ns;
   const want = ctx.settings.replicas * ctx.rollouts.length;
@@ -175,12 +219,13 @@ export async function waitPodsReleased(ctx: RunContext, timeoutMs = 180_000): Pr
         : undefined,
     timeoutMs,
     500,
+    ctx.signal,
   ).catch(() => false);
   return released ? (Date.now() - started) / 1000 : NaN;
 }
 
 export interface PromoteResult {
-  /** Template change to 100 % on v2, the slowest of the N rollouts. */
+  /** Template change to 100 % on the candidate version, the slowest of the N rollouts. */
   seconds: number;
   usage: Usage;
   /** API requests per weight step (5 per rollout: 1, 5, 20, 50, 100). */
@@ -201,10 +246,17 @@ export async function promote(ctx: RunContext): Promise<PromoteResult> {
   const bucketsBefore = await reconcileBuckets(ctx);
   const gpus = gpuMeter(ctx);
   const started = Date.now();
-  await pool(ctx.rollouts, 8, (r) => ctx.tool.setVersion(ctx.cluster.kc, r, ctx.settings, 'v2'));
-  await waitAllSettled(ctx, 'v2', 3_600_000);
+  const { candidateVersion } = ctx.settings;
+  await pool(ctx.rollouts, 8, (r) => ctx.tool.setVersion(ctx.cluster.kc, r, ctx.settings, candidateVersion));
+  const promoted = await waitAllSettled(ctx, candidateVersion, started + ctx.capMs);
   const seconds = (Date.now() - started) / 1000;
   const usage = meter.stop();
+  if (promoted < ctx.rollouts.length) {
+    await gpus.stop();
+    throw new DidNotHoldUp(
+      `did not hold up: ${promoted} of ${ctx.rollouts.length} promoted after ${seconds.toFixed(0)} s; ${usage.requests} API requests since the change; ${await howFar(ctx)}`,
+    );
+  }
   const gpuSeconds = gpus.sofar();
   const bucketsAfter = await reconcileBuckets(ctx);
   const releasedAfterSeconds = await waitPodsReleased(ctx);
@@ -254,16 +306,17 @@ export async function rollbackAt(ctx: RunContext, atWeight: number, breach: () =
   const r = ctx.rollouts[0]!;
   const { kc } = ctx.cluster;
   const meter = usageMeter(ctx);
-  await ctx.tool.setVersion(kc, r, ctx.settings, 'v2');
+  await ctx.tool.setVersion(kc, r, ctx.settings, ctx.settings.candidateVersion);
   await waitFor(
     `${ctx.tool.label}: candidate at ${atWeight} %`,
     async () => ((await ctx.tool.candidateWeight(kc, r)) >= atWeight ? true : undefined),
     600_000,
     100,
+    ctx.signal,
   );
   const brokeAt = Date.now();
   breach();
-  const query = errorRatioQuery(r.model, 'v2', ctx.settings.windowSeconds);
+  const query = errorRatioQuery(r.model, ctx.settings.candidateVersion, ctx.settings.windowSeconds);
   let visibleAt: number | undefined;
   const backAt = await waitFor(
     `${ctx.tool.label}: breach visible in Prometheus, then 0 % on the candidate`,
@@ -273,6 +326,7 @@ export async function rollbackAt(ctx: RunContext, atWeight: number, breach: () =
     },
     600_000,
     50,
+    ctx.signal,
   );
   return { seconds: (backAt - visibleAt!) / 1000, visibleAfterSeconds: (visibleAt! - brokeAt) / 1000, usage: meter.stop() };
 }
@@ -315,16 +369,17 @@ export async function sampleCapacity(ctx: RunContext, done: Promise<unknown>, ev
   let shortMs = 0;
   const started = Date.now();
   let last = started;
-  while (!finished) {
+  const { stableVersion: stable, candidateVersion: candidate } = ctx.settings;
+  while (!finished && !ctx.signal.aborted) {
     const [w, ready] = await Promise.all([ctx.tool.candidateWeight(ctx.cluster.kc, r), readyByVersion(core, r.ns)]);
     const share = (weight: number, readyCount: number) => Math.max(0, weight / 100 - readyCount / ctx.settings.replicas);
-    const short = share(w, ready.get('v2') ?? 0) + share(100 - w, ready.get('v1') ?? 0);
+    const short = share(w, ready.get(candidate) ?? 0) + share(100 - w, ready.get(stable) ?? 0);
     const now = Date.now();
     excess += (short * ctx.settings.replicas * (now - last)) / 1000;
     if (short > 0) shortMs += now - last;
     if (short > worst) {
       worst = short;
-      worstMoment = `${(now - started) / 1000}s after the change: route ${100 - w}/${w} (stable/candidate), ready ${ready.get('v1') ?? 0} stable, ${ready.get('v2') ?? 0} candidate pods`;
+      worstMoment = `${(now - started) / 1000}s after the change: route ${100 - w}/${w} (stable/candidate), ready ${ready.get(stable) ?? 0} stable, ${ready.get(candidate) ?? 0} candidate pods`;
     }
     last = now;
     await sleep(everyMs);
@@ -349,12 +404,14 @@ export async function waitBackOnStable(ctx: RunContext): Promise<void> {
   const r = ctx.rollouts[0]!;
   const core = ctx.cluster.kc.makeApiClient(k8s.CoreV1Api);
   await waitFor(
-    `${ctx.tool.label}: 0 % on the candidate and ${ctx.settings.replicas} ready v1 pods`,
+    `${ctx.tool.label}: 0 % on the candidate and ${ctx.settings.replicas} ready ${ctx.settings.stableVersion} pods`,
     async () =>
-      (await ctx.tool.candidateWeight(ctx.cluster.kc, r)) === 0 && ((await readyByVersion(core, r.ns)).get('v1') ?? 0) >= ctx.settings.replicas
+      (await ctx.tool.candidateWeight(ctx.cluster.kc, r)) === 0 &&
+      ((await readyByVersion(core, r.ns)).get(ctx.settings.stableVersion) ?? 0) >= ctx.settings.replicas
         ? true
         : undefined,
     900_000,
     250,
+    ctx.signal,
   );
 }

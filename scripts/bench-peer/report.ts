@@ -5,6 +5,8 @@ export interface Row {
   tool: string;
   run: number;
   values: Record<string, number>;
+  /** The run ended without figures: what its cells say ("crashed", "did not hold up"); `note` says why. */
+  failed?: string;
   note?: string;
 }
 
@@ -15,11 +17,22 @@ function fmt(v: number): string {
   return Math.abs(v) >= 100 ? v.toFixed(0) : Math.abs(v) >= 10 ? v.toFixed(1) : v.toFixed(2);
 }
 
-function cell(values: number[]): string {
+function figures(values: number[]): string {
   if (values.length === 0) return '—';
   const mean = values.reduce((a, b) => a + b, 0) / values.length;
   if (values.length === 1) return fmt(mean);
   return `${fmt(mean)} (${fmt(Math.min(...values))}–${fmt(Math.max(...values))})`;
+}
+
+/** A tool's cell for one measure: the figures of its runs that have it, and how many runs failed (and how), if any. */
+export function cell(rows: Row[], tool: string, measure: string): string {
+  const own = rows.filter((r) => r.tool === tool);
+  const values = own.filter((r) => measure in r.values).map((r) => r.values[measure]!);
+  const failed = own.filter((r) => r.failed !== undefined).map((r) => r.failed!);
+  if (failed.length === 0) return figures(values);
+  const how = [...new Set(failed)].join(', ');
+  if (values.length === 0) return failed.length === own.length ? how : '—';
+  return `${figures(values)}; ${failed.length} of ${own.length} runs ${how}`;
 }
 
 function meanOf(rows: Row[], tool: string, measure: string): number | undefined {
@@ -41,13 +54,11 @@ function ratio(rows: Row[], tools: string[], measure: string): string {
 
 export function printTable(title: string, rows: Row[]): void {
   const tools = [...new Set(rows.map((r) => r.tool))];
+  // Every tool failed: one line saying so instead of a table without rows.
   const measures = [...new Set(rows.flatMap((r) => Object.keys(r.values)))];
+  if (measures.length === 0) measures.push('result');
   const header = ['measure', ...tools, 'ModelRollout ÷ best peer'];
-  const body = measures.map((m) => [
-    m,
-    ...tools.map((t) => cell(rows.filter((r) => r.tool === t && m in r.values).map((r) => r.values[m]!))),
-    ratio(rows, tools, m),
-  ]);
+  const body = measures.map((m) => [m, ...tools.map((t) => cell(rows, t, m)), ratio(rows, tools, m)]);
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((line) => line[i]!.length)));
   const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ');
   console.log(`\n${title}`);

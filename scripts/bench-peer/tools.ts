@@ -10,6 +10,7 @@ import { binaryDir } from '../../test/env/binaries.js';
 import { launchOperator } from '../../test/env/operator-launcher.js';
 import { freePort } from '../../test/env/ports.js';
 import type { ProcessGroup } from '../../test/env/process-group.js';
+import type { PeerKnobs } from './args.js';
 
 /** Keep in step with hack/build-peers.sh. */
 export const ARGO_ROLLOUTS_VERSION = 'v1.10.2';
@@ -36,6 +37,15 @@ export interface BenchSettings {
   windowSeconds: number;
   /** On every pod template (scenario 3: kwok's readiness delay). */
   podAnnotations: Record<string, string>;
+  /**
+   * The scenario's versions: the image tag of each side, which is also the `model_version` label of its series
+   * (ModelRollout's `spec.model.version`; the stand-in reads it from the tag). Every tool's query names the candidate's.
+   */
+  stableVersion: string;
+  candidateVersion: string;
+  knobs: PeerKnobs;
+  /** Scenario 4 (N rollouts): the peers' client rate limits are raised where their defaults throttle N rollouts. */
+  many: boolean;
 }
 
 /** One rollout: its namespace, its name, and the model name its pods' series carry (unique per tool and rollout). */
@@ -71,7 +81,7 @@ export interface Tool {
   candidateWeight(kc: k8s.KubeConfig, r: RolloutRef): Promise<number>;
 }
 
-/** The PromQL error ratio of the candidate's pods (image tag v2), given to every tool as its rollback query. */
+/** The PromQL error ratio of the candidate's pods (`version`: their image tag, i.e. their model_version label), given to every tool as its rollback query. */
 export function errorRatioQuery(model: string, version: string, windowSeconds: number): string {
   const sel = `model_name="${model}",model_version="${version}"`;
   return `sum(rate(t2v_requests_total{${sel},outcome="server_error"}[${windowSeconds}s])) / sum(rate(t2v_requests_total{${sel}}[${windowSeconds}s]))`;
@@ -130,6 +140,7 @@ const modelRollout: Tool = {
   version: `this checkout (compiled, node --max-old-space-size=256)`,
   settings: (s) => [
     `spec.strategy.steps [${STEPS.join(', ')}], stepDuration ${s.stepSeconds}s; replicas ${s.replicas}`,
+    `versions ${s.stableVersion} → ${s.candidateVersion} (spec.model.version and the image tag; every tool's query names the candidate's model_version)`,
     `analysis: interval ${s.stepSeconds}s, breakerInterval ${s.checkSeconds}s, breakerWindow ${s.windowSeconds}s, minRequests 10, metrics [template error-rate] (its built-in: the candidate revision's server errors / requests, judged on counts; max 1 %)`,
     'route: Gateway API HTTPRoute (its core router); leader election off, as for the peers',
   ],
@@ -210,18 +221,22 @@ const argoRollouts: Tool = {
   settings: (s) => [
     `Rollout canary steps: setWeight 1/5/20/50/100, each followed by pause {duration: ${s.stepSeconds}s}; replicas ${s.replicas}`,
     `trafficRouting.istio.virtualService (its core router; Gateway API is a plugin), canaryService + stableService`,
-    'dynamicStableScale false and scaleDownDelaySeconds 30 (defaults: stable stays at full size during the canary, and the old ReplicaSet, or an aborted canary, keeps its pods 30 s after the switch; "GPU-s until old pods gone" counts that tail)',
-    `background analysis (strategy.canary.analysis, from step 0): AnalysisTemplate, prometheus provider, the same error-ratio query (window ${s.windowSeconds}s), interval ${s.checkSeconds}s, successCondition result[0] <= ${MAX_ERROR_RATIO}, failureLimit 0 (its default: the first failed measurement aborts), consecutiveErrorLimit 4 (default)`,
-    'flags: --leader-elect=false, otherwise defaults (rollout-threads 10, qps 40, burst 80); no Istio data plane (the VirtualService is only read by this bench)',
+    s.knobs.argoDynamicStableScale
+      ? 'dynamicStableScale true (its docs recommend it with traffic routing to save resources: stable shrinks as traffic leaves it, and an aborted canary shrinks as traffic comes back; --argo-dynamic-stable-scale false for its default); scaleDownDelaySeconds 30 (default: the old ReplicaSet keeps its pods 30 s after the switch; "GPU-s until old pods gone" counts that tail)'
+      : 'dynamicStableScale false (its default, chosen with --argo-dynamic-stable-scale false: stable stays at full size during the canary) and scaleDownDelaySeconds 30 (default: the old ReplicaSet, or an aborted canary, keeps its pods 30 s after the switch; "GPU-s until old pods gone" counts that tail)',
+    `background analysis (strategy.canary.analysis, from step 0): AnalysisTemplate, prometheus provider, the same error-ratio query (window ${s.windowSeconds}s, model_version="${s.candidateVersion}"), interval ${s.checkSeconds}s, successCondition result[0] <= ${MAX_ERROR_RATIO}, failureLimit 0 (its default: the first failed measurement aborts), consecutiveErrorLimit 4 (default)`,
+    `flags: --leader-elect=false; scenarios 1–3: defaults otherwise (rollout-threads 10, qps 40, burst 80); scenario 4: --qps ${s.knobs.argoScaleQps} --burst ${2 * s.knobs.argoScaleQps} (--argo-scale-qps; its default 40/80 throttles N rollouts, Flagger's default is 100/250, ModelRollout has no client-side limit); no Istio data plane (the VirtualService is only read by this bench)`,
   ],
-  async launch(group, kubeconfigPath) {
+  async launch(group, kubeconfigPath, s) {
     const [metricsPort, healthzPort] = [await freePort(), await freePort()];
+    const rate = s.many ? [`--qps=${s.knobs.argoScaleQps}`, `--burst=${2 * s.knobs.argoScaleQps}`] : [];
     const proc = group.start('argo-rollouts', peerPaths.argo, [
       `--kubeconfig=${kubeconfigPath}`,
       '--leader-elect=false',
       `--metricsPort=${metricsPort}`,
       `--healthzPort=${healthzPort}`,
       '--loglevel=info',
+      ...rate,
     ]);
     await waitHealthz(`http://127.0.0.1:${healthzPort}/healthz`, proc.pid, proc.logFile);
     return { pid: proc.pid, metricsUrl: `http://127.0.0.1:${metricsPort}/metrics` };
@@ -269,7 +284,7 @@ const argoRollouts: Tool = {
               interval: `${s.checkSeconds}s`,
               successCondition: `result[0] <= ${MAX_ERROR_RATIO}`,
               failureLimit: 0,
-              provider: { prometheus: { address: s.prometheus, query: errorRatioQuery(r.model, 'v2', s.windowSeconds) } },
+              provider: { prometheus: { address: s.prometheus, query: errorRatioQuery(r.model, s.candidateVersion, s.windowSeconds) } },
             },
           ],
         },
@@ -316,6 +331,7 @@ function argoSpec(r: RolloutRef, s: BenchSettings, version: string) {
         stableService: `${r.name}-stable`,
         trafficRouting: { istio: { virtualService: { name: r.name, routes: ['primary'] } } },
         analysis: { templates: [{ templateName: `${r.name}-error-rate` }] },
+        dynamicStableScale: s.knobs.argoDynamicStableScale,
         steps: STEPS.flatMap((w) => [{ setWeight: w }, { pause: { duration: `${s.stepSeconds}s` } }]),
       },
     },
@@ -329,7 +345,7 @@ const flagger: Tool = {
   version: `${FLAGGER_VERSION} (go install from the Go module proxy; the newest version it lists)`,
   settings: (s) => [
     `Canary analysis.stepWeights [1, 5, 20, 50], then promotion (it cannot hold a 100 % step: after the last weight it copies the template to the primary and routes back to it); replicas ${s.replicas}`,
-    `analysis.interval ${s.stepSeconds}s (= the step duration: Flagger checks metrics once per step, it cannot check faster than it steps), threshold 1 (the first failed check rolls back; its docs' examples use 5), metric: MetricTemplate (prometheus) with the same error-ratio query (window ${s.windowSeconds}s), thresholdRange.max ${MAX_ERROR_RATIO}`,
+    `analysis.interval ${s.stepSeconds}s (= the step duration: Flagger checks metrics once per step, it cannot check faster than it steps), threshold ${s.knobs.flaggerThreshold} (failed checks before it rolls back; --flagger-threshold, its docs' usual value is 5), metric: MetricTemplate (prometheus) with the same error-ratio query (window ${s.windowSeconds}s, model_version="${s.candidateVersion}"), thresholdRange.max ${MAX_ERROR_RATIO}`,
     'provider gatewayapi:v1 (HTTPRoute, the primary and canary Services it creates); flags: -mesh-provider gatewayapi:v1, -metrics-server, otherwise defaults (control-loop-interval 10s, threadiness 2, kubeconfig-qps 100)',
     'its canary Deployment is scaled to full size during the analysis (no weight-proportional scaling)',
   ],
@@ -361,7 +377,7 @@ const flagger: Tool = {
         apiVersion: 'flagger.app/v1beta1',
         kind: 'MetricTemplate',
         metadata: { name: `${r.name}-error-rate` },
-        spec: { provider: { type: 'prometheus', address: s.prometheus }, query: errorRatioQuery(r.model, 'v2', s.windowSeconds) },
+        spec: { provider: { type: 'prometheus', address: s.prometheus }, query: errorRatioQuery(r.model, s.candidateVersion, s.windowSeconds) },
       },
     });
     await custom.createNamespacedCustomObject({
@@ -378,7 +394,7 @@ const flagger: Tool = {
           service: { port: 80, targetPort: 8080, gatewayRefs: [{ name: 'edge', namespace: r.ns }] },
           analysis: {
             interval: `${s.stepSeconds}s`,
-            threshold: 1,
+            threshold: s.knobs.flaggerThreshold,
             stepWeights: [1, 5, 20, 50],
             metrics: [
               { name: 'error-rate', templateRef: { name: `${r.name}-error-rate` }, thresholdRange: { max: MAX_ERROR_RATIO }, interval: `${s.windowSeconds}s` },

@@ -14,12 +14,30 @@ import { quantileBetween, quantileIsFloor } from '../../scripts/bench-peer/measu
 
 describe('bench:peer command line (F1)', () => {
   it('takes the documented flags', () => {
-    expect(parseBenchArgs([])).toEqual({ scenarios: [1, 2, 3, 4], runs: 1, tools: ['modelrollout', 'argo', 'flagger'], scale: 100, keep: false });
-    expect(parseBenchArgs(['--scenarios', '1,2', '--runs', '3', '--tools', 'modelrollout,argo', '--scale', '1000', '--keep'])).toEqual({
+    // The fairness knobs default to the peers' docs: Argo's dynamicStableScale on, a raised client rate limit at N
+    // rollouts, Flagger's usual threshold of 5 failed checks; scenario 4's per-tool cap is 15 minutes.
+    const docs = { argoDynamicStableScale: true, argoScaleQps: 200, flaggerThreshold: 5 };
+    expect(parseBenchArgs([])).toEqual({
+      scenarios: [1, 2, 3, 4],
+      runs: 1,
+      tools: ['modelrollout', 'argo', 'flagger'],
+      scale: 100,
+      capMinutes: 15,
+      knobs: docs,
+      keep: false,
+    });
+    expect(
+      parseBenchArgs([
+        ...['--scenarios', '1,2', '--runs', '3', '--tools', 'modelrollout,argo', '--scale', '1000', '--keep', '--cap-minutes', '5'],
+        ...['--argo-dynamic-stable-scale', 'false', '--argo-scale-qps', '40', '--flagger-threshold', '1'],
+      ]),
+    ).toEqual({
       scenarios: [1, 2],
       runs: 3,
       tools: ['modelrollout', 'argo'],
       scale: 1000,
+      capMinutes: 5,
+      knobs: { argoDynamicStableScale: false, argoScaleQps: 40, flaggerThreshold: 1 },
       keep: true,
     });
   });
@@ -35,6 +53,10 @@ describe('bench:peer command line (F1)', () => {
     [['--scale=-5'], /--scale "-5"/],
     [['--tools', 'modelrollout,istio'], /--tools "modelrollout,istio": unknown "istio"/],
     [['--tools', ''], /--tools/],
+    [['--cap-minutes', '0'], /--cap-minutes "0"/],
+    [['--argo-dynamic-stable-scale', 'yes'], /--argo-dynamic-stable-scale "yes": true or false/],
+    [['--argo-scale-qps=-1'], /--argo-scale-qps "-1"/],
+    [['--flagger-threshold', '0.5'], /--flagger-threshold "0.5"/],
   ])('refuses %j before anything starts', (argv, message) => {
     expect(() => parseBenchArgs(argv)).toThrow(message);
   });

@@ -8,6 +8,8 @@ export interface ManagedProcess {
   pid: number;
   logFile: string;
   child: ChildProcess | undefined;
+  /** How it ended, once it has (its code, or the signal that ended it). */
+  exit?: { code: number | null; signal: NodeJS.Signals | null };
 }
 
 /**
@@ -38,7 +40,10 @@ export class ProcessGroup {
     if (child.pid === undefined) throw new Error(`could not start ${name} (${command})`);
     if (opts.detached) child.unref();
     const managed: ManagedProcess = { name, pid: child.pid, logFile, child };
-    child.on('exit', () => (managed.child = undefined));
+    child.on('exit', (code, signal) => {
+      managed.child = undefined;
+      managed.exit = { code, signal };
+    });
     this.processes.push(managed);
     // The watchdog reads this file, so processes started after it was armed are covered too.
     fs.appendFileSync(this.pidFile, `${child.pid}\n`);
