@@ -90,6 +90,17 @@ describe('ClipQualityMeter on synthetic frames with known answers', () => {
     expect(unrelated).toBeLessThan(large);
   });
 
+  it('a long clip reads as the mean of its pairs measured one by one (the meter reuses its frame buffers)', () => {
+    const frames = [textured(0), textured(3), grey(40), textured(4), textured(4), textured(11), grey(200), textured(2)];
+    const pairs = frames.slice(1).map((f, i) => measure([frames[i] as Uint8Array, f]));
+    const mean = (k: 'flicker' | 'temporalSsim' | 'frozenRatio') => pairs.reduce((a, q) => a + (q[k] as number), 0) / pairs.length;
+    const q = measure(frames);
+    expect(q.flicker).toBeCloseTo(mean('flicker'), 12);
+    expect(q.temporalSsim).toBeCloseTo(mean('temporalSsim'), 12);
+    expect(q.frozenRatio).toBeCloseTo(mean('frozenRatio'), 12);
+    expect(q.blankRatio).toBeCloseTo(2 / 8, 12);
+  });
+
   it('one frame has no pairs: only the blank ratio is defined; no frames, nothing', () => {
     expect(measure([grey(0)])).toEqual({ frames: 1, blankRatio: 1 });
     expect(measure([])).toEqual({ frames: 0 });

@@ -2,7 +2,7 @@
 // reference video): how much the picture changes from frame to frame, how many frames stand still, how many
 // are blank, and how alike consecutive frames are in structure. Cheap enough to run on every clip; the
 // per-clip cost is in `npm run bench:inference`.
-import { blockAverage, SsimFrame, ssimOf, ssimScale } from './ssim.js';
+import { blockAverage, meanSsim, SsimScratch, ssimScale } from './ssim.js';
 
 /**
  * Frames whose mean absolute luma difference from the frame before is below this many levels (of 0–255)
@@ -39,9 +39,14 @@ export interface ClipQuality {
 /**
  * Measures a clip frame by frame (push each rgb24 frame as it is produced, then `result()`), keeping only
  * the previous frame's luma. Throws RangeError when a frame's size does not match width × height × 3.
+ * Its buffers (two frames of luma, the SSIM scratch) are allocated once per clip, not per frame.
  */
 export class ClipQualityMeter {
   private previous: LumaFrame | undefined;
+  /** The buffers the next frame's luma goes into: the ones the frame before the previous one used. */
+  private spare: LumaFrame | undefined;
+  private readonly scale: number;
+  private scratch: SsimScratch | undefined;
   private frames = 0;
   private pairs = 0;
   private diffSum = 0;
@@ -55,13 +60,16 @@ export class ClipQualityMeter {
   ) {
     if (!Number.isInteger(width) || width < 1 || !Number.isInteger(height) || height < 1)
       throw new RangeError(`frame size ${width}x${height}: must be positive integers`);
+    this.scale = ssimScale(width, height);
   }
 
   push(rgb24: Uint8Array): void {
     const pixels = this.width * this.height;
     if (rgb24.length !== pixels * 3)
       throw new RangeError(`frame ${this.frames} has ${rgb24.length} bytes, expected ${pixels * 3} (${this.width}x${this.height} rgb24)`);
-    const frame = lumaOf(rgb24, this.width, this.height);
+    const frame = this.spare ?? { luma: new Uint8Array(pixels), small: undefined, std: 0 };
+    this.spare = undefined;
+    lumaOf(rgb24, frame);
     this.frames++;
     if (frame.std < BLANK_MAX_LUMA_STD) this.blank++;
     const prev = this.previous;
@@ -71,8 +79,9 @@ export class ClipQualityMeter {
       this.diffSum += mad;
       if (mad < FROZEN_MAX_MEAN_ABS_DIFF) this.frozen++;
       // Identical frames are SSIM 1 by definition; skip the window arithmetic.
-      this.ssimSum += mad === 0 ? 1 : ssimOf(prev.small, frame.small);
+      this.ssimSum += mad === 0 ? 1 : this.ssim(prev, frame);
     }
+    this.spare = prev;
     this.previous = frame;
   }
 
@@ -86,18 +95,27 @@ export class ClipQualityMeter {
     }
     return out;
   }
+
+  /** SSIM of two frames' luma, block-averaged first above 256 px (each frame's small luma is kept for its next pair). */
+  private ssim(a: LumaFrame, b: LumaFrame): number {
+    const x = (a.small ??= blockAverage(a.luma, this.width, this.height, this.scale));
+    const y = (b.small ??= blockAverage(b.luma, this.width, this.height, this.scale));
+    this.scratch ??= new SsimScratch(x.width);
+    return meanSsim(x.luma, y.luma, x.width, x.height, this.scratch);
+  }
 }
 
 interface LumaFrame {
   luma: Uint8Array;
-  /** The luma SSIM compares (block-averaged above 256 px), with its integral images. */
-  small: SsimFrame;
+  /** The luma SSIM compares (block-averaged above 256 px); made when the frame is first compared. */
+  small: { luma: Uint8Array; width: number; height: number } | undefined;
   std: number;
 }
 
-function lumaOf(rgb: Uint8Array, width: number, height: number): LumaFrame {
-  const n = width * height;
-  const luma = new Uint8Array(n);
+/** Writes rgb24's BT.601 luma into `frame.luma` (of width × height) and its standard deviation into `frame.std`. */
+function lumaOf(rgb: Uint8Array, frame: LumaFrame): void {
+  const { luma } = frame;
+  const n = luma.length;
   let sum = 0;
   let sumSq = 0;
   for (let p = 0, i = 0; p < n; p++, i += 3) {
@@ -108,11 +126,8 @@ function lumaOf(rgb: Uint8Array, width: number, height: number): LumaFrame {
     sumSq += y * y;
   }
   const mean = sum / n;
-  return { luma, small: ssimFrame(blockAverage(luma, width, height, ssimScale(width, height))), std: Math.sqrt(Math.max(0, sumSq / n - mean * mean)) };
-}
-
-function ssimFrame(f: { luma: Uint8Array; width: number; height: number }): SsimFrame {
-  return new SsimFrame(f.luma, f.width, f.height);
+  frame.std = Math.sqrt(Math.max(0, sumSq / n - mean * mean));
+  frame.small = undefined;
 }
 
 function meanAbsDiff(a: Uint8Array, b: Uint8Array): number {

@@ -1,7 +1,7 @@
 import { ssim as referenceSsim } from 'ssim.js';
 import { describe, expect, it } from 'vitest';
 import { mulberry32 } from '../pipeline/noise.js';
-import { blockAverage, meanSsim, ssimScale } from './ssim.js';
+import { blockAverage, meanSsim, SsimScratch, ssimScale } from './ssim.js';
 
 /** ssim.js (the reference) takes RGBA; a grey RGBA reads back the same luma with its integer weights. */
 function reference(a: Uint8Array, b: Uint8Array, width: number, height: number): number {
@@ -46,6 +46,16 @@ describe('meanSsim', () => {
     const flat = new Uint8Array(32 * 32).fill(80);
     expect(meanSsim(flat, flat, 32, 32)).toBe(1);
     expect(meanSsim(flat, new Uint8Array(32 * 32).fill(120), 32, 32)).toBeLessThan(1);
+  });
+
+  it('gives the same with a scratch reused across pairs as with a fresh one, and refuses one of another width', () => {
+    const scratch = new SsimScratch(40);
+    const frames = [1, 2, 3, 4].map((seed) => noise(40 * 30, seed));
+    for (let i = 1; i < frames.length; i++) {
+      const [x, y] = [frames[i - 1] as Uint8Array, frames[i] as Uint8Array];
+      expect(meanSsim(x, y, 40, 30, scratch)).toBe(meanSsim(x, y, 40, 30));
+    }
+    expect(() => meanSsim(frames[0] as Uint8Array, frames[1] as Uint8Array, 40, 30, new SsimScratch(41))).toThrow(/scratch for width 41, frames are 40 wide/);
   });
 
   it('uses a smaller window on frames under 11 px, and refuses arrays of the wrong size', () => {
