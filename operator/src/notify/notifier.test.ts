@@ -151,6 +151,25 @@ describe('notifications', () => {
     expect(warnings.filter((w) => w === 'notification not delivered')).toHaveLength(2);
   });
 
+  it('does not follow a redirect: a 3xx is not delivery, said once and not tried again', async () => {
+    const paths: string[] = [];
+    const server = http.createServer((req, res) => {
+      paths.push(req.url ?? '');
+      req.resume();
+      if (req.url === '/hook') res.writeHead(302, { location: '/login' }).end();
+      else res.writeHead(200).end('<html>Sign in</html>');
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    closers.push(() => new Promise((r) => server.close(() => r())));
+    const errors: string[] = [];
+    const log = { warn: (o: { err?: string }) => void errors.push(o.err ?? ''), debug: () => undefined };
+    const n = new Notifier({ webhookUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`, log, minRetryMs: 10, attempts: 3 });
+    n.notifyHistory({ namespace: 'ml', name: 't2v' }, [entry('Healthy', 'Promoted')]);
+    await n.idle();
+    expect(paths).toEqual(['/hook']);
+    expect(errors).toEqual([expect.stringContaining('HTTP 302 (redirect to /login not followed)')]);
+  });
+
   it('drops, and says so, beyond the queue cap while a receiver hangs', async () => {
     const hung = await receiver([], 2000);
     closers.push(hung.close);

@@ -18,6 +18,7 @@ import crypto from 'node:crypto';
 import PQueue from 'p-queue';
 import pRetry, { AbortError } from 'p-retry';
 import type { NotificationEvent } from '../api/names.js';
+import { redirectMessage } from '../webhooks/gate-caller.js';
 import type { ExperimentStatus } from '../analysis/experiment-gate.js';
 import type { StyleHistoryEntry, StylePhase } from '../rollout/style-types.js';
 import type { HistoryEntry, Phase, RolloutStatus } from '../rollout/types.js';
@@ -262,8 +263,16 @@ export class Notifier {
     const headers: Record<string, string> = { 'content-type': 'application/json', 'user-agent': 'modelrollout-operator' };
     if (secret) headers['x-modelrollout-signature'] = `sha256=${crypto.createHmac('sha256', secret).update(body).digest('hex')}`;
     const post = async (): Promise<void> => {
-      const res = await (this.opts.fetch ?? fetch)(url, { method: 'POST', headers, body, signal: AbortSignal.timeout(this.opts.timeoutMs ?? 5000) });
+      // Not followed: a 3xx (a moved or SSO-fronted receiver) is not delivery, and no retry changes it.
+      const res = await (this.opts.fetch ?? fetch)(url, {
+        method: 'POST',
+        headers,
+        body,
+        signal: AbortSignal.timeout(this.opts.timeoutMs ?? 5000),
+        redirect: 'manual',
+      });
       await res.arrayBuffer().catch(() => undefined);
+      if (res.status >= 300 && res.status < 400) throw new AbortError(redirectMessage(res));
       // 4xx other than 408/429: the receiver refuses this message; trying again will not change that.
       if (res.status >= 400 && res.status < 500 && res.status !== 408 && res.status !== 429) throw new AbortError(`HTTP ${res.status}`);
       if (!res.ok) throw new Error(`HTTP ${res.status}`);

@@ -89,7 +89,9 @@ export class GateCaller {
 
 /**
  * POSTs the body to the gate within its timeout. Never throws: 2xx is `ok`; anything else is a message for the
- * status ("HTTP 403: not approved", "timed out after 10 s", "connection refused (ECONNREFUSED)").
+ * status ("HTTP 403: not approved", "timed out after 10 s", "connection refused (ECONNREFUSED)"). Redirects are
+ * not followed: a 3xx (an SSO proxy sending to its login page) is a "no", "HTTP 302 (redirect to /login not
+ * followed)" — following would turn the POST into a GET whose 200 opens the gate (docs/attack-22.md F1).
  */
 export async function callGate(gate: WebhookGate, body: GateRequest, fetchImpl: typeof fetch = fetch): Promise<{ ok: boolean; message: string }> {
   try {
@@ -98,12 +100,23 @@ export async function callGate(gate: WebhookGate, body: GateRequest, fetchImpl: 
       headers: { 'content-type': 'application/json', 'user-agent': 'modelrollout-operator' },
       body: JSON.stringify(body),
       signal: AbortSignal.timeout(gate.timeoutMs),
+      redirect: 'manual',
     });
+    if (res.status >= 300 && res.status < 400) {
+      await res.body?.cancel();
+      return { ok: false, message: redirectMessage(res) };
+    }
     const text = (await res.text().catch(() => '')).trim().replace(/\s+/g, ' ').slice(0, 200);
     return { ok: res.ok, message: `HTTP ${res.status}${text ? `: ${text}` : ''}` };
   } catch (err) {
     return { ok: false, message: failureOf(err, gate.timeoutMs) };
   }
+}
+
+/** "HTTP 302 (redirect to https://sso.example/login not followed)": what a 3xx answer says, for a status or a log. */
+export function redirectMessage(res: Response): string {
+  const location = res.headers.get('location');
+  return `HTTP ${res.status} (${location ? `redirect to ${location.slice(0, 150)}` : 'redirect'} not followed)`;
 }
 
 function failureOf(err: unknown, timeoutMs: number): string {
