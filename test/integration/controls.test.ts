@@ -128,7 +128,10 @@ describe('kubectl-modelrollout controls', () => {
         { name: 'smoke', type: 'pre-rollout', url: `${base}/pre`, timeoutSeconds: 2, metadata: { suite: 'smoke' } },
         { name: 'approval', type: 'confirm-promotion', url: `${base}/confirm`, timeoutSeconds: 2 },
       ];
-      await fx.create(fx.spec({ replicas: 1, strategy: { steps: [50, 100], stepDuration: '1s', progressDeadline: '1m' }, webhooks }));
+      // The gates are asked again every analysis interval (2 s, the floor), as Flagger's.
+      await fx.create(
+        fx.spec({ replicas: 1, strategy: { steps: [50, 100], stepDuration: '1s', progressDeadline: '1m' }, analysis: { interval: '2s' }, webhooks }),
+      );
       await fx.waitFor('stable Ready', (r) => fx.condition(r, 'Ready')?.status === 'True');
       expect(asked).toEqual([]); // no candidate, no question
 
@@ -149,14 +152,20 @@ describe('kubectl-modelrollout controls', () => {
         },
       });
 
-      // Yes from pre-rollout (asked again within 10 s): the candidate gets its 50 %, bakes 1 s, then approval says no.
+      // Yes from pre-rollout (asked again within 2 s): the candidate gets its 50 %, bakes 1 s, then approval says no.
       open.add('/pre');
       const held = await fx.waitFor(
         'held by confirm-promotion',
         (r) => r.status?.webhookGate?.type === 'confirm-promotion' && /HTTP 403/.test(r.status.webhookGate.lastAnswer ?? ''),
-        30_000,
+        15_000,
       );
       expect(held.status).toMatchObject({ preRolloutPassed: true, currentStep: { weight: 50 }, webhookGate: { name: 'approval' } });
+      // Each hold is in history when it begins, and the pre-rollout one's end too.
+      expect(held.status?.history?.map((h) => h.reason).filter((r) => r.startsWith('WebhookGate'))).toEqual([
+        'WebhookGateHeld',
+        'WebhookGateOpened',
+        'WebhookGateHeld',
+      ]);
       expect(fx.condition(held, 'Progressing')?.message).toContain('confirm-promotion webhook "approval" holds the rollout at step');
       expect(await fx.weights()).toEqual([50, 50]);
       expect(

@@ -5,7 +5,7 @@
 // Answers are kept per rollout+gate+candidate revision: another revision's answer is replaced, never used
 // (rollout/webhook-gates.ts also checks). Runs on real time (the timeout), so it sits outside controller/.
 import type { WebhookGateType } from '../api/names.js';
-import { GATE_POLL_MS, type WebhookAnswer, type WebhookGate } from '../rollout/webhook-gates.js';
+import type { WebhookAnswer, WebhookGate } from '../rollout/webhook-gates.js';
 
 /** The POST body, as Flagger's webhooks get it (checksum: the candidate revision). */
 export interface GateRequest {
@@ -23,8 +23,6 @@ export interface GateCallerOptions {
   onAnswer: (key: string) => void;
   now?: () => Date;
   fetch?: typeof fetch;
-  /** A gate that answered is asked again after this long while it still holds (ms); default GATE_POLL_MS. */
-  intervalMs?: number;
 }
 
 /** The rollout a gate is asked about. `since`: when the hold began (an older answer is stale). */
@@ -34,6 +32,8 @@ export interface GateSubject {
   phase: string;
   revision: string;
   since: string;
+  /** A gate that answered is asked again after this long while it still holds (ms): spec.gateIntervalMs. */
+  intervalMs: number;
 }
 
 interface Cached extends WebhookAnswer {
@@ -58,10 +58,7 @@ export class GateCaller {
       const k = `${key}|${gate.name}`;
       if (this.inFlight.has(k)) continue;
       const cached = this.answers.get(k);
-      const fresh =
-        cached?.revision === subject.revision &&
-        cached.askedAt >= Date.parse(subject.since) &&
-        now.getTime() - cached.askedAt < (this.opts.intervalMs ?? GATE_POLL_MS);
+      const fresh = cached?.revision === subject.revision && cached.askedAt >= Date.parse(subject.since) && now.getTime() - cached.askedAt < subject.intervalMs;
       if (fresh) continue;
       this.inFlight.add(k);
       const body: GateRequest = {
