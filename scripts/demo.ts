@@ -606,7 +606,15 @@ async function main(): Promise<number> {
   say(`operator started (log ${path.join(processes.logDir, 'operator.log')})`);
   // The web dashboard `kubectl modelrollout dashboard` serves (read-only), in this process: watch the scenarios
   // move in a browser while they run.
-  dashboard = await startDashboard({ source: kubeSource(kc, NS), namespace: NS, write: false, port: DASHBOARD_PORT, address: '127.0.0.1' });
+  dashboard = await startDashboard({
+    source: kubeSource(kc, NS),
+    namespace: NS,
+    write: false,
+    port: DASHBOARD_PORT,
+    address: '127.0.0.1',
+    listenSetting: '--dashboard-port',
+    writeHint: 'the demo serves it read-only; use `kubectl modelrollout pause|resume|promote|abort|retry <name> -n ' + NS + '`',
+  });
   say(`dashboard (read-only): open ${dashboard.url} in a browser to watch the rollouts as they run`);
 
   await custom.createNamespacedCustomObject({

@@ -16,13 +16,23 @@ describe('the operator-served dashboard', () => {
       port: 8090,
       namespace: 'ml',
       write: false,
+      allowedHosts: [],
+      listenSetting: 'MODELROLLOUT_DASHBOARD_ADDRESS',
+      writeHint: 'set MODELROLLOUT_DASHBOARD_WRITE=true (chart: dashboard.write) on the operator',
     });
     expect(
       loadConfig({ MODELROLLOUT_DASHBOARD_ADDRESS: '[::1]:0', MODELROLLOUT_DASHBOARD_NAMESPACE: 'video', MODELROLLOUT_DASHBOARD_WRITE: 'true' }).dashboard,
-    ).toEqual({ address: '::1', port: 0, namespace: 'video', write: true });
+    ).toMatchObject({ address: '::1', port: 0, namespace: 'video', write: true });
+    expect(
+      loadConfig({ MODELROLLOUT_DASHBOARD_ADDRESS: '0.0.0.0:8090', MODELROLLOUT_DASHBOARD_ALLOWED_HOSTS: 'mro-dashboard, mro-dashboard.ops.svc,fd00::1' })
+        .dashboard?.allowedHosts,
+    ).toEqual(['mro-dashboard', 'mro-dashboard.ops.svc', '[fd00::1]']);
+    expect(() => loadConfig({ MODELROLLOUT_DASHBOARD_ADDRESS: '0.0.0.0:8090', MODELROLLOUT_DASHBOARD_ALLOWED_HOSTS: 'svc,http://svc.ops:8090' })).toThrow(
+      'MODELROLLOUT_DASHBOARD_ALLOWED_HOSTS: "http://svc.ops:8090" is not a host name or IP address',
+    );
     expect(() => loadConfig({ MODELROLLOUT_DASHBOARD_ADDRESS: '8090' })).toThrow(ConfigError);
     expect(() => loadConfig({ MODELROLLOUT_DASHBOARD_ADDRESS: ':8090:x' })).toThrow(
-      'MODELROLLOUT_DASHBOARD_ADDRESS=:8090:x: must be host:port, e.g. 0.0.0.0:8090',
+      'MODELROLLOUT_DASHBOARD_ADDRESS=:8090:x: must be host:port (an IP address or a host name, no scheme or path), e.g. 0.0.0.0:8090',
     );
     expect(() => loadConfig({ MODELROLLOUT_DASHBOARD_ADDRESS: '127.0.0.1:0', MODELROLLOUT_DASHBOARD_WRITE: 'yes' })).toThrow(
       'MODELROLLOUT_DASHBOARD_WRITE=yes: must be true or false',

@@ -1,4 +1,5 @@
 // The operator's configuration: the only place that reads process.env.
+import net from 'node:net';
 export interface OperatorConfig {
   /** Watch one namespace only; all namespaces when empty. */
   watchNamespace: string | undefined;
@@ -17,9 +18,23 @@ export interface OperatorConfig {
   /**
    * The operator-served dashboard (dashboard/server.ts), off unless MODELROLLOUT_DASHBOARD_ADDRESS is set
    * (`host:port`, e.g. `0.0.0.0:8090`). It shows MODELROLLOUT_DASHBOARD_NAMESPACE (default: the watched namespace,
-   * else `default`); read-only unless MODELROLLOUT_DASHBOARD_WRITE=true.
+   * else `default`); read-only unless MODELROLLOUT_DASHBOARD_WRITE=true. Its Host check (against DNS rebinding)
+   * accepts `localhost`, IP literals and the names in MODELROLLOUT_DASHBOARD_ALLOWED_HOSTS (comma-separated host
+   * names, e.g. the dashboard Service's DNS names; the chart sets them).
    */
-  dashboard: { address: string; port: number; namespace: string; write: boolean } | undefined;
+  dashboard:
+    | {
+        address: string;
+        port: number;
+        namespace: string;
+        write: boolean;
+        allowedHosts: string[];
+        /** The setting named when listening fails. */
+        listenSetting: string;
+        /** How write access is turned on, for the read-only refusal. */
+        writeHint: string;
+      }
+    | undefined;
 }
 
 export class ConfigError extends Error {
@@ -82,13 +97,33 @@ function dashboardConfig(env: NodeJS.ProcessEnv): OperatorConfig['dashboard'] {
   if (!raw) return undefined;
   const match = /^(.*):(\d{1,5})$/.exec(raw);
   const port = Number(match?.[2]);
-  if (!match || !match[1] || port > 65535) throw new ConfigError(`MODELROLLOUT_DASHBOARD_ADDRESS=${raw}: must be host:port, e.g. 0.0.0.0:8090`);
+  const host = match?.[1]?.replace(/^\[(.*)\]$/, '$1') ?? '';
+  if (!match || port > 65535 || !(net.isIP(host) || DNS_NAME.test(host)))
+    throw new ConfigError(`MODELROLLOUT_DASHBOARD_ADDRESS=${raw}: must be host:port (an IP address or a host name, no scheme or path), e.g. 0.0.0.0:8090`);
   const write = env.MODELROLLOUT_DASHBOARD_WRITE ?? 'false';
   if (write !== 'true' && write !== 'false') throw new ConfigError(`MODELROLLOUT_DASHBOARD_WRITE=${write}: must be true or false`);
   return {
-    address: match[1].replace(/^\[(.*)\]$/, '$1'),
+    address: host,
     port,
     namespace: env.MODELROLLOUT_DASHBOARD_NAMESPACE || env.MODELROLLOUT_WATCH_NAMESPACE || 'default',
     write: write === 'true',
+    allowedHosts: allowedHosts(env.MODELROLLOUT_DASHBOARD_ALLOWED_HOSTS ?? ''),
+    listenSetting: 'MODELROLLOUT_DASHBOARD_ADDRESS',
+    writeHint: 'set MODELROLLOUT_DASHBOARD_WRITE=true (chart: dashboard.write) on the operator',
   };
+}
+
+/** A DNS name (RFC 1123 labels), as a listen address or a Host the dashboard answers to. */
+const DNS_NAME = /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+
+/** MODELROLLOUT_DASHBOARD_ALLOWED_HOSTS: comma-separated host names or IP addresses (no port, scheme or path). */
+function allowedHosts(raw: string): string[] {
+  const names = raw
+    .split(',')
+    .map((h) => h.trim())
+    .filter((h) => h !== '');
+  const bad = names.find((h) => !DNS_NAME.test(h) && !net.isIP(h.replace(/^\[(.*)\]$/, '$1')));
+  if (bad !== undefined)
+    throw new ConfigError(`MODELROLLOUT_DASHBOARD_ALLOWED_HOSTS: "${bad}" is not a host name or IP address (comma-separated, no port, scheme or path)`);
+  return names.map((h) => (net.isIPv6(h) ? `[${h}]` : h));
 }

@@ -26,7 +26,7 @@ const manager = new Manager({
   namespace: config.watchNamespace,
   analysisDefaults: { prometheusAddress: config.defaultPrometheusAddress },
   canWrite: elector ? () => elector.canWrite() : undefined,
-  notifier: new Notifier({ ...config.notifications, log }),
+  notifier: new Notifier({ ...config.notifications, log, onDropped: (receiver) => manager.metrics.notificationsDropped.inc({ receiver }) }),
 });
 const server = await startHealthServer({ host: config.host, port: config.port, registry: manager.metrics.registry, ready: () => manager.ready });
 log.info({ port: server.port, namespace: config.watchNamespace ?? '(all)', identity: config.identity }, 'modelrollout operator listening');

@@ -104,6 +104,86 @@ describe('kubectl-modelrollout controls', () => {
     }
   });
 
+  it('gate webhooks: pre-rollout holds before any traffic until it says yes; confirm-promotion holds the step before 100 %; abort ends the hold', async () => {
+    const ns = await testNamespace(kc, 'ctl-gates');
+    const fx = new RolloutFixture(kc, ns);
+    await fx.createRoute();
+    // A local gate receiver: each path answers 403 until the test opens it; every request's body is kept.
+    const open = new Set<string>();
+    const asked: { path: string; body: { name: string; namespace: string; type: string; checksum: string; metadata: Record<string, string> } }[] = [];
+    const gate = http.createServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString()));
+      req.on('end', () => {
+        asked.push({ path: req.url!, body: JSON.parse(body) as (typeof asked)[number]['body'] });
+        if (open.has(req.url!)) res.writeHead(200).end('ok');
+        else res.writeHead(403).end('not approved');
+      });
+    });
+    await new Promise<void>((r) => gate.listen(0, '127.0.0.1', r));
+    const base = `http://127.0.0.1:${(gate.address() as AddressInfo).port}`;
+    try {
+      await startOperator(kubeconfigPath, ns);
+      const webhooks = [
+        { name: 'smoke', type: 'pre-rollout', url: `${base}/pre`, timeoutSeconds: 2, metadata: { suite: 'smoke' } },
+        { name: 'approval', type: 'confirm-promotion', url: `${base}/confirm`, timeoutSeconds: 2 },
+      ];
+      // The gates are asked again every analysis interval (2 s, the floor), as Flagger's.
+      await fx.create(
+        fx.spec({ replicas: 1, strategy: { steps: [50, 100], stepDuration: '1s', progressDeadline: '1m' }, analysis: { interval: '2s' }, webhooks }),
+      );
+      await fx.waitFor('stable Ready', (r) => fx.condition(r, 'Ready')?.status === 'True');
+      expect(asked).toEqual([]); // no candidate, no question
+
+      await fx.setVersion('v2');
+      const pre = await fx.waitFor('held by pre-rollout', (r) => /HTTP 403: not approved/.test(r.status?.webhookGate?.lastAnswer ?? ''));
+      expect(pre.status?.webhookGate).toMatchObject({ type: 'pre-rollout', name: 'smoke' });
+      expect(fx.condition(pre, 'Progressing')).toMatchObject({ reason: 'WebhookGateHeld', message: expect.stringContaining('pre-rollout webhook "smoke"') });
+      expect(await fx.weights()).toEqual([100, 0]);
+      expect(asked[0]).toEqual({
+        path: '/pre',
+        body: {
+          name: 't2v',
+          namespace: ns,
+          phase: 'Progressing',
+          type: 'pre-rollout',
+          checksum: pre.status?.candidate?.revision,
+          metadata: { suite: 'smoke' },
+        },
+      });
+
+      // Yes from pre-rollout (asked again within 2 s): the candidate gets its 50 %, bakes 1 s, then approval says no.
+      open.add('/pre');
+      const held = await fx.waitFor(
+        'held by confirm-promotion',
+        (r) => r.status?.webhookGate?.type === 'confirm-promotion' && /HTTP 403/.test(r.status.webhookGate.lastAnswer ?? ''),
+        15_000,
+      );
+      expect(held.status).toMatchObject({ preRolloutPassed: true, currentStep: { weight: 50 }, webhookGate: { name: 'approval' } });
+      // Each hold is in history when it begins, and the pre-rollout one's end too.
+      expect(held.status?.history?.map((h) => h.reason).filter((r) => r.startsWith('WebhookGate'))).toEqual([
+        'WebhookGateHeld',
+        'WebhookGateOpened',
+        'WebhookGateHeld',
+      ]);
+      expect(fx.condition(held, 'Progressing')?.message).toContain('confirm-promotion webhook "approval" holds the rollout at step');
+      expect(await fx.weights()).toEqual([50, 50]);
+      expect(
+        asked.filter((a) => a.path === '/confirm').every((a) => a.body.type === 'confirm-promotion' && a.body.checksum === held.status?.candidate?.revision),
+      ).toBe(true);
+
+      // Abort while held: back to stable, the hold gone.
+      await fx.annotate({ 'modelrollout.dev/abort': 'gate-held' });
+      const aborted = await fx.waitFor('aborted', (r) => r.status?.phase === 'Aborted');
+      expect(aborted.status?.webhookGate).toBeUndefined();
+      // One replica a side: the stable side was never shrunk, so traffic goes back in the same pass.
+      expect(await fx.weights()).toEqual([100, 0]);
+      expect(asked.filter((a) => a.path === '/confirm').length).toBeGreaterThan(0);
+    } finally {
+      gate.close();
+    }
+  });
+
   it('refuses unknown commands and missing rollouts with a clear message', async () => {
     const ns = await testNamespace(kc, 'ctl-bad');
     const bad = await plugin(ns, 'abort', 'nope').then(

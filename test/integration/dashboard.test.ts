@@ -13,6 +13,9 @@ import { startOperator } from './operator-process.js';
 import { RolloutFixture } from './rollout-fixtures.js';
 import { kubeConfig, testNamespace } from './support.js';
 
+/** Named as the plugin names them. */
+const PLUGIN = { listenSetting: '--address, --port', writeHint: 'start it with `kubectl modelrollout dashboard --write`' };
+
 const kc = kubeConfig();
 const kubeconfigPath = inject('kubeconfigPath');
 /** Debian's package (hack/setup.sh installs it): playwright-core downloads no browser of its own. */
@@ -43,8 +46,8 @@ describe('dashboard', () => {
     const [, browser, rw, ro] = await Promise.all([
       startOperator(kubeconfigPath, ns),
       chromium.launch({ executablePath: CHROMIUM }),
-      startDashboard({ source: kubeSource(kc, ns), namespace: ns, write: true, port: 0, address: '127.0.0.1' }),
-      startDashboard({ source: kubeSource(kc, ns), namespace: ns, write: false, port: 0, address: '127.0.0.1' }),
+      startDashboard({ source: kubeSource(kc, ns), namespace: ns, write: true, port: 0, address: '127.0.0.1', ...PLUGIN }),
+      startDashboard({ source: kubeSource(kc, ns), namespace: ns, write: false, port: 0, address: '127.0.0.1', ...PLUGIN }),
     ]);
     onTestFinished(async () => {
       await browser.close();
@@ -137,6 +140,7 @@ describe('dashboard', () => {
         write: false,
         port: 0,
         address: '127.0.0.1',
+        ...PLUGIN,
       }),
     ]);
     onTestFinished(async () => {

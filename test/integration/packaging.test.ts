@@ -122,7 +122,17 @@ describe('Helm chart', () => {
     expect(deployment.spec!.template.spec!.securityContext).toMatchObject({ runAsNonRoot: true });
     const dashboard = objects.find((o) => o.kind === 'Service' && o.metadata?.name?.endsWith('-dashboard'));
     expect(dashboard !== undefined).toBe(args.includes('dashboard.enabled=true'));
-    if (dashboard) expect(container.env).toEqual(expect.arrayContaining([{ name: 'MODELROLLOUT_DASHBOARD_ADDRESS', value: '0.0.0.0:8090' }]));
+    if (dashboard)
+      expect(container.env).toEqual(
+        expect.arrayContaining([
+          { name: 'MODELROLLOUT_DASHBOARD_ADDRESS', value: '0.0.0.0:8090' },
+          // The Host check's names for a wildcard address (DNS rebinding): the Service's own.
+          {
+            name: 'MODELROLLOUT_DASHBOARD_ALLOWED_HOSTS',
+            value: [0, 1, 2, 3].map((n) => [dashboard.metadata?.name, ns, 'svc', 'cluster.local'].slice(0, n + 1).join('.')).join(','),
+          },
+        ]),
+      );
   });
 
   it("installs, and the operator runs a full rollout with nothing but the chart's ServiceAccount and RBAC", async () => {

@@ -23,6 +23,8 @@ export interface RolloutStatusView {
   conditions?: { type: string; status: string; reason: string; message: string; observedGeneration: number }[];
   history?: { reason: string; phase: string; weight?: number }[];
   failure?: { reason: string; message: string };
+  webhookGate?: { type: string; name: string; since: string; lastAnswer: string };
+  preRolloutPassed?: boolean;
 }
 
 export interface RolloutObject {

@@ -144,7 +144,17 @@ export type Arm = (typeof ARMS)[number];
  * The events a notification receiver gets (docs/notifications.md lists each with its body). The one list: the
  * CRD's spec.notifications.events enum, the spec validator and the notifier spell them from here.
  */
-export const NOTIFICATION_EVENTS = ['started', 'shadow-started', 'step-passed', 'paused', 'promoted', 'rolled-back', 'aborted', 'experiment-verdict'] as const;
+export const NOTIFICATION_EVENTS = [
+  'started',
+  'shadow-started',
+  'step-passed',
+  'paused',
+  'promoted',
+  'rolled-back',
+  'aborted',
+  'experiment-verdict',
+  'gate-held',
+] as const;
 export type NotificationEvent = (typeof NOTIFICATION_EVENTS)[number];
 
 /** Gate webhook types (spec.webhooks[].type), as Flagger names them. */

@@ -40,6 +40,8 @@ export const NOTE_REASONS = [
   'StepsChanged',
   'CandidateCapacityLost',
   'GPUsFreed',
+  'WebhookGateHeld',
+  'WebhookGateOpened',
 ] as const;
 export type NoteReason = (typeof NOTE_REASONS)[number];
 

@@ -16,7 +16,8 @@ export const USAGE = `usage: kubectl modelrollout <command> [name] [-n namespace
   retry <name>     start a rolled-back or aborted candidate again from the first step
   dashboard        a web page of the namespace's rollouts, live: weights over time, ready replicas, measurements
                    against bounds, events, experiment results; serves on 127.0.0.1 (--address) on a free port (or
-                   --port) and prints its URL. Read-only unless --write, which adds the controls above`;
+                   --port) and prints its URL. Read-only unless --write, which adds the controls above. It answers
+                   only to localhost and IP addresses (a Host check against DNS rebinding), on any --address`;
 
 export class UsageError extends Error {
   readonly code = 'Usage';

@@ -30,6 +30,8 @@ async function main(argv: string[]): Promise<void> {
       write: args.write ?? false,
       port: args.port ?? 0,
       address: args.address ?? '127.0.0.1',
+      listenSetting: '--address, --port',
+      writeHint: 'start it with `kubectl modelrollout dashboard --write`',
     });
     console.log(
       `modelrollout dashboard for namespace ${namespace} (${args.write ? 'write access: controls enabled' : 'read-only; --write adds the controls'}): ${d.url}`,

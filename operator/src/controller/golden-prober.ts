@@ -274,6 +274,8 @@ export class GoldenProber {
         headers: { 'content-type': 'application/json', accept: RGB24_FRAMES, 'user-agent': 'modelrollout-golden-probe', 'x-modelrollout-probe': 'golden' },
         body: JSON.stringify(prompt.body),
         signal: AbortSignal.any([timeout.signal, stopped]),
+        // A pod's own address: a redirect (elsewhere) is an answer that is not a clip, never followed.
+        redirect: 'manual',
       });
       const at = `${e.address}:${e.port}`;
       if (res.status !== 200) return { error: `${at} answered ${res.status}: ${(await readLimited(res, 4096)).toString('utf8').slice(0, 300)}` };

@@ -33,6 +33,7 @@ import { isNotFound, statusCodeOf, TerminalError } from '../kube/errors.js';
 import { verdictReached, type ExperimentNotice, type Notifier, type Receivers } from '../notify/notifier.js';
 import { rolloutReceivers } from './notification-receivers.js';
 import type { GateCaller } from '../webhooks/gate-caller.js';
+import { GATE_POLL_DEFAULT_MS } from '../rollout/webhook-gates.js';
 
 export interface ReconcilerDeps {
   apps: k8s.AppsV1Api;
@@ -174,6 +175,7 @@ export class Reconciler {
   private askGates(key: string, ro: ModelRollout, status: RolloutStatus): void {
     const held = status.webhookGate;
     const webhooks = status.lastValidSpec?.webhooks ?? [];
+    const intervalMs = status.lastValidSpec?.gateIntervalMs ?? GATE_POLL_DEFAULT_MS;
     if (!held || !status.candidate || !this.deps.gates) return;
     const subject = {
       namespace: ro.metadata.namespace!,
@@ -181,6 +183,7 @@ export class Reconciler {
       phase: status.phase ?? '',
       revision: status.candidate.revision,
       since: held.since,
+      intervalMs,
     };
     this.deps.gates.ask(
       key,

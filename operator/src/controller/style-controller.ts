@@ -282,7 +282,7 @@ export class StyleController {
           let res: Response;
           let body: string;
           try {
-            res = await doFetch(`http://${target}/v1/adapters/${adapter}:load`, { method: 'POST', signal: abort.signal });
+            res = await doFetch(`http://${target}/v1/adapters/${adapter}:load`, { method: 'POST', signal: abort.signal, redirect: 'manual' });
             body = await res.text();
           } finally {
             cancel();
@@ -322,7 +322,7 @@ export class StyleController {
       const abort = new AbortController();
       const cancel = (this.opts.clock ?? realClock).schedule(() => abort.abort(new Error(`no answer in ${PRELOAD_TIMEOUT_MS / 1000} s`)), PRELOAD_TIMEOUT_MS);
       try {
-        const res = await doFetch(`http://${target}/v1/adapters`, { signal: abort.signal });
+        const res = await doFetch(`http://${target}/v1/adapters`, { signal: abort.signal, redirect: 'manual' });
         if (!res.ok) {
           errors.push(`pod ${target} answered ${res.status} to GET /v1/adapters`);
           continue;
@@ -331,7 +331,7 @@ export class StyleController {
         const latest = body.data?.find((a) => a.name === style)?.latest;
         if (!latest) return { ok: true, version: undefined };
         // A newest version the pods refuse fails every unpinned request today: there is no version to protect.
-        const load = await doFetch(`http://${target}/v1/adapters/${latest}:load`, { method: 'POST', signal: abort.signal });
+        const load = await doFetch(`http://${target}/v1/adapters/${latest}:load`, { method: 'POST', signal: abort.signal, redirect: 'manual' });
         const loadBody = await load.text();
         if (load.status === 400 || load.status === 404 || (load.status === 500 && loadBody.includes('InvalidAdapter'))) return { ok: true, version: undefined };
         if (!load.ok) {

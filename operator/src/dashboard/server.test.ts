@@ -4,6 +4,9 @@ import type { ModelRollout } from '../api/index.js';
 import { parseArgs } from '../cli/commands.js';
 import { type DashboardSource, type RunningDashboard, startDashboard, TOKEN_HEADER } from './server.js';
 
+/** Named as the plugin names them. */
+const PLUGIN = { listenSetting: '--address, --port', writeHint: 'start it with `kubectl modelrollout dashboard --write`' };
+
 const NOW = new Date('2026-12-01T10:00:00Z');
 const rollout = (name: string, phase = 'Progressing') =>
   ({ metadata: { name, namespace: 'ml' }, spec: {}, status: { phase, weights: { stable: 99, candidate: 1 } } }) as unknown as ModelRollout;
@@ -33,7 +36,7 @@ afterEach(async () => {
 });
 
 async function start(write: boolean, source = fakeSource()) {
-  running = await startDashboard({ source, namespace: 'ml', write, port: 0, address: '127.0.0.1', now: () => NOW });
+  running = await startDashboard({ source, namespace: 'ml', write, port: 0, address: '127.0.0.1', now: () => NOW, ...PLUGIN });
   const page = await (await fetch(running.url)).text();
   const token = /name="modelrollout-token" content="([^"]*)"/.exec(page)![1]!;
   return { url: running.url, source, page, token };
@@ -146,10 +149,28 @@ describe('dashboard flags', () => {
     expect(() => parseArgs(['pause', 't2v', '--write'])).toThrow(/^--write is for dashboard only/);
   });
 
+  it('on a wildcard address, answers the listed names, loopback names and IP literals (any port), and no other name', async () => {
+    running = await startDashboard({
+      source: fakeSource(),
+      namespace: 'ml',
+      write: false,
+      port: 0,
+      address: '0.0.0.0',
+      allowedHosts: ['mro-dashboard.ops.svc'],
+      ...PLUGIN,
+    });
+    const url = running.url;
+    const status = async (host: string) => (await request(url, '/api/rollouts', 'GET', { host })).status;
+    expect(await Promise.all(['mro-dashboard.ops.svc:8090', 'localhost:9999', '[::1]:1', '10.1.2.3:8090', '[fd00::1]:80'].map(status))).toEqual([
+      200, 200, 200, 200, 200,
+    ]);
+    expect(await Promise.all(['evil.example:8090', 'mro-dashboard.ops.svc.evil.example', '10.1.2.3.nip.io'].map(status))).toEqual([421, 421, 421]);
+  });
+
   it('names the address and port it could not listen on', async () => {
     const { url } = await start(false);
     const port = Number(new URL(url).port);
-    await expect(startDashboard({ source: fakeSource(), namespace: 'ml', write: false, port, address: '127.0.0.1' })).rejects.toThrow(
+    await expect(startDashboard({ source: fakeSource(), namespace: 'ml', write: false, port, address: '127.0.0.1', ...PLUGIN })).rejects.toThrow(
       /^cannot listen on 127.0.0.1 port \d+ \(--address, --port\): listen EADDRINUSE/,
     );
   });

@@ -5,7 +5,7 @@
 // that must be this server's, and a Host check on every request against DNS rebinding.
 import crypto from 'node:crypto';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import type * as k8s from '@kubernetes/client-node';
 import type { ModelRollout } from '../api/index.js';
 import { annotationsFor } from '../cli/commands.js';
@@ -29,8 +29,14 @@ export interface DashboardOptions {
   /** The per-server secret the page sends back in TOKEN_HEADER with every POST. */
   token: string;
   now: () => Date;
-  /** Host headers accepted (host:port); undefined accepts any (bound to a wildcard address). */
-  allowedHosts: () => Set<string> | undefined;
+  /**
+   * Host names accepted in the Host header (lower case, IPv6 in brackets, any port); an IP literal is accepted too.
+   * Never "any": a name an attacker's DNS answers with this server's address (DNS rebinding) must be refused
+   * even when listening on a wildcard address, as the operator does in its pod.
+   */
+  allowedHosts: ReadonlySet<string>;
+  /** How write access is turned on where this dashboard is served, for the read-only refusal (a flag or a setting). */
+  writeHint: string;
 }
 
 export const TOKEN_HEADER = 'x-modelrollout-token';
@@ -113,12 +119,7 @@ async function api(o: DashboardOptions, parts: string[]): Promise<Reply> {
 async function post(o: DashboardOptions, req: http.IncomingMessage, parts: string[]): Promise<Reply> {
   if (parts[0] !== 'api' || parts[1] !== 'rollouts' || parts.length !== 4)
     throw new HttpError(404, 'NotFound', `no control at /${parts.join('/')}: POST /api/rollouts/<name>/<${CONTROLS.join('|')}>`);
-  if (!o.write)
-    throw new HttpError(
-      403,
-      'ReadOnly',
-      'this dashboard is read-only: start it with `kubectl modelrollout dashboard --write` to pause, resume, promote, abort or retry',
-    );
+  if (!o.write) throw new HttpError(403, 'ReadOnly', `this dashboard is read-only: ${o.writeHint} to pause, resume, promote, abort or retry`);
   checkOrigin(req);
   checkToken(o, req);
   const name = rolloutName(parts[2]!);
@@ -144,15 +145,29 @@ function rolloutName(raw: string): string {
 const notFound = (o: DashboardOptions, name: string) => new HttpError(404, 'RolloutNotFound', `ModelRollout "${name}" not found in namespace ${o.namespace}`);
 
 function checkHost(o: DashboardOptions, req: http.IncomingMessage): void {
-  const allowed = o.allowedHosts();
+  const allowed = o.allowedHosts;
   const host = req.headers.host ?? '';
-  if (allowed && !allowed.has(host.toLowerCase()))
+  const name = hostName(host);
+  // An IP literal cannot be rebound (rebinding needs a name the attacker's DNS answers), so any is accepted: the
+  // pod's IP, a node's, a Service's ClusterIP.
+  if (!allowed.has(name) && net.isIP(name.replace(/^\[(.*)\]$/, '$1')) === 0)
     throw new HttpError(
       421,
       'WrongHost',
-      `Host "${host.slice(0, 80)}" is not this dashboard's (${[...allowed].join(', ')}): open it by the address it printed`,
+      `Host "${host.slice(0, 80)}" is not this dashboard's (${[...allowed].join(', ')}, or an IP address): open it by the address it printed`,
     );
 }
+
+/** The name part of a Host header, lower case: `[::1]:8090` → `[::1]`, `svc.ns:8090` → `svc.ns`. */
+function hostName(host: string): string {
+  const h = host.toLowerCase();
+  if (h.startsWith('[')) return h.slice(0, h.indexOf(']') + 1);
+  const colon = h.lastIndexOf(':');
+  return colon < 0 ? h : h.slice(0, colon);
+}
+
+/** The names every dashboard answers to: the loopback ones (`kubectl port-forward`, any local port). */
+const LOOPBACK_HOSTS = ['localhost', '127.0.0.1', '[::1]'] as const;
 
 /** A browser sends Origin with every cross-site POST (and with same-origin ones); it must name this server. */
 function checkOrigin(req: http.IncomingMessage): void {
@@ -174,23 +189,32 @@ export interface RunningDashboard {
   close(): Promise<void>;
 }
 
+/** How a dashboard is started, besides what it shows. */
+export interface DashboardListen {
+  port: number;
+  address: string;
+  /** Names besides the loopback ones and IP literals that the Host header may carry (a Service's DNS names). */
+  allowedHosts?: readonly string[];
+  /** The flags or setting address and port came from, named when listening fails (`--address, --port`). */
+  listenSetting: string;
+  now?: () => Date;
+}
+
 /** Listens on address:port (0: any free port) and resolves once listening. */
-export async function startDashboard(
-  o: Omit<DashboardOptions, 'allowedHosts' | 'token' | 'now'> & { port: number; address: string; now?: () => Date },
-): Promise<RunningDashboard> {
-  // Known only once listening (port 0 picks one); until then no request can arrive.
-  const allowed: { hosts?: Set<string> } = {};
+export async function startDashboard(o: Omit<DashboardOptions, 'allowedHosts' | 'token' | 'now'> & DashboardListen): Promise<RunningDashboard> {
+  const wildcard = o.address === '0.0.0.0' || o.address === '::';
+  const shown = o.address.includes(':') ? `[${o.address}]` : o.address;
+  const hosts = new Set([...LOOPBACK_HOSTS, ...(wildcard ? [] : [shown.toLowerCase()]), ...(o.allowedHosts ?? []).map((h) => h.toLowerCase())]);
   const server = http.createServer(
-    dashboardHandler({ ...o, now: o.now ?? (() => new Date()), token: crypto.randomBytes(24).toString('base64url'), allowedHosts: () => allowed.hosts }),
+    dashboardHandler({ ...o, now: o.now ?? (() => new Date()), token: crypto.randomBytes(24).toString('base64url'), allowedHosts: hosts }),
   );
   await new Promise<void>((resolve, reject) => {
-    server.once('error', (err: Error) => reject(new Error(`cannot listen on ${o.address} port ${o.port} (--address, --port): ${err.message}`, { cause: err })));
+    server.once('error', (err: Error) =>
+      reject(new Error(`cannot listen on ${o.address} port ${o.port} (${o.listenSetting}): ${err.message}`, { cause: err })),
+    );
     server.listen(o.port, o.address, () => resolve());
   });
   const port = (server.address() as AddressInfo).port;
-  const wildcard = o.address === '0.0.0.0' || o.address === '::';
-  const shown = o.address.includes(':') ? `[${o.address}]` : o.address;
-  allowed.hosts = wildcard ? undefined : new Set([`${shown}:${port}`, `localhost:${port}`, `127.0.0.1:${port}`, `[::1]:${port}`]);
   return {
     url: `http://${wildcard ? '127.0.0.1' : shown}:${port}/`,
     server,

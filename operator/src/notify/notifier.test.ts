@@ -50,7 +50,7 @@ const entry = (phase: HistoryEntry['phase'], reason: string, extra: Partial<Hist
 });
 
 describe('notifications', () => {
-  it('tells started, step passed, paused, promoted, rolled back and aborted apart, and nothing else', () => {
+  it('tells started, step passed, paused, promoted, rolled back, aborted and a gate hold apart, and nothing else', () => {
     expect(eventOf(entry('Progressing', 'RolloutStarted'))).toBe('started');
     expect(eventOf(entry('Shadowing', 'ShadowStarted'))).toBe('shadow-started');
     expect(eventOf(entry('Progressing', 'StepPassed'))).toBe('step-passed');
@@ -62,6 +62,8 @@ describe('notifications', () => {
     expect(eventOf(entry('Healthy', 'Settled'))).toBeUndefined();
     expect(eventOf(entry('Invalid', 'InvalidSpec'))).toBeUndefined();
     expect(eventOf(entry('Progressing', 'Step2'))).toBeUndefined();
+    expect(eventOf(entry('Progressing', 'WebhookGateHeld'))).toBe('gate-held');
+    expect(eventOf(entry('Progressing', 'WebhookGateOpened'))).toBeUndefined();
   });
 
   it('posts the JSON body and a Slack text, signed with HMAC-SHA256 of the body', async () => {
@@ -151,14 +153,35 @@ describe('notifications', () => {
     expect(warnings.filter((w) => w === 'notification not delivered')).toHaveLength(2);
   });
 
-  it('drops, and says so, beyond the queue cap while a receiver hangs', async () => {
+  it('does not follow a redirect: a 3xx is not delivery, said once and not tried again', async () => {
+    const paths: string[] = [];
+    const server = http.createServer((req, res) => {
+      paths.push(req.url ?? '');
+      req.resume();
+      if (req.url === '/hook') res.writeHead(302, { location: '/login' }).end();
+      else res.writeHead(200).end('<html>Sign in</html>');
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    closers.push(() => new Promise((r) => server.close(() => r())));
+    const errors: string[] = [];
+    const log = { warn: (o: { err?: string }) => void errors.push(o.err ?? ''), debug: () => undefined };
+    const n = new Notifier({ webhookUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`, log, minRetryMs: 10, attempts: 3 });
+    n.notifyHistory({ namespace: 'ml', name: 't2v' }, [entry('Healthy', 'Promoted')]);
+    await n.idle();
+    expect(paths).toEqual(['/hook']);
+    expect(errors).toEqual([expect.stringContaining('HTTP 302 (redirect to /login not followed)')]);
+  });
+
+  it('drops, says so and counts per receiver, beyond the queue cap while a receiver hangs', async () => {
     const hung = await receiver([], 2000);
     closers.push(hung.close);
     const warnings: string[] = [];
+    const dropped: string[] = [];
     const n = new Notifier({
       webhookUrl: hung.url,
       log: { warn: (_o: unknown, m: string) => void warnings.push(m), debug: () => undefined },
       maxQueued: 3,
+      onDropped: (receiver) => dropped.push(receiver),
       timeoutMs: 50,
       attempts: 1,
     });
@@ -166,7 +189,8 @@ describe('notifications', () => {
       { namespace: 'ml', name: 't2v' },
       Array.from({ length: 10 }, () => entry('Progressing', 'StepPassed')),
     );
-    expect(warnings.filter((w) => w.startsWith('notification queue full'))).toHaveLength(5); // 2 running, 3 queued
+    expect(warnings.filter((w) => w.startsWith('notification queue full'))).toHaveLength(6); // 1 running (in order), 3 queued
+    expect(dropped).toEqual(Array.from({ length: 6 }, () => hung.url));
     await n.idle();
   });
 

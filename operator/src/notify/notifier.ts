@@ -1,7 +1,7 @@
 // Notifications on a rollout's transitions (#22): a generic JSON webhook and a Slack-compatible message, sent
-// from a queue of its own so that a slow or dead receiver never holds a reconcile. What is sent comes from the
-// status.history entries a reconcile has just written (so a replica that is not the leader, writing nothing,
-// sends nothing). Delivery is at most `attempts` tries per receiver with growing pauses; a notification that
+// from a queue per receiver so that a slow or dead receiver never holds a reconcile nor another receiver. What is
+// sent comes from the status.history entries a reconcile has just written (so a replica that is not the leader,
+// writing nothing, sends nothing). Delivery is at most `attempts` tries per receiver with growing pauses; a notification that
 // still fails is logged and dropped (a rollout never waits for it).
 //
 // Configured globally (operator env, the chart reads the URLs from a Secret):
@@ -10,7 +10,7 @@
 //   MODELROLLOUT_NOTIFY_SECRET        when set, X-ModelRollout-Signature: sha256=<hex HMAC-SHA256 of the body>
 // and per rollout (spec.notifications: a Secret's webhookUrl, slackUrl, signingSecret, and an events filter), told in
 // addition to the global ones (the controller reads the Secret: Receivers). docs/notifications.md lists the events.
-// p-queue (bounded concurrency, a size we can cap) and p-retry (retries with exponential backoff) are the
+// p-queue (a queue per receiver, bounded, in order) and p-retry (retries with exponential backoff) are the
 // well-kept libraries for the two halves; this file only says what is sent when. It sits outside controller/:
 // delivery runs on real time (timeouts, retry pauses) beside the reconciles, not in them; its test uses a real
 // local receiver.
@@ -18,6 +18,7 @@ import crypto from 'node:crypto';
 import PQueue from 'p-queue';
 import pRetry, { AbortError } from 'p-retry';
 import type { NotificationEvent } from '../api/names.js';
+import { redirectMessage } from '../webhooks/gate-caller.js';
 import type { ExperimentStatus } from '../analysis/experiment-gate.js';
 import type { StyleHistoryEntry, StylePhase } from '../rollout/style-types.js';
 import type { HistoryEntry, Phase, RolloutStatus } from '../rollout/types.js';
@@ -91,6 +92,7 @@ export function eventOf(entry: HistoryEntry): NotificationEvent | undefined {
   if (entry.phase === 'Paused') return 'paused';
   if (entry.reason === 'ShadowStarted') return 'shadow-started';
   if (entry.reason === 'RolloutStarted' || entry.reason === 'Restarted' || entry.reason === 'Retried') return 'started';
+  if (entry.reason === 'WebhookGateHeld') return 'gate-held';
   return undefined;
 }
 
@@ -114,6 +116,7 @@ export function slackText(n: RolloutNotification): string {
     'rolled-back': ':rotating_light:',
     aborted: ':no_entry:',
     'experiment-verdict': ':bar_chart:',
+    'gate-held': ':raised_hand:',
   }[n.event];
   const weight = n.weight === undefined ? '' : ` at ${n.weight} %`;
   return `${icon} ${n.kind} ${n.namespace}/${n.name} ${n.event}${weight}: ${n.reason} — ${n.message}`;
@@ -133,13 +136,23 @@ export interface NotifierOptions extends Receivers {
   attempts?: number;
   /** First pause between tries (doubling); default 1 s. */
   minRetryMs?: number;
-  /** Notifications waiting beyond this are dropped (and logged): a dead receiver must not grow memory. Default 1000. */
+  /**
+   * Notifications waiting for one receiver beyond this are dropped (and logged): a dead receiver must not grow
+   * memory. Default 1000.
+   */
   maxQueued?: number;
+  /** Told of each dropped notification with its receiver's origin (`https://hooks.slack.com`): a metric counts them. */
+  onDropped?: (receiver: string) => void;
   fetch?: typeof fetch;
 }
 
+/**
+ * One queue per receiver URL, one request at a time (a receiver gets its notifications in order): a receiver that
+ * hangs or fails delays and drops only its own, never another rollout's or the global ones (docs/attack-22.md F6).
+ * A queue goes when it is empty, so a tenant's many URLs cost nothing once delivered or given up.
+ */
 export class Notifier {
-  private readonly queue = new PQueue({ concurrency: 2 });
+  private readonly queues = new Map<string, PQueue>();
   private dropped = 0;
 
   constructor(private readonly opts: NotifierOptions) {}
@@ -236,7 +249,21 @@ export class Notifier {
 
   /** Resolves once everything queued has been delivered or given up (tests, shutdown). */
   async idle(): Promise<void> {
-    await this.queue.onIdle();
+    while (this.queues.size > 0) await Promise.all([...this.queues.values()].map((q) => q.onIdle()));
+  }
+
+  /** The queue of one receiver, made when first needed and removed once it has nothing left to send. */
+  private queueFor(url: string): PQueue {
+    let queue = this.queues.get(url);
+    if (!queue) {
+      const made = new PQueue({ concurrency: 1 });
+      made.on('idle', () => {
+        if (this.queues.get(url) === made) this.queues.delete(url);
+      });
+      this.queues.set(url, made);
+      queue = made;
+    }
+    return queue;
   }
 
   /** To the global receivers and the rollout's own (those whose events filter lets it through). */
@@ -249,12 +276,17 @@ export class Notifier {
       if (r.slackUrl) targets.push([r.slackUrl, { text: slackText(n) }, r.secret]);
     }
     for (const [url, body, secret] of targets) {
-      if (this.queue.size >= maxQueued) {
+      const queue = this.queueFor(url);
+      if (queue.size >= maxQueued) {
         this.dropped++;
-        this.opts.log.warn({ event: n.event, rollout: `${n.namespace}/${n.name}`, dropped: this.dropped }, 'notification queue full: dropped');
+        this.opts.onDropped?.(redact(url));
+        this.opts.log.warn(
+          { event: n.event, rollout: `${n.namespace}/${n.name}`, url: redact(url), dropped: this.dropped },
+          'notification queue full: dropped',
+        );
         continue;
       }
-      void this.queue.add(() => this.deliver(url, JSON.stringify(body), n, secret));
+      void queue.add(() => this.deliver(url, JSON.stringify(body), n, secret));
     }
   }
 
@@ -262,8 +294,16 @@ export class Notifier {
     const headers: Record<string, string> = { 'content-type': 'application/json', 'user-agent': 'modelrollout-operator' };
     if (secret) headers['x-modelrollout-signature'] = `sha256=${crypto.createHmac('sha256', secret).update(body).digest('hex')}`;
     const post = async (): Promise<void> => {
-      const res = await (this.opts.fetch ?? fetch)(url, { method: 'POST', headers, body, signal: AbortSignal.timeout(this.opts.timeoutMs ?? 5000) });
+      // Not followed: a 3xx (a moved or SSO-fronted receiver) is not delivery, and no retry changes it.
+      const res = await (this.opts.fetch ?? fetch)(url, {
+        method: 'POST',
+        headers,
+        body,
+        signal: AbortSignal.timeout(this.opts.timeoutMs ?? 5000),
+        redirect: 'manual',
+      });
       await res.arrayBuffer().catch(() => undefined);
+      if (res.status >= 300 && res.status < 400) throw new AbortError(redirectMessage(res));
       // 4xx other than 408/429: the receiver refuses this message; trying again will not change that.
       if (res.status >= 400 && res.status < 500 && res.status !== 408 && res.status !== 429) throw new AbortError(`HTTP ${res.status}`);
       if (!res.ok) throw new Error(`HTTP ${res.status}`);

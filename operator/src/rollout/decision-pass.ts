@@ -54,7 +54,7 @@ export class DecisionPass {
   }
 
   /** An event without a history entry: a state seen again (an invalid spec, a route rule someone else owns). */
-  event(type: 'Normal' | 'Warning', reason: PhaseReason | RouteReason, message: string): void {
+  event(type: 'Normal' | 'Warning', reason: PhaseReason | RouteReason | NoteReason, message: string): void {
     this.actions.push({ kind: 'event', type, reason, message });
   }
 

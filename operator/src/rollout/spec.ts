@@ -5,7 +5,7 @@ import { candidateServiceName, LABEL_MODEL_VERSION, LABEL_NAME, LABEL_REVISION, 
 import { parseDuration } from './duration.js';
 import { revisionOf } from './revision.js';
 import type { RolloutSpec } from './types.js';
-import { checkNotifications, parseWebhooks } from './webhook-gates.js';
+import { checkNotifications, gatePollMs, parseWebhooks } from './webhook-gates.js';
 
 /** Longest spec.service.name: its candidate Service's name must fit a Service name. */
 const SERVICE_NAME_MAX = NAME_LIMIT - candidateServiceName('').length;
@@ -99,9 +99,15 @@ export function parseSpec(stored: StoredSpec): ParsedSpec {
       manualGates,
       shadow,
       stableScale: stableScale as RolloutSpec['stableScale'],
-      ...(webhooks.length > 0 ? { webhooks } : {}),
+      ...(webhooks.length > 0 ? { webhooks, gateIntervalMs: gateIntervalOf(stored.analysis) } : {}),
     },
   };
+}
+
+/** The gates' re-ask interval from spec.analysis.interval; a bad interval is refused by the analysis's own check. */
+function gateIntervalOf(analysis: unknown): number {
+  const interval = (analysis as { interval?: unknown } | undefined)?.interval;
+  return gatePollMs(typeof interval === 'string' ? durationField('spec.analysis.interval', interval, []) : undefined);
 }
 
 /** What makes a revision: everything that ends up in the pods. Replicas and strategy do not. */

@@ -42,6 +42,8 @@ export interface RolloutSpec {
   stableScale: 'Dynamic' | 'Full';
   /** spec.webhooks: gates asked before the first traffic and before promotion (webhook-gates.ts); none when absent. */
   webhooks?: WebhookGate[];
+  /** With webhooks: how often a held gate is asked again (ms): spec.analysis.interval, at least 2 s (gatePollMs). */
+  gateIntervalMs?: number;
 }
 
 export interface Condition {

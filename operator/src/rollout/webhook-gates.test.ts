@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { CANDIDATE, expectNoShortfallAfterEach, OTHER, spec, stableWorld, startRollout, type World } from './simulated-cluster.test-support.js';
 import { parseSpec } from './spec.js';
-import { GATE_POLL_MS, type WebhookAnswer, type WebhookGate } from './webhook-gates.js';
+import { GATE_POLL_DEFAULT_MS, type WebhookAnswer, type WebhookGate } from './webhook-gates.js';
 
 expectNoShortfallAfterEach();
 
@@ -72,12 +72,33 @@ describe('pre-rollout webhook', () => {
   });
 });
 
+describe('a hold in history and events', () => {
+  it('records the hold once when it begins, its first "no" once (not every re-ask), and its end', () => {
+    const w = startRollout(stableWorld(spec({ webhooks: [preRollout], gateIntervalMs: 5_000 })));
+    w.run((x) => x.status.webhookGate !== undefined);
+    expect(w.step().requeueAfterMs).toBeLessThanOrEqual(5_000);
+    for (const no of [1, 2, 3]) {
+      w.webhookAnswers = [answer(w, preRollout, false)];
+      runFor(w, no * 5_000);
+    }
+    w.webhookAnswers = [answer(w, preRollout, true)];
+    w.run((x) => x.route.candidateWeight === 1);
+    const told = w.log.flatMap((a) => (a.kind === 'event' && a.message.includes('"load-test"') ? [`${a.reason}: ${a.message.replace(/ at \S+$/, '')}`] : []));
+    expect(told).toEqual([
+      'WebhookGateHeld: pre-rollout webhook "load-test" holds the rollout before its first traffic until it answers 2xx: asking it now',
+      'WebhookGateHeld: pre-rollout webhook "load-test" holds the rollout before its first traffic: it answered HTTP 403: not yet',
+      'WebhookGateOpened: pre-rollout webhooks "load-test" answered 2xx: the rollout goes on',
+    ]);
+    expect(w.status.history?.filter((h) => h.reason.startsWith('WebhookGate')).map((h) => h.reason)).toEqual(['WebhookGateHeld', 'WebhookGateOpened']);
+  });
+});
+
 describe('confirm-promotion webhook', () => {
   it('holds the step before the last (weights unchanged), asked again every interval, until it says yes', () => {
     const w = startRollout(stableWorld(spec({ webhooks: [confirm] })));
     w.run((x) => x.status.currentStep?.weight === 50 && x.status.webhookGate !== undefined);
     const held = w.step();
-    expect(held.requeueAfterMs).toBeLessThanOrEqual(GATE_POLL_MS);
+    expect(held.requeueAfterMs).toBeLessThanOrEqual(GATE_POLL_DEFAULT_MS);
     expect(w.status.webhookGate).toMatchObject({ type: 'confirm-promotion', name: 'approval' });
     w.webhookAnswers = [answer(w, confirm, false)];
     runFor(w, 20 * 60_000);
@@ -120,10 +141,10 @@ describe('spec.webhooks and spec.notifications validation', () => {
     expect(errors).toEqual([
       'spec.webhooks[1].name: "a" is used by an earlier webhook; names must be unique',
       'spec.webhooks[1].type: "post-rollout" must be one of pre-rollout, confirm-promotion',
-      'spec.webhooks[1].url: "ftp://x" must be an http:// or https:// URL',
+      'spec.webhooks[1].url: "ftp://x" must be an http:// or https:// URL with a host',
       'spec.webhooks[1].timeoutSeconds: 0 must be an integer in [1, 60]',
       "spec.notifications.secretRef.name: required (a Secret in the rollout's namespace)",
-      'spec.notifications.events[1]: "exploded" must be one of started, shadow-started, step-passed, paused, promoted, rolled-back, aborted, experiment-verdict',
+      'spec.notifications.events[1]: "exploded" must be one of started, shadow-started, step-passed, paused, promoted, rolled-back, aborted, experiment-verdict, gate-held',
     ]);
   });
 
@@ -131,5 +152,13 @@ describe('spec.webhooks and spec.notifications validation', () => {
     const { spec: parsed, errors } = parseSpec({ ...base, webhooks: [{ name: 'a', type: 'confirm-promotion', url: 'https://x/', metadata: { team: 'ml' } }] });
     expect(errors).toEqual([]);
     expect(parsed?.webhooks).toEqual([{ name: 'a', type: 'confirm-promotion', url: 'https://x/', timeoutMs: 10_000, metadata: { team: 'ml' } }]);
+  });
+
+  it('asks a held gate again every analysis interval (spec.analysis.interval, default 30 s), at least every 2 s', () => {
+    const webhooks = [{ name: 'a', type: 'confirm-promotion', url: 'https://x/' }];
+    const intervalOf = (analysis?: object) => parseSpec({ ...base, webhooks, ...(analysis ? { analysis } : {}) }).spec?.gateIntervalMs;
+    expect([intervalOf(), intervalOf({ interval: '1m' }), intervalOf({ interval: '5s' }), intervalOf({ interval: '500ms' })]).toEqual([
+      30_000, 60_000, 5_000, 2_000,
+    ]);
   });
 });

@@ -8,8 +8,20 @@ import { NOTIFICATION_EVENTS, WEBHOOK_GATE_TYPES, type WebhookGateType } from '.
 import type { DecisionPass } from './decision-pass.js';
 import type { RolloutSpec } from './types.js';
 
-/** How often a held gate is asked again (ms), and how often a held rollout looks again. */
-export const GATE_POLL_MS = 10_000;
+/**
+ * How often a held gate is asked again (ms), and how often a held rollout looks again: the rollout's analysis
+ * interval (spec.analysis.interval, default 30 s), as Flagger re-runs its webhooks every analysis interval, but
+ * never more often than every GATE_POLL_FLOOR_MS (an approval service is not polled in a tight loop).
+ */
+export const GATE_POLL_DEFAULT_MS = 30_000;
+export const GATE_POLL_FLOOR_MS = 2_000;
+
+const NOT_ASKED = 'not asked yet';
+
+/** spec.analysis.interval (already a duration in ms, or undefined) → the gates' re-ask interval. */
+export function gatePollMs(analysisIntervalMs: number | undefined): number {
+  return Math.max(GATE_POLL_FLOOR_MS, analysisIntervalMs ?? GATE_POLL_DEFAULT_MS);
+}
 
 /** One validated spec.webhooks entry. */
 export interface WebhookGate {
@@ -77,13 +89,19 @@ function checkWebhook(w: StoredWebhook, field: string, seen: Set<string>, errors
   else if (seen.has(w.name)) errors.push(`${field}.name: "${w.name}" is used by an earlier webhook; names must be unique`);
   else seen.add(w.name);
   if (!WEBHOOK_GATE_TYPES.includes(w.type as WebhookGateType)) errors.push(`${field}.type: "${w.type}" must be one of ${WEBHOOK_GATE_TYPES.join(', ')}`);
-  if (!/^https?:\/\/\S+$/.test(w.url ?? '')) errors.push(`${field}.url: "${w.url ?? ''}" must be an http:// or https:// URL`);
+  if (!httpUrl(w.url)) errors.push(`${field}.url: "${w.url ?? ''}" must be an http:// or https:// URL with a host`);
   const timeoutSeconds = w.timeoutSeconds ?? 10;
   if (!Number.isInteger(timeoutSeconds) || timeoutSeconds < 1 || timeoutSeconds > 60)
     errors.push(`${field}.timeoutSeconds: ${timeoutSeconds} must be an integer in [1, 60]`);
   for (const [key, value] of Object.entries(w.metadata ?? {})) {
     if (typeof value !== 'string') errors.push(`${field}.metadata.${key}: ${JSON.stringify(value)} must be a string`);
   }
+}
+
+/** Whether `url` parses (WHATWG URL, as fetch parses it) as http or https with a host. */
+function httpUrl(url: string | undefined): boolean {
+  const parsed = URL.parse(url ?? '');
+  return (parsed?.protocol === 'http:' || parsed?.protocol === 'https:') && parsed.hostname !== '';
 }
 
 /** spec.notifications: checked here so a bad value names its field; the controller reads the stored object. */
@@ -106,7 +124,7 @@ export function checkNotifications(stored: unknown, errors: string[]): void {
 /**
  * Whether the gates of `type` let the rollout on. No gate of the type: yes. Otherwise every one must have said yes
  * (2xx) about this candidate since the hold began; until then status.webhookGate names the first that has not, the
- * Progressing condition says so, the progress-deadline clock stands still and the rollout looks again in GATE_POLL_MS.
+ * Progressing condition says so, the progress-deadline clock stands still and the rollout looks again after spec.gateIntervalMs (gatePollMs).
  * `where` completes "holds the rollout …" ("before its first traffic", "at step 4/5 (50 %)").
  */
 export function gateOpen(pass: DecisionPass, spec: RolloutSpec, type: WebhookGateType, where: string): boolean {
@@ -121,17 +139,41 @@ export function gateOpen(pass: DecisionPass, spec: RolloutSpec, type: WebhookGat
   const closed = gates.find((g) => !answerOf(g)?.ok);
   if (!closed) {
     delete status.webhookGate;
+    announceOpen(pass, held, type, gates);
     return true;
   }
   const answer = answerOf(closed);
-  const lastAnswer = answer ? `${answer.message} at ${answer.at}` : 'not asked yet';
+  const lastAnswer = answer ? `${answer.message} at ${answer.at}` : NOT_ASKED;
+  const pollMs = spec.gateIntervalMs ?? GATE_POLL_DEFAULT_MS;
   status.webhookGate = { type, name: closed.name, since, lastAnswer };
-  const message = `${type} webhook "${closed.name}" holds the rollout ${where}: ${lastAnswer}; asked again every ${GATE_POLL_MS / 1000} s`;
+  const message = `${type} webhook "${closed.name}" holds the rollout ${where}: ${lastAnswer}; asked again every ${pollMs / 1000} s`;
   pass.condition({ type: 'Progressing', status: 'True', reason: 'WebhookGateHeld', message });
   status.message = message;
+  announceHold(pass, held, status.webhookGate, where);
   pass.defer('promote');
-  pass.wakeIn(GATE_POLL_MS);
+  pass.wakeIn(pollMs);
   return false;
+}
+
+/**
+ * A hold is told once when it begins (history entry and event WebhookGateHeld) and once when its first "no"
+ * comes (an event naming the answer), not at every re-ask: `kubectl describe`, the plugin's events and the
+ * dashboard's timeline show which gate holds the rollout and what it said.
+ */
+function announceHold(pass: DecisionPass, before: WebhookGateHold | undefined, now: WebhookGateHold, where: string): void {
+  const gate = `${now.type} webhook "${now.name}"`;
+  if (before?.type !== now.type) {
+    const said = now.lastAnswer === NOT_ASKED ? 'asking it now' : `it answered ${now.lastAnswer}`;
+    pass.note('WebhookGateHeld', `${gate} holds the rollout ${where} until it answers 2xx: ${said}`);
+  } else if (before.lastAnswer === NOT_ASKED && now.lastAnswer !== NOT_ASKED) {
+    pass.event('Normal', 'WebhookGateHeld', `${gate} holds the rollout ${where}: it answered ${now.lastAnswer}`);
+  }
+}
+
+/** The end of a hold: the gates of `type` all said yes about this candidate. */
+function announceOpen(pass: DecisionPass, before: WebhookGateHold | undefined, type: WebhookGateType, gates: readonly WebhookGate[]): void {
+  if (before?.type !== type) return;
+  pass.note('WebhookGateOpened', `${type} webhooks ${gates.map((g) => `"${g.name}"`).join(', ')} answered 2xx: the rollout goes on`);
 }
 
 /** Whether leaving step `index` takes the candidate to the last step (100 %) and promotion: confirm-promotion's place. */

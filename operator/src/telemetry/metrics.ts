@@ -10,6 +10,8 @@ export interface OperatorMetrics {
   transitions: Counter<'reason'>;
   rollbacks: Counter<'namespace' | 'name' | 'reason'>;
   kubeRequests: Counter<'verb' | 'resource'>;
+  /** Notifications dropped because their receiver's queue was full, by receiver origin. */
+  notificationsDropped: Counter<'receiver'>;
 }
 
 export function createMetrics(collectors: { queueDepth: () => number; phases: () => Record<string, number> }): OperatorMetrics {
@@ -64,6 +66,12 @@ export function createMetrics(collectors: { queueDepth: () => number; phases: ()
       name: 'modelrollout_kube_requests_total',
       help: 'Kubernetes API requests made by reconciles (informer watches excluded).',
       labelNames: ['verb', 'resource'],
+      registers: [registry],
+    }),
+    notificationsDropped: new Counter({
+      name: 'modelrollout_notifications_dropped_total',
+      help: "Notifications dropped because their receiver's queue was full (the receiver hangs or fails), by receiver origin.",
+      labelNames: ['receiver'],
       registers: [registry],
     }),
   };

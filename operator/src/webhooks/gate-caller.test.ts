@@ -68,7 +68,7 @@ describe('GateCaller', () => {
         answered();
       },
     });
-    const subject = { namespace: 'ml', name: 't2v', phase: 'Progressing', revision: 'bbbbbbbbbb', since: new Date(now).toISOString() };
+    const subject = { namespace: 'ml', name: 't2v', phase: 'Progressing', revision: 'bbbbbbbbbb', since: new Date(now).toISOString(), intervalMs: 10_000 };
     const next = () => new Promise<void>((r) => (answered = r));
     let arrived = next();
     caller.ask('ml/t2v', subject, [gate('/no')]);

@@ -5,7 +5,7 @@
 // Answers are kept per rollout+gate+candidate revision: another revision's answer is replaced, never used
 // (rollout/webhook-gates.ts also checks). Runs on real time (the timeout), so it sits outside controller/.
 import type { WebhookGateType } from '../api/names.js';
-import { GATE_POLL_MS, type WebhookAnswer, type WebhookGate } from '../rollout/webhook-gates.js';
+import type { WebhookAnswer, WebhookGate } from '../rollout/webhook-gates.js';
 
 /** The POST body, as Flagger's webhooks get it (checksum: the candidate revision). */
 export interface GateRequest {
@@ -23,8 +23,6 @@ export interface GateCallerOptions {
   onAnswer: (key: string) => void;
   now?: () => Date;
   fetch?: typeof fetch;
-  /** A gate that answered is asked again after this long while it still holds (ms); default GATE_POLL_MS. */
-  intervalMs?: number;
 }
 
 /** The rollout a gate is asked about. `since`: when the hold began (an older answer is stale). */
@@ -34,6 +32,8 @@ export interface GateSubject {
   phase: string;
   revision: string;
   since: string;
+  /** A gate that answered is asked again after this long while it still holds (ms): spec.gateIntervalMs. */
+  intervalMs: number;
 }
 
 interface Cached extends WebhookAnswer {
@@ -58,10 +58,7 @@ export class GateCaller {
       const k = `${key}|${gate.name}`;
       if (this.inFlight.has(k)) continue;
       const cached = this.answers.get(k);
-      const fresh =
-        cached?.revision === subject.revision &&
-        cached.askedAt >= Date.parse(subject.since) &&
-        now.getTime() - cached.askedAt < (this.opts.intervalMs ?? GATE_POLL_MS);
+      const fresh = cached?.revision === subject.revision && cached.askedAt >= Date.parse(subject.since) && now.getTime() - cached.askedAt < subject.intervalMs;
       if (fresh) continue;
       this.inFlight.add(k);
       const body: GateRequest = {
@@ -89,7 +86,9 @@ export class GateCaller {
 
 /**
  * POSTs the body to the gate within its timeout. Never throws: 2xx is `ok`; anything else is a message for the
- * status ("HTTP 403: not approved", "timed out after 10 s", "connection refused (ECONNREFUSED)").
+ * status ("HTTP 403: not approved", "timed out after 10 s", "connection refused (ECONNREFUSED)"). Redirects are
+ * not followed: a 3xx (an SSO proxy sending to its login page) is a "no", "HTTP 302 (redirect to /login not
+ * followed)" — following would turn the POST into a GET whose 200 opens the gate (docs/attack-22.md F1).
  */
 export async function callGate(gate: WebhookGate, body: GateRequest, fetchImpl: typeof fetch = fetch): Promise<{ ok: boolean; message: string }> {
   try {
@@ -98,12 +97,23 @@ export async function callGate(gate: WebhookGate, body: GateRequest, fetchImpl: 
       headers: { 'content-type': 'application/json', 'user-agent': 'modelrollout-operator' },
       body: JSON.stringify(body),
       signal: AbortSignal.timeout(gate.timeoutMs),
+      redirect: 'manual',
     });
+    if (res.status >= 300 && res.status < 400) {
+      await res.body?.cancel();
+      return { ok: false, message: redirectMessage(res) };
+    }
     const text = (await res.text().catch(() => '')).trim().replace(/\s+/g, ' ').slice(0, 200);
     return { ok: res.ok, message: `HTTP ${res.status}${text ? `: ${text}` : ''}` };
   } catch (err) {
     return { ok: false, message: failureOf(err, gate.timeoutMs) };
   }
+}
+
+/** "HTTP 302 (redirect to https://sso.example/login not followed)": what a 3xx answer says, for a status or a log. */
+export function redirectMessage(res: Response): string {
+  const location = res.headers.get('location');
+  return `HTTP ${res.status} (${location ? `redirect to ${location.slice(0, 150)}` : 'redirect'} not followed)`;
 }
 
 function failureOf(err: unknown, timeoutMs: number): string {

@@ -13,7 +13,7 @@ const schema28 = {
       "$ref": "a6f0oUEaFqHmymdwnqPORTNOTU7GczWAkwGD0uYU"
     },
     "spec": {
-      "$ref": "pR44oXpisnECJ76p8CjWidRCAhxtehw3dqiEGsiCw"
+      "$ref": "12PuMkMXAYptf0ZR8HvHfF0locE13z2ZX1vAl2Vo"
     },
     "status": {
       "$ref": "wnCl8zCvz1PLbyEivJTcktRgDZuzOGT9FYulvrA2T8w"
@@ -175,7 +175,7 @@ const schema33 = {
       "$ref": "1b03uPdgmLHJywVpoGugVuXNRVnytuPP7rpOhpKGlUk"
     },
     "notifications": {
-      "$ref": "xOiv1QF2V3HYhEHsICTDtRuh8ydWBrdtfV0o03x4KNw"
+      "$ref": "m7TiBFXGDCcC5FnZH6i2sj5OFNPvGPmw1t4ifssUcw"
     },
     "webhooks": {
       "$ref": "4gnLxKFw7NPxOpLBbyDcvqBBRyFCWzskRloWrQUkmfY"
@@ -6707,7 +6707,7 @@ const schema103 = {
       "$ref": "X1w5IdKN8jX0Lgt9X2o7FLQzMx0wM74y7aq47W4po"
     },
     "events": {
-      "$ref": "EC11Ivo01FJn47J5NRltiRqXwb8FCfXXlj5r4CICmo"
+      "$ref": "ttAxXHdlmvqYbcly3HRdDjHWSseueYOgs7LULhCEA"
     }
   },
   "nullable": true
@@ -6780,13 +6780,13 @@ const schema105 = {
   "type": "array",
   "maxItems": 16,
   "items": {
-    "$ref": "W1oZJrmfDyIqLEJtyrQVFfvKl9rR0RdZ1MP1PgD327g"
+    "$ref": "9HhAPOJlQVEH1fzO4eXeafXAjfRd2JiO8bh7naUxA"
   },
   "nullable": true
 };
 const schema106 = {
   "type": "string",
-  "enum": ["started", "shadow-started", "step-passed", "paused", "promoted", "rolled-back", "aborted", "experiment-verdict"]
+  "enum": ["started", "shadow-started", "step-passed", "paused", "promoted", "rolled-back", "aborted", "experiment-verdict", "gate-held"]
 };
 function validate266(data, {
   instancePath = "",
@@ -6812,7 +6812,7 @@ function validate266(data, {
     }
     errors++;
   }
-  if (!(data === "started" || data === "shadow-started" || data === "step-passed" || data === "paused" || data === "promoted" || data === "rolled-back" || data === "aborted" || data === "experiment-verdict")) {
+  if (!(data === "started" || data === "shadow-started" || data === "step-passed" || data === "paused" || data === "promoted" || data === "rolled-back" || data === "aborted" || data === "experiment-verdict" || data === "gate-held")) {
     const err1 = {
       instancePath,
       schemaPath: "#/enum",

@@ -530,7 +530,7 @@ export interface IModelRollout {
       /**
        * Which events this rollout's receivers get; all when absent.
        */
-      "events"?: Array<"started" | "shadow-started" | "step-passed" | "paused" | "promoted" | "rolled-back" | "aborted" | "experiment-verdict">;
+      "events"?: Array<"started" | "shadow-started" | "step-passed" | "paused" | "promoted" | "rolled-back" | "aborted" | "experiment-verdict" | "gate-held">;
     };
     /**
      * Gate webhooks, as Flagger's: pre-rollout is asked before the candidate gets its first traffic (or mirror); confirm-promotion before the candidate's weight goes to the last step (100 %) and it is promoted. The operator POSTs {name, namespace, phase, type, metadata}; a 2xx answer opens the gate, anything else (or a timeout) holds the rollout where it is and the gate is asked again every 10 s, indefinitely (abort still works). See docs/notifications.md.
