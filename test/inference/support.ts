@@ -152,7 +152,7 @@ export class RuntimeProcess {
   static async start(env: Record<string, string>, opts: { waitReady?: boolean; timeoutMs?: number } = {}): Promise<RuntimeProcess> {
     const child = spawn(process.execPath, ['--import', 'tsx', mainTs], {
       cwd: repoRoot,
-      env: { ...process.env, T2V_HOST: '127.0.0.1', T2V_PORT: '0', T2V_LOG_LEVEL: 'info', ...env },
+      env: { ...process.env, T2V_HOST: '127.0.0.1', T2V_PORT: '0', T2V_LOG_LEVEL: 'info', T2V_WEBHOOK_ALLOW_PRIVATE: 'true', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     if (child.pid === undefined) throw new Error('could not spawn the runtime');
