@@ -124,6 +124,8 @@ export class RedisJobs implements AsyncJobs {
   /** Finished jobs' webhooks being handed to `notify` (read back from Redis first): the drain waits for them. */
   private readonly notifying = new Set<Promise<void>>();
   private lastRedisError: string | undefined;
+  /** Source (worker, a queue) → the last error it reported: a Redis that stays down is logged once per change. */
+  private readonly lastErrors = new Map<string, string>();
   private readonly queues = new Map<string, Queue<JobData, JobOutput>>();
   private readonly own: Queue<JobData, JobOutput>;
   private worker: Worker<JobData, JobOutput> | undefined;
@@ -149,6 +151,7 @@ export class RedisJobs implements AsyncJobs {
     this.redis.on('ready', () => {
       if (this.lastRedisError !== undefined) this.o.log.info('job store (Redis) usable again');
       this.lastRedisError = undefined;
+      this.lastErrors.clear();
     });
     this.own = this.queue(queueNameOf(o.revision));
     fs.mkdirSync(o.resultsDir, { recursive: true });
@@ -164,7 +167,7 @@ export class RedisJobs implements AsyncJobs {
       stalledInterval: this.o.lockMs,
       maxStalledCount: 1,
     });
-    this.worker.on('error', (err) => this.o.log.error({ err: { message: err.message } }, 'job worker error'));
+    this.worker.on('error', (err) => this.reportOnce('worker', err, 'job worker error'));
     const ended = (job: Job<JobData, JobOutput> | undefined): void => {
       if (!job || job.data.request.webhookUrl === undefined || !this.o.notify) return;
       const notify = this.o.notify;
@@ -468,12 +471,25 @@ export class RedisJobs implements AsyncJobs {
 
   /** Runs a request's store work: a Redis error (down, timed out, refused) becomes StoreUnavailable (503, Retry-After). */
   private async guarded<T>(work: () => Promise<T>): Promise<T> {
+    // Not connected (down, reconnecting, or never ready: a wrong password): BullMQ's queues would wait for the
+    // connection to be ready, so refuse here at once.
+    if (this.redis.status !== 'ready')
+      throw new StoreUnavailableError(
+        `the job store (Redis) is not connected (${this.redis.status}${this.lastRedisError ? `: ${this.lastRedisError}` : ''}); retry shortly`,
+      );
     try {
       return await work();
     } catch (err) {
       if (err instanceof T2vError) throw err;
       throw new StoreUnavailableError(`the job store (Redis) did not answer: ${(err as Error).message}; retry shortly`, { cause: err });
     }
+  }
+
+  /** Logs an error of the worker or a queue unless it is the one that source reported last (Redis down: every second). */
+  private reportOnce(source: string, err: Error, msg: string): void {
+    if (this.lastErrors.get(source) === err.message) return;
+    this.lastErrors.set(source, err.message);
+    this.o.log.error({ err: { message: err.message }, source }, msg);
   }
 
   /** The queues named in the job index. */
@@ -486,7 +502,7 @@ export class RedisJobs implements AsyncJobs {
     if (!q) {
       // The shared fail-fast connection: a queue's reads serve requests.
       q = new Queue<JobData, JobOutput>(name, { connection: this.redis, prefix: PREFIX });
-      q.on('error', (err) => this.o.log.warn({ err: { message: err.message }, queue: name }, 'job queue error'));
+      q.on('error', (err) => this.reportOnce(`queue ${name}`, err, 'job queue error'));
       this.queues.set(name, q);
     }
     return q;
