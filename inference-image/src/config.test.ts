@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { faultsEnabled, loadConfig } from './config.js';
+import { faultsEnabled, loadConfig, redactUrl } from './config.js';
 import { ConfigError } from './errors.js';
 
 describe('loadConfig', () => {
@@ -36,6 +36,14 @@ describe('loadConfig', () => {
     });
     expect(() => loadConfig({ T2V_JOB_STORE: 'redis://127.0.0.1:6390' })).toThrow(/T2V_RESULTS_DIR: required/);
     expect(() => loadConfig({ T2V_JOB_STORE: 'postgres://x', T2V_RESULTS_DIR: '/r' })).toThrow(/T2V_JOB_STORE=postgres:\/\/x: must be memory or redis/);
+    expect(loadConfig({ T2V_JOB_STORE: 'rediss://:pw@cache:6380', T2V_RESULTS_DIR: '/r' })).toMatchObject({
+      jobStore: { redisUrl: 'rediss://:pw@cache:6380' },
+    });
+    // A refused store URL is shown without its password.
+    expect(() => loadConfig({ T2V_JOB_STORE: 'mysql://u:secret@x' })).toThrow(/T2V_JOB_STORE=mysql:\/\/\*\*\*:\*\*\*@x/);
+    expect(redactUrl('redis://:secret@h:1/2')).toBe('redis://:***@h:1/2');
+    expect(() => loadConfig({ T2V_WEBHOOK_ALLOW_PRIVATE: 'yes' })).toThrow(/T2V_WEBHOOK_ALLOW_PRIVATE=yes: must be true or false/);
+    expect(loadConfig({ T2V_WEBHOOK_ALLOW_PRIVATE: 'true' }).webhookAllowPrivate).toBe(true);
     expect(() => loadConfig({ T2V_JOB_STORE: 'nonsense', T2V_RESULTS_DIR: '/r' })).toThrow(ConfigError);
   });
 

@@ -47,12 +47,18 @@ export interface RuntimeConfig {
   maxStoredJobs: number;
   maxStoredBytes: number;
   /**
-   * Where async jobs live: 'memory' (this process; one replica) or a Redis URL (redis://host:port[/db]) shared by
-   * every replica, with one queue per revision (identity.revision, else 'default').
+   * Where async jobs live: 'memory' (this process; one replica) or a Redis URL (redis[s]://[[user]:password@]host:port[/db])
+   * shared by every replica, with one queue per revision (identity.revision, else 'default'). Never log it as is
+   * (it may hold a password): redactUrl().
    */
   jobStore: 'memory' | { redisUrl: string };
   /** With a Redis job store: the directory (shared by the replicas) the MP4s are written to; capped by maxStoredBytes. */
   resultsDir: string | undefined;
+  /**
+   * With a Redis job store: a request's Redis command fails after this long (the request then answers 503
+   * StoreUnavailable with Retry-After) instead of waiting for Redis to come back.
+   */
+  redisCommandTimeoutMs: number;
   /** With a Redis job store: a running job's lock; a dead replica's job is re-queued within about twice this. */
   jobLockMs: number;
   /** With a Redis job store: jobs of a revision with no workers left are re-queued to a live one, or failed RevisionGone. */
@@ -61,6 +67,12 @@ export interface RuntimeConfig {
   webhookSecret: string | undefined;
   /** One webhook delivery attempt's limit. */
   webhookTimeoutMs: number;
+  /**
+   * Whether a webhook_url may name a loopback or private address (10/8, 172.16/12, 192.168/16, 127/8, fc00::/7,
+   * ::1), e.g. a receiver inside the cluster. Link-local (169.254/16, fe80::/10: cloud metadata), unspecified and
+   * multicast addresses are refused always.
+   */
+  webhookAllowPrivate: boolean;
   warmupSteps: number;
   ffmpegPath: string;
   /** libx264 speed/size trade-off and quality (lower CRF = better, bigger). */
@@ -136,10 +148,12 @@ export function loadConfig(env: Env = process.env): RuntimeConfig {
     maxStoredJobs: num('T2V_MAX_STORED_JOBS', 256, 1, 100_000),
     maxStoredBytes: num('T2V_MAX_STORED_BYTES', 512 * 1024 * 1024, 1024, 2 ** 40),
     ...jobStoreOf(env),
+    redisCommandTimeoutMs: num('T2V_REDIS_COMMAND_TIMEOUT_MS', 2000, 50, 60_000),
     jobLockMs: num('T2V_JOB_LOCK_MS', 30_000, 500, 3_600_000),
     orphanJobs: orphanJobsOf(env),
     webhookSecret: webhookSecretOf(env),
     webhookTimeoutMs: num('T2V_WEBHOOK_TIMEOUT_MS', 5000, 100, 60_000),
+    webhookAllowPrivate: booleanOf(env, 'T2V_WEBHOOK_ALLOW_PRIVATE'),
     warmupSteps: num('T2V_WARMUP_STEPS', 2, 1, 1000),
     ffmpegPath: str('T2V_FFMPEG_PATH', 'ffmpeg'),
     x264Preset: preset as X264Preset,
@@ -166,6 +180,25 @@ function webhookSecretOf(env: Env): string | undefined {
   return raw;
 }
 
+function booleanOf(env: Env, name: string): boolean {
+  const raw = env[name]?.trim().toLowerCase() || 'false';
+  if (raw !== 'true' && raw !== 'false') throw new ConfigError(`${name}=${env[name]}: must be true or false`);
+  return raw === 'true';
+}
+
+/** The URL with its password (and user) replaced by `***`: for logs and error messages. */
+export function redactUrl(raw: string): string {
+  try {
+    const url = new URL(raw);
+    if (url.username === '' && url.password === '') return raw;
+    url.username = url.username === '' ? '' : '***';
+    url.password = url.password === '' ? '' : '***';
+    return url.toString();
+  } catch {
+    return '(not a URL)';
+  }
+}
+
 function orphanJobsOf(env: Env): RuntimeConfig['orphanJobs'] {
   const raw = env.T2V_ORPHAN_JOBS?.trim() || 'requeue';
   if (raw !== 'requeue' && raw !== 'fail') throw new ConfigError(`T2V_ORPHAN_JOBS=${raw}: must be requeue or fail`);
@@ -176,14 +209,16 @@ function jobStoreOf(env: Env): Pick<RuntimeConfig, 'jobStore' | 'resultsDir'> {
   const raw = env.T2V_JOB_STORE?.trim() || 'memory';
   const resultsDir = env.T2V_RESULTS_DIR?.trim() || undefined;
   if (raw === 'memory') return { jobStore: 'memory', resultsDir };
+  const shown = redactUrl(raw);
+  const allowed = 'must be memory or redis[s]://[[user]:password@]host:port[/db]';
   let url: URL;
   try {
     url = new URL(raw);
   } catch {
-    throw new ConfigError(`T2V_JOB_STORE=${raw}: must be memory or redis://host:port[/db]`);
+    throw new ConfigError(`T2V_JOB_STORE=${shown}: ${allowed}`);
   }
-  if (url.protocol !== 'redis:' || !url.hostname) throw new ConfigError(`T2V_JOB_STORE=${raw}: must be memory or redis://host:port[/db]`);
-  if (!resultsDir) throw new ConfigError(`T2V_RESULTS_DIR: required with T2V_JOB_STORE=${raw} (a directory every replica shares, for the MP4s)`);
+  if ((url.protocol !== 'redis:' && url.protocol !== 'rediss:') || !url.hostname) throw new ConfigError(`T2V_JOB_STORE=${shown}: ${allowed}`);
+  if (!resultsDir) throw new ConfigError(`T2V_RESULTS_DIR: required with T2V_JOB_STORE=${shown} (a directory every replica shares, for the MP4s)`);
   return { jobStore: { redisUrl: raw }, resultsDir };
 }
 

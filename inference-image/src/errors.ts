@@ -107,6 +107,16 @@ export class ShuttingDownError extends T2vError {
   readonly httpStatus = 503;
 }
 
+/**
+ * The shared job store (Redis) did not answer in time or refused the command (503 with Retry-After): the request
+ * may be retried, here or on another replica.
+ */
+export class StoreUnavailableError extends T2vError {
+  readonly code = 'StoreUnavailable';
+  readonly httpStatus = 503;
+  readonly retryAfterSeconds = 2;
+}
+
 export class TimeoutError extends T2vError {
   readonly code = 'Timeout';
   readonly httpStatus = 504;

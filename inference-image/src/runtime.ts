@@ -1,11 +1,11 @@
 // Wires the runtime: listen first (so /healthz answers while loading), load the model, warm up, then
 // report ready. shutdown() drains accepted jobs and closes the server.
-import { randomInt, randomUUID } from 'node:crypto';
+import { randomInt } from 'node:crypto';
 import type { Server } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { AdapterService } from './adapters/adapter-service.js';
-import { faultsEnabled, type RuntimeConfig } from './config.js';
+import { faultsEnabled, redactUrl, type RuntimeConfig } from './config.js';
 import { InvalidModelError, ValidationError } from './errors.js';
 import { requestDefaults, requestLimits, MAX_SEED, type RequestLimits } from './http/request-limits.js';
 import { createHandler, listen, type RuntimeState } from './http/server.js';
@@ -13,6 +13,7 @@ import { validateRequest } from './http/validation.js';
 import { FaultInjector } from './jobs/faults.js';
 import { GenerationService } from './jobs/generation-service.js';
 import { JobQueue } from './jobs/job-queue.js';
+import { timeOrderedIds } from './jobs/job-ids.js';
 import { JobStore } from './jobs/job-store.js';
 import type { AsyncJobs, JobSnapshot } from './jobs/async-jobs.js';
 import { Webhooks } from './jobs/webhooks.js';
@@ -76,6 +77,8 @@ export async function startRuntime(config: RuntimeConfig, log: Logger, deps: Run
   let adapters: AdapterService | undefined;
   const adapterMetrics = config.adapterDir === undefined ? undefined : createAdapterMetrics(metrics.registry, () => adapters?.cache.loaded().length ?? 0);
   const monotonic = (): number => performance.now();
+  const webhooks = webhooksOf(config, log);
+  const newId = timeOrderedIds(Date.now);
   const { server, port } = await listen(
     createHandler({
       log,
@@ -90,6 +93,7 @@ export async function startRuntime(config: RuntimeConfig, log: Logger, deps: Run
       maxBodyBytes: config.maxBodyBytes,
       bodyTimeoutMs: config.bodyTimeoutMs,
       webhooks: config.webhookSecret !== undefined,
+      webhookAllowPrivate: config.webhookAllowPrivate,
       faults: config.faults,
       randomSeed: () => randomInt(0, MAX_SEED + 1),
       monotonic,
@@ -129,7 +133,7 @@ export async function startRuntime(config: RuntimeConfig, log: Logger, deps: Run
       ffmpegPath: config.ffmpegPath,
       x264: { preset: config.x264Preset, crf: config.x264Crf },
       overlapEncoderStart: loaded.provider === 'cuda',
-      newId: () => `vid_${randomUUID().replaceAll('-', '')}`,
+      newId,
       sampleQuality: () => config.qualitySample >= 1 || (deps.random ?? Math.random)() < config.qualitySample,
       gpusPerSlot: config.gpusPerReplica / config.maxConcurrency,
       ...(adapters ? { adapters: adapters.cache } : {}),
@@ -137,7 +141,7 @@ export async function startRuntime(config: RuntimeConfig, log: Logger, deps: Run
       clock: Date.now,
       monotonic,
     });
-    jobs = asyncJobs(config, service, log, notifierOf(config, model, log));
+    jobs = asyncJobs(config, service, log, notifierOf(webhooks, model), newId);
     // SIGTERM while loading: do not come up.
     if (state.phase === 'draining') return;
     state.phase = 'warming';
@@ -152,10 +156,14 @@ export async function startRuntime(config: RuntimeConfig, log: Logger, deps: Run
   let closing: Promise<void> | undefined;
   const shutdown = (reason: string): Promise<void> => {
     closing ??= (async () => {
+      const graceEnds = monotonic() + config.shutdownGraceMs;
       state.phase = 'draining';
       log.info({ reason, queued: queue.depth, running: queue.inflight }, 'shutting down: refusing new work, draining accepted jobs');
       queue.stopAccepting();
       const { abortedJobs } = jobs ? await jobs.drain(config.shutdownGraceMs) : service ? await service.drain(config.shutdownGraceMs) : { abortedJobs: 0 };
+      // The webhooks of the jobs that ended during the drain (retries included), within what is left of the grace.
+      const unsent = webhooks ? await webhooks.settled(Math.max(0, graceEnds - monotonic())) : 0;
+      if (unsent > 0) log.warn({ unsent, graceMs: config.shutdownGraceMs }, 'shutdown grace over with webhook deliveries still under way; they are dropped');
       const undelivered = jobs ? await linger(jobs, config.shutdownLingerMs) : 0;
       if (undelivered > 0) log.warn({ undelivered, lingerMs: config.shutdownLingerMs }, 'linger over; results no client fetched are dropped');
       await closeServer(server, 5000);
@@ -180,21 +188,33 @@ async function linger(jobs: AsyncJobs, ms: number): Promise<number> {
   return jobs.undelivered();
 }
 
-/** Completion webhooks when T2V_WEBHOOK_SECRET is set: the job view, signed, POSTed to the job's webhook_url. */
-function notifierOf(config: RuntimeConfig, model: { name: string; version: string }, log: Logger): ((job: JobSnapshot) => void) | undefined {
+/** Completion webhooks when T2V_WEBHOOK_SECRET is set. */
+function webhooksOf(config: RuntimeConfig, log: Logger): Webhooks | undefined {
   if (config.webhookSecret === undefined) return undefined;
-  const webhooks = new Webhooks({ secret: config.webhookSecret, timeoutMs: config.webhookTimeoutMs, log });
+  return new Webhooks({ secret: config.webhookSecret, timeoutMs: config.webhookTimeoutMs, log, allowPrivate: config.webhookAllowPrivate });
+}
+
+/** The job view, signed, POSTed to the job's webhook_url. */
+function notifierOf(webhooks: Webhooks | undefined, model: { name: string; version: string }): ((job: JobSnapshot) => void) | undefined {
+  if (!webhooks) return undefined;
   return (job) => {
-    if (job.request.webhookUrl !== undefined) void webhooks.deliver(job.request.webhookUrl, job, jobView(job, model));
+    if (job.request.webhookUrl !== undefined) webhooks.send(job.request.webhookUrl, job, jobView(job, model));
   };
 }
 
-function asyncJobs(config: RuntimeConfig, service: GenerationService, log: Logger, notify: ((job: JobSnapshot) => void) | undefined): AsyncJobs {
+function asyncJobs(
+  config: RuntimeConfig,
+  service: GenerationService,
+  log: Logger,
+  notify: ((job: JobSnapshot) => void) | undefined,
+  newId: () => string,
+): AsyncJobs {
   if (config.jobStore === 'memory') return new MemoryJobs(service, notify);
   const revision = config.identity.revision ?? 'default';
-  log.info({ store: config.jobStore.redisUrl, queue: revision, resultsDir: config.resultsDir }, 'async jobs in Redis');
+  log.info({ store: redactUrl(config.jobStore.redisUrl), queue: revision, resultsDir: config.resultsDir }, 'async jobs in Redis');
   return new RedisJobs({
     url: config.jobStore.redisUrl,
+    commandTimeoutMs: config.redisCommandTimeoutMs,
     revision,
     resultsDir: config.resultsDir as string,
     maxResultBytes: config.maxStoredBytes,
@@ -206,7 +226,7 @@ function asyncJobs(config: RuntimeConfig, service: GenerationService, log: Logge
     ...(notify ? { notify } : {}),
     service,
     log,
-    newId: () => `vid_${randomUUID().replaceAll('-', '')}`,
+    newId,
     clock: Date.now,
     monotonic: () => performance.now(),
   });

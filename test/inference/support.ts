@@ -41,18 +41,35 @@ export interface RedisProcess {
  * Starts Debian's redis-server on a free loopback port with its own directory, no persistence, tracked by PID
  * (a watchdog stops it if this test process dies); stop() in afterAll.
  */
-export async function startRedis(dir: string): Promise<RedisProcess> {
+export async function startRedis(dir: string, opts: { password?: string } = {}): Promise<RedisProcess> {
   const port = await freePort();
+  const auth = opts.password === undefined ? [] : ['--requirepass', opts.password];
   const child = spawn(
     'redis-server',
-    ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', '--maxmemory-policy', 'noeviction', '--daemonize', 'no'],
+    [
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--dir',
+      dir,
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      '--maxmemory-policy',
+      'noeviction',
+      '--daemonize',
+      'no',
+      ...auth,
+    ],
     { stdio: 'ignore' },
   );
   if (child.pid === undefined) throw new Error('could not spawn redis-server (apt-get install redis-server)');
   watchdog(child.pid);
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const deadline = Date.now() + 10_000;
-  while (!(await answersPing(port))) {
+  while (!(await answersPing(port, opts.password))) {
     if (child.exitCode !== null || Date.now() > deadline) throw new Error(`redis-server did not start on port ${port}`);
     await sleep(50);
   }
@@ -75,13 +92,19 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-function answersPing(port: number): Promise<boolean> {
+/** Whether a Redis answers PING on `port` (after AUTH when it has a password). */
+function answersPing(port: number, password?: string): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = net.connect(port, '127.0.0.1');
-    socket.once('connect', () => socket.write('PING\r\n'));
-    socket.once('data', (d: Buffer) => {
+    const auth = password === undefined ? '' : `AUTH ${password}\r\n`;
+    let reply = '';
+    socket.once('connect', () => socket.write(`${auth}PING\r\n`));
+    socket.on('data', (d: Buffer) => {
+      reply += d.toString();
+      // Wait for PONG or an error reply (+OK from AUTH may come alone).
+      if (!reply.includes('PONG') && !reply.includes('-')) return;
       socket.destroy();
-      resolve(d.toString().startsWith('+PONG'));
+      resolve(reply.includes('+PONG'));
     });
     socket.once('error', () => resolve(false));
   });
@@ -129,7 +152,7 @@ export class RuntimeProcess {
   static async start(env: Record<string, string>, opts: { waitReady?: boolean; timeoutMs?: number } = {}): Promise<RuntimeProcess> {
     const child = spawn(process.execPath, ['--import', 'tsx', mainTs], {
       cwd: repoRoot,
-      env: { ...process.env, T2V_HOST: '127.0.0.1', T2V_PORT: '0', T2V_LOG_LEVEL: 'info', ...env },
+      env: { ...process.env, T2V_HOST: '127.0.0.1', T2V_PORT: '0', T2V_LOG_LEVEL: 'info', T2V_WEBHOOK_ALLOW_PRIVATE: 'true', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     if (child.pid === undefined) throw new Error('could not spawn the runtime');

@@ -1,7 +1,15 @@
 // JSON bodies for jobs and errors. Field names are snake_case like the request fields.
 import type { ServerResponse } from 'node:http';
 import { refText } from '../adapters/style.js';
-import { IdempotencyKeyReusedError, InvalidAdapterError, QueueFullError, RangeNotSatisfiableError, ValidationError, type T2vError } from '../errors.js';
+import {
+  IdempotencyKeyReusedError,
+  InvalidAdapterError,
+  QueueFullError,
+  RangeNotSatisfiableError,
+  StoreUnavailableError,
+  ValidationError,
+  type T2vError,
+} from '../errors.js';
 import type { JobSnapshot } from '../jobs/async-jobs.js';
 import type { Adjustment, JobRecord } from '../jobs/types.js';
 import type { ClipQuality } from '../quality/clip-quality.js';
@@ -32,7 +40,7 @@ export function sendError(res: ServerResponse, err: T2vError, headers: Record<st
     return;
   }
   const extra = { ...headers };
-  if (err instanceof QueueFullError) extra['Retry-After'] = String(err.retryAfterSeconds);
+  if (err instanceof QueueFullError || err instanceof StoreUnavailableError) extra['Retry-After'] = String(err.retryAfterSeconds);
   if (err instanceof RangeNotSatisfiableError) extra['Content-Range'] = `bytes */${err.size}`;
   sendJson(res, err.httpStatus, errorBody(err), extra);
 }

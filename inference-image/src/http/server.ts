@@ -10,6 +10,7 @@ import { refText } from '../adapters/style.js';
 import { NotFoundError, NotReadyError, ShuttingDownError, ValidationError, asT2vError, type T2vError } from '../errors.js';
 import { armOf, NO_ARM, parseArm, type Arm } from '../experiment-arm.js';
 import { byteRange } from './byte-range.js';
+import { literalHost, refusedAddress } from '../jobs/webhook-address.js';
 import type { AsyncJobs } from '../jobs/async-jobs.js';
 import type { GenerationService } from '../jobs/generation-service.js';
 import type { GenerationRequest, JobRecord } from '../jobs/types.js';
@@ -44,6 +45,8 @@ export interface HttpDeps {
   bodyTimeoutMs: number;
   /** Whether completion webhooks are on (T2V_WEBHOOK_SECRET set). */
   webhooks?: boolean;
+  /** Whether a webhook_url may name a loopback or private address (T2V_WEBHOOK_ALLOW_PRIVATE); link-local never. */
+  webhookAllowPrivate?: boolean;
   faults: FaultInjectionConfig;
   randomSeed: () => number;
   monotonic: () => number;
@@ -85,7 +88,8 @@ async function route(d: HttpDeps, req: IncomingMessage, res: ServerResponse): Pr
   const m = VIDEO_PATH.exec(path);
   if (m) {
     const id = m[1] as string;
-    if (m[2]) return only(method, ['GET'], res, () => videoContent(d, id, req, res));
+    // HEAD: what players and download managers send first (Node's http sends the headers only).
+    if (m[2]) return only(method, ['GET', 'HEAD'], res, () => videoContent(d, id, req, res));
     return only(method, ['GET', 'DELETE'], res, () => (method === 'DELETE' ? cancelVideo(d, id, res) : getVideo(d, id, res)));
   }
   sendError(res, new NotFoundError(`no route ${method} ${path}`));
@@ -121,8 +125,14 @@ function healthz(d: HttpDeps, res: ServerResponse): void {
   });
 }
 
-function readyz(d: HttpDeps, res: ServerResponse): void {
+/** 200 only when the model is ready and the job store answers (a replica that cannot serve polls takes no traffic). */
+async function readyz(d: HttpDeps, res: ServerResponse): Promise<void> {
   const s = d.state();
+  const jobs = d.jobs();
+  if (s.phase === 'ready' && jobs && !(await jobs.healthy())) {
+    sendJson(res, 503, { status: 'store-unavailable', execution_provider: s.provider ?? null }, { 'Retry-After': '2' });
+    return;
+  }
   sendJson(res, s.phase === 'ready' ? 200 : 503, { status: s.phase, execution_provider: s.provider ?? null });
 }
 
@@ -166,7 +176,7 @@ async function admit(
     if (routeName === 'generate' && acceptsRawFrames(req)) request.keepFrames = true;
     if (probe) request.probe = true;
     request.arm = arm;
-    if (request.webhookUrl !== undefined) webhookAllowed(d, routeName);
+    if (request.webhookUrl !== undefined) webhookAllowed(d, routeName, request.webhookUrl);
     if (request.style !== undefined) {
       // The route may pin or split the version of a style the client names without one (adapter rollouts).
       request.adapter = await adaptersOf(d).resolve(routedStyle(request.style, req.headers, d.random ?? Math.random));
@@ -180,12 +190,17 @@ async function admit(
   }
 }
 
-function webhookAllowed(d: HttpDeps, routeName: Route): void {
-  const allowed = { routes: ['POST /v1/videos'], enabled: d.webhooks === true };
+function webhookAllowed(d: HttpDeps, routeName: Route, url: string): void {
+  const allowPrivate = d.webhookAllowPrivate === true;
+  const allowed = { routes: ['POST /v1/videos'], enabled: d.webhooks === true, privateAddresses: allowPrivate };
   if (routeName !== 'videos')
     throw new ValidationError([{ field: 'webhook_url', message: 'webhook_url is for POST /v1/videos (this route answers with the video itself)', allowed }]);
   if (!d.webhooks)
     throw new ValidationError([{ field: 'webhook_url', message: 'webhook_url: webhooks are off on this server (T2V_WEBHOOK_SECRET is not set)', allowed }]);
+  // An IP literal is checked now; a host name when it is resolved, at delivery.
+  const literal = literalHost(new URL(url));
+  const refused = literal === undefined ? undefined : refusedAddress(literal, allowPrivate);
+  if (refused !== undefined) throw new ValidationError([{ field: 'webhook_url', message: `webhook_url: ${refused}`, allowed, value: url }]);
 }
 
 export const IDEMPOTENCY_KEY_HEADER = 'idempotency-key';
@@ -262,7 +277,7 @@ async function listVideos(d: HttpDeps, req: IncomingMessage, res: ServerResponse
       throw new ValidationError([
         {
           field: 'after',
-          message: `after must be the id of a kept video (got ${JSON.stringify(after)}; it may have expired)`,
+          message: `after must be a video id (the last_id of the previous page; got ${JSON.stringify(after)})`,
           allowed: { type: 'string' },
           value: after,
         },
@@ -407,9 +422,9 @@ async function videoContent(d: HttpDeps, id: string, req: IncomingMessage, res: 
     const video = await jobs.content(id);
     const range = byteRange(req.headers.range, video.length);
     const headers = { 'Content-Type': 'video/mp4', 'Accept-Ranges': 'bytes', 'Content-Disposition': `inline; filename="${id}.mp4"` };
-    // Delivered once its last byte went out (a player fetching ranges reaches the end last).
+    // Delivered once its last byte went out (a player fetching ranges reaches the end last); a HEAD sends none.
     res.once('finish', () => {
-      if (!range || range.end === video.length - 1) jobs.delivered(id);
+      if (req.method === 'GET' && (!range || range.end === video.length - 1)) jobs.delivered(id);
     });
     if (!range) {
       res.writeHead(200, { ...headers, 'Content-Length': video.length });

@@ -119,6 +119,11 @@ function text(b: Record<string, unknown>, field: string, required: boolean, maxC
   const length = [...v].length;
   if (length > maxChars)
     return fail({ field, message: `${field} must be at most ${maxChars} characters (got ${length})`, allowed, value: `${v.slice(0, 32)}…` });
+  // A lone surrogate (a JSON escape such as \ud800) is not Unicode: the tokenizer would see U+FFFD in its place.
+  if (/\p{Cs}/u.test(v)) return fail({ field, message: `${field} is not valid Unicode (it has a lone surrogate)`, allowed, value: v });
+  // Control characters (NUL, ESC sequences, DEL, C1) other than tab and line breaks carry nothing a model reads.
+  if (/[^\P{Cc}\t\n\r]/u.test(v))
+    return fail({ field, message: `${field} must not contain control characters (other than tab and line breaks)`, allowed, value: v });
   // Whitespace and invisible format characters (zero-width spaces, joiners, BOMs) give the model nothing to follow.
   if (required && v.replace(/[\p{White_Space}\p{Cf}]/gu, '') === '')
     return fail({ field, message: `${field} must not be empty (it has no visible characters)`, allowed, value: v });

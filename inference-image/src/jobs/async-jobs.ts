@@ -46,7 +46,10 @@ export interface AsyncJobs {
   create(request: GenerationRequest, arrivedAt: number, idempotency?: { key: string; fingerprint: string }): Promise<{ job: JobSnapshot; replayed: boolean }>;
   /** The job, or undefined when unknown or expired. */
   get(id: string): Promise<JobSnapshot | undefined>;
-  /** Newest first, `limit` of them after the job `after`; undefined when `after` is not a kept job. */
+  /**
+   * Newest first, `limit` of them older than the job `after` (which may be gone meanwhile); undefined when `after`
+   * is not a job id.
+   */
   list(limit: number, after?: string): Promise<JobList | undefined>;
   /** The MP4. Throws NotFoundError (404), ConflictError (409: unfinished or failed), GoneError (410: evicted by the byte cap). */
   content(id: string): Promise<Buffer>;
@@ -59,6 +62,8 @@ export interface AsyncJobs {
   remove(id: string): Promise<{ deleted: true } | { cancelled: JobSnapshot }>;
   /** Finished jobs no client fetched yet, that die with this process (0 when stored elsewhere). */
   undelivered(): number;
+  /** Whether the store can serve requests now (readiness): a Redis that does not answer is not. */
+  healthy(): Promise<boolean>;
   /** SIGTERM: stop taking jobs; let running ones finish within `graceMs`, then fail them with ShuttingDown. */
   drain(graceMs: number): Promise<{ abortedJobs: number }>;
   /** Releases connections (after the drain). */

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { FaultInjectedError, TimeoutError } from '../errors.js';
 import { FaultInjector } from './faults.js';
+import { timeOrderedIds } from './job-ids.js';
 import { JobStore } from './job-store.js';
 import type { JobRecord } from './types.js';
 
@@ -62,6 +63,23 @@ describe('JobStore: bytes, pages, idempotency keys, delivery', () => {
     expect(last).toMatchObject({ hasMore: false });
     expect(last?.jobs.map((j) => j.id)).toEqual(['a']);
     expect(store.list(2, 'zzz')).toBeUndefined();
+  });
+
+  it('pages on from a cursor whose job is gone (ids sort by creation time)', () => {
+    const store = new JobStore({ ttlMs: 1e9, maxFinished: 100, now: () => 10 });
+    const next = timeOrderedIds(() => 1_700_000_000_000);
+    const ids = [next(), next(), next(), next()];
+    for (const id of ids) store.add(job(id, 1));
+    expect(store.delete(ids[2] as string)).toBe(true);
+    expect(store.list(10, ids[2])?.jobs.map((j) => j.id)).toEqual([ids[1], ids[0]]);
+  });
+
+  it('never evicts the job that finished last, even when it alone is over maxBytes', () => {
+    const store = new JobStore({ ttlMs: 1e9, maxFinished: 100, maxBytes: 1024, now: () => 10 });
+    store.add(job('old', 1, 100));
+    store.add(job('big', 2, 4096));
+    store.evict();
+    expect(['old', 'big'].map((id) => store.get(id) !== undefined)).toEqual([false, true]);
   });
 
   it('finds a job by its idempotency key while the job is kept, and forgets the key with it', () => {

@@ -1,6 +1,7 @@
 // Async jobs by id, in this process (one replica). Finished jobs (and their MP4 bytes) are kept for a TTL,
 // up to a count and up to a total of video bytes, oldest finished first out, so memory stays bounded;
 // queued and running jobs are never evicted. Idempotency keys live as long as their job.
+import { isJobId } from './job-ids.js';
 import type { JobRecord } from './types.js';
 
 export interface JobStoreOptions {
@@ -51,14 +52,19 @@ export class JobStore {
   }
 
   /**
-   * Jobs newest first, `limit` of them, starting after the job `after` (a cursor from the previous page).
-   * Undefined when `after` is not a kept job.
+   * Jobs newest first, `limit` of them, starting after the job `after` (a cursor from the previous page). A cursor
+   * whose job is gone meanwhile pages on from the jobs older than its id (ids sort by creation time). Undefined
+   * when `after` is neither a kept job nor a job id.
    */
   list(limit: number, after?: string): JobPage | undefined {
     this.evict();
     const all = [...this.jobs.values()].reverse();
-    const from = after === undefined ? 0 : all.findIndex((j) => j.id === after) + 1;
-    if (from === 0 && after !== undefined) return undefined;
+    let from = after === undefined ? 0 : all.findIndex((j) => j.id === after) + 1;
+    if (from === 0 && after !== undefined) {
+      if (!isJobId(after)) return undefined;
+      const older = all.findIndex((j) => j.id < after);
+      from = older < 0 ? all.length : older;
+    }
     return { jobs: all.slice(from, from + limit), hasMore: from + limit < all.length };
   }
 
@@ -86,7 +92,10 @@ export class JobStore {
     return this.jobs.size;
   }
 
-  /** Drops expired finished jobs, then the oldest finished ones beyond maxFinished or maxBytes. */
+  /**
+   * Drops expired finished jobs, then the oldest finished ones beyond maxFinished or maxBytes — never the newest
+   * (a job that just succeeded keeps its video even when it alone is over maxBytes).
+   */
   evict(): void {
     const finished: JobRecord[] = [];
     for (const job of this.jobs.values()) {
@@ -98,7 +107,7 @@ export class JobStore {
     let bytes = finished.reduce((sum, j) => sum + (j.result?.video.length ?? 0), 0);
     let count = finished.length;
     const maxBytes = this.opts.maxBytes ?? Number.POSITIVE_INFINITY;
-    for (const job of finished) {
+    for (const job of finished.slice(0, -1)) {
       if (count <= this.opts.maxFinished && bytes <= maxBytes) break;
       this.forget(job);
       count--;

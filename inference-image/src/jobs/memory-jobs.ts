@@ -63,6 +63,10 @@ export class MemoryJobs implements AsyncJobs {
     return this.service.undelivered();
   }
 
+  async healthy(): Promise<boolean> {
+    return true;
+  }
+
   drain(graceMs: number): Promise<{ abortedJobs: number }> {
     return this.service.drain(graceMs);
   }

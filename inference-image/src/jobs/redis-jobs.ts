@@ -22,16 +22,21 @@ import {
   NotFoundError,
   QueueFullError,
   ShuttingDownError,
+  StoreUnavailableError,
+  T2vError,
   asT2vError,
 } from '../errors.js';
 import type { ClipQuality } from '../quality/clip-quality.js';
 import type { AsyncJobs, JobList, JobSnapshot } from './async-jobs.js';
 import type { GenerationService } from './generation-service.js';
+import { isJobId } from './job-ids.js';
 import type { GenerationRequest, JobPhase, JobRecord, JobTimings } from './types.js';
 
 export interface RedisJobsOptions {
-  /** redis://host:port[/db] */
+  /** redis[s]://[[user]:password@]host:port[/db] */
   url: string;
+  /** A request's Redis command fails (StoreUnavailable, 503) after this long instead of waiting for Redis. */
+  commandTimeoutMs: number;
   /** This replica's revision: the queue it adds to and works from. */
   revision: string;
   /** Shared directory of the MP4s. */
@@ -50,7 +55,10 @@ export interface RedisJobsOptions {
   orphans: 'requeue' | 'fail';
   service: GenerationService;
   log: Logger;
-  /** Called once with each job that named a webhook_url, by the replica that ran it, when it ends. */
+  /**
+   * Called once with each job that named a webhook_url when it ends: by the replica that ran it, or that cancelled
+   * it while queued, or that failed it as an orphan.
+   */
   notify?: (job: JobSnapshot) => void;
   newId: () => string;
   clock: () => number;
@@ -63,6 +71,10 @@ interface JobData {
   createdAt: number;
   /** The revision whose queue it was in before that revision's workers were all gone. */
   requeuedFrom?: string;
+  /** The Idempotency-Key that created it: forgotten with the job (DELETE), so the key then makes a new job. */
+  idempotencyKey?: string;
+  /** How long it is kept once finished: the TTL of the replica that accepted it (revisions may differ). */
+  ttlMs?: number;
 }
 
 /** What a finished job returns (BullMQ's returnvalue). */
@@ -90,6 +102,10 @@ const idempotencyKey = (key: string): string => `${PREFIX}:idempotency:${key}`;
 const cancelKey = (id: string): string => `${PREFIX}:cancel:${id}`;
 /** A job cancelled while queued is removed from its queue; this record answers for it until it expires. */
 const tombstoneKey = (id: string): string => `${PREFIX}:cancelled:${id}`;
+/** The ids with a tombstone (listed with the queues' jobs; pruned once their tombstone expired). */
+const TOMBSTONES_KEY = `${PREFIX}:cancelled-ids`;
+/** Finished jobs cleaned (expired) per queue and sweep at most. */
+const CLEAN_BATCH = 1000;
 /** One sweeper moves a given orphan. */
 const adoptKey = (id: string): string => `${PREFIX}:adopting:${id}`;
 /** An Idempotency-Key claimed this long ago whose job does not exist was left by a replica that died. */
@@ -101,8 +117,15 @@ export const queueNameOf = (revision: string): string => `t2v-${revision}`;
 const revisionOf = (queueName: string): string => queueName.replace(/^t2v-/, '');
 
 export class RedisJobs implements AsyncJobs {
+  /** Requests' commands (and the queues'): fail fast, never wait for Redis to come back. */
   private readonly redis: Redis;
-  private readonly connection: { host: string; port: number; db: number; maxRetriesPerRequest: null };
+  /** The worker's connection options: BullMQ's blocking commands must not time out. */
+  private readonly connection: RedisAddress & { maxRetriesPerRequest: null };
+  /** Finished jobs' webhooks being handed to `notify` (read back from Redis first): the drain waits for them. */
+  private readonly notifying = new Set<Promise<void>>();
+  private lastRedisError: string | undefined;
+  /** Source (worker, a queue) → the last error it reported: a Redis that stays down is logged once per change. */
+  private readonly lastErrors = new Map<string, string>();
   private readonly queues = new Map<string, Queue<JobData, JobOutput>>();
   private readonly own: Queue<JobData, JobOutput>;
   private worker: Worker<JobData, JobOutput> | undefined;
@@ -112,10 +135,24 @@ export class RedisJobs implements AsyncJobs {
   private readonly workerless = new Map<string, number>();
 
   constructor(private readonly o: RedisJobsOptions) {
-    const u = new URL(o.url);
-    // BullMQ's blocking commands must not time out (maxRetriesPerRequest: null, as its docs require).
-    this.connection = { host: u.hostname, port: Number(u.port || 6379), db: Number(u.pathname.slice(1) || 0), maxRetriesPerRequest: null };
-    this.redis = new Redis(this.connection);
+    const base = redisOptionsOf(o.url);
+    // BullMQ's blocking commands must not time out (maxRetriesPerRequest: null, as its docs require) ...
+    this.connection = { ...base, maxRetriesPerRequest: null };
+    // ... but a request must not wait for Redis: no offline queue (fail at once while disconnected), one retry,
+    // and a command timeout (a Redis that accepts connections but does not answer). BullMQ's docs advise the same
+    // for a Queue's connection ("fail fast").
+    this.redis = new Redis({ ...base, maxRetriesPerRequest: 1, enableOfflineQueue: false, commandTimeout: o.commandTimeoutMs });
+    // Without a listener ioredis prints every connection error as "[ioredis] Unhandled error event" (not JSON).
+    this.redis.on('error', (err: Error) => {
+      if (err.message === this.lastRedisError) return;
+      this.lastRedisError = err.message;
+      this.o.log.error({ err: { message: err.message, code: (err as NodeJS.ErrnoException).code } }, 'job store (Redis) unusable; retrying');
+    });
+    this.redis.on('ready', () => {
+      if (this.lastRedisError !== undefined) this.o.log.info('job store (Redis) usable again');
+      this.lastRedisError = undefined;
+      this.lastErrors.clear();
+    });
     this.own = this.queue(queueNameOf(o.revision));
     fs.mkdirSync(o.resultsDir, { recursive: true });
   }
@@ -130,20 +167,25 @@ export class RedisJobs implements AsyncJobs {
       stalledInterval: this.o.lockMs,
       maxStalledCount: 1,
     });
-    this.worker.on('error', (err) => this.o.log.error({ err }, 'job worker error'));
+    this.worker.on('error', (err) => this.reportOnce('worker', err, 'job worker error'));
     const ended = (job: Job<JobData, JobOutput> | undefined): void => {
       if (!job || job.data.request.webhookUrl === undefined || !this.o.notify) return;
       const notify = this.o.notify;
-      this.get(job.id as string).then(
-        (snap) => snap && notify(snap),
+      const handing = this.get(job.id as string).then(
+        (snap) => {
+          if (snap) notify(snap);
+        },
         (err: unknown) => this.o.log.warn({ err, jobId: job.id }, 'could not read a finished job for its webhook'),
       );
+      this.notifying.add(handing);
+      void handing.finally(() => this.notifying.delete(handing));
     };
     this.worker.on('completed', ended);
     this.worker.on('failed', ended);
     this.worker.on('stalled', (jobId) => this.o.log.warn({ jobId }, 'job stalled (the replica running it stopped): back in the queue'));
     this.sweeper = setInterval(() => {
       this.sweep().catch((err: unknown) => this.o.log.warn({ err }, 'sweep of workerless revisions failed; next period retries'));
+      this.cleanExpired().catch((err: unknown) => this.o.log.warn({ err }, 'clean-up of expired jobs failed; next period retries'));
     }, this.o.lockMs);
     this.sweeper.unref();
   }
@@ -153,7 +195,7 @@ export class RedisJobs implements AsyncJobs {
    * resolves with how many jobs it took.
    */
   async sweep(): Promise<number> {
-    const names = new Set(Object.values(await this.redis.hgetall(INDEX_KEY)));
+    const names = await this.queueNames();
     names.delete(this.own.name);
     let taken = 0;
     for (const name of names) {
@@ -186,14 +228,9 @@ export class RedisJobs implements AsyncJobs {
         error: { code: 'RevisionGone', message: `revision ${gone} has no workers left (rolled back or scaled to zero); not re-queued (T2V_ORPHAN_JOBS=fail)` },
       };
       delete failed.queue;
-      await this.redis.set(tombstoneKey(id), JSON.stringify(failed), 'PX', this.o.ttlMs);
+      await this.entomb(failed);
     } else {
-      const keepSeconds = Math.ceil(this.o.ttlMs / 1000);
-      await this.own.add(
-        'generate',
-        { ...job.data, requeuedFrom: gone },
-        { jobId: id, attempts: 1, removeOnComplete: { age: keepSeconds }, removeOnFail: { age: keepSeconds } },
-      );
+      await this.own.add('generate', { ...job.data, requeuedFrom: gone }, { jobId: id, attempts: 1 });
       await this.redis.hset(INDEX_KEY, id, this.own.name);
     }
     await job.remove().catch((err: unknown) => this.o.log.warn({ err, jobId: id }, 'could not remove an adopted job from its old queue'));
@@ -204,27 +241,25 @@ export class RedisJobs implements AsyncJobs {
     return true;
   }
 
-  async create(
-    request: GenerationRequest,
-    arrivedAt: number,
-    idempotency?: { key: string; fingerprint: string },
-  ): Promise<{ job: JobSnapshot; replayed: boolean }> {
-    if (!this.accepting) throw new ShuttingDownError('server is shutting down; retry on another replica');
-    const id = this.o.newId();
-    if (idempotency) {
-      const known = await this.claimKey(idempotency.key, idempotency.fingerprint, id);
-      const replayed = known && (await this.replay(idempotency.key, known));
-      if (replayed) return { job: replayed, replayed: true };
-      // The request that claimed the key died before creating its job: this one takes the key over.
-      if (known) await this.redis.set(idempotencyKey(idempotency.key), this.claim(idempotency.fingerprint, id), 'PX', this.o.ttlMs);
-    }
-    try {
-      return { job: await this.add(id, request, arrivedAt), replayed: false };
-    } catch (err) {
-      // Not created (429, Redis down): the key must not keep naming a job that never was.
-      if (idempotency) await this.redis.del(idempotencyKey(idempotency.key)).catch(() => undefined);
-      throw err;
-    }
+  create(request: GenerationRequest, arrivedAt: number, idempotency?: { key: string; fingerprint: string }): Promise<{ job: JobSnapshot; replayed: boolean }> {
+    return this.guarded(async () => {
+      if (!this.accepting) throw new ShuttingDownError('server is shutting down; retry on another replica');
+      const id = this.o.newId();
+      if (idempotency) {
+        const known = await this.claimKey(idempotency.key, idempotency.fingerprint, id);
+        const replayed = known && (await this.replay(idempotency.key, known));
+        if (replayed) return { job: replayed, replayed: true };
+        // The request that claimed the key died before creating its job: this one takes the key over.
+        if (known) await this.redis.set(idempotencyKey(idempotency.key), this.claim(idempotency.fingerprint, id), 'PX', this.o.ttlMs);
+      }
+      try {
+        return { job: await this.add(id, request, arrivedAt, idempotency?.key), replayed: false };
+      } catch (err) {
+        // Not created (429, Redis down): the key must not keep naming a job that never was.
+        if (idempotency) await this.redis.del(idempotencyKey(idempotency.key)).catch(() => undefined);
+        throw err;
+      }
+    });
   }
 
   /**
@@ -242,84 +277,177 @@ export class RedisJobs implements AsyncJobs {
     return JSON.stringify({ fingerprint, id, claimedAt: this.o.clock() });
   }
 
-  private async add(id: string, request: GenerationRequest, arrivedAt: number): Promise<JobSnapshot> {
+  private async add(id: string, request: GenerationRequest, arrivedAt: number, key: string | undefined): Promise<JobSnapshot> {
     const [waiting, workers] = await Promise.all([this.own.getWaitingCount(), this.own.getWorkersCount()]);
     const slots = Math.max(1, workers) * this.o.concurrency;
     if (waiting >= this.o.maxQueue * Math.max(1, workers))
       throw new QueueFullError(await this.retryAfterSeconds(slots), this.o.maxQueue * Math.max(1, workers));
-    const data: JobData = { request: this.o.service.withAdjustments(request), createdAt: this.o.clock() - (this.o.monotonic() - arrivedAt) };
-    const keepSeconds = Math.ceil(this.o.ttlMs / 1000);
+    const data: JobData = {
+      request: this.o.service.withAdjustments(request),
+      createdAt: this.o.clock() - (this.o.monotonic() - arrivedAt),
+      ttlMs: this.o.ttlMs,
+      ...(key === undefined ? {} : { idempotencyKey: key }),
+    };
     await this.redis.hset(INDEX_KEY, id, this.own.name);
-    const job = await this.own.add('generate', data, { jobId: id, attempts: 1, removeOnComplete: { age: keepSeconds }, removeOnFail: { age: keepSeconds } });
+    // Finished jobs are removed by cleanExpired() (not BullMQ's removeOnComplete, which drops them only when another
+    // job of the queue completes, and says nothing of the ids it dropped: their MP4s and index entries stayed).
+    const job = await this.own.add('generate', data, { jobId: id, attempts: 1 });
     return this.snapshot(job);
   }
 
-  async get(id: string): Promise<JobSnapshot | undefined> {
-    const job = await this.find(id);
-    if (job) return this.snapshot(job);
-    const tomb = await this.redis.get(tombstoneKey(id));
-    return tomb ? (JSON.parse(tomb) as JobSnapshot) : undefined;
+  get(id: string): Promise<JobSnapshot | undefined> {
+    return this.guarded(async () => {
+      const job = await this.find(id);
+      if (job) return (await this.expireIfDue(job)) ? undefined : this.snapshot(job);
+      const tomb = await this.redis.get(tombstoneKey(id));
+      return tomb ? (JSON.parse(tomb) as JobSnapshot) : undefined;
+    });
   }
 
-  async list(limit: number, after?: string): Promise<JobList | undefined> {
-    const names = new Set(Object.values(await this.redis.hgetall(INDEX_KEY)));
-    const all: Array<Job<JobData, JobOutput>> = [];
-    for (const name of names) all.push(...(await this.queue(name).getJobs(['waiting', 'active', 'completed', 'failed', 'delayed', 'prioritized'], 0, -1)));
-    all.sort((a, b) => b.timestamp - a.timestamp);
-    const from = after === undefined ? 0 : all.findIndex((j) => j.id === after) + 1;
-    if (from === 0 && after !== undefined) return undefined;
-    const page = all.slice(from, from + limit);
-    return { jobs: await Promise.all(page.map((j) => this.snapshot(j))), hasMore: from + limit < all.length };
+  /**
+   * Newest first (ids sort by creation time), cancelled-while-queued jobs included; a cursor naming a job that is
+   * gone meanwhile still pages on (keyset: the jobs older than its id). Undefined when `after` is not a job id.
+   */
+  list(limit: number, after?: string): Promise<JobList | undefined> {
+    return this.guarded(async () => {
+      if (after !== undefined && !isJobId(after)) return undefined;
+      const all: Array<{ id: string; snapshot: () => Promise<JobSnapshot> }> = [];
+      for (const name of await this.queueNames()) {
+        const jobs = await this.queue(name).getJobs(['waiting', 'active', 'completed', 'failed', 'delayed', 'prioritized'], 0, -1);
+        for (const job of jobs) if (!(await this.expireIfDue(job))) all.push({ id: job.id as string, snapshot: () => this.snapshot(job) });
+      }
+      for (const tomb of await this.tombstones()) all.push({ id: tomb.id, snapshot: () => Promise.resolve(tomb) });
+      const older = all.sort((a, b) => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0)).filter((j) => after === undefined || j.id < after);
+      const page = older.slice(0, limit);
+      return { jobs: await Promise.all(page.map((j) => j.snapshot())), hasMore: older.length > limit };
+    });
   }
 
-  async content(id: string): Promise<Buffer> {
-    const snap = await this.get(id);
-    if (!snap) throw new NotFoundError(`no video ${id} (unknown, or expired)`);
-    if (snap.status === 'failed') throw new ConflictError(`video ${id} failed (${snap.error?.code}): no content`);
-    if (snap.status !== 'succeeded') throw new ConflictError(`video ${id} is ${snap.status}; poll GET /v1/videos/${id} until it succeeds`);
-    try {
-      return await fs.promises.readFile(this.fileOf(id));
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new GoneError(`video ${id} was removed to keep the results under their byte cap`);
-      throw err;
-    }
+  content(id: string): Promise<Buffer> {
+    return this.guarded(async () => {
+      const snap = await this.get(id);
+      if (!snap) throw new NotFoundError(`no video ${id} (unknown, or expired)`);
+      if (snap.status === 'failed') throw new ConflictError(`video ${id} failed (${snap.error?.code}): no content`);
+      if (snap.status !== 'succeeded') throw new ConflictError(`video ${id} is ${snap.status}; poll GET /v1/videos/${id} until it succeeds`);
+      try {
+        return await fs.promises.readFile(this.fileOf(id));
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new GoneError(`video ${id} was removed to keep the results under their byte cap`);
+        throw err;
+      }
+    });
   }
 
   delivered(): void {
     // Results are shared: any replica serves them after this one is gone.
   }
 
-  async remove(id: string): Promise<{ deleted: true } | { cancelled: JobSnapshot }> {
-    const job = await this.find(id);
-    if (!job) {
-      if (!(await this.redis.del(tombstoneKey(id)))) throw new NotFoundError(`no video ${id} (unknown, or expired)`);
-      return { deleted: true };
-    }
-    const state = await job.getState();
-    if (state === 'completed' || state === 'failed') {
-      await job.remove();
-      await this.redis.hdel(INDEX_KEY, id);
-      await fs.promises.rm(this.fileOf(id), { force: true });
-      return { deleted: true };
-    }
-    if (state !== 'active') {
-      try {
-        await job.remove();
-        const snap = await this.snapshot(job);
-        const cancelled: JobSnapshot = { ...snap, status: 'failed', finishedAt: this.o.clock(), error: { code: 'Cancelled', message: 'cancelled by DELETE' } };
-        delete cancelled.queue;
-        await this.redis.set(tombstoneKey(id), JSON.stringify(cancelled), 'PX', this.o.ttlMs);
-        return { cancelled };
-      } catch {
-        // Taken by a worker meanwhile: cancel it running.
+  remove(id: string): Promise<{ deleted: true } | { cancelled: JobSnapshot }> {
+    return this.guarded(async () => {
+      const job = await this.find(id);
+      if (!job) {
+        if (!(await this.redis.del(tombstoneKey(id)))) throw new NotFoundError(`no video ${id} (unknown, or expired)`);
+        await this.forget(id);
+        return { deleted: true };
       }
+      const state = await job.getState();
+      if (state === 'completed' || state === 'failed') {
+        await job.remove();
+        await this.forget(id, job.data.idempotencyKey);
+        return { deleted: true };
+      }
+      if (state !== 'active') {
+        const cancelled = await this.cancelQueued(job);
+        if (cancelled) return { cancelled };
+      }
+      await this.redis.set(cancelKey(id), '1', 'PX', this.o.ttlMs);
+      return { cancelled: await this.snapshot(job) };
+    });
+  }
+
+  /** A queued job cancelled: out of its queue, a tombstone answers for it (and its webhook says so); undefined when a worker took it meanwhile. */
+  private async cancelQueued(job: Job<JobData, JobOutput>): Promise<JobSnapshot | undefined> {
+    try {
+      await job.remove();
+    } catch {
+      return undefined;
     }
-    await this.redis.set(cancelKey(id), '1', 'PX', this.o.ttlMs);
-    return { cancelled: await this.snapshot(job) };
+    const snap = await this.snapshot(job);
+    const cancelled: JobSnapshot = { ...snap, status: 'failed', finishedAt: this.o.clock(), error: { code: 'Cancelled', message: 'cancelled by DELETE' } };
+    delete cancelled.queue;
+    await this.entomb(cancelled);
+    return cancelled;
+  }
+
+  /** Keeps a job that ended outside its queue (cancelled while queued, failed as an orphan) for the TTL, and sends its webhook. */
+  private async entomb(job: JobSnapshot): Promise<void> {
+    const ended: JobSnapshot = { ...job, expiresAt: (job.finishedAt ?? this.o.clock()) + this.o.ttlMs };
+    await this.redis.multi().set(tombstoneKey(job.id), JSON.stringify(ended), 'PX', this.o.ttlMs).sadd(TOMBSTONES_KEY, job.id).exec();
+    if (ended.request.webhookUrl !== undefined) this.o.notify?.(ended);
+  }
+
+  /** The kept tombstones; ids whose tombstone expired are pruned from the set and the index. */
+  private async tombstones(): Promise<JobSnapshot[]> {
+    const ids = await this.redis.smembers(TOMBSTONES_KEY);
+    if (ids.length === 0) return [];
+    const values = await this.redis.mget(ids.map(tombstoneKey));
+    const gone = ids.filter((_, i) => values[i] === null);
+    if (gone.length > 0)
+      await this.redis
+        .multi()
+        .srem(TOMBSTONES_KEY, ...gone)
+        .hdel(INDEX_KEY, ...gone)
+        .exec();
+    return values.filter((v): v is string => v !== null).map((v) => JSON.parse(v) as JobSnapshot);
+  }
+
+  /** Forgets a job that is gone from its queue: index entry, tombstone id, MP4, and the Idempotency-Key that names it. */
+  private async forget(id: string, key?: string): Promise<void> {
+    await this.redis.multi().hdel(INDEX_KEY, id).srem(TOMBSTONES_KEY, id).exec();
+    await fs.promises.rm(this.fileOf(id), { force: true });
+    if (key === undefined) return;
+    const claim = await this.redis.get(idempotencyKey(key));
+    if (claim && (JSON.parse(claim) as { id: string }).id === id) await this.redis.del(idempotencyKey(key));
+  }
+
+  /** A finished job past its expires_at is removed now (record, MP4, index entry): true when it was. */
+  private async expireIfDue(job: Job<JobData, JobOutput>): Promise<boolean> {
+    const expiresAt = this.expiry(job).expiresAt;
+    if (expiresAt === undefined || this.o.clock() < expiresAt) return false;
+    await job.remove().catch(() => undefined);
+    await this.forget(job.id as string);
+    return true;
+  }
+
+  /**
+   * Removes this revision's finished jobs older than the TTL (BullMQ's Queue.clean), and the expired ones of
+   * revisions with no workers left (each by its own TTL), with their MP4s and index entries; prunes expired
+   * tombstones. Resolves with how many jobs it removed. Live revisions clean their own queues.
+   */
+  async cleanExpired(): Promise<number> {
+    let removed = 0;
+    for (const type of ['completed', 'failed'] as const) {
+      const ids = await this.own.clean(this.o.ttlMs, CLEAN_BATCH, type);
+      for (const id of ids) await this.forget(id);
+      removed += ids.length;
+    }
+    for (const name of this.workerless.keys())
+      for (const job of await this.queue(name).getJobs(['completed', 'failed'], 0, CLEAN_BATCH)) if (await this.expireIfDue(job)) removed++;
+    await this.tombstones();
+    return removed;
   }
 
   undelivered(): number {
     return 0;
+  }
+
+  /** Whether Redis answers a PING now (within the command timeout): readiness. */
+  async healthy(): Promise<boolean> {
+    if (this.redis.status !== 'ready') return false;
+    return this.redis.ping().then(
+      () => true,
+      () => false,
+    );
   }
 
   async drain(graceMs: number): Promise<{ abortedJobs: number }> {
@@ -329,6 +457,8 @@ export class RedisJobs implements AsyncJobs {
     const closing = this.worker?.close();
     const drained = await this.o.service.drain(graceMs);
     await closing;
+    // The last jobs' webhooks are handed over only once read back from Redis: before the connection closes.
+    await Promise.all([...this.notifying]);
     return drained;
   }
 
@@ -336,13 +466,43 @@ export class RedisJobs implements AsyncJobs {
     clearInterval(this.sweeper);
     await this.worker?.close();
     await Promise.all([...this.queues.values()].map((q) => q.close()));
-    await this.redis.quit();
+    await this.redis.quit().catch(() => this.redis.disconnect());
+  }
+
+  /** Runs a request's store work: a Redis error (down, timed out, refused) becomes StoreUnavailable (503, Retry-After). */
+  private async guarded<T>(work: () => Promise<T>): Promise<T> {
+    // Not connected (down, reconnecting, or never ready: a wrong password): BullMQ's queues would wait for the
+    // connection to be ready, so refuse here at once.
+    if (this.redis.status !== 'ready')
+      throw new StoreUnavailableError(
+        `the job store (Redis) is not connected (${this.redis.status}${this.lastRedisError ? `: ${this.lastRedisError}` : ''}); retry shortly`,
+      );
+    try {
+      return await work();
+    } catch (err) {
+      if (err instanceof T2vError) throw err;
+      throw new StoreUnavailableError(`the job store (Redis) did not answer: ${(err as Error).message}; retry shortly`, { cause: err });
+    }
+  }
+
+  /** Logs an error of the worker or a queue unless it is the one that source reported last (Redis down: every second). */
+  private reportOnce(source: string, err: Error, msg: string): void {
+    if (this.lastErrors.get(source) === err.message) return;
+    this.lastErrors.set(source, err.message);
+    this.o.log.error({ err: { message: err.message }, source }, msg);
+  }
+
+  /** The queues named in the job index. */
+  private async queueNames(): Promise<Set<string>> {
+    return new Set([this.own.name, ...Object.values(await this.redis.hgetall(INDEX_KEY))]);
   }
 
   private queue(name: string): Queue<JobData, JobOutput> {
     let q = this.queues.get(name);
     if (!q) {
-      q = new Queue<JobData, JobOutput>(name, { connection: this.connection, prefix: PREFIX });
+      // The shared fail-fast connection: a queue's reads serve requests.
+      q = new Queue<JobData, JobOutput>(name, { connection: this.redis, prefix: PREFIX });
+      q.on('error', (err) => this.reportOnce(`queue ${name}`, err, 'job queue error'));
       this.queues.set(name, q);
     }
     return q;
@@ -421,7 +581,7 @@ export class RedisJobs implements AsyncJobs {
     const file = this.fileOf(id);
     await fs.promises.writeFile(`${file}.tmp`, r.video);
     await fs.promises.rename(`${file}.tmp`, file);
-    await evictOldest(this.o.resultsDir, this.o.maxResultBytes, this.o.log);
+    await evictOldest(this.o.resultsDir, this.o.maxResultBytes, this.o.log, path.basename(file));
     return {
       bytes: r.video.length,
       frames: r.frames,
@@ -474,7 +634,7 @@ export class RedisJobs implements AsyncJobs {
   }
 
   private expiry(job: Job<JobData, JobOutput>): Pick<JobSnapshot, 'expiresAt'> {
-    return job.finishedOn === undefined ? {} : { expiresAt: job.finishedOn + this.o.ttlMs };
+    return job.finishedOn === undefined ? {} : { expiresAt: job.finishedOn + (job.data.ttlMs ?? this.o.ttlMs) };
   }
 
   /** A waiting job's place in its revision's queue (oldest first) and the expected wait. */
@@ -501,6 +661,28 @@ function finishedAt(job: Job): Pick<JobSnapshot, 'finishedAt'> {
   return job.finishedOn === undefined ? {} : { finishedAt: job.finishedOn };
 }
 
+export interface RedisAddress {
+  host: string;
+  port: number;
+  db: number;
+  username?: string;
+  password?: string;
+  tls?: { servername: string };
+}
+
+/** ioredis options from redis[s]://[[user]:password@]host:port[/db]: the password used, TLS for rediss:. */
+export function redisOptionsOf(raw: string): RedisAddress {
+  const u = new URL(raw);
+  return {
+    host: u.hostname.replace(/^\[(.*)\]$/, '$1'),
+    port: Number(u.port || 6379),
+    db: Number(u.pathname.slice(1) || 0),
+    ...(u.username === '' ? {} : { username: decodeURIComponent(u.username) }),
+    ...(u.password === '' ? {} : { password: decodeURIComponent(u.password) }),
+    ...(u.protocol === 'rediss:' ? { tls: { servername: u.hostname } } : {}),
+  };
+}
+
 /** BullMQ keeps a failure as a message: ours carry the stable code as JSON. */
 function failure(err: unknown): Error {
   const e = asT2vError(err);
@@ -518,8 +700,11 @@ export function errorOf(reason: string | undefined): { code: string; message: st
   return { code: 'WorkerLost', message: `the replica running this job stopped (${reason ?? 'no reason given'})` };
 }
 
-/** Removes the oldest finished MP4s until the directory holds at most `maxBytes`. */
-export async function evictOldest(dir: string, maxBytes: number, log?: Logger): Promise<string[]> {
+/**
+ * Removes the oldest finished MP4s until the directory holds at most `maxBytes`; never `keep` (the video just made:
+ * a job must not succeed with its video already gone).
+ */
+export async function evictOldest(dir: string, maxBytes: number, log?: Logger, keep?: string): Promise<string[]> {
   const files = await Promise.all(
     (await fs.promises.readdir(dir))
       .filter((f) => f.endsWith('.mp4'))
@@ -533,6 +718,7 @@ export async function evictOldest(dir: string, maxBytes: number, log?: Logger): 
   const removed: string[] = [];
   for (const x of kept) {
     if (total <= maxBytes) break;
+    if (x.f === keep) continue;
     await fs.promises.rm(path.join(dir, x.f), { force: true });
     total -= x.bytes;
     removed.push(x.f);
