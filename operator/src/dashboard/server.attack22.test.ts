@@ -2,17 +2,11 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { ModelRollout } from '../api/index.js';
 import { ConfigError, loadConfig } from '../config.js';
+import { fakeSource } from './fake-source.test-support.js';
 import { type RunningDashboard, startDashboard, TOKEN_HEADER } from './server.js';
 
-const rollout = { metadata: { name: 't2v', namespace: 'ml' }, spec: {}, status: { phase: 'Progressing' } } as unknown as ModelRollout;
-const writes: string[] = [];
-const source = {
-  list: () => Promise.resolve([rollout]),
-  get: () => Promise.resolve({ rollout, deployments: [], events: [] }),
-  annotate: (name: string) => Promise.resolve(writes.push(name) > 0),
-};
+const { source, writes } = fakeSource();
 
 let running: RunningDashboard | undefined;
 afterEach(async () => {
