@@ -18,6 +18,7 @@ import crypto from 'node:crypto';
 import PQueue from 'p-queue';
 import pRetry, { AbortError } from 'p-retry';
 import type { NotificationEvent } from '../api/names.js';
+import { scrubCredentials } from '../rollout/webhook-gates.js';
 import { redirectMessage } from '../webhooks/gate-caller.js';
 import type { ExperimentStatus } from '../analysis/experiment-gate.js';
 import type { StyleHistoryEntry, StylePhase } from '../rollout/style-types.js';
@@ -312,7 +313,10 @@ export class Notifier {
       await pRetry(post, { retries: (this.opts.attempts ?? 3) - 1, minTimeout: this.opts.minRetryMs ?? 1000, factor: 2, randomize: true });
       this.opts.log.debug({ event: n.event, rollout: `${n.namespace}/${n.name}`, url: redact(url) }, 'notification sent');
     } catch (err) {
-      this.opts.log.warn({ event: n.event, rollout: `${n.namespace}/${n.name}`, url: redact(url), err: String(err) }, 'notification not delivered');
+      this.opts.log.warn(
+        { event: n.event, rollout: `${n.namespace}/${n.name}`, url: redact(url), err: scrubCredentials(String(err)) },
+        'notification not delivered',
+      );
     }
   }
 }

@@ -89,13 +89,20 @@ function checkWebhook(w: StoredWebhook, field: string, seen: Set<string>, errors
   else if (seen.has(w.name)) errors.push(`${field}.name: "${w.name}" is used by an earlier webhook; names must be unique`);
   else seen.add(w.name);
   if (!WEBHOOK_GATE_TYPES.includes(w.type as WebhookGateType)) errors.push(`${field}.type: "${w.type}" must be one of ${WEBHOOK_GATE_TYPES.join(', ')}`);
-  if (!httpUrl(w.url)) errors.push(`${field}.url: "${w.url ?? ''}" must be an http:// or https:// URL with a host`);
+  if (!httpUrl(w.url)) errors.push(`${field}.url: "${scrubCredentials(w.url ?? '')}" must be an http:// or https:// URL with a host`);
+  else if (hasCredentials(w.url)) errors.push(`${field}.url: must not carry a user name or password (fetch refuses such URLs, and the URL is shown in status)`);
   const timeoutSeconds = w.timeoutSeconds ?? 10;
   if (!Number.isInteger(timeoutSeconds) || timeoutSeconds < 1 || timeoutSeconds > 60)
     errors.push(`${field}.timeoutSeconds: ${timeoutSeconds} must be an integer in [1, 60]`);
   for (const [key, value] of Object.entries(w.metadata ?? {})) {
     if (typeof value !== 'string') errors.push(`${field}.metadata.${key}: ${JSON.stringify(value)} must be a string`);
   }
+}
+
+/** Whether `url` has userinfo (`https://user:password@host/`). */
+function hasCredentials(url: string | undefined): boolean {
+  const parsed = URL.parse(url ?? '');
+  return parsed !== null && (parsed.username !== '' || parsed.password !== '');
 }
 
 /** Whether `url` parses (WHATWG URL, as fetch parses it) as http or https with a host. */
@@ -162,9 +169,12 @@ export function gateOpen(pass: DecisionPass, spec: RolloutSpec, type: WebhookGat
  */
 function announceHold(pass: DecisionPass, before: WebhookGateHold | undefined, now: WebhookGateHold, where: string): void {
   const gate = `${now.type} webhook "${now.name}"`;
+  const said = now.lastAnswer === NOT_ASKED ? 'asking it now' : `it answered ${now.lastAnswer}`;
   if (before?.type !== now.type) {
-    const said = now.lastAnswer === NOT_ASKED ? 'asking it now' : `it answered ${now.lastAnswer}`;
     pass.note('WebhookGateHeld', `${gate} holds the rollout ${where} until it answers 2xx: ${said}`);
+  } else if (before.name !== now.name) {
+    // Another gate of the same type holds it now (the one named before said yes): told once, naming this one.
+    pass.event('Normal', 'WebhookGateHeld', `${gate} holds the rollout ${where} now ("${before.name}" said yes): ${said}`);
   } else if (before.lastAnswer === NOT_ASKED && now.lastAnswer !== NOT_ASKED) {
     pass.event('Normal', 'WebhookGateHeld', `${gate} holds the rollout ${where}: it answered ${now.lastAnswer}`);
   }
@@ -179,4 +189,12 @@ function announceOpen(pass: DecisionPass, before: WebhookGateHold | undefined, t
 /** Whether leaving step `index` takes the candidate to the last step (100 %) and promotion: confirm-promotion's place. */
 export function beforePromotion(spec: RolloutSpec, index: number): boolean {
   return spec.steps.length === 1 || index === spec.steps.length - 2;
+}
+
+/**
+ * The text with any URL's userinfo (`//user:password@`) replaced by `//***@`: fetch's errors quote the whole URL,
+ * and these texts reach status and logs.
+ */
+export function scrubCredentials(text: string): string {
+  return text.replace(/\/\/[^/\s@]*@/g, '//***@');
 }

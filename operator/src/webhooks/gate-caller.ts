@@ -5,7 +5,7 @@
 // Answers are kept per rollout+gate+candidate revision: another revision's answer is replaced, never used
 // (rollout/webhook-gates.ts also checks). Runs on real time (the timeout), so it sits outside controller/.
 import type { WebhookGateType } from '../api/names.js';
-import type { WebhookAnswer, WebhookGate } from '../rollout/webhook-gates.js';
+import { scrubCredentials, type WebhookAnswer, type WebhookGate } from '../rollout/webhook-gates.js';
 
 /** The POST body, as Flagger's webhooks get it (checksum: the candidate revision). */
 export interface GateRequest {
@@ -121,5 +121,5 @@ function failureOf(err: unknown, timeoutMs: number): string {
   if (name === 'TimeoutError' || name === 'AbortError') return `no answer within ${timeoutMs / 1000} s`;
   const code = (err as { cause?: { code?: string } }).cause?.code;
   if (code === 'ECONNREFUSED') return 'connection refused (ECONNREFUSED)';
-  return `request failed: ${code ?? (err instanceof Error ? err.message : String(err))}`;
+  return `request failed: ${code ?? scrubCredentials(err instanceof Error ? err.message : String(err))}`;
 }
