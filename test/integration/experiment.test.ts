@@ -51,7 +51,17 @@ const NAME = 't2v';
 const MODEL = 't2v-tiny';
 const STEPS = [10, 50, 100];
 const REPLICAS = 2;
-/** The viewers: a fixed set of user ids, visited in turn by a few request loops. */
+/** A copy of `items` in random order (Fisher–Yates). */
+function shuffled<T>(items: readonly T[]): T[] {
+  const out = [...items];
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [out[i], out[j]] = [out[j]!, out[i]!];
+  }
+  return out;
+}
+
+/** The viewers: a fixed set of user ids, visited in rounds (each in a random order) by a few request loops. */
 const USERS = Array.from({ length: 400 }, (_, i) => `viewer-${i}`);
 const CONCURRENCY = 4;
 /** The simulated truth: the chance a viewer completes playback, by the version that answered (v3 behaves as v2). */
@@ -134,6 +144,12 @@ class Viewers {
   private readonly jars = new Map<string, Map<string, string>>();
   private stopped = false;
   private next = 0;
+  /**
+   * Each round visits every user once, in a new random order: real viewers do not arrive in a fixed cycle, and a
+   * fixed one beats in step with the proxy's deterministic weighted round robin in cookie mode (every 4th user is
+   * pro: with 10/80/10 weights no pro user ever drew treatment).
+   */
+  private order: string[] = [];
   private loops: Promise<void>[] = [];
   private server: http.Server | undefined;
 
@@ -239,7 +255,8 @@ class Viewers {
 
   private async requestLoop(loop: number): Promise<void> {
     for (let i = 0; !this.stopped; i++) {
-      const user = USERS[this.next++ % USERS.length]!;
+      if (this.next % USERS.length === 0) this.order = shuffled(USERS);
+      const user = this.order[this.next++ % USERS.length]!;
       const { arm, salt, weight } = this.armFor(user);
       if (arm && salt) this.note(user, arm, salt);
       const cookies = this.cookiesOf(user);

@@ -40,7 +40,7 @@ export const OUTCOME_STATUSES: Record<Outcome, readonly number[]> = {
   ok: [200],
   client_error: [400, 404, 408, 409, 410, 413, 415, 416, 422],
   overloaded: [429, 503],
-  server_error: [500],
+  server_error: [500, 503], // 503: the job store is unreachable (StoreUnavailable), a failure users see
   timeout: [504],
   cancelled: [499],
   draining: [503],
