@@ -89,8 +89,8 @@ function checkWebhook(w: StoredWebhook, field: string, seen: Set<string>, errors
   else if (seen.has(w.name)) errors.push(`${field}.name: "${w.name}" is used by an earlier webhook; names must be unique`);
   else seen.add(w.name);
   if (!WEBHOOK_GATE_TYPES.includes(w.type as WebhookGateType)) errors.push(`${field}.type: "${w.type}" must be one of ${WEBHOOK_GATE_TYPES.join(', ')}`);
-  if (!httpUrl(w.url)) errors.push(`${field}.url: "${scrubCredentials(w.url ?? '')}" must be an http:// or https:// URL with a host`);
-  else if (hasCredentials(w.url)) errors.push(`${field}.url: must not carry a user name or password (fetch refuses such URLs, and the URL is shown in status)`);
+  const urlProblem = gateUrlProblem(w.url);
+  if (urlProblem) errors.push(`${field}.url: ${urlProblem}`);
   const timeoutSeconds = w.timeoutSeconds ?? 10;
   if (!Number.isInteger(timeoutSeconds) || timeoutSeconds < 1 || timeoutSeconds > 60)
     errors.push(`${field}.timeoutSeconds: ${timeoutSeconds} must be an integer in [1, 60]`);
@@ -99,16 +99,17 @@ function checkWebhook(w: StoredWebhook, field: string, seen: Set<string>, errors
   }
 }
 
-/** Whether `url` has userinfo (`https://user:password@host/`). */
-function hasCredentials(url: string | undefined): boolean {
+/**
+ * What is wrong with a gate URL, or undefined: it must parse (WHATWG URL, as fetch parses it) as http or https with
+ * a host, and carry no user name or password (fetch refuses such URLs, and the URL is shown in status).
+ */
+function gateUrlProblem(url: string | undefined): string | undefined {
   const parsed = URL.parse(url ?? '');
-  return parsed !== null && (parsed.username !== '' || parsed.password !== '');
-}
-
-/** Whether `url` parses (WHATWG URL, as fetch parses it) as http or https with a host. */
-function httpUrl(url: string | undefined): boolean {
-  const parsed = URL.parse(url ?? '');
-  return (parsed?.protocol === 'http:' || parsed?.protocol === 'https:') && parsed.hostname !== '';
+  if ((parsed?.protocol !== 'http:' && parsed?.protocol !== 'https:') || parsed.hostname === '')
+    return `"${scrubCredentials(url ?? '')}" must be an http:// or https:// URL with a host`;
+  if (parsed.username !== '' || parsed.password !== '')
+    return 'must not carry a user name or password (fetch refuses such URLs, and the URL is shown in status)';
+  return undefined;
 }
 
 /** spec.notifications: checked here so a bad value names its field; the controller reads the stored object. */
