@@ -24,6 +24,9 @@ import { resolveDenoiserIo, resolveTextEncoderIo, resolveVaeIo } from '../src/mo
 import { latentFrames, readManifest } from '../src/model/manifest.js';
 import { createScheduler } from '../src/pipeline/scheduler.js';
 import { createTokenizer } from '../src/pipeline/tokenizer.js';
+import type { FrameSource } from '../src/pipeline/frames.js';
+import { startMp4Encoder } from '../src/video/mp4-encoder.js';
+import { startProcessLauncher, type ProcessLauncher } from '../src/video/process-launcher.js';
 import { buildTinyAdapter, buildTinyAdapters } from './lib/tiny-adapters.js';
 import { buildTinyModel, type TinyModelOptions } from './lib/tiny-model.js';
 
@@ -125,6 +128,8 @@ interface Timed {
   quality: number;
   encode: number;
   total: number;
+  /** The MP4 it answered (re-encoded bare by bareEncode). */
+  mp4: Buffer;
 }
 
 async function timedRequest(url: string, extra: Record<string, unknown> = {}): Promise<Timed> {
@@ -134,7 +139,7 @@ async function timedRequest(url: string, extra: Record<string, unknown> = {}): P
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ ...request, ...extra }),
   });
-  await res.arrayBuffer();
+  const mp4 = Buffer.from(await res.arrayBuffer());
   const wall = (performance.now() - t0) / 1000;
   if (res.status !== 200) throw new Error(`generate answered ${res.status}`);
   if (extra.style !== undefined && !res.headers.get('x-adapter-version')) throw new Error(`no X-Adapter-Version for style ${String(extra.style)}`);
@@ -151,7 +156,26 @@ async function timedRequest(url: string, extra: Record<string, unknown> = {}): P
     quality: timing.quality ?? NaN,
     encode: timing.encode ?? NaN,
     total: timing.total ?? NaN,
+    mp4,
   };
+}
+
+/**
+ * The encoder alone on the same clip: the answer's MP4 decoded back to rgb24 (untimed), then encoded the way the
+ * runtime encodes (startMp4Encoder, same x264 defaults, ffmpeg started by a process launcher as the runtime's is)
+ * from frames that are ready, timed from the start of ffmpeg to the MP4 read back. Returns seconds.
+ */
+async function bareEncode(mp4: Buffer, launcher: ProcessLauncher): Promise<number> {
+  const raw = execFileSync('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-i', 'pipe:0', '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1'], {
+    input: mp4,
+    maxBuffer: 1 << 30,
+  });
+  const bytes = SIZE * SIZE * 3;
+  const frames: FrameSource = { frames: raw.length / bytes, width: SIZE, height: SIZE, frame: (f) => raw.subarray(f * bytes, (f + 1) * bytes) };
+  const t0 = performance.now();
+  const encoder = await startMp4Encoder({ width: SIZE, height: SIZE, fps: FPS, ffmpegPath: 'ffmpeg', comment: 'bench bare encode', launcher });
+  await encoder.encode(frames);
+  return (performance.now() - t0) / 1000;
 }
 
 interface Replay {
@@ -300,10 +324,20 @@ async function main(): Promise<void> {
   }
   const requests: Timed[] = [];
   const raw: number[] = [];
+  const bare: number[] = [];
+  // A pause between the three, so none starts while the one before still spins its threads down.
+  const settle = (): Promise<void> => sleep(200);
+  const launcher = startProcessLauncher();
   for (let i = 0; i < N; i++) {
-    requests.push(await timedRequest(server.url));
+    const r = await timedRequest(server.url);
+    requests.push(r);
+    await settle();
     raw.push(await replay.run());
+    await settle();
+    bare.push(await bareEncode(r.mp4, launcher));
+    await settle();
   }
+  await launcher.close();
   await replay.release();
   await stopServer(server);
 
@@ -352,6 +386,9 @@ async function main(): Promise<void> {
     const h264 = r.encode - r.convert - r.quality;
     return {
       overhead: (r.wall - r.onnx - h264) / r.onnx, // what the runtime adds around its own session.run() calls
+      // What the request took beyond its ONNX runs and the encoder run alone on the same clip: conversion and
+      // quality work that overlaps ffmpeg's encode counts only as far as it delays the answer.
+      criticalPath: (r.wall - r.onnx - (bare[i] as number)) / r.onnx,
       overheadInclFfmpeg: (r.wall - r.onnx) / r.onnx,
       runtimeOwn: r.wall - r.onnx - r.encode, // HTTP, queue, tokenizer, tensors, scheduler, guidance
       h264,
@@ -361,6 +398,7 @@ async function main(): Promise<void> {
     };
   });
   const overhead = median(per.map((p) => p.overhead));
+  const criticalPath = median(per.map((p) => p.criticalPath));
   const figures = {
     clip,
     coldStartSeconds: { median: median(cold), runs: cold },
@@ -375,10 +413,12 @@ async function main(): Promise<void> {
     qualityShareOfOnnx: median(per.map((p) => p.qualityOfOnnx)),
     h264Seconds: median(per.map((p) => p.h264)),
     overhead,
+    overheadCriticalPath: criticalPath,
+    bareEncodeSeconds: median(bare),
     overheadInclFfmpeg: median(per.map((p) => p.overheadInclFfmpeg)),
     rawReplayOnnxSeconds: median(raw),
     ortInRuntimeVsBareReplay: median(per.map((p) => p.ortVsReplay)),
-    requests: requests.map((r, i) => ({ ...r, rawReplay: raw[i] })),
+    requests: requests.map(({ mp4: _mp4, ...r }, i) => ({ ...r, rawReplay: raw[i], bareEncode: bare[i] })),
     throughput: { jobs: JOBS, seconds: burst, jobsPerMinute: (JOBS * 60) / burst, videoSecondsPerSecond: (JOBS * SECONDS) / burst },
     retryAfter: { warmupOnly: retryAfterFigures(first), afterObservedJobs: retryAfterFigures(second) },
   };
@@ -395,7 +435,8 @@ async function main(): Promise<void> {
     `  quality signals per clip (flicker, frozen,       ${ms(figures.qualitySeconds)} = ${pct(figures.qualityShareOfRequestWall)} of the request, ${pct(figures.qualityShareOfOnnx)} of Σ session.run()`,
     `    blank, temporal SSIM; T2V_QUALITY_SAMPLE=1)`,
     `  ffmpeg H.264 + MP4 (external encoder)            ${ms(figures.h264Seconds)}`,
-    `runtime overhead over Σ session.run(), excl. ffmpeg ${pct(overhead)}   (target < 5 %: ${overhead < 0.05 ? 'met' : 'NOT met'})`,
+    `runtime overhead over Σ session.run(), excl. ffmpeg ${pct(overhead)}   (serial: conversion and quality counted whole, though they overlap the encode)`,
+    `  on the critical path                             ${pct(criticalPath)}   (request − Σ session.run() − the encoder alone on the clip, ${ms(median(bare))}; target < 5 %: ${criticalPath < 0.05 ? 'met' : 'NOT met'})`,
     `runtime overhead over Σ session.run(), incl. ffmpeg ${pct(figures.overheadInclFfmpeg)}`,
     `ORT time in the runtime vs a bare in-process replay ${pct(figures.ortInRuntimeVsBareReplay)}  (replay median ${ms(figures.rawReplayOnnxSeconds)}, alternating with the requests)`,
     `throughput (${PROVIDER.toUpperCase()}, concurrency 1, ${JOBS} queued jobs)      ${figures.throughput.jobsPerMinute.toFixed(1)} clips/min, ${figures.throughput.videoSecondsPerSecond.toFixed(3)} video-s per wall-s`,

@@ -29,6 +29,7 @@ import { createAdapterMetrics, type AdapterMetrics } from './telemetry/adapter-m
 import { createGpuMemoryReader } from './telemetry/gpu-memory.js';
 import { createMetrics } from './telemetry/metrics.js';
 import { startMp4Encoder } from './video/mp4-encoder.js';
+import { startProcessLauncher } from './video/process-launcher.js';
 
 export interface Runtime {
   port: number;
@@ -51,6 +52,12 @@ export async function startRuntime(config: RuntimeConfig, log: Logger, deps: Run
     log.warn({ faults: config.faults }, 'FAULT INJECTION ENABLED (T2V_FAULT_*): for rollout drills only, never in normal serving');
   }
   const state: RuntimeState = { phase: 'loading', provider: undefined };
+  // Forked now, while this process is small: each clip's ffmpeg is started from it (see process-launcher.ts).
+  const launcher = startProcessLauncher({
+    onExit: (code, signal) => {
+      if (state.phase !== 'draining') log.warn({ code, signal }, 'process launcher exited; ffmpeg is spawned by the runtime from now on (slower per clip)');
+    },
+  });
   const queue = new JobQueue({ maxConcurrency: config.maxConcurrency, maxQueue: config.maxQueue });
   const readGpu = createGpuMemoryReader(config.cudaDeviceId);
   const metrics = createMetrics(
@@ -122,7 +129,7 @@ export async function startRuntime(config: RuntimeConfig, log: Logger, deps: Run
     log.info({ provider: loaded.provider, loadSeconds: loaded.loadSeconds, limits }, 'model loaded');
     service = new GenerationService({
       pipeline: new T2vPipeline(loaded),
-      startEncoder: startMp4Encoder,
+      startEncoder: (o) => startMp4Encoder({ ...o, launcher }),
       queue,
       store: new JobStore({ ttlMs: config.jobTtlMs, maxFinished: config.maxStoredJobs, maxBytes: config.maxStoredBytes }),
       metrics,
@@ -132,7 +139,7 @@ export async function startRuntime(config: RuntimeConfig, log: Logger, deps: Run
       requestTimeoutMs: config.requestTimeoutMs,
       ffmpegPath: config.ffmpegPath,
       x264: { preset: config.x264Preset, crf: config.x264Crf },
-      overlapEncoderStart: loaded.provider === 'cuda',
+      overlapEncoderStart: true,
       newId,
       sampleQuality: () => config.qualitySample >= 1 || (deps.random ?? Math.random)() < config.qualitySample,
       gpusPerSlot: config.gpusPerReplica / config.maxConcurrency,
@@ -171,6 +178,7 @@ export async function startRuntime(config: RuntimeConfig, log: Logger, deps: Run
       // A warm-up may still be inside session.run(); release the sessions only after it.
       await Promise.race([ready.catch(() => undefined), sleep(10_000, undefined, { ref: false })]);
       await loaded?.release();
+      await launcher.close();
       log.info({ abortedJobs }, 'shutdown complete');
     })();
     return closing;

@@ -1,10 +1,12 @@
 // The ffmpeg bridge on its own: frame layout in, a valid H.264 MP4 out, clean failures.
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EncodeError } from '../../inference-image/src/errors.js';
 import type { FrameSource } from '../../inference-image/src/pipeline/frames.js';
 import { startMp4Encoder } from '../../inference-image/src/video/mp4-encoder.js';
+import { startProcessLauncher, type ProcessLauncher } from '../../inference-image/src/video/process-launcher.js';
 import { ffprobe, tempDir } from './support.js';
 
 const tmp = tempDir('t2v-mp4-');
@@ -56,5 +58,71 @@ describe('startMp4Encoder', () => {
     expect(leftovers()).toHaveLength(1);
     await enc.abort();
     expect(leftovers()).toEqual([]);
+  });
+});
+
+describe('startMp4Encoder with ffmpeg started by a process launcher (as the runtime does)', () => {
+  let launcher: ProcessLauncher;
+  beforeAll(() => {
+    launcher = startProcessLauncher();
+  });
+  afterAll(() => launcher.close());
+
+  /** Mean luma of each decoded frame. */
+  function frameMeans(mp4: Buffer, w: number, h: number): number[] {
+    const gray = execFileSync('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-i', 'pipe:0', '-f', 'rawvideo', '-pix_fmt', 'gray', 'pipe:1'], { input: mp4 });
+    const means: number[] = [];
+    for (let f = 0; f < gray.length / (w * h); f++) means.push(gray.subarray(f * w * h, (f + 1) * w * h).reduce((a, v) => a + v, 0) / (w * h));
+    return means;
+  }
+
+  it('encodes frames written into its reused buffers in order, each frame its own, and leaves nothing behind', async () => {
+    // Flat frames of far-apart greys: a buffer overwritten before ffmpeg read it would show another frame's grey.
+    const greys = [16, 200, 40, 235, 80, 160, 24, 220, 60, 180, 100, 140];
+    const offered = new Set<Uint8Array>();
+    const source: FrameSource = {
+      frames: greys.length,
+      width: 64,
+      height: 48,
+      frame(f, into) {
+        if (!into) throw new Error('the encoder offers its own buffer');
+        offered.add(into);
+        return into.fill(greys[f] as number);
+      },
+    };
+    const enc = await startMp4Encoder({ width: 64, height: 48, fps: 4, ffmpegPath: 'ffmpeg', tmpDir: scratch, launcher });
+    const mp4 = await enc.encode(source);
+    expect(await ffprobe(mp4, tmp.dir)).toMatchObject({ codec: 'h264', width: 64, height: 48, frames: greys.length });
+    // Full-range grey → limited-range luma and back: within a few levels.
+    frameMeans(mp4, 64, 48).forEach((mean, f) => expect(Math.abs(mean - (greys[f] as number)), `frame ${f}`).toBeLessThan(4));
+    expect(offered.size).toBe(2);
+    expect(leftovers()).toEqual([]);
+  });
+
+  it('abort stops that ffmpeg and removes its files (socket included)', async () => {
+    const enc = await startMp4Encoder({ width: 16, height: 16, fps: 1, ffmpegPath: 'ffmpeg', tmpDir: scratch, launcher });
+    expect(leftovers()).toHaveLength(1);
+    await enc.abort();
+    expect(leftovers()).toEqual([]);
+  });
+
+  it('an ffmpeg that cannot be started fails with EncodeFailed naming it', async () => {
+    const enc = await startMp4Encoder({ width: 16, height: 16, fps: 1, ffmpegPath: '/nonexistent/ffmpeg', tmpDir: scratch, launcher });
+    const p = enc.encode(gradient(1, 16, 16));
+    await expect(p).rejects.toMatchObject({ code: 'EncodeFailed', message: expect.stringContaining('/nonexistent/ffmpeg') });
+    expect(leftovers()).toEqual([]);
+  });
+
+  it('ffmpeg failing on its arguments reports its exit and stderr', async () => {
+    const enc = await startMp4Encoder({ width: 16, height: 16, fps: 1, ffmpegPath: 'ffmpeg', tmpDir: scratch, launcher, preset: 'no-such-preset' });
+    await expect(enc.encode(gradient(2, 16, 16))).rejects.toThrow(/ffmpeg exited with 1: .*/s);
+    expect(leftovers()).toEqual([]);
+  });
+
+  it('spawns ffmpeg itself once the launcher is gone', async () => {
+    const gone = startProcessLauncher();
+    await gone.close();
+    const enc = await startMp4Encoder({ width: 48, height: 32, fps: 5, ffmpegPath: 'ffmpeg', tmpDir: scratch, launcher: gone });
+    expect(await ffprobe(await enc.encode(gradient(3, 48, 32)), tmp.dir)).toMatchObject({ codec: 'h264', frames: 3 });
   });
 });

@@ -38,7 +38,15 @@ export class FaultInjector {
     const share = this.config.freezeFrames ?? 0;
     if (share <= 0 || source.frames < 2) return source;
     const last = Math.max(0, source.frames - 1 - Math.round(share * (source.frames - 1)));
-    return { frames: source.frames, width: source.width, height: source.height, frame: (f) => source.frame(Math.min(f, last)) };
+    const frozen: FrameSource = {
+      frames: source.frames,
+      width: source.width,
+      height: source.height,
+      frame: (f, into) => source.frame(Math.min(f, last), into),
+    };
+    const withLuma = source.frameWithLuma?.bind(source);
+    if (withLuma) frozen.frameWithLuma = (f, luma, into) => withLuma(Math.min(f, last), luma, into);
+    return frozen;
   }
 
   /** Called at the start of each generation: adds the latency, then maybe throws. */

@@ -46,8 +46,10 @@ export interface ServiceDeps {
   ffmpegPath: string;
   x264: { preset: string; crf: number };
   /**
-   * Start ffmpeg alongside the denoiser to hide its start-up. Right on a GPU; on CPU both compete for
-   * the same cores, so it only moves the cost and the runtime starts ffmpeg after decoding instead.
+   * Start ffmpeg alongside the denoiser to hide its start-up (the runtime does, on GPU and CPU). With the
+   * process launcher the start costs the event loop no fork; on CPU ffmpeg's own start-up competes with ONNX
+   * for a moment, and `npm run bench:inference` on 2 cores measured 40–50 ms less per request than starting it
+   * after decoding (wall − Σ session.run() 159–175 ms against 178–268 ms).
    */
   overlapEncoderStart: boolean;
   newId: () => string;
@@ -342,14 +344,18 @@ export class GenerationService {
       frames: source.frames,
       width: source.width,
       height: source.height,
-      frame: (f) => {
+      frame: (f, into) => {
         const t0 = this.d.monotonic();
-        const rgb = source.frame(f);
+        // The luma the meter reads is written in the conversion's own pass where the source can (counted as
+        // conversion time: it is one more store per pixel there, a whole pass over the rgb24 in the meter).
+        const fused = meter && source.frameWithLuma;
+        const rgb = fused ? fused.call(source, f, meter.nextLuma(), into) : source.frame(f, into);
         const t1 = this.d.monotonic();
         convertSeconds += (t1 - t0) / 1000;
         kept?.push(Uint8Array.from(rgb));
         if (meter) {
-          meter.push(rgb);
+          if (fused) meter.pushLuma();
+          else meter.push(rgb);
           qualitySeconds += (this.d.monotonic() - t1) / 1000;
         }
         return rgb;

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { CancelledError } from '../errors.js';
 import type { GraphIo } from '../model/graph-io.js';
 import type { ModelManifest } from '../model/manifest.js';
-import { toRgb24, type FrameSource } from './frames.js';
+import { frameSource, toRgb24, type FrameSource } from './frames.js';
 import { T2vPipeline, type GenerationParams, type GraphRunner, type PipelineModel } from './pipeline.js';
 import { ByteTokenizer } from './tokenizer.js';
 
@@ -184,5 +184,31 @@ describe('toRgb24', () => {
     expect(Array.from(toRgb24(video, { decodedFrames: 2, frames: 1, height: 1, width: 2 }, [-1, 1]))).toEqual([0, 255, 128, 255, 0, 128]);
     expect(Array.from(toRgb24(Float32Array.from([0.5, NaN, 0.5]), { decodedFrames: 1, frames: 1, height: 1, width: 1 }, [0, 1]))).toEqual([128, 0, 128]);
     expect(() => toRgb24(video, { decodedFrames: 2, frames: 3, height: 1, width: 2 }, [-1, 1])).toThrow(RangeError);
+  });
+
+  it('writes into a given buffer, four pixels at a time and the tail one by one, with the luma when asked', () => {
+    // 1 frame of 3 × 3 (9 pixels: two groups of four and a tail of one), values across and beyond the range.
+    const n = 9;
+    const video = Float32Array.from({ length: 3 * n }, (_, i) => -1.2 + (i * 2.4) / (3 * n - 1));
+    const layout = { decodedFrames: 1, frames: 1, height: 3, width: 3 };
+    const src = frameSource(video, layout, [-1, 1]);
+    const byte = (v: number) => Math.min(255, Math.max(0, Math.floor((v + 1) * 127.5 + 0.5)));
+    const expected = Array.from({ length: n }, (_, p) => [byte(video[p] as number), byte(video[n + p] as number), byte(video[2 * n + p] as number)]).flat();
+    const into = new Uint8Array(n * 3);
+    expect(src.frame(0, into)).toBe(into);
+    expect(Array.from(into)).toEqual(expected);
+    const luma = new Uint8Array(n);
+    const again = src.frameWithLuma?.(0, luma, new Uint8Array(n * 3)) as Uint8Array;
+    expect(Array.from(again)).toEqual(expected);
+    expect(Array.from(luma)).toEqual(
+      Array.from(
+        { length: n },
+        (_, p) => (77 * (expected[3 * p] as number) + 150 * (expected[3 * p + 1] as number) + 29 * (expected[3 * p + 2] as number) + 128) >> 8,
+      ),
+    );
+    // Without a buffer: a new array each time; wrong sizes are refused, naming the layout.
+    expect(src.frame(0)).not.toBe(src.frame(0));
+    expect(() => src.frame(0, new Uint8Array(5))).toThrow(/frame buffer has 5 bytes, expected 3x3x3 = 27/);
+    expect(() => src.frameWithLuma?.(0, new Uint8Array(4))).toThrow(/luma buffer has 4 bytes, expected 3x3 = 9/);
   });
 });

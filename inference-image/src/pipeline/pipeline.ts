@@ -170,29 +170,36 @@ export class T2vPipeline {
     // Inputs that do not change across steps are built once.
     const ctxBatch = batched ? { ...lora, [io.context]: new ort.Tensor('float32', concat(text.contexts), [2, ...text.dims]) } : {};
     const ctxSingle = text.contexts.map((c) => ({ ...lora, [io.context]: new ort.Tensor('float32', c, [1, ...text.dims]) }));
+    // Batched: the sample lives in the first half of the denoiser's input and is stepped in place (every
+    // sampler step is elementwise), so each step copies it once, into the second half, not twice.
     const latentIn = new Float32Array(batched ? 2 * n : n);
+    if (batched) {
+      latentIn.set(x, 0);
+      x = latentIn.subarray(0, n);
+    }
     const guidedOut = new Float32Array(n);
-    let next: Float32Array = new Float32Array(n);
+    let next: Float32Array = batched ? x : new Float32Array(n);
 
     for (let i = 0; i < p.steps; i++) {
       const stepStart = this.now();
       hooks.onProgress?.('denoise', i, p.steps);
       const ts = scheduler.timesteps[i] as number;
-      let modelOut: Float32Array;
+      let cond: Float32Array;
+      let uncond: Float32Array | undefined;
       if (batched) {
-        latentIn.set(x, 0);
-        latentIn.set(x, n);
+        latentIn.copyWithin(n, 0, n);
         const out = await this.runDenoiser(run, latentIn, [2, ...shape.slice(1)], ts, 2, ctxBatch);
-        modelOut = applyGuidance(out.subarray(n, 2 * n), out.subarray(0, n), p.guidance, guidedOut);
+        [cond, uncond] = [out.subarray(n, 2 * n), out.subarray(0, n)];
       } else if (guided) {
-        const u = await this.runDenoiser(run, x, shape, ts, 1, ctxSingle[0] as Record<string, Tensor>);
-        const c = await this.runDenoiser(run, x, shape, ts, 1, ctxSingle[1] as Record<string, Tensor>);
-        modelOut = applyGuidance(c, u, p.guidance, guidedOut);
+        uncond = await this.runDenoiser(run, x, shape, ts, 1, ctxSingle[0] as Record<string, Tensor>);
+        cond = await this.runDenoiser(run, x, shape, ts, 1, ctxSingle[1] as Record<string, Tensor>);
       } else {
-        modelOut = await this.runDenoiser(run, x, shape, ts, 1, ctxSingle[0] as Record<string, Tensor>);
+        cond = await this.runDenoiser(run, x, shape, ts, 1, ctxSingle[0] as Record<string, Tensor>);
       }
-      next = scheduler.step(modelOut, i, x, next);
-      [x, next] = [next, x];
+      if (!uncond) next = scheduler.step(cond, i, x, next);
+      else if (scheduler.stepGuided) next = scheduler.stepGuided({ cond, uncond, guidance: p.guidance }, i, x, next);
+      else next = scheduler.step(applyGuidance(cond, uncond, p.guidance, guidedOut), i, x, next);
+      if (!batched) [x, next] = [next, x];
       hooks.onDenoiseStep?.((this.now() - stepStart) / 1000);
       hooks.signal?.throwIfAborted();
     }

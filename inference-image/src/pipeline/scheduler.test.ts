@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { DdimSchedulerConfig } from '../model/manifest.js';
+import { mulberry32 } from './noise.js';
 import { alphasCumprod, applyGuidance, betaSchedule, createScheduler, ddimTimesteps, DdimScheduler, FlowEulerScheduler, shiftSigma } from './scheduler.js';
 
 const ddim = (over: Partial<DdimSchedulerConfig> = {}): DdimSchedulerConfig => ({
@@ -123,5 +124,18 @@ describe('createScheduler and guidance', () => {
     expect(Array.from(out)).toEqual([2.5, -1]);
     // g = 1 is the conditional prediction itself.
     expect(Array.from(applyGuidance(Float32Array.from([1, 2]), Float32Array.from([7, 7]), 1))).toEqual([1, 2]);
+  });
+
+  it('flow-euler stepGuided equals step(applyGuidance(…)) to the bit, also in place', () => {
+    const rand = mulberry32(7);
+    const n = 1000;
+    const [cond, uncond, sample] = [0, 1, 2].map(() => Float32Array.from({ length: n }, () => rand() * 4 - 2)) as [Float32Array, Float32Array, Float32Array];
+    const s = new FlowEulerScheduler({ type: 'flow-euler', numTrainTimesteps: 1000, shift: 3 }, 30);
+    for (const i of [0, 13, 29]) {
+      const reference = s.step(applyGuidance(cond, uncond, 5.5), i, sample);
+      expect(Array.from(s.stepGuided({ cond, uncond, guidance: 5.5 }, i, sample, new Float32Array(n)))).toEqual(Array.from(reference));
+      const inPlace = Float32Array.from(sample);
+      expect(Array.from(s.stepGuided({ cond, uncond, guidance: 5.5 }, i, inPlace, inPlace))).toEqual(Array.from(reference));
+    }
   });
 });

@@ -106,6 +106,18 @@ describe('ClipQualityMeter on synthetic frames with known answers', () => {
     expect(measure([])).toEqual({ frames: 0 });
   });
 
+  it('luma written by the conversion (nextLuma, pushLuma) measures exactly as rgb24 pushed whole', () => {
+    const clip = [textured(0), textured(1), grey(0), textured(3), textured(3), textured(9)];
+    const meter = new ClipQualityMeter(W, H);
+    for (const f of clip) {
+      const luma = meter.nextLuma();
+      for (let p = 0; p < W * H; p++) luma[p] = (77 * (f[3 * p] as number) + 150 * (f[3 * p + 1] as number) + 29 * (f[3 * p + 2] as number) + 128) >> 8;
+      meter.pushLuma();
+    }
+    expect(meter.result()).toEqual(measure(clip));
+    expect(() => new ClipQualityMeter(W, H).pushLuma()).toThrow(/no luma was written into nextLuma/);
+  });
+
   it('refuses a frame of the wrong size, naming the expected layout', () => {
     expect(() => new ClipQualityMeter(W, H).push(new Uint8Array(10))).toThrow(/frame 0 has 10 bytes, expected 2304 \(32x24 rgb24\)/);
     expect(() => new ClipQualityMeter(0, H)).toThrow(/frame size 0x24/);

@@ -2,7 +2,7 @@
 // reference video): how much the picture changes from frame to frame, how many frames stand still, how many
 // are blank, and how alike consecutive frames are in structure. Cheap enough to run on every clip; the
 // per-clip cost is in `npm run bench:inference`.
-import { blockAverage, meanSsim, SsimScratch, ssimScale } from './ssim.js';
+import { blockAverage, meanSsim, pairStatistics, SsimScratch, ssimScale } from './ssim.js';
 
 /**
  * Frames whose mean absolute luma difference from the frame before is below this many levels (of 0–255)
@@ -29,9 +29,9 @@ export interface ClipQuality {
   /** Share of frames whose luma standard deviation is below BLANK_MAX_LUMA_STD (0–1). Undefined with 0 frames. */
   blankRatio?: number;
   /**
-   * Mean SSIM between consecutive frames' luma (Wang et al. 2004 with ssim.js's default method: 11×11 uniform
-   * window, K1 0.01, K2 0.03; frames over 256 px on the short side block-averaged first; see ssim.ts). 1 =
-   * identical. Undefined with < 2 frames.
+   * Mean SSIM between consecutive frames' luma (Wang et al. 2004 over non-overlapping 11×11 windows, ssim.js's
+   * 'bezkrovny' method, K1 0.01, K2 0.03; frames over 256 px on the short side block-averaged first; see
+   * ssim.ts). 1 = identical. Undefined with < 2 frames.
    */
   temporalSsim?: number;
 }
@@ -67,22 +67,56 @@ export class ClipQualityMeter {
     const pixels = this.width * this.height;
     if (rgb24.length !== pixels * 3)
       throw new RangeError(`frame ${this.frames} has ${rgb24.length} bytes, expected ${pixels * 3} (${this.width}x${this.height} rgb24)`);
-    const frame = this.spare ?? { luma: new Uint8Array(pixels), small: undefined, std: 0 };
+    lumaOf(rgb24, this.nextLuma());
+    this.pushLuma();
+  }
+
+  /**
+   * The buffer (width × height bytes) the next frame's BT.601 luma goes into: fill it (FrameSource.frameWithLuma
+   * does, in the conversion's own pass), then pushLuma(). The same buffer until pushLuma().
+   */
+  nextLuma(): Uint8Array {
+    this.spare ??= { luma: new Uint8Array(this.width * this.height), small: undefined };
+    return this.spare.luma;
+  }
+
+  /** Measures the frame whose luma was written into nextLuma(). */
+  pushLuma(): void {
+    const frame = this.spare;
+    if (!frame) throw new Error('pushLuma: no luma was written into nextLuma()');
     this.spare = undefined;
-    lumaOf(rgb24, frame);
+    frame.small = undefined;
     this.frames++;
-    if (frame.std < BLANK_MAX_LUMA_STD) this.blank++;
     const prev = this.previous;
-    if (prev) {
-      const mad = meanAbsDiff(prev.luma, frame.luma);
+    if (!prev) {
+      if (lumaStd(frame.luma) < BLANK_MAX_LUMA_STD) this.blank++;
+    } else {
+      const { mad, std, ssim } = this.compare(prev, frame);
+      if (std < BLANK_MAX_LUMA_STD) this.blank++;
       this.pairs++;
       this.diffSum += mad;
       if (mad < FROZEN_MAX_MEAN_ABS_DIFF) this.frozen++;
-      // Identical frames are SSIM 1 by definition; skip the window arithmetic.
-      this.ssimSum += mad === 0 ? 1 : this.ssim(prev, frame);
+      // Identical frames are SSIM 1 by definition.
+      this.ssimSum += mad === 0 ? 1 : ssim;
     }
     this.spare = prev;
     this.previous = frame;
+  }
+
+  /**
+   * The pair's mean absolute luma difference, the later frame's luma standard deviation and the pair's SSIM: one
+   * pass over the pixels at SSIM's own scale (frames up to 383 px on the short side), three above it.
+   */
+  private compare(prev: LumaFrame, frame: LumaFrame): { mad: number; std: number; ssim: number } {
+    const pixels = this.width * this.height;
+    if (this.scale === 1) {
+      this.scratch ??= new SsimScratch(this.width);
+      const p = pairStatistics(prev.luma, frame.luma, this.width, this.height, this.scratch);
+      const mean = p.ySum / pixels;
+      return { mad: p.absDiffSum / pixels, std: Math.sqrt(Math.max(0, p.ySumSq / pixels - mean * mean)), ssim: p.ssim };
+    }
+    const mad = meanAbsDiff(prev.luma, frame.luma);
+    return { mad, std: lumaStd(frame.luma), ssim: mad === 0 ? 1 : this.ssim(prev, frame) };
   }
 
   result(): ClipQuality {
@@ -109,25 +143,29 @@ interface LumaFrame {
   luma: Uint8Array;
   /** The luma SSIM compares (block-averaged above 256 px); made when the frame is first compared. */
   small: { luma: Uint8Array; width: number; height: number } | undefined;
-  std: number;
 }
 
-/** Writes rgb24's BT.601 luma into `frame.luma` (of width × height) and its standard deviation into `frame.std`. */
-function lumaOf(rgb: Uint8Array, frame: LumaFrame): void {
-  const { luma } = frame;
+/** Writes rgb24's BT.601 luma into `luma` (of width × height). */
+function lumaOf(rgb: Uint8Array, luma: Uint8Array): void {
+  const n = luma.length;
+  for (let p = 0, i = 0; p < n; p++, i += 3) {
+    // BT.601 luma in integers, as ssim.js's rgb2grayInteger: (77 R + 150 G + 29 B + 128) >> 8.
+    luma[p] = (77 * (rgb[i] as number) + 150 * (rgb[i + 1] as number) + 29 * (rgb[i + 2] as number) + 128) >> 8;
+  }
+}
+
+/** Population standard deviation of a frame's luma, in levels. */
+function lumaStd(luma: Uint8Array): number {
   const n = luma.length;
   let sum = 0;
   let sumSq = 0;
-  for (let p = 0, i = 0; p < n; p++, i += 3) {
-    // BT.601 luma in integers, as ssim.js's rgb2grayInteger: (77 R + 150 G + 29 B + 128) >> 8.
-    const y = (77 * (rgb[i] as number) + 150 * (rgb[i + 1] as number) + 29 * (rgb[i + 2] as number) + 128) >> 8;
-    luma[p] = y;
+  for (let p = 0; p < n; p++) {
+    const y = luma[p] as number;
     sum += y;
     sumSq += y * y;
   }
   const mean = sum / n;
-  frame.std = Math.sqrt(Math.max(0, sumSq / n - mean * mean));
-  frame.small = undefined;
+  return Math.sqrt(Math.max(0, sumSq / n - mean * mean));
 }
 
 function meanAbsDiff(a: Uint8Array, b: Uint8Array): number {

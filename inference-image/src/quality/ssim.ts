@@ -1,10 +1,12 @@
-// Mean SSIM of two 8-bit luma frames with a uniform square window, on typed arrays:
-// the formula of ssim.js's default ('weber') method, which the tests use as the reference. The runtime does
-// not call ssim.js itself for cost: it takes ~17 ms per 256×256 pair on this machine (closures and a JS
-// array per pixel), which is half of the small model's generation time for a 32-frame clip. Window sums come from
-// column sums slid down and across the frame (integers in a few KB of scratch, reused), not from whole-frame
-// integral images: those took three new 0.5 MB Float64Arrays per pair (~50 MB per 32-frame 256² clip for the GC)
-// and five divisions per window; this does one. About a third less CPU per clip (see `npm run bench:inference`).
+// Mean SSIM of two 8-bit luma frames over non-overlapping square windows: the formula of ssim.js's 'bezkrovny'
+// method (Igor Bezkrovny's port of rhys-e/structural-similarity; ssim.js documents it within ~1 % of Wang's
+// ssim.m), which the tests use as the reference. Windows tile the frame (11 px, the last row and column of
+// windows cut short at the edges), each window's SSIM from its exact integer sums, the mean over windows.
+// Why not a window at every pixel (ssim.js's default 'weber', which this file computed until Dec 2026): that
+// is ~121× the window arithmetic — 40–60 ms of CPU per 32-frame 256² clip against ~4 ms here, the largest
+// share of the runtime's per-clip overhead (`npm run bench:inference`) — for a temporal-stability signal that
+// compares a clip's consecutive frames with themselves, where the tiling is the same for every clip and arm.
+// The runtime does not call ssim.js itself: it allocates an array per window (~10× slower).
 
 /** Wang et al. 2004's constants: C1 = (0.01·L)², C2 = (0.03·L)² for L = 255; ssim.js's default 11 px window. */
 export const SSIM_WINDOW = 11;
@@ -39,8 +41,8 @@ export function blockAverage(luma: Uint8Array, width: number, height: number, f:
 }
 
 /**
- * Scratch space for meanSsim, reusable across pairs of one width: the column sums of the window's rows (luma,
- * luma², cross term) for both frames. Exact integers: at most 11 rows of 255² = 715,275 per column.
+ * Scratch space for meanSsim, reusable across pairs of one width: one band of windows' sums (luma, luma²,
+ * cross term, for both frames). Exact integers: at most 121 pixels of 255² = 7,868,025 per window.
  */
 export class SsimScratch {
   readonly x: Int32Array;
@@ -50,11 +52,12 @@ export class SsimScratch {
   readonly xy: Int32Array;
 
   constructor(readonly width: number) {
-    this.x = new Int32Array(width);
-    this.y = new Int32Array(width);
-    this.xx = new Int32Array(width);
-    this.yy = new Int32Array(width);
-    this.xy = new Int32Array(width);
+    const windows = Math.ceil(width / SSIM_WINDOW);
+    this.x = new Int32Array(windows);
+    this.y = new Int32Array(windows);
+    this.xx = new Int32Array(windows);
+    this.yy = new Int32Array(windows);
+    this.xy = new Int32Array(windows);
   }
 
   reset(): void {
@@ -62,14 +65,34 @@ export class SsimScratch {
   }
 }
 
+/** What one pass over a pair of frames yields (pairStatistics). */
+export interface PairStatistics {
+  /** meanSsim(x, y). */
+  ssim: number;
+  /** Σ |x − y| over the pixels. */
+  absDiffSum: number;
+  /** Σ y and Σ y² over the pixels (y's mean and spread, without a pass of their own). */
+  ySum: number;
+  ySumSq: number;
+}
+
 /**
- * Mean of SSIM(x, y) = (2μxμy + C1)(2σxy + C2) / ((μx² + μy² + C1)(σx² + σy² + C2)) over every window
- * position fully inside the frame (population variances), window = min(SSIM_WINDOW, width, height), for two
- * 8-bit luma frames of width × height. 1 for identical frames; ≤ 1. Throws RangeError when an array holds
- * another count. Window sums slide down the rows (column sums) and across them, in exact integers (≤ 121 · 255²),
- * so the result does not depend on the order of the additions; `scratch` (of this width) saves the allocation.
+ * Mean over the SSIM_WINDOW-px windows tiling the frame (those at the right and bottom edges narrower or shorter
+ * when the size is not a multiple) of SSIM(x, y) = (2μxμy + C1)(2σxy + C2) / ((μx² + μy² + C1)(σx² + σy² + C2)),
+ * population variances, for two 8-bit luma frames of width × height; each window counts once whatever its size,
+ * as in ssim.js's 'bezkrovny'. 1 for identical frames; ≤ 1. Throws RangeError when an array holds another count.
+ * Window sums are exact integers, so the result does not depend on the order of the additions; `scratch` (of
+ * this width) saves the allocation.
  */
 export function meanSsim(x: Uint8Array, y: Uint8Array, width: number, height: number, scratch = new SsimScratch(width)): number {
+  return pairStatistics(x, y, width, height, scratch).ssim;
+}
+
+/**
+ * meanSsim(x, y) and, from the same pass over the pixels, the sum of absolute differences and y's sum and sum of
+ * squares (exact integers). Same errors as meanSsim.
+ */
+export function pairStatistics(x: Uint8Array, y: Uint8Array, width: number, height: number, scratch = new SsimScratch(width)): PairStatistics {
   for (const [name, a] of [
     ['x', x],
     ['y', y],
@@ -77,78 +100,70 @@ export function meanSsim(x: Uint8Array, y: Uint8Array, width: number, height: nu
     if (a.length !== width * height) throw new RangeError(`meanSsim: ${name} has ${a.length} values, expected ${width}x${height} = ${width * height}`);
   if (scratch.width !== width) throw new RangeError(`meanSsim: scratch for width ${scratch.width}, frames are ${width} wide`);
   scratch.reset();
-  const win = Math.min(SSIM_WINDOW, width, height);
-  const area = win * win;
-  const consts = { win, area, c1: C1 * area * area, c2: C2 * area * area };
   let total = 0;
-  for (let r = 0; r < height; r++) {
-    if (r < win) addRow(scratch, x, y, r * width);
-    else slideRow(scratch, x, y, r * width, (r - win) * width);
-    if (r >= win - 1) total += rowOfWindows(scratch, consts);
+  let windows = 0;
+  let absDiffSum = 0;
+  let ySum = 0;
+  let ySumSq = 0;
+  for (let top = 0; top < height; top += SSIM_WINDOW) {
+    const bottom = Math.min(height, top + SSIM_WINDOW);
+    for (let r = top; r < bottom; r++) absDiffSum += addRow(scratch, x, y, r * width);
+    for (let w = 0; w < scratch.y.length; w++) {
+      ySum += scratch.y[w] as number;
+      ySumSq += scratch.yy[w] as number;
+    }
+    total += bandOfWindows(scratch, bottom - top);
+    windows += scratch.x.length;
+    scratch.reset();
   }
-  return total / ((height - win + 1) * (width - win + 1));
+  return { ssim: total / windows, absDiffSum, ySum, ySumSq };
 }
 
-/**
- * Σ SSIM over the windows of one band of rows, from its column sums: the formula above multiplied through by
- * area² (exact integer sums, one division a window). Kept apart from meanSsim so V8 optimises it as a whole.
- */
-function rowOfWindows(s: SsimScratch, k: { win: number; area: number; c1: number; c2: number }): number {
-  const { x: cx, y: cy, xx: cxx, yy: cyy, xy: cxy, width } = s;
-  const { win, area, c1, c2 } = k;
-  let sx = 0;
-  let sy = 0;
-  let sxx = 0;
-  let syy = 0;
-  let sxy = 0;
-  for (let c = 0; c < win; c++) {
-    sx += cx[c] as number;
-    sy += cy[c] as number;
-    sxx += cxx[c] as number;
-    syy += cyy[c] as number;
-    sxy += cxy[c] as number;
+/** Adds one row (starting at `offset`) to its band's window sums, window by window; returns the row's Σ |x − y|. */
+function addRow(s: SsimScratch, x: Uint8Array, y: Uint8Array, offset: number): number {
+  const { x: wx, y: wy, xx: wxx, yy: wyy, xy: wxy, width } = s;
+  let sad = 0;
+  for (let w = 0, left = 0; left < width; w++, left += SSIM_WINDOW) {
+    const end = offset + Math.min(width, left + SSIM_WINDOW);
+    let sx = 0;
+    let sy = 0;
+    let sxx = 0;
+    let syy = 0;
+    let sxy = 0;
+    for (let i = offset + left; i < end; i++) {
+      const a = x[i] as number;
+      const b = y[i] as number;
+      sx += a;
+      sy += b;
+      sxx += a * a;
+      syy += b * b;
+      sxy += a * b;
+      // |a − b| without a branch the frame's content would make unpredictable.
+      const d = a - b;
+      const sign = d >> 31;
+      sad += (d ^ sign) - sign;
+    }
+    wx[w] = (wx[w] as number) + sx;
+    wy[w] = (wy[w] as number) + sy;
+    wxx[w] = (wxx[w] as number) + sxx;
+    wyy[w] = (wyy[w] as number) + syy;
+    wxy[w] = (wxy[w] as number) + sxy;
   }
+  return sad;
+}
+
+/** Σ SSIM over one band's windows (`rows` tall), from their sums. */
+function bandOfWindows(s: SsimScratch, rows: number): number {
+  const { x: wx, y: wy, xx: wxx, yy: wyy, xy: wxy, width } = s;
   let total = 0;
-  for (let left = 0; ; left++) {
-    const sxsy = sx * sy;
-    const sq = sx * sx + sy * sy;
-    total += ((2 * sxsy + c1) * (2 * (area * sxy - sxsy) + c2)) / ((sq + c1) * (area * (sxx + syy) - sq + c2));
-    const inn = left + win;
-    if (inn >= width) return total;
-    sx += (cx[inn] as number) - (cx[left] as number);
-    sy += (cy[inn] as number) - (cy[left] as number);
-    sxx += (cxx[inn] as number) - (cxx[left] as number);
-    syy += (cyy[inn] as number) - (cyy[left] as number);
-    sxy += (cxy[inn] as number) - (cxy[left] as number);
+  for (let w = 0; w < wx.length; w++) {
+    const n = rows * (Math.min(width, (w + 1) * SSIM_WINDOW) - w * SSIM_WINDOW);
+    const mx = (wx[w] as number) / n;
+    const my = (wy[w] as number) / n;
+    const vx = (wxx[w] as number) / n - mx * mx;
+    const vy = (wyy[w] as number) / n - my * my;
+    const cxy = (wxy[w] as number) / n - mx * my;
+    total += ((2 * mx * my + C1) * (2 * cxy + C2)) / ((mx * mx + my * my + C1) * (vx + vy + C2));
   }
-}
-
-/** Adds the row starting at `offset` to the column sums. */
-function addRow(s: SsimScratch, x: Uint8Array, y: Uint8Array, offset: number): void {
-  const { x: cx, y: cy, xx: cxx, yy: cyy, xy: cxy } = s;
-  for (let c = 0; c < s.width; c++) {
-    const a = x[offset + c] as number;
-    const b = y[offset + c] as number;
-    cx[c] = (cx[c] as number) + a;
-    cy[c] = (cy[c] as number) + b;
-    cxx[c] = (cxx[c] as number) + a * a;
-    cyy[c] = (cyy[c] as number) + b * b;
-    cxy[c] = (cxy[c] as number) + a * b;
-  }
-}
-
-/** Moves the column sums down one row: adds the row at `add`, removes the row at `remove` (one pass). */
-function slideRow(s: SsimScratch, x: Uint8Array, y: Uint8Array, add: number, remove: number): void {
-  const { x: cx, y: cy, xx: cxx, yy: cyy, xy: cxy } = s;
-  for (let c = 0; c < s.width; c++) {
-    const a = x[add + c] as number;
-    const b = y[add + c] as number;
-    const a0 = x[remove + c] as number;
-    const b0 = y[remove + c] as number;
-    cx[c] = (cx[c] as number) + a - a0;
-    cy[c] = (cy[c] as number) + b - b0;
-    cxx[c] = (cxx[c] as number) + a * a - a0 * a0;
-    cyy[c] = (cyy[c] as number) + b * b - b0 * b0;
-    cxy[c] = (cxy[c] as number) + a * b - a0 * b0;
-  }
+  return total;
 }

@@ -1,13 +1,19 @@
 // H.264 MP4 through ffmpeg (Debian's, with libx264): raw rgb24 frames on stdin, a faststart MP4 in a
 // private temp dir. Pure-JS muxers cannot encode on Node (no WebCodecs), so spawning ffmpeg is the way.
-// ffmpeg is started before the denoiser runs so its start-up (~50–100 ms) overlaps the generation.
-import { spawn, type ChildProcess } from 'node:child_process';
+// ffmpeg is started before the denoiser runs so its start-up (~50–100 ms) overlaps the generation. With a
+// process launcher (process-launcher.ts) ffmpeg is started by that small process and reads the frames from a
+// Unix socket the runtime listens on in the clip's temp dir: the runtime's own spawn() costs a fork of all its
+// memory on the event loop, every clip.
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import fs from 'node:fs/promises';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import type { Writable } from 'node:stream';
 import { EncodeError } from '../errors.js';
 import type { FrameSource } from '../pipeline/frames.js';
+import type { LaunchExit, ProcessLauncher } from './process-launcher.js';
 
 export interface Mp4Options {
   width: number;
@@ -21,6 +27,8 @@ export interface Mp4Options {
   comment?: string;
   /** Parent of the per-clip temp dir; the OS temp dir by default. */
   tmpDir?: string;
+  /** Starts ffmpeg from this launcher when it is alive (the runtime's); otherwise the runtime spawns it itself. */
+  launcher?: ProcessLauncher;
 }
 
 export interface Mp4Encoder {
@@ -35,6 +43,9 @@ const STDERR_KEEP = 4096;
 export async function startMp4Encoder(o: Mp4Options): Promise<Mp4Encoder> {
   const dir = await fs.mkdtemp(path.join(o.tmpDir ?? os.tmpdir(), 't2v-'));
   const out = path.join(dir, 'video.mp4');
+  const socketPath = path.join(dir, 'frames.sock');
+  // Unix socket paths are limited to 107 bytes on Linux; a longer temp dir spawns directly.
+  const viaLauncher = o.launcher?.alive === true && Buffer.byteLength(socketPath) <= 100;
   const args = [
     '-hide_banner',
     '-loglevel',
@@ -49,7 +60,7 @@ export async function startMp4Encoder(o: Mp4Options): Promise<Mp4Encoder> {
     '-r',
     String(o.fps),
     '-i',
-    'pipe:0',
+    viaLauncher ? `unix:${socketPath}` : 'pipe:0',
     '-an',
     '-c:v',
     'libx264',
@@ -64,30 +75,15 @@ export async function startMp4Encoder(o: Mp4Options): Promise<Mp4Encoder> {
     ...(o.comment ? ['-metadata', `comment=${o.comment}`] : []),
     out,
   ];
-  let child: ChildProcess;
+  const cleanup = (): Promise<void> => fs.rm(dir, { recursive: true, force: true });
+  let ffmpeg: RunningFfmpeg;
   try {
-    child = spawn(o.ffmpegPath, args, { stdio: ['pipe', 'ignore', 'pipe'] });
+    ffmpeg = viaLauncher ? await launchedFfmpeg(o.launcher as ProcessLauncher, o.ffmpegPath, args, socketPath) : spawnedFfmpeg(o.ffmpegPath, args);
   } catch (cause) {
-    await fs.rm(dir, { recursive: true, force: true });
+    await cleanup();
     throw new EncodeError(`cannot start ${o.ffmpegPath}`, { cause });
   }
-  let stderr = '';
-  child.stderr?.on('data', (chunk: Buffer) => {
-    stderr = (stderr + chunk.toString('utf8')).slice(-STDERR_KEEP);
-  });
-  let spawnError: Error | undefined;
-  // A failed spawn (ENOENT) emits 'error' and maybe never 'close': settle on either.
-  const exited = new Promise<number | null>((resolve) => {
-    child.once('close', (code) => resolve(code));
-    child.once('error', (err) => {
-      spawnError = err;
-      resolve(null);
-    });
-  });
-  // EPIPE when ffmpeg dies early surfaces via the exit code below; do not crash on it.
-  child.stdin?.on('error', () => undefined);
   let used = false;
-  const cleanup = (): Promise<void> => fs.rm(dir, { recursive: true, force: true });
 
   return {
     async encode(video) {
@@ -96,27 +92,135 @@ export async function startMp4Encoder(o: Mp4Options): Promise<Mp4Encoder> {
       try {
         if (video.width !== o.width || video.height !== o.height)
           throw new EncodeError(`frames are ${video.width}x${video.height}, encoder expects ${o.width}x${o.height}`);
-        const stdin = child.stdin;
-        if (!stdin) throw new EncodeError('ffmpeg has no stdin');
-        // ffmpeg encodes frame f while the next one is converted here.
-        for (let f = 0; f < video.frames && !spawnError && stdin.writable; f++) {
-          if (!stdin.write(video.frame(f))) await Promise.race([once(stdin, 'drain'), exited]);
+        const stdin = await Promise.race([ffmpeg.input, ffmpeg.exited.then(() => undefined)]);
+        if (stdin) {
+          // EPIPE when ffmpeg dies early surfaces via the exit code below; do not crash on it.
+          stdin.on('error', () => undefined);
+          // ffmpeg encodes frame f while the next one is converted here, into the buffer whose write has
+          // completed (two in turn): no new 192 KiB array per 256² frame for the GC to collect.
+          const buffers = new FrameBuffers(video.width * video.height * 3);
+          for (let f = 0; f < video.frames && stdin.writable && !ffmpeg.ended; f++) {
+            const into = await Promise.race([buffers.free(), ffmpeg.exited.then(() => undefined)]);
+            if (!into) break;
+            const frame = video.frame(f, into);
+            if (frame !== into) buffers.release(into);
+            const flushed = stdin.write(frame, () => buffers.release(frame));
+            if (!flushed) await Promise.race([once(stdin, 'drain'), ffmpeg.exited]);
+          }
+          stdin.end();
         }
-        stdin.end();
-        const code = await exited;
-        if (spawnError) throw new EncodeError(`cannot run ${o.ffmpegPath}: ${spawnError.message}`, { cause: spawnError });
-        if (code !== 0) throw new EncodeError(`ffmpeg exited with ${code}: ${stderr.trim().slice(-500)}`);
+        const exit = await ffmpeg.exited;
+        if (exit.error !== undefined) throw new EncodeError(`cannot run ${o.ffmpegPath}: ${exit.error}`);
+        if (exit.code !== 0) throw new EncodeError(`ffmpeg exited with ${exit.code ?? exit.signal}: ${exit.stderr.trim().slice(-500)}`);
         return await fs.readFile(out);
       } finally {
-        if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+        ffmpeg.kill();
+        await ffmpeg.exited;
         await cleanup();
       }
     },
     async abort() {
       used = true;
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-      await exited;
+      ffmpeg.kill();
+      await ffmpeg.exited;
       await cleanup();
+    },
+  };
+}
+
+/**
+ * Two frame buffers used in turn: a buffer is handed out again only after the write that carried it completed
+ * (its callback ran). A returned frame that is not one of them (a source that makes its own) is ignored.
+ */
+class FrameBuffers {
+  private readonly idle: Uint8Array[];
+  private waiter: ((b: Uint8Array) => void) | undefined;
+  private readonly own: Set<Uint8Array>;
+
+  constructor(bytes: number) {
+    this.idle = [new Uint8Array(bytes), new Uint8Array(bytes)];
+    this.own = new Set(this.idle);
+  }
+
+  free(): Promise<Uint8Array> {
+    const b = this.idle.pop();
+    if (b) return Promise.resolve(b);
+    return new Promise((resolve) => (this.waiter = resolve));
+  }
+
+  /** Back into turn (a frame the source made itself, not one of these, is ignored). */
+  release(b: Uint8Array): void {
+    if (!this.own.has(b)) return;
+    const waiter = this.waiter;
+    this.waiter = undefined;
+    if (waiter) waiter(b);
+    else this.idle.push(b);
+  }
+}
+
+/** One ffmpeg, however it was started: where its frames go, how it ended. */
+interface RunningFfmpeg {
+  /** Its rawvideo input (stdin, or the accepted socket connection); never settles if ffmpeg ends first. */
+  input: Promise<Writable>;
+  exited: Promise<LaunchExit>;
+  readonly ended: boolean;
+  /** SIGKILL unless it has ended. */
+  kill(): void;
+}
+
+function spawnedFfmpeg(file: string, args: string[]): RunningFfmpeg {
+  const child = spawn(file, args, { stdio: ['pipe', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr?.on('data', (chunk: Buffer) => {
+    stderr = (stderr + chunk.toString('utf8')).slice(-STDERR_KEEP);
+  });
+  let ended = false;
+  // A failed spawn (ENOENT) emits 'error' and maybe never 'close': settle on either.
+  const exited = new Promise<LaunchExit>((resolve) => {
+    child.once('close', (code, signal) => resolve({ code, signal, stderr }));
+    child.once('error', (err) => resolve({ code: null, signal: null, stderr, error: err.message }));
+  }).finally(() => (ended = true));
+  child.stdin?.on('error', () => undefined);
+  return {
+    input: child.stdin ? Promise.resolve(child.stdin) : new Promise(() => undefined),
+    exited,
+    get ended() {
+      return ended;
+    },
+    kill: () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    },
+  };
+}
+
+/** ffmpeg started by the launcher, reading `unix:socketPath`: the runtime listens there and takes one connection. */
+async function launchedFfmpeg(launcher: ProcessLauncher, file: string, args: string[], socketPath: string): Promise<RunningFfmpeg> {
+  const server = net.createServer();
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(socketPath, () => resolve());
+  });
+  const input = new Promise<Writable>((resolve) =>
+    server.once('connection', (socket) => {
+      // One reader only: nothing else may connect to this clip's socket.
+      server.close();
+      resolve(socket);
+    }),
+  );
+  const proc = launcher.launch(file, args);
+  let ended = false;
+  const exited = proc.exited.finally(() => {
+    ended = true;
+    server.close();
+  });
+  return {
+    input,
+    exited,
+    get ended() {
+      return ended;
+    },
+    kill: () => {
+      if (!ended) proc.kill();
     },
   };
 }

@@ -1,0 +1,134 @@
+// The process launcher with real processes: what it starts, how their ends are reported, kill, its own end, and
+// that it takes its processes with it when the runtime dies (SIGKILL, no clean-up code runs).
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { afterEach, describe, expect, it } from 'vitest';
+import { startProcessLauncher, type ProcessLauncher } from './process-launcher.js';
+
+const node = process.execPath;
+let launcher: ProcessLauncher | undefined;
+afterEach(async () => {
+  await launcher?.close();
+  launcher = undefined;
+});
+
+/** True while a process with this PID exists (signal 0 checks without signalling). */
+function exists(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function until(check: () => boolean, ms = 10_000): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (check()) return true;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return check();
+}
+
+describe('startProcessLauncher', () => {
+  it('starts a process and reports its exit code and the tail of its stderr', async () => {
+    launcher = startProcessLauncher();
+    const p = launcher.launch(node, ['-e', 'process.stderr.write("x".repeat(5000) + "END"); process.exit(3)']);
+    const exit = await p.exited;
+    expect(exit).toMatchObject({ code: 3, signal: null });
+    expect(exit.error).toBeUndefined();
+    // The last 4 KiB is kept.
+    expect(exit.stderr).toHaveLength(4096);
+    expect(exit.stderr.endsWith('END')).toBe(true);
+  });
+
+  it('runs several at once and tells them apart', async () => {
+    const l = (launcher = startProcessLauncher());
+    const exits = await Promise.all([1, 2, 3].map((c) => l.launch(node, ['-e', `setTimeout(() => process.exit(${c}), ${40 * (4 - c)})`]).exited));
+    expect(exits.map((e) => e.code)).toEqual([1, 2, 3]);
+  });
+
+  it('kills on request (SIGKILL) and a kill after the exit does nothing', async () => {
+    launcher = startProcessLauncher();
+    const p = launcher.launch(node, ['-e', 'setInterval(() => {}, 1000)']);
+    await new Promise((r) => setTimeout(r, 300));
+    p.kill();
+    expect(await p.exited).toMatchObject({ code: null, signal: 'SIGKILL' });
+    p.kill();
+  });
+
+  it('reports a file that cannot be started as an error, not an exit', async () => {
+    launcher = startProcessLauncher();
+    const exit = await launcher.launch('/nonexistent/ffmpeg', ['-version']).exited;
+    expect(exit.error).toMatch(/ENOENT/);
+    expect(exit.code).toBeNull();
+  });
+
+  it('after close it is not alive, a process still running ends with an error, and a new launch says it is not running', async () => {
+    const l = startProcessLauncher();
+    const p = l.launch(node, ['-e', 'setInterval(() => {}, 1000)']);
+    await new Promise((r) => setTimeout(r, 300));
+    await l.close();
+    expect(l.alive).toBe(false);
+    expect((await p.exited).error).toMatch(/launcher exited/);
+    expect((await l.launch(node, ['-e', '0']).exited).error).toMatch(/not running/);
+  });
+
+  it('does not keep its process alive, but close() holds it until the launcher is gone', async () => {
+    const script = `
+      const { startProcessLauncher } = await import(${JSON.stringify(new URL('./process-launcher.ts', import.meta.url).href)});
+      const l = startProcessLauncher();
+      if (process.argv[1] === 'close') {
+        await new Promise((r) => setTimeout(r, 300));
+        await l.close();
+        console.log('closed; alive:', l.alive);
+      }
+    `;
+    for (const mode of ['idle', 'close']) {
+      const child = spawn(node, ['--import', 'tsx', '--input-type=module', '-e', script, mode], { stdio: ['ignore', 'pipe', 'inherit'] });
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      const [code] = (await Promise.race([once(child, 'exit'), new Promise((r) => setTimeout(() => r(['still running']), 15_000))])) as [unknown];
+      if (child.exitCode === null) child.kill('SIGKILL');
+      expect(code, mode).toBe(0);
+      expect(out.trim()).toBe(mode === 'close' ? 'closed; alive: false' : '');
+    }
+  });
+
+  it('when the process that started it is SIGKILLed, the launcher exits and kills what it started', async () => {
+    // A stand-in runtime: starts a launcher, launches a long sleep, prints both PIDs, waits to be killed.
+    const script = `
+      const { startProcessLauncher } = await import(${JSON.stringify(new URL('./process-launcher.ts', import.meta.url).href)});
+      const l = startProcessLauncher();
+      l.launch(${JSON.stringify(node)}, ['-e', 'console.error(process.pid); setInterval(() => {}, 1000)']);
+      setInterval(() => {}, 1000);
+    `;
+    const runtime = spawn(node, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+    try {
+      // The launcher is the runtime's only child; the sleeper is the launcher's.
+      const childrenOf = async (pid: number): Promise<number[]> => {
+        const { readFile } = await import('node:fs/promises');
+        const text = await readFile(`/proc/${pid}/task/${pid}/children`, 'utf8').catch(() => '');
+        return text.trim() === '' ? [] : text.trim().split(/\s+/).map(Number);
+      };
+      let launcherPid = 0;
+      let sleeperPid = 0;
+      for (let i = 0; i < 200 && sleeperPid === 0; i++) {
+        const [l] = await childrenOf(runtime.pid as number);
+        if (l) {
+          launcherPid = l;
+          sleeperPid = (await childrenOf(l))[0] ?? 0;
+        }
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      expect(launcherPid).toBeGreaterThan(0);
+      expect(sleeperPid).toBeGreaterThan(0);
+      runtime.kill('SIGKILL');
+      await once(runtime, 'exit');
+      expect(await until(() => !exists(launcherPid) && !exists(sleeperPid))).toBe(true);
+    } finally {
+      if (runtime.exitCode === null && runtime.signalCode === null) runtime.kill('SIGKILL');
+    }
+  });
+});
