@@ -99,13 +99,17 @@ export async function startMp4Encoder(o: Mp4Options): Promise<Mp4Encoder> {
           // ffmpeg encodes frame f while the next one is converted here, into the buffer whose write has
           // completed (two in turn): no new 192 KiB array per 256² frame for the GC to collect.
           const buffers = new FrameBuffers(video.width * video.height * 3);
-          for (let f = 0; f < video.frames && stdin.writable && !ffmpeg.ended; f++) {
-            const into = await Promise.race([buffers.free(), ffmpeg.exited.then(() => undefined)]);
-            if (!into) break;
-            const frame = video.frame(f, into);
-            if (frame !== into) buffers.release(into);
-            const flushed = stdin.write(frame, () => buffers.release(frame));
-            if (!flushed) await Promise.race([once(stdin, 'drain'), ffmpeg.exited]);
+          try {
+            for (let f = 0; f < video.frames && stdin.writable && !ffmpeg.ended; f++) {
+              const into = await Promise.race([buffers.free(), ffmpeg.exited.then(() => undefined)]);
+              if (!into) break;
+              const frame = video.frame(f, into);
+              if (frame !== into) buffers.release(into);
+              const flushed = stdin.write(frame, () => buffers.release(frame));
+              if (!flushed) await Promise.race([once(stdin, 'drain'), ffmpeg.exited]);
+            }
+          } finally {
+            buffers.retire();
           }
           stdin.end();
         }
@@ -128,17 +132,24 @@ export async function startMp4Encoder(o: Mp4Options): Promise<Mp4Encoder> {
   };
 }
 
+/** Frame buffers of finished encodes, by size, for the next encode of that size (at most SPARE_BUFFERS each). */
+const spare = new Map<number, Uint8Array[]>();
+const SPARE_BUFFERS = 4;
+
 /**
  * Two frame buffers used in turn: a buffer is handed out again only after the write that carried it completed
- * (its callback ran). A returned frame that is not one of them (a source that makes its own) is ignored.
+ * (its callback ran). A returned frame that is not one of them (a source that makes its own) is ignored. After
+ * retire(), each buffer goes back to the process's spares once its last write completed.
  */
 class FrameBuffers {
   private readonly idle: Uint8Array[];
   private waiter: ((b: Uint8Array) => void) | undefined;
   private readonly own: Set<Uint8Array>;
+  private retired = false;
 
-  constructor(bytes: number) {
-    this.idle = [new Uint8Array(bytes), new Uint8Array(bytes)];
+  constructor(private readonly bytes: number) {
+    const kept = spare.get(bytes) ?? [];
+    this.idle = [kept.pop() ?? new Uint8Array(bytes), kept.pop() ?? new Uint8Array(bytes)];
     this.own = new Set(this.idle);
   }
 
@@ -151,10 +162,23 @@ class FrameBuffers {
   /** Back into turn (a frame the source made itself, not one of these, is ignored). */
   release(b: Uint8Array): void {
     if (!this.own.has(b)) return;
+    if (this.retired) return this.keep(b);
     const waiter = this.waiter;
     this.waiter = undefined;
     if (waiter) waiter(b);
     else this.idle.push(b);
+  }
+
+  /** The encode is over: idle buffers become spares now, the others when their write completes. */
+  retire(): void {
+    this.retired = true;
+    for (const b of this.idle.splice(0)) this.keep(b);
+  }
+
+  private keep(b: Uint8Array): void {
+    const list = spare.get(this.bytes) ?? [];
+    if (list.length < SPARE_BUFFERS) list.push(b);
+    spare.set(this.bytes, list);
   }
 }
 

@@ -52,7 +52,8 @@ export function startProcessLauncher(o: { onExit?: (code: number | null, signal:
   const { url, execArgv } = childModule();
   const child: ChildProcess = fork(url, [], {
     execArgv: [...execArgv, '--max-old-space-size=64'],
-    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+    // No stderr: the runtime's log is JSON lines; how the launcher ended is logged by the runtime (onExit).
+    stdio: ['ignore', 'ignore', 'ignore', 'ipc'],
     serialization: 'json',
   });
   let alive = true;
