@@ -26,6 +26,8 @@ import { createScheduler } from '../src/pipeline/scheduler.js';
 import { createTokenizer } from '../src/pipeline/tokenizer.js';
 import type { FrameSource } from '../src/pipeline/frames.js';
 import { startMp4Encoder } from '../src/video/mp4-encoder.js';
+import { loadModel } from '../src/model/load-model.js';
+import { T2vPipeline } from '../src/pipeline/pipeline.js';
 import { startProcessLauncher, type ProcessLauncher } from '../src/video/process-launcher.js';
 import { buildTinyAdapter, buildTinyAdapters } from './lib/tiny-adapters.js';
 import { buildTinyModel, type TinyModelOptions } from './lib/tiny-model.js';
@@ -128,8 +130,6 @@ interface Timed {
   quality: number;
   encode: number;
   total: number;
-  /** The MP4 it answered (re-encoded bare by bareEncode). */
-  mp4: Buffer;
 }
 
 async function timedRequest(url: string, extra: Record<string, unknown> = {}): Promise<Timed> {
@@ -139,7 +139,7 @@ async function timedRequest(url: string, extra: Record<string, unknown> = {}): P
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ ...request, ...extra }),
   });
-  const mp4 = Buffer.from(await res.arrayBuffer());
+  await res.arrayBuffer();
   const wall = (performance.now() - t0) / 1000;
   if (res.status !== 200) throw new Error(`generate answered ${res.status}`);
   if (extra.style !== undefined && !res.headers.get('x-adapter-version')) throw new Error(`no X-Adapter-Version for style ${String(extra.style)}`);
@@ -156,23 +156,47 @@ async function timedRequest(url: string, extra: Record<string, unknown> = {}): P
     quality: timing.quality ?? NaN,
     encode: timing.encode ?? NaN,
     total: timing.total ?? NaN,
-    mp4,
   };
 }
 
 /**
- * The encoder alone on the same clip: the answer's MP4 decoded back to rgb24 (untimed), then encoded the way the
- * runtime encodes (startMp4Encoder, same x264 defaults, ffmpeg started by a process launcher as the runtime's is,
- * and before the clip is ready, as the runtime starts it beside the denoiser) from frames that are ready, timed from
- * the first frame written to the MP4 read back: the encoder's own work on this clip. Returns seconds.
+ * The clip the runtime makes for `request`, as rgb24 frames: the runtime's own pipeline run in this process on the
+ * same model and seed (untimed), so the bare encode below encodes the very frames the runtime encoded.
  */
-async function bareEncode(mp4: Buffer, launcher: ProcessLauncher): Promise<number> {
-  const raw = execFileSync('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-i', 'pipe:0', '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1'], {
-    input: mp4,
-    maxBuffer: 1 << 30,
+async function clipFrames(modelDir: string): Promise<FrameSource> {
+  const manifest = readManifest(modelDir);
+  const model = await loadModel(modelDir, manifest, {
+    preference: PROVIDER,
+    cudaDeviceId: 0,
+    cpuThreads: 0,
+    create: (f, o) => ort.InferenceSession.create(f, o),
+    log: { info: () => undefined, warn: () => undefined },
   });
-  const bytes = SIZE * SIZE * 3;
-  const frames: FrameSource = { frames: raw.length / bytes, width: SIZE, height: SIZE, frame: (f) => raw.subarray(f * bytes, (f + 1) * bytes) };
+  try {
+    const { video } = await new T2vPipeline(model).generate({
+      prompt: request.prompt,
+      negativePrompt: request.negative_prompt,
+      width: SIZE,
+      height: SIZE,
+      frames: SECONDS * FPS,
+      steps: STEPS,
+      guidance: request.guidance,
+      seed: request.seed,
+    });
+    const frames = Array.from({ length: video.frames }, (_, f) => video.frame(f));
+    return { frames: frames.length, width: SIZE, height: SIZE, frame: (f) => frames[f] as Uint8Array };
+  } finally {
+    await model.release();
+  }
+}
+
+/**
+ * The encoder alone on the same clip: encoded the way the runtime encodes (startMp4Encoder, same x264 defaults,
+ * ffmpeg started by a process launcher and before the clip is ready, as the runtime starts it beside the denoiser)
+ * from frames that are ready, timed from the first frame written to the MP4 read back: the encoder's own work on
+ * this clip. Returns seconds.
+ */
+async function bareEncode(frames: FrameSource, launcher: ProcessLauncher): Promise<number> {
   const encoder = await startMp4Encoder({ width: SIZE, height: SIZE, fps: FPS, ffmpegPath: 'ffmpeg', comment: 'bench bare encode', launcher });
   // Started beforehand, as the runtime starts it beside the denoiser: its start-up is not the encode's.
   await sleep(300);
@@ -331,13 +355,14 @@ async function main(): Promise<void> {
   // A pause between the three, so none starts while the one before still spins its threads down.
   const settle = (): Promise<void> => sleep(200);
   const launcher = startProcessLauncher();
+  const clipRgb = await clipFrames(modelDir);
   for (let i = 0; i < N; i++) {
     const r = await timedRequest(server.url);
     requests.push(r);
     await settle();
     raw.push(await replay.run());
     await settle();
-    bare.push(await bareEncode(r.mp4, launcher));
+    bare.push(await bareEncode(clipRgb, launcher));
     await settle();
   }
   await launcher.close();
@@ -424,7 +449,7 @@ async function main(): Promise<void> {
     overheadInclFfmpeg: median(per.map((p) => p.overheadInclFfmpeg)),
     rawReplayOnnxSeconds: median(raw),
     ortInRuntimeVsBareReplay: median(per.map((p) => p.ortVsReplay)),
-    requests: requests.map(({ mp4: _mp4, ...r }, i) => ({ ...r, rawReplay: raw[i], bareEncode: bare[i] })),
+    requests: requests.map((r, i) => ({ ...r, rawReplay: raw[i], bareEncode: bare[i] })),
     throughput: { jobs: JOBS, seconds: burst, jobsPerMinute: (JOBS * 60) / burst, videoSecondsPerSecond: (JOBS * SECONDS) / burst },
     retryAfter: { warmupOnly: retryAfterFigures(first), afterObservedJobs: retryAfterFigures(second) },
   };

@@ -75,7 +75,7 @@ describe('startProcessLauncher', () => {
     expect((await l.launch(node, ['-e', '0']).exited).error).toMatch(/not running/);
   });
 
-  it('does not keep its process alive, but close() holds it until the launcher is gone', async () => {
+  it('does not keep its process alive when idle, but holds it while a launched process runs and until close() is done', async () => {
     const script = `
       const { startProcessLauncher } = await import(${JSON.stringify(new URL('./process-launcher.ts', import.meta.url).href)});
       const l = startProcessLauncher();
@@ -84,15 +84,21 @@ describe('startProcessLauncher', () => {
         await l.close();
         console.log('closed; alive:', l.alive);
       }
+      if (process.argv[1] === 'wait') {
+        // Nothing else holds this process while it waits for the launched one's end.
+        const exit = await l.launch(process.execPath, ['-e', 'setTimeout(() => process.exit(7), 500)']).exited;
+        console.log('exit', exit.code);
+      }
     `;
-    for (const mode of ['idle', 'close']) {
+    const expected: Record<string, string> = { idle: '', close: 'closed; alive: false', wait: 'exit 7' };
+    for (const mode of ['idle', 'close', 'wait']) {
       const child = spawn(node, ['--import', 'tsx', '--input-type=module', '-e', script, mode], { stdio: ['ignore', 'pipe', 'inherit'] });
       let out = '';
       child.stdout.on('data', (d: Buffer) => (out += d.toString()));
       const [code] = (await Promise.race([once(child, 'exit'), new Promise((r) => setTimeout(() => r(['still running']), 15_000))])) as [unknown];
       if (child.exitCode === null) child.kill('SIGKILL');
       expect(code, mode).toBe(0);
-      expect(out.trim()).toBe(mode === 'close' ? 'closed; alive: false' : '');
+      expect(out.trim(), mode).toBe(expected[mode]);
     }
   });
 

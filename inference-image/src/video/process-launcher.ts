@@ -59,10 +59,23 @@ export function startProcessLauncher(o: { onExit?: (code: number | null, signal:
   let alive = true;
   let nextId = 1;
   const pending = new Map<number, (e: LaunchExit) => void>();
+  const channel = (child as unknown as { channel?: { ref(): void; unref(): void } }).channel;
+  // Held (ref'd) while a launched process runs, so that waiting for its end keeps this process alive; let go
+  // otherwise: an idle launcher must not keep the runtime alive on its own.
+  const hold = (): void => {
+    if (pending.size > 0) {
+      child.ref();
+      channel?.ref();
+    } else {
+      child.unref();
+      channel?.unref();
+    }
+  };
   child.on('message', (m: FromLauncher) => {
     const settle = pending.get(m.id);
     if (!settle) return;
     pending.delete(m.id);
+    hold();
     settle(m.kind === 'error' ? { code: null, signal: null, stderr: '', error: m.message } : { code: m.code, signal: m.signal, stderr: m.stderr });
   });
   const gone = (code: number | null, signal: string | null): void => {
@@ -74,9 +87,7 @@ export function startProcessLauncher(o: { onExit?: (code: number | null, signal:
   };
   child.once('exit', gone);
   child.once('error', () => gone(null, null));
-  // The launcher must not keep the runtime alive on its own.
-  child.unref();
-  (child as unknown as { channel?: { unref(): void } }).channel?.unref();
+  hold();
   const send = (m: ToLauncher): boolean => {
     if (!alive || !child.connected) return false;
     try {
@@ -92,7 +103,8 @@ export function startProcessLauncher(o: { onExit?: (code: number | null, signal:
     launch(file, args) {
       const id = nextId++;
       const exited = new Promise<LaunchExit>((resolve) => pending.set(id, resolve));
-      if (!send({ kind: 'spawn', id, file, args: [...args] })) {
+      if (send({ kind: 'spawn', id, file, args: [...args] })) hold();
+      else {
         pending.get(id)?.({ code: null, signal: null, stderr: '', error: 'the process launcher is not running' });
         pending.delete(id);
       }
