@@ -20,6 +20,7 @@ function start(id: number, file: string, args: string[]): void {
     return;
   }
   running.set(id, child);
+  if (child.pid !== undefined) report({ kind: 'started', id, pid: child.pid });
   let stderr = '';
   child.stderr?.on('data', (chunk: Buffer) => {
     stderr = (stderr + chunk.toString('utf8')).slice(-STDERR_KEEP);
