@@ -154,15 +154,20 @@ describe('startMp4Encoder with ffmpeg started by a process launcher (as the runt
   });
 
   it("the job's abort signal stops an ffmpeg that hangs, with or without the launcher, and rejects with its reason", async () => {
-    // An "ffmpeg" that never reads a frame nor exits.
+    // An "ffmpeg" that never reads a frame nor exits, a wrapper whose own child holds its stderr 1 s longer.
+    const late = path.join(tmp.dir, 'late');
     const hang = path.join(tmp.dir, 'hanging-ffmpeg');
-    fs.writeFileSync(hang, '#!/bin/sh\nexec sleep 60\n', { mode: 0o755 });
+    fs.writeFileSync(hang, `#!/bin/sh\n(sleep 1; touch "${late}") &\nexec sleep 60\n`, { mode: 0o755 });
     for (const via of [launcher, undefined]) {
+      fs.rmSync(late, { force: true });
       const enc = await startMp4Encoder({ width: 16, height: 16, fps: 1, ffmpegPath: hang, tmpDir: scratch, ...(via ? { launcher: via } : {}) });
       const job = new AbortController();
       setTimeout(() => job.abort(new Error('generation did not finish within 300 ms')), 300);
       await expect(enc.encode(gradient(2, 16, 16), job.signal)).rejects.toThrow('generation did not finish within 300 ms');
+      // Settled when the wrapper was killed, not when its child let go of stderr.
+      expect(fs.existsSync(late), via ? 'launched' : 'spawned').toBe(false);
       expect(leftovers()).toEqual([]);
+      while (!fs.existsSync(late)) await new Promise((r) => setTimeout(r, 50));
     }
   });
 

@@ -42,6 +42,8 @@ export interface Mp4Encoder {
 }
 
 const STDERR_KEEP = 4096;
+/** How long after ffmpeg's exit its stderr may still be read before its end is taken as final. */
+const EXIT_GRACE_MS = 200;
 
 export async function startMp4Encoder(o: Mp4Options): Promise<Mp4Encoder> {
   const parent = o.tmpDir ?? os.tmpdir();
@@ -216,6 +218,8 @@ function spawnedFfmpeg(file: string, args: string[]): RunningFfmpeg {
   // A failed spawn (ENOENT) emits 'error' and maybe never 'close': settle on either.
   const exited = new Promise<LaunchExit>((resolve) => {
     child.once('close', (code, signal) => resolve({ code, signal, stderr }));
+    // A child of its own (a wrapper script's) may hold stderr open long after ffmpeg ended: as the launcher does.
+    child.once('exit', (code, signal) => setTimeout(() => resolve({ code, signal, stderr }), EXIT_GRACE_MS));
     child.once('error', (err) => resolve({ code: null, signal: null, stderr, error: err.message }));
   }).finally(() => (ended = true));
   child.stdin?.on('error', () => undefined);

@@ -101,6 +101,25 @@ describe('startProcessLauncher', () => {
     p.kill();
   });
 
+  it("reports a killed process's end though a child of its own still holds its stderr (a wrapper script)", async () => {
+    launcher = startProcessLauncher();
+    const dir = mkdtempSync(path.join(os.tmpdir(), 't2v-launcher-'));
+    try {
+      const ready = path.join(dir, 'ready');
+      const late = path.join(dir, 'late');
+      // The shell's background child inherits its stderr and outlives it by 1 s.
+      const p = launcher.launch('/bin/sh', ['-c', `(sleep 1; touch ${late}) & touch ${ready}; exec sleep 30`]);
+      expect(await until(() => existsSync(ready))).toBe(true);
+      p.kill();
+      expect(await p.exited).toMatchObject({ code: null, signal: 'SIGKILL' });
+      // Reported before the stderr closed (when the background child ends).
+      expect(existsSync(late)).toBe(false);
+      await until(() => existsSync(late), 5000);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('reports a file that cannot be started as an error, not an exit', async () => {
     launcher = startProcessLauncher();
     const exit = await launcher.launch('/nonexistent/ffmpeg', ['-version']).exited;
