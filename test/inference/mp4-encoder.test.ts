@@ -47,6 +47,15 @@ describe('startMp4Encoder', () => {
     await expect(p).rejects.toMatchObject({ code: 'EncodeFailed', message: expect.stringContaining('/nonexistent/ffmpeg') });
   });
 
+  it('fails with EncodeFailed naming the temp dir when its clip dir cannot be made there', async () => {
+    const file = path.join(tmp.dir, 'not-a-dir');
+    fs.writeFileSync(file, '');
+    await expect(startMp4Encoder({ width: 16, height: 16, fps: 1, ffmpegPath: 'ffmpeg', tmpDir: file })).rejects.toMatchObject({
+      code: 'EncodeFailed',
+      message: expect.stringContaining(`temp dir in ${file}`),
+    });
+  });
+
   it('rejects frames of another size', async () => {
     const enc = await startMp4Encoder({ width: 16, height: 16, fps: 1, ffmpegPath: 'ffmpeg', tmpDir: scratch });
     await expect(enc.encode(gradient(1, 32, 16))).rejects.toThrow(/frames are 32x16, encoder expects 16x16/);
@@ -99,6 +108,66 @@ describe('startMp4Encoder with ffmpeg started by a process launcher (as the runt
       frameMeans(mp4, 64, 48).forEach((mean, f) => expect(Math.abs(mean - (greys[f] as number)), `round ${round} frame ${f}`).toBeLessThan(4));
       expect(offered.size).toBe(2);
       expect(leftovers()).toEqual([]);
+    }
+  });
+
+  it('keeps spare frame buffers of the last size only: after a clip of another size, the first size gets new ones', async () => {
+    const offered = (w: number, h: number, into: Set<Uint8Array>): FrameSource => ({
+      frames: 2,
+      width: w,
+      height: h,
+      frame: (_f, b) => (b && into.add(b), (b ?? new Uint8Array(w * h * 3)).fill(90)),
+    });
+    const encode = async (w: number, h: number, into: Set<Uint8Array>): Promise<Buffer> =>
+      (await startMp4Encoder({ width: w, height: h, fps: 4, ffmpegPath: 'ffmpeg', tmpDir: scratch, launcher })).encode(offered(w, h, into));
+    const [first, other, again] = [new Set<Uint8Array>(), new Set<Uint8Array>(), new Set<Uint8Array>()];
+    await encode(80, 32, first);
+    await encode(32, 80 + 16, other);
+    await encode(80, 32, again);
+    expect(first.size).toBe(2);
+    expect([...again].filter((b) => first.has(b))).toEqual([]);
+  });
+
+  it('keeps two clips of one size encoded at once apart (their own frames, buffers and sockets)', async () => {
+    const clip = (greys: number[]): FrameSource => ({
+      frames: greys.length,
+      width: 64,
+      height: 48,
+      frame: (f, into) => (into ?? new Uint8Array(64 * 48 * 3)).fill(greys[f] as number),
+    });
+    const a = [16, 200, 40, 235, 80, 160];
+    const b = [235, 30, 180, 20, 220, 60];
+    const encoders = await Promise.all([a, b].map(() => startMp4Encoder({ width: 64, height: 48, fps: 4, ffmpegPath: 'ffmpeg', tmpDir: scratch, launcher })));
+    const [ma, mb] = await Promise.all([encoders[0]?.encode(clip(a)), encoders[1]?.encode(clip(b))]);
+    frameMeans(ma as Buffer, 64, 48).forEach((mean, f) => expect(Math.abs(mean - (a[f] as number)), `a ${f}`).toBeLessThan(4));
+    frameMeans(mb as Buffer, 64, 48).forEach((mean, f) => expect(Math.abs(mean - (b[f] as number)), `b ${f}`).toBeLessThan(4));
+    expect(leftovers()).toEqual([]);
+  });
+
+  it('spawns ffmpeg itself when the temp dir is too long for a Unix socket path', async () => {
+    const deep = path.join(scratch, 'd'.repeat(60), 'e'.repeat(60));
+    fs.mkdirSync(deep, { recursive: true });
+    const enc = await startMp4Encoder({ width: 48, height: 32, fps: 5, ffmpegPath: 'ffmpeg', tmpDir: deep, launcher });
+    expect(await ffprobe(await enc.encode(gradient(3, 48, 32)), tmp.dir)).toMatchObject({ codec: 'h264', frames: 3 });
+    expect(fs.readdirSync(deep)).toEqual([]);
+    fs.rmSync(path.join(scratch, 'd'.repeat(60)), { recursive: true });
+  });
+
+  it("the job's abort signal stops an ffmpeg that hangs, with or without the launcher, and rejects with its reason", async () => {
+    // An "ffmpeg" that never reads a frame nor exits, a wrapper whose own child holds its stderr 1 s longer.
+    const late = path.join(tmp.dir, 'late');
+    const hang = path.join(tmp.dir, 'hanging-ffmpeg');
+    fs.writeFileSync(hang, `#!/bin/sh\n(sleep 1; touch "${late}") &\nexec sleep 60\n`, { mode: 0o755 });
+    for (const via of [launcher, undefined]) {
+      fs.rmSync(late, { force: true });
+      const enc = await startMp4Encoder({ width: 16, height: 16, fps: 1, ffmpegPath: hang, tmpDir: scratch, ...(via ? { launcher: via } : {}) });
+      const job = new AbortController();
+      setTimeout(() => job.abort(new Error('generation did not finish within 300 ms')), 300);
+      await expect(enc.encode(gradient(2, 16, 16), job.signal)).rejects.toThrow('generation did not finish within 300 ms');
+      // Settled when the wrapper was killed, not when its child let go of stderr.
+      expect(fs.existsSync(late), via ? 'launched' : 'spawned').toBe(false);
+      expect(leftovers()).toEqual([]);
+      while (!fs.existsSync(late)) await new Promise((r) => setTimeout(r, 50));
     }
   });
 

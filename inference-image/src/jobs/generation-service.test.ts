@@ -3,6 +3,7 @@ import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import type { FrameSource } from '../pipeline/frames.js';
 import type { GeneratedFrames, GenerationHooks } from '../pipeline/pipeline.js';
+import { EncodeError } from '../errors.js';
 import { createMetrics } from '../telemetry/metrics.js';
 import type { Mp4Encoder } from '../video/mp4-encoder.js';
 import { FaultInjector } from './faults.js';
@@ -78,6 +79,8 @@ interface SetupOptions {
   gpusPerSlot?: number;
   freezeFrames?: number;
   fakeClock?: boolean;
+  /** The encoder's start rejects with this (e.g. its temp dir cannot be made). */
+  encoderFails?: Error;
 }
 
 function setup(over: SetupOptions = {}) {
@@ -93,6 +96,7 @@ function setup(over: SetupOptions = {}) {
   const clock = (): number => 1_700_000_000_000;
   const startEncoder = async (): Promise<Mp4Encoder> => {
     events.push('encoder');
+    if (over.encoderFails) throw over.encoderFails;
     return {
       encode: async (v) => {
         events.push(`encode:${v.frames}`);
@@ -256,6 +260,28 @@ describe('GenerationService', () => {
     const { service } = setup({ pipeline: pipeline({ fail: new Error('onnx exploded') }), overlap: true });
     await expect(service.generate(request, 0, new AbortController().signal)).rejects.toMatchObject({ code: 'GenerationFailed', message: 'onnx exploded' });
     expect(events).toEqual(['encoder', 'generate', 'abort']);
+  });
+
+  it('an encoder started early that fails to start while the denoiser runs fails the job, not the process', async () => {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown): void => void unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const slow: FrameGenerator = {
+        // The denoiser outlasts the encoder's start: its rejection waits for a handler until generate() returns.
+        generate: async (r, hooks) => (await new Promise((done) => setTimeout(done, 30)), pipeline().generate(r, hooks)),
+      };
+      const { service } = setup({ pipeline: slow, overlap: true, encoderFails: new EncodeError('cannot make a temp dir in /nope') });
+      await expect(service.generate(request, 0, new AbortController().signal)).rejects.toMatchObject({
+        code: 'EncodeFailed',
+        message: 'cannot make a temp dir in /nope',
+      });
+      // The process's unhandledRejection handler (main.ts) exits the runtime: none may fire.
+      await new Promise((done) => setImmediate(done));
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
   });
 
   it('cancels a sync generation when its client goes away', async () => {

@@ -309,6 +309,9 @@ export class GenerationService {
         comment: `${this.d.model.name} ${this.d.model.version} seed=${p.seed}`,
       });
     const early = this.d.overlapEncoderStart ? startEncoder() : undefined;
+    // Handled from now on: a start that fails while the denoiser runs (temp dir, socket) is this job's error, met
+    // at `await early` below; left unhandled until then it would end the process (main.ts: unhandledRejection).
+    early?.catch(() => undefined);
     let frames: GeneratedFrames;
     let lease: AdapterLease | undefined;
     try {
@@ -361,7 +364,7 @@ export class GenerationService {
         return rgb;
       },
     };
-    const video = await (await (early ?? startEncoder())).encode(timedSource);
+    const video = await (await (early ?? startEncoder())).encode(timedSource, signal);
     const t = frames.timings;
     const quality = meter?.result();
     if (quality && !p.probe) this.d.metrics.observeQuality(quality, qualitySeconds, armOf(p));

@@ -32,16 +32,24 @@ export interface Mp4Options {
 }
 
 export interface Mp4Encoder {
-  /** Streams every frame to ffmpeg, waits for it, returns the MP4 bytes. Call once. */
-  encode(video: FrameSource): Promise<Buffer>;
+  /**
+   * Streams every frame to ffmpeg, waits for it, returns the MP4 bytes. Call once. `signal` (the job's: timeout,
+   * DELETE, client gone) stops ffmpeg and rejects with its reason: an ffmpeg that hangs holds no slot past it.
+   */
+  encode(video: FrameSource, signal?: AbortSignal): Promise<Buffer>;
   /** Stops ffmpeg and removes its files (generation failed or was cancelled). */
   abort(): Promise<void>;
 }
 
 const STDERR_KEEP = 4096;
+/** How long after ffmpeg's exit its stderr may still be read before its end is taken as final. */
+const EXIT_GRACE_MS = 200;
 
 export async function startMp4Encoder(o: Mp4Options): Promise<Mp4Encoder> {
-  const dir = await fs.mkdtemp(path.join(o.tmpDir ?? os.tmpdir(), 't2v-'));
+  const parent = o.tmpDir ?? os.tmpdir();
+  const dir = await fs.mkdtemp(path.join(parent, 't2v-')).catch((cause: unknown) => {
+    throw new EncodeError(`cannot make the clip's temp dir in ${parent} (tmpDir, else TMPDIR): ${(cause as Error).message}`, { cause });
+  });
   const out = path.join(dir, 'video.mp4');
   const socketPath = path.join(dir, 'frames.sock');
   // Unix socket paths are limited to 107 bytes on Linux; a longer temp dir spawns directly.
@@ -86,10 +94,13 @@ export async function startMp4Encoder(o: Mp4Options): Promise<Mp4Encoder> {
   let used = false;
 
   return {
-    async encode(video) {
+    async encode(video, signal) {
       if (used) throw new EncodeError('encoder already used');
       used = true;
+      const stop = (): void => ffmpeg.kill();
+      signal?.addEventListener('abort', stop, { once: true });
       try {
+        signal?.throwIfAborted();
         if (video.width !== o.width || video.height !== o.height)
           throw new EncodeError(`frames are ${video.width}x${video.height}, encoder expects ${o.width}x${o.height}`);
         const stdin = await Promise.race([ffmpeg.input, ffmpeg.exited.then(() => undefined)]);
@@ -114,10 +125,12 @@ export async function startMp4Encoder(o: Mp4Options): Promise<Mp4Encoder> {
           stdin.end();
         }
         const exit = await ffmpeg.exited;
+        signal?.throwIfAborted();
         if (exit.error !== undefined) throw new EncodeError(`cannot run ${o.ffmpegPath}: ${exit.error}`);
         if (exit.code !== 0) throw new EncodeError(`ffmpeg exited with ${exit.code ?? exit.signal}: ${exit.stderr.trim().slice(-500)}`);
         return await fs.readFile(out);
       } finally {
+        signal?.removeEventListener('abort', stop);
         ffmpeg.kill();
         await ffmpeg.exited;
         await cleanup();
@@ -132,8 +145,12 @@ export async function startMp4Encoder(o: Mp4Options): Promise<Mp4Encoder> {
   };
 }
 
-/** Frame buffers of finished encodes, by size, for the next encode of that size (at most SPARE_BUFFERS each). */
-const spare = new Map<number, Uint8Array[]>();
+/**
+ * Frame buffers of finished encodes for the next encode of their size (at most SPARE_BUFFERS), of one size only:
+ * the last one kept. Kept per size, every size a client ever asked for would hold its buffers for the life of
+ * the process (a model allowing 16..1280 × 16..720 in steps of 16 has 3,600 sizes: gigabytes).
+ */
+let spare: { bytes: number; buffers: Uint8Array[] } = { bytes: 0, buffers: [] };
 const SPARE_BUFFERS = 4;
 
 /**
@@ -148,7 +165,7 @@ class FrameBuffers {
   private retired = false;
 
   constructor(private readonly bytes: number) {
-    const kept = spare.get(bytes) ?? [];
+    const kept = spare.bytes === bytes ? spare.buffers : [];
     this.idle = [kept.pop() ?? new Uint8Array(bytes), kept.pop() ?? new Uint8Array(bytes)];
     this.own = new Set(this.idle);
   }
@@ -176,9 +193,8 @@ class FrameBuffers {
   }
 
   private keep(b: Uint8Array): void {
-    const list = spare.get(this.bytes) ?? [];
-    if (list.length < SPARE_BUFFERS) list.push(b);
-    spare.set(this.bytes, list);
+    if (spare.bytes !== this.bytes) spare = { bytes: this.bytes, buffers: [] };
+    if (spare.buffers.length < SPARE_BUFFERS) spare.buffers.push(b);
   }
 }
 
@@ -202,6 +218,8 @@ function spawnedFfmpeg(file: string, args: string[]): RunningFfmpeg {
   // A failed spawn (ENOENT) emits 'error' and maybe never 'close': settle on either.
   const exited = new Promise<LaunchExit>((resolve) => {
     child.once('close', (code, signal) => resolve({ code, signal, stderr }));
+    // A child of its own (a wrapper script's) may hold stderr open long after ffmpeg ended: as the launcher does.
+    child.once('exit', (code, signal) => setTimeout(() => resolve({ code, signal, stderr }), EXIT_GRACE_MS));
     child.once('error', (err) => resolve({ code: null, signal: null, stderr, error: err.message }));
   }).finally(() => (ended = true));
   child.stdin?.on('error', () => undefined);

@@ -5,6 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import type { FromLauncher, ToLauncher } from './process-launcher.js';
 
 const STDERR_KEEP = 4096;
+const EXIT_GRACE_MS = 200;
 const running = new Map<number, ChildProcess>();
 
 function report(m: FromLauncher): void {
@@ -20,6 +21,7 @@ function start(id: number, file: string, args: string[]): void {
     return;
   }
   running.set(id, child);
+  if (child.pid !== undefined) report({ kind: 'started', id, pid: child.pid });
   let stderr = '';
   child.stderr?.on('data', (chunk: Buffer) => {
     stderr = (stderr + chunk.toString('utf8')).slice(-STDERR_KEEP);
@@ -31,12 +33,16 @@ function start(id: number, file: string, args: string[]): void {
     running.delete(id);
     report({ kind: 'error', id, message: err.message });
   });
-  child.once('close', (code, signal) => {
+  const ended = (code: number | null, signal: string | null): void => {
     if (done) return;
     done = true;
     running.delete(id);
     report({ kind: 'close', id, code, signal, stderr });
-  });
+  };
+  child.once('close', ended);
+  // 'close' waits for stderr to close, which a child of the process's own (a wrapper script's) may hold long after
+  // the process ended, killed or not: reported EXIT_GRACE_MS after the exit at the latest, with the stderr read by then.
+  child.once('exit', (code, signal) => setTimeout(() => ended(code, signal), EXIT_GRACE_MS));
 }
 
 process.on('message', (m: ToLauncher) => {

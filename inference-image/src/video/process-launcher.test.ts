@@ -2,6 +2,9 @@
 // that it takes its processes with it when the runtime dies (SIGKILL, no clean-up code runs).
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startProcessLauncher, type ProcessLauncher } from './process-launcher.js';
 
@@ -17,6 +20,16 @@ function exists(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Exists and has not ended (an ended orphan may stay a zombie a while where PID 1 reaps late). */
+function running(pid: number): boolean {
+  if (!exists(pid)) return false;
+  try {
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
   } catch {
     return false;
   }
@@ -49,6 +62,36 @@ describe('startProcessLauncher', () => {
     expect(exits.map((e) => e.code)).toEqual([1, 2, 3]);
   });
 
+  it('starts a process whose request is queued behind a backlog on the channel (send() answered false)', async () => {
+    launcher = startProcessLauncher();
+    // ~360 KB of arguments: more than the IPC channel takes at once, so Node queues the message.
+    const long = 'x'.repeat(120_000);
+    const exit = await launcher.launch('/bin/sh', ['-c', 'exit 3', long, long, long]).exited;
+    expect(exit).toMatchObject({ code: 3, signal: null });
+    expect(exit.error).toBeUndefined();
+  });
+
+  it('when the launcher itself is SIGKILLed, what it started is killed too and reported as ended by its exit', async () => {
+    launcher = startProcessLauncher();
+    const dir = mkdtempSync(path.join(os.tmpdir(), 't2v-launcher-'));
+    try {
+      const ids = path.join(dir, 'pids');
+      // Writes its PID and its parent's (the launcher's), then runs until killed.
+      const p = launcher.launch(node, [
+        '-e',
+        `require('fs').writeFileSync(${JSON.stringify(ids)}, process.pid + ' ' + process.ppid); setInterval(() => {}, 1000)`,
+      ]);
+      expect(await until(() => existsSync(ids) && readFileSync(ids, 'utf8').includes(' '))).toBe(true);
+      const [pid, launcherPid] = readFileSync(ids, 'utf8').split(' ').map(Number) as [number, number];
+      process.kill(launcherPid, 'SIGKILL');
+      expect(await p.exited).toMatchObject({ error: 'the process launcher exited' });
+      expect(launcher.alive).toBe(false);
+      expect(await until(() => !running(pid), 3000)).toBe(true);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('kills on request (SIGKILL) and a kill after the exit does nothing', async () => {
     launcher = startProcessLauncher();
     const p = launcher.launch(node, ['-e', 'setInterval(() => {}, 1000)']);
@@ -56,6 +99,25 @@ describe('startProcessLauncher', () => {
     p.kill();
     expect(await p.exited).toMatchObject({ code: null, signal: 'SIGKILL' });
     p.kill();
+  });
+
+  it("reports a killed process's end though a child of its own still holds its stderr (a wrapper script)", async () => {
+    launcher = startProcessLauncher();
+    const dir = mkdtempSync(path.join(os.tmpdir(), 't2v-launcher-'));
+    try {
+      const ready = path.join(dir, 'ready');
+      const late = path.join(dir, 'late');
+      // The shell's background child inherits its stderr and outlives it by 1 s.
+      const p = launcher.launch('/bin/sh', ['-c', `(sleep 1; touch ${late}) & touch ${ready}; exec sleep 30`]);
+      expect(await until(() => existsSync(ready))).toBe(true);
+      p.kill();
+      expect(await p.exited).toMatchObject({ code: null, signal: 'SIGKILL' });
+      // Reported before the stderr closed (when the background child ends).
+      expect(existsSync(late)).toBe(false);
+      await until(() => existsSync(late), 5000);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('reports a file that cannot be started as an error, not an exit', async () => {

@@ -9,9 +9,11 @@ import { fork, type ChildProcess } from 'node:child_process';
 
 /** Messages to the launcher: start a process, kill one. */
 export type ToLauncher = { kind: 'spawn'; id: number; file: string; args: string[] } | { kind: 'kill'; id: number };
-/** The launcher's reports: a process could not be started, or it ended (exit code or signal, stderr's tail). */
+/** The launcher's reports: a process started (its PID), could not be started, or ended (exit code or signal, stderr's tail). */
 export type FromLauncher =
-  { kind: 'error'; id: number; message: string } | { kind: 'close'; id: number; code: number | null; signal: string | null; stderr: string };
+  | { kind: 'started'; id: number; pid: number }
+  | { kind: 'error'; id: number; message: string }
+  | { kind: 'close'; id: number; code: number | null; signal: string | null; stderr: string };
 
 /** How a launched process ended. `error`: it could not be started (ENOENT, EACCES) or the launcher died. */
 export interface LaunchExit {
@@ -71,16 +73,31 @@ export function startProcessLauncher(o: { onExit?: (code: number | null, signal:
       channel?.unref();
     }
   };
+  /** PIDs of the launched processes still running, by id: what a launcher that dies would leave behind. */
+  const pids = new Map<number, number>();
   child.on('message', (m: FromLauncher) => {
     const settle = pending.get(m.id);
     if (!settle) return;
+    if (m.kind === 'started') return void pids.set(m.id, m.pid);
     pending.delete(m.id);
+    pids.delete(m.id);
     hold();
     settle(m.kind === 'error' ? { code: null, signal: null, stderr: '', error: m.message } : { code: m.code, signal: m.signal, stderr: m.stderr });
   });
   const gone = (code: number | null, signal: string | null): void => {
     if (!alive) return;
     alive = false;
+    // A launcher killed outright (SIGKILL, OOM) cannot take its processes with it: they would run on unwatched,
+    // writing into temp dirs that are being removed. Killed here, by the PIDs it reported whose exit it had not
+    // reported (one that ended in the last moments before is at worst an unused PID: Linux does not reuse at once).
+    for (const pid of pids.values()) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        /* already gone */
+      }
+    }
+    pids.clear();
     for (const settle of pending.values()) settle({ code: null, signal: null, stderr: '', error: 'the process launcher exited' });
     pending.clear();
     o.onExit?.(code, signal);
@@ -91,7 +108,10 @@ export function startProcessLauncher(o: { onExit?: (code: number | null, signal:
   const send = (m: ToLauncher): boolean => {
     if (!alive || !child.connected) return false;
     try {
-      return child.send(m);
+      // send()'s false means "queued behind a backlog", not "not sent": the message still goes (Node docs,
+      // subprocess.send), so only a closed channel or a throw is a failure.
+      child.send(m);
+      return true;
     } catch {
       return false;
     }
