@@ -5,7 +5,7 @@
 // with the model. From the launcher (~40 MB) a spawn costs ~1 ms. The launcher only starts processes, reports
 // their exit and stderr tail, and kills them on request; the runtime talks to each process over a Unix socket
 // (mp4-encoder.ts), so no video passes through the launcher.
-import { fork, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 
 /** Messages to the launcher: start a process, kill one. */
 export type ToLauncher = { kind: 'spawn'; id: number; file: string; args: string[] } | { kind: 'kill'; id: number };
@@ -39,11 +39,59 @@ export interface ProcessLauncher {
   close(): Promise<void>;
 }
 
-/** The launcher's own module: the compiled .js next to this file, or the .ts source under tsx (tests). */
-function childModule(): { url: URL; execArgv: string[] } {
-  const ts = import.meta.url.endsWith('.ts');
-  return { url: new URL(ts ? './process-launcher-child.ts' : './process-launcher-child.js', import.meta.url), execArgv: ts ? ['--import', 'tsx'] : [] };
-}
+/**
+ * The launcher's whole program, run as `node -e` (plain JavaScript, CommonJS): no module file to locate and no
+ * loader, so it starts in ~70 ms and ~40 MB from the compiled runtime and from the TypeScript sources under tsx alike
+ * (a .ts module under tsx took ~0.3 s of CPU and ~76 MB for every runtime the tests start). Messages: ToLauncher in,
+ * FromLauncher out. It spawns what it is asked to (stdin and stdout on /dev/null), reports the PID, then the exit
+ * with the last STDERR_KEEP bytes of stderr — at 'close', or EXIT_GRACE_MS after 'exit' at the latest (a wrapper
+ * script's own child may hold stderr open long after the process ended) — kills on request by the PID it started,
+ * and when the runtime goes (IPC channel closed) SIGKILLs what it started and exits. Exercised whole by
+ * process-launcher.test.ts.
+ */
+const LAUNCHER_PROGRAM = `'use strict';
+const { spawn } = require('node:child_process');
+const STDERR_KEEP = 4096;
+const EXIT_GRACE_MS = 200;
+const running = new Map();
+const report = (m) => { if (process.connected) process.send(m); };
+const start = (id, file, args) => {
+  let child;
+  try {
+    child = spawn(file, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  } catch (err) {
+    report({ kind: 'error', id, message: err.message });
+    return;
+  }
+  running.set(id, child);
+  if (child.pid !== undefined) report({ kind: 'started', id, pid: child.pid });
+  let stderr = '';
+  let done = false;
+  child.stderr.on('data', (chunk) => { stderr = (stderr + chunk.toString('utf8')).slice(-STDERR_KEEP); });
+  child.once('error', (err) => {
+    if (done) return;
+    done = true;
+    running.delete(id);
+    report({ kind: 'error', id, message: err.message });
+  });
+  const ended = (code, signal) => {
+    if (done) return;
+    done = true;
+    running.delete(id);
+    report({ kind: 'close', id, code, signal, stderr });
+  };
+  child.once('close', ended);
+  child.once('exit', (code, signal) => setTimeout(() => ended(code, signal), EXIT_GRACE_MS));
+};
+process.on('message', (m) => {
+  if (m.kind === 'spawn') start(m.id, m.file, m.args);
+  else if (m.kind === 'kill') { const child = running.get(m.id); if (child) child.kill('SIGKILL'); }
+});
+process.once('disconnect', () => {
+  for (const child of running.values()) child.kill('SIGKILL');
+  process.exit(0);
+});
+`;
 
 /**
  * Forks the launcher (call while the runtime is still small: before the model loads). The launcher exits when
@@ -51,9 +99,7 @@ function childModule(): { url: URL; execArgv: string[] } {
  * no ffmpeg behind.
  */
 export function startProcessLauncher(o: { onExit?: (code: number | null, signal: string | null) => void } = {}): ProcessLauncher {
-  const { url, execArgv } = childModule();
-  const child: ChildProcess = fork(url, [], {
-    execArgv: [...execArgv, '--max-old-space-size=64'],
+  const child: ChildProcess = spawn(process.execPath, ['--max-old-space-size=64', '-e', LAUNCHER_PROGRAM], {
     // No stderr: the runtime's log is JSON lines; how the launcher ended is logged by the runtime (onExit).
     stdio: ['ignore', 'ignore', 'ignore', 'ipc'],
     serialization: 'json',
