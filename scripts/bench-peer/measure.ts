@@ -213,7 +213,7 @@ export function gpuMeter(
  * Rollouts keeps the old ReplicaSet for scaleDownDelaySeconds (30 s by default) after it reports Healthy,
  * Flagger scales its canary down while Finalising, ModelRollout retires the old Deployment in the pass that
  * reports Healthy. GPU-seconds that stop at "settled" leave the peers' tail out. NaN when they are not gone
- * after `timeoutMs` (a figure to read, not a reason to lose the run).
+ * after `timeoutMs` (a figure to read, not a reason to lose the run). Lists the pods every listPollMs(N).
  */
 export async function waitPodsReleased(ctx: RunContext, timeoutMs = 180_000): Promise<number> {
   ctx.signal.throwIfAborted();
@@ -229,7 +229,7 @@ export async function waitPodsReleased(ctx: RunContext, timeoutMs = 180_000): Pr
         ? true
         : undefined,
     timeoutMs,
-    500,
+    listPollMs(ctx.rollouts.length),
     ctx.signal,
   ).catch(() => false);
   return released ? (Date.now() - started) / 1000 : NaN;
