@@ -34,6 +34,7 @@ import {
   type RunContext,
 } from './bench-peer/measure.js';
 import { printTable, type Row } from './bench-peer/report.js';
+import { gpuSampleMs, metricsPages, scrapeIntervalMs, servesLatencyHistogram, listPollMs } from './bench-peer/scale.js';
 import { TOOLS, peerPaths, type BenchSettings, type RolloutRef, type Tool } from './bench-peer/tools.js';
 
 // Checked before anything starts (scripts/bench-peer/args.ts): a bad flag names itself instead of running nothing.
@@ -45,8 +46,18 @@ try {
   process.exit(2);
 }
 const { scenarios, runs, scale: scaleN, capMinutes, knobs } = opts;
+/** Every tool's query window (s). */
+const WINDOW_SECONDS = 10;
 const tools = TOOLS.filter((t) => opts.tools.includes(t.key));
 const healthy: Behaviour = { requestsPerSecond: 40, errorRate: 0, latencySeconds: 0.2 };
+/** The run's largest N: scenario 4's --scale when it runs. One Prometheus and one metrics stand-in serve every scenario, sized for it. */
+const largestN = scenarios.includes(4) ? scaleN : 1;
+const metricsPlan = {
+  scrapeMs: scrapeIntervalMs(largestN, WINDOW_SECONDS),
+  pages: metricsPages(largestN),
+  latencyHistogram: servesLatencyHistogram(largestN),
+  podRefreshMs: listPollMs(largestN),
+};
 
 interface Bench {
   cluster: BenchCluster;
@@ -61,7 +72,7 @@ function settingsFor(b: Bench, extra: Partial<BenchSettings> = {}): BenchSetting
     replicas: 4,
     stepSeconds: 10,
     checkSeconds: 2,
-    windowSeconds: 10,
+    windowSeconds: WINDOW_SECONDS,
     prometheus: b.prometheus.address,
     podAnnotations: {},
     stableVersion: 'v1',
@@ -251,7 +262,7 @@ async function scenarioScale(b: Bench): Promise<void> {
           'GPU-s until old pods gone': res.gpuSecondsToRelease,
           ...(res.reconcile ? { 'reconcile p50 (ms)': res.reconcile.p50 * 1000, 'reconcile p99 (ms)': res.reconcile.p99 * 1000 } : {}),
         },
-        note: `${res.reconcile ? `${res.reconcile.count} reconciles; ${floorNote(res.reconcile.floors)}` : 'reconcile latency: not exposed; '}${verbs(res.usage.byVerb)}`,
+        note: `${res.reconcile ? `${res.reconcile.count} reconciles; ${floorNote(res.reconcile.floors)}` : 'reconcile latency: not exposed; '}${verbs(res.usage.byVerb)}; ${res.scrapes}`,
       }));
     }
   printTable(`Scenario 4: ${scaleN} rollouts at once, 1 replica each, 10 s steps, each tool capped at ${capMinutes} min (lower is better)`, rows);
@@ -270,12 +281,26 @@ function verbs(byVerb: Record<string, number>): string {
 }
 
 function printSettings(b: Bench): void {
-  console.log('\nVersions and settings (same control plane, Prometheus 1 s scrape, stand-in backends, one tool at a time):');
   const s = settingsFor(b);
+  console.log(`\nVersions and settings (same control plane, Prometheus ${metricsPlan.scrapeMs / 1000} s scrape, stand-in backends, one tool at a time):`);
+  console.log(`- the bench: ${benchLines(s).join('; ')}`);
   for (const tool of tools) {
     console.log(`- ${tool.label} ${tool.version}`);
     for (const line of tool.settings(s)) console.log(`    ${line}`);
   }
+}
+
+/** What the bench itself does that grows with N (scripts/bench-peer/scale.ts): every tool sees the same. */
+function benchLines(s: BenchSettings): string[] {
+  return [
+    `Prometheus scrape interval and timeout ${metricsPlan.scrapeMs / 1000} s (1 s up to N = 100, longer with N, at most a quarter of the ${s.windowSeconds} s query window)`,
+    `metrics stand-in on ${metricsPlan.pages} target${metricsPlan.pages === 1 ? '' : 's'}, following the pods every ${metricsPlan.podRefreshMs / 1000} s; a gone pod's series leave its page${metricsPlan.latencyHistogram ? '' : '; request counters only (the latency histogram, which no query here reads, is left out above N = 100)'}`,
+    ...(scenarios.includes(4)
+      ? [
+          `scenario 4: the GPU meter lists the pods every ${gpuSampleMs(scaleN) / 1000} s, the rollouts are listed every ${listPollMs(scaleN) / 1000} s to see which are settled`,
+        ]
+      : []),
+  ];
 }
 
 /** The binaries and CRDs of the selected peers only: `--tools modelrollout,flagger` needs no Argo Rollouts build. */
@@ -342,12 +367,20 @@ async function main(): Promise<void> {
     if (opts.keep) console.log(`\nlogs kept in ${path.dirname(cluster.cp.dir)}`);
     else fs.rmSync(path.dirname(cluster.cp.dir), { recursive: true, force: true });
   });
-  const standIn = new ModelMetricsStandIn();
+  const standIn = new ModelMetricsStandIn({
+    shards: metricsPlan.pages,
+    latencyHistogram: metricsPlan.latencyHistogram,
+    // Nothing here reads served(); kept, it grows by 40 entries per pod and second for the whole run.
+    keepLog: false,
+    // Each run's pods leave the pages with them: a later tool's scrapes do not carry an earlier tool's series.
+    dropGoneSeries: true,
+    podRefreshMs: metricsPlan.podRefreshMs,
+  });
   try {
     await installCrds(cluster.kc, peerFiles().crds);
     await standIn.start();
     cleanups.push(() => standIn.stop());
-    const prometheus = await startPrometheus([standIn.target]);
+    const prometheus = await startPrometheus(standIn.targets, `${metricsPlan.scrapeMs}ms`);
     cleanups.push(() => prometheus.stop());
     const identities = new Map<string, { user: string; kubeconfigPath: string }>();
     for (const tool of tools) identities.set(tool.key, await controllerIdentity(cluster, tool.key));

@@ -5,6 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import * as k8s from '@kubernetes/client-node';
 import { TEST_READY_DELAY_ANNOTATION, TEST_READY_DELAY_MAX_ANNOTATION } from '../../test/env/kwok-stages.js';
 import { auditMark, procStats, requestsBetween, type BenchCluster, type ProcStats } from './cluster.js';
+import { gpuSampleMs, listPollMs } from './scale.js';
 import { MAX_ERROR_RATIO, STEPS, errorRatioQuery, type BenchSettings, type RolloutRef, type Tool } from './tools.js';
 
 export interface RunContext {
@@ -70,20 +71,24 @@ export async function settleOnV1(ctx: RunContext): Promise<void> {
     );
 }
 
-/** How many of the rollouts are settled on `version` once all are, or once `deadline` (epoch ms) passes. */
+/**
+ * How many of the rollouts are settled on `version` once all are, or once `deadline` (epoch ms) passes. One
+ * listing of the run's namespace per round (settledIn), every listPollMs(N); a rollout seen settled once
+ * counts as settled, as before. A failed listing (the API server busy) is a round with no news.
+ */
 async function waitAllSettled(ctx: RunContext, version: string, deadline: number): Promise<number> {
   const { kc } = ctx.cluster;
   const pending = new Set(ctx.rollouts);
+  const ns = ctx.rollouts[0]!.ns;
   await waitFor(
     `${ctx.tool.label}: ${ctx.rollouts.length} rollouts settled on ${version}`,
     async () => {
-      await pool([...pending], 8, async (r) => {
-        if (await ctx.tool.settledOn(kc, r, version).catch(() => false)) pending.delete(r);
-      });
+      const settled = await ctx.tool.settledIn(kc, ns, version).catch(() => new Set<string>());
+      for (const r of pending) if (settled.has(r.name)) pending.delete(r);
       return pending.size === 0 || Date.now() > deadline ? true : undefined;
     },
     Math.max(0, deadline - Date.now()) + 60_000,
-    500,
+    listPollMs(ctx.rollouts.length),
     ctx.signal,
   );
   return ctx.rollouts.length - pending.size;
@@ -162,8 +167,14 @@ export function quantileIsFloor(before: Map<number, number>, after: Map<number, 
   return delta(top) < q * delta(Infinity);
 }
 
-/** GPUs held by the rollout's pods (each pod holds one; every pod not yet deleted counts), integrated over time, sampled every `everyMs`. */
-export function gpuMeter(ctx: RunContext, everyMs = 500): { sofar(): number; stop(): Promise<{ gpuSeconds: number; peakGpus: number }> } {
+/**
+ * GPUs held by the rollout's pods (each pod holds one; every pod not yet deleted counts), integrated over time,
+ * sampled every `everyMs`: gpuSampleMs(N), 0.5 s up to N = 100 (each sample lists every pod of the run).
+ */
+export function gpuMeter(
+  ctx: RunContext,
+  everyMs = gpuSampleMs(ctx.rollouts.length),
+): { sofar(): number; stop(): Promise<{ gpuSeconds: number; peakGpus: number }> } {
   const core = ctx.cluster.kc.makeApiClient(k8s.CoreV1Api);
   const ns = ctx.rollouts[0]!.ns;
   let running = true;
@@ -202,7 +213,7 @@ export function gpuMeter(ctx: RunContext, everyMs = 500): { sofar(): number; sto
  * Rollouts keeps the old ReplicaSet for scaleDownDelaySeconds (30 s by default) after it reports Healthy,
  * Flagger scales its canary down while Finalising, ModelRollout retires the old Deployment in the pass that
  * reports Healthy. GPU-seconds that stop at "settled" leave the peers' tail out. NaN when they are not gone
- * after `timeoutMs` (a figure to read, not a reason to lose the run).
+ * after `timeoutMs` (a figure to read, not a reason to lose the run). Lists the pods every listPollMs(N).
  */
 export async function waitPodsReleased(ctx: RunContext, timeoutMs = 180_000): Promise<number> {
   ctx.signal.throwIfAborted();
@@ -218,7 +229,7 @@ export async function waitPodsReleased(ctx: RunContext, timeoutMs = 180_000): Pr
         ? true
         : undefined,
     timeoutMs,
-    500,
+    listPollMs(ctx.rollouts.length),
     ctx.signal,
   ).catch(() => false);
   return released ? (Date.now() - started) / 1000 : NaN;
@@ -235,6 +246,8 @@ export interface PromoteResult {
   gpuSecondsToRelease: number;
   releasedAfterSeconds: number;
   peakGpus: number;
+  /** How Prometheus's scrapes of the metrics stand-in went from the change to promoted (scrapeHealth). */
+  scrapes: string;
   /** p50 and p99 of the reconciles while progressing (seconds), where the tool exposes them; the quantiles that are only floors. */
   reconcile?: { p50: number; p99: number; count: number; floors: string[] };
 }
@@ -251,10 +264,11 @@ export async function promote(ctx: RunContext): Promise<PromoteResult> {
   const promoted = await waitAllSettled(ctx, candidateVersion, started + ctx.capMs);
   const seconds = (Date.now() - started) / 1000;
   const usage = meter.stop();
+  const scrapes = await scrapeHealth(ctx.settings.prometheus, seconds);
   if (promoted < ctx.rollouts.length) {
     await gpus.stop();
     throw new DidNotHoldUp(
-      `did not hold up: ${promoted} of ${ctx.rollouts.length} promoted after ${seconds.toFixed(0)} s; ${usage.requests} API requests since the change; ${await howFar(ctx)}`,
+      `did not hold up: ${promoted} of ${ctx.rollouts.length} promoted after ${seconds.toFixed(0)} s; ${usage.requests} API requests since the change; ${scrapes}; ${await howFar(ctx)}`,
     );
   }
   const gpuSeconds = gpus.sofar();
@@ -284,6 +298,7 @@ export async function promote(ctx: RunContext): Promise<PromoteResult> {
     gpuSecondsToRelease,
     releasedAfterSeconds,
     peakGpus,
+    scrapes,
     requestsPerStep: usage.requests / (STEPS.length * ctx.rollouts.length),
     ...(reconcile ? { reconcile } : {}),
   };
@@ -329,6 +344,23 @@ export async function rollbackAt(ctx: RunContext, atWeight: number, breach: () =
     ctx.signal,
   );
   return { seconds: (backAt - visibleAt!) / 1000, visibleAfterSeconds: (visibleAt! - brokeAt) / 1000, usage: meter.stop() };
+}
+
+/**
+ * Whether every tool could see the pods' series: Prometheus's scrapes of the metrics stand-in over the last
+ * `seconds` (its `up` and `scrape_duration_seconds`), as "N of M scrapes up, slowest S s". At N = 1,000 one page
+ * of every pod took longer than the scrape timeout: target down, no series, every rollout paused on no data.
+ */
+export async function scrapeHealth(prometheus: string, seconds: number): Promise<string> {
+  const range = `[${Math.max(1, Math.ceil(seconds))}s]`;
+  const [total, up, slowest] = await Promise.all(
+    [
+      `sum(count_over_time(up{job="t2v"}${range}))`,
+      `sum(sum_over_time(up{job="t2v"}${range}))`,
+      `max(max_over_time(scrape_duration_seconds{job="t2v"}${range}))`,
+    ].map((q) => promValue(prometheus, q).catch(() => NaN)),
+  );
+  return `Prometheus scrapes of the stand-in: ${up} of ${total} up, slowest ${slowest!.toFixed(2)} s`;
 }
 
 async function promValue(address: string, query: string): Promise<number> {

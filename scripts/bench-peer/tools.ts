@@ -75,8 +75,11 @@ export interface Tool {
   /** The rollout's objects at `version`, as a user would apply them. */
   create(kc: k8s.KubeConfig, r: RolloutRef, s: BenchSettings, version: string): Promise<void>;
   setVersion(kc: k8s.KubeConfig, r: RolloutRef, s: BenchSettings, version: string): Promise<void>;
-  /** 100 % of traffic on `version`, nothing in progress. */
-  settledOn(kc: k8s.KubeConfig, r: RolloutRef, version: string): Promise<boolean>;
+  /**
+   * The names of the rollouts in `namespace` with 100 % of traffic on `version` and nothing in progress: one LIST
+   * per kind it reads, whatever N (one GET per rollout and round lagged at N = 1,000).
+   */
+  settledIn(kc: k8s.KubeConfig, namespace: string, version: string): Promise<Set<string>>;
   /** The candidate's weight in the route object the tool writes. */
   candidateWeight(kc: k8s.KubeConfig, r: RolloutRef): Promise<number>;
 }
@@ -177,11 +180,11 @@ const modelRollout: Tool = {
       .makeApiClient(k8s.CustomObjectsApi)
       .patchNamespacedCustomObject({ ...MRO, namespace: r.ns, name: r.name, body: { spec: modelRolloutSpec(r, s, version) } }, mergePatch);
   },
-  async settledOn(kc, r, version) {
-    const got = (await kc.makeApiClient(k8s.CustomObjectsApi).getNamespacedCustomObject({ ...MRO, namespace: r.ns, name: r.name })) as {
-      status?: RolloutStatus;
+  async settledIn(kc, namespace, version) {
+    const list = (await kc.makeApiClient(k8s.CustomObjectsApi).listNamespacedCustomObject({ ...MRO, namespace })) as {
+      items: { metadata: { name: string }; status?: RolloutStatus }[];
     };
-    return got.status?.phase === 'Healthy' && got.status.stable?.modelVersion === version;
+    return namesWhere(list.items, (got) => got.status?.phase === 'Healthy' && got.status.stable?.modelVersion === version);
   },
   candidateWeight: (kc, r) => routeWeight(kc, r, `${r.name}-candidate`),
 };
@@ -205,11 +208,24 @@ function modelRolloutSpec(r: RolloutRef, s: BenchSettings, version: string) {
   };
 }
 
+/** The names of the listed objects that pass `settled`. */
+function namesWhere<T extends { metadata?: { name?: string } }>(items: T[], settled: (item: T) => boolean): Set<string> {
+  return new Set(items.filter(settled).map((item) => item.metadata!.name!));
+}
+
+interface HttpRoute {
+  metadata: { name: string };
+  spec: { rules: { backendRefs?: { name: string; weight?: number }[] }[] };
+}
+
+const backendWeight = (route: HttpRoute | undefined, backend: string): number =>
+  route?.spec.rules[0]?.backendRefs?.find((b) => b.name === backend)?.weight ?? 0;
+
 async function routeWeight(kc: k8s.KubeConfig, r: RolloutRef, backend: string): Promise<number> {
-  const route = (await kc.makeApiClient(k8s.CustomObjectsApi).getNamespacedCustomObject({ ...HTTPROUTE, namespace: r.ns, name: r.name })) as {
-    spec: { rules: { backendRefs?: { name: string; weight?: number }[] }[] };
-  };
-  return route.spec.rules[0]?.backendRefs?.find((b) => b.name === backend)?.weight ?? 0;
+  return backendWeight(
+    (await kc.makeApiClient(k8s.CustomObjectsApi).getNamespacedCustomObject({ ...HTTPROUTE, namespace: r.ns, name: r.name })) as HttpRoute,
+    backend,
+  );
 }
 
 const argoRollouts: Tool = {
@@ -301,16 +317,20 @@ const argoRollouts: Tool = {
       .makeApiClient(k8s.CustomObjectsApi)
       .patchNamespacedCustomObject({ ...ARGO_ROLLOUT, namespace: r.ns, name: r.name, body: { spec: argoSpec(r, s, version) } }, mergePatch);
   },
-  async settledOn(kc, r, version) {
-    const got = (await kc.makeApiClient(k8s.CustomObjectsApi).getNamespacedCustomObject({ ...ARGO_ROLLOUT, namespace: r.ns, name: r.name })) as {
-      metadata: { generation: number };
-      spec: { template: { spec: { containers: { image: string }[] } } };
-      status?: { phase?: string; stableRS?: string; currentPodHash?: string; observedGeneration?: string };
+  async settledIn(kc, namespace, version) {
+    const list = (await kc.makeApiClient(k8s.CustomObjectsApi).listNamespacedCustomObject({ ...ARGO_ROLLOUT, namespace })) as {
+      items: {
+        metadata: { name: string; generation: number };
+        spec: { template: { spec: { containers: { image: string }[] } } };
+        status?: { phase?: string; stableRS?: string; currentPodHash?: string; observedGeneration?: string };
+      }[];
     };
-    const onVersion = got.spec.template.spec.containers[0]?.image.endsWith(`:${version}`);
-    // A status the controller has not yet rewritten for this spec still says Healthy (Argo keeps observedGeneration as a string).
-    const observed = got.status?.observedGeneration === String(got.metadata.generation);
-    return Boolean(onVersion && observed && got.status?.phase === 'Healthy' && got.status.stableRS && got.status.stableRS === got.status.currentPodHash);
+    return namesWhere(list.items, (got) => {
+      const onVersion = got.spec.template.spec.containers[0]?.image.endsWith(`:${version}`);
+      // A status the controller has not yet rewritten for this spec still says Healthy (Argo keeps observedGeneration as a string).
+      const observed = got.status?.observedGeneration === String(got.metadata.generation);
+      return Boolean(onVersion && observed && got.status?.phase === 'Healthy' && got.status.stableRS && got.status.stableRS === got.status.currentPodHash);
+    });
   },
   async candidateWeight(kc, r) {
     const vs = (await kc.makeApiClient(k8s.CustomObjectsApi).getNamespacedCustomObject({ ...VIRTUAL_SERVICE, namespace: r.ns, name: r.name })) as {
@@ -409,17 +429,27 @@ const flagger: Tool = {
       .makeApiClient(k8s.AppsV1Api)
       .patchNamespacedDeployment({ namespace: r.ns, name: r.name, body: { spec: { template: peerPodTemplate(r, s, version) } } }, mergePatch);
   },
-  async settledOn(kc, r, version) {
+  async settledIn(kc, namespace, version) {
     const custom = kc.makeApiClient(k8s.CustomObjectsApi);
-    const canary = (await custom.getNamespacedCustomObject({ ...CANARY, namespace: r.ns, name: r.name })) as { status?: { phase?: string } };
-    // Finalising: all traffic is back on the primary, now running the new template; only the canary's scale-down is left.
-    if (!['Initialized', 'Finalising', 'Succeeded'].includes(canary.status?.phase ?? '')) return false;
-    const primary = await kc.makeApiClient(k8s.AppsV1Api).readNamespacedDeployment({ namespace: r.ns, name: `${r.name}-primary` });
-    const replicas = primary.spec?.replicas ?? 0;
-    const rolledOut = primary.status?.updatedReplicas === replicas && primary.status.readyReplicas === replicas;
-    return (
-      Boolean(primary.spec?.template.spec?.containers[0]?.image?.endsWith(`:${version}`)) && rolledOut && (await routeWeight(kc, r, `${r.name}-canary`)) === 0
-    );
+    const [canaries, deployments, routes] = await Promise.all([
+      custom.listNamespacedCustomObject({ ...CANARY, namespace }) as Promise<{ items: { metadata: { name: string }; status?: { phase?: string } }[] }>,
+      kc.makeApiClient(k8s.AppsV1Api).listNamespacedDeployment({ namespace }),
+      custom.listNamespacedCustomObject({ ...HTTPROUTE, namespace }) as Promise<{ items: HttpRoute[] }>,
+    ]);
+    const primaries = new Map(deployments.items.map((d) => [d.metadata!.name!, d]));
+    const routeOf = new Map(routes.items.map((r) => [r.metadata.name, r]));
+    return namesWhere(canaries.items, ({ metadata: { name }, status }) => {
+      // Finalising: all traffic is back on the primary, now running the new template; only the canary's scale-down is left.
+      if (!['Initialized', 'Finalising', 'Succeeded'].includes(status?.phase ?? '')) return false;
+      const primary = primaries.get(`${name}-primary`);
+      const replicas = primary?.spec?.replicas ?? 0;
+      const rolledOut = primary?.status?.updatedReplicas === replicas && primary.status.readyReplicas === replicas;
+      return (
+        Boolean(primary?.spec?.template.spec?.containers[0]?.image?.endsWith(`:${version}`)) &&
+        rolledOut &&
+        backendWeight(routeOf.get(name), `${name}-canary`) === 0
+      );
+    });
   },
   candidateWeight: (kc, r) => routeWeight(kc, r, `${r.name}-canary`),
 };

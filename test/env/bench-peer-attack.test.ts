@@ -84,6 +84,18 @@ describe('bench:peer audit-log marks (F2)', () => {
     expect(requestsBetween(cluster, mid, end, user)).toEqual({ total: 2, byVerb: { patch: 1, update: 1 } });
     fs.rmSync(dir, { recursive: true, force: true });
   });
+
+  it('reads a window in chunks, lines cut at a chunk edge counted once', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-peer-audit-'));
+    const cluster = { auditLog: path.join(dir, 'audit.log') } as BenchCluster;
+    const other = 'system:serviceaccount:peer-bench:flagger';
+    const lines = [event('a', 'get', user), event('a', 'get', user), event('b', 'patch', other), event('c', 'patch', user), event('d', 'list', user)];
+    fs.writeFileSync(cluster.auditLog, `${lines.join('\n')}\n`);
+    const whole = requestsBetween(cluster, 0, auditMark(cluster), user);
+    expect(whole).toEqual({ total: 3, byVerb: { get: 1, patch: 1, list: 1 } });
+    for (const chunk of [1, 7, 64, 1000]) expect(requestsBetween(cluster, 0, auditMark(cluster), user, chunk)).toEqual(whole);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
 });
 
 // F3: Argo's rollout_reconcile histogram tops out at 1 s. When a quantile falls in the +Inf bucket,
