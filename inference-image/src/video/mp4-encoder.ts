@@ -13,7 +13,7 @@ import path from 'node:path';
 import type { Writable } from 'node:stream';
 import { EncodeError } from '../errors.js';
 import type { FrameSource } from '../pipeline/frames.js';
-import type { LaunchExit, ProcessLauncher } from './process-launcher.js';
+import { EXIT_GRACE_MS, STDERR_KEEP, type LaunchExit, type ProcessLauncher } from './process-launcher.js';
 
 export interface Mp4Options {
   width: number;
@@ -40,10 +40,6 @@ export interface Mp4Encoder {
   /** Stops ffmpeg and removes its files (generation failed or was cancelled). */
   abort(): Promise<void>;
 }
-
-const STDERR_KEEP = 4096;
-/** How long after ffmpeg's exit its stderr may still be read before its end is taken as final. */
-const EXIT_GRACE_MS = 200;
 
 export async function startMp4Encoder(o: Mp4Options): Promise<Mp4Encoder> {
   const parent = o.tmpDir ?? os.tmpdir();

@@ -39,6 +39,11 @@ export interface ProcessLauncher {
   close(): Promise<void>;
 }
 
+/** Bytes of a process's stderr kept for its exit report (the tail: where ffmpeg says why it failed). */
+export const STDERR_KEEP = 4096;
+/** How long after a process's exit its stderr may still be read before its end is reported as final. */
+export const EXIT_GRACE_MS = 200;
+
 /**
  * The launcher's whole program, run as `node -e` (plain JavaScript, CommonJS): no module file to locate and no
  * loader, so it starts in ~70 ms and ~40 MB from the compiled runtime and from the TypeScript sources under tsx alike
@@ -51,8 +56,8 @@ export interface ProcessLauncher {
  */
 const LAUNCHER_PROGRAM = `'use strict';
 const { spawn } = require('node:child_process');
-const STDERR_KEEP = 4096;
-const EXIT_GRACE_MS = 200;
+const STDERR_KEEP = ${STDERR_KEEP};
+const EXIT_GRACE_MS = ${EXIT_GRACE_MS};
 const running = new Map();
 const report = (m) => { if (process.connected) process.send(m); };
 const start = (id, file, args) => {
