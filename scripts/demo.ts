@@ -17,6 +17,7 @@
 //   8. an A/A experiment: v7 behaves as v6, no Win, the sample-ratio check passes; after maxDuration the rollout
 //      pauses for a person and the demo aborts it.
 // Flags: --step-duration 10s  --interval 5s  --keep (leave it all running until Ctrl-C)
+//        --steps 1,5,20,50,100 (scenarios 1 and 2's step plan: ascending percentages ending at 100)
 //        --timeline demo-timeline.svg (where the timeline SVG goes)
 //        --kubeconfig <file> (reuse a running control plane)  --namespace demo
 import fs from 'node:fs';
@@ -62,12 +63,34 @@ const { values: flags } = parseArgs({
     'timeout-minutes': { type: 'string', default: '15' },
     timeline: { type: 'string', default: 'demo-timeline.svg' },
     'dashboard-port': { type: 'string', default: '0' },
+    steps: { type: 'string', default: '1,5,20,50,100' },
   },
 });
 const NS = flags.namespace!;
 const DASHBOARD_PORT = Number(flags['dashboard-port']);
 if (!/^\d+$/.test(flags['dashboard-port']!) || DASHBOARD_PORT > 65535) {
   console.error(`--dashboard-port: ${flags['dashboard-port']} is not a port number (0 to 65535; 0 picks a free one)`);
+  process.exit(2);
+}
+/**
+ * Scenarios 1 and 2's step plan (--steps). The 1 % step is the longest part of the demo: a value waits for 10
+ * candidate requests, about 1 000 requests at 1 %. The CI test starts at 5 % to stay in its time budget; the 1 %
+ * split through the proxy is tested on its own (test/integration/gateway-proxy.test.ts).
+ */
+const DEFAULT_STEPS = parseSteps(flags.steps!);
+function parseSteps(text: string): number[] {
+  const steps = text.split(',').map((s) => Number(s.trim()));
+  const bad = steps.find((w) => !Number.isInteger(w) || w < 1 || w > 100);
+  const problem =
+    bad !== undefined
+      ? `${bad} is not a whole percentage from 1 to 100`
+      : steps.some((w, i) => i > 0 && w <= steps[i - 1]!)
+        ? 'the percentages must ascend'
+        : steps.at(-1) !== 100
+          ? 'the last step must be 100'
+          : undefined;
+  if (problem === undefined) return steps;
+  console.error(`--steps: ${text}: ${problem} (e.g. 1,5,20,50,100)`);
   process.exit(2);
 }
 const MODEL = 't2v-tiny';
@@ -252,7 +275,7 @@ function rolloutSpec(version: Version, address: string) {
     // Gateway provider has no RequestMirror filter, a mirroring TraefikService does mirror.
     trafficRouting: { traefik: { traefikService: 't2v' } },
     strategy: {
-      steps: STEPS[version] ?? [1, 5, 20, 50, 100],
+      steps: STEPS[version] ?? DEFAULT_STEPS,
       stepDuration: flags['step-duration'],
       progressDeadline: '5m',
       // null removes the previous scenario's shadow (the spec is merge-patched).

@@ -14,8 +14,12 @@ import { kubeConfig, testNamespace } from './support.js';
 
 const kc = kubeConfig();
 const kubeconfigPath = inject('kubeconfigPath');
-/** Per-pod readiness delay: a GPU pod loading its model (minutes in production; enough here to matter). */
-const READY_DELAY_S = Number(process.env.MODELROLLOUT_TEST_READY_DELAY_SECONDS ?? 12);
+/**
+ * Per-pod readiness delay: a GPU pod loading its model (minutes in production). 8 s spans several of the
+ * operator's reconciles and most of a step (10 s), so every scale-up is seen half-ready (12 s and 15 s steps before:
+ * the same cases, 80 s more of CI); MODELROLLOUT_TEST_READY_DELAY_SECONDS raises it.
+ */
+const READY_DELAY_S = Number(process.env.MODELROLLOUT_TEST_READY_DELAY_SECONDS ?? 8);
 const undo: (() => Promise<void>)[] = [];
 afterEach(async () => {
   for (const u of undo.splice(0).reverse()) await u();
@@ -32,7 +36,7 @@ async function slowRollout(prefix: string, over: Record<string, unknown> = {}, p
     metadata: { annotations: { [TEST_READY_DELAY_ANNOTATION]: `${READY_DELAY_S}s` } },
     spec: { containers: [{ name: 'server', image: 'example.invalid/t2v:v1' }], ...podSpec },
   };
-  await fx.create(fx.spec({ replicas: 4, strategy: { steps: [50, 100], stepDuration: '15s', progressDeadline: '5m' }, template, ...over }));
+  await fx.create(fx.spec({ replicas: 4, strategy: { steps: [50, 100], stepDuration: '10s', progressDeadline: '5m' }, template, ...over }));
   const ro = await fx.waitFor('stable Ready', (r) => fx.condition(r, 'Ready')?.status === 'True', 180_000);
   return { ns, fx, operator, sampler, stable: ro.status!.stable!.revision };
 }

@@ -15,6 +15,9 @@ import { inject } from 'vitest';
 import { repoRoot } from '../env/paths.js';
 import { kubeConfig } from './support.js';
 
+/** Scenario 1's step plan in this test (the demo's default starts at 1 %). */
+const STEPS = [5, 20, 50, 100];
+
 it('plays a promotion, rollbacks on errors and on quality, a hold on cost, an adapter rollout and rollback, an A/B win and an A/A hold, and stops everything it started', async () => {
   const namespace = `demo-${crypto.randomBytes(3).toString('hex')}`;
   const timelineFile = path.join(os.tmpdir(), `${namespace}-timeline.svg`);
@@ -39,6 +42,10 @@ it('plays a promotion, rollbacks on errors and on quality, a hold on cost, an ad
       '3s',
       '--interval',
       '3s',
+      // Scenario 1 from 5 %: its 1 % step alone took 182 s of the demo's 413 s in CI (about 1 000 requests
+      // before the candidate's tenth); the 1 % split through the proxy is tested in gateway-proxy.test.ts.
+      '--steps',
+      STEPS.join(','),
       '--timeout-minutes',
       '6',
       '--timeline',
@@ -155,9 +162,9 @@ it('plays a promotion, rollbacks on errors and on quality, a hold on cost, an ad
     'scenario 7: A/B experiment (v6 completes more often): Promoted',
     'scenario 8: A/A experiment (v7 behaves as v6): Paused',
   ]);
-  // Scenario 1 climbs through its five steps: at least one point per weight, the top one at 100 %.
+  // Scenario 1 climbs through its steps: at least one point per weight, the top one at 100 %.
   const ys = new Set(lines[0]!.points.map((p) => p.split(',')[1]));
-  expect(ys.size, svg).toBeGreaterThanOrEqual(5);
+  expect(ys.size, svg).toBeGreaterThanOrEqual(STEPS.length);
   // The traffic went through the real proxy to pods that are real processes, and the proxy split it as the
   // operator set the weights: every answer names its version (X-Model-Version), counted per step.
   expect(out).toMatch(/the proxy routes the HTTPRoute: POST http:\/\/127\.0\.0\.1:\d+\/v1\/generate → 200 from v1/);
@@ -165,7 +172,7 @@ it('plays a promotion, rollbacks on errors and on quality, a hold on cost, an ad
   expect(out).toMatch(/requests through the proxy: v1 \d+ \(\d+ non-2xx\), v2 \d+ \(\d+ non-2xx\)/);
   const table = out.slice(out.indexOf('traffic per step'));
   const scenario1 = table.slice(0, table.indexOf('scenario 2'));
-  const rows = [...scenario1.matchAll(/^ {2}(\d\/5)\s+(\d+)\/(\d+)\s+\S+%\s+(\S+)%\s+(.*)$/gm)].map((m) => {
+  const rows = [...scenario1.matchAll(/^ {2}(\d\/\d)\s+(\d+)\/(\d+)\s+\S+%\s+(\S+)%\s+(.*)$/gm)].map((m) => {
     const answered = Object.fromEntries([...m[5]!.matchAll(/(v\d) (\d+)/g)].map((a) => [a[1]!, Number(a[2])]));
     return {
       step: m[1]!,
@@ -177,11 +184,11 @@ it('plays a promotion, rollbacks on errors and on quality, a hold on cost, an ad
     };
   });
   const rowAt = (candidate: number) => rows.find((r) => r.candidate === candidate && r.stable === 100 - candidate);
-  for (const w of [1, 5, 20, 50, 100]) {
+  for (const w of STEPS) {
     expect(rowAt(w), `a step at ${w} %\n${scenario1}`).toBeDefined();
     expect(rowAt(w)!.v2, `v2 answered at ${w} %\n${scenario1}`).toBeGreaterThan(0);
   }
-  expect(rowAt(1)!.observed, scenario1).toBeLessThan(5);
+  expect(rowAt(STEPS[0]!)!.observed, scenario1).toBeLessThan(STEPS[0]! * 3);
   for (const r of rows.filter((x) => x.total >= 100))
     expect(Math.abs(r.observed - r.candidate), `${r.step} ${r.stable}/${r.candidate}\n${scenario1}`).toBeLessThanOrEqual(10);
   // Scenario 2 starts in shadow through the proxy's mirroring TraefikService: users are answered by v2 only
