@@ -24,7 +24,8 @@ import { resolveDenoiserIo, resolveTextEncoderIo, resolveVaeIo } from '../src/mo
 import { latentFrames, readManifest } from '../src/model/manifest.js';
 import { createScheduler } from '../src/pipeline/scheduler.js';
 import { createTokenizer } from '../src/pipeline/tokenizer.js';
-import type { FrameSource } from '../src/pipeline/frames.js';
+import { frameConversion, type FrameSource } from '../src/pipeline/frames.js';
+import { ssimImplementation } from '../src/quality/ssim.js';
 import { startMp4Encoder } from '../src/video/mp4-encoder.js';
 import { loadModel } from '../src/model/load-model.js';
 import { T2vPipeline } from '../src/pipeline/pipeline.js';
@@ -439,6 +440,9 @@ async function main(): Promise<void> {
     runtimeOwnSeconds: median(per.map((p) => p.runtimeOwn)),
     httpSeconds: median(per.map((p) => p.http)),
     convertSeconds: median(requests.map((r) => r.convert)),
+    // The runtime is this Node on this machine: it picks what this process picks.
+    frameConversion: frameConversion(),
+    ssimSums: ssimImplementation(),
     qualitySeconds: median(requests.map((r) => r.quality)),
     qualityShareOfRequestWall: median(per.map((p) => p.qualityOfWall)),
     qualityShareOfOnnx: median(per.map((p) => p.qualityOfOnnx)),
@@ -462,7 +466,7 @@ async function main(): Promise<void> {
     `  Σ session.run() inside the request               ${ms(figures.onnxSecondsInRequest)}`,
     `  runtime's own work (HTTP, queue, tokenizer,      ${ms(figures.runtimeOwnSeconds)}  (of which HTTP and the client ${ms(figures.httpSeconds)})`,
     `    tensors, scheduler, guidance)`,
-    `  frames → rgb24 (streamed into ffmpeg)            ${ms(figures.convertSeconds)}`,
+    `  frames → rgb24 (streamed into ffmpeg)            ${ms(figures.convertSeconds)}  (${figures.frameConversion}; SSIM window sums: ${figures.ssimSums})`,
     `  quality signals per clip (flicker, frozen,       ${ms(figures.qualitySeconds)} = ${pct(figures.qualityShareOfRequestWall)} of the request, ${pct(figures.qualityShareOfOnnx)} of Σ session.run()`,
     `    blank, temporal SSIM; T2V_QUALITY_SAMPLE=1)`,
     `  ffmpeg H.264 + MP4 (external encoder)            ${ms(figures.h264Seconds)}`,

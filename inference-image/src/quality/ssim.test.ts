@@ -1,7 +1,9 @@
 import { ssim as referenceSsim } from 'ssim.js';
 import { describe, expect, it } from 'vitest';
 import { mulberry32 } from '../pipeline/noise.js';
-import { blockAverage, meanSsim, pairStatistics, SsimScratch, ssimScale } from './ssim.js';
+import { compileWat, WAT_MODULES } from '../../scripts/lib/wat-modules.js';
+import { SSIM_COLUMNS_WASM_BASE64 } from './ssim-columns-wasm.js';
+import { blockAverage, meanSsim, pairStatistics, SsimScratch, ssimImplementation, ssimScale } from './ssim.js';
 
 /** ssim.js (the reference) takes RGBA; a grey RGBA reads back the same luma with its integer weights. */
 function reference(a: Uint8Array, b: Uint8Array, width: number, height: number): number {
@@ -83,6 +85,41 @@ describe('pairStatistics', () => {
         ySumSq += (y[i] as number) ** 2;
       }
       expect([p.absDiffSum, p.ySum, p.ySumSq]).toEqual([absDiffSum, ySum, ySumSq]);
+    }
+  });
+});
+
+describe('pairStatistics in WebAssembly SIMD (ssim-columns.wat)', () => {
+  it('is what ssim-columns.wat compiles to today (npm run build:wasm after an edit), and loads here', async () => {
+    expect(Buffer.from(await compileWat(WAT_MODULES.ssimColumns)).toString('base64')).toBe(SSIM_COLUMNS_WASM_BASE64);
+    expect(ssimImplementation()).toBe('wasm-simd');
+  });
+
+  it("gives the JavaScript loop's exact statistics: whole and partial 16-column blocks, partial windows and bands, related, equal and extreme frames", () => {
+    const rand = mulberry32(7);
+    for (const [w, h] of [
+      [256, 256],
+      [1, 1],
+      [7, 3],
+      [16, 11],
+      [17, 12],
+      [33, 25],
+      [300, 40],
+      [15, 130],
+    ] as const) {
+      const x = noise(w * h, w * 31 + h);
+      const related = x.map((v) => Math.max(0, Math.min(255, v + Math.floor(rand() * 9) - 4)));
+      const cases: [string, Uint8Array, Uint8Array][] = [
+        ['noise', x, noise(w * h, h * 17 + w)],
+        ['related', x, related],
+        ['equal', x, x.slice()],
+        ['black and white', new Uint8Array(w * h), new Uint8Array(w * h).fill(255)],
+      ];
+      const scratch = new SsimScratch(w, 'wasm-simd');
+      for (const [what, a, b] of cases) {
+        const js = pairStatistics(a, b, w, h, new SsimScratch(w, 'js'));
+        expect(pairStatistics(a, b, w, h, scratch), `${w}x${h} ${what}`).toEqual(js);
+      }
     }
   });
 });

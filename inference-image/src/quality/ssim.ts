@@ -7,6 +7,11 @@
 // share of the runtime's per-clip overhead (`npm run bench:inference`) — for a temporal-stability signal that
 // compares a clip's consecutive frames with themselves, where the tiling is the same for every clip and arm.
 // The runtime does not call ssim.js itself: it allocates an array per window (~10× slower).
+// The window sums come from WebAssembly SIMD (ssim-columns.wat: each band's column sums, 16 columns at a time)
+// where the engine has it; the JavaScript loop below is the reference and the fallback. The sums are exact
+// integers either way, so both give the same SSIM to the last bit.
+import { ensureMemory, lazySimdModule } from '../wasm/simd-module.js';
+import { SSIM_COLUMNS_WASM_BASE64 } from './ssim-columns-wasm.js';
 
 /** Wang et al. 2004's constants: C1 = (0.01·L)², C2 = (0.03·L)² for L = 255; ssim.js's default 11 px window. */
 export const SSIM_WINDOW = 11;
@@ -42,7 +47,8 @@ export function blockAverage(luma: Uint8Array, width: number, height: number, f:
 
 /**
  * Scratch space for meanSsim, reusable across pairs of one width: one band of windows' sums (luma, luma²,
- * cross term, for both frames). Exact integers: at most 121 pixels of 255² = 7,868,025 per window.
+ * cross term, for both frames). Exact integers: at most 121 pixels of 255² = 7,868,025 per window. It also
+ * says how the sums are made (`js` forces the JavaScript loop: tests, benchmarks; default WebAssembly SIMD).
  */
 export class SsimScratch {
   readonly x: Int32Array;
@@ -51,7 +57,10 @@ export class SsimScratch {
   readonly yy: Int32Array;
   readonly xy: Int32Array;
 
-  constructor(readonly width: number) {
+  constructor(
+    readonly width: number,
+    readonly implementation: SsimImplementation = ssimImplementation(),
+  ) {
     const windows = Math.ceil(width / SSIM_WINDOW);
     this.x = new Int32Array(windows);
     this.y = new Int32Array(windows);
@@ -88,6 +97,9 @@ export function meanSsim(x: Uint8Array, y: Uint8Array, width: number, height: nu
   return pairStatistics(x, y, width, height, scratch).ssim;
 }
 
+/** How window sums are computed: `wasm-simd` (ssim-columns.wat) or `js` (addRow in this file). */
+export type SsimImplementation = 'wasm-simd' | 'js';
+
 /**
  * meanSsim(x, y) and, from the same pass over the pixels, the sum of absolute differences and y's sum and sum of
  * squares (exact integers). Same errors as meanSsim.
@@ -99,24 +111,36 @@ export function pairStatistics(x: Uint8Array, y: Uint8Array, width: number, heig
   ] as const)
     if (a.length !== width * height) throw new RangeError(`meanSsim: ${name} has ${a.length} values, expected ${width}x${height} = ${width * height}`);
   if (scratch.width !== width) throw new RangeError(`meanSsim: scratch for width ${scratch.width}, frames are ${width} wide`);
-  scratch.reset();
+  // Each band's window sums into scratch, from WebAssembly's column sums or from the JavaScript loop.
+  const fillBand = (scratch.implementation === 'wasm-simd' ? columnsModule()?.bands(x, y, width, height, scratch) : undefined) ?? jsBands(x, y, scratch);
   let total = 0;
   let windows = 0;
   let absDiffSum = 0;
   let ySum = 0;
   let ySumSq = 0;
   for (let top = 0; top < height; top += SSIM_WINDOW) {
-    const bottom = Math.min(height, top + SSIM_WINDOW);
-    for (let r = top; r < bottom; r++) absDiffSum += addRow(scratch, x, y, r * width);
+    const rows = Math.min(height, top + SSIM_WINDOW) - top;
+    absDiffSum += fillBand(top, rows);
     for (let w = 0; w < scratch.y.length; w++) {
       ySum += scratch.y[w] as number;
       ySumSq += scratch.yy[w] as number;
     }
-    total += bandOfWindows(scratch, bottom - top);
+    total += bandOfWindows(scratch, rows);
     windows += scratch.x.length;
-    scratch.reset();
   }
   return { ssim: total / windows, absDiffSum, ySum, ySumSq };
+}
+
+/** Puts the window sums of the band of `rows` rows from row `top` into the scratch; returns the band's Σ |x − y|. */
+type BandFiller = (top: number, rows: number) => number;
+
+function jsBands(x: Uint8Array, y: Uint8Array, s: SsimScratch): BandFiller {
+  return (top, rows) => {
+    s.reset();
+    let sad = 0;
+    for (let r = top; r < top + rows; r++) sad += addRow(s, x, y, r * s.width);
+    return sad;
+  };
 }
 
 /** Adds one row (starting at `offset`) to its band's window sums, window by window; returns the row's Σ |x − y|. */
@@ -166,4 +190,57 @@ function bandOfWindows(s: SsimScratch, rows: number): number {
     total += ((2 * mx * my + C1) * (2 * cxy + C2)) / ((mx * mx + my * my + C1) * (vx + vy + C2));
   }
   return total;
+}
+
+/** ssim-columns.wat's instance: band fillers that sum columns in WebAssembly, then columns into windows here. */
+interface ColumnsModule {
+  /** Copies x and y into the module's memory (so a filler is good until the next call) and returns the filler. */
+  bands(x: Uint8Array, y: Uint8Array, width: number, height: number, scratch: SsimScratch): BandFiller;
+}
+
+/** The ssim-columns.wat instance, or null where WebAssembly SIMD is not available (then the JS loop sums). */
+const columnsModule = lazySimdModule(SSIM_COLUMNS_WASM_BASE64, ({ memory, fn }): ColumnsModule => {
+  const band = fn('band');
+  return {
+    bands(x, y, width, height, scratch) {
+      const pixels = width * height;
+      // Memory: x, then y (a byte a pixel), then five int32 column sums of one band (Σx, Σy, Σx², Σy², Σxy).
+      const accAt = (2 * pixels + 15) & ~15;
+      ensureMemory(memory, accAt + 5 * width * 4);
+      const bytes = new Uint8Array(memory.buffer);
+      bytes.set(x, 0);
+      bytes.set(y, pixels);
+      const acc = new Int32Array(memory.buffer, accAt, 5 * width);
+      const { x: wx, y: wy, xx: wxx, yy: wyy, xy: wxy } = scratch;
+      return (top, rows) => {
+        const sad = band(top * width, pixels + top * width, width, rows, accAt);
+        for (let w = 0, left = 0; left < width; w++, left += SSIM_WINDOW) {
+          const end = Math.min(width, left + SSIM_WINDOW);
+          let sx = 0;
+          let sy = 0;
+          let sxx = 0;
+          let syy = 0;
+          let sxy = 0;
+          for (let c = left; c < end; c++) {
+            sx += acc[c] as number;
+            sy += acc[width + c] as number;
+            sxx += acc[2 * width + c] as number;
+            syy += acc[3 * width + c] as number;
+            sxy += acc[4 * width + c] as number;
+          }
+          wx[w] = sx;
+          wy[w] = sy;
+          wxx[w] = sxx;
+          wyy[w] = syy;
+          wxy[w] = sxy;
+        }
+        return sad;
+      };
+    },
+  };
+});
+
+/** The implementation pairStatistics uses by default here: `wasm-simd` when ssim-columns.wat loads, else `js`. */
+export function ssimImplementation(): SsimImplementation {
+  return columnsModule() ? 'wasm-simd' : 'js';
 }
