@@ -24,12 +24,15 @@ import type { GenerationRequest } from './jobs/types.js';
 import type { SessionFactory } from './model/execution-provider.js';
 import { loadModel, type LoadedModel } from './model/load-model.js';
 import { readManifest, type ModelManifest } from './model/manifest.js';
+import { frameConversion } from './pipeline/frames.js';
 import { T2vPipeline } from './pipeline/pipeline.js';
+import { ssimImplementation } from './quality/ssim.js';
 import { createAdapterMetrics, type AdapterMetrics } from './telemetry/adapter-metrics.js';
 import { createGpuMemoryReader } from './telemetry/gpu-memory.js';
 import { createMetrics } from './telemetry/metrics.js';
 import { startMp4Encoder } from './video/mp4-encoder.js';
 import { startProcessLauncher } from './video/process-launcher.js';
+import { simdFallbacks } from './wasm/simd-module.js';
 
 export interface Runtime {
   port: number;
@@ -48,6 +51,10 @@ export async function startRuntime(config: RuntimeConfig, log: Logger, deps: Run
   const manifest = readManifest(config.modelDir);
   const model = { name: manifest.name, version: manifest.version };
   log.info({ modelDir: config.modelDir, model, scheduler: manifest.scheduler.type }, 'model manifest read');
+  // Loaded now (each module checks itself against the JavaScript reference once): say when a clip costs more for it.
+  const simd = { frameConversion: frameConversion(), ssim: ssimImplementation() };
+  if (simdFallbacks.size > 0)
+    log.warn({ ...simd, why: Object.fromEntries(simdFallbacks) }, 'WebAssembly SIMD not used: frames and SSIM computed in JavaScript (slower per clip)');
   if (faultsEnabled(config.faults)) {
     log.warn({ faults: config.faults }, 'FAULT INJECTION ENABLED (T2V_FAULT_*): for rollout drills only, never in normal serving');
   }

@@ -156,26 +156,53 @@ interface WasmConverter {
   convert(planes: Planes, out: Uint8Array, luma: Uint8Array | undefined, scaling: Scaling): number;
 }
 
+/**
+ * Pixels per call into rgb24.wat: its planes, rgb24 and luma (16 bytes a pixel) fill its one 64 KiB page, so the
+ * module's memory stays one page whatever the frame size (WebAssembly memory never shrinks: sized by the frame, a
+ * 4096x2160 frame kept 141 MB for the process's life, and a grow refused failed the clip).
+ */
+const CHUNK = 4096;
+
 /** The rgb24.wat instance, or null where WebAssembly SIMD is not available (then frames are converted in JS). */
-const wasmConverter = lazySimdModule(RGB24_WASM_BASE64, ({ memory, fn }): WasmConverter => {
-  const run = fn('convert');
-  return {
-    convert([R, G, B], out, luma, { scale, add }) {
-      const pixels = R.length;
-      const done = pixels & ~15;
-      // Memory: R, G, B planes (4 bytes a pixel each), then rgb24 (3), then luma (1): 16 bytes a pixel.
-      ensureMemory(memory, pixels * 16);
-      const floats = new Float32Array(memory.buffer, 0, pixels * 3);
-      floats.set(R, 0);
-      floats.set(G, pixels);
-      floats.set(B, pixels * 2);
-      run(0, pixels * 4, pixels * 8, pixels * 12, pixels * 15, done >> 4, scale, add);
-      out.set(new Uint8Array(memory.buffer, pixels * 12, done * 3));
-      luma?.set(new Uint8Array(memory.buffer, pixels * 15, done));
-      return done;
-    },
-  };
-});
+const wasmConverter = lazySimdModule(
+  'rgb24',
+  RGB24_WASM_BASE64,
+  ({ memory, fn }): WasmConverter => {
+    const run = fn('convert');
+    return {
+      convert([R, G, B], out, luma, { scale, add }) {
+        const done = R.length & ~15;
+        // Memory: R, G, B (4 bytes a pixel each), then rgb24 (3), then luma (1), CHUNK pixels each.
+        ensureMemory(memory, CHUNK * 16);
+        const floats = new Float32Array(memory.buffer, 0, CHUNK * 3);
+        const bytes = new Uint8Array(memory.buffer, CHUNK * 12, CHUNK * 4);
+        for (let p = 0; p < done; p += CHUNK) {
+          const n = Math.min(CHUNK, done - p);
+          floats.set(R.subarray(p, p + n), 0);
+          floats.set(G.subarray(p, p + n), CHUNK);
+          floats.set(B.subarray(p, p + n), CHUNK * 2);
+          run(0, CHUNK * 4, CHUNK * 8, CHUNK * 12, CHUNK * 15, n >> 4, scale, add);
+          out.set(bytes.subarray(0, n * 3), p * 3);
+          luma?.set(bytes.subarray(CHUNK * 3, CHUNK * 3 + n), p);
+        }
+        return done;
+      },
+    };
+  },
+  (wasm) => {
+    // A known input through both: values across the range, beyond it, NaN, ±Infinity, -0 (two 16-pixel blocks).
+    const planes = (c: number) =>
+      Float32Array.from({ length: 32 }, (_, p) => [NaN, Infinity, -Infinity, -0, 2][(p + c) % 9] ?? ((p * 37 + c * 11) % 255) / 127.5 - 1);
+    const R = planes(0);
+    const G = planes(3);
+    const B = planes(5);
+    const scaling = { scale: 127.5, add: 128 };
+    const [a, la, b, lb] = [new Uint8Array(96), new Uint8Array(32), new Uint8Array(96), new Uint8Array(32)];
+    convert([R, G, B], a, la, scaling, wasm.convert([R, G, B], a, la, scaling));
+    convert([R, G, B], b, lb, scaling, 0);
+    return a.every((v, i) => v === b[i]) && la.every((v, i) => v === lb[i]);
+  },
+);
 
 /** The conversion frameSource uses by default here: `wasm-simd` when rgb24.wat loads, else `js`. */
 export function frameConversion(): FrameConversion {

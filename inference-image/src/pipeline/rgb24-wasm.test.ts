@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { compileWat, WAT_MODULES } from '../../scripts/lib/wat-modules.js';
 import { frameConversion, frameSource, type FrameConversion } from './frames.js';
 import { mulberry32 } from './noise.js';
+import { pairStatistics, SsimScratch } from '../quality/ssim.js';
+import { simdMemoryBytes } from '../wasm/simd-module.js';
 import { RGB24_WASM_BASE64 } from './rgb24-wasm.js';
 
 /** Decoder output for F frames of H × W: mostly inside the range, some beyond it, some exactly on byte edges. */
@@ -78,5 +80,31 @@ describe('rgb24 in WebAssembly SIMD (rgb24.wat)', () => {
       expect(channel(1), conversion).toEqual([255, 0, 128, 255, 0, 0, 0, 255, 254, 252, 64, 191, 128, 128, 0, 255]);
       expect(channel(2), conversion).toEqual(Array(16).fill(128));
     }
+  });
+});
+
+describe('WebAssembly memory', () => {
+  it('serves two clips converted in turn (two jobs streaming at once) as each alone: nothing returned is a view of the shared module memory', () => {
+    const a = decoderOutput(3, 9, 40, [-1, 1], 1);
+    const b = decoderOutput(3, 20, 17, [0, 1], 2);
+    const sa = frameSource(a, { decodedFrames: 3, frames: 3, height: 9, width: 40 }, [-1, 1], 'wasm-simd');
+    const sb = frameSource(b, { decodedFrames: 3, frames: 3, height: 20, width: 17 }, [0, 1], 'wasm-simd');
+    const interleaved: Uint8Array[] = [];
+    for (let f = 0; f < 3; f++) interleaved.push(sa.frame(f), sb.frame(f));
+    const alone = [0, 1, 2].flatMap((f) => [convertAll(a, 3, 9, 40, [-1, 1], 'js').frames[f]!, convertAll(b, 3, 20, 17, [0, 1], 'js').frames[f]!]);
+    expect(interleaved.map((x) => Buffer.from(x).toString('hex'))).toEqual(alone.map((x) => Buffer.from(x).toString('hex')));
+  });
+
+  it('stays bounded by the chunk (rgb24) and one band (SSIM), not the frame: a 1024x1024 frame leaves the modules under 1 MiB', () => {
+    const [H, W] = [1024, 1024];
+    const video = decoderOutput(1, H, W, [-1, 1], 11);
+    const simd = convertAll(video, 1, H, W, [-1, 1], 'wasm-simd');
+    const js = convertAll(video, 1, H, W, [-1, 1], 'js');
+    expect(Buffer.from(simd.frames[0]!).equals(Buffer.from(js.frames[0]!))).toBe(true);
+    expect(Buffer.from(simd.lumas[0]!).equals(Buffer.from(js.lumas[0]!))).toBe(true);
+    const y = simd.lumas[0]!.map((v) => 255 - v);
+    expect(pairStatistics(simd.lumas[0]!, y, W, H, new SsimScratch(W, 'wasm-simd'))).toEqual(pairStatistics(simd.lumas[0]!, y, W, H, new SsimScratch(W, 'js')));
+    // Before: 16 bytes a pixel for rgb24 (16 MiB here, 141 MB after a 4096x2160 frame) and 2 for SSIM, kept for the process's life.
+    expect(simdMemoryBytes()).toBeLessThanOrEqual(1 << 20);
   });
 });

@@ -130,8 +130,11 @@
         (i32.store (local.get $o) (local.get $txy))
         (local.set $col (i32.add (local.get $col) (i32.const 1)))
         (br $tail)))
-    (i32.add (local.get $tsad)
-      (i32.add
-        (i32.add (i32x4.extract_lane 0 (local.get $sad)) (i32x4.extract_lane 1 (local.get $sad)))
-        (i32.add (i32x4.extract_lane 2 (local.get $sad)) (i32x4.extract_lane 3 (local.get $sad))))))
+    ;; The four lanes of $sad summed by shuffles into lane 0, the one extracted: V8's SSSE3-only code (no SSE4.1
+    ;; pextrd) read lane 0 for i32x4.extract_lane 3.
+    (local.set $sad (i32x4.add (local.get $sad)
+      (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $sad) (local.get $sad))))
+    (local.set $sad (i32x4.add (local.get $sad)
+      (i8x16.shuffle 4 5 6 7 0 1 2 3 12 13 14 15 8 9 10 11 (local.get $sad) (local.get $sad))))
+    (i32.add (local.get $tsad) (i32x4.extract_lane 0 (local.get $sad))))
 )

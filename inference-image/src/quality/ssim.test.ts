@@ -1,4 +1,5 @@
 import { ssim as referenceSsim } from 'ssim.js';
+import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { mulberry32 } from '../pipeline/noise.js';
 import { compileWat, WAT_MODULES } from '../../scripts/lib/wat-modules.js';
@@ -144,5 +145,21 @@ describe('downsampling above 256 px', () => {
       const [x, y] = [blockAverage(a, w, h, f), blockAverage(b, w, h, f)];
       expect(Math.abs(meanSsim(x.luma, y.luma, x.width, x.height) - reference(a, b, w, h))).toBeLessThan(2e-3);
     }
+  });
+});
+
+describe('ssim-columns.wat where the engine compiles SIMD another way', () => {
+  it("gives the JavaScript loop's statistics in a Node whose SIMD code has no SSE4.1 (V8's SSSE3 path, x64)", () => {
+    // V8's SSSE3-only code generation (a CPU without SSE4.1, with --wasm-simd-ssse3-codegen) read lane 0 for
+    // i32x4.extract_lane 3: Σ|x − y| came out wrong. Elsewhere the flags do not exist; the same run checks the default.
+    const flags = process.arch === 'x64' ? ['--no-enable-sse4-1', '--wasm-simd-ssse3-codegen'] : [];
+    const script = `
+      import { pairStatistics, SsimScratch } from './inference-image/src/quality/ssim.ts';
+      const x = Uint8Array.from({ length: 64 * 30 }, (_, i) => (i * 151 + 7) % 256);
+      const y = Uint8Array.from({ length: 64 * 30 }, (_, i) => (i * 97) % 256);
+      console.log(JSON.stringify([pairStatistics(x, y, 64, 30), pairStatistics(x, y, 64, 30, new SsimScratch(64, 'js'))]));`;
+    const out = execFileSync(process.execPath, [...flags, '--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8' });
+    const [simd, js] = JSON.parse(out) as [unknown, unknown];
+    expect(simd).toEqual(js);
   });
 });

@@ -112,7 +112,12 @@ export function pairStatistics(x: Uint8Array, y: Uint8Array, width: number, heig
     if (a.length !== width * height) throw new RangeError(`meanSsim: ${name} has ${a.length} values, expected ${width}x${height} = ${width * height}`);
   if (scratch.width !== width) throw new RangeError(`meanSsim: scratch for width ${scratch.width}, frames are ${width} wide`);
   // Each band's window sums into scratch, from WebAssembly's column sums or from the JavaScript loop.
-  const fillBand = (scratch.implementation === 'wasm-simd' ? columnsModule()?.bands(x, y, width, height, scratch) : undefined) ?? jsBands(x, y, scratch);
+  const simd = scratch.implementation === 'wasm-simd' ? columnsModule() : null;
+  return bandsOver(height, scratch, simd ? simd.bands(x, y, width, scratch) : jsBands(x, y, scratch));
+}
+
+/** pairStatistics over the bands `fillBand` sums. */
+function bandsOver(height: number, scratch: SsimScratch, fillBand: BandFiller): PairStatistics {
   let total = 0;
   let windows = 0;
   let absDiffSum = 0;
@@ -194,51 +199,67 @@ function bandOfWindows(s: SsimScratch, rows: number): number {
 
 /** ssim-columns.wat's instance: band fillers that sum columns in WebAssembly, then columns into windows here. */
 interface ColumnsModule {
-  /** Copies x and y into the module's memory (so a filler is good until the next call) and returns the filler. */
-  bands(x: Uint8Array, y: Uint8Array, width: number, height: number, scratch: SsimScratch): BandFiller;
+  /** Returns the filler for x and y; it copies each band's rows into the module's memory when called. */
+  bands(x: Uint8Array, y: Uint8Array, width: number, scratch: SsimScratch): BandFiller;
 }
 
-/** The ssim-columns.wat instance, or null where WebAssembly SIMD is not available (then the JS loop sums). */
-const columnsModule = lazySimdModule(SSIM_COLUMNS_WASM_BASE64, ({ memory, fn }): ColumnsModule => {
-  const band = fn('band');
-  return {
-    bands(x, y, width, height, scratch) {
-      const pixels = width * height;
-      // Memory: x, then y (a byte a pixel), then five int32 column sums of one band (Σx, Σy, Σx², Σy², Σxy).
-      const accAt = (2 * pixels + 15) & ~15;
-      ensureMemory(memory, accAt + 5 * width * 4);
-      const bytes = new Uint8Array(memory.buffer);
-      bytes.set(x, 0);
-      bytes.set(y, pixels);
-      const acc = new Int32Array(memory.buffer, accAt, 5 * width);
-      const { x: wx, y: wy, xx: wxx, yy: wyy, xy: wxy } = scratch;
-      return (top, rows) => {
-        const sad = band(top * width, pixels + top * width, width, rows, accAt);
-        for (let w = 0, left = 0; left < width; w++, left += SSIM_WINDOW) {
-          const end = Math.min(width, left + SSIM_WINDOW);
-          let sx = 0;
-          let sy = 0;
-          let sxx = 0;
-          let syy = 0;
-          let sxy = 0;
-          for (let c = left; c < end; c++) {
-            sx += acc[c] as number;
-            sy += acc[width + c] as number;
-            sxx += acc[2 * width + c] as number;
-            syy += acc[3 * width + c] as number;
-            sxy += acc[4 * width + c] as number;
+/**
+ * The ssim-columns.wat instance, or null where WebAssembly SIMD is not available (then the JS loop sums). Its memory
+ * holds one band of each frame, not the frames (WebAssembly memory never shrinks: ~42 bytes × the widest frame).
+ */
+const columnsModule = lazySimdModule(
+  'ssim-columns',
+  SSIM_COLUMNS_WASM_BASE64,
+  ({ memory, fn }): ColumnsModule => {
+    const band = fn('band');
+    return {
+      bands(x, y, width, scratch) {
+        // Memory: one band of x, then of y (a byte a pixel), then five int32 column sums (Σx, Σy, Σx², Σy², Σxy).
+        const yAt = SSIM_WINDOW * width;
+        const accAt = (2 * yAt + 15) & ~15;
+        ensureMemory(memory, accAt + 5 * width * 4);
+        const bytes = new Uint8Array(memory.buffer);
+        const acc = new Int32Array(memory.buffer, accAt, 5 * width);
+        const { x: wx, y: wy, xx: wxx, yy: wyy, xy: wxy } = scratch;
+        return (top, rows) => {
+          bytes.set(x.subarray(top * width, (top + rows) * width), 0);
+          bytes.set(y.subarray(top * width, (top + rows) * width), yAt);
+          const sad = band(0, yAt, width, rows, accAt);
+          for (let w = 0, left = 0; left < width; w++, left += SSIM_WINDOW) {
+            const end = Math.min(width, left + SSIM_WINDOW);
+            let sx = 0;
+            let sy = 0;
+            let sxx = 0;
+            let syy = 0;
+            let sxy = 0;
+            for (let c = left; c < end; c++) {
+              sx += acc[c] as number;
+              sy += acc[width + c] as number;
+              sxx += acc[2 * width + c] as number;
+              syy += acc[3 * width + c] as number;
+              sxy += acc[4 * width + c] as number;
+            }
+            wx[w] = sx;
+            wy[w] = sy;
+            wxx[w] = sxx;
+            wyy[w] = syy;
+            wxy[w] = sxy;
           }
-          wx[w] = sx;
-          wy[w] = sy;
-          wxx[w] = sxx;
-          wyy[w] = syy;
-          wxy[w] = sxy;
-        }
-        return sad;
-      };
-    },
-  };
-});
+          return sad;
+        };
+      },
+    };
+  },
+  (columns) => {
+    // A known pair through both: 37 columns (two 16-column blocks and a tail), 13 rows (a short second band).
+    const x = Uint8Array.from({ length: 37 * 13 }, (_, i) => (i * 151 + 7) % 256);
+    const y = Uint8Array.from({ length: 37 * 13 }, (_, i) => (i * 97 + (i % 5) * 61) % 256);
+    const simd = new SsimScratch(37, 'js');
+    const js = new SsimScratch(37, 'js');
+    const same = (a: PairStatistics, b: PairStatistics) => a.ssim === b.ssim && a.absDiffSum === b.absDiffSum && a.ySum === b.ySum && a.ySumSq === b.ySumSq;
+    return same(bandsOver(13, simd, columns.bands(x, y, 37, simd)), bandsOver(13, js, jsBands(x, y, js)));
+  },
+);
 
 /** The implementation pairStatistics uses by default here: `wasm-simd` when ssim-columns.wat loads, else `js`. */
 export function ssimImplementation(): SsimImplementation {
