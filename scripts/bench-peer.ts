@@ -176,7 +176,10 @@ async function scenarioHealthy(b: Bench): Promise<void> {
         values: {
           'to 100 % (s)': res.seconds,
           'API requests / step': res.requestsPerStep,
+          'API requests / step until old pods gone': res.requestsPerStepToRelease,
+          "same, with the Deployment controller's for it": res.requestsPerStepToRelease + res.deploymentControllerPerStep,
           'CPU s': res.usage.cpuSeconds,
+          'CPU s until old pods gone': res.usageToRelease.cpuSeconds,
           'peak RSS (MiB)': mib(res.usage.peakRssBytes),
           'GPU-seconds held': res.gpuSeconds,
           'GPU-s until old pods gone': res.gpuSecondsToRelease,
@@ -197,7 +200,11 @@ async function scenarioBreach(b: Bench): Promise<void> {
         rollbackAt(ctx, 20, () => b.broken.add(ctx.rollouts[0]!.ns), b.prometheus.address),
       );
       pushRow(rows, tool, run, res, (res) => ({
-        values: { 'breach visible → 0 % candidate (s)': res.seconds, 'API requests, change → 0 % candidate': res.usage.requests },
+        values: {
+          'breach visible → 0 % candidate (s)': res.seconds,
+          'API requests, change → 0 % candidate': res.usage.requests,
+          "same, with the Deployment controller's for it": res.usage.requests + res.usage.deploymentControllerRequests,
+        },
         note: `breach visible ${res.visibleAfterSeconds.toFixed(1)} s after it began`,
       }));
     }
@@ -256,7 +263,10 @@ async function scenarioScale(b: Bench): Promise<void> {
         values: {
           'all promoted (s)': res.seconds,
           'API requests / step': res.requestsPerStep,
+          'API requests / step until old pods gone': res.requestsPerStepToRelease,
+          "same, with the Deployment controller's for it": res.requestsPerStepToRelease + res.deploymentControllerPerStep,
           'CPU s': res.usage.cpuSeconds,
+          'CPU s until old pods gone': res.usageToRelease.cpuSeconds,
           'peak RSS (MiB)': mib(res.usage.peakRssBytes),
           'GPU-seconds held': res.gpuSeconds,
           'GPU-s until old pods gone': res.gpuSecondsToRelease,

@@ -18,6 +18,11 @@ export interface PeerKnobs {
   argoScaleQps: number;
   /** Flagger `analysis.threshold`: failed checks before it rolls back (its docs' usual value: 5). */
   flaggerThreshold: number;
+  /**
+   * Argo Rollouts `failureLimit` of the background analysis: failed measurements tolerated before it aborts (its
+   * docs' every background-analysis example: 3; its default 0 aborts on the first), the counterpart of Flagger's threshold.
+   */
+  argoFailureLimit: number;
 }
 
 export interface BenchArgs {
@@ -33,12 +38,20 @@ export interface BenchArgs {
 
 export const USAGE =
   'usage: npm run bench:peer [-- --scenarios 1,2,3,4] [--runs N] [--tools modelrollout,argo,flagger] [--scale N] [--cap-minutes 15]' +
-  ' [--argo-dynamic-stable-scale true|false] [--argo-scale-qps 200] [--flagger-threshold 5] [--keep]';
+  ' [--argo-dynamic-stable-scale true|false] [--argo-scale-qps 200] [--argo-failure-limit 3] [--flagger-threshold 5] [--keep]';
 
-function positiveInteger(flag: string, text: string): number {
-  if (!/^[1-9]\d*$/.test(text.trim())) throw new Error(`${flag} ${JSON.stringify(text)}: a whole number ≥ 1\n${USAGE}`);
-  return Number(text);
+/** Scenario 4's largest N: the fake nodes (2 pods per rollout, 32 GPUs a node) and the bench's polling are sized up to it. */
+export const MAX_SCALE = 10_000;
+
+/** A whole number from `min` to `max`: digits only (no 1e3, no 1.5), and one a double holds exactly. */
+function wholeNumber(flag: string, text: string, min: 0 | 1, max = Number.MAX_SAFE_INTEGER): number {
+  const n = Number(text);
+  if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(n) || n < min || n > max)
+    throw new Error(`${flag} ${JSON.stringify(text)}: a whole number ${max === Number.MAX_SAFE_INTEGER ? `≥ ${min}` : `from ${min} to ${max}`}\n${USAGE}`);
+  return n;
 }
+
+const positiveInteger = (flag: string, text: string, max?: number) => wholeNumber(flag, text, 1, max);
 
 function boolean(flag: string, text: string): boolean {
   if (text !== 'true' && text !== 'false') throw new Error(`${flag} ${JSON.stringify(text)}: true or false\n${USAGE}`);
@@ -53,9 +66,33 @@ function list<T extends string | number>(flag: string, text: string, known: read
   return [...new Set(items.map(parse))];
 }
 
+/**
+ * The flags that change nothing unless a scenario or tool is selected: given without it, the run would print a
+ * table the reader takes for e.g. N = 1,000 or Flagger at threshold 1 when it is neither.
+ */
+const NEEDS: Record<string, { scenario?: number; tool?: ToolKey }> = {
+  scale: { scenario: 4 },
+  'cap-minutes': { scenario: 4 },
+  'argo-scale-qps': { scenario: 4, tool: 'argo' },
+  'argo-dynamic-stable-scale': { tool: 'argo' },
+  'argo-failure-limit': { tool: 'argo' },
+  'flagger-threshold': { tool: 'flagger' },
+};
+
+function refuseIneffective(given: Set<string>, scenarios: number[], tools: ToolKey[]): void {
+  for (const [flag, need] of Object.entries(NEEDS)) {
+    if (!given.has(flag)) continue;
+    if (need.scenario !== undefined && !scenarios.includes(need.scenario))
+      throw new Error(`--${flag}: only scenario ${need.scenario} uses it, and --scenarios ${scenarios.join(',')} leaves it out\n${USAGE}`);
+    if (need.tool !== undefined && !tools.includes(need.tool))
+      throw new Error(`--${flag}: only ${need.tool} uses it, and --tools ${tools.join(',')} leaves it out\n${USAGE}`);
+  }
+}
+
 export function parseBenchArgs(argv: string[]): BenchArgs {
-  const { values } = parseArgs({
+  const { values, tokens } = parseArgs({
     args: argv,
+    tokens: true,
     options: {
       scenarios: { type: 'string', default: SCENARIOS.join(',') },
       runs: { type: 'string', default: '1' },
@@ -64,20 +101,29 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
       'cap-minutes': { type: 'string', default: '15' },
       'argo-dynamic-stable-scale': { type: 'string', default: 'true' },
       'argo-scale-qps': { type: 'string', default: '200' },
+      'argo-failure-limit': { type: 'string', default: '3' },
       'flagger-threshold': { type: 'string', default: '5' },
       /** Keep the scratch directory (control plane and controller logs, audit log) and print where it is. */
       keep: { type: 'boolean', default: false },
     },
   });
+  const names = tokens.flatMap((t) => (t.kind === 'option' ? [t.name] : []));
+  const twice = names.find((n, i) => names.indexOf(n) !== i);
+  // parseArgs keeps the last of a repeated flag: `--scenarios 1 --scenarios 2` ran scenario 2 alone.
+  if (twice) throw new Error(`--${twice} given twice; give it once (lists take commas: --scenarios 1,2)\n${USAGE}`);
+  const scenarios = list('--scenarios', values.scenarios, SCENARIOS as readonly number[], Number);
+  const tools = list('--tools', values.tools, TOOL_KEYS, (s) => s as ToolKey);
+  refuseIneffective(new Set(names), scenarios, tools);
   return {
-    scenarios: list('--scenarios', values.scenarios, SCENARIOS as readonly number[], Number),
+    scenarios,
     runs: positiveInteger('--runs', values.runs),
-    tools: list('--tools', values.tools, TOOL_KEYS, (s) => s as ToolKey),
-    scale: positiveInteger('--scale', values.scale),
+    tools,
+    scale: positiveInteger('--scale', values.scale, MAX_SCALE),
     capMinutes: positiveInteger('--cap-minutes', values['cap-minutes']),
     knobs: {
       argoDynamicStableScale: boolean('--argo-dynamic-stable-scale', values['argo-dynamic-stable-scale']),
       argoScaleQps: positiveInteger('--argo-scale-qps', values['argo-scale-qps']),
+      argoFailureLimit: wholeNumber('--argo-failure-limit', values['argo-failure-limit'], 0),
       flaggerThreshold: positiveInteger('--flagger-threshold', values['flagger-threshold']),
     },
     keep: values.keep,

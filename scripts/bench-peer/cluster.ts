@@ -9,6 +9,10 @@ import { startControlPlane, type ControlPlane } from '../../test/env/control-pla
 
 /** The namespace of the controllers' ServiceAccounts. */
 const IDENTITY_NAMESPACE = 'peer-bench';
+/** The user of test/env/control-plane.ts's token: the bench, kube-controller-manager, the scheduler and kwok. */
+const ADMIN_USER = 'admin';
+/** client-go's AddUserAgent: kube-controller-manager's clients append "/<controller name>" to its user agent. */
+const DEPLOYMENT_CONTROLLER_AGENT = '/deployment-controller';
 
 export interface BenchCluster {
   cp: ControlPlane;
@@ -25,19 +29,7 @@ export async function startBenchCluster(gpuNodes: { count: number; gpusPerNode: 
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'modelrollout-peer-'));
   const policy = path.join(dir, 'audit-policy.yaml');
   const auditLog = path.join(dir, 'audit.log');
-  fs.writeFileSync(
-    policy,
-    [
-      'apiVersion: audit.k8s.io/v1',
-      'kind: Policy',
-      'omitStages: [RequestReceived]',
-      'rules:',
-      `  - level: Metadata`,
-      `    userGroups: ["system:serviceaccounts:${IDENTITY_NAMESPACE}"]`,
-      '  - level: None',
-      '',
-    ].join('\n'),
-  );
+  fs.writeFileSync(policy, auditPolicy(IDENTITY_NAMESPACE));
   const cp = await startControlPlane({
     dir: path.join(dir, 'cp'),
     gpuNodes,
@@ -46,6 +38,33 @@ export async function startBenchCluster(gpuNodes: { count: number; gpusPerNode: 
   const kc = cp.kubeConfig();
   await kc.makeApiClient(k8s.CoreV1Api).createNamespace({ body: { metadata: { name: IDENTITY_NAMESPACE } } });
   return { cp, kc, auditLog };
+}
+
+/**
+ * The audit policy: every request of the controllers' ServiceAccounts (in `identityNamespace`), and the admin user's
+ * writes of Deployments, ReplicaSets and Events. kube-controller-manager runs as that user (test/env/control-plane.ts,
+ * like the bench itself, the scheduler and kwok), and its Deployment controller does for ModelRollout and Flagger,
+ * which write Deployments, the ReplicaSet work Argo Rollouts does itself; requestsBetween() tells its requests apart
+ * by their user agent and the run's namespace.
+ */
+export function auditPolicy(identityNamespace: string): string {
+  return [
+    'apiVersion: audit.k8s.io/v1',
+    'kind: Policy',
+    'omitStages: [RequestReceived]',
+    'rules:',
+    `  - level: Metadata`,
+    `    userGroups: ["system:serviceaccounts:${identityNamespace}"]`,
+    `  - level: Metadata`,
+    `    users: ["${ADMIN_USER}"]`,
+    '    verbs: ["create", "update", "patch", "delete"]',
+    '    resources:',
+    '      - {group: "apps", resources: ["deployments", "deployments/status", "replicasets", "replicasets/status"]}',
+    '      - {group: "", resources: ["events"]}',
+    '      - {group: "events.k8s.io", resources: ["events"]}',
+    '  - level: None',
+    '',
+  ].join('\n');
 }
 
 /** A ServiceAccount bound to cluster-admin (what each peer's Helm chart grants, give or take) and a kubeconfig that authenticates as it. */
@@ -105,8 +124,17 @@ export function auditMark(cluster: BenchCluster): number {
   }
 }
 
+interface AuditEvent {
+  auditID: string;
+  verb: string;
+  user: { username: string };
+  userAgent?: string;
+  objectRef?: { namespace?: string };
+}
+
 /**
- * Requests (distinct auditIDs) of `user` logged between two marks, by verb. Read `chunkBytes` at a time (lines
+ * Requests (distinct auditIDs) of `user` logged between two marks, by verb, and (`deploymentController`) those
+ * kube-controller-manager's Deployment controller made in `namespace`, the run's. Read `chunkBytes` at a time (lines
  * carried across chunks): at N = 1,000 a window holds hundreds of MB, past what one string may hold in V8 (~512 MiB).
  */
 export function requestsBetween(
@@ -115,13 +143,21 @@ export function requestsBetween(
   to: number,
   user: string,
   chunkBytes = 16 * 2 ** 20,
-): { total: number; byVerb: Record<string, number> } {
+  namespace?: string,
+): { total: number; byVerb: Record<string, number>; deploymentController: number } {
   const seen = new Set<string>();
+  const delegated = new Set<string>();
   const byVerb: Record<string, number> = {};
   const count = (line: string) => {
-    if (!line.includes(user)) return;
-    const event = JSON.parse(line) as { auditID: string; verb: string; user: { username: string } };
-    if (event.user.username !== user || seen.has(event.auditID)) return;
+    const own = line.includes(user);
+    if (!own && !(namespace && line.includes(DEPLOYMENT_CONTROLLER_AGENT))) return;
+    const event = JSON.parse(line) as AuditEvent;
+    if (!own || event.user.username !== user) {
+      if (event.user.username === ADMIN_USER && event.userAgent?.endsWith(DEPLOYMENT_CONTROLLER_AGENT) && event.objectRef?.namespace === namespace)
+        delegated.add(event.auditID);
+      return;
+    }
+    if (seen.has(event.auditID)) return;
     seen.add(event.auditID);
     byVerb[event.verb] = (byVerb[event.verb] ?? 0) + 1;
   };
@@ -146,7 +182,7 @@ export function requestsBetween(
   } finally {
     fs.closeSync(fd);
   }
-  return { total: seen.size, byVerb };
+  return { total: seen.size, byVerb, deploymentController: delegated.size };
 }
 
 export interface ProcStats {

@@ -30,6 +30,8 @@ export class DidNotHoldUp extends Error {
 
 export interface Usage {
   requests: number;
+  /** Requests kube-controller-manager's Deployment controller made in the run's namespace: ReplicaSet work for the tools that write Deployments. */
+  deploymentControllerRequests: number;
   byVerb: Record<string, number>;
   cpuSeconds: number;
   peakRssBytes: number;
@@ -117,8 +119,14 @@ export function usageMeter(ctx: RunContext): { stop(): Usage } {
   return {
     stop() {
       const after = procStats(ctx.pid);
-      const { total, byVerb } = requestsBetween(ctx.cluster, mark, auditMark(ctx.cluster), ctx.user);
-      return { requests: total, byVerb, cpuSeconds: after.cpuSeconds - before.cpuSeconds, peakRssBytes: after.peakRssBytes };
+      const { total, byVerb, deploymentController } = requestsBetween(ctx.cluster, mark, auditMark(ctx.cluster), ctx.user, undefined, ctx.rollouts[0]!.ns);
+      return {
+        requests: total,
+        deploymentControllerRequests: deploymentController,
+        byVerb,
+        cpuSeconds: after.cpuSeconds - before.cpuSeconds,
+        peakRssBytes: after.peakRssBytes,
+      };
     },
   };
 }
@@ -241,6 +249,11 @@ export interface PromoteResult {
   usage: Usage;
   /** API requests per weight step (5 per rollout: 1, 5, 20, 50, 100). */
   requestsPerStep: number;
+  /** The same from the change until the old version's pods are gone (the tool's clean-up after "settled" included). */
+  usageToRelease: Usage;
+  requestsPerStepToRelease: number;
+  /** The Deployment controller's requests in the run's namespace per step, to the old pods gone (Argo's ReplicaSets are its own: near 0). */
+  deploymentControllerPerStep: number;
   gpuSeconds: number;
   /** GPU-seconds until the old version's pods are gone (gpuSeconds stops at settled), and how long after settled that was. */
   gpuSecondsToRelease: number;
@@ -274,6 +287,9 @@ export async function promote(ctx: RunContext): Promise<PromoteResult> {
   const gpuSeconds = gpus.sofar();
   const bucketsAfter = await reconcileBuckets(ctx);
   const releasedAfterSeconds = await waitPodsReleased(ctx);
+  // The same window, to the old pods gone: Flagger counts as settled while Finalising and Argo scales its old
+  // ReplicaSet down 30 s after Healthy, both outside `usage`; ModelRollout retires its old Deployment inside it.
+  const usageToRelease = meter.stop();
   const { gpuSeconds: gpuSecondsToRelease, peakGpus } = await gpus.stop();
   const reconcile =
     bucketsBefore && bucketsAfter
@@ -294,6 +310,9 @@ export async function promote(ctx: RunContext): Promise<PromoteResult> {
   return {
     seconds,
     usage,
+    usageToRelease,
+    requestsPerStepToRelease: usageToRelease.requests / (STEPS.length * ctx.rollouts.length),
+    deploymentControllerPerStep: usageToRelease.deploymentControllerRequests / (STEPS.length * ctx.rollouts.length),
     gpuSeconds,
     gpuSecondsToRelease,
     releasedAfterSeconds,

@@ -48,8 +48,18 @@ function ratio(rows: Row[], tools: string[], measure: string): string {
     .filter((p): p is readonly [string, number] => p[1] !== undefined);
   if (own === undefined || peers.length === 0) return '—';
   const [bestTool, best] = peers.reduce((a, b) => (b[1] < a[1] ? b : a));
-  if (best === 0) return own === 0 ? `= (${bestTool})` : `∞ (${bestTool} 0)`;
-  return `${(own / best).toFixed(2)} (${bestTool})`;
+  const partial = [MODELROLLOUT, bestTool].map((t) => finishedOf(rows, t)).filter((f) => f !== '');
+  // A mean over the runs that finished leaves out the ones that crashed or did not hold up: say so beside the ratio.
+  const over = partial.length ? `; only finished runs: ${partial.join(', ')}` : '';
+  if (best === 0) return own === 0 ? `= (${bestTool}${over})` : `∞ (${bestTool} 0${over})`;
+  return `${(own / best).toFixed(2)} (${bestTool}${over})`;
+}
+
+/** "Flagger 1 of 2" when some of the tool's runs failed; '' when all finished. */
+function finishedOf(rows: Row[], tool: string): string {
+  const own = rows.filter((r) => r.tool === tool);
+  const failed = own.filter((r) => r.failed !== undefined).length;
+  return failed ? `${tool} ${own.length - failed} of ${own.length}` : '';
 }
 
 export function printTable(title: string, rows: Row[]): void {

@@ -240,7 +240,7 @@ const argoRollouts: Tool = {
     s.knobs.argoDynamicStableScale
       ? 'dynamicStableScale true (its docs recommend it with traffic routing to save resources: stable shrinks as traffic leaves it, and an aborted canary shrinks as traffic comes back; --argo-dynamic-stable-scale false for its default); scaleDownDelaySeconds 30 (default: the old ReplicaSet keeps its pods 30 s after the switch; "GPU-s until old pods gone" counts that tail)'
       : 'dynamicStableScale false (its default, chosen with --argo-dynamic-stable-scale false: stable stays at full size during the canary) and scaleDownDelaySeconds 30 (default: the old ReplicaSet, or an aborted canary, keeps its pods 30 s after the switch; "GPU-s until old pods gone" counts that tail)',
-    `background analysis (strategy.canary.analysis, from step 0): AnalysisTemplate, prometheus provider, the same error-ratio query (window ${s.windowSeconds}s, model_version="${s.candidateVersion}"), interval ${s.checkSeconds}s, successCondition result[0] <= ${MAX_ERROR_RATIO}, failureLimit 0 (its default: the first failed measurement aborts), consecutiveErrorLimit 4 (default)`,
+    `background analysis (strategy.canary.analysis, from step 0): AnalysisTemplate, prometheus provider, the same error-ratio query (window ${s.windowSeconds}s, model_version="${s.candidateVersion}"), interval ${s.checkSeconds}s, successCondition result[0] <= ${MAX_ERROR_RATIO}, failureLimit ${s.knobs.argoFailureLimit} (failed measurements tolerated before it aborts; --argo-failure-limit, 3 in every background-analysis example of its docs, its default 0 aborts on the first), consecutiveErrorLimit 4 (default)`,
     `flags: --leader-elect=false; scenarios 1–3: defaults otherwise (rollout-threads 10, qps 40, burst 80); scenario 4: --qps ${s.knobs.argoScaleQps} --burst ${2 * s.knobs.argoScaleQps} (--argo-scale-qps; its default 40/80 throttles N rollouts, Flagger's default is 100/250, ModelRollout has no client-side limit); no Istio data plane (the VirtualService is only read by this bench)`,
   ],
   async launch(group, kubeconfigPath, s) {
@@ -286,26 +286,7 @@ const argoRollouts: Tool = {
         },
       },
     });
-    await custom.createNamespacedCustomObject({
-      ...ARGO_TEMPLATE,
-      namespace: r.ns,
-      body: {
-        apiVersion: 'argoproj.io/v1alpha1',
-        kind: 'AnalysisTemplate',
-        metadata: { name: `${r.name}-error-rate` },
-        spec: {
-          metrics: [
-            {
-              name: 'error-rate',
-              interval: `${s.checkSeconds}s`,
-              successCondition: `result[0] <= ${MAX_ERROR_RATIO}`,
-              failureLimit: 0,
-              provider: { prometheus: { address: s.prometheus, query: errorRatioQuery(r.model, s.candidateVersion, s.windowSeconds) } },
-            },
-          ],
-        },
-      },
-    });
+    await custom.createNamespacedCustomObject({ ...ARGO_TEMPLATE, namespace: r.ns, body: argoAnalysisTemplate(r, s) });
     await custom.createNamespacedCustomObject({
       ...ARGO_ROLLOUT,
       namespace: r.ns,
@@ -339,6 +320,26 @@ const argoRollouts: Tool = {
     return vs.spec.http[0]?.route.find((d) => d.destination.host === `${r.name}-canary`)?.weight ?? 0;
   },
 };
+
+/** The background analysis of an Argo Rollout: the shared error-ratio query every `checkSeconds`, aborting after `failureLimit` + 1 failed measurements. */
+export function argoAnalysisTemplate(r: RolloutRef, s: BenchSettings) {
+  return {
+    apiVersion: 'argoproj.io/v1alpha1',
+    kind: 'AnalysisTemplate',
+    metadata: { name: `${r.name}-error-rate` },
+    spec: {
+      metrics: [
+        {
+          name: 'error-rate',
+          interval: `${s.checkSeconds}s`,
+          successCondition: `result[0] <= ${MAX_ERROR_RATIO}`,
+          failureLimit: s.knobs.argoFailureLimit,
+          provider: { prometheus: { address: s.prometheus, query: errorRatioQuery(r.model, s.candidateVersion, s.windowSeconds) } },
+        },
+      ],
+    },
+  };
+}
 
 function argoSpec(r: RolloutRef, s: BenchSettings, version: string) {
   return {

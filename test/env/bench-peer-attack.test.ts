@@ -16,7 +16,7 @@ describe('bench:peer command line (F1)', () => {
   it('takes the documented flags', () => {
     // The fairness knobs default to the peers' docs: Argo's dynamicStableScale on, a raised client rate limit at N
     // rollouts, Flagger's usual threshold of 5 failed checks; scenario 4's per-tool cap is 15 minutes.
-    const docs = { argoDynamicStableScale: true, argoScaleQps: 200, flaggerThreshold: 5 };
+    const docs = { argoDynamicStableScale: true, argoScaleQps: 200, argoFailureLimit: 3, flaggerThreshold: 5 };
     expect(parseBenchArgs([])).toEqual({
       scenarios: [1, 2, 3, 4],
       runs: 1,
@@ -28,16 +28,16 @@ describe('bench:peer command line (F1)', () => {
     });
     expect(
       parseBenchArgs([
-        ...['--scenarios', '1,2', '--runs', '3', '--tools', 'modelrollout,argo', '--scale', '1000', '--keep', '--cap-minutes', '5'],
-        ...['--argo-dynamic-stable-scale', 'false', '--argo-scale-qps', '40', '--flagger-threshold', '1'],
+        ...['--scenarios', '1,4', '--runs', '3', '--tools', 'modelrollout,argo,flagger', '--scale', '1000', '--keep', '--cap-minutes', '5'],
+        ...['--argo-dynamic-stable-scale', 'false', '--argo-scale-qps', '40', '--argo-failure-limit', '0', '--flagger-threshold', '1'],
       ]),
     ).toEqual({
-      scenarios: [1, 2],
+      scenarios: [1, 4],
       runs: 3,
-      tools: ['modelrollout', 'argo'],
+      tools: ['modelrollout', 'argo', 'flagger'],
       scale: 1000,
       capMinutes: 5,
-      knobs: { argoDynamicStableScale: false, argoScaleQps: 40, flaggerThreshold: 1 },
+      knobs: { argoDynamicStableScale: false, argoScaleQps: 40, argoFailureLimit: 0, flaggerThreshold: 1 },
       keep: true,
     });
   });
@@ -57,6 +57,7 @@ describe('bench:peer command line (F1)', () => {
     [['--argo-dynamic-stable-scale', 'yes'], /--argo-dynamic-stable-scale "yes": true or false/],
     [['--argo-scale-qps=-1'], /--argo-scale-qps "-1"/],
     [['--flagger-threshold', '0.5'], /--flagger-threshold "0.5"/],
+    [['--argo-failure-limit=-1'], /--argo-failure-limit "-1"/],
   ])('refuses %j before anything starts', (argv, message) => {
     expect(() => parseBenchArgs(argv)).toThrow(message);
   });
@@ -81,7 +82,7 @@ describe('bench:peer audit-log marks (F2)', () => {
     expect(requestsBetween(cluster, from, mid, user).total).toBe(2);
     fs.appendFileSync(cluster.auditLog, `${third.slice(40)}\n${event('d', 'update', user)}\n`);
     const end = auditMark(cluster);
-    expect(requestsBetween(cluster, mid, end, user)).toEqual({ total: 2, byVerb: { patch: 1, update: 1 } });
+    expect(requestsBetween(cluster, mid, end, user)).toEqual({ total: 2, byVerb: { patch: 1, update: 1 }, deploymentController: 0 });
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
@@ -92,7 +93,7 @@ describe('bench:peer audit-log marks (F2)', () => {
     const lines = [event('a', 'get', user), event('a', 'get', user), event('b', 'patch', other), event('c', 'patch', user), event('d', 'list', user)];
     fs.writeFileSync(cluster.auditLog, `${lines.join('\n')}\n`);
     const whole = requestsBetween(cluster, 0, auditMark(cluster), user);
-    expect(whole).toEqual({ total: 3, byVerb: { get: 1, patch: 1, list: 1 } });
+    expect(whole).toEqual({ total: 3, byVerb: { get: 1, patch: 1, list: 1 }, deploymentController: 0 });
     for (const chunk of [1, 7, 64, 1000]) expect(requestsBetween(cluster, 0, auditMark(cluster), user, chunk)).toEqual(whole);
     fs.rmSync(dir, { recursive: true, force: true });
   });

@@ -9,7 +9,8 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ProcessGroup } from '../../test/env/process-group.js';
 import { crashLine, watchExit } from '../../scripts/bench-peer/crash.js';
 import { cell, printTable, type Row } from '../../scripts/bench-peer/report.js';
-import { TOOLS, type BenchSettings } from '../../scripts/bench-peer/tools.js';
+import { TOOLS, argoAnalysisTemplate, type BenchSettings } from '../../scripts/bench-peer/tools.js';
+import { parseBenchArgs } from '../../scripts/bench-peer/args.js';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -77,7 +78,7 @@ describe('bench:peer table cells for failed runs', () => {
     const log = vi.spyOn(console, 'log').mockImplementation(() => undefined);
     printTable('Scenario 4', rows);
     const out = log.mock.calls.map((c) => String(c[0])).join('\n');
-    expect(out).toMatch(/all promoted \(s\)\s+90\.0\s+crashed\s+120; 1 of 2 runs did not hold up\s+0\.75 \(Flagger\)/);
+    expect(out).toMatch(/all promoted \(s\)\s+90\.0\s+crashed\s+120; 1 of 2 runs did not hold up\s+0\.75 \(Flagger; only finished runs: Flagger 1 of 2\)/);
     expect(out).toContain('  Flagger run 1: did not hold up: 412 of 1000 promoted after 900 s');
   });
 
@@ -98,7 +99,7 @@ describe('bench:peer peer settings', () => {
     podAnnotations: {},
     stableVersion: 'v7',
     candidateVersion: 'v8',
-    knobs: { argoDynamicStableScale: true, argoScaleQps: 200, flaggerThreshold: 5 },
+    knobs: { argoDynamicStableScale: true, argoScaleQps: 200, argoFailureLimit: 3, flaggerThreshold: 5 },
     many: false,
   };
   const printed = (key: string, s: BenchSettings) =>
@@ -110,10 +111,22 @@ describe('bench:peer peer settings', () => {
     expect(printed('argo', base)).toContain('dynamicStableScale true (its docs recommend it');
     expect(printed('argo', base)).toContain('scenario 4: --qps 200 --burst 400');
     expect(printed('flagger', base)).toContain('threshold 5 (failed checks before it rolls back');
-    const off = { ...base, knobs: { argoDynamicStableScale: false, argoScaleQps: 40, flaggerThreshold: 1 } };
+    const off = { ...base, knobs: { argoDynamicStableScale: false, argoScaleQps: 40, argoFailureLimit: 0, flaggerThreshold: 1 } };
     expect(printed('argo', off)).toContain('dynamicStableScale false (its default, chosen with --argo-dynamic-stable-scale false');
     expect(printed('argo', off)).toContain('scenario 4: --qps 40 --burst 80');
     expect(printed('flagger', off)).toContain('threshold 1 (failed checks');
+  });
+
+  // Attack 20b, A1 (docs/attack-20.md): Argo's analysis ran with failureLimit 0, its most eager setting, while Flagger
+  // got its docs' usual threshold 5; every background-analysis example in Argo's docs uses failureLimit 3.
+  it("apply Argo's failureLimit as printed, 3 (its docs) unless chosen", () => {
+    expect(parseBenchArgs([]).knobs.argoFailureLimit).toBe(3);
+    for (const argoFailureLimit of [0, 3]) {
+      const s = { ...base, knobs: { ...base.knobs, argoFailureLimit } };
+      const metric = argoAnalysisTemplate({ ns: 'n', name: 't2v-0', model: 'n-0' }, s).spec.metrics[0]!;
+      expect(metric).toMatchObject({ failureLimit: argoFailureLimit, interval: '2s' });
+      expect(printed('argo', s)).toContain(`interval 2s, successCondition result[0] <= 0.01, failureLimit ${argoFailureLimit} (`);
+    }
   });
 
   it("name the scenario's candidate version in every tool's query, not a fixed v2", () => {
