@@ -356,7 +356,10 @@ export async function rollbackAt(ctx: RunContext, atWeight: number, breach: () =
     `${ctx.tool.label}: breach visible in Prometheus, then 0 % on the candidate`,
     async () => {
       if (visibleAt === undefined && (await promValue(prometheus, query)) > MAX_ERROR_RATIO) visibleAt = Date.now();
-      return visibleAt !== undefined && (await ctx.tool.candidateWeight(kc, r)) === 0 ? Date.now() : undefined;
+      if (visibleAt === undefined || (await ctx.tool.candidateWeight(kc, r)) !== 0) return undefined;
+      const at = Date.now();
+      await refusePromotion(ctx);
+      return at;
     },
     600_000,
     50,
@@ -450,17 +453,27 @@ async function readyByVersion(core: k8s.CoreV1Api, namespace: string): Promise<M
   return counts;
 }
 
+/**
+ * Throws when the tool has promoted the broken candidate: its route then reads 0 % on the candidate too (the promoted
+ * version is the new stable), which is not a rollback. Scenario 2 took it for one; scenario 3 waited 900 s for v1 pods.
+ */
+async function refusePromotion(ctx: RunContext): Promise<void> {
+  const r = ctx.rollouts[0]!;
+  if ((await ctx.tool.settledIn(ctx.cluster.kc, r.ns, ctx.settings.candidateVersion)).has(r.name))
+    throw new Error(`${ctx.tool.label} promoted the broken candidate ${ctx.settings.candidateVersion} instead of rolling back`);
+}
+
 /** After a rollback: 0 % on the candidate and every stable replica ready again (each tool names this state differently). */
 export async function waitBackOnStable(ctx: RunContext): Promise<void> {
   const r = ctx.rollouts[0]!;
   const core = ctx.cluster.kc.makeApiClient(k8s.CoreV1Api);
   await waitFor(
     `${ctx.tool.label}: 0 % on the candidate and ${ctx.settings.replicas} ready ${ctx.settings.stableVersion} pods`,
-    async () =>
-      (await ctx.tool.candidateWeight(ctx.cluster.kc, r)) === 0 &&
-      ((await readyByVersion(core, r.ns)).get(ctx.settings.stableVersion) ?? 0) >= ctx.settings.replicas
-        ? true
-        : undefined,
+    async () => {
+      if ((await ctx.tool.candidateWeight(ctx.cluster.kc, r)) !== 0) return undefined;
+      await refusePromotion(ctx);
+      return ((await readyByVersion(core, r.ns)).get(ctx.settings.stableVersion) ?? 0) >= ctx.settings.replicas ? true : undefined;
+    },
     900_000,
     250,
     ctx.signal,
