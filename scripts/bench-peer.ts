@@ -307,7 +307,7 @@ function benchLines(s: BenchSettings): string[] {
     `metrics stand-in on ${metricsPlan.pages} target${metricsPlan.pages === 1 ? '' : 's'}, following the pods every ${metricsPlan.podRefreshMs / 1000} s; a gone pod's series leave its page${metricsPlan.latencyHistogram ? '' : '; request counters only (the latency histogram, which no query here reads, is left out above N = 100)'}`,
     ...(scenarios.includes(4)
       ? [
-          `scenario 4: the GPU meter lists the pods every ${gpuSampleMs(scaleN) / 1000} s, the rollouts are listed every ${listPollMs(scaleN) / 1000} s to see which are settled`,
+          `scenario 4: 1 replica per rollout (the replicas named below are scenarios 1–3's), the GPU meter lists the pods every ${gpuSampleMs(scaleN) / 1000} s, the rollouts are listed every ${listPollMs(scaleN) / 1000} s to see which are settled`,
         ]
       : []),
   ];
