@@ -2,12 +2,14 @@
 // on the shared control plane with the real operator; every run must end in a terminal state with no
 // moment where a weighted Service had fewer ready pods than its share needs (world-caused shortfalls
 // excused for one breaker interval plus reaction time). More runs: `npm run chaos -- --runs N --seed S`.
-//   MODELROLLOUT_CHAOS_RUNS   runs (default 2)      MODELROLLOUT_CHAOS_SEED   first seed (default random, printed)
+//   MODELROLLOUT_CHAOS_RUNS   runs (default 1: a new random seed each CI run; a second run cost a minute of the
+//                             45-minute budget)
+//   MODELROLLOUT_CHAOS_SEED   first seed (default random, printed)
 import { expect, inject, it } from 'vitest';
 import { formatRun, runChaos } from '../env/chaos.js';
 import { kubeConfig } from './support.js';
 
-const runs = Number(process.env.MODELROLLOUT_CHAOS_RUNS ?? 2);
+const runs = Number(process.env.MODELROLLOUT_CHAOS_RUNS ?? 1);
 const firstSeed = Number(process.env.MODELROLLOUT_CHAOS_SEED ?? Math.floor(Math.random() * 2 ** 31));
 
 it(
