@@ -10,6 +10,7 @@
 //  3. throughput: a burst of async jobs through the bounded queue (one generation at a time).
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -133,22 +134,39 @@ interface Timed {
   total: number;
 }
 
+/**
+ * The client: node:http with a keep-alive agent. Global fetch (undici) added about 2.5 ms a request here on its own
+ * side (a 250 KB answer on loopback: 4.2 ms of HTTP and client with fetch, 1.5–2 ms with node:http), a cost of the
+ * client library, not of the runtime.
+ */
+const client = new http.Agent({ keepAlive: true, maxSockets: 1 });
+
 async function timedRequest(url: string, extra: Record<string, unknown> = {}): Promise<Timed> {
+  const body = JSON.stringify({ ...request, ...extra });
   const t0 = performance.now();
-  const res = await fetch(`${url}/v1/generate`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ ...request, ...extra }),
+  const res = await new Promise<{ status: number; headers: http.IncomingHttpHeaders }>((resolve, reject) => {
+    const req = http.request(
+      `${url}/v1/generate`,
+      { agent: client, method: 'POST', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } },
+      (r) => {
+        r.on('data', () => undefined);
+        r.on('end', () => resolve({ status: r.statusCode ?? 0, headers: r.headers }));
+        r.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
   });
-  await res.arrayBuffer();
   const wall = (performance.now() - t0) / 1000;
   if (res.status !== 200) throw new Error(`generate answered ${res.status}`);
-  if (extra.style !== undefined && !res.headers.get('x-adapter-version')) throw new Error(`no X-Adapter-Version for style ${String(extra.style)}`);
+  if (extra.style !== undefined && !res.headers['x-adapter-version']) throw new Error(`no X-Adapter-Version for style ${String(extra.style)}`);
   const timing = Object.fromEntries(
-    (res.headers.get('server-timing') ?? '').split(', ').map((e) => {
-      const [name, dur] = e.split(';dur=');
-      return [name, Number(dur) / 1000];
-    }),
+    String(res.headers['server-timing'] ?? '')
+      .split(', ')
+      .map((e) => {
+        const [name, dur] = e.split(';dur=');
+        return [name, Number(dur) / 1000];
+      }),
   );
   return {
     wall,

@@ -19,7 +19,6 @@ import type { AsyncJobs, JobSnapshot } from './jobs/async-jobs.js';
 import { Webhooks } from './jobs/webhooks.js';
 import { jobView } from './http/responses.js';
 import { MemoryJobs } from './jobs/memory-jobs.js';
-import { RedisJobs } from './jobs/redis-jobs.js';
 import type { GenerationRequest } from './jobs/types.js';
 import type { SessionFactory } from './model/execution-provider.js';
 import { loadModel, type LoadedModel } from './model/load-model.js';
@@ -155,14 +154,15 @@ export async function startRuntime(config: RuntimeConfig, log: Logger, deps: Run
       clock: Date.now,
       monotonic,
     });
-    jobs = asyncJobs(config, service, log, notifierOf(webhooks, model), newId);
+    const store = await asyncJobs(config, service, log, notifierOf(webhooks, model), newId);
+    jobs = store.jobs;
     // SIGTERM while loading: do not come up.
     if (state.phase === 'draining') return;
     state.phase = 'warming';
     const warmupSeconds = await service.warmUp(warmupRequest(manifest, limits, config.warmupSteps));
     metrics.warmupSeconds.set(warmupSeconds);
     if (state.phase !== 'warming') return;
-    if (jobs instanceof RedisJobs) jobs.start();
+    store.start();
     state.phase = 'ready';
     log.info({ provider: loaded.provider, warmupSeconds }, 'ready');
   })();
@@ -217,17 +217,23 @@ function notifierOf(webhooks: Webhooks | undefined, model: { name: string; versi
   };
 }
 
-function asyncJobs(
+/**
+ * The async job store, and what starts it taking work once the replica is ready. The Redis store (BullMQ, ioredis)
+ * is imported only when configured: the two libraries are 5.5 MB of the heap every full GC walks, 40 % of it in
+ * memory mode, where they are not used.
+ */
+async function asyncJobs(
   config: RuntimeConfig,
   service: GenerationService,
   log: Logger,
   notify: ((job: JobSnapshot) => void) | undefined,
   newId: () => string,
-): AsyncJobs {
-  if (config.jobStore === 'memory') return new MemoryJobs(service, notify);
+): Promise<{ jobs: AsyncJobs; start: () => void }> {
+  if (config.jobStore === 'memory') return { jobs: new MemoryJobs(service, notify), start: () => undefined };
   const revision = config.identity.revision ?? 'default';
   log.info({ store: redactUrl(config.jobStore.redisUrl), queue: revision, resultsDir: config.resultsDir }, 'async jobs in Redis');
-  return new RedisJobs({
+  const { RedisJobs } = await import('./jobs/redis-jobs.js');
+  const jobs = new RedisJobs({
     url: config.jobStore.redisUrl,
     commandTimeoutMs: config.redisCommandTimeoutMs,
     revision,
@@ -245,6 +251,7 @@ function asyncJobs(
     clock: Date.now,
     monotonic: () => performance.now(),
   });
+  return { jobs, start: () => jobs.start() };
 }
 
 /** The adapter library when T2V_ADAPTER_DIR is set; a denoiser without LoRA inputs cannot serve one. */

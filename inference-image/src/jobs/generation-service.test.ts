@@ -1,9 +1,10 @@
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { FrameSource } from '../pipeline/frames.js';
 import type { GeneratedFrames, GenerationHooks } from '../pipeline/pipeline.js';
 import { EncodeError } from '../errors.js';
+import { ClipQualityMeter } from '../quality/clip-quality.js';
 import { createMetrics } from '../telemetry/metrics.js';
 import type { Mp4Encoder } from '../video/mp4-encoder.js';
 import { FaultInjector } from './faults.js';
@@ -180,15 +181,22 @@ describe('GenerationService', () => {
     expect(t).toMatch(/t2v_quality_blank_frame_ratio_sum\{[^}]*\} 0.25/);
   });
 
-  it('skips clips the sample leaves out, and the warm-up', async () => {
-    const off = setup({ sample: false });
-    const job = await off.service.generate(request, 0, new AbortController().signal);
-    expect(job.result?.quality).toBeUndefined();
-    expect(job.timings?.qualitySeconds).toBe(0);
-    expect(await off.text()).toMatch(/t2v_quality_temporal_ssim_count\{[^}]*\} 0/);
-    const warm = setup();
-    await warm.service.warmUp(request);
-    expect(await warm.text()).toMatch(/t2v_quality_temporal_ssim_count\{[^}]*\} 0/);
+  it('skips clips the sample leaves out; the warm-up measures (so the first user clip finds the meter compiled) but records nothing', async () => {
+    const measured = vi.spyOn(ClipQualityMeter.prototype, 'result');
+    try {
+      const off = setup({ sample: false });
+      const job = await off.service.generate(request, 0, new AbortController().signal);
+      expect(job.result?.quality).toBeUndefined();
+      expect(job.timings?.qualitySeconds).toBe(0);
+      expect(await off.text()).toMatch(/t2v_quality_temporal_ssim_count\{[^}]*\} 0/);
+      expect(measured).not.toHaveBeenCalled();
+      const warm = setup();
+      await warm.service.warmUp(request);
+      expect(measured).toHaveBeenCalledTimes(1);
+      expect(await warm.text()).toMatch(/t2v_quality_temporal_ssim_count\{[^}]*\} 0/);
+    } finally {
+      measured.mockRestore();
+    }
   });
 
   it('T2V_FAULT_FREEZE_FRAMES freezes served clips (the quality signals see it), never the warm-up', async () => {

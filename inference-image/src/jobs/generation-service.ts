@@ -340,8 +340,9 @@ export class GenerationService {
     let convertSeconds = 0;
     let qualitySeconds = 0;
     const source = job ? this.d.faults.freeze(frames.video) : frames.video;
-    // Measured on the frames as they stream into the encoder: no second conversion, one frame of luma kept.
-    const meter = job && (this.d.sampleQuality?.() ?? true) ? new ClipQualityMeter(source.width, source.height) : undefined;
+    // Measured on the frames as they stream into the encoder: no second conversion, one frame of luma kept. The
+    // warm-up (no job) measures too, unrecorded, so the first user's clip does not pay for compiling the meter.
+    const meter = (job ? (this.d.sampleQuality?.() ?? true) : true) ? new ClipQualityMeter(source.width, source.height) : undefined;
     const kept: Uint8Array[] | undefined = p.keepFrames ? [] : undefined;
     const timedSource: FrameSource = {
       frames: source.frames,
@@ -366,7 +367,8 @@ export class GenerationService {
     };
     const video = await (await (early ?? startEncoder())).encode(timedSource, signal);
     const t = frames.timings;
-    const quality = meter?.result();
+    const measured = meter?.result();
+    const quality = job ? measured : undefined;
     if (quality && !p.probe) this.d.metrics.observeQuality(quality, qualitySeconds, armOf(p));
     if (quality && !p.probe && p.adapter) this.d.adapterMetrics?.observeQuality(p.adapter, quality);
     return {

@@ -85,4 +85,9 @@ describe('execution provider selection', () => {
     expect(sessionOptions('cpu', { cudaDeviceId: 2, cpuThreads: 4 })).toMatchObject({ executionProviders: ['cpu'], intraOpNumThreads: 4 });
     expect(sessionOptions('cpu', { cudaDeviceId: 0, cpuThreads: 0 })).not.toHaveProperty('intraOpNumThreads');
   });
+
+  it('stops the thread pools spinning after each run, on both providers', () => {
+    for (const provider of ['cpu', 'cuda'] as const)
+      expect(sessionOptions(provider, { cudaDeviceId: 0, cpuThreads: 0 }).extra).toEqual({ session: { force_spinning_stop: '1' } });
+  });
 });
