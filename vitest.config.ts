@@ -4,6 +4,8 @@ import { defineConfig } from 'vitest/config';
 // against real onnxruntime + ffmpeg, and the operator against a real local control plane.
 export default defineConfig({
   test: {
+    // onnxruntime-node's usage telemetry off in the tests' own sessions too (execution-provider.ts: disableOrtTelemetry).
+    env: { ORT_DISABLE_TELEMETRY: '1' },
     projects: [
       {
         test: {

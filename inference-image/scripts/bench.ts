@@ -22,7 +22,7 @@ import ort from 'onnxruntime-node';
 import { AdapterLibrary } from '../src/adapters/library.js';
 import { loadAdapter } from '../src/adapters/load-adapter.js';
 import { loraFeeds, type LoraFeeds } from '../src/adapters/lora-feeds.js';
-import { sessionOptions } from '../src/model/execution-provider.js';
+import { disableOrtTelemetry, sessionOptions } from '../src/model/execution-provider.js';
 import { resolveDenoiserIo, resolveTextEncoderIo, resolveVaeIo } from '../src/model/graph-io.js';
 import { latentFrames, readManifest } from '../src/model/manifest.js';
 import { createScheduler } from '../src/pipeline/scheduler.js';
@@ -319,6 +319,7 @@ async function rawReplay(modelDir: string, o: { profile?: string } = {}): Promis
 }
 
 async function main(): Promise<void> {
+  disableOrtTelemetry();
   const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
   process.stdout.write(
     `ModelRollout inference bench — ${os.cpus().length} × ${cpu}, Node ${process.version}, onnxruntime-node ${ort.env.versions.common}, ${PROVIDER.toUpperCase()} execution provider\n`,

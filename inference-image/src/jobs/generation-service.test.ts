@@ -105,6 +105,7 @@ function setup(over: SetupOptions = {}) {
         return Buffer.from('mp4!');
       },
       abort: async () => void events.push('abort'),
+      ended: false,
     };
   };
   const service = new GenerationService({

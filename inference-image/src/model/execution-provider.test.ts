@@ -1,7 +1,7 @@
 import type { InferenceSession } from 'onnxruntime-node';
 import { describe, expect, it, vi } from 'vitest';
 import { ExecutionProviderError } from '../errors.js';
-import { createSessions, sessionOptions, type ProviderOptions, type SessionFactory } from './execution-provider.js';
+import { createSessions, disableOrtTelemetry, sessionOptions, type ProviderOptions, type SessionFactory } from './execution-provider.js';
 
 interface Call {
   file: string;
@@ -84,6 +84,26 @@ describe('execution provider selection', () => {
     expect(sessionOptions('cuda', { cudaDeviceId: 2, cpuThreads: 4 }).executionProviders).toEqual([{ name: 'cuda', deviceId: 2 }]);
     expect(sessionOptions('cpu', { cudaDeviceId: 2, cpuThreads: 4 })).toMatchObject({ executionProviders: ['cpu'], intraOpNumThreads: 4 });
     expect(sessionOptions('cpu', { cudaDeviceId: 0, cpuThreads: 0 })).not.toHaveProperty('intraOpNumThreads');
+  });
+
+  it("turns onnxruntime's telemetry off before the first session, unless the operator set ORT_DISABLE_TELEMETRY", async () => {
+    const env: NodeJS.ProcessEnv = {};
+    disableOrtTelemetry(env);
+    expect(env.ORT_DISABLE_TELEMETRY).toBe('1');
+    const chosen: NodeJS.ProcessEnv = { ORT_DISABLE_TELEMETRY: '0' };
+    disableOrtTelemetry(chosen);
+    expect(chosen.ORT_DISABLE_TELEMETRY).toBe('0');
+    const seen: (string | undefined)[] = [];
+    const saved = process.env.ORT_DISABLE_TELEMETRY;
+    delete process.env.ORT_DISABLE_TELEMETRY;
+    try {
+      const ort = fakeOrt({ cuda: false });
+      await createSessions(files, options({ preference: 'cpu', create: (f, o) => (seen.push(process.env.ORT_DISABLE_TELEMETRY), ort.create(f, o)) }));
+      expect(seen).toEqual(['1', '1', '1']);
+    } finally {
+      if (saved === undefined) delete process.env.ORT_DISABLE_TELEMETRY;
+      else process.env.ORT_DISABLE_TELEMETRY = saved;
+    }
   });
 
   it('stops the thread pools spinning after each run, on both providers', () => {

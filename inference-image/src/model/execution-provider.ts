@@ -60,10 +60,22 @@ async function createAll<K extends string>(files: Record<K, string>, provider: P
   }
 }
 
+/**
+ * Turns off onnxruntime's usage telemetry unless the operator chose otherwise (ORT_DISABLE_TELEMETRY=0). The Linux
+ * build of onnxruntime-node 1.30 carries Microsoft's 1DS telemetry: every process that creates a session tries to
+ * send usage events and leaves `.ses` and `mat-debug-<pid>.log` in TMPDIR (987 of them in this machine's /tmp after
+ * two days of tests). A model server in a customer's cluster must not phone home. Read by onnxruntime when its
+ * environment is created (the first session), so call it before any.
+ */
+export function disableOrtTelemetry(env: NodeJS.ProcessEnv = process.env): void {
+  env.ORT_DISABLE_TELEMETRY ??= '1';
+}
+
 export async function createSessions<K extends string>(
   files: Record<K, string>,
   o: ProviderOptions,
 ): Promise<{ sessions: Record<K, InferenceSession>; provider: Provider }> {
+  disableOrtTelemetry();
   if (o.preference === 'cpu') return { sessions: await createAll(files, 'cpu', o), provider: 'cpu' };
   if (o.preference === 'auto' && !(o.hasGpuDriver ?? hasNvidiaDriver)()) {
     o.log.warn(

@@ -23,7 +23,7 @@ export interface Mp4Options {
   /** libx264 preset and CRF; veryfast / 18 by default. */
   preset?: string;
   crf?: number;
-  /** Written into the MP4 (e.g. model name/version and seed, for provenance). */
+  /** Written into the MP4 (the model's name and version, for provenance). */
   comment?: string;
   /** Parent of the per-clip temp dir; the OS temp dir by default. */
   tmpDir?: string;
@@ -39,6 +39,8 @@ export interface Mp4Encoder {
   encode(video: FrameSource, signal?: AbortSignal): Promise<Buffer>;
   /** Stops ffmpeg and removes its files (generation failed or was cancelled). */
   abort(): Promise<void>;
+  /** Whether its ffmpeg has exited (an encoder started ahead and left idle can lose it: killed, out of memory). */
+  readonly ended: boolean;
 }
 
 export async function startMp4Encoder(o: Mp4Options): Promise<Mp4Encoder> {
@@ -90,6 +92,9 @@ export async function startMp4Encoder(o: Mp4Options): Promise<Mp4Encoder> {
   let used = false;
 
   return {
+    get ended() {
+      return ffmpeg.ended;
+    },
     async encode(video, signal) {
       if (used) throw new EncodeError('encoder already used');
       used = true;
