@@ -1,6 +1,7 @@
 // H.264 MP4 through ffmpeg (Debian's, with libx264): raw rgb24 frames on stdin, a faststart MP4 in a
 // private temp dir. Pure-JS muxers cannot encode on Node (no WebCodecs), so spawning ffmpeg is the way.
-// ffmpeg is started before the denoiser runs so its start-up (~50–100 ms) overlaps the generation. With a
+// ffmpeg is started before the clip is ready, so its start-up (~80 ms of CPU) is not on the clip's critical path:
+// while the replica idles, for the next clip (encoder-spare.ts), else beside the denoiser. With a
 // process launcher (process-launcher.ts) ffmpeg is started by that small process and reads the frames from a
 // Unix socket the runtime listens on in the clip's temp dir: the runtime's own spawn() costs a fork of all its
 // memory on the event loop, every clip.
