@@ -1,3 +1,6 @@
+import fs from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
 import type { InferenceSession } from 'onnxruntime-node';
 import { describe, expect, it, vi } from 'vitest';
 import { ExecutionProviderError } from '../errors.js';
@@ -109,5 +112,19 @@ describe('execution provider selection', () => {
   it('stops the thread pools spinning after each run, on both providers', () => {
     for (const provider of ['cpu', 'cuda'] as const)
       expect(sessionOptions(provider, { cudaDeviceId: 0, cpuThreads: 0 }).extra).toEqual({ session: { force_spinning_stop: '1' } });
+  });
+
+  it('sets only config keys the installed onnxruntime knows (it accepts any key silently: a misspelt one does nothing)', () => {
+    // onnxruntime-node flattens `extra` into dotted keys ({ session: { x: '1' } } → session.x); the library holds each
+    // key it reads as a NUL-terminated string (onnxruntime_session_options_config_keys.h).
+    const flatten = (o: object, prefix = ''): string[] =>
+      Object.entries(o).flatMap(([k, v]) => (typeof v === 'object' && v !== null ? flatten(v as object, `${prefix}${k}.`) : [`${prefix}${k}`]));
+    const keys = flatten(sessionOptions('cpu', { cudaDeviceId: 0, cpuThreads: 0 }).extra ?? {});
+    expect(keys).not.toEqual([]);
+    const bin = path.join(path.dirname(createRequire(import.meta.url).resolve('onnxruntime-node')), '../bin');
+    const dir = fs.readdirSync(bin).map((napi) => path.join(bin, napi, process.platform, process.arch))[0] as string;
+    const library = fs.readFileSync(path.join(dir, fs.readdirSync(dir).find((f) => /^(lib)?onnxruntime\.(so|dylib|dll)/.test(f)) as string));
+    for (const key of keys) expect(library.includes(Buffer.from(`${key}\0`)), key).toBe(true);
+    expect(library.includes(Buffer.from('session.force_spining_stop\0'))).toBe(false);
   });
 });

@@ -14,16 +14,20 @@ function starter(): {
   aborted: number[];
   kill: (i: number) => void;
   failNext: () => void;
+  /** From now on abort() rejects (its temp dir could not be removed). */
+  failAborts: () => void;
 } {
   const started: Mp4Options[] = [];
   const aborted: number[] = [];
   const ended: boolean[] = [];
   let fail = false;
+  let abortFails = false;
   return {
     started,
     aborted,
     kill: (i) => void (ended[i] = true),
     failNext: () => void (fail = true),
+    failAborts: () => void (abortFails = true),
     start: async (o) => {
       if (fail) {
         fail = false;
@@ -33,7 +37,10 @@ function starter(): {
       ended[i] = false;
       return {
         encode: async () => Buffer.from(`mp4 from encoder ${i}`),
-        abort: async () => void aborted.push(i),
+        abort: async () => {
+          aborted.push(i);
+          if (abortFails) throw new Error(`EACCES: cannot remove encoder ${i}'s temp dir`);
+        },
         get ended() {
           return ended[i] as boolean;
         },
@@ -85,6 +92,52 @@ describe('SpareEncoder', () => {
     const fresh = await spare.take(clip(64));
     expect(s.aborted).toEqual([1, 3]);
     expect((await fresh.encode(frames)).toString()).toBe('mp4 from encoder 4');
+  });
+
+  it('starts a new encoder when any option differs from the spare’s, the options added to Mp4Options later included', async () => {
+    // Required: an option added to Mp4Options fails to compile here until it is given a value below and checked.
+    const base = { width: 48, height: 32, fps: 8, ffmpegPath: 'ffmpeg', preset: 'veryfast', crf: 18, comment: 'tiny v1', tmpDir: '/tmp' } satisfies Required<
+      Omit<Mp4Options, 'launcher'>
+    >;
+    const other: { [K in keyof typeof base]: (typeof base)[K] } = {
+      width: 64,
+      height: 48,
+      fps: 12,
+      ffmpegPath: '/opt/ffmpeg',
+      preset: 'slow',
+      crf: 23,
+      comment: 'tiny v2',
+      tmpDir: '/var/tmp',
+    };
+    for (const key of Object.keys(base) as (keyof typeof base)[]) {
+      const s = starter();
+      const spare = new SpareEncoder({ start: s.start, idle: () => true });
+      await (await spare.take(base)).encode(frames);
+      await nextTurn();
+      await spare.take({ ...base, [key]: other[key] });
+      expect(s.aborted, key).toEqual([1]);
+      expect(s.started[2], key).toEqual({ ...base, [key]: other[key] });
+    }
+    // The launcher is how ffmpeg is started, not what it makes: not compared.
+    const s = starter();
+    const spare = new SpareEncoder({ start: s.start, idle: () => true });
+    await (await spare.take(base)).encode(frames);
+    await nextTurn();
+    await spare.take({ ...base, launcher: { alive: false, launch: () => undefined as never, close: async () => undefined } });
+    expect(s.started).toHaveLength(2);
+  });
+
+  it('a stale spare whose removal fails does not fail the request nor end the process (no unhandled rejection)', async () => {
+    const s = starter();
+    const spare = new SpareEncoder({ start: s.start, idle: () => true });
+    await (await spare.take(clip(48))).encode(frames);
+    await nextTurn();
+    s.failAborts();
+    const fresh = await spare.take(clip(64));
+    expect((await fresh.encode(frames)).toString()).toBe('mp4 from encoder 2');
+    expect(s.aborted).toEqual([1]);
+    // The rejected abort has settled by now; vitest fails the run on an unhandled rejection.
+    await nextTurn();
   });
 
   it('meets a spare that failed to start with a start of its own, and fails the take only when that fails too', async () => {

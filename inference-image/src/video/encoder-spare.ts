@@ -36,7 +36,9 @@ export class SpareEncoder {
     if (spare) {
       const encoder = await spare.encoder.catch(() => undefined);
       if (encoder && spare.key === key && !encoder.ended) return this.refilling(encoder, options);
-      void encoder?.abort();
+      // Not awaited (this request starts its own meanwhile), so handled here: a failed removal of a stale spare's
+      // temp dir is not this request's error, and left unhandled it would end the process (main.ts).
+      encoder?.abort().catch(() => undefined);
     }
     return this.refilling(await this.o.start(options), options);
   }
@@ -77,6 +79,8 @@ export class SpareEncoder {
   }
 }
 
+/** Every option but the launcher (how ffmpeg is started, not what it makes): an option added later is compared too. */
 function keyOf(o: Mp4Options): string {
-  return JSON.stringify([o.width, o.height, o.fps, o.ffmpegPath, o.preset, o.crf, o.comment, o.tmpDir]);
+  const { launcher: _launcher, ...made } = o;
+  return JSON.stringify(Object.entries(made).sort(([a], [b]) => (a < b ? -1 : 1)));
 }
