@@ -120,7 +120,10 @@ export async function startRuntime(config: RuntimeConfig, log: Logger, deps: Run
   log.info({ host: config.host, port, url: `http://${config.host}:${port}` }, 'listening');
 
   // The next clip's ffmpeg, started while the replica idles (video/encoder-spare.ts).
-  const encoders = new SpareEncoder({ start: (o) => startMp4Encoder({ ...o, launcher }), idle: () => queue.depth === 0 && state.phase !== 'draining' });
+  const encoders = new SpareEncoder({
+    start: (o) => startMp4Encoder({ ...o, launcher }),
+    idle: () => queue.depth === 0 && queue.inflight === 0 && state.phase !== 'draining',
+  });
   const ready = (async () => {
     loaded = await loadModel(config.modelDir, manifest, {
       preference: config.executionProvider,

@@ -1,15 +1,15 @@
 // One encoder started ahead, while the replica is idle, for the next clip. Starting ffmpeg costs ~80 ms of CPU here
 // (perf: 69 % of it the dynamic linker resolving symbols across Debian ffmpeg's 215 shared libraries). Started beside
 // the denoiser (mp4-encoder.ts), that CPU is taken from onnxruntime's threads: on 2 vCPUs the request's session.run()
-// calls ran ~5 % slower than without it. Started when the clip before ended and no other job was waiting, it is spent
-// while the replica has nothing else to do. Under load (a job waiting) none is started ahead: the next job starts
-// its own beside its denoiser, as before, and no ffmpeg is started for a clip that may never come.
+// calls ran ~5 % slower than without it. Started when the clip before ended and no other job was waiting or running,
+// it is spent while the replica has nothing else to do. Under load none is started ahead: the next job starts its
+// own beside its denoiser, as before, and no ffmpeg is started for a clip that may never come.
 import type { Mp4Encoder, Mp4Options } from './mp4-encoder.js';
 
 export interface SpareEncoderOptions {
   /** Starts an encoder (startMp4Encoder with the runtime's launcher). */
   start: (o: Mp4Options) => Promise<Mp4Encoder>;
-  /** Whether to start the next clip's encoder now: true when no job is waiting (the replica is about to idle). */
+  /** Whether to start the next clip's encoder now: true when no job is waiting or running (the replica idles). */
   idle: () => boolean;
 }
 
