@@ -29,7 +29,6 @@ import { ssimImplementation } from './quality/ssim.js';
 import { createAdapterMetrics, type AdapterMetrics } from './telemetry/adapter-metrics.js';
 import { createGpuMemoryReader } from './telemetry/gpu-memory.js';
 import { createMetrics } from './telemetry/metrics.js';
-import { SpareEncoder } from './video/encoder-spare.js';
 import { startMp4Encoder } from './video/mp4-encoder.js';
 import { startProcessLauncher } from './video/process-launcher.js';
 import { simdFallbacks } from './wasm/simd-module.js';
@@ -119,11 +118,6 @@ export async function startRuntime(config: RuntimeConfig, log: Logger, deps: Run
   );
   log.info({ host: config.host, port, url: `http://${config.host}:${port}` }, 'listening');
 
-  // The next clip's ffmpeg, started while the replica idles (video/encoder-spare.ts).
-  const encoders = new SpareEncoder({
-    start: (o) => startMp4Encoder({ ...o, launcher }),
-    idle: () => queue.depth === 0 && queue.inflight === 0 && state.phase !== 'draining',
-  });
   const ready = (async () => {
     loaded = await loadModel(config.modelDir, manifest, {
       preference: config.executionProvider,
@@ -141,7 +135,7 @@ export async function startRuntime(config: RuntimeConfig, log: Logger, deps: Run
     log.info({ provider: loaded.provider, loadSeconds: loaded.loadSeconds, limits }, 'model loaded');
     service = new GenerationService({
       pipeline: new T2vPipeline(loaded),
-      startEncoder: (o) => encoders.take(o),
+      startEncoder: (o) => startMp4Encoder({ ...o, launcher }),
       queue,
       store: new JobStore({ ttlMs: config.jobTtlMs, maxFinished: config.maxStoredJobs, maxBytes: config.maxStoredBytes }),
       metrics,
@@ -191,7 +185,6 @@ export async function startRuntime(config: RuntimeConfig, log: Logger, deps: Run
       // A warm-up may still be inside session.run(); release the sessions only after it.
       await Promise.race([ready.catch(() => undefined), sleep(10_000, undefined, { ref: false })]);
       await loaded?.release();
-      await encoders.close();
       await launcher.close();
       log.info({ abortedJobs }, 'shutdown complete');
     })();

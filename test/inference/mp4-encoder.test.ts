@@ -5,8 +5,6 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EncodeError } from '../../inference-image/src/errors.js';
 import type { FrameSource } from '../../inference-image/src/pipeline/frames.js';
-import { setImmediate as nextTurn } from 'node:timers/promises';
-import { SpareEncoder } from '../../inference-image/src/video/encoder-spare.js';
 import { startMp4Encoder } from '../../inference-image/src/video/mp4-encoder.js';
 import { startProcessLauncher, type ProcessLauncher } from '../../inference-image/src/video/process-launcher.js';
 import { ffprobe, tempDir } from './support.js';
@@ -190,30 +188,6 @@ describe('startMp4Encoder with ffmpeg started by a process launcher (as the runt
   it('ffmpeg failing on its arguments reports its exit and stderr', async () => {
     const enc = await startMp4Encoder({ width: 16, height: 16, fps: 1, ffmpegPath: 'ffmpeg', tmpDir: scratch, launcher, preset: 'no-such-preset' });
     await expect(enc.encode(gradient(2, 16, 16))).rejects.toThrow(/ffmpeg exited with 1: .*/s);
-    expect(leftovers()).toEqual([]);
-  });
-
-  it('a spare started ahead while idle encodes the next clip of its size; a clip of another size stops it; close leaves nothing', async () => {
-    const spare = new SpareEncoder({ start: (o) => startMp4Encoder({ ...o, tmpDir: scratch, launcher }), idle: () => true });
-    const size = { width: 48, height: 32, fps: 5, ffmpegPath: 'ffmpeg', comment: 'tiny-t2v v1' };
-    expect(await ffprobe(await (await spare.take(size)).encode(gradient(3, 48, 32)), tmp.dir)).toMatchObject({ frames: 3 });
-    await nextTurn();
-    // The next clip's ffmpeg is up before the clip is asked for: its temp dir (socket) is there, waiting.
-    expect(spare.held).toBe(true);
-    expect(leftovers()).toHaveLength(1);
-    const ahead = leftovers()[0];
-    const second = await spare.take(size);
-    expect(second.ended).toBe(false);
-    expect(await ffprobe(await second.encode(gradient(4, 48, 32)), tmp.dir)).toMatchObject({ codec: 'h264', frames: 4, width: 48 });
-    expect(leftovers()).not.toContain(ahead);
-    await nextTurn();
-    const other = await spare.take({ ...size, width: 64 });
-    // The 48-wide spare is stopped beside the take (not awaited by the request): its files go within moments.
-    for (let i = 0; i < 200 && leftovers().length > 1; i++) await new Promise((r) => setTimeout(r, 10));
-    expect(leftovers()).toHaveLength(1);
-    await other.abort();
-    await nextTurn();
-    await spare.close();
     expect(leftovers()).toEqual([]);
   });
 

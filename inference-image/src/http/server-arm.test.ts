@@ -55,7 +55,6 @@ async function runtime(opts: { full?: boolean } = {}): Promise<{ url: string; te
         return Buffer.from('mp4!');
       },
       abort: async () => undefined,
-      ended: false,
     }),
     queue,
     store: new JobStore({ ttlMs: 60_000, maxFinished: 50 }),

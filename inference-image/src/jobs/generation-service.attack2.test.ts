@@ -52,7 +52,6 @@ function setup() {
         return Buffer.from('mp4!');
       },
       abort: async () => undefined,
-      ended: false,
     }),
     queue,
     store: new JobStore({ ttlMs: 60_000, maxFinished: 10, now: () => 1_700_000_000_000 }),

@@ -105,7 +105,6 @@ function setup(over: SetupOptions = {}) {
         return Buffer.from('mp4!');
       },
       abort: async () => void events.push('abort'),
-      ended: false,
     };
   };
   const service = new GenerationService({

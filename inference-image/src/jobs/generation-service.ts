@@ -306,9 +306,7 @@ export class GenerationService {
         fps: p.fps,
         ffmpegPath: this.d.ffmpegPath,
         ...this.d.x264,
-        // No seed: the encoder may be one started ahead, before the request was known (runtime.ts: SpareEncoder).
-        // The seed is in X-Video-Seed and the job view.
-        comment: `${this.d.model.name} ${this.d.model.version}`,
+        comment: `${this.d.model.name} ${this.d.model.version} seed=${p.seed}`,
       });
     const early = this.d.overlapEncoderStart ? startEncoder() : undefined;
     // Handled from now on: a start that fails while the denoiser runs (temp dir, socket) is this job's error, met

@@ -1,7 +1,6 @@
 // H.264 MP4 through ffmpeg (Debian's, with libx264): raw rgb24 frames on stdin, a faststart MP4 in a
 // private temp dir. Pure-JS muxers cannot encode on Node (no WebCodecs), so spawning ffmpeg is the way.
-// ffmpeg is started before the clip is ready, so its start-up (~80 ms of CPU) is not on the clip's critical path:
-// while the replica idles, for the next clip (encoder-spare.ts), else beside the denoiser. With a
+// ffmpeg is started before the denoiser runs so its start-up (~50–100 ms) overlaps the generation. With a
 // process launcher (process-launcher.ts) ffmpeg is started by that small process and reads the frames from a
 // Unix socket the runtime listens on in the clip's temp dir: the runtime's own spawn() costs a fork of all its
 // memory on the event loop, every clip.
@@ -24,7 +23,7 @@ export interface Mp4Options {
   /** libx264 preset and CRF; veryfast / 18 by default. */
   preset?: string;
   crf?: number;
-  /** Written into the MP4 (the model's name and version, for provenance). */
+  /** Written into the MP4 (e.g. model name/version and seed, for provenance). */
   comment?: string;
   /** Parent of the per-clip temp dir; the OS temp dir by default. */
   tmpDir?: string;
@@ -40,8 +39,6 @@ export interface Mp4Encoder {
   encode(video: FrameSource, signal?: AbortSignal): Promise<Buffer>;
   /** Stops ffmpeg and removes its files (generation failed or was cancelled). */
   abort(): Promise<void>;
-  /** Whether its ffmpeg has exited (an encoder started ahead and left idle can lose it: killed, out of memory). */
-  readonly ended: boolean;
 }
 
 export async function startMp4Encoder(o: Mp4Options): Promise<Mp4Encoder> {
@@ -93,9 +90,6 @@ export async function startMp4Encoder(o: Mp4Options): Promise<Mp4Encoder> {
   let used = false;
 
   return {
-    get ended() {
-      return ffmpeg.ended;
-    },
     async encode(video, signal) {
       if (used) throw new EncodeError('encoder already used');
       used = true;
