@@ -6,7 +6,7 @@
 #      browser test drives it through playwright-core, which downloads no browser of its own).
 #   2. The control plane's binaries and the Gateway API proxy (Traefik), built from the Go module proxy and
 #      cached in ~/.cache/modelrollout/bin.
-#   3. npm dependencies from package-lock.json.
+#   3. npm dependencies from package-lock.json, and the inference runtime's ffmpeg zygote (gcc).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 log() { printf '[setup] %s\n' "$*" >&2; }
@@ -25,7 +25,8 @@ setup_started=$(date +%s)
 part 0
 # redis-server: the shared job store's tests start their own on a free loopback port (Debian's service autostart is not used).
 # chromium: /usr/bin/chromium, the headless browser of test/integration/dashboard.test.ts.
-apt_packages=(prometheus ffmpeg lua5.1 lua-cjson redis-server chromium)
+# gcc + libc6-dev: the inference runtime's ffmpeg zygote (inference-image/native/ffmpeg-zygote.c), built in part 4.
+apt_packages=(prometheus ffmpeg lua5.1 lua-cjson redis-server chromium gcc libc6-dev)
 missing=()
 for p in "${apt_packages[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -52,5 +53,7 @@ if [ "$(cat node_modules/.modelrollout-lock 2>/dev/null)" != "$lock_sum" ]; then
 else
   log "node_modules matches package-lock.json"
 fi
+# The ffmpeg zygote's library (under 1 s): the runtime forks each clip's ffmpeg from one linked once.
+npm run --silent build:native --workspace @modelrollout/inference
 done_part
 log "ready in $(($(date +%s) - setup_started)) s"

@@ -75,6 +75,13 @@ export interface RuntimeConfig {
   webhookAllowPrivate: boolean;
   warmupSteps: number;
   ffmpegPath: string;
+  /**
+   * The ffmpeg fork server's library (native/ffmpeg-zygote.c, LD_PRELOADed into ffmpegPath): each clip's ffmpeg is
+   * forked from one ffmpeg linked once, ~65 ms less CPU per clip. `T2V_FFMPEG_ZYGOTE`: a path, or `off`; by default
+   * the library `npm run build:native` builds, when it exists. Unusable (missing, or ffmpegPath a script): a small
+   * launcher process spawns each ffmpeg instead.
+   */
+  ffmpegZygote: string | 'off' | undefined;
   /** libx264 speed/size trade-off and quality (lower CRF = better, bigger). */
   x264Preset: X264Preset;
   x264Crf: number;
@@ -156,6 +163,7 @@ export function loadConfig(env: Env = process.env): RuntimeConfig {
     webhookAllowPrivate: booleanOf(env, 'T2V_WEBHOOK_ALLOW_PRIVATE'),
     warmupSteps: num('T2V_WARMUP_STEPS', 2, 1, 1000),
     ffmpegPath: str('T2V_FFMPEG_PATH', 'ffmpeg'),
+    ffmpegZygote: env.T2V_FFMPEG_ZYGOTE?.trim() || undefined,
     x264Preset: preset as X264Preset,
     x264Crf: num('T2V_X264_CRF', 18, 0, 51),
     logLevel: str('T2V_LOG_LEVEL', 'info'),

@@ -30,7 +30,8 @@ import { createAdapterMetrics, type AdapterMetrics } from './telemetry/adapter-m
 import { createGpuMemoryReader } from './telemetry/gpu-memory.js';
 import { createMetrics } from './telemetry/metrics.js';
 import { startMp4Encoder } from './video/mp4-encoder.js';
-import { startProcessLauncher } from './video/process-launcher.js';
+import { DEFAULT_ZYGOTE_LIBRARY, firstAlive, startFfmpegZygote, zygoteUnusable } from './video/ffmpeg-zygote.js';
+import { startProcessLauncher, type ProcessLauncher } from './video/process-launcher.js';
 import { simdFallbacks } from './wasm/simd-module.js';
 
 export interface Runtime {
@@ -59,11 +60,12 @@ export async function startRuntime(config: RuntimeConfig, log: Logger, deps: Run
   }
   const state: RuntimeState = { phase: 'loading', provider: undefined };
   // Forked now, while this process is small: each clip's ffmpeg is started from it (see process-launcher.ts).
-  const launcher = startProcessLauncher({
+  const nodeLauncher = startProcessLauncher({
     onExit: (code, signal) => {
       if (state.phase !== 'draining') log.warn({ code, signal }, 'process launcher exited; ffmpeg is spawned by the runtime from now on (slower per clip)');
     },
   });
+  const launcher = ffmpegLaunchers(config, nodeLauncher, () => state.phase, log);
   const queue = new JobQueue({ maxConcurrency: config.maxConcurrency, maxQueue: config.maxQueue });
   const readGpu = createGpuMemoryReader(config.cudaDeviceId);
   const metrics = createMetrics(
@@ -191,6 +193,33 @@ export async function startRuntime(config: RuntimeConfig, log: Logger, deps: Run
     return closing;
   };
   return { port, ready, state, shutdown };
+}
+
+/**
+ * The ffmpeg zygote first (each clip's ffmpeg forked from one linked once: see ffmpeg-zygote.ts), then the node
+ * launcher; the zygote is skipped, with the reason logged, when T2V_FFMPEG_ZYGOTE is `off` or it cannot be used.
+ */
+function ffmpegLaunchers(config: RuntimeConfig, nodeLauncher: ProcessLauncher, phase: () => RuntimeState['phase'], log: Logger): ProcessLauncher {
+  if (config.ffmpegZygote === 'off') return nodeLauncher;
+  const library = config.ffmpegZygote ?? DEFAULT_ZYGOTE_LIBRARY;
+  const unusable = zygoteUnusable(config.ffmpegPath, library);
+  if (unusable) {
+    // Named explicitly and unusable: a mistake worth a warning. The default library missing: a build without it.
+    log[config.ffmpegZygote ? 'warn' : 'info']({ library, why: unusable }, 'ffmpeg zygote not used: each clip spawns ffmpeg (~65 ms more CPU per clip)');
+    return nodeLauncher;
+  }
+  const zygote = startFfmpegZygote({
+    ffmpegPath: config.ffmpegPath,
+    library,
+    onExit: (code, signal, why) => {
+      if (phase() !== 'draining') log.warn({ code, signal, why }, 'ffmpeg zygote exited; each clip spawns ffmpeg from now on (~65 ms more CPU per clip)');
+    },
+  });
+  void zygote.ready.then((ok) => ok && log.info({ library }, 'ffmpeg zygote ready: clips fork ffmpeg from it'));
+  return firstAlive([
+    { launcher: zygote, serves: (file) => file === zygote.file },
+    { launcher: nodeLauncher, serves: () => true },
+  ]);
 }
 
 /**

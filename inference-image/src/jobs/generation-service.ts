@@ -49,7 +49,8 @@ export interface ServiceDeps {
    * Start ffmpeg alongside the denoiser to hide its start-up (the runtime does, on GPU and CPU). With the
    * process launcher the start costs the event loop no fork; on CPU ffmpeg's own start-up competes with ONNX
    * for a moment, and `npm run bench:inference` on 2 cores measured 40–50 ms less per request than starting it
-   * after decoding (wall − Σ session.run() 159–175 ms against 178–268 ms).
+   * after decoding (wall − Σ session.run() 159–175 ms against 178–268 ms). Forked from the ffmpeg zygote
+   * (ffmpeg-zygote.ts) that start-up is a fork, ~65 ms less CPU taken from onnxruntime per clip.
    */
   overlapEncoderStart: boolean;
   newId: () => string;

@@ -3,7 +3,8 @@
 // ffmpeg is started before the denoiser runs so its start-up (~50–100 ms) overlaps the generation. With a
 // process launcher (process-launcher.ts) ffmpeg is started by that small process and reads the frames from a
 // Unix socket the runtime listens on in the clip's temp dir: the runtime's own spawn() costs a fork of all its
-// memory on the event loop, every clip.
+// memory on the event loop, every clip. With the ffmpeg zygote (ffmpeg-zygote.ts) the launcher forks ffmpeg from
+// one already linked: no dynamic linking per clip.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import fs from 'node:fs/promises';

@@ -39,6 +39,23 @@ export interface ProcessLauncher {
   close(): Promise<void>;
 }
 
+/**
+ * A launcher that died: SIGKILLs the processes it started and had not reported ended (by the PIDs it reported)
+ * and settles their waiters with `error`. Empties both maps.
+ */
+export function orphansKilled(pids: Map<number, number>, pending: Map<number, (e: LaunchExit) => void>, error: string): void {
+  for (const pid of pids.values()) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      /* already gone */
+    }
+  }
+  pids.clear();
+  for (const settle of pending.values()) settle({ code: null, signal: null, stderr: '', error });
+  pending.clear();
+}
+
 /** Bytes of a process's stderr kept for its exit report (the tail: where ffmpeg says why it failed). */
 export const STDERR_KEEP = 4096;
 /** How long after a process's exit its stderr may still be read before its end is reported as final. */
@@ -141,16 +158,7 @@ export function startProcessLauncher(o: { onExit?: (code: number | null, signal:
     // A launcher killed outright (SIGKILL, OOM) cannot take its processes with it: they would run on unwatched,
     // writing into temp dirs that are being removed. Killed here, by the PIDs it reported whose exit it had not
     // reported (one that ended in the last moments before is at worst an unused PID: Linux does not reuse at once).
-    for (const pid of pids.values()) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        /* already gone */
-      }
-    }
-    pids.clear();
-    for (const settle of pending.values()) settle({ code: null, signal: null, stderr: '', error: 'the process launcher exited' });
-    pending.clear();
+    orphansKilled(pids, pending, 'the process launcher exited');
     o.onExit?.(code, signal);
   };
   child.once('exit', gone);
