@@ -65,7 +65,7 @@ export async function startRuntime(config: RuntimeConfig, log: Logger, deps: Run
       if (state.phase !== 'draining') log.warn({ code, signal }, 'process launcher exited; ffmpeg is spawned by the runtime from now on (slower per clip)');
     },
   });
-  const launcher = ffmpegLaunchers(config, nodeLauncher, () => state.phase, log);
+  const { launcher, zygoteSettled } = ffmpegLaunchers(config, nodeLauncher, () => state.phase, log);
   const queue = new JobQueue({ maxConcurrency: config.maxConcurrency, maxQueue: config.maxQueue });
   const readGpu = createGpuMemoryReader(config.cudaDeviceId);
   const metrics = createMetrics(
@@ -161,6 +161,8 @@ export async function startRuntime(config: RuntimeConfig, log: Logger, deps: Run
     // SIGTERM while loading: do not come up.
     if (state.phase === 'draining') return;
     state.phase = 'warming';
+    // The warm-up's clip starts ffmpeg the way user clips will (the zygote says ready or fails within 10 s).
+    await zygoteSettled;
     const warmupSeconds = await service.warmUp(warmupRequest(manifest, limits, config.warmupSteps));
     metrics.warmupSeconds.set(warmupSeconds);
     if (state.phase !== 'warming') return;
@@ -199,14 +201,20 @@ export async function startRuntime(config: RuntimeConfig, log: Logger, deps: Run
  * The ffmpeg zygote first (each clip's ffmpeg forked from one linked once: see ffmpeg-zygote.ts), then the node
  * launcher; the zygote is skipped, with the reason logged, when T2V_FFMPEG_ZYGOTE is `off` or it cannot be used.
  */
-function ffmpegLaunchers(config: RuntimeConfig, nodeLauncher: ProcessLauncher, phase: () => RuntimeState['phase'], log: Logger): ProcessLauncher {
-  if (config.ffmpegZygote === 'off') return nodeLauncher;
+function ffmpegLaunchers(
+  config: RuntimeConfig,
+  nodeLauncher: ProcessLauncher,
+  phase: () => RuntimeState['phase'],
+  log: Logger,
+): { launcher: ProcessLauncher; zygoteSettled: Promise<unknown> } {
+  const without = { launcher: nodeLauncher, zygoteSettled: Promise.resolve() };
+  if (config.ffmpegZygote === 'off') return without;
   const library = config.ffmpegZygote ?? DEFAULT_ZYGOTE_LIBRARY;
   const unusable = zygoteUnusable(config.ffmpegPath, library);
   if (unusable) {
     // Named explicitly and unusable: a mistake worth a warning. The default library missing: a build without it.
     log[config.ffmpegZygote ? 'warn' : 'info']({ library, why: unusable }, 'ffmpeg zygote not used: each clip spawns ffmpeg (~65 ms more CPU per clip)');
-    return nodeLauncher;
+    return without;
   }
   const zygote = startFfmpegZygote({
     ffmpegPath: config.ffmpegPath,
@@ -215,11 +223,12 @@ function ffmpegLaunchers(config: RuntimeConfig, nodeLauncher: ProcessLauncher, p
       if (phase() !== 'draining') log.warn({ code, signal, why }, 'ffmpeg zygote exited; each clip spawns ffmpeg from now on (~65 ms more CPU per clip)');
     },
   });
-  void zygote.ready.then((ok) => ok && log.info({ library }, 'ffmpeg zygote ready: clips fork ffmpeg from it'));
-  return firstAlive([
+  const zygoteSettled = zygote.ready.then((ok) => ok && log.info({ library }, 'ffmpeg zygote ready: clips fork ffmpeg from it'));
+  const launcher = firstAlive([
     { launcher: zygote, serves: (file) => file === zygote.file },
     { launcher: nodeLauncher, serves: () => true },
   ]);
+  return { launcher, zygoteSettled };
 }
 
 /**

@@ -43,6 +43,10 @@ describe('probes', () => {
     const ready = await fetch(`${rt.url}/readyz`);
     expect(ready.status).toBe(200);
     expect(rt.logs().find((l) => l.msg === 'ready')).toMatchObject({ warmupSeconds: expect.any(Number) });
+    // Clips fork ffmpeg from the zygote (npm run build:native, run by hack/setup.sh), not spawn it each time.
+    expect(rt.logs().find((l) => l.msg === 'ffmpeg zygote ready: clips fork ffmpeg from it')).toMatchObject({
+      library: expect.stringMatching(/libt2v-ffmpeg-zygote\.so$/),
+    });
   });
 });
 

@@ -46,6 +46,21 @@ describe('execution provider', () => {
   });
 });
 
+describe('the ffmpeg zygote', () => {
+  it('named but unusable (T2V_FFMPEG_ZYGOTE a missing file): a warning saying why, and clips spawn ffmpeg as before', async () => {
+    const missing = path.join(tmp.dir, 'no-zygote.so');
+    const rt = await start({ T2V_MODEL_DIR: modelDir, T2V_FFMPEG_ZYGOTE: missing });
+    expect(rt.logs().find((l) => l.level === 40 && l.msg.startsWith('ffmpeg zygote not used'))).toMatchObject({
+      library: missing,
+      why: `${missing} not found (npm run build:native)`,
+    });
+    expect(rt.logs().some((l) => l.msg.startsWith('ffmpeg zygote ready'))).toBe(false);
+    const res = await postJson(`${rt.url}/v1/generate`, { prompt: 'a cat', seconds: 1, fps: 8, width: 64, height: 48, steps: 2 });
+    expect(res.status).toBe(200);
+    expect(await ffprobe(Buffer.from(await res.arrayBuffer()), tmp.dir)).toMatchObject({ codec: 'h264', frames: 8 });
+  });
+});
+
 describe('a fixed-shape export (batch 1, diffusers names, int64 timestep)', () => {
   it('loads, generates with two-pass guidance, and limits requests to its pinned size', async () => {
     const pinned = buildModel(tmp.dir, { version: 'v-pinned', exportStyle: 'pinned', width: 48, height: 32, frames: 8 });

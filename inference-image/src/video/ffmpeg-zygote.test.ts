@@ -96,6 +96,19 @@ describe('startFfmpegZygote', () => {
     expect(probe.format.tags.comment).toBe('model=t2v seed=7 «naïve»');
   });
 
+  it('makes the same MP4 bytes as an ffmpeg spawned on its own, from the same frames', async () => {
+    const z = await started();
+    const clip = { width: 64, height: 64, frames: 12, frame: (f: number, into: Uint8Array) => into.map((_, i) => (i * 7 + f * 13) % 256) } as never;
+    const encode = async (launcher?: FfmpegZygote): Promise<Buffer> =>
+      (
+        await startMp4Encoder({ width: 64, height: 64, fps: 8, ffmpegPath: 'ffmpeg', comment: 'seed=3', tmpDir: dir, ...(launcher ? { launcher } : {}) })
+      ).encode(clip);
+    const forked = await encode(z);
+    const spawned = await encode();
+    expect(forked.length).toBeGreaterThan(1000);
+    expect(forked.equals(spawned)).toBe(true);
+  });
+
   it('reports exit codes and the last 4 KiB of stderr, and tells concurrent processes apart', async () => {
     const z = await started();
     const [bad, chatty, good] = await Promise.all([
