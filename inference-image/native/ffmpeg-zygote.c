@@ -111,9 +111,15 @@ static void start_child(long id, char *args, size_t nbytes, int sigfd, sigset_t 
     argv[a] = args + i;
     i += strlen(args + i) + 1;
   }
+  pid_t zygote = getpid();
   pid_t pid = fork();
   if (pid == 0) {
     prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != zygote) _exit(125); // the zygote died before the line above: nobody would reap or kill this one
+    // No exec follows, so MFD_CLOEXEC does not apply: without this every clip held the stderr of every other
+    // clip running when it was forked (writable, and keeping ended clips' memfds alive).
+    for (int i = 0; i < MAX_CHILDREN; i++)
+      if (children[i].pid > 0) close(children[i].err_fd);
     int devnull = open("/dev/null", O_RDWR);
     dup2(devnull, 0);
     dup2(devnull, 1);
