@@ -15,7 +15,7 @@
 //   "K <id>\n"          SIGKILL that child, if it has not been reaped yet
 // Reports (zygote → stdout):
 //   "P <id> <pid>\n"                               started
-//   "E <id> <errno>\n"                             fork failed
+//   "E <id> <errno>\n"                             not started: table full (EAGAIN), memfd or fork failed
 //   "X <id> <code> <signal> <nbytes>\n" + bytes    ended: exit code (-1 if signalled), signal number (0 if
 //                                                  not), then the last bytes of its stderr (at most 4096)
 // A child's stdin and stdout are /dev/null and its stderr a memfd the zygote reads at the exit. On EOF of stdin
