@@ -15,7 +15,7 @@
 //   "K <id>\n"          SIGKILL that child, if it has not been reaped yet
 // Reports (zygote → stdout):
 //   "P <id> <pid>\n"                               started
-//   "E <id> <errno>\n"                             fork failed
+//   "E <id> <errno>\n"                             not started: table full (EAGAIN), memfd or fork failed
 //   "X <id> <code> <signal> <nbytes>\n" + bytes    ended: exit code (-1 if signalled), signal number (0 if
 //                                                  not), then the last bytes of its stderr (at most 4096)
 // A child's stdin and stdout are /dev/null and its stderr a memfd the zygote reads at the exit. On EOF of stdin
@@ -111,9 +111,15 @@ static void start_child(long id, char *args, size_t nbytes, int sigfd, sigset_t 
     argv[a] = args + i;
     i += strlen(args + i) + 1;
   }
+  pid_t zygote = getpid();
   pid_t pid = fork();
   if (pid == 0) {
     prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != zygote) _exit(125); // the zygote died before the line above: nobody would reap or kill this one
+    // No exec follows, so MFD_CLOEXEC does not apply: without this every clip held the stderr of every other
+    // clip running when it was forked (writable, and keeping ended clips' memfds alive).
+    for (int i = 0; i < MAX_CHILDREN; i++)
+      if (children[i].pid > 0) close(children[i].err_fd);
     int devnull = open("/dev/null", O_RDWR);
     dup2(devnull, 0);
     dup2(devnull, 1);

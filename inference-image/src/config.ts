@@ -78,8 +78,8 @@ export interface RuntimeConfig {
   /**
    * The ffmpeg fork server's library (native/ffmpeg-zygote.c, LD_PRELOADed into ffmpegPath): each clip's ffmpeg is
    * forked from one ffmpeg linked once, ~65 ms less CPU per clip. `T2V_FFMPEG_ZYGOTE`: a path, or `off`; by default
-   * the library `npm run build:native` builds, when it exists. Unusable (missing, or ffmpegPath a script): a small
-   * launcher process spawns each ffmpeg instead.
+   * the library `npm run build:native` builds, when it exists. Unusable (missing, not ELF, or ffmpegPath a script): a
+   * small launcher process spawns each ffmpeg instead, and every clip the zygote could not start.
    */
   ffmpegZygote: string | 'off' | undefined;
   /** libx264 speed/size trade-off and quality (lower CRF = better, bigger). */

@@ -1,7 +1,7 @@
 // The ffmpeg zygote with real processes: Debian's ffmpeg with the library hack/setup.sh builds (npm run
 // build:native), real clips, exits, kills, and what happens when the zygote or the runtime dies.
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -170,6 +170,62 @@ describe('startFfmpegZygote', () => {
     expect((await z.launch('ffmpeg', ['-hide_banner', '-version']).exited).code).toBe(0);
   });
 
+  it('refuses arguments over its 1 MiB cap as not started, and goes on serving the clips it runs', async () => {
+    const z = await started();
+    const p = z.launch('ffmpeg', forever());
+    const huge = await z.launch('ffmpeg', ['-metadata', `comment=${'x'.repeat(1 << 20)}`, '-version']).exited;
+    expect(huge).toMatchObject({ notStarted: true, error: expect.stringMatching(/over the zygote's 1048576/) });
+    expect(z.alive).toBe(true);
+    expect((await z.launch('ffmpeg', ['-hide_banner', '-version']).exited).code).toBe(0);
+    p.kill();
+    expect(await p.exited).toMatchObject({ signal: 'SIGKILL' });
+  });
+
+  it('with its table of 64 clips full, refuses the next as not started (EAGAIN)', async () => {
+    const z = await started();
+    const idle = ['-hide_banner', '-re', '-f', 'lavfi', '-i', 'testsrc=size=16x16:rate=1', '-f', 'null', '-'];
+    const full = Array.from({ length: 64 }, () => z.launch('ffmpeg', idle));
+    try {
+      expect(await z.launch('ffmpeg', ['-version']).exited).toMatchObject({ notStarted: true, error: 'fork failed: errno 11' });
+    } finally {
+      for (const p of full) p.kill();
+    }
+    expect(new Set((await Promise.all(full.map((p) => p.exited))).map((e) => e.signal))).toEqual(new Set(['SIGKILL']));
+  });
+
+  it('a forked ffmpeg holds no other clip stderr: only its own, as fd 2', async () => {
+    const z = await started();
+    const first = z.launch('ffmpeg', forever());
+    let forked = { zygotePid: 0, child: 0 };
+    expect(await until(() => (forked = forkedFfmpeg(process.pid)).child > 0)).toBe(true);
+    const second = z.launch('ffmpeg', forever());
+    let kids: number[] = [];
+    expect(await until(() => (kids = childrenOf(forked.zygotePid)).length === 2)).toBe(true);
+    const memfds = (pid: number): string[] =>
+      readdirSync(`/proc/${pid}/fd`).filter((fd) => {
+        try {
+          return readlinkSync(`/proc/${pid}/fd/${fd}`).startsWith('/memfd:ffmpeg-stderr');
+        } catch {
+          return false;
+        }
+      });
+    for (const kid of kids) expect(memfds(kid)).toEqual(['2']);
+    first.kill();
+    second.kill();
+    await Promise.all([first.exited, second.exited]);
+  });
+
+  it('a stderr tail cut inside a UTF-8 sequence starts at the next whole character', async () => {
+    const z = await started();
+    // Stderr ends '<path>: File name too long'; paths ending one byte apart: one of the two 4096-byte tails starts
+    // inside a two-byte 'é'.
+    for (const end of ['', 'x']) {
+      const exit = await z.launch('ffmpeg', ['-hide_banner', '-i', `/nonexistent/${'é'.repeat(3000)}${end}`]).exited;
+      expect(exit.code).toBe(1);
+      expect(exit.stderr).toMatch(/^é+x?: File name too long\n$/);
+    }
+  });
+
   it('when the runtime is SIGKILLed, the zygote and its ffmpeg go with it', async () => {
     dir = mkdtempSync(path.join(os.tmpdir(), 't2v-zygote-'));
     const script = `
@@ -209,10 +265,19 @@ describe('zygoteUnusable', () => {
     expect(zygoteUnusable('no-such-ffmpeg', library)).toMatch(/not found on PATH/);
     expect(zygoteUnusable('ffmpeg', path.join(dir, 'none.so'))).toMatch(/none\.so not found/);
   });
+
+  it('refuses a library that is not an ELF file, or whose path LD_PRELOAD would split (space, colon)', () => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 't2v-zygote-'));
+    expect(zygoteUnusable('ffmpeg', '/etc/passwd')).toMatch(/\/etc\/passwd is not an ELF file/);
+    expect(zygoteUnusable('ffmpeg', dir)).toMatch(/cannot be read: EISDIR/);
+    const spaced = path.join(dir, 'a b.so');
+    copyFileSync(library, spaced);
+    expect(zygoteUnusable('ffmpeg', spaced)).toMatch(/cannot name a path with a space or a colon/);
+  });
 });
 
 describe('firstAlive', () => {
-  it('sends the zygote its own ffmpeg and anything else to the node launcher; the node launcher once the zygote is gone', async () => {
+  it('sends the zygote its own ffmpeg and anything else to the node launcher, and to it what the zygote started nothing for (over its cap); the node launcher once the zygote is gone', async () => {
     const z = await started();
     const nodeLauncher = startProcessLauncher();
     const both = firstAlive([
@@ -222,6 +287,10 @@ describe('firstAlive', () => {
     try {
       expect((await both.launch('/bin/sh', ['-c', 'exit 4']).exited).code).toBe(4);
       expect((await both.launch('ffmpeg', ['-hide_banner', '-version']).exited).code).toBe(0);
+      // 5000 arguments of ~210 bytes: over the zygote's 1 MiB, under exec's limits.
+      const many = Array.from({ length: 5000 }, (_, i) => ['-metadata', `k${i}=${'v'.repeat(200)}`]).flat();
+      expect(await both.launch('ffmpeg', ['-hide_banner', ...many, '-version']).exited).toMatchObject({ code: 0, signal: null });
+      expect(z.alive).toBe(true);
       await z.close();
       expect(both.alive).toBe(true);
       expect(await both.launch('ffmpeg', ['-hide_banner', '-version']).exited).toMatchObject({ code: 0 });

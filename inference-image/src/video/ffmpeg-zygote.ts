@@ -14,6 +14,9 @@ import { orphansKilled, STDERR_KEEP, type LaunchExit, type LaunchedProcess, type
 /** Where `npm run build:native` (run by hack/setup.sh, and by the image's build) puts the library. */
 export const DEFAULT_ZYGOTE_LIBRARY = fileURLToPath(new URL('../../native/build/libt2v-ffmpeg-zygote.so', import.meta.url));
 
+/** The zygote's cap on one request's arguments (MAX_REQUEST in ffmpeg-zygote.c): a larger one would end the zygote. */
+const MAX_REQUEST_BYTES = 1 << 20;
+
 /** How long the zygote may take to report ready (ffmpeg's own start-up is ~0.1 s) before it is given up. */
 const READY_TIMEOUT_MS = 10_000;
 
@@ -26,22 +29,31 @@ const signalNames = new Map<number, string>(Object.entries(osConstants.signals).
  */
 export function zygoteUnusable(ffmpegPath: string, library: string, env: NodeJS.ProcessEnv = process.env): string | undefined {
   if (!fs.existsSync(library)) return `${library} not found (npm run build:native)`;
+  // ld.so ignores a preload it cannot load (its complaint goes to the zygote's ignored stderr): say why here.
+  if (/[\s:]/.test(library)) return `${library}: LD_PRELOAD cannot name a path with a space or a colon`;
+  const notElf = notElfBecause(library);
+  if (notElf !== undefined) return `${library} ${notElf} (npm run build:native)`;
   const file = resolveOnPath(ffmpegPath, env);
   if (!file) return `${ffmpegPath} not found on PATH`;
-  let head: Buffer;
+  const why = notElfBecause(file);
+  if (why === undefined) return undefined;
+  return why.startsWith('is not') ? `${file} is not an ELF executable (a script is run per clip instead)` : `${file} ${why}`;
+}
+
+/** Why `file` is not an ELF file ("is not an ELF file", "cannot be read: …"), or undefined when it is one. */
+function notElfBecause(file: string): string | undefined {
+  const head = Buffer.alloc(4);
   try {
     const fd = fs.openSync(file, 'r');
     try {
-      head = Buffer.alloc(4);
       fs.readSync(fd, head, 0, 4, 0);
     } finally {
       fs.closeSync(fd);
     }
   } catch (err) {
-    return `cannot read ${file}: ${(err as Error).message}`;
+    return `cannot be read: ${(err as Error).message}`;
   }
-  if (!head.equals(Buffer.from([0x7f, 0x45, 0x4c, 0x46]))) return `${file} is not an ELF executable (a script is run per clip instead)`;
-  return undefined;
+  return head.equals(Buffer.from([0x7f, 0x45, 0x4c, 0x46])) ? undefined : 'is not an ELF file';
 }
 
 function resolveOnPath(file: string, env: NodeJS.ProcessEnv): string | undefined {
@@ -125,11 +137,11 @@ export function startFfmpegZygote(o: {
     pending.delete(id);
     pids.delete(id);
     hold();
-    if (kind === 'E') settle({ code: null, signal: null, stderr: '', error: `fork failed: errno ${b}` });
+    if (kind === 'E') settle({ code: null, signal: null, stderr: '', error: `fork failed: errno ${b}`, notStarted: true });
     else {
       const code = Number(b);
       const signal = Number(c);
-      settle({ code: code >= 0 ? code : null, signal: signal > 0 ? (signalNames.get(signal) ?? String(signal)) : null, stderr: tail.toString('utf8') });
+      settle({ code: code >= 0 ? code : null, signal: signal > 0 ? (signalNames.get(signal) ?? String(signal)) : null, stderr: utf8Tail(tail) });
     }
   };
   child.stdout?.on('data', (chunk: Buffer) => {
@@ -180,17 +192,17 @@ export function startFfmpegZygote(o: {
       const id = nextId++;
       const exited = new Promise<LaunchExit>((resolve) => pending.set(id, resolve));
       const fail = (error: string): void => {
-        pending.get(id)?.({ code: null, signal: null, stderr: '', error });
+        pending.get(id)?.({ code: null, signal: null, stderr: '', error, notStarted: true });
         pending.delete(id);
       };
+      const payload = Buffer.from(args.map((a) => `${a}\0`).join(''), 'utf8');
       if (file !== o.ffmpegPath) fail(`the ffmpeg zygote forks ${o.ffmpegPath}, not ${file}`);
       else if (args.some((a) => a.includes('\0'))) fail('an argument holds a NUL byte');
       else if (!ready) fail('the ffmpeg zygote is not ready');
-      else {
-        const payload = Buffer.from(args.map((a) => `${a}\0`).join(''), 'utf8');
-        if (send(Buffer.concat([Buffer.from(`S ${id} ${payload.length}\n`), payload]))) hold();
-        else fail('the ffmpeg zygote is not running');
-      }
+      // Over the zygote's cap the request would be malformed to it: it would exit, killing every clip it runs.
+      else if (payload.length > MAX_REQUEST_BYTES) fail(`the arguments are ${payload.length} bytes, over the zygote's ${MAX_REQUEST_BYTES}`);
+      else if (send(Buffer.concat([Buffer.from(`S ${id} ${payload.length}\n`), payload]))) hold();
+      else fail('the ffmpeg zygote is not running');
       return {
         exited,
         kill: () => {
@@ -213,19 +225,43 @@ export function startFfmpegZygote(o: {
 }
 
 /**
+ * The stderr tail as text: the zygote cuts it at a byte count, possibly inside a UTF-8 sequence; the cut sequence's
+ * leftover continuation bytes (10xxxxxx) are dropped rather than decoded as U+FFFD.
+ */
+function utf8Tail(tail: Buffer): string {
+  let from = 0;
+  while (from < Math.min(3, tail.length) && (tail[from]! & 0xc0) === 0x80) from++;
+  return tail.subarray(from).toString('utf8');
+}
+
+/**
  * One launcher over several: each launch goes to the first that is alive and `serves` the file (a zygote serves
- * only its own ffmpeg). `alive` while any is. close() closes them all.
+ * only its own ffmpeg), and on to the next such one when it started nothing (`notStarted`: a zygote's full table,
+ * a failed fork, arguments over its cap). `alive` while any is. close() closes them all.
  */
 export function firstAlive(launchers: { launcher: ProcessLauncher; serves: (file: string) => boolean }[]): ProcessLauncher {
-  const pick = (file: string): ProcessLauncher | undefined => launchers.find((l) => l.launcher.alive && l.serves(file))?.launcher;
+  const pick = (file: string, from: number): number => launchers.findIndex((l, i) => i >= from && l.launcher.alive && l.serves(file));
   return {
     get alive() {
       return launchers.some((l) => l.launcher.alive);
     },
     launch(file, args) {
-      const launcher = pick(file);
-      if (launcher) return launcher.launch(file, args);
-      return { exited: Promise.resolve({ code: null, signal: null, stderr: '', error: 'no process launcher is running' }), kill: () => undefined };
+      let current: LaunchedProcess | undefined;
+      let killed = false;
+      const from = (i: number, previous: LaunchExit): Promise<LaunchExit> => {
+        const at = pick(file, i);
+        if (at < 0) return Promise.resolve(previous);
+        current = launchers[at]!.launcher.launch(file, args);
+        return current.exited.then((e) => (e.notStarted && !killed ? from(at + 1, e) : e));
+      };
+      const exited = from(0, { code: null, signal: null, stderr: '', error: 'no process launcher is running' });
+      return {
+        exited,
+        kill: () => {
+          killed = true;
+          current?.kill();
+        },
+      };
     },
     async close() {
       await Promise.all(launchers.map((l) => l.launcher.close()));

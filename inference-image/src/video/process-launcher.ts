@@ -21,6 +21,8 @@ export interface LaunchExit {
   signal: string | null;
   stderr: string;
   error?: string;
+  /** With `error`: nothing was started (the launcher refused or could not fork), so another launcher may run it. */
+  notStarted?: true;
 }
 
 export interface LaunchedProcess {
