@@ -154,6 +154,22 @@ describe('startFfmpegZygote', () => {
     expect((await z.launch('ffmpeg', ['-version']).exited).error).toMatch(/not ready|not running/);
   });
 
+  it('a zygote that stops answering (SIGSTOP) is SIGKILLed when a kill gets no exit report, and the clip ends', async () => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 't2v-zygote-'));
+    let why = '';
+    const z = (zygote = startFfmpegZygote({ ffmpegPath: 'ffmpeg', library, killAnswerMs: 300, onExit: (_c, _s, w) => (why = w) }));
+    expect(await z.ready).toBe(true);
+    const p = z.launch('ffmpeg', forever());
+    let forked = { zygotePid: 0, child: 0 };
+    expect(await until(() => (forked = forkedFfmpeg(process.pid)).child > 0)).toBe(true);
+    process.kill(forked.zygotePid, 'SIGSTOP');
+    p.kill();
+    expect(await p.exited).toMatchObject({ error: 'the ffmpeg zygote exited' });
+    expect(why).toBe('no exit report within 300 ms of a kill (hung)');
+    expect(z.alive).toBe(false);
+    expect(await until(() => !running(forked.child) && !running(forked.zygotePid), 3000)).toBe(true);
+  });
+
   it('close() kills what runs, and the zygote is gone', async () => {
     const z = await started();
     const p = z.launch('ffmpeg', forever());

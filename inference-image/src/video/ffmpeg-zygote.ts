@@ -9,7 +9,7 @@ import { constants as osConstants } from 'node:os';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { orphansKilled, STDERR_KEEP, type LaunchExit, type LaunchedProcess, type ProcessLauncher } from './process-launcher.js';
+import { KILL_ANSWER_MS, orphansKilled, STDERR_KEEP, type LaunchExit, type LaunchedProcess, type ProcessLauncher } from './process-launcher.js';
 
 /** Where `npm run build:native` (run by hack/setup.sh, and by the image's build) puts the library. */
 export const DEFAULT_ZYGOTE_LIBRARY = fileURLToPath(new URL('../../native/build/libt2v-ffmpeg-zygote.so', import.meta.url));
@@ -88,7 +88,10 @@ export function startFfmpegZygote(o: {
   ffmpegPath: string;
   library: string;
   onExit?: (code: number | null, signal: string | null, why: string) => void;
+  /** KILL_ANSWER_MS by default: a zygote that reports no exit this long after a kill is SIGKILLed (hung). */
+  killAnswerMs?: number;
 }): FfmpegZygote {
+  const killAnswerMs = o.killAnswerMs ?? KILL_ANSWER_MS;
   const preload = [o.library, process.env.LD_PRELOAD].filter(Boolean).join(':');
   const child: ChildProcess = spawn(o.ffmpegPath, [], {
     stdio: ['pipe', 'pipe', 'ignore'],
@@ -206,7 +209,13 @@ export function startFfmpegZygote(o: {
       return {
         exited,
         kill: () => {
-          if (pending.has(id)) send(`K ${id}\n`);
+          if (!pending.has(id)) return;
+          send(`K ${id}\n`);
+          setTimeout(() => {
+            if (!pending.has(id)) return;
+            why = `no exit report within ${killAnswerMs} ms of a kill (hung)`;
+            child.kill('SIGKILL');
+          }, killAnswerMs).unref();
         },
       };
     },

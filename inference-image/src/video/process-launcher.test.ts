@@ -92,6 +92,27 @@ describe('startProcessLauncher', () => {
     }
   });
 
+  it('a launcher that stops answering (SIGSTOP) is SIGKILLed when a kill gets no exit report; its process goes too', async () => {
+    launcher = startProcessLauncher({ killAnswerMs: 300 });
+    const dir = mkdtempSync(path.join(os.tmpdir(), 't2v-launcher-'));
+    try {
+      const ids = path.join(dir, 'pids');
+      const p = launcher.launch(node, [
+        '-e',
+        `require('fs').writeFileSync(${JSON.stringify(ids)}, process.pid + ' ' + process.ppid); setInterval(() => {}, 1000)`,
+      ]);
+      expect(await until(() => existsSync(ids) && readFileSync(ids, 'utf8').includes(' '))).toBe(true);
+      const [pid, launcherPid] = readFileSync(ids, 'utf8').split(' ').map(Number) as [number, number];
+      process.kill(launcherPid, 'SIGSTOP');
+      p.kill();
+      expect(await p.exited).toMatchObject({ error: 'the process launcher exited' });
+      expect(launcher.alive).toBe(false);
+      expect(await until(() => !running(pid) && !running(launcherPid), 3000)).toBe(true);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('kills on request (SIGKILL) and a kill after the exit does nothing', async () => {
     launcher = startProcessLauncher();
     const p = launcher.launch(node, ['-e', 'setInterval(() => {}, 1000)']);

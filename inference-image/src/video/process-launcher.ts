@@ -58,6 +58,13 @@ export function orphansKilled(pids: Map<number, number>, pending: Map<number, (e
   pending.clear();
 }
 
+/**
+ * How long a launcher may take to report the end of a process it was asked to kill before it is taken for hung
+ * (stopped, wedged) and SIGKILLed itself; what it started goes with it. Without this, a launcher that no longer
+ * answers would hold the job's slot for good, past the request timeout.
+ */
+export const KILL_ANSWER_MS = 5000;
+
 /** Bytes of a process's stderr kept for its exit report (the tail: where ffmpeg says why it failed). */
 export const STDERR_KEEP = 4096;
 /** How long after a process's exit its stderr may still be read before its end is reported as final. */
@@ -122,7 +129,7 @@ process.once('disconnect', () => {
  * the runtime does (its IPC channel closes), SIGKILLing the processes it started, so a SIGKILLed runtime leaves
  * no ffmpeg behind.
  */
-export function startProcessLauncher(o: { onExit?: (code: number | null, signal: string | null) => void } = {}): ProcessLauncher {
+export function startProcessLauncher(o: { onExit?: (code: number | null, signal: string | null) => void; killAnswerMs?: number } = {}): ProcessLauncher {
   const child: ChildProcess = spawn(process.execPath, ['--max-old-space-size=64', '-e', LAUNCHER_PROGRAM], {
     // No stderr: the runtime's log is JSON lines; how the launcher ended is logged by the runtime (onExit).
     stdio: ['ignore', 'ignore', 'ignore', 'ipc'],
@@ -192,7 +199,9 @@ export function startProcessLauncher(o: { onExit?: (code: number | null, signal:
       return {
         exited,
         kill: () => {
-          if (pending.has(id)) send({ kind: 'kill', id });
+          if (!pending.has(id)) return;
+          send({ kind: 'kill', id });
+          setTimeout(() => pending.has(id) && child.kill('SIGKILL'), o.killAnswerMs ?? KILL_ANSWER_MS).unref();
         },
       };
     },
