@@ -71,18 +71,20 @@ describe('startProcessLauncher', () => {
     expect(exit.error).toBeUndefined();
   });
 
+  /** Launches a process that writes its PID and its parent's (the launcher's), then runs until killed. */
+  async function sleeper(l: ProcessLauncher, dir: string): Promise<{ p: ReturnType<ProcessLauncher['launch']>; pid: number; launcherPid: number }> {
+    const ids = path.join(dir, 'pids');
+    const p = l.launch(node, ['-e', `require('fs').writeFileSync(${JSON.stringify(ids)}, process.pid + ' ' + process.ppid); setInterval(() => {}, 1000)`]);
+    expect(await until(() => existsSync(ids) && readFileSync(ids, 'utf8').includes(' '))).toBe(true);
+    const [pid, launcherPid] = readFileSync(ids, 'utf8').split(' ').map(Number) as [number, number];
+    return { p, pid, launcherPid };
+  }
+
   it('when the launcher itself is SIGKILLed, what it started is killed too and reported as ended by its exit', async () => {
     launcher = startProcessLauncher();
     const dir = mkdtempSync(path.join(os.tmpdir(), 't2v-launcher-'));
     try {
-      const ids = path.join(dir, 'pids');
-      // Writes its PID and its parent's (the launcher's), then runs until killed.
-      const p = launcher.launch(node, [
-        '-e',
-        `require('fs').writeFileSync(${JSON.stringify(ids)}, process.pid + ' ' + process.ppid); setInterval(() => {}, 1000)`,
-      ]);
-      expect(await until(() => existsSync(ids) && readFileSync(ids, 'utf8').includes(' '))).toBe(true);
-      const [pid, launcherPid] = readFileSync(ids, 'utf8').split(' ').map(Number) as [number, number];
+      const { p, pid, launcherPid } = await sleeper(launcher, dir);
       process.kill(launcherPid, 'SIGKILL');
       expect(await p.exited).toMatchObject({ error: 'the process launcher exited' });
       expect(launcher.alive).toBe(false);
@@ -96,13 +98,7 @@ describe('startProcessLauncher', () => {
     launcher = startProcessLauncher({ killAnswerMs: 300 });
     const dir = mkdtempSync(path.join(os.tmpdir(), 't2v-launcher-'));
     try {
-      const ids = path.join(dir, 'pids');
-      const p = launcher.launch(node, [
-        '-e',
-        `require('fs').writeFileSync(${JSON.stringify(ids)}, process.pid + ' ' + process.ppid); setInterval(() => {}, 1000)`,
-      ]);
-      expect(await until(() => existsSync(ids) && readFileSync(ids, 'utf8').includes(' '))).toBe(true);
-      const [pid, launcherPid] = readFileSync(ids, 'utf8').split(' ').map(Number) as [number, number];
+      const { p, pid, launcherPid } = await sleeper(launcher, dir);
       process.kill(launcherPid, 'SIGSTOP');
       p.kill();
       expect(await p.exited).toMatchObject({ error: 'the process launcher exited' });
